@@ -1,0 +1,156 @@
+// Package platform is the contract between the sentry and the mechanisms that
+// run application code: the ptrace platform (platform/ptrace) and the KVM
+// platform (platform/kvm).
+//
+// A platform runs application machine code and reports why it stopped. It
+// never serves a syscall itself: every syscall and fault comes back to the
+// sentry as a Stop. The sentry owns all application memory (the memory file,
+// sentry/memfile); a platform only maps ranges of that file at the addresses
+// the sentry asks for.
+//
+// Three objects make up a platform:
+//
+//   - Platform: one per sandbox; creates address spaces and contexts.
+//   - AddressSpace: one per application address space (a thread group);
+//     holds which pages of the memory file are mapped where.
+//   - Context: the execution state of one sentry task on this platform. It
+//     is bound to the host thread of that task: every call to Switch is made
+//     by the same locked OS thread (ptrace is per host thread; a KVM vCPU is
+//     run by the thread that holds the sentry CPU).
+//
+// Locking: implementations document their own. Interrupt may be called from
+// any goroutine at any time; every other method is called by the owning
+// task only.
+package platform
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+// Platform creates the address spaces and contexts that run application
+// code.
+type Platform interface {
+	// Name returns the platform's name as the --platform flag spells it.
+	Name() string
+
+	// MaxUserAddress returns the first address above the range an
+	// application may map. Everything below it and at or above
+	// hostarch.PageSize is the application's to use.
+	MaxUserAddress() uintptr
+
+	// NewAddressSpace returns a new, empty address space.
+	//
+	// It may block while host resources are set up (the ptrace platform
+	// starts a stub process).
+	NewAddressSpace() (AddressSpace, error)
+
+	// NewContext returns a context for the calling task.
+	//
+	// Preconditions: the caller is locked to its OS thread
+	// (runtime.LockOSThread) and stays locked for the context's life.
+	NewContext() (Context, error)
+
+	// Release frees everything the platform holds. Preconditions: every
+	// AddressSpace and Context it made has been released.
+	Release()
+}
+
+// AddressSpace is the set of memory-file pages mapped into one application
+// address space.
+type AddressSpace interface {
+	// MapFile maps fr of the memory file at addr with access at, replacing
+	// whatever was mapped at [addr, addr+fr.Length()).
+	//
+	// Preconditions: addr and fr are page aligned; addr+fr.Length() <=
+	// MaxUserAddress; at is not empty. The caller is the task currently
+	// running in this address space, or no task is running in it.
+	MapFile(addr uintptr, fr memfile.FileRange, at hostarch.AccessType) error
+
+	// Unmap removes every mapping in [addr, addr+length). Pages that were
+	// not mapped are ignored. After Unmap returns no thread of the
+	// address space can access those pages without faulting.
+	//
+	// Preconditions: as for MapFile.
+	Unmap(addr, length uintptr)
+
+	// Release tears the address space down. No context may switch into
+	// it afterwards.
+	Release()
+}
+
+// StopKind says why Context.Switch returned.
+type StopKind int
+
+const (
+	// StopSyscall: the thread executed a syscall instruction. The syscall
+	// has not been run; its number and arguments are in the registers and
+	// the sentry sets the return value in rax before switching back.
+	StopSyscall StopKind = iota
+	// StopFault: the thread faulted on a memory access (Stop.Addr,
+	// Stop.Access), or raised another synchronous exception (Stop.Signo is
+	// SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGTRAP with Stop.Code as si_code).
+	StopFault
+	// StopInterrupt: Interrupt was called. The thread's state is intact.
+	StopInterrupt
+)
+
+func (k StopKind) String() string {
+	switch k {
+	case StopSyscall:
+		return "syscall"
+	case StopFault:
+		return "fault"
+	case StopInterrupt:
+		return "interrupt"
+	}
+	return fmt.Sprintf("StopKind(%d)", int(k))
+}
+
+// Stop is the reason application execution stopped.
+type Stop struct {
+	Kind StopKind
+	// Signo is the signal the hardware event maps to (StopFault).
+	Signo int
+	// Code is the si_code of that signal (SEGV_MAPERR, SEGV_ACCERR, ...).
+	Code int32
+	// Addr is the faulting address (StopFault).
+	Addr uintptr
+	// Access is the access that faulted, when the platform knows it. A
+	// platform that cannot tell reports Read, and the sentry retries with
+	// wider access when the page is mapped with less than its VMA allows.
+	Access hostarch.AccessType
+}
+
+// Context runs one task's application code.
+type Context interface {
+	// Switch runs the application with registers regs in address space as
+	// until it stops, and returns why. On return regs hold the
+	// application's registers at the stop.
+	//
+	// Preconditions: called by the OS thread that created the context; as
+	// was made by the same platform and not released.
+	//
+	// Errors: ErrContextDead if the host side of the context died (for
+	// example the stub process was killed from outside); the task cannot
+	// continue and the sentry kills it.
+	Switch(as AddressSpace, regs *arch.Registers) (Stop, error)
+
+	// Interrupt makes a running Switch return StopInterrupt as soon as
+	// possible, or, if no Switch is running, the next Switch return
+	// StopInterrupt without running application code. It may be called
+	// from any goroutine and never blocks.
+	Interrupt()
+
+	// Release frees the context's host resources.
+	// Preconditions: called by the owning OS thread; no Switch running.
+	Release()
+}
+
+// ErrContextDead is returned by Switch when the context can no longer run
+// application code.
+var ErrContextDead = errors.New("platform context is dead")

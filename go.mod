@@ -3,6 +3,12 @@ module github.com/runsc-lite/runsc-lite
 go 1.26.3
 
 require (
+	github.com/sirupsen/logrus v1.10.2
 	golang.org/x/sys v0.49.0
 	gvisor.dev/gvisor v0.0.0-20260905035102-160fafc42237
+)
+
+require (
+	golang.org/x/exp v0.0.0-20250711185948-6ae5c78190dc // indirect
+	golang.org/x/time v0.16.0 // indirect
 )

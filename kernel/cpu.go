@@ -1,0 +1,242 @@
+package kernel
+
+import (
+	"fmt"
+	"math/bits"
+	"strings"
+	"sync"
+	"time"
+)
+
+// CPUSet is a set of sandbox CPUs (at most 1024, as Linux's default
+// cpumask).
+type CPUSet struct {
+	bits [16]uint64
+}
+
+// AllCPUs returns the set {0, ..., n-1}.
+func AllCPUs(n int) CPUSet {
+	var s CPUSet
+	for i := 0; i < n; i++ {
+		s.Set(i)
+	}
+	return s
+}
+
+// Set adds cpu to the set.
+func (s *CPUSet) Set(cpu int) { s.bits[cpu/64] |= 1 << (cpu % 64) }
+
+// Has reports whether cpu is in the set.
+func (s CPUSet) Has(cpu int) bool {
+	return cpu >= 0 && cpu < 1024 && s.bits[cpu/64]&(1<<(cpu%64)) != 0
+}
+
+// Empty reports whether the set has no CPU.
+func (s CPUSet) Empty() bool { return s == CPUSet{} }
+
+// Count returns the number of CPUs in the set.
+func (s CPUSet) Count() int {
+	n := 0
+	for _, w := range s.bits {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+// Bytes returns the set as a Linux cpumask of size bytes.
+func (s CPUSet) Bytes(size int) []byte {
+	b := make([]byte, size)
+	for i := 0; i < size && i < 128; i++ {
+		b[i] = byte(s.bits[i/8] >> (8 * (i % 8)))
+	}
+	return b
+}
+
+// CPUSetFromBytes reads a Linux cpumask.
+func CPUSetFromBytes(b []byte) CPUSet {
+	var s CPUSet
+	for i := 0; i < len(b) && i < 128; i++ {
+		s.bits[i/8] |= uint64(b[i]) << (8 * (i % 8))
+	}
+	return s
+}
+
+// Intersect returns s ∩ o.
+func (s CPUSet) Intersect(o CPUSet) CPUSet {
+	for i := range s.bits {
+		s.bits[i] &= o.bits[i]
+	}
+	return s
+}
+
+// String formats the set as a Linux cpu list ("0-1,3").
+func (s CPUSet) String() string {
+	var parts []string
+	for i := 0; i < 1024; i++ {
+		if !s.Has(i) {
+			continue
+		}
+		j := i
+		for j+1 < 1024 && s.Has(j+1) {
+			j++
+		}
+		if j == i {
+			parts = append(parts, fmt.Sprint(i))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", i, j))
+		}
+		i = j
+	}
+	return strings.Join(parts, ",")
+}
+
+// CPU is one of the sandbox's CPUs: a run queue and the task that holds it.
+type CPU struct {
+	k       *Kernel
+	id      int
+	hostCPU int // host CPU id mod the host's count; tasks on this CPU are pinned there
+
+	mu        sync.Mutex
+	curr      *Task
+	currSince time.Time
+	rq        runQueue
+
+	// Time accounting (nanoseconds), protected by mu.
+	busy      time.Duration
+	idleSince time.Time
+	idleTotal time.Duration
+}
+
+func newCPU(k *Kernel, id int) *CPU {
+	return &CPU{
+		k:         k,
+		id:        id,
+		hostCPU:   id % k.hostCPUs,
+		idleSince: time.Now(),
+	}
+}
+
+// ID returns the CPU's index.
+func (c *CPU) ID() int { return c.id }
+
+// HostCPU returns the host CPU this CPU's work is pinned to.
+func (c *CPU) HostCPU() int { return c.hostCPU }
+
+// idle reports whether nothing holds the CPU and nothing waits for it.
+func (c *CPU) idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.curr == nil && c.rq.empty()
+}
+
+// load returns the number of tasks holding or waiting for the CPU.
+func (c *CPU) load() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.rq.len()
+	if c.curr != nil {
+		n++
+	}
+	return n
+}
+
+// NrRunning returns the number of runnable tasks on the CPU, the running
+// one included (for /proc/loadavg and procs_running).
+func (c *CPU) NrRunning() int { return c.load() }
+
+// Times returns how long the CPU has been busy and idle since boot.
+func (c *CPU) Times() (busy, idle time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	busy, idle = c.busy, c.idleTotal
+	if c.curr != nil {
+		busy += time.Since(c.currSince)
+	} else {
+		idle += time.Since(c.idleSince)
+	}
+	return
+}
+
+// switchLocked hands the CPU to the next runnable task, or leaves it idle.
+// The previous holder has already been put where it belongs (run queue,
+// asleep, dead).
+// Preconditions: c.mu is held.
+func (c *CPU) switchLocked(now time.Time) {
+	if c.curr != nil {
+		c.busy += now.Sub(c.currSince)
+	} else {
+		c.idleTotal += now.Sub(c.idleSince)
+	}
+	next := c.rq.pop()
+	if next == nil {
+		c.curr = nil
+		c.idleSince = now
+		return
+	}
+	assert(next.State() == TaskRunnable, "picked task %d in state %v", next.tid, next.State())
+	c.curr = next
+	c.currSince = now
+	next.needResched.Store(false)
+	next.cpu.Store(c)
+	c.k.ctxSwitches.Add(1)
+	// The grant channel has room for exactly one grant and a task is
+	// granted at most once per wait, so this never blocks.
+	next.granted <- struct{}{}
+}
+
+// shouldPreemptLocked reports whether a newly queued task should take the
+// CPU from the running one before its slice ends.
+// Preconditions: c.mu is held; c.curr != nil.
+func (c *CPU) shouldPreemptLocked(t *Task) bool {
+	return false
+}
+
+// tick is the CPU's timer interrupt: it asks the running task to give up
+// the CPU when its slice is over and another task is waiting.
+func (c *CPU) tick(now time.Time) {
+	c.mu.Lock()
+	curr := c.curr
+	expired := curr != nil && !c.rq.empty() && now.Sub(c.currSince) >= c.k.tick
+	c.mu.Unlock()
+	if expired {
+		curr.preempt()
+	}
+}
+
+func (c *CPU) dump() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur := "idle"
+	if c.curr != nil {
+		cur = fmt.Sprintf("%d (%s)", c.curr.tid, c.curr.comm)
+	}
+	var q []string
+	for _, t := range c.rq.tasks() {
+		q = append(q, fmt.Sprint(t.tid))
+	}
+	return fmt.Sprintf("cpu %d (host %d): running %s; queued [%s]", c.id, c.hostCPU, cur, strings.Join(q, " "))
+}
+
+// runQueue is a CPU's queue of runnable tasks. For now one FIFO list; the
+// scheduling classes replace it.
+type runQueue struct {
+	q []*Task
+}
+
+func (r *runQueue) push(t *Task) { r.q = append(r.q, t) }
+
+func (r *runQueue) pop() *Task {
+	if len(r.q) == 0 {
+		return nil
+	}
+	t := r.q[0]
+	r.q[0] = nil
+	r.q = r.q[1:]
+	return t
+}
+
+func (r *runQueue) empty() bool { return len(r.q) == 0 }
+
+func (r *runQueue) len() int { return len(r.q) }
+
+func (r *runQueue) tasks() []*Task { return r.q }

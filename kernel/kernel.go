@@ -1,0 +1,218 @@
+// Package kernel is the sandbox's kernel core: CPUs, tasks, the scheduler
+// that hands CPUs to tasks, wait queues and the kthread API with kthreadd.
+//
+// # Tasks and CPUs
+//
+// A Task is a goroutine locked to its own host thread plus scheduling state.
+// User threads and kernel threads are both Tasks. A task runs (sentry code or
+// application code) only while it holds one of the kernel's CPUs; the CPU is
+// handed to it by the scheduler and handed on by the task itself when it
+// blocks, yields, is preempted or exits. Holding CPU k means the task's host
+// thread is pinned to host CPU k mod H (see CPU.hostCPU).
+//
+// Why goroutine-per-task with a locked thread: ptrace is per host thread
+// (the thread that attached a tracee is the only one that may drive it), so
+// a task that runs application code must always run on the same host
+// thread; a syscall that does not block is then served on that thread with
+// no goroutine crossing at all. The CPU is a token the scheduler passes
+// between these threads, not a thread of its own.
+//
+// # Task states
+//
+//	Created ──Start──▶ Runnable ──granted a CPU──▶ Running
+//	Running ──Block (prepare)──▶ Blocking ──Schedule──▶ Sleeping
+//	Blocking ──Wake──▶ Running        (woken before it gave up the CPU)
+//	Sleeping ──Wake──▶ Runnable       (queued on a CPU's run queue)
+//	Running ──Yield/preempt──▶ Runnable
+//	Running ──exit──▶ Dead
+//
+// The same diagram, with the kthread states on top, is in ARCHITECTURE.md.
+//
+// # Lock order
+//
+//	Kernel.tasksMu  (task table)
+//	  CPU.mu        (one run queue at a time; never two CPU locks at once
+//	                 except in balance, which takes them in CPU index order)
+//	    WaitQueue.mu is never held while taking CPU.mu: wakers collect the
+//	    tasks to wake under WaitQueue.mu and call Wake after dropping it.
+//
+// Invariant checks (LK's ASSERT) run when Debug is true; tests turn it on.
+package kernel
+
+import (
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Debug turns on invariant checks throughout the package.
+var Debug = false
+
+func assert(cond bool, format string, args ...any) {
+	if Debug && !cond {
+		panic("kernel: invariant violated: " + fmt.Sprintf(format, args...))
+	}
+}
+
+// Config says how to build a kernel.
+type Config struct {
+	// CPUs is the number of sandbox CPUs (default: the host's count).
+	CPUs int
+	// Tick is the scheduler tick period (default 4ms, HZ=250).
+	Tick time.Duration
+}
+
+// Kernel is one sandbox's kernel core.
+type Kernel struct {
+	cpus     []*CPU
+	hostCPUs int
+	tick     time.Duration
+	boot     time.Time
+
+	tasksMu sync.Mutex
+	tasks   map[int32]*Task
+	lastTID int32
+
+	kthreadd *Task
+	kthreadq chan *kthreadRequest
+
+	ctxSwitches atomic.Uint64 // all CPUs, for /proc/stat's ctxt
+	forks       atomic.Uint64 // tasks created, for /proc/stat's processes
+
+	stopTick chan struct{}
+	tickWG   sync.WaitGroup
+}
+
+// New builds a kernel with cfg's CPUs and starts its per-CPU ticks. It
+// does not start kthreadd; call StartKthreadd once the PID of the first
+// user task has been reserved (the sandbox's init is PID 1, kthreadd 2).
+func New(cfg Config) *Kernel {
+	host := runtime.NumCPU()
+	n := cfg.CPUs
+	if n <= 0 {
+		n = host
+	}
+	tick := cfg.Tick
+	if tick <= 0 {
+		tick = 4 * time.Millisecond
+	}
+	k := &Kernel{
+		hostCPUs: host,
+		tick:     tick,
+		boot:     time.Now(),
+		tasks:    make(map[int32]*Task),
+		stopTick: make(chan struct{}),
+	}
+	for i := 0; i < n; i++ {
+		k.cpus = append(k.cpus, newCPU(k, i))
+	}
+	k.tickWG.Add(1)
+	go k.tickLoop()
+	return k
+}
+
+// NumCPUs returns the number of sandbox CPUs.
+func (k *Kernel) NumCPUs() int { return len(k.cpus) }
+
+// CPU returns CPU i.
+func (k *Kernel) CPU(i int) *CPU { return k.cpus[i] }
+
+// BootTime returns when the kernel was built.
+func (k *Kernel) BootTime() time.Time { return k.boot }
+
+// ContextSwitches returns the number of CPU hand-offs since boot.
+func (k *Kernel) ContextSwitches() uint64 { return k.ctxSwitches.Load() }
+
+// Forks returns the number of tasks created since boot.
+func (k *Kernel) Forks() uint64 { return k.forks.Load() }
+
+// ReserveTID takes the next free TID for a task that will be created later
+// with that TID (the sandbox's init reserves 1 before kthreadd takes 2).
+func (k *Kernel) ReserveTID() int32 {
+	k.tasksMu.Lock()
+	defer k.tasksMu.Unlock()
+	return k.allocTIDLocked()
+}
+
+func (k *Kernel) allocTIDLocked() int32 {
+	for {
+		k.lastTID++
+		if k.lastTID <= 0 || k.lastTID >= 1<<22 {
+			k.lastTID = 1
+		}
+		if _, ok := k.tasks[k.lastTID]; !ok {
+			// Hold the TID with a nil entry until the task is
+			// registered.
+			k.tasks[k.lastTID] = nil
+			return k.lastTID
+		}
+	}
+}
+
+// TaskByTID returns the live task with that TID, or nil.
+func (k *Kernel) TaskByTID(tid int32) *Task {
+	k.tasksMu.Lock()
+	defer k.tasksMu.Unlock()
+	return k.tasks[tid]
+}
+
+// Tasks returns every registered task, sorted by TID.
+func (k *Kernel) Tasks() []*Task {
+	k.tasksMu.Lock()
+	ts := make([]*Task, 0, len(k.tasks))
+	for _, t := range k.tasks {
+		if t != nil {
+			ts = append(ts, t)
+		}
+	}
+	k.tasksMu.Unlock()
+	sort.Slice(ts, func(i, j int) bool { return ts[i].tid < ts[j].tid })
+	return ts
+}
+
+// Shutdown stops the ticks. Tasks still alive are left to their owners.
+func (k *Kernel) Shutdown() {
+	select {
+	case <-k.stopTick:
+	default:
+		close(k.stopTick)
+	}
+	k.tickWG.Wait()
+	if k.kthreadd != nil {
+		close(k.kthreadq)
+	}
+}
+
+// tickLoop is every CPU's timer interrupt: on each tick it charges the
+// running task and asks it to reschedule when its slice is over and
+// something else is waiting for its CPU.
+func (k *Kernel) tickLoop() {
+	defer k.tickWG.Done()
+	tk := time.NewTicker(k.tick)
+	defer tk.Stop()
+	for {
+		select {
+		case <-k.stopTick:
+			return
+		case now := <-tk.C:
+			for _, c := range k.cpus {
+				c.tick(now)
+			}
+		}
+	}
+}
+
+// DumpAll logs every task and run queue (LK's dump_all_threads).
+func (k *Kernel) DumpAll(log logrus.FieldLogger) {
+	for _, c := range k.cpus {
+		log.Info(c.dump())
+	}
+	for _, t := range k.Tasks() {
+		log.Info(t.dump())
+	}
+}

@@ -1,0 +1,136 @@
+package kernel
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func init() { Debug = true }
+
+func TestTasksRunAndExit(t *testing.T) {
+	for _, ncpu := range []int{1, 2} {
+		k := New(Config{CPUs: ncpu})
+		var ran atomic.Int32
+		var tasks []*Task
+		for i := 0; i < 1000; i++ {
+			tk := k.NewTask(TaskOptions{Name: "short", Entry: func(t *Task) { ran.Add(1) }})
+			tasks = append(tasks, tk)
+			tk.Start()
+		}
+		for _, tk := range tasks {
+			<-tk.Exited()
+		}
+		if got := ran.Load(); got != 1000 {
+			t.Fatalf("cpus=%d: %d of 1000 tasks ran", ncpu, got)
+		}
+		if n := len(k.Tasks()); n != 0 {
+			t.Fatalf("cpus=%d: %d tasks left in the table", ncpu, n)
+		}
+		k.Shutdown()
+	}
+}
+
+func TestOneCPUNeverRunsTwoTasksAtOnce(t *testing.T) {
+	k := New(Config{CPUs: 1, Tick: time.Millisecond})
+	defer k.Shutdown()
+	var inside, maxInside atomic.Int32
+	var tasks []*Task
+	for i := 0; i < 4; i++ {
+		tk := k.NewTask(TaskOptions{Name: "spin", Entry: func(t *Task) {
+			deadline := time.Now().Add(30 * time.Millisecond)
+			for time.Now().Before(deadline) {
+				n := inside.Add(1)
+				if n > maxInside.Load() {
+					maxInside.Store(n)
+				}
+				inside.Add(-1)
+				t.PreemptPoint()
+			}
+		}})
+		tasks = append(tasks, tk)
+		tk.Start()
+	}
+	for _, tk := range tasks {
+		<-tk.Exited()
+	}
+	if maxInside.Load() != 1 {
+		t.Fatalf("%d tasks ran at once on one CPU", maxInside.Load())
+	}
+	var preempted uint64
+	for _, tk := range tasks {
+		_, iv := tk.ContextSwitches()
+		preempted += iv
+	}
+	if preempted == 0 {
+		t.Fatalf("no task was ever preempted by the tick")
+	}
+}
+
+func TestWaitQueueWakeAndTimeout(t *testing.T) {
+	k := New(Config{CPUs: 2})
+	defer k.Shutdown()
+	var wq WaitQueue
+	var flag atomic.Bool
+	res := make(chan error, 2)
+	a := k.NewTask(TaskOptions{Name: "waiter", Entry: func(t *Task) {
+		res <- wq.Wait(t, flag.Load, WaitOpts{Timeout: Forever})
+	}})
+	b := k.NewTask(TaskOptions{Name: "timeout", Entry: func(t *Task) {
+		res <- wq.Wait(t, func() bool { return false }, WaitOpts{Timeout: 10 * time.Millisecond})
+	}})
+	a.Start()
+	b.Start()
+	if err := <-res; err != ErrTimedOut {
+		t.Fatalf("timed wait returned %v", err)
+	}
+	flag.Store(true)
+	wq.NotifyAll()
+	if err := <-res; err != nil {
+		t.Fatalf("woken wait returned %v", err)
+	}
+}
+
+func TestKthreadLifecycle(t *testing.T) {
+	k := New(Config{CPUs: 2})
+	defer k.Shutdown()
+	k.ReserveTID() // init
+	k.StartKthreadd()
+	if k.Kthreadd().TID() != 2 {
+		t.Fatalf("kthreadd is TID %d", k.Kthreadd().TID())
+	}
+	var loops atomic.Int32
+	kts := make([]*Kthread, 0, 200)
+	for i := 0; i < 200; i++ {
+		kt, err := k.KthreadRun(KthreadOptions{Name: "worker", CPU: i % 2, Bound: true}, func(kt *Kthread) int {
+			var wq WaitQueue
+			for !kt.ShouldStop() {
+				loops.Add(1)
+				wq.Wait(kt.Task(), kt.ShouldStop, WaitOpts{Timeout: time.Millisecond, Interruptible: true})
+			}
+			return 7
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kt.Task().Parent() != k.Kthreadd() {
+			t.Fatalf("kthread parent is not kthreadd")
+		}
+		kts = append(kts, kt)
+	}
+	for _, kt := range kts {
+		if r, err := kt.Stop(); err != nil || r != 7 {
+			t.Fatalf("Stop = %d, %v", r, err)
+		}
+	}
+	never, _ := k.KthreadCreate(KthreadOptions{Name: "never"}, func(*Kthread) int { return 1 })
+	if _, err := never.Stop(); err != ErrKthreadNeverRan {
+		t.Fatalf("Stop of a never-run kthread: %v", err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	for _, tk := range k.Tasks() {
+		if tk != k.Kthreadd() {
+			t.Fatalf("task left over: %s", tk.dump())
+		}
+	}
+}

@@ -1,0 +1,299 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// KthreadState is a kernel thread's life cycle state, as in the seeds'
+// plan and Linux's kthread.c:
+//
+//	created ──Run──▶ running ⇄ blocked        (blocked: asleep on a wait queue)
+//	running ──Park──▶ parked ──Unpark──▶ running
+//	running ──Stop──▶ stopping ──fn returns──▶ exited
+//	created ──Stop──▶ exited                  (fn never runs; Stop returns ErrKthreadNeverRan)
+type KthreadState int32
+
+const (
+	KthreadCreated KthreadState = iota
+	KthreadRunning
+	KthreadParked
+	KthreadStopping
+	KthreadExited
+)
+
+var kthreadStateNames = [...]string{"created", "running", "parked", "stopping", "exited"}
+
+func (s KthreadState) String() string {
+	if int(s) < len(kthreadStateNames) {
+		return kthreadStateNames[s]
+	}
+	return fmt.Sprintf("KthreadState(%d)", int32(s))
+}
+
+// Errors of the kthread API.
+var (
+	ErrKthreadNeverRan = errors.New("kthread stopped before it ran")
+	ErrNoKthreadd      = errors.New("kthreadd is not running")
+)
+
+// Kthread is a kernel thread: a task with PF_KTHREAD, a child of kthreadd,
+// that runs sentry code only.
+type Kthread struct {
+	task *Task
+	fn   func(kt *Kthread) int
+
+	state      atomic.Int32
+	shouldStop atomic.Bool
+	shouldPark atomic.Bool
+
+	start   Completion // Run
+	parked  Completion // the thread reached its park point
+	unpark  WaitQueue
+	exited  chan struct{}
+	result  int
+	stopped bool // Stop ran before the thread ever ran fn
+	mu      sync.Mutex
+}
+
+// Task returns the kthread's task.
+func (kt *Kthread) Task() *Task { return kt.task }
+
+// State returns the kthread's state.
+func (kt *Kthread) State() KthreadState { return KthreadState(kt.state.Load()) }
+
+// KthreadOptions describe a kthread to create.
+type KthreadOptions struct {
+	// Name is the thread's name ("kworker/0:1", "ksoftirqd/0").
+	Name string
+	// CPU, if >= 0 and Bound, binds the thread to that CPU.
+	CPU   int
+	Bound bool
+	// Nice is the thread's nice value (kworker/N:MH run at -20).
+	Nice int
+	// Flags are extra PF_* flags (PF_WQ_WORKER).
+	Flags TaskFlags
+}
+
+type kthreadRequest struct {
+	opts KthreadOptions
+	fn   func(*Kthread) int
+	done chan *Kthread
+}
+
+// StartKthreadd creates kthreadd, the parent of every kernel thread. It
+// takes the next TID, so the sandbox's init must have reserved TID 1
+// first. It does not block.
+func (k *Kernel) StartKthreadd() {
+	k.kthreadq = make(chan *kthreadRequest, 64)
+	var reqs []*kthreadRequest
+	var reqMu sync.Mutex
+	var wq WaitQueue
+	kthreadd := k.NewTask(TaskOptions{
+		Name:  "kthreadd",
+		Flags: PFKthread,
+		Entry: func(t *Task) {
+			for {
+				var r *kthreadRequest
+				wq.Wait(t, func() bool {
+					reqMu.Lock()
+					defer reqMu.Unlock()
+					if len(reqs) > 0 {
+						r = reqs[0]
+						reqs = reqs[1:]
+						return true
+					}
+					return false
+				}, WaitOpts{Timeout: Forever})
+				if r == nil {
+					return
+				}
+				r.done <- k.spawnKthread(t, r)
+			}
+		},
+	})
+	k.kthreadd = kthreadd
+	// Requests arrive on a Go channel from any goroutine; this forwarder
+	// is the kthreadd "interrupt": it queues the request and wakes it.
+	go func() {
+		for r := range k.kthreadq {
+			reqMu.Lock()
+			reqs = append(reqs, r)
+			reqMu.Unlock()
+			wq.NotifyOne()
+		}
+		reqMu.Lock()
+		reqs = append(reqs, nil)
+		reqMu.Unlock()
+		wq.NotifyOne()
+	}()
+	kthreadd.Start()
+}
+
+// Kthreadd returns kthreadd's task (nil before StartKthreadd).
+func (k *Kernel) Kthreadd() *Task { return k.kthreadd }
+
+func (k *Kernel) spawnKthread(parent *Task, r *kthreadRequest) *Kthread {
+	kt := &Kthread{fn: r.fn, exited: make(chan struct{})}
+	var aff CPUSet
+	if r.opts.Bound {
+		aff.Set(r.opts.CPU)
+	}
+	kt.task = k.NewTask(TaskOptions{
+		Name:     r.opts.Name,
+		Parent:   parent,
+		Flags:    PFKthread | r.opts.Flags,
+		Affinity: aff,
+		Nice:     r.opts.Nice,
+		Entry:    kt.body,
+	})
+	kt.task.Ext = kt
+	kt.task.Start()
+	return kt
+}
+
+// KthreadCreate asks kthreadd to create a kernel thread that will run fn
+// once Run is called (kthread_create). It blocks until kthreadd has
+// created the task; it may be called from any goroutine.
+func (k *Kernel) KthreadCreate(opts KthreadOptions, fn func(*Kthread) int) (*Kthread, error) {
+	if k.kthreadd == nil {
+		return nil, ErrNoKthreadd
+	}
+	if opts.Bound && (opts.CPU < 0 || opts.CPU >= len(k.cpus)) {
+		return nil, fmt.Errorf("kthread %q: CPU %d out of range [0, %d)", opts.Name, opts.CPU, len(k.cpus))
+	}
+	r := &kthreadRequest{opts: opts, fn: fn, done: make(chan *Kthread, 1)}
+	select {
+	case k.kthreadq <- r:
+	case <-k.stopTick:
+		return nil, ErrNoKthreadd
+	}
+	return <-r.done, nil
+}
+
+// KthreadRun creates and starts a kernel thread (kthread_run).
+func (k *Kernel) KthreadRun(opts KthreadOptions, fn func(*Kthread) int) (*Kthread, error) {
+	kt, err := k.KthreadCreate(opts, fn)
+	if err != nil {
+		return nil, err
+	}
+	kt.Run()
+	return kt, nil
+}
+
+func (kt *Kthread) body(t *Task) {
+	kt.start.Wait(t)
+	kt.mu.Lock()
+	stopped := kt.stopped
+	kt.mu.Unlock()
+	if !stopped {
+		kt.state.Store(int32(KthreadRunning))
+		kt.result = kt.fn(kt)
+	}
+	kt.state.Store(int32(KthreadExited))
+	close(kt.exited)
+}
+
+// Run lets a created kthread start running its function (wake_up_process
+// on a fresh kthread). It does not block.
+func (kt *Kthread) Run() { kt.start.CompleteAll() }
+
+// ShouldStop reports whether Stop was called (kthread_should_stop). The
+// thread's function checks it in its loop and returns when it is true.
+func (kt *Kthread) ShouldStop() bool { return kt.shouldStop.Load() }
+
+// Stop asks the thread to stop, wakes it, waits for its function to return
+// and returns its result (kthread_stop). If the thread never ran, its
+// function is not called and Stop returns ErrKthreadNeverRan.
+// It blocks; caller is the calling task, or nil from a non-task goroutine.
+func (kt *Kthread) Stop() (int, error) {
+	kt.shouldStop.Store(true)
+	neverRan := false
+	kt.mu.Lock()
+	if kt.State() == KthreadCreated {
+		kt.stopped = true
+		neverRan = true
+	} else {
+		kt.state.CompareAndSwap(int32(KthreadRunning), int32(KthreadStopping))
+	}
+	kt.mu.Unlock()
+	kt.shouldPark.Store(false)
+	kt.Run()
+	kt.unpark.NotifyAll()
+	kt.task.Interrupt()
+	<-kt.exited
+	if neverRan {
+		return 0, ErrKthreadNeverRan
+	}
+	return kt.result, nil
+}
+
+// Join waits for the thread to exit on its own and returns its result.
+func (kt *Kthread) Join() int {
+	<-kt.exited
+	return kt.result
+}
+
+// Exited returns a channel closed when the thread has exited.
+func (kt *Kthread) Exited() <-chan struct{} { return kt.exited }
+
+// Park asks the thread to park at its next ParkPoint and waits until it
+// has (kthread_park). It blocks (from a non-task goroutine).
+func (kt *Kthread) Park() {
+	kt.shouldPark.Store(true)
+	kt.task.Interrupt()
+	for !kt.parked.Done() && kt.State() != KthreadExited {
+		select {
+		case <-kt.exited:
+		default:
+			// Parked is signalled through a completion the thread
+			// completes; poll it without holding a CPU.
+			parkedSpin()
+		}
+	}
+}
+
+// Unpark lets a parked thread continue (kthread_unpark).
+func (kt *Kthread) Unpark() {
+	kt.shouldPark.Store(false)
+	kt.unpark.NotifyAll()
+}
+
+// ShouldPark reports whether Park was called (kthread_should_park).
+func (kt *Kthread) ShouldPark() bool { return kt.shouldPark.Load() }
+
+// ParkPoint parks the thread if Park was called, returning once unparked
+// or stopped (kthread_parkme). Called by the thread itself.
+func (kt *Kthread) ParkPoint() {
+	if !kt.shouldPark.Load() {
+		return
+	}
+	kt.state.Store(int32(KthreadParked))
+	kt.parked.CompleteAll()
+	kt.unpark.Wait(kt.task, func() bool {
+		return !kt.shouldPark.Load() || kt.shouldStop.Load()
+	}, WaitOpts{Timeout: Forever})
+	kt.parked = Completion{}
+	kt.task.ClearInterrupt()
+	if kt.shouldStop.Load() {
+		kt.state.Store(int32(KthreadStopping))
+	} else {
+		kt.state.Store(int32(KthreadRunning))
+	}
+}
+
+// Bind restricts the thread to one CPU (kthread_bind). Preconditions: the
+// thread has not run yet, or it is parked.
+func (kt *Kthread) Bind(cpu int) {
+	var s CPUSet
+	s.Set(cpu)
+	kt.task.mu.Lock()
+	kt.task.affinity = s
+	kt.task.mu.Unlock()
+}
+
+// parkedSpin waits a little for a kthread to reach its park point.
+func parkedSpin() { time.Sleep(50 * time.Microsecond) }

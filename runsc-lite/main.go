@@ -1,0 +1,292 @@
+// Command runsc-lite runs Linux programs in a gVisor-style sandbox whose
+// kernel, the sentry, is this process.
+//
+//	runsc-lite [global flags] do [flags] [--] PROG [ARGS...]
+//	runsc-lite syscalls [--markdown]
+//
+// This file is argument handling and wiring only; the sandbox is built by
+// sentry/boot.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/runsc-lite/runsc-lite/sentry/boot"
+	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
+	"github.com/runsc-lite/runsc-lite/sentry/vfs"
+	"github.com/sirupsen/logrus"
+)
+
+const usage = `usage: runsc-lite [flags] COMMAND [ARGS...]
+
+Commands:
+  do [flags] [--] PROG [ARGS...]   run PROG in a new sandbox
+  syscalls [--markdown]            print the sentry's syscall table
+
+Flags (before or after the command):
+`
+
+// options are the flags shared by the global position and the commands.
+type options struct {
+	debug       bool
+	debugLog    string
+	strace      bool
+	platform    string
+	cpus        int
+	totalMemory string
+	root        string
+	volumes     volumeList
+	cwd         string
+	hostname    string
+}
+
+type volumeList []vfs.Volume
+
+func (v *volumeList) String() string {
+	var parts []string
+	for _, vol := range *v {
+		parts = append(parts, vol.HostPath+":"+vol.SandboxPath)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (v *volumeList) Set(s string) error {
+	parts := strings.Split(s, ":")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return fmt.Errorf("want HOSTDIR:PATH[:ro], got %q", s)
+	}
+	vol := vfs.Volume{HostPath: parts[0], SandboxPath: parts[1]}
+	if len(parts) == 3 {
+		switch parts[2] {
+		case "ro":
+			vol.ReadOnly = true
+		case "rw":
+		default:
+			return fmt.Errorf("volume option %q: want ro or rw", parts[2])
+		}
+	}
+	if !strings.HasPrefix(vol.SandboxPath, "/") {
+		return fmt.Errorf("volume path %q inside the sandbox must be absolute", vol.SandboxPath)
+	}
+	st, err := os.Stat(vol.HostPath)
+	if err != nil {
+		return fmt.Errorf("volume %q: %v", vol.HostPath, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("volume %q is not a directory", vol.HostPath)
+	}
+	*v = append(*v, vol)
+	return nil
+}
+
+func (o *options) register(fs *flag.FlagSet) {
+	fs.BoolVar(&o.debug, "debug", o.debug, "log debug messages")
+	fs.StringVar(&o.debugLog, "debug-log", o.debugLog, "write logs to `FILE` instead of stderr")
+	fs.BoolVar(&o.strace, "strace", o.strace, "log every syscall of the sandboxed program with its arguments and result")
+	fs.StringVar(&o.platform, "platform", o.platform, "platform that runs application code: ptrace, kvm or auto")
+	fs.IntVar(&o.cpus, "cpus", o.cpus, "number of sandbox CPUs (0: the host's count)")
+	fs.StringVar(&o.totalMemory, "total-memory", o.totalMemory, "sandbox memory `SIZE` (e.g. 512M, 2G; default: a quarter of the host's RAM, at most 4G)")
+	fs.StringVar(&o.root, "root", o.root, "host `DIR` shown read-only as the sandbox's root (default /)")
+	fs.Var(&o.volumes, "volume", "bind a host directory: `HOSTDIR:PATH[:ro]` (repeatable; writable unless :ro)")
+	fs.StringVar(&o.cwd, "cwd", o.cwd, "working directory inside the sandbox (default: the current one)")
+	fs.StringVar(&o.hostname, "hostname", o.hostname, "the sandbox's hostname")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	var o options
+	o.platform = "auto"
+	global := flag.NewFlagSet("runsc-lite", flag.ContinueOnError)
+	global.SetOutput(stderr)
+	o.register(global)
+	global.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		global.PrintDefaults()
+	}
+	if err := global.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	rest := global.Args()
+	if len(rest) == 0 {
+		global.Usage()
+		return 2
+	}
+	switch rest[0] {
+	case "do":
+		return cmdDo(&o, rest[1:], stderr)
+	case "syscalls":
+		return cmdSyscalls(rest[1:], stderr)
+	case "help":
+		global.SetOutput(os.Stdout)
+		global.Usage()
+		return 0
+	}
+	fmt.Fprintf(stderr, "runsc-lite: unknown command %q\n", rest[0])
+	global.Usage()
+	return 2
+}
+
+func cmdSyscalls(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("syscalls", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	md := fs.Bool("markdown", false, "print a markdown table")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	syscalls.WriteTable(os.Stdout, *md)
+	return 0
+}
+
+func cmdDo(o *options, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("do", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: runsc-lite do [flags] [--] PROG [ARGS...]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	argv := fs.Args()
+	if len(argv) == 0 {
+		fmt.Fprintln(stderr, "runsc-lite do: no program given")
+		fs.Usage()
+		return 2
+	}
+	log, closeLog, err := newLogger(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "runsc-lite: %v\n", err)
+		return 2
+	}
+	defer closeLog()
+	mem := uint64(0)
+	if o.totalMemory != "" {
+		if mem, err = parseSize(o.totalMemory); err != nil {
+			fmt.Fprintf(stderr, "runsc-lite: --total-memory: %v\n", err)
+			return 2
+		}
+	}
+	if o.cpus < 0 || o.cpus > 1024 {
+		fmt.Fprintf(stderr, "runsc-lite: --cpus %d: want 0 to 1024\n", o.cpus)
+		return 2
+	}
+	cwd := o.cwd
+	if cwd == "" {
+		if cwd, err = os.Getwd(); err != nil {
+			cwd = "/"
+		}
+	}
+	status, err := boot.Run(boot.Config{
+		Argv:        argv,
+		Env:         boot.HostEnv(),
+		Cwd:         cwd,
+		Root:        o.root,
+		Volumes:     o.volumes,
+		Platform:    o.platform,
+		CPUs:        o.cpus,
+		TotalMemory: mem,
+		Strace:      o.strace,
+		Hostname:    o.hostname,
+		Log:         log,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "runsc-lite: %v\n", err)
+		var ee *boot.ExitError
+		if errors.As(err, &ee) {
+			return ee.Status
+		}
+		return 125
+	}
+	return status.ShellStatus()
+}
+
+// parseSize reads sizes like 512M, 2G, 1048576 or 64KiB.
+func parseSize(s string) (uint64, error) {
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "IB"), "B")
+	mult := uint64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult != 1 {
+			t = t[:n-1]
+		}
+	}
+	v, err := strconv.ParseUint(t, 10, 64)
+	if err != nil || v == 0 {
+		return 0, fmt.Errorf("bad size %q (want e.g. 512M or 2G)", s)
+	}
+	if v > (1<<46)/mult {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	if v*mult < 16<<20 {
+		return 0, fmt.Errorf("size %q is below the 16M minimum", s)
+	}
+	return v * mult, nil
+}
+
+// logFormatter prints log lines in the style of runsc's logs:
+// a level letter, the time, and the message.
+type logFormatter struct{}
+
+func (logFormatter) Format(e *logrus.Entry) ([]byte, error) {
+	var b strings.Builder
+	b.WriteByte(strings.ToUpper(e.Level.String())[0])
+	b.WriteString(e.Time.Format("0102 15:04:05.000000"))
+	b.WriteString(" ")
+	for k, v := range e.Data {
+		fmt.Fprintf(&b, "[%s=%v] ", k, v)
+	}
+	b.WriteString(e.Message)
+	b.WriteByte('\n')
+	return []byte(b.String()), nil
+}
+
+func newLogger(o *options) (*logrus.Logger, func(), error) {
+	log := logrus.New()
+	log.SetFormatter(logFormatter{})
+	log.SetOutput(os.Stderr)
+	log.SetLevel(logrus.WarnLevel)
+	closeFn := func() {}
+	if o.strace {
+		log.SetLevel(logrus.InfoLevel)
+	}
+	if o.debug {
+		log.SetLevel(logrus.DebugLevel)
+	}
+	if o.debugLog != "" {
+		f, err := os.OpenFile(o.debugLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--debug-log: %v", err)
+		}
+		log.SetOutput(f)
+		if !o.debug {
+			log.SetLevel(max(log.GetLevel(), logrus.InfoLevel))
+		}
+		closeFn = func() { f.Close() }
+	}
+	return log, closeFn, nil
+}

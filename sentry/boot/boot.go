@@ -1,0 +1,254 @@
+// Package boot builds a sandbox and runs its first program: it creates the
+// memory file, the kernel core with its CPUs and kthreadd, the platform,
+// the filesystem, and the init process, then waits for init to exit.
+//
+// It owns no long-lived state of its own; the Sandbox it builds is torn
+// down before Run returns.
+package boot
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/platform/ptrace"
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/loader"
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
+	"github.com/runsc-lite/runsc-lite/sentry/vfs"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// Config describes a sandbox to run.
+type Config struct {
+	// Argv is the program and its arguments; Argv[0] is looked up in the
+	// sandbox's PATH when it has no slash.
+	Argv []string
+	// Env is the program's environment.
+	Env []string
+	// Cwd is the working directory inside the sandbox.
+	Cwd string
+	// Root is the host directory shown read-only as the sandbox's root.
+	Root string
+	// Volumes are host directories bound into the sandbox.
+	Volumes []vfs.Volume
+	// Platform names the platform ("ptrace").
+	Platform string
+	// CPUs is the number of sandbox CPUs (0: the host's count).
+	CPUs int
+	// TotalMemory is the size of the memory file in bytes.
+	TotalMemory uint64
+	// Strace logs every syscall.
+	Strace bool
+	// Hostname is the sandbox's hostname.
+	Hostname string
+	// Log receives the sandbox's logs.
+	Log *logrus.Logger
+}
+
+// ExitError is a failure to start the program, with the exit status a
+// shell would give for it (127: not found, 126: found but not runnable).
+type ExitError struct {
+	Status int
+	Err    error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// DefaultTotalMemory is a quarter of the host's RAM, at most 4 GiB.
+func DefaultTotalMemory() uint64 {
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		return 1 << 30
+	}
+	return min(uint64(si.Totalram)*uint64(si.Unit)/4, 4<<30)
+}
+
+// Run runs cfg.Argv in a new sandbox and returns its init's exit status.
+func Run(cfg Config) (process.WaitStatus, error) {
+	if len(cfg.Argv) == 0 {
+		return 0, &ExitError{Status: 2, Err: errors.New("no program to run")}
+	}
+	log := cfg.Log
+	if cfg.TotalMemory == 0 {
+		cfg.TotalMemory = DefaultTotalMemory()
+	}
+	mf, err := memfile.New(cfg.TotalMemory)
+	if err != nil {
+		return 0, fmt.Errorf("creating the sandbox's memory: %w", err)
+	}
+	defer mf.Release()
+
+	plat, err := newPlatform(cfg.Platform, mf)
+	if err != nil {
+		return 0, err
+	}
+	defer plat.Release()
+
+	k := kernel.New(kernel.Config{CPUs: cfg.CPUs})
+	defer k.Shutdown()
+	initTID := k.ReserveTID()
+	k.StartKthreadd()
+	log.Debugf("kernel up: %d CPUs, %d MiB of memory, platform %s", k.NumCPUs(), cfg.TotalMemory>>20, plat.Name())
+
+	s := process.NewSandbox()
+	s.Kernel = k
+	s.MF = mf
+	s.Platform = plat
+	s.Syscalls = syscalls.Dispatcher{}
+	s.Log = log
+	s.Strace = cfg.Strace
+	if cfg.Hostname != "" {
+		s.Hostname = cfg.Hostname
+	}
+
+	root := cfg.Root
+	if root == "" {
+		root = "/"
+	}
+	v, err := newFilesystem(s, root, cfg.Volumes)
+	if err != nil {
+		return 0, err
+	}
+	s.VFS = v
+
+	fsctx, err := v.NewFSContext(cfg.Cwd)
+	if err != nil {
+		return 0, fmt.Errorf("setting the working directory %q: %w", cfg.Cwd, err)
+	}
+	fds := vfs.NewFDTable()
+	if err := fds.InstallHostStdio(); err != nil {
+		return 0, fmt.Errorf("passing stdio to the sandbox: %w", err)
+	}
+	creds := process.HostCredentials()
+
+	as, err := plat.NewAddressSpace()
+	if err != nil {
+		fds.Release()
+		return 0, fmt.Errorf("creating the first address space: %w", err)
+	}
+	m := mm.New(mf, as, plat.MaxUserAddress())
+	loaded, err := loadProgram(v, fsctx, m, cfg, creds)
+	if err != nil {
+		m.DecUsers()
+		fds.Release()
+		return 0, err
+	}
+	m.SetExecutable(loaded.Executable)
+
+	init := s.NewThreadGroup(process.NewThreadGroupOpts{
+		TID:   initTID,
+		Name:  loaded.Comm,
+		MM:    m,
+		Regs:  arch.NewInitialRegisters(loaded.Entry, loaded.Stack),
+		FDs:   fds,
+		FS:    fsctx,
+		Creds: creds,
+		Exe:   loaded.Executable,
+	})
+	log.Debugf("starting %s (pid %d) at %#x", loaded.Executable, init.TID(), loaded.Entry)
+	init.Task.Start()
+	<-s.InitExited()
+	status := init.TG.ExitStatus()
+	log.Debugf("init exited: %v", status)
+	return status, nil
+}
+
+func newPlatform(name string, mf *memfile.MemoryFile) (platform.Platform, error) {
+	switch name {
+	case "", "ptrace", "auto":
+		p, err := ptrace.New(mf)
+		if err != nil {
+			return nil, fmt.Errorf("starting the ptrace platform: %w", err)
+		}
+		return p, nil
+	case "kvm":
+		return nil, errors.New("the kvm platform is not available yet; use --platform=ptrace")
+	}
+	return nil, fmt.Errorf("unknown platform %q (want ptrace, kvm or auto)", name)
+}
+
+// loadProgram finds cfg.Argv[0] (through the sandbox's PATH when it has no
+// slash) and loads it into m.
+func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, cfg Config, creds *process.Credentials) (loader.Loaded, error) {
+	name := cfg.Argv[0]
+	open := func(p string) (loader.File, string, error) {
+		f, err := v.OpenExecutable(fsctx, p)
+		if err != nil {
+			return nil, "", err
+		}
+		return f, f.Path(), nil
+	}
+	candidates := []string{name}
+	if !strings.Contains(name, "/") {
+		candidates = nil
+		for _, dir := range strings.Split(lookupEnv(cfg.Env, "PATH", "/usr/local/bin:/usr/bin:/bin"), ":") {
+			if dir == "" {
+				dir = "."
+			}
+			candidates = append(candidates, path.Join(dir, name))
+		}
+	}
+	var firstErr error
+	for _, c := range candidates {
+		loaded, err := loader.Load(loader.LoadArgs{
+			MM:       m,
+			Open:     open,
+			Filename: c,
+			Argv:     cfg.Argv,
+			Envv:     cfg.Env,
+			Creds: loader.Credentials{
+				UID: creds.RealUID, EUID: creds.EffectiveUID,
+				GID: creds.RealGID, EGID: creds.EffectiveGID,
+			},
+		})
+		if err == nil {
+			return loaded, nil
+		}
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			continue
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if errors.Is(err, unix.ENOEXEC) {
+			break
+		}
+	}
+	if firstErr == nil {
+		return loader.Loaded{}, &ExitError{Status: 127, Err: fmt.Errorf("%s: command not found in the sandbox", name)}
+	}
+	status := 126
+	return loader.Loaded{}, &ExitError{Status: status, Err: fmt.Errorf("cannot execute %s: %w", name, describeExecError(firstErr))}
+}
+
+func describeExecError(err error) error {
+	switch {
+	case errors.Is(err, unix.ENOEXEC):
+		return fmt.Errorf("%w (ENOEXEC: exec format error)", err)
+	case errors.Is(err, unix.EACCES):
+		return fmt.Errorf("%w (EACCES: permission denied)", err)
+	}
+	return err
+}
+
+func lookupEnv(env []string, key, def string) string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, key+"=") {
+			return kv[len(key)+1:]
+		}
+	}
+	return def
+}
+
+// HostEnv returns the sentry's own environment, for `do`.
+func HostEnv() []string { return os.Environ() }

@@ -1,0 +1,341 @@
+package mm
+
+import (
+	"errors"
+	"io"
+
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+// si_code values of the synchronous signals the memory manager raises.
+const (
+	segvMapErr = 1 // SEGV_MAPERR
+	segvAccErr = 2 // SEGV_ACCERR
+	busAdrErr  = 2 // BUS_ADRERR
+)
+
+func segv(addr uintptr, code int32) error {
+	return &FaultError{Signo: int(unix.SIGSEGV), Code: code, Addr: addr}
+}
+
+// errOOM is returned when the memory file has no frame left.
+var errOOM = errors.New("out of memory")
+
+// HandleFault resolves an application fault at addr: it populates and maps
+// the page if the access is allowed. It returns nil when the application
+// can retry the access, or a *FaultError saying which signal to raise.
+//
+// When the platform cannot tell the access type it reports a read; a fault
+// on a page the platform already maps readable must then have been a write
+// (or an instruction fetch), which is how copy-on-write and dirty
+// tracking work on ptrace.
+func (m *MemoryManager) HandleFault(addr uintptr, access hostarch.AccessType) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := m.vmaAtLocked(addr)
+	if v == nil {
+		return segv(addr, segvMapErr)
+	}
+	pa := pageDown(addr)
+	if p := m.pages[pa]; p != nil && p.mapped.Read && !access.Write && !access.Execute {
+		switch {
+		case !p.mapped.Write && v.perms.Write:
+			access.Write = true
+		case !p.mapped.Execute && v.perms.Execute:
+			access.Execute = true
+		default:
+			return segv(addr, segvAccErr)
+		}
+	}
+	if !v.perms.Any() || !v.perms.SupersetOf(access) {
+		return segv(addr, segvAccErr)
+	}
+	p, err := m.populateLocked(v, pa, true)
+	if err != nil {
+		return m.faultErrorLocked(addr, err)
+	}
+	if access.Write {
+		if err := m.makeWritableLocked(v, pa, p); err != nil {
+			return m.faultErrorLocked(addr, err)
+		}
+	}
+	return m.mapWindowLocked(v, pa)
+}
+
+func (m *MemoryManager) faultErrorLocked(addr uintptr, err error) error {
+	switch {
+	case errors.Is(err, errBeyondEOF):
+		return &FaultError{Signo: int(unix.SIGBUS), Code: busAdrErr, Addr: addr}
+	case errors.Is(err, errOOM), errors.Is(err, memfile.ErrNoMemory):
+		return &FaultError{Signo: int(unix.SIGKILL), Addr: addr}
+	}
+	return &FaultError{Signo: int(unix.SIGBUS), Code: busAdrErr, Addr: addr}
+}
+
+// populateLocked makes sure the page at pa (in v) has a frame and returns
+// its pte. With around, the other unpopulated pages of the aligned
+// fault-around window (within v) are populated too, in one allocation.
+func (m *MemoryManager) populateLocked(v *vma, pa uintptr, around bool) (*pte, error) {
+	if p := m.pages[pa]; p != nil {
+		return p, nil
+	}
+	// The run of unpopulated pages around pa inside the window and v.
+	ws, we := pa, pa+PageSize
+	if around {
+		lo := max(v.start, pa&^(faultAroundPages*PageSize-1))
+		hi := min(v.end, lo+faultAroundPages*PageSize)
+		for ws > lo && m.pages[ws-PageSize] == nil {
+			ws -= PageSize
+		}
+		for we < hi && m.pages[we] == nil {
+			we += PageSize
+		}
+	}
+	if v.shared != nil {
+		for a := ws; a < we; a += PageSize {
+			frame, err := v.shared.page(v.offsetOf(a))
+			if err != nil {
+				if a <= pa {
+					// Pages before pa are optional; pa is not.
+					if a == pa {
+						return nil, err
+					}
+					continue
+				}
+				break
+			}
+			m.pages[a] = &pte{frame: frame}
+		}
+		return m.pages[pa], nil
+	}
+	n := uint64(we-ws) / PageSize
+	fr, err := m.mf.Allocate(n)
+	if err != nil && n > 1 {
+		ws, we, n = pa, pa+PageSize, 1
+		fr, err = m.mf.Allocate(1)
+	}
+	if err != nil {
+		return nil, errOOM
+	}
+	if v.mappable != nil {
+		// A private file mapping starts as a copy of the file.
+		buf := m.mf.Slice(fr)
+		got, rerr := v.mappable.ReadAt(buf, int64(v.offsetOf(ws)))
+		if rerr != nil && rerr != io.EOF {
+			m.mf.DecRef(fr)
+			return nil, rerr
+		}
+		clear(buf[got:])
+		// Pages wholly beyond end of file are not populated; touching
+		// one is SIGBUS.
+		validEnd := ws + uintptr((got+PageSize-1)/PageSize)*PageSize
+		if validEnd <= pa {
+			m.mf.DecRef(fr)
+			return nil, errBeyondEOF
+		}
+		if validEnd < we {
+			cut := uint64(validEnd-ws) / PageSize
+			m.mf.DecRef(memfile.FileRange{Start: fr.Start + cut*PageSize, End: fr.End})
+			fr.End = fr.Start + cut*PageSize
+			we = validEnd
+		}
+	}
+	for a, f := ws, fr.Start; a < we; a, f = a+PageSize, f+PageSize {
+		m.pages[a] = &pte{frame: f}
+	}
+	return m.pages[pa], nil
+}
+
+// makeWritableLocked prepares a populated page for a write: a
+// copy-on-write page gets a private copy, a shared file page is marked
+// dirty.
+func (m *MemoryManager) makeWritableLocked(v *vma, pa uintptr, p *pte) error {
+	if v.shared != nil {
+		v.shared.markDirty(v.offsetOf(pa))
+		return nil
+	}
+	if !p.cow {
+		return nil
+	}
+	if m.mf.RefCount(p.frame) == 1 {
+		p.cow = false
+		return nil
+	}
+	fr, err := m.mf.Allocate(1)
+	if err != nil {
+		return errOOM
+	}
+	copy(m.mf.Slice(fr), m.mf.Slice(memfile.FileRange{Start: p.frame, End: p.frame + PageSize}))
+	m.mf.DecRef(memfile.FileRange{Start: p.frame, End: p.frame + PageSize})
+	p.frame = fr.Start
+	p.cow = false
+	if p.mapped.Any() {
+		// The platform still maps the old frame.
+		m.as.Unmap(pa, PageSize)
+		p.mapped = hostarch.AccessType{}
+	}
+	return nil
+}
+
+// wantedAccessLocked returns the access the platform should grant on a
+// populated page: the vma's, without write while a write must still be
+// noticed (copy-on-write, clean shared file page).
+func (m *MemoryManager) wantedAccessLocked(v *vma, pa uintptr, p *pte) hostarch.AccessType {
+	at := v.perms
+	if at.Write && (p.cow || (v.shared != nil && !v.shared.isDirty(v.offsetOf(pa)))) {
+		at.Write = false
+	}
+	return at
+}
+
+// mapWindowLocked maps into the platform every populated page of the
+// fault-around window containing pa (within v) whose platform access is
+// not what it should be, one MapFile per run of consecutive frames.
+func (m *MemoryManager) mapWindowLocked(v *vma, pa uintptr) error {
+	lo := max(v.start, pa&^(faultAroundPages*PageSize-1))
+	hi := min(v.end, lo+faultAroundPages*PageSize)
+	var runStart uintptr
+	var runFrame uint64
+	var runAccess hostarch.AccessType
+	var runLen uint64
+	flush := func() error {
+		if runLen == 0 {
+			return nil
+		}
+		err := m.as.MapFile(runStart, memfile.FileRange{Start: runFrame, End: runFrame + runLen}, runAccess)
+		runLen = 0
+		return err
+	}
+	for a := lo; a < hi; a += PageSize {
+		p := m.pages[a]
+		if p == nil {
+			if err := flush(); err != nil {
+				return err
+			}
+			continue
+		}
+		want := m.wantedAccessLocked(v, a, p)
+		if p.mapped == want {
+			if err := flush(); err != nil {
+				return err
+			}
+			continue
+		}
+		if runLen > 0 && runStart+uintptr(runLen) == a && runFrame+runLen == p.frame && runAccess == want {
+			runLen += PageSize
+		} else {
+			if err := flush(); err != nil {
+				return err
+			}
+			runStart, runFrame, runAccess, runLen = a, p.frame, want, PageSize
+		}
+		p.mapped = want
+	}
+	return flush()
+}
+
+// copyLocked copies between buf and application memory at addr through the
+// sentry's view of the memory file, populating pages as a fault would.
+// write means the sentry writes application memory; force ignores the
+// mappings' permissions (the loader clearing a read-only segment's tail,
+// like Linux's FOLL_FORCE). It returns the bytes copied and EFAULT at the
+// first inaccessible byte.
+func (m *MemoryManager) copyLocked(addr uintptr, buf []byte, write, force bool) (int, error) {
+	done := 0
+	for done < len(buf) {
+		a := addr + uintptr(done)
+		if a < addr {
+			return done, unix.EFAULT
+		}
+		v := m.vmaAtLocked(a)
+		if v == nil || (!force && ((write && !v.perms.Write) || (!write && !v.perms.Read))) {
+			return done, unix.EFAULT
+		}
+		pa := pageDown(a)
+		p, err := m.populateLocked(v, pa, true)
+		if err != nil {
+			return done, unix.EFAULT
+		}
+		if write {
+			if err := m.makeWritableLocked(v, pa, p); err != nil {
+				return done, unix.EFAULT
+			}
+		}
+		off := int(a - pa)
+		n := min(PageSize-off, len(buf)-done)
+		page := m.mf.Slice(memfile.FileRange{Start: p.frame, End: p.frame + PageSize})
+		if write {
+			copy(page[off:off+n], buf[done:done+n])
+		} else {
+			copy(buf[done:done+n], page[off:off+n])
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// CopyIn copies len(dst) bytes of application memory at addr into dst. It
+// returns the bytes copied and EFAULT if it stopped early.
+func (m *MemoryManager) CopyIn(addr uintptr, dst []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.copyLocked(addr, dst, false, false)
+}
+
+// CopyOut copies src into application memory at addr. It returns the bytes
+// copied and EFAULT if it stopped early.
+func (m *MemoryManager) CopyOut(addr uintptr, src []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.copyLocked(addr, src, true, false)
+}
+
+// ZeroOut writes n zero bytes at addr, whatever the permissions of the
+// mappings there (the loader uses it to clear the tail of a segment's last
+// file page).
+func (m *MemoryManager) ZeroOut(addr, n uintptr) error {
+	var zeros [PageSize]byte
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for n > 0 {
+		c := min(n, PageSize)
+		if _, err := m.copyLocked(addr, zeros[:c], true, true); err != nil {
+			return err
+		}
+		addr += c
+		n -= c
+	}
+	return nil
+}
+
+// CopyInString reads a NUL-terminated string of at most max bytes (NUL
+// excluded) at addr. Errors: EFAULT, or ENAMETOOLONG when no NUL comes
+// within max bytes.
+func (m *MemoryManager) CopyInString(addr uintptr, max int) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []byte
+	var chunk [256]byte
+	for len(out) <= max {
+		// Never read across a page boundary in one step: the next
+		// page may be unmapped although the string ends before it.
+		n := min(len(chunk), PageSize-int((addr+uintptr(len(out)))%PageSize))
+		got, err := m.copyLocked(addr+uintptr(len(out)), chunk[:n], false, false)
+		for i := 0; i < got; i++ {
+			if chunk[i] == 0 {
+				out = append(out, chunk[:i]...)
+				if len(out) > max {
+					return "", unix.ENAMETOOLONG
+				}
+				return string(out), nil
+			}
+		}
+		if err != nil {
+			return "", err
+		}
+		out = append(out, chunk[:got]...)
+	}
+	return "", unix.ENAMETOOLONG
+}

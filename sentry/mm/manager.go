@@ -1,0 +1,579 @@
+package mm
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+const (
+	// minUserAddress is Linux's default vm.mmap_min_addr.
+	minUserAddress = 0x10000
+	// faultAroundPages is the window populated by one fault (64 KiB).
+	faultAroundPages = 16
+	// stackGap is the room kept between the top of the mmap area and the
+	// top of the address space for the main stack to live and grow in.
+	stackGap = 256 << 20
+)
+
+// vma is one virtual memory area: [start, end) with uniform permissions
+// and backing.
+type vma struct {
+	start, end uintptr
+	perms      hostarch.AccessType
+	maxPerms   hostarch.AccessType
+	private    bool
+	growsDown  bool
+	// mappable backs a private file mapping (pages are copied from it on
+	// first touch).
+	mappable Mappable
+	// shared backs a shared mapping (file or anonymous): pages live in
+	// the object and every mapping of it sees the same frames.
+	shared *sharedObject
+	// offset is the file (or object) offset of start.
+	offset uint64
+	name   string
+}
+
+func (v *vma) offsetOf(addr uintptr) uint64 { return v.offset + uint64(addr-v.start) }
+
+// pte is one populated page of the page table.
+type pte struct {
+	// frame is the memory-file offset of the page; the pte holds one
+	// reference on it.
+	frame uint64
+	// cow marks a private page whose frame may be shared with another
+	// address space (after fork) or with the page cache: a write must
+	// copy it first.
+	cow bool
+	// mapped is the access the platform currently grants on the page
+	// (empty: not mapped in the platform address space).
+	mapped hostarch.AccessType
+}
+
+// MemoryManager is one application address space.
+type MemoryManager struct {
+	mf      *memfile.MemoryFile
+	as      platform.AddressSpace
+	maxAddr uintptr
+
+	mu    sync.Mutex
+	users int
+	vmas  []*vma // sorted by start, non-overlapping
+	pages map[uintptr]*pte
+
+	brkStart, brkEnd   uintptr
+	argvStart, argvEnd uintptr
+	envStart, envEnd   uintptr
+	auxv               []uint64
+	executable         string
+}
+
+// New returns an empty memory manager over address space as, with one
+// user. maxAddr is the first address above the application's range
+// (platform.Platform.MaxUserAddress).
+func New(mf *memfile.MemoryFile, as platform.AddressSpace, maxAddr uintptr) *MemoryManager {
+	return &MemoryManager{
+		mf:      mf,
+		as:      as,
+		maxAddr: maxAddr &^ (PageSize - 1),
+		users:   1,
+		pages:   make(map[uintptr]*pte),
+	}
+}
+
+// AddressSpace returns the platform address space mirroring this one.
+func (m *MemoryManager) AddressSpace() platform.AddressSpace { return m.as }
+
+// MaxUserAddress returns the first address above the application's range.
+func (m *MemoryManager) MaxUserAddress() uintptr { return m.maxAddr }
+
+// IncUsers adds a user (a thread group sharing the address space, vfork).
+func (m *MemoryManager) IncUsers() {
+	m.mu.Lock()
+	m.users++
+	m.mu.Unlock()
+}
+
+// DecUsers drops a user; the last one releases every page and the
+// platform address space. It may block while shared file pages are
+// written back.
+func (m *MemoryManager) DecUsers() {
+	m.mu.Lock()
+	m.users--
+	if m.users > 0 {
+		m.mu.Unlock()
+		return
+	}
+	for _, v := range m.vmas {
+		m.dropPagesLocked(v.start, v.end, false)
+		if v.shared != nil {
+			v.shared.decRef()
+		}
+	}
+	m.vmas = nil
+	m.mu.Unlock()
+	m.as.Release()
+}
+
+func pageDown(a uintptr) uintptr { return a &^ (PageSize - 1) }
+
+func pageUp(a uintptr) (uintptr, bool) {
+	r := (a + PageSize - 1) &^ (PageSize - 1)
+	return r, r >= a
+}
+
+// findLocked returns the index of the vma containing addr, or -1, and the
+// index where a vma starting at addr would be inserted.
+func (m *MemoryManager) findLocked(addr uintptr) (int, int) {
+	i := sort.Search(len(m.vmas), func(i int) bool { return m.vmas[i].end > addr })
+	if i < len(m.vmas) && m.vmas[i].start <= addr {
+		return i, i
+	}
+	return -1, i
+}
+
+// vmaAt returns the vma containing addr, or nil.
+func (m *MemoryManager) vmaAtLocked(addr uintptr) *vma {
+	if i, _ := m.findLocked(addr); i >= 0 {
+		return m.vmas[i]
+	}
+	return nil
+}
+
+// isFreeLocked reports whether [start, end) overlaps no vma.
+func (m *MemoryManager) isFreeLocked(start, end uintptr) bool {
+	_, i := m.findLocked(start)
+	if idx, _ := m.findLocked(start); idx >= 0 {
+		return false
+	}
+	return i >= len(m.vmas) || m.vmas[i].start >= end
+}
+
+// findAvailableLocked finds length free bytes, top-down below the mmap
+// area's top (or at hint if that is free).
+func (m *MemoryManager) findAvailableLocked(hint, length uintptr) (uintptr, error) {
+	if hint >= minUserAddress && hint+length > hint && hint+length <= m.maxAddr && m.isFreeLocked(hint, hint+length) {
+		return hint, nil
+	}
+	top := m.maxAddr - stackGap
+	// Walk the gaps between vmas from the highest down.
+	end := top
+	for i := len(m.vmas) - 1; i >= -1; i-- {
+		var gapStart uintptr = minUserAddress
+		if i >= 0 {
+			v := m.vmas[i]
+			if v.start >= end {
+				continue
+			}
+			gapStart = max(v.end, minUserAddress)
+		}
+		if end > gapStart && end-gapStart >= length {
+			return end - length, nil
+		}
+		if i >= 0 {
+			end = m.vmas[i].start
+		}
+	}
+	return 0, unix.ENOMEM
+}
+
+// splitLocked makes addr a vma boundary if it falls inside a vma.
+func (m *MemoryManager) splitLocked(addr uintptr) {
+	i, _ := m.findLocked(addr)
+	if i < 0 || m.vmas[i].start == addr {
+		return
+	}
+	v := m.vmas[i]
+	right := *v
+	right.start = addr
+	right.offset = v.offsetOf(addr)
+	if right.shared != nil {
+		right.shared.incRef()
+	}
+	v.end = addr
+	m.vmas = append(m.vmas, nil)
+	copy(m.vmas[i+2:], m.vmas[i+1:])
+	m.vmas[i+1] = &right
+}
+
+// removeRangeLocked unmaps [start, end): vmas are trimmed or removed and
+// their pages dropped.
+func (m *MemoryManager) removeRangeLocked(start, end uintptr) {
+	m.splitLocked(start)
+	m.splitLocked(end)
+	_, i := m.findLocked(start)
+	j := i
+	for j < len(m.vmas) && m.vmas[j].start < end {
+		v := m.vmas[j]
+		m.dropPagesLocked(v.start, v.end, true)
+		if v.shared != nil {
+			v.shared.decRef()
+		}
+		j++
+	}
+	m.vmas = append(m.vmas[:i], m.vmas[j:]...)
+}
+
+// dropPagesLocked releases every populated page in [start, end), writing
+// back dirty shared pages first, and unmaps them from the platform if
+// unmapPlatform.
+func (m *MemoryManager) dropPagesLocked(start, end uintptr, unmapPlatform bool) {
+	anyMapped := false
+	m.forEachPageLocked(start, end, func(addr uintptr, p *pte) {
+		if p.mapped != (hostarch.AccessType{}) {
+			anyMapped = true
+		}
+		m.mf.DecRef(memfile.FileRange{Start: p.frame, End: p.frame + PageSize})
+		delete(m.pages, addr)
+	})
+	if anyMapped && unmapPlatform {
+		m.as.Unmap(start, end-start)
+	}
+}
+
+// forEachPageLocked calls fn for every populated page in [start, end), in
+// no particular order, choosing whichever of walking the range or the
+// page table is cheaper.
+func (m *MemoryManager) forEachPageLocked(start, end uintptr, fn func(addr uintptr, p *pte)) {
+	if uint64(end-start)/PageSize <= uint64(len(m.pages)) {
+		for a := start; a < end; a += PageSize {
+			if p, ok := m.pages[a]; ok {
+				fn(a, p)
+			}
+		}
+		return
+	}
+	for a, p := range m.pages {
+		if a >= start && a < end {
+			fn(a, p)
+		}
+	}
+}
+
+func (m *MemoryManager) insertLocked(v *vma) {
+	_, i := m.findLocked(v.start)
+	m.vmas = append(m.vmas, nil)
+	copy(m.vmas[i+1:], m.vmas[i:])
+	m.vmas[i] = v
+}
+
+// MMap creates a mapping and returns its address. Errors are errnos:
+// EINVAL for bad arguments, ENOMEM when no room is left, EEXIST for
+// NoReplace over an existing mapping.
+func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
+	if o.Length == 0 {
+		return 0, unix.EINVAL
+	}
+	length, ok := pageUp(o.Length)
+	if !ok || length > m.maxAddr {
+		return 0, unix.ENOMEM
+	}
+	if o.Offset%PageSize != 0 || o.Offset+uint64(length) < o.Offset {
+		return 0, unix.EINVAL
+	}
+	if o.MaxPerms == (hostarch.AccessType{}) {
+		o.MaxPerms = hostarch.AnyAccess
+	}
+	if !o.MaxPerms.SupersetOf(o.Perms) {
+		return 0, unix.EACCES
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var addr uintptr
+	if o.Fixed {
+		addr = o.Addr
+		if addr%PageSize != 0 {
+			return 0, unix.EINVAL
+		}
+		if addr < minUserAddress || addr+length > m.maxAddr || addr+length < addr {
+			return 0, unix.ENOMEM
+		}
+		if o.NoReplace {
+			if !m.isFreeLocked(addr, addr+length) {
+				return 0, unix.EEXIST
+			}
+		} else {
+			m.removeRangeLocked(addr, addr+length)
+		}
+	} else {
+		var err error
+		if addr, err = m.findAvailableLocked(pageDown(o.Addr), length); err != nil {
+			return 0, err
+		}
+	}
+	v := &vma{
+		start:     addr,
+		end:       addr + length,
+		perms:     o.Perms,
+		maxPerms:  o.MaxPerms,
+		private:   o.Private,
+		growsDown: o.GrowsDown,
+		offset:    o.Offset,
+		name:      o.Name,
+	}
+	switch {
+	case o.Private:
+		v.mappable = o.Mappable
+	case o.Mappable != nil:
+		v.shared = sharedFileObject(m.mf, o.Mappable)
+	default:
+		v.shared = newSharedAnon(m.mf)
+		v.offset = 0
+	}
+	m.insertLocked(v)
+	if o.Populate {
+		for a := v.start; a < v.end; a += PageSize * faultAroundPages {
+			if _, err := m.populateLocked(v, a, false); err != nil {
+				break
+			}
+		}
+	}
+	return addr, nil
+}
+
+// Munmap removes the mappings in [addr, addr+length).
+func (m *MemoryManager) Munmap(addr, length uintptr) error {
+	if addr%PageSize != 0 || length == 0 {
+		return unix.EINVAL
+	}
+	l, ok := pageUp(length)
+	if !ok || addr+l < addr || addr+l > m.maxAddr {
+		return unix.EINVAL
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.removeRangeLocked(addr, addr+l)
+	return nil
+}
+
+// Mprotect changes the permissions of [addr, addr+length). Every page in
+// the range must be mapped (ENOMEM otherwise); EACCES when a mapping's
+// maximum permissions forbid the change.
+func (m *MemoryManager) Mprotect(addr, length uintptr, perms hostarch.AccessType, growsDown bool) error {
+	if addr%PageSize != 0 {
+		return unix.EINVAL
+	}
+	l, ok := pageUp(length)
+	if !ok || addr+l < addr {
+		return unix.ENOMEM
+	}
+	if l == 0 {
+		return nil
+	}
+	end := addr + l
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if growsDown {
+		if v := m.vmaAtLocked(addr); v != nil && v.growsDown {
+			addr = v.start
+		}
+	}
+	// Check first: the whole range must be mapped and allowed.
+	for a := addr; a < end; {
+		v := m.vmaAtLocked(a)
+		if v == nil {
+			return unix.ENOMEM
+		}
+		if !v.maxPerms.SupersetOf(perms) {
+			return unix.EACCES
+		}
+		a = v.end
+	}
+	m.splitLocked(addr)
+	m.splitLocked(end)
+	_, i := m.findLocked(addr)
+	for ; i < len(m.vmas) && m.vmas[i].start < end; i++ {
+		m.vmas[i].perms = perms
+	}
+	// Drop the platform's mappings; the next access faults them back in
+	// with the new permissions.
+	anyMapped := false
+	m.forEachPageLocked(addr, end, func(_ uintptr, p *pte) {
+		if p.mapped != (hostarch.AccessType{}) {
+			anyMapped = true
+			p.mapped = hostarch.AccessType{}
+		}
+	})
+	if anyMapped {
+		m.as.Unmap(addr, end-addr)
+	}
+	return nil
+}
+
+// SetBrkStart sets where the heap begins (the end of the executable's
+// highest segment).
+func (m *MemoryManager) SetBrkStart(addr uintptr) {
+	a, _ := pageUp(addr)
+	m.mu.Lock()
+	m.brkStart, m.brkEnd = a, a
+	m.mu.Unlock()
+}
+
+// Brk moves the program break to addr if it can and returns the break.
+func (m *MemoryManager) Brk(addr uintptr) uintptr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if addr < m.brkStart || addr > m.maxAddr {
+		return m.brkEnd
+	}
+	oldTop, _ := pageUp(m.brkEnd)
+	newTop, _ := pageUp(addr)
+	switch {
+	case newTop > oldTop:
+		if !m.isFreeLocked(oldTop, newTop) {
+			return m.brkEnd
+		}
+		if v := m.vmaAtLocked(oldTop - 1); v != nil && v.name == "[heap]" && v.end == oldTop {
+			v.end = newTop
+		} else {
+			m.insertLocked(&vma{
+				start: oldTop, end: newTop,
+				perms: hostarch.ReadWrite, maxPerms: hostarch.AnyAccess,
+				private: true, name: "[heap]",
+			})
+		}
+	case newTop < oldTop:
+		m.removeRangeLocked(newTop, oldTop)
+	}
+	m.brkEnd = addr
+	return addr
+}
+
+// SetArgv records where argv's strings are (for /proc/PID/cmdline).
+func (m *MemoryManager) SetArgv(start, end uintptr) {
+	m.mu.Lock()
+	m.argvStart, m.argvEnd = start, end
+	m.mu.Unlock()
+}
+
+// SetEnv records where the environment's strings are.
+func (m *MemoryManager) SetEnv(start, end uintptr) {
+	m.mu.Lock()
+	m.envStart, m.envEnd = start, end
+	m.mu.Unlock()
+}
+
+// SetAuxv records the auxiliary vector (for /proc/PID/auxv).
+func (m *MemoryManager) SetAuxv(auxv []uint64) {
+	m.mu.Lock()
+	m.auxv = append([]uint64(nil), auxv...)
+	m.mu.Unlock()
+}
+
+// Auxv returns the auxiliary vector.
+func (m *MemoryManager) Auxv() []uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]uint64(nil), m.auxv...)
+}
+
+// SetExecutable records the executable's path.
+func (m *MemoryManager) SetExecutable(p string) {
+	m.mu.Lock()
+	m.executable = p
+	m.mu.Unlock()
+}
+
+// Executable returns the executable's path.
+func (m *MemoryManager) Executable() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.executable
+}
+
+func (m *MemoryManager) readRange(start, end uintptr) []byte {
+	if end <= start || end-start > 1<<20 {
+		return nil
+	}
+	b := make([]byte, end-start)
+	n, _ := m.CopyIn(start, b)
+	return b[:n]
+}
+
+// Argv returns the bytes of the argument strings (/proc/PID/cmdline).
+func (m *MemoryManager) Argv() []byte {
+	m.mu.Lock()
+	s, e := m.argvStart, m.argvEnd
+	m.mu.Unlock()
+	return m.readRange(s, e)
+}
+
+// Env returns the bytes of the environment strings (/proc/PID/environ).
+func (m *MemoryManager) Env() []byte {
+	m.mu.Lock()
+	s, e := m.envStart, m.envEnd
+	m.mu.Unlock()
+	return m.readRange(s, e)
+}
+
+// VirtualSize returns the total size of all mappings.
+func (m *MemoryManager) VirtualSize() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n uint64
+	for _, v := range m.vmas {
+		n += uint64(v.end - v.start)
+	}
+	return n
+}
+
+// ResidentPages returns the number of populated pages.
+func (m *MemoryManager) ResidentPages() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return uint64(len(m.pages))
+}
+
+// Maps returns the text of /proc/PID/maps.
+func (m *MemoryManager) Maps() []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var b []byte
+	for _, v := range m.vmas {
+		perm := []byte("---p")
+		if v.perms.Read {
+			perm[0] = 'r'
+		}
+		if v.perms.Write {
+			perm[1] = 'w'
+		}
+		if v.perms.Execute {
+			perm[2] = 'x'
+		}
+		if !v.private {
+			perm[3] = 's'
+		}
+		var dev, ino uint64
+		var path string
+		mp := v.mappable
+		if v.shared != nil {
+			mp = v.shared.mappable
+		}
+		off := v.offset
+		if mp != nil {
+			dev, ino, path = mp.MappingIdentity()
+		} else {
+			off = 0
+			path = v.name
+			if path == "" && v.shared != nil {
+				path = "/dev/zero (deleted)"
+			}
+		}
+		line := fmt.Sprintf("%08x-%08x %s %08x %02x:%02x %d ", v.start, v.end, perm, off, unix.Major(dev), unix.Minor(dev), ino)
+		if path != "" {
+			for len(line) < 73 {
+				line += " "
+			}
+			line += path
+		}
+		b = append(b, line...)
+		b = append(b, '\n')
+	}
+	return b
+}

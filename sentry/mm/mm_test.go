@@ -1,0 +1,238 @@
+package mm
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+// fakeAS records what the memory manager asks the platform to map.
+type fakeAS struct {
+	mapped  map[uintptr]hostarch.AccessType
+	mapOps  int
+	unmaps  int
+	release bool
+}
+
+func (f *fakeAS) MapFile(addr uintptr, fr memfile.FileRange, at hostarch.AccessType) error {
+	f.mapOps++
+	for i := uint64(0); i < fr.Pages(); i++ {
+		f.mapped[addr+uintptr(i*PageSize)] = at
+	}
+	return nil
+}
+
+func (f *fakeAS) Unmap(addr, length uintptr) {
+	f.unmaps++
+	for a := addr; a < addr+length; a += PageSize {
+		delete(f.mapped, a)
+	}
+}
+
+func (f *fakeAS) Release() { f.release = true }
+
+// fakeFile is a Mappable over a byte slice.
+type fakeFile struct {
+	data []byte
+	ino  uint64
+}
+
+func (f *fakeFile) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(f.data)) {
+		return 0, io.EOF
+	}
+	n := copy(p, f.data[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (f *fakeFile) WriteAt(p []byte, off int64) (int, error) {
+	copy(f.data[off:], p)
+	return len(p), nil
+}
+
+func (f *fakeFile) MappingIdentity() (uint64, uint64, string) { return 1, f.ino, "/fake" }
+
+func newMM(t *testing.T) (*MemoryManager, *fakeAS, *memfile.MemoryFile) {
+	mf, err := memfile.New(64 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mf.Release)
+	as := &fakeAS{mapped: map[uintptr]hostarch.AccessType{}}
+	return New(mf, as, 0x7fff00000000), as, mf
+}
+
+func TestAnonymousDemandPagingAndFaultAround(t *testing.T) {
+	m, as, mf := newMM(t)
+	addr, err := m.MMap(MMapOpts{Length: 1 << 20, Perms: hostarch.ReadWrite, Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mf.UsedPages() != 0 {
+		t.Fatalf("mmap populated %d pages eagerly", mf.UsedPages())
+	}
+	if err := m.HandleFault(addr+5*PageSize, hostarch.Read); err != nil {
+		t.Fatal(err)
+	}
+	if got := mf.UsedPages(); got != faultAroundPages {
+		t.Fatalf("one fault populated %d pages, want the %d-page window", got, faultAroundPages)
+	}
+	if as.mapOps != 1 || len(as.mapped) != faultAroundPages {
+		t.Fatalf("window mapped with %d MapFile calls covering %d pages", as.mapOps, len(as.mapped))
+	}
+	// Write through the sentry, read it back.
+	msg := []byte("hello from the sentry")
+	if _, err := m.CopyOut(addr+PageSize-4, msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := m.CopyIn(addr+PageSize-4, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("CopyIn = %q, %v", got, err)
+	}
+	if err := m.Munmap(addr, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if mf.UsedPages() != 0 || len(as.mapped) != 0 {
+		t.Fatalf("after munmap: %d pages used, %d mapped", mf.UsedPages(), len(as.mapped))
+	}
+}
+
+func TestFaultsAndEFAULT(t *testing.T) {
+	m, as, _ := newMM(t)
+	ro, _ := m.MMap(MMapOpts{Length: PageSize, Perms: hostarch.Read, Private: true})
+	var fe *FaultError
+	if err := m.HandleFault(0x1000, hostarch.Read); !errors.As(err, &fe) || fe.Code != segvMapErr {
+		t.Fatalf("fault on unmapped address: %v", err)
+	}
+	// A read fault maps the page read-only; a second fault on it must be
+	// a write to a read-only mapping: SEGV_ACCERR.
+	if err := m.HandleFault(ro, hostarch.Read); err != nil {
+		t.Fatal(err)
+	}
+	if at := as.mapped[ro]; at != hostarch.Read {
+		t.Fatalf("mapped %v", at)
+	}
+	if err := m.HandleFault(ro, hostarch.Read); !errors.As(err, &fe) || fe.Code != segvAccErr {
+		t.Fatalf("write fault on read-only page: %v", err)
+	}
+	if _, err := m.CopyOut(ro, []byte{1}); err != unix.EFAULT {
+		t.Fatalf("CopyOut to read-only page: %v", err)
+	}
+	if _, err := m.CopyIn(0x10, make([]byte, 8)); err != unix.EFAULT {
+		t.Fatalf("CopyIn from NULL page: %v", err)
+	}
+	rw, _ := m.MMap(MMapOpts{Addr: 0x200000, Fixed: true, Length: PageSize, Perms: hostarch.ReadWrite, Private: true})
+	m.CopyOut(rw+PageSize-2, []byte("ab"))
+	if _, err := m.CopyInString(rw+PageSize-2, 100); err != unix.EFAULT {
+		t.Fatalf("unterminated string running off the mapping: %v", err)
+	}
+}
+
+func TestPrivateFileMappingAndSIGBUS(t *testing.T) {
+	m, _, _ := newMM(t)
+	f := &fakeFile{data: bytes.Repeat([]byte("x"), PageSize+10), ino: 7}
+	addr, err := m.MMap(MMapOpts{Length: 4 * PageSize, Perms: hostarch.ReadWrite, Private: true, Mappable: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 12)
+	if _, err := m.CopyIn(addr+PageSize, b); err != nil || string(b) != "xxxxxxxxxx\x00\x00" {
+		t.Fatalf("file tail read %q, %v", b, err)
+	}
+	// Private writes do not reach the file.
+	m.CopyOut(addr, []byte("y"))
+	if f.data[0] != 'x' {
+		t.Fatal("private mapping wrote through to the file")
+	}
+	var fe *FaultError
+	if err := m.HandleFault(addr+3*PageSize, hostarch.Read); !errors.As(err, &fe) || fe.Signo != int(unix.SIGBUS) {
+		t.Fatalf("fault beyond EOF: %v", err)
+	}
+}
+
+func TestSharedFileMappingWritesBack(t *testing.T) {
+	m, as, _ := newMM(t)
+	f := &fakeFile{data: bytes.Repeat([]byte("a"), 2*PageSize), ino: 9}
+	a1, _ := m.MMap(MMapOpts{Length: 2 * PageSize, Perms: hostarch.ReadWrite, Mappable: f})
+	a2, _ := m.MMap(MMapOpts{Length: 2 * PageSize, Perms: hostarch.Read, Mappable: f})
+	// First touch maps the clean page read-only to catch the first write.
+	if err := m.HandleFault(a1, hostarch.Read); err != nil {
+		t.Fatal(err)
+	}
+	if as.mapped[a1].Write {
+		t.Fatal("clean shared page mapped writable")
+	}
+	if err := m.HandleFault(a1, hostarch.Read); err != nil { // the write
+		t.Fatal(err)
+	}
+	if !as.mapped[a1].Write {
+		t.Fatal("dirty shared page not mapped writable")
+	}
+	m.CopyOut(a1+1, []byte("B"))
+	b := make([]byte, 2)
+	m.CopyIn(a2, b)
+	if string(b) != "aB" {
+		t.Fatalf("second shared mapping sees %q", b)
+	}
+	if err := m.Msync(a1, PageSize); err != nil {
+		t.Fatal(err)
+	}
+	if string(f.data[:2]) != "aB" {
+		t.Fatalf("msync wrote %q", f.data[:2])
+	}
+	m.Munmap(a1, 2*PageSize)
+	m.Munmap(a2, 2*PageSize)
+}
+
+func TestMremapMovesPages(t *testing.T) {
+	m, _, mf := newMM(t)
+	addr, _ := m.MMap(MMapOpts{Length: 2 * PageSize, Perms: hostarch.ReadWrite, Private: true})
+	m.CopyOut(addr, []byte("keep me"))
+	// Block growth in place.
+	m.MMap(MMapOpts{Addr: addr + 2*PageSize, Length: PageSize, Fixed: true, Perms: hostarch.Read, Private: true})
+	used := mf.UsedPages()
+	na, err := m.Mremap(addr, 2*PageSize, 8*PageSize, unix.MREMAP_MAYMOVE, 0)
+	if err != nil || na == addr {
+		t.Fatalf("mremap = %#x, %v", na, err)
+	}
+	if mf.UsedPages() != used {
+		t.Fatalf("mremap copied pages: %d -> %d", used, mf.UsedPages())
+	}
+	b := make([]byte, 7)
+	if _, err := m.CopyIn(na, b); err != nil || string(b) != "keep me" {
+		t.Fatalf("moved contents %q, %v", b, err)
+	}
+	if _, err := m.CopyIn(addr, b); err != unix.EFAULT {
+		t.Fatalf("old range still readable: %v", err)
+	}
+}
+
+func TestBrk(t *testing.T) {
+	m, _, _ := newMM(t)
+	m.SetBrkStart(0x600123)
+	start := m.Brk(0)
+	if start != 0x601000 {
+		t.Fatalf("brk start %#x", start)
+	}
+	if got := m.Brk(start + 3*PageSize + 5); got != start+3*PageSize+5 {
+		t.Fatalf("brk grow = %#x", got)
+	}
+	if _, err := m.CopyOut(start+3*PageSize, []byte("heap")); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(m.Maps(), []byte("[heap]")) {
+		t.Fatalf("maps lack [heap]:\n%s", m.Maps())
+	}
+	m.Brk(start)
+	if _, err := m.CopyOut(start, []byte("x")); err != unix.EFAULT {
+		t.Fatalf("write after brk shrink: %v", err)
+	}
+}

@@ -1,0 +1,322 @@
+// Package process is the sentry's model of Linux processes: the Sandbox
+// (everything one sandbox shares), thread groups, threads and their run
+// loop. Each Thread is carried by a kernel.Task; the run loop switches into
+// application code through the platform and serves what comes back
+// (syscalls through the syscall table, faults through the memory manager).
+//
+// Locking: ThreadGroup.mu protects the group's membership, exit state and
+// signal actions; Thread fields without a lock comment are touched only by
+// the thread's own task. Lock order: ThreadGroup.mu before mm's and vfs's
+// locks; never hold ThreadGroup.mu across a blocking wait.
+package process
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"github.com/runsc-lite/runsc-lite/sentry/vfs"
+	"github.com/sirupsen/logrus"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+// SyscallDispatcher serves the syscall a thread stopped on: it reads the
+// number and arguments from t.Regs and leaves the result in t.Regs.Rax.
+type SyscallDispatcher interface {
+	Dispatch(t *Thread)
+}
+
+// Sandbox is what every process of one sandbox shares: its kernel core,
+// physical memory, platform, filesystem and identity.
+type Sandbox struct {
+	Kernel   *kernel.Kernel
+	MF       *memfile.MemoryFile
+	Platform platform.Platform
+	VFS      *vfs.VirtualFilesystem
+	Syscalls SyscallDispatcher
+	Log      *logrus.Logger
+
+	// Strace logs every syscall with decoded arguments.
+	Strace bool
+
+	// Hostname and Domainname are what uname reports.
+	Hostname   string
+	Domainname string
+
+	// unknownLogged remembers which unimplemented syscalls were logged.
+	unknownLogged sync.Map
+
+	mu      sync.Mutex
+	tgs     map[int32]*ThreadGroup // by TGID
+	init    *ThreadGroup
+	initEnd chan struct{}
+}
+
+// NewSandbox returns a sandbox with no processes yet.
+func NewSandbox() *Sandbox {
+	return &Sandbox{
+		tgs:        make(map[int32]*ThreadGroup),
+		initEnd:    make(chan struct{}),
+		Hostname:   "runsc-lite",
+		Domainname: "(none)",
+	}
+}
+
+// LogUnknownOnce logs an unimplemented syscall the first time it is seen
+// and reports whether it did.
+func (s *Sandbox) LogUnknownOnce(name string, sysno uintptr) bool {
+	if _, loaded := s.unknownLogged.LoadOrStore(sysno, true); loaded {
+		return false
+	}
+	s.Log.Infof("unsupported syscall %s (%d): returning ENOSYS", name, sysno)
+	return true
+}
+
+// InitExited is closed when the sandbox's init (PID 1) has exited.
+func (s *Sandbox) InitExited() <-chan struct{} { return s.initEnd }
+
+// Init returns the sandbox's init thread group.
+func (s *Sandbox) Init() *ThreadGroup { return s.init }
+
+// ThreadGroupByID returns the live thread group with that TGID.
+func (s *Sandbox) ThreadGroupByID(tgid int32) *ThreadGroup {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tgs[tgid]
+}
+
+// Credentials are a thread's user and group identities.
+type Credentials struct {
+	RealUID, EffectiveUID, SavedUID, FSUID uint32
+	RealGID, EffectiveGID, SavedGID, FSGID uint32
+	Groups                                 []uint32
+}
+
+// HostCredentials returns the credentials of the host user running the
+// sandbox, so that the program sees the same identity inside as out.
+func HostCredentials() *Credentials {
+	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	groups, _ := os.Getgroups()
+	c := &Credentials{
+		RealUID: uid, EffectiveUID: uid, SavedUID: uid, FSUID: uid,
+		RealGID: gid, EffectiveGID: gid, SavedGID: gid, FSGID: gid,
+	}
+	for _, g := range groups {
+		c.Groups = append(c.Groups, uint32(g))
+	}
+	return c
+}
+
+// SignalAction is one entry of a thread group's signal handler table.
+type SignalAction = linux.SigAction
+
+// ThreadGroup is a process: threads sharing an address space, a file
+// table, signal actions and an exit status.
+type ThreadGroup struct {
+	s    *Sandbox
+	tgid int32
+
+	mu      sync.Mutex
+	leader  *Thread
+	threads []*Thread
+	mm      *mm.MemoryManager
+	actions [linux.SignalMaximum + 1]SignalAction
+	exiting bool
+	status  WaitStatus
+	exited  chan struct{}
+
+	// exe is the executable's path, set by execve, for /proc.
+	exe string
+
+	// Limits are the group's resource limits.
+	Limits *Limits
+}
+
+// TGID returns the group's ID (its leader's TID).
+func (tg *ThreadGroup) TGID() int32 { return tg.tgid }
+
+// Leader returns the group's leader thread.
+func (tg *ThreadGroup) Leader() *Thread {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return tg.leader
+}
+
+// Threads returns the group's live threads.
+func (tg *ThreadGroup) Threads() []*Thread {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return append([]*Thread(nil), tg.threads...)
+}
+
+// MM returns the group's memory manager.
+func (tg *ThreadGroup) MM() *mm.MemoryManager {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return tg.mm
+}
+
+// SetMM replaces the group's memory manager (execve) and releases the old
+// one.
+func (tg *ThreadGroup) SetMM(m *mm.MemoryManager) {
+	tg.mu.Lock()
+	old := tg.mm
+	tg.mm = m
+	tg.mu.Unlock()
+	if old != nil && old != m {
+		old.DecUsers()
+	}
+}
+
+// Exe returns the path of the group's executable.
+func (tg *ThreadGroup) Exe() string {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return tg.exe
+}
+
+// SetExe records the group's executable path.
+func (tg *ThreadGroup) SetExe(p string) {
+	tg.mu.Lock()
+	tg.exe = p
+	tg.mu.Unlock()
+}
+
+// Action returns the action for signal sig.
+func (tg *ThreadGroup) Action(sig int) SignalAction {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return tg.actions[sig]
+}
+
+// SetAction replaces the action for signal sig and returns the old one.
+func (tg *ThreadGroup) SetAction(sig int, a SignalAction) SignalAction {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	old := tg.actions[sig]
+	tg.actions[sig] = a
+	return old
+}
+
+// Exited is closed when every thread of the group has exited.
+func (tg *ThreadGroup) Exited() <-chan struct{} { return tg.exited }
+
+// ExitStatus returns the group's exit status. Preconditions: Exited is
+// closed.
+func (tg *ThreadGroup) ExitStatus() WaitStatus {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return tg.status
+}
+
+// WaitStatus is a Linux wait status word.
+type WaitStatus uint32
+
+// ExitedWith returns the status of a normal exit with code.
+func ExitedWith(code int) WaitStatus { return WaitStatus((code & 0xff) << 8) }
+
+// KilledBy returns the status of a death by signal sig.
+func KilledBy(sig int) WaitStatus { return WaitStatus(sig & 0x7f) }
+
+// Signaled reports whether the status is a death by signal, and which.
+func (w WaitStatus) Signaled() (int, bool) {
+	sig := int(w & 0x7f)
+	return sig, sig != 0 && sig != 0x7f
+}
+
+// ExitCode returns the exit code of a normal exit.
+func (w WaitStatus) ExitCode() int { return int(w>>8) & 0xff }
+
+// ShellStatus returns the status as a shell reports it: the exit code, or
+// 128+N for a death by signal N.
+func (w WaitStatus) ShellStatus() int {
+	if sig, ok := w.Signaled(); ok {
+		return 128 + sig
+	}
+	return w.ExitCode()
+}
+
+func (w WaitStatus) String() string {
+	if sig, ok := w.Signaled(); ok {
+		return fmt.Sprintf("killed by signal %d", sig)
+	}
+	return fmt.Sprintf("exit status %d", w.ExitCode())
+}
+
+// Thread is a user thread of the sandbox.
+type Thread struct {
+	Task *kernel.Task
+	S    *Sandbox
+	TG   *ThreadGroup
+
+	// Regs are the application registers while the thread is in the
+	// sentry.
+	Regs arch.Registers
+
+	ctx  platform.Context
+	kick func()
+
+	FDs   *vfs.FDTable
+	FS    *vfs.FSContext
+	Creds *Credentials
+
+	// SignalMask is the thread's blocked signal set.
+	SignalMask linux.SignalSet
+	// ClearChildTID is set_tid_address's address.
+	ClearChildTID uintptr
+	// RobustList is set_robust_list's head.
+	RobustList uintptr
+	// AltStack is sigaltstack's stack.
+	AltStack linux.SignalStack
+
+	exiting atomic.Bool
+	// syscallStart is when the current syscall entered the sentry (strace).
+	syscallStart time.Time
+
+	scratch [256]byte
+}
+
+// TID returns the thread's ID.
+func (t *Thread) TID() int32 { return t.Task.TID() }
+
+// MM returns the thread's memory manager.
+func (t *Thread) MM() *mm.MemoryManager { return t.TG.MM() }
+
+// Log returns a logger for this thread.
+func (t *Thread) Log() *logrus.Entry { return t.S.Log.WithField("tid", t.TID()) }
+
+// Exiting reports whether the thread is on its way out.
+func (t *Thread) Exiting() bool { return t.exiting.Load() }
+
+// CopyScratchBuffer implements marshal.CopyContext.
+func (t *Thread) CopyScratchBuffer(size int) []byte {
+	if size <= len(t.scratch) {
+		return t.scratch[:size]
+	}
+	return make([]byte, size)
+}
+
+// CopyInBytes implements marshal.CopyContext: it copies len(dst) bytes of
+// application memory at addr. Errors are EFAULT.
+func (t *Thread) CopyInBytes(addr hostarch.Addr, dst []byte) (int, error) {
+	return t.MM().CopyIn(uintptr(addr), dst)
+}
+
+// CopyOutBytes implements marshal.CopyContext: it copies src to
+// application memory at addr. Errors are EFAULT.
+func (t *Thread) CopyOutBytes(addr hostarch.Addr, src []byte) (int, error) {
+	return t.MM().CopyOut(uintptr(addr), src)
+}
+
+// CopyInString reads a NUL-terminated string of at most max bytes.
+func (t *Thread) CopyInString(addr uintptr, max int) (string, error) {
+	return t.MM().CopyInString(addr, max)
+}

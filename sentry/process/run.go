@@ -1,0 +1,203 @@
+package process
+
+import (
+	"fmt"
+
+	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"github.com/runsc-lite/runsc-lite/sentry/vfs"
+	"golang.org/x/sys/unix"
+)
+
+// NewThreadGroupOpts describe a new process.
+type NewThreadGroupOpts struct {
+	// TID is a TID reserved with kernel.ReserveTID, or 0.
+	TID    int32
+	Name   string
+	Parent *Thread
+	MM     *mm.MemoryManager
+	Regs   arch.Registers
+	FDs    *vfs.FDTable
+	FS     *vfs.FSContext
+	Creds  *Credentials
+	Exe    string
+	Limits *Limits
+}
+
+// NewThreadGroup creates a process with one thread that will start running
+// application code at o.Regs once Start is called on its task.
+func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
+	t := &Thread{
+		S:     s,
+		Regs:  o.Regs,
+		FDs:   o.FDs,
+		FS:    o.FS,
+		Creds: o.Creds,
+	}
+	var parent *kernel.Task
+	if o.Parent != nil {
+		parent = o.Parent.Task
+	}
+	t.Task = s.Kernel.NewTask(kernel.TaskOptions{
+		Name:   o.Name,
+		TID:    o.TID,
+		Parent: parent,
+		Entry:  t.run,
+	})
+	t.Task.Ext = t
+	tg := &ThreadGroup{
+		s:       s,
+		tgid:    t.Task.TID(),
+		leader:  t,
+		threads: []*Thread{t},
+		mm:      o.MM,
+		exited:  make(chan struct{}),
+		exe:     o.Exe,
+		Limits:  o.Limits,
+	}
+	if tg.Limits == nil {
+		tg.Limits = HostLimits()
+	}
+	t.TG = tg
+	s.mu.Lock()
+	s.tgs[tg.tgid] = tg
+	if s.init == nil {
+		s.init = tg
+	}
+	s.mu.Unlock()
+	return t
+}
+
+// run is the thread's task body: switch into application code, serve what
+// comes back, repeat until the thread exits.
+func (t *Thread) run(task *kernel.Task) {
+	ctx, err := t.S.Platform.NewContext()
+	if err != nil {
+		t.Log().Errorf("cannot create a %s context: %v", t.S.Platform.Name(), err)
+		t.TG.Exit(KilledBy(int(unix.SIGKILL)))
+		t.exitThread()
+		return
+	}
+	t.ctx = ctx
+	t.kick = ctx.Interrupt
+	for !t.exiting.Load() {
+		task.EnterApp(&t.kick)
+		stop, err := ctx.Switch(t.MM().AddressSpace(), &t.Regs)
+		task.LeaveApp()
+		if err != nil {
+			t.Log().Errorf("application context died: %v", err)
+			t.TG.Exit(KilledBy(int(unix.SIGKILL)))
+			break
+		}
+		switch stop.Kind {
+		case platform.StopSyscall:
+			t.S.Syscalls.Dispatch(t)
+		case platform.StopFault:
+			t.handleFault(stop)
+		case platform.StopInterrupt:
+			// Preemption or a signal: both are handled below.
+		}
+		task.PreemptPoint()
+	}
+	ctx.Release()
+	t.exitThread()
+}
+
+// handleFault serves a fault: demand paging through the memory manager, or
+// a synchronous signal to the thread.
+func (t *Thread) handleFault(st platform.Stop) {
+	if st.Signo == int(unix.SIGSEGV) || st.Signo == int(unix.SIGBUS) {
+		err := t.MM().HandleFault(st.Addr, st.Access)
+		if err == nil {
+			return
+		}
+		if fe, ok := err.(*mm.FaultError); ok {
+			t.ForceSignal(fe.Signo, fe.Code, fe.Addr)
+			return
+		}
+		t.Log().Warnf("fault at %#x: %v", st.Addr, err)
+		t.ForceSignal(int(unix.SIGSEGV), 1 /* SEGV_MAPERR */, st.Addr)
+		return
+	}
+	t.ForceSignal(st.Signo, st.Code, st.Addr)
+}
+
+// ForceSignal delivers a synchronous signal caused by the thread's own
+// execution. Without a handler the default action applies: the process
+// is killed by the signal.
+func (t *Thread) ForceSignal(sig int, code int32, addr uintptr) {
+	t.Log().Debugf("synchronous signal %d (code %d, addr %#x) at rip %#x", sig, code, addr, t.Regs.Rip)
+	t.TG.Exit(KilledBy(sig))
+}
+
+// Exit ends the whole thread group with status (exit_group, a fatal
+// signal). Every thread leaves at its next return to the sentry.
+func (tg *ThreadGroup) Exit(status WaitStatus) {
+	tg.mu.Lock()
+	if tg.exiting {
+		tg.mu.Unlock()
+		return
+	}
+	tg.exiting = true
+	tg.status = status
+	threads := append([]*Thread(nil), tg.threads...)
+	tg.mu.Unlock()
+	for _, th := range threads {
+		th.exiting.Store(true)
+		th.Task.Interrupt()
+	}
+}
+
+// ExitThread ends the calling thread only (exit); the last thread out
+// ends the group with status.
+func (t *Thread) ExitThread(status WaitStatus) {
+	t.TG.mu.Lock()
+	last := len(t.TG.threads) == 1
+	if last && !t.TG.exiting {
+		t.TG.exiting = true
+		t.TG.status = status
+	}
+	t.TG.mu.Unlock()
+	t.exiting.Store(true)
+}
+
+// exitThread removes the thread from its group; the last thread out
+// releases the group's resources and reports its exit.
+func (t *Thread) exitThread() {
+	tg := t.TG
+	tg.mu.Lock()
+	for i, th := range tg.threads {
+		if th == t {
+			tg.threads = append(tg.threads[:i], tg.threads[i+1:]...)
+			break
+		}
+	}
+	last := len(tg.threads) == 0
+	m := tg.mm
+	if last {
+		tg.mm = nil
+	}
+	tg.mu.Unlock()
+	if !last {
+		return
+	}
+	if t.FDs != nil {
+		t.FDs.Release()
+	}
+	if m != nil {
+		m.DecUsers()
+	}
+	s := tg.s
+	s.mu.Lock()
+	delete(s.tgs, tg.tgid)
+	isInit := s.init == tg
+	s.mu.Unlock()
+	close(tg.exited)
+	if isInit {
+		close(s.initEnd)
+	}
+}
+
+func (t *Thread) String() string { return fmt.Sprintf("thread %d", t.TID()) }

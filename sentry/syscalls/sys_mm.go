@@ -1,0 +1,126 @@
+package syscalls
+
+import (
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+func protToAccess(prot uint32) hostarch.AccessType {
+	return hostarch.AccessType{
+		Read:    prot&unix.PROT_READ != 0,
+		Write:   prot&unix.PROT_WRITE != 0,
+		Execute: prot&unix.PROT_EXEC != 0,
+	}
+}
+
+func Brk(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return t.MM().Brk(a.Ptr(0)), nil
+}
+
+func Mmap(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	addr, length, prot, flags, fd, off := a.Ptr(0), a[1], a.Uint(2), a.Uint(3), a.Int(4), uint64(a[5])
+	const known = unix.MAP_SHARED | unix.MAP_PRIVATE | unix.MAP_SHARED_VALIDATE | unix.MAP_FIXED |
+		unix.MAP_ANONYMOUS | unix.MAP_GROWSDOWN | unix.MAP_DENYWRITE | unix.MAP_EXECUTABLE |
+		unix.MAP_LOCKED | unix.MAP_NORESERVE | unix.MAP_POPULATE | unix.MAP_NONBLOCK |
+		unix.MAP_STACK | unix.MAP_HUGETLB | unix.MAP_FIXED_NOREPLACE | unix.MAP_32BIT | unix.MAP_SYNC |
+		0xfc000000 /* MAP_HUGE_SHIFT bits */
+	mapType := flags & (unix.MAP_SHARED | unix.MAP_PRIVATE | unix.MAP_SHARED_VALIDATE)
+	if mapType == unix.MAP_SHARED_VALIDATE {
+		if flags&^known != 0 {
+			return 0, unix.EOPNOTSUPP
+		}
+		mapType = unix.MAP_SHARED
+	}
+	if mapType != unix.MAP_SHARED && mapType != unix.MAP_PRIVATE {
+		return 0, unix.EINVAL
+	}
+	if prot&^(unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC) != 0 {
+		return 0, unix.EINVAL
+	}
+	if length == 0 || off%mm.PageSize != 0 {
+		return 0, unix.EINVAL
+	}
+	o := mm.MMapOpts{
+		Addr:      addr,
+		Length:    length,
+		Fixed:     flags&(unix.MAP_FIXED|unix.MAP_FIXED_NOREPLACE) != 0,
+		NoReplace: flags&unix.MAP_FIXED_NOREPLACE != 0,
+		Perms:     protToAccess(prot),
+		MaxPerms:  hostarch.AnyAccess,
+		Private:   mapType == unix.MAP_PRIVATE,
+		Offset:    off,
+		GrowsDown: flags&unix.MAP_GROWSDOWN != 0,
+		Populate:  flags&unix.MAP_POPULATE != 0,
+	}
+	if flags&unix.MAP_ANONYMOUS == 0 {
+		f, err := t.FDs.Get(fd)
+		if err != nil {
+			return 0, unix.EBADF
+		}
+		defer f.DecRef()
+		if !f.Readable() {
+			return 0, unix.EACCES
+		}
+		mp, err := f.Mappable()
+		if err != nil {
+			return 0, err
+		}
+		if !o.Private && !f.Writable() {
+			if o.Perms.Write {
+				return 0, unix.EACCES
+			}
+			o.MaxPerms.Write = false
+		}
+		o.Mappable = mp
+	} else {
+		o.Offset = 0
+	}
+	return t.MM().MMap(o)
+}
+
+func Munmap(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return 0, t.MM().Munmap(a.Ptr(0), a[1])
+}
+
+func Mprotect(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	prot := a.Uint(2)
+	if prot&^(unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC|unix.PROT_GROWSDOWN|unix.PROT_GROWSUP) != 0 {
+		return 0, unix.EINVAL
+	}
+	return 0, t.MM().Mprotect(a.Ptr(0), a[1], protToAccess(prot), prot&unix.PROT_GROWSDOWN != 0)
+}
+
+func Mremap(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return t.MM().Mremap(a.Ptr(0), a[1], a[2], int(a.Int(3)), a.Ptr(4))
+}
+
+func Madvise(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return 0, t.MM().Madvise(a.Ptr(0), a[1], int(a.Int(2)))
+}
+
+func Msync(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	flags := a.Int(2)
+	if flags&^(unix.MS_ASYNC|unix.MS_SYNC|unix.MS_INVALIDATE) != 0 ||
+		flags&(unix.MS_ASYNC|unix.MS_SYNC) == unix.MS_ASYNC|unix.MS_SYNC {
+		return 0, unix.EINVAL
+	}
+	return 0, t.MM().Msync(a.Ptr(0), a[1])
+}
+
+func Mlock(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return 0, nil
+}
+
+func Mincore(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	vec, err := t.MM().Mincore(a.Ptr(0), a[1])
+	if err != nil {
+		return 0, err
+	}
+	if _, err := t.CopyOutBytes(hostarch.Addr(a.Ptr(2)), vec); err != nil {
+		return 0, unix.EFAULT
+	}
+	return 0, nil
+}

@@ -1,0 +1,357 @@
+package syscalls
+
+import (
+	"crypto/rand"
+	"time"
+
+	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/marshal/primitive"
+)
+
+// Kernel identity reported by uname and /proc/version.
+const (
+	UnameSysname = "Linux"
+	UnameRelease = "6.12.0-runsc-lite"
+	UnameVersion = "#1 SMP PREEMPT_DYNAMIC runsc-lite"
+	UnameMachine = "x86_64"
+)
+
+func Getpid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return uintptr(t.TG.TGID()), nil
+}
+
+func Getppid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	if p := t.Task.Parent(); p != nil {
+		return uintptr(p.TGID()), nil
+	}
+	return 0, nil
+}
+
+func Gettid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return uintptr(t.TID()), nil
+}
+
+func Getuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return uintptr(t.Creds.RealUID), nil
+}
+
+func Geteuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return uintptr(t.Creds.EffectiveUID), nil
+}
+
+func Getgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return uintptr(t.Creds.RealGID), nil
+}
+
+func Getegid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return uintptr(t.Creds.EffectiveGID), nil
+}
+
+func Getgroups(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	size := a.Int(0)
+	groups := t.Creds.Groups
+	if size < 0 {
+		return 0, unix.EINVAL
+	}
+	if size == 0 {
+		return uintptr(len(groups)), nil
+	}
+	if int(size) < len(groups) {
+		return 0, unix.EINVAL
+	}
+	for i, g := range groups {
+		v := primitive.Uint32(g)
+		if _, err := v.CopyOut(t, hostarch.Addr(a.Ptr(1)+uintptr(4*i))); err != nil {
+			return 0, unix.EFAULT
+		}
+	}
+	return uintptr(len(groups)), nil
+}
+
+func copyOutTriple(t *process.Thread, a arch.SyscallArguments, x, y, z uint32) (uintptr, error) {
+	for i, v := range []uint32{x, y, z} {
+		p := primitive.Uint32(v)
+		if _, err := p.CopyOut(t, hostarch.Addr(a.Ptr(i))); err != nil {
+			return 0, unix.EFAULT
+		}
+	}
+	return 0, nil
+}
+
+func Getresuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	c := t.Creds
+	return copyOutTriple(t, a, c.RealUID, c.EffectiveUID, c.SavedUID)
+}
+
+func Getresgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	c := t.Creds
+	return copyOutTriple(t, a, c.RealGID, c.EffectiveGID, c.SavedGID)
+}
+
+// The sandbox has one session and process group, led by init, until job
+// control lands.
+func Getpgrp(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return uintptr(t.S.Init().TGID()), nil
+}
+
+func Getpgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	if pid := a.Int(0); pid != 0 && t.S.ThreadGroupByID(pid) == nil {
+		return 0, unix.ESRCH
+	}
+	return uintptr(t.S.Init().TGID()), nil
+}
+
+func Getsid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return Getpgid(t, a)
+}
+
+func Exit(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	t.ExitThread(process.ExitedWith(int(a.Int(0))))
+	return 0, nil
+}
+
+func ExitGroup(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	t.TG.Exit(process.ExitedWith(int(a.Int(0))))
+	return 0, nil
+}
+
+func SetTidAddress(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	t.ClearChildTID = a.Ptr(0)
+	return uintptr(t.TID()), nil
+}
+
+func SetRobustList(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	if a[1] != 24 { // sizeof(struct robust_list_head)
+		return 0, unix.EINVAL
+	}
+	t.RobustList = a.Ptr(0)
+	return 0, nil
+}
+
+func ArchPrctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	const (
+		archSetGS    = 0x1001
+		archSetFS    = 0x1002
+		archGetFS    = 0x1003
+		archGetGS    = 0x1004
+		archGetCPUID = 0x1011
+		archSetCPUID = 0x1012
+	)
+	switch a.Int(0) {
+	case archSetFS:
+		if a[1] >= uintptr(t.MM().MaxUserAddress()) {
+			return 0, unix.EPERM
+		}
+		t.Regs.Fs_base = uint64(a[1])
+	case archSetGS:
+		if a[1] >= uintptr(t.MM().MaxUserAddress()) {
+			return 0, unix.EPERM
+		}
+		t.Regs.Gs_base = uint64(a[1])
+	case archGetFS:
+		v := primitive.Uint64(t.Regs.Fs_base)
+		if _, err := v.CopyOut(t, hostarch.Addr(a[1])); err != nil {
+			return 0, unix.EFAULT
+		}
+	case archGetGS:
+		v := primitive.Uint64(t.Regs.Gs_base)
+		if _, err := v.CopyOut(t, hostarch.Addr(a[1])); err != nil {
+			return 0, unix.EFAULT
+		}
+	case archGetCPUID:
+		return 1, nil
+	case archSetCPUID:
+		return 0, unix.ENODEV
+	default:
+		return 0, unix.EINVAL
+	}
+	return 0, nil
+}
+
+func Prctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	switch a.Int(0) {
+	case unix.PR_SET_NAME:
+		name, err := t.CopyInString(a.Ptr(1), 4096)
+		if err != nil && err != unix.ENAMETOOLONG {
+			return 0, unix.EFAULT
+		}
+		t.Task.SetName(name)
+	case unix.PR_GET_NAME:
+		var buf [16]byte
+		copy(buf[:15], t.Task.Name())
+		if _, err := t.CopyOutBytes(hostarch.Addr(a.Ptr(1)), buf[:]); err != nil {
+			return 0, unix.EFAULT
+		}
+	case unix.PR_GET_DUMPABLE:
+		return 1, nil
+	case unix.PR_SET_DUMPABLE, unix.PR_SET_PDEATHSIG, unix.PR_SET_NO_NEW_PRIVS, unix.PR_SET_CHILD_SUBREAPER:
+		return 0, nil
+	case unix.PR_GET_NO_NEW_PRIVS, unix.PR_GET_CHILD_SUBREAPER:
+		return 0, nil
+	case unix.PR_CAPBSET_READ:
+		return 1, nil
+	default:
+		return 0, unix.EINVAL
+	}
+	return 0, nil
+}
+
+func Uname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	var u linux.UtsName
+	copy(u.Sysname[:], UnameSysname)
+	copy(u.Nodename[:], t.S.Hostname)
+	copy(u.Release[:], UnameRelease)
+	copy(u.Version[:], UnameVersion)
+	copy(u.Machine[:], UnameMachine)
+	copy(u.Domainname[:], t.S.Domainname)
+	if _, err := u.CopyOut(t, hostarch.Addr(a.Ptr(0))); err != nil {
+		return 0, unix.EFAULT
+	}
+	return 0, nil
+}
+
+func Sethostname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	n := a.Int(1)
+	if n < 0 || n > 64 {
+		return 0, unix.EINVAL
+	}
+	buf := make([]byte, n)
+	if _, err := t.CopyInBytes(hostarch.Addr(a.Ptr(0)), buf); err != nil {
+		return 0, unix.EFAULT
+	}
+	t.S.Hostname = string(buf)
+	return 0, nil
+}
+
+func Getrandom(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	const grndAll = unix.GRND_NONBLOCK | unix.GRND_RANDOM | 0x4 /* GRND_INSECURE */
+	if a.Uint(2)&^grndAll != 0 {
+		return 0, unix.EINVAL
+	}
+	n := int(min(a.Uint(1), 1<<25))
+	var buf [4096]byte
+	done := 0
+	for done < n {
+		c := min(len(buf), n-done)
+		rand.Read(buf[:c])
+		if _, err := t.CopyOutBytes(hostarch.Addr(a.Ptr(0)+uintptr(done)), buf[:c]); err != nil {
+			if done > 0 {
+				break
+			}
+			return 0, unix.EFAULT
+		}
+		done += c
+	}
+	return uintptr(done), nil
+}
+
+func Getcpu(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	cpu := primitive.Uint32(0)
+	if c := t.Task.CPU(); c != nil {
+		cpu = primitive.Uint32(c.ID())
+	}
+	if a.Ptr(0) != 0 {
+		if _, err := cpu.CopyOut(t, hostarch.Addr(a.Ptr(0))); err != nil {
+			return 0, unix.EFAULT
+		}
+	}
+	if a.Ptr(1) != 0 {
+		node := primitive.Uint32(0)
+		if _, err := node.CopyOut(t, hostarch.Addr(a.Ptr(1))); err != nil {
+			return 0, unix.EFAULT
+		}
+	}
+	return 0, nil
+}
+
+func SchedYield(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	t.Task.Yield()
+	return 0, nil
+}
+
+// taskByPID finds the task a scheduling syscall names (0: the caller).
+func taskByPID(t *process.Thread, pid int32) (*kernel.Task, error) {
+	if pid < 0 {
+		return nil, unix.EINVAL
+	}
+	if pid == 0 {
+		return t.Task, nil
+	}
+	if tk := t.S.Kernel.TaskByTID(pid); tk != nil {
+		return tk, nil
+	}
+	return nil, unix.ESRCH
+}
+
+func SchedGetaffinity(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	size := int(a.Uint(1))
+	// The kernel's cpumask is a whole number of longs covering the CPUs.
+	maskSize := (t.S.Kernel.NumCPUs() + 63) / 64 * 8
+	if size < maskSize || size%8 != 0 {
+		return 0, unix.EINVAL
+	}
+	tk, err := taskByPID(t, a.Int(0))
+	if err != nil {
+		return 0, err
+	}
+	mask := tk.Affinity().Bytes(maskSize)
+	if _, err := t.CopyOutBytes(hostarch.Addr(a.Ptr(2)), mask); err != nil {
+		return 0, unix.EFAULT
+	}
+	return uintptr(maskSize), nil
+}
+
+func Getrusage(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	who := a.Int(0)
+	if who != unix.RUSAGE_SELF && who != unix.RUSAGE_CHILDREN && who != unix.RUSAGE_THREAD {
+		return 0, unix.EINVAL
+	}
+	var ru linux.Rusage
+	if who != unix.RUSAGE_CHILDREN {
+		var total time.Duration
+		var nv, niv uint64
+		tasks := []*process.Thread{t}
+		if who == unix.RUSAGE_SELF {
+			tasks = t.TG.Threads()
+		}
+		for _, th := range tasks {
+			total += th.Task.Runtime()
+			v, iv := th.Task.ContextSwitches()
+			nv += v
+			niv += iv
+		}
+		ru.UTime = linux.NsecToTimeval(total.Nanoseconds())
+		ru.NVCSw = int64(nv)
+		ru.NIvCSw = int64(niv)
+		ru.MaxRSS = int64(t.MM().ResidentPages() * 4)
+	}
+	if _, err := ru.CopyOut(t, hostarch.Addr(a.Ptr(1))); err != nil {
+		return 0, unix.EFAULT
+	}
+	return 0, nil
+}
+
+func Sysinfo(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	k := t.S.Kernel
+	var si linux.Sysinfo
+	si.Uptime = int64(time.Since(k.BootTime()).Seconds())
+	running := 0
+	for i := 0; i < k.NumCPUs(); i++ {
+		running += k.CPU(i).NrRunning()
+	}
+	load := uint64(running) << 16 // fixed point, as SI_LOAD_SHIFT
+	si.Loads = [3]uint64{load, load, load}
+	si.TotalRAM = t.S.MF.Size()
+	si.FreeRAM = (t.S.MF.TotalPages() - t.S.MF.UsedPages()) * 4096
+	si.Procs = uint16(len(k.Tasks()))
+	si.Unit = 1
+	if _, err := si.CopyOut(t, hostarch.Addr(a.Ptr(0))); err != nil {
+		return 0, unix.EFAULT
+	}
+	return 0, nil
+}

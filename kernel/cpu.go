@@ -101,7 +101,8 @@ type CPU struct {
 	currSince time.Time
 	rq        runQueue
 
-	// Time accounting (nanoseconds), protected by mu.
+	// Time accounting, protected by mu. idleSince is zero while a task
+	// holds the CPU.
 	busy      time.Duration
 	idleSince time.Time
 	idleTotal time.Duration
@@ -151,31 +152,80 @@ func (c *CPU) Times() (busy, idle time.Duration) {
 	busy, idle = c.busy, c.idleTotal
 	if c.curr != nil {
 		busy += time.Since(c.currSince)
-	} else {
+	} else if !c.idleSince.IsZero() {
 		idle += time.Since(c.idleSince)
 	}
 	return
 }
 
-// switchLocked hands the CPU to the next runnable task, or leaves it idle.
-// The previous holder has already been put where it belongs (run queue,
-// asleep, dead).
+// putPrevLocked ends the running task's turn on the CPU at now: its CPU
+// time and vruntime are charged. The caller then puts it where it belongs
+// (run queue, asleep, dead) and calls switchLocked.
+// Preconditions: c.mu is held; t is c.curr.
+func (c *CPU) putPrevLocked(t *Task, now time.Time) {
+	assert(c.curr == t, "task %d is not running on cpu %d", t.tid, c.id)
+	delta := now.Sub(c.currSince)
+	t.sumExec.Add(int64(delta))
+	c.chargeLocked(t, delta)
+	c.busy += delta
+	c.curr = nil
+	c.currSince = now
+}
+
+// enqueueLocked queues a runnable task on this CPU. A task that slept or
+// migrated carries its vruntime relative to its old queue's floor; it is
+// re-based on this queue's, with at most half a latency period of credit.
 // Preconditions: c.mu is held.
-func (c *CPU) switchLocked(now time.Time) {
-	if c.curr != nil {
-		c.busy += now.Sub(c.currSince)
+func (c *CPU) enqueueLocked(t *Task, front bool) {
+	e := &t.se
+	if e.relative {
+		e.vruntime = max(e.vruntime, -int64(schedLatency/2)) + c.rq.minVruntime
+		e.relative = false
+	}
+	t.cpu.Store(c)
+	if front {
+		c.rq.pushFront(t)
 	} else {
-		c.idleTotal += now.Sub(c.idleSince)
+		c.rq.push(t)
+	}
+}
+
+// dequeueRelativeLocked takes a queued task off this CPU for migration,
+// leaving its vruntime relative to this queue's floor.
+// Preconditions: c.mu is held; t is queued here.
+func (c *CPU) dequeueRelativeLocked(t *Task) {
+	c.rq.remove(t)
+	t.se.vruntime -= c.rq.minVruntime
+	t.se.relative = true
+}
+
+// switchLocked hands the CPU to the next runnable task, pulling one from a
+// busier CPU if its own queue is empty, or leaves it idle. The previous
+// holder has already been put away (putPrevLocked).
+// Preconditions: c.mu is held; c.curr == nil.
+func (c *CPU) switchLocked(now time.Time) {
+	assert(c.curr == nil, "switch on cpu %d with task %d still running", c.id, tidOf(c.curr))
+	if c.rq.empty() {
+		c.pullLocked()
 	}
 	next := c.rq.pop()
 	if next == nil {
-		c.curr = nil
-		c.idleSince = now
+		if c.idleSince.IsZero() {
+			c.idleSince = now
+		}
 		return
+	}
+	if !c.idleSince.IsZero() {
+		c.idleTotal += now.Sub(c.idleSince)
+		c.idleSince = time.Time{}
 	}
 	assert(next.State() == TaskRunnable, "picked task %d in state %v", next.tid, next.State())
 	c.curr = next
 	c.currSince = now
+	if next.se.params.Policy == SchedRR && next.se.rrLeft <= 0 {
+		next.se.rrLeft = rrTimeslice
+	}
+	next.se.sliceStart = now
 	next.needResched.Store(false)
 	next.cpu.Store(c)
 	c.k.ctxSwitches.Add(1)
@@ -184,11 +234,41 @@ func (c *CPU) switchLocked(now time.Time) {
 	next.granted <- struct{}{}
 }
 
-// shouldPreemptLocked reports whether a newly queued task should take the
-// CPU from the running one before its slice ends.
-// Preconditions: c.mu is held; c.curr != nil.
-func (c *CPU) shouldPreemptLocked(t *Task) bool {
-	return false
+func tidOf(t *Task) int32 {
+	if t == nil {
+		return 0
+	}
+	return t.tid
+}
+
+// pullLocked moves one runnable task allowed here from the busiest other
+// CPU (idle balancing). Other CPUs' locks are only tried, never waited
+// for, so two CPUs pulling from each other cannot deadlock.
+// Preconditions: c.mu is held.
+func (c *CPU) pullLocked() {
+	var busiest *CPU
+	most := 0
+	for _, o := range c.k.cpus {
+		if o == c || !o.mu.TryLock() {
+			continue
+		}
+		if n := o.rq.len(); n > most {
+			if busiest != nil {
+				busiest.mu.Unlock()
+			}
+			busiest, most = o, n
+			continue
+		}
+		o.mu.Unlock()
+	}
+	if busiest == nil {
+		return
+	}
+	if t := busiest.rq.stealable(c.id); t != nil {
+		busiest.dequeueRelativeLocked(t)
+		c.enqueueLocked(t, false)
+	}
+	busiest.mu.Unlock()
 }
 
 // tick is the CPU's timer interrupt: it asks the running task to give up
@@ -196,7 +276,7 @@ func (c *CPU) shouldPreemptLocked(t *Task) bool {
 func (c *CPU) tick(now time.Time) {
 	c.mu.Lock()
 	curr := c.curr
-	expired := curr != nil && !c.rq.empty() && now.Sub(c.currSince) >= c.k.tick
+	expired := c.tickExpiredLocked(now)
 	c.mu.Unlock()
 	if expired {
 		curr.preempt()
@@ -217,26 +297,3 @@ func (c *CPU) dump() string {
 	return fmt.Sprintf("cpu %d (host %d): running %s; queued [%s]", c.id, c.hostCPU, cur, strings.Join(q, " "))
 }
 
-// runQueue is a CPU's queue of runnable tasks. For now one FIFO list; the
-// scheduling classes replace it.
-type runQueue struct {
-	q []*Task
-}
-
-func (r *runQueue) push(t *Task) { r.q = append(r.q, t) }
-
-func (r *runQueue) pop() *Task {
-	if len(r.q) == 0 {
-		return nil
-	}
-	t := r.q[0]
-	r.q[0] = nil
-	r.q = r.q[1:]
-	return t
-}
-
-func (r *runQueue) empty() bool { return len(r.q) == 0 }
-
-func (r *runQueue) len() int { return len(r.q) }
-
-func (r *runQueue) tasks() []*Task { return r.q }

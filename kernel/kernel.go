@@ -195,6 +195,7 @@ func (k *Kernel) tickLoop() {
 	defer k.tickWG.Done()
 	tk := time.NewTicker(k.tick)
 	defer tk.Stop()
+	ticks := 0
 	for {
 		select {
 		case <-k.stopTick:
@@ -202,6 +203,10 @@ func (k *Kernel) tickLoop() {
 		case now := <-tk.C:
 			for _, c := range k.cpus {
 				c.tick(now)
+			}
+			ticks++
+			if ticks%balanceTicks == 0 {
+				k.balance()
 			}
 		}
 	}
@@ -215,4 +220,47 @@ func (k *Kernel) DumpAll(log logrus.FieldLogger) {
 	for _, t := range k.Tasks() {
 		log.Info(t.dump())
 	}
+}
+
+// balanceTicks is how often (in ticks) the periodic balancer runs.
+const balanceTicks = 8
+
+// balance is the periodic load balancer: when the busiest CPU has at least
+// two more runnable tasks than the idlest, one queued task that may run on
+// the idlest moves there. Locks are taken in CPU index order.
+func (k *Kernel) balance() {
+	if len(k.cpus) < 2 {
+		return
+	}
+	var busiest, idlest *CPU
+	hi, lo := -1, int(^uint(0)>>1)
+	for _, c := range k.cpus {
+		l := c.load()
+		if l > hi {
+			busiest, hi = c, l
+		}
+		if l < lo {
+			idlest, lo = c, l
+		}
+	}
+	if busiest == idlest || hi-lo < 2 {
+		return
+	}
+	a, b := busiest, idlest
+	if a.id > b.id {
+		a, b = b, a
+	}
+	a.mu.Lock()
+	b.mu.Lock()
+	if t := busiest.rq.stealable(idlest.id); t != nil {
+		busiest.dequeueRelativeLocked(t)
+		idlest.enqueueLocked(t, false)
+		if idlest.curr == nil {
+			idlest.switchLocked(time.Now())
+		} else if idlest.shouldPreemptLocked(t) {
+			idlest.curr.preempt()
+		}
+	}
+	b.mu.Unlock()
+	a.mu.Unlock()
 }

@@ -82,17 +82,19 @@ type Task struct {
 	state   atomic.Int32
 	granted chan struct{} // a CPU was handed to this task
 	cpu     atomic.Pointer[CPU]
+	// se is the scheduling entity, protected by the lock of the CPU in
+	// cpu (and t.mu for its params).
+	se entity
 
 	needResched atomic.Bool
 	interrupted atomic.Bool
 	appRunning  atomic.Bool
 	appKick     atomic.Pointer[func()]
 
-	// Accounting. runStart and pinned are only touched by the task's
-	// own goroutine.
-	runStart time.Time
-	pinned   int
-	sumExec  atomic.Int64 // nanoseconds on a CPU
+	// pinned is the host CPU the task's thread is pinned to; only the
+	// task's own goroutine touches it.
+	pinned  int
+	sumExec atomic.Int64 // nanoseconds on a CPU
 	nvcsw    atomic.Uint64
 	nivcsw   atomic.Uint64
 
@@ -133,6 +135,9 @@ func (k *Kernel) NewTask(opts TaskOptions) *Task {
 	if t.affinity.Empty() {
 		t.affinity = AllCPUs(len(k.cpus))
 	}
+	t.se.heapIndex = -1
+	t.se.relative = true // starts at its first queue's vruntime floor
+	t.setParamsLocked(SchedParams{Policy: SchedNormal, Nice: opts.Nice})
 	k.tasks[tid] = t
 	k.tasksMu.Unlock()
 	k.forks.Add(1)
@@ -197,19 +202,17 @@ func (t *Task) StartTime() time.Time { return t.start }
 
 // Runtime returns the task's total time on a CPU.
 func (t *Task) Runtime() time.Duration {
-	d := time.Duration(t.sumExec.Load())
-	if t.State() == TaskRunning && t.cpu.Load() != nil {
-		// Include the slice in progress; runStart is only written by
-		// the task itself, so this is an estimate from outside.
-		if c := t.cpu.Load(); c != nil {
-			c.mu.Lock()
-			if c.curr == t {
-				d += time.Since(c.currSince)
-			}
-			c.mu.Unlock()
+	if c := t.cpu.Load(); c != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		d := time.Duration(t.sumExec.Load())
+		if c.curr == t {
+			// Include the slice in progress.
+			d += time.Since(c.currSince)
 		}
+		return d
 	}
-	return d
+	return time.Duration(t.sumExec.Load())
 }
 
 // ContextSwitches returns voluntary and involuntary context switches.
@@ -235,12 +238,12 @@ func (t *Task) Nice() int {
 	return t.nice
 }
 
-// SetNice sets the task's nice value, clamped to [-20, 19].
+// SetNice sets the task's nice value, clamped to [-20, 19], keeping its
+// policy.
 func (t *Task) SetNice(n int) {
-	n = min(max(n, -20), 19)
-	t.mu.Lock()
-	t.nice = n
-	t.mu.Unlock()
+	p := t.SchedParams()
+	p.Nice = n
+	t.SetSchedParams(p)
 }
 
 // Exited returns a channel closed when the task's goroutine has finished.
@@ -285,24 +288,16 @@ func (t *Task) onCPU() {
 			t.pinned = hc
 		}
 	}
-	t.runStart = time.Now()
-}
-
-// offCPU charges the slice that ends now.
-func (t *Task) offCPU(now time.Time) {
-	t.sumExec.Add(int64(now.Sub(t.runStart)))
 }
 
 // exit ends the task: it gives its CPU away and leaves the task table.
 // Preconditions: called by the task itself, holding its CPU.
 func (t *Task) exit() {
 	c := t.cpu.Load()
-	now := time.Now()
-	t.offCPU(now)
 	c.mu.Lock()
-	assert(c.curr == t, "exiting task %d does not hold cpu %d", t.tid, c.id)
+	c.putPrevLocked(t, time.Now())
 	t.state.Store(int32(TaskDead))
-	c.switchLocked(now)
+	c.switchLocked(c.currSince)
 	c.mu.Unlock()
 	t.k.tasksMu.Lock()
 	if t.k.tasks[t.tid] == t {
@@ -339,10 +334,10 @@ func (k *Kernel) Wake(t *Task) bool {
 func (k *Kernel) enqueue(t *Task) {
 	c := k.selectCPU(t)
 	c.mu.Lock()
-	c.rq.push(t)
+	c.enqueueLocked(t, false)
 	if c.curr == nil {
 		c.switchLocked(time.Now())
-	} else if c.curr.needResched.Load() == false && c.shouldPreemptLocked(t) {
+	} else if !c.curr.needResched.Load() && c.shouldPreemptLocked(t) {
 		c.curr.preempt()
 	}
 	c.mu.Unlock()
@@ -405,10 +400,13 @@ func (t *Task) Schedule() {
 		c.mu.Unlock()
 		return
 	}
-	now := time.Now()
-	t.offCPU(now)
+	c.putPrevLocked(t, time.Now())
+	// Asleep, the task's vruntime is kept relative to this queue's floor
+	// so it is fair wherever it wakes.
+	t.se.vruntime -= c.rq.minVruntime
+	t.se.relative = true
 	t.nvcsw.Add(1)
-	c.switchLocked(now)
+	c.switchLocked(c.currSince)
 	c.mu.Unlock()
 	t.waitForCPU()
 }
@@ -436,16 +434,22 @@ func (t *Task) requeue(voluntary bool) {
 		c.mu.Unlock()
 		return
 	}
-	now := time.Now()
-	t.offCPU(now)
+	c.putPrevLocked(t, time.Now())
 	if voluntary {
 		t.nvcsw.Add(1)
 	} else {
 		t.nivcsw.Add(1)
 	}
 	t.state.Store(int32(TaskRunnable))
-	c.rq.push(t)
-	c.switchLocked(now)
+	// A SCHED_FIFO task preempted by a higher priority keeps its place
+	// at the head of its list; an RR task whose quantum ran out goes to
+	// the tail with a fresh one.
+	front := !voluntary && t.se.params.Policy == SchedFIFO
+	if t.se.params.Policy == SchedRR && t.se.rrLeft <= 0 {
+		t.se.rrLeft = rrTimeslice
+	}
+	c.enqueueLocked(t, front)
+	c.switchLocked(c.currSince)
 	c.mu.Unlock()
 	t.waitForCPU()
 }

@@ -1,0 +1,196 @@
+package kernel
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// spinFor runs a busy loop with preemption points until stop is closed.
+func spinFor(stop <-chan struct{}) func(*Task) {
+	return func(t *Task) {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for i := 0; i < 1000; i++ {
+			}
+			t.PreemptPoint()
+		}
+	}
+}
+
+func shareOf(t *testing.T, nices [2]int, d time.Duration) float64 {
+	k := New(Config{CPUs: 1, Tick: time.Millisecond})
+	defer k.Shutdown()
+	stop := make(chan struct{})
+	var ts [2]*Task
+	for i := range ts {
+		ts[i] = k.NewTask(TaskOptions{Name: "spin", Nice: nices[i], Entry: spinFor(stop)})
+	}
+	for _, tk := range ts {
+		tk.Start()
+	}
+	time.Sleep(d)
+	close(stop)
+	for _, tk := range ts {
+		<-tk.Exited()
+	}
+	a, b := ts[0].Runtime(), ts[1].Runtime()
+	t.Logf("nice %d: %v, nice %d: %v, ratio %.2f", nices[0], a, nices[1], b, float64(a)/float64(b))
+	return float64(a) / float64(b)
+}
+
+func TestNiceWeights(t *testing.T) {
+	if r := shareOf(t, [2]int{0, 5}, time.Second); r < 3.05*0.8 || r > 3.05*1.2 {
+		t.Errorf("nice 0 vs 5 share %.2f, want 3.05 within 20%%", r)
+	}
+	// The nice-19 task gets about 1.5% in turns of a millisecond or two,
+	// so it takes a few seconds for the share to settle.
+	if r := shareOf(t, [2]int{0, 19}, 4*time.Second); r < 68*0.8 || r > 68*1.2 {
+		t.Errorf("nice 0 vs 19 share %.2f, want 68 within 20%%", r)
+	}
+}
+
+func TestFIFORunsAheadOfFair(t *testing.T) {
+	k := New(Config{CPUs: 1, Tick: time.Millisecond})
+	defer k.Shutdown()
+	stop := make(chan struct{})
+	fair := k.NewTask(TaskOptions{Name: "fair", Entry: spinFor(stop)})
+	fair.Start()
+	time.Sleep(20 * time.Millisecond)
+	var fairBefore time.Duration
+	rt := k.NewTask(TaskOptions{Name: "fifo", Entry: func(t *Task) {
+		fairBefore = fair.Runtime()
+		deadline := time.Now().Add(200 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			t.PreemptPoint()
+		}
+	}})
+	if err := rt.SetSchedParams(SchedParams{Policy: SchedFIFO, RTPriority: 50}); err != nil {
+		t.Fatal(err)
+	}
+	rt.Start()
+	<-rt.Exited()
+	fairDuring := fair.Runtime() - fairBefore
+	close(stop)
+	<-fair.Exited()
+	if fairDuring > 10*time.Millisecond {
+		t.Fatalf("fair task ran %v while a FIFO task spun on its only CPU", fairDuring)
+	}
+}
+
+func TestRRTakesTurns(t *testing.T) {
+	k := New(Config{CPUs: 1, Tick: time.Millisecond})
+	defer k.Shutdown()
+	stop := make(chan struct{})
+	var ts [2]*Task
+	for i := range ts {
+		ts[i] = k.NewTask(TaskOptions{Name: "rr", Entry: spinFor(stop)})
+		ts[i].SetSchedParams(SchedParams{Policy: SchedRR, RTPriority: 10})
+	}
+	for _, tk := range ts {
+		tk.Start()
+	}
+	time.Sleep(800 * time.Millisecond)
+	close(stop)
+	for _, tk := range ts {
+		<-tk.Exited()
+	}
+	a, b := ts[0].Runtime(), ts[1].Runtime()
+	_, sw0 := ts[0].ContextSwitches()
+	if a < 200*time.Millisecond || b < 200*time.Millisecond || sw0 < 2 {
+		t.Fatalf("RR tasks did not take turns: %v / %v, %d preemptions", a, b, sw0)
+	}
+}
+
+func TestBalanceSplitsTwoAndTwo(t *testing.T) {
+	k := New(Config{CPUs: 2, Tick: time.Millisecond})
+	defer k.Shutdown()
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	where := map[*Task]map[int]time.Duration{}
+	var ts []*Task
+	for i := 0; i < 4; i++ {
+		tk := k.NewTask(TaskOptions{Name: "spin", Entry: spinFor(stop)})
+		ts = append(ts, tk)
+		where[tk] = map[int]time.Duration{}
+		tk.Start()
+	}
+	pinnedStop := make(chan struct{})
+	var moved atomic.Bool
+	var pin CPUSet
+	pin.Set(1)
+	pinned := k.NewTask(TaskOptions{Name: "pinned", Affinity: pin, Entry: func(t *Task) {
+		for {
+			select {
+			case <-pinnedStop:
+				return
+			default:
+			}
+			if t.CPU().ID() != 1 {
+				moved.Store(true)
+			}
+			t.PreemptPoint()
+		}
+	}})
+	pinned.Start()
+	time.Sleep(300 * time.Millisecond)
+	// Sample where tasks wait or run.
+	for i := 0; i < 50; i++ {
+		mu.Lock()
+		for _, tk := range ts {
+			if c := tk.CPU(); c != nil {
+				where[tk][c.ID()]++
+			}
+		}
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond)
+	}
+	close(stop)
+	close(pinnedStop)
+	for _, tk := range ts {
+		<-tk.Exited()
+	}
+	<-pinned.Exited()
+	if moved.Load() {
+		t.Fatal("a task pinned to CPU 1 ran on another CPU")
+	}
+	busy0, _ := k.CPU(0).Times()
+	busy1, _ := k.CPU(1).Times()
+	if busy0 < 250*time.Millisecond || busy1 < 250*time.Millisecond {
+		t.Fatalf("CPUs not both busy: %v / %v", busy0, busy1)
+	}
+}
+
+func TestWakeupPreemptsSpinner(t *testing.T) {
+	// On one CPU a task that sleeps 10ms at a time must run promptly on
+	// each wake-up although another task spins.
+	k := New(Config{CPUs: 1, Tick: 4 * time.Millisecond})
+	defer k.Shutdown()
+	stop := make(chan struct{})
+	spinner := k.NewTask(TaskOptions{Name: "spin", Entry: spinFor(stop)})
+	spinner.Start()
+	var worst time.Duration
+	sleeper := k.NewTask(TaskOptions{Name: "sleeper", Entry: func(t *Task) {
+		var wq WaitQueue
+		for i := 0; i < 30; i++ {
+			start := time.Now()
+			wq.Wait(t, func() bool { return false }, WaitOpts{Timeout: 10 * time.Millisecond})
+			if late := time.Since(start) - 10*time.Millisecond; late > worst {
+				worst = late
+			}
+		}
+	}})
+	sleeper.Start()
+	<-sleeper.Exited()
+	close(stop)
+	<-spinner.Exited()
+	t.Logf("worst wake-up latency past 10ms: %v", worst)
+	if worst > 3*4*time.Millisecond {
+		t.Fatalf("sleeper ran %v late, more than three ticks", worst)
+	}
+}

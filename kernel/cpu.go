@@ -296,4 +296,3 @@ func (c *CPU) dump() string {
 	}
 	return fmt.Sprintf("cpu %d (host %d): running %s; queued [%s]", c.id, c.hostCPU, cur, strings.Join(q, " "))
 }
-

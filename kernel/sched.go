@@ -98,7 +98,7 @@ type runQueue struct {
 	minVruntime int64
 }
 
-func (r *runQueue) len() int   { return r.nrRT + len(r.fair) }
+func (r *runQueue) len() int    { return r.nrRT + len(r.fair) }
 func (r *runQueue) empty() bool { return r.len() == 0 }
 
 // push queues a runnable task: at the tail of its RT list, or by vruntime.

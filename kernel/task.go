@@ -95,8 +95,8 @@ type Task struct {
 	// task's own goroutine touches it.
 	pinned  int
 	sumExec atomic.Int64 // nanoseconds on a CPU
-	nvcsw    atomic.Uint64
-	nivcsw   atomic.Uint64
+	nvcsw   atomic.Uint64
+	nivcsw  atomic.Uint64
 
 	exited chan struct{} // closed when the goroutine has finished
 

@@ -86,6 +86,8 @@ type Kernel struct {
 
 	stopTick chan struct{}
 	tickWG   sync.WaitGroup
+
+	plugins
 }
 
 // New builds a kernel with cfg's CPUs and starts its per-CPU ticks. It

@@ -100,6 +100,8 @@ type Task struct {
 
 	exited chan struct{} // closed when the goroutine has finished
 
+	workerHooks atomic.Pointer[workerHooksBox]
+
 	// Ext is the owner's per-task state: the sentry's thread for a user
 	// task, the kthread for a kernel thread.
 	Ext any
@@ -393,11 +395,18 @@ func (t *Task) CancelBlock() {
 // the task has been woken and holds a CPU again. It blocks.
 // Preconditions: t is the calling task; PrepareToBlock was called.
 func (t *Task) Schedule() {
+	hooks := t.workerHooks.Load()
+	if hooks != nil && hooks.h.Sleeping != nil && t.State() == TaskBlocking {
+		hooks.h.Sleeping(t)
+	}
 	c := t.cpu.Load()
 	c.mu.Lock()
 	if !t.state.CompareAndSwap(int32(TaskBlocking), int32(TaskSleeping)) {
 		// Woken before it slept.
 		c.mu.Unlock()
+		if hooks != nil && hooks.h.Running != nil {
+			hooks.h.Running(t)
+		}
 		return
 	}
 	c.putPrevLocked(t, time.Now())
@@ -409,6 +418,9 @@ func (t *Task) Schedule() {
 	c.switchLocked(c.currSince)
 	c.mu.Unlock()
 	t.waitForCPU()
+	if hooks != nil && hooks.h.Running != nil {
+		hooks.h.Running(t)
+	}
 }
 
 // Yield puts the running task at the back of its CPU's run queue and runs

@@ -49,10 +49,10 @@ func (q *WaitQueue) Wait(t *Task, cond func() bool, o WaitOpts) error {
 	}
 	var timedOut bool
 	var tmMu sync.Mutex
-	var tm *time.Timer
+	var tm Timer
 	if o.Timeout > 0 {
 		tmMu.Lock()
-		tm = time.AfterFunc(o.Timeout, func() {
+		tm = t.AfterFunc(o.Timeout, func() {
 			tmMu.Lock()
 			timedOut = true
 			tmMu.Unlock()

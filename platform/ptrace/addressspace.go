@@ -1,0 +1,538 @@
+package ptrace
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+const (
+	// addrNoRandomize is personality(2)'s ADDR_NO_RANDOMIZE.
+	addrNoRandomize = 0x0040000
+
+	// stubThreadCloneFlags are the clone flags of a stub thread: a new
+	// process (no CLONE_THREAD) sharing the stub's memory, files and
+	// (default) signal handlers, whose real parent is the stub's parent
+	// (the sentry) and which starts traced by the stub's tracer.
+	stubThreadCloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES |
+		unix.CLONE_SIGHAND | unix.CLONE_PARENT | unix.CLONE_PTRACE
+
+	// stubPtraceOptions are the ptrace options of every traced stub.
+	stubPtraceOptions = unix.PTRACE_O_EXITKILL | unix.PTRACE_O_TRACESYSGOOD
+
+	// stubName is the comm of stub processes and threads.
+	stubName = "runsc-lite-stub"
+
+	// waitid si_code values.
+	cldExited = 1
+	cldKilled = 2
+	cldDumped = 3
+)
+
+// stubThread is one host process running in an address space's memory: the
+// stub thread of one Context in one AddressSpace.
+type stubThread struct {
+	tid   int32
+	pidfd int
+
+	// refs counts the owners of pidfd: the address space (while the thread
+	// is in its threads set) and the Context. The last one closes it.
+	refs atomic.Int32
+}
+
+// kill sends SIGKILL to the thread. It is safe after the thread died or
+// was reaped: the pidfd still names it and no other process.
+func (t *stubThread) kill() {
+	unix.PidfdSendSignal(t.pidfd, unix.SIGKILL, nil, 0)
+}
+
+// reap waits until the (killed) thread is dead and reaps it, unless
+// someone already did. Any thread of the sentry may call it: the sentry is
+// the thread's real parent (CLONE_PARENT) and its tracer.
+func (t *stubThread) reap() {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PIDFD, t.pidfd, &info, unix.WEXITED|unix.WALL, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return // ECHILD: reaped already.
+		}
+		switch info.Code {
+		case cldExited, cldKilled, cldDumped:
+			return
+		}
+		// A ptrace stop reported on the way to death.
+	}
+}
+
+func (t *stubThread) decRef() {
+	if t.refs.Add(-1) == 0 {
+		unix.Close(t.pidfd)
+	}
+}
+
+// request is a job for an address space's master goroutine.
+type request struct {
+	op    int
+	sysno uintptr
+	args  [6]uintptr
+	reply chan reply
+}
+
+const (
+	opSyscall = iota
+	opNewThread
+	opShutdown
+)
+
+type reply struct {
+	ret    uintptr
+	thread *stubThread
+	err    error
+}
+
+// addressSpace is a platform.AddressSpace: a stub process, its master
+// goroutine and its stub threads.
+type addressSpace struct {
+	p *Platform
+
+	// pid is the stub process. It is traced by the master's OS thread.
+	pid int32
+
+	// initRegs are the stub's registers right after exec: the base of
+	// every injected syscall's registers. Immutable after setup.
+	initRegs arch.Registers
+
+	requests chan *request
+	// done is closed when the master goroutine exits.
+	done chan struct{}
+
+	mu       sync.RWMutex
+	released bool
+	// threads is the set of live stub threads of this address space.
+	threads map[*stubThread]struct{}
+	// tracers maps the host tid of a Context's OS thread to its stub
+	// thread here.
+	tracers map[int32]*stubThread
+}
+
+func newAddressSpace(p *Platform) (*addressSpace, error) {
+	as := &addressSpace{
+		p:        p,
+		requests: make(chan *request),
+		done:     make(chan struct{}),
+		threads:  make(map[*stubThread]struct{}),
+		tracers:  make(map[int32]*stubThread),
+	}
+	ready := make(chan error, 1)
+	go as.master(ready)
+	if err := <-ready; err != nil {
+		<-as.done
+		return nil, err
+	}
+	return as, nil
+}
+
+// master is the address space's master goroutine. It is locked to its OS
+// thread for good: when it returns the thread exits, and with it anything
+// it still traces (PTRACE_O_EXITKILL) and the stub (Pdeathsig).
+func (as *addressSpace) master(ready chan<- error) {
+	runtime.LockOSThread()
+	defer close(as.done)
+	if err := as.startStub(); err != nil {
+		ready <- err
+		return
+	}
+	ready <- nil
+	for req := range as.requests {
+		var rep reply
+		switch req.op {
+		case opSyscall:
+			rep.ret, rep.err = injectSyscall(as.pid, &as.initRegs, req.sysno, req.args)
+		case opNewThread:
+			rep.thread, rep.err = as.cloneThread()
+		case opShutdown:
+			as.killStub()
+			req.reply <- rep
+			return
+		}
+		req.reply <- rep
+	}
+}
+
+// call runs req on the master goroutine.
+func (as *addressSpace) call(req *request) reply {
+	req.reply = make(chan reply, 1)
+	select {
+	case as.requests <- req:
+	case <-as.done:
+		return reply{err: errASReleased}
+	}
+	return <-req.reply
+}
+
+// startStub execs the stub, traced by the calling (locked) thread, strips
+// its address space and installs its seccomp filter.
+func (as *addressSpace) startStub() error {
+	// Have the stub's host stack at a fixed place (just below
+	// hostTaskTop) rather than anywhere in the top 16GB, where it could
+	// collide with stubBase. Personality is per thread and inherited by
+	// fork; this thread is the master's alone.
+	if old, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0); e == 0 {
+		unix.RawSyscall(unix.SYS_PERSONALITY, old|addrNoRandomize, 0, 0)
+	}
+	attr := &syscall.ProcAttr{
+		Env:   []string{},
+		Files: []uintptr{uintptr(as.p.mf.FD())}, // stubMemFD
+		Sys: &syscall.SysProcAttr{
+			Ptrace:    true,
+			Pdeathsig: syscall.SIGKILL,
+			Setsid:    true,
+		},
+	}
+	path := fmt.Sprintf("/proc/self/fd/%d", as.p.stubFD)
+	pid, err := syscall.ForkExec(path, []string{stubName}, attr)
+	if err != nil {
+		return fmt.Errorf("ptrace: starting the stub: %w", err)
+	}
+	as.pid = int32(pid)
+	if err := as.setupStub(); err != nil {
+		as.killStub()
+		return err
+	}
+	return nil
+}
+
+func (as *addressSpace) setupStub() error {
+	var status waitStatus
+	if e := wait4(as.pid, &status, unix.WALL); e != 0 {
+		return stubError(as.pid, "wait4 for exec", e)
+	}
+	if !status.stopped() {
+		return stubExited(as.pid, status)
+	}
+	if status.stopSignal() != int(unix.SIGTRAP) {
+		return fmt.Errorf("ptrace: stub %d: stopped by signal %d after exec, want SIGTRAP", as.pid, status.stopSignal())
+	}
+	if e := ptraceSetOptions(as.pid, stubPtraceOptions); e != 0 {
+		return stubError(as.pid, "PTRACE_SETOPTIONS", e)
+	}
+	if e := ptraceGetRegs(as.pid, &as.initRegs); e != 0 {
+		return stubError(as.pid, "PTRACE_GETREGS", e)
+	}
+	if as.initRegs.Rip != stubEntry {
+		return fmt.Errorf("ptrace: stub %d: rip %#x after exec, want %#x", as.pid, as.initRegs.Rip, uint64(stubEntry))
+	}
+
+	// Close every fd but the memory file's: the stub inherits whatever
+	// the sentry leaves open without O_CLOEXEC.
+	if _, err := as.masterSyscall(unix.SYS_CLOSE_RANGE, stubMemFD+1, ^uintptr(0)>>32, 0); err != nil {
+		if err != unix.ENOSYS {
+			return fmt.Errorf("ptrace: stub %d: close_range: %w", as.pid, err)
+		}
+		if err := as.closeFDsSlowly(); err != nil {
+			return err
+		}
+	}
+
+	// Strip the stub down to its code page.
+	for _, r := range [][2]uintptr{
+		{0, stubBase},
+		{stubBase + pageSize, hostTaskTop - stubBase - pageSize},
+	} {
+		if _, err := as.masterSyscall(unix.SYS_MUNMAP, r[0], r[1]); err != nil {
+			return fmt.Errorf("ptrace: stub %d: munmap(%#x, %#x): %w", as.pid, r[0], r[1], err)
+		}
+	}
+	return as.installFilter()
+}
+
+// closeFDsSlowly closes the stub's fds but stubMemFD one by one, for hosts
+// without close_range.
+// Preconditions: called on the master goroutine.
+func (as *addressSpace) closeFDsSlowly() error {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", as.pid))
+	if err != nil {
+		return fmt.Errorf("ptrace: listing the stub's fds: %w", err)
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd == stubMemFD {
+			continue
+		}
+		if _, err := as.masterSyscall(unix.SYS_CLOSE, uintptr(fd)); err != nil {
+			return fmt.Errorf("ptrace: stub %d: close(%d): %w", as.pid, fd, err)
+		}
+	}
+	return nil
+}
+
+// masterSyscall injects a syscall into the stub process.
+// Preconditions: called on the master goroutine.
+func (as *addressSpace) masterSyscall(sysno uintptr, args ...uintptr) (uintptr, error) {
+	var a [6]uintptr
+	copy(a[:], args)
+	return injectSyscall(as.pid, &as.initRegs, sysno, a)
+}
+
+// installFilter installs the stub's seccomp filter (see stubFilter) in
+// the stub process, and names it stubName.
+// Preconditions: called on the master goroutine.
+func (as *addressSpace) installFilter() error {
+	filter := as.p.filter
+	const (
+		progOff = 16 // after struct sock_fprog
+		nameOff = pageSize - 16
+	)
+	if progOff+8*len(filter) > nameOff {
+		return fmt.Errorf("ptrace: seccomp program of %d instructions does not fit a page", len(filter))
+	}
+	mf := as.p.mf
+	fr, err := mf.Allocate(1)
+	if err != nil {
+		return fmt.Errorf("ptrace: a page for the seccomp program: %w", err)
+	}
+	defer mf.DecRef(fr)
+	buf := mf.Slice(fr)
+	le := binary.LittleEndian
+	// struct sock_fprog { unsigned short len; struct sock_filter *filter; }
+	le.PutUint16(buf[0:], uint16(len(filter)))
+	le.PutUint64(buf[8:], stubScratch+progOff)
+	copy(buf[nameOff:], stubName+"\x00")
+	for i, ins := range filter {
+		b := buf[progOff+8*i:]
+		le.PutUint16(b[0:], ins.OpCode)
+		b[2] = ins.JumpIfTrue
+		b[3] = ins.JumpIfFalse
+		le.PutUint32(b[4:], ins.K)
+	}
+
+	if _, err := as.masterSyscall(unix.SYS_MMAP, stubScratch, pageSize, unix.PROT_READ, unix.MAP_SHARED|unix.MAP_FIXED, stubMemFD, uintptr(fr.Start)); err != nil {
+		return fmt.Errorf("ptrace: stub %d: mapping the seccomp program: %w", as.pid, err)
+	}
+	// Name the stub (its comm would otherwise be the fd number it was
+	// exec'd through); stub threads inherit the name.
+	if _, err := as.masterSyscall(unix.SYS_PRCTL, unix.PR_SET_NAME, stubScratch+nameOff, 0, 0, 0); err != nil {
+		return fmt.Errorf("ptrace: stub %d: PR_SET_NAME: %w", as.pid, err)
+	}
+	if _, err := as.masterSyscall(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("ptrace: stub %d: PR_SET_NO_NEW_PRIVS: %w", as.pid, err)
+	}
+	if _, err := as.masterSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, stubScratch); err != nil {
+		return fmt.Errorf("ptrace: stub %d: seccomp: %w", as.pid, err)
+	}
+	if _, err := as.masterSyscall(unix.SYS_MUNMAP, stubScratch, pageSize); err != nil {
+		return fmt.Errorf("ptrace: stub %d: unmapping the seccomp program: %w", as.pid, err)
+	}
+	return nil
+}
+
+// killStub kills the stub process and reaps it.
+// Preconditions: called on the master goroutine.
+func (as *addressSpace) killStub() {
+	unix.Kill(int(as.pid), unix.SIGKILL)
+	var status waitStatus
+	for {
+		if e := wait4(as.pid, &status, unix.WALL); e != 0 || !status.stopped() {
+			return
+		}
+	}
+}
+
+// cloneThread creates a stub thread and leaves it in group-stop, untraced,
+// for a Context's OS thread to seize.
+// Preconditions: called on the master goroutine.
+func (as *addressSpace) cloneThread() (*stubThread, error) {
+	r, err := as.masterSyscall(unix.SYS_CLONE, stubThreadCloneFlags, 0, 0, 0, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ptrace: stub %d: clone: %w", as.pid, err)
+	}
+	tid := int32(r)
+	pidfd, err := unix.PidfdOpen(int(tid), 0)
+	if err != nil {
+		unix.Kill(int(tid), unix.SIGKILL)
+		var status waitStatus
+		wait4(tid, &status, unix.WALL)
+		return nil, fmt.Errorf("ptrace: pidfd_open(%d): %w", tid, err)
+	}
+	t := &stubThread{tid: tid, pidfd: pidfd}
+	fail := func(err error) (*stubThread, error) {
+		t.kill()
+		t.reap()
+		unix.Close(t.pidfd)
+		return nil, err
+	}
+
+	// CLONE_PTRACE: the thread starts traced by this thread, with
+	// SIGSTOP pending. Wait for its signal-delivery-stop.
+	var status waitStatus
+	if e := wait4(tid, &status, unix.WALL); e != 0 {
+		return fail(stubError(tid, "wait4 for the new stub thread", e))
+	}
+	if !status.stopped() {
+		return fail(stubExited(tid, status))
+	}
+	if status.stopSignal() != int(unix.SIGSTOP) {
+		return fail(fmt.Errorf("ptrace: new stub thread %d stopped by signal %d, want SIGSTOP", tid, status.stopSignal()))
+	}
+	// Detach, delivering the SIGSTOP: the thread enters group-stop.
+	if e := ptraceDetach(tid, unix.SIGSTOP); e != 0 {
+		return fail(stubError(tid, "PTRACE_DETACH", e))
+	}
+	// As its real parent, see it stopped, so that the seize that follows
+	// finds it in group-stop rather than on its way there.
+	if e := wait4(tid, &status, unix.WALL|unix.WUNTRACED); e != 0 {
+		return fail(stubError(tid, "wait4 for group-stop", e))
+	}
+	if !status.stopped() {
+		return fail(stubExited(tid, status))
+	}
+
+	t.refs.Store(2) // the address space's and the Context's
+	as.mu.Lock()
+	if as.released {
+		as.mu.Unlock()
+		return fail(errASReleased)
+	}
+	as.threads[t] = struct{}{}
+	as.mu.Unlock()
+	return t, nil
+}
+
+// forget removes t (seized by host thread tracer) from the address space.
+// It returns true if t was still there: the caller then holds the address
+// space's reference on t.
+func (as *addressSpace) forget(t *stubThread, tracer int32) bool {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if as.tracers[tracer] == t {
+		delete(as.tracers, tracer)
+	}
+	if _, ok := as.threads[t]; !ok {
+		return false
+	}
+	delete(as.threads, t)
+	return true
+}
+
+// register records that host thread tracer traces t.
+func (as *addressSpace) register(t *stubThread, tracer int32) error {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if as.released {
+		return errASReleased
+	}
+	as.tracers[tracer] = t
+	return nil
+}
+
+func (as *addressSpace) isReleased() bool {
+	as.mu.RLock()
+	defer as.mu.RUnlock()
+	return as.released
+}
+
+// syscall runs a syscall in the address space: in the calling OS thread's
+// own stub thread if it has one here, through the master otherwise.
+func (as *addressSpace) syscall(sysno uintptr, args ...uintptr) (uintptr, error) {
+	var a [6]uintptr
+	copy(a[:], args)
+	tid := gettid()
+	as.mu.RLock()
+	released := as.released
+	t := as.tracers[tid]
+	as.mu.RUnlock()
+	if released {
+		return 0, errASReleased
+	}
+	if t != nil {
+		// The calling thread is t's tracer, and t is stopped: the
+		// calling thread's Context is not in Switch (it is calling
+		// us).
+		r, err := injectSyscall(t.tid, &as.initRegs, sysno, a)
+		if err == nil || !isDead(err) {
+			return r, err
+		}
+		// The stub thread died; the Context will find out in Switch.
+		// The address space lives on: go through the master.
+	}
+	rep := as.call(&request{op: opSyscall, sysno: sysno, args: a})
+	return rep.ret, rep.err
+}
+
+// checkRange validates [addr, addr+length) as a range the application may
+// map.
+func checkRange(addr, length uintptr) error {
+	end := addr + length
+	if addr%pageSize != 0 || length%pageSize != 0 || length == 0 || end < addr || addr < pageSize || end > maxUserAddress {
+		return fmt.Errorf("ptrace: bad application range [%#x, %#x)", addr, end)
+	}
+	return nil
+}
+
+// MapFile implements platform.AddressSpace.MapFile.
+func (as *addressSpace) MapFile(addr uintptr, fr memfile.FileRange, at hostarch.AccessType) error {
+	if err := checkRange(addr, uintptr(fr.Length())); err != nil {
+		return err
+	}
+	if fr.Start%pageSize != 0 || fr.End > as.p.mf.Size() || fr.End < fr.Start {
+		return fmt.Errorf("ptrace: bad memory file range %v", fr)
+	}
+	if !at.Any() {
+		return fmt.Errorf("ptrace: MapFile with no access")
+	}
+	_, err := as.syscall(unix.SYS_MMAP, addr, uintptr(fr.Length()), uintptr(at.Prot()), unix.MAP_SHARED|unix.MAP_FIXED, stubMemFD, uintptr(fr.Start))
+	if err != nil {
+		return fmt.Errorf("ptrace: mmap(%#x, %#x, %v, file %v): %w", addr, fr.Length(), at, fr, err)
+	}
+	return nil
+}
+
+// Unmap implements platform.AddressSpace.Unmap.
+func (as *addressSpace) Unmap(addr, length uintptr) {
+	if err := checkRange(addr, length); err != nil {
+		logrus.WithError(err).Warn("ptrace: Unmap")
+		return
+	}
+	if _, err := as.syscall(unix.SYS_MUNMAP, addr, length); err != nil && err != errASReleased {
+		logrus.WithError(err).Warnf("ptrace: munmap(%#x, %#x)", addr, length)
+	}
+}
+
+// Release implements platform.AddressSpace.Release: it kills and reaps
+// every stub thread and the stub process, and stops the master.
+func (as *addressSpace) Release() {
+	as.mu.Lock()
+	if as.released {
+		as.mu.Unlock()
+		return
+	}
+	as.released = true
+	threads := as.threads
+	as.threads = nil
+	as.tracers = nil
+	as.mu.Unlock()
+
+	for t := range threads {
+		t.kill()
+	}
+	for t := range threads {
+		t.reap()
+		t.decRef()
+	}
+	as.call(&request{op: opShutdown})
+	<-as.done
+}

@@ -1,0 +1,345 @@
+package ptrace
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+// siginfo codes.
+const (
+	segvMapErr = 1
+	segvAccErr = 2
+	segvPkuErr = 4
+	siKernel   = 0x80
+	sysSeccomp = 1
+)
+
+// maxInsnLen is the longest x86 instruction.
+const maxInsnLen = 15
+
+// context is a platform.Context: the stub threads one task runs in, all
+// traced by the task's OS thread.
+type context struct {
+	p *Platform
+
+	// tid is the host thread that created the context and traces its
+	// stub threads.
+	tid int32
+
+	// The following belong to the OS thread tid and are not locked.
+
+	// lastAS and lastThread cache the last threads lookup.
+	lastAS     *addressSpace
+	lastThread *stubThread
+	// threads maps an address space to this context's stub thread in it.
+	threads map[*addressSpace]*stubThread
+	// status and info are wait4's and PTRACE_GETSIGINFO's buffers.
+	status waitStatus
+	info   siginfo
+
+	// pending is set by Interrupt and consumed by Switch.
+	pending atomic.Bool
+
+	// runningFD is the pidfd of the stub thread Switch is running, or -1.
+	runningFD atomic.Int32
+
+	// mu serialises Interrupt's use of runningFD's pidfd with the closing
+	// of pidfds by this context.
+	mu sync.Mutex
+}
+
+func newContext(p *Platform) *context {
+	c := &context{
+		p:       p,
+		tid:     gettid(),
+		threads: make(map[*addressSpace]*stubThread),
+	}
+	c.runningFD.Store(-1)
+	return c
+}
+
+// Switch implements platform.Context.Switch.
+//
+// Switch forces the segment selectors in regs to those of a 64-bit user
+// thread (cs 0x33, ss 0x2b, ds, es, fs, gs 0) and Orig_rax to -1 (no
+// syscall in progress, so the host kernel never restarts anything behind
+// the sentry's back); the TLS base is Fs_base.
+func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platform.Stop, error) {
+	as, ok := pas.(*addressSpace)
+	if !ok {
+		return platform.Stop{}, fmt.Errorf("ptrace: Switch into a foreign address space %T", pas)
+	}
+	t := c.lastThread
+	if as != c.lastAS {
+		var err error
+		if t, err = c.threadFor(as); err != nil {
+			return platform.Stop{}, err
+		}
+	}
+
+	// Publish the running thread before looking at pending; Interrupt
+	// does the opposite. One of the two sees the other.
+	c.runningFD.Store(int32(t.pidfd))
+	if c.pending.Load() && c.pending.Swap(false) {
+		c.runningFD.Store(-1)
+		return platform.Stop{Kind: platform.StopInterrupt}, nil
+	}
+	stop, err := c.run(t, regs)
+	c.runningFD.Store(-1)
+	return stop, err
+}
+
+// run is the body of Switch.
+func (c *context) run(t *stubThread, regs *arch.Registers) (platform.Stop, error) {
+	regs.Cs = arch.UserCS
+	regs.Ss = arch.UserSS
+	regs.Ds, regs.Es, regs.Fs, regs.Gs = 0, 0, 0, 0
+	regs.Orig_rax = ^uint64(0)
+	if e := ptraceSetRegs(t.tid, regs); e != 0 {
+		if e == unix.EIO || e == unix.EINVAL {
+			// The host refuses the registers (e.g. a
+			// non-canonical Fs_base): what the application
+			// would get from a real kernel is a SIGSEGV.
+			logrus.Debugf("ptrace: PTRACE_SETREGS: %v: reporting SIGSEGV", e)
+			return platform.Stop{Kind: platform.StopFault, Signo: int(unix.SIGSEGV), Code: siKernel}, nil
+		}
+		return platform.Stop{}, c.hostError(t, "PTRACE_SETREGS", e)
+	}
+	for {
+		if e := ptraceResume(unix.PTRACE_SYSEMU, t.tid); e != 0 {
+			return platform.Stop{}, c.hostError(t, "PTRACE_SYSEMU", e)
+		}
+		if e := wait4(t.tid, &c.status, unix.WALL); e != 0 {
+			return platform.Stop{}, c.hostError(t, "wait4", e)
+		}
+		s := c.status
+		if !s.stopped() {
+			return platform.Stop{}, stubExited(t.tid, s)
+		}
+		sig := s.stopSignal()
+		if sig == syscallStop {
+			if e := ptraceGetRegs(t.tid, regs); e != 0 {
+				return platform.Stop{}, c.hostError(t, "PTRACE_GETREGS", e)
+			}
+			return platform.Stop{Kind: platform.StopSyscall}, nil
+		}
+		if s.event() != 0 {
+			// A group-stop (someone stopped the thread and the
+			// stop got through): resume.
+			continue
+		}
+		switch unix.Signal(sig) {
+		case unix.SIGSTOP:
+			// Interrupt's signal, or a stale one whose interrupt
+			// was already reported, or one from outside. Only
+			// pending says which.
+			if c.pending.Swap(false) {
+				if e := ptraceGetRegs(t.tid, regs); e != 0 {
+					return platform.Stop{}, c.hostError(t, "PTRACE_GETREGS", e)
+				}
+				return platform.Stop{Kind: platform.StopInterrupt}, nil
+			}
+		case unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP, unix.SIGSYS:
+			if e := ptraceGetSiginfo(t.tid, &c.info); e != 0 {
+				return platform.Stop{}, c.hostError(t, "PTRACE_GETSIGINFO", e)
+			}
+			if c.info.Code <= 0 {
+				// Sent by a process (kill, tgkill, sigqueue),
+				// not raised by the application: ignore.
+				continue
+			}
+			if e := ptraceGetRegs(t.tid, regs); e != 0 {
+				return platform.Stop{}, c.hostError(t, "PTRACE_GETREGS", e)
+			}
+			return c.fault(regs), nil
+		}
+		// Any other signal is not the application's doing: resuming
+		// with PTRACE_SYSEMU suppresses it.
+	}
+}
+
+// fault decodes the signal in c.info, raised by the application with
+// registers regs, into a Stop.
+func (c *context) fault(regs *arch.Registers) platform.Stop {
+	si := &c.info
+	stop := platform.Stop{
+		Kind:  platform.StopFault,
+		Signo: int(si.Signo),
+		Code:  si.Code,
+		Addr:  uintptr(si.Addr),
+	}
+	switch unix.Signal(si.Signo) {
+	case unix.SIGSEGV:
+		switch si.Code {
+		case segvMapErr, segvAccErr, segvPkuErr:
+			stop.Access = faultAccess(si.Code, si.Addr, regs.Rip)
+		}
+	case unix.SIGBUS:
+		stop.Access = hostarch.Read
+	case unix.SIGSYS:
+		if si.Code == sysSeccomp {
+			// The application called into the vsyscall page and
+			// the stub's filter trapped the kernel's emulation,
+			// which then emulated a ret. Undo the ret and report
+			// what a kernel without vsyscall emulation would: an
+			// instruction fetch fault at the vsyscall address.
+			call := si.Addr
+			if regs.Rip != call {
+				regs.Rip = call
+				regs.Rsp -= 8
+			}
+			stop.Signo = int(unix.SIGSEGV)
+			stop.Code = segvMapErr
+			stop.Addr = uintptr(call)
+			stop.Access = hostarch.Execute
+		}
+	}
+	return stop
+}
+
+// faultAccess infers the access of a SIGSEGV at addr with code (MAPERR,
+// ACCERR or PKUERR) raised by the instruction at rip. The host does not
+// report the page-fault error code to a tracer, so:
+//
+//   - addr == rip: the instruction could not be fetched: Execute;
+//   - addr within the longest instruction after rip: an instruction fetch
+//     across a page boundary or a data access: unknown, Read;
+//   - ACCERR elsewhere: every page the platform maps is readable in the
+//     host page tables (x86 has no write-only or, without protection
+//     keys, which report PKUERR, execute-only pages), so a data access
+//     that was refused is a Write;
+//   - otherwise: unknown, Read.
+func faultAccess(code int32, addr, rip uint64) hostarch.AccessType {
+	switch {
+	case addr == rip:
+		return hostarch.Execute
+	case addr > rip && addr-rip < maxInsnLen:
+		return hostarch.Read
+	case code == segvAccErr:
+		return hostarch.Write
+	}
+	return hostarch.Read
+}
+
+// hostError turns the failure of a ptrace or wait4 on t into Switch's
+// error. It also asserts, at no cost on the hot path, that Switch runs on
+// the context's thread: ptrace from any other thread fails with ESRCH.
+func (c *context) hostError(t *stubThread, what string, e unix.Errno) error {
+	if e == unix.ESRCH {
+		if tid := gettid(); tid != c.tid {
+			return fmt.Errorf("ptrace: Switch called on host thread %d; the context belongs to thread %d", tid, c.tid)
+		}
+	}
+	return stubError(t.tid, what, e)
+}
+
+// threadFor returns the context's stub thread in as, creating it on first
+// use. It is Switch's slow path.
+func (c *context) threadFor(as *addressSpace) (*stubThread, error) {
+	if tid := gettid(); tid != c.tid {
+		return nil, fmt.Errorf("ptrace: Switch called on host thread %d; the context belongs to thread %d", tid, c.tid)
+	}
+	// Drop the threads of address spaces released since.
+	for oas, t := range c.threads {
+		if oas.isReleased() {
+			c.dropThread(oas, t)
+		}
+	}
+	t, ok := c.threads[as]
+	if !ok {
+		var err error
+		if t, err = c.newThread(as); err != nil {
+			return nil, err
+		}
+		c.threads[as] = t
+	}
+	c.lastAS, c.lastThread = as, t
+	return t, nil
+}
+
+// newThread creates the context's stub thread in as and seizes it.
+func (c *context) newThread(as *addressSpace) (*stubThread, error) {
+	rep := as.call(&request{op: opNewThread})
+	if rep.err != nil {
+		return nil, rep.err
+	}
+	t := rep.thread
+	if e := ptraceSeize(t.tid, stubPtraceOptions); e != 0 {
+		c.dropThread(as, t)
+		return nil, stubError(t.tid, "PTRACE_SEIZE", e)
+	}
+	// The thread was in group-stop: the seize makes it report
+	// PTRACE_EVENT_STOP.
+	var status waitStatus
+	for {
+		if e := wait4(t.tid, &status, unix.WALL); e != 0 {
+			c.dropThread(as, t)
+			return nil, stubError(t.tid, "wait4 after PTRACE_SEIZE", e)
+		}
+		if !status.stopped() {
+			c.dropThread(as, t)
+			return nil, stubExited(t.tid, status)
+		}
+		if status.event() == unix.PTRACE_EVENT_STOP {
+			break
+		}
+		// A signal got in first: suppress it.
+		if e := ptraceResume(unix.PTRACE_CONT, t.tid); e != 0 {
+			c.dropThread(as, t)
+			return nil, stubError(t.tid, "PTRACE_CONT", e)
+		}
+	}
+	if err := as.register(t, c.tid); err != nil {
+		c.dropThread(as, t)
+		return nil, err
+	}
+	return t, nil
+}
+
+// dropThread kills and reaps t, the context's stub thread in as, and lets
+// go of it.
+func (c *context) dropThread(as *addressSpace, t *stubThread) {
+	asRef := as.forget(t, c.tid)
+	t.kill()
+	t.reap()
+	c.mu.Lock()
+	if asRef {
+		t.decRef()
+	}
+	t.decRef()
+	c.mu.Unlock()
+	delete(c.threads, as)
+	if c.lastThread == t {
+		c.lastAS, c.lastThread = nil, nil
+	}
+}
+
+// Interrupt implements platform.Context.Interrupt.
+func (c *context) Interrupt() {
+	c.pending.Store(true)
+	if c.runningFD.Load() < 0 {
+		return
+	}
+	c.mu.Lock()
+	if fd := c.runningFD.Load(); fd >= 0 {
+		// The pidfd names the stub thread for good, even if it died
+		// meanwhile; and it cannot be closed while we hold mu.
+		unix.PidfdSendSignal(int(fd), unix.SIGSTOP, nil, 0)
+	}
+	c.mu.Unlock()
+}
+
+// Release implements platform.Context.Release.
+func (c *context) Release() {
+	for as, t := range c.threads {
+		c.dropThread(as, t)
+	}
+	c.lastAS, c.lastThread = nil, nil
+}

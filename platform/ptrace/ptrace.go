@@ -1,0 +1,248 @@
+// Package ptrace is the ptrace platform: it runs application code in host
+// processes ("stubs") traced by the sentry, and returns every syscall and
+// fault to the sentry as a platform.Stop.
+//
+// # What it owns
+//
+// One sealed memfd holding the stub executable (per Platform); per
+// AddressSpace one stub process, the "master" goroutine that traces it and
+// the stub threads cloned from it; per Context the map from AddressSpace to
+// the stub thread the Context runs in. It owns no application memory: the
+// sentry's memory file (sentry/memfile) is passed into every stub at fd 0
+// and ranges of it are mapped there with injected mmap calls.
+//
+// # The stub
+//
+// The stub is a static ELF64 built at run time (stubImage): one PT_LOAD
+// page, r-x, at stubBase = 0x7fffff000000, above MaxUserAddress =
+// 0x7fff00000000, holding the ELF headers and eight bytes of code at
+// stubBase+0xc0:
+//
+//	+0xc0 entry:  int3; jmp entry     never runs (see below)
+//	+0xc3 inject: syscall             the injection point
+//	+0xc5 done:   int3; jmp done      the tracer's "syscall returned" trap
+//
+// It is exec'd (via /proc/self/fd/N of the memfd) by the master with
+// PTRACE_TRACEME, Pdeathsig SIGKILL, a new session and ADDR_NO_RANDOMIZE
+// (so the host stack cannot land on stubBase). The post-exec SIGTRAP stops
+// it before its first instruction. To run a syscall in a stub process or
+// thread (injectSyscall), its tracer sets rip to inject and the syscall
+// registers, PTRACE_CONTs, and waits for the SIGTRAP of the int3 at done;
+// the registers are not restored, as the next Switch sets them all anyway.
+// Setup injects:
+//
+//   - close_range(1, ~0): the stub keeps only the memory file, at fd 0;
+//   - munmap of [0, stubBase) and [stubBase+4096, 0x7ffffffff000): the
+//     host's stack, vDSO and vvar are gone, only the stub page is left;
+//   - prctl(PR_SET_NO_NEW_PRIVS) and seccomp(SECCOMP_SET_MODE_FILTER) with
+//     a filter (stubFilter) that allows a syscall only when its instruction
+//     pointer is inject+2, traps vsyscall emulation, and kills the process
+//     otherwise. The program is passed through one memory-file page mapped
+//     for the occasion at stubBase-4096 and written through the sentry's
+//     view of the memory file (the same page carries the name set with
+//     PR_SET_NAME, "runsc-lite-stub").
+//
+// Application syscalls run under PTRACE_SYSEMU and never reach seccomp
+// (the kernel stops and skips them first); the filter is defence in depth.
+//
+// # Thread model
+//
+// Every AddressSpace has a master goroutine locked to its own OS thread
+// (never unlocked, so the thread dies with the goroutine and with it, by
+// Pdeathsig and PTRACE_O_EXITKILL, the stub). The master is the stub
+// process's tracer and real parent. It serves requests over a channel:
+// inject a syscall (for MapFile/Unmap called from a thread that has no
+// stub thread in the address space), create a stub thread, shut down.
+//
+// A stub thread is a process of its own that shares the stub's memory:
+// the master injects clone(CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|
+// CLONE_PARENT|CLONE_PTRACE). Without CLONE_THREAD a SIGKILL or group-stop
+// of one stub thread touches no other; CLONE_PARENT makes the sentry (the
+// master thread) its real parent, so any sentry thread can reap it and no
+// zombie is left behind; CLONE_PTRACE makes it start traced by the master
+// with SIGSTOP pending. The master waits for that stop, detaches with
+// SIGSTOP (the thread enters group-stop), waits for the group-stop as its
+// parent and hands the thread (tid and a pidfd) to the Context's OS thread,
+// which PTRACE_SEIZEs it (PTRACE_O_EXITKILL|PTRACE_O_TRACESYSGOOD) and
+// consumes its PTRACE_EVENT_STOP. From then on that OS thread is the stub
+// thread's tracer and every ptrace request for it comes from there. The
+// seccomp filter is inherited through clone.
+//
+// A Context holds one stub thread per AddressSpace it has switched into
+// (created on first Switch), so a task can move between address spaces
+// (exec); the threads of released address spaces are dropped on the next
+// Switch into another one. Switch is exactly PTRACE_SETREGS,
+// PTRACE_SYSEMU, wait4, PTRACE_GETREGS per syscall round trip (plus
+// PTRACE_GETSIGINFO on a fault), with no allocation. That it runs on the
+// Context's thread is checked for free: ptrace from any other thread fails
+// with ESRCH, and only then is gettid compared.
+//
+// Interrupt sends SIGSTOP to the running stub thread through its pidfd
+// (ptrace requests could only come from the tracer thread; a pidfd, unlike
+// a tid, can never name a recycled process). Switch turns the resulting
+// signal-delivery-stop into StopInterrupt and suppresses the signal. An
+// atomic pending flag is the source of truth, so an interrupt is never
+// lost, and a stale signal (sent just as Switch returned for another
+// reason) is suppressed without producing a spurious StopInterrupt.
+//
+// Signals that the application did not raise (si_code <= 0: kill, tgkill
+// from anywhere) and asynchronous ones are suppressed. Faults are decoded
+// from PTRACE_GETSIGINFO; see faultAccess for how Stop.Access is inferred.
+// A call into the vsyscall page is reported as an execute fault there.
+//
+// Stub threads are reaped by whoever kills them (Context.Release,
+// AddressSpace.Release) with waitid(P_PIDFD), which works from any sentry
+// thread because the sentry is both their real parent and their tracer.
+//
+// MapFile and Unmap inject mmap/munmap into a stub thread of the address
+// space: the calling OS thread's own one if it has one there (it is its
+// tracer and the thread is stopped), the stub process (through the master)
+// otherwise.
+//
+// # Limitations
+//
+//   - Only the general registers travel through Switch (the contract's
+//     arch.Registers). Floating-point/vector state lives in each stub
+//     thread: it persists across Switches in one address space but does not
+//     follow a Context into another address space, and a new Context
+//     starts with the host's initial FP state.
+//   - CPUID, RDTSC and the like run natively on the host.
+//   - int $0x80 (and sysenter) are caught by SYSEMU like syscall and are
+//     reported as StopSyscall with the 32-bit syscall number in Orig_rax;
+//     telling them apart would cost a PTRACE_GET_SYSCALL_INFO per syscall.
+//   - The page-fault error code is not available to a tracer, so
+//     Stop.Access is sometimes Read for an access that was not a read (the
+//     contract allows it).
+//
+// # Locking
+//
+//   - addressSpace.mu (RWMutex) protects released, threads and tracers.
+//   - context.mu serialises Interrupt's signal with the closing of the
+//     pidfd it signals.
+//   - Platform.mu protects Platform.released.
+//   - All three are leaf locks: none is held while another is taken, while
+//     waiting for the master, or across a host call that blocks; the
+//     master takes addressSpace.mu only.
+//   - Context fields other than pending, runningFD and mu belong to the
+//     Context's OS thread and are not locked.
+//   - A stubThread's pidfd is closed when both its AddressSpace and its
+//     Context have let go of it (refs), the Context's part under
+//     context.mu, so a pidfd is never signalled after it was closed.
+package ptrace
+
+import (
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/bpf"
+)
+
+// Platform is the ptrace platform.
+type Platform struct {
+	mf *memfile.MemoryFile
+
+	// stubFD is a sealed memfd holding the stub executable.
+	stubFD int
+
+	// filter is the stub's seccomp program.
+	filter []bpf.Instruction
+
+	// sentryPID is this process's pid.
+	sentryPID int
+
+	mu       sync.Mutex
+	released bool
+}
+
+var (
+	_ platform.Platform     = (*Platform)(nil)
+	_ platform.AddressSpace = (*addressSpace)(nil)
+	_ platform.Context      = (*context)(nil)
+)
+
+// New returns a ptrace platform whose address spaces map pages of mf.
+func New(mf *memfile.MemoryFile) (*Platform, error) {
+	filter, err := stubFilter()
+	if err != nil {
+		return nil, err
+	}
+	fd, err := writeStub(stubImage())
+	if err != nil {
+		return nil, err
+	}
+	return &Platform{
+		mf:        mf,
+		stubFD:    fd,
+		filter:    filter,
+		sentryPID: os.Getpid(),
+	}, nil
+}
+
+// writeStub puts img in a sealed, executable memfd numbered 3 or above (so
+// that it survives the fd shuffling of ForkExec until the exec).
+func writeStub(img []byte) (int, error) {
+	const name = "runsc-lite-ptrace-stub"
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+	if err == unix.EINVAL {
+		// Kernels before 6.3 know no MFD_EXEC; their memfds are
+		// executable anyway.
+		fd, err = unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("ptrace: memfd_create for the stub: %w", err)
+	}
+	defer unix.Close(fd)
+	if n, err := unix.Write(fd, img); err != nil || n != len(img) {
+		return -1, fmt.Errorf("ptrace: writing the stub (%d of %d bytes): %v", n, len(img), err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE); err != nil {
+		return -1, fmt.Errorf("ptrace: sealing the stub: %w", err)
+	}
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return -1, fmt.Errorf("ptrace: dup of the stub fd: %w", err)
+	}
+	return nfd, nil
+}
+
+// Name implements platform.Platform.Name.
+func (p *Platform) Name() string { return "ptrace" }
+
+// MaxUserAddress implements platform.Platform.MaxUserAddress.
+func (p *Platform) MaxUserAddress() uintptr { return maxUserAddress }
+
+// NewAddressSpace implements platform.Platform.NewAddressSpace. It starts a
+// stub process and its master goroutine, and returns once the stub is
+// stripped and under seccomp.
+func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
+	p.mu.Lock()
+	released := p.released
+	p.mu.Unlock()
+	if released {
+		return nil, fmt.Errorf("ptrace: platform released")
+	}
+	return newAddressSpace(p)
+}
+
+// NewContext implements platform.Platform.NewContext.
+//
+// Preconditions: the caller is locked to its OS thread for the life of the
+// context.
+func (p *Platform) NewContext() (platform.Context, error) {
+	return newContext(p), nil
+}
+
+// Release implements platform.Platform.Release.
+func (p *Platform) Release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.released {
+		return
+	}
+	p.released = true
+	unix.Close(p.stubFD)
+}

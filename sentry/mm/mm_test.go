@@ -236,3 +236,37 @@ func TestBrk(t *testing.T) {
 		t.Fatalf("write after brk shrink: %v", err)
 	}
 }
+
+func TestForkIsCopyOnWrite(t *testing.T) {
+	m, _, mf := newMM(t)
+	addr, _ := m.MMap(MMapOpts{Length: 4 * PageSize, Perms: hostarch.ReadWrite, Private: true})
+	m.CopyOut(addr, []byte("parent"))
+	used := mf.UsedPages()
+	child := m.Fork(&fakeAS{mapped: map[uintptr]hostarch.AccessType{}})
+	if mf.UsedPages() != used {
+		t.Fatalf("fork copied pages: %d -> %d", used, mf.UsedPages())
+	}
+	child.CopyOut(addr, []byte("child!"))
+	if mf.UsedPages() != used+1 {
+		t.Fatalf("child write copied %d pages, want 1", mf.UsedPages()-used)
+	}
+	b := make([]byte, 6)
+	m.CopyIn(addr, b)
+	if string(b) != "parent" {
+		t.Fatalf("parent sees %q after the child's write", b)
+	}
+	child.CopyIn(addr, b)
+	if string(b) != "child!" {
+		t.Fatalf("child sees %q", b)
+	}
+	// The parent's page is now only its own: writing must not copy.
+	m.CopyOut(addr, []byte("P"))
+	if mf.UsedPages() != used+1 {
+		t.Fatalf("parent write after the child copied: %d pages", mf.UsedPages())
+	}
+	child.DecUsers()
+	m.DecUsers()
+	if mf.UsedPages() != 0 {
+		t.Fatalf("%d pages leaked", mf.UsedPages())
+	}
+}

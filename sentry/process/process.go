@@ -54,10 +54,14 @@ type Sandbox struct {
 	// unknownLogged remembers which unimplemented syscalls were logged.
 	unknownLogged sync.Map
 
+	// mu protects the process table and tree (the tasklist lock).
 	mu      sync.Mutex
 	tgs     map[int32]*ThreadGroup // by TGID
 	init    *ThreadGroup
 	initEnd chan struct{}
+
+	// Futexes are the sandbox's futex wait queues.
+	Futexes Futexes
 }
 
 // NewSandbox returns a sandbox with no processes yet.
@@ -138,6 +142,21 @@ type ThreadGroup struct {
 
 	// Limits are the group's resource limits.
 	Limits *Limits
+
+	// The process tree, protected by Sandbox.mu (the tasklist lock).
+	parent     *ThreadGroup
+	children   map[*ThreadGroup]struct{}
+	exitSignal int
+	zombie     bool
+	pgid, sid  int32
+
+	// childEvents wakes wait4/waitid in this group when a child changes
+	// state.
+	childEvents kernel.WaitQueue
+	// threadsGone wakes an execve waiting for the other threads to die.
+	threadsGone kernel.WaitQueue
+	// vforkDone is completed when a vfork child execs or exits.
+	vforkDone *kernel.Completion
 }
 
 // TGID returns the group's ID (its leader's TID).

@@ -41,22 +41,26 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		parent = o.Parent.Task
 	}
 	t.Task = s.Kernel.NewTask(kernel.TaskOptions{
-		Name:   o.Name,
-		TID:    o.TID,
-		Parent: parent,
-		Entry:  t.run,
+		Name:    o.Name,
+		TID:     o.TID,
+		Parent:  parent,
+		Entry:   t.run,
+		HoldTID: true,
 	})
 	t.Task.Ext = t
 	tg := &ThreadGroup{
-		s:       s,
-		tgid:    t.Task.TID(),
-		leader:  t,
-		threads: []*Thread{t},
-		mm:      o.MM,
-		exited:  make(chan struct{}),
-		exe:     o.Exe,
-		Limits:  o.Limits,
+		s:          s,
+		tgid:       t.Task.TID(),
+		leader:     t,
+		threads:    []*Thread{t},
+		mm:         o.MM,
+		exited:     make(chan struct{}),
+		exe:        o.Exe,
+		Limits:     o.Limits,
+		children:   make(map[*ThreadGroup]struct{}),
+		exitSignal: int(unix.SIGCHLD),
 	}
+	tg.pgid, tg.sid = tg.tgid, tg.tgid
 	if tg.Limits == nil {
 		tg.Limits = HostLimits()
 	}
@@ -163,10 +167,21 @@ func (t *Thread) ExitThread(status WaitStatus) {
 	t.exiting.Store(true)
 }
 
-// exitThread removes the thread from its group; the last thread out
-// releases the group's resources and reports its exit.
+// exitThread removes the thread from its group: its clear_child_tid word
+// is zeroed and woken, its file table reference dropped. The last thread
+// out releases the group's memory, re-parents its children to init, and
+// leaves the group a zombie for its parent to reap.
 func (t *Thread) exitThread() {
 	tg := t.TG
+	if t.ClearChildTID != 0 && t.MM() != nil {
+		var zero [4]byte
+		if _, err := t.MM().CopyOut(t.ClearChildTID, zero[:]); err == nil {
+			t.S.Futexes.Wake(t.MM(), t.ClearChildTID, false, 1, FutexBitsetAny)
+		}
+	}
+	if t.FDs != nil {
+		t.FDs.Release()
+	}
 	tg.mu.Lock()
 	for i, th := range tg.threads {
 		if th == t {
@@ -178,23 +193,48 @@ func (t *Thread) exitThread() {
 	m := tg.mm
 	if last {
 		tg.mm = nil
+		tg.exiting = true
 	}
+	vfork := tg.vforkDone
+	tg.vforkDone = nil
 	tg.mu.Unlock()
+	tg.threadsGone.NotifyAll()
+	if t != tg.leader {
+		t.S.Kernel.Reap(t.Task)
+	}
 	if !last {
 		return
 	}
-	if t.FDs != nil {
-		t.FDs.Release()
+	if vfork != nil {
+		vfork.CompleteAll()
 	}
 	if m != nil {
 		m.DecUsers()
 	}
 	s := tg.s
 	s.mu.Lock()
-	delete(s.tgs, tg.tgid)
+	for c := range tg.children {
+		if s.init != nil && s.init != tg {
+			c.parent = s.init
+			s.init.children[c] = struct{}{}
+			c.leader.Task.SetParent(s.init.leader.Task)
+		} else {
+			c.parent = nil
+		}
+	}
+	tg.children = nil
+	tg.zombie = true
+	parent := tg.parent
 	isInit := s.init == tg
 	s.mu.Unlock()
 	close(tg.exited)
+	if parent != nil {
+		parent.childEvents.NotifyAll()
+		if isInit := s.init; isInit != nil {
+			isInit.childEvents.NotifyAll()
+		}
+		parent.SendSignal(tg.exitSignal)
+	}
 	if isInit {
 		close(s.initEnd)
 	}

@@ -170,48 +170,50 @@ func Sigaltstack(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return 0, nil
 }
 
-// defaultIgnored are the signals whose default action is to ignore them.
-var defaultIgnored = linux.MakeSignalSet(linux.SIGCHLD, linux.SIGURG, linux.SIGWINCH, linux.SIGCONT)
-
-// sendSignal applies a signal to a thread group. Until signal delivery
-// lands only default actions and SIG_IGN are honoured; a caught signal is
-// reported and treated as its default action.
 func sendSignal(t *process.Thread, tg *process.ThreadGroup, sig int) error {
-	if sig < 0 || sig > linux.SignalMaximum {
-		return unix.EINVAL
-	}
-	if sig == 0 {
-		return nil
-	}
-	act := tg.Action(sig)
-	if act.Handler == linux.SIG_IGN && sig != int(unix.SIGKILL) && sig != int(unix.SIGSTOP) {
-		return nil
-	}
-	if act.Handler == linux.SIG_DFL && defaultIgnored&linux.SignalSetOf(linux.Signal(sig)) != 0 {
-		return nil
-	}
-	if act.Handler != linux.SIG_DFL && act.Handler != linux.SIG_IGN {
-		t.Log().Warnf("signal %d has a handler, but signal delivery is not implemented yet: applying the default action", sig)
-	}
-	tg.Exit(process.KilledBy(sig))
-	return nil
+	return tg.SendSignal(sig)
 }
 
 func Kill(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	pid, sig := a.Int(0), int(a.Int(1))
-	var tg *process.ThreadGroup
-	switch {
-	case pid == 0 || pid == -1 || pid == -t.S.Init().TGID():
-		tg = t.TG
-	case pid > 0:
-		tg = t.S.ThreadGroupByID(pid)
-	default:
-		tg = t.S.ThreadGroupByID(-pid)
+	if sig < 0 || sig > linux.SignalMaximum {
+		return 0, unix.EINVAL
 	}
-	if tg == nil {
+	if pid > 0 {
+		tg := t.S.ThreadGroupByID(pid)
+		if tg == nil {
+			return 0, unix.ESRCH
+		}
+		return 0, sendSignal(t, tg, sig)
+	}
+	var targets []*process.ThreadGroup
+	switch {
+	case pid == 0:
+		targets = t.S.ProcessGroupMembers(t.TG.ProcessGroup())
+	case pid == -1:
+		for _, tg := range t.S.ThreadGroups() {
+			if tg != t.S.Init() || t.TG == t.S.Init() {
+				targets = append(targets, tg)
+			}
+		}
+	default:
+		targets = t.S.ProcessGroupMembers(-pid)
+	}
+	if len(targets) == 0 {
 		return 0, unix.ESRCH
 	}
-	return 0, sendSignal(t, tg, sig)
+	// The caller's own group last, so a self-kill does not stop the loop.
+	for _, tg := range targets {
+		if tg != t.TG {
+			sendSignal(t, tg, sig)
+		}
+	}
+	for _, tg := range targets {
+		if tg == t.TG {
+			sendSignal(t, tg, sig)
+		}
+	}
+	return 0, nil
 }
 
 func Tgkill(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {

@@ -93,21 +93,54 @@ func Getresgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return copyOutTriple(t, a, c.RealGID, c.EffectiveGID, c.SavedGID)
 }
 
-// The sandbox has one session and process group, led by init, until job
-// control lands.
+func groupOf(t *process.Thread, pid int32) (*process.ThreadGroup, error) {
+	if pid < 0 {
+		return nil, unix.EINVAL
+	}
+	if pid == 0 {
+		return t.TG, nil
+	}
+	if tg := t.S.ThreadGroupByID(pid); tg != nil {
+		return tg, nil
+	}
+	return nil, unix.ESRCH
+}
+
 func Getpgrp(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.S.Init().TGID()), nil
+	return uintptr(t.TG.ProcessGroup()), nil
 }
 
 func Getpgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	if pid := a.Int(0); pid != 0 && t.S.ThreadGroupByID(pid) == nil {
-		return 0, unix.ESRCH
+	tg, err := groupOf(t, a.Int(0))
+	if err != nil {
+		return 0, err
 	}
-	return uintptr(t.S.Init().TGID()), nil
+	return uintptr(tg.ProcessGroup()), nil
 }
 
 func Getsid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return Getpgid(t, a)
+	tg, err := groupOf(t, a.Int(0))
+	if err != nil {
+		return 0, err
+	}
+	return uintptr(tg.Session()), nil
+}
+
+func Setpgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	tg, err := groupOf(t, a.Int(0))
+	if err != nil {
+		return 0, err
+	}
+	pgid := a.Int(1)
+	if pgid < 0 {
+		return 0, unix.EINVAL
+	}
+	return 0, t.TG.SetProcessGroup(tg, pgid)
+}
+
+func Setsid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	sid, err := t.TG.SetSession()
+	return uintptr(sid), err
 }
 
 func Exit(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {

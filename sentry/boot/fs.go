@@ -1,0 +1,23 @@
+package boot
+
+import (
+	"fmt"
+
+	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/procfs"
+	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/vfs"
+)
+
+// newFilesystem builds the sandbox's mount tree: the root (host directory
+// under an in-memory upper layer), /dev, volumes, and /proc.
+func newFilesystem(s *process.Sandbox, root string, vols []vfs.Volume) (*vfs.VirtualFilesystem, error) {
+	v, err := vfs.New(vfs.Options{Root: root, Volumes: vols})
+	if err != nil {
+		return nil, fmt.Errorf("building the sandbox's filesystem: %w", err)
+	}
+	if err := v.Mount(fs.Background, "/proc", procfs.New(s), vfs.MountOptions{Source: "proc", Options: "nosuid,nodev,noexec"}); err != nil {
+		return nil, fmt.Errorf("mounting /proc: %w", err)
+	}
+	return v, nil
+}

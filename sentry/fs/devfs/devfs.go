@@ -1,0 +1,205 @@
+// Package devfs is the sandbox's /dev: null, zero, full, random, urandom
+// (the sentry's crypto/rand), tty (the controlling terminal: the sandbox's
+// stdin when it is a terminal), the stdin/stdout/stderr/fd symlinks into
+// /proc/self/fd, and empty shm and pts directories (vfs mounts a tmpfs on
+// /dev/shm).
+//
+// Locking: none beyond package synth's; device files are stateless.
+package devfs
+
+import (
+	"crypto/rand"
+	"strconv"
+	"strings"
+
+	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/synth"
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+)
+
+// DevtmpfsMagic is the statfs f_type of /dev (tmpfs's).
+const DevtmpfsMagic = 0x01021994
+
+// Options configure New.
+type Options struct {
+	// TTYHostFD is the sentry's descriptor of the controlling terminal
+	// (its stdin when that is a terminal), or -1 when there is none
+	// (/dev/tty then fails with ENXIO).
+	TTYHostFD int
+}
+
+// New returns a devfs.
+func New(o Options) *synth.Filesystem {
+	major, minor := fs.NewAnonDev()
+	now := fs.Now()
+	attr := func(mode uint32, rdev uint64) synth.Attr {
+		return synth.Attr{Mode: mode, DevMajor: major, DevMinor: minor, Rdev: rdev, Time: now, Ino: synth.NewIno()}
+	}
+	root := synth.NewDir(attr(0755, 0))
+	dev := func(name string, maj, min uint32, open func(ctx *fs.Context, flags uint32) (fs.File, error)) {
+		root.Add(name, &Device{Attr: attr(0666, unix.Mkdev(maj, min)), OpenFn: open})
+	}
+	dev("null", 1, 3, func(*fs.Context, uint32) (fs.File, error) { return nullFile{}, nil })
+	dev("zero", 1, 5, func(*fs.Context, uint32) (fs.File, error) { return zeroFile{}, nil })
+	dev("full", 1, 7, func(*fs.Context, uint32) (fs.File, error) { return fullFile{}, nil })
+	dev("random", 1, 8, func(*fs.Context, uint32) (fs.File, error) { return randomFile{}, nil })
+	dev("urandom", 1, 9, func(*fs.Context, uint32) (fs.File, error) { return randomFile{}, nil })
+	ttyFD := o.TTYHostFD
+	dev("tty", 5, 0, func(ctx *fs.Context, flags uint32) (fs.File, error) {
+		if ttyFD < 0 || !hostfd.IsTerminal(ttyFD) {
+			return nil, unix.ENXIO
+		}
+		n, err := hostfd.New(ttyFD)
+		if err != nil {
+			return nil, unix.ENXIO
+		}
+		return n.Open(ctx, flags)
+	})
+	link := func(name, target string) { root.Add(name, synth.StaticSymlink(attr(0777, 0), target)) }
+	link("stdin", "/proc/self/fd/0")
+	link("stdout", "/proc/self/fd/1")
+	link("stderr", "/proc/self/fd/2")
+	link("fd", "/proc/self/fd")
+	root.Add("shm", synth.NewDir(attr(01777, 0)))
+	pts := synth.NewDir(attr(0755, 0))
+	root.Add("pts", pts)
+	if ttyFD >= 0 && hostfd.IsTerminal(ttyFD) {
+		buf := make([]byte, 256)
+		if n, err := unix.Readlink("/proc/self/fd/"+strconv.Itoa(ttyFD), buf); err == nil {
+			if name, ok := strings.CutPrefix(string(buf[:n]), "/dev/pts/"); ok && !strings.Contains(name, "/") {
+				// The terminal under its own name, so that ttyname(3)
+				// finds the file /proc/self/fd/0 names.
+				pts.Add(name, &HostTerminal{HostFD: ttyFD})
+			}
+		}
+	}
+	return &synth.Filesystem{RootDir: root, FSName: "devtmpfs", Magic: DevtmpfsMagic}
+}
+
+// HostTerminal is the sandbox's terminal under its host name in
+// /dev/pts: stat reports the host's fstat of the terminal (ttyname compares
+// device and inode numbers), open shares the sentry's descriptor.
+type HostTerminal struct {
+	HostFD int
+}
+
+// Type implements fs.Node.
+func (h *HostTerminal) Type() uint32 { return unix.S_IFCHR }
+
+// Stat implements fs.Node.
+func (h *HostTerminal) Stat(ctx *fs.Context) (linux.Statx, error) {
+	var sx unix.Statx_t
+	if err := unix.Statx(h.HostFD, "", unix.AT_EMPTY_PATH, unix.STATX_BASIC_STATS, &sx); err != nil {
+		return linux.Statx{}, err
+	}
+	return fs.StatxFromUnix(&sx), nil
+}
+
+// Open implements fs.Node.
+func (h *HostTerminal) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
+	n, err := hostfd.New(h.HostFD)
+	if err != nil {
+		return nil, unix.ENXIO
+	}
+	return n.Open(ctx, flags)
+}
+
+// Device is a character device node.
+type Device struct {
+	Attr   synth.Attr
+	OpenFn func(ctx *fs.Context, flags uint32) (fs.File, error)
+}
+
+// Type implements fs.Node.
+func (d *Device) Type() uint32 { return unix.S_IFCHR }
+
+// Stat implements fs.Node.
+func (d *Device) Stat(ctx *fs.Context) (linux.Statx, error) {
+	t := d.Attr.Time
+	return linux.Statx{
+		Mask:      fs.StatxBasic,
+		Blksize:   4096,
+		Nlink:     1,
+		Mode:      uint16(unix.S_IFCHR | d.Attr.Mode),
+		Ino:       d.Attr.Ino,
+		Atime:     t,
+		Mtime:     t,
+		Ctime:     t,
+		Btime:     t,
+		RdevMajor: unix.Major(d.Attr.Rdev),
+		RdevMinor: unix.Minor(d.Attr.Rdev),
+		DevMajor:  d.Attr.DevMajor,
+		DevMinor:  d.Attr.DevMinor,
+	}, nil
+}
+
+// Open implements fs.Node.
+func (d *Device) Open(ctx *fs.Context, flags uint32) (fs.File, error) { return d.OpenFn(ctx, flags) }
+
+// seekZero is lseek on the memory devices: always 0.
+type seekZero struct{}
+
+func (seekZero) Seek(*fs.Context, int64, int) (int64, error) { return 0, nil }
+func (seekZero) Release()                                    {}
+
+type nullFile struct{ seekZero }
+
+func (nullFile) Read(*fs.Context, []byte, uint32) (int, error)         { return 0, nil }
+func (nullFile) Write(_ *fs.Context, p []byte, _ uint32) (int, error)  { return len(p), nil }
+func (nullFile) ReadAt(*fs.Context, []byte, int64) (int, error)        { return 0, nil }
+func (nullFile) WriteAt(_ *fs.Context, p []byte, _ int64) (int, error) { return len(p), nil }
+func (nullFile) Readiness(mask uint32) uint32                          { return mask & (unix.POLLIN | unix.POLLOUT) }
+func (nullFile) Watch(uint32, func()) func()                           { return func() {} }
+
+type zeroFile struct{ seekZero }
+
+func (zeroFile) Read(_ *fs.Context, p []byte, _ uint32) (int, error)   { clear(p); return len(p), nil }
+func (zeroFile) Write(_ *fs.Context, p []byte, _ uint32) (int, error)  { return len(p), nil }
+func (zeroFile) ReadAt(_ *fs.Context, p []byte, _ int64) (int, error)  { clear(p); return len(p), nil }
+func (zeroFile) WriteAt(_ *fs.Context, p []byte, _ int64) (int, error) { return len(p), nil }
+func (zeroFile) Readiness(mask uint32) uint32                          { return mask & (unix.POLLIN | unix.POLLOUT) }
+func (zeroFile) Watch(uint32, func()) func()                           { return func() {} }
+
+// Mappable implements fs.Mapper: a private mapping of /dev/zero is
+// anonymous memory.
+func (zeroFile) Mappable() (mm.Mappable, error) { return zeroMappable{}, nil }
+
+type zeroMappable struct{}
+
+func (zeroMappable) ReadAt(p []byte, off int64) (int, error)  { clear(p); return len(p), nil }
+func (zeroMappable) WriteAt(p []byte, off int64) (int, error) { return len(p), nil }
+func (zeroMappable) MappingIdentity() (uint64, uint64, string) {
+	return unix.Mkdev(0, 1), 0, "/dev/zero (deleted)"
+}
+
+type fullFile struct{ seekZero }
+
+func (fullFile) Read(_ *fs.Context, p []byte, _ uint32) (int, error)  { clear(p); return len(p), nil }
+func (fullFile) Write(*fs.Context, []byte, uint32) (int, error)       { return 0, unix.ENOSPC }
+func (fullFile) ReadAt(_ *fs.Context, p []byte, _ int64) (int, error) { clear(p); return len(p), nil }
+func (fullFile) WriteAt(*fs.Context, []byte, int64) (int, error)      { return 0, unix.ENOSPC }
+func (fullFile) Readiness(mask uint32) uint32                         { return mask & (unix.POLLIN | unix.POLLOUT) }
+func (fullFile) Watch(uint32, func()) func()                          { return func() {} }
+
+type randomFile struct{ seekZero }
+
+func (randomFile) Read(_ *fs.Context, p []byte, _ uint32) (int, error) {
+	rand.Read(p)
+	return len(p), nil
+}
+func (randomFile) Write(_ *fs.Context, p []byte, _ uint32) (int, error) { return len(p), nil }
+func (randomFile) ReadAt(_ *fs.Context, p []byte, _ int64) (int, error) {
+	rand.Read(p)
+	return len(p), nil
+}
+func (randomFile) WriteAt(_ *fs.Context, p []byte, _ int64) (int, error) { return len(p), nil }
+func (randomFile) Readiness(mask uint32) uint32                          { return mask & (unix.POLLIN | unix.POLLOUT) }
+func (randomFile) Watch(uint32, func()) func()                           { return func() {} }
+
+// Ioctl implements fs.Ioctler for the random devices (RNDGETENTCNT).
+func (randomFile) Ioctl(ctx *fs.Context, cmd uint32, arg uintptr) (uintptr, error) {
+	return 0, unix.ENOTTY
+}

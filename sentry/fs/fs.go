@@ -1,0 +1,366 @@
+// Package fs is the contract between the sentry's virtual filesystem
+// (package sentry/vfs: mounts, path resolution, open file descriptions, fd
+// tables) and the filesystems below it (sentry/fs/hostfs, overlay, tmpfs,
+// devfs, procfs, pipe, hostfd). A filesystem provides Nodes (what a path
+// names) and Files (what an open(2) of a node returns); vfs walks paths
+// through Directory.Lookup, follows Symlinks itself, and turns the results
+// into file descriptions.
+//
+// Errors returned through these interfaces are Linux errnos (unix.Errno);
+// vfs and the syscall layer pass them to the program unchanged.
+//
+// Blocking: only File.Read/Write and Node.Open (FIFOs) may block, and only
+// through Context.Block, which releases the caller's sandbox CPU. No
+// implementation may hold a Go mutex across Context.Block.
+//
+// Locking: this package owns no locks besides those inside its helpers
+// (Notifier.mu, PositionalFile.mu), which are leaves.
+package fs
+
+import (
+	"errors"
+	"time"
+
+	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/marshal"
+)
+
+// Creds are the filesystem identity of the caller (fsuid, fsgid and
+// supplementary groups).
+type Creds struct {
+	UID, GID uint32
+	Groups   []uint32
+}
+
+// RootCreds are the credentials of the sentry acting for itself.
+var RootCreds = &Creds{}
+
+// IsRoot reports whether the caller bypasses permission checks (uid 0 holds
+// CAP_DAC_OVERRIDE, CAP_FOWNER and CAP_CHOWN in the sandbox).
+func (c *Creds) IsRoot() bool { return c == nil || c.UID == 0 }
+
+// InGroup reports whether gid is the caller's group or a supplementary one.
+func (c *Creds) InGroup(gid uint32) bool {
+	if c == nil {
+		return true
+	}
+	if c.GID == gid {
+		return true
+	}
+	for _, g := range c.Groups {
+		if g == gid {
+			return true
+		}
+	}
+	return false
+}
+
+// Context is the caller of a filesystem operation.
+type Context struct {
+	// Task is the calling task; nil for sentry-internal calls (boot,
+	// the ELF loader), which must not block.
+	Task *kernel.Task
+	// Creds are the caller's filesystem credentials; nil means root.
+	Creds *Creds
+	// Mem is the caller's memory (ioctl arguments); nil for internal
+	// calls.
+	Mem marshal.CopyContext
+}
+
+// Background is the context of the sentry acting for itself: root
+// credentials, no task (operations that would block fail with EAGAIN).
+var Background = &Context{}
+
+// ErrWouldBlock is an internal marker: an operation found nothing to do
+// and the caller asked not to block.
+var ErrWouldBlock = unix.EAGAIN
+
+// Block waits on q until cond is true, releasing the caller's CPU. It
+// returns nil when cond is true, EINTR if the task was interrupted (a
+// signal), and EAGAIN when there is no task to block. It blocks.
+//
+// Preconditions: no Go mutex is held by the caller.
+func (c *Context) Block(q *kernel.WaitQueue, cond func() bool) error {
+	return c.BlockTimeout(q, cond, kernel.Forever)
+}
+
+// BlockTimeout is Block with a timeout; it returns ETIMEDOUT when the
+// timeout passed first.
+func (c *Context) BlockTimeout(q *kernel.WaitQueue, cond func() bool, d time.Duration) error {
+	if c == nil || c.Task == nil {
+		if cond() {
+			return nil
+		}
+		return unix.EAGAIN
+	}
+	err := q.Wait(c.Task, cond, kernel.WaitOpts{Timeout: d, Interruptible: true})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, kernel.ErrInterrupted):
+		return unix.EINTR
+	case errors.Is(err, kernel.ErrTimedOut):
+		return unix.ETIMEDOUT
+	}
+	if errno, ok := err.(unix.Errno); ok {
+		return errno
+	}
+	return unix.EIO
+}
+
+// Node is a file in a filesystem: what a path names.
+type Node interface {
+	// Type returns the file type bits (S_IFMT of the mode). It never
+	// changes during the node's life and never blocks.
+	Type() uint32
+	// Stat returns the node's attributes.
+	Stat(ctx *Context) (linux.Statx, error)
+	// Open opens the node. Directories are opened by vfs itself and
+	// never reach Open; symlinks neither. flags are open(2)'s flags
+	// (O_ACCMODE, O_TRUNC, O_NONBLOCK, ...). Open may block (FIFOs).
+	Open(ctx *Context, flags uint32) (File, error)
+}
+
+// Dirent is one directory entry.
+type Dirent struct {
+	Name string
+	// Type is the DT_* type.
+	Type uint8
+	Ino  uint64
+}
+
+// Directory is a node that holds named children.
+type Directory interface {
+	Node
+	// Lookup returns the child called name (never "." or ".."), or
+	// ENOENT.
+	Lookup(ctx *Context, name string) (Node, error)
+	// Readdir returns every entry except "." and "..", in a stable
+	// order.
+	Readdir(ctx *Context) ([]Dirent, error)
+}
+
+// DirectoryWriter is a directory whose entries can be changed. Modes have
+// the umask applied already; the new file belongs to ctx.Creds. Names are
+// single components, never "." or "..". vfs has checked the caller's
+// write and search permission on the directory.
+type DirectoryWriter interface {
+	Directory
+	// Create creates a regular file (EEXIST if name exists) and opens it
+	// with flags without a permission check (open(O_CREAT) semantics).
+	Create(ctx *Context, name string, mode uint32, flags uint32) (Node, File, error)
+	// Mkdir creates a directory.
+	Mkdir(ctx *Context, name string, mode uint32) error
+	// Mknod creates a FIFO, socket, device or regular file (mode has the
+	// type bits).
+	Mknod(ctx *Context, name string, mode uint32, dev uint32) error
+	// Symlink creates a symbolic link to target.
+	Symlink(ctx *Context, name string, target string) error
+	// Link creates a hard link to target, a node of the same mount
+	// (EXDEV if the filesystem cannot link it).
+	Link(ctx *Context, name string, target Node) error
+	// Unlink removes a non-directory entry (EISDIR for a directory).
+	Unlink(ctx *Context, name string) error
+	// Rmdir removes an empty directory (ENOTDIR, ENOTEMPTY).
+	Rmdir(ctx *Context, name string) error
+	// Rename moves oldName to newDir/newName (newDir is on the same
+	// mount; EXDEV if the filesystem cannot do it). flags are
+	// renameat2's RENAME_NOREPLACE / RENAME_EXCHANGE.
+	Rename(ctx *Context, oldName string, newDir Directory, newName string, flags uint32) error
+}
+
+// Symlink is a symbolic link node.
+type Symlink interface {
+	Node
+	// Readlink returns the link's target.
+	Readlink(ctx *Context) (string, error)
+}
+
+// SetStat is a change of attributes (chmod, chown, truncate, utimes).
+type SetStat struct {
+	// Mask says which fields apply: STATX_MODE, STATX_UID, STATX_GID,
+	// STATX_SIZE, STATX_ATIME, STATX_MTIME.
+	Mask  uint32
+	Mode  uint32 // permission bits only (07777)
+	UID   uint32
+	GID   uint32
+	Size  uint64
+	Atime linux.StatxTimestamp
+	Mtime linux.StatxTimestamp
+}
+
+// Attributer is a node whose attributes can change. vfs has checked
+// ownership and permissions already.
+type Attributer interface {
+	SetStat(ctx *Context, s SetStat) error
+}
+
+// Filesystem is a mountable filesystem.
+type Filesystem interface {
+	// Root returns the filesystem's root directory.
+	Root() Directory
+	// Name returns the filesystem type as /proc/mounts shows it.
+	Name() string
+	// Statfs returns statfs(2)'s answer.
+	Statfs(ctx *Context) (linux.Statfs, error)
+}
+
+// File is an open file: what a file description does I/O through. Files
+// keep their own position; fl are the description's status flags
+// (O_NONBLOCK, O_APPEND) at the time of the call.
+type File interface {
+	// Read reads at the file's position and advances it. It may block
+	// (pipes, terminals) unless fl has O_NONBLOCK (then EAGAIN).
+	Read(ctx *Context, dst []byte, fl uint32) (int, error)
+	// Write writes at the file's position (at the end with O_APPEND)
+	// and advances it. Blocking files write everything before
+	// returning unless interrupted.
+	Write(ctx *Context, src []byte, fl uint32) (int, error)
+	// ReadAt and WriteAt are pread/pwrite: ESPIPE for streams.
+	ReadAt(ctx *Context, dst []byte, off int64) (int, error)
+	WriteAt(ctx *Context, src []byte, off int64) (int, error)
+	// Seek is lseek (ESPIPE for streams).
+	Seek(ctx *Context, off int64, whence int) (int64, error)
+	// Release is called once, when the last reference to the
+	// description goes.
+	Release()
+}
+
+// Ioctler is a file with ioctls beyond the generic ones vfs serves
+// (FIONBIO, FIOCLEX...). Files without it answer ENOTTY.
+type Ioctler interface {
+	Ioctl(ctx *Context, cmd uint32, arg uintptr) (uintptr, error)
+}
+
+// Mapper is a file that can back a memory mapping. Files without it answer
+// ENODEV.
+type Mapper interface {
+	Mappable() (mm.Mappable, error)
+}
+
+// Syncer is a file with something to flush (fsync).
+type Syncer interface {
+	Sync(ctx *Context) error
+}
+
+// Allocator is a file that supports fallocate.
+type Allocator interface {
+	Allocate(ctx *Context, mode uint32, off, length int64) error
+}
+
+// Statter is a file whose attributes come from the open file rather than
+// its node (host stdio).
+type Statter interface {
+	Stat(ctx *Context) (linux.Statx, error)
+}
+
+// Truncater is a file that truncates through the open file (ftruncate)
+// rather than its node.
+type Truncater interface {
+	Truncate(ctx *Context, size int64) error
+}
+
+// Waitable is a file that supports poll, select and epoll.
+type Waitable interface {
+	// Readiness returns the events of mask (POLLIN, POLLOUT, POLLHUP,
+	// POLLERR...) that hold now. It never blocks.
+	Readiness(mask uint32) uint32
+	// Watch calls fn, from any goroutine and with no lock of the file
+	// held, whenever the events of mask may have changed, until the
+	// returned cancel is called. fn must not block.
+	Watch(mask uint32, fn func()) (cancel func())
+}
+
+// PipeSizer is a pipe (F_GETPIPE_SZ / F_SETPIPE_SZ).
+type PipeSizer interface {
+	PipeSize() int
+	SetPipeSize(n int) (int, error)
+}
+
+// FileType returns the DT_* type for a mode's S_IFMT bits.
+func FileType(mode uint32) uint8 {
+	return uint8((mode & unix.S_IFMT) >> 12)
+}
+
+// Now returns the current time as a statx timestamp.
+func Now() linux.StatxTimestamp {
+	return linux.NsecToStatxTimestamp(time.Now().UnixNano())
+}
+
+// HasPerm reports whether creds may access a file with mode, uid and gid
+// for the access bits want (4 read, 2 write, 1 execute/search). Root may
+// do everything except execute a file with no execute bit at all.
+func HasPerm(c *Creds, mode uint32, uid, gid uint32, want uint32) bool {
+	if c.IsRoot() {
+		if want&1 != 0 && mode&unix.S_IFMT != unix.S_IFDIR && mode&0111 == 0 {
+			return false
+		}
+		return true
+	}
+	var bits uint32
+	switch {
+	case c.UID == uid:
+		bits = (mode >> 6) & 7
+	case c.InGroup(gid):
+		bits = (mode >> 3) & 7
+	default:
+		bits = mode & 7
+	}
+	return bits&want == want
+}
+
+// StatxFromUnix converts a host statx result.
+func StatxFromUnix(s *unix.Statx_t) linux.Statx {
+	ts := func(t unix.StatxTimestamp) linux.StatxTimestamp {
+		return linux.StatxTimestamp{Sec: t.Sec, Nsec: t.Nsec}
+	}
+	return linux.Statx{
+		Mask:           s.Mask,
+		Blksize:        s.Blksize,
+		Attributes:     s.Attributes,
+		Nlink:          s.Nlink,
+		UID:            s.Uid,
+		GID:            s.Gid,
+		Mode:           s.Mode,
+		Ino:            s.Ino,
+		Size:           s.Size,
+		Blocks:         s.Blocks,
+		AttributesMask: s.Attributes_mask,
+		Atime:          ts(s.Atime),
+		Btime:          ts(s.Btime),
+		Ctime:          ts(s.Ctime),
+		Mtime:          ts(s.Mtime),
+		RdevMajor:      s.Rdev_major,
+		RdevMinor:      s.Rdev_minor,
+		DevMajor:       s.Dev_major,
+		DevMinor:       s.Dev_minor,
+	}
+}
+
+// StatFromStatx converts to struct stat.
+func StatFromStatx(sx *linux.Statx) linux.Stat {
+	ts := func(t linux.StatxTimestamp) linux.Timespec {
+		return linux.Timespec{Sec: t.Sec, Nsec: int64(t.Nsec)}
+	}
+	return linux.Stat{
+		Dev:     unix.Mkdev(sx.DevMajor, sx.DevMinor),
+		Ino:     sx.Ino,
+		Nlink:   uint64(sx.Nlink),
+		Mode:    uint32(sx.Mode),
+		UID:     sx.UID,
+		GID:     sx.GID,
+		Rdev:    unix.Mkdev(sx.RdevMajor, sx.RdevMinor),
+		Size:    int64(sx.Size),
+		Blksize: int64(sx.Blksize),
+		Blocks:  int64(sx.Blocks),
+		ATime:   ts(sx.Atime),
+		MTime:   ts(sx.Mtime),
+		CTime:   ts(sx.Ctime),
+	}
+}
+
+// StatxBasic is the mask of fields every synthetic Stat fills.
+const StatxBasic = linux.STATX_BASIC_STATS

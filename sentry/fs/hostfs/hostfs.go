@@ -1,0 +1,688 @@
+// Package hostfs serves a host directory as a sandbox filesystem: the
+// read-only lower layer of the root overlay, and --volume binds (writable
+// or read-only). Every host file is reached from an O_PATH descriptor of
+// the host directory with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+// and O_NOFOLLOW on the final component, never by joining host path
+// strings: no path, "..", or symlink inside the directory reaches a host
+// file outside it. Symlinks are not followed on the host at all; the
+// sentry reads them (Readlink) and resolves them in the sandbox's
+// namespace. Attributes come from the host (statx on an O_PATH
+// descriptor), so stat output matches the host's.
+//
+// Host device nodes, FIFOs and sockets are visible (stat, readdir) but
+// cannot be opened: ENXIO.
+//
+// Locking: FS and Node are immutable; the host serializes everything else.
+// mapCleanup and the open files own their host descriptors.
+package hostfs
+
+import (
+	"path"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+)
+
+// FS is a host directory tree.
+type FS struct {
+	root     int // O_PATH|O_DIRECTORY descriptor of the host directory
+	hostDir  string
+	readOnly bool
+	rootNode *Node
+}
+
+// New opens hostDir (which must be a directory) as a filesystem.
+func New(hostDir string, readOnly bool) (*FS, error) {
+	fd, err := unix.Open(hostDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := &FS{root: fd, hostDir: hostDir, readOnly: readOnly}
+	f.rootNode = &Node{fs: f, rel: "", typ: unix.S_IFDIR}
+	return f, nil
+}
+
+// Close closes the root descriptor. Nodes must not be used afterwards.
+func (f *FS) Close() error { return unix.Close(f.root) }
+
+// HostDir returns the host directory's path (for /proc/mounts).
+func (f *FS) HostDir() string { return f.hostDir }
+
+// ReadOnly reports whether the filesystem refuses writes.
+func (f *FS) ReadOnly() bool { return f.readOnly }
+
+// Root implements fs.Filesystem.
+func (f *FS) Root() fs.Directory { return f.rootNode }
+
+// RootNode returns the root directory node.
+func (f *FS) RootNode() *Node { return f.rootNode }
+
+// Name implements fs.Filesystem.
+func (f *FS) Name() string { return "hostfs" }
+
+// Statfs implements fs.Filesystem with the host's answer.
+func (f *FS) Statfs(ctx *fs.Context) (linux.Statfs, error) {
+	var s unix.Statfs_t
+	if err := retry(func() error { return unix.Fstatfs(f.root, &s) }); err != nil {
+		return linux.Statfs{}, err
+	}
+	st := linux.Statfs{
+		Type:            uint64(s.Type),
+		BlockSize:       s.Bsize,
+		Blocks:          s.Blocks,
+		BlocksFree:      s.Bfree,
+		BlocksAvailable: s.Bavail,
+		Files:           s.Files,
+		FilesFree:       s.Ffree,
+		FSID:            [2]int32{s.Fsid.Val[0], s.Fsid.Val[1]},
+		NameLength:      uint64(s.Namelen),
+		FragmentSize:    s.Frsize,
+		Flags:           uint64(s.Flags),
+	}
+	if f.readOnly {
+		st.Flags |= linux.ST_RDONLY
+	}
+	return st, nil
+}
+
+func retry(fn func() error) error {
+	for {
+		err := fn()
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// openRel opens rel (relative to the root, "" for the root itself) with
+// flags, confined to the root. O_NOFOLLOW and O_CLOEXEC are always added:
+// rel never contains a symlink the sentry did not resolve itself.
+func (f *FS) openRel(rel string, flags int, mode uint32) (int, error) {
+	p := rel
+	if p == "" {
+		p = "."
+	}
+	flags |= unix.O_NOFOLLOW | unix.O_CLOEXEC
+	if flags&unix.O_PATH == 0 {
+		flags |= unix.O_NOCTTY
+	}
+	how := unix.OpenHow{
+		Flags:   uint64(flags),
+		Mode:    uint64(mode),
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	for {
+		fd, err := unix.Openat2(f.root, p, &how)
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		return fd, err
+	}
+}
+
+// statRel returns the attributes of rel without following a final
+// symlink.
+func (f *FS) statRel(rel string) (linux.Statx, error) {
+	fd, err := f.openRel(rel, unix.O_PATH, 0)
+	if err != nil {
+		return linux.Statx{}, err
+	}
+	defer unix.Close(fd)
+	return statFD(fd)
+}
+
+func statFD(fd int) (linux.Statx, error) {
+	var sx unix.Statx_t
+	err := retry(func() error {
+		return unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_SYNC_AS_STAT,
+			unix.STATX_BASIC_STATS|unix.STATX_BTIME, &sx)
+	})
+	if err != nil {
+		return linux.Statx{}, err
+	}
+	return fs.StatxFromUnix(&sx), nil
+}
+
+// Node is a host file: a path relative to the filesystem's root whose
+// components are real directories (the sentry resolved every symlink).
+type Node struct {
+	fs  *FS
+	rel string
+	typ uint32
+}
+
+// Rel returns the node's path relative to the host directory.
+func (n *Node) Rel() string { return n.rel }
+
+// FS returns the node's filesystem.
+func (n *Node) FS() *FS { return n.fs }
+
+func (n *Node) child(name string) string {
+	if n.rel == "" {
+		return name
+	}
+	return n.rel + "/" + name
+}
+
+// Type implements fs.Node.
+func (n *Node) Type() uint32 { return n.typ }
+
+// Stat implements fs.Node.
+func (n *Node) Stat(ctx *fs.Context) (linux.Statx, error) {
+	return n.fs.statRel(n.rel)
+}
+
+// Lookup implements fs.Directory.
+func (n *Node) Lookup(ctx *fs.Context, name string) (fs.Node, error) {
+	if n.typ != unix.S_IFDIR {
+		return nil, unix.ENOTDIR
+	}
+	if err := fs.ValidName(name); err != nil {
+		return nil, err
+	}
+	rel := n.child(name)
+	fd, err := n.fs.openRel(rel, unix.O_PATH, 0)
+	if err != nil {
+		if err == unix.ELOOP {
+			// Not possible for a single component with O_PATH|O_NOFOLLOW;
+			// the host changed under us.
+			return nil, unix.ENOENT
+		}
+		return nil, err
+	}
+	var st unix.Stat_t
+	err = retry(func() error { return unix.Fstat(fd, &st) })
+	unix.Close(fd)
+	if err != nil {
+		return nil, err
+	}
+	return &Node{fs: n.fs, rel: rel, typ: st.Mode & unix.S_IFMT}, nil
+}
+
+// Readdir implements fs.Directory.
+func (n *Node) Readdir(ctx *fs.Context) ([]fs.Dirent, error) {
+	if n.typ != unix.S_IFDIR {
+		return nil, unix.ENOTDIR
+	}
+	fd, err := n.fs.openRel(n.rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	return readDirFD(fd)
+}
+
+// readDirFD lists a host directory (without "." and "..").
+func readDirFD(fd int) ([]fs.Dirent, error) {
+	var out []fs.Dirent
+	buf := make([]byte, 32<<10)
+	for {
+		var n int
+		err := retry(func() error {
+			var e error
+			n, e = unix.Getdents(fd, buf)
+			return e
+		})
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			return out, nil
+		}
+		b := buf[:n]
+		for len(b) >= 19 {
+			ino := *(*uint64)(unsafe.Pointer(&b[0]))
+			reclen := int(*(*uint16)(unsafe.Pointer(&b[16])))
+			if reclen < 19 || reclen > len(b) {
+				break
+			}
+			typ := b[18]
+			nameb := b[19:reclen]
+			for i, c := range nameb {
+				if c == 0 {
+					nameb = nameb[:i]
+					break
+				}
+			}
+			name := string(nameb)
+			if name != "." && name != ".." {
+				out = append(out, fs.Dirent{Name: name, Type: typ, Ino: ino})
+			}
+			b = b[reclen:]
+		}
+	}
+}
+
+// Readlink implements fs.Symlink.
+func (n *Node) Readlink(ctx *fs.Context) (string, error) {
+	if n.typ != unix.S_IFLNK {
+		return "", unix.EINVAL
+	}
+	fd, err := n.fs.openRel(n.rel, unix.O_PATH, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, unix.PathMax)
+	var sz int
+	err = retry(func() error {
+		var e error
+		sz, e = unix.Readlinkat(fd, "", buf)
+		return e
+	})
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:sz]), nil
+}
+
+// Open implements fs.Node: regular files only (directories are opened by
+// vfs; host devices, FIFOs and sockets are refused with ENXIO).
+func (n *Node) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
+	switch n.typ {
+	case unix.S_IFREG:
+	case unix.S_IFDIR:
+		return nil, unix.EISDIR
+	case unix.S_IFLNK:
+		return nil, unix.ELOOP
+	default:
+		return nil, unix.ENXIO
+	}
+	acc := int(flags & unix.O_ACCMODE)
+	if acc != unix.O_RDONLY && n.fs.readOnly {
+		return nil, unix.EROFS
+	}
+	hostFlags := acc | int(flags&(unix.O_DIRECT|unix.O_NOATIME|unix.O_SYNC|unix.O_DSYNC))
+	fd, err := n.fs.openRel(n.rel, hostFlags, 0)
+	if err == unix.EPERM && flags&unix.O_NOATIME != 0 {
+		fd, err = n.fs.openRel(n.rel, hostFlags&^unix.O_NOATIME, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newFile(n, fd), nil
+}
+
+// SetStat implements fs.Attributer.
+func (n *Node) SetStat(ctx *fs.Context, s fs.SetStat) error {
+	if n.fs.readOnly {
+		return unix.EROFS
+	}
+	fd, err := n.fs.openRel(n.rel, unix.O_PATH, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return setStatFD(fd, n.typ, s)
+}
+
+// setStatFD applies s to the file behind the O_PATH descriptor fd.
+func setStatFD(fd int, typ uint32, s fs.SetStat) error {
+	if s.Mask&linux.STATX_SIZE != 0 {
+		if typ == unix.S_IFDIR {
+			return unix.EISDIR
+		}
+		if typ != unix.S_IFREG {
+			return unix.EINVAL
+		}
+		if err := retry(func() error { return unix.Truncate(procPath(fd), int64(s.Size)) }); err != nil {
+			return err
+		}
+	}
+	if s.Mask&(linux.STATX_UID|linux.STATX_GID) != 0 {
+		uid, gid := -1, -1
+		if s.Mask&linux.STATX_UID != 0 {
+			uid = int(s.UID)
+		}
+		if s.Mask&linux.STATX_GID != 0 {
+			gid = int(s.GID)
+		}
+		if err := retry(func() error { return unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH) }); err != nil {
+			return err
+		}
+	}
+	if s.Mask&linux.STATX_MODE != 0 {
+		if typ == unix.S_IFLNK {
+			return unix.EOPNOTSUPP
+		}
+		err := retry(func() error { return unix.Fchmodat(fd, "", s.Mode&07777, unix.AT_EMPTY_PATH) })
+		if err == unix.EOPNOTSUPP || err == unix.ENOSYS || err == unix.EINVAL {
+			err = retry(func() error { return unix.Chmod(procPath(fd), s.Mode&07777) })
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if s.Mask&(linux.STATX_ATIME|linux.STATX_MTIME) != 0 {
+		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
+		if s.Mask&linux.STATX_ATIME != 0 {
+			ts[0] = unix.Timespec{Sec: s.Atime.Sec, Nsec: int64(s.Atime.Nsec)}
+		}
+		if s.Mask&linux.STATX_MTIME != 0 {
+			ts[1] = unix.Timespec{Sec: s.Mtime.Sec, Nsec: int64(s.Mtime.Nsec)}
+		}
+		if typ == unix.S_IFLNK {
+			// The magic link would follow the symlink; an O_PATH
+			// descriptor of a symlink takes AT_EMPTY_PATH.
+			return retry(func() error { return unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH) })
+		}
+		if err := retry(func() error { return unix.UtimesNanoAt(unix.AT_FDCWD, procPath(fd), ts, 0) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// procPath names the file behind one of the sentry's own descriptors
+// through the sentry's /proc: the kernel resolves it to exactly that file.
+func procPath(fd int) string {
+	return "/proc/self/fd/" + itoa(fd)
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+// withDir runs fn with an O_PATH descriptor of directory n.
+func (n *Node) withDir(fn func(dirfd int) error) error {
+	if n.fs.readOnly {
+		return unix.EROFS
+	}
+	if n.typ != unix.S_IFDIR {
+		return unix.ENOTDIR
+	}
+	fd, err := n.fs.openRel(n.rel, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return fn(fd)
+}
+
+// Create implements fs.DirectoryWriter.
+func (n *Node) Create(ctx *fs.Context, name string, mode uint32, flags uint32) (fs.Node, fs.File, error) {
+	var file fs.File
+	var node *Node
+	err := n.withDir(func(dirfd int) error {
+		acc := int(flags & unix.O_ACCMODE)
+		var fd int
+		err := retry(func() error {
+			var e error
+			fd, e = unix.Openat(dirfd, name, acc|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY, mode&07777)
+			return e
+		})
+		if err != nil {
+			return err
+		}
+		// The host's umask may have removed bits the sandbox's did not.
+		unix.Fchmod(fd, mode&07777)
+		node = &Node{fs: n.fs, rel: n.child(name), typ: unix.S_IFREG}
+		file = newFile(node, fd)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return node, file, nil
+}
+
+// Mkdir implements fs.DirectoryWriter.
+func (n *Node) Mkdir(ctx *fs.Context, name string, mode uint32) error {
+	return n.withDir(func(dirfd int) error {
+		if err := retry(func() error { return unix.Mkdirat(dirfd, name, mode&07777) }); err != nil {
+			return err
+		}
+		unix.Fchmodat(dirfd, name, mode&07777, unix.AT_SYMLINK_NOFOLLOW)
+		return nil
+	})
+}
+
+// Mknod implements fs.DirectoryWriter: regular files, FIFOs and sockets.
+func (n *Node) Mknod(ctx *fs.Context, name string, mode uint32, dev uint32) error {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG, unix.S_IFIFO, unix.S_IFSOCK:
+	default:
+		return unix.EPERM
+	}
+	return n.withDir(func(dirfd int) error {
+		return retry(func() error { return unix.Mknodat(dirfd, name, mode, 0) })
+	})
+}
+
+// Symlink implements fs.DirectoryWriter.
+func (n *Node) Symlink(ctx *fs.Context, name string, target string) error {
+	return n.withDir(func(dirfd int) error {
+		return retry(func() error { return unix.Symlinkat(target, dirfd, name) })
+	})
+}
+
+// Link implements fs.DirectoryWriter.
+func (n *Node) Link(ctx *fs.Context, name string, target fs.Node) error {
+	t, ok := target.(*Node)
+	if !ok || t.fs != n.fs {
+		return unix.EXDEV
+	}
+	if t.rel == "" {
+		return unix.EPERM
+	}
+	parent := &Node{fs: n.fs, rel: parentRel(t.rel), typ: unix.S_IFDIR}
+	return n.withDir(func(dirfd int) error {
+		return parent.withDir(func(olddirfd int) error {
+			return retry(func() error { return unix.Linkat(olddirfd, path.Base(t.rel), dirfd, name, 0) })
+		})
+	})
+}
+
+func parentRel(rel string) string {
+	d := path.Dir(rel)
+	if d == "." {
+		return ""
+	}
+	return d
+}
+
+// Unlink implements fs.DirectoryWriter.
+func (n *Node) Unlink(ctx *fs.Context, name string) error {
+	return n.withDir(func(dirfd int) error {
+		return retry(func() error { return unix.Unlinkat(dirfd, name, 0) })
+	})
+}
+
+// Rmdir implements fs.DirectoryWriter.
+func (n *Node) Rmdir(ctx *fs.Context, name string) error {
+	return n.withDir(func(dirfd int) error {
+		return retry(func() error { return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR) })
+	})
+}
+
+// Rename implements fs.DirectoryWriter.
+func (n *Node) Rename(ctx *fs.Context, oldName string, newDir fs.Directory, newName string, flags uint32) error {
+	nd, ok := newDir.(*Node)
+	if !ok || nd.fs != n.fs {
+		return unix.EXDEV
+	}
+	return n.withDir(func(olddirfd int) error {
+		return nd.withDir(func(newdirfd int) error {
+			return retry(func() error { return unix.Renameat2(olddirfd, oldName, newdirfd, newName, uint(flags)) })
+		})
+	})
+}
+
+// File is an open host regular file.
+type File struct {
+	fs.PositionalFile
+	node *Node
+	fd   int
+	once sync.Once
+}
+
+func newFile(n *Node, fd int) *File {
+	f := &File{node: n, fd: fd}
+	f.PositionalFile.Data = hostData{f}
+	return f
+}
+
+// FD returns the host descriptor (owned by the File).
+func (f *File) FD() int { return f.fd }
+
+// Release implements fs.File.
+func (f *File) Release() {
+	f.once.Do(func() { unix.Close(f.fd) })
+}
+
+// Stat implements fs.Statter (fstat of the open file, which survives
+// unlink).
+func (f *File) Stat(ctx *fs.Context) (linux.Statx, error) { return statFD(f.fd) }
+
+// Truncate implements fs.Truncater.
+func (f *File) Truncate(ctx *fs.Context, size int64) error {
+	return retry(func() error { return unix.Ftruncate(f.fd, size) })
+}
+
+// Sync implements fs.Syncer.
+func (f *File) Sync(ctx *fs.Context) error {
+	return retry(func() error { return unix.Fsync(f.fd) })
+}
+
+// Allocate implements fs.Allocator.
+func (f *File) Allocate(ctx *fs.Context, mode uint32, off, length int64) error {
+	if f.node.fs.readOnly {
+		return unix.EROFS
+	}
+	return retry(func() error { return unix.Fallocate(f.fd, mode, off, length) })
+}
+
+// Mappable implements fs.Mapper. The mappable holds its own duplicate of
+// the host descriptor, closed when the mappable is garbage (mm keeps it
+// as long as a mapping uses it), so munmap-after-close works.
+func (f *File) Mappable() (mm.Mappable, error) {
+	fd, err := unix.FcntlInt(uintptr(f.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := statFD(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	m := &Mappable{fd: fd, dev: unix.Mkdev(st.DevMajor, st.DevMinor), ino: st.Ino}
+	runtime.AddCleanup(m, func(fd int) { unix.Close(fd) }, fd)
+	return m, nil
+}
+
+type hostData struct{ f *File }
+
+func (h hostData) ReadAt(ctx *fs.Context, dst []byte, off int64) (int, error) {
+	return preadFull(h.f.fd, dst, off)
+}
+
+func (h hostData) WriteAt(ctx *fs.Context, src []byte, off int64) (int, error) {
+	if h.f.node.fs.readOnly {
+		return 0, unix.EROFS
+	}
+	return pwriteFull(h.f.fd, src, off)
+}
+
+func (h hostData) Size(ctx *fs.Context) (int64, error) {
+	var st unix.Stat_t
+	if err := retry(func() error { return unix.Fstat(h.f.fd, &st) }); err != nil {
+		return 0, err
+	}
+	return st.Size, nil
+}
+
+// preadFull reads until dst is full or end of file.
+func preadFull(fd int, dst []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, unix.EINVAL
+	}
+	done := 0
+	for done < len(dst) {
+		n, err := unix.Pread(fd, dst[done:], off+int64(done))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			if done > 0 {
+				return done, nil
+			}
+			return 0, err
+		}
+		if n == 0 {
+			break
+		}
+		done += n
+	}
+	return done, nil
+}
+
+func pwriteFull(fd int, src []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, unix.EINVAL
+	}
+	done := 0
+	for done < len(src) {
+		n, err := unix.Pwrite(fd, src[done:], off+int64(done))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			if done > 0 {
+				return done, nil
+			}
+			return 0, err
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// Mappable is a host regular file as an mm.Mappable.
+type Mappable struct {
+	fd       int
+	dev, ino uint64
+}
+
+// ReadAt implements mm.Mappable.
+func (m *Mappable) ReadAt(p []byte, off int64) (int, error) { return preadFull(m.fd, p, off) }
+
+// WriteAt implements mm.Mappable (shared mappings of a writable file;
+// the write never extends the file).
+func (m *Mappable) WriteAt(p []byte, off int64) (int, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(m.fd, &st); err != nil {
+		return 0, err
+	}
+	if off >= st.Size {
+		return 0, nil
+	}
+	if end := off + int64(len(p)); end > st.Size {
+		p = p[:st.Size-off]
+	}
+	n, err := pwriteFull(m.fd, p, off)
+	if err == unix.EBADF {
+		// The description was read-only: a shared writable mapping
+		// cannot be created for it, so this only happens for private
+		// data that is never written back.
+		return 0, nil
+	}
+	return n, err
+}
+
+// MappingIdentity implements mm.Mappable.
+func (m *Mappable) MappingIdentity() (uint64, uint64, string) { return m.dev, m.ino, "" }

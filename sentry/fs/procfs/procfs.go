@@ -1,0 +1,845 @@
+// Package procfs is the sandbox's /proc: one directory per live task of
+// the sandbox's kernel (user processes and kthreads such as kthreadd, which
+// ps shows as [kthreadd]), /proc/self and /proc/thread-self, and the
+// system-wide files (cpuinfo with as many processors as the sandbox has
+// CPUs, meminfo from the memory file, stat, uptime, loadavg, version,
+// filesystems, mounts, sys/kernel/...).
+//
+// Every file's contents are generated when it is opened, from the kernel's
+// task table, the thread groups of package process and their memory
+// managers. /proc/PID/fd/N, exe, cwd and root are magic links: following
+// them lands on the file itself (vfs.MagicLink).
+//
+// Locking: procfs holds no state of its own beyond the node tree built at
+// New; it takes the locks of what it reads (task, thread group, fd table,
+// memory manager) one at a time.
+package procfs
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/synth"
+	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/vfs"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+)
+
+// ProcSuperMagic is procfs's statfs f_type.
+const ProcSuperMagic = 0x9fa0
+
+// Kernel identity shown by /proc/version and /proc/sys/kernel; the boot
+// code may change them to match uname.
+var (
+	KernelRelease = "6.12.0-runsc-lite"
+	KernelVersion = "#1 SMP PREEMPT_DYNAMIC runsc-lite"
+)
+
+// clockTicks is USER_HZ.
+const clockTicks = 100
+
+// memInfo is what procfs reads from a memory manager.
+type memInfo interface {
+	Maps() []byte
+	Argv() []byte
+	Env() []byte
+	VirtualSize() uint64
+	ResidentPages() uint64
+}
+
+// procFS is one procfs instance.
+type procFS struct {
+	s            *process.Sandbox
+	major, minor uint32
+	root         *synth.Dir
+}
+
+// New returns a procfs for sandbox s; mount it at /proc.
+func New(s *process.Sandbox) fs.Filesystem {
+	p := &procFS{s: s}
+	p.major, p.minor = fs.NewAnonDev()
+	p.root = synth.NewDir(p.attr(0555, 1))
+	p.root.Find = p.findPID
+	p.root.List = p.listPIDs
+	p.buildRoot()
+	return &synth.Filesystem{RootDir: p.root, FSName: "proc", Magic: ProcSuperMagic}
+}
+
+func (p *procFS) attr(mode uint32, ino uint64) synth.Attr {
+	return synth.Attr{Mode: mode, DevMajor: p.major, DevMinor: p.minor, Ino: ino}
+}
+
+func (p *procFS) file(mode uint32, gen func(ctx *fs.Context) ([]byte, error)) *synth.File {
+	return synth.NewFile(p.attr(mode, synth.NewIno()), gen)
+}
+
+func (p *procFS) text(gen func(ctx *fs.Context) string) *synth.File {
+	return p.file(0444, func(ctx *fs.Context) ([]byte, error) { return []byte(gen(ctx)), nil })
+}
+
+func (p *procFS) static(s string) *synth.File {
+	return p.text(func(*fs.Context) string { return s })
+}
+
+func (p *procFS) dir() *synth.Dir { return synth.NewDir(p.attr(0555, synth.NewIno())) }
+
+// caller returns the calling thread, or nil.
+func caller(ctx *fs.Context) *process.Thread {
+	if ctx == nil || ctx.Task == nil {
+		return nil
+	}
+	th, _ := ctx.Task.Ext.(*process.Thread)
+	return th
+}
+
+func (p *procFS) buildRoot() {
+	r := p.root
+	r.Add("self", synth.NewSymlink(p.attr(0777, 2), func(ctx *fs.Context) (string, error) {
+		if ctx == nil || ctx.Task == nil {
+			return "", unix.ENOENT
+		}
+		return strconv.Itoa(int(ctx.Task.TGID())), nil
+	}))
+	r.Add("thread-self", synth.NewSymlink(p.attr(0777, 3), func(ctx *fs.Context) (string, error) {
+		if ctx == nil || ctx.Task == nil {
+			return "", unix.ENOENT
+		}
+		return fmt.Sprintf("%d/task/%d", ctx.Task.TGID(), ctx.Task.TID()), nil
+	}))
+	r.Add("mounts", synth.StaticSymlink(p.attr(0777, 4), "self/mounts"))
+	r.Add("net", synth.StaticSymlink(p.attr(0777, 5), "self/net"))
+	r.Add("cpuinfo", p.text(p.cpuinfo))
+	r.Add("meminfo", p.text(p.meminfo))
+	r.Add("stat", p.text(p.stat))
+	r.Add("uptime", p.text(p.uptime))
+	r.Add("loadavg", p.text(p.loadavg))
+	r.Add("version", p.text(func(*fs.Context) string {
+		return fmt.Sprintf("Linux version %s (runsc-lite@runsc-lite) (gcc (GCC) 14.2.0, GNU ld 2.43) %s\n", KernelRelease, KernelVersion)
+	}))
+	r.Add("filesystems", p.static("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tpipefs\nnodev\toverlay\nnodev\t9p\n"))
+	r.Add("cmdline", p.static("BOOT_IMAGE=/vmlinuz-runsc-lite ro quiet\n"))
+	r.Add("swaps", p.static("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"))
+	r.Add("devices", p.static("Character devices:\n  1 mem\n  5 /dev/tty\n136 pts\n\nBlock devices:\n"))
+	r.Add("partitions", p.static("major minor  #blocks  name\n\n"))
+	r.Add("sys", p.buildSys())
+}
+
+func (p *procFS) buildSys() *synth.Dir {
+	sys := p.dir()
+	kern := p.dir()
+	kern.Add("hostname", p.text(func(*fs.Context) string { return p.s.Hostname + "\n" }))
+	kern.Add("domainname", p.text(func(*fs.Context) string { return p.s.Domainname + "\n" }))
+	kern.Add("ostype", p.static("Linux\n"))
+	kern.Add("osrelease", p.text(func(*fs.Context) string { return KernelRelease + "\n" }))
+	kern.Add("version", p.text(func(*fs.Context) string { return KernelVersion + "\n" }))
+	kern.Add("pid_max", p.static("4194304\n"))
+	kern.Add("threads-max", p.static("4194304\n"))
+	kern.Add("ngroups_max", p.static("65536\n"))
+	kern.Add("cap_last_cap", p.static("40\n"))
+	kern.Add("overflowuid", p.static("65534\n"))
+	kern.Add("overflowgid", p.static("65534\n"))
+	kern.Add("randomize_va_space", p.static("2\n"))
+	kern.Add("yama", p.dir().Add("ptrace_scope", p.static("1\n")))
+	bootID := randomUUID()
+	random := p.dir()
+	random.Add("boot_id", p.static(bootID+"\n"))
+	random.Add("uuid", p.text(func(*fs.Context) string { return randomUUID() + "\n" }))
+	random.Add("entropy_avail", p.static("256\n"))
+	random.Add("poolsize", p.static("256\n"))
+	kern.Add("random", random)
+	sys.Add("kernel", kern)
+	vm := p.dir()
+	vm.Add("overcommit_memory", p.static("0\n"))
+	vm.Add("max_map_count", p.static("65530\n"))
+	vm.Add("mmap_min_addr", p.static("65536\n"))
+	sys.Add("vm", vm)
+	fsd := p.dir()
+	fsd.Add("pipe-max-size", p.static("1048576\n"))
+	fsd.Add("nr_open", p.static("1048576\n"))
+	fsd.Add("file-max", p.static("9223372036854775807\n"))
+	sys.Add("fs", fsd)
+	return sys
+}
+
+func randomUUID() string {
+	var b [16]byte
+	f, err := os.Open("/dev/urandom")
+	if err == nil {
+		f.Read(b[:])
+		f.Close()
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// listed reports whether a task gets a top-level /proc entry: thread
+// group leaders and kthreads.
+func listed(t *kernel.Task) bool { return t.TID() == t.TGID() }
+
+func (p *procFS) listPIDs(ctx *fs.Context) []fs.Dirent {
+	var out []fs.Dirent
+	for _, t := range p.s.Kernel.Tasks() {
+		if !listed(t) || t.State() == kernel.TaskDead {
+			continue
+		}
+		out = append(out, fs.Dirent{Name: strconv.Itoa(int(t.TID())), Type: unix.DT_DIR, Ino: pidIno(t.TID(), 0)})
+	}
+	return out
+}
+
+func (p *procFS) findPID(ctx *fs.Context, name string) (fs.Node, error) {
+	pid, err := strconv.Atoi(name)
+	if err != nil || pid <= 0 || strconv.Itoa(pid) != name {
+		return nil, unix.ENOENT
+	}
+	t := p.s.Kernel.TaskByTID(int32(pid))
+	if t == nil || t.State() == kernel.TaskDead {
+		return nil, unix.ENOENT
+	}
+	return p.taskDir(t, true), nil
+}
+
+// pidIno gives the entries of a task's directory stable inode numbers.
+func pidIno(tid int32, idx int) uint64 { return uint64(tid)<<16 | uint64(idx) | 1<<48 }
+
+// thread returns the user thread of t, or nil for a kthread.
+func thread(t *kernel.Task) *process.Thread {
+	th, _ := t.Ext.(*process.Thread)
+	return th
+}
+
+func (p *procFS) taskAttr(t *kernel.Task, mode uint32, idx int) synth.Attr {
+	a := p.attr(mode, pidIno(t.TID(), idx))
+	a.Time = linuxTime(t.StartTime())
+	th := thread(t)
+	a.Owner = func(*fs.Context) (uint32, uint32) {
+		if th != nil && th.Creds != nil {
+			return th.Creds.EffectiveUID, th.Creds.EffectiveGID
+		}
+		return 0, 0
+	}
+	return a
+}
+
+// taskDir builds /proc/PID (withTasks) or /proc/PID/task/TID.
+func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
+	idx := 0
+	next := func() int { idx++; return idx }
+	d := synth.NewDir(p.taskAttr(t, 0555, 0))
+	file := func(name string, mode uint32, gen func(ctx *fs.Context) ([]byte, error)) {
+		d.Add(name, synth.NewFile(p.taskAttr(t, mode, next()), gen))
+	}
+	text := func(name string, gen func() string) {
+		file(name, 0444, func(*fs.Context) ([]byte, error) { return []byte(gen()), nil })
+	}
+	th := thread(t)
+	text("stat", func() string { return p.taskStat(t) })
+	text("status", func() string { return p.taskStatus(t) })
+	text("statm", func() string { return p.taskStatm(t) })
+	comm := synth.NewFile(p.taskAttr(t, 0644, next()), func(*fs.Context) ([]byte, error) { return []byte(t.Name() + "\n"), nil })
+	comm.Set = func(ctx *fs.Context, data []byte) error {
+		t.SetName(strings.TrimSuffix(string(data), "\n"))
+		return nil
+	}
+	d.Add("comm", comm)
+	file("cmdline", 0444, func(*fs.Context) ([]byte, error) {
+		if m := memOf(th); m != nil {
+			return m.Argv(), nil
+		}
+		return nil, nil
+	})
+	file("environ", 0400, func(*fs.Context) ([]byte, error) {
+		if m := memOf(th); m != nil {
+			return m.Env(), nil
+		}
+		return nil, nil
+	})
+	file("maps", 0444, func(*fs.Context) ([]byte, error) {
+		if m := memOf(th); m != nil {
+			return m.Maps(), nil
+		}
+		return nil, nil
+	})
+	text("mounts", func() string { return p.mountsFor(th) })
+	text("mountinfo", func() string { return p.mountinfoFor(th) })
+	text("cgroup", func() string { return "0::/\n" })
+	text("oom_score_adj", func() string { return "0\n" })
+	text("oom_score", func() string { return "0\n" })
+	text("loginuid", func() string { return "4294967295\n" })
+	text("wchan", func() string { return "0" })
+	text("limits", func() string { return limitsText(th) })
+	text("io", func() string {
+		return "rchar: 0\nwchar: 0\nsyscr: 0\nsyscw: 0\nread_bytes: 0\nwrite_bytes: 0\ncancelled_write_bytes: 0\n"
+	})
+	d.Add("exe", &magicLink{attr: p.taskAttr(t, 0777, next()), resolve: func(ctx *fs.Context) (vfs.Location, string, error) {
+		if th == nil {
+			return vfs.Location{}, "", unix.ENOENT
+		}
+		exe := th.TG.Exe()
+		if exe == "" || th.FS == nil {
+			return vfs.Location{}, "", unix.ENOENT
+		}
+		loc, err := p.s.VFS.Resolve(fs.Background, th.FS, th.FS.Root(), exe, true)
+		return loc, exe, err
+	}})
+	d.Add("cwd", &magicLink{attr: p.taskAttr(t, 0777, next()), resolve: func(ctx *fs.Context) (vfs.Location, string, error) {
+		if th == nil || th.FS == nil {
+			return vfs.Location{}, "", unix.ENOENT
+		}
+		loc := th.FS.Cwd()
+		return loc, loc.Path, nil
+	}})
+	d.Add("root", &magicLink{attr: p.taskAttr(t, 0777, next()), resolve: func(ctx *fs.Context) (vfs.Location, string, error) {
+		if th == nil || th.FS == nil {
+			return vfs.Location{}, "", unix.ENOENT
+		}
+		loc := th.FS.Root()
+		return loc, loc.Path, nil
+	}})
+	fdDir := synth.NewDir(p.taskAttr(t, 0500, next()))
+	fdDir.List = func(ctx *fs.Context) []fs.Dirent { return p.listFDs(th, unix.DT_LNK) }
+	fdDir.Find = func(ctx *fs.Context, name string) (fs.Node, error) { return p.findFD(t, th, name) }
+	d.Add("fd", fdDir)
+	fdinfo := synth.NewDir(p.taskAttr(t, 0500, next()))
+	fdinfo.List = func(ctx *fs.Context) []fs.Dirent { return p.listFDs(th, unix.DT_REG) }
+	fdinfo.Find = func(ctx *fs.Context, name string) (fs.Node, error) { return p.findFDInfo(t, th, name) }
+	d.Add("fdinfo", fdinfo)
+	if withTasks {
+		tasks := synth.NewDir(p.taskAttr(t, 0555, next()))
+		tasks.List = func(ctx *fs.Context) []fs.Dirent {
+			var out []fs.Dirent
+			for _, tt := range p.threadsOf(t) {
+				out = append(out, fs.Dirent{Name: strconv.Itoa(int(tt.TID())), Type: unix.DT_DIR, Ino: pidIno(tt.TID(), 0)})
+			}
+			return out
+		}
+		tasks.Find = func(ctx *fs.Context, name string) (fs.Node, error) {
+			for _, tt := range p.threadsOf(t) {
+				if strconv.Itoa(int(tt.TID())) == name {
+					return p.taskDir(tt, false), nil
+				}
+			}
+			return nil, unix.ENOENT
+		}
+		d.Add("task", tasks)
+	}
+	return d
+}
+
+// threadsOf returns the tasks of t's thread group.
+func (p *procFS) threadsOf(t *kernel.Task) []*kernel.Task {
+	th := thread(t)
+	if th == nil {
+		return []*kernel.Task{t}
+	}
+	var out []*kernel.Task
+	for _, x := range th.TG.Threads() {
+		out = append(out, x.Task)
+	}
+	if len(out) == 0 {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].TID() < out[j].TID() })
+	return out
+}
+
+func memOf(th *process.Thread) memInfo {
+	if th == nil {
+		return nil
+	}
+	m := th.TG.MM()
+	if m == nil {
+		return nil
+	}
+	var mi memInfo = m
+	return mi
+}
+
+func linuxTime(t time.Time) linux.StatxTimestamp {
+	return linux.StatxTimestamp{Sec: t.Unix(), Nsec: uint32(t.Nanosecond())}
+}
+
+// magicLink is /proc/PID/{exe,cwd,root,fd/N}.
+type magicLink struct {
+	attr    synth.Attr
+	resolve func(ctx *fs.Context) (vfs.Location, string, error)
+}
+
+// Type implements fs.Node.
+func (m *magicLink) Type() uint32 { return unix.S_IFLNK }
+
+// Stat implements fs.Node.
+func (m *magicLink) Stat(ctx *fs.Context) (linux.Statx, error) {
+	_, name, _ := m.resolve(ctx)
+	s := synth.NewSymlink(m.attr, func(*fs.Context) (string, error) { return name, nil })
+	return s.Stat(ctx)
+}
+
+// Open implements fs.Node.
+func (m *magicLink) Open(ctx *fs.Context, flags uint32) (fs.File, error) { return nil, unix.ELOOP }
+
+// Readlink implements fs.Symlink.
+func (m *magicLink) Readlink(ctx *fs.Context) (string, error) {
+	_, name, err := m.resolve(ctx)
+	return name, err
+}
+
+// MagicTarget implements vfs.MagicLink.
+func (m *magicLink) MagicTarget(ctx *fs.Context) (vfs.Location, error) {
+	loc, _, err := m.resolve(ctx)
+	return loc, err
+}
+
+func (p *procFS) listFDs(th *process.Thread, typ uint8) []fs.Dirent {
+	if th == nil || th.FDs == nil {
+		return nil
+	}
+	var out []fs.Dirent
+	for _, fd := range th.FDs.FDs() {
+		out = append(out, fs.Dirent{Name: strconv.Itoa(int(fd)), Type: typ, Ino: synth.NewIno()})
+	}
+	return out
+}
+
+func parseFD(name string) (int32, bool) {
+	n, err := strconv.Atoi(name)
+	if err != nil || n < 0 || strconv.Itoa(n) != name || n > 1<<30 {
+		return 0, false
+	}
+	return int32(n), true
+}
+
+func (p *procFS) findFD(t *kernel.Task, th *process.Thread, name string) (fs.Node, error) {
+	fd, ok := parseFD(name)
+	if !ok || th == nil || th.FDs == nil {
+		return nil, unix.ENOENT
+	}
+	f, err := th.FDs.Get(fd)
+	if err != nil {
+		return nil, unix.ENOENT
+	}
+	f.DecRef()
+	fdt := th.FDs
+	a := p.taskAttr(t, 0777, 0)
+	a.Ino = synth.NewIno()
+	if f.Readable() && f.Writable() {
+		a.Mode = 0700
+	} else if f.Writable() {
+		a.Mode = 0300
+	} else {
+		a.Mode = 0500
+	}
+	return &magicLink{attr: a, resolve: func(ctx *fs.Context) (vfs.Location, string, error) {
+		f, err := fdt.Get(fd)
+		if err != nil {
+			return vfs.Location{}, "", unix.ENOENT
+		}
+		defer f.DecRef()
+		name := f.Path()
+		if th.FS != nil {
+			name = th.FS.PathOf(f.Location())
+		}
+		return f.Location(), name, nil
+	}}, nil
+}
+
+func (p *procFS) findFDInfo(t *kernel.Task, th *process.Thread, name string) (fs.Node, error) {
+	fd, ok := parseFD(name)
+	if !ok || th == nil || th.FDs == nil {
+		return nil, unix.ENOENT
+	}
+	f, err := th.FDs.Get(fd)
+	if err != nil {
+		return nil, unix.ENOENT
+	}
+	f.DecRef()
+	fdt := th.FDs
+	a := p.taskAttr(t, 0444, 0)
+	a.Ino = synth.NewIno()
+	return synth.NewFile(a, func(ctx *fs.Context) ([]byte, error) {
+		f, cloexec, err := fdt.GetWithFlags(fd)
+		if err != nil {
+			return nil, unix.ENOENT
+		}
+		defer f.DecRef()
+		var pos int64
+		if !f.IsPath() && !f.IsDir() {
+			if off, err := f.Seek(fs.Background, 0, unix.SEEK_CUR); err == nil {
+				pos = off
+			}
+		}
+		flags := f.Flags()
+		if cloexec {
+			flags |= unix.O_CLOEXEC
+		}
+		mnt := 0
+		if m := f.Location().Mount; m != nil {
+			mnt = m.ID
+		}
+		var ino uint64
+		if st, err := f.Stat(fs.Background); err == nil {
+			ino = st.Ino
+		}
+		return []byte(fmt.Sprintf("pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%d\n", pos, flags, mnt, ino)), nil
+	}), nil
+}
+
+// stateOf returns the /proc state letter and name.
+func stateOf(t *kernel.Task) (byte, string) {
+	switch t.State() {
+	case kernel.TaskRunning, kernel.TaskRunnable, kernel.TaskCreated:
+		return 'R', "running"
+	case kernel.TaskBlocking, kernel.TaskSleeping:
+		if t.IsKthread() {
+			return 'I', "idle"
+		}
+		return 'S', "sleeping"
+	case kernel.TaskDead:
+		return 'Z', "zombie"
+	}
+	return 'S', "sleeping"
+}
+
+func ppidOf(t *kernel.Task) int32 {
+	if pt := t.Parent(); pt != nil {
+		return pt.TGID()
+	}
+	return 0
+}
+
+func ticks(d time.Duration) int64 { return int64(d / (time.Second / clockTicks)) }
+
+func (p *procFS) taskStat(t *kernel.Task) string {
+	st, _ := stateOf(t)
+	th := thread(t)
+	var pgrp, session int32
+	var vsize, rss uint64
+	numThreads := 1
+	if th != nil {
+		pgrp, session = 1, 1
+		if m := memOf(th); m != nil {
+			vsize = m.VirtualSize()
+			rss = m.ResidentPages()
+		}
+		numThreads = len(th.TG.Threads())
+	}
+	cpu := 0
+	if c := t.CPU(); c != nil {
+		cpu = c.ID()
+	}
+	start := ticks(t.StartTime().Sub(p.s.Kernel.BootTime()))
+	utime := ticks(t.Runtime())
+	nice := t.Nice()
+	return fmt.Sprintf("%d (%s) %c %d %d %d 0 -1 %d 0 0 0 0 %d 0 0 0 %d %d %d 0 %d %d %d 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 %d 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+		t.TID(), t.Name(), st, ppidOf(t), pgrp, session, uint32(t.Flags()),
+		utime, 20+nice, nice, numThreads, start, vsize, rss, cpu)
+}
+
+func (p *procFS) taskStatus(t *kernel.Task) string {
+	var b strings.Builder
+	st, stName := stateOf(t)
+	th := thread(t)
+	umask := uint32(022)
+	if th != nil && th.FS != nil {
+		umask = th.FS.Umask()
+	}
+	fmt.Fprintf(&b, "Name:\t%s\n", t.Name())
+	fmt.Fprintf(&b, "Umask:\t%04o\n", umask)
+	fmt.Fprintf(&b, "State:\t%c (%s)\n", st, stName)
+	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", t.TGID(), t.TID(), ppidOf(t))
+	var uids, gids [4]uint32
+	var groups []uint32
+	if th != nil && th.Creds != nil {
+		c := th.Creds
+		uids = [4]uint32{c.RealUID, c.EffectiveUID, c.SavedUID, c.FSUID}
+		gids = [4]uint32{c.RealGID, c.EffectiveGID, c.SavedGID, c.FSGID}
+		groups = c.Groups
+	}
+	fmt.Fprintf(&b, "Uid:\t%d\t%d\t%d\t%d\n", uids[0], uids[1], uids[2], uids[3])
+	fmt.Fprintf(&b, "Gid:\t%d\t%d\t%d\t%d\n", gids[0], gids[1], gids[2], gids[3])
+	fdSize := 0
+	if th != nil && th.FDs != nil {
+		fdSize = 64
+		for _, fd := range th.FDs.FDs() {
+			for int(fd) >= fdSize {
+				fdSize *= 2
+			}
+		}
+	}
+	fmt.Fprintf(&b, "FDSize:\t%d\n", fdSize)
+	b.WriteString("Groups:\t")
+	for i, g := range groups {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%d", g)
+	}
+	b.WriteString(" \n")
+	if th != nil {
+		fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t1\nNSsid:\t1\n", t.TGID(), t.TID())
+		if m := memOf(th); m != nil {
+			vsz := m.VirtualSize() >> 10
+			rss := m.ResidentPages() * 4
+			fmt.Fprintf(&b, "VmPeak:\t%8d kB\nVmSize:\t%8d kB\nVmLck:\t%8d kB\nVmPin:\t%8d kB\nVmHWM:\t%8d kB\nVmRSS:\t%8d kB\nRssAnon:\t%8d kB\nRssFile:\t%8d kB\nRssShmem:\t%8d kB\nVmData:\t%8d kB\nVmStk:\t%8d kB\nVmExe:\t%8d kB\nVmLib:\t%8d kB\nVmPTE:\t%8d kB\nVmSwap:\t%8d kB\n",
+				vsz, vsz, 0, 0, rss, rss, rss, 0, 0, 0, 132, 0, 0, 0, 0)
+		}
+		fmt.Fprintf(&b, "Threads:\t%d\n", len(th.TG.Threads()))
+	} else {
+		fmt.Fprintf(&b, "Threads:\t1\n")
+	}
+	var blocked uint64
+	if th != nil {
+		blocked = uint64(th.SignalMask)
+	}
+	fmt.Fprintf(&b, "SigQ:\t0/%d\nSigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n", 63422, 0, 0, blocked, 0, 0)
+	caps := "000001ffffffffff"
+	if uids[1] != 0 {
+		caps = "0000000000000000"
+	}
+	fmt.Fprintf(&b, "CapInh:\t0000000000000000\nCapPrm:\t%s\nCapEff:\t%s\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n", caps, caps)
+	b.WriteString("NoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\n")
+	n := p.s.Kernel.NumCPUs()
+	aff := t.Affinity()
+	var mask uint64
+	var list []string
+	for i := 0; i < n && i < 64; i++ {
+		if aff.Has(i) {
+			mask |= 1 << i
+			list = append(list, strconv.Itoa(i))
+		}
+	}
+	fmt.Fprintf(&b, "Cpus_allowed:\t%x\nCpus_allowed_list:\t%s\n", mask, compressList(list))
+	b.WriteString("Mems_allowed:\t1\nMems_allowed_list:\t0\n")
+	v, iv := t.ContextSwitches()
+	fmt.Fprintf(&b, "voluntary_ctxt_switches:\t%d\nnonvoluntary_ctxt_switches:\t%d\n", v, iv)
+	return b.String()
+}
+
+// compressList turns ["0","1","2","5"] into "0-2,5".
+func compressList(items []string) string {
+	var nums []int
+	for _, s := range items {
+		n, _ := strconv.Atoi(s)
+		nums = append(nums, n)
+	}
+	var parts []string
+	for i := 0; i < len(nums); {
+		j := i
+		for j+1 < len(nums) && nums[j+1] == nums[j]+1 {
+			j++
+		}
+		if j > i {
+			parts = append(parts, fmt.Sprintf("%d-%d", nums[i], nums[j]))
+		} else {
+			parts = append(parts, strconv.Itoa(nums[i]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ",")
+}
+
+func (p *procFS) taskStatm(t *kernel.Task) string {
+	var size, rss uint64
+	if m := memOf(thread(t)); m != nil {
+		size = m.VirtualSize() / 4096
+		rss = m.ResidentPages()
+	}
+	return fmt.Sprintf("%d %d 0 0 0 0 0\n", size, rss)
+}
+
+func (p *procFS) mountsFor(th *process.Thread) string {
+	if p.s.VFS == nil {
+		return ""
+	}
+	root := "/"
+	if th != nil && th.FS != nil {
+		root = th.FS.Root().Path
+	}
+	return p.s.VFS.MountsText(root)
+}
+
+func (p *procFS) mountinfoFor(th *process.Thread) string {
+	if p.s.VFS == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, m := range p.s.VFS.Mounts() {
+		opts := "rw"
+		if m.ReadOnly {
+			opts = "ro"
+		}
+		fstype := m.FSType
+		if fstype == "hostfs" {
+			fstype = "9p"
+		}
+		fmt.Fprintf(&b, "%d %d 0:%d / %s %s,relatime - %s %s %s\n", m.ID, m.ParentID, m.ID+20, m.Point, opts, fstype, m.Source, opts)
+	}
+	return b.String()
+}
+
+func limitsText(th *process.Thread) string {
+	names := []struct {
+		name, unit string
+		r          int
+	}{
+		{"Max cpu time", "seconds", unix.RLIMIT_CPU},
+		{"Max file size", "bytes", unix.RLIMIT_FSIZE},
+		{"Max data size", "bytes", unix.RLIMIT_DATA},
+		{"Max stack size", "bytes", unix.RLIMIT_STACK},
+		{"Max core file size", "bytes", unix.RLIMIT_CORE},
+		{"Max resident set", "bytes", unix.RLIMIT_RSS},
+		{"Max processes", "processes", unix.RLIMIT_NPROC},
+		{"Max open files", "files", unix.RLIMIT_NOFILE},
+		{"Max locked memory", "bytes", unix.RLIMIT_MEMLOCK},
+		{"Max address space", "bytes", unix.RLIMIT_AS},
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-25s %-20s %-20s %-10s\n", "Limit", "Soft Limit", "Hard Limit", "Units")
+	for _, n := range names {
+		cur, max := "unlimited", "unlimited"
+		if th != nil && th.TG.Limits != nil {
+			l := th.TG.Limits.Get(n.r)
+			if l.Cur != unix.RLIM_INFINITY {
+				cur = strconv.FormatUint(l.Cur, 10)
+			}
+			if l.Max != unix.RLIM_INFINITY {
+				max = strconv.FormatUint(l.Max, 10)
+			}
+		}
+		fmt.Fprintf(&b, "%-25s %-20s %-20s %-10s\n", n.name, cur, max, n.unit)
+	}
+	return b.String()
+}
+
+// System-wide files.
+
+func (p *procFS) cpuinfo(*fs.Context) string {
+	n := p.s.Kernel.NumCPUs()
+	host, err := os.ReadFile("/proc/cpuinfo")
+	var blocks [][]byte
+	if err == nil {
+		for _, blk := range bytes.Split(host, []byte("\n\n")) {
+			if len(bytes.TrimSpace(blk)) > 0 {
+				blocks = append(blocks, blk)
+			}
+		}
+	}
+	if len(blocks) == 0 {
+		blocks = [][]byte{[]byte("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: runsc-lite virtual CPU")}
+	}
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		blk := blocks[i%len(blocks)]
+		for _, line := range strings.Split(string(blk), "\n") {
+			key, _, found := strings.Cut(line, ":")
+			if !found {
+				b.WriteString(line + "\n")
+				continue
+			}
+			switch strings.TrimSpace(key) {
+			case "processor":
+				fmt.Fprintf(&b, "%s: %d\n", key, i)
+			case "siblings", "cpu cores":
+				fmt.Fprintf(&b, "%s: %d\n", key, n)
+			case "core id", "apicid", "initial apicid":
+				fmt.Fprintf(&b, "%s: %d\n", key, i)
+			case "physical id":
+				fmt.Fprintf(&b, "%s: 0\n", key)
+			default:
+				b.WriteString(line + "\n")
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func (p *procFS) meminfo(*fs.Context) string {
+	var total, free uint64
+	if p.s.MF != nil {
+		total = p.s.MF.Size() >> 10
+		free = (p.s.MF.TotalPages() - p.s.MF.UsedPages()) * 4
+	}
+	lines := []struct {
+		k string
+		v uint64
+	}{
+		{"MemTotal", total}, {"MemFree", free}, {"MemAvailable", free}, {"Buffers", 0}, {"Cached", 0},
+		{"SwapCached", 0}, {"Active", total - free}, {"Inactive", 0}, {"Active(anon)", total - free},
+		{"Inactive(anon)", 0}, {"Active(file)", 0}, {"Inactive(file)", 0}, {"Unevictable", 0}, {"Mlocked", 0},
+		{"SwapTotal", 0}, {"SwapFree", 0}, {"Dirty", 0}, {"Writeback", 0}, {"AnonPages", total - free},
+		{"Mapped", 0}, {"Shmem", 0}, {"KReclaimable", 0}, {"Slab", 0}, {"SReclaimable", 0}, {"SUnreclaim", 0},
+		{"KernelStack", 0}, {"PageTables", 0}, {"NFS_Unstable", 0}, {"Bounce", 0}, {"WritebackTmp", 0},
+		{"CommitLimit", total}, {"Committed_AS", total - free}, {"VmallocTotal", 34359738367}, {"VmallocUsed", 0},
+		{"VmallocChunk", 0}, {"HugePages_Total", 0}, {"HugePages_Free", 0}, {"HugePages_Rsvd", 0},
+		{"HugePages_Surp", 0}, {"Hugepagesize", 2048},
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		if strings.HasPrefix(l.k, "HugePages_") {
+			fmt.Fprintf(&b, "%-16s%8d\n", l.k+":", l.v)
+			continue
+		}
+		fmt.Fprintf(&b, "%-16s%8d kB\n", l.k+":", l.v)
+	}
+	return b.String()
+}
+
+func (p *procFS) stat(*fs.Context) string {
+	k := p.s.Kernel
+	var b strings.Builder
+	n := k.NumCPUs()
+	var totBusy, totIdle int64
+	per := make([][2]int64, n)
+	for i := 0; i < n; i++ {
+		busy, idle := k.CPU(i).Times()
+		per[i] = [2]int64{ticks(busy), ticks(idle)}
+		totBusy += per[i][0]
+		totIdle += per[i][1]
+	}
+	fmt.Fprintf(&b, "cpu  %d 0 0 %d 0 0 0 0 0 0\n", totBusy, totIdle)
+	for i, c := range per {
+		fmt.Fprintf(&b, "cpu%d %d 0 0 %d 0 0 0 0 0 0\n", i, c[0], c[1])
+	}
+	running := 0
+	for i := 0; i < n; i++ {
+		running += k.CPU(i).NrRunning()
+	}
+	fmt.Fprintf(&b, "intr 0\nctxt %d\nbtime %d\nprocesses %d\nprocs_running %d\nprocs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n",
+		k.ContextSwitches(), k.BootTime().Unix(), k.Forks(), max(running, 1))
+	return b.String()
+}
+
+func (p *procFS) uptime(*fs.Context) string {
+	k := p.s.Kernel
+	up := time.Since(k.BootTime()).Seconds()
+	var idle float64
+	for i := 0; i < k.NumCPUs(); i++ {
+		_, id := k.CPU(i).Times()
+		idle += id.Seconds()
+	}
+	return fmt.Sprintf("%.2f %.2f\n", up, idle)
+}
+
+func (p *procFS) loadavg(*fs.Context) string {
+	k := p.s.Kernel
+	tasks := k.Tasks()
+	running := 0
+	var last int32
+	for _, t := range tasks {
+		if s := t.State(); s == kernel.TaskRunning || s == kernel.TaskRunnable {
+			running++
+		}
+		last = max(last, t.TID())
+	}
+	return fmt.Sprintf("0.00 0.00 0.00 %d/%d %d\n", max(running, 1), len(tasks), last)
+}

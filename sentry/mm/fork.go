@@ -1,0 +1,50 @@
+package mm
+
+import (
+	"github.com/runsc-lite/runsc-lite/platform"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+// Fork returns a copy-on-write copy of the address space over as (fork).
+// Private pages are shared between parent and child and marked
+// copy-on-write in both: the first write by either side copies the page.
+// Shared mappings keep sharing their object. The parent's platform
+// mappings of private writable pages are dropped so its next write faults
+// and copies.
+func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := New(m.mf, as, m.maxAddr)
+	c.brkStart, c.brkEnd = m.brkStart, m.brkEnd
+	c.argvStart, c.argvEnd = m.argvStart, m.argvEnd
+	c.envStart, c.envEnd = m.envStart, m.envEnd
+	c.auxv = append([]uint64(nil), m.auxv...)
+	c.executable = m.executable
+	for _, v := range m.vmas {
+		nv := *v
+		if nv.shared != nil {
+			nv.shared.incRef()
+		}
+		c.vmas = append(c.vmas, &nv)
+	}
+	var protect []uintptr
+	for a, p := range m.pages {
+		m.mf.IncRef(frameRange(p.frame))
+		np := &pte{frame: p.frame}
+		v := m.vmaAtLocked(a)
+		if v != nil && v.shared == nil {
+			np.cow = true
+			p.cow = true
+			if p.mapped.Write {
+				protect = append(protect, a)
+			}
+		}
+		c.pages[a] = np
+	}
+	for _, a := range protect {
+		p := m.pages[a]
+		m.as.Unmap(a, PageSize)
+		p.mapped = hostarch.AccessType{}
+	}
+	return c
+}

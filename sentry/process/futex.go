@@ -1,0 +1,253 @@
+package process
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"golang.org/x/sys/unix"
+)
+
+// Futexes is the sandbox's table of futex waiters, keyed as Linux keys
+// them (mm.FutexKey). Locking: Futexes.mu is taken before
+// mm.MemoryManager.mu (the value check reads application memory under it,
+// so a waker that changes the word and then wakes cannot slip between the
+// check and the queueing).
+type Futexes struct {
+	mu      sync.Mutex
+	waiters map[mm.FutexKey][]*futexWaiter
+}
+
+type futexWaiter struct {
+	key    mm.FutexKey
+	bitset uint32
+	woken  atomic.Bool
+	wq     kernel.WaitQueue
+}
+
+// FutexBitsetAny matches every waiter.
+const FutexBitsetAny = ^uint32(0)
+
+// Wait blocks t while the word at addr holds val, until a Wake on the same
+// key with an overlapping bitset, the timeout (ETIMEDOUT; zero means
+// none; deadline is absolute when abs), or an interruption (EINTR).
+// EAGAIN if the word does not hold val.
+func (f *Futexes) Wait(t *Thread, addr uintptr, private bool, val, bitset uint32, timeout time.Duration) error {
+	if bitset == 0 {
+		return unix.EINVAL
+	}
+	m := t.MM()
+	key, err := m.FutexKey(addr, private)
+	if err != nil {
+		return err
+	}
+	w := &futexWaiter{key: key, bitset: bitset}
+	f.mu.Lock()
+	cur, err := m.LoadUint32(addr)
+	if err != nil {
+		f.mu.Unlock()
+		return err
+	}
+	if cur != val {
+		f.mu.Unlock()
+		return unix.EAGAIN
+	}
+	if f.waiters == nil {
+		f.waiters = make(map[mm.FutexKey][]*futexWaiter)
+	}
+	f.waiters[key] = append(f.waiters[key], w)
+	f.mu.Unlock()
+
+	o := kernel.WaitOpts{Timeout: kernel.Forever, Interruptible: true}
+	if timeout > 0 {
+		o.Timeout = timeout
+	} else if timeout < 0 {
+		o.Timeout = kernel.NoWait
+	}
+	werr := w.wq.Wait(t.Task, w.woken.Load, o)
+	if w.woken.Load() {
+		return nil
+	}
+	f.mu.Lock()
+	f.removeLocked(w)
+	f.mu.Unlock()
+	if w.woken.Load() {
+		return nil
+	}
+	switch werr {
+	case kernel.ErrTimedOut:
+		return unix.ETIMEDOUT
+	case kernel.ErrInterrupted:
+		return unix.EINTR
+	}
+	return werr
+}
+
+func (f *Futexes) removeLocked(w *futexWaiter) {
+	ws := f.waiters[w.key]
+	for i, o := range ws {
+		if o == w {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(f.waiters, w.key)
+	} else {
+		f.waiters[w.key] = ws
+	}
+}
+
+// wakeLocked wakes up to n waiters of key whose bitset overlaps bitset.
+func (f *Futexes) wakeLocked(key mm.FutexKey, n int, bitset uint32) int {
+	ws := f.waiters[key]
+	woken := 0
+	kept := ws[:0]
+	for _, w := range ws {
+		if woken < n && w.bitset&bitset != 0 {
+			w.woken.Store(true)
+			w.wq.NotifyAll()
+			woken++
+			continue
+		}
+		kept = append(kept, w)
+	}
+	if len(kept) == 0 {
+		delete(f.waiters, key)
+	} else {
+		f.waiters[key] = kept
+	}
+	return woken
+}
+
+// Wake wakes up to n waiters on the futex at addr and returns how many.
+func (f *Futexes) Wake(m *mm.MemoryManager, addr uintptr, private bool, n int, bitset uint32) (int, error) {
+	if bitset == 0 {
+		return 0, unix.EINVAL
+	}
+	key, err := m.FutexKey(addr, private)
+	if err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.wakeLocked(key, n, bitset), nil
+}
+
+// Requeue wakes up to nwake waiters of addr and moves up to nrequeue of the
+// rest to addr2. With check, the word at addr must hold val (EAGAIN).
+func (f *Futexes) Requeue(m *mm.MemoryManager, addr, addr2 uintptr, private bool, nwake, nrequeue int, check bool, val uint32) (int, error) {
+	k1, err := m.FutexKey(addr, private)
+	if err != nil {
+		return 0, err
+	}
+	k2, err := m.FutexKey(addr2, private)
+	if err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if check {
+		cur, err := m.LoadUint32(addr)
+		if err != nil {
+			return 0, err
+		}
+		if cur != val {
+			return 0, unix.EAGAIN
+		}
+	}
+	woken := f.wakeLocked(k1, nwake, FutexBitsetAny)
+	moved := 0
+	ws := f.waiters[k1]
+	for len(ws) > 0 && moved < nrequeue {
+		w := ws[0]
+		ws = ws[1:]
+		w.key = k2
+		f.waiters[k2] = append(f.waiters[k2], w)
+		moved++
+	}
+	if len(ws) == 0 {
+		delete(f.waiters, k1)
+	} else {
+		f.waiters[k1] = ws
+	}
+	return woken + moved, nil
+}
+
+// WakeOp performs FUTEX_WAKE_OP: atomically apply op to the word at addr2,
+// wake up to n waiters of addr, and, if the old value of addr2 passes the
+// op's comparison, up to n2 waiters of addr2.
+func (f *Futexes) WakeOp(m *mm.MemoryManager, addr, addr2 uintptr, private bool, n, n2 int, op uint32) (int, error) {
+	k1, err := m.FutexKey(addr, private)
+	if err != nil {
+		return 0, err
+	}
+	k2, err := m.FutexKey(addr2, private)
+	if err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, err := m.Uint32(addr2, true)
+	if err != nil {
+		return 0, err
+	}
+	opcode := (op >> 28) & 0x7
+	shiftArg := op&(8<<28) != 0
+	cmp := (op >> 24) & 0xf
+	oparg := (op >> 12) & 0xfff
+	cmparg := op & 0xfff
+	if shiftArg {
+		if oparg > 31 {
+			return 0, unix.EINVAL
+		}
+		oparg = 1 << oparg
+	}
+	var old uint32
+	for {
+		old = atomic.LoadUint32(p)
+		var nv uint32
+		switch opcode {
+		case 0: // SET
+			nv = oparg
+		case 1: // ADD
+			nv = old + oparg
+		case 2: // OR
+			nv = old | oparg
+		case 3: // ANDN
+			nv = old &^ oparg
+		case 4: // XOR
+			nv = old ^ oparg
+		default:
+			return 0, unix.ENOSYS
+		}
+		if atomic.CompareAndSwapUint32(p, old, nv) {
+			break
+		}
+	}
+	woken := f.wakeLocked(k1, n, FutexBitsetAny)
+	var ok bool
+	so, sc := int32(old), int32(cmparg)
+	switch cmp {
+	case 0:
+		ok = so == sc
+	case 1:
+		ok = so != sc
+	case 2:
+		ok = so < sc
+	case 3:
+		ok = so <= sc
+	case 4:
+		ok = so > sc
+	case 5:
+		ok = so >= sc
+	default:
+		return 0, unix.ENOSYS
+	}
+	if ok {
+		woken += f.wakeLocked(k2, n2, FutexBitsetAny)
+	}
+	return woken, nil
+}

@@ -1,0 +1,384 @@
+package process
+
+import (
+	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/marshal/primitive"
+)
+
+// CloneOptions are clone(2)/clone3(2)'s arguments.
+type CloneOptions struct {
+	Flags      uint64
+	ExitSignal int
+	Stack      uintptr
+	TLS        uintptr
+	ParentTID  uintptr
+	ChildTID   uintptr
+}
+
+const unsupportedCloneFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
+	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP |
+	unix.CLONE_NEWTIME | unix.CLONE_PIDFD | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO
+
+// Clone creates a thread (CLONE_THREAD) or a process and starts it. The
+// new thread returns 0 from the syscall; the caller gets its TID.
+// Errors: EINVAL for inconsistent flags, EPERM for namespaces, ENOMEM
+// when no address space can be made.
+func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
+	f := o.Flags
+	if f&unix.CLONE_THREAD != 0 && f&unix.CLONE_SIGHAND == 0 {
+		return nil, unix.EINVAL
+	}
+	if f&unix.CLONE_SIGHAND != 0 && f&unix.CLONE_VM == 0 {
+		return nil, unix.EINVAL
+	}
+	if f&unsupportedCloneFlags != 0 {
+		return nil, unix.EPERM
+	}
+	s := t.S
+	nt := &Thread{
+		S:          s,
+		Regs:       t.Regs,
+		SignalMask: t.SignalMask,
+	}
+	creds := *t.Creds
+	creds.Groups = append([]uint32(nil), t.Creds.Groups...)
+	nt.Creds = &creds
+	nt.Regs.Rax = 0
+	if o.Stack != 0 {
+		nt.Regs.Rsp = uint64(o.Stack)
+	}
+	if f&unix.CLONE_SETTLS != 0 {
+		nt.Regs.Fs_base = uint64(o.TLS)
+	}
+	if f&unix.CLONE_FILES != 0 {
+		t.FDs.IncRef()
+		nt.FDs = t.FDs
+	} else {
+		nt.FDs = t.FDs.Fork()
+	}
+	if f&unix.CLONE_FS != 0 {
+		nt.FS = t.FS
+	} else {
+		nt.FS = t.FS.Fork()
+	}
+	if f&unix.CLONE_CHILD_CLEARTID != 0 {
+		nt.ClearChildTID = o.ChildTID
+	}
+
+	tg := t.TG
+	if f&unix.CLONE_THREAD != 0 {
+		nt.TG = tg
+		nt.Task = s.Kernel.NewTask(kernel.TaskOptions{
+			Name:     t.Task.Name(),
+			TGID:     tg.tgid,
+			Parent:   t.Task.Parent(),
+			Affinity: t.Task.Affinity(),
+			Nice:     t.Task.Nice(),
+			Entry:    nt.run,
+		})
+		nt.Task.Ext = nt
+		tg.mu.Lock()
+		if tg.exiting {
+			tg.mu.Unlock()
+			s.Kernel.Reap(nt.Task)
+			nt.FDs.Release()
+			return nil, unix.EAGAIN
+		}
+		tg.threads = append(tg.threads, nt)
+		tg.mu.Unlock()
+	} else {
+		var m *mm.MemoryManager
+		if f&unix.CLONE_VM != 0 {
+			m = t.MM()
+			m.IncUsers()
+		} else {
+			as, err := s.Platform.NewAddressSpace()
+			if err != nil {
+				t.Log().Warnf("fork: cannot create an address space: %v", err)
+				nt.FDs.Release()
+				return nil, unix.ENOMEM
+			}
+			m = t.MM().Fork(as)
+		}
+		nt.Task = s.Kernel.NewTask(kernel.TaskOptions{
+			Name:     t.Task.Name(),
+			Parent:   t.Task,
+			Affinity: t.Task.Affinity(),
+			Nice:     t.Task.Nice(),
+			Entry:    nt.run,
+			HoldTID:  true,
+		})
+		nt.Task.Ext = nt
+		ntg := &ThreadGroup{
+			s:          s,
+			tgid:       nt.Task.TID(),
+			leader:     nt,
+			threads:    []*Thread{nt},
+			mm:         m,
+			exited:     make(chan struct{}),
+			exe:        tg.Exe(),
+			Limits:     tg.Limits.Fork(),
+			children:   make(map[*ThreadGroup]struct{}),
+			exitSignal: o.ExitSignal,
+		}
+		tg.mu.Lock()
+		ntg.actions = tg.actions
+		tg.mu.Unlock()
+		nt.TG = ntg
+		s.mu.Lock()
+		parent := tg
+		if f&unix.CLONE_PARENT != 0 && tg.parent != nil {
+			parent = tg.parent
+		}
+		ntg.parent = parent
+		ntg.pgid, ntg.sid = tg.pgid, tg.sid
+		parent.children[ntg] = struct{}{}
+		s.tgs[ntg.tgid] = ntg
+		s.mu.Unlock()
+		if parent != tg {
+			nt.Task.SetParent(parent.leader.Task)
+		}
+	}
+
+	tid := primitive.Int32(nt.TID())
+	if f&unix.CLONE_PARENT_SETTID != 0 {
+		tid.CopyOut(t, hostarch.Addr(o.ParentTID))
+	}
+	if f&unix.CLONE_CHILD_SETTID != 0 {
+		nt.TG.MM().CopyOut(o.ChildTID, []byte{byte(tid), byte(tid >> 8), byte(tid >> 16), byte(tid >> 24)})
+	}
+	var vfork *kernel.Completion
+	if f&unix.CLONE_VFORK != 0 {
+		vfork = &kernel.Completion{}
+		nt.TG.mu.Lock()
+		nt.TG.vforkDone = vfork
+		nt.TG.mu.Unlock()
+	}
+	nt.Task.Start()
+	if vfork != nil {
+		vfork.Wait(t.Task)
+	}
+	return nt, nil
+}
+
+// ReleaseVfork lets a vfork parent continue (the child exec'd).
+func (tg *ThreadGroup) ReleaseVfork() {
+	tg.mu.Lock()
+	v := tg.vforkDone
+	tg.vforkDone = nil
+	tg.mu.Unlock()
+	if v != nil {
+		v.CompleteAll()
+	}
+}
+
+// KillOtherThreads ends every other thread of t's group and waits until
+// they are gone (execve's de_thread). It returns EINTR-free; if t itself
+// is being killed it returns at once.
+func (t *Thread) KillOtherThreads() {
+	tg := t.TG
+	tg.mu.Lock()
+	others := make([]*Thread, 0, len(tg.threads))
+	for _, th := range tg.threads {
+		if th != t {
+			others = append(others, th)
+		}
+	}
+	tg.mu.Unlock()
+	for _, th := range others {
+		th.exiting.Store(true)
+		th.Task.Interrupt()
+	}
+	tg.threadsGone.Wait(t.Task, func() bool {
+		tg.mu.Lock()
+		defer tg.mu.Unlock()
+		return len(tg.threads) == 1 || t.exiting.Load()
+	}, kernel.WaitOpts{Timeout: kernel.Forever})
+}
+
+// ResetSignalHandlers sets every caught signal back to its default action
+// (execve); ignored signals stay ignored.
+func (tg *ThreadGroup) ResetSignalHandlers() {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	for i := range tg.actions {
+		if tg.actions[i].Handler != 1 /* SIG_IGN */ {
+			tg.actions[i] = SignalAction{}
+		}
+	}
+}
+
+// WaitOptions select which children Wait reports.
+type WaitOptions struct {
+	// PID > 0: that child; -1: any; 0: the caller's process group;
+	// < -1: process group -PID.
+	PID     int32
+	NoHang  bool
+	NoReap  bool // WNOWAIT
+	Exited  bool // WEXITED (wait4 always)
+	Stopped bool // WUNTRACED / WSTOPPED
+	Cont    bool // WCONTINUED
+}
+
+// WaitResult is what Wait found.
+type WaitResult struct {
+	PID    int32
+	UID    uint32
+	Status WaitStatus
+}
+
+// Wait waits for a child of t's group to change state (wait4/waitid).
+// It returns ECHILD when no child matches, (zero result, nil) with NoHang
+// when none has changed state, and EINTR when interrupted.
+func (t *Thread) Wait(o WaitOptions) (WaitResult, error) {
+	tg := t.TG
+	s := t.S
+	var res WaitResult
+	var found error
+	cond := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		any := false
+		for c := range tg.children {
+			if !o.matches(tg, c) {
+				continue
+			}
+			any = true
+			if c.zombie && o.Exited {
+				res = WaitResult{PID: c.tgid, UID: c.leader.Creds.RealUID, Status: c.status}
+				if !o.NoReap {
+					delete(tg.children, c)
+					delete(s.tgs, c.tgid)
+					s.Kernel.Reap(c.leader.Task)
+				}
+				found = nil
+				return true
+			}
+		}
+		if !any {
+			found = unix.ECHILD
+			return true
+		}
+		return false
+	}
+	if cond() {
+		return res, found
+	}
+	if o.NoHang {
+		return WaitResult{}, nil
+	}
+	err := tg.childEvents.Wait(t.Task, cond, kernel.WaitOpts{Timeout: kernel.Forever, Interruptible: true})
+	if err == kernel.ErrInterrupted {
+		return WaitResult{}, unix.EINTR
+	}
+	return res, found
+}
+
+func (o WaitOptions) matches(tg, c *ThreadGroup) bool {
+	switch {
+	case o.PID > 0:
+		return c.tgid == o.PID
+	case o.PID == -1:
+		return true
+	case o.PID == 0:
+		return c.pgid == tg.pgid
+	default:
+		return c.pgid == -o.PID
+	}
+}
+
+// Parent returns the group's parent, or nil for init.
+func (tg *ThreadGroup) Parent() *ThreadGroup {
+	tg.s.mu.Lock()
+	defer tg.s.mu.Unlock()
+	return tg.parent
+}
+
+// ProcessGroup and Session return the group's pgid and sid.
+func (tg *ThreadGroup) ProcessGroup() int32 {
+	tg.s.mu.Lock()
+	defer tg.s.mu.Unlock()
+	return tg.pgid
+}
+
+// Session returns the group's session ID.
+func (tg *ThreadGroup) Session() int32 {
+	tg.s.mu.Lock()
+	defer tg.s.mu.Unlock()
+	return tg.sid
+}
+
+// SetProcessGroup moves target (the caller's group or one of its children)
+// into process group pgid (0: its own PID) as setpgid does.
+// Errors: ESRCH (not the caller or its child), EPERM (a session leader,
+// or a group in another session).
+func (tg *ThreadGroup) SetProcessGroup(target *ThreadGroup, pgid int32) error {
+	s := tg.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if target != tg && target.parent != tg {
+		return unix.ESRCH
+	}
+	if target.sid != tg.sid || target.sid == target.tgid {
+		return unix.EPERM
+	}
+	if pgid == 0 {
+		pgid = target.tgid
+	}
+	if pgid != target.tgid {
+		ok := false
+		for _, o := range s.tgs {
+			if o.pgid == pgid && o.sid == tg.sid {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return unix.EPERM
+		}
+	}
+	target.pgid = pgid
+	return nil
+}
+
+// SetSession makes the group the leader of a new session and process
+// group (setsid). Errors: EPERM if it already leads a process group.
+func (tg *ThreadGroup) SetSession() (int32, error) {
+	s := tg.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.tgs {
+		if o.pgid == tg.tgid {
+			return 0, unix.EPERM
+		}
+	}
+	tg.sid, tg.pgid = tg.tgid, tg.tgid
+	return tg.sid, nil
+}
+
+// ThreadGroups returns every live (or zombie) process.
+func (s *Sandbox) ThreadGroups() []*ThreadGroup {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*ThreadGroup, 0, len(s.tgs))
+	for _, tg := range s.tgs {
+		out = append(out, tg)
+	}
+	return out
+}
+
+// ProcessGroupMembers returns the processes of process group pgid.
+func (s *Sandbox) ProcessGroupMembers(pgid int32) []*ThreadGroup {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*ThreadGroup
+	for _, tg := range s.tgs {
+		if tg.pgid == pgid && !tg.zombie {
+			out = append(out, tg)
+		}
+	}
+	return out
+}

@@ -1,0 +1,361 @@
+package syscalls
+
+import (
+	"errors"
+	"time"
+
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/loader"
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/vfs"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/marshal/primitive"
+)
+
+func doClone(t *process.Thread, o process.CloneOptions) (uintptr, error) {
+	nt, err := t.Clone(o)
+	if err != nil {
+		return 0, err
+	}
+	return uintptr(nt.TID()), nil
+}
+
+// Clone: clone(flags, stack, parent_tid, child_tid, tls) on x86-64.
+func Clone(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	flags := uint64(a[0])
+	return doClone(t, process.CloneOptions{
+		Flags:      flags &^ 0xff,
+		ExitSignal: int(flags & 0xff),
+		Stack:      a.Ptr(1),
+		ParentTID:  a.Ptr(2),
+		ChildTID:   a.Ptr(3),
+		TLS:        a.Ptr(4),
+	})
+}
+
+// Clone3: struct clone_args { flags, pidfd, child_tid, parent_tid,
+// exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup }.
+func Clone3(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	size := a[1]
+	if size < 64 || size > 4096 {
+		return 0, unix.EINVAL
+	}
+	args := make([]uint64, 8)
+	if _, err := primitive.CopyUint64SliceIn(t, hostarch.Addr(a.Ptr(0)), args); err != nil {
+		return 0, unix.EFAULT
+	}
+	if size > 64 {
+		rest := make([]byte, size-64)
+		if _, err := t.CopyInBytes(hostarch.Addr(a.Ptr(0)+64), rest); err != nil {
+			return 0, unix.EFAULT
+		}
+		for _, b := range rest {
+			if b != 0 {
+				// set_tid and cgroup are not supported.
+				return 0, unix.EINVAL
+			}
+		}
+	}
+	if args[4] > 64 || args[0]&0xff != 0 {
+		return 0, unix.EINVAL
+	}
+	stack := uintptr(args[5])
+	if stack != 0 || args[6] != 0 {
+		stack = uintptr(args[5] + args[6])
+	}
+	return doClone(t, process.CloneOptions{
+		Flags:      args[0],
+		ExitSignal: int(args[4]),
+		Stack:      stack,
+		ChildTID:   uintptr(args[2]),
+		ParentTID:  uintptr(args[3]),
+		TLS:        uintptr(args[7]),
+	})
+}
+
+func Fork(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return doClone(t, process.CloneOptions{ExitSignal: int(unix.SIGCHLD)})
+}
+
+func Vfork(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return doClone(t, process.CloneOptions{Flags: unix.CLONE_VM | unix.CLONE_VFORK, ExitSignal: int(unix.SIGCHLD)})
+}
+
+// copyInStrings reads a NULL-terminated array of string pointers.
+func copyInStrings(t *process.Thread, addr uintptr, total *int) ([]string, error) {
+	var out []string
+	if addr == 0 {
+		return nil, nil
+	}
+	for i := 0; ; i++ {
+		var p primitive.Uint64
+		if _, err := p.CopyIn(t, hostarch.Addr(addr+uintptr(8*i))); err != nil {
+			return nil, unix.EFAULT
+		}
+		if p == 0 {
+			return out, nil
+		}
+		s, err := t.CopyInString(uintptr(p), 128<<10)
+		if err != nil {
+			if err == unix.ENAMETOOLONG {
+				return nil, unix.E2BIG
+			}
+			return nil, unix.EFAULT
+		}
+		*total += len(s) + 1
+		if *total > 2<<20 || i > 1<<17 {
+			return nil, unix.E2BIG
+		}
+		out = append(out, s)
+	}
+}
+
+// execFile adapts an open file description for the loader (which closes
+// what it opens).
+type execFile struct{ *vfs.FileDescription }
+
+func (f execFile) Close() error {
+	f.DecRef()
+	return nil
+}
+
+func Execve(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return doExecve(t, unix.AT_FDCWD, a.Ptr(0), a.Ptr(1), a.Ptr(2), 0)
+}
+
+func Execveat(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return doExecve(t, a.Int(0), a.Ptr(1), a.Ptr(2), a.Ptr(3), a.Int(4))
+}
+
+func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintptr, flags int32) (uintptr, error) {
+	if flags&^(unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW) != 0 {
+		return 0, unix.EINVAL
+	}
+	filename, err := t.CopyInString(pathAddr, unix.PathMax)
+	if err != nil {
+		return 0, err
+	}
+	if dirfd != unix.AT_FDCWD && len(filename) > 0 && filename[0] != '/' {
+		// Relative to a directory fd: only the common absolute and
+		// cwd-relative forms are supported so far.
+		return 0, unix.ENOSYS
+	}
+	if filename == "" {
+		return 0, unix.ENOENT
+	}
+	total := 0
+	argv, err := copyInStrings(t, argvAddr, &total)
+	if err != nil {
+		return 0, err
+	}
+	envv, err := copyInStrings(t, envAddr, &total)
+	if err != nil {
+		return 0, err
+	}
+	s := t.S
+	as, err := s.Platform.NewAddressSpace()
+	if err != nil {
+		t.Log().Warnf("execve: cannot create an address space: %v", err)
+		return 0, unix.ENOMEM
+	}
+	m := mm.New(s.MF, as, s.Platform.MaxUserAddress())
+	ctx := fsContext(t)
+	loaded, err := loader.Load(loader.LoadArgs{
+		MM: m,
+		Open: func(p string) (loader.File, string, error) {
+			f, err := s.VFS.OpenExecutableAs(ctx, t.FS, p)
+			if err != nil {
+				return nil, "", err
+			}
+			return execFile{f}, f.Path(), nil
+		},
+		Filename: filename,
+		Argv:     argv,
+		Envv:     envv,
+		Creds: loader.Credentials{
+			UID: t.Creds.RealUID, EUID: t.Creds.EffectiveUID,
+			GID: t.Creds.RealGID, EGID: t.Creds.EffectiveGID,
+		},
+	})
+	if err != nil {
+		m.DecUsers()
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			t.Log().Debugf("execve %q: %v", filename, err)
+			return 0, errno
+		}
+		t.Log().Warnf("execve %q: %v", filename, err)
+		return 0, unix.ENOEXEC
+	}
+	// Point of no return.
+	t.KillOtherThreads()
+	m.SetExecutable(loaded.Executable)
+	t.TG.SetMM(m)
+	t.TG.SetExe(loaded.Executable)
+	t.FDs.CloseOnExec()
+	t.TG.ResetSignalHandlers()
+	t.AltStack = linux.SignalStack{}
+	t.Task.SetName(loaded.Comm)
+	t.Regs = arch.NewInitialRegisters(loaded.Entry, loaded.Stack)
+	t.TG.ReleaseVfork()
+	return 0, ErrNoReturn
+}
+
+func copyOutStatus(t *process.Thread, addr uintptr, st process.WaitStatus) error {
+	if addr == 0 {
+		return nil
+	}
+	v := primitive.Int32(st)
+	if _, err := v.CopyOut(t, hostarch.Addr(addr)); err != nil {
+		return unix.EFAULT
+	}
+	return nil
+}
+
+func Wait4(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	pid, opts := a.Int(0), a.Uint(2)
+	if opts&^uint32(unix.WNOHANG|unix.WUNTRACED|unix.WCONTINUED|unix.WALL|unix.WCLONE|0x20000000 /* __WNOTHREAD */) != 0 {
+		return 0, unix.EINVAL
+	}
+	if pid == -1<<31 {
+		return 0, unix.ESRCH
+	}
+	res, err := t.Wait(process.WaitOptions{
+		PID:     pid,
+		NoHang:  opts&unix.WNOHANG != 0,
+		Exited:  true,
+		Stopped: opts&unix.WUNTRACED != 0,
+		Cont:    opts&unix.WCONTINUED != 0,
+	})
+	if err != nil || res.PID == 0 {
+		return 0, err
+	}
+	if err := copyOutStatus(t, a.Ptr(1), res.Status); err != nil {
+		return 0, err
+	}
+	if a.Ptr(3) != 0 {
+		var ru linux.Rusage
+		if _, err := ru.CopyOut(t, hostarch.Addr(a.Ptr(3))); err != nil {
+			return 0, unix.EFAULT
+		}
+	}
+	return uintptr(res.PID), nil
+}
+
+func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	idtype, id, opts := a.Int(0), a.Int(1), a.Uint(3)
+	if opts&^uint32(unix.WNOHANG|unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED|unix.WNOWAIT|unix.WALL|unix.WCLONE) != 0 ||
+		opts&(unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED) == 0 {
+		return 0, unix.EINVAL
+	}
+	o := process.WaitOptions{
+		NoHang:  opts&unix.WNOHANG != 0,
+		NoReap:  opts&unix.WNOWAIT != 0,
+		Exited:  opts&unix.WEXITED != 0,
+		Stopped: opts&unix.WSTOPPED != 0,
+		Cont:    opts&unix.WCONTINUED != 0,
+	}
+	switch idtype {
+	case unix.P_ALL:
+		o.PID = -1
+	case unix.P_PID:
+		if id <= 0 {
+			return 0, unix.EINVAL
+		}
+		o.PID = id
+	case unix.P_PGID:
+		if id < 0 {
+			return 0, unix.EINVAL
+		}
+		o.PID = -id
+		if id == 0 {
+			o.PID = 0
+		}
+	default:
+		return 0, unix.EINVAL
+	}
+	res, err := t.Wait(o)
+	if err != nil {
+		return 0, err
+	}
+	if a.Ptr(2) != 0 {
+		var si linux.SignalInfo
+		if res.PID != 0 {
+			si.Signo = int32(unix.SIGCHLD)
+			si.SetPID(res.PID)
+			si.SetUID(int32(res.UID))
+			if sig, ok := res.Status.Signaled(); ok {
+				si.Code = linux.CLD_KILLED
+				si.SetStatus(int32(sig))
+			} else {
+				si.Code = linux.CLD_EXITED
+				si.SetStatus(int32(res.Status.ExitCode()))
+			}
+		}
+		if _, err := si.CopyOut(t, hostarch.Addr(a.Ptr(2))); err != nil {
+			return 0, unix.EFAULT
+		}
+	}
+	return 0, nil
+}
+
+func futexTimeout(t *process.Thread, addr uintptr, abs bool, realtime bool) (time.Duration, error) {
+	if addr == 0 {
+		return 0, nil
+	}
+	d, err := copyInTimespec(t, addr)
+	if err != nil {
+		return 0, err
+	}
+	if abs {
+		clock := int32(unix.CLOCK_MONOTONIC)
+		if realtime {
+			clock = unix.CLOCK_REALTIME
+		}
+		now, _ := clockNow(t, clock)
+		d -= time.Duration(now)
+		if d <= 0 {
+			return -1, nil
+		}
+	} else if d == 0 {
+		return -1, nil
+	}
+	return d, nil
+}
+
+func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	addr, op, val := a.Ptr(0), a.Int(1), a.Uint(2)
+	private := op&linux.FUTEX_PRIVATE_FLAG != 0
+	realtime := op&linux.FUTEX_CLOCK_REALTIME != 0
+	cmd := op &^ (linux.FUTEX_PRIVATE_FLAG | linux.FUTEX_CLOCK_REALTIME)
+	f := &t.S.Futexes
+	switch cmd {
+	case linux.FUTEX_WAIT, linux.FUTEX_WAIT_BITSET:
+		bitset := process.FutexBitsetAny
+		if cmd == linux.FUTEX_WAIT_BITSET {
+			bitset = a.Uint(5)
+		}
+		d, err := futexTimeout(t, a.Ptr(3), cmd == linux.FUTEX_WAIT_BITSET, realtime)
+		if err != nil {
+			return 0, err
+		}
+		return 0, f.Wait(t, addr, private, val, bitset, d)
+	case linux.FUTEX_WAKE, linux.FUTEX_WAKE_BITSET:
+		bitset := process.FutexBitsetAny
+		if cmd == linux.FUTEX_WAKE_BITSET {
+			bitset = a.Uint(5)
+		}
+		n, err := f.Wake(t.MM(), addr, private, int(int32(val)), bitset)
+		return uintptr(n), err
+	case linux.FUTEX_REQUEUE, linux.FUTEX_CMP_REQUEUE:
+		n, err := f.Requeue(t.MM(), addr, a.Ptr(4), private, int(int32(val)), int(int32(a[3])), cmd == linux.FUTEX_CMP_REQUEUE, a.Uint(5))
+		return uintptr(n), err
+	case linux.FUTEX_WAKE_OP:
+		n, err := f.WakeOp(t.MM(), addr, a.Ptr(4), private, int(int32(val)), int(int32(a[3])), a.Uint(5))
+		return uintptr(n), err
+	}
+	return 0, unix.ENOSYS
+}

@@ -1,0 +1,957 @@
+package syscalls
+
+import (
+	"encoding/binary"
+	"sync"
+
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/vfs"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+// File I/O and descriptor syscalls: read/write and their vector and
+// positional forms, lseek, open/close, dup, fcntl, ioctl, pipes,
+// sendfile and copy_file_range. Data moves between application memory and
+// files through bounded chunks (ioChunk bytes), never a buffer of the
+// requested size.
+
+// ioChunk is the most data moved per step of a read or write.
+const ioChunk = 64 << 10
+
+// maxRWCount is Linux's MAX_RW_COUNT: larger requests are clamped.
+const maxRWCount = 0x7ffff000
+
+// uioMaxIOV is UIO_MAXIOV.
+const uioMaxIOV = 1024
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, ioChunk); return &b }}
+
+// fsContext returns the filesystem view of the calling thread: its task,
+// filesystem credentials and memory.
+func fsContext(t *process.Thread) *fs.Context {
+	c := &fs.Context{Task: t.Task, Mem: t}
+	if t.Creds != nil {
+		c.Creds = &fs.Creds{UID: t.Creds.FSUID, GID: t.Creds.FSGID, Groups: t.Creds.Groups}
+	}
+	return c
+}
+
+// getFile returns the description of fd with a reference (DecRef it).
+func getFile(t *process.Thread, fd int32) (*vfs.FileDescription, error) {
+	f, err := t.FDs.Get(fd)
+	if err != nil {
+		return nil, unix.EBADF
+	}
+	return f, nil
+}
+
+// installFile puts f in the thread's table at the lowest free number
+// under RLIMIT_NOFILE.
+func installFile(t *process.Thread, f *vfs.FileDescription, cloexec bool) (uintptr, error) {
+	syncNoFile(t)
+	fd, err := t.FDs.Install(f, cloexec)
+	if err == unix.EINVAL {
+		err = unix.EMFILE
+	}
+	return uintptr(fd), err
+}
+
+// syncNoFile applies the process's RLIMIT_NOFILE to its table.
+func syncNoFile(t *process.Thread) {
+	if t.TG != nil && t.TG.Limits != nil {
+		t.FDs.SetLimit(t.TG.Limits.Get(unix.RLIMIT_NOFILE).Cur)
+	}
+}
+
+// iovec is one struct iovec.
+type iovec struct {
+	base uintptr
+	len  int
+}
+
+// copyInIovecs reads cnt iovecs at addr, clamping the total to
+// maxRWCount.
+func copyInIovecs(t *process.Thread, addr uintptr, cnt int32) ([]iovec, error) {
+	if cnt < 0 || cnt > uioMaxIOV {
+		return nil, unix.EINVAL
+	}
+	if cnt == 0 {
+		return nil, nil
+	}
+	raw := make([]byte, 16*int(cnt))
+	if _, err := t.CopyInBytes(hostarch.Addr(addr), raw); err != nil {
+		return nil, unix.EFAULT
+	}
+	iovs := make([]iovec, cnt)
+	total := 0
+	for i := range iovs {
+		base := uintptr(binary.LittleEndian.Uint64(raw[16*i:]))
+		l := int64(binary.LittleEndian.Uint64(raw[16*i+8:]))
+		if l < 0 {
+			return nil, unix.EINVAL
+		}
+		if int64(total)+l > maxRWCount {
+			l = int64(maxRWCount - total)
+		}
+		total += int(l)
+		iovs[i] = iovec{base: base, len: int(l)}
+	}
+	return iovs, nil
+}
+
+// isStream reports whether a read should stop after the first data (pipes,
+// terminals, sockets, character devices): another read could block.
+func isStream(f *vfs.FileDescription) bool {
+	return f.Node().Type() != unix.S_IFREG && f.Node().Type() != unix.S_IFBLK
+}
+
+// readToUser reads into the iovecs through fn(buf, done) in chunks.
+// Streams are read once (up to one chunk).
+func readToUser(t *process.Thread, iovs []iovec, stream bool, fn func(buf []byte, done int64) (int, error)) (uintptr, error) {
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
+	var done int64
+	for _, iov := range iovs {
+		for off := 0; off < iov.len; {
+			n := min(ioChunk, iov.len-off)
+			k, err := fn(buf[:n], done)
+			if k > 0 {
+				if _, cerr := t.CopyOutBytes(hostarch.Addr(iov.base+uintptr(off)), buf[:k]); cerr != nil {
+					if done > 0 {
+						return uintptr(done), nil
+					}
+					return 0, unix.EFAULT
+				}
+				done += int64(k)
+				off += k
+			}
+			if err != nil {
+				if done > 0 {
+					return uintptr(done), nil
+				}
+				return 0, err
+			}
+			if k < n || stream {
+				return uintptr(done), nil
+			}
+		}
+	}
+	return uintptr(done), nil
+}
+
+// writeFromUser writes the iovecs through fn(buf, done) in chunks.
+func writeFromUser(t *process.Thread, iovs []iovec, fn func(buf []byte, done int64) (int, error)) (uintptr, error) {
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
+	var done int64
+	for _, iov := range iovs {
+		for off := 0; off < iov.len; {
+			n := min(ioChunk, iov.len-off)
+			if _, err := t.CopyInBytes(hostarch.Addr(iov.base+uintptr(off)), buf[:n]); err != nil {
+				if done > 0 {
+					return uintptr(done), nil
+				}
+				return 0, unix.EFAULT
+			}
+			k, err := fn(buf[:n], done)
+			done += int64(k)
+			off += k
+			if err != nil {
+				if done > 0 {
+					return uintptr(done), nil
+				}
+				return 0, err
+			}
+			if k < n {
+				return uintptr(done), nil
+			}
+		}
+	}
+	return uintptr(done), nil
+}
+
+// raiseSIGPIPE applies SIGPIPE to the caller after a write failed with
+// EPIPE.
+func raiseSIGPIPE(t *process.Thread, err error) error {
+	if err == unix.EPIPE {
+		sendSignal(t, t.TG, int(unix.SIGPIPE))
+	}
+	return err
+}
+
+func oneIovec(addr uintptr, count uintptr) []iovec {
+	if count > maxRWCount {
+		count = maxRWCount
+	}
+	return []iovec{{base: addr, len: int(count)}}
+}
+
+func Read(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	f, err := getFile(t, a.Int(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return doRead(t, f, oneIovec(a.Ptr(1), a[2]))
+}
+
+func doRead(t *process.Thread, f *vfs.FileDescription, iovs []iovec) (uintptr, error) {
+	if !f.Readable() {
+		return 0, unix.EBADF
+	}
+	if f.IsDir() {
+		return 0, unix.EISDIR
+	}
+	ctx := fsContext(t)
+	return readToUser(t, iovs, isStream(f), func(buf []byte, _ int64) (int, error) {
+		return f.Read(ctx, buf)
+	})
+}
+
+func Write(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	f, err := getFile(t, a.Int(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return doWrite(t, f, oneIovec(a.Ptr(1), a[2]))
+}
+
+func doWrite(t *process.Thread, f *vfs.FileDescription, iovs []iovec) (uintptr, error) {
+	if !f.Writable() {
+		return 0, unix.EBADF
+	}
+	ctx := fsContext(t)
+	n, err := writeFromUser(t, iovs, func(buf []byte, _ int64) (int, error) {
+		return f.Write(ctx, buf)
+	})
+	return n, raiseSIGPIPE(t, err)
+}
+
+func Pread64(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	f, err := getFile(t, a.Int(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return doPread(t, f, oneIovec(a.Ptr(1), a[2]), a.Int64(3))
+}
+
+func doPread(t *process.Thread, f *vfs.FileDescription, iovs []iovec, off int64) (uintptr, error) {
+	if !f.Readable() {
+		return 0, unix.EBADF
+	}
+	if off < 0 {
+		return 0, unix.EINVAL
+	}
+	if isStream(f) && !f.IsDir() {
+		return 0, unix.ESPIPE
+	}
+	ctx := fsContext(t)
+	return readToUser(t, iovs, false, func(buf []byte, done int64) (int, error) {
+		return f.PRead(ctx, buf, off+done)
+	})
+}
+
+func Pwrite64(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	f, err := getFile(t, a.Int(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return doPwrite(t, f, oneIovec(a.Ptr(1), a[2]), a.Int64(3))
+}
+
+func doPwrite(t *process.Thread, f *vfs.FileDescription, iovs []iovec, off int64) (uintptr, error) {
+	if !f.Writable() {
+		return 0, unix.EBADF
+	}
+	if off < 0 {
+		return 0, unix.EINVAL
+	}
+	if isStream(f) {
+		return 0, unix.ESPIPE
+	}
+	ctx := fsContext(t)
+	n, err := writeFromUser(t, iovs, func(buf []byte, done int64) (int, error) {
+		return f.PWrite(ctx, buf, off+done)
+	})
+	return n, raiseSIGPIPE(t, err)
+}
+
+func vectorArgs(t *process.Thread, a arch.SyscallArguments) (*vfs.FileDescription, []iovec, error) {
+	f, err := getFile(t, a.Int(0))
+	if err != nil {
+		return nil, nil, err
+	}
+	iovs, err := copyInIovecs(t, a.Ptr(1), a.Int(2))
+	if err != nil {
+		f.DecRef()
+		return nil, nil, err
+	}
+	return f, iovs, nil
+}
+
+func Readv(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	f, iovs, err := vectorArgs(t, a)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return doRead(t, f, iovs)
+}
+
+func Writev(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	f, iovs, err := vectorArgs(t, a)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return doWrite(t, f, iovs)
+}
+
+func Preadv(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	f, iovs, err := vectorArgs(t, a)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return doPread(t, f, iovs, a.Int64(3))
+}
+
+func Pwritev(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	f, iovs, err := vectorArgs(t, a)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return doPwrite(t, f, iovs, a.Int64(3))
+}
+
+// rwf flags of preadv2/pwritev2.
+const (
+	rwfHipri  = 0x1
+	rwfDsync  = 0x2
+	rwfSync   = 0x4
+	rwfNowait = 0x8
+	rwfAppend = 0x10
+)
+
+func Preadv2(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	if a.Int(5)&^(rwfHipri|rwfDsync|rwfSync|rwfNowait|rwfAppend) != 0 {
+		return 0, unix.EOPNOTSUPP
+	}
+	f, iovs, err := vectorArgs(t, a)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	if off := a.Int64(3); off != -1 {
+		return doPread(t, f, iovs, off)
+	}
+	return doRead(t, f, iovs)
+}
+
+func Pwritev2(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	if a.Int(5)&^(rwfHipri|rwfDsync|rwfSync|rwfNowait|rwfAppend) != 0 {
+		return 0, unix.EOPNOTSUPP
+	}
+	f, iovs, err := vectorArgs(t, a)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	if off := a.Int64(3); off != -1 && a.Int(5)&rwfAppend == 0 {
+		return doPwrite(t, f, iovs, off)
+	}
+	return doWrite(t, f, iovs)
+}
+
+func Lseek(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	f, err := getFile(t, a.Int(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	whence := int(a.Int(2))
+	if whence < unix.SEEK_SET || whence > unix.SEEK_HOLE {
+		return 0, unix.EINVAL
+	}
+	off, err := f.Seek(fsContext(t), a.Int64(1), whence)
+	return uintptr(off), err
+}
+
+// Opening files.
+
+// copyInPath reads a path argument: EFAULT for a bad pointer,
+// ENAMETOOLONG for PATH_MAX bytes or more.
+func copyInPath(t *process.Thread, addr uintptr) (string, error) {
+	if addr == 0 {
+		return "", unix.EFAULT
+	}
+	s, err := t.CopyInString(addr, unix.PathMax-1)
+	if err == unix.ENAMETOOLONG {
+		return "", unix.ENAMETOOLONG
+	}
+	if err != nil {
+		return "", unix.EFAULT
+	}
+	return s, nil
+}
+
+// startLocation returns where a relative path starts: the cwd for
+// AT_FDCWD, else dirfd's directory (ENOTDIR if it is not one).
+func startLocation(t *process.Thread, dirfd int32, p string) (vfs.Location, error) {
+	if len(p) > 0 && p[0] == '/' {
+		return t.FS.Root(), nil
+	}
+	if dirfd == unix.AT_FDCWD {
+		return t.FS.Cwd(), nil
+	}
+	f, err := getFile(t, dirfd)
+	if err != nil {
+		return vfs.Location{}, err
+	}
+	defer f.DecRef()
+	loc := f.Location()
+	if loc.Node.Type() != unix.S_IFDIR {
+		return vfs.Location{}, unix.ENOTDIR
+	}
+	return loc, nil
+}
+
+// validOpenFlags are the flags open accepts (others are ignored by Linux
+// except where checked).
+const openCreateMask = unix.O_CREAT | unix.O_TMPFILE
+
+func openAt(t *process.Thread, dirfd int32, pathAddr uintptr, flags, mode uint32) (uintptr, error) {
+	p, err := copyInPath(t, pathAddr)
+	if err != nil {
+		return 0, err
+	}
+	if flags&openCreateMask == 0 {
+		mode = 0
+	}
+	start, err := startLocation(t, dirfd, p)
+	if err != nil {
+		return 0, err
+	}
+	ctx := fsContext(t)
+	f, err := t.S.VFS.OpenAt(ctx, t.FS, start, p, flags, mode)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return installFile(t, f, flags&unix.O_CLOEXEC != 0)
+}
+
+func Open(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return openAt(t, unix.AT_FDCWD, a.Ptr(0), a.Uint(1), a.Uint(2))
+}
+
+func Openat(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return openAt(t, a.Int(0), a.Ptr(1), a.Uint(2), a.Uint(3))
+}
+
+func Creat(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return openAt(t, unix.AT_FDCWD, a.Ptr(0), unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, a.Uint(1))
+}
+
+func Openat2(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	dirfd, pathAddr, howAddr, size := a.Int(0), a.Ptr(1), a.Ptr(2), a[3]
+	if size < linux.OPEN_HOW_SIZE_VER0 {
+		return 0, unix.EINVAL
+	}
+	if size > 4096 {
+		return 0, unix.E2BIG
+	}
+	raw := make([]byte, size)
+	if _, err := t.CopyInBytes(hostarch.Addr(howAddr), raw); err != nil {
+		return 0, unix.EFAULT
+	}
+	for _, b := range raw[linux.OPEN_HOW_SIZE_VER0:] {
+		if b != 0 {
+			return 0, unix.E2BIG
+		}
+	}
+	flags := binary.LittleEndian.Uint64(raw[0:])
+	mode := binary.LittleEndian.Uint64(raw[8:])
+	resolve := binary.LittleEndian.Uint64(raw[16:])
+	if flags&^uint64(linux.ValidOpenFlags) != 0 || flags > 0xffffffff {
+		return 0, unix.EINVAL
+	}
+	if flags&openCreateMask == 0 && mode != 0 || mode&^07777 != 0 {
+		return 0, unix.EINVAL
+	}
+	const knownResolve = unix.RESOLVE_NO_XDEV | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_SYMLINKS |
+		unix.RESOLVE_BENEATH | unix.RESOLVE_IN_ROOT | linux.RESOLVE_CACHED
+	if resolve&^knownResolve != 0 {
+		return 0, unix.EINVAL
+	}
+	if resolve&unix.RESOLVE_BENEATH != 0 && resolve&unix.RESOLVE_IN_ROOT != 0 {
+		return 0, unix.EINVAL
+	}
+	if resolve&linux.RESOLVE_CACHED != 0 {
+		return 0, unix.EAGAIN
+	}
+	if resolve&(unix.RESOLVE_BENEATH|unix.RESOLVE_IN_ROOT) == 0 {
+		return openAt(t, dirfd, pathAddr, uint32(flags), uint32(mode))
+	}
+	// Resolve with the start directory as the root.
+	p, err := copyInPath(t, pathAddr)
+	if err != nil {
+		return 0, err
+	}
+	var start vfs.Location
+	if dirfd == unix.AT_FDCWD {
+		start = t.FS.Cwd()
+	} else if start, err = startLocation(t, dirfd, "."); err != nil {
+		return 0, err
+	}
+	if resolve&unix.RESOLVE_BENEATH != 0 && len(p) > 0 && p[0] == '/' {
+		return 0, unix.EXDEV
+	}
+	fsc := t.FS.Fork()
+	fsc.SetRoot(start)
+	f, err := t.S.VFS.OpenAt(fsContext(t), fsc, start, p, uint32(flags), uint32(mode))
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return installFile(t, f, flags&unix.O_CLOEXEC != 0)
+}
+
+func Close(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return 0, t.FDs.Remove(a.Int(0))
+}
+
+func CloseRange(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	first, last, flags := a.Uint(0), a.Uint(1), a.Uint(2)
+	const closeRangeUnshare, closeRangeCloexec = 2, 4
+	if flags&^(closeRangeUnshare|closeRangeCloexec) != 0 || first > last {
+		return 0, unix.EINVAL
+	}
+	t.FDs.CloseRange(first, last, flags&closeRangeCloexec != 0)
+	return 0, nil
+}
+
+func Dup(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	f, err := getFile(t, a.Int(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return installFile(t, f, false)
+}
+
+func dupTo(t *process.Thread, oldfd, newfd int32, cloexec bool) (uintptr, error) {
+	f, err := getFile(t, oldfd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	syncNoFile(t)
+	if err := t.FDs.InstallAt(newfd, f, cloexec); err != nil {
+		return 0, err
+	}
+	return uintptr(newfd), nil
+}
+
+func Dup2(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	oldfd, newfd := a.Int(0), a.Int(1)
+	if oldfd == newfd {
+		f, err := getFile(t, oldfd)
+		if err != nil {
+			return 0, err
+		}
+		f.DecRef()
+		return uintptr(newfd), nil
+	}
+	return dupTo(t, oldfd, newfd, false)
+}
+
+func Dup3(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	oldfd, newfd, flags := a.Int(0), a.Int(1), a.Uint(2)
+	if flags&^unix.O_CLOEXEC != 0 || oldfd == newfd {
+		return 0, unix.EINVAL
+	}
+	return dupTo(t, oldfd, newfd, flags&unix.O_CLOEXEC != 0)
+}
+
+// fcntl commands without a constant in x/sys.
+const (
+	fSetPipeSz = 1031
+	fGetPipeSz = 1032
+	fAddSeals  = 1033
+	fGetSeals  = 1034
+	fOFDGetlk  = 36
+	fOFDSetlk  = 37
+	fOFDSetlkw = 38
+)
+
+func Fcntl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	fd, cmd, arg := a.Int(0), a.Int(1), a[2]
+	f, cloexec, err := t.FDs.GetWithFlags(fd)
+	if err != nil {
+		return 0, unix.EBADF
+	}
+	defer f.DecRef()
+	if f.IsPath() {
+		switch cmd {
+		case unix.F_DUPFD, unix.F_DUPFD_CLOEXEC, unix.F_GETFD, unix.F_SETFD, unix.F_GETFL:
+		default:
+			return 0, unix.EBADF
+		}
+	}
+	switch cmd {
+	case unix.F_DUPFD, unix.F_DUPFD_CLOEXEC:
+		syncNoFile(t)
+		nfd, err := t.FDs.InstallFrom(int32(arg), f, cmd == unix.F_DUPFD_CLOEXEC)
+		return uintptr(nfd), err
+	case unix.F_GETFD:
+		if cloexec {
+			return unix.FD_CLOEXEC, nil
+		}
+		return 0, nil
+	case unix.F_SETFD:
+		return 0, t.FDs.SetCloexec(fd, arg&unix.FD_CLOEXEC != 0)
+	case unix.F_GETFL:
+		return uintptr(f.Flags()), nil
+	case unix.F_SETFL:
+		f.SetFlags(uint32(arg))
+		return 0, nil
+	case unix.F_GETLK, fOFDGetlk:
+		// No locks are ever held by anyone else: report the range
+		// unlocked.
+		var b [2]byte
+		binary.LittleEndian.PutUint16(b[:], unix.F_UNLCK)
+		if _, err := t.CopyOutBytes(hostarch.Addr(arg), b[:]); err != nil {
+			return 0, unix.EFAULT
+		}
+		return 0, nil
+	case unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
+		var b [32]byte
+		if _, err := t.CopyInBytes(hostarch.Addr(arg), b[:]); err != nil {
+			return 0, unix.EFAULT
+		}
+		switch int16(binary.LittleEndian.Uint16(b[:])) {
+		case unix.F_RDLCK:
+			if !f.Readable() {
+				return 0, unix.EBADF
+			}
+		case unix.F_WRLCK:
+			if !f.Writable() {
+				return 0, unix.EBADF
+			}
+		case unix.F_UNLCK:
+		default:
+			return 0, unix.EINVAL
+		}
+		return 0, nil
+	case unix.F_GETOWN, unix.F_GETSIG:
+		return 0, nil
+	case unix.F_SETOWN, unix.F_SETSIG:
+		return 0, nil
+	case unix.F_GETOWN_EX, unix.F_SETOWN_EX:
+		if cmd == unix.F_GETOWN_EX {
+			var b [8]byte
+			if _, err := t.CopyOutBytes(hostarch.Addr(arg), b[:]); err != nil {
+				return 0, unix.EFAULT
+			}
+		}
+		return 0, nil
+	case unix.F_GETLEASE:
+		return unix.F_UNLCK, nil
+	case unix.F_SETLEASE, unix.F_NOTIFY:
+		return 0, nil
+	case fGetPipeSz:
+		p := f.PipeSizer()
+		if p == nil {
+			return 0, unix.EBADF
+		}
+		return uintptr(p.PipeSize()), nil
+	case fSetPipeSz:
+		p := f.PipeSizer()
+		if p == nil {
+			return 0, unix.EBADF
+		}
+		n, err := p.SetPipeSize(int(int32(arg)))
+		return uintptr(n), err
+	case fAddSeals, fGetSeals:
+		return 0, unix.EINVAL
+	}
+	return 0, unix.EINVAL
+}
+
+func Ioctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	fd, cmd, arg := a.Int(0), a.Uint(1), a.Ptr(2)
+	f, err := getFile(t, fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	if f.IsPath() {
+		return 0, unix.EBADF
+	}
+	switch cmd {
+	case linux.FIOCLEX:
+		return 0, t.FDs.SetCloexec(fd, true)
+	case linux.FIONCLEX:
+		return 0, t.FDs.SetCloexec(fd, false)
+	case linux.FIONBIO, linux.FIOASYNC:
+		var b [4]byte
+		if _, err := t.CopyInBytes(hostarch.Addr(arg), b[:]); err != nil {
+			return 0, unix.EFAULT
+		}
+		flag := uint32(unix.O_NONBLOCK)
+		if cmd == linux.FIOASYNC {
+			flag = unix.O_ASYNC
+		}
+		fl := f.Flags()
+		if binary.LittleEndian.Uint32(b[:]) != 0 {
+			fl |= flag
+		} else {
+			fl &^= flag
+		}
+		f.SetFlags(fl)
+		return 0, nil
+	case linux.FIONREAD:
+		if f.Node().Type() == unix.S_IFREG {
+			ctx := fsContext(t)
+			st, err := f.Stat(ctx)
+			if err != nil {
+				return 0, err
+			}
+			pos, err := f.Seek(ctx, 0, unix.SEEK_CUR)
+			if err != nil {
+				pos = 0
+			}
+			n := int64(st.Size) - pos
+			if n < 0 {
+				n = 0
+			}
+			var b [4]byte
+			binary.LittleEndian.PutUint32(b[:], uint32(min(n, 1<<31-1)))
+			if _, err := t.CopyOutBytes(hostarch.Addr(arg), b[:]); err != nil {
+				return 0, unix.EFAULT
+			}
+			return 0, nil
+		}
+	}
+	return f.Ioctl(fsContext(t), cmd, arg)
+}
+
+// Pipes.
+
+func Pipe(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return 0, doPipe(t, a.Ptr(0), 0)
+}
+
+func Pipe2(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	flags := a.Uint(1)
+	if flags&^(unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_DIRECT) != 0 {
+		return 0, unix.EINVAL
+	}
+	return 0, doPipe(t, a.Ptr(0), flags)
+}
+
+func doPipe(t *process.Thread, addr uintptr, flags uint32) error {
+	r, w := vfs.NewPipe(fsContext(t), flags)
+	defer r.DecRef()
+	defer w.DecRef()
+	cloexec := flags&unix.O_CLOEXEC != 0
+	rfd, err := installFile(t, r, cloexec)
+	if err != nil {
+		return err
+	}
+	wfd, err := installFile(t, w, cloexec)
+	if err != nil {
+		t.FDs.Remove(int32(rfd))
+		return err
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint32(b[0:], uint32(rfd))
+	binary.LittleEndian.PutUint32(b[4:], uint32(wfd))
+	if _, err := t.CopyOutBytes(hostarch.Addr(addr), b[:]); err != nil {
+		t.FDs.Remove(int32(rfd))
+		t.FDs.Remove(int32(wfd))
+		return unix.EFAULT
+	}
+	return nil
+}
+
+// Copies between files.
+
+// copyBetween moves up to count bytes from read to write in chunks,
+// stopping at a short read or write. It returns the bytes written.
+func copyBetween(count int64, read func(buf []byte, done int64) (int, error), write func(buf []byte, done int64) (int, error)) (int64, error) {
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
+	var done int64
+	for done < count {
+		n := int(min(int64(ioChunk), count-done))
+		k, err := read(buf[:n], done)
+		if k > 0 {
+			w, werr := write(buf[:k], done)
+			done += int64(w)
+			if werr != nil {
+				if done > 0 {
+					return done, nil
+				}
+				return 0, werr
+			}
+			if w < k {
+				return done, nil
+			}
+		}
+		if err != nil {
+			if done > 0 {
+				return done, nil
+			}
+			return 0, err
+		}
+		if k < n {
+			break
+		}
+	}
+	return done, nil
+}
+
+func copyInInt64(t *process.Thread, addr uintptr) (int64, error) {
+	var b [8]byte
+	if _, err := t.CopyInBytes(hostarch.Addr(addr), b[:]); err != nil {
+		return 0, unix.EFAULT
+	}
+	return int64(binary.LittleEndian.Uint64(b[:])), nil
+}
+
+func copyOutInt64(t *process.Thread, addr uintptr, v int64) error {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(v))
+	if _, err := t.CopyOutBytes(hostarch.Addr(addr), b[:]); err != nil {
+		return unix.EFAULT
+	}
+	return nil
+}
+
+func Sendfile(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	outFD, inFD, offAddr, count := a.Int(0), a.Int(1), a.Ptr(2), int64(a[3])
+	in, err := getFile(t, inFD)
+	if err != nil {
+		return 0, err
+	}
+	defer in.DecRef()
+	out, err := getFile(t, outFD)
+	if err != nil {
+		return 0, err
+	}
+	defer out.DecRef()
+	if !in.Readable() || !out.Writable() {
+		return 0, unix.EBADF
+	}
+	if in.IsDir() || out.Flags()&unix.O_APPEND != 0 {
+		return 0, unix.EINVAL
+	}
+	if count < 0 {
+		return 0, unix.EINVAL
+	}
+	count = min(count, maxRWCount)
+	ctx := fsContext(t)
+	write := func(buf []byte, _ int64) (int, error) { return out.Write(ctx, buf) }
+	if offAddr == 0 {
+		n, err := copyBetween(count, func(buf []byte, _ int64) (int, error) { return in.Read(ctx, buf) }, write)
+		return uintptr(n), raiseSIGPIPE(t, err)
+	}
+	off, err := copyInInt64(t, offAddr)
+	if err != nil {
+		return 0, err
+	}
+	if off < 0 {
+		return 0, unix.EINVAL
+	}
+	if isStream(in) {
+		return 0, unix.ESPIPE
+	}
+	n, err := copyBetween(count, func(buf []byte, done int64) (int, error) { return in.PRead(ctx, buf, off+done) }, write)
+	if err != nil {
+		return 0, raiseSIGPIPE(t, err)
+	}
+	if err := copyOutInt64(t, offAddr, off+n); err != nil {
+		return 0, err
+	}
+	return uintptr(n), nil
+}
+
+func CopyFileRange(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	inFD, inOffAddr, outFD, outOffAddr, count, flags := a.Int(0), a.Ptr(1), a.Int(2), a.Ptr(3), int64(a[4]), a.Uint(5)
+	if flags != 0 {
+		return 0, unix.EINVAL
+	}
+	in, err := getFile(t, inFD)
+	if err != nil {
+		return 0, err
+	}
+	defer in.DecRef()
+	out, err := getFile(t, outFD)
+	if err != nil {
+		return 0, err
+	}
+	defer out.DecRef()
+	if !in.Readable() || !out.Writable() || out.Flags()&unix.O_APPEND != 0 {
+		return 0, unix.EBADF
+	}
+	if in.IsDir() || out.IsDir() {
+		return 0, unix.EISDIR
+	}
+	if in.Node().Type() != unix.S_IFREG || out.Node().Type() != unix.S_IFREG {
+		return 0, unix.EINVAL
+	}
+	if count < 0 {
+		return 0, unix.EINVAL
+	}
+	count = min(count, maxRWCount)
+	ctx := fsContext(t)
+	read := func(buf []byte, _ int64) (int, error) { return in.Read(ctx, buf) }
+	var inOff, outOff int64
+	if inOffAddr != 0 {
+		if inOff, err = copyInInt64(t, inOffAddr); err != nil {
+			return 0, err
+		}
+		if inOff < 0 {
+			return 0, unix.EINVAL
+		}
+		read = func(buf []byte, done int64) (int, error) { return in.PRead(ctx, buf, inOff+done) }
+	}
+	write := func(buf []byte, _ int64) (int, error) { return out.Write(ctx, buf) }
+	if outOffAddr != 0 {
+		if outOff, err = copyInInt64(t, outOffAddr); err != nil {
+			return 0, err
+		}
+		if outOff < 0 {
+			return 0, unix.EINVAL
+		}
+		write = func(buf []byte, done int64) (int, error) { return out.PWrite(ctx, buf, outOff+done) }
+	}
+	n, err := copyBetween(count, read, write)
+	if err != nil {
+		return 0, err
+	}
+	if inOffAddr != 0 {
+		if err := copyOutInt64(t, inOffAddr, inOff+n); err != nil {
+			return 0, err
+		}
+	}
+	if outOffAddr != 0 {
+		if err := copyOutInt64(t, outOffAddr, outOff+n); err != nil {
+			return 0, err
+		}
+	}
+	return uintptr(n), nil
+}

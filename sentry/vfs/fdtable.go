@@ -1,0 +1,299 @@
+package vfs
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultNoFile is the default RLIMIT_NOFILE.
+const DefaultNoFile = 1024
+
+// maxNoFile bounds any limit (Linux's nr_open).
+const maxNoFile = 1 << 20
+
+type fdSlot struct {
+	file    *FileDescription
+	cloexec bool
+}
+
+// FDTable maps file descriptor numbers to open file descriptions. It is
+// shared by the threads of a process (and by processes cloned with
+// CLONE_FILES, through IncRef).
+//
+// Locking: mu protects slots and limit. Descriptions are released (DecRef)
+// after mu is dropped.
+type FDTable struct {
+	refs atomic.Int64
+
+	mu    sync.Mutex
+	slots []fdSlot
+	limit int
+}
+
+// NewFDTable returns an empty table with one user.
+func NewFDTable() *FDTable {
+	t := &FDTable{limit: DefaultNoFile}
+	t.refs.Store(1)
+	return t
+}
+
+// IncRef adds a user of the table (clone with CLONE_FILES).
+func (t *FDTable) IncRef() { t.refs.Add(1) }
+
+// Fork returns a copy of the table sharing the same descriptions (fork
+// without CLONE_FILES).
+func (t *FDTable) Fork() *FDTable {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := &FDTable{limit: t.limit, slots: make([]fdSlot, len(t.slots))}
+	n.refs.Store(1)
+	copy(n.slots, t.slots)
+	for _, s := range n.slots {
+		if s.file != nil {
+			s.file.IncRef()
+		}
+	}
+	return n
+}
+
+// CloseOnExec closes every descriptor marked FD_CLOEXEC (execve).
+func (t *FDTable) CloseOnExec() {
+	var drop []*FileDescription
+	t.mu.Lock()
+	for i := range t.slots {
+		if t.slots[i].file != nil && t.slots[i].cloexec {
+			drop = append(drop, t.slots[i].file)
+			t.slots[i] = fdSlot{}
+		}
+	}
+	t.mu.Unlock()
+	for _, f := range drop {
+		f.DecRef()
+	}
+}
+
+// Release drops a user of the table; the last one closes every
+// descriptor.
+func (t *FDTable) Release() {
+	if t.refs.Add(-1) > 0 {
+		return
+	}
+	t.mu.Lock()
+	slots := t.slots
+	t.slots = nil
+	t.mu.Unlock()
+	for _, s := range slots {
+		if s.file != nil {
+			s.file.DecRef()
+		}
+	}
+}
+
+// SetLimit sets RLIMIT_NOFILE for new descriptors.
+func (t *FDTable) SetLimit(n uint64) {
+	if n > maxNoFile {
+		n = maxNoFile
+	}
+	t.mu.Lock()
+	t.limit = int(n)
+	t.mu.Unlock()
+}
+
+// Limit returns RLIMIT_NOFILE.
+func (t *FDTable) Limit() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.limit
+}
+
+// Get returns the description of fd with a new reference (the caller must
+// DecRef it), or EBADF.
+func (t *FDTable) Get(fd int32) (*FileDescription, error) {
+	f, _, err := t.GetWithFlags(fd)
+	return f, err
+}
+
+// GetWithFlags is Get that also returns the FD_CLOEXEC flag.
+func (t *FDTable) GetWithFlags(fd int32) (*FileDescription, bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if fd < 0 || int(fd) >= len(t.slots) || t.slots[fd].file == nil {
+		return nil, false, unix.EBADF
+	}
+	s := t.slots[fd]
+	s.file.IncRef()
+	return s.file, s.cloexec, nil
+}
+
+// Install puts f at the lowest free descriptor number at or above min and
+// returns it; the table takes its own reference. EMFILE if none is free
+// below the limit (EINVAL for a min beyond it, as F_DUPFD).
+func (t *FDTable) Install(f *FileDescription, cloexec bool) (int32, error) {
+	return t.InstallFrom(0, f, cloexec)
+}
+
+// InstallFrom is Install searching from min (F_DUPFD).
+func (t *FDTable) InstallFrom(min int32, f *FileDescription, cloexec bool) (int32, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if min < 0 || int(min) >= t.limit {
+		return -1, unix.EINVAL
+	}
+	for i := int(min); i < t.limit; i++ {
+		if i >= len(t.slots) {
+			t.growLocked(i + 1)
+		}
+		if t.slots[i].file == nil {
+			f.IncRef()
+			t.slots[i] = fdSlot{file: f, cloexec: cloexec}
+			return int32(i), nil
+		}
+	}
+	return -1, unix.EMFILE
+}
+
+func (t *FDTable) growLocked(n int) {
+	if n <= len(t.slots) {
+		return
+	}
+	c := max(n, 2*len(t.slots), 16)
+	c = min(c, max(t.limit, n))
+	ns := make([]fdSlot, n, c)
+	copy(ns, t.slots)
+	t.slots = ns
+}
+
+// InstallAt puts f at fd, closing what was there (dup2/dup3). EBADF if fd
+// is beyond the limit.
+func (t *FDTable) InstallAt(fd int32, f *FileDescription, cloexec bool) error {
+	t.mu.Lock()
+	if fd < 0 || int(fd) >= t.limit {
+		t.mu.Unlock()
+		return unix.EBADF
+	}
+	t.growLocked(int(fd) + 1)
+	old := t.slots[fd].file
+	f.IncRef()
+	t.slots[fd] = fdSlot{file: f, cloexec: cloexec}
+	t.mu.Unlock()
+	if old != nil {
+		old.DecRef()
+	}
+	return nil
+}
+
+// Remove closes fd and returns EBADF if it was not open.
+func (t *FDTable) Remove(fd int32) error {
+	t.mu.Lock()
+	if fd < 0 || int(fd) >= len(t.slots) || t.slots[fd].file == nil {
+		t.mu.Unlock()
+		return unix.EBADF
+	}
+	old := t.slots[fd].file
+	t.slots[fd] = fdSlot{}
+	t.mu.Unlock()
+	old.DecRef()
+	return nil
+}
+
+// CloseRange closes (or with cloexecOnly marks FD_CLOEXEC) every open
+// descriptor in [first, last].
+func (t *FDTable) CloseRange(first, last uint32, cloexecOnly bool) {
+	var drop []*FileDescription
+	t.mu.Lock()
+	for i := uint64(first); i <= uint64(last) && i < uint64(len(t.slots)); i++ {
+		if t.slots[i].file == nil {
+			continue
+		}
+		if cloexecOnly {
+			t.slots[i].cloexec = true
+			continue
+		}
+		drop = append(drop, t.slots[i].file)
+		t.slots[i] = fdSlot{}
+	}
+	t.mu.Unlock()
+	for _, f := range drop {
+		f.DecRef()
+	}
+}
+
+// SetCloexec sets or clears FD_CLOEXEC on fd.
+func (t *FDTable) SetCloexec(fd int32, cloexec bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if fd < 0 || int(fd) >= len(t.slots) || t.slots[fd].file == nil {
+		return unix.EBADF
+	}
+	t.slots[fd].cloexec = cloexec
+	return nil
+}
+
+// FDInfo is one open descriptor (for /proc/PID/fd).
+type FDInfo struct {
+	FD      int32
+	File    *FileDescription
+	Cloexec bool
+}
+
+// Snapshot returns the open descriptors in order, each with a new
+// reference the caller must DecRef.
+func (t *FDTable) Snapshot() []FDInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []FDInfo
+	for i, s := range t.slots {
+		if s.file != nil {
+			s.file.IncRef()
+			out = append(out, FDInfo{FD: int32(i), File: s.file, Cloexec: s.cloexec})
+		}
+	}
+	return out
+}
+
+// FDs returns the open descriptor numbers in order.
+func (t *FDTable) FDs() []int32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []int32
+	for i, s := range t.slots {
+		if s.file != nil {
+			out = append(out, int32(i))
+		}
+	}
+	return out
+}
+
+// InstallHostStdio installs the sentry's own descriptors 0, 1 and 2
+// (duplicated, so the sentry's are untouched) as descriptors 0, 1 and 2.
+// A sentry descriptor that is closed leaves the sandbox's closed too.
+func (t *FDTable) InstallHostStdio() error {
+	for i := 0; i < 3; i++ {
+		n, err := hostfd.New(i)
+		if err == unix.EBADF {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		acc := uint32(unix.O_RDWR)
+		if fl, err := unix.FcntlInt(uintptr(i), unix.F_GETFL, 0); err == nil {
+			acc = uint32(fl) & (unix.O_ACCMODE | unix.O_APPEND)
+		}
+		impl, err := n.Open(fs.Background, acc)
+		if err != nil {
+			return err
+		}
+		f := NewFileDescription(Location{Mount: anonMount, Node: n, Path: n.Path()}, impl, acc)
+		err = t.InstallAt(int32(i), f, false)
+		f.DecRef()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -451,3 +451,31 @@ func (t *Task) setParamsLocked(p SchedParams) {
 		t.se.rrLeft = rrTimeslice
 	}
 }
+
+// SetAffinity restricts the task to mask (sched_setaffinity). A task that
+// is queued on or running on a CPU outside the mask moves: a queued one at
+// once, a running one at its next preemption point.
+// Preconditions: mask is not empty and names existing CPUs.
+func (t *Task) SetAffinity(mask CPUSet) {
+	t.mu.Lock()
+	t.affinity = mask
+	t.mu.Unlock()
+	c := t.cpu.Load()
+	if c == nil || mask.Has(c.id) {
+		return
+	}
+	c.mu.Lock()
+	if t.cpu.Load() == c && t.se.queued {
+		c.dequeueRelativeLocked(t)
+		c.mu.Unlock()
+		t.k.enqueue(t)
+		return
+	}
+	running := c.curr == t
+	c.mu.Unlock()
+	if running {
+		// Its next preemption point moves it (requeue checks
+		// affinity).
+		t.preempt()
+	}
+}

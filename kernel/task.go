@@ -61,6 +61,9 @@ type TaskOptions struct {
 	// Entry is the task's body. It runs on the task's goroutine while the
 	// task holds a CPU. When it returns the task exits.
 	Entry func(t *Task)
+	// HoldTID keeps the dead task in the task table (a zombie, visible in
+	// /proc) until Kernel.Reap; otherwise it leaves at exit.
+	HoldTID bool
 }
 
 // Task is a schedulable thread of the sandbox: a user thread or a kthread.
@@ -98,7 +101,8 @@ type Task struct {
 	nvcsw   atomic.Uint64
 	nivcsw  atomic.Uint64
 
-	exited chan struct{} // closed when the goroutine has finished
+	exited  chan struct{} // closed when the goroutine has finished
+	holdTID bool
 
 	workerHooks atomic.Pointer[workerHooksBox]
 
@@ -133,6 +137,7 @@ func (k *Kernel) NewTask(opts TaskOptions) *Task {
 		granted:  make(chan struct{}, 1),
 		pinned:   -1,
 		exited:   make(chan struct{}),
+		holdTID:  opts.HoldTID,
 	}
 	if t.affinity.Empty() {
 		t.affinity = AllCPUs(len(k.cpus))
@@ -301,11 +306,18 @@ func (t *Task) exit() {
 	t.state.Store(int32(TaskDead))
 	c.switchLocked(c.currSince)
 	c.mu.Unlock()
-	t.k.tasksMu.Lock()
-	if t.k.tasks[t.tid] == t {
-		delete(t.k.tasks, t.tid)
+	if !t.holdTID {
+		t.k.Reap(t)
 	}
-	t.k.tasksMu.Unlock()
+}
+
+// Reap removes a dead task from the task table, freeing its TID.
+func (k *Kernel) Reap(t *Task) {
+	k.tasksMu.Lock()
+	if k.tasks[t.tid] == t {
+		delete(k.tasks, t.tid)
+	}
+	k.tasksMu.Unlock()
 }
 
 // Wake makes a blocking or sleeping task runnable. It returns false if the
@@ -442,6 +454,20 @@ func (t *Task) requeue(voluntary bool) {
 	t.needResched.Store(false)
 	c := t.cpu.Load()
 	c.mu.Lock()
+	if !t.Affinity().Has(c.id) {
+		// Its affinity no longer allows this CPU: leave it and queue
+		// where it may run.
+		c.putPrevLocked(t, time.Now())
+		t.nivcsw.Add(1)
+		t.state.Store(int32(TaskRunnable))
+		t.se.vruntime -= c.rq.minVruntime
+		t.se.relative = true
+		c.switchLocked(c.currSince)
+		c.mu.Unlock()
+		t.k.enqueue(t)
+		t.waitForCPU()
+		return
+	}
 	if c.rq.empty() {
 		c.mu.Unlock()
 		return

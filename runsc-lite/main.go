@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 
@@ -44,6 +45,7 @@ type options struct {
 	volumes     volumeList
 	cwd         string
 	hostname    string
+	profileCPU  string
 }
 
 type volumeList []vfs.Volume
@@ -96,6 +98,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.Var(&o.volumes, "volume", "bind a host directory: `HOSTDIR:PATH[:ro]` (repeatable; writable unless :ro)")
 	fs.StringVar(&o.cwd, "cwd", o.cwd, "working directory inside the sandbox (default: the current one)")
 	fs.StringVar(&o.hostname, "hostname", o.hostname, "the sandbox's hostname")
+	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
 }
 
 func main() {
@@ -185,6 +188,18 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 	if o.cpus < 0 || o.cpus > 1024 {
 		fmt.Fprintf(stderr, "runsc-lite: --cpus %d: want 0 to 1024\n", o.cpus)
 		return 2
+	}
+	if o.profileCPU != "" {
+		f, err := os.Create(o.profileCPU)
+		if err != nil {
+			fmt.Fprintf(stderr, "runsc-lite: --profile-cpu: %v\n", err)
+			return 2
+		}
+		pprof.StartCPUProfile(f)
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	cwd := o.cwd
 	if cwd == "" {

@@ -183,3 +183,55 @@ func (o *sharedObject) writeback(start, end uint64) error {
 	}
 	return firstErr
 }
+
+// FileWritten keeps shared mappings of a file coherent with write(2): p
+// was just written at off to the file (dev, ino) through a file
+// description, so every cached page of a shared mapping of that file
+// takes the new bytes. The VFS calls it after each write to a regular
+// file.
+func FileWritten(dev, ino uint64, off int64, p []byte) {
+	for _, o := range sharedObjectsOf(dev, ino) {
+		o.update(off, p)
+	}
+}
+
+// FileFlush keeps read(2) coherent with shared mappings: dirty mapped pages
+// of the file (dev, ino) overlapping [off, off+n) are written back first.
+// The VFS calls it before each read of a regular file.
+func FileFlush(dev, ino uint64, off, n int64) {
+	for _, o := range sharedObjectsOf(dev, ino) {
+		start := uint64(off) &^ (PageSize - 1)
+		o.writeback(start, uint64(off+n))
+	}
+}
+
+func sharedObjectsOf(dev, ino uint64) []*sharedObject {
+	sharedFiles.mu.Lock()
+	defer sharedFiles.mu.Unlock()
+	var out []*sharedObject
+	for k, o := range sharedFiles.objs {
+		if k.dev == dev && k.ino == ino {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// update copies p (written to the file at off) into cached pages.
+func (o *sharedObject) update(off int64, p []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for len(p) > 0 {
+		pgoff := uint64(off) &^ (PageSize - 1)
+		in := int(uint64(off) - pgoff)
+		n := min(len(p), PageSize-in)
+		if pg := o.pages[pgoff]; pg != nil {
+			copy(o.mf.Slice(frameRange(pg.frame))[in:in+n], p[:n])
+			if in+n > pg.valid {
+				pg.valid = in + n
+			}
+		}
+		p = p[n:]
+		off += int64(n)
+	}
+}

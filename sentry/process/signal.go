@@ -1,8 +1,8 @@
 package process
 
 import (
-	"gvisor.dev/gvisor/pkg/abi/linux"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 // defaultIgnored are the signals whose default action is to ignore them.

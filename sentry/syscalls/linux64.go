@@ -48,6 +48,18 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_FUTEX:    {Name: "futex", Fn: Futex, Support: Partial, Note: "WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP, WAIT_BITSET, WAKE_BITSET, private and shared; PI futexes are ENOSYS", Args: []ArgKind{Ptr, Int, Uint, Ptr, Ptr, Hex}},
 	unix.SYS_SETPGID:  {Name: "setpgid", Fn: Setpgid, Support: Full, Args: []ArgKind{Int, Int}},
 	unix.SYS_SETSID:   {Name: "setsid", Fn: Setsid, Support: Full},
+	unix.SYS_SCHED_SETAFFINITY:     {Name: "sched_setaffinity", Fn: SchedSetaffinity, Support: Full, Args: []ArgKind{Int, Uint, Ptr}},
+	unix.SYS_SCHED_SETSCHEDULER:    {Name: "sched_setscheduler", Fn: SchedSetscheduler, Support: Full, Note: "SCHED_OTHER, FIFO, RR, BATCH, IDLE; SCHED_DEADLINE is EINVAL", Args: []ArgKind{Int, Int, Ptr}},
+	unix.SYS_SCHED_GETSCHEDULER:    {Name: "sched_getscheduler", Fn: SchedGetscheduler, Support: Full, Args: []ArgKind{Int}},
+	unix.SYS_SCHED_SETPARAM:        {Name: "sched_setparam", Fn: SchedSetparam, Support: Full, Args: []ArgKind{Int, Ptr}},
+	unix.SYS_SCHED_GETPARAM:        {Name: "sched_getparam", Fn: SchedGetparam, Support: Full, Args: []ArgKind{Int, Ptr}},
+	unix.SYS_SCHED_SETATTR:         {Name: "sched_setattr", Fn: SchedSetattr, Support: Partial, Note: "no SCHED_DEADLINE or utilization clamping", Args: []ArgKind{Int, Ptr, Hex}},
+	unix.SYS_SCHED_GETATTR:         {Name: "sched_getattr", Fn: SchedGetattr, Support: Full, Args: []ArgKind{Int, Ptr, Uint, Hex}},
+	unix.SYS_SCHED_GET_PRIORITY_MAX: {Name: "sched_get_priority_max", Fn: SchedGetPriorityMax, Support: Full, Args: []ArgKind{Int}},
+	unix.SYS_SCHED_GET_PRIORITY_MIN: {Name: "sched_get_priority_min", Fn: SchedGetPriorityMin, Support: Full, Args: []ArgKind{Int}},
+	unix.SYS_SCHED_RR_GET_INTERVAL: {Name: "sched_rr_get_interval", Fn: SchedRrGetInterval, Support: Full, Args: []ArgKind{Int, Ptr}},
+	unix.SYS_SETPRIORITY:           {Name: "setpriority", Fn: Setpriority, Support: Full, Args: []ArgKind{Int, Int, Int}},
+	unix.SYS_GETPRIORITY:           {Name: "getpriority", Fn: Getpriority, Support: Full, Args: []ArgKind{Int, Int}},
 	unix.SYS_RSEQ:              {Name: "rseq", Support: Unimplemented, Note: "ENOSYS: glibc falls back to plain getcpu"},
 
 	// Signals (sys_signal.go).

@@ -29,6 +29,11 @@ func Mmap(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		0xfc000000 /* MAP_HUGE_SHIFT bits */
 	mapType := flags & (unix.MAP_SHARED | unix.MAP_PRIVATE | unix.MAP_SHARED_VALIDATE)
 	if mapType == unix.MAP_SHARED_VALIDATE {
+		// Linux validates flags only for file mappings; an anonymous
+		// mapping with MAP_SHARED_VALIDATE is simply invalid.
+		if flags&unix.MAP_ANONYMOUS != 0 {
+			return 0, unix.EINVAL
+		}
 		if flags&^known != 0 {
 			return 0, unix.EOPNOTSUPP
 		}

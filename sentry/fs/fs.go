@@ -74,10 +74,6 @@ type Context struct {
 // credentials, no task (operations that would block fail with EAGAIN).
 var Background = &Context{}
 
-// ErrWouldBlock is an internal marker: an operation found nothing to do
-// and the caller asked not to block.
-var ErrWouldBlock = unix.EAGAIN
-
 // Block waits on q until cond is true, releasing the caller's CPU. It
 // returns nil when cond is true, EINTR if the task was interrupted (a
 // signal), and EAGAIN when there is no task to block. It blocks.

@@ -203,3 +203,26 @@ func (m *MemoryManager) Mincore(addr, length uintptr) ([]byte, error) {
 func frameRange(frame uint64) memfileRange {
 	return memfileRange{Start: frame, End: frame + PageSize}
 }
+
+// Accessible returns how many of the n bytes at addr the application could
+// read (or, with write, write) without faulting, counting from addr. Read
+// paths use it to limit a read to the part of the buffer that can take the
+// data, so nothing is consumed from a file or pipe that then cannot be
+// delivered.
+func (m *MemoryManager) Accessible(addr uintptr, n int, write bool) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	done := 0
+	for done < n {
+		a := addr + uintptr(done)
+		if a < addr {
+			break
+		}
+		v := m.vmaAtLocked(a)
+		if v == nil || (write && !v.perms.Write) || (!write && !v.perms.Read) {
+			break
+		}
+		done += int(min(uint64(v.end-a), uint64(n-done)))
+	}
+	return done
+}

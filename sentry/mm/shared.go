@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 )
@@ -42,7 +43,13 @@ type sharedKey struct {
 var sharedFiles struct {
 	mu   sync.Mutex
 	objs map[sharedKey]*sharedObject
+	// live counts the objects, so the VFS can skip coherence work
+	// cheaply when no file is mapped shared.
+	live atomic.Int64
 }
+
+// SharedFilesMapped reports whether any file is mapped shared right now.
+func SharedFilesMapped() bool { return sharedFiles.live.Load() > 0 }
 
 func sharedFileObject(mf *memfile.MemoryFile, mp Mappable) *sharedObject {
 	dev, ino, _ := mp.MappingIdentity()
@@ -58,6 +65,7 @@ func sharedFileObject(mf *memfile.MemoryFile, mp Mappable) *sharedObject {
 	}
 	o := &sharedObject{mf: mf, mappable: mp, key: key, refs: 1, pages: make(map[uint64]*objectPage)}
 	sharedFiles.objs[key] = o
+	sharedFiles.live.Add(1)
 	return o
 }
 
@@ -82,6 +90,7 @@ func (o *sharedObject) decRef() {
 	last := o.refs == 0
 	if last && o.mappable != nil {
 		delete(sharedFiles.objs, o.key)
+		sharedFiles.live.Add(-1)
 	}
 	o.mu.Unlock()
 	if o.mappable != nil {

@@ -119,6 +119,18 @@ func readToUser(t *process.Thread, iovs []iovec, stream bool, fn func(buf []byte
 	for _, iov := range iovs {
 		for off := 0; off < iov.len; {
 			n := min(ioChunk, iov.len-off)
+			// Read only what the buffer can take, so a bad buffer
+			// consumes nothing (Linux advances the position only by
+			// what it copied).
+			if ok := t.MM().Accessible(iov.base+uintptr(off), n, true); ok < n {
+				if ok == 0 {
+					if done > 0 {
+						return uintptr(done), nil
+					}
+					return 0, unix.EFAULT
+				}
+				n = ok
+			}
 			k, err := fn(buf[:n], done)
 			if k > 0 {
 				if _, cerr := t.CopyOutBytes(hostarch.Addr(iov.base+uintptr(off)), buf[:k]); cerr != nil {

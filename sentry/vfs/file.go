@@ -155,7 +155,34 @@ func (fd *FileDescription) Read(ctx *fs.Context, dst []byte) (int, error) {
 	if fd.dir != nil {
 		return 0, unix.EISDIR
 	}
+	if mm.SharedFilesMapped() {
+		if pos, err := fd.impl.Seek(ctx, 0, io.SeekCurrent); err == nil {
+			fd.flushShared(pos, int64(len(dst)))
+		}
+	}
 	return fd.impl.Read(ctx, dst, fd.Flags())
+}
+
+// flushShared and noteWritten keep read(2) and write(2) coherent with
+// shared mappings of the same file (see mm.FileFlush, mm.FileWritten).
+func (fd *FileDescription) flushShared(off, n int64) {
+	if fd.loc.Node == nil || fd.loc.Node.Type() != unix.S_IFREG {
+		return
+	}
+	if mp, err := fd.Mappable(); err == nil {
+		dev, ino, _ := mp.MappingIdentity()
+		mm.FileFlush(dev, ino, off, n)
+	}
+}
+
+func (fd *FileDescription) noteWritten(off int64, p []byte) {
+	if fd.loc.Node == nil || fd.loc.Node.Type() != unix.S_IFREG || len(p) == 0 {
+		return
+	}
+	if mp, err := fd.Mappable(); err == nil {
+		dev, ino, _ := mp.MappingIdentity()
+		mm.FileWritten(dev, ino, off, p)
+	}
 }
 
 // Write writes at the file's position (write(2)). It may block.
@@ -163,7 +190,13 @@ func (fd *FileDescription) Write(ctx *fs.Context, src []byte) (int, error) {
 	if !fd.Writable() {
 		return 0, unix.EBADF
 	}
-	return fd.impl.Write(ctx, src, fd.Flags())
+	n, err := fd.impl.Write(ctx, src, fd.Flags())
+	if n > 0 && mm.SharedFilesMapped() {
+		if end, serr := fd.impl.Seek(ctx, 0, io.SeekCurrent); serr == nil {
+			fd.noteWritten(end-int64(n), src[:n])
+		}
+	}
+	return n, err
 }
 
 // PRead is pread(2).
@@ -177,6 +210,9 @@ func (fd *FileDescription) PRead(ctx *fs.Context, dst []byte, off int64) (int, e
 	if off < 0 {
 		return 0, unix.EINVAL
 	}
+	if mm.SharedFilesMapped() {
+		fd.flushShared(off, int64(len(dst)))
+	}
 	return fd.impl.ReadAt(ctx, dst, off)
 }
 
@@ -188,7 +224,11 @@ func (fd *FileDescription) PWrite(ctx *fs.Context, src []byte, off int64) (int, 
 	if off < 0 {
 		return 0, unix.EINVAL
 	}
-	return fd.impl.WriteAt(ctx, src, off)
+	n, err := fd.impl.WriteAt(ctx, src, off)
+	if n > 0 && mm.SharedFilesMapped() {
+		fd.noteWritten(off, src[:n])
+	}
+	return n, err
 }
 
 // Seek is lseek(2).

@@ -566,3 +566,61 @@ func TestGetdentsResume(t *testing.T) {
 		t.Fatalf("getdents: %v", names)
 	}
 }
+
+func TestReadOnlyOpenSeesCopyUp(t *testing.T) {
+	root := testRoot(t)
+	v, fsc := newTestVFS(t, root)
+	ro, err := v.OpenAt(ctx, fsc, fsc.Cwd(), "/data/a.txt", unix.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.DecRef()
+	m, err := ro.Mappable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5)
+	if n, _ := m.ReadAt(buf, 0); string(buf[:n]) != "alpha" {
+		t.Fatalf("before: %q", buf[:n])
+	}
+	if err := writeFile(t, v, fsc, "/data/a.txt", 0, "ALPHA"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := ro.PRead(ctx, buf, 0); string(buf[:n]) != "ALPHA" {
+		t.Fatalf("read after copy-up: %q", buf[:n])
+	}
+	if n, _ := m.ReadAt(buf, 0); string(buf[:n]) != "ALPHA" {
+		t.Fatalf("mapping after copy-up: %q", buf[:n])
+	}
+	if h := hostFile(t, filepath.Join(root, "data/a.txt")); h != "alpha" {
+		t.Fatalf("host changed: %q", h)
+	}
+}
+
+func TestConcurrentOverlayChanges(t *testing.T) {
+	root := testRoot(t)
+	v, fsc := newTestVFS(t, root)
+	done := make(chan struct{})
+	for w := 0; w < 4; w++ {
+		w := w
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 200; i++ {
+				name := "/data/f" + string(rune('a'+w))
+				writeFile(t, v, fsc, name, unix.O_CREAT|unix.O_TRUNC, "x")
+				readAll(t, v, fsc, "/data/sub/b.txt")
+				v.RenameAt(ctx, fsc, fsc.Cwd(), name, fsc.Cwd(), name+"2", 0)
+				v.UnlinkAt(ctx, fsc, fsc.Cwd(), name+"2")
+				v.MkdirAt(ctx, fsc, fsc.Cwd(), "/data/d"+string(rune('a'+w)), 0755)
+				v.RmdirAt(ctx, fsc, fsc.Cwd(), "/data/d"+string(rune('a'+w)))
+				listDir(t, v, fsc, "/data")
+			}
+		}()
+	}
+	for w := 0; w < 4; w++ {
+		<-done
+	}
+	if got := strings.Join(listDir(t, v, fsc, "/data"), ","); got != "a.txt,sub" {
+		t.Fatalf("after concurrent changes: %q", got)
+	}
+}

@@ -19,6 +19,7 @@ package hostfs
 import (
 	"path"
 	"runtime"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -184,6 +185,10 @@ func (n *Node) Lookup(ctx *fs.Context, name string) (fs.Node, error) {
 	}
 	if err := fs.ValidName(name); err != nil {
 		return nil, err
+	}
+	if name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
+		// vfs resolves these itself; never let one reach the host.
+		return nil, unix.ENOENT
 	}
 	rel := n.child(name)
 	fd, err := n.fs.openRel(rel, unix.O_PATH, 0)

@@ -32,6 +32,7 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 )
@@ -270,7 +271,11 @@ func (n *Node) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
 	if u != nil {
 		return u.Open(ctx, flags)
 	}
-	return l.Open(ctx, flags)
+	lf, err := l.Open(ctx, flags)
+	if err != nil || n.typ != unix.S_IFREG {
+		return lf, err
+	}
+	return newLowerFile(n, lf), nil
 }
 
 // SetStat implements fs.Attributer: copy up, then change the copy.
@@ -580,7 +585,7 @@ func (n *Node) Rename(ctx *fs.Context, oldName string, newDir fs.Directory, newN
 			a.mu.Lock()
 			next := a.parent
 			a.mu.Unlock()
-			if next == a {
+			if next == a || next == nil {
 				break
 			}
 			a = next
@@ -655,3 +660,115 @@ func (n *Node) Rename(ctx *fs.Context, oldName string, newDir fs.Directory, newN
 	}
 	return nil
 }
+
+// currentUpper returns the upper inode of n's entry if the file was copied
+// up, through n or through another node of the same entry.
+func (n *Node) currentUpper() *tmpfs.Inode {
+	n.mu.Lock()
+	u, p, name := n.upper, n.parent, n.name
+	n.mu.Unlock()
+	if u != nil || p == nil || p == n {
+		return u
+	}
+	pu := p.Upper()
+	if pu == nil {
+		return nil
+	}
+	if c := pu.Child(name); c != nil && c.Type() == unix.S_IFREG {
+		n.mu.Lock()
+		if n.upper == nil {
+			n.upper = c
+		}
+		u = n.upper
+		n.mu.Unlock()
+		return u
+	}
+	return nil
+}
+
+// lowerFile is a read-only open of a file that had not been copied up.
+// Like Linux's overlayfs, once the file is copied up (through any path)
+// reads and mappings see the copy.
+type lowerFile struct {
+	fs.PositionalFile
+	n     *Node
+	lower fs.File
+}
+
+func newLowerFile(n *Node, lower fs.File) *lowerFile {
+	f := &lowerFile{n: n, lower: lower}
+	f.PositionalFile.Data = lowerData{f}
+	return f
+}
+
+// Release implements fs.File.
+func (f *lowerFile) Release() { f.lower.Release() }
+
+// Stat implements fs.Statter.
+func (f *lowerFile) Stat(ctx *fs.Context) (linux.Statx, error) {
+	if u := f.n.currentUpper(); u != nil {
+		return u.Stat(ctx)
+	}
+	if s, ok := f.lower.(fs.Statter); ok {
+		return s.Stat(ctx)
+	}
+	return f.n.Stat(ctx)
+}
+
+// Mappable implements fs.Mapper.
+func (f *lowerFile) Mappable() (mm.Mappable, error) {
+	lm, ok := f.lower.(fs.Mapper)
+	if !ok {
+		return nil, unix.ENODEV
+	}
+	m, err := lm.Mappable()
+	if err != nil {
+		return nil, err
+	}
+	return &lowerMappable{n: f.n, lower: m}, nil
+}
+
+type lowerData struct{ f *lowerFile }
+
+func (d lowerData) ReadAt(ctx *fs.Context, dst []byte, off int64) (int, error) {
+	if u := d.f.n.currentUpper(); u != nil {
+		return u.ReadAt(dst, off)
+	}
+	return d.f.lower.ReadAt(ctx, dst, off)
+}
+
+func (d lowerData) WriteAt(ctx *fs.Context, src []byte, off int64) (int, error) {
+	return 0, unix.EBADF
+}
+
+func (d lowerData) Size(ctx *fs.Context) (int64, error) {
+	st, err := d.f.Stat(ctx)
+	return int64(st.Size), err
+}
+
+// lowerMappable maps a lower file, or its copy once it was copied up.
+type lowerMappable struct {
+	n     *Node
+	lower mm.Mappable
+}
+
+// ReadAt implements mm.Mappable.
+func (m *lowerMappable) ReadAt(p []byte, off int64) (int, error) {
+	if u := m.n.currentUpper(); u != nil {
+		return u.ReadAt(p, off)
+	}
+	return m.lower.ReadAt(p, off)
+}
+
+// WriteAt implements mm.Mappable: a read-only open cannot be mapped
+// shared and writable, but a copy made since can be written.
+func (m *lowerMappable) WriteAt(p []byte, off int64) (int, error) {
+	if u := m.n.currentUpper(); u != nil {
+		return tmpfs.Mappable{}.WriteAtInode(u, p, off)
+	}
+	return 0, nil
+}
+
+// MappingIdentity implements mm.Mappable: the lower file's, which its
+// copy keeps.
+func (m *lowerMappable) MappingIdentity() (uint64, uint64, string) { return m.lower.MappingIdentity() }

@@ -363,7 +363,7 @@ func (e *End) Readiness(mask uint32) uint32 {
 		}
 	}
 	if e.write {
-		if p.size-p.n >= Buf || (p.size-p.n > 0 && p.size < Buf) {
+		if p.size-p.n >= Buf {
 			ev |= unix.POLLOUT | linux.POLLWRNORM
 		}
 		if p.readers == 0 {

@@ -91,15 +91,6 @@ func (p *procFS) static(s string) *synth.File {
 
 func (p *procFS) dir() *synth.Dir { return synth.NewDir(p.attr(0555, synth.NewIno())) }
 
-// caller returns the calling thread, or nil.
-func caller(ctx *fs.Context) *process.Thread {
-	if ctx == nil || ctx.Task == nil {
-		return nil
-	}
-	th, _ := ctx.Task.Ext.(*process.Thread)
-	return th
-}
-
 func (p *procFS) buildRoot() {
 	r := p.root
 	r.Add("self", synth.NewSymlink(p.attr(0777, 2), func(ctx *fs.Context) (string, error) {
@@ -525,7 +516,7 @@ func (p *procFS) taskStat(t *kernel.Task) string {
 	var vsize, rss uint64
 	numThreads := 1
 	if th != nil {
-		pgrp, session = 1, 1
+		pgrp, session = th.TG.ProcessGroup(), th.TG.Session()
 		if m := memOf(th); m != nil {
 			vsize = m.VirtualSize()
 			rss = m.ResidentPages()
@@ -585,7 +576,7 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 	}
 	b.WriteString(" \n")
 	if th != nil {
-		fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t1\nNSsid:\t1\n", t.TGID(), t.TID())
+		fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\n", t.TGID(), t.TID(), th.TG.ProcessGroup(), th.TG.Session())
 		if m := memOf(th); m != nil {
 			vsz := m.VirtualSize() >> 10
 			rss := m.ResidentPages() * 4

@@ -118,6 +118,13 @@ func (d *Dir) Stat(ctx *fs.Context) (linux.Statx, error) {
 		}
 	}
 	d.mu.Unlock()
+	if d.List != nil {
+		for _, e := range d.List(ctx) {
+			if e.Type == unix.DT_DIR {
+				nsub++
+			}
+		}
+	}
 	return d.Attr.stat(ctx, unix.S_IFDIR, 0, uint32(2+nsub)), nil
 }
 

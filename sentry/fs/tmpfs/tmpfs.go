@@ -79,20 +79,22 @@ type Inode struct {
 	parent  *Inode            // directories
 	nlink   uint32
 
-	mu       sync.RWMutex
-	ino      uint64
-	devMajor uint32
-	devMinor uint32
-	mode     uint32
-	uid, gid uint32
-	rdev     uint32
-	atime    linux.StatxTimestamp
-	mtime    linux.StatxTimestamp
-	ctime    linux.StatxTimestamp
-	btime    linux.StatxTimestamp
-	data     fileData   // regular files
-	target   string     // symlinks
-	fifo     *pipe.Pipe // FIFOs
+	mu        sync.RWMutex
+	ino       uint64
+	devMajor  uint32
+	devMinor  uint32
+	mode      uint32
+	uid, gid  uint32
+	rdev      uint32
+	atime     linux.StatxTimestamp
+	mtime     linux.StatxTimestamp
+	ctime     linux.StatxTimestamp
+	btime     linux.StatxTimestamp
+	data      fileData // regular files
+	dirSize   uint64   // directories copied up by an overlay: the lower size
+	dirBlocks uint64
+	target    string     // symlinks
+	fifo      *pipe.Pipe // FIFOs
 }
 
 // NewInode returns a new unlinked inode of mode (type and permission
@@ -146,6 +148,9 @@ func (i *Inode) CopyAttrs(st *linux.Statx) {
 	i.uid, i.gid = st.UID, st.GID
 	i.atime, i.mtime, i.ctime, i.btime = st.Atime, st.Mtime, st.Ctime, st.Btime
 	i.rdev = uint32(unix.Mkdev(st.RdevMajor, st.RdevMinor))
+	if i.IsDir() {
+		i.dirSize, i.dirBlocks = st.Size, st.Blocks
+	}
 	i.mu.Unlock()
 	if i.IsDir() && st.Nlink >= 2 {
 		i.fs.mu.Lock()
@@ -175,8 +180,12 @@ func (i *Inode) Stat(ctx *fs.Context) (linux.Statx, error) {
 	i.mu.RLock()
 	defer i.mu.RUnlock()
 	size := uint64(i.data.size)
+	blocks := uint64(min(i.data.allocated(), (i.data.size+4095)&^4095)) / 512
 	if i.IsDir() {
-		size = 4096
+		size, blocks = 4096, 8
+		if i.dirSize != 0 {
+			size, blocks = i.dirSize, i.dirBlocks
+		}
 	}
 	return linux.Statx{
 		Mask:      fs.StatxBasic | linux.STATX_BTIME,
@@ -187,7 +196,7 @@ func (i *Inode) Stat(ctx *fs.Context) (linux.Statx, error) {
 		Mode:      uint16(i.mode),
 		Ino:       i.ino,
 		Size:      size,
-		Blocks:    uint64(i.data.allocated()) / 512,
+		Blocks:    blocks,
 		Atime:     i.atime,
 		Btime:     i.btime,
 		Ctime:     i.ctime,
@@ -725,7 +734,12 @@ func (m Mappable) ReadAt(p []byte, off int64) (int, error) { return m.i.ReadAt(p
 
 // WriteAt implements mm.Mappable: a shared mapping never grows the file.
 func (m Mappable) WriteAt(p []byte, off int64) (int, error) {
-	i := m.i
+	return m.WriteAtInode(m.i, p, off)
+}
+
+// WriteAtInode is WriteAt on inode i (a mapping's write-back that found
+// its file copied into i).
+func (Mappable) WriteAtInode(i *Inode, p []byte, off int64) (int, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if off >= i.data.size {

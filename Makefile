@@ -1,0 +1,56 @@
+# runsc-lite build, test and benchmark entry points.
+#
+#   make build         compile every package and bin/runsc-lite
+#   make test          the whole suite: vet, race tests of the kernel packages,
+#                      every package's tests, test/ (the native-vs-sandbox
+#                      conformance tests), and a gofmt check
+#   make bench         bench/bench.sh: native vs sandbox, markdown table
+#   make syscalls-doc  docs/syscalls.md from `runsc-lite syscalls --markdown`
+
+GO           ?= go
+TEST_TIMEOUT ?= 30m
+# Packages whose tests also run under the race detector: the kernel core and
+# the kernel threads built on it.
+RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/...
+TEST_FLAGS   ?=
+
+.PHONY: all build test vet race unit conformance fmt-check bench syscalls-doc clean
+
+all: build
+
+build:
+	$(GO) build ./...
+	$(GO) build -o bin/runsc-lite ./runsc-lite
+
+test: vet race unit conformance fmt-check
+
+vet:
+	$(GO) vet ./...
+
+race:
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(RACE_PKGS)
+
+# Every package's tests but the conformance tests, then those on their own:
+# they run many sandboxes, which would load the machine under the kernel's
+# timing-sensitive tests if both ran at once. -count=1 because test/ builds
+# runsc-lite itself, which go test's cache cannot see.
+unit:
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$($(GO) list ./... | grep -v '/runsc-lite/test$$')
+
+conformance:
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./test/
+
+fmt-check:
+	@out="$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 gofmt -l)"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi; echo "gofmt: clean"
+
+bench:
+	bench/bench.sh
+
+syscalls-doc:
+	mkdir -p docs
+	$(GO) run ./runsc-lite syscalls --markdown > docs/syscalls.md.tmp
+	mv docs/syscalls.md.tmp docs/syscalls.md
+
+clean:
+	rm -rf bin

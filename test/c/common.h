@@ -1,0 +1,62 @@
+/* common.h: shared helpers for the runsc-lite conformance programs.
+ *
+ * Every program prints deterministic lines only, so that its native and
+ * sandboxed outputs can be compared byte for byte. Results are printed as
+ * "label = value" or "label = -1 ENAME" (the errno's symbolic name), never as
+ * addresses, PIDs or inode numbers. stdout is line buffered by setvbuf in
+ * init_output() so that output is not lost when a program dies by a signal.
+ */
+#ifndef RUNSC_LITE_TEST_COMMON_H
+#define RUNSC_LITE_TEST_COMMON_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* errname returns the symbolic name of errno value e ("ENOENT"). */
+static inline const char *errname(int e) {
+	const char *n = strerrorname_np(e);
+	return n ? n : "E?";
+}
+
+static inline void init_output(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
+
+/* report prints "label = ret" or "label = -1 ENAME" when ret is -1. */
+static inline void report(const char *label, long ret) {
+	if (ret == -1)
+		printf("%s = -1 %s\n", label, errname(errno));
+	else
+		printf("%s = %ld\n", label, ret);
+}
+
+/* reportf is report with a printf-style label. */
+static inline void reportf(long ret, const char *fmt, ...) {
+	char label[256];
+	va_list ap;
+	int e = errno;
+	va_start(ap, fmt);
+	vsnprintf(label, sizeof label, fmt, ap);
+	va_end(ap);
+	errno = e;
+	report(label, ret);
+}
+
+/* yesno prints "label: yes" or "label: no". */
+static inline void yesno(const char *label, int cond) { printf("%s: %s\n", label, cond ? "yes" : "no"); }
+
+/* die reports an unexpected failure on stderr and exits 99. */
+static inline void die(const char *what) {
+	fprintf(stderr, "%s: %s\n", what, errname(errno));
+	exit(99);
+}
+
+/* cmpstr sorts an array of strings. */
+static inline int cmpstr(const void *a, const void *b) {
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+#endif

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
 	"github.com/runsc-lite/runsc-lite/platform"
@@ -23,6 +24,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
+	"github.com/runsc-lite/runsc-lite/workqueue"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
@@ -98,6 +100,10 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	defer k.Shutdown()
 	initTID := k.ReserveTID()
 	k.StartKthreadd()
+	wqs, err := workqueue.Init(k, workqueue.Config{Log: log})
+	if err != nil {
+		return 0, fmt.Errorf("starting workqueues: %w", err)
+	}
 	log.Debugf("kernel up: %d CPUs, %d MiB of memory, platform %s", k.NumCPUs(), cfg.TotalMemory>>20, plat.Name())
 
 	s := process.NewSandbox()
@@ -115,7 +121,8 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	if root == "" {
 		root = "/"
 	}
-	v, err := newFilesystem(s, root, cfg.Volumes)
+	closer := workqueue.NewHostFDCloser(wqs.Unbound, nil)
+	v, err := newFilesystem(s, root, cfg.Volumes, closer)
 	if err != nil {
 		return 0, err
 	}
@@ -160,7 +167,27 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	<-s.InitExited()
 	status := init.TG.ExitStatus()
 	log.Debugf("init exited: %v", status)
+	shutdown(s)
 	return status, nil
+}
+
+// shutdown ends what is left of the sandbox once init has exited: every
+// other process is killed and given a moment to go. The workqueues are
+// not drained: runsc-lite exits right after, and the host closes whatever
+// descriptors deferred closes still held; waiting for every kworker to
+// stop would only delay the exit status.
+func shutdown(s *process.Sandbox) {
+	for _, tg := range s.ThreadGroups() {
+		tg.Exit(process.KilledBy(int(unix.SIGKILL)))
+	}
+	deadline := time.After(time.Second)
+	for _, tg := range s.ThreadGroups() {
+		select {
+		case <-tg.Exited():
+		case <-deadline:
+			s.Log.Debugf("process %d did not exit within 1s of init", tg.TGID())
+		}
+	}
 }
 
 func newPlatform(name string, mf *memfile.MemoryFile) (platform.Platform, error) {

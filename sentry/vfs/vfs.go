@@ -61,6 +61,9 @@ type Options struct {
 	// for /dev/tty; -1 for none. The zero value means: the sentry's
 	// stdin if it is a terminal.
 	TTYHostFD *int
+	// FDCloser, if set, closes the host descriptors of released host
+	// files (deferred close on a workqueue).
+	FDCloser hostfs.FDCloser
 }
 
 // Mount is one entry of the mount table.
@@ -121,6 +124,9 @@ func New(opts Options) (*VirtualFilesystem, error) {
 	if err != nil {
 		return nil, fmt.Errorf("root %q: %w", rootDir, err)
 	}
+	if opts.FDCloser != nil {
+		lower.SetFDCloser(opts.FDCloser)
+	}
 	ov, err := overlay.New(lower)
 	if err != nil {
 		return nil, fmt.Errorf("root %q: %w", rootDir, err)
@@ -142,6 +148,9 @@ func New(opts Options) (*VirtualFilesystem, error) {
 		hf, err := hostfs.New(vol.HostPath, vol.ReadOnly)
 		if err != nil {
 			return nil, fmt.Errorf("volume %q: %w", vol.HostPath, err)
+		}
+		if opts.FDCloser != nil {
+			hf.SetFDCloser(opts.FDCloser)
 		}
 		if err := v.Mount(fs.Background, vol.SandboxPath, hf, MountOptions{ReadOnly: vol.ReadOnly, Source: vol.HostPath}); err != nil {
 			return nil, fmt.Errorf("volume %q at %q: %w", vol.HostPath, vol.SandboxPath, err)

@@ -35,6 +35,27 @@ type FS struct {
 	hostDir  string
 	readOnly bool
 	rootNode *Node
+	closer   FDCloser
+}
+
+// FDCloser closes host descriptors of released files, possibly later and
+// elsewhere (the sentry hands them to a workqueue: closing a host file can
+// block, for example on a network filesystem's flush, and must not hold
+// up the task that closed it).
+type FDCloser interface {
+	Close(fd int)
+}
+
+// SetFDCloser makes c close the descriptors of released files (default:
+// close at once). Call it before the filesystem is used.
+func (f *FS) SetFDCloser(c FDCloser) { f.closer = c }
+
+func (f *FS) closeFD(fd int) {
+	if f.closer != nil {
+		f.closer.Close(fd)
+		return
+	}
+	unix.Close(fd)
 }
 
 // New opens hostDir (which must be a directory) as a filesystem.
@@ -547,7 +568,7 @@ func (f *File) FD() int { return f.fd }
 
 // Release implements fs.File.
 func (f *File) Release() {
-	f.once.Do(func() { unix.Close(f.fd) })
+	f.once.Do(func() { f.node.fs.closeFD(f.fd) })
 }
 
 // Stat implements fs.Statter (fstat of the open file, which survives

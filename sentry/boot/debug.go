@@ -1,0 +1,70 @@
+package boot
+
+import (
+	"os"
+	"os/signal"
+	"sync"
+
+	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// DebugSignal is the host signal that makes a running sentry dump every
+// task and run queue of its kernel to its log (`runsc-lite debug --pid
+// SENTRYPID` sends it).
+const DebugSignal = unix.SIGUSR2
+
+// InstallDebugHandler makes DebugSignal dump k's tasks and run queues
+// (kernel.DumpAll, LK's dump_all_threads) to log, and returns the function
+// that uninstalls it (call it before k shuts down). The dump is written at
+// warning level, so it reaches the log whatever its level: it was asked
+// for. InstallDebugHandler does not block; each dump runs on the handler's
+// own goroutine, one at a time.
+func InstallDebugHandler(k *kernel.Kernel, log *logrus.Logger) (uninstall func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, DebugSignal)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ch:
+				dumpKernel(k, log)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			wg.Wait()
+		})
+	}
+}
+
+// dumpKernel writes one dump: a header with the load, then DumpAll.
+func dumpKernel(k *kernel.Kernel, log *logrus.Logger) {
+	out := warnLogger{log.WithField("dump", "kernel")}
+	out.Warnf("kernel dump (%s): %d CPUs, %d tasks, load %s, %d context switches, %d forks",
+		DebugSignal, k.NumCPUs(), len(k.Tasks()), k.LoadAvgText(), k.ContextSwitches(), k.Forks())
+	k.DumpAll(out)
+	out.Warnf("end of kernel dump")
+}
+
+// warnLogger writes DumpAll's Info lines at warning level.
+type warnLogger struct{ logrus.FieldLogger }
+
+func (w warnLogger) Info(args ...any)                 { w.FieldLogger.Warn(args...) }
+func (w warnLogger) Infof(format string, args ...any) { w.FieldLogger.Warnf(format, args...) }
+func (w warnLogger) Infoln(args ...any)               { w.FieldLogger.Warnln(args...) }
+func (w warnLogger) Print(args ...any)                { w.FieldLogger.Warn(args...) }
+func (w warnLogger) Printf(format string, args ...any) {
+	w.FieldLogger.Warnf(format, args...)
+}
+func (w warnLogger) Println(args ...any) { w.FieldLogger.Warnln(args...) }

@@ -32,6 +32,15 @@ var errOOM = errors.New("out of memory")
 // (or an instruction fetch), which is how copy-on-write and dirty
 // tracking work on ptrace.
 func (m *MemoryManager) HandleFault(addr uintptr, access hostarch.AccessType) error {
+	return m.HandleFaultCode(addr, access, 0)
+}
+
+// HandleFaultCode is HandleFault with the fault's si_code when the
+// platform knows it. A not-present fault (SEGV_MAPERR) on a page that is
+// mapped by the time it is handled is stale — another thread of the
+// address space mapped it in between — and is simply retried; without the
+// code such a fault could be mistaken for a permission violation.
+func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType, code int32) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v := m.vmaAtLocked(addr)
@@ -39,6 +48,11 @@ func (m *MemoryManager) HandleFault(addr uintptr, access hostarch.AccessType) er
 		return segv(addr, segvMapErr)
 	}
 	pa := pageDown(addr)
+	if p := m.pages[pa]; code == segvMapErr && p != nil && p.mapped.Any() {
+		if p.mapped.SupersetOf(access) {
+			return nil
+		}
+	}
 	if p := m.pages[pa]; p != nil && p.mapped.Read && !access.Write && !access.Execute {
 		switch {
 		case !p.mapped.Write && v.perms.Write:

@@ -270,3 +270,24 @@ func TestForkIsCopyOnWrite(t *testing.T) {
 		t.Fatalf("%d pages leaked", mf.UsedPages())
 	}
 }
+
+func TestStaleNotPresentFaultIsRetried(t *testing.T) {
+	m, _, _ := newMM(t)
+	addr, _ := m.MMap(MMapOpts{Length: PageSize, Perms: hostarch.ReadWrite, Private: true})
+	// Thread A writes the page: it is populated and mapped read-write.
+	if err := m.HandleFaultCode(addr, hostarch.Write, segvMapErr); err != nil {
+		t.Fatal(err)
+	}
+	// Thread B's read fault, taken while the page was not yet mapped,
+	// is handled now: stale, not a violation.
+	if err := m.HandleFaultCode(addr, hostarch.Read, segvMapErr); err != nil {
+		t.Fatalf("stale not-present fault: %v", err)
+	}
+	// A real permission fault on a read-only mapping still is one.
+	ro, _ := m.MMap(MMapOpts{Length: PageSize, Perms: hostarch.Read, Private: true})
+	m.HandleFaultCode(ro, hostarch.Read, segvMapErr)
+	var fe *FaultError
+	if err := m.HandleFaultCode(ro, hostarch.Write, segvAccErr); !errors.As(err, &fe) {
+		t.Fatalf("write to read-only page: %v", err)
+	}
+}

@@ -30,6 +30,36 @@ type FileDescription struct {
 	dir   *dirState
 	flags atomic.Uint32
 	name  string
+
+	// relMu protects the release hooks (epoll interests that must go
+	// when the description's last reference does).
+	relMu    sync.Mutex
+	relNext  int
+	relHooks map[int]func()
+	released bool
+}
+
+// OnRelease registers fn to run when the description's last reference is
+// dropped (epoll removes its interests then, as Linux does at the file's
+// final fput). It returns a function that unregisters fn. If the
+// description is already released, fn is not registered.
+func (fd *FileDescription) OnRelease(fn func()) (cancel func()) {
+	fd.relMu.Lock()
+	defer fd.relMu.Unlock()
+	if fd.released {
+		return func() {}
+	}
+	if fd.relHooks == nil {
+		fd.relHooks = make(map[int]func())
+	}
+	id := fd.relNext
+	fd.relNext++
+	fd.relHooks[id] = fn
+	return func() {
+		fd.relMu.Lock()
+		delete(fd.relHooks, id)
+		fd.relMu.Unlock()
+	}
 }
 
 // dirState is a directory description's listing and position.
@@ -94,6 +124,13 @@ func (fd *FileDescription) IncRef() { fd.refs.Add(1) }
 // DecRef drops a reference and releases the file when it was the last.
 func (fd *FileDescription) DecRef() {
 	if n := fd.refs.Add(-1); n == 0 {
+		fd.relMu.Lock()
+		hooks := fd.relHooks
+		fd.relHooks, fd.released = nil, true
+		fd.relMu.Unlock()
+		for _, fn := range hooks {
+			fn()
+		}
 		if fd.impl != nil {
 			fd.impl.Release()
 		}

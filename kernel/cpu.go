@@ -106,6 +106,8 @@ type CPU struct {
 	busy      time.Duration
 	idleSince time.Time
 	idleTotal time.Duration
+	// acct is the user-time accounting (accounting.go).
+	acct cpuAcct
 }
 
 func newCPU(k *Kernel, id int) *CPU {
@@ -163,7 +165,9 @@ func (c *CPU) Times() (busy, idle time.Duration) {
 // (run queue, asleep, dead) and calls switchLocked.
 // Preconditions: c.mu is held; t is c.curr.
 func (c *CPU) putPrevLocked(t *Task, now time.Time) {
-	assert(c.curr == t, "task %d is not running on cpu %d", t.tid, c.id)
+	if Debug {
+		assert(c.curr == t, "task %d is not running on cpu %d", t.tid, c.id)
+	}
 	delta := now.Sub(c.currSince)
 	t.sumExec.Add(int64(delta))
 	c.chargeLocked(t, delta)
@@ -183,6 +187,7 @@ func (c *CPU) enqueueLocked(t *Task, front bool) {
 		e.relative = false
 	}
 	t.cpu.Store(c)
+	t.acct.queued() // run-delay accounting (accounting.go)
 	if front {
 		c.rq.pushFront(t)
 	} else {
@@ -204,7 +209,9 @@ func (c *CPU) dequeueRelativeLocked(t *Task) {
 // holder has already been put away (putPrevLocked).
 // Preconditions: c.mu is held; c.curr == nil.
 func (c *CPU) switchLocked(now time.Time) {
-	assert(c.curr == nil, "switch on cpu %d with task %d still running", c.id, tidOf(c.curr))
+	if Debug {
+		assert(c.curr == nil, "switch on cpu %d with task %d still running", c.id, tidOf(c.curr))
+	}
 	if c.rq.empty() {
 		c.pullLocked()
 	}
@@ -219,7 +226,9 @@ func (c *CPU) switchLocked(now time.Time) {
 		c.idleTotal += now.Sub(c.idleSince)
 		c.idleSince = time.Time{}
 	}
-	assert(next.State() == TaskRunnable, "picked task %d in state %v", next.tid, next.State())
+	if Debug {
+		assert(next.State() == TaskRunnable, "picked task %d in state %v", next.tid, next.State())
+	}
 	c.curr = next
 	c.currSince = now
 	if next.se.params.Policy == SchedRR && next.se.rrLeft <= 0 {
@@ -228,6 +237,7 @@ func (c *CPU) switchLocked(now time.Time) {
 	next.se.sliceStart = now
 	next.needResched.Store(false)
 	next.cpu.Store(c)
+	next.acct.picked() // run-delay and timeslice accounting (accounting.go)
 	c.k.ctxSwitches.Add(1)
 	// The grant channel has room for exactly one grant and a task is
 	// granted at most once per wait, so this never blocks.

@@ -53,8 +53,11 @@ import (
 // Debug turns on invariant checks throughout the package.
 var Debug = false
 
+// assert panics when cond is false. Call it as `if Debug { assert(...) }`
+// so a disabled check costs nothing on hot paths (the variadic arguments
+// would otherwise be boxed on every call).
 func assert(cond bool, format string, args ...any) {
-	if Debug && !cond {
+	if !cond {
 		panic("kernel: invariant violated: " + fmt.Sprintf(format, args...))
 	}
 }
@@ -86,6 +89,9 @@ type Kernel struct {
 
 	stopTick chan struct{}
 	tickWG   sync.WaitGroup
+
+	// load is the load average calculator, fed by the tick (loadavg.go).
+	load loadAvg
 
 	plugins
 }
@@ -206,6 +212,7 @@ func (k *Kernel) tickLoop() {
 			for _, c := range k.cpus {
 				c.tick(now)
 			}
+			k.load.tick(k, now) // load average (loadavg.go)
 			ticks++
 			if ticks%balanceTicks == 0 {
 				k.balance()

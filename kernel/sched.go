@@ -104,7 +104,9 @@ func (r *runQueue) empty() bool { return r.len() == 0 }
 // push queues a runnable task: at the tail of its RT list, or by vruntime.
 func (r *runQueue) push(t *Task) {
 	e := &t.se
-	assert(!e.queued, "task %d queued twice", t.tid)
+	if Debug {
+		assert(!e.queued, "task %d queued twice", t.tid)
+	}
 	e.queued = true
 	if e.params.isRT() {
 		p := e.params.RTPriority
@@ -147,7 +149,9 @@ func (r *runQueue) pushFront(t *Task) {
 // remove takes a queued task off the queue.
 func (r *runQueue) remove(t *Task) {
 	e := &t.se
-	assert(e.queued, "removing unqueued task %d", t.tid)
+	if Debug {
+		assert(e.queued, "removing unqueued task %d", t.tid)
+	}
 	e.queued = false
 	if e.params.isRT() {
 		p := e.params.RTPriority

@@ -24,37 +24,9 @@ func spinFor(stop <-chan struct{}) func(*Task) {
 	}
 }
 
-func shareOf(t *testing.T, nices [2]int, d time.Duration) float64 {
-	k := New(Config{CPUs: 1, Tick: time.Millisecond})
-	defer k.Shutdown()
-	stop := make(chan struct{})
-	var ts [2]*Task
-	for i := range ts {
-		ts[i] = k.NewTask(TaskOptions{Name: "spin", Nice: nices[i], Entry: spinFor(stop)})
-	}
-	for _, tk := range ts {
-		tk.Start()
-	}
-	time.Sleep(d)
-	close(stop)
-	for _, tk := range ts {
-		<-tk.Exited()
-	}
-	a, b := ts[0].Runtime(), ts[1].Runtime()
-	t.Logf("nice %d: %v, nice %d: %v, ratio %.2f", nices[0], a, nices[1], b, float64(a)/float64(b))
-	return float64(a) / float64(b)
-}
-
-func TestNiceWeights(t *testing.T) {
-	if r := shareOf(t, [2]int{0, 5}, time.Second); r < 3.05*0.8 || r > 3.05*1.2 {
-		t.Errorf("nice 0 vs 5 share %.2f, want 3.05 within 20%%", r)
-	}
-	// The nice-19 task gets about 1.5% in turns of a millisecond or two,
-	// so it takes a few seconds for the share to settle.
-	if r := shareOf(t, [2]int{0, 19}, 4*time.Second); r < 68*0.8 || r > 68*1.2 {
-		t.Errorf("nice 0 vs 19 share %.2f, want 68 within 20%%", r)
-	}
-}
+// The nice-weight shares are checked by TestNiceSharesSettle
+// (accounting_test.go), which waits for the share to settle instead of
+// trusting one reading on a loaded host.
 
 func TestFIFORunsAheadOfFair(t *testing.T) {
 	k := New(Config{CPUs: 1, Tick: time.Millisecond})

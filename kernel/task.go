@@ -106,6 +106,10 @@ type Task struct {
 
 	workerHooks atomic.Pointer[workerHooksBox]
 
+	// acct is the user/system, run-delay and sleep-kind accounting
+	// (accounting.go).
+	acct taskAcct
+
 	// Ext is the owner's per-task state: the sentry's thread for a user
 	// task, the kthread for a kernel thread.
 	Ext any
@@ -259,7 +263,9 @@ func (t *Task) Exited() <-chan struct{} { return t.exited }
 // Start makes a Created task runnable: its goroutine starts, locks itself
 // to a host thread and waits for a CPU. Start does not block.
 func (t *Task) Start() {
-	assert(t.State() == TaskCreated, "Start of task %d in state %v", t.tid, t.State())
+	if Debug {
+		assert(t.State() == TaskCreated, "Start of task %d in state %v", t.tid, t.State())
+	}
 	go t.run()
 }
 
@@ -286,7 +292,9 @@ func (t *Task) waitForCPU() {
 // the task is Running, its host thread is pinned to the CPU's host CPU.
 func (t *Task) onCPU() {
 	c := t.cpu.Load()
-	assert(c != nil, "task %d granted without a CPU", t.tid)
+	if Debug {
+		assert(c != nil, "task %d granted without a CPU", t.tid)
+	}
 	t.state.Store(int32(TaskRunning))
 	if hc := c.hostCPU; hc != t.pinned {
 		var set unix.CPUSet
@@ -382,7 +390,9 @@ func (k *Kernel) selectCPU(t *Task) *CPU {
 			best, bestLoad = c, l
 		}
 	}
-	assert(best != nil, "task %d has no allowed CPU (%v)", t.tid, aff)
+	if Debug {
+		assert(best != nil, "task %d has no allowed CPU (%v)", t.tid, aff)
+	}
 	if best == nil {
 		best = k.cpus[0]
 	}
@@ -394,7 +404,9 @@ func (k *Kernel) selectCPU(t *Task) *CPU {
 // Schedule return at once, so no wake-up is lost.
 // Preconditions: t is the calling task, Running.
 func (t *Task) PrepareToBlock() {
-	assert(t.State() == TaskRunning, "PrepareToBlock of task %d in state %v", t.tid, t.State())
+	if Debug {
+		assert(t.State() == TaskRunning, "PrepareToBlock of task %d in state %v", t.tid, t.State())
+	}
 	t.state.Store(int32(TaskBlocking))
 }
 
@@ -407,6 +419,10 @@ func (t *Task) CancelBlock() {
 // the task has been woken and holds a CPU again. It blocks.
 // Preconditions: t is the calling task; PrepareToBlock was called.
 func (t *Task) Schedule() {
+	if t.State() == TaskBlocking {
+		// A CPU about to go idle runs its pending softirqs first.
+		t.IRQExit()
+	}
 	hooks := t.workerHooks.Load()
 	if hooks != nil && hooks.h.Sleeping != nil && t.State() == TaskBlocking {
 		hooks.h.Sleeping(t)
@@ -445,6 +461,7 @@ func (t *Task) Yield() {
 // return from application code): if the scheduler asked it to give up the
 // CPU, it does so and returns when it holds a CPU again.
 func (t *Task) PreemptPoint() {
+	t.IRQExit()
 	if t.needResched.Load() {
 		t.requeue(false)
 	}
@@ -511,11 +528,15 @@ func (t *Task) NeedResched() bool { return t.needResched.Load() }
 // called by the tick, by a higher-priority wake-up and by Interrupt.
 func (t *Task) EnterApp(kick *func()) {
 	t.appKick.Store(kick)
+	t.acct.enterApp() // user-time accounting (accounting.go)
 	t.appRunning.Store(true)
 }
 
 // LeaveApp: see EnterApp.
-func (t *Task) LeaveApp() { t.appRunning.Store(false) }
+func (t *Task) LeaveApp() {
+	t.appRunning.Store(false)
+	t.acct.leaveApp(t) // user-time accounting (accounting.go)
+}
 
 // ErrInterrupted is returned by interruptible waits when Interrupt was
 // called on the task (a signal arrived).

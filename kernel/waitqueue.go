@@ -92,7 +92,11 @@ func (q *WaitQueue) Wait(t *Task, cond func() bool, o WaitOpts) error {
 			q.remove(t)
 			return err
 		}
+		// State D accounting (accounting.go): the sleep a signal
+		// cannot end counts in the load average.
+		t.acct.uninterruptible.Store(!o.Interruptible)
 		t.Schedule()
+		t.acct.uninterruptible.Store(false)
 		q.remove(t)
 	}
 }

@@ -154,3 +154,39 @@ type Context interface {
 // ErrContextDead is returned by Switch when the context can no longer run
 // application code.
 var ErrContextDead = errors.New("platform context is dead")
+
+// FPStateContext is implemented by Contexts that can read and replace the
+// floating-point and extended register state (x87, SSE, AVX, ...) of the
+// application thread they run. The sentry saves that state in signal
+// frames and restores it on rt_sigreturn; a Context without it gives
+// handlers the interrupted code's FP state and cannot restore it.
+//
+// The layout is the standard (non-compacted) XSAVE area of the host CPU,
+// as PTRACE_GETREGSET NT_X86_XSTATE reports it: the 512-byte FXSAVE legacy
+// area (whose bytes 464-511, the software-reserved area, carry the host's
+// struct _fpx_sw_bytes), the 64-byte XSAVE header at 512, then the
+// extended components. On a CPU without XSAVE it is the 512-byte FXSAVE
+// area alone.
+type FPStateContext interface {
+	// FPState returns a copy of the FP state of the context's thread in
+	// as.
+	//
+	// Preconditions: as for Switch; no Switch is running.
+	FPState(as AddressSpace) ([]byte, error)
+
+	// SetFPState replaces the FP state of the context's thread in as.
+	// state is either as long as what FPState returns, or a 512-byte
+	// FXSAVE area (the extended components then return to their initial
+	// state).
+	//
+	// Preconditions: as for Switch; no Switch is running.
+	//
+	// Errors: ErrInvalidFPState if the state is malformed (a bad length,
+	// reserved bits set in the XSAVE header or MXCSR); ErrContextDead if
+	// the host side died.
+	SetFPState(as AddressSpace, state []byte) error
+}
+
+// ErrInvalidFPState is returned by FPStateContext.SetFPState for a state
+// the CPU would refuse to load.
+var ErrInvalidFPState = errors.New("invalid floating-point state")

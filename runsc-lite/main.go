@@ -29,6 +29,7 @@ const usage = `usage: runsc-lite [flags] COMMAND [ARGS...]
 Commands:
   do [flags] [--] PROG [ARGS...]   run PROG in a new sandbox
   syscalls [--markdown]            print the sentry's syscall table
+  debug --pid PID                  dump the sandbox's tasks and run queues to its log
 
 Flags (before or after the command):
 `
@@ -131,6 +132,8 @@ func run(args []string, stderr io.Writer) int {
 		return cmdDo(&o, rest[1:], stderr)
 	case "syscalls":
 		return cmdSyscalls(rest[1:], stderr)
+	case "debug":
+		return cmdDebug(rest[1:], stderr)
 	case "help":
 		global.SetOutput(os.Stdout)
 		global.Usage()

@@ -1,9 +1,11 @@
 package ptrace
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
@@ -342,4 +344,122 @@ func (c *context) Release() {
 		c.dropThread(as, t)
 	}
 	c.lastAS, c.lastThread = nil, nil
+}
+
+// FP state (platform.FPStateContext).
+//
+// The FP state of a stub thread is read and written with
+// PTRACE_GETREGSET/SETREGSET NT_X86_XSTATE (the standard-format XSAVE
+// area), or NT_PRFPREG (the 512-byte FXSAVE area) on a CPU without XSAVE.
+// The kernel only accepts a whole XSAVE area of exactly its own size, so
+// the size it reports is learnt on first use and kept in xstateSize.
+
+var _ platform.FPStateContext = (*context)(nil)
+
+const (
+	// fxsaveSize is the size of the FXSAVE legacy area.
+	fxsaveSize = 512
+	// xstateProbeSize bounds the XSAVE area on first use (the largest
+	// today, with AMX tile data, is about 11 KiB).
+	xstateProbeSize = 32 << 10
+	// xstateBVOffset is the offset of XSTATE_BV in the XSAVE header.
+	xstateBVOffset = 512
+	// xfeaturesFPSSE are the x87 and SSE state components.
+	xfeaturesFPSSE = 0x3
+)
+
+// xstateSize is the host's XSAVE area size: 0 before the first
+// FPState, -1 when the host has no XSAVE (NT_PRFPREG is used instead).
+var xstateSize atomic.Int64
+
+// fpThread returns the context's stub thread in pas, creating it if the
+// context never ran there.
+func (c *context) fpThread(pas platform.AddressSpace) (*stubThread, error) {
+	as, ok := pas.(*addressSpace)
+	if !ok {
+		return nil, fmt.Errorf("ptrace: FP state of a foreign address space %T", pas)
+	}
+	if as == c.lastAS && c.lastThread != nil {
+		return c.lastThread, nil
+	}
+	return c.threadFor(as)
+}
+
+// FPState implements platform.FPStateContext.FPState.
+func (c *context) FPState(pas platform.AddressSpace) ([]byte, error) {
+	t, err := c.fpThread(pas)
+	if err != nil {
+		return nil, err
+	}
+	if size := xstateSize.Load(); size >= 0 {
+		n := int(size)
+		if n == 0 {
+			n = xstateProbeSize
+		}
+		buf := make([]byte, n)
+		got, e := ptraceRegset(unix.PTRACE_GETREGSET, t.tid, unix.NT_X86_XSTATE, buf)
+		switch {
+		case e == 0 && got > fxsaveSize:
+			xstateSize.Store(int64(got))
+			return buf[:got], nil
+		case e == 0, e == unix.ENODEV, e == unix.EINVAL:
+			xstateSize.Store(-1)
+		default:
+			return nil, c.hostError(t, "PTRACE_GETREGSET NT_X86_XSTATE", e)
+		}
+	}
+	buf := make([]byte, fxsaveSize)
+	if _, e := ptraceRegset(unix.PTRACE_GETREGSET, t.tid, unix.NT_PRFPREG, buf); e != 0 {
+		return nil, c.hostError(t, "PTRACE_GETREGSET NT_PRFPREG", e)
+	}
+	return buf, nil
+}
+
+// SetFPState implements platform.FPStateContext.SetFPState.
+func (c *context) SetFPState(pas platform.AddressSpace, state []byte) error {
+	t, err := c.fpThread(pas)
+	if err != nil {
+		return err
+	}
+	if xstateSize.Load() == 0 {
+		// Learn the size.
+		if _, err := c.FPState(pas); err != nil {
+			return err
+		}
+	}
+	size := int(xstateSize.Load())
+	note := uintptr(unix.NT_X86_XSTATE)
+	buf := state
+	switch {
+	case size < 0:
+		if len(state) != fxsaveSize {
+			return platform.ErrInvalidFPState
+		}
+		note = unix.NT_PRFPREG
+	case len(state) == fxsaveSize:
+		// A legacy area: x87 and SSE from it, every other
+		// component in its initial state.
+		buf = make([]byte, size)
+		copy(buf, state)
+		binary.LittleEndian.PutUint64(buf[xstateBVOffset:], xfeaturesFPSSE)
+	case len(state) != size:
+		return platform.ErrInvalidFPState
+	}
+	if _, e := ptraceRegset(unix.PTRACE_SETREGSET, t.tid, note, buf); e != 0 {
+		if e == unix.EINVAL || e == unix.EFAULT {
+			return platform.ErrInvalidFPState
+		}
+		return c.hostError(t, "PTRACE_SETREGSET", e)
+	}
+	return nil
+}
+
+// ptraceRegset runs PTRACE_GETREGSET or PTRACE_SETREGSET (request) of
+// regset note on tid with buf, and returns how many bytes the kernel
+// transferred.
+func ptraceRegset(request int, tid int32, note uintptr, buf []byte) (int, unix.Errno) {
+	iov := unix.Iovec{Base: &buf[0]}
+	iov.SetLen(len(buf))
+	_, _, e := unix.RawSyscall6(unix.SYS_PTRACE, uintptr(request), uintptr(tid), note, uintptr(unsafe.Pointer(&iov)), 0, 0)
+	return int(iov.Len), e
 }

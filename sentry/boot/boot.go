@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"runtime"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
+	"github.com/runsc-lite/runsc-lite/softirqd"
 	"github.com/runsc-lite/runsc-lite/workqueue"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -98,8 +100,19 @@ func Run(cfg Config) (process.WaitStatus, error) {
 
 	k := kernel.New(kernel.Config{CPUs: cfg.CPUs})
 	defer k.Shutdown()
+	defer InstallDebugHandler(k, log)()
+	// Every task holding a sandbox CPU may sit in a ptrace wait4 or spin in
+	// sentry code; the tick, timers and wakers need Go Ps of their own.
+	if runtime.GOMAXPROCS(0) < k.NumCPUs()+2 {
+		runtime.GOMAXPROCS(k.NumCPUs() + 2)
+	}
 	initTID := k.ReserveTID()
 	k.StartKthreadd()
+	sirq, err := softirqd.Start(k)
+	if err != nil {
+		return 0, fmt.Errorf("starting softirqs: %w", err)
+	}
+	sirq.SetKickApps(true)
 	wqs, err := workqueue.Init(k, workqueue.Config{Log: log})
 	if err != nil {
 		return 0, fmt.Errorf("starting workqueues: %w", err)
@@ -108,6 +121,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 
 	s := process.NewSandbox()
 	s.Kernel = k
+	s.Softirqs = sirq
 	s.MF = mf
 	s.Platform = plat
 	s.Syscalls = syscalls.Dispatcher{}
@@ -164,6 +178,8 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	})
 	log.Debugf("starting %s (pid %d) at %#x", loaded.Executable, init.TID(), loaded.Entry)
 	init.Task.Start()
+	stopForwarding := process.ForwardHostSignals(s, nil)
+	defer stopForwarding()
 	<-s.InitExited()
 	status := init.TG.ExitStatus()
 	log.Debugf("init exited: %v", status)

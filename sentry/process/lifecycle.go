@@ -67,6 +67,11 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	if f&unix.CLONE_CHILD_CLEARTID != 0 {
 		nt.ClearChildTID = o.ChildTID
 	}
+	// The alternate signal stack survives fork and vfork; a new thread
+	// sharing the address space starts without one (as Linux).
+	if f&unix.CLONE_VM == 0 || f&unix.CLONE_VFORK != 0 {
+		nt.AltStack = t.AltStack
+	}
 
 	tg := t.TG
 	if f&unix.CLONE_THREAD != 0 {
@@ -250,11 +255,13 @@ func (t *Thread) Wait(o WaitOptions) (WaitResult, error) {
 			if c.zombie && o.Exited {
 				res = WaitResult{PID: c.tgid, UID: c.leader.Creds.RealUID, Status: c.status}
 				if !o.NoReap {
-					delete(tg.children, c)
-					delete(s.tgs, c.tgid)
-					s.Kernel.Reap(c.leader.Task)
+					s.reapLocked(tg, c)
 				}
 				found = nil
+				return true
+			}
+			if r, ok := c.takeJobEvent(o); ok { // signal_jobctl.go
+				res, found = r, nil
 				return true
 			}
 		}
@@ -381,4 +388,23 @@ func (s *Sandbox) ProcessGroupMembers(pgid int32) []*ThreadGroup {
 		}
 	}
 	return out
+}
+
+// reap removes the zombie child c of parent from the process table and
+// frees its PID.
+func (s *Sandbox) reap(parent, c *ThreadGroup) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reapLocked(parent, c)
+}
+
+// reapLocked is reap. Preconditions: s.mu is held.
+func (s *Sandbox) reapLocked(parent, c *ThreadGroup) {
+	if parent.children != nil {
+		delete(parent.children, c)
+	}
+	if s.tgs[c.tgid] == c {
+		delete(s.tgs, c.tgid)
+	}
+	s.Kernel.Reap(c.leader.Task)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
+	"github.com/runsc-lite/runsc-lite/softirqd"
 	"github.com/sirupsen/logrus"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -38,6 +39,7 @@ type SyscallDispatcher interface {
 // physical memory, platform, filesystem and identity.
 type Sandbox struct {
 	Kernel   *kernel.Kernel
+	Softirqs *softirqd.Softirqs
 	MF       *memfile.MemoryFile
 	Platform platform.Platform
 	VFS      *vfs.VirtualFilesystem

@@ -86,10 +86,11 @@ func (t *Thread) run(task *kernel.Task) {
 	}
 	t.ctx = ctx
 	t.kick = ctx.Interrupt
-	for !t.exiting.Load() {
+	for t.returnToUser() {
 		task.EnterApp(&t.kick)
 		stop, err := ctx.Switch(t.MM().AddressSpace(), &t.Regs)
 		task.LeaveApp()
+		task.IRQExit()
 		if err != nil {
 			t.Log().Errorf("application context died: %v", err)
 			t.TG.Exit(KilledBy(int(unix.SIGKILL)))
@@ -113,7 +114,7 @@ func (t *Thread) run(task *kernel.Task) {
 // a synchronous signal to the thread.
 func (t *Thread) handleFault(st platform.Stop) {
 	if st.Signo == int(unix.SIGSEGV) || st.Signo == int(unix.SIGBUS) {
-		err := t.MM().HandleFault(st.Addr, st.Access)
+		err := t.MM().HandleFaultCode(st.Addr, st.Access, st.Code)
 		if err == nil {
 			return
 		}
@@ -126,14 +127,6 @@ func (t *Thread) handleFault(st platform.Stop) {
 		return
 	}
 	t.ForceSignal(st.Signo, st.Code, st.Addr)
-}
-
-// ForceSignal delivers a synchronous signal caused by the thread's own
-// execution. Without a handler the default action applies: the process
-// is killed by the signal.
-func (t *Thread) ForceSignal(sig int, code int32, addr uintptr) {
-	t.Log().Debugf("synchronous signal %d (code %d, addr %#x) at rip %#x", sig, code, addr, t.Regs.Rip)
-	t.TG.Exit(KilledBy(sig))
 }
 
 // Exit ends the whole thread group with status (exit_group, a fatal
@@ -229,11 +222,15 @@ func (t *Thread) exitThread() {
 	s.mu.Unlock()
 	close(tg.exited)
 	if parent != nil {
+		if tg.NotifyParentOfExit(parent, tg.exitSignal) {
+			// The parent ignores SIGCHLD or set SA_NOCLDWAIT: nobody
+			// will wait for this child, so it is reaped now.
+			s.reap(parent, tg)
+		}
 		parent.childEvents.NotifyAll()
 		if isInit := s.init; isInit != nil {
 			isInit.childEvents.NotifyAll()
 		}
-		parent.SendSignal(tg.exitSignal)
 	}
 	if isInit {
 		close(s.initEnd)

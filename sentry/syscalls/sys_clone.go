@@ -287,7 +287,13 @@ func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			si.Signo = int32(unix.SIGCHLD)
 			si.SetPID(res.PID)
 			si.SetUID(int32(res.UID))
-			if sig, ok := res.Status.Signaled(); ok {
+			if sig, ok := res.Status.Stopped(); ok {
+				si.Code = linux.CLD_STOPPED
+				si.SetStatus(int32(sig))
+			} else if res.Status.Continued() {
+				si.Code = linux.CLD_CONTINUED
+				si.SetStatus(int32(unix.SIGCONT))
+			} else if sig, ok := res.Status.Signaled(); ok {
 				si.Code = linux.CLD_KILLED
 				si.SetStatus(int32(sig))
 			} else {

@@ -233,9 +233,12 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 		file(name, 0444, func(*fs.Context) ([]byte, error) { return []byte(gen()), nil })
 	}
 	th := thread(t)
-	text("stat", func() string { return p.taskStat(t) })
+	// /proc/PID/stat sums the CPU times of the whole thread group;
+	// /proc/PID/task/TID/stat is the thread's own.
+	text("stat", func() string { return p.taskStat(t, withTasks) })
 	text("status", func() string { return p.taskStatus(t) })
 	text("statm", func() string { return p.taskStatm(t) })
+	text("schedstat", func() string { return taskSchedstat(t) })
 	comm := synth.NewFile(p.taskAttr(t, 0644, next()), func(*fs.Context) ([]byte, error) { return []byte(t.Name() + "\n"), nil })
 	comm.Set = func(ctx *fs.Context, data []byte) error {
 		t.SetName(strings.TrimSuffix(string(data), "\n"))
@@ -482,57 +485,6 @@ func (p *procFS) findFDInfo(t *kernel.Task, th *process.Thread, name string) (fs
 		}
 		return []byte(fmt.Sprintf("pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%d\n", pos, flags, mnt, ino)), nil
 	}), nil
-}
-
-// stateOf returns the /proc state letter and name.
-func stateOf(t *kernel.Task) (byte, string) {
-	switch t.State() {
-	case kernel.TaskRunning, kernel.TaskRunnable, kernel.TaskCreated:
-		return 'R', "running"
-	case kernel.TaskBlocking, kernel.TaskSleeping:
-		if t.IsKthread() {
-			return 'I', "idle"
-		}
-		return 'S', "sleeping"
-	case kernel.TaskDead:
-		return 'Z', "zombie"
-	}
-	return 'S', "sleeping"
-}
-
-func ppidOf(t *kernel.Task) int32 {
-	if pt := t.Parent(); pt != nil {
-		return pt.TGID()
-	}
-	return 0
-}
-
-func ticks(d time.Duration) int64 { return int64(d / (time.Second / clockTicks)) }
-
-func (p *procFS) taskStat(t *kernel.Task) string {
-	st, _ := stateOf(t)
-	th := thread(t)
-	var pgrp, session int32
-	var vsize, rss uint64
-	numThreads := 1
-	if th != nil {
-		pgrp, session = th.TG.ProcessGroup(), th.TG.Session()
-		if m := memOf(th); m != nil {
-			vsize = m.VirtualSize()
-			rss = m.ResidentPages()
-		}
-		numThreads = len(th.TG.Threads())
-	}
-	cpu := 0
-	if c := t.CPU(); c != nil {
-		cpu = c.ID()
-	}
-	start := ticks(t.StartTime().Sub(p.s.Kernel.BootTime()))
-	utime := ticks(t.Runtime())
-	nice := t.Nice()
-	return fmt.Sprintf("%d (%s) %c %d %d %d 0 -1 %d 0 0 0 0 %d 0 0 0 %d %d %d 0 %d %d %d 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 %d 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
-		t.TID(), t.Name(), st, ppidOf(t), pgrp, session, uint32(t.Flags()),
-		utime, 20+nice, nice, numThreads, start, vsize, rss, cpu)
 }
 
 func (p *procFS) taskStatus(t *kernel.Task) string {
@@ -785,31 +737,6 @@ func (p *procFS) meminfo(*fs.Context) string {
 	return b.String()
 }
 
-func (p *procFS) stat(*fs.Context) string {
-	k := p.s.Kernel
-	var b strings.Builder
-	n := k.NumCPUs()
-	var totBusy, totIdle int64
-	per := make([][2]int64, n)
-	for i := 0; i < n; i++ {
-		busy, idle := k.CPU(i).Times()
-		per[i] = [2]int64{ticks(busy), ticks(idle)}
-		totBusy += per[i][0]
-		totIdle += per[i][1]
-	}
-	fmt.Fprintf(&b, "cpu  %d 0 0 %d 0 0 0 0 0 0\n", totBusy, totIdle)
-	for i, c := range per {
-		fmt.Fprintf(&b, "cpu%d %d 0 0 %d 0 0 0 0 0 0\n", i, c[0], c[1])
-	}
-	running := 0
-	for i := 0; i < n; i++ {
-		running += k.CPU(i).NrRunning()
-	}
-	fmt.Fprintf(&b, "intr 0\nctxt %d\nbtime %d\nprocesses %d\nprocs_running %d\nprocs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n",
-		k.ContextSwitches(), k.BootTime().Unix(), k.Forks(), max(running, 1))
-	return b.String()
-}
-
 func (p *procFS) uptime(*fs.Context) string {
 	k := p.s.Kernel
 	up := time.Since(k.BootTime()).Seconds()
@@ -819,18 +746,4 @@ func (p *procFS) uptime(*fs.Context) string {
 		idle += id.Seconds()
 	}
 	return fmt.Sprintf("%.2f %.2f\n", up, idle)
-}
-
-func (p *procFS) loadavg(*fs.Context) string {
-	k := p.s.Kernel
-	tasks := k.Tasks()
-	running := 0
-	var last int32
-	for _, t := range tasks {
-		if s := t.State(); s == kernel.TaskRunning || s == kernel.TaskRunnable {
-			running++
-		}
-		last = max(last, t.TID())
-	}
-	return fmt.Sprintf("0.00 0.00 0.00 %d/%d %d\n", max(running, 1), len(tasks), last)
 }

@@ -159,6 +159,9 @@ type ThreadGroup struct {
 	threadsGone kernel.WaitQueue
 	// vforkDone is completed when a vfork child execs or exits.
 	vforkDone *kernel.Completion
+
+	// sig is the group's signal state (signal_state.go).
+	sig groupSignals
 }
 
 // TGID returns the group's ID (its leader's TID).
@@ -303,6 +306,9 @@ type Thread struct {
 	syscallStart time.Time
 
 	scratch [256]byte
+
+	// sig is the thread's signal state (signal_state.go).
+	sig threadSignals
 }
 
 // TID returns the thread's ID.

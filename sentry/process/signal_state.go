@@ -1,10 +1,6 @@
 package process
 
 import (
-	"runtime"
-	"sync"
-	"weak"
-
 	"github.com/runsc-lite/runsc-lite/kernel"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 )
@@ -19,11 +15,7 @@ import (
 // signal actions and every write of a thread's SignalMask (the thread
 // itself may read its own mask without it).
 //
-// They live in side tables keyed by weak pointers to the Thread and
-// ThreadGroup, removed by a cleanup when those are collected: the signal
-// code is written without touching the Thread and ThreadGroup struct
-// definitions (process.go). Moving them into fields is a mechanical
-// change: signals() would return &t.sig.
+// They are the sig fields of Thread and ThreadGroup (process.go).
 
 // sigQueue is a set of pending signals with their siginfo, in arrival
 // order. A standard signal has at most one entry; real-time signals queue.
@@ -176,33 +168,8 @@ type faultInfo struct {
 	cr2    uint64
 }
 
-var (
-	groupSignalTable  sync.Map // weak.Pointer[ThreadGroup] -> *groupSignals
-	threadSignalTable sync.Map // weak.Pointer[Thread] -> *threadSignals
-)
-
 // signals returns the group's signal state.
-func (tg *ThreadGroup) signals() *groupSignals {
-	k := weak.Make(tg)
-	if v, ok := groupSignalTable.Load(k); ok {
-		return v.(*groupSignals)
-	}
-	v, loaded := groupSignalTable.LoadOrStore(k, &groupSignals{})
-	if !loaded {
-		runtime.AddCleanup(tg, func(k weak.Pointer[ThreadGroup]) { groupSignalTable.Delete(k) }, k)
-	}
-	return v.(*groupSignals)
-}
+func (tg *ThreadGroup) signals() *groupSignals { return &tg.sig }
 
 // signals returns the thread's signal state.
-func (t *Thread) signals() *threadSignals {
-	k := weak.Make(t)
-	if v, ok := threadSignalTable.Load(k); ok {
-		return v.(*threadSignals)
-	}
-	v, loaded := threadSignalTable.LoadOrStore(k, &threadSignals{})
-	if !loaded {
-		runtime.AddCleanup(t, func(k weak.Pointer[Thread]) { threadSignalTable.Delete(k) }, k)
-	}
-	return v.(*threadSignals)
-}
+func (t *Thread) signals() *threadSignals { return &t.sig }

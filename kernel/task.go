@@ -461,7 +461,6 @@ func (t *Task) Yield() {
 // return from application code): if the scheduler asked it to give up the
 // CPU, it does so and returns when it holds a CPU again.
 func (t *Task) PreemptPoint() {
-	t.IRQExit()
 	if t.needResched.Load() {
 		t.requeue(false)
 	}

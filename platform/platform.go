@@ -190,3 +190,13 @@ type FPStateContext interface {
 // ErrInvalidFPState is returned by FPStateContext.SetFPState for a state
 // the CPU would refuse to load.
 var ErrInvalidFPState = errors.New("invalid floating-point state")
+
+// HostCPUPinner is implemented by contexts whose application code runs on
+// a host thread other than the caller's (the ptrace platform's stub
+// threads). The sentry calls PinHostCPU from the owning thread when the
+// task moves to a sandbox CPU backed by another host CPU, so application
+// code runs where the task's sandbox CPU is, like the task's own thread.
+// A failure is not fatal: the application merely runs unpinned.
+type HostCPUPinner interface {
+	PinHostCPU(cpu int) error
+}

@@ -46,6 +46,9 @@ type context struct {
 	status waitStatus
 	info   siginfo
 
+	// hostCPU is the host CPU stub threads are pinned to (-1: none).
+	hostCPU int
+
 	// pending is set by Interrupt and consumed by Switch.
 	pending atomic.Bool
 
@@ -62,6 +65,7 @@ func newContext(p *Platform) *context {
 		p:       p,
 		tid:     gettid(),
 		threads: make(map[*addressSpace]*stubThread),
+		hostCPU: -1,
 	}
 	c.runningFD.Store(-1)
 	return c
@@ -261,9 +265,35 @@ func (c *context) threadFor(as *addressSpace) (*stubThread, error) {
 			return nil, err
 		}
 		c.threads[as] = t
+		if c.hostCPU >= 0 {
+			pinThread(t.tid, c.hostCPU)
+		}
 	}
 	c.lastAS, c.lastThread = as, t
 	return t, nil
+}
+
+// PinHostCPU implements platform.HostCPUPinner: every stub thread of the
+// context, and any it creates later, runs on host CPU cpu.
+// Preconditions: called by the context's owning thread.
+func (c *context) PinHostCPU(cpu int) error {
+	if cpu == c.hostCPU {
+		return nil
+	}
+	c.hostCPU = cpu
+	var firstErr error
+	for _, t := range c.threads {
+		if err := pinThread(t.tid, cpu); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+func pinThread(tid int32, cpu int) error {
+	var set unix.CPUSet
+	set.Set(cpu)
+	return unix.SchedSetaffinity(int(tid), &set)
 }
 
 // newThread creates the context's stub thread in as and seizes it.

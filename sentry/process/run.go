@@ -86,7 +86,14 @@ func (t *Thread) run(task *kernel.Task) {
 	}
 	t.ctx = ctx
 	t.kick = ctx.Interrupt
+	pinner, _ := ctx.(platform.HostCPUPinner)
+	pinned := -1
 	for t.returnToUser() {
+		// Application code runs where the task's sandbox CPU is backed.
+		if c := task.CPU(); pinner != nil && c != nil && c.HostCPU() != pinned {
+			pinned = c.HostCPU()
+			pinner.PinHostCPU(pinned)
+		}
 		task.EnterApp(&t.kick)
 		stop, err := ctx.Switch(t.MM().AddressSpace(), &t.Regs)
 		task.LeaveApp()
@@ -166,6 +173,7 @@ func (t *Thread) ExitThread(status WaitStatus) {
 // leaves the group a zombie for its parent to reap.
 func (t *Thread) exitThread() {
 	tg := t.TG
+	t.exitRobustList()
 	if t.ClearChildTID != 0 && t.MM() != nil {
 		var zero [4]byte
 		if _, err := t.MM().CopyOut(t.ClearChildTID, zero[:]); err == nil {

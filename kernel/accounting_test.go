@@ -203,6 +203,9 @@ func TestKthreadRuntimeGrows(t *testing.T) {
 	idle2 := kt.Task().Runtime()
 	go1.Complete()
 	kt.Join()
+	// Join returns when fn has; the task still gives its CPU away after
+	// that, so wait for it to be gone before reading final times.
+	<-kt.Task().Exited()
 	worked := kt.Task().Runtime()
 	if idle2 != idle1 {
 		t.Errorf("runtime grew from %v to %v while the kthread slept", idle1, idle2)

@@ -5,6 +5,7 @@
 #                      every package's tests, test/ (the native-vs-sandbox
 #                      conformance tests), and a gofmt check
 #   make bench         bench/bench.sh: native vs sandbox, markdown table
+#   make test-kvm      the KVM platform inside a QEMU guest with a standard KVM
 #   make syscalls-doc  docs/syscalls.md from `runsc-lite syscalls --markdown`
 
 GO           ?= go
@@ -14,7 +15,7 @@ TEST_TIMEOUT ?= 30m
 RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/...
 TEST_FLAGS   ?=
 
-.PHONY: all build test vet race unit conformance fmt-check bench syscalls-doc clean
+.PHONY: all build test test-kvm vet race unit conformance fmt-check bench syscalls-doc clean
 
 all: build
 
@@ -27,15 +28,19 @@ test: vet race unit conformance fmt-check
 vet:
 	$(GO) vet ./...
 
+# -p 1: these packages hold timing-sensitive scheduler and softirq tests
+# (wake-up latency, CPU shares); run side by side they load both cores and
+# measure each other.
 race:
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(RACE_PKGS)
+	$(GO) test -race -p 1 -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(RACE_PKGS)
 
-# Every package's tests but the conformance tests, then those on their own:
+# Every other package's tests (the race target already ran the kernel
+# packages), then the conformance tests on their own:
 # they run many sandboxes, which would load the machine under the kernel's
 # timing-sensitive tests if both ran at once. -count=1 because test/ builds
 # runsc-lite itself, which go test's cache cannot see.
 unit:
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$($(GO) list ./... | grep -v '/runsc-lite/test$$')
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '/runsc-lite/test$$' -e '/runsc-lite/kernel$$' -e '/runsc-lite/workqueue$$' -e '/runsc-lite/softirqd$$' -e '/runsc-lite/kswapd$$')
 
 conformance:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./test/
@@ -43,6 +48,12 @@ conformance:
 fmt-check:
 	@out="$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 gofmt -l)"; \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi; echo "gofmt: clean"
+
+# The KVM platform on a standard KVM: boots Debian's kernel with kvm-amd in a
+# QEMU (TCG) guest and runs the platform tests and the sandbox's programs on
+# both platforms there (test/kvm/README.md). Installs QEMU if missing.
+test-kvm:
+	test/kvm/test-kvm.sh
 
 bench:
 	bench/bench.sh

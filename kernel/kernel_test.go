@@ -119,6 +119,11 @@ func TestKthreadLifecycle(t *testing.T) {
 		kts = append(kts, kt)
 	}
 	for _, kt := range kts {
+		// Stop before a kthread first ran skips its function (Linux's
+		// kthread_stop returns -EINTR then): wait until each has run.
+		for kt.State() == KthreadCreated {
+			time.Sleep(time.Millisecond)
+		}
 		if r, err := kt.Stop(); err != nil || r != 7 {
 			t.Fatalf("Stop = %d, %v", r, err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/kernel"
 	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/platform/kvm"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/loader"
@@ -92,7 +93,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	}
 	defer mf.Release()
 
-	plat, err := newPlatform(cfg.Platform, mf)
+	plat, err := newPlatform(cfg.Platform, mf, log)
 	if err != nil {
 		return 0, err
 	}
@@ -206,16 +207,36 @@ func shutdown(s *process.Sandbox) {
 	}
 }
 
-func newPlatform(name string, mf *memfile.MemoryFile) (platform.Platform, error) {
+func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platform.Platform, error) {
 	switch name {
-	case "", "ptrace", "auto":
+	case "", "auto":
+		// KVM only where its start-up self-test shows standard ring-0
+		// semantics (a few milliseconds); ptrace everywhere else.
+		if err := kvm.SelfTest(); err != nil {
+			log.Debugf("platform auto: %v; using ptrace", err)
+		} else if p, err := kvm.New(mf); err != nil {
+			log.Debugf("platform auto: %v; using ptrace", err)
+		} else {
+			p.SetLogger(log)
+			return p, nil
+		}
+		fallthrough
+	case "ptrace":
 		p, err := ptrace.New(mf)
 		if err != nil {
 			return nil, fmt.Errorf("starting the ptrace platform: %w", err)
 		}
 		return p, nil
 	case "kvm":
-		return nil, errors.New("the kvm platform is not available yet; use --platform=ptrace")
+		if err := kvm.SelfTest(); err != nil {
+			return nil, err
+		}
+		p, err := kvm.New(mf)
+		if err != nil {
+			return nil, err
+		}
+		p.SetLogger(log)
+		return p, nil
 	}
 	return nil, fmt.Errorf("unknown platform %q (want ptrace, kvm or auto)", name)
 }

@@ -21,6 +21,9 @@
 #   --pkg PKG          build PKG with `go test -c` (CGO_ENABLED=0, static)
 #                      and run it as a program named after PKG; repeatable.
 #                      Default, if no --pkg, --bin or --run: ./platform/kvm
+#   --race-pkg PKG     the same with -race (a cgo binary: the guest gets the
+#                      dynamic loader and the libraries ldd lists); run
+#                      as <name>-race
 #   --test-args ARGS   arguments of the go test binaries (default:
 #                      "-test.v -test.count=1 -test.timeout=20m")
 #   --bin PATH[=NAME]  run the static binary PATH (no arguments) as NAME
@@ -48,6 +51,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cache="$repo/build/kvm"
 pkgs=()
+race_pkgs=()
 bins=()
 runs=()
 adds=()
@@ -64,6 +68,7 @@ say() { echo "kvm harness: $*" >&2; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--pkg) pkgs+=("$2"); shift 2 ;;
+	--race-pkg) race_pkgs+=("$2"); shift 2 ;;
 	--test-args) test_args="$2"; shift 2 ;;
 	--bin) bins+=("$2"); shift 2 ;;
 	--run) runs+=("$2"); shift 2 ;;
@@ -78,7 +83,7 @@ while [ $# -gt 0 ]; do
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 done
-if [ ${#pkgs[@]} -eq 0 ] && [ ${#bins[@]} -eq 0 ] && [ ${#runs[@]} -eq 0 ]; then
+if [ ${#pkgs[@]} -eq 0 ] && [ ${#race_pkgs[@]} -eq 0 ] && [ ${#bins[@]} -eq 0 ] && [ ${#runs[@]} -eq 0 ]; then
 	pkgs=(./platform/kvm)
 fi
 
@@ -230,6 +235,17 @@ for pkg in "${pkgs[@]+"${pkgs[@]}"}"; do
 	(cd "$repo" && CGO_ENABLED=0 go test -c -o "$root/tests/$name.test" "$pkg") || die "go test -c $pkg failed"
 	add_test "$name" "cd /tmp && /tests/$name.test $test_args"
 done
+for pkg in "${race_pkgs[@]+"${race_pkgs[@]}"}"; do
+	name=$(echo "${pkg#./}" | tr '/' '-')-race
+	say "go test -c -race $pkg"
+	(cd "$repo" && CGO_ENABLED=1 go test -c -race -o "$root/tests/$name.test" "$pkg") || die "go test -c -race $pkg failed"
+	command -v ldd >/dev/null 2>&1 || die "ldd is needed for --race-pkg"
+	for lib in $(ldd "$root/tests/$name.test" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+	add_test "$name" "cd /tmp && /tests/$name.test $test_args"
+done
 for b in "${bins[@]+"${bins[@]}"}"; do
 	path=${b%%=*}
 	name=$(basename "$path")
@@ -254,7 +270,7 @@ for a in "${adds[@]+"${adds[@]}"}"; do
 		cp -a "$src/." "$root$dst/"
 	else
 		mkdir -p "$root$(dirname "$dst")"
-		cp -a "$src" "$root$dst"
+		cp -L --preserve=mode,timestamps "$src" "$root$dst"
 	fi
 done
 

@@ -1,0 +1,145 @@
+package kvm
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/platform/ptrace"
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+// getpidLoop is "loop: mov $39,%eax; syscall; jmp loop".
+var getpidLoop = cat(insnGetpid, insnSyscall, []byte{0xeb, 0xf7})
+
+// BenchmarkGetpidRoundTrip measures one application syscall round trip:
+// Switch, then the "sentry" sets rax.
+func BenchmarkGetpidRoundTrip(b *testing.B) {
+	e := newEnv(b)
+	regs := e.loadCode(getpidLoop)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		regs.SetReturn(uintptr(i))
+		stop, err := e.ctx.Switch(e.as, &regs)
+		if err != nil || stop.Kind != platform.StopSyscall {
+			b.Fatalf("Switch: %+v %v", stop, err)
+		}
+	}
+}
+
+// BenchmarkFaultRoundTrip measures a demand-paging cycle: a fault, MapFile,
+// the access, Unmap (with its TLB flush).
+func BenchmarkFaultRoundTrip(b *testing.B) {
+	e := newEnv(b)
+	regs := e.loadCode(cat(loadRbx(dataAddr), insnGetpid, insnSyscall))
+	fr, _ := e.mf.Allocate(1)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		regs.Rip = codeAddr
+		if stop := e.switchTo(&regs); stop.Kind != platform.StopFault {
+			b.Fatalf("stop = %+v", stop)
+		}
+		if err := e.as.MapFile(dataAddr, fr, hostarch.Read); err != nil {
+			b.Fatal(err)
+		}
+		if stop := e.switchTo(&regs); stop.Kind != platform.StopSyscall {
+			b.Fatalf("stop = %+v", stop)
+		}
+		e.as.Unmap(dataAddr, pageSize)
+	}
+}
+
+// roundTrips runs the same workloads on any platform: n getpid round
+// trips, and n fault/map/unmap cycles. It returns the time per iteration.
+func roundTrips(t *testing.T, p platform.Platform, mf *memfile.MemoryFile, n int) (getpid, fault time.Duration) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	as, err := p.NewAddressSpace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer as.Release()
+	c, err := p.NewContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	mapBytesIn(t, mf, as, codeAddr, getpidLoop, hostarch.ReadExecute)
+	mapBytesIn(t, mf, as, codeAddr+pageSize, cat(loadRbx(dataAddr), insnGetpid, insnSyscall), hostarch.ReadExecute)
+	regs := arch.NewInitialRegisters(codeAddr, 0)
+	sw := func(want platform.StopKind) {
+		stop, err := c.Switch(as, &regs)
+		if err != nil || stop.Kind != want {
+			t.Fatalf("%s: %+v %v, want %v", p.Name(), stop, err, want)
+		}
+	}
+	sw(platform.StopSyscall) // warm up
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		regs.SetReturn(uintptr(i))
+		sw(platform.StopSyscall)
+	}
+	getpid = time.Since(start) / time.Duration(n)
+	fr, _ := mf.Allocate(1)
+	defer mf.DecRef(fr)
+	start = time.Now()
+	for i := 0; i < n/4; i++ {
+		regs.Rip = codeAddr + pageSize
+		sw(platform.StopFault)
+		if err := as.MapFile(dataAddr, fr, hostarch.Read); err != nil {
+			t.Fatal(err)
+		}
+		sw(platform.StopSyscall)
+		as.Unmap(dataAddr, pageSize)
+	}
+	fault = time.Since(start) / time.Duration(n/4)
+	return getpid, fault
+}
+
+// TestRatioToPtrace runs the same round trips on the KVM and the ptrace
+// platforms in the same process and prints the ratios. Under software
+// emulation (test/kvm/run.sh) only the ratio means anything.
+func TestRatioToPtrace(t *testing.T) {
+	requireKVM(t)
+	const n = 2000
+	mf, err := memfile.New(64 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mf.Release()
+	kp, err := New(mf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kp.Release()
+	pp, err := ptrace.New(mf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pp.Release()
+	// Alternate, three rounds, and keep the best of each: under
+	// emulation the host's load makes single runs vary a lot.
+	best := func(d *time.Duration, v time.Duration) {
+		if *d == 0 || v < *d {
+			*d = v
+		}
+	}
+	var kg, kf, pg, pf time.Duration
+	for round := 0; round < 3; round++ {
+		g, f := roundTrips(t, kp, mf, n)
+		best(&kg, g)
+		best(&kf, f)
+		g, f = roundTrips(t, pp, mf, n)
+		best(&pg, g)
+		best(&pf, f)
+	}
+	line := fmt.Sprintf("BENCH getpid round trip: kvm %v, ptrace %v, kvm/ptrace %.2f; fault+map+unmap: kvm %v, ptrace %v, kvm/ptrace %.2f (best of 3)",
+		kg, pg, float64(kg)/float64(pg), kf, pf, float64(kf)/float64(pf))
+	t.Log(line)
+	fmt.Println(line)
+}

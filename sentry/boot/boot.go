@@ -101,7 +101,6 @@ func Run(cfg Config) (process.WaitStatus, error) {
 
 	k := kernel.New(kernel.Config{CPUs: cfg.CPUs})
 	defer k.Shutdown()
-	defer InstallDebugHandler(k, log)()
 	// Every task holding a sandbox CPU may sit in a ptrace wait4 or spin in
 	// sentry code; the tick, timers and wakers need Go Ps of their own.
 	if runtime.GOMAXPROCS(0) < k.NumCPUs()+2 {
@@ -118,6 +117,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	if err != nil {
 		return 0, fmt.Errorf("starting workqueues: %w", err)
 	}
+	defer InstallDebugHandlerWithWorkqueues(k, wqs, log)()
 	log.Debugf("kernel up: %d CPUs, %d MiB of memory, platform %s", k.NumCPUs(), cfg.TotalMemory>>20, plat.Name())
 
 	s := process.NewSandbox()
@@ -142,6 +142,11 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, err
 	}
 	s.VFS = v
+	wqUsers, err := startWorkqueueUsers(wqs, v, cfg.Volumes, log)
+	if err != nil {
+		return 0, err
+	}
+	defer wqUsers.finish()
 
 	fsctx, err := v.NewFSContext(cfg.Cwd)
 	if err != nil {
@@ -185,6 +190,8 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	status := init.TG.ExitStatus()
 	log.Debugf("init exited: %v", status)
 	shutdown(s)
+	// Write back every volume's dirty data before runsc-lite exits.
+	wqUsers.finish()
 	return status, nil
 }
 

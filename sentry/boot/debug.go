@@ -6,12 +6,14 @@ import (
 	"sync"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/workqueue"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
 // DebugSignal is the host signal that makes a running sentry dump every
-// task and run queue of its kernel to its log (`runsc-lite debug --pid
+// task and run queue of its kernel, and every workqueue, worker pool,
+// worker and pending work item, to its log (`runsc-lite debug --pid
 // SENTRYPID` sends it).
 const DebugSignal = unix.SIGUSR2
 
@@ -22,6 +24,13 @@ const DebugSignal = unix.SIGUSR2
 // for. InstallDebugHandler does not block; each dump runs on the handler's
 // own goroutine, one at a time.
 func InstallDebugHandler(k *kernel.Kernel, log *logrus.Logger) (uninstall func()) {
+	return InstallDebugHandlerWithWorkqueues(k, nil, log)
+}
+
+// InstallDebugHandlerWithWorkqueues is InstallDebugHandler whose dump also
+// shows the workqueues of wqs (workqueue.System.DumpAll, Linux's
+// show_all_workqueues) after the tasks; wqs may be nil.
+func InstallDebugHandlerWithWorkqueues(k *kernel.Kernel, wqs *workqueue.System, log *logrus.Logger) (uninstall func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, DebugSignal)
 	done := make(chan struct{})
@@ -35,6 +44,9 @@ func InstallDebugHandler(k *kernel.Kernel, log *logrus.Logger) (uninstall func()
 				return
 			case <-ch:
 				dumpKernel(k, log)
+				if wqs != nil {
+					dumpWorkqueues(wqs, log)
+				}
 			}
 		}
 	}()
@@ -55,6 +67,14 @@ func dumpKernel(k *kernel.Kernel, log *logrus.Logger) {
 		DebugSignal, k.NumCPUs(), len(k.Tasks()), k.LoadAvgText(), k.ContextSwitches(), k.Forks())
 	k.DumpAll(out)
 	out.Warnf("end of kernel dump")
+}
+
+// dumpWorkqueues writes the workqueue dump between a header and a footer.
+func dumpWorkqueues(wqs *workqueue.System, log *logrus.Logger) {
+	out := warnLogger{log.WithField("dump", "workqueues")}
+	out.Warnf("workqueue dump (%s)", DebugSignal)
+	wqs.DumpAll(out)
+	out.Warnf("end of workqueue dump")
 }
 
 // warnLogger writes DumpAll's Info lines at warning level.

@@ -93,8 +93,8 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_TGKILL:            {Name: "tgkill", Fn: Tgkill, Support: Full, Args: []ArgKind{Int, Int, Signal}},
 	unix.SYS_TKILL:             {Name: "tkill", Fn: Tkill, Support: Full, Args: []ArgKind{Int, Signal}},
 	unix.SYS_ALARM:             {Name: "alarm", Fn: Alarm, Support: Full, Args: []ArgKind{Uint}, Ret: Uint},
-	unix.SYS_SETITIMER:         {Name: "setitimer", Fn: Setitimer, Support: Partial, Note: "ITIMER_REAL; ITIMER_VIRTUAL and ITIMER_PROF are accepted but never expire", Args: []ArgKind{Int, Ptr, Ptr}},
-	unix.SYS_GETITIMER:         {Name: "getitimer", Fn: Getitimer, Support: Partial, Note: "as setitimer", Args: []ArgKind{Int, Ptr}},
+	unix.SYS_SETITIMER:         {Name: "setitimer", Fn: SetitimerAll, Support: Partial, Note: "ITIMER_VIRTUAL and ITIMER_PROF are checked from a softirq timer polling the CPU-time accounting (sys_timer.go): they may fire up to 1 ms late", Args: []ArgKind{Int, Ptr, Ptr}},
+	unix.SYS_GETITIMER:         {Name: "getitimer", Fn: GetitimerAll, Support: Partial, Note: "as setitimer", Args: []ArgKind{Int, Ptr}},
 
 	// Time (sys_time.go).
 	unix.SYS_CLOCK_GETTIME:   {Name: "clock_gettime", Fn: ClockGettime, Support: Full, Args: []ArgKind{Int, Ptr}},
@@ -103,6 +103,16 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_TIME:            {Name: "time", Fn: Time, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_NANOSLEEP:       {Name: "nanosleep", Fn: Nanosleep, Support: Full, Args: []ArgKind{Ptr, Ptr}},
 	unix.SYS_CLOCK_NANOSLEEP: {Name: "clock_nanosleep", Fn: ClockNanosleep, Support: Full, Args: []ArgKind{Int, Hex, Ptr, Ptr}},
+
+	// POSIX timers and timerfd (sys_timer.go).
+	unix.SYS_TIMER_CREATE:     {Name: "timer_create", Fn: TimerCreate, Support: Partial, Note: "SIGEV_SIGNAL, SIGEV_THREAD_ID, SIGEV_NONE; the CPU-time clocks are EINVAL", Args: []ArgKind{Int, Ptr, Ptr}},
+	unix.SYS_TIMER_SETTIME:    {Name: "timer_settime", Fn: TimerSettime, Support: Full, Args: []ArgKind{Int, Hex, Ptr, Ptr}},
+	unix.SYS_TIMER_GETTIME:    {Name: "timer_gettime", Fn: TimerGettime, Support: Full, Args: []ArgKind{Int, Ptr}},
+	unix.SYS_TIMER_GETOVERRUN: {Name: "timer_getoverrun", Fn: TimerGetoverrun, Support: Full, Args: []ArgKind{Int}, Ret: Int},
+	unix.SYS_TIMER_DELETE:     {Name: "timer_delete", Fn: TimerDelete, Support: Full, Args: []ArgKind{Int}},
+	unix.SYS_TIMERFD_CREATE:   {Name: "timerfd_create", Fn: TimerfdCreate, Support: Full, Args: []ArgKind{Int, Hex}, Ret: FD},
+	unix.SYS_TIMERFD_SETTIME:  {Name: "timerfd_settime", Fn: TimerfdSettime, Support: Partial, Note: "TFD_TIMER_CANCEL_ON_SET accepted, never cancels (the clock is never set)", Args: []ArgKind{FD, Hex, Ptr, Ptr}},
+	unix.SYS_TIMERFD_GETTIME:  {Name: "timerfd_gettime", Fn: TimerfdGettime, Support: Full, Args: []ArgKind{FD, Ptr}},
 
 	// Readiness: eventfd, epoll, poll, select (sys_poll.go).
 	unix.SYS_EVENTFD:       {Name: "eventfd", Fn: Eventfd, Support: Full, Args: []ArgKind{Uint}, Ret: FD},
@@ -215,7 +225,7 @@ var linux64 = map[uintptr]Syscall{
 	// Syncing and hints (sys_fs.go).
 	unix.SYS_FSYNC:     {Name: "fsync", Fn: Fsync, Support: Full, Args: []ArgKind{FD}, Ret: Int},
 	unix.SYS_FDATASYNC: {Name: "fdatasync", Fn: Fsync, Support: Full, Args: []ArgKind{FD}, Ret: Int},
-	unix.SYS_SYNC:      {Name: "sync", Fn: Sync, Support: Full, Note: "in-memory files have nothing to flush; volumes are written through", Ret: Int},
+	unix.SYS_SYNC:      {Name: "sync", Fn: Sync, Support: Full, Note: "waits for the write-behind of every writable volume, then syncfs on the host directory", Ret: Int},
 	unix.SYS_SYNCFS:    {Name: "syncfs", Fn: Syncfs, Support: Full, Args: []ArgKind{FD}, Ret: Int},
 	unix.SYS_FALLOCATE: {Name: "fallocate", Fn: Fallocate, Support: Partial, Note: "mode 0 and FALLOC_FL_KEEP_SIZE in memory; volumes pass every mode to the host file", Args: []ArgKind{FD, Hex, Int, Int}, Ret: Int},
 	unix.SYS_FADVISE64: {Name: "fadvise64", Fn: Fadvise64, Support: Full, Note: "advice is validated and ignored", Args: []ArgKind{FD, Int, Int, Int}, Ret: Int},

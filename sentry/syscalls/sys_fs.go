@@ -5,6 +5,7 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"golang.org/x/sys/unix"
@@ -750,17 +751,56 @@ func Fsync(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return 0, f.Sync(fsContext(t))
 }
 
+// Sync is sync(2): it waits for the write-back of every writable host
+// volume (in-memory filesystems have nothing to flush). Like Linux's, it
+// reports no error.
 func Sync(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	for _, hf := range writableHostFS(t) {
+		hf.SyncAll(t.Task)
+	}
 	return 0, nil
 }
 
+// Syncfs is syncfs(2): it waits for the write-back of the filesystem fd
+// is on and returns its first write-back error.
 func Syncfs(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	f, err := getFile(t, a.Int(0))
 	if err != nil {
 		return 0, err
 	}
-	f.DecRef()
+	defer f.DecRef()
+	if m := f.Location().Mount; m != nil {
+		if hf, ok := m.FS.(*hostfs.FS); ok && !hf.ReadOnly() {
+			return 0, hf.SyncAll(t.Task)
+		}
+	}
 	return 0, nil
+}
+
+// writableHostFS returns the writable host filesystems mounted in t's
+// sandbox (each once), found from the sandbox's root whatever t's root.
+func writableHostFS(t *process.Thread) []*hostfs.FS {
+	v := t.S.VFS
+	fsc, err := v.NewFSContext("/")
+	if err != nil {
+		return nil
+	}
+	var out []*hostfs.FS
+	seen := make(map[*hostfs.FS]bool)
+	for _, m := range v.Mounts() {
+		if m.FSType != "hostfs" || m.ReadOnly {
+			continue
+		}
+		loc, err := v.Resolve(fs.Background, fsc, v.RootLocation(), m.Point, true)
+		if err != nil || loc.Mount == nil {
+			continue
+		}
+		if hf, ok := loc.Mount.FS.(*hostfs.FS); ok && !hf.ReadOnly() && !seen[hf] {
+			seen[hf] = true
+			out = append(out, hf)
+		}
+	}
+	return out
 }
 
 func Fallocate(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {

@@ -12,8 +12,15 @@
 // Host device nodes, FIFOs and sockets are visible (stat, readdir) but
 // cannot be opened: ENXIO.
 //
-// Locking: FS and Node are immutable; the host serializes everything else.
-// mapCleanup and the open files own their host descriptors.
+// Writable filesystems may write behind (EnableWriteback, writeback.go):
+// writes are kept in a per-file dirty buffer and written to the host by a
+// kworker of the writeback workqueue shortly after; everything that must
+// see them flushes first.
+//
+// Locking: FS and Node are immutable (EnableWriteback is called before
+// use); the host serializes everything else. mapCleanup and the open files
+// own their host descriptors. The write-behind locks are described in
+// writeback.go.
 package hostfs
 
 import (
@@ -36,6 +43,7 @@ type FS struct {
 	readOnly bool
 	rootNode *Node
 	closer   FDCloser
+	wb       *fsWriteback // nil: write through
 }
 
 // FDCloser closes host descriptors of released files, possibly later and
@@ -196,6 +204,15 @@ func (n *Node) Type() uint32 { return n.typ }
 
 // Stat implements fs.Node.
 func (n *Node) Stat(ctx *fs.Context) (linux.Statx, error) {
+	if n.fs.wb != nil && n.typ == unix.S_IFREG && n.fs.wb.busy() {
+		fd, err := n.fs.openRel(n.rel, unix.O_PATH, 0)
+		if err != nil {
+			return linux.Statx{}, err
+		}
+		defer unix.Close(fd)
+		n.fs.flushFD(fd)
+		return statFD(fd)
+	}
 	return n.fs.statRel(n.rel)
 }
 
@@ -331,7 +348,7 @@ func (n *Node) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newFile(n, fd), nil
+	return newFile(n, fd, flags), nil
 }
 
 // SetStat implements fs.Attributer.
@@ -344,6 +361,9 @@ func (n *Node) SetStat(ctx *fs.Context, s fs.SetStat) error {
 		return err
 	}
 	defer unix.Close(fd)
+	if n.typ == unix.S_IFREG {
+		n.fs.flushFD(fd)
+	}
 	return setStatFD(fd, n.typ, s)
 }
 
@@ -458,7 +478,7 @@ func (n *Node) Create(ctx *fs.Context, name string, mode uint32, flags uint32) (
 		// The host's umask may have removed bits the sandbox's did not.
 		unix.Fchmod(fd, mode&07777)
 		node = &Node{fs: n.fs, rel: n.child(name), typ: unix.S_IFREG}
-		file = newFile(node, fd)
+		file = newFile(node, fd, flags)
 		return nil
 	})
 	if err != nil {
@@ -555,11 +575,20 @@ type File struct {
 	node *Node
 	fd   int
 	once sync.Once
+
+	// With write-behind: the host inode (keyed), and the dirty buffer of
+	// a writable file (cache, nil for read-only or O_SYNC files).
+	key   inodeKey
+	keyed bool
+	cache *writeCache
 }
 
-func newFile(n *Node, fd int) *File {
+// newFile returns the open file of n on host descriptor fd, opened with
+// open(2) flags.
+func newFile(n *Node, fd int, flags uint32) *File {
 	f := &File{node: n, fd: fd}
 	f.PositionalFile.Data = hostData{f}
+	n.attachCache(f, flags)
 	return f
 }
 
@@ -567,29 +596,50 @@ func newFile(n *Node, fd int) *File {
 func (f *File) FD() int { return f.fd }
 
 // Release implements fs.File.
+// With write-behind, the dirty data is written (in the caller) before
+// the descriptor goes to the closer.
 func (f *File) Release() {
-	f.once.Do(func() { f.node.fs.closeFD(f.fd) })
+	f.once.Do(func() {
+		if f.cache != nil {
+			f.cache.release()
+		}
+		f.node.fs.closeFD(f.fd)
+	})
 }
 
 // Stat implements fs.Statter (fstat of the open file, which survives
 // unlink).
-func (f *File) Stat(ctx *fs.Context) (linux.Statx, error) { return statFD(f.fd) }
+func (f *File) Stat(ctx *fs.Context) (linux.Statx, error) {
+	f.syncForRead(taskOf(ctx))
+	return statFD(f.fd)
+}
 
-// Truncate implements fs.Truncater.
+// Truncate implements fs.Truncater. Dirty data is written first.
 func (f *File) Truncate(ctx *fs.Context, size int64) error {
+	f.syncForRead(taskOf(ctx))
 	return retry(func() error { return unix.Ftruncate(f.fd, size) })
 }
 
-// Sync implements fs.Syncer.
+// Sync implements fs.Syncer (fsync and fdatasync): it waits for the
+// write-back of the file's dirty data, then fsyncs the host file.
 func (f *File) Sync(ctx *fs.Context) error {
+	if w := f.node.fs.wb; w != nil && f.keyed {
+		w.flushInode(taskOf(ctx), f.key, f.cache)
+	}
+	if f.cache != nil {
+		if err := f.cache.sync(ctx); err != nil {
+			return err
+		}
+	}
 	return retry(func() error { return unix.Fsync(f.fd) })
 }
 
-// Allocate implements fs.Allocator.
+// Allocate implements fs.Allocator. Dirty data is written first.
 func (f *File) Allocate(ctx *fs.Context, mode uint32, off, length int64) error {
 	if f.node.fs.readOnly {
 		return unix.EROFS
 	}
+	f.syncForRead(taskOf(ctx))
 	return retry(func() error { return unix.Fallocate(f.fd, mode, off, length) })
 }
 
@@ -597,6 +647,7 @@ func (f *File) Allocate(ctx *fs.Context, mode uint32, off, length int64) error {
 // the host descriptor, closed when the mappable is garbage (mm keeps it
 // as long as a mapping uses it), so munmap-after-close works.
 func (f *File) Mappable() (mm.Mappable, error) {
+	f.syncForRead(nil)
 	fd, err := unix.FcntlInt(uintptr(f.fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -607,6 +658,9 @@ func (f *File) Mappable() (mm.Mappable, error) {
 		return nil, err
 	}
 	m := &Mappable{fd: fd, dev: unix.Mkdev(st.DevMajor, st.DevMinor), ino: st.Ino}
+	if f.keyed {
+		m.wb, m.key = f.node.fs.wb, f.key
+	}
 	runtime.AddCleanup(m, func(fd int) { unix.Close(fd) }, fd)
 	return m, nil
 }
@@ -614,20 +668,41 @@ func (f *File) Mappable() (mm.Mappable, error) {
 type hostData struct{ f *File }
 
 func (h hostData) ReadAt(ctx *fs.Context, dst []byte, off int64) (int, error) {
-	return preadFull(h.f.fd, dst, off)
+	t := taskOf(ctx)
+	h.f.syncForRead(t)
+	n, err := preadFull(h.f.fd, dst, off)
+	countIn(t, n)
+	return n, err
 }
 
 func (h hostData) WriteAt(ctx *fs.Context, src []byte, off int64) (int, error) {
 	if h.f.node.fs.readOnly {
 		return 0, unix.EROFS
 	}
-	return pwriteFull(h.f.fd, src, off)
+	if h.f.cache != nil {
+		return h.f.cache.write(ctx, src, off)
+	}
+	t := taskOf(ctx)
+	if w := h.f.node.fs.wb; w != nil && h.f.keyed {
+		w.flushInode(t, h.f.key, nil)
+	}
+	n, err := pwriteFull(h.f.fd, src, off)
+	countOut(t, n)
+	return n, err
 }
 
+// Size returns the host file's size, or the end of the dirty data if that
+// is beyond it.
 func (h hostData) Size(ctx *fs.Context) (int64, error) {
+	if w := h.f.node.fs.wb; w != nil && h.f.keyed {
+		w.flushInode(taskOf(ctx), h.f.key, h.f.cache)
+	}
 	var st unix.Stat_t
 	if err := retry(func() error { return unix.Fstat(h.f.fd, &st) }); err != nil {
 		return 0, err
+	}
+	if h.f.cache != nil {
+		return max(st.Size, h.f.cache.dirtyEnd()), nil
 	}
 	return st.Size, nil
 }
@@ -682,14 +757,29 @@ func pwriteFull(fd int, src []byte, off int64) (int, error) {
 type Mappable struct {
 	fd       int
 	dev, ino uint64
+
+	// With write-behind, the file's inode: page-ins and write-backs of
+	// the mapping flush the dirty data of its descriptions first.
+	wb  *fsWriteback
+	key inodeKey
 }
 
 // ReadAt implements mm.Mappable.
-func (m *Mappable) ReadAt(p []byte, off int64) (int, error) { return preadFull(m.fd, p, off) }
+func (m *Mappable) ReadAt(p []byte, off int64) (int, error) {
+	if m.wb != nil {
+		m.wb.flushInode(nil, m.key, nil)
+	}
+	n, err := preadFull(m.fd, p, off)
+	countIn(nil, n)
+	return n, err
+}
 
 // WriteAt implements mm.Mappable (shared mappings of a writable file;
 // the write never extends the file).
 func (m *Mappable) WriteAt(p []byte, off int64) (int, error) {
+	if m.wb != nil {
+		m.wb.flushInode(nil, m.key, nil)
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(m.fd, &st); err != nil {
 		return 0, err

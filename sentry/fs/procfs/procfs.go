@@ -110,8 +110,10 @@ func (p *procFS) buildRoot() {
 	r.Add("cpuinfo", p.text(p.cpuinfo))
 	r.Add("meminfo", p.text(p.meminfo))
 	r.Add("stat", p.text(p.stat))
+	p.addSoftirqFiles(r) // /proc/softirqs; softirq accounting in /proc/stat (softirqs.go)
 	r.Add("uptime", p.text(p.uptime))
 	r.Add("loadavg", p.text(p.loadavg))
+	r.Add("vmstat", p.text(p.vmstat))
 	r.Add("version", p.text(func(*fs.Context) string {
 		return fmt.Sprintf("Linux version %s (runsc-lite@runsc-lite) (gcc (GCC) 14.2.0, GNU ld 2.43) %s\n", KernelRelease, KernelVersion)
 	}))

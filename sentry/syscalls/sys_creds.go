@@ -32,154 +32,130 @@ func newCreds(t *process.Thread) *process.Credentials {
 	return &c
 }
 
-func Setuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	uid := a.Uint(0)
-	if uid == noChange {
+// idSet names one family of a credential set's identities: the user
+// IDs or the group IDs. Linux applies the same rules to both.
+type idSet struct {
+	real, eff, saved, fs *uint32
+}
+
+func uidSet(c *process.Credentials) idSet {
+	return idSet{&c.RealUID, &c.EffectiveUID, &c.SavedUID, &c.FSUID}
+}
+
+func gidSet(c *process.Credentials) idSet {
+	return idSet{&c.RealGID, &c.EffectiveGID, &c.SavedGID, &c.FSGID}
+}
+
+// setID is setuid/setgid.
+func setID(t *process.Thread, id uint32, ids func(*process.Credentials) idSet) (uintptr, error) {
+	if id == noChange {
 		return 0, unix.EINVAL
 	}
 	c := newCreds(t)
+	n := ids(c)
 	switch {
 	case t.Creds.EffectiveUID == 0:
-		c.RealUID, c.EffectiveUID, c.SavedUID = uid, uid, uid
-	case uidIn(uid, c.RealUID, c.SavedUID):
-		c.EffectiveUID = uid
+		*n.real, *n.eff, *n.saved = id, id, id
+	case uidIn(id, *n.real, *n.saved):
+		*n.eff = id
 	default:
 		return 0, unix.EPERM
 	}
-	c.FSUID = c.EffectiveUID
+	*n.fs = *n.eff
 	t.Creds = c
 	return 0, nil
+}
+
+// setreID is setreuid/setregid.
+func setreID(t *process.Thread, r, e uint32, ids func(*process.Credentials) idSet) (uintptr, error) {
+	priv := t.Creds.EffectiveUID == 0
+	old := ids(t.Creds)
+	c := newCreds(t)
+	n := ids(c)
+	if r != noChange {
+		if !priv && !uidIn(r, *old.real, *old.eff) {
+			return 0, unix.EPERM
+		}
+		*n.real = r
+	}
+	if e != noChange {
+		if !priv && !uidIn(e, *old.real, *old.eff, *old.saved) {
+			return 0, unix.EPERM
+		}
+		*n.eff = e
+	}
+	if r != noChange || (e != noChange && e != *old.real) {
+		*n.saved = *n.eff
+	}
+	*n.fs = *n.eff
+	t.Creds = c
+	return 0, nil
+}
+
+// setresID is setresuid/setresgid.
+func setresID(t *process.Thread, a arch.SyscallArguments, ids func(*process.Credentials) idSet) (uintptr, error) {
+	priv := t.Creds.EffectiveUID == 0
+	old := ids(t.Creds)
+	c := newCreds(t)
+	n := ids(c)
+	for i, dst := range []*uint32{n.real, n.eff, n.saved} {
+		v := a.Uint(i)
+		if v == noChange {
+			continue
+		}
+		if !priv && !uidIn(v, *old.real, *old.eff, *old.saved) {
+			return 0, unix.EPERM
+		}
+		*dst = v
+	}
+	*n.fs = *n.eff
+	t.Creds = c
+	return 0, nil
+}
+
+// setfsID is setfsuid/setfsgid: it returns the old value and changes it
+// only when allowed (never an error, as Linux).
+func setfsID(t *process.Thread, v uint32, ids func(*process.Credentials) idSet) (uintptr, error) {
+	old := ids(t.Creds)
+	prev := *old.fs
+	if v != noChange && (t.Creds.EffectiveUID == 0 || uidIn(v, *old.real, *old.eff, *old.saved, *old.fs)) {
+		c := newCreds(t)
+		*ids(c).fs = v
+		t.Creds = c
+	}
+	return uintptr(prev), nil
+}
+
+func Setuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return setID(t, a.Uint(0), uidSet)
 }
 
 func Setgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	gid := a.Uint(0)
-	if gid == noChange {
-		return 0, unix.EINVAL
-	}
-	c := newCreds(t)
-	switch {
-	case t.Creds.EffectiveUID == 0:
-		c.RealGID, c.EffectiveGID, c.SavedGID = gid, gid, gid
-	case uidIn(gid, c.RealGID, c.SavedGID):
-		c.EffectiveGID = gid
-	default:
-		return 0, unix.EPERM
-	}
-	c.FSGID = c.EffectiveGID
-	t.Creds = c
-	return 0, nil
+	return setID(t, a.Uint(0), gidSet)
 }
 
 func Setreuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	r, e := a.Uint(0), a.Uint(1)
-	old := t.Creds
-	priv := old.EffectiveUID == 0
-	c := newCreds(t)
-	if r != noChange {
-		if !priv && !uidIn(r, old.RealUID, old.EffectiveUID) {
-			return 0, unix.EPERM
-		}
-		c.RealUID = r
-	}
-	if e != noChange {
-		if !priv && !uidIn(e, old.RealUID, old.EffectiveUID, old.SavedUID) {
-			return 0, unix.EPERM
-		}
-		c.EffectiveUID = e
-	}
-	if r != noChange || (e != noChange && e != old.RealUID) {
-		c.SavedUID = c.EffectiveUID
-	}
-	c.FSUID = c.EffectiveUID
-	t.Creds = c
-	return 0, nil
+	return setreID(t, a.Uint(0), a.Uint(1), uidSet)
 }
 
 func Setregid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	r, e := a.Uint(0), a.Uint(1)
-	old := t.Creds
-	priv := old.EffectiveUID == 0
-	c := newCreds(t)
-	if r != noChange {
-		if !priv && !uidIn(r, old.RealGID, old.EffectiveGID) {
-			return 0, unix.EPERM
-		}
-		c.RealGID = r
-	}
-	if e != noChange {
-		if !priv && !uidIn(e, old.RealGID, old.EffectiveGID, old.SavedGID) {
-			return 0, unix.EPERM
-		}
-		c.EffectiveGID = e
-	}
-	if r != noChange || (e != noChange && e != old.RealGID) {
-		c.SavedGID = c.EffectiveGID
-	}
-	c.FSGID = c.EffectiveGID
-	t.Creds = c
-	return 0, nil
+	return setreID(t, a.Uint(0), a.Uint(1), gidSet)
 }
 
 func Setresuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	old := t.Creds
-	c := newCreds(t)
-	dst := []*uint32{&c.RealUID, &c.EffectiveUID, &c.SavedUID}
-	for i := 0; i < 3; i++ {
-		v := a.Uint(i)
-		if v == noChange {
-			continue
-		}
-		if old.EffectiveUID != 0 && !uidIn(v, old.RealUID, old.EffectiveUID, old.SavedUID) {
-			return 0, unix.EPERM
-		}
-		*dst[i] = v
-	}
-	c.FSUID = c.EffectiveUID
-	t.Creds = c
-	return 0, nil
+	return setresID(t, a, uidSet)
 }
 
 func Setresgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	old := t.Creds
-	c := newCreds(t)
-	dst := []*uint32{&c.RealGID, &c.EffectiveGID, &c.SavedGID}
-	for i := 0; i < 3; i++ {
-		v := a.Uint(i)
-		if v == noChange {
-			continue
-		}
-		if old.EffectiveUID != 0 && !uidIn(v, old.RealGID, old.EffectiveGID, old.SavedGID) {
-			return 0, unix.EPERM
-		}
-		*dst[i] = v
-	}
-	c.FSGID = c.EffectiveGID
-	t.Creds = c
-	return 0, nil
+	return setresID(t, a, gidSet)
 }
 
-// Setfsuid returns the old fsuid; it changes it only when allowed (and
-// never reports an error, as Linux).
 func Setfsuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	old := t.Creds
-	v := a.Uint(0)
-	if v != noChange && (old.EffectiveUID == 0 || uidIn(v, old.RealUID, old.EffectiveUID, old.SavedUID, old.FSUID)) {
-		c := newCreds(t)
-		c.FSUID = v
-		t.Creds = c
-	}
-	return uintptr(old.FSUID), nil
+	return setfsID(t, a.Uint(0), uidSet)
 }
 
 func Setfsgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	old := t.Creds
-	v := a.Uint(0)
-	if v != noChange && (old.EffectiveUID == 0 || uidIn(v, old.RealGID, old.EffectiveGID, old.SavedGID, old.FSGID)) {
-		c := newCreds(t)
-		c.FSGID = v
-		t.Creds = c
-	}
-	return uintptr(old.FSGID), nil
+	return setfsID(t, a.Uint(0), gidSet)
 }
 
 func Setgroups(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {

@@ -10,6 +10,11 @@
 #   getpid           N raw getpid syscalls, ns per call (self-timed)
 #   open+read+close  of a small file, ns per iteration (self-timed)
 #   /dev/null 64MiB  64 MiB written in 4 KiB writes, ms (self-timed)
+#   fork+exit+wait   ns per child (self-timed; bench/forkexit.c)
+#   fork+execve+wait of /bin/true, ns per child (self-timed; bench/forkexec.c)
+#   pipe ping-pong   between two processes, ns per round trip (bench/pipepong.c)
+#   thread create+join  ns per thread (self-timed; bench/threadjoin.c)
+#   futex wake-up    latency between two threads, ns per wake-up (bench/futexwake.c)
 #   do /bin/true     start-up: hyperfine when available (installed with apt-get
 #                    when missing and possible), else 20 runs timed with date
 #
@@ -31,8 +36,12 @@ log() { echo "bench: $*" >&2; }
 # of nanoseconds, so each side gets enough work for a stable median.
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	getpid_native=100000 getpid_sandbox=5000 or_native=20000 or_sandbox=1000 rounds=3 startup_runs=5
+	fe_native=200 fe_sandbox=20 fx_native=50 fx_sandbox=5 pp_native=2000 pp_sandbox=200
+	tj_native=500 tj_sandbox=30 fw_native=2000 fw_sandbox=200
 else
 	getpid_native=2000000 getpid_sandbox=100000 or_native=200000 or_sandbox=20000 rounds=5 startup_runs=20
+	fe_native=2000 fe_sandbox=200 fx_native=300 fx_sandbox=40 pp_native=20000 pp_sandbox=2000
+	tj_native=5000 tj_sandbox=300 fw_native=20000 fw_sandbox=2000
 fi
 
 # --- build -----------------------------------------------------------------
@@ -43,7 +52,7 @@ else
 	go build -o "$work/runsc-lite" ./runsc-lite
 	rl=$work/runsc-lite
 fi
-for prog in getpid openread devnull; do
+for prog in getpid openread devnull forkexit forkexec pipepong threadjoin futexwake; do
 	gcc -static -O2 -Wall -Werror -o "$work/$prog" "bench/$prog.c"
 done
 printf 'hello from a small file\n' >"$work/small.txt"
@@ -90,6 +99,25 @@ log "/dev/null 64 MiB"
 dn_n=$("$work/devnull" "$rounds" | value ms_total)
 dn_s=$(sandbox "$work/devnull" "$rounds" | value ms_total)
 
+# Processes and threads (issue 3).
+log "fork+exit+wait"
+fe_n=$("$work/forkexit" "$fe_native" "$rounds" | value ns_per_op)
+fe_s=$(sandbox "$work/forkexit" "$fe_sandbox" "$rounds" | value ns_per_op)
+log "fork+execve(/bin/true)+wait"
+fx_n=$("$work/forkexec" "$fx_native" "$rounds" | value ns_per_op)
+fx_s=$(sandbox "$work/forkexec" "$fx_sandbox" "$rounds" | value ns_per_op)
+log "pipe ping-pong"
+pp_n=$("$work/pipepong" "$pp_native" "$rounds" | value ns_per_op)
+pp_s=$(sandbox "$work/pipepong" "$pp_sandbox" "$rounds" | value ns_per_op)
+log "thread create+join"
+tj_n=$("$work/threadjoin" "$tj_native" "$rounds" | value ns_per_op)
+tj_s=$(sandbox "$work/threadjoin" "$tj_sandbox" "$rounds" | value ns_per_op)
+log "futex wake-up"
+fw_n=$("$work/futexwake" "$fw_native" "$rounds" | value ns_per_op)
+fw_s=$(sandbox "$work/futexwake" "$fw_sandbox" "$rounds" | value ns_per_op)
+# per_sec NS: operations per second at NS nanoseconds each.
+per_sec() { awk -v ns="$1" 'BEGIN { if (ns == "" || ns <= 0) print "n/a"; else printf "%.0f/s", 1e9 / ns }'; }
+
 # --- start-up ----------------------------------------------------------------
 startup_method=""
 if ! command -v hyperfine >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -130,6 +158,11 @@ echo "|---|---:|---:|---:|"
 echo "| getpid round trip | $(us "$gp_n") | $(us "$gp_s") | $(ratio "$gp_n" "$gp_s") |"
 echo "| open+read+close of a small file | $(us "$or_n") | $(us "$or_s") | $(ratio "$or_n" "$or_s") |"
 echo "| 64 MiB to /dev/null in 4 KiB writes | ${dn_n:-n/a} ms | ${dn_s:-n/a} ms | $(ratio "$dn_n" "$dn_s") |"
+echo "| fork+exit+wait | $(us "$fe_n") | $(us "$fe_s") | $(ratio "$fe_n" "$fe_s") |"
+echo "| fork+execve(/bin/true)+wait | $(us "$fx_n") | $(us "$fx_s") | $(ratio "$fx_n" "$fx_s") |"
+echo "| pipe ping-pong between two processes, per round trip ($(per_sec "$pp_n") native, $(per_sec "$pp_s") sandbox) | $(us "$pp_n") | $(us "$pp_s") | $(ratio "$pp_n" "$pp_s") |"
+echo "| thread create+join | $(us "$tj_n") | $(us "$tj_s") | $(ratio "$tj_n" "$tj_s") |"
+echo "| futex wake-up latency between two threads | $(us "$fw_n") | $(us "$fw_s") | $(ratio "$fw_n" "$fw_s") |"
 echo "| \`do -- /bin/true\` start-up ($startup_method) | ${st_n:-n/a} ms | ${st_s:-n/a} ms | $(ratio "$st_n" "$st_s") |"
 echo
 if [ -n "$bare" ]; then

@@ -183,9 +183,11 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		Exe:   loaded.Executable,
 	})
 	log.Debugf("starting %s (pid %d) at %#x", loaded.Executable, init.TID(), loaded.Entry)
-	init.Task.Start()
+	// Forward host signals before init runs, so a signal sent as soon as
+	// the program is up reaches it instead of killing runsc-lite.
 	stopForwarding := process.ForwardHostSignals(s, nil)
 	defer stopForwarding()
+	init.Task.Start()
 	<-s.InitExited()
 	status := init.TG.ExitStatus()
 	log.Debugf("init exited: %v", status)

@@ -173,3 +173,41 @@ func (tg *ThreadGroup) signals() *groupSignals { return &tg.sig }
 
 // signals returns the thread's signal state.
 func (t *Thread) signals() *threadSignals { return &t.sig }
+
+// discardTimerSignals removes the queued siginfos of POSIX timers
+// (SI_TIMER) and returns how many it removed.
+func (q *sigQueue) discardTimerSignals() int {
+	n := 0
+	kept := q.infos[:0]
+	var removed linux.SignalSet
+	for _, info := range q.infos {
+		if info.Code == linux.SI_TIMER {
+			n++
+			removed |= sigBit(int(info.Signo))
+			continue
+		}
+		kept = append(kept, info)
+	}
+	for i := len(kept); i < len(q.infos); i++ {
+		q.infos[i] = nil
+	}
+	q.infos = kept
+	q.set &^= removed
+	for _, info := range q.infos {
+		q.set |= sigBit(int(info.Signo))
+	}
+	return n
+}
+
+// FlushTimerSignals drops every queued POSIX timer signal of the group and
+// its threads (execve: the timers die with the old image, and so do their
+// pending signals, as Linux's flush_itimer_signals).
+func (tg *ThreadGroup) FlushTimerSignals() {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	n := tg.sig.pending.discardTimerSignals()
+	for _, th := range tg.threads {
+		n += th.sig.pending.discardTimerSignals()
+	}
+	tg.sig.queued -= n
+}

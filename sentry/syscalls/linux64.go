@@ -23,7 +23,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_EXIT:                   {Name: "exit", Fn: Exit, Support: Full, Args: []ArgKind{Int}},
 	unix.SYS_EXIT_GROUP:             {Name: "exit_group", Fn: ExitGroup, Support: Full, Args: []ArgKind{Int}},
 	unix.SYS_SET_TID_ADDRESS:        {Name: "set_tid_address", Fn: SetTidAddress, Support: Full, Args: []ArgKind{Ptr}},
-	unix.SYS_SET_ROBUST_LIST:        {Name: "set_robust_list", Fn: SetRobustList, Support: Partial, Note: "the list is recorded; it is walked on thread exit once futexes land", Args: []ArgKind{Ptr, Uint}},
+	unix.SYS_SET_ROBUST_LIST:        {Name: "set_robust_list", Fn: SetRobustList, Support: Full, Note: "walked at thread exit: owned futexes get FUTEX_OWNER_DIED and a waiter is woken", Args: []ArgKind{Ptr, Uint}},
 	unix.SYS_ARCH_PRCTL:             {Name: "arch_prctl", Fn: ArchPrctl, Support: Full, Note: "ARCH_SET_FS/GET_FS/SET_GS/GET_GS; CPUID faulting is refused", Args: []ArgKind{Hex, Hex}},
 	unix.SYS_PRCTL:                  {Name: "prctl", Fn: Prctl, Support: Partial, Note: "PR_SET_NAME, PR_GET_NAME, PR_SET/GET_DUMPABLE, PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS; others EINVAL", Args: []ArgKind{Int, Hex, Hex, Hex, Hex}},
 	unix.SYS_UNAME:                  {Name: "uname", Fn: Uname, Support: Full, Args: []ArgKind{Ptr}},

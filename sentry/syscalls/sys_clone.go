@@ -194,6 +194,10 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	t.KillOtherThreads()
 	m.SetExecutable(loaded.Executable)
 	t.TG.SetMM(m)
+	// POSIX timers die with the old image, and so do their queued
+	// signals (timersOf empties the table of a process that exec'd).
+	timersOf(t.TG)
+	t.TG.FlushTimerSignals()
 	t.TG.SetExe(loaded.Executable)
 	t.FDs.CloseOnExec()
 	t.TG.ResetSignalHandlers()

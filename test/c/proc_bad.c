@@ -1,0 +1,59 @@
+/* proc_bad.c: bad input to the process syscalls (issue 3, item 7): waiting
+ * with no children (ECHILD), signalling processes, groups and threads that
+ * do not exist (ESRCH), and executing what is not an executable (EACCES,
+ * ENOENT, ENOTDIR). */
+#include "common.h"
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+/* deadpid returns the PID of a child that has exited and been reaped. */
+static pid_t deadpid(void) {
+	pid_t p = fork();
+	if (p < 0)
+		die("fork");
+	if (p == 0)
+		_exit(0);
+	if (waitpid(p, NULL, 0) != p)
+		die("waitpid");
+	return p;
+}
+
+int main(void) {
+	init_output();
+	int st;
+	siginfo_t si;
+	report("wait no children", wait(&st));
+	report("waitpid -1 WNOHANG no children", waitpid(-1, &st, WNOHANG));
+	report("waitid P_ALL no children", waitid(P_ALL, 0, &si, WEXITED));
+	report("wait4 bad options", wait4(-1, &st, 0x12345678, NULL));
+
+	pid_t child = fork();
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	report("waitpid of own child WNOHANG", waitpid(child, &st, WNOHANG));
+	kill(child, SIGKILL);
+	yesno("child reaped", waitpid(child, &st, 0) == child && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	report("waitpid of reaped child", waitpid(child, &st, 0));
+
+	pid_t dead = deadpid();
+	report("kill dead pid", kill(dead, SIGTERM));
+	report("kill dead pid sig 0", kill(dead, 0));
+	report("kill group of dead pid", kill(-dead, SIGTERM));
+	report("tgkill dead tid", syscall(SYS_tgkill, getpid(), dead, SIGTERM));
+	report("tkill dead tid", syscall(SYS_tkill, dead, SIGTERM));
+	report("kill bad signal", kill(getpid(), 999));
+	report("kill self sig 0", kill(getpid(), 0));
+
+	char *argv[] = {"x", NULL};
+	char *envp[] = {NULL};
+	report("execve non-executable file", execve("/etc/passwd", argv, envp));
+	report("execve directory", execve("/", argv, envp));
+	report("execve missing file", execve("/nonexistent/prog", argv, envp));
+	report("execve through a file", execve("/etc/passwd/x", argv, envp));
+	report("execve empty path", execve("", argv, envp));
+	printf("still running\n");
+	return 0;
+}

@@ -429,7 +429,7 @@ func (t *Task) Schedule() {
 	}
 	c := t.cpu.Load()
 	c.mu.Lock()
-	if !t.state.CompareAndSwap(int32(TaskBlocking), int32(TaskSleeping)) {
+	if t.State() != TaskBlocking {
 		// Woken before it slept.
 		c.mu.Unlock()
 		if hooks != nil && hooks.h.Running != nil {
@@ -437,13 +437,28 @@ func (t *Task) Schedule() {
 		}
 		return
 	}
-	c.putPrevLocked(t, time.Now())
+	now := time.Now()
+	c.putPrevLocked(t, now)
 	// Asleep, the task's vruntime is kept relative to this queue's floor
-	// so it is fair wherever it wakes.
+	// so it is fair wherever it wakes. This happens before the task is
+	// published as Sleeping: from then on a Wake may queue it on another
+	// CPU, under that CPU's lock, and must find its state complete.
 	t.se.vruntime -= c.rq.minVruntime
 	t.se.relative = true
+	if !t.state.CompareAndSwap(int32(TaskBlocking), int32(TaskSleeping)) {
+		// Woken in the meantime: keep the CPU.
+		t.se.vruntime += c.rq.minVruntime
+		t.se.relative = false
+		c.curr = t
+		c.currSince = now
+		c.mu.Unlock()
+		if hooks != nil && hooks.h.Running != nil {
+			hooks.h.Running(t)
+		}
+		return
+	}
 	t.nvcsw.Add(1)
-	c.switchLocked(c.currSince)
+	c.switchLocked(now)
 	c.mu.Unlock()
 	t.waitForCPU()
 	if hooks != nil && hooks.h.Running != nil {

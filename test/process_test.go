@@ -146,6 +146,10 @@ func TestProcessBadInput(t *testing.T) {
 // lock (the sentry walks the dead thread's robust list).
 func TestRobustMutex(t *testing.T) { compareC(t, "proc_robust", 0) }
 
+// TestProcessFPInherit: fork and pthread_create hand the creator's FP
+// environment (rounding mode) to the new task.
+func TestProcessFPInherit(t *testing.T) { compareC(t, "proc_fpinherit", 0) }
+
 // hostChildrenNamed returns the PIDs of the host processes whose parent is ppid
 // and whose name (comm) is name.
 func hostChildrenNamed(t *testing.T, ppid int, name string) []int {

@@ -2,6 +2,7 @@ package process
 
 import (
 	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -42,6 +43,13 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		S:          s,
 		Regs:       t.Regs,
 		SignalMask: t.SignalMask,
+	}
+	// The new thread starts with its creator's FP/SSE state, as a forked
+	// or cloned Linux task does (MXCSR rounding modes, x87 control word).
+	if fpc, ok := t.ctx.(platform.FPStateContext); ok && t.ctx != nil {
+		if st, err := fpc.FPState(t.MM().AddressSpace()); err == nil {
+			nt.fpInit = st
+		}
 	}
 	creds := *t.Creds
 	creds.Groups = append([]uint32(nil), t.Creds.Groups...)

@@ -285,8 +285,12 @@ type Thread struct {
 	// sentry.
 	Regs arch.Registers
 
-	ctx  platform.Context
-	kick func()
+	ctx platform.Context
+	// fpInit is the FP state a new thread starts with (its creator's at
+	// clone time), applied before its first switch; nil for the
+	// platform's initial state.
+	fpInit []byte
+	kick   func()
 
 	FDs   *vfs.FDTable
 	FS    *vfs.FSContext

@@ -88,6 +88,14 @@ func (t *Thread) run(task *kernel.Task) {
 	t.kick = ctx.Interrupt
 	pinner, _ := ctx.(platform.HostCPUPinner)
 	pinned := -1
+	if t.fpInit != nil {
+		if fpc, ok := ctx.(platform.FPStateContext); ok {
+			if err := fpc.SetFPState(t.MM().AddressSpace(), t.fpInit); err != nil {
+				t.Log().Debugf("inheriting the creator's FP state: %v", err)
+			}
+		}
+		t.fpInit = nil
+	}
 	for t.returnToUser() {
 		// Application code runs where the task's sandbox CPU is backed.
 		if c := task.CPU(); pinner != nil && c != nil && c.HostCPU() != pinned {

@@ -3,7 +3,7 @@
 #   make build         compile every package and bin/runsc-lite
 #   make test          the whole suite: vet, race tests of the kernel packages,
 #                      every package's tests, test/ (the native-vs-sandbox
-#                      conformance tests), and a gofmt check
+#                      conformance tests), a gofmt check, and test-kvm
 #   make bench         bench/bench.sh: native vs sandbox, markdown table
 #   make test-kvm      the KVM platform inside a QEMU guest with a standard KVM
 #   make syscalls-doc  docs/syscalls.md from `runsc-lite syscalls --markdown`
@@ -23,7 +23,7 @@ build:
 	$(GO) build ./...
 	$(GO) build -o bin/runsc-lite ./runsc-lite
 
-test: vet race unit conformance fmt-check
+test: vet race unit conformance fmt-check test-kvm
 
 vet:
 	$(GO) vet ./...

@@ -267,15 +267,9 @@ func (v *VirtualFilesystem) OpenExecutableAs(ctx *fs.Context, fsc *FSContext, pa
 // MkdirAt is mkdirat(2).
 func (v *VirtualFilesystem) MkdirAt(ctx *fs.Context, fsc *FSContext, start Location, p string, mode uint32) error {
 	w := v.newWalker(ctx, fsc.Root())
-	dir, name, _, err := w.walkParent(start, p)
+	dir, name, err := w.newEntryParent(start, p, true)
 	if err != nil {
 		return err
-	}
-	if name == "" || name == "." || name == ".." {
-		return unix.EEXIST
-	}
-	if _, err := w.step(dir, name); err == nil {
-		return unix.EEXIST
 	}
 	dw, err := checkDirWrite(ctx, dir)
 	if err != nil {
@@ -299,18 +293,9 @@ func (v *VirtualFilesystem) MknodAt(ctx *fs.Context, fsc *FSContext, start Locat
 		return unix.EINVAL
 	}
 	w := v.newWalker(ctx, fsc.Root())
-	dir, name, slash, err := w.walkParent(start, p)
+	dir, name, err := w.newEntryParent(start, p, false)
 	if err != nil {
 		return err
-	}
-	if name == "" || name == "." || name == ".." {
-		return unix.EEXIST
-	}
-	if _, err := w.step(dir, name); err == nil {
-		return unix.EEXIST
-	}
-	if slash {
-		return unix.ENOENT
 	}
 	dw, err := checkDirWrite(ctx, dir)
 	if err != nil {
@@ -328,18 +313,9 @@ func (v *VirtualFilesystem) SymlinkAt(ctx *fs.Context, fsc *FSContext, target st
 		return err
 	}
 	w := v.newWalker(ctx, fsc.Root())
-	dir, name, slash, err := w.walkParent(start, p)
+	dir, name, err := w.newEntryParent(start, p, false)
 	if err != nil {
 		return err
-	}
-	if name == "" || name == "." || name == ".." {
-		return unix.EEXIST
-	}
-	if _, err := w.step(dir, name); err == nil {
-		return unix.EEXIST
-	}
-	if slash {
-		return unix.ENOENT
 	}
 	dw, err := checkDirWrite(ctx, dir)
 	if err != nil {
@@ -363,15 +339,9 @@ func (v *VirtualFilesystem) LinkAt(ctx *fs.Context, fsc *FSContext, oldStart Loc
 	if old.Node.Type() == unix.S_IFDIR {
 		return unix.EPERM
 	}
-	dir, name, _, err := w.walkParent(newStart, newPath)
+	dir, name, err := w.newEntryParent(newStart, newPath, true)
 	if err != nil {
 		return err
-	}
-	if name == "" || name == "." || name == ".." {
-		return unix.EEXIST
-	}
-	if _, err := w.step(dir, name); err == nil {
-		return unix.EEXIST
 	}
 	if dir.Mount != old.Mount {
 		return unix.EXDEV
@@ -660,4 +630,25 @@ func Statfs(ctx *fs.Context, loc Location) (linux.Statfs, error) {
 		st.FragmentSize = st.BlockSize
 	}
 	return st, nil
+}
+
+// newEntryParent resolves the directory in which p names a new entry
+// (mkdir, mknod, symlink, link): EEXIST when the last component is empty,
+// "." or "..", or already exists; ENOENT for a trailing slash unless
+// allowSlash (mkdir accepts "dir/").
+func (w *walker) newEntryParent(start Location, p string, allowSlash bool) (Location, string, error) {
+	dir, name, slash, err := w.walkParent(start, p)
+	if err != nil {
+		return Location{}, "", err
+	}
+	if name == "" || name == "." || name == ".." {
+		return Location{}, "", unix.EEXIST
+	}
+	if _, err := w.step(dir, name); err == nil {
+		return Location{}, "", unix.EEXIST
+	}
+	if slash && !allowSlash {
+		return Location{}, "", unix.ENOENT
+	}
+	return dir, name, nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/kswapd"
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/platform/kvm"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
@@ -51,6 +52,8 @@ type Config struct {
 	CPUs int
 	// TotalMemory is the size of the memory file in bytes.
 	TotalMemory uint64
+	// SwapSize is the size of the swap file in bytes (0: no swap).
+	SwapSize uint64
 	// Strace logs every syscall.
 	Strace bool
 	// Hostname is the sandbox's hostname.
@@ -92,6 +95,11 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, fmt.Errorf("creating the sandbox's memory: %w", err)
 	}
 	defer mf.Release()
+	zone, err := kswapd.New(mf, kswapd.Config{SwapSize: cfg.SwapSize, Log: log})
+	if err != nil {
+		return 0, fmt.Errorf("setting up the sandbox's memory: %w", err)
+	}
+	defer zone.Stop()
 
 	plat, err := newPlatform(cfg.Platform, mf, log)
 	if err != nil {
@@ -124,6 +132,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	s.Kernel = k
 	s.Softirqs = sirq
 	s.MF = mf
+	s.Zone = zone
 	s.Platform = plat
 	s.Syscalls = syscalls.Dispatcher{}
 	s.Log = log
@@ -163,7 +172,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		fds.Release()
 		return 0, fmt.Errorf("creating the first address space: %w", err)
 	}
-	m := mm.New(mf, as, plat.MaxUserAddress())
+	m := mm.New(zone, as, plat.MaxUserAddress())
 	loaded, err := loadProgram(v, fsctx, m, cfg, creds)
 	if err != nil {
 		m.DecUsers()

@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
 
+	"github.com/runsc-lite/runsc-lite/kswapd"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 )
@@ -36,7 +37,11 @@ func TestLoadIntoMemoryManager(t *testing.T) {
 		t.Skipf("no memory file: %v", err)
 	}
 	defer mf.Release()
-	m := mm.New(mf, nullAddressSpace{}, fakeMaxAddr)
+	z, err := kswapd.New(mf, kswapd.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mm.New(z, nullAddressSpace{}, fakeMaxAddr)
 	fs := &fileSystem{host: true}
 	l, err := Load(LoadArgs{
 		MM:       m,

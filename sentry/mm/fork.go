@@ -14,7 +14,7 @@ import (
 func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := New(m.mf, as, m.maxAddr)
+	c := New(m.zone, as, m.maxAddr)
 	c.brkStart, c.brkEnd = m.brkStart, m.brkEnd
 	c.argvStart, c.argvEnd = m.argvStart, m.argvEnd
 	c.envStart, c.envEnd = m.envStart, m.envEnd

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/runsc-lite/runsc-lite/kswapd"
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"golang.org/x/sys/unix"
@@ -58,6 +59,7 @@ type pte struct {
 
 // MemoryManager is one application address space.
 type MemoryManager struct {
+	zone    *kswapd.Zone
 	mf      *memfile.MemoryFile
 	as      platform.AddressSpace
 	maxAddr uintptr
@@ -75,11 +77,12 @@ type MemoryManager struct {
 }
 
 // New returns an empty memory manager over address space as, with one
-// user. maxAddr is the first address above the application's range
-// (platform.Platform.MaxUserAddress).
-func New(mf *memfile.MemoryFile, as platform.AddressSpace, maxAddr uintptr) *MemoryManager {
+// user, whose pages come from zone. maxAddr is the first address above the
+// application's range (platform.Platform.MaxUserAddress).
+func New(zone *kswapd.Zone, as platform.AddressSpace, maxAddr uintptr) *MemoryManager {
 	return &MemoryManager{
-		mf:      mf,
+		zone:    zone,
+		mf:      zone.MemoryFile(),
 		as:      as,
 		maxAddr: maxAddr &^ (PageSize - 1),
 		users:   1,

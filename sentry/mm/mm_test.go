@@ -6,6 +6,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/runsc-lite/runsc-lite/kswapd"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -67,7 +68,11 @@ func newMM(t *testing.T) (*MemoryManager, *fakeAS, *memfile.MemoryFile) {
 	}
 	t.Cleanup(mf.Release)
 	as := &fakeAS{mapped: map[uintptr]hostarch.AccessType{}}
-	return New(mf, as, 0x7fff00000000), as, mf
+	z, err := kswapd.New(mf, kswapd.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(z, as, 0x7fff00000000), as, mf
 }
 
 func TestAnonymousDemandPagingAndFaultAround(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/kswapd"
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
@@ -41,6 +42,7 @@ type Sandbox struct {
 	Kernel   *kernel.Kernel
 	Softirqs *softirqd.Softirqs
 	MF       *memfile.MemoryFile
+	Zone     *kswapd.Zone
 	Platform platform.Platform
 	VFS      *vfs.VirtualFilesystem
 	Syscalls SyscallDispatcher

@@ -161,7 +161,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		t.Log().Warnf("execve: cannot create an address space: %v", err)
 		return 0, unix.ENOMEM
 	}
-	m := mm.New(s.MF, as, s.Platform.MaxUserAddress())
+	m := mm.New(s.Zone, as, s.Platform.MaxUserAddress())
 	ctx := fsContext(t)
 	loaded, err := loader.Load(loader.LoadArgs{
 		MM: m,

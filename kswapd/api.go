@@ -132,5 +132,43 @@ type OOMCandidate struct {
 // OOMCandidates lists the processes the OOM killer may choose.
 type OOMCandidates func() []OOMCandidate
 
+// Snapshot is the zone's state at one moment, for /proc/meminfo, /proc/vmstat,
+// /proc/zoneinfo, sysinfo(2) and tests. All sizes are in pages.
+type Snapshot struct {
+	TotalPages, FreePages uint64
+	// Watermarks.
+	Min, Low, High uint64
+	// Sysctls (/proc/sys/vm).
+	MinFreeKbytes, WatermarkScaleFactor, Swappiness uint64
+	// LRU list lengths.
+	ActiveAnon, InactiveAnon, ActiveFile, InactiveFile, Unevictable uint64
+	// SwapTotal and SwapFree are 0 without swap.
+	SwapTotal, SwapFree uint64
+	Stats               [NrStats]int64
+	Events              [NrEvents]uint64
+}
+
+// EventNames are the /proc/vmstat names of the events, indexed by Event.
+var EventNames = [NrEvents]string{
+	PgFault:                   "pgfault",
+	PgMajFault:                "pgmajfault",
+	PgScanKswapd:              "pgscan_kswapd",
+	PgStealKswapd:             "pgsteal_kswapd",
+	PgScanDirect:              "pgscan_direct",
+	PgStealDirect:             "pgsteal_direct",
+	AllocStall:                "allocstall_normal",
+	PswpIn:                    "pswpin",
+	PswpOut:                   "pswpout",
+	OOMKill:                   "oom_kill",
+	WorkingsetRefault:         "workingset_refault_file",
+	PgActivate:                "pgactivate",
+	PgDeactivate:              "pgdeactivate",
+	PgpgIn:                    "pgpgin",
+	PgpgOut:                   "pgpgout",
+	KswapdLowWmarkHitQuickly:  "kswapd_low_wmark_hit_quickly",
+	KswapdHighWmarkHitQuickly: "kswapd_high_wmark_hit_quickly",
+	DropPageCache:             "drop_pagecache",
+}
+
 // ensure the kernel import is used by the contract (Reclaim's task).
 var _ = (*kernel.Task)(nil)

@@ -79,6 +79,28 @@ func (z *Zone) Count(e Event, n uint64) {}
 // AddStat adds delta to a /proc/meminfo gauge.
 func (z *Zone) AddStat(s Stat, delta int64) {}
 
+// Snapshot returns the zone's current state.
+func (z *Zone) Snapshot() Snapshot {
+	used := z.mf.UsedPages()
+	return Snapshot{TotalPages: z.mf.TotalPages(), FreePages: z.mf.TotalPages() - used}
+}
+
+// SetMinFreeKbytes sets vm.min_free_kbytes and recomputes the watermarks
+// (EINVAL when out of range).
+func (z *Zone) SetMinFreeKbytes(kb uint64) error { return nil }
+
+// SetWatermarkScaleFactor sets vm.watermark_scale_factor (1..3000 as
+// Linux; EINVAL otherwise) and recomputes the watermarks.
+func (z *Zone) SetWatermarkScaleFactor(n uint64) error { return nil }
+
+// SetSwappiness sets vm.swappiness (0..200; EINVAL otherwise).
+func (z *Zone) SetSwappiness(n uint64) error { return nil }
+
+// DropCaches implements writes to /proc/sys/vm/drop_caches: mode&1 drops
+// every clean page-cache page that can be dropped. It blocks while it
+// works; t is the writing task (nil allowed).
+func (z *Zone) DropCaches(t *kernel.Task, mode int) {}
+
 // Swap returns the swap space, nil when swap is off.
 func (z *Zone) Swap() *Swap { return nil }
 

@@ -8,7 +8,11 @@ import (
 )
 
 // This file is the contract between the zone and its users (the memory
-// manager, the page cache, procfs, boot). See zone.go for how it works.
+// manager, the page cache, procfs, boot). See doc.go for how it works.
+//
+// A "frame" in this contract (Owner methods, SetOwner, MarkAccessed,
+// Swap.In/Out) is a frame NUMBER: the memory-file offset divided by
+// memfile.PageSize. Allocate returns byte ranges of the file, as memfile does.
 
 // Kind says which LRU lists a page lives on.
 type Kind uint8

@@ -15,16 +15,28 @@
 // mapped shared by two processes, is one frame with several references.
 // When the last reference goes, the frame is punched out of the file
 // (fallocate PUNCH_HOLE), which both releases its host memory and guarantees
-// that the next user of that frame reads zeros.
+// that the next user of that frame reads zeros. The punch comes before the
+// frame is marked free, so it can never erase what a next user wrote.
+//
+// Reclaim hooks: the zone (package kswapd) keeps a descriptor per frame and
+// must forget a frame before anybody can allocate it again. SetFreeHook
+// installs a function DecRef calls, with MemoryFile.mu held, for every run
+// of frames whose last reference went; SetFreedNotify installs one called
+// after the lock is released (and the frames punched), to wake whoever waits
+// for free memory. AllocateAbove is Allocate that refuses to take free memory
+// below a reserve, checked under the same lock as the allocation.
 //
 // Locking: MemoryFile.mu protects the bitmap, the reference counts and the
-// statistics. It is a leaf lock: nothing is called with it held.
+// statistics. Only the free hook is called with it held, and that hook may
+// take only leaf locks (the zone's LRU lock); everything else is called
+// with no lock held. Lock order: MemoryFile.mu -> kswapd zone LRU lock.
 package memfile
 
 import (
 	"fmt"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,10 +69,15 @@ type MemoryFile struct {
 	frames  uint64 // total frames
 
 	mu    sync.Mutex
-	free  []uint64 // bitmap: bit set = frame free
-	refs  []int32  // reference count per frame; 0 for a free frame
-	hint  uint64   // next frame to start searching from
-	inUse uint64   // frames with refs > 0
+	free  []uint64      // bitmap: bit set = frame free
+	refs  []int32       // reference count per frame; 0 for a free frame
+	hint  uint64        // next frame to start searching from
+	inUse atomic.Uint64 // frames with refs > 0; written under mu, read anywhere
+
+	freed atomic.Uint64 // frames freed since creation
+
+	freeHook    func(FileRange) // called under mu for each run of freed frames
+	freedNotify func(uint64)    // called without mu after frames were freed
 }
 
 // New creates a memory file of size bytes (rounded down to whole pages).
@@ -105,22 +122,64 @@ func (f *MemoryFile) Size() uint64 { return f.frames * PageSize }
 // TotalPages returns the number of frames in the file.
 func (f *MemoryFile) TotalPages() uint64 { return f.frames }
 
-// UsedPages returns the number of frames currently referenced.
+// UsedPages returns the number of frames currently referenced. It does not
+// block (one atomic load).
 func (f *MemoryFile) UsedPages() uint64 {
+	return f.inUse.Load()
+}
+
+// FreePages returns the number of frames currently free. It does not block.
+func (f *MemoryFile) FreePages() uint64 {
+	return f.frames - f.inUse.Load()
+}
+
+// FreedPages returns how many frames have been freed since the file was
+// created: a counter that waiters for free memory compare before and after
+// they sleep. It does not block.
+func (f *MemoryFile) FreedPages() uint64 {
+	return f.freed.Load()
+}
+
+// SetFreeHook installs fn, which DecRef calls for every run of frames whose
+// last reference went, with f.mu held: the frames are free, and nobody can
+// allocate them again before fn returns. fn must not block and may take
+// only leaf locks; it must not call back into f. nil removes the hook.
+// Call it before the file is shared between goroutines (at boot).
+func (f *MemoryFile) SetFreeHook(fn func(fr FileRange)) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.inUse
+	f.freeHook = fn
+	f.mu.Unlock()
+}
+
+// SetFreedNotify installs fn, which DecRef calls with the number of frames
+// it freed, after releasing f.mu and punching them out of the file. fn
+// must not block. nil removes it. Call it at boot, as SetFreeHook.
+func (f *MemoryFile) SetFreedNotify(fn func(pages uint64)) {
+	f.mu.Lock()
+	f.freedNotify = fn
+	f.mu.Unlock()
 }
 
 // Allocate returns a contiguous range of npages zeroed frames, each with one
 // reference. It returns ErrNoMemory when no run of npages free frames exists.
 // It does not block.
 func (f *MemoryFile) Allocate(npages uint64) (FileRange, error) {
+	return f.AllocateAbove(npages, 0)
+}
+
+// AllocateAbove is Allocate that also fails with ErrNoMemory when taking
+// the frames would leave fewer than keepFree frames free (the zone's
+// watermark check, done under the allocator's lock so that concurrent
+// allocations cannot both pass it). It does not block.
+func (f *MemoryFile) AllocateAbove(npages, keepFree uint64) (FileRange, error) {
 	if npages == 0 {
 		return FileRange{}, fmt.Errorf("allocate of zero pages")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if free := f.frames - f.inUse.Load(); free < npages || free-npages < keepFree {
+		return FileRange{}, ErrNoMemory
+	}
 	start, ok := f.findFreeLocked(f.hint, f.frames, npages)
 	if !ok {
 		start, ok = f.findFreeLocked(0, f.frames, npages)
@@ -132,7 +191,7 @@ func (f *MemoryFile) Allocate(npages uint64) (FileRange, error) {
 		f.free[i/64] &^= 1 << (i % 64)
 		f.refs[i] = 1
 	}
-	f.inUse += npages
+	f.inUse.Add(npages)
 	f.hint = start + npages
 	if f.hint >= f.frames {
 		f.hint = 0
@@ -192,7 +251,10 @@ func (f *MemoryFile) RefCount(off uint64) int32 {
 }
 
 // DecRef drops a reference to every frame of fr. Frames whose last reference
-// goes are freed and their host memory is released.
+// goes are freed and their host memory is released: they are punched out
+// of the file first and only then marked free (under f.mu again, where the
+// free hook runs), so no new user of a frame can write to it before the
+// punch that zeroes it. It does not block beyond the punch.
 func (f *MemoryFile) DecRef(fr FileRange) {
 	f.mu.Lock()
 	var punch []FileRange
@@ -203,8 +265,9 @@ func (f *MemoryFile) DecRef(fr FileRange) {
 		}
 		f.refs[i]--
 		if f.refs[i] == 0 {
-			f.free[i/64] |= 1 << (i % 64)
-			f.inUse--
+			// Nobody may take a reference to a frame at 0 (IncRef
+			// panics) and Allocate does not see it until it is
+			// marked free below: it is ours until then.
 			off := i * PageSize
 			if n := len(punch); n > 0 && punch[n-1].End == off {
 				punch[n-1].End += PageSize
@@ -214,6 +277,9 @@ func (f *MemoryFile) DecRef(fr FileRange) {
 		}
 	}
 	f.mu.Unlock()
+	if len(punch) == 0 {
+		return
+	}
 	for _, r := range punch {
 		// Punching releases host memory and zeroes the frames for their
 		// next user. If the host refuses, zero by hand so the
@@ -221,6 +287,24 @@ func (f *MemoryFile) DecRef(fr FileRange) {
 		if err := unix.Fallocate(f.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, int64(r.Start), int64(r.Length())); err != nil {
 			clear(f.mapping[r.Start:r.End])
 		}
+	}
+	var freed uint64
+	f.mu.Lock()
+	for _, r := range punch {
+		for i := r.Start / PageSize; i < r.End/PageSize; i++ {
+			f.free[i/64] |= 1 << (i % 64)
+		}
+		freed += r.Pages()
+		if f.freeHook != nil {
+			f.freeHook(r)
+		}
+	}
+	f.inUse.Add(-freed)
+	f.freed.Add(freed)
+	notify := f.freedNotify
+	f.mu.Unlock()
+	if notify != nil {
+		notify(freed)
 	}
 }
 

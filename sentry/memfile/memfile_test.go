@@ -1,0 +1,144 @@
+package memfile
+
+import (
+	"sync"
+	"testing"
+)
+
+func newFile(t *testing.T, pages uint64) *MemoryFile {
+	t.Helper()
+	f, err := New(pages * PageSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Release)
+	return f
+}
+
+func TestAllocateDecRef(t *testing.T) {
+	f := newFile(t, 64)
+	fr, err := f.Allocate(4)
+	if err != nil || fr.Pages() != 4 {
+		t.Fatalf("Allocate = %v, %v", fr, err)
+	}
+	if f.UsedPages() != 4 || f.FreePages() != 60 {
+		t.Fatalf("used %d free %d", f.UsedPages(), f.FreePages())
+	}
+	b := f.Slice(fr)
+	b[0], b[len(b)-1] = 1, 2
+	f.IncRef(FileRange{fr.Start, fr.Start + PageSize})
+	f.DecRef(fr)
+	if f.UsedPages() != 1 || f.RefCount(fr.Start) != 1 || f.FreedPages() != 3 {
+		t.Fatalf("after DecRef: used %d refs %d freed %d", f.UsedPages(), f.RefCount(fr.Start), f.FreedPages())
+	}
+	if b[len(b)-1] != 0 {
+		t.Fatal("freed frame not zeroed")
+	}
+	if b[0] != 1 {
+		t.Fatal("referenced frame lost its contents")
+	}
+	if _, err := f.Allocate(0); err == nil {
+		t.Fatal("Allocate(0) succeeded")
+	}
+}
+
+func TestAllocateAbove(t *testing.T) {
+	f := newFile(t, 64)
+	if _, err := f.AllocateAbove(60, 4); err != nil {
+		t.Fatalf("AllocateAbove(60, 4): %v", err)
+	}
+	if _, err := f.AllocateAbove(1, 4); err != ErrNoMemory {
+		t.Fatalf("AllocateAbove(1, 4) with 4 free = %v", err)
+	}
+	if _, err := f.Allocate(4); err != nil {
+		t.Fatalf("Allocate(4): %v", err)
+	}
+	if _, err := f.Allocate(1); err != ErrNoMemory {
+		t.Fatalf("Allocate of a full file = %v", err)
+	}
+}
+
+func TestFreeHooks(t *testing.T) {
+	f := newFile(t, 64)
+	var mu sync.Mutex
+	var runs []FileRange
+	var notified uint64
+	f.SetFreeHook(func(fr FileRange) {
+		// Called with f.mu held: the frames are already free.
+		if f.refs[fr.Start/PageSize] != 0 || !f.isFreeLocked(fr.Start/PageSize) {
+			t.Error("hook called for a frame not yet free")
+		}
+		mu.Lock()
+		runs = append(runs, fr)
+		mu.Unlock()
+	})
+	f.SetFreedNotify(func(n uint64) {
+		mu.Lock()
+		notified += n
+		mu.Unlock()
+	})
+	fr, _ := f.Allocate(8)
+	// Keep frame 2 of the run: the hook sees two runs.
+	mid := FileRange{fr.Start + 2*PageSize, fr.Start + 3*PageSize}
+	f.IncRef(mid)
+	f.DecRef(fr)
+	want := []FileRange{{fr.Start, fr.Start + 2*PageSize}, {fr.Start + 3*PageSize, fr.End}}
+	if len(runs) != 2 || runs[0] != want[0] || runs[1] != want[1] || notified != 7 {
+		t.Fatalf("hook runs %v notified %d, want %v and 7", runs, notified, want)
+	}
+	f.DecRef(mid)
+	if len(runs) != 3 || notified != 8 {
+		t.Fatalf("hook runs %v notified %d", runs, notified)
+	}
+	// IncRef/DecRef that frees nothing calls nothing.
+	fr2, _ := f.Allocate(1)
+	f.IncRef(fr2)
+	f.DecRef(fr2)
+	if len(runs) != 3 {
+		t.Fatal("hook called for a frame still referenced")
+	}
+	f.SetFreeHook(nil)
+	f.SetFreedNotify(nil)
+	f.DecRef(fr2)
+}
+
+// TestFreeAndReuse checks that a frame's punch never erases what its next
+// user wrote (the punch happens before the frame is free again).
+func TestFreeAndReuse(t *testing.T) {
+	f := newFile(t, 16)
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				fr, err := f.Allocate(1)
+				if err != nil {
+					continue
+				}
+				b := f.Slice(fr)
+				if b[0] != 0 {
+					t.Errorf("allocated frame not zeroed")
+					return
+				}
+				b[0] = byte(w + 1)
+				if b[0] != byte(w+1) {
+					t.Errorf("write lost")
+					return
+				}
+				for j := 0; j < 10; j++ {
+					if b[0] != byte(w+1) {
+						t.Errorf("frame contents erased under its user")
+						return
+					}
+				}
+				b[0] = 0xff
+				f.DecRef(fr)
+			}
+		}(w)
+	}
+	wg.Wait()
+	if f.UsedPages() != 0 {
+		t.Fatalf("used %d at the end", f.UsedPages())
+	}
+}

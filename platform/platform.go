@@ -200,3 +200,21 @@ var ErrInvalidFPState = errors.New("invalid floating-point state")
 type HostCPUPinner interface {
 	PinHostCPU(cpu int) error
 }
+
+// CPUBinder is implemented by contexts that run application code on
+// per-CPU state of the platform (the KVM platform: one vCPU per sandbox
+// CPU). The sentry calls BindCPU from the owning thread, before Switch,
+// with the kernel's id of the sandbox CPU the task holds (kernel.CPU.ID)
+// whenever it differs from the last one bound; calling it before every
+// Switch is also allowed. A context never bound runs on CPU 0. BindCPU
+// does not block and cannot fail: a CPU the platform cannot back makes
+// the next Switch fail.
+//
+// Preconditions: the caller holds sandbox CPU cpu until after its next
+// Switch returns. The kernel runs one task per CPU at a time, so no two
+// contexts bound to the same CPU are ever in Switch at once; a platform
+// may check this and fail the Switch (the sentry then kills only that
+// task's process) rather than share its per-CPU state.
+type CPUBinder interface {
+	BindCPU(cpu int)
+}

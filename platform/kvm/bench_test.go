@@ -143,3 +143,71 @@ func TestRatioToPtrace(t *testing.T) {
 	t.Log(line)
 	fmt.Println(line)
 }
+
+// TestHandOffCost measures what a vCPU changing hands costs: two tasks
+// (threads with their own contexts) take turns, on one CPU (each turn
+// moves the vCPU to the other thread, and its FP state) and on two CPUs
+// (the same thread hand-offs, no vCPU hand-off). The difference is the
+// vCPU hand-off: KVM_RUN from a new thread plus the FP state transfer.
+func TestHandOffCost(t *testing.T) {
+	e := newEnv(t)
+	e.loadCode(getpidLoop)
+	const n = 60
+	turns := func(cpus [2]int) time.Duration {
+		ths := [2]*thread{newThread(t), newThread(t)}
+		var cs [2]platform.Context
+		var regs [2]arch.Registers
+		for i, th := range ths {
+			th.do(func() {
+				c, err := e.p.NewContext()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				c.(platform.CPUBinder).BindCPU(cpus[i])
+				cs[i] = c
+				regs[i] = arch.NewInitialRegisters(codeAddr, stackTop)
+			})
+		}
+		if cs[0] == nil || cs[1] == nil {
+			t.FailNow()
+		}
+		defer func() {
+			for i, th := range ths {
+				th.do(cs[i].Release)
+			}
+		}()
+		var err error
+		turn := func(i int) {
+			ths[i].do(func() {
+				if stop, e := cs[i].Switch(e.as, &regs[i]); e != nil || stop.Kind != platform.StopSyscall {
+					err = fmt.Errorf("%+v %v", stop, e)
+				}
+			})
+		}
+		turn(0)
+		turn(1)
+		start := time.Now()
+		for j := 0; j < n && err == nil; j++ {
+			turn(j % 2)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start) / n
+	}
+	var one, two time.Duration
+	for round := 0; round < 3; round++ {
+		o, w := turns([2]int{0, 0}), turns([2]int{0, 1})
+		if one == 0 || o < one {
+			one = o
+		}
+		if two == 0 || w < two {
+			two = w
+		}
+	}
+	line := fmt.Sprintf("BENCH turn of two tasks: on one CPU (vCPU hand-off each turn) %v, on two CPUs %v: a vCPU hand-off costs about %v (best of 3; FP saves %d, loads %d)",
+		one, two, one-two, e.p.fpSaves.Load(), e.p.fpLoads.Load())
+	t.Log(line)
+	fmt.Println(line)
+}

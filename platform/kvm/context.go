@@ -2,6 +2,7 @@ package kvm
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -38,51 +39,87 @@ const (
 	pfFetch   = 1 << 4
 )
 
-// context is a platform.Context: one vCPU, run by the thread that created
-// the context.
+// context is a platform.Context: the application state of one task that
+// is not in its registers (its FP state, its pending interrupt), run on
+// the vCPU of the sandbox CPU the task holds, which it owns for the
+// duration of each Switch.
 type context struct {
 	p   *Platform
 	tid int32
 
-	// v is the context's vCPU; nil once released. Read by Interrupt under
-	// mu; written only by Release, under mu.
+	// The following belong to the context's thread.
+
+	// cpu is the sandbox CPU the context is bound to (BindCPU).
+	cpu int
+	// v is cpu's vCPU as last looked up, or nil.
 	v *vcpu
 	// dead is set when the vCPU failed: every Switch returns it.
 	dead error
+	// fp is the context's FP state while no vCPU holds it (fpHome is
+	// nil), or nil for the initial state. A thread that takes the vCPU
+	// holding it writes it there, under that vCPU's fpMu (fpstate.go).
+	fp *kvmXSave
+
+	// fpHome is the vCPU whose KVM FP state is the context's, or nil. It
+	// is set only by the context's thread and cleared by whoever moves
+	// the state out, always under that vCPU's fpMu.
+	fpHome atomic.Pointer[vcpu]
+	// cur is the vCPU the context is in Switch on, for Interrupt.
+	cur atomic.Pointer[vcpu]
+	// pending is set by Interrupt and consumed by Switch.
+	pending atomic.Bool
+	// released is set by Release.
+	released atomic.Bool
 
 	// quiet logs fatal errors at debug level (the self-test's context).
 	quiet bool
 
-	// pending is set by Interrupt and consumed by Switch.
-	pending atomic.Bool
-
+	// mu serialises Interrupt's kick with Release, so that no kick is
+	// under way once Release has returned (and the platform may unmap
+	// the vCPUs).
 	mu sync.Mutex
 }
 
-func newContext(p *Platform, v *vcpu) *context {
-	return &context{p: p, tid: int32(unix.Gettid()), v: v}
+func newContext(p *Platform) *context {
+	return &context{p: p, tid: int32(unix.Gettid())}
 }
 
-// Interrupt implements platform.Context.Interrupt.
+// BindCPU implements platform.CPUBinder.BindCPU: the next Switch runs on
+// the vCPU of sandbox CPU cpu. It does not block.
+//
+// Preconditions: called by the context's thread, which holds sandbox CPU
+// cpu until its next Switch returns.
+func (c *context) BindCPU(cpu int) {
+	if cpu == c.cpu {
+		return
+	}
+	c.cpu = cpu
+	c.v = nil
+}
+
+// Interrupt implements platform.Context.Interrupt: it kicks the vCPU the
+// context is running on, if any (a stale kick of a vCPU another context
+// has taken meanwhile only makes that context re-enter once).
 func (c *context) Interrupt() {
 	c.pending.Store(true)
 	c.mu.Lock()
-	if c.v != nil {
-		c.v.kick()
+	if v := c.cur.Load(); v != nil {
+		v.kick()
 	}
 	c.mu.Unlock()
 }
 
-// Release implements platform.Context.Release: the vCPU goes back to the
-// platform's pool (or is closed if it failed).
+// Release implements platform.Context.Release: a vCPU that holds the
+// context's FP state forgets it belongs to the context.
 func (c *context) Release() {
 	c.mu.Lock()
-	v := c.v
-	c.v = nil
+	already := c.released.Swap(true)
 	c.mu.Unlock()
-	if v != nil {
-		c.p.putVCPU(v)
+	if already {
+		return
 	}
+	c.dropFPHome()
+	c.v = nil
 }
 
 // canonical reports whether a is a canonical 48-bit address.
@@ -90,13 +127,52 @@ func canonical(a uint64) bool {
 	return a < 1<<47 || a >= 0xffff800000000000
 }
 
-// Switch implements platform.Context.Switch.
+// acquire returns the vCPU of the context's CPU, owned by the context:
+// its vCPU is created on first use, and a failed one replaced.
+//
+// The kernel runs one task per CPU at a time, and a context owns the vCPU
+// only inside Switch, so the vCPU is always free here; if it is not, the
+// kernel broke that rule, and the Switch fails (killing only this task's
+// process) rather than run two threads on one vCPU.
+func (c *context) acquire() (*vcpu, error) {
+	for {
+		v := c.v
+		if v == nil {
+			var err error
+			if v, err = c.p.cpuVCPU(c.cpu); err != nil {
+				return nil, err
+			}
+			c.v = v
+		}
+		if !v.owner.CompareAndSwap(nil, c) {
+			c.p.log.Warnf("kvm: thread %d: vCPU %d of sandbox CPU %d is in use by another context: two tasks run on one CPU", c.tid, v.id, c.cpu)
+			return nil, fmt.Errorf("kvm: vCPU %d of sandbox CPU %d is in use by another context (two tasks on one CPU)", v.id, c.cpu)
+		}
+		if v.retired.Load() {
+			v.owner.Store(nil)
+			c.v = nil
+			continue
+		}
+		if v.tid.Load() != c.tid {
+			v.tid.Store(c.tid)
+		}
+		return v, nil
+	}
+}
+
+// Switch implements platform.Context.Switch on the vCPU of the context's
+// CPU (BindCPU), which it owns until it returns. The context's FP state
+// is moved into the vCPU if the vCPU last ran another context (fpstate.go).
 //
 // Like the ptrace platform it forces the segment selectors in regs to a
 // 64-bit user thread's (cs 0x33, ss 0x2b, ds, es, fs, gs 0) and Orig_rax to
 // -1; the TLS bases are Fs_base and Gs_base. A non-canonical rip or TLS
 // base, which a real kernel's iret or wrmsr would refuse, stops with
-// SIGSEGV without running anything.
+// SIGSEGV without running anything, as does an FP state KVM refuses.
+//
+// Errors: ErrContextDead (wrapped) when the vCPU failed; the vCPU is then
+// retired and the CPU gets a new one. Another error when the CPU has no
+// vCPU (too many CPUs for KVM) or its vCPU is in use.
 func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platform.Stop, error) {
 	as, ok := pas.(*addressSpace)
 	if !ok || as.p != c.p {
@@ -105,38 +181,61 @@ func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platf
 	if c.dead != nil {
 		return platform.Stop{}, c.dead
 	}
-	v := c.v
-	if v == nil {
+	if c.released.Load() {
 		return platform.Stop{}, fmt.Errorf("%w: kvm: Switch on a released context", platform.ErrContextDead)
 	}
 	if as.released.Load() {
 		return platform.Stop{}, fmt.Errorf("kvm: Switch into a released address space")
 	}
+	v, err := c.acquire()
+	if err != nil {
+		return platform.Stop{}, err
+	}
 
-	// Publish that the vCPU runs in as before looking at pending (which
-	// Interrupt sets before looking at running) and before reading the
-	// TLB generation (see addressSpace.shootdown).
+	// Publish that the context runs on v, and v in as, before looking at
+	// pending (which Interrupt sets before looking at cur) and before
+	// reading the TLB generation (see addressSpace.shootdown).
+	c.cur.Store(v)
 	v.running.Store(as)
 	v.setImmediateExit(false)
+	stop, err := c.switchOn(v, as, regs)
+	v.running.Store(nil)
+	c.cur.Store(nil)
+	if err != nil && errors.Is(err, platform.ErrContextDead) {
+		c.dead = err
+		v.broken = true
+		c.p.retire(v)
+		c.v = nil
+	}
+	v.owner.Store(nil)
+	return stop, err
+}
+
+// switchOn is the body of Switch once the context owns v.
+func (c *context) switchOn(v *vcpu, as *addressSpace, regs *arch.Registers) (platform.Stop, error) {
 	if c.pending.Load() && c.pending.Swap(false) {
-		v.running.Store(nil)
 		return platform.Stop{Kind: platform.StopInterrupt}, nil
 	}
 	regs.Cs, regs.Ss = userCS, userSS
 	regs.Ds, regs.Es, regs.Fs, regs.Gs = 0, 0, 0, 0
 	regs.Orig_rax = ^uint64(0)
 	if !canonical(regs.Rip) || !canonical(regs.Fs_base) || !canonical(regs.Gs_base) {
-		v.running.Store(nil)
 		c.p.log.Debugf("kvm: non-canonical rip %#x, fs_base %#x or gs_base %#x: reporting SIGSEGV", regs.Rip, regs.Fs_base, regs.Gs_base)
 		return platform.Stop{Kind: platform.StopFault, Signo: int(unix.SIGSEGV), Code: siKernel}, nil
 	}
-	stop, err := c.run(v, as, regs)
-	v.running.Store(nil)
-	if err != nil {
-		c.dead = err
-		v.broken = true
+	if c.fpHome.Load() != v {
+		if err := c.loadFP(v); err != nil {
+			if errors.Is(err, platform.ErrInvalidFPState) {
+				// Only a state that passed SetFPState's checks
+				// gets here: KVM checks more. Linux kills a
+				// sigreturn with such a state with SIGSEGV.
+				c.p.log.Debugf("kvm: %v: reporting SIGSEGV", err)
+				return platform.Stop{Kind: platform.StopFault, Signo: int(unix.SIGSEGV), Code: siKernel}, nil
+			}
+			return platform.Stop{}, c.fatal(v, err.Error())
+		}
 	}
-	return stop, err
+	return c.run(v, as, regs)
 }
 
 // Entry modes of the run loop.
@@ -458,7 +557,7 @@ func (c *context) exception(v *vcpu, regs *arch.Registers) (stop platform.Stop, 
 // x87 status and control words, #XM from MXCSR), as Linux computes it.
 func (v *vcpu) fpeCode(vector uint64) int32 {
 	var x kvmXSave
-	if e := ioctlPtr(v.fd, ioctlGetXSave, unsafe.Pointer(&x)); e != 0 {
+	if e := v.getXSave(&x); e != 0 {
 		return 0
 	}
 	b := xsaveBytes(&x)

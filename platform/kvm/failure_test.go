@@ -16,9 +16,11 @@ import (
 // dump in the log), never hang and never take the sandbox down.
 
 // wantDead checks that Switch fails with ErrContextDead mentioning what,
-// and keeps failing, and that a new context still runs in e.as.
+// and keeps failing, that the CPU's vCPU was replaced, and that a new
+// context still runs in e.as on that CPU.
 func wantDead(t *testing.T, e *env, regs *arch.Registers, what string) {
 	t.Helper()
+	id := e.vcpu().id
 	stop, err := e.ctx.Switch(e.as, regs)
 	if !isContextDead(err) || !strings.Contains(err.Error(), what) {
 		t.Fatalf("Switch = %+v, %v; want a dead context (%q)", stop, err, what)
@@ -27,15 +29,14 @@ func wantDead(t *testing.T, e *env, regs *arch.Registers, what string) {
 	if _, err2 := e.ctx.Switch(e.as, regs); err2 != err {
 		t.Errorf("second Switch: %v, want the same error", err2)
 	}
-	id := e.ctx.v.id
 	e.ctx.Release()
-	// The failed vCPU is not recycled; a new context works.
+	// The failed vCPU is retired; the CPU's next context gets a new one.
 	c, err := e.p.NewContext()
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.ctx = c.(*context)
-	if e.ctx.v.id == id {
+	if e.vcpu().id == id {
 		t.Errorf("the failed vCPU %d was recycled", id)
 	}
 	fr := e.mapBytes(0x300000, cat(insnGetpid, insnSyscall), hostarch.ReadExecute)
@@ -56,7 +57,7 @@ func setTSSStacks(v *vcpu, rsp0, ist1 uint64) {
 func TestTripleFault(t *testing.T) {
 	e := newEnv(t)
 	regs := e.loadCode(insnUd2)
-	v := e.ctx.v
+	v := e.vcpu()
 	setTSSStacks(v, vcpuMainVA(v.id)+2*pageSize, vcpuMainVA(v.id)+2*pageSize)
 	wantDead(t, e, &regs, "triple fault")
 }
@@ -66,7 +67,7 @@ func TestTripleFault(t *testing.T) {
 func TestDoubleFault(t *testing.T) {
 	e := newEnv(t)
 	regs := e.loadCode(insnUd2)
-	v := e.ctx.v
+	v := e.vcpu()
 	setTSSStacks(v, vcpuMainVA(v.id)+2*pageSize, vcpuISTVA(v.id)+pageSize)
 	wantDead(t, e, &regs, "exception 8")
 }

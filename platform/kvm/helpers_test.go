@@ -139,6 +139,16 @@ func newEnv(t testing.TB) *env {
 	return e
 }
 
+// vcpu returns the vCPU of e's context's CPU (made if need be).
+func (e *env) vcpu() *vcpu {
+	e.t.Helper()
+	v, err := e.p.cpuVCPU(e.ctx.cpu)
+	if err != nil {
+		e.t.Fatalf("cpuVCPU(%d): %v", e.ctx.cpu, err)
+	}
+	return v
+}
+
 // mapBytes allocates a page, fills it with b and maps it at addr.
 func (e *env) mapBytes(addr uintptr, b []byte, at hostarch.AccessType) memfile.FileRange {
 	e.t.Helper()

@@ -11,14 +11,28 @@
 // memory file (sentry/memfile) at guest physical address memBase = 4 GiB,
 // over the sentry's own mapping of the file; the ring-0 pages (code, GDT,
 // IDT) and the kernel half of the page tables, all frames of the memory
-// file that the platform allocates and frees; a pool of vCPUs with two
-// ring-0 pages each (TSS, entry frame and stack; a double-fault stack).
+// file that the platform allocates and frees; one vCPU per sandbox CPU,
+// made on first use (up to KVM_CAP_MAX_VCPUS), with two ring-0 pages each
+// (TSS, entry frame and stack; a double-fault stack).
 // Per AddressSpace: a tree of 4-level page tables in frames of the memory
 // file, built by the sentry, whose PML4 slot 511 points to the shared
-// kernel subtree. Per Context: one vCPU, taken from the pool by NewContext
-// and given back by Release; it is re-initialised (registers, MSRs, FPU
-// state) each time it is handed out, and may be run by a different host
-// thread than before.
+// kernel subtree. Per Context (one per task): its FP state, its pending
+// interrupt and the CPU it is bound to (platform.CPUBinder; CPU 0 until
+// bound). The general registers and TLS bases travel in the registers
+// given to Switch.
+//
+// # CPUs
+//
+// A vCPU is driven only by the host thread of the task that holds its
+// sandbox CPU: the sentry binds the task's context to that CPU before
+// Switch, and Switch owns the CPU's vCPU until it returns (an atomic owner
+// field; the kernel runs one task per CPU at a time, so it is always free,
+// and a Switch that finds it taken fails, killing only its task's process,
+// instead of sharing it). Between Switches the vCPU keeps what the last
+// context left in it: CR3, TLS bases, the TLB generation, and that
+// context's FP state (see FP state); the next context changes only what
+// differs. A vCPU that fails is retired and its CPU gets a new one (with
+// a new KVM id: KVM never frees one).
 //
 // # The guest
 //
@@ -61,9 +75,10 @@
 //     fault, a triple fault (KVM_EXIT_SHUTDOWN), a failed VM entry or any
 //     exit the design does not expect kills the context: Switch logs a
 //     register dump and returns an error wrapping platform.ErrContextDead,
-//     and the vCPU is discarded rather than pooled.
-//   - interrupts: Interrupt sets a pending flag, sets kvm_run.immediate_exit
-//     and, if the vCPU is in KVM_RUN, sends SIGURG to the thread running it
+//     and the vCPU is retired (its CPU gets a new one).
+//   - interrupts: Interrupt sets a pending flag and, if the context is in
+//     Switch, sets kvm_run.immediate_exit of the vCPU it runs on and, if
+//     that vCPU is in KVM_RUN, sends SIGURG to the thread running it
 //     (the signal the Go runtime itself uses to preempt threads, so nothing
 //     in the sentry minds a stray one). KVM_RUN returns EINTR; where the
 //     guest stopped decides what happens: in ring 3 with no event being
@@ -75,10 +90,14 @@
 //
 // # FP state
 //
-// The x87/SSE/AVX state lives in the vCPU (KVM keeps it across exits), so
-// it follows the context across address spaces; a context starts with the
-// initial state. The context implements platform.FPStateContext with
-// KVM_GET_XSAVE/KVM_SET_XSAVE (fpstate.go).
+// The x87/SSE/AVX state is the context's. KVM keeps it in the vCPU across
+// exits; it moves only when a vCPU changes hands: a context entering a
+// vCPU whose FP state is another context's saves that one
+// (KVM_GET_XSAVE into the other context) and loads its own
+// (KVM_SET_XSAVE), bringing it first from the vCPU it last ran on if it
+// moved. A task re-entering the vCPU it last ran on costs nothing. A
+// context starts with the initial state. The context implements
+// platform.FPStateContext on whichever copy is current (fpstate.go).
 //
 // # TLB
 //
@@ -91,16 +110,21 @@
 // vCPUs running in the address space at that moment are kicked out (as by
 // Interrupt, but without a pending interrupt) and MapFile/Unmap wait until
 // each has left KVM_RUN; they re-enter through the entry stub and flush.
-// Switching a vCPU to another address space sets CR3 with KVM_SET_SREGS
-// (never by the entry stub, whose own code would be fetched through the old
-// tables, possibly freed) and flushes too. No PCIDs are used.
+// Switching a vCPU to another address space (another task's process
+// taking the CPU, or a context moving) sets CR3 with KVM_SET_SREGS (never
+// by the entry stub, whose own code would be fetched through the old
+// tables, possibly freed) and flushes too: no PCIDs are used, so a CR3
+// load drops every user entry.
 //
 // # Limitations
 //
 //   - Only AMD SVM can be exercised here (inside QEMU TCG); the Intel VMX
 //     path is the same code and only unit-tested.
-//   - One vCPU per Context, not per sentry CPU: a sandbox runs at most
-//     KVM_CAP_MAX_VCPUS threads at once (NewContext fails beyond).
+//   - A sandbox has at most KVM_CAP_MAX_VCPUS CPUs (minus retired
+//     vCPUs): a Switch on a CPU beyond fails.
+//   - Handing a vCPU to another host thread costs what KVM_RUN charges
+//     for a new thread: in Linux 6.1 an RCU grace period (about 12 ms in
+//     the QEMU guest, TestHandOffCost); newer kernels use a rwlock.
 //   - Intermediate page-table pages are freed only with their address
 //     space.
 //   - CPUID is KVM's (the hypervisor bit is set); RDTSC runs natively.
@@ -110,13 +134,17 @@
 //
 // # Locking
 //
-//   - Platform.mu protects the vCPU pool, the kernel page tables and
-//     released. addressSpace.mu serialises edits of an address space's page
-//     tables. context.mu serialises Interrupt with Release. All are leaf
-//     locks (memfile's own lock is taken under them, nothing else), and none
-//     is held while waiting for a vCPU to leave the guest.
-//   - vcpu fields other than running, exits and tid, and context fields
-//     other than pending and mu, belong to the context's OS thread.
+//   - Platform.mu protects cpuVCPUs, the kernel page tables and released.
+//     addressSpace.mu serialises edits of an address space's page tables.
+//     vcpu.fpMu guards which context's FP state a vCPU holds
+//     (fpstate.go). Lock order: Platform.mu → vcpu.fpMu; otherwise at
+//     most one of these at a time, all leaves but for memfile's own lock,
+//     and none is held while waiting for a vCPU to leave the guest.
+//   - vcpu.owner hands a vCPU's other fields (registers, CR3 and TLB
+//     state, stats) from one Switch to the next. A context's fields
+//     belong to its OS thread except pending, cur, fpHome and released
+//     (atomics) and fp (see fpstate.go); context.mu serialises
+//     Interrupt's kick with Release (a leaf lock).
 package kvm
 
 import (
@@ -174,8 +202,12 @@ type Platform struct {
 	// messages; SetLogger replaces it.
 	log *logrus.Logger
 
-	mu       sync.Mutex
-	free     []*vcpu // idle vCPUs
+	mu sync.Mutex
+	// cpuVCPUs is the vCPU of each sandbox CPU (nil: not made yet, or
+	// retired after a failure), made on first use.
+	cpuVCPUs []*vcpu
+	// nextID is the next KVM vCPU id (ids of retired vCPUs are not
+	// reused: KVM keeps a vCPU until the VM goes).
 	nextID   int
 	released bool
 
@@ -184,12 +216,16 @@ type Platform struct {
 	vcpus atomic.Pointer[[]*vcpu]
 	// shootdowns counts TLB shootdowns (for the debug log).
 	shootdowns atomic.Uint64
+	// fpSaves and fpLoads count FP state transfers out of and into
+	// vCPUs (KVM_GET_XSAVE/KVM_SET_XSAVE when a vCPU changes hands).
+	fpSaves, fpLoads atomic.Uint64
 }
 
 var (
 	_ platform.Platform     = (*Platform)(nil)
 	_ platform.AddressSpace = (*addressSpace)(nil)
 	_ platform.Context      = (*context)(nil)
+	_ platform.CPUBinder    = (*context)(nil)
 )
 
 // capabilityError names a capability KVM lacks.
@@ -362,21 +398,25 @@ func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 	return newAddressSpace(p)
 }
 
-// NewContext implements platform.Platform.NewContext: it hands the calling
-// thread a vCPU, created or taken from the pool and re-initialised.
+// NewContext implements platform.Platform.NewContext: it returns a context
+// of the calling thread, bound to sandbox CPU 0 until BindCPU says
+// otherwise. It allocates no vCPU (vCPUs belong to CPUs) and does not
+// block.
 //
 // Preconditions: the caller is locked to its OS thread for the life of the
 // context.
 func (p *Platform) NewContext() (platform.Context, error) {
-	v, err := p.getVCPU()
-	if err != nil {
-		return nil, err
+	p.mu.Lock()
+	released := p.released
+	p.mu.Unlock()
+	if released {
+		return nil, fmt.Errorf("kvm: platform released")
 	}
-	return newContext(p, v), nil
+	return newContext(p), nil
 }
 
-// Release implements platform.Platform.Release: it closes the VM and
-// frees the ring-0 pages.
+// Release implements platform.Platform.Release: it closes the vCPUs and
+// the VM and frees the ring-0 pages.
 func (p *Platform) Release() {
 	p.mu.Lock()
 	if p.released {
@@ -384,23 +424,18 @@ func (p *Platform) Release() {
 		return
 	}
 	p.released = true
-	free := p.free
-	p.free = nil
+	p.cpuVCPUs = nil
 	p.mu.Unlock()
-	for _, v := range free {
-		v.close()
-	}
 	var st vcpuStats
-	var shootdowns uint64
 	if vs := p.vcpus.Load(); vs != nil {
 		for _, v := range *vs {
 			st.add(v.stats)
+			v.close()
 			p.mf.DecRef(v.main)
 			p.mf.DecRef(v.ist)
 		}
-		shootdowns = p.shootdowns.Load()
-		p.log.Debugf("kvm: %d vCPUs made; %d KVM_RUN, %d interrupted, %d direct re-entries into ring 3, %d TLB flushes, %d system-register loads, %d shootdowns",
-			len(*vs), st.runs, st.interrupts, st.userEntry, st.flushes, st.sregs, shootdowns)
+		p.log.Debugf("kvm: %d vCPUs made; %d KVM_RUN, %d interrupted, %d direct re-entries into ring 3, %d TLB flushes, %d system-register loads, %d shootdowns, %d FP state saves, %d loads",
+			len(*vs), st.runs, st.interrupts, st.userEntry, st.flushes, st.sregs, p.shootdowns.Load(), p.fpSaves.Load(), p.fpLoads.Load())
 	}
 	if p.kernel != nil {
 		p.kernel.release()

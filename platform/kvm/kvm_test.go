@@ -452,7 +452,7 @@ func TestFloatingPointExceptions(t *testing.T) {
 func TestIsolation(t *testing.T) {
 	e := newEnv(t)
 	e.mapBytes(stackAddr, nil, hostarch.ReadWrite)
-	v := e.ctx.v
+	v := e.vcpu()
 	probes := []uint64{
 		codeVA, codeVA + syscallOff, gdtVA, idtVA, vcpuMainVA(v.id), vcpuISTVA(v.id),
 		vcpuMainVA(v.id) + pageSize, kernelBase + 0x100000, 0xffffffffff600000,
@@ -578,8 +578,9 @@ func TestBadRegisters(t *testing.T) {
 	}
 }
 
-// TestFPUState: the FPU state survives exits, belongs to the context, and
-// a context (with a recycled vCPU) starts from the initial state.
+// TestFPUState: the FPU state survives exits, belongs to the context (it
+// survives another context running on the same vCPU in between), and a
+// new context starts from the initial state on a vCPU that ran others.
 func TestFPUState(t *testing.T) {
 	e := newEnv(t)
 	// movabs $0x1234567890,%rax; movq %rax,%xmm0; getpid; syscall;
@@ -615,7 +616,7 @@ func TestFPUState(t *testing.T) {
 	if regs.Rbx != 0x1234567890 {
 		t.Errorf("xmm0 = %#x after exits and another context ran, want 0x1234567890", regs.Rbx)
 	}
-	// A new context (the other one's vCPU, recycled) starts clean.
+	// A new context (on the same vCPU) starts clean.
 	<-onThread(func() {
 		c, err := e.p.NewContext()
 		if err != nil {
@@ -673,8 +674,8 @@ func TestTwoAddressSpaces(t *testing.T) {
 	}
 }
 
-// TestManyContexts hands vCPUs out and back: they are recycled, not
-// created anew.
+// TestManyContexts: vCPUs belong to CPUs, not contexts. Contexts on one
+// CPU share its vCPU; one vCPU is made per CPU, once.
 func TestManyContexts(t *testing.T) {
 	e := newEnv(t)
 	e.loadCode(cat(insnGetpid, insnSyscall))
@@ -686,18 +687,25 @@ func TestManyContexts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if round > 0 {
+				c.(platform.CPUBinder).BindCPU(i)
+			}
 			regs := arch.NewInitialRegisters(codeAddr, stackTop)
 			if stop, err := c.Switch(e.as, &regs); err != nil || stop.Kind != platform.StopSyscall {
-				t.Fatalf("context %d: %+v %v", i, stop, err)
+				t.Fatalf("round %d context %d: %+v %v", round, i, stop, err)
 			}
 			cs = append(cs, c)
 		}
 		for _, c := range cs {
 			c.Release()
 		}
-	}
-	if got := e.p.nextID - before; got != 8 {
-		t.Errorf("%d vCPUs created for 8 concurrent contexts", got)
+		want := 1
+		if round > 0 {
+			want = 8
+		}
+		if got := e.p.nextID - before; got != want {
+			t.Errorf("round %d: %d vCPUs made, want %d", round, got, want)
+		}
 	}
 }
 

@@ -172,6 +172,7 @@ func TestTwoContextsSharedMemory(t *testing.T) {
 	doneB := onThread(func() {
 		c, _ := e.p.NewContext()
 		defer c.Release()
+		c.(platform.CPUBinder).BindCPU(1) // A runs on CPU 0 meanwhile
 		bCtx <- c
 		regs := arch.NewInitialRegisters(codeAddr+pageSize, 0)
 		bStop, bErr = c.Switch(e.as, &regs)
@@ -231,6 +232,7 @@ func TestConcurrentContexts(t *testing.T) {
 				return
 			}
 			defer c.Release()
+			c.(platform.CPUBinder).BindCPU(i) // one CPU each
 			regs := arch.NewInitialRegisters(codeAddr, 0)
 			regs.Rsi = dataAddr + uint64(i)*8
 			for j := 0; j < n; j++ {

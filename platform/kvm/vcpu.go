@@ -2,6 +2,7 @@ package kvm
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -92,13 +93,18 @@ var (
 	kernelStackSegment = kvmSegment{Limit: 0xffffffff, Selector: kernelSS, Type: 3, Present: 1, DB: 1, S: 1, G: 1}
 )
 
-// vcpu is one KVM vCPU and its ring-0 pages.
+// vcpu is one KVM vCPU and its ring-0 pages. It backs one sandbox CPU and
+// is run by whichever context's thread holds that CPU: ownership passes
+// with each Switch (owner), the FP state in it belongs to fpOwner.
 type vcpu struct {
-	p  *Platform
-	id int
-	fd int
+	p   *Platform
+	id  int // the KVM vCPU id (ring-0 pages are laid out by it)
+	cpu int // the sandbox CPU it backs
+	fd  int
 
-	// runMem is the mmap of kvm_run; run points at it.
+	// runMem is the mmap of kvm_run; run points at it. It stays mapped
+	// until Platform.Release, even after the vCPU is retired, so that a
+	// late kick never writes to an unmapped page.
 	runMem []byte
 	run    unsafe.Pointer
 
@@ -108,8 +114,11 @@ type vcpu struct {
 	mainPage  []byte
 	istPage   []byte
 
-	// The following belong to the thread of the context that owns the
-	// vCPU.
+	// owner is the context whose Switch is using the vCPU, or nil. The
+	// fields below it, up to fpMu, belong to the owner's thread (a
+	// successful CompareAndSwap of owner orders one owner's accesses
+	// before the next one's).
+	owner atomic.Pointer[context]
 
 	// regs is where the general registers are exchanged with KVM: kvm_run's
 	// sync regs, or ownRegs with KVM_GET_REGS/KVM_SET_REGS.
@@ -123,7 +132,7 @@ type vcpu struct {
 	// forceFlush forces a flush on the next entry regardless.
 	tlbGen     uint64
 	forceFlush bool
-	// broken marks a vCPU in an unknown state: it is closed, not pooled.
+	// broken marks a vCPU in an unknown state: it is retired.
 	broken bool
 	// inUser is set when the vCPU last stopped in ring 3 (interrupted),
 	// rather than at a hlt in ring 0.
@@ -131,6 +140,16 @@ type vcpu struct {
 	// stats count what the vCPU did, for the debug log.
 	stats vcpuStats
 
+	// fpMu protects fpOwner and the FP state KVM holds for the vCPU
+	// while the vCPU is not in KVM_RUN (see fpstate.go).
+	fpMu sync.Mutex
+	// fpOwner is the context whose FP state the vCPU holds, or nil.
+	fpOwner *context
+	// fpIO replaces KVM_GET_XSAVE/KVM_SET_XSAVE in tests without KVM.
+	fpIO func(set bool, x *kvmXSave) unix.Errno
+
+	// retired is set once the vCPU no longer backs its CPU (it failed).
+	retired atomic.Bool
 	// tid is the host thread that runs the vCPU (for kicks).
 	tid atomic.Int32
 	// running is the address space the vCPU is running in (set around
@@ -140,64 +159,75 @@ type vcpu struct {
 	exits atomic.Uint64
 }
 
-// getVCPU returns an initialised vCPU for a new context.
-func (p *Platform) getVCPU() (*vcpu, error) {
+// cpuVCPU returns the vCPU of sandbox CPU cpu, creating and initialising
+// it on first use. It blocks only for the ioctls that create a vCPU.
+func (p *Platform) cpuVCPU(cpu int) (*vcpu, error) {
+	if cpu < 0 {
+		return nil, fmt.Errorf("kvm: no sandbox CPU %d", cpu)
+	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.released {
-		p.mu.Unlock()
 		return nil, fmt.Errorf("kvm: platform released")
 	}
-	var v *vcpu
-	if n := len(p.free); n > 0 {
-		v = p.free[n-1]
-		p.free = p.free[:n-1]
-		p.mu.Unlock()
-	} else {
-		var err error
-		v, err = p.newVCPULocked()
-		p.mu.Unlock()
-		if err != nil {
-			return nil, err
-		}
+	if cpu < len(p.cpuVCPUs) && p.cpuVCPUs[cpu] != nil {
+		return p.cpuVCPUs[cpu], nil
 	}
-	if err := v.reset(); err != nil {
-		v.broken = true
-		p.putVCPU(v)
+	v, err := p.newVCPULocked(cpu)
+	if err != nil {
 		return nil, err
 	}
-	v.tid.Store(int32(unix.Gettid()))
+	if err := v.reset(); err != nil {
+		p.retireLocked(v)
+		return nil, err
+	}
+	for len(p.cpuVCPUs) <= cpu {
+		p.cpuVCPUs = append(p.cpuVCPUs, nil)
+	}
+	p.cpuVCPUs[cpu] = v
 	return v, nil
 }
 
-// putVCPU returns v to the pool, or closes it if it is broken.
-func (p *Platform) putVCPU(v *vcpu) {
-	v.tid.Store(0)
-	if v.broken {
-		v.close()
-		return
-	}
+// retire takes a failed vCPU away from its CPU (the CPU's next Switch
+// creates a new one) and closes it. The FP state it held is lost: the
+// context that failed on it is dead.
+//
+// Preconditions: the caller owns v (v.owner) and keeps owning it until
+// retire returns.
+func (p *Platform) retire(v *vcpu) {
 	p.mu.Lock()
-	if p.released {
-		p.mu.Unlock()
-		v.close()
-		return
-	}
-	p.free = append(p.free, v)
+	p.retireLocked(v)
 	p.mu.Unlock()
 }
 
-// newVCPULocked creates a vCPU. Preconditions: p.mu is held.
-func (p *Platform) newVCPULocked() (*vcpu, error) {
+// retireLocked is retire with p.mu held.
+func (p *Platform) retireLocked(v *vcpu) {
+	v.retired.Store(true)
+	if v.cpu < len(p.cpuVCPUs) && p.cpuVCPUs[v.cpu] == v {
+		p.cpuVCPUs[v.cpu] = nil
+	}
+	v.fpMu.Lock()
+	if o := v.fpOwner; o != nil {
+		o.fpHome.CompareAndSwap(v, nil)
+		v.fpOwner = nil
+	}
+	v.fpMu.Unlock()
+	v.closeFD()
+}
+
+// newVCPULocked creates the vCPU of sandbox CPU cpu. Preconditions: p.mu
+// is held.
+func (p *Platform) newVCPULocked(cpu int) (*vcpu, error) {
 	id := p.nextID
 	if id >= p.maxVCPUs {
-		return nil, fmt.Errorf("kvm: out of vCPUs: KVM_CAP_MAX_VCPUS is %d and every one is in use or was discarded", p.maxVCPUs)
+		return nil, fmt.Errorf("kvm: no vCPU for sandbox CPU %d: KVM_CAP_MAX_VCPUS is %d (vCPUs made so far, retired ones included)", cpu, p.maxVCPUs)
 	}
 	r, e := ioctl(p.vmFD, ioctlCreateVCPU, uintptr(id))
 	if e != 0 {
 		return nil, fmt.Errorf("kvm: KVM_CREATE_VCPU %d: %w", id, e)
 	}
 	p.nextID++
-	v := &vcpu{p: p, id: id, fd: int(r)}
+	v := &vcpu{p: p, id: id, cpu: cpu, fd: int(r)}
 	unix.CloseOnExec(v.fd)
 	mem, err := unix.Mmap(v.fd, 0, p.runSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
@@ -275,8 +305,19 @@ func (v *vcpu) kick() {
 	}
 }
 
+// closeFD closes the vCPU's file descriptor; its kvm_run mapping stays
+// (see runMem).
+func (v *vcpu) closeFD() {
+	if v.fd >= 0 {
+		unix.Close(v.fd)
+		v.fd = -1
+	}
+}
+
 // close releases the vCPU's host resources (its ring-0 frames stay with
-// the platform, mapped, until Platform.Release).
+// the platform, mapped, until Platform.Release). Preconditions: nothing
+// can kick the vCPU any more (Platform.Release, or it was never
+// published).
 func (v *vcpu) close() {
 	if v.runMem != nil {
 		unix.Munmap(v.runMem)
@@ -284,15 +325,12 @@ func (v *vcpu) close() {
 		v.run = nil
 		v.regs = &v.ownRegs
 	}
-	if v.fd >= 0 {
-		unix.Close(v.fd)
-		v.fd = -1
-	}
+	v.closeFD()
 }
 
-// reset puts the vCPU in the state every context starts from: long mode in
-// ring 0 on the kernel-only page tables, this package's GDT, IDT and TSS,
-// syscall MSRs pointing at the syscall stub, the initial FPU state.
+// reset puts a new vCPU in the state it starts from: long mode in ring 0
+// on the kernel-only page tables, this package's GDT, IDT and TSS, syscall
+// MSRs pointing at the syscall stub, the initial FPU state (no context's).
 func (v *vcpu) reset() error {
 	f := &v.p.features
 	var s kvmSregs
@@ -380,15 +418,10 @@ func (v *vcpu) reset() error {
 	return nil
 }
 
-// resetFPU gives the vCPU the initial x87/SSE/AVX state (FCW 0x37f, MXCSR
-// 0x1f80, everything else in its initial configuration).
+// resetFPU gives the vCPU the initial x87/SSE/AVX state, owned by no
+// context.
 func (v *vcpu) resetFPU() error {
-	var x kvmXSave
-	x.Region[0] = 0x37f  // FCW (FSW 0)
-	x.Region[6] = 0x1f80 // MXCSR
-	x.Region[7] = 0xffff // MXCSR_MASK
-	x.Region[128] = 0x3  // XSTATE_BV: x87 and SSE from here, the rest init
-	if e := ioctlPtr(v.fd, ioctlSetXSave, unsafe.Pointer(&x)); e != 0 {
+	if e := v.setXSave(initialXSave()); e != 0 {
 		return fmt.Errorf("kvm: KVM_SET_XSAVE: %w", e)
 	}
 	return nil

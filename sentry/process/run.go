@@ -88,6 +88,8 @@ func (t *Thread) run(task *kernel.Task) {
 	t.kick = ctx.Interrupt
 	pinner, _ := ctx.(platform.HostCPUPinner)
 	pinned := -1
+	binder, _ := ctx.(platform.CPUBinder)
+	bound := -1
 	if t.fpInit != nil {
 		if fpc, ok := ctx.(platform.FPStateContext); ok {
 			if err := fpc.SetFPState(t.MM().AddressSpace(), t.fpInit); err != nil {
@@ -101,6 +103,13 @@ func (t *Thread) run(task *kernel.Task) {
 		if c := task.CPU(); pinner != nil && c != nil && c.HostCPU() != pinned {
 			pinned = c.HostCPU()
 			pinner.PinHostCPU(pinned)
+		}
+		// The context runs on that CPU's platform state (its KVM vCPU);
+		// the kernel runs one task per CPU, so no other context is in
+		// Switch on it meanwhile.
+		if c := task.CPU(); binder != nil && c != nil && c.ID() != bound {
+			bound = c.ID()
+			binder.BindCPU(bound)
 		}
 		task.EnterApp(&t.kick)
 		stop, err := ctx.Switch(t.MM().AddressSpace(), &t.Regs)

@@ -51,17 +51,22 @@ done
 cp test/kvm/compare.sh "$out/bin/compare.sh"
 
 runs=()
-# compare NAME STATUS [-d] ARGV...: ARGV on both platforms; -d runs it in
-# a fresh directory /tmp/w, also passed as the program's last argument.
+# compare NAME STATUS [-f FLAGS] [-d] ARGV...: ARGV on both platforms,
+# with runsc-lite FLAGS if given; -d runs it in a fresh directory /tmp/w,
+# also passed as the program's last argument.
 compare() {
-	local name=$1 status=$2 dir=""
+	local name=$1 status=$2 dir="" flags=""
 	shift 2
+	if [ "$1" = "-f" ]; then
+		flags="-f '$2'"
+		shift 2
+	fi
 	if [ "$1" = "-d" ]; then
 		dir="-d /tmp/w"
 		shift
 		set -- "$@" /tmp/w
 	fi
-	runs+=(--run "$name=sh /opt/bin/compare.sh -s $status $dir -- $*")
+	runs+=(--run "$name=sh /opt/bin/compare.sh -s $status $flags $dir -- $*")
 }
 have() { [ -x "$out/c/$1" ]; }
 
@@ -103,6 +108,15 @@ if have signals_procs; then
 		compare "procs-$c" 0 /opt/c/signals_procs "$c"
 	done
 fi
+# Several sandbox CPUs (one vCPU each, tasks moving between them with
+# their FP state) and FP state inherited across fork and clone.
+if have proc_fpinherit; then
+	compare fpinherit 0 /opt/c/proc_fpinherit
+	compare fpinherit-2cpu 0 -f "--cpus 2" /opt/c/proc_fpinherit
+fi
+have proc_threads && compare proc-threads-2cpu 0 -f "--cpus 2" /opt/c/proc_threads
+have signals_handlers && compare handlers-fpstate-2cpu 0 -f "--cpus 2" /opt/c/signals_handlers fpstate
+have signals_procs && compare procs-threads-2cpu 0 -f "--cpus 2" /opt/c/signals_procs threads
 # poll_epoll is left out: it does not finish under emulation on either
 # platform.
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 
+	"github.com/runsc-lite/runsc-lite/kswapd"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -20,8 +21,14 @@ func segv(addr uintptr, code int32) error {
 	return &FaultError{Signo: int(unix.SIGSEGV), Code: code, Addr: addr}
 }
 
-// errOOM is returned when the memory file has no frame left.
-var errOOM = errors.New("out of memory")
+// errSwapGone is returned for a swap entry when swap is off.
+var errSwapGone = errors.New("swap entry without swap")
+
+// ErrNoMemory is returned by HandleFault(Code) when the zone refused to
+// allocate a page: the memory manager dropped its locks; the caller
+// reclaims (kswapd.Zone.Reclaim with the faulting task) and lets the
+// application retry the access, or kills it when reclaim says ErrOOM.
+var ErrNoMemory = errors.New("mm: no memory for the fault; reclaim and retry")
 
 // HandleFault resolves an application fault at addr: it populates and maps
 // the page if the access is allowed. It returns nil when the application
@@ -40,7 +47,11 @@ func (m *MemoryManager) HandleFault(addr uintptr, access hostarch.AccessType) er
 // mapped by the time it is handled is stale — another thread of the
 // address space mapped it in between — and is simply retried; without the
 // code such a fault could be mistaken for a permission violation.
+//
+// It returns ErrNoMemory (with no lock held) when a page could not be
+// allocated; see ErrNoMemory.
 func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType, code int32) error {
+	m.zone.Count(kswapd.PgFault, 1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v := m.vmaAtLocked(addr)
@@ -68,31 +79,37 @@ func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType
 	}
 	p, err := m.populateLocked(v, pa, true)
 	if err != nil {
-		return m.faultErrorLocked(addr, err)
+		return faultError(addr, err)
 	}
 	if access.Write {
 		if err := m.makeWritableLocked(v, pa, p); err != nil {
-			return m.faultErrorLocked(addr, err)
+			return faultError(addr, err)
 		}
 	}
+	p.deactivated = false
+	m.zone.MarkAccessed(frameNumber(p.frame))
 	return m.mapWindowLocked(v, pa)
 }
 
-func (m *MemoryManager) faultErrorLocked(addr uintptr, err error) error {
-	switch {
-	case errors.Is(err, errBeyondEOF):
-		return &FaultError{Signo: int(unix.SIGBUS), Code: busAdrErr, Addr: addr}
-	case errors.Is(err, errOOM), errors.Is(err, memfile.ErrNoMemory):
-		return &FaultError{Signo: int(unix.SIGKILL), Addr: addr}
+func faultError(addr uintptr, err error) error {
+	if errors.Is(err, kswapd.ErrNoMemory) {
+		return ErrNoMemory
 	}
 	return &FaultError{Signo: int(unix.SIGBUS), Code: busAdrErr, Addr: addr}
 }
 
-// populateLocked makes sure the page at pa (in v) has a frame and returns
+// populateLocked makes sure the page at pa (in v) is resident and returns
 // its pte. With around, the other unpopulated pages of the aligned
 // fault-around window (within v) are populated too, in one allocation.
+// Errors: kswapd.ErrNoMemory (the caller drops its locks and reclaims),
+// errBeyondEOF, a read or swap error.
 func (m *MemoryManager) populateLocked(v *vma, pa uintptr, around bool) (*pte, error) {
 	if p := m.pages[pa]; p != nil {
+		if p.swapSlot != 0 {
+			if err := m.swapInLocked(pa, p); err != nil {
+				return nil, err
+			}
+		}
 		return p, nil
 	}
 	// The run of unpopulated pages around pa inside the window and v.
@@ -107,41 +124,30 @@ func (m *MemoryManager) populateLocked(v *vma, pa uintptr, around bool) (*pte, e
 			we += PageSize
 		}
 	}
-	if v.shared != nil {
-		for a := ws; a < we; a += PageSize {
-			frame, err := v.shared.page(v.offsetOf(a))
-			if err != nil {
-				if a <= pa {
-					// Pages before pa are optional; pa is not.
-					if a == pa {
-						return nil, err
-					}
-					continue
-				}
-				break
-			}
-			m.pages[a] = &pte{frame: frame}
-		}
-		return m.pages[pa], nil
+	if v.obj != nil {
+		return m.populateObjectLocked(v, pa, ws, we)
 	}
 	n := uint64(we-ws) / PageSize
-	fr, err := m.mf.Allocate(n)
+	fr, err := m.zone.Allocate(n, kswapd.Anon, m, uint64(ws))
 	if err != nil && n > 1 {
 		ws, we, n = pa, pa+PageSize, 1
-		fr, err = m.mf.Allocate(1)
+		fr, err = m.zone.Allocate(1, kswapd.Anon, m, uint64(ws))
 	}
 	if err != nil {
-		return nil, errOOM
+		return nil, err
 	}
 	if v.mappable != nil {
-		// A private file mapping starts as a copy of the file.
+		// A private mapping of a file without identity starts as a
+		// copy of the file.
 		buf := m.mf.Slice(fr)
 		got, rerr := v.mappable.ReadAt(buf, int64(v.offsetOf(ws)))
 		if rerr != nil && rerr != io.EOF {
 			m.mf.DecRef(fr)
 			return nil, rerr
 		}
+		got = max(0, min(got, len(buf)))
 		clear(buf[got:])
+		m.zone.Count(kswapd.PgMajFault, 1)
 		// Pages wholly beyond end of file are not populated; touching
 		// one is SIGBUS.
 		validEnd := ws + uintptr((got+PageSize-1)/PageSize)*PageSize
@@ -162,29 +168,69 @@ func (m *MemoryManager) populateLocked(v *vma, pa uintptr, around bool) (*pte, e
 	return m.pages[pa], nil
 }
 
+// populateObjectLocked populates [ws, we) (containing pa) of v from v's
+// object: the file's cached pages (read in if missing), mapped
+// copy-on-write by a private mapping.
+func (m *MemoryManager) populateObjectLocked(v *vma, pa, ws, we uintptr) (*pte, error) {
+	o := v.obj
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	read, err := o.fillLocked(v.mappable, v.offsetOf(ws), int((we-ws)/PageSize))
+	if err != nil && o.pages[v.offsetOf(pa)] == nil && we-ws > PageSize {
+		// The window did not fit; the faulting page alone may.
+		ws, we = pa, pa+PageSize
+		var r bool
+		r, err = o.fillLocked(v.mappable, v.offsetOf(pa), 1)
+		read = read || r
+	}
+	if read {
+		m.zone.Count(kswapd.PgMajFault, 1)
+	}
+	if o.pages[v.offsetOf(pa)] == nil {
+		if err != nil {
+			return nil, err
+		}
+		return nil, errBeyondEOF
+	}
+	for a := ws; a < we; a += PageSize {
+		off := v.offsetOf(a)
+		cp := o.pages[off]
+		if cp == nil {
+			continue
+		}
+		o.mapPageLocked(cp)
+		m.pages[a] = &pte{frame: cp.frame, cow: v.private, obj: o, objOff: off}
+	}
+	return m.pages[pa], nil
+}
+
 // makeWritableLocked prepares a populated page for a write: a
-// copy-on-write page gets a private copy, a shared file page is marked
-// dirty.
+// copy-on-write page gets a private copy (unless nobody else holds its
+// frame), a shared file page is marked dirty. Errors: kswapd.ErrNoMemory.
 func (m *MemoryManager) makeWritableLocked(v *vma, pa uintptr, p *pte) error {
-	if v.shared != nil {
-		v.shared.markDirty(v.offsetOf(pa))
+	if !v.private {
+		if v.obj != nil {
+			v.obj.markDirty(v.offsetOf(pa))
+		}
 		return nil
 	}
 	if !p.cow {
 		return nil
 	}
-	if m.mf.RefCount(p.frame) == 1 {
+	if p.obj == nil && m.mf.RefCount(p.frame) == 1 {
 		p.cow = false
 		return nil
 	}
-	fr, err := m.mf.Allocate(1)
+	fr, err := m.zone.Allocate(1, kswapd.Anon, m, uint64(pa))
 	if err != nil {
-		return errOOM
+		return err
 	}
-	copy(m.mf.Slice(fr), m.mf.Slice(memfile.FileRange{Start: p.frame, End: p.frame + PageSize}))
-	m.mf.DecRef(memfile.FileRange{Start: p.frame, End: p.frame + PageSize})
+	copy(m.mf.Slice(fr), m.mf.Slice(frameRange(p.frame)))
+	m.releasePteLocked(p)
 	p.frame = fr.Start
 	p.cow = false
+	p.obj = nil
+	p.objOff = 0
 	if p.mapped.Any() {
 		// The platform still maps the old frame.
 		m.as.Unmap(pa, PageSize)
@@ -198,7 +244,7 @@ func (m *MemoryManager) makeWritableLocked(v *vma, pa uintptr, p *pte) error {
 // noticed (copy-on-write, clean shared file page).
 func (m *MemoryManager) wantedAccessLocked(v *vma, pa uintptr, p *pte) hostarch.AccessType {
 	at := v.perms
-	if at.Write && (p.cow || (v.shared != nil && !v.shared.isDirty(v.offsetOf(pa)))) {
+	if at.Write && (p.cow || (!v.private && v.obj != nil && !v.obj.isDirty(v.offsetOf(pa)))) {
 		at.Write = false
 	}
 	return at
@@ -224,7 +270,7 @@ func (m *MemoryManager) mapWindowLocked(v *vma, pa uintptr) error {
 	}
 	for a := lo; a < hi; a += PageSize {
 		p := m.pages[a]
-		if p == nil {
+		if p == nil || p.swapSlot != 0 || (p.deactivated && a != pa) {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -256,8 +302,12 @@ func (m *MemoryManager) mapWindowLocked(v *vma, pa uintptr) error {
 // mappings' permissions (the loader clearing a read-only segment's tail,
 // like Linux's FOLL_FORCE). It returns the bytes copied and EFAULT at the
 // first inaccessible byte.
+//
+// When the zone refuses a page, copyLocked drops m.mu, reclaims and
+// retries (a bounded number of times, then EFAULT): m.mu is held again on
+// return but the address space may have changed meanwhile.
 func (m *MemoryManager) copyLocked(addr uintptr, buf []byte, write, force bool) (int, error) {
-	done := 0
+	done, tries := 0, 0
 	for done < len(buf) {
 		a := addr + uintptr(done)
 		if a < addr {
@@ -269,14 +319,17 @@ func (m *MemoryManager) copyLocked(addr uintptr, buf []byte, write, force bool) 
 		}
 		pa := pageDown(a)
 		p, err := m.populateLocked(v, pa, true)
+		if err == nil && write {
+			err = m.makeWritableLocked(v, pa, p)
+		}
 		if err != nil {
+			if errors.Is(err, kswapd.ErrNoMemory) && tries < maxReclaimRetries && m.reclaimUnlocked() {
+				tries++
+				continue
+			}
 			return done, unix.EFAULT
 		}
-		if write {
-			if err := m.makeWritableLocked(v, pa, p); err != nil {
-				return done, unix.EFAULT
-			}
-		}
+		m.zone.MarkAccessed(frameNumber(p.frame))
 		off := int(a - pa)
 		n := min(PageSize-off, len(buf)-done)
 		page := m.mf.Slice(memfile.FileRange{Start: p.frame, End: p.frame + PageSize})
@@ -288,6 +341,16 @@ func (m *MemoryManager) copyLocked(addr uintptr, buf []byte, write, force bool) 
 		done += n
 	}
 	return done, nil
+}
+
+// reclaimUnlocked drops m.mu, runs direct reclaim for one page (no task at
+// hand) and takes m.mu again. It reports whether the caller should retry.
+// Preconditions: m.mu is held.
+func (m *MemoryManager) reclaimUnlocked() bool {
+	m.mu.Unlock()
+	err := m.zone.Reclaim(nil, 1)
+	m.mu.Lock()
+	return err == nil
 }
 
 // CopyIn copies len(dst) bytes of application memory at addr into dst. It

@@ -15,6 +15,10 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := New(m.zone, as, m.maxAddr)
+	// The child is already visible to reclaim (registry): keep it
+	// locked until its page table is complete.
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.brkStart, c.brkEnd = m.brkStart, m.brkEnd
 	c.argvStart, c.argvEnd = m.argvStart, m.argvEnd
 	c.envStart, c.envEnd = m.envStart, m.envEnd
@@ -22,22 +26,38 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 	c.executable = m.executable
 	for _, v := range m.vmas {
 		nv := *v
-		if nv.shared != nil {
-			nv.shared.incRef()
+		if nv.obj != nil {
+			nv.obj.incMap(!nv.private)
 		}
 		c.vmas = append(c.vmas, &nv)
 	}
 	var protect []uintptr
 	for a, p := range m.pages {
+		if p.swapSlot != 0 {
+			// Both address spaces hold a reference on the slot.
+			if sw := m.zone.Swap(); sw != nil {
+				sw.Dup(p.swapSlot)
+				c.pages[a] = &pte{swapSlot: p.swapSlot}
+				c.nrSwap++
+			}
+			continue
+		}
 		m.mf.IncRef(frameRange(p.frame))
-		np := &pte{frame: p.frame}
+		np := &pte{frame: p.frame, obj: p.obj, objOff: p.objOff}
+		if p.obj != nil {
+			p.obj.mu.Lock()
+			if cp := p.obj.pages[p.objOff]; cp != nil && cp.frame == p.frame {
+				cp.mapcount++
+			}
+			p.obj.mu.Unlock()
+		}
 		v := m.vmaAtLocked(a)
-		if v != nil && v.shared == nil {
+		if v != nil && v.private {
 			np.cow = true
-			p.cow = true
-			if p.mapped.Write {
+			if !p.cow && p.mapped.Write {
 				protect = append(protect, a)
 			}
+			p.cow = true
 		}
 		c.pages[a] = np
 	}

@@ -30,12 +30,14 @@ type vma struct {
 	maxPerms   hostarch.AccessType
 	private    bool
 	growsDown  bool
-	// mappable backs a private file mapping (pages are copied from it on
-	// first touch).
+	// mappable is the file of a file mapping (private or shared).
 	mappable Mappable
-	// shared backs a shared mapping (file or anonymous): pages live in
-	// the object and every mapping of it sees the same frames.
-	shared *sharedObject
+	// obj is the memory behind the mapping's pages when they are not
+	// private anonymous memory: the file's page cache (shared file
+	// mappings map its frames, private ones map them copy-on-write) or a
+	// shared anonymous region. nil for anonymous private memory and for
+	// private mappings of files without an identity (copied on touch).
+	obj *cacheObject
 	// offset is the file (or object) offset of start.
 	offset uint64
 	name   string
@@ -55,6 +57,18 @@ type pte struct {
 	// mapped is the access the platform currently grants on the page
 	// (empty: not mapped in the platform address space).
 	mapped hostarch.AccessType
+	// deactivated marks a page the zone unmapped to observe its next use:
+	// only a fault on the page itself maps it again (not a neighbour's
+	// fault-around), so that use is seen.
+	deactivated bool
+	// swapSlot is non-zero for a page out on swap: the pte holds one
+	// reference on the slot, and frame means nothing.
+	swapSlot uint64
+	// obj and objOff name the cached page frame is, for a pte mapping a
+	// frame of a cache object (shared mappings, private file pages not
+	// yet written); obj is nil for private anonymous frames.
+	obj    *cacheObject
+	objOff uint64
 }
 
 // MemoryManager is one application address space.
@@ -68,6 +82,8 @@ type MemoryManager struct {
 	users int
 	vmas  []*vma // sorted by start, non-overlapping
 	pages map[uintptr]*pte
+	// nrSwap counts the ptes that are swap entries.
+	nrSwap int
 
 	brkStart, brkEnd   uintptr
 	argvStart, argvEnd uintptr
@@ -80,7 +96,7 @@ type MemoryManager struct {
 // user, whose pages come from zone. maxAddr is the first address above the
 // application's range (platform.Platform.MaxUserAddress).
 func New(zone *kswapd.Zone, as platform.AddressSpace, maxAddr uintptr) *MemoryManager {
-	return &MemoryManager{
+	m := &MemoryManager{
 		zone:    zone,
 		mf:      zone.MemoryFile(),
 		as:      as,
@@ -88,6 +104,8 @@ func New(zone *kswapd.Zone, as platform.AddressSpace, maxAddr uintptr) *MemoryMa
 		users:   1,
 		pages:   make(map[uintptr]*pte),
 	}
+	register(m)
+	return m
 }
 
 // AddressSpace returns the platform address space mirroring this one.
@@ -113,10 +131,11 @@ func (m *MemoryManager) DecUsers() {
 		m.mu.Unlock()
 		return
 	}
+	unregister(m)
 	for _, v := range m.vmas {
 		m.dropPagesLocked(v.start, v.end, false)
-		if v.shared != nil {
-			v.shared.decRef()
+		if v.obj != nil {
+			v.obj.decMap(!v.private, v.mappable)
 		}
 	}
 	m.vmas = nil
@@ -196,8 +215,8 @@ func (m *MemoryManager) splitLocked(addr uintptr) {
 	right := *v
 	right.start = addr
 	right.offset = v.offsetOf(addr)
-	if right.shared != nil {
-		right.shared.incRef()
+	if right.obj != nil {
+		right.obj.incMap(!right.private)
 	}
 	v.end = addr
 	m.vmas = append(m.vmas, nil)
@@ -215,24 +234,25 @@ func (m *MemoryManager) removeRangeLocked(start, end uintptr) {
 	for j < len(m.vmas) && m.vmas[j].start < end {
 		v := m.vmas[j]
 		m.dropPagesLocked(v.start, v.end, true)
-		if v.shared != nil {
-			v.shared.decRef()
+		if v.obj != nil {
+			v.obj.decMap(!v.private, v.mappable)
 		}
 		j++
 	}
 	m.vmas = append(m.vmas[:i], m.vmas[j:]...)
 }
 
-// dropPagesLocked releases every populated page in [start, end), writing
-// back dirty shared pages first, and unmaps them from the platform if
-// unmapPlatform.
+// dropPagesLocked releases every populated page (or swap entry) in
+// [start, end) and unmaps them from the platform if unmapPlatform. Dirty
+// shared file pages stay in their object (written back when its last
+// shared mapping goes).
 func (m *MemoryManager) dropPagesLocked(start, end uintptr, unmapPlatform bool) {
 	anyMapped := false
 	m.forEachPageLocked(start, end, func(addr uintptr, p *pte) {
 		if p.mapped != (hostarch.AccessType{}) {
 			anyMapped = true
 		}
-		m.mf.DecRef(memfile.FileRange{Start: p.frame, End: p.frame + PageSize})
+		m.releasePteLocked(p)
 		delete(m.pages, addr)
 	})
 	if anyMapped && unmapPlatform {
@@ -321,12 +341,19 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		name:      o.Name,
 	}
 	switch {
-	case o.Private:
-		v.mappable = o.Mappable
 	case o.Mappable != nil:
-		v.shared = sharedFileObject(m.mf, o.Mappable)
-	default:
-		v.shared = newSharedAnon(m.mf)
+		v.mappable = o.Mappable
+		switch {
+		case cacheable(o.Mappable):
+			v.obj = fileObject(m.zone, o.Mappable, true, !o.Private, o.MaxPerms.Write)
+		case !o.Private:
+			// A shared mapping of a file without identity
+			// (/dev/zero) is a new shared anonymous region,
+			// as Linux's shmem_zero_setup.
+			v.obj = newAnonObject(m.zone)
+		}
+	case !o.Private:
+		v.obj = newAnonObject(m.zone)
 		v.offset = 0
 	}
 	m.insertLocked(v)
@@ -526,11 +553,12 @@ func (m *MemoryManager) VirtualSize() uint64 {
 	return n
 }
 
-// ResidentPages returns the number of populated pages.
+// ResidentPages returns the number of populated pages in memory (swap
+// entries excluded).
 func (m *MemoryManager) ResidentPages() uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return uint64(len(m.pages))
+	return uint64(len(m.pages) - m.nrSwap)
 }
 
 // Maps returns the text of /proc/PID/maps.
@@ -555,16 +583,13 @@ func (m *MemoryManager) Maps() []byte {
 		var dev, ino uint64
 		var path string
 		mp := v.mappable
-		if v.shared != nil {
-			mp = v.shared.mappable
-		}
 		off := v.offset
 		if mp != nil {
 			dev, ino, path = mp.MappingIdentity()
 		} else {
 			off = 0
 			path = v.name
-			if path == "" && v.shared != nil {
+			if path == "" && v.obj != nil {
 				path = "/dev/zero (deleted)"
 			}
 		}

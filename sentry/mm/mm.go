@@ -8,8 +8,8 @@
 // Pages are populated on demand: an mmap only records a VMA; the first
 // access (an application fault reported by the platform, or a sentry
 // CopyIn/CopyOut on behalf of a syscall) allocates memory-file frames,
-// fills them (zeros for anonymous memory, file contents for a private file
-// mapping, the shared page cache for a shared file mapping) and maps them.
+// fills them (zeros for anonymous memory, the file's page cache for a file
+// mapping, copy-on-write for a private one) and maps them.
 // A fault populates a small aligned window around the faulting page
 // (fault-around) so a sequential walk costs one platform mapping per
 // window, not per page.
@@ -18,11 +18,57 @@
 // the memory file's mapping in the sentry (memfile.Slice); bad addresses
 // give EFAULT, never a sentry fault.
 //
-// Locking: MemoryManager.mu protects the VMAs, the page table and the
-// brk/stack bookkeeping. It is taken before memfile.MemoryFile.mu and
-// before the shared page cache's lock (sharedCache.mu). Platform
-// AddressSpace calls are made with mm.mu held; platforms never call back
-// into mm.
+// Page cache (pagecache.go): every file with an identity (device, inode)
+// has one cache object per memory file holding the file's pages. Shared
+// file mappings map its frames (dirty tracking, msync, writeback when the
+// last shared mapping goes); private file mappings map the same frames
+// copy-on-write, so every process mapping or reading a file shares them
+// until it writes; read(2) copies from them (CachedRead). An object lives
+// while it has pages or mappings: clean pages stay cached after munmap
+// and are reclaimable. FileWritten, FileTruncated and FileFlush keep it
+// coherent with write(2), truncate(2) and uncached reads.
+//
+// Reclaim (kswapd): every frame comes from the zone (kswapd.Zone.Allocate)
+// labelled with its owner: private anonymous pages with the
+// MemoryManager and their virtual address, page-cache pages with the
+// cache object and their file offset, shared anonymous memory as
+// unevictable. The zone asks owners to reclaim or deactivate pages with
+// none of its locks held. There are no reverse mappings: the ptes holding
+// a frame are found in the registry of live memory managers (same memory
+// file) — at the same virtual address for an anonymous page shared by
+// fork (fork keeps addresses), in the vmas of the file's object covering
+// the offset for a page-cache page. Reclaim runs against the normal lock
+// order (it starts from a page, not from an address space), so it takes
+// memory manager locks only with TryLock and gives up (kswapd.Keep) when
+// one is busy or when not every reference could be found; nothing
+// waits, so reclaim can never deadlock with a fault or a syscall. A
+// reclaimed anonymous page becomes a swap entry in every pte (pte.swapSlot,
+// one slot reference each); the next fault or sentry access reads it
+// back. A reclaimed page-cache page is unmapped everywhere, written back
+// if dirty, and dropped; the next access reads the file again.
+//
+// Allocation failure: Allocate fails (kswapd.ErrNoMemory) instead of
+// waiting below the min watermark. It is never served under m.mu: a fault
+// returns ErrNoMemory after dropping its locks and the caller (process's
+// fault handler) runs direct reclaim with its task and retries; sentry
+// copies and futex accesses drop m.mu, reclaim, re-lock and retry a bounded
+// number of times (then EFAULT); CachedRead falls back to reading the
+// file directly.
+//
+// Locking, in order:
+//
+//	MemoryManager.mu   the VMAs, the page table, brk/stack bookkeeping
+//	pageCache.mu       the index of cache objects (leaf below mm.mu)
+//	cacheObject.mu     an object's pages, dirty state, map counts
+//	memfile.MemoryFile.mu
+//	the zone's LRU lock (leaf)
+//
+// (mm.mu → cache object mu → memfile.mu → zone LRU lock.) Reclaim and
+// deactivation, which start from a page, hold a cache object's mu or one
+// MemoryManager.mu and take other MemoryManager.mu only with TryLock.
+// Platform AddressSpace calls are made with mm.mu held; platforms never
+// call back into mm. File I/O (Mappable.ReadAt, WriteAt) happens under
+// mm.mu and the object's mu.
 package mm
 
 import (

@@ -62,18 +62,34 @@ func (f *fakeFile) WriteAt(p []byte, off int64) (int, error) {
 func (f *fakeFile) MappingIdentity() (uint64, uint64, string) { return 1, f.ino, "/fake" }
 
 func newMM(t *testing.T) (*MemoryManager, *fakeAS, *memfile.MemoryFile) {
-	mf, err := memfile.New(64 << 20)
+	m, as, mf, _ := newZoneMM(t, 64<<20, 0)
+	return m, as, mf
+}
+
+// newZoneMM returns a memory manager over a new zone of size bytes with
+// swapSize bytes of swap. The test's cleanup forgets the memory file's
+// cache objects and memory managers before releasing it.
+func newZoneMM(t *testing.T, size, swapSize uint64) (*MemoryManager, *fakeAS, *memfile.MemoryFile, *kswapd.Zone) {
+	t.Helper()
+	mf, err := memfile.New(size)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(mf.Release)
-	as := &fakeAS{mapped: map[uintptr]hostarch.AccessType{}}
-	z, err := kswapd.New(mf, kswapd.Config{})
+	z, err := kswapd.New(mf, kswapd.Config{SwapSize: swapSize, SwapDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(z, as, 0x7fff00000000), as, mf
+	t.Cleanup(func() {
+		forgetMemoryFile(mf)
+		forgetMemoryManagers(mf)
+		z.Stop()
+	})
+	as := newFakeAS()
+	return New(z, as, 0x7fff00000000), as, mf, z
 }
+
+func newFakeAS() *fakeAS { return &fakeAS{mapped: map[uintptr]hostarch.AccessType{}} }
 
 func TestAnonymousDemandPagingAndFaultAround(t *testing.T) {
 	m, as, mf := newMM(t)
@@ -192,6 +208,25 @@ func TestSharedFileMappingWritesBack(t *testing.T) {
 	}
 	if string(f.data[:2]) != "aB" {
 		t.Fatalf("msync wrote %q", f.data[:2])
+	}
+	// The page is clean again and write-protected: the next write
+	// faults and dirties it.
+	if as.mapped[a1].Write || m.vmaObj(a1).isDirty(0) {
+		t.Fatal("page still writable or dirty after msync")
+	}
+	if err := m.HandleFault(a1, hostarch.Read); err != nil { // read: maps read-only
+		t.Fatal(err)
+	}
+	if err := m.HandleFault(a1, hostarch.Read); err != nil { // the write
+		t.Fatal(err)
+	}
+	if !as.mapped[a1].Write || !m.vmaObj(a1).isDirty(0) {
+		t.Fatal("write after msync not tracked")
+	}
+	m.CopyOut(a1, []byte("C"))
+	m.Msync(a1, PageSize)
+	if string(f.data[:2]) != "CB" {
+		t.Fatalf("second msync wrote %q", f.data[:2])
 	}
 	m.Munmap(a1, 2*PageSize)
 	m.Munmap(a2, 2*PageSize)

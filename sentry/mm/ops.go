@@ -1,6 +1,7 @@
 package mm
 
 import (
+	"github.com/runsc-lite/runsc-lite/kswapd"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
@@ -94,9 +95,14 @@ func (m *MemoryManager) moveLocked(old, oldSize, dst, newSize uintptr) uintptr {
 		delete(m.pages, a)
 		if a-old < keep {
 			p.mapped = hostarch.AccessType{}
-			m.pages[dst+(a-old)] = p
+			na := dst + (a - old)
+			m.pages[na] = p
+			if p.swapSlot == 0 && p.obj == nil {
+				// The zone finds an anonymous page by its address.
+				m.zone.SetOwner(frameNumber(p.frame), kswapd.Anon, m, uint64(na))
+			}
 		} else {
-			m.mf.DecRef(frameRange(p.frame))
+			m.releasePteLocked(p)
 		}
 	})
 	if anyMapped {
@@ -156,28 +162,31 @@ func (m *MemoryManager) Msync(addr, length uintptr) error {
 		return unix.ENOMEM
 	}
 	type job struct {
-		o          *sharedObject
+		o          *cacheObject
+		mp         Mappable
 		start, end uint64
 	}
 	var jobs []job
 	for a := addr; a < end; {
 		v := m.vmaAtLocked(a)
 		e := min(v.end, end)
-		if v.shared != nil {
-			jobs = append(jobs, job{v.shared, v.offsetOf(a), v.offsetOf(e)})
+		if !v.private && v.obj != nil && !v.obj.anon {
+			jobs = append(jobs, job{v.obj, v.mappable, v.offsetOf(a), v.offsetOf(e)})
 		}
 		a = e
 	}
 	m.mu.Unlock()
 	for _, j := range jobs {
-		if err := j.o.writeback(j.start, j.end); err != nil {
+		if err := j.o.writeback(j.start, j.end, j.mp); err != nil {
 			return unix.EIO
 		}
 	}
 	return nil
 }
 
-// Mincore reports which pages of [addr, addr+length) are resident.
+// Mincore reports which pages of [addr, addr+length) are resident: in
+// this address space's page table and not swapped out, or, for a file or
+// shared mapping, in the object behind it.
 func (m *MemoryManager) Mincore(addr, length uintptr) ([]byte, error) {
 	if addr%PageSize != 0 {
 		return nil, unix.EINVAL
@@ -192,9 +201,26 @@ func (m *MemoryManager) Mincore(addr, length uintptr) ([]byte, error) {
 		return nil, unix.ENOMEM
 	}
 	vec := make([]byte, l/PageSize)
+	var v *vma
 	for i := range vec {
-		if m.pages[addr+uintptr(i)*PageSize] != nil {
-			vec[i] = 1
+		a := addr + uintptr(i)*PageSize
+		if p := m.pages[a]; p != nil {
+			if p.swapSlot == 0 {
+				vec[i] = 1
+			}
+			continue
+		}
+		// A page this address space has not touched is resident if
+		// its file's page cache (or shared region) holds it.
+		if v == nil || a >= v.end {
+			v = m.vmaAtLocked(a)
+		}
+		if v != nil && v.obj != nil {
+			v.obj.mu.Lock()
+			if v.obj.pages[v.offsetOf(a)] != nil {
+				vec[i] = 1
+			}
+			v.obj.mu.Unlock()
 		}
 	}
 	return vec, nil

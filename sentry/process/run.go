@@ -142,6 +142,14 @@ func (t *Thread) handleFault(st platform.Stop) {
 		if err == nil {
 			return
 		}
+		if err == mm.ErrNoMemory {
+			// Direct reclaim with mm's locks dropped; the access
+			// faults again and retries. ErrOOM: give up.
+			if t.S.Zone == nil || t.S.Zone.Reclaim(t.Task, 1) != nil {
+				t.ForceSignal(int(unix.SIGKILL), 0, st.Addr)
+			}
+			return
+		}
 		if fe, ok := err.(*mm.FaultError); ok {
 			t.ForceSignal(fe.Signo, fe.Code, fe.Addr)
 			return
@@ -232,7 +240,10 @@ func (t *Thread) exitThread() {
 	s := tg.s
 	s.mu.Lock()
 	for c := range tg.children {
-		if s.init != nil && s.init != tg {
+		// An init that has already exited takes no children (its
+		// table is gone); the orphans are killed by the sandbox's
+		// shutdown.
+		if s.init != nil && s.init != tg && s.init.children != nil {
 			c.parent = s.init
 			s.init.children[c] = struct{}{}
 			c.leader.Task.SetParent(s.init.leader.Task)

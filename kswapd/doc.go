@@ -59,6 +59,16 @@
 // waits instead while a victim is still dying, kills, logs as Linux does and
 // waits (at most a second) for the memory to come back.
 //
+// # Working set and thrashing
+//
+// Evicted file pages leave shadow entries; a page read back within a
+// refault distance no larger than the file LRU is a working-set refault
+// (workingset_refault_file) and is activated at once. When nearly all of a
+// window of stolen file pages comes back that way, reclaim is thrashing the
+// running programs' own text while what fills memory cannot go; the next
+// direct reclaim calls the OOM killer instead of stealing more
+// (workingset.go).
+//
 // # Locking
 //
 // Lock order, across packages:

@@ -307,10 +307,14 @@ func (z *Zone) reclaimBatch(sc *scanControl, batch []isolatedPage, force bool) u
 	for i, ip := range batch {
 		results[i] = ip.owner.Reclaim(uint64(ip.frame), ip.key, z.swap)
 	}
-	var reclaimed, activated, kept uint64
+	var reclaimed, activated, kept, fileSteals uint64
 	z.mu.Lock()
 	for i, ip := range batch {
 		res := results[i]
+		if res == Reclaimed && !force && ip.from != lruNone && kindOf(ip.from) == File {
+			z.rememberEvictionLocked(ip.owner, ip.key)
+			fileSteals++
+		}
 		p := &z.lru.pages[ip.frame]
 		if p.gen != ip.gen || p.flags&pgIsolated == 0 {
 			// Freed (and maybe reused) meanwhile.
@@ -345,6 +349,7 @@ func (z *Zone) reclaimBatch(sc *scanControl, batch []isolatedPage, force bool) u
 		}
 	}
 	z.mu.Unlock()
+	z.noteFileSteals(fileSteals)
 	z.Count(PgActivate, activated)
 	sc.nrKept += kept
 	return reclaimed
@@ -365,6 +370,12 @@ func (z *Zone) Reclaim(t *kernel.Task, npages uint64) error {
 	target := z.wm.Load().Min + npages
 	if z.mf.FreePages() >= target {
 		return nil
+	}
+	if z.thrashing.CompareAndSwap(true, false) {
+		// Nearly everything reclaim stole lately came straight back
+		// (workingset.go): reclaiming more only feeds the churn. Only
+		// the OOM killer can free memory that stays free.
+		return z.outOfMemory(t, npages)
 	}
 	var progress, kept uint64
 	var scratch scanControl

@@ -54,6 +54,15 @@ type Zone struct {
 	kswapdWQ       kernel.WaitQueue
 	kswapdFailures atomic.Int32 // balance passes that freed nothing in a row
 
+	// Workingset detection (workingset.go): shadow entries of evicted
+	// file pages and the eviction clock under mu; the thrash window's
+	// counters and verdict are atomics.
+	shadow          map[shadowKey]uint64
+	evictionClock   uint64
+	windowStolen    atomic.Uint64
+	windowRefaulted atomic.Uint64
+	thrashing       atomic.Bool
+
 	// noProgress counts direct reclaims in a row that freed nothing but
 	// found busy pages (should_reclaim_retry's retries).
 	noProgress atomic.Int32
@@ -154,10 +163,18 @@ func (z *Zone) Allocate(npages uint64, kind Kind, owner Owner, key uint64) (memf
 		return memfile.FileRange{}, ErrNoMemory
 	}
 	l := inactiveList(kind)
+	var refaults uint64
 	z.mu.Lock()
 	for f := fr.Start / pageSize; f < fr.End/pageSize; f++ {
 		fn := uint32(f)
 		p := &z.lru.pages[fn]
+		pkey := key + (f-fr.Start/pageSize)*pageSize
+		l := l
+		if kind == File && z.refaultLocked(owner, pkey) {
+			// Part of the working set: straight to the active list.
+			refaults++
+			l = activeList(kind)
+		}
 		if p.list != lruNone || p.flags&pgIsolated != 0 {
 			// A stale entry (a SetOwner of a frame that was
 			// free): drop it, and make a scanner holding it
@@ -168,10 +185,14 @@ func (z *Zone) Allocate(npages uint64, kind Kind, owner Owner, key uint64) (memf
 		p.flags = 0
 		p.kind = kind
 		p.owner = owner
-		p.key = key + (f-fr.Start/pageSize)*pageSize
+		p.key = pkey
 		z.lru.addHead(fn, l)
 	}
 	z.mu.Unlock()
+	if refaults > 0 {
+		z.Count(WorkingsetRefault, refaults)
+		z.windowRefaulted.Add(refaults)
+	}
 	if z.mf.FreePages() < wm.Low {
 		z.wakeKswapd()
 	}

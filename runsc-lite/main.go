@@ -42,6 +42,7 @@ type options struct {
 	platform    string
 	cpus        int
 	totalMemory string
+	swap        string
 	root        string
 	volumes     volumeList
 	cwd         string
@@ -95,6 +96,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.platform, "platform", o.platform, "platform that runs application code: ptrace, kvm or auto")
 	fs.IntVar(&o.cpus, "cpus", o.cpus, "number of sandbox CPUs (0: the host's count)")
 	fs.StringVar(&o.totalMemory, "total-memory", o.totalMemory, "sandbox memory `SIZE` (e.g. 512M, 2G; default: a quarter of the host's RAM, at most 4G)")
+	fs.StringVar(&o.swap, "swap", o.swap, "swap file `SIZE` for the sandbox's anonymous memory (e.g. 512M; 0 or absent: no swap)")
 	fs.StringVar(&o.root, "root", o.root, "host `DIR` shown read-only as the sandbox's root (default /)")
 	fs.Var(&o.volumes, "volume", "bind a host directory: `HOSTDIR:PATH[:ro]` (repeatable; writable unless :ro)")
 	fs.StringVar(&o.cwd, "cwd", o.cwd, "working directory inside the sandbox (default: the current one)")
@@ -188,6 +190,13 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 			return 2
 		}
 	}
+	swap := uint64(0)
+	if o.swap != "" && strings.TrimSpace(o.swap) != "0" {
+		if swap, err = parseSize(o.swap); err != nil {
+			fmt.Fprintf(stderr, "runsc-lite: --swap: %v\n", err)
+			return 2
+		}
+	}
 	if o.cpus < 0 || o.cpus > 1024 {
 		fmt.Fprintf(stderr, "runsc-lite: --cpus %d: want 0 to 1024\n", o.cpus)
 		return 2
@@ -219,6 +228,7 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		Platform:    o.platform,
 		CPUs:        o.cpus,
 		TotalMemory: mem,
+		SwapSize:    swap,
 		Strace:      o.strace,
 		Hostname:    o.hostname,
 		Log:         log,

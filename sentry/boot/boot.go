@@ -1,6 +1,8 @@
 // Package boot builds a sandbox and runs its first program: it creates the
-// memory file, the kernel core with its CPUs and kthreadd, the platform,
-// the filesystem, and the init process, then waits for init to exit.
+// memory file and its zone (watermarks, LRU lists, swap, OOM killer), the
+// kernel core with its CPUs and kthreadd, softirqs, workqueues and kswapd0,
+// the platform, the filesystem (host-file reads through the zone's page
+// cache), and the init process, then waits for init to exit.
 //
 // It owns no long-lived state of its own; the Sandbox it builds is torn
 // down before Run returns.
@@ -21,6 +23,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform/kvm"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/loader"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
@@ -99,7 +102,6 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	if err != nil {
 		return 0, fmt.Errorf("setting up the sandbox's memory: %w", err)
 	}
-	defer zone.Stop()
 
 	plat, err := newPlatform(cfg.Platform, mf, log)
 	if err != nil {
@@ -126,6 +128,16 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, fmt.Errorf("starting workqueues: %w", err)
 	}
 	defer InstallDebugHandlerWithWorkqueues(k, wqs, log)()
+	// kswapd0 is a kthread like the workqueues' workers (a child of
+	// kthreadd); it is stopped, and the swap file released, before the
+	// kernel shuts down.
+	if err := zone.Start(k); err != nil {
+		return 0, fmt.Errorf("starting kswapd0: %w", err)
+	}
+	defer zone.Stop()
+	// Reads of host files go through the zone's page cache.
+	hostfs.SetPageCache(zone)
+	defer hostfs.SetPageCache(nil)
 	log.Debugf("kernel up: %d CPUs, %d MiB of memory, platform %s", k.NumCPUs(), cfg.TotalMemory>>20, plat.Name())
 
 	s := process.NewSandbox()
@@ -137,6 +149,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	s.Syscalls = syscalls.Dispatcher{}
 	s.Log = log
 	s.Strace = cfg.Strace
+	zone.SetOOMCandidates(s.OOMCandidates)
 	if cfg.Hostname != "" {
 		s.Hostname = cfg.Hostname
 	}

@@ -2,7 +2,10 @@ package boot
 
 import (
 	"fmt"
+	"sync/atomic"
+	"time"
 
+	"github.com/runsc-lite/runsc-lite/kernel"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/procfs"
@@ -12,15 +15,24 @@ import (
 )
 
 // workqueueUsers are the sentry's users of the workqueues that are started
-// once the filesystem exists: write-behind of the writable volumes (on
-// the "writeback" workqueue) and the per-CPU vmstat folds (on
-// mm_percpu_wq). The deferred close of host descriptors is wired through
-// vfs.Options.FDCloser.
+// once the filesystem exists: write-behind of the writable volumes and the
+// periodic write-back of their dirty mapped pages (on the "writeback"
+// workqueue), and the per-CPU vmstat folds (on mm_percpu_wq). The deferred
+// close of host descriptors is wired through vfs.Options.FDCloser.
 type workqueueUsers struct {
 	log     *logrus.Logger
 	volumes []*hostfs.FS
 	vmstat  *workqueue.VmstatUpdater
+
+	// mappedWB writes back the volumes' dirty mapped pages every
+	// DirtyWritebackInterval; stopped is set by finish.
+	mappedWB *workqueue.DelayedWork
+	stopped  atomic.Bool
 }
+
+// DirtyWritebackInterval is how often dirty pages of shared file mappings
+// are written back (Linux's vm.dirty_writeback_centisecs, 500).
+const DirtyWritebackInterval = 5 * time.Second
 
 // startWorkqueueUsers turns on write-behind for every writable volume of
 // v (vols are the volumes v was built with) and starts the vmstat folds.
@@ -52,6 +64,18 @@ func startWorkqueueUsers(wqs *workqueue.System, v *vfs.VirtualFilesystem, vols [
 		}
 		u.volumes = append(u.volumes, hf)
 	}
+	if len(u.volumes) > 0 {
+		wq := wqs.Writeback
+		u.mappedWB = workqueue.NewDelayedWork(func(*kernel.Task, *workqueue.Work) {
+			for _, hf := range u.volumes {
+				hf.WritebackMapped()
+			}
+			if !u.stopped.Load() {
+				wq.QueueDelayed(u.mappedWB, DirtyWritebackInterval)
+			}
+		})
+		wq.QueueDelayed(u.mappedWB, DirtyWritebackInterval)
+	}
 	u.vmstat, err = procfs.StartVmstat(wqs, 0)
 	if err != nil {
 		return nil, fmt.Errorf("starting the vmstat updates: %w", err)
@@ -67,6 +91,10 @@ func startWorkqueueUsers(wqs *workqueue.System, v *vfs.VirtualFilesystem, vols [
 func (u *workqueueUsers) finish() {
 	if u == nil {
 		return
+	}
+	u.stopped.Store(true)
+	if u.mappedWB != nil {
+		u.mappedWB.Cancel()
 	}
 	for _, hf := range u.volumes {
 		if err := hf.SyncAll(nil); err != nil {

@@ -140,6 +140,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		tg.mu.Lock()
 		ntg.actions = tg.actions
 		tg.mu.Unlock()
+		ntg.inheritOOM(tg)
 		nt.TG = ntg
 		s.mu.Lock()
 		parent := tg

@@ -164,6 +164,9 @@ type ThreadGroup struct {
 
 	// sig is the group's signal state (signal_state.go).
 	sig groupSignals
+
+	// oom is the group's oom_score_adj (oom.go).
+	oom oomState
 }
 
 // TGID returns the group's ID (its leader's TID).

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/kswapd"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"golang.org/x/sys/unix"
@@ -379,8 +380,17 @@ func Sysinfo(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	load := uint64(running) << 16 // fixed point, as SI_LOAD_SHIFT
 	si.Loads = [3]uint64{load, load, load}
-	si.TotalRAM = t.S.MF.Size()
-	si.FreeRAM = (t.S.MF.TotalPages() - t.S.MF.UsedPages()) * 4096
+	if z := t.S.Zone; z != nil {
+		sn := z.Snapshot()
+		si.TotalRAM = sn.TotalPages * 4096
+		si.FreeRAM = sn.FreePages * 4096
+		si.SharedRAM = uint64(max(sn.Stats[kswapd.NrShmem], 0)) * 4096
+		si.TotalSwap = sn.SwapTotal * 4096
+		si.FreeSwap = sn.SwapFree * 4096
+	} else {
+		si.TotalRAM = t.S.MF.Size()
+		si.FreeRAM = (t.S.MF.TotalPages() - t.S.MF.UsedPages()) * 4096
+	}
 	si.Procs = uint16(len(k.Tasks()))
 	si.Unit = 1
 	if _, err := si.CopyOut(t, hostarch.Addr(a.Ptr(0))); err != nil {

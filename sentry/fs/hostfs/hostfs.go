@@ -12,6 +12,10 @@
 // Host device nodes, FIFOs and sockets are visible (stat, readdir) but
 // cannot be opened: ENXIO.
 //
+// Reads of regular files go through the sandbox's page cache when boot
+// sets one (SetPageCache, pagecache.go); the mappables of mapped files are
+// shared per inode (mappables.go).
+//
 // Writable filesystems may write behind (EnableWriteback, writeback.go):
 // writes are kept in a per-file dirty buffer and written to the host by a
 // kworker of the writeback workqueue shortly after; everything that must
@@ -20,7 +24,8 @@
 // Locking: FS and Node are immutable (EnableWriteback is called before
 // use); the host serializes everything else. mapCleanup and the open files
 // own their host descriptors. The write-behind locks are described in
-// writeback.go.
+// writeback.go, the page cache's and the mappable table's in pagecache.go
+// and mappables.go (all leaves).
 package hostfs
 
 import (
@@ -44,6 +49,8 @@ type FS struct {
 	rootNode *Node
 	closer   FDCloser
 	wb       *fsWriteback // nil: write through
+	// mappables are the live mappables by inode (mappables.go).
+	mappables mappableTable
 }
 
 // FDCloser closes host descriptors of released files, possibly later and
@@ -184,6 +191,9 @@ type Node struct {
 	fs  *FS
 	rel string
 	typ uint32
+	// dev and ino identify the host file as its lookup found it (0 when
+	// unknown), for the page cache (pagecache.go).
+	dev, ino uint64
 }
 
 // Rel returns the node's path relative to the host directory.
@@ -244,7 +254,7 @@ func (n *Node) Lookup(ctx *fs.Context, name string) (fs.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{fs: n.fs, rel: rel, typ: st.Mode & unix.S_IFMT}, nil
+	return &Node{fs: n.fs, rel: rel, typ: st.Mode & unix.S_IFMT, dev: st.Dev, ino: st.Ino}, nil
 }
 
 // Readdir implements fs.Directory.
@@ -364,7 +374,19 @@ func (n *Node) SetStat(ctx *fs.Context, s fs.SetStat) error {
 	if n.typ == unix.S_IFREG {
 		n.fs.flushFD(fd)
 	}
-	return setStatFD(fd, n.typ, s)
+	if err := setStatFD(fd, n.typ, s); err != nil {
+		return err
+	}
+	if s.Mask&linux.STATX_SIZE != 0 && pageCache.Load() != nil {
+		dev, ino := n.dev, n.ino
+		if ino == 0 {
+			if st, err := statFD(fd); err == nil {
+				dev, ino = unix.Mkdev(st.DevMajor, st.DevMinor), st.Ino
+			}
+		}
+		fileTruncated(dev, ino, int64(s.Size))
+	}
+	return nil
 }
 
 // setStatFD applies s to the file behind the O_PATH descriptor fd.
@@ -478,6 +500,10 @@ func (n *Node) Create(ctx *fs.Context, name string, mode uint32, flags uint32) (
 		// The host's umask may have removed bits the sandbox's did not.
 		unix.Fchmod(fd, mode&07777)
 		node = &Node{fs: n.fs, rel: n.child(name), typ: unix.S_IFREG}
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil {
+			node.dev, node.ino = st.Dev, st.Ino
+		}
 		file = newFile(node, fd, flags)
 		return nil
 	})
@@ -581,12 +607,19 @@ type File struct {
 	key   inodeKey
 	keyed bool
 	cache *writeCache
+
+	// The page cache's view of the file (pagecache.go).
+	fileCacheState
+	// acc is the open's access mode (O_RDONLY, O_WRONLY, O_RDWR).
+	acc int
 }
 
 // newFile returns the open file of n on host descriptor fd, opened with
 // open(2) flags.
 func newFile(n *Node, fd int, flags uint32) *File {
 	f := &File{node: n, fd: fd}
+	f.direct = flags&unix.O_DIRECT != 0
+	f.acc = int(flags & unix.O_ACCMODE)
 	f.PositionalFile.Data = hostData{f}
 	n.attachCache(f, flags)
 	return f
@@ -603,6 +636,9 @@ func (f *File) Release() {
 		if f.cache != nil {
 			f.cache.release()
 		}
+		f.fdMu.Lock()
+		f.closed = true
+		f.fdMu.Unlock()
 		f.node.fs.closeFD(f.fd)
 	})
 }
@@ -617,12 +653,22 @@ func (f *File) Stat(ctx *fs.Context) (linux.Statx, error) {
 // Truncate implements fs.Truncater. Dirty data is written first.
 func (f *File) Truncate(ctx *fs.Context, size int64) error {
 	f.syncForRead(taskOf(ctx))
-	return retry(func() error { return unix.Ftruncate(f.fd, size) })
+	if err := retry(func() error { return unix.Ftruncate(f.fd, size) }); err != nil {
+		return err
+	}
+	if dev, ino, ok := f.identity(); ok {
+		fileTruncated(dev, ino, size)
+	}
+	return nil
 }
 
-// Sync implements fs.Syncer (fsync and fdatasync): it waits for the
-// write-back of the file's dirty data, then fsyncs the host file.
+// Sync implements fs.Syncer (fsync and fdatasync): it writes back the
+// dirty pages of shared mappings of the file, waits for the write-back of
+// the file's dirty data, then fsyncs the host file.
 func (f *File) Sync(ctx *fs.Context) error {
+	if dev, ino, ok := f.identity(); ok {
+		flushMapped(dev, ino)
+	}
 	if w := f.node.fs.wb; w != nil && f.keyed {
 		w.flushInode(taskOf(ctx), f.key, f.cache)
 	}
@@ -646,8 +692,29 @@ func (f *File) Allocate(ctx *fs.Context, mode uint32, off, length int64) error {
 // Mappable implements fs.Mapper. The mappable holds its own duplicate of
 // the host descriptor, closed when the mappable is garbage (mm keeps it
 // as long as a mapping uses it), so munmap-after-close works.
+//
+// One live mappable per host inode and access mode is shared by every
+// File of the filesystem (mappables.go): the VFS asks for the mappable on
+// every read and write while the page cache holds anything (for the
+// file's identity), and a descriptor duplicated per call would only be
+// closed by the garbage collector, so a loop of open+read+close would run
+// out of host descriptors.
 func (f *File) Mappable() (mm.Mappable, error) {
 	f.syncForRead(nil)
+	dev, ino, ok := f.identity()
+	if !ok {
+		return f.newMappable()
+	}
+	key := mappableKey{dev: dev, ino: ino, acc: f.acc}
+	return f.node.fs.mappables.get(key, f.newMappable)
+}
+
+// Identity returns the host device and inode of the open file (as the
+// Mappable's MappingIdentity) without a host syscall when its lookup
+// recorded them.
+func (f *File) Identity() (dev, ino uint64, ok bool) { return f.identity() }
+
+func (f *File) newMappable() (*Mappable, error) {
 	fd, err := unix.FcntlInt(uintptr(f.fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -670,6 +737,11 @@ type hostData struct{ f *File }
 func (h hostData) ReadAt(ctx *fs.Context, dst []byte, off int64) (int, error) {
 	t := taskOf(ctx)
 	h.f.syncForRead(t)
+	if z := pageCache.Load(); z != nil && off >= 0 {
+		if rm := h.f.cacheSource(); rm != nil {
+			return cachedRead(z, rm, dst, off)
+		}
+	}
 	n, err := preadFull(h.f.fd, dst, off)
 	countIn(t, n)
 	return n, err
@@ -679,15 +751,25 @@ func (h hostData) WriteAt(ctx *fs.Context, src []byte, off int64) (int, error) {
 	if h.f.node.fs.readOnly {
 		return 0, unix.EROFS
 	}
+	var n int
+	var err error
 	if h.f.cache != nil {
-		return h.f.cache.write(ctx, src, off)
+		n, err = h.f.cache.write(ctx, src, off)
+	} else {
+		t := taskOf(ctx)
+		if w := h.f.node.fs.wb; w != nil && h.f.keyed {
+			w.flushInode(t, h.f.key, nil)
+		}
+		n, err = pwriteFull(h.f.fd, src, off)
+		countOut(t, n)
 	}
-	t := taskOf(ctx)
-	if w := h.f.node.fs.wb; w != nil && h.f.keyed {
-		w.flushInode(t, h.f.key, nil)
+	// Every write of a host file through the sandbox (write, writev,
+	// pwrite, sendfile, ...) comes here: the page cache takes the bytes.
+	if n > 0 && pageCache.Load() != nil {
+		if dev, ino, ok := h.f.identity(); ok {
+			fileWritten(dev, ino, off, src[:n])
+		}
 	}
-	n, err := pwriteFull(h.f.fd, src, off)
-	countOut(t, n)
 	return n, err
 }
 
@@ -769,9 +851,8 @@ func (m *Mappable) ReadAt(p []byte, off int64) (int, error) {
 	if m.wb != nil {
 		m.wb.flushInode(nil, m.key, nil)
 	}
-	n, err := preadFull(m.fd, p, off)
-	countIn(nil, n)
-	return n, err
+	// The page cache counts what it reads in (pgpgin).
+	return preadFull(m.fd, p, off)
 }
 
 // WriteAt implements mm.Mappable (shared mappings of a writable file;

@@ -108,12 +108,14 @@ func (f *FS) EnableWriteback(o WritebackOptions) error {
 // WritebackEnabled reports whether the filesystem writes behind.
 func (f *FS) WritebackEnabled() bool { return f.wb != nil }
 
-// SyncAll writes back every dirty file of the filesystem, waits for it,
+// SyncAll writes back the dirty pages of mapped files and every dirty
+// write-behind buffer of the filesystem, waits for it,
 // and asks the host to sync the host filesystem (syncfs, and sync for each
 // volume). It returns the first write-back error as an errno. It blocks;
 // t is the calling task, or nil from a goroutine that is not a task (boot
 // at exit).
 func (f *FS) SyncAll(t *kernel.Task) error {
+	f.WritebackMapped()
 	var first error
 	if f.wb != nil {
 		first = f.wb.set.Sync(t)

@@ -2,8 +2,9 @@
 // the sandbox's kernel (user processes and kthreads such as kthreadd, which
 // ps shows as [kthreadd]), /proc/self and /proc/thread-self, and the
 // system-wide files (cpuinfo with as many processors as the sandbox has
-// CPUs, meminfo from the memory file, stat, uptime, loadavg, version,
-// filesystems, mounts, sys/kernel/...).
+// CPUs, stat, uptime, loadavg, version,
+// filesystems, mounts, sys/kernel/...), and the memory files (meminfo,
+// vmstat, zoneinfo, swaps, sys/vm) from the sandbox's memory zone.
 //
 // Every file's contents are generated when it is opened, from the kernel's
 // task table, the thread groups of package process and their memory
@@ -119,7 +120,8 @@ func (p *procFS) buildRoot() {
 	}))
 	r.Add("filesystems", p.static("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tpipefs\nnodev\toverlay\nnodev\t9p\n"))
 	r.Add("cmdline", p.static("BOOT_IMAGE=/vmlinuz-runsc-lite ro quiet\n"))
-	r.Add("swaps", p.static("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"))
+	r.Add("swaps", p.text(p.swaps))
+	r.Add("zoneinfo", p.text(p.zoneinfo))
 	r.Add("devices", p.static("Character devices:\n  1 mem\n  5 /dev/tty\n136 pts\n\nBlock devices:\n"))
 	r.Add("partitions", p.static("major minor  #blocks  name\n\n"))
 	r.Add("sys", p.buildSys())
@@ -150,9 +152,7 @@ func (p *procFS) buildSys() *synth.Dir {
 	kern.Add("random", random)
 	sys.Add("kernel", kern)
 	vm := p.dir()
-	vm.Add("overcommit_memory", p.static("0\n"))
-	vm.Add("max_map_count", p.static("65530\n"))
-	vm.Add("mmap_min_addr", p.static("65536\n"))
+	p.buildVM(vm) // meminfo.go
 	sys.Add("vm", vm)
 	fsd := p.dir()
 	fsd.Add("pipe-max-size", p.static("1048576\n"))
@@ -268,8 +268,7 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 	text("mounts", func() string { return p.mountsFor(th) })
 	text("mountinfo", func() string { return p.mountinfoFor(th) })
 	text("cgroup", func() string { return "0::/\n" })
-	text("oom_score_adj", func() string { return "0\n" })
-	text("oom_score", func() string { return "0\n" })
+	p.addOOMFiles(d, t, th, next) // oom.go
 	text("loginuid", func() string { return "4294967295\n" })
 	text("wchan", func() string { return "0" })
 	text("limits", func() string { return limitsText(th) })
@@ -531,11 +530,12 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 	b.WriteString(" \n")
 	if th != nil {
 		fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\n", t.TGID(), t.TID(), th.TG.ProcessGroup(), th.TG.Session())
-		if m := memOf(th); m != nil {
+		if m := th.TG.MM(); m != nil {
 			vsz := m.VirtualSize() >> 10
-			rss := m.ResidentPages() * 4
+			anon, file, shmem, swap := th.TG.MemoryPages()
+			rss := (anon + file + shmem) * 4
 			fmt.Fprintf(&b, "VmPeak:\t%8d kB\nVmSize:\t%8d kB\nVmLck:\t%8d kB\nVmPin:\t%8d kB\nVmHWM:\t%8d kB\nVmRSS:\t%8d kB\nRssAnon:\t%8d kB\nRssFile:\t%8d kB\nRssShmem:\t%8d kB\nVmData:\t%8d kB\nVmStk:\t%8d kB\nVmExe:\t%8d kB\nVmLib:\t%8d kB\nVmPTE:\t%8d kB\nVmSwap:\t%8d kB\n",
-				vsz, vsz, 0, 0, rss, rss, rss, 0, 0, 0, 132, 0, 0, 0, 0)
+				vsz, vsz, 0, 0, rss, rss, anon*4, file*4, shmem*4, 0, 132, 0, 0, 0, swap*4)
 		}
 		fmt.Fprintf(&b, "Threads:\t%d\n", len(th.TG.Threads()))
 	} else {
@@ -704,37 +704,6 @@ func (p *procFS) cpuinfo(*fs.Context) string {
 			}
 		}
 		b.WriteString("\n")
-	}
-	return b.String()
-}
-
-func (p *procFS) meminfo(*fs.Context) string {
-	var total, free uint64
-	if p.s.MF != nil {
-		total = p.s.MF.Size() >> 10
-		free = (p.s.MF.TotalPages() - p.s.MF.UsedPages()) * 4
-	}
-	lines := []struct {
-		k string
-		v uint64
-	}{
-		{"MemTotal", total}, {"MemFree", free}, {"MemAvailable", free}, {"Buffers", 0}, {"Cached", 0},
-		{"SwapCached", 0}, {"Active", total - free}, {"Inactive", 0}, {"Active(anon)", total - free},
-		{"Inactive(anon)", 0}, {"Active(file)", 0}, {"Inactive(file)", 0}, {"Unevictable", 0}, {"Mlocked", 0},
-		{"SwapTotal", 0}, {"SwapFree", 0}, {"Dirty", 0}, {"Writeback", 0}, {"AnonPages", total - free},
-		{"Mapped", 0}, {"Shmem", 0}, {"KReclaimable", 0}, {"Slab", 0}, {"SReclaimable", 0}, {"SUnreclaim", 0},
-		{"KernelStack", 0}, {"PageTables", 0}, {"NFS_Unstable", 0}, {"Bounce", 0}, {"WritebackTmp", 0},
-		{"CommitLimit", total}, {"Committed_AS", total - free}, {"VmallocTotal", 34359738367}, {"VmallocUsed", 0},
-		{"VmallocChunk", 0}, {"HugePages_Total", 0}, {"HugePages_Free", 0}, {"HugePages_Rsvd", 0},
-		{"HugePages_Surp", 0}, {"Hugepagesize", 2048},
-	}
-	var b strings.Builder
-	for _, l := range lines {
-		if strings.HasPrefix(l.k, "HugePages_") {
-			fmt.Fprintf(&b, "%-16s%8d\n", l.k+":", l.v)
-			continue
-		}
-		fmt.Fprintf(&b, "%-16s%8d kB\n", l.k+":", l.v)
 	}
 	return b.String()
 }

@@ -1,13 +1,10 @@
 package procfs
 
 import (
-	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
-	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/workqueue"
 )
@@ -20,8 +17,8 @@ import (
 // (StartVmstat) runs on each CPU's kworker once per interval and folds
 // that CPU's deltas into the global totals below, which /proc/vmstat
 // shows; so the file lags the truth by up to one interval, like Linux's.
-// The gauges (free and used pages of the memory file, dirty write-behind
-// bytes) are read when the file is opened.
+// The gauges and the zone's own events come from the memory zone's
+// snapshot when the file is opened (meminfo.go).
 //
 // Locking: the totals are atomics; no locks.
 
@@ -61,31 +58,4 @@ func StartVmstat(sys *workqueue.System, interval time.Duration) (*workqueue.Vmst
 		interval = VmstatInterval
 	}
 	return workqueue.StartVmstatUpdater(sys.MMPerCPU, interval, FoldVmstatCPU)
-}
-
-// vmstat generates /proc/vmstat: Linux's field names, for what the
-// sandbox counts.
-func (p *procFS) vmstat(*fs.Context) string {
-	var free, used uint64
-	if p.s.MF != nil {
-		used = p.s.MF.UsedPages()
-		free = p.s.MF.TotalPages() - used
-	}
-	dirty := (uint64(hostfs.DirtyBytes()) + 4095) / 4096
-	var b strings.Builder
-	for _, l := range []struct {
-		k string
-		v uint64
-	}{
-		{"nr_free_pages", free},
-		{"nr_anon_pages", used},
-		{"nr_file_pages", dirty},
-		{"nr_dirty", dirty},
-		{"nr_writeback", 0},
-		{"pgpgin", vmstatTotals.read.Load() / 1024},
-		{"pgpgout", vmstatTotals.written.Load() / 1024},
-	} {
-		fmt.Fprintf(&b, "%s %d\n", l.k, l.v)
-	}
-	return b.String()
 }

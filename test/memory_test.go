@@ -479,3 +479,37 @@ func TestMemoryFlags(t *testing.T) {
 		t.Errorf("--swap 64M: status %d, %q %s", r.Status, r.Stdout, r.Stderr)
 	}
 }
+
+// TestMemoryTmpfsBounded: what a program writes to /tmp (the root
+// overlay's in-memory upper layer) lives in the memory file, is freed when
+// the file is removed, and is limited like Linux's tmpfs (half the memory:
+// ENOSPC beyond), so the sentry's host memory stays bounded by the size.
+func TestMemoryTmpfsBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: writes 600 MiB")
+	}
+	script := `for i in 1 2 3 4 5 6; do dd if=/dev/zero of=/tmp/fill bs=1M count=100 2>/dev/null || echo "round $i failed"; rm /tmp/fill; done; echo rounds done
+dd if=/dev/zero of=/tmp/big bs=1M count=200 2>&1 | grep -o "No space left on device" | head -1
+grep -E "^Shmem:" /proc/meminfo; rm -f /tmp/big; grep -E "^Shmem:" /proc/meminfo`
+	r, h := runSandboxSampled(t, []string{"sh", "-c", script}, runOpts{Flags: memFlags})
+	t.Logf("stdout:\n%s", r.Stdout)
+	if r.Status != 0 {
+		t.Fatalf("status %d\n%s", r.Status, tail(r.Stderr, 20))
+	}
+	if !strings.Contains(r.Stdout, "rounds done\n") || strings.Contains(r.Stdout, "failed") {
+		t.Errorf("writing and removing 100 MiB six times did not work: removed files' memory was not freed?\n%s", r.Stdout)
+	}
+	if !strings.Contains(r.Stdout, "No space left on device") {
+		t.Errorf("200 MiB into /tmp under --total-memory %dM did not hit ENOSPC", memTestMiB)
+	}
+	shm := regexp.MustCompile(`Shmem:\s+(\d+) kB`).FindAllStringSubmatch(r.Stdout, -1)
+	if len(shm) != 2 {
+		t.Fatalf("no Shmem lines:\n%s", r.Stdout)
+	}
+	full, _ := strconv.ParseUint(shm[0][1], 10, 64)
+	empty, _ := strconv.ParseUint(shm[1][1], 10, 64)
+	if full < uint64(memTestMiB)<<10/2*9/10 || empty > 1024 {
+		t.Errorf("Shmem %d kB with /tmp full and %d kB after rm; want about half of %d MiB, then ~0", full, empty, memTestMiB)
+	}
+	checkHostMem(t, "tmpfs", h)
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
 	"github.com/runsc-lite/runsc-lite/sentry/loader"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
@@ -137,6 +138,9 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	defer zone.Stop()
 	// Reads of host files go through the zone's page cache.
 	hostfs.SetPageCache(zone)
+	// tmpfs data (/tmp, /dev/shm, the root overlay's upper layer) lives in
+	// the memory file too, bounded by --total-memory.
+	tmpfs.SetMemory(zone)
 	defer hostfs.SetPageCache(nil)
 	log.Debugf("kernel up: %d CPUs, %d MiB of memory, platform %s", k.NumCPUs(), cfg.TotalMemory>>20, plat.Name())
 

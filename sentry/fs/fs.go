@@ -204,6 +204,13 @@ type Filesystem interface {
 	Statfs(ctx *Context) (linux.Statfs, error)
 }
 
+// Filler is implemented by character devices whose reads never block and
+// always fill the buffer (/dev/zero, /dev/urandom): a read(2) of them moves
+// all that was asked, like a regular file's, not one chunk as a stream's.
+type Filler interface {
+	FillsReads()
+}
+
 // File is an open file: what a file description does I/O through. Files
 // keep their own position; fl are the description's status flags
 // (O_NONBLOCK, O_APPEND) at the time of the call.

@@ -106,6 +106,9 @@ func copyInIovecs(t *process.Thread, addr uintptr, cnt int32) ([]iovec, error) {
 // isStream reports whether a read should stop after the first data (pipes,
 // terminals, sockets, character devices): another read could block.
 func isStream(f *vfs.FileDescription) bool {
+	if _, fills := f.Impl().(fs.Filler); fills {
+		return false
+	}
 	return f.Node().Type() != unix.S_IFREG && f.Node().Type() != unix.S_IFBLK
 }
 

@@ -156,6 +156,9 @@ func (nullFile) Watch(uint32, func()) func()                           { return 
 
 type zeroFile struct{ seekZero }
 
+// FillsReads implements fs.Filler.
+func (zeroFile) FillsReads() {}
+
 func (zeroFile) Read(_ *fs.Context, p []byte, _ uint32) (int, error)   { clear(p); return len(p), nil }
 func (zeroFile) Write(_ *fs.Context, p []byte, _ uint32) (int, error)  { return len(p), nil }
 func (zeroFile) ReadAt(_ *fs.Context, p []byte, _ int64) (int, error)  { clear(p); return len(p), nil }
@@ -185,6 +188,9 @@ func (fullFile) Readiness(mask uint32) uint32                         { return m
 func (fullFile) Watch(uint32, func()) func()                          { return func() {} }
 
 type randomFile struct{ seekZero }
+
+// FillsReads implements fs.Filler.
+func (randomFile) FillsReads() {}
 
 func (randomFile) Read(_ *fs.Context, p []byte, _ uint32) (int, error) {
 	rand.Read(p)

@@ -1,5 +1,6 @@
-// Package tmpfs is an in-memory filesystem: regular files (sparse, stored
-// in 64 KiB chunks), directories, symlinks, FIFOs and socket nodes. It is
+// Package tmpfs is an in-memory filesystem: regular files (sparse, their
+// pages in the sandbox's memory file: data.go), directories, symlinks, FIFOs
+// and socket nodes. It is
 // mounted on its own (/dev/shm) and is the writable upper layer of the root
 // overlay (package overlay), which uses the lower-level Inode methods
 // (NewInode, Insert, Remove, CopyAttrs) directly.
@@ -31,6 +32,9 @@ type FS struct {
 	root         *Inode
 
 	mu sync.RWMutex
+	// orphans are regular files that lost their last link under mu;
+	// releaseOrphans frees their data once mu is released.
+	orphans []*Inode
 }
 
 // New returns an empty tmpfs whose root directory has mode (permission
@@ -79,19 +83,22 @@ type Inode struct {
 	parent  *Inode            // directories
 	nlink   uint32
 
-	mu        sync.RWMutex
-	ino       uint64
-	devMajor  uint32
-	devMinor  uint32
-	mode      uint32
-	uid, gid  uint32
-	rdev      uint32
-	atime     linux.StatxTimestamp
-	mtime     linux.StatxTimestamp
-	ctime     linux.StatxTimestamp
-	btime     linux.StatxTimestamp
-	data      fileData // regular files
-	dirSize   uint64   // directories copied up by an overlay: the lower size
+	mu       sync.RWMutex
+	ino      uint64
+	devMajor uint32
+	devMinor uint32
+	mode     uint32
+	uid, gid uint32
+	rdev     uint32
+	atime    linux.StatxTimestamp
+	mtime    linux.StatxTimestamp
+	ctime    linux.StatxTimestamp
+	btime    linux.StatxTimestamp
+	data     fileData // regular files
+	// opens counts the open descriptions of a regular file; with no
+	// link left either, its data is freed (releaseIfUnused).
+	opens     atomic.Int32
+	dirSize   uint64 // directories copied up by an overlay: the lower size
 	dirBlocks uint64
 	target    string     // symlinks
 	fifo      *pipe.Pipe // FIFOs
@@ -259,6 +266,7 @@ func (i *Inode) Readlink(ctx *fs.Context) (string, error) {
 func (i *Inode) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
 	switch i.Type() {
 	case unix.S_IFREG:
+		i.opens.Add(1)
 		return &File{PositionalFile: fs.PositionalFile{Data: regularData{i}}, inode: i}, nil
 	case unix.S_IFIFO:
 		return i.fifo.Open(ctx, flags)
@@ -348,8 +356,23 @@ func (i *Inode) Attach(name string, child *Inode) error {
 // Remove unlinks name from the directory and returns it.
 func (i *Inode) Remove(name string) (*Inode, error) {
 	i.fs.mu.Lock()
-	defer i.fs.mu.Unlock()
-	return i.removeLocked(name)
+	c, err := i.removeLocked(name)
+	i.fs.mu.Unlock()
+	i.fs.releaseOrphans()
+	return c, err
+}
+
+// releaseOrphans frees the data of the regular files that lost their last
+// link under the tree lock (removeLocked) and are not open. Called after
+// the tree lock is released (releaseIfUnused takes it).
+func (f *FS) releaseOrphans() {
+	f.mu.Lock()
+	orphans := f.orphans
+	f.orphans = nil
+	f.mu.Unlock()
+	for _, c := range orphans {
+		c.releaseIfUnused()
+	}
 }
 
 func (i *Inode) removeLocked(name string) (*Inode, error) {
@@ -364,6 +387,9 @@ func (i *Inode) removeLocked(name string) (*Inode, error) {
 		c.entries = nil
 	} else if c.nlink > 0 {
 		c.nlink--
+		if c.nlink == 0 && c.Type() == unix.S_IFREG {
+			i.fs.orphans = append(i.fs.orphans, c)
+		}
 	}
 	c.touchCtime()
 	i.touch()
@@ -492,15 +518,18 @@ func (i *Inode) Link(ctx *fs.Context, name string, target fs.Node) error {
 // Unlink implements fs.DirectoryWriter.
 func (i *Inode) Unlink(ctx *fs.Context, name string) error {
 	i.fs.mu.Lock()
-	defer i.fs.mu.Unlock()
 	c, ok := i.entries[name]
 	if !ok {
+		i.fs.mu.Unlock()
 		return unix.ENOENT
 	}
 	if c.IsDir() {
+		i.fs.mu.Unlock()
 		return unix.EISDIR
 	}
 	_, err := i.removeLocked(name)
+	i.fs.mu.Unlock()
+	i.fs.releaseOrphans()
 	return err
 }
 
@@ -529,8 +558,10 @@ func (i *Inode) Rename(ctx *fs.Context, oldName string, newDir fs.Directory, new
 		return unix.EXDEV
 	}
 	i.fs.mu.Lock()
-	defer i.fs.mu.Unlock()
-	return RenameLocked(i, oldName, nd, newName, flags)
+	err := RenameLocked(i, oldName, nd, newName, flags)
+	i.fs.mu.Unlock()
+	i.fs.releaseOrphans()
+	return err
 }
 
 // RenameLocked moves old/oldName to nd/newName with rename(2)'s rules.
@@ -630,7 +661,10 @@ func RenameLocked(old *Inode, oldName string, nd *Inode, newName string, flags u
 func (f *FS) LockTree() { f.mu.Lock() }
 
 // UnlockTree releases the tree lock.
-func (f *FS) UnlockTree() { f.mu.Unlock() }
+func (f *FS) UnlockTree() {
+	f.mu.Unlock()
+	f.releaseOrphans()
+}
 
 // File is an open tmpfs regular file.
 type File struct {
@@ -638,8 +672,32 @@ type File struct {
 	inode *Inode
 }
 
-// Release implements fs.File.
-func (f *File) Release() {}
+// Release implements fs.File: the last close of an unlinked file frees
+// its data.
+func (f *File) Release() {
+	if f.inode.opens.Add(-1) == 0 {
+		f.inode.releaseIfUnused()
+	}
+}
+
+// releaseIfUnused frees a regular file's data once neither a name nor an
+// open description refers to it (what is still mapped lives on in the page
+// cache; a mapping's write-back into the freed file is dropped, as the file
+// is gone).
+func (i *Inode) releaseIfUnused() {
+	if i.Type() != unix.S_IFREG {
+		return
+	}
+	i.fs.mu.RLock()
+	linked := i.nlink > 0
+	i.fs.mu.RUnlock()
+	if linked || i.opens.Load() > 0 {
+		return
+	}
+	i.mu.Lock()
+	i.data.release()
+	i.mu.Unlock()
+}
 
 // Inode returns the file's inode.
 func (f *File) Inode() *Inode { return f.inode }
@@ -688,9 +746,14 @@ func (r regularData) Append(ctx *fs.Context, src []byte) (int, int64, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	off := i.data.size
-	n := i.data.writeAt(src, off)
-	i.touchLocked()
-	return n, off + int64(n), nil
+	n, err := i.data.writeAt(src, off)
+	if n > 0 {
+		i.touchLocked()
+	}
+	if n > 0 {
+		err = nil
+	}
+	return n, off + int64(n), err
 }
 
 // ReadAt reads file contents (io.ReaderAt: io.EOF is not returned; a short
@@ -714,9 +777,12 @@ func (i *Inode) WriteAt(src []byte, off int64) (int, error) {
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	n := i.data.writeAt(src, off)
-	i.touchLocked()
-	return n, nil
+	n, err := i.data.writeAt(src, off)
+	if n > 0 {
+		i.touchLocked()
+		err = nil // a short write; the next one reports ENOSPC
+	}
+	return n, err
 }
 
 // Size returns the file size.
@@ -748,9 +814,12 @@ func (Mappable) WriteAtInode(i *Inode, p []byte, off int64) (int, error) {
 	if end := off + int64(len(p)); end > i.data.size {
 		p = p[:i.data.size-off]
 	}
-	n := i.data.writeAt(p, off)
-	i.touchLocked()
-	return n, nil
+	n, err := i.data.writeAt(p, off)
+	if n > 0 {
+		i.touchLocked()
+		err = nil
+	}
+	return n, err
 }
 
 // MappingIdentity implements mm.Mappable.

@@ -25,7 +25,7 @@ func TestSparseDataAndTruncate(t *testing.T) {
 		t.Fatalf("size %d", in.Size())
 	}
 	st, _ := in.Stat(ctx)
-	if st.Blocks*512 > 2*chunkSize {
+	if st.Blocks*512 > 2*pageSize {
 		t.Fatalf("hole allocated: %d blocks", st.Blocks)
 	}
 	buf := make([]byte, 8)

@@ -53,6 +53,16 @@ type Owner interface {
 	Deactivate(frame, key uint64)
 }
 
+// BatchOwner is an Owner that can reclaim several of its pages in one call:
+// one lock taken, one platform unmap per run of addresses, one swap write
+// per run of slots. results[i] is the outcome for frames[i] at keys[i], with
+// Reclaim's meaning. The zone uses it for consecutive isolated pages of the
+// same owner.
+type BatchOwner interface {
+	Owner
+	ReclaimPages(frames, keys []uint64, sw *Swap, results []ReclaimResult)
+}
+
 // ReclaimResult is what became of a page the zone asked to reclaim.
 type ReclaimResult uint8
 

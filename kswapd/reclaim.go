@@ -304,8 +304,26 @@ func (z *Zone) reclaimBatch(sc *scanControl, batch []isolatedPage, force bool) u
 		sc.results = make([]ReclaimResult, len(batch))
 	}
 	results := sc.results[:len(batch)]
-	for i, ip := range batch {
-		results[i] = ip.owner.Reclaim(uint64(ip.frame), ip.key, z.swap)
+	for i := 0; i < len(batch); {
+		ip := batch[i]
+		j := i + 1
+		for j < len(batch) && batch[j].owner == ip.owner {
+			j++
+		}
+		if bo, ok := ip.owner.(BatchOwner); ok && j-i > 1 {
+			frames := make([]uint64, 0, j-i)
+			keys := make([]uint64, 0, j-i)
+			for _, b := range batch[i:j] {
+				frames = append(frames, uint64(b.frame))
+				keys = append(keys, b.key)
+			}
+			bo.ReclaimPages(frames, keys, z.swap, results[i:j])
+		} else {
+			for k := i; k < j; k++ {
+				results[k] = batch[k].owner.Reclaim(uint64(batch[k].frame), batch[k].key, z.swap)
+			}
+		}
+		i = j
 	}
 	var reclaimed, activated, kept, fileSteals uint64
 	z.mu.Lock()

@@ -1,6 +1,7 @@
 package mm
 
 import (
+	"sort"
 	"sync"
 
 	"github.com/runsc-lite/runsc-lite/kswapd"
@@ -315,4 +316,86 @@ func (m *MemoryManager) swapInLocked(pa uintptr, p *pte) error {
 	p.mapped = hostarch.AccessType{}
 	m.zone.Count(kswapd.PgMajFault, 1)
 	return nil
+}
+
+// ReclaimPages implements kswapd.BatchOwner: the anonymous pages among
+// frames that only this address space holds go to swap together — one
+// lock, one platform unmap per run of consecutive addresses, one swap write
+// per run of slots. Pages shared with other address spaces, and every page
+// when the batch cannot be done at once, take Reclaim's path one by one.
+func (m *MemoryManager) ReclaimPages(frameNos, keys []uint64, sw *kswapd.Swap, results []kswapd.ReclaimResult) {
+	single := func(i int) { results[i] = m.Reclaim(frameNos[i], keys[i], sw) }
+	if sw == nil || !m.mu.TryLock() {
+		for i := range frameNos {
+			single(i)
+		}
+		return
+	}
+	type out struct {
+		i    int
+		addr uintptr
+		p    *pte
+	}
+	var sel []out
+	var rest []int
+	for i, fn := range frameNos {
+		addr := uintptr(keys[i])
+		p := m.anonPteLocked(addr, fn*PageSize)
+		if p == nil || m.mf.RefCount(fn*PageSize) != 1 {
+			rest = append(rest, i)
+			continue
+		}
+		sel = append(sel, out{i, addr, p})
+	}
+	if len(sel) > 0 {
+		// Unmap first so nothing writes the pages while they go out;
+		// one platform call per run of consecutive addresses.
+		sort.Slice(sel, func(a, b int) bool { return sel[a].addr < sel[b].addr })
+		var runStart, runEnd uintptr
+		flush := func() {
+			if runEnd > runStart {
+				m.as.Unmap(runStart, runEnd-runStart)
+			}
+			runStart, runEnd = 0, 0
+		}
+		for _, s := range sel {
+			if !s.p.mapped.Any() {
+				continue
+			}
+			if s.addr != runEnd {
+				flush()
+				runStart = s.addr
+			}
+			runEnd = s.addr + PageSize
+			s.p.mapped = hostarch.AccessType{}
+		}
+		flush()
+		frames := make([]uint64, len(sel))
+		for k, s := range sel {
+			frames[k] = frameNos[s.i]
+		}
+		slots, err := sw.OutBatch(frames)
+		if err != nil {
+			// Swap full or failing: the pages stay (unmapped; the next
+			// access maps them again).
+			for _, s := range sel {
+				results[s.i] = kswapd.Keep
+			}
+		} else {
+			for k, s := range sel {
+				frame := s.p.frame
+				s.p.swapSlot = slots[k]
+				s.p.frame = 0
+				s.p.cow = false
+				s.p.deactivated = false
+				m.nrSwap++
+				m.mf.DecRef(frameRange(frame))
+				results[s.i] = kswapd.Reclaimed
+			}
+		}
+	}
+	m.mu.Unlock()
+	for _, i := range rest {
+		single(i)
+	}
 }

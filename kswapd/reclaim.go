@@ -194,13 +194,15 @@ func kindOf(l lruList) Kind {
 	return Anon
 }
 
-// shrinkActive moves up to n pages from the tail of the active list l to
-// the inactive list (shrink_active_list): a referenced page gets a second
-// chance (its bit is cleared and it goes back to the head of l); any other
-// is deactivated, and its owner arranges for its next use to be seen.
-func (z *Zone) shrinkActive(sc *scanControl, l lruList, n uint64) {
+// isolateLocked looks at up to n pages from the tail of list l: a page
+// without an owner rotates to l's head; a referenced one loses the bit and
+// goes to the head of referencedTo (l itself: its second chance on the
+// active list; the active list: activation from the inactive one); the
+// rest are taken off their list, marked isolated and put in sc.batch. It
+// returns how many owned pages it looked at and how many were referenced.
+// Preconditions: z.mu is held.
+func (z *Zone) isolateLocked(sc *scanControl, l, referencedTo lruList, n uint64) (scanned, referenced uint64) {
 	batch := sc.batch[:0]
-	z.mu.Lock()
 	n = min(n, z.lru.length(l))
 	for i := uint64(0); i < n; i++ {
 		f, ok := z.lru.tail(l)
@@ -212,17 +214,30 @@ func (z *Zone) shrinkActive(sc *scanControl, l lruList, n uint64) {
 			z.lru.move(f, l)
 			continue
 		}
+		scanned++
 		if p.flags&pgReferenced != 0 {
 			p.flags &^= pgReferenced
-			z.lru.move(f, l)
+			z.lru.move(f, referencedTo)
+			referenced++
 			continue
 		}
 		z.lru.unlink(f)
 		p.flags |= pgIsolated
 		batch = append(batch, isolatedPage{frame: f, gen: p.gen, from: l, owner: p.owner, key: p.key})
 	}
-	z.mu.Unlock()
 	sc.batch = batch
+	return scanned, referenced
+}
+
+// shrinkActive moves up to n pages from the tail of the active list l to
+// the inactive list (shrink_active_list): a referenced page gets a second
+// chance (its bit is cleared and it goes back to the head of l); any other
+// is deactivated, and its owner arranges for its next use to be seen.
+func (z *Zone) shrinkActive(sc *scanControl, l lruList, n uint64) {
+	z.mu.Lock()
+	z.isolateLocked(sc, l, l, n)
+	z.mu.Unlock()
+	batch := sc.batch
 	if len(batch) == 0 {
 		return
 	}
@@ -249,33 +264,10 @@ func (z *Zone) shrinkActive(sc *scanControl, l lruList, n uint64) {
 // referenced page is activated instead; the others are isolated, the LRU
 // lock dropped, and each owner asked to let go.
 func (z *Zone) shrinkInactive(sc *scanControl, l lruList, n uint64) {
-	batch := sc.batch[:0]
-	var scanned, activated uint64
 	z.mu.Lock()
-	n = min(n, z.lru.length(l))
-	for i := uint64(0); i < n; i++ {
-		f, ok := z.lru.tail(l)
-		if !ok {
-			break
-		}
-		p := &z.lru.pages[f]
-		if p.owner == nil {
-			z.lru.move(f, l)
-			continue
-		}
-		scanned++
-		if p.flags&pgReferenced != 0 {
-			p.flags &^= pgReferenced
-			z.lru.move(f, activeList(p.kind))
-			activated++
-			continue
-		}
-		z.lru.unlink(f)
-		p.flags |= pgIsolated
-		batch = append(batch, isolatedPage{frame: f, gen: p.gen, from: l, owner: p.owner, key: p.key})
-	}
+	scanned, activated := z.isolateLocked(sc, l, activeList(kindOf(l)), n)
 	z.mu.Unlock()
-	sc.batch = batch
+	batch := sc.batch
 	if sc.kswapd {
 		z.Count(PgScanKswapd, scanned)
 	} else {

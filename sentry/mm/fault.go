@@ -109,6 +109,10 @@ func (m *MemoryManager) populateLocked(v *vma, pa uintptr, around bool) (*pte, e
 			if err := m.swapInLocked(pa, p); err != nil {
 				return nil, err
 			}
+			m.zone.Count(kswapd.PgMajFault, 1)
+			if around {
+				m.swapReadaheadLocked(v, pa)
+			}
 		}
 		return p, nil
 	}

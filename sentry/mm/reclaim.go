@@ -314,8 +314,26 @@ func (m *MemoryManager) swapInLocked(pa uintptr, p *pte) error {
 	p.cow = false
 	p.deactivated = false
 	p.mapped = hostarch.AccessType{}
-	m.zone.Count(kswapd.PgMajFault, 1)
 	return nil
+}
+
+// swapReadaheadLocked swaps in the other swapped-out pages of pa's
+// fault-around window (within v) after a major fault on pa (Linux's swap
+// readahead, by virtual address): a program walking memory that went out
+// together takes one fault per window, not one per page, and the window
+// is mapped in one platform call. It stops quietly when memory is short:
+// these pages are only a guess.
+// Preconditions: m.mu is held.
+func (m *MemoryManager) swapReadaheadLocked(v *vma, pa uintptr) {
+	lo := max(v.start, pa&^(faultAroundPages*PageSize-1))
+	hi := min(v.end, lo+faultAroundPages*PageSize)
+	for a := lo; a < hi; a += PageSize {
+		if p := m.pages[a]; a != pa && p != nil && p.swapSlot != 0 {
+			if err := m.swapInLocked(a, p); err != nil {
+				return
+			}
+		}
+	}
 }
 
 // ReclaimPages implements kswapd.BatchOwner: the anonymous pages among

@@ -765,3 +765,44 @@ func TestSharedDevZeroMappingsAreDistinct(t *testing.T) {
 		t.Fatalf("child of a shared /dev/zero mapping sees %q", b)
 	}
 }
+
+// A major fault on a swapped-out page brings back the other swapped-out
+// pages of its fault-around window (swap readahead) with the right
+// contents: one fault, many pages.
+func TestSwapReadaheadOverTheWindow(t *testing.T) {
+	m, _, z := swapZone(t, 16<<20)
+	const n = faultAroundPages
+	addr, _ := m.MMap(MMapOpts{Length: n * PageSize, Perms: hostarch.ReadWrite, Private: true})
+	for i := uintptr(0); i < n; i++ {
+		if _, err := m.CopyOut(addr+i*PageSize, pattern(PageSize, byte(i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := uintptr(0); i < n; i++ {
+		a := addr + i*PageSize
+		p := m.pteAt(a)
+		if r := m.Reclaim(frameNumber(p.frame), uint64(a), z.Swap()); r != kswapd.Reclaimed {
+			t.Fatalf("reclaim of page %d = %v", i, r)
+		}
+	}
+	maj := z.Snapshot().Events[kswapd.PgMajFault]
+	if err := m.HandleFault(addr+5*PageSize, hostarch.Read); err != nil {
+		t.Fatal(err)
+	}
+	if got := z.Snapshot().Events[kswapd.PgMajFault] - maj; got != 1 {
+		t.Errorf("%d major faults for one access, want 1", got)
+	}
+	if _, _, _, swap := m.RSS(); swap != 0 {
+		t.Errorf("%d pages of the window still on swap after one fault", swap)
+	}
+	for i := uintptr(0); i < n; i++ {
+		got := make([]byte, PageSize)
+		m.CopyIn(addr+i*PageSize, got)
+		if !bytes.Equal(got, pattern(PageSize, byte(i+1))) {
+			t.Fatalf("page %d read back wrong", i)
+		}
+	}
+	if s := z.Snapshot(); s.Events[kswapd.PswpIn] != n {
+		t.Errorf("pswpin %d, want %d", s.Events[kswapd.PswpIn], n)
+	}
+}

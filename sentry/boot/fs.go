@@ -6,12 +6,13 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/procfs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/sysfs"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 )
 
 // newFilesystem builds the sandbox's mount tree: the root (host directory
-// under an in-memory upper layer), /dev, volumes, and /proc.
+// under an in-memory upper layer), /dev, volumes, /proc and /sys.
 func newFilesystem(s *process.Sandbox, root string, vols []vfs.Volume, closer hostfs.FDCloser) (*vfs.VirtualFilesystem, error) {
 	v, err := vfs.New(vfs.Options{Root: root, Volumes: vols, FDCloser: closer})
 	if err != nil {
@@ -19,6 +20,9 @@ func newFilesystem(s *process.Sandbox, root string, vols []vfs.Volume, closer ho
 	}
 	if err := v.Mount(fs.Background, "/proc", procfs.New(s), vfs.MountOptions{Source: "proc", Options: "nosuid,nodev,noexec"}); err != nil {
 		return nil, fmt.Errorf("mounting /proc: %w", err)
+	}
+	if err := v.Mount(fs.Background, "/sys", sysfs.New(s.Kernel.NumCPUs()), vfs.MountOptions{Source: "sysfs", ReadOnly: true, Options: "nosuid,nodev,noexec"}); err != nil {
+		return nil, fmt.Errorf("mounting /sys: %w", err)
 	}
 	return v, nil
 }

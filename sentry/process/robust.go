@@ -106,3 +106,12 @@ func (t *Thread) futexOwnerDied(addr uintptr, tid uint32, pi, pendingOp bool) {
 		return
 	}
 }
+
+// ExecReleaseFutexes is execve's futex_exec_release, called at the point of
+// no return while the old image is still mapped: the robust futexes the
+// thread still holds are released (their waiters see FUTEX_OWNER_DIED) and
+// clear_child_tid, an address in the old image, is forgotten.
+func (t *Thread) ExecReleaseFutexes() {
+	t.exitRobustList()
+	t.ClearChildTID = 0
+}

@@ -192,6 +192,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	}
 	// Point of no return.
 	t.KillOtherThreads()
+	t.ExecReleaseFutexes()
 	m.SetExecutable(loaded.Executable)
 	t.TG.SetMM(m)
 	// POSIX timers die with the old image, and so do their queued

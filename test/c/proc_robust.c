@@ -140,6 +140,41 @@ int main(void) {
 		close(p[1]);
 	}
 
+	/* 6: a process-shared robust mutex held by a child that execs: execve
+	 * releases the robust futexes of the old image (futex_exec_release),
+	 * so the parent blocked in lock gets EOWNERDEAD while the child's new
+	 * image is still running. */
+	{
+		pthread_mutex_t *sm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (sm == MAP_FAILED)
+			die("mmap");
+		init_robust(sm, 1);
+		int p[2];
+		if (pipe(p))
+			die("pipe");
+		pid_t pid = fork();
+		if (pid == 0) {
+			pthread_mutex_lock(sm);
+			if (write(p[1], "x", 1) != 1)
+				_exit(98);
+			struct timespec ts = {0, 50 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+			execl("/bin/sleep", "sleep", "1", (char *)NULL);
+			_exit(99);
+		}
+		if (read(p[0], &c, 1) != 1)
+			die("read");
+		r = pthread_mutex_lock(sm);
+		int st;
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		printf("process-shared, child execs = %s (child still running: %s)\n", rname(r), w == 0 ? "yes" : "no");
+		waitpid(pid, &st, 0);
+		pthread_mutex_consistent(sm);
+		pthread_mutex_unlock(sm);
+		close(p[0]);
+		close(p[1]);
+	}
+
 	/* 5: bad robust lists (the glibc list of these threads is replaced,
 	 * so they must not hold glibc robust mutexes). */
 	for (int k = 0; k < 2; k++) {

@@ -299,3 +299,7 @@ func TestStubNoOrphans(t *testing.T) {
 		}
 	}
 }
+
+// TestRusage: CPU time of exited threads and reaped children, through
+// getrusage, wait4, waitid and times, against native.
+func TestRusage(t *testing.T) { compareC(t, "proc_rusage", 0) }

@@ -1,6 +1,8 @@
 package process
 
 import (
+	"time"
+
 	"github.com/runsc-lite/runsc-lite/kernel"
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
@@ -242,6 +244,9 @@ type WaitResult struct {
 	PID    int32
 	UID    uint32
 	Status WaitStatus
+	// UTime and STime are the child's CPU time and its reaped
+	// children's, for an exited child (wait4's rusage).
+	UTime, STime time.Duration
 }
 
 // Wait waits for a child of t's group to change state (wait4/waitid).
@@ -263,7 +268,12 @@ func (t *Thread) Wait(o WaitOptions) (WaitResult, error) {
 			any = true
 			if c.zombie && o.Exited {
 				res = WaitResult{PID: c.tgid, UID: c.leader.Creds.RealUID, Status: c.status}
+				res.UTime, res.STime, _, _ = c.zombieTotals()
 				if !o.NoReap {
+					// Waited for: its time becomes the
+					// parent's children's time (not so for
+					// a child reaped because nobody waits).
+					tg.noteChildReaped(c)
 					s.reapLocked(tg, c)
 				}
 				found = nil

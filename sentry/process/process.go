@@ -135,6 +135,8 @@ type ThreadGroup struct {
 	mu      sync.Mutex
 	leader  *Thread
 	threads []*Thread
+	// cpu is the CPU time of exited threads and reaped children.
+	cpu     cpuTotals
 	mm      *mm.MemoryManager
 	actions [linux.SignalMaximum + 1]SignalAction
 	exiting bool

@@ -212,6 +212,7 @@ func (t *Thread) exitThread() {
 	for i, th := range tg.threads {
 		if th == t {
 			tg.threads = append(tg.threads[:i], tg.threads[i+1:]...)
+			tg.noteThreadExitLocked(t)
 			break
 		}
 	}

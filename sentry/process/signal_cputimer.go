@@ -83,15 +83,11 @@ func (tg *ThreadGroup) cpuTimersOf(create bool) *cpuTimers {
 	return v.(*cpuTimers)
 }
 
-// processCPUTimes returns the user and user+system CPU time of tg's live
-// threads, in nanoseconds.
+// processCPUTimes returns the user and user+system CPU time of tg (its
+// live and exited threads), in nanoseconds.
 func (tg *ThreadGroup) processCPUTimes() (user, total int64) {
-	for _, th := range tg.Threads() {
-		u, s := th.Task.Times()
-		user += int64(u)
-		total += int64(u + s)
-	}
-	return user, total
+	u, s := tg.CPUTimes()
+	return int64(u), int64(u + s)
 }
 
 // cpuNow returns the clock of timer which from user and total.

@@ -243,6 +243,8 @@ func Wait4(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	if a.Ptr(3) != 0 {
 		var ru linux.Rusage
+		ru.UTime = linux.NsecToTimeval(res.UTime.Nanoseconds())
+		ru.STime = linux.NsecToTimeval(res.STime.Nanoseconds())
 		if _, err := ru.CopyOut(t, hostarch.Addr(a.Ptr(3))); err != nil {
 			return 0, unix.EFAULT
 		}
@@ -305,6 +307,8 @@ func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 				si.Code = linux.CLD_EXITED
 				si.SetStatus(int32(res.Status.ExitCode()))
 			}
+			// si_utime and si_stime stay zero, as Linux's waitid
+			// leaves them.
 		}
 		if _, err := si.CopyOut(t, hostarch.Addr(a.Ptr(2))); err != nil {
 			return 0, unix.EFAULT

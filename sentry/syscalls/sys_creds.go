@@ -1,6 +1,8 @@
 package syscalls
 
 import (
+	"time"
+
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"golang.org/x/sys/unix"
@@ -224,12 +226,11 @@ func Capset(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 
 func Times(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	const clkTck = 100
-	var user int64
-	for _, th := range t.TG.Threads() {
-		user += th.Task.Runtime().Nanoseconds()
-	}
 	if a.Ptr(0) != 0 {
-		tms := []uint64{uint64(user * clkTck / 1e9), 0, 0, 0}
+		user, sys := t.TG.CPUTimes()
+		cuser, csys := t.TG.ChildrenCPUTimes()
+		ticks := func(d time.Duration) uint64 { return uint64(d.Nanoseconds() * clkTck / 1e9) }
+		tms := []uint64{ticks(user), ticks(sys), ticks(cuser), ticks(csys)}
 		if _, err := primitive.CopyUint64SliceOut(t, hostarch.Addr(a.Ptr(0)), tms); err != nil {
 			return 0, unix.EFAULT
 		}

@@ -346,22 +346,24 @@ func Getrusage(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		return 0, unix.EINVAL
 	}
 	var ru linux.Rusage
+	var user, sys time.Duration
+	var nv, niv uint64
+	switch who {
+	case unix.RUSAGE_THREAD:
+		user, sys = t.Task.Times()
+		nv, niv = t.Task.ContextSwitches()
+	case unix.RUSAGE_SELF:
+		user, sys = t.TG.CPUTimes()
+		nv, niv = t.TG.ContextSwitches()
+	case unix.RUSAGE_CHILDREN:
+		user, sys = t.TG.ChildrenCPUTimes()
+		nv, niv = t.TG.ChildrenContextSwitches()
+	}
+	ru.UTime = linux.NsecToTimeval(user.Nanoseconds())
+	ru.STime = linux.NsecToTimeval(sys.Nanoseconds())
+	ru.NVCSw = int64(nv)
+	ru.NIvCSw = int64(niv)
 	if who != unix.RUSAGE_CHILDREN {
-		var total time.Duration
-		var nv, niv uint64
-		tasks := []*process.Thread{t}
-		if who == unix.RUSAGE_SELF {
-			tasks = t.TG.Threads()
-		}
-		for _, th := range tasks {
-			total += th.Task.Runtime()
-			v, iv := th.Task.ContextSwitches()
-			nv += v
-			niv += iv
-		}
-		ru.UTime = linux.NsecToTimeval(total.Nanoseconds())
-		ru.NVCSw = int64(nv)
-		ru.NIvCSw = int64(niv)
 		ru.MaxRSS = int64(t.MM().ResidentPages() * 4)
 	}
 	if _, err := ru.CopyOut(t, hostarch.Addr(a.Ptr(1))); err != nil {

@@ -52,6 +52,11 @@ func statPriority(t *kernel.Task) (prio, nice, rtPrio, policy int) {
 // taskTimes returns the user and system time of t, or of its whole thread
 // group when group is set.
 func (p *procFS) taskTimes(t *kernel.Task, group bool) (user, system int64) {
+	if th := thread(t); group && th != nil {
+		// The process's time, its exited threads' included.
+		u, s := th.TG.CPUTimes()
+		return int64(u), int64(s)
+	}
 	tasks := []*kernel.Task{t}
 	if group {
 		tasks = p.threadsOf(t)
@@ -89,12 +94,16 @@ func (p *procFS) taskStat(t *kernel.Task, group bool) string {
 	}
 	start := ticks(t.StartTime().Sub(p.s.Kernel.BootTime()))
 	user, system := p.taskTimes(t, group)
+	var cuser, csystem time.Duration
+	if th != nil && group {
+		cuser, csystem = th.TG.ChildrenCPUTimes()
+	}
 	prio, nice, rtPrio, policy := statPriority(t)
 	// Fields 1-52 of proc(5); zeros are counters the sandbox does not
-	// keep (faults, children's times, addresses it does not disclose).
-	return fmt.Sprintf("%d (%s) %c %d %d %d 0 -1 %d 0 0 0 0 %d %d 0 0 %d %d %d 0 %d %d %d 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 %d %d %d 0 0 0 0 0 0 0 0 0 0 0\n",
+	// keep (faults, addresses it does not disclose).
+	return fmt.Sprintf("%d (%s) %c %d %d %d 0 -1 %d 0 0 0 0 %d %d %d %d %d %d %d 0 %d %d %d 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 %d %d %d 0 0 0 0 0 0 0 0 0 0 0\n",
 		t.TID(), t.Name(), st, ppidOf(t), pgrp, session, uint32(t.Flags()),
-		nsTicks(user), nsTicks(system), prio, nice, numThreads, start, vsize, rss,
+		nsTicks(user), nsTicks(system), nsTicks(int64(cuser)), nsTicks(int64(csystem)), prio, nice, numThreads, start, vsize, rss,
 		cpu, rtPrio, policy)
 }
 

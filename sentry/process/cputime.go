@@ -37,37 +37,33 @@ func (tg *ThreadGroup) noteThreadExitLocked(t *Thread) {
 	tg.cpu.mu.Unlock()
 }
 
-// CPUTimes returns the user and system CPU time of the whole process: its
-// live threads and those that have exited.
-func (tg *ThreadGroup) CPUTimes() (user, sys time.Duration) {
+// usage returns the CPU time and context switches of the whole process:
+// its live threads and those that have exited.
+func (tg *ThreadGroup) usage() (user, sys time.Duration, nv, niv uint64) {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
 	for _, th := range tg.threads {
 		u, s := th.Task.Times()
-		user += u
-		sys += s
+		v, iv := th.Task.ContextSwitches()
+		user, sys, nv, niv = user+u, sys+s, nv+v, niv+iv
 	}
 	tg.cpu.mu.Lock()
-	user += tg.cpu.exitedUser
-	sys += tg.cpu.exitedSys
-	tg.cpu.mu.Unlock()
+	defer tg.cpu.mu.Unlock()
+	return user + tg.cpu.exitedUser, sys + tg.cpu.exitedSys,
+		nv + tg.cpu.exitedNvcsw, niv + tg.cpu.exitedNivcsw
+}
+
+// CPUTimes returns the user and system CPU time of the whole process: its
+// live threads and those that have exited.
+func (tg *ThreadGroup) CPUTimes() (user, sys time.Duration) {
+	user, sys, _, _ = tg.usage()
 	return user, sys
 }
 
 // ContextSwitches returns the voluntary and involuntary context switches
 // of the whole process, exited threads included.
 func (tg *ThreadGroup) ContextSwitches() (nv, niv uint64) {
-	tg.mu.Lock()
-	defer tg.mu.Unlock()
-	for _, th := range tg.threads {
-		v, iv := th.Task.ContextSwitches()
-		nv += v
-		niv += iv
-	}
-	tg.cpu.mu.Lock()
-	nv += tg.cpu.exitedNvcsw
-	niv += tg.cpu.exitedNivcsw
-	tg.cpu.mu.Unlock()
+	_, _, nv, niv = tg.usage()
 	return nv, niv
 }
 

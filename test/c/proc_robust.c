@@ -64,6 +64,18 @@ static void *bad_list(void *arg) {
 	return (void *)r;
 }
 
+/* shared_robust returns a process-shared robust mutex in fresh shared
+ * memory, and opens the pipe p the child signals through once it holds it. */
+static pthread_mutex_t *shared_robust(int p[2]) {
+	pthread_mutex_t *sm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sm == MAP_FAILED)
+		die("mmap");
+	init_robust(sm, 1);
+	if (pipe(p))
+		die("pipe");
+	return sm;
+}
+
 static const char *rname(int r) { return r == 0 ? "0" : errname(r); }
 
 int main(void) {
@@ -106,13 +118,8 @@ int main(void) {
 	/* 4: a process-shared robust mutex held by a child process that dies
 	 * (exit and SIGKILL), the parent blocked in lock. */
 	for (int k = 0; k < 2; k++) {
-		pthread_mutex_t *sm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-		if (sm == MAP_FAILED)
-			die("mmap");
-		init_robust(sm, 1);
 		int p[2];
-		if (pipe(p))
-			die("pipe");
+		pthread_mutex_t *sm = shared_robust(p);
 		pid_t pid = fork();
 		if (pid == 0) {
 			pthread_mutex_lock(sm);
@@ -145,13 +152,8 @@ int main(void) {
 	 * so the parent blocked in lock gets EOWNERDEAD while the child's new
 	 * image is still running. */
 	{
-		pthread_mutex_t *sm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-		if (sm == MAP_FAILED)
-			die("mmap");
-		init_robust(sm, 1);
 		int p[2];
-		if (pipe(p))
-			die("pipe");
+		pthread_mutex_t *sm = shared_robust(p);
 		pid_t pid = fork();
 		if (pid == 0) {
 			pthread_mutex_lock(sm);

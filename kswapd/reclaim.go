@@ -209,7 +209,7 @@ func (z *Zone) isolateLocked(sc *scanControl, l, referencedTo lruList, n uint64)
 		if !ok {
 			break
 		}
-		p := &z.lru.pages[f]
+		p := z.lru.page(f)
 		if p.owner == nil {
 			z.lru.move(f, l)
 			continue
@@ -247,7 +247,7 @@ func (z *Zone) shrinkActive(sc *scanControl, l lruList, n uint64) {
 	var moved uint64
 	z.mu.Lock()
 	for _, ip := range batch {
-		p := &z.lru.pages[ip.frame]
+		p := z.lru.page(ip.frame)
 		if p.gen != ip.gen || p.flags&pgIsolated == 0 {
 			continue // freed meanwhile
 		}
@@ -325,7 +325,7 @@ func (z *Zone) reclaimBatch(sc *scanControl, batch []isolatedPage, force bool) u
 			z.rememberEvictionLocked(ip.owner, ip.key)
 			fileSteals++
 		}
-		p := &z.lru.pages[ip.frame]
+		p := z.lru.page(ip.frame)
 		if p.gen != ip.gen || p.flags&pgIsolated == 0 {
 			// Freed (and maybe reused) meanwhile.
 			if res == Reclaimed {
@@ -460,7 +460,7 @@ func (z *Zone) DropCaches(t *kernel.Task, mode int) {
 					break
 				}
 				left--
-				p := &z.lru.pages[f]
+				p := z.lru.page(f)
 				if p.owner == nil {
 					z.lru.move(f, l)
 					continue

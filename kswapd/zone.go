@@ -167,7 +167,7 @@ func (z *Zone) Allocate(npages uint64, kind Kind, owner Owner, key uint64) (memf
 	z.mu.Lock()
 	for f := fr.Start / pageSize; f < fr.End/pageSize; f++ {
 		fn := uint32(f)
-		p := &z.lru.pages[fn]
+		p := z.lru.page(fn)
 		pkey := key + (f-fr.Start/pageSize)*pageSize
 		l := l
 		if kind == File && z.refaultLocked(owner, pkey) {
@@ -215,7 +215,7 @@ func (z *Zone) SetOwner(frame uint64, kind Kind, owner Owner, key uint64) {
 	f := uint32(frame)
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	p := &z.lru.pages[f]
+	p := z.lru.page(f)
 	oldKind := p.kind
 	p.kind = kind
 	p.owner = owner
@@ -239,7 +239,7 @@ func (z *Zone) MarkAccessed(frame uint64) {
 	}
 	f := uint32(frame)
 	z.mu.Lock()
-	p := &z.lru.pages[f]
+	p := z.lru.page(f)
 	switch {
 	case p.flags&pgIsolated != 0, p.list == lruActiveAnon, p.list == lruActiveFile:
 		p.flags |= pgReferenced
@@ -262,8 +262,8 @@ func (z *Zone) MarkAccessed(frame uint64) {
 func (z *Zone) framesFreed(fr memfile.FileRange) {
 	z.mu.Lock()
 	for f := fr.Start / pageSize; f < fr.End/pageSize && f < z.total; f++ {
-		p := &z.lru.pages[f]
-		if p.list == lruNone && p.owner == nil && p.flags == 0 {
+		p := z.lru.lookup(uint32(f))
+		if p == nil || p.list == lruNone && p.owner == nil && p.flags == 0 {
 			continue // never the zone's (a platform page)
 		}
 		z.lru.forget(uint32(f))

@@ -174,8 +174,8 @@ func TestFreeHookForgetsPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	z.mu.Lock()
-	for i := range z.lru.pages {
-		p := &z.lru.pages[i]
+	for i := uint32(0); i < uint32(z.total); i++ {
+		p := z.lru.page(i)
 		if p.list == lruNone && p.owner != nil {
 			t.Errorf("frame %d: owner without a list", i)
 		}
@@ -199,7 +199,7 @@ func TestMarkAccessed(t *testing.T) {
 	}
 	z.MarkAccessed(f)
 	z.mu.Lock()
-	ref := z.lru.pages[f].flags&pgReferenced != 0
+	ref := z.lru.page(uint32(f)).flags&pgReferenced != 0
 	z.mu.Unlock()
 	if !ref {
 		t.Fatal("access to an active page did not set referenced")
@@ -261,9 +261,9 @@ func TestActiveListRefill(t *testing.T) {
 	// Activate everything: the inactive list is empty, so reclaim must
 	// deactivate (unreferenced active pages) to find victims.
 	z.mu.Lock()
-	for i := range z.lru.pages {
-		if z.lru.pages[i].list == lruInactiveFile {
-			z.lru.move(uint32(i), lruActiveFile)
+	for i := uint32(0); i < uint32(z.total); i++ {
+		if z.lru.page(i).list == lruInactiveFile {
+			z.lru.move(i, lruActiveFile)
 		}
 	}
 	z.mu.Unlock()
@@ -435,7 +435,7 @@ func checkLists(t *testing.T, z *Zone) {
 		var prev uint32
 		havePrev := false
 		for f, ok := z.lru.head(l); ok; f, ok = z.lru.next(f) {
-			p := &z.lru.pages[f]
+			p := z.lru.page(f)
 			pf, pok := z.lru.prev(f)
 			if p.list != l || pok != havePrev || (pok && pf != prev) {
 				t.Fatalf("list %d: frame %d has list %d prev %d/%v, want %d/%v", l, f, p.list, pf, pok, prev, havePrev)
@@ -454,8 +454,8 @@ func checkLists(t *testing.T, z *Zone) {
 	// Every listed frame is in use (checked below, without z.mu: the
 	// memory file's lock comes first).
 	var listed []uint64
-	for f := range z.lru.pages {
-		if z.lru.pages[f].list != lruNone {
+	for f := uint32(0); f < uint32(z.total); f++ {
+		if z.lru.page(f).list != lruNone {
 			listed = append(listed, uint64(f))
 		}
 	}
@@ -518,7 +518,7 @@ func TestIsolatedPageRelabelledOrReused(t *testing.T) {
 			}
 			z.DropCaches(nil, 1)
 			z.mu.Lock()
-			p := z.lru.pages[fr.Start/pageSize]
+			p := *z.lru.page(uint32(fr.Start / pageSize))
 			z.mu.Unlock()
 			if p.list != lruInactiveFile || p.owner != Owner(other) || p.flags != 0 {
 				t.Fatalf("page after %s: list %d owner %v flags %#x", action, p.list, p.owner, p.flags)

@@ -148,7 +148,7 @@ func (s *lruSet) addHead(f uint32, l lruList) {
 	p.prev = 0
 	p.next = ls.head
 	if ls.head != 0 {
-		s.page(ls.head-1).prev = f + 1
+		s.page(ls.head - 1).prev = f + 1
 	} else {
 		ls.tail = f + 1
 	}
@@ -161,12 +161,12 @@ func (s *lruSet) unlink(f uint32) {
 	p := s.page(f)
 	ls := &s.lists[p.list]
 	if p.prev != 0 {
-		s.page(p.prev-1).next = p.next
+		s.page(p.prev - 1).next = p.next
 	} else {
 		ls.head = p.next
 	}
 	if p.next != 0 {
-		s.page(p.next-1).prev = p.prev
+		s.page(p.next - 1).prev = p.prev
 	} else {
 		ls.tail = p.prev
 	}

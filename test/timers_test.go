@@ -185,3 +185,7 @@ func TestSoftirqsKsoftirqdTime(t *testing.T) {
 		t.Errorf("ksoftirqd's CPU time grew by %.3f ms under the timer storm, want at least 1 ms", (after-before)/1e6)
 	}
 }
+
+// TestSleepStoppedAndContinued: a sleep stopped by SIGSTOP and continued
+// ends at its original deadline (restart_syscall), as natively.
+func TestSleepStoppedAndContinued(t *testing.T) { compareC(t, "sleep_stop", 0) }

@@ -309,6 +309,9 @@ type Thread struct {
 	ClearChildTID uintptr
 	// RobustList is set_robust_list's head.
 	RobustList uintptr
+	// restartBlock continues an interrupted timed sleep from where it
+	// was (Linux's restart_block; signal_restart.go).
+	restartBlock func(t *Thread) (uintptr, error)
 	// AltStack is sigaltstack's stack.
 	AltStack linux.SignalStack
 

@@ -68,7 +68,7 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 			}
 			tg.mu.Unlock()
 			if !handled && restart.restartsWith(false, 0) {
-				t.restartSyscall(sysno)
+				t.restartSyscall(sysno, restart)
 			}
 			return true
 		}
@@ -122,7 +122,7 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 		tg.mu.Unlock()
 
 		if !handled && restart.restartsWith(true, act.Flags) {
-			t.restartSyscall(sysno)
+			t.restartSyscall(sysno, restart)
 		}
 		handled = true
 		if err := t.setupSignalFrame(sig, info, &act, oldMask, fault); err != nil {

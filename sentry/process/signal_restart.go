@@ -24,10 +24,12 @@ package process
 //
 // A restart rewinds rip over the 2-byte syscall instruction and puts the
 // syscall number back in rax, so the same syscall runs again with the
-// same arguments. Linux restarts the restartBlock class through
-// restart_syscall with the time left; here the relative timeout starts
-// again (a sleep stopped by SIGSTOP and continued sleeps its whole
-// duration again).
+// same arguments — except a restartBlock syscall whose handler left a
+// restart block (SetRestartBlock: nanosleep and relative clock_nanosleep
+// remember their absolute deadline): then restart_syscall runs instead, as
+// on Linux, and continues the sleep with the time left, so a sleep stopped
+// by SIGSTOP and continued ends when it would have. The other restartBlock
+// syscalls (poll and futex with a timeout) start their timeout again.
 
 import (
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
@@ -99,8 +101,25 @@ func (k restartKind) restartsWith(handler bool, flags uint64) bool {
 	return false
 }
 
-// restartSyscall rewinds t's registers so that syscall sysno runs again.
-func (t *Thread) restartSyscall(sysno uint64) {
+// restartSyscall rewinds t's registers so that syscall sysno (of restart
+// class k) runs again, or restart_syscall when a restart block waits.
+func (t *Thread) restartSyscall(sysno uint64, k restartKind) {
 	t.Regs.Rax = sysno
+	if k == restartBlock && t.restartBlock != nil {
+		t.Regs.Rax = unix.SYS_RESTART_SYSCALL
+	}
 	t.Regs.Rip -= syscallInsnLen
+}
+
+// SetRestartBlock is what an interrupted restartBlock-class syscall calls
+// before returning EINTR: if the syscall is restarted, restart_syscall
+// runs fn instead of the syscall itself.
+func (t *Thread) SetRestartBlock(fn func(t *Thread) (uintptr, error)) { t.restartBlock = fn }
+
+// TakeRestartBlock returns and clears the restart block (restart_syscall),
+// nil when there is none.
+func (t *Thread) TakeRestartBlock() func(t *Thread) (uintptr, error) {
+	fn := t.restartBlock
+	t.restartBlock = nil
+	return fn
 }

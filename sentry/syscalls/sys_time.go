@@ -130,12 +130,34 @@ func Nanosleep(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	left, err := sleepFor(t, d)
-	if err == unix.EINTR && a.Ptr(1) != 0 {
-		ts := linux.NsecToTimespec(left.Nanoseconds())
-		ts.CopyOut(t, hostarch.Addr(a.Ptr(1)))
+	return sleepUntil(t, time.Now().Add(d), a.Ptr(1))
+}
+
+// sleepUntil sleeps until deadline (a relative nanosleep or
+// clock_nanosleep turned absolute). Interrupted, it writes the time left
+// to rem (if not 0) and leaves a restart block that sleeps on to the same
+// deadline, so a restart after a stop or a handler-less signal ends when
+// the sleep would have (restart_syscall).
+func sleepUntil(t *process.Thread, deadline time.Time, rem uintptr) (uintptr, error) {
+	left, err := sleepFor(t, time.Until(deadline))
+	if err == unix.EINTR {
+		if rem != 0 {
+			ts := linux.NsecToTimespec(left.Nanoseconds())
+			ts.CopyOut(t, hostarch.Addr(rem))
+		}
+		t.SetRestartBlock(func(t *process.Thread) (uintptr, error) { return sleepUntil(t, deadline, rem) })
 	}
 	return 0, err
+}
+
+// RestartSyscall is restart_syscall(2): it continues the interrupted
+// syscall whose restart block the thread holds, or fails with EINTR.
+func RestartSyscall(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	fn := t.TakeRestartBlock()
+	if fn == nil {
+		return 0, unix.EINTR
+	}
+	return fn(t)
 }
 
 func ClockNanosleep(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -150,14 +172,11 @@ func ClockNanosleep(t *process.Thread, a arch.SyscallArguments) (uintptr, error)
 	if err != nil {
 		return 0, err
 	}
-	if flags&unix.TIMER_ABSTIME != 0 {
-		now, _ := clockNow(t, id)
-		d -= time.Duration(now)
+	if flags&unix.TIMER_ABSTIME == 0 {
+		return sleepUntil(t, time.Now().Add(d), a.Ptr(3))
 	}
-	left, err := sleepFor(t, d)
-	if err == unix.EINTR && flags&unix.TIMER_ABSTIME == 0 && a.Ptr(3) != 0 {
-		ts := linux.NsecToTimespec(left.Nanoseconds())
-		ts.CopyOut(t, hostarch.Addr(a.Ptr(3)))
-	}
+	// An absolute sleep is simply run again when restarted.
+	now, _ := clockNow(t, id)
+	_, err = sleepFor(t, d-time.Duration(now))
 	return 0, err
 }

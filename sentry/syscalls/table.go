@@ -110,6 +110,11 @@ func (Dispatcher) Dispatch(t *process.Thread) {
 	sysno := t.Regs.SyscallNo()
 	args := t.Regs.SyscallArgs()
 	sc := Lookup(sysno)
+	if sysno != unix.SYS_RESTART_SYSCALL {
+		// A restart block is good for the syscall right after its
+		// interrupted one only (Linux's do_no_restart_syscall).
+		t.SetRestartBlock(nil)
+	}
 	strace := t.S.Strace
 	var start time.Time
 	var enter string

@@ -186,6 +186,7 @@ func TestSoftirqsKsoftirqdTime(t *testing.T) {
 	}
 }
 
-// TestSleepStoppedAndContinued: a sleep stopped by SIGSTOP and continued
-// ends at its original deadline (restart_syscall), as natively.
+// TestSleepStoppedAndContinued: a sleep or timed wait (nanosleep,
+// clock_nanosleep, poll, futex) stopped by SIGSTOP and continued ends at its
+// original deadline (restart_syscall), as natively.
 func TestSleepStoppedAndContinued(t *testing.T) { compareC(t, "sleep_stop", 0) }

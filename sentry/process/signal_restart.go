@@ -25,11 +25,11 @@ package process
 // A restart rewinds rip over the 2-byte syscall instruction and puts the
 // syscall number back in rax, so the same syscall runs again with the
 // same arguments — except a restartBlock syscall whose handler left a
-// restart block (SetRestartBlock: nanosleep and relative clock_nanosleep
-// remember their absolute deadline): then restart_syscall runs instead, as
-// on Linux, and continues the sleep with the time left, so a sleep stopped
-// by SIGSTOP and continued ends when it would have. The other restartBlock
-// syscalls (poll and futex with a timeout) start their timeout again.
+// restart block (SetRestartBlock: nanosleep, relative clock_nanosleep,
+// poll and futex waits with a timeout remember their absolute deadline):
+// then restart_syscall runs instead, as on Linux, and continues the wait
+// with the time left, so a sleep stopped by SIGSTOP and continued ends when
+// it would have.
 
 import (
 	"github.com/runsc-lite/runsc-lite/sentry/arch"

@@ -102,7 +102,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_GETTIMEOFDAY:    {Name: "gettimeofday", Fn: Gettimeofday, Support: Full, Args: []ArgKind{Ptr, Ptr}},
 	unix.SYS_TIME:            {Name: "time", Fn: Time, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_NANOSLEEP:       {Name: "nanosleep", Fn: Nanosleep, Support: Full, Args: []ArgKind{Ptr, Ptr}},
-	unix.SYS_RESTART_SYSCALL: {Name: "restart_syscall", Fn: RestartSyscall, Support: Full, Note: "continues an interrupted nanosleep or relative clock_nanosleep to its original deadline; EINTR otherwise"},
+	unix.SYS_RESTART_SYSCALL: {Name: "restart_syscall", Fn: RestartSyscall, Support: Full, Note: "continues an interrupted nanosleep, relative clock_nanosleep, poll or timed futex wait to its original deadline; EINTR otherwise"},
 	unix.SYS_CLOCK_NANOSLEEP: {Name: "clock_nanosleep", Fn: ClockNanosleep, Support: Full, Args: []ArgKind{Int, Hex, Ptr, Ptr}},
 
 	// POSIX timers and timerfd (sys_timer.go).

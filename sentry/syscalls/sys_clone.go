@@ -317,6 +317,23 @@ func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return 0, nil
 }
 
+// futexWaitUntil is a futex wait with a timeout ending at deadline.
+// Interrupted, it leaves a restart block that waits again (the word is
+// checked again) until the same deadline (Linux's futex_wait_restart).
+func futexWaitUntil(t *process.Thread, addr uintptr, private bool, val, bitset uint32, deadline time.Time) (uintptr, error) {
+	d := time.Until(deadline)
+	if d <= 0 {
+		d = -1 // expired: ETIMEDOUT unless the word differs
+	}
+	err := t.S.Futexes.Wait(t, addr, private, val, bitset, d)
+	if err == unix.EINTR {
+		t.SetRestartBlock(func(t *process.Thread) (uintptr, error) {
+			return futexWaitUntil(t, addr, private, val, bitset, deadline)
+		})
+	}
+	return 0, err
+}
+
 func futexTimeout(t *process.Thread, addr uintptr, abs bool, realtime bool) (time.Duration, error) {
 	if addr == 0 {
 		return 0, nil
@@ -357,7 +374,10 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if err != nil {
 			return 0, err
 		}
-		return 0, f.Wait(t, addr, private, val, bitset, d)
+		if d <= 0 {
+			return 0, f.Wait(t, addr, private, val, bitset, d)
+		}
+		return futexWaitUntil(t, addr, private, val, bitset, time.Now().Add(d))
 	case linux.FUTEX_WAKE, linux.FUTEX_WAKE_BITSET:
 		bitset := process.FutexBitsetAny
 		if cmd == linux.FUTEX_WAKE_BITSET {

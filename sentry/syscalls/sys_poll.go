@@ -286,7 +286,20 @@ func writeBackTimespec(t *process.Thread, addr uintptr, pd pollDeadline) {
 
 // Poll is poll(fds, nfds, timeout).
 func Poll(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return doPoll(t, a.Ptr(0), a.Uint(1), newPollDeadline(msTimeout(a.Int(2))))
+	return pollRestartable(t, a.Ptr(0), a.Uint(1), newPollDeadline(msTimeout(a.Int(2))))
+}
+
+// pollRestartable is poll with a timeout that, interrupted, leaves a
+// restart block polling on until the original deadline (Linux's
+// do_restart_poll) instead of starting the timeout again.
+func pollRestartable(t *process.Thread, addr uintptr, nfds uint32, pd pollDeadline) (uintptr, error) {
+	n, err := doPoll(t, addr, nfds, pd)
+	if err == unix.EINTR && pd.timeout > 0 {
+		t.SetRestartBlock(func(t *process.Thread) (uintptr, error) {
+			return pollRestartable(t, addr, nfds, pollDeadline{timeout: pd.remaining(), end: pd.end})
+		})
+	}
+	return n, err
 }
 
 // Ppoll is ppoll(fds, nfds, tsp, sigmask, sigsetsize): the remaining time

@@ -1,9 +1,13 @@
-/* sleep_stop.c: a sleep that is stopped (SIGSTOP) and continued ends when
- * it would have without the stop, as Linux's restart_syscall continues
- * nanosleep and relative clock_nanosleep to their original deadline,
- * instead of sleeping the whole duration again after SIGCONT. */
+/* sleep_stop.c: a sleep or timed wait that is stopped (SIGSTOP) and
+ * continued ends when it would have without the stop, as Linux's
+ * restart_syscall continues nanosleep, relative clock_nanosleep, poll and
+ * futex waits to their original deadline, instead of waiting the whole
+ * timeout again after SIGCONT. */
 #include "common.h"
+#include <linux/futex.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -22,14 +26,32 @@ static void pause_for(double s) {
 /* run forks a child that sleeps 1.5 s with sleeper, stops it 0.3 s in for
  * 1.2 s, and reports whether the child's sleep ended on time (about 1.5 s
  * after it began; sleeping the whole duration again would take 3 s). */
-static void run(const char *what, int use_clock) {
+enum how { NANOSLEEP, CLOCK_NANOSLEEP, POLL, FUTEX };
+
+static void run(const char *what, enum how how) {
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct timespec ts = {1, 500 * 1000 * 1000};
+		int word = 0;
 		double t0 = now();
-		int r = use_clock ? clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL) : nanosleep(&ts, NULL);
+		long r = 0;
+		switch (how) {
+		case NANOSLEEP:
+			r = nanosleep(&ts, NULL);
+			break;
+		case CLOCK_NANOSLEEP:
+			r = clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+			break;
+		case POLL:
+			r = poll(NULL, 0, 1500);
+			break;
+		case FUTEX:
+			r = syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+			break;
+		}
 		double el = now() - t0;
-		printf("%s: returned %d, %s\n", what, r, el < 2.3 ? "on time" : "late: slept the whole duration again");
+		printf("%s: returned %ld%s%s, %s\n", what, r, r == -1 ? " " : "", r == -1 ? errname(errno) : "",
+		       el < 2.3 ? "on time" : "late: waited the whole timeout again");
 		fflush(stdout);
 		_exit(0);
 	}
@@ -43,7 +65,9 @@ static void run(const char *what, int use_clock) {
 
 int main(void) {
 	init_output();
-	run("nanosleep", 0);
-	run("clock_nanosleep", 1);
+	run("nanosleep", NANOSLEEP);
+	run("clock_nanosleep", CLOCK_NANOSLEEP);
+	run("poll", POLL);
+	run("futex wait", FUTEX);
 	return 0;
 }

@@ -204,6 +204,15 @@ type Filesystem interface {
 	Statfs(ctx *Context) (linux.Statfs, error)
 }
 
+// PageCacheCoherent is implemented by files that keep the page cache
+// coherent themselves: every read goes through the cached pages that shared
+// mappings use (or writes dirty ones back first) and every write updates
+// them. The VFS then skips its own coherence work (mm.FileFlush before a
+// read, mm.FileWritten after a write) for them.
+type PageCacheCoherent interface {
+	KeepsPageCacheCoherent() bool
+}
+
 // Filler is implemented by character devices whose reads never block and
 // always fill the buffer (/dev/zero, /dev/urandom): a read(2) of them moves
 // all that was asked, like a regular file's, not one chunk as a stream's.

@@ -331,3 +331,40 @@ func TestStaleNotPresentFaultIsRetried(t *testing.T) {
 		t.Fatalf("write to read-only page: %v", err)
 	}
 }
+
+// forgetMemoryFile drops every index entry of mf without touching its
+// frames (tests release memory files that still have cached pages).
+func forgetMemoryFile(mf *memfile.MemoryFile) {
+	pageCache.mu.Lock()
+	defer pageCache.mu.Unlock()
+	for id, list := range pageCache.files {
+		var keep []*cacheObject
+		for _, o := range list {
+			if o.mf == mf {
+				o.mu.Lock()
+				o.dead = true
+				o.mu.Unlock()
+				pageCache.live.Add(-1)
+				continue
+			}
+			keep = append(keep, o)
+		}
+		if len(keep) == 0 {
+			delete(pageCache.files, id)
+		} else {
+			pageCache.files[id] = keep
+		}
+	}
+}
+
+// forgetMemoryManagers unregisters every memory manager over mf (tests
+// release memory files whose address spaces were never torn down).
+func forgetMemoryManagers(mf *memfile.MemoryFile) {
+	registry.mu.Lock()
+	for m := range registry.mms {
+		if m.mf == mf {
+			delete(registry.mms, m)
+		}
+	}
+	registry.mu.Unlock()
+}

@@ -169,31 +169,6 @@ func (o *cacheObject) maybeRemove() {
 	pageCache.mu.Unlock()
 }
 
-// forgetMemoryFile drops every index entry of mf without touching its
-// frames (tests release memory files that still have cached pages).
-func forgetMemoryFile(mf *memfile.MemoryFile) {
-	pageCache.mu.Lock()
-	defer pageCache.mu.Unlock()
-	for id, list := range pageCache.files {
-		var keep []*cacheObject
-		for _, o := range list {
-			if o.mf == mf {
-				o.mu.Lock()
-				o.dead = true
-				o.mu.Unlock()
-				pageCache.live.Add(-1)
-				continue
-			}
-			keep = append(keep, o)
-		}
-		if len(keep) == 0 {
-			delete(pageCache.files, id)
-		} else {
-			pageCache.files[id] = keep
-		}
-	}
-}
-
 // incMap adds a vma reference (a vma split or copied by fork).
 func (o *cacheObject) incMap(shared bool) {
 	o.mu.Lock()
@@ -651,6 +626,10 @@ func CachedRead(z *kswapd.Zone, mp Mappable, dst []byte, off int64) (int, error)
 				tries++
 				continue
 			}
+			// Read the rest from the file itself, after writing back
+			// what shared mappings dirtied there (the read must see it).
+			dev, ino, _ := mp.MappingIdentity()
+			FileFlush(dev, ino, off+int64(done), int64(len(dst)-done))
 			n, err := readDirect(mp, dst[done:], off+int64(done))
 			done += n
 			if done > 0 {
@@ -709,10 +688,10 @@ func (o *cacheObject) updateLocked(off uint64, p []byte) {
 		in := int(off - pgoff)
 		n := min(len(p), PageSize-in)
 		if pg := o.pages[pgoff]; pg != nil {
-			page := o.mf.Slice(frameRange(pg.frame))
-			o.growLocked(pgoff, pg, in)
-			copy(page[in:in+n], p[:n])
+			// Grow first: growing zeroes what it adds, which must
+			// not undo the copy.
 			o.growLocked(pgoff, pg, in+n)
+			copy(o.mf.Slice(frameRange(pg.frame))[in:in+n], p[:n])
 		}
 		p = p[n:]
 		off += uint64(n)

@@ -44,18 +44,6 @@ func unregister(m *MemoryManager) {
 	registry.mu.Unlock()
 }
 
-// forgetMemoryManagers unregisters every memory manager over mf (tests
-// release memory files whose address spaces were never torn down).
-func forgetMemoryManagers(mf *memfile.MemoryFile) {
-	registry.mu.Lock()
-	for m := range registry.mms {
-		if m.mf == mf {
-			delete(registry.mms, m)
-		}
-	}
-	registry.mu.Unlock()
-}
-
 // liveMemoryManagers returns the live memory managers over mf.
 func liveMemoryManagers(mf *memfile.MemoryFile) []*MemoryManager {
 	registry.mu.Lock()

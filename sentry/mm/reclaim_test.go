@@ -806,3 +806,29 @@ func TestSwapReadaheadOverTheWindow(t *testing.T) {
 		t.Errorf("pswpin %d, want %d", s.Events[kswapd.PswpIn], n)
 	}
 }
+
+// A write appended right after the end of file, inside the cached page
+// that holds it, is read back from the cache (the page grows to take it;
+// growing must not zero the bytes just written).
+func TestFileWrittenAppendsInsideTheEOFPage(t *testing.T) {
+	_, _, _, z := newZoneMM(t, 16<<20, 0)
+	f := &countingFile{data: []byte("hello world\n"), ino: 13}
+	buf := make([]byte, 64)
+	if n, _ := CachedRead(z, f, buf, 0); n != 12 {
+		t.Fatalf("first read = %d", n)
+	}
+	for _, w := range []struct {
+		off int64
+		s   string
+	}{{12, "one "}, {16, "two three\n"}} {
+		f.data = append(f.data, w.s...)
+		FileWritten(3, f.ino, w.off, []byte(w.s))
+	}
+	n, err := CachedRead(z, f, buf, 12)
+	if got := string(buf[:n]); err != nil || got != "one two three\n" {
+		t.Fatalf("read after the appends = %q, %v; want %q", got, err, "one two three\n")
+	}
+	if f.reads != 1 {
+		t.Errorf("the appended bytes came from the file (%d reads), not the cache", f.reads)
+	}
+}

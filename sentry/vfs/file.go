@@ -192,12 +192,23 @@ func (fd *FileDescription) Read(ctx *fs.Context, dst []byte) (int, error) {
 	if fd.dir != nil {
 		return 0, unix.EISDIR
 	}
-	if mm.SharedFilesMapped() {
+	if fd.needsCoherence() {
 		if pos, err := fd.impl.Seek(ctx, 0, io.SeekCurrent); err == nil {
 			fd.flushShared(pos, int64(len(dst)))
 		}
 	}
 	return fd.impl.Read(ctx, dst, fd.Flags())
+}
+
+// needsCoherence reports whether reads and writes of fd must be made
+// coherent with shared mappings here: some file is cached or mapped, and
+// fd's file does not keep the page cache coherent itself (hostfs does).
+func (fd *FileDescription) needsCoherence() bool {
+	if !mm.SharedFilesMapped() {
+		return false
+	}
+	c, ok := fd.impl.(fs.PageCacheCoherent)
+	return !ok || !c.KeepsPageCacheCoherent()
 }
 
 // flushShared and noteWritten keep read(2) and write(2) coherent with
@@ -228,7 +239,7 @@ func (fd *FileDescription) Write(ctx *fs.Context, src []byte) (int, error) {
 		return 0, unix.EBADF
 	}
 	n, err := fd.impl.Write(ctx, src, fd.Flags())
-	if n > 0 && mm.SharedFilesMapped() {
+	if n > 0 && fd.needsCoherence() {
 		if end, serr := fd.impl.Seek(ctx, 0, io.SeekCurrent); serr == nil {
 			fd.noteWritten(end-int64(n), src[:n])
 		}
@@ -247,7 +258,7 @@ func (fd *FileDescription) PRead(ctx *fs.Context, dst []byte, off int64) (int, e
 	if off < 0 {
 		return 0, unix.EINVAL
 	}
-	if mm.SharedFilesMapped() {
+	if fd.needsCoherence() {
 		fd.flushShared(off, int64(len(dst)))
 	}
 	return fd.impl.ReadAt(ctx, dst, off)
@@ -262,7 +273,7 @@ func (fd *FileDescription) PWrite(ctx *fs.Context, src []byte, off int64) (int, 
 		return 0, unix.EINVAL
 	}
 	n, err := fd.impl.WriteAt(ctx, src, off)
-	if n > 0 && mm.SharedFilesMapped() {
+	if n > 0 && fd.needsCoherence() {
 		fd.noteWritten(off, src[:n])
 	}
 	return n, err

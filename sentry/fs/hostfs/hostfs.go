@@ -29,6 +29,7 @@
 package hostfs
 
 import (
+	"math"
 	"path"
 	"runtime"
 	"strings"
@@ -384,7 +385,7 @@ func (n *Node) SetStat(ctx *fs.Context, s fs.SetStat) error {
 				dev, ino = unix.Mkdev(st.DevMajor, st.DevMinor), st.Ino
 			}
 		}
-		fileTruncated(dev, ino, int64(s.Size))
+		mm.FileTruncated(dev, ino, int64(s.Size))
 	}
 	return nil
 }
@@ -657,7 +658,7 @@ func (f *File) Truncate(ctx *fs.Context, size int64) error {
 		return err
 	}
 	if dev, ino, ok := f.identity(); ok {
-		fileTruncated(dev, ino, size)
+		mm.FileTruncated(dev, ino, size)
 	}
 	return nil
 }
@@ -667,7 +668,7 @@ func (f *File) Truncate(ctx *fs.Context, size int64) error {
 // the file's dirty data, then fsyncs the host file.
 func (f *File) Sync(ctx *fs.Context) error {
 	if dev, ino, ok := f.identity(); ok {
-		flushMapped(dev, ino)
+		mm.FileFlush(dev, ino, 0, math.MaxInt64)
 	}
 	if w := f.node.fs.wb; w != nil && f.keyed {
 		w.flushInode(taskOf(ctx), f.key, f.cache)
@@ -739,7 +740,7 @@ func (h hostData) ReadAt(ctx *fs.Context, dst []byte, off int64) (int, error) {
 	h.f.syncForRead(t)
 	if z := pageCache.Load(); z != nil && off >= 0 {
 		if rm := h.f.cacheSource(); rm != nil {
-			return cachedRead(z, rm, dst, off)
+			return mm.CachedRead(z, rm, dst, off)
 		}
 	}
 	n, err := preadFull(h.f.fd, dst, off)
@@ -767,7 +768,7 @@ func (h hostData) WriteAt(ctx *fs.Context, src []byte, off int64) (int, error) {
 	// pwrite, sendfile, ...) comes here: the page cache takes the bytes.
 	if n > 0 && pageCache.Load() != nil {
 		if dev, ino, ok := h.f.identity(); ok {
-			fileWritten(dev, ino, off, src[:n])
+			mm.FileWritten(dev, ino, off, src[:n])
 		}
 	}
 	return n, err

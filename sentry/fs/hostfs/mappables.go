@@ -1,8 +1,11 @@
 package hostfs
 
 import (
+	"math"
 	"sync"
 	"weak"
+
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
 )
 
 // The live mappables of a filesystem, one per host inode and access mode.
@@ -89,7 +92,7 @@ func (f *FS) WritebackMapped() {
 		id := [2]uint64{k.dev, k.ino}
 		if !seen[id] {
 			seen[id] = true
-			flushMapped(k.dev, k.ino)
+			mm.FileFlush(k.dev, k.ino, 0, math.MaxInt64)
 		}
 	}
 }

@@ -1,12 +1,10 @@
 package hostfs
 
 import (
-	"math"
 	"sync"
 	"sync/atomic"
 
 	"github.com/runsc-lite/runsc-lite/kswapd"
-	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,29 +38,10 @@ var pageCache atomic.Pointer[kswapd.Zone]
 // of zone z (nil turns it off). Call it at boot, before the sandbox runs.
 func SetPageCache(z *kswapd.Zone) { pageCache.Store(z) }
 
-// cachedRead reads dst at off of the file mp through z's page cache. It
-// blocks on the host on a miss.
-func cachedRead(z *kswapd.Zone, mp mm.Mappable, dst []byte, off int64) (int, error) {
-	return mm.CachedRead(z, mp, dst, off)
-}
-
-// fileTruncated tells the page cache that the file (dev, ino) is now size
-// bytes long.
-func fileTruncated(dev, ino uint64, size int64) {
-	mm.FileTruncated(dev, ino, size)
-}
-
-// flushMapped writes back the dirty pages of shared mappings of the file
-// (dev, ino), in the caller.
-func flushMapped(dev, ino uint64) {
-	mm.FileFlush(dev, ino, 0, math.MaxInt64)
-}
-
-// fileWritten updates the cached pages of the file (dev, ino) with p,
-// just written at off.
-func fileWritten(dev, ino uint64, off int64, p []byte) {
-	mm.FileWritten(dev, ino, off, p)
-}
+// KeepsPageCacheCoherent implements fs.PageCacheCoherent: with the page
+// cache on, reads of a file not opened O_DIRECT are served from the cached
+// pages shared mappings use, and every write updates them (hostData).
+func (f *File) KeepsPageCacheCoherent() bool { return pageCache.Load() != nil && !f.direct }
 
 // identity returns the host device and inode of f's file: the node's,
 // recorded at lookup, or (for a node made another way) an fstat of the

@@ -3,7 +3,6 @@ package kswapd
 import (
 	"errors"
 
-	"github.com/runsc-lite/runsc-lite/kernel"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 )
 
@@ -183,6 +182,3 @@ var EventNames = [NrEvents]string{
 	KswapdHighWmarkHitQuickly: "kswapd_high_wmark_hit_quickly",
 	DropPageCache:             "drop_pagecache",
 }
-
-// ensure the kernel import is used by the contract (Reclaim's task).
-var _ = (*kernel.Task)(nil)

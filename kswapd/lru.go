@@ -122,24 +122,6 @@ func (s *lruSet) tail(l lruList) (uint32, bool) {
 	return t - 1, t != 0
 }
 
-// head returns the newest page of l.
-func (s *lruSet) head(l lruList) (uint32, bool) {
-	h := s.lists[l].head
-	return h - 1, h != 0
-}
-
-// next returns the page after f on its list (towards the tail).
-func (s *lruSet) next(f uint32) (uint32, bool) {
-	n := s.page(f).next
-	return n - 1, n != 0
-}
-
-// prev returns the page before f on its list (towards the head).
-func (s *lruSet) prev(f uint32) (uint32, bool) {
-	p := s.page(f).prev
-	return p - 1, p != 0
-}
-
 // addHead puts the page of frame f, on no list, at the head of l.
 func (s *lruSet) addHead(f uint32, l lruList) {
 	p := s.page(f)

@@ -102,7 +102,7 @@ type Expiry struct {
 	// Count is how many expirations the firing stands for: 1, or more
 	// when a periodic timer fired late and whole periods went by
 	// (hrtimer_forward's overrun plus one). timerfd adds it to its
-	// count; a POSIX timer gives it to Overrun.Expire.
+	// count; a POSIX timer adds it to its queued signal's overrun.
 	Count uint64
 	gen   uint64
 }
@@ -329,58 +329,6 @@ func Forward(deadline, interval, now int64) (count uint64, next int64) {
 
 // DelayTimerMax is the largest overrun POSIX reports (DELAYTIMER_MAX).
 const DelayTimerMax = math.MaxInt32
-
-// Overrun is a POSIX timer's overrun bookkeeping (timer_getoverrun and
-// si_overrun). It is protected by its owner's lock, the one held around
-// the timer's Set and Stop.
-type Overrun struct {
-	queued bool   // a signal of the timer is queued, not yet delivered
-	extra  uint64 // expirations since it was queued, beyond the first
-	last   int32  // overrun of the last delivered signal
-}
-
-// Expire records the expirations of one firing. It returns true when the
-// owner must queue the timer's signal now (none is queued); otherwise the
-// expirations are added to the queued signal's overrun.
-func (o *Overrun) Expire(count uint64) bool {
-	if count == 0 {
-		return false
-	}
-	if o.queued {
-		o.extra += count
-		return false
-	}
-	o.queued = true
-	o.extra = count - 1
-	return true
-}
-
-// Deliver is called when the timer's signal is dequeued: it returns the
-// signal's si_overrun (capped at DelayTimerMax), which Get then reports.
-func (o *Overrun) Deliver() int32 {
-	o.queued = false
-	o.last = int32(min(o.extra, DelayTimerMax))
-	o.extra = 0
-	return o.last
-}
-
-// Get returns timer_getoverrun's value: the overrun of the last delivered
-// signal.
-func (o *Overrun) Get() int32 { return o.last }
-
-// Reset is called by timer_settime: the overrun reported goes back to 0.
-// A signal still queued stays counted as queued until Deliver or Dropped.
-func (o *Overrun) Reset() {
-	o.last = 0
-	o.extra = 0
-}
-
-// Dropped is called when the timer's queued signal is discarded without
-// delivery (timer_delete, the signal ignored).
-func (o *Overrun) Dropped() {
-	o.queued = false
-	o.extra = 0
-}
 
 // Sleep blocks t until clock reaches value (abs) or for value (relative),
 // releasing its CPU while it waits (nanosleep, clock_nanosleep). It

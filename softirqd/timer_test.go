@@ -307,7 +307,7 @@ func TestSleep(t *testing.T) {
 	}
 }
 
-func TestForwardAndOverrun(t *testing.T) {
+func TestForward(t *testing.T) {
 	cases := []struct{ deadline, interval, now, count, next int64 }{
 		{100, 10, 99, 0, 100},
 		{100, 10, 100, 1, 110},
@@ -320,28 +320,6 @@ func TestForwardAndOverrun(t *testing.T) {
 		if n != uint64(c.count) || next != c.next {
 			t.Errorf("Forward(%d, %d, %d) = %d, %d; want %d, %d", c.deadline, c.interval, c.now, n, next, c.count, c.next)
 		}
-	}
-	var o Overrun
-	if !o.Expire(1) {
-		t.Fatalf("first expiry did not ask for a signal")
-	}
-	if o.Expire(3) || o.Expire(1) {
-		t.Fatalf("expiries with a signal queued asked for another")
-	}
-	if got := o.Deliver(); got != 4 || o.Get() != 4 {
-		t.Fatalf("overrun %d/%d, want 4", got, o.Get())
-	}
-	if !o.Expire(3) || o.Deliver() != 2 {
-		t.Fatalf("a firing of 3 expirations: overrun %d, want 2", o.Get())
-	}
-	o.Expire(1)
-	o.Expire(uint64(DelayTimerMax) + 10)
-	if o.Deliver() != DelayTimerMax {
-		t.Fatalf("overrun not capped at DELAYTIMER_MAX")
-	}
-	o.Reset()
-	if o.Get() != 0 {
-		t.Fatalf("Reset left overrun %d", o.Get())
 	}
 }
 

@@ -17,19 +17,14 @@ import (
 // SENTRYPID` sends it).
 const DebugSignal = unix.SIGUSR2
 
-// InstallDebugHandler makes DebugSignal dump k's tasks and run queues
-// (kernel.DumpAll, LK's dump_all_threads) to log, and returns the function
+// InstallDebugHandlerWithWorkqueues makes DebugSignal dump k's tasks and
+// run queues (kernel.DumpAll, LK's dump_all_threads) and then the
+// workqueues of wqs (workqueue.System.DumpAll, Linux's
+// show_all_workqueues; wqs may be nil) to log, and returns the function
 // that uninstalls it (call it before k shuts down). The dump is written at
 // warning level, so it reaches the log whatever its level: it was asked
-// for. InstallDebugHandler does not block; each dump runs on the handler's
-// own goroutine, one at a time.
-func InstallDebugHandler(k *kernel.Kernel, log *logrus.Logger) (uninstall func()) {
-	return InstallDebugHandlerWithWorkqueues(k, nil, log)
-}
-
-// InstallDebugHandlerWithWorkqueues is InstallDebugHandler whose dump also
-// shows the workqueues of wqs (workqueue.System.DumpAll, Linux's
-// show_all_workqueues) after the tasks; wqs may be nil.
+// for. It does not block; each dump runs on the handler's own goroutine,
+// one at a time.
 func InstallDebugHandlerWithWorkqueues(k *kernel.Kernel, wqs *workqueue.System, log *logrus.Logger) (uninstall func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, DebugSignal)

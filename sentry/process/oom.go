@@ -67,20 +67,15 @@ func (tg *ThreadGroup) inheritOOM(parent *ThreadGroup) {
 	tg.oom.adjMin.Store(parent.oom.adjMin.Load())
 }
 
-// memoryPages returns what m holds, in pages: anonymous, file and shared
-// resident pages and swap entries.
-func memoryPages(m *mm.MemoryManager) (anon, file, shmem, swap uint64) {
-	return m.RSS()
-}
-
-// MemoryPages is memoryPages for the group's current memory manager
-// (zeros for a group without one). It takes the memory manager's lock.
+// MemoryPages returns what the group's current memory manager holds, in
+// pages: anonymous, file and shared resident pages and swap entries (zeros
+// for a group without one). It takes the memory manager's lock.
 func (tg *ThreadGroup) MemoryPages() (anon, file, shmem, swap uint64) {
 	m := tg.MM()
 	if m == nil {
 		return 0, 0, 0, 0
 	}
-	return memoryPages(m)
+	return m.RSS()
 }
 
 // OOMCandidate returns the group as the OOM killer sees it; ok is false
@@ -105,7 +100,7 @@ func (tg *ThreadGroup) OOMCandidate() (kswapd.OOMCandidate, bool) {
 	if leader.Creds != nil {
 		c.UID = leader.Creds.RealUID
 	}
-	c.AnonRSS, c.FileRSS, c.ShmemRSS, c.SwapPages = memoryPages(m)
+	c.AnonRSS, c.FileRSS, c.ShmemRSS, c.SwapPages = m.RSS()
 	return c, true
 }
 

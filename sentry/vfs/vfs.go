@@ -243,12 +243,6 @@ func (v *VirtualFilesystem) mountAt(p string) *Mount {
 	return v.mounts[p]
 }
 
-// isMountPoint reports whether something is mounted at p.
-func (v *VirtualFilesystem) isMountPoint(p string) bool {
-	m := v.mountAt(p)
-	return m != nil && p != "/"
-}
-
 // MountInfo describes a mount for /proc/mounts.
 type MountInfo struct {
 	ID, ParentID int

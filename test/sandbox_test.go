@@ -60,7 +60,8 @@ func TestIdentity(t *testing.T) {
 		"machine":                "x86_64",
 		"nodename":               "runsc-lite",
 		"exe":                    prog,
-		"AT_SYSINFO_EHDR set":    "no", // no host vDSO is left to the program
+		"AT_SYSINFO_EHDR set":    "no",            // no host vDSO is left to the program
+		"AT_HWCAP":               nkv["AT_HWCAP"], // the host kernel's, whatever bits it cleared
 		"maps has [vdso]":        "no",
 		"maps has [vvar]":        "no",
 		"maps has [stack]":       "yes",

@@ -9,8 +9,10 @@ import (
 
 // hostHWCap and hostMinSigStackSize are the host kernel's AT_HWCAP and
 // AT_MINSIGSTKSZ, read once when the sentry starts (before it may lose
-// access to /proc). AT_HWCAP falls back to CPUID leaf 1 EDX, which is what
-// Linux reports on x86-64.
+// access to /proc). The kernel's AT_HWCAP is CPUID leaf 1 EDX less the
+// bits it cleared (MTRR under some hypervisors, say), so programs see in
+// the sandbox what they see on the host; CPUID itself is only the
+// fall-back when the host's auxv cannot be read.
 var hostHWCap, hostMinSigStackSize = readHostAuxv()
 
 func readHostAuxv() (hwcap, minSigStk uint64) {

@@ -2,7 +2,7 @@
  * sandbox-only tests: getpid/getppid/gettid, uname, /proc/self/exe, whether
  * /proc/self/maps lists a [vdso] or [vvar] and the program itself, the Pid
  * and Name lines of /proc/self/status, /proc/self/cmdline and the entries
- * of /proc/self/fd. Every line is "key: value". */
+ * of /proc/self/fd, and AT_HWCAP. Every line is "key: value". */
 #include "common.h"
 #include <dirent.h>
 #include <fcntl.h>
@@ -32,6 +32,7 @@ int main(int argc, char **argv) {
 	uname(&u);
 	printf("sysname: %s\nnodename: %s\nrelease: %s\nmachine: %s\n", u.sysname, u.nodename, u.release, u.machine);
 	printf("AT_SYSINFO_EHDR set: %s\n", getauxval(AT_SYSINFO_EHDR) ? "yes" : "no");
+	printf("AT_HWCAP: %#lx\n", getauxval(AT_HWCAP));
 
 	long n = readlink("/proc/self/exe", buf, sizeof buf - 1);
 	if (n < 0)

@@ -48,6 +48,7 @@ type options struct {
 	cwd         string
 	hostname    string
 	profileCPU  string
+	pidsLimit   int
 }
 
 type volumeList []vfs.Volume
@@ -102,6 +103,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.cwd, "cwd", o.cwd, "working directory inside the sandbox (default: the current one)")
 	fs.StringVar(&o.hostname, "hostname", o.hostname, "the sandbox's hostname")
 	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
+	fs.IntVar(&o.pidsLimit, "pids-limit", o.pidsLimit, "most tasks (threads and processes) the sandbox may hold; fork and clone fail with EAGAIN beyond it (0: a sixteenth of the host's pid_max/threads-max, 512 to 16384; -1: no limit)")
 }
 
 func main() {
@@ -201,6 +203,10 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "runsc-lite: --cpus %d: want 0 to 1024\n", o.cpus)
 		return 2
 	}
+	if o.pidsLimit < -1 {
+		fmt.Fprintf(stderr, "runsc-lite: --pids-limit %d: want a positive number, 0 (default) or -1 (no limit)\n", o.pidsLimit)
+		return 2
+	}
 	if o.profileCPU != "" {
 		f, err := os.Create(o.profileCPU)
 		if err != nil {
@@ -231,6 +237,7 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		SwapSize:    swap,
 		Strace:      o.strace,
 		Hostname:    o.hostname,
+		PidsLimit:   o.pidsLimit,
 		Log:         log,
 	})
 	if err != nil {

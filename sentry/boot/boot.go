@@ -14,6 +14,8 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +25,8 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform/kvm"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
+	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
 	"github.com/runsc-lite/runsc-lite/sentry/loader"
@@ -62,6 +66,13 @@ type Config struct {
 	Strace bool
 	// Hostname is the sandbox's hostname.
 	Hostname string
+	// Creds are the first process's credentials (IDs and capability
+	// sets); nil means process.HostCredentials (the host user's IDs).
+	Creds *auth.Credentials
+	// PidsLimit bounds how many tasks (threads and processes) the
+	// sandbox may hold: a clone beyond it fails with EAGAIN. 0 means
+	// DefaultPidsLimit; negative means no limit.
+	PidsLimit int
 	// Log receives the sandbox's logs.
 	Log *logrus.Logger
 }
@@ -83,6 +94,48 @@ func DefaultTotalMemory() uint64 {
 		return 1 << 30
 	}
 	return min(uint64(si.Totalram)*uint64(si.Unit)/4, 4<<30)
+}
+
+// DefaultPidsLimit is the sandbox's task limit when none is given: a
+// sixteenth of what the host can hold (the smaller of kernel.pid_max and
+// kernel.threads-max), between 512 and 16384. Every sandbox thread is a
+// host thread of the sentry plus a stub thread, and every process adds a
+// stub process and its tracer thread: at most four host tasks each, so a
+// fork bomb stops with EAGAIN having used at most a quarter of the host's
+// capacity (2048 tasks on a host with pid_max 32768).
+func DefaultPidsLimit() int {
+	host := readSysctl("/proc/sys/kernel/pid_max", 32768)
+	if tm := readSysctl("/proc/sys/kernel/threads-max", host); tm < host {
+		host = tm
+	}
+	return min(max(host/16, 512), 16384)
+}
+
+func readSysctl(path string, def int) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 {
+		return def
+	}
+	return n
+}
+
+// setMaxThreads raises the Go runtime's thread limit (10000 by default,
+// beyond which it crashes the sentry) above what the sandbox can use:
+// one locked thread per task, one per address space (the ptrace tracer),
+// and the runtime's own. pids <= 0 (no task limit) takes the host's
+// thread limit.
+func setMaxThreads(pids int) {
+	n := 2*pids + 2000
+	if pids <= 0 {
+		n = readSysctl("/proc/sys/kernel/threads-max", 100000)
+	}
+	if n > 10000 {
+		debug.SetMaxThreads(n)
+	}
 }
 
 // Run runs cfg.Argv in a new sandbox and returns its init's exit status.
@@ -153,6 +206,14 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	s.Syscalls = syscalls.Dispatcher{}
 	s.Log = log
 	s.Strace = cfg.Strace
+	pids := cfg.PidsLimit
+	if pids == 0 {
+		pids = DefaultPidsLimit()
+	}
+	if pids > 0 {
+		s.SetPidsLimit(pids)
+	}
+	setMaxThreads(pids)
 	zone.SetOOMCandidates(s.OOMCandidates)
 	if cfg.Hostname != "" {
 		s.Hostname = cfg.Hostname
@@ -182,7 +243,10 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	if err := fds.InstallHostStdio(); err != nil {
 		return 0, fmt.Errorf("passing stdio to the sandbox: %w", err)
 	}
-	creds := process.HostCredentials()
+	creds := cfg.Creds
+	if creds == nil {
+		creds = process.HostCredentials()
+	}
 
 	as, err := plat.NewAddressSpace()
 	if err != nil {
@@ -190,7 +254,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, fmt.Errorf("creating the first address space: %w", err)
 	}
 	m := mm.New(zone, as, plat.MaxUserAddress())
-	loaded, err := loadProgram(v, fsctx, m, cfg, creds)
+	loaded, creds, err := loadProgram(v, fsctx, m, cfg, creds)
 	if err != nil {
 		m.DecUsers()
 		fds.Release()
@@ -277,15 +341,17 @@ func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platf
 }
 
 // loadProgram finds cfg.Argv[0] (through the sandbox's PATH when it has no
-// slash) and loads it into m.
-func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, cfg Config, creds *process.Credentials) (loader.Loaded, error) {
+// slash) and loads it into m as creds would execve it, and returns the
+// credentials it runs with (a set-user-ID program changes them).
+func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, cfg Config, creds *auth.Credentials) (loader.Loaded, *auth.Credentials, error) {
 	name := cfg.Argv[0]
+	ctx := &fs.Context{Creds: creds}
 	open := func(p string) (loader.File, string, error) {
-		f, err := v.OpenExecutable(fsctx, p)
+		f, err := v.OpenExecutableAs(ctx, fsctx, p)
 		if err != nil {
 			return nil, "", err
 		}
-		return f, f.Path(), nil
+		return syscalls.ExecFile(f), f.Path(), nil
 	}
 	candidates := []string{name}
 	if !strings.Contains(name, "/") {
@@ -299,19 +365,17 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 	}
 	var firstErr error
 	for _, c := range candidates {
+		var execCreds *auth.Credentials
 		loaded, err := loader.Load(loader.LoadArgs{
-			MM:       m,
-			Open:     open,
-			Filename: c,
-			Argv:     cfg.Argv,
-			Envv:     cfg.Env,
-			Creds: loader.Credentials{
-				UID: creds.RealUID, EUID: creds.EffectiveUID,
-				GID: creds.RealGID, EGID: creds.EffectiveGID,
-			},
+			MM:        m,
+			Open:      open,
+			Filename:  c,
+			Argv:      cfg.Argv,
+			Envv:      cfg.Env,
+			ExecCreds: syscalls.ExecCredentials(creds, &execCreds),
 		})
 		if err == nil {
-			return loaded, nil
+			return loaded, execCreds, nil
 		}
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 			continue
@@ -324,10 +388,10 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 		}
 	}
 	if firstErr == nil {
-		return loader.Loaded{}, &ExitError{Status: 127, Err: fmt.Errorf("%s: command not found in the sandbox", name)}
+		return loader.Loaded{}, nil, &ExitError{Status: 127, Err: fmt.Errorf("%s: command not found in the sandbox", name)}
 	}
 	status := 126
-	return loader.Loaded{}, &ExitError{Status: status, Err: fmt.Errorf("cannot execute %s: %w", name, describeExecError(firstErr))}
+	return loader.Loaded{}, nil, &ExitError{Status: status, Err: fmt.Errorf("cannot execute %s: %w", name, describeExecError(firstErr))}
 }
 
 func describeExecError(err error) error {

@@ -110,7 +110,7 @@ func UserSignalInfo(sig int, sender *Thread) *linux.SignalInfo {
 	info := &linux.SignalInfo{Signo: int32(sig), Code: linux.SI_USER}
 	if sender != nil {
 		info.SetPID(sender.TG.tgid)
-		info.SetUID(int32(sender.Creds.RealUID))
+		info.SetUID(int32(sender.Credentials().RealUID))
 	}
 	return info
 }

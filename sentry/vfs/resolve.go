@@ -17,10 +17,25 @@ type walker struct {
 	ctx   *fs.Context
 	root  Location // the process's root (chroot)
 	links int
+	// search says every directory a component is looked up in must be
+	// searchable by the caller (Linux's may_lookup); false for callers
+	// whose capabilities search any directory, and for the sentry's own
+	// re-walks of a path it already resolved ("..").
+	search bool
 }
 
 func (v *VirtualFilesystem) newWalker(ctx *fs.Context, root Location) *walker {
-	return &walker{v: v, ctx: ctx, root: root}
+	return &walker{v: v, ctx: ctx, root: root, search: !fs.MayBypassSearch(creds(ctx))}
+}
+
+// mayLookup returns EACCES unless the caller may search directory dir
+// (execute permission), which every path component needs of the
+// directory it is looked up in — ".", ".." and the last one included.
+func (w *walker) mayLookup(dir Location) error {
+	if !w.search {
+		return nil
+	}
+	return checkAccess(w.ctx, dir.Node, 1)
 }
 
 // splitPath returns p's components, without empty ones.
@@ -69,6 +84,9 @@ func (w *walker) parent(cur Location) (Location, error) {
 	pp := path.Dir(cur.Path)
 	root := w.v.RootLocation()
 	pw := w.v.newWalker(w.ctx, root)
+	// The path was resolved once already: re-walking it is the sentry's
+	// own business, not a lookup by the caller (Linux follows d_parent).
+	pw.search = false
 	return pw.walk(root, pp, true)
 }
 
@@ -145,6 +163,9 @@ func (w *walker) walk(start Location, p string, followLast bool) (Location, erro
 		if cur.Node.Type() != unix.S_IFDIR {
 			return Location{}, unix.ENOTDIR
 		}
+		if err := w.mayLookup(cur); err != nil {
+			return Location{}, err
+		}
 		switch name {
 		case ".":
 			continue
@@ -214,6 +235,9 @@ func (w *walker) walkParent(start Location, p string) (dir Location, name string
 	}
 	if dir.Node.Type() != unix.S_IFDIR {
 		return Location{}, "", false, unix.ENOTDIR
+	}
+	if err := w.mayLookup(dir); err != nil {
+		return Location{}, "", false, err
 	}
 	return dir, name, slash, nil
 }

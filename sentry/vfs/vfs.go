@@ -78,6 +78,20 @@ type Mount struct {
 	parent   *Mount
 }
 
+// NoSUID reports whether the mount ignores set-user-ID and set-group-ID
+// bits at execve (mounted nosuid).
+func (m *Mount) NoSUID() bool {
+	if m == nil {
+		return false
+	}
+	for _, o := range strings.Split(m.Options, ",") {
+		if o == "nosuid" {
+			return true
+		}
+	}
+	return false
+}
+
 // Parent returns the mount this one is mounted on (nil for the root and
 // anonymous files).
 func (m *Mount) Parent() *Mount { return m.parent }

@@ -126,7 +126,7 @@ func (f *FS) NewInode(mode uint32, uid, gid uint32) *Inode {
 		i.entries = make(map[string]*Inode)
 		i.nlink = 2
 	case unix.S_IFIFO:
-		i.fifo = pipe.New(&fs.Creds{UID: uid, GID: gid})
+		i.fifo = pipe.New(&fs.Creds{FSUID: uid, FSGID: gid})
 	}
 	return i
 }
@@ -439,7 +439,7 @@ func creds(ctx *fs.Context) (uint32, uint32) {
 	if ctx == nil || ctx.Creds == nil {
 		return 0, 0
 	}
-	return ctx.Creds.UID, ctx.Creds.GID
+	return ctx.Creds.FSUID, ctx.Creds.FSGID
 }
 
 // ownerFor returns the owner of a new file in i: the caller, with the

@@ -262,7 +262,7 @@ func TestBrk(t *testing.T) {
 	if start != 0x601000 {
 		t.Fatalf("brk start %#x", start)
 	}
-	if got := m.Brk(start + 3*PageSize + 5, NoVMLimits); got != start+3*PageSize+5 {
+	if got := m.Brk(start+3*PageSize+5, NoVMLimits); got != start+3*PageSize+5 {
 		t.Fatalf("brk grow = %#x", got)
 	}
 	if _, err := m.CopyOut(start+3*PageSize, []byte("heap")); err != nil {

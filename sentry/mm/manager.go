@@ -137,8 +137,16 @@ func (m *MemoryManager) DecUsers() {
 		return
 	}
 	unregister(m)
+	// Every page goes: one walk of the page table and one batch of
+	// frames for the memory file (no per-page host call), and no
+	// platform unmaps (the address space is released whole).
+	frames := make([]uint64, 0, len(m.pages))
+	for _, p := range m.pages {
+		m.releasePteDeferLocked(p, &frames)
+	}
+	m.pages = make(map[uintptr]*pte)
+	m.mf.DecRefFrames(frames)
 	for _, v := range m.vmas {
-		m.dropPagesLocked(v.start, v.end, false)
 		if v.obj != nil {
 			v.obj.decMap(!v.private, v.mappable)
 		}
@@ -255,16 +263,20 @@ func (m *MemoryManager) removeRangeLocked(start, end uintptr) {
 // shared mapping goes).
 func (m *MemoryManager) dropPagesLocked(start, end uintptr, unmapPlatform bool) {
 	anyMapped := false
+	var frames []uint64
 	m.forEachPageLocked(start, end, func(addr uintptr, p *pte) {
 		if p.mapped != (hostarch.AccessType{}) {
 			anyMapped = true
 		}
-		m.releasePteLocked(p)
+		m.releasePteDeferLocked(p, &frames)
 		delete(m.pages, addr)
 	})
 	if anyMapped && unmapPlatform {
 		m.as.Unmap(start, end-start)
 	}
+	// After the platform unmap: a frame must not be reused while the
+	// application can still reach it.
+	m.mf.DecRefFrames(frames)
 }
 
 // forEachPageLocked calls fn for every populated page in [start, end), in

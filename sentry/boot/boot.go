@@ -123,6 +123,32 @@ func readSysctl(path string, def int) int {
 	return n
 }
 
+// raiseNoFile raises the sentry's own RLIMIT_NOFILE soft limit to its
+// hard limit (every open host file of the sandbox holds a host descriptor
+// of the sentry, shared per host file) and returns how many of them open
+// host files may use: the limit less a reserve for the sentry's own
+// descriptors — a pidfd per stub thread (two per task of the task limit,
+// pids; a quarter of the limit without one) and a thousand for everything
+// else (memory file, logs, stubs' setup, transient lookups).
+func raiseNoFile(pids int) (int, error) {
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+		return 0, err
+	}
+	if r.Cur < r.Max {
+		r.Cur = r.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+			return 0, err
+		}
+	}
+	hard := int(min(r.Max, 1<<30))
+	reserve := 1024 + 2*pids
+	if pids <= 0 {
+		reserve = 1024 + hard/4
+	}
+	return max(hard-reserve, hard/4, 64), nil
+}
+
 // setMaxThreads raises the Go runtime's thread limit (10000 by default,
 // beyond which it crashes the sentry) above what the sandbox can use:
 // one locked thread per task, one per address space (the ptrace tracer),
@@ -144,6 +170,9 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, &ExitError{Status: 2, Err: errors.New("no program to run")}
 	}
 	log := cfg.Log
+	// The program starts with the limits runsc-lite was started with,
+	// read before the sentry raises its own RLIMIT_NOFILE below.
+	limits := process.HostLimits()
 	if cfg.TotalMemory == 0 {
 		cfg.TotalMemory = DefaultTotalMemory()
 	}
@@ -214,6 +243,12 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		s.SetPidsLimit(pids)
 	}
 	setMaxThreads(pids)
+	if budget, err := raiseNoFile(pids); err != nil {
+		log.Warnf("raising the sentry's RLIMIT_NOFILE: %v", err)
+	} else {
+		hostfs.SetHostFDBudget(budget)
+		log.Debugf("host descriptors for open host files: at most %d", budget)
+	}
 	zone.SetOOMCandidates(s.OOMCandidates)
 	if cfg.Hostname != "" {
 		s.Hostname = cfg.Hostname
@@ -263,14 +298,15 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	m.SetExecutable(loaded.Executable)
 
 	init := s.NewThreadGroup(process.NewThreadGroupOpts{
-		TID:   initTID,
-		Name:  loaded.Comm,
-		MM:    m,
-		Regs:  arch.NewInitialRegisters(loaded.Entry, loaded.Stack),
-		FDs:   fds,
-		FS:    fsctx,
-		Creds: creds,
-		Exe:   loaded.Executable,
+		TID:    initTID,
+		Name:   loaded.Comm,
+		MM:     m,
+		Regs:   arch.NewInitialRegisters(loaded.Entry, loaded.Stack),
+		FDs:    fds,
+		FS:     fsctx,
+		Creds:  creds,
+		Exe:    loaded.Executable,
+		Limits: limits,
 	})
 	log.Debugf("starting %s (pid %d) at %#x", loaded.Executable, init.TID(), loaded.Entry)
 	// Forward host signals before init runs, so a signal sent as soon as

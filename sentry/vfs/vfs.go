@@ -48,6 +48,11 @@ type Volume struct {
 	SandboxPath string
 	// ReadOnly refuses writes with EROFS.
 	ReadOnly bool
+	// Owners maps the sandbox's user and group IDs to host owners for
+	// what the sandbox creates or chowns in the volume (OCI
+	// uidMappings/gidMappings); nil keeps the default rule, the sentry's
+	// own identity on the host (hostfs/owner.go).
+	Owners hostfs.OwnerMap
 }
 
 // Options configure New.
@@ -165,6 +170,9 @@ func New(opts Options) (*VirtualFilesystem, error) {
 		}
 		if opts.FDCloser != nil {
 			hf.SetFDCloser(opts.FDCloser)
+		}
+		if vol.Owners != nil {
+			hf.SetOwnerMap(vol.Owners)
 		}
 		if err := v.Mount(fs.Background, vol.SandboxPath, hf, MountOptions{ReadOnly: vol.ReadOnly, Source: vol.HostPath}); err != nil {
 			return nil, fmt.Errorf("volume %q at %q: %w", vol.HostPath, vol.SandboxPath, err)

@@ -694,7 +694,6 @@ func newFile(n *Node, s *sharedFD, flags uint32) *File {
 	return f
 }
 
-
 // Release implements fs.File.
 // With write-behind, the dirty data is written (in the caller) before
 // the descriptor goes to the closer.

@@ -309,6 +309,17 @@ func Setpriority(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	nice := min(max(int(a.Int(2)), -20), 19)
 	for _, tk := range tasks {
+		if !privileged(t) {
+			// Linux's set_one_prio: another user's task is EPERM,
+			// lowering the nice value without CAP_SYS_NICE EACCES
+			// (sched_setscheduler says EPERM for both).
+			if !sameOwner(t, tk) {
+				return 0, unix.EPERM
+			}
+			if nice < tk.Nice() {
+				return 0, unix.EACCES
+			}
+		}
 		p := tk.SchedParams()
 		p.Nice = nice
 		if err := setParams(t, tk, p); err != nil {

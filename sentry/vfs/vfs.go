@@ -211,20 +211,7 @@ func (v *VirtualFilesystem) Mount(ctx *fs.Context, point string, f fs.Filesystem
 	if err != nil {
 		return err
 	}
-	if loc.Node.Type() != unix.S_IFDIR {
-		return unix.ENOTDIR
-	}
-	src := o.Source
-	if src == "" {
-		src = f.Name()
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	m := &Mount{ID: v.nextID, FS: f, Root: f.Root(), Point: loc.Path, ReadOnly: o.ReadOnly, Source: src, Options: o.Options, parent: loc.Mount}
-	v.nextID++
-	v.mounts[loc.Path] = m
-	v.list = append(v.list, m)
-	return nil
+	return v.MountOver(loc, f, f.Root(), o)
 }
 
 // mkdirAll resolves p from the root, creating missing directories.

@@ -27,6 +27,7 @@
 #include <signal.h>
 #include <sys/auxv.h>
 #include <sys/fsuid.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -282,6 +283,10 @@ static void case_user(void) {
 	report("PR_CAP_AMBIENT_RAISE", prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_CHOWN, 0, 0));
 	report("sethostname", sethostname("x", 1));
 	report("chroot .", chroot("."));
+	report("mount tmpfs on userdir", mount("none", "userdir", "tmpfs", 0, NULL));
+	report("bind mount pub on userdir", mount("pub", "userdir", NULL, MS_BIND, NULL));
+	report("umount pub", umount("pub"));
+	report("mount on a missing directory", mount("none", "missing", "tmpfs", 0, NULL));
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
 	rl.rlim_max++;
@@ -317,11 +322,13 @@ static void case_capdrop(void) {
 	try_open("open pub/mine O_WRONLY", "pub/mine", O_WRONLY);
 	try_opendir("opendir userprivate", "userprivate");
 	report("creat userprivate/x (needs DAC_OVERRIDE)", creat("userprivate/x", 0644));
-	report("capset drop FOWNER, CHOWN, KILL, SYS_CHROOT too",
-	       capset2(eff & ~(BIT(CAP_DAC_OVERRIDE) | BIT(CAP_FOWNER) | BIT(CAP_CHOWN) | BIT(CAP_KILL) | BIT(CAP_SYS_CHROOT)), perm, inh));
+	report("capset drop FOWNER, CHOWN, KILL, SYS_CHROOT, SYS_ADMIN too",
+	       capset2(eff & ~(BIT(CAP_DAC_OVERRIDE) | BIT(CAP_FOWNER) | BIT(CAP_CHOWN) | BIT(CAP_KILL) | BIT(CAP_SYS_CHROOT) | BIT(CAP_SYS_ADMIN)), perm, inh));
 	report("chmod pub/mine", chmod("pub/mine", 0644));
 	report("chown pub/ro to 1000", chown("pub/ro", USER, -1));
 	report("chroot .", chroot("."));
+	report("mount tmpfs on userdir", mount("none", "userdir", "tmpfs", 0, NULL));
+	report("sethostname", sethostname("x", 1));
 	report("capset raise effective from permitted", capset2(eff, perm, inh));
 	report("chmod pub/mine back", chmod("pub/mine", 0600));
 	report("capset raise permitted (never)", capset2(eff, perm | BIT(CAP_SYS_RESOURCE), inh));

@@ -231,6 +231,18 @@ func (v *VirtualFilesystem) openLocation(ctx *fs.Context, loc Location, flags ui
 	if err := checkAccess(ctx, loc.Node, want); err != nil {
 		return nil, err
 	}
+	if flags&unix.O_NOATIME != 0 {
+		// Only the owner (or CAP_FOWNER) may ask (Linux's may_open).
+		if c := creds(ctx); c != nil && !c.HasCapability(linux.CAP_FOWNER) {
+			st, err := loc.Node.Stat(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if st.UID != c.FSUID {
+				return nil, unix.EPERM
+			}
+		}
+	}
 	impl, err := loc.Node.Open(ctx, flags)
 	if err != nil {
 		return nil, err

@@ -225,6 +225,9 @@ func (i *Inode) SetStat(ctx *fs.Context, s fs.SetStat) error {
 		default:
 			return unix.EINVAL
 		}
+		if s.Mask&linux.STATX_MODE == 0 {
+			i.killSetID(ctx)
+		}
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -734,7 +737,27 @@ func (r regularData) ReadAt(ctx *fs.Context, dst []byte, off int64) (int, error)
 }
 
 func (r regularData) WriteAt(ctx *fs.Context, src []byte, off int64) (int, error) {
+	r.i.killSetID(ctx)
 	return r.i.WriteAt(src, off)
+}
+
+// killSetID is Linux's file_remove_privs for a write by the caller of ctx:
+// without CAP_FSETID, set-user-ID goes, and set-group-ID with group
+// execute.
+func (i *Inode) killSetID(ctx *fs.Context) {
+	if ctx == nil || ctx.Creds == nil || ctx.Creds.HasCapability(linux.CAP_FSETID) {
+		return
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.mode&unix.S_ISUID != 0 {
+		i.mode &^= unix.S_ISUID
+		i.ctime = fs.Now()
+	}
+	if i.mode&(unix.S_ISGID|unix.S_IXGRP) == unix.S_ISGID|unix.S_IXGRP {
+		i.mode &^= unix.S_ISGID
+		i.ctime = fs.Now()
+	}
 }
 
 func (r regularData) Size(ctx *fs.Context) (int64, error) {
@@ -743,6 +766,7 @@ func (r regularData) Size(ctx *fs.Context) (int64, error) {
 
 func (r regularData) Append(ctx *fs.Context, src []byte) (int, int64, error) {
 	i := r.i
+	i.killSetID(ctx)
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	off := i.data.size

@@ -198,3 +198,18 @@ wait:
 		t.Errorf("runsc-lite: %v\nstderr:\n%s", err, tail(stderr.String(), 20))
 	}
 }
+
+// TestNoHostDescriptorsInside: a fresh program scanning every descriptor
+// number (fcntl over 0..65535, and /proc/self/fd) finds 0, 1 and 2 only,
+// natively and in the sandbox, also after a shell and a volume are set up
+// around it. An escape is any other descriptor: the sentry's memory file,
+// log, a stub's socket or pidfd reachable from inside.
+func TestNoHostDescriptorsInside(t *testing.T) {
+	compareC(t, "fdscan", 0)
+	d := t.TempDir()
+	r := runSandbox(t, []string{"/bin/sh", "-c", "exec " + cProg(t, "fdscan")},
+		runOpts{Flags: []string{"--volume", d + ":/vol", "--debug-log", filepath.Join(d, "log")}})
+	if want := "by fcntl: 0 1 2\nby /proc/self/fd: 0 1 2\n"; r.Status != 0 || r.Stdout != want {
+		t.Errorf("with a volume and a log file: status %d\nstdout:\n%s\nwant:\n%s", r.Status, r.Stdout, want)
+	}
+}

@@ -11,11 +11,9 @@ import (
 	"bufio"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -143,9 +141,8 @@ func TestManyOpenFiles(t *testing.T) {
 	}
 	argv := append(append([]string{runscBin, "do"}, sandboxFlags(t, nil)...), "--", "/bin/sh", "-c",
 		`echo x > /dev/shm/f && exec `+cProg(t, "fdhog")+` 100000 /dev/shm/f /etc/passwd`)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = baseEnv
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd, _, cancel := command(argv, runOpts{Timeout: 10 * time.Minute})
+	defer cancel()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +156,6 @@ func TestManyOpenFiles(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(stdout)

@@ -45,10 +45,7 @@ int main(int argc, char **argv) {
 				break;
 			}
 			if (p == 0) {
-				char c;
-				close(wake[1]);
-				while (read(wake[0], &c, 1) > 0)
-					;
+				wait_closed(wake);
 				_exit(0);
 			}
 		}

@@ -86,10 +86,7 @@ static int forks(int max, int *err, int wake[2]) {
 			break;
 		}
 		if (p == 0) {
-			char c;
-			close(wake[1]);
-			while (read(wake[0], &c, 1) > 0)
-				;
+			wait_closed(wake);
 			_exit(0);
 		}
 	}
@@ -137,11 +134,8 @@ static void case_nproc(void) {
 		/* Two processes of uid 54321 already exist: these children. */
 		for (int i = 0; i < 2; i++) {
 			if (fork() == 0) {
-				char c;
 				setresuid(54321, 54321, 54321);
-				close(wake[1]);
-				while (read(wake[0], &c, 1) > 0)
-					;
+				wait_closed(wake);
 				_exit(0);
 			}
 		}

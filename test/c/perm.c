@@ -212,10 +212,7 @@ static void case_user(void) {
 		die("pipe");
 	pid_t rootkid = fork();
 	if (rootkid == 0) {
-		char c;
-		close(pfd[1]);
-		while (read(pfd[0], &c, 1) > 0)
-			;
+		wait_closed(pfd);
 		_exit(0);
 	}
 	close(pfd[0]);

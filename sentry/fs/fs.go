@@ -317,6 +317,15 @@ func HasPerm(c *Creds, mode uint32, uid, gid uint32, want uint32) bool {
 	return want == 4 && c.HasCapability(linux.CAP_DAC_READ_SEARCH)
 }
 
+// LookupAttrs is a node that knows, without a Stat, the mode and owner
+// its lookup saw: the path walk's search-permission check of a directory
+// it has just looked up uses them (a hostfs Stat is three host calls per
+// component). ok is false when the node cannot tell (then the walk calls
+// Stat).
+type LookupAttrs interface {
+	LookupAttrs() (mode, uid, gid uint32, ok bool)
+}
+
 // MayBypassSearch reports whether c may search any directory whatever its
 // mode (CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH): the path walk's fast
 // path.

@@ -22,6 +22,10 @@ type walker struct {
 	// whose capabilities search any directory, and for the sentry's own
 	// re-walks of a path it already resolved ("..").
 	search bool
+	// fresh is the node the walk's last lookup returned: its
+	// fs.LookupAttrs are as current as that lookup, so checking it needs
+	// no Stat.
+	fresh fs.Node
 }
 
 func (v *VirtualFilesystem) newWalker(ctx *fs.Context, root Location) *walker {
@@ -34,6 +38,16 @@ func (v *VirtualFilesystem) newWalker(ctx *fs.Context, root Location) *walker {
 func (w *walker) mayLookup(dir Location) error {
 	if !w.search {
 		return nil
+	}
+	if dir.Node == w.fresh {
+		if la, ok := dir.Node.(fs.LookupAttrs); ok {
+			if mode, uid, gid, ok := la.LookupAttrs(); ok {
+				if !fs.HasPerm(creds(w.ctx), mode, uid, gid, 1) {
+					return unix.EACCES
+				}
+				return nil
+			}
+		}
 	}
 	return checkAccess(w.ctx, dir.Node, 1)
 }
@@ -106,6 +120,7 @@ func (w *walker) step(cur Location, name string) (Location, error) {
 	if err != nil {
 		return Location{}, err
 	}
+	w.fresh = child
 	return w.cross(Location{Mount: cur.Mount, Node: child, Path: joinPath(cur.Path, name)}), nil
 }
 

@@ -201,6 +201,20 @@ type Node struct {
 	// dev and ino identify the host file as its lookup found it (0 when
 	// unknown), for the page cache (pagecache.go).
 	dev, ino uint64
+	// mode, uid and gid are what the lookup saw (looked up: false for
+	// nodes made otherwise), for fs.LookupAttrs.
+	mode, uid, gid uint32
+	lookedUp       bool
+}
+
+// LookupAttrs implements fs.LookupAttrs: the host attributes as this
+// node's lookup saw them, unless the sandbox's view of the filesystem's
+// files differs from the host's (owner.go), which only a Stat applies.
+func (n *Node) LookupAttrs() (mode, uid, gid uint32, ok bool) {
+	if !n.lookedUp || n.fs.owners != nil || n.fs.shadow.n.Load() != 0 {
+		return 0, 0, 0, false
+	}
+	return n.mode, n.uid, n.gid, true
 }
 
 // Rel returns the node's path relative to the host directory.
@@ -265,7 +279,8 @@ func (n *Node) Lookup(ctx *fs.Context, name string) (fs.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{fs: n.fs, rel: rel, typ: st.Mode & unix.S_IFMT, dev: st.Dev, ino: st.Ino}, nil
+	return &Node{fs: n.fs, rel: rel, typ: st.Mode & unix.S_IFMT, dev: st.Dev, ino: st.Ino,
+		mode: st.Mode, uid: st.Uid, gid: st.Gid, lookedUp: true}, nil
 }
 
 // Readdir implements fs.Directory.

@@ -399,6 +399,14 @@ func (i *Inode) removeLocked(name string) (*Inode, error) {
 	return c, nil
 }
 
+// LookupAttrs implements fs.LookupAttrs (always current: an inode's own
+// fields).
+func (i *Inode) LookupAttrs() (mode, uid, gid uint32, ok bool) {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	return i.mode, i.uid, i.gid, true
+}
+
 // Lookup implements fs.Directory.
 func (i *Inode) Lookup(ctx *fs.Context, name string) (fs.Node, error) {
 	if !i.IsDir() {

@@ -103,7 +103,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.cwd, "cwd", o.cwd, "working directory inside the sandbox (default: the current one)")
 	fs.StringVar(&o.hostname, "hostname", o.hostname, "the sandbox's hostname")
 	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
-	fs.IntVar(&o.pidsLimit, "pids-limit", o.pidsLimit, "most tasks (threads and processes) the sandbox may hold; fork and clone fail with EAGAIN beyond it (0: a sixteenth of the host's pid_max/threads-max, 512 to 16384; -1: no limit)")
+	fs.IntVar(&o.pidsLimit, "pids-limit", o.pidsLimit, "most tasks (threads and processes) the sandbox may hold; fork and clone fail with EAGAIN beyond it (0: a thirty-second of the host's pid_max/threads-max, 512 to 16384; -1: no limit)")
 }
 
 func main() {

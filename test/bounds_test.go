@@ -61,11 +61,11 @@ func hostSysctl(t *testing.T, path string) int {
 }
 
 // TestPidsLimitDefault: without the flag, a thread bomb stops with a
-// clean EAGAIN at the default limit, a sixteenth of what the host can hold
+// clean EAGAIN at the default limit, a thirty-second of what the host can hold
 // (between 512 and 16384): long before the host's own limits.
 func TestPidsLimitDefault(t *testing.T) {
 	host := min(hostSysctl(t, "/proc/sys/kernel/pid_max"), hostSysctl(t, "/proc/sys/kernel/threads-max"))
-	limit := min(max(host/16, 512), 16384)
+	limit := min(max(host/32, 512), 16384)
 	r := runSandbox(t, []string{cProg(t, "bomb"), "threads", "100000"}, runOpts{Timeout: 5 * time.Minute})
 	want := fmt.Sprintf("threads: %d created, then EAGAIN\n", limit-1)
 	if r.Status != 0 || r.Stdout != want {

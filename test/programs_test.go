@@ -289,3 +289,9 @@ if __name__ == "__main__":
 func TestPythonMultiprocessing(t *testing.T) {
 	compare(t, cmpCase{argv: []string{"/usr/bin/python3", "-c", pythonMultiprocessing}, stderr: true, opts: runOpts{Timeout: 5 * time.Minute}})
 }
+
+// TestBashProcessSubstitution: `diff <(a) <(b)` and a pipe reopened
+// through /dev/fd after its writer exited (issue 15 item 8: both hung).
+func TestBashProcessSubstitution(t *testing.T) {
+	compare(t, cmpCase{argv: []string{"/bin/bash", "-c", "diff <(printf 'a\\nb\\n') <(printf 'a\\nc\\n'); echo diff=$?; exec 3< <(echo late); sleep 0.3; cat /dev/fd/3; wc -l < <(seq 5)"}, stderr: true})
+}

@@ -1,6 +1,7 @@
 /* fds: dup/dup2/dup3, fcntl (F_GETFD/F_SETFD/F_GETFL/F_SETFL/F_DUPFD/
  * F_DUPFD_CLOEXEC), pipe2 (write then read in one process), close. */
 #include "common.h"
+#include <signal.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
 
@@ -106,6 +107,29 @@ int main(void) {
 	printf("nonblocking fill stopped with: %s\n", errname(errno));
 	yesno("pipe capacity at least 4KiB", total >= 4096);
 	close(p[0]);
+	close(p[1]);
+	/* An anonymous pipe reopened through /proc/self/fd never waits for
+	 * the other side: a reader whose writers are gone reads EOF (bash's
+	 * process substitution), a writer without readers gets EPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	report("pipe2 for reopening", pipe2(p, 0));
+	report("write before the writer goes", write(p[1], "ab", 2));
+	close(p[1]);
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", p[0]);
+	int re = open(path, O_RDONLY);
+	yesno("reopen read end without writers", re >= 0);
+	report("read through the reopened end", read(re, buf, sizeof buf));
+	report("then EOF", read(re, buf, sizeof buf));
+	close(re);
+	close(p[0]);
+	report("pipe2 again", pipe2(p, 0));
+	close(p[0]);
+	snprintf(path, sizeof path, "/proc/self/fd/%d", p[1]);
+	int we = open(path, O_WRONLY | O_NONBLOCK);
+	yesno("reopen write end without readers (O_NONBLOCK)", we >= 0);
+	report("write through it", write(we, "x", 1));
+	close(we);
 	close(p[1]);
 	report("pipe2 bad flags", pipe2(p, 0x1));
 	report("pipe2 bad pointer", syscall(SYS_pipe2, (int *)1, 0));

@@ -696,7 +696,7 @@ func Fcntl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if p == nil {
 			return 0, unix.EBADF
 		}
-		n, err := p.SetPipeSize(int(int32(arg)))
+		n, err := p.SetPipeSize(int(uint32(arg)))
 		return uintptr(n), err
 	case fAddSeals, fGetSeals:
 		return 0, unix.EINVAL

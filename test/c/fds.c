@@ -131,6 +131,18 @@ int main(void) {
 	report("write through it", write(we, "x", 1));
 	close(we);
 	close(p[1]);
+	/* F_SETPIPE_SZ rounds up to a power of two of at least a page. */
+	report("pipe2 for sizes", pipe2(p, 0));
+	report("F_GETPIPE_SZ default", fcntl(p[0], F_GETPIPE_SZ));
+	report("F_SETPIPE_SZ 0", fcntl(p[0], F_SETPIPE_SZ, 0));
+	report("F_SETPIPE_SZ 5000", fcntl(p[1], F_SETPIPE_SZ, 5000));
+	report("F_GETPIPE_SZ after", fcntl(p[0], F_GETPIPE_SZ));
+	report("F_SETPIPE_SZ -1", fcntl(p[0], F_SETPIPE_SZ, -1));
+	report("fill 8192", write(p[1], chunk, 4096) + write(p[1], chunk, 4096));
+	report("F_SETPIPE_SZ below the unread data", fcntl(p[0], F_SETPIPE_SZ, 4096));
+	report("F_SETPIPE_SZ on a file", fcntl(0, F_SETPIPE_SZ, 4096));
+	close(p[0]);
+	close(p[1]);
 	report("pipe2 bad flags", pipe2(p, 0x1));
 	report("pipe2 bad pointer", syscall(SYS_pipe2, (int *)1, 0));
 	return 0;

@@ -390,14 +390,16 @@ func (e *End) PipeSize() int {
 	return e.p.size
 }
 
-// SetPipeSize implements fs.PipeSizer: the size is rounded up to a power
-// of two of at least a page; EBUSY if the unread data would not fit.
+// SetPipeSize implements fs.PipeSizer: n (fcntl's unsigned argument) is
+// rounded up to a power of two of at least a page, as Linux's
+// round_pipe_size (0 gives a page); above 2 GiB it is EINVAL, above
+// pipe-max-size EPERM, and EBUSY if the unread data would not fit.
 func (e *End) SetPipeSize(n int) (int, error) {
-	if n <= 0 || n > MaxSize {
-		if n > MaxSize {
-			return 0, unix.EPERM
-		}
+	switch {
+	case n > 1<<31:
 		return 0, unix.EINVAL
+	case n > MaxSize:
+		return 0, unix.EPERM
 	}
 	size := 4096
 	for size < n {

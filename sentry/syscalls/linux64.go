@@ -42,7 +42,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_FORK:                   {Name: "fork", Fn: Fork, Support: Full},
 	unix.SYS_VFORK:                  {Name: "vfork", Fn: Vfork, Support: Full},
 	unix.SYS_EXECVE:                 {Name: "execve", Fn: Execve, Support: Full, Args: []ArgKind{Path, StrArray, Ptr}},
-	unix.SYS_EXECVEAT:               {Name: "execveat", Fn: Execveat, Support: Partial, Note: "dirfd must be AT_FDCWD or the path absolute", Args: []ArgKind{FD, Path, StrArray, Ptr, Hex}},
+	unix.SYS_EXECVEAT:               {Name: "execveat", Fn: Execveat, Support: Full, Note: "dirfd-relative, AT_EMPTY_PATH (fexecve) and AT_SYMLINK_NOFOLLOW", Args: []ArgKind{FD, Path, StrArray, Ptr, Hex}},
 	unix.SYS_WAIT4:                  {Name: "wait4", Fn: Wait4, Support: Partial, Note: "WNOHANG, WUNTRACED, WCONTINUED; rusage is zero", Args: []ArgKind{Int, Ptr, Hex, Ptr}},
 	unix.SYS_WAITID:                 {Name: "waitid", Fn: Waitid, Support: Partial, Note: "P_PID, P_PGID, P_ALL with WEXITED, WSTOPPED, WCONTINUED, WNOWAIT; P_PIDFD is EINVAL", Args: []ArgKind{Int, Int, Ptr, Hex, Ptr}},
 	unix.SYS_FUTEX:                  {Name: "futex", Fn: Futex, Support: Partial, Note: "WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP, WAIT_BITSET, WAKE_BITSET, private and shared; PI futexes are ENOSYS", Args: []ArgKind{Ptr, Int, Uint, Ptr, Ptr, Hex}},

@@ -45,6 +45,11 @@ type vma struct {
 
 func (v *vma) offsetOf(addr uintptr) uint64 { return v.offset + uint64(addr-v.start) }
 
+// readable reports whether v's pages may be read. x86 page tables cannot
+// express write-only pages, so on Linux/x86 PROT_WRITE alone reads too;
+// /proc/PID/maps still shows the permissions asked for.
+func (v *vma) readable() bool { return v.perms.Read || v.perms.Write }
+
 // holdRefs takes the references a new copy of v holds (a split or fork):
 // on its object and on its file.
 func (v *vma) holdRefs() {

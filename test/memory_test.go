@@ -113,7 +113,7 @@ func sampleHostMem(pid int, h *hostMem) {
 	h.Samples++
 }
 
-// runSandboxSampled is runSandbox that also samples runsc-lite's own
+// runSandboxSampled is runSandbox that also samples the sentry process's
 // host memory every 20 ms while it runs.
 func runSandboxSampled(t *testing.T, argv []string, o runOpts) (result, hostMem) {
 	t.Helper()
@@ -137,10 +137,16 @@ func runSandboxSampled(t *testing.T, argv []string, o runOpts) (result, hostMem)
 		defer wg.Done()
 		tk := time.NewTicker(20 * time.Millisecond)
 		defer tk.Stop()
+		sentry := 0
 		for {
-			mu.Lock()
-			sampleHostMem(cmd.Process.Pid, &h)
-			mu.Unlock()
+			if sentry == 0 {
+				sentry = findSentry(cmd.Process.Pid)
+			}
+			if sentry != 0 {
+				mu.Lock()
+				sampleHostMem(sentry, &h)
+				mu.Unlock()
+			}
 			select {
 			case <-done:
 				return
@@ -161,6 +167,9 @@ func runSandboxSampled(t *testing.T, argv []string, o runOpts) (result, hostMem)
 func checkHostMem(t *testing.T, what string, h hostMem) {
 	t.Helper()
 	t.Logf("%s: sentry host memory: %v", what, h)
+	if h.Samples == 0 {
+		t.Errorf("%s: the sentry's host memory was never sampled (no sentry process found)", what)
+	}
 	limit := uint64(memTestMiB+hostOverheadMiB) << 10
 	if h.VmHWM > limit {
 		t.Errorf("%s: the sentry's peak RSS %d MiB is over %d MiB + %d MiB", what, h.VmHWM>>10, memTestMiB, hostOverheadMiB)

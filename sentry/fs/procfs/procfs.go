@@ -18,6 +18,7 @@ package procfs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"sort"
@@ -52,6 +53,7 @@ type memInfo interface {
 	Maps() []byte
 	Argv() []byte
 	Env() []byte
+	Auxv() []uint64
 	VirtualSize() uint64
 	ResidentPages() uint64
 }
@@ -252,6 +254,18 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 			return m.Argv(), nil
 		}
 		return nil, nil
+	})
+	file("auxv", 0400, func(*fs.Context) ([]byte, error) {
+		m := memOf(th)
+		if m == nil {
+			return nil, nil
+		}
+		auxv := m.Auxv()
+		b := make([]byte, 8*len(auxv))
+		for i, v := range auxv {
+			binary.LittleEndian.PutUint64(b[8*i:], v)
+		}
+		return b, nil
 	})
 	file("environ", 0400, func(*fs.Context) ([]byte, error) {
 		if m := memOf(th); m != nil {

@@ -347,7 +347,7 @@ func (v *VirtualFilesystem) LinkAt(ctx *fs.Context, fsc *FSContext, oldStart Loc
 	if old.Node.Type() == unix.S_IFDIR {
 		return unix.EPERM
 	}
-	dir, name, err := w.newEntryParent(newStart, newPath, true)
+	dir, name, err := w.newEntryParent(newStart, newPath, false)
 	if err != nil {
 		return err
 	}

@@ -555,11 +555,14 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 	} else {
 		fmt.Fprintf(&b, "Threads:\t1\n")
 	}
-	var blocked uint64
+	var blocked, pending, shared, ignored, caught uint64
 	if th != nil {
 		blocked = uint64(th.SignalMask)
+		pending = uint64(th.ThreadPendingSignals())
+		s, i, c := th.TG.SignalSets()
+		shared, ignored, caught = uint64(s), uint64(i), uint64(c)
 	}
-	fmt.Fprintf(&b, "SigQ:\t0/%d\nSigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n", 63422, 0, 0, blocked, 0, 0)
+	fmt.Fprintf(&b, "SigQ:\t0/%d\nSigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n", 63422, pending, shared, blocked, ignored, caught)
 	caps := "000001ffffffffff"
 	if uids[1] != 0 {
 		caps = "0000000000000000"

@@ -140,7 +140,9 @@ func runSandboxSampled(t *testing.T, argv []string, o runOpts) (result, hostMem)
 		sentry := 0
 		for {
 			if sentry == 0 {
-				sentry = findSentry(cmd.Process.Pid)
+				if sentry = findSentry(cmd.Process.Pid); sentry != 0 && o.onSentry != nil {
+					o.onSentry(sentry)
+				}
 			}
 			if sentry != 0 {
 				mu.Lock()

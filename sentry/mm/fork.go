@@ -27,9 +27,7 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 	c.totalVM, c.dataVM = m.totalVM, m.dataVM
 	for _, v := range m.vmas {
 		nv := *v
-		if nv.obj != nil {
-			nv.obj.incMap(!nv.private)
-		}
+		nv.holdRefs()
 		c.vmas = append(c.vmas, &nv)
 	}
 	var protect []uintptr

@@ -49,7 +49,7 @@ func Setrlimit(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	_, err = t.TG.Limits.Set(r, nl, t.Credentials().HasCapability(linux.CAP_SYS_RESOURCE))
+	_, err = t.TG.SetLimit(r, nl, t.Credentials().HasCapability(linux.CAP_SYS_RESOURCE))
 	return 0, err
 }
 
@@ -73,7 +73,7 @@ func Prlimit64(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if err != nil {
 			return 0, err
 		}
-		if old, err = tg.Limits.Set(r, nl, t.Credentials().HasCapability(linux.CAP_SYS_RESOURCE)); err != nil {
+		if old, err = tg.SetLimit(r, nl, t.Credentials().HasCapability(linux.CAP_SYS_RESOURCE)); err != nil {
 			return 0, err
 		}
 	}

@@ -276,3 +276,53 @@ func (f *FS) killSetID(ctx *fs.Context, dev, ino uint64, fd int) {
 		}
 	})
 }
+
+// IDRange maps Size consecutive IDs from Inside (the sandbox's) to Host.
+type IDRange struct {
+	Inside, Host, Size uint32
+}
+
+// IDMap is an OwnerMap made of ID ranges, as OCI's uidMappings and
+// gidMappings (and /proc/PID/uid_map) write them. It travels in the boot
+// configuration (JSON). Host IDs outside every range show as the overflow
+// IDs (65534, nobody), as in a Linux user namespace; sandbox IDs outside
+// every range have no host owner (ToHost says !ok).
+type IDMap struct {
+	UIDs, GIDs []IDRange
+}
+
+// overflowID is Linux's default overflowuid/overflowgid.
+const overflowID = 65534
+
+func mapID(rs []IDRange, id uint32, toHost bool) (uint32, bool) {
+	for _, r := range rs {
+		from, to := r.Host, r.Inside
+		if toHost {
+			from, to = r.Inside, r.Host
+		}
+		if id >= from && id-from < r.Size {
+			return to + (id - from), true
+		}
+	}
+	return 0, false
+}
+
+// ToHost implements OwnerMap.
+func (m *IDMap) ToHost(uid, gid uint32) (uint32, uint32, bool) {
+	hu, ok1 := mapID(m.UIDs, uid, true)
+	hg, ok2 := mapID(m.GIDs, gid, true)
+	return hu, hg, ok1 && ok2
+}
+
+// FromHost implements OwnerMap.
+func (m *IDMap) FromHost(hostUID, hostGID uint32) (uint32, uint32) {
+	uid, ok := mapID(m.UIDs, hostUID, false)
+	if !ok {
+		uid = overflowID
+	}
+	gid, ok := mapID(m.GIDs, hostGID, false)
+	if !ok {
+		gid = overflowID
+	}
+	return uid, gid
+}

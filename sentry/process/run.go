@@ -36,6 +36,9 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		FDs:  o.FDs,
 		FS:   o.FS,
 	}
+	if o.Creds == nil {
+		o.Creds = HostCredentials()
+	}
 	t.creds.Store(o.Creds)
 	// The first process is counted but never refused: nobody forked it.
 	s.chargeTask(o.Creds, 0, false)

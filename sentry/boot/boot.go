@@ -23,6 +23,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform/kvm"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
 	"github.com/runsc-lite/runsc-lite/sentry/loader"
@@ -35,6 +36,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/workqueue"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 // Config describes a sandbox to run.
@@ -62,6 +64,18 @@ type Config struct {
 	Strace bool
 	// Hostname is the sandbox's hostname.
 	Hostname string
+	// Console, if not nil, is a host terminal that becomes the
+	// sandbox's terminal (OCI's process.terminal: the replica of the
+	// pseudo-terminal whose master went to the console socket): it is
+	// /dev/pts/0 inside, init's stdin, stdout and stderr, and init's
+	// controlling terminal. When nil, runsc-lite's own stdin, stdout or
+	// stderr, if a terminal runsc-lite is in the foreground of, is the
+	// sandbox's terminal in the same way for the descriptors on it.
+	// See AttachTerminal.
+	Console *os.File
+	// ConsoleSize, if not nil, is the console's window size at start
+	// (OCI's process.consoleSize).
+	ConsoleSize *linux.Winsize
 	// Log receives the sandbox's logs.
 	Log *logrus.Logger
 }
@@ -163,7 +177,8 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		root = "/"
 	}
 	closer := workqueue.NewHostFDCloser(wqs.Unbound, nil)
-	v, err := newFilesystem(s, root, cfg.Volumes, closer)
+	pts := devpts.New(devpts.DefaultOptions, s)
+	v, err := newFilesystem(s, root, cfg.Volumes, closer, pts)
 	if err != nil {
 		return 0, err
 	}
@@ -178,11 +193,16 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	if err != nil {
 		return 0, fmt.Errorf("setting the working directory %q: %w", cfg.Cwd, err)
 	}
+	creds := process.HostCredentials()
+	console, err := AttachTerminal(v, pts, cfg.Console, cfg.ConsoleSize, creds, log)
+	if err != nil {
+		return 0, err
+	}
+	defer console.Close()
 	fds := vfs.NewFDTable()
-	if err := fds.InstallHostStdio(); err != nil {
+	if err := console.installStdio(fds); err != nil {
 		return 0, fmt.Errorf("passing stdio to the sandbox: %w", err)
 	}
-	creds := process.HostCredentials()
 
 	as, err := plat.NewAddressSpace()
 	if err != nil {
@@ -208,16 +228,22 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		Creds: creds,
 		Exe:   loaded.Executable,
 	})
+	if err := console.SetControllingTerminal(init.TG); err != nil {
+		return 0, fmt.Errorf("giving the sandbox its terminal: %w", err)
+	}
 	log.Debugf("starting %s (pid %d) at %#x", loaded.Executable, init.TID(), loaded.Entry)
 	// Forward host signals before init runs, so a signal sent as soon as
 	// the program is up reaches it instead of killing runsc-lite.
-	stopForwarding := process.ForwardHostSignals(s, nil)
+	stopForwarding := process.ForwardHostSignals(s, console.Foreground())
 	defer stopForwarding()
 	init.Task.Start()
 	<-s.InitExited()
 	status := init.TG.ExitStatus()
 	log.Debugf("init exited: %v", status)
 	shutdown(s)
+	// The program's last output reaches the host terminal, and the
+	// terminal gets its settings back, before runsc-lite exits.
+	console.Close()
 	// Write back every volume's dirty data before runsc-lite exits.
 	wqUsers.finish()
 	return status, nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/procfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/sysfs"
@@ -13,8 +14,8 @@ import (
 
 // newFilesystem builds the sandbox's mount tree: the root (host directory
 // under an in-memory upper layer), /dev, volumes, /proc and /sys.
-func newFilesystem(s *process.Sandbox, root string, vols []vfs.Volume, closer hostfs.FDCloser) (*vfs.VirtualFilesystem, error) {
-	v, err := vfs.New(vfs.Options{Root: root, Volumes: vols, FDCloser: closer})
+func newFilesystem(s *process.Sandbox, root string, vols []vfs.Volume, closer hostfs.FDCloser, pts *devpts.Filesystem) (*vfs.VirtualFilesystem, error) {
+	v, err := vfs.New(vfs.Options{Root: root, Volumes: vols, FDCloser: closer, PTS: pts})
 	if err != nil {
 		return nil, fmt.Errorf("building the sandbox's filesystem: %w", err)
 	}

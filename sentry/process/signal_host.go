@@ -25,8 +25,10 @@ const hostStopWindow = 2 * time.Second
 // one stops the sandbox outright: every process is killed and init's
 // status is "killed by" that signal, so runsc-lite exits with 128+N.
 //
-// foreground, if not nil, returns the terminal's foreground process group
-// as the sandbox sees it (0: none); when nil, init's process group is used.
+// foreground, if not nil, returns the foreground process group of the
+// sandbox's terminal (a host terminal attached as /dev/pts/0; 0: none),
+// and SIGINT goes there whatever runsc-lite's stdin is; when nil, init's
+// process group is used if stdin is a terminal.
 //
 // It returns at once; forwarding goes on until stop is called or init
 // exits. stop is idempotent and restores the default handling of those
@@ -76,7 +78,7 @@ func (s *Sandbox) forwardHostSignal(sig int, foreground func() int32) {
 	if init == nil {
 		return
 	}
-	if sig == int(unix.SIGINT) && stdinIsTerminal() {
+	if sig == int(unix.SIGINT) && (foreground != nil || stdinIsTerminal()) {
 		pgid := int32(0)
 		if foreground != nil {
 			pgid = foreground()

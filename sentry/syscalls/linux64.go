@@ -247,4 +247,10 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_LREMOVEXATTR: {Name: "lremovexattr", Fn: Lremovexattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{Path, Path}, Ret: Int},
 	unix.SYS_FREMOVEXATTR: {Name: "fremovexattr", Fn: Fremovexattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{FD, Path}, Ret: Int},
 	// END file syscalls
+
+	// Terminals and signal files (sys_signalfd.go; terminal ioctls are
+	// ioctl's, served by sentry/tty).
+	unix.SYS_SIGNALFD:  {Name: "signalfd", Fn: Signalfd, Support: Full, Args: []ArgKind{FD, Ptr, Uint}, Ret: FD},
+	unix.SYS_SIGNALFD4: {Name: "signalfd4", Fn: Signalfd4, Support: Full, Args: []ArgKind{FD, Ptr, Uint, Hex}, Ret: FD},
+	unix.SYS_VHANGUP:   {Name: "vhangup", Fn: Vhangup, Support: Full, Note: "hangs up the controlling terminal; CAP_SYS_TTY_CONFIG is effective UID 0", Ret: Int},
 }

@@ -80,12 +80,6 @@ func New(hostFD int) (*Node, error) {
 	return n, nil
 }
 
-// IsTerminal reports whether the host descriptor is a terminal.
-func IsTerminal(hostFD int) bool {
-	_, err := unix.IoctlGetTermios(hostFD, unix.TCGETS)
-	return err == nil
-}
-
 // IsTTY reports whether the node is a terminal.
 func (n *Node) IsTTY() bool { return n.isTTY }
 

@@ -742,6 +742,9 @@ func Ioctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if m, ok := f.Impl().(*devpts.MasterFile); ok {
 			return openPTYPeer(t, m, uint32(arg))
 		}
+		if _, ok := f.Impl().(*devpts.ReplicaFile); ok {
+			return 0, unix.EIO
+		}
 	case linux.FIONREAD:
 		if f.Node().Type() == unix.S_IFREG {
 			ctx := fsContext(t)
@@ -773,9 +776,7 @@ func Ioctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 // chroot or a renamed /dev cannot make it open another terminal), and
 // installed as a new descriptor.
 func openPTYPeer(t *process.Thread, m *devpts.MasterFile, flags uint32) (uintptr, error) {
-	if flags&^(unix.O_ACCMODE|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC) != 0 {
-		return 0, unix.EINVAL
-	}
+	flags &= unix.O_ACCMODE | unix.O_NOCTTY | unix.O_NONBLOCK | unix.O_CLOEXEC
 	fsys, node := m.Peer()
 	loc, err := t.S.VFS.LocationIn(fsys, strconv.FormatUint(uint64(m.Terminal().Index()), 10), node)
 	if err != nil {

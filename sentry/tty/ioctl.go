@@ -356,7 +356,7 @@ func (t *Terminal) Ioctl(ctx *fs.Context, side Side, cmd uint32, arg uintptr) (u
 			t.mu.Unlock()
 		case tcoon:
 			t.mu.Lock()
-			t.startLocked()
+			t.startLocked(true)
 			t.mu.Unlock()
 			t.notify(evOutput)
 		case tcioff:
@@ -488,7 +488,7 @@ func (t *Terminal) setTermiosLocked(nt linux.KernelTermios) (events, []signalSen
 		t.erasing, t.lnext = false, false
 	}
 	if !t.iflag(linux.IXON) && old.InputFlags&linux.IXON != 0 && !t.flowStopped {
-		t.startLocked()
+		t.startLocked(false)
 	}
 	// Input the old settings held back may go through now.
 	ev, sigs := t.receiveLocked()

@@ -171,7 +171,7 @@ func (t *Terminal) receiveByte(c byte) *signalSend {
 // receiveNormal queues and echoes an ordinary byte.
 func (t *Terminal) receiveNormal(c byte) {
 	if t.stopped && !t.flowStopped && t.iflag(linux.IXON) && t.iflag(linux.IXANY) {
-		t.startLocked()
+		t.startLocked(false)
 	}
 	if t.lflag(linux.ECHO) {
 		t.finishErasing()
@@ -191,7 +191,7 @@ func (t *Terminal) receiveNormal(c byte) {
 func (t *Terminal) receiveSpecial(c byte) *signalSend {
 	if t.iflag(linux.IXON) {
 		if c == t.cc(linux.VSTART) {
-			t.startLocked()
+			t.startLocked(false)
 			return nil
 		}
 		if c == t.cc(linux.VSTOP) {
@@ -214,7 +214,7 @@ func (t *Terminal) receiveSpecial(c byte) *signalSend {
 		}
 	}
 	if t.stopped && !t.flowStopped && t.iflag(linux.IXON) && t.iflag(linux.IXANY) {
-		t.startLocked()
+		t.startLocked(false)
 	}
 	if c == '\r' {
 		if t.iflag(linux.IGNCR) {
@@ -315,7 +315,7 @@ func (t *Terminal) signalChar(sig int, c byte) *signalSend {
 		}
 	}
 	if t.iflag(linux.IXON) {
-		t.startLocked()
+		t.startLocked(false)
 	}
 	if t.lflag(linux.ECHO) {
 		t.echoChar(c)

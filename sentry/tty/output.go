@@ -88,9 +88,13 @@ func (t *Terminal) writeLocked(src []byte) int {
 	return n
 }
 
-// stopLocked stops output (VSTOP with IXON, or TCOOFF when flow).
-func (t *Terminal) stopLocked(flow bool) {
-	if flow {
+// stopLocked stops output: by VSTOP with IXON, or by TCOOFF when
+// tcooff (which only TCOON undoes).
+func (t *Terminal) stopLocked(tcooff bool) {
+	if tcooff {
+		if t.flowStopped {
+			return
+		}
 		t.flowStopped = true
 	}
 	if t.stopped {
@@ -103,10 +107,17 @@ func (t *Terminal) stopLocked(flow bool) {
 	}
 }
 
-// startLocked restarts output and releases held-back echoes.
-func (t *Terminal) startLocked() {
-	t.flowStopped = false
-	if !t.stopped {
+// startLocked restarts output and releases held-back echoes: VSTART,
+// IXANY and ^C restart output stopped by VSTOP, not by TCOOFF; TCOON
+// (tcoon) restarts both.
+func (t *Terminal) startLocked(tcoon bool) {
+	if tcoon {
+		if !t.flowStopped {
+			return
+		}
+		t.flowStopped = false
+	}
+	if !t.stopped || t.flowStopped {
 		return
 	}
 	t.stopped = false

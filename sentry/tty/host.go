@@ -49,16 +49,21 @@ type HostOptions struct {
 }
 
 // HostLink drives a terminal's master side from a host terminal.
+//
+// Locking: writeMu serializes writes to the host (their order is the
+// output's); it is taken after no other lock and never held while
+// calling into the terminal except PeekOutput/ConsumeOutput.
 type HostLink struct {
 	t        *Terminal
 	fd       int
+	nonblock bool // fd is the link's own non-blocking open file description
 	saved    unix.Termios
 	isCTTY   bool
-	stopFD   int // eventfd: wakes the reader's poll to stop it
+	stopFD   int // eventfd: wakes the reader's and writer's polls to stop them
 	outReady chan struct{}
 	inRoom   chan struct{}
 	stop     chan struct{}
-	inflight atomic.Int64
+	writeMu  sync.Mutex
 	written  atomic.Int64
 	wg       sync.WaitGroup
 	closed   sync.Once
@@ -96,13 +101,14 @@ func SameTerminal(a, b int) bool {
 // its own) the master side of t: t takes the host terminal's settings and
 // window size, and the host terminal is put in raw mode until Close.
 func AttachHost(t *Terminal, hostFD int, o HostOptions) (*HostLink, error) {
-	fd, err := unix.FcntlInt(uintptr(hostFD), unix.F_DUPFD_CLOEXEC, 0)
+	fd, nonblock, err := openOwn(hostFD)
 	if err != nil {
 		return nil, err
 	}
 	l := &HostLink{
 		t:        t,
 		fd:       fd,
+		nonblock: nonblock,
 		outReady: make(chan struct{}, 1),
 		inRoom:   make(chan struct{}, 1),
 		stop:     make(chan struct{}),
@@ -146,6 +152,24 @@ func AttachHost(t *Terminal, hostFD int, o HostOptions) (*HostLink, error) {
 	return l, nil
 }
 
+// openOwn returns a descriptor of host terminal hostFD for the link: its
+// own open file description of the same terminal when it can open one
+// (through /proc/self/fd), made non-blocking so that tasks can write to
+// the host without waiting (the caller's description, shared with the
+// user's shell, stays blocking); otherwise a duplicate of hostFD, written
+// by the writer goroutine only.
+func openOwn(hostFD int) (fd int, nonblock bool, err error) {
+	own, err := unix.Open("/proc/self/fd/"+itoa(uint64(hostFD)), unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err == nil {
+		if SameTerminal(own, hostFD) {
+			return own, true, nil
+		}
+		unix.Close(own)
+	}
+	fd, err = unix.FcntlInt(uintptr(hostFD), unix.F_DUPFD_CLOEXEC, 0)
+	return fd, false, err
+}
+
 func ioctlPtr(fd int, req uint, p unsafe.Pointer) error {
 	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(p))
 	if e != 0 {
@@ -172,11 +196,55 @@ func kernelTermios(h *unix.Termios) linux.KernelTermios {
 // Terminal returns the linked terminal.
 func (l *HostLink) Terminal() *Terminal { return l.t }
 
-// OutputReady implements Driver.
+// OutputReady implements Driver: the caller (a task that wrote, or the
+// reader after an echo) writes the output to the host itself when it can
+// without blocking; otherwise the writer goroutine does.
 func (l *HostLink) OutputReady() {
+	if l.nonblock && l.writeMu.TryLock() {
+		empty := l.flushLocked(false)
+		l.writeMu.Unlock()
+		if empty {
+			return
+		}
+	}
 	select {
 	case l.outReady <- struct{}{}:
 	default:
+	}
+}
+
+// flushLocked writes queued output to the host until the queue is empty
+// (true) or, when !wait, the host would block (false). With wait it
+// blocks until the host takes the output or the link stops.
+// Preconditions: writeMu is held.
+func (l *HostLink) flushLocked(wait bool) bool {
+	for {
+		b, gen := l.t.PeekOutput(hostChunk)
+		if len(b) == 0 {
+			return true
+		}
+		n, err := unix.Write(l.fd, b)
+		if n > 0 {
+			l.written.Add(int64(n))
+			l.t.ConsumeOutput(n, gen)
+			continue
+		}
+		switch err {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			if !wait {
+				return false
+			}
+			fds := []unix.PollFd{{Fd: int32(l.fd), Events: unix.POLLOUT}, {Fd: int32(l.stopFD), Events: unix.POLLIN}}
+			unix.Poll(fds, -1)
+			if fds[1].Revents != 0 {
+				return false
+			}
+			continue
+		}
+		// The host terminal is gone: drop the output.
+		l.t.ConsumeOutput(len(b), gen)
 	}
 }
 
@@ -230,38 +298,18 @@ func (l *HostLink) reader() {
 	}
 }
 
-// writer writes the terminal's output to the host.
+// writer writes the output the tasks could not write without blocking.
 func (l *HostLink) writer() {
 	defer l.wg.Done()
 	for {
-		l.inflight.Store(1)
-		b := l.t.TakeOutput(hostChunk)
-		if len(b) == 0 {
-			l.inflight.Store(0)
-			select {
-			case <-l.outReady:
-			case <-l.stop:
-				return
-			}
-			continue
+		select {
+		case <-l.outReady:
+		case <-l.stop:
+			return
 		}
-		for len(b) > 0 {
-			n, err := unix.Write(l.fd, b)
-			if n > 0 {
-				b = b[n:]
-				l.written.Add(int64(n))
-				continue
-			}
-			if err == unix.EINTR {
-				continue
-			}
-			if err == unix.EAGAIN {
-				unix.Poll([]unix.PollFd{{Fd: int32(l.fd), Events: unix.POLLOUT}}, 100)
-				continue
-			}
-			// The host terminal is gone: drop the output.
-			b = nil
-		}
+		l.writeMu.Lock()
+		l.flushLocked(true)
+		l.writeMu.Unlock()
 	}
 }
 
@@ -327,7 +375,7 @@ func (w consoleWriter) Write(p []byte) (int, error) {
 		}
 	}
 	t.mu.Unlock()
-	t.notify(evOutput)
+	t.notify(evNewOutput)
 	return len(p), nil
 }
 
@@ -338,10 +386,21 @@ func (l *HostLink) Close() {
 	l.closed.Do(func() {
 		var one [8]byte
 		one[0] = 1
-		unix.Write(l.stopFD, one[:])
+		unix.Write(l.stopFD, one[:]) // the reader stops
 		last, idle := l.written.Load(), time.Now()
-		for (l.t.OutputQueued() > 0 || l.inflight.Load() != 0) && !l.t.HungUp() {
-			time.Sleep(5 * time.Millisecond)
+		for l.t.OutputQueued() > 0 && !l.t.HungUp() {
+			if l.nonblock {
+				l.writeMu.Lock()
+				l.flushLocked(false)
+				l.writeMu.Unlock()
+				if l.t.OutputQueued() == 0 {
+					break
+				}
+				unix.Poll([]unix.PollFd{{Fd: int32(l.fd), Events: unix.POLLOUT}}, 50)
+			} else {
+				l.OutputReady() // the writer's blocking writes
+				time.Sleep(5 * time.Millisecond)
+			}
 			if w := l.written.Load(); w != last {
 				last, idle = w, time.Now()
 			} else if time.Since(idle) > drainIdle {

@@ -151,7 +151,7 @@ func (t *Terminal) ReplicaWrite(ctx *fs.Context, src []byte, fl uint32) (int, er
 		t.mu.Unlock()
 		done += n
 		if n > 0 {
-			t.notify(evOutput)
+			t.notify(evNewOutput)
 		}
 		if done == len(src) {
 			return done, nil

@@ -150,7 +150,7 @@ func (t *Terminal) Ioctl(ctx *fs.Context, side Side, cmd uint32, arg uintptr) (u
 			t.mu.Lock()
 			t.out = append(t.out, b[0])
 			t.mu.Unlock()
-			t.notify(evOutput)
+			t.notify(evNewOutput)
 			return 0, nil
 		case tcxonc:
 			if err := t.checkChange(ctx); err != nil {
@@ -358,7 +358,7 @@ func (t *Terminal) Ioctl(ctx *fs.Context, side Side, cmd uint32, arg uintptr) (u
 			t.mu.Lock()
 			t.startLocked(true)
 			t.mu.Unlock()
-			t.notify(evOutput)
+			t.notify(evNewOutput)
 		case tcioff:
 			t.queueChar(linux.VSTOP)
 		case tcion:
@@ -492,7 +492,7 @@ func (t *Terminal) setTermiosLocked(nt linux.KernelTermios) (events, []signalSen
 	}
 	// Input the old settings held back may go through now.
 	ev, sigs := t.receiveLocked()
-	return ev | evInput | evOutput, sigs
+	return ev | evInput | evNewOutput, sigs
 }
 
 // flushInputLocked drops unread input (TCIFLUSH).
@@ -513,7 +513,7 @@ func (t *Terminal) queueChar(i int) {
 		t.out = append(t.out, c)
 	}
 	t.mu.Unlock()
-	t.notify(evOutput)
+	t.notify(evNewOutput)
 }
 
 // sendChar sends control character i from the master to the replica's

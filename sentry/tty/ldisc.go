@@ -139,7 +139,7 @@ func (t *Terminal) receiveLocked() (ev events, sigs []signalSend) {
 		t.pending = nil
 	}
 	if len(t.out) > 0 {
-		ev |= evOutput
+		ev |= evNewOutput
 	}
 	return ev, sigs
 }

@@ -80,6 +80,20 @@ func (t *Terminal) writeLocked(src []byte) int {
 	}
 	n := 0
 	for n < len(src) && len(t.out) < outMax {
+		// Printable ASCII only moves the column (process_output_block's
+		// fast path).
+		if !t.oflag(linux.OLCUC) {
+			k := n
+			for k < len(src) && k-n < outMax-len(t.out) && src[k] >= ' ' && src[k] < 0x7f {
+				k++
+			}
+			if k > n {
+				t.out = append(t.out, src[n:k]...)
+				t.column += k - n
+				n = k
+				continue
+			}
+		}
 		// A byte may expand to 8 (a tab); the queue may run over its
 		// bound by that much, as Linux's write room is a soft bound.
 		t.outputChar(src[n], t.appendOut)
@@ -137,27 +151,37 @@ func (t *Terminal) startLocked(tcoon bool) {
 func (t *Terminal) flushOutputLocked() {
 	if t.driver != nil {
 		t.out = nil
+		t.outGen++
 	}
 	if t.packet {
 		t.pktStatus |= linux.TIOCPKT_FLUSHWRITE
 	}
 }
 
-// TakeOutput removes and returns up to max bytes of output for a driver
-// (a HostLink writing to its host terminal).
-func (t *Terminal) TakeOutput(max int) []byte {
+// PeekOutput returns a copy of up to max bytes of queued output, for a
+// driver about to write them, and the queue's generation (which a flush
+// changes). The driver then calls ConsumeOutput with what it wrote.
+func (t *Terminal) PeekOutput(max int) ([]byte, uint64) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	n := min(max, len(t.out))
-	b := append([]byte(nil), t.out[:n]...)
-	t.out = t.out[n:]
-	if len(t.out) == 0 {
-		t.out = nil
+	return append([]byte(nil), t.out[:n]...), t.outGen
+}
+
+// ConsumeOutput removes n bytes a driver wrote from the front of the
+// queue, unless the queue was flushed since PeekOutput returned gen.
+func (t *Terminal) ConsumeOutput(n int, gen uint64) {
+	t.mu.Lock()
+	if t.outGen == gen {
+		t.out = t.out[min(n, len(t.out)):]
+		if len(t.out) == 0 {
+			t.out = nil
+		}
 	}
 	t.mu.Unlock()
 	if n > 0 {
 		t.notify(evOutput)
 	}
-	return b
 }
 
 // OutputQueued returns the bytes of output waiting for the master.

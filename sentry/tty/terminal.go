@@ -65,6 +65,9 @@ type events uint8
 const (
 	evInput  events = 1 << iota // the read buffer changed: replica readers, master writers
 	evOutput                    // out changed: master readers, replica writers, drains
+	evDriver                    // out has new data for the driver (with evOutput)
+
+	evNewOutput = evOutput | evDriver
 )
 
 // Driver is what a terminal's master side does beyond queueing, for a
@@ -105,6 +108,7 @@ type Terminal struct {
 
 	// Output: replica → master.
 	out         []byte
+	outGen      uint64 // changes when out is flushed (a driver's peeked bytes are gone)
 	echo        []byte // echoes held back while output is stopped
 	stopped     bool   // by VSTOP (IXON) or TCOOFF
 	flowStopped bool   // by TCOOFF
@@ -197,7 +201,7 @@ func (t *Terminal) notify(ev events) {
 		t.outWQ.NotifyAll()
 		t.masterNotifier.Notify(unix.POLLIN | linux.POLLRDNORM | unix.POLLPRI | unix.POLLHUP)
 		t.replicaNotifier.Notify(unix.POLLOUT | linux.POLLWRNORM)
-		if d := t.driver; d != nil {
+		if d := t.driver; d != nil && ev&evDriver != 0 {
 			d.OutputReady()
 		}
 	}

@@ -18,10 +18,11 @@ const hostStopWindow = 2 * time.Second
 // ForwardHostSignals makes SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to
 // runsc-lite reach the sandbox: each is forwarded to its init (PID 1) as a
 // signal from outside the sandbox's PID namespace (SI_USER, si_pid 0),
-// except SIGINT when the sandbox owns
-// the terminal (runsc-lite's standard input is a terminal), which goes to
-// the terminal's foreground process group, as the terminal itself would
-// send it. A second SIGINT or SIGTERM within two seconds of the previous
+// except SIGINT when the sandbox owns a terminal, which goes to the
+// terminal's foreground process group, as the terminal itself would send
+// it. (A ^C typed on a host terminal attached as the sandbox's /dev/pts/0
+// is not a host signal at all: the host terminal is raw and the sentry's
+// line discipline sends SIGINT; this is for kill -INT.) A second SIGINT or SIGTERM within two seconds of the previous
 // one stops the sandbox outright: every process is killed and init's
 // status is "killed by" that signal, so runsc-lite exits with 128+N.
 //

@@ -9,9 +9,13 @@
 // zero timeout and, when it is not ready, sleeps on a wait queue that a
 // watcher goroutine notifies once unix.Poll reports the descriptor ready.
 //
-// Terminal ioctls (TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, FIONREAD...)
-// are the sentry issuing the same ioctl on its own descriptor, as gVisor's
-// host TTY does; the foreground process group is kept by the sentry.
+// A host terminal is normally not served here: sentry/boot attaches it to
+// the sandbox's devpts as /dev/pts/0 (sentry/tty's HostLink). Only when
+// runsc-lite starts in the background of its terminal, and must leave it
+// alone, is the terminal passed through as a host file: then its ioctls
+// (TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, FIONREAD...) are the sentry
+// issuing the same ioctl on its own descriptor, as gVisor's host TTY does,
+// and the foreground process group is a number kept here.
 //
 // Locking: Node.watchMu protects the watcher state; it is a leaf lock and
 // is never held across a poll or a wait.

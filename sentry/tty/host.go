@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,7 +160,7 @@ func AttachHost(t *Terminal, hostFD int, o HostOptions) (*HostLink, error) {
 // user's shell, stays blocking); otherwise a duplicate of hostFD, written
 // by the writer goroutine only.
 func openOwn(hostFD int) (fd int, nonblock bool, err error) {
-	own, err := unix.Open("/proc/self/fd/"+itoa(uint64(hostFD)), unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	own, err := unix.Open("/proc/self/fd/"+strconv.Itoa(hostFD), unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err == nil {
 		if SameTerminal(own, hostFD) {
 			return own, true, nil

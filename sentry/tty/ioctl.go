@@ -6,12 +6,9 @@ package tty
 // TIOCGPTLCK, TIOCPKT, TIOCGPKT and TIOCSIG.
 
 import (
-	"encoding/binary"
-
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
-	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
 // Side says which end of the terminal an ioctl came through, and what
@@ -28,36 +25,10 @@ type Side struct {
 
 // Ioctl serves a terminal ioctl that came through side.
 func (t *Terminal) Ioctl(ctx *fs.Context, side Side, cmd uint32, arg uintptr) (uintptr, error) {
-	copyOut := func(b []byte) error {
-		if ctx.Mem == nil {
-			return unix.EFAULT
-		}
-		if _, err := ctx.Mem.CopyOutBytes(hostarch.Addr(arg), b); err != nil {
-			return unix.EFAULT
-		}
-		return nil
-	}
-	copyIn := func(b []byte) error {
-		if ctx.Mem == nil {
-			return unix.EFAULT
-		}
-		if _, err := ctx.Mem.CopyInBytes(hostarch.Addr(arg), b); err != nil {
-			return unix.EFAULT
-		}
-		return nil
-	}
-	putInt := func(v int32) (uintptr, error) {
-		var b [4]byte
-		binary.LittleEndian.PutUint32(b[:], uint32(v))
-		return 0, copyOut(b[:])
-	}
-	getInt := func() (int32, error) {
-		var b [4]byte
-		if err := copyIn(b[:]); err != nil {
-			return 0, err
-		}
-		return int32(binary.LittleEndian.Uint32(b[:])), nil
-	}
+	copyOut := func(b []byte) error { return ctx.CopyOutArg(arg, b) }
+	copyIn := func(b []byte) error { return ctx.CopyInArg(arg, b) }
+	putInt := func(v int32) (uintptr, error) { return 0, ctx.PutIntArg(arg, v) }
+	getInt := func() (int32, error) { return ctx.IntArg(arg) }
 
 	if !side.Master && t.HungUp() {
 		// hung_up_tty_ioctl.

@@ -33,6 +33,7 @@
 package tty
 
 import (
+	"strconv"
 	"sync"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
@@ -165,24 +166,10 @@ func (t *Terminal) Device() (uint32, uint32) {
 }
 
 // Name returns the replica's path, /dev/pts/N.
-func (t *Terminal) Name() string { return "/dev/pts/" + itoa(uint64(t.index)) }
+func (t *Terminal) Name() string { return "/dev/pts/" + strconv.FormatUint(uint64(t.index), 10) }
 
 // Created returns when the terminal was made (the times of /dev/pts/N).
 func (t *Terminal) Created() linux.StatxTimestamp { return t.replicaCreated }
-
-func itoa(v uint64) string {
-	if v == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for v > 0 {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return string(b[i:])
-}
 
 // notify announces ev. Preconditions: mu is not held.
 func (t *Terminal) notify(ev events) {

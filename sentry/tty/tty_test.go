@@ -3,6 +3,7 @@ package tty
 import (
 	"bytes"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,7 +31,7 @@ type sessions struct {
 func (s *sessions) SignalProcessGroup(pgid int32, sig int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sent = append(s.sent, unix.SignalName(unix.Signal(sig))+"@"+itoa(uint64(pgid)))
+	s.sent = append(s.sent, unix.SignalName(unix.Signal(sig))+"@"+strconv.Itoa(int(pgid)))
 }
 
 func (s *sessions) HangupSession(t *Terminal) {
@@ -243,7 +244,7 @@ func TestHostLink(t *testing.T) {
 	defer master.Close()
 	unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0)
 	n, _ := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
-	replica, err := os.OpenFile("/dev/pts/"+itoa(uint64(n)), os.O_RDWR|unix.O_NOCTTY, 0)
+	replica, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,6 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
-	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
 // foregroundPgrp is the terminal's foreground process group as the sandbox
@@ -370,29 +369,9 @@ const tcxonc = 0x540a
 // Ioctl implements fs.Ioctler.
 func (f *File) Ioctl(ctx *fs.Context, cmd uint32, arg uintptr) (uintptr, error) {
 	n := f.n
-	copyOut := func(b []byte) error {
-		if ctx.Mem == nil {
-			return unix.EFAULT
-		}
-		if _, err := ctx.Mem.CopyOutBytes(hostarch.Addr(arg), b); err != nil {
-			return unix.EFAULT
-		}
-		return nil
-	}
-	copyIn := func(b []byte) error {
-		if ctx.Mem == nil {
-			return unix.EFAULT
-		}
-		if _, err := ctx.Mem.CopyInBytes(hostarch.Addr(arg), b); err != nil {
-			return unix.EFAULT
-		}
-		return nil
-	}
-	putInt := func(v int32) error {
-		var b [4]byte
-		binary.LittleEndian.PutUint32(b[:], uint32(v))
-		return copyOut(b[:])
-	}
+	copyOut := func(b []byte) error { return ctx.CopyOutArg(arg, b) }
+	copyIn := func(b []byte) error { return ctx.CopyInArg(arg, b) }
+	putInt := func(v int32) error { return ctx.PutIntArg(arg, v) }
 	if cmd == linux.FIONREAD {
 		var v int32
 		if err := ioctlPtr(n.fd, cmd, unsafe.Pointer(&v)); err != nil {

@@ -170,7 +170,9 @@ func (c *Console) Foreground() func() int32 {
 }
 
 // Close writes out what the sandbox left for the terminal, restores the
-// host terminal's settings and the log's output. It is idempotent.
+// host terminal's settings and the log's output, and takes the terminal
+// out of the devpts (its replica, if still open, hangs up). It is
+// idempotent.
 func (c *Console) Close() {
 	if c == nil || c.link == nil {
 		return
@@ -180,4 +182,5 @@ func (c *Console) Close() {
 		c.log.SetOutput(c.logOut)
 		c.logOut = nil
 	}
+	c.pts.DetachHost(c.term)
 }

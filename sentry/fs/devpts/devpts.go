@@ -210,6 +210,15 @@ func (f *Filesystem) AttachHost(hostFD int, creds *fs.Creds, o tty.HostOptions) 
 	return t, link, nil
 }
 
+// DetachHost ends host terminal t's life in this devpts once its link is
+// closed: the replica hangs up and /dev/pts/N goes, its number freed when
+// the last replica file closes (an OCI exec's console, when the process
+// is gone).
+func (f *Filesystem) DetachHost(t *tty.Terminal) {
+	t.CloseMaster()
+	f.release(t)
+}
+
 // HasAttached reports whether a host terminal was attached.
 func (f *Filesystem) HasAttached() bool { return f.attached.Load() > 0 }
 

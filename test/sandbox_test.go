@@ -43,7 +43,7 @@ func TestIdentity(t *testing.T) {
 	native := runNative(t, argv, runOpts{})
 	nkv := keyValues(native.Stdout)
 	if native.Status != 0 || nkv["nodename"] != hostNode || nkv["exe"] != prog || nkv["fd"] != "0 1 2 3" ||
-		nkv["cmdline"] != "["+prog+"] [first] [second arg] []" || nkv["maps names the program"] != "yes" {
+		nkv["cmdline"] != "["+prog+"] [first] [second arg] []" || nkv["maps names the program"] != "yes" || nkv["/proc/self/auxv is the initial auxv"] != "yes" {
 		t.Fatalf("native run of procself is not what the test expects (the test is wrong):\n%s\nstderr:\n%s", native.Stdout, native.Stderr)
 	}
 
@@ -53,27 +53,28 @@ func TestIdentity(t *testing.T) {
 	}
 	kv := keyValues(sb.Stdout)
 	want := map[string]string{
-		"getpid":                 "1",
-		"gettid":                 "1",
-		"getppid":                "0",
-		"sysname":                "Linux",
-		"machine":                "x86_64",
-		"nodename":               "runsc-lite",
-		"exe":                    prog,
-		"AT_SYSINFO_EHDR set":    "no",            // no host vDSO is left to the program
-		"AT_HWCAP":               nkv["AT_HWCAP"], // the host kernel's, whatever bits it cleared
-		"maps has [vdso]":        "no",
-		"maps has [vvar]":        "no",
-		"maps has [stack]":       "yes",
-		"maps names the program": "yes",
-		"maps has lines":         "yes",
-		"status Pid":             "1",
-		"status PPid":            "0",
-		"status Name":            "procself",
-		"cmdline":                nkv["cmdline"],
-		"argv":                   nkv["argv"],
-		"fd":                     "0 1 2 3",
-		"fd dir is":              "3",
+		"getpid":                              "1",
+		"gettid":                              "1",
+		"getppid":                             "0",
+		"sysname":                             "Linux",
+		"machine":                             "x86_64",
+		"nodename":                            "runsc-lite",
+		"exe":                                 prog,
+		"AT_SYSINFO_EHDR set":                 "no",            // no host vDSO is left to the program
+		"AT_HWCAP":                            nkv["AT_HWCAP"], // the host kernel's, whatever bits it cleared
+		"/proc/self/auxv is the initial auxv": "yes",
+		"maps has [vdso]":                     "no",
+		"maps has [vvar]":                     "no",
+		"maps has [stack]":                    "yes",
+		"maps names the program":              "yes",
+		"maps has lines":                      "yes",
+		"status Pid":                          "1",
+		"status PPid":                         "0",
+		"status Name":                         "procself",
+		"cmdline":                             nkv["cmdline"],
+		"argv":                                nkv["argv"],
+		"fd":                                  "0 1 2 3",
+		"fd dir is":                           "3",
 	}
 	for k, v := range want {
 		if kv[k] != v {

@@ -39,7 +39,9 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
-// Config describes a sandbox to run.
+// Config describes a sandbox to run. The launcher (sentry/sandbox) sends
+// it to the sentry process as JSON; the fields that cannot travel are
+// marked json:"-" and set on the sentry's side.
 type Config struct {
 	// Argv is the program and its arguments; Argv[0] is looked up in the
 	// sandbox's PATH when it has no slash.
@@ -50,6 +52,9 @@ type Config struct {
 	Cwd string
 	// Root is the host directory shown read-only as the sandbox's root.
 	Root string
+	// RootFD, if not 0, is a descriptor of Root opened by the launcher
+	// (vfs.Options.RootFD); volumes carry theirs in vfs.Volume.HostFD.
+	RootFD int
 	// Volumes are host directories bound into the sandbox.
 	Volumes []vfs.Volume
 	// Platform names the platform ("ptrace").
@@ -64,20 +69,36 @@ type Config struct {
 	Strace bool
 	// Hostname is the sandbox's hostname.
 	Hostname string
-	// Console, if not nil, is a host terminal that becomes the
-	// sandbox's terminal (OCI's process.terminal: the replica of the
-	// pseudo-terminal whose master went to the console socket): it is
-	// /dev/pts/0 inside, init's stdin, stdout and stderr, and init's
-	// controlling terminal. When nil, runsc-lite's own stdin, stdout or
-	// stderr, if a terminal runsc-lite is in the foreground of, is the
-	// sandbox's terminal in the same way for the descriptors on it.
-	// See AttachTerminal.
-	Console *os.File
+	// ConsoleFD, if not 0, is the sentry's descriptor of a host
+	// terminal that becomes the sandbox's terminal (OCI's
+	// process.terminal: the replica of the pseudo-terminal whose master
+	// went to the console socket; the launcher passes it as an extra
+	// file): it is /dev/pts/0 inside, init's stdin, stdout and stderr,
+	// and init's controlling terminal. When 0, the sentry's own stdin,
+	// stdout or stderr, if a terminal, is the sandbox's terminal in the
+	// same way for the descriptors on it, unless LeaveTerminal. See
+	// AttachTerminal.
+	ConsoleFD int
 	// ConsoleSize, if not nil, is the console's window size at start
 	// (OCI's process.consoleSize).
 	ConsoleSize *linux.Winsize
+	// LeaveTerminal passes a terminal on the sentry's stdio through as
+	// host files instead: the launcher sets it when it runs in the
+	// background of its terminal, which must not turn raw under the
+	// shell (the sentry, in a session of its own, cannot tell).
+	LeaveTerminal bool
 	// Log receives the sandbox's logs.
-	Log *logrus.Logger
+	Log *logrus.Logger `json:"-"`
+	// Signals, if not nil, carries the host signals the sentry already
+	// catches for the sandbox (process.HostSignals); nil: Run catches them
+	// itself once init is about to run.
+	Signals <-chan os.Signal `json:"-"`
+	// Confine, if not nil, is called once the sandbox holds every host
+	// resource it needs (memory file, swap, platform, the root's and the
+	// volumes' descriptors, stdio) and its first program is loaded, just
+	// before that program runs: the launcher's confinement (pivot_root,
+	// capabilities, seccomp) goes there. An error aborts the sandbox.
+	Confine func() error `json:"-"`
 }
 
 // ExitError is a failure to start the program, with the exit status a
@@ -178,7 +199,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	}
 	closer := workqueue.NewHostFDCloser(wqs.Unbound, nil)
 	pts := devpts.New(devpts.DefaultOptions, s)
-	v, err := newFilesystem(s, root, cfg.Volumes, closer, pts)
+	v, err := newFilesystem(s, vfs.Options{Root: root, RootFD: cfg.RootFD, Volumes: cfg.Volumes, FDCloser: closer, PTS: pts})
 	if err != nil {
 		return 0, err
 	}
@@ -194,7 +215,14 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, fmt.Errorf("setting the working directory %q: %w", cfg.Cwd, err)
 	}
 	creds := process.HostCredentials()
-	console, err := AttachTerminal(v, pts, cfg.Console, cfg.ConsoleSize, creds, log)
+	var consoleFile *os.File
+	if cfg.ConsoleFD != 0 {
+		consoleFile = os.NewFile(uintptr(cfg.ConsoleFD), "console")
+	}
+	var console *Console
+	if consoleFile != nil || !cfg.LeaveTerminal {
+		console, err = AttachTerminal(v, pts, consoleFile, cfg.ConsoleSize, creds, log)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -231,10 +259,17 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	if err := console.SetControllingTerminal(init.TG); err != nil {
 		return 0, fmt.Errorf("giving the sandbox its terminal: %w", err)
 	}
+	if cfg.Confine != nil {
+		// Init has not run: the sentry exits with this error right
+		// after, which tears down what is built.
+		if err := cfg.Confine(); err != nil {
+			return 0, err
+		}
+	}
 	log.Debugf("starting %s (pid %d) at %#x", loaded.Executable, init.TID(), loaded.Entry)
 	// Forward host signals before init runs, so a signal sent as soon as
 	// the program is up reaches it instead of killing runsc-lite.
-	stopForwarding := process.ForwardHostSignals(s, console.Foreground())
+	stopForwarding := process.ForwardHostSignals(s, console.Foreground(), cfg.Signals)
 	defer stopForwarding()
 	init.Task.Start()
 	<-s.InitExited()

@@ -94,6 +94,20 @@ func AttachTerminal(v *vfs.VirtualFilesystem, pts *devpts.Filesystem, host *os.F
 	return c, nil
 }
 
+// StdioTerminalForeground reports whether the terminal on this process's
+// stdin, stdout or stderr (the first that is one), if any, may be taken
+// over: it is not the process's controlling terminal, or the process is
+// in its foreground. The launcher asks, for the sentry it starts in a
+// session of its own.
+func StdioTerminalForeground() bool {
+	for i := 0; i < 3; i++ {
+		if tty.IsTerminal(i) {
+			return tty.HostForeground(i)
+		}
+	}
+	return true
+}
+
 type errNotTerminal string
 
 func (e errNotTerminal) Error() string { return "the console " + string(e) + " is not a terminal" }

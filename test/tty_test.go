@@ -73,6 +73,33 @@ puts "\nexpect: done"
 	compare(t, cmpCase{argv: []string{"/usr/bin/expect", script}, norms: []normaliser{ptsNumbers}})
 }
 
+// TestTTYTmux: tmux runs a server on a pseudo-terminal of its own and a
+// shell command in a pane; send-keys types into the pane and
+// capture-pane reads its screen back. tmux talks to its server over an
+// AF_UNIX socket: until the sandbox has them, the test says so and skips.
+func TestTTYTmux(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/tmux"); err != nil {
+		t.Skip("tmux is not installed (.ci/run installs it)")
+	}
+	if !nativeOnly {
+		probe := runSandbox(t, []string{"/usr/bin/python3", "-c", "import socket; socket.socket(socket.AF_UNIX).close()"}, runOpts{})
+		if probe.Status != 0 {
+			lines := strings.Split(strings.TrimSpace(probe.Stderr), "\n")
+			t.Skipf("the sandbox has no AF_UNIX sockets yet (tmux needs them): %s", lines[len(lines)-1])
+		}
+	}
+	script := `export TMUX_TMPDIR=$(mktemp -d)
+tmux -f /dev/null new-session -d -s t -x 80 -y 20 'tty; stty size; echo hello from tmux; exec cat'
+for i in $(seq 600); do tmux capture-pane -t t -p | grep -q hello && break; sleep 0.1; done
+tmux send-keys -t t 'typed in' Enter
+for i in $(seq 600); do [ "$(tmux capture-pane -t t -p | grep -c 'typed in')" = 2 ] && break; sleep 0.1; done
+tmux capture-pane -t t -p | grep -v '^$'
+tmux list-sessions -F '#{session_name} #{session_windows} #{window_width}x#{window_height}'
+tmux kill-server
+rm -rf "$TMUX_TMPDIR"`
+	compare(t, cmpCase{argv: []string{"/bin/sh", "-c", script}, norms: []normaliser{ptsNumbers}})
+}
+
 // ptyRun is a program running with stdin, stdout and stderr on a
 // pseudo-terminal made by the test, which types into it.
 type ptyRun struct {

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -548,6 +549,57 @@ static void test_flow(void) {
 	report("TCION", tcflow(S, TCION));
 	drain("output with STOP and START characters");
 	fcntl(S, F_SETFL, fl);
+}
+
+/* Readiness through epoll, and a blocked reader woken by another process. */
+static void test_readiness(void) {
+	section("readiness");
+	newpair();
+	int ep = epoll_create1(0);
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = M};
+	epoll_ctl(ep, EPOLL_CTL_ADD, M, &ev);
+	ev.data.fd = S;
+	epoll_ctl(ep, EPOLL_CTL_ADD, S, &ev);
+	struct epoll_event got[4];
+	report("epoll_wait, nothing to read", epoll_wait(ep, got, 4, 0));
+	/* A child writes to the replica once the parent waits. */
+	fflush(stdout);
+	pid_t c = fork();
+	if (c == 0) {
+		usleep(20000);
+		write(S, "ping", 4);
+		_exit(0);
+	}
+	int n = epoll_wait(ep, got, 4, -1);
+	printf("epoll_wait: %d, the master: %s\n", n, n == 1 && got[0].data.fd == M ? "yes" : "no");
+	waitpid(c, NULL, 0);
+	char b[16];
+	n = read(M, b, sizeof b);
+	pesc("master read", b, n);
+	/* A line typed: the replica becomes readable. */
+	int ep2 = epoll_create1(0);
+	epoll_ctl(ep2, EPOLL_CTL_ADD, S, &ev);
+	put("line\n");
+	n = epoll_wait(ep2, got, 4, -1);
+	printf("replica readable: %d %s\n", n, n == 1 && got[0].events == EPOLLIN ? "EPOLLIN" : "?");
+	close(ep2);
+	sread("line");
+	drain("echo");
+	report("epoll_wait after reading both", epoll_wait(ep, got, 4, 0));
+	/* A reader blocked on the replica, woken by the master. */
+	fflush(stdout);
+	c = fork();
+	if (c == 0) {
+		n = read(S, b, sizeof b);
+		printf("blocked reader got: %.*s", n, b);
+		fflush(stdout);
+		_exit(0);
+	}
+	usleep(20000);
+	put("wake\n");
+	waitpid(c, NULL, 0);
+	drain("echo");
+	close(ep);
 }
 
 /* Packet mode of the master. */
@@ -1226,6 +1278,7 @@ int main(int argc, char **argv) {
 		test_raw();
 		test_output();
 		test_flow();
+		test_readiness();
 		test_packet();
 		in_session("session", jc_basics);
 		in_session("session", jc_keys);

@@ -65,6 +65,7 @@ type HostLink struct {
 	inRoom   chan struct{}
 	stop     chan struct{}
 	writeMu  sync.Mutex
+	detached atomic.Bool // the descriptor is (about to be) closed: write no more
 	written  atomic.Int64
 	wg       sync.WaitGroup
 	closed   sync.Once
@@ -219,7 +220,7 @@ func (l *HostLink) OutputReady() {
 // blocks until the host takes the output or the link stops.
 // Preconditions: writeMu is held.
 func (l *HostLink) flushLocked(wait bool) bool {
-	for {
+	for !l.detached.Load() {
 		b, gen := l.t.PeekOutput(hostChunk)
 		if len(b) == 0 {
 			return true
@@ -247,6 +248,7 @@ func (l *HostLink) flushLocked(wait bool) bool {
 		// The host terminal is gone: drop the output.
 		l.t.ConsumeOutput(len(b), gen)
 	}
+	return true
 }
 
 // InputRoom implements Driver.
@@ -410,6 +412,15 @@ func (l *HostLink) Close() {
 		}
 		close(l.stop)
 		ioctlPtr(l.fd, unix.TCSETS2, unsafe.Pointer(&l.saved))
+		// Output produced from now on (a process still writing to the
+		// terminal being detached) is not written to a descriptor that
+		// is closed, or reused.
+		l.detached.Store(true)
+		if l.nonblock {
+			// Wait out a flush in progress (it never blocks).
+			l.writeMu.Lock()
+			l.writeMu.Unlock()
+		}
 		done := make(chan struct{})
 		go func() { l.wg.Wait(); close(done) }()
 		select {

@@ -82,6 +82,10 @@ type Config struct {
 	// ConsoleSize, if not nil, is the console's window size at start
 	// (OCI's process.consoleSize).
 	ConsoleSize *linux.Winsize
+	// PTSOptions, if not nil, are the mount options of the sandbox's
+	// /dev/pts (an OCI devpts mount's mode=, gid=, ptmxmode=); nil:
+	// devpts.DefaultOptions.
+	PTSOptions *devpts.Options
 	// LeaveTerminal passes a terminal on the sentry's stdio through as
 	// host files instead: the launcher sets it when it runs in the
 	// background of its terminal, which must not turn raw under the
@@ -198,7 +202,11 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		root = "/"
 	}
 	closer := workqueue.NewHostFDCloser(wqs.Unbound, nil)
-	pts := devpts.New(devpts.DefaultOptions, s)
+	ptsOpts := devpts.DefaultOptions
+	if cfg.PTSOptions != nil {
+		ptsOpts = *cfg.PTSOptions
+	}
+	pts := devpts.New(ptsOpts, s)
 	v, err := newFilesystem(s, vfs.Options{Root: root, RootFD: cfg.RootFD, Volumes: cfg.Volumes, FDCloser: closer, PTS: pts})
 	if err != nil {
 		return 0, err

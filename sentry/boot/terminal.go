@@ -57,7 +57,10 @@ func AttachTerminal(v *vfs.VirtualFilesystem, pts *devpts.Filesystem, host *os.F
 		hostFD = int(host.Fd())
 		c.stdio = [3]bool{true, true, true}
 	} else {
-		for i := 0; i < 3; i++ {
+		// The terminal on stdin or stdout (stderr alone is only where
+		// messages go: a program whose input and output are files
+		// leaves the user's terminal, and what is typed ahead, alone).
+		for i := 0; i < 2; i++ {
 			if tty.IsTerminal(i) {
 				if tty.HostForeground(i) {
 					hostFD = i
@@ -95,12 +98,12 @@ func AttachTerminal(v *vfs.VirtualFilesystem, pts *devpts.Filesystem, host *os.F
 }
 
 // StdioTerminalForeground reports whether the terminal on this process's
-// stdin, stdout or stderr (the first that is one), if any, may be taken
+// stdin or stdout (the first that is one), if any, may be taken
 // over: it is not the process's controlling terminal, or the process is
 // in its foreground. The launcher asks, for the sentry it starts in a
 // session of its own.
 func StdioTerminalForeground() bool {
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 2; i++ {
 		if tty.IsTerminal(i) {
 			return tty.HostForeground(i)
 		}

@@ -45,6 +45,7 @@ sandbox() { "$rl" do "${flags[@]}" -- "$@"; }
 
 value() { sed -n "s/^$1: *\([0-9.]*\).*/\1/p" | tail -n 1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b != "") printf "%.2fx", b / a; else print "n/a" }'; }
+share() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b != "") printf "%.2f of native", b / a; else print "n/a" }'; }
 us() { awk -v ns="$1" 'BEGIN { if (ns == "") print "n/a"; else printf "%.1f µs", ns / 1000 }'; }
 
 log "pty pair inside the program ($pn / $ps round trips)"
@@ -64,13 +65,13 @@ pt_s=$("$work/ptydrive" pipe drain 0 -- "$rl" do "${flags[@]}" -- "$work/ptypong
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo "Measured $(date -u +%Y-%m-%d) on $(nproc) x ${cpu:-unknown CPU}, Linux $(uname -r), load average $(cut -d' ' -f1 /proc/loadavg), with bench/tty.sh (flags: ${BENCH_FLAGS:-none})."
 echo
-echo "| terminal benchmark | native | sandbox | ratio |"
+echo "| terminal benchmark | native | sandbox | sandbox / native |"
 echo "|---|---:|---:|---:|"
 a=$(value ns_per_op <<<"$in_n") b=$(value ns_per_op <<<"$in_s")
 echo "| pty pair in the program, round trip | $(us "$a") | $(us "$b") | $(ratio "$a" "$b") |"
 a=$(value mib_per_s <<<"$in_n") b=$(value mib_per_s <<<"$in_s")
-echo "| pty pair in the program, 16 MiB replica → master | $a MiB/s | $b MiB/s | $(ratio "$b" "$a") slower |"
+echo "| pty pair in the program, 16 MiB replica → master | $a MiB/s | $b MiB/s | $(share "$a" "$b") |"
 echo "| host terminal, typed byte echoed | $(us "$he_n") | $(us "$he_s") | $(ratio "$he_n" "$he_s") |"
 echo "| two pipes, byte echoed | $(us "$pe_n") | $(us "$pe_s") | $(ratio "$pe_n" "$pe_s") |"
-echo "| host terminal, $mib MiB written | $ht_n MiB/s | $ht_s MiB/s | $(ratio "$ht_s" "$ht_n") slower |"
-echo "| pipe, $mib MiB written | $pt_n MiB/s | $pt_s MiB/s | $(ratio "$pt_s" "$pt_n") slower |"
+echo "| host terminal, $mib MiB written | $ht_n MiB/s | $ht_s MiB/s | $(share "$ht_n" "$ht_s") |"
+echo "| pipe, $mib MiB written | $pt_n MiB/s | $pt_s MiB/s | $(share "$pt_n" "$pt_s") |"

@@ -35,6 +35,10 @@ var ptsNumbers = normaliser{
 // discipline and job control, with pseudo-terminals the program makes.
 func TestCTTY(t *testing.T) { compareC(t, "tty", 0) }
 
+// TestCSignalfd compares c/signalfd.c: signalfd(2), which script(1) needs
+// (the sentry serves it for that).
+func TestCSignalfd(t *testing.T) { compareC(t, "signalfd", 0) }
+
 // TestTTYScript: script(1) makes a pseudo-terminal (with posix_openpt and
 // a signalfd) and runs tty and stty -a on it.
 func TestTTYScript(t *testing.T) {

@@ -254,7 +254,7 @@ var linux64 = map[uintptr]Syscall{
 
 	// Terminals and signal files (sys_signalfd.go; terminal ioctls are
 	// ioctl's, served by sentry/tty).
-	unix.SYS_SIGNALFD:  {Name: "signalfd", Fn: Signalfd, Support: Full, Args: []ArgKind{FD, Ptr, Uint}, Ret: FD},
-	unix.SYS_SIGNALFD4: {Name: "signalfd4", Fn: Signalfd4, Support: Full, Args: []ArgKind{FD, Ptr, Uint, Hex}, Ret: FD},
+	unix.SYS_SIGNALFD:  {Name: "signalfd", Fn: Signalfd, Support: Partial, Note: "poll and epoll readiness follow the thread that made the file (Linux: the polling thread); reads take the reader's signals", Args: []ArgKind{FD, Ptr, Uint}, Ret: FD},
+	unix.SYS_SIGNALFD4: {Name: "signalfd4", Fn: Signalfd4, Support: Partial, Note: "as signalfd; SFD_NONBLOCK, SFD_CLOEXEC", Args: []ArgKind{FD, Ptr, Uint, Hex}, Ret: FD},
 	unix.SYS_VHANGUP:   {Name: "vhangup", Fn: Vhangup, Support: Full, Note: "hangs up the controlling terminal; CAP_SYS_TTY_CONFIG is effective UID 0", Ret: Int},
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
 	"github.com/runsc-lite/runsc-lite/sentry/loader"
@@ -39,6 +40,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/workqueue"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 // Config describes a sandbox to run. The launcher (sentry/sandbox) sends
@@ -78,6 +80,28 @@ type Config struct {
 	// sandbox may hold: a clone beyond it fails with EAGAIN. 0 means
 	// DefaultPidsLimit; negative means no limit.
 	PidsLimit int
+	// ConsoleFD, if not 0, is the sentry's descriptor of a host
+	// terminal that becomes the sandbox's terminal (OCI's
+	// process.terminal: the replica of the pseudo-terminal whose master
+	// went to the console socket; the launcher passes it as an extra
+	// file): it is /dev/pts/0 inside, init's stdin, stdout and stderr,
+	// and init's controlling terminal. When 0, the sentry's own stdin,
+	// stdout or stderr, if a terminal, is the sandbox's terminal in the
+	// same way for the descriptors on it, unless LeaveTerminal. See
+	// AttachTerminal.
+	ConsoleFD int
+	// ConsoleSize, if not nil, is the console's window size at start
+	// (OCI's process.consoleSize).
+	ConsoleSize *linux.Winsize
+	// PTSOptions, if not nil, are the mount options of the sandbox's
+	// /dev/pts (an OCI devpts mount's mode=, gid=, ptmxmode=); nil:
+	// devpts.DefaultOptions.
+	PTSOptions *devpts.Options
+	// LeaveTerminal passes a terminal on the sentry's stdio through as
+	// host files instead: the launcher sets it when it runs in the
+	// background of its terminal, which must not turn raw under the
+	// shell (the sentry, in a session of its own, cannot tell).
+	LeaveTerminal bool
 	// Log receives the sandbox's logs.
 	Log *logrus.Logger `json:"-"`
 	// Signals, if not nil, carries the host signals the sentry already
@@ -275,7 +299,12 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		root = "/"
 	}
 	closer := workqueue.NewHostFDCloser(wqs.Unbound, nil)
-	v, err := newFilesystem(s, vfs.Options{Root: root, RootFD: cfg.RootFD, Volumes: cfg.Volumes, FDCloser: closer})
+	ptsOpts := devpts.DefaultOptions
+	if cfg.PTSOptions != nil {
+		ptsOpts = *cfg.PTSOptions
+	}
+	pts := devpts.New(ptsOpts, s)
+	v, err := newFilesystem(s, vfs.Options{Root: root, RootFD: cfg.RootFD, Volumes: cfg.Volumes, FDCloser: closer, PTS: pts})
 	if err != nil {
 		return 0, err
 	}
@@ -290,13 +319,25 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	if err != nil {
 		return 0, fmt.Errorf("setting the working directory %q: %w", cfg.Cwd, err)
 	}
-	fds := vfs.NewFDTable()
-	if err := fds.InstallHostStdio(); err != nil {
-		return 0, fmt.Errorf("passing stdio to the sandbox: %w", err)
-	}
 	creds := cfg.Creds
 	if creds == nil {
 		creds = process.HostCredentials()
+	}
+	var consoleFile *os.File
+	if cfg.ConsoleFD != 0 {
+		consoleFile = os.NewFile(uintptr(cfg.ConsoleFD), "console")
+	}
+	var console *Console
+	if consoleFile != nil || !cfg.LeaveTerminal {
+		console, err = AttachTerminal(v, pts, consoleFile, cfg.ConsoleSize, creds, log)
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer console.Close()
+	fds := vfs.NewFDTable()
+	if err := console.installStdio(fds); err != nil {
+		return 0, fmt.Errorf("passing stdio to the sandbox: %w", err)
 	}
 
 	as, err := plat.NewAddressSpace()
@@ -324,6 +365,9 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		Exe:    loaded.Executable,
 		Limits: limits,
 	})
+	if err := console.SetControllingTerminal(init.TG); err != nil {
+		return 0, fmt.Errorf("giving the sandbox its terminal: %w", err)
+	}
 	if cfg.Confine != nil {
 		// Init has not run: the sentry exits with this error right
 		// after, which tears down what is built.
@@ -334,13 +378,16 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	log.Debugf("starting %s (pid %d) at %#x", loaded.Executable, init.TID(), loaded.Entry)
 	// Forward host signals before init runs, so a signal sent as soon as
 	// the program is up reaches it instead of killing runsc-lite.
-	stopForwarding := process.ForwardHostSignals(s, nil, cfg.Signals)
+	stopForwarding := process.ForwardHostSignals(s, console.Foreground(), cfg.Signals)
 	defer stopForwarding()
 	init.Task.Start()
 	<-s.InitExited()
 	status := init.TG.ExitStatus()
 	log.Debugf("init exited: %v", status)
 	shutdown(s)
+	// The program's last output reaches the host terminal, and the
+	// terminal gets its settings back, before runsc-lite exits.
+	console.Close()
 	// Write back every volume's dirty data before runsc-lite exits.
 	wqUsers.finish()
 	return status, nil

@@ -159,6 +159,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		}
 		ntg.parent = parent
 		ntg.pgid, ntg.sid = tg.pgid, tg.sid
+		ntg.ctty = tg.ctty
 		parent.children[ntg] = struct{}{}
 		s.tgs[ntg.tgid] = ntg
 		s.mu.Unlock()
@@ -393,6 +394,8 @@ func (tg *ThreadGroup) SetSession() (int32, error) {
 		}
 	}
 	tg.sid, tg.pgid = tg.tgid, tg.tgid
+	// A new session has no controlling terminal.
+	tg.ctty = nil
 	return tg.sid, nil
 }
 

@@ -166,6 +166,12 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 	toClose = append(toClose, statusW)
 	bootFD := pass(bootR)
 	msg.StatusFD = pass(statusW)
+	if !opts.Detach && opts.Stdin == nil && opts.Stdout == nil && opts.Stderr == nil {
+		// The sentry runs in a session of its own and cannot see whether
+		// the caller is in its terminal's foreground: a caller in the
+		// background keeps its shell's terminal as it is.
+		cfg.LeaveTerminal = cfg.LeaveTerminal || !boot.StdioTerminalForeground()
+	}
 	msg.Config = cfg
 	msg.Config.Log = nil
 

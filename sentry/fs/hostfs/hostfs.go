@@ -574,6 +574,12 @@ func (n *Node) Create(ctx *fs.Context, name string, mode uint32, flags uint32) (
 			return err
 		}
 		node.dev, node.ino = st.Dev, st.Ino
+		if pageCache.Load() != nil {
+			// A new inode may carry the number of one the host freed
+			// (a file unlinked and closed): whatever the page cache
+			// still holds under that number is not this file's.
+			mm.FileTruncated(st.Dev, st.Ino, 0)
+		}
 		s := n.fs.fds.add(fdKey{dev: st.Dev, ino: st.Ino, flags: hostOpenFlags(flags)}, fd)
 		file = newFile(node, s, flags)
 		return nil

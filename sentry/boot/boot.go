@@ -102,6 +102,10 @@ type Config struct {
 	// background of its terminal, which must not turn raw under the
 	// shell (the sentry, in a session of its own, cannot tell).
 	LeaveTerminal bool
+	// IgnoredSignals start ignored in init, as execve keeps ignored
+	// dispositions: those the caller of runsc-lite ignored (nohup's
+	// SIGHUP, a shell's SIGINT for a background job).
+	IgnoredSignals []int
 	// Log receives the sandbox's logs.
 	Log *logrus.Logger `json:"-"`
 	// Signals, if not nil, carries the host signals the sentry already
@@ -365,6 +369,11 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		Exe:    loaded.Executable,
 		Limits: limits,
 	})
+	for _, sig := range cfg.IgnoredSignals {
+		if sig > 0 && sig <= linux.SignalMaximum && sig != int(linux.SIGKILL) && sig != int(linux.SIGSTOP) {
+			init.TG.SetSignalAction(sig, process.SignalAction{Handler: linux.SIG_IGN})
+		}
+	}
 	if err := console.SetControllingTerminal(init.TG); err != nil {
 		return 0, fmt.Errorf("giving the sandbox its terminal: %w", err)
 	}

@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"syscall"
 
@@ -336,4 +337,19 @@ func (p *Process) Wait() (process.WaitStatus, error) {
 		de.Status = ws.ExitStatus()
 	}
 	return 0, de
+}
+
+// IgnoredAtStart returns the signals this process was started with
+// ignored, as far as the Go runtime keeps them: SIGHUP, SIGINT and the
+// real-time signals it leaves alone (32, 33) stay ignored; it takes over
+// the others. Call it before signal.Notify changes them. The launcher
+// passes them on to the sandbox's init (boot.Config.IgnoredSignals).
+func IgnoredAtStart() []int {
+	var sigs []int
+	for sig := 1; sig <= 64; sig++ {
+		if signal.Ignored(syscall.Signal(sig)) {
+			sigs = append(sigs, sig)
+		}
+	}
+	return sigs
 }

@@ -184,12 +184,8 @@ func (f *File) Send(ctx *Context, src *usermem.IOSequence, flags int, fl uint32,
 }
 
 // Recv receives into dst with MSG_* flags; wantControl is false when the
-// caller has no control buffer. An empty dst is EFAULT when the caller
-// asked for bytes its memory cannot take (nothing is consumed).
+// caller has no control buffer.
 func (f *File) Recv(ctx *Context, dst *usermem.IOSequence, flags int, fl uint32, wantControl bool) (RecvResult, error) {
-	if dst.Len() > 0 && !dst.TrimToAccessible(true) {
-		return RecvResult{}, unix.EFAULT
-	}
 	return f.sock.RecvMsg(ctx, dst, &RecvOptions{Flags: flags, WantControl: wantControl, Blocking: f.RecvBlocking(flags, fl)})
 }
 

@@ -199,8 +199,11 @@ func (e *endpoint) dgramRecv(ctx *socket.Context, dst *usermem.IOSequence, o *so
 		if m == nil {
 			shut := e.shutdown&rcvShutdown != 0
 			e.unlockForReceive(gcHeld)
-			if shut && (seqpacket || o.Blocking.CanWait()) {
-				return socket.RecvResult{}, nil
+			if shut {
+				if seqpacket || o.Blocking.CanWait() {
+					return socket.RecvResult{}, nil
+				}
+				return socket.RecvResult{}, sys.EAGAIN
 			}
 			if err := o.Blocking.Wait(ctx, &e.readQ, func() bool {
 				e.mu.Lock()

@@ -239,8 +239,9 @@ func (e *endpoint) streamRecv(ctx *socket.Context, dst *usermem.IOSequence, o *s
 	}
 	peek := o.Flags&sys.MSG_PEEK != 0
 	size := dst.Len()
-	target := min(1, size)
-	if o.Flags&sys.MSG_WAITALL != 0 {
+	// sock_rcvlowat: at least one byte, even for an empty buffer.
+	target := 1
+	if o.Flags&sys.MSG_WAITALL != 0 && size > 1 {
 		target = size
 	}
 	passcred := e.PassCred()
@@ -254,7 +255,6 @@ func (e *endpoint) streamRecv(ctx *socket.Context, dst *usermem.IOSequence, o *s
 		gcHeld    bool
 		from      *endpoint
 		idx       int // PEEK: index of the message being read
-		skip      int // PEEK: bytes of it already copied
 		err       error
 	)
 	gcHeld = e.lockForReceive(false, 0)
@@ -311,7 +311,7 @@ loop:
 		if from == nil {
 			from = m.from
 		}
-		data := m.unread()[skip:]
+		data := m.unread()
 		chunk := min(len(data), size)
 		n, werr := dst.Write(data[:chunk])
 		if werr != nil && n < chunk {
@@ -346,7 +346,6 @@ loop:
 				break
 			}
 			idx++
-			skip = 0
 		}
 		if size == 0 {
 			break loop

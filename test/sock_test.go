@@ -410,8 +410,11 @@ func hostServer(t *testing.T, path string) net.Listener {
 const hostClient = `
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+addr = sys.argv[1]
+if addr.startswith("\\x00"):
+    addr = "\0" + addr[4:]
 try:
-    s.connect(sys.argv[1])
+    s.connect(addr)
 except OSError as e:
     print("connect:", e.strerror)
     sys.exit(0)
@@ -445,6 +448,15 @@ func TestSockUnixHostUDS(t *testing.T) {
 	r = runSandbox(t, argv, runOpts{Flags: []string{"--host-uds=open"}})
 	if r.Status != 0 || strings.TrimSpace(r.Stdout) != "connect: Connection refused" {
 		t.Errorf("--host-uds=open without a volume: status %d, output %q\n%s", r.Status, r.Stdout, r.Stderr)
+	}
+	// The abstract namespace is the sandbox's own, flag or not: a host
+	// listener's abstract name does not exist inside.
+	name := fmt.Sprintf("@runsc-lite-host-%d", os.Getpid())
+	al := hostServer(t, name)
+	defer al.Close()
+	r = runSandbox(t, []string{"/usr/bin/python3", "-c", hostClient, `\x00` + name[1:]}, runOpts{Flags: []string{"--host-uds=open"}})
+	if r.Status != 0 || strings.TrimSpace(r.Stdout) != "connect: Connection refused" {
+		t.Errorf("host abstract socket from the sandbox: status %d, output %q\n%s", r.Status, r.Stdout, r.Stderr)
 	}
 	r = runRunsc(t, []string{"do", "--host-uds=maybe", "--", "/bin/true"}, runOpts{})
 	if r.Status != 2 || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {

@@ -42,6 +42,7 @@ for prog in unixsock getpid pipepong; do
 done
 read -r -a flags <<<"${BENCH_FLAGS:-}"
 sandbox() { "$rl" do "${flags[@]}" -- "$@"; }
+sandbox_one_cpu() { "$rl" do "${flags[@]}" --cpus 1 -- "$@"; }
 
 value() { sed -n "s/^$1: *\([0-9.]*\).*/\1/p" | tail -n 1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b != "") printf "%.2fx", b / a; else print "n/a" }'; }
@@ -57,7 +58,7 @@ log "round trips on one CPU"
 pin=""
 command -v taskset >/dev/null 2>&1 && pin="taskset -c 0"
 rt1_n=$($pin "$work/unixsock" rtt "$rtt_n" "$rounds" | value ns_per_op)
-rt1_s=$(sandbox_one() { "$rl" do "${flags[@]}" --cpus 1 -- "$@"; }; sandbox_one "$work/unixsock" rtt "$rtt_s" "$rounds" | value ns_per_op)
+rt1_s=$(sandbox_one_cpu "$work/unixsock" rtt "$rtt_s" "$rounds" | value ns_per_op)
 log "throughput"
 tp_nat=$("$work/unixsock" tput "$tp_n" "$rounds" | value mib_per_s)
 tp_sb=$(sandbox "$work/unixsock" tput "$tp_s" "$rounds" | value mib_per_s)

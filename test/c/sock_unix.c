@@ -1443,6 +1443,22 @@ static void sec_opts(void) {
 	setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	report("accept with 100ms timeout", accept(l, NULL, NULL));
 	report("unknown ioctl", ioctl(l, 0x1234, &n));
+	/* a listener closed with a connection it never accepted resets it */
+	int pc = socket(AF_UNIX, SOCK_STREAM, 0);
+	connect(pc, (struct sockaddr *)&a, al);
+	send(pc, "lost", 4, 0);
+	close(l);
+	revents("connector after the listener closed", pc);
+	rdstr("recv", pc, 10, MSG_DONTWAIT);
+	rdstr("recv again", pc, 10, MSG_DONTWAIT);
+	report("send", send(pc, "x", 1, MSG_NOSIGNAL));
+	close(pc);
+	/* shutdown of a listener wakes accept with EINVAL */
+	l = socket(AF_UNIX, SOCK_STREAM, 0);
+	bind(l, (struct sockaddr *)&a, al);
+	listen(l, 1);
+	report("shutdown listener", shutdown(l, SHUT_RD));
+	report("accept after shutdown", accept(l, NULL, NULL));
 	close(l);
 }
 

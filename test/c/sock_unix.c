@@ -1427,6 +1427,24 @@ static void sec_opts(void) {
 	int n;
 	ioctl(sv[0], SIOCOUTQ, &n);
 	printf("SIOCOUTQ == bytes sent: %s\n", n == sent ? "yes" : "no");
+	/* SO_RCVLOWAT: a receive waits for that many bytes */
+	int lw[2];
+	pair(SOCK_STREAM, lw);
+	setint("SO_RCVLOWAT 4", lw[1], SOL_SOCKET, SO_RCVLOWAT, 4);
+	printf("SO_RCVLOWAT = %d\n", getint(lw[1], SOL_SOCKET, SO_RCVLOWAT));
+	write(lw[0], "ab", 2);
+	pid_t lp = fork();
+	if (lp == 0) {
+		sleep_ms(100);
+		write(lw[0], "cd", 2);
+		_exit(0);
+	}
+	rdstr("recv with SO_RCVLOWAT 4", lw[1], 10, 0);
+	waitpid(lp, NULL, 0);
+	write(lw[0], "e", 1);
+	rdstr("non-blocking recv below SO_RCVLOWAT", lw[1], 10, MSG_DONTWAIT);
+	close(lw[0]);
+	close(lw[1]);
 	ioctl(sv[1], FIONREAD, &n);
 	printf("FIONREAD == bytes sent: %s\n", n == sent ? "yes" : "no");
 	close(sv[0]);

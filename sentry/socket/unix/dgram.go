@@ -187,6 +187,8 @@ func (e *endpoint) dgramRecv(ctx *socket.Context, dst *usermem.IOSequence, o *so
 		return h.recv(ctx, dst, o)
 	}
 	peek := o.Flags&sys.MSG_PEEK != 0
+	e.recvMu.Lock()
+	defer e.recvMu.Unlock()
 	gcHeld := e.lockForReceive(false, 0)
 	for {
 		if e.err != 0 {
@@ -205,11 +207,14 @@ func (e *endpoint) dgramRecv(ctx *socket.Context, dst *usermem.IOSequence, o *so
 				}
 				return socket.RecvResult{}, sys.EAGAIN
 			}
-			if err := o.Blocking.Wait(ctx, &e.readQ, func() bool {
+			e.recvMu.Unlock()
+			err := o.Blocking.Wait(ctx, &e.readQ, func() bool {
 				e.mu.Lock()
 				defer e.mu.Unlock()
 				return e.queue.len() > 0 || e.err != 0 || e.shutdown&rcvShutdown != 0
-			}); err != nil {
+			})
+			e.recvMu.Lock()
+			if err != nil {
 				return socket.RecvResult{}, err
 			}
 			gcHeld = e.lockForReceive(false, 0)

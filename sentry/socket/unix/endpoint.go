@@ -42,6 +42,11 @@ type endpoint struct {
 	addr   atomic.Pointer[address]
 	bindMu sync.Mutex
 
+	// recvMu serializes receivers (Linux's u->iolock), so one receive
+	// takes its bytes without another's in between; it is released while
+	// a receiver waits.
+	recvMu sync.Mutex
+
 	mu       sync.Mutex
 	state    int
 	ino      uint64

@@ -239,11 +239,14 @@ func (e *endpoint) streamRecv(ctx *socket.Context, dst *usermem.IOSequence, o *s
 	}
 	peek := o.Flags&sys.MSG_PEEK != 0
 	size := dst.Len()
-	// sock_rcvlowat: at least one byte, even for an empty buffer.
-	target := 1
+	// sock_rcvlowat: SO_RCVLOWAT bytes (the whole buffer with
+	// MSG_WAITALL), but at least one, even for an empty buffer.
+	target := max(min(e.RcvLowat(), size), 1)
 	if o.Flags&sys.MSG_WAITALL != 0 && size > 1 {
 		target = size
 	}
+	e.recvMu.Lock()
+	defer e.recvMu.Unlock()
 	passcred := e.PassCred()
 	var (
 		res       socket.RecvResult
@@ -284,11 +287,13 @@ loop:
 			}
 			e.unlockForReceive(gcHeld)
 			gcHeld = false
+			e.recvMu.Unlock()
 			werr := o.Blocking.Wait(ctx, &e.readQ, func() bool {
 				e.mu.Lock()
 				defer e.mu.Unlock()
 				return e.queue.at(idx) != nil || e.err != 0 || e.shutdown&rcvShutdown != 0
 			})
+			e.recvMu.Lock()
 			gcHeld = e.lockForReceive(false, idx)
 			if werr != nil {
 				err = werr

@@ -3,10 +3,10 @@
 # same run, printed as a markdown table for BENCHMARKS.md.
 #
 #   round trip    a byte bounced between two processes over a stream socket
-#                 pair, per round trip (bench/unixsock.c rtt); with the
-#                 pipe ping-pong (bench/pipepong.c) beside it, same shape
+#                 pair, per round trip (bench/unixpong.c); with the pipe
+#                 ping-pong (bench/pipepong.c) beside it, same shape
 #   throughput    64 KiB writes from one process to another, MiB/s
-#                 (bench/unixsock.c tput)
+#                 (bench/unixtput.c)
 #   the target    "AF_UNIX round trip within 2.5x of two getpid round
 #                 trips": the sandbox's round trip over twice its getpid
 #                 (bench/getpid.c), both measured here
@@ -25,9 +25,9 @@ trap 'rm -rf "$work"' EXIT
 log() { echo "sockets: $*" >&2; }
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-	rounds=3 rtt_n=2000 rtt_s=200 tp_n=64 tp_s=16 gp_s=5000
+	rounds=3 rtt_n=2000 rtt_s=200 tp_n=1024 tp_s=256 gp_s=5000
 else
-	rounds=5 rtt_n=20000 rtt_s=2000 tp_n=512 tp_s=128 gp_s=100000
+	rounds=5 rtt_n=20000 rtt_s=2000 tp_n=8192 tp_s=2048 gp_s=100000
 fi
 
 if [ -n "${RUNSC_LITE_BIN:-}" ]; then
@@ -37,7 +37,7 @@ else
 	go build -o "$work/runsc-lite" ./runsc-lite
 	rl=$work/runsc-lite
 fi
-for prog in unixsock getpid pipepong; do
+for prog in unixpong unixtput getpid pipepong; do
 	gcc -static -O2 -Wall -Werror -o "$work/$prog" "bench/$prog.c"
 done
 read -r -a flags <<<"${BENCH_FLAGS:-}"
@@ -49,19 +49,20 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b != "") printf "%.2fx",
 us() { awk -v ns="$1" 'BEGIN { if (ns == "") print "n/a"; else if (ns >= 1000) printf "%.2f µs", ns / 1000; else printf "%.0f ns", ns }'; }
 
 log "round trips"
-rt_n=$("$work/unixsock" rtt "$rtt_n" "$rounds" | value ns_per_op)
+rt_n=$("$work/unixpong" "$rtt_n" "$rounds" | value ns_per_op)
 gp=$(sandbox "$work/getpid" "$gp_s" "$rounds" | value ns_per_op)
-rt_s=$(sandbox "$work/unixsock" rtt "$rtt_s" "$rounds" | value ns_per_op)
+rt_s=$(sandbox "$work/unixpong" "$rtt_s" "$rounds" | value ns_per_op)
 pp_n=$("$work/pipepong" "$rtt_n" "$rounds" | value ns_per_op)
 pp_s=$(sandbox "$work/pipepong" "$rtt_s" "$rounds" | value ns_per_op)
 log "round trips on one CPU"
 pin=""
 command -v taskset >/dev/null 2>&1 && pin="taskset -c 0"
-rt1_n=$($pin "$work/unixsock" rtt "$rtt_n" "$rounds" | value ns_per_op)
-rt1_s=$(sandbox_one_cpu "$work/unixsock" rtt "$rtt_s" "$rounds" | value ns_per_op)
+rt1_n=$($pin "$work/unixpong" "$rtt_n" "$rounds" | value ns_per_op)
+rt1_s=$(sandbox_one_cpu "$work/unixpong" "$rtt_s" "$rounds" | value ns_per_op)
 log "throughput"
-tp_nat=$("$work/unixsock" tput "$tp_n" "$rounds" | value mib_per_s)
-tp_sb=$(sandbox "$work/unixsock" tput "$tp_s" "$rounds" | value mib_per_s)
+mib() { awk -v ns="$1" 'BEGIN { if (ns > 0) printf "%.0f", 65536 / ns * 1e9 / 1048576 }'; }
+tp_nat=$(mib "$("$work/unixtput" "$tp_n" "$rounds" | value ns_per_op)")
+tp_sb=$(mib "$(sandbox "$work/unixtput" "$tp_s" "$rounds" | value ns_per_op)")
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo "Measured $(date -u +%Y-%m-%d) on $(nproc) x ${cpu:-unknown CPU}, Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg), with \`bash bench/sockets.sh\` (flags: ${BENCH_FLAGS:-none})."

@@ -30,8 +30,44 @@
 static const char *dir;
 static volatile sig_atomic_t sigpipes, sigalrms;
 
+static socklen_t mkabs(struct sockaddr_un *a, const char *name);
+static int alarm_pipe = -1; /* the SIGALRM handler writes a byte here */
+
 static void on_sigpipe(int s) { (void)s; sigpipes++; }
-static void on_sigalrm(int s) { (void)s; sigalrms++; }
+static void on_sigalrm(int s) {
+	(void)s;
+	sigalrms++;
+	if (alarm_pipe >= 0)
+		write(alarm_pipe, "a", 1);
+}
+
+/* after_alarm forks a child that waits for the parent's next SIGALRM (its
+ * handler writes to a pipe) and then runs fn; it returns the child. So
+ * whatever the machine's load, fn happens after the signal. */
+static pid_t after_alarm(void (*fn)(void *), void *arg, int *pipefd) {
+	if (pipe(pipefd) < 0)
+		die("pipe");
+	alarm_pipe = pipefd[1];
+	pid_t pid = fork();
+	if (pid == 0) {
+		char c;
+		close(pipefd[1]);
+		if (read(pipefd[0], &c, 1) == 1)
+			fn(arg);
+		_exit(0);
+	}
+	close(pipefd[0]);
+	return pid;
+}
+
+static void write_late(void *arg) { write(*(int *)arg, "late", 4); }
+
+static void connect_late(void *arg) {
+	int c = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un a;
+	socklen_t al = mkabs(&a, (const char *)arg);
+	connect(c, (struct sockaddr *)&a, al);
+}
 
 static long now_ms(void) {
 	struct timespec ts;
@@ -1382,7 +1418,7 @@ static void sec_opts(void) {
 	getsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tg, &tl);
 	printf("SO_RCVTIMEO = %ld.%06ld len %d\n", (long)tg.tv_sec, (long)tg.tv_usec, tl);
 	tv.tv_sec = 2;
-	tv.tv_usec = 250000;
+	tv.tv_usec = 500000; /* whole jiffies at HZ 100, 250, 300 and 1000 */
 	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	tl = sizeof tg;
 	getsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tg, &tl);
@@ -1488,22 +1524,20 @@ static void sec_signals(void) {
 	sa.sa_handler = on_sigalrm;
 	int sv[2];
 	char buf[16];
-	/* restarted with SA_RESTART */
+	/* restarted with SA_RESTART; the data comes after the signal */
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGALRM, &sa, NULL);
 	pair(SOCK_STREAM, sv);
-	pid_t pid = fork();
-	if (pid == 0) {
-		sleep_ms(400);
-		write(sv[1], "late", 4);
-		_exit(0);
-	}
+	int gp[2];
+	pid_t pid = after_alarm(write_late, &sv[1], gp);
 	sigalrms = 0;
 	struct itimerval it = {{0, 0}, {0, 100000}};
 	setitimer(ITIMER_REAL, &it, NULL);
 	rdstr("recv with SA_RESTART", sv[0], sizeof buf, 0);
 	printf("SIGALRMs = %d\n", sigalrms);
 	waitpid(pid, NULL, 0);
+	close(gp[1]);
+	alarm_pipe = -1;
 	/* EINTR without */
 	sa.sa_flags = 0;
 	sigaction(SIGALRM, &sa, NULL);
@@ -1534,18 +1568,14 @@ static void sec_signals(void) {
 	int l = socket(AF_UNIX, SOCK_STREAM, 0);
 	bind(l, (struct sockaddr *)&a, al);
 	listen(l, 1);
-	pid = fork();
-	if (pid == 0) {
-		sleep_ms(400);
-		int c = socket(AF_UNIX, SOCK_STREAM, 0);
-		connect(c, (struct sockaddr *)&a, al);
-		_exit(0);
-	}
+	pid = after_alarm(connect_late, "runsc-lite-sig-accept", gp);
 	sigalrms = 0;
 	setitimer(ITIMER_REAL, &it, NULL);
 	int acc = accept(l, NULL, NULL);
 	printf("accept restarted: %s, SIGALRMs = %d\n", acc >= 0 ? "yes" : errname(errno), sigalrms);
 	waitpid(pid, NULL, 0);
+	close(gp[1]);
+	alarm_pipe = -1;
 	close(acc);
 	close(l);
 	close(sv[0]);

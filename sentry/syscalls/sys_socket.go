@@ -68,7 +68,7 @@ func finalEINTR(t *process.Thread, err error, b *socket.Blocking) error {
 // sockSend sends seq on sf with MSG_* flags.
 func sockSend(t *process.Thread, f *vfs.FileDescription, sf *socket.File, seq *usermem.IOSequence, flags int, to []byte, ctl socket.ControlMessages) (int, error) {
 	b := sf.SendBlocking(flags, f.Flags())
-	n, err := sf.Socket().SendMsg(sockContext(t), seq, &socket.SendOptions{To: to, Flags: flags, Control: ctl, Blocking: b})
+	n, err := sf.Send(sockContext(t), seq, flags, b, to, ctl)
 	return n, finalEINTR(t, err, b)
 }
 
@@ -78,7 +78,7 @@ func sockSend(t *process.Thread, f *vfs.FileDescription, sf *socket.File, seq *u
 // keeps its data, a datagram is gone).
 func sockRecv(t *process.Thread, f *vfs.FileDescription, sf *socket.File, seq *usermem.IOSequence, flags int, wantControl bool) (socket.RecvResult, error) {
 	b := sf.RecvBlocking(flags, f.Flags())
-	r, err := sf.Socket().RecvMsg(sockContext(t), seq, &socket.RecvOptions{Flags: flags, WantControl: wantControl, Blocking: b})
+	r, err := sf.Recv(sockContext(t), seq, flags, b, wantControl)
 	return r, finalEINTR(t, err, b)
 }
 

@@ -32,10 +32,11 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/devfs"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/overlay"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
+	"github.com/runsc-lite/runsc-lite/sentry/tty"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,6 +49,10 @@ type Volume struct {
 	SandboxPath string
 	// ReadOnly refuses writes with EROFS.
 	ReadOnly bool
+	// HostFD, if not 0, is a descriptor of the host directory opened by
+	// the launcher (sentry/sandbox), used instead of opening HostPath;
+	// the filesystem takes it over.
+	HostFD int
 }
 
 // Options configure New.
@@ -55,11 +60,17 @@ type Options struct {
 	// Root is the host directory that becomes the sandbox's "/" (read
 	// only, under an in-memory writable layer). Default "/".
 	Root string
+	// RootFD, if not 0, is a descriptor of Root opened by the launcher,
+	// used instead of opening Root; the filesystem takes it over.
+	RootFD int
 	// Volumes are bound after /dev.
 	Volumes []Volume
-	// TTYHostFD is the sentry's descriptor of the controlling terminal
-	// for /dev/tty; -1 for none. The zero value means: the sentry's
-	// stdin if it is a terminal.
+	// PTS is the sandbox's devpts, mounted on /dev/pts (nil: an empty
+	// directory, and /dev/ptmx fails).
+	PTS *devpts.Filesystem
+	// TTYHostFD is a host terminal /dev/tty opens when the sandbox has
+	// no terminal of its own (see devfs.Options); -1 for none. The zero
+	// value means: the sentry's stdin if it is a terminal.
 	TTYHostFD *int
 	// FDCloser, if set, closes the host descriptors of released host
 	// files (deferred close on a workqueue).
@@ -120,7 +131,7 @@ func New(opts Options) (*VirtualFilesystem, error) {
 	if rootDir == "" {
 		rootDir = "/"
 	}
-	lower, err := hostfs.New(rootDir, true)
+	lower, err := openHostDir(rootDir, opts.RootFD, true)
 	if err != nil {
 		return nil, fmt.Errorf("root %q: %w", rootDir, err)
 	}
@@ -135,17 +146,22 @@ func New(opts Options) (*VirtualFilesystem, error) {
 	ttyFD := -1
 	if opts.TTYHostFD != nil {
 		ttyFD = *opts.TTYHostFD
-	} else if hostfd.IsTerminal(0) {
+	} else if tty.IsTerminal(0) {
 		ttyFD = 0
 	}
-	if err := v.Mount(fs.Background, "/dev", devfs.New(devfs.Options{TTYHostFD: ttyFD}), MountOptions{Source: "devtmpfs", Options: "mode=755"}); err != nil {
+	if err := v.Mount(fs.Background, "/dev", devfs.New(devfs.Options{PTS: opts.PTS, TTYHostFD: ttyFD}), MountOptions{Source: "devtmpfs", Options: "mode=755"}); err != nil {
 		return nil, fmt.Errorf("mount /dev: %w", err)
+	}
+	if opts.PTS != nil {
+		if err := v.Mount(fs.Background, "/dev/pts", opts.PTS, MountOptions{Source: "devpts", Options: opts.PTS.MountOptions()}); err != nil {
+			return nil, fmt.Errorf("mount /dev/pts: %w", err)
+		}
 	}
 	if err := v.Mount(fs.Background, "/dev/shm", tmpfs.New(01777, 0, 0), MountOptions{Source: "shm"}); err != nil {
 		return nil, fmt.Errorf("mount /dev/shm: %w", err)
 	}
 	for _, vol := range opts.Volumes {
-		hf, err := hostfs.New(vol.HostPath, vol.ReadOnly)
+		hf, err := openHostDir(vol.HostPath, vol.HostFD, vol.ReadOnly)
 		if err != nil {
 			return nil, fmt.Errorf("volume %q: %w", vol.HostPath, err)
 		}
@@ -157,6 +173,15 @@ func New(opts Options) (*VirtualFilesystem, error) {
 		}
 	}
 	return v, nil
+}
+
+// openHostDir returns the hostfs of hostDir: through fd when the launcher
+// opened it, by name otherwise.
+func openHostDir(hostDir string, fd int, readOnly bool) (*hostfs.FS, error) {
+	if fd != 0 {
+		return hostfs.FromFD(fd, hostDir, readOnly), nil
+	}
+	return hostfs.New(hostDir, readOnly)
 }
 
 // NewWithRoot returns a VFS whose "/" is root and nothing else mounted.
@@ -241,6 +266,21 @@ func (v *VirtualFilesystem) mountAt(p string) *Mount {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return v.mounts[p]
+}
+
+// LocationIn returns the location of node, the file called name in the
+// root directory of the most recent mount of filesystem f: how the sentry
+// names a file it opens without walking a path (TIOCGPTPEER's replica, a
+// terminal installed as a program's stdio). ENOENT if f is not mounted.
+func (v *VirtualFilesystem) LocationIn(f fs.Filesystem, name string, node fs.Node) (Location, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	for i := len(v.list) - 1; i >= 0; i-- {
+		if m := v.list[i]; m.FS == f {
+			return Location{Mount: m, Node: node, Path: joinPath(m.Point, name)}, nil
+		}
+	}
+	return Location{}, unix.ENOENT
 }
 
 // MountInfo describes a mount for /proc/mounts.

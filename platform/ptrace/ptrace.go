@@ -132,10 +132,10 @@ package ptrace
 
 import (
 	"fmt"
-	"os"
 	"sync"
 
 	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/bpf"
@@ -145,26 +145,35 @@ import (
 type Platform struct {
 	mf *memfile.MemoryFile
 
-	// stubFD is a sealed memfd holding the stub executable.
-	stubFD int
-
 	// filter is the stub's seccomp program.
 	filter []bpf.Instruction
 
-	// sentryPID is this process's pid.
-	sentryPID int
+	// zygote is the stub process every address space's stub is forked
+	// from. Immutable after New.
+	zygote *addressSpace
+
+	// deaths reports stubs killed from outside (deaths.go).
+	deaths *deathWatcher
 
 	mu       sync.Mutex
 	released bool
+	// spaces are the live address spaces (the zygote's stand-ins should
+	// it be killed).
+	spaces map[*addressSpace]struct{}
 }
 
 var (
 	_ platform.Platform     = (*Platform)(nil)
 	_ platform.AddressSpace = (*addressSpace)(nil)
 	_ platform.Context      = (*context)(nil)
+	_ platform.DeathWatcher = (*Platform)(nil)
 )
 
-// New returns a ptrace platform whose address spaces map pages of mf.
+// New returns a ptrace platform whose address spaces map pages of mf. It
+// starts the zygote: the only stub ever exec'd (through /proc/self/fd, so
+// New must run while /proc is in view), stripped, without capabilities
+// and under the stub's seccomp filter; every address space's stub is a
+// fork of it.
 func New(mf *memfile.MemoryFile) (*Platform, error) {
 	filter, err := stubFilter()
 	if err != nil {
@@ -174,12 +183,20 @@ func New(mf *memfile.MemoryFile) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Platform{
-		mf:        mf,
-		stubFD:    fd,
-		filter:    filter,
-		sentryPID: os.Getpid(),
-	}, nil
+	defer unix.Close(fd)
+	p := &Platform{
+		mf:     mf,
+		filter: filter,
+		spaces: make(map[*addressSpace]struct{}),
+	}
+	if p.deaths, err = newDeathWatcher(); err != nil {
+		return nil, fmt.Errorf("ptrace: watching the stubs: %w", err)
+	}
+	if p.zygote, err = newAddressSpace(p, fd); err != nil {
+		p.deaths.stop()
+		return nil, err
+	}
+	return p, nil
 }
 
 // writeStub puts img in a sealed, executable memfd numbered 3 or above (so
@@ -215,9 +232,9 @@ func (p *Platform) Name() string { return "ptrace" }
 // MaxUserAddress implements platform.Platform.MaxUserAddress.
 func (p *Platform) MaxUserAddress() uintptr { return maxUserAddress }
 
-// NewAddressSpace implements platform.Platform.NewAddressSpace. It starts a
-// stub process and its master goroutine, and returns once the stub is
-// stripped and under seccomp.
+// NewAddressSpace implements platform.Platform.NewAddressSpace. It forks
+// a stub from the zygote, with its own master goroutine, and returns once
+// the stub is traced by that goroutine.
 func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 	p.mu.Lock()
 	released := p.released
@@ -225,7 +242,36 @@ func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 	if released {
 		return nil, fmt.Errorf("ptrace: platform released")
 	}
-	return newAddressSpace(p)
+	return newAddressSpace(p, -1)
+}
+
+// forkStub forks a stub for a new address space and leaves it in
+// group-stop for the new master to seize: from the zygote, or, should the
+// zygote have been killed from the host, from the stub of any live address
+// space (emptied of its application mappings). It returns the stub's pid
+// and the registers to base injections on.
+func (p *Platform) forkStub() (int32, *arch.Registers, error) {
+	rep := p.zygote.call(&request{op: opFork})
+	if rep.err == nil {
+		return rep.pid, &p.zygote.initRegs, nil
+	}
+	if !isDead(rep.err) && rep.err != errASReleased {
+		return 0, nil, rep.err
+	}
+	firstErr := rep.err
+	p.mu.Lock()
+	var spaces []*addressSpace
+	for as := range p.spaces {
+		spaces = append(spaces, as)
+	}
+	p.mu.Unlock()
+	for _, as := range spaces {
+		rep := as.call(&request{op: opFork, clean: true})
+		if rep.err == nil {
+			return rep.pid, &as.initRegs, nil
+		}
+	}
+	return 0, nil, fmt.Errorf("ptrace: no stub left to fork a new one from: %w", firstErr)
 }
 
 // NewContext implements platform.Platform.NewContext.
@@ -236,13 +282,16 @@ func (p *Platform) NewContext() (platform.Context, error) {
 	return newContext(p), nil
 }
 
-// Release implements platform.Platform.Release.
+// Release implements platform.Platform.Release: it kills the zygote.
+// Address spaces are released by their owners.
 func (p *Platform) Release() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.released {
+		p.mu.Unlock()
 		return
 	}
 	p.released = true
-	unix.Close(p.stubFD)
+	p.mu.Unlock()
+	p.zygote.Release()
+	p.deaths.stop()
 }

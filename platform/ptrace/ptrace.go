@@ -4,7 +4,8 @@
 //
 // # What it owns
 //
-// One sealed memfd holding the stub executable (per Platform); per
+// Per Platform the zygote (a stub process every other stub is forked from,
+// with its own master goroutine) and the death watcher (deaths.go); per
 // AddressSpace one stub process, the "master" goroutine that traces it and
 // the stub threads cloned from it; per Context the map from AddressSpace to
 // the stub thread the Context runs in. It owns no application memory: the
@@ -22,10 +23,12 @@
 //	+0xc3 inject: syscall             the injection point
 //	+0xc5 done:   int3; jmp done      the tracer's "syscall returned" trap
 //
-// It is exec'd (via /proc/self/fd/N of the memfd) by the master with
-// PTRACE_TRACEME, Pdeathsig SIGKILL, a new session and ADDR_NO_RANDOMIZE
-// (so the host stack cannot land on stubBase). The post-exec SIGTRAP stops
-// it before its first instruction. To run a syscall in a stub process or
+// It is exec'd once per Platform, as the zygote, from a sealed memfd (via
+// /proc/self/fd/N, so New must run while /proc is in view: the confined
+// sentry has none afterwards) by the zygote's master with PTRACE_TRACEME,
+// Pdeathsig SIGKILL, a new session and ADDR_NO_RANDOMIZE (so the host
+// stack cannot land on stubBase). The post-exec SIGTRAP stops it before its
+// first instruction. To run a syscall in a stub process or
 // thread (injectSyscall), its tracer sets rip to inject and the syscall
 // registers, PTRACE_CONTs, and waits for the SIGTRAP of the int3 at done;
 // the registers are not restored, as the next Switch sets them all anyway.
@@ -40,7 +43,19 @@
 //     otherwise. The program is passed through one memory-file page mapped
 //     for the occasion at stubBase-4096 and written through the sentry's
 //     view of the memory file (the same page carries the name set with
-//     PR_SET_NAME, "runsc-lite-stub").
+//     PR_SET_NAME, "runsc-lite-stub");
+//   - before the filter, every capability is dropped: securebits locked
+//     (no root exemption on exec), the bounding set emptied (while the
+//     stub still has CAP_SETPCAP), then capset of empty sets (the same
+//     page carries its arguments).
+//
+// Every address space's stub is a fork of the zygote (forkStub: an
+// injected clone(CLONE_PARENT|CLONE_PTRACE)), so it inherits all of the
+// above; it gets PR_SET_PDEATHSIG, is detached into group-stop and seized
+// by the new address space's master, like a stub thread (below). Should
+// the zygote be killed from the host, a live address space's stub is
+// forked instead and its application mappings dropped. No stub is ever
+// exec'd after New.
 //
 // Application syscalls run under PTRACE_SYSEMU and never reach seccomp
 // (the kernel stops and skips them first); the filter is defence in depth.
@@ -49,8 +64,9 @@
 //
 // Every AddressSpace has a master goroutine locked to its own OS thread
 // (never unlocked, so the thread dies with the goroutine and with it, by
-// Pdeathsig and PTRACE_O_EXITKILL, the stub). The master is the stub
-// process's tracer and real parent. It serves requests over a channel:
+// PTRACE_O_EXITKILL, the stub). The master is the stub process's tracer;
+// its real parent is the zygote's master's thread (CLONE_PARENT), whose
+// death its Pdeathsig follows. It serves requests over a channel:
 // inject a syscall (for MapFile/Unmap called from a thread that has no
 // stub thread in the address space), create a stub thread, shut down.
 //
@@ -58,11 +74,12 @@
 // the master injects clone(CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|
 // CLONE_PARENT|CLONE_PTRACE). Without CLONE_THREAD a SIGKILL or group-stop
 // of one stub thread touches no other; CLONE_PARENT makes the sentry (the
-// master thread) its real parent, so any sentry thread can reap it and no
-// zombie is left behind; CLONE_PTRACE makes it start traced by the master
-// with SIGSTOP pending. The master waits for that stop, detaches with
-// SIGSTOP (the thread enters group-stop), waits for the group-stop as its
-// parent and hands the thread (tid and a pidfd) to the Context's OS thread,
+// zygote's master thread) its real parent, so any sentry thread can reap it
+// and no zombie is left behind; CLONE_PTRACE makes it start traced by the
+// master, stopped (a PTRACE_EVENT_STOP, the stub being seized). The master
+// waits for that stop, injects PR_SET_PDEATHSIG, detaches with SIGSTOP
+// (the thread enters group-stop), waits for the group-stop as its parent's
+// process and hands the thread (tid and a pidfd) to the Context's OS thread,
 // which PTRACE_SEIZEs it (PTRACE_O_EXITKILL|PTRACE_O_TRACESYSGOOD) and
 // consumes its PTRACE_EVENT_STOP. From then on that OS thread is the stub
 // thread's tracer and every ptrace request for it comes from there. The
@@ -89,6 +106,11 @@
 // from anywhere) and asynchronous ones are suppressed. Faults are decoded
 // from PTRACE_GETSIGINFO; see faultAccess for how Stop.Access is inferred.
 // A call into the vsyscall page is reported as an execute fault there.
+//
+// A stub killed from outside (kill -9 from the host) is noticed at once:
+// the death watcher polls every stub's pidfd and reports its address space
+// (platform.DeathWatcher), whose processes the sentry then kills. The
+// platform unwatches a stub before it kills it itself.
 //
 // Stub threads are reaped by whoever kills them (Context.Release,
 // AddressSpace.Release) with waitid(P_PIDFD), which works from any sentry

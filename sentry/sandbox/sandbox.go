@@ -10,13 +10,16 @@
 // passes the descriptors as inherited files and the configuration on a
 // pipe, and reads the sentry's status from another pipe: "started" when
 // init is about to run, then init's wait status. The sentry boots
-// (sentry/boot), confines itself just before init runs (confine.go), and
-// exits with init's status as a shell reports it (the exact wait status
-// travels on the status pipe).
+// (sentry/boot), confines itself just before init runs (confine.go: an
+// empty root, capabilities dropped, no_new_privs, the seccomp allow-list
+// of filter.go), and exits with init's status as a shell reports it (the
+// exact wait status travels on the status pipe). A sentry killed by its
+// filter is reported with the syscall the kernel logged (violation.go).
 //
-// What it owns: a Process's exec.Cmd and its status pipe. Locking: a
-// Process's fields are written by its status goroutine before it closes
-// the channels its readers wait on, and read only after.
+// What it owns: a Process's exec.Cmd and its status pipe; in the sentry,
+// the confinement's state. Locking: a Process's fields are written by its
+// status goroutine before it closes the channels its readers wait on, or
+// by Wait, and read only after.
 package sandbox
 
 import (
@@ -74,6 +77,11 @@ type Process struct {
 	statusDone chan struct{}
 	exit       *process.WaitStatus
 	bootErr    *boot.ExitError
+
+	// seccompLog is Options.SeccompLog; logged are the syscalls the
+	// kernel logged for the sentry's filter, read by Wait.
+	seccompLog bool
+	logged     []string
 }
 
 // Start starts a sentry process running cfg. cfg.Log's level and output
@@ -177,6 +185,23 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 			Setsid: true,
 		},
 	}
+	if !opts.Unconfined {
+		// New mount, PID, IPC and UTS namespaces; a new network
+		// namespace too unless the sentry joins one or keeps the
+		// host's. The sentry is PID 1 of its PID namespace: when it
+		// dies, for whatever reason, the kernel kills every stub.
+		cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+		if opts.NetNS == "" && !opts.HostNetwork {
+			cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWNET
+		}
+		if os.Geteuid() != 0 {
+			rootless(cmd.SysProcAttr)
+		}
+	}
+	// Whatever this process inherited and did not mean to pass on (a
+	// shell's descriptors) must not reach the sentry: os/exec passes every
+	// descriptor that is not close-on-exec.
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	if !opts.Detach {
 		cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -198,6 +223,7 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		cmd:        cmd,
 		started:    make(chan struct{}),
 		statusDone: make(chan struct{}),
+		seccompLog: opts.SeccompLog,
 	}
 	go p.readStatus(statusR)
 	if err := writeBootMessage(bootW, &msg); err != nil {
@@ -206,6 +232,22 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		return nil, fmt.Errorf("sending the sentry its configuration: %w", err)
 	}
 	return p, nil
+}
+
+// rootless makes an unprivileged user's sentry: the namespaces are made in
+// a new user namespace that maps the user (and group) to themselves, and
+// the sentry keeps, across its exec, the two capabilities the
+// confinement needs in that namespace (CAP_SYS_ADMIN for the empty root,
+// CAP_SETPCAP for the bounding set), which it then drops with the rest.
+// The sentry stays the user: it can do to host files what the user can,
+// and nothing more (it keeps no capability once confined).
+func rootless(attr *syscall.SysProcAttr) {
+	uid, gid := os.Getuid(), os.Getgid()
+	attr.Cloneflags |= unix.CLONE_NEWUSER
+	attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
+	attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+	attr.GidMappingsEnableSetgroups = false
+	attr.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP}
 }
 
 func writeBootMessage(w io.Writer, m *bootMessage) error {
@@ -297,6 +339,12 @@ func (e *SentryDiedError) ShellStatus() int {
 	return 125
 }
 
+// SeccompLogged returns, after Wait, the syscalls ("41 (socket)") that the
+// sentry made outside its allow-list while its filter was in log-only mode
+// (Options.SeccompLog), as the kernel's audit records in its log show them
+// (nothing when the kernel log cannot be read).
+func (p *Process) SeccompLogged() []string { return p.logged }
+
 // Wait waits for the sentry to exit and returns its init's wait status. A
 // sandbox that did not start returns a *boot.ExitError (the status
 // runsc-lite exits with, and why); a sentry that died without reporting
@@ -304,6 +352,9 @@ func (e *SentryDiedError) ShellStatus() int {
 func (p *Process) Wait() (process.WaitStatus, error) {
 	err := p.cmd.Wait()
 	<-p.statusDone
+	if p.seccompLog {
+		p.logged = seccompAudit(p.Pid(), true)
+	}
 	if p.exit != nil {
 		return *p.exit, nil
 	}

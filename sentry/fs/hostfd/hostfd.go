@@ -369,6 +369,15 @@ const termiosSize = 36
 // tcxonc is TCXONC (tcflow).
 const tcxonc = 0x540a
 
+// HostIoctls are the ioctl requests made on host descriptors (the
+// terminal, host pipes): the confined sentry's seccomp filter allows
+// exactly these (sentry/sandbox). Ioctl passes no other request to the
+// host.
+var HostIoctls = []uintptr{
+	linux.FIONREAD, linux.TCGETS, linux.TCSETS, linux.TCSETSW, linux.TCSETSF,
+	linux.TIOCGWINSZ, linux.TIOCSWINSZ, linux.TCSBRK, linux.TCFLSH, tcxonc, linux.TIOCOUTQ,
+}
+
 // Ioctl implements fs.Ioctler.
 func (f *File) Ioctl(ctx *fs.Context, cmd uint32, arg uintptr) (uintptr, error) {
 	n := f.n

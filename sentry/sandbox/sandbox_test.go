@@ -1,0 +1,137 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runsc-lite/runsc-lite/sentry/boot"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// TestMain makes the test binary a sentry too: Start re-executes
+// /proc/self/exe with "boot", as runsc-lite does.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "boot" {
+		os.Exit(Main(os.Args[2:], os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func testConfig(argv ...string) boot.Config {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	return boot.Config{Argv: argv, Env: []string{"PATH=/usr/bin:/bin"}, Cwd: "/", Log: log}
+}
+
+// TestStartWait: Start and Wait report init's status, a start-up failure
+// with the status runsc-lite exits with, and Started returns once init
+// runs.
+func TestStartWait(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the confined sentry needs root (namespaces, pivot_root)")
+	}
+	for _, c := range []struct {
+		argv  []string
+		code  int
+		start error
+	}{
+		{[]string{"/bin/true"}, 0, nil},
+		{[]string{"/bin/sh", "-c", "exit 7"}, 7, nil},
+		{[]string{"/no/such/program"}, 127, &boot.ExitError{}},
+	} {
+		p, err := Start(testConfig(c.argv...), Options{Stdin: devNull(t), Stdout: devNull(t), Stderr: devNull(t)})
+		if err != nil {
+			t.Fatalf("%q: Start: %v", c.argv, err)
+		}
+		serr := p.Started()
+		ws, err := p.Wait()
+		if c.start != nil {
+			var ee *boot.ExitError
+			if !errors.As(serr, &ee) || !errors.As(err, &ee) || ee.Status != c.code {
+				t.Errorf("%q: Started %v, Wait %v; want a start-up error with status %d", c.argv, serr, err, c.code)
+			}
+			continue
+		}
+		if serr != nil || err != nil || ws.ShellStatus() != c.code {
+			t.Errorf("%q: Started %v, Wait %v %v; want status %d", c.argv, serr, ws, err, c.code)
+		}
+	}
+}
+
+func devNull(t *testing.T) *os.File {
+	f, err := os.OpenFile("/dev/null", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// TestStartJoinsNetNS: Options.NetNS puts every thread of the sentry in
+// that network namespace (the OCI runtime's and --network's case).
+// Failed would be a sentry (or one of its threads) in another one.
+func TestStartJoinsNetNS(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("making a network namespace needs root")
+	}
+	// A thread of this process in a new network namespace, held until the
+	// test ends, names it through /proc.
+	nsPath := make(chan string)
+	release := make(chan struct{})
+	defer close(release)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			nsPath <- "error: " + err.Error()
+			return
+		}
+		nsPath <- fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
+		<-release
+	}()
+	ns := <-nsPath
+	if strings.HasPrefix(ns, "error: ") {
+		t.Fatal(ns)
+	}
+	want, err := os.Readlink(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p, err := Start(testConfig("/bin/sh", "-c", "echo up; read x"), Options{NetNS: ns, Stdin: r, Stdout: w, Stderr: devNull(t)})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Started(); err != nil {
+		t.Fatal(err)
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/ns/net", p.Pid()))
+	if len(tasks) == 0 {
+		t.Fatalf("no threads of the sentry %d", p.Pid())
+	}
+	for _, task := range tasks {
+		if got, err := os.Readlink(task); err == nil && got != want {
+			t.Errorf("%s is %s, want the given namespace %s", task, got, want)
+		}
+	}
+	p.Signal(unix.SIGKILL)
+	done := make(chan struct{})
+	go func() { p.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the sentry did not die")
+	}
+}

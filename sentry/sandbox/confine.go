@@ -38,8 +38,11 @@ import (
 // filter's TSYNC), and the threads made later inherit them. An
 // AllThreadsSyscall stops the world and signals every thread: cheap while
 // the sentry has a handful of threads, up to milliseconds each (and much
-// more on a loaded host) once its kernel runs, so all but three happen at
-// the start.
+// more on a loaded host) once its kernel runs, so as few as possible
+// happen once it runs: the launcher starts a root sentry with its bounding
+// set already reduced (dropBoundingOnThisThread), and confine makes four
+// (securebits, CAP_SYS_ADMIN and CAP_SETPCAP out of the bounding set,
+// capset).
 
 // keptCapability is a capability the confined sentry keeps, and why.
 type keptCapability struct {
@@ -70,6 +73,34 @@ func ptraceScopeNeedsCap() bool {
 	return err == nil && n >= 2
 }
 
+// keptFor returns the capabilities the sentry of confinement c keeps.
+func keptFor(c Confinement) ([]keptCapability, error) {
+	if os.Geteuid() != 0 {
+		// An unprivileged user's sentry (a user namespace of its own,
+		// see rootless) does to host files what the user can natively:
+		// it needs no capability.
+		return nil, nil
+	}
+	keep := append([]keptCapability(nil), keptCapabilities...)
+	if ptraceScopeNeedsCap() {
+		keep = append(keep, keptCapability{unix.CAP_SYS_PTRACE, "Yama ptrace_scope 2: tracing the stubs needs it"})
+	}
+	for _, name := range c.DropCaps {
+		found := false
+		for i, k := range keep {
+			if capName(k.cap) == name {
+				keep = append(keep[:i], keep[i+1:]...)
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("RUNSC_LITE_DROP_CAPS: %q is not a capability the sentry keeps", name)
+		}
+	}
+	return keep, nil
+}
+
 // confiner holds what the confinement needs from before the pivot.
 type confiner struct {
 	c   Confinement
@@ -93,32 +124,14 @@ type confiner struct {
 // the sentry has few threads: each step runs on every thread.
 func prepareConfinement(c Confinement, log *logrus.Logger, profiling bool) (*confiner, error) {
 	start := time.Now()
-	cf := &confiner{c: c, log: log, keep: keptCapabilities}
-	if os.Geteuid() != 0 {
-		// An unprivileged user's sentry (a user namespace of its own,
-		// see rootless) does to host files what the user can natively:
-		// it needs no capability.
-		cf.keep = nil
-	}
+	cf := &confiner{c: c, log: log}
 	if c.Unconfined {
 		return cf, nil
 	}
 	defer func() { cf.prepared = time.Since(start) }()
-	if ptraceScopeNeedsCap() {
-		cf.keep = append(cf.keep, keptCapability{unix.CAP_SYS_PTRACE, "Yama ptrace_scope 2: tracing the stubs needs it"})
-	}
-	for _, name := range c.DropCaps {
-		found := false
-		for i, k := range cf.keep {
-			if capName(k.cap) == name {
-				cf.keep = append(cf.keep[:i:i], cf.keep[i+1:]...)
-				found = true
-				break
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("RUNSC_LITE_DROP_CAPS: %q is not a capability the sentry keeps", name)
-		}
+	var err error
+	if cf.keep, err = keptFor(c); err != nil {
+		return nil, err
 	}
 	cf.filter = filterOptions{
 		pid:       os.Getpid(),
@@ -126,7 +139,6 @@ func prepareConfinement(c Confinement, log *logrus.Logger, profiling bool) (*con
 		log:       c.SeccompLog,
 		deny:      c.SeccompDeny,
 	}
-	var err error
 	if cf.program, err = cf.filter.program(); err != nil {
 		return nil, err
 	}
@@ -206,48 +218,103 @@ func pivotToEmptyRoot() error {
 // (SECBIT_KEEP_CAPS_LOCKED), no raising ambient ones, all locked.
 const sentrySecurebits = 1<<0 | 1<<1 | 1<<2 | 1<<3 | 1<<5 | 1<<6 | 1<<7
 
-// limitCapabilities drops every capability but keep (and, for root,
-// CAP_SETPCAP) from the bounding set, and empties the ambient set, of
-// every thread. A root sentry's CAP_SETPCAP stays in the bounding set
-// until setCapabilities: the ptrace platform's zygote stub, exec'd in
-// between, is granted the bounding set and needs it to empty its own.
-func limitCapabilities(keep []keptCapability) error {
+// boundingKept returns the capabilities a sentry keeping keep keeps in its
+// bounding set until confine: keep and, for root, CAP_SYS_ADMIN and
+// CAP_SETPCAP. Root's exec is granted exactly its bounding set: the
+// sentry's exec needs both (the pivot; the capability drops), and so does
+// the ptrace zygote's (it empties its own sets). An unprivileged user's
+// sentry carries them across its exec as ambient capabilities instead,
+// and its zygote's exec grants nothing.
+func boundingKept(keep []keptCapability) map[int]bool {
 	kept := map[int]bool{}
 	if os.Geteuid() == 0 {
-		// A root zygote's exec grants it the bounding set; an
-		// unprivileged one's grants nothing, so there it need not stay.
+		kept[unix.CAP_SYS_ADMIN] = true
 		kept[unix.CAP_SETPCAP] = true
 	}
 	for _, k := range keep {
 		kept[k.cap] = true
 	}
+	return kept
+}
+
+// dropBounding drops from every thread's bounding set the capabilities not
+// in kept that it still has. The threads share the bounding set they were
+// cloned with: reading the calling thread's is enough, and each drop is an
+// AllThreadsSyscall.
+func dropBounding(kept map[int]bool) error {
 	for c := 0; c <= unix.CAP_LAST_CAP+8; c++ {
 		if kept[c] {
 			continue
 		}
-		err := allThreadsPrctl(unix.PR_CAPBSET_DROP, uintptr(c), 0)
+		in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0)
 		if err == unix.EINVAL {
 			break // past the host's last capability
 		}
-		if err != nil && err != unix.EPERM {
+		if err != nil || in == 0 {
+			continue
+		}
+		if err := allThreadsPrctl(unix.PR_CAPBSET_DROP, uintptr(c), 0); err != nil && err != unix.EPERM {
 			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, err)
 		}
-	}
-	if err := allThreadsPrctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); err != nil && err != unix.EINVAL {
-		return fmt.Errorf("clearing the ambient capabilities: %w", err)
 	}
 	return nil
 }
 
-// setCapabilities locks the securebits, drops CAP_SETPCAP from the
-// bounding set, and makes keep the effective and permitted sets and
-// empties the inheritable set, of every thread.
+// limitCapabilities drops from the bounding set of every thread the
+// capabilities boundingKept does not keep, and empties the ambient set.
+// The launcher already dropped them from the thread it started the sentry
+// from (dropBoundingOnThisThread), so a root sentry normally has none left
+// to drop here.
+func limitCapabilities(keep []keptCapability) error {
+	if err := dropBounding(boundingKept(keep)); err != nil {
+		return err
+	}
+	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+		if set, err := unix.PrctlRetInt(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, uintptr(c), 0, 0); err == nil && set == 1 {
+			if err := allThreadsPrctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); err != nil {
+				return fmt.Errorf("clearing the ambient capabilities: %w", err)
+			}
+			break
+		}
+	}
+	return nil
+}
+
+// dropBoundingOnThisThread drops from the calling thread's bounding set
+// what the sentry of confinement c will not keep, so that a sentry started
+// from this thread starts without it (the bounding set is inherited
+// through fork and exec) and need not drop it from every one of its
+// threads. Errors are ignored: the sentry drops what is left.
+// Preconditions: the caller is locked to its OS thread.
+func dropBoundingOnThisThread(c Confinement) {
+	keep, err := keptFor(c)
+	if err != nil {
+		return
+	}
+	kept := boundingKept(keep)
+	for cap := 0; cap <= unix.CAP_LAST_CAP+8; cap++ {
+		if kept[cap] {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(cap), 0, 0, 0); err == unix.EINVAL || err == unix.EPERM {
+			return
+		}
+	}
+}
+
+// setCapabilities locks the securebits, reduces the bounding set to keep,
+// makes keep the effective and permitted sets and empties the inheritable
+// set, of every thread.
 func setCapabilities(keep []keptCapability) error {
 	if err := allThreadsPrctl(unix.PR_SET_SECUREBITS, sentrySecurebits, 0); err != nil && err != unix.EPERM {
 		return fmt.Errorf("securebits: %w", err)
 	}
-	if err := allThreadsPrctl(unix.PR_CAPBSET_DROP, unix.CAP_SETPCAP, 0); err != nil && err != unix.EPERM {
-		return fmt.Errorf("dropping CAP_SETPCAP from the bounding set: %w", err)
+	kept := map[int]bool{}
+	for _, k := range keep {
+		kept[k.cap] = true
+	}
+	if err := dropBounding(kept); err != nil {
+		return err
 	}
 	var mask [2]uint32
 	for _, k := range keep {

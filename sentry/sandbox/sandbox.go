@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"syscall"
 
@@ -215,7 +216,18 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 	if opts.Stderr != nil {
 		cmd.Stderr = opts.Stderr
 	}
-	if err := cmd.Start(); err != nil {
+	// Start the sentry from a thread whose bounding set is already what
+	// the sentry keeps: it inherits it on every thread (see
+	// dropBoundingOnThisThread). The thread goes back to the pool with
+	// the smaller bounding set, which matters to nothing the launcher
+	// does.
+	runtime.LockOSThread()
+	if !opts.Unconfined {
+		dropBoundingOnThisThread(opts.Confinement)
+	}
+	err = cmd.Start()
+	runtime.UnlockOSThread()
+	if err != nil {
 		statusR.Close()
 		return nil, fmt.Errorf("starting the sentry: %w", err)
 	}

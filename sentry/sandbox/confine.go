@@ -40,9 +40,8 @@ import (
 // the sentry has a handful of threads, up to milliseconds each (and much
 // more on a loaded host) once its kernel runs, so as few as possible
 // happen once it runs: the launcher starts a root sentry with its bounding
-// set already reduced (dropBoundingOnThisThread), and confine makes four
-// (securebits, CAP_SYS_ADMIN and CAP_SETPCAP out of the bounding set,
-// capset).
+// set already reduced (dropBoundingOnThisThread), and confine makes five
+// (securebits, confineCaps out of the bounding set, capset).
 
 // keptCapability is a capability the confined sentry keeps, and why.
 type keptCapability struct {
@@ -182,29 +181,55 @@ const emptyRootOptions = "mode=0555,size=4k,nr_inodes=2"
 // pivotToEmptyRoot makes an empty, read-only tmpfs the sentry's root and
 // detaches the host's tree from its mount namespace.
 func pivotToEmptyRoot() error {
-	// Any existing directory will do as the mount point: the mount is
-	// private to the sentry's namespace, and pivot_root moves it to "/".
-	var dir string
-	var err error
-	for _, d := range []string{os.TempDir(), "/tmp", "/mnt", "/proc"} {
-		if err = unix.Mount("runsc-lite-root", d, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, emptyRootOptions); err == nil {
-			dir = d
-			break
-		}
-	}
-	if dir == "" {
-		return fmt.Errorf("mounting the sentry's empty root: %w", err)
-	}
-	if err := unix.Chdir(dir); err != nil {
-		return fmt.Errorf("entering the empty root: %w", err)
+	if err := mountEmptyRoot(); err != nil {
+		return err
 	}
 	// pivot_root(".", ".") stacks the old root on top of the new one at
 	// "/"; detaching "." then leaves the new one alone.
-	if err := unix.PivotRoot(".", "."); err != nil {
+	err := unix.PivotRoot(".", ".")
+	if err == unix.EINVAL {
+		// The host's root is the initial ramfs, which cannot be
+		// pivoted (a machine booted from an initramfs, such as
+		// test-kvm's guest): move the empty root over it instead.
+		return moveToEmptyRoot()
+	}
+	if err != nil {
 		return fmt.Errorf("pivot_root into the empty root: %w", err)
 	}
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("detaching the host's root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("entering the empty root: %w", err)
+	}
+	return nil
+}
+
+// mountEmptyRoot mounts the empty root and makes it the working directory.
+func mountEmptyRoot() error {
+	// Any existing directory will do as the mount point: the mount is
+	// private to the sentry's namespace, and the pivot moves it to "/".
+	var err error
+	for _, d := range []string{os.TempDir(), "/tmp", "/mnt", "/proc"} {
+		if err = unix.Mount("runsc-lite-root", d, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, emptyRootOptions); err == nil {
+			if err := unix.Chdir(d); err != nil {
+				return fmt.Errorf("entering the empty root: %w", err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("mounting the sentry's empty root: %w", err)
+}
+
+// moveToEmptyRoot makes the empty root mounted at the working directory
+// the root by moving it over "/" and chrooting into it, as switch_root
+// does (the initial ramfs under it is no longer reachable by any path).
+func moveToEmptyRoot() error {
+	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("moving the empty root over the initial ramfs: %w", err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("entering the empty root: %w", err)
 	}
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("entering the empty root: %w", err)
@@ -218,18 +243,25 @@ func pivotToEmptyRoot() error {
 // (SECBIT_KEEP_CAPS_LOCKED), no raising ambient ones, all locked.
 const sentrySecurebits = 1<<0 | 1<<1 | 1<<2 | 1<<3 | 1<<5 | 1<<6 | 1<<7
 
+// confineCaps are the capabilities the confinement itself needs until it
+// is done: CAP_SYS_ADMIN (the empty root's mount and the pivot),
+// CAP_SYS_CHROOT (its fallback on an initial ramfs) and CAP_SETPCAP (the
+// securebits and the bounding set).
+var confineCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SYS_CHROOT, unix.CAP_SETPCAP}
+
 // boundingKept returns the capabilities a sentry keeping keep keeps in its
-// bounding set until confine: keep and, for root, CAP_SYS_ADMIN and
-// CAP_SETPCAP. Root's exec is granted exactly its bounding set: the
-// sentry's exec needs both (the pivot; the capability drops), and so does
-// the ptrace zygote's (it empties its own sets). An unprivileged user's
-// sentry carries them across its exec as ambient capabilities instead,
-// and its zygote's exec grants nothing.
+// bounding set until confine: keep and, for root, confineCaps. Root's exec
+// is granted exactly its bounding set: the sentry's exec needs them, and
+// so does the ptrace zygote's (CAP_SETPCAP: it empties its own sets). An
+// unprivileged user's sentry carries them across its exec as ambient
+// capabilities instead (see rootless), and its zygote's exec grants
+// nothing.
 func boundingKept(keep []keptCapability) map[int]bool {
 	kept := map[int]bool{}
 	if os.Geteuid() == 0 {
-		kept[unix.CAP_SYS_ADMIN] = true
-		kept[unix.CAP_SETPCAP] = true
+		for _, c := range confineCaps {
+			kept[int(c)] = true
+		}
 	}
 	for _, k := range keep {
 		kept[k.cap] = true

@@ -205,7 +205,7 @@ var setupOnly = map[uintptr]string{
 	unix.SYS_EXECVE:          "the launcher re-executes itself, and the ptrace platform execs its zygote stub, before the filter; every later stub is a fork of the zygote",
 	unix.SYS_CLONE3:          "os/exec in the launcher",
 	unix.SYS_CHDIR:           "the confinement's pivot_root; os/exec's child",
-	unix.SYS_CHROOT:          "os/exec's child (unused)",
+	unix.SYS_CHROOT:          "the confinement, on an initial ramfs (pivot_root cannot work there)",
 	unix.SYS_MOUNT:           "the confinement: private mounts, the empty root",
 	unix.SYS_UMOUNT2:         "the confinement: detaching the host's root",
 	unix.SYS_PIVOT_ROOT:      "the confinement",

@@ -248,9 +248,9 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 
 // rootless makes an unprivileged user's sentry: the namespaces are made in
 // a new user namespace that maps the user (and group) to themselves, and
-// the sentry keeps, across its exec, the two capabilities the
-// confinement needs in that namespace (CAP_SYS_ADMIN for the empty root,
-// CAP_SETPCAP for the bounding set), which it then drops with the rest.
+// the sentry keeps, across its exec, the capabilities the confinement
+// needs in that namespace (confineCaps), which it then drops with the
+// rest.
 // The sentry stays the user: it can do to host files what the user can,
 // and nothing more (it keeps no capability once confined).
 func rootless(attr *syscall.SysProcAttr) {
@@ -259,7 +259,7 @@ func rootless(attr *syscall.SysProcAttr) {
 	attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
 	attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
 	attr.GidMappingsEnableSetgroups = false
-	attr.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP}
+	attr.AmbientCaps = confineCaps
 }
 
 func writeBootMessage(w io.Writer, m *bootMessage) error {

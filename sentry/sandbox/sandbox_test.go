@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +26,9 @@ import (
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "boot" {
 		os.Exit(Main(os.Args[2:], os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "moveroot" {
+		os.Exit(moveRootChild())
 	}
 	if len(os.Args) > 2 && os.Args[1] == "filterbench" {
 		os.Exit(filterBench(os.Args[2] == "filtered"))
@@ -55,6 +59,49 @@ func filterBench(filtered bool) int {
 	}
 	fmt.Println(float64(time.Since(start).Nanoseconds()) / (2 * n))
 	return 0
+}
+
+// moveRootChild is a child of TestMoveToEmptyRoot, in a mount namespace of
+// its own: it takes the initial-ramfs fallback of the confinement's empty
+// root, and prints what it then sees at "/" and "/..".
+func moveRootChild() int {
+	if err := unix.Mount("", "/", "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	if err := mountEmptyRoot(); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	if err := moveToEmptyRoot(); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	for _, d := range []string{"/", "/..", "/../.."} {
+		ents, err := os.ReadDir(d)
+		fmt.Printf("%s: %d entries %v\n", d, len(ents), err)
+	}
+	return 0
+}
+
+// TestMoveToEmptyRoot: where pivot_root cannot work (the host's root is
+// the initial ramfs, as in test-kvm's guest), the confinement moves the
+// empty root over "/" and chroots into it: nothing of the old root is
+// reachable. Escaped would be an entry of the host's root listed.
+func TestMoveToEmptyRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (a mount namespace)")
+	}
+	cmd := exec.Command("/proc/self/exe", "moveroot")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want := "/: 0 entries <nil>\n/..: 0 entries <nil>\n/../..: 0 entries <nil>\n"
+	if string(out) != want {
+		t.Errorf("after moving the empty root over /:\n%s\nwant:\n%s", out, want)
+	}
 }
 
 // BenchmarkSeccompFilter: what the sentry's seccomp filter adds to each of

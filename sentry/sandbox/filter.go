@@ -139,7 +139,13 @@ func (o filterOptions) allowList() []allowance {
 			seccomp.PerArg{nil, nil, noExec, seccomp.EqualTo(unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_NORESERVE)},
 			seccomp.PerArg{nil, nil, noExec, seccomp.EqualTo(unix.MAP_SHARED)},
 			seccomp.PerArg{nil, nil, noExec, seccomp.EqualTo(unix.MAP_SHARED | unix.MAP_NORESERVE)},
-		}, "the Go heap; a KVM vCPU's kvm_run (never PROT_EXEC)"},
+			// The Go runtime's vDSO getrandom states, a page of them
+			// at a time, with the flags the kernel's vDSO asks for:
+			// made whenever more threads than the page holds have
+			// called getrandom (crypto/rand: getrandom(2) and
+			// /dev/urandom inside the sandbox).
+			seccomp.PerArg{nil, nil, seccomp.EqualTo(unix.PROT_READ | unix.PROT_WRITE), seccomp.EqualTo(unix.MAP_DROPPABLE | unix.MAP_ANONYMOUS)},
+		}, "the Go heap and vDSO getrandom states; a KVM vCPU's kvm_run (never PROT_EXEC)"},
 		{unix.SYS_MPROTECT, seccomp.PerArg{nil, nil, noExec}, "the Go runtime (never PROT_EXEC)"},
 		{unix.SYS_MUNMAP, nil, "the Go heap; a KVM vCPU's kvm_run"},
 		{unix.SYS_MADVISE, nil, "the Go heap"},

@@ -65,6 +65,8 @@ func TestSeccompFilterRules(t *testing.T) {
 		{"mmap anonymous rw", allow, unix.SYS_MMAP, []uintptr{0, 4096, unix.PROT_READ | unix.PROT_WRITE, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS}},
 		{"mmap rwx", kill, unix.SYS_MMAP, []uintptr{0, 4096, unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS}},
 		{"mprotect exec", kill, unix.SYS_MPROTECT, []uintptr{0, 4096, unix.PROT_READ | unix.PROT_EXEC}},
+		{"mmap vDSO getrandom states", allow, unix.SYS_MMAP, []uintptr{0, 4096, unix.PROT_READ | unix.PROT_WRITE, unix.MAP_DROPPABLE | unix.MAP_ANONYMOUS}},
+		{"mmap droppable rwx", kill, unix.SYS_MMAP, []uintptr{0, 4096, unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC, unix.MAP_DROPPABLE | unix.MAP_ANONYMOUS}},
 		{"clone a thread", allow, unix.SYS_CLONE, []uintptr{goThreadCloneFlags}},
 		{"fork", kill, unix.SYS_CLONE, []uintptr{uintptr(unix.SIGCHLD)}},
 		{"kill a stub", allow, unix.SYS_KILL, []uintptr{1234, uintptr(unix.SIGKILL)}},

@@ -57,6 +57,11 @@ type Node struct {
 // New duplicates the sentry's descriptor hostFD (leaving it untouched) and
 // returns it as a node with no open files; the duplicate is closed when
 // the last file opened from the node is released.
+//
+// It reads the descriptor's host name through /proc/self/fd: call it
+// while the sentry still sees the host's files, at boot. The confined
+// sentry has no /proc, and its seccomp filter kills it for a
+// readlinkat(AT_FDCWD, ...) (sentry/sandbox).
 func New(hostFD int) (*Node, error) {
 	fd, err := unix.FcntlInt(uintptr(hostFD), unix.F_DUPFD_CLOEXEC, 100)
 	if err != nil {

@@ -127,10 +127,12 @@ func (o filterOptions) allowList() []allowance {
 		{unix.SYS_FCNTL, oneOf(1, unix.F_GETFL, unix.F_SETFL, unix.F_GETFD, unix.F_SETFD, unix.F_DUPFD_CLOEXEC), "flags of host descriptors; private duplicates of host files"},
 		{unix.SYS_IOCTL, ioctlRule, "the KVM platform's ioctls (kvm.HostIoctls) and the host terminal's (hostfd.HostIoctls)"},
 		{unix.SYS_PPOLL, nil, "readiness of host stdio (hostfd's watcher)"},
-		{unix.SYS_EPOLL_CTL, nil, "the Go runtime's poller"},
-		{unix.SYS_EPOLL_PWAIT, nil, "the Go runtime's poller"},
+		{unix.SYS_EPOLL_CTL, nil, "the Go runtime's poller; the ptrace platform's death watcher"},
+		{unix.SYS_EPOLL_PWAIT, nil, "the Go runtime's poller; the ptrace platform's death watcher"},
 		{unix.SYS_EPOLL_CREATE1, seccomp.PerArg{seccomp.EqualTo(unix.EPOLL_CLOEXEC)}, "the Go runtime's poller, made on first use"},
 		{unix.SYS_EVENTFD2, nil, "the Go runtime's poller, made on first use"},
+		// (The death watcher's own epoll and eventfd are made at
+		// start-up; its stop is a write.)
 
 		// Memory.
 		{unix.SYS_MMAP, seccomp.Or{

@@ -229,6 +229,9 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 	runtime.UnlockOSThread()
 	if err != nil {
 		statusR.Close()
+		if errors.Is(err, unix.EPERM) && !opts.Unconfined && os.Geteuid() != 0 {
+			return nil, fmt.Errorf("starting the sentry in namespaces of its own: %w (this host may not let unprivileged users make user namespaces; run as root, or with --unconfined)", err)
+		}
 		return nil, fmt.Errorf("starting the sentry: %w", err)
 	}
 	p := &Process{

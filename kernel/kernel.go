@@ -35,6 +35,7 @@
 //	                 except in balance, which takes them in CPU index order)
 //	    WaitQueue.mu is never held while taking CPU.mu: wakers collect the
 //	    tasks to wake under WaitQueue.mu and call Wake after dropping it.
+//	Kernel.kthreadqMu is a leaf (held only to send a kthread request).
 //
 // Invariant checks (LK's ASSERT) run when Debug is true; tests turn it on.
 package kernel
@@ -82,7 +83,12 @@ type Kernel struct {
 	lastTID int32
 
 	kthreadd *Task
-	kthreadq chan *kthreadRequest
+	// kthreadq carries kthread requests to kthreadd. kthreadqMu
+	// serialises sending on it with Shutdown's closing it (a send on a
+	// closed channel panics); kthreadqClosed is set under it.
+	kthreadqMu     sync.Mutex
+	kthreadqClosed bool
+	kthreadq       chan *kthreadRequest
 
 	ctxSwitches atomic.Uint64 // all CPUs, for /proc/stat's ctxt
 	forks       atomic.Uint64 // tasks created, for /proc/stat's processes
@@ -192,7 +198,12 @@ func (k *Kernel) Shutdown() {
 	}
 	k.tickWG.Wait()
 	if k.kthreadd != nil {
-		close(k.kthreadq)
+		k.kthreadqMu.Lock()
+		if !k.kthreadqClosed {
+			k.kthreadqClosed = true
+			close(k.kthreadq)
+		}
+		k.kthreadqMu.Unlock()
 	}
 }
 

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -136,6 +137,44 @@ func TestKthreadLifecycle(t *testing.T) {
 	for _, tk := range k.Tasks() {
 		if tk != k.Kthreadd() {
 			t.Fatalf("task left over: %s", tk.dump())
+		}
+	}
+}
+
+// TestKthreadCreateDuringShutdown: kthreads asked for while the kernel
+// shuts down (a workqueue pool adding a worker as the sandbox ends) get a
+// kthread or ErrNoKthreadd; none panics by sending on the closed request
+// queue, and none blocks for good. (A sandbox sometimes crashed at exit
+// with "send on closed channel" in KthreadCreate.)
+func TestKthreadCreateDuringShutdown(t *testing.T) {
+	for round := 0; round < 50; round++ {
+		k := New(Config{CPUs: 2})
+		k.ReserveTID()
+		k.StartKthreadd()
+		var wg sync.WaitGroup
+		for i := 0; i < 4; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := 0; j < 20; j++ {
+					kt, err := k.KthreadCreate(KthreadOptions{Name: "late"}, func(*Kthread) int { return 0 })
+					if err != nil {
+						if err != ErrNoKthreadd {
+							t.Errorf("KthreadCreate: %v", err)
+						}
+						return
+					}
+					kt.Run()
+				}
+			}()
+		}
+		k.Shutdown()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Fatalf("round %d: KthreadCreate blocked after Shutdown", round)
 		}
 	}
 }

@@ -166,11 +166,16 @@ func (k *Kernel) KthreadCreate(opts KthreadOptions, fn func(*Kthread) int) (*Kth
 		return nil, fmt.Errorf("kthread %q: CPU %d out of range [0, %d)", opts.Name, opts.CPU, len(k.cpus))
 	}
 	r := &kthreadRequest{opts: opts, fn: fn, done: make(chan *Kthread, 1)}
-	select {
-	case k.kthreadq <- r:
-	case <-k.stopTick:
+	// Under kthreadqMu, so that Shutdown cannot close the queue between
+	// the check and the send. The send cannot block for good: kthreadd's
+	// forwarder drains the queue without taking the lock.
+	k.kthreadqMu.Lock()
+	if k.kthreadqClosed {
+		k.kthreadqMu.Unlock()
 		return nil, ErrNoKthreadd
 	}
+	k.kthreadq <- r
+	k.kthreadqMu.Unlock()
 	return <-r.done, nil
 }
 

@@ -36,8 +36,11 @@ command -v hyperfine >/dev/null 2>&1 || { log "no hyperfine"; exit 1; }
 
 # median_ms CMD...: hyperfine's median of CMD, in ms.
 median_ms() {
-	hyperfine -N --warmup 3 --runs 40 --export-json "$work/h.json" "$*" >/dev/null 2>&1
-	grep -o '"median": *[0-9.e+-]*' "$work/h.json" | head -n 1 | sed 's/.*: *//' | awk '{ printf "%.1f", $1 * 1000 }'
+	if ! hyperfine -N --warmup 3 --runs 40 --export-json "$work/h.json" "$*" >"$work/h.out" 2>&1; then
+		log "hyperfine $*: $(tail -n 3 "$work/h.out")"
+		return 1
+	fi
+	awk -F'"median": *' 'NF > 1 { split($2, v, /[,}]/); printf "%.1f", v[1] * 1000; exit }' "$work/h.json"
 }
 value() { sed -n "s/^$1: *\([0-9.]*\).*/\1/p" | tail -n 1; }
 

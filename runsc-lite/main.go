@@ -53,6 +53,7 @@ type options struct {
 	profileCPU  string
 	unconfined  bool
 	seccompLog  bool
+	pidsLimit   int
 }
 
 type volumeList []vfs.Volume
@@ -109,6 +110,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
 	fs.BoolVar(&o.unconfined, "unconfined", o.unconfined, "run the sentry without its confinement (namespaces, empty root, capability drop, no_new_privs, seccomp filter): for debugging only")
 	fs.BoolVar(&o.seccompLog, "seccomp-log", o.seccompLog, "with --debug: the sentry's seccomp filter logs the calls it would refuse (in the kernel log) instead of killing the sentry")
+	fs.IntVar(&o.pidsLimit, "pids-limit", o.pidsLimit, "most tasks (threads and processes) the sandbox may hold; fork and clone fail with EAGAIN beyond it (0: a thirty-second of the host's pid_max/threads-max, 512 to 16384; -1: no limit)")
 }
 
 func main() {
@@ -211,6 +213,10 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "runsc-lite: --cpus %d: want 0 to 1024\n", o.cpus)
 		return 2
 	}
+	if o.pidsLimit < -1 {
+		fmt.Fprintf(stderr, "runsc-lite: --pids-limit %d: want a positive number, 0 (default) or -1 (no limit)\n", o.pidsLimit)
+		return 2
+	}
 	var opts sandbox.Options
 	if o.seccompLog && !o.debug {
 		fmt.Fprintln(stderr, "runsc-lite: --seccomp-log is a debugging aid: use it with --debug")
@@ -250,22 +256,25 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 	}
 	// Catch the signals to forward before the sentry exists, so that
 	// none sent from now on is lost or kills runsc-lite.
+	ignored := sandbox.IgnoredAtStart()
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwardedSignals...)
 	defer signal.Stop(sigs)
 	p, err := sandbox.Start(boot.Config{
-		Argv:        argv,
-		Env:         boot.HostEnv(),
-		Cwd:         cwd,
-		Root:        o.root,
-		Volumes:     o.volumes,
-		Platform:    o.platform,
-		CPUs:        o.cpus,
-		TotalMemory: mem,
-		SwapSize:    swap,
-		Strace:      o.strace,
-		Hostname:    o.hostname,
-		Log:         log,
+		Argv:           argv,
+		Env:            boot.HostEnv(),
+		Cwd:            cwd,
+		Root:           o.root,
+		Volumes:        o.volumes,
+		Platform:       o.platform,
+		CPUs:           o.cpus,
+		TotalMemory:    mem,
+		SwapSize:       swap,
+		Strace:         o.strace,
+		Hostname:       o.hostname,
+		IgnoredSignals: ignored,
+		PidsLimit:      o.pidsLimit,
+		Log:            log,
 	}, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "runsc-lite: %v\n", err)

@@ -49,6 +49,9 @@ type runOpts struct {
 	NoDashDash bool
 	// Timeout bounds the run (0 = defaultTimeout).
 	Timeout time.Duration
+	// onSentry, if set, is told the host PID of the sentry once it is
+	// found (runSandboxSampled only).
+	onSentry func(pid int)
 }
 
 // result is what one run produced.

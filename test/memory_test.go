@@ -140,7 +140,9 @@ func runSandboxSampled(t *testing.T, argv []string, o runOpts) (result, hostMem)
 		sentry := 0
 		for {
 			if sentry == 0 {
-				sentry = findSentry(cmd.Process.Pid)
+				if sentry = findSentry(cmd.Process.Pid); sentry != 0 && o.onSentry != nil {
+					o.onSentry(sentry)
+				}
 			}
 			if sentry != 0 {
 				mu.Lock()
@@ -211,12 +213,12 @@ func TestMemoryPageCacheReclaim(t *testing.T) {
 	dir := t.TempDir()
 	big := filepath.Join(dir, "big")
 	writeRandomFile(t, big, 1<<30)
-	native := runNative(t, []string{"sha256sum", big}, runOpts{})
+	native := runNative(t, []string{"sha256sum", big}, runOpts{Timeout: heavyTimeout})
 	if native.Status != 0 {
 		t.Fatalf("native sha256sum: %d %s", native.Status, native.Stderr)
 	}
 	script := fmt.Sprintf(`sha256sum %s; sha256sum %s; grep -E "^(pgsteal_kswapd|pgscan_kswapd|pgsteal_direct|pgscan_direct|allocstall_normal|workingset_refault_file) " /proc/vmstat`, big, big)
-	r, h := runSandboxSampled(t, []string{"sh", "-c", script}, runOpts{Flags: memFlags})
+	r, h := runSandboxSampled(t, []string{"sh", "-c", script}, runOpts{Flags: memFlags, Timeout: heavyTimeout})
 	if r.Status != 0 {
 		t.Fatalf("sandbox: status %d\nstdout:\n%s\nstderr:\n%s", r.Status, r.Stdout, tail(r.Stderr, 40))
 	}
@@ -240,7 +242,7 @@ func TestMemorySwap(t *testing.T) {
 	}
 	hog := cProg(t, "memhog")
 	script := hog + ` 400; echo hog=$?; grep -E "^(pswpout|pswpin|pgsteal_kswapd|pgsteal_direct|allocstall_normal|oom_kill) " /proc/vmstat; grep -E "^Swap(Total|Free):" /proc/meminfo`
-	r, h := runSandboxSampled(t, []string{"sh", "-c", script}, runOpts{Flags: append([]string{"--swap", "512M"}, memFlags...)})
+	r, h := runSandboxSampled(t, []string{"sh", "-c", script}, runOpts{Flags: append([]string{"--swap", "512M"}, memFlags...), Timeout: heavyTimeout})
 	t.Logf("memhog 400 with swap in %v:\n%s", r.Elapsed.Round(time.Millisecond), r.Stdout)
 	if r.Status != 0 || !strings.HasPrefix(r.Stdout, "ok\nhog=0\n") {
 		t.Fatalf("memhog with swap: status %d\nstdout:\n%s\nstderr:\n%s", r.Status, r.Stdout, tail(r.Stderr, 40))
@@ -264,7 +266,7 @@ func TestMemoryOOMKill(t *testing.T) {
 	}
 	hog := cProg(t, "memhog")
 	script := `sleep 1 & ` + hog + ` 400; echo hog=$?; wait $!; echo sibling=$?; grep "^oom_kill " /proc/vmstat`
-	r := runSandbox(t, []string{"sh", "-c", script}, runOpts{Flags: memFlags})
+	r := runSandbox(t, []string{"sh", "-c", script}, runOpts{Flags: memFlags, Timeout: heavyTimeout})
 	t.Logf("stdout:\n%s\nstderr:\n%s", r.Stdout, tail(r.Stderr, 20))
 	if r.Status != 0 {
 		t.Fatalf("sh: status %d", r.Status)
@@ -299,7 +301,7 @@ func zoneinfoValue(t *testing.T, text, name string) uint64 {
 func TestMemoryProcFiles(t *testing.T) {
 	needSandbox(t)
 	r := runSandbox(t, []string{"sh", "-c", `cat /proc/meminfo; echo ==; cat /proc/zoneinfo; echo ==; cat /proc/vmstat; echo ==; cat /proc/sys/vm/min_free_kbytes /proc/sys/vm/watermark_scale_factor /proc/sys/vm/swappiness; echo ==; echo 4096 > /proc/sys/vm/min_free_kbytes && cat /proc/zoneinfo; echo ==; echo -1 > /proc/sys/vm/min_free_kbytes; echo bad=$?; echo 0 > /proc/sys/vm/watermark_scale_factor; echo bad=$?; echo x > /proc/sys/vm/drop_caches; echo bad=$?; cat /proc/sys/vm/drop_caches; echo bad=$?`},
-		runOpts{Flags: memFlags})
+		runOpts{Flags: memFlags, Timeout: heavyTimeout})
 	if r.Status != 0 {
 		t.Fatalf("status %d\n%s\n%s", r.Status, r.Stdout, r.Stderr)
 	}
@@ -377,7 +379,7 @@ func TestMemoryDropCaches(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "data")
 	writeRandomFile(t, f, 32<<20)
 	r := runSandbox(t, []string{"sh", "-c", `grep ^Cached: /proc/meminfo; cat ` + f + ` > /dev/null; grep ^Cached: /proc/meminfo; echo 3 > /proc/sys/vm/drop_caches; echo drop=$?; grep ^Cached: /proc/meminfo; grep ^drop_pagecache /proc/vmstat`},
-		runOpts{Flags: memFlags})
+		runOpts{Flags: memFlags, Timeout: heavyTimeout})
 	if r.Status != 0 {
 		t.Fatalf("status %d\n%s\n%s", r.Status, r.Stdout, r.Stderr)
 	}
@@ -415,7 +417,7 @@ func TestMemoryOOMScoreAdj(t *testing.T) {
 	// Root in the sandbox may lower it; a process's oom_score is within
 	// 0..2000, follows oom_score_adj, and is 0 at -1000.
 	r := runSandbox(t, []string{"sh", "-c", `cat /proc/self/oom_score; echo 1000 > /proc/self/oom_score_adj; cat /proc/self/oom_score;` +
-		` echo -17 > /proc/self/oom_adj; cat /proc/self/oom_score_adj /proc/self/oom_score; echo 300 > /proc/self/oom_score_adj; echo -1000 > /proc/self/oom_score_adj; cat /proc/self/oom_score_adj`}, runOpts{Flags: memFlags})
+		` echo -17 > /proc/self/oom_adj; cat /proc/self/oom_score_adj /proc/self/oom_score; echo 300 > /proc/self/oom_score_adj; echo -1000 > /proc/self/oom_score_adj; cat /proc/self/oom_score_adj`}, runOpts{Flags: memFlags, Timeout: heavyTimeout})
 	f := strings.Fields(r.Stdout)
 	if r.Status != 0 || len(f) != 5 {
 		t.Fatalf("status %d: %q %s", r.Status, r.Stdout, r.Stderr)
@@ -441,7 +443,7 @@ func TestMemoryFreeAndVmstat(t *testing.T) {
 			t.Skipf("%s is not installed", tool)
 		}
 	}
-	r := runSandbox(t, []string{"sh", "-c", `free -k; echo ==; vmstat; echo ==; vmstat -s; echo ==; ps -e -o pid=,ppid=,comm= | grep kswapd`}, runOpts{Flags: memFlags})
+	r := runSandbox(t, []string{"sh", "-c", `free -k; echo ==; vmstat; echo ==; vmstat -s; echo ==; ps -e -o pid=,ppid=,comm= | grep kswapd`}, runOpts{Flags: memFlags, Timeout: heavyTimeout})
 	if r.Status != 0 {
 		t.Fatalf("status %d\n%s\n%s", r.Status, r.Stdout, r.Stderr)
 	}
@@ -500,7 +502,7 @@ func TestMemoryTmpfsBounded(t *testing.T) {
 	script := `for i in 1 2 3 4 5 6; do dd if=/dev/zero of=/tmp/fill bs=1M count=100 2>/dev/null || echo "round $i failed"; rm /tmp/fill; done; echo rounds done
 dd if=/dev/zero of=/tmp/big bs=1M count=200 2>&1 | grep -o "No space left on device" | head -1
 grep -E "^Shmem:" /proc/meminfo; rm -f /tmp/big; grep -E "^Shmem:" /proc/meminfo`
-	r, h := runSandboxSampled(t, []string{"sh", "-c", script}, runOpts{Flags: memFlags})
+	r, h := runSandboxSampled(t, []string{"sh", "-c", script}, runOpts{Flags: memFlags, Timeout: heavyTimeout})
 	t.Logf("stdout:\n%s", r.Stdout)
 	if r.Status != 0 {
 		t.Fatalf("status %d\n%s", r.Status, tail(r.Stderr, 20))

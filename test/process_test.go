@@ -306,3 +306,13 @@ func TestStubNoOrphans(t *testing.T) {
 // TestRusage: CPU time of exited threads and reaped children, through
 // getrusage, wait4, waitid and times, against native.
 func TestRusage(t *testing.T) { compareC(t, "proc_rusage", 0) }
+
+// TestCFutexCounts: FUTEX_WAKE and FUTEX_WAKE_OP with a count of zero or
+// less wake one waiter (Linux counts before comparing), requeue counts
+// below zero are EINVAL (issue 15 item 8).
+func TestCFutexCounts(t *testing.T) { compareC(t, "futex", 0) }
+
+// TestCProcExec: a CLONE_FILES|CLONE_VFORK child's execve leaves the
+// parent's close-on-exec descriptors open; fexecve, dirfd-relative
+// execveat and AT_SYMLINK_NOFOLLOW (issue 15 item 8).
+func TestCProcExec(t *testing.T) { compareC(t, "proc_exec", 0) }

@@ -14,6 +14,8 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +25,9 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform/kvm"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
+	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
 	"github.com/runsc-lite/runsc-lite/sentry/loader"
@@ -35,6 +40,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/workqueue"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 // Config describes a sandbox to run. The launcher (sentry/sandbox) sends
@@ -67,6 +73,39 @@ type Config struct {
 	Strace bool
 	// Hostname is the sandbox's hostname.
 	Hostname string
+	// Creds are the first process's credentials (IDs and capability
+	// sets); nil means process.HostCredentials (the host user's IDs).
+	Creds *auth.Credentials
+	// PidsLimit bounds how many tasks (threads and processes) the
+	// sandbox may hold: a clone beyond it fails with EAGAIN. 0 means
+	// DefaultPidsLimit; negative means no limit.
+	PidsLimit int
+	// ConsoleFD, if not 0, is the sentry's descriptor of a host
+	// terminal that becomes the sandbox's terminal (OCI's
+	// process.terminal: the replica of the pseudo-terminal whose master
+	// went to the console socket; the launcher passes it as an extra
+	// file): it is /dev/pts/0 inside, init's stdin, stdout and stderr,
+	// and init's controlling terminal. When 0, the sentry's own stdin,
+	// stdout or stderr, if a terminal, is the sandbox's terminal in the
+	// same way for the descriptors on it, unless LeaveTerminal. See
+	// AttachTerminal.
+	ConsoleFD int
+	// ConsoleSize, if not nil, is the console's window size at start
+	// (OCI's process.consoleSize).
+	ConsoleSize *linux.Winsize
+	// PTSOptions, if not nil, are the mount options of the sandbox's
+	// /dev/pts (an OCI devpts mount's mode=, gid=, ptmxmode=); nil:
+	// devpts.DefaultOptions.
+	PTSOptions *devpts.Options
+	// LeaveTerminal passes a terminal on the sentry's stdio through as
+	// host files instead: the launcher sets it when it runs in the
+	// background of its terminal, which must not turn raw under the
+	// shell (the sentry, in a session of its own, cannot tell).
+	LeaveTerminal bool
+	// IgnoredSignals start ignored in init, as execve keeps ignored
+	// dispositions: those the caller of runsc-lite ignored (nohup's
+	// SIGHUP, a shell's SIGINT for a background job).
+	IgnoredSignals []int
 	// Log receives the sandbox's logs.
 	Log *logrus.Logger `json:"-"`
 	// Signals, if not nil, carries the host signals the sentry already
@@ -104,12 +143,84 @@ func DefaultTotalMemory() uint64 {
 	return min(uint64(si.Totalram)*uint64(si.Unit)/4, 4<<30)
 }
 
+// DefaultPidsLimit is the sandbox's task limit when none is given: a
+// thirty-second of what the host can hold (the smaller of kernel.pid_max
+// and kernel.threads-max), between 512 and 16384. Every sandbox thread is
+// a host thread of the sentry plus a stub thread, and every process adds a
+// stub process and its tracer thread: at most four host tasks each (a fork
+// bomb measured 4.1), so a fork bomb stops with EAGAIN having used at most
+// an eighth of the host's capacity (1024 tasks, about 4,200 host threads,
+// on a host with pid_max 32768).
+func DefaultPidsLimit() int {
+	host := readSysctl("/proc/sys/kernel/pid_max", 32768)
+	if tm := readSysctl("/proc/sys/kernel/threads-max", host); tm < host {
+		host = tm
+	}
+	return min(max(host/32, 512), 16384)
+}
+
+func readSysctl(path string, def int) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 {
+		return def
+	}
+	return n
+}
+
+// raiseNoFile raises the sentry's own RLIMIT_NOFILE soft limit to its
+// hard limit (every open host file of the sandbox holds a host descriptor
+// of the sentry, shared per host file) and returns how many of them open
+// host files may use: the limit less a reserve for the sentry's own
+// descriptors — a pidfd per stub thread (two per task of the task limit,
+// pids; a quarter of the limit without one) and a thousand for everything
+// else (memory file, logs, stubs' setup, transient lookups).
+func raiseNoFile(pids int) (int, error) {
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+		return 0, err
+	}
+	if r.Cur < r.Max {
+		r.Cur = r.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+			return 0, err
+		}
+	}
+	hard := int(min(r.Max, 1<<30))
+	reserve := 1024 + 2*pids
+	if pids <= 0 {
+		reserve = 1024 + hard/4
+	}
+	return max(hard-reserve, hard/4, 64), nil
+}
+
+// setMaxThreads raises the Go runtime's thread limit (10000 by default,
+// beyond which it crashes the sentry) above what the sandbox can use:
+// one locked thread per task, one per address space (the ptrace tracer),
+// and the runtime's own. pids <= 0 (no task limit) takes the host's
+// thread limit.
+func setMaxThreads(pids int) {
+	n := 2*pids + 2000
+	if pids <= 0 {
+		n = readSysctl("/proc/sys/kernel/threads-max", 100000)
+	}
+	if n > 10000 {
+		debug.SetMaxThreads(n)
+	}
+}
+
 // Run runs cfg.Argv in a new sandbox and returns its init's exit status.
 func Run(cfg Config) (process.WaitStatus, error) {
 	if len(cfg.Argv) == 0 {
 		return 0, &ExitError{Status: 2, Err: errors.New("no program to run")}
 	}
 	log := cfg.Log
+	// The program starts with the limits runsc-lite was started with,
+	// read before the sentry raises its own RLIMIT_NOFILE below.
+	limits := process.HostLimits()
 	if cfg.TotalMemory == 0 {
 		cfg.TotalMemory = DefaultTotalMemory()
 	}
@@ -172,6 +283,20 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	s.Syscalls = syscalls.Dispatcher{}
 	s.Log = log
 	s.Strace = cfg.Strace
+	pids := cfg.PidsLimit
+	if pids == 0 {
+		pids = DefaultPidsLimit()
+	}
+	if pids > 0 {
+		s.SetPidsLimit(pids)
+	}
+	setMaxThreads(pids)
+	if budget, err := raiseNoFile(pids); err != nil {
+		log.Warnf("raising the sentry's RLIMIT_NOFILE: %v", err)
+	} else {
+		hostfs.SetHostFDBudget(budget)
+		log.Debugf("host descriptors for open host files: at most %d", budget)
+	}
 	zone.SetOOMCandidates(s.OOMCandidates)
 	// A stub killed from the host ends the processes it ran, at once.
 	if dw, ok := plat.(platform.DeathWatcher); ok {
@@ -186,7 +311,12 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		root = "/"
 	}
 	closer := workqueue.NewHostFDCloser(wqs.Unbound, nil)
-	v, err := newFilesystem(s, vfs.Options{Root: root, RootFD: cfg.RootFD, Volumes: cfg.Volumes, FDCloser: closer})
+	ptsOpts := devpts.DefaultOptions
+	if cfg.PTSOptions != nil {
+		ptsOpts = *cfg.PTSOptions
+	}
+	pts := devpts.New(ptsOpts, s)
+	v, err := newFilesystem(s, vfs.Options{Root: root, RootFD: cfg.RootFD, Volumes: cfg.Volumes, FDCloser: closer, PTS: pts})
 	if err != nil {
 		return 0, err
 	}
@@ -201,11 +331,26 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	if err != nil {
 		return 0, fmt.Errorf("setting the working directory %q: %w", cfg.Cwd, err)
 	}
+	creds := cfg.Creds
+	if creds == nil {
+		creds = process.HostCredentials()
+	}
+	var consoleFile *os.File
+	if cfg.ConsoleFD != 0 {
+		consoleFile = os.NewFile(uintptr(cfg.ConsoleFD), "console")
+	}
+	var console *Console
+	if consoleFile != nil || !cfg.LeaveTerminal {
+		console, err = AttachTerminal(v, pts, consoleFile, cfg.ConsoleSize, creds, log)
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer console.Close()
 	fds := vfs.NewFDTable()
-	if err := fds.InstallHostStdio(); err != nil {
+	if err := console.installStdio(fds); err != nil {
 		return 0, fmt.Errorf("passing stdio to the sandbox: %w", err)
 	}
-	creds := process.HostCredentials()
 
 	as, err := plat.NewAddressSpace()
 	if err != nil {
@@ -213,7 +358,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, fmt.Errorf("creating the first address space: %w", err)
 	}
 	m := mm.New(zone, as, plat.MaxUserAddress())
-	loaded, err := loadProgram(v, fsctx, m, cfg, creds)
+	loaded, creds, err := loadProgram(v, fsctx, m, cfg, creds)
 	if err != nil {
 		m.DecUsers()
 		fds.Release()
@@ -222,15 +367,24 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	m.SetExecutable(loaded.Executable)
 
 	init := s.NewThreadGroup(process.NewThreadGroupOpts{
-		TID:   initTID,
-		Name:  loaded.Comm,
-		MM:    m,
-		Regs:  arch.NewInitialRegisters(loaded.Entry, loaded.Stack),
-		FDs:   fds,
-		FS:    fsctx,
-		Creds: creds,
-		Exe:   loaded.Executable,
+		TID:    initTID,
+		Name:   loaded.Comm,
+		MM:     m,
+		Regs:   arch.NewInitialRegisters(loaded.Entry, loaded.Stack),
+		FDs:    fds,
+		FS:     fsctx,
+		Creds:  creds,
+		Exe:    loaded.Executable,
+		Limits: limits,
 	})
+	for _, sig := range cfg.IgnoredSignals {
+		if sig > 0 && sig <= linux.SignalMaximum && sig != int(linux.SIGKILL) && sig != int(linux.SIGSTOP) {
+			init.TG.SetSignalAction(sig, process.SignalAction{Handler: linux.SIG_IGN})
+		}
+	}
+	if err := console.SetControllingTerminal(init.TG); err != nil {
+		return 0, fmt.Errorf("giving the sandbox its terminal: %w", err)
+	}
 	if cfg.Confine != nil {
 		// Init has not run: the sentry exits with this error right
 		// after, which tears down what is built.
@@ -241,13 +395,16 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	log.Debugf("starting %s (pid %d) at %#x", loaded.Executable, init.TID(), loaded.Entry)
 	// Forward host signals before init runs, so a signal sent as soon as
 	// the program is up reaches it instead of killing runsc-lite.
-	stopForwarding := process.ForwardHostSignals(s, nil, cfg.Signals)
+	stopForwarding := process.ForwardHostSignals(s, console.Foreground(), cfg.Signals)
 	defer stopForwarding()
 	init.Task.Start()
 	<-s.InitExited()
 	status := init.TG.ExitStatus()
 	log.Debugf("init exited: %v", status)
 	shutdown(s)
+	// The program's last output reaches the host terminal, and the
+	// terminal gets its settings back, before runsc-lite exits.
+	console.Close()
 	// Write back every volume's dirty data before runsc-lite exits.
 	wqUsers.finish()
 	return status, nil
@@ -307,15 +464,17 @@ func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platf
 }
 
 // loadProgram finds cfg.Argv[0] (through the sandbox's PATH when it has no
-// slash) and loads it into m.
-func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, cfg Config, creds *process.Credentials) (loader.Loaded, error) {
+// slash) and loads it into m as creds would execve it, and returns the
+// credentials it runs with (a set-user-ID program changes them).
+func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, cfg Config, creds *auth.Credentials) (loader.Loaded, *auth.Credentials, error) {
 	name := cfg.Argv[0]
+	ctx := &fs.Context{Creds: creds}
 	open := func(p string) (loader.File, string, error) {
-		f, err := v.OpenExecutable(fsctx, p)
+		f, err := v.OpenExecutableAs(ctx, fsctx, p)
 		if err != nil {
 			return nil, "", err
 		}
-		return f, f.Path(), nil
+		return syscalls.ExecFile(f), f.Path(), nil
 	}
 	candidates := []string{name}
 	if !strings.Contains(name, "/") {
@@ -329,19 +488,17 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 	}
 	var firstErr error
 	for _, c := range candidates {
+		var execCreds *auth.Credentials
 		loaded, err := loader.Load(loader.LoadArgs{
-			MM:       m,
-			Open:     open,
-			Filename: c,
-			Argv:     cfg.Argv,
-			Envv:     cfg.Env,
-			Creds: loader.Credentials{
-				UID: creds.RealUID, EUID: creds.EffectiveUID,
-				GID: creds.RealGID, EGID: creds.EffectiveGID,
-			},
+			MM:        m,
+			Open:      open,
+			Filename:  c,
+			Argv:      cfg.Argv,
+			Envv:      cfg.Env,
+			ExecCreds: syscalls.ExecCredentials(creds, &execCreds),
 		})
 		if err == nil {
-			return loaded, nil
+			return loaded, execCreds, nil
 		}
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 			continue
@@ -354,10 +511,10 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 		}
 	}
 	if firstErr == nil {
-		return loader.Loaded{}, &ExitError{Status: 127, Err: fmt.Errorf("%s: command not found in the sandbox", name)}
+		return loader.Loaded{}, nil, &ExitError{Status: 127, Err: fmt.Errorf("%s: command not found in the sandbox", name)}
 	}
 	status := 126
-	return loader.Loaded{}, &ExitError{Status: status, Err: fmt.Errorf("cannot execute %s: %w", name, describeExecError(firstErr))}
+	return loader.Loaded{}, nil, &ExitError{Status: status, Err: fmt.Errorf("cannot execute %s: %w", name, describeExecError(firstErr))}
 }
 
 func describeExecError(err error) error {

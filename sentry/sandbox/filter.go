@@ -2,11 +2,13 @@ package sandbox
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/runsc-lite/runsc-lite/platform/kvm"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
+	"github.com/runsc-lite/runsc-lite/sentry/tty"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/bpf"
@@ -82,7 +84,9 @@ const goThreadCloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | un
 // allowList returns the allow-list.
 func (o filterOptions) allowList() []allowance {
 	pid := uintptr(o.pid)
-	ioctls := append(append([]uintptr(nil), kvm.HostIoctls...), hostfd.HostIoctls...)
+	ioctls := append(append(append([]uintptr(nil), kvm.HostIoctls...), hostfd.HostIoctls...), tty.HostIoctls...)
+	sort.Slice(ioctls, func(i, j int) bool { return ioctls[i] < ioctls[j] })
+	ioctls = slices.Compact(ioctls)
 	var ioctlRule seccomp.Or
 	for _, req := range ioctls {
 		ioctlRule = append(ioctlRule, seccomp.PerArg{nonNegativeFD, seccomp.EqualTo(req)})
@@ -125,7 +129,7 @@ func (o filterOptions) allowList() []allowance {
 		{unix.SYS_FCHMODAT2, seccomp.PerArg{nonNegativeFD}, "chmod of an O_PATH descriptor (AT_EMPTY_PATH)"},
 		{unix.SYS_FCHMOD, nil, "mode of a file created in a volume"},
 		{unix.SYS_FCNTL, oneOf(1, unix.F_GETFL, unix.F_SETFL, unix.F_GETFD, unix.F_SETFD, unix.F_DUPFD_CLOEXEC), "flags of host descriptors; private duplicates of host files"},
-		{unix.SYS_IOCTL, ioctlRule, "the KVM platform's ioctls (kvm.HostIoctls) and the host terminal's (hostfd.HostIoctls)"},
+		{unix.SYS_IOCTL, ioctlRule, "the KVM platform's ioctls (kvm.HostIoctls) and the host terminal's (hostfd.HostIoctls, tty.HostIoctls)"},
 		{unix.SYS_PPOLL, nil, "readiness of host stdio (hostfd's watcher)"},
 		{unix.SYS_EPOLL_CTL, nil, "the Go runtime's poller; the ptrace platform's death watcher"},
 		{unix.SYS_EPOLL_PWAIT, nil, "the Go runtime's poller; the ptrace platform's death watcher"},
@@ -228,6 +232,7 @@ var setupOnly = map[uintptr]string{
 	unix.SYS_PIPE2:           "the launcher's boot and status pipes",
 	unix.SYS_GETCWD:          "the launcher's default --cwd",
 	unix.SYS_GETEUID:         "root or not: the launcher and the confinement's start",
+	unix.SYS_GETPGID:         "whether runsc-lite is in its terminal's foreground: the launcher, and the terminal's attach at start-up",
 	unix.SYS_SETSID:          "os/exec's child",
 	unix.SYS_SETPGID:         "os/exec's child",
 	unix.SYS_SETUID:          "os/exec's child (unused)",

@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -119,6 +120,11 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		return f, nil
 	}
 
+	if cfg.Creds == nil {
+		// The sandbox's first process is the launcher's user, whatever
+		// identity the confined sentry process ends up with.
+		cfg.Creds = process.HostCredentials()
+	}
 	cfg.Volumes = append(cfg.Volumes[:0:0], cfg.Volumes...)
 	root := cfg.Root
 	if root == "" {
@@ -170,6 +176,12 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 	toClose = append(toClose, statusW)
 	bootFD := pass(bootR)
 	msg.StatusFD = pass(statusW)
+	if !opts.Detach && opts.Stdin == nil && opts.Stdout == nil && opts.Stderr == nil {
+		// The sentry runs in a session of its own and cannot see whether
+		// the caller is in its terminal's foreground: a caller in the
+		// background keeps its shell's terminal as it is.
+		cfg.LeaveTerminal = cfg.LeaveTerminal || !boot.StdioTerminalForeground()
+	}
 	msg.Config = cfg
 	msg.Config.Log = nil
 
@@ -391,4 +403,19 @@ func (p *Process) Wait() (process.WaitStatus, error) {
 		de.Status = ws.ExitStatus()
 	}
 	return 0, de
+}
+
+// IgnoredAtStart returns the signals this process was started with
+// ignored, as far as the Go runtime keeps them: SIGHUP, SIGINT and the
+// real-time signals it leaves alone (32, 33) stay ignored; it takes over
+// the others. Call it before signal.Notify changes them. The launcher
+// passes them on to the sandbox's init (boot.Config.IgnoredSignals).
+func IgnoredAtStart() []int {
+	var sigs []int
+	for sig := 1; sig <= 64; sig++ {
+		if signal.Ignored(syscall.Signal(sig)) {
+			sigs = append(sigs, sig)
+		}
+	}
+	return sigs
 }

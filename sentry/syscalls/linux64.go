@@ -25,7 +25,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_SET_TID_ADDRESS:        {Name: "set_tid_address", Fn: SetTidAddress, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_SET_ROBUST_LIST:        {Name: "set_robust_list", Fn: SetRobustList, Support: Full, Note: "walked at thread exit: owned futexes get FUTEX_OWNER_DIED and a waiter is woken", Args: []ArgKind{Ptr, Uint}},
 	unix.SYS_ARCH_PRCTL:             {Name: "arch_prctl", Fn: ArchPrctl, Support: Full, Note: "ARCH_SET_FS/GET_FS/SET_GS/GET_GS; CPUID faulting is refused", Args: []ArgKind{Hex, Hex}},
-	unix.SYS_PRCTL:                  {Name: "prctl", Fn: Prctl, Support: Partial, Note: "PR_SET_NAME, PR_GET_NAME, PR_SET/GET_DUMPABLE, PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS; others EINVAL", Args: []ArgKind{Int, Hex, Hex, Hex, Hex}},
+	unix.SYS_PRCTL:                  {Name: "prctl", Fn: Prctl, Support: Partial, Note: "PR_SET_NAME, PR_GET_NAME, PR_SET/GET_DUMPABLE, PR_SET_PDEATHSIG (accepted), PR_CAPBSET_READ/DROP, PR_CAP_AMBIENT, PR_SET/GET_KEEPCAPS, PR_SET/GET_SECUREBITS, PR_SET/GET_NO_NEW_PRIVS; others EINVAL", Args: []ArgKind{Int, Hex, Hex, Hex, Hex}},
 	unix.SYS_UNAME:                  {Name: "uname", Fn: Uname, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_SETHOSTNAME:            {Name: "sethostname", Fn: Sethostname, Support: Full, Args: []ArgKind{InBuf, Int}},
 	unix.SYS_PRLIMIT64:              {Name: "prlimit64", Fn: Prlimit64, Support: Full, Args: []ArgKind{Int, Int, Ptr, Ptr}},
@@ -42,7 +42,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_FORK:                   {Name: "fork", Fn: Fork, Support: Full},
 	unix.SYS_VFORK:                  {Name: "vfork", Fn: Vfork, Support: Full},
 	unix.SYS_EXECVE:                 {Name: "execve", Fn: Execve, Support: Full, Args: []ArgKind{Path, StrArray, Ptr}},
-	unix.SYS_EXECVEAT:               {Name: "execveat", Fn: Execveat, Support: Partial, Note: "dirfd must be AT_FDCWD or the path absolute", Args: []ArgKind{FD, Path, StrArray, Ptr, Hex}},
+	unix.SYS_EXECVEAT:               {Name: "execveat", Fn: Execveat, Support: Full, Note: "dirfd-relative, AT_EMPTY_PATH (fexecve) and AT_SYMLINK_NOFOLLOW", Args: []ArgKind{FD, Path, StrArray, Ptr, Hex}},
 	unix.SYS_WAIT4:                  {Name: "wait4", Fn: Wait4, Support: Partial, Note: "WNOHANG, WUNTRACED, WCONTINUED; rusage is zero", Args: []ArgKind{Int, Ptr, Hex, Ptr}},
 	unix.SYS_WAITID:                 {Name: "waitid", Fn: Waitid, Support: Partial, Note: "P_PID, P_PGID, P_ALL with WEXITED, WSTOPPED, WCONTINUED, WNOWAIT; P_PIDFD is EINVAL", Args: []ArgKind{Int, Int, Ptr, Hex, Ptr}},
 	unix.SYS_FUTEX:                  {Name: "futex", Fn: Futex, Support: Partial, Note: "WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP, WAIT_BITSET, WAKE_BITSET, private and shared; PI futexes are ENOSYS", Args: []ArgKind{Ptr, Int, Uint, Ptr, Ptr, Hex}},
@@ -60,7 +60,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_SCHED_RR_GET_INTERVAL:  {Name: "sched_rr_get_interval", Fn: SchedRrGetInterval, Support: Full, Args: []ArgKind{Int, Ptr}},
 	unix.SYS_SETPRIORITY:            {Name: "setpriority", Fn: Setpriority, Support: Full, Args: []ArgKind{Int, Int, Int}},
 	unix.SYS_GETPRIORITY:            {Name: "getpriority", Fn: Getpriority, Support: Full, Args: []ArgKind{Int, Int}},
-	unix.SYS_SETUID:                 {Name: "setuid", Fn: Setuid, Support: Full, Note: "the sandbox's own identities", Args: []ArgKind{Uint}},
+	unix.SYS_SETUID:                 {Name: "setuid", Fn: Setuid, Support: Full, Note: "the sandbox's own identities; CAP_SETUID, and capabilities follow UID changes as capabilities(7) says", Args: []ArgKind{Uint}},
 	unix.SYS_SETGID:                 {Name: "setgid", Fn: Setgid, Support: Full, Args: []ArgKind{Uint}},
 	unix.SYS_SETREUID:               {Name: "setreuid", Fn: Setreuid, Support: Full, Args: []ArgKind{Int, Int}},
 	unix.SYS_SETREGID:               {Name: "setregid", Fn: Setregid, Support: Full, Args: []ArgKind{Int, Int}},
@@ -69,8 +69,8 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_SETFSUID:               {Name: "setfsuid", Fn: Setfsuid, Support: Full, Args: []ArgKind{Int}},
 	unix.SYS_SETFSGID:               {Name: "setfsgid", Fn: Setfsgid, Support: Full, Args: []ArgKind{Int}},
 	unix.SYS_SETGROUPS:              {Name: "setgroups", Fn: Setgroups, Support: Full, Args: []ArgKind{Int, Ptr}},
-	unix.SYS_CAPGET:                 {Name: "capget", Fn: Capget, Support: Partial, Note: "root holds every capability, others none; capabilities are not checked beyond uid 0", Args: []ArgKind{Ptr, Ptr}},
-	unix.SYS_CAPSET:                 {Name: "capset", Fn: Capset, Support: Partial, Note: "accepted for root, EPERM otherwise; not enforced", Args: []ArgKind{Ptr, Ptr}},
+	unix.SYS_CAPGET:                 {Name: "capget", Fn: Capget, Support: Full, Note: "the thread's effective, permitted and inheritable sets (any thread by TID)", Args: []ArgKind{Ptr, Ptr}},
+	unix.SYS_CAPSET:                 {Name: "capset", Fn: Capset, Support: Full, Note: "capset(2)'s rules enforced; the capabilities decide every permission check", Args: []ArgKind{Ptr, Ptr}},
 	unix.SYS_TIMES:                  {Name: "times", Fn: Times, Support: Full, Note: "user and system time as the sentry accounts them, exited threads and waited-for children included", Args: []ArgKind{Ptr}},
 	unix.SYS_PERSONALITY:            {Name: "personality", Fn: Personality, Support: Partial, Note: "PER_LINUX only", Args: []ArgKind{Hex}},
 	unix.SYS_GET_ROBUST_LIST:        {Name: "get_robust_list", Fn: GetRobustList, Support: Partial, Note: "the caller's own list only", Args: []ArgKind{Int, Ptr, Ptr}},
@@ -93,7 +93,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_TGKILL:            {Name: "tgkill", Fn: Tgkill, Support: Full, Args: []ArgKind{Int, Int, Signal}},
 	unix.SYS_TKILL:             {Name: "tkill", Fn: Tkill, Support: Full, Args: []ArgKind{Int, Signal}},
 	unix.SYS_ALARM:             {Name: "alarm", Fn: Alarm, Support: Full, Args: []ArgKind{Uint}, Ret: Uint},
-	unix.SYS_SETITIMER:         {Name: "setitimer", Fn: SetitimerAll, Support: Partial, Note: "ITIMER_VIRTUAL and ITIMER_PROF are checked from a softirq timer polling the CPU-time accounting (sys_timer.go): they may fire up to 1 ms late", Args: []ArgKind{Int, Ptr, Ptr}},
+	unix.SYS_SETITIMER:         {Name: "setitimer", Fn: SetitimerAll, Support: Partial, Note: "ITIMER_VIRTUAL and ITIMER_PROF are checked from a softirq timer polling the CPU-time accounting (process/signal_cputimer.go): they may fire up to 1 ms late", Args: []ArgKind{Int, Ptr, Ptr}},
 	unix.SYS_GETITIMER:         {Name: "getitimer", Fn: GetitimerAll, Support: Partial, Note: "as setitimer", Args: []ArgKind{Int, Ptr}},
 
 	// Time (sys_time.go).
@@ -103,10 +103,14 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_TIME:            {Name: "time", Fn: Time, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_NANOSLEEP:       {Name: "nanosleep", Fn: Nanosleep, Support: Full, Args: []ArgKind{Ptr, Ptr}},
 	unix.SYS_RESTART_SYSCALL: {Name: "restart_syscall", Fn: RestartSyscall, Support: Full, Note: "continues an interrupted nanosleep, relative clock_nanosleep, poll or timed futex wait to its original deadline; EINTR otherwise"},
-	unix.SYS_CLOCK_NANOSLEEP: {Name: "clock_nanosleep", Fn: ClockNanosleep, Support: Full, Args: []ArgKind{Int, Hex, Ptr, Ptr}},
+	unix.SYS_CLOCK_NANOSLEEP: {Name: "clock_nanosleep", Fn: ClockNanosleep, Support: Full, Note: "the CPU-time clocks of other threads and processes too (a timer on the clock wakes the sleeper)", Args: []ArgKind{Int, Hex, Ptr, Ptr}},
+	unix.SYS_CLOCK_SETTIME:   {Name: "clock_settime", Fn: ClockSettime, Support: Full, Note: "arguments checked as Linux's, then EPERM: the sandbox never sets its clocks (no CAP_SYS_TIME over the host's)", Args: []ArgKind{Int, Ptr}},
+	unix.SYS_SETTIMEOFDAY:    {Name: "settimeofday", Fn: Settimeofday, Support: Full, Note: "as clock_settime", Args: []ArgKind{Ptr, Ptr}},
+	unix.SYS_ADJTIMEX:        {Name: "adjtimex", Fn: Adjtimex, Support: Partial, Note: "queries (modes 0, ADJ_OFFSET_SS_READ) report an unsynchronised clock (TIME_ERROR) with the current time; changes are EPERM", Args: []ArgKind{Ptr}},
+	unix.SYS_CLOCK_ADJTIME:   {Name: "clock_adjtime", Fn: ClockAdjtime, Support: Partial, Note: "CLOCK_REALTIME as adjtimex; other clocks EOPNOTSUPP as Linux's", Args: []ArgKind{Int, Ptr}},
 
 	// POSIX timers and timerfd (sys_timer.go).
-	unix.SYS_TIMER_CREATE:     {Name: "timer_create", Fn: TimerCreate, Support: Partial, Note: "SIGEV_SIGNAL, SIGEV_THREAD_ID, SIGEV_NONE; the CPU-time clocks are EINVAL", Args: []ArgKind{Int, Ptr, Ptr}},
+	unix.SYS_TIMER_CREATE:     {Name: "timer_create", Fn: TimerCreate, Support: Full, Note: "SIGEV_SIGNAL, SIGEV_THREAD_ID, SIGEV_NONE (SIGEV_THREAD is glibc's); CPU-time clocks are polled and may fire up to 1 ms late", Args: []ArgKind{Int, Ptr, Ptr}},
 	unix.SYS_TIMER_SETTIME:    {Name: "timer_settime", Fn: TimerSettime, Support: Full, Args: []ArgKind{Int, Hex, Ptr, Ptr}},
 	unix.SYS_TIMER_GETTIME:    {Name: "timer_gettime", Fn: TimerGettime, Support: Full, Args: []ArgKind{Int, Ptr}},
 	unix.SYS_TIMER_GETOVERRUN: {Name: "timer_getoverrun", Fn: TimerGetoverrun, Support: Full, Args: []ArgKind{Int}, Ret: Int},
@@ -170,7 +174,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_DUP2:        {Name: "dup2", Fn: Dup2, Support: Full, Args: []ArgKind{FD, FD}, Ret: FD},
 	unix.SYS_DUP3:        {Name: "dup3", Fn: Dup3, Support: Full, Args: []ArgKind{FD, FD, OpenFlags}, Ret: FD},
 	unix.SYS_FCNTL:       {Name: "fcntl", Fn: Fcntl, Support: Partial, Note: "record locks and leases always succeed (no other locker exists); F_SETOWN/F_SETSIG are recorded nowhere; no file seals", Args: []ArgKind{FD, Int, Hex}, Ret: Int},
-	unix.SYS_IOCTL:       {Name: "ioctl", Fn: Ioctl, Support: Partial, Note: "FIONBIO, FIOCLEX, FIONCLEX, FIOASYNC, FIONREAD; terminals: TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP/TIOCSPGRP, TIOCGSID, TCFLSH, TCXONC, TCSBRK, TIOCOUTQ; others ENOTTY", Args: []ArgKind{FD, Hex, Hex}, Ret: Int},
+	unix.SYS_IOCTL:       {Name: "ioctl", Fn: Ioctl, Support: Partial, Note: "FIONBIO, FIOCLEX, FIONCLEX, FIOASYNC, FIONREAD; terminals (sentry/tty): TCGETS/TCSETS/TCSETSW/TCSETSF and the termios2 and termio forms, TIOCGLCKTRMIOS/TIOCSLCKTRMIOS, TIOCGWINSZ/TIOCSWINSZ, TIOCSCTTY, TIOCNOTTY, TIOCGPGRP/TIOCSPGRP, TIOCGSID, TIOCEXCL/TIOCNXCL/TIOCGEXCL, TIOCOUTQ, TIOCSTI, TCFLSH, TCXONC, TCSBRK(P), TIOCSBRK/TIOCCBRK, TIOCGETD/TIOCSETD (N_TTY only), TIOCGSOFTCAR/TIOCSSOFTCAR, TIOCGDEV, TIOCVHANGUP; pty masters: TIOCGPTN, TIOCSPTLCK/TIOCGPTLCK, TIOCPKT/TIOCGPKT, TIOCSIG, TIOCGPTPEER; modem, serial and console ioctls ENOTTY, as on a pty; others ENOTTY", Args: []ArgKind{FD, Hex, Hex}, Ret: Int},
 
 	// Attributes (sys_fs.go).
 	unix.SYS_STAT:       {Name: "stat", Fn: Stat, Support: Full, Args: []ArgKind{Path, Ptr}, Ret: Int},
@@ -220,7 +224,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_GETCWD:     {Name: "getcwd", Fn: Getcwd, Support: Full, Args: []ArgKind{Ptr, Uint}, Ret: Int},
 	unix.SYS_CHDIR:      {Name: "chdir", Fn: Chdir, Support: Full, Args: []ArgKind{Path}, Ret: Int},
 	unix.SYS_FCHDIR:     {Name: "fchdir", Fn: Fchdir, Support: Full, Args: []ArgKind{FD}, Ret: Int},
-	unix.SYS_CHROOT:     {Name: "chroot", Fn: Chroot, Support: Partial, Note: "allowed when the effective UID is 0 (no capability model)", Args: []ArgKind{Path}, Ret: Int},
+	unix.SYS_CHROOT:     {Name: "chroot", Fn: Chroot, Support: Full, Note: "needs CAP_SYS_CHROOT", Args: []ArgKind{Path}, Ret: Int},
 	unix.SYS_UMASK:      {Name: "umask", Fn: Umask, Support: Full, Args: []ArgKind{Oct}, Ret: Oct},
 
 	// Syncing and hints (sys_fs.go).
@@ -247,4 +251,15 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_LREMOVEXATTR: {Name: "lremovexattr", Fn: Lremovexattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{Path, Path}, Ret: Int},
 	unix.SYS_FREMOVEXATTR: {Name: "fremovexattr", Fn: Fremovexattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{FD, Path}, Ret: Int},
 	// END file syscalls
+
+	// Terminals and signal files (sys_signalfd.go; terminal ioctls are
+	// ioctl's, served by sentry/tty).
+	unix.SYS_SIGNALFD:  {Name: "signalfd", Fn: Signalfd, Support: Partial, Note: "poll and epoll readiness follow the thread that made the file (Linux: the polling thread); reads take the reader's signals", Args: []ArgKind{FD, Ptr, Uint}, Ret: FD},
+	unix.SYS_SIGNALFD4: {Name: "signalfd4", Fn: Signalfd4, Support: Partial, Note: "as signalfd; SFD_NONBLOCK, SFD_CLOEXEC", Args: []ArgKind{FD, Ptr, Uint, Hex}, Ret: FD},
+	unix.SYS_VHANGUP:   {Name: "vhangup", Fn: Vhangup, Support: Full, Note: "hangs up the controlling terminal; needs CAP_SYS_TTY_CONFIG", Ret: Int},
+
+	// The mount table (sys_mount.go): CAP_SYS_ADMIN, the sandbox's own
+	// filesystems only.
+	unix.SYS_MOUNT:   {Name: "mount", Fn: Mount, Support: Partial, Note: "needs CAP_SYS_ADMIN (EPERM); new tmpfs and proc mounts and binds of directories; propagation flags are accepted (one mount namespace); MS_REMOUNT and MS_MOVE are EINVAL, other filesystem types ENODEV", Args: []ArgKind{Path, Path, Path, Hex, Ptr}, Ret: Int},
+	unix.SYS_UMOUNT2: {Name: "umount2", Fn: Umount2, Support: Partial, Note: "needs CAP_SYS_ADMIN; every unmount is lazy (MNT_DETACH's semantics): open files inside keep working", Args: []ArgKind{Path, Hex}, Ret: Int},
 }

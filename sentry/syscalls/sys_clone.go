@@ -2,9 +2,12 @@ package syscalls
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
+	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/loader"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
@@ -122,6 +125,36 @@ func (f execFile) Close() error {
 	return nil
 }
 
+// ExecCredentials returns a loader.LoadArgs.ExecCreds function that
+// computes the credentials of a program old runs (set-user-ID and
+// set-group-ID bits, root's capabilities: auth.Credentials.ForExec) and
+// stores them in *out for the caller to install once the exec cannot fail
+// any more.
+func ExecCredentials(old *auth.Credentials, out **auth.Credentials) func(loader.File) (loader.Credentials, error) {
+	return func(exe loader.File) (loader.Credentials, error) {
+		ef := auth.ExecFile{}
+		if f, ok := exe.(execFile); ok {
+			st, err := f.Node().Stat(fs.Background)
+			if err != nil {
+				return loader.Credentials{}, err
+			}
+			ef.Mode, ef.UID, ef.GID = uint32(st.Mode), st.UID, st.GID
+			ef.NoSUID = f.Location().Mount.NoSUID()
+		}
+		n, secure := old.ForExec(ef)
+		*out = n
+		return loader.Credentials{
+			UID: n.RealUID, EUID: n.EffectiveUID,
+			GID: n.RealGID, EGID: n.EffectiveGID,
+			Secure: secure,
+		}, nil
+	}
+}
+
+// ExecFile adapts an open file description for the loader, which closes
+// what it opens (boot's first program and execve).
+func ExecFile(f *vfs.FileDescription) loader.File { return execFile{f} }
+
 func Execve(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return doExecve(t, unix.AT_FDCWD, a.Ptr(0), a.Ptr(1), a.Ptr(2), 0)
 }
@@ -138,13 +171,45 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	if err != nil {
 		return 0, err
 	}
-	if dirfd != unix.AT_FDCWD && len(filename) > 0 && filename[0] != '/' {
-		// Relative to a directory fd: only the common absolute and
-		// cwd-relative forms are supported so far.
-		return 0, unix.ENOSYS
-	}
-	if filename == "" {
+	if filename == "" && flags&unix.AT_EMPTY_PATH == 0 {
 		return 0, unix.ENOENT
+	}
+	// execName is the program's name for the loader (AT_EXECFN, a
+	// script's interpreter argument): as Linux's bprm->filename, a
+	// program found through a descriptor is /dev/fd/N[/path].
+	execName := filename
+	if dirfd != unix.AT_FDCWD && (filename == "" || filename[0] != '/') {
+		execName = fmt.Sprintf("/dev/fd/%d", dirfd)
+		if filename != "" {
+			execName += "/" + filename
+		}
+	}
+	// openProgram opens the program itself: relative to dirfd, dirfd
+	// itself for AT_EMPTY_PATH, and ELOOP for a final symlink under
+	// AT_SYMLINK_NOFOLLOW.
+	openProgram := func(ctx *fs.Context) (*vfs.FileDescription, error) {
+		var loc vfs.Location
+		if filename == "" {
+			f, err := getFile(t, dirfd)
+			if err != nil {
+				return nil, err
+			}
+			loc = f.Location()
+			f.DecRef()
+		} else {
+			start, err := startLocation(t, dirfd, filename)
+			if err != nil {
+				return nil, err
+			}
+			follow := flags&unix.AT_SYMLINK_NOFOLLOW == 0
+			if loc, err = t.S.VFS.Resolve(ctx, t.FS, start, filename, follow); err != nil {
+				return nil, err
+			}
+			if !follow && loc.Node.Type() == unix.S_IFLNK {
+				return nil, unix.ELOOP
+			}
+		}
+		return t.S.VFS.OpenExecutableLocation(ctx, loc)
 	}
 	total := 0
 	argv, err := copyInStrings(t, argvAddr, &total)
@@ -155,6 +220,9 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	if err != nil {
 		return 0, err
 	}
+	if err := t.CheckExecNproc(); err != nil {
+		return 0, err
+	}
 	s := t.S
 	as, err := s.Platform.NewAddressSpace()
 	if err != nil {
@@ -163,22 +231,28 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	}
 	m := mm.New(s.Zone, as, s.Platform.MaxUserAddress())
 	ctx := fsContext(t)
+	var newCreds *auth.Credentials
+	programOpened := false
 	loaded, err := loader.Load(loader.LoadArgs{
 		MM: m,
 		Open: func(p string) (loader.File, string, error) {
-			f, err := s.VFS.OpenExecutableAs(ctx, t.FS, p)
+			var f *vfs.FileDescription
+			var err error
+			if p == execName && !programOpened {
+				programOpened = true
+				f, err = openProgram(ctx)
+			} else {
+				f, err = s.VFS.OpenExecutableAs(ctx, t.FS, p)
+			}
 			if err != nil {
 				return nil, "", err
 			}
 			return execFile{f}, f.Path(), nil
 		},
-		Filename: filename,
-		Argv:     argv,
-		Envv:     envv,
-		Creds: loader.Credentials{
-			UID: t.Creds.RealUID, EUID: t.Creds.EffectiveUID,
-			GID: t.Creds.RealGID, EGID: t.Creds.EffectiveGID,
-		},
+		Filename:  execName,
+		Argv:      argv,
+		Envv:      envv,
+		ExecCreds: ExecCredentials(ctx.Creds, &newCreds),
 	})
 	if err != nil {
 		m.DecUsers()
@@ -192,6 +266,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	}
 	// Point of no return.
 	t.KillOtherThreads()
+	t.SetCredentials(newCreds)
 	t.ExecReleaseFutexes()
 	m.SetExecutable(loaded.Executable)
 	t.TG.SetMM(m)
@@ -200,6 +275,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	timersOf(t.TG)
 	t.TG.FlushTimerSignals()
 	t.TG.SetExe(loaded.Executable)
+	t.FDs = t.FDs.Unshare()
 	t.FDs.CloseOnExec()
 	t.TG.ResetSignalHandlers()
 	t.AltStack = linux.SignalStack{}

@@ -2,10 +2,13 @@ package syscalls
 
 import (
 	"encoding/binary"
+	"io"
+	"strconv"
 	"sync"
 
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"golang.org/x/sys/unix"
@@ -31,13 +34,10 @@ const uioMaxIOV = 1024
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, ioChunk); return &b }}
 
 // fsContext returns the filesystem view of the calling thread: its task,
-// filesystem credentials and memory.
+// credentials (a snapshot: a set*id by another thread during the call does
+// not change them halfway) and memory.
 func fsContext(t *process.Thread) *fs.Context {
-	c := &fs.Context{Task: t.Task, Mem: t}
-	if t.Creds != nil {
-		c.Creds = &fs.Creds{UID: t.Creds.FSUID, GID: t.Creds.FSGID, Groups: t.Creds.Groups}
-	}
-	return c
+	return &fs.Context{Task: t.Task, Mem: t, Creds: t.Credentials()}
 }
 
 // getFile returns the description of fd with a reference (DecRef it).
@@ -696,7 +696,7 @@ func Fcntl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if p == nil {
 			return 0, unix.EBADF
 		}
-		n, err := p.SetPipeSize(int(int32(arg)))
+		n, err := p.SetPipeSize(int(uint32(arg)))
 		return uintptr(n), err
 	case fAddSeals, fGetSeals:
 		return 0, unix.EINVAL
@@ -736,6 +736,13 @@ func Ioctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 		f.SetFlags(fl)
 		return 0, nil
+	case linux.TIOCGPTPEER:
+		if m, ok := f.Impl().(*devpts.MasterFile); ok {
+			return openPTYPeer(t, m, uint32(arg))
+		}
+		if _, ok := f.Impl().(*devpts.ReplicaFile); ok {
+			return 0, unix.EIO
+		}
 	case linux.FIONREAD:
 		if f.Node().Type() == unix.S_IFREG {
 			ctx := fsContext(t)
@@ -760,6 +767,25 @@ func Ioctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 	}
 	return f.Ioctl(fsContext(t), cmd, arg)
+}
+
+// openPTYPeer is TIOCGPTPEER: a new description of the master's replica,
+// opened through the master's own devpts rather than a path (so a
+// chroot or a renamed /dev cannot make it open another terminal), and
+// installed as a new descriptor.
+func openPTYPeer(t *process.Thread, m *devpts.MasterFile, flags uint32) (uintptr, error) {
+	flags &= unix.O_ACCMODE | unix.O_NOCTTY | unix.O_NONBLOCK | unix.O_CLOEXEC
+	fsys, node := m.Peer()
+	loc, err := t.S.VFS.LocationIn(fsys, strconv.FormatUint(uint64(m.Terminal().Index()), 10), node)
+	if err != nil {
+		return 0, unix.EIO
+	}
+	d, err := t.S.VFS.Open(fsContext(t), loc, flags&^unix.O_CLOEXEC)
+	if err != nil {
+		return 0, err
+	}
+	defer d.DecRef()
+	return installFile(t, d, flags&unix.O_CLOEXEC != 0)
 }
 
 // Pipes.
@@ -954,6 +980,9 @@ func CopyFileRange(t *process.Thread, a arch.SyscallArguments) (uintptr, error) 
 		}
 		write = func(buf []byte, done int64) (int, error) { return out.PWrite(ctx, buf, outOff+done) }
 	}
+	if err := checkCopyOverlap(ctx, in, out, inOffAddr != 0, inOff, outOffAddr != 0, outOff, count); err != nil {
+		return 0, err
+	}
 	n, err := copyBetween(count, read, write)
 	if err != nil {
 		return 0, err
@@ -969,4 +998,42 @@ func CopyFileRange(t *process.Thread, a arch.SyscallArguments) (uintptr, error) 
 		}
 	}
 	return uintptr(n), nil
+}
+
+// checkCopyOverlap refuses (EINVAL) a copy_file_range within one file whose
+// source and destination ranges overlap, after shortening the copy to the
+// source's end of file, as Linux's generic_copy_file_checks. An offset
+// not given is the description's position.
+func checkCopyOverlap(ctx *fs.Context, in, out *vfs.FileDescription, inGiven bool, inOff int64, outGiven bool, outOff int64, count int64) error {
+	si, err := in.Stat(ctx)
+	if err != nil {
+		return err
+	}
+	so, err := out.Stat(ctx)
+	if err != nil {
+		return err
+	}
+	if si.DevMajor != so.DevMajor || si.DevMinor != so.DevMinor || si.Ino != so.Ino {
+		return nil
+	}
+	if !inGiven {
+		if inOff, err = in.Seek(ctx, 0, io.SeekCurrent); err != nil {
+			return err
+		}
+	}
+	if !outGiven {
+		if outOff, err = out.Seek(ctx, 0, io.SeekCurrent); err != nil {
+			return err
+		}
+	}
+	size := int64(si.Size)
+	if inOff >= size {
+		count = 0
+	} else {
+		count = min(count, size-inOff)
+	}
+	if outOff+count > inOff && outOff < inOff+count {
+		return unix.EINVAL
+	}
+	return nil
 }

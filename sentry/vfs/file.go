@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/pipe"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"golang.org/x/sys/unix"
@@ -383,14 +382,6 @@ func (fd *FileDescription) PipeSizer() fs.PipeSizer {
 	return p
 }
 
-// IsTerminal reports whether the description is a terminal.
-func (fd *FileDescription) IsTerminal() bool {
-	if f, ok := fd.impl.(*hostfd.File); ok {
-		return f.Node().IsTTY()
-	}
-	return false
-}
-
 // Mappable returns the file as an mm.Mappable for mmap: regular files
 // only (ENODEV for pipes, terminals, directories; EACCES for O_PATH).
 // The mappable stays valid after the description is closed.
@@ -425,6 +416,20 @@ func (m namedMappable) MappingIdentity() (uint64, uint64, string) {
 		p = m.path
 	}
 	return dev, ino, p
+}
+
+// Mapped implements mm.MappedFile for files that need it.
+func (m namedMappable) Mapped() {
+	if f, ok := m.Mappable.(mm.MappedFile); ok {
+		f.Mapped()
+	}
+}
+
+// Unmapped implements mm.MappedFile for files that need it.
+func (m namedMappable) Unmapped() {
+	if f, ok := m.Mappable.(mm.MappedFile); ok {
+		f.Unmapped()
+	}
 }
 
 // ReadAt implements io.ReaderAt for the sentry itself (the ELF loader):

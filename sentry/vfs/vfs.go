@@ -32,10 +32,11 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/devfs"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/overlay"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
+	"github.com/runsc-lite/runsc-lite/sentry/tty"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,6 +53,11 @@ type Volume struct {
 	// the launcher (sentry/sandbox), used instead of opening HostPath;
 	// the filesystem takes it over.
 	HostFD int
+	// Owners maps the sandbox's user and group IDs to host owners for
+	// what the sandbox creates or chowns in the volume (OCI
+	// uidMappings/gidMappings); nil keeps the default rule, the sentry's
+	// own identity on the host (hostfs/owner.go).
+	Owners *hostfs.IDMap `json:",omitempty"`
 }
 
 // Options configure New.
@@ -64,9 +70,12 @@ type Options struct {
 	RootFD int
 	// Volumes are bound after /dev.
 	Volumes []Volume
-	// TTYHostFD is the sentry's descriptor of the controlling terminal
-	// for /dev/tty; -1 for none. The zero value means: the sentry's
-	// stdin if it is a terminal.
+	// PTS is the sandbox's devpts, mounted on /dev/pts (nil: an empty
+	// directory, and /dev/ptmx fails).
+	PTS *devpts.Filesystem
+	// TTYHostFD is a host terminal /dev/tty opens when the sandbox has
+	// no terminal of its own (see devfs.Options); -1 for none. The zero
+	// value means: the sentry's stdin if it is a terminal.
 	TTYHostFD *int
 	// FDCloser, if set, closes the host descriptors of released host
 	// files (deferred close on a workqueue).
@@ -83,6 +92,20 @@ type Mount struct {
 	Source   string // what /proc/mounts shows as the device
 	Options  string // extra options for /proc/mounts
 	parent   *Mount
+}
+
+// NoSUID reports whether the mount ignores set-user-ID and set-group-ID
+// bits at execve (mounted nosuid).
+func (m *Mount) NoSUID() bool {
+	if m == nil {
+		return false
+	}
+	for _, o := range strings.Split(m.Options, ",") {
+		if o == "nosuid" {
+			return true
+		}
+	}
+	return false
 }
 
 // Parent returns the mount this one is mounted on (nil for the root and
@@ -142,11 +165,16 @@ func New(opts Options) (*VirtualFilesystem, error) {
 	ttyFD := -1
 	if opts.TTYHostFD != nil {
 		ttyFD = *opts.TTYHostFD
-	} else if hostfd.IsTerminal(0) {
+	} else if tty.IsTerminal(0) {
 		ttyFD = 0
 	}
-	if err := v.Mount(fs.Background, "/dev", devfs.New(devfs.Options{TTYHostFD: ttyFD}), MountOptions{Source: "devtmpfs", Options: "mode=755"}); err != nil {
+	if err := v.Mount(fs.Background, "/dev", devfs.New(devfs.Options{PTS: opts.PTS, TTYHostFD: ttyFD}), MountOptions{Source: "devtmpfs", Options: "mode=755"}); err != nil {
 		return nil, fmt.Errorf("mount /dev: %w", err)
+	}
+	if opts.PTS != nil {
+		if err := v.Mount(fs.Background, "/dev/pts", opts.PTS, MountOptions{Source: "devpts", Options: opts.PTS.MountOptions()}); err != nil {
+			return nil, fmt.Errorf("mount /dev/pts: %w", err)
+		}
 	}
 	if err := v.Mount(fs.Background, "/dev/shm", tmpfs.New(01777, 0, 0), MountOptions{Source: "shm"}); err != nil {
 		return nil, fmt.Errorf("mount /dev/shm: %w", err)
@@ -158,6 +186,9 @@ func New(opts Options) (*VirtualFilesystem, error) {
 		}
 		if opts.FDCloser != nil {
 			hf.SetFDCloser(opts.FDCloser)
+		}
+		if vol.Owners != nil {
+			hf.SetOwnerMap(vol.Owners)
 		}
 		if err := v.Mount(fs.Background, vol.SandboxPath, hf, MountOptions{ReadOnly: vol.ReadOnly, Source: vol.HostPath}); err != nil {
 			return nil, fmt.Errorf("volume %q at %q: %w", vol.HostPath, vol.SandboxPath, err)
@@ -205,20 +236,7 @@ func (v *VirtualFilesystem) Mount(ctx *fs.Context, point string, f fs.Filesystem
 	if err != nil {
 		return err
 	}
-	if loc.Node.Type() != unix.S_IFDIR {
-		return unix.ENOTDIR
-	}
-	src := o.Source
-	if src == "" {
-		src = f.Name()
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	m := &Mount{ID: v.nextID, FS: f, Root: f.Root(), Point: loc.Path, ReadOnly: o.ReadOnly, Source: src, Options: o.Options, parent: loc.Mount}
-	v.nextID++
-	v.mounts[loc.Path] = m
-	v.list = append(v.list, m)
-	return nil
+	return v.MountOver(loc, f, f.Root(), o)
 }
 
 // mkdirAll resolves p from the root, creating missing directories.
@@ -257,6 +275,21 @@ func (v *VirtualFilesystem) mountAt(p string) *Mount {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return v.mounts[p]
+}
+
+// LocationIn returns the location of node, the file called name in the
+// root directory of the most recent mount of filesystem f: how the sentry
+// names a file it opens without walking a path (TIOCGPTPEER's replica, a
+// terminal installed as a program's stdio). ENOENT if f is not mounted.
+func (v *VirtualFilesystem) LocationIn(f fs.Filesystem, name string, node fs.Node) (Location, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	for i := len(v.list) - 1; i >= 0; i-- {
+		if m := v.list[i]; m.FS == f {
+			return Location{Mount: m, Node: node, Path: joinPath(m.Point, name)}, nil
+		}
+	}
+	return Location{}, unix.ENOENT
 }
 
 // MountInfo describes a mount for /proc/mounts.

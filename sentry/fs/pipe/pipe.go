@@ -13,7 +13,6 @@
 package pipe
 
 import (
-	"encoding/binary"
 	"sync"
 	"sync/atomic"
 
@@ -21,7 +20,6 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
-	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
 const (
@@ -40,6 +38,10 @@ var (
 
 // Pipe is one pipe or FIFO.
 type Pipe struct {
+	// anon marks an anonymous pipe (pipe(2), pipefs): reopening one
+	// through /proc/PID/fd never waits for the other side, as Linux's
+	// fifo_open does only for FIFOs.
+	anon       bool
 	ino        uint64
 	uid, gid   uint32
 	createTime linux.StatxTimestamp
@@ -65,7 +67,7 @@ type Pipe struct {
 func New(creds *fs.Creds) *Pipe {
 	p := &Pipe{ino: nextIno.Add(1), size: DefaultSize, createTime: fs.Now()}
 	if creds != nil {
-		p.uid, p.gid = creds.UID, creds.GID
+		p.uid, p.gid = creds.FSUID, creds.FSGID
 	}
 	p.mtime = p.createTime
 	return p
@@ -77,6 +79,7 @@ func (p *Pipe) Ino() uint64 { return p.ino }
 // NewPair returns the read and write ends of a new anonymous pipe.
 func NewPair(creds *fs.Creds) (p *Pipe, r, w fs.File) {
 	p = New(creds)
+	p.anon = true
 	p.mu.Lock()
 	p.readers++
 	p.writers++
@@ -114,7 +117,9 @@ func (p *Pipe) Stat(ctx *fs.Context) (linux.Statx, error) {
 // Open implements fs.Node with FIFO semantics: a read-only open waits for
 // a writer and a write-only open for a reader unless O_NONBLOCK (a
 // write-only non-blocking open with no reader fails with ENXIO); O_RDWR
-// never waits. It blocks.
+// never waits. An anonymous pipe reopened through /proc/PID/fd never
+// waits and never fails (a reader whose writers are gone reads EOF). It
+// blocks.
 func (p *Pipe) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
 	nonblock := flags&unix.O_NONBLOCK != 0
 	switch flags & unix.O_ACCMODE {
@@ -127,7 +132,7 @@ func (p *Pipe) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
 		p.mu.Unlock()
 		p.oq.NotifyAll()
 		p.wq.NotifyAll()
-		if !nonblock && !hasWriter {
+		if !nonblock && !hasWriter && !p.anon {
 			err := ctx.Block(&p.oq, func() bool {
 				p.mu.Lock()
 				defer p.mu.Unlock()
@@ -141,7 +146,7 @@ func (p *Pipe) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
 		return &End{p: p, read: true}, nil
 	case unix.O_WRONLY:
 		p.mu.Lock()
-		if p.readers == 0 && nonblock {
+		if p.readers == 0 && nonblock && !p.anon {
 			p.mu.Unlock()
 			return nil, unix.ENXIO
 		}
@@ -152,7 +157,7 @@ func (p *Pipe) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
 		p.mu.Unlock()
 		p.oq.NotifyAll()
 		p.rq.NotifyAll()
-		if !hasReader {
+		if !hasReader && !p.anon {
 			err := ctx.Block(&p.oq, func() bool {
 				p.mu.Lock()
 				defer p.mu.Unlock()
@@ -383,14 +388,16 @@ func (e *End) PipeSize() int {
 	return e.p.size
 }
 
-// SetPipeSize implements fs.PipeSizer: the size is rounded up to a power
-// of two of at least a page; EBUSY if the unread data would not fit.
+// SetPipeSize implements fs.PipeSizer: n (fcntl's unsigned argument) is
+// rounded up to a power of two of at least a page, as Linux's
+// round_pipe_size (0 gives a page); above 2 GiB it is EINVAL, above
+// pipe-max-size EPERM, and EBUSY if the unread data would not fit.
 func (e *End) SetPipeSize(n int) (int, error) {
-	if n <= 0 || n > MaxSize {
-		if n > MaxSize {
-			return 0, unix.EPERM
-		}
+	switch {
+	case n > 1<<31:
 		return 0, unix.EINVAL
+	case n > MaxSize:
+		return 0, unix.EPERM
 	}
 	size := 4096
 	for size < n {
@@ -418,19 +425,11 @@ func (e *End) SetPipeSize(n int) (int, error) {
 func (e *End) Ioctl(ctx *fs.Context, cmd uint32, arg uintptr) (uintptr, error) {
 	switch cmd {
 	case linux.FIONREAD:
-		var b [4]byte
 		n := 0
 		if e.read {
 			n = e.p.Buffered()
 		}
-		binary.LittleEndian.PutUint32(b[:], uint32(n))
-		if ctx.Mem == nil {
-			return 0, unix.EFAULT
-		}
-		if _, err := ctx.Mem.CopyOutBytes(hostarch.Addr(arg), b[:]); err != nil {
-			return 0, unix.EFAULT
-		}
-		return 0, nil
+		return 0, ctx.PutIntArg(arg, int32(n))
 	}
 	return 0, unix.ENOTTY
 }

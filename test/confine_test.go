@@ -166,14 +166,14 @@ func nsOf(t *testing.T, pid int, kind string) string {
 }
 
 // sentryCaps is the capability mask the confined sentry keeps, as
-// ARCHITECTURE.md documents it: run by root, CAP_CHOWN, CAP_DAC_OVERRIDE
-// and CAP_FOWNER, and CAP_SYS_PTRACE where Yama's ptrace_scope is 2 or
-// more; run by another user, none.
+// ARCHITECTURE.md documents it: run by root, CAP_DAC_OVERRIDE and
+// CAP_FOWNER, and CAP_SYS_PTRACE where Yama's ptrace_scope is 2 or more;
+// run by another user, none.
 func sentryCaps() string {
 	if os.Geteuid() != 0 {
 		return "0000000000000000"
 	}
-	mask := uint64(1<<unix.CAP_CHOWN | 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_FOWNER)
+	mask := uint64(1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_FOWNER)
 	if b, err := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope"); err == nil {
 		if n, _ := strconv.Atoi(strings.TrimSpace(string(b))); n >= 2 {
 			mask |= 1 << unix.CAP_SYS_PTRACE
@@ -366,8 +366,9 @@ func TestConfinementDescriptors(t *testing.T) {
 // another user owns; as root, natively and in the sandbox, a shell writes
 // into that user's directory, reads that user's private file and
 // directory (CAP_DAC_OVERRIDE), changes the mode and times of that user's
-// file (CAP_FOWNER) and gives a file away (CAP_CHOWN): the outputs must
-// be the same. Then, with each kept capability taken away
+// file (CAP_FOWNER) and gives a file away (which needs no capability: the
+// owner stays in the sentry's view, the host file keeps its owner): the
+// outputs must be the same. Then, with each kept capability taken away
 // (RUNSC_LITE_DROP_CAPS, a test knob that can only drop more), the
 // operation that needs it must fail: if none did, the capability would not
 // be needed and should not be kept.
@@ -424,10 +425,13 @@ true`
 	if sb.Stdout != native.Stdout || sb.Status != native.Status {
 		t.Errorf("the confined sandbox's root does less to a volume than the host's root (- native, + sandbox):\n%s\nstderr:\n%s", diff(native.Stdout, sb.Stdout), sb.Stderr)
 	}
+	var st unix.Stat_t
+	if err := unix.Stat(dir+"/mine", &st); err != nil || st.Uid != 0 {
+		t.Errorf("the sandbox's chown reached the host file (uid %d, %v): the owner rule keeps it in the sentry", st.Uid, err)
+	}
 	for capName, needs := range map[string][]string{
 		"CAP_DAC_OVERRIDE": {"create in another user's directory: ok", "contents of secret", "contents of f"},
 		"CAP_FOWNER":       {"chmod: 640", "touch: 1000000000"},
-		"CAP_CHOWN":        {"chown: 2000:2000"},
 	} {
 		setup()
 		r := runSandbox(t, argv, runOpts{Flags: flags, Env: append(append([]string(nil), baseEnv...), "RUNSC_LITE_DROP_CAPS="+capName)})

@@ -52,7 +52,7 @@ type Confinement struct {
 	// a test knob (RUNSC_LITE_SECCOMP_DENY), which can only make the
 	// filter stricter.
 	SeccompDeny []string
-	// DropCaps removes these capabilities (by name, "CAP_CHOWN") from
+	// DropCaps removes these capabilities (by name, "CAP_FOWNER") from
 	// those the confined sentry keeps: a test knob
 	// (RUNSC_LITE_DROP_CAPS) showing each kept one is needed.
 	DropCaps []string

@@ -120,6 +120,12 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		return f, nil
 	}
 
+	if cfg.PidsLimit == 0 {
+		// The default task limit follows the host's pid_max, which
+		// is per PID namespace (Linux 6.14 on): the sentry's own PID
+		// namespace reads the kernel's default, not the host's.
+		cfg.PidsLimit = boot.DefaultPidsLimit()
+	}
 	if cfg.Creds == nil {
 		// The sandbox's first process is the launcher's user, whatever
 		// identity the confined sentry process ends up with.

@@ -437,33 +437,7 @@ func TestSchedProcAccounting(t *testing.T) {
 // running sentry write every task and run queue to its log.
 func TestSchedDebugDump(t *testing.T) {
 	needSandbox(t)
-	logPath := filepath.Join(t.TempDir(), "debug.log")
-	argv := append([]string{runscBin, "do"}, sandboxFlags(t, []string{"--debug-log", logPath})...)
-	argv = append(argv, "--", "/bin/sleep", "5")
-	cmd, _, cancel := command(argv, runOpts{})
-	defer cancel()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	time.Sleep(500 * time.Millisecond)
-	r := runRunsc(t, []string{"debug", "--pid", strconv.Itoa(cmd.Process.Pid)}, runOpts{})
-	if r.Status == 2 && strings.Contains(r.Stderr, "unknown command") {
-		t.Skip(`runsc-lite has no debug command yet (main.go needs case "debug": return cmdDebug(rest[1:], stderr))`)
-	}
-	if r.Status != 0 {
-		t.Fatalf("runsc-lite debug: status %d\n%s", r.Status, r.Stderr)
-	}
-	var log string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		log = readFileOrEmpty(logPath)
-		if strings.Contains(log, "end of kernel dump") {
-			break
-		}
-	}
+	log := debugDump(t, "end of kernel dump", `task 1 tgid 1 "sleep"`)
 	for _, want := range []string{"kernel dump", "cpu 0 (host ", `"kthreadd"`, `task 1 tgid 1 "sleep"`, "end of kernel dump"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the dump lacks %q; log:\n%s", want, tail(log, 30))
@@ -473,6 +447,60 @@ func TestSchedDebugDump(t *testing.T) {
 	if r := runRunsc(t, []string{"debug", "--pid", strconv.Itoa(os.Getpid())}, runOpts{}); r.Status == 0 {
 		t.Errorf("runsc-lite debug signalled a process that is not a sandbox (the test binary)")
 	}
+}
+
+// debugDump starts a sandbox running sleep with a debug log, asks it for a
+// dump with `runsc-lite debug --pid` and returns the log once a dump that
+// ends with end and contains ready (the program has started) is in it. A
+// sandbox still starting may not be ready, or may not yet handle the
+// signal at all (a loaded host can take seconds to start one), so the
+// request is repeated until such a dump appears, for up to a minute, rather
+// than sent once after a fixed wait. It skips when runsc-lite has no debug
+// command.
+func debugDump(t *testing.T, end, ready string) string {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "debug.log")
+	argv := append([]string{runscBin, "do"}, sandboxFlags(t, []string{"--debug-log", logPath})...)
+	argv = append(argv, "--", "/bin/sleep", "120")
+	cmd, _, cancel := command(argv, runOpts{})
+	defer cancel()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	// The signal must not reach a sentry too young to handle it (before
+	// Go's runtime is up, it would end the process): wait until the
+	// sentry runs a stub, the sandbox's init.
+	sentry := sentryPID(t, cmd.Process.Pid)
+	for deadline := time.Now().Add(time.Minute); len(hostChildren(sentry)) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sentry (pid %d) started no stub in a minute", sentry)
+		}
+	}
+	var log string
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		dumps := strings.Count(log, end)
+		r := runRunsc(t, []string{"debug", "--pid", strconv.Itoa(cmd.Process.Pid)}, runOpts{})
+		if r.Status == 2 && strings.Contains(r.Stderr, "unknown command") {
+			t.Skip(`runsc-lite has no debug command yet (main.go needs case "debug": return cmdDebug(rest[1:], stderr))`)
+		}
+		if r.Status != 0 {
+			t.Fatalf("runsc-lite debug: status %d\n%s", r.Status, r.Stderr)
+		}
+		// Wait a little for this request's dump, then ask again.
+		for wait := time.Now().Add(2 * time.Second); time.Now().Before(wait); time.Sleep(50 * time.Millisecond) {
+			if log = readFileOrEmpty(logPath); strings.Count(log, end) > dumps {
+				break
+			}
+		}
+		if last := strings.LastIndex(log, end); last >= 0 && strings.Contains(log[:last], ready) {
+			return log
+		}
+	}
+	return log
 }
 
 func readFileOrEmpty(path string) string {

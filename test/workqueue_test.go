@@ -123,33 +123,7 @@ func TestWorkqueueProcVmstat(t *testing.T) {
 // every workqueue, pool and worker.
 func TestWorkqueueDebugDump(t *testing.T) {
 	needSandbox(t)
-	logPath := filepath.Join(t.TempDir(), "debug.log")
-	argv := append([]string{runscBin, "do"}, sandboxFlags(t, []string{"--debug-log", logPath})...)
-	argv = append(argv, "--", "/bin/sleep", "5")
-	cmd, _, cancel := command(argv, runOpts{})
-	defer cancel()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	time.Sleep(500 * time.Millisecond)
-	r := runRunsc(t, []string{"debug", "--pid", strconv.Itoa(cmd.Process.Pid)}, runOpts{})
-	if r.Status == 2 && strings.Contains(r.Stderr, "unknown command") {
-		t.Skip("runsc-lite has no debug command yet")
-	}
-	if r.Status != 0 {
-		t.Fatalf("runsc-lite debug: status %d\n%s", r.Status, r.Stderr)
-	}
-	var log string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		log = readFileOrEmpty(logPath)
-		if strings.Contains(log, "end of workqueue dump") {
-			break
-		}
-	}
+	log := debugDump(t, "end of workqueue dump", "workqueue events:")
 	for _, want := range []string{"Showing workqueues and worker pools", "workqueue events:", "workqueue writeback:",
 		"workqueue mm_percpu_wq:", "pool 0: cpus=", "worker kworker/0:", "end of workqueue dump"} {
 		if !strings.Contains(log, want) {

@@ -61,12 +61,15 @@ echo open > /v/open-at-exit
 
 // TestWritebackVolumeWithoutClose: data written to a file that stays open
 // reaches the host while the sandbox still runs (the write-back item ran,
-// nobody closed or synced the file).
+// nobody closed or synced the file). The sandbox sleeps two minutes and
+// the test watches for up to one, so that a host slow to start the sandbox
+// cannot let it end (and close the file) first: it was a 5 s sleep watched
+// for 4 s.
 func TestWritebackVolumeWithoutClose(t *testing.T) {
 	needSandbox(t)
 	dir := t.TempDir()
 	argv := append([]string{runscBin, "do"}, sandboxFlags(t, []string{"--volume", dir + ":/v"})...)
-	argv = append(argv, "--", "/bin/sh", "-c", "exec 3>/v/f; echo behind >&3; sleep 5")
+	argv = append(argv, "--", "/bin/sh", "-c", "exec 3>/v/f; echo behind >&3; sleep 120")
 	cmd, _, cancel := command(argv, runOpts{})
 	defer cancel()
 	if err := cmd.Start(); err != nil {
@@ -77,7 +80,7 @@ func TestWritebackVolumeWithoutClose(t *testing.T) {
 		cmd.Wait()
 	}()
 	var got []byte
-	for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if got, _ = os.ReadFile(filepath.Join(dir, "f")); string(got) == "behind\n" {
 			return
 		}
@@ -87,11 +90,16 @@ func TestWritebackVolumeWithoutClose(t *testing.T) {
 
 // TestWorkqueueProcVmstat: /proc/vmstat is readable and counts the page
 // I/O of host files (pgpgout grows after writing 2 MiB to a volume and
-// waiting for the once-a-second per-CPU fold).
+// waiting for the once-a-second per-CPU fold). The script waits for the
+// fold to show, for up to a minute, rather than a fixed 1.5 s, which a
+// loaded host may make the fold miss.
 func TestWorkqueueProcVmstat(t *testing.T) {
 	needSandbox(t)
 	dir := t.TempDir()
-	script := `cat /proc/vmstat; head -c 2097152 /dev/zero > /v/f; sync; sleep 1.5; echo ---; cat /proc/vmstat`
+	script := `cat /proc/vmstat; b=$(grep '^pgpgout ' /proc/vmstat); b=${b#* }; ` +
+		`head -c 2097152 /dev/zero > /v/f; sync; ` +
+		`i=0; while [ $i -lt 600 ]; do a=$(grep '^pgpgout ' /proc/vmstat); [ ${a#* } -ge $((b+2048)) ] && break; sleep 0.1; i=$((i+1)); done; ` +
+		`echo ---; cat /proc/vmstat`
 	r := runSandbox(t, []string{"/bin/sh", "-c", script}, runOpts{Flags: []string{"--volume", dir + ":/v"}})
 	if r.Status != 0 {
 		t.Fatalf("status %d, stderr %q", r.Status, r.Stderr)

@@ -139,6 +139,10 @@ type VirtualFilesystem struct {
 	list   []*Mount
 	root   *Mount
 	nextID int
+
+	// writers counts write access to regular files and its denial to
+	// executed ones (writeaccess.go).
+	writers writeCounts
 }
 
 // New builds the sandbox's filesystem: "/" is opts.Root (read-only) under

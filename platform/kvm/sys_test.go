@@ -6,6 +6,7 @@ import (
 	"go/token"
 	"go/types"
 	"io/fs"
+	"os"
 	"strings"
 	"testing"
 	"unsafe"
@@ -71,6 +72,11 @@ func TestStructLayouts(t *testing.T) {
 // Failed would be a new KVM ioctl that kills the confined sentry the
 // first time it is used.
 func TestHostIoctlsComplete(t *testing.T) {
+	if _, err := os.Stat("sys.go"); os.IsNotExist(err) {
+		// make test-kvm runs this binary in a guest without the sources;
+		// make unit runs it on the host, where they are.
+		t.Skip("the package's sources are not here (a copied test binary): make unit checks this on the host")
+	}
 	fset := token.NewFileSet()
 	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
 	if err != nil {

@@ -4,9 +4,9 @@
  *
  *   code           raw `syscall` instructions from fresh RWX pages, from
  *                  pages made executable by mprotect, from a second
- *                  (executable) mapping of a /dev/shm file written through a first
- *                  one, from the last bytes of a page; the ptrace stub's
- *                  own instructions (its syscall at 0x7fffff0000c3, its
+ *                  (executable) mapping of a /dev/shm file written
+ *                  through a first one, from the last bytes of a page;
+ *                  the ptrace stub's own instructions (its syscall at 0x7fffff0000c3, its
  *                  int3 at 0x7fffff0000c0); the vsyscall page's
  *                  gettimeofday, time and getcpu, a read of it, a call to
  *                  a misaligned entry and one with a bad pointer. Printed

@@ -6,10 +6,11 @@
  *                  pages made executable by mprotect, from a second
  *                  (executable) mapping of a /dev/shm file written
  *                  through a first one, from the last bytes of a page;
- *                  the ptrace stub's own instructions (its syscall at 0x7fffff0000c3, its
- *                  int3 at 0x7fffff0000c0); the vsyscall page's
- *                  gettimeofday, time and getcpu, a read of it, a call to
- *                  a misaligned entry and one with a bad pointer. Printed
+ *                  the ptrace stub's own instructions (its syscall at
+ *                  0x7fffff0000c3, its int3 at 0x7fffff0000c0); the
+ *                  vsyscall page's gettimeofday, time and getcpu, a read
+ *                  of it, a call to a misaligned entry and one with a bad
+ *                  pointer. Printed
  *                  as relations (the raw getpid equals getpid(), the
  *                  raw uname's nodename equals uname()'s) or the signal
  *                  that ended the attempt, so the same lines come out

@@ -476,11 +476,13 @@ func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platf
 func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, cfg Config, creds *auth.Credentials) (loader.Loaded, *auth.Credentials, error) {
 	name := cfg.Argv[0]
 	ctx := &fs.Context{Creds: creds}
+	opened := map[string]vfs.Location{}
 	open := func(p string) (loader.File, string, error) {
 		f, err := v.OpenExecutableAs(ctx, fsctx, p)
 		if err != nil {
 			return nil, "", err
 		}
+		opened[f.Path()] = f.Location()
 		return syscalls.ExecFile(f), f.Path(), nil
 	}
 	candidates := []string{name}
@@ -504,6 +506,9 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 			Envv:      cfg.Env,
 			ExecCreds: syscalls.ExecCredentials(creds, &execCreds),
 		})
+		if err == nil {
+			err = syscalls.HoldExecutable(v, ctx, m, opened, loaded.Executable)
+		}
 		if err == nil {
 			return loaded, execCreds, nil
 		}

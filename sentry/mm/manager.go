@@ -123,6 +123,19 @@ type MemoryManager struct {
 	envStart, envEnd   uintptr
 	auxv               []uint64
 	executable         string
+	// exeRef holds the executable file for as long as the address
+	// space runs it (writes to it are ETXTBSY); nil for none.
+	exeRef ExecutableRef
+}
+
+// ExecutableRef is an address space's hold on the file it runs: while it
+// is held the file cannot be written (the sentry's VFS answers ETXTBSY,
+// as Linux does for mm->exe_file).
+type ExecutableRef interface {
+	// DupRef returns another hold on the same file (fork).
+	DupRef() ExecutableRef
+	// Release drops the hold.
+	Release()
 }
 
 // New returns an empty memory manager over address space as, with one
@@ -179,7 +192,12 @@ func (m *MemoryManager) DecUsers() {
 	}
 	m.vmas = nil
 	m.totalVM, m.dataVM = 0, 0
+	exe := m.exeRef
+	m.exeRef = nil
 	m.mu.Unlock()
+	if exe != nil {
+		exe.Release()
+	}
 	m.as.Release()
 }
 
@@ -606,6 +624,18 @@ func (m *MemoryManager) SetExecutable(p string) {
 	m.mu.Lock()
 	m.executable = p
 	m.mu.Unlock()
+}
+
+// HoldExecutable makes ref the address space's hold on its executable
+// file, released when the last user goes (or replaced by another).
+func (m *MemoryManager) HoldExecutable(ref ExecutableRef) {
+	m.mu.Lock()
+	old := m.exeRef
+	m.exeRef = ref
+	m.mu.Unlock()
+	if old != nil {
+		old.Release()
+	}
 }
 
 // Executable returns the executable's path.

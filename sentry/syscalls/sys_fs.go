@@ -589,6 +589,9 @@ func Truncate(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err := vfs.Access(ctx, loc, 2); err != nil {
 		return 0, err
 	}
+	if err := t.S.VFS.CheckWrite(ctx, loc); err != nil {
+		return 0, err // ETXTBSY: a program runs it
+	}
 	return 0, vfs.SetStat(ctx, loc, fs.SetStat{Mask: linux.STATX_SIZE, Size: uint64(length)}, false)
 }
 

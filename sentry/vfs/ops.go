@@ -148,7 +148,18 @@ func (v *VirtualFilesystem) OpenAt(ctx *fs.Context, fsc *FSContext, start Locati
 			if err != nil {
 				return nil, err
 			}
-			return NewFileDescription(Location{Mount: dir.Mount, Node: node, Path: joinPath(dir.Path, name)}, impl, flags), nil
+			fd := NewFileDescription(Location{Mount: dir.Mount, Node: node, Path: joinPath(dir.Path, name)}, impl, flags)
+			if flags&unix.O_ACCMODE != unix.O_RDONLY {
+				// Nothing runs a file this new: this only
+				// counts the writer.
+				id, err := v.getWrite(ctx, node)
+				if err != nil {
+					fd.DecRef()
+					return nil, err
+				}
+				v.holdWrite(fd, id)
+			}
+			return fd, nil
 		}
 		if err != nil {
 			return nil, err
@@ -243,8 +254,20 @@ func (v *VirtualFilesystem) openLocation(ctx *fs.Context, loc Location, flags ui
 			}
 		}
 	}
+	// Write access to a regular file: ETXTBSY while it is executed.
+	var wid fileID
+	holdsWrite := (write || trunc) && typ == unix.S_IFREG
+	if holdsWrite {
+		var err error
+		if wid, err = v.getWrite(ctx, loc.Node); err != nil {
+			return nil, err
+		}
+	}
 	impl, err := loc.Node.Open(ctx, flags)
 	if err != nil {
+		if holdsWrite {
+			v.writers.put(wid)
+		}
 		return nil, err
 	}
 	if trunc {
@@ -256,10 +279,23 @@ func (v *VirtualFilesystem) openLocation(ctx *fs.Context, loc Location, flags ui
 		}
 		if terr != nil {
 			impl.Release()
+			if holdsWrite {
+				v.writers.put(wid)
+			}
 			return nil, terr
 		}
 	}
-	return NewFileDescription(loc, impl, flags), nil
+	fd := NewFileDescription(loc, impl, flags)
+	if holdsWrite {
+		if write {
+			v.holdWrite(fd, wid)
+		} else {
+			// O_RDONLY|O_TRUNC: write access only for the
+			// truncation.
+			v.writers.put(wid)
+		}
+	}
+	return fd, nil
 }
 
 // OpenExecutableAs opens path for execve by the caller of ctx: symlinks

@@ -201,23 +201,23 @@ func (n *Net) sockets() []*sock {
 
 // sock is one AF_INET or AF_INET6 socket.
 type sock struct {
-	net              *Net
-	domain           int
-	stype, protocol  int
-	trans            tcpip.TransportProtocolNumber
-	ep               tcpip.Endpoint
-	wq               *waiter.Queue
-	owner            *net.Owner
-	entry            waiter.Entry
-	waitq            kernel.WaitQueue
-	notifier         fs.Notifier
-	mu               sync.Mutex
-	timestamp        int // 0, SO_TIMESTAMP or SO_TIMESTAMPNS
-	local            localOpts
-	cookie           uint64 // SO_COOKIE
-	ino              uint64
-	uid              uint32
-	released         bool
+	net             *Net
+	domain          int
+	stype, protocol int
+	trans           tcpip.TransportProtocolNumber
+	ep              tcpip.Endpoint
+	wq              *waiter.Queue
+	owner           *net.Owner
+	entry           waiter.Entry
+	waitq           kernel.WaitQueue
+	notifier        fs.Notifier
+	mu              sync.Mutex
+	timestamp       int // 0, SO_TIMESTAMP or SO_TIMESTAMPNS
+	local           localOpts
+	cookie          uint64 // SO_COOKIE
+	ino             uint64
+	uid             uint32
+	released        bool
 }
 
 // notify is the endpoint's waiter callback: it wakes blocked callers and

@@ -57,6 +57,9 @@ func NewFile(ctx *Context, family int, s Socket, flags uint32) *vfs.FileDescript
 	if ctx != nil && ctx.Context != nil && ctx.Creds != nil {
 		f.uid, f.gid = ctx.Creds.UID, ctx.Creds.GID
 	}
+	if n, ok := s.(InodeNoter); ok {
+		n.SetInode(f.ino, f.uid)
+	}
 	return vfs.NewAnonymousFile("socket:["+strconv.FormatUint(f.ino, 10)+"]", f, f, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 

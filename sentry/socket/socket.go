@@ -154,6 +154,14 @@ type Socket interface {
 	Release()
 }
 
+// InodeNoter is a Socket that wants to know the inode number and owner of
+// the file that wraps it (the /proc/net tables of INET sockets list them,
+// so that ss -p and netstat -p can match sockets to /proc/PID/fd).
+// NewFile calls SetInode once, before the file is visible.
+type InodeNoter interface {
+	SetInode(ino uint64, uid uint32)
+}
+
 // Family creates the sockets of one address family.
 type Family interface {
 	// Domain returns the AF_* constant the family serves.

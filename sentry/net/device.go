@@ -44,6 +44,8 @@ type Device struct {
 	flags   uint32 // IFF_*
 	mtu     atomic.Uint32
 	mac     tcpip.LinkAddress
+	// qdisc is the queueing discipline's name as ip link shows it.
+	qdisc string
 	// headerLen is the link header's length (14 for Ethernet, 0 for
 	// loopback).
 	headerLen uint16
@@ -84,6 +86,10 @@ func (d *Device) ARPType() uint16 { return uint16(d.arpType) }
 
 // IsLoopback reports whether this is the loopback device.
 func (d *Device) IsLoopback() bool { return d.flags&unix.IFF_LOOPBACK != 0 }
+
+// Qdisc returns the name of the device's queueing discipline ("noqueue"
+// for loopback, the host device's for a device taken over).
+func (d *Device) Qdisc() string { return d.qdisc }
 
 // TxQueueLen returns the transmit queue length (qlen).
 func (d *Device) TxQueueLen() int { return TxQueueLen }

@@ -45,7 +45,10 @@ type Stack struct {
 
 	mu      sync.Mutex
 	devices []*Device // by creation; devices[0] is lo
-	closed  bool
+	// broadcasts are the broadcast addresses configured with IPv4
+	// addresses (what "brd" set on the host), by address.
+	broadcasts map[tcpip.Address]tcpip.Address
+	closed     bool
 }
 
 // New builds a stack with the loopback device "lo" (127.0.0.1/8 and ::1)
@@ -92,6 +95,7 @@ func New(cfg Config) (*Stack, error) {
 		arpType: header.ARPHardwareLoopback,
 		flags:   unix.IFF_UP | unix.IFF_LOOPBACK | unix.IFF_RUNNING | unix.IFF_LOWER_UP,
 		mtu:     loopbackMTU,
+		qdisc:   "noqueue",
 		driver:  loopback{},
 	})
 	if err != nil {
@@ -148,6 +152,7 @@ type deviceSpec struct {
 	mtu       uint32
 	mac       tcpip.LinkAddress
 	headerLen uint16
+	qdisc     string
 	driver    driver
 }
 
@@ -160,6 +165,7 @@ func (s *Stack) addDevice(spec deviceSpec) (*Device, error) {
 		flags:     spec.flags,
 		mac:       spec.mac,
 		headerLen: spec.headerLen,
+		qdisc:     spec.qdisc,
 		driver:    spec.driver,
 		txq:       make([]*txQueue, len(s.cpus)),
 	}
@@ -188,6 +194,25 @@ func (s *Stack) AddAddress(d *Device, a tcpip.ProtocolAddress) error {
 	}
 	s.tcpip.AddRoute(tcpip.Route{Destination: a.AddressWithPrefix.Subnet(), NIC: d.index})
 	return nil
+}
+
+// SetBroadcast records the broadcast address configured with a.
+func (s *Stack) SetBroadcast(a, bc tcpip.Address) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.broadcasts == nil {
+		s.broadcasts = make(map[tcpip.Address]tcpip.Address)
+	}
+	s.broadcasts[a] = bc
+}
+
+// Broadcast returns the broadcast address configured with d's address a,
+// if one was.
+func (s *Stack) Broadcast(d *Device, a tcpip.Address) (tcpip.Address, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	bc, ok := s.broadcasts[a]
+	return bc, ok
 }
 
 // Devices returns the devices, lo first.

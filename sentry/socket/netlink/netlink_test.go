@@ -115,4 +115,3 @@ func TestDumps(t *testing.T) {
 		t.Fatalf("route dump after peek: types %v", types)
 	}
 }
-

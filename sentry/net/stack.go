@@ -48,7 +48,10 @@ type Stack struct {
 	// broadcasts are the broadcast addresses configured with IPv4
 	// addresses (what "brd" set on the host), by address.
 	broadcasts map[tcpip.Address]tcpip.Address
-	closed     bool
+	// irq is the interrupt controller of host-backed devices (nil
+	// without any).
+	irq    *irqController
+	closed bool
 }
 
 // New builds a stack with the loopback device "lo" (127.0.0.1/8 and ::1)
@@ -266,11 +269,15 @@ func (s *Stack) Close() {
 	}
 	s.closed = true
 	devs := s.devices
+	irq := s.irq
 	s.mu.Unlock()
 	s.tcpip.Close()
 	s.tcpip.Wait()
 	for _, d := range devs {
 		d.driver.close()
+	}
+	if irq != nil {
+		irq.close()
 	}
 	for _, sn := range s.cpus {
 		sn.mu.Lock()

@@ -48,6 +48,7 @@ type options struct {
 	cwd         string
 	hostname    string
 	profileCPU  string
+	hostUDS     string
 }
 
 type volumeList []vfs.Volume
@@ -102,6 +103,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.cwd, "cwd", o.cwd, "working directory inside the sandbox (default: the current one)")
 	fs.StringVar(&o.hostname, "hostname", o.hostname, "the sandbox's hostname")
 	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
+	fs.StringVar(&o.hostUDS, "host-uds", o.hostUDS, "host Unix sockets the sandbox may reach: `none` (default) or open (connect to host socket files on --volume mounts)")
 }
 
 func main() {
@@ -201,6 +203,15 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "runsc-lite: --cpus %d: want 0 to 1024\n", o.cpus)
 		return 2
 	}
+	var hostUDS bool
+	switch o.hostUDS {
+	case "", "none":
+	case "open":
+		hostUDS = true
+	default:
+		fmt.Fprintf(stderr, "runsc-lite: --host-uds %q: want none or open\n", o.hostUDS)
+		return 2
+	}
 	if o.profileCPU != "" {
 		f, err := os.Create(o.profileCPU)
 		if err != nil {
@@ -231,6 +242,7 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		SwapSize:    swap,
 		Strace:      o.strace,
 		Hostname:    o.hostname,
+		HostUDS:     hostUDS,
 		Log:         log,
 	})
 	if err != nil {

@@ -29,6 +29,8 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/socket"
+	unixsocket "github.com/runsc-lite/runsc-lite/sentry/socket/unix"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/runsc-lite/runsc-lite/softirqd"
@@ -62,6 +64,9 @@ type Config struct {
 	Strace bool
 	// Hostname is the sandbox's hostname.
 	Hostname string
+	// HostUDS lets AF_UNIX sockets connect to host socket files on
+	// volumes (--host-uds=open).
+	HostUDS bool
 	// Log receives the sandbox's logs.
 	Log *logrus.Logger
 }
@@ -154,6 +159,8 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	s.Log = log
 	s.Strace = cfg.Strace
 	zone.SetOOMCandidates(s.OOMCandidates)
+	s.Sockets = socket.NewRegistry()
+	s.Sockets.Register(unixsocket.New(unixsocket.Options{HostUDS: cfg.HostUDS}))
 	if cfg.Hostname != "" {
 		s.Hostname = cfg.Hostname
 	}

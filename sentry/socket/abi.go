@@ -319,27 +319,35 @@ func CheckCreds(ctx *Context, u Ucred) error {
 
 // ControlBuffer builds a receive's control messages as Linux's put_cmsg
 // and scm_detach_fds do into a buffer of the caller's msg_controllen,
-// truncating (MSG_CTRUNC) what does not fit.
+// truncating (MSG_CTRUNC) what does not fit. It only allocates what it
+// writes, whatever msg_controllen claims.
 type ControlBuffer struct {
-	buf   []byte // the caller's whole buffer
-	used  int
+	buf   []byte
+	limit int // the caller's msg_controllen
 	flags int
 	// null is a NULL msg_control: nothing is written, anything to
 	// deliver sets MSG_CTRUNC.
 	null bool
 }
 
-// NewControlBuffer returns an empty buffer of n bytes (null: the caller
-// passed no control pointer).
-func NewControlBuffer(n int, null bool) *ControlBuffer {
+// NewControlBuffer returns an empty buffer for a msg_controllen of n
+// (null: the caller passed no control pointer).
+func NewControlBuffer(n uint64, null bool) *ControlBuffer {
 	if null {
 		n = 0
 	}
-	return &ControlBuffer{buf: make([]byte, n), null: null}
+	return &ControlBuffer{limit: int(min(n, 1<<31-1)), null: null}
 }
 
 // room is what is left of the caller's buffer.
-func (cb *ControlBuffer) room() int { return len(cb.buf) - cb.used }
+func (cb *ControlBuffer) room() int { return cb.limit - len(cb.buf) }
+
+// grow appends n zero bytes and returns them.
+func (cb *ControlBuffer) grow(n int) []byte {
+	l := len(cb.buf)
+	cb.buf = append(cb.buf, make([]byte, n)...)
+	return cb.buf[l:]
+}
 
 // Put appends one message (put_cmsg): a buffer without room for a header
 // takes nothing and sets MSG_CTRUNC; one with room for the header but not
@@ -355,12 +363,12 @@ func (cb *ControlBuffer) Put(level, typ int32, data []byte) {
 		cb.flags |= unix.MSG_CTRUNC
 		cmlen = cb.room()
 	}
-	h := cb.buf[cb.used:]
+	space := min(CmsgSpace(len(data)), cb.room())
+	h := cb.grow(space)
 	binary.LittleEndian.PutUint64(h, uint64(cmlen))
 	binary.LittleEndian.PutUint32(h[8:], uint32(level))
 	binary.LittleEndian.PutUint32(h[12:], uint32(typ))
 	copy(h[CmsghdrSize:cmlen], data)
-	cb.used += min(CmsgSpace(len(data)), cb.room())
 }
 
 // PutRights delivers SCM_RIGHTS as scm_detach_fds: as many descriptors as
@@ -386,14 +394,14 @@ func (cb *ControlBuffer) PutRights(files []*vfs.FileDescription, install func(*v
 		fds = append(fds, fd)
 	}
 	if n := len(fds); n > 0 {
-		h := cb.buf[cb.used:]
+		space := min(CmsgSpace(4*n), cb.room())
+		h := cb.grow(space)
 		binary.LittleEndian.PutUint64(h, uint64(CmsgLen(4*n)))
 		binary.LittleEndian.PutUint32(h[8:], unix.SOL_SOCKET)
 		binary.LittleEndian.PutUint32(h[12:], unix.SCM_RIGHTS)
 		for i, fd := range fds {
 			binary.LittleEndian.PutUint32(h[CmsghdrSize+4*i:], uint32(fd))
 		}
-		cb.used += min(CmsgSpace(4*n), cb.room())
 	}
 	if len(fds) < len(files) {
 		cb.flags |= unix.MSG_CTRUNC
@@ -405,7 +413,7 @@ func (cb *ControlBuffer) PutRights(files []*vfs.FileDescription, install func(*v
 
 // Bytes returns what was written (msg_controllen's new value is its
 // length).
-func (cb *ControlBuffer) Bytes() []byte { return cb.buf[:cb.used] }
+func (cb *ControlBuffer) Bytes() []byte { return cb.buf }
 
 // Flags returns MSG_CTRUNC if something did not fit.
 func (cb *ControlBuffer) Flags() int { return cb.flags }

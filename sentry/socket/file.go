@@ -57,8 +57,8 @@ func NewFile(ctx *Context, family int, s Socket, flags uint32) *vfs.FileDescript
 	if ctx != nil && ctx.Context != nil && ctx.Creds != nil {
 		f.uid, f.gid = ctx.Creds.UID, ctx.Creds.GID
 	}
-	if n, ok := s.(InodeNoter); ok {
-		n.SetInode(f.ino, f.uid)
+	if in, ok := s.(Inoder); ok {
+		in.SetIno(f.ino)
 	}
 	return vfs.NewAnonymousFile("socket:["+strconv.FormatUint(f.ino, 10)+"]", f, f, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }

@@ -114,8 +114,8 @@ type Socket interface {
 	// SendMsg sends what src holds (sendmsg(2), sendto, send, write,
 	// writev). It returns the bytes sent; a partial count with a nil
 	// error when it sent some and then had to stop (a signal, a
-	// timeout, a full non-blocking buffer). EPIPE is returned as is:
-	// the socket layer raises SIGPIPE unless MSG_NOSIGNAL. It blocks
+	// timeout, a full non-blocking buffer). A family that raises
+	// SIGPIPE with its EPIPE does it through ctx.RaiseSIGPIPE. It blocks
 	// through o.Blocking. Control messages stay the caller's: the
 	// family takes its own references (vfs.FileDescription.IncRef) on
 	// what it queues.
@@ -154,12 +154,11 @@ type Socket interface {
 	Release()
 }
 
-// InodeNoter is a Socket that wants to know the inode number and owner of
-// the file that wraps it (the /proc/net tables of INET sockets list them,
-// so that ss -p and netstat -p can match sockets to /proc/PID/fd).
-// NewFile calls SetInode once, before the file is visible.
-type InodeNoter interface {
-	SetInode(ino uint64, uid uint32)
+// Inoder is a Socket that wants to know the inode number of its file
+// (socket:[N]; /proc/net/unix lists it). NewFile calls SetIno before the
+// file is visible to anyone.
+type Inoder interface {
+	SetIno(ino uint64)
 }
 
 // Family creates the sockets of one address family.
@@ -225,13 +224,14 @@ func (r *Registry) Family(domain int) Family {
 	return r.families[domain]
 }
 
-// ProcFiles returns every registered family's /proc files, sorted by path.
+// ProcFiles returns /proc/sys/net/core's files and every registered
+// family's /proc files, sorted by path.
 func (r *Registry) ProcFiles() []ProcFile {
 	if r == nil {
 		return nil
 	}
 	r.mu.RLock()
-	var out []ProcFile
+	out := r.CoreProcFiles()
 	for _, f := range r.families {
 		if pf, ok := f.(ProcFiler); ok {
 			out = append(out, pf.ProcFiles()...)
@@ -276,6 +276,18 @@ type Context struct {
 	// Privileged is CAP_SYS_ADMIN/CAP_SETUID/CAP_SETGID/CAP_NET_ADMIN:
 	// the sandbox gives every capability to euid 0 and none to others.
 	Privileged bool
+	// SIGPIPE sends SIGPIPE to the calling thread. A family calls it
+	// where Linux's does (a stream send to a closed or shut down peer,
+	// unless MSG_NOSIGNAL; datagram and seqpacket sockets never raise
+	// it); nil for sentry-internal callers.
+	SIGPIPE func()
+}
+
+// RaiseSIGPIPE calls ctx.SIGPIPE unless flags has MSG_NOSIGNAL.
+func (ctx *Context) RaiseSIGPIPE(flags int) {
+	if ctx != nil && ctx.SIGPIPE != nil && flags&unix.MSG_NOSIGNAL == 0 {
+		ctx.SIGPIPE()
+	}
 }
 
 // Blocking says whether and how long a socket operation may wait.
@@ -404,4 +416,11 @@ func (c *ControlMessages) Release() {
 // Empty reports whether there is nothing to deliver.
 func (c *ControlMessages) Empty() bool {
 	return len(c.Rights) == 0 && c.Creds == nil && len(c.Other) == 0
+}
+
+// ReleaseRights drops the references of rights.
+func ReleaseRights(rights []*vfs.FileDescription) {
+	for _, f := range rights {
+		f.DecRef()
+	}
 }

@@ -133,7 +133,7 @@ func (f *Family) Socket(ctx *socket.Context, stype, protocol int) (socket.Socket
 	}
 	owner := net.NewOwner(uid, gid)
 	ep.SetOwner(owner)
-	return f.net.newSock(f.domain, stype, protocol, trans, ep, &wq, owner), nil
+	return f.net.newSock(f.domain, stype, protocol, trans, ep, &wq, owner, uid), nil
 }
 
 // Pair implements socket.Family: INET sockets come in no pairs.
@@ -162,7 +162,7 @@ func (n *Net) pingAllowed(ctx *socket.Context) bool {
 }
 
 // newSock wraps an endpoint in a socket and registers it in the table.
-func (n *Net) newSock(domain, stype, protocol int, trans tcpip.TransportProtocolNumber, ep tcpip.Endpoint, wq *waiter.Queue, owner *net.Owner) *sock {
+func (n *Net) newSock(domain, stype, protocol int, trans tcpip.TransportProtocolNumber, ep tcpip.Endpoint, wq *waiter.Queue, owner *net.Owner, uid uint32) *sock {
 	s := &sock{
 		net:      n,
 		domain:   domain,
@@ -172,8 +172,10 @@ func (n *Net) newSock(domain, stype, protocol int, trans tcpip.TransportProtocol
 		ep:       ep,
 		wq:       wq,
 		owner:    owner,
+		uid:      uid,
 		cookie:   nextCookie.Add(1),
 	}
+	s.generic.InitGenericOptions()
 	s.entry = waiter.NewFunctionEntry(waiter.AllEvents|waiter.EventRdHUp, s.notify)
 	wq.EventRegister(&s.entry)
 	n.mu.Lock()
@@ -214,10 +216,13 @@ type sock struct {
 	mu              sync.Mutex
 	timestamp       int // 0, SO_TIMESTAMP or SO_TIMESTAMPNS
 	local           localOpts
-	cookie          uint64 // SO_COOKIE
-	ino             uint64
-	uid             uint32
-	released        bool
+	// generic keeps the SOL_SOCKET options tcpip does not (priority,
+	// SO_OOBINLINE, SO_DONTROUTE) and applies Linux's buffer-size rule.
+	generic  socket.GenericOptions
+	cookie   uint64 // SO_COOKIE
+	ino      uint64
+	uid      uint32
+	released bool
 }
 
 // notify is the endpoint's waiter callback: it wakes blocked callers and
@@ -283,10 +288,10 @@ func (s *sock) Release() {
 	s.waitq.NotifyAll()
 }
 
-// SetInode records the socket file's inode number (the /proc/net tables
-// list it).
-func (s *sock) SetInode(ino uint64, uid uint32) {
+// SetIno implements socket.Inoder: the /proc/net tables list the socket
+// file's inode.
+func (s *sock) SetIno(ino uint64) {
 	s.mu.Lock()
-	s.ino, s.uid = ino, uid
+	s.ino = ino
 	s.mu.Unlock()
 }

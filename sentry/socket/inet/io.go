@@ -59,7 +59,11 @@ func (s *sock) SendMsg(ctx *socket.Context, src *usermem.IOSequence, o *socket.S
 			if total > 0 && s.isStream() {
 				return total, nil
 			}
-			return total, translate(terr)
+			err := translate(terr)
+			if err == unix.EPIPE && s.isStream() {
+				ctx.RaiseSIGPIPE(o.Flags)
+			}
+			return total, err
 		}
 		if err := o.Blocking.Wait(ctx, &s.waitq, func() bool {
 			return s.readiness(waiter.WritableEvents|waiter.EventErr|waiter.EventHUp) != 0

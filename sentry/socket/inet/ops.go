@@ -63,7 +63,7 @@ func (s *sock) accepted(ep tcpip.Endpoint, wq *waiter.Queue) *sock {
 	if s.owner != nil {
 		uid, gid = s.owner.KUID(), s.owner.KGID()
 	}
-	ns := s.net.newSock(s.domain, s.stype, s.protocol, s.trans, ep, wq, net.NewOwner(uid, gid))
+	ns := s.net.newSock(s.domain, s.stype, s.protocol, s.trans, ep, wq, net.NewOwner(uid, gid), s.uid)
 	ns.setFlow()
 	// Readiness that arrived before the entry was registered.
 	ns.notify(waiter.AllEvents)

@@ -12,16 +12,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 )
 
-// Linux's socket buffer limits (/proc/sys/net/core).
+// Linux's bounds for TCP options.
 const (
-	// WmemMax and RmemMax are net.core.wmem_max and rmem_max: the most
-	// SO_SNDBUF and SO_RCVBUF may ask for (then doubled).
-	WmemMax = 212992
-	RmemMax = 212992
-	// sockMinSndbuf and sockMinRcvbuf are SOCK_MIN_SNDBUF and
-	// SOCK_MIN_RCVBUF.
-	sockMinSndbuf = 4608
-	sockMinRcvbuf = 2304
 	// maxTCPKeepIdle and the like are Linux's bounds for the keepalive
 	// options.
 	maxTCPKeepIdle  = 32767
@@ -32,11 +24,11 @@ const (
 	tcpCMInq = 36
 )
 
-// localOpts are the options tcpip does not keep, kept by the socket as
-// Linux keeps them (so getsockopt returns what setsockopt set).
+// localOpts are the TCP and IP options tcpip does not keep, kept by the
+// socket as Linux keeps them (so getsockopt returns what setsockopt set).
 type localOpts struct {
-	oobInline, dontRoute, freebind, transparent, noPort, tcpInq bool
-	priority, notsentLowat, busyPoll                            int32
+	freebind, transparent, noPort, tcpInq bool
+	notsentLowat, busyPoll                int32
 }
 
 // GetSockOpt implements socket.Socket.
@@ -133,12 +125,8 @@ func (s *sock) getSocket(name, size int) ([]byte, error) {
 		return boolVal(ops.GetPassCred()), nil
 	case unix.SO_NO_CHECK:
 		return boolVal(ops.GetNoChecksum()), nil
-	case unix.SO_OOBINLINE:
-		return boolVal(lo.oobInline), nil
-	case unix.SO_DONTROUTE:
-		return boolVal(lo.dontRoute), nil
-	case unix.SO_PRIORITY:
-		return int32Val(lo.priority), nil
+	case unix.SO_OOBINLINE, unix.SO_DONTROUTE, unix.SO_PRIORITY:
+		return s.generic.Get(name, size)
 	case unix.SO_BUSY_POLL:
 		return int32Val(lo.busyPoll), nil
 	case unix.SO_SNDBUF:
@@ -205,21 +193,6 @@ func translateErrno0(err tcpip.Error) unix.Errno {
 	return translateErrno(err)
 }
 
-// bufSize applies Linux's sk_setsockopt rule for SO_SNDBUF/SO_RCVBUF:
-// the value is capped at the sysctl maximum (unless forced), doubled (for
-// the kernel's bookkeeping) and at least the minimum.
-func bufSize(v int32, maxv, minv int64, force bool) int64 {
-	n := int64(v)
-	if n < 0 {
-		n = 0
-	}
-	if !force && n > maxv {
-		n = maxv
-	}
-	n *= 2
-	return max(n, minv)
-}
-
 func (s *sock) setSocket(ctx *socket.Context, name int, val []byte) error {
 	ops := s.ep.SocketOptions()
 	switch name {
@@ -248,6 +221,25 @@ func (s *sock) setSocket(ctx *socket.Context, name int, val []byte) error {
 		ops.SetLinger(tcpip.LingerOption{Enabled: on, Timeout: time.Duration(max(secs, 0)) * time.Second})
 		return nil
 	}
+	privileged := ctx != nil && ctx.Privileged
+	switch name {
+	case unix.SO_OOBINLINE, unix.SO_DONTROUTE, unix.SO_PRIORITY:
+		return s.generic.Set(name, val, privileged)
+	case unix.SO_SNDBUF, unix.SO_SNDBUFFORCE:
+		// Linux's sizing rule (capped, doubled, at least the
+		// minimum), then the endpoint's own bounds.
+		if err := s.generic.Set(name, val, privileged); err != nil {
+			return err
+		}
+		ops.SetSendBufferSize(int64(s.generic.SendBufferSize()), true)
+		return nil
+	case unix.SO_RCVBUF, unix.SO_RCVBUFFORCE:
+		if err := s.generic.Set(name, val, privileged); err != nil {
+			return err
+		}
+		ops.SetReceiveBufferSize(int64(s.generic.RecvBufferSize()), true)
+		return nil
+	}
 	v, err := socket.IntArg(val)
 	if err != nil {
 		return err
@@ -267,32 +259,11 @@ func (s *sock) setSocket(ctx *socket.Context, name int, val []byte) error {
 		ops.SetPassCred(v != 0)
 	case unix.SO_NO_CHECK:
 		ops.SetNoChecksum(v != 0)
-	case unix.SO_OOBINLINE:
-		s.local.oobInline = v != 0
-	case unix.SO_DONTROUTE:
-		s.local.dontRoute = v != 0
-	case unix.SO_PRIORITY:
-		if (v < 0 || v > 6) && (ctx == nil || !ctx.Privileged) {
-			return unix.EPERM
-		}
-		s.local.priority = v
 	case unix.SO_BUSY_POLL:
 		if v < 0 {
 			return unix.EINVAL
 		}
 		s.local.busyPoll = v
-	case unix.SO_SNDBUF, unix.SO_SNDBUFFORCE:
-		force := name == unix.SO_SNDBUFFORCE
-		if force && (ctx == nil || !ctx.Privileged) {
-			return unix.EPERM
-		}
-		ops.SetSendBufferSize(bufSize(v, WmemMax, sockMinSndbuf, force), true)
-	case unix.SO_RCVBUF, unix.SO_RCVBUFFORCE:
-		force := name == unix.SO_RCVBUFFORCE
-		if force && (ctx == nil || !ctx.Privileged) {
-			return unix.EPERM
-		}
-		ops.SetReceiveBufferSize(bufSize(v, RmemMax, sockMinRcvbuf, force), true)
 	case unix.SO_RCVLOWAT:
 		if v < 0 {
 			v = 1<<31 - 1
@@ -316,7 +287,7 @@ func (s *sock) setSocket(ctx *socket.Context, name int, val []byte) error {
 			s.timestamp = 0
 		}
 	case unix.SO_MARK:
-		if ctx == nil || !ctx.Privileged {
+		if !privileged {
 			return unix.EPERM
 		}
 		ops.SetMark(uint32(v))

@@ -49,6 +49,7 @@ type options struct {
 	hostname    string
 	profileCPU  string
 	hostUDS     string
+	network     string
 }
 
 type volumeList []vfs.Volume
@@ -103,6 +104,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.cwd, "cwd", o.cwd, "working directory inside the sandbox (default: the current one)")
 	fs.StringVar(&o.hostname, "hostname", o.hostname, "the sandbox's hostname")
 	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
+	fs.StringVar(&o.network, "network", o.network, "network `MODE`: none (loopback only, default), sandbox (take over the interfaces of the sentry's network namespace) or host (host sockets; no network isolation)")
 	fs.StringVar(&o.hostUDS, "host-uds", o.hostUDS, "host Unix sockets the sandbox may reach: `none` (default) or open (connect to host socket files on --volume mounts)")
 }
 
@@ -212,6 +214,12 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "runsc-lite: --host-uds %q: want none or open\n", o.hostUDS)
 		return 2
 	}
+	switch o.network {
+	case "", boot.NetworkNone, boot.NetworkSandbox, boot.NetworkHost:
+	default:
+		fmt.Fprintf(stderr, "runsc-lite: --network %q: want none, sandbox or host\n", o.network)
+		return 2
+	}
 	if o.profileCPU != "" {
 		f, err := os.Create(o.profileCPU)
 		if err != nil {
@@ -243,6 +251,7 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		Strace:      o.strace,
 		Hostname:    o.hostname,
 		HostUDS:     hostUDS,
+		Network:     o.network,
 		Log:         log,
 	})
 	if err != nil {

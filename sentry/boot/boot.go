@@ -67,6 +67,12 @@ type Config struct {
 	// HostUDS lets AF_UNIX sockets connect to host socket files on
 	// volumes (--host-uds=open).
 	HostUDS bool
+	// Network is the network mode: none (default), sandbox or host
+	// (network.go).
+	Network string
+	// NetNS is the network namespace whose interfaces --network=sandbox
+	// takes over ("": the one the sentry runs in).
+	NetNS string
 	// Log receives the sandbox's logs.
 	Log *logrus.Logger
 }
@@ -161,6 +167,11 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	zone.SetOOMCandidates(s.OOMCandidates)
 	s.Sockets = socket.NewRegistry()
 	s.Sockets.Register(unixsocket.New(unixsocket.Options{HostUDS: cfg.HostUDS}))
+	stopNetwork, err := setupNetwork(s, cfg, log)
+	if err != nil {
+		return 0, err
+	}
+	defer stopNetwork()
 	if cfg.Hostname != "" {
 		s.Hostname = cfg.Hostname
 	}

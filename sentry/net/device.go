@@ -81,8 +81,16 @@ func (d *Device) MTU() uint32 { return d.mtu.Load() }
 // HardwareAddr returns the device's link address (empty for loopback).
 func (d *Device) HardwareAddr() []byte { return []byte(d.mac) }
 
-// ARPType returns the ARPHRD_* type.
-func (d *Device) ARPType() uint16 { return uint16(d.arpType) }
+// ARPType returns Linux's ARPHRD_* type of the device.
+func (d *Device) ARPType() uint16 {
+	switch d.arpType {
+	case header.ARPHardwareEther:
+		return unix.ARPHRD_ETHER
+	case header.ARPHardwareLoopback:
+		return unix.ARPHRD_LOOPBACK
+	}
+	return unix.ARPHRD_NONE
+}
 
 // IsLoopback reports whether this is the loopback device.
 func (d *Device) IsLoopback() bool { return d.flags&unix.IFF_LOOPBACK != 0 }

@@ -134,6 +134,12 @@ func (s *Stack) setOptions() error {
 	if err := s.tcpip.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
 		return fmt.Errorf("net: SACK: %s", err)
 	}
+	// Nagle's algorithm is on for new sockets, as in Linux (TCP_NODELAY
+	// off).
+	delay := tcpip.TCPDelayEnabled(true)
+	if err := s.tcpip.SetTransportProtocolOption(tcp.ProtocolNumber, &delay); err != nil {
+		return fmt.Errorf("net: TCP delay: %s", err)
+	}
 	mod := tcpip.TCPModerateReceiveBufferOption(true)
 	if err := s.tcpip.SetTransportProtocolOption(tcp.ProtocolNumber, &mod); err != nil {
 		return fmt.Errorf("net: receive buffer auto-tuning: %s", err)
@@ -249,9 +255,18 @@ func (s *Stack) DeviceByName(name string) *Device {
 	return nil
 }
 
-// Addresses returns d's addresses.
+// Addresses returns d's addresses (not the IPv4 limited broadcast address
+// tcpip keeps on every device).
 func (s *Stack) Addresses(d *Device) []tcpip.ProtocolAddress {
-	return s.tcpip.AllAddresses()[d.index]
+	all := s.tcpip.AllAddresses()[d.index]
+	out := all[:0]
+	for _, a := range all {
+		if a.AddressWithPrefix.Address == header.IPv4Broadcast {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // Routes returns the stack's route table.

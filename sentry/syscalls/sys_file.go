@@ -846,6 +846,11 @@ func Sendfile(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if in.IsDir() || out.Flags()&unix.O_APPEND != 0 {
 		return 0, unix.EINVAL
 	}
+	if pipeEnd(in) != nil {
+		// A pipe cannot be spliced from by sendfile (no splice_read):
+		// Go's io.Copy relies on this EINVAL to fall back to splice.
+		return 0, unix.EINVAL
+	}
 	if count < 0 {
 		return 0, unix.EINVAL
 	}

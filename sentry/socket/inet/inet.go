@@ -255,15 +255,26 @@ func (s *sock) Type() (int, int) { return s.stype, s.protocol }
 // isStream reports whether this is a TCP socket.
 func (s *sock) isStream() bool { return s.stype == unix.SOCK_STREAM }
 
-// readiness returns the endpoint's events of mask as poll bits.
+// readiness returns the endpoint's events of mask (tcpip may report
+// EventRdHUp whatever the mask: it is masked here).
 func (s *sock) readiness(mask waiter.EventMask) waiter.EventMask {
-	return s.ep.Readiness(mask)
+	return s.ep.Readiness(mask) & mask
 }
 
 // Readiness implements fs.Waitable.
 func (s *sock) Readiness(mask uint32) uint32 {
 	m := waiter.EventMaskFromLinux(mask) | waiter.EventErr | waiter.EventHUp
-	return uint32(s.readiness(m).ToLinux()) & (mask | unix.POLLERR | unix.POLLHUP)
+	ev := uint32(s.readiness(m).ToLinux()) & (mask | unix.POLLERR | unix.POLLHUP)
+	if s.isStream() {
+		switch tcp.EndpointState(s.ep.State()) {
+		case tcp.StateTimeWait, tcp.StateClose:
+			// tcpip reports everything of a closed connection;
+			// Linux's tcp_poll reports POLLERR only with an error
+			// pending (StateError).
+			ev &^= unix.POLLERR
+		}
+	}
+	return ev
 }
 
 // Watch implements fs.Waitable.

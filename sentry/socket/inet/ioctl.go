@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 )
 
 // ifreqSize is sizeof(struct ifreq); ifconfSize sizeof(struct ifconf).
@@ -39,7 +40,7 @@ func (s *sock) Ioctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, err
 	}
 	switch cmd {
 	case unix.SIOCINQ: // FIONREAD
-		if s.isStream() && linuxTCPState(s.ep.State()) == unix.BPF_TCP_LISTEN {
+		if s.isStream() && linuxTCPState(s.ep.State()) == tcpListen {
 			return 0, unix.EINVAL
 		}
 		v, terr := s.ep.GetSockOptInt(tcpipReceiveQueueSize)
@@ -48,8 +49,15 @@ func (s *sock) Ioctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, err
 		}
 		return putInt(int32(v))
 	case unix.SIOCOUTQ, unix.SIOCOUTQNSD:
-		if s.isStream() && linuxTCPState(s.ep.State()) == unix.BPF_TCP_LISTEN {
+		if s.isStream() && linuxTCPState(s.ep.State()) == tcpListen {
 			return 0, unix.EINVAL
+		}
+		if ep, ok := s.ep.(*tcp.Endpoint); ok {
+			n, ok := tcpOutq(ep)
+			if !ok {
+				return 0, unix.EOPNOTSUPP
+			}
+			return putInt(int32(n))
 		}
 		v, terr := s.ep.GetSockOptInt(tcpipSendQueueSize)
 		if terr != nil {
@@ -190,6 +198,9 @@ func ifconf(st *net.Stack, ctx *socket.Context, arg uintptr) error {
 	}
 	return nil
 }
+
+// tcpListen is TCP_LISTEN (tcp_states.h).
+const tcpListen = 10
 
 // The queue-size options of GetSockOptInt.
 const (

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/runsc-lite/runsc-lite/sentry/net"
@@ -40,10 +41,20 @@ func (f *Family) ProcFiles() []socket.ProcFile {
 	sys := func(path string, read func() string) {
 		files = append(files, socket.ProcFile{Path: path, Sys: true, Read: read})
 	}
+	rw := func(path string, read func() string, write func([]byte) error) {
+		files = append(files, socket.ProcFile{Path: path, Sys: true, Read: read, Write: write})
+	}
 	static := func(path, v string) { sys(path, func() string { return v + "\n" }) }
-	sys("ipv4/ip_local_port_range", func() string {
+	rw("ipv4/ip_local_port_range", func() string {
 		lo, hi := st.TCPIP().PortRange()
 		return fmt.Sprintf("%d\t%d\n", lo, hi)
+	}, func(data []byte) error {
+		// ipv4_local_port_range: 1 <= low <= high <= 65535.
+		lo, hi, err := twoInts(data)
+		if err != nil || lo < 1 || hi > 65535 || lo > hi {
+			return unix.EINVAL
+		}
+		return translate(st.TCPIP().SetPortRange(uint16(lo), uint16(hi)))
 	})
 	sys("ipv4/tcp_rmem", func() string {
 		var o tcpip.TCPReceiveBufferSizeRangeOption
@@ -55,10 +66,19 @@ func (f *Family) ProcFiles() []socket.ProcFile {
 		st.TCPIP().TransportProtocolOption(tcp.ProtocolNumber, &o)
 		return fmt.Sprintf("%d\t%d\t%d\n", o.Min, o.Default, o.Max)
 	})
-	sys("ipv4/ping_group_range", func() string {
+	rw("ipv4/ping_group_range", func() string {
 		n.pingMu.Lock()
 		defer n.pingMu.Unlock()
 		return fmt.Sprintf("%d\t%d\n", n.pingLow, n.pingHigh)
+	}, func(data []byte) error {
+		lo, hi, err := twoInts(data)
+		if err != nil || lo < 0 || hi < 0 || lo > 1<<31-1 || hi > 1<<31-1 {
+			return unix.EINVAL
+		}
+		n.pingMu.Lock()
+		n.pingLow, n.pingHigh = uint32(lo), uint32(hi)
+		n.pingMu.Unlock()
+		return nil
 	})
 	sys("ipv4/tcp_sack", func() string {
 		var o tcpip.TCPSACKEnabled
@@ -89,6 +109,20 @@ func (f *Family) ProcFiles() []socket.ProcFile {
 	static("core/netdev_max_backlog", fmt.Sprint(net.MaxBacklog))
 	static("core/dev_weight", "64")
 	return files
+}
+
+// twoInts parses a sysctl value of two integers.
+func twoInts(data []byte) (a, b int64, err error) {
+	f := strings.Fields(string(data))
+	if len(f) != 2 {
+		return 0, 0, unix.EINVAL
+	}
+	a, err1 := strconv.ParseInt(f[0], 10, 64)
+	b, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, unix.EINVAL
+	}
+	return a, b, nil
 }
 
 // counts returns the number of established TCP connections and of UDP

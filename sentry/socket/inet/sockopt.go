@@ -110,7 +110,14 @@ func (s *sock) getSocket(name, size int) ([]byte, error) {
 	s.mu.Unlock()
 	switch name {
 	case unix.SO_ERROR:
-		return int32Val(int32(translateErrno0(ops.GetLastError()))), nil
+		// Linux keeps one pending error, cleared by reading it; tcpip
+		// may hold the same one twice (the connection's hard error and
+		// the last error), so a read drains both.
+		err := ops.GetLastError()
+		if err != nil {
+			ops.GetLastError()
+		}
+		return int32Val(int32(translateErrno0(err))), nil
 	case unix.SO_ACCEPTCONN:
 		return boolVal(s.isStream() && tcp.EndpointState(s.ep.State()) == tcp.StateListen), nil
 	case unix.SO_REUSEADDR:

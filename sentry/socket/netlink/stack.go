@@ -1,6 +1,9 @@
 package netlink
 
 import (
+	"bytes"
+	"sort"
+
 	"github.com/runsc-lite/runsc-lite/sentry/net"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -142,5 +145,23 @@ func (s StackSource) Routes() []Route {
 		}
 		main = append(main, rt)
 	}
+	// The kernel's FIB dumps each table in address order, a prefix
+	// before the longer prefixes inside it.
+	sortRoutes(main)
+	sortRoutes(local)
 	return append(main, local...)
+}
+
+// sortRoutes orders routes by family, destination and prefix length.
+func sortRoutes(rs []Route) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
+		if a.Family != b.Family {
+			return a.Family < b.Family
+		}
+		if c := bytes.Compare(a.Dst, b.Dst); c != 0 {
+			return c < 0
+		}
+		return a.DstLen < b.DstLen
+	})
 }

@@ -220,7 +220,10 @@ func (n *Net) procTCP(domain int) string {
 		b.WriteString("  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n")
 	}
 	for i, e := range n.table(domain, tcp.ProtocolNumber) {
-		tx, _ := e.s.ep.GetSockOptInt(tcpip.SendQueueSizeOption)
+		var tx int
+		if ep, ok := e.s.ep.(*tcp.Endpoint); ok {
+			tx, _ = tcpOutq(ep)
+		}
 		rx, _ := e.s.ep.GetSockOptInt(tcpip.ReceiveQueueSizeOption)
 		if e.state == int(tcp.StateListen) {
 			tx, rx = 0, 0

@@ -29,6 +29,7 @@ const (
 type localOpts struct {
 	freebind, transparent, noPort, tcpInq bool
 	notsentLowat, busyPoll                int32
+	ipOptions                             []byte
 }
 
 // GetSockOpt implements socket.Socket.
@@ -569,6 +570,8 @@ func (s *sock) getIP(name, size int) ([]byte, error) {
 			return nil, unix.ENOTCONN
 		}
 		return int32Val(int32(s.routeMTU())), nil
+	case unix.IP_OPTIONS:
+		return append([]byte(nil), lo.ipOptions...), nil
 	case unix.IP_FREEBIND:
 		return boolVal(lo.freebind), nil
 	case unix.IP_TRANSPARENT:
@@ -636,6 +639,16 @@ func (s *sock) setIP(name int, val []byte) error {
 		return translate(s.ep.SetSockOptInt(tcpip.MTUDiscoverOption, int(v)))
 	case unix.IP_ADD_MEMBERSHIP, unix.IP_DROP_MEMBERSHIP:
 		return s.setMembership(name == unix.IP_ADD_MEMBERSHIP, val)
+	case unix.IP_OPTIONS, unix.IP_RETOPTS:
+		// IP options (at most 40 bytes) are kept for getsockopt; the
+		// stack sends none (ping sets an empty IP_RETOPTS).
+		if len(val) > 40 {
+			return unix.EINVAL
+		}
+		s.mu.Lock()
+		s.local.ipOptions = append([]byte(nil), val...)
+		s.mu.Unlock()
+		return nil
 	}
 	v, err := intOrByte(val)
 	if err != nil {

@@ -1,0 +1,391 @@
+package test
+
+// Networking (issue 13): INET sockets over the sandbox's own stack, the
+// tools that read the network configuration, and real network programs,
+// natively and in the sandbox.
+//
+// The native half of every comparison runs in a network namespace of its
+// own with only lo up (unshare -n), which is what the sandbox's
+// --network=none presents: the host's interfaces, its IPv6 settings and
+// the ports other processes hold cannot make the two runs differ, and
+// fixed ports are safe. Where unshare is not permitted (not root), the
+// native half runs in the host's namespace instead and says so.
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	netnsOnce sync.Once
+	netnsOK   bool
+)
+
+// nativeNetns reports whether native runs can have a network namespace of
+// their own.
+func nativeNetns(t *testing.T) bool {
+	netnsOnce.Do(func() {
+		netnsOK = exec.Command("unshare", "-n", "ip", "link", "set", "lo", "up").Run() == nil
+	})
+	if !netnsOK {
+		t.Log("unshare -n is not permitted here: the native half runs in the host's network namespace")
+	}
+	return netnsOK
+}
+
+// inNetns prefixes argv to run it in a fresh network namespace with lo up.
+func inNetns(argv []string) []string {
+	return append([]string{"unshare", "-n", "sh", "-c", `ip link set lo up && exec "$@"`, "sh"}, argv...)
+}
+
+// compareNet is compare with the native half in a network namespace of its
+// own (see the file comment).
+func compareNet(t *testing.T, c cmpCase) (native, sandbox result) {
+	t.Helper()
+	nargv := c.argv
+	if nativeNetns(t) {
+		nargv = inNetns(c.argv)
+	}
+	native = runNative(t, nargv, c.opts)
+	if native.Status != c.wantStatus {
+		t.Fatalf("native %q: status %d, want %d (the test is wrong)\nstdout:\n%s\nstderr:\n%s",
+			c.argv, native.Status, c.wantStatus, tail(native.Stdout, 40), tail(native.Stderr, 40))
+	}
+	if nativeOnly {
+		sandbox = runNative(t, nargv, c.opts)
+	} else {
+		sandbox = runSandbox(t, c.argv, c.opts)
+	}
+	checkSame(t, c, native, sandbox)
+	return native, sandbox
+}
+
+// TestCSockInet is sock_inet.c: TCP, UDP and IPv6 calls over loopback,
+// options, readiness, sendfile and splice, and the error cases (bad lengths,
+// families and pointers, refused connections, listen on a connected
+// socket, EPIPE and SIGPIPE).
+func TestCSockInet(t *testing.T) {
+	compareNet(t, cmpCase{argv: []string{cProg(t, "sock_inet")}, stderr: true})
+}
+
+// TestCSockInetPortExhaustion narrows ip_local_port_range to ten ports and
+// exhausts them: bind(port 0) then fails with EADDRINUSE and connect with
+// EADDRNOTAVAIL, as in Linux.
+func TestCSockInetPortExhaustion(t *testing.T) {
+	if !nativeNetns(t) {
+		t.Skip("the native half would change the host's port range: it needs a network namespace (root)")
+	}
+	compareNet(t, cmpCase{argv: []string{cProg(t, "sock_inet"), "exhaust"}, stderr: true})
+}
+
+// netToolsScript prints the network configuration the way tools read it:
+// iproute2 through NETLINK_ROUTE, hostname -I and Python through
+// getifaddrs and if_nameindex, and the /proc/net files.
+const netToolsScript = `
+ip addr; echo; ip link; echo; ip route; echo; ip -6 route; echo
+ip route show table all; echo; ip rule; echo
+ip -s link show lo | sed -n 1,3p; echo
+hostname -I; echo
+python3 -c 'import socket; print(socket.if_nameindex())'
+cat /proc/net/if_inet6 /proc/net/route
+head -2 /proc/net/dev; grep -o "^ *lo:" /proc/net/dev
+cat /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/tcp_syncookies
+`
+
+// TestNetTools compares a network with only lo (the sandbox's
+// --network=none) as tools see it.
+func TestNetTools(t *testing.T) {
+	for _, tool := range []string{"ip", "hostname"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	if !nativeNetns(t) {
+		t.Skip("needs a native network namespace with only lo to compare with")
+	}
+	compareNet(t, cmpCase{argv: []string{"/bin/sh", "-c", netToolsScript}, stderr: true})
+}
+
+// ssScript opens a TCP listener, a connection to it and a UDP socket on
+// fixed ports (the native run has a namespace of its own), then lists them
+// with ss and netstat, which read /proc/net/tcp, tcp6, udp and udp6 (ss
+// falls back to them: the sandbox has no NETLINK_SOCK_DIAG) and match
+// inodes to /proc/PID/fd for -p.
+const ssScript = `
+import socket, subprocess
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", 7777)); l.listen(8)
+l6 = socket.socket(socket.AF_INET6); l6.bind(("::1", 7778)); l6.listen(8)
+c = socket.create_connection(("127.0.0.1", 7777)); a, _ = l.accept()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 7779))
+c.sendall(b"12345")
+def run(cmd):
+    out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    print("$ " + " ".join(cmd))
+    print(out, end="")
+run(["ss", "-tuanp"])
+run(["ss", "-tln"])
+run(["netstat", "-tuan"])
+run(["netstat", "-tulpn"])
+`
+
+// ssNorm hides what differs by design: the client's ephemeral port (the
+// sandbox's stack picks its own), process IDs (the sandbox's), the order
+// of the rows (the kernel lists sockets in hash-table order), column
+// padding, and what ss learns only through NETLINK_SOCK_DIAG, which the
+// sandbox does not provide (issue 13 leaves it out): natively ss shows a
+// listener's backlog as its Send-Q and an IPv6 wildcard peer as [::]:*,
+// from /proc/net/tcp (its fallback, and netstat's source) a listener's
+// send queue is 0 and the peer *:*.
+var ssNorm = normaliser{
+	name: "ssNorm",
+	why:  "ephemeral ports and PIDs are the sandbox's own; rows come in hash-table order; columns are padded; ss falls back from NETLINK_SOCK_DIAG to /proc/net",
+	fn: func(s string) string {
+		s = regexp.MustCompile(`127\.0\.0\.1:(3\d{4}|[4-6]\d{4}|1[6-9]\d{3}|2\d{4})\b`).ReplaceAllString(s, "127.0.0.1:EPHEMERAL")
+		s = regexp.MustCompile(`pid=\d+`).ReplaceAllString(s, "pid=N")
+		s = regexp.MustCompile(`\b\d+/python3`).ReplaceAllString(s, "N/python3")
+		s = strings.ReplaceAll(s, "[::]:*", "*:*")
+		var out, block []string
+		flush := func() {
+			sort.Strings(block)
+			out = append(out, block...)
+			block = nil
+		}
+		for _, l := range strings.Split(s, "\n") {
+			f := strings.Fields(l)
+			switch {
+			case len(f) > 0 && (f[0] == "$" || f[0] == "Netid" || f[0] == "State" || f[0] == "Proto" || f[0] == "Active"):
+				flush()
+				out = append(out, strings.Join(f, " "))
+			default:
+				// A listener's Send-Q (the column after Recv-Q).
+				for i := 0; i+2 < len(f); i++ {
+					if f[i] == "LISTEN" && len(f) > i+2 {
+						f[i+2] = "Q"
+					}
+				}
+				block = append(block, strings.Join(f, " "))
+			}
+		}
+		flush()
+		return strings.Join(out, "\n")
+	},
+}
+
+// TestNetSocketTables lists the sandbox's sockets with ss and netstat.
+func TestNetSocketTables(t *testing.T) {
+	for _, tool := range []string{"ss", "netstat"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (iproute2, net-tools)", tool)
+		}
+	}
+	if !nativeNetns(t) {
+		t.Skip("uses fixed ports: needs a native network namespace")
+	}
+	compareNet(t, cmpCase{argv: []string{"/usr/bin/python3", "-c", ssScript}, norms: []normaliser{ssNorm}})
+}
+
+// netProgram is one real network program's run: a shell script with the
+// tools it needs.
+type netProgram struct {
+	name   string
+	needs  []string
+	script string
+	norms  []normaliser
+}
+
+// lineMask replaces whole lines matching re with repl.
+func lineMask(name, why, re, repl string) normaliser {
+	rx := regexp.MustCompile(re)
+	return normaliser{name: name, why: why, fn: func(s string) string { return rx.ReplaceAllString(s, repl) }}
+}
+
+// waitPort is a shell function that waits (up to 30 s) for a TCP port of
+// 127.0.0.1 to accept connections.
+const waitPort = `
+waitport() { for i in $(seq 1 300); do python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1)).close()" 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened"; return 1; }
+`
+
+func netPrograms(t *testing.T) []netProgram {
+	dir := t.TempDir()
+	www := filepath.Join(dir, "www")
+	writeFile(t, filepath.Join(www, "index.html"), []byte("<h1>hello from http.server</h1>\n"), 0o644)
+	blob := make([]byte, 3<<20)
+	for i := range blob {
+		blob[i] = byte(i*31 + i>>11)
+	}
+	writeFile(t, filepath.Join(dir, "blob.bin"), blob, 0o644)
+	nethttp := goProg(t, "nethttp")
+	return []netProgram{
+		{name: "http.server+urllib", needs: []string{"python3"}, script: waitPort + fmt.Sprintf(`
+python3 -m http.server 8000 --bind 127.0.0.1 --directory %s >/dev/null 2>&1 & pid=$!
+waitport 8000
+python3 -c 'import urllib.request as u; r = u.urlopen("http://127.0.0.1:8000/index.html"); print(r.status, r.read().decode(), end="")'
+python3 -c 'import urllib.request as u, urllib.error as e
+try: u.urlopen("http://127.0.0.1:8000/missing")
+except e.HTTPError as x: print("missing:", x.code)'
+kill $pid; wait $pid 2>/dev/null; echo done`, www)},
+		{name: "curl", needs: []string{"python3", "curl"}, script: waitPort + fmt.Sprintf(`
+python3 -m http.server 8001 --bind 127.0.0.1 --directory %s >/dev/null 2>&1 & pid=$!
+waitport 8001
+curl -sS http://127.0.0.1:8001/index.html
+curl -sS -o /dev/null -w "%%{http_code} %%{size_download}\n" http://127.0.0.1:8001/nothing
+curl -sS http://127.0.0.1:1/ 2>&1 | sed 's/after [0-9]* ms/after N ms/'
+kill $pid; wait $pid 2>/dev/null; echo done`, www)},
+		{name: "asyncio-echo", needs: []string{"python3"}, script: `python3 - <<'EOF'
+import asyncio
+async def handle(r, w):
+    while data := await r.read(4096):
+        w.write(data.upper()); await w.drain()
+    w.close()
+async def main():
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    total = b""
+    for i in range(200):
+        w.write(b"line %d\n" % i); await w.drain()
+    w.write_eof()
+    while data := await r.read(65536):
+        total += data
+    print(len(total), total.splitlines()[:2], total.splitlines()[-1])
+    w.close(); srv.close(); await srv.wait_closed()
+asyncio.run(main())
+EOF`},
+		{name: "socketserver-threads", needs: []string{"python3"}, script: `python3 - <<'EOF'
+import socketserver, socket, threading
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            self.wfile.write(b"echo " + line)
+srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), H)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+port = srv.server_address[1]
+results = [None] * 8
+def client(i):
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        f = c.makefile("rwb")
+        for j in range(50):
+            f.write(b"%d-%d\n" % (i, j)); f.flush()
+            assert f.readline() == b"echo %d-%d\n" % (i, j)
+        results[i] = j + 1
+ts = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(results)
+srv.shutdown(); srv.server_close()
+EOF`},
+		{name: "go-net-http", script: nethttp},
+		{name: "socat-relay", needs: []string{"socat", "sha256sum"}, script: waitPort + fmt.Sprintf(`
+out=$(mktemp -d)
+socat -u TCP-LISTEN:8002,reuseaddr,bind=127.0.0.1 CREATE:$out/tcp.bin & pid=$!
+waitport 8002 >/dev/null
+socat -u OPEN:%[1]s TCP:127.0.0.1:8002; wait $pid
+socat -u UNIX-LISTEN:$out/s.sock CREATE:$out/unix.bin & pid=$!
+for i in $(seq 1 100); do [ -S $out/s.sock ] && break; sleep 0.1; done
+socat -u OPEN:%[1]s UNIX-CONNECT:$out/s.sock; wait $pid
+sha256sum < %[1]s; sha256sum < $out/tcp.bin; sha256sum < $out/unix.bin
+rm -rf $out`, filepath.Join(dir, "blob.bin"))},
+		{name: "redis", needs: []string{"redis-server", "redis-cli", "redis-benchmark"}, script: waitPort + `
+redis-server --port 7380 --bind 127.0.0.1 --save '' --appendonly no >/dev/null & pid=$!
+waitport 7380
+redis-cli -p 7380 set greeting hello; redis-cli -p 7380 get greeting
+redis-cli -p 7380 rpush l a b c >/dev/null; redis-cli -p 7380 lrange l 0 -1
+redis-benchmark -p 7380 -q -n 10000 -t set,get | tr '\r' '\n' | grep -E '^(SET|GET): [0-9.]+ requests per second' | cut -d: -f1
+redis-cli -p 7380 dbsize
+redis-cli -p 7380 shutdown nosave 2>/dev/null; wait $pid; echo done`},
+		{name: "iperf3", needs: []string{"iperf3"}, script: waitPort + `
+iperf3 -s -p 5201 -1 >/dev/null & pid=$!
+waitport 5201
+iperf3 -c 127.0.0.1 -p 5201 -t 1 -J > /tmp/iperf3.$$.json
+python3 -c "import json,sys; j=json.load(open('/tmp/iperf3.$$.json')); e=j['end']; print('sent>0:', e['sum_sent']['bytes']>0, 'received==sent:', e['sum_received']['bytes']==e['sum_sent']['bytes'], 'error:', j.get('error'))"
+rm -f /tmp/iperf3.$$.json; wait $pid; echo done`},
+	}
+}
+
+// TestNetPrograms runs real network programs natively and in the sandbox:
+// Python's http.server and urllib, curl, an asyncio echo server, threaded
+// socketserver, a static Go program with net/http, socat relaying a file
+// over TCP and a Unix socket, redis with redis-cli and redis-benchmark, and
+// iperf3.
+func TestNetPrograms(t *testing.T) {
+	for _, p := range netPrograms(t) {
+		p := p
+		t.Run(p.name, func(t *testing.T) {
+			for _, n := range p.needs {
+				if _, err := exec.LookPath(n); err != nil {
+					t.Skipf("%s is not installed", n)
+				}
+			}
+			argv := []string{"/bin/sh", "-c", p.script}
+			if !strings.Contains(p.script, "\n") && strings.HasPrefix(p.script, "/") {
+				argv = []string{p.script}
+			}
+			compareNet(t, cmpCase{argv: argv, norms: p.norms, opts: runOpts{Timeout: 5 * time.Minute}})
+		})
+	}
+}
+
+// pingNorm keeps what ping's output says about the exchange, not its
+// timings.
+var pingNorm = normaliser{
+	name: "pingNorm",
+	why:  "round-trip times differ run to run",
+	fn: func(s string) string {
+		s = regexp.MustCompile(`time=[0-9.]+ ms`).ReplaceAllString(s, "time=T ms")
+		s = regexp.MustCompile(`time [0-9]+ms`).ReplaceAllString(s, "time Tms")
+		return regexp.MustCompile(`rtt min/avg/max/mdev = \S+ ms`).ReplaceAllString(s, "rtt min/avg/max/mdev = T ms")
+	},
+}
+
+// TestPing pings 127.0.0.1 and ::1 (natively ping uses raw sockets as root;
+// in the sandbox it falls back to ICMP datagram sockets, which
+// ping_group_range allows there).
+func TestPing(t *testing.T) {
+	if _, err := exec.LookPath("ping"); err != nil {
+		t.Skip("ping is not installed (iputils-ping)")
+	}
+	if !nativeOnly {
+		if r := runSandbox(t, []string{"ping", "-c", "1", "127.0.0.1"}, runOpts{}); strings.Contains(r.Stderr, "prctl") {
+			// iputils' ping keeps its capabilities across setuid with
+			// PR_SET_KEEPCAPS; the credentials work (perm) serves it.
+			t.Skipf("ping needs prctl(PR_SET_KEEPCAPS), not served by this sentry yet: %s", strings.TrimSpace(r.Stderr))
+		}
+	}
+	for _, dst := range []string{"127.0.0.1", "::1"} {
+		t.Run(dst, func(t *testing.T) {
+			compareNet(t, cmpCase{argv: []string{"ping", "-c", "3", "-i", "0.2", dst}, norms: []normaliser{pingNorm}, stderr: true})
+		})
+	}
+}
+
+// goProg builds the Go program test/goprogs/NAME statically (once per
+// test binary) and returns its path.
+func goProg(t *testing.T, name string) string {
+	t.Helper()
+	goProgsMu.Lock()
+	defer goProgsMu.Unlock()
+	if p, ok := goProgs[name]; ok {
+		return p
+	}
+	out := filepath.Join(workDir, "goprog-"+name)
+	cmd := exec.Command("go", "build", "-o", out, "./goprogs/"+name)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./goprogs/%s: %v\n%s", name, err, b)
+	}
+	goProgs[name] = out
+	return out
+}
+
+var (
+	goProgsMu sync.Mutex
+	goProgs   = map[string]string{}
+)

@@ -13,6 +13,8 @@ package test
 
 import (
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -389,3 +391,126 @@ var (
 	goProgsMu sync.Mutex
 	goProgs   = map[string]string{}
 )
+
+// TestNetworkHostMode runs sock_inet.c natively and in the sandbox with
+// --network=host: the sandbox's INET sockets are then host sockets, so
+// both runs use the same (the host's) network and must agree, whatever
+// that network allows (the program stops where the host refuses, e.g.
+// when the host has IPv6 disabled).
+func TestNetworkHostMode(t *testing.T) {
+	prog := cProg(t, "sock_inet")
+	native := runNative(t, []string{prog}, runOpts{})
+	c := cmpCase{argv: []string{prog}, wantStatus: native.Status, stderr: true, opts: runOpts{Flags: []string{"--network=host"}}}
+	checkSame(t, c, native, secondRun(t, c.argv, c.opts))
+}
+
+// vethNamespace creates a network namespace with a veth pair: the host end
+// (hostAddr) stays in the test's namespace, the other (eth0, nsAddr, with a
+// default route through the host end) goes into the new one. It returns
+// the namespace's name; cleanup removes both. It skips without root or ip.
+func vethNamespace(t *testing.T, hostAddr, nsAddr, gateway string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("creating network namespaces needs root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("ip (iproute2) is not installed")
+	}
+	name := fmt.Sprintf("rlt%d", time.Now().UnixNano()%1000000)
+	hostIf := "v" + name
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("netns", "add", name)
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", hostIf).Run()
+		exec.Command("ip", "netns", "del", name).Run()
+	})
+	run("link", "add", hostIf, "type", "veth", "peer", "name", "eth0", "netns", name)
+	run("addr", "add", hostAddr, "dev", hostIf)
+	run("link", "set", hostIf, "up")
+	run("-n", name, "link", "set", "lo", "up")
+	run("-n", name, "addr", "add", nsAddr, "dev", "eth0")
+	run("-n", name, "link", "set", "eth0", "up")
+	run("-n", name, "route", "add", "default", "via", gateway)
+	return name
+}
+
+// vethPeer hides how ip names a veth's peer (eth0@if15, link-netnsid 0):
+// the sandbox's eth0 is a device of its own stack, whose frames travel
+// through the veth, not the veth itself, so it has no peer to name.
+var vethPeer = normaliser{
+	name: "vethPeer",
+	why:  "the sandbox's device is its own, not the veth (it has no peer interface in another namespace)",
+	fn: func(s string) string {
+		s = regexp.MustCompile(`eth0@if\d+`).ReplaceAllString(s, "eth0")
+		return regexp.MustCompile(` link-netnsid \d+`).ReplaceAllString(s, "")
+	},
+}
+
+// sandboxInNetns runs argv in the sandbox with --network=sandbox, the
+// sentry started in namespace ns (as a CNI-prepared container's would be).
+func sandboxInNetns(t *testing.T, ns string, argv []string, o runOpts) result {
+	t.Helper()
+	needSandbox(t)
+	full := append([]string{"ip", "netns", "exec", ns, runscBin, "do"}, sandboxFlags(t, []string{"--network=sandbox"})...)
+	return run(t, "sandbox", append(append(full, "--"), argv...), o)
+}
+
+// TestNetworkSandboxMode is --network=sandbox with a namespace and veth pair
+// the test makes: the sandbox shows the namespace's interface, addresses
+// and routes as the namespace itself does; a server in the sandbox is
+// reached from the host end of the veth, and a host server from the
+// sandbox.
+func TestNetworkSandboxMode(t *testing.T) {
+	t.Run("configuration", func(t *testing.T) {
+		ns := vethNamespace(t, "10.123.0.1/24", "10.123.0.2/24", "10.123.0.1")
+		script := `ip -4 addr show eth0 | sed 's/ *valid_lft.*//'; ip link show eth0; ip route; ip -4 route show table local; hostname -I`
+		native := run(t, "native", []string{"ip", "netns", "exec", ns, "sh", "-c", script}, runOpts{})
+		sandbox := sandboxInNetns(t, ns, []string{"sh", "-c", script}, runOpts{})
+		checkSame(t, cmpCase{argv: []string{"sh", "-c", script}, norms: []normaliser{vethPeer}}, native, sandbox)
+	})
+	t.Run("server-in-sandbox", func(t *testing.T) {
+		ns := vethNamespace(t, "10.124.0.1/24", "10.124.0.2/24", "10.124.0.1")
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "hello.txt"), []byte("hello through the veth\n"), 0o644)
+		cmd, ctx, cancel := command(append([]string{"ip", "netns", "exec", ns, runscBin, "do", "--network=sandbox", "--"},
+			"python3", "-m", "http.server", "8080", "--bind", "10.124.0.2", "--directory", dir), runOpts{Env: baseEnv})
+		defer cancel()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Cancel(); cmd.Wait(); _ = ctx }()
+		var body string
+		for i := 0; i < 300; i++ {
+			out, err := exec.Command("curl", "-s", "--max-time", "2", "http://10.124.0.2:8080/hello.txt").Output()
+			if err == nil && len(out) > 0 {
+				body = string(out)
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if body != "hello through the veth\n" {
+			t.Errorf("host → sandbox server: got %q", body)
+		}
+	})
+	t.Run("host-server", func(t *testing.T) {
+		ns := vethNamespace(t, "10.125.0.1/24", "10.125.0.2/24", "10.125.0.1")
+		l, err := net.Listen("tcp", "10.125.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "host answered %s\n", r.URL.Path)
+		}))
+		url := "http://" + l.Addr().String() + "/from-sandbox"
+		r := sandboxInNetns(t, ns, []string{"python3", "-c", "import urllib.request as u; print(u.urlopen('" + url + "').read().decode(), end='')"}, runOpts{})
+		if r.Status != 0 || r.Stdout != "host answered /from-sandbox\n" {
+			t.Errorf("sandbox → host server: status %d, %q\n%s", r.Status, r.Stdout, r.Stderr)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/sentry/net"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/socket/hostinet"
 	"github.com/runsc-lite/runsc-lite/sentry/socket/inet"
 	"github.com/runsc-lite/runsc-lite/sentry/socket/netlink"
 	"github.com/sirupsen/logrus"
@@ -49,7 +50,13 @@ func setupNetwork(s *process.Sandbox, cfg Config, log *logrus.Logger) (func(), e
 		s.Sockets.Register(netlink.NewFamily(netlink.StackSource{Stack: st}))
 		return st.Close, nil
 	case NetworkHost:
-		return nil, fmt.Errorf("--network=host is not available yet")
+		n, err := hostinet.New(s.Softirqs, log)
+		if err != nil {
+			return nil, fmt.Errorf("--network=host: %w", err)
+		}
+		n.Register(s.Sockets)
+		s.Sockets.Register(netlink.NewHostFamily())
+		return n.Close, nil
 	}
 	return nil, fmt.Errorf("unknown network mode %q (want none, sandbox or host)", mode)
 }

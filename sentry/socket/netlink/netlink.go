@@ -85,9 +85,11 @@ type Source interface {
 	Routes() []Route
 }
 
-// Family is AF_NETLINK over a Source.
+// Family is AF_NETLINK over a Source, or, with host set, over the host's
+// own NETLINK_ROUTE (--network=host).
 type Family struct {
-	src Source
+	src  Source
+	host bool
 	// ports numbers sockets bound with pid 0 beyond the first of a
 	// process (Linux: negative numbers).
 	ports atomic.Int32
@@ -112,6 +114,9 @@ func (f *Family) Socket(ctx *socket.Context, stype, protocol int) (socket.Socket
 		return nil, unix.EPROTONOSUPPORT
 	}
 	s := &sock{f: f, stype: stype, rcvbuf: 212992, sndbuf: 212992}
+	if f.host {
+		s.host = &hostRoute{fd: -1}
+	}
 	if ctx != nil {
 		s.pid = ctx.Cred.PID
 	}
@@ -140,6 +145,9 @@ type sock struct {
 	sndbuf   int32
 	opts     map[int]int32 // NETLINK_* flags
 	released bool
+
+	// host answers the socket's queries with --network=host.
+	host *hostRoute
 
 	waitq    kernel.WaitQueue
 	notifier fs.Notifier
@@ -280,7 +288,12 @@ func (s *sock) SendMsg(ctx *socket.Context, src *usermem.IOSequence, o *socket.S
 	s.autobindLocked()
 	port := s.port
 	s.mu.Unlock()
-	replies := handle(s.f.src, buf, port)
+	var replies [][]byte
+	if s.host != nil {
+		replies = forEachRequest(buf, func(r *request) [][]byte { return s.host.answer(r, port) })
+	} else {
+		replies = forEachRequest(buf, func(r *request) [][]byte { return answer(s.f.src, r, port) })
+	}
 	if len(replies) > 0 {
 		s.mu.Lock()
 		s.queue = append(s.queue, replies...)
@@ -433,6 +446,9 @@ func (s *sock) Release() {
 	s.queue = nil
 	port := s.port
 	s.mu.Unlock()
+	if s.host != nil {
+		s.host.close()
+	}
 	if port != 0 {
 		s.f.mu.Lock()
 		delete(s.f.bound, port)

@@ -73,8 +73,9 @@ type request struct {
 	payload    []byte
 }
 
-// handle answers every request in buf and returns the reply datagrams.
-func handle(src Source, buf []byte, port uint32) [][]byte {
+// forEachRequest answers every request in buf with answer and returns the
+// reply datagrams.
+func forEachRequest(buf []byte, answer func(r *request) [][]byte) [][]byte {
 	var out [][]byte
 	for len(buf) >= nlmsgHdrLen {
 		l := int(binary.LittleEndian.Uint32(buf))
@@ -88,7 +89,7 @@ func handle(src Source, buf []byte, port uint32) [][]byte {
 			raw:     buf[:l],
 			payload: buf[nlmsgHdrLen:l],
 		}
-		out = append(out, answer(src, &r, port)...)
+		out = append(out, answer(&r)...)
 		if align4(l) >= len(buf) {
 			break
 		}

@@ -6,16 +6,18 @@
 #                      conformance tests), a gofmt check, and test-kvm
 #   make bench         bench/bench.sh: native vs sandbox, markdown table
 #   make test-kvm      the KVM platform inside a QEMU guest with a standard KVM
+#   make test-gonet    Go's net package tests natively and in the sandbox (>= 95%)
+#   make bench-net     bench/net.sh: network benchmarks, native vs sandbox vs gVisor
 #   make syscalls-doc  docs/syscalls.md from `runsc-lite syscalls --markdown`
 
 GO           ?= go
 TEST_TIMEOUT ?= 30m
 # Packages whose tests also run under the race detector: the kernel core and
 # the kernel threads built on it.
-RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/...
+RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/net/...
 TEST_FLAGS   ?=
 
-.PHONY: all build test test-kvm vet race unit conformance fmt-check bench syscalls-doc clean
+.PHONY: all build test test-kvm test-gonet vet race unit conformance fmt-check bench bench-net syscalls-doc clean
 
 all: build
 
@@ -40,7 +42,7 @@ race:
 # timing-sensitive tests if both ran at once. -count=1 because test/ builds
 # runsc-lite itself, which go test's cache cannot see.
 unit:
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '/runsc-lite/test$$' -e '/runsc-lite/kernel$$' -e '/runsc-lite/workqueue$$' -e '/runsc-lite/softirqd$$' -e '/runsc-lite/kswapd$$')
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '/runsc-lite/test$$' -e '/runsc-lite/kernel$$' -e '/runsc-lite/workqueue$$' -e '/runsc-lite/softirqd$$' -e '/runsc-lite/kswapd$$' -e '/runsc-lite/sentry/net$$')
 
 conformance:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./test/
@@ -48,6 +50,11 @@ conformance:
 fmt-check:
 	@out="$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 gofmt -l)"; \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi; echo "gofmt: clean"
+
+# Go's net package test binary natively and in the sandbox: at least 95% of
+# the tests that pass natively must pass inside (test/gonet_test.go).
+test-gonet:
+	RUNSC_LITE_TEST_GONET=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run TestGoNetPackage -v ./test/
 
 # The KVM platform on a standard KVM: boots Debian's kernel with kvm-amd in a
 # QEMU (TCG) guest and runs the platform tests and the sandbox's programs on
@@ -57,6 +64,9 @@ test-kvm:
 
 bench:
 	bench/bench.sh
+
+bench-net:
+	bench/net.sh
 
 syscalls-doc:
 	mkdir -p docs

@@ -1,11 +1,11 @@
 // Command runsc-lite runs Linux programs in a gVisor-style sandbox whose
-// kernel, the sentry, is this process.
+// kernel, the sentry, is a process it starts (sentry/sandbox).
 //
 //	runsc-lite [global flags] do [flags] [--] PROG [ARGS...]
 //	runsc-lite syscalls [--markdown]
 //
-// This file is argument handling and wiring only; the sandbox is built by
-// sentry/boot.
+// This file is argument handling and wiring only; the sentry process is
+// started by sentry/sandbox and builds the sandbox with sentry/boot.
 package main
 
 import (
@@ -14,14 +14,17 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
+	"os/signal"
 	"strconv"
 	"strings"
 
 	"github.com/runsc-lite/runsc-lite/sentry/boot"
+	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/sandbox"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 )
 
 const usage = `usage: runsc-lite [flags] COMMAND [ARGS...]
@@ -140,6 +143,9 @@ func run(args []string, stderr io.Writer) int {
 		return cmdSyscalls(rest[1:], stderr)
 	case "debug":
 		return cmdDebug(rest[1:], stderr)
+	case "boot":
+		// Internal: the sentry process that `do` starts.
+		return sandbox.Main(rest[1:], stderr)
 	case "help":
 		global.SetOutput(os.Stdout)
 		global.Usage()
@@ -214,8 +220,15 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "runsc-lite: --host-uds %q: want none or open\n", o.hostUDS)
 		return 2
 	}
+	var opts sandbox.Options
 	switch o.network {
-	case "", boot.NetworkNone, boot.NetworkSandbox, boot.NetworkHost:
+	case "", boot.NetworkNone:
+	case boot.NetworkSandbox:
+		// The sentry takes over the interfaces of the namespace
+		// runsc-lite runs in (a CNI-prepared one for containers).
+		opts.NetNS = "/proc/self/ns/net"
+	case boot.NetworkHost:
+		opts.HostNetwork = true
 	default:
 		fmt.Fprintf(stderr, "runsc-lite: --network %q: want none, sandbox or host\n", o.network)
 		return 2
@@ -226,11 +239,8 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "runsc-lite: --profile-cpu: %v\n", err)
 			return 2
 		}
-		pprof.StartCPUProfile(f)
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
+		defer f.Close()
+		opts.ProfileCPU = f
 	}
 	cwd := o.cwd
 	if cwd == "" {
@@ -238,7 +248,12 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 			cwd = "/"
 		}
 	}
-	status, err := boot.Run(boot.Config{
+	// Catch the signals to forward before the sentry exists, so that
+	// none sent from now on is lost or kills runsc-lite.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwardedSignals...)
+	defer signal.Stop(sigs)
+	p, err := sandbox.Start(boot.Config{
 		Argv:        argv,
 		Env:         boot.HostEnv(),
 		Cwd:         cwd,
@@ -253,7 +268,7 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		HostUDS:     hostUDS,
 		Network:     o.network,
 		Log:         log,
-	})
+	}, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "runsc-lite: %v\n", err)
 		var ee *boot.ExitError
@@ -262,7 +277,52 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		}
 		return 125
 	}
+	done := make(chan struct{})
+	defer close(done)
+	go forwardSignals(p, sigs, done)
+	status, err := p.Wait()
+	if err != nil {
+		fmt.Fprintf(stderr, "runsc-lite: %v\n", err)
+		var ee *boot.ExitError
+		if errors.As(err, &ee) {
+			return ee.Status
+		}
+		var de *sandbox.SentryDiedError
+		if errors.As(err, &de) {
+			log.Warnf("%v", err)
+			return de.ShellStatus()
+		}
+		return 125
+	}
 	return status.ShellStatus()
+}
+
+// forwardedSignals are the signals `do` passes on to the sentry: those
+// the sentry forwards to the sandbox's init (process.HostSignals), the
+// debug dump's (boot.DebugSignal), and the terminal's stop and continue.
+var forwardedSignals = append([]os.Signal{boot.DebugSignal, unix.SIGTSTP, unix.SIGCONT}, process.HostSignals...)
+
+// forwardSignals passes the signals received on sigs to the sentry until
+// done is closed. The sentry runs in a session of its own, so a
+// terminal's ^C, ^\ and window-size changes reach only runsc-lite, which
+// forwards each once. ^Z (SIGTSTP) stops the sentry and then runsc-lite
+// itself, as it stopped the whole sandbox when the sentry was this
+// process; SIGCONT continues both.
+func forwardSignals(p *sandbox.Process, sigs <-chan os.Signal, done <-chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		case s := <-sigs:
+			switch s {
+			case unix.SIGTSTP:
+				p.Signal(unix.SIGSTOP)
+				unix.Kill(os.Getpid(), unix.SIGSTOP)
+			default:
+				p.Signal(s)
+			}
+		}
+	}
 }
 
 // parseSize reads sizes like 512M, 2G, 1048576 or 64KiB.
@@ -297,26 +357,9 @@ func parseSize(s string) (uint64, error) {
 	return v * mult, nil
 }
 
-// logFormatter prints log lines in the style of runsc's logs:
-// a level letter, the time, and the message.
-type logFormatter struct{}
-
-func (logFormatter) Format(e *logrus.Entry) ([]byte, error) {
-	var b strings.Builder
-	b.WriteByte(strings.ToUpper(e.Level.String())[0])
-	b.WriteString(e.Time.Format("0102 15:04:05.000000"))
-	b.WriteString(" ")
-	for k, v := range e.Data {
-		fmt.Fprintf(&b, "[%s=%v] ", k, v)
-	}
-	b.WriteString(e.Message)
-	b.WriteByte('\n')
-	return []byte(b.String()), nil
-}
-
 func newLogger(o *options) (*logrus.Logger, func(), error) {
 	log := logrus.New()
-	log.SetFormatter(logFormatter{})
+	log.SetFormatter(sandbox.LogFormatter{})
 	log.SetOutput(os.Stderr)
 	log.SetLevel(logrus.WarnLevel)
 	closeFn := func() {}

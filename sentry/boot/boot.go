@@ -39,7 +39,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Config describes a sandbox to run.
+// Config describes a sandbox to run. The launcher (sentry/sandbox) sends
+// it to the sentry process as JSON; the fields that cannot travel are
+// marked json:"-" and set on the sentry's side.
 type Config struct {
 	// Argv is the program and its arguments; Argv[0] is looked up in the
 	// sandbox's PATH when it has no slash.
@@ -50,6 +52,9 @@ type Config struct {
 	Cwd string
 	// Root is the host directory shown read-only as the sandbox's root.
 	Root string
+	// RootFD, if not 0, is a descriptor of Root opened by the launcher
+	// (vfs.Options.RootFD); volumes carry theirs in vfs.Volume.HostFD.
+	RootFD int
 	// Volumes are host directories bound into the sandbox.
 	Volumes []vfs.Volume
 	// Platform names the platform ("ptrace").
@@ -74,7 +79,17 @@ type Config struct {
 	// takes over ("": the one the sentry runs in).
 	NetNS string
 	// Log receives the sandbox's logs.
-	Log *logrus.Logger
+	Log *logrus.Logger `json:"-"`
+	// Signals, if not nil, carries the host signals the sentry already
+	// catches for the sandbox (process.HostSignals); nil: Run catches them
+	// itself once init is about to run.
+	Signals <-chan os.Signal `json:"-"`
+	// Confine, if not nil, is called once the sandbox holds every host
+	// resource it needs (memory file, swap, platform, the root's and the
+	// volumes' descriptors, stdio) and its first program is loaded, just
+	// before that program runs: the launcher's confinement (pivot_root,
+	// capabilities, seccomp) goes there. An error aborts the sandbox.
+	Confine func() error `json:"-"`
 }
 
 // ExitError is a failure to start the program, with the exit status a
@@ -181,7 +196,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		root = "/"
 	}
 	closer := workqueue.NewHostFDCloser(wqs.Unbound, nil)
-	v, err := newFilesystem(s, root, cfg.Volumes, closer)
+	v, err := newFilesystem(s, vfs.Options{Root: root, RootFD: cfg.RootFD, Volumes: cfg.Volumes, FDCloser: closer})
 	if err != nil {
 		return 0, err
 	}
@@ -226,10 +241,17 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		Creds: creds,
 		Exe:   loaded.Executable,
 	})
+	if cfg.Confine != nil {
+		// Init has not run: the sentry exits with this error right
+		// after, which tears down what is built.
+		if err := cfg.Confine(); err != nil {
+			return 0, err
+		}
+	}
 	log.Debugf("starting %s (pid %d) at %#x", loaded.Executable, init.TID(), loaded.Entry)
 	// Forward host signals before init runs, so a signal sent as soon as
 	// the program is up reaches it instead of killing runsc-lite.
-	stopForwarding := process.ForwardHostSignals(s, nil)
+	stopForwarding := process.ForwardHostSignals(s, nil, cfg.Signals)
 	defer stopForwarding()
 	init.Task.Start()
 	<-s.InitExited()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/procfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/sysfs"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
@@ -13,8 +12,8 @@ import (
 
 // newFilesystem builds the sandbox's mount tree: the root (host directory
 // under an in-memory upper layer), /dev, volumes, /proc and /sys.
-func newFilesystem(s *process.Sandbox, root string, vols []vfs.Volume, closer hostfs.FDCloser) (*vfs.VirtualFilesystem, error) {
-	v, err := vfs.New(vfs.Options{Root: root, Volumes: vols, FDCloser: closer})
+func newFilesystem(s *process.Sandbox, opts vfs.Options) (*vfs.VirtualFilesystem, error) {
+	v, err := vfs.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("building the sandbox's filesystem: %w", err)
 	}

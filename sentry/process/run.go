@@ -71,6 +71,7 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		s.init = tg
 	}
 	s.mu.Unlock()
+	tg.CPULimitChanged()
 	return t
 }
 

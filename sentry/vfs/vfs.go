@@ -48,6 +48,10 @@ type Volume struct {
 	SandboxPath string
 	// ReadOnly refuses writes with EROFS.
 	ReadOnly bool
+	// HostFD, if not 0, is a descriptor of the host directory opened by
+	// the launcher (sentry/sandbox), used instead of opening HostPath;
+	// the filesystem takes it over.
+	HostFD int
 }
 
 // Options configure New.
@@ -55,6 +59,9 @@ type Options struct {
 	// Root is the host directory that becomes the sandbox's "/" (read
 	// only, under an in-memory writable layer). Default "/".
 	Root string
+	// RootFD, if not 0, is a descriptor of Root opened by the launcher,
+	// used instead of opening Root; the filesystem takes it over.
+	RootFD int
 	// Volumes are bound after /dev.
 	Volumes []Volume
 	// TTYHostFD is the sentry's descriptor of the controlling terminal
@@ -120,7 +127,7 @@ func New(opts Options) (*VirtualFilesystem, error) {
 	if rootDir == "" {
 		rootDir = "/"
 	}
-	lower, err := hostfs.New(rootDir, true)
+	lower, err := openHostDir(rootDir, opts.RootFD, true)
 	if err != nil {
 		return nil, fmt.Errorf("root %q: %w", rootDir, err)
 	}
@@ -145,7 +152,7 @@ func New(opts Options) (*VirtualFilesystem, error) {
 		return nil, fmt.Errorf("mount /dev/shm: %w", err)
 	}
 	for _, vol := range opts.Volumes {
-		hf, err := hostfs.New(vol.HostPath, vol.ReadOnly)
+		hf, err := openHostDir(vol.HostPath, vol.HostFD, vol.ReadOnly)
 		if err != nil {
 			return nil, fmt.Errorf("volume %q: %w", vol.HostPath, err)
 		}
@@ -157,6 +164,15 @@ func New(opts Options) (*VirtualFilesystem, error) {
 		}
 	}
 	return v, nil
+}
+
+// openHostDir returns the hostfs of hostDir: through fd when the launcher
+// opened it, by name otherwise.
+func openHostDir(hostDir string, fd int, readOnly bool) (*hostfs.FS, error) {
+	if fd != 0 {
+		return hostfs.FromFD(fd, hostDir, readOnly), nil
+	}
+	return hostfs.New(hostDir, readOnly)
 }
 
 // NewWithRoot returns a VFS whose "/" is root and nothing else mounted.

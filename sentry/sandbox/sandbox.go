@@ -1,0 +1,328 @@
+// Package sandbox runs the sentry as a host process of its own: the
+// launcher side (Start, Process) runs in the runsc-lite command, the
+// sentry side (Main, behind the hidden `runsc-lite boot` command) in the
+// child it starts.
+//
+// The launcher opens what the sentry will need and could not open itself
+// once confined (the root directory, the volumes, the log and profile
+// files, a network namespace to join), re-executes /proc/self/exe as
+// `runsc-lite boot` in a new session (and, confined, in new namespaces),
+// passes the descriptors as inherited files and the configuration on a
+// pipe, and reads the sentry's status from another pipe: "started" when
+// init is about to run, then init's wait status. The sentry boots
+// (sentry/boot), confines itself just before init runs (confine.go), and
+// exits with init's status as a shell reports it (the exact wait status
+// travels on the status pipe).
+//
+// What it owns: a Process's exec.Cmd and its status pipe. Locking: a
+// Process's fields are written by its status goroutine before it closes
+// the channels its readers wait on, and read only after.
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+
+	"github.com/runsc-lite/runsc-lite/sentry/boot"
+	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// Options are how the sentry process is started.
+type Options struct {
+	// Confinement is the sentry's confinement (zero: fully confined).
+	Confinement
+	// Detach makes the sentry outlive the caller (OCI create): it is not
+	// killed when the caller dies, and its stdio are Stdin, Stdout and
+	// Stderr (nil: /dev/null). Without Detach, nil ones are the caller's.
+	Detach bool
+	// Stdin, Stdout and Stderr are the sentry's stdio, which are also the
+	// sandbox's.
+	Stdin, Stdout, Stderr *os.File
+	// ExtraFiles are passed to the sentry at descriptors ExtraFileFD(i)
+	// (an OCI control socket, a console socket, preserved descriptors).
+	ExtraFiles []*os.File
+	// NetNS is the path of a network namespace for the sentry to join
+	// ("": a new, empty one, unless HostNetwork).
+	NetNS string
+	// HostNetwork keeps the sentry in the host's network namespace
+	// (--network=host).
+	HostNetwork bool
+	// ProfileCPU, if set, receives a Go CPU profile of the sentry.
+	ProfileCPU *os.File
+}
+
+// ExtraFileFD is the sentry's descriptor number of Options.ExtraFiles[i].
+func ExtraFileFD(i int) int { return 3 + i }
+
+// Process is a started sentry process.
+type Process struct {
+	cmd *exec.Cmd
+
+	// started is closed when the sentry reported "started" or is known
+	// not to start; startErr is then set.
+	started  chan struct{}
+	startErr error
+	// statusDone is closed when the status pipe reached EOF; exit and
+	// bootErr are then set if the sentry sent them.
+	statusDone chan struct{}
+	exit       *process.WaitStatus
+	bootErr    *boot.ExitError
+}
+
+// Start starts a sentry process running cfg. cfg.Log's level and output
+// (when it is a file) become the sentry's; cfg.Root and cfg.Volumes are
+// opened here.
+func Start(cfg boot.Config, opts Options) (*Process, error) {
+	msg := bootMessage{
+		LogFD:       -1,
+		ProfileFD:   -1,
+		StatusFD:    -1,
+		NetNSFD:     -1,
+		Confinement: opts.Confinement,
+	}
+	files := append([]*os.File(nil), opts.ExtraFiles...)
+	var toClose []*os.File
+	defer func() {
+		for _, f := range toClose {
+			f.Close()
+		}
+	}()
+	// pass adds f to the sentry's inherited files and returns its number
+	// there.
+	pass := func(f *os.File) int {
+		files = append(files, f)
+		return 2 + len(files)
+	}
+	openDir := func(p string) (*os.File, error) {
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		f := os.NewFile(uintptr(fd), p)
+		toClose = append(toClose, f)
+		return f, nil
+	}
+
+	cfg.Volumes = append(cfg.Volumes[:0:0], cfg.Volumes...)
+	root := cfg.Root
+	if root == "" {
+		root = "/"
+	}
+	rf, err := openDir(root)
+	if err != nil {
+		return nil, &boot.ExitError{Status: 125, Err: fmt.Errorf("root %q: %w", root, err)}
+	}
+	cfg.RootFD = pass(rf)
+	for i, vol := range cfg.Volumes {
+		vf, err := openDir(vol.HostPath)
+		if err != nil {
+			return nil, &boot.ExitError{Status: 125, Err: fmt.Errorf("volume %q: %w", vol.HostPath, err)}
+		}
+		cfg.Volumes[i].HostFD = pass(vf)
+	}
+
+	level := logrus.WarnLevel
+	if cfg.Log != nil {
+		level = cfg.Log.GetLevel()
+		if f, ok := cfg.Log.Out.(*os.File); ok && f != os.Stderr {
+			msg.LogFD = pass(f)
+		}
+	}
+	msg.LogLevel = level.String()
+	if opts.ProfileCPU != nil {
+		msg.ProfileFD = pass(opts.ProfileCPU)
+	}
+	if opts.NetNS != "" {
+		nf, err := os.Open(opts.NetNS)
+		if err != nil {
+			return nil, &boot.ExitError{Status: 125, Err: fmt.Errorf("network namespace: %w", err)}
+		}
+		toClose = append(toClose, nf)
+		msg.NetNSFD = pass(nf)
+	}
+
+	bootR, bootW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	toClose = append(toClose, bootR)
+	defer bootW.Close()
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	toClose = append(toClose, statusW)
+	bootFD := pass(bootR)
+	msg.StatusFD = pass(statusW)
+	msg.Config = cfg
+	msg.Config.Log = nil
+
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{"runsc-lite", "boot", "--boot-fd=" + strconv.Itoa(bootFD)},
+		Env:        os.Environ(),
+		ExtraFiles: files,
+		SysProcAttr: &syscall.SysProcAttr{
+			// A session of its own: a terminal's signals (^C,
+			// window size) reach the caller, which forwards them
+			// once; the sentry never stops for terminal job
+			// control on the terminal it serves the sandbox.
+			Setsid: true,
+		},
+	}
+	if !opts.Detach {
+		cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	}
+	if opts.Stdin != nil {
+		cmd.Stdin = opts.Stdin
+	}
+	if opts.Stdout != nil {
+		cmd.Stdout = opts.Stdout
+	}
+	if opts.Stderr != nil {
+		cmd.Stderr = opts.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		statusR.Close()
+		return nil, fmt.Errorf("starting the sentry: %w", err)
+	}
+	p := &Process{
+		cmd:        cmd,
+		started:    make(chan struct{}),
+		statusDone: make(chan struct{}),
+	}
+	go p.readStatus(statusR)
+	if err := writeBootMessage(bootW, &msg); err != nil {
+		cmd.Process.Kill()
+		p.Wait()
+		return nil, fmt.Errorf("sending the sentry its configuration: %w", err)
+	}
+	return p, nil
+}
+
+func writeBootMessage(w io.Writer, m *bootMessage) error {
+	b, err := marshalBootMessage(m)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// readStatus reads the status pipe until EOF (the sentry exited, or
+// closed it).
+func (p *Process) readStatus(r *os.File) {
+	defer r.Close()
+	startedOnce := false
+	markStarted := func(err error) {
+		if !startedOnce {
+			startedOnce = true
+			p.startErr = err
+			close(p.started)
+		}
+	}
+	for m := range decodeStatus(r) {
+		switch m.Event {
+		case "started":
+			markStarted(nil)
+		case "error":
+			p.bootErr = &boot.ExitError{Status: m.ExitStatus, Err: errors.New(m.Error)}
+			markStarted(p.bootErr)
+		case "exit":
+			ws := process.WaitStatus(m.WaitStatus)
+			p.exit = &ws
+		}
+	}
+	markStarted(errors.New("the sentry exited before its program started"))
+	close(p.statusDone)
+}
+
+// Pid returns the sentry's host PID.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Signal sends sig to the sentry, which forwards the signals of
+// process.HostSignals to the sandbox's init.
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Started blocks until the sandbox's init is loaded and about to run
+// (nil) or the sandbox failed to start (a *boot.ExitError when it
+// reported why).
+func (p *Process) Started() error {
+	<-p.started
+	return p.startErr
+}
+
+// SentryDiedError is the sentry process dying without reporting init's
+// status.
+type SentryDiedError struct {
+	Pid int
+	// Signal killed the sentry (0: it exited with Status).
+	Signal unix.Signal
+	Status int
+	// Detail adds what is known of why (the seccomp violation's
+	// syscall).
+	Detail string
+}
+
+func (e *SentryDiedError) Error() string {
+	var s string
+	switch {
+	case e.Signal == unix.SIGSYS:
+		s = fmt.Sprintf("the sentry (pid %d) violated its seccomp filter and was killed (SIGSYS)", e.Pid)
+	case e.Signal != 0:
+		s = fmt.Sprintf("the sentry (pid %d) was killed by %s", e.Pid, unix.SignalName(e.Signal))
+	default:
+		s = fmt.Sprintf("the sentry (pid %d) exited with status %d without reporting its program's status", e.Pid, e.Status)
+	}
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// ShellStatus is what runsc-lite exits with after such a death: 128+N for
+// a signal, 125 otherwise.
+func (e *SentryDiedError) ShellStatus() int {
+	if e.Signal != 0 {
+		return 128 + int(e.Signal)
+	}
+	return 125
+}
+
+// Wait waits for the sentry to exit and returns its init's wait status. A
+// sandbox that did not start returns a *boot.ExitError (the status
+// runsc-lite exits with, and why); a sentry that died without reporting
+// returns a *SentryDiedError.
+func (p *Process) Wait() (process.WaitStatus, error) {
+	err := p.cmd.Wait()
+	<-p.statusDone
+	if p.exit != nil {
+		return *p.exit, nil
+	}
+	if p.bootErr != nil {
+		return 0, p.bootErr
+	}
+	ps := p.cmd.ProcessState
+	if ps == nil {
+		return 0, err
+	}
+	ws := ps.Sys().(syscall.WaitStatus)
+	de := &SentryDiedError{Pid: p.Pid()}
+	if ws.Signaled() {
+		de.Signal = unix.Signal(ws.Signal())
+		if de.Signal == unix.SIGSYS {
+			de.Detail = seccompViolation(p.Pid())
+		}
+	} else {
+		de.Status = ws.ExitStatus()
+	}
+	return 0, de
+}

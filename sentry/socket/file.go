@@ -148,14 +148,14 @@ func internalContext(ctx *fs.Context) *Context {
 // use Recv with the caller's iovecs instead.
 func (f *File) Read(ctx *fs.Context, dst []byte, fl uint32) (int, error) {
 	seq := usermem.BytesSequence(dst)
-	r, err := f.Recv(internalContext(ctx), seq, 0, fl, false)
+	r, err := f.Recv(internalContext(ctx), seq, 0, f.RecvBlocking(0, fl), false)
 	r.Control.Release()
 	return r.N, err
 }
 
 // Write implements fs.File for byte-buffer callers: send(src, 0).
 func (f *File) Write(ctx *fs.Context, src []byte, fl uint32) (int, error) {
-	return f.Send(internalContext(ctx), usermem.BytesSequence(src), 0, fl, nil, ControlMessages{})
+	return f.Send(internalContext(ctx), usermem.BytesSequence(src), 0, f.SendBlocking(0, fl), nil, ControlMessages{})
 }
 
 // blocking returns the Blocking of a call with MSG_* flags on a
@@ -182,21 +182,18 @@ func (f *File) SendBlocking(flags int, fl uint32) *Blocking {
 	return blocking(flags, fl, f.sndTimeo.Load())
 }
 
-// Send sends src with MSG_* flags to addr (nil: the peer) and control
-// messages; fl are the description's status flags. It returns what the
-// family returned; SIGPIPE is the caller's (EPIPE without MSG_NOSIGNAL).
-func (f *File) Send(ctx *Context, src *usermem.IOSequence, flags int, fl uint32, to []byte, ctl ControlMessages) (int, error) {
-	return f.sock.SendMsg(ctx, src, &SendOptions{To: to, Flags: flags, Control: ctl, Blocking: f.SendBlocking(flags, fl)})
+// Send sends src with MSG_* flags to addr (nil: the peer) with control
+// messages, waiting as b allows (SendBlocking). The family raises SIGPIPE
+// itself where Linux does (ctx.SIGPIPE).
+func (f *File) Send(ctx *Context, src *usermem.IOSequence, flags int, b *Blocking, to []byte, ctl ControlMessages) (int, error) {
+	return f.sock.SendMsg(ctx, src, &SendOptions{To: to, Flags: flags, Control: ctl, Blocking: b})
 }
 
-// Recv receives into dst with MSG_* flags; wantControl is false when the
-// caller has no control buffer. An empty dst is EFAULT when the caller
-// asked for bytes its memory cannot take (nothing is consumed).
-func (f *File) Recv(ctx *Context, dst *usermem.IOSequence, flags int, fl uint32, wantControl bool) (RecvResult, error) {
-	if dst.Len() > 0 && !dst.TrimToAccessible(true) {
-		return RecvResult{}, unix.EFAULT
-	}
-	return f.sock.RecvMsg(ctx, dst, &RecvOptions{Flags: flags, WantControl: wantControl, Blocking: f.RecvBlocking(flags, fl)})
+// Recv receives into dst with MSG_* flags, waiting as b allows
+// (RecvBlocking); wantControl is false when the caller has no control
+// buffer.
+func (f *File) Recv(ctx *Context, dst *usermem.IOSequence, flags int, b *Blocking, wantControl bool) (RecvResult, error) {
+	return f.sock.RecvMsg(ctx, dst, &RecvOptions{Flags: flags, WantControl: wantControl, Blocking: b})
 }
 
 // Socket-level options the socket layer serves itself.

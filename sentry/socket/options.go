@@ -107,6 +107,13 @@ func (o *GenericOptions) RecvBufferSize() int {
 	return o.rcvbuf
 }
 
+// RcvLowat returns SO_RCVLOWAT (at least 1).
+func (o *GenericOptions) RcvLowat() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return int(o.rcvlowat)
+}
+
 // PassCred returns SO_PASSCRED.
 func (o *GenericOptions) PassCred() bool {
 	o.mu.Lock()

@@ -122,9 +122,9 @@ type Socket interface {
 	SendMsg(ctx *Context, src *usermem.IOSequence, o *SendOptions) (int, error)
 
 	// RecvMsg receives into dst (recvmsg(2), recvfrom, recv, read,
-	// readv). dst has been trimmed to the writable part of the caller's
-	// buffer and is not empty unless the caller asked for 0 bytes. It
-	// blocks through o.Blocking. The result's control messages belong
+	// readv). A write into dst that faults is the family's EFAULT (Linux
+	// keeps a stream's data then, and loses the datagram). It blocks
+	// through o.Blocking. The result's control messages belong
 	// to the caller (the socket layer installs the rights or drops
 	// them).
 	RecvMsg(ctx *Context, dst *usermem.IOSequence, o *RecvOptions) (RecvResult, error)

@@ -27,15 +27,6 @@ const (
 	sockTypeMask = 0xf // SOCK_TYPE_MASK
 )
 
-// threadMemory is a thread's memory for usermem: copies, and probes of
-// what is mapped (so a receive into a bad buffer consumes nothing).
-type threadMemory struct{ *process.Thread }
-
-// Accessible implements usermem.Prober.
-func (m threadMemory) Accessible(addr uintptr, n int, write bool) int {
-	return m.MM().Accessible(addr, n, write)
-}
-
 // sockContext returns the socket layer's view of the calling thread.
 func sockContext(t *process.Thread) *socket.Context {
 	ctx := &socket.Context{Context: fsContext(t), VFS: t.S.VFS, FS: t.FS, Sockets: t.S.Sockets}
@@ -77,26 +68,24 @@ func finalEINTR(t *process.Thread, err error, b *socket.Blocking) error {
 // sockSend sends seq on sf with MSG_* flags.
 func sockSend(t *process.Thread, f *vfs.FileDescription, sf *socket.File, seq *usermem.IOSequence, flags int, to []byte, ctl socket.ControlMessages) (int, error) {
 	b := sf.SendBlocking(flags, f.Flags())
-	n, err := sf.Socket().SendMsg(sockContext(t), seq, &socket.SendOptions{To: to, Flags: flags, Control: ctl, Blocking: b})
+	n, err := sf.Send(sockContext(t), seq, flags, b, to, ctl)
 	return n, finalEINTR(t, err, b)
 }
 
 // sockRecv receives into seq from sf with MSG_* flags; wantControl is
-// false when the caller has no control buffer. A buffer whose first byte
-// cannot be written is EFAULT before anything is consumed.
+// false when the caller has no control buffer. A buffer that cannot be
+// written is the family's EFAULT, with Linux's consequences (a stream
+// keeps its data, a datagram is gone).
 func sockRecv(t *process.Thread, f *vfs.FileDescription, sf *socket.File, seq *usermem.IOSequence, flags int, wantControl bool) (socket.RecvResult, error) {
-	if seq.Len() > 0 && !seq.TrimToAccessible(true) {
-		return socket.RecvResult{}, unix.EFAULT
-	}
 	b := sf.RecvBlocking(flags, f.Flags())
-	r, err := sf.Socket().RecvMsg(sockContext(t), seq, &socket.RecvOptions{Flags: flags, WantControl: wantControl, Blocking: b})
+	r, err := sf.Recv(sockContext(t), seq, flags, b, wantControl)
 	return r, finalEINTR(t, err, b)
 }
 
 // sockRead is read(2)/readv(2) on a socket: recv with no flags; a read of
 // nothing returns 0 at once (sock_read_iter).
 func sockRead(t *process.Thread, f *vfs.FileDescription, sf *socket.File, iovs []usermem.IOVec) (uintptr, error) {
-	seq := usermem.NewIOSequence(threadMemory{t}, iovs)
+	seq := usermem.NewIOSequence(t, iovs)
 	if seq.Len() == 0 {
 		return 0, nil
 	}
@@ -107,7 +96,7 @@ func sockRead(t *process.Thread, f *vfs.FileDescription, sf *socket.File, iovs [
 
 // sockWrite is write(2)/writev(2) on a socket: send with no flags.
 func sockWrite(t *process.Thread, f *vfs.FileDescription, sf *socket.File, iovs []usermem.IOVec) (uintptr, error) {
-	n, err := sockSend(t, f, sf, usermem.NewIOSequence(threadMemory{t}, iovs), 0, nil, socket.ControlMessages{})
+	n, err := sockSend(t, f, sf, usermem.NewIOSequence(t, iovs), 0, nil, socket.ControlMessages{})
 	return uintptr(n), err
 }
 
@@ -337,7 +326,7 @@ func Sendto(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			return 0, err
 		}
 	}
-	n, err := sockSend(t, f, sf, usermem.Single(threadMemory{t}, a.Ptr(1), uint64(a[2])), int(a.Int(3)), to, socket.ControlMessages{})
+	n, err := sockSend(t, f, sf, usermem.Single(t, a.Ptr(1), uint64(a[2])), int(a.Int(3)), to, socket.ControlMessages{})
 	return uintptr(n), err
 }
 
@@ -351,7 +340,7 @@ func Recvfrom(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	defer f.DecRef()
 	flags := int(a.Int(3))
-	r, err := sockRecv(t, f, sf, usermem.Single(threadMemory{t}, a.Ptr(1), uint64(a[2])), flags, false)
+	r, err := sockRecv(t, f, sf, usermem.Single(t, a.Ptr(1), uint64(a[2])), flags, false)
 	r.Control.Release()
 	if err != nil {
 		return 0, err
@@ -401,7 +390,7 @@ func sendMsg(t *process.Thread, f *vfs.FileDescription, sf *socket.File, addr ui
 		}
 		defer cm.Release()
 	}
-	return sockSend(t, f, sf, usermem.NewIOSequence(threadMemory{t}, iovs), flags, to, cm)
+	return sockSend(t, f, sf, usermem.NewIOSequence(t, iovs), flags, to, cm)
 }
 
 // Sendmsg is sendmsg(fd, msg, flags).
@@ -474,7 +463,7 @@ func recvMsg(t *process.Thread, f *vfs.FileDescription, sf *socket.File, addr ui
 	if err != nil {
 		return 0, err
 	}
-	r, err := sockRecv(t, f, sf, usermem.NewIOSequence(threadMemory{t}, iovs), flags, m.Control != 0)
+	r, err := sockRecv(t, f, sf, usermem.NewIOSequence(t, iovs), flags, m.Control != 0)
 	if err != nil {
 		return 0, err
 	}

@@ -36,14 +36,6 @@ type Memory interface {
 	CopyOutBytes(addr hostarch.Addr, src []byte) (int, error)
 }
 
-// Prober is a Memory that can say how much of a range is accessible
-// without touching it (mm.MemoryManager.Accessible through the thread).
-type Prober interface {
-	// Accessible returns how many bytes from addr (at most n) are mapped
-	// with read (or, if write, write) permission.
-	Accessible(addr uintptr, n int, write bool) int
-}
-
 // IOVec is one struct iovec.
 type IOVec struct {
 	Base uintptr
@@ -193,30 +185,6 @@ func (s *IOSequence) Write(p []byte) (int, error) {
 		return done, io.ErrShortWrite
 	}
 	return done, nil
-}
-
-// TrimToAccessible shortens the sequence to its prefix that is mapped
-// with the access a Read (write false) or Write (write true) needs, when
-// the memory can tell (a Prober). It reports whether anything is left
-// (or nothing was asked): false means the first byte is already bad, and
-// the caller should fail with EFAULT before consuming anything. Receives
-// use it so that a bad buffer takes no data from a stream.
-func (s *IOSequence) TrimToAccessible(write bool) bool {
-	p, ok := s.mem.(Prober)
-	if !ok || s.left == 0 {
-		return true
-	}
-	total := 0
-	for i, v := range s.iovs {
-		n := p.Accessible(v.Base, v.Len, write)
-		total += n
-		if n < v.Len {
-			s.iovs = append(s.iovs[:i:i], IOVec{Base: v.Base, Len: n})
-			break
-		}
-	}
-	s.left = total
-	return total > 0
 }
 
 // bytesMemory is a sentry buffer posing as memory at address 0.

@@ -187,6 +187,8 @@ func (e *endpoint) dgramRecv(ctx *socket.Context, dst *usermem.IOSequence, o *so
 		return h.recv(ctx, dst, o)
 	}
 	peek := o.Flags&sys.MSG_PEEK != 0
+	e.recvMu.Lock()
+	defer e.recvMu.Unlock()
 	gcHeld := e.lockForReceive(false, 0)
 	for {
 		if e.err != 0 {
@@ -199,14 +201,20 @@ func (e *endpoint) dgramRecv(ctx *socket.Context, dst *usermem.IOSequence, o *so
 		if m == nil {
 			shut := e.shutdown&rcvShutdown != 0
 			e.unlockForReceive(gcHeld)
-			if shut && (seqpacket || o.Blocking.CanWait()) {
-				return socket.RecvResult{}, nil
+			if shut {
+				if seqpacket || o.Blocking.CanWait() {
+					return socket.RecvResult{}, nil
+				}
+				return socket.RecvResult{}, sys.EAGAIN
 			}
-			if err := o.Blocking.Wait(ctx, &e.readQ, func() bool {
+			e.recvMu.Unlock()
+			err := o.Blocking.Wait(ctx, &e.readQ, func() bool {
 				e.mu.Lock()
 				defer e.mu.Unlock()
 				return e.queue.len() > 0 || e.err != 0 || e.shutdown&rcvShutdown != 0
-			}); err != nil {
+			})
+			e.recvMu.Lock()
+			if err != nil {
 				return socket.RecvResult{}, err
 			}
 			gcHeld = e.lockForReceive(false, 0)

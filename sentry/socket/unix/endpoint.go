@@ -42,6 +42,11 @@ type endpoint struct {
 	addr   atomic.Pointer[address]
 	bindMu sync.Mutex
 
+	// recvMu serializes receivers (Linux's u->iolock), so one receive
+	// takes its bytes without another's in between; it is released while
+	// a receiver waits.
+	recvMu sync.Mutex
+
 	mu       sync.Mutex
 	state    int
 	ino      uint64
@@ -324,10 +329,8 @@ func (e *endpoint) Ioctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr,
 			v = h.inq()
 		}
 	case sys.SIOCOUTQ:
+		// unix_outq_len: the truesize in flight, not the bytes.
 		v = int(e.wmem.Load())
-		if e.stype == sys.SOCK_STREAM {
-			v = e.outqBytes()
-		}
 	default:
 		return 0, sys.ENOTTY
 	}
@@ -340,26 +343,6 @@ func (e *endpoint) Ioctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr,
 		return 0, sys.EFAULT
 	}
 	return 0, nil
-}
-
-// outqBytes is SIOCOUTQ for a stream: the bytes this socket sent that
-// its peer has not read.
-func (e *endpoint) outqBytes() int {
-	e.mu.Lock()
-	p := e.peer
-	e.mu.Unlock()
-	if p == nil {
-		return 0
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for _, m := range p.queue.msgs[p.queue.head:] {
-		if m.sender == e {
-			n += len(m.data) - m.off
-		}
-	}
-	return n
 }
 
 // Release implements socket.Socket as unix_release_sock: the name goes,

@@ -239,10 +239,14 @@ func (e *endpoint) streamRecv(ctx *socket.Context, dst *usermem.IOSequence, o *s
 	}
 	peek := o.Flags&sys.MSG_PEEK != 0
 	size := dst.Len()
-	target := min(1, size)
-	if o.Flags&sys.MSG_WAITALL != 0 {
+	// sock_rcvlowat: SO_RCVLOWAT bytes (the whole buffer with
+	// MSG_WAITALL), but at least one, even for an empty buffer.
+	target := max(min(e.RcvLowat(), size), 1)
+	if o.Flags&sys.MSG_WAITALL != 0 && size > 1 {
 		target = size
 	}
+	e.recvMu.Lock()
+	defer e.recvMu.Unlock()
 	passcred := e.PassCred()
 	var (
 		res       socket.RecvResult
@@ -254,7 +258,6 @@ func (e *endpoint) streamRecv(ctx *socket.Context, dst *usermem.IOSequence, o *s
 		gcHeld    bool
 		from      *endpoint
 		idx       int // PEEK: index of the message being read
-		skip      int // PEEK: bytes of it already copied
 		err       error
 	)
 	gcHeld = e.lockForReceive(false, 0)
@@ -284,11 +287,13 @@ loop:
 			}
 			e.unlockForReceive(gcHeld)
 			gcHeld = false
+			e.recvMu.Unlock()
 			werr := o.Blocking.Wait(ctx, &e.readQ, func() bool {
 				e.mu.Lock()
 				defer e.mu.Unlock()
 				return e.queue.at(idx) != nil || e.err != 0 || e.shutdown&rcvShutdown != 0
 			})
+			e.recvMu.Lock()
 			gcHeld = e.lockForReceive(false, idx)
 			if werr != nil {
 				err = werr
@@ -311,7 +316,7 @@ loop:
 		if from == nil {
 			from = m.from
 		}
-		data := m.unread()[skip:]
+		data := m.unread()
 		chunk := min(len(data), size)
 		n, werr := dst.Write(data[:chunk])
 		if werr != nil && n < chunk {
@@ -346,7 +351,6 @@ loop:
 				break
 			}
 			idx++
-			skip = 0
 		}
 		if size == 0 {
 			break loop

@@ -33,12 +33,14 @@
 // socket file on a volume: the sentry connects a host socket of its own
 // and relays; nothing else in this package touches a host socket.
 //
-// Locking: Family.mu (the name tables and the socket list) is a leaf;
-// endpoint.mu protects one socket's state, queue and peer pointer. Two
-// endpoint locks are taken together only in id order (lockPair). Neither
-// is held across a wait, nor while calling the VFS; a receive copies to the
-// caller's memory under its endpoint's mu (the memory manager's lock comes
-// after). Family.gcMu (gc.go) is taken before any endpoint lock.
+// Locking, in order: endpoint.recvMu (one receiver at a time, Linux's
+// iolock; released while waiting) → Family.gc.gcMu (gc.go) → endpoint.mu
+// (one socket's state, queue and peer pointer; two are taken together only
+// in id order, lockPair) → the memory manager's lock (a receive copies to
+// the caller's memory under its endpoint's mu). Family.mu (the name
+// tables and the socket list) is a leaf. endpoint.bindMu is held across
+// bind's VFS calls and nothing else. No lock is held across a wait, and
+// watchers (epoll) are notified with none held.
 package unix
 
 import (

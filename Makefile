@@ -54,6 +54,7 @@ conformance:
 # (sentry/socket/testdata/fuzz) already runs as a normal test in unit.
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSocketArgs -fuzztime 20s ./sentry/socket/
+	$(GO) test -run '^$$' -fuzz FuzzSockaddr -fuzztime 10s ./sentry/socket/inet/
 
 fmt-check:
 	@out="$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 gofmt -l)"; \

@@ -94,7 +94,13 @@ func v4Mapped(a tcpip.Address) tcpip.Address {
 
 // bindAddr decodes bind(2)'s address as inet_bind and inet6_bind do.
 func (s *sock) bindAddr(b []byte) (tcpip.FullAddress, error) {
-	if s.domain == unix.AF_INET {
+	return bindAddr(s.domain, s.domain == unix.AF_INET6 && s.ep.SocketOptions().GetV6Only(), b)
+}
+
+// bindAddr decodes bind(2)'s address for a socket of domain (IPv6-only
+// when v6only).
+func bindAddr(domain int, v6only bool, b []byte) (tcpip.FullAddress, error) {
+	if domain == unix.AF_INET {
 		if len(b) < sockaddrInSize {
 			return tcpip.FullAddress{}, unix.EINVAL
 		}
@@ -114,14 +120,14 @@ func (s *sock) bindAddr(b []byte) (tcpip.FullAddress, error) {
 	if len(b) < sin6LenRFC2133 {
 		return tcpip.FullAddress{}, unix.EINVAL
 	}
-	sa, err := parseSockaddr(s.domain, b)
+	sa, err := parseSockaddr(domain, b)
 	if err != nil && err != unix.EAFNOSUPPORT {
 		return tcpip.FullAddress{}, err
 	}
 	if sa.family != unix.AF_INET6 {
 		return tcpip.FullAddress{}, unix.EAFNOSUPPORT
 	}
-	if isV4Mapped(sa.addr.Addr) && s.ep.SocketOptions().GetV6Only() {
+	if isV4Mapped(sa.addr.Addr) && v6only {
 		return tcpip.FullAddress{}, unix.EINVAL
 	}
 	return sa.addr, nil
@@ -146,17 +152,23 @@ func isV4Mapped(a tcpip.Address) bool {
 // versions do. unspec reports an AF_UNSPEC address (connect: dissolve the
 // association).
 func (s *sock) peerAddr(b []byte, connect bool) (addr tcpip.FullAddress, unspec bool, err error) {
+	return peerAddr(s.domain, s.isStream(), s.domain == unix.AF_INET6 && s.ep.SocketOptions().GetV6Only(), b, connect)
+}
+
+// peerAddr decodes a destination for a socket of domain (a stream one
+// when stream, IPv6-only when v6only).
+func peerAddr(domain int, stream, v6only bool, b []byte, connect bool) (addr tcpip.FullAddress, unspec bool, err error) {
 	if len(b) < 2 {
 		return addr, false, unix.EINVAL
 	}
 	fam := binary.LittleEndian.Uint16(b)
-	if fam == unix.AF_UNSPEC && (connect || s.domain == unix.AF_INET) {
+	if fam == unix.AF_UNSPEC && (connect || domain == unix.AF_INET) {
 		if connect {
 			return addr, true, nil
 		}
 		// udp_sendmsg treats AF_UNSPEC as AF_INET.
 	}
-	if s.domain == unix.AF_INET {
+	if domain == unix.AF_INET {
 		if len(b) < sockaddrInSize {
 			return addr, false, unix.EINVAL
 		}
@@ -168,8 +180,8 @@ func (s *sock) peerAddr(b []byte, connect bool) (addr tcpip.FullAddress, unspec 
 	}
 	// AF_INET6: a datagram socket also takes AF_INET addresses, unless
 	// it is IPv6-only.
-	if fam == unix.AF_INET && !s.isStream() {
-		if s.ep.SocketOptions().GetV6Only() {
+	if fam == unix.AF_INET && !stream {
+		if v6only {
 			if connect {
 				return addr, false, unix.EAFNOSUPPORT
 			}
@@ -192,7 +204,7 @@ func (s *sock) peerAddr(b []byte, connect bool) (addr tcpip.FullAddress, unspec 
 	if err != nil {
 		return addr, false, err
 	}
-	if isV4Mapped(sa.addr.Addr) && s.ep.SocketOptions().GetV6Only() {
+	if isV4Mapped(sa.addr.Addr) && v6only {
 		return addr, false, unix.ENETUNREACH
 	}
 	return sa.addr, false, nil

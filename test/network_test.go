@@ -204,12 +204,6 @@ type netProgram struct {
 	norms  []normaliser
 }
 
-// lineMask replaces whole lines matching re with repl.
-func lineMask(name, why, re, repl string) normaliser {
-	rx := regexp.MustCompile(re)
-	return normaliser{name: name, why: why, fn: func(s string) string { return rx.ReplaceAllString(s, repl) }}
-}
-
 // waitPort is a shell function that waits (up to 30 s) for a TCP port of
 // 127.0.0.1 to accept connections.
 const waitPort = `

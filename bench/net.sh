@@ -92,15 +92,21 @@ value() { sed -n "s/^$1: *\([0-9.e+-]*\).*/\1/p" | tail -n 1; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
 
 declare -A res
-measure() { # NAME KEY ENV-SPECIFIC-ARGS via functions
-	local name=$1 key=$2
-	shift 2
+# measure NAME:KEY[,NAME:KEY...] FUNC: runs FUNC ENV for every environment,
+# rounds interleaved, and records the value of each KEY of its output as
+# NAME's.
+measure() {
+	local specs=$1
+	shift
 	for r in $(seq 1 "$rounds"); do
 		for env in "${envs[@]}"; do
-			log "$name ($key), $env, round $r"
-			local v
-			v=$("$@" "$env" 2>/dev/null | value "$key" || true)
-			res[$name/$env]+="${v:-} "
+			log "$specs, $env, round $r"
+			local out
+			out=$("$@" "$env" 2>/dev/null || true)
+			local spec
+			for spec in ${specs//,/ }; do
+				res[${spec%%:*}/$env]+="$(echo "$out" | value "${spec#*:}") "
+			done
 		done
 	done
 }
@@ -112,14 +118,12 @@ rr() { if [ "$1" = native ]; then run "$1" "$work/tcprr" "$rr_n" 3; else run "$1
 cc() { if [ "$1" = native ]; then run "$1" "$work/tcpconn" "$cc_n" 3; else run "$1" "$work/tcpconn" "$cc_s" 3; fi; }
 redis() { run "$1" sh "$work/redis.sh"; }
 
-measure tcp1 mbps tcp1
-measure tcp4 mbps tcp4
-measure rtt ns_per_op rr
-measure udp mbps udp
-measure udploss lost udp
-measure conn ns_per_op cc
-measure redisset SET redis
-measure redisget GET redis
+measure tcp1:mbps tcp1
+measure tcp4:mbps tcp4
+measure rtt:ns_per_op rr
+measure udp:mbps,udploss:lost udp
+measure conn:ns_per_op cc
+measure redisset:SET,redisget:GET redis
 
 med() { echo "${res[$1/$2]:-}" | tr ' ' '\n' | grep . | median; }
 fmt() { # VALUE KIND

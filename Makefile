@@ -14,9 +14,10 @@
 GO           ?= go
 TEST_TIMEOUT ?= 30m
 # Packages whose tests also run under the race detector: the kernel core,
-# the kernel threads built on it, the socket layer's lock-heavy code, and
-# the network stack's softirq path.
-RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/socket/... ./sentry/net/...
+# the kernel threads built on it, the socket layer's lock-heavy code, the
+# network stack's softirq path, and the terminals (whose host link runs
+# goroutines beside the tasks).
+RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/socket/... ./sentry/net/... ./sentry/tty/...
 TEST_FLAGS   ?=
 
 .PHONY: all build test test-kvm test-gonet vet race unit conformance fmt-check fuzz bench bench-net syscalls-doc clean
@@ -44,7 +45,7 @@ race:
 # timing-sensitive tests if both ran at once. -count=1 because test/ builds
 # runsc-lite itself, which go test's cache cannot see.
 unit:
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '/runsc-lite/test$$' -e '/runsc-lite/kernel$$' -e '/runsc-lite/workqueue$$' -e '/runsc-lite/softirqd$$' -e '/runsc-lite/kswapd$$' -e '/runsc-lite/sentry/net$$')
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '/runsc-lite/test$$' -e '/runsc-lite/kernel$$' -e '/runsc-lite/workqueue$$' -e '/runsc-lite/softirqd$$' -e '/runsc-lite/kswapd$$' -e '/runsc-lite/sentry/net$$' -e '/runsc-lite/sentry/tty$$')
 
 conformance:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./test/

@@ -250,24 +250,26 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 	}
 	// Catch the signals to forward before the sentry exists, so that
 	// none sent from now on is lost or kills runsc-lite.
+	ignored := sandbox.IgnoredAtStart()
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwardedSignals...)
 	defer signal.Stop(sigs)
 	p, err := sandbox.Start(boot.Config{
-		Argv:        argv,
-		Env:         boot.HostEnv(),
-		Cwd:         cwd,
-		Root:        o.root,
-		Volumes:     o.volumes,
-		Platform:    o.platform,
-		CPUs:        o.cpus,
-		TotalMemory: mem,
-		SwapSize:    swap,
-		Strace:      o.strace,
-		Hostname:    o.hostname,
-		HostUDS:     hostUDS,
-		Network:     o.network,
-		Log:         log,
+		Argv:           argv,
+		Env:            boot.HostEnv(),
+		Cwd:            cwd,
+		Root:           o.root,
+		Volumes:        o.volumes,
+		Platform:       o.platform,
+		CPUs:           o.cpus,
+		TotalMemory:    mem,
+		SwapSize:       swap,
+		Strace:         o.strace,
+		Hostname:       o.hostname,
+		HostUDS:        hostUDS,
+		Network:        o.network,
+		IgnoredSignals: ignored,
+		Log:            log,
 	}, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "runsc-lite: %v\n", err)

@@ -23,6 +23,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform/kvm"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
 	"github.com/runsc-lite/runsc-lite/sentry/loader"
@@ -37,6 +38,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/workqueue"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 // Config describes a sandbox to run. The launcher (sentry/sandbox) sends
@@ -78,6 +80,32 @@ type Config struct {
 	// NetNS is the network namespace whose interfaces --network=sandbox
 	// takes over ("": the one the sentry runs in).
 	NetNS string
+	// ConsoleFD, if not 0, is the sentry's descriptor of a host
+	// terminal that becomes the sandbox's terminal (OCI's
+	// process.terminal: the replica of the pseudo-terminal whose master
+	// went to the console socket; the launcher passes it as an extra
+	// file): it is /dev/pts/0 inside, init's stdin, stdout and stderr,
+	// and init's controlling terminal. When 0, the sentry's own stdin,
+	// stdout or stderr, if a terminal, is the sandbox's terminal in the
+	// same way for the descriptors on it, unless LeaveTerminal. See
+	// AttachTerminal.
+	ConsoleFD int
+	// ConsoleSize, if not nil, is the console's window size at start
+	// (OCI's process.consoleSize).
+	ConsoleSize *linux.Winsize
+	// PTSOptions, if not nil, are the mount options of the sandbox's
+	// /dev/pts (an OCI devpts mount's mode=, gid=, ptmxmode=); nil:
+	// devpts.DefaultOptions.
+	PTSOptions *devpts.Options
+	// LeaveTerminal passes a terminal on the sentry's stdio through as
+	// host files instead: the launcher sets it when it runs in the
+	// background of its terminal, which must not turn raw under the
+	// shell (the sentry, in a session of its own, cannot tell).
+	LeaveTerminal bool
+	// IgnoredSignals start ignored in init, as execve keeps ignored
+	// dispositions: those the caller of runsc-lite ignored (nohup's
+	// SIGHUP, a shell's SIGINT for a background job).
+	IgnoredSignals []int
 	// Log receives the sandbox's logs.
 	Log *logrus.Logger `json:"-"`
 	// Signals, if not nil, carries the host signals the sentry already
@@ -196,7 +224,12 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		root = "/"
 	}
 	closer := workqueue.NewHostFDCloser(wqs.Unbound, nil)
-	v, err := newFilesystem(s, vfs.Options{Root: root, RootFD: cfg.RootFD, Volumes: cfg.Volumes, FDCloser: closer})
+	ptsOpts := devpts.DefaultOptions
+	if cfg.PTSOptions != nil {
+		ptsOpts = *cfg.PTSOptions
+	}
+	pts := devpts.New(ptsOpts, s)
+	v, err := newFilesystem(s, vfs.Options{Root: root, RootFD: cfg.RootFD, Volumes: cfg.Volumes, FDCloser: closer, PTS: pts})
 	if err != nil {
 		return 0, err
 	}
@@ -211,11 +244,23 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	if err != nil {
 		return 0, fmt.Errorf("setting the working directory %q: %w", cfg.Cwd, err)
 	}
+	creds := process.HostCredentials()
+	var consoleFile *os.File
+	if cfg.ConsoleFD != 0 {
+		consoleFile = os.NewFile(uintptr(cfg.ConsoleFD), "console")
+	}
+	var console *Console
+	if consoleFile != nil || !cfg.LeaveTerminal {
+		console, err = AttachTerminal(v, pts, consoleFile, cfg.ConsoleSize, creds, log)
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer console.Close()
 	fds := vfs.NewFDTable()
-	if err := fds.InstallHostStdio(); err != nil {
+	if err := console.installStdio(fds); err != nil {
 		return 0, fmt.Errorf("passing stdio to the sandbox: %w", err)
 	}
-	creds := process.HostCredentials()
 
 	as, err := plat.NewAddressSpace()
 	if err != nil {
@@ -241,6 +286,14 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		Creds: creds,
 		Exe:   loaded.Executable,
 	})
+	for _, sig := range cfg.IgnoredSignals {
+		if sig > 0 && sig <= linux.SignalMaximum && sig != int(linux.SIGKILL) && sig != int(linux.SIGSTOP) {
+			init.TG.SetSignalAction(sig, process.SignalAction{Handler: linux.SIG_IGN})
+		}
+	}
+	if err := console.SetControllingTerminal(init.TG); err != nil {
+		return 0, fmt.Errorf("giving the sandbox its terminal: %w", err)
+	}
 	if cfg.Confine != nil {
 		// Init has not run: the sentry exits with this error right
 		// after, which tears down what is built.
@@ -251,13 +304,16 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	log.Debugf("starting %s (pid %d) at %#x", loaded.Executable, init.TID(), loaded.Entry)
 	// Forward host signals before init runs, so a signal sent as soon as
 	// the program is up reaches it instead of killing runsc-lite.
-	stopForwarding := process.ForwardHostSignals(s, nil, cfg.Signals)
+	stopForwarding := process.ForwardHostSignals(s, console.Foreground(), cfg.Signals)
 	defer stopForwarding()
 	init.Task.Start()
 	<-s.InitExited()
 	status := init.TG.ExitStatus()
 	log.Debugf("init exited: %v", status)
 	shutdown(s)
+	// The program's last output reaches the host terminal, and the
+	// terminal gets its settings back, before runsc-lite exits.
+	console.Close()
 	// Write back every volume's dirty data before runsc-lite exits.
 	wqUsers.finish()
 	return status, nil

@@ -151,6 +151,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		}
 		ntg.parent = parent
 		ntg.pgid, ntg.sid = tg.pgid, tg.sid
+		ntg.ctty = tg.ctty
 		parent.children[ntg] = struct{}{}
 		s.tgs[ntg.tgid] = ntg
 		s.mu.Unlock()
@@ -385,6 +386,8 @@ func (tg *ThreadGroup) SetSession() (int32, error) {
 		}
 	}
 	tg.sid, tg.pgid = tg.tgid, tg.tgid
+	// A new session has no controlling terminal.
+	tg.ctty = nil
 	return tg.sid, nil
 }
 

@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"syscall"
 
@@ -161,6 +162,12 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 	toClose = append(toClose, statusW)
 	bootFD := pass(bootR)
 	msg.StatusFD = pass(statusW)
+	if !opts.Detach && opts.Stdin == nil && opts.Stdout == nil && opts.Stderr == nil {
+		// The sentry runs in a session of its own and cannot see whether
+		// the caller is in its terminal's foreground: a caller in the
+		// background keeps its shell's terminal as it is.
+		cfg.LeaveTerminal = cfg.LeaveTerminal || !boot.StdioTerminalForeground()
+	}
 	msg.Config = cfg
 	msg.Config.Log = nil
 
@@ -325,4 +332,19 @@ func (p *Process) Wait() (process.WaitStatus, error) {
 		de.Status = ws.ExitStatus()
 	}
 	return 0, de
+}
+
+// IgnoredAtStart returns the signals this process was started with
+// ignored, as far as the Go runtime keeps them: SIGHUP, SIGINT and the
+// real-time signals it leaves alone (32, 33) stay ignored; it takes over
+// the others. Call it before signal.Notify changes them. The launcher
+// passes them on to the sandbox's init (boot.Config.IgnoredSignals).
+func IgnoredAtStart() []int {
+	var sigs []int
+	for sig := 1; sig <= 64; sig++ {
+		if signal.Ignored(syscall.Signal(sig)) {
+			sigs = append(sigs, sig)
+		}
+	}
+	return sigs
 }

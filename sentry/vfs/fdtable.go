@@ -284,8 +284,16 @@ func (t *FDTable) FDs() []int32 {
 // InstallHostStdio installs the sentry's own descriptors 0, 1 and 2
 // (duplicated, so the sentry's are untouched) as descriptors 0, 1 and 2.
 // A sentry descriptor that is closed leaves the sandbox's closed too.
-func (t *FDTable) InstallHostStdio() error {
+func (t *FDTable) InstallHostStdio() error { return t.InstallHostStdioExcept([3]bool{}) }
+
+// InstallHostStdioExcept is InstallHostStdio for the descriptors skip
+// does not name (those the caller installs itself: a host terminal served
+// as the sandbox's /dev/pts/N).
+func (t *FDTable) InstallHostStdioExcept(skip [3]bool) error {
 	for i := 0; i < 3; i++ {
+		if skip[i] {
+			continue
+		}
 		n, err := hostfd.New(i)
 		if err == unix.EBADF {
 			continue

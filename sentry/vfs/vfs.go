@@ -32,10 +32,11 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/devfs"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/overlay"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
+	"github.com/runsc-lite/runsc-lite/sentry/tty"
 	"golang.org/x/sys/unix"
 )
 
@@ -64,9 +65,12 @@ type Options struct {
 	RootFD int
 	// Volumes are bound after /dev.
 	Volumes []Volume
-	// TTYHostFD is the sentry's descriptor of the controlling terminal
-	// for /dev/tty; -1 for none. The zero value means: the sentry's
-	// stdin if it is a terminal.
+	// PTS is the sandbox's devpts, mounted on /dev/pts (nil: an empty
+	// directory, and /dev/ptmx fails).
+	PTS *devpts.Filesystem
+	// TTYHostFD is a host terminal /dev/tty opens when the sandbox has
+	// no terminal of its own (see devfs.Options); -1 for none. The zero
+	// value means: the sentry's stdin if it is a terminal.
 	TTYHostFD *int
 	// FDCloser, if set, closes the host descriptors of released host
 	// files (deferred close on a workqueue).
@@ -142,11 +146,16 @@ func New(opts Options) (*VirtualFilesystem, error) {
 	ttyFD := -1
 	if opts.TTYHostFD != nil {
 		ttyFD = *opts.TTYHostFD
-	} else if hostfd.IsTerminal(0) {
+	} else if tty.IsTerminal(0) {
 		ttyFD = 0
 	}
-	if err := v.Mount(fs.Background, "/dev", devfs.New(devfs.Options{TTYHostFD: ttyFD}), MountOptions{Source: "devtmpfs", Options: "mode=755"}); err != nil {
+	if err := v.Mount(fs.Background, "/dev", devfs.New(devfs.Options{PTS: opts.PTS, TTYHostFD: ttyFD}), MountOptions{Source: "devtmpfs", Options: "mode=755"}); err != nil {
 		return nil, fmt.Errorf("mount /dev: %w", err)
+	}
+	if opts.PTS != nil {
+		if err := v.Mount(fs.Background, "/dev/pts", opts.PTS, MountOptions{Source: "devpts", Options: opts.PTS.MountOptions()}); err != nil {
+			return nil, fmt.Errorf("mount /dev/pts: %w", err)
+		}
 	}
 	if err := v.Mount(fs.Background, "/dev/shm", tmpfs.New(01777, 0, 0), MountOptions{Source: "shm"}); err != nil {
 		return nil, fmt.Errorf("mount /dev/shm: %w", err)
@@ -257,6 +266,21 @@ func (v *VirtualFilesystem) mountAt(p string) *Mount {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return v.mounts[p]
+}
+
+// LocationIn returns the location of node, the file called name in the
+// root directory of the most recent mount of filesystem f: how the sentry
+// names a file it opens without walking a path (TIOCGPTPEER's replica, a
+// terminal installed as a program's stdio). ENOENT if f is not mounted.
+func (v *VirtualFilesystem) LocationIn(f fs.Filesystem, name string, node fs.Node) (Location, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	for i := len(v.list) - 1; i >= 0; i-- {
+		if m := v.list[i]; m.FS == f {
+			return Location{Mount: m, Node: node, Path: joinPath(m.Point, name)}, nil
+		}
+	}
+	return Location{}, unix.ENOENT
 }
 
 // MountInfo describes a mount for /proc/mounts.

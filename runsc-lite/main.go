@@ -51,6 +51,7 @@ type options struct {
 	cwd         string
 	hostname    string
 	profileCPU  string
+	pidsLimit   int
 	hostUDS     string
 	network     string
 }
@@ -108,6 +109,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.hostname, "hostname", o.hostname, "the sandbox's hostname")
 	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
 	fs.StringVar(&o.network, "network", o.network, "network `MODE`: none (loopback only, default), sandbox (take over the interfaces of the sentry's network namespace) or host (host sockets; no network isolation)")
+	fs.IntVar(&o.pidsLimit, "pids-limit", o.pidsLimit, "most tasks (threads and processes) the sandbox may hold; fork and clone fail with EAGAIN beyond it (0: a thirty-second of the host's pid_max/threads-max, 512 to 16384; -1: no limit)")
 	fs.StringVar(&o.hostUDS, "host-uds", o.hostUDS, "host Unix sockets the sandbox may reach: `none` (default) or open (connect to host socket files on --volume mounts)")
 }
 
@@ -211,6 +213,10 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "runsc-lite: --cpus %d: want 0 to 1024\n", o.cpus)
 		return 2
 	}
+	if o.pidsLimit < -1 {
+		fmt.Fprintf(stderr, "runsc-lite: --pids-limit %d: want a positive number, 0 (default) or -1 (no limit)\n", o.pidsLimit)
+		return 2
+	}
 	var hostUDS bool
 	switch o.hostUDS {
 	case "", "none":
@@ -266,9 +272,10 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		SwapSize:       swap,
 		Strace:         o.strace,
 		Hostname:       o.hostname,
-		HostUDS:        hostUDS,
 		Network:        o.network,
 		IgnoredSignals: ignored,
+		PidsLimit:      o.pidsLimit,
+		HostUDS:        hostUDS,
 		Log:            log,
 	}, opts)
 	if err != nil {

@@ -348,13 +348,6 @@ func TestPing(t *testing.T) {
 	if _, err := exec.LookPath("ping"); err != nil {
 		t.Skip("ping is not installed (iputils-ping)")
 	}
-	if !nativeOnly {
-		if r := runSandbox(t, []string{"ping", "-c", "1", "127.0.0.1"}, runOpts{}); strings.Contains(r.Stderr, "prctl") {
-			// iputils' ping keeps its capabilities across setuid with
-			// PR_SET_KEEPCAPS; the credentials work (perm) serves it.
-			t.Skipf("ping needs prctl(PR_SET_KEEPCAPS), not served by this sentry yet: %s", strings.TrimSpace(r.Stderr))
-		}
-	}
 	for _, dst := range []string{"127.0.0.1", "::1"} {
 		t.Run(dst, func(t *testing.T) {
 			compareNet(t, cmpCase{argv: []string{"ping", "-c", "3", "-i", "0.2", dst}, norms: []normaliser{pingNorm}, stderr: true})

@@ -14,6 +14,8 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +25,8 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform/kvm"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
+	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
@@ -71,15 +75,19 @@ type Config struct {
 	Strace bool
 	// Hostname is the sandbox's hostname.
 	Hostname string
-	// HostUDS lets AF_UNIX sockets connect to host socket files on
-	// volumes (--host-uds=open).
-	HostUDS bool
 	// Network is the network mode: none (default), sandbox or host
 	// (network.go).
 	Network string
 	// NetNS is the network namespace whose interfaces --network=sandbox
 	// takes over ("": the one the sentry runs in).
 	NetNS string
+	// Creds are the first process's credentials (IDs and capability
+	// sets); nil means process.HostCredentials (the host user's IDs).
+	Creds *auth.Credentials
+	// PidsLimit bounds how many tasks (threads and processes) the
+	// sandbox may hold: a clone beyond it fails with EAGAIN. 0 means
+	// DefaultPidsLimit; negative means no limit.
+	PidsLimit int
 	// ConsoleFD, if not 0, is the sentry's descriptor of a host
 	// terminal that becomes the sandbox's terminal (OCI's
 	// process.terminal: the replica of the pseudo-terminal whose master
@@ -106,6 +114,9 @@ type Config struct {
 	// dispositions: those the caller of runsc-lite ignored (nohup's
 	// SIGHUP, a shell's SIGINT for a background job).
 	IgnoredSignals []int
+	// HostUDS lets AF_UNIX sockets connect to host socket files on
+	// volumes (--host-uds=open).
+	HostUDS bool
 	// Log receives the sandbox's logs.
 	Log *logrus.Logger `json:"-"`
 	// Signals, if not nil, carries the host signals the sentry already
@@ -139,12 +150,84 @@ func DefaultTotalMemory() uint64 {
 	return min(uint64(si.Totalram)*uint64(si.Unit)/4, 4<<30)
 }
 
+// DefaultPidsLimit is the sandbox's task limit when none is given: a
+// thirty-second of what the host can hold (the smaller of kernel.pid_max
+// and kernel.threads-max), between 512 and 16384. Every sandbox thread is
+// a host thread of the sentry plus a stub thread, and every process adds a
+// stub process and its tracer thread: at most four host tasks each (a fork
+// bomb measured 4.1), so a fork bomb stops with EAGAIN having used at most
+// an eighth of the host's capacity (1024 tasks, about 4,200 host threads,
+// on a host with pid_max 32768).
+func DefaultPidsLimit() int {
+	host := readSysctl("/proc/sys/kernel/pid_max", 32768)
+	if tm := readSysctl("/proc/sys/kernel/threads-max", host); tm < host {
+		host = tm
+	}
+	return min(max(host/32, 512), 16384)
+}
+
+func readSysctl(path string, def int) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 {
+		return def
+	}
+	return n
+}
+
+// raiseNoFile raises the sentry's own RLIMIT_NOFILE soft limit to its
+// hard limit (every open host file of the sandbox holds a host descriptor
+// of the sentry, shared per host file) and returns how many of them open
+// host files may use: the limit less a reserve for the sentry's own
+// descriptors — a pidfd per stub thread (two per task of the task limit,
+// pids; a quarter of the limit without one) and a thousand for everything
+// else (memory file, logs, stubs' setup, transient lookups).
+func raiseNoFile(pids int) (int, error) {
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+		return 0, err
+	}
+	if r.Cur < r.Max {
+		r.Cur = r.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+			return 0, err
+		}
+	}
+	hard := int(min(r.Max, 1<<30))
+	reserve := 1024 + 2*pids
+	if pids <= 0 {
+		reserve = 1024 + hard/4
+	}
+	return max(hard-reserve, hard/4, 64), nil
+}
+
+// setMaxThreads raises the Go runtime's thread limit (10000 by default,
+// beyond which it crashes the sentry) above what the sandbox can use:
+// one locked thread per task, one per address space (the ptrace tracer),
+// and the runtime's own. pids <= 0 (no task limit) takes the host's
+// thread limit.
+func setMaxThreads(pids int) {
+	n := 2*pids + 2000
+	if pids <= 0 {
+		n = readSysctl("/proc/sys/kernel/threads-max", 100000)
+	}
+	if n > 10000 {
+		debug.SetMaxThreads(n)
+	}
+}
+
 // Run runs cfg.Argv in a new sandbox and returns its init's exit status.
 func Run(cfg Config) (process.WaitStatus, error) {
 	if len(cfg.Argv) == 0 {
 		return 0, &ExitError{Status: 2, Err: errors.New("no program to run")}
 	}
 	log := cfg.Log
+	// The program starts with the limits runsc-lite was started with,
+	// read before the sentry raises its own RLIMIT_NOFILE below.
+	limits := process.HostLimits()
 	if cfg.TotalMemory == 0 {
 		cfg.TotalMemory = DefaultTotalMemory()
 	}
@@ -207,6 +290,20 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	s.Syscalls = syscalls.Dispatcher{}
 	s.Log = log
 	s.Strace = cfg.Strace
+	pids := cfg.PidsLimit
+	if pids == 0 {
+		pids = DefaultPidsLimit()
+	}
+	if pids > 0 {
+		s.SetPidsLimit(pids)
+	}
+	setMaxThreads(pids)
+	if budget, err := raiseNoFile(pids); err != nil {
+		log.Warnf("raising the sentry's RLIMIT_NOFILE: %v", err)
+	} else {
+		hostfs.SetHostFDBudget(budget)
+		log.Debugf("host descriptors for open host files: at most %d", budget)
+	}
 	zone.SetOOMCandidates(s.OOMCandidates)
 	s.Sockets = socket.NewRegistry()
 	s.Sockets.Register(unixsocket.New(unixsocket.Options{HostUDS: cfg.HostUDS}))
@@ -244,7 +341,10 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	if err != nil {
 		return 0, fmt.Errorf("setting the working directory %q: %w", cfg.Cwd, err)
 	}
-	creds := process.HostCredentials()
+	creds := cfg.Creds
+	if creds == nil {
+		creds = process.HostCredentials()
+	}
 	var consoleFile *os.File
 	if cfg.ConsoleFD != 0 {
 		consoleFile = os.NewFile(uintptr(cfg.ConsoleFD), "console")
@@ -268,7 +368,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, fmt.Errorf("creating the first address space: %w", err)
 	}
 	m := mm.New(zone, as, plat.MaxUserAddress())
-	loaded, err := loadProgram(v, fsctx, m, cfg, creds)
+	loaded, creds, err := loadProgram(v, fsctx, m, cfg, creds)
 	if err != nil {
 		m.DecUsers()
 		fds.Release()
@@ -277,14 +377,15 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	m.SetExecutable(loaded.Executable)
 
 	init := s.NewThreadGroup(process.NewThreadGroupOpts{
-		TID:   initTID,
-		Name:  loaded.Comm,
-		MM:    m,
-		Regs:  arch.NewInitialRegisters(loaded.Entry, loaded.Stack),
-		FDs:   fds,
-		FS:    fsctx,
-		Creds: creds,
-		Exe:   loaded.Executable,
+		TID:    initTID,
+		Name:   loaded.Comm,
+		MM:     m,
+		Regs:   arch.NewInitialRegisters(loaded.Entry, loaded.Stack),
+		FDs:    fds,
+		FS:     fsctx,
+		Creds:  creds,
+		Exe:    loaded.Executable,
+		Limits: limits,
 	})
 	for _, sig := range cfg.IgnoredSignals {
 		if sig > 0 && sig <= linux.SignalMaximum && sig != int(linux.SIGKILL) && sig != int(linux.SIGSTOP) {
@@ -373,15 +474,17 @@ func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platf
 }
 
 // loadProgram finds cfg.Argv[0] (through the sandbox's PATH when it has no
-// slash) and loads it into m.
-func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, cfg Config, creds *process.Credentials) (loader.Loaded, error) {
+// slash) and loads it into m as creds would execve it, and returns the
+// credentials it runs with (a set-user-ID program changes them).
+func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, cfg Config, creds *auth.Credentials) (loader.Loaded, *auth.Credentials, error) {
 	name := cfg.Argv[0]
+	ctx := &fs.Context{Creds: creds}
 	open := func(p string) (loader.File, string, error) {
-		f, err := v.OpenExecutable(fsctx, p)
+		f, err := v.OpenExecutableAs(ctx, fsctx, p)
 		if err != nil {
 			return nil, "", err
 		}
-		return f, f.Path(), nil
+		return syscalls.ExecFile(f), f.Path(), nil
 	}
 	candidates := []string{name}
 	if !strings.Contains(name, "/") {
@@ -395,19 +498,17 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 	}
 	var firstErr error
 	for _, c := range candidates {
+		var execCreds *auth.Credentials
 		loaded, err := loader.Load(loader.LoadArgs{
-			MM:       m,
-			Open:     open,
-			Filename: c,
-			Argv:     cfg.Argv,
-			Envv:     cfg.Env,
-			Creds: loader.Credentials{
-				UID: creds.RealUID, EUID: creds.EffectiveUID,
-				GID: creds.RealGID, EGID: creds.EffectiveGID,
-			},
+			MM:        m,
+			Open:      open,
+			Filename:  c,
+			Argv:      cfg.Argv,
+			Envv:      cfg.Env,
+			ExecCreds: syscalls.ExecCredentials(creds, &execCreds),
 		})
 		if err == nil {
-			return loaded, nil
+			return loaded, execCreds, nil
 		}
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 			continue
@@ -420,10 +521,10 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 		}
 	}
 	if firstErr == nil {
-		return loader.Loaded{}, &ExitError{Status: 127, Err: fmt.Errorf("%s: command not found in the sandbox", name)}
+		return loader.Loaded{}, nil, &ExitError{Status: 127, Err: fmt.Errorf("%s: command not found in the sandbox", name)}
 	}
 	status := 126
-	return loader.Loaded{}, &ExitError{Status: status, Err: fmt.Errorf("cannot execute %s: %w", name, describeExecError(firstErr))}
+	return loader.Loaded{}, nil, &ExitError{Status: status, Err: fmt.Errorf("cannot execute %s: %w", name, describeExecError(firstErr))}
 }
 
 func describeExecError(err error) error {

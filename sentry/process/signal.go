@@ -110,7 +110,7 @@ func UserSignalInfo(sig int, sender *Thread) *linux.SignalInfo {
 	info := &linux.SignalInfo{Signo: int32(sig), Code: linux.SI_USER}
 	if sender != nil {
 		info.SetPID(sender.TG.tgid)
-		info.SetUID(int32(sender.Creds.RealUID))
+		info.SetUID(int32(sender.Credentials().RealUID))
 	}
 	return info
 }
@@ -139,19 +139,32 @@ func (tg *ThreadGroup) SendSignal(sig int) error {
 // Errors: EINVAL for a bad signal number; EAGAIN when a real-time signal
 // sent by a program would exceed RLIMIT_SIGPENDING.
 func (tg *ThreadGroup) SendSignalInfo(info *linux.SignalInfo) error {
-	return tg.send(nil, info)
+	return tg.send(nil, info, nil)
 }
 
 // SendSignalInfo sends a thread-directed signal (tgkill, a fault, SIGPIPE)
 // described by info to t. It does not block.
 // Errors: as ThreadGroup.SendSignalInfo.
 func (t *Thread) SendSignalInfo(info *linux.SignalInfo) error {
-	return t.TG.send(t, info)
+	return t.TG.send(t, info, nil)
+}
+
+// SendSignalFrom is SendSignalInfo for a signal a program sends (kill,
+// sigqueue) from thread sender, to the group or (target non-nil) to one
+// of its threads. The sandbox's init is protected as the init of a Linux
+// PID namespace is: a signal another process of the sandbox sends it
+// while its action is the default is discarded — SIGKILL and SIGSTOP
+// included (pid_namespaces(7)). Its own signals, the kernel's (faults,
+// SIGPIPE, timers) and those forwarded from outside the sandbox keep
+// their default effect (see ARCHITECTURE.md, "PID 1").
+func (tg *ThreadGroup) SendSignalFrom(sender *Thread, target *Thread, info *linux.SignalInfo) error {
+	return tg.send(target, info, sender)
 }
 
 // send queues info on tg (target nil) or on its thread target, and
-// interrupts a thread that will act on it.
-func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo) error {
+// interrupts a thread that will act on it. sender is the thread of
+// another program sending it, or nil for the kernel's own signals.
+func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo, sender *Thread) error {
 	sig := int(info.Signo)
 	if !validSignal(sig) {
 		return unix.EINVAL
@@ -164,6 +177,21 @@ func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo) error {
 	if tg.exiting || (target != nil && target.exiting.Load()) {
 		tg.mu.Unlock()
 		return nil
+	}
+	if sender != nil && sender.TG != tg && tg.s.init == tg && tg.actions[sig].Handler == linux.SIG_DFL {
+		// init has no handler for it: the signal is ignored, unless
+		// it is blocked (a handler may be installed before it is
+		// unblocked, or sigwaitinfo may take it; if it is still
+		// without one when delivered, delivery drops it:
+		// fromOtherProcess).
+		owner := target
+		if owner == nil {
+			owner = tg.leader
+		}
+		if owner == nil || !owner.blockedLocked(sig) {
+			tg.mu.Unlock()
+			return nil
+		}
 	}
 	if sig == int(linux.SIGKILL) {
 		tg.mu.Unlock()
@@ -242,6 +270,18 @@ func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo) error {
 		chosen.Task.Interrupt()
 	}
 	return nil
+}
+
+// fromOtherProcess reports whether info is a signal another process of
+// the sandbox sent to tg (kill, tgkill, sigqueue with the sender's PID):
+// what the sandbox's init does not act on without a handler.
+func fromOtherProcess(info *linux.SignalInfo, tg *ThreadGroup) bool {
+	switch info.Code {
+	case linux.SI_USER, linux.SI_QUEUE, linux.SI_TKILL:
+		pid := info.PID()
+		return pid != 0 && pid != tg.tgid
+	}
+	return false
 }
 
 // chooseThreadLocked returns the thread that should act on a

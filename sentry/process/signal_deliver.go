@@ -79,7 +79,14 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 			continue
 		}
 		if act.Handler == linux.SIG_DFL || sig == int(linux.SIGKILL) || sig == int(linux.SIGSTOP) {
+			isInit := tg.s.init == tg
 			tg.mu.Unlock()
+			if isInit && sig != int(linux.SIGKILL) && fromOtherProcess(info, tg) {
+				// A signal another process sent while init
+				// blocked it, still without a handler: init
+				// ignores it (ThreadGroup.SendSignalFrom).
+				continue
+			}
 			switch defaultAction(sig) {
 			case defaultIgnore, defaultContinue:
 				continue

@@ -111,6 +111,11 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		return f, nil
 	}
 
+	if cfg.Creds == nil {
+		// The sandbox's first process is the launcher's user, whatever
+		// identity the confined sentry process ends up with.
+		cfg.Creds = process.HostCredentials()
+	}
 	cfg.Volumes = append(cfg.Volumes[:0:0], cfg.Volumes...)
 	root := cfg.Root
 	if root == "" {

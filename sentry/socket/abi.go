@@ -3,6 +3,8 @@ package socket
 import (
 	"encoding/binary"
 
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
 	"github.com/runsc-lite/runsc-lite/sentry/usermem"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"golang.org/x/sys/unix"
@@ -295,23 +297,21 @@ func DecodeSendControl(ctx *Context, cmsgs []Cmsg, family int, lookup FDLookup) 
 }
 
 // CheckCreds is Linux's scm_check_creds: the claimed pid must be the
-// caller's own and the IDs among its real, effective and saved ones,
-// unless the caller is privileged (EPERM); -1 is not an ID (EINVAL).
+// caller's own unless it holds CAP_SYS_ADMIN, the uid among its real,
+// effective and saved ones unless CAP_SETUID, the gid likewise unless
+// CAP_SETGID (EPERM); -1 is not an ID (EINVAL).
 func CheckCreds(ctx *Context, u Ucred) error {
 	if u.UID == ^uint32(0) || u.GID == ^uint32(0) {
 		return unix.EINVAL
 	}
 	c := ctx.Cred
-	if ctx.Privileged {
-		return nil
-	}
-	if u.PID != c.PID {
+	if u.PID != c.PID && !ctx.HasCapability(linux.CAP_SYS_ADMIN) {
 		return unix.EPERM
 	}
-	if u.UID != c.UID && u.UID != c.EUID && u.UID != c.SUID {
+	if u.UID != c.UID && u.UID != c.EUID && u.UID != c.SUID && !ctx.HasCapability(linux.CAP_SETUID) {
 		return unix.EPERM
 	}
-	if u.GID != c.GID && u.GID != c.EGID && u.GID != c.SGID {
+	if u.GID != c.GID && u.GID != c.EGID && u.GID != c.SGID && !ctx.HasCapability(linux.CAP_SETGID) {
 		return unix.EPERM
 	}
 	return nil

@@ -61,7 +61,7 @@ func NewFile(ctx *Context, family int, s Socket, flags uint32) *vfs.FileDescript
 	f.rcvTimeo.Store(noTimeout)
 	f.sndTimeo.Store(noTimeout)
 	if ctx != nil && ctx.Context != nil && ctx.Creds != nil {
-		f.uid, f.gid = ctx.Creds.UID, ctx.Creds.GID
+		f.uid, f.gid = ctx.Creds.FSUID, ctx.Creds.FSGID
 	}
 	if in, ok := s.(Inoder); ok {
 		in.SetIno(f.ino)
@@ -136,9 +136,9 @@ func internalContext(ctx *fs.Context) *Context {
 		c.Cred.PID = ctx.Task.TGID()
 	}
 	if ctx != nil && ctx.Creds != nil {
-		c.Cred.UID, c.Cred.GID = ctx.Creds.UID, ctx.Creds.GID
-		c.Cred.EUID, c.Cred.EGID = ctx.Creds.UID, ctx.Creds.GID
-		c.Cred.SUID, c.Cred.SGID = ctx.Creds.UID, ctx.Creds.GID
+		c.Cred.UID, c.Cred.GID = ctx.Creds.RealUID, ctx.Creds.RealGID
+		c.Cred.EUID, c.Cred.EGID = ctx.Creds.EffectiveUID, ctx.Creds.EffectiveGID
+		c.Cred.SUID, c.Cred.SGID = ctx.Creds.SavedUID, ctx.Creds.SavedGID
 	}
 	return c
 }

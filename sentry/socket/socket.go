@@ -64,6 +64,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
 	"github.com/runsc-lite/runsc-lite/kernel"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/usermem"
@@ -277,9 +280,9 @@ type Context struct {
 	FS  *vfs.FSContext
 	// Sockets is the sandbox's registry (somaxconn, other families).
 	Sockets *Registry
-	// Privileged is CAP_SYS_ADMIN/CAP_SETUID/CAP_SETGID/CAP_NET_ADMIN:
-	// the sandbox gives every capability to euid 0 and none to others.
-	Privileged bool
+	// Creds are the caller's credentials, whose capabilities decide the
+	// privileged cases (HasCapability); nil is the sentry itself.
+	Creds *auth.Credentials
 	// SIGPIPE sends SIGPIPE to the calling thread. A family calls it
 	// where Linux's does (a stream send to a closed or shut down peer,
 	// unless MSG_NOSIGNAL; datagram and seqpacket sockets never raise
@@ -427,4 +430,10 @@ func ReleaseRights(rights []*vfs.FileDescription) {
 	for _, f := range rights {
 		f.DecRef()
 	}
+}
+
+// HasCapability reports whether the caller holds capability cp (the
+// sentry itself holds every one).
+func (c *Context) HasCapability(cp linux.Capability) bool {
+	return c == nil || c.Creds.HasCapability(cp)
 }

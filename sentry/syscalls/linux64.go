@@ -25,7 +25,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_SET_TID_ADDRESS:        {Name: "set_tid_address", Fn: SetTidAddress, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_SET_ROBUST_LIST:        {Name: "set_robust_list", Fn: SetRobustList, Support: Full, Note: "walked at thread exit: owned futexes get FUTEX_OWNER_DIED and a waiter is woken", Args: []ArgKind{Ptr, Uint}},
 	unix.SYS_ARCH_PRCTL:             {Name: "arch_prctl", Fn: ArchPrctl, Support: Full, Note: "ARCH_SET_FS/GET_FS/SET_GS/GET_GS; CPUID faulting is refused", Args: []ArgKind{Hex, Hex}},
-	unix.SYS_PRCTL:                  {Name: "prctl", Fn: Prctl, Support: Partial, Note: "PR_SET_NAME, PR_GET_NAME, PR_SET/GET_DUMPABLE, PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS; others EINVAL", Args: []ArgKind{Int, Hex, Hex, Hex, Hex}},
+	unix.SYS_PRCTL:                  {Name: "prctl", Fn: Prctl, Support: Partial, Note: "PR_SET_NAME, PR_GET_NAME, PR_SET/GET_DUMPABLE, PR_SET_PDEATHSIG (accepted), PR_CAPBSET_READ/DROP, PR_CAP_AMBIENT, PR_SET/GET_KEEPCAPS, PR_SET/GET_SECUREBITS, PR_SET/GET_NO_NEW_PRIVS; others EINVAL", Args: []ArgKind{Int, Hex, Hex, Hex, Hex}},
 	unix.SYS_UNAME:                  {Name: "uname", Fn: Uname, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_SETHOSTNAME:            {Name: "sethostname", Fn: Sethostname, Support: Full, Args: []ArgKind{InBuf, Int}},
 	unix.SYS_PRLIMIT64:              {Name: "prlimit64", Fn: Prlimit64, Support: Full, Args: []ArgKind{Int, Int, Ptr, Ptr}},
@@ -60,7 +60,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_SCHED_RR_GET_INTERVAL:  {Name: "sched_rr_get_interval", Fn: SchedRrGetInterval, Support: Full, Args: []ArgKind{Int, Ptr}},
 	unix.SYS_SETPRIORITY:            {Name: "setpriority", Fn: Setpriority, Support: Full, Args: []ArgKind{Int, Int, Int}},
 	unix.SYS_GETPRIORITY:            {Name: "getpriority", Fn: Getpriority, Support: Full, Args: []ArgKind{Int, Int}},
-	unix.SYS_SETUID:                 {Name: "setuid", Fn: Setuid, Support: Full, Note: "the sandbox's own identities", Args: []ArgKind{Uint}},
+	unix.SYS_SETUID:                 {Name: "setuid", Fn: Setuid, Support: Full, Note: "the sandbox's own identities; CAP_SETUID, and capabilities follow UID changes as capabilities(7) says", Args: []ArgKind{Uint}},
 	unix.SYS_SETGID:                 {Name: "setgid", Fn: Setgid, Support: Full, Args: []ArgKind{Uint}},
 	unix.SYS_SETREUID:               {Name: "setreuid", Fn: Setreuid, Support: Full, Args: []ArgKind{Int, Int}},
 	unix.SYS_SETREGID:               {Name: "setregid", Fn: Setregid, Support: Full, Args: []ArgKind{Int, Int}},
@@ -69,8 +69,8 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_SETFSUID:               {Name: "setfsuid", Fn: Setfsuid, Support: Full, Args: []ArgKind{Int}},
 	unix.SYS_SETFSGID:               {Name: "setfsgid", Fn: Setfsgid, Support: Full, Args: []ArgKind{Int}},
 	unix.SYS_SETGROUPS:              {Name: "setgroups", Fn: Setgroups, Support: Full, Args: []ArgKind{Int, Ptr}},
-	unix.SYS_CAPGET:                 {Name: "capget", Fn: Capget, Support: Partial, Note: "root holds every capability, others none; capabilities are not checked beyond uid 0", Args: []ArgKind{Ptr, Ptr}},
-	unix.SYS_CAPSET:                 {Name: "capset", Fn: Capset, Support: Partial, Note: "accepted for root, EPERM otherwise; not enforced", Args: []ArgKind{Ptr, Ptr}},
+	unix.SYS_CAPGET:                 {Name: "capget", Fn: Capget, Support: Full, Note: "the thread's effective, permitted and inheritable sets (any thread by TID)", Args: []ArgKind{Ptr, Ptr}},
+	unix.SYS_CAPSET:                 {Name: "capset", Fn: Capset, Support: Full, Note: "capset(2)'s rules enforced; the capabilities decide every permission check", Args: []ArgKind{Ptr, Ptr}},
 	unix.SYS_TIMES:                  {Name: "times", Fn: Times, Support: Full, Note: "user and system time as the sentry accounts them, exited threads and waited-for children included", Args: []ArgKind{Ptr}},
 	unix.SYS_PERSONALITY:            {Name: "personality", Fn: Personality, Support: Partial, Note: "PER_LINUX only", Args: []ArgKind{Hex}},
 	unix.SYS_GET_ROBUST_LIST:        {Name: "get_robust_list", Fn: GetRobustList, Support: Partial, Note: "the caller's own list only", Args: []ArgKind{Int, Ptr, Ptr}},
@@ -249,7 +249,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_GETCWD:     {Name: "getcwd", Fn: Getcwd, Support: Full, Args: []ArgKind{Ptr, Uint}, Ret: Int},
 	unix.SYS_CHDIR:      {Name: "chdir", Fn: Chdir, Support: Full, Args: []ArgKind{Path}, Ret: Int},
 	unix.SYS_FCHDIR:     {Name: "fchdir", Fn: Fchdir, Support: Full, Args: []ArgKind{FD}, Ret: Int},
-	unix.SYS_CHROOT:     {Name: "chroot", Fn: Chroot, Support: Partial, Note: "allowed when the effective UID is 0 (no capability model)", Args: []ArgKind{Path}, Ret: Int},
+	unix.SYS_CHROOT:     {Name: "chroot", Fn: Chroot, Support: Full, Note: "needs CAP_SYS_CHROOT", Args: []ArgKind{Path}, Ret: Int},
 	unix.SYS_UMASK:      {Name: "umask", Fn: Umask, Support: Full, Args: []ArgKind{Oct}, Ret: Oct},
 
 	// Syncing and hints (sys_fs.go).
@@ -281,5 +281,10 @@ var linux64 = map[uintptr]Syscall{
 	// ioctl's, served by sentry/tty).
 	unix.SYS_SIGNALFD:  {Name: "signalfd", Fn: Signalfd, Support: Partial, Note: "poll and epoll readiness follow the thread that made the file (Linux: the polling thread); reads take the reader's signals", Args: []ArgKind{FD, Ptr, Uint}, Ret: FD},
 	unix.SYS_SIGNALFD4: {Name: "signalfd4", Fn: Signalfd4, Support: Partial, Note: "as signalfd; SFD_NONBLOCK, SFD_CLOEXEC", Args: []ArgKind{FD, Ptr, Uint, Hex}, Ret: FD},
-	unix.SYS_VHANGUP:   {Name: "vhangup", Fn: Vhangup, Support: Full, Note: "hangs up the controlling terminal; CAP_SYS_TTY_CONFIG is effective UID 0", Ret: Int},
+	unix.SYS_VHANGUP:   {Name: "vhangup", Fn: Vhangup, Support: Full, Note: "hangs up the controlling terminal; needs CAP_SYS_TTY_CONFIG", Ret: Int},
+
+	// The mount table (sys_mount.go): CAP_SYS_ADMIN, the sandbox's own
+	// filesystems only.
+	unix.SYS_MOUNT:   {Name: "mount", Fn: Mount, Support: Partial, Note: "needs CAP_SYS_ADMIN (EPERM); new tmpfs and proc mounts and binds of directories; propagation flags are accepted (one mount namespace); MS_REMOUNT and MS_MOVE are EINVAL, other filesystem types ENODEV", Args: []ArgKind{Path, Path, Path, Hex, Ptr}, Ret: Int},
+	unix.SYS_UMOUNT2: {Name: "umount2", Fn: Umount2, Support: Partial, Note: "needs CAP_SYS_ADMIN; every unmount is lazy (MNT_DETACH's semantics): open files inside keep working", Args: []ArgKind{Path, Hex}, Ret: Int},
 }

@@ -33,13 +33,10 @@ const maxRWCount = usermem.MaxRWCount
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, ioChunk); return &b }}
 
 // fsContext returns the filesystem view of the calling thread: its task,
-// filesystem credentials and memory.
+// credentials (a snapshot: a set*id by another thread during the call does
+// not change them halfway) and memory.
 func fsContext(t *process.Thread) *fs.Context {
-	c := &fs.Context{Task: t.Task, Mem: t}
-	if t.Creds != nil {
-		c.Creds = &fs.Creds{UID: t.Creds.FSUID, GID: t.Creds.FSGID, Groups: t.Creds.Groups}
-	}
-	return c
+	return &fs.Context{Task: t.Task, Mem: t, Creds: t.Credentials()}
 }
 
 // getFile returns the description of fd with a reference (DecRef it).

@@ -31,12 +31,11 @@ const (
 func sockContext(t *process.Thread) *socket.Context {
 	ctx := &socket.Context{Context: fsContext(t), VFS: t.S.VFS, FS: t.FS, Sockets: t.S.Sockets}
 	ctx.Cred.PID = t.Task.TGID()
-	if c := t.Creds; c != nil {
-		ctx.Cred.UID, ctx.Cred.GID = c.RealUID, c.RealGID
-		ctx.Cred.EUID, ctx.Cred.EGID = c.EffectiveUID, c.EffectiveGID
-		ctx.Cred.SUID, ctx.Cred.SGID = c.SavedUID, c.SavedGID
-		ctx.Privileged = c.EffectiveUID == 0
-	}
+	c := t.Credentials()
+	ctx.Creds = c
+	ctx.Cred.UID, ctx.Cred.GID = c.RealUID, c.RealGID
+	ctx.Cred.EUID, ctx.Cred.EGID = c.EffectiveUID, c.EffectiveGID
+	ctx.Cred.SUID, ctx.Cred.SGID = c.SavedUID, c.SavedGID
 	ctx.SIGPIPE = func() { sendSignal(t, t.TG, int(unix.SIGPIPE)) }
 	return ctx
 }

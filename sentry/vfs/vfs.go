@@ -53,6 +53,11 @@ type Volume struct {
 	// the launcher (sentry/sandbox), used instead of opening HostPath;
 	// the filesystem takes it over.
 	HostFD int
+	// Owners maps the sandbox's user and group IDs to host owners for
+	// what the sandbox creates or chowns in the volume (OCI
+	// uidMappings/gidMappings); nil keeps the default rule, the sentry's
+	// own identity on the host (hostfs/owner.go).
+	Owners *hostfs.IDMap `json:",omitempty"`
 }
 
 // Options configure New.
@@ -87,6 +92,20 @@ type Mount struct {
 	Source   string // what /proc/mounts shows as the device
 	Options  string // extra options for /proc/mounts
 	parent   *Mount
+}
+
+// NoSUID reports whether the mount ignores set-user-ID and set-group-ID
+// bits at execve (mounted nosuid).
+func (m *Mount) NoSUID() bool {
+	if m == nil {
+		return false
+	}
+	for _, o := range strings.Split(m.Options, ",") {
+		if o == "nosuid" {
+			return true
+		}
+	}
+	return false
 }
 
 // Parent returns the mount this one is mounted on (nil for the root and
@@ -168,6 +187,9 @@ func New(opts Options) (*VirtualFilesystem, error) {
 		if opts.FDCloser != nil {
 			hf.SetFDCloser(opts.FDCloser)
 		}
+		if vol.Owners != nil {
+			hf.SetOwnerMap(vol.Owners)
+		}
 		if err := v.Mount(fs.Background, vol.SandboxPath, hf, MountOptions{ReadOnly: vol.ReadOnly, Source: vol.HostPath}); err != nil {
 			return nil, fmt.Errorf("volume %q at %q: %w", vol.HostPath, vol.SandboxPath, err)
 		}
@@ -214,20 +236,7 @@ func (v *VirtualFilesystem) Mount(ctx *fs.Context, point string, f fs.Filesystem
 	if err != nil {
 		return err
 	}
-	if loc.Node.Type() != unix.S_IFDIR {
-		return unix.ENOTDIR
-	}
-	src := o.Source
-	if src == "" {
-		src = f.Name()
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	m := &Mount{ID: v.nextID, FS: f, Root: f.Root(), Point: loc.Path, ReadOnly: o.ReadOnly, Source: src, Options: o.Options, parent: loc.Mount}
-	v.nextID++
-	v.mounts[loc.Path] = m
-	v.list = append(v.list, m)
-	return nil
+	return v.MountOver(loc, f, f.Root(), o)
 }
 
 // mkdirAll resolves p from the root, creating missing directories.

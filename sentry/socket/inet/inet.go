@@ -116,8 +116,8 @@ func (f *Family) Socket(ctx *socket.Context, stype, protocol int) (socket.Socket
 			return nil, unix.EACCES
 		}
 	case unix.SOCK_RAW:
-		// Raw sockets need CAP_NET_RAW, which the sandbox does not
-		// grant (packet capture and raw IP are not provided).
+		// Raw IP is not provided, even to a holder of CAP_NET_RAW:
+		// EPERM, which programs (ping) treat as "no raw sockets".
 		return nil, unix.EPERM
 	default:
 		return nil, unix.ESOCKTNOSUPPORT
@@ -150,7 +150,7 @@ func (n *Net) pingAllowed(ctx *socket.Context) bool {
 	if ctx == nil || ctx.Context == nil || ctx.Creds == nil {
 		return in(0)
 	}
-	if in(ctx.Cred.EGID) || in(ctx.Creds.GID) {
+	if in(ctx.Creds.EffectiveGID) {
 		return true
 	}
 	for _, g := range ctx.Creds.Groups {

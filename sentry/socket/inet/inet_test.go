@@ -52,7 +52,7 @@ func (e *env) run(tb testing.TB, name string, fn func(ctx *socket.Context)) chan
 	done := make(chan struct{})
 	t := e.k.NewTask(kernel.TaskOptions{Name: name, Entry: func(t *kernel.Task) {
 		defer close(done)
-		fn(&socket.Context{Context: &fs.Context{Task: t}, Sockets: e.reg, Privileged: true})
+		fn(&socket.Context{Context: &fs.Context{Task: t}, Sockets: e.reg})
 	}})
 	t.Start()
 	return done

@@ -4,6 +4,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/net"
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/waiter"
@@ -15,7 +16,7 @@ func (s *sock) Bind(ctx *socket.Context, b []byte) error {
 	if err != nil {
 		return err
 	}
-	if addr.Port != 0 && addr.Port < 1024 && ctx != nil && !ctx.Privileged {
+	if addr.Port != 0 && addr.Port < 1024 && !ctx.HasCapability(linux.CAP_NET_BIND_SERVICE) {
 		// CAP_NET_BIND_SERVICE (net.ipv4.ip_unprivileged_port_start
 		// is Linux's 1024).
 		return unix.EACCES

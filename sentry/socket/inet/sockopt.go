@@ -229,7 +229,7 @@ func (s *sock) setSocket(ctx *socket.Context, name int, val []byte) error {
 		ops.SetLinger(tcpip.LingerOption{Enabled: on, Timeout: time.Duration(max(secs, 0)) * time.Second})
 		return nil
 	}
-	privileged := ctx != nil && ctx.Privileged
+	privileged := ctx.HasCapability(linux.CAP_NET_ADMIN)
 	switch name {
 	case unix.SO_OOBINLINE, unix.SO_DONTROUTE, unix.SO_PRIORITY:
 		return s.generic.Set(name, val, privileged)

@@ -301,7 +301,7 @@ func (e *endpoint) SetSockOpt(ctx *socket.Context, level, name int, val []byte) 
 	case sys.SO_PEERCRED, sys.SO_ACCEPTCONN, sys.SO_ERROR, sys.SO_PEERSEC, sys.SO_PEERGROUPS:
 		return sys.ENOPROTOOPT
 	}
-	err := e.GenericOptions.Set(name, val, ctx != nil && ctx.Privileged)
+	err := e.GenericOptions.Set(name, val, ctx.HasCapability(linux.CAP_NET_ADMIN))
 	if err == nil && (name == sys.SO_SNDBUF || name == sys.SO_SNDBUFFORCE) {
 		e.notify(sys.POLLOUT)
 	}

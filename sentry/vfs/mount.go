@@ -1,0 +1,71 @@
+package vfs
+
+import (
+	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"golang.org/x/sys/unix"
+)
+
+// The mount table's changes made by the sandbox's programs (mount(2) and
+// umount2(2)). The sandbox has one mount namespace: mounts are visible to
+// every process, and there is no propagation to configure.
+
+// isMountRoot reports whether loc is the root of its mount (what a mount
+// point resolves to once crossed).
+func isMountRoot(loc Location) bool {
+	return loc.Mount != nil && loc.Mount.Point == loc.Path && loc.Node == fs.Node(loc.Mount.Root)
+}
+
+// MountOver mounts root (the root of f, or for a bind mount a directory of
+// f) at the directory at, which stacks on whatever is mounted there.
+// Errors: ENOTDIR when at is not a directory.
+func (v *VirtualFilesystem) MountOver(at Location, f fs.Filesystem, root fs.Directory, o MountOptions) error {
+	if at.Node.Type() != unix.S_IFDIR {
+		return unix.ENOTDIR
+	}
+	src := o.Source
+	if src == "" {
+		src = f.Name()
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	m := &Mount{ID: v.nextID, FS: f, Root: root, Point: at.Path, ReadOnly: o.ReadOnly, Source: src, Options: o.Options, parent: at.Mount}
+	v.nextID++
+	v.mounts[at.Path] = m
+	v.list = append(v.list, m)
+	return nil
+}
+
+// Unmount removes the mount loc is the root of; what it covered shows
+// again. Descriptions and working directories inside it keep working (a
+// lazy unmount: MNT_DETACH's semantics, whatever the flags). Errors:
+// EINVAL when loc is not a mount's root, EBUSY for the root filesystem.
+func (v *VirtualFilesystem) Unmount(loc Location) error {
+	if !isMountRoot(loc) {
+		return unix.EINVAL
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	m := loc.Mount
+	if m == v.root {
+		return unix.EBUSY
+	}
+	if v.mounts[m.Point] != m {
+		// Something is mounted on top of it.
+		return unix.EBUSY
+	}
+	delete(v.mounts, m.Point)
+	for i, o := range v.list {
+		if o == m {
+			v.list = append(v.list[:i], v.list[i+1:]...)
+			break
+		}
+	}
+	// The most recent mount left at the same point shows again.
+	for i := len(v.list) - 1; i >= 0; i-- {
+		if v.list[i].Point == m.Point {
+			v.mounts[m.Point] = v.list[i]
+			break
+		}
+	}
+	return nil
+}

@@ -88,6 +88,18 @@ func TestCSockInetPortExhaustion(t *testing.T) {
 	compareNet(t, cmpCase{argv: []string{cProg(t, "sock_inet"), "exhaust"}, stderr: true})
 }
 
+// TestCSockInetCapabilities: binding a port below 1024 needs
+// CAP_NET_BIND_SERVICE, a raw socket CAP_NET_RAW, SO_MARK, SO_PRIORITY
+// above 6 and SO_RCVBUFFORCE CAP_NET_ADMIN; sock_inet.c drops them from its
+// effective set and raises them again, natively (as root, in a network
+// namespace of its own) and in the sandbox.
+func TestCSockInetCapabilities(t *testing.T) {
+	if os.Geteuid() != 0 || !nativeNetns(t) {
+		t.Skip("the native half needs root's capabilities and a network namespace of its own (its low ports)")
+	}
+	compareNet(t, cmpCase{argv: []string{cProg(t, "sock_inet"), "caps"}, stderr: true})
+}
+
 // netToolsScript prints the network configuration the way tools read it:
 // iproute2 through NETLINK_ROUTE, hostname -I and Python through
 // getifaddrs and if_nameindex, and the /proc/net files.
@@ -389,6 +401,13 @@ func TestNetworkHostMode(t *testing.T) {
 	native := runNative(t, []string{prog}, runOpts{})
 	c := cmpCase{argv: []string{prog}, wantStatus: native.Status, stderr: true, opts: runOpts{Flags: []string{"--network=host"}}}
 	checkSame(t, c, native, secondRun(t, c.argv, c.opts))
+	if os.Geteuid() == 0 {
+		// The sentry's host sockets are its own: a low port or a
+		// privileged option needs the sandboxed caller's capability,
+		// not only the sentry's.
+		caps := cmpCase{argv: []string{prog, "caps", "host"}, stderr: true, opts: c.opts}
+		checkSame(t, caps, runNative(t, caps.argv, runOpts{}), secondRun(t, caps.argv, caps.opts))
+	}
 }
 
 // vethNamespace creates a network namespace with a veth pair: the host end

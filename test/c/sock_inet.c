@@ -6,6 +6,13 @@
  * Ports are ephemeral (the host's tests and the sandbox's share nothing),
  * so only whether a port was assigned is printed, never its number.
  *
+ * With argument "caps" it checks what needs a capability, with and
+ * without it (capset drops it from the effective set and raises it again):
+ * binding a port below 1024 (CAP_NET_BIND_SERVICE), raw sockets
+ * (CAP_NET_RAW), SO_MARK, SO_PRIORITY above 6 and SO_RCVBUFFORCE
+ * (CAP_NET_ADMIN). "caps host" leaves out what succeeds with the
+ * capability (run on the host's network, a low port may be taken).
+ *
  * With argument "exhaust" it narrows net.ipv4.ip_local_port_range to ten
  * ports and exhausts them (run natively in a network namespace of its
  * own: the range is per namespace).
@@ -25,7 +32,9 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <linux/capability.h>
 #include <linux/sockios.h>
+#include <sys/syscall.h>
 
 static volatile sig_atomic_t sigpipes;
 static void on_sigpipe(int sig) { (void)sig; sigpipes++; }
@@ -609,8 +618,86 @@ static void exhaust(void) {
 	printf("tcp connects before exhaustion: %d, then %s\n", n, errname(errno));
 }
 
+static int capset_eff(unsigned long long eff) {
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	d[0].effective = (unsigned)eff;
+	d[1].effective = (unsigned)(eff >> 32);
+	return syscall(SYS_capset, &h, d);
+}
+
+static unsigned long long capget_eff(void) {
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d) < 0)
+		return 0;
+	return d[0].effective | (unsigned long long)d[1].effective << 32;
+}
+
+#define CAPBIT(c) (1ULL << (c))
+
+/* privileged_ops tries each capability-gated call on a fresh socket. */
+static void privileged_ops(int with_cap_binds) {
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = sin4("127.0.0.1", 81);
+	if (with_cap_binds)
+		report("bind port 81", bind(s, (struct sockaddr *)&a, sizeof a));
+	close(s);
+	s = socket(AF_INET6, SOCK_DGRAM, 0);
+	struct sockaddr_in6 a6 = sin6("::1", 1023);
+	if (with_cap_binds)
+		report("bind inet6 port 1023", bind(s, (struct sockaddr *)&a6, sizeof a6));
+	close(s);
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	a = sin4("127.0.0.1", 0);
+	report("bind port 0", bind(s, (struct sockaddr *)&a, sizeof a));
+	int v = 7;
+	report("SO_PRIORITY 7", setsockopt(s, SOL_SOCKET, SO_PRIORITY, &v, sizeof v));
+	v = 3;
+	report("SO_PRIORITY 3", setsockopt(s, SOL_SOCKET, SO_PRIORITY, &v, sizeof v));
+	v = 65536;
+	report("SO_RCVBUFFORCE", setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof v));
+	v = 5;
+	report("SO_MARK", setsockopt(s, SOL_SOCKET, SO_MARK, &v, sizeof v));
+	close(s);
+}
+
+static void test_caps(int host) {
+	printf("-- capabilities\n");
+	unsigned long long eff = capget_eff();
+	unsigned long long net = CAPBIT(CAP_NET_BIND_SERVICE) | CAPBIT(CAP_NET_RAW) | CAPBIT(CAP_NET_ADMIN);
+	yesno("holds CAP_NET_BIND_SERVICE, CAP_NET_RAW, CAP_NET_ADMIN", (eff & net) == net);
+	if (!host)
+		privileged_ops(1);
+	report("drop them", capset_eff(eff & ~net));
+	struct sockaddr_in a = sin4("127.0.0.1", 80);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	report("bind port 80 without CAP_NET_BIND_SERVICE", bind(s, (struct sockaddr *)&a, sizeof a));
+	close(s);
+	s = socket(AF_INET6, SOCK_STREAM, 0);
+	struct sockaddr_in6 a6 = sin6("::1", 1);
+	report("bind inet6 port 1 without CAP_NET_BIND_SERVICE", bind(s, (struct sockaddr *)&a6, sizeof a6));
+	close(s);
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	a = sin4("127.0.0.1", 1024);
+	report("bind port 1024 without CAP_NET_BIND_SERVICE", bind(s, (struct sockaddr *)&a, sizeof a));
+	close(s);
+	report("raw icmp without CAP_NET_RAW", socket(AF_INET, SOCK_RAW, IPPROTO_ICMP));
+	report("raw udp6 without CAP_NET_RAW", socket(AF_INET6, SOCK_RAW, IPPROTO_UDP));
+	privileged_ops(0);
+	report("raise them again", capset_eff(eff));
+	if (!host)
+		privileged_ops(1);
+}
+
 int main(int argc, char **argv) {
 	init_output();
+	if (argc > 1 && strcmp(argv[1], "caps") == 0) {
+		test_caps(argc > 2 && strcmp(argv[2], "host") == 0);
+		return 0;
+	}
 	if (argc > 1 && strcmp(argv[1], "exhaust") == 0) {
 		exhaust();
 		return 0;

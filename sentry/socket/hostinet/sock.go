@@ -11,6 +11,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"github.com/runsc-lite/runsc-lite/sentry/usermem"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
@@ -29,6 +30,8 @@ func (f *Family) Socket(ctx *socket.Context, stype, protocol int) (socket.Socket
 	switch stype {
 	case unix.SOCK_STREAM, unix.SOCK_DGRAM:
 	case unix.SOCK_RAW:
+		// Without CAP_NET_RAW, Linux's EPERM; with it, the sentry
+		// itself holds no CAP_NET_RAW on the host: EPERM too.
 		return nil, unix.EPERM
 	default:
 		return nil, unix.ESOCKTNOSUPPORT
@@ -135,7 +138,24 @@ func errnoErr(e unix.Errno) error {
 
 // Bind implements socket.Socket.
 func (s *sock) Bind(ctx *socket.Context, addr []byte) error {
+	if port := sockaddrPort(addr); port != 0 && port < 1024 && !ctx.HasCapability(linux.CAP_NET_BIND_SERVICE) {
+		// The host checks the sentry's capability; Linux checks the
+		// caller's (ip_unprivileged_port_start is 1024).
+		return unix.EACCES
+	}
 	return s.rawAddr(unix.SYS_BIND, addr)
+}
+
+// sockaddrPort returns the port of an AF_INET or AF_INET6 address (0 for
+// anything else: the host reports what is wrong with it).
+func sockaddrPort(addr []byte) uint16 {
+	if len(addr) < 4 {
+		return 0
+	}
+	if fam := binary.NativeEndian.Uint16(addr); fam != unix.AF_INET && fam != unix.AF_INET6 {
+		return 0
+	}
+	return binary.BigEndian.Uint16(addr[2:])
 }
 
 // Listen implements socket.Socket.

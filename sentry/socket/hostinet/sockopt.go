@@ -5,6 +5,7 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 // The options a sandboxed program may get and set on its host socket, by
@@ -64,6 +65,23 @@ func (s *sock) GetSockOpt(ctx *socket.Context, level, name, size int) ([]byte, e
 
 // SetSockOpt implements socket.Socket.
 func (s *sock) SetSockOpt(ctx *socket.Context, level, name int, val []byte) error {
+	if level == unix.SOL_SOCKET && !ctx.HasCapability(linux.CAP_NET_ADMIN) {
+		// The host would check the sentry's capability; Linux checks
+		// the caller's: without CAP_NET_ADMIN these are EPERM (with
+		// it, SO_MARK and the FORCE sizes still reach beyond the
+		// socket: ENOPROTOOPT below).
+		switch name {
+		case unix.SO_MARK, unix.SO_RCVBUFFORCE, unix.SO_SNDBUFFORCE:
+			if _, err := socket.IntArg(val); err != nil {
+				return err
+			}
+			return unix.EPERM
+		case unix.SO_PRIORITY:
+			if v, err := socket.IntArg(val); err == nil && (v < 0 || v > 6) {
+				return unix.EPERM
+			}
+		}
+	}
 	if !allowed[level][name] {
 		return unix.ENOPROTOOPT
 	}

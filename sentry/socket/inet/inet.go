@@ -42,6 +42,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/net"
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
@@ -116,8 +117,12 @@ func (f *Family) Socket(ctx *socket.Context, stype, protocol int) (socket.Socket
 			return nil, unix.EACCES
 		}
 	case unix.SOCK_RAW:
+		if !ctx.HasCapability(linux.CAP_NET_RAW) {
+			return nil, unix.EPERM
+		}
 		// Raw IP is not provided, even to a holder of CAP_NET_RAW:
-		// EPERM, which programs (ping) treat as "no raw sockets".
+		// EPERM as well, which programs treat as "no raw sockets"
+		// (iputils' ping uses an ICMP datagram socket).
 		return nil, unix.EPERM
 	default:
 		return nil, unix.ESOCKTNOSUPPORT

@@ -401,6 +401,13 @@ func TestNetworkHostMode(t *testing.T) {
 	native := runNative(t, []string{prog}, runOpts{})
 	c := cmpCase{argv: []string{prog}, wantStatus: native.Status, stderr: true, opts: runOpts{Flags: []string{"--network=host"}}}
 	checkSame(t, c, native, secondRun(t, c.argv, c.opts))
+	// What tools read of the network is the host's: iproute2 through
+	// NETLINK_ROUTE (the sentry's host netlink socket), the /proc files
+	// the sentry reads from the host.
+	if _, err := exec.LookPath("ip"); err == nil {
+		tools := cmpCase{argv: []string{"sh", "-c", "ip addr; ip route; ip -6 route; cat /proc/net/route /proc/sys/net/ipv4/ip_local_port_range"}, opts: c.opts}
+		checkSame(t, tools, runNative(t, tools.argv, runOpts{}), secondRun(t, tools.argv, tools.opts))
+	}
 	if os.Geteuid() == 0 {
 		// The sentry's host sockets are its own: a low port or a
 		// privileged option needs the sandboxed caller's capability,

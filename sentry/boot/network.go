@@ -54,9 +54,14 @@ func setupNetwork(s *process.Sandbox, cfg Config, log *logrus.Logger) (func(), e
 		if err != nil {
 			return nil, fmt.Errorf("--network=host: %w", err)
 		}
+		nl, err := netlink.NewHostFamily()
+		if err != nil {
+			n.Close()
+			return nil, fmt.Errorf("--network=host: %w", err)
+		}
 		n.Register(s.Sockets)
-		s.Sockets.Register(netlink.NewHostFamily())
-		return n.Close, nil
+		s.Sockets.Register(nl)
+		return func() { nl.Close(); n.Close() }, nil
 	}
 	return nil, fmt.Errorf("unknown network mode %q (want none, sandbox or host)", mode)
 }

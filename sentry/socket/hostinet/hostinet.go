@@ -58,6 +58,10 @@ type Net struct {
 
 	mu    sync.Mutex
 	socks map[int32]*sock // by host descriptor
+	// procNet and procSysNet are the host's /proc/self/net and
+	// /proc/sys/net, opened at start-up (the confined sentry has no
+	// /proc in view); -1 if they could not be.
+	procNet, procSysNet int
 
 	cpus []*readyList
 	stop chan struct{}
@@ -96,8 +100,20 @@ func New(sirq *softirqd.Softirqs, log logrus.FieldLogger) (*Net, error) {
 		unix.Close(epfd)
 		return nil, err
 	}
+	n.procNet = openDir("/proc/self/net")
+	n.procSysNet = openDir("/proc/sys/net")
 	go n.interrupts()
 	return n, nil
+}
+
+// openDir opens a host directory to read files under it later (-1 when
+// it cannot: the files read empty).
+func openDir(path string) int {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
 }
 
 // Close stops the interrupt goroutine and closes every host socket left.
@@ -112,6 +128,11 @@ func (n *Net) Close() {
 		unix.Close(int(fd))
 	}
 	unix.Close(n.epfd)
+	for _, fd := range []int{n.procNet, n.procSysNet} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
 }
 
 // Register adds the AF_INET and AF_INET6 families to reg.
@@ -120,12 +141,24 @@ func (n *Net) Register(reg *socket.Registry) {
 	reg.Register(&Family{domain: unix.AF_INET6, net: n})
 }
 
+// initialPending marks sock.initial as not yet consumed.
+const initialPending = 1 << 31
+
+// hostEvents are the events the epoll instance waits for.
+const hostEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLPRI
+
 // add registers s in the table and in the epoll instance.
+//
+// The host reports a descriptor's state once when it is added, an edge
+// that is no change: what was ready just before is left out of the first
+// event (interrupts), or a sandboxed edge-triggered epoll that has already
+// seen that state would see it again as new.
 func (n *Net) add(s *sock) error {
 	n.mu.Lock()
 	n.socks[int32(s.fd)] = s
 	n.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLPRI | unix.EPOLLET, Fd: int32(s.fd)}
+	s.initial.Store(s.Readiness(hostEvents) | initialPending)
+	ev := unix.EpollEvent{Events: hostEvents | unix.EPOLLET, Fd: int32(s.fd)}
 	if err := unix.EpollCtl(n.epfd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
 		n.remove(s)
 		return err
@@ -163,6 +196,11 @@ func (n *Net) interrupts() {
 			n.mu.Unlock()
 			if s == nil {
 				continue
+			}
+			if init := s.initial.Swap(0); init != 0 {
+				if ev.Events &^= init &^ initialPending; ev.Events == 0 {
+					continue
+				}
 			}
 			s.events.Or(ev.Events)
 			if s.queued.Swap(true) {

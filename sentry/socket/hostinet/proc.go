@@ -3,6 +3,7 @@ package hostinet
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -21,13 +22,7 @@ func (f *Family) ProcFiles() []socket.ProcFile {
 	}
 	n := f.net
 	host := func(name string) socket.ProcFile {
-		return socket.ProcFile{Path: name, Read: func() string {
-			b, err := os.ReadFile("/proc/net/" + name)
-			if err != nil {
-				return ""
-			}
-			return string(b)
-		}}
+		return socket.ProcFile{Path: name, Read: func() string { return readAt(n.procNet, name) }}
 	}
 	files := []socket.ProcFile{
 		{Path: "tcp", Read: func() string { return n.table(unix.AF_INET, unix.SOCK_STREAM) }},
@@ -39,12 +34,28 @@ func (f *Family) ProcFiles() []socket.ProcFile {
 	}
 	for _, sys := range []string{"ipv4/ip_local_port_range", "ipv4/tcp_rmem", "ipv4/tcp_wmem", "ipv4/ping_group_range", "ipv4/ip_default_ttl"} {
 		sys := sys
-		files = append(files, socket.ProcFile{Path: sys, Sys: true, Read: func() string {
-			b, _ := os.ReadFile("/proc/sys/net/" + sys)
-			return string(b)
-		}})
+		files = append(files, socket.ProcFile{Path: sys, Sys: true, Read: func() string { return readAt(n.procSysNet, sys) }})
 	}
 	return files
+}
+
+// readAt reads the host file name under the directory descriptor dir (""
+// when it cannot).
+func readAt(dir int, name string) string {
+	if dir < 0 {
+		return ""
+	}
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return ""
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 // softnetStat renders /proc/net/softnet_stat from the host-readiness

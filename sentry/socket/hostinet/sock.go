@@ -69,6 +69,10 @@ type sock struct {
 	// delivered yet; queued says the socket is on a ready list.
 	events atomic.Uint32
 	queued atomic.Bool
+	// initial is what the host reported ready when the socket was
+	// added to the epoll instance, with initialPending set, until the
+	// interrupt has seen the socket's first event (Net.add).
+	initial atomic.Uint32
 
 	waitq    kernel.WaitQueue
 	notifier fs.Notifier

@@ -2,6 +2,7 @@ package netlink
 
 import (
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"time"
 
@@ -11,15 +12,31 @@ import (
 // hostRoute answers NETLINK_ROUTE requests with --network=host: queries
 // (RTM_GET*) go to a NETLINK_ROUTE socket of the sentry in the host's
 // network namespace and the replies come back with the sandbox socket's
-// port ID; changes are refused with EPERM, as everywhere else.
+// port ID; changes are refused with EPERM, as everywhere else. The host
+// socket is made with the family, at start-up: the confined sentry may
+// not make sockets of this kind (its seccomp allow-list), only use it.
 type hostRoute struct {
-	mu sync.Mutex
-	fd int // -1 until the first query
+	mu sync.Mutex // held across a request and its replies
+	fd int
 }
 
-// NewHostFamily returns AF_NETLINK (NETLINK_ROUTE) answered by the host.
-func NewHostFamily() *Family {
-	return &Family{host: true, bound: make(map[uint32]bool)}
+// NewHostFamily returns AF_NETLINK (NETLINK_ROUTE) answered by the host;
+// Close releases its host socket.
+func NewHostFamily() (*Family, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("host NETLINK_ROUTE socket: %w", err)
+	}
+	tv := unix.NsecToTimeval(int64(5 * time.Second))
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	return &Family{host: &hostRoute{fd: fd}, bound: make(map[uint32]bool)}, nil
+}
+
+// Close releases the host socket of a family made by NewHostFamily.
+func (f *Family) Close() {
+	if f.host != nil {
+		f.host.close()
+	}
 }
 
 // isQuery reports whether typ is an RTM_GET* request.
@@ -45,13 +62,15 @@ func (h *hostRoute) answer(r *request, port uint32) [][]byte {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.fd < 0 {
-		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
-		if err != nil {
-			return [][]byte{errorMsg(r, port, err.(unix.Errno))}
+		return [][]byte{errorMsg(r, port, unix.EBADF)}
+	}
+	buf := make([]byte, 64<<10)
+	// Replies an earlier request left (its reader timed out) are not
+	// this request's.
+	for {
+		if _, _, err := unix.Recvfrom(h.fd, buf, unix.MSG_DONTWAIT); err != nil {
+			break
 		}
-		tv := unix.NsecToTimeval(int64(5 * time.Second))
-		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-		h.fd = fd
 	}
 	req := append([]byte(nil), r.raw...)
 	binary.LittleEndian.PutUint32(req[12:], 0)
@@ -61,7 +80,6 @@ func (h *hostRoute) answer(r *request, port uint32) [][]byte {
 	dump := r.flags&unix.NLM_F_DUMP == unix.NLM_F_DUMP
 	wantAck := r.flags&unix.NLM_F_ACK != 0
 	var msgs [][]byte
-	buf := make([]byte, 64<<10)
 	for done := false; !done; {
 		n, _, err := unix.Recvfrom(h.fd, buf, 0)
 		if err != nil {

@@ -89,7 +89,7 @@ type Source interface {
 // own NETLINK_ROUTE (--network=host).
 type Family struct {
 	src  Source
-	host bool
+	host *hostRoute
 	// ports numbers sockets bound with pid 0 beyond the first of a
 	// process (Linux: negative numbers).
 	ports atomic.Int32
@@ -114,9 +114,7 @@ func (f *Family) Socket(ctx *socket.Context, stype, protocol int) (socket.Socket
 		return nil, unix.EPROTONOSUPPORT
 	}
 	s := &sock{f: f, stype: stype, rcvbuf: 212992, sndbuf: 212992}
-	if f.host {
-		s.host = &hostRoute{fd: -1}
-	}
+	s.host = f.host
 	if ctx != nil {
 		s.pid = ctx.Cred.PID
 	}
@@ -146,7 +144,8 @@ type sock struct {
 	opts     map[int]int32 // NETLINK_* flags
 	released bool
 
-	// host answers the socket's queries with --network=host.
+	// host answers the socket's queries with --network=host (the
+	// family's, shared by its sockets).
 	host *hostRoute
 
 	waitq    kernel.WaitQueue
@@ -446,9 +445,6 @@ func (s *sock) Release() {
 	s.queue = nil
 	port := s.port
 	s.mu.Unlock()
-	if s.host != nil {
-		s.host.close()
-	}
 	if port != 0 {
 		s.f.mu.Lock()
 		delete(s.f.bound, port)

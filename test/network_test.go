@@ -100,6 +100,16 @@ func TestCSockInetCapabilities(t *testing.T) {
 	compareNet(t, cmpCase{argv: []string{cProg(t, "sock_inet"), "caps"}, stderr: true})
 }
 
+// TestCSockInetRaw: raw IP sockets (CAP_NET_RAW): an ICMP one sees its
+// own echo request and the stack's reply with their IP headers, a UDP one
+// a copy of a datagram; the protocol's range and IP_HDRINCL.
+func TestCSockInetRaw(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("raw sockets need CAP_NET_RAW natively (root)")
+	}
+	compareNet(t, cmpCase{argv: []string{cProg(t, "sock_inet"), "raw"}, stderr: true})
+}
+
 // netToolsScript prints the network configuration the way tools read it:
 // iproute2 through NETLINK_ROUTE, hostname -I and Python through
 // getifaddrs and if_nameindex, and the /proc/net files.

@@ -13,6 +13,10 @@
  * (CAP_NET_ADMIN). "caps host" leaves out what succeeds with the
  * capability (run on the host's network, a low port may be taken).
  *
+ * With argument "raw" it uses raw IP sockets (which need CAP_NET_RAW):
+ * an ICMP one sees its own echo request and the reply, a UDP one a copy of
+ * a datagram, each with its IP header; IPPROTO_RAW's IP_HDRINCL.
+ *
  * With argument "exhaust" it narrows net.ipv4.ip_local_port_range to ten
  * ports and exhausts them (run natively in a network namespace of its
  * own: the range is per namespace).
@@ -22,6 +26,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
@@ -692,8 +698,118 @@ static void test_caps(int host) {
 		privileged_ops(1);
 }
 
+static unsigned short inet_csum(const void *p, int n) {
+	const unsigned char *b = p;
+	unsigned long sum = 0;
+	for (int i = 0; i + 1 < n; i += 2)
+		sum += b[i] << 8 | b[i + 1];
+	if (n & 1)
+		sum += b[n - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons(~sum & 0xffff);
+}
+
+/* show_ip prints what a raw IPv4 receive holds: the header's version,
+ * length, protocol and addresses, then the ICMP type and code, or the
+ * payload length. */
+static void show_ip(const char *what, const unsigned char *b, long n) {
+	if (n < 20) {
+		printf("%s: %ld bytes\n", what, n);
+		return;
+	}
+	const struct iphdr *ip = (const void *)b;
+	char src[INET_ADDRSTRLEN], dst[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &ip->saddr, src, sizeof src);
+	inet_ntop(AF_INET, &ip->daddr, dst, sizeof dst);
+	printf("%s: %ld bytes, version %d ihl %d total %d protocol %d %s -> %s", what, n, ip->version, ip->ihl,
+	       ntohs(ip->tot_len), ip->protocol, src, dst);
+	const unsigned char *l4 = b + ip->ihl * 4;
+	if (ip->protocol == IPPROTO_ICMP && n >= ip->ihl * 4 + 8) {
+		const struct icmphdr *ic = (const void *)l4;
+		printf(" icmp type %d code %d id %d seq %d", ic->type, ic->code, ntohs(ic->un.echo.id), ntohs(ic->un.echo.sequence));
+	}
+	printf("\n");
+}
+
+static void test_raw(void) {
+	printf("-- raw\n");
+	report("raw IPPROTO_IP", socket(AF_INET, SOCK_RAW, 0));
+	report("raw protocol 263", socket(AF_INET, SOCK_RAW, 263));
+	report("raw protocol -1", socket(AF_INET, SOCK_RAW, -1));
+	int s = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	report("raw icmp", s >= 0 ? 0 : -1);
+	printf("SO_TYPE = %d SO_PROTOCOL = %d IP_HDRINCL = %d\n", getint(s, SOL_SOCKET, SO_TYPE), getint(s, SOL_SOCKET, SO_PROTOCOL),
+	       getint(s, IPPROTO_IP, IP_HDRINCL));
+	FILE *f = fopen("/proc/net/sockstat", "r");
+	char line[256];
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, "RAW:", 4) == 0)
+			printf("sockstat %s", line);
+	if (f)
+		fclose(f);
+	unsigned char pkt[64] = {0};
+	struct icmphdr *ic = (void *)pkt;
+	ic->type = ICMP_ECHO;
+	ic->un.echo.id = htons(4242);
+	ic->un.echo.sequence = htons(7);
+	memcpy(pkt + 8, "raw ping", 8);
+	ic->checksum = inet_csum(pkt, 16);
+	struct sockaddr_in lo = sin4("127.0.0.1", 0);
+	reportf(sendto(s, pkt, 16, 0, (struct sockaddr *)&lo, sizeof lo), "sendto echo request");
+	struct timeval tv = {5, 0};
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	for (int i = 0; i < 2; i++) {
+		unsigned char buf[256];
+		struct sockaddr_in from;
+		socklen_t fl = sizeof from;
+		long n = recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+		if (n < 0) {
+			report("recvfrom", n);
+			break;
+		}
+		char a[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &from.sin_addr, a, sizeof a);
+		printf("from %s len %d: ", a, (int)fl);
+		show_ip(i == 0 ? "first" : "second", buf, n);
+	}
+	close(s);
+
+	/* A raw UDP socket receives a copy of a datagram to a UDP socket. */
+	int r = socket(AF_INET, SOCK_RAW, IPPROTO_UDP);
+	setsockopt(r, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	int u = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in ua = sin4("127.0.0.1", 0);
+	bind(u, (struct sockaddr *)&ua, sizeof ua);
+	ua = sin4("127.0.0.1", port_of(u));
+	int c = socket(AF_INET, SOCK_DGRAM, 0);
+	sendto(c, "datagram", 8, 0, (struct sockaddr *)&ua, sizeof ua);
+	unsigned char buf[256];
+	long n = recv(r, buf, sizeof buf, 0);
+	show_ip("raw udp copy", buf, n);
+	if (n >= 28)
+		printf("udp length %d payload %.8s\n", ntohs(*(unsigned short *)(buf + 24)), buf + 28);
+	n = recv(u, buf, sizeof buf, 0);
+	printf("the udp socket still gets it: %ld\n", n);
+	close(r);
+	close(u);
+	close(c);
+
+	s = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+	printf("IPPROTO_RAW IP_HDRINCL = %d\n", getint(s, IPPROTO_IP, IP_HDRINCL));
+	close(s);
+	int one = 1;
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	report("IP_HDRINCL on udp", setsockopt(s, IPPROTO_IP, IP_HDRINCL, &one, sizeof one));
+	close(s);
+}
+
 int main(int argc, char **argv) {
 	init_output();
+	if (argc > 1 && strcmp(argv[1], "raw") == 0) {
+		test_raw();
+		return 0;
+	}
 	if (argc > 1 && strcmp(argv[1], "caps") == 0) {
 		test_caps(argc > 2 && strcmp(argv[2], "host") == 0);
 		return 0;

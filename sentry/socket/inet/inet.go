@@ -117,18 +117,35 @@ func (f *Family) Socket(ctx *socket.Context, stype, protocol int) (socket.Socket
 			return nil, unix.EACCES
 		}
 	case unix.SOCK_RAW:
+		// inet_create's order: the protocol's range, then the
+		// capability, then IPPROTO_IP (no wildcard raw protocol).
+		if protocol < 0 || protocol >= ipprotoMax {
+			return nil, unix.EINVAL
+		}
 		if !ctx.HasCapability(linux.CAP_NET_RAW) {
 			return nil, unix.EPERM
 		}
-		// Raw IP is not provided, even to a holder of CAP_NET_RAW:
-		// EPERM as well, which programs treat as "no raw sockets"
-		// (iputils' ping uses an ICMP datagram socket).
-		return nil, unix.EPERM
+		if protocol == 0 {
+			return nil, unix.EPROTONOSUPPORT
+		}
+		trans = tcpip.TransportProtocolNumber(protocol)
 	default:
 		return nil, unix.ESOCKTNOSUPPORT
 	}
 	var wq waiter.Queue
-	ep, err := f.net.Stack.TCPIP().NewEndpoint(trans, f.netProto(), &wq)
+	var ep tcpip.Endpoint
+	var err tcpip.Error
+	if stype == unix.SOCK_RAW {
+		// A raw socket of IPPROTO_RAW only sends (its packets carry
+		// their own IP header); the others also receive a copy of
+		// every packet of their protocol.
+		ep, err = f.net.Stack.TCPIP().NewRawEndpoint(trans, f.netProto(), &wq, protocol != unix.IPPROTO_RAW)
+		if err == nil && protocol == unix.IPPROTO_RAW {
+			ep.SocketOptions().SetHeaderIncluded(true)
+		}
+	} else {
+		ep, err = f.net.Stack.TCPIP().NewEndpoint(trans, f.netProto(), &wq)
+	}
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -140,6 +157,10 @@ func (f *Family) Socket(ctx *socket.Context, stype, protocol int) (socket.Socket
 	ep.SetOwner(owner)
 	return f.net.newSock(f.domain, stype, protocol, trans, ep, &wq, owner, uid), nil
 }
+
+// ipprotoMax is Linux's IPPROTO_MAX (263 since IPPROTO_MPTCP, 262):
+// protocol numbers are below it.
+const ipprotoMax = 263
 
 // Pair implements socket.Family: INET sockets come in no pairs.
 func (f *Family) Pair(*socket.Context, int, int) (socket.Socket, socket.Socket, error) {
@@ -259,6 +280,10 @@ func (s *sock) Type() (int, int) { return s.stype, s.protocol }
 
 // isStream reports whether this is a TCP socket.
 func (s *sock) isStream() bool { return s.stype == unix.SOCK_STREAM }
+
+// isUDP reports whether the socket is a UDP one (not a raw one of
+// IPPROTO_UDP).
+func (s *sock) isUDP() bool { return s.stype == unix.SOCK_DGRAM && s.trans == udpProto }
 
 // readiness returns the endpoint's events of mask (tcpip may report
 // EventRdHUp whatever the mask: it is masked here).

@@ -135,7 +135,7 @@ func (n *Net) counts() (tcpEstab, udp int) {
 			if st == int(tcp.StateEstablished) || st == int(tcp.StateCloseWait) {
 				tcpEstab++
 			}
-		case s.trans == udpProto:
+		case s.isUDP():
 			udp++
 		}
 	}
@@ -183,7 +183,7 @@ type tableEntry struct {
 func (n *Net) table(domain int, trans tcpip.TransportProtocolNumber) []tableEntry {
 	var out []tableEntry
 	for _, s := range n.sockets() {
-		if s.domain != domain || s.trans != trans {
+		if s.domain != domain || s.trans != trans || s.stype == unix.SOCK_RAW {
 			continue
 		}
 		e := tableEntry{s: s}
@@ -262,34 +262,40 @@ func (n *Net) procUDP(domain int) string {
 
 // procSockstat renders /proc/net/sockstat.
 func (n *Net) procSockstat() string {
-	var tcp4, udp4, used int
+	var tcp4, udp4, raw4, used int
 	for _, s := range n.sockets() {
 		used++
 		if s.domain != unix.AF_INET {
 			continue
 		}
-		if s.isStream() {
+		switch {
+		case s.isStream():
 			tcp4++
-		} else if s.trans == udpProto {
+		case s.isUDP():
 			udp4++
+		case s.stype == unix.SOCK_RAW:
+			raw4++
 		}
 	}
-	return fmt.Sprintf("sockets: used %d\nTCP: inuse %d orphan 0 tw 0 alloc %d mem 0\nUDP: inuse %d mem 0\nUDPLITE: inuse 0\nRAW: inuse 0\nFRAG: inuse 0 memory 0\n",
-		used, tcp4, tcp4, udp4)
+	return fmt.Sprintf("sockets: used %d\nTCP: inuse %d orphan 0 tw 0 alloc %d mem 0\nUDP: inuse %d mem 0\nUDPLITE: inuse 0\nRAW: inuse %d\nFRAG: inuse 0 memory 0\n",
+		used, tcp4, tcp4, udp4, raw4)
 }
 
 // procSockstat6 renders /proc/net/sockstat6.
 func (n *Net) procSockstat6() string {
-	var tcp6, udp6 int
+	var tcp6, udp6, raw6 int
 	for _, s := range n.sockets() {
 		if s.domain != unix.AF_INET6 {
 			continue
 		}
-		if s.isStream() {
+		switch {
+		case s.isStream():
 			tcp6++
-		} else if s.trans == udpProto {
+		case s.isUDP():
 			udp6++
+		case s.stype == unix.SOCK_RAW:
+			raw6++
 		}
 	}
-	return fmt.Sprintf("TCP6: inuse %d\nUDP6: inuse %d\nUDPLITE6: inuse 0\nRAW6: inuse 0\nFRAG6: inuse 0 memory 0\n", tcp6, udp6)
+	return fmt.Sprintf("TCP6: inuse %d\nUDP6: inuse %d\nUDPLITE6: inuse 0\nRAW6: inuse %d\nFRAG6: inuse 0 memory 0\n", tcp6, udp6, raw6)
 }

@@ -50,7 +50,7 @@ func (s *sock) GetSockOpt(ctx *socket.Context, level, name, size int) ([]byte, e
 		}
 		return s.getIPv6(name, size)
 	case unix.IPPROTO_UDP:
-		if s.trans != udpProto {
+		if s.trans != udpProto && s.stype != unix.SOCK_RAW {
 			return nil, unix.EOPNOTSUPP
 		}
 		return nil, unix.ENOPROTOOPT
@@ -79,7 +79,7 @@ func (s *sock) SetSockOpt(ctx *socket.Context, level, name int, val []byte) erro
 		}
 		return s.setIPv6(name, val)
 	case unix.IPPROTO_UDP:
-		if s.trans != udpProto {
+		if s.trans != udpProto && s.stype != unix.SOCK_RAW {
 			return unix.EOPNOTSUPP
 		}
 		return unix.ENOPROTOOPT
@@ -522,6 +522,8 @@ func (s *sock) getIP(name, size int) ([]byte, error) {
 	lo := s.local
 	s.mu.Unlock()
 	switch name {
+	case unix.IP_HDRINCL:
+		return boolVal(ops.GetHeaderIncluded()), nil
 	case unix.IP_TTL:
 		v, terr := s.ep.GetSockOptInt(tcpip.IPv4TTLOption)
 		if terr != nil {
@@ -599,6 +601,16 @@ func (s *sock) routeMTU() uint32 {
 func (s *sock) setIP(name int, val []byte) error {
 	ops := s.ep.SocketOptions()
 	switch name {
+	case unix.IP_HDRINCL:
+		if s.stype != unix.SOCK_RAW {
+			return unix.ENOPROTOOPT
+		}
+		v, err := socket.IntArg(val)
+		if err != nil {
+			return err
+		}
+		ops.SetHeaderIncluded(v != 0)
+		return nil
 	case unix.IP_TTL:
 		v, err := socket.IntArg(val)
 		if err != nil {

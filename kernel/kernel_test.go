@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -91,6 +92,20 @@ func TestWaitQueueWakeAndTimeout(t *testing.T) {
 	}
 }
 
+// kthreadLoopWait is how long the kthreads of the lifecycle and stress
+// tests sleep between turns of their loops. It was 1 ms: 200 kthreads then
+// asked two CPUs for 200,000 wake-ups a second, more than they serve under
+// -race on a loaded host, so every run queue stayed a hundred deep. A
+// kthread whose thread the host stalled during a turn was charged the
+// stall as run time (a sandbox CPU's time is wall time while a task holds
+// it), which put its vruntime that much ahead of a hundred tasks that each
+// had to run as long before it got the CPU again: under stress-ng --cpu 2,
+// Stop waited over three minutes for one such kthread (and 20-50 s for the
+// 200 in runs that finished). At 20 ms the queues stay short and a stalled
+// kthread's wait is short too; the tests still stop kthreads in the middle
+// of their loops.
+const kthreadLoopWait = 20 * time.Millisecond
+
 func TestKthreadLifecycle(t *testing.T) {
 	k := New(Config{CPUs: 2})
 	defer k.Shutdown()
@@ -106,7 +121,8 @@ func TestKthreadLifecycle(t *testing.T) {
 			var wq WaitQueue
 			for !kt.ShouldStop() {
 				loops.Add(1)
-				wq.Wait(kt.Task(), kt.ShouldStop, WaitOpts{Timeout: time.Millisecond, Interruptible: true})
+				// Every 20 ms (kthreadLoopWait), not every 1 ms.
+				wq.Wait(kt.Task(), kt.ShouldStop, WaitOpts{Timeout: kthreadLoopWait, Interruptible: true})
 			}
 			return 7
 		})
@@ -132,10 +148,55 @@ func TestKthreadLifecycle(t *testing.T) {
 	if _, err := never.Stop(); err != ErrKthreadNeverRan {
 		t.Fatalf("Stop of a never-run kthread: %v", err)
 	}
-	time.Sleep(10 * time.Millisecond)
-	for _, tk := range k.Tasks() {
-		if tk != k.Kthreadd() {
-			t.Fatalf("task left over: %s", tk.dump())
+	// A stopped kthread's task leaves the table once it has given its
+	// CPU away, after Stop returned: wait for that (bounded), not a
+	// fixed time.
+	var left *Task
+	deadline := time.Now().Add(time.Minute)
+	for {
+		left = nil
+		for _, tk := range k.Tasks() {
+			if tk != k.Kthreadd() {
+				left = tk
+			}
 		}
+		if left == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if left != nil {
+		t.Fatalf("task left over a minute after every kthread stopped: %s", left.dump())
+	}
+}
+
+// A kthread_create racing with Shutdown either gets its kthread or
+// ErrNoKthreadd; it never panics or waits forever (it once sent on the
+// closed request channel when a workqueue made a worker during teardown).
+func TestKthreadCreateRacesShutdown(t *testing.T) {
+	for round := 0; round < 50; round++ {
+		k := New(Config{CPUs: 2, Tick: time.Millisecond})
+		k.ReserveTID()
+		k.StartKthreadd()
+		var wg sync.WaitGroup
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := 0; j < 20; j++ {
+					kt, err := k.KthreadCreate(KthreadOptions{Name: "racer"}, func(*Kthread) int { return 0 })
+					if err == ErrNoKthreadd {
+						return
+					}
+					if err != nil {
+						t.Errorf("KthreadCreate: %v", err)
+						return
+					}
+					kt.Stop()
+				}
+			}()
+		}
+		k.Shutdown()
+		wg.Wait()
 	}
 }

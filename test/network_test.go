@@ -20,10 +20,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -536,6 +539,74 @@ func TestNetworkSandboxMode(t *testing.T) {
 			t.Errorf("sandbox → host server: status %d, %q\n%s", r.Status, r.Stdout, r.Stderr)
 		}
 	})
+}
+
+// TestNetworkConfinement: the confined sentry's posture in the network
+// modes. With --network=sandbox it runs in a network namespace of its own,
+// neither the host's nor the one whose interfaces it took over, without
+// CAP_NET_RAW and CAP_NET_ADMIN (the takeover's, dropped once it is done)
+// and holding no descriptor of that namespace; with --network=host it
+// shares the host's and keeps CAP_NET_BIND_SERVICE besides the usual ones.
+// Both run under the seccomp filter. Escaped would be a sentry able to
+// make host sockets in the namespace it serves, or keeping a network
+// capability it no longer needs.
+func TestNetworkConfinement(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the network modes' capabilities are root's")
+	}
+	check := func(t *testing.T, s *liveSandbox, caps string) {
+		t.Helper()
+		st := statusFields(t, s.sentry)
+		want := map[string]string{"Seccomp": "2", "NoNewPrivs": "1", "CapEff": caps, "CapPrm": caps, "CapBnd": caps}
+		for k, v := range want {
+			if st[k] != v {
+				t.Errorf("sentry %d: %s: %s, want %s", s.sentry, k, st[k], v)
+			}
+		}
+	}
+	t.Run("sandbox", func(t *testing.T) {
+		ns := vethNamespace(t, "10.126.0.1/24", "10.126.0.2/24", "10.126.0.1")
+		s := startLiveIn(t, []string{"ip", "netns", "exec", ns}, []string{"--network=sandbox"}, nil, cProg(t, "probe"), "block")
+		check(t, s, sentryCaps())
+		served := nsOfPath(t, "/run/netns/"+ns) // ip netns's bind mount
+		if got := nsOf(t, s.sentry, "net"); got == nsOf(t, 0, "net") || got == served {
+			t.Errorf("sentry %d is in network namespace %s: want one of its own (host %s, served %s)", s.sentry, got, nsOf(t, 0, "net"), served)
+		}
+		fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", s.sentry))
+		for _, fd := range fds {
+			if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, "net:") {
+				t.Errorf("the confined sentry holds %s, a network namespace (%s)", fd, l)
+			}
+		}
+		if status, _ := s.finish(t); status != 0 {
+			t.Errorf("status %d; stderr:\n%s", status, s.errText())
+		}
+	})
+	t.Run("host", func(t *testing.T) {
+		s := startLive(t, []string{"--network=host"}, nil, cProg(t, "probe"), "block")
+		caps, err := strconv.ParseUint(sentryCaps(), 16, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, s, fmt.Sprintf("%016x", caps|1<<unix.CAP_NET_BIND_SERVICE))
+		if got, host := nsOf(t, s.sentry, "net"), nsOf(t, 0, "net"); got != host {
+			t.Errorf("sentry %d is in network namespace %s, want the host's %s", s.sentry, got, host)
+		}
+		if status, _ := s.finish(t); status != 0 {
+			t.Errorf("status %d; stderr:\n%s", status, s.errText())
+		}
+	})
+}
+
+// nsOfPath returns the namespace a bind-mounted namespace file is, as
+// "net:[inode]".
+func nsOfPath(t *testing.T, path string) string {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("net:[%d]", st.Ino)
 }
 
 // softirqScript counts NET_TX and NET_RX runs (/proc/softirqs) and the

@@ -2,6 +2,8 @@ package hostinet
 
 import (
 	"encoding/binary"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -123,13 +125,21 @@ func (s *sock) Release() {
 	s.waitq.NotifyAll()
 }
 
-// rawAddr calls a host syscall taking (fd, sockaddr, len).
-func (s *sock) rawAddr(sysno uintptr, addr []byte) error {
-	if len(addr) == 0 {
-		_, _, e := unix.Syscall(sysno, uintptr(s.fd), 0, 0)
-		return errnoErr(e)
+// rawAddr calls bind or connect (fd, sockaddr, len) on the host. Each
+// has its own call with a constant number, which the sentry's seccomp
+// allow-list's test reads off the machine code.
+func (s *sock) rawAddr(connect bool, addr []byte) error {
+	var p, l uintptr
+	if len(addr) > 0 {
+		p, l = uintptr(unsafe.Pointer(&addr[0])), uintptr(len(addr))
 	}
-	_, _, e := unix.Syscall(sysno, uintptr(s.fd), uintptr(unsafe.Pointer(&addr[0])), uintptr(len(addr)))
+	var e unix.Errno
+	if connect {
+		_, _, e = unix.Syscall(unix.SYS_CONNECT, uintptr(s.fd), p, l)
+	} else {
+		_, _, e = unix.Syscall(unix.SYS_BIND, uintptr(s.fd), p, l)
+	}
+	runtime.KeepAlive(addr)
 	return errnoErr(e)
 }
 
@@ -147,7 +157,7 @@ func (s *sock) Bind(ctx *socket.Context, addr []byte) error {
 		// caller's (ip_unprivileged_port_start is 1024).
 		return unix.EACCES
 	}
-	return s.rawAddr(unix.SYS_BIND, addr)
+	return s.rawAddr(false, addr)
 }
 
 // sockaddrPort returns the port of an AF_INET or AF_INET6 address (0 for
@@ -186,7 +196,7 @@ func (s *sock) Accept(ctx *socket.Context, b *socket.Blocking) (socket.Socket, e
 // Connect implements socket.Socket: a host connect that is in progress is
 // waited for (unless non-blocking: EINPROGRESS).
 func (s *sock) Connect(ctx *socket.Context, addr []byte, b *socket.Blocking) error {
-	err := s.rawAddr(unix.SYS_CONNECT, addr)
+	err := s.rawAddr(true, addr)
 	if err != unix.EINPROGRESS || s.stype != unix.SOCK_STREAM {
 		return err
 	}
@@ -203,7 +213,7 @@ func (s *sock) Connect(ctx *socket.Context, addr []byte, b *socket.Blocking) err
 	// Connecting again learns the result and marks the socket connected
 	// (as Linux's blocking connect returns), so a later connect says
 	// EISCONN.
-	switch err := s.rawAddr(unix.SYS_CONNECT, addr); err {
+	switch err := s.rawAddr(true, addr); err {
 	case nil, unix.EISCONN:
 		return nil
 	default:
@@ -214,11 +224,17 @@ func (s *sock) Connect(ctx *socket.Context, addr []byte, b *socket.Blocking) err
 // Shutdown implements socket.Socket.
 func (s *sock) Shutdown(ctx *socket.Context, how int) error { return unix.Shutdown(s.fd, how) }
 
-// name runs getsockname or getpeername.
-func (s *sock) name(sysno uintptr) ([]byte, error) {
+// name runs getsockname, or getpeername for peer (each with its own call,
+// as rawAddr).
+func (s *sock) name(peer bool) ([]byte, error) {
 	var buf [socket.MaxAddrLen]byte
 	l := uint32(len(buf))
-	_, _, e := unix.Syscall(sysno, uintptr(s.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&l)))
+	var e unix.Errno
+	if peer {
+		_, _, e = unix.Syscall(unix.SYS_GETPEERNAME, uintptr(s.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&l)))
+	} else {
+		_, _, e = unix.Syscall(unix.SYS_GETSOCKNAME, uintptr(s.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&l)))
+	}
 	if e != 0 {
 		return nil, e
 	}
@@ -226,10 +242,10 @@ func (s *sock) name(sysno uintptr) ([]byte, error) {
 }
 
 // SockName implements socket.Socket.
-func (s *sock) SockName(*socket.Context) ([]byte, error) { return s.name(unix.SYS_GETSOCKNAME) }
+func (s *sock) SockName(*socket.Context) ([]byte, error) { return s.name(false) }
 
 // PeerName implements socket.Socket.
-func (s *sock) PeerName(*socket.Context) ([]byte, error) { return s.name(unix.SYS_GETPEERNAME) }
+func (s *sock) PeerName(*socket.Context) ([]byte, error) { return s.name(true) }
 
 // ioChunk bounds one host send or receive (and the sentry buffer it
 // goes through).
@@ -451,8 +467,8 @@ func (s *sock) Ioctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, err
 	if ctx == nil || ctx.Context == nil || ctx.Mem == nil {
 		return 0, unix.EFAULT
 	}
-	switch cmd {
-	case unix.SIOCINQ, unix.SIOCOUTQ, unix.SIOCOUTQNSD, unix.SIOCATMARK:
+	switch {
+	case slices.Contains(queueIoctls, uintptr(cmd)):
 		v, err := unix.IoctlGetInt(s.fd, uint(cmd))
 		if err != nil {
 			return 0, err
@@ -463,9 +479,7 @@ func (s *sock) Ioctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, err
 			return 0, unix.EFAULT
 		}
 		return 0, nil
-	case unix.SIOCGIFFLAGS, unix.SIOCGIFINDEX, unix.SIOCGIFNAME, unix.SIOCGIFMTU, unix.SIOCGIFHWADDR,
-		unix.SIOCGIFADDR, unix.SIOCGIFNETMASK, unix.SIOCGIFBRDADDR, unix.SIOCGIFTXQLEN, unix.SIOCGIFMETRIC,
-		unix.SIOCGIFMAP, unix.SIOCGIFDSTADDR:
+	case slices.Contains(ifreqIoctls, uintptr(cmd)):
 		var ifr [40]byte
 		if _, err := ctx.Mem.CopyInBytes(hostarch.Addr(arg), ifr[:]); err != nil {
 			return 0, unix.EFAULT
@@ -477,10 +491,24 @@ func (s *sock) Ioctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, err
 			return 0, unix.EFAULT
 		}
 		return 0, nil
-	case unix.SIOCGIFCONF:
+	case cmd == unix.SIOCGIFCONF:
 		return 0, s.ifconf(ctx, arg)
 	}
 	return 0, unix.ENOTTY
+}
+
+// queueIoctls read an int of the socket's queues.
+var queueIoctls = []uintptr{unix.SIOCINQ, unix.SIOCOUTQ, unix.SIOCOUTQNSD, unix.SIOCATMARK}
+
+// ifreqIoctls are the interface queries on a struct ifreq.
+var ifreqIoctls = []uintptr{unix.SIOCGIFFLAGS, unix.SIOCGIFINDEX, unix.SIOCGIFNAME, unix.SIOCGIFMTU, unix.SIOCGIFHWADDR,
+	unix.SIOCGIFADDR, unix.SIOCGIFNETMASK, unix.SIOCGIFBRDADDR, unix.SIOCGIFTXQLEN, unix.SIOCGIFMETRIC,
+	unix.SIOCGIFMAP, unix.SIOCGIFDSTADDR}
+
+// HostIoctls are the ioctl requests the sentry makes on its host sockets:
+// the confined sentry's seccomp allow-list has them with --network=host.
+func HostIoctls() []uintptr {
+	return slices.Concat(queueIoctls, ifreqIoctls, []uintptr{unix.SIOCGIFCONF})
 }
 
 // ifconf is SIOCGIFCONF through a sentry buffer.

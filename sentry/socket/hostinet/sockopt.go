@@ -1,6 +1,8 @@
 package hostinet
 
 import (
+	"cmp"
+	"slices"
 	"unsafe"
 
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
@@ -32,6 +34,20 @@ var allowed = map[int]map[int]bool{
 		unix.IPV6_LEAVE_GROUP, unix.IPV6_MTU, unix.IPV6_MTU_DISCOVER),
 	unix.IPPROTO_UDP:    set(unix.UDP_CORK, unix.UDP_SEGMENT, unix.UDP_GRO),
 	unix.IPPROTO_ICMPV6: set(unix.ICMPV6_FILTER),
+}
+
+// HostOptions are the (level, name) pairs the sentry gets or sets on its
+// host sockets: the options above and SO_PROTOCOL (a new socket's). The
+// confined sentry's seccomp allow-list has them with --network=host.
+func HostOptions() [][2]int {
+	opts := [][2]int{{unix.SOL_SOCKET, unix.SO_PROTOCOL}}
+	for level, names := range allowed {
+		for name := range names {
+			opts = append(opts, [2]int{level, name})
+		}
+	}
+	slices.SortFunc(opts, func(a, b [2]int) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
+	return opts
 }
 
 func set(names ...int) map[int]bool {

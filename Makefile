@@ -19,6 +19,11 @@ TEST_TIMEOUT ?= 30m
 # goroutines beside the tasks).
 RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/socket/... ./sentry/net/... ./sentry/tty/...
 TEST_FLAGS   ?=
+# runsc-lite is built without cgo: its confinement sets capabilities on
+# every thread of the sentry (syscall.AllThreadsSyscall), which a binary
+# with cgo cannot do, and gVisor's netstack brings in package net, whose
+# resolver would link cgo in. The race detector needs cgo: race sets it.
+export CGO_ENABLED = 0
 
 .PHONY: all build test test-kvm test-gonet vet race unit conformance fmt-check fuzz bench bench-net syscalls-doc clean
 
@@ -37,7 +42,7 @@ vet:
 # (wake-up latency, CPU shares); run side by side they load both cores and
 # measure each other.
 race:
-	$(GO) test -race -p 1 -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(RACE_PKGS)
+	CGO_ENABLED=1 $(GO) test -race -p 1 -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(RACE_PKGS)
 
 # Every other package's tests (the race target already ran the kernel
 # packages), then the conformance tests on their own:

@@ -91,6 +91,9 @@ type Process struct {
 // (when it is a file) become the sentry's; cfg.Root and cfg.Volumes are
 // opened here.
 func Start(cfg boot.Config, opts Options) (*Process, error) {
+	if builtWithCgo && !opts.Unconfined {
+		return nil, &boot.ExitError{Status: 125, Err: errors.New("this runsc-lite was built with cgo, with which the sentry cannot confine itself: build it with CGO_ENABLED=0 (as make build does), or run it with --unconfined")}
+	}
 	opts.Confinement.Network = cfg.Network
 	msg := bootMessage{
 		LogFD:       -1,

@@ -24,6 +24,10 @@ import (
 // TestMain makes the test binary a sentry too: Start re-executes
 // /proc/self/exe with "boot", as runsc-lite does.
 func TestMain(m *testing.M) {
+	if builtWithCgo {
+		fmt.Fprintln(os.Stderr, "sentry/sandbox: the tests run their own binary as a confined sentry, which cannot be built with cgo: run them with CGO_ENABLED=0 (make unit does)")
+		os.Exit(1)
+	}
 	if len(os.Args) > 1 && os.Args[1] == "boot" {
 		os.Exit(Main(os.Args[2:], os.Stderr))
 	}

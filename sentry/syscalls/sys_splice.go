@@ -32,19 +32,12 @@ func Splice(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if flags&^spliceFlags != 0 {
 		return 0, unix.EINVAL
 	}
-	in, err := getFile(t, inFD)
+	in, out, err := getReadWrite(t, inFD, outFD)
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := getFile(t, outFD)
-	if err != nil {
-		return 0, err
-	}
 	defer out.DecRef()
-	if !in.Readable() || !out.Writable() {
-		return 0, unix.EBADF
-	}
 	inPipe, outPipe := pipeEnd(in), pipeEnd(out)
 	switch {
 	case inPipe == nil && outPipe == nil:
@@ -159,19 +152,12 @@ func Tee(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if flags&^spliceFlags != 0 {
 		return 0, unix.EINVAL
 	}
-	in, err := getFile(t, inFD)
+	in, out, err := getReadWrite(t, inFD, outFD)
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := getFile(t, outFD)
-	if err != nil {
-		return 0, err
-	}
 	defer out.DecRef()
-	if !in.Readable() || !out.Writable() {
-		return 0, unix.EBADF
-	}
 	inPipe, outPipe := pipeEnd(in), pipeEnd(out)
 	if inPipe == nil || outPipe == nil || inPipe.Pipe() == outPipe.Pipe() {
 		return 0, unix.EINVAL

@@ -18,6 +18,8 @@
 #   RUNSC_LITE_BIN=PATH   use this runsc-lite binary
 #   GVISOR=0              skip gVisor
 #   ROUNDS=N              rounds per benchmark (default 3)
+#   RUNSC_LITE_FLAGS=...  more flags for runsc-lite do (--unconfined, to
+#                         measure what the confinement costs)
 #   BENCH_QUICK=1         short runs (a smoke test of the script)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,7 +84,7 @@ run() {
 	shift
 	case $env in
 	native) "${native_prefix[@]}" "$@" ;;
-	runsc-lite) "$rl" do --network=none -- "$@" ;;
+	runsc-lite) "$rl" do --network=none ${RUNSC_LITE_FLAGS:-} -- "$@" ;;
 	gvisor-systrap) "$gv" --network=none --ignore-cgroups --platform=systrap do "$@" ;;
 	gvisor-ptrace) "$gv" --network=none --ignore-cgroups --platform=ptrace do "$@" ;;
 	esac

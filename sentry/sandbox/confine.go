@@ -324,8 +324,8 @@ func limitCapabilities(c Confinement, keep []keptCapability) error {
 	if err := dropBounding(boundingKept(c, keep)); err != nil {
 		return err
 	}
-	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
-		if set, err := unix.PrctlRetInt(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, uintptr(c), 0, 0); err == nil && set == 1 {
+	for cp := 0; cp <= unix.CAP_LAST_CAP; cp++ {
+		if set, err := unix.PrctlRetInt(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, uintptr(cp), 0, 0); err == nil && set == 1 {
 			if err := allThreadsPrctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); err != nil {
 				return fmt.Errorf("clearing the ambient capabilities: %w", err)
 			}

@@ -3,22 +3,30 @@
 #   make build         compile every package and bin/runsc-lite
 #   make test          the whole suite: vet, race tests of the kernel packages,
 #                      every package's tests, test/ (the native-vs-sandbox
-#                      conformance tests), a gofmt check, 50 s of fuzzing
+#                      conformance tests), a gofmt check, 60 s of fuzzing
 #                      (socket arguments, the ELF loader, the signal ABI),
 #                      and test-kvm
 #   make bench         bench/bench.sh: native vs sandbox, markdown table
 #   make test-kvm      the KVM platform inside a QEMU guest with a standard KVM
+#   make test-gonet    Go's net package tests natively and in the sandbox (>= 95%)
+#   make bench-net     bench/net.sh: network benchmarks, native vs sandbox vs gVisor
 #   make syscalls-doc  docs/syscalls.md from `runsc-lite syscalls --markdown`
 
 GO           ?= go
 TEST_TIMEOUT ?= 30m
-# Packages whose tests also run under the race detector: the kernel core and
-# the kernel threads built on it, the terminals (whose host link runs
-# goroutines beside the tasks), and the socket layer's lock-heavy code.
-RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/tty/... ./sentry/socket/...
+# Packages whose tests also run under the race detector: the kernel core,
+# the kernel threads built on it, the socket layer's lock-heavy code, the
+# network stack's softirq path, and the terminals (whose host link runs
+# goroutines beside the tasks).
+RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/socket/... ./sentry/net/... ./sentry/tty/...
 TEST_FLAGS   ?=
+# runsc-lite is built without cgo: its confinement sets capabilities on
+# every thread of the sentry (syscall.AllThreadsSyscall), which a binary
+# with cgo cannot do, and gVisor's netstack brings in package net, whose
+# resolver would link cgo in. The race detector needs cgo: race sets it.
+export CGO_ENABLED = 0
 
-.PHONY: all build test test-kvm vet race unit conformance fmt-check fuzz bench syscalls-doc clean
+.PHONY: all build test test-kvm test-gonet vet race unit conformance fmt-check fuzz bench bench-net syscalls-doc clean
 
 all: build
 
@@ -35,7 +43,7 @@ vet:
 # (wake-up latency, CPU shares); run side by side they load both cores and
 # measure each other.
 race:
-	$(GO) test -race -p 1 -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(RACE_PKGS)
+	CGO_ENABLED=1 $(GO) test -race -p 1 -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(RACE_PKGS)
 
 # Every other package's tests (the race target already ran the kernel
 # packages), then the conformance tests on their own:
@@ -43,13 +51,14 @@ race:
 # timing-sensitive tests if both ran at once. -count=1 because test/ builds
 # runsc-lite itself, which go test's cache cannot see.
 unit:
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '/runsc-lite/test$$' -e '/runsc-lite/kernel$$' -e '/runsc-lite/workqueue$$' -e '/runsc-lite/softirqd$$' -e '/runsc-lite/kswapd$$' -e '/runsc-lite/sentry/tty$$')
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '/runsc-lite/test$$' -e '/runsc-lite/kernel$$' -e '/runsc-lite/workqueue$$' -e '/runsc-lite/softirqd$$' -e '/runsc-lite/kswapd$$' -e '/runsc-lite/sentry/net$$' -e '/runsc-lite/sentry/tty$$')
 
 conformance:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./test/
 
 # Bounded runs of the fuzzers of what the sentry decodes from programs:
-# the socket syscalls' arguments (sockaddrs, msghdr, iovecs, cmsg chains),
+# the socket syscalls' arguments (sockaddrs, msghdr, iovecs, cmsg chains;
+# INET sockaddrs),
 # ELF and #! loading, and the signal ABI (rt_sigaction, rt_sigprocmask,
 # sigaltstack, rt_sigreturn's frame and FP area). Their checked-in corpora
 # (testdata/fuzz under each package) already run as normal tests in unit.
@@ -61,10 +70,16 @@ fuzz:
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzSocketArgs$$' -fuzztime 20s ./sentry/socket/
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzLoad$$' -fuzztime 15s ./sentry/loader/
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzSignalABI$$' -fuzztime 15s ./sentry/process/
+	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzSockaddr$$' -fuzztime 10s ./sentry/socket/inet/
 
 fmt-check:
 	@out="$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 gofmt -l)"; \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi; echo "gofmt: clean"
+
+# Go's net package test binary natively and in the sandbox: at least 95% of
+# the tests that pass natively must pass inside (test/gonet_test.go).
+test-gonet:
+	RUNSC_LITE_TEST_GONET=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run TestGoNetPackage -v ./test/
 
 # The KVM platform on a standard KVM: boots Debian's kernel with kvm-amd in a
 # QEMU (TCG) guest and runs the platform tests and the sandbox's programs on
@@ -74,6 +89,9 @@ test-kvm:
 
 bench:
 	bench/bench.sh
+
+bench-net:
+	bench/net.sh
 
 syscalls-doc:
 	mkdir -p docs

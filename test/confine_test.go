@@ -50,8 +50,15 @@ func (w stderrWriter) Write(b []byte) (int, error) {
 // "ready". The test's cleanup kills whatever is left of it.
 func startLive(t *testing.T, flags, env []string, argv ...string) *liveSandbox {
 	t.Helper()
+	return startLiveIn(t, nil, flags, env, argv...)
+}
+
+// startLiveIn is startLive with runsc-lite run by the command prefix
+// (ip netns exec NS).
+func startLiveIn(t *testing.T, prefix, flags, env []string, argv ...string) *liveSandbox {
+	t.Helper()
 	needSandbox(t)
-	full := append(append([]string{runscBin, "do"}, sandboxFlags(t, flags)...), "--")
+	full := append(append(append(append([]string(nil), prefix...), runscBin, "do"), sandboxFlags(t, flags)...), "--")
 	full = append(full, argv...)
 	s := &liveSandbox{lines: make(chan string, 64)}
 	s.cmd = exec.Command(full[0], full[1:]...)

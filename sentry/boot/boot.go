@@ -75,6 +75,12 @@ type Config struct {
 	Strace bool
 	// Hostname is the sandbox's hostname.
 	Hostname string
+	// Network is the network mode: none (default), sandbox or host
+	// (network.go).
+	Network string
+	// NetNS is the network namespace whose interfaces --network=sandbox
+	// takes over ("": the one the sentry runs in).
+	NetNS string
 	// Creds are the first process's credentials (IDs and capability
 	// sets); nil means process.HostCredentials (the host user's IDs).
 	Creds *auth.Credentials
@@ -305,6 +311,11 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	zone.SetOOMCandidates(s.OOMCandidates)
 	s.Sockets = socket.NewRegistry()
 	s.Sockets.Register(unixsocket.New(unixsocket.Options{HostUDS: cfg.HostUDS}))
+	stopNetwork, err := setupNetwork(s, cfg, log)
+	if err != nil {
+		return 0, err
+	}
+	defer stopNetwork()
 	// A stub killed from the host ends the processes it ran, at once.
 	if dw, ok := plat.(platform.DeathWatcher); ok {
 		dw.WatchDeaths(s.KillUsersOf)

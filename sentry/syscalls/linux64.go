@@ -166,6 +166,10 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_GETSOCKOPT:  {Name: "getsockopt", Fn: Getsockopt, Support: Partial, Note: "SOL_SOCKET: SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN, SO_SNDBUF, SO_RCVBUF, SO_RCVTIMEO, SO_SNDTIMEO, SO_PASSCRED, SO_PEERCRED, SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, ... (SO_PEERSEC is ENOPROTOOPT: no LSM); family levels as the family serves them", Args: []ArgKind{FD, Int, Int, Ptr, Ptr}, Ret: Int},
 	unix.SYS_SETSOCKOPT:  {Name: "setsockopt", Fn: Setsockopt, Support: Partial, Note: "as getsockopt; values longer than 64 KiB are cut", Args: []ArgKind{FD, Int, Int, Ptr, Int}, Ret: Int},
 
+	// Pipes to and from files and sockets (sys_splice.go).
+	unix.SYS_SPLICE: {Name: "splice", Fn: Splice, Support: Partial, Note: "one chunk (64 KiB) per call; SPLICE_F_MOVE and SPLICE_F_GIFT are hints and ignored", Args: []ArgKind{FD, Ptr, FD, Ptr, Uint, Hex}, Ret: Int},
+	unix.SYS_TEE:    {Name: "tee", Fn: Tee, Support: Partial, Note: "one chunk (64 KiB) per call", Args: []ArgKind{FD, FD, Uint, Hex}, Ret: Int},
+
 	// BEGIN file syscalls (owned by the filesystem work: sys_file.go and friends)
 	// I/O (sys_file.go).
 	unix.SYS_READ:            {Name: "read", Fn: Read, Support: Full, Args: []ArgKind{FD, OutBuf, Uint}, Ret: Int},

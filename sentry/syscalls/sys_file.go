@@ -854,22 +854,40 @@ func copyOutInt64(t *process.Thread, addr uintptr, v int64) error {
 	return nil
 }
 
+// getReadWrite returns the files of descriptors inFD, open for reading,
+// and outFD, open for writing (EBADF otherwise), for the calls that move
+// data from one to the other (sendfile, copy_file_range, splice, tee).
+// The caller drops both references.
+func getReadWrite(t *process.Thread, inFD, outFD int32) (in, out *vfs.FileDescription, err error) {
+	if in, err = getFile(t, inFD); err != nil {
+		return nil, nil, err
+	}
+	if out, err = getFile(t, outFD); err != nil {
+		in.DecRef()
+		return nil, nil, err
+	}
+	if !in.Readable() || !out.Writable() {
+		in.DecRef()
+		out.DecRef()
+		return nil, nil, unix.EBADF
+	}
+	return in, out, nil
+}
+
 func Sendfile(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	outFD, inFD, offAddr, count := a.Int(0), a.Int(1), a.Ptr(2), int64(a[3])
-	in, err := getFile(t, inFD)
+	in, out, err := getReadWrite(t, inFD, outFD)
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := getFile(t, outFD)
-	if err != nil {
-		return 0, err
-	}
 	defer out.DecRef()
-	if !in.Readable() || !out.Writable() {
-		return 0, unix.EBADF
-	}
 	if in.IsDir() || out.Flags()&unix.O_APPEND != 0 {
+		return 0, unix.EINVAL
+	}
+	if pipeEnd(in) != nil {
+		// A pipe cannot be spliced from by sendfile (no splice_read):
+		// Go's io.Copy relies on this EINVAL to fall back to splice.
 		return 0, unix.EINVAL
 	}
 	if count < 0 {
@@ -907,17 +925,13 @@ func CopyFileRange(t *process.Thread, a arch.SyscallArguments) (uintptr, error) 
 	if flags != 0 {
 		return 0, unix.EINVAL
 	}
-	in, err := getFile(t, inFD)
+	in, out, err := getReadWrite(t, inFD, outFD)
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := getFile(t, outFD)
-	if err != nil {
-		return 0, err
-	}
 	defer out.DecRef()
-	if !in.Readable() || !out.Writable() || out.Flags()&unix.O_APPEND != 0 {
+	if out.Flags()&unix.O_APPEND != 0 {
 		return 0, unix.EBADF
 	}
 	if in.IsDir() || out.IsDir() {

@@ -755,6 +755,32 @@ func FileTruncated(dev, ino uint64, size int64) {
 	}
 }
 
+// FileInvalidate drops the cached pages of the file (dev, ino) that are
+// clean and mapped nowhere, so that the next reads fetch them from the
+// file again: what a lock on a host file shared with host processes
+// needs (NFS's rule: a writer elsewhere may have changed the file under
+// its own lock). Dirty and mapped pages stay. It never blocks on a
+// memory manager.
+func FileInvalidate(dev, ino uint64) {
+	pageCache.mu.Lock()
+	objs := append([]*cacheObject(nil), pageCache.files[fileID{dev, ino}]...)
+	pageCache.mu.Unlock()
+	for _, o := range objs {
+		o.mu.Lock()
+		o.eof = -1
+		for off, p := range o.pages {
+			if !p.dirty && p.mapcount == 0 {
+				o.dropPageLocked(off, p)
+			}
+		}
+		empty := o.maps == 0 && len(o.pages) == 0
+		o.mu.Unlock()
+		if empty {
+			o.maybeRemove()
+		}
+	}
+}
+
 type droppedPage struct{ off, frame uint64 }
 
 func (o *cacheObject) truncate(size uint64) {

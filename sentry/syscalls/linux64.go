@@ -173,7 +173,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_DUP:         {Name: "dup", Fn: Dup, Support: Full, Args: []ArgKind{FD}, Ret: FD},
 	unix.SYS_DUP2:        {Name: "dup2", Fn: Dup2, Support: Full, Args: []ArgKind{FD, FD}, Ret: FD},
 	unix.SYS_DUP3:        {Name: "dup3", Fn: Dup3, Support: Full, Args: []ArgKind{FD, FD, OpenFlags}, Ret: FD},
-	unix.SYS_FCNTL:       {Name: "fcntl", Fn: Fcntl, Support: Partial, Note: "record locks and leases always succeed (no other locker exists); F_SETOWN/F_SETSIG are recorded nowhere; no file seals", Args: []ArgKind{FD, Int, Hex}, Ret: Int},
+	unix.SYS_FCNTL:       {Name: "fcntl", Fn: Fcntl, Support: Partial, Note: "record locks (F_GETLK/F_SETLK/F_SETLKW and F_OFD_*) are real between the sandbox's processes and on volumes also taken on the host (sentry/fs/lock); leases always succeed; F_SETOWN/F_SETSIG are recorded nowhere; no file seals", Args: []ArgKind{FD, Int, Hex}, Ret: Int},
 	unix.SYS_IOCTL:       {Name: "ioctl", Fn: Ioctl, Support: Partial, Note: "FIONBIO, FIOCLEX, FIONCLEX, FIOASYNC, FIONREAD; terminals (sentry/tty): TCGETS/TCSETS/TCSETSW/TCSETSF and the termios2 and termio forms, TIOCGLCKTRMIOS/TIOCSLCKTRMIOS, TIOCGWINSZ/TIOCSWINSZ, TIOCSCTTY, TIOCNOTTY, TIOCGPGRP/TIOCSPGRP, TIOCGSID, TIOCEXCL/TIOCNXCL/TIOCGEXCL, TIOCOUTQ, TIOCSTI, TCFLSH, TCXONC, TCSBRK(P), TIOCSBRK/TIOCCBRK, TIOCGETD/TIOCSETD (N_TTY only), TIOCGSOFTCAR/TIOCSSOFTCAR, TIOCGDEV, TIOCVHANGUP; pty masters: TIOCGPTN, TIOCSPTLCK/TIOCGPTLCK, TIOCPKT/TIOCGPKT, TIOCSIG, TIOCGPTPEER; modem, serial and console ioctls ENOTTY, as on a pty; others ENOTTY", Args: []ArgKind{FD, Hex, Hex}, Ret: Int},
 
 	// Attributes (sys_fs.go).
@@ -235,7 +235,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_FALLOCATE: {Name: "fallocate", Fn: Fallocate, Support: Partial, Note: "mode 0 and FALLOC_FL_KEEP_SIZE in memory; volumes pass every mode to the host file", Args: []ArgKind{FD, Hex, Int, Int}, Ret: Int},
 	unix.SYS_FADVISE64: {Name: "fadvise64", Fn: Fadvise64, Support: Full, Note: "advice is validated and ignored", Args: []ArgKind{FD, Int, Int, Int}, Ret: Int},
 	unix.SYS_READAHEAD: {Name: "readahead", Fn: Readahead, Support: Full, Note: "validated and ignored", Args: []ArgKind{FD, Int, Uint}, Ret: Int},
-	unix.SYS_FLOCK:     {Name: "flock", Fn: Flock, Support: Partial, Note: "always granted: no lock conflicts are detected", Args: []ArgKind{FD, Hex}, Ret: Int},
+	unix.SYS_FLOCK:     {Name: "flock", Fn: Flock, Support: Full, Note: "owned by the open file description; conflicts between the sandbox's processes, waits on kernel wait queues; on volumes also taken on the host", Args: []ArgKind{FD, Hex}, Ret: Int},
 
 	// Extended attributes (sys_fs.go): none are stored.
 	unix.SYS_GETXATTR:     {Name: "getxattr", Fn: Getxattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{Path, Path, Ptr, Uint}, Ret: Int},

@@ -846,22 +846,6 @@ func Readahead(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return 0, nil
 }
 
-func Flock(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	f, err := getFile(t, a.Int(0))
-	if err != nil {
-		return 0, err
-	}
-	defer f.DecRef()
-	if f.IsPath() {
-		return 0, unix.EBADF
-	}
-	switch a.Int(1) &^ unix.LOCK_NB {
-	case unix.LOCK_SH, unix.LOCK_EX, unix.LOCK_UN:
-		return 0, nil
-	}
-	return 0, unix.EINVAL
-}
-
 // Working directory, root and umask.
 
 func Getcwd(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {

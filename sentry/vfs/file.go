@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/lock"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/pipe"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"golang.org/x/sys/unix"
@@ -29,6 +30,8 @@ type FileDescription struct {
 	dir   *dirState
 	flags atomic.Uint32
 	name  string
+	// key caches the file's key (FileKey) once computed.
+	key atomic.Pointer[fs.FileKey]
 
 	// relMu protects the release hooks (epoll interests that must go
 	// when the description's last reference does).
@@ -123,6 +126,11 @@ func (fd *FileDescription) IncRef() { fd.refs.Add(1) }
 // DecRef drops a reference and releases the file when it was the last.
 func (fd *FileDescription) DecRef() {
 	if n := fd.refs.Add(-1); n == 0 {
+		if lock.HasDescription(fd) {
+			if key, err := fd.FileKey(fs.Background); err == nil {
+				lock.ReleaseDescription(key, fd)
+			}
+		}
 		fd.relMu.Lock()
 		hooks := fd.relHooks
 		fd.relHooks, fd.released = nil, true
@@ -134,6 +142,39 @@ func (fd *FileDescription) DecRef() {
 			fd.impl.Release()
 		}
 	}
+}
+
+// FileKey returns the key of the description's file (what locks and
+// inotify watches are keyed by), computed once: from the open file when
+// it knows it, else its node's, else a Stat.
+func (fd *FileDescription) FileKey(ctx *fs.Context) (fs.FileKey, error) {
+	if k := fd.key.Load(); k != nil {
+		return *k, nil
+	}
+	var k fs.FileKey
+	ok := false
+	if id, isID := fd.impl.(fs.Identified); isID {
+		k, ok = id.FileKey()
+	}
+	if !ok {
+		var err error
+		if k, err = fs.NodeKey(ctx, fd.loc.Node); err != nil {
+			st, serr := fd.Stat(ctx)
+			if serr != nil {
+				return fs.FileKey{}, err
+			}
+			k = fs.KeyFromStatx(&st)
+		}
+	}
+	fd.key.Store(&k)
+	return k, nil
+}
+
+// HostLocks returns the file as a host-lockable file when its locks are
+// also taken on the host (a volume's regular file), or nil.
+func (fd *FileDescription) HostLocks() fs.HostLockable {
+	hl, _ := fd.impl.(fs.HostLockable)
+	return hl
 }
 
 // Location returns where the description was opened.

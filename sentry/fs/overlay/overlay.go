@@ -788,3 +788,24 @@ func (m *lowerMappable) WriteAt(p []byte, off int64) (int, error) {
 // MappingIdentity implements mm.Mappable: the lower file's, which its
 // copy keeps.
 func (m *lowerMappable) MappingIdentity() (uint64, uint64, string) { return m.lower.MappingIdentity() }
+
+// FileKey implements fs.Identified: the copy's once copied up (which
+// keeps the lower file's), else the lower node's.
+func (n *Node) FileKey() (fs.FileKey, bool) {
+	l, u := n.layers()
+	if u != nil {
+		return u.FileKey()
+	}
+	if id, ok := l.(fs.Identified); ok {
+		return id.FileKey()
+	}
+	return fs.FileKey{}, false
+}
+
+// FileKey implements fs.Identified: the lower file's (its copy keeps it).
+func (f *lowerFile) FileKey() (fs.FileKey, bool) {
+	if id, ok := f.lower.(fs.Identified); ok {
+		return id.FileKey()
+	}
+	return fs.FileKey{}, false
+}

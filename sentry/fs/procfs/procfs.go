@@ -29,6 +29,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/kernel"
 	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/lock"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/synth"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
@@ -124,6 +125,7 @@ func (p *procFS) buildRoot() {
 	r.Add("filesystems", p.static("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tpipefs\nnodev\toverlay\nnodev\t9p\n"))
 	r.Add("cmdline", p.static("BOOT_IMAGE=/vmlinuz-runsc-lite ro quiet\n"))
 	r.Add("swaps", p.text(p.swaps))
+	r.Add("locks", p.text(func(*fs.Context) string { return lock.ProcLocks() }))
 	r.Add("zoneinfo", p.text(p.zoneinfo))
 	r.Add("devices", p.static("Character devices:\n  1 mem\n  5 /dev/tty\n136 pts\n\nBlock devices:\n"))
 	r.Add("partitions", p.static("major minor  #blocks  name\n\n"))
@@ -500,7 +502,16 @@ func (p *procFS) findFDInfo(t *kernel.Task, th *process.Thread, name string) (fs
 		if st, err := f.Stat(fs.Background); err == nil {
 			ino = st.Ino
 		}
-		return []byte(fmt.Sprintf("pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%d\n", pos, flags, mnt, ino)), nil
+		text := fmt.Sprintf("pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%d\n", pos, flags, mnt, ino)
+		if lock.Any() {
+			if key, err := f.FileKey(fs.Background); err == nil {
+				text += lock.FDInfo(key, f, fdt)
+			}
+		}
+		if fi, ok := f.Impl().(fs.FDInfoer); ok {
+			text += fi.FDInfo()
+		}
+		return []byte(text), nil
 	}), nil
 }
 

@@ -870,3 +870,13 @@ func (m Mappable) MappingIdentity() (uint64, uint64, string) {
 	defer m.i.mu.RUnlock()
 	return unix.Mkdev(m.i.devMajor, m.i.devMinor), m.i.ino, ""
 }
+
+// FileKey implements fs.Identified.
+func (i *Inode) FileKey() (fs.FileKey, bool) {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	return fs.FileKey{Dev: unix.Mkdev(i.devMajor, i.devMinor), Ino: i.ino}, true
+}
+
+// FileKey implements fs.Identified.
+func (f *File) FileKey() (fs.FileKey, bool) { return f.inode.FileKey() }

@@ -13,8 +13,9 @@ GO           ?= go
 TEST_TIMEOUT ?= 30m
 # Packages whose tests also run under the race detector: the kernel core and
 # the kernel threads built on it, the terminals (whose host link runs
-# goroutines beside the tasks), and the socket layer's lock-heavy code.
-RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/tty/... ./sentry/socket/...
+# goroutines beside the tasks), the socket layer's lock-heavy code, and
+# inotify's registry (events sent, watches added and read at once).
+RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/tty/... ./sentry/socket/... ./sentry/fs/inotify/...
 TEST_FLAGS   ?=
 
 .PHONY: all build test test-kvm vet race unit conformance fmt-check fuzz bench syscalls-doc clean

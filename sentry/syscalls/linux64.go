@@ -273,6 +273,12 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_FREMOVEXATTR: {Name: "fremovexattr", Fn: Fremovexattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{FD, Path}, Ret: Int},
 	// END file syscalls
 
+	// inotify (sys_inotify.go, sentry/fs/inotify).
+	unix.SYS_INOTIFY_INIT:      {Name: "inotify_init", Fn: InotifyInit, Support: Full, Note: "events of the sandbox's own changes on every filesystem; host-side changes in volumes are not seen", Ret: FD},
+	unix.SYS_INOTIFY_INIT1:     {Name: "inotify_init1", Fn: InotifyInit1, Support: Full, Note: "as inotify_init; IN_NONBLOCK, IN_CLOEXEC", Args: []ArgKind{Hex}, Ret: FD},
+	unix.SYS_INOTIFY_ADD_WATCH: {Name: "inotify_add_watch", Fn: InotifyAddWatch, Support: Full, Note: "every event and flag (IN_ONESHOT, IN_MASK_ADD, IN_MASK_CREATE, IN_ONLYDIR, IN_DONT_FOLLOW, IN_EXCL_UNLINK); max_user_watches", Args: []ArgKind{FD, Path, Hex}, Ret: Int},
+	unix.SYS_INOTIFY_RM_WATCH:  {Name: "inotify_rm_watch", Fn: InotifyRmWatch, Support: Full, Args: []ArgKind{FD, Int}, Ret: Int},
+
 	// Terminals and signal files (sys_signalfd.go; terminal ioctls are
 	// ioctl's, served by sentry/tty).
 	unix.SYS_SIGNALFD:  {Name: "signalfd", Fn: Signalfd, Support: Partial, Note: "poll and epoll readiness follow the thread that made the file (Linux: the polling thread); reads take the reader's signals", Args: []ArgKind{FD, Ptr, Uint}, Ret: FD},

@@ -32,6 +32,9 @@ type FileDescription struct {
 	name  string
 	// key caches the file's key (FileKey) once computed.
 	key atomic.Pointer[fs.FileKey]
+	// parent caches the key of the file's directory for inotify
+	// (notify.go).
+	parent atomic.Pointer[parentRef]
 
 	// relMu protects the release hooks (epoll interests that must go
 	// when the description's last reference does).
@@ -143,6 +146,7 @@ func (fd *FileDescription) DecRef() {
 		for _, fn := range hooks {
 			fn()
 		}
+		fd.notifyClose()
 		if fd.impl != nil {
 			fd.impl.Release()
 		}
@@ -242,7 +246,11 @@ func (fd *FileDescription) Read(ctx *fs.Context, dst []byte) (int, error) {
 			fd.flushShared(pos, int64(len(dst)))
 		}
 	}
-	return fd.impl.Read(ctx, dst, fd.Flags())
+	n, err := fd.impl.Read(ctx, dst, fd.Flags())
+	if n > 0 {
+		fd.notify(unix.IN_ACCESS)
+	}
+	return n, err
 }
 
 // needsCoherence reports whether reads and writes of fd must be made
@@ -289,6 +297,9 @@ func (fd *FileDescription) Write(ctx *fs.Context, src []byte) (int, error) {
 			fd.noteWritten(end-int64(n), src[:n])
 		}
 	}
+	if n > 0 {
+		fd.notify(unix.IN_MODIFY)
+	}
 	return n, err
 }
 
@@ -306,7 +317,11 @@ func (fd *FileDescription) PRead(ctx *fs.Context, dst []byte, off int64) (int, e
 	if fd.needsCoherence() {
 		fd.flushShared(off, int64(len(dst)))
 	}
-	return fd.impl.ReadAt(ctx, dst, off)
+	n, err := fd.impl.ReadAt(ctx, dst, off)
+	if n > 0 {
+		fd.notify(unix.IN_ACCESS)
+	}
+	return n, err
 }
 
 // PWrite is pwrite(2).
@@ -320,6 +335,9 @@ func (fd *FileDescription) PWrite(ctx *fs.Context, src []byte, off int64) (int, 
 	n, err := fd.impl.WriteAt(ctx, src, off)
 	if n > 0 && fd.needsCoherence() {
 		fd.noteWritten(off, src[:n])
+	}
+	if n > 0 {
+		fd.notify(unix.IN_MODIFY)
 	}
 	return n, err
 }
@@ -369,13 +387,16 @@ func (fd *FileDescription) Truncate(ctx *fs.Context, size int64) error {
 	if fd.loc.Mount != nil && fd.loc.Mount.ReadOnly {
 		return unix.EROFS
 	}
+	var e error = unix.EINVAL
 	if t, ok := fd.impl.(fs.Truncater); ok {
-		return t.Truncate(ctx, size)
+		e = t.Truncate(ctx, size)
+	} else if a, ok := fd.loc.Node.(fs.Attributer); ok {
+		e = a.SetStat(ctx, fs.SetStat{Mask: linux.STATX_SIZE, Size: uint64(size)})
 	}
-	if a, ok := fd.loc.Node.(fs.Attributer); ok {
-		return a.SetStat(ctx, fs.SetStat{Mask: linux.STATX_SIZE, Size: uint64(size)})
+	if e == nil {
+		fd.notify(unix.IN_MODIFY)
 	}
-	return unix.EINVAL
+	return e
 }
 
 // Sync is fsync(2).
@@ -410,7 +431,11 @@ func (fd *FileDescription) Allocate(ctx *fs.Context, mode uint32, off, length in
 		return unix.ENODEV
 	}
 	if a, ok := fd.impl.(fs.Allocator); ok {
-		return a.Allocate(ctx, mode, off, length)
+		err := a.Allocate(ctx, mode, off, length)
+		if err == nil {
+			fd.notify(unix.IN_MODIFY)
+		}
+		return err
 	}
 	return unix.EOPNOTSUPP
 }
@@ -500,6 +525,7 @@ func (fd *FileDescription) Getdents(ctx *fs.Context, v *VirtualFilesystem, emit 
 		return unix.ENOTDIR
 	}
 	ds := fd.dir
+	defer fd.notify(unix.IN_ACCESS)
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	if ds.ents == nil {

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/inotify"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,7 +29,7 @@ func (v *VirtualFilesystem) MountOver(at Location, f fs.Filesystem, root fs.Dire
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	m := &Mount{ID: v.nextID, FS: f, Root: root, Point: at.Path, ReadOnly: o.ReadOnly, Source: src, Options: o.Options, parent: at.Mount}
+	m := &Mount{ID: v.nextID, FS: f, Root: root, Point: at.Path, ReadOnly: o.ReadOnly, Source: src, Options: o.Options, parent: at.Mount, vfs: v}
 	v.nextID++
 	v.mounts[at.Path] = m
 	v.list = append(v.list, m)
@@ -67,5 +68,12 @@ func (v *VirtualFilesystem) Unmount(loc Location) error {
 			break
 		}
 	}
+	// The filesystem's last mount gone: its watches hear IN_UNMOUNT.
+	for _, o := range v.list {
+		if o.FS == m.FS {
+			return nil
+		}
+	}
+	defer inotify.Unmounted(m.FS)
 	return nil
 }

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/inotify"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 )
@@ -148,7 +149,10 @@ func (v *VirtualFilesystem) OpenAt(ctx *fs.Context, fsc *FSContext, start Locati
 			if err != nil {
 				return nil, err
 			}
-			return NewFileDescription(Location{Mount: dir.Mount, Node: node, Path: joinPath(dir.Path, name)}, impl, flags), nil
+			notifyEntry(ctx, dir, name, unix.IN_CREATE, 0, false)
+			fd := NewFileDescription(Location{Mount: dir.Mount, Node: node, Path: joinPath(dir.Path, name)}, impl, flags)
+			fd.notify(unix.IN_OPEN)
+			return fd, nil
 		}
 		if err != nil {
 			return nil, err
@@ -216,7 +220,9 @@ func (v *VirtualFilesystem) openLocation(ctx *fs.Context, loc Location, flags ui
 		if err := checkAccess(ctx, loc.Node, 4); err != nil {
 			return nil, err
 		}
-		return NewFileDescription(loc, nil, flags), nil
+		fd := NewFileDescription(loc, nil, flags)
+		fd.notify(unix.IN_OPEN)
+		return fd, nil
 	}
 	if (write || trunc) && typ == unix.S_IFREG && loc.Mount != nil && loc.Mount.ReadOnly {
 		return nil, unix.EROFS
@@ -259,7 +265,12 @@ func (v *VirtualFilesystem) openLocation(ctx *fs.Context, loc Location, flags ui
 			return nil, terr
 		}
 	}
-	return NewFileDescription(loc, impl, flags), nil
+	fd := NewFileDescription(loc, impl, flags)
+	fd.notify(unix.IN_OPEN)
+	if trunc {
+		fd.notify(unix.IN_MODIFY)
+	}
+	return fd, nil
 }
 
 // OpenExecutableAs opens path for execve by the caller of ctx: symlinks
@@ -306,7 +317,11 @@ func (v *VirtualFilesystem) MkdirAt(ctx *fs.Context, fsc *FSContext, start Locat
 	if err != nil {
 		return err
 	}
-	return dw.Mkdir(ctx, name, mode&^fsc.Umask()&(0777|unix.S_ISVTX))
+	if err := dw.Mkdir(ctx, name, mode&^fsc.Umask()&(0777|unix.S_ISVTX)); err != nil {
+		return err
+	}
+	notifyEntry(ctx, dir, name, unix.IN_CREATE, 0, true)
+	return nil
 }
 
 // MknodAt is mknodat(2): regular files, FIFOs and sockets (device nodes
@@ -332,7 +347,11 @@ func (v *VirtualFilesystem) MknodAt(ctx *fs.Context, fsc *FSContext, start Locat
 	if err != nil {
 		return err
 	}
-	return dw.Mknod(ctx, name, mode&unix.S_IFMT|mode&^fsc.Umask()&07777, dev)
+	if err := dw.Mknod(ctx, name, mode&unix.S_IFMT|mode&^fsc.Umask()&07777, dev); err != nil {
+		return err
+	}
+	notifyEntry(ctx, dir, name, unix.IN_CREATE, 0, false)
+	return nil
 }
 
 // SymlinkAt is symlinkat(2).
@@ -352,7 +371,11 @@ func (v *VirtualFilesystem) SymlinkAt(ctx *fs.Context, fsc *FSContext, target st
 	if err != nil {
 		return err
 	}
-	return dw.Symlink(ctx, name, target)
+	if err := dw.Symlink(ctx, name, target); err != nil {
+		return err
+	}
+	notifyEntry(ctx, dir, name, unix.IN_CREATE, 0, false)
+	return nil
 }
 
 // LinkAt is linkat(2); follow is AT_SYMLINK_FOLLOW. oldLoc, if its Node is
@@ -381,7 +404,16 @@ func (v *VirtualFilesystem) LinkAt(ctx *fs.Context, fsc *FSContext, oldStart Loc
 	if err != nil {
 		return err
 	}
-	return dw.Link(ctx, name, old.Node)
+	if err := dw.Link(ctx, name, old.Node); err != nil {
+		return err
+	}
+	if inotify.Active() {
+		if k, err := fs.NodeKey(ctx, old.Node); err == nil {
+			notifySelf(k, false, unix.IN_ATTRIB)
+		}
+		notifyEntry(ctx, dir, name, unix.IN_CREATE, 0, false)
+	}
+	return nil
 }
 
 // UnlinkAt is unlinkat(2) without AT_REMOVEDIR.
@@ -414,7 +446,13 @@ func (v *VirtualFilesystem) UnlinkAt(ctx *fs.Context, fsc *FSContext, start Loca
 	if err := checkSticky(ctx, dir, child.Node); err != nil {
 		return err
 	}
-	return dw.Unlink(ctx, name)
+	vic := lookVictim(ctx, child.Node)
+	if err := dw.Unlink(ctx, name); err != nil {
+		return err
+	}
+	vic.removed()
+	notifyEntry(ctx, dir, name, unix.IN_DELETE, 0, false)
+	return nil
 }
 
 // RmdirAt is unlinkat(2) with AT_REMOVEDIR.
@@ -449,7 +487,13 @@ func (v *VirtualFilesystem) RmdirAt(ctx *fs.Context, fsc *FSContext, start Locat
 	if err := checkSticky(ctx, dir, child.Node); err != nil {
 		return err
 	}
-	return dw.Rmdir(ctx, name)
+	vic := lookVictim(ctx, child.Node)
+	if err := dw.Rmdir(ctx, name); err != nil {
+		return err
+	}
+	vic.removed()
+	notifyEntry(ctx, dir, name, unix.IN_DELETE, 0, true)
+	return nil
 }
 
 // RenameAt is renameat2(2).
@@ -487,6 +531,7 @@ func (v *VirtualFilesystem) RenameAt(ctx *fs.Context, fsc *FSContext, oldStart L
 	if (oslash || nslash) && src.Node.Type() != unix.S_IFDIR {
 		return unix.ENOTDIR
 	}
+	var dstNode fs.Node
 	if dst, err := w.step(ndir, nname); err == nil {
 		if dst.Mount != ndir.Mount {
 			return unix.EBUSY
@@ -494,6 +539,7 @@ func (v *VirtualFilesystem) RenameAt(ctx *fs.Context, fsc *FSContext, oldStart L
 		if err := checkSticky(ctx, ndir, dst.Node); err != nil {
 			return err
 		}
+		dstNode = dst.Node
 	} else if err != unix.ENOENT {
 		return err
 	}
@@ -514,7 +560,36 @@ func (v *VirtualFilesystem) RenameAt(ctx *fs.Context, fsc *FSContext, oldStart L
 	if !ok {
 		return unix.ENOTDIR
 	}
-	return odw.Rename(ctx, oname, nd, nname, flags)
+	moved, replaced := lookVictim(ctx, src.Node), lookVictim(ctx, dstNode)
+	if err := odw.Rename(ctx, oname, nd, nname, flags); err != nil {
+		return err
+	}
+	if flags&unix.RENAME_EXCHANGE != 0 {
+		notifyMove(ctx, odir, oname, ndir, nname, moved, victim{})
+		notifyMove(ctx, ndir, nname, odir, oname, replaced, victim{})
+	} else {
+		notifyMove(ctx, odir, oname, ndir, nname, moved, replaced)
+		if replaced.ok && replaced.last {
+			inotify.Removed(replaced.key)
+		}
+	}
+	return nil
+}
+
+// notifyMove is fsnotify_move: MOVED_FROM and MOVED_TO with one cookie,
+// the replaced file's link count (ATTRIB), then MOVE_SELF for the moved
+// file. The replaced file's DELETE_SELF is the caller's.
+func notifyMove(ctx *fs.Context, odir Location, oname string, ndir Location, nname string, moved, target victim) {
+	if !moved.ok {
+		return
+	}
+	cookie := inotify.NewCookie()
+	notifyEntry(ctx, odir, oname, unix.IN_MOVED_FROM, cookie, moved.isDir)
+	notifyEntry(ctx, ndir, nname, unix.IN_MOVED_TO, cookie, moved.isDir)
+	if target.ok && !target.isDir {
+		notifySelf(target.key, false, unix.IN_ATTRIB)
+	}
+	notifySelf(moved.key, moved.isDir, unix.IN_MOVE_SELF)
 }
 
 // ReadlinkAt is readlinkat(2): EINVAL if p does not name a symlink.
@@ -616,7 +691,13 @@ func SetStat(ctx *fs.Context, loc Location, s fs.SetStat, timesNow bool) error {
 		s.Mask |= linux.STATX_MODE
 		s.Mode = m & 07777
 	}
-	return a.SetStat(ctx, s)
+	if err := a.SetStat(ctx, s); err != nil {
+		return err
+	}
+	if m := setStatMask(s); m != 0 {
+		notifyLocation(ctx, loc, m)
+	}
+	return nil
 }
 
 // Access is faccessat(2)'s check: mode is F_OK or a mask of R_OK, W_OK,

@@ -91,4 +91,3 @@ func InotifyRmWatch(t *process.Thread, a arch.SyscallArguments) (uintptr, error)
 	defer f.DecRef()
 	return 0, in.RmWatch(a.Int(1))
 }
-

@@ -283,6 +283,14 @@ type Allocator interface {
 	Allocate(ctx *Context, mode uint32, off, length int64) error
 }
 
+// Sealable is an open file whose file has seals (tmpfs files and memfds):
+// fcntl's F_GET_SEALS and F_ADD_SEALS (the caller checks that the
+// description is writable). Files that are not Sealable answer EINVAL.
+type Sealable interface {
+	GetSeals() (uint32, error)
+	AddSeals(seals uint32) error
+}
+
 // Statter is a file whose attributes come from the open file rather than
 // its node (host stdio).
 type Statter interface {

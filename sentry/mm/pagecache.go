@@ -723,18 +723,22 @@ func FileFlush(dev, ino uint64, off, n int64) {
 	if off < 0 || n <= 0 {
 		return
 	}
+	type job struct {
+		o  *cacheObject
+		mp Mappable
+	}
 	pageCache.mu.Lock()
-	var dirty []*cacheObject
+	var dirty []job
 	for _, o := range pageCache.files[fileID{dev, ino}] {
 		o.mu.Lock()
-		if o.nrDirty > 0 {
-			dirty = append(dirty, o)
+		if o.nrDirty > 0 && o.mappable != nil {
+			dirty = append(dirty, job{o, o.mappable})
 		}
 		o.mu.Unlock()
 	}
 	pageCache.mu.Unlock()
-	for _, o := range dirty {
-		o.writeback(uint64(off)&^(PageSize-1), uint64(off+n), nil)
+	for _, j := range dirty {
+		j.o.writeback(uint64(off)&^(PageSize-1), uint64(off+n), j.mp)
 	}
 }
 

@@ -194,7 +194,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_DUP:         {Name: "dup", Fn: Dup, Support: Full, Args: []ArgKind{FD}, Ret: FD},
 	unix.SYS_DUP2:        {Name: "dup2", Fn: Dup2, Support: Full, Args: []ArgKind{FD, FD}, Ret: FD},
 	unix.SYS_DUP3:        {Name: "dup3", Fn: Dup3, Support: Full, Args: []ArgKind{FD, FD, OpenFlags}, Ret: FD},
-	unix.SYS_FCNTL:       {Name: "fcntl", Fn: Fcntl, Support: Partial, Note: "record locks (F_GETLK/F_SETLK/F_SETLKW and F_OFD_*) are real between the sandbox's processes and on volumes also taken on the host (sentry/fs/lock); leases always succeed; F_SETOWN/F_SETSIG are recorded nowhere; no file seals", Args: []ArgKind{FD, Int, Hex}, Ret: Int},
+	unix.SYS_FCNTL:       {Name: "fcntl", Fn: Fcntl, Support: Partial, Note: "record locks (F_GETLK/F_SETLK/F_SETLKW and F_OFD_*) are real between the sandbox's processes and on volumes also taken on the host (sentry/fs/lock); leases always succeed; F_SETOWN/F_SETSIG are recorded nowhere; F_ADD_SEALS/F_GET_SEALS on tmpfs files and memfds", Args: []ArgKind{FD, Int, Hex}, Ret: Int},
 	unix.SYS_IOCTL:       {Name: "ioctl", Fn: Ioctl, Support: Partial, Note: "FIONBIO, FIOCLEX, FIONCLEX, FIOASYNC, FIONREAD; terminals (sentry/tty): TCGETS/TCSETS/TCSETSW/TCSETSF and the termios2 and termio forms, TIOCGLCKTRMIOS/TIOCSLCKTRMIOS, TIOCGWINSZ/TIOCSWINSZ, TIOCSCTTY, TIOCNOTTY, TIOCGPGRP/TIOCSPGRP, TIOCGSID, TIOCEXCL/TIOCNXCL/TIOCGEXCL, TIOCOUTQ, TIOCSTI, TCFLSH, TCXONC, TCSBRK(P), TIOCSBRK/TIOCCBRK, TIOCGETD/TIOCSETD (N_TTY only), TIOCGSOFTCAR/TIOCSSOFTCAR, TIOCGDEV, TIOCVHANGUP; pty masters: TIOCGPTN, TIOCSPTLCK/TIOCGPTLCK, TIOCPKT/TIOCGPKT, TIOCSIG, TIOCGPTPEER; modem, serial and console ioctls ENOTTY, as on a pty; others ENOTTY", Args: []ArgKind{FD, Hex, Hex}, Ret: Int},
 
 	// Attributes (sys_fs.go).
@@ -272,6 +272,9 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_LREMOVEXATTR: {Name: "lremovexattr", Fn: Lremovexattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{Path, Path}, Ret: Int},
 	unix.SYS_FREMOVEXATTR: {Name: "fremovexattr", Fn: Fremovexattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{FD, Path}, Ret: Int},
 	// END file syscalls
+
+	// memfd_create and file seals (sys_memfd.go, sentry/fs/tmpfs/seals.go).
+	unix.SYS_MEMFD_CREATE: {Name: "memfd_create", Fn: MemfdCreate, Support: Partial, Note: "MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_NOEXEC_SEAL, MFD_EXEC; MFD_HUGETLB is EINVAL (no hugetlbfs)", Args: []ArgKind{Path, Hex}, Ret: FD},
 
 	// inotify (sys_inotify.go, sentry/fs/inotify).
 	unix.SYS_INOTIFY_INIT:      {Name: "inotify_init", Fn: InotifyInit, Support: Full, Note: "events of the sandbox's own changes on every filesystem; host-side changes in volumes are not seen", Ret: FD},

@@ -644,8 +644,24 @@ func Fcntl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 		n, err := p.SetPipeSize(int(uint32(arg)))
 		return uintptr(n), err
-	case fAddSeals, fGetSeals:
-		return 0, unix.EINVAL
+	case fGetSeals:
+		s, ok := f.Impl().(fs.Sealable)
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		seals, err := s.GetSeals()
+		return uintptr(seals), err
+	case fAddSeals:
+		// memfd_add_seals: EPERM for a description that cannot write,
+		// whatever the file; EINVAL for a file without seals.
+		if !f.Writable() {
+			return 0, unix.EPERM
+		}
+		s, ok := f.Impl().(fs.Sealable)
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		return 0, s.AddSeals(uint32(arg))
 	}
 	return 0, unix.EINVAL
 }

@@ -503,6 +503,21 @@ func (m namedMappable) Unmapped() {
 	}
 }
 
+// WriteMapped implements mm.WriteMapCounter for files that need it.
+func (m namedMappable) WriteMapped(delta int32) {
+	if c, ok := m.Mappable.(mm.WriteMapCounter); ok {
+		c.WriteMapped(delta)
+	}
+}
+
+// HoldSharedWrite implements mm.SharedWriteGate for files that need it.
+func (m namedMappable) HoldSharedWrite(write bool) (bool, func(), error) {
+	if g, ok := m.Mappable.(mm.SharedWriteGate); ok {
+		return g.HoldSharedWrite(write)
+	}
+	return true, func() {}, nil
+}
+
 // ReadAt implements io.ReaderAt for the sentry itself (the ELF loader):
 // it never blocks, and a short count at end of file comes with io.EOF.
 func (fd *FileDescription) ReadAt(p []byte, off int64) (int, error) {

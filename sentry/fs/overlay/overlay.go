@@ -57,6 +57,7 @@ func New(lower fs.Filesystem) (*FS, error) {
 		return nil, err
 	}
 	f := &FS{lower: lower, upper: tmpfs.New(uint32(st.Mode)&07777, st.UID, st.GID)}
+	f.upper.SetUpperLayer()
 	u := f.upper.RootInode()
 	u.CopyAttrs(&st)
 	u.SetIdentity(st.DevMajor, st.DevMinor, st.Ino)

@@ -31,6 +31,10 @@ type FS struct {
 	nextIno      atomic.Uint64
 	root         *Inode
 
+	// layer marks an overlay's upper layer: its files have no seals
+	// (F_GET_SEALS is EINVAL on overlayfs).
+	layer bool
+
 	mu sync.RWMutex
 	// orphans are regular files that lost their last link under mu;
 	// releaseOrphans frees their data once mu is released.
@@ -46,6 +50,10 @@ func New(mode uint32, uid, gid uint32) *FS {
 	f.root.parent = f.root
 	return f
 }
+
+// SetUpperLayer marks f as an overlay's upper layer (before any file of it
+// is open): its files are overlayfs's to the sandbox and have no seals.
+func (f *FS) SetUpperLayer() { f.layer = true }
 
 // Root implements fs.Filesystem.
 func (f *FS) Root() fs.Directory { return f.root }
@@ -103,6 +111,15 @@ type Inode struct {
 	dirBlocks uint64
 	target    string     // symlinks
 	fifo      *pipe.Pipe // FIFOs
+	// seals are the file's seals (seals.go): F_SEAL_SEAL from birth,
+	// except for memfds made with MFD_ALLOW_SEALING.
+	seals uint32
+	// writeMaps counts the shared mappings that may write to the file
+	// and the mmaps about to make one (seals.go).
+	writeMaps int32
+	// linkable marks an O_TMPFILE file made without O_EXCL: linkat may
+	// give it a name although it has no link.
+	linkable bool
 }
 
 // NewInode returns a new unlinked inode of mode (type and permission
@@ -121,6 +138,7 @@ func (f *FS) NewInode(mode uint32, uid, gid uint32) *Inode {
 		mtime:    now,
 		ctime:    now,
 		btime:    now,
+		seals:    unix.F_SEAL_SEAL,
 	}
 	switch mode & unix.S_IFMT {
 	case unix.S_IFDIR:
@@ -232,6 +250,9 @@ func (i *Inode) SetStat(ctx *fs.Context, s fs.SetStat) error {
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	if err := i.setStatSealedLocked(s); err != nil {
+		return err
+	}
 	now := fs.Now()
 	if s.Mask&linux.STATX_MODE != 0 {
 		i.mode = i.mode&unix.S_IFMT | s.Mode&07777
@@ -717,15 +738,24 @@ func (f *File) Mappable() (mm.Mappable, error) { return Mappable{f.inode}, nil }
 
 // Allocate implements fs.Allocator: mode 0 and FALLOC_FL_KEEP_SIZE.
 func (f *File) Allocate(ctx *fs.Context, mode uint32, off, length int64) error {
+	if mode&unix.FALLOC_FL_PUNCH_HOLE != 0 && f.inode.Seals()&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
+		return unix.EPERM
+	}
 	if mode&^unix.FALLOC_FL_KEEP_SIZE != 0 {
 		return unix.EOPNOTSUPP
 	}
 	if mode&unix.FALLOC_FL_KEEP_SIZE != 0 {
+		if f.inode.Seals()&unix.F_SEAL_GROW != 0 && off+length > f.inode.Size() {
+			return unix.EPERM
+		}
 		return nil
 	}
 	i := f.inode
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	if i.seals&unix.F_SEAL_GROW != 0 && off+length > i.data.size {
+		return unix.EPERM
+	}
 	if end := off + length; end > i.data.size {
 		i.data.truncate(end)
 		i.ctime = fs.Now()
@@ -777,6 +807,13 @@ func (r regularData) Append(ctx *fs.Context, src []byte) (int, int64, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	off := i.data.size
+	if len(src) == 0 {
+		return 0, off, nil
+	}
+	src, err := i.writeSealedLocked(src, off)
+	if err != nil {
+		return 0, off, err
+	}
 	n, err := i.data.writeAt(src, off)
 	if n > 0 {
 		i.touchLocked()
@@ -808,6 +845,10 @@ func (i *Inode) WriteAt(src []byte, off int64) (int, error) {
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	src, err := i.writeSealedLocked(src, off)
+	if err != nil {
+		return 0, err
+	}
 	n, err := i.data.writeAt(src, off)
 	if n > 0 {
 		i.touchLocked()

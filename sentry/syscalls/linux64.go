@@ -276,6 +276,13 @@ var linux64 = map[uintptr]Syscall{
 	// memfd_create and file seals (sys_memfd.go, sentry/fs/tmpfs/seals.go).
 	unix.SYS_MEMFD_CREATE: {Name: "memfd_create", Fn: MemfdCreate, Support: Partial, Note: "MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_NOEXEC_SEAL, MFD_EXEC; MFD_HUGETLB is EINVAL (no hugetlbfs)", Args: []ArgKind{Path, Hex}, Ret: FD},
 
+	// splice, tee, vmsplice, sync_file_range (sys_splice.go,
+	// sentry/fs/pipe/splice.go).
+	unix.SYS_SPLICE:          {Name: "splice", Fn: Splice, Support: Full, Note: "copies through a buffer (SPLICE_F_MOVE and SPLICE_F_GIFT are hints, as on Linux)", Args: []ArgKind{FD, Ptr, FD, Ptr, Uint, Hex}, Ret: Int},
+	unix.SYS_TEE:             {Name: "tee", Fn: Tee, Support: Full, Args: []ArgKind{FD, FD, Uint, Hex}, Ret: Int},
+	unix.SYS_VMSPLICE:        {Name: "vmsplice", Fn: Vmsplice, Support: Full, Note: "copies the pages (SPLICE_F_GIFT is a hint, as on Linux)", Args: []ArgKind{FD, Ptr, Uint, Hex}, Ret: Int},
+	unix.SYS_SYNC_FILE_RANGE: {Name: "sync_file_range", Fn: SyncFileRange, Support: Partial, Note: "writes the range's dirty shared-mapping pages to the file; starts no host write-back", Args: []ArgKind{FD, Int, Int, Hex}, Ret: Int},
+
 	// inotify (sys_inotify.go, sentry/fs/inotify).
 	unix.SYS_INOTIFY_INIT:      {Name: "inotify_init", Fn: InotifyInit, Support: Full, Note: "events of the sandbox's own changes on every filesystem; host-side changes in volumes are not seen", Ret: FD},
 	unix.SYS_INOTIFY_INIT1:     {Name: "inotify_init1", Fn: InotifyInit1, Support: Full, Note: "as inotify_init; IN_NONBLOCK, IN_CLOEXEC", Args: []ArgKind{Hex}, Ret: FD},

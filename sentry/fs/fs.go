@@ -163,6 +163,14 @@ type Directory interface {
 // the umask applied already; the new file belongs to ctx.Creds. Names are
 // single components, never "." or "..". vfs has checked the caller's
 // write and search permission on the directory.
+// TmpfileCreator is a DirectoryWriter that makes unnamed files in itself
+// (open with O_TMPFILE): a regular file with no link, open with flags,
+// which linkat may give a name if linkable (O_TMPFILE without O_EXCL).
+// Directories that are not TmpfileCreators answer EOPNOTSUPP.
+type TmpfileCreator interface {
+	CreateTmpfile(ctx *Context, mode uint32, flags uint32, linkable bool) (Node, File, error)
+}
+
 type DirectoryWriter interface {
 	Directory
 	// Create creates a regular file (EEXIST if name exists) and opens it

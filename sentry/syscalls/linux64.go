@@ -185,8 +185,8 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_PIPE2:           {Name: "pipe2", Fn: Pipe2, Support: Partial, Note: "O_DIRECT (packet mode) is accepted but the pipe stays a byte stream", Args: []ArgKind{Ptr, OpenFlags}, Ret: Int},
 
 	// Descriptors (sys_file.go).
-	unix.SYS_OPEN:        {Name: "open", Fn: Open, Support: Partial, Note: "O_TMPFILE is EOPNOTSUPP", Args: []ArgKind{Path, OpenFlags, Oct}, Ret: FD},
-	unix.SYS_OPENAT:      {Name: "openat", Fn: Openat, Support: Partial, Note: "O_TMPFILE is EOPNOTSUPP", Args: []ArgKind{FD, Path, OpenFlags, Oct}, Ret: FD},
+	unix.SYS_OPEN:        {Name: "open", Fn: Open, Support: Partial, Note: "O_TMPFILE on tmpfs and the overlay; EOPNOTSUPP on volumes (host directories)", Args: []ArgKind{Path, OpenFlags, Oct}, Ret: FD},
+	unix.SYS_OPENAT:      {Name: "openat", Fn: Openat, Support: Partial, Note: "O_TMPFILE on tmpfs and the overlay; EOPNOTSUPP on volumes (host directories)", Args: []ArgKind{FD, Path, OpenFlags, Oct}, Ret: FD},
 	unix.SYS_OPENAT2:     {Name: "openat2", Fn: Openat2, Support: Partial, Note: "RESOLVE_IN_ROOT/BENEATH confine to the start directory; NO_SYMLINKS, NO_MAGICLINKS and NO_XDEV are not enforced; RESOLVE_CACHED is EAGAIN", Args: []ArgKind{FD, Path, Ptr, Uint}, Ret: FD},
 	unix.SYS_CREAT:       {Name: "creat", Fn: Creat, Support: Full, Args: []ArgKind{Path, Oct}, Ret: FD},
 	unix.SYS_CLOSE:       {Name: "close", Fn: Close, Support: Full, Args: []ArgKind{FD}, Ret: Int},

@@ -103,10 +103,10 @@ func (v *VirtualFilesystem) Resolve(ctx *fs.Context, fsc *FSContext, start Locat
 // OpenAt is openat(2): flags are open's flags, mode the creation mode
 // (the umask is applied here).
 func (v *VirtualFilesystem) OpenAt(ctx *fs.Context, fsc *FSContext, start Location, p string, flags uint32, mode uint32) (*FileDescription, error) {
-	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
-		return nil, unix.EOPNOTSUPP
-	}
 	w := v.newWalker(ctx, fsc.Root())
+	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
+		return v.openTmpfile(ctx, w, start, p, flags, mode&^fsc.Umask()&07777)
+	}
 	if flags&unix.O_PATH != 0 {
 		loc, err := w.walk(start, p, flags&unix.O_NOFOLLOW == 0)
 		if err != nil {
@@ -188,6 +188,45 @@ func (v *VirtualFilesystem) OpenAt(ctx *fs.Context, fsc *FSContext, start Locati
 		}
 		return v.openLocation(ctx, next, flags)
 	}
+}
+
+// openTmpfile is open(2) with O_TMPFILE: an unnamed regular file in the
+// directory p names, which linkat can name later unless O_EXCL was given.
+// EINVAL with O_CREAT or without write access, EOPNOTSUPP where the
+// filesystem cannot make one (host volumes). Its path in /proc/PID/fd is
+// Linux's "DIR/#INO (deleted)".
+func (v *VirtualFilesystem) openTmpfile(ctx *fs.Context, w *walker, start Location, p string, flags, mode uint32) (*FileDescription, error) {
+	if flags&unix.O_CREAT != 0 || flags&unix.O_ACCMODE == unix.O_RDONLY {
+		return nil, unix.EINVAL
+	}
+	dir, err := w.walk(start, p, flags&unix.O_NOFOLLOW == 0)
+	if err != nil {
+		return nil, err
+	}
+	if dir.Node.Type() != unix.S_IFDIR {
+		return nil, unix.ENOTDIR
+	}
+	dw, err := checkDirWrite(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	tc, ok := dw.(fs.TmpfileCreator)
+	if !ok {
+		return nil, unix.EOPNOTSUPP
+	}
+	node, impl, err := tc.CreateTmpfile(ctx, mode, flags, flags&unix.O_EXCL == 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := node.Stat(ctx)
+	if err != nil {
+		impl.Release()
+		return nil, err
+	}
+	name := joinPath(dir.Path, "#"+itoa(st.Ino)) + " (deleted)"
+	fd := NewFileDescription(Location{Mount: dir.Mount, Node: node, Path: name}, impl, flags&^(unix.O_EXCL|unix.O_TMPFILE)|unix.O_LARGEFILE)
+	fd.notify(unix.IN_OPEN)
+	return fd, nil
 }
 
 // Open opens an already resolved location with open(2)'s flags (fchdir's

@@ -428,6 +428,23 @@ func (n *Node) Create(ctx *fs.Context, name string, mode uint32, flags uint32) (
 	return &Node{fs: n.fs, typ: unix.S_IFREG, parent: n, name: name, upper: un.(*tmpfs.Inode)}, f, nil
 }
 
+// CreateTmpfile implements fs.TmpfileCreator: the unnamed file is an
+// unlinked file of the upper layer (the directory is copied up, as
+// overlayfs's ovl_tmpfile does).
+func (n *Node) CreateTmpfile(ctx *fs.Context, mode uint32, flags uint32, linkable bool) (fs.Node, fs.File, error) {
+	n.fs.mu.Lock()
+	defer n.fs.mu.Unlock()
+	u, err := n.prepareDirLocked(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	un, f, err := u.CreateTmpfile(ctx, mode, flags, linkable)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &Node{fs: n.fs, typ: unix.S_IFREG, parent: n, upper: un.(*tmpfs.Inode)}, f, nil
+}
+
 // create runs mk in the upper directory after checking name is free.
 func (n *Node) create(ctx *fs.Context, name string, mk func(u *tmpfs.Inode) error) error {
 	n.fs.mu.Lock()

@@ -499,6 +499,21 @@ func (i *Inode) Create(ctx *fs.Context, name string, mode uint32, flags uint32) 
 	return c, f, err
 }
 
+// CreateTmpfile implements fs.TmpfileCreator.
+func (i *Inode) CreateTmpfile(ctx *fs.Context, mode uint32, flags uint32, linkable bool) (fs.Node, fs.File, error) {
+	i.fs.mu.RLock()
+	removed := i.entries == nil
+	i.fs.mu.RUnlock()
+	if removed {
+		return nil, nil, unix.ENOENT
+	}
+	uid, gid, _ := i.ownerFor(ctx)
+	c := i.fs.NewInode(unix.S_IFREG|mode&07777, uid, gid)
+	c.linkable = linkable
+	f, err := c.Open(ctx, flags)
+	return c, f, err
+}
+
 // Mkdir implements fs.DirectoryWriter.
 func (i *Inode) Mkdir(ctx *fs.Context, name string, mode uint32) error {
 	uid, gid, sgid := i.ownerFor(ctx)
@@ -538,12 +553,19 @@ func (i *Inode) Link(ctx *fs.Context, name string, target fs.Node) error {
 	}
 	i.fs.mu.Lock()
 	defer i.fs.mu.Unlock()
-	if t.nlink == 0 {
+	t.mu.Lock()
+	linkable := t.linkable
+	t.mu.Unlock()
+	if t.nlink == 0 && !linkable {
 		return unix.ENOENT
 	}
 	if err := i.insertLocked(name, t); err != nil {
 		return err
 	}
+	// An O_TMPFILE file is linkable once (Linux's I_LINKABLE).
+	t.mu.Lock()
+	t.linkable = false
+	t.mu.Unlock()
 	t.touchCtime()
 	return nil
 }

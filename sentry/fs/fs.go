@@ -163,6 +163,20 @@ type Directory interface {
 // the umask applied already; the new file belongs to ctx.Creds. Names are
 // single components, never "." or "..". vfs has checked the caller's
 // write and search permission on the directory.
+// Xattrer is a node with extended attributes. The VFS has checked the
+// name's namespace and the caller's permission (vfs/xattr.go). GetXattr
+// and RemoveXattr answer ENODATA for a missing name; SetXattr takes
+// XATTR_CREATE (EEXIST if the name exists) and XATTR_REPLACE (ENODATA if
+// it does not). A namespace the filesystem does not keep is EOPNOTSUPP.
+// Nodes that are not Xattrers have none: get, set and remove answer
+// EOPNOTSUPP, list nothing.
+type Xattrer interface {
+	GetXattr(ctx *Context, name string) ([]byte, error)
+	SetXattr(ctx *Context, name string, value []byte, flags uint32) error
+	ListXattr(ctx *Context) ([]string, error)
+	RemoveXattr(ctx *Context, name string) error
+}
+
 // TmpfileCreator is a DirectoryWriter that makes unnamed files in itself
 // (open with O_TMPFILE): a regular file with no link, open with flags,
 // which linkat may give a name if linkable (O_TMPFILE without O_EXCL).

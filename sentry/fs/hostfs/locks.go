@@ -1,6 +1,8 @@
 package hostfs
 
 import (
+	"unsafe"
+
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"golang.org/x/sys/unix"
@@ -88,7 +90,15 @@ func (h *hostLocks) SetRange(typ int16, start, end int64) error {
 	if end != 1<<63-1 {
 		fl.Len = end - start + 1
 	}
-	return retry(func() error { return unix.FcntlFlock(uintptr(h.fd), unix.F_OFD_SETLK, &fl) })
+	// A direct fcntl (unix.FcntlFlock's number is a variable, which the
+	// seccomp allow-list's check of the binary cannot read).
+	return retry(func() error {
+		_, _, e := unix.Syscall(unix.SYS_FCNTL, uintptr(h.fd), unix.F_OFD_SETLK, uintptr(unsafe.Pointer(&fl)))
+		if e != 0 {
+			return e
+		}
+		return nil
+	})
 }
 
 // Flock implements fs.HostLocks with flock(LOCK_NB).

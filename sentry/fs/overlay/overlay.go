@@ -363,6 +363,7 @@ func (n *Node) copyUpLocked(ctx *fs.Context, truncate bool) error {
 	}
 	u.CopyAttrs(&st)
 	u.SetIdentity(st.DevMajor, st.DevMinor, st.Ino)
+	copyXattrs(ctx, lower, u)
 	if err := pu.Attach(name, u); err != nil {
 		return err
 	}
@@ -443,6 +444,82 @@ func (n *Node) CreateTmpfile(ctx *fs.Context, mode uint32, flags uint32, linkabl
 		return nil, nil, err
 	}
 	return &Node{fs: n.fs, typ: unix.S_IFREG, parent: n, upper: un.(*tmpfs.Inode)}, f, nil
+}
+
+// copyXattrs copies the lower file's extended attributes of the
+// namespaces the upper layer keeps into it (a copy-up, as ovl_copy_xattr).
+func copyXattrs(ctx *fs.Context, lower fs.Node, u *tmpfs.Inode) {
+	lx, ok := lower.(fs.Xattrer)
+	if !ok {
+		return
+	}
+	names, err := lx.ListXattr(ctx)
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		if v, err := lx.GetXattr(ctx, name); err == nil {
+			u.SetXattr(ctx, name, v, 0)
+		}
+	}
+}
+
+// xattrLayer returns the layer whose extended attributes n shows: the
+// upper once copied up, else the lower (nil if it keeps none).
+func (n *Node) xattrLayer() fs.Xattrer {
+	lower, upper := n.layers()
+	if upper != nil {
+		return upper
+	}
+	if x, ok := lower.(fs.Xattrer); ok {
+		return x
+	}
+	return nil
+}
+
+// GetXattr implements fs.Xattrer.
+func (n *Node) GetXattr(ctx *fs.Context, name string) ([]byte, error) {
+	x := n.xattrLayer()
+	if x == nil {
+		return nil, unix.ENODATA
+	}
+	return x.GetXattr(ctx, name)
+}
+
+// ListXattr implements fs.Xattrer.
+func (n *Node) ListXattr(ctx *fs.Context) ([]string, error) {
+	x := n.xattrLayer()
+	if x == nil {
+		return nil, nil
+	}
+	return x.ListXattr(ctx)
+}
+
+// SetXattr implements fs.Xattrer: the file is copied up first.
+func (n *Node) SetXattr(ctx *fs.Context, name string, value []byte, flags uint32) error {
+	u, err := n.upperForXattr(ctx)
+	if err != nil {
+		return err
+	}
+	return u.SetXattr(ctx, name, value, flags)
+}
+
+// RemoveXattr implements fs.Xattrer: the file is copied up first.
+func (n *Node) RemoveXattr(ctx *fs.Context, name string) error {
+	u, err := n.upperForXattr(ctx)
+	if err != nil {
+		return err
+	}
+	return u.RemoveXattr(ctx, name)
+}
+
+func (n *Node) upperForXattr(ctx *fs.Context) (*tmpfs.Inode, error) {
+	n.fs.mu.Lock()
+	defer n.fs.mu.Unlock()
+	if err := n.copyUpLocked(ctx, false); err != nil {
+		return nil, err
+	}
+	return n.Upper(), nil
 }
 
 // create runs mk in the upper directory after checking name is free.

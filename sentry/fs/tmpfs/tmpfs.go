@@ -120,6 +120,8 @@ type Inode struct {
 	// linkable marks an O_TMPFILE file made without O_EXCL: linkat may
 	// give it a name although it has no link.
 	linkable bool
+	// xattrs are the extended attributes (xattr.go).
+	xattrs map[string][]byte
 }
 
 // NewInode returns a new unlinked inode of mode (type and permission

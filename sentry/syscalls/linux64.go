@@ -283,6 +283,12 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_VMSPLICE:        {Name: "vmsplice", Fn: Vmsplice, Support: Full, Note: "copies the pages (SPLICE_F_GIFT is a hint, as on Linux)", Args: []ArgKind{FD, Ptr, Uint, Hex}, Ret: Int},
 	unix.SYS_SYNC_FILE_RANGE: {Name: "sync_file_range", Fn: SyncFileRange, Support: Partial, Note: "writes the range's dirty shared-mapping pages to the file; starts no host write-back", Args: []ArgKind{FD, Int, Int, Hex}, Ret: Int},
 
+	// Extended attributes relative to a directory (Linux 6.13; sys_fs.go).
+	unix.SYS_SETXATTRAT:    {Name: "setxattrat", Fn: Setxattrat, Support: Partial, Note: "as getxattr and its siblings (struct xattr_args; AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH)", Args: []ArgKind{FD, Path, Hex, Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_GETXATTRAT:    {Name: "getxattrat", Fn: Getxattrat, Support: Partial, Note: "as getxattr and its siblings (struct xattr_args; AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH)", Args: []ArgKind{FD, Path, Hex, Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_LISTXATTRAT:   {Name: "listxattrat", Fn: Listxattrat, Support: Partial, Note: "as getxattr and its siblings (struct xattr_args; AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH)", Args: []ArgKind{FD, Path, Hex, Ptr, Uint}, Ret: Int},
+	unix.SYS_REMOVEXATTRAT: {Name: "removexattrat", Fn: Removexattrat, Support: Partial, Note: "as getxattr and its siblings (struct xattr_args; AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH)", Args: []ArgKind{FD, Path, Hex, Path}, Ret: Int},
+
 	// inotify (sys_inotify.go, sentry/fs/inotify).
 	unix.SYS_INOTIFY_INIT:      {Name: "inotify_init", Fn: InotifyInit, Support: Full, Note: "events of the sandbox's own changes on every filesystem; host-side changes in volumes are not seen", Ret: FD},
 	unix.SYS_INOTIFY_INIT1:     {Name: "inotify_init1", Fn: InotifyInit1, Support: Full, Note: "as inotify_init; IN_NONBLOCK, IN_CLOEXEC", Args: []ArgKind{Hex}, Ret: FD},

@@ -920,17 +920,66 @@ type xattrTarget struct {
 	follow bool
 	fd     int32
 	byFD   bool
+	// at marks the *xattrat calls: fd is their dirfd, whose descriptor
+	// is checked only when reached (an empty path with AT_EMPTY_PATH).
+	at bool
 }
 
 func xattrByPath(a arch.SyscallArguments, follow bool) xattrTarget {
-	return xattrTarget{path: a.Ptr(0), follow: follow}
+	return xattrTarget{path: a.Ptr(0), fd: unix.AT_FDCWD, follow: follow}
 }
 
 func xattrByFD(a arch.SyscallArguments) xattrTarget { return xattrTarget{fd: a.Int(0), byFD: true} }
 
-// checkFD is the descriptor check Linux makes before anything else.
+// xattrAt is the target of setxattrat and its siblings (dirfd, path,
+// at_flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH, else EINVAL). An empty (or
+// NULL) path with AT_EMPTY_PATH is the descriptor itself, as f*xattr.
+func xattrAt(t *process.Thread, a arch.SyscallArguments) (xattrTarget, error) {
+	dirfd, pathAddr, flags := a.Int(0), a.Ptr(1), a.Uint(2)
+	if flags&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
+		return xattrTarget{}, unix.EINVAL
+	}
+	x := xattrTarget{path: pathAddr, fd: dirfd, follow: flags&unix.AT_SYMLINK_NOFOLLOW == 0, at: true}
+	if flags&unix.AT_EMPTY_PATH != 0 {
+		empty := pathAddr == 0
+		if !empty {
+			b := make([]byte, 1)
+			if _, err := t.CopyInBytes(hostarch.Addr(pathAddr), b); err != nil {
+				return xattrTarget{}, unix.EFAULT
+			}
+			empty = b[0] == 0
+		}
+		x.byFD = empty
+	}
+	return x, nil
+}
+
+// xattrArgs reads struct xattr_args (value, size, flags) of usize bytes:
+// EINVAL below its first version's 16 bytes, E2BIG past a page or with
+// unknown non-zero bytes, EFAULT.
+func xattrArgs(t *process.Thread, addr uintptr, usize uint64) (value uintptr, size uint64, flags uint32, err error) {
+	if usize < 16 {
+		return 0, 0, 0, unix.EINVAL
+	}
+	if usize > 4096 {
+		return 0, 0, 0, unix.E2BIG
+	}
+	b := make([]byte, usize)
+	if _, err := t.CopyInBytes(hostarch.Addr(addr), b); err != nil {
+		return 0, 0, 0, unix.EFAULT
+	}
+	for _, c := range b[16:] {
+		if c != 0 {
+			return 0, 0, 0, unix.E2BIG
+		}
+	}
+	return uintptr(binary.LittleEndian.Uint64(b)), uint64(binary.LittleEndian.Uint32(b[8:])), binary.LittleEndian.Uint32(b[12:]), nil
+}
+
+// checkFD is the descriptor check the f*xattr calls make before anything
+// else.
 func (x xattrTarget) checkFD(t *process.Thread) error {
-	if !x.byFD {
+	if !x.byFD || x.at {
 		return nil
 	}
 	f, err := getFile(t, x.fd)
@@ -946,7 +995,7 @@ func (x xattrTarget) checkFD(t *process.Thread) error {
 
 func (x xattrTarget) resolve(t *process.Thread, ctx *fs.Context) (vfs.Location, error) {
 	if !x.byFD {
-		return resolveAt(t, ctx, unix.AT_FDCWD, x.path, 0, x.follow)
+		return resolveAt(t, ctx, x.fd, x.path, 0, x.follow)
 	}
 	f, err := getFile(t, x.fd)
 	if err != nil {
@@ -1125,4 +1174,47 @@ func Lremovexattr(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 
 func Fremovexattr(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return removexattr(t, xattrByFD(a), a.Ptr(1))
+}
+
+func Getxattrat(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	x, err := xattrAt(t, a)
+	if err != nil {
+		return 0, err
+	}
+	value, size, flags, err := xattrArgs(t, a.Ptr(4), uint64(a[5]))
+	if err != nil {
+		return 0, err
+	}
+	if flags != 0 {
+		return 0, unix.EINVAL
+	}
+	return getxattr(t, x, a.Ptr(3), value, size)
+}
+
+func Setxattrat(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	x, err := xattrAt(t, a)
+	if err != nil {
+		return 0, err
+	}
+	value, size, flags, err := xattrArgs(t, a.Ptr(4), uint64(a[5]))
+	if err != nil {
+		return 0, err
+	}
+	return setxattr(t, x, a.Ptr(3), value, size, flags)
+}
+
+func Listxattrat(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	x, err := xattrAt(t, a)
+	if err != nil {
+		return 0, err
+	}
+	return listxattr(t, x, a.Ptr(3), uint64(a[4]))
+}
+
+func Removexattrat(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	x, err := xattrAt(t, a)
+	if err != nil {
+		return 0, err
+	}
+	return removexattr(t, x, a.Ptr(3))
 }

@@ -16,6 +16,14 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 
+/* Linux 6.13's numbers (x86-64), for headers that predate them. */
+#ifndef SYS_setxattrat
+#define SYS_setxattrat 463
+#define SYS_getxattrat 464
+#define SYS_listxattrat 465
+#define SYS_removexattrat 466
+#endif
+
 static char dir[4096];
 
 static const char *path(const char *name) {
@@ -183,6 +191,42 @@ int main(int argc, char **argv) {
 	report("fsetxattr on a pipe", fsetxattr(pp[1], "user.p", "x", 1, 0));
 	report("fgetxattr on a pipe", fgetxattr(pp[0], "user.p", NULL, 0));
 	report("flistxattr on a pipe", flistxattr(pp[0], NULL, 0));
+
+	printf("== the *xattrat calls (Linux 6.13)\n");
+	{
+		struct {
+			unsigned long long value;
+			unsigned size, flags;
+		} xa = {(unsigned long)"at!", 3, 0};
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+		report("setxattrat", syscall(SYS_setxattrat, dfd, "f", 0, "user.at", &xa, sizeof xa));
+		char v[16] = {0};
+		xa.value = (unsigned long)v;
+		xa.size = sizeof v;
+		report("getxattrat", syscall(SYS_getxattrat, dfd, "f", 0, "user.at", &xa, sizeof xa));
+		printf("value \"%s\"\n", v);
+		xa.flags = 1;
+		report("getxattrat with flags", syscall(SYS_getxattrat, dfd, "f", 0, "user.at", &xa, sizeof xa));
+		xa.flags = 0;
+		report("getxattrat small args", syscall(SYS_getxattrat, dfd, "f", 0, "user.at", &xa, 8));
+		char bigargs[64] = {0};
+		memcpy(bigargs, &xa, sizeof xa);
+		report("getxattrat larger zeroed args", syscall(SYS_getxattrat, dfd, "f", 0, "user.at", bigargs, sizeof bigargs));
+		bigargs[40] = 1;
+		report("getxattrat larger args, non-zero tail", syscall(SYS_getxattrat, dfd, "f", 0, "user.at", bigargs, sizeof bigargs));
+		report("getxattrat bad at_flags", syscall(SYS_getxattrat, dfd, "f", 0x1, "user.at", &xa, sizeof xa));
+		report("listxattrat size 0 > 0", syscall(SYS_listxattrat, dfd, "f", 0, NULL, 0) > 0 ? 0 : -1);
+		int ffd = open(f, O_RDONLY);
+		report("getxattrat AT_EMPTY_PATH", syscall(SYS_getxattrat, ffd, "", AT_EMPTY_PATH, "user.at", &xa, sizeof xa));
+		report("getxattrat empty path without AT_EMPTY_PATH", syscall(SYS_getxattrat, ffd, "", 0, "user.at", &xa, sizeof xa));
+		int opath = open(f, O_PATH);
+		report("getxattrat AT_EMPTY_PATH on O_PATH", syscall(SYS_getxattrat, opath, "", AT_EMPTY_PATH, "user.at", &xa, sizeof xa));
+		report("removexattrat", syscall(SYS_removexattrat, dfd, "f", 0, "user.at"));
+		report("removexattrat again", syscall(SYS_removexattrat, dfd, "f", 0, "user.at"));
+		close(opath);
+		close(ffd);
+		close(dfd);
+	}
 
 	printf("== rename and link keep them\n");
 	rename(f, path("g"));

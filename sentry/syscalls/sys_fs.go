@@ -1041,17 +1041,24 @@ func getxattr(t *process.Thread, x xattrTarget, nameAddr, valueAddr uintptr, siz
 	if err != nil {
 		return 0, err
 	}
+	return copyOutSized(t, valueAddr, size, v)
+}
+
+// copyOutSized is getxattr's and listxattr's size protocol for b: size 0
+// asks for its length, a smaller size is ERANGE (sizes past
+// XATTR_SIZE_MAX count as that).
+func copyOutSized(t *process.Thread, addr uintptr, size uint64, b []byte) (uintptr, error) {
 	size = min(size, vfs.XattrSizeMax)
 	if size == 0 {
-		return uintptr(len(v)), nil
+		return uintptr(len(b)), nil
 	}
-	if uint64(len(v)) > size {
+	if uint64(len(b)) > size {
 		return 0, unix.ERANGE
 	}
-	if _, err := t.CopyOutBytes(hostarch.Addr(valueAddr), v); err != nil {
+	if _, err := t.CopyOutBytes(hostarch.Addr(addr), b); err != nil {
 		return 0, unix.EFAULT
 	}
-	return uintptr(len(v)), nil
+	return uintptr(len(b)), nil
 }
 
 func setxattr(t *process.Thread, x xattrTarget, nameAddr, valueAddr uintptr, size uint64, flags uint32) (uintptr, error) {
@@ -1099,17 +1106,7 @@ func listxattr(t *process.Thread, x xattrTarget, listAddr uintptr, size uint64) 
 	if len(buf) > vfs.XattrSizeMax {
 		return 0, unix.E2BIG
 	}
-	size = min(size, vfs.XattrSizeMax)
-	if size == 0 {
-		return uintptr(len(buf)), nil
-	}
-	if uint64(len(buf)) > size {
-		return 0, unix.ERANGE
-	}
-	if _, err := t.CopyOutBytes(hostarch.Addr(listAddr), buf); err != nil {
-		return 0, unix.EFAULT
-	}
-	return uintptr(len(buf)), nil
+	return copyOutSized(t, listAddr, size, buf)
 }
 
 func removexattr(t *process.Thread, x xattrTarget, nameAddr uintptr) (uintptr, error) {

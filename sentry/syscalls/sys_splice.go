@@ -86,11 +86,8 @@ func Splice(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 		write := func(b []byte) (int, error) { return out.Write(ctx, b) }
 		if offAddr != 0 {
-			if isStream(out) {
-				return 0, unix.EINVAL
-			}
-			if off < 0 {
-				return 0, unix.EINVAL
+			if err := checkSpliceOffset(out, off); err != nil {
+				return 0, err
 			}
 			write = func(b []byte) (int, error) { return out.PWrite(ctx, b, off) }
 		}
@@ -103,11 +100,8 @@ func Splice(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 		read := func(b []byte) (int, error) { return in.Read(ctx, b) }
 		if offAddr != 0 {
-			if isStream(in) {
-				return 0, unix.EINVAL
-			}
-			if off < 0 {
-				return 0, unix.EINVAL
+			if err := checkSpliceOffset(in, off); err != nil {
+				return 0, err
 			}
 			read = func(b []byte) (int, error) { return in.PRead(ctx, b, off) }
 		}
@@ -125,6 +119,16 @@ func Splice(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 	}
 	return uintptr(n), nil
+}
+
+// checkSpliceOffset checks an explicit offset of splice's file side:
+// EINVAL for a file without positions (FMODE_PWRITE/FMODE_PREAD) or a
+// negative offset.
+func checkSpliceOffset(f *vfs.FileDescription, off int64) error {
+	if isStream(f) || off < 0 {
+		return unix.EINVAL
+	}
+	return nil
 }
 
 func Tee(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {

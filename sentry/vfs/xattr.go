@@ -124,28 +124,17 @@ func GetXattr(ctx *fs.Context, loc Location, name string) ([]byte, error) {
 // SetXattr sets loc's attribute name to value (flags XATTR_CREATE,
 // XATTR_REPLACE).
 func SetXattr(ctx *fs.Context, loc Location, name string, value []byte, flags uint32) error {
-	if loc.Mount != nil && loc.Mount.ReadOnly {
-		return unix.EROFS
-	}
-	if err := xattrPermission(ctx, loc, name, true); err != nil {
-		return err
-	}
-	if xattrBare(name) {
-		return unix.EINVAL
-	}
-	x, ok := loc.Node.(fs.Xattrer)
-	if !ok {
-		return unix.EOPNOTSUPP
-	}
-	if err := x.SetXattr(ctx, name, value, flags); err != nil {
-		return err
-	}
-	notifyLocation(ctx, loc, unix.IN_ATTRIB)
-	return nil
+	return changeXattr(ctx, loc, name, func(x fs.Xattrer) error { return x.SetXattr(ctx, name, value, flags) })
 }
 
 // RemoveXattr removes loc's attribute name.
 func RemoveXattr(ctx *fs.Context, loc Location, name string) error {
+	return changeXattr(ctx, loc, name, func(x fs.Xattrer) error { return x.RemoveXattr(ctx, name) })
+}
+
+// changeXattr makes a write's checks (EROFS, permission, a bare name) and
+// then the change, which inotify hears as IN_ATTRIB.
+func changeXattr(ctx *fs.Context, loc Location, name string, change func(fs.Xattrer) error) error {
 	if loc.Mount != nil && loc.Mount.ReadOnly {
 		return unix.EROFS
 	}
@@ -159,7 +148,7 @@ func RemoveXattr(ctx *fs.Context, loc Location, name string) error {
 	if !ok {
 		return unix.EOPNOTSUPP
 	}
-	if err := x.RemoveXattr(ctx, name); err != nil {
+	if err := change(x); err != nil {
 		return err
 	}
 	notifyLocation(ctx, loc, unix.IN_ATTRIB)

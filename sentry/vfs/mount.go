@@ -44,15 +44,27 @@ func (v *VirtualFilesystem) Unmount(loc Location) error {
 	if !isMountRoot(loc) {
 		return unix.EINVAL
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
 	m := loc.Mount
+	v.mu.Lock()
+	last, err := v.unmountLocked(m)
+	v.mu.Unlock()
+	if err == nil && last {
+		// The filesystem's last mount gone: its watches hear
+		// IN_UNMOUNT (without v.mu: inotify wakes readers).
+		inotify.Unmounted(m.FS)
+	}
+	return err
+}
+
+// unmountLocked takes m out of the mount table; last reports that no
+// other mount shows m's filesystem. Preconditions: v.mu is held.
+func (v *VirtualFilesystem) unmountLocked(m *Mount) (last bool, err error) {
 	if m == v.root {
-		return unix.EBUSY
+		return false, unix.EBUSY
 	}
 	if v.mounts[m.Point] != m {
 		// Something is mounted on top of it.
-		return unix.EBUSY
+		return false, unix.EBUSY
 	}
 	delete(v.mounts, m.Point)
 	for i, o := range v.list {
@@ -68,12 +80,10 @@ func (v *VirtualFilesystem) Unmount(loc Location) error {
 			break
 		}
 	}
-	// The filesystem's last mount gone: its watches hear IN_UNMOUNT.
 	for _, o := range v.list {
 		if o.FS == m.FS {
-			return nil
+			return false, nil
 		}
 	}
-	defer inotify.Unmounted(m.FS)
-	return nil
+	return true, nil
 }

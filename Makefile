@@ -16,9 +16,10 @@ GO           ?= go
 TEST_TIMEOUT ?= 30m
 # Packages whose tests also run under the race detector: the kernel core,
 # the kernel threads built on it, the socket layer's lock-heavy code, the
-# network stack's softirq path, and the terminals (whose host link runs
-# goroutines beside the tasks).
-RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/socket/... ./sentry/net/... ./sentry/tty/...
+# network stack's softirq path, the terminals (whose host link runs
+# goroutines beside the tasks), and inotify's registry (events sent,
+# watches added and read at once).
+RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/socket/... ./sentry/net/... ./sentry/tty/... ./sentry/fs/inotify/...
 TEST_FLAGS   ?=
 # runsc-lite is built without cgo: its confinement sets capabilities on
 # every thread of the sentry (syscall.AllThreadsSyscall), which a binary

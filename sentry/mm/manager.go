@@ -61,6 +61,18 @@ func (v *vma) holdRefs() {
 	if f, ok := v.mappable.(MappedFile); ok {
 		f.Mapped()
 	}
+	v.countWriteMap(1)
+}
+
+// countWriteMap tells a file that counts its shared mappings that may
+// write (WriteMapCounter) that v comes (delta 1) or goes (-1).
+func (v *vma) countWriteMap(delta int32) {
+	if v.private || !v.maxPerms.Write {
+		return
+	}
+	if c, ok := v.mappable.(WriteMapCounter); ok {
+		c.WriteMapped(delta)
+	}
 }
 
 // dropRefs drops v's references on its object (writing back the last
@@ -70,6 +82,7 @@ func (v *vma) dropRefs() {
 	if v.obj != nil {
 		v.obj.decMap(!v.private, v.mappable)
 	}
+	v.countWriteMap(-1)
 	if f, ok := v.mappable.(MappedFile); ok {
 		f.Unmapped()
 	}
@@ -429,6 +442,7 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		if f, ok := o.Mappable.(MappedFile); ok {
 			f.Mapped()
 		}
+		v.countWriteMap(1)
 		switch {
 		case cacheable(o.Mappable):
 			v.obj = fileObject(m.zone, o.Mappable, true, !o.Private, o.MaxPerms.Write)

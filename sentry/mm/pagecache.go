@@ -723,18 +723,22 @@ func FileFlush(dev, ino uint64, off, n int64) {
 	if off < 0 || n <= 0 {
 		return
 	}
+	type job struct {
+		o  *cacheObject
+		mp Mappable
+	}
 	pageCache.mu.Lock()
-	var dirty []*cacheObject
+	var dirty []job
 	for _, o := range pageCache.files[fileID{dev, ino}] {
 		o.mu.Lock()
-		if o.nrDirty > 0 {
-			dirty = append(dirty, o)
+		if o.nrDirty > 0 && o.mappable != nil {
+			dirty = append(dirty, job{o, o.mappable})
 		}
 		o.mu.Unlock()
 	}
 	pageCache.mu.Unlock()
-	for _, o := range dirty {
-		o.writeback(uint64(off)&^(PageSize-1), uint64(off+n), nil)
+	for _, j := range dirty {
+		j.o.writeback(uint64(off)&^(PageSize-1), uint64(off+n), j.mp)
 	}
 }
 
@@ -752,6 +756,32 @@ func FileTruncated(dev, ino uint64, size int64) {
 	pageCache.mu.Unlock()
 	for _, o := range objs {
 		o.truncate(uint64(size))
+	}
+}
+
+// FileInvalidate drops the cached pages of the file (dev, ino) that are
+// clean and mapped nowhere, so that the next reads fetch them from the
+// file again: what a lock on a host file shared with host processes
+// needs (NFS's rule: a writer elsewhere may have changed the file under
+// its own lock). Dirty and mapped pages stay. It never blocks on a
+// memory manager.
+func FileInvalidate(dev, ino uint64) {
+	pageCache.mu.Lock()
+	objs := append([]*cacheObject(nil), pageCache.files[fileID{dev, ino}]...)
+	pageCache.mu.Unlock()
+	for _, o := range objs {
+		o.mu.Lock()
+		o.eof = -1
+		for off, p := range o.pages {
+			if !p.dirty && p.mapcount == 0 {
+				o.dropPageLocked(off, p)
+			}
+		}
+		empty := o.maps == 0 && len(o.pages) == 0
+		o.mu.Unlock()
+		if empty {
+			o.maybeRemove()
+		}
 	}
 }
 

@@ -166,10 +166,6 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_GETSOCKOPT:  {Name: "getsockopt", Fn: Getsockopt, Support: Partial, Note: "SOL_SOCKET: SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN, SO_SNDBUF, SO_RCVBUF, SO_RCVTIMEO, SO_SNDTIMEO, SO_PASSCRED, SO_PEERCRED, SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, ... (SO_PEERSEC is ENOPROTOOPT: no LSM); family levels as the family serves them", Args: []ArgKind{FD, Int, Int, Ptr, Ptr}, Ret: Int},
 	unix.SYS_SETSOCKOPT:  {Name: "setsockopt", Fn: Setsockopt, Support: Partial, Note: "as getsockopt; values longer than 64 KiB are cut", Args: []ArgKind{FD, Int, Int, Ptr, Int}, Ret: Int},
 
-	// Pipes to and from files and sockets (sys_splice.go).
-	unix.SYS_SPLICE: {Name: "splice", Fn: Splice, Support: Partial, Note: "one chunk (64 KiB) per call; SPLICE_F_MOVE and SPLICE_F_GIFT are hints and ignored", Args: []ArgKind{FD, Ptr, FD, Ptr, Uint, Hex}, Ret: Int},
-	unix.SYS_TEE:    {Name: "tee", Fn: Tee, Support: Partial, Note: "one chunk (64 KiB) per call", Args: []ArgKind{FD, FD, Uint, Hex}, Ret: Int},
-
 	// BEGIN file syscalls (owned by the filesystem work: sys_file.go and friends)
 	// I/O (sys_file.go).
 	unix.SYS_READ:            {Name: "read", Fn: Read, Support: Full, Args: []ArgKind{FD, OutBuf, Uint}, Ret: Int},
@@ -189,8 +185,8 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_PIPE2:           {Name: "pipe2", Fn: Pipe2, Support: Partial, Note: "O_DIRECT (packet mode) is accepted but the pipe stays a byte stream", Args: []ArgKind{Ptr, OpenFlags}, Ret: Int},
 
 	// Descriptors (sys_file.go).
-	unix.SYS_OPEN:        {Name: "open", Fn: Open, Support: Partial, Note: "O_TMPFILE is EOPNOTSUPP", Args: []ArgKind{Path, OpenFlags, Oct}, Ret: FD},
-	unix.SYS_OPENAT:      {Name: "openat", Fn: Openat, Support: Partial, Note: "O_TMPFILE is EOPNOTSUPP", Args: []ArgKind{FD, Path, OpenFlags, Oct}, Ret: FD},
+	unix.SYS_OPEN:        {Name: "open", Fn: Open, Support: Partial, Note: "O_TMPFILE on tmpfs and the overlay; EOPNOTSUPP on volumes (host directories)", Args: []ArgKind{Path, OpenFlags, Oct}, Ret: FD},
+	unix.SYS_OPENAT:      {Name: "openat", Fn: Openat, Support: Partial, Note: "O_TMPFILE on tmpfs and the overlay; EOPNOTSUPP on volumes (host directories)", Args: []ArgKind{FD, Path, OpenFlags, Oct}, Ret: FD},
 	unix.SYS_OPENAT2:     {Name: "openat2", Fn: Openat2, Support: Partial, Note: "RESOLVE_IN_ROOT/BENEATH confine to the start directory; NO_SYMLINKS, NO_MAGICLINKS and NO_XDEV are not enforced; RESOLVE_CACHED is EAGAIN", Args: []ArgKind{FD, Path, Ptr, Uint}, Ret: FD},
 	unix.SYS_CREAT:       {Name: "creat", Fn: Creat, Support: Full, Args: []ArgKind{Path, Oct}, Ret: FD},
 	unix.SYS_CLOSE:       {Name: "close", Fn: Close, Support: Full, Args: []ArgKind{FD}, Ret: Int},
@@ -198,7 +194,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_DUP:         {Name: "dup", Fn: Dup, Support: Full, Args: []ArgKind{FD}, Ret: FD},
 	unix.SYS_DUP2:        {Name: "dup2", Fn: Dup2, Support: Full, Args: []ArgKind{FD, FD}, Ret: FD},
 	unix.SYS_DUP3:        {Name: "dup3", Fn: Dup3, Support: Full, Args: []ArgKind{FD, FD, OpenFlags}, Ret: FD},
-	unix.SYS_FCNTL:       {Name: "fcntl", Fn: Fcntl, Support: Partial, Note: "record locks and leases always succeed (no other locker exists); F_SETOWN/F_SETSIG are recorded nowhere; no file seals", Args: []ArgKind{FD, Int, Hex}, Ret: Int},
+	unix.SYS_FCNTL:       {Name: "fcntl", Fn: Fcntl, Support: Partial, Note: "record locks (F_GETLK/F_SETLK/F_SETLKW and F_OFD_*) are real between the sandbox's processes and on volumes also taken on the host (sentry/fs/lock); leases always succeed; F_SETOWN/F_SETSIG are recorded nowhere; F_ADD_SEALS/F_GET_SEALS on tmpfs files and memfds", Args: []ArgKind{FD, Int, Hex}, Ret: Int},
 	unix.SYS_IOCTL:       {Name: "ioctl", Fn: Ioctl, Support: Partial, Note: "FIONBIO, FIOCLEX, FIONCLEX, FIOASYNC, FIONREAD; terminals (sentry/tty): TCGETS/TCSETS/TCSETSW/TCSETSF and the termios2 and termio forms, TIOCGLCKTRMIOS/TIOCSLCKTRMIOS, TIOCGWINSZ/TIOCSWINSZ, TIOCSCTTY, TIOCNOTTY, TIOCGPGRP/TIOCSPGRP, TIOCGSID, TIOCEXCL/TIOCNXCL/TIOCGEXCL, TIOCOUTQ, TIOCSTI, TCFLSH, TCXONC, TCSBRK(P), TIOCSBRK/TIOCCBRK, TIOCGETD/TIOCSETD (N_TTY only), TIOCGSOFTCAR/TIOCSSOFTCAR, TIOCGDEV, TIOCVHANGUP; pty masters: TIOCGPTN, TIOCSPTLCK/TIOCGPTLCK, TIOCPKT/TIOCGPKT, TIOCSIG, TIOCGPTPEER; modem, serial and console ioctls ENOTTY, as on a pty; others ENOTTY", Args: []ArgKind{FD, Hex, Hex}, Ret: Int},
 
 	// Attributes (sys_fs.go).
@@ -260,22 +256,44 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_FALLOCATE: {Name: "fallocate", Fn: Fallocate, Support: Partial, Note: "mode 0 and FALLOC_FL_KEEP_SIZE in memory; volumes pass every mode to the host file", Args: []ArgKind{FD, Hex, Int, Int}, Ret: Int},
 	unix.SYS_FADVISE64: {Name: "fadvise64", Fn: Fadvise64, Support: Full, Note: "advice is validated and ignored", Args: []ArgKind{FD, Int, Int, Int}, Ret: Int},
 	unix.SYS_READAHEAD: {Name: "readahead", Fn: Readahead, Support: Full, Note: "validated and ignored", Args: []ArgKind{FD, Int, Uint}, Ret: Int},
-	unix.SYS_FLOCK:     {Name: "flock", Fn: Flock, Support: Partial, Note: "always granted: no lock conflicts are detected", Args: []ArgKind{FD, Hex}, Ret: Int},
+	unix.SYS_FLOCK:     {Name: "flock", Fn: Flock, Support: Full, Note: "owned by the open file description; conflicts between the sandbox's processes, waits on kernel wait queues; on volumes also taken on the host", Args: []ArgKind{FD, Hex}, Ret: Int},
 
 	// Extended attributes (sys_fs.go): none are stored.
-	unix.SYS_GETXATTR:     {Name: "getxattr", Fn: Getxattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{Path, Path, Ptr, Uint}, Ret: Int},
-	unix.SYS_LGETXATTR:    {Name: "lgetxattr", Fn: Lgetxattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{Path, Path, Ptr, Uint}, Ret: Int},
-	unix.SYS_FGETXATTR:    {Name: "fgetxattr", Fn: Fgetxattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{FD, Path, Ptr, Uint}, Ret: Int},
-	unix.SYS_LISTXATTR:    {Name: "listxattr", Fn: Listxattr, Support: Partial, Note: "no extended attributes: empty list", Args: []ArgKind{Path, Ptr, Uint}, Ret: Int},
-	unix.SYS_LLISTXATTR:   {Name: "llistxattr", Fn: Llistxattr, Support: Partial, Note: "no extended attributes: empty list", Args: []ArgKind{Path, Ptr, Uint}, Ret: Int},
-	unix.SYS_FLISTXATTR:   {Name: "flistxattr", Fn: Flistxattr, Support: Partial, Note: "no extended attributes: empty list", Args: []ArgKind{FD, Ptr, Uint}, Ret: Int},
-	unix.SYS_SETXATTR:     {Name: "setxattr", Fn: Setxattr, Support: Partial, Note: "no extended attributes: EOPNOTSUPP", Args: []ArgKind{Path, Path, Ptr, Uint, Hex}, Ret: Int},
-	unix.SYS_LSETXATTR:    {Name: "lsetxattr", Fn: Lsetxattr, Support: Partial, Note: "no extended attributes: EOPNOTSUPP", Args: []ArgKind{Path, Path, Ptr, Uint, Hex}, Ret: Int},
-	unix.SYS_FSETXATTR:    {Name: "fsetxattr", Fn: Fsetxattr, Support: Partial, Note: "no extended attributes: EOPNOTSUPP", Args: []ArgKind{FD, Path, Ptr, Uint, Hex}, Ret: Int},
-	unix.SYS_REMOVEXATTR:  {Name: "removexattr", Fn: Removexattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{Path, Path}, Ret: Int},
-	unix.SYS_LREMOVEXATTR: {Name: "lremovexattr", Fn: Lremovexattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{Path, Path}, Ret: Int},
-	unix.SYS_FREMOVEXATTR: {Name: "fremovexattr", Fn: Fremovexattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{FD, Path}, Ret: Int},
+	unix.SYS_GETXATTR:     {Name: "getxattr", Fn: Getxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_LGETXATTR:    {Name: "lgetxattr", Fn: Lgetxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_FGETXATTR:    {Name: "fgetxattr", Fn: Fgetxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{FD, Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_LISTXATTR:    {Name: "listxattr", Fn: Listxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_LLISTXATTR:   {Name: "llistxattr", Fn: Llistxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_FLISTXATTR:   {Name: "flistxattr", Fn: Flistxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{FD, Ptr, Uint}, Ret: Int},
+	unix.SYS_SETXATTR:     {Name: "setxattr", Fn: Setxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Path, Ptr, Uint, Hex}, Ret: Int},
+	unix.SYS_LSETXATTR:    {Name: "lsetxattr", Fn: Lsetxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Path, Ptr, Uint, Hex}, Ret: Int},
+	unix.SYS_FSETXATTR:    {Name: "fsetxattr", Fn: Fsetxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{FD, Path, Ptr, Uint, Hex}, Ret: Int},
+	unix.SYS_REMOVEXATTR:  {Name: "removexattr", Fn: Removexattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Path}, Ret: Int},
+	unix.SYS_LREMOVEXATTR: {Name: "lremovexattr", Fn: Lremovexattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Path}, Ret: Int},
+	unix.SYS_FREMOVEXATTR: {Name: "fremovexattr", Fn: Fremovexattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{FD, Path}, Ret: Int},
 	// END file syscalls
+
+	// memfd_create and file seals (sys_memfd.go, sentry/fs/tmpfs/seals.go).
+	unix.SYS_MEMFD_CREATE: {Name: "memfd_create", Fn: MemfdCreate, Support: Partial, Note: "MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_NOEXEC_SEAL, MFD_EXEC; MFD_HUGETLB is EINVAL (no hugetlbfs)", Args: []ArgKind{Path, Hex}, Ret: FD},
+
+	// splice, tee, vmsplice, sync_file_range (sys_splice.go,
+	// sentry/fs/pipe/splice.go).
+	unix.SYS_SPLICE:          {Name: "splice", Fn: Splice, Support: Full, Note: "copies through a buffer (SPLICE_F_MOVE and SPLICE_F_GIFT are hints, as on Linux)", Args: []ArgKind{FD, Ptr, FD, Ptr, Uint, Hex}, Ret: Int},
+	unix.SYS_TEE:             {Name: "tee", Fn: Tee, Support: Full, Args: []ArgKind{FD, FD, Uint, Hex}, Ret: Int},
+	unix.SYS_VMSPLICE:        {Name: "vmsplice", Fn: Vmsplice, Support: Full, Note: "copies the pages (SPLICE_F_GIFT is a hint, as on Linux)", Args: []ArgKind{FD, Ptr, Uint, Hex}, Ret: Int},
+	unix.SYS_SYNC_FILE_RANGE: {Name: "sync_file_range", Fn: SyncFileRange, Support: Partial, Note: "writes the range's dirty shared-mapping pages to the file; starts no host write-back", Args: []ArgKind{FD, Int, Int, Hex}, Ret: Int},
+
+	// Extended attributes relative to a directory (Linux 6.13; sys_fs.go).
+	unix.SYS_SETXATTRAT:    {Name: "setxattrat", Fn: Setxattrat, Support: Partial, Note: "as getxattr and its siblings (struct xattr_args; AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH)", Args: []ArgKind{FD, Path, Hex, Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_GETXATTRAT:    {Name: "getxattrat", Fn: Getxattrat, Support: Partial, Note: "as getxattr and its siblings (struct xattr_args; AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH)", Args: []ArgKind{FD, Path, Hex, Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_LISTXATTRAT:   {Name: "listxattrat", Fn: Listxattrat, Support: Partial, Note: "as getxattr and its siblings (struct xattr_args; AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH)", Args: []ArgKind{FD, Path, Hex, Ptr, Uint}, Ret: Int},
+	unix.SYS_REMOVEXATTRAT: {Name: "removexattrat", Fn: Removexattrat, Support: Partial, Note: "as getxattr and its siblings (struct xattr_args; AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH)", Args: []ArgKind{FD, Path, Hex, Path}, Ret: Int},
+
+	// inotify (sys_inotify.go, sentry/fs/inotify).
+	unix.SYS_INOTIFY_INIT:      {Name: "inotify_init", Fn: InotifyInit, Support: Full, Note: "events of the sandbox's own changes on every filesystem; host-side changes in volumes are not seen", Ret: FD},
+	unix.SYS_INOTIFY_INIT1:     {Name: "inotify_init1", Fn: InotifyInit1, Support: Full, Note: "as inotify_init; IN_NONBLOCK, IN_CLOEXEC", Args: []ArgKind{Hex}, Ret: FD},
+	unix.SYS_INOTIFY_ADD_WATCH: {Name: "inotify_add_watch", Fn: InotifyAddWatch, Support: Full, Note: "every event and flag (IN_ONESHOT, IN_MASK_ADD, IN_MASK_CREATE, IN_ONLYDIR, IN_DONT_FOLLOW, IN_EXCL_UNLINK); max_user_watches", Args: []ArgKind{FD, Path, Hex}, Ret: Int},
+	unix.SYS_INOTIFY_RM_WATCH:  {Name: "inotify_rm_watch", Fn: InotifyRmWatch, Support: Full, Args: []ArgKind{FD, Int}, Ret: Int},
 
 	// Terminals and signal files (sys_signalfd.go; terminal ioctls are
 	// ioctl's, served by sentry/tty).

@@ -613,34 +613,8 @@ func Fcntl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	case unix.F_SETFL:
 		f.SetFlags(uint32(arg))
 		return 0, nil
-	case unix.F_GETLK, fOFDGetlk:
-		// No locks are ever held by anyone else: report the range
-		// unlocked.
-		var b [2]byte
-		binary.LittleEndian.PutUint16(b[:], unix.F_UNLCK)
-		if _, err := t.CopyOutBytes(hostarch.Addr(arg), b[:]); err != nil {
-			return 0, unix.EFAULT
-		}
-		return 0, nil
-	case unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
-		var b [32]byte
-		if _, err := t.CopyInBytes(hostarch.Addr(arg), b[:]); err != nil {
-			return 0, unix.EFAULT
-		}
-		switch int16(binary.LittleEndian.Uint16(b[:])) {
-		case unix.F_RDLCK:
-			if !f.Readable() {
-				return 0, unix.EBADF
-			}
-		case unix.F_WRLCK:
-			if !f.Writable() {
-				return 0, unix.EBADF
-			}
-		case unix.F_UNLCK:
-		default:
-			return 0, unix.EINVAL
-		}
-		return 0, nil
+	case unix.F_GETLK, unix.F_SETLK, unix.F_SETLKW, fOFDGetlk, fOFDSetlk, fOFDSetlkw:
+		return 0, fcntlLock(t, f, cmd, arg)
 	case unix.F_GETOWN, unix.F_GETSIG:
 		return 0, nil
 	case unix.F_SETOWN, unix.F_SETSIG:
@@ -670,8 +644,24 @@ func Fcntl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 		n, err := p.SetPipeSize(int(uint32(arg)))
 		return uintptr(n), err
-	case fAddSeals, fGetSeals:
-		return 0, unix.EINVAL
+	case fGetSeals:
+		s, ok := f.Impl().(fs.Sealable)
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		seals, err := s.GetSeals()
+		return uintptr(seals), err
+	case fAddSeals:
+		// memfd_add_seals: EPERM for a description that cannot write,
+		// whatever the file; EINVAL for a file without seals.
+		if !f.Writable() {
+			return 0, unix.EPERM
+		}
+		s, ok := f.Impl().(fs.Sealable)
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		return 0, s.AddSeals(uint32(arg))
 	}
 	return 0, unix.EINVAL
 }
@@ -866,7 +856,7 @@ func getReadWrite(t *process.Thread, inFD, outFD int32) (in, out *vfs.FileDescri
 		in.DecRef()
 		return nil, nil, err
 	}
-	if !in.Readable() || !out.Writable() {
+	if in.IsPath() || out.IsPath() || !in.Readable() || !out.Writable() {
 		in.DecRef()
 		out.DecRef()
 		return nil, nil, unix.EBADF

@@ -1,34 +1,33 @@
 package syscalls
 
 import (
+	"io"
+
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
-	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/pipe"
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/usermem"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"golang.org/x/sys/unix"
 )
 
-// splice(2) and tee(2): data moves between a pipe and a file, socket or
-// other pipe through one bounded chunk (ioChunk), the pipe side peeked and
-// consumed only by what the other side took, so a short write leaves the
-// rest in the pipe as Linux does. Blocking follows Linux: SPLICE_F_NONBLOCK
-// makes the pipe side non-blocking; the other side blocks as its own
-// description says (a socket's O_NONBLOCK, or SPLICE_F_NONBLOCK for a
-// socket being read).
+// splice(2), tee(2), vmsplice(2) (the pipe side is sentry/fs/pipe's
+// splice.go) and sync_file_range(2).
 
-// spliceFlags are the flags splice and tee accept.
 const spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK | unix.SPLICE_F_MORE | unix.SPLICE_F_GIFT
 
-// pipeEnd returns the pipe end behind f, or nil.
+// pipeEnd returns f's pipe end, or nil if f is not a pipe or FIFO.
 func pipeEnd(f *vfs.FileDescription) *pipe.End {
 	e, _ := f.Impl().(*pipe.End)
 	return e
 }
 
-// Splice is splice(2).
 func Splice(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	inFD, inOffAddr, outFD, outOffAddr, length, flags := a.Int(0), a.Ptr(1), a.Int(2), a.Ptr(3), int64(a[4]), a.Uint(5)
+	inFD, inOffAddr, outFD, outOffAddr, length, flags := a.Int(0), a.Ptr(1), a.Int(2), a.Ptr(3), a[4], a.Uint(5)
+	if length == 0 {
+		return 0, nil
+	}
 	if flags&^spliceFlags != 0 {
 		return 0, unix.EINVAL
 	}
@@ -38,119 +37,88 @@ func Splice(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	defer in.DecRef()
 	defer out.DecRef()
-	inPipe, outPipe := pipeEnd(in), pipeEnd(out)
-	switch {
-	case inPipe == nil && outPipe == nil:
-		return 0, unix.EINVAL
-	case inPipe != nil && inOffAddr != 0, outPipe != nil && outOffAddr != 0:
+	ip, op := pipeEnd(in), pipeEnd(out)
+	if (ip != nil && inOffAddr != 0) || (op != nil && outOffAddr != 0) {
 		return 0, unix.ESPIPE
-	case inPipe != nil && outPipe != nil && inPipe.Pipe() == outPipe.Pipe():
-		return 0, unix.EINVAL
-	case out.Flags()&unix.O_APPEND != 0, in.IsDir(), out.IsDir():
-		return 0, unix.EINVAL
 	}
-	if length <= 0 {
-		return 0, nil
+	var off int64
+	offAddr := outOffAddr
+	if ip == nil {
+		offAddr = inOffAddr
 	}
-	length = min(length, maxRWCount, ioChunk)
-	ctx := fsContext(t)
-	nonblock := uint32(0)
-	if flags&unix.SPLICE_F_NONBLOCK != 0 {
-		nonblock = unix.O_NONBLOCK
-	}
-	bp := chunkPool.Get().(*[]byte)
-	defer chunkPool.Put(bp)
-	buf := (*bp)[:length]
-
-	if inPipe != nil {
-		// From a pipe: peek, pass on, consume what was taken.
-		n, err := inPipe.Peek(ctx, buf, nonblock)
-		if err != nil || n == 0 {
+	if offAddr != 0 {
+		if off, err = copyInInt64(t, offAddr); err != nil {
 			return 0, err
 		}
-		var w int
-		switch {
-		case outPipe != nil:
-			w, err = outPipe.Write(ctx, buf[:n], out.Flags()&^unix.O_NONBLOCK|nonblock)
-		case outOffAddr != 0:
-			var off int64
-			if off, err = spliceOffset(t, outOffAddr); err != nil {
+	}
+	limit := int(min(length, maxRWCount))
+	ctx := fsContext(t)
+	nonblock := flags&unix.SPLICE_F_NONBLOCK != 0
+	var n int
+	switch {
+	case ip != nil && op != nil:
+		nonblock = nonblock || (in.Flags()|out.Flags())&unix.O_NONBLOCK != 0
+		n, err = pipe.Splice(ctx, ip, op, limit, nonblock, false)
+		return uintptr(n), raiseSIGPIPE(t, err)
+	case ip != nil:
+		// From a pipe into a file, at *off_out or the file's position.
+		if out.Flags()&unix.O_APPEND != 0 {
+			return 0, unix.EINVAL
+		}
+		write := func(b []byte) (int, error) { return out.Write(ctx, b) }
+		if offAddr != 0 {
+			if err := checkSpliceOffset(out, off); err != nil {
 				return 0, err
 			}
-			if w, err = out.PWrite(ctx, buf[:n], off); w > 0 {
-				err = copyOutInt64(t, outOffAddr, off+int64(w))
+			write = func(b []byte) (int, error) { return out.PWrite(ctx, b, off) }
+		}
+		nonblock = nonblock || in.Flags()&unix.O_NONBLOCK != 0
+		n, err = ip.SpliceOut(ctx, limit, nonblock, write)
+	case op != nil:
+		// From a file, at *off_in or its position, into a pipe.
+		if in.IsDir() {
+			return 0, unix.EISDIR
+		}
+		read := func(b []byte) (int, error) { return in.Read(ctx, b) }
+		if offAddr != 0 {
+			if err := checkSpliceOffset(in, off); err != nil {
+				return 0, err
 			}
-		default:
-			w, err = out.Write(ctx, buf[:n])
+			read = func(b []byte) (int, error) { return in.PRead(ctx, b, off) }
 		}
-		if w > 0 {
-			inPipe.Consume(w)
-			return uintptr(w), nil
-		}
+		nonblock = nonblock || out.Flags()&unix.O_NONBLOCK != 0
+		n, err = op.SpliceIn(ctx, limit, nonblock, read)
+	default:
+		return 0, unix.EINVAL
+	}
+	if err != nil {
 		return 0, raiseSIGPIPE(t, err)
 	}
-
-	// Into a pipe: read what the pipe can take now (a chunk at least),
-	// then write it, waiting for room unless non-blocking.
-	if room := outPipe.Room(); room > 0 {
-		buf = buf[:min(len(buf), room)]
-	} else if nonblock != 0 {
-		return 0, unix.EAGAIN
-	}
-	var n int
-	if inOffAddr != 0 {
-		var off int64
-		if off, err = spliceOffset(t, inOffAddr); err != nil {
+	if offAddr != 0 {
+		if err := copyOutInt64(t, offAddr, off+int64(n)); err != nil {
 			return 0, err
 		}
-		if isStream(in) {
-			return 0, unix.ESPIPE
-		}
-		if n, err = in.PRead(ctx, buf, off); n > 0 {
-			if err := copyOutInt64(t, inOffAddr, off+int64(n)); err != nil {
-				return 0, err
-			}
-		}
-	} else {
-		n, err = spliceRead(ctx, in, buf, nonblock)
 	}
-	if n == 0 {
-		return 0, err
-	}
-	w, werr := outPipe.Write(ctx, buf[:n], out.Flags()&^unix.O_NONBLOCK)
-	if w == 0 && werr != nil {
-		return 0, raiseSIGPIPE(t, werr)
-	}
-	return uintptr(w), nil
+	return uintptr(n), nil
 }
 
-// spliceRead reads from in at its position; a socket or other stream being
-// spliced honours SPLICE_F_NONBLOCK too.
-func spliceRead(ctx *fs.Context, in *vfs.FileDescription, buf []byte, nonblock uint32) (int, error) {
-	if nonblock != 0 && isStream(in) {
-		fl := in.Flags()
-		return in.Impl().Read(ctx, buf, fl|nonblock)
+// checkSpliceOffset checks an explicit offset of splice's file side:
+// EINVAL for a file without positions (FMODE_PWRITE/FMODE_PREAD) or a
+// negative offset.
+func checkSpliceOffset(f *vfs.FileDescription, off int64) error {
+	if isStream(f) || off < 0 {
+		return unix.EINVAL
 	}
-	return in.Read(ctx, buf)
+	return nil
 }
 
-// spliceOffset reads a splice offset (EINVAL when negative).
-func spliceOffset(t *process.Thread, addr uintptr) (int64, error) {
-	off, err := copyInInt64(t, addr)
-	if err != nil {
-		return 0, err
-	}
-	if off < 0 {
-		return 0, unix.EINVAL
-	}
-	return off, nil
-}
-
-// Tee is tee(2): pipe to pipe, leaving the data in the first.
 func Tee(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	inFD, outFD, length, flags := a.Int(0), a.Int(1), int64(a[2]), a.Uint(3)
+	inFD, outFD, length, flags := a.Int(0), a.Int(1), a[2], a.Uint(3)
 	if flags&^spliceFlags != 0 {
 		return 0, unix.EINVAL
+	}
+	if length == 0 {
+		return 0, nil
 	}
 	in, out, err := getReadWrite(t, inFD, outFD)
 	if err != nil {
@@ -158,33 +126,96 @@ func Tee(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	defer in.DecRef()
 	defer out.DecRef()
-	inPipe, outPipe := pipeEnd(in), pipeEnd(out)
-	if inPipe == nil || outPipe == nil || inPipe.Pipe() == outPipe.Pipe() {
+	ip, op := pipeEnd(in), pipeEnd(out)
+	if ip == nil || op == nil {
 		return 0, unix.EINVAL
 	}
-	if length <= 0 {
-		return 0, nil
+	nonblock := flags&unix.SPLICE_F_NONBLOCK != 0 || (in.Flags()|out.Flags())&unix.O_NONBLOCK != 0
+	n, err := pipe.Splice(fsContext(t), ip, op, int(min(length, maxRWCount)), nonblock, true)
+	return uintptr(n), raiseSIGPIPE(t, err)
+}
+
+func Vmsplice(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	fd, iovAddr, nr, flags := a.Int(0), a.Ptr(1), a[2], a.Uint(3)
+	if flags&^spliceFlags != 0 {
+		return 0, unix.EINVAL
 	}
-	nonblock := uint32(0)
-	if flags&unix.SPLICE_F_NONBLOCK != 0 {
-		nonblock = unix.O_NONBLOCK
-	}
-	ctx := fsContext(t)
-	bp := chunkPool.Get().(*[]byte)
-	defer chunkPool.Put(bp)
-	buf := (*bp)[:min(length, ioChunk)]
-	if room := outPipe.Room(); room > 0 {
-		buf = buf[:min(len(buf), room)]
-	} else if nonblock != 0 {
-		return 0, unix.EAGAIN
-	}
-	n, err := inPipe.Peek(ctx, buf, nonblock)
-	if n == 0 {
+	f, err := getFile(t, fd)
+	if err != nil {
 		return 0, err
 	}
-	w, err := outPipe.Write(ctx, buf[:n], out.Flags()&^unix.O_NONBLOCK|nonblock)
-	if w == 0 && err != nil {
+	defer f.DecRef()
+	toPipe := f.Writable()
+	if f.IsPath() || (!toPipe && !f.Readable()) {
+		return 0, unix.EBADF
+	}
+	if nr > usermem.MaxIOV {
+		return 0, unix.EINVAL
+	}
+	iovs, err := usermem.CopyInIOVecs(t, iovAddr, int(nr))
+	if err != nil {
+		return 0, err
+	}
+	seq := usermem.NewIOSequence(t, iovs)
+	if seq.Len() == 0 {
+		return 0, nil
+	}
+	e := pipeEnd(f)
+	if e == nil {
+		return 0, unix.EBADF
+	}
+	ctx := fsContext(t)
+	nonblock := flags&unix.SPLICE_F_NONBLOCK != 0
+	limit := min(seq.Len(), int(maxRWCount))
+	var n int
+	if toPipe {
+		n, err = e.SpliceIn(ctx, limit, nonblock, func(b []byte) (int, error) { return io.ReadFull(seq, b) })
+	} else {
+		n, err = e.SpliceOut(ctx, limit, nonblock, seq.Write)
+	}
+	if err != nil && n == 0 {
+		if err == io.ErrUnexpectedEOF || err == io.ErrShortWrite {
+			err = unix.EFAULT
+		}
 		return 0, raiseSIGPIPE(t, err)
 	}
-	return uintptr(w), nil
+	return uintptr(n), nil
+}
+
+const syncFileRangeFlags = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
+
+// SyncFileRange is sync_file_range(2): the dirty pages of the range that
+// the sentry holds (shared mappings of the file) are written to the file.
+// The host is not asked to start its own write-back: as on Linux, this
+// promises no durability (fsync does).
+func SyncFileRange(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	fd, off, nbytes, flags := a.Int(0), int64(a[1]), int64(a[2]), a.Uint(3)
+	end := off + nbytes
+	if flags&^syncFileRangeFlags != 0 || off < 0 || end < 0 || end < off {
+		return 0, unix.EINVAL
+	}
+	f, err := getFile(t, fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	if f.IsPath() {
+		return 0, unix.EBADF
+	}
+	switch f.Node().Type() {
+	case unix.S_IFREG, unix.S_IFDIR, unix.S_IFBLK, unix.S_IFLNK:
+	default:
+		return 0, unix.ESPIPE
+	}
+	if flags == 0 || f.Node().Type() != unix.S_IFREG {
+		return 0, nil
+	}
+	if nbytes == 0 {
+		end = 1<<63 - 1
+	}
+	if mp, err := f.Mappable(); err == nil {
+		dev, ino, _ := mp.MappingIdentity()
+		mm.FileFlush(dev, ino, off, end-off)
+	}
+	return 0, nil
 }

@@ -93,6 +93,7 @@ type Mount struct {
 	Source   string // what /proc/mounts shows as the device
 	Options  string // extra options for /proc/mounts
 	parent   *Mount
+	vfs      *VirtualFilesystem
 }
 
 // NoSUID reports whether the mount ignores set-user-ID and set-group-ID
@@ -216,6 +217,7 @@ func NewWithRoot(root fs.Filesystem, source string) *VirtualFilesystem {
 	v := &VirtualFilesystem{mounts: make(map[string]*Mount)}
 	v.nextID = 1
 	m := &Mount{ID: v.nextID, FS: root, Root: root.Root(), Point: "/", Source: source}
+	m.vfs = v
 	v.nextID++
 	v.root = m
 	v.mounts["/"] = m

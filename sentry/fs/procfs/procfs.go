@@ -24,11 +24,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
 	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/inotify"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/lock"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/synth"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
@@ -124,6 +127,7 @@ func (p *procFS) buildRoot() {
 	r.Add("filesystems", p.static("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tpipefs\nnodev\toverlay\nnodev\t9p\n"))
 	r.Add("cmdline", p.static("BOOT_IMAGE=/vmlinuz-runsc-lite ro quiet\n"))
 	r.Add("swaps", p.text(p.swaps))
+	r.Add("locks", p.text(func(*fs.Context) string { return lock.ProcLocks() }))
 	r.Add("zoneinfo", p.text(p.zoneinfo))
 	r.Add("devices", p.static("Character devices:\n  1 mem\n  5 /dev/tty\n136 pts\n\nBlock devices:\n"))
 	r.Add("partitions", p.static("major minor  #blocks  name\n\n"))
@@ -161,6 +165,30 @@ func (p *procFS) buildSys() *synth.Dir {
 	fsd.Add("pipe-max-size", p.static("1048576\n"))
 	fsd.Add("nr_open", p.static("1048576\n"))
 	fsd.Add("file-max", p.static("9223372036854775807\n"))
+	ino := p.dir()
+	for _, l := range []struct {
+		name string
+		v    *atomic.Int64
+	}{
+		{"max_queued_events", &inotify.Limits.MaxQueuedEvents},
+		{"max_user_instances", &inotify.Limits.MaxUserInstances},
+		{"max_user_watches", &inotify.Limits.MaxUserWatches},
+	} {
+		v := l.v
+		f := p.file(0644, func(*fs.Context) ([]byte, error) { return []byte(strconv.FormatInt(v.Load(), 10) + "\n"), nil })
+		// proc_dointvec_minmax with a minimum of 0: EINVAL below it, as
+		// Linux. The file's mode (0644, root's) decides who may write.
+		f.Set = func(_ *fs.Context, data []byte) error {
+			n, err := parseSysctlInt(data)
+			if err != nil || n < 0 || n > 1<<31-1 {
+				return unix.EINVAL
+			}
+			v.Store(n)
+			return nil
+		}
+		ino.Add(l.name, f)
+	}
+	fsd.Add("inotify", ino)
 	sys.Add("fs", fsd)
 	sys.Add("net", p.netFilesDir(true, "")) // net.go
 	return sys
@@ -501,7 +529,16 @@ func (p *procFS) findFDInfo(t *kernel.Task, th *process.Thread, name string) (fs
 		if st, err := f.Stat(fs.Background); err == nil {
 			ino = st.Ino
 		}
-		return []byte(fmt.Sprintf("pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%d\n", pos, flags, mnt, ino)), nil
+		text := fmt.Sprintf("pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%d\n", pos, flags, mnt, ino)
+		if lock.Any() {
+			if key, err := f.FileKey(fs.Background); err == nil {
+				text += lock.FDInfo(key, f, fdt)
+			}
+		}
+		if fi, ok := f.Impl().(fs.FDInfoer); ok {
+			text += fi.FDInfo()
+		}
+		return []byte(text), nil
 	}), nil
 }
 

@@ -595,7 +595,11 @@ func TestStubKilledFromHost(t *testing.T) {
 	if p := os.Getenv("RUNSC_LITE_TEST_PLATFORM"); p != "" && p != "ptrace" {
 		t.Skipf("platform %s has no stub processes", p)
 	}
-	script := `echo ready; read go; /bin/sleep 1000 & echo started; wait $!; echo "sleep: $?"; read go; /bin/echo "still forking"; echo done`
+	// "started" only once the child runs sleep (its comm, read by a
+	// builtin, so no other process is made meanwhile): before, the new
+	// stubs would be those of the shell's child before its exec, and
+	// killing them would miss the sleep (the test failed so, now and then).
+	script := `echo ready; read go; /bin/sleep 1000 & p=$!; c=; while [ "$c" != sleep ]; do read -r c < /proc/$p/comm; done; echo started; wait $p; echo "sleep: $?"; read go; /bin/echo "still forking"; echo done`
 	s := startLive(t, nil, nil, "/bin/sh", "-c", script)
 	stubSet := func() map[int]bool {
 		m := map[int]bool{}

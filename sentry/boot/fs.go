@@ -23,5 +23,13 @@ func newFilesystem(s *process.Sandbox, opts vfs.Options) (*vfs.VirtualFilesystem
 	if err := v.Mount(fs.Background, "/sys", sysfs.New(s.Kernel.NumCPUs()), vfs.MountOptions{Source: "sysfs", ReadOnly: true, Options: "nosuid,nodev,noexec"}); err != nil {
 		return nil, fmt.Errorf("mounting /sys: %w", err)
 	}
+	// The IPC namespace's POSIX message queues, where Linux distributions
+	// and container runtimes mount them.
+	if s.IPC != nil {
+		mq := s.IPC.MQueue.Filesystem()
+		if err := v.Mount(fs.Background, "/dev/mqueue", mq, vfs.MountOptions{Source: "mqueue", Options: "nosuid,nodev,noexec"}); err != nil {
+			return nil, fmt.Errorf("mounting /dev/mqueue: %w", err)
+		}
+	}
 	return v, nil
 }

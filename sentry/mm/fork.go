@@ -25,9 +25,11 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 	c.auxv = append([]uint64(nil), m.auxv...)
 	c.executable = m.executable
 	c.totalVM, c.dataVM = m.totalVM, m.dataVM
+	// The copies are made by the parent (Linux's dup_mmap runs in it).
+	pid := m.Owner()
 	for _, v := range m.vmas {
 		nv := *v
-		nv.holdRefs()
+		nv.holdRefs(pid)
 		c.vmas = append(c.vmas, &nv)
 	}
 	var protect []uintptr

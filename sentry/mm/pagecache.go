@@ -36,6 +36,11 @@ type cacheObject struct {
 	mf   *memfile.MemoryFile
 	id   fileID
 	anon bool
+	// segment marks the object of a System V shared memory segment
+	// (shared.go); limit, when not 0, is the size of an anonymous object:
+	// a page at or past it is beyond its end (SIGBUS).
+	segment bool
+	limit   uint64
 
 	mu sync.Mutex
 	// mappable is who the object writes dirty pages back through when
@@ -235,6 +240,12 @@ func (o *cacheObject) fillLocked(mp Mappable, off uint64, n int) (bool, error) {
 		j := i + 1
 		for j < n && o.pages[off+uint64(j)*PageSize] == nil {
 			j++
+		}
+		if o.limit != 0 && a >= o.limit {
+			return read, errBeyondEOF
+		}
+		if o.limit != 0 {
+			j = min(j, i+int((o.limit-a+PageSize-1)/PageSize))
 		}
 		run := uint64(j - i)
 		kind := kswapd.File

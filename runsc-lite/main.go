@@ -52,6 +52,7 @@ type options struct {
 	hostname    string
 	profileCPU  string
 	pidsLimit   int
+	hostUDS     string
 }
 
 type volumeList []vfs.Volume
@@ -107,6 +108,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.hostname, "hostname", o.hostname, "the sandbox's hostname")
 	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
 	fs.IntVar(&o.pidsLimit, "pids-limit", o.pidsLimit, "most tasks (threads and processes) the sandbox may hold; fork and clone fail with EAGAIN beyond it (0: a thirty-second of the host's pid_max/threads-max, 512 to 16384; -1: no limit)")
+	fs.StringVar(&o.hostUDS, "host-uds", o.hostUDS, "host Unix sockets the sandbox may reach: `none` (default) or open (connect to host socket files on --volume mounts)")
 }
 
 func main() {
@@ -213,6 +215,15 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "runsc-lite: --pids-limit %d: want a positive number, 0 (default) or -1 (no limit)\n", o.pidsLimit)
 		return 2
 	}
+	var hostUDS bool
+	switch o.hostUDS {
+	case "", "none":
+	case "open":
+		hostUDS = true
+	default:
+		fmt.Fprintf(stderr, "runsc-lite: --host-uds %q: want none or open\n", o.hostUDS)
+		return 2
+	}
 	var opts sandbox.Options
 	if o.profileCPU != "" {
 		f, err := os.Create(o.profileCPU)
@@ -249,6 +260,7 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		Hostname:       o.hostname,
 		IgnoredSignals: ignored,
 		PidsLimit:      o.pidsLimit,
+		HostUDS:        hostUDS,
 		Log:            log,
 	}, opts)
 	if err != nil {

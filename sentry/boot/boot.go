@@ -34,6 +34,8 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/socket"
+	unixsocket "github.com/runsc-lite/runsc-lite/sentry/socket/unix"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/runsc-lite/runsc-lite/softirqd"
@@ -106,6 +108,9 @@ type Config struct {
 	// dispositions: those the caller of runsc-lite ignored (nohup's
 	// SIGHUP, a shell's SIGINT for a background job).
 	IgnoredSignals []int
+	// HostUDS lets AF_UNIX sockets connect to host socket files on
+	// volumes (--host-uds=open).
+	HostUDS bool
 	// Log receives the sandbox's logs.
 	Log *logrus.Logger `json:"-"`
 	// Signals, if not nil, carries the host signals the sentry already
@@ -295,6 +300,8 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		log.Debugf("host descriptors for open host files: at most %d", budget)
 	}
 	zone.SetOOMCandidates(s.OOMCandidates)
+	s.Sockets = socket.NewRegistry()
+	s.Sockets.Register(unixsocket.New(unixsocket.Options{HostUDS: cfg.HostUDS}))
 	if cfg.Hostname != "" {
 		s.Hostname = cfg.Hostname
 	}

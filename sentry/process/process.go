@@ -25,6 +25,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/ipc/sem"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"github.com/runsc-lite/runsc-lite/sentry/tty"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/runsc-lite/runsc-lite/softirqd"
@@ -78,6 +79,10 @@ type Sandbox struct {
 
 	// IPC is the sandbox's IPC namespace (ipc.go).
 	IPC *IPCNamespace
+
+	// Sockets are the sandbox's socket families (AF_UNIX, and the
+	// network families when there is a stack).
+	Sockets *socket.Registry
 }
 
 // NewSandbox returns a sandbox with no processes yet.
@@ -328,6 +333,9 @@ type Thread struct {
 	// restartBlock continues an interrupted timed sleep from where it
 	// was (Linux's restart_block; signal_restart.go).
 	restartBlock func(t *Thread) (uintptr, error)
+	// noRestart marks the current syscall's EINTR as final whatever its
+	// class (a socket call with a timeout; signal_restart.go).
+	noRestart bool
 	// AltStack is sigaltstack's stack.
 	AltStack linux.SignalStack
 

@@ -39,7 +39,7 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 	ts := t.signals()
 	sysno := t.Regs.Orig_rax
 	restart := noRestart
-	if interrupted {
+	if interrupted && !t.noRestart {
 		restart = restartClass(uintptr(sysno), t.Regs.SyscallArgs())
 	}
 	// The syscall is over as far as restarting goes, whatever happens

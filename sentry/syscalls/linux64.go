@@ -145,6 +145,27 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_MUNLOCK:  {Name: "munlock", Fn: Mlock, Support: Partial, Note: "accepted", Args: []ArgKind{Hex, Hex}},
 	unix.SYS_MINCORE:  {Name: "mincore", Fn: Mincore, Support: Full, Args: []ArgKind{Hex, Hex, Ptr}},
 
+	// Sockets (sys_socket.go; the socket layer is sentry/socket, AF_UNIX
+	// sentry/socket/unix).
+	unix.SYS_SOCKET:      {Name: "socket", Fn: Socket, Support: Partial, Note: "the families registered in the sandbox (AF_UNIX; the network families when a stack is present); others EAFNOSUPPORT", Args: []ArgKind{Int, Hex, Int}, Ret: FD},
+	unix.SYS_SOCKETPAIR:  {Name: "socketpair", Fn: Socketpair, Support: Full, Note: "AF_UNIX; other families EOPNOTSUPP or EAFNOSUPPORT", Args: []ArgKind{Int, Hex, Int, Ptr}, Ret: Int},
+	unix.SYS_BIND:        {Name: "bind", Fn: Bind, Support: Full, Note: "AF_UNIX paths are socket inodes of the sandbox's VFS (inert placeholders on volumes); the abstract namespace is the sandbox's", Args: []ArgKind{FD, Ptr, Int}, Ret: Int},
+	unix.SYS_LISTEN:      {Name: "listen", Fn: Listen, Support: Full, Note: "backlog clamped to somaxconn (4096)", Args: []ArgKind{FD, Int}, Ret: Int},
+	unix.SYS_ACCEPT:      {Name: "accept", Fn: Accept, Support: Partial, Note: "EMFILE is found after the connection was taken (it is lost), Linux finds it before", Args: []ArgKind{FD, Ptr, Ptr}, Ret: FD},
+	unix.SYS_ACCEPT4:     {Name: "accept4", Fn: Accept4, Support: Partial, Note: "SOCK_NONBLOCK, SOCK_CLOEXEC; EMFILE as accept", Args: []ArgKind{FD, Ptr, Ptr, Hex}, Ret: FD},
+	unix.SYS_CONNECT:     {Name: "connect", Fn: Connect, Support: Full, Note: "AF_UNIX host socket files only with --host-uds=open", Args: []ArgKind{FD, Ptr, Int}, Ret: Int},
+	unix.SYS_GETSOCKNAME: {Name: "getsockname", Fn: Getsockname, Support: Full, Args: []ArgKind{FD, Ptr, Ptr}, Ret: Int},
+	unix.SYS_GETPEERNAME: {Name: "getpeername", Fn: Getpeername, Support: Full, Args: []ArgKind{FD, Ptr, Ptr}, Ret: Int},
+	unix.SYS_SHUTDOWN:    {Name: "shutdown", Fn: Shutdown, Support: Full, Args: []ArgKind{FD, Int}, Ret: Int},
+	unix.SYS_SENDTO:      {Name: "sendto", Fn: Sendto, Support: Partial, Note: "AF_UNIX: no MSG_OOB (EOPNOTSUPP); MSG_DONTWAIT, MSG_NOSIGNAL, MSG_EOR, MSG_MORE", Args: []ArgKind{FD, InBuf, Uint, Hex, Ptr, Int}, Ret: Int},
+	unix.SYS_RECVFROM:    {Name: "recvfrom", Fn: Recvfrom, Support: Partial, Note: "MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_TRUNC, MSG_ERRQUEUE; AF_UNIX: no MSG_OOB, no SO_PEEK_OFF", Args: []ArgKind{FD, OutBuf, Uint, Hex, Ptr, Ptr}, Ret: Int},
+	unix.SYS_SENDMSG:     {Name: "sendmsg", Fn: Sendmsg, Support: Partial, Note: "SCM_RIGHTS, SCM_CREDENTIALS; as sendto", Args: []ArgKind{FD, Ptr, Hex}, Ret: Int},
+	unix.SYS_RECVMSG:     {Name: "recvmsg", Fn: Recvmsg, Support: Partial, Note: "SCM_RIGHTS (MSG_CMSG_CLOEXEC, truncation with MSG_CTRUNC), SCM_CREDENTIALS; as recvfrom", Args: []ArgKind{FD, Ptr, Hex}, Ret: Int},
+	unix.SYS_SENDMMSG:    {Name: "sendmmsg", Fn: Sendmmsg, Support: Partial, Note: "as sendmsg, per message", Args: []ArgKind{FD, Ptr, Uint, Hex}, Ret: Int},
+	unix.SYS_RECVMMSG:    {Name: "recvmmsg", Fn: Recvmmsg, Support: Partial, Note: "as recvmsg, MSG_WAITFORONE, timeout between messages; an error after the first message is dropped, not kept as the socket's pending error", Args: []ArgKind{FD, Ptr, Uint, Hex, Ptr}, Ret: Int},
+	unix.SYS_GETSOCKOPT:  {Name: "getsockopt", Fn: Getsockopt, Support: Partial, Note: "SOL_SOCKET: SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN, SO_SNDBUF, SO_RCVBUF, SO_RCVTIMEO, SO_SNDTIMEO, SO_PASSCRED, SO_PEERCRED, SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, ... (SO_PEERSEC is ENOPROTOOPT: no LSM); family levels as the family serves them", Args: []ArgKind{FD, Int, Int, Ptr, Ptr}, Ret: Int},
+	unix.SYS_SETSOCKOPT:  {Name: "setsockopt", Fn: Setsockopt, Support: Partial, Note: "as getsockopt; values longer than 64 KiB are cut", Args: []ArgKind{FD, Int, Int, Ptr, Int}, Ret: Int},
+
 	// BEGIN file syscalls (owned by the filesystem work: sys_file.go and friends)
 	// I/O (sys_file.go).
 	unix.SYS_READ:            {Name: "read", Fn: Read, Support: Full, Args: []ArgKind{FD, OutBuf, Uint}, Ret: Int},

@@ -79,7 +79,9 @@ func (q *Queue) IPCPerm() *ipc.Perm { return &q.perm }
 
 // waiter is a sleeping msgrcv or msgsnd.
 type waiter struct {
-	// A receiver's request.
+	// A receiver's request, and its process (msg_lrpid when a sender
+	// hands it a message).
+	pid     int32
 	typ     int64
 	mode    searchMode
 	maxSize int
@@ -239,7 +241,7 @@ func (r *Registry) Send(c Caller, t *kernel.Task, id int32, m *Message, nowait b
 	}
 	q.lspid = c.PID
 	q.stime = ipc.Now()
-	if !q.pipelinedSend(m, c.PID) {
+	if !q.pipelinedSend(m) {
 		q.msgs = append(q.msgs, m)
 		q.cbytes += uint64(len(m.Text))
 		r.hdrs++
@@ -263,7 +265,7 @@ func (q *Queue) removeSender(w *waiter) {
 // pipelinedSend gives m to the first waiting receiver that wants it;
 // receivers whose buffer is too small for it (without MSG_NOERROR) are
 // woken with E2BIG on the way. It reports whether m was taken.
-func (q *Queue) pipelinedSend(m *Message, pid int32) bool {
+func (q *Queue) pipelinedSend(m *Message) bool {
 	for i := 0; i < len(q.receivers); {
 		w := q.receivers[i]
 		if !matches(m, w.typ, w.mode) {
@@ -276,7 +278,7 @@ func (q *Queue) pipelinedSend(m *Message, pid int32) bool {
 			w.wq.NotifyAll()
 			continue
 		}
-		q.lrpid = pid
+		q.lrpid = w.pid
 		q.rtime = ipc.Now()
 		w.got, w.done = m, true
 		w.wq.NotifyAll()
@@ -356,7 +358,7 @@ func (r *Registry) Receive(c Caller, t *kernel.Task, id int32, o ReceiveOpts) (*
 		r.mu.Unlock()
 		return nil, unix.ENOMSG
 	}
-	w := &waiter{typ: typ, mode: mode, maxSize: o.MaxSize, noError: noError}
+	w := &waiter{pid: c.PID, typ: typ, mode: mode, maxSize: o.MaxSize, noError: noError}
 	q.receivers = append(q.receivers, w)
 	r.mu.Unlock()
 	werr := w.wq.Wait(t, func() bool {

@@ -19,3 +19,9 @@ func TestCIPCSem(t *testing.T) { compareC(t, "ipc_sem", 0) }
 // TestCIPCMsg compares c/ipc_msg.c: msgget/msgsnd/msgrcv/msgctl, every
 // msgtyp mode, MSG_NOERROR, MSG_COPY, blocking senders and receivers.
 func TestCIPCMsg(t *testing.T) { compareC(t, "ipc_msg", 0) }
+
+// TestCIPCMqueue compares c/ipc_mqueue.c: mq_open/mq_timedsend/
+// mq_timedreceive/mq_notify/mq_getsetattr/mq_unlink, priorities, blocking,
+// timeouts, poll readiness and the mqueue filesystem's listing and status
+// lines.
+func TestCIPCMqueue(t *testing.T) { compareC(t, "ipc_mqueue", 0) }

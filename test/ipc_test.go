@@ -1,6 +1,11 @@
 package test
 
-import "testing"
+import (
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+)
 
 // The IPC namespace: System V shared memory, semaphores and message
 // queues, POSIX message queues, /proc/sysvipc and ipcs. Each C program
@@ -25,3 +30,48 @@ func TestCIPCMsg(t *testing.T) { compareC(t, "ipc_msg", 0) }
 // timeouts, poll readiness and the mqueue filesystem's listing and status
 // lines.
 func TestCIPCMqueue(t *testing.T) { compareC(t, "ipc_mqueue", 0) }
+
+// ipcsVolatile masks what differs between two runs of ipcs(1) for reasons
+// other than the sandbox: PIDs (the sandbox's program is PID 1, natively
+// it is whatever the host gave) and times (a second may pass between the
+// runs). ipcs pads columns to fixed widths, so whitespace is collapsed on
+// the lines that had a PID masked.
+var ipcsVolatile = normaliser{
+	name: "ipcsVolatile",
+	why:  "PIDs and times differ between a native and a sandboxed run",
+	fn: func(s string) string {
+		long := regexp.MustCompile(`[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d \d{4}`)
+		short := regexp.MustCompile(`[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d`)
+		keyed := regexp.MustCompile(`\b(lpid|cpid|lspid|lrpid)=\d+`)
+		// ipcs -p rows (id owner pid pid) and ipcs -s -i rows
+		// (semnum value ncount zcount pid).
+		pidRow := regexp.MustCompile(`^(\d+\s+root\s+)\d+(\s+)\d+\s*$`)
+		semRow := regexp.MustCompile(`^(\d+\s+\d+\s+\d+\s+\d+\s+)\d+\s*$`)
+		lines := strings.Split(s, "\n")
+		for i, l := range lines {
+			l = long.ReplaceAllString(l, "TIME")
+			l = short.ReplaceAllString(l, "TIME")
+			l = keyed.ReplaceAllString(l, "$1=PID")
+			if pidRow.MatchString(l) || semRow.MatchString(l) {
+				l = pidRow.ReplaceAllString(l, "${1}PID PID")
+				l = semRow.ReplaceAllString(l, "${1}PID")
+				l = strings.Join(strings.Fields(l), " ")
+			}
+			lines[i] = l
+		}
+		return strings.Join(lines, "\n")
+	},
+}
+
+// TestIPCIpcs compares what ipcs(1) (util-linux) and /proc/sysvipc show of
+// an IPC namespace holding a segment (SHM_LOCKed), a removed segment still
+// attached, a semaphore set and a message queue, then changes the limits
+// through /proc/sys/kernel and checks the calls obey them.
+func TestIPCIpcs(t *testing.T) {
+	if _, err := exec.LookPath("ipcs"); err != nil {
+		t.Skip("ipcs (util-linux) is not installed")
+	}
+	args := []string{"--", "-a", "--", "-l", "--", "-u", "--", "-p", "--", "-c", "--", "-t",
+		"--", "-m", "-i", "0", "--", "-q", "-i", "0", "--", "-s", "-i", "0", "--", "-b"}
+	compare(t, cmpCase{argv: append([]string{cProg(t, "ipc_ipcs")}, args...), norms: []normaliser{ipcsVolatile}})
+}

@@ -75,3 +75,45 @@ func TestIPCIpcs(t *testing.T) {
 		"--", "-m", "-i", "0", "--", "-q", "-i", "0", "--", "-s", "-i", "0", "--", "-b"}
 	compare(t, cmpCase{argv: append([]string{cProg(t, "ipc_ipcs")}, args...), norms: []normaliser{ipcsVolatile}})
 }
+
+// pythonSharedMemory uses Python's multiprocessing.shared_memory (POSIX
+// shared memory: files in /dev/shm mapped shared) from four forked
+// processes under a multiprocessing Lock (a POSIX named semaphore), and a
+// ShareableList opened twice by name.
+const pythonSharedMemory = `
+import multiprocessing as mp, os
+from multiprocessing import shared_memory
+
+def child(name, lock):
+    s = shared_memory.SharedMemory(name=name)
+    with lock:
+        s.buf[0] += 1
+    s.buf[1:6] = b"child"
+    s.close()
+
+mp.set_start_method("fork")
+shm = shared_memory.SharedMemory(create=True, size=4096)
+shm.buf[0] = 0
+lock = mp.Lock()
+ps = [mp.Process(target=child, args=(shm.name, lock)) for _ in range(4)]
+for p in ps: p.start()
+for p in ps: p.join()
+print("counter", shm.buf[0], "text", bytes(shm.buf[1:6]), "exit codes", [p.exitcode for p in ps])
+l = shared_memory.ShareableList([1, 2.5, "three", None])
+l2 = shared_memory.ShareableList(name=l.shm.name)
+l2[0] = 42
+print("list", list(l))
+names = [shm.name.lstrip("/"), l.shm.name.lstrip("/")]
+l.shm.close(); l.shm.unlink(); l2.shm.close()
+shm.close(); shm.unlink()
+print("unlinked", not any(n in os.listdir("/dev/shm") for n in names))
+`
+
+// TestIPCPythonSharedMemory compares Python's multiprocessing
+// shared_memory natively and in the sandbox.
+func TestIPCPythonSharedMemory(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not installed")
+	}
+	compare(t, cmpCase{argv: []string{"/usr/bin/python3", "-c", pythonSharedMemory}, stderr: true})
+}

@@ -1,10 +1,12 @@
 package test
 
 import (
+	"fmt"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The IPC namespace: System V shared memory, semaphores and message
@@ -116,4 +118,47 @@ func TestIPCPythonSharedMemory(t *testing.T) {
 		t.Skip("python3 is not installed")
 	}
 	compare(t, cmpCase{argv: []string{"/usr/bin/python3", "-c", pythonSharedMemory}, stderr: true})
+}
+
+// TestIPCShmSwap: an 80 MiB System V segment under --total-memory 64M
+// --swap 128M goes to swap and comes back intact, through its creator's
+// attach and a forked child's, while an SHM_LOCKed 8 MiB segment stays
+// resident; /proc/sysvipc/shm and SHM_INFO count the swapped pages. (A
+// sandbox-only test: natively the host's memory is not bounded.)
+func TestIPCShmSwap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: moves 80 MiB through swap")
+	}
+	script := cProg(t, "ipc_shmswap") + ` 80 8; echo status=$?; grep -E "^(pswpout|pswpin) " /proc/vmstat`
+	r := runSandbox(t, []string{"/bin/sh", "-c", script}, runOpts{Flags: []string{"--total-memory", "64M", "--swap", "128M"}, Timeout: heavyTimeout})
+	t.Logf("in %v:\n%s", r.Elapsed.Round(time.Millisecond), r.Stdout)
+	if r.Status != 0 || !strings.Contains(r.Stdout, "status=0\n") || strings.Contains(r.Stdout, "MISMATCH") {
+		t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", r.Status, r.Stdout, tail(r.Stderr, 40))
+	}
+	var bigRSS, bigSwap, lockedRSS, lockedSwap, swp int
+	fmt.Sscanf(line(r.Stdout, "big:"), "big: rss %d MiB swap %d MiB", &bigRSS, &bigSwap)
+	fmt.Sscanf(line(r.Stdout, "locked:"), "locked: rss %d MiB swap %d MiB", &lockedRSS, &lockedSwap)
+	fmt.Sscanf(line(r.Stdout, "SHM_INFO:"), "SHM_INFO: shm_rss %d shm_swp %d pages", new(int), &swp)
+	if bigSwap == 0 || swp == 0 {
+		t.Errorf("nothing of the 80 MiB segment is on swap under 64 MiB of memory")
+	}
+	if lockedRSS != 8 || lockedSwap != 0 {
+		t.Errorf("the SHM_LOCKed segment: rss %d MiB, swap %d MiB; want 8 and 0", lockedRSS, lockedSwap)
+	}
+	if vm := vmstatValues(r.Stdout); vm["pswpin"] == 0 || vm["pswpout"] == 0 {
+		t.Errorf("pswpin %d pswpout %d: the segment's pages did not go through swap", vm["pswpin"], vm["pswpout"])
+	}
+	if !strings.Contains(r.Stdout, "after IPC_RMID: used_ids 0 shm_swp 0") {
+		t.Errorf("removing the segments did not free their swap")
+	}
+}
+
+// line returns the first line of s that starts with prefix.
+func line(s, prefix string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
 }

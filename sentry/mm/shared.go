@@ -8,10 +8,13 @@ import (
 // SharedMemory is memory that lives apart from any address space: a System
 // V shared memory segment (Linux's shmem file behind shm_file). Its pages
 // are frames of the memory file, allocated on first touch through the
-// zone, shared by every mapping (shmat maps it with MMapOpts.Shared),
-// unevictable and counted as Shmem, as tmpfs pages are. The segment holds
-// one reference of its own on them (Release drops it): they are freed when
-// the segment is destroyed and no mapping is left.
+// zone, shared by every mapping (shmat maps it with MMapOpts.Shared) and
+// counted as Shmem. They are on the anonymous LRU: with swap, reclaim
+// writes them out (unmapping them from every attach) and the next touch
+// reads them back, as Linux's shmem; SetLocked (SHM_LOCK) makes them
+// unevictable. The segment holds one reference of its own on them
+// (Release drops it): they and their swap slots are freed when the
+// segment is destroyed and no mapping is left.
 type SharedMemory struct {
 	obj  *cacheObject
 	size uint64
@@ -39,6 +42,17 @@ func (s *SharedMemory) ResidentPages() uint64 {
 	defer s.obj.mu.Unlock()
 	return uint64(len(s.obj.pages))
 }
+
+// SwappedPages returns how many of its pages are out on swap.
+func (s *SharedMemory) SwappedPages() uint64 {
+	s.obj.mu.Lock()
+	defer s.obj.mu.Unlock()
+	return uint64(len(s.obj.swapped))
+}
+
+// SetLocked is SHM_LOCK (true) and SHM_UNLOCK: locked memory is never
+// reclaimed.
+func (s *SharedMemory) SetLocked(locked bool) { s.obj.setLocked(locked) }
 
 // DetachShared is shmdt(2)'s unmapping: the mapping of a SharedMemory that
 // starts at addr (a vma whose offset in its segment equals its distance

@@ -3,7 +3,9 @@
 //
 // A segment's memory is an mm.SharedMemory: frames of the sandbox's memory
 // file allocated through the zone on first touch, shared by every
-// attachment, unevictable and counted as Shmem, as tmpfs pages are. An
+// attachment and counted as Shmem. They are on the anonymous LRU: with
+// swap (--swap), kswapd and direct reclaim write them out like any
+// anonymous page, and SHM_LOCK makes them unevictable, as Linux's shmem. An
 // attachment is a shared mapping whose mappable is the Segment itself, so
 // the attach count is Linux's: one per vma (a fork copies them, an exec or
 // exit drops them, an mprotect that splits one counts twice), kept through
@@ -385,9 +387,9 @@ func (r *Registry) Remove(c Caller, id int32) error {
 // Lock is shmctl SHM_LOCK (lock) and SHM_UNLOCK. Without CAP_IPC_LOCK the
 // caller must own or have created the segment (EPERM), and to lock, have
 // a non-zero RLIMIT_MEMLOCK (EPERM) that the user's locked segments stay
-// within (ENOMEM). A segment's pages are unevictable either way (the
-// sandbox does not swap shared memory); SHM_LOCKED is what ipcs shows and
-// what the user's RLIMIT_MEMLOCK counts.
+// within (ENOMEM). A locked segment's pages are unevictable (reclaim never
+// swaps them; pages already on swap come back when touched); the user's
+// RLIMIT_MEMLOCK counts them, and ipcs shows the segment "locked".
 func (r *Registry) Lock(c Caller, id int32, lock bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -412,6 +414,7 @@ func (r *Registry) Lock(c Caller, id int32, lock bool) error {
 		if s.perm.Mode&linux.SHM_LOCKED != 0 {
 			r.unlockLocked(s)
 			s.perm.Mode &^= linux.SHM_LOCKED
+			s.mem.SetLocked(false)
 		}
 		return nil
 	}
@@ -429,6 +432,7 @@ func (r *Registry) Lock(c Caller, id int32, lock bool) error {
 	r.lockedPages[uid] += npages
 	s.lockedUID = uid
 	s.perm.Mode |= linux.SHM_LOCKED
+	s.mem.SetLocked(true)
 	return nil
 }
 
@@ -460,14 +464,16 @@ func (r *Registry) Info() (linux.ShmParams, int32) {
 func (r *Registry) Usage() (linux.ShmInfo, int32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var rss uint64
+	var rss, swp uint64
 	for _, s := range r.table.All() {
 		rss += s.mem.ResidentPages()
+		swp += s.mem.SwappedPages()
 	}
 	return linux.ShmInfo{
 		UsedIDs: int32(r.table.InUse()),
 		ShmTot:  r.totPages,
 		ShmRss:  rss,
+		ShmSwp:  swp,
 	}, max(r.table.MaxIndex(), 0)
 }
 
@@ -497,7 +503,7 @@ func (r *Registry) ProcText() string {
 		fmt.Fprintf(&b, "%10d %10d  %4o %21d %5d %5d  %5d %5d %5d %5d %5d %10d %10d %10d %21d %21d\n",
 			p.Key, p.ID, p.Mode, s.size, s.cpid, s.lpid, s.nattch,
 			p.UID, p.GID, p.CUID, p.CGID, s.atime, s.dtime, p.CTime,
-			s.mem.ResidentPages()*mm.PageSize, 0)
+			s.mem.ResidentPages()*mm.PageSize, s.mem.SwappedPages()*mm.PageSize)
 	}
 	return b.String()
 }

@@ -282,9 +282,9 @@ var linux64 = map[uintptr]Syscall{
 	// System V IPC (sys_sysvipc.go; sentry/ipc): the sandbox's own IPC
 	// namespace.
 	unix.SYS_SHMGET:     {Name: "shmget", Fn: Shmget, Support: Partial, Note: "IPC_CREAT, IPC_EXCL, SHM_NORESERVE; SHM_HUGETLB is ENOMEM (no huge pages, as Linux with vm.nr_hugepages 0)", Args: []ArgKind{Hex, Uint, Oct}, Ret: Int},
-	unix.SYS_SHMAT:      {Name: "shmat", Fn: Shmat, Support: Full, Note: "SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC; memory-file pages shared by every attach, counted as Shmem", Args: []ArgKind{Int, Ptr, Oct}, Ret: Hex},
+	unix.SYS_SHMAT:      {Name: "shmat", Fn: Shmat, Support: Full, Note: "SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC; memory-file pages shared by every attach, counted as Shmem, swappable", Args: []ArgKind{Int, Ptr, Oct}, Ret: Hex},
 	unix.SYS_SHMDT:      {Name: "shmdt", Fn: Shmdt, Support: Full, Note: "detaches the attach at the address and its fragments, as Linux", Args: []ArgKind{Ptr}, Ret: Int},
-	unix.SYS_SHMCTL:     {Name: "shmctl", Fn: Shmctl, Support: Partial, Note: "IPC_STAT, IPC_SET, IPC_RMID (destroyed at the last detach), SHM_LOCK/UNLOCK (RLIMIT_MEMLOCK counted; shared memory is never swapped either way), IPC_INFO, SHM_INFO, SHM_STAT, SHM_STAT_ANY", Args: []ArgKind{Int, Int, Ptr}, Ret: Int},
+	unix.SYS_SHMCTL:     {Name: "shmctl", Fn: Shmctl, Support: Full, Note: "IPC_STAT, IPC_SET, IPC_RMID (destroyed at the last detach), SHM_LOCK/UNLOCK (pages kept off swap, RLIMIT_MEMLOCK counted), IPC_INFO, SHM_INFO, SHM_STAT, SHM_STAT_ANY", Args: []ArgKind{Int, Int, Ptr}, Ret: Int},
 	unix.SYS_SEMGET:     {Name: "semget", Fn: Semget, Support: Full, Args: []ArgKind{Hex, Int, Oct}, Ret: Int},
 	unix.SYS_SEMOP:      {Name: "semop", Fn: Semop, Support: Full, Note: "atomic, queued waiters served in arrival order, SEM_UNDO applied at exit (shared with CLONE_SYSVSEM), IPC_NOWAIT; waits release the CPU", Args: []ArgKind{Int, Ptr, Uint}, Ret: Int},
 	unix.SYS_SEMTIMEDOP: {Name: "semtimedop", Fn: Semtimedop, Support: Full, Note: "as semop, with a relative timeout (EAGAIN)", Args: []ArgKind{Int, Ptr, Uint, Ptr}, Ret: Int},

@@ -94,6 +94,8 @@ int main(void) {
 	rcv("MSG_COPY 9", q, 256, 9, MSG_COPY | IPC_NOWAIT);
 	rcv("MSG_COPY without IPC_NOWAIT", q, 256, 1, MSG_COPY);
 	rcv("MSG_COPY with MSG_EXCEPT", q, 256, 1, MSG_COPY | MSG_EXCEPT | IPC_NOWAIT);
+	rcv("MSG_COPY too small", q, 2, 0, MSG_COPY | IPC_NOWAIT);
+	rcv("MSG_COPY too small with MSG_NOERROR", q, 2, 0, MSG_COPY | MSG_NOERROR | IPC_NOWAIT);
 	rcv("type 2", q, 256, 2, 0);
 	rcv("type -6 (lowest up to 6)", q, 256, -6, 0);
 	rcv("except 7", q, 256, 7, MSG_EXCEPT);

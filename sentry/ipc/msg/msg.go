@@ -341,7 +341,11 @@ func (r *Registry) Receive(c Caller, t *kernel.Task, id int32, o ReceiveOpts) (*
 		}
 		if mode == searchNumber {
 			r.mu.Unlock()
-			return &Message{Type: m.Type, Text: cut(m.Text, o.MaxSize)}, nil
+			if len(m.Text) > o.MaxSize {
+				// copy_msg: MSG_NOERROR does not cut a copy.
+				return nil, unix.EINVAL
+			}
+			return &Message{Type: m.Type, Text: m.Text}, nil
 		}
 		q.msgs = append(q.msgs[:i:i], q.msgs[i+1:]...)
 		q.cbytes -= uint64(len(m.Text))

@@ -162,3 +162,9 @@ func line(s, prefix string) string {
 	}
 	return ""
 }
+
+// TestCSignalfdEpoll compares c/signalfd_epoll.c: a signalfd's readiness
+// in epoll (level and edge triggered) and select, and an epoll_wait that
+// sleeps until a child's signal makes the signalfd readable (issue 15
+// lists signalfd readiness with IPC).
+func TestCSignalfdEpoll(t *testing.T) { compareC(t, "signalfd_epoll", 0) }

@@ -168,3 +168,38 @@ func line(s, prefix string) string {
 // sleeps until a child's signal makes the signalfd readable (issue 15
 // lists signalfd readiness with IPC).
 func TestCSignalfdEpoll(t *testing.T) { compareC(t, "signalfd_epoll", 0) }
+
+// lsipcScript makes one object of each System V kind with ipcmk and lists
+// them and the namespace's limits and usage with lsipc (util-linux).
+const lsipcScript = `
+ipcmk -M 10000 >/dev/null; ipcmk -S 3 >/dev/null; ipcmk -Q >/dev/null
+lsipc; echo ==
+lsipc -m -o KEY,ID,PERMS,SIZE,NATTCH,STATUS; echo ==
+lsipc -s -o KEY,ID,PERMS,NSEMS; echo ==
+lsipc -q -o KEY,ID,PERMS,USEDBYTES,MSGS
+`
+
+// inNewIPCNamespace runs the script in $1 in a new IPC namespace where it
+// can (natively, as root); in the sandbox unshare fails and the sandbox's
+// namespace is fresh already.
+const inNewIPCNamespace = `if unshare --ipc true 2>/dev/null; then exec unshare --ipc /bin/sh -c "$1"; fi; exec /bin/sh -c "$1"`
+
+// ipcmkKeys masks the keys ipcmk chooses at random.
+var ipcmkKeys = normaliser{
+	name: "ipcmkKeys",
+	why:  "ipcmk makes random keys",
+	fn: func(s string) string {
+		return regexp.MustCompile(`0x[0-9a-f]{8}`).ReplaceAllString(s, "0xKEY")
+	},
+}
+
+// TestIPCLsipc compares ipcmk and lsipc (util-linux) natively and in the
+// sandbox: the limits, the usage counts and each kind's listing.
+func TestIPCLsipc(t *testing.T) {
+	for _, p := range []string{"ipcmk", "lsipc"} {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Skipf("%s (util-linux) is not installed", p)
+		}
+	}
+	compare(t, cmpCase{argv: []string{"/bin/sh", "-c", inNewIPCNamespace, "sh", lsipcScript}, norms: []normaliser{ipcmkKeys}, stderr: true})
+}

@@ -11,6 +11,7 @@
  * Waiting for a child to block is done by polling GETNCNT/GETZCNT, never
  * by sleeping a fixed time. */
 #include "common.h"
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ipc.h>
@@ -52,6 +53,13 @@ static void show_vals(const char *what, int id, int n) {
 }
 
 static void onusr1(int sig) {}
+
+static int thread_set;
+static void *undo_thread(void *arg) {
+	struct sembuf b = {0, 2, SEM_UNDO};
+	semop(thread_set, &b, 1);
+	return NULL;
+}
 
 static int op(int id, int num, int o, int flg) {
 	struct sembuf b = {num, o, flg};
@@ -218,6 +226,22 @@ int main(void) {
 	report("value after SETVAL cleared the undo", semctl(s, 0, GETVAL));
 	op(s, 0, 30000, SEM_UNDO);
 	op(s, 0, -30000, 0);
+	/* Threads share the process's undo list (glibc clones them with
+	 * CLONE_SYSVSEM): a thread's exit applies nothing, the process's
+	 * does. */
+	semctl(s, 0, SETVAL, (union semun){.val = 1});
+	thread_set = s;
+	c = fork();
+	if (c == 0) {
+		pthread_t th;
+		pthread_create(&th, NULL, undo_thread, NULL);
+		pthread_join(th, NULL);
+		printf("child: value after its thread exited: %d\n", semctl(s, 0, GETVAL));
+		_exit(0);
+	}
+	waitpid(c, &st, 0);
+	report("value after the threaded process exited", semctl(s, 0, GETVAL));
+	semctl(s, 0, SETVAL, (union semun){.val = 10});
 	report("undo past SEMAEM", op(s, 0, 3000, SEM_UNDO));
 	report("value after ERANGE", semctl(s, 0, GETVAL));
 	semctl(s, 0, SETVAL, (union semun){.val = 0});

@@ -14,7 +14,7 @@ TEST_TIMEOUT ?= 30m
 # Packages whose tests also run under the race detector: the kernel core and
 # the kernel threads built on it, the terminals (whose host link runs
 # goroutines beside the tasks), and the socket layer's lock-heavy code.
-RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/tty/... ./sentry/socket/...
+RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/tty/... ./sentry/socket/... ./sentry/ipc/...
 TEST_FLAGS   ?=
 
 .PHONY: all build test test-kvm vet race unit conformance fmt-check fuzz bench syscalls-doc clean

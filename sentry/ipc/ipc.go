@@ -205,6 +205,30 @@ func (t *Table[T]) AtIndex(idx int32) (T, error) {
 	return o, nil
 }
 
+// LookupStat is the lookup of IPC_STAT (byIndex false: id is an
+// identifier) and of SHM_STAT, SEM_STAT, MSG_STAT and their _ANY forms
+// (byIndex: id is an index). EINVAL when there is no such object.
+func (t *Table[T]) LookupStat(id int32, byIndex bool) (T, error) {
+	if byIndex {
+		return t.AtIndex(id)
+	}
+	return t.Lookup(id)
+}
+
+// LookupOwned is ipcctl_obtain_check: the object with identifier id
+// (EINVAL) if creds may change or remove it (EPERM).
+func (t *Table[T]) LookupOwned(id int32, creds *auth.Credentials) (T, error) {
+	o, err := t.Lookup(id)
+	if err != nil {
+		return o, err
+	}
+	if err := o.IPCPerm().CheckOwner(creds); err != nil {
+		var zero T
+		return zero, err
+	}
+	return o, nil
+}
+
 // MaxIndex is ipc_get_maxidx: the highest index in use, -1 for none.
 func (t *Table[T]) MaxIndex() int32 {
 	m := int32(-1)

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/marshal"
 )
 
 // ipcNS returns the caller's IPC namespace; ENOSYS for a sandbox built
@@ -36,6 +37,24 @@ func copyOutBytes(t *process.Thread, addr uintptr, b []byte) error {
 		return unix.EFAULT
 	}
 	return nil
+}
+
+// statOut finishes IPC_STAT and the index forms (SHM_STAT, SEM_STAT,
+// MSG_STAT and their _ANY): the *id_ds is copied out (EFAULT), and an
+// index form returns the object's identifier, IPC_STAT 0.
+func statOut(t *process.Thread, addr uintptr, ds interface {
+	CopyOut(marshal.CopyContext, hostarch.Addr) (int, error)
+}, byIndex bool, rid int32, err error) (uintptr, error) {
+	if err != nil {
+		return 0, err
+	}
+	if _, err := ds.CopyOut(t, hostarch.Addr(addr)); err != nil {
+		return 0, unix.EFAULT
+	}
+	if !byIndex {
+		return 0, nil
+	}
+	return uintptr(rid), nil
 }
 
 // Shared memory.
@@ -97,16 +116,7 @@ func Shmctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		return uintptr(maxIdx), nil
 	case linux.IPC_STAT, linux.SHM_STAT, shm.StatAny:
 		ds, rid, err := ns.Shm.Stat(c, id, cmd != linux.IPC_STAT, cmd == shm.StatAny)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := ds.CopyOut(t, hostarch.Addr(buf)); err != nil {
-			return 0, unix.EFAULT
-		}
-		if cmd == linux.IPC_STAT {
-			return 0, nil
-		}
-		return uintptr(rid), nil
+		return statOut(t, buf, &ds, cmd != linux.IPC_STAT, rid, err)
 	case linux.IPC_SET:
 		var ds linux.ShmidDS
 		if _, err := ds.CopyIn(t, hostarch.Addr(buf)); err != nil {
@@ -218,16 +228,7 @@ func Semctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		return uintptr(maxIdx), copyOutBytes(t, arg, b)
 	case linux.IPC_STAT, linux.SEM_STAT, linux.SEM_STAT_ANY:
 		ds, rid, err := ns.Sem.Stat(c, id, cmd != linux.IPC_STAT, cmd == linux.SEM_STAT_ANY)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := ds.CopyOut(t, hostarch.Addr(arg)); err != nil {
-			return 0, unix.EFAULT
-		}
-		if cmd == linux.IPC_STAT {
-			return 0, nil
-		}
-		return uintptr(rid), nil
+		return statOut(t, arg, &ds, cmd != linux.IPC_STAT, rid, err)
 	case linux.GETVAL, linux.GETPID, linux.GETNCNT, linux.GETZCNT:
 		v, err := ns.Sem.Value(c, id, num, int(cmd))
 		return uintptr(v), err
@@ -357,16 +358,7 @@ func Msgctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		return uintptr(maxIdx), copyOutBytes(t, buf, b)
 	case linux.IPC_STAT, linux.MSG_STAT, linux.MSG_STAT_ANY:
 		ds, rid, err := ns.Msg.Stat(c, id, cmd != linux.IPC_STAT, cmd == linux.MSG_STAT_ANY)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := ds.CopyOut(t, hostarch.Addr(buf)); err != nil {
-			return 0, unix.EFAULT
-		}
-		if cmd == linux.IPC_STAT {
-			return 0, nil
-		}
-		return uintptr(rid), nil
+		return statOut(t, buf, &ds, cmd != linux.IPC_STAT, rid, err)
 	case linux.IPC_SET:
 		var ds linux.MsqidDS
 		if _, err := ds.CopyIn(t, hostarch.Addr(buf)); err != nil {

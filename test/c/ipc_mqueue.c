@@ -80,25 +80,6 @@ static void status(const char *name) {
 		printf("stat of %s: mode %o size %lld\n", name, st.st_mode, (long long)st.st_size);
 }
 
-/* sleeping waits until process p is in state S (blocked), for at most a
- * minute. */
-static void sleeping(pid_t p) {
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", p);
-	for (int i = 0; i < 60000; i++) {
-		FILE *f = fopen(path, "r");
-		if (f) {
-			size_t n = fread(buf, 1, sizeof buf - 1, f);
-			fclose(f);
-			buf[n] = 0;
-			char *e = strrchr(buf, ')');
-			if (e && e[1] == ' ' && e[2] == 'S')
-				return;
-		}
-		usleep(1000);
-	}
-}
-
 static volatile int got_sig, got_code, got_val;
 static void onusr1(int sig, siginfo_t *si, void *uc) {
 	got_sig = sig;
@@ -211,7 +192,7 @@ int main(void) {
 		rcv("child: blocking receive", ro, 8192, NULL);
 		_exit(0);
 	}
-	sleeping(c);
+	wait_sleeping(c);
 	mq_send(wo, "wake", 4, 3);
 	int st;
 	waitpid(c, &st, 0);
@@ -220,7 +201,7 @@ int main(void) {
 	c = fork();
 	if (c == 0)
 		_exit(mq_send(small, "3", 1, 7) == 0 ? 0 : 1);
-	sleeping(c);
+	wait_sleeping(c);
 	rcv("make room", small, 16, NULL);
 	waitpid(c, &st, 0);
 	printf("blocked sender's status %d\n", WEXITSTATUS(st));

@@ -43,25 +43,6 @@ static void rcv(const char *what, int q, size_t size, long type, int flags) {
 		printf("%s = %zd type %ld text %.*s\n", what, n, b.type, (int)n, b.text);
 }
 
-/* sleeping waits until process p is in state S (blocked), for at most a
- * minute. */
-static void sleeping(pid_t p) {
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", p);
-	for (int i = 0; i < 60000; i++) {
-		FILE *f = fopen(path, "r");
-		if (f) {
-			size_t n = fread(buf, 1, sizeof buf - 1, f);
-			fclose(f);
-			buf[n] = 0;
-			char *e = strrchr(buf, ')');
-			if (e && e[1] == ' ' && e[2] == 'S')
-				return;
-		}
-		usleep(1000);
-	}
-}
-
 static void onusr1(int sig) {}
 
 int main(void) {
@@ -135,7 +116,7 @@ int main(void) {
 		rcv("child: blocking receive of type 4", q, 256, 4, 0);
 		_exit(0);
 	}
-	sleeping(c);
+	wait_sleeping(c);
 	snd(q, 1, "not for the child");
 	snd(q, 4, "for the child");
 	int st;
@@ -149,7 +130,7 @@ int main(void) {
 		rcv("child: small buffer", q, 2, 0, 0);
 		_exit(0);
 	}
-	sleeping(c);
+	wait_sleeping(c);
 	snd(q, 1, "long message");
 	waitpid(c, &st, 0);
 	rcv("the long message stayed", q, 256, 0, IPC_NOWAIT);
@@ -166,7 +147,7 @@ int main(void) {
 	if (c == 0) {
 		_exit(msgsnd(q, &b, 6, 0) == 0 ? 0 : 1);
 	}
-	sleeping(c);
+	wait_sleeping(c);
 	rcv("make room", q, 256, 0, 0);
 	waitpid(c, &st, 0);
 	printf("blocked sender's status %d\n", WEXITSTATUS(st));
@@ -183,7 +164,7 @@ int main(void) {
 		rcv("child: interrupted receive", q, 256, 0, 0);
 		_exit(0);
 	}
-	sleeping(c);
+	wait_sleeping(c);
 	kill(c, SIGUSR1);
 	waitpid(c, &st, 0);
 
@@ -193,7 +174,7 @@ int main(void) {
 		rcv("child: receive from a removed queue", q, 256, 0, 0);
 		_exit(0);
 	}
-	sleeping(c);
+	wait_sleeping(c);
 
 	/* The namespace's tables, while both queues exist. */
 	snd(p, 1, "xyz");

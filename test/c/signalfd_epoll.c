@@ -16,24 +16,6 @@ static void show(const char *what, int n, struct epoll_event *ev) {
 		printf("%s = %d events %#x\n", what, n, n > 0 ? ev->events : 0);
 }
 
-/* sleeping waits until process p is in state S, for at most a minute. */
-static void sleeping(pid_t p) {
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", p);
-	for (int i = 0; i < 60000; i++) {
-		FILE *f = fopen(path, "r");
-		if (f) {
-			size_t n = fread(buf, 1, sizeof buf - 1, f);
-			fclose(f);
-			buf[n] = 0;
-			char *e = strrchr(buf, ')');
-			if (e && e[1] == ' ' && e[2] == 'S')
-				return;
-		}
-		usleep(1000);
-	}
-}
-
 int main(void) {
 	init_output();
 	sigset_t set;
@@ -65,7 +47,7 @@ int main(void) {
 	pid_t parent = getpid();
 	pid_t c = fork();
 	if (c == 0) {
-		sleeping(parent);
+		wait_sleeping(parent);
 		kill(parent, SIGUSR1);
 		_exit(0);
 	}

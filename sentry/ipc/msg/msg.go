@@ -400,13 +400,7 @@ func cut(b []byte, n int) []byte {
 func (r *Registry) Stat(c Caller, id int32, byIndex, any bool) (linux.MsqidDS, int32, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var q *Queue
-	var err error
-	if byIndex {
-		q, err = r.table.AtIndex(id)
-	} else {
-		q, err = r.table.Lookup(id)
-	}
+	q, err := r.table.LookupStat(id, byIndex)
 	if err != nil {
 		return linux.MsqidDS{}, 0, err
 	}
@@ -431,11 +425,8 @@ func (r *Registry) Stat(c Caller, id int32, byIndex, any bool) (linux.MsqidDS, i
 func (r *Registry) Set(c Caller, id int32, ds *linux.MsqidDS) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	q, err := r.table.Lookup(id)
+	q, err := r.table.LookupOwned(id, c.Creds)
 	if err != nil {
-		return err
-	}
-	if err := q.perm.CheckOwner(c.Creds); err != nil {
 		return err
 	}
 	if ds.MsgQbytes > uint64(r.ctlMNB) && !c.Creds.HasCapability(linux.CAP_SYS_RESOURCE) {
@@ -455,11 +446,8 @@ func (r *Registry) Set(c Caller, id int32, ds *linux.MsqidDS) error {
 func (r *Registry) Remove(c Caller, id int32) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	q, err := r.table.Lookup(id)
+	q, err := r.table.LookupOwned(id, c.Creds)
 	if err != nil {
-		return err
-	}
-	if err := q.perm.CheckOwner(c.Creds); err != nil {
 		return err
 	}
 	q.dead = true

@@ -530,13 +530,7 @@ func (r *Registry) SetValues(c Caller, id int32, vals []uint16) error {
 func (r *Registry) Stat(c Caller, id int32, byIndex, any bool) (linux.SemidDS, int32, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var s *Set
-	var err error
-	if byIndex {
-		s, err = r.table.AtIndex(id)
-	} else {
-		s, err = r.table.Lookup(id)
-	}
+	s, err := r.table.LookupStat(id, byIndex)
 	if err != nil {
 		return linux.SemidDS{}, 0, err
 	}
@@ -555,11 +549,8 @@ func (r *Registry) Stat(c Caller, id int32, byIndex, any bool) (linux.SemidDS, i
 func (r *Registry) Set(c Caller, id int32, ds *linux.SemidDS) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s, err := r.table.Lookup(id)
+	s, err := r.table.LookupOwned(id, c.Creds)
 	if err != nil {
-		return err
-	}
-	if err := s.perm.CheckOwner(c.Creds); err != nil {
 		return err
 	}
 	return s.perm.Set(ds.SemPerm.UID, ds.SemPerm.GID, ds.SemPerm.Mode)
@@ -570,11 +561,8 @@ func (r *Registry) Set(c Caller, id int32, ds *linux.SemidDS) error {
 func (r *Registry) Remove(c Caller, id int32) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s, err := r.table.Lookup(id)
+	s, err := r.table.LookupOwned(id, c.Creds)
 	if err != nil {
-		return err
-	}
-	if err := s.perm.CheckOwner(c.Creds); err != nil {
 		return err
 	}
 	s.dead = true

@@ -318,13 +318,7 @@ func (s *Segment) MappingIdentity() (dev, ino uint64, path string) {
 func (r *Registry) Stat(c Caller, id int32, byIndex, any bool) (linux.ShmidDS, int32, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var s *Segment
-	var err error
-	if byIndex {
-		s, err = r.table.AtIndex(id)
-	} else {
-		s, err = r.table.Lookup(id)
-	}
+	s, err := r.table.LookupStat(id, byIndex)
 	if err != nil {
 		return linux.ShmidDS{}, 0, err
 	}
@@ -352,11 +346,8 @@ func (r *Registry) Stat(c Caller, id int32, byIndex, any bool) (linux.ShmidDS, i
 func (r *Registry) Set(c Caller, id int32, ds *linux.ShmidDS) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s, err := r.table.Lookup(id)
+	s, err := r.table.LookupOwned(id, c.Creds)
 	if err != nil {
-		return err
-	}
-	if err := s.perm.CheckOwner(c.Creds); err != nil {
 		return err
 	}
 	return s.perm.Set(ds.ShmPerm.UID, ds.ShmPerm.GID, ds.ShmPerm.Mode)
@@ -368,11 +359,8 @@ func (r *Registry) Set(c Caller, id int32, ds *linux.ShmidDS) error {
 func (r *Registry) Remove(c Caller, id int32) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s, err := r.table.Lookup(id)
+	s, err := r.table.LookupOwned(id, c.Creds)
 	if err != nil {
-		return err
-	}
-	if err := s.perm.CheckOwner(c.Creds); err != nil {
 		return err
 	}
 	if s.nattch > 0 {

@@ -51,6 +51,8 @@ type options struct {
 	cwd         string
 	hostname    string
 	profileCPU  string
+	unconfined  bool
+	seccompLog  bool
 	pidsLimit   int
 	hostUDS     string
 }
@@ -107,6 +109,8 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.cwd, "cwd", o.cwd, "working directory inside the sandbox (default: the current one)")
 	fs.StringVar(&o.hostname, "hostname", o.hostname, "the sandbox's hostname")
 	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
+	fs.BoolVar(&o.unconfined, "unconfined", o.unconfined, "run the sentry without its confinement (namespaces, empty root, capability drop, no_new_privs, seccomp filter): for debugging only")
+	fs.BoolVar(&o.seccompLog, "seccomp-log", o.seccompLog, "with --debug: the sentry's seccomp filter logs the calls it would refuse (in the kernel log) instead of killing the sentry")
 	fs.IntVar(&o.pidsLimit, "pids-limit", o.pidsLimit, "most tasks (threads and processes) the sandbox may hold; fork and clone fail with EAGAIN beyond it (0: a thirty-second of the host's pid_max/threads-max, 512 to 16384; -1: no limit)")
 	fs.StringVar(&o.hostUDS, "host-uds", o.hostUDS, "host Unix sockets the sandbox may reach: `none` (default) or open (connect to host socket files on --volume mounts)")
 }
@@ -225,6 +229,27 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		return 2
 	}
 	var opts sandbox.Options
+	if o.seccompLog && !o.debug {
+		fmt.Fprintln(stderr, "runsc-lite: --seccomp-log is a debugging aid: use it with --debug")
+		return 2
+	}
+	if o.seccompLog && o.unconfined {
+		fmt.Fprintln(stderr, "runsc-lite: --seccomp-log and --unconfined: an unconfined sentry has no seccomp filter")
+		return 2
+	}
+	opts.Unconfined = o.unconfined
+	opts.SeccompLog = o.seccompLog
+	// Test knobs that can only tighten the confinement: syscalls taken
+	// out of the allow-list, capabilities not kept.
+	if deny := os.Getenv("RUNSC_LITE_SECCOMP_DENY"); deny != "" {
+		opts.SeccompDeny = strings.Split(deny, ",")
+	}
+	if drop := os.Getenv("RUNSC_LITE_DROP_CAPS"); drop != "" {
+		opts.DropCaps = strings.Split(drop, ",")
+	}
+	if o.unconfined {
+		fmt.Fprintln(stderr, "runsc-lite: warning: --unconfined: the sentry runs as this user with all its capabilities, in the host's namespaces and root, without a seccomp filter; a bug in it is a bug in the host")
+	}
 	if o.profileCPU != "" {
 		f, err := os.Create(o.profileCPU)
 		if err != nil {
@@ -275,6 +300,9 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 	defer close(done)
 	go forwardSignals(p, sigs, done)
 	status, err := p.Wait()
+	for _, call := range p.SeccompLogged() {
+		log.Warnf("seccomp (--seccomp-log): the sentry made syscall %s, which its allow-list refuses", call)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "runsc-lite: %v\n", err)
 		var ee *boot.ExitError
@@ -283,7 +311,9 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		}
 		var de *sandbox.SentryDiedError
 		if errors.As(err, &de) {
-			log.Warnf("%v", err)
+			if o.debugLog != "" {
+				log.Warnf("%v", err) // the debug log records it too
+			}
 			return de.ShellStatus()
 		}
 		return 125

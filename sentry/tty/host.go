@@ -172,6 +172,15 @@ func openOwn(hostFD int) (fd int, nonblock bool, err error) {
 	return fd, false, err
 }
 
+// HostIoctls are the ioctl requests made on the host terminal (by the
+// launcher, at attach time, and by the link while the sandbox runs and
+// when it restores the terminal): the confined sentry's seccomp filter
+// allows them (sentry/sandbox).
+var HostIoctls = []uintptr{
+	unix.TCGETS, unix.TIOCGSID, unix.TIOCGPGRP, unix.TCGETS2, unix.TCSETS2,
+	unix.TIOCSWINSZ, unix.TIOCGWINSZ,
+}
+
 func ioctlPtr(fd int, req uint, p unsafe.Pointer) error {
 	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(p))
 	if e != 0 {

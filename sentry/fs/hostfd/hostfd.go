@@ -60,6 +60,11 @@ type Node struct {
 // New duplicates the sentry's descriptor hostFD (leaving it untouched) and
 // returns it as a node with no open files; the duplicate is closed when
 // the last file opened from the node is released.
+//
+// It reads the descriptor's host name through /proc/self/fd: call it
+// while the sentry still sees the host's files, at boot. The confined
+// sentry has no /proc, and its seccomp filter kills it for a
+// readlinkat(AT_FDCWD, ...) (sentry/sandbox).
 func New(hostFD int) (*Node, error) {
 	fd, err := unix.FcntlInt(uintptr(hostFD), unix.F_DUPFD_CLOEXEC, 100)
 	if err != nil {
@@ -365,6 +370,15 @@ const termiosSize = 36
 
 // tcxonc is TCXONC (tcflow).
 const tcxonc = 0x540a
+
+// HostIoctls are the ioctl requests made on host descriptors (the
+// terminal, host pipes): the confined sentry's seccomp filter allows
+// exactly these (sentry/sandbox). Ioctl passes no other request to the
+// host.
+var HostIoctls = []uintptr{
+	linux.FIONREAD, linux.TCGETS, linux.TCSETS, linux.TCSETSW, linux.TCSETSF,
+	linux.TIOCGWINSZ, linux.TIOCSWINSZ, linux.TCSBRK, linux.TCFLSH, tcxonc, linux.TIOCOUTQ,
+}
 
 // Ioctl implements fs.Ioctler.
 func (f *File) Ioctl(ctx *fs.Context, cmd uint32, arg uintptr) (uintptr, error) {

@@ -17,9 +17,10 @@ TEST_TIMEOUT ?= 30m
 # Packages whose tests also run under the race detector: the kernel core,
 # the kernel threads built on it, the socket layer's lock-heavy code, the
 # network stack's softirq path, the terminals (whose host link runs
-# goroutines beside the tasks), and inotify's registry (events sent,
-# watches added and read at once).
-RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/socket/... ./sentry/net/... ./sentry/tty/... ./sentry/fs/inotify/...
+# goroutines beside the tasks), inotify's registry (events sent, watches
+# added and read at once), and System V IPC (semaphores and queues blocking
+# across CPUs, segments swapped while copied).
+RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/socket/... ./sentry/net/... ./sentry/tty/... ./sentry/fs/inotify/... ./sentry/ipc/...
 TEST_FLAGS   ?=
 # runsc-lite is built without cgo: its confinement sets capabilities on
 # every thread of the sentry (syscall.AllThreadsSyscall), which a binary

@@ -290,6 +290,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	s.Softirqs = sirq
 	s.MF = mf
 	s.Zone = zone
+	s.IPC = process.NewIPCNamespace(zone)
 	s.Platform = plat
 	s.Syscalls = syscalls.Dispatcher{}
 	s.Log = log

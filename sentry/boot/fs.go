@@ -25,6 +25,14 @@ func newFilesystem(s *process.Sandbox, opts vfs.Options) (*vfs.VirtualFilesystem
 		return nil, fmt.Errorf("mounting /sys: %w", err)
 	}
 	inotify.OpenElsewhere = func(key fs.FileKey) bool { return fileOpen(s, key) }
+	// The IPC namespace's POSIX message queues, where Linux distributions
+	// and container runtimes mount them.
+	if s.IPC != nil {
+		mq := s.IPC.MQueue.Filesystem()
+		if err := v.Mount(fs.Background, "/dev/mqueue", mq, vfs.MountOptions{Source: "mqueue", Options: "nosuid,nodev,noexec"}); err != nil {
+			return nil, fmt.Errorf("mounting /dev/mqueue: %w", err)
+		}
+	}
 	return v, nil
 }
 

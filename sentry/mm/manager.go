@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/runsc-lite/runsc-lite/kswapd"
 	"github.com/runsc-lite/runsc-lite/platform"
@@ -53,14 +54,13 @@ func (v *vma) offsetOf(addr uintptr) uint64 { return v.offset + uint64(addr-v.st
 func (v *vma) readable() bool { return v.perms.Read || v.perms.Write }
 
 // holdRefs takes the references a new copy of v holds (a split or fork):
-// on its object and on its file.
-func (v *vma) holdRefs() {
+// on its object and on its file. pid is the process making the copy (the
+// memory manager's owner; for fork, the parent).
+func (v *vma) holdRefs(pid int32) {
 	if v.obj != nil {
 		v.obj.incMap(!v.private)
 	}
-	if f, ok := v.mappable.(MappedFile); ok {
-		f.Mapped()
-	}
+	mappedBy(v.mappable, pid)
 	v.countWriteMap(1)
 }
 
@@ -77,14 +77,27 @@ func (v *vma) countWriteMap(delta int32) {
 
 // dropRefs drops v's references on its object (writing back the last
 // shared mapping's dirty pages) and then on its file. It may block on
-// write-back.
-func (v *vma) dropRefs() {
+// write-back. pid is the process unmapping it.
+func (v *vma) dropRefs(pid int32) {
 	if v.obj != nil {
 		v.obj.decMap(!v.private, v.mappable)
 	}
 	v.countWriteMap(-1)
-	if f, ok := v.mappable.(MappedFile); ok {
+	switch f := v.mappable.(type) {
+	case ProcessMappedFile:
+		f.UnmappedBy(pid)
+	case MappedFile:
 		f.Unmapped()
+	}
+}
+
+// mappedBy tells mp's file that one more vma maps it, made by process pid.
+func mappedBy(mp Mappable, pid int32) {
+	switch f := mp.(type) {
+	case ProcessMappedFile:
+		f.MappedBy(pid)
+	case MappedFile:
+		f.Mapped()
 	}
 }
 
@@ -120,6 +133,10 @@ type MemoryManager struct {
 	mf      *memfile.MemoryFile
 	as      platform.AddressSpace
 	maxAddr uintptr
+
+	// owner is the TGID of the process the address space belongs to
+	// (SetOwner), told to the files its mappings map.
+	owner atomic.Int32
 
 	mu    sync.Mutex
 	users int
@@ -167,6 +184,13 @@ func New(zone *kswapd.Zone, as platform.AddressSpace, maxAddr uintptr) *MemoryMa
 	return m
 }
 
+// SetOwner records the process (TGID) the address space belongs to: the
+// one files learn maps or unmaps them (ProcessMappedFile).
+func (m *MemoryManager) SetOwner(pid int32) { m.owner.Store(pid) }
+
+// Owner returns the TGID SetOwner recorded (0: none yet).
+func (m *MemoryManager) Owner() int32 { return m.owner.Load() }
+
 // AddressSpace returns the platform address space mirroring this one.
 func (m *MemoryManager) AddressSpace() platform.AddressSpace { return m.as }
 
@@ -200,8 +224,9 @@ func (m *MemoryManager) DecUsers() {
 	}
 	m.pages = make(map[uintptr]*pte)
 	m.mf.DecRefFrames(frames)
+	pid := m.Owner()
 	for _, v := range m.vmas {
-		v.dropRefs()
+		v.dropRefs(pid)
 	}
 	m.vmas = nil
 	m.totalVM, m.dataVM = 0, 0
@@ -286,7 +311,7 @@ func (m *MemoryManager) splitLocked(addr uintptr) {
 	right := *v
 	right.start = addr
 	right.offset = v.offsetOf(addr)
-	right.holdRefs()
+	right.holdRefs(m.Owner())
 	v.end = addr
 	m.vmas = append(m.vmas, nil)
 	copy(m.vmas[i+2:], m.vmas[i+1:])
@@ -304,7 +329,7 @@ func (m *MemoryManager) removeRangeLocked(start, end uintptr) {
 		v := m.vmas[j]
 		m.accountLocked(v, -1)
 		m.dropPagesLocked(v.start, v.end, true)
-		v.dropRefs()
+		v.dropRefs(m.Owner())
 		j++
 	}
 	m.vmas = append(m.vmas[:i], m.vmas[j:]...)
@@ -437,11 +462,17 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		name:      o.Name,
 	}
 	switch {
+	case o.Shared != nil:
+		// A System V shared memory segment: its own object, whatever
+		// the mappable (which only names it and counts attaches).
+		v.private = false
+		v.obj = o.Shared.obj
+		v.obj.incMap(true)
+		v.mappable = o.Mappable
+		mappedBy(o.Mappable, m.Owner())
 	case o.Mappable != nil:
 		v.mappable = o.Mappable
-		if f, ok := o.Mappable.(MappedFile); ok {
-			f.Mapped()
-		}
+		mappedBy(o.Mappable, m.Owner())
 		v.countWriteMap(1)
 		switch {
 		case cacheable(o.Mappable):

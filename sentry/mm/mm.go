@@ -128,6 +128,16 @@ type SharedWriteGate interface {
 	HoldSharedWrite(write bool) (mayWrite bool, release func(), err error)
 }
 
+// ProcessMappedFile is a MappedFile that is also told which process maps
+// or unmaps it (System V shared memory records the last one, shm_lpid):
+// the memory manager's owner (SetOwner), and for the copies fork makes,
+// the parent, as Linux's vm_ops open and close see them. The same rules
+// as MappedFile's hold; it is called instead of Mapped and Unmapped.
+type ProcessMappedFile interface {
+	MappedBy(pid int32)
+	UnmappedBy(pid int32)
+}
+
 // MMapOpts describe a new mapping.
 type MMapOpts struct {
 	// Addr is the hint (or the exact address with Fixed).
@@ -147,6 +157,10 @@ type MMapOpts struct {
 	Private bool
 	// Mappable backs a file mapping; nil means anonymous memory.
 	Mappable Mappable
+	// Shared, when set, is the memory the mapping maps shared (a System
+	// V shared memory segment, shmat); Mappable then only names it in
+	// /proc/PID/maps and is told of attaches (ProcessMappedFile).
+	Shared *SharedMemory
 	// Offset is the file offset of Addr (page aligned).
 	Offset uint64
 	// GrowsDown marks a stack (MAP_GROWSDOWN).

@@ -71,6 +71,9 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		tg.Limits = HostLimits()
 	}
 	t.TG = tg
+	if o.MM != nil {
+		o.MM.SetOwner(tg.tgid)
+	}
 	s.mu.Lock()
 	s.tgs[tg.tgid] = tg
 	if s.init == nil {
@@ -225,6 +228,7 @@ func (t *Thread) exitThread() {
 	if t.FDs != nil {
 		t.FDs.Release()
 	}
+	t.exitIPC()
 	tg.mu.Lock()
 	for i, th := range tg.threads {
 		if th == t {

@@ -301,6 +301,29 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_SIGNALFD4: {Name: "signalfd4", Fn: Signalfd4, Support: Partial, Note: "as signalfd; SFD_NONBLOCK, SFD_CLOEXEC", Args: []ArgKind{FD, Ptr, Uint, Hex}, Ret: FD},
 	unix.SYS_VHANGUP:   {Name: "vhangup", Fn: Vhangup, Support: Full, Note: "hangs up the controlling terminal; needs CAP_SYS_TTY_CONFIG", Ret: Int},
 
+	// System V IPC (sys_sysvipc.go; sentry/ipc): the sandbox's own IPC
+	// namespace.
+	unix.SYS_SHMGET:     {Name: "shmget", Fn: Shmget, Support: Partial, Note: "IPC_CREAT, IPC_EXCL, SHM_NORESERVE; SHM_HUGETLB is ENOMEM (no huge pages, as Linux with vm.nr_hugepages 0)", Args: []ArgKind{Hex, Uint, Oct}, Ret: Int},
+	unix.SYS_SHMAT:      {Name: "shmat", Fn: Shmat, Support: Full, Note: "SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC; memory-file pages shared by every attach, counted as Shmem, swappable", Args: []ArgKind{Int, Ptr, Oct}, Ret: Hex},
+	unix.SYS_SHMDT:      {Name: "shmdt", Fn: Shmdt, Support: Full, Note: "detaches the attach at the address and its fragments, as Linux", Args: []ArgKind{Ptr}, Ret: Int},
+	unix.SYS_SHMCTL:     {Name: "shmctl", Fn: Shmctl, Support: Full, Note: "IPC_STAT, IPC_SET, IPC_RMID (destroyed at the last detach), SHM_LOCK/UNLOCK (pages kept off swap, RLIMIT_MEMLOCK counted), IPC_INFO, SHM_INFO, SHM_STAT, SHM_STAT_ANY", Args: []ArgKind{Int, Int, Ptr}, Ret: Int},
+	unix.SYS_SEMGET:     {Name: "semget", Fn: Semget, Support: Full, Args: []ArgKind{Hex, Int, Oct}, Ret: Int},
+	unix.SYS_SEMOP:      {Name: "semop", Fn: Semop, Support: Full, Note: "atomic, queued waiters served in arrival order, SEM_UNDO applied at exit (shared with CLONE_SYSVSEM), IPC_NOWAIT; waits release the CPU", Args: []ArgKind{Int, Ptr, Uint}, Ret: Int},
+	unix.SYS_SEMTIMEDOP: {Name: "semtimedop", Fn: Semtimedop, Support: Full, Note: "as semop, with a relative timeout (EAGAIN)", Args: []ArgKind{Int, Ptr, Uint, Ptr}, Ret: Int},
+	unix.SYS_SEMCTL:     {Name: "semctl", Fn: Semctl, Support: Full, Note: "GETVAL, SETVAL, GETALL, SETALL, GETPID, GETNCNT, GETZCNT, IPC_STAT, IPC_SET, IPC_RMID, IPC_INFO, SEM_INFO, SEM_STAT, SEM_STAT_ANY", Args: []ArgKind{Int, Int, Int, Hex}, Ret: Int},
+	unix.SYS_MSGGET:     {Name: "msgget", Fn: Msgget, Support: Full, Args: []ArgKind{Hex, Oct}, Ret: Int},
+	unix.SYS_MSGSND:     {Name: "msgsnd", Fn: Msgsnd, Support: Full, Note: "blocks while the queue is full (IPC_NOWAIT: EAGAIN); a waiting receiver is handed the message", Args: []ArgKind{Int, Ptr, Uint, Oct}, Ret: Int},
+	unix.SYS_MSGRCV:     {Name: "msgrcv", Fn: Msgrcv, Support: Full, Note: "msgtyp 0, > 0, < 0, MSG_EXCEPT, MSG_NOERROR, MSG_COPY, IPC_NOWAIT", Args: []ArgKind{Int, Ptr, Uint, Int, Oct}, Ret: Int},
+	unix.SYS_MSGCTL:     {Name: "msgctl", Fn: Msgctl, Support: Full, Note: "IPC_STAT, IPC_SET (msg_qbytes past msgmnb needs CAP_SYS_RESOURCE), IPC_RMID, IPC_INFO, MSG_INFO, MSG_STAT, MSG_STAT_ANY", Args: []ArgKind{Int, Int, Ptr}, Ret: Int},
+
+	// POSIX message queues (sys_mqueue.go; sentry/fs/mqueue).
+	unix.SYS_MQ_OPEN:         {Name: "mq_open", Fn: MqOpen, Support: Full, Note: "limits from /proc/sys/fs/mqueue and RLIMIT_MSGQUEUE; the queues are those the mqueue filesystem (/dev/mqueue) shows", Args: []ArgKind{Path, OpenFlags, Oct, Ptr}, Ret: FD},
+	unix.SYS_MQ_UNLINK:       {Name: "mq_unlink", Fn: MqUnlink, Support: Full, Args: []ArgKind{Path}, Ret: Int},
+	unix.SYS_MQ_TIMEDSEND:    {Name: "mq_timedsend", Fn: MqTimedsend, Support: Full, Note: "priorities, O_NONBLOCK, absolute CLOCK_REALTIME timeout; waits release the CPU", Args: []ArgKind{FD, Ptr, Uint, Uint, Ptr}, Ret: Int},
+	unix.SYS_MQ_TIMEDRECEIVE: {Name: "mq_timedreceive", Fn: MqTimedreceive, Support: Full, Args: []ArgKind{FD, Ptr, Uint, Ptr, Ptr}, Ret: Int},
+	unix.SYS_MQ_NOTIFY:       {Name: "mq_notify", Fn: MqNotify, Support: Partial, Note: "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD needs a netlink socket that takes the cookie (none here: ENOTSOCK/EINVAL; glibc reports ENOSYS); a registration is dropped by the owner's close(2) or exit, not by a dup2 over its descriptor", Args: []ArgKind{FD, Ptr}, Ret: Int},
+	unix.SYS_MQ_GETSETATTR:   {Name: "mq_getsetattr", Fn: MqGetsetattr, Support: Full, Args: []ArgKind{FD, Ptr, Ptr}, Ret: Int},
+
 	// The mount table (sys_mount.go): CAP_SYS_ADMIN, the sandbox's own
 	// filesystems only.
 	unix.SYS_MOUNT:   {Name: "mount", Fn: Mount, Support: Partial, Note: "needs CAP_SYS_ADMIN (EPERM); new tmpfs and proc mounts and binds of directories; propagation flags are accepted (one mount namespace); MS_REMOUNT and MS_MOVE are EINVAL, other filesystem types ENODEV", Args: []ArgKind{Path, Path, Path, Hex, Ptr}, Ret: Int},

@@ -9,6 +9,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/mqueue"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"github.com/runsc-lite/runsc-lite/sentry/usermem"
@@ -515,7 +516,16 @@ func Openat2(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 }
 
 func Close(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return 0, t.FDs.Remove(a.Int(0))
+	fd := a.Int(0)
+	if f, err := t.FDs.Get(fd); err == nil {
+		// A POSIX message queue forgets the closing process's
+		// mq_notify registration (mqueue_flush_file).
+		if mf, ok := f.Impl().(*mqueue.File); ok {
+			mf.Queue().Flush(t.TG.TGID())
+		}
+		f.DecRef()
+	}
+	return 0, t.FDs.Remove(fd)
 }
 
 func CloseRange(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {

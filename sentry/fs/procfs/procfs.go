@@ -124,7 +124,7 @@ func (p *procFS) buildRoot() {
 	r.Add("version", p.text(func(*fs.Context) string {
 		return fmt.Sprintf("Linux version %s (runsc-lite@runsc-lite) (gcc (GCC) 14.2.0, GNU ld 2.43) %s\n", KernelRelease, KernelVersion)
 	}))
-	r.Add("filesystems", p.static("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tpipefs\nnodev\toverlay\nnodev\t9p\n"))
+	r.Add("filesystems", p.static("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tpipefs\nnodev\tmqueue\nnodev\toverlay\nnodev\t9p\n"))
 	r.Add("cmdline", p.static("BOOT_IMAGE=/vmlinuz-runsc-lite ro quiet\n"))
 	r.Add("swaps", p.text(p.swaps))
 	r.Add("locks", p.text(func(*fs.Context) string { return lock.ProcLocks() }))
@@ -132,6 +132,7 @@ func (p *procFS) buildRoot() {
 	r.Add("devices", p.static("Character devices:\n  1 mem\n  5 /dev/tty\n136 pts\n\nBlock devices:\n"))
 	r.Add("partitions", p.static("major minor  #blocks  name\n\n"))
 	r.Add("sys", p.buildSys())
+	p.addSysvipc(r) // /proc/sysvipc (ipc.go)
 }
 
 func (p *procFS) buildSys() *synth.Dir {
@@ -150,6 +151,7 @@ func (p *procFS) buildSys() *synth.Dir {
 	kern.Add("overflowgid", p.static("65534\n"))
 	kern.Add("randomize_va_space", p.static("2\n"))
 	kern.Add("yama", p.dir().Add("ptrace_scope", p.static("1\n")))
+	p.addIPCSysctls(kern) // shmmax, sem, msgmax... (ipc.go)
 	bootID := randomUUID()
 	random := p.dir()
 	random.Add("boot_id", p.static(bootID+"\n"))
@@ -189,6 +191,7 @@ func (p *procFS) buildSys() *synth.Dir {
 		ino.Add(l.name, f)
 	}
 	fsd.Add("inotify", ino)
+	fsd.Add("mqueue", p.mqueueSysctls())
 	sys.Add("fs", fsd)
 	sys.Add("net", p.netFilesDir(true, "")) // net.go
 	return sys

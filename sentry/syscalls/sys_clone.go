@@ -233,6 +233,9 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	ctx := fsContext(t)
 	var newCreds *auth.Credentials
 	programOpened := false
+	// opened holds the files the loader opened, by their resolved paths:
+	// the executable's becomes /proc/PID/exe's file.
+	opened := map[string]vfs.Location{}
 	loaded, err := loader.Load(loader.LoadArgs{
 		MM: m,
 		Open: func(p string) (loader.File, string, error) {
@@ -247,6 +250,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 			if err != nil {
 				return nil, "", err
 			}
+			opened[f.Path()] = f.Location()
 			return execFile{f}, f.Path(), nil
 		},
 		Filename:  execName,
@@ -274,7 +278,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	// signals (timersOf empties the table of a process that exec'd).
 	timersOf(t.TG)
 	t.TG.FlushTimerSignals()
-	t.TG.SetExe(loaded.Executable)
+	t.TG.SetExe(process.Executable{Path: loaded.Executable, Loc: opened[loaded.Executable]})
 	t.FDs = t.FDs.Unshare()
 	t.FDs.CloseOnExec()
 	t.TG.ResetSignalHandlers()

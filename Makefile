@@ -7,6 +7,8 @@
 #                      of the socket argument decoding, and test-kvm
 #   make bench         bench/bench.sh: native vs sandbox, markdown table
 #   make test-kvm      the KVM platform inside a QEMU guest with a standard KVM
+#   make test-gostd    the Go standard library's tests natively and in the
+#                      sandbox, passing sets compared (test/gostd-known.txt)
 #   make syscalls-doc  docs/syscalls.md from `runsc-lite syscalls --markdown`
 
 GO           ?= go
@@ -17,7 +19,7 @@ TEST_TIMEOUT ?= 30m
 RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/tty/... ./sentry/socket/...
 TEST_FLAGS   ?=
 
-.PHONY: all build test test-kvm vet race unit conformance fmt-check fuzz bench syscalls-doc clean
+.PHONY: all build test test-kvm test-gostd vet race unit conformance fmt-check fuzz bench syscalls-doc clean
 
 all: build
 
@@ -56,6 +58,15 @@ fuzz:
 fmt-check:
 	@out="$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 gofmt -l)"; \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi; echo "gofmt: clean"
+
+# The Go standard library's tests (os, syscall, os/exec, time, runtime, ...)
+# natively and in the sandbox: every test that passes natively must pass
+# inside or be listed, with its reason, in test/gostd-known.txt
+# (test/gostd_test.go). Prints "sandbox N / native M" per package. Separate
+# from test because it takes ten to twenty minutes; .ci/run runs both.
+GOSTD_TIMEOUT ?= 45m
+test-gostd:
+	RUNSC_LITE_GOSTD=1 $(GO) test -count=1 -timeout $(GOSTD_TIMEOUT) -run '^TestGoStdlib$$' -v ./test/
 
 # The KVM platform on a standard KVM: boots Debian's kernel with kvm-amd in a
 # QEMU (TCG) guest and runs the platform tests and the sandbox's programs on

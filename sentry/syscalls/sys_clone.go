@@ -474,3 +474,55 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	return 0, unix.ENOSYS
 }
+
+// unshareNamespaces are unshare's namespace flags: the sandbox has one
+// namespace of each kind, so they are refused with EPERM, as clone
+// refuses them (issue 15 item 6).
+const unshareNamespaces = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET |
+	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
+
+// Unshare is unshare(2): the calling thread stops sharing its filesystem
+// context (root, cwd, umask) and descriptor table with the threads and
+// processes it shares them with. CLONE_THREAD, CLONE_SIGHAND and CLONE_VM
+// are accepted, as Linux accepts them, only when there is nothing to
+// unshare (a single-threaded process); CLONE_SYSVSEM leaves no undo list
+// (no System V semaphores yet).
+func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	flags := uint64(a[0])
+	const known = unix.CLONE_THREAD | unix.CLONE_FS | unix.CLONE_SIGHAND | unix.CLONE_VM |
+		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unshareNamespaces
+	if flags&^known != 0 {
+		return 0, unix.EINVAL
+	}
+	// The implications of Linux's ksys_unshare.
+	if flags&unix.CLONE_NEWUSER != 0 {
+		flags |= unix.CLONE_THREAD | unix.CLONE_FS
+	}
+	if flags&unix.CLONE_VM != 0 {
+		flags |= unix.CLONE_SIGHAND
+	}
+	if flags&unix.CLONE_SIGHAND != 0 {
+		flags |= unix.CLONE_THREAD
+	}
+	if flags&unix.CLONE_NEWNS != 0 {
+		flags |= unix.CLONE_FS
+	}
+	if flags&(unix.CLONE_THREAD|unix.CLONE_SIGHAND|unix.CLONE_VM) != 0 {
+		if len(t.TG.Threads()) > 1 {
+			return 0, unix.EINVAL
+		}
+		if flags&unix.CLONE_VM != 0 && t.TG.MM().Users() > 1 {
+			return 0, unix.EINVAL
+		}
+	}
+	if flags&unshareNamespaces != 0 {
+		return 0, unix.EPERM
+	}
+	if flags&unix.CLONE_FS != 0 {
+		t.FS = t.FS.Fork()
+	}
+	if flags&unix.CLONE_FILES != 0 {
+		t.FDs = t.FDs.Unshare()
+	}
+	return 0, nil
+}

@@ -87,7 +87,8 @@ func gostdKnown(t *testing.T) map[string]gostdKnownEntry {
 var (
 	gostdRun    = regexp.MustCompile(`^=== RUN   (\S+)$`)
 	gostdResult = regexp.MustCompile(`^--- (PASS|FAIL|SKIP): (\S+) `)
-	gostdEnd    = regexp.MustCompile(`(?m)^(PASS|FAIL|ok)\b`)
+	// gostdEnd is the last line of a test binary that ran to its end.
+	gostdEnd = regexp.MustCompile(`(?m)^(PASS|FAIL)$`)
 )
 
 // gostdOutcome is what one run of a test binary told about its top-level
@@ -95,25 +96,23 @@ var (
 type gostdOutcome struct {
 	passed  map[string]bool
 	started []string // top-level tests in the order they started
-	crashed string   // the test running when the binary died, if it did
+	crashed string   // the last test started before the binary died, if it did
 }
 
 // parseGostd reads -test.v output.
 func parseGostd(out string) gostdOutcome {
 	o := gostdOutcome{passed: map[string]bool{}}
-	finished := map[string]bool{}
 	for _, l := range strings.Split(out, "\n") {
 		if m := gostdRun.FindStringSubmatch(l); m != nil && !strings.Contains(m[1], "/") {
 			o.started = append(o.started, m[1])
 		}
-		if m := gostdResult.FindStringSubmatch(l); m != nil && !strings.Contains(m[2], "/") {
-			finished[m[2]] = true
-			if m[1] == "PASS" {
-				o.passed[m[2]] = true
-			}
+		if m := gostdResult.FindStringSubmatch(l); m != nil && !strings.Contains(m[2], "/") && m[1] == "PASS" {
+			o.passed[m[2]] = true
 		}
 	}
-	if n := len(o.started); n > 0 && !finished[o.started[n-1]] && !gostdEnd.MatchString(out) {
+	// A binary that died (a panic in a test, which still reports the
+	// test as failed first, or its own timeout) never prints its verdict.
+	if n := len(o.started); n > 0 && !gostdEnd.MatchString(out) {
 		o.crashed = o.started[n-1]
 	}
 	return o
@@ -262,4 +261,25 @@ func TestGoStdlib(t *testing.T) {
 		})
 	}
 	fmt.Println(strings.Join(summary, "\n"))
+}
+
+// TestParseGostd checks the reading of -test.v output that TestGoStdlib
+// relies on: top-level results only, and a binary that died told from one
+// that finished.
+func TestParseGostd(t *testing.T) {
+	finished := "=== RUN   TestA\n--- PASS: TestA (0.00s)\n=== RUN   TestB\n=== RUN   TestB/sub\n" +
+		"    --- PASS: TestB/sub (0.00s)\n--- FAIL: TestB (0.01s)\n=== RUN   ExampleC\n--- PASS: ExampleC (0.00s)\nFAIL\n"
+	o := parseGostd(finished)
+	if !o.passed["TestA"] || !o.passed["ExampleC"] || o.passed["TestB"] || o.passed["TestB/sub"] || o.crashed != "" {
+		t.Errorf("finished run: got %+v", o)
+	}
+	panicked := "=== RUN   TestA\n--- PASS: TestA (0.00s)\n=== RUN   TestB\n--- FAIL: TestB (0.00s)\n" +
+		"panic: boom [recovered, repanicked]\n\ngoroutine 7 [running]:\n"
+	if o := parseGostd(panicked); !o.passed["TestA"] || o.crashed != "TestB" {
+		t.Errorf("run that panicked: got %+v, want TestA passed and a crash in TestB", o)
+	}
+	timedOut := "=== RUN   TestA\npanic: test timed out after 10m0s\n\trunning tests:\n\t\tTestA (10m0s)\n"
+	if o := parseGostd(timedOut); o.crashed != "TestA" {
+		t.Errorf("run that timed out: got %+v, want a crash in TestA", o)
+	}
 }

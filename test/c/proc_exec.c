@@ -68,21 +68,6 @@ static int exe_child(const char *path) {
 	return 5;
 }
 
-/* copy_self copies this program to path, executable. */
-static void copy_self(const char *path) {
-	int in = open("/proc/self/exe", O_RDONLY);
-	int out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0755);
-	if (in < 0 || out < 0)
-		die("copy /proc/self/exe");
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(in, buf, sizeof buf)) > 0)
-		if (write(out, buf, n) != n)
-			die("write the copy");
-	close(in);
-	close(out);
-}
-
 int main(int argc, char **argv) {
 	init_output();
 	if (argc > 1 && !strcmp(argv[1], "exec-child")) {
@@ -132,7 +117,7 @@ int main(int argc, char **argv) {
 		die("mkdtemp");
 	char copy[PATH_MAX];
 	snprintf(copy, sizeof copy, "%s/copy", dir);
-	copy_self(copy);
+	copy_file("/proc/self/exe", copy, 0755);
 	pid = fork();
 	if (pid == 0) {
 		char *args[] = {copy, "exe-child", copy, NULL};

@@ -16,6 +16,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -94,26 +95,68 @@ var (
 // gostdOutcome is what one run of a test binary told about its top-level
 // tests.
 type gostdOutcome struct {
-	passed  map[string]bool
-	started []string // top-level tests in the order they started
-	crashed string   // the last test started before the binary died, if it did
+	passed map[string]bool
+	// finished are the tests that reported a result.
+	finished []string
+	// crashed are the tests the binary died in, when it died: the one
+	// that failed by a panic, or those running at its timeout.
+	crashed []string
 }
+
+var (
+	gostdPanic   = regexp.MustCompile(`^panic: `)
+	gostdTimeout = regexp.MustCompile(`^panic: test timed out after`)
+	gostdRunning = regexp.MustCompile(`^\t\t([^\s/]+) \(`)
+)
 
 // parseGostd reads -test.v output.
 func parseGostd(out string) gostdOutcome {
 	o := gostdOutcome{passed: map[string]bool{}}
+	var started []string
+	finished := map[string]bool{}
+	lastFail := ""
+	timedOut := false
 	for _, l := range strings.Split(out, "\n") {
 		if m := gostdRun.FindStringSubmatch(l); m != nil && !strings.Contains(m[1], "/") {
-			o.started = append(o.started, m[1])
+			started = append(started, m[1])
 		}
-		if m := gostdResult.FindStringSubmatch(l); m != nil && !strings.Contains(m[2], "/") && m[1] == "PASS" {
-			o.passed[m[2]] = true
+		if m := gostdResult.FindStringSubmatch(l); m != nil && !strings.Contains(m[2], "/") {
+			o.finished = append(o.finished, m[2])
+			finished[m[2]] = true
+			if m[1] == "PASS" {
+				o.passed[m[2]] = true
+			}
+			if m[1] == "FAIL" {
+				lastFail = m[2]
+			}
+		}
+		switch {
+		case timedOut:
+			if m := gostdRunning.FindStringSubmatch(l); m != nil {
+				o.crashed = append(o.crashed, m[1])
+			}
+		case gostdTimeout.MatchString(l):
+			timedOut = true
+		case gostdPanic.MatchString(l) && len(o.crashed) == 0 && lastFail != "":
+			// A test that panics reports itself as failed first.
+			o.crashed = append(o.crashed, lastFail)
 		}
 	}
-	// A binary that died (a panic in a test, which still reports the
-	// test as failed first, or its own timeout) never prints its verdict.
-	if n := len(o.started); n > 0 && !gostdEnd.MatchString(out) {
-		o.crashed = o.started[n-1]
+	// A binary that died never prints its verdict (PASS or FAIL).
+	if gostdEnd.MatchString(out) {
+		o.crashed = nil
+	} else if len(o.crashed) == 0 {
+		// Died some other way (a signal, a runtime fatal error): blame
+		// the last test that started and did not finish.
+		for i := len(started) - 1; i >= 0; i-- {
+			if !finished[started[i]] {
+				o.crashed = append(o.crashed, started[i])
+				break
+			}
+		}
+		if len(o.crashed) == 0 && len(started) > 0 {
+			o.crashed = append(o.crashed, started[len(started)-1])
+		}
 	}
 	return o
 }
@@ -125,19 +168,20 @@ const gostdTestTimeout = 10 * time.Minute
 
 // runGostd runs a test binary until every test has had its turn: when the
 // binary dies in a test (a panic, a timeout), it is run again skipping
-// every test that already ran. skip names tests skipped in every round.
-// run runs the binary with extra arguments.
+// every test that finished or killed it; tests that had started but not
+// finished (paused parallel tests) run again. skip names tests skipped in
+// every round. run runs the binary with extra arguments.
 func runGostd(t *testing.T, skip []string, run func(args ...string) string) (passed map[string]bool, crashed []string) {
 	passed = map[string]bool{}
-	ran := map[string]bool{}
+	done := map[string]bool{}
 	for _, n := range skip {
-		ran[n] = true
+		done[n] = true
 	}
 	for round := 0; round < 50; round++ {
 		args := []string{"-test.short", "-test.v", "-test.timeout", gostdTestTimeout.String()}
-		if len(ran) > 0 {
+		if len(done) > 0 {
 			var names []string
-			for n := range ran {
+			for n := range done {
 				names = append(names, regexp.QuoteMeta(n))
 			}
 			sort.Strings(names)
@@ -147,13 +191,21 @@ func runGostd(t *testing.T, skip []string, run func(args ...string) string) (pas
 		for n := range o.passed {
 			passed[n] = true
 		}
-		for _, n := range o.started {
-			ran[n] = true
-		}
-		if o.crashed == "" {
+		if len(o.crashed) == 0 {
 			return passed, crashed
 		}
-		crashed = append(crashed, o.crashed)
+		crashed = append(crashed, o.crashed...)
+		progress := false
+		for _, n := range append(o.finished, o.crashed...) {
+			if !done[n] {
+				done[n] = true
+				progress = true
+			}
+		}
+		if !progress {
+			t.Errorf("the test binary died again in %v, which it was told to skip; giving up", o.crashed)
+			return passed, crashed
+		}
 	}
 	t.Errorf("the test binary died 50 times; giving up")
 	return passed, crashed
@@ -270,16 +322,23 @@ func TestParseGostd(t *testing.T) {
 	finished := "=== RUN   TestA\n--- PASS: TestA (0.00s)\n=== RUN   TestB\n=== RUN   TestB/sub\n" +
 		"    --- PASS: TestB/sub (0.00s)\n--- FAIL: TestB (0.01s)\n=== RUN   ExampleC\n--- PASS: ExampleC (0.00s)\nFAIL\n"
 	o := parseGostd(finished)
-	if !o.passed["TestA"] || !o.passed["ExampleC"] || o.passed["TestB"] || o.passed["TestB/sub"] || o.crashed != "" {
+	if !o.passed["TestA"] || !o.passed["ExampleC"] || o.passed["TestB"] || o.passed["TestB/sub"] || o.crashed != nil {
 		t.Errorf("finished run: got %+v", o)
 	}
-	panicked := "=== RUN   TestA\n--- PASS: TestA (0.00s)\n=== RUN   TestB\n--- FAIL: TestB (0.00s)\n" +
-		"panic: boom [recovered, repanicked]\n\ngoroutine 7 [running]:\n"
-	if o := parseGostd(panicked); !o.passed["TestA"] || o.crashed != "TestB" {
-		t.Errorf("run that panicked: got %+v, want TestA passed and a crash in TestB", o)
+	// TestP is a parallel test paused when TestB panicked: it did not
+	// finish, and must run again.
+	panicked := "=== RUN   TestA\n--- PASS: TestA (0.00s)\n=== RUN   TestP\n=== PAUSE TestP\n=== RUN   TestB\n" +
+		"--- FAIL: TestB (0.00s)\npanic: boom [recovered, repanicked]\n\ngoroutine 7 [running]:\n"
+	if o := parseGostd(panicked); !o.passed["TestA"] || !slices.Equal(o.crashed, []string{"TestB"}) || slices.Contains(o.finished, "TestP") {
+		t.Errorf("run that panicked: got %+v, want TestA passed, TestP unfinished and a crash in TestB", o)
 	}
-	timedOut := "=== RUN   TestA\npanic: test timed out after 10m0s\n\trunning tests:\n\t\tTestA (10m0s)\n"
-	if o := parseGostd(timedOut); o.crashed != "TestA" {
+	timedOut := "=== RUN   TestA\n=== RUN   TestC\n--- PASS: TestC (0.00s)\npanic: test timed out after 10m0s\n" +
+		"\trunning tests:\n\t\tTestA (10m0s)\n\ngoroutine 1 [running]:\n"
+	if o := parseGostd(timedOut); !slices.Equal(o.crashed, []string{"TestA"}) {
 		t.Errorf("run that timed out: got %+v, want a crash in TestA", o)
+	}
+	segv := "=== RUN   TestA\n--- PASS: TestA (0.00s)\n=== RUN   TestD\nunexpected fault address 0x0\nfatal error: fault\n"
+	if o := parseGostd(segv); !slices.Equal(o.crashed, []string{"TestD"}) {
+		t.Errorf("run that died of a fault: got %+v, want a crash in TestD", o)
 	}
 }

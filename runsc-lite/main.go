@@ -55,6 +55,7 @@ type options struct {
 	seccompLog  bool
 	pidsLimit   int
 	hostUDS     string
+	network     string
 }
 
 type volumeList []vfs.Volume
@@ -109,6 +110,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.cwd, "cwd", o.cwd, "working directory inside the sandbox (default: the current one)")
 	fs.StringVar(&o.hostname, "hostname", o.hostname, "the sandbox's hostname")
 	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
+	fs.StringVar(&o.network, "network", o.network, "network `MODE`: none (loopback only, default), sandbox (take over the interfaces of the sentry's network namespace) or host (host sockets; no network isolation)")
 	fs.BoolVar(&o.unconfined, "unconfined", o.unconfined, "run the sentry without its confinement (namespaces, empty root, capability drop, no_new_privs, seccomp filter): for debugging only")
 	fs.BoolVar(&o.seccompLog, "seccomp-log", o.seccompLog, "with --debug: the sentry's seccomp filter logs the calls it would refuse (in the kernel log) instead of killing the sentry")
 	fs.IntVar(&o.pidsLimit, "pids-limit", o.pidsLimit, "most tasks (threads and processes) the sandbox may hold; fork and clone fail with EAGAIN beyond it (0: a thirty-second of the host's pid_max/threads-max, 512 to 16384; -1: no limit)")
@@ -229,6 +231,18 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		return 2
 	}
 	var opts sandbox.Options
+	switch o.network {
+	case "", boot.NetworkNone:
+	case boot.NetworkSandbox:
+		// The sentry takes over the interfaces of the namespace
+		// runsc-lite runs in (a CNI-prepared one for containers).
+		opts.NetNS = "/proc/self/ns/net"
+	case boot.NetworkHost:
+		opts.HostNetwork = true
+	default:
+		fmt.Fprintf(stderr, "runsc-lite: --network %q: want none, sandbox or host\n", o.network)
+		return 2
+	}
 	if o.seccompLog && !o.debug {
 		fmt.Fprintln(stderr, "runsc-lite: --seccomp-log is a debugging aid: use it with --debug")
 		return 2
@@ -283,6 +297,7 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		SwapSize:       swap,
 		Strace:         o.strace,
 		Hostname:       o.hostname,
+		Network:        o.network,
 		IgnoredSignals: ignored,
 		PidsLimit:      o.pidsLimit,
 		HostUDS:        hostUDS,

@@ -75,6 +75,12 @@ type Config struct {
 	Strace bool
 	// Hostname is the sandbox's hostname.
 	Hostname string
+	// Network is the network mode: none (default), sandbox or host
+	// (network.go).
+	Network string
+	// NetNS is the network namespace whose interfaces --network=sandbox
+	// takes over ("": the one the sentry runs in).
+	NetNS string
 	// Creds are the first process's credentials (IDs and capability
 	// sets); nil means process.HostCredentials (the host user's IDs).
 	Creds *auth.Credentials
@@ -284,6 +290,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	s.Softirqs = sirq
 	s.MF = mf
 	s.Zone = zone
+	s.IPC = process.NewIPCNamespace(zone)
 	s.Platform = plat
 	s.Syscalls = syscalls.Dispatcher{}
 	s.Log = log
@@ -305,6 +312,11 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	zone.SetOOMCandidates(s.OOMCandidates)
 	s.Sockets = socket.NewRegistry()
 	s.Sockets.Register(unixsocket.New(unixsocket.Options{HostUDS: cfg.HostUDS}))
+	stopNetwork, err := setupNetwork(s, cfg, log)
+	if err != nil {
+		return 0, err
+	}
+	defer stopNetwork()
 	// A stub killed from the host ends the processes it ran, at once.
 	if dw, ok := plat.(platform.DeathWatcher); ok {
 		dw.WatchDeaths(s.KillUsersOf)
@@ -507,6 +519,9 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 			Envv:      cfg.Env,
 			ExecCreds: syscalls.ExecCredentials(creds, &execCreds),
 		})
+		if err == nil {
+			err = syscalls.HoldExecutable(v, ctx, m, opened, loaded.Executable)
+		}
 		if err == nil {
 			return loaded, process.Executable{Path: loaded.Executable, Loc: opened[loaded.Executable]}, execCreds, nil
 		}

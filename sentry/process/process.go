@@ -22,6 +22,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/auth"
+	"github.com/runsc-lite/runsc-lite/sentry/ipc/sem"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
@@ -75,6 +76,9 @@ type Sandbox struct {
 
 	// Futexes are the sandbox's futex wait queues.
 	Futexes Futexes
+
+	// IPC is the sandbox's IPC namespace (ipc.go).
+	IPC *IPCNamespace
 
 	// Sockets are the sandbox's socket families (AF_UNIX, and the
 	// network families when there is a stack).
@@ -177,6 +181,9 @@ type ThreadGroup struct {
 
 	// oom is the group's oom_score_adj (oom.go).
 	oom oomState
+
+	// execGen counts successful execves (ipc.go).
+	execGen uint64
 }
 
 // TGID returns the group's ID (its leader's TID).
@@ -206,9 +213,13 @@ func (tg *ThreadGroup) MM() *mm.MemoryManager {
 // SetMM replaces the group's memory manager (execve) and releases the old
 // one.
 func (tg *ThreadGroup) SetMM(m *mm.MemoryManager) {
+	m.SetOwner(tg.tgid)
 	tg.mu.Lock()
 	old := tg.mm
 	tg.mm = m
+	if old != nil && old != m {
+		tg.execGen++
+	}
 	tg.mu.Unlock()
 	if old != nil && old != m {
 		old.DecUsers()
@@ -355,6 +366,10 @@ type Thread struct {
 
 	// sig is the thread's signal state (signal_state.go).
 	sig threadSignals
+
+	// semUndo is the thread's SEM_UNDO list (ipc.go), shared with the
+	// threads cloned with CLONE_SYSVSEM; nil until first needed.
+	semUndo *sem.UndoList
 }
 
 // TID returns the thread's ID.

@@ -34,7 +34,9 @@ type bootMessage struct {
 	// StatusFD is the status pipe's write end (-1: none, for a detached
 	// sentry whose creator does not wait).
 	StatusFD int
-	// NetNSFD is a network namespace to join (-1: none).
+	// NetNSFD is the network namespace whose interfaces
+	// --network=sandbox takes over (-1: none). The sentry does not join
+	// it: the takeover's thread does, for as long as it takes.
 	NetNSFD int
 	// Confinement is what the sentry does to itself once booted.
 	Confinement Confinement
@@ -60,6 +62,9 @@ type Confinement struct {
 	// connects to host socket files and moves their bytes). The child
 	// sets it from Config.HostUDS.
 	HostUDS bool `json:"-"`
+	// Network is the sandbox's network mode (boot.Config.Network, set
+	// by Start): what the sentry keeps and may call depends on it.
+	Network string
 }
 
 // statusMessage is one line on the status pipe.

@@ -155,6 +155,24 @@ func ExecCredentials(old *auth.Credentials, out **auth.Credentials) func(loader.
 // what it opens (boot's first program and execve).
 func ExecFile(f *vfs.FileDescription) loader.File { return execFile{f} }
 
+// HoldExecutable makes m hold the executable it was loaded with: exe, the
+// path the loader reports, is one of the files it opened (opened, by the
+// paths their descriptions have). While m runs it the file cannot be
+// written; ETXTBSY if it is open for writing now (Linux's
+// deny_write_access at exec).
+func HoldExecutable(v *vfs.VirtualFilesystem, ctx *fs.Context, m *mm.MemoryManager, opened map[string]vfs.Location, exe string) error {
+	loc, ok := opened[exe]
+	if !ok {
+		return fmt.Errorf("execve: the loaded executable %q is none of the files opened", exe)
+	}
+	d, err := v.DenyWrite(ctx, loc)
+	if err != nil {
+		return err
+	}
+	m.HoldExecutable(d)
+	return nil
+}
+
 func Execve(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return doExecve(t, unix.AT_FDCWD, a.Ptr(0), a.Ptr(1), a.Ptr(2), 0)
 }
@@ -267,6 +285,15 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		}
 		t.Log().Warnf("execve %q: %v", filename, err)
 		return 0, unix.ENOEXEC
+	}
+	if err := HoldExecutable(s.VFS, ctx, m, opened, loaded.Executable); err != nil {
+		m.DecUsers()
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			return 0, errno
+		}
+		t.Log().Warnf("execve %q: %v", filename, err)
+		return 0, unix.EIO
 	}
 	// Point of no return.
 	t.KillOtherThreads()
@@ -485,8 +512,8 @@ const unshareNamespaces = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWI
 // context (root, cwd, umask) and descriptor table with the threads and
 // processes it shares them with. CLONE_THREAD, CLONE_SIGHAND and CLONE_VM
 // are accepted, as Linux accepts them, only when there is nothing to
-// unshare (a single-threaded process); CLONE_SYSVSEM leaves no undo list
-// (no System V semaphores yet).
+// unshare (a single-threaded process); CLONE_SYSVSEM leaves the shared
+// SEM_UNDO list, applying its adjustments if the thread was its last user.
 func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	flags := uint64(a[0])
 	const known = unix.CLONE_THREAD | unix.CLONE_FS | unix.CLONE_SIGHAND | unix.CLONE_VM |
@@ -523,6 +550,9 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	if flags&unix.CLONE_FILES != 0 {
 		t.FDs = t.FDs.Unshare()
+	}
+	if flags&unix.CLONE_SYSVSEM != 0 && t.S.IPC != nil {
+		t.LeaveSemUndo()
 	}
 	return 0, nil
 }

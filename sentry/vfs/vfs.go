@@ -17,7 +17,8 @@
 //
 // Locking: VirtualFilesystem.mu protects the mount table; FDTable.mu the
 // descriptor slots; FSContext.mu the root, cwd and umask;
-// FileDescription's state is atomic or under dirState.mu. All are leaves
+// FileDescription's state is atomic or under dirState.mu; writeCounts.mu
+// the per-file write access counts (ETXTBSY, writeaccess.go). All are leaves
 // with respect to each other: none is held while calling a filesystem, so
 // no vfs lock is ever held across a blocking wait. Filesystems' own locks
 // come after (below) these.
@@ -92,6 +93,7 @@ type Mount struct {
 	Source   string // what /proc/mounts shows as the device
 	Options  string // extra options for /proc/mounts
 	parent   *Mount
+	vfs      *VirtualFilesystem
 }
 
 // NoSUID reports whether the mount ignores set-user-ID and set-group-ID
@@ -139,6 +141,10 @@ type VirtualFilesystem struct {
 	list   []*Mount
 	root   *Mount
 	nextID int
+
+	// writers counts write access to regular files and its denial to
+	// executed ones (writeaccess.go).
+	writers writeCounts
 }
 
 // New builds the sandbox's filesystem: "/" is opts.Root (read-only) under
@@ -211,6 +217,7 @@ func NewWithRoot(root fs.Filesystem, source string) *VirtualFilesystem {
 	v := &VirtualFilesystem{mounts: make(map[string]*Mount)}
 	v.nextID = 1
 	m := &Mount{ID: v.nextID, FS: root, Root: root.Root(), Point: "/", Source: source}
+	m.vfs = v
 	v.nextID++
 	v.root = m
 	v.mounts["/"] = m

@@ -247,6 +247,15 @@ func TestGoStdlib(t *testing.T) {
 	}
 	src := filepath.Join(strings.TrimSpace(string(goroot)), "src")
 	exes := buildGostd(t, t.TempDir())
+	// The tests run with the environment of go test, less make's
+	// CGO_ENABLED=0 (for runsc-lite's own build): the runtime's tests
+	// build their cgo programs themselves when gcc is there.
+	var gostdEnv []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "CGO_ENABLED=") {
+			gostdEnv = append(gostdEnv, e)
+		}
+	}
 	var summary []string
 	for _, pkg := range gostdPackages {
 		t.Run(strings.ReplaceAll(pkg, "/", "_"), func(t *testing.T) {
@@ -262,7 +271,7 @@ func TestGoStdlib(t *testing.T) {
 			runOne := func(sandbox bool) func(args ...string) string {
 				return func(args ...string) string {
 					argv := append([]string{exes[pkg]}, args...)
-					o := runOpts{Dir: dir, Env: os.Environ(), Timeout: gostdTestTimeout + 2*time.Minute}
+					o := runOpts{Dir: dir, Env: gostdEnv, Timeout: gostdTestTimeout + 2*time.Minute}
 					var r result
 					if sandbox {
 						r = runSandbox(t, argv, o)

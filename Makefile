@@ -10,6 +10,8 @@
 #   make test-kvm      the KVM platform inside a QEMU guest with a standard KVM
 #   make test-gonet    Go's net package tests natively and in the sandbox (>= 95%)
 #   make bench-net     bench/net.sh: network benchmarks, native vs sandbox vs gVisor
+#   make test-gostd    the Go standard library's tests natively and in the
+#                      sandbox, passing sets compared (test/gostd-known.txt)
 #   make syscalls-doc  docs/syscalls.md from `runsc-lite syscalls --markdown`
 
 GO           ?= go
@@ -28,7 +30,7 @@ TEST_FLAGS   ?=
 # resolver would link cgo in. The race detector needs cgo: race sets it.
 export CGO_ENABLED = 0
 
-.PHONY: all build test test-kvm test-gonet vet race unit conformance fmt-check fuzz bench bench-net syscalls-doc clean
+.PHONY: all build test test-kvm test-gonet test-gostd vet race unit conformance fmt-check fuzz bench bench-net syscalls-doc clean
 
 all: build
 
@@ -82,6 +84,15 @@ fmt-check:
 # the tests that pass natively must pass inside (test/gonet_test.go).
 test-gonet:
 	RUNSC_LITE_TEST_GONET=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run TestGoNetPackage -v ./test/
+
+# The Go standard library's tests (os, syscall, os/exec, time, runtime, ...)
+# natively and in the sandbox: every test that passes natively must pass
+# inside or be listed, with its reason, in test/gostd-known.txt
+# (test/gostd_test.go). Prints "sandbox N / native M" per package. Separate
+# from test because it takes ten to twenty minutes; .ci/run runs both.
+GOSTD_TIMEOUT ?= 45m
+test-gostd:
+	RUNSC_LITE_GOSTD=1 $(GO) test -count=1 -timeout $(GOSTD_TIMEOUT) -run '^TestGoStdlib$$' -v ./test/
 
 # The KVM platform on a standard KVM: boots Debian's kernel with kvm-amd in a
 # QEMU (TCG) guest and runs the platform tests and the sandbox's programs on

@@ -377,7 +377,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, fmt.Errorf("creating the first address space: %w", err)
 	}
 	m := mm.New(zone, as, plat.MaxUserAddress())
-	loaded, creds, err := loadProgram(v, fsctx, m, cfg, creds)
+	loaded, exe, creds, err := loadProgram(v, fsctx, m, cfg, creds)
 	if err != nil {
 		m.DecUsers()
 		fds.Release()
@@ -393,7 +393,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		FDs:    fds,
 		FS:     fsctx,
 		Creds:  creds,
-		Exe:    loaded.Executable,
+		Exe:    exe,
 		Limits: limits,
 	})
 	for _, sig := range cfg.IgnoredSignals {
@@ -484,8 +484,9 @@ func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platf
 
 // loadProgram finds cfg.Argv[0] (through the sandbox's PATH when it has no
 // slash) and loads it into m as creds would execve it, and returns the
-// credentials it runs with (a set-user-ID program changes them).
-func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, cfg Config, creds *auth.Credentials) (loader.Loaded, *auth.Credentials, error) {
+// credentials it runs with (a set-user-ID program changes them), and the
+// executable for /proc/1/exe.
+func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, cfg Config, creds *auth.Credentials) (loader.Loaded, process.Executable, *auth.Credentials, error) {
 	name := cfg.Argv[0]
 	ctx := &fs.Context{Creds: creds}
 	opened := map[string]vfs.Location{}
@@ -522,7 +523,7 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 			err = syscalls.HoldExecutable(v, ctx, m, opened, loaded.Executable)
 		}
 		if err == nil {
-			return loaded, execCreds, nil
+			return loaded, process.Executable{Path: loaded.Executable, Loc: opened[loaded.Executable]}, execCreds, nil
 		}
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 			continue
@@ -535,10 +536,10 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 		}
 	}
 	if firstErr == nil {
-		return loader.Loaded{}, nil, &ExitError{Status: 127, Err: fmt.Errorf("%s: command not found in the sandbox", name)}
+		return loader.Loaded{}, process.Executable{}, nil, &ExitError{Status: 127, Err: fmt.Errorf("%s: command not found in the sandbox", name)}
 	}
 	status := 126
-	return loader.Loaded{}, nil, &ExitError{Status: status, Err: fmt.Errorf("cannot execute %s: %w", name, describeExecError(firstErr))}
+	return loader.Loaded{}, process.Executable{}, nil, &ExitError{Status: status, Err: fmt.Errorf("cannot execute %s: %w", name, describeExecError(firstErr))}
 }
 
 func describeExecError(err error) error {

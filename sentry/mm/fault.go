@@ -375,6 +375,23 @@ func (m *MemoryManager) CopyOut(addr uintptr, src []byte) (int, error) {
 	return m.copyLocked(addr, src, true, false)
 }
 
+// ForceCopyIn and ForceCopyOut are CopyIn and CopyOut whatever the
+// mappings' permissions (Linux's FOLL_FORCE): a debugger's access to its
+// tracee (PTRACE_PEEKDATA/POKETEXT, /proc/PID/mem). A forced write to a
+// private mapping breaks copy-on-write as a write fault would.
+func (m *MemoryManager) ForceCopyIn(addr uintptr, dst []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.copyLocked(addr, dst, false, true)
+}
+
+// ForceCopyOut: see ForceCopyIn.
+func (m *MemoryManager) ForceCopyOut(addr uintptr, src []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.copyLocked(addr, src, true, true)
+}
+
 // ZeroOut writes n zero bytes at addr, whatever the permissions of the
 // mappings there (the loader uses it to clear the tail of a segment's last
 // file page).

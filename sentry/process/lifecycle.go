@@ -7,6 +7,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/marshal/primitive"
 )
@@ -23,7 +24,7 @@ type CloneOptions struct {
 
 const unsupportedCloneFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
 	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP |
-	unix.CLONE_NEWTIME | unix.CLONE_PIDFD | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO
+	unix.CLONE_NEWTIME | unix.CLONE_PIDFD | unix.CLONE_IO
 
 // Clone creates a thread (CLONE_THREAD) or a process and starts it. The
 // new thread returns 0 from the syscall; the caller gets its TID.
@@ -195,9 +196,16 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		nt.TG.vforkDone = vfork
 		nt.TG.mu.Unlock()
 	}
+	// A traced creator's tracer may trace the child too, and hear of
+	// its creation (ptrace_stop.go).
+	event := t.ptraceCloneAttach(nt, f, o.ExitSignal)
 	nt.Task.Start()
+	if event != 0 {
+		t.ptraceEvent(event, uint64(nt.TID()))
+	}
 	if vfork != nil {
 		vfork.Wait(t.Task)
+		t.ptraceEvent(linux.PTRACE_EVENT_VFORK_DONE, uint64(nt.TID()))
 	}
 	return nt, nil
 }
@@ -269,6 +277,8 @@ type WaitResult struct {
 	// UTime and STime are the child's CPU time and its reaped
 	// children's, for an exited child (wait4's rusage).
 	UTime, STime time.Duration
+	// Trapped marks a ptrace-stop of a tracee (waitid's CLD_TRAPPED).
+	Trapped bool
 }
 
 // Wait waits for a child of t's group to change state (wait4/waitid).
@@ -283,11 +293,20 @@ func (t *Thread) Wait(o WaitOptions) (WaitResult, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		any := false
+		// Tracees first (ptrace_wait.go): a child the caller traces
+		// is reported as a tracee.
+		if r, ok := tg.ptraceWaitLocked(o, &any); ok {
+			res, found = r, nil
+			return true
+		}
 		for c := range tg.children {
 			if !o.matches(tg, c) {
 				continue
 			}
 			any = true
+			if c.ptraceHeldLocked(tg) {
+				continue
+			}
 			if c.zombie && o.Exited {
 				res = WaitResult{PID: c.tgid, UID: c.leader.Credentials().RealUID, Status: c.status}
 				res.UTime, res.STime, _, _ = c.zombieTotals()

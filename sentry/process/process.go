@@ -184,6 +184,10 @@ type ThreadGroup struct {
 
 	// execGen counts successful execves (ipc.go).
 	execGen uint64
+
+	// sigkilled is set once the group is killed by SIGKILL: even a
+	// PTRACE_EVENT_EXIT stop ends (ptrace_stop.go).
+	sigkilled atomic.Bool
 }
 
 // TGID returns the group's ID (its leader's TID).
@@ -370,6 +374,18 @@ type Thread struct {
 	// semUndo is the thread's SEM_UNDO list (ipc.go), shared with the
 	// threads cloned with CLONE_SYSVSEM; nil until first needed.
 	semUndo *sem.UndoList
+
+	// ptrace is the thread's state as a tracee, ptracer as a tracer
+	// (ptrace.go; protected by Sandbox.mu).
+	ptrace  ptraceTracee
+	ptracer ptraceTracer
+	// exitSelf marks an exit of the thread's own doing (exit,
+	// exit_group, a fatal signal it dequeued), which PTRACE_EVENT_EXIT
+	// reports; exitStatus is exit's status (haveExitStatus). Touched
+	// only by the thread.
+	exitSelf       bool
+	haveExitStatus bool
+	exitStatus     WaitStatus
 }
 
 // TID returns the thread's ID.

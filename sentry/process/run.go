@@ -134,6 +134,8 @@ func (t *Thread) run(task *kernel.Task) {
 		case platform.StopSyscall:
 			if stop.Syscall32 {
 				t.refuseSyscall32()
+			} else if t.Traced() {
+				t.ptraceSyscall() // ptrace_stop.go
 			} else {
 				t.S.Syscalls.Dispatch(t)
 			}
@@ -144,6 +146,10 @@ func (t *Thread) run(task *kernel.Task) {
 		}
 		task.PreemptPoint()
 	}
+	if t.Regs.Orig_rax == unix.SYS_EXIT_GROUP {
+		t.exitSelf = true
+	}
+	t.ptraceExitEvent()
 	ctx.Release()
 	t.exitThread()
 }
@@ -184,6 +190,14 @@ func (t *Thread) handleFault(st platform.Stop) {
 // Exit ends the whole thread group with status (exit_group, a fatal
 // signal). Every thread leaves at its next return to the sentry.
 func (tg *ThreadGroup) Exit(status WaitStatus) {
+	if status == KilledBy(int(unix.SIGKILL)) && !tg.sigkilled.Swap(true) {
+		// SIGKILL ends even a PTRACE_EVENT_EXIT stop of a group
+		// already exiting.
+		for _, th := range tg.Threads() {
+			th.Task.Interrupt()
+			th.ptrace.wq.NotifyAll()
+		}
+	}
 	tg.mu.Lock()
 	if tg.exiting {
 		tg.mu.Unlock()
@@ -202,6 +216,7 @@ func (tg *ThreadGroup) Exit(status WaitStatus) {
 // ExitThread ends the calling thread only (exit); the last thread out
 // ends the group with status.
 func (t *Thread) ExitThread(status WaitStatus) {
+	t.exitSelf, t.haveExitStatus, t.exitStatus = true, true, status
 	t.TG.mu.Lock()
 	last := len(t.TG.threads) == 1
 	if last && !t.TG.exiting {
@@ -218,6 +233,7 @@ func (t *Thread) ExitThread(status WaitStatus) {
 // leaves the group a zombie for its parent to reap.
 func (t *Thread) exitThread() {
 	tg := t.TG
+	t.ptraceExitTracer()
 	t.exitRobustList()
 	if t.ClearChildTID != 0 && t.MM() != nil {
 		var zero [4]byte
@@ -247,6 +263,7 @@ func (t *Thread) exitThread() {
 	tg.vforkDone = nil
 	tg.mu.Unlock()
 	tg.threadsGone.NotifyAll()
+	t.ptraceThreadExited()
 	if t != tg.leader {
 		t.S.releaseTask(t)
 	}
@@ -280,10 +297,18 @@ func (t *Thread) exitThread() {
 	tg.zombie = true
 	parent := tg.parent
 	isInit := s.init == tg
+	tracer, deferParent := tg.ptraceGroupExitedLocked(parent)
 	s.mu.Unlock()
 	tg.exitTerminal(oldParent, children)
 	close(tg.exited)
-	if parent != nil {
+	if tracer != nil && deferParent {
+		// The leader's tracer hears of the exit first; the parent
+		// when the tracer has reaped it (ptraceReleaseZombieLocked).
+		tg.leader.ptraceNotifyExit(tracer, tg.ExitStatus())
+	} else if tracer != nil {
+		tracer.TG.childEvents.NotifyAll()
+	}
+	if parent != nil && !deferParent {
 		if tg.NotifyParentOfExit(parent, tg.exitSignal) {
 			// The parent ignores SIGCHLD or set SA_NOCLDWAIT: nobody
 			// will wait for this child, so it is reaped now.

@@ -54,6 +54,14 @@ func (tg *ThreadGroup) continueLocked() (ev jobEvent) {
 	}
 	wasStopped := gs.stopped
 	gs.stopPending, gs.stopped = false, false
+	// A seized tracee listening in the stop reports its end
+	// (PTRACE_EVENT_STOP).
+	for _, th := range tg.threads {
+		if th.Traced() {
+			th.ptrace.trapNotify.Store(true)
+			th.ptrace.wq.NotifyAll()
+		}
+	}
 	gs.stopReport = 0
 	ev.resume = true
 	if wasStopped {
@@ -83,6 +91,7 @@ func (tg *ThreadGroup) initiateStopLocked(sig int) []*Thread {
 		return nil
 	}
 	gs.stopPending, gs.stopSig = true, sig
+	gs.stopGen++
 	gs.contReport = false
 	return append([]*Thread(nil), tg.threads...)
 }
@@ -106,6 +115,7 @@ func (tg *ThreadGroup) liveThreadsLocked() int {
 func (t *Thread) joinStopLocked() {
 	tg := t.TG
 	gs := tg.signals()
+	gen, sig := gs.stopGen, gs.stopSig
 	gs.parked++
 	var ev jobEvent
 	if !gs.stopped && gs.parked >= tg.liveThreadsLocked() {
@@ -117,13 +127,33 @@ func (t *Thread) joinStopLocked() {
 	if ev.code != 0 {
 		tg.notifyParent(ev)
 	}
-	gs.stopWQ.Wait(t.Task, func() bool {
+	for {
+		if t.Traced() {
+			// A tracee reports the stop to its tracer and runs
+			// again when the tracer resumes it (ptrace_stop.go).
+			t.ptraceGroupStop(sig)
+			break
+		}
+		gs.stopWQ.Wait(t.Task, func() bool {
+			tg.mu.Lock()
+			defer tg.mu.Unlock()
+			return !gs.stopPending || t.exiting.Load() || t.Traced()
+		}, kernel.WaitOpts{Timeout: kernel.Forever})
+		if !t.Traced() || t.exiting.Load() {
+			break
+		}
+		// Attached while parked: the stop becomes a ptrace-stop
+		// if it is still on.
 		tg.mu.Lock()
-		defer tg.mu.Unlock()
-		return !gs.stopPending || t.exiting.Load()
-	}, kernel.WaitOpts{Timeout: kernel.Forever})
+		on := gs.stopPending && gs.stopGen == gen
+		tg.mu.Unlock()
+		if !on {
+			break
+		}
+	}
 	tg.mu.Lock()
 	gs.parked--
+	t.signals().stopJoined = gen
 }
 
 // notifyParent tells the group's parent about a stop or continue: it

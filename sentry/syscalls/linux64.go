@@ -331,4 +331,7 @@ var linux64 = map[uintptr]Syscall{
 
 	// Leaving what a thread shares (sys_clone.go).
 	unix.SYS_UNSHARE: {Name: "unshare", Fn: Unshare, Support: Partial, Note: "CLONE_FS and CLONE_FILES; CLONE_THREAD, CLONE_SIGHAND and CLONE_VM when single-threaded (else EINVAL), as Linux; CLONE_SYSVSEM leaves the SEM_UNDO list (applied if last); namespace flags give EPERM, as clone's", Args: []ArgKind{Hex}, Ret: Int},
+
+	// ptrace(2) inside the sandbox (sys_ptrace.go; sentry/process/ptrace*.go).
+	unix.SYS_PTRACE: {Name: "ptrace", Fn: Ptrace, Support: Partial, Note: "TRACEME, ATTACH, SEIZE, INTERRUPT, LISTEN, PEEK/POKE TEXT/DATA/USER, GET/SETREGS, GET/SETFPREGS, GET/SETREGSET (NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE), GET/SETSIGINFO, GET/SETSIGMASK, GETEVENTMSG, SETOPTIONS (all but SUSPEND_SECCOMP), CONT, SYSCALL, SYSEMU, SINGLESTEP (the trap flag), DETACH, KILL, ARCH_PRCTL, GET_SYSCALL_INFO; hardware breakpoints (DR7 enables) are EIO; PEEKSIGINFO, GET_THREAD_AREA and SECCOMP_GET_FILTER are EIO; every process counts as dumpable", Args: []ArgKind{Int, Int, Hex, Hex}, Ret: Hex},
 }

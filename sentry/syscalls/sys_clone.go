@@ -296,6 +296,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		return 0, unix.EIO
 	}
 	// Point of no return.
+	oldTID := t.TID()
 	t.KillOtherThreads()
 	t.SetCredentials(newCreds)
 	t.ExecReleaseFutexes()
@@ -313,6 +314,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	t.Task.SetName(loaded.Comm)
 	t.Regs = arch.NewInitialRegisters(loaded.Entry, loaded.Stack)
 	t.TG.ReleaseVfork()
+	t.PtraceExec(oldTID)
 	return 0, ErrNoReturn
 }
 
@@ -401,7 +403,12 @@ func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			si.Signo = int32(unix.SIGCHLD)
 			si.SetPID(res.PID)
 			si.SetUID(int32(res.UID))
-			if sig, ok := res.Status.Stopped(); ok {
+			if _, ok := res.Status.Stopped(); ok && res.Trapped {
+				// A tracee's ptrace-stop: the whole report
+				// (signal and event) in si_status.
+				si.Code = linux.CLD_TRAPPED
+				si.SetStatus(int32(res.Status>>8) & 0xffff)
+			} else if sig, ok := res.Status.Stopped(); ok {
 				si.Code = linux.CLD_STOPPED
 				si.SetStatus(int32(sig))
 			} else if res.Status.Continued() {

@@ -575,8 +575,17 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 	}
 	fmt.Fprintf(&b, "Name:\t%s\n", t.Name())
 	fmt.Fprintf(&b, "Umask:\t%04o\n", umask)
+	var tracer int32
+	if th != nil {
+		tracer = th.TracerPID()
+		if th.PtraceStopped() {
+			st, stName = 't', "tracing stop"
+		} else if th.GroupStopped() {
+			st, stName = 'T', "stopped"
+		}
+	}
 	fmt.Fprintf(&b, "State:\t%c (%s)\n", st, stName)
-	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", t.TGID(), t.TID(), ppidOf(t))
+	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t%d\n", t.TGID(), t.TID(), ppidOf(t), tracer)
 	// Kernel threads are root with every capability.
 	c := auth.NewRoot()
 	if th != nil {

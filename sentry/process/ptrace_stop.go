@@ -175,10 +175,15 @@ func (t *Thread) ptraceSyscall() {
 		if t.exiting.Load() {
 			return
 		}
-		if mode == ptraceSysemu || int64(t.Regs.Orig_rax) < 0 {
-			// Emulated by the tracer, or cancelled: rax is what
-			// the tracer left there.
+		if mode == ptraceSysemu || int32(t.Regs.Orig_rax) == -1 {
+			// Emulated by the tracer, or cancelled (Linux reads
+			// the number as an int): rax is what the tracer left
+			// there.
 			run = false
+		} else {
+			// The number is an int to Linux: upper bits a tracer
+			// set are not part of it.
+			t.Regs.Orig_rax = uint64(uint32(t.Regs.Orig_rax))
 		}
 	}
 	if run {
@@ -221,7 +226,7 @@ func (t *Thread) PtraceSeccomp(data uint16) (skip bool) {
 	}
 	report := int32(unix.SIGTRAP) | linux.PTRACE_EVENT_SECCOMP<<8
 	t.ptraceStop(report, linux.CLD_TRAPPED, t.ptraceSiginfo(int32(unix.SIGTRAP), report), PtraceStopSeccomp, false)
-	return t.exiting.Load() || int64(t.Regs.Orig_rax) < 0
+	return t.exiting.Load() || int32(t.Regs.Orig_rax) == -1
 }
 
 // ptraceSignalStop is the signal-delivery-stop of info. It returns what

@@ -214,7 +214,9 @@ func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo, sender *Thre
 	if maskOwner == nil {
 		maskOwner = tg.leader
 	}
-	if tg.ignoredLocked(sig) && (maskOwner == nil || maskOwner.exiting.Load() || !maskOwner.blockedLocked(sig)) {
+	// A tracee's ignored signals are queued all the same: its tracer
+	// sees them (signal-delivery-stop) before they are ignored.
+	if tg.ignoredLocked(sig) && (maskOwner == nil || maskOwner.exiting.Load() || !maskOwner.blockedLocked(sig)) && !(maskOwner != nil && maskOwner.Traced()) {
 		tg.mu.Unlock()
 		tg.afterContinue(ev)
 		return nil

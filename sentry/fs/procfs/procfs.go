@@ -300,6 +300,7 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 		}
 		return b, nil
 	})
+	d.Add("mem", &memNode{attr: p.taskAttr(t, 0600, next()), th: th}) // mem.go
 	file("environ", 0400, func(*fs.Context) ([]byte, error) {
 		if m := memOf(th); m != nil {
 			return m.Env(), nil

@@ -78,12 +78,15 @@ type ptraceTracee struct {
 	// trapPending asks the tracee to enter a PTRACE_EVENT_STOP
 	// (PTRACE_INTERRUPT, the first stop of a seized new child).
 	trapPending atomic.Bool
-	// trapNotify wakes a listening tracee to report a change of the
-	// group stop (SIGCONT).
+	// trapNotify asks a seized tracee to report the end of a group
+	// stop (SIGCONT) with a PTRACE_EVENT_STOP, at once if it listens
+	// (Linux's JOBCTL_TRAP_NOTIFY).
 	trapNotify atomic.Bool
+	// seized: attached with PTRACE_SEIZE (atomic: job control reads it
+	// under ThreadGroup.mu).
+	seized atomic.Bool
 
 	tracer  *Thread
-	seized  bool
 	options uint32
 	mode    ptraceMode
 	// singlestep: resumed with PTRACE_SINGLESTEP (TF set by us).
@@ -190,7 +193,7 @@ func (t *Thread) MayPtrace(target *Thread) bool { return t.mayPtrace(target) }
 func (t *Thread) attachLocked(tracer *Thread, seized bool, options uint32) {
 	p := &t.ptrace
 	p.tracer = tracer
-	p.seized = seized
+	p.seized.Store(seized)
 	p.options = options
 	p.mode = ptraceRun
 	p.singlestep = false
@@ -348,7 +351,7 @@ func (t *Thread) PtraceListen() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := &t.ptrace
-	if !p.seized || p.siginfo == nil || p.siginfo.Code>>8 != linux.PTRACE_EVENT_STOP {
+	if !p.seized.Load() || p.siginfo == nil || p.siginfo.Code>>8 != linux.PTRACE_EVENT_STOP {
 		return unix.EIO
 	}
 	p.listening = true
@@ -363,7 +366,7 @@ func (t *Thread) PtraceInterrupt() error {
 	s := t.S
 	s.mu.Lock()
 	p := &t.ptrace
-	if !p.seized {
+	if !p.seized.Load() {
 		s.mu.Unlock()
 		return unix.EIO
 	}

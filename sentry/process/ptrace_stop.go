@@ -45,7 +45,6 @@ func (t *Thread) ptraceStop(report int32, cld int32, info *linux.SignalInfo, kin
 	p.stopped, p.listening, p.resumed, p.resumeSig = true, false, false, 0
 	p.report, p.cld, p.siginfo, p.stopKind = report, cld, info, kind
 	p.fp, p.fpDirty = fp, false
-	p.trapNotify.Store(false)
 	tracer := p.tracer
 	s.mu.Unlock()
 	t.ptraceNotifyTracer(tracer, cld, report&0x7f)
@@ -161,6 +160,15 @@ func (t *Thread) ptraceModeNow() ptraceMode {
 	return t.ptrace.mode
 }
 
+// ptraceSingleStepping reports whether the tracee was resumed with
+// PTRACE_SINGLESTEP.
+func (t *Thread) ptraceSingleStepping() bool {
+	s := t.S
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return t.ptrace.tracer != nil && t.ptrace.singlestep
+}
+
 // ptraceSyscall serves a syscall of a traced thread: the syscall-entry
 // stop (PTRACE_SYSCALL, PTRACE_SYSEMU), the syscall itself with the
 // registers as the tracer left them (orig_rax -1 skips it; SYSEMU always
@@ -196,6 +204,13 @@ func (t *Thread) ptraceSyscall() {
 		// A successful execve replaced the registers; Linux keeps
 		// orig_rax.
 		t.Regs.Orig_rax = sysno
+	}
+	if t.ptraceSingleStepping() {
+		// A single-step over a syscall instruction traps when the
+		// syscall returns, in place of the syscall-exit stop
+		// (Linux's user_single_step_report: TRAP_BRKPT).
+		t.ForceSignal(int(unix.SIGTRAP), 1, uintptr(t.Regs.Rip))
+		return
 	}
 	if t.ptraceModeNow() == ptraceSyscall {
 		report := t.syscallTrapReport()
@@ -272,20 +287,23 @@ func (t *Thread) ptraceSignalStop(info *linux.SignalInfo) *linux.SignalInfo {
 func (t *Thread) ptraceGroupStop(sig int) {
 	s := t.S
 	s.mu.Lock()
-	seized := t.ptrace.seized
+	seized := t.ptrace.seized.Load()
 	s.mu.Unlock()
 	if seized {
-		report := int32(sig) | linux.PTRACE_EVENT_STOP<<8
-		t.ptraceStop(report, linux.CLD_STOPPED, t.ptraceSiginfo(int32(sig), report), PtraceStopOther, false)
+		// As a trap stop: the signal is the stop's if it is still
+		// on, SIGTRAP if SIGCONT ended it meanwhile.
+		t.ptraceTrapStop()
 		return
 	}
 	t.ptraceStop(int32(sig), linux.CLD_STOPPED, nil, PtraceStopOther, false)
 }
 
-// ptraceTrapStop is the PTRACE_EVENT_STOP asked by PTRACE_INTERRUPT (or
-// pending in a seized new child).
+// ptraceTrapStop is the PTRACE_EVENT_STOP asked by PTRACE_INTERRUPT,
+// pending in a seized new child, or reporting a group stop or its end
+// (SIGCONT) to a seized tracer.
 func (t *Thread) ptraceTrapStop() {
 	t.ptrace.trapPending.Store(false)
+	t.ptrace.trapNotify.Store(false)
 	s := t.S
 	s.mu.Lock()
 	sig := t.eventStopSignal()
@@ -328,7 +346,7 @@ func (t *Thread) PtraceExec(oldTID int32) {
 	}
 	s := t.S
 	s.mu.Lock()
-	legacy := t.ptrace.tracer != nil && !t.ptrace.seized
+	legacy := t.ptrace.tracer != nil && !t.ptrace.seized.Load()
 	s.mu.Unlock()
 	if legacy {
 		info := &linux.SignalInfo{Signo: int32(unix.SIGTRAP), Code: linux.SI_USER}
@@ -368,8 +386,8 @@ func (t *Thread) ptraceCloneAttach(nt *Thread, flags uint64, exitSignal int) int
 		s.mu.Unlock()
 		return 0
 	}
-	nt.attachLocked(p.tracer, p.seized, p.options)
-	seized := p.seized
+	seized := p.seized.Load()
+	nt.attachLocked(p.tracer, seized, p.options)
 	s.mu.Unlock()
 	if seized {
 		nt.ptrace.trapPending.Store(true)

@@ -373,7 +373,7 @@ func (t *Thread) dequeueLocked(mask linux.SignalSet) *linux.SignalInfo {
 func (t *Thread) deliverableLocked() bool {
 	gs := t.TG.signals()
 	return (t.signals().pending.set|gs.pending.set)&^t.SignalMask != 0 ||
-		(gs.stopPending && t.signals().stopJoined != gs.stopGen) || t.ptrace.trapPending.Load()
+		(gs.stopPending && t.signals().stopJoined != gs.stopGen) || t.ptrace.trapPending.Load() || t.ptrace.trapNotify.Load()
 }
 
 // recalcInterruptLocked makes t's interrupted mark say whether it has

@@ -52,7 +52,7 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 			tg.mu.Unlock()
 			return false
 		}
-		if t.ptrace.trapPending.Load() {
+		if t.ptrace.trapPending.Load() || t.ptrace.trapNotify.Load() {
 			// PTRACE_INTERRUPT, or a seized new child's first
 			// stop (ptrace_stop.go).
 			tg.mu.Unlock()

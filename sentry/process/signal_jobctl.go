@@ -54,12 +54,11 @@ func (tg *ThreadGroup) continueLocked() (ev jobEvent) {
 	}
 	wasStopped := gs.stopped
 	gs.stopPending, gs.stopped = false, false
-	// A seized tracee listening in the stop reports its end
-	// (PTRACE_EVENT_STOP).
+	// A seized tracee reports the stop's end (PTRACE_EVENT_STOP): at
+	// once if it listens, else when it next returns to user mode.
 	for _, th := range tg.threads {
-		if th.Traced() {
+		if th.Traced() && th.ptrace.seized.Load() {
 			th.ptrace.trapNotify.Store(true)
-			th.ptrace.wq.NotifyAll()
 		}
 	}
 	gs.stopReport = 0
@@ -76,6 +75,12 @@ func (tg *ThreadGroup) continueLocked() (ev jobEvent) {
 func (tg *ThreadGroup) afterContinue(ev jobEvent) {
 	if ev.resume {
 		tg.signals().stopWQ.NotifyAll()
+		for _, th := range tg.Threads() {
+			if th.ptrace.trapNotify.Load() {
+				th.ptrace.wq.NotifyAll()
+				th.Task.Interrupt()
+			}
+		}
 	}
 	if ev.code != 0 {
 		tg.notifyParent(ev)
@@ -130,9 +135,16 @@ func (t *Thread) joinStopLocked() {
 	for {
 		if t.Traced() {
 			// A tracee reports the stop to its tracer and runs
-			// again when the tracer resumes it (ptrace_stop.go).
+			// again when the tracer resumes it (ptrace_stop.go);
+			// one detached meanwhile stays in the stop.
 			t.ptraceGroupStop(sig)
-			break
+			tg.mu.Lock()
+			on := gs.stopPending && gs.stopGen == gen
+			tg.mu.Unlock()
+			if t.Traced() || !on || t.exiting.Load() {
+				break
+			}
+			continue
 		}
 		gs.stopWQ.Wait(t.Task, func() bool {
 			tg.mu.Lock()

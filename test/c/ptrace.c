@@ -17,6 +17,9 @@
  *                     the new tracee's first stop, the exec event, and a
  *                     traced grandchild's exit seen by its tracer first and
  *                     then by its real parent
+ *   ptrace step       SINGLESTEP instruction by instruction, over a syscall
+ *                     instruction (the trap comes when it returns), and
+ *                     SYSEMU (the tracer serves the syscall)
  *   ptrace attach     ATTACH to a process that is not the tracer's child,
  *                     wait4 on it, DETACH; EXITKILL; the errors (EPERM,
  *                     ESRCH, EIO, EINVAL)
@@ -350,6 +353,97 @@ static void test_fork(void) {
 				printf("%s\n", lines[i]);
 }
 
+/* step_fn: getpid by hand, then two instructions to step over. */
+extern char step_start[], step_after_mov[], step_after_syscall[], step_end[];
+void step_fn(void);
+__asm__(".text\n"
+	".globl step_fn, step_start, step_after_mov, step_after_syscall, step_end\n"
+	"step_fn:\n"
+	"step_start: mov $39, %eax\n"
+	"step_after_mov: syscall\n"
+	"step_after_syscall: nop\n"
+	"step_end: ret\n");
+
+static void test_step(void) {
+	pid_t c = fork();
+	if (c == 0) {
+		ptrace(PTRACE_TRACEME, 0, 0, 0);
+		raise(SIGSTOP);
+		step_fn();
+		long r = syscall(SYS_getppid);
+		printf("child: getppid() under SYSEMU = %ld\n", r);
+		fflush(stdout);
+		_exit(0);
+	}
+	int st = wait_for(c);
+	describe("step first", st);
+	struct user_regs_struct r;
+	long steps = 0;
+	for (;;) {
+		if (ptrace(PTRACE_SINGLESTEP, c, 0, 0))
+			die("SINGLESTEP");
+		st = wait_for(c);
+		if (!WIFSTOPPED(st) || WSTOPSIG(st) != SIGTRAP) {
+			describe("step: unexpected", st);
+			return;
+		}
+		ptrace(PTRACE_GETREGS, c, 0, &r);
+		if (r.rip == (unsigned long)step_start)
+			break;
+		if (++steps > 1000000) {
+			printf("step: never reached step_fn\n");
+			return;
+		}
+	}
+	printf("step: reached step_fn by single steps: yes, TF visible: %s\n", r.eflags & 0x100 ? "yes" : "no");
+	const char *names[] = {"mov", "syscall", "nop"};
+	char *want[] = {step_after_mov, step_after_syscall, step_end};
+	for (int i = 0; i < 3; i++) {
+		ptrace(PTRACE_SINGLESTEP, c, 0, 0);
+		st = wait_for(c);
+		siginfo_t si;
+		ptrace(PTRACE_GETSIGINFO, c, 0, &si);
+		ptrace(PTRACE_GETREGS, c, 0, &r);
+		printf("step over %s: %s, at the next instruction: %s", names[i], sigabbrev_np(WSTOPSIG(st)),
+		       r.rip == (unsigned long)want[i] ? "yes" : "no");
+		if (i == 1)
+			printf(", rax is the pid: %s, si_code %d", (pid_t)r.rax == c ? "yes" : "no", si.si_code);
+		printf("\n");
+	}
+	/* SYSEMU: the tracer serves every syscall from here; getppid gets
+	 * 1234, and the rest (printf's write, _exit) are run by hand. */
+	for (int n = 0; n < 100; n++) {
+		ptrace(PTRACE_SYSEMU, c, 0, 0);
+		st = wait_for(c);
+		if (!WIFSTOPPED(st))
+			break;
+		ptrace(PTRACE_GETREGS, c, 0, &r);
+		if (r.orig_rax == SYS_getppid) {
+			printf("SYSEMU stop at getppid, rax = %lld\n", (long long)r.rax);
+			r.rax = 1234;
+			ptrace(PTRACE_SETREGS, c, 0, &r);
+		} else if (r.orig_rax == SYS_exit_group) {
+			printf("SYSEMU stop at exit_group: detaching\n");
+			ptrace(PTRACE_DETACH, c, 0, 0);
+			break;
+		} else if (r.orig_rax == SYS_write) {
+			/* Not run: the tracer writes it for the child. */
+			char buf[128];
+			struct iovec local = {buf, r.rdx < sizeof buf ? r.rdx : sizeof buf};
+			size_t k;
+			for (k = 0; k < local.iov_len; k += 8) {
+				long w = ptrace(PTRACE_PEEKDATA, c, r.rsi + k, 0);
+				memcpy(buf + k, &w, local.iov_len - k < 8 ? local.iov_len - k : 8);
+			}
+			printf("SYSEMU: the child's write, served by the tracer: %.*s", (int)local.iov_len, buf);
+			r.rax = local.iov_len;
+			ptrace(PTRACE_SETREGS, c, 0, &r);
+		}
+	}
+	st = wait_for(c);
+	describe("step", st);
+}
+
 static void test_attach(void) {
 	report("ATTACH self", ptrace(PTRACE_ATTACH, getpid(), 0, 0));
 	report("ATTACH no such pid", ptrace(PTRACE_ATTACH, 999999, 0, 0));
@@ -397,10 +491,12 @@ int main(int argc, char **argv) {
 		test_seize();
 	else if (!strcmp(what, "fork"))
 		test_fork();
+	else if (!strcmp(what, "step"))
+		test_step();
 	else if (!strcmp(what, "attach"))
 		test_attach();
 	else {
-		fprintf(stderr, "usage: ptrace syscalls|signals|groupstop|seize|fork|attach\n");
+		fprintf(stderr, "usage: ptrace syscalls|signals|groupstop|seize|fork|step|attach\n");
 		return 2;
 	}
 	return 0;

@@ -579,11 +579,6 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 	var tracer int32
 	if th != nil {
 		tracer = th.TracerPID()
-		if th.PtraceStopped() {
-			st, stName = 't', "tracing stop"
-		} else if th.GroupStopped() {
-			st, stName = 'T', "stopped"
-		}
 	}
 	fmt.Fprintf(&b, "State:\t%c (%s)\n", st, stName)
 	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t%d\n", t.TGID(), t.TID(), ppidOf(t), tracer)

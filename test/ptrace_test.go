@@ -14,7 +14,7 @@ import (
 // group-stops, SEIZE/INTERRUPT/LISTEN, fork and exec events, ATTACH to a
 // non-child, EXITKILL and the errors.
 func TestCPtrace(t *testing.T) {
-	for _, what := range []string{"syscalls", "signals", "groupstop", "seize", "fork", "step", "attach"} {
+	for _, what := range []string{"syscalls", "signals", "groupstop", "seize", "fork", "step", "fpregs", "attach"} {
 		t.Run(what, func(t *testing.T) { compareC(t, "ptrace", 0, what) })
 	}
 }

@@ -260,6 +260,10 @@ func (t *Thread) PtraceAttach(tid int32, seize bool, options uint32) error {
 	}
 	target := t.S.ThreadByTID(tid)
 	if target == nil || target.exiting.Load() {
+		if t.S.Kernel.TaskByTID(tid) != nil {
+			// A kernel thread.
+			return unix.EPERM
+		}
 		return unix.ESRCH
 	}
 	if target.TG == t.TG {

@@ -20,6 +20,8 @@
  *   ptrace step       SINGLESTEP instruction by instruction, over a syscall
  *                     instruction (the trap comes when it returns), and
  *                     SYSEMU (the tracer serves the syscall)
+ *   ptrace fpregs     GETFPREGS/SETFPREGS and GETREGSET NT_PRFPREG and
+ *                     NT_X86_XSTATE: a tracer reads and changes xmm0
  *   ptrace attach     ATTACH to a process that is not the tracer's child,
  *                     wait4 on it, DETACH; EXITKILL; the errors (EPERM,
  *                     ESRCH, EIO, EINVAL)
@@ -113,6 +115,13 @@ static void test_syscalls(void) {
 	printf("PEEKDATA magic = %#lx\n", v);
 	report("POKEDATA", ptrace(PTRACE_POKEDATA, c, &magic, 0x2222));
 	report("PEEKDATA bad address", ptrace(PTRACE_PEEKDATA, c, 8, 0));
+	report("GETREGS to a bad pointer", ptrace(PTRACE_GETREGS, c, 0, (void *)8));
+	report("GETREGSET bad iovec", ptrace(PTRACE_GETREGSET, c, NT_PRSTATUS, (void *)8));
+	report("GETREGSET unknown note", ptrace(PTRACE_GETREGSET, c, 0x9999, &(struct iovec){&si, sizeof si}));
+	report("PEEKUSER unaligned", ptrace(PTRACE_PEEKUSER, c, 3, 0));
+	report("PEEKUSER past struct user", ptrace(PTRACE_PEEKUSER, c, 4096, 0));
+	report("GETSIGINFO to a bad pointer", ptrace(PTRACE_GETSIGINFO, c, 0, (void *)8));
+	report("CONT with a bad signal", ptrace(PTRACE_CONT, c, 0, 1000));
 	report("PTRACE_SYSCALL", ptrace(PTRACE_SYSCALL, c, 0, 0));
 	int entering = 1, shown = 0;
 	for (;;) {
@@ -444,6 +453,42 @@ static void test_step(void) {
 	describe("step", st);
 }
 
+static void test_fpregs(void) {
+	pid_t c = fork();
+	if (c == 0) {
+		unsigned long in[2] = {0x1122334455667788UL, 0x99aabbccddeeff00UL}, out[2];
+		ptrace(PTRACE_TRACEME, 0, 0, 0);
+		__asm__ volatile("movdqu %0, %%xmm0" : : "m"(in) : "xmm0");
+		/* The stop in a raw tgkill: nothing between it and the
+		 * read of xmm0 touches the register. */
+		syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGSTOP);
+		__asm__ volatile("movdqu %%xmm0, %0" : "=m"(out) : : "xmm0");
+		printf("child: xmm0 after the tracer's SETFPREGS = %#lx %#lx\n", out[0], out[1]);
+		fflush(stdout);
+		_exit(0);
+	}
+	int st = wait_for(c);
+	describe("fpregs", st);
+	struct user_fpregs_struct fp;
+	report("GETFPREGS", ptrace(PTRACE_GETFPREGS, c, 0, &fp));
+	unsigned long *x0 = (unsigned long *)&fp.xmm_space[0];
+	printf("xmm0 = %#lx %#lx, mxcsr = %#x\n", x0[0], x0[1], fp.mxcsr);
+	struct user_fpregs_struct fp2;
+	struct iovec iov = {&fp2, sizeof fp2};
+	report("GETREGSET NT_PRFPREG", ptrace(PTRACE_GETREGSET, c, NT_PRFPREG, &iov));
+	printf("  size %zu, same as GETFPREGS: %s\n", iov.iov_len, !memcmp(&fp, &fp2, sizeof fp) ? "yes" : "no");
+	static char xs[16384];
+	struct iovec xiov = {xs, sizeof xs};
+	report("GETREGSET NT_X86_XSTATE", ptrace(PTRACE_GETREGSET, c, NT_X86_XSTATE, &xiov));
+	printf("  starts with the FXSAVE area: %s\n", !memcmp(xs, &fp, 160 + 16) ? "yes" : "no");
+	x0[0] = 0xdeadbeefUL;
+	x0[1] = 0xcafeUL;
+	report("SETFPREGS", ptrace(PTRACE_SETFPREGS, c, 0, &fp));
+	ptrace(PTRACE_CONT, c, 0, 0);
+	st = wait_for(c);
+	describe("fpregs", st);
+}
+
 static void test_attach(void) {
 	report("ATTACH self", ptrace(PTRACE_ATTACH, getpid(), 0, 0));
 	report("ATTACH no such pid", ptrace(PTRACE_ATTACH, 999999, 0, 0));
@@ -493,10 +538,12 @@ int main(int argc, char **argv) {
 		test_fork();
 	else if (!strcmp(what, "step"))
 		test_step();
+	else if (!strcmp(what, "fpregs"))
+		test_fpregs();
 	else if (!strcmp(what, "attach"))
 		test_attach();
 	else {
-		fprintf(stderr, "usage: ptrace syscalls|signals|groupstop|seize|fork|step|attach\n");
+		fprintf(stderr, "usage: ptrace syscalls|signals|groupstop|seize|fork|step|fpregs|attach\n");
 		return 2;
 	}
 	return 0;

@@ -153,6 +153,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		ntg.actions = tg.actions
 		tg.mu.Unlock()
 		ntg.inheritOOM(tg)
+		ntg.dumpable.Store(tg.dumpable.Load())
 		if f&unix.CLONE_VM == 0 {
 			m.SetOwner(ntg.tgid)
 		}

@@ -188,6 +188,9 @@ type ThreadGroup struct {
 	// sigkilled is set once the group is killed by SIGKILL: even a
 	// PTRACE_EVENT_EXIT stop ends (ptrace_stop.go).
 	sigkilled atomic.Bool
+
+	// dumpable is the group's dumpability (dumpable.go).
+	dumpable atomic.Int32
 }
 
 // TGID returns the group's ID (its leader's TID).

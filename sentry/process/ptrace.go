@@ -170,19 +170,21 @@ func (t *Thread) GroupStopped() bool {
 }
 
 // mayPtrace reports whether t may trace (or inspect) target under Linux's
-// ptrace access rules without an LSM (Yama off): the same real, effective
-// and saved user and group IDs, or CAP_SYS_PTRACE. Dumpability is not
-// tracked by this sentry: every process counts as dumpable.
+// ptrace access rules without an LSM (Yama off, __ptrace_may_access):
+// the same real, effective and saved user and group IDs, or
+// CAP_SYS_PTRACE; and a target that is dumpable (dumpable.go), or
+// CAP_SYS_PTRACE.
 func (t *Thread) mayPtrace(target *Thread) bool {
 	if t.TG == target.TG {
 		return true
 	}
 	c, tc := t.Credentials(), target.Credentials()
-	if c.RealUID == tc.RealUID && c.RealUID == tc.EffectiveUID && c.RealUID == tc.SavedUID &&
-		c.RealGID == tc.RealGID && c.RealGID == tc.EffectiveGID && c.RealGID == tc.SavedGID {
-		return true
+	capable := c.HasCapability(linux.CAP_SYS_PTRACE)
+	if !(c.RealUID == tc.RealUID && c.RealUID == tc.EffectiveUID && c.RealUID == tc.SavedUID &&
+		c.RealGID == tc.RealGID && c.RealGID == tc.EffectiveGID && c.RealGID == tc.SavedGID) && !capable {
+		return false
 	}
-	return c.HasCapability(linux.CAP_SYS_PTRACE)
+	return target.TG.Dumpable() == DumpableUser || capable
 }
 
 // MayPtrace is mayPtrace for other packages (/proc/PID/mem and the like).

@@ -67,6 +67,7 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		exitSignal: int(unix.SIGCHLD),
 	}
 	tg.pgid, tg.sid = tg.tgid, tg.tgid
+	tg.dumpable.Store(DumpableUser)
 	if tg.Limits == nil {
 		tg.Limits = HostLimits()
 	}

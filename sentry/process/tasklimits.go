@@ -124,6 +124,9 @@ func (t *Thread) SetCredentials(c *auth.Credentials) {
 		s.mu.Unlock()
 		t.nprocExceeded = over
 	}
+	if old != nil && t.TG != nil && credsLoseDumpable(old, c) {
+		t.TG.SetDumpable(DumpableNo) // dumpable.go
+	}
 	t.creds.Store(c)
 }
 

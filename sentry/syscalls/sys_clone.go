@@ -299,6 +299,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	oldTID := t.TID()
 	t.KillOtherThreads()
 	t.SetCredentials(newCreds)
+	t.ExecDumpable()
 	t.ExecReleaseFutexes()
 	m.SetExecutable(loaded.Executable)
 	t.TG.SetMM(m)

@@ -222,8 +222,14 @@ func Prctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			return 0, unix.EFAULT
 		}
 	case unix.PR_GET_DUMPABLE:
-		return 1, nil
-	case unix.PR_SET_DUMPABLE, unix.PR_SET_PDEATHSIG, unix.PR_SET_CHILD_SUBREAPER:
+		return uintptr(t.TG.Dumpable()), nil
+	case unix.PR_SET_DUMPABLE:
+		if d := a[1]; d == process.DumpableNo || d == process.DumpableUser {
+			t.TG.SetDumpable(int(d))
+			return 0, nil
+		}
+		return 0, unix.EINVAL
+	case unix.PR_SET_PDEATHSIG, unix.PR_SET_CHILD_SUBREAPER:
 		return 0, nil
 	case unix.PR_GET_CHILD_SUBREAPER:
 		return 0, nil

@@ -33,6 +33,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -518,6 +519,55 @@ static void test_attach(void) {
 	describe("tracer", st);
 	waitpid(a, &st, 0);
 	describe("sibling after its EXITKILL tracer exited", st);
+
+	/* Permissions: a process that switched to nobody may trace
+	 * nobody's processes, not root's (no CAP_SYS_PTRACE), and only
+	 * dumpable ones: a switch of IDs makes a process non-dumpable
+	 * until it execs or sets PR_SET_DUMPABLE. */
+	for (int set_dumpable = 0; set_dumpable < 2; set_dumpable++) {
+	printf("-- nobody's process %s PR_SET_DUMPABLE\n", set_dumpable ? "with" : "without");
+	pid_t r = fork();
+	if (r == 0) {
+		for (;;)
+			pause();
+	}
+	pid_t n = fork();
+	if (n == 0) {
+		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+			die("setresuid");
+		if (set_dumpable)
+			prctl(PR_SET_DUMPABLE, 1);
+		for (;;)
+			pause();
+	}
+	wait_sleeping(r);
+	wait_sleeping(n);
+	pid_t u = fork();
+	if (u == 0) {
+		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+			die("setresuid");
+		char p[64];
+		report("nobody: PR_GET_DUMPABLE after setresuid", prctl(PR_GET_DUMPABLE));
+		report("nobody: SEIZE root's process", ptrace(PTRACE_SEIZE, r, 0, 0));
+		snprintf(p, sizeof p, "/proc/%d/mem", r);
+		report("nobody: open root's /proc/PID/mem", open(p, O_RDONLY));
+		report("nobody: SEIZE nobody's process", ptrace(PTRACE_SEIZE, n, 0, 0));
+		snprintf(p, sizeof p, "/proc/%d/mem", n);
+		int fd = open(p, O_RDONLY);
+		yesno("nobody: open nobody's /proc/PID/mem", fd >= 0);
+		long word = 0;
+		report("  pread of magic", pread(fd, &word, sizeof word, (off_t)(unsigned long)&magic));
+		printf("  magic = %#lx\n", word);
+		report("  pread of an unmapped address", pread(fd, &word, sizeof word, 8));
+		_exit(0);
+	}
+	waitpid(u, &st, 0);
+	describe("nobody", st);
+	kill(r, SIGKILL);
+	kill(n, SIGKILL);
+	waitpid(r, &st, 0);
+	waitpid(n, &st, 0);
+	}
 }
 
 int main(int argc, char **argv) {

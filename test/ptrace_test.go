@@ -68,6 +68,24 @@ rm -rf $d`
 	}
 }
 
+// TestPtraceStraceThreads: strace -ff follows the threads of a process
+// (PTRACE_O_TRACECLONE, CLONE_THREAD tracees, each thread's exit reported
+// to the tracer by its TID) as natively.
+func TestPtraceStraceThreads(t *testing.T) {
+	needTool(t, "strace", "strace")
+	script := `d=$(mktemp -d)
+strace -ff -q -o $d/tr -e trace=write,exit,exit_group -e signal=none "$0" threads
+for f in $d/tr.*; do echo "=== process"; cat $f; done
+rm -rf $d`
+	_, sb := compare(t, cmpCase{
+		argv:  []string{"/bin/sh", "-c", script, cProg(t, "ptrace")},
+		norms: []normaliser{straceBlocks},
+	})
+	if strings.Count(sb.Stdout, "=== process") != 4 {
+		t.Errorf("sandbox: want 4 traced threads:\n%s", sb.Stdout)
+	}
+}
+
 // TestPtraceStraceFull: `strace -f` of the same pipeline, every syscall,
 // interleaved on one output: the sandbox serves a few syscalls
 // differently from the host (rseq, for one), so the traces are not

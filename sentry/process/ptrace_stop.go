@@ -449,17 +449,7 @@ func (t *Thread) ptraceThreadExited() {
 func (t *Thread) ptraceNotifyExit(tracer *Thread, st WaitStatus) {
 	ttg := tracer.TG
 	ttg.childEvents.NotifyAll()
-	info := &linux.SignalInfo{Signo: int32(linux.SIGCHLD)}
-	info.SetPID(t.TID())
-	info.SetUID(int32(t.Credentials().RealUID))
-	if sig, ok := st.Signaled(); ok {
-		info.Code = linux.CLD_KILLED
-		info.SetStatus(int32(sig))
-	} else {
-		info.Code = linux.CLD_EXITED
-		info.SetStatus(int32(st.ExitCode()))
-	}
-	ttg.SendSignalInfo(info)
+	ttg.SendSignalInfo(exitSignalInfo(int(linux.SIGCHLD), t.TID(), t.Credentials().RealUID, st))
 }
 
 // ptraceGroupExited is called when the group tg, whose leader is traced,

@@ -271,16 +271,23 @@ func (tg *ThreadGroup) NotifyParentOfExit(parent *ThreadGroup, exitSignal int) (
 	if !validSignal(exitSignal) {
 		return autoreap
 	}
-	info := &linux.SignalInfo{Signo: int32(exitSignal)}
-	info.SetPID(tg.tgid)
+	parent.SendSignalInfo(exitSignalInfo(exitSignal, tg.tgid, uid, status))
+	return autoreap
+}
+
+// exitSignalInfo is the siginfo of signal sig announcing the exit of pid
+// (owned by uid) with status: CLD_EXITED and the exit code, or CLD_KILLED
+// and the signal.
+func exitSignalInfo(sig int, pid int32, uid uint32, status WaitStatus) *linux.SignalInfo {
+	info := &linux.SignalInfo{Signo: int32(sig)}
+	info.SetPID(pid)
 	info.SetUID(int32(uid))
-	if sig, ok := status.Signaled(); ok {
+	if s, ok := status.Signaled(); ok {
 		info.Code = linux.CLD_KILLED
-		info.SetStatus(int32(sig))
+		info.SetStatus(int32(s))
 	} else {
 		info.Code = linux.CLD_EXITED
 		info.SetStatus(int32(status.ExitCode()))
 	}
-	parent.SendSignalInfo(info)
-	return autoreap
+	return info
 }

@@ -25,6 +25,8 @@
  *   ptrace attach     ATTACH to a process that is not the tracer's child,
  *                     wait4 on it, DETACH; EXITKILL; the errors (EPERM,
  *                     ESRCH, EIO, EINVAL)
+ *   ptrace threads    not a tracer: three threads that each write a line, the
+ *                     subject of test/ptrace_test.go's strace -ff of threads
  *
  * Every line is deterministic: PIDs and addresses are compared, never
  * printed.
@@ -33,6 +35,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -570,6 +573,24 @@ static void test_attach(void) {
 	}
 }
 
+static void *thread_body(void *arg) {
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "thread %ld\n", (long)arg);
+	write(1, buf, n);
+	return 0;
+}
+
+/* run_threads runs three threads one after the other (a deterministic
+ * trace per thread). */
+static void run_threads(void) {
+	for (long i = 1; i <= 3; i++) {
+		pthread_t th;
+		if (pthread_create(&th, 0, thread_body, (void *)i))
+			die("pthread_create");
+		pthread_join(th, 0);
+	}
+}
+
 int main(int argc, char **argv) {
 	init_output();
 	prog = argv[0];
@@ -588,6 +609,8 @@ int main(int argc, char **argv) {
 		test_fork();
 	else if (!strcmp(what, "step"))
 		test_step();
+	else if (!strcmp(what, "threads"))
+		run_threads();
 	else if (!strcmp(what, "fpregs"))
 		test_fpregs();
 	else if (!strcmp(what, "attach"))

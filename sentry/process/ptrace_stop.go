@@ -422,10 +422,12 @@ func (t *Thread) threadExitStatus() WaitStatus {
 
 // ptraceThreadExited records the exit of the traced thread t for its
 // tracer's wait and notifies the tracer; a group leader's is reported
-// when its whole group has exited (ptraceGroupExited).
-func (t *Thread) ptraceThreadExited() {
+// when its whole group has exited (ptraceGroupExited). It reports whether
+// it did (the tracer's reap then releases the thread's TID:
+// ptraceReleaseZombieLocked).
+func (t *Thread) ptraceThreadExited() bool {
 	if !t.Traced() {
-		return
+		return false
 	}
 	st := t.threadExitStatus()
 	s := t.S
@@ -434,7 +436,7 @@ func (t *Thread) ptraceThreadExited() {
 	tracer := p.tracer
 	if tracer == nil {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	p.zombie, p.exitStatus = true, st
 	p.stopped, p.listening, p.report = false, false, 0
@@ -443,6 +445,7 @@ func (t *Thread) ptraceThreadExited() {
 	if !leader {
 		t.ptraceNotifyExit(tracer, st)
 	}
+	return true
 }
 
 // ptraceNotifyExit tells the tracer that t exited with st.
@@ -474,10 +477,15 @@ func (tg *ThreadGroup) ptraceGroupExitedLocked(parent *ThreadGroup) (tracer *Thr
 }
 
 // ptraceReleaseZombieLocked ends the tracer's hold on the exited tracee
-// t (reaped by the tracer, or the tracer exited): a leader whose group's
-// parent was kept waiting hears of the exit now.
+// t (reaped by the tracer, or the tracer exited): a thread's TID is
+// freed; a leader whose group's parent was kept waiting hears of the exit
+// now.
 // Preconditions: s.mu is held; t is detached.
 func (t *Thread) ptraceReleaseZombieLocked() {
+	if t != t.TG.leader {
+		t.S.releaseTaskLocked(t)
+		return
+	}
 	p := &t.ptrace
 	if !p.deferParent {
 		return

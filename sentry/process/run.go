@@ -264,8 +264,8 @@ func (t *Thread) exitThread() {
 	tg.vforkDone = nil
 	tg.mu.Unlock()
 	tg.threadsGone.NotifyAll()
-	t.ptraceThreadExited()
-	if t != tg.leader {
+	// A traced thread's TID stays taken until its tracer reaps it.
+	if held := t.ptraceThreadExited(); t != tg.leader && !held {
 		t.S.releaseTask(t)
 	}
 	if !last {

@@ -290,13 +290,21 @@ func (t *Thread) Wait(o WaitOptions) (WaitResult, error) {
 	s := t.S
 	var res WaitResult
 	var found error
+	// post is left by a tracer's reap of a tracee whose parent is told
+	// now (ptrace_wait.go); it runs with Sandbox.mu released.
+	var post func()
+	defer func() {
+		if post != nil {
+			post()
+		}
+	}()
 	cond := func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		any := false
 		// Tracees first (ptrace_wait.go): a child the caller traces
 		// is reported as a tracee.
-		if r, ok := tg.ptraceWaitLocked(o, &any); ok {
+		if r, ok := tg.ptraceWaitLocked(o, &any, &post); ok {
 			res, found = r, nil
 			return true
 		}

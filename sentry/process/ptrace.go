@@ -540,6 +540,7 @@ func (t *Thread) ptraceExitTracer() {
 	s := t.S
 	s.mu.Lock()
 	var kill []*ThreadGroup
+	var posts []func()
 	for tr := range t.ptracer.tracees {
 		if tr.ptrace.options&linux.PTRACE_O_EXITKILL != 0 {
 			kill = append(kill, tr.TG)
@@ -547,11 +548,16 @@ func (t *Thread) ptraceExitTracer() {
 		zombie := tr.ptrace.zombie
 		tr.detachLocked(0)
 		if zombie {
-			tr.ptraceReleaseZombieLocked()
+			if post := tr.ptraceReleaseZombieLocked(); post != nil {
+				posts = append(posts, post)
+			}
 		}
 	}
 	t.ptracer.tracees = nil
 	s.mu.Unlock()
+	for _, post := range posts {
+		post()
+	}
 	for _, tg := range kill {
 		tg.Exit(KilledBy(int(unix.SIGKILL)))
 	}

@@ -478,26 +478,33 @@ func (tg *ThreadGroup) ptraceGroupExitedLocked(parent *ThreadGroup) (tracer *Thr
 
 // ptraceReleaseZombieLocked ends the tracer's hold on the exited tracee
 // t (reaped by the tracer, or the tracer exited): a thread's TID is
-// freed; a leader whose group's parent was kept waiting hears of the exit
-// now.
+// freed; a leader whose group's parent was kept waiting is to hear of the
+// exit now, which the returned function (nil if none) does once the
+// caller has released Sandbox.mu (sending a signal may take it).
 // Preconditions: s.mu is held; t is detached.
-func (t *Thread) ptraceReleaseZombieLocked() {
+func (t *Thread) ptraceReleaseZombieLocked() (post func()) {
 	if t != t.TG.leader {
 		t.S.releaseTaskLocked(t)
-		return
+		return nil
 	}
 	p := &t.ptrace
 	if !p.deferParent {
-		return
+		return nil
 	}
 	p.deferParent = false
 	tg := t.TG
 	parent := tg.parent
 	if parent == nil || !tg.zombie {
-		return
+		return nil
 	}
-	if tg.NotifyParentOfExit(parent, tg.exitSignal) {
-		tg.s.reapLocked(parent, tg)
+	return func() {
+		autoreap := tg.NotifyParentOfExit(parent, tg.exitSignal)
+		s := tg.s
+		s.mu.Lock()
+		if _, ok := parent.children[tg]; ok && autoreap {
+			s.reapLocked(parent, tg)
+		}
+		s.mu.Unlock()
+		parent.childEvents.NotifyAll()
 	}
-	parent.childEvents.NotifyAll()
 }

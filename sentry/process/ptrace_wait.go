@@ -23,8 +23,10 @@ func (o WaitOptions) matchesTracee(tg *ThreadGroup, te *Thread) bool {
 // o.NoReap). It sets *any when some tracee matches. A tracer reaps an
 // exited tracee; if it is also the process's parent, the process is
 // reaped with it.
+// *post receives what to do once s.mu is released
+// (ptraceReleaseZombieLocked).
 // Preconditions: s.mu is held.
-func (tg *ThreadGroup) ptraceWaitLocked(o WaitOptions, any *bool) (WaitResult, bool) {
+func (tg *ThreadGroup) ptraceWaitLocked(o WaitOptions, any *bool, post *func()) (WaitResult, bool) {
 	tg.mu.Lock()
 	threads := append([]*Thread(nil), tg.threads...)
 	tg.mu.Unlock()
@@ -59,7 +61,7 @@ func (tg *ThreadGroup) ptraceWaitLocked(o WaitOptions, any *bool) (WaitResult, b
 					tg.s.reapLocked(tg, ztg)
 					p.deferParent = false
 				} else {
-					te.ptraceReleaseZombieLocked()
+					*post = te.ptraceReleaseZombieLocked()
 				}
 				return res, true
 			}

@@ -166,7 +166,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	loaded, err := loader.Load(loader.LoadArgs{
 		MM: m,
 		Open: func(p string) (loader.File, string, error) {
-			f, err := s.VFS.OpenExecutableAs(ctx, t.FS, p)
+			f, err := t.FS.VFS().OpenExecutableAs(ctx, t.FS, p)
 			if err != nil {
 				return nil, "", err
 			}

@@ -247,7 +247,7 @@ func (v *VirtualFilesystem) OpenExecutableAs(ctx *fs.Context, fsc *FSContext, pa
 	if err != nil {
 		return nil, err
 	}
-	if loc.Node.Type() != unix.S_IFREG {
+	if loc.Node.Type() != unix.S_IFREG || (loc.Mount != nil && loc.Mount.NoExec) {
 		return nil, unix.EACCES
 	}
 	st, err := loc.Node.Stat(ctx)

@@ -68,14 +68,26 @@ type Options struct {
 
 // Mount is one entry of the mount table.
 type Mount struct {
-	ID       int
-	FS       fs.Filesystem
-	Root     fs.Directory
+	ID int
+	FS fs.Filesystem
+	// Root is what the mount shows at Point: its filesystem's root, or
+	// for a bind mount a directory or file inside a filesystem.
+	Root     fs.Node
 	Point    string // canonical sandbox path of the mount point
 	ReadOnly bool
-	Source   string // what /proc/mounts shows as the device
-	Options  string // extra options for /proc/mounts
-	parent   *Mount
+	// NoExec refuses execve of the mount's files (EACCES).
+	NoExec bool
+	Source string // what /proc/mounts shows as the device
+	// FSType is the type /proc/mounts shows ("" for the filesystem's
+	// own name).
+	FSType string
+	// RootPath is the root field of /proc/PID/mountinfo: the path
+	// inside the source a bind mount shows ("" for "/").
+	RootPath string
+	// Flags are per-mount flags for /proc/mounts (nosuid,nodev,...);
+	// Data the filesystem's options (mode=755,size=65536k,...).
+	Flags, Data string
+	parent      *Mount
 }
 
 // Parent returns the mount this one is mounted on (nil for the root and
@@ -138,7 +150,7 @@ func New(opts Options) (*VirtualFilesystem, error) {
 	} else if hostfd.IsTerminal(0) {
 		ttyFD = 0
 	}
-	if err := v.Mount(fs.Background, "/dev", devfs.New(devfs.Options{TTYHostFD: ttyFD}), MountOptions{Source: "devtmpfs", Options: "mode=755"}); err != nil {
+	if err := v.Mount(fs.Background, "/dev", devfs.New(devfs.Options{TTYHostFD: ttyFD}), MountOptions{Source: "devtmpfs", Data: "mode=755"}); err != nil {
 		return nil, fmt.Errorf("mount /dev: %w", err)
 	}
 	if err := v.Mount(fs.Background, "/dev/shm", tmpfs.New(01777, 0, 0), MountOptions{Source: "shm"}); err != nil {
@@ -164,6 +176,9 @@ func NewWithRoot(root fs.Filesystem, source string) *VirtualFilesystem {
 	v := &VirtualFilesystem{mounts: make(map[string]*Mount)}
 	v.nextID = 1
 	m := &Mount{ID: v.nextID, FS: root, Root: root.Root(), Point: "/", Source: source}
+	if h, ok := root.(*hostfs.FS); ok && h.ReadOnly() {
+		m.ReadOnly = true
+	}
 	v.nextID++
 	v.root = m
 	v.mounts["/"] = m
@@ -174,23 +189,47 @@ func NewWithRoot(root fs.Filesystem, source string) *VirtualFilesystem {
 // MountOptions modify Mount.
 type MountOptions struct {
 	ReadOnly bool
+	NoExec   bool
 	Source   string
-	Options  string
+	// FSType, RootPath, Flags and Data are what /proc/mounts and
+	// mountinfo show (see Mount).
+	FSType, RootPath string
+	Flags, Data      string
+	// Root, if set, is what the mount shows instead of f's root: a
+	// directory or a file of f (a bind mount). A file is mounted on
+	// a file, a directory on a directory.
+	Root fs.Node
 }
 
 // Mount mounts f at point (an absolute sandbox path), creating the mount
-// point directory (and its parents) if it does not exist.
+// point directory (and its parents) if it does not exist and a directory
+// is mounted; a file is mounted on an existing non-directory.
 func (v *VirtualFilesystem) Mount(ctx *fs.Context, point string, f fs.Filesystem, o MountOptions) error {
 	if !path.IsAbs(point) {
 		return unix.EINVAL
 	}
 	point = path.Clean(point)
-	loc, err := v.mkdirAll(ctx, point)
-	if err != nil {
-		return err
+	var root fs.Node = f.Root()
+	if o.Root != nil {
+		root = o.Root
 	}
-	if loc.Node.Type() != unix.S_IFDIR {
-		return unix.ENOTDIR
+	var loc Location
+	var err error
+	if root.Type() == unix.S_IFDIR {
+		if loc, err = v.mkdirAll(ctx, point); err != nil {
+			return err
+		}
+		if loc.Node.Type() != unix.S_IFDIR {
+			return unix.ENOTDIR
+		}
+	} else {
+		rl := v.RootLocation()
+		if loc, err = v.newWalker(ctx, rl).walk(rl, point, true); err != nil {
+			return err
+		}
+		if loc.Node.Type() == unix.S_IFDIR {
+			return unix.EISDIR
+		}
 	}
 	src := o.Source
 	if src == "" {
@@ -198,11 +237,23 @@ func (v *VirtualFilesystem) Mount(ctx *fs.Context, point string, f fs.Filesystem
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	m := &Mount{ID: v.nextID, FS: f, Root: f.Root(), Point: loc.Path, ReadOnly: o.ReadOnly, Source: src, Options: o.Options, parent: loc.Mount}
+	m := &Mount{ID: v.nextID, FS: f, Root: root, Point: loc.Path, ReadOnly: o.ReadOnly, NoExec: o.NoExec,
+		Source: src, FSType: o.FSType, RootPath: o.RootPath, Flags: o.Flags, Data: o.Data, parent: loc.Mount}
 	v.nextID++
 	v.mounts[loc.Path] = m
 	v.list = append(v.list, m)
 	return nil
+}
+
+// Bind mounts what loc shows (a directory or a file) again at point,
+// read-only if readOnly: runc's masked and read-only paths.
+func (v *VirtualFilesystem) Bind(ctx *fs.Context, loc Location, point string, readOnly bool) error {
+	m := loc.Mount
+	return v.Mount(ctx, point, m.FS, MountOptions{
+		ReadOnly: readOnly || m.ReadOnly, NoExec: m.NoExec, Source: m.Source,
+		FSType: m.FSType, RootPath: path.Join("/", m.RootPath, loc.Path[len(m.Point):]),
+		Flags: m.Flags, Data: m.Data, Root: loc.Node,
+	})
 }
 
 // mkdirAll resolves p from the root, creating missing directories.
@@ -246,11 +297,16 @@ func (v *VirtualFilesystem) mountAt(p string) *Mount {
 // MountInfo describes a mount for /proc/mounts.
 type MountInfo struct {
 	ID, ParentID int
+	FS           fs.Filesystem
 	Source       string
 	Point        string
-	FSType       string
-	ReadOnly     bool
-	Options      string
+	// FSType is the type shown: the mount's FSType or its
+	// filesystem's name, with hostfs shown as 9p (as gVisor shows
+	// host-backed mounts).
+	FSType      string
+	RootPath    string
+	ReadOnly    bool
+	Flags, Data string
 }
 
 // Mounts returns the mount table in mount order.
@@ -263,7 +319,19 @@ func (v *VirtualFilesystem) Mounts() []MountInfo {
 		if m.parent != nil {
 			pid = m.parent.ID
 		}
-		out = append(out, MountInfo{ID: m.ID, ParentID: pid, Source: m.Source, Point: m.Point, FSType: m.FS.Name(), ReadOnly: m.ReadOnly, Options: m.Options})
+		fstype := m.FSType
+		if fstype == "" {
+			fstype = m.FS.Name()
+			if fstype == "hostfs" {
+				fstype = "9p"
+			}
+		}
+		rp := m.RootPath
+		if rp == "" {
+			rp = "/"
+		}
+		out = append(out, MountInfo{ID: m.ID, ParentID: pid, FS: m.FS, Source: m.Source, Point: m.Point, FSType: fstype,
+			RootPath: rp, ReadOnly: m.ReadOnly, Flags: m.Flags, Data: m.Data})
 	}
 	return out
 }
@@ -272,30 +340,65 @@ func (v *VirtualFilesystem) Mounts() []MountInfo {
 // root is root (mounts outside it are hidden, points are shown relative).
 func (v *VirtualFilesystem) MountsText(root string) string {
 	var b strings.Builder
+	for _, m := range v.visibleMounts(root) {
+		opts := m.mountOptions()
+		if m.Data != "" {
+			opts += "," + m.Data
+		}
+		fmt.Fprintf(&b, "%s %s %s %s 0 0\n", escapeMount(m.Source), escapeMount(m.Point), m.FSType, opts)
+	}
+	return b.String()
+}
+
+// MountinfoText returns /proc/PID/mountinfo's contents for a process
+// whose root is root.
+func (v *VirtualFilesystem) MountinfoText(root string) string {
+	var b strings.Builder
+	for _, m := range v.visibleMounts(root) {
+		super := "rw"
+		if m.ReadOnly {
+			super = "ro"
+		}
+		if m.Data != "" {
+			super += "," + m.Data
+		}
+		fmt.Fprintf(&b, "%d %d 0:%d %s %s %s - %s %s %s\n", m.ID, m.ParentID, m.ID+20, escapeMount(m.RootPath),
+			escapeMount(m.Point), m.mountOptions(), m.FSType, escapeMount(m.Source), super)
+	}
+	return b.String()
+}
+
+// mountOptions returns the per-mount options: rw or ro, then the flags
+// (relatime unless the mount says otherwise).
+func (m MountInfo) mountOptions() string {
+	opts := "rw"
+	if m.ReadOnly {
+		opts = "ro"
+	}
+	if m.Flags != "" {
+		opts += "," + m.Flags
+	}
+	if !strings.Contains(m.Flags, "atime") {
+		opts += ",relatime"
+	}
+	return opts
+}
+
+// visibleMounts returns the mounts seen from root, in mount order, with
+// points relative to root.
+func (v *VirtualFilesystem) visibleMounts(root string) []MountInfo {
 	ms := v.Mounts()
 	sort.SliceStable(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
+	out := ms[:0]
 	for _, m := range ms {
 		p, ok := relativeTo(root, m.Point)
 		if !ok {
 			continue
 		}
-		opts := "rw"
-		if m.ReadOnly {
-			opts = "ro"
-		}
-		if m.FSType != "hostfs" {
-			opts += ",relatime"
-		}
-		if m.Options != "" {
-			opts += "," + m.Options
-		}
-		fstype := m.FSType
-		if fstype == "hostfs" {
-			fstype = "9p" // what gVisor shows for host-backed mounts
-		}
-		fmt.Fprintf(&b, "%s %s %s %s 0 0\n", escapeMount(m.Source), escapeMount(p), fstype, opts)
+		m.Point = p
+		out = append(out, m)
 	}
-	return b.String()
+	return out
 }
 
 // relativeTo returns p as seen from a process whose root is root.

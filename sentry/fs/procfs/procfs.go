@@ -283,7 +283,7 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 		if exe == "" || th.FS == nil {
 			return vfs.Location{}, "", unix.ENOENT
 		}
-		loc, err := p.s.VFS.Resolve(fs.Background, th.FS, th.FS.Root(), exe, true)
+		loc, err := th.FS.VFS().Resolve(fs.Background, th.FS, th.FS.Root(), exe, true)
 		return loc, exe, err
 	}})
 	d.Add("cwd", &magicLink{attr: p.taskAttr(t, 0777, next()), resolve: func(ctx *fs.Context) (vfs.Location, string, error) {
@@ -601,34 +601,29 @@ func (p *procFS) taskStatm(t *kernel.Task) string {
 	return fmt.Sprintf("%d %d 0 0 0 0 0\n", size, rss)
 }
 
+// vfsOf returns the mount namespace th sees (the sandbox's first one when
+// th is nil).
+func (p *procFS) vfsOf(th *process.Thread) (*vfs.VirtualFilesystem, string) {
+	if th != nil && th.FS != nil {
+		return th.FS.VFS(), th.FS.Root().Path
+	}
+	return p.s.VFS, "/"
+}
+
 func (p *procFS) mountsFor(th *process.Thread) string {
-	if p.s.VFS == nil {
+	v, root := p.vfsOf(th)
+	if v == nil {
 		return ""
 	}
-	root := "/"
-	if th != nil && th.FS != nil {
-		root = th.FS.Root().Path
-	}
-	return p.s.VFS.MountsText(root)
+	return v.MountsText(root)
 }
 
 func (p *procFS) mountinfoFor(th *process.Thread) string {
-	if p.s.VFS == nil {
+	v, root := p.vfsOf(th)
+	if v == nil {
 		return ""
 	}
-	var b strings.Builder
-	for _, m := range p.s.VFS.Mounts() {
-		opts := "rw"
-		if m.ReadOnly {
-			opts = "ro"
-		}
-		fstype := m.FSType
-		if fstype == "hostfs" {
-			fstype = "9p"
-		}
-		fmt.Fprintf(&b, "%d %d 0:%d / %s %s,relatime - %s %s %s\n", m.ID, m.ParentID, m.ID+20, m.Point, opts, fstype, m.Source, opts)
-	}
-	return b.String()
+	return v.MountinfoText(root)
 }
 
 func limitsText(th *process.Thread) string {

@@ -138,6 +138,10 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			Limits:     tg.Limits.Fork(),
 			children:   make(map[*ThreadGroup]struct{}),
 			exitSignal: o.ExitSignal,
+			cgroup:     tg.cgroup,
+		}
+		if ntg.cgroup != nil {
+			ntg.cgroup.add(ntg)
 		}
 		tg.mu.Lock()
 		ntg.actions = tg.actions
@@ -426,4 +430,21 @@ func (s *Sandbox) reapLocked(parent, c *ThreadGroup) {
 		delete(s.tgs, c.tgid)
 	}
 	s.Kernel.Reap(c.leader.Task)
+}
+
+// ReleaseDetached removes tg, a process that has exited and has no parent
+// in the sandbox (a process exec'd into a container, a joined container's
+// init), from the process table and frees its PID: its status has been
+// collected by the sentry itself. It does nothing for a process that has
+// a parent or has not exited.
+func (s *Sandbox) ReleaseDetached(tg *ThreadGroup) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tg.parent != nil || !tg.zombie || tg == s.init {
+		return
+	}
+	if s.tgs[tg.tgid] == tg {
+		delete(s.tgs, tg.tgid)
+	}
+	s.Kernel.Reap(tg.leader.Task)
 }

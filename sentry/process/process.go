@@ -169,6 +169,10 @@ type ThreadGroup struct {
 
 	// oom is the group's oom_score_adj (oom.go).
 	oom oomState
+
+	// cgroup is the container the process belongs to (cgroup.go), set
+	// at creation; nil outside containers.
+	cgroup *Cgroup
 }
 
 // TGID returns the group's ID (its leader's TID).

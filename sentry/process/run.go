@@ -24,6 +24,8 @@ type NewThreadGroupOpts struct {
 	Creds  *Credentials
 	Exe    string
 	Limits *Limits
+	// Cgroup is the container the process belongs to (nil: none).
+	Cgroup *Cgroup
 }
 
 // NewThreadGroup creates a process with one thread that will start running
@@ -59,8 +61,12 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		Limits:     o.Limits,
 		children:   make(map[*ThreadGroup]struct{}),
 		exitSignal: int(unix.SIGCHLD),
+		cgroup:     o.Cgroup,
 	}
 	tg.pgid, tg.sid = tg.tgid, tg.tgid
+	if tg.cgroup != nil {
+		tg.cgroup.add(tg)
+	}
 	if tg.Limits == nil {
 		tg.Limits = HostLimits()
 	}
@@ -177,6 +183,10 @@ func (tg *ThreadGroup) Exit(status WaitStatus) {
 		th.exiting.Store(true)
 		th.Task.Interrupt()
 	}
+	if tg.cgroup != nil {
+		// Frozen threads wake to exit.
+		tg.cgroup.thawed.NotifyAll()
+	}
 }
 
 // ExitThread ends the calling thread only (exit); the last thread out
@@ -237,6 +247,9 @@ func (t *Thread) exitThread() {
 	}
 	if m != nil {
 		m.DecUsers()
+	}
+	if tg.cgroup != nil {
+		tg.cgroup.remove(tg)
 	}
 	s := tg.s
 	s.mu.Lock()

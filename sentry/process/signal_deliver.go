@@ -58,6 +58,13 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 			continue
 		}
 		t.Task.ClearInterrupt()
+		// Checked after clearing the interrupt: Freeze sets the flag
+		// before it interrupts, so a freeze is never missed.
+		if tg.cgroup != nil && tg.cgroup.Frozen() {
+			tg.mu.Unlock()
+			t.joinFreezeIfFrozen()
+			continue
+		}
 		info := t.dequeueLocked(t.SignalMask)
 		if info == nil {
 			// Nothing (more) to act on: a temporary mask

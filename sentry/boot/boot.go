@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"runtime"
 	"strings"
 	"time"
@@ -22,59 +21,64 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/platform/kvm"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
-	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/container"
+	"github.com/runsc-lite/runsc-lite/sentry/control"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
-	"github.com/runsc-lite/runsc-lite/sentry/loader"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
-	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
-	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/runsc-lite/runsc-lite/softirqd"
 	"github.com/runsc-lite/runsc-lite/workqueue"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
-// Config describes a sandbox to run.
+// Config describes a sandbox to run. It is plain data (the launcher
+// passes it to the sentry's process as JSON), but for Log.
 type Config struct {
-	// Argv is the program and its arguments; Argv[0] is looked up in the
-	// sandbox's PATH when it has no slash.
-	Argv []string
-	// Env is the program's environment.
-	Env []string
-	// Cwd is the working directory inside the sandbox.
-	Cwd string
-	// Root is the host directory shown read-only as the sandbox's root.
-	Root string
-	// Volumes are host directories bound into the sandbox.
-	Volumes []vfs.Volume
-	// Platform names the platform ("ptrace").
-	Platform string
+	// Container is the sandbox's first container; its init is the
+	// sandbox's PID 1.
+	Container container.Spec `json:"container"`
+	// InitFDs are init's descriptors: sentry descriptors by sandbox
+	// number (nil: the sentry's stdin, stdout and stderr).
+	InitFDs container.Stdio `json:"initFDs,omitempty"`
+	// Platform names the platform ("ptrace", "kvm", "auto").
+	Platform string `json:"platform"`
 	// CPUs is the number of sandbox CPUs (0: the host's count).
-	CPUs int
+	CPUs int `json:"cpus,omitempty"`
 	// TotalMemory is the size of the memory file in bytes.
-	TotalMemory uint64
+	TotalMemory uint64 `json:"totalMemory,omitempty"`
 	// SwapSize is the size of the swap file in bytes (0: no swap).
-	SwapSize uint64
+	SwapSize uint64 `json:"swapSize,omitempty"`
 	// Strace logs every syscall.
-	Strace bool
-	// Hostname is the sandbox's hostname.
-	Hostname string
+	Strace bool `json:"strace,omitempty"`
+	// Hostname and Domainname are the sandbox's (uname).
+	Hostname   string `json:"hostname,omitempty"`
+	Domainname string `json:"domainname,omitempty"`
+	// Control, if set, serves the sandbox's control channel (OCI).
+	Control *Control `json:"control,omitempty"`
 	// Log receives the sandbox's logs.
-	Log *logrus.Logger
+	Log *logrus.Logger `json:"-"`
+}
+
+// Control is how an OCI sandbox is driven from outside (package control).
+type Control struct {
+	// ListenFD is a listening Unix socket, a descriptor of the sentry.
+	ListenFD int `json:"listenFD"`
+	// ReadyFD is a pipe: once the first container is built, boot
+	// writes "ok\n", or the error on one line, and closes it.
+	ReadyFD int `json:"readyFD"`
+	// WaitForStart leaves the first container created until the
+	// control channel starts it (OCI create; otherwise it starts at
+	// once, OCI run).
+	WaitForStart bool `json:"waitForStart,omitempty"`
 }
 
 // ExitError is a failure to start the program, with the exit status a
 // shell would give for it (127: not found, 126: found but not runnable).
-type ExitError struct {
-	Status int
-	Err    error
-}
-
-func (e *ExitError) Error() string { return e.Err.Error() }
-func (e *ExitError) Unwrap() error { return e.Err }
+type ExitError = container.ExitError
 
 // DefaultTotalMemory is a quarter of the host's RAM, at most 4 GiB.
 func DefaultTotalMemory() uint64 {
@@ -86,8 +90,15 @@ func DefaultTotalMemory() uint64 {
 }
 
 // Run runs cfg.Argv in a new sandbox and returns its init's exit status.
-func Run(cfg Config) (process.WaitStatus, error) {
-	if len(cfg.Argv) == 0 {
+func Run(cfg Config) (_ process.WaitStatus, retErr error) {
+	// Whatever fails before the first container is built is reported
+	// on the ready pipe too.
+	defer func() {
+		if retErr != nil {
+			report(cfg.Control, retErr)
+		}
+	}()
+	if len(cfg.Container.Process.Args) == 0 {
 		return 0, &ExitError{Status: 2, Err: errors.New("no program to run")}
 	}
 	log := cfg.Log
@@ -157,65 +168,49 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	if cfg.Hostname != "" {
 		s.Hostname = cfg.Hostname
 	}
+	if cfg.Domainname != "" {
+		s.Domainname = cfg.Domainname
+	}
 
-	root := cfg.Root
-	if root == "" {
-		root = "/"
-	}
 	closer := workqueue.NewHostFDCloser(wqs.Unbound, nil)
-	v, err := newFilesystem(s, root, cfg.Volumes, closer)
-	if err != nil {
-		return 0, err
-	}
-	s.VFS = v
-	wqUsers, err := startWorkqueueUsers(wqs, v, cfg.Volumes, log)
+	wqUsers, err := startWorkqueueUsers(wqs, log)
 	if err != nil {
 		return 0, err
 	}
 	defer wqUsers.finish()
-
-	fsctx, err := v.NewFSContext(cfg.Cwd)
-	if err != nil {
-		return 0, fmt.Errorf("setting the working directory %q: %w", cfg.Cwd, err)
+	ttyFD := -1
+	if hostfd.IsTerminal(0) {
+		ttyFD = 0
 	}
-	fds := vfs.NewFDTable()
-	if err := fds.InstallHostStdio(); err != nil {
-		return 0, fmt.Errorf("passing stdio to the sandbox: %w", err)
+	env := &container.Env{Sandbox: s, FDCloser: closer, Writable: wqUsers.addWritable, TTYHostFD: ttyFD, Log: log}
+	stdio := cfg.InitFDs
+	if stdio == nil {
+		stdio = container.HostStdio
 	}
-	creds := process.HostCredentials()
-
-	as, err := plat.NewAddressSpace()
+	first, err := container.New(env, &cfg.Container, stdio, initTID)
 	if err != nil {
-		fds.Release()
-		return 0, fmt.Errorf("creating the first address space: %w", err)
-	}
-	m := mm.New(zone, as, plat.MaxUserAddress())
-	loaded, err := loadProgram(v, fsctx, m, cfg, creds)
-	if err != nil {
-		m.DecUsers()
-		fds.Release()
 		return 0, err
 	}
-	m.SetExecutable(loaded.Executable)
-
-	init := s.NewThreadGroup(process.NewThreadGroupOpts{
-		TID:   initTID,
-		Name:  loaded.Comm,
-		MM:    m,
-		Regs:  arch.NewInitialRegisters(loaded.Entry, loaded.Stack),
-		FDs:   fds,
-		FS:    fsctx,
-		Creds: creds,
-		Exe:   loaded.Executable,
-	})
-	log.Debugf("starting %s (pid %d) at %#x", loaded.Executable, init.TID(), loaded.Entry)
+	s.VFS = first.VFS
+	if cfg.Control != nil {
+		srv := control.NewServer(env, first)
+		if err := srv.Serve(cfg.Control.ListenFD); err != nil {
+			return 0, err
+		}
+		defer srv.Close()
+	}
+	report(cfg.Control, nil)
+	init := first.Init()
+	log.Debugf("created %s (pid %d)", init.Exe(), init.TGID())
 	// Forward host signals before init runs, so a signal sent as soon as
 	// the program is up reaches it instead of killing runsc-lite.
 	stopForwarding := process.ForwardHostSignals(s, nil)
 	defer stopForwarding()
-	init.Task.Start()
+	if cfg.Control == nil || !cfg.Control.WaitForStart {
+		first.Start()
+	}
 	<-s.InitExited()
-	status := init.TG.ExitStatus()
+	status := init.ExitStatus()
 	log.Debugf("init exited: %v", status)
 	shutdown(s)
 	// Write back every volume's dirty data before runsc-lite exits.
@@ -276,77 +271,24 @@ func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platf
 	return nil, fmt.Errorf("unknown platform %q (want ptrace, kvm or auto)", name)
 }
 
-// loadProgram finds cfg.Argv[0] (through the sandbox's PATH when it has no
-// slash) and loads it into m.
-func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, cfg Config, creds *process.Credentials) (loader.Loaded, error) {
-	name := cfg.Argv[0]
-	open := func(p string) (loader.File, string, error) {
-		f, err := v.OpenExecutable(fsctx, p)
-		if err != nil {
-			return nil, "", err
-		}
-		return f, f.Path(), nil
+// report tells whoever waits on ctl's ready pipe how the sandbox's
+// creation went, and returns err.
+func report(ctl *Control, err error) error {
+	if ctl == nil || ctl.ReadyFD < 0 {
+		return err
 	}
-	candidates := []string{name}
-	if !strings.Contains(name, "/") {
-		candidates = nil
-		for _, dir := range strings.Split(lookupEnv(cfg.Env, "PATH", "/usr/local/bin:/usr/bin:/bin"), ":") {
-			if dir == "" {
-				dir = "."
-			}
-			candidates = append(candidates, path.Join(dir, name))
+	msg := "ok\n"
+	if err != nil {
+		msg = strings.ReplaceAll(err.Error(), "\n", " ") + "\n"
+		var ee *ExitError
+		if errors.As(err, &ee) {
+			msg = fmt.Sprintf("exit %d: %s", ee.Status, msg)
 		}
 	}
-	var firstErr error
-	for _, c := range candidates {
-		loaded, err := loader.Load(loader.LoadArgs{
-			MM:       m,
-			Open:     open,
-			Filename: c,
-			Argv:     cfg.Argv,
-			Envv:     cfg.Env,
-			Creds: loader.Credentials{
-				UID: creds.RealUID, EUID: creds.EffectiveUID,
-				GID: creds.RealGID, EGID: creds.EffectiveGID,
-			},
-		})
-		if err == nil {
-			return loaded, nil
-		}
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
-			continue
-		}
-		if firstErr == nil {
-			firstErr = err
-		}
-		if errors.Is(err, unix.ENOEXEC) {
-			break
-		}
-	}
-	if firstErr == nil {
-		return loader.Loaded{}, &ExitError{Status: 127, Err: fmt.Errorf("%s: command not found in the sandbox", name)}
-	}
-	status := 126
-	return loader.Loaded{}, &ExitError{Status: status, Err: fmt.Errorf("cannot execute %s: %w", name, describeExecError(firstErr))}
-}
-
-func describeExecError(err error) error {
-	switch {
-	case errors.Is(err, unix.ENOEXEC):
-		return fmt.Errorf("%w (ENOEXEC: exec format error)", err)
-	case errors.Is(err, unix.EACCES):
-		return fmt.Errorf("%w (EACCES: permission denied)", err)
-	}
+	unix.Write(ctl.ReadyFD, []byte(msg))
+	unix.Close(ctl.ReadyFD)
+	ctl.ReadyFD = -1
 	return err
-}
-
-func lookupEnv(env []string, key, def string) string {
-	for _, kv := range env {
-		if strings.HasPrefix(kv, key+"=") {
-			return kv[len(key)+1:]
-		}
-	}
-	return def
 }
 
 // HostEnv returns the sentry's own environment, for `do`.

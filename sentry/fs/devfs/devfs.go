@@ -124,6 +124,8 @@ func (d *Device) Stat(ctx *fs.Context) (linux.Statx, error) {
 		Blksize:   4096,
 		Nlink:     1,
 		Mode:      uint16(unix.S_IFCHR | d.Attr.Mode),
+		UID:       d.Attr.UID,
+		GID:       d.Attr.GID,
 		Ino:       d.Attr.Ino,
 		Atime:     t,
 		Mtime:     t,
@@ -138,6 +140,34 @@ func (d *Device) Stat(ctx *fs.Context) (linux.Statx, error) {
 
 // Open implements fs.Node.
 func (d *Device) Open(ctx *fs.Context, flags uint32) (fs.File, error) { return d.OpenFn(ctx, flags) }
+
+// WithOwner returns the same device with permission bits mode and owner
+// uid:gid (an OCI config's linux.devices entry), as a new node.
+func (d *Device) WithOwner(mode, uid, gid uint32) *Device {
+	n := *d
+	n.Attr.Mode, n.Attr.UID, n.Attr.GID = mode&07777, uid, gid
+	n.Attr.Ino = synth.NewIno()
+	return &n
+}
+
+// DeviceByNumber returns the device of the devfs root dir whose number is
+// major:minor, or nil if the sandbox has no such device.
+func DeviceByNumber(root *synth.Dir, major, minor uint32) *Device {
+	ents, err := root.Readdir(fs.Background)
+	if err != nil {
+		return nil
+	}
+	for _, e := range ents {
+		n, err := root.Lookup(fs.Background, e.Name)
+		if err != nil {
+			continue
+		}
+		if d, ok := n.(*Device); ok && d.Attr.Rdev == unix.Mkdev(major, minor) {
+			return d
+		}
+	}
+	return nil
+}
 
 // seekZero is lseek on the memory devices: always 0.
 type seekZero struct{}

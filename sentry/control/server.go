@@ -1,0 +1,325 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/runsc-lite/runsc-lite/sentry/container"
+	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"golang.org/x/sys/unix"
+)
+
+// Server serves a sandbox's control socket and keeps its containers.
+type Server struct {
+	env *container.Env
+
+	mu         sync.Mutex
+	containers map[string]*container.Container
+	ln         *net.UnixListener
+	closed     bool
+}
+
+// NewServer returns a server for the sandbox env describes, holding its
+// first container.
+func NewServer(env *container.Env, first *container.Container) *Server {
+	return &Server{env: env, containers: map[string]*container.Container{first.ID: first}}
+}
+
+// Serve accepts connections on the listening Unix socket fd (the server
+// owns it) until Close. It returns at once; each connection is served on
+// its own goroutine.
+func (s *Server) Serve(fd int) error {
+	f := os.NewFile(uintptr(fd), "control")
+	l, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	ul, ok := l.(*net.UnixListener)
+	if !ok {
+		l.Close()
+		return errors.New("control socket: not a Unix socket")
+	}
+	s.mu.Lock()
+	s.ln = ul
+	s.mu.Unlock()
+	go func() {
+		for {
+			c, err := ul.AcceptUnix()
+			if err != nil {
+				return
+			}
+			go s.serve(newConn(c))
+		}
+	}()
+	return nil
+}
+
+// Close stops accepting connections.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.ln != nil {
+		s.ln.Close()
+	}
+}
+
+func (s *Server) container(id string) (*container.Container, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.containers[id]
+	if c == nil {
+		return nil, fmt.Errorf("container %q is not in this sandbox", id)
+	}
+	return c, nil
+}
+
+func (s *Server) serve(c *conn) {
+	defer c.c.Close()
+	var req Request
+	fds, err := c.read(&req)
+	if err != nil {
+		return
+	}
+	defer closeAll(fds)
+	var resp Response
+	switch req.Op {
+	case OpExec:
+		s.exec(c, &req, fds)
+		return
+	case OpWait:
+		ct, err := s.container(req.Container)
+		if err != nil {
+			c.write(Response{Error: err.Error()})
+			return
+		}
+		c.write(Response{Exit: exitOf(ct.Wait())})
+		return
+	case OpCreate:
+		resp = s.create(&req, fds)
+	default:
+		resp = s.call(&req)
+	}
+	c.write(resp)
+}
+
+func errResponse(err error) Response {
+	r := Response{Error: err.Error()}
+	var ee *container.ExitError
+	if errors.As(err, &ee) {
+		r.ExitStatus = ee.Status
+	}
+	return r
+}
+
+// call serves the one-answer operations on an existing container.
+func (s *Server) call(req *Request) Response {
+	ct, err := s.container(req.Container)
+	if err != nil {
+		return errResponse(err)
+	}
+	switch req.Op {
+	case OpState:
+		return Response{State: stateOf(ct)}
+	case OpStart:
+		if err := ct.Start(); err != nil {
+			return errResponse(err)
+		}
+		return Response{State: stateOf(ct)}
+	case OpSignal:
+		if err := ct.Signal(req.Signal, req.All); err != nil {
+			return errResponse(err)
+		}
+		return Response{}
+	case OpPause:
+		ct.Pause()
+		return Response{State: stateOf(ct)}
+	case OpResume:
+		ct.Resume()
+		return Response{State: stateOf(ct)}
+	case OpPs:
+		return Response{Processes: processesOf(ct)}
+	case OpStats:
+		return Response{Stats: s.stats(ct)}
+	case OpDelete:
+		return s.remove(ct)
+	}
+	return Response{Error: fmt.Sprintf("unknown control operation %q", req.Op)}
+}
+
+func stateOf(c *container.Container) *State {
+	return &State{ID: c.ID, Status: c.Status(), InitPid: c.Init().TGID(), Created: c.Created}
+}
+
+// stdioOf pairs the request's descriptor numbers with the descriptors
+// that came with it.
+func stdioOf(req *Request, fds []int) (container.Stdio, error) {
+	if len(req.Stdio) != len(fds) {
+		return nil, fmt.Errorf("%d descriptors named, %d passed", len(req.Stdio), len(fds))
+	}
+	st := make(container.Stdio, len(fds))
+	for i, n := range req.Stdio {
+		st[n] = fds[i]
+	}
+	return st, nil
+}
+
+// create makes a container that joins the sandbox.
+func (s *Server) create(req *Request, fds []int) Response {
+	if req.Spec == nil || req.Spec.ID == "" {
+		return Response{Error: "create: no container spec"}
+	}
+	stdio, err := stdioOf(req, fds)
+	if err != nil {
+		return errResponse(err)
+	}
+	s.mu.Lock()
+	if s.containers[req.Spec.ID] != nil {
+		s.mu.Unlock()
+		return Response{Error: fmt.Sprintf("container %q is already in this sandbox", req.Spec.ID)}
+	}
+	s.containers[req.Spec.ID] = nil // reserved while it is built
+	s.mu.Unlock()
+	ct, err := container.New(s.env, req.Spec, stdio, 0)
+	s.mu.Lock()
+	if err != nil {
+		delete(s.containers, req.Spec.ID)
+	} else {
+		s.containers[ct.ID] = ct
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return errResponse(err)
+	}
+	return Response{State: stateOf(ct)}
+}
+
+// remove kills what is left of a joined container and forgets it.
+func (s *Server) remove(ct *container.Container) Response {
+	if ct.Init() == s.env.Sandbox.Init() {
+		return Response{Error: "the sandbox's first container leaves with the sandbox"}
+	}
+	ct.Resume()
+	ct.Signal(int(unix.SIGKILL), true)
+	ct.Wait()
+	s.env.Sandbox.ReleaseDetached(ct.Init())
+	s.mu.Lock()
+	delete(s.containers, ct.ID)
+	s.mu.Unlock()
+	return Response{}
+}
+
+// exec runs a process in a container and reports its start and its end.
+func (s *Server) exec(c *conn, req *Request, fds []int) {
+	ct, err := s.container(req.Container)
+	if err == nil && req.Process == nil {
+		err = errors.New("exec: no process")
+	}
+	var stdio container.Stdio
+	if err == nil {
+		stdio, err = stdioOf(req, fds)
+	}
+	if err == nil {
+		switch ct.Status() {
+		case container.Stopped:
+			err = errors.New("cannot exec in a stopped container")
+		case container.Paused:
+			err = errors.New("cannot exec in a paused container")
+		}
+	}
+	var tg *process.ThreadGroup
+	if err == nil {
+		tg, err = ct.Exec(req.Process, stdio)
+	}
+	if err != nil {
+		c.write(errResponse(err))
+		return
+	}
+	c.write(Response{Pid: tg.TGID()})
+	// Signals from the caller, until the process ends or the caller
+	// hangs up.
+	go func() {
+		for {
+			var r Request
+			fds, err := c.read(&r)
+			closeAll(fds)
+			if err != nil {
+				return
+			}
+			if r.Op == OpSignal && r.Signal > 0 && r.Signal <= 64 {
+				tg.SendSignalInfo(process.UserSignalInfo(r.Signal, nil))
+			}
+		}
+	}()
+	<-tg.Exited()
+	st := tg.ExitStatus()
+	s.env.Sandbox.ReleaseDetached(tg)
+	c.write(Response{Exit: exitOf(st)})
+}
+
+func exitOf(st process.WaitStatus) *Exit {
+	if sig, ok := st.Signaled(); ok {
+		return &Exit{Signal: sig}
+	}
+	return &Exit{Code: st.ExitCode()}
+}
+
+// processesOf lists the container's processes.
+func processesOf(ct *container.Container) []Process {
+	var out []Process
+	for _, tg := range ct.Cgroup.Members() {
+		leader := tg.Leader()
+		if leader == nil {
+			continue
+		}
+		p := Process{Pid: tg.TGID(), Started: leader.Task.StartTime()}
+		if parent := tg.Parent(); parent != nil {
+			p.PPid = parent.TGID()
+		}
+		if leader.Creds != nil {
+			p.UID = leader.Creds.RealUID
+		}
+		user, sys := tg.CPUTimes()
+		p.CPU = user + sys
+		if m := tg.MM(); m != nil {
+			p.Cmdline = strings.TrimRight(strings.ReplaceAll(string(m.Argv()), "\x00", " "), " ")
+			if h, ok := m.AddressSpace().(interface{ HostPID() int }); ok {
+				p.HostPid = h.HostPID()
+			}
+		}
+		if p.Cmdline == "" {
+			p.Cmdline = "[" + leader.Task.Name() + "]"
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// stats returns the sandbox's usage, with ct's process count.
+func (s *Server) stats(ct *container.Container) *Stats {
+	sb := s.env.Sandbox
+	st := &Stats{Pids: uint64(len(ct.Cgroup.Members()))}
+	k := sb.Kernel
+	for i := 0; i < k.NumCPUs(); i++ {
+		user, sys, _ := k.CPU(i).CPUTimes()
+		st.CPUUser += uint64(user)
+		st.CPUSystem += uint64(sys)
+		st.PerCPU = append(st.PerCPU, uint64(user+sys))
+	}
+	st.CPUTotal = st.CPUUser + st.CPUSystem
+	z := sb.Zone.Snapshot()
+	const page = 4096
+	st.MemoryLimit = z.TotalPages * page
+	st.MemoryUsage = (z.TotalPages - z.FreePages) * page
+	st.MemoryCache = (z.ActiveFile + z.InactiveFile) * page
+	if z.SwapTotal > 0 {
+		st.SwapLimit = z.SwapTotal * page
+		st.SwapUsage = (z.SwapTotal - z.SwapFree) * page
+	}
+	return st
+}

@@ -1,11 +1,13 @@
 // Command runsc-lite runs Linux programs in a gVisor-style sandbox whose
-// kernel, the sentry, is this process.
+// kernel, the sentry, is this process (`do`) or a child of it (the OCI
+// verbs, which container engines drive as they drive runc).
 //
 //	runsc-lite [global flags] do [flags] [--] PROG [ARGS...]
+//	runsc-lite [global flags] create|start|state|kill|delete|run|exec|ps|list|events|pause|resume|wait|spec ...
 //	runsc-lite syscalls [--markdown]
 //
-// This file is argument handling and wiring only; the sandbox is built by
-// sentry/boot.
+// This file and oci.go are argument handling and wiring only; sandboxes
+// are built by sentry/boot, the OCI runtime is runsc-lite/oci.
 package main
 
 import (
@@ -14,28 +16,58 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 
+	"github.com/runsc-lite/runsc-lite/runsc-lite/oci"
 	"github.com/runsc-lite/runsc-lite/sentry/boot"
+	"github.com/runsc-lite/runsc-lite/sentry/container"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
-	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/sirupsen/logrus"
 )
 
-const usage = `usage: runsc-lite [flags] COMMAND [ARGS...]
+// version is runsc-lite's version, as `--version` prints it.
+const version = "0.2.0"
+
+const usage = `usage: runsc-lite [global flags] COMMAND [ARGS...]
 
 Commands:
   do [flags] [--] PROG [ARGS...]   run PROG in a new sandbox
   syscalls [--markdown]            print the sentry's syscall table
   debug --pid PID                  dump the sandbox's tasks and run queues to its log
 
-Flags (before or after the command):
+OCI runtime commands (runc's, for podman, containerd, Docker and Kubernetes):
+  create [--bundle DIR] [--pid-file F] [--console-socket S] [--preserve-fds N] ID
+  start ID                         run a created container's process
+  run [--bundle DIR] [--detach] [--pid-file F] [--keep] ID
+  state ID                         print the container's state (JSON)
+  kill [--all] ID [SIGNAL]         signal the container (default SIGTERM)
+  delete [--force] ID              remove a stopped container
+  exec [flags] ID CMD [ARGS...]    run a process in a running container (or -p process.json)
+  ps [--format table|json] ID      list the container's processes
+  list [--format table|json] [-q]  list containers
+  events [--stats] [--interval D] ID  print resource usage as JSON
+  pause ID, resume ID              freeze and thaw the container's processes
+  wait ID                          wait for the container to exit; print its status
+  spec [--bundle DIR] [--rootless] write an example config.json
+
+Global flags (before the command; the sandbox flags also after "do"):
 `
 
-// options are the flags shared by the global position and the commands.
+// options are the global flags and `do`'s.
 type options struct {
+	// runc's global flags.
+	stateRoot     string
+	log           string
+	logFormat     string
+	systemdCgroup bool
+	rootless      string
+	version       bool
+
+	// The sandbox's flags.
 	debug       bool
 	debugLog    string
 	strace      bool
@@ -43,19 +75,31 @@ type options struct {
 	cpus        int
 	totalMemory string
 	swap        string
-	root        string
-	volumes     volumeList
-	cwd         string
-	hostname    string
+	network     string
+	unconfined  bool
 	profileCPU  string
+
+	// do's flags.
+	root     string
+	volumes  volumeList
+	cwd      string
+	hostname string
+	env      stringList
+	user     string
 }
 
-type volumeList []vfs.Volume
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// volumeList is --volume HOSTDIR:PATH[:ro], as bind mounts.
+type volumeList []container.Mount
 
 func (v *volumeList) String() string {
 	var parts []string
-	for _, vol := range *v {
-		parts = append(parts, vol.HostPath+":"+vol.SandboxPath)
+	for _, m := range *v {
+		parts = append(parts, m.Source+":"+m.Destination)
 	}
 	return strings.Join(parts, ",")
 }
@@ -65,43 +109,67 @@ func (v *volumeList) Set(s string) error {
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
 		return fmt.Errorf("want HOSTDIR:PATH[:ro], got %q", s)
 	}
-	vol := vfs.Volume{HostPath: parts[0], SandboxPath: parts[1]}
+	m := container.Mount{Source: parts[0], Destination: parts[1], Options: []string{"rbind"}}
 	if len(parts) == 3 {
 		switch parts[2] {
 		case "ro":
-			vol.ReadOnly = true
+			m.Options = append(m.Options, "ro")
 		case "rw":
 		default:
 			return fmt.Errorf("volume option %q: want ro or rw", parts[2])
 		}
 	}
-	if !strings.HasPrefix(vol.SandboxPath, "/") {
-		return fmt.Errorf("volume path %q inside the sandbox must be absolute", vol.SandboxPath)
+	if !strings.HasPrefix(m.Destination, "/") {
+		return fmt.Errorf("volume path %q inside the sandbox must be absolute", m.Destination)
 	}
-	st, err := os.Stat(vol.HostPath)
+	st, err := os.Stat(m.Source)
 	if err != nil {
-		return fmt.Errorf("volume %q: %v", vol.HostPath, err)
+		return fmt.Errorf("volume %q: %v", m.Source, errors.Unwrap(err))
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("volume %q is not a directory", vol.HostPath)
+		return fmt.Errorf("volume %q is not a directory", m.Source)
 	}
-	*v = append(*v, vol)
+	*v = append(*v, m)
 	return nil
 }
 
-func (o *options) register(fs *flag.FlagSet) {
+// registerGlobal registers the global flags: runc's and the sandbox's.
+func (o *options) registerGlobal(fs *flag.FlagSet) {
+	fs.StringVar(&o.stateRoot, "root", o.stateRoot, "OCI state `DIR` (one directory per container)")
+	fs.StringVar(&o.log, "log", o.log, "write the runtime's log to `FILE` (default stderr)")
+	fs.StringVar(&o.logFormat, "log-format", o.logFormat, "log format: text or json (runc's: level, msg, time)")
+	fs.BoolVar(&o.systemdCgroup, "systemd-cgroup", o.systemdCgroup, "read linux.cgroupsPath as systemd's slice:prefix:name (the sentry's host cgroup is made under cgroupfs)")
+	fs.StringVar(&o.rootless, "rootless", o.rootless, "accepted for runc compatibility: true, false or auto (rootless operation is not supported; see README)")
+	fs.BoolVar(&o.version, "version", false, "print the version")
+	fs.BoolVar(&o.version, "v", false, "print the version")
+	o.registerSandbox(fs)
+}
+
+// registerSandbox registers the flags every sandbox takes.
+func (o *options) registerSandbox(fs *flag.FlagSet) {
 	fs.BoolVar(&o.debug, "debug", o.debug, "log debug messages")
-	fs.StringVar(&o.debugLog, "debug-log", o.debugLog, "write logs to `FILE` instead of stderr")
+	fs.StringVar(&o.debugLog, "debug-log", o.debugLog, "write the sentry's logs to `FILE` instead of stderr")
 	fs.BoolVar(&o.strace, "strace", o.strace, "log every syscall of the sandboxed program with its arguments and result")
 	fs.StringVar(&o.platform, "platform", o.platform, "platform that runs application code: ptrace, kvm or auto")
 	fs.IntVar(&o.cpus, "cpus", o.cpus, "number of sandbox CPUs (0: the host's count)")
 	fs.StringVar(&o.totalMemory, "total-memory", o.totalMemory, "sandbox memory `SIZE` (e.g. 512M, 2G; default: a quarter of the host's RAM, at most 4G)")
 	fs.StringVar(&o.swap, "swap", o.swap, "swap file `SIZE` for the sandbox's anonymous memory (e.g. 512M; 0 or absent: no swap)")
+	fs.StringVar(&o.network, "network", o.network, "the sandbox's network: none, sandbox or host")
+	fs.BoolVar(&o.unconfined, "unconfined", o.unconfined, "do not confine the sentry's own process")
+	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
+}
+
+// registerDo registers do's own flags.
+func (o *options) registerDo(fs *flag.FlagSet) {
+	o.registerSandbox(fs)
 	fs.StringVar(&o.root, "root", o.root, "host `DIR` shown read-only as the sandbox's root (default /)")
 	fs.Var(&o.volumes, "volume", "bind a host directory: `HOSTDIR:PATH[:ro]` (repeatable; writable unless :ro)")
-	fs.StringVar(&o.cwd, "cwd", o.cwd, "working directory inside the sandbox (default: the current one)")
+	fs.StringVar(&o.cwd, "cwd", o.cwd, "working directory inside the sandbox; it must exist (default: the current one, or / when it does not exist inside)")
 	fs.StringVar(&o.hostname, "hostname", o.hostname, "the sandbox's hostname")
-	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
+	fs.Var(&o.env, "env", "set an environment variable: `NAME=VALUE`, or NAME to pass the host's (repeatable)")
+	fs.Var(&o.env, "e", "shorthand for --env")
+	fs.StringVar(&o.user, "user", o.user, "run as `UID[:GID]` or NAME[:GROUP] (names from the sandbox root's /etc/passwd and /etc/group)")
+	fs.StringVar(&o.user, "u", o.user, "shorthand for --user")
 }
 
 func main() {
@@ -109,11 +177,10 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) int {
-	var o options
-	o.platform = "auto"
+	o := options{platform: "auto", stateRoot: oci.DefaultRoot, logFormat: "text", rootless: "auto"}
 	global := flag.NewFlagSet("runsc-lite", flag.ContinueOnError)
 	global.SetOutput(stderr)
-	o.register(global)
+	o.registerGlobal(global)
 	global.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		global.PrintDefaults()
@@ -124,24 +191,37 @@ func run(args []string, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if o.version {
+		fmt.Printf("runsc-lite version %s\nspec: %s\ngo: %s\n", version, ociSpecVersion, runtime.Version())
+		return 0
+	}
 	rest := global.Args()
 	if len(rest) == 0 {
 		global.Usage()
 		return 2
 	}
-	switch rest[0] {
+	cmd, cargs := rest[0], rest[1:]
+	switch cmd {
 	case "do":
-		return cmdDo(&o, rest[1:], stderr)
+		return cmdDo(&o, cargs, stderr)
 	case "syscalls":
-		return cmdSyscalls(rest[1:], stderr)
+		return cmdSyscalls(cargs, stderr)
 	case "debug":
-		return cmdDebug(rest[1:], stderr)
+		return cmdDebug(cargs, stderr)
+	case bootCommand:
+		return cmdBoot(&o)
+	case oci.ProxyCommand:
+		oci.RunProxy()
+		return 1
 	case "help":
 		global.SetOutput(os.Stdout)
 		global.Usage()
 		return 0
 	}
-	fmt.Fprintf(stderr, "runsc-lite: unknown command %q\n", rest[0])
+	if v, ok := ociVerbs[cmd]; ok {
+		return runOCI(&o, v, cargs, stderr)
+	}
+	fmt.Fprintf(stderr, "runsc-lite: unknown command %q\n", cmd)
 	global.Usage()
 	return 2
 }
@@ -157,10 +237,49 @@ func cmdSyscalls(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// usageError prints a one-line usage error and returns 2.
+func usageError(stderr io.Writer, format string, args ...any) int {
+	fmt.Fprintf(stderr, "runsc-lite: "+format+"\n", args...)
+	return 2
+}
+
+// sandboxSettings checks the sandbox flags and returns the memory and
+// swap sizes; a usage error is returned as a message.
+func (o *options) sandboxSettings(stderr io.Writer) (mem, swap uint64, msg string) {
+	var err error
+	if o.totalMemory != "" {
+		if mem, err = parseSize(o.totalMemory); err != nil {
+			return 0, 0, fmt.Sprintf("--total-memory: %v", err)
+		}
+	}
+	if o.swap != "" && strings.TrimSpace(o.swap) != "0" {
+		if swap, err = parseSize(o.swap); err != nil {
+			return 0, 0, fmt.Sprintf("--swap: %v", err)
+		}
+	}
+	if o.cpus < 0 || o.cpus > 1024 {
+		return 0, 0, fmt.Sprintf("--cpus %d: want 0 to 1024", o.cpus)
+	}
+	if o.cpus > runtime.NumCPU() {
+		fmt.Fprintf(stderr, "runsc-lite: warning: --cpus %d is more than the host's %d CPUs; sandbox CPUs will share host CPUs\n", o.cpus, runtime.NumCPU())
+	}
+	switch o.platform {
+	case "ptrace", "kvm", "auto":
+	default:
+		return 0, 0, fmt.Sprintf("--platform %q: want ptrace, kvm or auto", o.platform)
+	}
+	switch o.network {
+	case "", "none", "sandbox", "host":
+	default:
+		return 0, 0, fmt.Sprintf("--network %q: want none, sandbox or host", o.network)
+	}
+	return mem, swap, ""
+}
+
 func cmdDo(o *options, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("do", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o.register(fs)
+	o.registerDo(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: runsc-lite do [flags] [--] PROG [ARGS...]")
 		fs.PrintDefaults()
@@ -177,35 +296,52 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	log, closeLog, err := newLogger(o)
+	mem, swap, msg := o.sandboxSettings(stderr)
+	if msg != "" {
+		return usageError(stderr, "%s", msg)
+	}
+	root := o.root
+	if root == "" {
+		root = "/"
+	}
+	if st, err := os.Stat(root); err != nil {
+		return usageError(stderr, "--root %s: %v", root, errors.Unwrap(err))
+	} else if !st.IsDir() {
+		return usageError(stderr, "--root %s: not a directory", root)
+	}
+	env, err := doEnv(o.env)
 	if err != nil {
-		fmt.Fprintf(stderr, "runsc-lite: %v\n", err)
-		return 2
+		return usageError(stderr, "%v", err)
+	}
+	var u *container.User
+	if o.user != "" {
+		if u, err = parseUser(root, o.user); err != nil {
+			return usageError(stderr, "--user: %v", err)
+		}
+	}
+	cwd := o.cwd
+	if cwd == "" {
+		// The current directory if the sandbox has it, else /.
+		cwd = "/"
+		if wd, err := os.Getwd(); err == nil {
+			if st, err := os.Stat(filepath.Join(root, wd)); err == nil && st.IsDir() {
+				cwd = wd
+			}
+		}
+	} else if !strings.HasPrefix(cwd, "/") {
+		return usageError(stderr, "--cwd %q: want an absolute path", cwd)
+	} else if !hostDirExists(root, o.volumes, cwd) {
+		return usageError(stderr, "--cwd %s: no such directory in the sandbox", cwd)
+	}
+	log, closeLog, err := newLogger(o, o.debugLog)
+	if err != nil {
+		return usageError(stderr, "%v", err)
 	}
 	defer closeLog()
-	mem := uint64(0)
-	if o.totalMemory != "" {
-		if mem, err = parseSize(o.totalMemory); err != nil {
-			fmt.Fprintf(stderr, "runsc-lite: --total-memory: %v\n", err)
-			return 2
-		}
-	}
-	swap := uint64(0)
-	if o.swap != "" && strings.TrimSpace(o.swap) != "0" {
-		if swap, err = parseSize(o.swap); err != nil {
-			fmt.Fprintf(stderr, "runsc-lite: --swap: %v\n", err)
-			return 2
-		}
-	}
-	if o.cpus < 0 || o.cpus > 1024 {
-		fmt.Fprintf(stderr, "runsc-lite: --cpus %d: want 0 to 1024\n", o.cpus)
-		return 2
-	}
 	if o.profileCPU != "" {
 		f, err := os.Create(o.profileCPU)
 		if err != nil {
-			fmt.Fprintf(stderr, "runsc-lite: --profile-cpu: %v\n", err)
-			return 2
+			return usageError(stderr, "--profile-cpu: %v", err)
 		}
 		pprof.StartCPUProfile(f)
 		defer func() {
@@ -213,18 +349,21 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 			f.Close()
 		}()
 	}
-	cwd := o.cwd
-	if cwd == "" {
-		if cwd, err = os.Getwd(); err != nil {
-			cwd = "/"
-		}
+	mounts := []container.Mount{
+		{Destination: "/dev", Type: "devtmpfs", Source: "devtmpfs", Options: []string{"mode=755"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm"},
 	}
+	mounts = append(mounts, o.volumes...)
+	mounts = append(mounts,
+		container.Mount{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "nodev", "noexec"}},
+		container.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"ro", "nosuid", "nodev", "noexec"}},
+	)
 	status, err := boot.Run(boot.Config{
-		Argv:        argv,
-		Env:         boot.HostEnv(),
-		Cwd:         cwd,
-		Root:        o.root,
-		Volumes:     o.volumes,
+		Container: container.Spec{
+			Root:    container.Root{Path: root, Overlay: true},
+			Mounts:  mounts,
+			Process: container.Process{Args: argv, Env: env, Cwd: cwd, User: u},
+		},
 		Platform:    o.platform,
 		CPUs:        o.cpus,
 		TotalMemory: mem,
@@ -242,6 +381,105 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		return 125
 	}
 	return status.ShellStatus()
+}
+
+// hostDirExists reports whether sandbox path p names a directory, looked
+// up on the host through root and the volumes (symlinks are followed on
+// the host: a best effort before the sandbox exists, which checks again).
+func hostDirExists(root string, vols []container.Mount, p string) bool {
+	hp := filepath.Join(root, p)
+	for _, v := range vols {
+		if rel, err := filepath.Rel(v.Destination, p); err == nil && !strings.HasPrefix(rel, "..") {
+			hp = filepath.Join(v.Source, rel)
+		}
+	}
+	st, err := os.Stat(hp)
+	return err == nil && st.IsDir()
+}
+
+// doEnv is the host's environment with --env's changes.
+func doEnv(sets []string) ([]string, error) {
+	env := boot.HostEnv()
+	for _, e := range sets {
+		name, val, hasVal := strings.Cut(e, "=")
+		if name == "" {
+			return nil, fmt.Errorf("--env %q: want NAME=VALUE or NAME", e)
+		}
+		if !hasVal {
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				continue
+			}
+			val = v
+		}
+		out := env[:0]
+		for _, kv := range env {
+			if !strings.HasPrefix(kv, name+"=") {
+				out = append(out, kv)
+			}
+		}
+		env = append(out, name+"="+val)
+	}
+	return env, nil
+}
+
+// parseUser reads --user: UID[:GID], or names looked up in the sandbox
+// root's /etc/passwd and /etc/group.
+func parseUser(root, s string) (*container.User, error) {
+	us, gs, hasGroup := strings.Cut(s, ":")
+	u := &container.User{}
+	if uid, err := strconv.ParseUint(us, 10, 32); err == nil {
+		u.UID = uint32(uid)
+		u.GID = u.UID
+		if ent, ok := lookupDB(filepath.Join(root, "etc/passwd"), 2, us); ok {
+			if gid, err := strconv.ParseUint(ent[3], 10, 32); err == nil {
+				u.GID = uint32(gid)
+			}
+		}
+	} else {
+		ent, ok := lookupDB(filepath.Join(root, "etc/passwd"), 0, us)
+		if !ok {
+			return nil, fmt.Errorf("no user %q in the sandbox's /etc/passwd", us)
+		}
+		uid, err1 := strconv.ParseUint(ent[2], 10, 32)
+		gid, err2 := strconv.ParseUint(ent[3], 10, 32)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("user %q: bad /etc/passwd entry", us)
+		}
+		u.UID, u.GID = uint32(uid), uint32(gid)
+	}
+	if hasGroup {
+		if gid, err := strconv.ParseUint(gs, 10, 32); err == nil {
+			u.GID = uint32(gid)
+		} else {
+			ent, ok := lookupDB(filepath.Join(root, "etc/group"), 0, gs)
+			if !ok {
+				return nil, fmt.Errorf("no group %q in the sandbox's /etc/group", gs)
+			}
+			gid, err := strconv.ParseUint(ent[2], 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("group %q: bad /etc/group entry", gs)
+			}
+			u.GID = uint32(gid)
+		}
+	}
+	return u, nil
+}
+
+// lookupDB finds the line of a colon-separated database whose field
+// matches value.
+func lookupDB(path string, field int, value string) ([]string, bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 4 && f[field] == value {
+			return f, true
+		}
+	}
+	return nil, false
 }
 
 // parseSize reads sizes like 512M, 2G, 1048576 or 64KiB.
@@ -293,7 +531,9 @@ func (logFormatter) Format(e *logrus.Entry) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-func newLogger(o *options) (*logrus.Logger, func(), error) {
+// newLogger returns the sentry's logger: warnings (info with --strace,
+// debug with --debug) to stderr or to file.
+func newLogger(o *options, file string) (*logrus.Logger, func(), error) {
 	log := logrus.New()
 	log.SetFormatter(logFormatter{})
 	log.SetOutput(os.Stderr)
@@ -305,8 +545,8 @@ func newLogger(o *options) (*logrus.Logger, func(), error) {
 	if o.debug {
 		log.SetLevel(logrus.DebugLevel)
 	}
-	if o.debugLog != "" {
-		f, err := os.OpenFile(o.debugLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if file != "" {
+		f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--debug-log: %v", err)
 		}

@@ -1,0 +1,772 @@
+// Package oci is the OCI runtime behind runsc-lite's runc-compatible
+// verbs: bundles (config.json checked and turned into the sandbox's
+// configuration, spec.go), the state directory under --root (state.go),
+// hooks (hooks.go), the sentry's host cgroup (cgroup.go), and the
+// lifecycle operations (create, start, kill, delete, exec, ps, pause,
+// ...) that start sentries through package sandbox and drive them through
+// their control channel (package control).
+//
+// A container that owns a sandbox is run by a sentry process of its own:
+// its state's pid is the sentry's, which lives as long as the container's
+// init and exits as it did. A container that joins a sandbox (a
+// Kubernetes pod's, by the CRI annotations) runs in that sandbox's
+// sentry; its pid is a waiter process (proxy.go) that lives as long as
+// its init and exits as it did, as does the pid of a detached exec.
+//
+// Locking: each operation that changes a container holds its state
+// directory's lock (state.go) for its whole length; the sentry serializes
+// the rest.
+package oci
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc-lite/runsc-lite/sentry/boot"
+	"github.com/runsc-lite/runsc-lite/sentry/container"
+	"github.com/runsc-lite/runsc-lite/sentry/control"
+	"github.com/runsc-lite/runsc-lite/sentry/sandbox"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultRoot is the default state directory.
+const DefaultRoot = "/var/run/runsc-lite"
+
+// SentryFlags are the global flags every new sentry gets.
+type SentryFlags struct {
+	Platform    string
+	CPUs        int
+	TotalMemory uint64
+	SwapSize    uint64
+	Strace      bool
+	Network     string
+	Unconfined  bool
+	// LogFile is where sentries log (nil: nowhere; a detached sentry's
+	// stderr is its container's).
+	LogFile *os.File
+	// LogLevel and LogFormat are the sentry's log level and format.
+	LogLevel, LogFormat string
+}
+
+// Runtime is the OCI runtime for one state root.
+type Runtime struct {
+	// Root is the state directory (--root).
+	Root string
+	// Log is the runtime's own log (--log, --log-format).
+	Log *logrus.Logger
+	// SystemdCgroup reads cgroupsPath as slice:prefix:name.
+	SystemdCgroup bool
+	Sentry        SentryFlags
+}
+
+// CreateOptions are create's and run's.
+type CreateOptions struct {
+	ID            string
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string
+	PreserveFDs   int
+	// Foreground keeps the sentry a child of the caller, killed with it
+	// (run without --detach).
+	Foreground bool
+}
+
+// Created is a container create made.
+type Created struct {
+	State *State
+	// Sentry is the sentry process when the container owns a sandbox
+	// and was created by this process.
+	Sentry *sandbox.Process
+}
+
+// Create makes container o.ID from bundle o.Bundle: a new sandbox whose
+// init is created and not started, or a container that joins an existing
+// sandbox. A failed create leaves no process, cgroup or state behind.
+func (r *Runtime) Create(o CreateOptions) (_ *Created, retErr error) {
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateID(o.ID); err != nil {
+		return nil, err
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	cs, sb, warns, err := Convert(spec, bundle, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warns {
+		r.Log.Warn(w)
+	}
+	if err := checkTerminal(cs.Process.Terminal, !o.Foreground, o.ConsoleSocket); err != nil {
+		return nil, err
+	}
+	var preserved []*os.File
+	for i := 0; i < o.PreserveFDs; i++ {
+		fd := 3 + i
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			return nil, fmt.Errorf("unable to stat preserved-fd %d (of %d): %w", i, o.PreserveFDs, err)
+		}
+		preserved = append(preserved, os.NewFile(uintptr(fd), "preserved-fd-"+strconv.Itoa(fd)))
+	}
+	d, err := makeDir(r.Root, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	c := &Created{State: &State{
+		OCIVersion:  spec.Version,
+		ID:          o.ID,
+		Status:      specs.StateCreating,
+		Bundle:      bundle,
+		Rootfs:      cs.Root.Path,
+		Created:     time.Now().UTC(),
+		Annotations: spec.Annotations,
+		Sandbox:     o.ID,
+		Hooks:       spec.Hooks,
+	}}
+	defer func() {
+		if retErr != nil {
+			r.abortCreate(d, c)
+		}
+		d.close()
+	}()
+	if sandboxID, ok := joins(spec.Annotations); ok {
+		if err := r.join(d, c, &cs, sandboxID, preserved); err != nil {
+			return nil, err
+		}
+	} else if err := r.startSandbox(d, c, &cs, &sb, preserved, o.Foreground); err != nil {
+		return nil, err
+	}
+	st := c.State
+	if err := d.write(st); err != nil {
+		return nil, err
+	}
+	if h := spec.Hooks; h != nil {
+		ss := st.spec(specs.StateCreating)
+		if err := runHooks("prestart", h.Prestart, ss); err != nil {
+			return nil, err
+		}
+		if err := runHooks("createRuntime", h.CreateRuntime, ss); err != nil {
+			return nil, err
+		}
+		if err := runHooks("createContainer", h.CreateContainer, ss); err != nil {
+			return nil, err
+		}
+	}
+	st.Status = specs.StateCreated
+	if err := d.write(st); err != nil {
+		return nil, err
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, st.Pid); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// checkTerminal applies runc's rules on terminals and console sockets.
+func checkTerminal(terminal, detach bool, consoleSocket string) error {
+	if detach && terminal && consoleSocket == "" {
+		return errors.New("cannot allocate tty if runc will detach without setting console socket")
+	}
+	if (!detach || !terminal) && consoleSocket != "" {
+		return errors.New("cannot use console socket if runc will not detach or allocate tty")
+	}
+	if consoleSocket != "" {
+		return errors.New("--console-socket: the sandbox has no pseudo-terminals yet; run the container without process.terminal")
+	}
+	return nil
+}
+
+// joins reports whether annotations put the container into an existing
+// sandbox (containerd's CRI plugin and cri-o group a pod this way), and
+// which.
+func joins(annotations map[string]string) (string, bool) {
+	if annotations[annotationContainerType] != criContainer {
+		return "", false
+	}
+	id := annotations[annotationSandboxID]
+	return id, id != ""
+}
+
+// abortCreate undoes a failed create: the sentry or waiter is killed and
+// reaped, the cgroups and the state directory removed.
+func (r *Runtime) abortCreate(d *dir, c *Created) {
+	st := c.State
+	if c.Sentry != nil {
+		c.Sentry.Signal(unix.SIGKILL)
+		c.Sentry.Wait()
+	} else if st.Pid > 0 && st.alive() {
+		unix.Kill(st.Pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		unix.Wait4(st.Pid, &ws, 0, nil)
+	}
+	if st.Sandbox != st.ID {
+		if sd, err := openDir(r.Root, st.Sandbox); err == nil {
+			control.Client{Path: sd.socketPath()}.Call(control.Request{Op: control.OpDelete, Container: st.ID})
+			sd.close()
+		}
+	}
+	removeCgroups(st.Cgroups)
+	os.RemoveAll(d.path)
+}
+
+// startSandbox starts a sentry for the container, created and waiting
+// for start.
+func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandbox, preserved []*os.File, foreground bool) error {
+	cfg := boot.Config{
+		Container:   *cs,
+		Platform:    r.Sentry.Platform,
+		CPUs:        r.Sentry.CPUs,
+		TotalMemory: r.Sentry.TotalMemory,
+		SwapSize:    r.Sentry.SwapSize,
+		Strace:      r.Sentry.Strace,
+		Hostname:    sb.Hostname,
+		Domainname:  sb.Domainname,
+	}
+	if sb.CPUs > 0 && (cfg.CPUs == 0 || sb.CPUs < cfg.CPUs) {
+		cfg.CPUs = sb.CPUs
+	}
+	if sb.TotalMemory > 0 {
+		if sb.TotalMemory < 16<<20 {
+			return fmt.Errorf("linux.resources.memory.limit %d is below the sandbox's minimum of 16 MiB", sb.TotalMemory)
+		}
+		cfg.TotalMemory = sb.TotalMemory
+	}
+	if cfg.Hostname == "" {
+		// runc leaves the host's name when the config sets none; the
+		// sandbox always has a UTS namespace of its own.
+		cfg.Hostname, _ = os.Hostname()
+	}
+	if sb.NetNS != "" {
+		r.Log.Warnf("linux.namespaces: network namespace %s: the sandbox keeps its own network stack", sb.NetNS)
+	}
+	ln, err := listen(d.socketPath())
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer readyR.Close()
+	extra := []*os.File{ln, readyW}
+	cfg.Control = &boot.Control{ListenFD: sandbox.FirstExtraFD, ReadyFD: sandbox.FirstExtraFD + 1, WaitForStart: true}
+	cfg.InitFDs = container.Stdio{0: 0, 1: 1, 2: 2}
+	for i, f := range preserved {
+		cfg.InitFDs[int32(3+i)] = sandbox.FirstExtraFD + len(extra)
+		extra = append(extra, f)
+	}
+	cgPath, err := cgroupPath(sb.CgroupsPath, r.SystemdCgroup, c.State.ID)
+	if err != nil {
+		readyW.Close()
+		return err
+	}
+	opts := sandbox.Options{
+		Unconfined: r.Sentry.Unconfined,
+		Detach:     !foreground,
+		ExtraFiles: extra,
+		LogFile:    r.Sentry.LogFile,
+		Log:        sandbox.LogSettings{Level: r.Sentry.LogLevel, Format: r.Sentry.LogFormat},
+		NetNS:      sb.NetNS,
+		Started: func(pid int) error {
+			made, warns := placeCgroup(cgPath, sb.Resources, pid)
+			c.State.Cgroups = made
+			for _, w := range warns {
+				r.Log.Warn(w)
+			}
+			return nil
+		},
+	}
+	p, err := sandbox.Start(cfg, opts)
+	readyW.Close()
+	if err != nil {
+		return err
+	}
+	c.Sentry = p
+	c.State.Pid = p.Pid()
+	c.State.PidStart = processStart(p.Pid())
+	// The sentry says "ok" once the container is built, or why not.
+	msg, err := io.ReadAll(io.LimitReader(readyR, 64<<10))
+	if err != nil {
+		return fmt.Errorf("waiting for the sandbox: %w", err)
+	}
+	line := strings.TrimSpace(string(msg))
+	switch {
+	case line == "ok":
+		return nil
+	case line == "":
+		st, _ := p.Wait()
+		return fmt.Errorf("the sandbox's sentry exited while starting (%v)", st)
+	}
+	return errors.New(line)
+}
+
+// listen makes the control socket at path and returns it, listening.
+func listen(path string) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := unix.Listen(fd, 128); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "control"), nil
+}
+
+// join makes the container in sandbox sandboxID's sentry and starts its
+// waiter.
+func (r *Runtime) join(d *dir, c *Created, cs *container.Spec, sandboxID string, preserved []*os.File) error {
+	sd, err := openDir(r.Root, sandboxID)
+	if err != nil {
+		return fmt.Errorf("sandbox %s: %w", sandboxID, err)
+	}
+	defer sd.close()
+	sst, err := sd.read()
+	if err != nil {
+		return fmt.Errorf("sandbox %s: %w", sandboxID, err)
+	}
+	if !sst.alive() {
+		return fmt.Errorf("sandbox %s: %w", sandboxID, ErrNotRunning)
+	}
+	c.State.Sandbox = sst.Sandbox
+	if c.State.Sandbox != sandboxID {
+		if sd, err = openDir(r.Root, c.State.Sandbox); err != nil {
+			return fmt.Errorf("sandbox %s: %w", c.State.Sandbox, err)
+		}
+		defer sd.close()
+	}
+	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	stdio := []int32{0, 1, 2}
+	for i, f := range preserved {
+		files = append(files, f)
+		stdio = append(stdio, int32(3+i))
+	}
+	cl := control.Client{Path: sd.socketPath()}
+	if _, err := cl.Call(control.Request{Op: control.OpCreate, Container: cs.ID, Spec: cs, Stdio: stdio}, files...); err != nil {
+		return err
+	}
+	pid, err := startProxy(sd, control.Request{Op: control.OpWait, Container: cs.ID}, nil, nil)
+	if err != nil {
+		return err
+	}
+	c.State.Pid = pid
+	c.State.PidStart = processStart(pid)
+	return nil
+}
+
+// load returns the open, locked state directory of id and its state.
+// A directory without state (a create that died) is removed, and reads
+// as ErrNotExist.
+func (r *Runtime) load(id string) (*dir, *State, error) {
+	d, err := openDir(r.Root, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	d.lock()
+	st, err := d.read()
+	if err != nil {
+		d.close()
+		return nil, nil, err
+	}
+	return d, st, nil
+}
+
+// client returns the control client of st's sandbox, and a function that
+// releases what it holds.
+func (r *Runtime) client(d *dir, st *State) (control.Client, func()) {
+	if st.Sandbox == st.ID {
+		return control.Client{Path: d.socketPath()}, func() {}
+	}
+	sd, err := openDir(r.Root, st.Sandbox)
+	if err != nil {
+		return control.Client{Path: filepath.Join(r.Root, st.Sandbox, socketFile)}, func() {}
+	}
+	return control.Client{Path: sd.socketPath()}, sd.close
+}
+
+// status returns st's live status: stopped once its process is gone,
+// else what its sentry says.
+func (r *Runtime) status(d *dir, st *State) container.Status {
+	if st.Status == specs.StateCreating {
+		if st.alive() {
+			return "creating"
+		}
+		return container.Stopped
+	}
+	if !st.alive() {
+		return container.Stopped
+	}
+	cl, done := r.client(d, st)
+	defer done()
+	resp, err := cl.Call(control.Request{Op: control.OpState, Container: st.ID})
+	if err != nil || resp.State == nil {
+		// A live sentry that does not answer is on its way out.
+		return container.Stopped
+	}
+	return resp.State.Status
+}
+
+// spec returns st as runtime-spec's State, with status.
+func (st *State) spec(status specs.ContainerState) specs.State {
+	pid := st.Pid
+	if status == specs.StateStopped {
+		pid = 0
+	}
+	return specs.State{Version: st.OCIVersion, ID: st.ID, Status: status, Pid: pid, Bundle: st.Bundle, Annotations: st.Annotations}
+}
+
+// Start starts a created container's init.
+func (r *Runtime) Start(id string) error {
+	d, st, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	switch s := r.status(d, st); s {
+	case container.Created:
+	case container.Stopped:
+		return errors.New("cannot start a container that has stopped")
+	case container.Running:
+		return errors.New("cannot start an already running container")
+	default:
+		return fmt.Errorf("cannot start a container in the %s state", s)
+	}
+	if st.Hooks != nil {
+		if err := runHooks("startContainer", st.Hooks.StartContainer, st.spec(specs.StateCreated)); err != nil {
+			// The spec: a failing startContainer hook stops the
+			// container.
+			r.signal(d, st, int(unix.SIGKILL), true)
+			return err
+		}
+	}
+	cl, done := r.client(d, st)
+	defer done()
+	if _, err := cl.Call(control.Request{Op: control.OpStart, Container: id}); err != nil {
+		return err
+	}
+	st.Status = specs.StateRunning
+	if err := d.write(st); err != nil {
+		return err
+	}
+	if st.Hooks != nil {
+		if err := runHooks("poststart", st.Hooks.Poststart, st.spec(specs.StateRunning)); err != nil {
+			r.Log.Warn(err)
+		}
+	}
+	return nil
+}
+
+// signal sends sig to id's init (all: every process).
+func (r *Runtime) signal(d *dir, st *State, sig int, all bool) error {
+	cl, done := r.client(d, st)
+	defer done()
+	_, err := cl.Call(control.Request{Op: control.OpSignal, Container: st.ID, Signal: sig, All: all})
+	if errors.Is(err, control.ErrUnreachable) {
+		if st.Sandbox == st.ID && sig == int(unix.SIGKILL) && st.alive() {
+			return unix.Kill(st.Pid, unix.SIGKILL)
+		}
+		return ErrNotRunning
+	}
+	return err
+}
+
+// Kill sends sig to the container's init, or with all to every process
+// of the container.
+func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
+	d, st, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	switch r.status(d, st) {
+	case container.Stopped, "creating":
+		if all {
+			return nil
+		}
+		return ErrNotRunning
+	}
+	return r.signal(d, st, int(sig), all)
+}
+
+// Delete removes a stopped container (with force, any container: its
+// processes are killed first).
+func (r *Runtime) Delete(id string, force bool) error {
+	d, err := openDir(r.Root, id)
+	if err != nil {
+		return err
+	}
+	d.lock()
+	defer d.close()
+	st, err := d.read()
+	if errors.Is(err, ErrNotExist) {
+		// A create that never finished leaves a directory without
+		// state; runc removes it.
+		os.RemoveAll(d.path)
+		if force {
+			return nil
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	s := r.status(d, st)
+	switch {
+	case s == container.Stopped:
+	case force || s == container.Created || s == "creating":
+		r.signal(d, st, int(unix.SIGKILL), true)
+		if !r.waitStopped(d, st, 10*time.Second) {
+			return errors.New("container init still running")
+		}
+	default:
+		return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, s)
+	}
+	return r.destroy(d, st)
+}
+
+// waitStopped waits up to timeout for the container to stop.
+func (r *Runtime) waitStopped(d *dir, st *State, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if r.status(d, st) == container.Stopped {
+			return true
+		}
+	}
+	return false
+}
+
+// destroy removes a stopped container's resources, then runs its
+// poststop hooks.
+func (r *Runtime) destroy(d *dir, st *State) error {
+	if st.Sandbox == st.ID {
+		// The sandbox goes with its first container; a sentry still
+		// shutting down is killed.
+		if st.alive() {
+			unix.Kill(st.Pid, unix.SIGKILL)
+			for i := 0; i < 500 && st.alive(); i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	} else {
+		cl, done := r.client(d, st)
+		cl.Call(control.Request{Op: control.OpDelete, Container: st.ID})
+		done()
+	}
+	removeCgroups(st.Cgroups)
+	if err := os.RemoveAll(d.path); err != nil {
+		return err
+	}
+	if st.Hooks != nil {
+		if err := runHooks("poststop", st.Hooks.Poststop, st.spec(specs.StateStopped)); err != nil {
+			r.Log.Warn(err)
+		}
+	}
+	return nil
+}
+
+// PublicState is what `state` and `list --format json` print: runc's
+// shape.
+type PublicState struct {
+	OCIVersion  string            `json:"ociVersion"`
+	ID          string            `json:"id"`
+	Pid         int               `json:"pid"`
+	Status      string            `json:"status"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Created     time.Time         `json:"created"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Owner       string            `json:"owner"`
+}
+
+// State returns the container's state.
+func (r *Runtime) State(id string) (*PublicState, error) {
+	d, err := openDir(r.Root, id)
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	st, err := d.read()
+	if err != nil {
+		return nil, err
+	}
+	return r.public(d, st), nil
+}
+
+func (r *Runtime) public(d *dir, st *State) *PublicState {
+	s := r.status(d, st)
+	ps := &PublicState{OCIVersion: st.OCIVersion, ID: st.ID, Pid: st.Pid, Status: string(s), Bundle: st.Bundle,
+		Rootfs: st.Rootfs, Created: st.Created, Annotations: st.Annotations, Owner: owner(d.path)}
+	if s == container.Stopped {
+		ps.Pid = 0
+	}
+	return ps
+}
+
+func owner(path string) string {
+	var stt unix.Stat_t
+	if unix.Stat(path, &stt) != nil {
+		return ""
+	}
+	uid := strconv.Itoa(int(stt.Uid))
+	if u, err := user.LookupId(uid); err == nil {
+		return u.Username
+	}
+	return "#" + uid
+}
+
+// List returns every container under the root; containers whose state
+// cannot be read are reported to warn and skipped.
+func (r *Runtime) List(warn io.Writer) ([]*PublicState, error) {
+	ents, err := os.ReadDir(r.Root)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []*PublicState
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		ps, err := r.State(e.Name())
+		if err != nil {
+			if !errors.Is(err, ErrNotExist) {
+				fmt.Fprintf(warn, "load container %s: %v\n", e.Name(), err)
+			}
+			continue
+		}
+		out = append(out, ps)
+	}
+	return out, nil
+}
+
+// Pause freezes the container's processes.
+func (r *Runtime) Pause(id string) error { return r.freeze(id, true) }
+
+// Resume thaws them.
+func (r *Runtime) Resume(id string) error { return r.freeze(id, false) }
+
+func (r *Runtime) freeze(id string, pause bool) error {
+	d, st, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	s := r.status(d, st)
+	op := control.OpPause
+	if pause {
+		if s != container.Running && s != container.Created && s != container.Paused {
+			return ErrNotRunning
+		}
+	} else {
+		if s != container.Paused {
+			return ErrNotPaused
+		}
+		op = control.OpResume
+	}
+	cl, done := r.client(d, st)
+	defer done()
+	_, err = cl.Call(control.Request{Op: op, Container: id})
+	return err
+}
+
+// Processes returns the container's processes.
+func (r *Runtime) Processes(id string) ([]control.Process, *State, error) {
+	d, err := openDir(r.Root, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer d.close()
+	st, err := d.read()
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.status(d, st) == container.Stopped {
+		return nil, nil, ErrNotRunning
+	}
+	cl, done := r.client(d, st)
+	defer done()
+	resp, err := cl.Call(control.Request{Op: control.OpPs, Container: id})
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp.Processes, st, nil
+}
+
+// Stats returns the sandbox's usage, with the container's process count.
+func (r *Runtime) Stats(id string) (*control.Stats, error) {
+	d, err := openDir(r.Root, id)
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	st, err := d.read()
+	if err != nil {
+		return nil, err
+	}
+	if r.status(d, st) == container.Stopped {
+		return nil, fmt.Errorf("container with id %s is not running", id)
+	}
+	cl, done := r.client(d, st)
+	defer done()
+	resp, err := cl.Call(control.Request{Op: control.OpStats, Container: id})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Stats, nil
+}
+
+// Wait waits for the container's init to exit and returns how.
+func (r *Runtime) Wait(id string) (*control.Exit, error) {
+	d, err := openDir(r.Root, id)
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	st, err := d.read()
+	if err != nil {
+		return nil, err
+	}
+	if !st.alive() {
+		return nil, ErrNotRunning
+	}
+	cl, done := r.client(d, st)
+	defer done()
+	resp, err := cl.Call(control.Request{Op: control.OpWait, Container: id})
+	if err != nil {
+		if errors.Is(err, control.ErrUnreachable) {
+			return nil, ErrNotRunning
+		}
+		return nil, err
+	}
+	return resp.Exit, nil
+}
+
+// exitOf turns a host wait status into an Exit.
+func exitOf(ws syscall.WaitStatus) control.Exit {
+	if ws.Signaled() {
+		return control.Exit{Signal: int(ws.Signal())}
+	}
+	return control.Exit{Code: ws.ExitStatus()}
+}

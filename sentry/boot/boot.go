@@ -171,6 +171,12 @@ func Run(cfg Config) (_ process.WaitStatus, retErr error) {
 	if cfg.Domainname != "" {
 		s.Domainname = cfg.Domainname
 	}
+	for _, m := range cfg.Container.UIDMappings {
+		s.UIDMap = append(s.UIDMap, process.IDMapEntry{Inner: m.ContainerID, Outer: m.HostID, Count: m.Size})
+	}
+	for _, m := range cfg.Container.GIDMappings {
+		s.GIDMap = append(s.GIDMap, process.IDMapEntry{Inner: m.ContainerID, Outer: m.HostID, Count: m.Size})
+	}
 
 	closer := workqueue.NewHostFDCloser(wqs.Unbound, nil)
 	wqUsers, err := startWorkqueueUsers(wqs, log)

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -274,6 +275,8 @@ func (c *Container) newProcess(p *Process, stdio Stdio, tid int32, init bool) (*
 			RealGID: u.GID, EffectiveGID: u.GID, SavedGID: u.GID, FSGID: u.GID,
 			Groups: append([]uint32(nil), u.AdditionalGids...),
 		}
+		// setgroups(2) keeps the list sorted (Linux's groups_sort).
+		slices.Sort(creds.Groups)
 		if u.Umask != nil {
 			fsctx.SwapUmask(*u.Umask & 0777)
 		}
@@ -338,6 +341,10 @@ func (c *Container) newProcess(p *Process, stdio Stdio, tid int32, init bool) (*
 		Exe:    loaded.Executable,
 		Limits: limits,
 		Cgroup: c.Cgroup,
+		// An OCI container's first process is the init of its PID
+		// namespace: it ignores signals it has no handler for, as
+		// under runc (`do` runs a program as it runs natively).
+		Unkillable: init && c.Spec.ID != "" && tid != 0,
 	})
 	if p.OOMScoreAdj != nil {
 		if err := th.TG.SetOOMScoreAdj(*p.OOMScoreAdj, true, false); err != nil {

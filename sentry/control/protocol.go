@@ -170,6 +170,7 @@ func (c *conn) read(v any) ([]int, error) {
 		b := make([]byte, 64<<10)
 		oob := make([]byte, unix.CmsgSpace(64*4))
 		n, oobn, _, _, err := c.c.ReadMsgUnix(b, oob)
+		n, oobn = max(n, 0), max(oobn, 0)
 		c.buf = append(c.buf, b[:n]...)
 		if oobn > 0 {
 			msgs, perr := unix.ParseSocketControlMessage(oob[:oobn])

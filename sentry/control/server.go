@@ -81,6 +81,12 @@ func (s *Server) container(id string) (*container.Container, error) {
 
 func (s *Server) serve(c *conn) {
 	defer c.c.Close()
+	defer func() {
+		// A bug in serving one call must not take the sandbox down.
+		if r := recover(); r != nil && s.env.Log != nil {
+			s.env.Log.Errorf("control: serving a call: %v", r)
+		}
+	}()
 	var req Request
 	fds, err := c.read(&req)
 	if err != nil {
@@ -244,6 +250,11 @@ func (s *Server) exec(c *conn, req *Request, fds []int) {
 	// Signals from the caller, until the process ends or the caller
 	// hangs up.
 	go func() {
+		defer func() {
+			if r := recover(); r != nil && s.env.Log != nil {
+				s.env.Log.Errorf("control: exec session: %v", r)
+			}
+		}()
 		for {
 			var r Request
 			fds, err := c.read(&r)

@@ -26,6 +26,9 @@ type NewThreadGroupOpts struct {
 	Limits *Limits
 	// Cgroup is the container the process belongs to (nil: none).
 	Cgroup *Cgroup
+	// Unkillable makes the process an init that ignores the signals
+	// it does not handle (see ThreadGroup.unkillable).
+	Unkillable bool
 }
 
 // NewThreadGroup creates a process with one thread that will start running
@@ -62,6 +65,7 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		children:   make(map[*ThreadGroup]struct{}),
 		exitSignal: int(unix.SIGCHLD),
 		cgroup:     o.Cgroup,
+		unkillable: o.Unkillable,
 	}
 	tg.pgid, tg.sid = tg.tgid, tg.tgid
 	if tg.cgroup != nil {

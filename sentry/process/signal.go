@@ -162,6 +162,13 @@ func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo) error {
 		tg.mu.Unlock()
 		return nil
 	}
+	if tg.unkillable && tg.actions[sig].Handler == linux.SIG_DFL &&
+		!(info.Code == linux.SI_USER && info.PID() == 0 && (sig == int(linux.SIGKILL) || sig == int(linux.SIGSTOP))) {
+		// Linux's SIGNAL_UNKILLABLE: a container's init takes only the
+		// signals it handles, and SIGKILL and SIGSTOP from outside.
+		tg.mu.Unlock()
+		return nil
+	}
 	if sig == int(linux.SIGKILL) {
 		tg.mu.Unlock()
 		tg.Exit(KilledBy(sig))

@@ -130,8 +130,22 @@ func (p *procFS) buildRoot() {
 func (p *procFS) buildSys() *synth.Dir {
 	sys := p.dir()
 	kern := p.dir()
-	kern.Add("hostname", p.text(func(*fs.Context) string { return p.s.Hostname + "\n" }))
-	kern.Add("domainname", p.text(func(*fs.Context) string { return p.s.Domainname + "\n" }))
+	// hostname and domainname are writable as on Linux (sethostname's
+	// limit: 64 bytes); an OCI config's linux.sysctl may set them.
+	uts := func(name string, field *string) {
+		f := p.file(0644, func(*fs.Context) ([]byte, error) { return []byte(*field + "\n"), nil })
+		f.Set = func(ctx *fs.Context, data []byte) error {
+			v := strings.TrimSuffix(string(data), "\n")
+			if len(v) > 64 {
+				return unix.EINVAL
+			}
+			*field = v
+			return nil
+		}
+		kern.Add(name, f)
+	}
+	uts("hostname", &p.s.Hostname)
+	uts("domainname", &p.s.Domainname)
 	kern.Add("ostype", p.static("Linux\n"))
 	kern.Add("osrelease", p.text(func(*fs.Context) string { return KernelRelease + "\n" }))
 	kern.Add("version", p.text(func(*fs.Context) string { return KernelVersion + "\n" }))
@@ -268,6 +282,9 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 	text("mounts", func() string { return p.mountsFor(th) })
 	text("mountinfo", func() string { return p.mountinfoFor(th) })
 	text("cgroup", func() string { return "0::/\n" })
+	text("uid_map", func() string { return idMapText(p.s.UIDMap) })
+	text("gid_map", func() string { return idMapText(p.s.GIDMap) })
+	text("setgroups", func() string { return "allow\n" })
 	p.addOOMFiles(d, t, th, next) // oom.go
 	text("loginuid", func() string { return "4294967295\n" })
 	text("wchan", func() string { return "0" })
@@ -624,6 +641,18 @@ func (p *procFS) mountinfoFor(th *process.Thread) string {
 		return ""
 	}
 	return v.MountinfoText(root)
+}
+
+// idMapText renders a uid_map or gid_map as Linux does.
+func idMapText(m []process.IDMapEntry) string {
+	if len(m) == 0 {
+		m = []process.IDMapEntry{{Inner: 0, Outer: 0, Count: 4294967295}}
+	}
+	var b strings.Builder
+	for _, e := range m {
+		fmt.Fprintf(&b, "%10d %10d %10d\n", e.Inner, e.Outer, e.Count)
+	}
+	return b.String()
 }
 
 func limitsText(th *process.Thread) string {

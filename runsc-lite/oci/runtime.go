@@ -513,6 +513,11 @@ func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 // processes are killed first).
 func (r *Runtime) Delete(id string, force bool) error {
 	d, err := openDir(r.Root, id)
+	if errors.Is(err, ErrNotExist) && force {
+		// runc: deleting a container that is already gone, with
+		// --force, succeeds (containerd's shim relies on it).
+		return nil
+	}
 	if err != nil {
 		return err
 	}

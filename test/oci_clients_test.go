@@ -1,0 +1,382 @@
+package test
+
+// Real container engines driving runsc-lite as their OCI runtime, with
+// images built from the test's busybox tree (no registry): podman with
+// conmon, and containerd with containerd-shim-runc-v2 through ctr. Each
+// test starts the daemon it needs under a private root and socket and
+// stops it.
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// rootfsTar writes the busybox tree as a tar and returns its bytes.
+func rootfsTar(t *testing.T) []byte {
+	t.Helper()
+	root := busyboxTree(t)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "." {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if d.Type()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = rel
+		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			_, err = tw.Write(data)
+			return err
+		}
+		return nil
+	})
+	if err == nil {
+		err = tw.Close()
+	}
+	if err != nil {
+		t.Fatalf("rootfs tar: %v", err)
+	}
+	return buf.Bytes()
+}
+
+// ociArchive returns an OCI image layout, as a tar, of one layer (the
+// busybox tree) named name, whose command is cmd.
+func ociArchive(t *testing.T, name string, cmd []string) []byte {
+	t.Helper()
+	layer := rootfsTar(t)
+	digest := func(b []byte) string {
+		s := sha256.Sum256(b)
+		return "sha256:" + hex.EncodeToString(s[:])
+	}
+	config, _ := json.Marshal(map[string]any{
+		"architecture": "amd64", "os": "linux",
+		"config": map[string]any{"Env": []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, "Cmd": cmd},
+		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{digest(layer)}},
+	})
+	manifest, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(config), "size": len(config)},
+		"layers": []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(layer), "size": len(layer)}},
+	})
+	index, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"manifests": []any{map[string]any{
+			"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest(manifest), "size": len(manifest),
+			"annotations": map[string]string{"io.containerd.image.name": name, "org.opencontainers.image.ref.name": name[strings.LastIndex(name, ":")+1:]},
+		}},
+	})
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(name string, data []byte) {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
+		tw.Write(data)
+	}
+	add("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`))
+	add("index.json", index)
+	for _, b := range [][]byte{layer, config, manifest} {
+		add("blobs/sha256/"+strings.TrimPrefix(digest(b), "sha256:"), b)
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+// needTool fails the test when a Debian package it drives is missing
+// (.ci/run installs them all).
+func needTool(t *testing.T, tool, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(tool)
+	if err != nil {
+		t.Fatalf("%s is not installed (apt-get install -y %s; .ci/run installs it)", tool, pkg)
+	}
+	return p
+}
+
+// tool runs a client command and returns its result; output goes to files
+// (daemons' shims and conmon keep inherited pipes open).
+func tool(t *testing.T, o runOpts, argv ...string) result {
+	t.Helper()
+	if o.Timeout == 0 {
+		o.Timeout = 3 * time.Minute
+	}
+	cmd, ctx, cancel := command(argv, o)
+	defer cancel()
+	dir := t.TempDir()
+	stdout, _ := os.Create(filepath.Join(dir, "stdout"))
+	stderr, _ := os.Create(filepath.Join(dir, "stderr"))
+	defer stdout.Close()
+	defer stderr.Close()
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if o.Stdin != nil {
+		cmd.Stdin = bytes.NewReader(o.Stdin)
+	}
+	start := time.Now()
+	err := cmd.Run()
+	res := result{Elapsed: time.Since(start)}
+	res.Status = exitStatus(t, argv[0], argv, ctx, cmd, err)
+	res.Stdout = readFile(t, stdout.Name())
+	res.Stderr = readFile(t, stderr.Name())
+	return res
+}
+
+// podman is podman with a private store, driving runsc-lite.
+type podman struct {
+	argv []string
+}
+
+func newPodman(t *testing.T) *podman {
+	t.Helper()
+	needSandbox(t)
+	bin := needTool(t, "podman", "podman")
+	needTool(t, "conmon", "conmon")
+	dir := t.TempDir()
+	p := &podman{argv: []string{bin, "--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
+		"--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
+		"--runtime", runscBin}}
+	img := filepath.Join(dir, "busybox.tar")
+	writeFile(t, img, rootfsTar(t), 0o644)
+	p.must(t, runOpts{}, "import", img, "localhost/busybox:test")
+	t.Cleanup(func() {
+		exec.Command(p.argv[0], append(p.argv[1:], "rm", "--all", "--force", "--time", "0")...).Run()
+		// vfs layers are plain directories; the store goes with TempDir.
+	})
+	return p
+}
+
+func (p *podman) do(t *testing.T, o runOpts, args ...string) result {
+	t.Helper()
+	return tool(t, o, append(append([]string(nil), p.argv...), args...)...)
+}
+
+func (p *podman) must(t *testing.T, o runOpts, args ...string) string {
+	t.Helper()
+	res := p.do(t, o, args...)
+	if res.Status != 0 {
+		t.Fatalf("podman %s: status %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), res.Status, res.Stdout, tail(res.Stderr, 30))
+	}
+	return res.Stdout
+}
+
+// TestPodman: podman (with conmon) runs containers on runsc-lite: run --rm
+// with output and exit status, -i with stdin, --memory and --cpus seen
+// inside, -d with exec and exec's status, logs, stop (TERM, then KILL
+// after the timeout), kill.
+func TestPodman(t *testing.T) {
+	p := newPodman(t)
+	img := "localhost/busybox:test"
+	res := p.do(t, runOpts{}, "run", "--rm", "--network", "none", img, "sh", "-c", "echo hello from podman; exit 7")
+	if res.Status != 7 || res.Stdout != "hello from podman\n" {
+		t.Errorf("podman run --rm: status %d stdout %q stderr %q", res.Status, res.Stdout, res.Stderr)
+	}
+	res = p.do(t, runOpts{Stdin: []byte("line one\nline two\n")}, "run", "--rm", "-i", "--network", "none", img, "sh", "-c", "wc -l; echo read")
+	if res.Status != 0 || strings.Fields(res.Stdout)[0] != "2" {
+		t.Errorf("podman run -i: status %d stdout %q stderr %q", res.Status, res.Stdout, res.Stderr)
+	}
+	out := p.must(t, runOpts{}, "run", "--rm", "--network", "none", "--memory", "64m", "--cpus", "1", img, "sh", "-c", "grep MemTotal /proc/meminfo; nproc")
+	if f := strings.Fields(out); len(f) != 4 || f[1] != "65536" || f[3] != "1" {
+		t.Errorf("--memory 64m --cpus 1 inside: %q, want MemTotal 65536 kB and 1 CPU", out)
+	}
+
+	p.must(t, runOpts{}, "run", "-d", "--network", "none", "--name", "bg", img, "sh", "-c", "echo started; exec sleep 1000")
+	res = p.do(t, runOpts{}, "exec", "bg", "sh", "-c", "echo in exec; exit 4")
+	if res.Status != 4 || res.Stdout != "in exec\n" {
+		t.Errorf("podman exec: status %d stdout %q stderr %q", res.Status, res.Stdout, res.Stderr)
+	}
+	res = p.do(t, runOpts{}, "exec", "bg", "/no/such/program")
+	if res.Status != 127 {
+		t.Errorf("podman exec of a missing program: status %d, want 127; stderr %q", res.Status, res.Stderr)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if out := p.must(t, runOpts{}, "logs", "bg"); out == "started\n" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("podman logs: %q", out)
+		}
+	}
+	// sleep, PID 1, has no handler: SIGTERM is ignored and stop kills
+	// after its timeout.
+	res = p.do(t, runOpts{}, "stop", "-t", "2", "bg")
+	if res.Status != 0 || res.Elapsed < 2*time.Second {
+		t.Errorf("podman stop -t 2: status %d after %v (want SIGKILL after the 2 s timeout)", res.Status, res.Elapsed)
+	}
+	if st := strings.TrimSpace(p.must(t, runOpts{}, "inspect", "--format", "{{.State.ExitCode}}", "bg")); st != "137" {
+		t.Errorf("exit code after stop: %s, want 137", st)
+	}
+	p.must(t, runOpts{}, "rm", "bg")
+
+	p.must(t, runOpts{}, "run", "-d", "--network", "none", "--name", "trap", img, "sh", "-c", "trap 'exit 9' TERM; while :; do sleep 0.05; done")
+	time.Sleep(500 * time.Millisecond)
+	res = p.do(t, runOpts{}, "stop", "-t", "30", "trap")
+	if st := strings.TrimSpace(p.must(t, runOpts{}, "inspect", "--format", "{{.State.ExitCode}}", "trap")); res.Status != 0 || st != "9" || res.Elapsed > 20*time.Second {
+		t.Errorf("podman stop of a container that traps TERM: status %d, exit code %s, after %v", res.Status, st, res.Elapsed)
+	}
+	p.must(t, runOpts{}, "rm", "trap")
+
+	p.must(t, runOpts{}, "run", "-d", "--network", "none", "--name", "k", img, "sleep", "1000")
+	p.must(t, runOpts{}, "kill", "k")
+	p.must(t, runOpts{}, "wait", "k")
+	if st := strings.TrimSpace(p.must(t, runOpts{}, "inspect", "--format", "{{.State.ExitCode}}", "k")); st != "137" {
+		t.Errorf("exit code after podman kill: %s, want 137", st)
+	}
+	p.must(t, runOpts{}, "rm", "k")
+	t.Log("podman run -t is not tested: the sandbox has no pseudo-terminals yet (issue 14 item 4)")
+}
+
+// containerd is a private containerd daemon.
+type containerd struct {
+	dir  string
+	sock string
+	cmd  *exec.Cmd
+}
+
+// startContainerd starts containerd under a private root, state and
+// socket (the native snapshotter, the CRI plugin configured with cri), and
+// stops it when the test ends.
+func startContainerd(t *testing.T, cri string) *containerd {
+	t.Helper()
+	bin := needTool(t, "containerd", "containerd")
+	needTool(t, "containerd-shim-runc-v2", "containerd")
+	dir, err := os.MkdirTemp("", "ctd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &containerd{dir: dir, sock: filepath.Join(dir, "containerd.sock")}
+	config := `version = 2
+root = "` + dir + `/root"
+state = "` + dir + `/state"
+[grpc]
+  address = "` + c.sock + `"
+[ttrpc]
+  address = "` + c.sock + `.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_apparmor = true
+  disable_tcp_service = true
+` + cri
+	writeFile(t, filepath.Join(dir, "config.toml"), []byte(config), 0o644)
+	logf, _ := os.Create(filepath.Join(dir, "containerd.log"))
+	c.cmd = exec.Command(bin, "--config", filepath.Join(dir, "config.toml"))
+	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("starting containerd: %v", err)
+	}
+	logf.Close()
+	t.Cleanup(func() {
+		c.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { c.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			c.cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("containerd's log:\n%s", tail(readFile(t, filepath.Join(dir, "containerd.log")), 40))
+		}
+		// Shims and what they left mounted go with the daemon's
+		// directory.
+		exec.Command("sh", "-c", "grep -o ' "+dir+"[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l").Run()
+		os.RemoveAll(dir)
+	})
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if exec.Command("ctr", "--address", c.sock, "version").Run() == nil {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd did not come up:\n%s", readFile(t, filepath.Join(dir, "containerd.log")))
+		}
+	}
+}
+
+func (c *containerd) ctr(t *testing.T, o runOpts, args ...string) result {
+	t.Helper()
+	return tool(t, o, append([]string{"ctr", "--address", c.sock}, args...)...)
+}
+
+func (c *containerd) mustCtr(t *testing.T, args ...string) string {
+	t.Helper()
+	res := c.ctr(t, runOpts{}, args...)
+	if res.Status != 0 {
+		t.Fatalf("ctr %s: status %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), res.Status, res.Stdout, tail(res.Stderr, 30))
+	}
+	return res.Stdout
+}
+
+// TestContainerdCtr: containerd's runc shim drives runsc-lite as its
+// runc binary (the path Docker's --runtime takes): ctr run with output and
+// exit status, run -d with task exec and its status, task kill.
+func TestContainerdCtr(t *testing.T) {
+	needSandbox(t)
+	needTool(t, "ctr", "containerd")
+	c := startContainerd(t, "")
+	img := filepath.Join(c.dir, "busybox-oci.tar")
+	writeFile(t, img, ociArchive(t, "localhost/busybox:test", []string{"sh"}), 0o644)
+	c.mustCtr(t, "images", "import", "--snapshotter", "native", img)
+	runFlags := []string{"--snapshotter", "native", "--runc-binary", runscBin, "--runc-root", filepath.Join(c.dir, "runsc-lite")}
+	res := c.ctr(t, runOpts{}, append(append([]string{"run", "--rm"}, runFlags...), "localhost/busybox:test", "c1", "sh", "-c", "echo hello from ctr; exit 3")...)
+	if res.Status != 3 || res.Stdout != "hello from ctr\n" {
+		t.Errorf("ctr run --rm: status %d stdout %q stderr %q", res.Status, res.Stdout, res.Stderr)
+	}
+	c.mustCtr(t, append(append([]string{"run", "-d"}, runFlags...), "localhost/busybox:test", "c2", "sleep", "1000")...)
+	res = c.ctr(t, runOpts{}, "task", "exec", "--exec-id", "e1", "c2", "sh", "-c", "echo in exec; exit 5")
+	if res.Status != 5 || res.Stdout != "in exec\n" {
+		t.Errorf("ctr task exec: status %d stdout %q stderr %q", res.Status, res.Stdout, res.Stderr)
+	}
+	if ps := c.mustCtr(t, "task", "ps", "c2"); !strings.Contains(ps, "PID") {
+		t.Errorf("ctr task ps: %q", ps)
+	}
+	c.mustCtr(t, "task", "kill", "-s", "KILL", "c2")
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		out := c.mustCtr(t, "task", "ls")
+		if strings.Contains(out, "STOPPED") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("c2 not stopped after task kill:\n%s", out)
+		}
+	}
+	c.mustCtr(t, "task", "rm", "c2")
+	c.mustCtr(t, "containers", "rm", "c2")
+	if out := c.mustCtr(t, "task", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("tasks left: %q", out)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(c.dir, "runsc-lite", "default")); len(ents) != 0 {
+		t.Errorf("runsc-lite state left behind: %v", ents)
+	}
+	t.Log("ctr run -t is not tested: the sandbox has no pseudo-terminals yet (issue 14 item 4)")
+}

@@ -222,7 +222,9 @@ func (r *Runtime) abortCreate(d *dir, c *Created) {
 		}
 	}
 	removeCgroups(st.Cgroups)
-	os.RemoveAll(d.path)
+	if err := removeDir(d.path); err != nil {
+		r.Log.Warn(err)
+	}
 }
 
 // startSandbox starts a sentry for the container, created and waiting
@@ -350,6 +352,9 @@ func (r *Runtime) join(d *dir, c *Created, cs *container.Spec, sandboxID string,
 		return fmt.Errorf("sandbox %s: %w", sandboxID, ErrNotRunning)
 	}
 	c.State.Sandbox = sst.Sandbox
+	if err := privateRootfs(d, cs); err != nil {
+		return err
+	}
 	if c.State.Sandbox != sandboxID {
 		if sd, err = openDir(r.Root, c.State.Sandbox); err != nil {
 			return fmt.Errorf("sandbox %s: %w", c.State.Sandbox, err)
@@ -372,6 +377,29 @@ func (r *Runtime) join(d *dir, c *Created, cs *container.Spec, sandboxID string,
 	}
 	c.State.Pid = pid
 	c.State.PidStart = processStart(pid)
+	return nil
+}
+
+// privateRootfs gives the sentry its own bind mount of a joining
+// container's rootfs, in the state directory. The sentry keeps host
+// descriptors of the files it serves; on the engine's own mount of the
+// rootfs they would make the engine's unmount after delete fail (EBUSY),
+// as they do for containerd's. The bind mount is detached at delete.
+func privateRootfs(d *dir, cs *container.Spec) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	p := filepath.Join(d.path, rootfsDir)
+	if err := os.Mkdir(p, 0o700); err != nil {
+		return err
+	}
+	if err := unix.Mount(cs.Root.Path, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind-mounting the rootfs %s: %w", cs.Root.Path, err)
+	}
+	if err := unix.Mount("", p, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("making the rootfs mount private: %w", err)
+	}
+	cs.Root.Path = p
 	return nil
 }
 
@@ -527,7 +555,9 @@ func (r *Runtime) Delete(id string, force bool) error {
 	if errors.Is(err, ErrNotExist) {
 		// A create that never finished leaves a directory without
 		// state; runc removes it.
-		os.RemoveAll(d.path)
+		if err := removeDir(d.path); err != nil {
+			return err
+		}
 		if force {
 			return nil
 		}
@@ -578,7 +608,7 @@ func (r *Runtime) destroy(d *dir, st *State) error {
 		done()
 	}
 	removeCgroups(st.Cgroups)
-	if err := os.RemoveAll(d.path); err != nil {
+	if err := removeDir(d.path); err != nil {
 		return err
 	}
 	if st.Hooks != nil {

@@ -33,6 +33,9 @@ var (
 const (
 	stateFile  = "state.json"
 	socketFile = "sock"
+	// rootfsDir is where a container that joins a sandbox has a private
+	// bind mount of its rootfs (see Runtime.join).
+	rootfsDir = "rootfs"
 )
 
 // State is what the state directory keeps about a container.
@@ -137,11 +140,21 @@ func (d *dir) lock() {
 // close releases the lock and the directory.
 func (d *dir) close() { unix.Close(d.fd) }
 
-// remove deletes the directory and what it holds, and closes it.
-func (d *dir) remove() error {
-	err := os.RemoveAll(d.path)
-	d.close()
-	return err
+// removeDir removes a state directory. A private rootfs mount in it is
+// detached first; if it cannot be, nothing is removed: RemoveAll would
+// descend into the container's own files.
+func removeDir(path string) error {
+	rootfs := filepath.Join(path, rootfsDir)
+	for {
+		err := unix.Unmount(rootfs, unix.MNT_DETACH)
+		if err == unix.EINVAL || err == unix.ENOENT {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("unmounting %s: %w", rootfs, err)
+		}
+	}
+	return os.RemoveAll(path)
 }
 
 // socketPath is the control socket's name, through the open directory

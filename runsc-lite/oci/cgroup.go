@@ -259,3 +259,14 @@ func period(c *specs.LinuxCPU) uint64 {
 	}
 	return 100000
 }
+
+// limits reports whether r asks for a limit the host cgroup would apply.
+func limits(r *specs.LinuxResources) bool {
+	if memLimit(r) > 0 {
+		return true
+	}
+	if c := cpuOf(r); c != nil && ((c.Quota != nil && *c.Quota > 0) || c.Cpus != "" || c.Mems != "" || (c.Shares != nil && *c.Shares > 0)) {
+		return true
+	}
+	return false
+}

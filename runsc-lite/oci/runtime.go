@@ -287,6 +287,12 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 		Log:        sandbox.LogSettings{Level: r.Sentry.LogLevel, Format: r.Sentry.LogFormat},
 		NetNS:      sb.NetNS,
 		Started: func(pid int) error {
+			if sb.CgroupsPath == "" && !limits(sb.Resources) {
+				// Nothing asks for a host cgroup: the sentry stays
+				// in its caller's (making and removing one costs
+				// tens of milliseconds on cgroup v1).
+				return nil
+			}
 			made, warns := placeCgroup(cgPath, sb.Resources, pid)
 			c.State.Cgroups = made
 			for _, w := range warns {

@@ -31,40 +31,9 @@ import (
 	"sync"
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/devfs"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/overlay"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
 	"golang.org/x/sys/unix"
 )
-
-// Volume is a host directory bound into the sandbox (--volume).
-type Volume struct {
-	// HostPath is the host directory.
-	HostPath string
-	// SandboxPath is where it appears in the sandbox; it is created as
-	// a directory in the root's upper layer if missing.
-	SandboxPath string
-	// ReadOnly refuses writes with EROFS.
-	ReadOnly bool
-}
-
-// Options configure New.
-type Options struct {
-	// Root is the host directory that becomes the sandbox's "/" (read
-	// only, under an in-memory writable layer). Default "/".
-	Root string
-	// Volumes are bound after /dev.
-	Volumes []Volume
-	// TTYHostFD is the sentry's descriptor of the controlling terminal
-	// for /dev/tty; -1 for none. The zero value means: the sentry's
-	// stdin if it is a terminal.
-	TTYHostFD *int
-	// FDCloser, if set, closes the host descriptors of released host
-	// files (deferred close on a workqueue).
-	FDCloser hostfs.FDCloser
-}
 
 // Mount is one entry of the mount table.
 type Mount struct {
@@ -121,54 +90,6 @@ type VirtualFilesystem struct {
 	list   []*Mount
 	root   *Mount
 	nextID int
-}
-
-// New builds the sandbox's filesystem: "/" is opts.Root (read-only) under
-// an in-memory writable layer, /dev is a devfs with a tmpfs on /dev/shm,
-// and each volume is bound at its path. /proc is mounted by the caller
-// (package procfs needs the sandbox): v.Mount("/proc", procfs.New(s), ...).
-func New(opts Options) (*VirtualFilesystem, error) {
-	rootDir := opts.Root
-	if rootDir == "" {
-		rootDir = "/"
-	}
-	lower, err := hostfs.New(rootDir, true)
-	if err != nil {
-		return nil, fmt.Errorf("root %q: %w", rootDir, err)
-	}
-	if opts.FDCloser != nil {
-		lower.SetFDCloser(opts.FDCloser)
-	}
-	ov, err := overlay.New(lower)
-	if err != nil {
-		return nil, fmt.Errorf("root %q: %w", rootDir, err)
-	}
-	v := NewWithRoot(ov, "overlay")
-	ttyFD := -1
-	if opts.TTYHostFD != nil {
-		ttyFD = *opts.TTYHostFD
-	} else if hostfd.IsTerminal(0) {
-		ttyFD = 0
-	}
-	if err := v.Mount(fs.Background, "/dev", devfs.New(devfs.Options{TTYHostFD: ttyFD}), MountOptions{Source: "devtmpfs", Data: "mode=755"}); err != nil {
-		return nil, fmt.Errorf("mount /dev: %w", err)
-	}
-	if err := v.Mount(fs.Background, "/dev/shm", tmpfs.New(01777, 0, 0), MountOptions{Source: "shm"}); err != nil {
-		return nil, fmt.Errorf("mount /dev/shm: %w", err)
-	}
-	for _, vol := range opts.Volumes {
-		hf, err := hostfs.New(vol.HostPath, vol.ReadOnly)
-		if err != nil {
-			return nil, fmt.Errorf("volume %q: %w", vol.HostPath, err)
-		}
-		if opts.FDCloser != nil {
-			hf.SetFDCloser(opts.FDCloser)
-		}
-		if err := v.Mount(fs.Background, vol.SandboxPath, hf, MountOptions{ReadOnly: vol.ReadOnly, Source: vol.HostPath}); err != nil {
-			return nil, fmt.Errorf("volume %q at %q: %w", vol.HostPath, vol.SandboxPath, err)
-		}
-	}
-	return v, nil
 }
 
 // NewWithRoot returns a VFS whose "/" is root and nothing else mounted.

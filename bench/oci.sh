@@ -101,7 +101,7 @@ done
 if command -v podman >/dev/null; then
 	tar -C "$bundle/rootfs" -cf "$work/rootfs.tar" .
 	p="podman --root $work/podman --runroot $work/podman-run --storage-driver vfs --cgroup-manager cgroupfs --events-backend file"
-	$p import "$work/rootfs.tar" localhost/bench:latest >/dev/null
+	$p import "$work/rootfs.tar" localhost/bench:latest >/dev/null 2>&1
 	for rt in "${!runtimes[@]}"; do
 		bin=${runtimes[$rt]%% *}
 		bin=$(command -v "$bin")

@@ -58,7 +58,8 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms() { awk -v n="$1" 'BEGIN {printf "%.1f ms", n/1e6}'; }
 
 run_once() { # runtime id bundle
-	${runtimes[$1]} --root "${roots[$1]}" run --bundle "$3" "$2" >/dev/null 2>&1
+	${runtimes[$1]} --root "${roots[$1]}" run --bundle "$3" "$2" >/dev/null 2>&1 ||
+		echo "$1 run $2 failed" >&2
 }
 
 declare -A one hundred pss podmanT
@@ -109,7 +110,10 @@ if command -v podman >/dev/null; then
 		[ "$rt" = runsc ] && extra=(--runtime-flag network=none)
 		$p --runtime "$bin" run --rm --network none "${extra[@]}" localhost/bench:latest true >/dev/null 2>&1 || true
 		for i in $(seq 10); do
-			s=$(now); $p --runtime "$bin" run --rm --network none "${extra[@]}" localhost/bench:latest true >/dev/null 2>&1; e=$(now)
+			s=$(now)
+			$p --runtime "$bin" run --rm --network none "${extra[@]}" localhost/bench:latest true >/dev/null 2>&1 ||
+				echo "podman with $rt failed" >&2
+			e=$(now)
 			echo $((e - s))
 		done | median > "$work/podman-$rt"
 		podmanT[$rt]=$(ms "$(cat "$work/podman-$rt")")

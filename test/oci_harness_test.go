@@ -6,8 +6,8 @@ package test
 import (
 	"bytes"
 	"debug/elf"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"

@@ -425,11 +425,10 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 		}
 		var ie *loader.InterpreterError
 		if errors.As(err, &ie) {
-			status := 126
 			if ie.ELF {
-				status = 127
+				return loader.Loaded{}, &ExitError{Status: 127, Err: fmt.Errorf("cannot execute %s: program interpreter %s: %v", ie.Path, ie.Interpreter, errnoText(ie.Err))}
 			}
-			return loader.Loaded{}, &ExitError{Status: status, Err: fmt.Errorf("cannot execute %s: %w", cand, errnoText(ie))}
+			return loader.Loaded{}, &ExitError{Status: 126, Err: fmt.Errorf("%s: %s: bad interpreter: %v", ie.Path, ie.Interpreter, errnoText(ie.Err))}
 		}
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 			continue

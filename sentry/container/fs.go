@@ -401,16 +401,20 @@ func (b *fsBuilder) makeDevices() error {
 		if !ok || strings.Contains(rel, "/") {
 			return fmt.Errorf("device %s: only devices directly in /dev are supported", d.Path)
 		}
-		known := devfs.DeviceByNumber(root, uint32(d.Major), uint32(d.Minor))
-		if known == nil || (d.Type != "c" && d.Type != "u") {
-			b.env.logf("device %s (%s %d:%d) is not available in the sandbox; skipped", d.Path, d.Type, d.Major, d.Minor)
-			continue
-		}
 		mode := uint32(0666)
 		if d.Mode != nil {
 			mode = *d.Mode & 07777
 		}
-		root.Add(rel, known.WithOwner(mode, d.UID, d.GID))
+		known := devfs.DeviceByNumber(root, uint32(d.Major), uint32(d.Minor))
+		if known != nil && (d.Type == "c" || d.Type == "u") {
+			root.Add(rel, known.WithOwner(mode, d.UID, d.GID))
+			continue
+		}
+		// A device the sandbox has no driver for: the node is there
+		// (its type, number, mode, owner), opening it fails.
+		kind := map[string]uint32{"c": unix.S_IFCHR, "u": unix.S_IFCHR, "b": unix.S_IFBLK, "p": unix.S_IFIFO}[d.Type]
+		b.env.logf("device %s (%s %d:%d): the sandbox has no such device; opening it fails with ENXIO", d.Path, d.Type, d.Major, d.Minor)
+		root.Add(rel, devfs.UnservedDevice(kind, uint32(d.Major), uint32(d.Minor), mode, d.UID, d.GID))
 	}
 	return nil
 }

@@ -107,14 +107,21 @@ func (h *HostTerminal) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
 	return n.Open(ctx, flags)
 }
 
-// Device is a character device node.
+// Device is a device node: a character device unless Kind says
+// otherwise (S_IFBLK, S_IFIFO).
 type Device struct {
 	Attr   synth.Attr
+	Kind   uint32
 	OpenFn func(ctx *fs.Context, flags uint32) (fs.File, error)
 }
 
 // Type implements fs.Node.
-func (d *Device) Type() uint32 { return unix.S_IFCHR }
+func (d *Device) Type() uint32 {
+	if d.Kind != 0 {
+		return d.Kind
+	}
+	return unix.S_IFCHR
+}
 
 // Stat implements fs.Node.
 func (d *Device) Stat(ctx *fs.Context) (linux.Statx, error) {
@@ -123,7 +130,7 @@ func (d *Device) Stat(ctx *fs.Context) (linux.Statx, error) {
 		Mask:      fs.StatxBasic,
 		Blksize:   4096,
 		Nlink:     1,
-		Mode:      uint16(unix.S_IFCHR | d.Attr.Mode),
+		Mode:      uint16(d.Type() | d.Attr.Mode),
 		UID:       d.Attr.UID,
 		GID:       d.Attr.GID,
 		Ino:       d.Attr.Ino,
@@ -148,6 +155,20 @@ func (d *Device) WithOwner(mode, uid, gid uint32) *Device {
 	n.Attr.Mode, n.Attr.UID, n.Attr.GID = mode&07777, uid, gid
 	n.Attr.Ino = synth.NewIno()
 	return &n
+}
+
+// UnservedDevice returns a node of type kind (S_IFCHR, S_IFBLK, S_IFIFO)
+// and number major:minor that the sandbox has no driver for: it has its
+// type, number, mode and owner (stat, ls), and opening it fails with
+// ENXIO, as a host device node seen through hostfs does.
+func UnservedDevice(kind, major, minor, mode, uid, gid uint32) *Device {
+	return &Device{
+		Attr: synth.Attr{Mode: mode & 07777, UID: uid, GID: gid, Rdev: unix.Mkdev(major, minor), Ino: synth.NewIno(), Time: fs.Now()},
+		Kind: kind,
+		OpenFn: func(*fs.Context, uint32) (fs.File, error) {
+			return nil, unix.ENXIO
+		},
+	}
 }
 
 // DeviceByNumber returns the device of the devfs root dir whose number is

@@ -66,7 +66,7 @@ func checkSentry(pid int) error {
 	argv := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
 	isDo := false
 	for _, a := range argv[1:] {
-		if a == "do" {
+		if a == "do" || a == "boot" {
 			isDo = true
 			break
 		}

@@ -1,13 +1,14 @@
 // Command runsc-lite runs Linux programs in a gVisor-style sandbox whose
-// kernel, the sentry, is this process (`do`) or a child of it (the OCI
-// verbs, which container engines drive as they drive runc).
+// kernel, the sentry, is a process it starts (sentry/sandbox): for `do`
+// and for the OCI verbs, which container engines drive as they drive runc.
 //
 //	runsc-lite [global flags] do [flags] [--] PROG [ARGS...]
 //	runsc-lite [global flags] create|start|state|kill|delete|run|exec|ps|list|events|pause|resume|wait|spec ...
 //	runsc-lite syscalls [--markdown]
 //
-// This file and oci.go are argument handling and wiring only; sandboxes
-// are built by sentry/boot, the OCI runtime is runsc-lite/oci.
+// This file and oci.go are argument handling and wiring only; the sentry
+// process is started by sentry/sandbox and builds the sandbox with
+// sentry/boot; the OCI runtime is runsc-lite/oci.
 package main
 
 import (
@@ -16,17 +17,20 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 
 	"github.com/runsc-lite/runsc-lite/runsc-lite/oci"
 	"github.com/runsc-lite/runsc-lite/sentry/boot"
 	"github.com/runsc-lite/runsc-lite/sentry/container"
+	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/sandbox"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 )
 
 // version is runsc-lite's version, as `--version` prints it.
@@ -208,8 +212,9 @@ func run(args []string, stderr io.Writer) int {
 		return cmdSyscalls(cargs, stderr)
 	case "debug":
 		return cmdDebug(cargs, stderr)
-	case bootCommand:
-		return cmdBoot(&o)
+	case "boot":
+		// Internal: the sentry process that `do` and create start.
+		return sandbox.Main(cargs, stderr)
 	case oci.ProxyCommand:
 		oci.RunProxy()
 		return 1
@@ -338,16 +343,15 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		return usageError(stderr, "%v", err)
 	}
 	defer closeLog()
+	var opts sandbox.Options
+	opts.Unconfined = o.unconfined
 	if o.profileCPU != "" {
 		f, err := os.Create(o.profileCPU)
 		if err != nil {
 			return usageError(stderr, "--profile-cpu: %v", err)
 		}
-		pprof.StartCPUProfile(f)
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
+		defer f.Close()
+		opts.ProfileCPU = f
 	}
 	mounts := []container.Mount{
 		{Destination: "/dev", Type: "devtmpfs", Source: "devtmpfs", Options: []string{"mode=755"}},
@@ -358,7 +362,12 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		container.Mount{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "nodev", "noexec"}},
 		container.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"ro", "nosuid", "nodev", "noexec"}},
 	)
-	status, err := boot.Run(boot.Config{
+	// Catch the signals to forward before the sentry exists, so that
+	// none sent from now on is lost or kills runsc-lite.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwardedSignals...)
+	defer signal.Stop(sigs)
+	p, err := sandbox.Start(boot.Config{
 		Container: container.Spec{
 			Root:    container.Root{Path: root, Overlay: true},
 			Mounts:  mounts,
@@ -371,12 +380,29 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		Strace:      o.strace,
 		Hostname:    o.hostname,
 		Log:         log,
-	})
+	}, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "runsc-lite: %v\n", err)
 		var ee *boot.ExitError
 		if errors.As(err, &ee) {
 			return ee.Status
+		}
+		return 125
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go forwardSignals(p, sigs, done)
+	status, err := p.Wait()
+	if err != nil {
+		fmt.Fprintf(stderr, "runsc-lite: %v\n", err)
+		var ee *boot.ExitError
+		if errors.As(err, &ee) {
+			return ee.Status
+		}
+		var de *sandbox.SentryDiedError
+		if errors.As(err, &de) {
+			log.Warnf("%v", err)
+			return de.ShellStatus()
 		}
 		return 125
 	}
@@ -482,6 +508,34 @@ func lookupDB(path string, field int, value string) ([]string, bool) {
 	return nil, false
 }
 
+// forwardedSignals are the signals `do` passes on to the sentry: those
+// the sentry forwards to the sandbox's init (process.HostSignals), the
+// debug dump's (boot.DebugSignal), and the terminal's stop and continue.
+var forwardedSignals = append([]os.Signal{boot.DebugSignal, unix.SIGTSTP, unix.SIGCONT}, process.HostSignals...)
+
+// forwardSignals passes the signals received on sigs to the sentry until
+// done is closed. The sentry runs in a session of its own, so a
+// terminal's ^C, ^\ and window-size changes reach only runsc-lite, which
+// forwards each once. ^Z (SIGTSTP) stops the sentry and then runsc-lite
+// itself, as it stopped the whole sandbox when the sentry was this
+// process; SIGCONT continues both.
+func forwardSignals(p *sandbox.Process, sigs <-chan os.Signal, done <-chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		case s := <-sigs:
+			switch s {
+			case unix.SIGTSTP:
+				p.Signal(unix.SIGSTOP)
+				unix.Kill(os.Getpid(), unix.SIGSTOP)
+			default:
+				p.Signal(s)
+			}
+		}
+	}
+}
+
 // parseSize reads sizes like 512M, 2G, 1048576 or 64KiB.
 func parseSize(s string) (uint64, error) {
 	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "IB"), "B")
@@ -514,28 +568,11 @@ func parseSize(s string) (uint64, error) {
 	return v * mult, nil
 }
 
-// logFormatter prints log lines in the style of runsc's logs:
-// a level letter, the time, and the message.
-type logFormatter struct{}
-
-func (logFormatter) Format(e *logrus.Entry) ([]byte, error) {
-	var b strings.Builder
-	b.WriteByte(strings.ToUpper(e.Level.String())[0])
-	b.WriteString(e.Time.Format("0102 15:04:05.000000"))
-	b.WriteString(" ")
-	for k, v := range e.Data {
-		fmt.Fprintf(&b, "[%s=%v] ", k, v)
-	}
-	b.WriteString(e.Message)
-	b.WriteByte('\n')
-	return []byte(b.String()), nil
-}
-
 // newLogger returns the sentry's logger: warnings (info with --strace,
 // debug with --debug) to stderr or to file.
 func newLogger(o *options, file string) (*logrus.Logger, func(), error) {
 	log := logrus.New()
-	log.SetFormatter(logFormatter{})
+	log.SetFormatter(sandbox.LogFormatter{})
 	log.SetOutput(os.Stderr)
 	log.SetLevel(logrus.WarnLevel)
 	closeFn := func() {}

@@ -210,12 +210,12 @@ func (c *ociCtx) setup() (int, string) {
 			sentryLog = null
 		}
 	}
-	level := "warning"
+	level := logrus.WarnLevel
 	if o.strace {
-		level = "info"
+		level = logrus.InfoLevel
 	}
 	if o.debug {
-		level = "debug"
+		level = logrus.DebugLevel
 	}
 	c.rt = &oci.Runtime{
 		Root:          root,
@@ -223,7 +223,7 @@ func (c *ociCtx) setup() (int, string) {
 		SystemdCgroup: o.systemdCgroup,
 		Sentry: oci.SentryFlags{
 			Platform: o.platform, CPUs: o.cpus, TotalMemory: mem, SwapSize: swap, Strace: o.strace,
-			Network: o.network, Unconfined: o.unconfined, LogFile: sentryLog, LogLevel: level, LogFormat: o.logFormat,
+			Network: o.network, Unconfined: o.unconfined, LogFile: sentryLog, LogLevel: level,
 		},
 	}
 	if o.rootless == "true" {

@@ -107,6 +107,15 @@ type Expiry struct {
 	gen   uint64
 }
 
+// NewExpiry returns an Expiry of count expirations of arming generation
+// gen, for timers whose firings are found elsewhere (the CPU-time clock
+// timers of sentry/process, polled from a Timer's callback), so that their
+// callbacks check staleness the same way.
+func NewExpiry(count, gen uint64) Expiry { return Expiry{Count: count, gen: gen} }
+
+// Generation returns the arming generation e was taken in.
+func (e Expiry) Generation() uint64 { return e.gen }
+
 // Timer is a timer on a CPU's timer base: a one-shot or periodic hrtimer
 // on one clock. Its callback runs from the TIMER softirq of the CPU it was
 // last armed on. The zero value is not usable; see NewTimer and

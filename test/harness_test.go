@@ -49,6 +49,9 @@ type runOpts struct {
 	NoDashDash bool
 	// Timeout bounds the run (0 = defaultTimeout).
 	Timeout time.Duration
+	// onSentry, if set, is told the host PID of the sentry once it is
+	// found (runSandboxSampled only).
+	onSentry func(pid int)
 }
 
 // result is what one run produced.
@@ -559,4 +562,36 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// findSentry returns the host PID of the sentry process started by the
+// runsc-lite command with host PID doPID (`runsc-lite do` is a launcher:
+// the sandbox's kernel is its child `runsc-lite boot`), or 0 when there
+// is none (yet).
+func findSentry(doPID int) int {
+	for _, kid := range hostChildren(doPID) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", kid))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) > 1 && args[1] == "boot" {
+			return kid
+		}
+	}
+	return 0
+}
+
+// sentryPID is findSentry waiting up to 10 s for the sentry to appear; it
+// fails t when it does not.
+func sentryPID(t *testing.T, doPID int) int {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if pid := findSentry(doPID); pid != 0 {
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runsc-lite (pid %d) started no sentry process (a child running `runsc-lite boot`)", doPID)
+		}
+	}
 }

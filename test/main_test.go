@@ -169,3 +169,9 @@ func cProg(t *testing.T, name string) string {
 
 // defaultTimeout bounds one run of a program, native or sandboxed.
 const defaultTimeout = 2 * time.Minute
+
+// heavyTimeout bounds a run that moves gigabytes through the sandbox's
+// memory (page-cache reclaim, swap, OOM): idle it takes 10-30 s, but on a
+// loaded 2-core machine several times that. A timeout is a hang detector,
+// not a performance check.
+const heavyTimeout = 8 * time.Minute

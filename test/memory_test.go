@@ -113,7 +113,7 @@ func sampleHostMem(pid int, h *hostMem) {
 	h.Samples++
 }
 
-// runSandboxSampled is runSandbox that also samples runsc-lite's own
+// runSandboxSampled is runSandbox that also samples the sentry process's
 // host memory every 20 ms while it runs.
 func runSandboxSampled(t *testing.T, argv []string, o runOpts) (result, hostMem) {
 	t.Helper()
@@ -137,10 +137,18 @@ func runSandboxSampled(t *testing.T, argv []string, o runOpts) (result, hostMem)
 		defer wg.Done()
 		tk := time.NewTicker(20 * time.Millisecond)
 		defer tk.Stop()
+		sentry := 0
 		for {
-			mu.Lock()
-			sampleHostMem(cmd.Process.Pid, &h)
-			mu.Unlock()
+			if sentry == 0 {
+				if sentry = findSentry(cmd.Process.Pid); sentry != 0 && o.onSentry != nil {
+					o.onSentry(sentry)
+				}
+			}
+			if sentry != 0 {
+				mu.Lock()
+				sampleHostMem(sentry, &h)
+				mu.Unlock()
+			}
 			select {
 			case <-done:
 				return
@@ -161,6 +169,9 @@ func runSandboxSampled(t *testing.T, argv []string, o runOpts) (result, hostMem)
 func checkHostMem(t *testing.T, what string, h hostMem) {
 	t.Helper()
 	t.Logf("%s: sentry host memory: %v", what, h)
+	if h.Samples == 0 {
+		t.Errorf("%s: the sentry's host memory was never sampled (no sentry process found)", what)
+	}
 	limit := uint64(memTestMiB+hostOverheadMiB) << 10
 	if h.VmHWM > limit {
 		t.Errorf("%s: the sentry's peak RSS %d MiB is over %d MiB + %d MiB", what, h.VmHWM>>10, memTestMiB, hostOverheadMiB)
@@ -202,12 +213,12 @@ func TestMemoryPageCacheReclaim(t *testing.T) {
 	dir := t.TempDir()
 	big := filepath.Join(dir, "big")
 	writeRandomFile(t, big, 1<<30)
-	native := runNative(t, []string{"sha256sum", big}, runOpts{})
+	native := runNative(t, []string{"sha256sum", big}, runOpts{Timeout: heavyTimeout})
 	if native.Status != 0 {
 		t.Fatalf("native sha256sum: %d %s", native.Status, native.Stderr)
 	}
 	script := fmt.Sprintf(`sha256sum %s; sha256sum %s; grep -E "^(pgsteal_kswapd|pgscan_kswapd|pgsteal_direct|pgscan_direct|allocstall_normal|workingset_refault_file) " /proc/vmstat`, big, big)
-	r, h := runSandboxSampled(t, []string{"sh", "-c", script}, runOpts{Flags: memFlags})
+	r, h := runSandboxSampled(t, []string{"sh", "-c", script}, runOpts{Flags: memFlags, Timeout: heavyTimeout})
 	if r.Status != 0 {
 		t.Fatalf("sandbox: status %d\nstdout:\n%s\nstderr:\n%s", r.Status, r.Stdout, tail(r.Stderr, 40))
 	}
@@ -231,7 +242,7 @@ func TestMemorySwap(t *testing.T) {
 	}
 	hog := cProg(t, "memhog")
 	script := hog + ` 400; echo hog=$?; grep -E "^(pswpout|pswpin|pgsteal_kswapd|pgsteal_direct|allocstall_normal|oom_kill) " /proc/vmstat; grep -E "^Swap(Total|Free):" /proc/meminfo`
-	r, h := runSandboxSampled(t, []string{"sh", "-c", script}, runOpts{Flags: append([]string{"--swap", "512M"}, memFlags...)})
+	r, h := runSandboxSampled(t, []string{"sh", "-c", script}, runOpts{Flags: append([]string{"--swap", "512M"}, memFlags...), Timeout: heavyTimeout})
 	t.Logf("memhog 400 with swap in %v:\n%s", r.Elapsed.Round(time.Millisecond), r.Stdout)
 	if r.Status != 0 || !strings.HasPrefix(r.Stdout, "ok\nhog=0\n") {
 		t.Fatalf("memhog with swap: status %d\nstdout:\n%s\nstderr:\n%s", r.Status, r.Stdout, tail(r.Stderr, 40))
@@ -255,7 +266,7 @@ func TestMemoryOOMKill(t *testing.T) {
 	}
 	hog := cProg(t, "memhog")
 	script := `sleep 1 & ` + hog + ` 400; echo hog=$?; wait $!; echo sibling=$?; grep "^oom_kill " /proc/vmstat`
-	r := runSandbox(t, []string{"sh", "-c", script}, runOpts{Flags: memFlags})
+	r := runSandbox(t, []string{"sh", "-c", script}, runOpts{Flags: memFlags, Timeout: heavyTimeout})
 	t.Logf("stdout:\n%s\nstderr:\n%s", r.Stdout, tail(r.Stderr, 20))
 	if r.Status != 0 {
 		t.Fatalf("sh: status %d", r.Status)
@@ -290,7 +301,7 @@ func zoneinfoValue(t *testing.T, text, name string) uint64 {
 func TestMemoryProcFiles(t *testing.T) {
 	needSandbox(t)
 	r := runSandbox(t, []string{"sh", "-c", `cat /proc/meminfo; echo ==; cat /proc/zoneinfo; echo ==; cat /proc/vmstat; echo ==; cat /proc/sys/vm/min_free_kbytes /proc/sys/vm/watermark_scale_factor /proc/sys/vm/swappiness; echo ==; echo 4096 > /proc/sys/vm/min_free_kbytes && cat /proc/zoneinfo; echo ==; echo -1 > /proc/sys/vm/min_free_kbytes; echo bad=$?; echo 0 > /proc/sys/vm/watermark_scale_factor; echo bad=$?; echo x > /proc/sys/vm/drop_caches; echo bad=$?; cat /proc/sys/vm/drop_caches; echo bad=$?`},
-		runOpts{Flags: memFlags})
+		runOpts{Flags: memFlags, Timeout: heavyTimeout})
 	if r.Status != 0 {
 		t.Fatalf("status %d\n%s\n%s", r.Status, r.Stdout, r.Stderr)
 	}
@@ -368,7 +379,7 @@ func TestMemoryDropCaches(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "data")
 	writeRandomFile(t, f, 32<<20)
 	r := runSandbox(t, []string{"sh", "-c", `grep ^Cached: /proc/meminfo; cat ` + f + ` > /dev/null; grep ^Cached: /proc/meminfo; echo 3 > /proc/sys/vm/drop_caches; echo drop=$?; grep ^Cached: /proc/meminfo; grep ^drop_pagecache /proc/vmstat`},
-		runOpts{Flags: memFlags})
+		runOpts{Flags: memFlags, Timeout: heavyTimeout})
 	if r.Status != 0 {
 		t.Fatalf("status %d\n%s\n%s", r.Status, r.Stdout, r.Stderr)
 	}
@@ -406,7 +417,7 @@ func TestMemoryOOMScoreAdj(t *testing.T) {
 	// Root in the sandbox may lower it; a process's oom_score is within
 	// 0..2000, follows oom_score_adj, and is 0 at -1000.
 	r := runSandbox(t, []string{"sh", "-c", `cat /proc/self/oom_score; echo 1000 > /proc/self/oom_score_adj; cat /proc/self/oom_score;` +
-		` echo -17 > /proc/self/oom_adj; cat /proc/self/oom_score_adj /proc/self/oom_score; echo 300 > /proc/self/oom_score_adj; echo -1000 > /proc/self/oom_score_adj; cat /proc/self/oom_score_adj`}, runOpts{Flags: memFlags})
+		` echo -17 > /proc/self/oom_adj; cat /proc/self/oom_score_adj /proc/self/oom_score; echo 300 > /proc/self/oom_score_adj; echo -1000 > /proc/self/oom_score_adj; cat /proc/self/oom_score_adj`}, runOpts{Flags: memFlags, Timeout: heavyTimeout})
 	f := strings.Fields(r.Stdout)
 	if r.Status != 0 || len(f) != 5 {
 		t.Fatalf("status %d: %q %s", r.Status, r.Stdout, r.Stderr)
@@ -432,7 +443,7 @@ func TestMemoryFreeAndVmstat(t *testing.T) {
 			t.Skipf("%s is not installed", tool)
 		}
 	}
-	r := runSandbox(t, []string{"sh", "-c", `free -k; echo ==; vmstat; echo ==; vmstat -s; echo ==; ps -e -o pid=,ppid=,comm= | grep kswapd`}, runOpts{Flags: memFlags})
+	r := runSandbox(t, []string{"sh", "-c", `free -k; echo ==; vmstat; echo ==; vmstat -s; echo ==; ps -e -o pid=,ppid=,comm= | grep kswapd`}, runOpts{Flags: memFlags, Timeout: heavyTimeout})
 	if r.Status != 0 {
 		t.Fatalf("status %d\n%s\n%s", r.Status, r.Stdout, r.Stderr)
 	}
@@ -491,7 +502,7 @@ func TestMemoryTmpfsBounded(t *testing.T) {
 	script := `for i in 1 2 3 4 5 6; do dd if=/dev/zero of=/tmp/fill bs=1M count=100 2>/dev/null || echo "round $i failed"; rm /tmp/fill; done; echo rounds done
 dd if=/dev/zero of=/tmp/big bs=1M count=200 2>&1 | grep -o "No space left on device" | head -1
 grep -E "^Shmem:" /proc/meminfo; rm -f /tmp/big; grep -E "^Shmem:" /proc/meminfo`
-	r, h := runSandboxSampled(t, []string{"sh", "-c", script}, runOpts{Flags: memFlags})
+	r, h := runSandboxSampled(t, []string{"sh", "-c", script}, runOpts{Flags: memFlags, Timeout: heavyTimeout})
 	t.Logf("stdout:\n%s", r.Stdout)
 	if r.Status != 0 {
 		t.Fatalf("status %d\n%s", r.Status, tail(r.Stderr, 20))

@@ -251,18 +251,21 @@ func TestStubNoOrphans(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the sandbox never printed ready")
 	}
-	// The background sleeps may still be starting: wait until the three
-	// address spaces have their stubs (at least one is required).
+	// The stubs are the sentry's children (runsc-lite do starts the
+	// sentry as its own child). The background sleeps may still be
+	// starting: wait until the three address spaces have their stubs (at
+	// least one is required).
+	sentry := sentryPID(t, pid)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		stubs = hostChildrenNamed(t, pid, stubName)
+		stubs = hostChildrenNamed(t, sentry, stubName)
 		if len(stubs) >= 3 || time.Now().After(deadline) {
 			break
 		}
 	}
 	if len(stubs) == 0 {
-		t.Fatalf("runsc-lite (pid %d) has no %s children while running a shell", pid, stubName)
+		t.Fatalf("the sentry (pid %d) has no %s children while running a shell", sentry, stubName)
 	}
-	t.Logf("runsc-lite pid %d, stubs %v", pid, stubs)
+	t.Logf("runsc-lite pid %d, sentry pid %d, stubs %v", pid, sentry, stubs)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +273,7 @@ func TestStubNoOrphans(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var alive []int
-		for _, s := range stubs {
+		for _, s := range append([]int{sentry}, stubs...) {
 			if hostAlive(s) {
 				alive = append(alive, s)
 			}
@@ -279,7 +282,7 @@ func TestStubNoOrphans(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("stub processes %v outlived runsc-lite killed by SIGKILL by 5s", alive)
+			t.Fatalf("processes %v (the sentry %d, its stubs %v) outlived runsc-lite killed by SIGKILL by 5s", alive, sentry, stubs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -303,3 +306,13 @@ func TestStubNoOrphans(t *testing.T) {
 // TestRusage: CPU time of exited threads and reaped children, through
 // getrusage, wait4, waitid and times, against native.
 func TestRusage(t *testing.T) { compareC(t, "proc_rusage", 0) }
+
+// TestCFutexCounts: FUTEX_WAKE and FUTEX_WAKE_OP with a count of zero or
+// less wake one waiter (Linux counts before comparing), requeue counts
+// below zero are EINVAL (issue 15 item 8).
+func TestCFutexCounts(t *testing.T) { compareC(t, "futex", 0) }
+
+// TestCProcExec: a CLONE_FILES|CLONE_VFORK child's execve leaves the
+// parent's close-on-exec descriptors open; fexecve, dirfd-relative
+// execveat and AT_SYMLINK_NOFOLLOW (issue 15 item 8).
+func TestCProcExec(t *testing.T) { compareC(t, "proc_exec", 0) }

@@ -253,3 +253,45 @@ func compareInWritableDir(t *testing.T, mode string, argvFor func(dir string) []
 		t.Fatalf("unknown mode %q", mode)
 	}
 }
+
+// pythonMultiprocessing uses the parts of multiprocessing that stand on
+// POSIX named semaphores (a tmpfs file in /dev/shm mapped shared, unlinked
+// and closed before its first touch) and on worker processes.
+const pythonMultiprocessing = `
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+
+def square(x):
+    return x * x
+
+if __name__ == "__main__":
+    q = mp.Queue()
+    q.put([1, "two"])
+    print("queue", q.get(timeout=60))
+    lock = mp.Lock()
+    with lock:
+        print("lock held")
+    with mp.Pool(2) as pool:
+        print("pool", pool.map(square, range(6)))
+    with ProcessPoolExecutor(2) as ex:
+        print("executor", sorted(ex.map(square, range(4))))
+    v = mp.Value("i", 0)
+    ps = [mp.Process(target=lambda: None) for _ in range(3)]
+    for p in ps:
+        p.start()
+    for p in ps:
+        p.join()
+    print("exit codes", [p.exitcode for p in ps])
+`
+
+// TestPythonMultiprocessing: Queue, Lock, Pool and ProcessPoolExecutor
+// (issue 15 item 8: they used to die of SIGBUS or hang in the sandbox).
+func TestPythonMultiprocessing(t *testing.T) {
+	compare(t, cmpCase{argv: []string{"/usr/bin/python3", "-c", pythonMultiprocessing}, stderr: true, opts: runOpts{Timeout: 5 * time.Minute}})
+}
+
+// TestBashProcessSubstitution: `diff <(a) <(b)` and a pipe reopened
+// through /dev/fd after its writer exited (issue 15 item 8: both hung).
+func TestBashProcessSubstitution(t *testing.T) {
+	compare(t, cmpCase{argv: []string{"/bin/bash", "-c", "diff <(printf 'a\\nb\\n') <(printf 'a\\nc\\n'); echo diff=$?; exec 3< <(echo late); sleep 0.3; cat /dev/fd/3; wc -l < <(seq 5)"}, stderr: true})
+}

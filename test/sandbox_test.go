@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,7 +45,7 @@ func TestIdentity(t *testing.T) {
 	native := runNative(t, argv, runOpts{})
 	nkv := keyValues(native.Stdout)
 	if native.Status != 0 || nkv["nodename"] != hostNode || nkv["exe"] != prog || nkv["fd"] != "0 1 2 3" ||
-		nkv["cmdline"] != "["+prog+"] [first] [second arg] []" || nkv["maps names the program"] != "yes" {
+		nkv["cmdline"] != "["+prog+"] [first] [second arg] []" || nkv["maps names the program"] != "yes" || nkv["/proc/self/auxv is the initial auxv"] != "yes" {
 		t.Fatalf("native run of procself is not what the test expects (the test is wrong):\n%s\nstderr:\n%s", native.Stdout, native.Stderr)
 	}
 
@@ -53,27 +55,28 @@ func TestIdentity(t *testing.T) {
 	}
 	kv := keyValues(sb.Stdout)
 	want := map[string]string{
-		"getpid":                 "1",
-		"gettid":                 "1",
-		"getppid":                "0",
-		"sysname":                "Linux",
-		"machine":                "x86_64",
-		"nodename":               "runsc-lite",
-		"exe":                    prog,
-		"AT_SYSINFO_EHDR set":    "no",            // no host vDSO is left to the program
-		"AT_HWCAP":               nkv["AT_HWCAP"], // the host kernel's, whatever bits it cleared
-		"maps has [vdso]":        "no",
-		"maps has [vvar]":        "no",
-		"maps has [stack]":       "yes",
-		"maps names the program": "yes",
-		"maps has lines":         "yes",
-		"status Pid":             "1",
-		"status PPid":            "0",
-		"status Name":            "procself",
-		"cmdline":                nkv["cmdline"],
-		"argv":                   nkv["argv"],
-		"fd":                     "0 1 2 3",
-		"fd dir is":              "3",
+		"getpid":                              "1",
+		"gettid":                              "1",
+		"getppid":                             "0",
+		"sysname":                             "Linux",
+		"machine":                             "x86_64",
+		"nodename":                            "runsc-lite",
+		"exe":                                 prog,
+		"AT_SYSINFO_EHDR set":                 "no",            // no host vDSO is left to the program
+		"AT_HWCAP":                            nkv["AT_HWCAP"], // the host kernel's, whatever bits it cleared
+		"/proc/self/auxv is the initial auxv": "yes",
+		"maps has [vdso]":                     "no",
+		"maps has [vvar]":                     "no",
+		"maps has [stack]":                    "yes",
+		"maps names the program":              "yes",
+		"maps has lines":                      "yes",
+		"status Pid":                          "1",
+		"status PPid":                         "0",
+		"status Name":                         "procself",
+		"cmdline":                             nkv["cmdline"],
+		"argv":                                nkv["argv"],
+		"fd":                                  "0 1 2 3",
+		"fd dir is":                           "3",
 	}
 	for k, v := range want {
 		if kv[k] != v {
@@ -338,5 +341,46 @@ func TestFlags(t *testing.T) {
 		if r.Status == 0 || r.Stdout != "" || r.Stderr == "" {
 			t.Errorf("do %v -- /bin/echo ok: status %d, stdout %q, stderr %q; want an error", flags, r.Status, r.Stdout, r.Stderr)
 		}
+	}
+}
+
+// TestSyscallTableHonest (issue 15 item 9): every syscall is called once
+// in the sandbox with zero arguments (c/sysprobe.c); a row that says full
+// or partial must not answer ENOSYS, and an unimplemented one must. (Zero
+// arguments are harmless to the sandbox; natively as root they are not, so
+// there is no native half.)
+func TestSyscallTableHonest(t *testing.T) {
+	rows := syscallTable(t)
+	byNo := map[string]syscallRow{}
+	var nos []string
+	for _, r := range rows {
+		byNo[r.no] = r
+		nos = append(nos, r.no)
+	}
+	sort.Strings(nos)
+	r := runSandbox(t, append([]string{cProg(t, "sysprobe")}, nos...), runOpts{Dir: t.TempDir(), Timeout: 5 * time.Minute})
+	if r.Status != 0 {
+		t.Fatalf("sysprobe: status %d\n%s", r.Status, tail(r.Stderr, 20))
+	}
+	answered := 0
+	for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			t.Fatalf("sysprobe printed %q", l)
+		}
+		row, ok := byNo[f[0]]
+		if !ok {
+			t.Fatalf("sysprobe answered for %s, which the table lacks", f[0])
+		}
+		answered++
+		switch {
+		case row.support == "unimplemented" && f[1] != "ENOSYS":
+			t.Errorf("%s (%s) is listed unimplemented but answered %s", row.name, row.no, f[1])
+		case row.support != "unimplemented" && f[1] == "ENOSYS":
+			t.Errorf("%s (%s) is listed %s but answered ENOSYS", row.name, row.no, row.support)
+		}
+	}
+	if answered != len(nos) {
+		t.Errorf("sysprobe answered for %d of %d syscalls:\n%s", answered, len(nos), tail(r.Stdout, 10))
 	}
 }

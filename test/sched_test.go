@@ -174,17 +174,18 @@ func TestSchedCPUsOnHostCPUs(t *testing.T) {
 				t.Fatalf("sched_busy did not start: %q\n%s", sc.Text(), stderr.String())
 			}
 			// Sample the sentry's threads while the busy threads run.
+			sentry := sentryPID(t, cmd.Process.Pid)
 			pinned := map[string]int{} // Cpus_allowed_list of single-CPU threads -> count
 			var stubs []string
 			for i := 0; i < 5; i++ {
 				time.Sleep(200 * time.Millisecond)
-				for _, list := range hostAffinities(cmd.Process.Pid) {
+				for _, list := range hostAffinities(sentry) {
 					if _, err := strconv.Atoi(list); err == nil {
 						pinned[list]++
 					}
 				}
 			}
-			for _, kid := range hostChildren(cmd.Process.Pid) {
+			for _, kid := range hostChildren(sentry) {
 				for _, list := range hostAffinities(kid) {
 					stubs = append(stubs, list)
 				}

@@ -282,3 +282,22 @@ func unixSignalName(s syscall.Signal) string {
 	}
 	return s.String()
 }
+
+// TestProcStatusSignalSets: /proc/PID/status's SigPnd, ShdPnd, SigBlk,
+// SigIgn and SigCgt are the process's (issue 15 item 8: they were zero),
+// for a shell with traps (its SigBlk is whatever mask the test binary
+// passed on, so it is not compared) and for Python with a mask it sets and
+// blocked, pending signals.
+func TestProcStatusSignalSets(t *testing.T) {
+	compare(t, cmpCase{argv: []string{"sh", "-c", `trap "" INT; trap "echo" USR1; grep -E "^(SigPnd|ShdPnd|SigIgn|SigCgt)" /proc/$$/status`}, stderr: true})
+	script := `
+import os, signal, threading
+signal.pthread_sigmask(signal.SIG_SETMASK, [signal.SIGUSR2, signal.SIGWINCH])
+os.kill(os.getpid(), signal.SIGUSR2)
+signal.pthread_kill(threading.get_ident(), signal.SIGWINCH)
+for line in open("/proc/self/status"):
+    if line.split(":")[0] in ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"):
+        print(line, end="")
+`
+	compare(t, cmpCase{argv: []string{"/usr/bin/python3", "-c", script}, stderr: true})
+}

@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -30,4 +31,29 @@ func TestSysfsCPUs(t *testing.T) {
 	if strings.Contains(r.Stdout, "lo") || !strings.Contains(r.Stdout, "No such file or directory") {
 		t.Errorf("the host's /sys shows through:\n%s", r.Stdout)
 	}
+}
+
+// TestSysfsTopology: lscpu and top read the sandbox's CPU topology and
+// NUMA node from /sys (issue 15 item 8: lscpu aborted on a missing cpumap,
+// top's libnuma warned). With --cpus 3, lscpu sees three CPUs, one thread
+// per core, one socket and one NUMA node; top prints no warning.
+func TestSysfsTopology(t *testing.T) {
+	r := runSandbox(t, []string{"sh", "-c", "lscpu; lscpu -p=CPU,CORE,SOCKET,NODE | grep -v '^#'; top -bn1 >/dev/null"}, runOpts{Flags: []string{"--cpus", "3"}})
+	if r.Status != 0 || r.Stderr != "" {
+		t.Fatalf("status %d, stderr:\n%s\nstdout:\n%s", r.Status, r.Stderr, r.Stdout)
+	}
+	for _, want := range []string{
+		`(?m)^CPU\(s\):\s+3$`,
+		`(?m)^Thread\(s\) per core:\s+1$`,
+		`(?m)^Core\(s\) per socket:\s+3$`,
+		`(?m)^Socket\(s\):\s+1$`,
+		`(?m)^NUMA node0 CPU\(s\):\s+0-2$`,
+		`(?m)^0,0,0,0\n1,1,0,0\n2,2,0,0$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(r.Stdout) {
+			t.Errorf("lscpu output lacks %s:\n%s", want, r.Stdout)
+		}
+	}
+	// The same files exist natively, with the same shapes.
+	compare(t, cmpCase{argv: []string{"sh", "-c", "cat /sys/kernel/mm/transparent_hugepage/hpage_pmd_size; cat /sys/devices/system/node/node0/distance"}})
 }

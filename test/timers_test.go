@@ -190,3 +190,12 @@ func TestSoftirqsKsoftirqdTime(t *testing.T) {
 // clock_nanosleep, poll, futex) stopped by SIGSTOP and continued ends at its
 // original deadline (restart_syscall), as natively.
 func TestSleepStoppedAndContinued(t *testing.T) { compareC(t, "sleep_stop", 0) }
+
+// TestCPUClocks compares cpuclock.c: the thread's, the process's and other
+// processes' CPU-time clocks, POSIX timers and clock_nanosleep on them,
+// and RLIMIT_CPU's SIGXCPU and SIGKILL (issue 15 item 8).
+func TestCPUClocks(t *testing.T) {
+	for _, c := range []string{"clocks", "timers", "nanosleep", "rlimit"} {
+		t.Run(c, func(t *testing.T) { compareC(t, "cpuclock", 0, c) })
+	}
+}

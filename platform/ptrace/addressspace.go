@@ -388,7 +388,14 @@ func (as *addressSpace) cloneThread() (*stubThread, error) {
 	if status.stopSignal() != int(unix.SIGSTOP) {
 		return fail(fmt.Errorf("ptrace: new stub thread %d stopped by signal %d, want SIGSTOP", tid, status.stopSignal()))
 	}
-	// Detach, delivering the SIGSTOP: the thread enters group-stop.
+	// From the detach below until its Context seizes it, nothing traces
+	// the thread (PTRACE_O_EXITKILL does not cover it): have it die with
+	// the thread that made it, as the stub process does, so that a sentry
+	// killed in that window leaves no stopped stub behind.
+	if _, err := injectSyscall(tid, &as.initRegs, unix.SYS_PRCTL, [6]uintptr{unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL)}); err != nil {
+		return fail(fmt.Errorf("ptrace: new stub thread %d: PR_SET_PDEATHSIG: %w", tid, err))
+	}
+	// Detach, delivering a SIGSTOP: the thread enters group-stop.
 	if e := ptraceDetach(tid, unix.SIGSTOP); e != 0 {
 		return fail(stubError(tid, "PTRACE_DETACH", e))
 	}

@@ -331,14 +331,15 @@ func RunProxy() {
 		}
 		if errors.Is(err, control.ErrUnreachable) {
 			// The sandbox died under the process.
-			sandbox.Exit(process.KilledBy(int(unix.SIGKILL)))
+			sandbox.ExitLike(process.KilledBy(int(unix.SIGKILL)))
 		}
 		os.Exit(1)
 	}
 	if exit.Signal != 0 {
-		sandbox.Exit(process.KilledBy(exit.Signal))
+		sandbox.ExitLike(process.KilledBy(exit.Signal))
+		os.Exit(128 + exit.Signal)
 	}
-	sandbox.Exit(process.ExitedWith(exit.Code))
+	os.Exit(exit.Code)
 }
 
 // runSession runs req (exec or wait) on cl: started is called once the

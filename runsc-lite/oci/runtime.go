@@ -26,7 +26,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -54,8 +53,8 @@ type SentryFlags struct {
 	// LogFile is where sentries log (nil: nowhere; a detached sentry's
 	// stderr is its container's).
 	LogFile *os.File
-	// LogLevel and LogFormat are the sentry's log level and format.
-	LogLevel, LogFormat string
+	// LogLevel is the sentry's log level.
+	LogLevel logrus.Level
 }
 
 // Runtime is the OCI runtime for one state root.
@@ -262,30 +261,31 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 		return err
 	}
 	defer ln.Close()
-	readyR, readyW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer readyR.Close()
-	extra := []*os.File{ln, readyW}
-	cfg.Control = &boot.Control{ListenFD: sandbox.FirstExtraFD, ReadyFD: sandbox.FirstExtraFD + 1, WaitForStart: true}
+	extra := []*os.File{ln}
+	cfg.Control = &boot.Control{ListenFD: sandbox.ExtraFileFD(0), WaitForStart: true}
 	cfg.InitFDs = container.Stdio{0: 0, 1: 1, 2: 2}
 	for i, f := range preserved {
-		cfg.InitFDs[int32(3+i)] = sandbox.FirstExtraFD + len(extra)
+		cfg.InitFDs[int32(3+i)] = sandbox.ExtraFileFD(len(extra))
 		extra = append(extra, f)
 	}
 	cgPath, err := cgroupPath(sb.CgroupsPath, r.SystemdCgroup, c.State.ID)
 	if err != nil {
-		readyW.Close()
 		return err
 	}
+	// The sentry's log: its level, and its file when it has one.
+	cfg.Log = logrus.New()
+	cfg.Log.SetLevel(r.Sentry.LogLevel)
+	if r.Sentry.LogFile != nil {
+		cfg.Log.SetOutput(r.Sentry.LogFile)
+	}
 	opts := sandbox.Options{
-		Unconfined: r.Sentry.Unconfined,
-		Detach:     !foreground,
-		ExtraFiles: extra,
-		LogFile:    r.Sentry.LogFile,
-		Log:        sandbox.LogSettings{Level: r.Sentry.LogLevel, Format: r.Sentry.LogFormat},
-		NetNS:      sb.NetNS,
+		Confinement: sandbox.Confinement{Unconfined: r.Sentry.Unconfined},
+		Detach:      !foreground,
+		Stdin:       os.Stdin,
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+		ExtraFiles:  extra,
+		NetNS:       sb.NetNS,
 		Started: func(pid int) error {
 			if sb.CgroupsPath == "" && !limits(sb.Resources) {
 				// Nothing asks for a host cgroup: the sentry stays
@@ -302,27 +302,18 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 		},
 	}
 	p, err := sandbox.Start(cfg, opts)
-	readyW.Close()
 	if err != nil {
 		return err
 	}
 	c.Sentry = p
 	c.State.Pid = p.Pid()
 	c.State.PidStart = processStart(p.Pid())
-	// The sentry says "ok" once the container is built, or why not.
-	msg, err := io.ReadAll(io.LimitReader(readyR, 64<<10))
-	if err != nil {
-		return fmt.Errorf("waiting for the sandbox: %w", err)
+	// The sentry reports "started" once the container is built (its
+	// init created, not running), or why it could not build it.
+	if err := p.Started(); err != nil {
+		return err
 	}
-	line := strings.TrimSpace(string(msg))
-	switch {
-	case line == "ok":
-		return nil
-	case line == "":
-		st, _ := p.Wait()
-		return fmt.Errorf("the sandbox's sentry exited while starting (%v)", st)
-	}
-	return errors.New(line)
+	return nil
 }
 
 // listen makes the control socket at path and returns it, listening.

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
@@ -35,8 +34,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Config describes a sandbox to run. It is plain data (the launcher
-// passes it to the sentry's process as JSON), but for Log.
+// Config describes a sandbox to run. The launcher (sentry/sandbox) sends
+// it to the sentry process as JSON; the fields that cannot travel are
+// marked json:"-" and set on the sentry's side.
 type Config struct {
 	// Container is the sandbox's first container; its init is the
 	// sandbox's PID 1.
@@ -61,15 +61,22 @@ type Config struct {
 	Control *Control `json:"control,omitempty"`
 	// Log receives the sandbox's logs.
 	Log *logrus.Logger `json:"-"`
+	// Signals, if not nil, carries the host signals the sentry already
+	// catches for the sandbox (process.HostSignals); nil: Run catches them
+	// itself once init is about to run.
+	Signals <-chan os.Signal `json:"-"`
+	// Confine, if not nil, is called once the sandbox holds every host
+	// resource it needs (memory file, swap, platform, the root's and the
+	// volumes' descriptors, stdio) and its first program is loaded, just
+	// before that program runs: the launcher's confinement (pivot_root,
+	// capabilities, seccomp) goes there. An error aborts the sandbox.
+	Confine func() error `json:"-"`
 }
 
 // Control is how an OCI sandbox is driven from outside (package control).
 type Control struct {
 	// ListenFD is a listening Unix socket, a descriptor of the sentry.
 	ListenFD int `json:"listenFD"`
-	// ReadyFD is a pipe: once the first container is built, boot
-	// writes "ok\n", or the error on one line, and closes it.
-	ReadyFD int `json:"readyFD"`
 	// WaitForStart leaves the first container created until the
 	// control channel starts it (OCI create; otherwise it starts at
 	// once, OCI run).
@@ -90,14 +97,7 @@ func DefaultTotalMemory() uint64 {
 }
 
 // Run runs cfg.Argv in a new sandbox and returns its init's exit status.
-func Run(cfg Config) (_ process.WaitStatus, retErr error) {
-	// Whatever fails before the first container is built is reported
-	// on the ready pipe too.
-	defer func() {
-		if retErr != nil {
-			report(cfg.Control, retErr)
-		}
-	}()
+func Run(cfg Config) (process.WaitStatus, error) {
 	if len(cfg.Container.Process.Args) == 0 {
 		return 0, &ExitError{Status: 2, Err: errors.New("no program to run")}
 	}
@@ -205,12 +205,18 @@ func Run(cfg Config) (_ process.WaitStatus, retErr error) {
 		}
 		defer srv.Close()
 	}
-	report(cfg.Control, nil)
 	init := first.Init()
+	if cfg.Confine != nil {
+		// Init has not run: the sentry exits with this error right
+		// after, which tears down what is built.
+		if err := cfg.Confine(); err != nil {
+			return 0, err
+		}
+	}
 	log.Debugf("created %s (pid %d)", init.Exe(), init.TGID())
 	// Forward host signals before init runs, so a signal sent as soon as
 	// the program is up reaches it instead of killing runsc-lite.
-	stopForwarding := process.ForwardHostSignals(s, nil)
+	stopForwarding := process.ForwardHostSignals(s, nil, cfg.Signals)
 	defer stopForwarding()
 	if cfg.Control == nil || !cfg.Control.WaitForStart {
 		first.Start()
@@ -275,26 +281,6 @@ func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platf
 		return p, nil
 	}
 	return nil, fmt.Errorf("unknown platform %q (want ptrace, kvm or auto)", name)
-}
-
-// report tells whoever waits on ctl's ready pipe how the sandbox's
-// creation went, and returns err.
-func report(ctl *Control, err error) error {
-	if ctl == nil || ctl.ReadyFD < 0 {
-		return err
-	}
-	msg := "ok\n"
-	if err != nil {
-		msg = strings.ReplaceAll(err.Error(), "\n", " ") + "\n"
-		var ee *ExitError
-		if errors.As(err, &ee) {
-			msg = fmt.Sprintf("exit %d: %s", ee.Status, msg)
-		}
-	}
-	unix.Write(ctl.ReadyFD, []byte(msg))
-	unix.Close(ctl.ReadyFD)
-	ctl.ReadyFD = -1
-	return err
 }
 
 // HostEnv returns the sentry's own environment, for `do`.

@@ -73,7 +73,7 @@ func parseMountOptions(m Mount) (mountOpts, error) {
 			o.data = append(o.data, opt)
 		}
 	}
-	if m.Type == "bind" {
+	if m.IsBind() {
 		o.bind = true
 	}
 	return o, nil
@@ -118,12 +118,14 @@ type fsBuilder struct {
 func buildFS(env *Env, spec *Spec) (*fsBuilder, error) {
 	b := &fsBuilder{env: env, spec: spec}
 	r := spec.Root
-	if st, err := os.Stat(r.Path); err != nil {
-		return nil, fmt.Errorf("root %s: %w", r.Path, errors.Unwrap(err))
-	} else if !st.IsDir() {
-		return nil, fmt.Errorf("root %s: not a directory", r.Path)
+	if r.FD == 0 {
+		if st, err := os.Stat(r.Path); err != nil {
+			return nil, fmt.Errorf("root %s: %w", r.Path, errors.Unwrap(err))
+		} else if !st.IsDir() {
+			return nil, fmt.Errorf("root %s: not a directory", r.Path)
+		}
 	}
-	lower, err := hostfs.New(r.Path, r.ReadOnly || r.Overlay)
+	lower, err := hostDir(r.Path, r.FD, r.ReadOnly || r.Overlay)
 	if err != nil {
 		return nil, fmt.Errorf("root %s: %w", r.Path, err)
 	}
@@ -256,23 +258,15 @@ func (b *fsBuilder) mount(m Mount) error {
 
 // bind mounts host path m.Source (a directory or a file) at dest.
 func (b *fsBuilder) bind(m Mount, dest string, o mountOpts, mo vfs.MountOptions) error {
-	src, err := filepath.EvalSymlinks(m.Source)
+	dir, name, err := m.BindDir()
 	if err != nil {
-		return fmt.Errorf("mount %s: source %s: %w", dest, m.Source, errors.Unwrap(err))
+		return fmt.Errorf("mount %s: source %s: %w", dest, m.Source, errnoText(err))
 	}
-	st, err := os.Stat(src)
-	if err != nil {
-		return fmt.Errorf("mount %s: source %s: %w", dest, m.Source, errors.Unwrap(err))
-	}
-	mo.RootPath = src
+	mo.RootPath = filepath.Join(dir, name)
 	if mo.FSType == "" || mo.FSType == "none" {
 		mo.FSType = ""
 	}
-	dir := src
-	if !st.IsDir() {
-		dir = filepath.Dir(src)
-	}
-	h, err := hostfs.New(dir, o.readOnly)
+	h, err := hostDir(dir, m.HostFD, o.readOnly)
 	if err != nil {
 		return fmt.Errorf("mount %s: source %s: %w", dest, m.Source, err)
 	}
@@ -282,20 +276,29 @@ func (b *fsBuilder) bind(m Mount, dest string, o mountOpts, mo vfs.MountOptions)
 			return err
 		}
 	}
-	if !st.IsDir() {
-		node, err := h.Root().Lookup(fs.Background, filepath.Base(src))
+	if name != "" {
+		node, err := h.Root().Lookup(fs.Background, name)
 		if err != nil {
 			return fmt.Errorf("mount %s: source %s: %w", dest, m.Source, err)
 		}
 		mo.Root = node
 	}
-	if err := b.mkMountpoint(dest, st.IsDir()); err != nil {
+	if err := b.mkMountpoint(dest, name == ""); err != nil {
 		return fmt.Errorf("mount %s: %w", dest, err)
 	}
 	if err := b.v.Mount(fs.Background, dest, h, mo); err != nil {
 		return fmt.Errorf("mount %s: %w", dest, err)
 	}
 	return nil
+}
+
+// hostDir returns the hostfs of host directory dir: through fd when the
+// launcher opened it, by name otherwise.
+func hostDir(dir string, fd int, readOnly bool) (*hostfs.FS, error) {
+	if fd != 0 {
+		return hostfs.FromFD(fd, dir, readOnly), nil
+	}
+	return hostfs.New(dir, readOnly)
 }
 
 // mkMountpoint makes sure dest exists in the mount tree: a directory (or

@@ -1,5 +1,10 @@
 package container
 
+import (
+	"os"
+	"path/filepath"
+)
+
 // Spec and its parts are plain data: the CLI builds them (from flags for
 // `do`, from an OCI bundle's config.json for the OCI verbs), they travel to
 // the sentry as JSON (the launcher's config pipe, the control channel),
@@ -43,6 +48,10 @@ type Root struct {
 	// root that is not ReadOnly is written through to the host, as
 	// runc writes into a bundle's rootfs.
 	Overlay bool `json:"overlay,omitempty"`
+	// FD, if not 0, is the sentry's descriptor of Path, opened by the
+	// launcher (a confined sentry cannot open host paths); the
+	// filesystem takes it over.
+	FD int `json:"fd,omitempty"`
 }
 
 // Mount is one filesystem mounted in the container.
@@ -59,6 +68,41 @@ type Mount struct {
 	// Options are mount(8)'s options (ro, nosuid, nodev, noexec, bind,
 	// rbind, size=, mode=, ...).
 	Options []string `json:"options,omitempty"`
+	// HostFD, if not 0, is the sentry's descriptor of a bind's source
+	// directory (of the directory holding it, for a file), opened by
+	// the launcher; the filesystem takes it over.
+	HostFD int `json:"hostFD,omitempty"`
+}
+
+// IsBind reports whether m is a bind mount of a host path.
+func (m Mount) IsBind() bool {
+	if m.Type == "bind" {
+		return true
+	}
+	for _, o := range m.Options {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
+}
+
+// BindDir returns the host directory a bind mount's filesystem is made
+// of: its source, symlinks resolved, or the directory holding it when it
+// is a file; and the source's name in it ("" for a directory).
+func (m Mount) BindDir() (dir, name string, err error) {
+	src, err := filepath.EvalSymlinks(m.Source)
+	if err != nil {
+		return "", "", err
+	}
+	st, err := os.Stat(src)
+	if err != nil {
+		return "", "", err
+	}
+	if st.IsDir() {
+		return src, "", nil
+	}
+	return filepath.Dir(src), filepath.Base(src), nil
 }
 
 // Process describes a process to start in a container.

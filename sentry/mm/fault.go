@@ -74,7 +74,9 @@ func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType
 			return segv(addr, segvAccErr)
 		}
 	}
-	if !v.perms.Any() || !v.perms.SupersetOf(access) {
+	granted := v.perms
+	granted.Read = v.readable()
+	if !granted.Any() || !granted.SupersetOf(access) {
 		return segv(addr, segvAccErr)
 	}
 	p, err := m.populateLocked(v, pa, true)
@@ -318,7 +320,7 @@ func (m *MemoryManager) copyLocked(addr uintptr, buf []byte, write, force bool) 
 			return done, unix.EFAULT
 		}
 		v := m.vmaAtLocked(a)
-		if v == nil || (!force && ((write && !v.perms.Write) || (!write && !v.perms.Read))) {
+		if v == nil || (!force && ((write && !v.perms.Write) || (!write && !v.readable()))) {
 			return done, unix.EFAULT
 		}
 		pa := pageDown(a)

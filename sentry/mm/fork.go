@@ -26,9 +26,7 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 	c.executable = m.executable
 	for _, v := range m.vmas {
 		nv := *v
-		if nv.obj != nil {
-			nv.obj.incMap(!nv.private)
-		}
+		nv.holdRefs()
 		c.vmas = append(c.vmas, &nv)
 	}
 	var protect []uintptr

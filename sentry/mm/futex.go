@@ -36,7 +36,7 @@ func (m *MemoryManager) FutexKey(addr uintptr, private bool) (FutexKey, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v := m.vmaAtLocked(addr)
-	if v == nil || !v.perms.Read {
+	if v == nil || !v.readable() {
 		return FutexKey{}, unix.EFAULT
 	}
 	if private || v.private || v.obj == nil {
@@ -79,7 +79,7 @@ func (m *MemoryManager) uint32Locked(addr uintptr, write bool) (*uint32, error) 
 	}
 	for tries := 0; ; tries++ {
 		v := m.vmaAtLocked(addr)
-		if v == nil || !v.perms.Read || (write && !v.perms.Write) {
+		if v == nil || !v.readable() || (write && !v.perms.Write) {
 			return nil, unix.EFAULT
 		}
 		pa := pageDown(addr)

@@ -45,6 +45,34 @@ type vma struct {
 
 func (v *vma) offsetOf(addr uintptr) uint64 { return v.offset + uint64(addr-v.start) }
 
+// readable reports whether v's pages may be read. x86 page tables cannot
+// express write-only pages, so on Linux/x86 PROT_WRITE alone reads too;
+// /proc/PID/maps still shows the permissions asked for.
+func (v *vma) readable() bool { return v.perms.Read || v.perms.Write }
+
+// holdRefs takes the references a new copy of v holds (a split or fork):
+// on its object and on its file.
+func (v *vma) holdRefs() {
+	if v.obj != nil {
+		v.obj.incMap(!v.private)
+	}
+	if f, ok := v.mappable.(MappedFile); ok {
+		f.Mapped()
+	}
+}
+
+// dropRefs drops v's references on its object (writing back the last
+// shared mapping's dirty pages) and then on its file. It may block on
+// write-back.
+func (v *vma) dropRefs() {
+	if v.obj != nil {
+		v.obj.decMap(!v.private, v.mappable)
+	}
+	if f, ok := v.mappable.(MappedFile); ok {
+		f.Unmapped()
+	}
+}
+
 // pte is one populated page of the page table.
 type pte struct {
 	// frame is the memory-file offset of the page; the pte holds one
@@ -134,9 +162,7 @@ func (m *MemoryManager) DecUsers() {
 	unregister(m)
 	for _, v := range m.vmas {
 		m.dropPagesLocked(v.start, v.end, false)
-		if v.obj != nil {
-			v.obj.decMap(!v.private, v.mappable)
-		}
+		v.dropRefs()
 	}
 	m.vmas = nil
 	m.mu.Unlock()
@@ -215,9 +241,7 @@ func (m *MemoryManager) splitLocked(addr uintptr) {
 	right := *v
 	right.start = addr
 	right.offset = v.offsetOf(addr)
-	if right.obj != nil {
-		right.obj.incMap(!right.private)
-	}
+	right.holdRefs()
 	v.end = addr
 	m.vmas = append(m.vmas, nil)
 	copy(m.vmas[i+2:], m.vmas[i+1:])
@@ -234,9 +258,7 @@ func (m *MemoryManager) removeRangeLocked(start, end uintptr) {
 	for j < len(m.vmas) && m.vmas[j].start < end {
 		v := m.vmas[j]
 		m.dropPagesLocked(v.start, v.end, true)
-		if v.obj != nil {
-			v.obj.decMap(!v.private, v.mappable)
-		}
+		v.dropRefs()
 		j++
 	}
 	m.vmas = append(m.vmas[:i], m.vmas[j:]...)
@@ -343,6 +365,9 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 	switch {
 	case o.Mappable != nil:
 		v.mappable = o.Mappable
+		if f, ok := o.Mappable.(MappedFile); ok {
+			f.Mapped()
+		}
 		switch {
 		case cacheable(o.Mappable):
 			v.obj = fileObject(m.zone, o.Mappable, true, !o.Private, o.MaxPerms.Write)

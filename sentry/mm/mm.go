@@ -95,6 +95,19 @@ type Mappable interface {
 	MappingIdentity() (dev, ino uint64, path string)
 }
 
+// MappedFile is implemented by a Mappable whose file must outlive its
+// names and descriptors while a vma maps it, as a vma's reference on its
+// struct file keeps an unlinked file's data alive on Linux (a tmpfs file
+// mapped, unlinked and closed before its pages are touched). Mapped is
+// called for every vma that comes to map the file (mmap, a split, fork),
+// Unmapped for every one that goes, after its dirty pages were written
+// back. Unmapped may free the file's data; it must not take a memory
+// manager's lock.
+type MappedFile interface {
+	Mapped()
+	Unmapped()
+}
+
 // MMapOpts describe a new mapping.
 type MMapOpts struct {
 	// Addr is the hint (or the exact address with Fixed).

@@ -245,7 +245,7 @@ func (m *MemoryManager) Accessible(addr uintptr, n int, write bool) int {
 			break
 		}
 		v := m.vmaAtLocked(a)
-		if v == nil || (write && !v.perms.Write) || (!write && !v.perms.Read) {
+		if v == nil || (write && !v.perms.Write) || (!write && !v.readable()) {
 			break
 		}
 		done += int(min(uint64(v.end-a), uint64(n-done)))

@@ -123,10 +123,13 @@ func (f *Futexes) wakeLocked(key mm.FutexKey, n int, bitset uint32) int {
 }
 
 // Wake wakes up to n waiters on the futex at addr and returns how many.
+// As Linux's futex_wake counts a waiter before comparing with n, an n of
+// zero or less wakes one.
 func (f *Futexes) Wake(m *mm.MemoryManager, addr uintptr, private bool, n int, bitset uint32) (int, error) {
 	if bitset == 0 {
 		return 0, unix.EINVAL
 	}
+	n = max(n, 1)
 	key, err := m.FutexKey(addr, private)
 	if err != nil {
 		return 0, err
@@ -138,7 +141,12 @@ func (f *Futexes) Wake(m *mm.MemoryManager, addr uintptr, private bool, n int, b
 
 // Requeue wakes up to nwake waiters of addr and moves up to nrequeue of the
 // rest to addr2. With check, the word at addr must hold val (EAGAIN).
+// Negative counts are EINVAL; a zero nwake wakes none (Linux's
+// futex_requeue).
 func (f *Futexes) Requeue(m *mm.MemoryManager, addr, addr2 uintptr, private bool, nwake, nrequeue int, check bool, val uint32) (int, error) {
+	if nwake < 0 || nrequeue < 0 {
+		return 0, unix.EINVAL
+	}
 	k1, err := m.FutexKey(addr, private)
 	if err != nil {
 		return 0, err
@@ -178,8 +186,10 @@ func (f *Futexes) Requeue(m *mm.MemoryManager, addr, addr2 uintptr, private bool
 
 // WakeOp performs FUTEX_WAKE_OP: atomically apply op to the word at addr2,
 // wake up to n waiters of addr, and, if the old value of addr2 passes the
-// op's comparison, up to n2 waiters of addr2.
+// op's comparison, up to n2 waiters of addr2. Counts of zero or less wake
+// one, as in Wake.
 func (f *Futexes) WakeOp(m *mm.MemoryManager, addr, addr2 uintptr, private bool, n, n2 int, op uint32) (int, error) {
+	n, n2 = max(n, 1), max(n2, 1)
 	k1, err := m.FutexKey(addr, private)
 	if err != nil {
 		return 0, err

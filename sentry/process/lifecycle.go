@@ -161,6 +161,9 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		if parent != tg {
 			nt.Task.SetParent(parent.leader.Task)
 		}
+		// The child's own CPU time counts against the RLIMIT_CPU it
+		// inherited.
+		ntg.CPULimitChanged()
 	}
 
 	tid := primitive.Int32(nt.TID())

@@ -67,3 +67,23 @@ func (ls *Limits) Fork() *Limits {
 	defer ls.mu.Unlock()
 	return &Limits{l: ls.l}
 }
+
+// raiseCPUSoft sets RLIMIT_CPU's soft limit to cur (seconds) after a
+// SIGXCPU, as Linux does, unless the limit was changed meanwhile.
+func (ls *Limits) raiseCPUSoft(cur uint64) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if l := &ls.l[unix.RLIMIT_CPU]; l.Cur == cur-1 && cur <= l.Max {
+		l.Cur = cur
+	}
+}
+
+// SetLimit sets the process's resource limit r (setrlimit, prlimit64; see
+// Limits.Set) and makes a new RLIMIT_CPU take effect.
+func (tg *ThreadGroup) SetLimit(r int, nl Limit, privileged bool) (Limit, error) {
+	old, err := tg.Limits.Set(r, nl, privileged)
+	if err == nil && r == unix.RLIMIT_CPU {
+		tg.CPULimitChanged()
+	}
+	return old, err
+}

@@ -81,6 +81,7 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		s.init = tg
 	}
 	s.mu.Unlock()
+	tg.CPULimitChanged()
 	return t
 }
 

@@ -1,31 +1,39 @@
 package process
 
-// CPU-time interval timers (ITIMER_VIRTUAL: the process's user time,
-// SIGVTALRM; ITIMER_PROF: its user + system time, SIGPROF), and support for
-// the POSIX timers of sentry/syscalls/sys_timer.go (UpdateQueuedSignal).
+// CPU-time timers: the interval timers ITIMER_VIRTUAL (the process's user
+// time, SIGVTALRM) and ITIMER_PROF (its user + system time, SIGPROF), POSIX
+// timers on the CPU-time clocks (CPUClockTimer, cpuclock.go), and
+// RLIMIT_CPU (SIGXCPU at the soft limit and every second after, SIGKILL at
+// the hard limit, as Linux's check_process_timers); plus support for the
+// POSIX timers of sentry/syscalls/sys_timer.go (UpdateQueuedSignal).
 //
-// The CPU timers read the scheduler's accounting (kernel.Task.Times, which
-// includes application time in progress) from a polling timer on the
-// kernel's TIMER softirq: while one of a process's CPU timers is armed, a
+// They read the scheduler's accounting (kernel.Task.Times, which includes
+// application time in progress) from a polling timer on the kernel's TIMER
+// softirq: while one of a process's CPU deadlines is armed, a
 // CLOCK_MONOTONIC softirqd timer fires after the CPU time left divided by
 // the number of sandbox CPUs (the fastest the process's CPU time can
 // advance), at least every cpuTimerMinPoll, checks the deadlines, sends the
-// signals (SI_KERNEL, as Linux) and re-arms itself. Firing late by up to
-// the poll period is the approximation (Linux checks at every tick). The
-// times of threads that have exited are not counted (Linux keeps them in
-// signal_struct). Like Linux's, the timers survive execve and are not
-// inherited by fork.
+// signals (SI_KERNEL, as Linux) or fires the timers, and re-arms itself.
+// Firing late by up to the poll period is the approximation (Linux checks
+// at every tick). The times of threads that have exited are counted
+// (CPUTimes). Like Linux's, the interval timers survive execve and are not
+// inherited by fork; RLIMIT_CPU is inherited with the other limits and
+// counts the child's own time.
 //
-// Locking: cpuTimers.mu, then ThreadGroup.mu (taken by Threads); the
-// signals are sent after cpuTimers.mu is released.
+// Locking: cpuTimers.mu, then ThreadGroup.mu (taken by CPUTimes) and
+// Limits.mu; the signals are sent and the timers fired after cpuTimers.mu
+// is released. A POSIX timer's own lock (sys_timer.go) comes before
+// cpuTimers.mu.
 
 import (
+	"math"
 	"runtime"
 	"sync"
 	"time"
 	"weak"
 
 	"github.com/runsc-lite/runsc-lite/softirqd"
+	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
@@ -46,12 +54,22 @@ type cpuTimer struct {
 	interval int64
 }
 
-// cpuTimers are a process's ITIMER_VIRTUAL and ITIMER_PROF.
+// cpuTimers are the CPU-time deadlines of a process: ITIMER_VIRTUAL and
+// ITIMER_PROF, the armed timers on its CPU clocks and its threads', and
+// RLIMIT_CPU.
 type cpuTimers struct {
 	mu    sync.Mutex
 	tg    weak.Pointer[ThreadGroup]
 	timer [3]cpuTimer // indexed by which
-	poll  *softirqd.Timer
+	// clockTimers are the armed CPUClockTimers on the process's clocks.
+	clockTimers map[*CPUClockTimer]struct{}
+	// limited is set while RLIMIT_CPU is finite; xcpuAt is the process
+	// CPU time (ns) of the next SIGXCPU (the soft limit, then a second
+	// more each time, as Linux raises the soft limit).
+	limited bool
+	xcpuAt  int64
+	poll    *softirqd.Timer
+	cpu     int // the CPU whose TIMER softirq polls
 }
 
 // cpuTimerTables maps weak.Pointer[ThreadGroup] to *cpuTimers.
@@ -138,54 +156,102 @@ func (tg *ThreadGroup) SetCPUTimer(cpu, which int, value, interval time.Duration
 		c.armed = true
 		c.deadline = now + int64(value)
 	}
-	if ct.poll == nil {
-		if tg.s.Softirqs == nil {
-			return oldValue, oldInterval
-		}
-		poll, err := tg.s.Softirqs.NewTimer(softirqd.ClockMonotonic, func(e softirqd.Expiry) { ct.check(cpu, e) })
-		if err != nil {
-			return oldValue, oldInterval
-		}
-		ct.poll = poll
-	}
-	ct.rearmLocked(cpu, user, total)
+	ct.cpu = cpu
+	ct.rearmLocked(user, total)
 	return oldValue, oldInterval
+}
+
+// CPULimitChanged makes the process's RLIMIT_CPU take effect: call it
+// after the limit changed (setrlimit, prlimit) and when a process starts
+// with a limit (fork, the sandbox's init). It never blocks.
+func (tg *ThreadGroup) CPULimitChanged() {
+	lim := tg.Limits.Get(unix.RLIMIT_CPU)
+	ct := tg.cpuTimersOf(lim.Cur != unix.RLIM_INFINITY || lim.Max != unix.RLIM_INFINITY)
+	if ct == nil {
+		return
+	}
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	ct.limited = lim.Cur != unix.RLIM_INFINITY || lim.Max != unix.RLIM_INFINITY
+	ct.xcpuAt = limitNs(lim.Cur)
+	user, total := tg.processCPUTimes()
+	ct.rearmLocked(user, total)
+}
+
+// limitNs converts an RLIMIT_CPU value (seconds) to nanoseconds.
+func limitNs(secs uint64) int64 {
+	if secs >= uint64(math.MaxInt64/int64(time.Second)) {
+		return math.MaxInt64
+	}
+	return int64(secs) * int64(time.Second)
 }
 
 // rearmLocked arms the polling timer for the nearest deadline, or stops
 // it when nothing is armed. Preconditions: ct.mu is held.
-func (ct *cpuTimers) rearmLocked(cpu int, user, total int64) {
+func (ct *cpuTimers) rearmLocked(user, total int64) {
 	tg := ct.tg.Value()
-	if tg == nil || ct.poll == nil {
+	if tg == nil {
 		return
 	}
 	var left int64 = -1
-	for which := ItimerVirtual; which <= ItimerProf; which++ {
-		c := &ct.timer[which]
-		if !c.armed {
-			continue
-		}
-		l := c.deadline - cpuNow(which, user, total)
+	nearer := func(l int64) {
 		if left < 0 || l < left {
-			left = l
+			left = max(l, 0)
+		}
+	}
+	for which := ItimerVirtual; which <= ItimerProf; which++ {
+		if c := &ct.timer[which]; c.armed {
+			nearer(c.deadline - cpuNow(which, user, total))
+		}
+	}
+	for t := range ct.clockTimers {
+		nearer(t.deadline - int64(t.clock.now(user, total)))
+	}
+	if ct.limited {
+		lim := tg.Limits.Get(unix.RLIMIT_CPU)
+		if lim.Cur != unix.RLIM_INFINITY {
+			nearer(ct.xcpuAt - total)
+		}
+		if lim.Max != unix.RLIM_INFINITY {
+			nearer(limitNs(lim.Max) - total)
 		}
 	}
 	if left < 0 {
-		ct.poll.Stop()
+		if ct.poll != nil {
+			ct.poll.Stop()
+		}
 		return
 	}
+	if ct.poll == nil {
+		if tg.s.Softirqs == nil {
+			return
+		}
+		poll, err := tg.s.Softirqs.NewTimer(softirqd.ClockMonotonic, ct.check)
+		if err != nil {
+			return
+		}
+		ct.poll = poll
+	}
 	d := max(time.Duration(left)/time.Duration(max(tg.s.Kernel.NumCPUs(), 1)), cpuTimerMinPoll)
-	ct.poll.Set(cpu, softirqd.TimerSpec{Value: d}, false)
+	ct.poll.Set(ct.cpu, softirqd.TimerSpec{Value: d}, false)
+}
+
+// clockFiring is a CPUClockTimer's expiry found by check, fired once
+// cpuTimers.mu is released.
+type clockFiring struct {
+	t *CPUClockTimer
+	e softirqd.Expiry
 }
 
 // check is the polling timer's callback (TIMER softirq context): it
 // expires the deadlines the process's CPU time has reached and re-arms.
-func (ct *cpuTimers) check(cpu int, e softirqd.Expiry) {
+func (ct *cpuTimers) check(e softirqd.Expiry) {
 	tg := ct.tg.Value()
 	if tg == nil {
 		return
 	}
 	var send []int
+	var fire []clockFiring
 	ct.mu.Lock()
 	if ct.poll.Stale(e) {
 		ct.mu.Unlock()
@@ -214,10 +280,35 @@ func (ct *cpuTimers) check(cpu int, e softirqd.Expiry) {
 		}
 		send = append(send, sig)
 	}
-	ct.rearmLocked(cpu, user, total)
+	for t := range ct.clockTimers {
+		if n := t.forwardLocked(int64(t.clock.now(user, total))); n > 0 && t.fire != nil {
+			fire = append(fire, clockFiring{t, softirqd.NewExpiry(n, t.gen)})
+		}
+	}
+	if ct.limited {
+		lim := tg.Limits.Get(unix.RLIMIT_CPU)
+		switch {
+		case lim.Max != unix.RLIM_INFINITY && total >= limitNs(lim.Max):
+			send = append(send, int(linux.SIGKILL))
+		case lim.Cur != unix.RLIM_INFINITY && total >= ct.xcpuAt:
+			send = append(send, int(linux.SIGXCPU))
+			// Linux raises the soft limit by a second after each
+			// SIGXCPU, up to the hard limit.
+			if lim.Cur < lim.Max {
+				tg.Limits.raiseCPUSoft(lim.Cur + 1)
+				ct.xcpuAt = limitNs(lim.Cur + 1)
+			} else {
+				ct.xcpuAt = math.MaxInt64
+			}
+		}
+	}
+	ct.rearmLocked(user, total)
 	ct.mu.Unlock()
 	for _, sig := range send {
 		tg.SendSignalInfo(KernelSignalInfo(sig))
+	}
+	for _, f := range fire {
+		f.t.fire(f.e)
 	}
 }
 

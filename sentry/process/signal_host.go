@@ -15,25 +15,39 @@ import (
 // first to stop the sandbox outright.
 const hostStopWindow = 2 * time.Second
 
-// ForwardHostSignals makes SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to
-// runsc-lite reach the sandbox: each is forwarded to its init (PID 1) as a
-// signal from outside the sandbox's PID namespace (SI_USER, si_pid 0),
-// except SIGINT when the sandbox owns
-// the terminal (runsc-lite's standard input is a terminal), which goes to
-// the terminal's foreground process group, as the terminal itself would
-// send it. A second SIGINT or SIGTERM within two seconds of the previous
-// one stops the sandbox outright: every process is killed and init's
-// status is "killed by" that signal, so runsc-lite exits with 128+N.
+// HostSignals are the host signals runsc-lite forwards into the sandbox.
+// SIGUSR2 is not one of them: it asks the sentry for a debug dump
+// (sentry/boot's DebugSignal).
+var HostSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGWINCH, unix.SIGALRM}
+
+// ForwardHostSignals makes HostSignals sent to the sentry reach the
+// sandbox: each is forwarded to its init (PID 1) as a signal from outside
+// the sandbox's PID namespace (SI_USER, si_pid 0), except SIGINT and
+// SIGWINCH when the sandbox owns the terminal (the sentry's standard input
+// is a terminal), which go to the terminal's foreground process group, as
+// the terminal itself would send them. A second SIGINT or SIGTERM within
+// two seconds of the previous one stops the sandbox outright: every
+// process is killed and init's status is "killed by" that signal, so
+// runsc-lite exits with 128+N.
 //
 // foreground, if not nil, returns the terminal's foreground process group
 // as the sandbox sees it (0: none); when nil, init's process group is used.
 //
+// ch, if not nil, is a channel the caller already subscribed to those
+// signals with signal.Notify (the launcher does so as soon as the sentry
+// starts, so that none arriving during boot kills it); when nil,
+// ForwardHostSignals subscribes its own.
+//
 // It returns at once; forwarding goes on until stop is called or init
-// exits. stop is idempotent and restores the default handling of those
-// signals.
-func ForwardHostSignals(s *Sandbox, foreground func() int32) (stop func()) {
-	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+// exits. stop is idempotent; it restores the default handling of the
+// signals when ForwardHostSignals subscribed them itself.
+func ForwardHostSignals(s *Sandbox, foreground func() int32, ch <-chan os.Signal) (stop func()) {
+	var own chan os.Signal
+	if ch == nil {
+		own = make(chan os.Signal, 8)
+		signal.Notify(own, HostSignals...)
+		ch = own
+	}
 	done := make(chan struct{})
 	go func() {
 		var last time.Time
@@ -64,7 +78,9 @@ func ForwardHostSignals(s *Sandbox, foreground func() int32) (stop func()) {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			signal.Stop(ch)
+			if own != nil {
+				signal.Stop(own)
+			}
 			close(done)
 		})
 	}
@@ -76,7 +92,7 @@ func (s *Sandbox) forwardHostSignal(sig int, foreground func() int32) {
 	if init == nil {
 		return
 	}
-	if sig == int(unix.SIGINT) && stdinIsTerminal() {
+	if (sig == int(unix.SIGINT) || sig == int(unix.SIGWINCH)) && stdinIsTerminal() {
 		pgid := int32(0)
 		if foreground != nil {
 			pgid = foreground()

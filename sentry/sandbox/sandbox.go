@@ -1,189 +1,350 @@
-// Package sandbox runs the sentry as a child process of the CLI: the
-// parent re-executes /proc/self/exe with the hidden command `boot`, passes
-// the sandbox's configuration on a pipe and the descriptors the sentry
-// needs as inherited files, and gets back a Process (the sentry's host
-// PID, its exit status, a way to signal it). The child reads the
-// configuration (ReadConfig), runs the sandbox, and ends the way the
-// sandbox's init ended (Exit): with its exit code, or killed by its
-// signal, so that whoever waits for the sentry (a shell, conmon, the
-// containerd shim) sees init's death.
+// Package sandbox runs the sentry as a host process of its own: the
+// launcher side (Start, Process) runs in the runsc-lite command, the
+// sentry side (Main, behind the hidden `runsc-lite boot` command) in the
+// child it starts.
 //
-// This is the contract of LAUNCH.md (the launcher shared by `do`, OCI
-// create and the confined sentry); this implementation does the launching
-// only, without confinement.
+// The launcher opens what the sentry will need and could not open itself
+// once confined (the root directory, the volumes, the log and profile
+// files, a network namespace to join), re-executes /proc/self/exe as
+// `runsc-lite boot` in a new session (and, confined, in new namespaces),
+// passes the descriptors as inherited files and the configuration on a
+// pipe, and reads the sentry's status from another pipe: "started" when
+// init is about to run, then init's wait status. The sentry boots
+// (sentry/boot), confines itself just before init runs (confine.go), and
+// exits with init's status as a shell reports it (the exact wait status
+// travels on the status pipe).
 //
-// Locking: none; a Process is used by one goroutine at a time.
+// What it owns: a Process's exec.Cmd and its status pipe. Locking: a
+// Process's fields are written by its status goroutine before it closes
+// the channels its readers wait on, and read only after.
 package sandbox
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
-	"unsafe"
 
 	"github.com/runsc-lite/runsc-lite/sentry/boot"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
-// BootCommand is the hidden command the sentry's process runs.
-const BootCommand = "boot"
-
-// configFD is the child's descriptor of the configuration pipe;
-// FirstExtraFD is where Options.ExtraFiles start in the child.
-const (
-	configFD     = 3
-	FirstExtraFD = 4
-)
-
-// LogSettings say how the sentry logs.
-type LogSettings struct {
-	// Level is a logrus level name ("warning", "debug", ...).
-	Level string `json:"level"`
-	// Format is "text" (runsc's style) or "json" (runc's).
-	Format string `json:"format"`
-	// FD is the child's descriptor of the log file, -1 for stderr.
-	FD int `json:"fd"`
-}
-
-// Options modify Start.
+// Options are how the sentry process is started.
 type Options struct {
-	// Unconfined skips confinement (--unconfined).
-	Unconfined bool
-	// Detach lets the sentry outlive the caller (OCI create): it gets
-	// a session of its own and is not killed when the caller dies.
+	// Confinement is the sentry's confinement (zero: fully confined).
+	Confinement
+	// Detach makes the sentry outlive the caller (OCI create): it is not
+	// killed when the caller dies, and its stdio are Stdin, Stdout and
+	// Stderr (nil: /dev/null). Without Detach, nil ones are the caller's.
 	Detach bool
-	// ExtraFiles are given to the sentry from FirstExtraFD on.
+	// Stdin, Stdout and Stderr are the sentry's stdio, which are also the
+	// sandbox's.
+	Stdin, Stdout, Stderr *os.File
+	// ExtraFiles are passed to the sentry at descriptors ExtraFileFD(i)
+	// (an OCI control socket, a console socket, preserved descriptors).
 	ExtraFiles []*os.File
-	// LogFile, if set, is where the sentry logs instead of its stderr.
-	LogFile *os.File
-	// Log says the level and format of the sentry's log.
-	Log LogSettings
-	// NetNS is the path of a network namespace to join ("": none).
+	// NetNS is the path of a network namespace for the sentry to join
+	// ("": a new, empty one, unless HostNetwork).
 	NetNS string
+	// HostNetwork keeps the sentry in the host's network namespace
+	// (--network=host).
+	HostNetwork bool
+	// ProfileCPU, if set, receives a Go CPU profile of the sentry.
+	ProfileCPU *os.File
 	// Started, if set, is called with the sentry's PID once its process
-	// exists and before it reads its configuration (before it makes
-	// any process or thread of its own), to place it in host cgroups.
-	// Its error ends the sentry and Start.
+	// exists and before it reads its configuration (it has made no
+	// thread or stub process of its own yet): the OCI runtime places it
+	// in its host cgroup there. An error ends the sentry and Start.
 	Started func(pid int) error
 }
 
-// message is what travels on the configuration pipe.
-type message struct {
-	Config boot.Config `json:"config"`
-	Log    LogSettings `json:"log"`
-}
+// ExtraFileFD is the sentry's descriptor number of Options.ExtraFiles[i].
+func ExtraFileFD(i int) int { return 3 + i }
 
-// Process is a running sentry.
+// Process is a started sentry process.
 type Process struct {
 	cmd *exec.Cmd
+
+	// started is closed when the sentry reported "started" or is known
+	// not to start; startErr is then set.
+	started  chan struct{}
+	startErr error
+	// statusDone is closed when the status pipe reached EOF; exit and
+	// bootErr are then set if the sentry sent them.
+	statusDone chan struct{}
+	exit       *process.WaitStatus
+	bootErr    *boot.ExitError
 }
 
-// Start starts a sentry for cfg. Descriptors cfg refers to must be
-// numbered as the child sees them (FirstExtraFD + index in ExtraFiles).
-// The sentry's stdio is the caller's.
+// Start starts a sentry process running cfg. cfg.Log's level and output
+// (when it is a file) become the sentry's; the first container's root and
+// its bind mounts' host directories are opened here.
 func Start(cfg boot.Config, opts Options) (*Process, error) {
-	r, w, err := os.Pipe()
+	msg := bootMessage{
+		LogFD:       -1,
+		ProfileFD:   -1,
+		StatusFD:    -1,
+		NetNSFD:     -1,
+		Confinement: opts.Confinement,
+	}
+	files := append([]*os.File(nil), opts.ExtraFiles...)
+	var toClose []*os.File
+	defer func() {
+		for _, f := range toClose {
+			f.Close()
+		}
+	}()
+	// pass adds f to the sentry's inherited files and returns its number
+	// there.
+	pass := func(f *os.File) int {
+		files = append(files, f)
+		return 2 + len(files)
+	}
+	openDir := func(p string) (*os.File, error) {
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		f := os.NewFile(uintptr(fd), p)
+		toClose = append(toClose, f)
+		return f, nil
+	}
+
+	// The first container's host paths: its root, and the directories
+	// its bind mounts are made of.
+	cs := &cfg.Container
+	cs.Mounts = append(cs.Mounts[:0:0], cs.Mounts...)
+	root := cs.Root.Path
+	if root == "" {
+		root = "/"
+	}
+	rf, err := openDir(root)
+	if err != nil {
+		return nil, &boot.ExitError{Status: 125, Err: fmt.Errorf("root %q: %w", root, err)}
+	}
+	cs.Root.FD = pass(rf)
+	for i, m := range cs.Mounts {
+		if !m.IsBind() {
+			continue
+		}
+		dir, _, err := m.BindDir()
+		if err != nil {
+			return nil, &boot.ExitError{Status: 125, Err: fmt.Errorf("mount %s: source %s: %w", m.Destination, m.Source, errors.Unwrap(err))}
+		}
+		df, err := openDir(dir)
+		if err != nil {
+			return nil, &boot.ExitError{Status: 125, Err: fmt.Errorf("mount %s: source %s: %w", m.Destination, m.Source, err)}
+		}
+		cs.Mounts[i].HostFD = pass(df)
+	}
+
+	level := logrus.WarnLevel
+	if cfg.Log != nil {
+		level = cfg.Log.GetLevel()
+		if f, ok := cfg.Log.Out.(*os.File); ok && f != os.Stderr {
+			msg.LogFD = pass(f)
+		}
+	}
+	msg.LogLevel = level.String()
+	if opts.ProfileCPU != nil {
+		msg.ProfileFD = pass(opts.ProfileCPU)
+	}
+	if opts.NetNS != "" {
+		nf, err := os.Open(opts.NetNS)
+		if err != nil {
+			return nil, &boot.ExitError{Status: 125, Err: fmt.Errorf("network namespace: %w", err)}
+		}
+		toClose = append(toClose, nf)
+		msg.NetNSFD = pass(nf)
+	}
+
+	bootR, bootW, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	cmd := exec.Command("/proc/self/exe", BootCommand)
-	cmd.Args[0] = os.Args[0]
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = append([]*os.File{r}, opts.ExtraFiles...)
-	msg := message{Config: cfg, Log: opts.Log}
-	msg.Log.FD = -1
-	if opts.LogFile != nil {
-		msg.Log.FD = FirstExtraFD + len(opts.ExtraFiles)
-		cmd.ExtraFiles = append(cmd.ExtraFiles, opts.LogFile)
+	toClose = append(toClose, bootR)
+	defer bootW.Close()
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return nil, err
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{}
-	if opts.Detach {
-		cmd.SysProcAttr.Setsid = true
-	} else {
-		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	toClose = append(toClose, statusW)
+	bootFD := pass(bootR)
+	msg.StatusFD = pass(statusW)
+	msg.Config = cfg
+	msg.Config.Log = nil
+
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{"runsc-lite", "boot", "--boot-fd=" + strconv.Itoa(bootFD)},
+		Env:        os.Environ(),
+		ExtraFiles: files,
+		SysProcAttr: &syscall.SysProcAttr{
+			// A session of its own: a terminal's signals (^C,
+			// window size) reach the caller, which forwards them
+			// once; the sentry never stops for terminal job
+			// control on the terminal it serves the sandbox.
+			Setsid: true,
+		},
+	}
+	if !opts.Detach {
+		cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	}
+	if opts.Stdin != nil {
+		cmd.Stdin = opts.Stdin
+	}
+	if opts.Stdout != nil {
+		cmd.Stdout = opts.Stdout
+	}
+	if opts.Stderr != nil {
+		cmd.Stderr = opts.Stderr
 	}
 	if err := cmd.Start(); err != nil {
-		w.Close()
+		statusR.Close()
 		return nil, fmt.Errorf("starting the sentry: %w", err)
 	}
+	p := &Process{
+		cmd:        cmd,
+		started:    make(chan struct{}),
+		statusDone: make(chan struct{}),
+	}
+	go p.readStatus(statusR)
 	if opts.Started != nil {
 		if err := opts.Started(cmd.Process.Pid); err != nil {
-			w.Close()
 			cmd.Process.Kill()
-			cmd.Wait()
+			p.Wait()
 			return nil, err
 		}
 	}
-	err = json.NewEncoder(w).Encode(&msg)
-	w.Close()
-	if err != nil {
+	if err := writeBootMessage(bootW, &msg); err != nil {
 		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("passing the configuration to the sentry: %w", err)
+		p.Wait()
+		return nil, fmt.Errorf("sending the sentry its configuration: %w", err)
 	}
-	return &Process{cmd: cmd}, nil
+	return p, nil
+}
+
+func writeBootMessage(w io.Writer, m *bootMessage) error {
+	b, err := marshalBootMessage(m)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// readStatus reads the status pipe until EOF (the sentry exited, or
+// closed it).
+func (p *Process) readStatus(r *os.File) {
+	defer r.Close()
+	startedOnce := false
+	markStarted := func(err error) {
+		if !startedOnce {
+			startedOnce = true
+			p.startErr = err
+			close(p.started)
+		}
+	}
+	for m := range decodeStatus(r) {
+		switch m.Event {
+		case "started":
+			markStarted(nil)
+		case "error":
+			p.bootErr = &boot.ExitError{Status: m.ExitStatus, Err: errors.New(m.Error)}
+			markStarted(p.bootErr)
+		case "exit":
+			ws := process.WaitStatus(m.WaitStatus)
+			p.exit = &ws
+		}
+	}
+	markStarted(errors.New("the sentry exited before its program started"))
+	close(p.statusDone)
 }
 
 // Pid returns the sentry's host PID.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
-// Wait waits for the sentry to exit and returns init's status as the
-// sentry reported it (its exit code, or the signal it died of).
+// Signal sends sig to the sentry, which forwards the signals of
+// process.HostSignals to the sandbox's init.
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Started blocks until the sandbox's init is loaded and about to run
+// (nil) or the sandbox failed to start (a *boot.ExitError when it
+// reported why).
+func (p *Process) Started() error {
+	<-p.started
+	return p.startErr
+}
+
+// SentryDiedError is the sentry process dying without reporting init's
+// status.
+type SentryDiedError struct {
+	Pid int
+	// Signal killed the sentry (0: it exited with Status).
+	Signal unix.Signal
+	Status int
+	// Detail adds what is known of why (the seccomp violation's
+	// syscall).
+	Detail string
+}
+
+func (e *SentryDiedError) Error() string {
+	var s string
+	switch {
+	case e.Signal == unix.SIGSYS:
+		s = fmt.Sprintf("the sentry (pid %d) violated its seccomp filter and was killed (SIGSYS)", e.Pid)
+	case e.Signal != 0:
+		s = fmt.Sprintf("the sentry (pid %d) was killed by %s", e.Pid, unix.SignalName(e.Signal))
+	default:
+		s = fmt.Sprintf("the sentry (pid %d) exited with status %d without reporting its program's status", e.Pid, e.Status)
+	}
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// ShellStatus is what runsc-lite exits with after such a death: 128+N for
+// a signal, 125 otherwise.
+func (e *SentryDiedError) ShellStatus() int {
+	if e.Signal != 0 {
+		return 128 + int(e.Signal)
+	}
+	return 125
+}
+
+// Wait waits for the sentry to exit and returns its init's wait status. A
+// sandbox that did not start returns a *boot.ExitError (the status
+// runsc-lite exits with, and why); a sentry that died without reporting
+// returns a *SentryDiedError.
 func (p *Process) Wait() (process.WaitStatus, error) {
 	err := p.cmd.Wait()
-	if p.cmd.ProcessState == nil {
+	<-p.statusDone
+	if p.exit != nil {
+		return *p.exit, nil
+	}
+	if p.bootErr != nil {
+		return 0, p.bootErr
+	}
+	ps := p.cmd.ProcessState
+	if ps == nil {
 		return 0, err
 	}
-	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if !ok {
-		return 0, err
-	}
+	ws := ps.Sys().(syscall.WaitStatus)
+	de := &SentryDiedError{Pid: p.Pid()}
 	if ws.Signaled() {
-		return process.KilledBy(int(ws.Signal())), nil
+		de.Signal = unix.Signal(ws.Signal())
+		if de.Signal == unix.SIGSYS {
+			de.Detail = seccompViolation(p.Pid())
+		}
+	} else {
+		de.Status = ws.ExitStatus()
 	}
-	return process.ExitedWith(ws.ExitStatus()), nil
-}
-
-// Signal sends sig to the sentry.
-func (p *Process) Signal(sig unix.Signal) error { return p.cmd.Process.Signal(sig) }
-
-// ReadConfig is the child's side of Start: it reads the configuration
-// and the log settings from the pipe.
-func ReadConfig() (boot.Config, LogSettings, error) {
-	f := os.NewFile(configFD, "config")
-	defer f.Close()
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return boot.Config{}, LogSettings{}, fmt.Errorf("reading the configuration: %w", err)
-	}
-	var msg message
-	if err := json.Unmarshal(data, &msg); err != nil {
-		return boot.Config{}, LogSettings{}, fmt.Errorf("reading the configuration: %w", err)
-	}
-	return msg.Config, msg.Log, nil
-}
-
-// Exit ends the sentry's process the way init ended: exit with its code,
-// or die of its signal (without a core dump).
-func Exit(st process.WaitStatus) {
-	sig, ok := st.Signaled()
-	if !ok {
-		os.Exit(st.ExitCode())
-	}
-	unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
-	// The Go runtime handles some signals itself; put the default
-	// action back with the raw system call and send it to ourselves.
-	var dfl [4]uint64 // struct sigaction: handler SIG_DFL, no flags, empty mask
-	unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl[0])), 0, 8, 0, 0)
-	var set [1]uint64
-	set[0] = 1 << (uint(sig) - 1)
-	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, uintptr(unsafe.Pointer(&set[0])), 0, 8, 0, 0)
-	unix.Tgkill(unix.Getpid(), unix.Gettid(), unix.Signal(sig))
-	// A signal whose default is to continue or ignore leaves us here.
-	os.Exit(128 + sig)
+	return 0, de
 }

@@ -42,7 +42,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_FORK:                   {Name: "fork", Fn: Fork, Support: Full},
 	unix.SYS_VFORK:                  {Name: "vfork", Fn: Vfork, Support: Full},
 	unix.SYS_EXECVE:                 {Name: "execve", Fn: Execve, Support: Full, Args: []ArgKind{Path, StrArray, Ptr}},
-	unix.SYS_EXECVEAT:               {Name: "execveat", Fn: Execveat, Support: Partial, Note: "dirfd must be AT_FDCWD or the path absolute", Args: []ArgKind{FD, Path, StrArray, Ptr, Hex}},
+	unix.SYS_EXECVEAT:               {Name: "execveat", Fn: Execveat, Support: Full, Note: "dirfd-relative, AT_EMPTY_PATH (fexecve) and AT_SYMLINK_NOFOLLOW", Args: []ArgKind{FD, Path, StrArray, Ptr, Hex}},
 	unix.SYS_WAIT4:                  {Name: "wait4", Fn: Wait4, Support: Partial, Note: "WNOHANG, WUNTRACED, WCONTINUED; rusage is zero", Args: []ArgKind{Int, Ptr, Hex, Ptr}},
 	unix.SYS_WAITID:                 {Name: "waitid", Fn: Waitid, Support: Partial, Note: "P_PID, P_PGID, P_ALL with WEXITED, WSTOPPED, WCONTINUED, WNOWAIT; P_PIDFD is EINVAL", Args: []ArgKind{Int, Int, Ptr, Hex, Ptr}},
 	unix.SYS_FUTEX:                  {Name: "futex", Fn: Futex, Support: Partial, Note: "WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP, WAIT_BITSET, WAKE_BITSET, private and shared; PI futexes are ENOSYS", Args: []ArgKind{Ptr, Int, Uint, Ptr, Ptr, Hex}},
@@ -93,7 +93,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_TGKILL:            {Name: "tgkill", Fn: Tgkill, Support: Full, Args: []ArgKind{Int, Int, Signal}},
 	unix.SYS_TKILL:             {Name: "tkill", Fn: Tkill, Support: Full, Args: []ArgKind{Int, Signal}},
 	unix.SYS_ALARM:             {Name: "alarm", Fn: Alarm, Support: Full, Args: []ArgKind{Uint}, Ret: Uint},
-	unix.SYS_SETITIMER:         {Name: "setitimer", Fn: SetitimerAll, Support: Partial, Note: "ITIMER_VIRTUAL and ITIMER_PROF are checked from a softirq timer polling the CPU-time accounting (sys_timer.go): they may fire up to 1 ms late", Args: []ArgKind{Int, Ptr, Ptr}},
+	unix.SYS_SETITIMER:         {Name: "setitimer", Fn: SetitimerAll, Support: Partial, Note: "ITIMER_VIRTUAL and ITIMER_PROF are checked from a softirq timer polling the CPU-time accounting (process/signal_cputimer.go): they may fire up to 1 ms late", Args: []ArgKind{Int, Ptr, Ptr}},
 	unix.SYS_GETITIMER:         {Name: "getitimer", Fn: GetitimerAll, Support: Partial, Note: "as setitimer", Args: []ArgKind{Int, Ptr}},
 
 	// Time (sys_time.go).
@@ -103,10 +103,14 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_TIME:            {Name: "time", Fn: Time, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_NANOSLEEP:       {Name: "nanosleep", Fn: Nanosleep, Support: Full, Args: []ArgKind{Ptr, Ptr}},
 	unix.SYS_RESTART_SYSCALL: {Name: "restart_syscall", Fn: RestartSyscall, Support: Full, Note: "continues an interrupted nanosleep, relative clock_nanosleep, poll or timed futex wait to its original deadline; EINTR otherwise"},
-	unix.SYS_CLOCK_NANOSLEEP: {Name: "clock_nanosleep", Fn: ClockNanosleep, Support: Full, Args: []ArgKind{Int, Hex, Ptr, Ptr}},
+	unix.SYS_CLOCK_NANOSLEEP: {Name: "clock_nanosleep", Fn: ClockNanosleep, Support: Full, Note: "the CPU-time clocks of other threads and processes too (a timer on the clock wakes the sleeper)", Args: []ArgKind{Int, Hex, Ptr, Ptr}},
+	unix.SYS_CLOCK_SETTIME:   {Name: "clock_settime", Fn: ClockSettime, Support: Full, Note: "arguments checked as Linux's, then EPERM: the sandbox never sets its clocks (no CAP_SYS_TIME over the host's)", Args: []ArgKind{Int, Ptr}},
+	unix.SYS_SETTIMEOFDAY:    {Name: "settimeofday", Fn: Settimeofday, Support: Full, Note: "as clock_settime", Args: []ArgKind{Ptr, Ptr}},
+	unix.SYS_ADJTIMEX:        {Name: "adjtimex", Fn: Adjtimex, Support: Partial, Note: "queries (modes 0, ADJ_OFFSET_SS_READ) report an unsynchronised clock (TIME_ERROR) with the current time; changes are EPERM", Args: []ArgKind{Ptr}},
+	unix.SYS_CLOCK_ADJTIME:   {Name: "clock_adjtime", Fn: ClockAdjtime, Support: Partial, Note: "CLOCK_REALTIME as adjtimex; other clocks EOPNOTSUPP as Linux's", Args: []ArgKind{Int, Ptr}},
 
 	// POSIX timers and timerfd (sys_timer.go).
-	unix.SYS_TIMER_CREATE:     {Name: "timer_create", Fn: TimerCreate, Support: Partial, Note: "SIGEV_SIGNAL, SIGEV_THREAD_ID, SIGEV_NONE; the CPU-time clocks are EINVAL", Args: []ArgKind{Int, Ptr, Ptr}},
+	unix.SYS_TIMER_CREATE:     {Name: "timer_create", Fn: TimerCreate, Support: Full, Note: "SIGEV_SIGNAL, SIGEV_THREAD_ID, SIGEV_NONE (SIGEV_THREAD is glibc's); CPU-time clocks are polled and may fire up to 1 ms late", Args: []ArgKind{Int, Ptr, Ptr}},
 	unix.SYS_TIMER_SETTIME:    {Name: "timer_settime", Fn: TimerSettime, Support: Full, Args: []ArgKind{Int, Hex, Ptr, Ptr}},
 	unix.SYS_TIMER_GETTIME:    {Name: "timer_gettime", Fn: TimerGettime, Support: Full, Args: []ArgKind{Int, Ptr}},
 	unix.SYS_TIMER_GETOVERRUN: {Name: "timer_getoverrun", Fn: TimerGetoverrun, Support: Full, Args: []ArgKind{Int}, Ret: Int},

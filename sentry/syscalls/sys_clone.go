@@ -2,9 +2,11 @@ package syscalls
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/loader"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
@@ -138,13 +140,45 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	if err != nil {
 		return 0, err
 	}
-	if dirfd != unix.AT_FDCWD && len(filename) > 0 && filename[0] != '/' {
-		// Relative to a directory fd: only the common absolute and
-		// cwd-relative forms are supported so far.
-		return 0, unix.ENOSYS
-	}
-	if filename == "" {
+	if filename == "" && flags&unix.AT_EMPTY_PATH == 0 {
 		return 0, unix.ENOENT
+	}
+	// execName is the program's name for the loader (AT_EXECFN, a
+	// script's interpreter argument): as Linux's bprm->filename, a
+	// program found through a descriptor is /dev/fd/N[/path].
+	execName := filename
+	if dirfd != unix.AT_FDCWD && (filename == "" || filename[0] != '/') {
+		execName = fmt.Sprintf("/dev/fd/%d", dirfd)
+		if filename != "" {
+			execName += "/" + filename
+		}
+	}
+	// openProgram opens the program itself: relative to dirfd, dirfd
+	// itself for AT_EMPTY_PATH, and ELOOP for a final symlink under
+	// AT_SYMLINK_NOFOLLOW.
+	openProgram := func(ctx *fs.Context) (*vfs.FileDescription, error) {
+		var loc vfs.Location
+		if filename == "" {
+			f, err := getFile(t, dirfd)
+			if err != nil {
+				return nil, err
+			}
+			loc = f.Location()
+			f.DecRef()
+		} else {
+			start, err := startLocation(t, dirfd, filename)
+			if err != nil {
+				return nil, err
+			}
+			follow := flags&unix.AT_SYMLINK_NOFOLLOW == 0
+			if loc, err = t.FS.VFS().Resolve(ctx, t.FS, start, filename, follow); err != nil {
+				return nil, err
+			}
+			if !follow && loc.Node.Type() == unix.S_IFLNK {
+				return nil, unix.ELOOP
+			}
+		}
+		return t.FS.VFS().OpenExecutableLocation(ctx, loc)
 	}
 	total := 0
 	argv, err := copyInStrings(t, argvAddr, &total)
@@ -163,16 +197,24 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	}
 	m := mm.New(s.Zone, as, s.Platform.MaxUserAddress())
 	ctx := fsContext(t)
+	programOpened := false
 	loaded, err := loader.Load(loader.LoadArgs{
 		MM: m,
 		Open: func(p string) (loader.File, string, error) {
-			f, err := t.FS.VFS().OpenExecutableAs(ctx, t.FS, p)
+			var f *vfs.FileDescription
+			var err error
+			if p == execName && !programOpened {
+				programOpened = true
+				f, err = openProgram(ctx)
+			} else {
+				f, err = t.FS.VFS().OpenExecutableAs(ctx, t.FS, p)
+			}
 			if err != nil {
 				return nil, "", err
 			}
 			return execFile{f}, f.Path(), nil
 		},
-		Filename: filename,
+		Filename: execName,
 		Argv:     argv,
 		Envv:     envv,
 		Creds: loader.Credentials{
@@ -200,6 +242,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	timersOf(t.TG)
 	t.TG.FlushTimerSignals()
 	t.TG.SetExe(loaded.Executable)
+	t.FDs = t.FDs.Unshare()
 	t.FDs.CloseOnExec()
 	t.TG.ResetSignalHandlers()
 	t.AltStack = linux.SignalStack{}

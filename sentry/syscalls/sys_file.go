@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"encoding/binary"
+	"io"
 	"sync"
 
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
@@ -696,7 +697,7 @@ func Fcntl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if p == nil {
 			return 0, unix.EBADF
 		}
-		n, err := p.SetPipeSize(int(int32(arg)))
+		n, err := p.SetPipeSize(int(uint32(arg)))
 		return uintptr(n), err
 	case fAddSeals, fGetSeals:
 		return 0, unix.EINVAL
@@ -954,6 +955,9 @@ func CopyFileRange(t *process.Thread, a arch.SyscallArguments) (uintptr, error) 
 		}
 		write = func(buf []byte, done int64) (int, error) { return out.PWrite(ctx, buf, outOff+done) }
 	}
+	if err := checkCopyOverlap(ctx, in, out, inOffAddr != 0, inOff, outOffAddr != 0, outOff, count); err != nil {
+		return 0, err
+	}
 	n, err := copyBetween(count, read, write)
 	if err != nil {
 		return 0, err
@@ -969,4 +973,42 @@ func CopyFileRange(t *process.Thread, a arch.SyscallArguments) (uintptr, error) 
 		}
 	}
 	return uintptr(n), nil
+}
+
+// checkCopyOverlap refuses (EINVAL) a copy_file_range within one file whose
+// source and destination ranges overlap, after shortening the copy to the
+// source's end of file, as Linux's generic_copy_file_checks. An offset
+// not given is the description's position.
+func checkCopyOverlap(ctx *fs.Context, in, out *vfs.FileDescription, inGiven bool, inOff int64, outGiven bool, outOff int64, count int64) error {
+	si, err := in.Stat(ctx)
+	if err != nil {
+		return err
+	}
+	so, err := out.Stat(ctx)
+	if err != nil {
+		return err
+	}
+	if si.DevMajor != so.DevMajor || si.DevMinor != so.DevMinor || si.Ino != so.Ino {
+		return nil
+	}
+	if !inGiven {
+		if inOff, err = in.Seek(ctx, 0, io.SeekCurrent); err != nil {
+			return err
+		}
+	}
+	if !outGiven {
+		if outOff, err = out.Seek(ctx, 0, io.SeekCurrent); err != nil {
+			return err
+		}
+	}
+	size := int64(si.Size)
+	if inOff >= size {
+		count = 0
+	} else {
+		count = min(count, size-inOff)
+	}
+	if outOff+count > inOff && outOff < inOff+count {
+		return unix.EINVAL
+	}
+	return nil
 }

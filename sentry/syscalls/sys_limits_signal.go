@@ -48,7 +48,7 @@ func Setrlimit(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	_, err = t.TG.Limits.Set(r, nl, t.Creds.EffectiveUID == 0)
+	_, err = t.TG.SetLimit(r, nl, t.Creds.EffectiveUID == 0)
 	return 0, err
 }
 
@@ -69,7 +69,7 @@ func Prlimit64(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if err != nil {
 			return 0, err
 		}
-		if old, err = tg.Limits.Set(r, nl, t.Creds.EffectiveUID == 0); err != nil {
+		if old, err = tg.SetLimit(r, nl, t.Creds.EffectiveUID == 0); err != nil {
 			return 0, err
 		}
 	}

@@ -308,6 +308,16 @@ func SchedYield(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return 0, nil
 }
 
+// affinityTask finds the task sched_{get,set}affinity names: unlike the
+// other scheduling calls, Linux's give ESRCH, not EINVAL, for a negative
+// pid.
+func affinityTask(t *process.Thread, pid int32) (*kernel.Task, error) {
+	if pid < 0 {
+		return nil, unix.ESRCH
+	}
+	return taskByPID(t, pid)
+}
+
 // taskByPID finds the task a scheduling syscall names (0: the caller).
 func taskByPID(t *process.Thread, pid int32) (*kernel.Task, error) {
 	if pid < 0 {
@@ -329,7 +339,7 @@ func SchedGetaffinity(t *process.Thread, a arch.SyscallArguments) (uintptr, erro
 	if size < maskSize || size%8 != 0 {
 		return 0, unix.EINVAL
 	}
-	tk, err := taskByPID(t, a.Int(0))
+	tk, err := affinityTask(t, a.Int(0))
 	if err != nil {
 		return 0, err
 	}

@@ -222,7 +222,7 @@ func SchedRrGetInterval(t *process.Thread, a arch.SyscallArguments) (uintptr, er
 }
 
 func SchedSetaffinity(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	tk, err := taskByPID(t, a.Int(0))
+	tk, err := affinityTask(t, a.Int(0))
 	if err != nil {
 		return 0, err
 	}

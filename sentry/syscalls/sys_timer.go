@@ -6,8 +6,10 @@ package syscalls
 // from the TIMER softirq of the CPU of the thread that armed them.
 //
 // POSIX timers run on CLOCK_REALTIME, MONOTONIC, BOOTTIME, REALTIME_ALARM,
-// BOOTTIME_ALARM and TAI; the CPU-time clocks (PROCESS_CPUTIME_ID,
-// THREAD_CPUTIME_ID and the per-PID/TID clocks) are refused with EINVAL.
+// BOOTTIME_ALARM and TAI (softirqd timers), and on the CPU-time clocks
+// (PROCESS_CPUTIME_ID, THREAD_CPUTIME_ID and the per-PID/TID clocks:
+// process.CPUClockTimer, found by the clock's process polling its CPU
+// time).
 // A process's timers live in a table keyed (weakly) by its thread group
 // and its memory manager: after execve replaces the memory manager the old
 // timers are dead — each stops itself at its next expiry without sending
@@ -63,7 +65,7 @@ type posixTimer struct {
 	mm     *mm.MemoryManager // the image the timer belongs to
 	tg     weak.Pointer[process.ThreadGroup]
 	target weak.Pointer[process.Thread] // SIGEV_THREAD_ID only
-	tm     *softirqd.Timer
+	tm     timerDriver
 
 	// Protected by mu, which is also held around every tm.Set and
 	// tm.Stop.
@@ -71,6 +73,15 @@ type posixTimer struct {
 	deleted     bool
 	queued      *linux.SignalInfo // the last signal sent, possibly still queued
 	lastOverrun int32             // overrun of the last delivered signal
+}
+
+// timerDriver is what a POSIX timer runs on: a *softirqd.Timer, or a
+// *process.CPUClockTimer for the CPU-time clocks.
+type timerDriver interface {
+	Set(cpu int, spec softirqd.TimerSpec, abs bool) softirqd.TimerSpec
+	Get() softirqd.TimerSpec
+	Stop() bool
+	Stale(e softirqd.Expiry) bool
 }
 
 // timerTable is a process's POSIX timers.
@@ -215,9 +226,15 @@ func TimerCreate(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	clock, err := timerClock(a.Int(0), true)
+	cpuClock, onCPUClock, err := cpuClockOf(t, a.Int(0))
 	if err != nil {
 		return 0, err
+	}
+	var clock softirqd.ClockID
+	if !onCPUClock {
+		if clock, err = timerClock(a.Int(0), true); err != nil {
+			return 0, err
+		}
 	}
 	pt := &posixTimer{notify: sigevSignal, signo: int32(linux.SIGALRM), tg: weak.Make(t.TG)}
 	haveValue := false
@@ -251,11 +268,15 @@ func TimerCreate(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if pt.notify&^sigevThreadID == sigevNone {
 		fn = nil
 	}
-	tm, err := s.NewTimer(clock, fn)
-	if err != nil {
-		return 0, unix.EINVAL
+	if onCPUClock {
+		pt.tm = process.NewCPUClockTimer(cpuClock, fn)
+	} else {
+		tm, err := s.NewTimer(clock, fn)
+		if err != nil {
+			return 0, unix.EINVAL
+		}
+		pt.tm = tm
 	}
-	pt.tm = tm
 
 	tt := timersOf(t.TG)
 	tt.mu.Lock()

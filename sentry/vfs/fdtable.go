@@ -60,6 +60,19 @@ func (t *FDTable) Fork() *FDTable {
 	return n
 }
 
+// Unshare returns a table of the caller's own: t itself when nobody else
+// uses it, else a copy, t losing the caller as a user (execve's
+// unshare_files: a CLONE_FILES|CLONE_VFORK child that execs must not close
+// its parent's close-on-exec descriptors).
+func (t *FDTable) Unshare() *FDTable {
+	if t.refs.Load() == 1 {
+		return t
+	}
+	n := t.Fork()
+	t.Release()
+	return n
+}
+
 // CloseOnExec closes every descriptor marked FD_CLOEXEC (execve).
 func (t *FDTable) CloseOnExec() {
 	var drop []*FileDescription

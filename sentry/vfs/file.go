@@ -427,6 +427,20 @@ func (m namedMappable) MappingIdentity() (uint64, uint64, string) {
 	return dev, ino, p
 }
 
+// Mapped implements mm.MappedFile for files that need it.
+func (m namedMappable) Mapped() {
+	if f, ok := m.Mappable.(mm.MappedFile); ok {
+		f.Mapped()
+	}
+}
+
+// Unmapped implements mm.MappedFile for files that need it.
+func (m namedMappable) Unmapped() {
+	if f, ok := m.Mappable.(mm.MappedFile); ok {
+		f.Unmapped()
+	}
+}
+
 // ReadAt implements io.ReaderAt for the sentry itself (the ELF loader):
 // it never blocks, and a short count at end of file comes with io.EOF.
 func (fd *FileDescription) ReadAt(p []byte, off int64) (int, error) {

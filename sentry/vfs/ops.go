@@ -247,6 +247,14 @@ func (v *VirtualFilesystem) OpenExecutableAs(ctx *fs.Context, fsc *FSContext, pa
 	if err != nil {
 		return nil, err
 	}
+	return v.OpenExecutableLocation(ctx, loc)
+}
+
+// OpenExecutableLocation opens the file at loc for execve by the caller of
+// ctx (execveat's dirfd-relative and AT_EMPTY_PATH forms): it must be a
+// regular file the caller may execute, on a mount without noexec (EACCES
+// otherwise). The description is read-only.
+func (v *VirtualFilesystem) OpenExecutableLocation(ctx *fs.Context, loc Location) (*FileDescription, error) {
 	if loc.Node.Type() != unix.S_IFREG || (loc.Mount != nil && loc.Mount.NoExec) {
 		return nil, unix.EACCES
 	}
@@ -339,7 +347,7 @@ func (v *VirtualFilesystem) LinkAt(ctx *fs.Context, fsc *FSContext, oldStart Loc
 	if old.Node.Type() == unix.S_IFDIR {
 		return unix.EPERM
 	}
-	dir, name, err := w.newEntryParent(newStart, newPath, true)
+	dir, name, err := w.newEntryParent(newStart, newPath, false)
 	if err != nil {
 		return err
 	}

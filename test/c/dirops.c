@@ -146,6 +146,14 @@ int main(int argc, char **argv) {
 	report("readlink non-link", readlink("file", buf, sizeof buf));
 	report("readlink missing", readlink("missing", buf, sizeof buf));
 	report("symlink existing", symlink("x", "ln"));
+	/* A new name with a trailing slash asks for a directory: ENOENT for
+	 * link, symlink and mknod, EEXIST first if the name exists. */
+	report("link to a new name ending in /", link("file", "hardlink/"));
+	report("link to an existing name ending in /", link("file", "ln/"));
+	report("symlink to a new name ending in /", symlink("x", "sl/"));
+	report("mknod a new name ending in /", mknod("fifo/", S_IFIFO | 0600, 0));
+	report("link to a new name", link("file", "hardlink"));
+	report("unlink it", unlink("hardlink"));
 	report("open dangling symlink", open("ln", O_RDONLY));
 	report("symlink rel -> file", symlink("file", "rel"));
 	contents_of("rel");

@@ -1,6 +1,7 @@
 /* fds: dup/dup2/dup3, fcntl (F_GETFD/F_SETFD/F_GETFL/F_SETFL/F_DUPFD/
  * F_DUPFD_CLOEXEC), pipe2 (write then read in one process), close. */
 #include "common.h"
+#include <signal.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
 
@@ -105,6 +106,41 @@ int main(void) {
 		total += w;
 	printf("nonblocking fill stopped with: %s\n", errname(errno));
 	yesno("pipe capacity at least 4KiB", total >= 4096);
+	close(p[0]);
+	close(p[1]);
+	/* An anonymous pipe reopened through /proc/self/fd never waits for
+	 * the other side: a reader whose writers are gone reads EOF (bash's
+	 * process substitution), a writer without readers gets EPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	report("pipe2 for reopening", pipe2(p, 0));
+	report("write before the writer goes", write(p[1], "ab", 2));
+	close(p[1]);
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", p[0]);
+	int re = open(path, O_RDONLY);
+	yesno("reopen read end without writers", re >= 0);
+	report("read through the reopened end", read(re, buf, sizeof buf));
+	report("then EOF", read(re, buf, sizeof buf));
+	close(re);
+	close(p[0]);
+	report("pipe2 again", pipe2(p, 0));
+	close(p[0]);
+	snprintf(path, sizeof path, "/proc/self/fd/%d", p[1]);
+	int we = open(path, O_WRONLY | O_NONBLOCK);
+	yesno("reopen write end without readers (O_NONBLOCK)", we >= 0);
+	report("write through it", write(we, "x", 1));
+	close(we);
+	close(p[1]);
+	/* F_SETPIPE_SZ rounds up to a power of two of at least a page. */
+	report("pipe2 for sizes", pipe2(p, 0));
+	report("F_GETPIPE_SZ default", fcntl(p[0], F_GETPIPE_SZ));
+	report("F_SETPIPE_SZ 0", fcntl(p[0], F_SETPIPE_SZ, 0));
+	report("F_SETPIPE_SZ 5000", fcntl(p[1], F_SETPIPE_SZ, 5000));
+	report("F_GETPIPE_SZ after", fcntl(p[0], F_GETPIPE_SZ));
+	report("F_SETPIPE_SZ -1", fcntl(p[0], F_SETPIPE_SZ, -1));
+	report("fill 8192", write(p[1], chunk, 4096) + write(p[1], chunk, 4096));
+	report("F_SETPIPE_SZ below the unread data", fcntl(p[0], F_SETPIPE_SZ, 4096));
+	report("F_SETPIPE_SZ on a file", fcntl(0, F_SETPIPE_SZ, 4096));
 	close(p[0]);
 	close(p[1]);
 	report("pipe2 bad flags", pipe2(p, 0x1));

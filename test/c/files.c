@@ -128,5 +128,35 @@ int main(int argc, char **argv) {
 	close(f2);
 	close(f3);
 	report("close dirfd", close(dfd));
+
+	/* copy_file_range within one file: overlapping ranges are EINVAL
+	 * (after shortening the copy to the end of the source). */
+	int cf = open("cfr", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	char block[4096];
+	for (int i = 0; i < 2; i++) {
+		memset(block, 'a' + i, sizeof block);
+		write(cf, block, sizeof block);
+	}
+	loff_t in = 0, out = 100;
+	report("copy_file_range onto itself, overlapping", copy_file_range(cf, &in, cf, &out, 4096, 0));
+	in = 0, out = 8192;
+	report("copy_file_range onto itself, after the end", copy_file_range(cf, &in, cf, &out, 4096, 0));
+	printf("offsets now %lld %lld\n", (long long)in, (long long)out);
+	in = 8192, out = 0;
+	report("copy_file_range the copy back over the start", copy_file_range(cf, &in, cf, &out, 100000, 0));
+	in = 20000, out = 0;
+	report("copy_file_range from beyond the end", copy_file_range(cf, &in, cf, &out, 4096, 0));
+	lseek(cf, 4096, SEEK_SET);
+	report("copy_file_range at the file positions, overlapping", copy_file_range(cf, NULL, cf, NULL, 4096, 0));
+	report("copy_file_range bad flags", copy_file_range(cf, NULL, cf, NULL, 1, 1));
+	int cf2 = open("cfr2", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	in = 4096;
+	report("copy_file_range to another file", copy_file_range(cf, &in, cf2, NULL, 8192, 0));
+	report("pread the copy", pread(cf2, block, 8, 0));
+	printf("copy starts with %.8s\n", block);
+	close(cf2);
+	close(cf);
+	unlink("cfr");
+	unlink("cfr2");
 	return 0;
 }

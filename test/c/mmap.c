@@ -2,6 +2,7 @@
  * (grow in place or move, preserving contents), brk and mincore. Uses files
  * in the writable directory argv[1]. Prints no addresses. */
 #include "common.h"
+#include <sys/wait.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -185,6 +186,26 @@ int main(int argc, char **argv) {
 	unsigned char *p2 = mremap(p, 2 * PG, 3 * PG, MREMAP_MAYMOVE);
 	yesno("file mapping grown by mremap shows file", p2 != MAP_FAILED && memcmp(p2, src, 3 * PG) == 0);
 	close(fd);
+
+	/* A shared mapping keeps its file alive after unlink and close, even
+	 * when no page was touched before (POSIX named semaphores do this). */
+	fd = open("unlinked", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	report("ftruncate before unlink", ftruncate(fd, 2 * PG));
+	unsigned char *u = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	yesno("shared mapping of a file to unlink", u != MAP_FAILED);
+	report("unlink mapped file", unlink("unlinked"));
+	report("close mapped file", close(fd));
+	yesno("untouched pages read as zero after unlink and close", all_zero(u, 2 * PG));
+	fill(u, 2 * PG, 9);
+	yesno("and take writes", check(u, 2 * PG, 9));
+	pid_t kid = fork();
+	if (kid == 0) {
+		fill(u, PG, 10);
+		_exit(0);
+	}
+	waitpid(kid, NULL, 0);
+	yesno("shared with a child across fork", check(u, PG, 10));
+	report("munmap unlinked mapping", munmap(u, 2 * PG));
 
 	/* brk. */
 	uintptr_t cur = syscall(SYS_brk, 0);

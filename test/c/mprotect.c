@@ -4,6 +4,7 @@
  * With argv[1] == "exec-none", a call into a page without PROT_EXEC (SIGSEGV
  * too). */
 #include "common.h"
+#include <fcntl.h>
 #include <sys/mman.h>
 
 #define PG 4096L
@@ -45,6 +46,20 @@ int main(int argc, char **argv) {
 	report("mprotect zero length", mprotect(p, 0, PROT_READ));
 	munmap(p + 2 * PG, PG);
 	report("mprotect range with unmapped tail", mprotect(p, 3 * PG, PROT_READ));
+
+	/* x86 page tables cannot express write-only: PROT_WRITE reads too,
+	 * for the program and for syscalls reading its memory. */
+	unsigned char *w = mmap(NULL, 2 * PG, PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	printf("read of an untouched PROT_WRITE page: %d\n", w[5]);
+	w[PG + 3] = 'w';
+	printf("read back from a PROT_WRITE page: %c\n", w[PG + 3]);
+	int null = open("/dev/null", O_WRONLY);
+	report("write(2) from a PROT_WRITE page", write(null, w + PG + 3, 1));
+	close(null);
+	unsigned char *rw = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	rw[9] = 9;
+	report("mprotect to PROT_WRITE", mprotect(rw, PG, PROT_WRITE));
+	printf("read after mprotect to PROT_WRITE: %d\n", rw[9]);
 
 	/* An executable page: mov eax, 42; ret. */
 	unsigned char *x = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

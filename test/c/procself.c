@@ -32,8 +32,25 @@ int main(int argc, char **argv) {
 	uname(&u);
 	printf("sysname: %s\nnodename: %s\nrelease: %s\nmachine: %s\n", u.sysname, u.nodename, u.release, u.machine);
 	printf("AT_SYSINFO_EHDR set: %s\n", getauxval(AT_SYSINFO_EHDR) ? "yes" : "no");
-	printf("AT_HWCAP: %#lx\n", getauxval(AT_HWCAP));
-
+	/* The auxiliary vector as the kernel laid it out, after envp's NULL
+	 * (glibc's getauxval(AT_HWCAP) is glibc's own value on x86-64). */
+	char **e = environ;
+	while (*e)
+		e++;
+	unsigned long *stack_auxv = (unsigned long *)(e + 1);
+	long stack_words = 0;
+	while (stack_auxv[stack_words] != AT_NULL)
+		stack_words += 2;
+	stack_words += 2;
+	for (long i = 0; i < stack_words; i += 2)
+		if (stack_auxv[i] == AT_HWCAP)
+			printf("AT_HWCAP: %#lx\n", stack_auxv[i + 1]);
+	long an = readall("/proc/self/auxv", buf, sizeof buf);
+	if (an < 0)
+		printf("auxv: error %s\n", errname(errno));
+	else
+		printf("/proc/self/auxv is the initial auxv: %s\n",
+		       an == stack_words * 8 && memcmp(buf, stack_auxv, an) == 0 ? "yes" : "no");
 	long n = readlink("/proc/self/exe", buf, sizeof buf - 1);
 	if (n < 0)
 		printf("exe: error %s\n", errname(errno));

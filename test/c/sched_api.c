@@ -132,6 +132,9 @@ static void affinity(void) {
 	report("sched_getaffinity(size 1)", syscall(SYS_sched_getaffinity, 0, 1, &set));
 	report("sched_getaffinity(size 12)", syscall(SYS_sched_getaffinity, 0, 12, &set));
 	report("sched_getaffinity(bad pointer)", syscall(SYS_sched_getaffinity, 0, sizeof set, (void *)8));
+	report("sched_getaffinity(no such pid)", sched_getaffinity(0x3ffff0, sizeof set, &set));
+	report("sched_getaffinity(pid -1)", sched_getaffinity(-1, sizeof set, &set));
+	report("sched_setaffinity(pid -1)", sched_setaffinity(-1, sizeof set, &set));
 	CPU_ZERO(&set);
 	report("sched_setaffinity(empty mask)", sched_setaffinity(0, sizeof set, &set));
 	CPU_SET(1000, &set);

@@ -2,7 +2,10 @@
  * delete) with SIGEV_SIGNAL, SIGEV_THREAD_ID and SIGEV_NONE.
  *
  * Usage: timer_posix CASE. Only coarse, timing-independent facts are
- * printed (at least N deliveries, si_code, si_value, ranges).
+ * printed (at least N deliveries, si_code, si_value, ranges). A loaded
+ * machine may deschedule the program for tens of milliseconds between any
+ * two calls: counts are bounded by the time measured around them, and
+ * "not yet expired" is checked on timers armed seconds ahead.
  */
 #include "common.h"
 #include <pthread.h>
@@ -13,12 +16,13 @@
 #include <sys/wait.h>
 #include <time.h>
 
-static volatile sig_atomic_t count, last_code, last_value, last_timerid, bad_code;
+static volatile sig_atomic_t count, overruns, last_code, last_value, last_timerid, bad_code;
 
 static void on_timer(int sig, siginfo_t *si, void *uc) {
 	(void)sig;
 	(void)uc;
 	count++;
+	overruns += si->si_overrun;
 	last_code = si->si_code;
 	last_value = si->si_value.sival_int;
 	last_timerid = si->si_timerid;
@@ -70,12 +74,15 @@ static void handler(int sig) {
 static void case_signal(void) {
 	handler(SIGUSR1);
 	timer_t id = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGUSR1, 42);
+	long long start = now_ns(CLOCK_MONOTONIC);
 	arm(id, 0, 10000000, 10000000);
 	sleep_ms(105);
 	timer_delete(id);
+	long long el = now_ns(CLOCK_MONOTONIC) - start;
 	int n = count;
-	yesno("at least 5 deliveries in 100ms", n >= 5);
-	yesno("at most 12 deliveries in 100ms", n <= 12);
+	/* Expirations while a signal is pending are overruns, not deliveries. */
+	yesno("at least 5 expirations in 100ms", n + overruns >= 5);
+	yesno("no more expirations than periods elapsed", n + overruns <= el / 10000000 + 1);
 	yesno("si_code is SI_TIMER", last_code == SI_TIMER && bad_code == 0);
 	report("si_value", last_value);
 	yesno("si_timerid is the timer's id", last_timerid == (int)(intptr_t)id);
@@ -157,12 +164,14 @@ static void case_overrun(void) {
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	timer_t id = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGUSR1, 3);
+	long long start = now_ns(CLOCK_MONOTONIC);
 	arm(id, 0, 5000000, 5000000);
 	sleep_ms(60);
 	siginfo_t si;
 	sigwaitinfo(&set, &si);
+	long long el = now_ns(CLOCK_MONOTONIC) - start;
 	yesno("si_overrun >= 5", si.si_overrun >= 5);
-	yesno("si_overrun <= 12", si.si_overrun <= 12);
+	yesno("si_overrun below the periods elapsed", si.si_overrun <= el / 5000000);
 	int ov = timer_getoverrun(id);
 	yesno("timer_getoverrun == si_overrun", ov == si.si_overrun);
 	struct itimerspec zero = {{0, 0}, {0, 0}};
@@ -173,10 +182,11 @@ static void case_overrun(void) {
 
 static void case_none(void) {
 	timer_t id = make_timer(CLOCK_MONOTONIC, SIGEV_NONE, 0, 0);
-	arm(id, 0, 40000000, 0);
+	arm(id, 0, 10000000000LL, 0);
 	struct itimerspec cur;
 	timer_gettime(id, &cur);
-	yesno("armed", cur.it_value.tv_nsec > 0);
+	yesno("armed", cur.it_value.tv_sec > 0 || cur.it_value.tv_nsec > 0);
+	arm(id, 0, 40000000, 0);
 	sleep_ms(60);
 	timer_gettime(id, &cur);
 	yesno("expired", cur.it_value.tv_sec == 0 && cur.it_value.tv_nsec == 0);
@@ -330,6 +340,7 @@ static void case_itimer(void) {
 	sigaction(SIGVTALRM, &sa, NULL);
 	sigaction(SIGPROF, &sa, NULL);
 	struct itimerval it = {{0, 20000}, {0, 20000}}, cur;
+	long long cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
 	report("setitimer ITIMER_VIRTUAL", setitimer(ITIMER_VIRTUAL, &it, NULL));
 	getitimer(ITIMER_VIRTUAL, &cur);
 	/* Linux adds a tick to the first expiry. */
@@ -337,10 +348,16 @@ static void case_itimer(void) {
 	yesno("virtual interval 20ms", cur.it_interval.tv_usec == 20000);
 	sleep_ms(100);
 	report("SIGVTALRM while sleeping 100ms", vt_count);
-	spin_ms(200);
+	/* The kernel charges CPU time to the itimers by its own accounting,
+	 * which on a loaded (or virtual) machine lags the thread's CPU clock:
+	 * spin until 5 signals came or 2 s of CPU went by, and bound the count
+	 * by the CPU time spent since the timer was armed. */
+	for (int i = 0; i < 100 && vt_count < 5; i++)
+		spin_ms(20);
+	long long spun = now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
 	int v = vt_count;
-	yesno("at least 5 SIGVTALRM in 200ms of CPU", v >= 5);
-	yesno("at most 11 SIGVTALRM in 200ms of CPU", v <= 11);
+	yesno("at least 5 SIGVTALRM within 2s of CPU", v >= 5);
+	yesno("at most one SIGVTALRM per 20ms of CPU", v <= spun / 20000000 + 1);
 	yesno("si_code SI_KERNEL", it_code == SI_KERNEL);
 	struct itimerval zero = {{0, 0}, {0, 0}}, old;
 	setitimer(ITIMER_VIRTUAL, &zero, &old);
@@ -350,7 +367,9 @@ static void case_itimer(void) {
 
 	struct itimerval once = {{0, 0}, {0, 30000}};
 	report("setitimer ITIMER_PROF", setitimer(ITIMER_PROF, &once, NULL));
-	spin_ms(100);
+	for (int i = 0; i < 100 && prof_count == 0; i++)
+		spin_ms(20);
+	spin_ms(40);
 	report("SIGPROF one-shot", prof_count);
 	getitimer(ITIMER_PROF, &cur);
 	yesno("prof disarmed after firing", cur.it_value.tv_sec == 0 && cur.it_value.tv_usec == 0);

@@ -80,9 +80,18 @@ func New(hostDir string, readOnly bool) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
+	return FromFD(fd, hostDir, readOnly), nil
+}
+
+// FromFD returns the filesystem of the host directory behind fd (an
+// O_PATH or readable descriptor of a directory, opened by whoever could
+// name it: the launcher opens the root and the volumes before the sentry
+// loses its view of the host's files). The filesystem owns fd. hostDir is
+// only the name /proc/mounts shows.
+func FromFD(fd int, hostDir string, readOnly bool) *FS {
 	f := &FS{root: fd, hostDir: hostDir, readOnly: readOnly}
 	f.rootNode = &Node{fs: f, rel: "", typ: unix.S_IFDIR}
-	return f, nil
+	return f
 }
 
 // Close closes the root descriptor. Nodes must not be used afterwards.

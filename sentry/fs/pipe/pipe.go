@@ -40,6 +40,10 @@ var (
 
 // Pipe is one pipe or FIFO.
 type Pipe struct {
+	// anon marks an anonymous pipe (pipe(2), pipefs): reopening one
+	// through /proc/PID/fd never waits for the other side, as Linux's
+	// fifo_open does only for FIFOs.
+	anon       bool
 	ino        uint64
 	uid, gid   uint32
 	createTime linux.StatxTimestamp
@@ -77,6 +81,7 @@ func (p *Pipe) Ino() uint64 { return p.ino }
 // NewPair returns the read and write ends of a new anonymous pipe.
 func NewPair(creds *fs.Creds) (p *Pipe, r, w fs.File) {
 	p = New(creds)
+	p.anon = true
 	p.mu.Lock()
 	p.readers++
 	p.writers++
@@ -114,7 +119,9 @@ func (p *Pipe) Stat(ctx *fs.Context) (linux.Statx, error) {
 // Open implements fs.Node with FIFO semantics: a read-only open waits for
 // a writer and a write-only open for a reader unless O_NONBLOCK (a
 // write-only non-blocking open with no reader fails with ENXIO); O_RDWR
-// never waits. It blocks.
+// never waits. An anonymous pipe reopened through /proc/PID/fd never
+// waits and never fails (a reader whose writers are gone reads EOF). It
+// blocks.
 func (p *Pipe) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
 	nonblock := flags&unix.O_NONBLOCK != 0
 	switch flags & unix.O_ACCMODE {
@@ -127,7 +134,7 @@ func (p *Pipe) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
 		p.mu.Unlock()
 		p.oq.NotifyAll()
 		p.wq.NotifyAll()
-		if !nonblock && !hasWriter {
+		if !nonblock && !hasWriter && !p.anon {
 			err := ctx.Block(&p.oq, func() bool {
 				p.mu.Lock()
 				defer p.mu.Unlock()
@@ -141,7 +148,7 @@ func (p *Pipe) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
 		return &End{p: p, read: true}, nil
 	case unix.O_WRONLY:
 		p.mu.Lock()
-		if p.readers == 0 && nonblock {
+		if p.readers == 0 && nonblock && !p.anon {
 			p.mu.Unlock()
 			return nil, unix.ENXIO
 		}
@@ -152,7 +159,7 @@ func (p *Pipe) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
 		p.mu.Unlock()
 		p.oq.NotifyAll()
 		p.rq.NotifyAll()
-		if !hasReader {
+		if !hasReader && !p.anon {
 			err := ctx.Block(&p.oq, func() bool {
 				p.mu.Lock()
 				defer p.mu.Unlock()
@@ -383,14 +390,16 @@ func (e *End) PipeSize() int {
 	return e.p.size
 }
 
-// SetPipeSize implements fs.PipeSizer: the size is rounded up to a power
-// of two of at least a page; EBUSY if the unread data would not fit.
+// SetPipeSize implements fs.PipeSizer: n (fcntl's unsigned argument) is
+// rounded up to a power of two of at least a page, as Linux's
+// round_pipe_size (0 gives a page); above 2 GiB it is EINVAL, above
+// pipe-max-size EPERM, and EBUSY if the unread data would not fit.
 func (e *End) SetPipeSize(n int) (int, error) {
-	if n <= 0 || n > MaxSize {
-		if n > MaxSize {
-			return 0, unix.EPERM
-		}
+	switch {
+	case n > 1<<31:
 		return 0, unix.EINVAL
+	case n > MaxSize:
+		return 0, unix.EPERM
 	}
 	size := 4096
 	for size < n {

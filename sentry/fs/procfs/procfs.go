@@ -18,6 +18,7 @@ package procfs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"sort"
@@ -52,6 +53,7 @@ type memInfo interface {
 	Maps() []byte
 	Argv() []byte
 	Env() []byte
+	Auxv() []uint64
 	VirtualSize() uint64
 	ResidentPages() uint64
 }
@@ -266,6 +268,18 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 			return m.Argv(), nil
 		}
 		return nil, nil
+	})
+	file("auxv", 0400, func(*fs.Context) ([]byte, error) {
+		m := memOf(th)
+		if m == nil {
+			return nil, nil
+		}
+		auxv := m.Auxv()
+		b := make([]byte, 8*len(auxv))
+		for i, v := range auxv {
+			binary.LittleEndian.PutUint64(b[8*i:], v)
+		}
+		return b, nil
 	})
 	file("environ", 0400, func(*fs.Context) ([]byte, error) {
 		if m := memOf(th); m != nil {
@@ -558,11 +572,14 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 	} else {
 		fmt.Fprintf(&b, "Threads:\t1\n")
 	}
-	var blocked uint64
+	var blocked, pending, shared, ignored, caught uint64
 	if th != nil {
 		blocked = uint64(th.SignalMask)
+		pending = uint64(th.ThreadPendingSignals())
+		s, i, c := th.TG.SignalSets()
+		shared, ignored, caught = uint64(s), uint64(i), uint64(c)
 	}
-	fmt.Fprintf(&b, "SigQ:\t0/%d\nSigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n", 63422, 0, 0, blocked, 0, 0)
+	fmt.Fprintf(&b, "SigQ:\t0/%d\nSigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n", 63422, pending, shared, blocked, ignored, caught)
 	caps := "000001ffffffffff"
 	if uids[1] != 0 {
 		caps = "0000000000000000"

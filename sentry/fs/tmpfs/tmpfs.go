@@ -95,8 +95,9 @@ type Inode struct {
 	ctime    linux.StatxTimestamp
 	btime    linux.StatxTimestamp
 	data     fileData // regular files
-	// opens counts the open descriptions of a regular file; with no
-	// link left either, its data is freed (releaseIfUnused).
+	// opens counts the open descriptions of a regular file and the vmas
+	// that map it; with no link left either, its data is freed
+	// (releaseIfUnused).
 	opens     atomic.Int32
 	dirSize   uint64 // directories copied up by an overlay: the lower size
 	dirBlocks uint64
@@ -680,10 +681,8 @@ func (f *File) Release() {
 	}
 }
 
-// releaseIfUnused frees a regular file's data once neither a name nor an
-// open description refers to it (what is still mapped lives on in the page
-// cache; a mapping's write-back into the freed file is dropped, as the file
-// is gone).
+// releaseIfUnused frees a regular file's data once neither a name, an
+// open description nor a mapping refers to it.
 func (i *Inode) releaseIfUnused() {
 	if i.Type() != unix.S_IFREG {
 		return
@@ -820,6 +819,17 @@ func (Mappable) WriteAtInode(i *Inode, p []byte, off int64) (int, error) {
 		err = nil
 	}
 	return n, err
+}
+
+// Mapped implements mm.MappedFile: a mapping keeps the file's data as an
+// open description does.
+func (m Mappable) Mapped() { m.i.opens.Add(1) }
+
+// Unmapped implements mm.MappedFile.
+func (m Mappable) Unmapped() {
+	if m.i.opens.Add(-1) == 0 {
+		m.i.releaseIfUnused()
+	}
 }
 
 // MappingIdentity implements mm.Mappable.

@@ -1,0 +1,105 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/runsc-lite/runsc-lite/sentry/boot"
+)
+
+// The launcher and the sentry process speak over two pipes:
+//
+//   - the boot pipe (launcher → sentry): one JSON bootMessage, then EOF;
+//   - the status pipe (sentry → launcher): JSON statusMessages, one per
+//     line: "started" once init is loaded and confined and about to run,
+//     then "exit" with init's wait status; or "error" if the sandbox could
+//     not start.
+//
+// Descriptors travel as the sentry's inherited files; the messages carry
+// their numbers.
+
+// bootMessage is everything the sentry process needs to boot.
+type bootMessage struct {
+	// Config is the sandbox. Its RootFD and Volumes[i].HostFD are the
+	// sentry's descriptor numbers.
+	Config boot.Config
+	// LogLevel is logrus's name of the log level.
+	LogLevel string
+	// LogFD is the log file's descriptor (-1: log to stderr).
+	LogFD int
+	// ProfileFD is the CPU profile's descriptor (-1: no profile).
+	ProfileFD int
+	// StatusFD is the status pipe's write end (-1: none, for a detached
+	// sentry whose creator does not wait).
+	StatusFD int
+	// NetNSFD is a network namespace to join (-1: none).
+	NetNSFD int
+	// Confinement is what the sentry does to itself once booted.
+	Confinement Confinement
+}
+
+// Confinement selects the sentry's confinement. The zero value is the
+// default: fully confined.
+type Confinement struct {
+	// Unconfined turns every layer off (--unconfined).
+	Unconfined bool
+	// SeccompLog makes the seccomp filter log what it would refuse
+	// instead of killing the sentry (--seccomp-log, a debugging aid).
+	SeccompLog bool
+}
+
+// statusMessage is one line on the status pipe.
+type statusMessage struct {
+	// Event is "started", "exit" or "error".
+	Event string `json:"event"`
+	// WaitStatus is init's wait status ("exit").
+	WaitStatus uint32 `json:"wait_status,omitempty"`
+	// Error and ExitStatus describe a failure to start ("error"):
+	// ExitStatus is what runsc-lite exits with (127 not found, 126 not
+	// executable, 125 anything else).
+	Error      string `json:"error,omitempty"`
+	ExitStatus int    `json:"exit_status,omitempty"`
+}
+
+func readBootMessage(r io.Reader) (*bootMessage, error) {
+	var m bootMessage
+	if err := json.NewDecoder(r).Decode(&m); err != nil {
+		return nil, fmt.Errorf("reading the boot message: %w", err)
+	}
+	return &m, nil
+}
+
+// statusWriter writes status messages; a nil one writes nothing.
+type statusWriter struct{ f *os.File }
+
+func (w *statusWriter) send(m statusMessage) {
+	if w == nil || w.f == nil {
+		return
+	}
+	b, _ := json.Marshal(m)
+	// EPIPE (nobody listens any more) is not the sentry's problem.
+	w.f.Write(append(b, '\n'))
+}
+
+func marshalBootMessage(m *bootMessage) ([]byte, error) {
+	return json.Marshal(m)
+}
+
+// decodeStatus yields the status messages read from r until EOF or a
+// malformed line.
+func decodeStatus(r io.Reader) func(yield func(statusMessage) bool) {
+	return func(yield func(statusMessage) bool) {
+		dec := json.NewDecoder(r)
+		for {
+			var m statusMessage
+			if err := dec.Decode(&m); err != nil {
+				return
+			}
+			if !yield(m) {
+				return
+			}
+		}
+	}
+}

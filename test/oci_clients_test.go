@@ -495,3 +495,80 @@ func TestCRIPod(t *testing.T) {
 	}
 	t.Log("two containers of the pod talking over localhost is not tested: the sandbox has no sockets yet (unix/net helpers)")
 }
+
+// TestDocker: dockerd (Debian's docker.io) on a private containerd runs
+// containers with --runtime=runsc-lite: run --rm with output and status,
+// -i, -d with exec and its status, stop (SIGKILL after the timeout).
+func TestDocker(t *testing.T) {
+	needSandbox(t)
+	dockerd := needTool(t, "dockerd", "docker.io")
+	// Debian's client, whatever else is on PATH.
+	docker := "/usr/bin/docker"
+	if _, err := os.Stat(docker); err != nil {
+		t.Fatalf("%s is not installed (apt-get install -y docker.io; .ci/run installs it)", docker)
+	}
+	c := startContainerd(t, "")
+	dir := filepath.Join(c.dir, "docker")
+	sock := filepath.Join(dir, "docker.sock")
+	logf, _ := os.Create(filepath.Join(c.dir, "dockerd.log"))
+	d := exec.Command(dockerd, "--data-root", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "exec"),
+		"--pidfile", filepath.Join(dir, "dockerd.pid"), "-H", "unix://"+sock, "--containerd", c.sock,
+		"--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs",
+		"--add-runtime", "runsc-lite="+runscBin)
+	d.Stdout, d.Stderr = logf, logf
+	d.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.Start(); err != nil {
+		t.Fatalf("starting dockerd: %v", err)
+	}
+	logf.Close()
+	// Stopped before containerd (cleanups run last-registered first).
+	t.Cleanup(func() {
+		d.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { d.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			d.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("dockerd's log:\n%s", tail(readFile(t, filepath.Join(c.dir, "dockerd.log")), 30))
+		}
+	})
+	dk := func(o runOpts, args ...string) result {
+		t.Helper()
+		return tool(t, o, append([]string{docker, "-H", "unix://" + sock}, args...)...)
+	}
+	for deadline := time.Now().Add(time.Minute); dk(runOpts{}, "version").Status != 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("dockerd did not come up")
+		}
+	}
+	img := filepath.Join(c.dir, "rootfs.tar")
+	writeFile(t, img, rootfsTar(t), 0o644)
+	if res := dk(runOpts{}, "import", img, "busybox:test"); res.Status != 0 {
+		t.Fatalf("docker import: %d %s", res.Status, res.Stderr)
+	}
+	runArgs := []string{"--runtime", "runsc-lite", "--network", "none"}
+	res := dk(runOpts{}, append(append([]string{"run", "--rm"}, runArgs...), "busybox:test", "sh", "-c", "echo hello from docker; exit 6")...)
+	if res.Status != 6 || res.Stdout != "hello from docker\n" {
+		t.Errorf("docker run --rm: status %d stdout %q stderr %q", res.Status, res.Stdout, res.Stderr)
+	}
+	res = dk(runOpts{Stdin: []byte("piped\n")}, append(append([]string{"run", "--rm", "-i"}, runArgs...), "busybox:test", "cat")...)
+	if res.Status != 0 || res.Stdout != "piped\n" {
+		t.Errorf("docker run -i: status %d stdout %q stderr %q", res.Status, res.Stdout, res.Stderr)
+	}
+	if res := dk(runOpts{}, append(append([]string{"run", "-d", "--name", "bg"}, runArgs...), "busybox:test", "sleep", "1000")...); res.Status != 0 {
+		t.Fatalf("docker run -d: %d %s", res.Status, res.Stderr)
+	}
+	res = dk(runOpts{}, "exec", "bg", "sh", "-c", "echo in exec; exit 4")
+	if res.Status != 4 || res.Stdout != "in exec\n" {
+		t.Errorf("docker exec: status %d stdout %q stderr %q", res.Status, res.Stdout, res.Stderr)
+	}
+	res = dk(runOpts{}, "stop", "-t", "1", "bg")
+	if code := strings.TrimSpace(dk(runOpts{}, "inspect", "-f", "{{.State.ExitCode}}", "bg").Stdout); res.Status != 0 || code != "137" {
+		t.Errorf("docker stop -t 1: status %d, exit code %s (want 137: sleep, PID 1, ignores SIGTERM)", res.Status, code)
+	}
+	dk(runOpts{}, "rm", "bg")
+}

@@ -305,19 +305,15 @@ func verbRun(c *ociCtx, fl any, args []string) (int, error) {
 	if f.detach {
 		return 0, nil
 	}
-	// Forward the signals this process gets to the container's init;
-	// those a terminal sends its foreground group already reached the
-	// sentry, which gives them to init itself.
+	// Forward the signals this process gets to the container's init (the
+	// sentry runs in a session of its own: a terminal's ^C reaches only
+	// this process).
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs)
-	stdinTTY := isTerminal(0)
 	go func() {
 		for sig := range sigs {
 			n, ok := sig.(syscall.Signal)
 			if !ok || n == unix.SIGCHLD || n == unix.SIGURG || n == unix.SIGPIPE || n == unix.SIGWINCH {
-				continue
-			}
-			if stdinTTY && (n == unix.SIGINT || n == unix.SIGQUIT) {
 				continue
 			}
 			c.rt.Kill(id, n, false)
@@ -331,11 +327,6 @@ func verbRun(c *ociCtx, fl any, args []string) (int, error) {
 		}
 	}
 	return st.ShellStatus(), nil
-}
-
-func isTerminal(fd int) bool {
-	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	return err == nil
 }
 
 func verbStart(c *ociCtx, _ any, args []string) (int, error) {

@@ -26,7 +26,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -400,6 +399,21 @@ func privateRootfs(d *dir, cs *container.Spec) error {
 	return nil
 }
 
+// open returns the open (unlocked) state directory of id and its state:
+// for the calls that only read.
+func (r *Runtime) open(id string) (*dir, *State, error) {
+	d, err := openDir(r.Root, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := d.read()
+	if err != nil {
+		d.close()
+		return nil, nil, err
+	}
+	return d, st, nil
+}
+
 // load returns the open, locked state directory of id and its state.
 // A directory without state (a create that died) is removed, and reads
 // as ErrNotExist.
@@ -632,15 +646,11 @@ type PublicState struct {
 
 // State returns the container's state.
 func (r *Runtime) State(id string) (*PublicState, error) {
-	d, err := openDir(r.Root, id)
+	d, st, err := r.open(id)
 	if err != nil {
 		return nil, err
 	}
 	defer d.close()
-	st, err := d.read()
-	if err != nil {
-		return nil, err
-	}
 	return r.public(d, st), nil
 }
 
@@ -725,15 +735,11 @@ func (r *Runtime) freeze(id string, pause bool) error {
 
 // Processes returns the container's processes.
 func (r *Runtime) Processes(id string) ([]control.Process, *State, error) {
-	d, err := openDir(r.Root, id)
+	d, st, err := r.open(id)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer d.close()
-	st, err := d.read()
-	if err != nil {
-		return nil, nil, err
-	}
 	if r.status(d, st) == container.Stopped {
 		return nil, nil, ErrNotRunning
 	}
@@ -748,15 +754,11 @@ func (r *Runtime) Processes(id string) ([]control.Process, *State, error) {
 
 // Stats returns the sandbox's usage, with the container's process count.
 func (r *Runtime) Stats(id string) (*control.Stats, error) {
-	d, err := openDir(r.Root, id)
+	d, st, err := r.open(id)
 	if err != nil {
 		return nil, err
 	}
 	defer d.close()
-	st, err := d.read()
-	if err != nil {
-		return nil, err
-	}
 	if r.status(d, st) == container.Stopped {
 		return nil, fmt.Errorf("container with id %s is not running", id)
 	}
@@ -771,15 +773,11 @@ func (r *Runtime) Stats(id string) (*control.Stats, error) {
 
 // Wait waits for the container's init to exit and returns how.
 func (r *Runtime) Wait(id string) (*control.Exit, error) {
-	d, err := openDir(r.Root, id)
+	d, st, err := r.open(id)
 	if err != nil {
 		return nil, err
 	}
 	defer d.close()
-	st, err := d.read()
-	if err != nil {
-		return nil, err
-	}
 	if !st.alive() {
 		return nil, ErrNotRunning
 	}
@@ -795,10 +793,3 @@ func (r *Runtime) Wait(id string) (*control.Exit, error) {
 	return resp.Exit, nil
 }
 
-// exitOf turns a host wait status into an Exit.
-func exitOf(ws syscall.WaitStatus) control.Exit {
-	if ws.Signaled() {
-		return control.Exit{Signal: int(ws.Signal())}
-	}
-	return control.Exit{Code: ws.ExitStatus()}
-}

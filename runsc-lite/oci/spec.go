@@ -274,11 +274,11 @@ func Convert(spec *specs.Spec, dir, id string) (container.Spec, Sandbox, []strin
 		Process: convertProcess(spec.Process),
 	}
 	for _, m := range spec.Mounts {
-		src := m.Source
-		if isBind(m) && src != "" && !filepath.IsAbs(src) {
-			src = filepath.Join(dir, src)
+		cm := container.Mount{Destination: m.Destination, Type: m.Type, Source: m.Source, Options: m.Options}
+		if cm.IsBind() && cm.Source != "" && !filepath.IsAbs(cm.Source) {
+			cm.Source = filepath.Join(dir, cm.Source)
 		}
-		cs.Mounts = append(cs.Mounts, container.Mount{Destination: m.Destination, Type: m.Type, Source: src, Options: m.Options})
+		cs.Mounts = append(cs.Mounts, cm)
 	}
 	sb := Sandbox{Hostname: spec.Hostname, Domainname: spec.Domainname}
 	if spec.Process != nil {
@@ -380,17 +380,6 @@ func convertProcess(p *specs.Process) container.Process {
 	return cp
 }
 
-func isBind(m specs.Mount) bool {
-	if m.Type == "bind" {
-		return true
-	}
-	for _, o := range m.Options {
-		if o == "bind" || o == "rbind" {
-			return true
-		}
-	}
-	return false
-}
 
 // parseCPUSet reads a cpuset list ("0-3,6").
 func parseCPUSet(s string) ([]int, error) {

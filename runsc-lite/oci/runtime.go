@@ -792,4 +792,3 @@ func (r *Runtime) Wait(id string) (*control.Exit, error) {
 	}
 	return resp.Exit, nil
 }
-

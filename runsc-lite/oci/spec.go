@@ -380,7 +380,6 @@ func convertProcess(p *specs.Process) container.Process {
 	return cp
 }
 
-
 // parseCPUSet reads a cpuset list ("0-3,6").
 func parseCPUSet(s string) ([]int, error) {
 	var out []int

@@ -176,6 +176,27 @@ func (o *options) registerDo(fs *flag.FlagSet) {
 	fs.StringVar(&o.user, "u", o.user, "shorthand for --user")
 }
 
+// inheritedIgnored are the signals runsc-lite was started with ignored
+// (and the Go runtime left so), read before it catches any itself: a
+// program `do` runs starts with them ignored, as one exec'd directly
+// would.
+var inheritedIgnored = ignoredSignals()
+
+// ignoredSignals returns the process's ignored set (SigIgn).
+func ignoredSignals() uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
@@ -371,7 +392,7 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		Container: container.Spec{
 			Root:    container.Root{Path: root, Overlay: true},
 			Mounts:  mounts,
-			Process: container.Process{Args: argv, Env: env, Cwd: cwd, User: u},
+			Process: container.Process{Args: argv, Env: env, Cwd: cwd, User: u, IgnoredSignals: inheritedIgnored},
 		},
 		Platform:    o.platform,
 		CPUs:        o.cpus,

@@ -34,6 +34,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 // Env is what the sandbox lends its containers.
@@ -346,6 +347,11 @@ func (c *Container) newProcess(p *Process, stdio Stdio, tid int32, init bool) (*
 		// under runc (`do` runs a program as it runs natively).
 		Unkillable: init && c.Spec.ID != "" && tid != 0,
 	})
+	for sig := 1; sig <= 64; sig++ {
+		if p.IgnoredSignals&(1<<(sig-1)) != 0 && sig != int(unix.SIGKILL) && sig != int(unix.SIGSTOP) {
+			th.TG.SetAction(sig, process.SignalAction{Handler: linux.SIG_IGN})
+		}
+	}
 	if p.OOMScoreAdj != nil {
 		if err := th.TG.SetOOMScoreAdj(*p.OOMScoreAdj, true, false); err != nil {
 			c.env.logf("process.oomScoreAdj %d: %v; ignored", *p.OOMScoreAdj, err)

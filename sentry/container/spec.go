@@ -127,6 +127,10 @@ type Process struct {
 	OOMScoreAdj *int `json:"oomScoreAdj,omitempty"`
 	// Terminal asks for a pseudo-terminal as stdio.
 	Terminal bool `json:"terminal,omitempty"`
+	// IgnoredSignals is the set of signals (bit N-1 for signal N) the
+	// process starts with ignored, as a program exec'd by the caller
+	// inherits its ignored signals (`do`: nohup's SIGHUP).
+	IgnoredSignals uint64 `json:"ignoredSignals,omitempty"`
 }
 
 // User is a process's identity.

@@ -363,8 +363,19 @@ func (r *Runtime) join(d *dir, c *Created, cs *container.Spec, sandboxID string,
 		files = append(files, f)
 		stdio = append(stdio, int32(3+i))
 	}
+	// The container's host directories go as descriptors: the sentry
+	// opens no host path by name once it runs.
+	dirs, err := specDirs(cs)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, f := range dirs {
+			f.Close()
+		}
+	}()
 	cl := control.Client{Path: sd.socketPath()}
-	if _, err := cl.Call(control.Request{Op: control.OpCreate, Container: cs.ID, Spec: cs, Stdio: stdio}, files...); err != nil {
+	if _, err := cl.Call(control.Request{Op: control.OpCreate, Container: cs.ID, Spec: cs, Stdio: stdio}, append(files, dirs...)...); err != nil {
 		return err
 	}
 	pid, err := startProxy(sd, control.Request{Op: control.OpWait, Container: cs.ID}, nil, nil)
@@ -374,6 +385,46 @@ func (r *Runtime) join(d *dir, c *Created, cs *container.Spec, sandboxID string,
 	c.State.Pid = pid
 	c.State.PidStart = processStart(pid)
 	return nil
+}
+
+// specDirs opens cs's root and the host directories of its bind mounts
+// and numbers them in cs (Root.FD, Mounts[i].HostFD: 1-based, in the
+// order returned), for a create request.
+func specDirs(cs *container.Spec) ([]*os.File, error) {
+	var files []*os.File
+	open := func(p string) (int, error) {
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return 0, err
+		}
+		files = append(files, os.NewFile(uintptr(fd), p))
+		return len(files), nil
+	}
+	n, err := open(cs.Root.Path)
+	if err != nil {
+		return nil, fmt.Errorf("root %s: %w", cs.Root.Path, err)
+	}
+	cs.Root.FD = n
+	for i, m := range cs.Mounts {
+		if !m.IsBind() {
+			continue
+		}
+		dir, _, err := m.BindDir()
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, fmt.Errorf("mount %s: source %s: %w", m.Destination, m.Source, err)
+		}
+		if n, err = open(dir); err != nil {
+			return nil, fmt.Errorf("mount %s: source %s: %w", m.Destination, m.Source, err)
+		}
+		cs.Mounts[i].HostFD = n
+	}
+	return files, nil
 }
 
 // privateRootfs gives the sentry its own bind mount of a joining

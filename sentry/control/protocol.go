@@ -59,6 +59,9 @@ type Request struct {
 	// Stdio are the descriptor numbers, in the new process, of the
 	// host descriptors passed with the request, in order.
 	Stdio []int32 `json:"stdio,omitempty"`
+	// For OpCreate, the descriptors after the stdio ones are the host
+	// directories of Spec (the sentry opens no host path by name): a
+	// Spec.Root.FD or Mounts[i].HostFD of N > 0 names the N-th of them.
 }
 
 // Response is the answer to a Request.
@@ -218,8 +221,11 @@ func (c *conn) write(v any, files ...*os.File) error {
 	return err
 }
 
+// closeAll closes fds, but for those set to -1 (taken over).
 func closeAll(fds []int) {
 	for _, fd := range fds {
-		unix.Close(fd)
+		if fd >= 0 {
+			unix.Close(fd)
+		}
 	}
 }

@@ -180,10 +180,38 @@ func (s *Server) create(req *Request, fds []int) Response {
 	if req.Spec == nil || req.Spec.ID == "" {
 		return Response{Error: "create: no container spec"}
 	}
-	stdio, err := stdioOf(req, fds)
+	if len(fds) < len(req.Stdio) {
+		return Response{Error: fmt.Sprintf("%d descriptors named, %d passed", len(req.Stdio), len(fds))}
+	}
+	stdio, err := stdioOf(req, fds[:len(req.Stdio)])
 	if err != nil {
 		return errResponse(err)
 	}
+	// The spec's host directories: the filesystems take over the
+	// descriptors they use (serve closes the others).
+	dirs := fds[len(req.Stdio):]
+	take := func(n int) (int, error) {
+		if n == 0 {
+			return 0, nil
+		}
+		if n < 0 || n > len(dirs) || dirs[n-1] < 0 {
+			return 0, fmt.Errorf("create: spec names descriptor %d of %d", n, len(dirs))
+		}
+		fd := dirs[n-1]
+		dirs[n-1] = -1
+		return fd, nil
+	}
+	spec := *req.Spec
+	spec.Mounts = append([]container.Mount(nil), spec.Mounts...)
+	if spec.Root.FD, err = take(spec.Root.FD); err != nil {
+		return errResponse(err)
+	}
+	for i := range spec.Mounts {
+		if spec.Mounts[i].HostFD, err = take(spec.Mounts[i].HostFD); err != nil {
+			return errResponse(err)
+		}
+	}
+	req.Spec = &spec
 	s.mu.Lock()
 	if s.containers[req.Spec.ID] != nil {
 		s.mu.Unlock()

@@ -11,8 +11,9 @@
 GO           ?= go
 TEST_TIMEOUT ?= 30m
 # Packages whose tests also run under the race detector: the kernel core and
-# the kernel threads built on it.
-RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/...
+# the kernel threads built on it, and the terminals (whose host link runs
+# goroutines beside the tasks).
+RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/tty/...
 TEST_FLAGS   ?=
 
 .PHONY: all build test test-kvm vet race unit conformance fmt-check bench syscalls-doc clean
@@ -40,7 +41,7 @@ race:
 # timing-sensitive tests if both ran at once. -count=1 because test/ builds
 # runsc-lite itself, which go test's cache cannot see.
 unit:
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '/runsc-lite/test$$' -e '/runsc-lite/kernel$$' -e '/runsc-lite/workqueue$$' -e '/runsc-lite/softirqd$$' -e '/runsc-lite/kswapd$$')
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '/runsc-lite/test$$' -e '/runsc-lite/kernel$$' -e '/runsc-lite/workqueue$$' -e '/runsc-lite/softirqd$$' -e '/runsc-lite/kswapd$$' -e '/runsc-lite/sentry/tty$$')
 
 conformance:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./test/

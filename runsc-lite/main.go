@@ -376,6 +376,10 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 	}
 	mounts := []container.Mount{
 		{Destination: "/dev", Type: "devtmpfs", Source: "devtmpfs", Options: []string{"mode=755"}},
+		// A devpts mounted without options, as Linux's defaults
+		// (mode=600, ptmxmode=000): a terminal on do's stdio is its
+		// /dev/pts/0.
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts"},
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm"},
 	}
 	mounts = append(mounts, o.volumes...)

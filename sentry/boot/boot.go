@@ -22,12 +22,12 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/container"
 	"github.com/runsc-lite/runsc-lite/sentry/control"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
+	"github.com/runsc-lite/runsc-lite/sentry/tty"
 	"github.com/runsc-lite/runsc-lite/softirqd"
 	"github.com/runsc-lite/runsc-lite/workqueue"
 	"github.com/sirupsen/logrus"
@@ -59,6 +59,23 @@ type Config struct {
 	Domainname string `json:"domainname,omitempty"`
 	// Control, if set, serves the sandbox's control channel (OCI).
 	Control *Control `json:"control,omitempty"`
+	// ConsoleFD, if not 0, is the sentry's descriptor of a host
+	// terminal that becomes init's terminal (OCI's process.terminal:
+	// the replica of the pseudo-terminal whose master went to the
+	// console socket, or to the CLI's relay; the launcher passes it as
+	// an extra file): it is /dev/pts/0 of the first container, init's
+	// stdin, stdout and stderr, and init's controlling terminal, with
+	// Container.Process.ConsoleSize. When 0, a terminal on init's
+	// stdin or stdout (InitFDs) is init's terminal in the same way for
+	// the descriptors on it, unless LeaveTerminal. See
+	// container.AttachTerminal.
+	ConsoleFD int `json:"consoleFD,omitempty"`
+	// LeaveTerminal passes a terminal on init's stdio through as host
+	// files instead: the launcher sets it when it runs in the
+	// background of its terminal, which must not turn raw under the
+	// shell (the sentry, in a session of its own, cannot tell); the
+	// OCI runtime sets it unless process.terminal asks for one.
+	LeaveTerminal bool `json:"leaveTerminal,omitempty"`
 	// Log receives the sandbox's logs.
 	Log *logrus.Logger `json:"-"`
 	// Signals, if not nil, carries the host signals the sentry already
@@ -185,7 +202,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	}
 	defer wqUsers.finish()
 	ttyFD := -1
-	if hostfd.IsTerminal(0) {
+	if tty.IsTerminal(0) {
 		ttyFD = 0
 	}
 	env := &container.Env{Sandbox: s, FDCloser: closer, Writable: wqUsers.addWritable, TTYHostFD: ttyFD, Log: log}
@@ -193,10 +210,23 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	if stdio == nil {
 		stdio = container.HostStdio
 	}
-	first, err := container.New(env, &cfg.Container, stdio, initTID)
+	var term *container.Terminal
+	switch {
+	case cfg.ConsoleFD != 0:
+		term = &container.Terminal{Host: os.NewFile(uintptr(cfg.ConsoleFD), "console")}
+	case !cfg.LeaveTerminal:
+		term = &container.Terminal{}
+	}
+	first, err := container.New(env, &cfg.Container, stdio, term, initTID)
+	if term != nil && term.Host != nil {
+		// The link has a descriptor of its own.
+		term.Host.Close()
+	}
 	if err != nil {
 		return 0, err
 	}
+	console := first.Console()
+	defer console.Close()
 	s.VFS = first.VFS
 	if cfg.Control != nil {
 		srv := control.NewServer(env, first)
@@ -216,7 +246,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	log.Debugf("created %s (pid %d)", init.Exe(), init.TGID())
 	// Forward host signals before init runs, so a signal sent as soon as
 	// the program is up reaches it instead of killing runsc-lite.
-	stopForwarding := process.ForwardHostSignals(s, nil, cfg.Signals)
+	stopForwarding := process.ForwardHostSignals(s, console.Foreground(), cfg.Signals)
 	defer stopForwarding()
 	if cfg.Control == nil || !cfg.Control.WaitForStart {
 		first.Start()
@@ -225,6 +255,9 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	status := init.ExitStatus()
 	log.Debugf("init exited: %v", status)
 	shutdown(s)
+	// The program's last output reaches the host terminal, and the
+	// terminal gets its settings back, before runsc-lite exits.
+	console.Close()
 	// Write back every volume's dirty data before runsc-lite exits.
 	wqUsers.finish()
 	return status, nil

@@ -11,6 +11,11 @@
 // Spec and Process are plain data (spec.go), built by the CLI from flags
 // or from an OCI bundle.
 //
+// Each container has a devpts of its own (a new instance, as runc mounts
+// it), on its /dev/pts; a process given a Terminal has a host terminal
+// attached there as /dev/pts/N (terminal.go) as its stdio and controlling
+// terminal.
+//
 // Locking: Container.mu protects started and the exec table; it is a leaf,
 // never held while a process is created or waited for.
 package container
@@ -26,6 +31,7 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/procfs"
 	"github.com/runsc-lite/runsc-lite/sentry/loader"
@@ -45,8 +51,10 @@ type Env struct {
 	// Writable, if set, is told about every writable host filesystem
 	// (a writable root, writable binds), to write it behind.
 	Writable func(*hostfs.FS) error
-	// TTYHostFD is the sentry's descriptor of the terminal /dev/tty
-	// opens (-1: none).
+	// TTYHostFD is a host terminal /dev/tty opens for a process that
+	// has no controlling terminal in the sandbox while the sandbox has
+	// no host terminal attached (a terminal passed through as host
+	// files; see devfs.Options), or -1.
 	TTYHostFD int
 	Log       *logrus.Logger
 }
@@ -99,25 +107,30 @@ type Container struct {
 	VFS     *vfs.VirtualFilesystem
 	Cgroup  *process.Cgroup
 	Created time.Time
+	// PTS is the container's devpts.
+	PTS *devpts.Filesystem
 
 	env  *Env
 	init *process.Thread
+	// console is init's terminal, or nil.
+	console *Console
 
 	mu      sync.Mutex
 	started bool
 }
 
 // New builds a container: its mount namespace, then its init, created but
-// not started; initTID is a TID reserved for it, or 0 for the next free
-// one. Errors are one line naming what failed; an ExitError says the
-// program cannot be run.
-func New(env *Env, spec *Spec, stdio Stdio, initTID int32) (*Container, error) {
+// not started, with term (if not nil) as its terminal; initTID is a TID
+// reserved for it, or 0 for the next free one. Errors are one line naming
+// what failed; an ExitError says the program cannot be run. The caller
+// closes Console() once init has exited.
+func New(env *Env, spec *Spec, stdio Stdio, term *Terminal, initTID int32) (*Container, error) {
 	c := &Container{ID: spec.ID, Spec: spec, env: env, Created: time.Now(), Cgroup: process.NewCgroup(spec.ID)}
 	b, err := buildFS(env, spec)
 	if err != nil {
 		return nil, err
 	}
-	c.VFS = b.v
+	c.VFS, c.PTS = b.v, b.pts
 	// Sysctls are written before /proc/sys is made read-only.
 	if err := WriteSysctls(env, spec.Sysctl); err != nil {
 		return nil, err
@@ -125,11 +138,20 @@ func New(env *Env, spec *Spec, stdio Stdio, initTID int32) (*Container, error) {
 	if err := b.protect(); err != nil {
 		return nil, err
 	}
-	if c.init, err = c.newProcess(&spec.Process, stdio, initTID, true); err != nil {
+	if c.init, c.console, err = c.newProcess(&spec.Process, stdio, term, initTID, true); err != nil {
 		return nil, err
+	}
+	if term != nil && term.Host != nil {
+		if err := b.bindConsole(c.console); err != nil {
+			c.console.Close()
+			return nil, err
+		}
 	}
 	return c, nil
 }
+
+// Console returns init's terminal (nil if it has none).
+func (c *Container) Console() *Console { return c.console }
 
 // WriteSysctls writes each key (dotted, net.ipv4.ip_forward) to the
 // sandbox's /proc/sys. A key the sandbox does not have is logged and
@@ -241,33 +263,45 @@ func (c *Container) Pause() { c.Cgroup.Freeze() }
 // Resume thaws them.
 func (c *Container) Resume() { c.Cgroup.Thaw() }
 
-// Exec starts p in the container and returns its thread group; the
-// process has no parent in the sandbox (ReapExited collects it).
-func (c *Container) Exec(p *Process, stdio Stdio) (*process.ThreadGroup, error) {
-	th, err := c.newProcess(p, stdio, 0, false)
+// Exec starts p in the container, with term (if not nil) as its
+// terminal, and returns its thread group and its terminal; the process
+// has no parent in the sandbox (ReapExited collects it). The caller closes
+// the console once the process has exited.
+func (c *Container) Exec(p *Process, stdio Stdio, term *Terminal) (*process.ThreadGroup, *Console, error) {
+	th, console, err := c.newProcess(p, stdio, term, 0, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	th.Task.Start()
-	return th.TG, nil
+	return th.TG, console, nil
 }
 
-// newProcess creates (without starting) a process of the container.
-func (c *Container) newProcess(p *Process, stdio Stdio, tid int32, init bool) (*process.Thread, error) {
+// newProcess creates (without starting) a process of the container, and
+// its terminal when term asks for one.
+func (c *Container) newProcess(p *Process, stdio Stdio, term *Terminal, tid int32, init bool) (th *process.Thread, console *Console, err error) {
+	th, console, err = c.newProcessTerm(p, stdio, term, tid, init)
+	if err != nil {
+		console.Close()
+		return nil, nil, err
+	}
+	return th, console, nil
+}
+
+func (c *Container) newProcessTerm(p *Process, stdio Stdio, term *Terminal, tid int32, init bool) (*process.Thread, *Console, error) {
 	s := c.env.Sandbox
 	if len(p.Args) == 0 {
-		return nil, errors.New("process.args must not be empty")
+		return nil, nil, errors.New("process.args must not be empty")
 	}
 	cwd := p.Cwd
 	if cwd == "" {
 		cwd = "/"
 	}
 	if !path.IsAbs(cwd) {
-		return nil, fmt.Errorf("process.cwd %q must be an absolute path", cwd)
+		return nil, nil, fmt.Errorf("process.cwd %q must be an absolute path", cwd)
 	}
 	fsctx, err := c.VFS.NewFSContext("/")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	creds := process.HostCredentials()
 	if u := p.User; u != nil {
@@ -295,40 +329,48 @@ func (c *Container) newProcess(p *Process, stdio Stdio, tid int32, init bool) (*
 		err = unix.ENOTDIR
 	}
 	if err != nil {
-		return nil, fmt.Errorf("working directory %q: %w", cwd, errnoText(err))
+		return nil, nil, fmt.Errorf("working directory %q: %w", cwd, errnoText(err))
 	}
 	fsctx.SetCwd(loc)
 
 	limits := process.HostLimits()
 	for _, rl := range p.Rlimits {
 		if rl.Resource < 0 || rl.Resource >= process.NumLimits {
-			return nil, fmt.Errorf("rlimit %d: no such resource", rl.Resource)
+			return nil, nil, fmt.Errorf("rlimit %d: no such resource", rl.Resource)
 		}
 		if _, err := limits.Set(rl.Resource, process.Limit{Cur: rl.Soft, Max: rl.Hard}, true); err != nil {
-			return nil, fmt.Errorf("rlimit %d (soft %d, hard %d): %w", rl.Resource, rl.Soft, rl.Hard, errnoText(err))
+			return nil, nil, fmt.Errorf("rlimit %d (soft %d, hard %d): %w", rl.Resource, rl.Soft, rl.Hard, errnoText(err))
 		}
 	}
 
+	var console *Console
+	if term != nil {
+		var size *linux.Winsize
+		if cs := p.ConsoleSize; cs != nil {
+			size = &linux.Winsize{Row: cs.Height, Col: cs.Width}
+		}
+		if console, err = AttachTerminal(c.VFS, c.PTS, term.Host, stdio, size, creds, c.env.Log); err != nil {
+			return nil, nil, fmt.Errorf("terminal: %w", err)
+		}
+	}
 	fds := vfs.NewFDTable()
 	fds.SetLimit(limits.Get(unix.RLIMIT_NOFILE).Cur)
-	for fd, hostFD := range stdio {
-		if err := fds.InstallHostFD(fd, hostFD); err != nil && err != unix.EBADF {
-			fds.Release()
-			return nil, fmt.Errorf("descriptor %d: %w", fd, err)
-		}
+	if err := console.InstallStdio(fds, stdio); err != nil {
+		fds.Release()
+		return nil, console, fmt.Errorf("descriptors: %w", err)
 	}
 
 	as, err := s.Platform.NewAddressSpace()
 	if err != nil {
 		fds.Release()
-		return nil, fmt.Errorf("creating an address space: %w", err)
+		return nil, console, fmt.Errorf("creating an address space: %w", err)
 	}
 	m := mm.New(s.Zone, as, s.Platform.MaxUserAddress())
 	loaded, err := loadProgram(c.VFS, fsctx, m, p, creds)
 	if err != nil {
 		m.DecUsers()
 		fds.Release()
-		return nil, err
+		return nil, console, err
 	}
 	m.SetExecutable(loaded.Executable)
 	th := s.NewThreadGroup(process.NewThreadGroupOpts{
@@ -347,6 +389,10 @@ func (c *Container) newProcess(p *Process, stdio Stdio, tid int32, init bool) (*
 		// under runc (`do` runs a program as it runs natively).
 		Unkillable: init && c.Spec.ID != "" && tid != 0,
 	})
+	// A new thread group leads a session of its own: this cannot fail.
+	if err := console.SetControllingTerminal(th.TG); err != nil {
+		c.env.logf("giving process %d its terminal: %v", th.TG.TGID(), err)
+	}
 	for sig := 1; sig <= 64; sig++ {
 		if p.IgnoredSignals&(1<<(sig-1)) != 0 && sig != int(unix.SIGKILL) && sig != int(unix.SIGSTOP) {
 			th.TG.SetAction(sig, process.SignalAction{Handler: linux.SIG_IGN})
@@ -357,7 +403,7 @@ func (c *Container) newProcess(p *Process, stdio Stdio, tid int32, init bool) (*
 			c.env.logf("process.oomScoreAdj %d: %v; ignored", *p.OOMScoreAdj, err)
 		}
 	}
-	return th, nil
+	return th, console, nil
 }
 
 // fsCreds returns the filesystem credentials of creds.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/devfs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/overlay"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/procfs"
@@ -79,6 +80,39 @@ func parseMountOptions(m Mount) (mountOpts, error) {
 	return o, nil
 }
 
+// devptsOptions reads a devpts mount's own options (mode=, gid=,
+// ptmxmode=; newinstance and max= are accepted: every container's devpts
+// is a new instance, and max= is its 4096 terminals or fewer).
+func devptsOptions(m Mount) (devpts.Options, error) {
+	o := devpts.DefaultOptions
+	for _, opt := range m.Options {
+		k, v, hasVal := strings.Cut(opt, "=")
+		if !hasVal {
+			continue
+		}
+		var err error
+		var n uint64
+		switch k {
+		case "mode", "ptmxmode":
+			if n, err = strconv.ParseUint(v, 8, 32); err == nil && n > 0777 {
+				err = strconv.ErrRange
+			}
+			if k == "mode" {
+				o.Mode = uint32(n)
+			} else {
+				o.PtmxMode = uint32(n)
+			}
+		case "gid":
+			n, err = strconv.ParseUint(v, 10, 32)
+			o.GID = uint32(n)
+		}
+		if err != nil {
+			return o, fmt.Errorf("mount %s: bad option %q", m.Destination, opt)
+		}
+	}
+	return o, nil
+}
+
 // parseTmpfsSize reads tmpfs's size= (bytes with an optional k, m or g).
 func parseTmpfsSize(v string) (uint64, error) {
 	mult := uint64(1)
@@ -111,12 +145,26 @@ type fsBuilder struct {
 	hostRoot *vfs.VirtualFilesystem
 	// dev is the container's /dev, once mounted.
 	dev *synth.Filesystem
+	// pts is the container's devpts: /dev/ptmx makes its terminals,
+	// a devpts mount shows it, and host terminals attach to it.
+	pts *devpts.Filesystem
 }
 
 // buildFS builds the mount namespace of spec, all but its masked and
 // read-only paths (protect).
 func buildFS(env *Env, spec *Spec) (*fsBuilder, error) {
 	b := &fsBuilder{env: env, spec: spec}
+	ptsOpts := devpts.DefaultOptions
+	for _, m := range spec.Mounts {
+		if m.Type == "devpts" {
+			var err error
+			if ptsOpts, err = devptsOptions(m); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	b.pts = devpts.New(ptsOpts, env.Sandbox)
 	r := spec.Root
 	if r.FD == 0 {
 		if st, err := os.Stat(r.Path); err != nil {
@@ -216,7 +264,7 @@ func (b *fsBuilder) mount(m Mount) error {
 	case m.Type == "tmpfs" && dest == "/dev", m.Type == "devtmpfs":
 		// The container's /dev is the sandbox's devfs (its default
 		// devices), whatever the config mounts there.
-		b.dev = devfs.New(devfs.Options{TTYHostFD: b.env.TTYHostFD})
+		b.dev = devfs.New(devfs.Options{PTS: b.pts, TTYHostFD: b.env.TTYHostFD})
 		f = b.dev
 	case m.Type == "tmpfs", m.Type == "shm":
 		mode := uint32(01777)
@@ -229,14 +277,10 @@ func (b *fsBuilder) mount(m Mount) error {
 	case m.Type == "sysfs":
 		f = sysfs.New(b.env.Sandbox.Kernel.NumCPUs())
 	case m.Type == "devpts":
-		// Until the sandbox has a devpts of its own, the mount shows
-		// /dev's pts directory.
-		if b.dev != nil {
-			mo.Root, _ = b.dev.RootDir.Lookup(fs.Background, "pts")
-			f = b.dev
-		} else {
-			f = tmpfs.New(0755, 0, 0)
-		}
+		// The container's devpts (made with the first devpts mount's
+		// options); /proc/mounts shows its options as Linux does.
+		f = b.pts
+		mo.Data = b.pts.MountOptions()
 	case m.Type == "mqueue", m.Type == "cgroup", m.Type == "cgroup2", m.Type == "securityfs", m.Type == "debugfs":
 		// Shown in the mount table; an empty directory inside (the
 		// sandbox has no POSIX message queues or cgroup files yet).
@@ -384,6 +428,33 @@ func (b *fsBuilder) mask(p string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("masked path %s: %w", p, err)
+	}
+	return nil
+}
+
+// bindConsole makes /dev/console a bind mount of the console's
+// /dev/pts/N, as runtime-spec asks of a container with process.terminal
+// (runc does the same), when /dev is the container's devfs and its devpts
+// is mounted.
+func (b *fsBuilder) bindConsole(c *Console) error {
+	if b.dev == nil {
+		return nil
+	}
+	dev, err := b.v.Resolve(fs.Background, b.fsc, b.v.RootLocation(), "/dev", true)
+	if err != nil || dev.Node != fs.Node(b.dev.RootDir) {
+		return nil
+	}
+	loc, err := b.v.LocationIn(b.pts, strconv.FormatUint(uint64(c.term.Index()), 10), b.pts.ReplicaNode(c.term))
+	if err != nil {
+		return nil
+	}
+	if _, err := b.dev.RootDir.Lookup(fs.Background, "console"); err != nil {
+		// The mount point: Linux's console device (5:1), hidden by
+		// the bind.
+		b.dev.RootDir.Add("console", devfs.UnservedDevice(unix.S_IFCHR, 5, 1, 0600, 0, 0))
+	}
+	if err := b.v.Bind(fs.Background, loc, "/dev/console", false); err != nil {
+		return fmt.Errorf("/dev/console: %w", err)
 	}
 	return nil
 }

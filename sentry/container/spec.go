@@ -125,12 +125,23 @@ type Process struct {
 	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
 	// OOMScoreAdj is the process's oom_score_adj.
 	OOMScoreAdj *int `json:"oomScoreAdj,omitempty"`
-	// Terminal asks for a pseudo-terminal as stdio.
+	// Terminal asks for a pseudo-terminal as stdio: the CLI makes one
+	// on the host and hands its replica to the sentry (New's and
+	// Exec's Terminal), which serves it as /dev/pts/N.
 	Terminal bool `json:"terminal,omitempty"`
+	// ConsoleSize is the terminal's initial window size (nil: the host
+	// terminal's).
+	ConsoleSize *ConsoleSize `json:"consoleSize,omitempty"`
 	// IgnoredSignals is the set of signals (bit N-1 for signal N) the
 	// process starts with ignored, as a program exec'd by the caller
 	// inherits its ignored signals (`do`: nohup's SIGHUP).
 	IgnoredSignals uint64 `json:"ignoredSignals,omitempty"`
+}
+
+// ConsoleSize is a terminal's window size in characters.
+type ConsoleSize struct {
+	Height uint16 `json:"height"`
+	Width  uint16 `json:"width"`
 }
 
 // User is a process's identity.

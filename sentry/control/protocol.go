@@ -59,9 +59,15 @@ type Request struct {
 	// Stdio are the descriptor numbers, in the new process, of the
 	// host descriptors passed with the request, in order.
 	Stdio []int32 `json:"stdio,omitempty"`
-	// For OpCreate, the descriptors after the stdio ones are the host
-	// directories of Spec (the sentry opens no host path by name): a
-	// Spec.Root.FD or Mounts[i].HostFD of N > 0 names the N-th of them.
+	// Console says the descriptor passed after the Stdio ones is a host
+	// terminal (the replica of a pseudo-terminal the CLI made) that
+	// becomes the new process's terminal (OpExec, OpCreate): its
+	// /dev/pts/N, stdin, stdout, stderr and controlling terminal.
+	Console bool `json:"console,omitempty"`
+	// For OpCreate, the descriptors after the stdio (and console) ones
+	// are the host directories of Spec (the sentry opens no host path
+	// by name): a Spec.Root.FD or Mounts[i].HostFD of N > 0 names the
+	// N-th of them.
 }
 
 // Response is the answer to a Request.

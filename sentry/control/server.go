@@ -163,16 +163,34 @@ func stateOf(c *container.Container) *State {
 }
 
 // stdioOf pairs the request's descriptor numbers with the descriptors
-// that came with it.
-func stdioOf(req *Request, fds []int) (container.Stdio, error) {
-	if len(req.Stdio) != len(fds) {
-		return nil, fmt.Errorf("%d descriptors named, %d passed", len(req.Stdio), len(fds))
+// that came with it, and returns the console's terminal if it has one;
+// rest are the descriptors after them. The console's descriptor is taken
+// over (set to -1 in fds): the caller closes the Terminal's Host.
+func stdioOf(req *Request, fds []int) (stdio container.Stdio, term *container.Terminal, rest []int, err error) {
+	n := len(req.Stdio)
+	if req.Console {
+		n++
 	}
-	st := make(container.Stdio, len(fds))
-	for i, n := range req.Stdio {
-		st[n] = fds[i]
+	if len(fds) < n {
+		return nil, nil, nil, fmt.Errorf("%d descriptors named, %d passed", n, len(fds))
 	}
-	return st, nil
+	stdio = make(container.Stdio, len(req.Stdio))
+	for i, fd := range req.Stdio {
+		stdio[fd] = fds[i]
+	}
+	if req.Console {
+		i := len(req.Stdio)
+		term = &container.Terminal{Host: os.NewFile(uintptr(fds[i]), "console")}
+		fds[i] = -1
+	}
+	return stdio, term, fds[n:], nil
+}
+
+// closeTerminal closes the console descriptor a request brought.
+func closeTerminal(term *container.Terminal) {
+	if term != nil && term.Host != nil {
+		term.Host.Close()
+	}
 }
 
 // create makes a container that joins the sandbox.
@@ -180,16 +198,13 @@ func (s *Server) create(req *Request, fds []int) Response {
 	if req.Spec == nil || req.Spec.ID == "" {
 		return Response{Error: "create: no container spec"}
 	}
-	if len(fds) < len(req.Stdio) {
-		return Response{Error: fmt.Sprintf("%d descriptors named, %d passed", len(req.Stdio), len(fds))}
-	}
-	stdio, err := stdioOf(req, fds[:len(req.Stdio)])
+	stdio, term, dirs, err := stdioOf(req, fds)
+	defer closeTerminal(term)
 	if err != nil {
 		return errResponse(err)
 	}
 	// The spec's host directories: the filesystems take over the
 	// descriptors they use (serve closes the others).
-	dirs := fds[len(req.Stdio):]
 	take := func(n int) (int, error) {
 		if n == 0 {
 			return 0, nil
@@ -219,7 +234,7 @@ func (s *Server) create(req *Request, fds []int) Response {
 	}
 	s.containers[req.Spec.ID] = nil // reserved while it is built
 	s.mu.Unlock()
-	ct, err := container.New(s.env, req.Spec, stdio, 0)
+	ct, err := container.New(s.env, req.Spec, stdio, term, 0)
 	s.mu.Lock()
 	if err != nil {
 		delete(s.containers, req.Spec.ID)
@@ -229,6 +244,12 @@ func (s *Server) create(req *Request, fds []int) Response {
 	s.mu.Unlock()
 	if err != nil {
 		return errResponse(err)
+	}
+	if console := ct.Console(); console != nil {
+		go func() {
+			ct.Wait()
+			console.Close()
+		}()
 	}
 	return Response{State: stateOf(ct)}
 }
@@ -255,9 +276,15 @@ func (s *Server) exec(c *conn, req *Request, fds []int) {
 		err = errors.New("exec: no process")
 	}
 	var stdio container.Stdio
+	var term *container.Terminal
 	if err == nil {
-		stdio, err = stdioOf(req, fds)
+		var rest []int
+		stdio, term, rest, err = stdioOf(req, fds)
+		if err == nil && len(rest) > 0 {
+			err = fmt.Errorf("%d descriptors more than named", len(rest))
+		}
 	}
+	defer closeTerminal(term)
 	if err == nil {
 		switch ct.Status() {
 		case container.Stopped:
@@ -267,8 +294,9 @@ func (s *Server) exec(c *conn, req *Request, fds []int) {
 		}
 	}
 	var tg *process.ThreadGroup
+	var console *container.Console
 	if err == nil {
-		tg, err = ct.Exec(req.Process, stdio)
+		tg, console, err = ct.Exec(req.Process, stdio, term)
 	}
 	if err != nil {
 		c.write(errResponse(err))
@@ -298,6 +326,9 @@ func (s *Server) exec(c *conn, req *Request, fds []int) {
 	<-tg.Exited()
 	st := tg.ExitStatus()
 	s.env.Sandbox.ReleaseDetached(tg)
+	// Its last output reaches the console before the caller hears of
+	// the end.
+	console.Close()
 	c.write(Response{Exit: exitOf(st)})
 }
 

@@ -18,6 +18,7 @@
 package fs
 
 import (
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/marshal"
 )
 
@@ -105,6 +107,45 @@ func (c *Context) BlockTimeout(q *kernel.WaitQueue, cond func() bool, d time.Dur
 		return errno
 	}
 	return unix.EIO
+}
+
+// CopyOutArg copies b to the caller's memory at addr (an ioctl's
+// argument). EFAULT if it cannot (or there is no caller memory).
+func (c *Context) CopyOutArg(addr uintptr, b []byte) error {
+	if c.Mem == nil {
+		return unix.EFAULT
+	}
+	if _, err := c.Mem.CopyOutBytes(hostarch.Addr(addr), b); err != nil {
+		return unix.EFAULT
+	}
+	return nil
+}
+
+// CopyInArg fills b from the caller's memory at addr. EFAULT if it cannot.
+func (c *Context) CopyInArg(addr uintptr, b []byte) error {
+	if c.Mem == nil {
+		return unix.EFAULT
+	}
+	if _, err := c.Mem.CopyInBytes(hostarch.Addr(addr), b); err != nil {
+		return unix.EFAULT
+	}
+	return nil
+}
+
+// PutIntArg stores v as a C int at addr (FIONREAD, TIOCGPGRP...).
+func (c *Context) PutIntArg(addr uintptr, v int32) error {
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(v))
+	return c.CopyOutArg(addr, b[:])
+}
+
+// IntArg reads a C int at addr.
+func (c *Context) IntArg(addr uintptr) (int32, error) {
+	var b [4]byte
+	if err := c.CopyInArg(addr, b[:]); err != nil {
+		return 0, err
+	}
+	return int32(binary.LittleEndian.Uint32(b[:])), nil
 }
 
 // Node is a file in a filesystem: what a path names.

@@ -155,6 +155,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		}
 		ntg.parent = parent
 		ntg.pgid, ntg.sid = tg.pgid, tg.sid
+		ntg.ctty = tg.ctty
 		parent.children[ntg] = struct{}{}
 		s.tgs[ntg.tgid] = ntg
 		s.mu.Unlock()
@@ -389,6 +390,8 @@ func (tg *ThreadGroup) SetSession() (int32, error) {
 		}
 	}
 	tg.sid, tg.pgid = tg.tgid, tg.tgid
+	// A new session has no controlling terminal.
+	tg.ctty = nil
 	return tg.sid, nil
 }
 

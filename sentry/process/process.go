@@ -23,6 +23,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"github.com/runsc-lite/runsc-lite/sentry/tty"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/runsc-lite/runsc-lite/softirqd"
 	"github.com/sirupsen/logrus"
@@ -166,6 +167,8 @@ type ThreadGroup struct {
 	exitSignal int
 	zombie     bool
 	pgid, sid  int32
+	// ctty is the controlling terminal (tty.go), nil for none.
+	ctty *tty.Terminal
 
 	// childEvents wakes wait4/waitid in this group when a child changes
 	// state.

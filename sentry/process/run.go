@@ -258,7 +258,10 @@ func (t *Thread) exitThread() {
 	}
 	s := tg.s
 	s.mu.Lock()
+	oldParent := tg.parent
+	children := make([]*ThreadGroup, 0, len(tg.children))
 	for c := range tg.children {
+		children = append(children, c)
 		// An init that has already exited takes no children (its
 		// table is gone); the orphans are killed by the sandbox's
 		// shutdown.
@@ -275,6 +278,7 @@ func (t *Thread) exitThread() {
 	parent := tg.parent
 	isInit := s.init == tg
 	s.mu.Unlock()
+	tg.exitTerminal(oldParent, children)
 	close(tg.exited)
 	if parent != nil {
 		if tg.NotifyParentOfExit(parent, tg.exitSignal) {

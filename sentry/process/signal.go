@@ -157,6 +157,9 @@ func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo) error {
 		return unix.EINVAL
 	}
 	gs := tg.signals()
+	// Whatever happens below, a signalfd reader or watcher re-checks
+	// what is pending once the group's lock is released.
+	defer gs.signalfd.notify()
 	tg.mu.Lock()
 	if tg.exiting || (target != nil && target.exiting.Load()) {
 		tg.mu.Unlock()

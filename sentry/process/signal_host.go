@@ -25,13 +25,19 @@ var HostSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQU
 // the sandbox's PID namespace (SI_USER, si_pid 0), except SIGINT and
 // SIGWINCH when the sandbox owns the terminal (the sentry's standard input
 // is a terminal), which go to the terminal's foreground process group, as
-// the terminal itself would send them. A second SIGINT or SIGTERM within
+// the terminal itself would send them. With a host terminal attached as
+// the sandbox's /dev/pts/0 (foreground not nil), a ^C typed is no host
+// signal at all (the host terminal is raw and the sentry's line discipline
+// sends SIGINT), and SIGWINCH is left to the terminal's link, which reads
+// the new size before it signals. A second SIGINT or SIGTERM within
 // two seconds of the previous one stops the sandbox outright: every
 // process is killed and init's status is "killed by" that signal, so
 // runsc-lite exits with 128+N.
 //
-// foreground, if not nil, returns the terminal's foreground process group
-// as the sandbox sees it (0: none); when nil, init's process group is used.
+// foreground, if not nil, returns the foreground process group of the
+// sandbox's terminal (a host terminal attached as /dev/pts/0; 0: none),
+// and SIGINT goes there whatever runsc-lite's stdin is; when nil, init's
+// process group is used if stdin is a terminal.
 //
 // ch, if not nil, is a channel the caller already subscribed to those
 // signals with signal.Notify (the launcher does so as soon as the sentry
@@ -92,7 +98,10 @@ func (s *Sandbox) forwardHostSignal(sig int, foreground func() int32) {
 	if init == nil {
 		return
 	}
-	if (sig == int(unix.SIGINT) || sig == int(unix.SIGWINCH)) && stdinIsTerminal() {
+	if sig == int(unix.SIGWINCH) && foreground != nil {
+		return
+	}
+	if (sig == int(unix.SIGINT) || sig == int(unix.SIGWINCH)) && (foreground != nil || stdinIsTerminal()) {
 		pgid := int32(0)
 		if foreground != nil {
 			pgid = foreground()

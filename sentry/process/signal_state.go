@@ -139,6 +139,9 @@ type groupSignals struct {
 
 	// realTimer is ITIMER_REAL (alarm, setitimer).
 	realTimer intervalTimer
+
+	// signalfd wakes signalfd readers and watchers (signalfd.go).
+	signalfd signalfdWaiters
 }
 
 // threadSignals is a thread's signal state. Protected by ThreadGroup.mu.

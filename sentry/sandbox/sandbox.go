@@ -29,6 +29,7 @@ import (
 	"syscall"
 
 	"github.com/runsc-lite/runsc-lite/sentry/boot"
+	"github.com/runsc-lite/runsc-lite/sentry/container"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -176,6 +177,12 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 	toClose = append(toClose, statusW)
 	bootFD := pass(bootR)
 	msg.StatusFD = pass(statusW)
+	if !opts.Detach && opts.Stdin == nil && opts.Stdout == nil && opts.Stderr == nil {
+		// The sentry runs in a session of its own and cannot see whether
+		// the caller is in its terminal's foreground: a caller in the
+		// background keeps its shell's terminal as it is.
+		cfg.LeaveTerminal = cfg.LeaveTerminal || !container.StdioTerminalForeground()
+	}
 	msg.Config = cfg
 	msg.Config.Log = nil
 

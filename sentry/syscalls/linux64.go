@@ -174,7 +174,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_DUP2:        {Name: "dup2", Fn: Dup2, Support: Full, Args: []ArgKind{FD, FD}, Ret: FD},
 	unix.SYS_DUP3:        {Name: "dup3", Fn: Dup3, Support: Full, Args: []ArgKind{FD, FD, OpenFlags}, Ret: FD},
 	unix.SYS_FCNTL:       {Name: "fcntl", Fn: Fcntl, Support: Partial, Note: "record locks and leases always succeed (no other locker exists); F_SETOWN/F_SETSIG are recorded nowhere; no file seals", Args: []ArgKind{FD, Int, Hex}, Ret: Int},
-	unix.SYS_IOCTL:       {Name: "ioctl", Fn: Ioctl, Support: Partial, Note: "FIONBIO, FIOCLEX, FIONCLEX, FIOASYNC, FIONREAD; terminals: TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP/TIOCSPGRP, TIOCGSID, TCFLSH, TCXONC, TCSBRK, TIOCOUTQ; others ENOTTY", Args: []ArgKind{FD, Hex, Hex}, Ret: Int},
+	unix.SYS_IOCTL:       {Name: "ioctl", Fn: Ioctl, Support: Partial, Note: "FIONBIO, FIOCLEX, FIONCLEX, FIOASYNC, FIONREAD; terminals (sentry/tty): TCGETS/TCSETS/TCSETSW/TCSETSF and the termios2 and termio forms, TIOCGLCKTRMIOS/TIOCSLCKTRMIOS, TIOCGWINSZ/TIOCSWINSZ, TIOCSCTTY, TIOCNOTTY, TIOCGPGRP/TIOCSPGRP, TIOCGSID, TIOCEXCL/TIOCNXCL/TIOCGEXCL, TIOCOUTQ, TIOCSTI, TCFLSH, TCXONC, TCSBRK(P), TIOCSBRK/TIOCCBRK, TIOCGETD/TIOCSETD (N_TTY only), TIOCGSOFTCAR/TIOCSSOFTCAR, TIOCGDEV, TIOCVHANGUP; pty masters: TIOCGPTN, TIOCSPTLCK/TIOCGPTLCK, TIOCPKT/TIOCGPKT, TIOCSIG, TIOCGPTPEER; modem, serial and console ioctls ENOTTY, as on a pty; others ENOTTY", Args: []ArgKind{FD, Hex, Hex}, Ret: Int},
 
 	// Attributes (sys_fs.go).
 	unix.SYS_STAT:       {Name: "stat", Fn: Stat, Support: Full, Args: []ArgKind{Path, Ptr}, Ret: Int},
@@ -251,4 +251,10 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_LREMOVEXATTR: {Name: "lremovexattr", Fn: Lremovexattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{Path, Path}, Ret: Int},
 	unix.SYS_FREMOVEXATTR: {Name: "fremovexattr", Fn: Fremovexattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{FD, Path}, Ret: Int},
 	// END file syscalls
+
+	// Terminals and signal files (sys_signalfd.go; terminal ioctls are
+	// ioctl's, served by sentry/tty).
+	unix.SYS_SIGNALFD:  {Name: "signalfd", Fn: Signalfd, Support: Partial, Note: "poll and epoll readiness follow the thread that made the file (Linux: the polling thread); reads take the reader's signals", Args: []ArgKind{FD, Ptr, Uint}, Ret: FD},
+	unix.SYS_SIGNALFD4: {Name: "signalfd4", Fn: Signalfd4, Support: Partial, Note: "as signalfd; SFD_NONBLOCK, SFD_CLOEXEC", Args: []ArgKind{FD, Ptr, Uint, Hex}, Ret: FD},
+	unix.SYS_VHANGUP:   {Name: "vhangup", Fn: Vhangup, Support: Full, Note: "hangs up the controlling terminal; CAP_SYS_TTY_CONFIG is effective UID 0", Ret: Int},
 }

@@ -3,10 +3,12 @@ package syscalls
 import (
 	"encoding/binary"
 	"io"
+	"strconv"
 	"sync"
 
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"golang.org/x/sys/unix"
@@ -737,6 +739,13 @@ func Ioctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 		f.SetFlags(fl)
 		return 0, nil
+	case linux.TIOCGPTPEER:
+		if m, ok := f.Impl().(*devpts.MasterFile); ok {
+			return openPTYPeer(t, m, uint32(arg))
+		}
+		if _, ok := f.Impl().(*devpts.ReplicaFile); ok {
+			return 0, unix.EIO
+		}
 	case linux.FIONREAD:
 		if f.Node().Type() == unix.S_IFREG {
 			ctx := fsContext(t)
@@ -761,6 +770,25 @@ func Ioctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 	}
 	return f.Ioctl(fsContext(t), cmd, arg)
+}
+
+// openPTYPeer is TIOCGPTPEER: a new description of the master's replica,
+// opened through the master's own devpts rather than a path (so a
+// chroot or a renamed /dev cannot make it open another terminal), and
+// installed as a new descriptor.
+func openPTYPeer(t *process.Thread, m *devpts.MasterFile, flags uint32) (uintptr, error) {
+	flags &= unix.O_ACCMODE | unix.O_NOCTTY | unix.O_NONBLOCK | unix.O_CLOEXEC
+	fsys, node := m.Peer()
+	loc, err := t.S.VFS.LocationIn(fsys, strconv.FormatUint(uint64(m.Terminal().Index()), 10), node)
+	if err != nil {
+		return 0, unix.EIO
+	}
+	d, err := t.S.VFS.Open(fsContext(t), loc, flags&^unix.O_CLOEXEC)
+	if err != nil {
+		return 0, err
+	}
+	defer d.DecRef()
+	return installFile(t, d, flags&unix.O_CLOEXEC != 0)
 }
 
 // Pipes.

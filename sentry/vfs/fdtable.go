@@ -281,18 +281,6 @@ func (t *FDTable) FDs() []int32 {
 	return out
 }
 
-// InstallHostStdio installs the sentry's own descriptors 0, 1 and 2
-// (duplicated, so the sentry's are untouched) as descriptors 0, 1 and 2.
-// A sentry descriptor that is closed leaves the sandbox's closed too.
-func (t *FDTable) InstallHostStdio() error {
-	for i := 0; i < 3; i++ {
-		if err := t.InstallHostFD(int32(i), i); err != nil && err != unix.EBADF {
-			return err
-		}
-	}
-	return nil
-}
-
 // InstallHostFD installs a duplicate of the sentry's host descriptor
 // hostFD at fd (not close-on-exec), with the host descriptor's access mode
 // and O_APPEND. Errors: EBADF if hostFD is not open.

@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/pipe"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"golang.org/x/sys/unix"
@@ -381,14 +380,6 @@ func (fd *FileDescription) Waitable() fs.Waitable {
 func (fd *FileDescription) PipeSizer() fs.PipeSizer {
 	p, _ := fd.impl.(fs.PipeSizer)
 	return p
-}
-
-// IsTerminal reports whether the description is a terminal.
-func (fd *FileDescription) IsTerminal() bool {
-	if f, ok := fd.impl.(*hostfd.File); ok {
-		return f.Node().IsTTY()
-	}
-	return false
 }
 
 // Mappable returns the file as an mm.Mappable for mmap: regular files

@@ -215,6 +215,21 @@ func (v *VirtualFilesystem) mountAt(p string) *Mount {
 	return v.mounts[p]
 }
 
+// LocationIn returns the location of node, the file called name in the
+// root directory of the most recent mount of filesystem f: how the sentry
+// names a file it opens without walking a path (TIOCGPTPEER's replica, a
+// terminal installed as a program's stdio). ENOENT if f is not mounted.
+func (v *VirtualFilesystem) LocationIn(f fs.Filesystem, name string, node fs.Node) (Location, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	for i := len(v.list) - 1; i >= 0; i-- {
+		if m := v.list[i]; m.FS == f {
+			return Location{Mount: m, Node: node, Path: joinPath(m.Point, name)}, nil
+		}
+	}
+	return Location{}, unix.ENOENT
+}
+
 // MountInfo describes a mount for /proc/mounts.
 type MountInfo struct {
 	ID, ParentID int

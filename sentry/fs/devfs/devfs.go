@@ -1,21 +1,22 @@
 // Package devfs is the sandbox's /dev: null, zero, full, random, urandom
-// (the sentry's crypto/rand), tty (the controlling terminal: the sandbox's
-// stdin when it is a terminal), the stdin/stdout/stderr/fd symlinks into
-// /proc/self/fd, and empty shm and pts directories (vfs mounts a tmpfs on
-// /dev/shm).
+// (the sentry's crypto/rand), ptmx (a new pseudo-terminal of the sandbox's
+// devpts, mounted on /dev/pts), tty (the caller's controlling terminal),
+// the stdin/stdout/stderr/fd symlinks into /proc/self/fd, and empty shm
+// and pts directories (vfs mounts a tmpfs on /dev/shm and the devpts on
+// /dev/pts).
 //
 // Locking: none beyond package synth's; device files are stateless.
 package devfs
 
 import (
 	"crypto/rand"
-	"strconv"
-	"strings"
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/synth"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"github.com/runsc-lite/runsc-lite/sentry/tty"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 )
@@ -25,9 +26,14 @@ const DevtmpfsMagic = 0x01021994
 
 // Options configure New.
 type Options struct {
-	// TTYHostFD is the sentry's descriptor of the controlling terminal
-	// (its stdin when that is a terminal), or -1 when there is none
-	// (/dev/tty then fails with ENXIO).
+	// PTS is the sandbox's devpts: /dev/ptmx makes its terminals and
+	// /dev/tty opens the caller's controlling terminal among them. Nil:
+	// /dev/ptmx fails with ENODEV.
+	PTS *devpts.Filesystem
+	// TTYHostFD is a host terminal /dev/tty opens when the sandbox was
+	// given no terminal of its own (runsc-lite started in the
+	// background of a shell leaves its terminal alone, see
+	// sentry/boot), or -1.
 	TTYHostFD int
 }
 
@@ -47,16 +53,15 @@ func New(o Options) *synth.Filesystem {
 	dev("full", 1, 7, func(*fs.Context, uint32) (fs.File, error) { return fullFile{}, nil })
 	dev("random", 1, 8, func(*fs.Context, uint32) (fs.File, error) { return randomFile{}, nil })
 	dev("urandom", 1, 9, func(*fs.Context, uint32) (fs.File, error) { return randomFile{}, nil })
-	ttyFD := o.TTYHostFD
+	pts, hostTTY := o.PTS, o.TTYHostFD
 	dev("tty", 5, 0, func(ctx *fs.Context, flags uint32) (fs.File, error) {
-		if ttyFD < 0 || !hostfd.IsTerminal(ttyFD) {
-			return nil, unix.ENXIO
+		return openControllingTerminal(ctx, flags, pts, hostTTY)
+	})
+	dev("ptmx", 5, 2, func(ctx *fs.Context, flags uint32) (fs.File, error) {
+		if pts == nil {
+			return nil, unix.ENODEV
 		}
-		n, err := hostfd.New(ttyFD)
-		if err != nil {
-			return nil, unix.ENXIO
-		}
-		return n.Open(ctx, flags)
+		return pts.OpenMaster(ctx, flags)
 	})
 	link := func(name, target string) { root.Add(name, synth.StaticSymlink(attr(0777, 0), target)) }
 	link("stdin", "/proc/self/fd/0")
@@ -64,47 +69,28 @@ func New(o Options) *synth.Filesystem {
 	link("stderr", "/proc/self/fd/2")
 	link("fd", "/proc/self/fd")
 	root.Add("shm", synth.NewDir(attr(01777, 0)))
-	pts := synth.NewDir(attr(0755, 0))
-	root.Add("pts", pts)
-	if ttyFD >= 0 && hostfd.IsTerminal(ttyFD) {
-		buf := make([]byte, 256)
-		if n, err := unix.Readlink("/proc/self/fd/"+strconv.Itoa(ttyFD), buf); err == nil {
-			if name, ok := strings.CutPrefix(string(buf[:n]), "/dev/pts/"); ok && !strings.Contains(name, "/") {
-				// The terminal under its own name, so that ttyname(3)
-				// finds the file /proc/self/fd/0 names.
-				pts.Add(name, &HostTerminal{HostFD: ttyFD})
-			}
-		}
-	}
+	root.Add("pts", synth.NewDir(attr(0755, 0)))
 	return &synth.Filesystem{RootDir: root, FSName: "devtmpfs", Magic: DevtmpfsMagic}
 }
 
-// HostTerminal is the sandbox's terminal under its host name in
-// /dev/pts: stat reports the host's fstat of the terminal (ttyname compares
-// device and inode numbers), open shares the sentry's descriptor.
-type HostTerminal struct {
-	HostFD int
-}
-
-// Type implements fs.Node.
-func (h *HostTerminal) Type() uint32 { return unix.S_IFCHR }
-
-// Stat implements fs.Node.
-func (h *HostTerminal) Stat(ctx *fs.Context) (linux.Statx, error) {
-	var sx unix.Statx_t
-	if err := unix.Statx(h.HostFD, "", unix.AT_EMPTY_PATH, unix.STATX_BASIC_STATS, &sx); err != nil {
-		return linux.Statx{}, err
+// openControllingTerminal opens /dev/tty: the caller's controlling
+// terminal (never acquiring one), ENXIO when it has none.
+func openControllingTerminal(ctx *fs.Context, flags uint32, pts *devpts.Filesystem, hostTTY int) (fs.File, error) {
+	if pts != nil && ctx.Task != nil {
+		if p, ok := ctx.Task.Ext.(tty.Process); ok {
+			if t := p.ControllingTerminal(); t != nil {
+				return pts.OpenReplica(ctx, t, flags|unix.O_NOCTTY)
+			}
+		}
 	}
-	return fs.StatxFromUnix(&sx), nil
-}
-
-// Open implements fs.Node.
-func (h *HostTerminal) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
-	n, err := hostfd.New(h.HostFD)
-	if err != nil {
-		return nil, unix.ENXIO
+	if (pts == nil || !pts.HasAttached()) && hostTTY >= 0 && tty.IsTerminal(hostTTY) {
+		n, err := hostfd.New(hostTTY)
+		if err != nil {
+			return nil, unix.ENXIO
+		}
+		return n.Open(ctx, flags)
 	}
-	return n.Open(ctx, flags)
+	return nil, unix.ENXIO
 }
 
 // Device is a device node: a character device unless Kind says

@@ -9,9 +9,13 @@
 // zero timeout and, when it is not ready, sleeps on a wait queue that a
 // watcher goroutine notifies once unix.Poll reports the descriptor ready.
 //
-// Terminal ioctls (TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, FIONREAD...)
-// are the sentry issuing the same ioctl on its own descriptor, as gVisor's
-// host TTY does; the foreground process group is kept by the sentry.
+// A host terminal is normally not served here: sentry/boot attaches it to
+// the sandbox's devpts as /dev/pts/0 (sentry/tty's HostLink). Only when
+// runsc-lite starts in the background of its terminal, and must leave it
+// alone, is the terminal passed through as a host file: then its ioctls
+// (TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, FIONREAD...) are the sentry
+// issuing the same ioctl on its own descriptor, as gVisor's host TTY does,
+// and the foreground process group is a number kept here.
 //
 // Locking: Node.watchMu protects the watcher state; it is a leaf lock and
 // is never held across a poll or a wait.
@@ -29,7 +33,6 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
-	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
 // foregroundPgrp is the terminal's foreground process group as the sandbox
@@ -78,12 +81,6 @@ func New(hostFD int) (*Node, error) {
 		n.hostPath = "host:[" + strconv.Itoa(hostFD) + "]"
 	}
 	return n, nil
-}
-
-// IsTerminal reports whether the host descriptor is a terminal.
-func IsTerminal(hostFD int) bool {
-	_, err := unix.IoctlGetTermios(hostFD, unix.TCGETS)
-	return err == nil
 }
 
 // IsTTY reports whether the node is a terminal.
@@ -372,29 +369,9 @@ const tcxonc = 0x540a
 // Ioctl implements fs.Ioctler.
 func (f *File) Ioctl(ctx *fs.Context, cmd uint32, arg uintptr) (uintptr, error) {
 	n := f.n
-	copyOut := func(b []byte) error {
-		if ctx.Mem == nil {
-			return unix.EFAULT
-		}
-		if _, err := ctx.Mem.CopyOutBytes(hostarch.Addr(arg), b); err != nil {
-			return unix.EFAULT
-		}
-		return nil
-	}
-	copyIn := func(b []byte) error {
-		if ctx.Mem == nil {
-			return unix.EFAULT
-		}
-		if _, err := ctx.Mem.CopyInBytes(hostarch.Addr(arg), b); err != nil {
-			return unix.EFAULT
-		}
-		return nil
-	}
-	putInt := func(v int32) error {
-		var b [4]byte
-		binary.LittleEndian.PutUint32(b[:], uint32(v))
-		return copyOut(b[:])
-	}
+	copyOut := func(b []byte) error { return ctx.CopyOutArg(arg, b) }
+	copyIn := func(b []byte) error { return ctx.CopyInArg(arg, b) }
+	putInt := func(v int32) error { return ctx.PutIntArg(arg, v) }
 	if cmd == linux.FIONREAD {
 		var v int32
 		if err := ioctlPtr(n.fd, cmd, unsafe.Pointer(&v)); err != nil {

@@ -13,7 +13,6 @@
 package pipe
 
 import (
-	"encoding/binary"
 	"sync"
 	"sync/atomic"
 
@@ -21,7 +20,6 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
-	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
 const (
@@ -427,19 +425,11 @@ func (e *End) SetPipeSize(n int) (int, error) {
 func (e *End) Ioctl(ctx *fs.Context, cmd uint32, arg uintptr) (uintptr, error) {
 	switch cmd {
 	case linux.FIONREAD:
-		var b [4]byte
 		n := 0
 		if e.read {
 			n = e.p.Buffered()
 		}
-		binary.LittleEndian.PutUint32(b[:], uint32(n))
-		if ctx.Mem == nil {
-			return 0, unix.EFAULT
-		}
-		if _, err := ctx.Mem.CopyOutBytes(hostarch.Addr(arg), b[:]); err != nil {
-			return 0, unix.EFAULT
-		}
-		return 0, nil
+		return 0, ctx.PutIntArg(arg, int32(n))
 	}
 	return 0, unix.ENOTTY
 }

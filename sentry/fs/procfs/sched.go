@@ -78,10 +78,13 @@ func (p *procFS) taskStat(t *kernel.Task, group bool) string {
 	st, _ := stateOf(t)
 	th := thread(t)
 	var pgrp, session int32
+	var ttyNr uint32
+	tpgid := int32(-1)
 	var vsize, rss uint64
 	numThreads := 1
 	if th != nil {
 		pgrp, session = th.TG.ProcessGroup(), th.TG.Session()
+		ttyNr, tpgid = th.TG.TerminalInfo()
 		if m := memOf(th); m != nil {
 			vsize = m.VirtualSize()
 			rss = m.ResidentPages()
@@ -101,8 +104,8 @@ func (p *procFS) taskStat(t *kernel.Task, group bool) string {
 	prio, nice, rtPrio, policy := statPriority(t)
 	// Fields 1-52 of proc(5); zeros are counters the sandbox does not
 	// keep (faults, addresses it does not disclose).
-	return fmt.Sprintf("%d (%s) %c %d %d %d 0 -1 %d 0 0 0 0 %d %d %d %d %d %d %d 0 %d %d %d 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 %d %d %d 0 0 0 0 0 0 0 0 0 0 0\n",
-		t.TID(), t.Name(), st, ppidOf(t), pgrp, session, uint32(t.Flags()),
+	return fmt.Sprintf("%d (%s) %c %d %d %d %d %d %d 0 0 0 0 %d %d %d %d %d %d %d 0 %d %d %d 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 %d %d %d 0 0 0 0 0 0 0 0 0 0 0\n",
+		t.TID(), t.Name(), st, ppidOf(t), pgrp, session, ttyNr, tpgid, uint32(t.Flags()),
 		nsTicks(user), nsTicks(system), nsTicks(int64(cuser)), nsTicks(int64(csystem)), prio, nice, numThreads, start, vsize, rss,
 		cpu, rtPrio, policy)
 }

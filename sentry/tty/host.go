@@ -134,13 +134,7 @@ func AttachHost(t *Terminal, hostFD int, o HostOptions) (*HostLink, error) {
 	}
 	l.readWindowSize(false)
 
-	raw := l.saved
-	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	raw.Oflag &^= unix.OPOST
-	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	raw.Cflag &^= unix.CSIZE | unix.PARENB
-	raw.Cflag |= unix.CS8
-	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+	raw := RawMode(l.saved)
 	if err := ioctlPtr(fd, unix.TCSETS2, unsafe.Pointer(&raw)); err != nil {
 		unix.Close(l.stopFD)
 		unix.Close(fd)
@@ -152,6 +146,19 @@ func AttachHost(t *Terminal, hostFD int, o HostOptions) (*HostLink, error) {
 	go l.writer()
 	go l.watchWindow()
 	return l, nil
+}
+
+// RawMode returns settings s in raw mode, as cfmakeraw(3) makes them: no
+// echo, no signals, no input or output processing, 8-bit characters, a
+// read returning as soon as one byte is there.
+func RawMode(s unix.Termios) unix.Termios {
+	s.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	s.Oflag &^= unix.OPOST
+	s.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	s.Cflag &^= unix.CSIZE | unix.PARENB
+	s.Cflag |= unix.CS8
+	s.Cc[unix.VMIN], s.Cc[unix.VTIME] = 1, 0
+	return s
 }
 
 // openOwn returns a descriptor of host terminal hostFD for the link: its

@@ -298,8 +298,15 @@ func verbRun(c *ociCtx, fl any, args []string) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	// The terminal is relayed, and this process's terminal raw, before
+	// the program starts: what is typed from then on reaches it.
+	finishRelay := func() {}
+	if !f.detach {
+		finishRelay = created.Relay()
+	}
 	if err := c.rt.Start(id); err != nil {
 		c.rt.Delete(id, true)
+		finishRelay()
 		return 1, err
 	}
 	if f.detach {
@@ -321,6 +328,7 @@ func verbRun(c *ociCtx, fl any, args []string) (int, error) {
 	}()
 	st, _ := created.Sentry.Wait()
 	signal.Stop(sigs)
+	finishRelay()
 	if !f.keep {
 		if err := c.rt.Delete(id, true); err != nil {
 			c.rt.Log.Warn(err)

@@ -101,6 +101,7 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 	}
 	p := convertProcess(sp)
 	req := control.Request{Op: control.OpExec, Container: o.ID, Process: &p, Stdio: []int32{0, 1, 2}}
+	stdio := []*os.File{os.Stdin, os.Stdout, os.Stderr}
 	var extra []*os.File
 	for i := 0; i < o.PreserveFDs; i++ {
 		fd := 3 + i
@@ -110,6 +111,23 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 		extra = append(extra, os.NewFile(uintptr(fd), "preserved"))
 		req.Stdio = append(req.Stdio, int32(fd))
 	}
+	var cons *console
+	if sp.Terminal {
+		// The process's stdin, stdout and stderr are its terminal.
+		if cons, err = newConsole(p.ConsoleSize); err != nil {
+			return -1, err
+		}
+		defer cons.close()
+		if o.ConsoleSocket != "" {
+			if err := cons.send(o.ConsoleSocket); err != nil {
+				return -1, err
+			}
+		} else if p.ConsoleSize == nil {
+			cons.takeSize()
+		}
+		req.Stdio, req.Console = req.Stdio[3:], true
+		extra = append(extra, cons.replica)
+	}
 	sd := d
 	if st.Sandbox != st.ID {
 		if sd, err = openDir(r.Root, st.Sandbox); err != nil {
@@ -118,7 +136,12 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 		defer sd.close()
 	}
 	if o.Detach {
-		pid, err := startProxy(sd, req, []*os.File{os.Stdin, os.Stdout, os.Stderr}, extra)
+		if req.Console {
+			// The waiter keeps none of the caller's stdio (the
+			// containerd shim reads exec's output until it ends).
+			stdio = nil
+		}
+		pid, err := startProxy(sd, req, stdio, extra)
 		if err != nil {
 			return -1, err
 		}
@@ -129,13 +152,28 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 		}
 		return 0, nil
 	}
-	files := append([]*os.File{os.Stdin, os.Stdout, os.Stderr}, extra...)
+	files := extra
+	if !req.Console {
+		files = append(stdio, extra...)
+	}
+	finishRelay := func() {}
+	if cons != nil && cons.master != nil {
+		// No console socket: this process relays the terminal, as
+		// runc does, from before the process starts.
+		finishRelay = cons.relay()
+	}
 	exit, err := runSession(control.Client{Path: sd.socketPath()}, req, files, func(int32) error {
 		if o.PidFile != "" {
 			return writePidFile(o.PidFile, os.Getpid())
 		}
 		return nil
 	})
+	if err != nil {
+		// The relay ends at once if the sentry never had the
+		// terminal.
+		cons.closeReplica()
+	}
+	finishRelay()
 	if err != nil {
 		return -1, err
 	}
@@ -310,12 +348,23 @@ func RunProxy() {
 		report("proxy: " + err.Error())
 		os.Exit(1)
 	}
-	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
-	for i := 3; i < len(cfg.Request.Stdio); i++ {
-		files = append(files, os.NewFile(uintptr(proxyExtraFD+i-3), "preserved"))
-	}
-	if cfg.Request.Op != control.OpExec {
-		files = nil
+	// The descriptors the request passes: the proxy's own stdio for 0-2,
+	// the extra files it was given, in order, for the others and for
+	// the console.
+	var files []*os.File
+	if cfg.Request.Op == control.OpExec {
+		next := proxyExtraFD
+		for _, n := range cfg.Request.Stdio {
+			if n < 3 {
+				files = append(files, []*os.File{os.Stdin, os.Stdout, os.Stderr}[n])
+				continue
+			}
+			files = append(files, os.NewFile(uintptr(next), "preserved"))
+			next++
+		}
+		if cfg.Request.Console {
+			files = append(files, os.NewFile(uintptr(next), "console"))
+		}
 	}
 	cl := control.Client{Path: "/proc/self/fd/" + strconv.Itoa(proxyDirFD) + "/" + socketFile}
 	exit, err := runSession(cl, cfg.Request, files, func(int32) error {
@@ -354,6 +403,11 @@ func runSession(cl control.Client, req control.Request, files []*os.File, starte
 		return control.Exit{}, err
 	}
 	defer s.Close()
+	if req.Console {
+		// The sentry has its own copy of the terminal's replica: the
+		// master sees the end when the sentry lets go of it.
+		files[len(files)-1].Close()
+	}
 	if req.Op == control.OpExec {
 		resp, err := s.Next()
 		if err != nil {

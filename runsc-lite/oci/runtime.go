@@ -85,6 +85,21 @@ type Created struct {
 	// Sentry is the sentry process when the container owns a sandbox
 	// and was created by this process.
 	Sentry *sandbox.Process
+	// console is the container's terminal when the caller relays it
+	// (a foreground run with process.terminal and no console socket).
+	console *console
+}
+
+// Relay relays the container's terminal, if this process holds it,
+// between this process's stdio and the terminal (runc's foreground
+// terminal); the returned function, called once the container has
+// exited, waits for its last output and restores this process's
+// terminal.
+func (c *Created) Relay() (finish func()) {
+	if c.console == nil {
+		return func() {}
+	}
+	return c.console.relay()
 }
 
 // Create makes container o.ID from bundle o.Bundle: a new sandbox whose
@@ -138,14 +153,38 @@ func (r *Runtime) Create(o CreateOptions) (_ *Created, retErr error) {
 	defer func() {
 		if retErr != nil {
 			r.abortCreate(d, c)
+			c.console.close()
 		}
 		d.close()
 	}()
-	if sandboxID, ok := joins(spec.Annotations); ok {
-		if err := r.join(d, c, &cs, sandboxID, preserved); err != nil {
+	var replica *os.File
+	if cs.Process.Terminal {
+		cons, err := newConsole(cs.Process.ConsoleSize)
+		if err != nil {
 			return nil, err
 		}
-	} else if err := r.startSandbox(d, c, &cs, &sb, preserved, o.Foreground); err != nil {
+		// The sentry has its own replica once it runs (or the
+		// create failed).
+		defer cons.closeReplica()
+		if o.ConsoleSocket != "" {
+			err = cons.send(o.ConsoleSocket)
+		} else {
+			c.console = cons
+			if cs.Process.ConsoleSize == nil {
+				cons.takeSize()
+			}
+		}
+		if err != nil {
+			cons.close()
+			return nil, err
+		}
+		replica = cons.replica
+	}
+	if sandboxID, ok := joins(spec.Annotations); ok {
+		if err := r.join(d, c, &cs, sandboxID, preserved, replica); err != nil {
+			return nil, err
+		}
+	} else if err := r.startSandbox(d, c, &cs, &sb, preserved, replica, o.Foreground); err != nil {
 		return nil, err
 	}
 	st := c.State
@@ -183,9 +222,6 @@ func checkTerminal(terminal, detach bool, consoleSocket string) error {
 	}
 	if (!detach || !terminal) && consoleSocket != "" {
 		return errors.New("cannot use console socket if runc will not detach or allocate tty")
-	}
-	if consoleSocket != "" {
-		return errors.New("--console-socket: the sandbox has no pseudo-terminals yet; run the container without process.terminal")
 	}
 	return nil
 }
@@ -226,8 +262,8 @@ func (r *Runtime) abortCreate(d *dir, c *Created) {
 }
 
 // startSandbox starts a sentry for the container, created and waiting
-// for start.
-func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandbox, preserved []*os.File, foreground bool) error {
+// for start; console, if not nil, is the replica of init's terminal.
+func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandbox, preserved []*os.File, console *os.File, foreground bool) error {
 	cfg := boot.Config{
 		Container:   *cs,
 		Platform:    r.Sentry.Platform,
@@ -237,6 +273,10 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 		Strace:      r.Sentry.Strace,
 		Hostname:    sb.Hostname,
 		Domainname:  sb.Domainname,
+		// A terminal on the caller's stdio is passed through, as runc
+		// passes it; init has a terminal of the sandbox only with
+		// process.terminal.
+		LeaveTerminal: true,
 	}
 	if sb.CPUs > 0 && (cfg.CPUs == 0 || sb.CPUs < cfg.CPUs) {
 		cfg.CPUs = sb.CPUs
@@ -263,9 +303,17 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 	extra := []*os.File{ln}
 	cfg.Control = &boot.Control{ListenFD: sandbox.ExtraFileFD(0), WaitForStart: true}
 	cfg.InitFDs = container.Stdio{0: 0, 1: 1, 2: 2}
+	if console != nil {
+		// They are the terminal.
+		cfg.InitFDs = container.Stdio{}
+	}
 	for i, f := range preserved {
 		cfg.InitFDs[int32(3+i)] = sandbox.ExtraFileFD(len(extra))
 		extra = append(extra, f)
+	}
+	if console != nil {
+		cfg.ConsoleFD = sandbox.ExtraFileFD(len(extra))
+		extra = append(extra, console)
 	}
 	cgPath, err := cgroupPath(sb.CgroupsPath, r.SystemdCgroup, c.State.ID)
 	if err != nil {
@@ -300,6 +348,12 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 			return nil
 		},
 	}
+	if console != nil {
+		// Init's stdin, stdout and stderr are the terminal: a detached
+		// sentry keeps none of the caller's (the containerd shim runs
+		// create with a terminal reading its output until it ends).
+		opts.Stdin, opts.Stdout, opts.Stderr = nil, nil, nil
+	}
 	p, err := sandbox.Start(cfg, opts)
 	if err != nil {
 		return err
@@ -333,8 +387,8 @@ func listen(path string) (*os.File, error) {
 }
 
 // join makes the container in sandbox sandboxID's sentry and starts its
-// waiter.
-func (r *Runtime) join(d *dir, c *Created, cs *container.Spec, sandboxID string, preserved []*os.File) error {
+// waiter; console, if not nil, is the replica of its init's terminal.
+func (r *Runtime) join(d *dir, c *Created, cs *container.Spec, sandboxID string, preserved []*os.File, console *os.File) error {
 	sd, err := openDir(r.Root, sandboxID)
 	if err != nil {
 		return fmt.Errorf("sandbox %s: %w", sandboxID, err)
@@ -359,9 +413,16 @@ func (r *Runtime) join(d *dir, c *Created, cs *container.Spec, sandboxID string,
 	}
 	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
 	stdio := []int32{0, 1, 2}
+	if console != nil {
+		// Init's stdin, stdout and stderr are the terminal.
+		files, stdio = nil, nil
+	}
 	for i, f := range preserved {
 		files = append(files, f)
 		stdio = append(stdio, int32(3+i))
+	}
+	if console != nil {
+		files = append(files, console)
 	}
 	// The container's host directories go as descriptors: the sentry
 	// opens no host path by name once it runs.
@@ -375,7 +436,7 @@ func (r *Runtime) join(d *dir, c *Created, cs *container.Spec, sandboxID string,
 		}
 	}()
 	cl := control.Client{Path: sd.socketPath()}
-	if _, err := cl.Call(control.Request{Op: control.OpCreate, Container: cs.ID, Spec: cs, Stdio: stdio}, append(files, dirs...)...); err != nil {
+	if _, err := cl.Call(control.Request{Op: control.OpCreate, Container: cs.ID, Spec: cs, Stdio: stdio, Console: console != nil}, append(files, dirs...)...); err != nil {
 		return err
 	}
 	pid, err := startProxy(sd, control.Request{Op: control.OpWait, Container: cs.ID}, nil, nil)

@@ -370,6 +370,9 @@ func convertProcess(p *specs.Process) container.Process {
 		OOMScoreAdj:     p.OOMScoreAdj,
 		Terminal:        p.Terminal,
 	}
+	if b := p.ConsoleSize; b != nil && p.Terminal {
+		cp.ConsoleSize = &container.ConsoleSize{Height: uint16(min(b.Height, math.MaxUint16)), Width: uint16(min(b.Width, math.MaxUint16))}
+	}
 	for _, rl := range p.Rlimits {
 		cp.Rlimits = append(cp.Rlimits, container.Rlimit{Resource: rlimits[rl.Type], Soft: rl.Soft, Hard: rl.Hard})
 	}

@@ -3,7 +3,8 @@
 #   make build         compile every package and bin/runsc-lite
 #   make test          the whole suite: vet, race tests of the kernel packages,
 #                      every package's tests, test/ (the native-vs-sandbox
-#                      conformance tests), a gofmt check, and test-kvm
+#                      conformance tests), a gofmt check, a 20 s fuzz run
+#                      of the socket argument decoding, and test-kvm
 #   make bench         bench/bench.sh: native vs sandbox, markdown table
 #   make test-kvm      the KVM platform inside a QEMU guest with a standard KVM
 #   make syscalls-doc  docs/syscalls.md from `runsc-lite syscalls --markdown`
@@ -11,12 +12,12 @@
 GO           ?= go
 TEST_TIMEOUT ?= 30m
 # Packages whose tests also run under the race detector: the kernel core and
-# the kernel threads built on it, and the terminals (whose host link runs
-# goroutines beside the tasks).
-RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/tty/...
+# the kernel threads built on it, the terminals (whose host link runs
+# goroutines beside the tasks), and the socket layer's lock-heavy code.
+RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/tty/... ./sentry/socket/...
 TEST_FLAGS   ?=
 
-.PHONY: all build test test-kvm vet race unit conformance fmt-check bench syscalls-doc clean
+.PHONY: all build test test-kvm vet race unit conformance fmt-check fuzz bench syscalls-doc clean
 
 all: build
 
@@ -24,7 +25,7 @@ build:
 	$(GO) build ./...
 	$(GO) build -o bin/runsc-lite ./runsc-lite
 
-test: vet race unit conformance fmt-check test-kvm
+test: vet race unit conformance fmt-check fuzz test-kvm
 
 vet:
 	$(GO) vet ./...
@@ -45,6 +46,12 @@ unit:
 
 conformance:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./test/
+
+# A bounded run of the fuzzer of the socket syscalls' argument decoding
+# (sockaddrs, msghdr, iovecs, cmsg chains); its checked-in corpus
+# (sentry/socket/testdata/fuzz) already runs as a normal test in unit.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzSocketArgs -fuzztime 20s ./sentry/socket/
 
 fmt-check:
 	@out="$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 gofmt -l)"; \

@@ -82,7 +82,9 @@ type Kernel struct {
 	lastTID int32
 
 	kthreadd *Task
-	kthreadq chan *kthreadRequest
+	// kthreadq holds kthread_create requests for kthreadd; Shutdown
+	// closes it (kthreadq.mu is a leaf lock).
+	kthreadq kthreadQueue
 
 	ctxSwitches atomic.Uint64 // all CPUs, for /proc/stat's ctxt
 	forks       atomic.Uint64 // tasks created, for /proc/stat's processes
@@ -192,7 +194,7 @@ func (k *Kernel) Shutdown() {
 	}
 	k.tickWG.Wait()
 	if k.kthreadd != nil {
-		close(k.kthreadq)
+		k.kthreadq.close()
 	}
 }
 

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -137,5 +138,36 @@ func TestKthreadLifecycle(t *testing.T) {
 		if tk != k.Kthreadd() {
 			t.Fatalf("task left over: %s", tk.dump())
 		}
+	}
+}
+
+// A kthread_create racing with Shutdown either gets its kthread or
+// ErrNoKthreadd; it never panics or waits forever (it once sent on the
+// closed request channel when a workqueue made a worker during teardown).
+func TestKthreadCreateRacesShutdown(t *testing.T) {
+	for round := 0; round < 50; round++ {
+		k := New(Config{CPUs: 2, Tick: time.Millisecond})
+		k.ReserveTID()
+		k.StartKthreadd()
+		var wg sync.WaitGroup
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := 0; j < 20; j++ {
+					kt, err := k.KthreadCreate(KthreadOptions{Name: "racer"}, func(*Kthread) int { return 0 })
+					if err == ErrNoKthreadd {
+						return
+					}
+					if err != nil {
+						t.Errorf("KthreadCreate: %v", err)
+						return
+					}
+					kt.Stop()
+				}
+			}()
+		}
+		k.Shutdown()
+		wg.Wait()
 	}
 }

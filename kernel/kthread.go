@@ -84,30 +84,69 @@ type kthreadRequest struct {
 	done chan *Kthread
 }
 
+// kthreadQueue is kthreadd's request queue: any goroutine adds to it and
+// wakes kthreadd (the kthread_create_list of Linux). Once closed it takes
+// no more requests; kthreadd serves those already queued, then exits.
+type kthreadQueue struct {
+	mu     sync.Mutex
+	reqs   []*kthreadRequest
+	closed bool
+	wq     WaitQueue
+}
+
+// add queues r and wakes kthreadd; it reports false once the queue is
+// closed.
+func (q *kthreadQueue) add(r *kthreadRequest) bool {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	q.reqs = append(q.reqs, r)
+	q.mu.Unlock()
+	q.wq.NotifyOne()
+	return true
+}
+
+// close makes kthreadd exit after the requests already queued.
+func (q *kthreadQueue) close() {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return
+	}
+	q.closed = true
+	q.reqs = append(q.reqs, nil)
+	q.mu.Unlock()
+	q.wq.NotifyOne()
+}
+
+// next waits for the next request; nil means the queue was closed.
+func (q *kthreadQueue) next(t *Task) *kthreadRequest {
+	var r *kthreadRequest
+	q.wq.Wait(t, func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if len(q.reqs) > 0 {
+			r = q.reqs[0]
+			q.reqs = q.reqs[1:]
+			return true
+		}
+		return false
+	}, WaitOpts{Timeout: Forever})
+	return r
+}
+
 // StartKthreadd creates kthreadd, the parent of every kernel thread. It
 // takes the next TID, so the sandbox's init must have reserved TID 1
 // first. It does not block.
 func (k *Kernel) StartKthreadd() {
-	k.kthreadq = make(chan *kthreadRequest, 64)
-	var reqs []*kthreadRequest
-	var reqMu sync.Mutex
-	var wq WaitQueue
 	kthreadd := k.NewTask(TaskOptions{
 		Name:  "kthreadd",
 		Flags: PFKthread,
 		Entry: func(t *Task) {
 			for {
-				var r *kthreadRequest
-				wq.Wait(t, func() bool {
-					reqMu.Lock()
-					defer reqMu.Unlock()
-					if len(reqs) > 0 {
-						r = reqs[0]
-						reqs = reqs[1:]
-						return true
-					}
-					return false
-				}, WaitOpts{Timeout: Forever})
+				r := k.kthreadq.next(t)
 				if r == nil {
 					return
 				}
@@ -116,20 +155,6 @@ func (k *Kernel) StartKthreadd() {
 		},
 	})
 	k.kthreadd = kthreadd
-	// Requests arrive on a Go channel from any goroutine; this forwarder
-	// is the kthreadd "interrupt": it queues the request and wakes it.
-	go func() {
-		for r := range k.kthreadq {
-			reqMu.Lock()
-			reqs = append(reqs, r)
-			reqMu.Unlock()
-			wq.NotifyOne()
-		}
-		reqMu.Lock()
-		reqs = append(reqs, nil)
-		reqMu.Unlock()
-		wq.NotifyOne()
-	}()
 	kthreadd.Start()
 }
 
@@ -166,9 +191,7 @@ func (k *Kernel) KthreadCreate(opts KthreadOptions, fn func(*Kthread) int) (*Kth
 		return nil, fmt.Errorf("kthread %q: CPU %d out of range [0, %d)", opts.Name, opts.CPU, len(k.cpus))
 	}
 	r := &kthreadRequest{opts: opts, fn: fn, done: make(chan *Kthread, 1)}
-	select {
-	case k.kthreadq <- r:
-	case <-k.stopTick:
+	if !k.kthreadq.add(r) {
 		return nil, ErrNoKthreadd
 	}
 	return <-r.done, nil

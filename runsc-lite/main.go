@@ -82,6 +82,7 @@ type options struct {
 	network     string
 	unconfined  bool
 	profileCPU  string
+	pidsLimit   int
 
 	// do's flags.
 	root     string
@@ -90,6 +91,7 @@ type options struct {
 	hostname string
 	env      stringList
 	user     string
+	hostUDS  string
 }
 
 type stringList []string
@@ -161,6 +163,7 @@ func (o *options) registerSandbox(fs *flag.FlagSet) {
 	fs.StringVar(&o.network, "network", o.network, "the sandbox's network: none, sandbox or host")
 	fs.BoolVar(&o.unconfined, "unconfined", o.unconfined, "do not confine the sentry's own process")
 	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
+	fs.IntVar(&o.pidsLimit, "pids-limit", o.pidsLimit, "most tasks (threads and processes) the sandbox may hold; fork and clone fail with EAGAIN beyond it (0: a thirty-second of the host's pid_max/threads-max, 512 to 16384; -1: no limit)")
 }
 
 // registerDo registers do's own flags.
@@ -174,6 +177,7 @@ func (o *options) registerDo(fs *flag.FlagSet) {
 	fs.Var(&o.env, "e", "shorthand for --env")
 	fs.StringVar(&o.user, "user", o.user, "run as `UID[:GID]` or NAME[:GROUP] (names from the sandbox root's /etc/passwd and /etc/group)")
 	fs.StringVar(&o.user, "u", o.user, "shorthand for --user")
+	fs.StringVar(&o.hostUDS, "host-uds", o.hostUDS, "host Unix sockets the sandbox may reach: `none` (default) or open (connect to host socket files on --volume mounts)")
 }
 
 // inheritedIgnored are the signals runsc-lite was started with ignored
@@ -299,6 +303,9 @@ func (o *options) sandboxSettings(stderr io.Writer) (mem, swap uint64, msg strin
 	default:
 		return 0, 0, fmt.Sprintf("--network %q: want none, sandbox or host", o.network)
 	}
+	if o.pidsLimit < -1 {
+		return 0, 0, fmt.Sprintf("--pids-limit %d: want a positive number, 0 (default) or -1 (no limit)", o.pidsLimit)
+	}
 	return mem, swap, ""
 }
 
@@ -364,6 +371,14 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		return usageError(stderr, "%v", err)
 	}
 	defer closeLog()
+	var hostUDS bool
+	switch o.hostUDS {
+	case "", "none":
+	case "open":
+		hostUDS = true
+	default:
+		return usageError(stderr, "--host-uds %q: want none or open", o.hostUDS)
+	}
 	var opts sandbox.Options
 	opts.Unconfined = o.unconfined
 	if o.profileCPU != "" {
@@ -404,6 +419,8 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		SwapSize:    swap,
 		Strace:      o.strace,
 		Hostname:    o.hostname,
+		PidsLimit:   o.pidsLimit,
+		HostUDS:     hostUDS,
 		Log:         log,
 	}, opts)
 	if err != nil {

@@ -223,7 +223,7 @@ func (c *ociCtx) setup() (int, string) {
 		SystemdCgroup: o.systemdCgroup,
 		Sentry: oci.SentryFlags{
 			Platform: o.platform, CPUs: o.cpus, TotalMemory: mem, SwapSize: swap, Strace: o.strace,
-			Network: o.network, Unconfined: o.unconfined, LogFile: sentryLog, LogLevel: level,
+			Network: o.network, Unconfined: o.unconfined, PidsLimit: o.pidsLimit, LogFile: sentryLog, LogLevel: level,
 		},
 	}
 	if o.rootless == "true" {

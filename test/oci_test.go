@@ -24,17 +24,6 @@ func waitForFileScript(rest string) string {
 	return "while [ ! -e /tmp/go ]; do sleep 0.02; done; " + rest
 }
 
-// waitForFile waits up to a minute for path to exist.
-func waitForFile(t *testing.T, path string) {
-	t.Helper()
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-	}
-	t.Fatalf("%s did not appear within a minute", path)
-}
-
 // TestOCILifecycle: create leaves the container created with its pid a
 // live descendant of the caller; start runs it; the pid exits with the
 // container's status; state moves created → running → stopped; the
@@ -113,7 +102,9 @@ func TestOCIKillStatus(t *testing.T) {
 	r.must(t, "create", "-b", b, "k2")
 	pid = r.state(t, "k2").Pid
 	r.must(t, "start", "k2")
-	waitForFile(t, filepath.Join(b, "rootfs/tmp/ready"))
+	if ready := filepath.Join(b, "rootfs/tmp/ready"); !waitForFile(t, ready) {
+		t.Fatalf("%s did not appear within 30s", ready)
+	}
 	r.must(t, "kill", "k2", "10")
 	if ws := waitChild(t, pid); !ws.Exited() || ws.ExitStatus() != 42 {
 		t.Errorf("kill k2 10 (SIGUSR1, trapped): %v, want exit status 42", ws)
@@ -215,7 +206,9 @@ func TestOCIExec(t *testing.T) {
 	os.Remove(filepath.Join(b, "rootfs/tmp/go"))
 	r.must(t, "exec", "-d", "--pid-file", pidFile, "e1", "/bin/sh", "-c", "trap 'exit 9' TERM; touch /tmp/ready; while :; do sleep 0.05; done")
 	pid, _ = strconv.Atoi(strings.TrimSpace(readFile(t, pidFile)))
-	waitForFile(t, filepath.Join(b, "rootfs/tmp/ready"))
+	if ready := filepath.Join(b, "rootfs/tmp/ready"); !waitForFile(t, ready) {
+		t.Fatalf("%s did not appear within 30s", ready)
+	}
 	unix.Kill(pid, unix.SIGTERM)
 	if ws := waitChild(t, pid); !ws.Exited() || ws.ExitStatus() != 9 {
 		t.Errorf("SIGTERM to the exec -d pid: %v, want exit 9 (the trap's)", ws)

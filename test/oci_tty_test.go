@@ -186,12 +186,12 @@ exit 4`
 	}
 }
 
-// relayScript is consoleScript without the initial size: the caller's
+// ttyRelayScript is consoleScript without the initial size: the caller's
 // terminal's, which runc copies once the program runs, with a SIGWINCH
 // of its own (at times a second one, interrupting read): the script
 // waits for the size, retries an interrupted read and forgets earlier
 // window changes before the one the test makes.
-const relayScript = `tty; test -t 0 && test -t 1 && test -t 2 && echo stdio are the terminal
+const ttyRelayScript = `tty; test -t 0 && test -t 1 && test -t 2 && echo stdio are the terminal
 until s=$(stty size 2>/dev/null) && [ "$s" != "0 0" ]; do sleep 0.05; done
 trap 'w=1' WINCH; trap 'echo got INT' INT
 echo ready; until read line; do :; done; echo "read $line"
@@ -209,7 +209,7 @@ func TestOCIRelayTerminal(t *testing.T) {
 	needSandbox(t)
 	devpts := specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts",
 		Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}
-	spec := baseSpec("sh", "-c", relayScript)
+	spec := baseSpec("sh", "-c", ttyRelayScript)
 	spec.Process.Terminal = true
 	spec.Mounts = append(spec.Mounts, devpts)
 	bundle := makeBundle(t, spec)
@@ -239,7 +239,7 @@ func TestOCIRelayTerminal(t *testing.T) {
 	}
 	execT := func(r *ociRuntime) (string, int) {
 		r.must(t, "run", "--detach", "--bundle", sleeper, "x1")
-		argv := append(append([]string(nil), r.argv...), "exec", "-t", "x1", "sh", "-c", relayScript)
+		argv := append(append([]string(nil), r.argv...), "exec", "-t", "x1", "sh", "-c", ttyRelayScript)
 		p := startOnPty(t, r.name, argv, true)
 		session(p)
 		out, status := p.wait()

@@ -49,6 +49,9 @@ type SentryFlags struct {
 	Strace      bool
 	Network     string
 	Unconfined  bool
+	// PidsLimit is --pids-limit, the sandbox's task limit (0: the
+	// default; -1: none); linux.resources.pids.limit lowers it.
+	PidsLimit int
 	// LogFile is where sentries log (nil: nowhere; a detached sentry's
 	// stderr is its container's).
 	LogFile *os.File
@@ -280,6 +283,12 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 	}
 	if sb.CPUs > 0 && (cfg.CPUs == 0 || sb.CPUs < cfg.CPUs) {
 		cfg.CPUs = sb.CPUs
+	}
+	cfg.PidsLimit = r.Sentry.PidsLimit
+	if sb.PidsLimit > 0 && (cfg.PidsLimit <= 0 || sb.PidsLimit < cfg.PidsLimit) {
+		// The sandbox's task limit: clone beyond it fails with
+		// EAGAIN inside, as the pids cgroup makes it fail under runc.
+		cfg.PidsLimit = sb.PidsLimit
 	}
 	if sb.TotalMemory > 0 {
 		if sb.TotalMemory < 16<<20 {

@@ -16,7 +16,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc-lite/runsc-lite/sentry/container"
 	"golang.org/x/sys/unix"
-	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 // ConfigName is a bundle's configuration file.
@@ -193,7 +192,7 @@ func checkProcess(p *specs.Process, field string) error {
 		for name, set := range map[string][]string{"bounding": c.Bounding, "effective": c.Effective,
 			"inheritable": c.Inheritable, "permitted": c.Permitted, "ambient": c.Ambient} {
 			for _, cap := range set {
-				if _, ok := capabilityByName(cap); !ok {
+				if _, ok := container.CapabilityByName(cap); !ok {
 					return fmt.Errorf("%s.capabilities.%s: unknown capability %q", field, name, cap)
 				}
 			}
@@ -218,16 +217,6 @@ var rlimits = map[string]int{
 	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
 	"RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE, "RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO,
 	"RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
-}
-
-// capabilityByName returns the capability named name (CAP_CHOWN).
-func capabilityByName(name string) (linux.Capability, bool) {
-	for c := linux.Capability(0); c <= linux.CAP_LAST_CAP; c++ {
-		if c.String() == name {
-			return c, true
-		}
-	}
-	return 0, false
 }
 
 // Sandbox is what a config.json asks of the sandbox as a whole (the

@@ -13,6 +13,9 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
@@ -26,6 +29,8 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/socket"
+	unixsocket "github.com/runsc-lite/runsc-lite/sentry/socket/unix"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
 	"github.com/runsc-lite/runsc-lite/sentry/tty"
 	"github.com/runsc-lite/runsc-lite/softirqd"
@@ -59,6 +64,13 @@ type Config struct {
 	Domainname string `json:"domainname,omitempty"`
 	// Control, if set, serves the sandbox's control channel (OCI).
 	Control *Control `json:"control,omitempty"`
+	// PidsLimit bounds how many tasks (threads and processes) the
+	// sandbox may hold: a clone beyond it fails with EAGAIN. 0 means
+	// DefaultPidsLimit; negative means no limit.
+	PidsLimit int `json:"pidsLimit,omitempty"`
+	// HostUDS lets AF_UNIX sockets connect to host socket files on
+	// volumes (--host-uds=open).
+	HostUDS bool `json:"hostUDS,omitempty"`
 	// ConsoleFD, if not 0, is the sentry's descriptor of a host
 	// terminal that becomes init's terminal (OCI's process.terminal:
 	// the replica of the pseudo-terminal whose master went to the
@@ -113,12 +125,84 @@ func DefaultTotalMemory() uint64 {
 	return min(uint64(si.Totalram)*uint64(si.Unit)/4, 4<<30)
 }
 
+// DefaultPidsLimit is the sandbox's task limit when none is given: a
+// thirty-second of what the host can hold (the smaller of kernel.pid_max
+// and kernel.threads-max), between 512 and 16384. Every sandbox thread is
+// a host thread of the sentry plus a stub thread, and every process adds a
+// stub process and its tracer thread: at most four host tasks each (a fork
+// bomb measured 4.1), so a fork bomb stops with EAGAIN having used at most
+// an eighth of the host's capacity (1024 tasks, about 4,200 host threads,
+// on a host with pid_max 32768).
+func DefaultPidsLimit() int {
+	host := readSysctl("/proc/sys/kernel/pid_max", 32768)
+	if tm := readSysctl("/proc/sys/kernel/threads-max", host); tm < host {
+		host = tm
+	}
+	return min(max(host/32, 512), 16384)
+}
+
+func readSysctl(path string, def int) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 {
+		return def
+	}
+	return n
+}
+
+// raiseNoFile raises the sentry's own RLIMIT_NOFILE soft limit to its
+// hard limit (every open host file of the sandbox holds a host descriptor
+// of the sentry, shared per host file) and returns how many of them open
+// host files may use: the limit less a reserve for the sentry's own
+// descriptors — a pidfd per stub thread (two per task of the task limit,
+// pids; a quarter of the limit without one) and a thousand for everything
+// else (memory file, logs, stubs' setup, transient lookups).
+func raiseNoFile(pids int) (int, error) {
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+		return 0, err
+	}
+	if r.Cur < r.Max {
+		r.Cur = r.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+			return 0, err
+		}
+	}
+	hard := int(min(r.Max, 1<<30))
+	reserve := 1024 + 2*pids
+	if pids <= 0 {
+		reserve = 1024 + hard/4
+	}
+	return max(hard-reserve, hard/4, 64), nil
+}
+
+// setMaxThreads raises the Go runtime's thread limit (10000 by default,
+// beyond which it crashes the sentry) above what the sandbox can use:
+// one locked thread per task, one per address space (the ptrace tracer),
+// and the runtime's own. pids <= 0 (no task limit) takes the host's
+// thread limit.
+func setMaxThreads(pids int) {
+	n := 2*pids + 2000
+	if pids <= 0 {
+		n = readSysctl("/proc/sys/kernel/threads-max", 100000)
+	}
+	if n > 10000 {
+		debug.SetMaxThreads(n)
+	}
+}
+
 // Run runs cfg.Argv in a new sandbox and returns its init's exit status.
 func Run(cfg Config) (process.WaitStatus, error) {
 	if len(cfg.Container.Process.Args) == 0 {
 		return 0, &ExitError{Status: 2, Err: errors.New("no program to run")}
 	}
 	log := cfg.Log
+	// The program starts with the limits runsc-lite was started with,
+	// read before the sentry raises its own RLIMIT_NOFILE below.
+	limits := process.HostLimits()
 	if cfg.TotalMemory == 0 {
 		cfg.TotalMemory = DefaultTotalMemory()
 	}
@@ -181,7 +265,23 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	s.Syscalls = syscalls.Dispatcher{}
 	s.Log = log
 	s.Strace = cfg.Strace
+	pids := cfg.PidsLimit
+	if pids == 0 {
+		pids = DefaultPidsLimit()
+	}
+	if pids > 0 {
+		s.SetPidsLimit(pids)
+	}
+	setMaxThreads(pids)
+	if budget, err := raiseNoFile(pids); err != nil {
+		log.Warnf("raising the sentry's RLIMIT_NOFILE: %v", err)
+	} else {
+		hostfs.SetHostFDBudget(budget)
+		log.Debugf("host descriptors for open host files: at most %d", budget)
+	}
 	zone.SetOOMCandidates(s.OOMCandidates)
+	s.Sockets = socket.NewRegistry()
+	s.Sockets.Register(unixsocket.New(unixsocket.Options{HostUDS: cfg.HostUDS}))
 	if cfg.Hostname != "" {
 		s.Hostname = cfg.Hostname
 	}
@@ -205,7 +305,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	if tty.IsTerminal(0) {
 		ttyFD = 0
 	}
-	env := &container.Env{Sandbox: s, FDCloser: closer, Writable: wqUsers.addWritable, TTYHostFD: ttyFD, Log: log}
+	env := &container.Env{Sandbox: s, FDCloser: closer, Writable: wqUsers.addWritable, TTYHostFD: ttyFD, Limits: limits, Log: log}
 	stdio := cfg.InitFDs
 	if stdio == nil {
 		stdio = container.HostStdio

@@ -24,12 +24,12 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
@@ -37,6 +37,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/loader"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -56,7 +57,11 @@ type Env struct {
 	// no host terminal attached (a terminal passed through as host
 	// files; see devfs.Options), or -1.
 	TTYHostFD int
-	Log       *logrus.Logger
+	// Limits are the resource limits a process starts with before its
+	// process.rlimits: runsc-lite's own, read before the sentry raised
+	// its RLIMIT_NOFILE (nil: process.HostLimits now).
+	Limits *process.Limits
+	Log    *logrus.Logger
 }
 
 func (e *Env) writable(h *hostfs.FS) error {
@@ -303,20 +308,11 @@ func (c *Container) newProcessTerm(p *Process, stdio Stdio, term *Terminal, tid 
 	if err != nil {
 		return nil, nil, err
 	}
-	creds := process.HostCredentials()
-	if u := p.User; u != nil {
-		creds = &process.Credentials{
-			RealUID: u.UID, EffectiveUID: u.UID, SavedUID: u.UID, FSUID: u.UID,
-			RealGID: u.GID, EffectiveGID: u.GID, SavedGID: u.GID, FSGID: u.GID,
-			Groups: append([]uint32(nil), u.AdditionalGids...),
-		}
-		// setgroups(2) keeps the list sorted (Linux's groups_sort).
-		slices.Sort(creds.Groups)
-		if u.Umask != nil {
-			fsctx.SwapUmask(*u.Umask & 0777)
-		}
+	creds, err := p.credentials()
+	if err != nil {
+		return nil, nil, err
 	}
-	fctx := &fs.Context{Creds: fsCreds(creds)}
+	fctx := &fs.Context{Creds: creds}
 	loc, err := c.VFS.Resolve(fctx, fsctx, fsctx.Root(), cwd, true)
 	if err == unix.ENOENT && init && c.Spec.ID != "" {
 		// runc makes a missing working directory of a container's
@@ -332,8 +328,16 @@ func (c *Container) newProcessTerm(p *Process, stdio Stdio, term *Terminal, tid 
 		return nil, nil, fmt.Errorf("working directory %q: %w", cwd, errnoText(err))
 	}
 	fsctx.SetCwd(loc)
+	// The umask is the process's, set once runc would have made the
+	// working directory (with its own umask).
+	if u := p.User; u != nil && u.Umask != nil {
+		fsctx.SwapUmask(*u.Umask & 0777)
+	}
 
 	limits := process.HostLimits()
+	if c.env.Limits != nil {
+		limits = c.env.Limits.Fork()
+	}
 	for _, rl := range p.Rlimits {
 		if rl.Resource < 0 || rl.Resource >= process.NumLimits {
 			return nil, nil, fmt.Errorf("rlimit %d: no such resource", rl.Resource)
@@ -366,7 +370,7 @@ func (c *Container) newProcessTerm(p *Process, stdio Stdio, term *Terminal, tid 
 		return nil, console, fmt.Errorf("creating an address space: %w", err)
 	}
 	m := mm.New(s.Zone, as, s.Platform.MaxUserAddress())
-	loaded, err := loadProgram(c.VFS, fsctx, m, p, creds)
+	loaded, creds, err := loadProgram(c.VFS, fsctx, m, p, creds)
 	if err != nil {
 		m.DecUsers()
 		fds.Release()
@@ -406,11 +410,6 @@ func (c *Container) newProcessTerm(p *Process, stdio Stdio, term *Terminal, tid 
 	return th, console, nil
 }
 
-// fsCreds returns the filesystem credentials of creds.
-func fsCreds(c *process.Credentials) *fs.Creds {
-	return &fs.Creds{UID: c.FSUID, GID: c.FSGID, Groups: c.Groups}
-}
-
 // mkdirAll makes directory p and its missing parents.
 func mkdirAll(v *vfs.VirtualFilesystem, fsc *vfs.FSContext, p string) error {
 	if p == "/" {
@@ -438,16 +437,18 @@ func errnoText(err error) error {
 }
 
 // loadProgram finds p.Args[0] (through PATH when it has no slash) and
-// loads it into m.
-func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, p *Process, creds *process.Credentials) (loader.Loaded, error) {
+// loads it into m as creds would execve it, and returns the credentials
+// it runs with (execve's transformation of the capability sets; a
+// set-user-ID program changes the IDs).
+func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, p *Process, creds *auth.Credentials) (loader.Loaded, *auth.Credentials, error) {
 	name := p.Args[0]
-	ctx := &fs.Context{Creds: fsCreds(creds)}
+	ctx := &fs.Context{Creds: creds}
 	open := func(path string) (loader.File, string, error) {
 		f, err := v.OpenExecutableAs(ctx, fsctx, path)
 		if err != nil {
 			return nil, "", err
 		}
-		return f, f.Path(), nil
+		return syscalls.ExecFile(f), f.Path(), nil
 	}
 	candidates := []string{name}
 	if !strings.Contains(name, "/") {
@@ -461,26 +462,24 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 	}
 	var firstErr error
 	for _, cand := range candidates {
+		var execCreds *auth.Credentials
 		loaded, err := loader.Load(loader.LoadArgs{
-			MM:       m,
-			Open:     open,
-			Filename: cand,
-			Argv:     p.Args,
-			Envv:     p.Env,
-			Creds: loader.Credentials{
-				UID: creds.RealUID, EUID: creds.EffectiveUID,
-				GID: creds.RealGID, EGID: creds.EffectiveGID,
-			},
+			MM:        m,
+			Open:      open,
+			Filename:  cand,
+			Argv:      p.Args,
+			Envv:      p.Env,
+			ExecCreds: syscalls.ExecCredentials(creds, &execCreds),
 		})
 		if err == nil {
-			return loaded, nil
+			return loaded, execCreds, nil
 		}
 		var ie *loader.InterpreterError
 		if errors.As(err, &ie) {
 			if ie.ELF {
-				return loader.Loaded{}, &ExitError{Status: 127, Err: fmt.Errorf("cannot execute %s: program interpreter %s: %v", ie.Path, ie.Interpreter, errnoText(ie.Err))}
+				return loader.Loaded{}, nil, &ExitError{Status: 127, Err: fmt.Errorf("cannot execute %s: program interpreter %s: %v", ie.Path, ie.Interpreter, errnoText(ie.Err))}
 			}
-			return loader.Loaded{}, &ExitError{Status: 126, Err: fmt.Errorf("%s: %s: bad interpreter: %v", ie.Path, ie.Interpreter, errnoText(ie.Err))}
+			return loader.Loaded{}, nil, &ExitError{Status: 126, Err: fmt.Errorf("%s: %s: bad interpreter: %v", ie.Path, ie.Interpreter, errnoText(ie.Err))}
 		}
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 			continue
@@ -494,11 +493,11 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 	}
 	if firstErr == nil {
 		if strings.Contains(name, "/") {
-			return loader.Loaded{}, &ExitError{Status: 127, Err: fmt.Errorf("%s: no such file or directory in the sandbox", name)}
+			return loader.Loaded{}, nil, &ExitError{Status: 127, Err: fmt.Errorf("%s: no such file or directory in the sandbox", name)}
 		}
-		return loader.Loaded{}, &ExitError{Status: 127, Err: fmt.Errorf("%s: command not found in the sandbox", name)}
+		return loader.Loaded{}, nil, &ExitError{Status: 127, Err: fmt.Errorf("%s: command not found in the sandbox", name)}
 	}
-	return loader.Loaded{}, &ExitError{Status: 126, Err: fmt.Errorf("cannot execute %s: %w", name, describeExecError(firstErr))}
+	return loader.Loaded{}, nil, &ExitError{Status: 126, Err: fmt.Errorf("cannot execute %s: %w", name, describeExecError(firstErr))}
 }
 
 func describeExecError(err error) error {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
@@ -59,7 +60,7 @@ type Console struct {
 // console socket, install the result's stdio in the process's descriptor
 // table (InstallStdio), make it the process's controlling terminal
 // (SetControllingTerminal) and Close it when the process is gone.
-func AttachTerminal(v *vfs.VirtualFilesystem, pts *devpts.Filesystem, host *os.File, stdio Stdio, size *linux.Winsize, creds *process.Credentials, log *logrus.Logger) (*Console, error) {
+func AttachTerminal(v *vfs.VirtualFilesystem, pts *devpts.Filesystem, host *os.File, stdio Stdio, size *linux.Winsize, creds *auth.Credentials, log *logrus.Logger) (*Console, error) {
 	c := &Console{v: v, pts: pts, log: log}
 	hostFD := -1
 	if host != nil {
@@ -92,7 +93,7 @@ func AttachTerminal(v *vfs.VirtualFilesystem, pts *devpts.Filesystem, host *os.F
 			c.stdio[i] = ok && tty.SameTerminal(fd, hostFD)
 		}
 	}
-	fc := &fs.Creds{UID: creds.FSUID, GID: creds.FSGID}
+	fc := &fs.Creds{FSUID: creds.FSUID, FSGID: creds.FSGID}
 	term, link, err := pts.AttachHost(hostFD, fc, tty.HostOptions{Size: size})
 	if err != nil {
 		if host != nil {

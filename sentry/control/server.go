@@ -351,8 +351,8 @@ func processesOf(ct *container.Container) []Process {
 		if parent := tg.Parent(); parent != nil {
 			p.PPid = parent.TGID()
 		}
-		if leader.Creds != nil {
-			p.UID = leader.Creds.RealUID
+		if c := leader.Credentials(); c != nil {
+			p.UID = c.RealUID
 		}
 		user, sys := tg.CPUTimes()
 		p.CPU = user + sys

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -30,42 +31,20 @@ import (
 	"gvisor.dev/gvisor/pkg/marshal"
 )
 
-// Creds are the filesystem identity of the caller (fsuid, fsgid and
-// supplementary groups).
-type Creds struct {
-	UID, GID uint32
-	Groups   []uint32
-}
-
-// RootCreds are the credentials of the sentry acting for itself.
-var RootCreds = &Creds{}
-
-// IsRoot reports whether the caller bypasses permission checks (uid 0 holds
-// CAP_DAC_OVERRIDE, CAP_FOWNER and CAP_CHOWN in the sandbox).
-func (c *Creds) IsRoot() bool { return c == nil || c.UID == 0 }
-
-// InGroup reports whether gid is the caller's group or a supplementary one.
-func (c *Creds) InGroup(gid uint32) bool {
-	if c == nil {
-		return true
-	}
-	if c.GID == gid {
-		return true
-	}
-	for _, g := range c.Groups {
-		if g == gid {
-			return true
-		}
-	}
-	return false
-}
+// Creds are the caller's credentials: permission checks use the
+// filesystem UID and GID, the supplementary groups and the effective
+// capabilities (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+// CAP_CHOWN, CAP_FSETID). A nil *Creds is the sentry acting for itself,
+// which passes every check.
+type Creds = auth.Credentials
 
 // Context is the caller of a filesystem operation.
 type Context struct {
 	// Task is the calling task; nil for sentry-internal calls (boot,
 	// the ELF loader), which must not block.
 	Task *kernel.Task
-	// Creds are the caller's filesystem credentials; nil means root.
+	// Creds are the caller's credentials (immutable); nil means the
+	// sentry itself, which passes every permission check.
 	Creds *Creds
 	// Mem is the caller's memory (ioctl arguments); nil for internal
 	// calls.
@@ -343,26 +322,56 @@ func Now() linux.StatxTimestamp {
 	return linux.NsecToStatxTimestamp(time.Now().UnixNano())
 }
 
-// HasPerm reports whether creds may access a file with mode, uid and gid
-// for the access bits want (4 read, 2 write, 1 execute/search). Root may
-// do everything except execute a file with no execute bit at all.
+// HasPerm reports whether c may access a file with mode (type and
+// permission bits), uid and gid for the access bits want (4 read, 2 write,
+// 1 execute/search): Linux's generic_permission. The owner, group or other
+// bits apply (the first class the caller is in, even if a later one would
+// allow more); then capabilities override them: CAP_DAC_OVERRIDE allows
+// everything but executing a file with no execute bit at all, and
+// CAP_DAC_READ_SEARCH allows reading files and reading and searching
+// directories.
 func HasPerm(c *Creds, mode uint32, uid, gid uint32, want uint32) bool {
-	if c.IsRoot() {
-		if want&1 != 0 && mode&unix.S_IFMT != unix.S_IFDIR && mode&0111 == 0 {
-			return false
-		}
-		return true
+	if c == nil {
+		return want&1 == 0 || mode&unix.S_IFMT == unix.S_IFDIR || mode&0111 != 0
 	}
 	var bits uint32
 	switch {
-	case c.UID == uid:
+	case c.FSUID == uid:
 		bits = (mode >> 6) & 7
 	case c.InGroup(gid):
 		bits = (mode >> 3) & 7
 	default:
 		bits = mode & 7
 	}
-	return bits&want == want
+	if bits&want == want {
+		return true
+	}
+	if mode&unix.S_IFMT == unix.S_IFDIR {
+		if want&2 == 0 && c.HasCapability(linux.CAP_DAC_READ_SEARCH) {
+			return true
+		}
+		return c.HasCapability(linux.CAP_DAC_OVERRIDE)
+	}
+	if (want&1 == 0 || mode&0111 != 0) && c.HasCapability(linux.CAP_DAC_OVERRIDE) {
+		return true
+	}
+	return want == 4 && c.HasCapability(linux.CAP_DAC_READ_SEARCH)
+}
+
+// LookupAttrs is a node that knows, without a Stat, the mode and owner
+// its lookup saw: the path walk's search-permission check of a directory
+// it has just looked up uses them (a hostfs Stat is three host calls per
+// component). ok is false when the node cannot tell (then the walk calls
+// Stat).
+type LookupAttrs interface {
+	LookupAttrs() (mode, uid, gid uint32, ok bool)
+}
+
+// MayBypassSearch reports whether c may search any directory whatever its
+// mode (CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH): the path walk's fast
+// path.
+func MayBypassSearch(c *Creds) bool {
+	return c == nil || c.HasCapability(linux.CAP_DAC_READ_SEARCH) || c.HasCapability(linux.CAP_DAC_OVERRIDE)
 }
 
 // StatxFromUnix converts a host statx result.

@@ -99,6 +99,10 @@ type File interface {
 // Credentials are the identities reported in the auxiliary vector.
 type Credentials struct {
 	UID, EUID, GID, EGID uint32
+	// Secure is AT_SECURE: the program runs with privileges its caller
+	// did not have (the dynamic loader then ignores LD_PRELOAD and
+	// friends).
+	Secure bool
 }
 
 // LoadArgs are the inputs of Load.
@@ -116,8 +120,13 @@ type LoadArgs struct {
 	Filename string
 	// Argv and Envv are the argument and environment strings.
 	Argv, Envv []string
-	// Creds fill AT_UID, AT_EUID, AT_GID and AT_EGID. AT_SECURE is 0.
+	// Creds fill AT_UID, AT_EUID, AT_GID, AT_EGID and AT_SECURE.
 	Creds Credentials
+	// ExecCreds, if set, is called with the ELF executable once it is
+	// known (after "#!" scripts, before anything is mapped) and returns
+	// the credentials the program runs with (set-user-ID programs); they
+	// replace Creds. An error fails the load.
+	ExecCreds func(exe File) (Credentials, error)
 	// Random supplies AT_RANDOM's 16 bytes; nil means crypto/rand.
 	Random io.Reader
 	// Platform is the AT_PLATFORM string; empty means "x86_64".
@@ -305,6 +314,15 @@ func Load(args LoadArgs) (Loaded, error) {
 		}
 	}
 
+	creds := args.Creds
+	if args.ExecCreds != nil {
+		c, err := args.ExecCreds(exe.file)
+		if err != nil {
+			return Loaded{}, err
+		}
+		creds = c
+	}
+
 	stackTop := maxAddr
 	stackBottom := stackTop - stackSize
 
@@ -438,7 +456,7 @@ func Load(args LoadArgs) (Loaded, error) {
 		phnum:     uint64(exe.phnum),
 		base:      interpBase,
 		entry:     exeEntry,
-		creds:     args.Creds,
+		creds:     creds,
 		hwcap:     hw,
 		minSigStk: minSig,
 	})

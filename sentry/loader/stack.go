@@ -126,7 +126,7 @@ func layoutStack(a stackLayoutArgs) (stackLayout, error) {
 		linux.AT_EUID, uint64(a.creds.EUID),
 		linux.AT_GID, uint64(a.creds.GID),
 		linux.AT_EGID, uint64(a.creds.EGID),
-		linux.AT_SECURE, 0,
+		linux.AT_SECURE, boolWord(a.creds.Secure),
 		linux.AT_RANDOM, uint64(l.randomAddr),
 		linux.AT_HWCAP2, 0,
 		linux.AT_EXECFN, uint64(l.execfnAddr),
@@ -182,4 +182,11 @@ func layoutStack(a stackLayoutArgs) (stackLayout, error) {
 	}
 	l.image = img
 	return l, nil
+}
+
+func boolWord(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }

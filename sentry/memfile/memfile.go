@@ -35,6 +35,7 @@ package memfile
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -256,23 +257,35 @@ func (f *MemoryFile) RefCount(off uint64) int32 {
 // free hook runs), so no new user of a frame can write to it before the
 // punch that zeroes it. It does not block beyond the punch.
 func (f *MemoryFile) DecRef(fr FileRange) {
+	f.DecRefRanges([]FileRange{fr})
+}
+
+// DecRefRanges is DecRef of every range of rs, with one lock and one punch
+// per run of adjacent freed frames across all of them: an address space
+// torn down at exit gives back hundreds of thousands of frames in a few
+// host calls instead of one fallocate each. rs sorted by Start (as
+// DecRefFrames makes them) gives the longest runs.
+func (f *MemoryFile) DecRefRanges(rs []FileRange) {
 	f.mu.Lock()
 	var punch []FileRange
-	for i := fr.Start / PageSize; i < fr.End/PageSize; i++ {
-		if f.refs[i] <= 0 {
-			f.mu.Unlock()
-			panic(fmt.Sprintf("memfile: DecRef of free frame %d", i))
-		}
-		f.refs[i]--
-		if f.refs[i] == 0 {
-			// Nobody may take a reference to a frame at 0 (IncRef
-			// panics) and Allocate does not see it until it is
-			// marked free below: it is ours until then.
-			off := i * PageSize
-			if n := len(punch); n > 0 && punch[n-1].End == off {
-				punch[n-1].End += PageSize
-			} else {
-				punch = append(punch, FileRange{off, off + PageSize})
+	for _, fr := range rs {
+		for i := fr.Start / PageSize; i < fr.End/PageSize; i++ {
+			if f.refs[i] <= 0 {
+				f.mu.Unlock()
+				panic(fmt.Sprintf("memfile: DecRef of free frame %d", i))
+			}
+			f.refs[i]--
+			if f.refs[i] == 0 {
+				// Nobody may take a reference to a frame at 0
+				// (IncRef panics) and Allocate does not see it
+				// until it is marked free below: it is ours
+				// until then.
+				off := i * PageSize
+				if n := len(punch); n > 0 && punch[n-1].End == off {
+					punch[n-1].End += PageSize
+				} else {
+					punch = append(punch, FileRange{off, off + PageSize})
+				}
 			}
 		}
 	}
@@ -306,6 +319,25 @@ func (f *MemoryFile) DecRef(fr FileRange) {
 	if notify != nil {
 		notify(freed)
 	}
+}
+
+// DecRefFrames drops one reference to the frame at each offset of frames
+// (in any order, repeats allowed): DecRefRanges over the sorted offsets
+// gathered into runs. frames is sorted in place.
+func (f *MemoryFile) DecRefFrames(frames []uint64) {
+	if len(frames) == 0 {
+		return
+	}
+	slices.Sort(frames)
+	var rs []FileRange
+	for _, off := range frames {
+		if n := len(rs); n > 0 && rs[n-1].End == off {
+			rs[n-1].End += PageSize
+			continue
+		}
+		rs = append(rs, FileRange{off, off + PageSize})
+	}
+	f.DecRefRanges(rs)
 }
 
 // Slice returns the sentry's view of fr. Writes through it are writes to

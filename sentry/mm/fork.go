@@ -24,6 +24,7 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 	c.envStart, c.envEnd = m.envStart, m.envEnd
 	c.auxv = append([]uint64(nil), m.auxv...)
 	c.executable = m.executable
+	c.totalVM, c.dataVM = m.totalVM, m.dataVM
 	for _, v := range m.vmas {
 		nv := *v
 		nv.holdRefs()

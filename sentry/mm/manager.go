@@ -30,6 +30,8 @@ type vma struct {
 	maxPerms   hostarch.AccessType
 	private    bool
 	growsDown  bool
+	// noReserve is MAP_NORESERVE: not subject to the overcommit check.
+	noReserve bool
 	// mappable is the file of a file mapping (private or shared).
 	mappable Mappable
 	// obj is the memory behind the mapping's pages when they are not
@@ -112,6 +114,9 @@ type MemoryManager struct {
 	pages map[uintptr]*pte
 	// nrSwap counts the ptes that are swap entries.
 	nrSwap int
+	// totalVM and dataVM count the pages of all vmas and of the data
+	// vmas (limits.go).
+	totalVM, dataVM int64
 
 	brkStart, brkEnd   uintptr
 	argvStart, argvEnd uintptr
@@ -160,11 +165,20 @@ func (m *MemoryManager) DecUsers() {
 		return
 	}
 	unregister(m)
+	// Every page goes: one walk of the page table and one batch of
+	// frames for the memory file (no per-page host call), and no
+	// platform unmaps (the address space is released whole).
+	frames := make([]uint64, 0, len(m.pages))
+	for _, p := range m.pages {
+		m.releasePteDeferLocked(p, &frames)
+	}
+	m.pages = make(map[uintptr]*pte)
+	m.mf.DecRefFrames(frames)
 	for _, v := range m.vmas {
-		m.dropPagesLocked(v.start, v.end, false)
 		v.dropRefs()
 	}
 	m.vmas = nil
+	m.totalVM, m.dataVM = 0, 0
 	m.mu.Unlock()
 	m.as.Release()
 }
@@ -257,6 +271,7 @@ func (m *MemoryManager) removeRangeLocked(start, end uintptr) {
 	j := i
 	for j < len(m.vmas) && m.vmas[j].start < end {
 		v := m.vmas[j]
+		m.accountLocked(v, -1)
 		m.dropPagesLocked(v.start, v.end, true)
 		v.dropRefs()
 		j++
@@ -270,16 +285,20 @@ func (m *MemoryManager) removeRangeLocked(start, end uintptr) {
 // shared mapping goes).
 func (m *MemoryManager) dropPagesLocked(start, end uintptr, unmapPlatform bool) {
 	anyMapped := false
+	var frames []uint64
 	m.forEachPageLocked(start, end, func(addr uintptr, p *pte) {
 		if p.mapped != (hostarch.AccessType{}) {
 			anyMapped = true
 		}
-		m.releasePteLocked(p)
+		m.releasePteDeferLocked(p, &frames)
 		delete(m.pages, addr)
 	})
 	if anyMapped && unmapPlatform {
 		m.as.Unmap(start, end-start)
 	}
+	// After the platform unmap: a frame must not be reused while the
+	// application can still reach it.
+	m.mf.DecRefFrames(frames)
 }
 
 // forEachPageLocked calls fn for every populated page in [start, end), in
@@ -302,6 +321,7 @@ func (m *MemoryManager) forEachPageLocked(start, end uintptr, fn func(addr uintp
 }
 
 func (m *MemoryManager) insertLocked(v *vma) {
+	m.accountLocked(v, 1)
 	_, i := m.findLocked(v.start)
 	m.vmas = append(m.vmas, nil)
 	copy(m.vmas[i+1:], m.vmas[i:])
@@ -309,7 +329,8 @@ func (m *MemoryManager) insertLocked(v *vma) {
 }
 
 // MMap creates a mapping and returns its address. Errors are errnos:
-// EINVAL for bad arguments, ENOMEM when no room is left, EEXIST for
+// EINVAL for bad arguments, ENOMEM when no room is left or a limit would
+// be passed (RLIMIT_AS, RLIMIT_DATA, overcommit: limits.go), EEXIST for
 // NoReplace over an existing mapping.
 func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 	if o.Length == 0 {
@@ -328,6 +349,15 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 	if !o.MaxPerms.SupersetOf(o.Perms) {
 		return 0, unix.EACCES
 	}
+	lim := NoVMLimits
+	if o.Limits != nil {
+		lim = *o.Limits
+	}
+	npages := int64(length / PageSize)
+	data := o.Private && o.Perms.Write && !o.GrowsDown
+	if o.Private && o.Perms.Write && !o.NoReserve && !m.overcommitOK(uint64(npages)) {
+		return 0, unix.ENOMEM
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var addr uintptr
@@ -343,10 +373,22 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 			if !m.isFreeLocked(addr, addr+length) {
 				return 0, unix.EEXIST
 			}
+			if err := m.mayExpandLocked(npages, data, lim); err != nil {
+				return 0, err
+			}
 		} else {
+			// What the mapping replaces is given back first
+			// (Linux's count_vma_pages_range).
+			replaced, _ := m.pagesInLocked(addr, addr+length)
+			if err := m.mayExpandLocked(npages-replaced, data, lim); err != nil {
+				return 0, err
+			}
 			m.removeRangeLocked(addr, addr+length)
 		}
 	} else {
+		if err := m.mayExpandLocked(npages, data, lim); err != nil {
+			return 0, err
+		}
 		var err error
 		if addr, err = m.findAvailableLocked(pageDown(o.Addr), length); err != nil {
 			return 0, err
@@ -359,6 +401,7 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		maxPerms:  o.MaxPerms,
 		private:   o.Private,
 		growsDown: o.GrowsDown,
+		noReserve: o.NoReserve,
 		offset:    o.Offset,
 		name:      o.Name,
 	}
@@ -409,8 +452,9 @@ func (m *MemoryManager) Munmap(addr, length uintptr) error {
 
 // Mprotect changes the permissions of [addr, addr+length). Every page in
 // the range must be mapped (ENOMEM otherwise); EACCES when a mapping's
-// maximum permissions forbid the change.
-func (m *MemoryManager) Mprotect(addr, length uintptr, perms hostarch.AccessType, growsDown bool) error {
+// maximum permissions forbid the change; ENOMEM when making private
+// mappings writable passes RLIMIT_DATA (lim) or the overcommit limit.
+func (m *MemoryManager) Mprotect(addr, length uintptr, perms hostarch.AccessType, growsDown bool, lim VMLimits) error {
 	if addr%PageSize != 0 {
 		return unix.EINVAL
 	}
@@ -430,6 +474,7 @@ func (m *MemoryManager) Mprotect(addr, length uintptr, perms hostarch.AccessType
 		}
 	}
 	// Check first: the whole range must be mapped and allowed.
+	var newData, newCommit int64
 	for a := addr; a < end; {
 		v := m.vmaAtLocked(a)
 		if v == nil {
@@ -438,13 +483,30 @@ func (m *MemoryManager) Mprotect(addr, length uintptr, perms hostarch.AccessType
 		if !v.maxPerms.SupersetOf(perms) {
 			return unix.EACCES
 		}
+		if perms.Write && !v.perms.Write && v.private {
+			n := int64(min(v.end, end)-a) / PageSize
+			if !v.growsDown {
+				newData += n
+			}
+			if !v.noReserve {
+				newCommit += n
+			}
+		}
 		a = v.end
+	}
+	if newData > 0 && lim.Data != unix.RLIM_INFINITY && uint64(m.dataVM+newData) > lim.Data/PageSize {
+		return unix.ENOMEM
+	}
+	if newCommit > 0 && !m.overcommitOK(uint64(newCommit)) {
+		return unix.ENOMEM
 	}
 	m.splitLocked(addr)
 	m.splitLocked(end)
 	_, i := m.findLocked(addr)
 	for ; i < len(m.vmas) && m.vmas[i].start < end; i++ {
+		m.accountLocked(m.vmas[i], -1)
 		m.vmas[i].perms = perms
+		m.accountLocked(m.vmas[i], 1)
 	}
 	// Drop the platform's mappings; the next access faults them back in
 	// with the new permissions.
@@ -471,10 +533,15 @@ func (m *MemoryManager) SetBrkStart(addr uintptr) {
 }
 
 // Brk moves the program break to addr if it can and returns the break.
-func (m *MemoryManager) Brk(addr uintptr) uintptr {
+// It stays where it is when the heap would pass RLIMIT_DATA (lim.Data,
+// Linux's check_data_rlimit), RLIMIT_AS, or the overcommit limit.
+func (m *MemoryManager) Brk(addr uintptr, lim VMLimits) uintptr {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if addr < m.brkStart || addr > m.maxAddr {
+		return m.brkEnd
+	}
+	if lim.Data != unix.RLIM_INFINITY && uint64(addr-m.brkStart) > lim.Data {
 		return m.brkEnd
 	}
 	oldTop, _ := pageUp(m.brkEnd)
@@ -484,8 +551,14 @@ func (m *MemoryManager) Brk(addr uintptr) uintptr {
 		if !m.isFreeLocked(oldTop, newTop) {
 			return m.brkEnd
 		}
+		grow := int64(newTop-oldTop) / PageSize
+		if m.mayExpandLocked(grow, true, lim) != nil || !m.overcommitOK(uint64(grow)) {
+			return m.brkEnd
+		}
 		if v := m.vmaAtLocked(oldTop - 1); v != nil && v.name == "[heap]" && v.end == oldTop {
+			m.accountLocked(v, -1)
 			v.end = newTop
+			m.accountLocked(v, 1)
 		} else {
 			m.insertLocked(&vma{
 				start: oldTop, end: newTop,
@@ -571,11 +644,7 @@ func (m *MemoryManager) Env() []byte {
 func (m *MemoryManager) VirtualSize() uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var n uint64
-	for _, v := range m.vmas {
-		n += uint64(v.end - v.start)
-	}
-	return n
+	return uint64(m.totalVM) * PageSize
 }
 
 // ResidentPages returns the number of populated pages in memory (swap

@@ -136,6 +136,12 @@ type MMapOpts struct {
 	Name string
 	// Populate allocates every page now (MAP_POPULATE).
 	Populate bool
+	// NoReserve (MAP_NORESERVE) exempts a private writable mapping from
+	// the overcommit check.
+	NoReserve bool
+	// Limits are the caller's RLIMIT_AS and RLIMIT_DATA (limits.go);
+	// nil means none.
+	Limits *VMLimits
 }
 
 // FaultError is a fault the memory manager could not resolve; the task

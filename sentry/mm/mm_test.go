@@ -239,7 +239,7 @@ func TestMremapMovesPages(t *testing.T) {
 	// Block growth in place.
 	m.MMap(MMapOpts{Addr: addr + 2*PageSize, Length: PageSize, Fixed: true, Perms: hostarch.Read, Private: true})
 	used := mf.UsedPages()
-	na, err := m.Mremap(addr, 2*PageSize, 8*PageSize, unix.MREMAP_MAYMOVE, 0)
+	na, err := m.Mremap(addr, 2*PageSize, 8*PageSize, unix.MREMAP_MAYMOVE, 0, NoVMLimits)
 	if err != nil || na == addr {
 		t.Fatalf("mremap = %#x, %v", na, err)
 	}
@@ -258,11 +258,11 @@ func TestMremapMovesPages(t *testing.T) {
 func TestBrk(t *testing.T) {
 	m, _, _ := newMM(t)
 	m.SetBrkStart(0x600123)
-	start := m.Brk(0)
+	start := m.Brk(0, NoVMLimits)
 	if start != 0x601000 {
 		t.Fatalf("brk start %#x", start)
 	}
-	if got := m.Brk(start + 3*PageSize + 5); got != start+3*PageSize+5 {
+	if got := m.Brk(start+3*PageSize+5, NoVMLimits); got != start+3*PageSize+5 {
 		t.Fatalf("brk grow = %#x", got)
 	}
 	if _, err := m.CopyOut(start+3*PageSize, []byte("heap")); err != nil {
@@ -271,7 +271,7 @@ func TestBrk(t *testing.T) {
 	if !bytes.Contains(m.Maps(), []byte("[heap]")) {
 		t.Fatalf("maps lack [heap]:\n%s", m.Maps())
 	}
-	m.Brk(start)
+	m.Brk(start, NoVMLimits)
 	if _, err := m.CopyOut(start, []byte("x")); err != unix.EFAULT {
 		t.Fatalf("write after brk shrink: %v", err)
 	}

@@ -20,8 +20,9 @@ func (m *MemoryManager) checkMappedLocked(start, end uintptr) bool {
 
 // Mremap resizes or moves the mapping at [oldAddr, oldAddr+oldSize)
 // (mremap(2)). flags are MREMAP_MAYMOVE and MREMAP_FIXED. Moving a mapping
-// moves its pages; nothing is copied.
-func (m *MemoryManager) Mremap(oldAddr, oldSize, newSize uintptr, flags int, newAddr uintptr) (uintptr, error) {
+// moves its pages; nothing is copied. Growing is bound by lim and the
+// overcommit limit (ENOMEM).
+func (m *MemoryManager) Mremap(oldAddr, oldSize, newSize uintptr, flags int, newAddr uintptr, lim VMLimits) (uintptr, error) {
 	const mayMove, fixed = unix.MREMAP_MAYMOVE, unix.MREMAP_FIXED
 	if oldAddr%PageSize != 0 || flags&^(mayMove|fixed|unix.MREMAP_DONTUNMAP) != 0 {
 		return 0, unix.EINVAL
@@ -47,6 +48,15 @@ func (m *MemoryManager) Mremap(oldAddr, oldSize, newSize uintptr, flags int, new
 	if v == nil || v.end < oldEnd {
 		return 0, unix.EFAULT
 	}
+	if newSize > oldSize {
+		grow := int64(newSize-oldSize) / PageSize
+		if err := m.mayExpandLocked(grow, isData(v), lim); err != nil {
+			return 0, err
+		}
+		if v.private && v.perms.Write && !v.noReserve && !m.overcommitOK(uint64(grow)) {
+			return 0, unix.ENOMEM
+		}
+	}
 	if flags&fixed != 0 {
 		if newAddr%PageSize != 0 || newAddr < minUserAddress || newAddr+newSize > m.maxAddr {
 			return 0, unix.EINVAL
@@ -64,7 +74,9 @@ func (m *MemoryManager) Mremap(oldAddr, oldSize, newSize uintptr, flags int, new
 	// Grow in place when the mapping ends at oldEnd and the space after it
 	// is free.
 	if v.end == oldEnd && oldAddr+newSize <= m.maxAddr && m.isFreeLocked(oldEnd, oldAddr+newSize) {
+		m.accountLocked(v, -1)
 		v.end = oldAddr + newSize
+		m.accountLocked(v, 1)
 		return oldAddr, nil
 	}
 	if flags&mayMove == 0 {
@@ -85,6 +97,7 @@ func (m *MemoryManager) moveLocked(old, oldSize, dst, newSize uintptr) uintptr {
 	m.splitLocked(old + oldSize)
 	i, _ := m.findLocked(old)
 	v := m.vmas[i]
+	m.accountLocked(v, -1)
 	m.vmas = append(m.vmas[:i], m.vmas[i+1:]...)
 	keep := min(oldSize, newSize)
 	anyMapped := false

@@ -266,6 +266,13 @@ func (m *MemoryManager) RSS() (anon, file, shmem, swap uint64) {
 // swap slot) before the caller deletes it; the caller unmaps the
 // platform. Preconditions: m.mu is held.
 func (m *MemoryManager) releasePteLocked(p *pte) {
+	m.releasePteDeferLocked(p, nil)
+}
+
+// releasePteDeferLocked is releasePteLocked that, with frames non-nil,
+// appends the frame to *frames for the caller to give back in one batch
+// (memfile.DecRefFrames) instead of dropping its reference now.
+func (m *MemoryManager) releasePteDeferLocked(p *pte, frames *[]uint64) {
 	if p.swapSlot != 0 {
 		if sw := m.zone.Swap(); sw != nil {
 			sw.Free(p.swapSlot)
@@ -276,6 +283,10 @@ func (m *MemoryManager) releasePteLocked(p *pte) {
 	}
 	if p.obj != nil {
 		p.obj.unmapPage(p.objOff, p.frame)
+	}
+	if frames != nil {
+		*frames = append(*frames, p.frame)
+		return
 	}
 	m.mf.DecRef(frameRange(p.frame))
 }

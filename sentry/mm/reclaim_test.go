@@ -463,7 +463,7 @@ func TestDeactivateUnmapsAndFaultReactivates(t *testing.T) {
 func TestErrNoMemoryDropsLocks(t *testing.T) {
 	// 4 MiB: the min watermark is 64 pages.
 	m, _, mf, z := newZoneMM(t, 4<<20, 0)
-	addr, _ := m.MMap(MMapOpts{Length: 8 << 20, Perms: hostarch.ReadWrite, Private: true})
+	addr, _ := m.MMap(MMapOpts{Length: 8 << 20, Perms: hostarch.ReadWrite, Private: true, NoReserve: true})
 	var err error
 	a := addr
 	for ; a < addr+8<<20; a += PageSize {
@@ -680,7 +680,7 @@ func TestMremapCarriesSwapEntriesAndOwnership(t *testing.T) {
 		t.Fatalf("reclaim = %v", r)
 	}
 	m.MMap(MMapOpts{Addr: addr + 2*PageSize, Fixed: true, Length: PageSize, Perms: hostarch.Read, Private: true})
-	na, err := m.Mremap(addr, 2*PageSize, 4*PageSize, unix.MREMAP_MAYMOVE, 0)
+	na, err := m.Mremap(addr, 2*PageSize, 4*PageSize, unix.MREMAP_MAYMOVE, 0, NoVMLimits)
 	if err != nil || na == addr {
 		t.Fatalf("mremap = %#x, %v", na, err)
 	}

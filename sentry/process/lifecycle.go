@@ -27,8 +27,9 @@ const unsupportedCloneFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_
 
 // Clone creates a thread (CLONE_THREAD) or a process and starts it. The
 // new thread returns 0 from the syscall; the caller gets its TID.
-// Errors: EINVAL for inconsistent flags, EPERM for namespaces, ENOMEM
-// when no address space can be made.
+// Errors: EINVAL for inconsistent flags, EPERM for namespaces, EAGAIN at
+// the sandbox's task limit or the caller's RLIMIT_NPROC, ENOMEM when no
+// address space can be made.
 func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	f := o.Flags
 	if f&unix.CLONE_THREAD != 0 && f&unix.CLONE_SIGHAND == 0 {
@@ -41,6 +42,10 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		return nil, unix.EPERM
 	}
 	s := t.S
+	creds := t.Credentials()
+	if err := s.chargeTask(creds, t.nprocLimit(), true); err != nil {
+		return nil, err
+	}
 	nt := &Thread{
 		S:          s,
 		Regs:       t.Regs,
@@ -53,9 +58,9 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			nt.fpInit = st
 		}
 	}
-	creds := *t.Creds
-	creds.Groups = append([]uint32(nil), t.Creds.Groups...)
-	nt.Creds = &creds
+	// Credentials are immutable once published: parent and child share
+	// the value until one of them changes its own.
+	nt.creds.Store(creds)
 	nt.Regs.Rax = 0
 	if o.Stack != 0 {
 		nt.Regs.Rsp = uint64(o.Stack)
@@ -98,7 +103,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		tg.mu.Lock()
 		if tg.exiting {
 			tg.mu.Unlock()
-			s.Kernel.Reap(nt.Task)
+			s.releaseTask(nt)
 			nt.FDs.Release()
 			return nil, unix.EAGAIN
 		}
@@ -114,6 +119,9 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			if err != nil {
 				t.Log().Warnf("fork: cannot create an address space: %v", err)
 				nt.FDs.Release()
+				s.mu.Lock()
+				s.unchargeTaskLocked(creds.RealUID)
+				s.mu.Unlock()
 				return nil, unix.ENOMEM
 			}
 			m = t.MM().Fork(as)
@@ -275,7 +283,7 @@ func (t *Thread) Wait(o WaitOptions) (WaitResult, error) {
 			}
 			any = true
 			if c.zombie && o.Exited {
-				res = WaitResult{PID: c.tgid, UID: c.leader.Creds.RealUID, Status: c.status}
+				res = WaitResult{PID: c.tgid, UID: c.leader.Credentials().RealUID, Status: c.status}
 				res.UTime, res.STime, _, _ = c.zombieTotals()
 				if !o.NoReap {
 					// Waited for: its time becomes the
@@ -435,7 +443,7 @@ func (s *Sandbox) reapLocked(parent, c *ThreadGroup) {
 	if s.tgs[c.tgid] == c {
 		delete(s.tgs, c.tgid)
 	}
-	s.Kernel.Reap(c.leader.Task)
+	s.releaseTaskLocked(c.leader)
 }
 
 // ReleaseDetached removes tg, a process that has exited and has no parent

@@ -97,8 +97,8 @@ func (tg *ThreadGroup) OOMCandidate() (kswapd.OOMCandidate, bool) {
 		Dying:        dying,
 		Kill:         func() { tg.SendSignal(int(unix.SIGKILL)) },
 	}
-	if leader.Creds != nil {
-		c.UID = leader.Creds.RealUID
+	if cr := leader.Credentials(); cr != nil {
+		c.UID = cr.RealUID
 	}
 	c.AnonRSS, c.FileRSS, c.ShmemRSS, c.SwapPages = m.RSS()
 	return c, true

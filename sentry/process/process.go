@@ -21,8 +21,10 @@ import (
 	"github.com/runsc-lite/runsc-lite/kswapd"
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"github.com/runsc-lite/runsc-lite/sentry/tty"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/runsc-lite/runsc-lite/softirqd"
@@ -64,14 +66,24 @@ type Sandbox struct {
 	// unknownLogged remembers which unimplemented syscalls were logged.
 	unknownLogged sync.Map
 
-	// mu protects the process table and tree (the tasklist lock).
+	// mu protects the process table and tree (the tasklist lock), and
+	// the task counters and limit (tasklimits.go).
 	mu      sync.Mutex
 	tgs     map[int32]*ThreadGroup // by TGID
 	init    *ThreadGroup
 	initEnd chan struct{}
+	counts  taskCounts
+	// pidsLimit bounds counts.total (0: no limit); pidsRefused counts
+	// the clones it refused.
+	pidsLimit   int
+	pidsRefused uint64
 
 	// Futexes are the sandbox's futex wait queues.
 	Futexes Futexes
+
+	// Sockets are the sandbox's socket families (AF_UNIX, and the
+	// network families when there is a stack).
+	Sockets *socket.Registry
 }
 
 // NewSandbox returns a sandbox with no processes yet.
@@ -113,26 +125,19 @@ type IDMapEntry struct {
 	Inner, Outer, Count uint32
 }
 
-// Credentials are a thread's user and group identities.
-type Credentials struct {
-	RealUID, EffectiveUID, SavedUID, FSUID uint32
-	RealGID, EffectiveGID, SavedGID, FSGID uint32
-	Groups                                 []uint32
-}
-
-// HostCredentials returns the credentials of the host user running the
-// sandbox, so that the program sees the same identity inside as out.
-func HostCredentials() *Credentials {
-	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+// HostCredentials returns the credentials `runsc-lite do` gives the
+// sandbox's first process: the host user's own IDs and groups, so that the
+// program sees the same identity inside as outside, with auth.NewUser's
+// capability rule (uid 0 holds every capability, as root of a fresh Linux
+// and as under runsc's `do`; anybody else none). They are the sandbox's
+// identities, not the host's: they govern only what happens inside.
+func HostCredentials() *auth.Credentials {
 	groups, _ := os.Getgroups()
-	c := &Credentials{
-		RealUID: uid, EffectiveUID: uid, SavedUID: uid, FSUID: uid,
-		RealGID: gid, EffectiveGID: gid, SavedGID: gid, FSGID: gid,
+	gs := make([]uint32, len(groups))
+	for i, g := range groups {
+		gs[i] = uint32(g)
 	}
-	for _, g := range groups {
-		c.Groups = append(c.Groups, uint32(g))
-	}
-	return c
+	return auth.NewUser(uint32(os.Getuid()), uint32(os.Getgid()), gs)
 }
 
 // SignalAction is one entry of a thread group's signal handler table.
@@ -321,9 +326,11 @@ type Thread struct {
 	fpInit []byte
 	kick   func()
 
-	FDs   *vfs.FDTable
-	FS    *vfs.FSContext
-	Creds *Credentials
+	FDs *vfs.FDTable
+	FS  *vfs.FSContext
+	// creds are the thread's credentials, replaced whole (never changed
+	// in place) by SetCredentials; anybody may load them.
+	creds atomic.Pointer[auth.Credentials]
 
 	// SignalMask is the thread's blocked signal set.
 	SignalMask linux.SignalSet
@@ -334,10 +341,16 @@ type Thread struct {
 	// restartBlock continues an interrupted timed sleep from where it
 	// was (Linux's restart_block; signal_restart.go).
 	restartBlock func(t *Thread) (uintptr, error)
+	// noRestart marks the current syscall's EINTR as final whatever its
+	// class (a socket call with a timeout; signal_restart.go).
+	noRestart bool
 	// AltStack is sigaltstack's stack.
 	AltStack linux.SignalStack
 
 	exiting atomic.Bool
+	// nprocExceeded is set when a change of real UID left the new user
+	// over RLIMIT_NPROC (tasklimits.go); touched only by the thread.
+	nprocExceeded bool
 	// syscallStart is when the current syscall entered the sentry (strace).
 	syscallStart time.Time
 
@@ -349,6 +362,10 @@ type Thread struct {
 
 // TID returns the thread's ID.
 func (t *Thread) TID() int32 { return t.Task.TID() }
+
+// Credentials returns the thread's credentials: an immutable snapshot,
+// safe to read from any goroutine (one atomic load).
+func (t *Thread) Credentials() *auth.Credentials { return t.creds.Load() }
 
 // MM returns the thread's memory manager.
 func (t *Thread) MM() *mm.MemoryManager { return t.TG.MM() }

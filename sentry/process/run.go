@@ -6,6 +6,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/kernel"
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"golang.org/x/sys/unix"
@@ -21,7 +22,7 @@ type NewThreadGroupOpts struct {
 	Regs   arch.Registers
 	FDs    *vfs.FDTable
 	FS     *vfs.FSContext
-	Creds  *Credentials
+	Creds  *auth.Credentials
 	Exe    string
 	Limits *Limits
 	// Cgroup is the container the process belongs to (nil: none).
@@ -35,12 +36,17 @@ type NewThreadGroupOpts struct {
 // application code at o.Regs once Start is called on its task.
 func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 	t := &Thread{
-		S:     s,
-		Regs:  o.Regs,
-		FDs:   o.FDs,
-		FS:    o.FS,
-		Creds: o.Creds,
+		S:    s,
+		Regs: o.Regs,
+		FDs:  o.FDs,
+		FS:   o.FS,
 	}
+	if o.Creds == nil {
+		o.Creds = HostCredentials()
+	}
+	t.creds.Store(o.Creds)
+	// The first process is counted but never refused: nobody forked it.
+	s.chargeTask(o.Creds, 0, false)
 	var parent *kernel.Task
 	if o.Parent != nil {
 		parent = o.Parent.Task
@@ -242,7 +248,7 @@ func (t *Thread) exitThread() {
 	tg.mu.Unlock()
 	tg.threadsGone.NotifyAll()
 	if t != tg.leader {
-		t.S.Kernel.Reap(t.Task)
+		t.S.releaseTask(t)
 	}
 	if !last {
 		return

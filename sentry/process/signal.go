@@ -110,7 +110,7 @@ func UserSignalInfo(sig int, sender *Thread) *linux.SignalInfo {
 	info := &linux.SignalInfo{Signo: int32(sig), Code: linux.SI_USER}
 	if sender != nil {
 		info.SetPID(sender.TG.tgid)
-		info.SetUID(int32(sender.Creds.RealUID))
+		info.SetUID(int32(sender.Credentials().RealUID))
 	}
 	return info
 }
@@ -139,19 +139,32 @@ func (tg *ThreadGroup) SendSignal(sig int) error {
 // Errors: EINVAL for a bad signal number; EAGAIN when a real-time signal
 // sent by a program would exceed RLIMIT_SIGPENDING.
 func (tg *ThreadGroup) SendSignalInfo(info *linux.SignalInfo) error {
-	return tg.send(nil, info)
+	return tg.send(nil, info, nil)
 }
 
 // SendSignalInfo sends a thread-directed signal (tgkill, a fault, SIGPIPE)
 // described by info to t. It does not block.
 // Errors: as ThreadGroup.SendSignalInfo.
 func (t *Thread) SendSignalInfo(info *linux.SignalInfo) error {
-	return t.TG.send(t, info)
+	return t.TG.send(t, info, nil)
+}
+
+// SendSignalFrom is SendSignalInfo for a signal a program sends (kill,
+// sigqueue) from thread sender, to the group or (target non-nil) to one
+// of its threads. The sandbox's init is protected as the init of a Linux
+// PID namespace is: a signal another process of the sandbox sends it
+// while its action is the default is discarded — SIGKILL and SIGSTOP
+// included (pid_namespaces(7)). Its own signals, the kernel's (faults,
+// SIGPIPE, timers) and those forwarded from outside the sandbox keep
+// their default effect (see ARCHITECTURE.md, "PID 1").
+func (tg *ThreadGroup) SendSignalFrom(sender *Thread, target *Thread, info *linux.SignalInfo) error {
+	return tg.send(target, info, sender)
 }
 
 // send queues info on tg (target nil) or on its thread target, and
-// interrupts a thread that will act on it.
-func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo) error {
+// interrupts a thread that will act on it. sender is the thread of
+// another program sending it, or nil for the kernel's own signals.
+func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo, sender *Thread) error {
 	sig := int(info.Signo)
 	if !validSignal(sig) {
 		return unix.EINVAL
@@ -165,12 +178,20 @@ func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo) error {
 		tg.mu.Unlock()
 		return nil
 	}
-	if tg.unkillable && tg.actions[sig].Handler == linux.SIG_DFL &&
-		!(info.Code == linux.SI_USER && info.PID() == 0 && (sig == int(linux.SIGKILL) || sig == int(linux.SIGSTOP))) {
-		// Linux's SIGNAL_UNKILLABLE: a container's init takes only the
-		// signals it handles, and SIGKILL and SIGSTOP from outside.
-		tg.mu.Unlock()
-		return nil
+	if tg.actions[sig].Handler == linux.SIG_DFL && tg.initIgnoresLocked(sig, info, sender) {
+		// An init without a handler for it ignores the signal,
+		// unless it is blocked (a handler may be installed before it
+		// is unblocked, or sigwaitinfo may take it; if it is still
+		// without one when delivered, delivery drops it:
+		// initDrops).
+		owner := target
+		if owner == nil {
+			owner = tg.leader
+		}
+		if owner == nil || !owner.blockedLocked(sig) {
+			tg.mu.Unlock()
+			return nil
+		}
 	}
 	if sig == int(linux.SIGKILL) {
 		tg.mu.Unlock()
@@ -249,6 +270,50 @@ func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo) error {
 		chosen.Task.Interrupt()
 	}
 	return nil
+}
+
+// initIgnoresLocked reports whether tg is an init that ignores sig,
+// described by info and sent by sender, while it has no handler for it:
+// the sandbox's init (of `do`, or of the first container) ignores what
+// another process of the sandbox sends it (SendSignalFrom); a container's
+// init (unkillable: Linux's SIGNAL_UNKILLABLE) ignores every signal but
+// SIGKILL and SIGSTOP sent from outside the sandbox. tg.mu is held.
+func (tg *ThreadGroup) initIgnoresLocked(sig int, info *linux.SignalInfo, sender *Thread) bool {
+	if tg.unkillable {
+		return !(fromOutside(info) && (sig == int(linux.SIGKILL) || sig == int(linux.SIGSTOP)))
+	}
+	return sender != nil && sender.TG != tg && tg.s.init == tg
+}
+
+// initDrops reports whether init-like tg drops sig, described by info,
+// when it is delivered with the default action (it was blocked when
+// sent): initIgnoresLocked's rule, as far as info tells the sender.
+func (tg *ThreadGroup) initDrops(sig int, info *linux.SignalInfo) bool {
+	if sig == int(linux.SIGKILL) {
+		return false
+	}
+	if tg.unkillable {
+		return !(fromOutside(info) && sig == int(linux.SIGSTOP))
+	}
+	return tg.s.init == tg && fromOtherProcess(info, tg)
+}
+
+// fromOutside reports whether info is a signal sent from outside the
+// sandbox (the runtime's kill; a host signal forwarded).
+func fromOutside(info *linux.SignalInfo) bool {
+	return info.Code == linux.SI_USER && info.PID() == 0
+}
+
+// fromOtherProcess reports whether info is a signal another process of
+// the sandbox sent to tg (kill, tgkill, sigqueue with the sender's PID):
+// what the sandbox's init does not act on without a handler.
+func fromOtherProcess(info *linux.SignalInfo, tg *ThreadGroup) bool {
+	switch info.Code {
+	case linux.SI_USER, linux.SI_QUEUE, linux.SI_TKILL:
+		pid := info.PID()
+		return pid != 0 && pid != tg.tgid
+	}
+	return false
 }
 
 // chooseThreadLocked returns the thread that should act on a

@@ -39,7 +39,7 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 	ts := t.signals()
 	sysno := t.Regs.Orig_rax
 	restart := noRestart
-	if interrupted {
+	if interrupted && !t.noRestart {
 		restart = restartClass(uintptr(sysno), t.Regs.SyscallArgs())
 	}
 	// The syscall is over as far as restarting goes, whatever happens
@@ -87,6 +87,12 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 		}
 		if act.Handler == linux.SIG_DFL || sig == int(linux.SIGKILL) || sig == int(linux.SIGSTOP) {
 			tg.mu.Unlock()
+			if tg.initDrops(sig, info) {
+				// A signal init blocked when it was sent,
+				// still without a handler: init ignores it
+				// (ThreadGroup.initIgnoresLocked).
+				continue
+			}
 			switch defaultAction(sig) {
 			case defaultIgnore, defaultContinue:
 				continue

@@ -140,8 +140,8 @@ func (tg *ThreadGroup) notifyParent(ev jobEvent) {
 	}
 	info := &linux.SignalInfo{Signo: int32(linux.SIGCHLD), Code: ev.code}
 	info.SetPID(tg.tgid)
-	if l := tg.Leader(); l != nil && l.Creds != nil {
-		info.SetUID(int32(l.Creds.RealUID))
+	if l := tg.Leader(); l != nil {
+		info.SetUID(int32(l.Credentials().RealUID))
 	}
 	info.SetStatus(ev.status)
 	parent.SendSignalInfo(info)
@@ -161,8 +161,8 @@ func (c *ThreadGroup) takeJobEvent(o WaitOptions) (WaitResult, bool) {
 	}
 	gs := c.signals()
 	res := WaitResult{PID: c.tgid}
-	if c.leader != nil && c.leader.Creds != nil {
-		res.UID = c.leader.Creds.RealUID
+	if c.leader != nil {
+		res.UID = c.leader.Credentials().RealUID
 	}
 	switch {
 	case o.Stopped && gs.stopReport != 0:
@@ -215,8 +215,8 @@ func (tg *ThreadGroup) NotifyParentOfExit(parent *ThreadGroup, exitSignal int) (
 	tg.mu.Lock()
 	status := tg.status
 	var uid uint32
-	if tg.leader != nil && tg.leader.Creds != nil {
-		uid = tg.leader.Creds.RealUID
+	if tg.leader != nil {
+		uid = tg.leader.Credentials().RealUID
 	}
 	tg.mu.Unlock()
 	if exitSignal == int(linux.SIGCHLD) {

@@ -60,7 +60,7 @@ func restartClass(sysno uintptr, args arch.SyscallArguments) restartKind {
 		unix.SYS_OPEN, unix.SYS_OPENAT, unix.SYS_OPENAT2, unix.SYS_CREAT,
 		unix.SYS_WAIT4, unix.SYS_WAITID, unix.SYS_IOCTL, unix.SYS_FLOCK, unix.SYS_FCNTL,
 		unix.SYS_ACCEPT, unix.SYS_ACCEPT4, unix.SYS_CONNECT, unix.SYS_RECVFROM, unix.SYS_RECVMSG,
-		unix.SYS_SENDTO, unix.SYS_SENDMSG, unix.SYS_GETRANDOM, unix.SYS_FSYNC, unix.SYS_FDATASYNC:
+		unix.SYS_SENDTO, unix.SYS_SENDMSG, unix.SYS_SENDMMSG, unix.SYS_RECVMMSG, unix.SYS_GETRANDOM, unix.SYS_FSYNC, unix.SYS_FDATASYNC:
 		return restartSys
 	case unix.SYS_FUTEX:
 		switch int32(args[1]) &^ (linux.FUTEX_PRIVATE_FLAG | linux.FUTEX_CLOCK_REALTIME) {
@@ -110,6 +110,16 @@ func (t *Thread) restartSyscall(sysno uint64, k restartKind) {
 	}
 	t.Regs.Rip -= syscallInsnLen
 }
+
+// SetNoRestart makes an EINTR of the current syscall final whatever its
+// restart class, as Linux's sock_intr_errno returns plain EINTR instead
+// of ERESTARTSYS for a socket call that had a timeout (SO_RCVTIMEO,
+// SO_SNDTIMEO). The dispatcher clears it when the next syscall starts
+// (ClearNoRestart).
+func (t *Thread) SetNoRestart() { t.noRestart = true }
+
+// ClearNoRestart forgets SetNoRestart (at each syscall's entry).
+func (t *Thread) ClearNoRestart() { t.noRestart = false }
 
 // SetRestartBlock is what an interrupted restartBlock-class syscall calls
 // before returning EINTR: if the syscall is restarted, restart_syscall

@@ -151,19 +151,19 @@ func (t *Thread) SetSignalStack(ss linux.SignalStack) error {
 }
 
 // MaySignal reports whether t may send sig to tg (Linux's
-// check_kill_permission): an effective UID of 0, the sender's real or
-// effective UID equal to the target's real or saved UID, or SIGCONT within
-// the same session.
+// check_kill_permission and kill_ok_by_cred): its own process, CAP_KILL,
+// the sender's real or effective UID equal to the target's real or saved
+// UID, or SIGCONT within the same session.
 func (t *Thread) MaySignal(tg *ThreadGroup, sig int) bool {
-	c := t.Creds
-	if c == nil || c.EffectiveUID == 0 || tg == t.TG {
+	c := t.Credentials()
+	if c == nil || tg == t.TG || c.HasCapability(linux.CAP_KILL) {
 		return true
 	}
 	l := tg.Leader()
-	if l == nil || l.Creds == nil {
+	if l == nil {
 		return true
 	}
-	tc := l.Creds
+	tc := l.Credentials()
 	if c.EffectiveUID == tc.RealUID || c.EffectiveUID == tc.SavedUID ||
 		c.RealUID == tc.RealUID || c.RealUID == tc.SavedUID {
 		return true

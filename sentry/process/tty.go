@@ -55,9 +55,10 @@ func (tg *ThreadGroup) TerminalInfo() (ttyNr uint32, tpgid int32) {
 	return min&0xff | maj<<8 | (min&^0xff)<<12, fg
 }
 
-// Capable implements tty.Process: the sandbox's capability model is the
-// effective UID 0.
-func (t *Thread) Capable(cap int) bool { return t.Creds.EffectiveUID == 0 }
+// Capable implements tty.Process: cap is in the thread's effective set.
+func (t *Thread) Capable(cap int) bool {
+	return t.Credentials().HasCapability(linux.Capability(cap))
+}
 
 // signalIgnoredOrBlocked is Linux's is_ignored: the thread blocks sig or
 // the process's action for it is SIG_IGN.

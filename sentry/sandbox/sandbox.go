@@ -120,6 +120,11 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 	// its bind mounts are made of.
 	cs := &cfg.Container
 	cs.Mounts = append(cs.Mounts[:0:0], cs.Mounts...)
+	if cs.Process.User == nil {
+		// The sandbox's first process is the launcher's user, whatever
+		// identity the confined sentry process ends up with.
+		cs.Process.User = hostUser()
+	}
 	root := cs.Root.Path
 	if root == "" {
 		root = "/"
@@ -354,4 +359,14 @@ func (p *Process) Wait() (process.WaitStatus, error) {
 		de.Status = ws.ExitStatus()
 	}
 	return 0, de
+}
+
+// hostUser returns this process's user and groups, as a process.user.
+func hostUser() *container.User {
+	u := &container.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+	groups, _ := os.Getgroups()
+	for _, g := range groups {
+		u.AdditionalGids = append(u.AdditionalGids, uint32(g))
+	}
+	return u
 }

@@ -25,7 +25,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_SET_TID_ADDRESS:        {Name: "set_tid_address", Fn: SetTidAddress, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_SET_ROBUST_LIST:        {Name: "set_robust_list", Fn: SetRobustList, Support: Full, Note: "walked at thread exit: owned futexes get FUTEX_OWNER_DIED and a waiter is woken", Args: []ArgKind{Ptr, Uint}},
 	unix.SYS_ARCH_PRCTL:             {Name: "arch_prctl", Fn: ArchPrctl, Support: Full, Note: "ARCH_SET_FS/GET_FS/SET_GS/GET_GS; CPUID faulting is refused", Args: []ArgKind{Hex, Hex}},
-	unix.SYS_PRCTL:                  {Name: "prctl", Fn: Prctl, Support: Partial, Note: "PR_SET_NAME, PR_GET_NAME, PR_SET/GET_DUMPABLE, PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS; others EINVAL", Args: []ArgKind{Int, Hex, Hex, Hex, Hex}},
+	unix.SYS_PRCTL:                  {Name: "prctl", Fn: Prctl, Support: Partial, Note: "PR_SET_NAME, PR_GET_NAME, PR_SET/GET_DUMPABLE, PR_SET_PDEATHSIG (accepted), PR_CAPBSET_READ/DROP, PR_CAP_AMBIENT, PR_SET/GET_KEEPCAPS, PR_SET/GET_SECUREBITS, PR_SET/GET_NO_NEW_PRIVS; others EINVAL", Args: []ArgKind{Int, Hex, Hex, Hex, Hex}},
 	unix.SYS_UNAME:                  {Name: "uname", Fn: Uname, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_SETHOSTNAME:            {Name: "sethostname", Fn: Sethostname, Support: Full, Args: []ArgKind{InBuf, Int}},
 	unix.SYS_PRLIMIT64:              {Name: "prlimit64", Fn: Prlimit64, Support: Full, Args: []ArgKind{Int, Int, Ptr, Ptr}},
@@ -60,7 +60,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_SCHED_RR_GET_INTERVAL:  {Name: "sched_rr_get_interval", Fn: SchedRrGetInterval, Support: Full, Args: []ArgKind{Int, Ptr}},
 	unix.SYS_SETPRIORITY:            {Name: "setpriority", Fn: Setpriority, Support: Full, Args: []ArgKind{Int, Int, Int}},
 	unix.SYS_GETPRIORITY:            {Name: "getpriority", Fn: Getpriority, Support: Full, Args: []ArgKind{Int, Int}},
-	unix.SYS_SETUID:                 {Name: "setuid", Fn: Setuid, Support: Full, Note: "the sandbox's own identities", Args: []ArgKind{Uint}},
+	unix.SYS_SETUID:                 {Name: "setuid", Fn: Setuid, Support: Full, Note: "the sandbox's own identities; CAP_SETUID, and capabilities follow UID changes as capabilities(7) says", Args: []ArgKind{Uint}},
 	unix.SYS_SETGID:                 {Name: "setgid", Fn: Setgid, Support: Full, Args: []ArgKind{Uint}},
 	unix.SYS_SETREUID:               {Name: "setreuid", Fn: Setreuid, Support: Full, Args: []ArgKind{Int, Int}},
 	unix.SYS_SETREGID:               {Name: "setregid", Fn: Setregid, Support: Full, Args: []ArgKind{Int, Int}},
@@ -69,8 +69,8 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_SETFSUID:               {Name: "setfsuid", Fn: Setfsuid, Support: Full, Args: []ArgKind{Int}},
 	unix.SYS_SETFSGID:               {Name: "setfsgid", Fn: Setfsgid, Support: Full, Args: []ArgKind{Int}},
 	unix.SYS_SETGROUPS:              {Name: "setgroups", Fn: Setgroups, Support: Full, Args: []ArgKind{Int, Ptr}},
-	unix.SYS_CAPGET:                 {Name: "capget", Fn: Capget, Support: Partial, Note: "root holds every capability, others none; capabilities are not checked beyond uid 0", Args: []ArgKind{Ptr, Ptr}},
-	unix.SYS_CAPSET:                 {Name: "capset", Fn: Capset, Support: Partial, Note: "accepted for root, EPERM otherwise; not enforced", Args: []ArgKind{Ptr, Ptr}},
+	unix.SYS_CAPGET:                 {Name: "capget", Fn: Capget, Support: Full, Note: "the thread's effective, permitted and inheritable sets (any thread by TID)", Args: []ArgKind{Ptr, Ptr}},
+	unix.SYS_CAPSET:                 {Name: "capset", Fn: Capset, Support: Full, Note: "capset(2)'s rules enforced; the capabilities decide every permission check", Args: []ArgKind{Ptr, Ptr}},
 	unix.SYS_TIMES:                  {Name: "times", Fn: Times, Support: Full, Note: "user and system time as the sentry accounts them, exited threads and waited-for children included", Args: []ArgKind{Ptr}},
 	unix.SYS_PERSONALITY:            {Name: "personality", Fn: Personality, Support: Partial, Note: "PER_LINUX only", Args: []ArgKind{Hex}},
 	unix.SYS_GET_ROBUST_LIST:        {Name: "get_robust_list", Fn: GetRobustList, Support: Partial, Note: "the caller's own list only", Args: []ArgKind{Int, Ptr, Ptr}},
@@ -144,6 +144,27 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_MLOCK:    {Name: "mlock", Fn: Mlock, Support: Partial, Note: "accepted; pages are not reclaimed yet anyway", Args: []ArgKind{Hex, Hex}},
 	unix.SYS_MUNLOCK:  {Name: "munlock", Fn: Mlock, Support: Partial, Note: "accepted", Args: []ArgKind{Hex, Hex}},
 	unix.SYS_MINCORE:  {Name: "mincore", Fn: Mincore, Support: Full, Args: []ArgKind{Hex, Hex, Ptr}},
+
+	// Sockets (sys_socket.go; the socket layer is sentry/socket, AF_UNIX
+	// sentry/socket/unix).
+	unix.SYS_SOCKET:      {Name: "socket", Fn: Socket, Support: Partial, Note: "the families registered in the sandbox (AF_UNIX; the network families when a stack is present); others EAFNOSUPPORT", Args: []ArgKind{Int, Hex, Int}, Ret: FD},
+	unix.SYS_SOCKETPAIR:  {Name: "socketpair", Fn: Socketpair, Support: Full, Note: "AF_UNIX; other families EOPNOTSUPP or EAFNOSUPPORT", Args: []ArgKind{Int, Hex, Int, Ptr}, Ret: Int},
+	unix.SYS_BIND:        {Name: "bind", Fn: Bind, Support: Full, Note: "AF_UNIX paths are socket inodes of the sandbox's VFS (inert placeholders on volumes); the abstract namespace is the sandbox's", Args: []ArgKind{FD, Ptr, Int}, Ret: Int},
+	unix.SYS_LISTEN:      {Name: "listen", Fn: Listen, Support: Full, Note: "backlog clamped to somaxconn (4096)", Args: []ArgKind{FD, Int}, Ret: Int},
+	unix.SYS_ACCEPT:      {Name: "accept", Fn: Accept, Support: Partial, Note: "EMFILE is found after the connection was taken (it is lost), Linux finds it before", Args: []ArgKind{FD, Ptr, Ptr}, Ret: FD},
+	unix.SYS_ACCEPT4:     {Name: "accept4", Fn: Accept4, Support: Partial, Note: "SOCK_NONBLOCK, SOCK_CLOEXEC; EMFILE as accept", Args: []ArgKind{FD, Ptr, Ptr, Hex}, Ret: FD},
+	unix.SYS_CONNECT:     {Name: "connect", Fn: Connect, Support: Full, Note: "AF_UNIX host socket files only with --host-uds=open", Args: []ArgKind{FD, Ptr, Int}, Ret: Int},
+	unix.SYS_GETSOCKNAME: {Name: "getsockname", Fn: Getsockname, Support: Full, Args: []ArgKind{FD, Ptr, Ptr}, Ret: Int},
+	unix.SYS_GETPEERNAME: {Name: "getpeername", Fn: Getpeername, Support: Full, Args: []ArgKind{FD, Ptr, Ptr}, Ret: Int},
+	unix.SYS_SHUTDOWN:    {Name: "shutdown", Fn: Shutdown, Support: Full, Args: []ArgKind{FD, Int}, Ret: Int},
+	unix.SYS_SENDTO:      {Name: "sendto", Fn: Sendto, Support: Partial, Note: "AF_UNIX: no MSG_OOB (EOPNOTSUPP); MSG_DONTWAIT, MSG_NOSIGNAL, MSG_EOR, MSG_MORE", Args: []ArgKind{FD, InBuf, Uint, Hex, Ptr, Int}, Ret: Int},
+	unix.SYS_RECVFROM:    {Name: "recvfrom", Fn: Recvfrom, Support: Partial, Note: "MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_TRUNC, MSG_ERRQUEUE; AF_UNIX: no MSG_OOB, no SO_PEEK_OFF", Args: []ArgKind{FD, OutBuf, Uint, Hex, Ptr, Ptr}, Ret: Int},
+	unix.SYS_SENDMSG:     {Name: "sendmsg", Fn: Sendmsg, Support: Partial, Note: "SCM_RIGHTS, SCM_CREDENTIALS; as sendto", Args: []ArgKind{FD, Ptr, Hex}, Ret: Int},
+	unix.SYS_RECVMSG:     {Name: "recvmsg", Fn: Recvmsg, Support: Partial, Note: "SCM_RIGHTS (MSG_CMSG_CLOEXEC, truncation with MSG_CTRUNC), SCM_CREDENTIALS; as recvfrom", Args: []ArgKind{FD, Ptr, Hex}, Ret: Int},
+	unix.SYS_SENDMMSG:    {Name: "sendmmsg", Fn: Sendmmsg, Support: Partial, Note: "as sendmsg, per message", Args: []ArgKind{FD, Ptr, Uint, Hex}, Ret: Int},
+	unix.SYS_RECVMMSG:    {Name: "recvmmsg", Fn: Recvmmsg, Support: Partial, Note: "as recvmsg, MSG_WAITFORONE, timeout between messages; an error after the first message is dropped, not kept as the socket's pending error", Args: []ArgKind{FD, Ptr, Uint, Hex, Ptr}, Ret: Int},
+	unix.SYS_GETSOCKOPT:  {Name: "getsockopt", Fn: Getsockopt, Support: Partial, Note: "SOL_SOCKET: SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN, SO_SNDBUF, SO_RCVBUF, SO_RCVTIMEO, SO_SNDTIMEO, SO_PASSCRED, SO_PEERCRED, SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, ... (SO_PEERSEC is ENOPROTOOPT: no LSM); family levels as the family serves them", Args: []ArgKind{FD, Int, Int, Ptr, Ptr}, Ret: Int},
+	unix.SYS_SETSOCKOPT:  {Name: "setsockopt", Fn: Setsockopt, Support: Partial, Note: "as getsockopt; values longer than 64 KiB are cut", Args: []ArgKind{FD, Int, Int, Ptr, Int}, Ret: Int},
 
 	// BEGIN file syscalls (owned by the filesystem work: sys_file.go and friends)
 	// I/O (sys_file.go).
@@ -224,7 +245,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_GETCWD:     {Name: "getcwd", Fn: Getcwd, Support: Full, Args: []ArgKind{Ptr, Uint}, Ret: Int},
 	unix.SYS_CHDIR:      {Name: "chdir", Fn: Chdir, Support: Full, Args: []ArgKind{Path}, Ret: Int},
 	unix.SYS_FCHDIR:     {Name: "fchdir", Fn: Fchdir, Support: Full, Args: []ArgKind{FD}, Ret: Int},
-	unix.SYS_CHROOT:     {Name: "chroot", Fn: Chroot, Support: Partial, Note: "allowed when the effective UID is 0 (no capability model)", Args: []ArgKind{Path}, Ret: Int},
+	unix.SYS_CHROOT:     {Name: "chroot", Fn: Chroot, Support: Full, Note: "needs CAP_SYS_CHROOT", Args: []ArgKind{Path}, Ret: Int},
 	unix.SYS_UMASK:      {Name: "umask", Fn: Umask, Support: Full, Args: []ArgKind{Oct}, Ret: Oct},
 
 	// Syncing and hints (sys_fs.go).
@@ -256,5 +277,10 @@ var linux64 = map[uintptr]Syscall{
 	// ioctl's, served by sentry/tty).
 	unix.SYS_SIGNALFD:  {Name: "signalfd", Fn: Signalfd, Support: Partial, Note: "poll and epoll readiness follow the thread that made the file (Linux: the polling thread); reads take the reader's signals", Args: []ArgKind{FD, Ptr, Uint}, Ret: FD},
 	unix.SYS_SIGNALFD4: {Name: "signalfd4", Fn: Signalfd4, Support: Partial, Note: "as signalfd; SFD_NONBLOCK, SFD_CLOEXEC", Args: []ArgKind{FD, Ptr, Uint, Hex}, Ret: FD},
-	unix.SYS_VHANGUP:   {Name: "vhangup", Fn: Vhangup, Support: Full, Note: "hangs up the controlling terminal; CAP_SYS_TTY_CONFIG is effective UID 0", Ret: Int},
+	unix.SYS_VHANGUP:   {Name: "vhangup", Fn: Vhangup, Support: Full, Note: "hangs up the controlling terminal; needs CAP_SYS_TTY_CONFIG", Ret: Int},
+
+	// The mount table (sys_mount.go): CAP_SYS_ADMIN, the sandbox's own
+	// filesystems only.
+	unix.SYS_MOUNT:   {Name: "mount", Fn: Mount, Support: Partial, Note: "needs CAP_SYS_ADMIN (EPERM); new tmpfs and proc mounts and binds of directories; propagation flags are accepted (one mount namespace); MS_REMOUNT and MS_MOVE are EINVAL, other filesystem types ENODEV", Args: []ArgKind{Path, Path, Path, Hex, Ptr}, Ret: Int},
+	unix.SYS_UMOUNT2: {Name: "umount2", Fn: Umount2, Support: Partial, Note: "needs CAP_SYS_ADMIN; every unmount is lazy (MNT_DETACH's semantics): open files inside keep working", Args: []ArgKind{Path, Hex}, Ret: Int},
 }

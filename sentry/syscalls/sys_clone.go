@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/loader"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
@@ -124,6 +125,36 @@ func (f execFile) Close() error {
 	return nil
 }
 
+// ExecCredentials returns a loader.LoadArgs.ExecCreds function that
+// computes the credentials of a program old runs (set-user-ID and
+// set-group-ID bits, root's capabilities: auth.Credentials.ForExec) and
+// stores them in *out for the caller to install once the exec cannot fail
+// any more.
+func ExecCredentials(old *auth.Credentials, out **auth.Credentials) func(loader.File) (loader.Credentials, error) {
+	return func(exe loader.File) (loader.Credentials, error) {
+		ef := auth.ExecFile{}
+		if f, ok := exe.(execFile); ok {
+			st, err := f.Node().Stat(fs.Background)
+			if err != nil {
+				return loader.Credentials{}, err
+			}
+			ef.Mode, ef.UID, ef.GID = uint32(st.Mode), st.UID, st.GID
+			ef.NoSUID = f.Location().Mount.NoSUID()
+		}
+		n, secure := old.ForExec(ef)
+		*out = n
+		return loader.Credentials{
+			UID: n.RealUID, EUID: n.EffectiveUID,
+			GID: n.RealGID, EGID: n.EffectiveGID,
+			Secure: secure,
+		}, nil
+	}
+}
+
+// ExecFile adapts an open file description for the loader, which closes
+// what it opens (boot's first program and execve).
+func ExecFile(f *vfs.FileDescription) loader.File { return execFile{f} }
+
 func Execve(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return doExecve(t, unix.AT_FDCWD, a.Ptr(0), a.Ptr(1), a.Ptr(2), 0)
 }
@@ -189,6 +220,9 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	if err != nil {
 		return 0, err
 	}
+	if err := t.CheckExecNproc(); err != nil {
+		return 0, err
+	}
 	s := t.S
 	as, err := s.Platform.NewAddressSpace()
 	if err != nil {
@@ -197,6 +231,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	}
 	m := mm.New(s.Zone, as, s.Platform.MaxUserAddress())
 	ctx := fsContext(t)
+	var newCreds *auth.Credentials
 	programOpened := false
 	loaded, err := loader.Load(loader.LoadArgs{
 		MM: m,
@@ -214,13 +249,10 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 			}
 			return execFile{f}, f.Path(), nil
 		},
-		Filename: execName,
-		Argv:     argv,
-		Envv:     envv,
-		Creds: loader.Credentials{
-			UID: t.Creds.RealUID, EUID: t.Creds.EffectiveUID,
-			GID: t.Creds.RealGID, EGID: t.Creds.EffectiveGID,
-		},
+		Filename:  execName,
+		Argv:      argv,
+		Envv:      envv,
+		ExecCreds: ExecCredentials(ctx.Creds, &newCreds),
 	})
 	if err != nil {
 		m.DecUsers()
@@ -234,6 +266,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	}
 	// Point of no return.
 	t.KillOtherThreads()
+	t.SetCredentials(newCreds)
 	t.ExecReleaseFutexes()
 	m.SetExecutable(loaded.Executable)
 	t.TG.SetMM(m)

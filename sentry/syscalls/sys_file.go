@@ -10,6 +10,8 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/socket"
+	"github.com/runsc-lite/runsc-lite/sentry/usermem"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -26,21 +28,15 @@ import (
 const ioChunk = 64 << 10
 
 // maxRWCount is Linux's MAX_RW_COUNT: larger requests are clamped.
-const maxRWCount = 0x7ffff000
-
-// uioMaxIOV is UIO_MAXIOV.
-const uioMaxIOV = 1024
+const maxRWCount = usermem.MaxRWCount
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, ioChunk); return &b }}
 
 // fsContext returns the filesystem view of the calling thread: its task,
-// filesystem credentials and memory.
+// credentials (a snapshot: a set*id by another thread during the call does
+// not change them halfway) and memory.
 func fsContext(t *process.Thread) *fs.Context {
-	c := &fs.Context{Task: t.Task, Mem: t}
-	if t.Creds != nil {
-		c.Creds = &fs.Creds{UID: t.Creds.FSUID, GID: t.Creds.FSGID, Groups: t.Creds.Groups}
-	}
-	return c
+	return &fs.Context{Task: t.Task, Mem: t, Creds: t.Credentials()}
 }
 
 // getFile returns the description of fd with a reference (DecRef it).
@@ -70,42 +66,6 @@ func syncNoFile(t *process.Thread) {
 	}
 }
 
-// iovec is one struct iovec.
-type iovec struct {
-	base uintptr
-	len  int
-}
-
-// copyInIovecs reads cnt iovecs at addr, clamping the total to
-// maxRWCount.
-func copyInIovecs(t *process.Thread, addr uintptr, cnt int32) ([]iovec, error) {
-	if cnt < 0 || cnt > uioMaxIOV {
-		return nil, unix.EINVAL
-	}
-	if cnt == 0 {
-		return nil, nil
-	}
-	raw := make([]byte, 16*int(cnt))
-	if _, err := t.CopyInBytes(hostarch.Addr(addr), raw); err != nil {
-		return nil, unix.EFAULT
-	}
-	iovs := make([]iovec, cnt)
-	total := 0
-	for i := range iovs {
-		base := uintptr(binary.LittleEndian.Uint64(raw[16*i:]))
-		l := int64(binary.LittleEndian.Uint64(raw[16*i+8:]))
-		if l < 0 {
-			return nil, unix.EINVAL
-		}
-		if int64(total)+l > maxRWCount {
-			l = int64(maxRWCount - total)
-		}
-		total += int(l)
-		iovs[i] = iovec{base: base, len: int(l)}
-	}
-	return iovs, nil
-}
-
 // isStream reports whether a read should stop after the first data (pipes,
 // terminals, sockets, character devices): another read could block.
 func isStream(f *vfs.FileDescription) bool {
@@ -117,18 +77,18 @@ func isStream(f *vfs.FileDescription) bool {
 
 // readToUser reads into the iovecs through fn(buf, done) in chunks.
 // Streams are read once (up to one chunk).
-func readToUser(t *process.Thread, iovs []iovec, stream bool, fn func(buf []byte, done int64) (int, error)) (uintptr, error) {
+func readToUser(t *process.Thread, iovs []usermem.IOVec, stream bool, fn func(buf []byte, done int64) (int, error)) (uintptr, error) {
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
 	buf := *bp
 	var done int64
 	for _, iov := range iovs {
-		for off := 0; off < iov.len; {
-			n := min(ioChunk, iov.len-off)
+		for off := 0; off < iov.Len; {
+			n := min(ioChunk, iov.Len-off)
 			// Read only what the buffer can take, so a bad buffer
 			// consumes nothing (Linux advances the position only by
 			// what it copied).
-			if ok := t.MM().Accessible(iov.base+uintptr(off), n, true); ok < n {
+			if ok := t.MM().Accessible(iov.Base+uintptr(off), n, true); ok < n {
 				if ok == 0 {
 					if done > 0 {
 						return uintptr(done), nil
@@ -139,7 +99,7 @@ func readToUser(t *process.Thread, iovs []iovec, stream bool, fn func(buf []byte
 			}
 			k, err := fn(buf[:n], done)
 			if k > 0 {
-				if _, cerr := t.CopyOutBytes(hostarch.Addr(iov.base+uintptr(off)), buf[:k]); cerr != nil {
+				if _, cerr := t.CopyOutBytes(hostarch.Addr(iov.Base+uintptr(off)), buf[:k]); cerr != nil {
 					if done > 0 {
 						return uintptr(done), nil
 					}
@@ -163,15 +123,15 @@ func readToUser(t *process.Thread, iovs []iovec, stream bool, fn func(buf []byte
 }
 
 // writeFromUser writes the iovecs through fn(buf, done) in chunks.
-func writeFromUser(t *process.Thread, iovs []iovec, fn func(buf []byte, done int64) (int, error)) (uintptr, error) {
+func writeFromUser(t *process.Thread, iovs []usermem.IOVec, fn func(buf []byte, done int64) (int, error)) (uintptr, error) {
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
 	buf := *bp
 	var done int64
 	for _, iov := range iovs {
-		for off := 0; off < iov.len; {
-			n := min(ioChunk, iov.len-off)
-			if _, err := t.CopyInBytes(hostarch.Addr(iov.base+uintptr(off)), buf[:n]); err != nil {
+		for off := 0; off < iov.Len; {
+			n := min(ioChunk, iov.Len-off)
+			if _, err := t.CopyInBytes(hostarch.Addr(iov.Base+uintptr(off)), buf[:n]); err != nil {
 				if done > 0 {
 					return uintptr(done), nil
 				}
@@ -203,11 +163,11 @@ func raiseSIGPIPE(t *process.Thread, err error) error {
 	return err
 }
 
-func oneIovec(addr uintptr, count uintptr) []iovec {
+func oneIovec(addr uintptr, count uintptr) []usermem.IOVec {
 	if count > maxRWCount {
 		count = maxRWCount
 	}
-	return []iovec{{base: addr, len: int(count)}}
+	return []usermem.IOVec{{Base: addr, Len: int(count)}}
 }
 
 func Read(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -219,12 +179,17 @@ func Read(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return doRead(t, f, oneIovec(a.Ptr(1), a[2]))
 }
 
-func doRead(t *process.Thread, f *vfs.FileDescription, iovs []iovec) (uintptr, error) {
+func doRead(t *process.Thread, f *vfs.FileDescription, iovs []usermem.IOVec) (uintptr, error) {
 	if !f.Readable() {
 		return 0, unix.EBADF
 	}
 	if f.IsDir() {
 		return 0, unix.EISDIR
+	}
+	if sf := socket.FromDescription(f); sf != nil {
+		// A socket's read takes one whole message however many
+		// iovecs it spans.
+		return sockRead(t, f, sf, iovs)
 	}
 	ctx := fsContext(t)
 	return readToUser(t, iovs, isStream(f), func(buf []byte, _ int64) (int, error) {
@@ -241,9 +206,13 @@ func Write(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return doWrite(t, f, oneIovec(a.Ptr(1), a[2]))
 }
 
-func doWrite(t *process.Thread, f *vfs.FileDescription, iovs []iovec) (uintptr, error) {
+func doWrite(t *process.Thread, f *vfs.FileDescription, iovs []usermem.IOVec) (uintptr, error) {
 	if !f.Writable() {
 		return 0, unix.EBADF
+	}
+	if sf := socket.FromDescription(f); sf != nil {
+		// One message per write; the family raises SIGPIPE itself.
+		return sockWrite(t, f, sf, iovs)
 	}
 	ctx := fsContext(t)
 	n, err := writeFromUser(t, iovs, func(buf []byte, _ int64) (int, error) {
@@ -261,7 +230,7 @@ func Pread64(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return doPread(t, f, oneIovec(a.Ptr(1), a[2]), a.Int64(3))
 }
 
-func doPread(t *process.Thread, f *vfs.FileDescription, iovs []iovec, off int64) (uintptr, error) {
+func doPread(t *process.Thread, f *vfs.FileDescription, iovs []usermem.IOVec, off int64) (uintptr, error) {
 	if !f.Readable() {
 		return 0, unix.EBADF
 	}
@@ -286,7 +255,7 @@ func Pwrite64(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return doPwrite(t, f, oneIovec(a.Ptr(1), a[2]), a.Int64(3))
 }
 
-func doPwrite(t *process.Thread, f *vfs.FileDescription, iovs []iovec, off int64) (uintptr, error) {
+func doPwrite(t *process.Thread, f *vfs.FileDescription, iovs []usermem.IOVec, off int64) (uintptr, error) {
 	if !f.Writable() {
 		return 0, unix.EBADF
 	}
@@ -303,12 +272,12 @@ func doPwrite(t *process.Thread, f *vfs.FileDescription, iovs []iovec, off int64
 	return n, raiseSIGPIPE(t, err)
 }
 
-func vectorArgs(t *process.Thread, a arch.SyscallArguments) (*vfs.FileDescription, []iovec, error) {
+func vectorArgs(t *process.Thread, a arch.SyscallArguments) (*vfs.FileDescription, []usermem.IOVec, error) {
 	f, err := getFile(t, a.Int(0))
 	if err != nil {
 		return nil, nil, err
 	}
-	iovs, err := copyInIovecs(t, a.Ptr(1), a.Int(2))
+	iovs, err := usermem.CopyInIOVecs(t, a.Ptr(1), int(a.Int(2)))
 	if err != nil {
 		f.DecRef()
 		return nil, nil, err

@@ -273,9 +273,10 @@ func accessAt(t *process.Thread, dirfd int32, pathAddr uintptr, mode uint32, fla
 		return 0, unix.EINVAL
 	}
 	ctx := fsContext(t)
-	if flags&unix.AT_EACCESS == 0 && t.Creds != nil {
-		// access(2) checks with the real IDs.
-		ctx.Creds = &fs.Creds{UID: t.Creds.RealUID, GID: t.Creds.RealGID, Groups: t.Creds.Groups}
+	if flags&unix.AT_EACCESS == 0 {
+		// access(2) checks with the real IDs (and root's capabilities
+		// only when the real UID is 0).
+		ctx.Creds = ctx.Creds.ForAccess()
 	}
 	loc, err := resolveAt(t, ctx, dirfd, pathAddr, flags, flags&unix.AT_SYMLINK_NOFOLLOW == 0)
 	if err != nil {
@@ -891,10 +892,9 @@ func Fchdir(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return 0, nil
 }
 
+// Chroot is chroot(2): the path must be a searchable directory, and the
+// caller needs CAP_SYS_CHROOT (checked last, as Linux).
 func Chroot(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	if t.Creds != nil && t.Creds.EffectiveUID != 0 {
-		return 0, unix.EPERM
-	}
 	ctx := fsContext(t)
 	loc, err := resolveAt(t, ctx, unix.AT_FDCWD, a.Ptr(0), 0, true)
 	if err != nil {
@@ -902,6 +902,9 @@ func Chroot(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	if err := vfs.CheckSearch(ctx, loc); err != nil {
 		return 0, err
+	}
+	if !ctx.Creds.HasCapability(linux.CAP_SYS_CHROOT) {
+		return 0, unix.EPERM
 	}
 	t.FS.SetRoot(loc)
 	return 0, nil

@@ -4,6 +4,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/marshal/primitive"
 )
@@ -48,7 +49,7 @@ func Setrlimit(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	_, err = t.TG.SetLimit(r, nl, t.Creds.EffectiveUID == 0)
+	_, err = t.TG.SetLimit(r, nl, t.Credentials().HasCapability(linux.CAP_SYS_RESOURCE))
 	return 0, err
 }
 
@@ -58,6 +59,9 @@ func Prlimit64(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if pid != 0 && pid != tg.TGID() {
 		if tg = t.S.ThreadGroupByID(pid); tg == nil {
 			return 0, unix.ESRCH
+		}
+		if !mayPrlimit(t, tg) {
+			return 0, unix.EPERM
 		}
 	}
 	if r < 0 || r >= process.NumLimits {
@@ -69,7 +73,7 @@ func Prlimit64(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if err != nil {
 			return 0, err
 		}
-		if old, err = tg.SetLimit(r, nl, t.Creds.EffectiveUID == 0); err != nil {
+		if old, err = tg.SetLimit(r, nl, t.Credentials().HasCapability(linux.CAP_SYS_RESOURCE)); err != nil {
 			return 0, err
 		}
 	}
@@ -79,4 +83,21 @@ func Prlimit64(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 	}
 	return 0, nil
+}
+
+// mayPrlimit reports whether t may read or change another process's
+// limits (Linux's check_prlimit_permission): its real UID and GID equal
+// every UID and GID of the target, or CAP_SYS_RESOURCE.
+func mayPrlimit(t *process.Thread, tg *process.ThreadGroup) bool {
+	c := t.Credentials()
+	if c.HasCapability(linux.CAP_SYS_RESOURCE) {
+		return true
+	}
+	l := tg.Leader()
+	if l == nil {
+		return false
+	}
+	tc := l.Credentials()
+	return c.RealUID == tc.RealUID && c.RealUID == tc.EffectiveUID && c.RealUID == tc.SavedUID &&
+		c.RealGID == tc.RealGID && c.RealGID == tc.EffectiveGID && c.RealGID == tc.SavedGID
 }

@@ -16,8 +16,16 @@ func protToAccess(prot uint32) hostarch.AccessType {
 	}
 }
 
+// vmLimits returns the caller's RLIMIT_AS and RLIMIT_DATA.
+func vmLimits(t *process.Thread) mm.VMLimits {
+	return mm.VMLimits{
+		AS:   t.TG.Limits.Get(unix.RLIMIT_AS).Cur,
+		Data: t.TG.Limits.Get(unix.RLIMIT_DATA).Cur,
+	}
+}
+
 func Brk(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return t.MM().Brk(a.Ptr(0)), nil
+	return t.MM().Brk(a.Ptr(0), vmLimits(t)), nil
 }
 
 func Mmap(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -59,7 +67,10 @@ func Mmap(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		Offset:    off,
 		GrowsDown: flags&unix.MAP_GROWSDOWN != 0,
 		Populate:  flags&unix.MAP_POPULATE != 0,
+		NoReserve: flags&unix.MAP_NORESERVE != 0,
 	}
+	lim := vmLimits(t)
+	o.Limits = &lim
 	if flags&unix.MAP_ANONYMOUS == 0 {
 		f, err := t.FDs.Get(fd)
 		if err != nil {
@@ -95,11 +106,11 @@ func Mprotect(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if prot&^(unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC|unix.PROT_GROWSDOWN|unix.PROT_GROWSUP) != 0 {
 		return 0, unix.EINVAL
 	}
-	return 0, t.MM().Mprotect(a.Ptr(0), a[1], protToAccess(prot), prot&unix.PROT_GROWSDOWN != 0)
+	return 0, t.MM().Mprotect(a.Ptr(0), a[1], protToAccess(prot), prot&unix.PROT_GROWSDOWN != 0, vmLimits(t))
 }
 
 func Mremap(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return t.MM().Mremap(a.Ptr(0), a[1], a[2], int(a.Int(3)), a.Ptr(4))
+	return t.MM().Mremap(a.Ptr(0), a[1], a[2], int(a.Int(3)), a.Ptr(4), vmLimits(t))
 }
 
 func Madvise(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {

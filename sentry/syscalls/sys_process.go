@@ -38,24 +38,24 @@ func Gettid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 }
 
 func Getuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.Creds.RealUID), nil
+	return uintptr(t.Credentials().RealUID), nil
 }
 
 func Geteuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.Creds.EffectiveUID), nil
+	return uintptr(t.Credentials().EffectiveUID), nil
 }
 
 func Getgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.Creds.RealGID), nil
+	return uintptr(t.Credentials().RealGID), nil
 }
 
 func Getegid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.Creds.EffectiveGID), nil
+	return uintptr(t.Credentials().EffectiveGID), nil
 }
 
 func Getgroups(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	size := a.Int(0)
-	groups := t.Creds.Groups
+	groups := t.Credentials().Groups
 	if size < 0 {
 		return 0, unix.EINVAL
 	}
@@ -85,12 +85,12 @@ func copyOutTriple(t *process.Thread, a arch.SyscallArguments, x, y, z uint32) (
 }
 
 func Getresuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	c := t.Creds
+	c := t.Credentials()
 	return copyOutTriple(t, a, c.RealUID, c.EffectiveUID, c.SavedUID)
 }
 
 func Getresgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	c := t.Creds
+	c := t.Credentials()
 	return copyOutTriple(t, a, c.RealGID, c.EffectiveGID, c.SavedGID)
 }
 
@@ -223,12 +223,14 @@ func Prctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 	case unix.PR_GET_DUMPABLE:
 		return 1, nil
-	case unix.PR_SET_DUMPABLE, unix.PR_SET_PDEATHSIG, unix.PR_SET_NO_NEW_PRIVS, unix.PR_SET_CHILD_SUBREAPER:
+	case unix.PR_SET_DUMPABLE, unix.PR_SET_PDEATHSIG, unix.PR_SET_CHILD_SUBREAPER:
 		return 0, nil
-	case unix.PR_GET_NO_NEW_PRIVS, unix.PR_GET_CHILD_SUBREAPER:
+	case unix.PR_GET_CHILD_SUBREAPER:
 		return 0, nil
-	case unix.PR_CAPBSET_READ:
-		return 1, nil
+	case unix.PR_CAPBSET_READ, unix.PR_CAPBSET_DROP, unix.PR_CAP_AMBIENT,
+		unix.PR_GET_KEEPCAPS, unix.PR_SET_KEEPCAPS, unix.PR_GET_SECUREBITS, unix.PR_SET_SECUREBITS,
+		unix.PR_GET_NO_NEW_PRIVS, unix.PR_SET_NO_NEW_PRIVS:
+		return credsPrctl(t, a)
 	default:
 		return 0, unix.EINVAL
 	}
@@ -250,6 +252,9 @@ func Uname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 }
 
 func Sethostname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	if !t.Credentials().HasCapability(linux.CAP_SYS_ADMIN) {
+		return 0, unix.EPERM
+	}
 	n := a.Int(1)
 	if n < 0 || n > 64 {
 		return 0, unix.EINVAL

@@ -13,9 +13,23 @@ import (
 // schedResetOnFork is SCHED_RESET_ON_FORK, accepted and ignored.
 const schedResetOnFork = 0x40000000
 
-// privileged reports whether the caller may raise priorities (root in the
-// sandbox's credentials, as CAP_SYS_NICE).
-func privileged(t *process.Thread) bool { return t.Creds.EffectiveUID == 0 }
+// privileged reports whether the caller may raise priorities and change
+// other users' scheduling (CAP_SYS_NICE).
+func privileged(t *process.Thread) bool { return t.Credentials().HasCapability(linux.CAP_SYS_NICE) }
+
+// sameOwner reports whether t may change target's scheduling without
+// CAP_SYS_NICE (Linux's check_same_owner and set_one_prio_perm): t's
+// effective UID is target's real or effective UID. Kernel threads belong
+// to root.
+func sameOwner(t *process.Thread, target *kernel.Task) bool {
+	c := t.Credentials()
+	th, ok := target.Ext.(*process.Thread)
+	if !ok {
+		return c.EffectiveUID == 0
+	}
+	tc := th.Credentials()
+	return c.EffectiveUID == tc.RealUID || c.EffectiveUID == tc.EffectiveUID
+}
 
 func validPolicy(p int) bool {
 	switch p {
@@ -28,6 +42,9 @@ func validPolicy(p int) bool {
 func setParams(t *process.Thread, target *kernel.Task, p kernel.SchedParams) error {
 	cur := target.SchedParams()
 	if !privileged(t) {
+		if !sameOwner(t, target) {
+			return unix.EPERM
+		}
 		if p.Policy == kernel.SchedFIFO || p.Policy == kernel.SchedRR {
 			return unix.EPERM
 		}
@@ -235,6 +252,9 @@ func SchedSetaffinity(t *process.Thread, a arch.SyscallArguments) (uintptr, erro
 	if mask.Empty() {
 		return 0, unix.EINVAL
 	}
+	if !privileged(t) && !sameOwner(t, tk) {
+		return 0, unix.EPERM
+	}
 	tk.SetAffinity(mask)
 	return 0, nil
 }
@@ -260,10 +280,10 @@ func priorityTargets(t *process.Thread, which, who int32) ([]*kernel.Task, error
 	case unix.PRIO_USER:
 		uid := uint32(who)
 		if who == 0 {
-			uid = t.Creds.RealUID
+			uid = t.Credentials().RealUID
 		}
 		for _, tg := range t.S.ThreadGroups() {
-			if l := tg.Leader(); l != nil && l.Creds.RealUID == uid {
+			if l := tg.Leader(); l != nil && l.Credentials().RealUID == uid {
 				tgs = append(tgs, tg)
 			}
 		}
@@ -289,6 +309,17 @@ func Setpriority(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	nice := min(max(int(a.Int(2)), -20), 19)
 	for _, tk := range tasks {
+		if !privileged(t) {
+			// Linux's set_one_prio: another user's task is EPERM,
+			// lowering the nice value without CAP_SYS_NICE EACCES
+			// (sched_setscheduler says EPERM for both).
+			if !sameOwner(t, tk) {
+				return 0, unix.EPERM
+			}
+			if nice < tk.Nice() {
+				return 0, unix.EACCES
+			}
+		}
 		p := tk.SchedParams()
 		p.Nice = nice
 		if err := setParams(t, tk, p); err != nil {

@@ -195,7 +195,7 @@ func killOne(t *process.Thread, tg *process.ThreadGroup, sig int, info *linux.Si
 	if info == nil {
 		info = process.UserSignalInfo(sig, t)
 	}
-	return tg.SendSignalInfo(info)
+	return tg.SendSignalFrom(t, nil, info)
 }
 
 // killTargets returns the processes kill(pid) designates: one process,
@@ -290,7 +290,7 @@ func sendToThread(t *process.Thread, th *process.Thread, sig int, info *linux.Si
 	if sig == 0 {
 		return nil
 	}
-	return th.SendSignalInfo(info)
+	return th.TG.SendSignalFrom(t, th, info)
 }
 
 func Tgkill(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {

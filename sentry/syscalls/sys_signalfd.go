@@ -8,6 +8,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 func Signalfd(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -47,10 +48,9 @@ func doSignalfd(t *process.Thread, fd int32, maskAddr, size uintptr, flags uint3
 	return installFile(t, f, flags&unix.SFD_CLOEXEC != 0)
 }
 
-// Vhangup hangs up the caller's controlling terminal (CAP_SYS_TTY_CONFIG:
-// effective UID 0 in the sandbox).
+// Vhangup hangs up the caller's controlling terminal (CAP_SYS_TTY_CONFIG).
 func Vhangup(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	if t.Creds.EffectiveUID != 0 {
+	if !t.Credentials().HasCapability(linux.CAP_SYS_TTY_CONFIG) {
 		return 0, unix.EPERM
 	}
 	if term := t.ControllingTerminal(); term != nil {

@@ -115,6 +115,7 @@ func (Dispatcher) Dispatch(t *process.Thread) {
 		// interrupted one only (Linux's do_no_restart_syscall).
 		t.SetRestartBlock(nil)
 	}
+	t.ClearNoRestart()
 	strace := t.S.Strace
 	var start time.Time
 	var enter string

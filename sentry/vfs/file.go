@@ -120,6 +120,11 @@ func itoa(v uint64) string {
 // IncRef adds a reference.
 func (fd *FileDescription) IncRef() { fd.refs.Add(1) }
 
+// Refs returns the number of references (AF_UNIX's garbage collector of
+// in-flight descriptors compares it with the references queued in
+// sockets).
+func (fd *FileDescription) Refs() int64 { return fd.refs.Load() }
+
 // DecRef drops a reference and releases the file when it was the last.
 func (fd *FileDescription) DecRef() {
 	if n := fd.refs.Add(-1); n == 0 {

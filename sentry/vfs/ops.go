@@ -20,10 +20,11 @@ func creds(ctx *fs.Context) *fs.Creds {
 }
 
 // checkAccess returns EACCES unless the caller may access node for want
-// (4 read, 2 write, 1 execute/search).
+// (4 read, 2 write, 1 execute/search): fs.HasPerm's rules, without a Stat
+// when a capability decides alone.
 func checkAccess(ctx *fs.Context, node fs.Node, want uint32) error {
 	c := creds(ctx)
-	if c.IsRoot() && (want&1 == 0 || node.Type() == unix.S_IFDIR) {
+	if capabilityAllows(c, node.Type(), want) {
 		return nil
 	}
 	st, err := node.Stat(ctx)
@@ -34,6 +35,22 @@ func checkAccess(ctx *fs.Context, node fs.Node, want uint32) error {
 		return unix.EACCES
 	}
 	return nil
+}
+
+// capabilityAllows reports whether c's capabilities grant want on a file
+// of type typ whatever its mode (fs.HasPerm's capability rules that do not
+// look at the mode): CAP_DAC_OVERRIDE on directories and for anything but
+// execution; CAP_DAC_READ_SEARCH for reading files and reading or
+// searching directories. The sentry itself (nil) needs the mode only to
+// execute a file.
+func capabilityAllows(c *fs.Creds, typ uint32, want uint32) bool {
+	if c == nil {
+		return want&1 == 0 || typ == unix.S_IFDIR
+	}
+	if typ == unix.S_IFDIR {
+		return c.HasCapability(linux.CAP_DAC_OVERRIDE) || (want&2 == 0 && c.HasCapability(linux.CAP_DAC_READ_SEARCH))
+	}
+	return (want&1 == 0 && c.HasCapability(linux.CAP_DAC_OVERRIDE)) || (want == 4 && c.HasCapability(linux.CAP_DAC_READ_SEARCH))
 }
 
 // checkDirWrite checks that the caller may add or remove entries of dir.
@@ -52,24 +69,24 @@ func checkDirWrite(ctx *fs.Context, dir Location) (fs.DirectoryWriter, error) {
 }
 
 // checkSticky returns EPERM when dir is sticky and the caller owns
-// neither dir nor child.
+// neither dir nor child and lacks CAP_FOWNER (Linux's check_sticky).
 func checkSticky(ctx *fs.Context, dir Location, child fs.Node) error {
 	c := creds(ctx)
-	if c.IsRoot() {
+	if c == nil || c.HasCapability(linux.CAP_FOWNER) {
 		return nil
 	}
 	dst, err := dir.Node.Stat(ctx)
 	if err != nil {
 		return err
 	}
-	if dst.Mode&unix.S_ISVTX == 0 || dst.UID == c.UID {
+	if dst.Mode&unix.S_ISVTX == 0 || dst.UID == c.FSUID {
 		return nil
 	}
 	cst, err := child.Stat(ctx)
 	if err != nil {
 		return err
 	}
-	if cst.UID == c.UID {
+	if cst.UID == c.FSUID {
 		return nil
 	}
 	return unix.EPERM
@@ -214,6 +231,18 @@ func (v *VirtualFilesystem) openLocation(ctx *fs.Context, loc Location, flags ui
 	if err := checkAccess(ctx, loc.Node, want); err != nil {
 		return nil, err
 	}
+	if flags&unix.O_NOATIME != 0 {
+		// Only the owner (or CAP_FOWNER) may ask (Linux's may_open).
+		if c := creds(ctx); c != nil && !c.HasCapability(linux.CAP_FOWNER) {
+			st, err := loc.Node.Stat(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if st.UID != c.FSUID {
+				return nil, unix.EPERM
+			}
+		}
+	}
 	impl, err := loc.Node.Open(ctx, flags)
 	if err != nil {
 		return nil, err
@@ -231,12 +260,6 @@ func (v *VirtualFilesystem) openLocation(ctx *fs.Context, loc Location, flags ui
 		}
 	}
 	return NewFileDescription(loc, impl, flags), nil
-}
-
-// OpenExecutable opens path (relative to fsc's cwd) for the sandbox's
-// first program, with root's permissions: see OpenExecutableAs.
-func (v *VirtualFilesystem) OpenExecutable(fsc *FSContext, path string) (*FileDescription, error) {
-	return v.OpenExecutableAs(fs.Background, fsc, path)
 }
 
 // OpenExecutableAs opens path for execve by the caller of ctx: symlinks
@@ -541,26 +564,32 @@ func SetStat(ctx *fs.Context, loc Location, s fs.SetStat, timesNow bool) error {
 	if err != nil {
 		return err
 	}
-	if !c.IsRoot() {
-		owner := st.UID == c.UID
+	if c != nil {
+		// Linux's setattr_prepare, chown_ok, chgrp_ok and vfs_utimes.
+		owner := st.UID == c.FSUID
 		if s.Mask&linux.STATX_MODE != 0 {
-			if !owner {
+			if !c.FSOwns(st.UID) {
 				return unix.EPERM
 			}
-			if !c.InGroup(st.GID) {
+			gid := st.GID
+			if s.Mask&linux.STATX_GID != 0 {
+				gid = s.GID
+			}
+			if !c.InGroup(gid) && !c.HasCapability(linux.CAP_FSETID) {
 				s.Mode &^= unix.S_ISGID
 			}
 		}
-		if s.Mask&linux.STATX_UID != 0 && s.UID != st.UID {
+		chown := c.HasCapability(linux.CAP_CHOWN)
+		if s.Mask&linux.STATX_UID != 0 && !chown && (!owner || s.UID != st.UID) {
 			return unix.EPERM
 		}
-		if s.Mask&linux.STATX_GID != 0 && s.GID != st.GID && (!owner || !c.InGroup(s.GID)) {
+		if s.Mask&linux.STATX_GID != 0 && !chown && (!owner || (s.GID != st.GID && !c.InGroup(s.GID))) {
 			return unix.EPERM
 		}
 		if s.Mask&linux.STATX_SIZE != 0 && !fs.HasPerm(c, uint32(st.Mode), st.UID, st.GID, 2) {
 			return unix.EACCES
 		}
-		if s.Mask&(linux.STATX_ATIME|linux.STATX_MTIME) != 0 && !owner {
+		if s.Mask&(linux.STATX_ATIME|linux.STATX_MTIME) != 0 && !c.FSOwns(st.UID) {
 			if !timesNow {
 				return unix.EPERM
 			}

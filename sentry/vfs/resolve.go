@@ -17,10 +17,39 @@ type walker struct {
 	ctx   *fs.Context
 	root  Location // the process's root (chroot)
 	links int
+	// search says every directory a component is looked up in must be
+	// searchable by the caller (Linux's may_lookup); false for callers
+	// whose capabilities search any directory, and for the sentry's own
+	// re-walks of a path it already resolved ("..").
+	search bool
+	// fresh is the node the walk's last lookup returned: its
+	// fs.LookupAttrs are as current as that lookup, so checking it needs
+	// no Stat.
+	fresh fs.Node
 }
 
 func (v *VirtualFilesystem) newWalker(ctx *fs.Context, root Location) *walker {
-	return &walker{v: v, ctx: ctx, root: root}
+	return &walker{v: v, ctx: ctx, root: root, search: !fs.MayBypassSearch(creds(ctx))}
+}
+
+// mayLookup returns EACCES unless the caller may search directory dir
+// (execute permission), which every path component needs of the
+// directory it is looked up in — ".", ".." and the last one included.
+func (w *walker) mayLookup(dir Location) error {
+	if !w.search {
+		return nil
+	}
+	if dir.Node == w.fresh {
+		if la, ok := dir.Node.(fs.LookupAttrs); ok {
+			if mode, uid, gid, ok := la.LookupAttrs(); ok {
+				if !fs.HasPerm(creds(w.ctx), mode, uid, gid, 1) {
+					return unix.EACCES
+				}
+				return nil
+			}
+		}
+	}
+	return checkAccess(w.ctx, dir.Node, 1)
 }
 
 // splitPath returns p's components, without empty ones.
@@ -69,6 +98,9 @@ func (w *walker) parent(cur Location) (Location, error) {
 	pp := path.Dir(cur.Path)
 	root := w.v.RootLocation()
 	pw := w.v.newWalker(w.ctx, root)
+	// The path was resolved once already: re-walking it is the sentry's
+	// own business, not a lookup by the caller (Linux follows d_parent).
+	pw.search = false
 	return pw.walk(root, pp, true)
 }
 
@@ -88,6 +120,7 @@ func (w *walker) step(cur Location, name string) (Location, error) {
 	if err != nil {
 		return Location{}, err
 	}
+	w.fresh = child
 	return w.cross(Location{Mount: cur.Mount, Node: child, Path: joinPath(cur.Path, name)}), nil
 }
 
@@ -144,6 +177,9 @@ func (w *walker) walk(start Location, p string, followLast bool) (Location, erro
 		last := len(comps) == 0
 		if cur.Node.Type() != unix.S_IFDIR {
 			return Location{}, unix.ENOTDIR
+		}
+		if err := w.mayLookup(cur); err != nil {
+			return Location{}, err
 		}
 		switch name {
 		case ".":
@@ -214,6 +250,9 @@ func (w *walker) walkParent(start Location, p string) (dir Location, name string
 	}
 	if dir.Node.Type() != unix.S_IFDIR {
 		return Location{}, "", false, unix.ENOTDIR
+	}
+	if err := w.mayLookup(dir); err != nil {
+		return Location{}, "", false, err
 	}
 	return dir, name, slash, nil
 }

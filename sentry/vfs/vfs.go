@@ -59,6 +59,20 @@ type Mount struct {
 	parent      *Mount
 }
 
+// NoSUID reports whether the mount ignores set-user-ID and set-group-ID
+// bits at execve (mounted nosuid).
+func (m *Mount) NoSUID() bool {
+	if m == nil {
+		return false
+	}
+	for _, o := range strings.Split(m.Flags, ",") {
+		if o == "nosuid" {
+			return true
+		}
+	}
+	return false
+}
+
 // Parent returns the mount this one is mounted on (nil for the root and
 // anonymous files).
 func (m *Mount) Parent() *Mount { return m.parent }
@@ -137,33 +151,16 @@ func (v *VirtualFilesystem) Mount(ctx *fs.Context, point string, f fs.Filesystem
 	var loc Location
 	var err error
 	if root.Type() == unix.S_IFDIR {
-		if loc, err = v.mkdirAll(ctx, point); err != nil {
-			return err
-		}
-		if loc.Node.Type() != unix.S_IFDIR {
-			return unix.ENOTDIR
-		}
+		loc, err = v.mkdirAll(ctx, point)
 	} else {
 		rl := v.RootLocation()
-		if loc, err = v.newWalker(ctx, rl).walk(rl, point, true); err != nil {
-			return err
-		}
-		if loc.Node.Type() == unix.S_IFDIR {
-			return unix.EISDIR
-		}
+		loc, err = v.newWalker(ctx, rl).walk(rl, point, true)
 	}
-	src := o.Source
-	if src == "" {
-		src = f.Name()
+	if err != nil {
+		return err
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	m := &Mount{ID: v.nextID, FS: f, Root: root, Point: loc.Path, ReadOnly: o.ReadOnly, NoExec: o.NoExec,
-		Source: src, FSType: o.FSType, RootPath: o.RootPath, Flags: o.Flags, Data: o.Data, parent: loc.Mount}
-	v.nextID++
-	v.mounts[loc.Path] = m
-	v.list = append(v.list, m)
-	return nil
+	o.Root = root
+	return v.MountOver(loc, f, o)
 }
 
 // Bind mounts what loc shows (a directory or a file) again at point,

@@ -460,7 +460,7 @@ func TestOpenExecutable(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "prog"), []byte("\x7fELF"), 0755)
 	os.Symlink("prog", filepath.Join(root, "link"))
 	v, fsc := newTestVFS(t, root)
-	f, err := v.OpenExecutable(fsc, "/link")
+	f, err := v.OpenExecutableAs(fs.Background, fsc, "/link")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,13 +479,13 @@ func TestOpenExecutable(t *testing.T) {
 		t.Fatalf("mapping path %q", p)
 	}
 	f.DecRef()
-	if _, err := v.OpenExecutable(fsc, "/etc/passwd"); err != unix.EACCES {
+	if _, err := v.OpenExecutableAs(fs.Background, fsc, "/etc/passwd"); err != unix.EACCES {
 		t.Fatalf("non-executable: %v", err)
 	}
-	if _, err := v.OpenExecutable(fsc, "/etc"); err != unix.EACCES {
+	if _, err := v.OpenExecutableAs(fs.Background, fsc, "/etc"); err != unix.EACCES {
 		t.Fatalf("directory: %v", err)
 	}
-	if _, err := v.OpenExecutable(fsc, "/nope"); err != unix.ENOENT {
+	if _, err := v.OpenExecutableAs(fs.Background, fsc, "/nope"); err != unix.ENOENT {
 		t.Fatalf("missing: %v", err)
 	}
 }

@@ -54,6 +54,15 @@ static inline void die(const char *what) {
 	exit(99);
 }
 
+/* wait_closed blocks until every write end of pipe p is closed (it
+ * closes its own first): how a child waits for its parent to let it go. */
+static inline void wait_closed(int p[2]) {
+	char c;
+	close(p[1]);
+	while (read(p[0], &c, 1) > 0)
+		;
+}
+
 /* cmpstr sorts an array of strings. */
 static inline int cmpstr(const void *a, const void *b) {
 	return strcmp(*(char *const *)a, *(char *const *)b);

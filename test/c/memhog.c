@@ -6,7 +6,10 @@
 // --total-memory 256M, 400 MiB only fits with swap; without swap the
 // sandbox's OOM killer must kill it (status 137). With MEMHOG_TIMES=1 in
 // the environment it prints the time of each phase to stderr
-// ("write_ms: X", "verify_ms: Y"; bench/memory.sh).
+// ("write_ms: X", "verify_ms: Y"; bench/memory.sh). The mapping is
+// MAP_NORESERVE: without it the overcommit heuristic (Linux's default, and
+// the sandbox's) refuses a single mapping larger than memory plus swap
+// outright, and the OOM killer would never be reached.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +37,7 @@ int main(int argc, char **argv) {
 	}
 	unsigned long mib = strtoul(argv[1], NULL, 10);
 	size_t len = mib << 20;
-	uint64_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED) {
 		perror("mmap");
 		return 2;

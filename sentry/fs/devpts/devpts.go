@@ -131,7 +131,7 @@ func (f *Filesystem) newTerminal(creds *fs.Creds) (*tty.Terminal, error) {
 	t := tty.New(i, f.sessions)
 	var uid, gid uint32
 	if creds != nil {
-		uid, gid = creds.UID, creds.GID
+		uid, gid = creds.FSUID, creds.FSGID
 	}
 	if f.opts.GID != NoGID {
 		gid = f.opts.GID
@@ -184,7 +184,9 @@ func (f *Filesystem) ReplicaNode(t *tty.Terminal) fs.Node { return &replicaNode{
 // would, acquiring it as controlling terminal unless O_NOCTTY. It is also
 // how /dev/tty opens the caller's controlling terminal (with O_NOCTTY).
 func (f *Filesystem) OpenReplica(ctx *fs.Context, t *tty.Terminal, flags uint32) (fs.File, error) {
-	if err := t.OpenReplica(ctx.Creds.IsRoot()); err != nil {
+	// An exclusive (TIOCEXCL) terminal opens again only with
+	// CAP_SYS_ADMIN (Linux's tty_reopen).
+	if err := t.OpenReplica(ctx.Creds.HasCapability(linux.CAP_SYS_ADMIN)); err != nil {
 		return nil, err
 	}
 	t.Opened(ctx, flags)

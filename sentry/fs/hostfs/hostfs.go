@@ -52,6 +52,12 @@ type FS struct {
 	wb       *fsWriteback // nil: write through
 	// mappables are the live mappables by inode (mappables.go).
 	mappables mappableTable
+	// fds are the shared host descriptors of open files (hostfds.go).
+	fds fdTable
+	// owners is the host owner rule and shadow what the sandbox set that
+	// the host does not hold (owner.go).
+	owners OwnerMap
+	shadow attrShadow
 }
 
 // FDCloser closes host descriptors of released files, possibly later and
@@ -204,6 +210,20 @@ type Node struct {
 	// dev and ino identify the host file as its lookup found it (0 when
 	// unknown), for the page cache (pagecache.go).
 	dev, ino uint64
+	// mode, uid and gid are what the lookup saw (looked up: false for
+	// nodes made otherwise), for fs.LookupAttrs.
+	mode, uid, gid uint32
+	lookedUp       bool
+}
+
+// LookupAttrs implements fs.LookupAttrs: the host attributes as this
+// node's lookup saw them, unless the sandbox's view of the filesystem's
+// files differs from the host's (owner.go), which only a Stat applies.
+func (n *Node) LookupAttrs() (mode, uid, gid uint32, ok bool) {
+	if !n.lookedUp || n.fs.owners != nil || n.fs.shadow.n.Load() != 0 {
+		return 0, 0, 0, false
+	}
+	return n.mode, n.uid, n.gid, true
 }
 
 // Rel returns the node's path relative to the host directory.
@@ -231,9 +251,13 @@ func (n *Node) Stat(ctx *fs.Context) (linux.Statx, error) {
 		}
 		defer unix.Close(fd)
 		n.fs.flushFD(fd)
-		return statFD(fd)
+		st, err := statFD(fd)
+		n.fs.view(&st)
+		return st, err
 	}
-	return n.fs.statRel(n.rel)
+	st, err := n.fs.statRel(n.rel)
+	n.fs.view(&st)
+	return st, err
 }
 
 // Lookup implements fs.Directory.
@@ -264,7 +288,8 @@ func (n *Node) Lookup(ctx *fs.Context, name string) (fs.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{fs: n.fs, rel: rel, typ: st.Mode & unix.S_IFMT, dev: st.Dev, ino: st.Ino}, nil
+	return &Node{fs: n.fs, rel: rel, typ: st.Mode & unix.S_IFMT, dev: st.Dev, ino: st.Ino,
+		mode: st.Mode, uid: st.Uid, gid: st.Gid, lookedUp: true}, nil
 }
 
 // Readdir implements fs.Directory.
@@ -360,15 +385,11 @@ func (n *Node) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
 	if acc != unix.O_RDONLY && n.fs.readOnly {
 		return nil, unix.EROFS
 	}
-	hostFlags := acc | int(flags&(unix.O_DIRECT|unix.O_NOATIME|unix.O_SYNC|unix.O_DSYNC))
-	fd, err := n.fs.openRel(n.rel, hostFlags, 0)
-	if err == unix.EPERM && flags&unix.O_NOATIME != 0 {
-		fd, err = n.fs.openRel(n.rel, hostFlags&^unix.O_NOATIME, 0)
-	}
+	s, err := n.openShared(hostOpenFlags(flags))
 	if err != nil {
 		return nil, err
 	}
-	return newFile(n, fd, flags), nil
+	return newFile(n, s, flags), nil
 }
 
 // SetStat implements fs.Attributer.
@@ -384,7 +405,10 @@ func (n *Node) SetStat(ctx *fs.Context, s fs.SetStat) error {
 	if n.typ == unix.S_IFREG {
 		n.fs.flushFD(fd)
 	}
-	if err := setStatFD(fd, n.typ, s); err != nil {
+	if s.Mask&linux.STATX_SIZE != 0 && n.ino != 0 {
+		n.fs.killSetID(ctx, n.dev, n.ino, fd)
+	}
+	if err := n.fs.setStatFD(fd, n.typ, s); err != nil {
 		return err
 	}
 	if s.Mask&linux.STATX_SIZE != 0 && pageCache.Load() != nil {
@@ -399,8 +423,9 @@ func (n *Node) SetStat(ctx *fs.Context, s fs.SetStat) error {
 	return nil
 }
 
-// setStatFD applies s to the file behind the O_PATH descriptor fd.
-func setStatFD(fd int, typ uint32, s fs.SetStat) error {
+// setStatFD applies s to the file behind the O_PATH descriptor fd: modes
+// and owners as the owner rule says (owner.go), sizes and times as given.
+func (f *FS) setStatFD(fd int, typ uint32, s fs.SetStat) error {
 	if s.Mask&linux.STATX_SIZE != 0 {
 		if typ == unix.S_IFDIR {
 			return unix.EISDIR
@@ -412,28 +437,27 @@ func setStatFD(fd int, typ uint32, s fs.SetStat) error {
 			return err
 		}
 	}
-	if s.Mask&(linux.STATX_UID|linux.STATX_GID) != 0 {
-		uid, gid := -1, -1
-		if s.Mask&linux.STATX_UID != 0 {
-			uid = int(s.UID)
-		}
-		if s.Mask&linux.STATX_GID != 0 {
-			gid = int(s.GID)
-		}
-		if err := retry(func() error { return unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH) }); err != nil {
-			return err
-		}
-	}
-	if s.Mask&linux.STATX_MODE != 0 {
-		if typ == unix.S_IFLNK {
-			return unix.EOPNOTSUPP
-		}
-		err := retry(func() error { return unix.Fchmodat(fd, "", s.Mode&07777, unix.AT_EMPTY_PATH) })
-		if err == unix.EOPNOTSUPP || err == unix.ENOSYS || err == unix.EINVAL {
-			err = retry(func() error { return unix.Chmod(procPath(fd), s.Mode&07777) })
-		}
+	if s.Mask&(linux.STATX_UID|linux.STATX_GID|linux.STATX_MODE) != 0 {
+		st, err := statFD(fd)
 		if err != nil {
 			return err
+		}
+		if s.Mask&(linux.STATX_UID|linux.STATX_GID) != 0 {
+			uid, gid := -1, -1
+			if s.Mask&linux.STATX_UID != 0 {
+				uid = int(s.UID)
+			}
+			if s.Mask&linux.STATX_GID != 0 {
+				gid = int(s.GID)
+			}
+			if err := f.setHostOwner(fd, &st, uid, gid); err != nil {
+				return err
+			}
+		}
+		if s.Mask&linux.STATX_MODE != 0 {
+			if err := f.setHostMode(fd, typ, &st, s.Mode); err != nil {
+				return err
+			}
 		}
 	}
 	if s.Mask&(linux.STATX_ATIME|linux.STATX_MTIME) != 0 {
@@ -476,6 +500,33 @@ func itoa(n int) string {
 	return string(b[i:])
 }
 
+// createdAt is FS.created for the entry name of directory dirfd.
+func (n *Node) createdAt(ctx *fs.Context, dirfd int, name string, mode uint32) {
+	fd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	n.fs.created(ctx, n, fd, mode)
+}
+
+// forgetAt drops the shadow of entry name of dirfd if removing it removes
+// its last link.
+func (n *Node) forgetAt(dirfd int, name string) func() {
+	if n.fs.shadow.n.Load() == 0 {
+		return func() {}
+	}
+	var sx unix.Statx_t
+	if unix.Statx(dirfd, name, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS|unix.STATX_BTIME, &sx) != nil {
+		return func() {}
+	}
+	st := fs.StatxFromUnix(&sx)
+	if st.Nlink > 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return func() {}
+	}
+	return func() { n.fs.forget(&st) }
+}
+
 // withDir runs fn with an O_PATH descriptor of directory n.
 func (n *Node) withDir(fn func(dirfd int) error) error {
 	if n.fs.readOnly {
@@ -497,24 +548,40 @@ func (n *Node) Create(ctx *fs.Context, name string, mode uint32, flags uint32) (
 	var file fs.File
 	var node *Node
 	err := n.withDir(func(dirfd int) error {
-		acc := int(flags & unix.O_ACCMODE)
+		if err := reserveFD(); err != nil {
+			return err
+		}
+		acc := hostOpenFlags(flags)
 		var fd int
 		err := retry(func() error {
 			var e error
-			fd, e = unix.Openat(dirfd, name, acc|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY, mode&07777)
+			fd, e = unix.Openat(dirfd, name, acc|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY, mode&^setIDBits&07777)
 			return e
 		})
 		if err != nil {
+			hostFDsOpen.Add(-1)
 			return err
 		}
-		// The host's umask may have removed bits the sandbox's did not.
-		unix.Fchmod(fd, mode&07777)
+		// The host's umask may have removed bits the sandbox's did not
+		// (and the host never gets set-ID bits: owner.go).
+		unix.Fchmod(fd, mode&^setIDBits&07777)
+		n.fs.created(ctx, n, fd, mode)
 		node = &Node{fs: n.fs, rel: n.child(name), typ: unix.S_IFREG}
 		var st unix.Stat_t
-		if unix.Fstat(fd, &st) == nil {
-			node.dev, node.ino = st.Dev, st.Ino
+		if err := retry(func() error { return unix.Fstat(fd, &st) }); err != nil {
+			unix.Close(fd)
+			hostFDsOpen.Add(-1)
+			return err
 		}
-		file = newFile(node, fd, flags)
+		node.dev, node.ino = st.Dev, st.Ino
+		if pageCache.Load() != nil {
+			// A new inode may carry the number of one the host freed
+			// (a file unlinked and closed): whatever the page cache
+			// still holds under that number is not this file's.
+			mm.FileTruncated(st.Dev, st.Ino, 0)
+		}
+		s := n.fs.fds.add(fdKey{dev: st.Dev, ino: st.Ino, flags: hostOpenFlags(flags)}, fd)
+		file = newFile(node, s, flags)
 		return nil
 	})
 	if err != nil {
@@ -526,10 +593,11 @@ func (n *Node) Create(ctx *fs.Context, name string, mode uint32, flags uint32) (
 // Mkdir implements fs.DirectoryWriter.
 func (n *Node) Mkdir(ctx *fs.Context, name string, mode uint32) error {
 	return n.withDir(func(dirfd int) error {
-		if err := retry(func() error { return unix.Mkdirat(dirfd, name, mode&07777) }); err != nil {
+		if err := retry(func() error { return unix.Mkdirat(dirfd, name, mode&^setIDBits&07777) }); err != nil {
 			return err
 		}
-		unix.Fchmodat(dirfd, name, mode&07777, unix.AT_SYMLINK_NOFOLLOW)
+		unix.Fchmodat(dirfd, name, mode&^setIDBits&07777, unix.AT_SYMLINK_NOFOLLOW)
+		n.createdAt(ctx, dirfd, name, mode)
 		return nil
 	})
 }
@@ -542,14 +610,22 @@ func (n *Node) Mknod(ctx *fs.Context, name string, mode uint32, dev uint32) erro
 		return unix.EPERM
 	}
 	return n.withDir(func(dirfd int) error {
-		return retry(func() error { return unix.Mknodat(dirfd, name, mode, 0) })
+		if err := retry(func() error { return unix.Mknodat(dirfd, name, mode&^setIDBits, 0) }); err != nil {
+			return err
+		}
+		n.createdAt(ctx, dirfd, name, mode)
+		return nil
 	})
 }
 
 // Symlink implements fs.DirectoryWriter.
 func (n *Node) Symlink(ctx *fs.Context, name string, target string) error {
 	return n.withDir(func(dirfd int) error {
-		return retry(func() error { return unix.Symlinkat(target, dirfd, name) })
+		if err := retry(func() error { return unix.Symlinkat(target, dirfd, name) }); err != nil {
+			return err
+		}
+		n.createdAt(ctx, dirfd, name, 0)
+		return nil
 	})
 }
 
@@ -581,14 +657,24 @@ func parentRel(rel string) string {
 // Unlink implements fs.DirectoryWriter.
 func (n *Node) Unlink(ctx *fs.Context, name string) error {
 	return n.withDir(func(dirfd int) error {
-		return retry(func() error { return unix.Unlinkat(dirfd, name, 0) })
+		forget := n.forgetAt(dirfd, name)
+		if err := retry(func() error { return unix.Unlinkat(dirfd, name, 0) }); err != nil {
+			return err
+		}
+		forget()
+		return nil
 	})
 }
 
 // Rmdir implements fs.DirectoryWriter.
 func (n *Node) Rmdir(ctx *fs.Context, name string) error {
 	return n.withDir(func(dirfd int) error {
-		return retry(func() error { return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR) })
+		forget := n.forgetAt(dirfd, name)
+		if err := retry(func() error { return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR) }); err != nil {
+			return err
+		}
+		forget()
+		return nil
 	})
 }
 
@@ -609,8 +695,11 @@ func (n *Node) Rename(ctx *fs.Context, oldName string, newDir fs.Directory, newN
 type File struct {
 	fs.PositionalFile
 	node *Node
-	fd   int
-	once sync.Once
+	// shared is the host descriptor, shared with every description of
+	// the same inode opened the same way (hostfds.go); fd is its number.
+	shared *sharedFD
+	fd     int
+	once   sync.Once
 
 	// With write-behind: the host inode (keyed), and the dirty buffer of
 	// a writable file (cache, nil for read-only or O_SYNC files).
@@ -624,19 +713,16 @@ type File struct {
 	acc int
 }
 
-// newFile returns the open file of n on host descriptor fd, opened with
-// open(2) flags.
-func newFile(n *Node, fd int, flags uint32) *File {
-	f := &File{node: n, fd: fd}
+// newFile returns the open file of n on the shared host descriptor s (the
+// File owns one reference), opened with open(2) flags.
+func newFile(n *Node, s *sharedFD, flags uint32) *File {
+	f := &File{node: n, shared: s, fd: s.fd}
 	f.direct = flags&unix.O_DIRECT != 0
 	f.acc = int(flags & unix.O_ACCMODE)
 	f.PositionalFile.Data = hostData{f}
 	n.attachCache(f, flags)
 	return f
 }
-
-// FD returns the host descriptor (owned by the File).
-func (f *File) FD() int { return f.fd }
 
 // Release implements fs.File.
 // With write-behind, the dirty data is written (in the caller) before
@@ -649,7 +735,7 @@ func (f *File) Release() {
 		f.fdMu.Lock()
 		f.closed = true
 		f.fdMu.Unlock()
-		f.node.fs.closeFD(f.fd)
+		f.node.fs.putFD(f.shared)
 	})
 }
 
@@ -657,12 +743,17 @@ func (f *File) Release() {
 // unlink).
 func (f *File) Stat(ctx *fs.Context) (linux.Statx, error) {
 	f.syncForRead(taskOf(ctx))
-	return statFD(f.fd)
+	st, err := statFD(f.fd)
+	f.node.fs.view(&st)
+	return st, err
 }
 
 // Truncate implements fs.Truncater. Dirty data is written first.
 func (f *File) Truncate(ctx *fs.Context, size int64) error {
 	f.syncForRead(taskOf(ctx))
+	if dev, ino, ok := f.identity(); ok {
+		f.node.fs.killSetID(ctx, dev, ino, f.fd)
+	}
 	if err := retry(func() error { return unix.Ftruncate(f.fd, size) }); err != nil {
 		return err
 	}
@@ -699,9 +790,9 @@ func (f *File) Allocate(ctx *fs.Context, mode uint32, off, length int64) error {
 	return retry(func() error { return unix.Fallocate(f.fd, mode, off, length) })
 }
 
-// Mappable implements fs.Mapper. The mappable holds its own duplicate of
-// the host descriptor, closed when the mappable is garbage (mm keeps it
-// as long as a mapping uses it), so munmap-after-close works.
+// Mappable implements fs.Mapper. The mappable holds its own reference on
+// the shared host descriptor, dropped when the mappable is garbage (mm
+// keeps it as long as a mapping uses it), so munmap-after-close works.
 //
 // One live mappable per host inode and access mode is shared by every
 // File of the filesystem (mappables.go): the VFS asks for the mappable on
@@ -725,20 +816,14 @@ func (f *File) Mappable() (mm.Mappable, error) {
 func (f *File) Identity() (dev, ino uint64, ok bool) { return f.identity() }
 
 func (f *File) newMappable() (*Mappable, error) {
-	fd, err := unix.FcntlInt(uintptr(f.fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	st, err := statFD(fd)
-	if err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	m := &Mappable{fd: fd, dev: unix.Mkdev(st.DevMajor, st.DevMinor), ino: st.Ino}
+	s := f.shared
+	m := &Mappable{fd: s.fd, dev: s.key.dev, ino: s.key.ino}
+	f.node.fs.fds.addRef(s)
 	if f.keyed {
 		m.wb, m.key = f.node.fs.wb, f.key
 	}
-	runtime.AddCleanup(m, func(fd int) { unix.Close(fd) }, fd)
+	fsys := f.node.fs
+	runtime.AddCleanup(m, func(s *sharedFD) { fsys.putFD(s) }, s)
 	return m, nil
 }
 
@@ -760,6 +845,9 @@ func (h hostData) ReadAt(ctx *fs.Context, dst []byte, off int64) (int, error) {
 func (h hostData) WriteAt(ctx *fs.Context, src []byte, off int64) (int, error) {
 	if h.f.node.fs.readOnly {
 		return 0, unix.EROFS
+	}
+	if dev, ino, ok := h.f.identity(); ok {
+		h.f.node.fs.killSetID(ctx, dev, ino, h.f.fd)
 	}
 	var n int
 	var err error

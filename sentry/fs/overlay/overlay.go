@@ -121,6 +121,22 @@ func (n *Node) Stat(ctx *fs.Context) (linux.Statx, error) {
 	return l.Stat(ctx)
 }
 
+// LookupAttrs implements fs.LookupAttrs: the upper inode's attributes
+// once copied up, else the lower node's as its lookup saw them (a lower
+// directory node lives as long as the overlay, so a host change to its
+// mode after the first lookup is not seen by the walk's checks — as
+// changes to cached host file pages are not).
+func (n *Node) LookupAttrs() (mode, uid, gid uint32, ok bool) {
+	l, u := n.layers()
+	if u != nil {
+		return u.LookupAttrs()
+	}
+	if la, isLA := l.(fs.LookupAttrs); isLA {
+		return la.LookupAttrs()
+	}
+	return 0, 0, 0, false
+}
+
 // Readlink implements fs.Symlink.
 func (n *Node) Readlink(ctx *fs.Context) (string, error) {
 	l, u := n.layers()

@@ -67,7 +67,7 @@ type Pipe struct {
 func New(creds *fs.Creds) *Pipe {
 	p := &Pipe{ino: nextIno.Add(1), size: DefaultSize, createTime: fs.Now()}
 	if creds != nil {
-		p.uid, p.gid = creds.UID, creds.GID
+		p.uid, p.gid = creds.FSUID, creds.FSGID
 	}
 	p.mtime = p.createTime
 	return p

@@ -9,6 +9,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs/synth"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 // /proc/PID/oom_score, oom_score_adj and the legacy oom_adj, as Linux's
@@ -102,12 +103,12 @@ func (p *procFS) oomScore(th *process.Thread) int64 {
 	return int64(kswapd.OOMScore(c, sn.TotalPages+sn.SwapTotal))
 }
 
-// privileged reports whether the writer has CAP_SYS_RESOURCE: effective
-// UID 0 in the sandbox (or no task: the sentry itself).
+// privileged reports whether the writer has CAP_SYS_RESOURCE (or is the
+// sentry itself).
 func privileged(ctx *fs.Context) bool {
 	if ctx == nil || ctx.Task == nil {
 		return true
 	}
 	th := thread(ctx.Task)
-	return th == nil || th.Creds == nil || th.Creds.EffectiveUID == 0
+	return th == nil || th.Credentials().HasCapability(linux.CAP_SYS_RESOURCE)
 }

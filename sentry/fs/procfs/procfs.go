@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/synth"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
@@ -175,6 +176,7 @@ func (p *procFS) buildSys() *synth.Dir {
 	fsd.Add("nr_open", p.static("1048576\n"))
 	fsd.Add("file-max", p.static("9223372036854775807\n"))
 	sys.Add("fs", fsd)
+	sys.Add("net", p.netFilesDir(true, "")) // net.go
 	return sys
 }
 
@@ -231,8 +233,9 @@ func (p *procFS) taskAttr(t *kernel.Task, mode uint32, idx int) synth.Attr {
 	a.Time = linuxTime(t.StartTime())
 	th := thread(t)
 	a.Owner = func(*fs.Context) (uint32, uint32) {
-		if th != nil && th.Creds != nil {
-			return th.Creds.EffectiveUID, th.Creds.EffectiveGID
+		if th != nil {
+			c := th.Credentials()
+			return c.EffectiveUID, c.EffectiveGID
 		}
 		return 0, 0
 	}
@@ -339,6 +342,7 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 	fdinfo.List = func(ctx *fs.Context) []fs.Dirent { return p.listFDs(th, unix.DT_REG) }
 	fdinfo.Find = func(ctx *fs.Context, name string) (fs.Node, error) { return p.findFDInfo(t, th, name) }
 	d.Add("fdinfo", fdinfo)
+	d.Add("net", p.netFilesDir(false, "")) // net.go
 	if withTasks {
 		tasks := synth.NewDir(p.taskAttr(t, 0555, next()))
 		tasks.List = func(ctx *fs.Context) []fs.Dirent {
@@ -531,14 +535,14 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 	fmt.Fprintf(&b, "Umask:\t%04o\n", umask)
 	fmt.Fprintf(&b, "State:\t%c (%s)\n", st, stName)
 	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", t.TGID(), t.TID(), ppidOf(t))
-	var uids, gids [4]uint32
-	var groups []uint32
-	if th != nil && th.Creds != nil {
-		c := th.Creds
-		uids = [4]uint32{c.RealUID, c.EffectiveUID, c.SavedUID, c.FSUID}
-		gids = [4]uint32{c.RealGID, c.EffectiveGID, c.SavedGID, c.FSGID}
-		groups = c.Groups
+	// Kernel threads are root with every capability.
+	c := auth.NewRoot()
+	if th != nil {
+		c = th.Credentials()
 	}
+	uids := [4]uint32{c.RealUID, c.EffectiveUID, c.SavedUID, c.FSUID}
+	gids := [4]uint32{c.RealGID, c.EffectiveGID, c.SavedGID, c.FSGID}
+	groups := c.Groups
 	fmt.Fprintf(&b, "Uid:\t%d\t%d\t%d\t%d\n", uids[0], uids[1], uids[2], uids[3])
 	fmt.Fprintf(&b, "Gid:\t%d\t%d\t%d\t%d\n", gids[0], gids[1], gids[2], gids[3])
 	fdSize := 0
@@ -566,7 +570,7 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 			anon, file, shmem, swap := th.TG.MemoryPages()
 			rss := (anon + file + shmem) * 4
 			fmt.Fprintf(&b, "VmPeak:\t%8d kB\nVmSize:\t%8d kB\nVmLck:\t%8d kB\nVmPin:\t%8d kB\nVmHWM:\t%8d kB\nVmRSS:\t%8d kB\nRssAnon:\t%8d kB\nRssFile:\t%8d kB\nRssShmem:\t%8d kB\nVmData:\t%8d kB\nVmStk:\t%8d kB\nVmExe:\t%8d kB\nVmLib:\t%8d kB\nVmPTE:\t%8d kB\nVmSwap:\t%8d kB\n",
-				vsz, vsz, 0, 0, rss, rss, anon*4, file*4, shmem*4, 0, 132, 0, 0, 0, swap*4)
+				vsz, vsz, 0, 0, rss, rss, anon*4, file*4, shmem*4, m.DataPages()*4, 132, 0, 0, 0, swap*4)
 		}
 		fmt.Fprintf(&b, "Threads:\t%d\n", len(th.TG.Threads()))
 	} else {
@@ -580,12 +584,13 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 		shared, ignored, caught = uint64(s), uint64(i), uint64(c)
 	}
 	fmt.Fprintf(&b, "SigQ:\t0/%d\nSigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n", 63422, pending, shared, blocked, ignored, caught)
-	caps := "000001ffffffffff"
-	if uids[1] != 0 {
-		caps = "0000000000000000"
+	fmt.Fprintf(&b, "CapInh:\t%016x\nCapPrm:\t%016x\nCapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\n",
+		uint64(c.Inheritable), uint64(c.Permitted), uint64(c.Effective), uint64(c.Bounding), uint64(c.Ambient))
+	nnp := 0
+	if c.NoNewPrivs {
+		nnp = 1
 	}
-	fmt.Fprintf(&b, "CapInh:\t0000000000000000\nCapPrm:\t%s\nCapEff:\t%s\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n", caps, caps)
-	b.WriteString("NoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\n")
+	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nSeccomp_filters:\t0\n", nnp)
 	n := p.s.Kernel.NumCPUs()
 	aff := t.Affinity()
 	var mask uint64

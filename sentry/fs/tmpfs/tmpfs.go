@@ -127,7 +127,7 @@ func (f *FS) NewInode(mode uint32, uid, gid uint32) *Inode {
 		i.entries = make(map[string]*Inode)
 		i.nlink = 2
 	case unix.S_IFIFO:
-		i.fifo = pipe.New(&fs.Creds{UID: uid, GID: gid})
+		i.fifo = pipe.New(&fs.Creds{FSUID: uid, FSGID: gid})
 	}
 	return i
 }
@@ -225,6 +225,9 @@ func (i *Inode) SetStat(ctx *fs.Context, s fs.SetStat) error {
 			return unix.EISDIR
 		default:
 			return unix.EINVAL
+		}
+		if s.Mask&linux.STATX_MODE == 0 {
+			i.killSetID(ctx)
 		}
 	}
 	i.mu.Lock()
@@ -397,6 +400,14 @@ func (i *Inode) removeLocked(name string) (*Inode, error) {
 	return c, nil
 }
 
+// LookupAttrs implements fs.LookupAttrs (always current: an inode's own
+// fields).
+func (i *Inode) LookupAttrs() (mode, uid, gid uint32, ok bool) {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	return i.mode, i.uid, i.gid, true
+}
+
 // Lookup implements fs.Directory.
 func (i *Inode) Lookup(ctx *fs.Context, name string) (fs.Node, error) {
 	if !i.IsDir() {
@@ -440,7 +451,7 @@ func creds(ctx *fs.Context) (uint32, uint32) {
 	if ctx == nil || ctx.Creds == nil {
 		return 0, 0
 	}
-	return ctx.Creds.UID, ctx.Creds.GID
+	return ctx.Creds.FSUID, ctx.Creds.FSGID
 }
 
 // ownerFor returns the owner of a new file in i: the caller, with the
@@ -733,7 +744,27 @@ func (r regularData) ReadAt(ctx *fs.Context, dst []byte, off int64) (int, error)
 }
 
 func (r regularData) WriteAt(ctx *fs.Context, src []byte, off int64) (int, error) {
+	r.i.killSetID(ctx)
 	return r.i.WriteAt(src, off)
+}
+
+// killSetID is Linux's file_remove_privs for a write by the caller of ctx:
+// without CAP_FSETID, set-user-ID goes, and set-group-ID with group
+// execute.
+func (i *Inode) killSetID(ctx *fs.Context) {
+	if ctx == nil || ctx.Creds == nil || ctx.Creds.HasCapability(linux.CAP_FSETID) {
+		return
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.mode&unix.S_ISUID != 0 {
+		i.mode &^= unix.S_ISUID
+		i.ctime = fs.Now()
+	}
+	if i.mode&(unix.S_ISGID|unix.S_IXGRP) == unix.S_ISGID|unix.S_IXGRP {
+		i.mode &^= unix.S_ISGID
+		i.ctime = fs.Now()
+	}
 }
 
 func (r regularData) Size(ctx *fs.Context) (int64, error) {
@@ -742,6 +773,7 @@ func (r regularData) Size(ctx *fs.Context) (int64, error) {
 
 func (r regularData) Append(ctx *fs.Context, src []byte) (int, int64, error) {
 	i := r.i
+	i.killSetID(ctx)
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	off := i.data.size

@@ -365,6 +365,9 @@ func convertProcess(p *specs.Process) container.Process {
 	for _, rl := range p.Rlimits {
 		cp.Rlimits = append(cp.Rlimits, container.Rlimit{Resource: rlimits[rl.Type], Soft: rl.Soft, Hard: rl.Hard})
 	}
+	// No process.capabilities is no capability at all, as runc applies
+	// it (the spec leaves it open).
+	cp.Capabilities = &container.Capabilities{}
 	if c := p.Capabilities; c != nil {
 		cp.Capabilities = &container.Capabilities{Bounding: c.Bounding, Effective: c.Effective,
 			Inheritable: c.Inheritable, Permitted: c.Permitted, Ambient: c.Ambient}

@@ -26,6 +26,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -870,7 +871,59 @@ func (r *Runtime) Processes(id string) ([]control.Process, *State, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	sentry := st.Pid
+	if st.Sandbox != st.ID {
+		sd, sst, err := r.open(st.Sandbox)
+		if err != nil {
+			return nil, nil, err
+		}
+		sd.close()
+		sentry = sst.Pid
+	}
+	hostPIDs(sentry, resp.Processes)
 	return resp.Processes, st, nil
+}
+
+// hostPIDs turns the host PIDs of ps, as the sentry (PID sentry) sees
+// them, into this process's: a confined sentry is PID 1 of a PID
+// namespace of its own, where its stubs have other numbers. The host
+// processes of that namespace are found in /proc (their NSpid lines end
+// with the namespace's number); a PID not found becomes 0.
+func hostPIDs(sentry int, ps []control.Process) {
+	ns, err := os.Readlink("/proc/" + strconv.Itoa(sentry) + "/ns/pid")
+	if own, _ := os.Readlink("/proc/self/ns/pid"); err != nil || ns == own {
+		return
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	inner := map[int]int{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if l, _ := os.Readlink("/proc/" + e.Name() + "/ns/pid"); l != ns {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
+				if f := strings.Fields(v); len(f) > 1 {
+					if n, err := strconv.Atoi(f[len(f)-1]); err == nil {
+						inner[n] = pid
+					}
+				}
+			}
+		}
+	}
+	for i := range ps {
+		ps[i].HostPid = inner[ps[i].HostPid]
+	}
 }
 
 // Stats returns the sandbox's usage, with the container's process count.

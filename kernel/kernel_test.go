@@ -92,6 +92,20 @@ func TestWaitQueueWakeAndTimeout(t *testing.T) {
 	}
 }
 
+// kthreadLoopWait is how long the kthreads of the lifecycle and stress
+// tests sleep between turns of their loops. It was 1 ms: 200 kthreads then
+// asked two CPUs for 200,000 wake-ups a second, more than they serve under
+// -race on a loaded host, so every run queue stayed a hundred deep. A
+// kthread whose thread the host stalled during a turn was charged the
+// stall as run time (a sandbox CPU's time is wall time while a task holds
+// it), which put its vruntime that much ahead of a hundred tasks that each
+// had to run as long before it got the CPU again: under stress-ng --cpu 2,
+// Stop waited over three minutes for one such kthread (and 20-50 s for the
+// 200 in runs that finished). At 20 ms the queues stay short and a stalled
+// kthread's wait is short too; the tests still stop kthreads in the middle
+// of their loops.
+const kthreadLoopWait = 20 * time.Millisecond
+
 func TestKthreadLifecycle(t *testing.T) {
 	k := New(Config{CPUs: 2})
 	defer k.Shutdown()
@@ -107,7 +121,8 @@ func TestKthreadLifecycle(t *testing.T) {
 			var wq WaitQueue
 			for !kt.ShouldStop() {
 				loops.Add(1)
-				wq.Wait(kt.Task(), kt.ShouldStop, WaitOpts{Timeout: time.Millisecond, Interruptible: true})
+				// Every 20 ms (kthreadLoopWait), not every 1 ms.
+				wq.Wait(kt.Task(), kt.ShouldStop, WaitOpts{Timeout: kthreadLoopWait, Interruptible: true})
 			}
 			return 7
 		})
@@ -133,11 +148,25 @@ func TestKthreadLifecycle(t *testing.T) {
 	if _, err := never.Stop(); err != ErrKthreadNeverRan {
 		t.Fatalf("Stop of a never-run kthread: %v", err)
 	}
-	time.Sleep(10 * time.Millisecond)
-	for _, tk := range k.Tasks() {
-		if tk != k.Kthreadd() {
-			t.Fatalf("task left over: %s", tk.dump())
+	// A stopped kthread's task leaves the table once it has given its
+	// CPU away, after Stop returned: wait for that (bounded), not a
+	// fixed time.
+	var left *Task
+	deadline := time.Now().Add(time.Minute)
+	for {
+		left = nil
+		for _, tk := range k.Tasks() {
+			if tk != k.Kthreadd() {
+				left = tk
+			}
 		}
+		if left == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if left != nil {
+		t.Fatalf("task left over a minute after every kthread stopped: %s", left.dump())
 	}
 }
 

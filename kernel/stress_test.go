@@ -67,7 +67,7 @@ func TestStress200Kthreads(t *testing.T) {
 				for !kt.ShouldStop() {
 					work.Add(1)
 					kt.ParkPoint()
-					wq.Wait(kt.Task(), kt.ShouldStop, WaitOpts{Timeout: time.Millisecond, Interruptible: true})
+					wq.Wait(kt.Task(), kt.ShouldStop, WaitOpts{Timeout: kthreadLoopWait, Interruptible: true})
 				}
 				return 1
 			}

@@ -218,3 +218,16 @@ type HostCPUPinner interface {
 type CPUBinder interface {
 	BindCPU(cpu int)
 }
+
+// DeathWatcher is implemented by platforms whose address spaces run in
+// host processes that can die on their own (the ptrace platform's stubs,
+// killed from the host with kill -9). The sentry calls WatchDeaths once,
+// before the first address space is made; from then on the platform calls
+// fn, on a goroutine of its own and without holding any lock, once for
+// each address space whose host side died other than by the sentry's own
+// doing, so that the sentry ends the processes using it with SIGKILL at
+// once (instead of when one of them next runs application code, which a
+// process asleep in the sentry may never do).
+type DeathWatcher interface {
+	WatchDeaths(fn func(AddressSpace))
+}

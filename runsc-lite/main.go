@@ -80,8 +80,9 @@ type options struct {
 	totalMemory string
 	swap        string
 	network     string
-	unconfined  bool
 	profileCPU  string
+	unconfined  bool
+	seccompLog  bool
 	pidsLimit   int
 
 	// do's flags.
@@ -161,9 +162,35 @@ func (o *options) registerSandbox(fs *flag.FlagSet) {
 	fs.StringVar(&o.totalMemory, "total-memory", o.totalMemory, "sandbox memory `SIZE` (e.g. 512M, 2G; default: a quarter of the host's RAM, at most 4G)")
 	fs.StringVar(&o.swap, "swap", o.swap, "swap file `SIZE` for the sandbox's anonymous memory (e.g. 512M; 0 or absent: no swap)")
 	fs.StringVar(&o.network, "network", o.network, "the sandbox's network: none, sandbox or host")
-	fs.BoolVar(&o.unconfined, "unconfined", o.unconfined, "do not confine the sentry's own process")
 	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
+	fs.BoolVar(&o.unconfined, "unconfined", o.unconfined, "run the sentry without its confinement (namespaces, empty root, capability drop, no_new_privs, seccomp filter): for debugging only")
+	fs.BoolVar(&o.seccompLog, "seccomp-log", o.seccompLog, "with --debug: the sentry's seccomp filter logs the calls it would refuse (in the kernel log) instead of killing the sentry")
 	fs.IntVar(&o.pidsLimit, "pids-limit", o.pidsLimit, "most tasks (threads and processes) the sandbox may hold; fork and clone fail with EAGAIN beyond it (0: a thirty-second of the host's pid_max/threads-max, 512 to 16384; -1: no limit)")
+}
+
+// confinement checks the confinement's flags and sets c from them and
+// from the test knobs (RUNSC_LITE_SECCOMP_DENY, RUNSC_LITE_DROP_CAPS,
+// which can only tighten it); it returns a warning to give, and a usage
+// error's message.
+func (o *options) confinement(c *sandbox.Confinement) (warning, usage string) {
+	if o.seccompLog && !o.debug {
+		return "", "--seccomp-log is a debugging aid: use it with --debug"
+	}
+	if o.seccompLog && o.unconfined {
+		return "", "--seccomp-log and --unconfined: an unconfined sentry has no seccomp filter"
+	}
+	c.Unconfined = o.unconfined
+	c.SeccompLog = o.seccompLog
+	if deny := os.Getenv("RUNSC_LITE_SECCOMP_DENY"); deny != "" {
+		c.SeccompDeny = strings.Split(deny, ",")
+	}
+	if drop := os.Getenv("RUNSC_LITE_DROP_CAPS"); drop != "" {
+		c.DropCaps = strings.Split(drop, ",")
+	}
+	if o.unconfined {
+		warning = "--unconfined: the sentry runs as this user with all its capabilities, in the host's namespaces and root, without a seccomp filter; a bug in it is a bug in the host"
+	}
+	return warning, ""
 }
 
 // registerDo registers do's own flags.
@@ -380,7 +407,13 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		return usageError(stderr, "--host-uds %q: want none or open", o.hostUDS)
 	}
 	var opts sandbox.Options
-	opts.Unconfined = o.unconfined
+	warning, msg := o.confinement(&opts.Confinement)
+	if msg != "" {
+		return usageError(stderr, "%s", msg)
+	}
+	if warning != "" {
+		fmt.Fprintln(stderr, "runsc-lite: warning:", warning)
+	}
 	if o.profileCPU != "" {
 		f, err := os.Create(o.profileCPU)
 		if err != nil {
@@ -435,6 +468,9 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 	defer close(done)
 	go forwardSignals(p, sigs, done)
 	status, err := p.Wait()
+	for _, call := range p.SeccompLogged() {
+		log.Warnf("seccomp (--seccomp-log): the sentry made syscall %s, which its allow-list refuses", call)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "runsc-lite: %v\n", err)
 		var ee *boot.ExitError
@@ -443,7 +479,9 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		}
 		var de *sandbox.SentryDiedError
 		if errors.As(err, &de) {
-			log.Warnf("%v", err)
+			if o.debugLog != "" {
+				log.Warnf("%v", err) // the debug log records it too
+			}
 			return de.ShellStatus()
 		}
 		return 125
@@ -499,13 +537,13 @@ func parseUser(root, s string) (*container.User, error) {
 	if uid, err := strconv.ParseUint(us, 10, 32); err == nil {
 		u.UID = uint32(uid)
 		u.GID = u.UID
-		if ent, ok := lookupDB(filepath.Join(root, "etc/passwd"), 2, us); ok {
+		if ent, ok := oci.LookupDB(filepath.Join(root, "etc/passwd"), 2, us); ok {
 			if gid, err := strconv.ParseUint(ent[3], 10, 32); err == nil {
 				u.GID = uint32(gid)
 			}
 		}
 	} else {
-		ent, ok := lookupDB(filepath.Join(root, "etc/passwd"), 0, us)
+		ent, ok := oci.LookupDB(filepath.Join(root, "etc/passwd"), 0, us)
 		if !ok {
 			return nil, fmt.Errorf("no user %q in the sandbox's /etc/passwd", us)
 		}
@@ -520,7 +558,7 @@ func parseUser(root, s string) (*container.User, error) {
 		if gid, err := strconv.ParseUint(gs, 10, 32); err == nil {
 			u.GID = uint32(gid)
 		} else {
-			ent, ok := lookupDB(filepath.Join(root, "etc/group"), 0, gs)
+			ent, ok := oci.LookupDB(filepath.Join(root, "etc/group"), 0, gs)
 			if !ok {
 				return nil, fmt.Errorf("no group %q in the sandbox's /etc/group", gs)
 			}
@@ -532,22 +570,6 @@ func parseUser(root, s string) (*container.User, error) {
 		}
 	}
 	return u, nil
-}
-
-// lookupDB finds the line of a colon-separated database whose field
-// matches value.
-func lookupDB(path string, field int, value string) ([]string, bool) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, false
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Split(line, ":")
-		if len(f) >= 4 && f[field] == value {
-			return f, true
-		}
-	}
-	return nil, false
 }
 
 // forwardedSignals are the signals `do` passes on to the sentry: those

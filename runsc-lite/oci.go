@@ -21,6 +21,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc-lite/runsc-lite/runsc-lite/oci"
+	"github.com/runsc-lite/runsc-lite/sentry/sandbox"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
@@ -217,13 +218,21 @@ func (c *ociCtx) setup() (int, string) {
 	if o.debug {
 		level = logrus.DebugLevel
 	}
+	var conf sandbox.Confinement
+	warning, msg := o.confinement(&conf)
+	if msg != "" {
+		return 0, msg
+	}
+	if warning != "" {
+		log.Warn(warning)
+	}
 	c.rt = &oci.Runtime{
 		Root:          root,
 		Log:           log,
 		SystemdCgroup: o.systemdCgroup,
 		Sentry: oci.SentryFlags{
 			Platform: o.platform, CPUs: o.cpus, TotalMemory: mem, SwapSize: swap, Strace: o.strace,
-			Network: o.network, Unconfined: o.unconfined, PidsLimit: o.pidsLimit, LogFile: sentryLog, LogLevel: level,
+			Network: o.network, Confinement: conf, PidsLimit: o.pidsLimit, LogFile: sentryLog, LogLevel: level,
 		},
 	}
 	if o.rootless == "true" {

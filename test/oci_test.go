@@ -7,6 +7,7 @@ package test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -79,9 +80,21 @@ func TestOCILifecycle(t *testing.T) {
 	}
 }
 
-// TestOCIKillStatus: the container's pid dies of the signal that killed
-// its init (SIGKILL from kill; a fault inside), and kill works on a
-// created container, as runtime.md says.
+// diedOf reports whether ws is the end of a container's pid whose init
+// died of sig: killed by it (an unconfined sentry dies as init died), or
+// exiting 128+sig (a confined sentry is PID 1 of its own PID namespace
+// and cannot die of a signal it sends itself; conmon and the containerd
+// shim report both as exit code 128+sig).
+func diedOf(ws unix.WaitStatus, sig unix.Signal) bool {
+	if ws.Signaled() {
+		return ws.Signal() == sig && !ws.CoreDump()
+	}
+	return ws.Exited() && ws.ExitStatus() == 128+int(sig)
+}
+
+// TestOCIKillStatus: the container's pid ends as its init died (SIGKILL
+// from kill; a fault inside; see diedOf), and kill works on a created
+// container, as runtime.md says.
 func TestOCIKillStatus(t *testing.T) {
 	r := runscRuntime(t)
 	subreaper(t)
@@ -89,8 +102,8 @@ func TestOCIKillStatus(t *testing.T) {
 	r.must(t, "create", "-b", b, "k1")
 	pid := r.state(t, "k1").Pid
 	r.must(t, "kill", "k1", "KILL")
-	if ws := waitChild(t, pid); !ws.Signaled() || ws.Signal() != unix.SIGKILL {
-		t.Errorf("killed while created: the sentry ended with %v, want killed by SIGKILL", ws)
+	if ws := waitChild(t, pid); !diedOf(ws, unix.SIGKILL) {
+		t.Errorf("killed while created: the sentry ended with %#x, want SIGKILL's end", ws)
 	}
 	r.waitStatus(t, "k1", specs.StateStopped)
 	r.must(t, "delete", "k1")
@@ -121,8 +134,8 @@ func TestOCIKillStatus(t *testing.T) {
 		t.Errorf("SIGTERM to an init without a handler stopped it: %+v", st)
 	}
 	r.must(t, "kill", "k3", "SIGKILL")
-	if ws := waitChild(t, pid); !ws.Signaled() || ws.Signal() != unix.SIGKILL {
-		t.Errorf("kill k3 SIGKILL: %v", ws)
+	if ws := waitChild(t, pid); !diedOf(ws, unix.SIGKILL) {
+		t.Errorf("kill k3 SIGKILL: %#x", ws)
 	}
 	res := r.do(t, runOpts{}, "kill", "k3", "KILL")
 	if res.Status != 1 || !strings.Contains(res.Stderr, "container not running") {
@@ -131,14 +144,14 @@ func TestOCIKillStatus(t *testing.T) {
 	r.must(t, "kill", "--all", "k3", "KILL")
 	r.must(t, "delete", "k3")
 
-	// A fault kills init with SIGSEGV: so does the sentry die.
+	// A fault kills init with SIGSEGV: so does the sentry end.
 	b = makeBundle(t, baseSpec("/segv"))
 	writeFile(t, filepath.Join(b, "rootfs/segv"), []byte(readFile(t, cProgs["segv"])), 0o755)
 	r.must(t, "create", "-b", b, "k4")
 	pid = r.state(t, "k4").Pid
 	r.must(t, "start", "k4")
-	if ws := waitChild(t, pid); !ws.Signaled() || ws.Signal() != unix.SIGSEGV || ws.CoreDump() {
-		t.Errorf("init faulted: the sentry ended with %v, want killed by SIGSEGV without a core", ws)
+	if ws := waitChild(t, pid); !diedOf(ws, unix.SIGSEGV) {
+		t.Errorf("init faulted: the sentry ended with %#x, want SIGSEGV's end without a core", ws)
 	}
 	r.must(t, "delete", "k4")
 }
@@ -296,4 +309,47 @@ func TestOCIPauseResume(t *testing.T) {
 	// Pausing then deleting with --force leaves nothing.
 	r.must(t, "pause", "p1")
 	r.must(t, "delete", "--force", "p1")
+}
+
+// TestOCIConfined: an OCI container's sentry is confined by default, as
+// `do`'s is (TestConfinementPosture): seccomp filter, no_new_privs, the
+// kept capabilities only, namespaces of its own and an empty root; and
+// ps reports the container's processes by their host PIDs (the stubs,
+// children of the sentry), not by their numbers in the sentry's PID
+// namespace.
+func TestOCIConfined(t *testing.T) {
+	r := runscRuntime(t)
+	b := makeBundle(t, baseSpec("/bin/sh", "-c", "sleep 1000 & wait"))
+	r.must(t, "run", "--detach", "--bundle", b, "conf")
+	sentry := r.state(t, "conf").Pid
+	st := statusFields(t, sentry)
+	for k, v := range map[string]string{"Seccomp": "2", "NoNewPrivs": "1", "CapEff": sentryCaps(), "CapBnd": sentryCaps()} {
+		if st[k] != v {
+			t.Errorf("sentry %d: %s: %s, want %s", sentry, k, st[k], v)
+		}
+	}
+	for _, ns := range confinedNamespaces {
+		if got, host := nsOf(t, sentry, ns), nsOf(t, 0, ns); got == host {
+			t.Errorf("sentry %d shares the host's %s namespace %s", sentry, ns, got)
+		}
+	}
+	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/root", sentry)); err != nil || len(ents) != 0 {
+		t.Errorf("the sentry's root: %d entries, %v; want empty", len(ents), err)
+	}
+	var pids []int
+	if err := json.Unmarshal([]byte(r.must(t, "ps", "--format", "json", "conf")), &pids); err != nil || len(pids) != 2 {
+		t.Fatalf("ps --format json: %v %v, want two processes (sh, sleep)", pids, err)
+	}
+	if p := os.Getenv("RUNSC_LITE_TEST_PLATFORM"); p == "" || p == "ptrace" {
+		stubs := map[int]bool{}
+		for _, s := range hostChildrenNamed(t, sentry, "runsc-lite-stub") {
+			stubs[s] = true
+		}
+		for _, pid := range pids {
+			if !stubs[pid] {
+				t.Errorf("ps: pid %d is not a stub of the sentry %d (stubs %v)", pid, sentry, stubs)
+			}
+		}
+	}
+	r.must(t, "delete", "--force", "conf")
 }

@@ -218,10 +218,12 @@ collect:
 	return strings.Join(got, "\n"), status, after
 }
 
-// TestSignalHostForwarded: SIGTERM, SIGHUP and SIGQUIT sent to runsc-lite
-// reach the sandbox's init, which handles them.
+// TestSignalHostForwarded: SIGTERM, SIGHUP, SIGQUIT, SIGINT, SIGUSR1,
+// SIGWINCH and SIGALRM sent to runsc-lite reach the sandbox's init, which
+// handles them (issue 12 item 8: runsc-lite forwards them to the sentry
+// process, which forwards them to init).
 func TestSignalHostForwarded(t *testing.T) {
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGINT} {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGWINCH, syscall.SIGALRM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			name := strings.ToUpper(strings.TrimPrefix(unixSignalName(sig), "SIG"))
 			script := `trap "echo got ` + name + `; exit 3" ` + name + `; echo ready; while :; do sleep 0.05; done`
@@ -280,6 +282,12 @@ func unixSignalName(s syscall.Signal) string {
 		return "SIGQUIT"
 	case syscall.SIGINT:
 		return "SIGINT"
+	case syscall.SIGUSR1:
+		return "SIGUSR1"
+	case syscall.SIGWINCH:
+		return "SIGWINCH"
+	case syscall.SIGALRM:
+		return "SIGALRM"
 	}
 	return s.String()
 }

@@ -37,6 +37,17 @@ const (
 	ioctlEnableCap           = 0x4068aea3
 )
 
+// HostIoctls are the ioctl requests the platform issues: the confined
+// sentry's seccomp filter allows exactly these (sentry/sandbox).
+// TestHostIoctlsComplete checks that every ioctl constant above is here.
+var HostIoctls = []uintptr{
+	ioctlGetAPIVersion, ioctlCreateVM, ioctlCheckExtension, ioctlGetVCPUMmapSize,
+	ioctlGetSupportedCPUID, ioctlCreateVCPU, ioctlSetUserMemoryRegion, ioctlSetTSSAddr,
+	ioctlRun, ioctlGetRegs, ioctlSetRegs, ioctlGetSregs, ioctlSetSregs, ioctlSetMSRs,
+	ioctlSetCPUID2, ioctlGetXSave, ioctlSetXSave, ioctlSetXCRs, ioctlGetVCPUEvents,
+	ioctlEnableCap,
+}
+
 // Capabilities (KVM_CAP_*).
 const (
 	capUserMemory     = 0x3

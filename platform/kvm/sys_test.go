@@ -1,6 +1,13 @@
 package kvm
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"io/fs"
+	"os"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -54,6 +61,79 @@ func TestStructLayouts(t *testing.T) {
 	} {
 		if got := c.req >> 16 & 0x3fff; got != c.size {
 			t.Errorf("%s encodes size %#x, want %#x", c.name, got, c.size)
+		}
+	}
+}
+
+// TestHostIoctlsComplete: every ioctl the platform issues is in
+// HostIoctls, the list the confined sentry's seccomp filter allows. It
+// reads the package's source: each ioctl* constant must be listed, and
+// every call of ioctl and ioctlPtr must pass one of them as the request.
+// Failed would be a new KVM ioctl that kills the confined sentry the
+// first time it is used.
+func TestHostIoctlsComplete(t *testing.T) {
+	if _, err := os.Stat("sys.go"); os.IsNotExist(err) {
+		// make test-kvm runs this binary in a guest without the sources;
+		// make unit runs it on the host, where they are.
+		t.Skip("the package's sources are not here (a copied test binary): make unit checks this on the host")
+	}
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consts := map[string]bool{}
+	listed := map[string]bool{}
+	type call struct {
+		pos string
+		req ast.Expr
+	}
+	var calls []call
+	for _, pkg := range pkgs {
+		for _, f := range pkg.Files {
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.GenDecl:
+					for _, spec := range n.Specs {
+						vs, ok := spec.(*ast.ValueSpec)
+						if !ok {
+							continue
+						}
+						for i, name := range vs.Names {
+							if n.Tok == token.CONST && strings.HasPrefix(name.Name, "ioctl") {
+								consts[name.Name] = true
+							}
+							if name.Name == "HostIoctls" && i < len(vs.Values) {
+								for _, el := range vs.Values[i].(*ast.CompositeLit).Elts {
+									listed[el.(*ast.Ident).Name] = true
+								}
+							}
+						}
+					}
+				case *ast.CallExpr:
+					if id, ok := n.Fun.(*ast.Ident); ok && (id.Name == "ioctl" || id.Name == "ioctlPtr") && len(n.Args) >= 2 {
+						calls = append(calls, call{fset.Position(n.Pos()).String(), n.Args[1]})
+					}
+				}
+				return true
+			})
+		}
+	}
+	if len(consts) == 0 || len(calls) == 0 {
+		t.Fatalf("found %d ioctl constants and %d ioctl calls: the test no longer understands the package", len(consts), len(calls))
+	}
+	for c := range consts {
+		if !listed[c] {
+			t.Errorf("ioctl constant %s is not in HostIoctls: the confined sentry's seccomp filter would kill it", c)
+		}
+	}
+	for _, c := range calls {
+		id, ok := c.req.(*ast.Ident)
+		if ok && id.Name == "req" {
+			continue // ioctlPtr forwarding its own parameter
+		}
+		if !ok || !listed[id.Name] {
+			t.Errorf("%s: ioctl request %s is not one of HostIoctls", c.pos, types.ExprString(c.req))
 		}
 	}
 }

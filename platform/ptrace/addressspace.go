@@ -45,6 +45,8 @@ const (
 type stubThread struct {
 	tid   int32
 	pidfd int
+	// deaths watches pidfd until the sentry kills the thread itself.
+	deaths *deathWatcher
 
 	// refs counts the owners of pidfd: the address space (while the thread
 	// is in its threads set) and the Context. The last one closes it.
@@ -54,6 +56,7 @@ type stubThread struct {
 // kill sends SIGKILL to the thread. It is safe after the thread died or
 // was reaped: the pidfd still names it and no other process.
 func (t *stubThread) kill() {
+	t.deaths.unwatch(t.pidfd)
 	unix.PidfdSendSignal(t.pidfd, unix.SIGKILL, nil, 0)
 }
 
@@ -80,6 +83,7 @@ func (t *stubThread) reap() {
 
 func (t *stubThread) decRef() {
 	if t.refs.Add(-1) == 0 {
+		t.deaths.unwatch(t.pidfd)
 		unix.Close(t.pidfd)
 	}
 }
@@ -89,18 +93,22 @@ type request struct {
 	op    int
 	sysno uintptr
 	args  [6]uintptr
+	// clean (opFork) empties the child of the application's mappings.
+	clean bool
 	reply chan reply
 }
 
 const (
 	opSyscall = iota
 	opNewThread
+	opFork
 	opShutdown
 )
 
 type reply struct {
 	ret    uintptr
 	thread *stubThread
+	pid    int32
 	err    error
 }
 
@@ -111,6 +119,9 @@ type addressSpace struct {
 
 	// pid is the stub process. It is traced by the master's OS thread.
 	pid int32
+	// pidfd is the stub process's pidfd, watched for its death (-1 for
+	// the zygote, which no process uses).
+	pidfd int
 
 	// initRegs are the stub's registers right after exec: the base of
 	// every injected syscall's registers. Immutable after setup.
@@ -129,30 +140,46 @@ type addressSpace struct {
 	tracers map[int32]*stubThread
 }
 
-func newAddressSpace(p *Platform) (*addressSpace, error) {
+// newAddressSpace starts an address space: the zygote when stubFD is the
+// stub executable's descriptor, a fork of it when stubFD is -1.
+func newAddressSpace(p *Platform, stubFD int) (*addressSpace, error) {
 	as := &addressSpace{
 		p:        p,
+		pidfd:    -1,
 		requests: make(chan *request),
 		done:     make(chan struct{}),
 		threads:  make(map[*stubThread]struct{}),
 		tracers:  make(map[int32]*stubThread),
 	}
 	ready := make(chan error, 1)
-	go as.master(ready)
+	go as.master(ready, stubFD)
 	if err := <-ready; err != nil {
 		<-as.done
 		return nil, err
+	}
+	if stubFD < 0 {
+		p.mu.Lock()
+		p.spaces[as] = struct{}{}
+		p.mu.Unlock()
 	}
 	return as, nil
 }
 
 // master is the address space's master goroutine. It is locked to its OS
 // thread for good: when it returns the thread exits, and with it anything
-// it still traces (PTRACE_O_EXITKILL) and the stub (Pdeathsig).
-func (as *addressSpace) master(ready chan<- error) {
+// it still traces (PTRACE_O_EXITKILL) and every stub made since (the
+// zygote's master: Pdeathsig, which the zygote's forks and every stub
+// thread set too, binds them to the thread that is their real parent).
+func (as *addressSpace) master(ready chan<- error, stubFD int) {
 	runtime.LockOSThread()
 	defer close(as.done)
-	if err := as.startStub(); err != nil {
+	var err error
+	if stubFD >= 0 {
+		err = as.startStub(stubFD)
+	} else {
+		err = as.seizeForkedStub()
+	}
+	if err != nil {
 		ready <- err
 		return
 	}
@@ -164,6 +191,8 @@ func (as *addressSpace) master(ready chan<- error) {
 			rep.ret, rep.err = injectSyscall(as.pid, &as.initRegs, req.sysno, req.args)
 		case opNewThread:
 			rep.thread, rep.err = as.cloneThread()
+		case opFork:
+			rep.pid, rep.err = as.forkStub(req.clean)
 		case opShutdown:
 			as.killStub()
 			req.reply <- rep
@@ -184,9 +213,10 @@ func (as *addressSpace) call(req *request) reply {
 	return <-req.reply
 }
 
-// startStub execs the stub, traced by the calling (locked) thread, strips
-// its address space and installs its seccomp filter.
-func (as *addressSpace) startStub() error {
+// startStub execs the stub (the zygote), traced by the calling (locked)
+// thread, strips its address space, drops its capabilities and installs
+// its seccomp filter.
+func (as *addressSpace) startStub(stubFD int) error {
 	// Have the stub's host stack at a fixed place (just below
 	// hostTaskTop) rather than anywhere in the top 16GB, where it could
 	// collide with stubBase. Personality is per thread and inherited by
@@ -203,7 +233,7 @@ func (as *addressSpace) startStub() error {
 			Setsid:    true,
 		},
 	}
-	path := fmt.Sprintf("/proc/self/fd/%d", as.p.stubFD)
+	path := fmt.Sprintf("/proc/self/fd/%d", stubFD)
 	pid, err := syscall.ForkExec(path, []string{stubName}, attr)
 	if err != nil {
 		return fmt.Errorf("ptrace: starting the stub: %w", err)
@@ -212,6 +242,130 @@ func (as *addressSpace) startStub() error {
 	if err := as.setupStub(); err != nil {
 		as.killStub()
 		return err
+	}
+	return nil
+}
+
+// seizeForkedStub takes a stub forked for this address space (forkStub)
+// and becomes its tracer.
+// Preconditions: called on the master goroutine.
+func (as *addressSpace) seizeForkedStub() error {
+	pid, regs, err := as.p.forkStub()
+	if err != nil {
+		return err
+	}
+	as.pid, as.initRegs = pid, *regs
+	if e := ptraceSeize(pid, stubPtraceOptions); e != 0 {
+		as.killStub()
+		return stubError(pid, "PTRACE_SEIZE", e)
+	}
+	// The stub was in group-stop: the seize makes it report
+	// PTRACE_EVENT_STOP.
+	var status waitStatus
+	for {
+		if e := wait4(pid, &status, unix.WALL); e != 0 {
+			as.killStub()
+			return stubError(pid, "wait4 after PTRACE_SEIZE", e)
+		}
+		if !status.stopped() {
+			return stubExited(pid, status)
+		}
+		if status.event() == unix.PTRACE_EVENT_STOP {
+			break
+		}
+		// A signal got in first: suppress it.
+		if e := ptraceResume(unix.PTRACE_CONT, pid); e != 0 {
+			as.killStub()
+			return stubError(pid, "PTRACE_CONT", e)
+		}
+	}
+	fd, err := unix.PidfdOpen(int(pid), 0)
+	if err != nil {
+		as.killStub()
+		return fmt.Errorf("ptrace: pidfd_open(%d): %w", pid, err)
+	}
+	as.pidfd = fd
+	as.p.deaths.watch(as, fd)
+	return nil
+}
+
+// forkStub forks the stub process (the zygote, or with clean any address
+// space's stub, whose application mappings the child then drops) and
+// leaves the child in group-stop, untraced, for a new master to seize. The
+// child inherits the stub's stripped address space, its one descriptor,
+// its seccomp filter, no_new_privs and empty capability sets; it dies with
+// the zygote's master thread, its real parent.
+// Preconditions: called on the master goroutine.
+func (as *addressSpace) forkStub(clean bool) (int32, error) {
+	r, err := as.masterSyscall(unix.SYS_CLONE, unix.CLONE_PARENT|unix.CLONE_PTRACE, 0, 0, 0, 0)
+	if err != nil {
+		return 0, fmt.Errorf("ptrace: stub %d: fork: %w", as.pid, err)
+	}
+	pid := int32(r)
+	fail := func(err error) (int32, error) {
+		unix.Kill(int(pid), unix.SIGKILL)
+		var status waitStatus
+		for wait4(pid, &status, unix.WALL) == 0 && status.stopped() {
+		}
+		return 0, err
+	}
+	if err := as.prepareChild(pid); err != nil {
+		return fail(err)
+	}
+	if clean {
+		if _, err := injectSyscall(pid, &as.initRegs, unix.SYS_MUNMAP, [6]uintptr{0, maxUserAddress}); err != nil {
+			return fail(fmt.Errorf("ptrace: new stub %d: munmap: %w", pid, err))
+		}
+	}
+	if err := as.stopChild(pid); err != nil {
+		return fail(err)
+	}
+	return pid, nil
+}
+
+// prepareChild waits for the first stop of pid, a child the stub made with
+// CLONE_PTRACE (so this thread traces it and it starts stopped), and has it die with its real parent thread: from the detach
+// that hands it over until its new tracer seizes it, nothing traces it
+// (PTRACE_O_EXITKILL does not cover it), and a sentry killed in that
+// window must leave no stopped stub behind.
+// Preconditions: called on the master goroutine.
+func (as *addressSpace) prepareChild(pid int32) error {
+	var status waitStatus
+	if e := wait4(pid, &status, unix.WALL); e != 0 {
+		return stubError(pid, "wait4 for the new stub", e)
+	}
+	if !status.stopped() {
+		return stubExited(pid, status)
+	}
+	// The zygote is traced through PTRACE_TRACEME: its children start
+	// with a SIGSTOP. Every other stub is seized: its children start in a
+	// PTRACE_EVENT_STOP.
+	if status.stopSignal() != int(unix.SIGSTOP) && status.event() != unix.PTRACE_EVENT_STOP {
+		return fmt.Errorf("ptrace: new stub %d stopped by %v (event %d), want SIGSTOP or PTRACE_EVENT_STOP", pid, status, status.event())
+	}
+	if _, err := injectSyscall(pid, &as.initRegs, unix.SYS_PRCTL, [6]uintptr{unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL)}); err != nil {
+		return fmt.Errorf("ptrace: new stub %d: PR_SET_PDEATHSIG: %w", pid, err)
+	}
+	return nil
+}
+
+// stopChild detaches from pid, a child prepared by prepareChild, leaving
+// it in group-stop.
+// Preconditions: called on the master goroutine.
+func (as *addressSpace) stopChild(pid int32) error {
+	// Detach, delivering a SIGSTOP: the child enters group-stop.
+	if e := ptraceDetach(pid, unix.SIGSTOP); e != 0 {
+		return stubError(pid, "PTRACE_DETACH", e)
+	}
+	// As a thread of its real parent's process, see it stopped, so that
+	// the seize that follows finds it in group-stop rather than on its
+	// way there.
+	var status waitStatus
+	if e := wait4(pid, &status, unix.WALL|unix.WUNTRACED); e != 0 {
+		return stubError(pid, "wait4 for group-stop", e)
+	}
+	if !status.stopped() {
+		return stubExited(pid, status)
 	}
 	return nil
 }
@@ -288,16 +442,21 @@ func (as *addressSpace) masterSyscall(sysno uintptr, args ...uintptr) (uintptr, 
 	return injectSyscall(as.pid, &as.initRegs, sysno, a)
 }
 
-// installFilter installs the stub's seccomp filter (see stubFilter) in
-// the stub process, and names it stubName.
+// installFilter names the stub stubName, takes every capability from it,
+// and installs the stub's seccomp filter (see stubFilter) with
+// no_new_privs. Forks of the stub inherit all of it.
 // Preconditions: called on the master goroutine.
 func (as *addressSpace) installFilter() error {
 	filter := as.p.filter
+	// The scratch page holds, in order: struct sock_fprog and the
+	// program, the capability header and data for capset, and the name.
 	const (
-		progOff = 16 // after struct sock_fprog
-		nameOff = pageSize - 16
+		progOff    = 16 // after struct sock_fprog
+		capHdrOff  = pageSize - 64
+		capDataOff = capHdrOff + 8
+		nameOff    = pageSize - 16
 	)
-	if progOff+8*len(filter) > nameOff {
+	if progOff+8*len(filter) > capHdrOff {
 		return fmt.Errorf("ptrace: seccomp program of %d instructions does not fit a page", len(filter))
 	}
 	mf := as.p.mf
@@ -319,6 +478,9 @@ func (as *addressSpace) installFilter() error {
 		b[3] = ins.JumpIfFalse
 		le.PutUint32(b[4:], ins.K)
 	}
+	// struct __user_cap_header_struct { u32 version; int pid; } and two
+	// struct __user_cap_data_struct of zeroes (the page is zeroed).
+	le.PutUint32(buf[capHdrOff:], unix.LINUX_CAPABILITY_VERSION_3)
 
 	if _, err := as.masterSyscall(unix.SYS_MMAP, stubScratch, pageSize, unix.PROT_READ, unix.MAP_SHARED|unix.MAP_FIXED, stubMemFD, uintptr(fr.Start)); err != nil {
 		return fmt.Errorf("ptrace: stub %d: mapping the seccomp program: %w", as.pid, err)
@@ -327,6 +489,9 @@ func (as *addressSpace) installFilter() error {
 	// exec'd through); stub threads inherit the name.
 	if _, err := as.masterSyscall(unix.SYS_PRCTL, unix.PR_SET_NAME, stubScratch+nameOff, 0, 0, 0); err != nil {
 		return fmt.Errorf("ptrace: stub %d: PR_SET_NAME: %w", as.pid, err)
+	}
+	if err := as.dropCapabilities(stubScratch+capHdrOff, stubScratch+capDataOff); err != nil {
+		return err
 	}
 	if _, err := as.masterSyscall(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("ptrace: stub %d: PR_SET_NO_NEW_PRIVS: %w", as.pid, err)
@@ -340,15 +505,59 @@ func (as *addressSpace) installFilter() error {
 	return nil
 }
 
+// stubSecurebits lock the stub out of ever regaining capabilities as root
+// (an execve would grant a root process its bounding set; the filter
+// already refuses any syscall the sentry did not inject).
+const stubSecurebits = 1<<0 | 1<<1 | // SECBIT_NOROOT, _LOCKED
+	1<<2 | 1<<3 | // SECBIT_NO_SETUID_FIXUP, _LOCKED
+	1<<5 | // SECBIT_KEEP_CAPS_LOCKED
+	1<<6 | 1<<7 // SECBIT_NO_CAP_AMBIENT_RAISE, _LOCKED
+
+// dropCapabilities empties every capability set of the stub: the
+// securebits first and the bounding set (while it still has
+// CAP_SETPCAP; a stub started without it has no capability to drop
+// there), then the effective, permitted and inheritable sets with capset
+// (hdr and data are the stub's addresses of the header and of two zeroed
+// data structs); the ambient set empties with the permitted one.
+// Preconditions: called on the master goroutine.
+func (as *addressSpace) dropCapabilities(hdr, data uintptr) error {
+	if _, err := as.masterSyscall(unix.SYS_PRCTL, unix.PR_SET_SECUREBITS, stubSecurebits, 0, 0, 0); err != nil && err != unix.EPERM {
+		return fmt.Errorf("ptrace: stub %d: PR_SET_SECUREBITS: %w", as.pid, err)
+	}
+	for c := uintptr(0); ; c++ {
+		_, err := as.masterSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0, 0, 0)
+		if err == unix.EINVAL {
+			break // past the last capability
+		}
+		if err == unix.EPERM {
+			break // no CAP_SETPCAP: nothing to drop here
+		}
+		if err != nil {
+			return fmt.Errorf("ptrace: stub %d: PR_CAPBSET_DROP(%d): %w", as.pid, c, err)
+		}
+	}
+	if _, err := as.masterSyscall(unix.SYS_CAPSET, hdr, data); err != nil {
+		return fmt.Errorf("ptrace: stub %d: capset: %w", as.pid, err)
+	}
+	return nil
+}
+
 // killStub kills the stub process and reaps it.
 // Preconditions: called on the master goroutine.
 func (as *addressSpace) killStub() {
+	if as.pidfd >= 0 {
+		as.p.deaths.unwatch(as.pidfd)
+	}
 	unix.Kill(int(as.pid), unix.SIGKILL)
 	var status waitStatus
 	for {
 		if e := wait4(as.pid, &status, unix.WALL); e != 0 || !status.stopped() {
-			return
+			break
 		}
+	}
+	if as.pidfd >= 0 {
+		unix.Close(as.pidfd)
+		as.pidfd = -1
 	}
 }
 
@@ -368,44 +577,18 @@ func (as *addressSpace) cloneThread() (*stubThread, error) {
 		wait4(tid, &status, unix.WALL)
 		return nil, fmt.Errorf("ptrace: pidfd_open(%d): %w", tid, err)
 	}
-	t := &stubThread{tid: tid, pidfd: pidfd}
+	t := &stubThread{tid: tid, pidfd: pidfd, deaths: as.p.deaths}
 	fail := func(err error) (*stubThread, error) {
 		t.kill()
 		t.reap()
 		unix.Close(t.pidfd)
 		return nil, err
 	}
-
-	// CLONE_PTRACE: the thread starts traced by this thread, with
-	// SIGSTOP pending. Wait for its signal-delivery-stop.
-	var status waitStatus
-	if e := wait4(tid, &status, unix.WALL); e != 0 {
-		return fail(stubError(tid, "wait4 for the new stub thread", e))
+	if err := as.prepareChild(tid); err != nil {
+		return fail(err)
 	}
-	if !status.stopped() {
-		return fail(stubExited(tid, status))
-	}
-	if status.stopSignal() != int(unix.SIGSTOP) {
-		return fail(fmt.Errorf("ptrace: new stub thread %d stopped by signal %d, want SIGSTOP", tid, status.stopSignal()))
-	}
-	// From the detach below until its Context seizes it, nothing traces
-	// the thread (PTRACE_O_EXITKILL does not cover it): have it die with
-	// the thread that made it, as the stub process does, so that a sentry
-	// killed in that window leaves no stopped stub behind.
-	if _, err := injectSyscall(tid, &as.initRegs, unix.SYS_PRCTL, [6]uintptr{unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL)}); err != nil {
-		return fail(fmt.Errorf("ptrace: new stub thread %d: PR_SET_PDEATHSIG: %w", tid, err))
-	}
-	// Detach, delivering a SIGSTOP: the thread enters group-stop.
-	if e := ptraceDetach(tid, unix.SIGSTOP); e != 0 {
-		return fail(stubError(tid, "PTRACE_DETACH", e))
-	}
-	// As its real parent, see it stopped, so that the seize that follows
-	// finds it in group-stop rather than on its way there.
-	if e := wait4(tid, &status, unix.WALL|unix.WUNTRACED); e != 0 {
-		return fail(stubError(tid, "wait4 for group-stop", e))
-	}
-	if !status.stopped() {
-		return fail(stubExited(tid, status))
+	if err := as.stopChild(tid); err != nil {
+		return fail(err)
 	}
 
 	t.refs.Store(2) // the address space's and the Context's
@@ -416,6 +599,7 @@ func (as *addressSpace) cloneThread() (*stubThread, error) {
 	}
 	as.threads[t] = struct{}{}
 	as.mu.Unlock()
+	as.p.deaths.watch(as, pidfd)
 	return t, nil
 }
 
@@ -547,4 +731,8 @@ func (as *addressSpace) Release() {
 	}
 	as.call(&request{op: opShutdown})
 	<-as.done
+	as.p.mu.Lock()
+	delete(as.p.spaces, as)
+	as.p.mu.Unlock()
+	as.p.deaths.forget(as)
 }

@@ -4,7 +4,8 @@
 //
 // # What it owns
 //
-// One sealed memfd holding the stub executable (per Platform); per
+// Per Platform the zygote (a stub process every other stub is forked from,
+// with its own master goroutine) and the death watcher (deaths.go); per
 // AddressSpace one stub process, the "master" goroutine that traces it and
 // the stub threads cloned from it; per Context the map from AddressSpace to
 // the stub thread the Context runs in. It owns no application memory: the
@@ -22,10 +23,12 @@
 //	+0xc3 inject: syscall             the injection point
 //	+0xc5 done:   int3; jmp done      the tracer's "syscall returned" trap
 //
-// It is exec'd (via /proc/self/fd/N of the memfd) by the master with
-// PTRACE_TRACEME, Pdeathsig SIGKILL, a new session and ADDR_NO_RANDOMIZE
-// (so the host stack cannot land on stubBase). The post-exec SIGTRAP stops
-// it before its first instruction. To run a syscall in a stub process or
+// It is exec'd once per Platform, as the zygote, from a sealed memfd (via
+// /proc/self/fd/N, so New must run while /proc is in view: the confined
+// sentry has none afterwards) by the zygote's master with PTRACE_TRACEME,
+// Pdeathsig SIGKILL, a new session and ADDR_NO_RANDOMIZE (so the host
+// stack cannot land on stubBase). The post-exec SIGTRAP stops it before its
+// first instruction. To run a syscall in a stub process or
 // thread (injectSyscall), its tracer sets rip to inject and the syscall
 // registers, PTRACE_CONTs, and waits for the SIGTRAP of the int3 at done;
 // the registers are not restored, as the next Switch sets them all anyway.
@@ -40,7 +43,19 @@
 //     otherwise. The program is passed through one memory-file page mapped
 //     for the occasion at stubBase-4096 and written through the sentry's
 //     view of the memory file (the same page carries the name set with
-//     PR_SET_NAME, "runsc-lite-stub").
+//     PR_SET_NAME, "runsc-lite-stub");
+//   - before the filter, every capability is dropped: securebits locked
+//     (no root exemption on exec), the bounding set emptied (while the
+//     stub still has CAP_SETPCAP), then capset of empty sets (the same
+//     page carries its arguments).
+//
+// Every address space's stub is a fork of the zygote (forkStub: an
+// injected clone(CLONE_PARENT|CLONE_PTRACE)), so it inherits all of the
+// above; it gets PR_SET_PDEATHSIG, is detached into group-stop and seized
+// by the new address space's master, like a stub thread (below). Should
+// the zygote be killed from the host, a live address space's stub is
+// forked instead and its application mappings dropped. No stub is ever
+// exec'd after New.
 //
 // Application syscalls run under PTRACE_SYSEMU and never reach seccomp
 // (the kernel stops and skips them first); the filter is defence in depth.
@@ -49,8 +64,9 @@
 //
 // Every AddressSpace has a master goroutine locked to its own OS thread
 // (never unlocked, so the thread dies with the goroutine and with it, by
-// Pdeathsig and PTRACE_O_EXITKILL, the stub). The master is the stub
-// process's tracer and real parent. It serves requests over a channel:
+// PTRACE_O_EXITKILL, the stub). The master is the stub process's tracer;
+// its real parent is the zygote's master's thread (CLONE_PARENT), whose
+// death its Pdeathsig follows. It serves requests over a channel:
 // inject a syscall (for MapFile/Unmap called from a thread that has no
 // stub thread in the address space), create a stub thread, shut down.
 //
@@ -58,11 +74,12 @@
 // the master injects clone(CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|
 // CLONE_PARENT|CLONE_PTRACE). Without CLONE_THREAD a SIGKILL or group-stop
 // of one stub thread touches no other; CLONE_PARENT makes the sentry (the
-// master thread) its real parent, so any sentry thread can reap it and no
-// zombie is left behind; CLONE_PTRACE makes it start traced by the master
-// with SIGSTOP pending. The master waits for that stop, detaches with
-// SIGSTOP (the thread enters group-stop), waits for the group-stop as its
-// parent and hands the thread (tid and a pidfd) to the Context's OS thread,
+// zygote's master thread) its real parent, so any sentry thread can reap it
+// and no zombie is left behind; CLONE_PTRACE makes it start traced by the
+// master, stopped (a PTRACE_EVENT_STOP, the stub being seized). The master
+// waits for that stop, injects PR_SET_PDEATHSIG, detaches with SIGSTOP
+// (the thread enters group-stop), waits for the group-stop as its parent's
+// process and hands the thread (tid and a pidfd) to the Context's OS thread,
 // which PTRACE_SEIZEs it (PTRACE_O_EXITKILL|PTRACE_O_TRACESYSGOOD) and
 // consumes its PTRACE_EVENT_STOP. From then on that OS thread is the stub
 // thread's tracer and every ptrace request for it comes from there. The
@@ -89,6 +106,11 @@
 // from anywhere) and asynchronous ones are suppressed. Faults are decoded
 // from PTRACE_GETSIGINFO; see faultAccess for how Stop.Access is inferred.
 // A call into the vsyscall page is reported as an execute fault there.
+//
+// A stub killed from outside (kill -9 from the host) is noticed at once:
+// the death watcher polls every stub's pidfd and reports its address space
+// (platform.DeathWatcher), whose processes the sentry then kills. The
+// platform unwatches a stub before it kills it itself.
 //
 // Stub threads are reaped by whoever kills them (Context.Release,
 // AddressSpace.Release) with waitid(P_PIDFD), which works from any sentry
@@ -132,10 +154,10 @@ package ptrace
 
 import (
 	"fmt"
-	"os"
 	"sync"
 
 	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/bpf"
@@ -145,26 +167,35 @@ import (
 type Platform struct {
 	mf *memfile.MemoryFile
 
-	// stubFD is a sealed memfd holding the stub executable.
-	stubFD int
-
 	// filter is the stub's seccomp program.
 	filter []bpf.Instruction
 
-	// sentryPID is this process's pid.
-	sentryPID int
+	// zygote is the stub process every address space's stub is forked
+	// from. Immutable after New.
+	zygote *addressSpace
+
+	// deaths reports stubs killed from outside (deaths.go).
+	deaths *deathWatcher
 
 	mu       sync.Mutex
 	released bool
+	// spaces are the live address spaces (the zygote's stand-ins should
+	// it be killed).
+	spaces map[*addressSpace]struct{}
 }
 
 var (
 	_ platform.Platform     = (*Platform)(nil)
 	_ platform.AddressSpace = (*addressSpace)(nil)
 	_ platform.Context      = (*context)(nil)
+	_ platform.DeathWatcher = (*Platform)(nil)
 )
 
-// New returns a ptrace platform whose address spaces map pages of mf.
+// New returns a ptrace platform whose address spaces map pages of mf. It
+// starts the zygote: the only stub ever exec'd (through /proc/self/fd, so
+// New must run while /proc is in view), stripped, without capabilities
+// and under the stub's seccomp filter; every address space's stub is a
+// fork of it.
 func New(mf *memfile.MemoryFile) (*Platform, error) {
 	filter, err := stubFilter()
 	if err != nil {
@@ -174,12 +205,20 @@ func New(mf *memfile.MemoryFile) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Platform{
-		mf:        mf,
-		stubFD:    fd,
-		filter:    filter,
-		sentryPID: os.Getpid(),
-	}, nil
+	defer unix.Close(fd)
+	p := &Platform{
+		mf:     mf,
+		filter: filter,
+		spaces: make(map[*addressSpace]struct{}),
+	}
+	if p.deaths, err = newDeathWatcher(); err != nil {
+		return nil, fmt.Errorf("ptrace: watching the stubs: %w", err)
+	}
+	if p.zygote, err = newAddressSpace(p, fd); err != nil {
+		p.deaths.stop()
+		return nil, err
+	}
+	return p, nil
 }
 
 // writeStub puts img in a sealed, executable memfd numbered 3 or above (so
@@ -215,9 +254,9 @@ func (p *Platform) Name() string { return "ptrace" }
 // MaxUserAddress implements platform.Platform.MaxUserAddress.
 func (p *Platform) MaxUserAddress() uintptr { return maxUserAddress }
 
-// NewAddressSpace implements platform.Platform.NewAddressSpace. It starts a
-// stub process and its master goroutine, and returns once the stub is
-// stripped and under seccomp.
+// NewAddressSpace implements platform.Platform.NewAddressSpace. It forks
+// a stub from the zygote, with its own master goroutine, and returns once
+// the stub is traced by that goroutine.
 func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 	p.mu.Lock()
 	released := p.released
@@ -225,7 +264,36 @@ func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 	if released {
 		return nil, fmt.Errorf("ptrace: platform released")
 	}
-	return newAddressSpace(p)
+	return newAddressSpace(p, -1)
+}
+
+// forkStub forks a stub for a new address space and leaves it in
+// group-stop for the new master to seize: from the zygote, or, should the
+// zygote have been killed from the host, from the stub of any live address
+// space (emptied of its application mappings). It returns the stub's pid
+// and the registers to base injections on.
+func (p *Platform) forkStub() (int32, *arch.Registers, error) {
+	rep := p.zygote.call(&request{op: opFork})
+	if rep.err == nil {
+		return rep.pid, &p.zygote.initRegs, nil
+	}
+	if !isDead(rep.err) && rep.err != errASReleased {
+		return 0, nil, rep.err
+	}
+	firstErr := rep.err
+	p.mu.Lock()
+	var spaces []*addressSpace
+	for as := range p.spaces {
+		spaces = append(spaces, as)
+	}
+	p.mu.Unlock()
+	for _, as := range spaces {
+		rep := as.call(&request{op: opFork, clean: true})
+		if rep.err == nil {
+			return rep.pid, &as.initRegs, nil
+		}
+	}
+	return 0, nil, fmt.Errorf("ptrace: no stub left to fork a new one from: %w", firstErr)
 }
 
 // NewContext implements platform.Platform.NewContext.
@@ -236,13 +304,16 @@ func (p *Platform) NewContext() (platform.Context, error) {
 	return newContext(p), nil
 }
 
-// Release implements platform.Platform.Release.
+// Release implements platform.Platform.Release: it kills the zygote.
+// Address spaces are released by their owners.
 func (p *Platform) Release() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.released {
+		p.mu.Unlock()
 		return
 	}
 	p.released = true
-	unix.Close(p.stubFD)
+	p.mu.Unlock()
+	p.zygote.Release()
+	p.deaths.stop()
 }

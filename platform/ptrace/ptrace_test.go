@@ -2,6 +2,8 @@ package ptrace
 
 import (
 	"encoding/binary"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -381,4 +383,77 @@ func TestStubName(t *testing.T) {
 			t.Errorf("stub %d blocks signals %s", pid, got)
 		}
 	}
+}
+
+// TestStubNoCapabilities: the zygote, an address space's stub and a stub
+// thread have empty capability sets (even when the sentry runs as root
+// with every capability), no_new_privs and the seccomp filter. Escaped
+// would be any capability bit set in a process running application code.
+func TestStubNoCapabilities(t *testing.T) {
+	e := newEnv(t)
+	regs := e.loadCode(cat(insnGetpid, insnSyscall))
+	wantSyscall(t, e.switchTo(&regs), &regs, unix.SYS_GETPID)
+	for _, pid := range []int32{e.p.zygote.pid, e.as.pid, e.ctx.lastThread.tid} {
+		for _, f := range []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
+			if got := procStatus(t, pid, f); got != "0000000000000000" {
+				t.Errorf("stub %d: %s: %s, want none", pid, f, got)
+			}
+		}
+		if got := procStatus(t, pid, "Seccomp"); got != "2" {
+			t.Errorf("stub %d: Seccomp: %s, want 2", pid, got)
+		}
+		if got := procStatus(t, pid, "NoNewPrivs"); got != "1" {
+			t.Errorf("stub %d: NoNewPrivs: %s, want 1", pid, got)
+		}
+	}
+}
+
+// TestStubsForkedFromZygote: an address space's stub is a process of its
+// own, not the zygote, and a child of the sentry (CLONE_PARENT), so the
+// sentry reaps it. (That no stub is exec'd after New is shown by the
+// confined sandbox, which has no /proc to exec through: test/.)
+func TestStubsForkedFromZygote(t *testing.T) {
+	e := newEnv(t)
+	if got := procStatus(t, e.as.pid, "PPid"); got != strconv.Itoa(os.Getpid()) {
+		t.Errorf("stub %d: PPid %s, want the sentry %d", e.as.pid, got, os.Getpid())
+	}
+	if e.as.pid == e.p.zygote.pid {
+		t.Fatalf("the address space runs in the zygote itself")
+	}
+}
+
+// TestZygoteKilled: the zygote killed from the host (kill -9 of a stub
+// PID) costs nothing but itself: new address spaces are forked from a
+// live address space's stub, emptied of its application's mappings.
+// Failed would be NewAddressSpace failing, or the new address space
+// seeing the old one's code.
+func TestZygoteKilled(t *testing.T) {
+	e := newEnv(t)
+	e.mapBytes(codeAddr, cat(insnGetpid, insnSyscall), hostarch.ReadExecute)
+	if err := unix.Kill(int(e.p.zygote.pid), unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	pas, err := e.p.NewAddressSpace()
+	if err != nil {
+		t.Fatalf("NewAddressSpace with the zygote dead: %v", err)
+	}
+	defer pas.Release()
+	c, _ := e.p.NewContext()
+	defer c.Release()
+	// The old address space's code is not mapped in the new one.
+	regs := arch.NewInitialRegisters(codeAddr, 0)
+	stop, err := c.Switch(pas, &regs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stop.Kind != platform.StopFault || stop.Addr != codeAddr {
+		t.Fatalf("stop %+v in a fresh address space, want a fault at %#x", stop, codeAddr)
+	}
+	mapBytesIn(t, e.mf, pas, codeAddr, cat(insnGetpid, insnSyscall), hostarch.ReadExecute)
+	regs = arch.NewInitialRegisters(codeAddr, 0)
+	stop, err = c.Switch(pas, &regs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSyscall(t, stop, &regs, unix.SYS_GETPID)
 }

@@ -11,10 +11,8 @@ package oci
 // own stdio and the master as runc does.
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -65,18 +63,18 @@ func newConsole(size *container.ConsoleSize) (*console, error) {
 }
 
 // send passes the master to the console socket at path, as runc does,
-// and closes this process's copy.
+// and closes this process's copy. (x/sys, not the net package: see
+// sentry/control's socket.go.)
 func (c *console) send(path string) error {
-	conn, err := net.Dial("unix", path)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("console socket: %w", err)
 	}
-	defer conn.Close()
-	uc, ok := conn.(*net.UnixConn)
-	if !ok {
-		return errors.New("console socket: not a Unix socket")
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		return fmt.Errorf("console socket: connect %s: %w", path, err)
 	}
-	if _, _, err := uc.WriteMsgUnix([]byte(c.master.Name()), unix.UnixRights(int(c.master.Fd())), nil); err != nil {
+	if err := unix.Sendmsg(fd, []byte(c.master.Name()), unix.UnixRights(int(c.master.Fd())), nil, 0); err != nil {
 		return fmt.Errorf("console socket: sending the console: %w", err)
 	}
 	c.master.Close()

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -49,7 +48,9 @@ type SentryFlags struct {
 	SwapSize    uint64
 	Strace      bool
 	Network     string
-	Unconfined  bool
+	// Confinement is the sentry's (--unconfined, --seccomp-log and
+	// the test knobs).
+	Confinement sandbox.Confinement
 	// PidsLimit is --pids-limit, the sandbox's task limit (0: the
 	// default; -1: none); linux.resources.pids.limit lowers it.
 	PidsLimit int
@@ -336,7 +337,7 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 		cfg.Log.SetOutput(r.Sentry.LogFile)
 	}
 	opts := sandbox.Options{
-		Confinement: sandbox.Confinement{Unconfined: r.Sentry.Unconfined},
+		Confinement: r.Sentry.Confinement,
 		Detach:      !foreground,
 		Stdin:       os.Stdin,
 		Stdout:      os.Stdout,
@@ -483,13 +484,14 @@ func specDirs(cs *container.Spec) ([]*os.File, error) {
 		if !m.IsBind() {
 			continue
 		}
-		dir, _, err := m.BindDir()
+		dir, name, err := m.BindDir()
 		if err != nil {
 			for _, f := range files {
 				f.Close()
 			}
 			return nil, fmt.Errorf("mount %s: source %s: %w", m.Destination, m.Source, err)
 		}
+		cs.Mounts[i].HostDir, cs.Mounts[i].HostName = dir, name
 		if n, err = open(dir); err != nil {
 			return nil, fmt.Errorf("mount %s: source %s: %w", m.Destination, m.Source, err)
 		}
@@ -792,10 +794,27 @@ func owner(path string) string {
 		return ""
 	}
 	uid := strconv.Itoa(int(stt.Uid))
-	if u, err := user.LookupId(uid); err == nil {
-		return u.Username
+	if ent, ok := LookupDB("/etc/passwd", 2, uid); ok {
+		return ent[0]
 	}
 	return "#" + uid
+}
+
+// LookupDB finds the line of a colon-separated database (/etc/passwd,
+// /etc/group) whose field matches value, and returns its fields. (Not
+// os/user: it links the cgo resolver, see sentry/control's socket.go.)
+func LookupDB(path string, field int, value string) ([]string, bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 4 && f[field] == value {
+			return f, true
+		}
+	}
+	return nil, false
 }
 
 // List returns every container under the root; containers whose state

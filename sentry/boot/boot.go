@@ -94,6 +94,10 @@ type Config struct {
 	// catches for the sandbox (process.HostSignals); nil: Run catches them
 	// itself once init is about to run.
 	Signals <-chan os.Signal `json:"-"`
+	// DebugSignals, if not nil, carries DebugSignal, already caught by
+	// the sentry process; nil: Run catches it itself once the kernel is
+	// up.
+	DebugSignals <-chan os.Signal `json:"-"`
 	// Confine, if not nil, is called once the sandbox holds every host
 	// resource it needs (memory file, swap, platform, the root's and the
 	// volumes' descriptors, stdio) and its first program is loaded, just
@@ -240,7 +244,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	if err != nil {
 		return 0, fmt.Errorf("starting workqueues: %w", err)
 	}
-	defer InstallDebugHandlerWithWorkqueues(k, wqs, log)()
+	defer InstallDebugHandlerWithWorkqueues(k, wqs, log, cfg.DebugSignals)()
 	// kswapd0 is a kthread like the workqueues' workers (a child of
 	// kthreadd); it is stopped, and the swap file released, before the
 	// kernel shuts down.
@@ -282,6 +286,10 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	zone.SetOOMCandidates(s.OOMCandidates)
 	s.Sockets = socket.NewRegistry()
 	s.Sockets.Register(unixsocket.New(unixsocket.Options{HostUDS: cfg.HostUDS}))
+	// A stub killed from the host ends the processes it ran, at once.
+	if dw, ok := plat.(platform.DeathWatcher); ok {
+		dw.WatchDeaths(s.KillUsersOf)
+	}
 	if cfg.Hostname != "" {
 		s.Hostname = cfg.Hostname
 	}

@@ -25,9 +25,19 @@ const DebugSignal = unix.SIGUSR2
 // warning level, so it reaches the log whatever its level: it was asked
 // for. It does not block; each dump runs on the handler's own goroutine,
 // one at a time.
-func InstallDebugHandlerWithWorkqueues(k *kernel.Kernel, wqs *workqueue.System, log *logrus.Logger) (uninstall func()) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, DebugSignal)
+//
+// early, if not nil, is a channel the caller subscribed to DebugSignal
+// before the kernel existed (the sentry process does so first thing, so
+// that a dump asked for during boot is made once boot is done rather than
+// lost); when nil, the handler subscribes its own.
+func InstallDebugHandlerWithWorkqueues(k *kernel.Kernel, wqs *workqueue.System, log *logrus.Logger, early <-chan os.Signal) (uninstall func()) {
+	var own chan os.Signal
+	ch := early
+	if ch == nil {
+		own = make(chan os.Signal, 1)
+		signal.Notify(own, DebugSignal)
+		ch = own
+	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -48,7 +58,9 @@ func InstallDebugHandlerWithWorkqueues(k *kernel.Kernel, wqs *workqueue.System, 
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			signal.Stop(ch)
+			if own != nil {
+				signal.Stop(own)
+			}
 			close(done)
 			wg.Wait()
 		})

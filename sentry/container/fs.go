@@ -302,9 +302,12 @@ func (b *fsBuilder) mount(m Mount) error {
 
 // bind mounts host path m.Source (a directory or a file) at dest.
 func (b *fsBuilder) bind(m Mount, dest string, o mountOpts, mo vfs.MountOptions) error {
-	dir, name, err := m.BindDir()
-	if err != nil {
-		return fmt.Errorf("mount %s: source %s: %w", dest, m.Source, errnoText(err))
+	dir, name := m.HostDir, m.HostName
+	if m.HostFD == 0 || dir == "" {
+		var err error
+		if dir, name, err = m.BindDir(); err != nil {
+			return fmt.Errorf("mount %s: source %s: %w", dest, m.Source, errnoText(err))
+		}
 	}
 	mo.RootPath = filepath.Join(dir, name)
 	if mo.FSType == "" || mo.FSType == "none" {

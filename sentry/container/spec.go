@@ -72,6 +72,11 @@ type Mount struct {
 	// directory (of the directory holding it, for a file), opened by
 	// the launcher; the filesystem takes it over.
 	HostFD int `json:"hostFD,omitempty"`
+	// HostDir and HostName are BindDir's answer for the source, found
+	// by whoever opened HostFD (the launcher, the OCI CLI): a confined
+	// sentry looks up no host path.
+	HostDir  string `json:"hostDir,omitempty"`
+	HostName string `json:"hostName,omitempty"`
 }
 
 // IsBind reports whether m is a bind mount of a host path.

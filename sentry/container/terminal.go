@@ -94,7 +94,7 @@ func AttachTerminal(v *vfs.VirtualFilesystem, pts *devpts.Filesystem, host *os.F
 		}
 	}
 	fc := &fs.Creds{FSUID: creds.FSUID, FSGID: creds.FSGID}
-	term, link, err := pts.AttachHost(hostFD, fc, tty.HostOptions{Size: size})
+	term, link, err := pts.AttachHost(hostFD, fc, tty.HostOptions{Size: size, Own: host != nil})
 	if err != nil {
 		if host != nil {
 			return nil, err

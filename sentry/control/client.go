@@ -3,9 +3,7 @@ package control
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"time"
 )
 
 // ErrUnreachable is returned when the sentry does not answer: it has
@@ -20,11 +18,11 @@ type Client struct {
 
 // dial connects to the sandbox.
 func (cl Client) dial() (*conn, error) {
-	c, err := net.DialTimeout("unix", cl.Path, 10*time.Second)
+	c, err := dialUnix(cl.Path)
 	if err != nil {
 		return nil, fmt.Errorf("%w (%v)", ErrUnreachable, err)
 	}
-	return newConn(c.(*net.UnixConn)), nil
+	return newConn(c), nil
 }
 
 // Call sends req with files (their descriptors are duplicated into the

@@ -22,7 +22,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"time"
 
@@ -144,13 +143,13 @@ type Stats struct {
 
 // conn frames JSON lines over a Unix stream socket, with descriptors.
 type conn struct {
-	c    *net.UnixConn
+	c    *unixSocket
 	buf  []byte
 	fds  []int
 	rerr error
 }
 
-func newConn(c *net.UnixConn) *conn { return &conn{c: c} }
+func newConn(c *unixSocket) *conn { return &conn{c: c} }
 
 // maxMessage bounds one message (a Spec with many mounts is a few KiB).
 const maxMessage = 4 << 20
@@ -178,7 +177,7 @@ func (c *conn) read(v any) ([]int, error) {
 		}
 		b := make([]byte, 64<<10)
 		oob := make([]byte, unix.CmsgSpace(64*4))
-		n, oobn, _, _, err := c.c.ReadMsgUnix(b, oob)
+		n, oobn, err := c.c.recvmsg(b, oob)
 		n, oobn = max(n, 0), max(oobn, 0)
 		c.buf = append(c.buf, b[:n]...)
 		if oobn > 0 {
@@ -217,14 +216,14 @@ func (c *conn) write(v any, files ...*os.File) error {
 		}
 		oob = unix.UnixRights(fds...)
 	}
-	n, _, err := c.c.WriteMsgUnix(b, oob, nil)
-	if err != nil {
-		return err
+	for len(b) > 0 {
+		n, err := c.c.sendmsg(b, oob)
+		if err != nil {
+			return err
+		}
+		b, oob = b[n:], nil
 	}
-	if n < len(b) {
-		_, err = c.c.Write(b[n:])
-	}
-	return err
+	return nil
 }
 
 // closeAll closes fds, but for those set to -1 (taken over).

@@ -3,7 +3,6 @@ package control
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -19,7 +18,7 @@ type Server struct {
 
 	mu         sync.Mutex
 	containers map[string]*container.Container
-	ln         *net.UnixListener
+	ln         *unixSocket
 	closed     bool
 }
 
@@ -33,23 +32,19 @@ func NewServer(env *container.Env, first *container.Container) *Server {
 // owns it) until Close. It returns at once; each connection is served on
 // its own goroutine.
 func (s *Server) Serve(fd int) error {
-	f := os.NewFile(uintptr(fd), "control")
-	l, err := net.FileListener(f)
-	f.Close()
+	ul, err := newUnixSocket(fd, "control")
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
-	}
-	ul, ok := l.(*net.UnixListener)
-	if !ok {
-		l.Close()
-		return errors.New("control socket: not a Unix socket")
 	}
 	s.mu.Lock()
 	s.ln = ul
 	s.mu.Unlock()
 	go func() {
 		for {
-			c, err := ul.AcceptUnix()
+			c, err := ul.accept()
+			if errors.Is(err, unix.ECONNABORTED) || errors.Is(err, unix.EINTR) {
+				continue
+			}
 			if err != nil {
 				return
 			}

@@ -403,6 +403,18 @@ func (tg *ThreadGroup) SetSession() (int32, error) {
 	return tg.sid, nil
 }
 
+// KillUsersOf ends with SIGKILL every process whose address space is as:
+// the platform's host side of it died (a stub killed from the host;
+// platform.DeathWatcher calls this). It does not block.
+func (s *Sandbox) KillUsersOf(as platform.AddressSpace) {
+	for _, tg := range s.ThreadGroups() {
+		if m := tg.MM(); m != nil && m.AddressSpace() == as {
+			s.Log.Warnf("process %d (%s): the host process running it died (killed from the host?): killing it with SIGKILL", tg.TGID(), tg.Exe())
+			tg.Exit(KilledBy(int(unix.SIGKILL)))
+		}
+	}
+}
+
 // ThreadGroups returns every live (or zombie) process.
 func (s *Sandbox) ThreadGroups() []*ThreadGroup {
 	s.mu.Lock()

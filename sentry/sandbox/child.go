@@ -4,12 +4,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -26,9 +28,12 @@ import (
 func Main(args []string, stderr io.Writer) int {
 	// Catch the forwarded signals at once: until the sandbox forwards
 	// them, one arriving during boot must not kill the sentry (they are
-	// delivered to init once it runs).
+	// delivered to init once it runs); and the debug dump's, made once
+	// the kernel is up.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, process.HostSignals...)
+	debugSigs := make(chan os.Signal, 1)
+	signal.Notify(debugSigs, boot.DebugSignal)
 	// Exec'd through /proc/self/exe, the process is named "exe": name it
 	// for ps and top.
 	os.WriteFile("/proc/self/comm", []byte("runsc-lite"), 0)
@@ -88,10 +93,35 @@ func Main(args []string, stderr io.Writer) int {
 		}()
 	}
 
+	if msg.NetNSFD >= 0 {
+		// A network namespace is per thread: every thread joins it
+		// (and the threads made later inherit it).
+		if _, _, e := syscall.AllThreadsSyscall(unix.SYS_SETNS, uintptr(msg.NetNSFD), unix.CLONE_NEWNET, 0); e != 0 {
+			return fail(125, fmt.Errorf("joining the network namespace: %w", e))
+		}
+		unix.Close(msg.NetNSFD)
+	}
+	conf := msg.Confinement
+	conf.HostUDS = msg.Config.HostUDS
+	conf.Control = msg.Config.Control != nil
+	if conf.HostUDS {
+		if err := hostfs.KeepProcSelfFD(); err != nil {
+			return fail(125, fmt.Errorf("--host-uds=open needs the host's /proc: %w", err))
+		}
+	}
+	cf, err := prepareConfinement(conf, log, msg.ProfileFD >= 0)
+	if err != nil {
+		return fail(125, err)
+	}
+
 	cfg := msg.Config
 	cfg.Log = log
 	cfg.Signals = sigs
+	cfg.DebugSignals = debugSigs
 	cfg.Confine = func() error {
+		if err := cf.confine(); err != nil {
+			return fmt.Errorf("confining the sentry: %w", err)
+		}
 		status.send(statusMessage{Event: "started"})
 		return nil
 	}

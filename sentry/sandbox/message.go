@@ -48,6 +48,21 @@ type Confinement struct {
 	// SeccompLog makes the seccomp filter log what it would refuse
 	// instead of killing the sentry (--seccomp-log, a debugging aid).
 	SeccompLog bool
+	// SeccompDeny removes these syscalls (by name) from the allow-list:
+	// a test knob (RUNSC_LITE_SECCOMP_DENY), which can only make the
+	// filter stricter.
+	SeccompDeny []string
+	// DropCaps removes these capabilities (by name, "CAP_FOWNER") from
+	// those the confined sentry keeps: a test knob
+	// (RUNSC_LITE_DROP_CAPS) showing each kept one is needed.
+	DropCaps []string
+	// HostUDS widens the allow-list for --host-uds=open (the sentry
+	// connects to host socket files and moves their bytes). The child
+	// sets it from Config.HostUDS.
+	HostUDS bool `json:"-"`
+	// Control widens the allow-list for an OCI sandbox's control
+	// socket; the child sets it from Config.Control.
+	Control bool `json:"-"`
 }
 
 // statusMessage is one line on the status pipe.

@@ -10,13 +10,16 @@
 // passes the descriptors as inherited files and the configuration on a
 // pipe, and reads the sentry's status from another pipe: "started" when
 // init is about to run, then init's wait status. The sentry boots
-// (sentry/boot), confines itself just before init runs (confine.go), and
-// exits with init's status as a shell reports it (the exact wait status
-// travels on the status pipe).
+// (sentry/boot), confines itself just before init runs (confine.go: an
+// empty root, capabilities dropped, no_new_privs, the seccomp allow-list
+// of filter.go), and exits with init's status as a shell reports it (the
+// exact wait status travels on the status pipe). A sentry killed by its
+// filter is reported with the syscall the kernel logged (violation.go).
 //
-// What it owns: a Process's exec.Cmd and its status pipe. Locking: a
-// Process's fields are written by its status goroutine before it closes
-// the channels its readers wait on, and read only after.
+// What it owns: a Process's exec.Cmd and its status pipe; in the sentry,
+// the confinement's state. Locking: a Process's fields are written by its
+// status goroutine before it closes the channels its readers wait on, or
+// by Wait, and read only after.
 package sandbox
 
 import (
@@ -25,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"syscall"
 
@@ -80,6 +84,11 @@ type Process struct {
 	statusDone chan struct{}
 	exit       *process.WaitStatus
 	bootErr    *boot.ExitError
+
+	// seccompLog is Options.SeccompLog; logged are the syscalls the
+	// kernel logged for the sentry's filter, read by Wait.
+	seccompLog bool
+	logged     []string
 }
 
 // Start starts a sentry process running cfg. cfg.Log's level and output
@@ -116,6 +125,12 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		return f, nil
 	}
 
+	if cfg.PidsLimit == 0 {
+		// The default task limit follows the host's pid_max, which
+		// is per PID namespace (Linux 6.14 on): the sentry's own PID
+		// namespace reads the kernel's default, not the host's.
+		cfg.PidsLimit = boot.DefaultPidsLimit()
+	}
 	// The first container's host paths: its root, and the directories
 	// its bind mounts are made of.
 	cs := &cfg.Container
@@ -138,10 +153,11 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		if !m.IsBind() {
 			continue
 		}
-		dir, _, err := m.BindDir()
+		dir, name, err := m.BindDir()
 		if err != nil {
 			return nil, &boot.ExitError{Status: 125, Err: fmt.Errorf("mount %s: source %s: %w", m.Destination, m.Source, errors.Unwrap(err))}
 		}
+		cs.Mounts[i].HostDir, cs.Mounts[i].HostName = dir, name
 		df, err := openDir(dir)
 		if err != nil {
 			return nil, &boot.ExitError{Status: 125, Err: fmt.Errorf("mount %s: source %s: %w", m.Destination, m.Source, err)}
@@ -204,6 +220,23 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 			Setsid: true,
 		},
 	}
+	if !opts.Unconfined {
+		// New mount, PID, IPC and UTS namespaces; a new network
+		// namespace too unless the sentry joins one or keeps the
+		// host's. The sentry is PID 1 of its PID namespace: when it
+		// dies, for whatever reason, the kernel kills every stub.
+		cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+		if opts.NetNS == "" && !opts.HostNetwork {
+			cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWNET
+		}
+		if os.Geteuid() != 0 {
+			rootless(cmd.SysProcAttr)
+		}
+	}
+	// Whatever this process inherited and did not mean to pass on (a
+	// shell's descriptors) must not reach the sentry: os/exec passes every
+	// descriptor that is not close-on-exec.
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	if !opts.Detach {
 		cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -217,14 +250,29 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 	if opts.Stderr != nil {
 		cmd.Stderr = opts.Stderr
 	}
-	if err := cmd.Start(); err != nil {
+	// Start the sentry from a thread whose bounding set is already what
+	// the sentry keeps: it inherits it on every thread (see
+	// dropBoundingOnThisThread). The thread goes back to the pool with
+	// the smaller bounding set, which matters to nothing the launcher
+	// does.
+	runtime.LockOSThread()
+	if !opts.Unconfined {
+		dropBoundingOnThisThread(opts.Confinement)
+	}
+	err = cmd.Start()
+	runtime.UnlockOSThread()
+	if err != nil {
 		statusR.Close()
+		if errors.Is(err, unix.EPERM) && !opts.Unconfined && os.Geteuid() != 0 {
+			return nil, fmt.Errorf("starting the sentry in namespaces of its own: %w (this host may not let unprivileged users make user namespaces; run as root, or with --unconfined)", err)
+		}
 		return nil, fmt.Errorf("starting the sentry: %w", err)
 	}
 	p := &Process{
 		cmd:        cmd,
 		started:    make(chan struct{}),
 		statusDone: make(chan struct{}),
+		seccompLog: opts.SeccompLog,
 	}
 	go p.readStatus(statusR)
 	if opts.Started != nil {
@@ -240,6 +288,22 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		return nil, fmt.Errorf("sending the sentry its configuration: %w", err)
 	}
 	return p, nil
+}
+
+// rootless makes an unprivileged user's sentry: the namespaces are made in
+// a new user namespace that maps the user (and group) to themselves, and
+// the sentry keeps, across its exec, the capabilities the confinement
+// needs in that namespace (confineCaps), which it then drops with the
+// rest.
+// The sentry stays the user: it can do to host files what the user can,
+// and nothing more (it keeps no capability once confined).
+func rootless(attr *syscall.SysProcAttr) {
+	uid, gid := os.Getuid(), os.Getgid()
+	attr.Cloneflags |= unix.CLONE_NEWUSER
+	attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
+	attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+	attr.GidMappingsEnableSetgroups = false
+	attr.AmbientCaps = confineCaps
 }
 
 func writeBootMessage(w io.Writer, m *bootMessage) error {
@@ -331,6 +395,12 @@ func (e *SentryDiedError) ShellStatus() int {
 	return 125
 }
 
+// SeccompLogged returns, after Wait, the syscalls ("41 (socket)") that the
+// sentry made outside its allow-list while its filter was in log-only mode
+// (Options.SeccompLog), as the kernel's audit records in its log show them
+// (nothing when the kernel log cannot be read).
+func (p *Process) SeccompLogged() []string { return p.logged }
+
 // Wait waits for the sentry to exit and returns its init's wait status. A
 // sandbox that did not start returns a *boot.ExitError (the status
 // runsc-lite exits with, and why); a sentry that died without reporting
@@ -338,6 +408,9 @@ func (e *SentryDiedError) ShellStatus() int {
 func (p *Process) Wait() (process.WaitStatus, error) {
 	err := p.cmd.Wait()
 	<-p.statusDone
+	if p.seccompLog {
+		p.logged = seccompAudit(p.Pid(), true)
+	}
 	if p.exit != nil {
 		return *p.exit, nil
 	}

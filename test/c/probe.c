@@ -8,7 +8,8 @@
  *   probe chdir-cat DIR PATH  chdir to DIR, then cat PATH
  *   probe exit N              exit with status N
  *   probe raise N             kill itself with signal N
- *   probe stderr TEXT         write TEXT to stderr only */
+ *   probe stderr TEXT         write TEXT to stderr only
+ *   probe block               print "ready", then wait for EOF on stdin */
 #include "common.h"
 #include <dirent.h>
 #include <fcntl.h>
@@ -92,6 +93,13 @@ int main(int argc, char **argv) {
 	if (!strcmp(op, "raise") && argc == 3) {
 		raise(atoi(argv[2]));
 		printf("still alive after raise\n");
+		return 0;
+	}
+	if (!strcmp(op, "block") && argc == 2) {
+		char c;
+		printf("ready\n");
+		while (read(0, &c, 1) > 0)
+			;
 		return 0;
 	}
 	if (!strcmp(op, "stderr") && argc == 3) {

@@ -1,21 +1,26 @@
 /* sched_busy.c: busy threads and the CPU time they get.
  *
  *   sched_busy THREADS SECONDS
- *       starts THREADS threads that spin, prints "started", sleeps
- *       SECONDS, then — while the threads still run — prints the wall
+ *       starts THREADS threads that spin and waits until every one of
+ *       them has started spinning, prints "started", sleeps SECONDS,
+ *       then — while the threads still run — prints the wall
  *       time, the process's CPU time (clock_gettime
- *       CLOCK_PROCESS_CPUTIME_ID and getrusage RUSAGE_SELF) since the
- *       start, and the wall time again after those two reads (the main
+ *       CLOCK_PROCESS_CPUTIME_ID and getrusage RUSAGE_SELF) since they
+ *       all spin, and the wall time again after those two reads (the main
  *       thread may wait for a CPU between its reads), in milliseconds, and
- *       stops them.
+ *       stops them. The window starts once all spin, not before they are
+ *       created: a loaded host can make thread creation take a good part
+ *       of a second, which would count as CPU time not spent.
  */
 #include "common.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <time.h>
 
 static volatile int stop;
+static volatile int spinning;
 
 static double clock_ms(clockid_t c) {
 	struct timespec t;
@@ -32,6 +37,7 @@ static double rusage_ms(void) {
 static void *spin(void *arg) {
 	(void)arg;
 	unsigned long n = 0;
+	__atomic_add_fetch(&spinning, 1, __ATOMIC_SEQ_CST);
 	while (!stop)
 		n++;
 	return (void *)n;
@@ -48,10 +54,12 @@ int main(int argc, char **argv) {
 	pthread_t th[16];
 	if (n < 1 || n > 16)
 		return 2;
-	double w0 = clock_ms(CLOCK_MONOTONIC), c0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID), r0 = rusage_ms();
 	for (int i = 0; i < n; i++)
 		if (pthread_create(&th[i], NULL, spin, NULL))
 			die("pthread_create");
+	while (__atomic_load_n(&spinning, __ATOMIC_SEQ_CST) < n)
+		sched_yield();
+	double w0 = clock_ms(CLOCK_MONOTONIC), c0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID), r0 = rusage_ms();
 	printf("started\n");
 	struct timespec d = {(time_t)secs, (long)((secs - (time_t)secs) * 1e9)};
 	nanosleep(&d, NULL);

@@ -1,8 +1,9 @@
 /* timer_sleep.c: sleep accuracy and a softirq-heavy load.
  *
- *   timer_sleep lateness N MS    N nanosleeps of MS ms: prints the median
- *                                and p99 lateness in microseconds
- *                                (CLOCK_MONOTONIC after - before - MS)
+ *   timer_sleep lateness N MS    N nanosleeps of MS ms: prints the
+ *                                least, median and p99 lateness in
+ *                                microseconds (CLOCK_MONOTONIC after -
+ *                                before - MS; negative: woke early)
  *   timer_sleep softirqs         prints /proc/softirqs, does 200 1 ms
  *                                sleeps, prints it again (sandbox only)
  *   timer_sleep storm MS         keeps 64 timerfds with 100 us periods
@@ -76,6 +77,7 @@ int main(int argc, char **argv) {
 			late[i] = now_ns() - t0 - ms * 1000000LL;
 		}
 		qsort(late, n, sizeof *late, cmpll);
+		printf("min_us %.1f\n", late[0] / 1000.0);
 		printf("median_us %.1f\n", late[n / 2] / 1000.0);
 		printf("p99_us %.1f\n", late[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1000.0);
 		return 0;

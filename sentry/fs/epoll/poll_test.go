@@ -108,11 +108,20 @@ func TestPollTimeoutInterruptSleep(t *testing.T) {
 	}
 
 	var perr error
+	var polling atomic.Bool
 	poller := k.NewTask(kernel.TaskOptions{Name: "poller", Entry: func(task *kernel.Task) {
+		polling.Store(true)
 		_, perr = Poll(&fs.Context{Task: task}, files, kernel.Forever)
 	}})
 	poller.Start()
-	time.Sleep(20 * time.Millisecond)
+	// Interrupt the poll once it is asleep in it, not after a fixed time
+	// that a loaded host may outlast.
+	for deadline := time.Now().Add(time.Minute); !polling.Load() || poller.State() != kernel.TaskSleeping; {
+		if time.Now().After(deadline) {
+			t.Fatal("the poller did not block within a minute")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	poller.Interrupt()
 	select {
 	case <-poller.Exited():

@@ -60,6 +60,12 @@ type Node struct {
 // New duplicates the sentry's descriptor hostFD (leaving it untouched) and
 // returns it as a node with no open files; the duplicate is closed when
 // the last file opened from the node is released.
+//
+// Its host name (hostName) comes from the descriptor itself for pipes,
+// sockets and pseudo-terminals, and through /proc/self/fd for the rest
+// until the sentry is confined (Confined): the confined sentry has no
+// /proc, and its seccomp filter kills it for a readlinkat(AT_FDCWD, ...)
+// (sentry/sandbox). A process `exec` starts gets its stdio then.
 func New(hostFD int) (*Node, error) {
 	fd, err := unix.FcntlInt(uintptr(hostFD), unix.F_DUPFD_CLOEXEC, 100)
 	if err != nil {
@@ -74,13 +80,42 @@ func New(hostFD int) (*Node, error) {
 	if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
 		n.isTTY = true
 	}
-	buf := make([]byte, 256)
-	if k, err := unix.Readlink("/proc/self/fd/"+strconv.Itoa(hostFD), buf); err == nil {
-		n.hostPath = string(buf[:k])
-	} else {
-		n.hostPath = "host:[" + strconv.Itoa(hostFD) + "]"
-	}
+	n.hostPath = hostName(hostFD, &st)
 	return n, nil
+}
+
+// confined is set once the sentry has no /proc (Confined).
+var confined atomic.Bool
+
+// Confined tells New that the sentry is confined: it no longer reads
+// descriptors' names through /proc/self/fd.
+func Confined() { confined.Store(true) }
+
+// ptsMajor is the device major of Unix 98 pseudo-terminal replicas
+// (/dev/pts/N is minor N).
+const ptsMajor = 136
+
+// hostName returns what /proc/self/fd/hostFD reads on the host: "pipe:[I]"
+// and "socket:[I]" by inode, "/dev/pts/N" for a pty replica, else the
+// link's target while the sentry has /proc, or "host:[FD]".
+func hostName(hostFD int, st *unix.Stat_t) string {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return "pipe:[" + strconv.FormatUint(st.Ino, 10) + "]"
+	case unix.S_IFSOCK:
+		return "socket:[" + strconv.FormatUint(st.Ino, 10) + "]"
+	case unix.S_IFCHR:
+		if unix.Major(st.Rdev) == ptsMajor {
+			return "/dev/pts/" + strconv.FormatUint(uint64(unix.Minor(st.Rdev)), 10)
+		}
+	}
+	if !confined.Load() {
+		buf := make([]byte, 256)
+		if k, err := unix.Readlink("/proc/self/fd/"+strconv.Itoa(hostFD), buf); err == nil {
+			return string(buf[:k])
+		}
+	}
+	return "host:[" + strconv.Itoa(hostFD) + "]"
 }
 
 // IsTTY reports whether the node is a terminal.
@@ -365,6 +400,15 @@ const termiosSize = 36
 
 // tcxonc is TCXONC (tcflow).
 const tcxonc = 0x540a
+
+// HostIoctls are the ioctl requests made on host descriptors (the
+// terminal, host pipes): the confined sentry's seccomp filter allows
+// exactly these (sentry/sandbox). Ioctl passes no other request to the
+// host.
+var HostIoctls = []uintptr{
+	linux.FIONREAD, linux.TCGETS, linux.TCSETS, linux.TCSETSW, linux.TCSETSF,
+	linux.TIOCGWINSZ, linux.TIOCSWINSZ, linux.TCSBRK, linux.TCFLSH, tcxonc, linux.TIOCOUTQ,
+}
 
 // Ioctl implements fs.Ioctler.
 func (f *File) Ioctl(ctx *fs.Context, cmd uint32, arg uintptr) (uintptr, error) {

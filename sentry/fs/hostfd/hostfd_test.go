@@ -34,9 +34,10 @@ func TestBlockingHostReadReleasesCPU(t *testing.T) {
 	defer f.Release()
 	var spins atomic.Int64
 	var got string
-	var readDone atomic.Bool
+	var readStarted, readDone atomic.Bool
 	reader := k.NewTask(kernel.TaskOptions{Name: "reader", Entry: func(task *kernel.Task) {
 		buf := make([]byte, 16)
+		readStarted.Store(true)
 		k, err := f.Read(&fs.Context{Task: task}, buf, 0)
 		if err != nil {
 			t.Errorf("read: %v", err)
@@ -53,10 +54,22 @@ func TestBlockingHostReadReleasesCPU(t *testing.T) {
 	}})
 	reader.Start()
 	spinner.Start()
-	time.Sleep(100 * time.Millisecond)
-	if spins.Load() == 0 {
-		t.Fatalf("the spinner never ran while the reader waited")
+	// The reader must sleep in its read and the spinner then get the
+	// only CPU: wait for each (bounded), not a fixed 100 ms that a loaded
+	// host may spend before either task first runs.
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s within a minute (reader %v, %d spins)", what, reader.State(), spins.Load())
+			}
+		}
 	}
+	waitFor("sleep of the reader in its read", func() bool {
+		return readStarted.Load() && reader.State() == kernel.TaskSleeping
+	})
+	asleep := spins.Load()
+	waitFor("turn of the spinner while the reader waited", func() bool { return spins.Load() > asleep })
 	pw.Write([]byte("typed"))
 	select {
 	case <-reader.Exited():

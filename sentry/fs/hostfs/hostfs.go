@@ -408,7 +408,7 @@ func (n *Node) SetStat(ctx *fs.Context, s fs.SetStat) error {
 	if s.Mask&linux.STATX_SIZE != 0 && n.ino != 0 {
 		n.fs.killSetID(ctx, n.dev, n.ino, fd)
 	}
-	if err := n.fs.setStatFD(fd, n.typ, s); err != nil {
+	if err := n.setStatFD(fd, s); err != nil {
 		return err
 	}
 	if s.Mask&linux.STATX_SIZE != 0 && pageCache.Load() != nil {
@@ -423,9 +423,14 @@ func (n *Node) SetStat(ctx *fs.Context, s fs.SetStat) error {
 	return nil
 }
 
-// setStatFD applies s to the file behind the O_PATH descriptor fd: modes
+// setStatFD applies s to n's file, behind the O_PATH descriptor fd: modes
 // and owners as the owner rule says (owner.go), sizes and times as given.
-func (f *FS) setStatFD(fd int, typ uint32, s fs.SetStat) error {
+// Nothing here goes through /proc/self/fd (the confined sentry has no
+// /proc): modes, owners and times are changed through fd itself
+// (AT_EMPTY_PATH), and a truncation, which needs a writable descriptor,
+// reopens the file and checks it is the same one (reopen).
+func (n *Node) setStatFD(fd int, s fs.SetStat) error {
+	f, typ := n.fs, n.typ
 	if s.Mask&linux.STATX_SIZE != 0 {
 		if typ == unix.S_IFDIR {
 			return unix.EISDIR
@@ -433,7 +438,13 @@ func (f *FS) setStatFD(fd int, typ uint32, s fs.SetStat) error {
 		if typ != unix.S_IFREG {
 			return unix.EINVAL
 		}
-		if err := retry(func() error { return unix.Truncate(procPath(fd), int64(s.Size)) }); err != nil {
+		wfd, err := n.reopen(fd, unix.O_WRONLY)
+		if err != nil {
+			return err
+		}
+		err = retry(func() error { return unix.Ftruncate(wfd, int64(s.Size)) })
+		unix.Close(wfd)
+		if err != nil {
 			return err
 		}
 	}
@@ -455,7 +466,7 @@ func (f *FS) setStatFD(fd int, typ uint32, s fs.SetStat) error {
 			}
 		}
 		if s.Mask&linux.STATX_MODE != 0 {
-			if err := f.setHostMode(fd, typ, &st, s.Mode); err != nil {
+			if err := f.setHostMode(fd, typ, &st, s.Mode, func(flags int) (int, error) { return n.reopen(fd, flags) }); err != nil {
 				return err
 			}
 		}
@@ -468,36 +479,31 @@ func (f *FS) setStatFD(fd int, typ uint32, s fs.SetStat) error {
 		if s.Mask&linux.STATX_MTIME != 0 {
 			ts[1] = unix.Timespec{Sec: s.Mtime.Sec, Nsec: int64(s.Mtime.Nsec)}
 		}
-		if typ == unix.S_IFLNK {
-			// The magic link would follow the symlink; an O_PATH
-			// descriptor of a symlink takes AT_EMPTY_PATH.
-			return retry(func() error { return unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH) })
-		}
-		if err := retry(func() error { return unix.UtimesNanoAt(unix.AT_FDCWD, procPath(fd), ts, 0) }); err != nil {
+		// An O_PATH descriptor takes AT_EMPTY_PATH (of a symlink, it
+		// changes the link's own times).
+		if err := retry(func() error { return unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH) }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// procPath names the file behind one of the sentry's own descriptors
-// through the sentry's /proc: the kernel resolves it to exactly that file.
-func procPath(fd int) string {
-	return "/proc/self/fd/" + itoa(fd)
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
+// reopen opens n's file again with flags (and O_NONBLOCK, so that a FIFO
+// put in its place cannot block), and checks that it is the file behind
+// the O_PATH descriptor fd: if the host renamed another file over it
+// meanwhile, ENOENT, as if the sandbox had lost the race.
+func (n *Node) reopen(fd, flags int) (int, error) {
+	rfd, err := n.fs.openRel(n.rel, flags|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return -1, err
 	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
+	want, err1 := statFD(fd)
+	got, err2 := statFD(rfd)
+	if err1 != nil || err2 != nil || want.Ino != got.Ino || want.DevMajor != got.DevMajor || want.DevMinor != got.DevMinor {
+		unix.Close(rfd)
+		return -1, unix.ENOENT
 	}
-	return string(b[i:])
+	return rfd, nil
 }
 
 // createdAt is FS.created for the entry name of directory dirfd.

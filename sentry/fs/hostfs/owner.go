@@ -135,14 +135,21 @@ func (f *FS) forget(st *linux.Statx) {
 
 // setHostMode gives the host file fd (an O_PATH or open descriptor) the
 // permission bits of mode without set-ID bits, and remembers those in the
-// shadow. st is the file's current host attributes.
-func (f *FS) setHostMode(fd int, typ uint32, st *linux.Statx, mode uint32) error {
+// shadow. st is the file's current host attributes. reopen opens the file
+// again with the given flags, for kernels without fchmodat2 (before 6.6),
+// where an O_PATH descriptor cannot be chmodded (and the confined sentry
+// has no /proc/self/fd to go through).
+func (f *FS) setHostMode(fd int, typ uint32, st *linux.Statx, mode uint32, reopen func(flags int) (int, error)) error {
 	if typ == unix.S_IFLNK {
 		return unix.EOPNOTSUPP
 	}
 	err := retry(func() error { return unix.Fchmodat(fd, "", mode&^setIDBits&07777, unix.AT_EMPTY_PATH) })
 	if err == unix.EOPNOTSUPP || err == unix.ENOSYS || err == unix.EINVAL {
-		err = retry(func() error { return unix.Chmod(procPath(fd), mode&^setIDBits&07777) })
+		var rfd int
+		if rfd, err = reopen(unix.O_RDONLY); err == nil {
+			err = retry(func() error { return unix.Fchmod(rfd, mode&^setIDBits&07777) })
+			unix.Close(rfd)
+		}
 	}
 	if err != nil {
 		return err

@@ -38,10 +38,26 @@ func run(t *testing.T, k *kernel.Kernel, fns ...func(ctx *fs.Context)) {
 	}
 }
 
+// waitForWaiter sleeps task (giving its CPU away) until q has a waiter,
+// failing after a minute: how another task is made to block first, on any
+// host, instead of a fixed sleep that a loaded host may outlast (and which,
+// as time.Sleep in a task, kept the only CPU from the task it waited for).
+func waitForWaiter(t *testing.T, task *kernel.Task, q *kernel.WaitQueue) {
+	t.Helper()
+	var nap kernel.WaitQueue
+	for deadline := time.Now().Add(time.Minute); q.Len() == 0; {
+		if time.Now().After(deadline) {
+			t.Errorf("nobody waited on the queue within a minute")
+			return
+		}
+		nap.Wait(task, func() bool { return false }, kernel.WaitOpts{Timeout: time.Millisecond})
+	}
+}
+
 func TestBlockingReadWakesAndEOF(t *testing.T) {
 	k := kernel.New(kernel.Config{CPUs: 1})
 	defer k.Shutdown()
-	_, r, w := NewPair(nil)
+	p, r, w := NewPair(nil)
 	var got []byte
 	var eofErr error
 	var eofN int
@@ -54,7 +70,7 @@ func TestBlockingReadWakesAndEOF(t *testing.T) {
 		got = append(got, buf[:n]...)
 		eofN, eofErr = r.Read(ctx, buf, 0)
 	}, func(ctx *fs.Context) {
-		time.Sleep(20 * time.Millisecond) // let the reader block first
+		waitForWaiter(t, ctx.Task, &p.rq) // the reader blocks first
 		if _, err := w.Write(ctx, []byte("hello"), 0); err != nil {
 			t.Errorf("write: %v", err)
 		}
@@ -193,17 +209,20 @@ func TestLargeBlockingWrite(t *testing.T) {
 func TestInterruptedRead(t *testing.T) {
 	k := kernel.New(kernel.Config{CPUs: 1})
 	defer k.Shutdown()
-	_, r, w := NewPair(nil)
+	p, r, w := NewPair(nil)
 	var readErr error
 	var reader *kernel.Task
-	started := make(chan struct{})
 	reader = k.NewTask(kernel.TaskOptions{Name: "reader", Entry: func(task *kernel.Task) {
-		close(started)
 		_, readErr = r.Read(&fs.Context{Task: task}, make([]byte, 1), 0)
 	}})
 	reader.Start()
-	<-started
-	time.Sleep(20 * time.Millisecond)
+	// Interrupt the read once it is asleep in it.
+	for deadline := time.Now().Add(time.Minute); p.rq.Len() == 0 || reader.State() != kernel.TaskSleeping; {
+		if time.Now().After(deadline) {
+			t.Fatal("the reader did not block within a minute")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	reader.Interrupt()
 	select {
 	case <-reader.Exited():
@@ -236,7 +255,7 @@ func TestFIFOOpen(t *testing.T) {
 		got = string(buf[:n])
 		rf.Release()
 	}, func(ctx *fs.Context) {
-		time.Sleep(20 * time.Millisecond)
+		waitForWaiter(t, ctx.Task, &p.oq) // the reader's open waits first
 		wf, err := p.Open(ctx, unix.O_WRONLY)
 		if err != nil {
 			t.Errorf("open w: %v", err)

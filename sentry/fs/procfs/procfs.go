@@ -180,13 +180,12 @@ func (p *procFS) buildSys() *synth.Dir {
 	return sys
 }
 
+// randomUUID returns a version 4 UUID. Its bytes come from getrandom(2),
+// which, unlike /dev/urandom, needs no host file: the confined sentry has
+// none in view.
 func randomUUID() string {
 	var b [16]byte
-	f, err := os.Open("/dev/urandom")
-	if err == nil {
-		f.Read(b[:])
-		f.Close()
-	}
+	unix.Getrandom(b[:], 0)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
@@ -713,11 +712,16 @@ func limitsText(th *process.Thread) string {
 
 // System-wide files.
 
+// hostCPUInfo is the host's /proc/cpuinfo, read when the sentry starts
+// (the confined sentry has no host /proc to read it from later); nil if it
+// could not be read.
+var hostCPUInfo, _ = os.ReadFile("/proc/cpuinfo")
+
 func (p *procFS) cpuinfo(*fs.Context) string {
 	n := p.s.Kernel.NumCPUs()
-	host, err := os.ReadFile("/proc/cpuinfo")
+	host := hostCPUInfo
 	var blocks [][]byte
-	if err == nil {
+	if host != nil {
 		for _, blk := range bytes.Split(host, []byte("\n\n")) {
 			if len(bytes.TrimSpace(blk)) > 0 {
 				blocks = append(blocks, blk)

@@ -140,8 +140,11 @@ func TestProcCPUTimeGrowsWhenWorking(t *testing.T) {
 	var work kernel.Completion
 	kt, err := e.k.KthreadRun(kernel.KthreadOptions{Name: "worker"}, func(kt *kernel.Kthread) int {
 		work.Wait(kt.Task())
-		end := time.Now().Add(120 * time.Millisecond)
-		for time.Now().Before(end) {
+		// 120 ms of its own CPU time, not of wall time: preempted on
+		// a busy kernel it would otherwise end with less, and the
+		// wait for 120 ms below would never end.
+		end := kt.Task().Runtime() + 120*time.Millisecond
+		for kt.Task().Runtime() < end {
 			kt.Task().PreemptPoint()
 		}
 		var never kernel.WaitQueue

@@ -1,0 +1,160 @@
+package sandbox
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/bpf"
+	"gvisor.dev/gvisor/pkg/seccomp"
+)
+
+// run evaluates the filter of o on one syscall, as the kernel would.
+func runFilter(t *testing.T, o filterOptions, arch uint32, no uintptr, args ...uintptr) uint32 {
+	t.Helper()
+	insns, err := o.program()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := bpf.Compile(insns, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := linux.SeccompData{Nr: int32(no), Arch: arch}
+	for i, a := range args {
+		d.Args[i] = uint64(a)
+	}
+	buf := make([]byte, d.SizeBytes())
+	ret, err := bpf.Exec[bpf.NativeEndian](prog, seccomp.DataAsBPFInput(&d, buf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ret
+}
+
+// TestSeccompFilterRules evaluates the filter's program on calls it must
+// allow and calls it must refuse. Escaped would be a refused call
+// answered SECCOMP_RET_ALLOW: a compromised sentry opening host paths by
+// name, mapping executable memory, signalling every process, forking,
+// exec'ing, or reading a stub's memory with PTRACE_PEEKDATA.
+func TestSeccompFilterRules(t *testing.T) {
+	const pid = 1
+	o := filterOptions{pid: pid}
+	allow, kill := uint32(linux.SECCOMP_RET_ALLOW), uint32(linux.SECCOMP_RET_KILL_PROCESS)
+	x86 := uint32(linux.AUDIT_ARCH_X86_64)
+	for _, c := range []struct {
+		what string
+		want uint32
+		no   uintptr
+		args []uintptr
+	}{
+		{"read", allow, unix.SYS_READ, nil},
+		{"futex wait private", allow, unix.SYS_FUTEX, []uintptr{0, linux.FUTEX_WAIT | linux.FUTEX_PRIVATE_FLAG}},
+		{"futex requeue", kill, unix.SYS_FUTEX, []uintptr{0, linux.FUTEX_CMP_REQUEUE}},
+		{"socket", kill, unix.SYS_SOCKET, []uintptr{unix.AF_INET, unix.SOCK_STREAM, 0}},
+		{"execve", kill, unix.SYS_EXECVE, nil},
+		{"openat a held descriptor", allow, unix.SYS_OPENAT, []uintptr{3, 0, unix.O_RDONLY}},
+		{"openat AT_FDCWD", kill, unix.SYS_OPENAT, []uintptr{atFDCWD, 0, unix.O_RDONLY}},
+		{"open", kill, unix.SYS_OPEN, nil},
+		{"openat2 AT_FDCWD", kill, unix.SYS_OPENAT2, []uintptr{atFDCWD}},
+		{"mmap anonymous rw", allow, unix.SYS_MMAP, []uintptr{0, 4096, unix.PROT_READ | unix.PROT_WRITE, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS}},
+		{"mmap rwx", kill, unix.SYS_MMAP, []uintptr{0, 4096, unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS}},
+		{"mprotect exec", kill, unix.SYS_MPROTECT, []uintptr{0, 4096, unix.PROT_READ | unix.PROT_EXEC}},
+		{"mmap vDSO getrandom states", allow, unix.SYS_MMAP, []uintptr{0, 4096, unix.PROT_READ | unix.PROT_WRITE, unix.MAP_DROPPABLE | unix.MAP_ANONYMOUS}},
+		{"mmap droppable rwx", kill, unix.SYS_MMAP, []uintptr{0, 4096, unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC, unix.MAP_DROPPABLE | unix.MAP_ANONYMOUS}},
+		{"clone a thread", allow, unix.SYS_CLONE, []uintptr{goThreadCloneFlags}},
+		{"fork", kill, unix.SYS_CLONE, []uintptr{uintptr(unix.SIGCHLD)}},
+		{"kill a stub", allow, unix.SYS_KILL, []uintptr{1234, uintptr(unix.SIGKILL)}},
+		{"kill -1", kill, unix.SYS_KILL, []uintptr{^uintptr(0), uintptr(unix.SIGKILL)}},
+		{"kill a process group", kill, unix.SYS_KILL, []uintptr{^uintptr(1233), uintptr(unix.SIGKILL)}},
+		{"SIGTERM to a stub", kill, unix.SYS_KILL, []uintptr{1234, uintptr(unix.SIGTERM)}},
+		{"the runtime raising at itself", allow, unix.SYS_KILL, []uintptr{pid, uintptr(unix.SIGABRT)}},
+		{"tgkill own thread", allow, unix.SYS_TGKILL, []uintptr{pid, 7, uintptr(unix.SIGURG)}},
+		{"tgkill another process", kill, unix.SYS_TGKILL, []uintptr{1234, 1234, uintptr(unix.SIGURG)}},
+		{"ptrace SYSEMU", allow, unix.SYS_PTRACE, []uintptr{unix.PTRACE_SYSEMU, 1234}},
+		{"ptrace PEEKDATA", kill, unix.SYS_PTRACE, []uintptr{unix.PTRACE_PEEKDATA, 1234}},
+		{"ptrace ATTACH", kill, unix.SYS_PTRACE, []uintptr{unix.PTRACE_ATTACH, 1234}},
+		{"ioctl KVM_RUN", allow, unix.SYS_IOCTL, []uintptr{5, 0xae80}},
+		{"ioctl TIOCSTI", kill, unix.SYS_IOCTL, []uintptr{0, unix.TIOCSTI}},
+		{"ioctl TCGETS", allow, unix.SYS_IOCTL, []uintptr{0, unix.TCGETS}},
+		{"prctl PR_SET_VMA", allow, unix.SYS_PRCTL, []uintptr{unix.PR_SET_VMA, unix.PR_SET_VMA_ANON_NAME}},
+		{"prctl PR_SET_DUMPABLE", kill, unix.SYS_PRCTL, []uintptr{unix.PR_SET_DUMPABLE, 1}},
+		{"mount", kill, unix.SYS_MOUNT, nil},
+		{"pidfd_send_signal SIGKILL", allow, unix.SYS_PIDFD_SEND_SIGNAL, []uintptr{9, uintptr(unix.SIGKILL)}},
+		{"pidfd_send_signal SIGTERM", kill, unix.SYS_PIDFD_SEND_SIGNAL, []uintptr{9, uintptr(unix.SIGTERM)}},
+	} {
+		if got := runFilter(t, o, x86, c.no, c.args...); got != c.want {
+			t.Errorf("%s: filter returns %#x, want %#x", c.what, got, c.want)
+		}
+	}
+	// Another architecture's calling convention (int $0x80's i386
+	// numbers): killed whatever the number.
+	if got := runFilter(t, o, unix.AUDIT_ARCH_I386, unix.SYS_READ); got != kill {
+		t.Errorf("an i386 read: filter returns %#x, want kill", got)
+	}
+	// Log-only mode logs what it would have killed, and still allows
+	// the rest.
+	lo := filterOptions{pid: pid, log: true}
+	if got := runFilter(t, lo, x86, unix.SYS_SOCKET); got != unix.SECCOMP_RET_LOG {
+		t.Errorf("socket in log mode: %#x, want SECCOMP_RET_LOG", got)
+	}
+	if got := runFilter(t, lo, x86, unix.SYS_READ); got != allow {
+		t.Errorf("read in log mode: %#x, want allow", got)
+	}
+	// The deny knob takes a syscall out.
+	do := filterOptions{pid: pid, deny: []string{"ptrace"}}
+	if got := runFilter(t, do, x86, unix.SYS_PTRACE, unix.PTRACE_SYSEMU); got != kill {
+		t.Errorf("ptrace with RUNSC_LITE_SECCOMP_DENY=ptrace: %#x, want kill", got)
+	}
+	if _, err := (filterOptions{deny: []string{"no-such-call"}}).program(); err == nil {
+		t.Errorf("RUNSC_LITE_SECCOMP_DENY=no-such-call was accepted")
+	}
+}
+
+var updatePrecompiled = flag.Bool("update", false, "rewrite filter_precompiled.go")
+
+// TestPrecompiledFilter: the precompiled program of the usual case is what
+// building it gives now (a change to the allow-list, or to the ioctl lists
+// it includes, must be followed by `go test ./sentry/sandbox -run
+// TestPrecompiledFilter -update`). Failed would be a sentry running an
+// old allow-list.
+func TestPrecompiledFilter(t *testing.T) {
+	o := filterOptions{pid: 1}
+	if !o.usual() {
+		t.Fatal("filterOptions{pid: 1} is not the usual case")
+	}
+	fresh, err := o.build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *updatePrecompiled {
+		var b strings.Builder
+		b.WriteString(`// Code generated by go test ./sentry/sandbox -run TestPrecompiledFilter -args -update; DO NOT EDIT.
+
+package sandbox
+
+import "gvisor.dev/gvisor/pkg/bpf"
+
+// precompiledFilter is filterOptions{pid: 1}.build(): the confined sentry's
+// usual seccomp program, built at development time (see usual).
+// TestPrecompiledFilter checks it against a fresh build.
+var precompiledFilter = []bpf.Instruction{
+`)
+		for _, in := range fresh {
+			fmt.Fprintf(&b, "\t{OpCode: %#04x, JumpIfTrue: %d, JumpIfFalse: %d, K: %#x},\n", in.OpCode, in.JumpIfTrue, in.JumpIfFalse, in.K)
+		}
+		b.WriteString("}\n")
+		if err := os.WriteFile("filter_precompiled.go", []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if !reflect.DeepEqual(fresh, precompiledFilter) {
+		t.Fatalf("filter_precompiled.go is stale (%d instructions, a fresh build has %d): run go test ./sentry/sandbox -run TestPrecompiledFilter -args -update", len(precompiledFilter), len(fresh))
+	}
+}

@@ -17,20 +17,10 @@ import (
 // validationKnown are the runtime-tools programs runc passes here and
 // runsc-lite does not yet, and why (README.md lists them too).
 var validationKnown = map[string]string{
-	// Every program that runs runtimetest inside the container checks
-	// all of the container, these two included.
-	"default":               "capabilities and /dev/ptmx (below)",
-	"hostname":              "capabilities and /dev/ptmx (below)",
-	"linux_devices":         "capabilities and /dev/ptmx (below)",
-	"linux_masked_paths":    "capabilities and /dev/ptmx (below)",
-	"linux_readonly_paths":  "capabilities and /dev/ptmx (below)",
-	"linux_sysctl":          "capabilities and /dev/ptmx (below)",
-	"linux_uid_mappings":    "capabilities and /dev/ptmx (below)",
-	"mounts":                "capabilities and /dev/ptmx (below)",
-	"process":               "capabilities and /dev/ptmx (below)",
-	"process_oom_score_adj": "capabilities and /dev/ptmx (below)",
-	"process_user":          "capabilities and /dev/ptmx (below)",
-	"root_readonly_true":    "capabilities and /dev/ptmx (below)",
+	// Its init is true, killed with KILL after a wait for "running"
+	// that true may outlive or not: runc and runsc-lite both fail it
+	// now and then ("container not running"), as runc does here too.
+	"pidfile": "kill of an init that may have exited already: fails at times with runc too",
 	// The namespaces tests look at the host namespaces of the
 	// container's pid (the sentry): a sandbox has its own kernel and
 	// joins no host namespace of the config's.

@@ -35,6 +35,10 @@ type Options struct {
 	// background of a shell leaves its terminal alone, see
 	// sentry/boot), or -1.
 	TTYHostFD int
+	// PtmxLink makes /dev/ptmx a symlink to pts/ptmx, as runtime-spec's
+	// "dev symbolic links" ask for an OCI container (runc makes it so),
+	// instead of a device node of PTS.
+	PtmxLink bool
 }
 
 // New returns a devfs.
@@ -57,13 +61,17 @@ func New(o Options) *synth.Filesystem {
 	dev("tty", 5, 0, func(ctx *fs.Context, flags uint32) (fs.File, error) {
 		return openControllingTerminal(ctx, flags, pts, hostTTY)
 	})
-	dev("ptmx", 5, 2, func(ctx *fs.Context, flags uint32) (fs.File, error) {
-		if pts == nil {
-			return nil, unix.ENODEV
-		}
-		return pts.OpenMaster(ctx, flags)
-	})
 	link := func(name, target string) { root.Add(name, synth.StaticSymlink(attr(0777, 0), target)) }
+	if o.PtmxLink {
+		link("ptmx", "pts/ptmx")
+	} else {
+		dev("ptmx", 5, 2, func(ctx *fs.Context, flags uint32) (fs.File, error) {
+			if pts == nil {
+				return nil, unix.ENODEV
+			}
+			return pts.OpenMaster(ctx, flags)
+		})
+	}
 	link("stdin", "/proc/self/fd/0")
 	link("stdout", "/proc/self/fd/1")
 	link("stderr", "/proc/self/fd/2")

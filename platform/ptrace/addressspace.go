@@ -703,13 +703,13 @@ func (as *addressSpace) Unmap(addr, length uintptr) {
 	}
 }
 
-// Release implements platform.AddressSpace.Release: it kills and reaps
-// every stub thread and the stub process, and stops the master.
 // HostPID returns the host PID of the address space's stub process: the
 // host process that runs the sandbox process (the OCI runtime's ps --format
-// json reports it).
+// json reports it), as the sentry's PID namespace numbers it.
 func (as *addressSpace) HostPID() int { return int(as.pid) }
 
+// Release implements platform.AddressSpace.Release: it kills and reaps
+// every stub thread and the stub process, and stops the master.
 func (as *addressSpace) Release() {
 	as.mu.Lock()
 	if as.released {

@@ -336,9 +336,17 @@ func TestOCIConfined(t *testing.T) {
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/root", sentry)); err != nil || len(ents) != 0 {
 		t.Errorf("the sentry's root: %d entries, %v; want empty", len(ents), err)
 	}
+	// sh starts sleep: wait (up to a minute) for both.
 	var pids []int
-	if err := json.Unmarshal([]byte(r.must(t, "ps", "--format", "json", "conf")), &pids); err != nil || len(pids) != 2 {
-		t.Fatalf("ps --format json: %v %v, want two processes (sh, sleep)", pids, err)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		pids = nil
+		err := json.Unmarshal([]byte(r.must(t, "ps", "--format", "json", "conf")), &pids)
+		if err == nil && len(pids) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ps --format json: %v %v, want two processes (sh, sleep)", pids, err)
+		}
 	}
 	if p := os.Getenv("RUNSC_LITE_TEST_PLATFORM"); p == "" || p == "ptrace" {
 		stubs := map[int]bool{}

@@ -264,7 +264,9 @@ func (b *fsBuilder) mount(m Mount) error {
 	case m.Type == "tmpfs" && dest == "/dev", m.Type == "devtmpfs":
 		// The container's /dev is the sandbox's devfs (its default
 		// devices), whatever the config mounts there.
-		b.dev = devfs.New(devfs.Options{PTS: b.pts, TTYHostFD: b.env.TTYHostFD, PtmxLink: true})
+		// An OCI container's /dev/ptmx is runtime-spec's symlink to
+		// pts/ptmx; `do` keeps the device node a host has.
+		b.dev = devfs.New(devfs.Options{PTS: b.pts, TTYHostFD: b.env.TTYHostFD, PtmxLink: b.spec.ID != ""})
 		f = b.dev
 	case m.Type == "tmpfs", m.Type == "shm":
 		mode := uint32(01777)

@@ -49,7 +49,7 @@ if [ -n "${RUNSC_LITE_BIN:-}" ]; then
 	rl=$RUNSC_LITE_BIN
 else
 	log "building runsc-lite"
-	go build -o "$work/runsc-lite" ./runsc-lite
+	CGO_ENABLED=0 go build -o "$work/runsc-lite" ./runsc-lite
 	rl=$work/runsc-lite
 fi
 for prog in getpid openread devnull forkexit forkexec pipepong threadjoin futexwake; do

@@ -22,7 +22,7 @@ if [ -n "${RUNSC_LITE_BIN:-}" ]; then
 	rl=$RUNSC_LITE_BIN
 else
 	log "building runsc-lite"
-	go build -o "$work/runsc-lite" ./runsc-lite
+	CGO_ENABLED=0 go build -o "$work/runsc-lite" ./runsc-lite
 	rl=$work/runsc-lite
 fi
 gcc -static -O2 -Wall -Werror -o "$work/getpid" bench/getpid.c

@@ -90,6 +90,7 @@ const (
 	// StopSyscall: the thread executed a syscall instruction. The syscall
 	// has not been run; its number and arguments are in the registers and
 	// the sentry sets the return value in rax before switching back.
+	// Stop.Syscall32 says the instruction was a 32-bit one (int $0x80).
 	StopSyscall StopKind = iota
 	// StopFault: the thread faulted on a memory access (Stop.Addr,
 	// Stop.Access), or raised another synchronous exception (Stop.Signo is
@@ -124,6 +125,13 @@ type Stop struct {
 	// platform that cannot tell reports Read, and the sentry retries with
 	// wider access when the page is mapped with less than its VMA allows.
 	Access hostarch.AccessType
+	// Syscall32 (StopSyscall) says the syscall was made by a 32-bit
+	// system call instruction (int $0x80, or sysenter on a CPU that runs
+	// it in 64-bit mode) rather than syscall: Orig_rax holds an i386
+	// syscall number and the arguments are in ebx, ecx, edx, esi, edi,
+	// ebp. The registers are as after a syscall instruction: rip just
+	// after the 2-byte instruction, rax -ENOSYS.
+	Syscall32 bool
 }
 
 // Context runs one task's application code.

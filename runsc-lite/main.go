@@ -161,8 +161,8 @@ func (o *options) registerSandbox(fs *flag.FlagSet) {
 	fs.IntVar(&o.cpus, "cpus", o.cpus, "number of sandbox CPUs (0: the host's count)")
 	fs.StringVar(&o.totalMemory, "total-memory", o.totalMemory, "sandbox memory `SIZE` (e.g. 512M, 2G; default: a quarter of the host's RAM, at most 4G)")
 	fs.StringVar(&o.swap, "swap", o.swap, "swap file `SIZE` for the sandbox's anonymous memory (e.g. 512M; 0 or absent: no swap)")
-	fs.StringVar(&o.network, "network", o.network, "the sandbox's network: none, sandbox or host")
 	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
+	fs.StringVar(&o.network, "network", o.network, "network `MODE`: none (loopback only, default), sandbox (take over the interfaces of the sentry's network namespace) or host (host sockets; no network isolation)")
 	fs.BoolVar(&o.unconfined, "unconfined", o.unconfined, "run the sentry without its confinement (namespaces, empty root, capability drop, no_new_privs, seccomp filter): for debugging only")
 	fs.BoolVar(&o.seccompLog, "seccomp-log", o.seccompLog, "with --debug: the sentry's seccomp filter logs the calls it would refuse (in the kernel log) instead of killing the sentry")
 	fs.IntVar(&o.pidsLimit, "pids-limit", o.pidsLimit, "most tasks (threads and processes) the sandbox may hold; fork and clone fail with EAGAIN beyond it (0: a thirty-second of the host's pid_max/threads-max, 512 to 16384; -1: no limit)")
@@ -411,6 +411,14 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 	if msg != "" {
 		return usageError(stderr, "%s", msg)
 	}
+	switch o.network {
+	case boot.NetworkSandbox:
+		// The sentry takes over the interfaces of the namespace
+		// runsc-lite runs in (one prepared by the caller).
+		opts.NetNS = "/proc/self/ns/net"
+	case boot.NetworkHost:
+		opts.HostNetwork = true
+	}
 	if warning != "" {
 		fmt.Fprintln(stderr, "runsc-lite: warning:", warning)
 	}
@@ -429,6 +437,9 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		// /dev/pts/0.
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts"},
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm"},
+		// The IPC namespace's POSIX message queues, where Linux
+		// distributions mount them.
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "nodev", "noexec"}},
 	}
 	mounts = append(mounts, o.volumes...)
 	mounts = append(mounts,
@@ -452,6 +463,7 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		SwapSize:    swap,
 		Strace:      o.strace,
 		Hostname:    o.hostname,
+		Network:     o.network,
 		PidsLimit:   o.pidsLimit,
 		HostUDS:     hostUDS,
 		Log:         log,

@@ -50,8 +50,15 @@ func (w stderrWriter) Write(b []byte) (int, error) {
 // "ready". The test's cleanup kills whatever is left of it.
 func startLive(t *testing.T, flags, env []string, argv ...string) *liveSandbox {
 	t.Helper()
+	return startLiveIn(t, nil, flags, env, argv...)
+}
+
+// startLiveIn is startLive with runsc-lite run by the command prefix
+// (ip netns exec NS).
+func startLiveIn(t *testing.T, prefix, flags, env []string, argv ...string) *liveSandbox {
+	t.Helper()
 	needSandbox(t)
-	full := append(append([]string{runscBin, "do"}, sandboxFlags(t, flags)...), "--")
+	full := append(append(append(append([]string(nil), prefix...), runscBin, "do"), sandboxFlags(t, flags)...), "--")
 	full = append(full, argv...)
 	s := &liveSandbox{lines: make(chan string, 64)}
 	s.cmd = exec.Command(full[0], full[1:]...)
@@ -588,7 +595,11 @@ func TestStubKilledFromHost(t *testing.T) {
 	if p := os.Getenv("RUNSC_LITE_TEST_PLATFORM"); p != "" && p != "ptrace" {
 		t.Skipf("platform %s has no stub processes", p)
 	}
-	script := `echo ready; read go; /bin/sleep 1000 & echo started; wait $!; echo "sleep: $?"; read go; /bin/echo "still forking"; echo done`
+	// "started" only once the child runs sleep (its comm, read by a
+	// builtin, so no other process is made meanwhile): before, the new
+	// stubs would be those of the shell's child before its exec, and
+	// killing them would miss the sleep (the test failed so, now and then).
+	script := `echo ready; read go; /bin/sleep 1000 & p=$!; c=; while [ "$c" != sleep ]; do read -r c < /proc/$p/comm; done; echo started; wait $p; echo "sleep: $?"; read go; /bin/echo "still forking"; echo done`
 	s := startLive(t, nil, nil, "/bin/sh", "-c", script)
 	stubSet := func() map[int]bool {
 		m := map[int]bool{}

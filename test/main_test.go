@@ -107,6 +107,10 @@ func buildRunsc() {
 	out := filepath.Join(workDir, "runsc-lite")
 	cmd := exec.Command("go", "build", "-o", out, "./runsc-lite")
 	cmd.Dir = ".." // the module root
+	// Without cgo, as runsc-lite must be built: its confinement sets
+	// capabilities on every thread (syscall.AllThreadsSyscall), which a
+	// binary with cgo (gVisor's netstack brings in package net) cannot.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		runscBuildErr = fmt.Errorf("go build -o %s ./runsc-lite: %v\n%s", out, err, b)
 		return

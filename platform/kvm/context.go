@@ -499,7 +499,7 @@ func (c *context) exception(v *vcpu, regs *arch.Registers) (stop platform.Stop, 
 	if f.vector == vecInt80 {
 		regs.Orig_rax = f.rax
 		regs.Rax = enosysReturn
-		return platform.Stop{Kind: platform.StopSyscall}, false, nil
+		return platform.Stop{Kind: platform.StopSyscall, Syscall32: true}, false, nil
 	}
 	stop = platform.Stop{Kind: platform.StopFault}
 	fault := func(sig unix.Signal, code int32, addr uint64) {

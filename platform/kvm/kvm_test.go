@@ -119,6 +119,9 @@ func TestInt80(t *testing.T) {
 	regs := e.loadCode(cat(insnGetpid, insnInt80, insnRaxRbx, insnInt80))
 	stop := e.switchTo(&regs)
 	wantSyscall(t, stop, &regs, unix.SYS_GETPID)
+	if !stop.Syscall32 {
+		t.Errorf("int $0x80 not reported as a 32-bit syscall: %+v", stop)
+	}
 	if regs.Rip != codeAddr+7 {
 		t.Errorf("rip %#x after int $0x80", regs.Rip)
 	}

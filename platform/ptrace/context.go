@@ -134,7 +134,18 @@ func (c *context) run(t *stubThread, regs *arch.Registers) (platform.Stop, error
 			if e := ptraceGetRegs(t.tid, regs); e != 0 {
 				return platform.Stop{}, c.hostError(t, "PTRACE_GETREGS", e)
 			}
-			return platform.Stop{Kind: platform.StopSyscall}, nil
+			if regs.Rip == stubSyscallReturn {
+				// The application jumped to the stub's own
+				// syscall instruction, which is not in its
+				// address space: an instruction fetch fault
+				// there, as natively.
+				regs.Rax = regs.Orig_rax
+				return stubPageFault(regs, stubSyscall), nil
+			}
+			// A syscall instruction leaves rip in rcx (and rflags
+			// in r11); int $0x80 and sysenter, the 32-bit ones that
+			// SYSEMU stops on too, do not touch rcx.
+			return platform.Stop{Kind: platform.StopSyscall, Syscall32: regs.Rcx != regs.Rip}, nil
 		}
 		if s.event() != 0 {
 			// A group-stop (someone stopped the thread and the
@@ -164,11 +175,38 @@ func (c *context) run(t *stubThread, regs *arch.Registers) (platform.Stop, error
 			if e := ptraceGetRegs(t.tid, regs); e != 0 {
 				return platform.Stop{}, c.hostError(t, "PTRACE_GETREGS", e)
 			}
+			if inStubPage(regs.Rip) {
+				// Application code jumped into the stub page
+				// and trapped or faulted there (the int3s: rip
+				// is after the instruction).
+				at := regs.Rip
+				if unix.Signal(sig) == unix.SIGTRAP && inStubPage(at-1) {
+					at--
+				}
+				return stubPageFault(regs, at), nil
+			}
 			return c.fault(regs), nil
 		}
 		// Any other signal is not the application's doing: resuming
 		// with PTRACE_SYSEMU suppresses it.
 	}
+}
+
+// inStubPage reports whether addr is in the stub's page, which is mapped
+// in every stub process above the application's range.
+func inStubPage(addr uint64) bool { return addr >= stubBase && addr < stubBase+pageSize }
+
+// stubPageFault reports the application's arrival at address at in the
+// stub page as what it is in the application's address space, where
+// nothing is mapped there: an instruction fetch fault at at (SIGSEGV,
+// SEGV_MAPERR), with rip at at. The stub's instructions never run for
+// the application: its syscall would be caught by PTRACE_SYSEMU like any
+// other, and its int3s trap, but a program that jumps there gets what it
+// gets natively.
+func stubPageFault(regs *arch.Registers, at uint64) platform.Stop {
+	regs.Rip = at
+	regs.Orig_rax = ^uint64(0)
+	return platform.Stop{Kind: platform.StopFault, Signo: int(unix.SIGSEGV), Code: segvMapErr, Addr: uintptr(at), Access: hostarch.Execute}
 }
 
 // fault decodes the signal in c.info, raised by the application with

@@ -36,6 +36,7 @@ var (
 	insnHlt     = []byte{0xf4}                         // hlt
 	insnDiv0    = []byte{0x31, 0xc9, 0xf7, 0xf1}       // xor %ecx,%ecx; div %ecx
 	insnCallRax = []byte{0xff, 0xd0}                   // call *%rax
+	insnInt80   = []byte{0xcd, 0x80}                   // int $0x80
 	insnFsLoad  = []byte{0x64, 0x48, 0x8b, 0x1c, 0x25, 0, 0, 0, 0}
 	// mov %fs:0,%rbx
 )
@@ -155,6 +156,9 @@ func wantSyscall(t testing.TB, stop platform.Stop, regs *arch.Registers, sysno u
 	}
 	if regs.SyscallNo() != sysno {
 		t.Fatalf("syscall %d, want %d", regs.SyscallNo(), sysno)
+	}
+	if stop.Syscall32 {
+		t.Fatalf("syscall %d from a syscall instruction reported as a 32-bit one (rip %#x rcx %#x)", sysno, regs.Rip, regs.Rcx)
 	}
 }
 

@@ -129,9 +129,19 @@
 //     follow a Context into another address space, and a new Context
 //     starts with the host's initial FP state.
 //   - CPUID, RDTSC and the like run natively on the host.
-//   - int $0x80 (and sysenter) are caught by SYSEMU like syscall and are
-//     reported as StopSyscall with the 32-bit syscall number in Orig_rax;
-//     telling them apart would cost a PTRACE_GET_SYSCALL_INFO per syscall.
+//   - int $0x80 (and sysenter, on CPUs that run it in 64-bit mode) are
+//     caught by SYSEMU like syscall and are reported as StopSyscall with
+//     Stop.Syscall32 and the 32-bit syscall number in Orig_rax. They are
+//     told apart from syscall at no cost: syscall leaves rip in rcx, they
+//     do not. A program that sets rcx to the address after its int $0x80
+//     has it served as a 64-bit syscall (still by the sentry).
+//   - The stub page is readable and executable for the application (it
+//     is mapped in the stub process above the application's range).
+//     Execution there is reported as what it is in the application's
+//     address space, an instruction fetch fault (stubPageFault): at the
+//     syscall instruction or int3 jumped to; for a jump to other bytes of
+//     the page, at the instruction that trapped or faulted, which may lie
+//     after the target.
 //   - The page-fault error code is not available to a tracer, so
 //     Stop.Access is sometimes Read for an access that was not a read (the
 //     contract allows it).

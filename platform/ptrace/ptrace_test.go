@@ -253,11 +253,10 @@ func TestBadRegisters(t *testing.T) {
 			}
 			t.Logf("%s: stop %+v", tc.name, stop)
 			if tc.name == "stub rip" {
-				// The stub's syscall instruction is the
-				// application's to execute: it is still
-				// emulated.
-				if stop.Kind != platform.StopSyscall {
-					t.Errorf("%s: stop = %+v", tc.name, stop)
+				// The stub's syscall instruction is not in the
+				// application's address space: a fetch fault.
+				if stop.Kind != platform.StopFault || stop.Addr != stubSyscall {
+					t.Errorf("%s: stop = %+v, want a fault at %#x", tc.name, stop, uint64(stubSyscall))
 				}
 			} else if tc.name != "trap flag" && tc.name != "bad segments" && stop.Kind != platform.StopFault {
 				t.Errorf("%s: stop = %+v, want a fault", tc.name, stop)
@@ -282,6 +281,53 @@ func TestVsyscall(t *testing.T) {
 	}
 	// The context still works.
 	regs = arch.NewInitialRegisters(codeAddr, stackTop)
+	e.mapBytes(codeAddr, cat(insnGetpid, insnSyscall), hostarch.ReadExecute)
+	wantSyscall(t, e.switchTo(&regs), &regs, unix.SYS_GETPID)
+}
+
+// TestInt80: int $0x80 is reported as a 32-bit syscall (the sentry does
+// not serve the i386 ABI), with rip after it; a syscall instruction whose
+// rcx the program set to anything is still a 64-bit one.
+func TestInt80(t *testing.T) {
+	e := newEnv(t)
+	regs := e.loadCode(cat(
+		[]byte{0xb8, 0x14, 0, 0, 0}, insnInt80, // +0: mov $20,%eax (i386 getpid); int $0x80
+		insnGetpid, insnSyscall, // +7
+	))
+	regs.Rcx = 0x1234
+	stop := e.switchTo(&regs)
+	if stop.Kind != platform.StopSyscall || !stop.Syscall32 || regs.Orig_rax != 20 {
+		t.Fatalf("int $0x80: stop %+v orig_rax %d, want a 32-bit syscall 20", stop, regs.Orig_rax)
+	}
+	if regs.Rip != codeAddr+7 {
+		t.Errorf("rip %#x after int $0x80, want %#x", regs.Rip, codeAddr+7)
+	}
+	regs.SetReturn(0)
+	regs.Rcx = 0x1234
+	wantSyscall(t, e.switchTo(&regs), &regs, unix.SYS_GETPID)
+}
+
+// TestStubPageJump: the application calling the stub's syscall
+// instruction or its int3 gets an instruction fetch fault there, as if
+// nothing were mapped (nothing is, in the application's address space),
+// and the stub still works.
+func TestStubPageJump(t *testing.T) {
+	e := newEnv(t)
+	for _, target := range []uint64{stubSyscall, stubEntry, stubSyscallReturn} {
+		regs := e.loadCode(cat(movabsRax(target), insnCallRax))
+		stop := e.switchTo(&regs)
+		if stop.Kind != platform.StopFault || stop.Signo != int(unix.SIGSEGV) || stop.Code != segvMapErr ||
+			stop.Addr != uintptr(target) || stop.Access != hostarch.Execute {
+			t.Errorf("call %#x: stop %+v, want SIGSEGV MAPERR execute at %#x", target, stop, target)
+		}
+		if regs.Rip != target || regs.Rsp != stackTop-8 {
+			t.Errorf("call %#x: rip %#x rsp %#x, want %#x %#x", target, regs.Rip, regs.Rsp, target, stackTop-8)
+		}
+		if regs.Rax != target {
+			t.Errorf("call %#x: rax %#x, want the program's own (the target)", target, regs.Rax)
+		}
+	}
+	regs := arch.NewInitialRegisters(codeAddr, stackTop)
 	e.mapBytes(codeAddr, cat(insnGetpid, insnSyscall), hostarch.ReadExecute)
 	wantSyscall(t, e.switchTo(&regs), &regs, unix.SYS_GETPID)
 }

@@ -25,7 +25,9 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/container"
 	"github.com/runsc-lite/runsc-lite/sentry/control"
+	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/inotify"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
@@ -64,6 +66,12 @@ type Config struct {
 	Domainname string `json:"domainname,omitempty"`
 	// Control, if set, serves the sandbox's control channel (OCI).
 	Control *Control `json:"control,omitempty"`
+	// Network is the network mode: none (default), sandbox or host
+	// (network.go).
+	Network string `json:"network,omitempty"`
+	// NetNS is the network namespace whose interfaces --network=sandbox
+	// takes over ("": the one the sentry runs in).
+	NetNS string `json:"netns,omitempty"`
 	// PidsLimit bounds how many tasks (threads and processes) the
 	// sandbox may hold: a clone beyond it fails with EAGAIN. 0 means
 	// DefaultPidsLimit; negative means no limit.
@@ -265,6 +273,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	s.Softirqs = sirq
 	s.MF = mf
 	s.Zone = zone
+	s.IPC = process.NewIPCNamespace(zone)
 	s.Platform = plat
 	s.Syscalls = syscalls.Dispatcher{}
 	s.Log = log
@@ -285,7 +294,15 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	}
 	zone.SetOOMCandidates(s.OOMCandidates)
 	s.Sockets = socket.NewRegistry()
+	// Every container's inotify watches ask the whole sandbox whether a
+	// deleted file is still open.
+	inotify.OpenElsewhere = func(key fs.FileKey) bool { return fileOpen(s, key) }
 	s.Sockets.Register(unixsocket.New(unixsocket.Options{HostUDS: cfg.HostUDS}))
+	stopNetwork, err := setupNetwork(s, cfg, log)
+	if err != nil {
+		return 0, err
+	}
+	defer stopNetwork()
 	// A stub killed from the host ends the processes it ran, at once.
 	if dw, ok := plat.(platform.DeathWatcher); ok {
 		dw.WatchDeaths(s.KillUsersOf)

@@ -443,11 +443,13 @@ func errnoText(err error) error {
 func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, p *Process, creds *auth.Credentials) (loader.Loaded, *auth.Credentials, error) {
 	name := p.Args[0]
 	ctx := &fs.Context{Creds: creds}
+	opened := map[string]vfs.Location{}
 	open := func(path string) (loader.File, string, error) {
 		f, err := v.OpenExecutableAs(ctx, fsctx, path)
 		if err != nil {
 			return nil, "", err
 		}
+		opened[f.Path()] = f.Location()
 		return syscalls.ExecFile(f), f.Path(), nil
 	}
 	candidates := []string{name}
@@ -471,6 +473,9 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 			Envv:      p.Env,
 			ExecCreds: syscalls.ExecCredentials(creds, &execCreds),
 		})
+		if err == nil {
+			err = syscalls.HoldExecutable(v, ctx, m, opened, loaded.Executable)
+		}
 		if err == nil {
 			return loaded, execCreds, nil
 		}

@@ -283,13 +283,15 @@ func (b *fsBuilder) mount(m Mount) error {
 		// options); /proc/mounts shows its options as Linux does.
 		f = b.pts
 		mo.Data = b.pts.MountOptions()
-	case m.Type == "mqueue", m.Type == "cgroup", m.Type == "cgroup2", m.Type == "securityfs", m.Type == "debugfs":
-		// Shown in the mount table; an empty directory inside (the
-		// sandbox has no POSIX message queues or cgroup files yet).
+	case m.Type == "mqueue" && b.env.Sandbox.IPC != nil:
+		// The sandbox's IPC namespace's POSIX message queues (every
+		// container of the sandbox shares it).
+		f = b.env.Sandbox.IPC.MQueue.Filesystem()
+	case m.Type == "cgroup", m.Type == "cgroup2", m.Type == "securityfs", m.Type == "debugfs":
+		// Shown in the mount table, read-only; an empty directory
+		// inside (the sandbox has no cgroup files yet).
 		f = tmpfs.New(01777, 0, 0)
-		if m.Type != "mqueue" {
-			mo.ReadOnly = true
-		}
+		mo.ReadOnly = true
 	default:
 		return fmt.Errorf("mount %s: filesystem type %q is not supported in the sandbox", dest, m.Type)
 	}

@@ -163,6 +163,28 @@ type Directory interface {
 // the umask applied already; the new file belongs to ctx.Creds. Names are
 // single components, never "." or "..". vfs has checked the caller's
 // write and search permission on the directory.
+// Xattrer is a node with extended attributes. The VFS has checked the
+// name's namespace and the caller's permission (vfs/xattr.go). GetXattr
+// and RemoveXattr answer ENODATA for a missing name; SetXattr takes
+// XATTR_CREATE (EEXIST if the name exists) and XATTR_REPLACE (ENODATA if
+// it does not). A namespace the filesystem does not keep is EOPNOTSUPP.
+// Nodes that are not Xattrers have none: get, set and remove answer
+// EOPNOTSUPP, list nothing.
+type Xattrer interface {
+	GetXattr(ctx *Context, name string) ([]byte, error)
+	SetXattr(ctx *Context, name string, value []byte, flags uint32) error
+	ListXattr(ctx *Context) ([]string, error)
+	RemoveXattr(ctx *Context, name string) error
+}
+
+// TmpfileCreator is a DirectoryWriter that makes unnamed files in itself
+// (open with O_TMPFILE): a regular file with no link, open with flags,
+// which linkat may give a name if linkable (O_TMPFILE without O_EXCL).
+// Directories that are not TmpfileCreators answer EOPNOTSUPP.
+type TmpfileCreator interface {
+	CreateTmpfile(ctx *Context, mode uint32, flags uint32, linkable bool) (Node, File, error)
+}
+
 type DirectoryWriter interface {
 	Directory
 	// Create creates a regular file (EEXIST if name exists) and opens it
@@ -281,6 +303,14 @@ type Syncer interface {
 // Allocator is a file that supports fallocate.
 type Allocator interface {
 	Allocate(ctx *Context, mode uint32, off, length int64) error
+}
+
+// Sealable is an open file whose file has seals (tmpfs files and memfds):
+// fcntl's F_GET_SEALS and F_ADD_SEALS (the caller checks that the
+// description is writable). Files that are not Sealable answer EINVAL.
+type Sealable interface {
+	GetSeals() (uint32, error)
+	AddSeals(seals uint32) error
 }
 
 // Statter is a file whose attributes come from the open file rather than
@@ -426,3 +456,79 @@ func StatFromStatx(sx *linux.Statx) linux.Stat {
 
 // StatxBasic is the mask of fields every synthetic Stat fills.
 const StatxBasic = linux.STATX_BASIC_STATS
+
+// FileKey identifies a file (an inode) whatever node, layer or open
+// description reaches it: its device and inode numbers as stat reports
+// them. An overlay's copy keeps the lower file's key (the copy-up keeps
+// its identity), so record locks and inotify watches follow a file across
+// its copy-up, and a volume file reached twice is one file.
+type FileKey struct {
+	Dev, Ino uint64
+}
+
+// KeyFromStatx returns the key of the file st describes.
+func KeyFromStatx(st *linux.Statx) FileKey {
+	return FileKey{Dev: unix.Mkdev(st.DevMajor, st.DevMinor), Ino: st.Ino}
+}
+
+// Identified is a node or open file that knows its key without a host
+// call (hostfs records it at lookup, tmpfs holds it). ok is false when it
+// cannot tell; the caller then asks Stat.
+type Identified interface {
+	FileKey() (k FileKey, ok bool)
+}
+
+// NodeKey returns the key of node: through Identified when it can, else
+// from a Stat.
+func NodeKey(ctx *Context, node Node) (FileKey, error) {
+	if id, ok := node.(Identified); ok {
+		if k, ok := id.FileKey(); ok {
+			return k, nil
+		}
+	}
+	st, err := node.Stat(ctx)
+	if err != nil {
+		return FileKey{}, err
+	}
+	return KeyFromStatx(&st), nil
+}
+
+// HostLocks mirrors the record locks and flock locks the sandbox holds on
+// one host file (a volume's) to the host, so that host processes sharing
+// the volume see them: one host open file description holds, as OFD
+// locks, the union of the sandbox's byte-range locks and, as a flock, the
+// strongest of its flock locks. The sandbox's lock manager (package
+// sentry/fs/lock) decides every conflict between the sandbox's own
+// processes; the host only says whether a host process holds a
+// conflicting lock. No method blocks.
+type HostLocks interface {
+	// SetRange makes the host lock of [start, end] (inclusive; end
+	// MaxInt64 is "to end of file") typ: F_RDLCK, F_WRLCK or F_UNLCK.
+	// EAGAIN when a host process holds a conflicting lock.
+	SetRange(typ int16, start, end int64) error
+	// Flock makes the host flock typ (F_RDLCK shared, F_WRLCK
+	// exclusive, F_UNLCK none). EAGAIN on a conflict.
+	Flock(typ int16) error
+	// Acquired is called after the sandbox took a lock the host did not
+	// hold before: what the page cache holds of the file may be stale
+	// (a host process may have written under its own lock).
+	Acquired()
+	// Releasing is called before a host lock is dropped or weakened:
+	// data the sandbox wrote behind must reach the host first.
+	Releasing()
+	// Close drops every host lock (no sandbox lock is left on the file).
+	Close()
+}
+
+// HostLockable is an open file whose locks are also taken on the host
+// (a volume's regular files).
+type HostLockable interface {
+	// HostLocks returns a new mirror of the file's locks on the host.
+	HostLocks() (HostLocks, error)
+}
+
+// FDInfoer is a file with lines of its own in /proc/PID/fdinfo/N after
+// the common ones (an inotify instance's watches, an eventfd's count).
+type FDInfoer interface {
+	FDInfo() string
+}

@@ -24,10 +24,15 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 	c.envStart, c.envEnd = m.envStart, m.envEnd
 	c.auxv = append([]uint64(nil), m.auxv...)
 	c.executable = m.executable
+	if m.exeRef != nil {
+		c.exeRef = m.exeRef.DupRef()
+	}
 	c.totalVM, c.dataVM = m.totalVM, m.dataVM
+	// The copies are made by the parent (Linux's dup_mmap runs in it).
+	pid := m.Owner()
 	for _, v := range m.vmas {
 		nv := *v
-		nv.holdRefs()
+		nv.holdRefs(pid)
 		c.vmas = append(c.vmas, &nv)
 	}
 	var protect []uintptr

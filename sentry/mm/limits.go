@@ -9,6 +9,7 @@ package mm
 // up to date on every change of a vma (accountLocked), so a check is O(1).
 
 import (
+	"github.com/runsc-lite/runsc-lite/kswapd"
 	"golang.org/x/sys/unix"
 )
 
@@ -56,9 +57,14 @@ func (m *MemoryManager) mayExpandLocked(npages int64, data bool, lim VMLimits) e
 // overcommitOK reports whether a private writable mapping of npages may be
 // made: no more than the sandbox's memory plus swap (Linux's
 // __vm_enough_memory under OVERCOMMIT_GUESS). It does not block.
-func (m *MemoryManager) overcommitOK(npages uint64) bool {
-	limit := m.zone.TotalPages()
-	if sw := m.zone.Swap(); sw != nil {
+func (m *MemoryManager) overcommitOK(npages uint64) bool { return OvercommitOK(m.zone, npages) }
+
+// OvercommitOK is the overcommit heuristic (OVERCOMMIT_GUESS) for npages
+// of memory in z: no single reservation larger than the memory and swap.
+// Accounted shared memory (shmget without SHM_NORESERVE) is checked too.
+func OvercommitOK(z *kswapd.Zone, npages uint64) bool {
+	limit := z.TotalPages()
+	if sw := z.Swap(); sw != nil {
 		limit += sw.Total()
 	}
 	return npages <= limit

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/runsc-lite/runsc-lite/kswapd"
 	"github.com/runsc-lite/runsc-lite/platform"
@@ -53,25 +54,50 @@ func (v *vma) offsetOf(addr uintptr) uint64 { return v.offset + uint64(addr-v.st
 func (v *vma) readable() bool { return v.perms.Read || v.perms.Write }
 
 // holdRefs takes the references a new copy of v holds (a split or fork):
-// on its object and on its file.
-func (v *vma) holdRefs() {
+// on its object and on its file. pid is the process making the copy (the
+// memory manager's owner; for fork, the parent).
+func (v *vma) holdRefs(pid int32) {
 	if v.obj != nil {
 		v.obj.incMap(!v.private)
 	}
-	if f, ok := v.mappable.(MappedFile); ok {
-		f.Mapped()
+	mappedBy(v.mappable, pid)
+	v.countWriteMap(1)
+}
+
+// countWriteMap tells a file that counts its shared mappings that may
+// write (WriteMapCounter) that v comes (delta 1) or goes (-1).
+func (v *vma) countWriteMap(delta int32) {
+	if v.private || !v.maxPerms.Write {
+		return
+	}
+	if c, ok := v.mappable.(WriteMapCounter); ok {
+		c.WriteMapped(delta)
 	}
 }
 
 // dropRefs drops v's references on its object (writing back the last
 // shared mapping's dirty pages) and then on its file. It may block on
-// write-back.
-func (v *vma) dropRefs() {
+// write-back. pid is the process unmapping it.
+func (v *vma) dropRefs(pid int32) {
 	if v.obj != nil {
 		v.obj.decMap(!v.private, v.mappable)
 	}
-	if f, ok := v.mappable.(MappedFile); ok {
+	v.countWriteMap(-1)
+	switch f := v.mappable.(type) {
+	case ProcessMappedFile:
+		f.UnmappedBy(pid)
+	case MappedFile:
 		f.Unmapped()
+	}
+}
+
+// mappedBy tells mp's file that one more vma maps it, made by process pid.
+func mappedBy(mp Mappable, pid int32) {
+	switch f := mp.(type) {
+	case ProcessMappedFile:
+		f.MappedBy(pid)
+	case MappedFile:
+		f.Mapped()
 	}
 }
 
@@ -108,6 +134,10 @@ type MemoryManager struct {
 	as      platform.AddressSpace
 	maxAddr uintptr
 
+	// owner is the TGID of the process the address space belongs to
+	// (SetOwner), told to the files its mappings map.
+	owner atomic.Int32
+
 	mu    sync.Mutex
 	users int
 	vmas  []*vma // sorted by start, non-overlapping
@@ -123,6 +153,19 @@ type MemoryManager struct {
 	envStart, envEnd   uintptr
 	auxv               []uint64
 	executable         string
+	// exeRef holds the executable file for as long as the address
+	// space runs it (writes to it are ETXTBSY); nil for none.
+	exeRef ExecutableRef
+}
+
+// ExecutableRef is an address space's hold on the file it runs: while it
+// is held the file cannot be written (the sentry's VFS answers ETXTBSY,
+// as Linux does for mm->exe_file).
+type ExecutableRef interface {
+	// DupRef returns another hold on the same file (fork).
+	DupRef() ExecutableRef
+	// Release drops the hold.
+	Release()
 }
 
 // New returns an empty memory manager over address space as, with one
@@ -140,6 +183,13 @@ func New(zone *kswapd.Zone, as platform.AddressSpace, maxAddr uintptr) *MemoryMa
 	register(m)
 	return m
 }
+
+// SetOwner records the process (TGID) the address space belongs to: the
+// one files learn maps or unmaps them (ProcessMappedFile).
+func (m *MemoryManager) SetOwner(pid int32) { m.owner.Store(pid) }
+
+// Owner returns the TGID SetOwner recorded (0: none yet).
+func (m *MemoryManager) Owner() int32 { return m.owner.Load() }
 
 // AddressSpace returns the platform address space mirroring this one.
 func (m *MemoryManager) AddressSpace() platform.AddressSpace { return m.as }
@@ -174,12 +224,18 @@ func (m *MemoryManager) DecUsers() {
 	}
 	m.pages = make(map[uintptr]*pte)
 	m.mf.DecRefFrames(frames)
+	pid := m.Owner()
 	for _, v := range m.vmas {
-		v.dropRefs()
+		v.dropRefs(pid)
 	}
 	m.vmas = nil
 	m.totalVM, m.dataVM = 0, 0
+	exe := m.exeRef
+	m.exeRef = nil
 	m.mu.Unlock()
+	if exe != nil {
+		exe.Release()
+	}
 	m.as.Release()
 }
 
@@ -255,7 +311,7 @@ func (m *MemoryManager) splitLocked(addr uintptr) {
 	right := *v
 	right.start = addr
 	right.offset = v.offsetOf(addr)
-	right.holdRefs()
+	right.holdRefs(m.Owner())
 	v.end = addr
 	m.vmas = append(m.vmas, nil)
 	copy(m.vmas[i+2:], m.vmas[i+1:])
@@ -273,7 +329,7 @@ func (m *MemoryManager) removeRangeLocked(start, end uintptr) {
 		v := m.vmas[j]
 		m.accountLocked(v, -1)
 		m.dropPagesLocked(v.start, v.end, true)
-		v.dropRefs()
+		v.dropRefs(m.Owner())
 		j++
 	}
 	m.vmas = append(m.vmas[:i], m.vmas[j:]...)
@@ -406,11 +462,18 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		name:      o.Name,
 	}
 	switch {
+	case o.Shared != nil:
+		// A System V shared memory segment: its own object, whatever
+		// the mappable (which only names it and counts attaches).
+		v.private = false
+		v.obj = o.Shared.obj
+		v.obj.incMap(true)
+		v.mappable = o.Mappable
+		mappedBy(o.Mappable, m.Owner())
 	case o.Mappable != nil:
 		v.mappable = o.Mappable
-		if f, ok := o.Mappable.(MappedFile); ok {
-			f.Mapped()
-		}
+		mappedBy(o.Mappable, m.Owner())
+		v.countWriteMap(1)
 		switch {
 		case cacheable(o.Mappable):
 			v.obj = fileObject(m.zone, o.Mappable, true, !o.Private, o.MaxPerms.Write)
@@ -606,6 +669,18 @@ func (m *MemoryManager) SetExecutable(p string) {
 	m.mu.Lock()
 	m.executable = p
 	m.mu.Unlock()
+}
+
+// HoldExecutable makes ref the address space's hold on its executable
+// file, released when the last user goes (or replaced by another).
+func (m *MemoryManager) HoldExecutable(ref ExecutableRef) {
+	m.mu.Lock()
+	old := m.exeRef
+	m.exeRef = ref
+	m.mu.Unlock()
+	if old != nil {
+		old.Release()
+	}
 }
 
 // Executable returns the executable's path.

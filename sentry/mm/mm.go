@@ -108,6 +108,36 @@ type MappedFile interface {
 	Unmapped()
 }
 
+// WriteMapCounter is implemented by a Mappable that counts its shared
+// mappings that may write to it, now or after an mprotect (MaxPerms.Write):
+// Linux's i_mmap_writable, which F_SEAL_WRITE must find zero. WriteMapped
+// is called with 1 for every such vma that comes (mmap, a split, fork) and
+// -1 for every one that goes. It must not take a memory manager's lock.
+type WriteMapCounter interface {
+	WriteMapped(delta int32)
+}
+
+// SharedWriteGate is implemented by a Mappable whose seals may forbid
+// shared mappings that write (memfd's F_SEAL_WRITE, F_SEAL_FUTURE_WRITE).
+// The mmap syscall calls HoldSharedWrite before it makes a shared mapping:
+// EPERM if write (PROT_WRITE) is asked and forbidden; mayWrite false if
+// the mapping must not become writable later (MaxPerms.Write cleared).
+// While held (until release), the file counts as mapped writable, so a
+// seal cannot slip in between the check and the mapping.
+type SharedWriteGate interface {
+	HoldSharedWrite(write bool) (mayWrite bool, release func(), err error)
+}
+
+// ProcessMappedFile is a MappedFile that is also told which process maps
+// or unmaps it (System V shared memory records the last one, shm_lpid):
+// the memory manager's owner (SetOwner), and for the copies fork makes,
+// the parent, as Linux's vm_ops open and close see them. The same rules
+// as MappedFile's hold; it is called instead of Mapped and Unmapped.
+type ProcessMappedFile interface {
+	MappedBy(pid int32)
+	UnmappedBy(pid int32)
+}
+
 // MMapOpts describe a new mapping.
 type MMapOpts struct {
 	// Addr is the hint (or the exact address with Fixed).
@@ -127,6 +157,10 @@ type MMapOpts struct {
 	Private bool
 	// Mappable backs a file mapping; nil means anonymous memory.
 	Mappable Mappable
+	// Shared, when set, is the memory the mapping maps shared (a System
+	// V shared memory segment, shmat); Mappable then only names it in
+	// /proc/PID/maps and is told of attaches (ProcessMappedFile).
+	Shared *SharedMemory
 	// Offset is the file offset of Addr (page aligned).
 	Offset uint64
 	// GrowsDown marks a stack (MAP_GROWSDOWN).

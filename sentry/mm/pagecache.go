@@ -24,8 +24,11 @@ import (
 // a frame holds another reference. A file's object lives (in the page
 // cache index) while it has pages or mappings.
 //
-// An anonymous shared object's pages are unevictable (there is no swap
-// for shared memory); they live while the region is mapped.
+// An anonymous shared object's pages live while the region is mapped. A
+// MAP_SHARED|MAP_ANONYMOUS region's pages are unevictable; a System V
+// segment's (segment) are on the anonymous LRU and go to swap as Linux's
+// shmem pages do (swapped holds where), unless the segment is SHM_LOCKed
+// (locked: unevictable).
 //
 // Dirty tracking: shared file pages are mapped read-only until the first
 // write fault, which marks the page dirty and maps it writable; msync,
@@ -36,6 +39,15 @@ type cacheObject struct {
 	mf   *memfile.MemoryFile
 	id   fileID
 	anon bool
+	// segment marks the object of a System V shared memory segment
+	// (shared.go); limit, when not 0, is the size of an anonymous object:
+	// a page at or past it is beyond its end (SIGBUS).
+	segment bool
+	limit   uint64
+	// locked is a segment's SHM_LOCK; swapped are its pages out on swap
+	// (offset → slot). Both are protected by mu.
+	locked  bool
+	swapped map[uint64]uint64
 
 	mu sync.Mutex
 	// mappable is who the object writes dirty pages back through when
@@ -196,6 +208,10 @@ func (o *cacheObject) decMap(shared bool, mp Mappable) {
 				delete(o.pages, off)
 				o.zone.AddStat(kswapd.NrShmem, -1)
 			}
+			for off, slot := range o.swapped {
+				o.zone.Swap().Free(slot)
+				delete(o.swapped, off)
+			}
 		}
 		o.mu.Unlock()
 		return
@@ -232,14 +248,31 @@ func (o *cacheObject) fillLocked(mp Mappable, off uint64, n int) (bool, error) {
 			i++
 			continue
 		}
+		if o.limit != 0 && a >= o.limit {
+			return read, errBeyondEOF
+		}
+		if slot, ok := o.swapped[a]; ok {
+			if err := o.swapInLocked(a, slot); err != nil {
+				return read, err
+			}
+			read = true
+			i++
+			continue
+		}
 		j := i + 1
 		for j < n && o.pages[off+uint64(j)*PageSize] == nil {
+			if _, out := o.swapped[off+uint64(j)*PageSize]; out {
+				break
+			}
 			j++
+		}
+		if o.limit != 0 {
+			j = min(j, i+int((o.limit-a+PageSize-1)/PageSize))
 		}
 		run := uint64(j - i)
 		kind := kswapd.File
 		if o.anon {
-			kind = kswapd.Unevictable
+			kind = o.anonKindLocked()
 		}
 		fr, err := o.zone.Allocate(run, kind, o, a)
 		if err != nil && run > 1 {
@@ -464,12 +497,109 @@ func (o *cacheObject) dropPageLocked(off uint64, p *cachePage) {
 	o.mf.DecRef(frameRange(p.frame))
 }
 
+// anonKindLocked is the LRU kind of an anonymous object's pages: a
+// segment's go on the anonymous lists (swappable) unless it is locked.
+// Preconditions: o.mu is held.
+func (o *cacheObject) anonKindLocked() kswapd.Kind {
+	if o.segment && !o.locked {
+		return kswapd.Anon
+	}
+	return kswapd.Unevictable
+}
+
+// swapInLocked reads the segment page at off back from swap slot into a
+// new frame (a major fault, shmem_swapin) and frees the slot.
+// Errors: kswapd.ErrNoMemory, the swap read's. Preconditions: o.mu is held.
+func (o *cacheObject) swapInLocked(off, slot uint64) error {
+	fr, err := o.zone.Allocate(1, o.anonKindLocked(), o, off)
+	if err != nil {
+		return err
+	}
+	if err := o.zone.Swap().In(slot, frameNumber(fr.Start)); err != nil {
+		o.mf.DecRef(fr)
+		return err
+	}
+	o.zone.Swap().Free(slot)
+	delete(o.swapped, off)
+	o.pages[off] = &cachePage{frame: fr.Start, valid: PageSize}
+	o.zone.AddStat(kswapd.NrShmem, 1)
+	return nil
+}
+
+// SetLocked is SHM_LOCK (true) and SHM_UNLOCK of a segment's memory: its
+// resident pages move to the unevictable list or back to the anonymous
+// LRU. Pages already on swap stay there until touched (as Linux).
+func (o *cacheObject) setLocked(locked bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.locked == locked {
+		return
+	}
+	o.locked = locked
+	kind := o.anonKindLocked()
+	for off, p := range o.pages {
+		o.zone.SetOwner(frameNumber(p.frame), kind, o, off)
+	}
+}
+
+// unmapEverywhereLocked drops every pte mapping the page at off (in
+// frame) from every address space, never waiting for a busy memory
+// manager. It reports false when one was busy or the frame is still
+// referenced by someone else. Preconditions: o.mu is held.
+func (o *cacheObject) unmapEverywhereLocked(p *cachePage, off, frame uint64) bool {
+	if o.mf.RefCount(frame) <= 1 {
+		return true
+	}
+	for _, m := range liveMemoryManagers(o.mf) {
+		if !m.mu.TryLock() {
+			return false
+		}
+		n := m.dropObjectPageLocked(o, off, frame)
+		m.mu.Unlock()
+		o.unmappedLocked(p, n)
+	}
+	return o.mf.RefCount(frame) <= 1
+}
+
+// reclaimSegmentPage is Reclaim for a System V segment's page: it is
+// unmapped everywhere, written to a swap slot and dropped (shmem_writepage).
+func (o *cacheObject) reclaimSegmentPage(frame, off uint64, sw *kswapd.Swap) kswapd.ReclaimResult {
+	if sw == nil {
+		return kswapd.Keep
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p := o.pages[off]
+	if p == nil || p.frame != frame {
+		return kswapd.Gone
+	}
+	if o.locked || !o.unmapEverywhereLocked(p, off, frame) {
+		return kswapd.Keep
+	}
+	slot, err := sw.Out(frameNumber(frame))
+	if err != nil {
+		return kswapd.Keep
+	}
+	if o.swapped == nil {
+		o.swapped = make(map[uint64]uint64)
+	}
+	o.swapped[off] = slot
+	delete(o.pages, off)
+	o.mf.DecRef(frameRange(frame))
+	o.zone.AddStat(kswapd.NrShmem, -1)
+	return kswapd.Reclaimed
+}
+
 // Reclaim implements kswapd.Owner for the object's pages: the page at off
 // is unmapped from every address space mapping it (registry walk, never
 // waiting for a busy memory manager), written back if dirty, and dropped.
-func (o *cacheObject) Reclaim(frameNo, off uint64, _ *kswapd.Swap) kswapd.ReclaimResult {
+// A segment's page goes to swap instead.
+func (o *cacheObject) Reclaim(frameNo, off uint64, sw *kswapd.Swap) kswapd.ReclaimResult {
 	frame := frameNo * PageSize
 	if o.anon {
+		if o.segment {
+			return o.reclaimSegmentPage(frame, off, sw)
+		}
 		return kswapd.Keep
 	}
 	o.mu.Lock()
@@ -519,7 +649,7 @@ func (o *cacheObject) Reclaim(frameNo, off uint64, _ *kswapd.Swap) kswapd.Reclai
 // are skipped), so its next use faults and is seen.
 func (o *cacheObject) Deactivate(frameNo, off uint64) {
 	frame := frameNo * PageSize
-	if o.anon {
+	if o.anon && !o.segment {
 		return
 	}
 	o.mu.Lock()
@@ -723,18 +853,22 @@ func FileFlush(dev, ino uint64, off, n int64) {
 	if off < 0 || n <= 0 {
 		return
 	}
+	type job struct {
+		o  *cacheObject
+		mp Mappable
+	}
 	pageCache.mu.Lock()
-	var dirty []*cacheObject
+	var dirty []job
 	for _, o := range pageCache.files[fileID{dev, ino}] {
 		o.mu.Lock()
-		if o.nrDirty > 0 {
-			dirty = append(dirty, o)
+		if o.nrDirty > 0 && o.mappable != nil {
+			dirty = append(dirty, job{o, o.mappable})
 		}
 		o.mu.Unlock()
 	}
 	pageCache.mu.Unlock()
-	for _, o := range dirty {
-		o.writeback(uint64(off)&^(PageSize-1), uint64(off+n), nil)
+	for _, j := range dirty {
+		j.o.writeback(uint64(off)&^(PageSize-1), uint64(off+n), j.mp)
 	}
 }
 
@@ -752,6 +886,32 @@ func FileTruncated(dev, ino uint64, size int64) {
 	pageCache.mu.Unlock()
 	for _, o := range objs {
 		o.truncate(uint64(size))
+	}
+}
+
+// FileInvalidate drops the cached pages of the file (dev, ino) that are
+// clean and mapped nowhere, so that the next reads fetch them from the
+// file again: what a lock on a host file shared with host processes
+// needs (NFS's rule: a writer elsewhere may have changed the file under
+// its own lock). Dirty and mapped pages stay. It never blocks on a
+// memory manager.
+func FileInvalidate(dev, ino uint64) {
+	pageCache.mu.Lock()
+	objs := append([]*cacheObject(nil), pageCache.files[fileID{dev, ino}]...)
+	pageCache.mu.Unlock()
+	for _, o := range objs {
+		o.mu.Lock()
+		o.eof = -1
+		for off, p := range o.pages {
+			if !p.dirty && p.mapcount == 0 {
+				o.dropPageLocked(off, p)
+			}
+		}
+		empty := o.maps == 0 && len(o.pages) == 0
+		o.mu.Unlock()
+		if empty {
+			o.maybeRemove()
+		}
 	}
 }
 

@@ -832,3 +832,42 @@ func TestFileWrittenAppendsInsideTheEOFPage(t *testing.T) {
 		t.Errorf("the appended bytes came from the file (%d reads), not the cache", f.reads)
 	}
 }
+
+// FileFlush writes a shared mapping's dirty page back to the file before
+// a read(2) of it (it used to find the page and write nothing), and the
+// mapping's counts reach a WriteMapCounter.
+func TestFileFlushWritesDirtySharedPages(t *testing.T) {
+	m, _, _, _ := newZoneMM(t, 16<<20, 0)
+	f := &sealFile{countingFile: countingFile{data: pattern(2*PageSize, 1), ino: 21}}
+	sh, err := m.MMap(MMapOpts{Length: 2 * PageSize, Perms: hostarch.ReadWrite, Mappable: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, _ := m.MMap(MMapOpts{Length: PageSize, Perms: hostarch.Read, MaxPerms: hostarch.Read, Mappable: f})
+	m.MMap(MMapOpts{Length: PageSize, Perms: hostarch.ReadWrite, Private: true, Mappable: f})
+	if f.writeMaps != 1 {
+		t.Fatalf("write-mapped count %d after a shared writable, a shared read-only and a private mapping; want 1", f.writeMaps)
+	}
+	if err := m.HandleFault(sh+PageSize, hostarch.Write); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CopyOut(sh+PageSize, []byte("mapped")); err != nil {
+		t.Fatal(err)
+	}
+	FileFlush(3, 21, PageSize, 6)
+	if got := string(f.data[PageSize : PageSize+6]); got != "mapped" {
+		t.Errorf("the file holds %q after FileFlush, want %q", got, "mapped")
+	}
+	m.Munmap(sh, 2*PageSize)
+	m.Munmap(ro, PageSize)
+	if f.writeMaps != 0 {
+		t.Errorf("write-mapped count %d after munmap, want 0", f.writeMaps)
+	}
+}
+
+type sealFile struct {
+	countingFile
+	writeMaps int32
+}
+
+func (f *sealFile) WriteMapped(delta int32) { f.writeMaps += delta }

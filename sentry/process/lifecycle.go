@@ -82,6 +82,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	if f&unix.CLONE_CHILD_CLEARTID != 0 {
 		nt.ClearChildTID = o.ChildTID
 	}
+
 	// The alternate signal stack survives fork and vfork; a new thread
 	// sharing the address space starts without one (as Linux).
 	if f&unix.CLONE_VM == 0 || f&unix.CLONE_VFORK != 0 {
@@ -155,6 +156,9 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		ntg.actions = tg.actions
 		tg.mu.Unlock()
 		ntg.inheritOOM(tg)
+		if f&unix.CLONE_VM == 0 {
+			m.SetOwner(ntg.tgid)
+		}
 		nt.TG = ntg
 		s.mu.Lock()
 		parent := tg
@@ -181,6 +185,12 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	}
 	if f&unix.CLONE_CHILD_SETTID != 0 {
 		nt.TG.MM().CopyOut(o.ChildTID, []byte{byte(tid), byte(tid >> 8), byte(tid >> 16), byte(tid >> 24)})
+	}
+	// CLONE_SYSVSEM shares the SEM_UNDO list (made now if the creator
+	// had none, as copy_semundo); otherwise the child starts without.
+	if f&unix.CLONE_SYSVSEM != 0 && s.IPC != nil {
+		nt.semUndo = t.SemUndo()
+		nt.semUndo.IncRef()
 	}
 	var vfork *kernel.Completion
 	if f&unix.CLONE_VFORK != 0 {

@@ -22,6 +22,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/auth"
+	"github.com/runsc-lite/runsc-lite/sentry/ipc/sem"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
@@ -80,6 +81,9 @@ type Sandbox struct {
 
 	// Futexes are the sandbox's futex wait queues.
 	Futexes Futexes
+
+	// IPC is the sandbox's IPC namespace (ipc.go).
+	IPC *IPCNamespace
 
 	// Sockets are the sandbox's socket families (AF_UNIX, and the
 	// network families when there is a stack).
@@ -196,6 +200,8 @@ type ThreadGroup struct {
 	// init of an OCI container: signals it does not handle are dropped,
 	// but for SIGKILL and SIGSTOP sent from outside the sandbox.
 	unkillable bool
+	// execGen counts successful execves (ipc.go).
+	execGen uint64
 }
 
 // TGID returns the group's ID (its leader's TID).
@@ -225,9 +231,13 @@ func (tg *ThreadGroup) MM() *mm.MemoryManager {
 // SetMM replaces the group's memory manager (execve) and releases the old
 // one.
 func (tg *ThreadGroup) SetMM(m *mm.MemoryManager) {
+	m.SetOwner(tg.tgid)
 	tg.mu.Lock()
 	old := tg.mm
 	tg.mm = m
+	if old != nil && old != m {
+		tg.execGen++
+	}
 	tg.mu.Unlock()
 	if old != nil && old != m {
 		old.DecUsers()
@@ -358,6 +368,10 @@ type Thread struct {
 
 	// sig is the thread's signal state (signal_state.go).
 	sig threadSignals
+
+	// semUndo is the thread's SEM_UNDO list (ipc.go), shared with the
+	// threads cloned with CLONE_SYSVSEM; nil until first needed.
+	semUndo *sem.UndoList
 }
 
 // TID returns the thread's ID.

@@ -81,6 +81,9 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		tg.Limits = HostLimits()
 	}
 	t.TG = tg
+	if o.MM != nil {
+		o.MM.SetOwner(tg.tgid)
+	}
 	s.mu.Lock()
 	s.tgs[tg.tgid] = tg
 	if s.init == nil {
@@ -139,7 +142,11 @@ func (t *Thread) run(task *kernel.Task) {
 		}
 		switch stop.Kind {
 		case platform.StopSyscall:
-			t.S.Syscalls.Dispatch(t)
+			if stop.Syscall32 {
+				t.refuseSyscall32()
+			} else {
+				t.S.Syscalls.Dispatch(t)
+			}
 		case platform.StopFault:
 			t.handleFault(stop)
 		case platform.StopInterrupt:
@@ -151,10 +158,16 @@ func (t *Thread) run(task *kernel.Task) {
 	t.exitThread()
 }
 
-// handleFault serves a fault: demand paging through the memory manager, or
-// a synchronous signal to the thread.
+// handleFault serves a fault: a call into the vsyscall page (vsyscall.go),
+// demand paging through the memory manager, or a synchronous signal to the
+// thread.
 func (t *Thread) handleFault(st platform.Stop) {
-	if st.Signo == int(unix.SIGSEGV) || st.Signo == int(unix.SIGBUS) {
+	if t.emulateVsyscall(st) {
+		return
+	}
+	if (st.Signo == int(unix.SIGSEGV) || st.Signo == int(unix.SIGBUS)) && st.Code != siKernel {
+		// SI_KERNEL: not a page fault (a general protection fault,
+		// the host's refusal of a vsyscall call): the signal as is.
 		err := t.MM().HandleFaultCode(st.Addr, st.Access, st.Code)
 		if err == nil {
 			return
@@ -229,6 +242,7 @@ func (t *Thread) exitThread() {
 	if t.FDs != nil {
 		t.FDs.Release()
 	}
+	t.exitIPC()
 	tg.mu.Lock()
 	for i, th := range tg.threads {
 		if th == t {

@@ -170,25 +170,8 @@ func (t *Thread) setupSignalFrame(sig int, info *linux.SignalInfo, act *SignalAc
 	var fpBuf []byte
 	xsave := len(fp) > fxsaveAreaSize
 	if fp != nil {
-		size := len(fp)
-		if xsave {
-			size += fpXstateMagic2Len
-		}
-		fpBuf = make([]byte, size)
-		copy(fpBuf, fp)
-		sw := fpBuf[fpSwBytesOffset:fxsaveAreaSize]
-		clear(sw)
-		if xsave {
-			xfeatures := binary.LittleEndian.Uint64(fp[fpSwBytesOffset+8:])
-			if binary.LittleEndian.Uint32(fp[fpSwBytesOffset:]) != fpXstateMagic1 {
-				xfeatures = binary.LittleEndian.Uint64(fp[fpXstateBVOffset:]) | 3
-			}
-			binary.LittleEndian.PutUint32(sw[0:], fpXstateMagic1)
-			binary.LittleEndian.PutUint32(sw[4:], uint32(len(fp)+fpXstateMagic2Len)) // extended_size
-			binary.LittleEndian.PutUint64(sw[8:], xfeatures)
-			binary.LittleEndian.PutUint32(sw[16:], uint32(len(fp))) // xstate_size
-			binary.LittleEndian.PutUint32(fpBuf[len(fp):], fpXstateMagic2)
-		}
+		fpBuf = encodeFPFrame(fp)
+		size := len(fpBuf)
 		sp = (sp - uint64(size)) &^ 63
 		fpAddr = sp
 	}
@@ -200,35 +183,12 @@ func (t *Thread) setupSignalFrame(sig int, info *linux.SignalInfo, act *SignalAc
 	}
 
 	var f [frameSize]byte
-	le := binary.LittleEndian
-	le.PutUint64(f[framePretcode:], act.Restorer)
 	ucFlags := uint64(ucSigcontextSS | ucStrictRestoreSS)
 	if xsave {
 		ucFlags |= ucFPXstate
 	}
-	le.PutUint64(f[frameUcFlags:], ucFlags)
-	le.PutUint64(f[frameUcLink:], 0)
-	le.PutUint64(f[frameUcStack:], t.AltStack.Addr)
-	le.PutUint32(f[frameUcStack+8:], t.altStackRawFlags())
-	le.PutUint64(f[frameUcStack+16:], t.AltStack.Size)
-	sc := f[frameMcontext : frameMcontext+sigcontextSize]
-	for _, w := range [...]struct {
-		off int
-		v   uint64
-	}{
-		{scR8, regs.R8}, {scR9, regs.R9}, {scR10, regs.R10}, {scR11, regs.R11},
-		{scR12, regs.R12}, {scR13, regs.R13}, {scR14, regs.R14}, {scR15, regs.R15},
-		{scRdi, regs.Rdi}, {scRsi, regs.Rsi}, {scRbp, regs.Rbp}, {scRbx, regs.Rbx},
-		{scRdx, regs.Rdx}, {scRax, regs.Rax}, {scRcx, regs.Rcx}, {scRsp, regs.Rsp},
-		{scRip, regs.Rip}, {scEflags, regs.Eflags},
-		{scErr, fault.err}, {scTrapno, fault.trapno}, {scOldmask, uint64(oldMask)},
-		{scCr2, fault.cr2}, {scFpstate, fpAddr},
-	} {
-		le.PutUint64(sc[w.off:], w.v)
-	}
-	le.PutUint16(sc[scSegments:], arch.UserCS)
-	le.PutUint16(sc[scSegments+6:], arch.UserSS)
-	le.PutUint64(f[frameUcSigmask:], uint64(oldMask))
+	ss := linux.SignalStack{Addr: t.AltStack.Addr, Flags: t.altStackRawFlags(), Size: t.AltStack.Size}
+	encodeSigframe(&f, regs, act.Restorer, ucFlags, ss, oldMask, fault, fpAddr)
 	info.FixSignalCodeForUser()
 	info.MarshalBytes(f[frameSiginfo:])
 
@@ -262,6 +222,69 @@ func (t *Thread) setupSignalFrame(sig int, info *linux.SignalInfo, act *SignalAc
 	return nil
 }
 
+// encodeFPFrame returns the FP area of a signal frame for the host FP
+// state fp (an FXSAVE image of 512 bytes, or a larger XSAVE one): fp with
+// its software-reserved bytes describing an extended frame
+// (FP_XSTATE_MAGIC1, the sizes, the features saved) and FP_XSTATE_MAGIC2
+// after it, as Linux writes it; an FXSAVE image with those bytes cleared.
+func encodeFPFrame(fp []byte) []byte {
+	xsave := len(fp) > fxsaveAreaSize
+	size := len(fp)
+	if xsave {
+		size += fpXstateMagic2Len
+	}
+	buf := make([]byte, size)
+	copy(buf, fp)
+	sw := buf[fpSwBytesOffset:fxsaveAreaSize]
+	clear(sw)
+	if xsave {
+		le := binary.LittleEndian
+		xfeatures := le.Uint64(fp[fpSwBytesOffset+8:])
+		if le.Uint32(fp[fpSwBytesOffset:]) != fpXstateMagic1 {
+			xfeatures = le.Uint64(fp[fpXstateBVOffset:]) | 3
+		}
+		le.PutUint32(sw[0:], fpXstateMagic1)
+		le.PutUint32(sw[4:], uint32(len(fp)+fpXstateMagic2Len)) // extended_size
+		le.PutUint64(sw[8:], xfeatures)
+		le.PutUint32(sw[16:], uint32(len(fp))) // xstate_size
+		le.PutUint32(buf[len(fp):], fpXstateMagic2)
+	}
+	return buf
+}
+
+// encodeSigframe writes the rt_sigframe of a handler entered from regs
+// into f, but for its siginfo: the restorer as return address, the
+// ucontext (flags, no link, the alternate stack ss as sigaltstack would
+// report it, the sigcontext with the fault's error code, trap number and
+// address, the FP area's address fpAddr) and the mask to restore.
+func encodeSigframe(f *[frameSize]byte, regs *arch.Registers, restorer, ucFlags uint64, ss linux.SignalStack, oldMask linux.SignalSet, fault faultInfo, fpAddr uint64) {
+	le := binary.LittleEndian
+	le.PutUint64(f[framePretcode:], restorer)
+	le.PutUint64(f[frameUcFlags:], ucFlags)
+	le.PutUint64(f[frameUcLink:], 0)
+	le.PutUint64(f[frameUcStack:], ss.Addr)
+	le.PutUint32(f[frameUcStack+8:], ss.Flags)
+	le.PutUint64(f[frameUcStack+16:], ss.Size)
+	sc := f[frameMcontext : frameMcontext+sigcontextSize]
+	for _, w := range [...]struct {
+		off int
+		v   uint64
+	}{
+		{scR8, regs.R8}, {scR9, regs.R9}, {scR10, regs.R10}, {scR11, regs.R11},
+		{scR12, regs.R12}, {scR13, regs.R13}, {scR14, regs.R14}, {scR15, regs.R15},
+		{scRdi, regs.Rdi}, {scRsi, regs.Rsi}, {scRbp, regs.Rbp}, {scRbx, regs.Rbx},
+		{scRdx, regs.Rdx}, {scRax, regs.Rax}, {scRcx, regs.Rcx}, {scRsp, regs.Rsp},
+		{scRip, regs.Rip}, {scEflags, regs.Eflags},
+		{scErr, fault.err}, {scTrapno, fault.trapno}, {scOldmask, uint64(oldMask)},
+		{scCr2, fault.cr2}, {scFpstate, fpAddr},
+	} {
+		le.PutUint64(sc[w.off:], w.v)
+	}
+	le.PutUint16(sc[scSegments:], arch.UserCS)
+	le.PutUint16(sc[scSegments+6:], arch.UserSS)
+	le.PutUint64(f[frameUcSigmask:], uint64(oldMask))
+}
+
 // SignalReturn serves rt_sigreturn: it restores the registers, signal
 // mask, alternate stack and FP state saved in the frame at rsp-8. A frame
 // the program made unreadable or invalid raises SIGSEGV (which kills the
@@ -278,36 +301,15 @@ func (t *Thread) SignalReturn() {
 		t.forceSigsegv(0)
 		return
 	}
-	le := binary.LittleEndian
-	mask := linux.SignalSet(le.Uint64(f[frameUcSigmask:]))
+	mask, fpstate, ss := decodeSigreturnFrame(&f, regs)
 	t.SetSignalMask(mask)
-
-	sc := f[frameMcontext : frameMcontext+sigcontextSize]
-	r := func(off int) uint64 { return le.Uint64(sc[off:]) }
-	regs.R8, regs.R9, regs.R10, regs.R11 = r(scR8), r(scR9), r(scR10), r(scR11)
-	regs.R12, regs.R13, regs.R14, regs.R15 = r(scR12), r(scR13), r(scR14), r(scR15)
-	regs.Rdi, regs.Rsi, regs.Rbp, regs.Rbx = r(scRdi), r(scRsi), r(scRbp), r(scRbx)
-	regs.Rdx, regs.Rax, regs.Rcx, regs.Rsp = r(scRdx), r(scRax), r(scRcx), r(scRsp)
-	regs.Rip = r(scRip)
-	regs.Eflags = regs.Eflags&^fixEflags | r(scEflags)&fixEflags
-	regs.Cs, regs.Ss = arch.UserCS, arch.UserSS
-	// No syscall to restart: the interrupted one (if any) was dealt
-	// with when the handler was set up.
-	regs.Orig_rax = ^uint64(0)
-
-	if err := t.restoreFPState(r(scFpstate)); err != nil {
-		t.Log().Debugf("rt_sigreturn: bad FP state at %#x (%v): SIGSEGV", r(scFpstate), err)
+	if err := t.restoreFPState(fpstate); err != nil {
+		t.Log().Debugf("rt_sigreturn: bad FP state at %#x (%v): SIGSEGV", fpstate, err)
 		t.forceSigsegv(0)
 		return
 	}
-
 	// The alternate stack; Linux ignores every error but EFAULT here,
 	// and the frame was readable.
-	ss := linux.SignalStack{
-		Addr:  le.Uint64(f[frameUcStack:]),
-		Flags: le.Uint32(f[frameUcStack+8:]),
-		Size:  le.Uint64(f[frameUcStack+16:]),
-	}
 	t.SetSignalStack(ss)
 }
 
@@ -334,31 +336,15 @@ func (t *Thread) restoreFPState(addr uint64) error {
 			hostSize = len(st)
 		}
 	}
-	le := binary.LittleEndian
-	sw := legacy[fpSwBytesOffset:]
-	magic1, extSize := le.Uint32(sw[0:]), int(le.Uint32(sw[4:]))
-	xfeatures, xsize := le.Uint64(sw[8:]), int(le.Uint32(sw[16:]))
-	if hostSize > fxsaveAreaSize && magic1 == fpXstateMagic1 &&
-		xsize >= fxsaveAreaSize+xsaveHeaderSize && xsize <= hostSize && xsize+fpXstateMagic2Len <= extSize {
-		area := make([]byte, xsize+fpXstateMagic2Len)
+	st, err := fpStateFromFrame(legacy, func(n int) ([]byte, error) {
+		area := make([]byte, n)
 		if _, err := m.CopyIn(uintptr(addr), area); err != nil {
-			return unix.EFAULT
+			return nil, err
 		}
-		if le.Uint32(area[xsize:]) == fpXstateMagic2 {
-			st := make([]byte, hostSize)
-			copy(st, area[:xsize])
-			// Components outside the frame's xfeatures return to
-			// their initial state. x87 and SSE (whose legacy area
-			// holds MXCSR, which XRSTOR always loads) are always
-			// loaded, so that an MXCSR the program changed takes
-			// effect, or is refused if invalid.
-			bv := le.Uint64(st[fpXstateBVOffset:])
-			le.PutUint64(st[fpXstateBVOffset:], bv&xfeatures|xfeaturesFPSSE)
-			clear(st[fpSwBytesOffset:fxsaveAreaSize])
-			return fc.SetFPState(as, st)
-		}
+		return area, nil
+	}, hostSize)
+	if err != nil {
+		return err
 	}
-	// A legacy (FXSAVE-only) frame: x87 and SSE state only.
-	clear(legacy[fpSwBytesOffset:])
-	return fc.SetFPState(as, legacy)
+	return fc.SetFPState(as, st)
 }

@@ -60,8 +60,13 @@ func restartClass(sysno uintptr, args arch.SyscallArguments) restartKind {
 		unix.SYS_OPEN, unix.SYS_OPENAT, unix.SYS_OPENAT2, unix.SYS_CREAT,
 		unix.SYS_WAIT4, unix.SYS_WAITID, unix.SYS_IOCTL, unix.SYS_FLOCK, unix.SYS_FCNTL,
 		unix.SYS_ACCEPT, unix.SYS_ACCEPT4, unix.SYS_CONNECT, unix.SYS_RECVFROM, unix.SYS_RECVMSG,
-		unix.SYS_SENDTO, unix.SYS_SENDMSG, unix.SYS_SENDMMSG, unix.SYS_RECVMMSG, unix.SYS_GETRANDOM, unix.SYS_FSYNC, unix.SYS_FDATASYNC:
+		unix.SYS_SENDTO, unix.SYS_SENDMSG, unix.SYS_SENDMMSG, unix.SYS_RECVMMSG, unix.SYS_GETRANDOM, unix.SYS_FSYNC, unix.SYS_FDATASYNC,
+		unix.SYS_MQ_TIMEDSEND, unix.SYS_MQ_TIMEDRECEIVE:
 		return restartSys
+	case unix.SYS_MSGSND, unix.SYS_MSGRCV:
+		// Linux's ERESTARTNOHAND (semop and semtimedop are never
+		// restarted).
+		return restartNoHandler
 	case unix.SYS_FUTEX:
 		switch int32(args[1]) &^ (linux.FUTEX_PRIVATE_FLAG | linux.FUTEX_CLOCK_REALTIME) {
 		case linux.FUTEX_WAIT, linux.FUTEX_WAIT_BITSET:

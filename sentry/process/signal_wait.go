@@ -132,21 +132,11 @@ func (t *Thread) SignalStack() linux.SignalStack {
 // for a stack smaller than MINSIGSTKSZ.
 // Preconditions: t is the calling thread.
 func (t *Thread) SetSignalStack(ss linux.SignalStack) error {
-	if t.onAltStack(t.Regs.Rsp) {
-		return unix.EPERM
+	st, err := checkSignalStack(ss, t.onAltStack(t.Regs.Rsp))
+	if err != nil {
+		return err
 	}
-	mode := ss.Flags &^ ssAutoDisarm
-	if mode != 0 && mode != linux.SS_ONSTACK && mode != linux.SS_DISABLE {
-		return unix.EINVAL
-	}
-	if mode == linux.SS_DISABLE {
-		t.AltStack = linux.SignalStack{Flags: ss.Flags}
-		return nil
-	}
-	if ss.Size < MinSignalStackSize {
-		return unix.ENOMEM
-	}
-	t.AltStack = ss
+	t.AltStack = st
 	return nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -93,13 +92,12 @@ func Main(args []string, stderr io.Writer) int {
 		}()
 	}
 
-	if msg.NetNSFD >= 0 {
-		// A network namespace is per thread: every thread joins it
-		// (and the threads made later inherit it).
-		if _, _, e := syscall.AllThreadsSyscall(unix.SYS_SETNS, uintptr(msg.NetNSFD), unix.CLONE_NEWNET, 0); e != 0 {
-			return fail(125, fmt.Errorf("joining the network namespace: %w", e))
-		}
-		unix.Close(msg.NetNSFD)
+	cfg := msg.Config
+	if msg.NetNSFD >= 0 && cfg.NetNS == "" {
+		// The takeover's thread joins it while it takes the
+		// interfaces over (sentry/net.Stack.TakeOver); the sentry
+		// stays in its own network namespace.
+		cfg.NetNS = fmt.Sprintf("/proc/self/fd/%d", msg.NetNSFD)
 	}
 	conf := msg.Confinement
 	conf.HostUDS = msg.Config.HostUDS
@@ -114,11 +112,13 @@ func Main(args []string, stderr io.Writer) int {
 		return fail(125, err)
 	}
 
-	cfg := msg.Config
 	cfg.Log = log
 	cfg.Signals = sigs
 	cfg.DebugSignals = debugSigs
 	cfg.Confine = func() error {
+		if msg.NetNSFD >= 0 {
+			unix.Close(msg.NetNSFD) // taken over
+		}
 		if err := cf.confine(); err != nil {
 			return fmt.Errorf("confining the sentry: %w", err)
 		}

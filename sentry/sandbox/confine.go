@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/runsc-lite/runsc-lite/sentry/boot"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -87,6 +88,9 @@ func keptFor(c Confinement) ([]keptCapability, error) {
 		return nil, nil
 	}
 	keep := append([]keptCapability(nil), keptCapabilities...)
+	if c.Network == boot.NetworkHost {
+		keep = append(keep, keptCapability{unix.CAP_NET_BIND_SERVICE, "--network=host: a sandboxed process's bind to a port below 1024 on the host's network (the sentry checks the process's own CAP_NET_BIND_SERVICE first)"})
+	}
 	if ptraceScopeNeedsCap() {
 		keep = append(keep, keptCapability{unix.CAP_SYS_PTRACE, "Yama ptrace_scope 2: tracing the stubs needs it"})
 	}
@@ -140,6 +144,7 @@ func prepareConfinement(c Confinement, log *logrus.Logger, profiling bool) (*con
 	}
 	cf.filter = filterOptions{
 		pid:       os.Getpid(),
+		network:   c.Network,
 		profiling: profiling,
 		log:       c.SeccompLog,
 		deny:      c.SeccompDeny,
@@ -152,7 +157,7 @@ func prepareConfinement(c Confinement, log *logrus.Logger, profiling bool) (*con
 	if err := unix.Mount("", "/", "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
 		return nil, fmt.Errorf("making the sentry's mounts private: %w", err)
 	}
-	if err := limitCapabilities(cf.keep); err != nil {
+	if err := limitCapabilities(c, cf.keep); err != nil {
 		return nil, err
 	}
 	return cf, nil
@@ -258,18 +263,30 @@ const sentrySecurebits = 1<<0 | 1<<1 | 1<<2 | 1<<3 | 1<<5 | 1<<6 | 1<<7
 // securebits and the bounding set).
 var confineCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SYS_CHROOT, unix.CAP_SETPCAP}
 
-// boundingKept returns the capabilities a sentry keeping keep keeps in its
-// bounding set until confine: keep and, for root, confineCaps. Root's exec
+// networkSetupCaps are what --network=sandbox's takeover needs at start-up,
+// until confine: CAP_NET_RAW (its AF_PACKET sockets) and CAP_NET_ADMIN
+// (moving the addresses off the host interfaces, its sockets' buffer
+// sizes). The sockets keep working without them.
+var networkSetupCaps = []uintptr{unix.CAP_NET_RAW, unix.CAP_NET_ADMIN}
+
+// boundingKept returns the capabilities a sentry of confinement c keeping
+// keep keeps in its bounding set until confine: keep and, for root,
+// confineCaps (and networkSetupCaps with --network=sandbox). Root's exec
 // is granted exactly its bounding set: the sentry's exec needs them, and
 // so does the ptrace zygote's (CAP_SETPCAP: it empties its own sets). An
 // unprivileged user's sentry carries them across its exec as ambient
 // capabilities instead (see rootless), and its zygote's exec grants
 // nothing.
-func boundingKept(keep []keptCapability) map[int]bool {
+func boundingKept(c Confinement, keep []keptCapability) map[int]bool {
 	kept := map[int]bool{}
 	if os.Geteuid() == 0 {
-		for _, c := range confineCaps {
-			kept[int(c)] = true
+		for _, cp := range confineCaps {
+			kept[int(cp)] = true
+		}
+		if c.Network == boot.NetworkSandbox {
+			for _, cp := range networkSetupCaps {
+				kept[int(cp)] = true
+			}
 		}
 	}
 	for _, k := range keep {
@@ -306,12 +323,12 @@ func dropBounding(kept map[int]bool) error {
 // The launcher already dropped them from the thread it started the sentry
 // from (dropBoundingOnThisThread), so a root sentry normally has none left
 // to drop here.
-func limitCapabilities(keep []keptCapability) error {
-	if err := dropBounding(boundingKept(keep)); err != nil {
+func limitCapabilities(c Confinement, keep []keptCapability) error {
+	if err := dropBounding(boundingKept(c, keep)); err != nil {
 		return err
 	}
-	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
-		if set, err := unix.PrctlRetInt(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, uintptr(c), 0, 0); err == nil && set == 1 {
+	for cp := 0; cp <= unix.CAP_LAST_CAP; cp++ {
+		if set, err := unix.PrctlRetInt(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, uintptr(cp), 0, 0); err == nil && set == 1 {
 			if err := allThreadsPrctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); err != nil {
 				return fmt.Errorf("clearing the ambient capabilities: %w", err)
 			}
@@ -332,7 +349,7 @@ func dropBoundingOnThisThread(c Confinement) {
 	if err != nil {
 		return
 	}
-	kept := boundingKept(keep)
+	kept := boundingKept(c, keep)
 	for cap := 0; cap <= unix.CAP_LAST_CAP+8; cap++ {
 		if kept[cap] {
 			continue
@@ -397,6 +414,7 @@ func capName(c int) string {
 		unix.CAP_CHOWN: "CAP_CHOWN", unix.CAP_DAC_OVERRIDE: "CAP_DAC_OVERRIDE",
 		unix.CAP_DAC_READ_SEARCH: "CAP_DAC_READ_SEARCH", unix.CAP_FOWNER: "CAP_FOWNER",
 		unix.CAP_FSETID: "CAP_FSETID", unix.CAP_SYS_PTRACE: "CAP_SYS_PTRACE",
+		unix.CAP_NET_BIND_SERVICE: "CAP_NET_BIND_SERVICE",
 	}
 	if n, ok := names[c]; ok {
 		return n

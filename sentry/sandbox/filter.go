@@ -6,7 +6,9 @@ import (
 	"sort"
 
 	"github.com/runsc-lite/runsc-lite/platform/kvm"
+	"github.com/runsc-lite/runsc-lite/sentry/boot"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
+	"github.com/runsc-lite/runsc-lite/sentry/socket/hostinet"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
 	"github.com/runsc-lite/runsc-lite/sentry/tty"
 	"golang.org/x/sys/unix"
@@ -58,15 +60,25 @@ type filterOptions struct {
 	// socket (sentry/control): accept calls on the listening socket the
 	// launcher passed, read requests and write answers with descriptors.
 	control bool
+	// network is the network mode (boot.Network*; "" is none):
+	// --network=sandbox moves frames through its AF_PACKET sockets,
+	// --network=host makes host sockets (networkAllowList).
+	network string
 }
 
-// everything is every option that widens the allow-list on: the union of
-// what any confined sentry may be allowed (the host-calls test checks it
-// against the binary).
-func (o filterOptions) everything() filterOptions {
+// everything returns, for each network mode, the options with every other
+// option that widens the allow-list on: together, the union of what any
+// confined sentry may be allowed (the host-calls test checks it against
+// the binary).
+func (o filterOptions) everything() []filterOptions {
 	o.hostUDS = true
 	o.control = true
-	return o
+	var all []filterOptions
+	for _, network := range []string{boot.NetworkNone, boot.NetworkSandbox, boot.NetworkHost} {
+		o.network = network
+		all = append(all, o)
+	}
+	return all
 }
 
 // atFDCWD is AT_FDCWD as a syscall argument register holds it.
@@ -101,6 +113,9 @@ const goThreadCloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | un
 func (o filterOptions) allowList() []allowance {
 	pid := uintptr(o.pid)
 	ioctls := append(append(append([]uintptr(nil), kvm.HostIoctls...), hostfd.HostIoctls...), tty.HostIoctls...)
+	if o.network == boot.NetworkHost {
+		ioctls = append(ioctls, hostinet.HostIoctls()...)
+	}
 	sort.Slice(ioctls, func(i, j int) bool { return ioctls[i] < ioctls[j] })
 	ioctls = slices.Compact(ioctls)
 	var ioctlRule seccomp.Or
@@ -143,9 +158,14 @@ func (o filterOptions) allowList() []allowance {
 		{unix.SYS_UTIMENSAT, seccomp.PerArg{nonNegativeFD}, "utimes in volumes"},
 		{unix.SYS_FCHMODAT, seccomp.PerArg{nonNegativeFD}, "chmod in volumes"},
 		{unix.SYS_FCHMODAT2, seccomp.PerArg{nonNegativeFD}, "chmod of an O_PATH descriptor (AT_EMPTY_PATH)"},
+		{unix.SYS_FGETXATTR, seccomp.PerArg{nonNegativeFD}, "extended attributes of host files (volumes, the root's lower layer)"},
+		{unix.SYS_FLISTXATTR, seccomp.PerArg{nonNegativeFD}, "extended attributes of host files (volumes, the root's lower layer)"},
+		{unix.SYS_FSETXATTR, seccomp.PerArg{nonNegativeFD}, "extended attributes of volume files"},
+		{unix.SYS_FREMOVEXATTR, seccomp.PerArg{nonNegativeFD}, "extended attributes of volume files"},
 		{unix.SYS_FCHMOD, nil, "mode of a file created in a volume"},
-		{unix.SYS_FCNTL, oneOf(1, unix.F_GETFL, unix.F_SETFL, unix.F_GETFD, unix.F_SETFD, unix.F_DUPFD_CLOEXEC), "flags of host descriptors; private duplicates of host files"},
-		{unix.SYS_IOCTL, ioctlRule, "the KVM platform's ioctls (kvm.HostIoctls) and the host terminal's (hostfd.HostIoctls, tty.HostIoctls)"},
+		{unix.SYS_FCNTL, oneOf(1, unix.F_GETFL, unix.F_SETFL, unix.F_GETFD, unix.F_SETFD, unix.F_DUPFD_CLOEXEC, unix.F_OFD_SETLK), "flags of host descriptors; private duplicates of host files; F_OFD_SETLK: the sandbox's record locks of volume files, held on the host too (hostfs/locks.go)"},
+		{unix.SYS_FLOCK, seccomp.PerArg{nonNegativeFD, seccomp.MaskedEqual(^uintptr(unix.LOCK_SH|unix.LOCK_EX|unix.LOCK_UN|unix.LOCK_NB), 0)}, "the sandbox's flock locks of volume files, held on the host too (never waiting: LOCK_NB or LOCK_UN)"},
+		{unix.SYS_IOCTL, ioctlRule, "the KVM platform's ioctls (kvm.HostIoctls), the host terminal's (hostfd.HostIoctls, tty.HostIoctls), --network=host's queue and interface queries (hostinet.HostIoctls)"},
 		{unix.SYS_PPOLL, nil, "readiness of host stdio (hostfd's watcher)"},
 		{unix.SYS_EPOLL_CTL, nil, "the Go runtime's poller; the ptrace platform's death watcher"},
 		{unix.SYS_EPOLL_PWAIT, nil, "the Go runtime's poller; the ptrace platform's death watcher"},
@@ -231,26 +251,92 @@ func (o filterOptions) allowList() []allowance {
 	if o.control {
 		extra = append(extra, controlList...)
 	}
-	return append(l, mergeAllowances(extra)...)
+	return widen(l, append(extra, o.networkAllowList()...))
 }
 
-// mergeAllowances makes one allowance of those of each syscall in l (the
-// optional lists share some calls, with rules of their own), keeping
-// l's order.
-func mergeAllowances(l []allowance) []allowance {
-	var out []allowance
+// hostSocketFlags are the flags of every host socket the sentry makes or
+// accepts at run time.
+const hostSocketFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
+
+// networkAllowList is what the network mode adds to the allow-list.
+// --network=none adds nothing (the sandbox's stack needs no host call).
+// --network=sandbox's AF_PACKET sockets and NETLINK_ROUTE queries are made
+// at start-up, before the filter: only the frames' batches remain.
+// --network=host makes a host socket for each of the sandbox's INET
+// sockets: TCP, UDP and ICMP-echo sockets of AF_INET and AF_INET6 only
+// (not raw, packet, netlink or Unix ones), with the options and ioctls
+// sentry/socket/hostinet passes on, and queries its NETLINK_ROUTE socket
+// (made at start-up).
+func (o filterOptions) networkAllowList() []allowance {
+	switch o.network {
+	case boot.NetworkSandbox:
+		dontWait := seccomp.PerArg{nonNegativeFD, seccomp.AnyValue{}, seccomp.AnyValue{}, seccomp.EqualTo(unix.MSG_DONTWAIT)}
+		return []allowance{
+			{unix.SYS_RECVMMSG, dontWait, "--network=sandbox: frames from the AF_PACKET sockets, in batches"},
+			{unix.SYS_SENDMMSG, dontWait, "--network=sandbox: frames to the AF_PACKET sockets, in batches"},
+		}
+	case boot.NetworkHost:
+		var socketRule seccomp.Or
+		for _, domain := range []uintptr{unix.AF_INET, unix.AF_INET6} {
+			for _, stype := range []uintptr{unix.SOCK_STREAM, unix.SOCK_DGRAM} {
+				socketRule = append(socketRule, seccomp.PerArg{seccomp.EqualTo(domain), seccomp.EqualTo(stype | hostSocketFlags)})
+			}
+		}
+		var optRule seccomp.Or
+		for _, lv := range hostinet.HostOptions() {
+			optRule = append(optRule, seccomp.PerArg{nonNegativeFD, seccomp.EqualTo(uintptr(lv[0])), seccomp.EqualTo(uintptr(lv[1]))})
+		}
+		fd := seccomp.PerArg{nonNegativeFD}
+		return []allowance{
+			{unix.SYS_SOCKET, socketRule, "--network=host: the sandbox's TCP, UDP and ICMP-echo sockets (AF_INET, AF_INET6; non-blocking, close-on-exec)"},
+			{unix.SYS_BIND, fd, "--network=host"},
+			{unix.SYS_LISTEN, fd, "--network=host"},
+			{unix.SYS_CONNECT, fd, "--network=host"},
+			{unix.SYS_ACCEPT4, seccomp.PerArg{nonNegativeFD, seccomp.AnyValue{}, seccomp.AnyValue{}, seccomp.EqualTo(hostSocketFlags)}, "--network=host: accepted sockets, non-blocking and close-on-exec"},
+			{unix.SYS_GETSOCKNAME, fd, "--network=host"},
+			{unix.SYS_GETPEERNAME, fd, "--network=host"},
+			{unix.SYS_SHUTDOWN, fd, "--network=host"},
+			{unix.SYS_SENDMSG, fd, "--network=host: the sandbox's sends"},
+			{unix.SYS_RECVMSG, fd, "--network=host: the sandbox's receives"},
+			{unix.SYS_SENDTO, seccomp.PerArg{nonNegativeFD, seccomp.AnyValue{}, seccomp.AnyValue{}, seccomp.EqualTo(0)}, "--network=host: queries to the host's NETLINK_ROUTE"},
+			{unix.SYS_RECVFROM, seccomp.Or{
+				seccomp.PerArg{nonNegativeFD, seccomp.AnyValue{}, seccomp.AnyValue{}, seccomp.EqualTo(0)},
+				seccomp.PerArg{nonNegativeFD, seccomp.AnyValue{}, seccomp.AnyValue{}, seccomp.EqualTo(unix.MSG_DONTWAIT)},
+			}, "--network=host: the host NETLINK_ROUTE's replies"},
+			{unix.SYS_SETSOCKOPT, optRule, "--network=host: the options sentry/socket/hostinet passes on (hostinet.HostOptions)"},
+			{unix.SYS_GETSOCKOPT, optRule, "--network=host: the options sentry/socket/hostinet passes on (hostinet.HostOptions)"},
+		}
+	}
+	return nil
+}
+
+// widen adds to l what the options allow: a syscall both allow (the host
+// Unix sockets' and --network=host's socket calls) becomes one allowance,
+// with either's arguments and both reasons. (Duplicates within l are left
+// for the host-calls test to find.)
+func widen(l, extra []allowance) []allowance {
 	at := map[uintptr]int{}
-	for _, a := range l {
+	for i, a := range l {
+		if _, ok := at[a.no]; !ok {
+			at[a.no] = i
+		}
+	}
+	for _, a := range extra {
 		i, ok := at[a.no]
 		if !ok {
-			at[a.no] = len(out)
-			out = append(out, a)
+			at[a.no] = len(l)
+			l = append(l, a)
 			continue
 		}
-		out[i].rule = seccomp.Or{out[i].rule, a.rule}
-		out[i].why += "; " + a.why
+		m := &l[i]
+		if m.rule == nil || a.rule == nil {
+			m.rule = nil
+		} else {
+			m.rule = seccomp.Or{m.rule, a.rule}
+		}
+		m.why += "; " + a.why
 	}
-	return out
+	return l
 }
 
 // controlList is what an OCI sandbox's control socket adds (the CLI makes,
@@ -322,9 +408,9 @@ var setupOnly = map[uintptr]string{
 
 	// The OCI verbs (runsc-lite/oci), run by the CLI, never by the
 	// sentry: the sentry serves a socket it was given (controlList).
-	unix.SYS_BIND:       "the OCI CLI: binding the control socket",
-	unix.SYS_LISTEN:     "the OCI CLI: the control socket, before the sentry exists",
-	unix.SYS_FLOCK:      "the OCI CLI: the state directory's lock",
+	// (The CLI's bind and listen of the control socket and flock of the
+	// state directory are calls other modes allow: --network=host's
+	// sockets, volume files' flock locks.)
 	unix.SYS_RENAMEAT:   "the OCI CLI: state.json and --pid-file written atomically",
 	unix.SYS_GETEGID:    "the OCI CLI: rootless checks (faccessat's AT_EACCESS)",
 	unix.SYS_FACCESSAT:  "the OCI CLI: os/exec.LookPath of hooks; rootless checks",
@@ -386,7 +472,7 @@ var hotSyscalls = []uintptr{unix.SYS_PTRACE, unix.SYS_WAIT4, unix.SYS_FUTEX, uni
 // precompiled (filter_precompiled.go): building it costs ~15 ms of CPU,
 // a third of the sandbox's start-up.
 func (o filterOptions) usual() bool {
-	return o.pid == 1 && !o.profiling && !o.log && len(o.deny) == 0 && !o.hostUDS && !o.control
+	return o.pid == 1 && !o.profiling && !o.log && len(o.deny) == 0 && !o.hostUDS && !o.control && (o.network == "" || o.network == boot.NetworkNone)
 }
 
 // program returns the BPF program: the allow-list, and

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runsc-lite/runsc-lite/sentry/boot"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/bpf"
@@ -156,5 +157,58 @@ var precompiledFilter = []bpf.Instruction{
 	}
 	if !reflect.DeepEqual(fresh, precompiledFilter) {
 		t.Fatalf("filter_precompiled.go is stale (%d instructions, a fresh build has %d): run go test ./sentry/sandbox -run TestPrecompiledFilter -args -update", len(precompiledFilter), len(fresh))
+	}
+}
+
+// TestSeccompFilterNetworkModes: what each network mode adds to the
+// filter, and no more. --network=none makes no host socket call;
+// --network=sandbox only moves frames in batches on descriptors it holds;
+// --network=host makes TCP, UDP and ICMP-echo host sockets and nothing
+// else (no raw, packet, netlink or Unix socket, no other options).
+// Escaped would be a sentry of one mode allowed another mode's calls, or
+// a host-mode sentry able to make a raw or packet socket, or to set an
+// option sentry/socket/hostinet never passes on (SO_MARK, SO_BINDTODEVICE).
+func TestSeccompFilterNetworkModes(t *testing.T) {
+	allow, kill := uint32(linux.SECCOMP_RET_ALLOW), uint32(linux.SECCOMP_RET_KILL_PROCESS)
+	x86 := uint32(linux.AUDIT_ARCH_X86_64)
+	nbc := uintptr(unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC)
+	for _, c := range []struct {
+		network string
+		what    string
+		want    uint32
+		no      uintptr
+		args    []uintptr
+	}{
+		{boot.NetworkNone, "recvmmsg", kill, unix.SYS_RECVMMSG, []uintptr{3, 0, 8, unix.MSG_DONTWAIT}},
+		{boot.NetworkNone, "tcp socket", kill, unix.SYS_SOCKET, []uintptr{unix.AF_INET, unix.SOCK_STREAM | nbc, 0}},
+		{boot.NetworkSandbox, "recvmmsg, non-blocking", allow, unix.SYS_RECVMMSG, []uintptr{3, 0, 8, unix.MSG_DONTWAIT}},
+		{boot.NetworkSandbox, "sendmmsg, non-blocking", allow, unix.SYS_SENDMMSG, []uintptr{3, 0, 8, unix.MSG_DONTWAIT}},
+		{boot.NetworkSandbox, "recvmmsg, blocking", kill, unix.SYS_RECVMMSG, []uintptr{3, 0, 8, 0}},
+		{boot.NetworkSandbox, "packet socket", kill, unix.SYS_SOCKET, []uintptr{unix.AF_PACKET, unix.SOCK_RAW | nbc, 0}},
+		{boot.NetworkSandbox, "tcp socket", kill, unix.SYS_SOCKET, []uintptr{unix.AF_INET, unix.SOCK_STREAM | nbc, 0}},
+		{boot.NetworkHost, "tcp socket", allow, unix.SYS_SOCKET, []uintptr{unix.AF_INET, unix.SOCK_STREAM | nbc, 0}},
+		{boot.NetworkHost, "udp6 socket", allow, unix.SYS_SOCKET, []uintptr{unix.AF_INET6, unix.SOCK_DGRAM | nbc, 0}},
+		{boot.NetworkHost, "blocking tcp socket", kill, unix.SYS_SOCKET, []uintptr{unix.AF_INET, unix.SOCK_STREAM, 0}},
+		{boot.NetworkHost, "raw socket", kill, unix.SYS_SOCKET, []uintptr{unix.AF_INET, unix.SOCK_RAW | nbc, unix.IPPROTO_ICMP}},
+		{boot.NetworkHost, "packet socket", kill, unix.SYS_SOCKET, []uintptr{unix.AF_PACKET, unix.SOCK_RAW | nbc, 0}},
+		{boot.NetworkHost, "netlink socket", kill, unix.SYS_SOCKET, []uintptr{unix.AF_NETLINK, unix.SOCK_RAW | unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE}},
+		{boot.NetworkHost, "unix socket", kill, unix.SYS_SOCKET, []uintptr{unix.AF_UNIX, unix.SOCK_STREAM | nbc, 0}},
+		{boot.NetworkHost, "accept4", allow, unix.SYS_ACCEPT4, []uintptr{3, 0, 0, nbc}},
+		{boot.NetworkHost, "accept4, blocking", kill, unix.SYS_ACCEPT4, []uintptr{3, 0, 0, 0}},
+		{boot.NetworkHost, "SO_REUSEADDR", allow, unix.SYS_SETSOCKOPT, []uintptr{3, unix.SOL_SOCKET, unix.SO_REUSEADDR}},
+		{boot.NetworkHost, "TCP_NODELAY", allow, unix.SYS_SETSOCKOPT, []uintptr{3, unix.IPPROTO_TCP, unix.TCP_NODELAY}},
+		{boot.NetworkHost, "SO_MARK", kill, unix.SYS_SETSOCKOPT, []uintptr{3, unix.SOL_SOCKET, unix.SO_MARK}},
+		{boot.NetworkHost, "SO_BINDTODEVICE", kill, unix.SYS_SETSOCKOPT, []uintptr{3, unix.SOL_SOCKET, unix.SO_BINDTODEVICE}},
+		{boot.NetworkHost, "SO_ATTACH_FILTER", kill, unix.SYS_SETSOCKOPT, []uintptr{3, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER}},
+		{boot.NetworkHost, "SO_PROTOCOL", allow, unix.SYS_GETSOCKOPT, []uintptr{3, unix.SOL_SOCKET, unix.SO_PROTOCOL}},
+		{boot.NetworkHost, "SIOCINQ", allow, unix.SYS_IOCTL, []uintptr{3, unix.SIOCINQ}},
+		{boot.NetworkHost, "SIOCGIFCONF", allow, unix.SYS_IOCTL, []uintptr{3, unix.SIOCGIFCONF}},
+		{boot.NetworkHost, "SIOCSIFFLAGS", kill, unix.SYS_IOCTL, []uintptr{3, unix.SIOCSIFFLAGS}},
+		{boot.NetworkHost, "recvmmsg", kill, unix.SYS_RECVMMSG, []uintptr{3, 0, 8, unix.MSG_DONTWAIT}},
+		{boot.NetworkNone, "SIOCGIFCONF", kill, unix.SYS_IOCTL, []uintptr{3, unix.SIOCGIFCONF}},
+	} {
+		if got := runFilter(t, filterOptions{pid: 1, network: c.network}, x86, c.no, c.args...); got != c.want {
+			t.Errorf("--network=%s: %s: filter returns %#x, want %#x", c.network, c.what, got, c.want)
+		}
 	}
 }

@@ -34,7 +34,9 @@ type bootMessage struct {
 	// StatusFD is the status pipe's write end (-1: none, for a detached
 	// sentry whose creator does not wait).
 	StatusFD int
-	// NetNSFD is a network namespace to join (-1: none).
+	// NetNSFD is the network namespace whose interfaces
+	// --network=sandbox takes over (-1: none). The sentry does not join
+	// it: the takeover's thread does, for as long as it takes.
 	NetNSFD int
 	// Confinement is what the sentry does to itself once booted.
 	Confinement Confinement
@@ -63,6 +65,9 @@ type Confinement struct {
 	// Control widens the allow-list for an OCI sandbox's control
 	// socket; the child sets it from Config.Control.
 	Control bool `json:"-"`
+	// Network is the sandbox's network mode (boot.Config.Network, set
+	// by Start): what the sentry keeps and may call depends on it.
+	Network string
 }
 
 // statusMessage is one line on the status pipe.

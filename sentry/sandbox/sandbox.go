@@ -53,8 +53,9 @@ type Options struct {
 	// ExtraFiles are passed to the sentry at descriptors ExtraFileFD(i)
 	// (an OCI control socket, a console socket, preserved descriptors).
 	ExtraFiles []*os.File
-	// NetNS is the path of a network namespace for the sentry to join
-	// ("": a new, empty one, unless HostNetwork).
+	// NetNS is the path of a network namespace whose interfaces
+	// --network=sandbox takes over ("": none). The sentry itself runs
+	// in a new, empty one either way, unless HostNetwork.
 	NetNS string
 	// HostNetwork keeps the sentry in the host's network namespace
 	// (--network=host).
@@ -95,6 +96,10 @@ type Process struct {
 // (when it is a file) become the sentry's; the first container's root and
 // its bind mounts' host directories are opened here.
 func Start(cfg boot.Config, opts Options) (*Process, error) {
+	if builtWithCgo && !opts.Unconfined {
+		return nil, &boot.ExitError{Status: 125, Err: errors.New("this runsc-lite was built with cgo, with which the sentry cannot confine itself: build it with CGO_ENABLED=0 (as make build does), or run it with --unconfined")}
+	}
+	opts.Confinement.Network = cfg.Network
 	msg := bootMessage{
 		LogFD:       -1,
 		ProfileFD:   -1,
@@ -221,12 +226,14 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		},
 	}
 	if !opts.Unconfined {
-		// New mount, PID, IPC and UTS namespaces; a new network
-		// namespace too unless the sentry joins one or keeps the
-		// host's. The sentry is PID 1 of its PID namespace: when it
-		// dies, for whatever reason, the kernel kills every stub.
+		// New mount, PID, IPC and UTS namespaces; a new, empty
+		// network namespace too unless the sentry keeps the host's
+		// (--network=host; with --network=sandbox, only the
+		// takeover's thread visits the namespace it takes over). The
+		// sentry is PID 1 of its PID namespace: when it dies, for
+		// whatever reason, the kernel kills every stub.
 		cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
-		if opts.NetNS == "" && !opts.HostNetwork {
+		if !opts.HostNetwork {
 			cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWNET
 		}
 		if os.Geteuid() != 0 {

@@ -25,6 +25,10 @@ import (
 // TestMain makes the test binary a sentry too: Start re-executes
 // /proc/self/exe with "boot", as runsc-lite does.
 func TestMain(m *testing.M) {
+	if builtWithCgo {
+		fmt.Fprintln(os.Stderr, "sentry/sandbox: the tests run their own binary as a confined sentry, which cannot be built with cgo: run them with CGO_ENABLED=0 (make unit does)")
+		os.Exit(1)
+	}
 	if len(os.Args) > 1 && os.Args[1] == "boot" {
 		os.Exit(Main(os.Args[2:], os.Stderr))
 	}
@@ -186,10 +190,13 @@ func devNull(t *testing.T) *os.File {
 	return f
 }
 
-// TestStartJoinsNetNS: Options.NetNS puts every thread of the sentry in
-// that network namespace (the OCI runtime's and --network's case).
-// Failed would be a sentry (or one of its threads) in another one.
-func TestStartJoinsNetNS(t *testing.T) {
+// TestStartNetNSNotJoined: with Options.NetNS (--network=sandbox's
+// namespace, whose interfaces the sentry takes over), every thread of the
+// sentry is in a network namespace of its own, neither that one nor the
+// launcher's, and once started the sentry holds no descriptor of it.
+// Failed would be a sentry (or one of its threads) able to reach the
+// namespace's network through host sockets.
+func TestStartNetNSNotJoined(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("making a network namespace needs root")
 	}
@@ -232,9 +239,27 @@ func TestStartJoinsNetNS(t *testing.T) {
 	if len(tasks) == 0 {
 		t.Fatalf("no threads of the sentry %d", p.Pid())
 	}
+	own, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := ""
 	for _, task := range tasks {
-		if got, err := os.Readlink(task); err == nil && got != want {
-			t.Errorf("%s is %s, want the given namespace %s", task, got, want)
+		got, err := os.Readlink(task)
+		if err != nil {
+			continue // a thread that ended
+		}
+		if first == "" {
+			first = got
+		}
+		if got == want || got == own || got != first {
+			t.Errorf("%s is %s: want the sentry's own namespace (not the given %s, nor the launcher's %s, and the same on every thread: %s)", task, got, want, own, first)
+		}
+	}
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", p.Pid()))
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && l == want {
+			t.Errorf("the started sentry still holds %s, the given namespace", fd)
 		}
 	}
 	p.Signal(unix.SIGKILL)

@@ -23,6 +23,12 @@ var (
 	nextIno                  atomic.Uint64
 )
 
+// firstIno is where socket inode numbers start: Linux's sockfs numbers
+// are large, and net-tools' netstat -p ignores "socket:[N]" links shorter
+// than 11 characters (extract_type_1_socket_inode), so small numbers would
+// hide every socket from it.
+const firstIno = 10000
+
 // HZ is the tick rate socket timeouts are counted in (Linux keeps
 // SO_RCVTIMEO and SO_SNDTIMEO in jiffies, so what getsockopt returns is
 // rounded to them; the sandbox's tick is 250 Hz, Debian's CONFIG_HZ).
@@ -51,7 +57,7 @@ type File struct {
 // NewFile wraps s, a socket of family, in a new description with flags
 // (O_NONBLOCK; O_RDWR is implied). ctx's credentials own the file.
 func NewFile(ctx *Context, family int, s Socket, flags uint32) *vfs.FileDescription {
-	f := &File{sock: s, family: family, ino: nextIno.Add(1), created: fs.Now()}
+	f := &File{sock: s, family: family, ino: firstIno + nextIno.Add(1), created: fs.Now()}
 	f.rcvTimeo.Store(noTimeout)
 	f.sndTimeo.Store(noTimeout)
 	if ctx != nil && ctx.Context != nil && ctx.Creds != nil {

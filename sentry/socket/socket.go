@@ -186,6 +186,10 @@ type ProcFile struct {
 	Path string
 	Sys  bool
 	Read func() string
+	// Write, if set, makes the file writable (a sysctl root may set):
+	// it receives what one write(2) wrote and returns Linux's error
+	// (EINVAL for a value out of range).
+	Write func(data []byte) error
 }
 
 // ProcFiler is a Family with files in /proc/net or /proc/sys/net.

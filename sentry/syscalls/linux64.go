@@ -185,8 +185,8 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_PIPE2:           {Name: "pipe2", Fn: Pipe2, Support: Partial, Note: "O_DIRECT (packet mode) is accepted but the pipe stays a byte stream", Args: []ArgKind{Ptr, OpenFlags}, Ret: Int},
 
 	// Descriptors (sys_file.go).
-	unix.SYS_OPEN:        {Name: "open", Fn: Open, Support: Partial, Note: "O_TMPFILE is EOPNOTSUPP", Args: []ArgKind{Path, OpenFlags, Oct}, Ret: FD},
-	unix.SYS_OPENAT:      {Name: "openat", Fn: Openat, Support: Partial, Note: "O_TMPFILE is EOPNOTSUPP", Args: []ArgKind{FD, Path, OpenFlags, Oct}, Ret: FD},
+	unix.SYS_OPEN:        {Name: "open", Fn: Open, Support: Partial, Note: "O_TMPFILE on tmpfs and the overlay; EOPNOTSUPP on volumes (host directories)", Args: []ArgKind{Path, OpenFlags, Oct}, Ret: FD},
+	unix.SYS_OPENAT:      {Name: "openat", Fn: Openat, Support: Partial, Note: "O_TMPFILE on tmpfs and the overlay; EOPNOTSUPP on volumes (host directories)", Args: []ArgKind{FD, Path, OpenFlags, Oct}, Ret: FD},
 	unix.SYS_OPENAT2:     {Name: "openat2", Fn: Openat2, Support: Partial, Note: "RESOLVE_IN_ROOT/BENEATH confine to the start directory; NO_SYMLINKS, NO_MAGICLINKS and NO_XDEV are not enforced; RESOLVE_CACHED is EAGAIN", Args: []ArgKind{FD, Path, Ptr, Uint}, Ret: FD},
 	unix.SYS_CREAT:       {Name: "creat", Fn: Creat, Support: Full, Args: []ArgKind{Path, Oct}, Ret: FD},
 	unix.SYS_CLOSE:       {Name: "close", Fn: Close, Support: Full, Args: []ArgKind{FD}, Ret: Int},
@@ -194,7 +194,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_DUP:         {Name: "dup", Fn: Dup, Support: Full, Args: []ArgKind{FD}, Ret: FD},
 	unix.SYS_DUP2:        {Name: "dup2", Fn: Dup2, Support: Full, Args: []ArgKind{FD, FD}, Ret: FD},
 	unix.SYS_DUP3:        {Name: "dup3", Fn: Dup3, Support: Full, Args: []ArgKind{FD, FD, OpenFlags}, Ret: FD},
-	unix.SYS_FCNTL:       {Name: "fcntl", Fn: Fcntl, Support: Partial, Note: "record locks and leases always succeed (no other locker exists); F_SETOWN/F_SETSIG are recorded nowhere; no file seals", Args: []ArgKind{FD, Int, Hex}, Ret: Int},
+	unix.SYS_FCNTL:       {Name: "fcntl", Fn: Fcntl, Support: Partial, Note: "record locks (F_GETLK/F_SETLK/F_SETLKW and F_OFD_*) are real between the sandbox's processes and on volumes also taken on the host (sentry/fs/lock); leases always succeed; F_SETOWN/F_SETSIG are recorded nowhere; F_ADD_SEALS/F_GET_SEALS on tmpfs files and memfds", Args: []ArgKind{FD, Int, Hex}, Ret: Int},
 	unix.SYS_IOCTL:       {Name: "ioctl", Fn: Ioctl, Support: Partial, Note: "FIONBIO, FIOCLEX, FIONCLEX, FIOASYNC, FIONREAD; terminals (sentry/tty): TCGETS/TCSETS/TCSETSW/TCSETSF and the termios2 and termio forms, TIOCGLCKTRMIOS/TIOCSLCKTRMIOS, TIOCGWINSZ/TIOCSWINSZ, TIOCSCTTY, TIOCNOTTY, TIOCGPGRP/TIOCSPGRP, TIOCGSID, TIOCEXCL/TIOCNXCL/TIOCGEXCL, TIOCOUTQ, TIOCSTI, TCFLSH, TCXONC, TCSBRK(P), TIOCSBRK/TIOCCBRK, TIOCGETD/TIOCSETD (N_TTY only), TIOCGSOFTCAR/TIOCSSOFTCAR, TIOCGDEV, TIOCVHANGUP; pty masters: TIOCGPTN, TIOCSPTLCK/TIOCGPTLCK, TIOCPKT/TIOCGPKT, TIOCSIG, TIOCGPTPEER; modem, serial and console ioctls ENOTTY, as on a pty; others ENOTTY", Args: []ArgKind{FD, Hex, Hex}, Ret: Int},
 
 	// Attributes (sys_fs.go).
@@ -256,28 +256,73 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_FALLOCATE: {Name: "fallocate", Fn: Fallocate, Support: Partial, Note: "mode 0 and FALLOC_FL_KEEP_SIZE in memory; volumes pass every mode to the host file", Args: []ArgKind{FD, Hex, Int, Int}, Ret: Int},
 	unix.SYS_FADVISE64: {Name: "fadvise64", Fn: Fadvise64, Support: Full, Note: "advice is validated and ignored", Args: []ArgKind{FD, Int, Int, Int}, Ret: Int},
 	unix.SYS_READAHEAD: {Name: "readahead", Fn: Readahead, Support: Full, Note: "validated and ignored", Args: []ArgKind{FD, Int, Uint}, Ret: Int},
-	unix.SYS_FLOCK:     {Name: "flock", Fn: Flock, Support: Partial, Note: "always granted: no lock conflicts are detected", Args: []ArgKind{FD, Hex}, Ret: Int},
+	unix.SYS_FLOCK:     {Name: "flock", Fn: Flock, Support: Full, Note: "owned by the open file description; conflicts between the sandbox's processes, waits on kernel wait queues; on volumes also taken on the host", Args: []ArgKind{FD, Hex}, Ret: Int},
 
 	// Extended attributes (sys_fs.go): none are stored.
-	unix.SYS_GETXATTR:     {Name: "getxattr", Fn: Getxattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{Path, Path, Ptr, Uint}, Ret: Int},
-	unix.SYS_LGETXATTR:    {Name: "lgetxattr", Fn: Lgetxattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{Path, Path, Ptr, Uint}, Ret: Int},
-	unix.SYS_FGETXATTR:    {Name: "fgetxattr", Fn: Fgetxattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{FD, Path, Ptr, Uint}, Ret: Int},
-	unix.SYS_LISTXATTR:    {Name: "listxattr", Fn: Listxattr, Support: Partial, Note: "no extended attributes: empty list", Args: []ArgKind{Path, Ptr, Uint}, Ret: Int},
-	unix.SYS_LLISTXATTR:   {Name: "llistxattr", Fn: Llistxattr, Support: Partial, Note: "no extended attributes: empty list", Args: []ArgKind{Path, Ptr, Uint}, Ret: Int},
-	unix.SYS_FLISTXATTR:   {Name: "flistxattr", Fn: Flistxattr, Support: Partial, Note: "no extended attributes: empty list", Args: []ArgKind{FD, Ptr, Uint}, Ret: Int},
-	unix.SYS_SETXATTR:     {Name: "setxattr", Fn: Setxattr, Support: Partial, Note: "no extended attributes: EOPNOTSUPP", Args: []ArgKind{Path, Path, Ptr, Uint, Hex}, Ret: Int},
-	unix.SYS_LSETXATTR:    {Name: "lsetxattr", Fn: Lsetxattr, Support: Partial, Note: "no extended attributes: EOPNOTSUPP", Args: []ArgKind{Path, Path, Ptr, Uint, Hex}, Ret: Int},
-	unix.SYS_FSETXATTR:    {Name: "fsetxattr", Fn: Fsetxattr, Support: Partial, Note: "no extended attributes: EOPNOTSUPP", Args: []ArgKind{FD, Path, Ptr, Uint, Hex}, Ret: Int},
-	unix.SYS_REMOVEXATTR:  {Name: "removexattr", Fn: Removexattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{Path, Path}, Ret: Int},
-	unix.SYS_LREMOVEXATTR: {Name: "lremovexattr", Fn: Lremovexattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{Path, Path}, Ret: Int},
-	unix.SYS_FREMOVEXATTR: {Name: "fremovexattr", Fn: Fremovexattr, Support: Partial, Note: "no extended attributes: ENODATA", Args: []ArgKind{FD, Path}, Ret: Int},
+	unix.SYS_GETXATTR:     {Name: "getxattr", Fn: Getxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_LGETXATTR:    {Name: "lgetxattr", Fn: Lgetxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_FGETXATTR:    {Name: "fgetxattr", Fn: Fgetxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{FD, Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_LISTXATTR:    {Name: "listxattr", Fn: Listxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_LLISTXATTR:   {Name: "llistxattr", Fn: Llistxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_FLISTXATTR:   {Name: "flistxattr", Fn: Flistxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{FD, Ptr, Uint}, Ret: Int},
+	unix.SYS_SETXATTR:     {Name: "setxattr", Fn: Setxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Path, Ptr, Uint, Hex}, Ret: Int},
+	unix.SYS_LSETXATTR:    {Name: "lsetxattr", Fn: Lsetxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Path, Ptr, Uint, Hex}, Ret: Int},
+	unix.SYS_FSETXATTR:    {Name: "fsetxattr", Fn: Fsetxattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{FD, Path, Ptr, Uint, Hex}, Ret: Int},
+	unix.SYS_REMOVEXATTR:  {Name: "removexattr", Fn: Removexattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Path}, Ret: Int},
+	unix.SYS_LREMOVEXATTR: {Name: "lremovexattr", Fn: Lremovexattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{Path, Path}, Ret: Int},
+	unix.SYS_FREMOVEXATTR: {Name: "fremovexattr", Fn: Fremovexattr, Support: Partial, Note: "user.*, trusted.*, security.* kept on tmpfs and the overlay; volumes keep the host's (trusted.*/security.* writes need the sentry's host capability); system.* (POSIX ACLs) is EOPNOTSUPP in the sentry's filesystems", Args: []ArgKind{FD, Path}, Ret: Int},
 	// END file syscalls
+
+	// memfd_create and file seals (sys_memfd.go, sentry/fs/tmpfs/seals.go).
+	unix.SYS_MEMFD_CREATE: {Name: "memfd_create", Fn: MemfdCreate, Support: Partial, Note: "MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_NOEXEC_SEAL, MFD_EXEC; MFD_HUGETLB is EINVAL (no hugetlbfs)", Args: []ArgKind{Path, Hex}, Ret: FD},
+
+	// splice, tee, vmsplice, sync_file_range (sys_splice.go,
+	// sentry/fs/pipe/splice.go).
+	unix.SYS_SPLICE:          {Name: "splice", Fn: Splice, Support: Full, Note: "copies through a buffer (SPLICE_F_MOVE and SPLICE_F_GIFT are hints, as on Linux)", Args: []ArgKind{FD, Ptr, FD, Ptr, Uint, Hex}, Ret: Int},
+	unix.SYS_TEE:             {Name: "tee", Fn: Tee, Support: Full, Args: []ArgKind{FD, FD, Uint, Hex}, Ret: Int},
+	unix.SYS_VMSPLICE:        {Name: "vmsplice", Fn: Vmsplice, Support: Full, Note: "copies the pages (SPLICE_F_GIFT is a hint, as on Linux)", Args: []ArgKind{FD, Ptr, Uint, Hex}, Ret: Int},
+	unix.SYS_SYNC_FILE_RANGE: {Name: "sync_file_range", Fn: SyncFileRange, Support: Partial, Note: "writes the range's dirty shared-mapping pages to the file; starts no host write-back", Args: []ArgKind{FD, Int, Int, Hex}, Ret: Int},
+
+	// Extended attributes relative to a directory (Linux 6.13; sys_fs.go).
+	unix.SYS_SETXATTRAT:    {Name: "setxattrat", Fn: Setxattrat, Support: Partial, Note: "as getxattr and its siblings (struct xattr_args; AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH)", Args: []ArgKind{FD, Path, Hex, Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_GETXATTRAT:    {Name: "getxattrat", Fn: Getxattrat, Support: Partial, Note: "as getxattr and its siblings (struct xattr_args; AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH)", Args: []ArgKind{FD, Path, Hex, Path, Ptr, Uint}, Ret: Int},
+	unix.SYS_LISTXATTRAT:   {Name: "listxattrat", Fn: Listxattrat, Support: Partial, Note: "as getxattr and its siblings (struct xattr_args; AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH)", Args: []ArgKind{FD, Path, Hex, Ptr, Uint}, Ret: Int},
+	unix.SYS_REMOVEXATTRAT: {Name: "removexattrat", Fn: Removexattrat, Support: Partial, Note: "as getxattr and its siblings (struct xattr_args; AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH)", Args: []ArgKind{FD, Path, Hex, Path}, Ret: Int},
+
+	// inotify (sys_inotify.go, sentry/fs/inotify).
+	unix.SYS_INOTIFY_INIT:      {Name: "inotify_init", Fn: InotifyInit, Support: Full, Note: "events of the sandbox's own changes on every filesystem; host-side changes in volumes are not seen", Ret: FD},
+	unix.SYS_INOTIFY_INIT1:     {Name: "inotify_init1", Fn: InotifyInit1, Support: Full, Note: "as inotify_init; IN_NONBLOCK, IN_CLOEXEC", Args: []ArgKind{Hex}, Ret: FD},
+	unix.SYS_INOTIFY_ADD_WATCH: {Name: "inotify_add_watch", Fn: InotifyAddWatch, Support: Full, Note: "every event and flag (IN_ONESHOT, IN_MASK_ADD, IN_MASK_CREATE, IN_ONLYDIR, IN_DONT_FOLLOW, IN_EXCL_UNLINK); max_user_watches", Args: []ArgKind{FD, Path, Hex}, Ret: Int},
+	unix.SYS_INOTIFY_RM_WATCH:  {Name: "inotify_rm_watch", Fn: InotifyRmWatch, Support: Full, Args: []ArgKind{FD, Int}, Ret: Int},
 
 	// Terminals and signal files (sys_signalfd.go; terminal ioctls are
 	// ioctl's, served by sentry/tty).
 	unix.SYS_SIGNALFD:  {Name: "signalfd", Fn: Signalfd, Support: Partial, Note: "poll and epoll readiness follow the thread that made the file (Linux: the polling thread); reads take the reader's signals", Args: []ArgKind{FD, Ptr, Uint}, Ret: FD},
 	unix.SYS_SIGNALFD4: {Name: "signalfd4", Fn: Signalfd4, Support: Partial, Note: "as signalfd; SFD_NONBLOCK, SFD_CLOEXEC", Args: []ArgKind{FD, Ptr, Uint, Hex}, Ret: FD},
 	unix.SYS_VHANGUP:   {Name: "vhangup", Fn: Vhangup, Support: Full, Note: "hangs up the controlling terminal; needs CAP_SYS_TTY_CONFIG", Ret: Int},
+
+	// System V IPC (sys_sysvipc.go; sentry/ipc): the sandbox's own IPC
+	// namespace.
+	unix.SYS_SHMGET:     {Name: "shmget", Fn: Shmget, Support: Partial, Note: "IPC_CREAT, IPC_EXCL, SHM_NORESERVE; SHM_HUGETLB is ENOMEM (no huge pages, as Linux with vm.nr_hugepages 0)", Args: []ArgKind{Hex, Uint, Oct}, Ret: Int},
+	unix.SYS_SHMAT:      {Name: "shmat", Fn: Shmat, Support: Full, Note: "SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC; memory-file pages shared by every attach, counted as Shmem, swappable", Args: []ArgKind{Int, Ptr, Oct}, Ret: Hex},
+	unix.SYS_SHMDT:      {Name: "shmdt", Fn: Shmdt, Support: Full, Note: "detaches the attach at the address and its fragments, as Linux", Args: []ArgKind{Ptr}, Ret: Int},
+	unix.SYS_SHMCTL:     {Name: "shmctl", Fn: Shmctl, Support: Full, Note: "IPC_STAT, IPC_SET, IPC_RMID (destroyed at the last detach), SHM_LOCK/UNLOCK (pages kept off swap, RLIMIT_MEMLOCK counted), IPC_INFO, SHM_INFO, SHM_STAT, SHM_STAT_ANY", Args: []ArgKind{Int, Int, Ptr}, Ret: Int},
+	unix.SYS_SEMGET:     {Name: "semget", Fn: Semget, Support: Full, Args: []ArgKind{Hex, Int, Oct}, Ret: Int},
+	unix.SYS_SEMOP:      {Name: "semop", Fn: Semop, Support: Full, Note: "atomic, queued waiters served in arrival order, SEM_UNDO applied at exit (shared with CLONE_SYSVSEM), IPC_NOWAIT; waits release the CPU", Args: []ArgKind{Int, Ptr, Uint}, Ret: Int},
+	unix.SYS_SEMTIMEDOP: {Name: "semtimedop", Fn: Semtimedop, Support: Full, Note: "as semop, with a relative timeout (EAGAIN)", Args: []ArgKind{Int, Ptr, Uint, Ptr}, Ret: Int},
+	unix.SYS_SEMCTL:     {Name: "semctl", Fn: Semctl, Support: Full, Note: "GETVAL, SETVAL, GETALL, SETALL, GETPID, GETNCNT, GETZCNT, IPC_STAT, IPC_SET, IPC_RMID, IPC_INFO, SEM_INFO, SEM_STAT, SEM_STAT_ANY", Args: []ArgKind{Int, Int, Int, Hex}, Ret: Int},
+	unix.SYS_MSGGET:     {Name: "msgget", Fn: Msgget, Support: Full, Args: []ArgKind{Hex, Oct}, Ret: Int},
+	unix.SYS_MSGSND:     {Name: "msgsnd", Fn: Msgsnd, Support: Full, Note: "blocks while the queue is full (IPC_NOWAIT: EAGAIN); a waiting receiver is handed the message", Args: []ArgKind{Int, Ptr, Uint, Oct}, Ret: Int},
+	unix.SYS_MSGRCV:     {Name: "msgrcv", Fn: Msgrcv, Support: Full, Note: "msgtyp 0, > 0, < 0, MSG_EXCEPT, MSG_NOERROR, MSG_COPY, IPC_NOWAIT", Args: []ArgKind{Int, Ptr, Uint, Int, Oct}, Ret: Int},
+	unix.SYS_MSGCTL:     {Name: "msgctl", Fn: Msgctl, Support: Full, Note: "IPC_STAT, IPC_SET (msg_qbytes past msgmnb needs CAP_SYS_RESOURCE), IPC_RMID, IPC_INFO, MSG_INFO, MSG_STAT, MSG_STAT_ANY", Args: []ArgKind{Int, Int, Ptr}, Ret: Int},
+
+	// POSIX message queues (sys_mqueue.go; sentry/fs/mqueue).
+	unix.SYS_MQ_OPEN:         {Name: "mq_open", Fn: MqOpen, Support: Full, Note: "limits from /proc/sys/fs/mqueue and RLIMIT_MSGQUEUE; the queues are those the mqueue filesystem (/dev/mqueue) shows", Args: []ArgKind{Path, OpenFlags, Oct, Ptr}, Ret: FD},
+	unix.SYS_MQ_UNLINK:       {Name: "mq_unlink", Fn: MqUnlink, Support: Full, Args: []ArgKind{Path}, Ret: Int},
+	unix.SYS_MQ_TIMEDSEND:    {Name: "mq_timedsend", Fn: MqTimedsend, Support: Full, Note: "priorities, O_NONBLOCK, absolute CLOCK_REALTIME timeout; waits release the CPU", Args: []ArgKind{FD, Ptr, Uint, Uint, Ptr}, Ret: Int},
+	unix.SYS_MQ_TIMEDRECEIVE: {Name: "mq_timedreceive", Fn: MqTimedreceive, Support: Full, Args: []ArgKind{FD, Ptr, Uint, Ptr, Ptr}, Ret: Int},
+	unix.SYS_MQ_NOTIFY:       {Name: "mq_notify", Fn: MqNotify, Support: Partial, Note: "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD needs a netlink socket that takes the cookie (none here: ENOTSOCK/EINVAL; glibc reports ENOSYS); a registration is dropped by the owner's close(2) or exit, not by a dup2 over its descriptor", Args: []ArgKind{FD, Ptr}, Ret: Int},
+	unix.SYS_MQ_GETSETATTR:   {Name: "mq_getsetattr", Fn: MqGetsetattr, Support: Full, Args: []ArgKind{FD, Ptr, Ptr}, Ret: Int},
 
 	// The mount table (sys_mount.go): CAP_SYS_ADMIN, the sandbox's own
 	// filesystems only.

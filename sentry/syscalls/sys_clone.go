@@ -155,6 +155,24 @@ func ExecCredentials(old *auth.Credentials, out **auth.Credentials) func(loader.
 // what it opens (boot's first program and execve).
 func ExecFile(f *vfs.FileDescription) loader.File { return execFile{f} }
 
+// HoldExecutable makes m hold the executable it was loaded with: exe, the
+// path the loader reports, is one of the files it opened (opened, by the
+// paths their descriptions have). While m runs it the file cannot be
+// written; ETXTBSY if it is open for writing now (Linux's
+// deny_write_access at exec).
+func HoldExecutable(v *vfs.VirtualFilesystem, ctx *fs.Context, m *mm.MemoryManager, opened map[string]vfs.Location, exe string) error {
+	loc, ok := opened[exe]
+	if !ok {
+		return fmt.Errorf("execve: the loaded executable %q is none of the files opened", exe)
+	}
+	d, err := v.DenyWrite(ctx, loc)
+	if err != nil {
+		return err
+	}
+	m.HoldExecutable(d)
+	return nil
+}
+
 func Execve(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return doExecve(t, unix.AT_FDCWD, a.Ptr(0), a.Ptr(1), a.Ptr(2), 0)
 }
@@ -233,6 +251,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	ctx := fsContext(t)
 	var newCreds *auth.Credentials
 	programOpened := false
+	opened := map[string]vfs.Location{}
 	loaded, err := loader.Load(loader.LoadArgs{
 		MM: m,
 		Open: func(p string) (loader.File, string, error) {
@@ -247,6 +266,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 			if err != nil {
 				return nil, "", err
 			}
+			opened[f.Path()] = f.Location()
 			return execFile{f}, f.Path(), nil
 		},
 		Filename:  execName,
@@ -263,6 +283,15 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		}
 		t.Log().Warnf("execve %q: %v", filename, err)
 		return 0, unix.ENOEXEC
+	}
+	if err := HoldExecutable(s.VFS, ctx, m, opened, loaded.Executable); err != nil {
+		m.DecUsers()
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			return 0, errno
+		}
+		t.Log().Warnf("execve %q: %v", filename, err)
+		return 0, unix.EIO
 	}
 	// Point of no return.
 	t.KillOtherThreads()

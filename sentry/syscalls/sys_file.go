@@ -9,6 +9,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/mqueue"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"github.com/runsc-lite/runsc-lite/sentry/usermem"
@@ -515,7 +516,16 @@ func Openat2(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 }
 
 func Close(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return 0, t.FDs.Remove(a.Int(0))
+	fd := a.Int(0)
+	if f, err := t.FDs.Get(fd); err == nil {
+		// A POSIX message queue forgets the closing process's
+		// mq_notify registration (mqueue_flush_file).
+		if mf, ok := f.Impl().(*mqueue.File); ok {
+			mf.Queue().Flush(t.TG.TGID())
+		}
+		f.DecRef()
+	}
+	return 0, t.FDs.Remove(fd)
 }
 
 func CloseRange(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -613,34 +623,8 @@ func Fcntl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	case unix.F_SETFL:
 		f.SetFlags(uint32(arg))
 		return 0, nil
-	case unix.F_GETLK, fOFDGetlk:
-		// No locks are ever held by anyone else: report the range
-		// unlocked.
-		var b [2]byte
-		binary.LittleEndian.PutUint16(b[:], unix.F_UNLCK)
-		if _, err := t.CopyOutBytes(hostarch.Addr(arg), b[:]); err != nil {
-			return 0, unix.EFAULT
-		}
-		return 0, nil
-	case unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
-		var b [32]byte
-		if _, err := t.CopyInBytes(hostarch.Addr(arg), b[:]); err != nil {
-			return 0, unix.EFAULT
-		}
-		switch int16(binary.LittleEndian.Uint16(b[:])) {
-		case unix.F_RDLCK:
-			if !f.Readable() {
-				return 0, unix.EBADF
-			}
-		case unix.F_WRLCK:
-			if !f.Writable() {
-				return 0, unix.EBADF
-			}
-		case unix.F_UNLCK:
-		default:
-			return 0, unix.EINVAL
-		}
-		return 0, nil
+	case unix.F_GETLK, unix.F_SETLK, unix.F_SETLKW, fOFDGetlk, fOFDSetlk, fOFDSetlkw:
+		return 0, fcntlLock(t, f, cmd, arg)
 	case unix.F_GETOWN, unix.F_GETSIG:
 		return 0, nil
 	case unix.F_SETOWN, unix.F_SETSIG:
@@ -670,8 +654,24 @@ func Fcntl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 		n, err := p.SetPipeSize(int(uint32(arg)))
 		return uintptr(n), err
-	case fAddSeals, fGetSeals:
-		return 0, unix.EINVAL
+	case fGetSeals:
+		s, ok := f.Impl().(fs.Sealable)
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		seals, err := s.GetSeals()
+		return uintptr(seals), err
+	case fAddSeals:
+		// memfd_add_seals: EPERM for a description that cannot write,
+		// whatever the file; EINVAL for a file without seals.
+		if !f.Writable() {
+			return 0, unix.EPERM
+		}
+		s, ok := f.Impl().(fs.Sealable)
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		return 0, s.AddSeals(uint32(arg))
 	}
 	return 0, unix.EINVAL
 }
@@ -854,22 +854,40 @@ func copyOutInt64(t *process.Thread, addr uintptr, v int64) error {
 	return nil
 }
 
+// getReadWrite returns the files of descriptors inFD, open for reading,
+// and outFD, open for writing (EBADF otherwise), for the calls that move
+// data from one to the other (sendfile, copy_file_range, splice, tee).
+// The caller drops both references.
+func getReadWrite(t *process.Thread, inFD, outFD int32) (in, out *vfs.FileDescription, err error) {
+	if in, err = getFile(t, inFD); err != nil {
+		return nil, nil, err
+	}
+	if out, err = getFile(t, outFD); err != nil {
+		in.DecRef()
+		return nil, nil, err
+	}
+	if in.IsPath() || out.IsPath() || !in.Readable() || !out.Writable() {
+		in.DecRef()
+		out.DecRef()
+		return nil, nil, unix.EBADF
+	}
+	return in, out, nil
+}
+
 func Sendfile(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	outFD, inFD, offAddr, count := a.Int(0), a.Int(1), a.Ptr(2), int64(a[3])
-	in, err := getFile(t, inFD)
+	in, out, err := getReadWrite(t, inFD, outFD)
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := getFile(t, outFD)
-	if err != nil {
-		return 0, err
-	}
 	defer out.DecRef()
-	if !in.Readable() || !out.Writable() {
-		return 0, unix.EBADF
-	}
 	if in.IsDir() || out.Flags()&unix.O_APPEND != 0 {
+		return 0, unix.EINVAL
+	}
+	if pipeEnd(in) != nil {
+		// A pipe cannot be spliced from by sendfile (no splice_read):
+		// Go's io.Copy relies on this EINVAL to fall back to splice.
 		return 0, unix.EINVAL
 	}
 	if count < 0 {
@@ -907,17 +925,13 @@ func CopyFileRange(t *process.Thread, a arch.SyscallArguments) (uintptr, error) 
 	if flags != 0 {
 		return 0, unix.EINVAL
 	}
-	in, err := getFile(t, inFD)
+	in, out, err := getReadWrite(t, inFD, outFD)
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := getFile(t, outFD)
-	if err != nil {
-		return 0, err
-	}
 	defer out.DecRef()
-	if !in.Readable() || !out.Writable() || out.Flags()&unix.O_APPEND != 0 {
+	if out.Flags()&unix.O_APPEND != 0 {
 		return 0, unix.EBADF
 	}
 	if in.IsDir() || out.IsDir() {

@@ -589,6 +589,9 @@ func Truncate(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err := vfs.Access(ctx, loc, 2); err != nil {
 		return 0, err
 	}
+	if err := t.S.VFS.CheckWrite(ctx, loc); err != nil {
+		return 0, err // ETXTBSY: a program runs it
+	}
 	return 0, vfs.SetStat(ctx, loc, fs.SetStat{Mask: linux.STATX_SIZE, Size: uint64(length)}, false)
 }
 
@@ -834,22 +837,6 @@ func Readahead(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return 0, nil
 }
 
-func Flock(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	f, err := getFile(t, a.Int(0))
-	if err != nil {
-		return 0, err
-	}
-	defer f.DecRef()
-	if f.IsPath() {
-		return 0, unix.EBADF
-	}
-	switch a.Int(1) &^ unix.LOCK_NB {
-	case unix.LOCK_SH, unix.LOCK_EX, unix.LOCK_UN:
-		return 0, nil
-	}
-	return 0, unix.EINVAL
-}
-
 // Working directory, root and umask.
 
 func Getcwd(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -914,116 +901,308 @@ func Umask(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return uintptr(t.FS.SwapUmask(a.Uint(0) & 0777)), nil
 }
 
-// Extended attributes: none are stored.
+// Extended attributes: sentry/vfs/xattr.go checks, the filesystems keep
+// them (tmpfs and the overlay in the sentry, volumes on the host).
 
-func xattrPath(t *process.Thread, a arch.SyscallArguments, follow bool) (uintptr, error) {
-	_, err := resolveAt(t, fsContext(t), unix.AT_FDCWD, a.Ptr(0), 0, follow)
-	return 0, err
+// xattrTarget is the file an xattr call is about: a path (followed or
+// not) or a descriptor (EBADF for an O_PATH one).
+type xattrTarget struct {
+	path   uintptr
+	follow bool
+	fd     int32
+	byFD   bool
+	// at marks the *xattrat calls: fd is their dirfd, whose descriptor
+	// is checked only when reached (an empty path with AT_EMPTY_PATH).
+	at bool
 }
 
-func xattrFD(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	f, err := getFile(t, a.Int(0))
-	if err != nil {
-		return 0, err
-	}
-	f.DecRef()
-	return 0, nil
+func xattrByPath(a arch.SyscallArguments, follow bool) xattrTarget {
+	return xattrTarget{path: a.Ptr(0), fd: unix.AT_FDCWD, follow: follow}
 }
 
-func xattrName(t *process.Thread, addr uintptr) error {
-	name, err := t.CopyInString(addr, 255)
-	if err == unix.ENAMETOOLONG {
-		return unix.ERANGE
+func xattrByFD(a arch.SyscallArguments) xattrTarget { return xattrTarget{fd: a.Int(0), byFD: true} }
+
+// xattrAt is the target of setxattrat and its siblings (dirfd, path,
+// at_flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH, else EINVAL). An empty (or
+// NULL) path with AT_EMPTY_PATH is the descriptor itself, as f*xattr.
+func xattrAt(t *process.Thread, a arch.SyscallArguments) (xattrTarget, error) {
+	dirfd, pathAddr, flags := a.Int(0), a.Ptr(1), a.Uint(2)
+	if flags&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
+		return xattrTarget{}, unix.EINVAL
 	}
+	x := xattrTarget{path: pathAddr, fd: dirfd, follow: flags&unix.AT_SYMLINK_NOFOLLOW == 0, at: true}
+	if flags&unix.AT_EMPTY_PATH != 0 {
+		empty := pathAddr == 0
+		if !empty {
+			b := make([]byte, 1)
+			if _, err := t.CopyInBytes(hostarch.Addr(pathAddr), b); err != nil {
+				return xattrTarget{}, unix.EFAULT
+			}
+			empty = b[0] == 0
+		}
+		x.byFD = empty
+	}
+	return x, nil
+}
+
+// xattrArgs reads struct xattr_args (value, size, flags) of usize bytes:
+// EINVAL below its first version's 16 bytes, E2BIG past a page or with
+// unknown non-zero bytes, EFAULT.
+func xattrArgs(t *process.Thread, addr uintptr, usize uint64) (value uintptr, size uint64, flags uint32, err error) {
+	if usize < 16 {
+		return 0, 0, 0, unix.EINVAL
+	}
+	if usize > 4096 {
+		return 0, 0, 0, unix.E2BIG
+	}
+	b := make([]byte, usize)
+	if _, err := t.CopyInBytes(hostarch.Addr(addr), b); err != nil {
+		return 0, 0, 0, unix.EFAULT
+	}
+	for _, c := range b[16:] {
+		if c != 0 {
+			return 0, 0, 0, unix.E2BIG
+		}
+	}
+	return uintptr(binary.LittleEndian.Uint64(b)), uint64(binary.LittleEndian.Uint32(b[8:])), binary.LittleEndian.Uint32(b[12:]), nil
+}
+
+// checkFD is the descriptor check the f*xattr calls make before anything
+// else.
+func (x xattrTarget) checkFD(t *process.Thread) error {
+	if !x.byFD || x.at {
+		return nil
+	}
+	f, err := getFile(t, x.fd)
 	if err != nil {
-		return unix.EFAULT
+		return err
 	}
-	if name == "" {
-		return unix.ERANGE
+	defer f.DecRef()
+	if f.IsPath() {
+		return unix.EBADF
 	}
 	return nil
 }
 
+func (x xattrTarget) resolve(t *process.Thread, ctx *fs.Context) (vfs.Location, error) {
+	if !x.byFD {
+		return resolveAt(t, ctx, x.fd, x.path, 0, x.follow)
+	}
+	f, err := getFile(t, x.fd)
+	if err != nil {
+		return vfs.Location{}, err
+	}
+	defer f.DecRef()
+	if f.IsPath() {
+		return vfs.Location{}, unix.EBADF
+	}
+	return f.Location(), nil
+}
+
+// xattrName reads an attribute's name: ERANGE if empty or longer than
+// XATTR_NAME_MAX, EFAULT for a bad pointer.
+func xattrName(t *process.Thread, addr uintptr) (string, error) {
+	name, err := t.CopyInString(addr, vfs.XattrNameMax)
+	if err == unix.ENAMETOOLONG {
+		return "", unix.ERANGE
+	}
+	if err != nil {
+		return "", unix.EFAULT
+	}
+	if name == "" {
+		return "", unix.ERANGE
+	}
+	return name, nil
+}
+
+func getxattr(t *process.Thread, x xattrTarget, nameAddr, valueAddr uintptr, size uint64) (uintptr, error) {
+	if err := x.checkFD(t); err != nil {
+		return 0, err
+	}
+	name, err := xattrName(t, nameAddr)
+	if err != nil {
+		return 0, err
+	}
+	ctx := fsContext(t)
+	loc, err := x.resolve(t, ctx)
+	if err != nil {
+		return 0, err
+	}
+	v, err := vfs.GetXattr(ctx, loc, name)
+	if err != nil {
+		return 0, err
+	}
+	return copyOutSized(t, valueAddr, size, v)
+}
+
+// copyOutSized is getxattr's and listxattr's size protocol for b: size 0
+// asks for its length, a smaller size is ERANGE (sizes past
+// XATTR_SIZE_MAX count as that).
+func copyOutSized(t *process.Thread, addr uintptr, size uint64, b []byte) (uintptr, error) {
+	size = min(size, vfs.XattrSizeMax)
+	if size == 0 {
+		return uintptr(len(b)), nil
+	}
+	if uint64(len(b)) > size {
+		return 0, unix.ERANGE
+	}
+	if _, err := t.CopyOutBytes(hostarch.Addr(addr), b); err != nil {
+		return 0, unix.EFAULT
+	}
+	return uintptr(len(b)), nil
+}
+
+func setxattr(t *process.Thread, x xattrTarget, nameAddr, valueAddr uintptr, size uint64, flags uint32) (uintptr, error) {
+	if err := x.checkFD(t); err != nil {
+		return 0, err
+	}
+	if flags&^(unix.XATTR_CREATE|unix.XATTR_REPLACE) != 0 {
+		return 0, unix.EINVAL
+	}
+	name, err := xattrName(t, nameAddr)
+	if err != nil {
+		return 0, err
+	}
+	if size > vfs.XattrSizeMax {
+		return 0, unix.E2BIG
+	}
+	value := make([]byte, size)
+	if size > 0 {
+		if _, err := t.CopyInBytes(hostarch.Addr(valueAddr), value); err != nil {
+			return 0, unix.EFAULT
+		}
+	}
+	ctx := fsContext(t)
+	loc, err := x.resolve(t, ctx)
+	if err != nil {
+		return 0, err
+	}
+	return 0, vfs.SetXattr(ctx, loc, name, value, flags)
+}
+
+func listxattr(t *process.Thread, x xattrTarget, listAddr uintptr, size uint64) (uintptr, error) {
+	ctx := fsContext(t)
+	loc, err := x.resolve(t, ctx)
+	if err != nil {
+		return 0, err
+	}
+	names, err := vfs.ListXattr(ctx, loc)
+	if err != nil {
+		return 0, err
+	}
+	var buf []byte
+	for _, n := range names {
+		buf = append(append(buf, n...), 0)
+	}
+	if len(buf) > vfs.XattrSizeMax {
+		return 0, unix.E2BIG
+	}
+	return copyOutSized(t, listAddr, size, buf)
+}
+
+func removexattr(t *process.Thread, x xattrTarget, nameAddr uintptr) (uintptr, error) {
+	if err := x.checkFD(t); err != nil {
+		return 0, err
+	}
+	name, err := xattrName(t, nameAddr)
+	if err != nil {
+		return 0, err
+	}
+	ctx := fsContext(t)
+	loc, err := x.resolve(t, ctx)
+	if err != nil {
+		return 0, err
+	}
+	return 0, vfs.RemoveXattr(ctx, loc, name)
+}
+
 func Getxattr(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	if _, err := xattrPath(t, a, true); err != nil {
-		return 0, err
-	}
-	if err := xattrName(t, a.Ptr(1)); err != nil {
-		return 0, err
-	}
-	return 0, unix.ENODATA
+	return getxattr(t, xattrByPath(a, true), a.Ptr(1), a.Ptr(2), uint64(a[3]))
 }
 
 func Lgetxattr(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	if _, err := xattrPath(t, a, false); err != nil {
-		return 0, err
-	}
-	if err := xattrName(t, a.Ptr(1)); err != nil {
-		return 0, err
-	}
-	return 0, unix.ENODATA
+	return getxattr(t, xattrByPath(a, false), a.Ptr(1), a.Ptr(2), uint64(a[3]))
 }
 
 func Fgetxattr(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	if _, err := xattrFD(t, a); err != nil {
-		return 0, err
-	}
-	if err := xattrName(t, a.Ptr(1)); err != nil {
-		return 0, err
-	}
-	return 0, unix.ENODATA
+	return getxattr(t, xattrByFD(a), a.Ptr(1), a.Ptr(2), uint64(a[3]))
 }
 
 func Listxattr(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return xattrPath(t, a, true)
+	return listxattr(t, xattrByPath(a, true), a.Ptr(1), uint64(a[2]))
 }
 
 func Llistxattr(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return xattrPath(t, a, false)
+	return listxattr(t, xattrByPath(a, false), a.Ptr(1), uint64(a[2]))
 }
 
 func Flistxattr(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return xattrFD(t, a)
+	return listxattr(t, xattrByFD(a), a.Ptr(1), uint64(a[2]))
 }
 
 func Setxattr(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	if _, err := xattrPath(t, a, true); err != nil {
-		return 0, err
-	}
-	return 0, unix.EOPNOTSUPP
+	return setxattr(t, xattrByPath(a, true), a.Ptr(1), a.Ptr(2), uint64(a[3]), a.Uint(4))
 }
 
 func Lsetxattr(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	if _, err := xattrPath(t, a, false); err != nil {
-		return 0, err
-	}
-	return 0, unix.EOPNOTSUPP
+	return setxattr(t, xattrByPath(a, false), a.Ptr(1), a.Ptr(2), uint64(a[3]), a.Uint(4))
 }
 
 func Fsetxattr(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	if _, err := xattrFD(t, a); err != nil {
-		return 0, err
-	}
-	return 0, unix.EOPNOTSUPP
+	return setxattr(t, xattrByFD(a), a.Ptr(1), a.Ptr(2), uint64(a[3]), a.Uint(4))
 }
 
 func Removexattr(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	if _, err := xattrPath(t, a, true); err != nil {
-		return 0, err
-	}
-	return 0, unix.ENODATA
+	return removexattr(t, xattrByPath(a, true), a.Ptr(1))
 }
 
 func Lremovexattr(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	if _, err := xattrPath(t, a, false); err != nil {
-		return 0, err
-	}
-	return 0, unix.ENODATA
+	return removexattr(t, xattrByPath(a, false), a.Ptr(1))
 }
 
 func Fremovexattr(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	if _, err := xattrFD(t, a); err != nil {
+	return removexattr(t, xattrByFD(a), a.Ptr(1))
+}
+
+func Getxattrat(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	x, err := xattrAt(t, a)
+	if err != nil {
 		return 0, err
 	}
-	return 0, unix.ENODATA
+	value, size, flags, err := xattrArgs(t, a.Ptr(4), uint64(a[5]))
+	if err != nil {
+		return 0, err
+	}
+	if flags != 0 {
+		return 0, unix.EINVAL
+	}
+	return getxattr(t, x, a.Ptr(3), value, size)
+}
+
+func Setxattrat(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	x, err := xattrAt(t, a)
+	if err != nil {
+		return 0, err
+	}
+	value, size, flags, err := xattrArgs(t, a.Ptr(4), uint64(a[5]))
+	if err != nil {
+		return 0, err
+	}
+	return setxattr(t, x, a.Ptr(3), value, size, flags)
+}
+
+func Listxattrat(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	x, err := xattrAt(t, a)
+	if err != nil {
+		return 0, err
+	}
+	return listxattr(t, x, a.Ptr(3), uint64(a[4]))
+}
+
+func Removexattrat(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	x, err := xattrAt(t, a)
+	if err != nil {
+		return 0, err
+	}
+	return removexattr(t, x, a.Ptr(3))
 }

@@ -90,6 +90,14 @@ func Mmap(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			}
 			o.MaxPerms.Write = false
 		}
+		if g, ok := mp.(mm.SharedWriteGate); ok && !o.Private && o.MaxPerms.Write {
+			mayWrite, release, err := g.HoldSharedWrite(o.Perms.Write)
+			if err != nil {
+				return 0, err
+			}
+			defer release()
+			o.MaxPerms.Write = mayWrite
+		}
 		o.Mappable = mp
 	} else {
 		o.Offset = 0

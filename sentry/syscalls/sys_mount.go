@@ -2,8 +2,9 @@ package syscalls
 
 // mount(2) and umount2(2): the sandbox's programs change its mount table
 // (its one mount namespace) with CAP_SYS_ADMIN, as Linux requires. What
-// they can mount is the sandbox's own: a new tmpfs or proc, or a bind of a
-// directory they can already reach — never a host path.
+// they can mount is the sandbox's own: a new tmpfs or proc, the IPC
+// namespace's mqueue filesystem, or a bind of a directory they can already
+// reach — never a host path.
 
 import (
 	"path"
@@ -73,6 +74,13 @@ func Mount(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	case "proc":
 		f = procfs.New(t.S)
 		o.Source, o.Flags, o.NoExec = "proc", "nosuid,nodev,noexec", true
+	case "mqueue":
+		// Every mount shows the IPC namespace's one set of queues.
+		if t.S.IPC == nil {
+			return 0, unix.ENODEV
+		}
+		f = t.S.IPC.MQueue.Filesystem()
+		o.Source = "mqueue"
 	default:
 		return 0, unix.ENODEV
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 // sigsetSize is sizeof(sigset_t) for the rt_sig* syscalls.
-const sigsetSize = 8
+const sigsetSize = process.SigsetSize
 
 // copyInSigset reads a sigset_t.
 func copyInSigset(t *process.Thread, addr uintptr) (linux.SignalSet, error) {
@@ -28,20 +28,23 @@ func copyInSigset(t *process.Thread, addr uintptr) (linux.SignalSet, error) {
 
 func RtSigaction(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	sig := int(a.Int(0))
-	if a[3] != sigsetSize || sig < 1 || sig > linux.SignalMaximum {
-		return 0, unix.EINVAL
-	}
-	var act linux.SigAction
+	var actBytes []byte
 	if a.Ptr(1) != 0 {
-		if _, err := act.CopyIn(t, hostarch.Addr(a.Ptr(1))); err != nil {
+		actBytes = make([]byte, 32)
+		if _, err := t.CopyInBytes(hostarch.Addr(a.Ptr(1)), actBytes); err != nil {
+			// Linux checks the signal first.
+			if _, err := process.DecodeSigaction(sig, uint64(a[3]), nil); err != nil {
+				return 0, err
+			}
 			return 0, unix.EFAULT
 		}
-		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
-			return 0, unix.EINVAL
-		}
+	}
+	act, err := process.DecodeSigaction(sig, uint64(a[3]), actBytes)
+	if err != nil {
+		return 0, err
 	}
 	var old linux.SigAction
-	if a.Ptr(1) != 0 {
+	if actBytes != nil {
 		old = t.TG.SetSignalAction(sig, act)
 	} else {
 		old = t.TG.Action(sig)
@@ -55,25 +58,20 @@ func RtSigaction(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 }
 
 func RtSigprocmask(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	if a[3] != sigsetSize {
-		return 0, unix.EINVAL
-	}
 	old := t.SignalMask
-	if a.Ptr(1) != 0 {
-		set, err := copyInSigset(t, a.Ptr(1))
-		if err != nil {
-			return 0, err
+	var set []byte
+	if a[3] == sigsetSize && a.Ptr(1) != 0 {
+		set = make([]byte, sigsetSize)
+		if _, err := t.CopyInBytes(hostarch.Addr(a.Ptr(1)), set); err != nil {
+			return 0, unix.EFAULT
 		}
-		switch a.Int(0) {
-		case unix.SIG_BLOCK:
-			t.SetSignalMask(old | set)
-		case unix.SIG_UNBLOCK:
-			t.SetSignalMask(old &^ set)
-		case unix.SIG_SETMASK:
-			t.SetSignalMask(set)
-		default:
-			return 0, unix.EINVAL
-		}
+	}
+	mask, err := process.ApplySigprocmask(a.Int(0), uint64(a[3]), old, set)
+	if err != nil {
+		return 0, err
+	}
+	if set != nil {
+		t.SetSignalMask(mask)
 	}
 	if a.Ptr(2) != 0 {
 		if _, err := old.CopyOut(t, hostarch.Addr(a.Ptr(2))); err != nil {
@@ -152,9 +150,13 @@ func RtSigreturn(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 func Sigaltstack(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	old := t.SignalStack()
 	if a.Ptr(0) != 0 {
-		var ss linux.SignalStack
-		if _, err := ss.CopyIn(t, hostarch.Addr(a.Ptr(0))); err != nil {
+		b := make([]byte, 24)
+		if _, err := t.CopyInBytes(hostarch.Addr(a.Ptr(0)), b); err != nil {
 			return 0, unix.EFAULT
+		}
+		ss, err := process.DecodeSignalStack(b)
+		if err != nil {
+			return 0, err
 		}
 		if err := t.SetSignalStack(ss); err != nil {
 			return 0, err

@@ -6,6 +6,7 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/lock"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,6 +97,7 @@ func (t *FDTable) CloseOnExec() {
 	}
 	t.mu.Unlock()
 	for _, f := range drop {
+		t.closed(f)
 		f.DecRef()
 	}
 }
@@ -113,8 +115,22 @@ func (t *FDTable) Release() {
 	t.mu.Unlock()
 	for _, s := range slots {
 		if s.file != nil {
+			t.closed(s.file)
 			s.file.DecRef()
 		}
+	}
+}
+
+// closed is what closing a descriptor of f by the table's process does
+// before the reference goes: its POSIX locks on f's file are dropped,
+// whichever of its descriptors took them (Linux's filp_flush ->
+// locks_remove_posix).
+func (t *FDTable) closed(f *FileDescription) {
+	if !lock.HasPOSIX(t) {
+		return
+	}
+	if key, err := f.FileKey(fs.Background); err == nil {
+		lock.ReleasePOSIX(key, t)
 	}
 }
 
@@ -221,6 +237,7 @@ func (t *FDTable) InstallAt(fd int32, f *FileDescription, cloexec bool) error {
 	t.setLocked(int(fd), fdSlot{file: f, cloexec: cloexec})
 	t.mu.Unlock()
 	if old != nil {
+		t.closed(old)
 		old.DecRef()
 	}
 	return nil
@@ -236,6 +253,7 @@ func (t *FDTable) Remove(fd int32) error {
 	old := t.slots[fd].file
 	t.removeLocked(int(fd))
 	t.mu.Unlock()
+	t.closed(old)
 	old.DecRef()
 	return nil
 }
@@ -257,6 +275,7 @@ func (t *FDTable) CloseRange(first, last uint32, cloexecOnly bool) {
 	}
 	t.mu.Unlock()
 	for _, f := range drop {
+		t.closed(f)
 		f.DecRef()
 	}
 }

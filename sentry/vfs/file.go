@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/lock"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/pipe"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"golang.org/x/sys/unix"
@@ -29,6 +30,11 @@ type FileDescription struct {
 	dir   *dirState
 	flags atomic.Uint32
 	name  string
+	// key caches the file's key (FileKey) once computed.
+	key atomic.Pointer[fs.FileKey]
+	// parent caches the key of the file's directory for inotify
+	// (notify.go).
+	parent atomic.Pointer[parentRef]
 
 	// relMu protects the release hooks (epoll interests that must go
 	// when the description's last reference does).
@@ -128,6 +134,11 @@ func (fd *FileDescription) Refs() int64 { return fd.refs.Load() }
 // DecRef drops a reference and releases the file when it was the last.
 func (fd *FileDescription) DecRef() {
 	if n := fd.refs.Add(-1); n == 0 {
+		if lock.HasDescription(fd) {
+			if key, err := fd.FileKey(fs.Background); err == nil {
+				lock.ReleaseDescription(key, fd)
+			}
+		}
 		fd.relMu.Lock()
 		hooks := fd.relHooks
 		fd.relHooks, fd.released = nil, true
@@ -135,10 +146,44 @@ func (fd *FileDescription) DecRef() {
 		for _, fn := range hooks {
 			fn()
 		}
+		fd.notifyClose()
 		if fd.impl != nil {
 			fd.impl.Release()
 		}
 	}
+}
+
+// FileKey returns the key of the description's file (what locks and
+// inotify watches are keyed by), computed once: from the open file when
+// it knows it, else its node's, else a Stat.
+func (fd *FileDescription) FileKey(ctx *fs.Context) (fs.FileKey, error) {
+	if k := fd.key.Load(); k != nil {
+		return *k, nil
+	}
+	var k fs.FileKey
+	ok := false
+	if id, isID := fd.impl.(fs.Identified); isID {
+		k, ok = id.FileKey()
+	}
+	if !ok {
+		var err error
+		if k, err = fs.NodeKey(ctx, fd.loc.Node); err != nil {
+			st, serr := fd.Stat(ctx)
+			if serr != nil {
+				return fs.FileKey{}, err
+			}
+			k = fs.KeyFromStatx(&st)
+		}
+	}
+	fd.key.Store(&k)
+	return k, nil
+}
+
+// HostLocks returns the file as a host-lockable file when its locks are
+// also taken on the host (a volume's regular file), or nil.
+func (fd *FileDescription) HostLocks() fs.HostLockable {
+	hl, _ := fd.impl.(fs.HostLockable)
+	return hl
 }
 
 // Location returns where the description was opened.
@@ -201,7 +246,11 @@ func (fd *FileDescription) Read(ctx *fs.Context, dst []byte) (int, error) {
 			fd.flushShared(pos, int64(len(dst)))
 		}
 	}
-	return fd.impl.Read(ctx, dst, fd.Flags())
+	n, err := fd.impl.Read(ctx, dst, fd.Flags())
+	if n > 0 {
+		fd.notify(unix.IN_ACCESS)
+	}
+	return n, err
 }
 
 // needsCoherence reports whether reads and writes of fd must be made
@@ -248,6 +297,9 @@ func (fd *FileDescription) Write(ctx *fs.Context, src []byte) (int, error) {
 			fd.noteWritten(end-int64(n), src[:n])
 		}
 	}
+	if n > 0 {
+		fd.notify(unix.IN_MODIFY)
+	}
 	return n, err
 }
 
@@ -265,7 +317,11 @@ func (fd *FileDescription) PRead(ctx *fs.Context, dst []byte, off int64) (int, e
 	if fd.needsCoherence() {
 		fd.flushShared(off, int64(len(dst)))
 	}
-	return fd.impl.ReadAt(ctx, dst, off)
+	n, err := fd.impl.ReadAt(ctx, dst, off)
+	if n > 0 {
+		fd.notify(unix.IN_ACCESS)
+	}
+	return n, err
 }
 
 // PWrite is pwrite(2).
@@ -279,6 +335,9 @@ func (fd *FileDescription) PWrite(ctx *fs.Context, src []byte, off int64) (int, 
 	n, err := fd.impl.WriteAt(ctx, src, off)
 	if n > 0 && fd.needsCoherence() {
 		fd.noteWritten(off, src[:n])
+	}
+	if n > 0 {
+		fd.notify(unix.IN_MODIFY)
 	}
 	return n, err
 }
@@ -328,13 +387,16 @@ func (fd *FileDescription) Truncate(ctx *fs.Context, size int64) error {
 	if fd.loc.Mount != nil && fd.loc.Mount.ReadOnly {
 		return unix.EROFS
 	}
+	var e error = unix.EINVAL
 	if t, ok := fd.impl.(fs.Truncater); ok {
-		return t.Truncate(ctx, size)
+		e = t.Truncate(ctx, size)
+	} else if a, ok := fd.loc.Node.(fs.Attributer); ok {
+		e = a.SetStat(ctx, fs.SetStat{Mask: linux.STATX_SIZE, Size: uint64(size)})
 	}
-	if a, ok := fd.loc.Node.(fs.Attributer); ok {
-		return a.SetStat(ctx, fs.SetStat{Mask: linux.STATX_SIZE, Size: uint64(size)})
+	if e == nil {
+		fd.notify(unix.IN_MODIFY)
 	}
-	return unix.EINVAL
+	return e
 }
 
 // Sync is fsync(2).
@@ -369,7 +431,11 @@ func (fd *FileDescription) Allocate(ctx *fs.Context, mode uint32, off, length in
 		return unix.ENODEV
 	}
 	if a, ok := fd.impl.(fs.Allocator); ok {
-		return a.Allocate(ctx, mode, off, length)
+		err := a.Allocate(ctx, mode, off, length)
+		if err == nil {
+			fd.notify(unix.IN_MODIFY)
+		}
+		return err
 	}
 	return unix.EOPNOTSUPP
 }
@@ -437,6 +503,21 @@ func (m namedMappable) Unmapped() {
 	}
 }
 
+// WriteMapped implements mm.WriteMapCounter for files that need it.
+func (m namedMappable) WriteMapped(delta int32) {
+	if c, ok := m.Mappable.(mm.WriteMapCounter); ok {
+		c.WriteMapped(delta)
+	}
+}
+
+// HoldSharedWrite implements mm.SharedWriteGate for files that need it.
+func (m namedMappable) HoldSharedWrite(write bool) (bool, func(), error) {
+	if g, ok := m.Mappable.(mm.SharedWriteGate); ok {
+		return g.HoldSharedWrite(write)
+	}
+	return true, func() {}, nil
+}
+
 // ReadAt implements io.ReaderAt for the sentry itself (the ELF loader):
 // it never blocks, and a short count at end of file comes with io.EOF.
 func (fd *FileDescription) ReadAt(p []byte, off int64) (int, error) {
@@ -459,6 +540,7 @@ func (fd *FileDescription) Getdents(ctx *fs.Context, v *VirtualFilesystem, emit 
 		return unix.ENOTDIR
 	}
 	ds := fd.dir
+	defer fd.notify(unix.IN_ACCESS)
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	if ds.ents == nil {

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/inotify"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,7 +38,7 @@ func (v *VirtualFilesystem) MountOver(at Location, f fs.Filesystem, o MountOptio
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	m := &Mount{ID: v.nextID, FS: f, Root: root, Point: at.Path, ReadOnly: o.ReadOnly, NoExec: o.NoExec,
-		Source: src, FSType: o.FSType, RootPath: o.RootPath, Flags: o.Flags, Data: o.Data, parent: at.Mount}
+		Source: src, FSType: o.FSType, RootPath: o.RootPath, Flags: o.Flags, Data: o.Data, parent: at.Mount, vfs: v}
 	v.nextID++
 	v.mounts[at.Path] = m
 	v.list = append(v.list, m)
@@ -52,15 +53,27 @@ func (v *VirtualFilesystem) Unmount(loc Location) error {
 	if !isMountRoot(loc) {
 		return unix.EINVAL
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
 	m := loc.Mount
+	v.mu.Lock()
+	last, err := v.unmountLocked(m)
+	v.mu.Unlock()
+	if err == nil && last {
+		// The filesystem's last mount gone: its watches hear
+		// IN_UNMOUNT (without v.mu: inotify wakes readers).
+		inotify.Unmounted(m.FS)
+	}
+	return err
+}
+
+// unmountLocked takes m out of the mount table; last reports that no
+// other mount shows m's filesystem. Preconditions: v.mu is held.
+func (v *VirtualFilesystem) unmountLocked(m *Mount) (last bool, err error) {
 	if m == v.root {
-		return unix.EBUSY
+		return false, unix.EBUSY
 	}
 	if v.mounts[m.Point] != m {
 		// Something is mounted on top of it.
-		return unix.EBUSY
+		return false, unix.EBUSY
 	}
 	delete(v.mounts, m.Point)
 	for i, o := range v.list {
@@ -76,5 +89,10 @@ func (v *VirtualFilesystem) Unmount(loc Location) error {
 			break
 		}
 	}
-	return nil
+	for _, o := range v.list {
+		if o.FS == m.FS {
+			return false, nil
+		}
+	}
+	return true, nil
 }

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/inotify"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 )
@@ -102,10 +103,10 @@ func (v *VirtualFilesystem) Resolve(ctx *fs.Context, fsc *FSContext, start Locat
 // OpenAt is openat(2): flags are open's flags, mode the creation mode
 // (the umask is applied here).
 func (v *VirtualFilesystem) OpenAt(ctx *fs.Context, fsc *FSContext, start Location, p string, flags uint32, mode uint32) (*FileDescription, error) {
-	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
-		return nil, unix.EOPNOTSUPP
-	}
 	w := v.newWalker(ctx, fsc.Root())
+	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
+		return v.openTmpfile(ctx, w, start, p, flags, mode&^fsc.Umask()&07777)
+	}
 	if flags&unix.O_PATH != 0 {
 		loc, err := w.walk(start, p, flags&unix.O_NOFOLLOW == 0)
 		if err != nil {
@@ -148,7 +149,20 @@ func (v *VirtualFilesystem) OpenAt(ctx *fs.Context, fsc *FSContext, start Locati
 			if err != nil {
 				return nil, err
 			}
-			return NewFileDescription(Location{Mount: dir.Mount, Node: node, Path: joinPath(dir.Path, name)}, impl, flags), nil
+			notifyEntry(ctx, dir, name, unix.IN_CREATE, 0, false)
+			fd := NewFileDescription(Location{Mount: dir.Mount, Node: node, Path: joinPath(dir.Path, name)}, impl, flags)
+			if flags&unix.O_ACCMODE != unix.O_RDONLY {
+				// Nothing runs a file this new: this only
+				// counts the writer.
+				id, err := v.getWrite(ctx, node)
+				if err != nil {
+					fd.DecRef()
+					return nil, err
+				}
+				v.holdWrite(fd, id)
+			}
+			fd.notify(unix.IN_OPEN)
+			return fd, nil
 		}
 		if err != nil {
 			return nil, err
@@ -186,6 +200,45 @@ func (v *VirtualFilesystem) OpenAt(ctx *fs.Context, fsc *FSContext, start Locati
 	}
 }
 
+// openTmpfile is open(2) with O_TMPFILE: an unnamed regular file in the
+// directory p names, which linkat can name later unless O_EXCL was given.
+// EINVAL with O_CREAT or without write access, EOPNOTSUPP where the
+// filesystem cannot make one (host volumes). Its path in /proc/PID/fd is
+// Linux's "DIR/#INO (deleted)".
+func (v *VirtualFilesystem) openTmpfile(ctx *fs.Context, w *walker, start Location, p string, flags, mode uint32) (*FileDescription, error) {
+	if flags&unix.O_CREAT != 0 || flags&unix.O_ACCMODE == unix.O_RDONLY {
+		return nil, unix.EINVAL
+	}
+	dir, err := w.walk(start, p, flags&unix.O_NOFOLLOW == 0)
+	if err != nil {
+		return nil, err
+	}
+	if dir.Node.Type() != unix.S_IFDIR {
+		return nil, unix.ENOTDIR
+	}
+	dw, err := checkDirWrite(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	tc, ok := dw.(fs.TmpfileCreator)
+	if !ok {
+		return nil, unix.EOPNOTSUPP
+	}
+	node, impl, err := tc.CreateTmpfile(ctx, mode, flags, flags&unix.O_EXCL == 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := node.Stat(ctx)
+	if err != nil {
+		impl.Release()
+		return nil, err
+	}
+	name := joinPath(dir.Path, "#"+itoa(st.Ino)) + " (deleted)"
+	fd := NewFileDescription(Location{Mount: dir.Mount, Node: node, Path: name}, impl, flags&^(unix.O_EXCL|unix.O_TMPFILE)|unix.O_LARGEFILE)
+	fd.notify(unix.IN_OPEN)
+	return fd, nil
+}
+
 // Open opens an already resolved location with open(2)'s flags (fchdir's
 // and /proc's reopen path), checking permissions.
 func (v *VirtualFilesystem) Open(ctx *fs.Context, loc Location, flags uint32) (*FileDescription, error) {
@@ -216,7 +269,9 @@ func (v *VirtualFilesystem) openLocation(ctx *fs.Context, loc Location, flags ui
 		if err := checkAccess(ctx, loc.Node, 4); err != nil {
 			return nil, err
 		}
-		return NewFileDescription(loc, nil, flags), nil
+		fd := NewFileDescription(loc, nil, flags)
+		fd.notify(unix.IN_OPEN)
+		return fd, nil
 	}
 	if (write || trunc) && typ == unix.S_IFREG && loc.Mount != nil && loc.Mount.ReadOnly {
 		return nil, unix.EROFS
@@ -243,8 +298,20 @@ func (v *VirtualFilesystem) openLocation(ctx *fs.Context, loc Location, flags ui
 			}
 		}
 	}
+	// Write access to a regular file: ETXTBSY while it is executed.
+	var wid fileID
+	holdsWrite := (write || trunc) && typ == unix.S_IFREG
+	if holdsWrite {
+		var err error
+		if wid, err = v.getWrite(ctx, loc.Node); err != nil {
+			return nil, err
+		}
+	}
 	impl, err := loc.Node.Open(ctx, flags)
 	if err != nil {
+		if holdsWrite {
+			v.writers.put(wid)
+		}
 		return nil, err
 	}
 	if trunc {
@@ -256,10 +323,27 @@ func (v *VirtualFilesystem) openLocation(ctx *fs.Context, loc Location, flags ui
 		}
 		if terr != nil {
 			impl.Release()
+			if holdsWrite {
+				v.writers.put(wid)
+			}
 			return nil, terr
 		}
 	}
-	return NewFileDescription(loc, impl, flags), nil
+	fd := NewFileDescription(loc, impl, flags)
+	if holdsWrite {
+		if write {
+			v.holdWrite(fd, wid)
+		} else {
+			// O_RDONLY|O_TRUNC: write access only for the
+			// truncation.
+			v.writers.put(wid)
+		}
+	}
+	fd.notify(unix.IN_OPEN)
+	if trunc {
+		fd.notify(unix.IN_MODIFY)
+	}
+	return fd, nil
 }
 
 // OpenExecutableAs opens path for execve by the caller of ctx: symlinks
@@ -306,7 +390,11 @@ func (v *VirtualFilesystem) MkdirAt(ctx *fs.Context, fsc *FSContext, start Locat
 	if err != nil {
 		return err
 	}
-	return dw.Mkdir(ctx, name, mode&^fsc.Umask()&(0777|unix.S_ISVTX))
+	if err := dw.Mkdir(ctx, name, mode&^fsc.Umask()&(0777|unix.S_ISVTX)); err != nil {
+		return err
+	}
+	notifyEntry(ctx, dir, name, unix.IN_CREATE, 0, true)
+	return nil
 }
 
 // MknodAt is mknodat(2): regular files, FIFOs and sockets (device nodes
@@ -332,7 +420,11 @@ func (v *VirtualFilesystem) MknodAt(ctx *fs.Context, fsc *FSContext, start Locat
 	if err != nil {
 		return err
 	}
-	return dw.Mknod(ctx, name, mode&unix.S_IFMT|mode&^fsc.Umask()&07777, dev)
+	if err := dw.Mknod(ctx, name, mode&unix.S_IFMT|mode&^fsc.Umask()&07777, dev); err != nil {
+		return err
+	}
+	notifyEntry(ctx, dir, name, unix.IN_CREATE, 0, false)
+	return nil
 }
 
 // SymlinkAt is symlinkat(2).
@@ -352,7 +444,11 @@ func (v *VirtualFilesystem) SymlinkAt(ctx *fs.Context, fsc *FSContext, target st
 	if err != nil {
 		return err
 	}
-	return dw.Symlink(ctx, name, target)
+	if err := dw.Symlink(ctx, name, target); err != nil {
+		return err
+	}
+	notifyEntry(ctx, dir, name, unix.IN_CREATE, 0, false)
+	return nil
 }
 
 // LinkAt is linkat(2); follow is AT_SYMLINK_FOLLOW. oldLoc, if its Node is
@@ -381,7 +477,16 @@ func (v *VirtualFilesystem) LinkAt(ctx *fs.Context, fsc *FSContext, oldStart Loc
 	if err != nil {
 		return err
 	}
-	return dw.Link(ctx, name, old.Node)
+	if err := dw.Link(ctx, name, old.Node); err != nil {
+		return err
+	}
+	if inotify.Active() {
+		if k, err := fs.NodeKey(ctx, old.Node); err == nil {
+			notifySelf(k, false, unix.IN_ATTRIB)
+		}
+		notifyEntry(ctx, dir, name, unix.IN_CREATE, 0, false)
+	}
+	return nil
 }
 
 // UnlinkAt is unlinkat(2) without AT_REMOVEDIR.
@@ -414,7 +519,13 @@ func (v *VirtualFilesystem) UnlinkAt(ctx *fs.Context, fsc *FSContext, start Loca
 	if err := checkSticky(ctx, dir, child.Node); err != nil {
 		return err
 	}
-	return dw.Unlink(ctx, name)
+	vic := lookVictim(ctx, child.Node)
+	if err := dw.Unlink(ctx, name); err != nil {
+		return err
+	}
+	vic.removed()
+	notifyEntry(ctx, dir, name, unix.IN_DELETE, 0, false)
+	return nil
 }
 
 // RmdirAt is unlinkat(2) with AT_REMOVEDIR.
@@ -449,7 +560,13 @@ func (v *VirtualFilesystem) RmdirAt(ctx *fs.Context, fsc *FSContext, start Locat
 	if err := checkSticky(ctx, dir, child.Node); err != nil {
 		return err
 	}
-	return dw.Rmdir(ctx, name)
+	vic := lookVictim(ctx, child.Node)
+	if err := dw.Rmdir(ctx, name); err != nil {
+		return err
+	}
+	vic.removed()
+	notifyEntry(ctx, dir, name, unix.IN_DELETE, 0, true)
+	return nil
 }
 
 // RenameAt is renameat2(2).
@@ -487,6 +604,7 @@ func (v *VirtualFilesystem) RenameAt(ctx *fs.Context, fsc *FSContext, oldStart L
 	if (oslash || nslash) && src.Node.Type() != unix.S_IFDIR {
 		return unix.ENOTDIR
 	}
+	var dstNode fs.Node
 	if dst, err := w.step(ndir, nname); err == nil {
 		if dst.Mount != ndir.Mount {
 			return unix.EBUSY
@@ -494,6 +612,7 @@ func (v *VirtualFilesystem) RenameAt(ctx *fs.Context, fsc *FSContext, oldStart L
 		if err := checkSticky(ctx, ndir, dst.Node); err != nil {
 			return err
 		}
+		dstNode = dst.Node
 	} else if err != unix.ENOENT {
 		return err
 	}
@@ -514,7 +633,36 @@ func (v *VirtualFilesystem) RenameAt(ctx *fs.Context, fsc *FSContext, oldStart L
 	if !ok {
 		return unix.ENOTDIR
 	}
-	return odw.Rename(ctx, oname, nd, nname, flags)
+	moved, replaced := lookVictim(ctx, src.Node), lookVictim(ctx, dstNode)
+	if err := odw.Rename(ctx, oname, nd, nname, flags); err != nil {
+		return err
+	}
+	if flags&unix.RENAME_EXCHANGE != 0 {
+		notifyMove(ctx, odir, oname, ndir, nname, moved, victim{})
+		notifyMove(ctx, ndir, nname, odir, oname, replaced, victim{})
+	} else {
+		notifyMove(ctx, odir, oname, ndir, nname, moved, replaced)
+		if replaced.ok && replaced.last {
+			inotify.Removed(replaced.key)
+		}
+	}
+	return nil
+}
+
+// notifyMove is fsnotify_move: MOVED_FROM and MOVED_TO with one cookie,
+// the replaced file's link count (ATTRIB), then MOVE_SELF for the moved
+// file. The replaced file's DELETE_SELF is the caller's.
+func notifyMove(ctx *fs.Context, odir Location, oname string, ndir Location, nname string, moved, target victim) {
+	if !moved.ok {
+		return
+	}
+	cookie := inotify.NewCookie()
+	notifyEntry(ctx, odir, oname, unix.IN_MOVED_FROM, cookie, moved.isDir)
+	notifyEntry(ctx, ndir, nname, unix.IN_MOVED_TO, cookie, moved.isDir)
+	if target.ok && !target.isDir {
+		notifySelf(target.key, false, unix.IN_ATTRIB)
+	}
+	notifySelf(moved.key, moved.isDir, unix.IN_MOVE_SELF)
 }
 
 // ReadlinkAt is readlinkat(2): EINVAL if p does not name a symlink.
@@ -616,7 +764,13 @@ func SetStat(ctx *fs.Context, loc Location, s fs.SetStat, timesNow bool) error {
 		s.Mask |= linux.STATX_MODE
 		s.Mode = m & 07777
 	}
-	return a.SetStat(ctx, s)
+	if err := a.SetStat(ctx, s); err != nil {
+		return err
+	}
+	if m := setStatMask(s); m != 0 {
+		notifyLocation(ctx, loc, m)
+	}
+	return nil
 }
 
 // Access is faccessat(2)'s check: mode is F_OK or a mask of R_OK, W_OK,

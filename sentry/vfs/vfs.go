@@ -17,7 +17,8 @@
 //
 // Locking: VirtualFilesystem.mu protects the mount table; FDTable.mu the
 // descriptor slots; FSContext.mu the root, cwd and umask;
-// FileDescription's state is atomic or under dirState.mu. All are leaves
+// FileDescription's state is atomic or under dirState.mu; writeCounts.mu
+// the per-file write access counts (ETXTBSY, writeaccess.go). All are leaves
 // with respect to each other: none is held while calling a filesystem, so
 // no vfs lock is ever held across a blocking wait. Filesystems' own locks
 // come after (below) these.
@@ -57,6 +58,7 @@ type Mount struct {
 	// Data the filesystem's options (mode=755,size=65536k,...).
 	Flags, Data string
 	parent      *Mount
+	vfs         *VirtualFilesystem
 }
 
 // NoSUID reports whether the mount ignores set-user-ID and set-group-ID
@@ -104,6 +106,10 @@ type VirtualFilesystem struct {
 	list   []*Mount
 	root   *Mount
 	nextID int
+
+	// writers counts write access to regular files and its denial to
+	// executed ones (writeaccess.go).
+	writers writeCounts
 }
 
 // NewWithRoot returns a VFS whose "/" is root and nothing else mounted.
@@ -114,6 +120,7 @@ func NewWithRoot(root fs.Filesystem, source string) *VirtualFilesystem {
 	if h, ok := root.(*hostfs.FS); ok && h.ReadOnly() {
 		m.ReadOnly = true
 	}
+	m.vfs = v
 	v.nextID++
 	v.root = m
 	v.mounts["/"] = m

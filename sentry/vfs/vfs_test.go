@@ -53,7 +53,7 @@ type testVolume struct {
 
 // newTestVFS builds `do`'s tree: root read-only under an in-memory
 // layer, a devfs on /dev with a tmpfs on /dev/shm, and the volumes.
-func newTestVFS(t *testing.T, root string, vols ...testVolume) (*VirtualFilesystem, *FSContext) {
+func newTestVFS(t testing.TB, root string, vols ...testVolume) (*VirtualFilesystem, *FSContext) {
 	t.Helper()
 	lower, err := hostfs.New(root, true)
 	if err != nil {

@@ -63,6 +63,26 @@ static inline void wait_closed(int p[2]) {
 		;
 }
 
+/* wait_sleeping waits until process p is in state S (sleeping: blocked in
+ * a call), polling /proc/p/stat for at most a minute: how a test waits
+ * for another process to block without sleeping a fixed time. */
+static inline void wait_sleeping(pid_t p) {
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", p);
+	for (int i = 0; i < 60000; i++) {
+		FILE *f = fopen(path, "r");
+		if (f) {
+			size_t n = fread(buf, 1, sizeof buf - 1, f);
+			fclose(f);
+			buf[n] = 0;
+			char *e = strrchr(buf, ')');
+			if (e && e[1] == ' ' && e[2] == 'S')
+				return;
+		}
+		usleep(1000);
+	}
+}
+
 /* cmpstr sorts an array of strings. */
 static inline int cmpstr(const void *a, const void *b) {
 	return strcmp(*(char *const *)a, *(char *const *)b);

@@ -1,9 +1,10 @@
 // Package devfs is the sandbox's /dev: null, zero, full, random, urandom
 // (the sentry's crypto/rand), ptmx (a new pseudo-terminal of the sandbox's
 // devpts, mounted on /dev/pts), tty (the caller's controlling terminal),
-// the stdin/stdout/stderr/fd symlinks into /proc/self/fd, and empty shm
-// and pts directories (vfs mounts a tmpfs on /dev/shm and the devpts on
-// /dev/pts).
+// the stdin/stdout/stderr/fd symlinks into /proc/self/fd, and empty shm,
+// mqueue and pts directories (vfs mounts a tmpfs on /dev/shm and the
+// devpts on /dev/pts; boot mounts the IPC namespace's mqueue filesystem
+// on /dev/mqueue).
 //
 // Locking: none beyond package synth's; device files are stateless.
 package devfs
@@ -77,6 +78,7 @@ func New(o Options) *synth.Filesystem {
 	link("stderr", "/proc/self/fd/2")
 	link("fd", "/proc/self/fd")
 	root.Add("shm", synth.NewDir(attr(01777, 0)))
+	root.Add("mqueue", synth.NewDir(attr(01777, 0)))
 	root.Add("pts", synth.NewDir(attr(0755, 0)))
 	return &synth.Filesystem{RootDir: root, FSName: "devtmpfs", Magic: DevtmpfsMagic}
 }

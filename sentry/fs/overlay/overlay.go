@@ -57,6 +57,7 @@ func New(lower fs.Filesystem) (*FS, error) {
 		return nil, err
 	}
 	f := &FS{lower: lower, upper: tmpfs.New(uint32(st.Mode)&07777, st.UID, st.GID)}
+	f.upper.SetUpperLayer()
 	u := f.upper.RootInode()
 	u.CopyAttrs(&st)
 	u.SetIdentity(st.DevMajor, st.DevMinor, st.Ino)
@@ -362,6 +363,7 @@ func (n *Node) copyUpLocked(ctx *fs.Context, truncate bool) error {
 	}
 	u.CopyAttrs(&st)
 	u.SetIdentity(st.DevMajor, st.DevMinor, st.Ino)
+	copyXattrs(ctx, lower, u)
 	if err := pu.Attach(name, u); err != nil {
 		return err
 	}
@@ -425,6 +427,99 @@ func (n *Node) Create(ctx *fs.Context, name string, mode uint32, flags uint32) (
 		return nil, nil, err
 	}
 	return &Node{fs: n.fs, typ: unix.S_IFREG, parent: n, name: name, upper: un.(*tmpfs.Inode)}, f, nil
+}
+
+// CreateTmpfile implements fs.TmpfileCreator: the unnamed file is an
+// unlinked file of the upper layer (the directory is copied up, as
+// overlayfs's ovl_tmpfile does).
+func (n *Node) CreateTmpfile(ctx *fs.Context, mode uint32, flags uint32, linkable bool) (fs.Node, fs.File, error) {
+	n.fs.mu.Lock()
+	defer n.fs.mu.Unlock()
+	u, err := n.prepareDirLocked(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	un, f, err := u.CreateTmpfile(ctx, mode, flags, linkable)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &Node{fs: n.fs, typ: unix.S_IFREG, parent: n, upper: un.(*tmpfs.Inode)}, f, nil
+}
+
+// copyXattrs copies the lower file's extended attributes of the
+// namespaces the upper layer keeps into it (a copy-up, as ovl_copy_xattr).
+func copyXattrs(ctx *fs.Context, lower fs.Node, u *tmpfs.Inode) {
+	lx, ok := lower.(fs.Xattrer)
+	if !ok {
+		return
+	}
+	names, err := lx.ListXattr(ctx)
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		if v, err := lx.GetXattr(ctx, name); err == nil {
+			u.SetXattr(ctx, name, v, 0)
+		}
+	}
+}
+
+// xattrLayer returns the layer whose extended attributes n shows: the
+// upper once copied up, else the lower (nil if it keeps none).
+func (n *Node) xattrLayer() fs.Xattrer {
+	lower, upper := n.layers()
+	if upper != nil {
+		return upper
+	}
+	if x, ok := lower.(fs.Xattrer); ok {
+		return x
+	}
+	return nil
+}
+
+// GetXattr implements fs.Xattrer.
+func (n *Node) GetXattr(ctx *fs.Context, name string) ([]byte, error) {
+	x := n.xattrLayer()
+	if x == nil {
+		return nil, unix.ENODATA
+	}
+	return x.GetXattr(ctx, name)
+}
+
+// ListXattr implements fs.Xattrer.
+func (n *Node) ListXattr(ctx *fs.Context) ([]string, error) {
+	x := n.xattrLayer()
+	if x == nil {
+		return nil, nil
+	}
+	return x.ListXattr(ctx)
+}
+
+// SetXattr implements fs.Xattrer: the file is copied up first.
+func (n *Node) SetXattr(ctx *fs.Context, name string, value []byte, flags uint32) error {
+	u, err := n.upperForXattr(ctx)
+	if err != nil {
+		return err
+	}
+	return u.SetXattr(ctx, name, value, flags)
+}
+
+// RemoveXattr implements fs.Xattrer: the file is copied up first.
+func (n *Node) RemoveXattr(ctx *fs.Context, name string) error {
+	u, err := n.upperForXattr(ctx)
+	if err != nil {
+		return err
+	}
+	return u.RemoveXattr(ctx, name)
+}
+
+func (n *Node) upperForXattr(ctx *fs.Context) (*tmpfs.Inode, error) {
+	n.fs.mu.Lock()
+	defer n.fs.mu.Unlock()
+	if err := n.copyUpLocked(ctx, false); err != nil {
+		return nil, err
+	}
+	return n.Upper(), nil
 }
 
 // create runs mk in the upper directory after checking name is free.
@@ -788,3 +883,24 @@ func (m *lowerMappable) WriteAt(p []byte, off int64) (int, error) {
 // MappingIdentity implements mm.Mappable: the lower file's, which its
 // copy keeps.
 func (m *lowerMappable) MappingIdentity() (uint64, uint64, string) { return m.lower.MappingIdentity() }
+
+// FileKey implements fs.Identified: the copy's once copied up (which
+// keeps the lower file's), else the lower node's.
+func (n *Node) FileKey() (fs.FileKey, bool) {
+	l, u := n.layers()
+	if u != nil {
+		return u.FileKey()
+	}
+	if id, ok := l.(fs.Identified); ok {
+		return id.FileKey()
+	}
+	return fs.FileKey{}, false
+}
+
+// FileKey implements fs.Identified: the lower file's (its copy keeps it).
+func (f *lowerFile) FileKey() (fs.FileKey, bool) {
+	if id, ok := f.lower.(fs.Identified); ok {
+		return id.FileKey()
+	}
+	return fs.FileKey{}, false
+}

@@ -254,6 +254,72 @@ func (e *End) Read(ctx *fs.Context, dst []byte, fl uint32) (int, error) {
 	}
 }
 
+// Peek copies up to len(dst) unread bytes into dst without consuming them,
+// waiting as Read does for data or end of file (0); splice and tee then
+// Consume what they managed to pass on. It blocks.
+func (e *End) Peek(ctx *fs.Context, dst []byte, fl uint32) (int, error) {
+	if !e.read {
+		return 0, unix.EBADF
+	}
+	if len(dst) == 0 {
+		return 0, nil
+	}
+	p := e.p
+	for {
+		p.mu.Lock()
+		if p.n > 0 {
+			n := min(len(dst), p.n)
+			first := min(n, len(p.buf)-p.head)
+			copy(dst, p.buf[p.head:p.head+first])
+			copy(dst[first:n], p.buf[:n-first])
+			p.mu.Unlock()
+			return n, nil
+		}
+		if p.writers == 0 {
+			p.mu.Unlock()
+			return 0, nil
+		}
+		p.mu.Unlock()
+		if fl&unix.O_NONBLOCK != 0 {
+			return 0, unix.EAGAIN
+		}
+		if err := ctx.Block(&p.rq, func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.n > 0 || p.writers == 0
+		}); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// Consume drops the first n unread bytes (at most what is there), after a
+// Peek.
+func (e *End) Consume(n int) {
+	p := e.p
+	p.mu.Lock()
+	n = min(n, p.n)
+	if n > 0 {
+		p.head = (p.head + n) % len(p.buf)
+		p.n -= n
+		if p.n == 0 {
+			p.head = 0
+		}
+	}
+	p.mu.Unlock()
+	if n > 0 {
+		p.wq.NotifyAll()
+		p.notifier.Notify(unix.POLLOUT)
+	}
+}
+
+// Room returns how many bytes a write could add now.
+func (e *End) Room() int {
+	e.p.mu.Lock()
+	defer e.p.mu.Unlock()
+	return e.p.size - e.p.n
+}
+
 // takeLocked moves up to len(dst) bytes out of the ring.
 func (p *Pipe) takeLocked(dst []byte) int {
 	n := min(len(dst), p.n)

@@ -54,8 +54,13 @@ func (p *procFS) netFilesDir(sys bool, prefix string) *synth.Dir {
 		for _, f := range files() {
 			rest := f.Path[len(prefix):]
 			if rest == name {
-				read := f.Read
-				return p.text(func(*fs.Context) string { return read() }), nil
+				read, write := f.Read, f.Write
+				if write == nil {
+					return p.text(func(*fs.Context) string { return read() }), nil
+				}
+				file := p.file(0644, func(*fs.Context) ([]byte, error) { return []byte(read()), nil })
+				file.Set = func(ctx *fs.Context, data []byte) error { return write(data) }
+				return file, nil
 			}
 			if strings.HasPrefix(rest, name+"/") {
 				return p.netFilesDir(sys, prefix+name+"/"), nil

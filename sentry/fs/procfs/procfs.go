@@ -24,11 +24,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
 	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/inotify"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/lock"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/synth"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
@@ -121,13 +124,15 @@ func (p *procFS) buildRoot() {
 	r.Add("version", p.text(func(*fs.Context) string {
 		return fmt.Sprintf("Linux version %s (runsc-lite@runsc-lite) (gcc (GCC) 14.2.0, GNU ld 2.43) %s\n", KernelRelease, KernelVersion)
 	}))
-	r.Add("filesystems", p.static("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tpipefs\nnodev\toverlay\nnodev\t9p\n"))
+	r.Add("filesystems", p.static("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tpipefs\nnodev\tmqueue\nnodev\toverlay\nnodev\t9p\n"))
 	r.Add("cmdline", p.static("BOOT_IMAGE=/vmlinuz-runsc-lite ro quiet\n"))
 	r.Add("swaps", p.text(p.swaps))
+	r.Add("locks", p.text(func(*fs.Context) string { return lock.ProcLocks() }))
 	r.Add("zoneinfo", p.text(p.zoneinfo))
 	r.Add("devices", p.static("Character devices:\n  1 mem\n  5 /dev/tty\n136 pts\n\nBlock devices:\n"))
 	r.Add("partitions", p.static("major minor  #blocks  name\n\n"))
 	r.Add("sys", p.buildSys())
+	p.addSysvipc(r) // /proc/sysvipc (ipc.go)
 }
 
 func (p *procFS) buildSys() *synth.Dir {
@@ -160,6 +165,7 @@ func (p *procFS) buildSys() *synth.Dir {
 	kern.Add("overflowgid", p.static("65534\n"))
 	kern.Add("randomize_va_space", p.static("2\n"))
 	kern.Add("yama", p.dir().Add("ptrace_scope", p.static("1\n")))
+	p.addIPCSysctls(kern) // shmmax, sem, msgmax... (ipc.go)
 	bootID := randomUUID()
 	random := p.dir()
 	random.Add("boot_id", p.static(bootID+"\n"))
@@ -175,6 +181,31 @@ func (p *procFS) buildSys() *synth.Dir {
 	fsd.Add("pipe-max-size", p.static("1048576\n"))
 	fsd.Add("nr_open", p.static("1048576\n"))
 	fsd.Add("file-max", p.static("9223372036854775807\n"))
+	ino := p.dir()
+	for _, l := range []struct {
+		name string
+		v    *atomic.Int64
+	}{
+		{"max_queued_events", &inotify.Limits.MaxQueuedEvents},
+		{"max_user_instances", &inotify.Limits.MaxUserInstances},
+		{"max_user_watches", &inotify.Limits.MaxUserWatches},
+	} {
+		v := l.v
+		f := p.file(0644, func(*fs.Context) ([]byte, error) { return []byte(strconv.FormatInt(v.Load(), 10) + "\n"), nil })
+		// proc_dointvec_minmax with a minimum of 0: EINVAL below it, as
+		// Linux. The file's mode (0644, root's) decides who may write.
+		f.Set = func(_ *fs.Context, data []byte) error {
+			n, err := parseSysctlInt(data)
+			if err != nil || n < 0 || n > 1<<31-1 {
+				return unix.EINVAL
+			}
+			v.Store(n)
+			return nil
+		}
+		ino.Add(l.name, f)
+	}
+	fsd.Add("inotify", ino)
+	fsd.Add("mqueue", p.mqueueSysctls())
 	sys.Add("fs", fsd)
 	sys.Add("net", p.netFilesDir(true, "")) // net.go
 	return sys
@@ -518,7 +549,16 @@ func (p *procFS) findFDInfo(t *kernel.Task, th *process.Thread, name string) (fs
 		if st, err := f.Stat(fs.Background); err == nil {
 			ino = st.Ino
 		}
-		return []byte(fmt.Sprintf("pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%d\n", pos, flags, mnt, ino)), nil
+		text := fmt.Sprintf("pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%d\n", pos, flags, mnt, ino)
+		if lock.Any() {
+			if key, err := f.FileKey(fs.Background); err == nil {
+				text += lock.FDInfo(key, f, fdt)
+			}
+		}
+		if fi, ok := f.Impl().(fs.FDInfoer); ok {
+			text += fi.FDInfo()
+		}
+		return []byte(text), nil
 	}), nil
 }
 

@@ -31,6 +31,10 @@ type FS struct {
 	nextIno      atomic.Uint64
 	root         *Inode
 
+	// layer marks an overlay's upper layer: its files have no seals
+	// (F_GET_SEALS is EINVAL on overlayfs).
+	layer bool
+
 	mu sync.RWMutex
 	// orphans are regular files that lost their last link under mu;
 	// releaseOrphans frees their data once mu is released.
@@ -46,6 +50,10 @@ func New(mode uint32, uid, gid uint32) *FS {
 	f.root.parent = f.root
 	return f
 }
+
+// SetUpperLayer marks f as an overlay's upper layer (before any file of it
+// is open): its files are overlayfs's to the sandbox and have no seals.
+func (f *FS) SetUpperLayer() { f.layer = true }
 
 // Root implements fs.Filesystem.
 func (f *FS) Root() fs.Directory { return f.root }
@@ -103,6 +111,17 @@ type Inode struct {
 	dirBlocks uint64
 	target    string     // symlinks
 	fifo      *pipe.Pipe // FIFOs
+	// seals are the file's seals (seals.go): F_SEAL_SEAL from birth,
+	// except for memfds made with MFD_ALLOW_SEALING.
+	seals uint32
+	// writeMaps counts the shared mappings that may write to the file
+	// and the mmaps about to make one (seals.go).
+	writeMaps int32
+	// linkable marks an O_TMPFILE file made without O_EXCL: linkat may
+	// give it a name although it has no link.
+	linkable bool
+	// xattrs are the extended attributes (xattr.go).
+	xattrs map[string][]byte
 }
 
 // NewInode returns a new unlinked inode of mode (type and permission
@@ -121,6 +140,7 @@ func (f *FS) NewInode(mode uint32, uid, gid uint32) *Inode {
 		mtime:    now,
 		ctime:    now,
 		btime:    now,
+		seals:    unix.F_SEAL_SEAL,
 	}
 	switch mode & unix.S_IFMT {
 	case unix.S_IFDIR:
@@ -232,6 +252,9 @@ func (i *Inode) SetStat(ctx *fs.Context, s fs.SetStat) error {
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	if err := i.setStatSealedLocked(s); err != nil {
+		return err
+	}
 	now := fs.Now()
 	if s.Mask&linux.STATX_MODE != 0 {
 		i.mode = i.mode&unix.S_IFMT | s.Mode&07777
@@ -478,6 +501,21 @@ func (i *Inode) Create(ctx *fs.Context, name string, mode uint32, flags uint32) 
 	return c, f, err
 }
 
+// CreateTmpfile implements fs.TmpfileCreator.
+func (i *Inode) CreateTmpfile(ctx *fs.Context, mode uint32, flags uint32, linkable bool) (fs.Node, fs.File, error) {
+	i.fs.mu.RLock()
+	removed := i.entries == nil
+	i.fs.mu.RUnlock()
+	if removed {
+		return nil, nil, unix.ENOENT
+	}
+	uid, gid, _ := i.ownerFor(ctx)
+	c := i.fs.NewInode(unix.S_IFREG|mode&07777, uid, gid)
+	c.linkable = linkable
+	f, err := c.Open(ctx, flags)
+	return c, f, err
+}
+
 // Mkdir implements fs.DirectoryWriter.
 func (i *Inode) Mkdir(ctx *fs.Context, name string, mode uint32) error {
 	uid, gid, sgid := i.ownerFor(ctx)
@@ -517,12 +555,19 @@ func (i *Inode) Link(ctx *fs.Context, name string, target fs.Node) error {
 	}
 	i.fs.mu.Lock()
 	defer i.fs.mu.Unlock()
-	if t.nlink == 0 {
+	t.mu.Lock()
+	linkable := t.linkable
+	t.mu.Unlock()
+	if t.nlink == 0 && !linkable {
 		return unix.ENOENT
 	}
 	if err := i.insertLocked(name, t); err != nil {
 		return err
 	}
+	// An O_TMPFILE file is linkable once (Linux's I_LINKABLE).
+	t.mu.Lock()
+	t.linkable = false
+	t.mu.Unlock()
 	t.touchCtime()
 	return nil
 }
@@ -717,15 +762,24 @@ func (f *File) Mappable() (mm.Mappable, error) { return Mappable{f.inode}, nil }
 
 // Allocate implements fs.Allocator: mode 0 and FALLOC_FL_KEEP_SIZE.
 func (f *File) Allocate(ctx *fs.Context, mode uint32, off, length int64) error {
+	if mode&unix.FALLOC_FL_PUNCH_HOLE != 0 && f.inode.Seals()&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
+		return unix.EPERM
+	}
 	if mode&^unix.FALLOC_FL_KEEP_SIZE != 0 {
 		return unix.EOPNOTSUPP
 	}
 	if mode&unix.FALLOC_FL_KEEP_SIZE != 0 {
+		if f.inode.Seals()&unix.F_SEAL_GROW != 0 && off+length > f.inode.Size() {
+			return unix.EPERM
+		}
 		return nil
 	}
 	i := f.inode
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	if i.seals&unix.F_SEAL_GROW != 0 && off+length > i.data.size {
+		return unix.EPERM
+	}
 	if end := off + length; end > i.data.size {
 		i.data.truncate(end)
 		i.ctime = fs.Now()
@@ -777,6 +831,13 @@ func (r regularData) Append(ctx *fs.Context, src []byte) (int, int64, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	off := i.data.size
+	if len(src) == 0 {
+		return 0, off, nil
+	}
+	src, err := i.writeSealedLocked(src, off)
+	if err != nil {
+		return 0, off, err
+	}
 	n, err := i.data.writeAt(src, off)
 	if n > 0 {
 		i.touchLocked()
@@ -808,6 +869,10 @@ func (i *Inode) WriteAt(src []byte, off int64) (int, error) {
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	src, err := i.writeSealedLocked(src, off)
+	if err != nil {
+		return 0, err
+	}
 	n, err := i.data.writeAt(src, off)
 	if n > 0 {
 		i.touchLocked()
@@ -870,3 +935,13 @@ func (m Mappable) MappingIdentity() (uint64, uint64, string) {
 	defer m.i.mu.RUnlock()
 	return unix.Mkdev(m.i.devMajor, m.i.devMinor), m.i.ino, ""
 }
+
+// FileKey implements fs.Identified.
+func (i *Inode) FileKey() (fs.FileKey, bool) {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	return fs.FileKey{Dev: unix.Mkdev(i.devMajor, i.devMinor), Ino: i.ino}, true
+}
+
+// FileKey implements fs.Identified.
+func (f *File) FileKey() (fs.FileKey, bool) { return f.inode.FileKey() }

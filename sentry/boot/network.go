@@ -1,0 +1,67 @@
+package boot
+
+import (
+	"fmt"
+
+	"github.com/runsc-lite/runsc-lite/sentry/net"
+	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/socket/hostinet"
+	"github.com/runsc-lite/runsc-lite/sentry/socket/inet"
+	"github.com/runsc-lite/runsc-lite/sentry/socket/netlink"
+	"github.com/sirupsen/logrus"
+)
+
+// Network modes (--network, as runsc spells them).
+const (
+	// NetworkNone: the sandbox's own stack with a loopback device only.
+	NetworkNone = "none"
+	// NetworkSandbox: the sandbox's stack takes over the interfaces of
+	// the network namespace the sentry runs in (or Config.NetNS).
+	NetworkSandbox = "sandbox"
+	// NetworkHost: the sandbox's INET sockets are host sockets.
+	NetworkHost = "host"
+)
+
+// setupNetwork builds the sandbox's network for cfg.Network and registers
+// the INET and NETLINK_ROUTE families in s.Sockets. It returns the
+// teardown to run when the sandbox ends.
+func setupNetwork(s *process.Sandbox, cfg Config, log *logrus.Logger) (func(), error) {
+	mode := cfg.Network
+	if mode == "" {
+		mode = NetworkNone
+	}
+	switch mode {
+	case NetworkNone, NetworkSandbox:
+		st, err := net.New(net.Config{Softirqs: s.Softirqs, Log: log})
+		if err != nil {
+			return nil, fmt.Errorf("building the network stack: %w", err)
+		}
+		if mode == NetworkSandbox {
+			links, err := st.TakeOver(cfg.NetNS)
+			if err != nil {
+				st.Close()
+				return nil, fmt.Errorf("--network=sandbox: %w", err)
+			}
+			for _, l := range links {
+				log.Debugf("network: took over %s (index %d, mtu %d, %s)", l.Name, l.Index, l.MTU, l.MAC)
+			}
+		}
+		inet.Register(s.Sockets, st)
+		s.Sockets.Register(netlink.NewFamily(netlink.StackSource{Stack: st}))
+		return st.Close, nil
+	case NetworkHost:
+		n, err := hostinet.New(s.Softirqs, log)
+		if err != nil {
+			return nil, fmt.Errorf("--network=host: %w", err)
+		}
+		nl, err := netlink.NewHostFamily()
+		if err != nil {
+			n.Close()
+			return nil, fmt.Errorf("--network=host: %w", err)
+		}
+		n.Register(s.Sockets)
+		s.Sockets.Register(nl)
+		return func() { nl.Close(); n.Close() }, nil
+	}
+	return nil, fmt.Errorf("unknown network mode %q (want none, sandbox or host)", mode)
+}

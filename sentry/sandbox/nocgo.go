@@ -1,0 +1,6 @@
+//go:build !cgo
+
+package sandbox
+
+// builtWithCgo: see cgo.go.
+const builtWithCgo = false

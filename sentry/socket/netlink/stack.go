@@ -1,0 +1,167 @@
+package netlink
+
+import (
+	"bytes"
+	"sort"
+
+	"github.com/runsc-lite/runsc-lite/sentry/net"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+)
+
+// Route protocols, scopes and metrics as Linux gives the routes it makes
+// for an address.
+const (
+	rtprotKernel     = 2
+	rtprotBoot       = 3
+	rtScopeUniverse  = 0
+	rtScopeLink      = 253
+	rtScopeHost      = 254
+	ifaFPermanent    = 0x80
+	ifOperUnknown    = 0
+	ifOperUp         = 6
+	ipv6PrefixMetric = 256
+)
+
+// StackSource is the sandbox stack's configuration as NETLINK_ROUTE shows
+// it: its devices, their addresses, and the routes Linux would have made
+// for them (local and broadcast routes in the local table, prefix routes
+// in the main table) plus the stack's gateway routes.
+type StackSource struct {
+	Stack *net.Stack
+}
+
+// Links implements Source.
+func (s StackSource) Links() []Link {
+	var out []Link
+	for _, d := range s.Stack.Devices() {
+		st := d.Stats()
+		l := Link{
+			Index:   d.Index(),
+			Name:    d.Name(),
+			Flags:   d.Flags(),
+			MTU:     d.MTU(),
+			ARPType: d.ARPType(),
+			TxQLen:  uint32(d.TxQueueLen()),
+			Qdisc:   d.Qdisc(),
+			Stats: LinkStats{
+				RxPackets: st.RxPackets, TxPackets: st.TxPackets, RxBytes: st.RxBytes, TxBytes: st.TxBytes,
+				RxErrors: st.RxErrors, TxErrors: st.TxErrors, RxDropped: st.RxDropped, TxDropped: st.TxDropped,
+				Multicast: st.RxMulticast,
+			},
+		}
+		if d.IsLoopback() {
+			l.HW, l.Broadcast = make([]byte, 6), make([]byte, 6)
+			l.OperState = ifOperUnknown
+		} else {
+			l.HW = d.HardwareAddr()
+			l.Broadcast = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+			l.OperState = ifOperUp
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// Addrs implements Source.
+func (s StackSource) Addrs() []Addr {
+	var v4, v6 []Addr
+	for _, d := range s.Stack.Devices() {
+		for _, pa := range s.Stack.Addresses(d) {
+			a := pa.AddressWithPrefix
+			ad := Addr{
+				PrefixLen: uint8(a.PrefixLen),
+				Flags:     ifaFPermanent,
+				Scope:     net.AddrScope(a.Address),
+				Index:     d.Index(),
+				Addr:      a.Address.AsSlice(),
+				Label:     d.Name(),
+			}
+			if bc, ok := s.Stack.Broadcast(d, a.Address); ok {
+				ad.Broadcast = bc.AsSlice()
+			}
+			if pa.Protocol == ipv4.ProtocolNumber {
+				ad.Family = unix.AF_INET
+				v4 = append(v4, ad)
+			} else {
+				ad.Family = unix.AF_INET6
+				v6 = append(v6, ad)
+			}
+		}
+	}
+	return append(v4, v6...)
+}
+
+// Routes implements Source.
+func (s StackSource) Routes() []Route {
+	var main, local []Route
+	for _, d := range s.Stack.Devices() {
+		idx := d.Index()
+		for _, pa := range s.Stack.Addresses(d) {
+			a := pa.AddressWithPrefix
+			addr := a.Address.AsSlice()
+			sub := a.Subnet()
+			id := sub.ID()
+			if pa.Protocol == ipv4.ProtocolNumber {
+				local = append(local, Route{Family: unix.AF_INET, DstLen: 32, Table: unix.RT_TABLE_LOCAL, Protocol: rtprotKernel,
+					Scope: rtScopeHost, Type: unix.RTN_LOCAL, Dst: addr, PrefSrc: addr, OIF: idx})
+				prefix := Route{Family: unix.AF_INET, DstLen: uint8(a.PrefixLen), Protocol: rtprotKernel, Dst: id.AsSlice(), PrefSrc: addr, OIF: idx}
+				if d.IsLoopback() {
+					prefix.Table, prefix.Scope, prefix.Type = unix.RT_TABLE_LOCAL, rtScopeHost, unix.RTN_LOCAL
+					local = append(local, prefix)
+				} else if a.PrefixLen < 32 {
+					prefix.Table, prefix.Scope, prefix.Type = unix.RT_TABLE_MAIN, rtScopeLink, unix.RTN_UNICAST
+					main = append(main, prefix)
+				}
+				if a.PrefixLen < 31 {
+					bc := sub.Broadcast()
+					local = append(local, Route{Family: unix.AF_INET, DstLen: 32, Table: unix.RT_TABLE_LOCAL, Protocol: rtprotKernel,
+						Scope: rtScopeLink, Type: unix.RTN_BROADCAST, Dst: bc.AsSlice(), PrefSrc: addr, OIF: idx})
+				}
+				continue
+			}
+			local = append(local, Route{Family: unix.AF_INET6, DstLen: 128, Table: unix.RT_TABLE_LOCAL, Protocol: rtprotKernel,
+				Scope: rtScopeUniverse, Type: unix.RTN_LOCAL, Dst: addr, OIF: idx})
+			if !d.IsLoopback() && a.PrefixLen < 128 {
+				main = append(main, Route{Family: unix.AF_INET6, DstLen: uint8(a.PrefixLen), Table: unix.RT_TABLE_MAIN, Protocol: rtprotKernel,
+					Scope: rtScopeUniverse, Type: unix.RTN_UNICAST, Dst: id.AsSlice(), OIF: idx, Priority: ipv6PrefixMetric})
+			}
+		}
+	}
+	for _, r := range s.Stack.Routes() {
+		if r.Gateway.BitLen() == 0 {
+			continue
+		}
+		gw := r.Gateway
+		rt := Route{Table: unix.RT_TABLE_MAIN, Protocol: rtprotBoot, Scope: rtScopeUniverse, Type: unix.RTN_UNICAST,
+			Gateway: gw.AsSlice(), OIF: int32(r.NIC), DstLen: uint8(r.Destination.Prefix())}
+		if id := r.Destination.ID(); rt.DstLen > 0 {
+			rt.Dst = id.AsSlice()
+		}
+		if r.Gateway.BitLen() == 32 {
+			rt.Family = unix.AF_INET
+		} else {
+			rt.Family, rt.Priority = unix.AF_INET6, 1024
+		}
+		main = append(main, rt)
+	}
+	// The kernel's FIB dumps each table in address order, a prefix
+	// before the longer prefixes inside it.
+	sortRoutes(main)
+	sortRoutes(local)
+	return append(main, local...)
+}
+
+// sortRoutes orders routes by family, destination and prefix length.
+func sortRoutes(rs []Route) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
+		if a.Family != b.Family {
+			return a.Family < b.Family
+		}
+		if c := bytes.Compare(a.Dst, b.Dst); c != 0 {
+			return c < 0
+		}
+		return a.DstLen < b.DstLen
+	})
+}

@@ -303,9 +303,11 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 		// sandbox always has a UTS namespace of its own.
 		cfg.Hostname, _ = os.Hostname()
 	}
-	if sb.NetNS != "" {
-		r.Log.Warnf("linux.namespaces: network namespace %s: the sandbox keeps its own network stack", sb.NetNS)
+	network, netns, err := r.networkMode(sb)
+	if err != nil {
+		return err
 	}
+	cfg.Network = network
 	ln, err := listen(d.socketPath())
 	if err != nil {
 		return err
@@ -343,7 +345,8 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
 		ExtraFiles:  extra,
-		NetNS:       sb.NetNS,
+		NetNS:       netns,
+		HostNetwork: network == boot.NetworkHost,
 		Started: func(pid int) error {
 			if sb.CgroupsPath == "" && !limits(sb.Resources) {
 				// Nothing asks for a host cgroup: the sentry stays
@@ -984,4 +987,43 @@ func (r *Runtime) Wait(id string) (*control.Exit, error) {
 		return nil, err
 	}
 	return resp.Exit, nil
+}
+
+// networkMode returns the sandbox's network mode and the network namespace
+// whose interfaces its stack takes over (--network=sandbox). Without
+// --network, the config decides: a network namespace with a path (one the
+// engine prepared: podman's netavark, a CNI plugin under containerd's CRI)
+// is taken over; a new one (no path) has loopback only, as a new namespace
+// has under runc; no network namespace shares the host's network, as
+// runc's container does (host sockets).
+func (r *Runtime) networkMode(sb *Sandbox) (mode, netns string, err error) {
+	mode = r.Sentry.Network
+	if mode == "" {
+		switch {
+		case sb.HostNetwork:
+			mode = boot.NetworkHost
+		case sb.NetNS != "":
+			mode = boot.NetworkSandbox
+		default:
+			mode = boot.NetworkNone
+		}
+	}
+	switch mode {
+	case boot.NetworkSandbox:
+		switch {
+		case sb.NetNS != "":
+			netns = sb.NetNS
+		case sb.HostNetwork:
+			return "", "", errors.New("--network=sandbox: the config has no network namespace, and taking over the host's interfaces is not done: give it one (linux.namespaces) or use --network=host")
+		default:
+			// A new namespace holds only a loopback interface,
+			// which the stack has of its own.
+			mode = boot.NetworkNone
+		}
+	case boot.NetworkNone, boot.NetworkHost:
+		if sb.NetNS != "" {
+			r.Log.Warnf("linux.namespaces: network namespace %s ignored: --network=%s", sb.NetNS, mode)
+		}
+	}
+	return mode, netns, nil
 }

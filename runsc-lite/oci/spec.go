@@ -41,15 +41,25 @@ func LoadSpec(dir string) (*specs.Spec, error) {
 		}
 		return nil, err
 	}
+	spec, err := ParseSpec(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return spec, nil
+}
+
+// ParseSpec decodes and checks the contents of a config.json. Errors are
+// one line that names the JSON field at fault.
+func ParseSpec(data []byte) (*specs.Spec, error) {
 	var spec *specs.Spec
 	if err := json.Unmarshal(data, &spec); err != nil {
-		return nil, fmt.Errorf("%s: %s", p, jsonError(err, data))
+		return nil, errors.New(jsonError(err, data))
 	}
 	if spec == nil {
-		return nil, fmt.Errorf("%s: config cannot be null", p)
+		return nil, errors.New("config cannot be null")
 	}
 	if err := checkSpec(spec); err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
+		return nil, err
 	}
 	return spec, nil
 }
@@ -252,10 +262,10 @@ func Convert(spec *specs.Spec, dir, id string) (container.Spec, Sandbox, []strin
 	}
 	st, err := os.Stat(root)
 	if err != nil {
-		return container.Spec{}, Sandbox{}, nil, fmt.Errorf("root.path %s: %w", root, errors.Unwrap(err))
+		return container.Spec{}, Sandbox{}, nil, fmt.Errorf("root.path %q: %w", root, errors.Unwrap(err))
 	}
 	if !st.IsDir() {
-		return container.Spec{}, Sandbox{}, nil, fmt.Errorf("root.path %s: not a directory", root)
+		return container.Spec{}, Sandbox{}, nil, fmt.Errorf("root.path %q: not a directory", root)
 	}
 	cs := container.Spec{
 		ID:      id,

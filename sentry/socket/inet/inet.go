@@ -70,12 +70,18 @@ type Net struct {
 	// to create ICMP datagram sockets (Debian's default: every group).
 	pingMu            sync.Mutex
 	pingLow, pingHigh uint32
+
+	// unprivPortStart is net.ipv4.ip_unprivileged_port_start: binding a
+	// port below it takes CAP_NET_BIND_SERVICE (Linux's default 1024;
+	// Docker sets 0 in its containers).
+	unprivPortStart atomic.Uint32
 }
 
 // Register adds the AF_INET and AF_INET6 families over st to reg and
 // returns what they share.
 func Register(reg *socket.Registry, st *net.Stack) *Net {
 	n := &Net{Stack: st, socks: make(map[*sock]struct{}), pingLow: 0, pingHigh: 2147483647}
+	n.unprivPortStart.Store(1024)
 	reg.Register(&Family{domain: unix.AF_INET, net: n})
 	reg.Register(&Family{domain: unix.AF_INET6, net: n})
 	return n

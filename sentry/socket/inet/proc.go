@@ -90,7 +90,16 @@ func (f *Family) ProcFiles() []socket.ProcFile {
 	})
 	static("ipv4/ip_default_ttl", fmt.Sprint(net.DefaultTTL))
 	static("ipv4/ip_forward", "0")
-	static("ipv4/ip_unprivileged_port_start", "1024")
+	rw("ipv4/ip_unprivileged_port_start", func() string {
+		return fmt.Sprintf("%d\n", n.unprivPortStart.Load())
+	}, func(data []byte) error {
+		v, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+		if err != nil || v < 0 || v > 65535 {
+			return unix.EINVAL
+		}
+		n.unprivPortStart.Store(uint32(v))
+		return nil
+	})
 	static("ipv4/tcp_syncookies", "1")
 	static("ipv4/tcp_timestamps", "1")
 	static("ipv4/tcp_window_scaling", "1")

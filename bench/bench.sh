@@ -45,13 +45,8 @@ else
 fi
 
 # --- build -----------------------------------------------------------------
-if [ -n "${RUNSC_LITE_BIN:-}" ]; then
-	rl=$RUNSC_LITE_BIN
-else
-	log "building runsc-lite"
-	CGO_ENABLED=0 go build -o "$work/runsc-lite" ./runsc-lite
-	rl=$work/runsc-lite
-fi
+. bench/lib.sh
+rl=$(runsc_lite_bin "$work")
 for prog in getpid openread devnull forkexit forkexec pipepong threadjoin futexwake; do
 	gcc -static -O2 -Wall -Werror -o "$work/$prog" "bench/$prog.c"
 done

@@ -18,13 +18,8 @@ work=$(mktemp -d /tmp/runsc-lite-confine-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 log() { echo "confine.sh: $*" >&2; }
 
-if [ -n "${RUNSC_LITE_BIN:-}" ]; then
-	rl=$RUNSC_LITE_BIN
-else
-	log "building runsc-lite"
-	CGO_ENABLED=0 go build -o "$work/runsc-lite" ./runsc-lite
-	rl=$work/runsc-lite
-fi
+. bench/lib.sh
+rl=$(runsc_lite_bin "$work")
 gcc -static -O2 -Wall -Werror -o "$work/getpid" bench/getpid.c
 rounds=${ROUNDS:-5}
 

@@ -32,13 +32,8 @@ else
 	rounds=5 n_native=20000 n_sandbox=2000
 fi
 
-if [ -n "${RUNSC_LITE_BIN:-}" ]; then
-	rl=$RUNSC_LITE_BIN
-else
-	log "building runsc-lite"
-	go build -o "$work/runsc-lite" ./runsc-lite
-	rl=$work/runsc-lite
-fi
+. bench/lib.sh
+rl=$(runsc_lite_bin "$work")
 progs="sempong msgpong mqpong shmattach pipepong"
 for prog in $progs; do
 	gcc -static -O2 -Wall -Werror -o "$work/$prog" "bench/$prog.c"

@@ -25,13 +25,8 @@ log() { echo "limits.sh: $*" >&2; }
 
 rounds=${ROUNDS:-3}
 big=${BIG_MIB:-4096}
-if [ -n "${RUNSC_LITE_BIN:-}" ]; then
-	rl=$RUNSC_LITE_BIN
-else
-	log "building runsc-lite"
-	CGO_ENABLED=0 go build -o "$work/runsc-lite" ./runsc-lite
-	rl=$work/runsc-lite
-fi
+. bench/lib.sh
+rl=$(runsc_lite_bin "$work")
 for p in exitcost fdhog; do
 	gcc -static -O2 -Wall -Werror -o "$work/$p" "test/c/$p.c"
 done

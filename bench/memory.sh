@@ -32,13 +32,8 @@ file_mib=${FILE_MIB:-256}
 swap_mib=${SWAP_MIB:-600}
 rounds=${ROUNDS:-3}
 
-if [ -n "${RUNSC_LITE_BIN:-}" ]; then
-	rl=$RUNSC_LITE_BIN
-else
-	log "building runsc-lite"
-	CGO_ENABLED=0 go build -o "$work/runsc-lite" ./runsc-lite
-	rl=$work/runsc-lite
-fi
+. bench/lib.sh
+rl=$(runsc_lite_bin "$work")
 gcc -static -O2 -Wall -Werror -o "$work/memhog" test/c/memhog.c
 
 log "writing a ${file_mib} MiB and a 1 GiB file"

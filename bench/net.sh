@@ -36,13 +36,8 @@ fi
 for t in iperf3 redis-server redis-benchmark gcc; do
 	command -v "$t" >/dev/null || { log "$t is missing (apt-get install -y iperf3 redis-server redis-tools gcc)"; exit 1; }
 done
-if [ -n "${RUNSC_LITE_BIN:-}" ]; then
-	rl=$RUNSC_LITE_BIN
-else
-	log "building runsc-lite"
-	CGO_ENABLED=0 go build -o "$work/runsc-lite" ./runsc-lite
-	rl=$work/runsc-lite
-fi
+. bench/lib.sh
+rl=$(runsc_lite_bin "$work")
 for p in tcprr tcpconn; do
 	gcc -static -O2 -Wall -Werror -o "$work/$p" "bench/$p.c"
 done

@@ -29,8 +29,9 @@ cleanup() {
 declare -A runtimes roots
 trap cleanup EXIT
 
-go build -o "$work/runsc-lite" ./runsc-lite
-runtimes[runsc-lite]="$work/runsc-lite"
+. bench/lib.sh
+rl=$(runsc_lite_bin "$work")
+runtimes[runsc-lite]="$rl"
 command -v runc >/dev/null && runtimes[runc]=runc
 # gVisor's runsc: its own network off, as runsc-lite's sandbox has none.
 command -v runsc >/dev/null && runtimes[runsc]="runsc --network=none"
@@ -41,7 +42,7 @@ bundle="$work/bundle"
 mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/proc" "$bundle/rootfs/dev" "$bundle/rootfs/sys" "$bundle/rootfs/tmp"
 cp /bin/busybox "$bundle/rootfs/bin/"
 for a in sh true sleep; do ln -s busybox "$bundle/rootfs/bin/$a"; done
-(cd "$bundle" && "$work/runsc-lite" spec)
+(cd "$bundle" && "$rl" spec)
 python3 - "$bundle/config.json" <<'EOF'
 import json, sys
 c = json.load(open(sys.argv[1]))

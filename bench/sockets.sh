@@ -30,13 +30,8 @@ else
 	rounds=5 rtt_n=20000 rtt_s=2000 tp_n=8192 tp_s=2048 gp_s=100000
 fi
 
-if [ -n "${RUNSC_LITE_BIN:-}" ]; then
-	rl=$RUNSC_LITE_BIN
-else
-	log "building runsc-lite"
-	CGO_ENABLED=0 go build -o "$work/runsc-lite" ./runsc-lite
-	rl=$work/runsc-lite
-fi
+. bench/lib.sh
+rl=$(runsc_lite_bin "$work")
 for prog in unixpong unixtput getpid pipepong; do
 	gcc -static -O2 -Wall -Werror -o "$work/$prog" "bench/$prog.c"
 done

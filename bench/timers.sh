@@ -26,13 +26,8 @@ else
 	n1=2000 n10=300 nrt=5000
 fi
 
-if [ -n "${RUNSC_LITE_BIN:-}" ]; then
-	rl=$RUNSC_LITE_BIN
-else
-	log "building runsc-lite"
-	CGO_ENABLED=0 go build -o "$work/runsc-lite" ./runsc-lite
-	rl=$work/runsc-lite
-fi
+. bench/lib.sh
+rl=$(runsc_lite_bin "$work")
 for prog in timer_jitter timer_roundtrip; do
 	gcc -static -O2 -Wall -Werror -o "$work/$prog" "bench/$prog.c"
 done

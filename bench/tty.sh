@@ -31,13 +31,8 @@ else
 	pn=10000 ps=2000 mib=64
 fi
 
-if [ -n "${RUNSC_LITE_BIN:-}" ]; then
-	rl=$RUNSC_LITE_BIN
-else
-	log "building runsc-lite"
-	CGO_ENABLED=0 go build -o "$work/runsc-lite" ./runsc-lite
-	rl=$work/runsc-lite
-fi
+. bench/lib.sh
+rl=$(runsc_lite_bin "$work")
 gcc -static -O2 -Wall -Werror -o "$work/ptypong" bench/ptypong.c
 gcc -O2 -Wall -Werror -o "$work/ptydrive" bench/ptydrive.c
 read -r -a flags <<<"${BENCH_FLAGS:-}"

@@ -81,6 +81,15 @@ func TestCSockInet(t *testing.T) {
 	compareNet(t, cmpCase{argv: []string{cProg(t, "sock_inet")}, stderr: true})
 }
 
+// TestCSendfileNonblocking is sendfile_nb.c: sendfile at a file's
+// position to a non-blocking TCP socket that fills up sends the whole
+// file, the position moving only by what the socket took (the cause of
+// Go's os.TestLargeCopyViaNetwork failing: the sentry lost what it had read
+// and not written, and then said end of file).
+func TestCSendfileNonblocking(t *testing.T) {
+	compareNet(t, cmpCase{argv: []string{cProg(t, "sendfile_nb")}, stderr: true})
+}
+
 // TestCSockInetPortExhaustion narrows ip_local_port_range to ten ports and
 // exhausts them: bind(port 0) then fails with EADDRINUSE and connect with
 // EADDRNOTAVAIL, as in Linux.

@@ -316,3 +316,8 @@ func TestCFutexCounts(t *testing.T) { compareC(t, "futex", 0) }
 // parent's close-on-exec descriptors open; fexecve, dirfd-relative
 // execveat and AT_SYMLINK_NOFOLLOW (issue 15 item 8).
 func TestCProcExec(t *testing.T) { compareC(t, "proc_exec", 0) }
+
+// TestCUnshare: unshare(2) of the filesystem context and the descriptor
+// table in one thread of a process, and of what a multi-threaded process
+// cannot unshare.
+func TestCUnshare(t *testing.T) { compareC(t, "unshare", 0) }

@@ -371,13 +371,16 @@ echo "child status $?"`
 // controlling terminal signals: that half is compared; without one, as
 // an OCI console, the sandbox is checked alone).
 func TestTTYWindowChange(t *testing.T) {
-	prog := `import signal, os, sys
+	// The wait is a short sleep in a loop, not signal.pause(): a signal
+	// arriving between the check and pause() would be waited for forever
+	// (it happened natively on a loaded machine).
+	prog := `import signal, os, sys, time
 got = []
 signal.signal(signal.SIGWINCH, lambda s, f: got.append(s))
 print("size", os.get_terminal_size(0), flush=True)
 print("ready", flush=True)
 while not got:
-    signal.pause()
+    time.sleep(0.05)
 print("SIGWINCH", os.get_terminal_size(0), flush=True)
 `
 	argv := []string{"/usr/bin/python3", "-c", prog}

@@ -370,7 +370,7 @@ func (c *Container) newProcessTerm(p *Process, stdio Stdio, term *Terminal, tid 
 		return nil, console, fmt.Errorf("creating an address space: %w", err)
 	}
 	m := mm.New(s.Zone, as, s.Platform.MaxUserAddress())
-	loaded, creds, err := loadProgram(c.VFS, fsctx, m, p, creds)
+	loaded, exe, creds, err := loadProgram(c.VFS, fsctx, m, p, creds)
 	if err != nil {
 		m.DecUsers()
 		fds.Release()
@@ -385,7 +385,7 @@ func (c *Container) newProcessTerm(p *Process, stdio Stdio, term *Terminal, tid 
 		FDs:    fds,
 		FS:     fsctx,
 		Creds:  creds,
-		Exe:    loaded.Executable,
+		Exe:    exe,
 		Limits: limits,
 		Cgroup: c.Cgroup,
 		// An OCI container's first process is the init of its PID
@@ -439,8 +439,9 @@ func errnoText(err error) error {
 // loadProgram finds p.Args[0] (through PATH when it has no slash) and
 // loads it into m as creds would execve it, and returns the credentials
 // it runs with (execve's transformation of the capability sets; a
-// set-user-ID program changes the IDs).
-func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, p *Process, creds *auth.Credentials) (loader.Loaded, *auth.Credentials, error) {
+// set-user-ID program changes the IDs), and the executable for
+// /proc/PID/exe.
+func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, p *Process, creds *auth.Credentials) (loader.Loaded, process.Executable, *auth.Credentials, error) {
 	name := p.Args[0]
 	ctx := &fs.Context{Creds: creds}
 	opened := map[string]vfs.Location{}
@@ -477,14 +478,14 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 			err = syscalls.HoldExecutable(v, ctx, m, opened, loaded.Executable)
 		}
 		if err == nil {
-			return loaded, execCreds, nil
+			return loaded, process.Executable{Path: loaded.Executable, Loc: opened[loaded.Executable]}, execCreds, nil
 		}
 		var ie *loader.InterpreterError
 		if errors.As(err, &ie) {
 			if ie.ELF {
-				return loader.Loaded{}, nil, &ExitError{Status: 127, Err: fmt.Errorf("cannot execute %s: program interpreter %s: %v", ie.Path, ie.Interpreter, errnoText(ie.Err))}
+				return loader.Loaded{}, process.Executable{}, nil, &ExitError{Status: 127, Err: fmt.Errorf("cannot execute %s: program interpreter %s: %v", ie.Path, ie.Interpreter, errnoText(ie.Err))}
 			}
-			return loader.Loaded{}, nil, &ExitError{Status: 126, Err: fmt.Errorf("%s: %s: bad interpreter: %v", ie.Path, ie.Interpreter, errnoText(ie.Err))}
+			return loader.Loaded{}, process.Executable{}, nil, &ExitError{Status: 126, Err: fmt.Errorf("%s: %s: bad interpreter: %v", ie.Path, ie.Interpreter, errnoText(ie.Err))}
 		}
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 			continue
@@ -498,11 +499,11 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 	}
 	if firstErr == nil {
 		if strings.Contains(name, "/") {
-			return loader.Loaded{}, nil, &ExitError{Status: 127, Err: fmt.Errorf("%s: no such file or directory in the sandbox", name)}
+			return loader.Loaded{}, process.Executable{}, nil, &ExitError{Status: 127, Err: fmt.Errorf("%s: no such file or directory in the sandbox", name)}
 		}
-		return loader.Loaded{}, nil, &ExitError{Status: 127, Err: fmt.Errorf("%s: command not found in the sandbox", name)}
+		return loader.Loaded{}, process.Executable{}, nil, &ExitError{Status: 127, Err: fmt.Errorf("%s: command not found in the sandbox", name)}
 	}
-	return loader.Loaded{}, nil, &ExitError{Status: 126, Err: fmt.Errorf("cannot execute %s: %w", name, describeExecError(firstErr))}
+	return loader.Loaded{}, process.Executable{}, nil, &ExitError{Status: 126, Err: fmt.Errorf("cannot execute %s: %w", name, describeExecError(firstErr))}
 }
 
 func describeExecError(err error) error {

@@ -204,6 +204,13 @@ func (m *MemoryManager) IncUsers() {
 	m.mu.Unlock()
 }
 
+// Users returns the number of thread groups sharing the address space.
+func (m *MemoryManager) Users() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.users
+}
+
 // DecUsers drops a user; the last one releases every page and the
 // platform address space. It may block while shared file pages are
 // written back.

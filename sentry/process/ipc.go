@@ -65,11 +65,19 @@ func (t *Thread) exitIPC() {
 	if t.S.IPC == nil {
 		return
 	}
+	t.LeaveSemUndo()
+	t.S.IPC.Shm.TaskExited(t.TID())
+}
+
+// LeaveSemUndo drops the thread's SEM_UNDO list, whose adjustments are
+// applied when it was the list's last user (Linux's exit_sem): at exit,
+// and for unshare(CLONE_SYSVSEM), after which a SEM_UNDO starts a list of
+// the thread's own.
+func (t *Thread) LeaveSemUndo() {
 	if t.semUndo != nil {
 		t.semUndo.Exit(t.TG.tgid)
 		t.semUndo = nil
 	}
-	t.S.IPC.Shm.TaskExited(t.TID())
 }
 
 // ExecGeneration counts the group's successful execves: an mq_notify

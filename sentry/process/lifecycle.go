@@ -143,7 +143,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			threads:    []*Thread{nt},
 			mm:         m,
 			exited:     make(chan struct{}),
-			exe:        tg.Exe(),
+			exe:        tg.Executable(),
 			Limits:     tg.Limits.Fork(),
 			children:   make(map[*ThreadGroup]struct{}),
 			exitSignal: o.ExitSignal,

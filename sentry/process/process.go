@@ -164,8 +164,8 @@ type ThreadGroup struct {
 	status  WaitStatus
 	exited  chan struct{}
 
-	// exe is the executable's path, set by execve, for /proc.
-	exe string
+	// exe is the executable, set by execve, for /proc/PID/exe.
+	exe Executable
 
 	// Limits are the group's resource limits.
 	Limits *Limits
@@ -244,17 +244,33 @@ func (tg *ThreadGroup) SetMM(m *mm.MemoryManager) {
 	}
 }
 
+// Executable is a process's executable as /proc/PID/exe shows it: the
+// path it was executed as and the file itself, which stays the process's
+// executable when that path is unlinked or renamed over (as Linux's
+// mm->exe_file; readlink then adds " (deleted)").
+type Executable struct {
+	Path string
+	Loc  vfs.Location
+}
+
 // Exe returns the path of the group's executable.
 func (tg *ThreadGroup) Exe() string {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return tg.exe.Path
+}
+
+// Executable returns the group's executable.
+func (tg *ThreadGroup) Executable() Executable {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
 	return tg.exe
 }
 
-// SetExe records the group's executable path.
-func (tg *ThreadGroup) SetExe(p string) {
+// SetExe records the group's executable.
+func (tg *ThreadGroup) SetExe(e Executable) {
 	tg.mu.Lock()
-	tg.exe = p
+	tg.exe = e
 	tg.mu.Unlock()
 }
 

@@ -23,7 +23,7 @@ type NewThreadGroupOpts struct {
 	FDs    *vfs.FDTable
 	FS     *vfs.FSContext
 	Creds  *auth.Credentials
-	Exe    string
+	Exe    Executable
 	Limits *Limits
 	// Cgroup is the container the process belongs to (nil: none).
 	Cgroup *Cgroup

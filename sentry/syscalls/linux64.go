@@ -328,4 +328,7 @@ var linux64 = map[uintptr]Syscall{
 	// filesystems only.
 	unix.SYS_MOUNT:   {Name: "mount", Fn: Mount, Support: Partial, Note: "needs CAP_SYS_ADMIN (EPERM); new tmpfs and proc mounts and binds of directories; propagation flags are accepted (one mount namespace); MS_REMOUNT and MS_MOVE are EINVAL, other filesystem types ENODEV", Args: []ArgKind{Path, Path, Path, Hex, Ptr}, Ret: Int},
 	unix.SYS_UMOUNT2: {Name: "umount2", Fn: Umount2, Support: Partial, Note: "needs CAP_SYS_ADMIN; every unmount is lazy (MNT_DETACH's semantics): open files inside keep working", Args: []ArgKind{Path, Hex}, Ret: Int},
+
+	// Leaving what a thread shares (sys_clone.go).
+	unix.SYS_UNSHARE: {Name: "unshare", Fn: Unshare, Support: Partial, Note: "CLONE_FS and CLONE_FILES; CLONE_THREAD, CLONE_SIGHAND and CLONE_VM when single-threaded (else EINVAL), as Linux; CLONE_SYSVSEM leaves the SEM_UNDO list (applied if last); namespace flags give EPERM, as clone's", Args: []ArgKind{Hex}, Ret: Int},
 }

@@ -251,6 +251,8 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	ctx := fsContext(t)
 	var newCreds *auth.Credentials
 	programOpened := false
+	// opened holds the files the loader opened, by their resolved paths:
+	// the executable's becomes /proc/PID/exe's file.
 	opened := map[string]vfs.Location{}
 	loaded, err := loader.Load(loader.LoadArgs{
 		MM: m,
@@ -303,7 +305,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	// signals (timersOf empties the table of a process that exec'd).
 	timersOf(t.TG)
 	t.TG.FlushTimerSignals()
-	t.TG.SetExe(loaded.Executable)
+	t.TG.SetExe(process.Executable{Path: loaded.Executable, Loc: opened[loaded.Executable]})
 	t.FDs = t.FDs.Unshare()
 	t.FDs.CloseOnExec()
 	t.TG.ResetSignalHandlers()
@@ -498,4 +500,59 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		return uintptr(n), err
 	}
 	return 0, unix.ENOSYS
+}
+
+// unshareNamespaces are unshare's namespace flags: the sandbox has one
+// namespace of each kind, so they are refused with EPERM, as clone
+// refuses them (issue 15 item 6).
+const unshareNamespaces = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET |
+	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
+
+// Unshare is unshare(2): the calling thread stops sharing its filesystem
+// context (root, cwd, umask) and descriptor table with the threads and
+// processes it shares them with. CLONE_THREAD, CLONE_SIGHAND and CLONE_VM
+// are accepted, as Linux accepts them, only when there is nothing to
+// unshare (a single-threaded process); CLONE_SYSVSEM leaves the shared
+// SEM_UNDO list, applying its adjustments if the thread was its last user.
+func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	flags := uint64(a[0])
+	const known = unix.CLONE_THREAD | unix.CLONE_FS | unix.CLONE_SIGHAND | unix.CLONE_VM |
+		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unshareNamespaces
+	if flags&^known != 0 {
+		return 0, unix.EINVAL
+	}
+	// The implications of Linux's ksys_unshare.
+	if flags&unix.CLONE_NEWUSER != 0 {
+		flags |= unix.CLONE_THREAD | unix.CLONE_FS
+	}
+	if flags&unix.CLONE_VM != 0 {
+		flags |= unix.CLONE_SIGHAND
+	}
+	if flags&unix.CLONE_SIGHAND != 0 {
+		flags |= unix.CLONE_THREAD
+	}
+	if flags&unix.CLONE_NEWNS != 0 {
+		flags |= unix.CLONE_FS
+	}
+	if flags&(unix.CLONE_THREAD|unix.CLONE_SIGHAND|unix.CLONE_VM) != 0 {
+		if len(t.TG.Threads()) > 1 {
+			return 0, unix.EINVAL
+		}
+		if flags&unix.CLONE_VM != 0 && t.TG.MM().Users() > 1 {
+			return 0, unix.EINVAL
+		}
+	}
+	if flags&unshareNamespaces != 0 {
+		return 0, unix.EPERM
+	}
+	if flags&unix.CLONE_FS != 0 {
+		t.FS = t.FS.Fork()
+	}
+	if flags&unix.CLONE_FILES != 0 {
+		t.FDs = t.FDs.Unshare()
+	}
+	if flags&unix.CLONE_SYSVSEM != 0 && t.S.IPC != nil {
+		t.LeaveSemUndo()
+	}
+	return 0, nil
 }

@@ -897,6 +897,22 @@ func Sendfile(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	ctx := fsContext(t)
 	write := func(buf []byte, _ int64) (int, error) { return out.Write(ctx, buf) }
 	if offAddr == 0 {
+		if !isStream(in) {
+			// Linux moves the file's position by what the output took:
+			// bytes read that a full non-blocking socket refused are
+			// sent next time (read at the position, then seek), not
+			// lost, and nothing taken at all is EAGAIN, not 0 (which
+			// callers take for end of file).
+			if pos, err := in.Seek(ctx, 0, unix.SEEK_CUR); err == nil {
+				n, err := copyBetween(count, func(buf []byte, done int64) (int, error) { return in.PRead(ctx, buf, pos+done) }, write)
+				if n > 0 {
+					if _, serr := in.Seek(ctx, pos+n, unix.SEEK_SET); serr != nil {
+						return 0, serr
+					}
+				}
+				return uintptr(n), raiseSIGPIPE(t, err)
+			}
+		}
 		n, err := copyBetween(count, func(buf []byte, _ int64) (int, error) { return in.Read(ctx, buf) }, write)
 		return uintptr(n), raiseSIGPIPE(t, err)
 	}

@@ -11,6 +11,7 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,21 @@ static inline void yesno(const char *label, int cond) { printf("%s: %s\n", label
 static inline void die(const char *what) {
 	fprintf(stderr, "%s: %s\n", what, errname(errno));
 	exit(99);
+}
+
+/* copy_file copies src to a new file dst created with mode (a program
+ * copying itself for the exec cases); it dies on a failure. */
+static inline void copy_file(const char *src, const char *dst, int mode) {
+	int in = open(src, O_RDONLY), out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	if (in < 0 || out < 0)
+		die("copy_file");
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(in, buf, sizeof buf)) > 0)
+		if (write(out, buf, n) != n)
+			die("copy_file write");
+	close(in);
+	close(out);
 }
 
 /* wait_closed blocks until every write end of pipe p is closed (it

@@ -74,13 +74,27 @@ static long rss_shmem(void) {
 	return v;
 }
 
+/* sandbox_kernel reports whether /proc/version is runsc-lite's. */
+static int sandbox_kernel(void) {
+	char buf[256] = {0};
+	FILE *f = fopen("/proc/version", "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	return strstr(buf, "runsc-lite") != NULL;
+}
+
 int main(int argc, char **argv) {
 	init_output();
 	if (argc > 1 && strcmp(argv[1], "child-exec") == 0)
 		return 0;
 	/* A namespace of our own: unshared natively, the sandbox's (where
-	 * unshare is ENOSYS). Only then may the test change IPC sysctls. */
-	int own_ns = unshare(CLONE_NEWIPC) == 0 || errno == ENOSYS;
+	 * unshare of a namespace is EPERM, or ENOSYS before unshare was
+	 * served; /proc/version names the sandbox's kernel). Only then may
+	 * the test change IPC sysctls: a native EPERM means the host's. */
+	int own_ns = unshare(CLONE_NEWIPC) == 0 || errno == ENOSYS || (errno == EPERM && sandbox_kernel());
 	if (!own_ns && errno != EPERM && errno != EINVAL)
 		die("unshare");
 	long pg = sysconf(_SC_PAGESIZE);

@@ -1,6 +1,7 @@
 /* mmap: anonymous, private file and shared file mappings, munmap, mremap
- * (grow in place or move, preserving contents), brk and mincore. Uses files
- * in the writable directory argv[1]. Prints no addresses. */
+ * (grow in place or move, preserving contents), shared mappings of a file
+ * that grows and shrinks between them, brk and mincore. Uses files in the
+ * writable directory argv[1]. Prints no addresses. */
 #include "common.h"
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -32,6 +33,53 @@ static int all_zero(const unsigned char *p, long len) {
 		if (p[i])
 			return 0;
 	return 1;
+}
+
+/* grow_and_remap maps a file shared, writes it, unmaps it, grows it (with
+ * fallocate or ftruncate), maps it again and writes past the old end of
+ * file, in the page that held it too (Go's linker writes its output this
+ * way); then shrinks it and maps it again. */
+static void grow_and_remap(const char *how, int falloc) {
+	long s = 3 * PG + 0x180, t = s + 3 * PG;
+	char label[128];
+	int fd = open("grow", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || ftruncate(fd, s) < 0)
+		die("grow: create");
+	unsigned char *p = mmap(NULL, s, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		die("grow: mmap");
+	fill(p, s, 20);
+	munmap(p, s);
+	if (falloc ? fallocate(fd, 0, 0, t) : ftruncate(fd, t))
+		die("grow: grow");
+	p = mmap(NULL, t, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		die("grow: mmap again");
+	snprintf(label, sizeof label, "grown by %s: the first mapping's bytes are in the second", how);
+	yesno(label, check(p, s, 20));
+	snprintf(label, sizeof label, "grown by %s: the old end of file's page reads zeros past it", how);
+	yesno(label, all_zero(p + s, PG - (s % PG)));
+	memset(p + s, 0x5a, t - s);
+	munmap(p, t);
+	static unsigned char buf[8 * PG];
+	long n = pread(fd, buf, sizeof buf, 0);
+	snprintf(label, sizeof label, "grown by %s: file size after both mappings", how);
+	report(label, n);
+	int ok = n == t && check(buf, s, 20);
+	for (long i = s; ok && i < t; i++)
+		ok = buf[i] == 0x5a;
+	snprintf(label, sizeof label, "grown by %s: read(2) sees what both mappings wrote", how);
+	yesno(label, ok);
+	/* Shrink into the first page: the rest of that page reads zeros in a
+	 * new mapping, and growing again reads zeros. */
+	if (ftruncate(fd, PG + 10) || ftruncate(fd, 2 * PG))
+		die("grow: shrink");
+	p = mmap(NULL, 2 * PG, PROT_READ, MAP_SHARED, fd, 0);
+	snprintf(label, sizeof label, "grown by %s, shrunk and grown: zeros past the shrunk end", how);
+	yesno(label, p != MAP_FAILED && check(p, PG + 10, 20) && all_zero(p + PG + 10, PG - 10));
+	munmap(p, 2 * PG);
+	close(fd);
+	unlink("grow");
 }
 
 int main(int argc, char **argv) {
@@ -206,6 +254,10 @@ int main(int argc, char **argv) {
 	waitpid(kid, NULL, 0);
 	yesno("shared with a child across fork", check(u, PG, 10));
 	report("munmap unlinked mapping", munmap(u, 2 * PG));
+
+	/* Shared mappings of a file that grows and shrinks between them. */
+	grow_and_remap("ftruncate", 0);
+	grow_and_remap("fallocate", 1);
 
 	/* brk. */
 	uintptr_t cur = syscall(SYS_brk, 0);

@@ -148,16 +148,7 @@ static void dir(const char *path, mode_t mode, uid_t uid, gid_t gid) {
 
 /* copy copies this program to path (for the exec cases). */
 static void copy(const char *path, mode_t mode, uid_t uid, gid_t gid) {
-	int in = open(self, O_RDONLY), out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0700);
-	if (in < 0 || out < 0)
-		die("copy");
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(in, buf, sizeof buf)) > 0)
-		if (write(out, buf, n) != n)
-			die("copy write");
-	close(in);
-	close(out);
+	copy_file(self, path, 0700);
 	if (chown(path, uid, gid) || chmod(path, mode))
 		die(path);
 }

@@ -793,7 +793,20 @@ func (f *File) Allocate(ctx *fs.Context, mode uint32, off, length int64) error {
 		return unix.EROFS
 	}
 	f.syncForRead(taskOf(ctx))
-	return retry(func() error { return unix.Fallocate(f.fd, mode, off, length) })
+	if err := retry(func() error { return unix.Fallocate(f.fd, mode, off, length) }); err != nil {
+		return err
+	}
+	// A file that grew: the cached page that held its end grows with it
+	// (as for ftruncate), or what a shared mapping writes past the old
+	// end would not be written back, and reads would stop there.
+	if mode&unix.FALLOC_FL_KEEP_SIZE == 0 {
+		if dev, ino, ok := f.identity(); ok {
+			if st, err := statFD(f.fd); err == nil {
+				mm.FileTruncated(dev, ino, int64(st.Size))
+			}
+		}
+	}
+	return nil
 }
 
 // Mappable implements fs.Mapper. The mappable holds its own reference on

@@ -343,12 +343,17 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 		if th == nil {
 			return vfs.Location{}, "", unix.ENOENT
 		}
-		exe := th.TG.Exe()
-		if exe == "" || th.FS == nil {
+		exe := th.TG.Executable()
+		if exe.Path == "" || exe.Loc.Node == nil || th.FS == nil {
 			return vfs.Location{}, "", unix.ENOENT
 		}
-		loc, err := th.FS.VFS().Resolve(fs.Background, th.FS, th.FS.Root(), exe, true)
-		return loc, exe, err
+		// The link is to the file that was executed; when its path names
+		// another file now, or none, Linux's d_path says " (deleted)".
+		name := exe.Path
+		if now, err := th.FS.VFS().Resolve(fs.Background, th.FS, th.FS.Root(), exe.Path, true); err != nil || !sameFile(now.Node, exe.Loc.Node) {
+			name += " (deleted)"
+		}
+		return exe.Loc, name, nil
 	}})
 	d.Add("cwd", &magicLink{attr: p.taskAttr(t, 0777, next()), resolve: func(ctx *fs.Context) (vfs.Location, string, error) {
 		if th == nil || th.FS == nil {
@@ -426,6 +431,21 @@ func memOf(th *process.Thread) memInfo {
 
 func linuxTime(t time.Time) linux.StatxTimestamp {
 	return linux.StatxTimestamp{Sec: t.Unix(), Nsec: uint32(t.Nanosecond())}
+}
+
+// sameFile reports whether two nodes are the same file: the same device
+// and inode number (a filesystem may give one file a new node on each
+// lookup).
+func sameFile(a, b fs.Node) bool {
+	sa, err := a.Stat(fs.Background)
+	if err != nil {
+		return false
+	}
+	sb, err := b.Stat(fs.Background)
+	if err != nil {
+		return false
+	}
+	return sa.Ino == sb.Ino && sa.DevMajor == sb.DevMajor && sa.DevMinor == sb.DevMinor
 }
 
 // magicLink is /proc/PID/{exe,cwd,root,fd/N}.

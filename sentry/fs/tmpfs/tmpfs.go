@@ -250,6 +250,12 @@ func (i *Inode) SetStat(ctx *fs.Context, s fs.SetStat) error {
 			i.killSetID(ctx)
 		}
 	}
+	resized := false
+	defer func() {
+		if resized {
+			i.sizeChanged(int64(s.Size))
+		}
+	}()
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if err := i.setStatSealedLocked(s); err != nil {
@@ -269,6 +275,7 @@ func (i *Inode) SetStat(ctx *fs.Context, s fs.SetStat) error {
 		if int64(s.Size) != i.data.size {
 			i.data.truncate(int64(s.Size))
 			i.mtime = now
+			resized = true
 		}
 	}
 	if s.Mask&linux.STATX_ATIME != 0 {
@@ -776,15 +783,36 @@ func (f *File) Allocate(ctx *fs.Context, mode uint32, off, length int64) error {
 	}
 	i := f.inode
 	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.seals&unix.F_SEAL_GROW != 0 && off+length > i.data.size {
+	end := off + length
+	if i.seals&unix.F_SEAL_GROW != 0 && end > i.data.size {
+		i.mu.Unlock()
 		return unix.EPERM
 	}
-	if end := off + length; end > i.data.size {
+	grew := end > i.data.size
+	if grew {
 		i.data.truncate(end)
 		i.ctime = fs.Now()
 	}
+	i.mu.Unlock()
+	if grew {
+		i.sizeChanged(end)
+	}
 	return nil
+}
+
+// sizeChanged tells the page cache that the file's size is now size
+// (truncate, ftruncate, or fallocate growing it): cached pages past it go,
+// and the cached page that held the old end of file grows, so that what a
+// shared mapping writes past the old end after the file grew is written
+// back (hostfs does the same for host files).
+// Preconditions: i.mu is not held (the page cache reads the file with
+// its own locks held, so they come before the inode's).
+func (i *Inode) sizeChanged(size int64) {
+	if !mm.SharedFilesMapped() {
+		return
+	}
+	dev, ino, _ := Mappable{i}.MappingIdentity()
+	mm.FileTruncated(dev, ino, size)
 }
 
 // Sync implements fs.Syncer.

@@ -530,21 +530,21 @@ func verbPs(c *ociCtx, fl any, args []string) (int, error) {
 	if f.format != "table" && f.format != "json" {
 		return 1, errors.New("invalid format option")
 	}
-	procs, st, err := c.rt.Processes(args[0])
+	procs, sentry, err := c.rt.Processes(args[0])
 	if err != nil {
 		return 1, err
 	}
 	sort.Slice(procs, func(i, j int) bool { return procs[i].Pid < procs[j].Pid })
 	if f.format == "json" {
 		// runc prints the host PIDs of the container's processes: here
-		// the host processes that run them (their ptrace stubs), or the
-		// sentry's.
+		// the host processes that run them (their ptrace stubs; the
+		// sentry on KVM). A process that is exiting has none any more.
 		seen := map[int]bool{}
 		pids := []int{}
 		for _, p := range procs {
 			pid := p.HostPid
 			if pid == 0 {
-				pid = st.Pid
+				continue
 			}
 			if !seen[pid] {
 				seen[pid] = true
@@ -554,13 +554,28 @@ func verbPs(c *ociCtx, fl any, args []string) (int, error) {
 		return 0, json.NewEncoder(os.Stdout).Encode(pids)
 	}
 	if len(args) > 1 {
-		c.rt.Log.Warnf("ps options %q ignored: the table shows the sandbox's view of its processes", strings.Join(args[1:], " "))
+		c.rt.Log.Warnf("ps options %q ignored: the host's ps would show the sandbox's host processes, not the programs they run", strings.Join(args[1:], " "))
+	}
+	// runc's table is the host's ps -ef for the container's host PIDs.
+	// The same columns, from the sentry: PID is the process's host PID,
+	// PPID its parent's, or the sentry's for a process whose parent is
+	// not in the container (its first process, exec'd ones).
+	hostOf := map[int32]int{}
+	for _, p := range procs {
+		hostOf[p.Pid] = p.HostPid
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 8, 1, ' ', 0)
 	fmt.Fprintln(w, "UID\tPID\tPPID\tC\tSTIME\tTIME\tCMD")
 	for _, p := range procs {
+		if p.HostPid == 0 {
+			continue
+		}
+		ppid, ok := hostOf[p.PPid]
+		if !ok || ppid == 0 {
+			ppid = sentry
+		}
 		secs := int64(p.CPU / time.Second)
-		fmt.Fprintf(w, "%d\t%d\t%d\t0\t%s\t%02d:%02d:%02d\t%s\n", p.UID, p.Pid, p.PPid, p.Started.Format("15:04"),
+		fmt.Fprintf(w, "%d\t%d\t%d\t0\t%s\t%02d:%02d:%02d\t%s\n", p.UID, p.HostPid, ppid, p.Started.Format("15:04"),
 			secs/3600, secs/60%60, secs%60, p.Cmdline)
 	}
 	return 0, w.Flush()

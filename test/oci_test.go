@@ -361,3 +361,67 @@ func TestOCIConfined(t *testing.T) {
 	}
 	r.must(t, "delete", "--force", "conf")
 }
+
+// TestOCIPsAcrossExec: a process keeps its host PID across execve, as
+// under runc, and ps (its table and --format json) shows it: the host
+// process that runs a sandbox process is its stub, which the new image
+// runs in. Compared with runc on the same bundle.
+func TestOCIPsAcrossExec(t *testing.T) {
+	for _, r := range []*ociRuntime{runcRuntime(t), runscRuntime(t)} {
+		t.Run(r.name, func(t *testing.T) {
+			b := makeBundle(t, baseSpec("/bin/sh", "-c", waitForFileScript("exec /bin/sleep 1000")))
+			r.must(t, "run", "--detach", "--bundle", b, "psx")
+			// rows returns ps's table as host PID → command.
+			rows := func() map[int]string {
+				lines := strings.Split(strings.TrimSpace(r.must(t, "ps", "psx")), "\n")
+				head := strings.Fields(lines[0])
+				pidCol, cmdCol := -1, -1
+				for i, h := range head {
+					switch h {
+					case "PID":
+						pidCol = i
+					case "CMD":
+						cmdCol = i
+					}
+				}
+				if pidCol < 0 || cmdCol < 0 {
+					t.Fatalf("%s ps: no PID or CMD column:\n%s", r.name, strings.Join(lines, "\n"))
+				}
+				out := map[int]string{}
+				for _, l := range lines[1:] {
+					f := strings.Fields(l)
+					if len(f) <= cmdCol {
+						continue
+					}
+					pid, err := strconv.Atoi(f[pidCol])
+					if err != nil {
+						t.Fatalf("%s ps: PID %q:\n%s", r.name, f[pidCol], strings.Join(lines, "\n"))
+					}
+					out[pid] = strings.Join(f[cmdCol:], " ")
+				}
+				return out
+			}
+			find := func(prefix string) int {
+				for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+					for pid, cmd := range rows() {
+						if strings.HasPrefix(cmd, prefix) {
+							return pid
+						}
+					}
+				}
+				t.Fatalf("%s ps: no %q after a minute: %v", r.name, prefix, rows())
+				return 0
+			}
+			before := find("/bin/sh -c")
+			writeFile(t, filepath.Join(b, "rootfs/tmp/go"), nil, 0o644)
+			if after := find("/bin/sleep 1000"); after != before {
+				t.Errorf("%s: the shell ran as host PID %d, the program it exec'd as %d; want the same", r.name, before, after)
+			}
+			var pids []int
+			if err := json.Unmarshal([]byte(r.must(t, "ps", "--format", "json", "psx")), &pids); err != nil || len(pids) != 1 || pids[0] != before {
+				t.Errorf("%s ps --format json: %v %v, want [%d]", r.name, pids, err, before)
+			}
+			r.must(t, "delete", "--force", "psx")
+		})
+	}
+}

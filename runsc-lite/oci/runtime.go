@@ -877,33 +877,35 @@ func (r *Runtime) freeze(id string, pause bool) error {
 	return err
 }
 
-// Processes returns the container's processes.
-func (r *Runtime) Processes(id string) ([]control.Process, *State, error) {
+// Processes returns the container's processes, their HostPid in this
+// process's PID namespace (0: exiting), and the host PID of the sentry
+// that runs them.
+func (r *Runtime) Processes(id string) ([]control.Process, int, error) {
 	d, st, err := r.open(id)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
 	defer d.close()
 	if r.status(d, st) == container.Stopped {
-		return nil, nil, ErrNotRunning
+		return nil, 0, ErrNotRunning
 	}
 	cl, done := r.client(d, st)
 	defer done()
 	resp, err := cl.Call(control.Request{Op: control.OpPs, Container: id})
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
 	sentry := st.Pid
 	if st.Sandbox != st.ID {
 		sd, sst, err := r.open(st.Sandbox)
 		if err != nil {
-			return nil, nil, err
+			return nil, 0, err
 		}
 		sd.close()
 		sentry = sst.Pid
 	}
 	hostPIDs(sentry, resp.Processes)
-	return resp.Processes, st, nil
+	return resp.Processes, sentry, nil
 }
 
 // hostPIDs turns the host PIDs of ps, as the sentry (PID sentry) sees

@@ -115,8 +115,11 @@ type Process struct {
 	Pid  int32  `json:"pid"`
 	PPid int32  `json:"ppid"`
 	UID  uint32 `json:"uid"`
-	// HostPid is the host process that runs it (a ptrace stub), 0 if
-	// none of its own.
+	// HostPid is the host process that runs it, as the sentry's PID
+	// namespace numbers it: its ptrace stub, which it keeps across
+	// execve; the sentry itself on a platform that runs application code
+	// in the sentry's threads (KVM); 0 for a process that is exiting
+	// (its address space is gone).
 	HostPid int       `json:"hostPid,omitempty"`
 	Started time.Time `json:"started"`
 	// CPU is the user plus system time.

@@ -355,6 +355,8 @@ func processesOf(ct *container.Container) []Process {
 			p.Cmdline = strings.TrimRight(strings.ReplaceAll(string(m.Argv()), "\x00", " "), " ")
 			if h, ok := m.AddressSpace().(interface{ HostPID() int }); ok {
 				p.HostPid = h.HostPID()
+			} else {
+				p.HostPid = os.Getpid()
 			}
 		}
 		if p.Cmdline == "" {

@@ -4,6 +4,7 @@ package test
 // plugin puts on a pod's containers make them run in the pod's sentry.
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -94,4 +95,50 @@ func TestOCIPod(t *testing.T) {
 	}
 	r.must(t, "delete", "--force", "pod1")
 	waitChild(t, podPid)
+}
+
+// TestOCIPodPidsLimit: each container of a pod has its own task limit
+// (linux.resources.pids.limit, its pids cgroup's pids.max), as each has
+// its own pids cgroup under runc: a fork bomb in a container limited to
+// 10 tasks stops at 10 (the bomb is one of them) while the pod's
+// unlimited container, in the same sentry, still makes 30; events
+// --stats reports the container's pids.current and pids.max.
+func TestOCIPodPidsLimit(t *testing.T) {
+	r := runscRuntime(t)
+	bomb, err := os.ReadFile(cProg(t, "bomb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := makeBundle(t, podSpec("pod2", "sandbox", "/bin/sleep", "1000"))
+	writeFile(t, filepath.Join(pod, "rootfs/bomb"), bomb, 0o755)
+	r.must(t, "run", "--detach", "--bundle", pod, "pod2")
+
+	limit := int64(10)
+	spec := podSpec("pod2", "container", "/bin/sleep", "1000")
+	spec.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &limit}}
+	app := makeBundle(t, spec)
+	writeFile(t, filepath.Join(app, "rootfs/bomb"), bomb, 0o755)
+	r.must(t, "run", "--detach", "--bundle", app, "limited")
+
+	// The exec'd bomb joins the container's cgroup, where sleep is one
+	// task already: it makes 8 more.
+	if got, want := r.must(t, "exec", "limited", "/bomb", "procs", "1000"), "processes: 8 created, then EAGAIN\nreaped 8\n"; got != want {
+		t.Errorf("bomb in the limited container: %q, want %q", got, want)
+	}
+	if got, want := r.must(t, "exec", "pod2", "/bomb", "procs", "30"), "processes: 30 created, then none\nreaped 30\n"; got != want {
+		t.Errorf("bomb in the pod's unlimited container: %q, want %q", got, want)
+	}
+	var ev struct {
+		Data struct {
+			Pids struct {
+				Current uint64 `json:"current"`
+				Limit   uint64 `json:"limit"`
+			} `json:"pids"`
+		} `json:"data"`
+	}
+	if out := r.must(t, "events", "--stats", "limited"); json.Unmarshal([]byte(out), &ev) != nil || ev.Data.Pids.Current != 1 || ev.Data.Pids.Limit != 10 {
+		t.Errorf("events --stats limited: %s, want pids current 1 (sleep), limit 10", out)
+	}
+	r.must(t, "delete", "--force", "limited")
+	r.must(t, "delete", "--force", "pod2")
 }

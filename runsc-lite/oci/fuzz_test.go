@@ -60,8 +60,8 @@ func FuzzSpec(f *testing.F) {
 				t.Errorf("accepted: mount destination %q", m.Destination)
 			}
 		}
-		if sb.CPUs < 0 || sb.PidsLimit < 0 {
-			t.Errorf("accepted: CPUs %d, pids limit %d", sb.CPUs, sb.PidsLimit)
+		if sb.CPUs < 0 || cs.PidsLimit < 0 {
+			t.Errorf("accepted: CPUs %d, pids limit %d", sb.CPUs, cs.PidsLimit)
 		}
 		for _, flag := range []string{"", boot.NetworkNone, boot.NetworkSandbox, boot.NetworkHost} {
 			r := &Runtime{Log: quiet, Sentry: SentryFlags{Network: flag}}

@@ -51,6 +51,7 @@ func RuncStats(st *control.Stats) any {
 	r.Memory.Usage = memoryEntry{Limit: st.MemoryLimit, Usage: st.MemoryUsage}
 	r.Memory.Swap = memoryEntry{Limit: st.SwapLimit, Usage: st.SwapUsage}
 	r.Pids.Current = st.Pids
+	r.Pids.Limit = st.PidsLimit
 	return r
 }
 

@@ -286,12 +286,10 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 	if sb.CPUs > 0 && (cfg.CPUs == 0 || sb.CPUs < cfg.CPUs) {
 		cfg.CPUs = sb.CPUs
 	}
+	// The sandbox's task limit; linux.resources.pids.limit is the
+	// container's own (container.Spec.PidsLimit), so that each
+	// container of a pod has its own.
 	cfg.PidsLimit = r.Sentry.PidsLimit
-	if sb.PidsLimit > 0 && (cfg.PidsLimit <= 0 || sb.PidsLimit < cfg.PidsLimit) {
-		// The sandbox's task limit: clone beyond it fails with
-		// EAGAIN inside, as the pids cgroup makes it fail under runc.
-		cfg.PidsLimit = sb.PidsLimit
-	}
 	if sb.TotalMemory > 0 {
 		if sb.TotalMemory < 16<<20 {
 			return fmt.Errorf("linux.resources.memory.limit %d is below the sandbox's minimum of 16 MiB", sb.TotalMemory)

@@ -235,9 +235,7 @@ type Sandbox struct {
 	// TotalMemory is linux.resources.memory.limit (0: none).
 	TotalMemory uint64
 	// CPUs is what the CPU quota or cpuset allows (0: no limit).
-	CPUs int
-	// PidsLimit is linux.resources.pids.limit (0: none).
-	PidsLimit  int
+	CPUs       int
 	Hostname   string
 	Domainname string
 	// NetNS is the path of the network namespace the config joins ("":
@@ -337,7 +335,7 @@ func Convert(spec *specs.Spec, dir, id string) (container.Spec, Sandbox, []strin
 			}
 		}
 		if r.Pids != nil && r.Pids.Limit != nil && *r.Pids.Limit > 0 {
-			sb.PidsLimit = int(*r.Pids.Limit)
+			cs.PidsLimit = int(*r.Pids.Limit)
 		}
 	}
 	netns := false

@@ -26,8 +26,11 @@ func TestConvertResources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sb.TotalMemory != 64<<20 || sb.CPUs != 2 || sb.PidsLimit != 100 {
-		t.Errorf("sandbox %+v: want 64 MiB, 2 CPUs (quota 1.5 rounded up, cpuset 4), pids 100", sb)
+	if sb.TotalMemory != 64<<20 || sb.CPUs != 2 {
+		t.Errorf("sandbox %+v: want 64 MiB, 2 CPUs (quota 1.5 rounded up, cpuset 4)", sb)
+	}
+	if cs.PidsLimit != 100 {
+		t.Errorf("container's pids limit %d, want 100", cs.PidsLimit)
 	}
 	if cs.Root.Path != filepath.Join(dir, "rootfs") || !cs.Root.ReadOnly || cs.Process.User == nil {
 		t.Errorf("container %+v", cs)

@@ -130,7 +130,7 @@ type Container struct {
 // what failed; an ExitError says the program cannot be run. The caller
 // closes Console() once init has exited.
 func New(env *Env, spec *Spec, stdio Stdio, term *Terminal, initTID int32) (*Container, error) {
-	c := &Container{ID: spec.ID, Spec: spec, env: env, Created: time.Now(), Cgroup: process.NewCgroup(spec.ID)}
+	c := &Container{ID: spec.ID, Spec: spec, env: env, Created: time.Now(), Cgroup: process.NewCgroup(spec.ID, spec.PidsLimit)}
 	b, err := buildFS(env, spec)
 	if err != nil {
 		return nil, err

@@ -35,6 +35,10 @@ type Spec struct {
 	// gid_map (empty: the identity map of a root user namespace).
 	UIDMappings []IDMapping `json:"uidMappings,omitempty"`
 	GIDMappings []IDMapping `json:"gidMappings,omitempty"`
+	// PidsLimit bounds the container's tasks (threads and processes):
+	// its pids cgroup's pids.max, linux.resources.pids.limit (0: none).
+	// A fork or clone beyond it fails with EAGAIN.
+	PidsLimit int `json:"pidsLimit,omitempty"`
 }
 
 // Root is a container's root filesystem.

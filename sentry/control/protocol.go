@@ -140,8 +140,10 @@ type Stats struct {
 	MemoryCache uint64 `json:"memoryCache"`
 	SwapUsage   uint64 `json:"swapUsage"`
 	SwapLimit   uint64 `json:"swapLimit"`
-	// Pids is the number of processes in the container.
-	Pids uint64 `json:"pids"`
+	// Pids is the number of tasks (threads and processes) in the
+	// container, its pids.current; PidsLimit its pids.max (0: none).
+	Pids      uint64 `json:"pids"`
+	PidsLimit uint64 `json:"pidsLimit,omitempty"`
 }
 
 // conn frames JSON lines over a Unix stream socket, with descriptors.

@@ -367,10 +367,10 @@ func processesOf(ct *container.Container) []Process {
 	return out
 }
 
-// stats returns the sandbox's usage, with ct's process count.
+// stats returns the sandbox's usage, with ct's task count and limit.
 func (s *Server) stats(ct *container.Container) *Stats {
 	sb := s.env.Sandbox
-	st := &Stats{Pids: uint64(len(ct.Cgroup.Members()))}
+	st := &Stats{Pids: uint64(sb.CgroupTasks(ct.Cgroup)), PidsLimit: uint64(ct.Cgroup.PidsMax())}
 	k := sb.Kernel
 	for i := 0; i < k.NumCPUs(); i++ {
 		user, sys, _ := k.CPU(i).CPUTimes()

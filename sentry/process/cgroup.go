@@ -21,12 +21,24 @@ import (
 // until Thaw. Signals sent meanwhile stay pending, except SIGKILL, which
 // ends a frozen process.
 //
-// Locking: mu protects members; frozen is atomic. mu is a leaf: it is
-// taken under ThreadGroup.mu (fork and exit) and never held while taking
-// another lock.
+// Its task limit is Linux's pids controller (pids.max): a clone that
+// would make more tasks (threads and processes, zombies until reaped)
+// than the limit fails with EAGAIN, however many the sandbox as a whole
+// may still hold; each container of a pod has its own.
+//
+// Locking: mu protects members; frozen is atomic; tasks is protected by
+// the sandbox's tasklist lock (Sandbox.mu), under which tasks are counted
+// (tasklimits.go); pidsMax is immutable. mu is a leaf: it is taken under
+// ThreadGroup.mu (fork and exit) and never held while taking another
+// lock.
 type Cgroup struct {
 	// Name is the cgroup's name (the container's ID).
 	Name string
+
+	// pidsMax bounds tasks (0: no limit).
+	pidsMax int
+	// tasks counts the cgroup's tasks, as the sandbox's counts do.
+	tasks int
 
 	mu      sync.Mutex
 	members map[*ThreadGroup]struct{}
@@ -36,10 +48,14 @@ type Cgroup struct {
 	thawed kernel.WaitQueue
 }
 
-// NewCgroup returns an empty cgroup.
-func NewCgroup(name string) *Cgroup {
-	return &Cgroup{Name: name, members: make(map[*ThreadGroup]struct{})}
+// NewCgroup returns an empty cgroup whose task limit is pidsMax (0: no
+// limit).
+func NewCgroup(name string, pidsMax int) *Cgroup {
+	return &Cgroup{Name: name, pidsMax: max(pidsMax, 0), members: make(map[*ThreadGroup]struct{})}
 }
+
+// PidsMax returns the cgroup's task limit (0: none).
+func (c *Cgroup) PidsMax() int { return c.pidsMax }
 
 // Members returns the live processes of the cgroup.
 func (c *Cgroup) Members() []*ThreadGroup {

@@ -43,7 +43,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	}
 	s := t.S
 	creds := t.Credentials()
-	if err := s.chargeTask(creds, t.nprocLimit(), true); err != nil {
+	if err := s.chargeTask(creds, t.TG.cgroup, t.nprocLimit(), true); err != nil {
 		return nil, err
 	}
 	nt := &Thread{
@@ -121,7 +121,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 				t.Log().Warnf("fork: cannot create an address space: %v", err)
 				nt.FDs.Release()
 				s.mu.Lock()
-				s.unchargeTaskLocked(creds.RealUID)
+				s.unchargeTaskLocked(creds.RealUID, tg.cgroup)
 				s.mu.Unlock()
 				return nil, unix.ENOMEM
 			}
@@ -482,5 +482,8 @@ func (s *Sandbox) ReleaseDetached(tg *ThreadGroup) {
 	if s.tgs[tg.tgid] == tg {
 		delete(s.tgs, tg.tgid)
 	}
-	s.Kernel.Reap(tg.leader.Task)
+	// Uncounted as a reaped leader is: an exec'd process's task was
+	// counted against the sandbox's and its container's task limits
+	// for good, so a pod that was exec'd into often refused forks.
+	s.releaseTaskLocked(tg.leader)
 }

@@ -45,8 +45,9 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		o.Creds = HostCredentials()
 	}
 	t.creds.Store(o.Creds)
-	// The first process is counted but never refused: nobody forked it.
-	s.chargeTask(o.Creds, 0, false)
+	// A container's first process (and an exec'd one) is counted but
+	// never refused: nobody forked it.
+	s.chargeTask(o.Creds, o.Cgroup, 0, false)
 	var parent *kernel.Task
 	if o.Parent != nil {
 		parent = o.Parent.Task

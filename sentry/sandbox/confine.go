@@ -184,8 +184,11 @@ func (cf *confiner) confine() error {
 	if cf.c.SeccompLog {
 		cf.log.Warnf("seccomp filter in log-only mode (--seccomp-log): calls outside the allow-list are logged by the kernel, not stopped")
 	}
-	cf.log.Debugf("confined: empty root, capabilities kept %v, no_new_privs, seccomp allow-list of %d syscalls (%v at start-up, %v now)",
-		capNames(cf.keep), cf.filter.size(), cf.prepared, time.Since(start))
+	if cf.log.IsLevelEnabled(logrus.DebugLevel) {
+		// size builds the rules again: only for the log.
+		cf.log.Debugf("confined: empty root, capabilities kept %v, no_new_privs, seccomp allow-list of %d syscalls (%v at start-up, %v now)",
+			capNames(cf.keep), cf.filter.size(), cf.prepared, time.Since(start))
+	}
 	return nil
 }
 

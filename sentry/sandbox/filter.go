@@ -467,20 +467,47 @@ func (o filterOptions) size() int {
 // Go runtime's most frequent calls.
 var hotSyscalls = []uintptr{unix.SYS_PTRACE, unix.SYS_WAIT4, unix.SYS_FUTEX, unix.SYS_IOCTL, unix.SYS_NANOSLEEP, unix.SYS_READ, unix.SYS_WRITE, unix.SYS_PREAD64}
 
-// usual reports whether o is the confined sentry's usual case: PID 1 of its
-// PID namespace, no profiling, killing, no knob. Its program is
-// precompiled (filter_precompiled.go): building it costs ~15 ms of CPU,
-// a third of the sandbox's start-up.
-func (o filterOptions) usual() bool {
-	return o.pid == 1 && !o.profiling && !o.log && len(o.deny) == 0 && !o.hostUDS && !o.control && (o.network == "" || o.network == boot.NetworkNone)
+// precompiledKey names a precompiled program (filter_precompiled.go): what
+// varies between the usual sentries, `do`'s and an OCI sandbox's (which
+// serves its control socket), in each network mode.
+type precompiledKey struct {
+	control bool
+	network string
+}
+
+// precompiledKey returns the key of o's precompiled program, and whether o
+// is a usual case that has one: PID 1 of its PID namespace, no
+// profiling, killing, no knob, no host Unix sockets. Building the program
+// costs ~15 ms of CPU, a third of a sandbox's start-up (of an OCI create).
+func (o filterOptions) precompiledKey() (precompiledKey, bool) {
+	network := o.network
+	if network == "" {
+		network = boot.NetworkNone
+	}
+	k := precompiledKey{control: o.control, network: network}
+	return k, o.pid == 1 && !o.profiling && !o.log && len(o.deny) == 0 && !o.hostUDS
+}
+
+// precompiledVariants are the usual cases whose programs are precompiled:
+// with and without the control socket, in each network mode.
+func precompiledVariants() []filterOptions {
+	var out []filterOptions
+	for _, control := range []bool{false, true} {
+		for _, network := range []string{boot.NetworkNone, boot.NetworkSandbox, boot.NetworkHost} {
+			out = append(out, filterOptions{pid: 1, control: control, network: network})
+		}
+	}
+	return out
 }
 
 // program returns the BPF program: the allow-list, and
 // SECCOMP_RET_KILL_PROCESS for everything else (SECCOMP_RET_LOG with
 // o.log).
 func (o filterOptions) program() ([]bpf.Instruction, error) {
-	if o.usual() && precompiledFilter != nil {
-		return append([]bpf.Instruction(nil), precompiledFilter...), nil
+	if k, ok := o.precompiledKey(); ok {
+		if p, ok := precompiledFilters[k]; ok {
+			return append([]bpf.Instruction(nil), p...), nil
+		}
 	}
 	return o.build()
 }

@@ -632,7 +632,11 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 	if c.NoNewPrivs {
 		nnp = 1
 	}
-	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nSeccomp_filters:\t0\n", nnp)
+	var scMode, scFilters int
+	if th != nil {
+		scMode, scFilters = th.SeccompMode(), th.SeccompFilterCount()
+	}
+	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t%d\nSeccomp_filters:\t%d\n", nnp, scMode, scFilters)
 	n := p.s.Kernel.NumCPUs()
 	aff := t.Affinity()
 	var mask uint64

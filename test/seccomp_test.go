@@ -1,0 +1,38 @@
+package test
+
+import "testing"
+
+// seccomp(2) inside the sandbox (test/c/seccomp.c), each case natively and
+// in the sandbox with the outputs compared: the sentry evaluates the
+// program's filters itself, so every verdict, signal, exit status and
+// /proc/self/status line must be Linux's.
+
+// TestSeccompArgs: seccomp(2)/prctl argument checks, the BPF program rules
+// (EINVAL), EFAULT, EACCES without no_new_privs or CAP_SYS_ADMIN,
+// GET_ACTION_AVAIL, GET_NOTIF_SIZES, Seccomp:/Seccomp_filters:.
+func TestSeccompArgs(t *testing.T) { compareC(t, "seccomp", 0, "args") }
+
+// TestSeccompStrict: SECCOMP_MODE_STRICT allows read/write/exit only.
+func TestSeccompStrict(t *testing.T) { compareC(t, "seccomp", 0, "strict") }
+
+// TestSeccompActions: ERRNO (0, capped at 4095), TRAP's SIGSYS siginfo and
+// rollback, TRACE without a tracer, LOG, ALLOW, KILL_PROCESS and
+// KILL_THREAD with one and two threads, an unknown action.
+func TestSeccompActions(t *testing.T) { compareC(t, "seccomp", 0, "actions") }
+
+// TestSeccompPrecedence: several filters, Linux's order of actions, the
+// newest filter winning a tie.
+func TestSeccompPrecedence(t *testing.T) { compareC(t, "seccomp", 0, "precedence") }
+
+// TestSeccompInherit: filters kept across fork and execve.
+func TestSeccompInherit(t *testing.T) { compareC(t, "seccomp", 0, "inherit") }
+
+// TestSeccompTSync: SECCOMP_FILTER_FLAG_TSYNC, its failure (the TID of the
+// diverged thread, or ESRCH), no_new_privs given to synchronised threads.
+func TestSeccompTSync(t *testing.T) { compareC(t, "seccomp", 0, "tsync") }
+
+// TestSeccompUserNotif: a SECCOMP_RET_USER_NOTIF supervisor thread on the
+// listener: poll readiness, RECV, SEND (value, error, CONTINUE), ID_VALID,
+// a notification withdrawn by a signal and sent again, ENOSYS once the
+// listener is closed.
+func TestSeccompUserNotif(t *testing.T) { compareC(t, "seccomp", 0, "notif") }

@@ -1,6 +1,9 @@
 package test
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // seccomp(2) inside the sandbox (test/c/seccomp.c), each case natively and
 // in the sandbox with the outputs compared: the sentry evaluates the
@@ -36,3 +39,22 @@ func TestSeccompTSync(t *testing.T) { compareC(t, "seccomp", 0, "tsync") }
 // a notification withdrawn by a signal and sent again, ENOSYS once the
 // listener is closed.
 func TestSeccompUserNotif(t *testing.T) { compareC(t, "seccomp", 0, "notif") }
+
+// TestSeccompDockerProfile is the acceptance: Docker's default
+// profile, built with libseccomp by test/c/docker_seccomp.c, installed
+// before a shell pipeline (seq | sort | head, tr, sed, ls | wc, a nested
+// sh) that must work under it, ending with a probe whose denied calls
+// (keyctl, add_key, kexec_load, mount, unshare(CLONE_NEWUSER), clone with
+// namespace flags, bpf, ...) must fail as natively: EPERM (clone3: the
+// profile's ENOSYS).
+func TestSeccompDockerProfile(t *testing.T) {
+	native, _ := compareC(t, "docker_seccomp", 0, "run")
+	// The probe without the profile must answer differently, or the
+	// comparison above proves nothing about the filter.
+	unfiltered := runNative(t, []string{cProg(t, "docker_seccomp"), "probe"}, runOpts{})
+	filtered := strings.Count(native.Stdout, "EPERM")
+	if filtered < 30 || strings.Count(unfiltered.Stdout, "EPERM") >= filtered {
+		t.Fatalf("the profile refuses %d calls with EPERM, the unfiltered probe %d: the probe does not show the filter\nfiltered:\n%s\nunfiltered:\n%s",
+			filtered, strings.Count(unfiltered.Stdout, "EPERM"), native.Stdout, unfiltered.Stdout)
+	}
+}

@@ -106,6 +106,13 @@ type Filter struct {
 	// listener is the user-notification listener made with the filter
 	// (NEW_LISTENER), or nil.
 	listener *Listener
+	// allowAll is, per syscall number, whether the chain ending here
+	// allows it whatever its arguments and instruction pointer (each
+	// filter's constAllow, and its prev's): such syscalls skip the
+	// interpreter, as Linux's seccomp action cache.
+	allowAll *[maxCachedSyscall / 64]uint64
+	// constAllow is this filter's own part of allowAll.
+	constAllow *[maxCachedSyscall / 64]uint64
 	// users counts the threads whose chain includes the filter (each
 	// thread counts once on its leaf, each filter once on its prev):
 	// when it drops to zero the listener reports POLLHUP.
@@ -199,7 +206,7 @@ func New(insns []linux.BPFInstruction, log, listen bool) (*Filter, error) {
 	if err != nil || !storesBeforeLoads(prog) {
 		return nil, unix.EINVAL
 	}
-	f := &Filter{prog: p, log: log, pathLen: len(insns) + 4, count: 1}
+	f := &Filter{prog: p, log: log, pathLen: len(insns) + 4, count: 1, constAllow: constAllowed(prog)}
 	if listen {
 		f.listener = newListener()
 	}
@@ -220,6 +227,14 @@ func (f *Filter) Attach(prev *Filter) error {
 	if f.pathLen > maxInsnsPerPath {
 		f.prev = nil
 		return unix.ENOMEM
+	}
+	f.allowAll = f.constAllow
+	if prev != nil {
+		all := *f.constAllow
+		for i := range all {
+			all[i] &= prev.allowAll[i]
+		}
+		f.allowAll = &all
 	}
 	return nil
 }
@@ -320,6 +335,15 @@ func actionOnly(ret uint32) int32 { return int32(ret & RetActionFull) }
 // filter that gave it (nil for ALLOW with no filter disagreeing). A
 // program that fails at run time counts as KILL_PROCESS.
 func Evaluate(leaf *Filter, d *linux.SeccompData) (ret uint32, match *Filter) {
+	if nr := uint32(d.Nr); d.Arch == linux.AUDIT_ARCH_X86_64 && nr < maxCachedSyscall &&
+		leaf.allowAll[nr/64]&(1<<(nr%64)) != 0 {
+		return RetAllow, nil
+	}
+	return evaluate(leaf, d)
+}
+
+// evaluate is Evaluate without the cache: every filter runs.
+func evaluate(leaf *Filter, d *linux.SeccompData) (ret uint32, match *Filter) {
 	var in [DataSize]byte
 	EncodeData(&in, d)
 	ret = RetAllow
@@ -333,4 +357,70 @@ func Evaluate(leaf *Filter, d *linux.SeccompData) (ret uint32, match *Filter) {
 		}
 	}
 	return ret, match
+}
+
+// maxCachedSyscall bounds the syscall numbers the allow cache covers
+// (x86-64's are below 512).
+const maxCachedSyscall = 512
+
+// constAllowed returns, for each x86-64 syscall number, whether prog
+// returns SECCOMP_RET_ALLOW for it whatever the other fields of
+// seccomp_data: prog is run with only nr and arch known, and any step
+// that would depend on the arguments, the instruction pointer, X or
+// scratch memory gives up (not cached, the interpreter decides), as
+// Linux's seccomp_is_const_allow.
+func constAllowed(prog []bpf.Instruction) *[maxCachedSyscall / 64]uint64 {
+	var bits [maxCachedSyscall / 64]uint64
+	for nr := uint32(0); nr < maxCachedSyscall; nr++ {
+		if constAllow(prog, nr, linux.AUDIT_ARCH_X86_64) {
+			bits[nr/64] |= 1 << (nr % 64)
+		}
+	}
+	return &bits
+}
+
+func constAllow(prog []bpf.Instruction, nr, arch uint32) bool {
+	var a uint32
+	for pc := 0; pc < len(prog); pc++ {
+		in := prog[pc]
+		switch in.OpCode {
+		case bpf.Ld | bpf.W | bpf.Abs:
+			switch in.K {
+			case 0:
+				a = nr
+			case 4:
+				a = arch
+			default:
+				return false
+			}
+		case bpf.Ld | bpf.Imm:
+			a = in.K
+		case bpf.Alu | bpf.And | bpf.K:
+			a &= in.K
+		case bpf.Jmp | bpf.Ja:
+			pc += int(in.K)
+		case bpf.Jmp | bpf.Jeq | bpf.K, bpf.Jmp | bpf.Jge | bpf.K, bpf.Jmp | bpf.Jgt | bpf.K, bpf.Jmp | bpf.Jset | bpf.K:
+			var cond bool
+			switch in.OpCode & 0xf0 {
+			case bpf.Jeq:
+				cond = a == in.K
+			case bpf.Jge:
+				cond = a >= in.K
+			case bpf.Jgt:
+				cond = a > in.K
+			case bpf.Jset:
+				cond = a&in.K != 0
+			}
+			if cond {
+				pc += int(in.JumpIfTrue)
+			} else {
+				pc += int(in.JumpIfFalse)
+			}
+		case bpf.Ret | bpf.K:
+			return in.K == RetAllow
+		default:
+			return false
+		}
+	}
+	return false
 }

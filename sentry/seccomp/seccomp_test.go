@@ -134,3 +134,67 @@ func BenchmarkEvaluate(b *testing.B) {
 		Evaluate(f, d)
 	}
 }
+
+// longAllowList refuses 300 syscall numbers (1000 to 1299), one
+// comparison each, and allows the rest: what a syscall allowed at the
+// end of a linear list the size of Docker's profile runs through.
+func longAllowList() []linux.BPFInstruction {
+	prog := []linux.BPFInstruction{linux.BPFInstruction(bpf.Stmt(bpf.Ld|bpf.W|bpf.Abs, 0))}
+	for i := 0; i < 300; i++ {
+		prog = append(prog, linux.BPFInstruction(bpf.Jump(bpf.Jmp|bpf.Jeq|bpf.K, uint32(1000+i), 0, 1)), ret(RetErrno|1))
+	}
+	return append(prog, ret(RetAllow))
+}
+
+// BenchmarkEvaluateLong is a linear allow-list the size of Docker's
+// profile (300 comparisons before the verdict) through Evaluate: the
+// allow cache answers. BenchmarkEvaluateLongInterpreted is the same
+// without the cache, what a syscall whose verdict depends on its
+// arguments pays.
+func BenchmarkEvaluateLong(b *testing.B) { benchLong(b, Evaluate) }
+
+func BenchmarkEvaluateLongInterpreted(b *testing.B) { benchLong(b, evaluate) }
+
+func benchLong(b *testing.B, eval func(*Filter, *linux.SeccompData) (uint32, *Filter)) {
+	f, err := New(longAllowList(), false, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.Attach(nil)
+	d := &linux.SeccompData{Nr: 39, Arch: linux.AUDIT_ARCH_X86_64}
+	for b.Loop() {
+		eval(f, d)
+	}
+}
+
+func TestAllowCache(t *testing.T) {
+	// A syscall allowed whatever its arguments is cached; one whose
+	// verdict reads an argument, or that a filter refuses, is not.
+	st := func(code uint16, k uint32) linux.BPFInstruction { return linux.BPFInstruction(bpf.Stmt(code, k)) }
+	jeq := func(k uint32, jt, jf uint8) linux.BPFInstruction {
+		return linux.BPFInstruction(bpf.Jump(bpf.Jmp|bpf.Jeq|bpf.K, k, jt, jf))
+	}
+	argDependent := []linux.BPFInstruction{
+		st(bpf.Ld|bpf.W|bpf.Abs, 0), jeq(1, 0, 2),
+		st(bpf.Ld|bpf.W|bpf.Abs, 16), jeq(1, 1, 0),
+		ret(RetAllow), ret(RetErrno | 1),
+	}
+	leaf := chain(t, longAllowList(), argDependent)
+	has := func(nr uint32) bool { return leaf.allowAll[nr/64]&(1<<(nr%64)) != 0 }
+	if !has(39) || has(1) {
+		t.Errorf("cache: getpid %v (want true), write %v (want false)", has(39), has(1))
+	}
+	for _, c := range []struct {
+		d    linux.SeccompData
+		want uint32
+	}{
+		{linux.SeccompData{Nr: 39, Arch: linux.AUDIT_ARCH_X86_64}, RetAllow},
+		{linux.SeccompData{Nr: 1000, Arch: linux.AUDIT_ARCH_X86_64}, RetErrno | 1},
+		{linux.SeccompData{Nr: 1, Arch: linux.AUDIT_ARCH_X86_64, Args: [6]uint64{1}}, RetErrno | 1},
+		{linux.SeccompData{Nr: 1, Arch: linux.AUDIT_ARCH_X86_64, Args: [6]uint64{2}}, RetAllow},
+	} {
+		if got, _ := Evaluate(leaf, &c.d); got != c.want {
+			t.Errorf("%v: %#x, want %#x", c.d, got, c.want)
+		}
+	}
+}

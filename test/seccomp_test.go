@@ -37,7 +37,7 @@ func TestSeccompTSync(t *testing.T) { compareC(t, "seccomp", 0, "tsync") }
 // TestSeccompUserNotif: a SECCOMP_RET_USER_NOTIF supervisor thread on the
 // listener: poll readiness, RECV, SEND (value, error, CONTINUE), ID_VALID,
 // a notification withdrawn by a signal and sent again, ENOSYS once the
-// listener is closed.
+// listener is closed; POLLHUP once no thread uses the filter.
 func TestSeccompUserNotif(t *testing.T) { compareC(t, "seccomp", 0, "notif") }
 
 // TestSeccompDockerProfile is the acceptance: Docker's default

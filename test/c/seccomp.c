@@ -583,7 +583,28 @@ static void notif_main(void) {
 	printf("supervisor:\n%s", sup_buf);
 }
 
-static void notif_case(void) { child("user_notif", notif_main); }
+static void *hup_worker(void *arg) {
+	listener = install_one(SYS_getppid, SECCOMP_RET_USER_NOTIF, SECCOMP_FILTER_FLAG_NEW_LISTENER);
+	return NULL;
+}
+
+static void notif_hup(void) {
+	/* The only thread using the filter exits: the listener reports
+	 * POLLHUP (and nothing to receive). */
+	nnp();
+	pthread_t th;
+	pthread_create(&th, NULL, hup_worker, NULL);
+	pthread_join(th, NULL);
+	report("listener made by the exited thread", listener >= 0);
+	struct pollfd pfd = {listener, POLLIN, 0};
+	report("poll", poll(&pfd, 1, -1));
+	printf("revents: POLLHUP %d POLLIN %d\n", !!(pfd.revents & POLLHUP), !!(pfd.revents & POLLIN));
+}
+
+static void notif_case(void) {
+	child("user_notif", notif_main);
+	child("user_notif POLLHUP", notif_hup);
+}
 
 int main(int argc, char **argv) {
 	init_output();

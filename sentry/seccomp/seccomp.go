@@ -45,7 +45,8 @@ const (
 	FlagNewListener      = 1 << 3
 	FlagTSyncESRCH       = 1 << 4
 	FlagWaitKillableRecv = 1 << 5
-	flagsAll             = FlagTSync | FlagLog | FlagSpecAllow | FlagNewListener | FlagTSyncESRCH | FlagWaitKillableRecv
+	// FlagsAll are the flags this kernel knows (others are EINVAL).
+	FlagsAll = FlagTSync | FlagLog | FlagSpecAllow | FlagNewListener | FlagTSyncESRCH | FlagWaitKillableRecv
 )
 
 // Return actions (SECCOMP_RET_*), including LOG, which gVisor's ABI

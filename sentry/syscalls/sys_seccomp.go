@@ -81,9 +81,7 @@ func doSeccomp(t *process.Thread, op, flags uint32, uargs uintptr) (uintptr, err
 // EACCES), the program (EFAULT, EINVAL), the listener's descriptor, then
 // the attachment (process.AttachSeccompFilter).
 func seccompSetFilter(t *process.Thread, flags uint32, uargs uintptr) (uintptr, error) {
-	const flagsAll = seccomp.FlagTSync | seccomp.FlagLog | seccomp.FlagSpecAllow |
-		seccomp.FlagNewListener | seccomp.FlagTSyncESRCH | seccomp.FlagWaitKillableRecv
-	if flags&^flagsAll != 0 {
+	if flags&^seccomp.FlagsAll != 0 {
 		return 0, unix.EINVAL
 	}
 	// A TSYNC failure's TID and a new listener's fd would share the

@@ -5,49 +5,52 @@ import (
 	"testing"
 )
 
-// seccomp(2) inside the sandbox (test/c/seccomp.c), each case natively and
-// in the sandbox with the outputs compared: the sentry evaluates the
+// seccomp(2) inside the sandbox: the application's own filters
+// (test/c/seccomp.c, test/c/docker_seccomp.c), each case natively and in
+// the sandbox with the outputs compared. The sentry evaluates the
 // program's filters itself, so every verdict, signal, exit status and
-// /proc/self/status line must be Linux's.
+// /proc/self/status line must be Linux's. (TestSeccompViolation and the
+// other TestSeccomp* tests in confine_test.go are about the sentry's own
+// host filter.)
 
-// TestSeccompArgs: seccomp(2)/prctl argument checks, the BPF program rules
+// TestAppSeccompArgs: seccomp(2)/prctl argument checks, the BPF program rules
 // (EINVAL), EFAULT, EACCES without no_new_privs or CAP_SYS_ADMIN,
 // GET_ACTION_AVAIL, GET_NOTIF_SIZES, Seccomp:/Seccomp_filters:.
-func TestSeccompArgs(t *testing.T) { compareC(t, "seccomp", 0, "args") }
+func TestAppSeccompArgs(t *testing.T) { compareC(t, "seccomp", 0, "args") }
 
-// TestSeccompStrict: SECCOMP_MODE_STRICT allows read/write/exit only.
-func TestSeccompStrict(t *testing.T) { compareC(t, "seccomp", 0, "strict") }
+// TestAppSeccompStrict: SECCOMP_MODE_STRICT allows read/write/exit only.
+func TestAppSeccompStrict(t *testing.T) { compareC(t, "seccomp", 0, "strict") }
 
-// TestSeccompActions: ERRNO (0, capped at 4095), TRAP's SIGSYS siginfo and
+// TestAppSeccompActions: ERRNO (0, capped at 4095), TRAP's SIGSYS siginfo and
 // rollback, TRACE without a tracer, LOG, ALLOW, KILL_PROCESS and
 // KILL_THREAD with one and two threads, an unknown action.
-func TestSeccompActions(t *testing.T) { compareC(t, "seccomp", 0, "actions") }
+func TestAppSeccompActions(t *testing.T) { compareC(t, "seccomp", 0, "actions") }
 
-// TestSeccompPrecedence: several filters, Linux's order of actions, the
+// TestAppSeccompPrecedence: several filters, Linux's order of actions, the
 // newest filter winning a tie.
-func TestSeccompPrecedence(t *testing.T) { compareC(t, "seccomp", 0, "precedence") }
+func TestAppSeccompPrecedence(t *testing.T) { compareC(t, "seccomp", 0, "precedence") }
 
-// TestSeccompInherit: filters kept across fork and execve.
-func TestSeccompInherit(t *testing.T) { compareC(t, "seccomp", 0, "inherit") }
+// TestAppSeccompInherit: filters kept across fork and execve.
+func TestAppSeccompInherit(t *testing.T) { compareC(t, "seccomp", 0, "inherit") }
 
-// TestSeccompTSync: SECCOMP_FILTER_FLAG_TSYNC, its failure (the TID of the
+// TestAppSeccompTSync: SECCOMP_FILTER_FLAG_TSYNC, its failure (the TID of the
 // diverged thread, or ESRCH), no_new_privs given to synchronised threads.
-func TestSeccompTSync(t *testing.T) { compareC(t, "seccomp", 0, "tsync") }
+func TestAppSeccompTSync(t *testing.T) { compareC(t, "seccomp", 0, "tsync") }
 
-// TestSeccompUserNotif: a SECCOMP_RET_USER_NOTIF supervisor thread on the
+// TestAppSeccompUserNotif: a SECCOMP_RET_USER_NOTIF supervisor thread on the
 // listener: poll readiness, RECV, SEND (value, error, CONTINUE), ID_VALID,
 // a notification withdrawn by a signal and sent again, ENOSYS once the
 // listener is closed; POLLHUP once no thread uses the filter.
-func TestSeccompUserNotif(t *testing.T) { compareC(t, "seccomp", 0, "notif") }
+func TestAppSeccompUserNotif(t *testing.T) { compareC(t, "seccomp", 0, "notif") }
 
-// TestSeccompDockerProfile is the acceptance: Docker's default
+// TestAppSeccompDockerProfile is the acceptance: Docker's default
 // profile, built with libseccomp by test/c/docker_seccomp.c, installed
 // before a shell pipeline (seq | sort | head, tr, sed, ls | wc, a nested
 // sh) that must work under it, ending with a probe whose denied calls
 // (keyctl, add_key, kexec_load, mount, unshare(CLONE_NEWUSER), clone with
 // namespace flags, bpf, ...) must fail as natively: EPERM (clone3: the
 // profile's ENOSYS).
-func TestSeccompDockerProfile(t *testing.T) {
+func TestAppSeccompDockerProfile(t *testing.T) {
 	native, _ := compareC(t, "docker_seccomp", 0, "run")
 	// The probe without the profile must answer differently, or the
 	// comparison above proves nothing about the filter.

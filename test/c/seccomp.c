@@ -161,6 +161,15 @@ static void args_case(void) {
 	printf("sizes: notif %u resp %u data %u\n", sz.seccomp_notif, sz.seccomp_notif_resp, sz.seccomp_data);
 	report("GET_NOTIF_SIZES bad pointer", sc(SECCOMP_GET_NOTIF_SIZES, 0, (void *)8));
 	status_lines("args");
+	for (int i = 0; i < 2; i++) {
+		const char *path = i ? "/proc/sys/kernel/seccomp/actions_logged" : "/proc/sys/kernel/seccomp/actions_avail";
+		FILE *f = fopen(path, "r");
+		char line[256] = "";
+		if (!f || !fgets(line, sizeof line, f))
+			die(path);
+		fclose(f);
+		printf("%s: %s", path, line);
+	}
 }
 
 /* ---- strict ---- */

@@ -39,7 +39,8 @@ func TestAppSeccompTSync(t *testing.T) { compareC(t, "seccomp", 0, "tsync") }
 
 // TestAppSeccompUserNotif: a SECCOMP_RET_USER_NOTIF supervisor thread on the
 // listener: poll readiness, RECV, SEND (value, error, CONTINUE), ID_VALID,
-// a notification withdrawn by a signal and sent again, ENOSYS once the
+// a notification withdrawn by a signal and sent again, ADDFD (SETFD,
+// SEND, its argument checks), ENOSYS once the
 // listener is closed; POLLHUP once no thread uses the filter.
 func TestAppSeccompUserNotif(t *testing.T) { compareC(t, "seccomp", 0, "notif") }
 

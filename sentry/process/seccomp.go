@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 
 	"github.com/runsc-lite/runsc-lite/sentry/seccomp"
+	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 )
@@ -240,7 +241,7 @@ func (t *Thread) seccompFilter(recheck bool) bool {
 			t.Regs.Rax = negErrno(unix.ENOSYS)
 			return false
 		}
-		val, errval, cont, err := l.Notify(t.Task, t.TID(), &d)
+		val, errval, cont, err := l.Notify(t.Task, t.TID(), &d, t.installNotifFD)
 		switch {
 		case err == unix.ENOSYS:
 			t.Regs.Rax = negErrno(unix.ENOSYS)
@@ -268,6 +269,20 @@ func (t *Thread) seccompFilter(recheck bool) bool {
 	t.Log().Infof("seccomp: syscall %d kills the process (action %#x)", d.Nr, action)
 	t.TG.Exit(KilledBy(int(linux.SIGSYS)))
 	return false
+}
+
+// installNotifFD is the seccomp.FDInstaller of t's notifications
+// (SECCOMP_IOCTL_NOTIF_ADDFD): it runs on the supervisor's goroutine while
+// t waits in its notification, so t's table pointer cannot change.
+func (t *Thread) installNotifFD(f *vfs.FileDescription, newfd int32, setfd, cloexec bool) (int32, error) {
+	if setfd {
+		return newfd, t.FDs.InstallAt(newfd, f, cloexec)
+	}
+	fd, err := t.FDs.Install(f, cloexec)
+	if err == unix.EINVAL {
+		err = unix.EMFILE
+	}
+	return fd, err
 }
 
 // negErrno is a syscall's failure with e as rax holds it.

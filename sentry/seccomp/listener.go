@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/kernel"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -23,8 +24,10 @@ const (
 	ioctlNotifSend       = linux.SECCOMP_IOCTL_NOTIF_SEND
 	ioctlNotifIDValid    = 0x40082102
 	ioctlNotifIDValidOld = 0x80082102
-	ioctlNotifAddFD      = 0x40182103
-	ioctlNotifSetFlags   = linux.SECCOMP_IOCTL_NOTIF_SET_FLAGS
+	// IoctlNotifAddFD is served by the ioctl syscall itself (it needs
+	// the supervisor's descriptor table): see Listener.AddFD.
+	IoctlNotifAddFD    = 0x40182103
+	ioctlNotifSetFlags = linux.SECCOMP_IOCTL_NOTIF_SET_FLAGS
 )
 
 var anonDevMajor, anonDevMinor = fs.NewAnonDev()
@@ -39,12 +42,19 @@ const (
 	notifReplied
 )
 
+// FDInstaller puts a file in a notification's target's descriptor table
+// (SECCOMP_IOCTL_NOTIF_ADDFD): at newfd if setfd (replacing what was
+// there; EBADF beyond RLIMIT_NOFILE), else at the lowest free number
+// (EMFILE). It returns the number.
+type FDInstaller func(f *vfs.FileDescription, newfd int32, setfd, cloexec bool) (int32, error)
+
 // notification is one filtered syscall waiting for the supervisor.
 type notification struct {
-	id    uint64
-	pid   int32
-	data  linux.SeccompData
-	state notifState
+	id      uint64
+	pid     int32
+	data    linux.SeccompData
+	install FDInstaller
+	state   notifState
 	// The reply: the syscall's result, or CONTINUE.
 	val    int64
 	errval int32
@@ -86,13 +96,13 @@ func newListener() *Listener {
 // kernel.ErrInterrupted when a signal came first, the notification then
 // withdrawn (the syscall restarts and notifies again, as Linux's
 // ERESTARTSYS).
-func (l *Listener) Notify(task *kernel.Task, pid int32, d *linux.SeccompData) (val int64, errval int32, cont bool, err error) {
+func (l *Listener) Notify(task *kernel.Task, pid int32, d *linux.SeccompData, install FDInstaller) (val int64, errval int32, cont bool, err error) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return 0, 0, false, unix.ENOSYS
 	}
-	n := &notification{id: l.nextID, pid: pid, data: *d}
+	n := &notification{id: l.nextID, pid: pid, data: *d, install: install}
 	l.nextID++
 	l.notifs = append(l.notifs, n)
 	l.mu.Unlock()
@@ -198,8 +208,7 @@ func (l *Listener) Watch(mask uint32, fn func()) (cancel func()) {
 }
 
 // Ioctl implements fs.Ioctler: SECCOMP_IOCTL_NOTIF_RECV, _SEND,
-// _ID_VALID and _SET_FLAGS. ADDFD is not served (ENOTTY; the syscall
-// table's note says so).
+// _ID_VALID and _SET_FLAGS (ADDFD: AddFD, through the ioctl syscall).
 func (l *Listener) Ioctl(ctx *fs.Context, cmd uint32, arg uintptr) (uintptr, error) {
 	switch cmd {
 	case ioctlNotifRecv:
@@ -313,4 +322,49 @@ func (l *Listener) send(ctx *fs.Context, addr hostarch.Addr) error {
 	l.mu.Unlock()
 	l.replyq.NotifyAll()
 	return nil
+}
+
+// AddFD is SECCOMP_IOCTL_NOTIF_ADDFD once its arguments are decoded: f
+// (the supervisor's srcfd) is installed in the target of the received
+// notification id, and with send (SECCOMP_ADDFD_FLAG_SEND) the
+// notification is answered with the new number as the syscall's result.
+// It returns the number. ENOENT for an id that is not waiting,
+// EINPROGRESS for one not yet received.
+func (l *Listener) AddFD(id uint64, f *vfs.FileDescription, newfd int32, setfd, cloexec, send bool) (int32, error) {
+	l.mu.Lock()
+	var n *notification
+	for _, m := range l.notifs {
+		if m.id == id {
+			n = m
+			break
+		}
+	}
+	switch {
+	case n == nil:
+		l.mu.Unlock()
+		return 0, unix.ENOENT
+	case n.state != notifSent:
+		l.mu.Unlock()
+		return 0, unix.EINPROGRESS
+	case n.install == nil:
+		l.mu.Unlock()
+		return 0, unix.ENOSYS
+	}
+	install := n.install
+	l.mu.Unlock()
+	// Not under l.mu: replacing a descriptor may release a file, the
+	// listener itself among them.
+	fd, err := install(f, newfd, setfd, cloexec)
+	if err != nil || !send {
+		return fd, err
+	}
+	l.mu.Lock()
+	if n.state == notifSent {
+		n.state = notifReplied
+		n.val, n.errval, n.cont = int64(fd), 0, false
+		l.removeLocked(n)
+	}
+	l.mu.Unlock()
+	l.replyq.NotifyAll()
+	return fd, nil
 }

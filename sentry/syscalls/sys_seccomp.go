@@ -151,3 +151,43 @@ func seccompSetFilter(t *process.Thread, flags uint32, uargs uintptr) (uintptr, 
 	}
 	return 0, nil
 }
+
+// seccompAddFD is SECCOMP_IOCTL_NOTIF_ADDFD on listener l: struct
+// seccomp_notif_addfd {u64 id; u32 flags; u32 srcfd; u32 newfd; u32
+// newfd_flags}, with Linux's checks (EINVAL for unknown flags, newfd
+// flags other than O_CLOEXEC, a newfd without SECCOMP_ADDFD_FLAG_SETFD;
+// EBADF for srcfd).
+func seccompAddFD(t *process.Thread, l *seccomp.Listener, arg uintptr) (uintptr, error) {
+	const (
+		addfdSetFD = 1 << 0
+		addfdSend  = 1 << 1
+	)
+	var b [24]byte
+	if _, err := t.CopyInBytes(hostarch.Addr(arg), b[:]); err != nil {
+		return 0, unix.EFAULT
+	}
+	id := binary.LittleEndian.Uint64(b[0:])
+	flags := binary.LittleEndian.Uint32(b[8:])
+	srcfd := int32(binary.LittleEndian.Uint32(b[12:]))
+	newfd := binary.LittleEndian.Uint32(b[16:])
+	newfdFlags := binary.LittleEndian.Uint32(b[20:])
+	if newfdFlags&^unix.O_CLOEXEC != 0 || flags&^(addfdSetFD|addfdSend) != 0 {
+		return 0, unix.EINVAL
+	}
+	if newfd != 0 && flags&addfdSetFD == 0 {
+		return 0, unix.EINVAL
+	}
+	f, err := getFile(t, srcfd)
+	if err != nil {
+		return 0, unix.EBADF
+	}
+	defer f.DecRef()
+	if f.IsPath() {
+		return 0, unix.EBADF // fget refuses O_PATH descriptors
+	}
+	fd, err := l.AddFD(id, f, int32(newfd), flags&addfdSetFD != 0, newfdFlags&unix.O_CLOEXEC != 0, flags&addfdSend != 0)
+	if err != nil {
+		return 0, err
+	}
+	return uintptr(fd), nil
+}

@@ -474,6 +474,7 @@ static void tsync_case(void) {
 
 static int listener = -1;
 static pid_t target_tid, real_ppid;
+static volatile long addfd_sent = -2;
 
 static void on_usr1(int sig) {}
 
@@ -553,7 +554,44 @@ static void *supervisor(void *arg) {
 	r.val = 99;
 	sreport("SEND", ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &r));
 
-	/* 5: the supervisor goes away: ENOSYS. */
+	/* 5: SECCOMP_IOCTL_NOTIF_ADDFD: a descriptor of the supervisor's put
+	 * in the target, at a chosen number, then as the syscall's result. */
+	int p[2];
+	if (pipe(p) != 0 || write(p[1], "addfd", 5) != 5)
+		die("pipe");
+	memset(&n, 0, sizeof n);
+	sreport("RECV", ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &n));
+	struct seccomp_notif_addfd af = {.id = n.id, .srcfd = p[0]};
+	af.newfd_flags = O_NONBLOCK;
+	sreport("ADDFD with O_NONBLOCK", ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &af));
+	af.newfd_flags = 0;
+	af.newfd = 100;
+	sreport("ADDFD newfd without SETFD", ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &af));
+	af.flags = 1 << 7;
+	af.newfd = 0;
+	sreport("ADDFD unknown flag", ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &af));
+	af.flags = 0;
+	af.srcfd = 999;
+	sreport("ADDFD bad srcfd", ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &af));
+	af.srcfd = p[0];
+	af.id = n.id + 1000;
+	sreport("ADDFD unknown id", ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &af));
+	af.id = n.id;
+	af.flags = SECCOMP_ADDFD_FLAG_SETFD;
+	af.newfd = 100;
+	af.newfd_flags = O_CLOEXEC;
+	sreport("ADDFD SETFD 100", ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &af));
+	af.flags = SECCOMP_ADDFD_FLAG_SEND;
+	af.newfd = 0;
+	af.newfd_flags = 0;
+	long sent = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &af);
+	sreport("ADDFD SEND is a descriptor", sent > 2);
+	sreport("ID_VALID after ADDFD SEND", ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &n.id));
+	addfd_sent = sent;
+	close(p[0]);
+	close(p[1]);
+
+	/* 6: the supervisor goes away: ENOSYS. */
 	wait_stage(2);
 	close(listener);
 	set_stage(3);
@@ -584,10 +622,21 @@ static void notif_main(void) {
 	report("getppid answered with an error", syscall(SYS_getppid));
 	report("getppid continued", syscall(SYS_getppid) == real_ppid);
 	report("getppid interrupted and restarted", syscall(SYS_getppid));
+	long afd = syscall(SYS_getppid); /* answered by ADDFD SEND */
 	set_stage(2);
 	wait_stage(3);
 	report("getppid without a supervisor", syscall(SYS_getppid));
 	pthread_join(th, NULL);
+	/* The supervisor is done (its pipe ends closed): what ADDFD put
+	 * here. */
+	report("getppid answered by ADDFD SEND is the descriptor ADDFD returned", afd == addfd_sent);
+	char got[8] = "";
+	report("read from the descriptor put at 100", read(100, got, sizeof got));
+	printf("read: %s\n", got);
+	report("100 is close-on-exec", (fcntl(100, F_GETFD) & FD_CLOEXEC) != 0);
+	report("the sent descriptor is the same pipe (drained, writer closed)", read(afd, got, 1));
+	close(afd);
+	close(100);
 	fclose(sup);
 	printf("supervisor:\n%s", sup_buf);
 }

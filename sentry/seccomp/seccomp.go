@@ -336,6 +336,9 @@ func actionOnly(ret uint32) int32 { return int32(ret & RetActionFull) }
 // filter that gave it (nil for ALLOW with no filter disagreeing). A
 // program that fails at run time counts as KILL_PROCESS.
 func Evaluate(leaf *Filter, d *linux.SeccompData) (ret uint32, match *Filter) {
+	if leaf == nil {
+		return RetAllow, nil
+	}
 	if nr := uint32(d.Nr); d.Arch == linux.AUDIT_ARCH_X86_64 && nr < maxCachedSyscall &&
 		leaf.allowAll[nr/64]&(1<<(nr%64)) != 0 {
 		return RetAllow, nil

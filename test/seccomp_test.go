@@ -41,7 +41,9 @@ func TestAppSeccompTSync(t *testing.T) { compareC(t, "seccomp", 0, "tsync") }
 // listener: poll readiness, RECV, SEND (value, error, CONTINUE), ID_VALID,
 // a notification withdrawn by a signal and sent again, ADDFD (SETFD,
 // SEND, its argument checks), ENOSYS once the
-// listener is closed; POLLHUP once no thread uses the filter.
+// listener is closed; POLLHUP once no thread uses the filter;
+// WAIT_KILLABLE_RECV (a received notification is not interrupted by a
+// signal).
 func TestAppSeccompUserNotif(t *testing.T) { compareC(t, "seccomp", 0, "notif") }
 
 // TestAppSeccompDockerProfile is the acceptance: Docker's default

@@ -241,7 +241,7 @@ func (t *Thread) seccompFilter(recheck bool) bool {
 			t.Regs.Rax = negErrno(unix.ENOSYS)
 			return false
 		}
-		val, errval, cont, err := l.Notify(t.Task, t.TID(), &d, t.installNotifFD)
+		val, errval, cont, err := l.Notify(t.Task, t.TID(), &d, t.installNotifFD, t.Exiting)
 		switch {
 		case err == unix.ENOSYS:
 			t.Regs.Rax = negErrno(unix.ENOSYS)

@@ -50,7 +50,7 @@ func FuzzSeccompFilter(f *testing.F) {
 				K:           binary.LittleEndian.Uint32(b[4:]),
 			}
 		}
-		flt, err := New(insns, false, false)
+		flt, err := New(insns, 0)
 		if err != nil {
 			return
 		}

@@ -76,27 +76,34 @@ type Listener struct {
 	notifs []*notification // in arrival order; replied ones leave
 	closed bool            // the file is gone: notifications get ENOSYS
 	gone   bool            // no thread uses the filter
+	// waitKillable is SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: once
+	// received, a notification's wait ends only with its answer or the
+	// thread's death, not with a signal.
+	waitKillable bool
 
 	recvq    kernel.WaitQueue // supervisors waiting in RECV
 	replyq   kernel.WaitQueue // filtered threads waiting for their reply
 	notifier fs.Notifier
 }
 
-func newListener() *Listener {
+func newListener(waitKillable bool) *Listener {
 	var b [8]byte
 	rand.Read(b[:])
-	return &Listener{nextID: binary.LittleEndian.Uint64(b[:]), created: fs.Now()}
+	return &Listener{nextID: binary.LittleEndian.Uint64(b[:]), created: fs.Now(), waitKillable: waitKillable}
 }
 
 // Notify is SECCOMP_RET_USER_NOTIF for the calling task: it queues a
 // notification of d from pid and blocks, releasing the CPU, until the
 // supervisor answers. It returns the answer: the syscall's result (errval,
-// a negative errno, when it is not 0, else val) or cont (SECCOMP_USER_NOTIF_FLAG_CONTINUE: run the
-// syscall). ENOSYS when the listener is closed (before or meanwhile);
-// kernel.ErrInterrupted when a signal came first, the notification then
-// withdrawn (the syscall restarts and notifies again, as Linux's
-// ERESTARTSYS).
-func (l *Listener) Notify(task *kernel.Task, pid int32, d *linux.SeccompData, install FDInstaller) (val int64, errval int32, cont bool, err error) {
+// a negative errno, when it is not 0, else val) or cont
+// (SECCOMP_USER_NOTIF_FLAG_CONTINUE: run the syscall). ENOSYS when the
+// listener is closed (before or meanwhile); kernel.ErrInterrupted when a
+// signal came first, the notification then withdrawn (the syscall
+// restarts and notifies again, as Linux's ERESTARTSYS) — with
+// WAIT_KILLABLE_RECV, only until the supervisor has received it; after
+// that only the thread's death (dying) ends the wait. install serves
+// ADDFD for this notification.
+func (l *Listener) Notify(task *kernel.Task, pid int32, d *linux.SeccompData, install FDInstaller, dying func() bool) (val int64, errval int32, cont bool, err error) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -109,22 +116,43 @@ func (l *Listener) Notify(task *kernel.Task, pid int32, d *linux.SeccompData, in
 	l.recvq.NotifyAll()
 	l.notifier.Notify(unix.POLLIN)
 
-	done := func() bool {
+	for {
 		l.mu.Lock()
-		defer l.mu.Unlock()
-		return n.state == notifReplied || l.closed
+		killable := l.waitKillable && n.state == notifSent
+		l.mu.Unlock()
+		done := func() bool {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			switch {
+			case n.state == notifReplied || l.closed:
+				return true
+			case killable:
+				return dying()
+			}
+			// Received meanwhile: the wait becomes killable.
+			return l.waitKillable && n.state == notifSent
+		}
+		werr := l.replyq.Wait(task, done, kernel.WaitOpts{Timeout: kernel.Forever, Interruptible: !killable})
+		l.mu.Lock()
+		switch {
+		case n.state == notifReplied:
+			l.mu.Unlock()
+			return n.val, n.errval, n.cont, nil
+		case l.closed:
+			l.removeLocked(n)
+			l.mu.Unlock()
+			return 0, 0, false, unix.ENOSYS
+		case werr != nil:
+			l.removeLocked(n)
+			l.mu.Unlock()
+			return 0, 0, false, werr
+		case killable && dying():
+			l.removeLocked(n)
+			l.mu.Unlock()
+			return 0, 0, false, kernel.ErrInterrupted
+		}
+		l.mu.Unlock()
 	}
-	werr := l.replyq.Wait(task, done, kernel.WaitOpts{Timeout: kernel.Forever, Interruptible: true})
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n.state == notifReplied {
-		return n.val, n.errval, n.cont, nil
-	}
-	l.removeLocked(n)
-	if l.closed {
-		return 0, 0, false, unix.ENOSYS
-	}
-	return 0, 0, false, werr
 }
 
 func (l *Listener) removeLocked(n *notification) {
@@ -268,6 +296,10 @@ func (l *Listener) recv(ctx *fs.Context, addr hostarch.Addr) error {
 	}
 	if err := ctx.Block(&l.recvq, take); err != nil {
 		return err
+	}
+	if l.waitKillable {
+		// The target's wait turns killable now.
+		l.replyq.NotifyAll()
 	}
 	out := linux.SeccompNotif{ID: n.id, Pid: n.pid, Data: n.data}
 	if _, err := out.CopyOut(ctx.Mem, addr); err != nil {

@@ -189,9 +189,10 @@ func (f *Filter) Put() {
 
 // New checks insns with Linux's seccomp rules (seccomp_check_filter and
 // the classic BPF checks) and makes a filter, with its listener if
-// listen, to be attached to a thread's chain (Attach). EINVAL for a
-// program Linux refuses.
-func New(insns []linux.BPFInstruction, log, listen bool) (*Filter, error) {
+// flags has FlagNewListener, to be attached to a thread's chain
+// (Attach). FlagLog and FlagWaitKillableRecv are the other flags it
+// takes. EINVAL for a program Linux refuses.
+func New(insns []linux.BPFInstruction, flags uint32) (*Filter, error) {
 	if len(insns) == 0 || len(insns) > bpf.MaxInstructions {
 		return nil, unix.EINVAL
 	}
@@ -207,9 +208,9 @@ func New(insns []linux.BPFInstruction, log, listen bool) (*Filter, error) {
 	if err != nil || !storesBeforeLoads(prog) {
 		return nil, unix.EINVAL
 	}
-	f := &Filter{prog: p, log: log, pathLen: len(insns) + 4, count: 1, constAllow: constAllowed(prog)}
-	if listen {
-		f.listener = newListener()
+	f := &Filter{prog: p, log: flags&FlagLog != 0, pathLen: len(insns) + 4, count: 1, constAllow: constAllowed(prog)}
+	if flags&FlagNewListener != 0 {
+		f.listener = newListener(flags&FlagWaitKillableRecv != 0)
 	}
 	return f, nil
 }

@@ -26,7 +26,7 @@ func chain(t *testing.T, progs ...[]linux.BPFInstruction) *Filter {
 	t.Helper()
 	var leaf *Filter
 	for _, p := range progs {
-		f, err := New(p, false, false)
+		f, err := New(p, 0)
 		if err != nil {
 			t.Fatalf("New: %v", err)
 		}
@@ -90,12 +90,12 @@ func TestNewRefuses(t *testing.T) {
 		{"no return", []linux.BPFInstruction{st(bpf.Ld|bpf.W|bpf.Abs, 0)}},
 		{"division by zero", []linux.BPFInstruction{st(bpf.Alu|bpf.Div|bpf.K, 0), ret(RetAllow)}},
 	} {
-		if _, err := New(c.prog, false, false); err != unix.EINVAL {
+		if _, err := New(c.prog, 0); err != unix.EINVAL {
 			t.Errorf("%s: got %v, want EINVAL", c.name, err)
 		}
 	}
 	ok := []linux.BPFInstruction{st(bpf.St, 2), st(bpf.Ld|bpf.Mem, 2), st(bpf.Ld|bpf.W|bpf.Len, 0), ret(RetAllow)}
-	if _, err := New(ok, false, false); err != nil {
+	if _, err := New(ok, 0); err != nil {
 		t.Errorf("store then load, length load: %v", err)
 	}
 }
@@ -107,7 +107,7 @@ func TestChainLength(t *testing.T) {
 	}
 	var leaf *Filter
 	for i := 0; ; i++ {
-		f, err := New(big, false, false)
+		f, err := New(big, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func TestChainLength(t *testing.T) {
 // BenchmarkEvaluate is the cost of one syscall's check through a chain of
 // one short filter (the common case of a small allow-list).
 func BenchmarkEvaluate(b *testing.B) {
-	f, _ := New(onNr(39, RetErrno|1), false, false)
+	f, _ := New(onNr(39, RetErrno|1), 0)
 	f.Attach(nil)
 	d := &linux.SeccompData{Nr: 40, Arch: linux.AUDIT_ARCH_X86_64}
 	for b.Loop() {
@@ -156,7 +156,7 @@ func BenchmarkEvaluateLong(b *testing.B) { benchLong(b, Evaluate) }
 func BenchmarkEvaluateLongInterpreted(b *testing.B) { benchLong(b, evaluate) }
 
 func benchLong(b *testing.B, eval func(*Filter, *linux.SeccompData) (uint32, *Filter)) {
-	f, err := New(longAllowList(), false, false)
+	f, err := New(longAllowList(), 0)
 	if err != nil {
 		b.Fatal(err)
 	}

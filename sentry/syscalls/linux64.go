@@ -336,5 +336,5 @@ var linux64 = map[uintptr]Syscall{
 	// sentry/process/seccomp.go): filters the sentry evaluates before
 	// each syscall of a filtered thread. prctl's PR_GET/SET_SECCOMP
 	// share the handler.
-	unix.SYS_SECCOMP: {Name: "seccomp", Fn: Seccomp, Support: Partial, Note: "SET_MODE_STRICT; SET_MODE_FILTER with TSYNC, TSYNC_ESRCH, LOG, NEW_LISTENER, SPEC_ALLOW (nothing to turn off) and WAIT_KILLABLE_RECV (accepted; the wait stays interruptible); GET_ACTION_AVAIL, GET_NOTIF_SIZES; every action; the listener serves NOTIF_RECV, SEND (with CONTINUE), ID_VALID, ADDFD (SETFD, SEND), SET_FLAGS and poll; TRACE is ENOSYS until the in-sandbox ptrace takes PTRACE_O_TRACESECCOMP; 32-bit syscalls are refused before filters run", Args: []ArgKind{Int, Hex, Ptr}, Ret: Int},
+	unix.SYS_SECCOMP: {Name: "seccomp", Fn: Seccomp, Support: Partial, Note: "SET_MODE_STRICT; SET_MODE_FILTER with TSYNC, TSYNC_ESRCH, LOG, NEW_LISTENER, SPEC_ALLOW (nothing to turn off) and WAIT_KILLABLE_RECV; GET_ACTION_AVAIL, GET_NOTIF_SIZES; every action; the listener serves NOTIF_RECV, SEND (with CONTINUE), ID_VALID, ADDFD (SETFD, SEND), SET_FLAGS and poll; TRACE is ENOSYS until the in-sandbox ptrace takes PTRACE_O_TRACESECCOMP; 32-bit syscalls are refused before filters run", Args: []ArgKind{Int, Hex, Ptr}, Ret: Int},
 }

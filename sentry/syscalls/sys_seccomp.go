@@ -120,7 +120,7 @@ func seccompSetFilter(t *process.Thread, flags uint32, uargs uintptr) (uintptr, 
 		}
 	}
 	listen := flags&seccomp.FlagNewListener != 0
-	f, err := seccomp.New(insns, flags&seccomp.FlagLog != 0, listen)
+	f, err := seccomp.New(insns, flags)
 	if err != nil {
 		return 0, err
 	}

@@ -659,9 +659,51 @@ static void notif_hup(void) {
 	printf("revents: POLLHUP %d POLLIN %d\n", !!(pfd.revents & POLLHUP), !!(pfd.revents & POLLIN));
 }
 
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+
+static volatile sig_atomic_t usr1_seen;
+static void count_usr1(int sig) { usr1_seen++; }
+
+static void *killable_supervisor(void *arg) {
+	wait_stage(1);
+	struct seccomp_notif n;
+	memset(&n, 0, sizeof n);
+	sreport("RECV", ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &n));
+	/* Received: a signal no longer interrupts the target's wait. */
+	syscall(SYS_tgkill, getpid(), target_tid, SIGUSR1);
+	struct seccomp_notif_resp r = {.id = n.id, .val = 77};
+	sreport("SEND", ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &r));
+	return NULL;
+}
+
+static void notif_killable(void) {
+	nnp();
+	struct sigaction sa = {0};
+	sa.sa_handler = count_usr1; /* no SA_RESTART: an interruption would be EINTR */
+	sigaction(SIGUSR1, &sa, NULL);
+	target_tid = syscall(SYS_gettid);
+	sup = open_memstream(&sup_buf, &sup_len);
+	report("WAIT_KILLABLE_RECV without NEW_LISTENER",
+	       install_one(SYS_getppid, SECCOMP_RET_USER_NOTIF, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV));
+	pthread_t th;
+	pthread_create(&th, NULL, killable_supervisor, NULL);
+	listener = install_one(SYS_getppid, SECCOMP_RET_USER_NOTIF,
+			       SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
+	report("listener", listener >= 0);
+	set_stage(1);
+	report("getppid answered despite the signal", syscall(SYS_getppid));
+	report("the handler ran", usr1_seen);
+	pthread_join(th, NULL);
+	fclose(sup);
+	printf("supervisor:\n%s", sup_buf);
+}
+
 static void notif_case(void) {
 	child("user_notif", notif_main);
 	child("user_notif POLLHUP", notif_hup);
+	child("user_notif WAIT_KILLABLE_RECV", notif_killable);
 }
 
 int main(int argc, char **argv) {

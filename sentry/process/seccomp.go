@@ -137,10 +137,18 @@ func (t *Thread) AttachSeccompFilter(f *seccomp.Filter, flags uint32) error {
 		old := th.seccomp.filter.Swap(f)
 		th.seccomp.mode.Store(seccomp.ModeFilter)
 		old.Put()
-		if c := th.Credentials(); nnp && !c.NoNewPrivs {
+		for nnp {
+			// th may be changing its own credentials
+			// (SetCredentials keeps no_new_privs once set).
+			c := th.creds.Load()
+			if c.NoNewPrivs {
+				break
+			}
 			n := *c
 			n.NoNewPrivs = true
-			th.creds.Store(&n)
+			if th.creds.CompareAndSwap(c, &n) {
+				break
+			}
 		}
 	}
 	return nil

@@ -109,6 +109,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			return nil, unix.EAGAIN
 		}
 		tg.threads = append(tg.threads, nt)
+		t.inheritSeccomp(nt)
 		tg.mu.Unlock()
 	} else {
 		var m *mm.MemoryManager
@@ -154,6 +155,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		}
 		tg.mu.Lock()
 		ntg.actions = tg.actions
+		t.inheritSeccomp(nt)
 		tg.mu.Unlock()
 		ntg.inheritOOM(tg)
 		if f&unix.CLONE_VM == 0 {

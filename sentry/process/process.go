@@ -388,6 +388,9 @@ type Thread struct {
 	// semUndo is the thread's SEM_UNDO list (ipc.go), shared with the
 	// threads cloned with CLONE_SYSVSEM; nil until first needed.
 	semUndo *sem.UndoList
+
+	// seccomp is the thread's seccomp mode and filters (seccomp.go).
+	seccomp seccompState
 }
 
 // TID returns the thread's ID.

@@ -244,6 +244,7 @@ func (t *Thread) exitThread() {
 		t.FDs.Release()
 	}
 	t.exitIPC()
+	t.releaseSeccomp()
 	tg.mu.Lock()
 	for i, th := range tg.threads {
 		if th == t {

@@ -41,6 +41,11 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 	restart := noRestart
 	if interrupted && !t.noRestart {
 		restart = restartClass(uintptr(sysno), t.Regs.SyscallArgs())
+		if t.seccomp.notifRestart {
+			// A seccomp user notification interrupted by a
+			// signal: ERESTARTSYS, whatever the syscall.
+			restart = restartSys
+		}
 	}
 	// The syscall is over as far as restarting goes, whatever happens
 	// next.

@@ -165,6 +165,11 @@ func (p *procFS) buildSys() *synth.Dir {
 	kern.Add("overflowgid", p.static("65534\n"))
 	kern.Add("randomize_va_space", p.static("2\n"))
 	kern.Add("yama", p.dir().Add("ptrace_scope", p.static("1\n")))
+	// seccomp inside the sandbox (sentry/seccomp): every action, and
+	// Linux's default of which are logged (read-only here).
+	kern.Add("seccomp", p.dir().
+		Add("actions_avail", p.static("kill_process kill_thread trap errno user_notif trace log allow\n")).
+		Add("actions_logged", p.static("kill_process kill_thread trap errno user_notif trace log\n")))
 	p.addIPCSysctls(kern) // shmmax, sem, msgmax... (ipc.go)
 	bootID := randomUUID()
 	random := p.dir()
@@ -649,7 +654,11 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 	if c.NoNewPrivs {
 		nnp = 1
 	}
-	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nSeccomp_filters:\t0\n", nnp)
+	var scMode, scFilters int
+	if th != nil {
+		scMode, scFilters = th.SeccompMode(), th.SeccompFilterCount()
+	}
+	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t%d\nSeccomp_filters:\t%d\n", nnp, scMode, scFilters)
 	n := p.s.Kernel.NumCPUs()
 	aff := t.Affinity()
 	var mask uint64

@@ -3,10 +3,13 @@ package kernel
 import (
 	"fmt"
 	"math/rand"
+	"runtime"
 	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Benchmarks of the scheduler (issue 4, item 9):
@@ -205,4 +208,128 @@ func BenchmarkWakeupLatencyUnderSpin(b *testing.B) {
 	b.ReportMetric(pct(base, 50), "µs-gosleep-late-p50")
 	b.ReportMetric(pct(base, 90), "µs-gosleep-late-p90")
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkHostHandoff: the host's part of a hand-off, without the
+// scheduler. Two goroutines locked to their own host threads, both pinned
+// to one host CPU, pass a turn back and forth, either through Go channels
+// (how the kernel handed CPUs over before handoff.go: Go's scheduler wakes
+// the receiver's locked thread through a P hand-off) or through a futex
+// word each (handoff.go: the waker wakes the parked thread itself).
+// ns/op is one round trip, two hand-offs.
+func BenchmarkHostHandoff(b *testing.B) {
+	pin := func() {
+		var set unix.CPUSet
+		set.Set(0)
+		unix.SchedSetaffinity(0, &set)
+	}
+	b.Run("chan", func(b *testing.B) {
+		ping, pong := make(chan struct{}, 1), make(chan struct{}, 1)
+		done := make(chan struct{})
+		n := b.N
+		go func() {
+			runtime.LockOSThread()
+			pin()
+			for i := 0; i < n; i++ {
+				<-ping
+				pong <- struct{}{}
+			}
+			close(done)
+		}()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		pin()
+		b.ResetTimer()
+		for i := 0; i < n; i++ {
+			ping <- struct{}{}
+			<-pong
+		}
+		<-done
+	})
+	b.Run("futex", func(b *testing.B) {
+		var ping, pong atomic.Uint32
+		done := make(chan struct{})
+		n := b.N
+		wait := func(w *atomic.Uint32) {
+			for !w.CompareAndSwap(1, 0) {
+				futexWait(w, 0)
+			}
+		}
+		post := func(w *atomic.Uint32) {
+			w.Store(1)
+			futexWake(w)
+		}
+		go func() {
+			runtime.LockOSThread()
+			pin()
+			for i := 0; i < n; i++ {
+				wait(&ping)
+				post(&pong)
+			}
+			close(done)
+		}()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		pin()
+		b.ResetTimer()
+		for i := 0; i < n; i++ {
+			post(&ping)
+			wait(&pong)
+		}
+		<-done
+	})
+}
+
+// BenchmarkTaskPingPong: two kernel tasks bounce a turn through two wait
+// queues, as two processes do through a pipe, on one CPU and on two; the
+// sync variants wake with NotifyOneSync (the pipe and AF_UNIX wake-ups).
+// ns/op is one round trip; the metrics are CPU hand-offs per round trip
+// and the share of wake-ups that found the woken task on its waker's CPU.
+func BenchmarkTaskPingPong(b *testing.B) {
+	saved := Debug
+	Debug = false
+	defer func() { Debug = saved }()
+	for _, cfg := range []struct {
+		name string
+		cpus int
+		sync bool
+	}{{"cpus1", 1, false}, {"cpus1-sync", 1, true}, {"cpus2", 2, false}, {"cpus2-sync", 2, true}} {
+		b.Run(cfg.name, func(b *testing.B) {
+			k := New(Config{CPUs: cfg.cpus})
+			defer k.Shutdown()
+			var turn atomic.Int32
+			var q [2]WaitQueue
+			start := make(chan struct{})
+			n := b.N
+			player := func(me int32) func(*Task) {
+				return func(t *Task) {
+					<-start
+					other := 1 - me
+					for i := 0; i < n; i++ {
+						q[me].Wait(t, func() bool { return turn.Load() == me }, WaitOpts{Timeout: Forever})
+						turn.Store(other)
+						if cfg.sync {
+							q[other].NotifyOneSync(t)
+						} else {
+							q[other].NotifyOne()
+						}
+						t.PreemptPoint() // the end of the writer's syscall
+					}
+				}
+			}
+			a := k.NewTask(TaskOptions{Name: "ping", Entry: player(0)})
+			c := k.NewTask(TaskOptions{Name: "pong", Entry: player(1)})
+			a.Start()
+			c.Start()
+			cs0 := k.ContextSwitches()
+			b.ResetTimer()
+			close(start)
+			<-a.Exited()
+			<-c.Exited()
+			b.StopTimer()
+			_, direct, _ := k.SyncWakeStats()
+			b.ReportMetric(float64(k.ContextSwitches()-cs0)/float64(b.N), "switches/op")
+			b.ReportMetric(100*float64(direct)/float64(2*b.N), "%direct")
+		})
+	}
 }

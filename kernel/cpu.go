@@ -111,6 +111,8 @@ type CPU struct {
 	// syncWakee is a task queued here by a synchronous wake-up whose
 	// waker, syncWaker, still holds the CPU (sync.go); protected by mu.
 	syncWakee, syncWaker *Task
+	// syncTicked is set by the first tick that finds syncWakee queued.
+	syncTicked bool
 }
 
 func newCPU(k *Kernel, id int) *CPU {
@@ -302,9 +304,16 @@ func (c *CPU) tick(now time.Time) {
 	c.mu.Lock()
 	curr := c.curr
 	expired := c.tickExpiredLocked(now)
-	// A synchronous wakee does not wait past a tick for its waker to
-	// block (sync.go).
-	w := c.releaseSyncWakeeLocked()
+	// A synchronous wakee does not wait more than a full tick period
+	// for its waker to block (sync.go): the first tick after the
+	// placement marks it, the next releases it.
+	var w *Task
+	if c.syncWakee != nil {
+		if c.syncTicked {
+			w = c.releaseSyncWakeeLocked()
+		}
+		c.syncTicked = true
+	}
 	c.mu.Unlock()
 	if w != nil {
 		c.k.enqueue(w)

@@ -17,9 +17,12 @@ import "sync/atomic"
 // then must not wait behind it while another CPU idles, so the placement
 // expires: at the waker's second preemption point after the wake-up (the
 // end of the syscall that woke, then the end of the next one: a write
-// followed by a read that does not block) or at the CPU's next tick
-// (application code that runs on), whichever comes first, the wakee is
-// placed again as an ordinary wake-up would place it. The waker giving up
+// followed by a read that does not block) or at the second tick of the
+// CPU after the wake-up (application code that runs on: at most two tick
+// periods, 8 ms), whichever comes first, the wakee is placed again as an
+// ordinary wake-up would place it. (Releasing at the first tick would
+// break up a busy ping-pong pair every few ticks: some wakee is waiting
+// for its waker half the time.) The waker giving up
 // the CPU any other way (preemption, exit) also hands it to the wakee.
 //
 // Only the sentry's pipes and AF_UNIX sockets wake synchronously, as Linux
@@ -28,7 +31,7 @@ import "sync/atomic"
 // an idle worker, a mutex unlock) usually runs on, and its next syscall may
 // be far away.
 //
-// Locking: CPU.syncWakee and CPU.syncWaker are protected by CPU.mu;
+// Locking: CPU.syncWakee, syncWaker and syncTicked are protected by CPU.mu;
 // Task.syncGrace is touched only by the task's own goroutine. No lock is
 // added to the order: the placement takes the waker's CPU lock alone (the
 // wakee's affinity, Task.mu, is read before it), and an expiry drops that
@@ -80,7 +83,7 @@ func (k *Kernel) enqueueSync(t, waker *Task) {
 		return
 	}
 	c.enqueueLocked(t, false)
-	c.syncWakee, c.syncWaker = t, waker
+	c.syncWakee, c.syncWaker, c.syncTicked = t, waker, false
 	if t.se.params.isRT() && c.shouldPreemptLocked(t) {
 		// A real-time wakee does not wait for the waker to block.
 		waker.preempt()

@@ -142,7 +142,7 @@ func TestSyncWakeExpiresAtSyscallEnds(t *testing.T) {
 }
 
 // TestSyncWakeExpiresAtTick: a waker that runs on in application code
-// (no preemption point) keeps its wakee at most until the CPU's tick.
+// (no preemption point) keeps its wakee at most until the CPU's second tick.
 func TestSyncWakeExpiresAtTick(t *testing.T) {
 	k := New(Config{CPUs: 2, Tick: 4 * time.Millisecond})
 	defer k.Shutdown()

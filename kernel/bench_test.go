@@ -84,10 +84,23 @@ func BenchmarkPickNext(b *testing.B) {
 }
 
 func BenchmarkTaskSwitch(b *testing.B) {
+	k, elapsed := taskPingPong(b, 1, false)
+	// b.N round trips of two hand-offs each; report per switch.
+	switches := float64(k.ContextSwitches())
+	b.ReportMetric(float64(elapsed.Nanoseconds())/switches, "ns/switch")
+	b.ReportMetric(switches/float64(b.N), "switches/op")
+}
+
+// taskPingPong runs b.N round trips of two kernel tasks passing a turn
+// through two wait queues on a kernel of cpus CPUs (waking synchronously
+// when sync is set), timing only the round trips. It returns the shut
+// down kernel (its counters cover the round trips and the two tasks'
+// start) and the time taken.
+func taskPingPong(b *testing.B, cpus int, sync bool) (*Kernel, time.Duration) {
 	saved := Debug
 	Debug = false
 	defer func() { Debug = saved }()
-	k := New(Config{CPUs: 1})
+	k := New(Config{CPUs: cpus})
 	defer k.Shutdown()
 	var turn atomic.Int32
 	var q [2]WaitQueue
@@ -100,7 +113,12 @@ func BenchmarkTaskSwitch(b *testing.B) {
 			for i := 0; i < n; i++ {
 				q[me].Wait(t, func() bool { return turn.Load() == me }, WaitOpts{Timeout: Forever})
 				turn.Store(other)
-				q[other].NotifyOne()
+				if sync {
+					q[other].NotifyOneSync(t)
+				} else {
+					q[other].NotifyOne()
+				}
+				t.PreemptPoint() // the end of the writer's syscall
 			}
 		}
 	}
@@ -108,16 +126,14 @@ func BenchmarkTaskSwitch(b *testing.B) {
 	c := k.NewTask(TaskOptions{Name: "pong", Entry: player(1)})
 	a.Start()
 	c.Start()
-	cs0 := k.ContextSwitches()
 	b.ResetTimer()
+	began := time.Now()
 	close(start)
 	<-a.Exited()
 	<-c.Exited()
+	elapsed := time.Since(began)
 	b.StopTimer()
-	// b.N round trips of two hand-offs each; report per switch.
-	switches := float64(k.ContextSwitches() - cs0)
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/switches, "ns/switch")
-	b.ReportMetric(switches/float64(b.N), "switches/op")
+	return k, elapsed
 }
 
 func BenchmarkSyscallPath(b *testing.B) {
@@ -218,65 +234,50 @@ func BenchmarkWakeupLatencyUnderSpin(b *testing.B) {
 // word each (handoff.go: the waker wakes the parked thread itself).
 // ns/op is one round trip, two hand-offs.
 func BenchmarkHostHandoff(b *testing.B) {
-	pin := func() {
-		var set unix.CPUSet
-		set.Set(0)
-		unix.SchedSetaffinity(0, &set)
+	// bounce runs b.N round trips between this goroutine and another,
+	// each locked to its thread and pinned to host CPU 0; post(i) hands
+	// the turn to side i, wait(i) waits for it.
+	bounce := func(b *testing.B, post, wait func(side int)) {
+		pin := func() {
+			var set unix.CPUSet
+			set.Set(0)
+			unix.SchedSetaffinity(0, &set)
+		}
+		done := make(chan struct{})
+		n := b.N
+		go func() {
+			runtime.LockOSThread()
+			pin()
+			for i := 0; i < n; i++ {
+				wait(1)
+				post(0)
+			}
+			close(done)
+		}()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		pin()
+		b.ResetTimer()
+		for i := 0; i < n; i++ {
+			post(1)
+			wait(0)
+		}
+		<-done
 	}
 	b.Run("chan", func(b *testing.B) {
-		ping, pong := make(chan struct{}, 1), make(chan struct{}, 1)
-		done := make(chan struct{})
-		n := b.N
-		go func() {
-			runtime.LockOSThread()
-			pin()
-			for i := 0; i < n; i++ {
-				<-ping
-				pong <- struct{}{}
-			}
-			close(done)
-		}()
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		pin()
-		b.ResetTimer()
-		for i := 0; i < n; i++ {
-			ping <- struct{}{}
-			<-pong
-		}
-		<-done
+		chans := [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)}
+		bounce(b, func(i int) { chans[i] <- struct{}{} }, func(i int) { <-chans[i] })
 	})
 	b.Run("futex", func(b *testing.B) {
-		var ping, pong atomic.Uint32
-		done := make(chan struct{})
-		n := b.N
-		wait := func(w *atomic.Uint32) {
-			for !w.CompareAndSwap(1, 0) {
-				futexWait(w, 0)
+		var words [2]atomic.Uint32
+		bounce(b, func(i int) {
+			words[i].Store(1)
+			futexWake(&words[i])
+		}, func(i int) {
+			for !words[i].CompareAndSwap(1, 0) {
+				futexWait(&words[i], 0)
 			}
-		}
-		post := func(w *atomic.Uint32) {
-			w.Store(1)
-			futexWake(w)
-		}
-		go func() {
-			runtime.LockOSThread()
-			pin()
-			for i := 0; i < n; i++ {
-				wait(&ping)
-				post(&pong)
-			}
-			close(done)
-		}()
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		pin()
-		b.ResetTimer()
-		for i := 0; i < n; i++ {
-			post(&ping)
-			wait(&pong)
-		}
-		<-done
+		})
 	})
 }
 
@@ -286,49 +287,15 @@ func BenchmarkHostHandoff(b *testing.B) {
 // ns/op is one round trip; the metrics are CPU hand-offs per round trip
 // and the share of wake-ups that found the woken task on its waker's CPU.
 func BenchmarkTaskPingPong(b *testing.B) {
-	saved := Debug
-	Debug = false
-	defer func() { Debug = saved }()
 	for _, cfg := range []struct {
 		name string
 		cpus int
 		sync bool
 	}{{"cpus1", 1, false}, {"cpus1-sync", 1, true}, {"cpus2", 2, false}, {"cpus2-sync", 2, true}} {
 		b.Run(cfg.name, func(b *testing.B) {
-			k := New(Config{CPUs: cfg.cpus})
-			defer k.Shutdown()
-			var turn atomic.Int32
-			var q [2]WaitQueue
-			start := make(chan struct{})
-			n := b.N
-			player := func(me int32) func(*Task) {
-				return func(t *Task) {
-					<-start
-					other := 1 - me
-					for i := 0; i < n; i++ {
-						q[me].Wait(t, func() bool { return turn.Load() == me }, WaitOpts{Timeout: Forever})
-						turn.Store(other)
-						if cfg.sync {
-							q[other].NotifyOneSync(t)
-						} else {
-							q[other].NotifyOne()
-						}
-						t.PreemptPoint() // the end of the writer's syscall
-					}
-				}
-			}
-			a := k.NewTask(TaskOptions{Name: "ping", Entry: player(0)})
-			c := k.NewTask(TaskOptions{Name: "pong", Entry: player(1)})
-			a.Start()
-			c.Start()
-			cs0 := k.ContextSwitches()
-			b.ResetTimer()
-			close(start)
-			<-a.Exited()
-			<-c.Exited()
-			b.StopTimer()
+			k, _ := taskPingPong(b, cfg.cpus, cfg.sync)
 			_, direct, _ := k.SyncWakeStats()
-			b.ReportMetric(float64(k.ContextSwitches()-cs0)/float64(b.N), "switches/op")
+			b.ReportMetric(float64(k.ContextSwitches())/float64(b.N), "switches/op")
 			b.ReportMetric(100*float64(direct)/float64(2*b.N), "%direct")
 		})
 	}

@@ -91,15 +91,17 @@ func TestPlainWakeUsesIdleCPU(t *testing.T) {
 	}
 }
 
-// sleeper starts a task that sleeps on q until *go is set, then records
-// the CPU it runs on in *ran (-1 until then).
-func sleeper(k *Kernel, q *WaitQueue, goAhead *atomic.Bool, ran *atomic.Int32, aff CPUSet) *Task {
+// sleeper starts a task that sleeps on q until *goAhead is set, then
+// records the CPU it runs on in *ran (-1 until then). It returns once the
+// task sleeps.
+func sleeper(t *testing.T, k *Kernel, q *WaitQueue, goAhead *atomic.Bool, ran *atomic.Int32, aff CPUSet) *Task {
 	ran.Store(-1)
 	s := k.NewTask(TaskOptions{Name: "sleeper", Affinity: aff, Entry: func(tk *Task) {
 		q.Wait(tk, goAhead.Load, WaitOpts{Timeout: Forever})
 		ran.Store(int32(tk.CPU().ID()))
 	}})
 	s.Start()
+	waitUntil(t, "the sleeper to sleep", func() bool { return s.State() == TaskSleeping })
 	return s
 }
 
@@ -112,8 +114,7 @@ func TestSyncWakeExpiresAtSyscallEnds(t *testing.T) {
 	var q WaitQueue
 	var goAhead atomic.Bool
 	var ran atomic.Int32
-	s := sleeper(k, &q, &goAhead, &ran, CPUSet{})
-	waitUntil(t, "the sleeper to sleep", func() bool { return s.State() == TaskSleeping })
+	s := sleeper(t, k, &q, &goAhead, &ran, CPUSet{})
 	var wakerCPU, afterFirst int32
 	w := k.NewTask(TaskOptions{Name: "waker", Entry: func(tk *Task) {
 		wakerCPU = int32(tk.CPU().ID())
@@ -149,8 +150,7 @@ func TestSyncWakeExpiresAtTick(t *testing.T) {
 	var q WaitQueue
 	var goAhead atomic.Bool
 	var ran atomic.Int32
-	s := sleeper(k, &q, &goAhead, &ran, CPUSet{})
-	waitUntil(t, "the sleeper to sleep", func() bool { return s.State() == TaskSleeping })
+	s := sleeper(t, k, &q, &goAhead, &ran, CPUSet{})
 	var wakerCPU int32
 	w := k.NewTask(TaskOptions{Name: "waker", Entry: func(tk *Task) {
 		wakerCPU = int32(tk.CPU().ID())
@@ -180,8 +180,7 @@ func TestSyncWakeHonoursAffinity(t *testing.T) {
 	var ran atomic.Int32
 	var only1 CPUSet
 	only1.Set(1)
-	s := sleeper(k, &q, &goAhead, &ran, only1)
-	waitUntil(t, "the sleeper to sleep", func() bool { return s.State() == TaskSleeping })
+	s := sleeper(t, k, &q, &goAhead, &ran, only1)
 	var only0 CPUSet
 	only0.Set(0)
 	w := k.NewTask(TaskOptions{Name: "waker", Affinity: only0, Entry: func(tk *Task) {

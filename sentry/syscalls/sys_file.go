@@ -431,7 +431,7 @@ func openAt(t *process.Thread, dirfd int32, pathAddr uintptr, flags, mode uint32
 		return 0, err
 	}
 	ctx := fsContext(t)
-	f, err := t.S.VFS.OpenAt(ctx, t.FS, start, p, flags, mode)
+	f, err := t.FS.VFS().OpenAt(ctx, t.FS, start, p, flags, mode)
 	if err != nil {
 		return 0, err
 	}
@@ -507,7 +507,7 @@ func Openat2(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	fsc := t.FS.Fork()
 	fsc.SetRoot(start)
-	f, err := t.S.VFS.OpenAt(fsContext(t), fsc, start, p, uint32(flags), uint32(mode))
+	f, err := t.FS.VFS().OpenAt(fsContext(t), fsc, start, p, uint32(flags), uint32(mode))
 	if err != nil {
 		return 0, err
 	}

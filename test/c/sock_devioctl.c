@@ -132,7 +132,7 @@ static void write_knob(const char *knob, const char *v) {
 static void sysctls(void) {
 	static const char *bad[] = {"abc", "12abc", "-5", "99999999999999999999", " ", "\n"};
 	static const char *knobs[] = {"core/somaxconn", "ipv4/ip_local_port_range", "ipv4/tcp_rmem",
-				      "ipv4/tcp_wmem"};
+				      "ipv4/tcp_wmem", "ipv4/ip_unprivileged_port_start"};
 	for (size_t k = 0; k < sizeof(knobs) / sizeof(knobs[0]); k++)
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 			write_knob(knobs[k], bad[i]);
@@ -142,6 +142,9 @@ static void sysctls(void) {
 	write_knob("ipv4/tcp_rmem", "4096 131072");
 	write_knob("ipv4/ping_group_range", "abc def");
 	write_knob("ipv4/ping_group_range", "5 1");
+	/* Not above the local port range's low end (32768). */
+	write_knob("ipv4/ip_unprivileged_port_start", "70000");
+	write_knob("ipv4/ip_unprivileged_port_start", "40000");
 }
 
 int main(int argc, char **argv) {

@@ -49,7 +49,7 @@ func (f *Family) ProcFiles() []socket.ProcFile {
 		return fmt.Sprintf("%d\t%d\n", lo, hi)
 	}, func(data []byte) error {
 		// ipv4_local_port_range: each in 1..65535, low <= high, and
-		// low not below ip_unprivileged_port_start (1024 here).
+		// low not below ip_unprivileged_port_start.
 		lo, hi := st.TCPIP().PortRange()
 		v, err := socket.ParseSysctlInts(data, 2)
 		if err != nil {
@@ -57,7 +57,7 @@ func (f *Family) ProcFiles() []socket.ProcFile {
 		}
 		r := [2]int64{int64(lo), int64(hi)}
 		copy(r[:], v)
-		if r[0] < 1 || r[1] > 65535 || r[1] < 1 || r[0] > 65535 || r[1] < r[0] || r[0] < 1024 {
+		if r[0] < 1 || r[1] > 65535 || r[1] < 1 || r[0] > 65535 || r[1] < r[0] || r[0] < int64(n.unprivPortStart.Load()) {
 			return unix.EINVAL
 		}
 		return translate(st.TCPIP().SetPortRange(uint16(r[0]), uint16(r[1])))
@@ -103,7 +103,22 @@ func (f *Family) ProcFiles() []socket.ProcFile {
 	})
 	static("ipv4/ip_default_ttl", fmt.Sprint(net.DefaultTTL))
 	static("ipv4/ip_forward", "0")
-	static("ipv4/ip_unprivileged_port_start", "1024")
+	rw("ipv4/ip_unprivileged_port_start", func() string {
+		return fmt.Sprintf("%d\n", n.unprivPortStart.Load())
+	}, func(data []byte) error {
+		// ipv4_privileged_ports: 0..65535, and not above the local
+		// port range's low end.
+		v, err := socket.ParseSysctlInts(data, 1)
+		if err != nil {
+			return err
+		}
+		lo, _ := st.TCPIP().PortRange()
+		if v[0] < 0 || v[0] > 65535 || v[0] > int64(lo) {
+			return unix.EINVAL
+		}
+		n.unprivPortStart.Store(uint32(v[0]))
+		return nil
+	})
 	static("ipv4/tcp_syncookies", "1")
 	static("ipv4/tcp_timestamps", "1")
 	static("ipv4/tcp_window_scaling", "1")

@@ -22,8 +22,14 @@ import (
 // real-time bitmap, O(log n) for the fair heap.
 //
 // BenchmarkTaskSwitch: two kernel tasks on one CPU hand the CPU to each
-// other through wait queues; ns/op is one switch (block, pick, grant, wake
-// the other host thread).
+// other through wait queues; ns/switch is one switch (block, pick, grant,
+// wake the other host thread).
+//
+// BenchmarkHostHandoff and BenchmarkTaskPingPong split a wake-up's cost
+// (wave 3, BENCHMARKS.md "Hand-offs"): the host's part alone (two locked
+// threads on one host CPU, through Go channels or futex words), and two
+// kernel tasks' round trip on one and two CPUs with ordinary and
+// synchronous wake-ups.
 //
 // BenchmarkSyscallPath: what the scheduler adds to a syscall that does not
 // block: EnterApp and LeaveApp around the platform's switch, the irq-exit

@@ -14,20 +14,9 @@ import (
 // group-stops, SEIZE/INTERRUPT/LISTEN, fork and exec events, ATTACH to a
 // non-child, EXITKILL and the errors.
 func TestCPtrace(t *testing.T) {
-	for _, what := range []string{"syscalls", "signals", "groupstop", "seize", "fork", "step", "fpregs", "attach"} {
+	for _, what := range []string{"syscalls", "signals", "groupstop", "seize", "fork", "step", "fpregs", "seccomp", "attach"} {
 		t.Run(what, func(t *testing.T) { compareC(t, "ptrace", 0, what) })
 	}
-}
-
-// needTool skips the test, saying why, when a Debian tool it drives is
-// not installed (.ci/run installs it).
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s is not installed (apt-get install -y %s; .ci/run installs it)", name, pkg)
-	}
-	return p
 }
 
 // straceBlocks normalises `strace -ff` output printed as "=== process"

@@ -25,6 +25,10 @@
  *   ptrace attach     ATTACH to a process that is not the tracer's child,
  *                     wait4 on it, DETACH; EXITKILL; the errors (EPERM,
  *                     ESRCH, EIO, EINVAL)
+ *   ptrace seccomp    SECCOMP_RET_TRACE with PTRACE_O_TRACESECCOMP: the
+ *                     PTRACE_EVENT_SECCOMP stop, its message and syscall info,
+ *                     a syscall the tracer changes (checked again) or skips,
+ *                     and ENOSYS without the option
  *   ptrace threads    not a tracer: three threads that each write a line, the
  *                     subject of test/ptrace_test.go's strace -ff of threads
  *
@@ -35,6 +39,8 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -573,6 +579,66 @@ static void test_attach(void) {
 	}
 }
 
+/* seccomp_trace_getppid installs a filter: getppid is SECCOMP_RET_TRACE
+ * with data 42, the rest allowed. */
+static void seccomp_trace_getppid(void) {
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE | 42),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		die("seccomp");
+}
+
+static void test_seccomp(void) {
+	for (int with = 1; with >= 0; with--) {
+		printf("-- %s PTRACE_O_TRACESECCOMP\n", with ? "with" : "without");
+		pid_t c = fork();
+		if (c == 0) {
+			ptrace(PTRACE_TRACEME, 0, 0, 0);
+			seccomp_trace_getppid();
+			raise(SIGSTOP);
+			long a = syscall(SYS_getppid);
+			int e = errno;
+			long b = syscall(SYS_getppid);
+			int e2 = errno;
+			printf("child: first getppid %s, second = %ld %s\n",
+			       a == getpid() ? "returned getpid's value" : a == -1 ? errname(e) : "returned something else",
+			       b, b == -1 ? errname(e2) : "");
+			fflush(stdout);
+			_exit(0);
+		}
+		int st = wait_for(c);
+		describe("seccomp", st);
+		if (with)
+			ptrace(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACESECCOMP);
+		ptrace(PTRACE_CONT, c, 0, 0);
+		int n = 0;
+		for (;;) {
+			st = wait_for(c);
+			describe("seccomp", st);
+			if (!WIFSTOPPED(st))
+				break;
+			if (st >> 16 == PTRACE_EVENT_SECCOMP) {
+				unsigned long msg;
+				struct ptrace_syscall_info info;
+				ptrace(PTRACE_GETEVENTMSG, c, 0, &msg);
+				long sz = ptrace(PTRACE_GET_SYSCALL_INFO, c, sizeof info, &info);
+				printf("  message %lu, syscall info size %ld op %d nr is getppid: %s ret_data %u\n", msg, sz, info.op,
+				       info.seccomp.nr == SYS_getppid ? "yes" : "no", info.seccomp.ret_data);
+				/* First: turn it into getpid (allowed when
+				 * the filter runs again); second: skip it. */
+				long nr = n++ == 0 ? SYS_getpid : -1L;
+				ptrace(PTRACE_POKEUSER, c, offsetof(struct user, regs.orig_rax), (void *)nr);
+			}
+			ptrace(PTRACE_CONT, c, 0, 0);
+		}
+	}
+}
+
 static void *thread_body(void *arg) {
 	char buf[32];
 	int n = snprintf(buf, sizeof buf, "thread %ld\n", (long)arg);
@@ -609,6 +675,8 @@ int main(int argc, char **argv) {
 		test_fork();
 	else if (!strcmp(what, "step"))
 		test_step();
+	else if (!strcmp(what, "seccomp"))
+		test_seccomp();
 	else if (!strcmp(what, "threads"))
 		run_threads();
 	else if (!strcmp(what, "fpregs"))
@@ -616,7 +684,7 @@ int main(int argc, char **argv) {
 	else if (!strcmp(what, "attach"))
 		test_attach();
 	else {
-		fprintf(stderr, "usage: ptrace syscalls|signals|groupstop|seize|fork|step|fpregs|attach\n");
+		fprintf(stderr, "usage: ptrace syscalls|signals|groupstop|seize|fork|step|fpregs|seccomp|attach\n");
 		return 2;
 	}
 	return 0;

@@ -87,6 +87,7 @@ func TestPtraceStraceFull(t *testing.T) {
 	if r.Status != 0 {
 		t.Fatalf("strace -f: status %d\n%s", r.Status, tail(r.Stderr, 40))
 	}
+	failed := false
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^execve\("/usr/bin/sh", \["sh", "-c", "echo hi \| cat"\]`),
 		regexp.MustCompile(`(?m)^strace: Process \d+ attached$`),
@@ -96,14 +97,19 @@ func TestPtraceStraceFull(t *testing.T) {
 		regexp.MustCompile(`(?m)^\+\+\+ exited with 0 \+\+\+$`),
 	} {
 		if !want.MatchString(r.Stderr) {
-			t.Errorf("strace -f output lacks %s:\n%s", want, tail(r.Stderr, 60))
+			t.Errorf("strace -f output lacks %s", want)
+			failed = true
 		}
 	}
 	if n := len(regexp.MustCompile(`(?m)attached$`).FindAllString(r.Stderr, -1)); n != 2 {
 		t.Errorf("strace -f attached %d processes, want 2", n)
+		failed = true
 	}
 	if !strings.Contains(r.Stdout, "hi\n") {
 		t.Errorf("the pipeline's output is missing: %q", r.Stdout)
+	}
+	if failed {
+		t.Logf("strace -f's whole output:\n%s", r.Stderr)
 	}
 }
 

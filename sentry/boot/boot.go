@@ -37,8 +37,10 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	unixsocket "github.com/runsc-lite/runsc-lite/sentry/socket/unix"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
+	"github.com/runsc-lite/runsc-lite/sentry/vdso"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/runsc-lite/runsc-lite/softirqd"
+	"github.com/runsc-lite/runsc-lite/timekeeper"
 	"github.com/runsc-lite/runsc-lite/workqueue"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -73,6 +75,9 @@ type Config struct {
 	SwapSize uint64
 	// Strace logs every syscall.
 	Strace bool
+	// NoVDSO maps no vDSO into the sandbox's processes (--vdso=false):
+	// every clock read traps.
+	NoVDSO bool
 	// Hostname is the sandbox's hostname.
 	Hostname string
 	// Network is the network mode: none (default), sandbox or host
@@ -285,7 +290,20 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	defer hostfs.SetPageCache(nil)
 	log.Debugf("kernel up: %d CPUs, %d MiB of memory, platform %s", k.NumCPUs(), cfg.TotalMemory>>20, plat.Name())
 
+	// The sandbox's clocks: calibrated from the host's in the background
+	// (timekeeper), read by the sentry and by the vDSO.
+	timekeeper.Sandbox.Start()
+	var vd *vdso.VDSO
+	if !cfg.NoVDSO {
+		// KVM's guests read an offset TSC: their vDSO falls back to the
+		// syscall (its page is never valid).
+		if vd, err = vdso.New(zone, timekeeper.Sandbox, plat.Name() != "kvm"); err != nil {
+			return 0, err
+		}
+	}
+
 	s := process.NewSandbox()
+	s.VDSO = vd
 	s.Kernel = k
 	s.Softirqs = sirq
 	s.MF = mf
@@ -377,7 +395,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, fmt.Errorf("creating the first address space: %w", err)
 	}
 	m := mm.New(zone, as, plat.MaxUserAddress())
-	loaded, exe, creds, err := loadProgram(v, fsctx, m, cfg, creds)
+	loaded, exe, creds, err := loadProgram(v, fsctx, m, s.VDSO, cfg, creds)
 	if err != nil {
 		m.DecUsers()
 		fds.Release()
@@ -486,7 +504,7 @@ func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platf
 // slash) and loads it into m as creds would execve it, and returns the
 // credentials it runs with (a set-user-ID program changes them), and the
 // executable for /proc/1/exe.
-func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, cfg Config, creds *auth.Credentials) (loader.Loaded, process.Executable, *auth.Credentials, error) {
+func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, vd *vdso.VDSO, cfg Config, creds *auth.Credentials) (loader.Loaded, process.Executable, *auth.Credentials, error) {
 	name := cfg.Argv[0]
 	ctx := &fs.Context{Creds: creds}
 	opened := map[string]vfs.Location{}
@@ -518,6 +536,7 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 			Argv:      cfg.Argv,
 			Envv:      cfg.Env,
 			ExecCreds: syscalls.ExecCredentials(creds, &execCreds),
+			MapVDSO:   vd.ForLoader(),
 		})
 		if err == nil {
 			err = syscalls.HoldExecutable(v, ctx, m, opened, loaded.Executable)

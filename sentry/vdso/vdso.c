@@ -5,6 +5,10 @@
  * time the page says the formula is not valid, falls back to the syscall
  * instruction, which the platform traps to the sentry like any other.
  *
+ * The functions return long where Linux declares int: the same for callers
+ * that read eax, and a fallen-back syscall's error stays sign-extended in
+ * rax for those that read all of it, as Linux's do.
+ *
  * Freestanding: no libc, no relocations, a few hundred bytes of stack at
  * most (Go's runtime calls it on a small system stack). Built by gen.sh.
  *
@@ -129,7 +133,7 @@ static int clock_ns(int clk, u64 *ns)
 	return 0;
 }
 
-int __vdso_clock_gettime(int clk, struct kernel_timespec *ts)
+long __vdso_clock_gettime(int clk, struct kernel_timespec *ts)
 {
 	u64 ns;
 
@@ -140,7 +144,7 @@ int __vdso_clock_gettime(int clk, struct kernel_timespec *ts)
 	return 0;
 }
 
-int __vdso_gettimeofday(struct kernel_timeval *tv, struct kernel_timezone *tz)
+long __vdso_gettimeofday(struct kernel_timeval *tv, struct kernel_timezone *tz)
 {
 	u64 ns;
 
@@ -171,7 +175,7 @@ s64 __vdso_time(s64 *t)
 	return sec;
 }
 
-int __vdso_clock_getres(int clk, struct kernel_timespec *res)
+long __vdso_clock_getres(int clk, struct kernel_timespec *res)
 {
 	s64 nsec;
 
@@ -206,8 +210,8 @@ long __vdso_getcpu(unsigned *cpu, unsigned *node, void *unused)
 	return syscall3(SYS_getcpu, (long)cpu, (long)node, (long)unused);
 }
 
-int clock_gettime(int, struct kernel_timespec *) __attribute__((weak, alias("__vdso_clock_gettime")));
-int gettimeofday(struct kernel_timeval *, struct kernel_timezone *) __attribute__((weak, alias("__vdso_gettimeofday")));
+long clock_gettime(int, struct kernel_timespec *) __attribute__((weak, alias("__vdso_clock_gettime")));
+long gettimeofday(struct kernel_timeval *, struct kernel_timezone *) __attribute__((weak, alias("__vdso_gettimeofday")));
 s64 time(s64 *) __attribute__((weak, alias("__vdso_time")));
-int clock_getres(int, struct kernel_timespec *) __attribute__((weak, alias("__vdso_clock_getres")));
+long clock_getres(int, struct kernel_timespec *) __attribute__((weak, alias("__vdso_clock_getres")));
 long getcpu(unsigned *, unsigned *, void *) __attribute__((weak, alias("__vdso_getcpu")));

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -189,9 +190,14 @@ func scaled(baseMono int64, baseTSC, mult uint64, shift uint32, tsc uint64) int6
 // nanoseconds).
 func (c *Clock) Now(clock int32) (int64, bool) {
 	p := &c.own
-	for {
+	for spins := 0; ; spins++ {
 		s := p.Seq.Load()
 		if s&1 != 0 {
+			// An update takes nanoseconds, unless the writer's
+			// thread was descheduled in the middle.
+			if spins > 100 {
+				runtime.Gosched()
+			}
 			continue
 		}
 		if p.Valid.Load() != 1 {

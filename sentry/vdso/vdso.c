@@ -47,6 +47,7 @@ struct kernel_timezone { int tz_minuteswest; int tz_dsttime; };
 #define CLOCK_MONOTONIC_COARSE 6
 #define CLOCK_BOOTTIME 7
 
+#define SYS_sched_yield 24
 #define SYS_gettimeofday 96
 #define SYS_time 201
 #define SYS_clock_gettime 228
@@ -89,11 +90,19 @@ static int clock_ns(int clk, u64 *ns)
 	u32 shift;
 	int coarse = 0;
 
-	for (;;) {
+	for (unsigned spins = 0;; spins++) {
 		seq = p->seq;
 		barrier();
-		if (seq & 1)
+		if (seq & 1) {
+			/* An update takes nanoseconds, unless the host
+			 * descheduled the sentry's writer in the middle:
+			 * then give the CPU away rather than spin. */
+			if (spins > 1000)
+				syscall3(SYS_sched_yield, 0, 0, 0);
+			else
+				__builtin_ia32_pause();
 			continue;
+		}
 		if (p->valid != 1)
 			return -1;
 		base_tsc = p->base_tsc;

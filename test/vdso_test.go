@@ -1,6 +1,8 @@
 package test
 
 import (
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -41,5 +43,31 @@ func TestVDSOGoTime(t *testing.T) {
 	t.Logf("clock_gettime traps: %d with the vDSO, %d without", with, without)
 	if with*10 > without {
 		t.Errorf("the vDSO saves too few traps: %d with it, %d without", with, without)
+	}
+}
+
+// TestVDSOMusl does it with musl's libc, which finds the vDSO itself:
+// compared with native, and its clock_gettime calls no longer trap.
+func TestVDSOMusl(t *testing.T) {
+	musl, err := exec.LookPath("musl-gcc")
+	if err != nil {
+		t.Skip("no musl-gcc (Debian's musl-tools; .ci/run installs it)")
+	}
+	prog := filepath.Join(t.TempDir(), "vdsoclock-musl")
+	if out, err := exec.Command(musl, "-static", "-O1", "-Wall", "-Werror", "-o", prog, "musl/vdsoclock.c").CombinedOutput(); err != nil {
+		t.Fatalf("musl-gcc: %v\n%s", err, out)
+	}
+	compare(t, cmpCase{argv: []string{prog}})
+	traps := func(flags ...string) int {
+		r := runSandbox(t, []string{prog}, runOpts{Flags: append(flags, "--strace")})
+		if r.Status != 0 {
+			t.Fatalf("%v: status %d\n%s", flags, r.Status, tail(r.Stderr, 20))
+		}
+		return strings.Count(r.Stderr, "clock_gettime(")
+	}
+	with, without := traps(), traps("--vdso=false")
+	t.Logf("clock_gettime traps: %d with the vDSO, %d without", with, without)
+	if with != 0 || without < 20000 {
+		t.Errorf("musl's 20,000 clock_gettime calls: %d traps with the vDSO (want 0), %d without (want all)", with, without)
 	}
 }

@@ -242,7 +242,7 @@ func (m *MemoryManager) makeWritableLocked(v *vma, pa uintptr, p *pte) error {
 	p.objOff = 0
 	if p.mapped.Any() {
 		// The platform still maps the old frame.
-		m.as.Unmap(pa, PageSize)
+		m.as.get().Unmap(pa, PageSize)
 		p.mapped = hostarch.AccessType{}
 	}
 	return nil
@@ -263,6 +263,12 @@ func (m *MemoryManager) wantedAccessLocked(v *vma, pa uintptr, p *pte) hostarch.
 // fault-around window containing pa (within v) whose platform access is
 // not what it should be, one MapFile per run of consecutive frames.
 func (m *MemoryManager) mapWindowLocked(v *vma, pa uintptr) error {
+	as := m.as.get()
+	if as == nil || m.handedOver {
+		// No thread runs here: an image execve is still building, or
+		// one whose address space went to the next image.
+		return nil
+	}
 	lo := max(v.start, pa&^(faultAroundPages*PageSize-1))
 	hi := min(v.end, lo+faultAroundPages*PageSize)
 	var runStart uintptr
@@ -273,7 +279,7 @@ func (m *MemoryManager) mapWindowLocked(v *vma, pa uintptr) error {
 		if runLen == 0 {
 			return nil
 		}
-		err := m.as.MapFile(runStart, memfile.FileRange{Start: runFrame, End: runFrame + runLen}, runAccess)
+		err := as.MapFile(runStart, memfile.FileRange{Start: runFrame, End: runFrame + runLen}, runAccess)
 		runLen = 0
 		return err
 	}

@@ -43,7 +43,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	}
 	s := t.S
 	creds := t.Credentials()
-	if err := s.chargeTask(creds, t.nprocLimit(), true); err != nil {
+	if err := s.chargeTask(creds, t.TG.cgroup, t.nprocLimit(), true); err != nil {
 		return nil, err
 	}
 	nt := &Thread{
@@ -109,6 +109,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			return nil, unix.EAGAIN
 		}
 		tg.threads = append(tg.threads, nt)
+		t.inheritSeccomp(nt)
 		tg.mu.Unlock()
 	} else {
 		var m *mm.MemoryManager
@@ -121,7 +122,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 				t.Log().Warnf("fork: cannot create an address space: %v", err)
 				nt.FDs.Release()
 				s.mu.Lock()
-				s.unchargeTaskLocked(creds.RealUID)
+				s.unchargeTaskLocked(creds.RealUID, tg.cgroup)
 				s.mu.Unlock()
 				return nil, unix.ENOMEM
 			}
@@ -147,9 +148,14 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			Limits:     tg.Limits.Fork(),
 			children:   make(map[*ThreadGroup]struct{}),
 			exitSignal: o.ExitSignal,
+			cgroup:     tg.cgroup,
+		}
+		if ntg.cgroup != nil {
+			ntg.cgroup.add(ntg)
 		}
 		tg.mu.Lock()
 		ntg.actions = tg.actions
+		t.inheritSeccomp(nt)
 		tg.mu.Unlock()
 		ntg.inheritOOM(tg)
 		if f&unix.CLONE_VM == 0 {
@@ -462,4 +468,24 @@ func (s *Sandbox) reapLocked(parent, c *ThreadGroup) {
 		delete(s.tgs, c.tgid)
 	}
 	s.releaseTaskLocked(c.leader)
+}
+
+// ReleaseDetached removes tg, a process that has exited and has no parent
+// in the sandbox (a process exec'd into a container, a joined container's
+// init), from the process table and frees its PID: its status has been
+// collected by the sentry itself. It does nothing for a process that has
+// a parent or has not exited.
+func (s *Sandbox) ReleaseDetached(tg *ThreadGroup) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tg.parent != nil || !tg.zombie || tg == s.init {
+		return
+	}
+	if s.tgs[tg.tgid] == tg {
+		delete(s.tgs, tg.tgid)
+	}
+	// Uncounted as a reaped leader is: an exec'd process's task was
+	// counted against the sandbox's and its container's task limits
+	// for good, so a pod that was exec'd into often refused forks.
+	s.releaseTaskLocked(tg.leader)
 }

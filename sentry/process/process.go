@@ -62,6 +62,11 @@ type Sandbox struct {
 	Hostname   string
 	Domainname string
 
+	// UIDMap and GIDMap are the sandbox's user namespace's ID maps as
+	// /proc/PID/uid_map and gid_map show them (an OCI config's
+	// linux.uidMappings); nil is the initial namespace's identity map.
+	UIDMap, GIDMap []IDMapEntry
+
 	// unknownLogged remembers which unimplemented syscalls were logged.
 	unknownLogged sync.Map
 
@@ -119,6 +124,12 @@ func (s *Sandbox) ThreadGroupByID(tgid int32) *ThreadGroup {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.tgs[tgid]
+}
+
+// IDMapEntry is one line of a uid_map or gid_map: Count IDs from Inner
+// inside the namespace are Outer onwards outside it.
+type IDMapEntry struct {
+	Inner, Outer, Count uint32
 }
 
 // HostCredentials returns the credentials `runsc-lite do` gives the
@@ -185,6 +196,13 @@ type ThreadGroup struct {
 	// oom is the group's oom_score_adj (oom.go).
 	oom oomState
 
+	// cgroup is the container the process belongs to (cgroup.go), set
+	// at creation; nil outside containers.
+	cgroup *Cgroup
+	// unkillable is Linux's SIGNAL_UNKILLABLE, set at creation for the
+	// init of an OCI container: signals it does not handle are dropped,
+	// but for SIGKILL and SIGSTOP sent from outside the sandbox.
+	unkillable bool
 	// execGen counts successful execves (ipc.go).
 	execGen uint64
 }
@@ -373,6 +391,9 @@ type Thread struct {
 	// semUndo is the thread's SEM_UNDO list (ipc.go), shared with the
 	// threads cloned with CLONE_SYSVSEM; nil until first needed.
 	semUndo *sem.UndoList
+
+	// seccomp is the thread's seccomp mode and filters (seccomp.go).
+	seccomp seccompState
 }
 
 // TID returns the thread's ID.

@@ -25,6 +25,11 @@ type NewThreadGroupOpts struct {
 	Creds  *auth.Credentials
 	Exe    Executable
 	Limits *Limits
+	// Cgroup is the container the process belongs to (nil: none).
+	Cgroup *Cgroup
+	// Unkillable makes the process an init that ignores the signals
+	// it does not handle (see ThreadGroup.unkillable).
+	Unkillable bool
 }
 
 // NewThreadGroup creates a process with one thread that will start running
@@ -40,8 +45,9 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		o.Creds = HostCredentials()
 	}
 	t.creds.Store(o.Creds)
-	// The first process is counted but never refused: nobody forked it.
-	s.chargeTask(o.Creds, 0, false)
+	// A container's first process (and an exec'd one) is counted but
+	// never refused: nobody forked it.
+	s.chargeTask(o.Creds, o.Cgroup, 0, false)
 	var parent *kernel.Task
 	if o.Parent != nil {
 		parent = o.Parent.Task
@@ -65,8 +71,13 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		Limits:     o.Limits,
 		children:   make(map[*ThreadGroup]struct{}),
 		exitSignal: int(unix.SIGCHLD),
+		cgroup:     o.Cgroup,
+		unkillable: o.Unkillable,
 	}
 	tg.pgid, tg.sid = tg.tgid, tg.tgid
+	if tg.cgroup != nil {
+		tg.cgroup.add(tg)
+	}
 	if tg.Limits == nil {
 		tg.Limits = HostLimits()
 	}
@@ -197,6 +208,10 @@ func (tg *ThreadGroup) Exit(status WaitStatus) {
 		th.exiting.Store(true)
 		th.Task.Interrupt()
 	}
+	if tg.cgroup != nil {
+		// Frozen threads wake to exit.
+		tg.cgroup.thawed.NotifyAll()
+	}
 }
 
 // ExitThread ends the calling thread only (exit); the last thread out
@@ -229,6 +244,7 @@ func (t *Thread) exitThread() {
 		t.FDs.Release()
 	}
 	t.exitIPC()
+	t.releaseSeccomp()
 	tg.mu.Lock()
 	for i, th := range tg.threads {
 		if th == t {
@@ -258,6 +274,9 @@ func (t *Thread) exitThread() {
 	}
 	if m != nil {
 		m.DecUsers()
+	}
+	if tg.cgroup != nil {
+		tg.cgroup.remove(tg)
 	}
 	s := tg.s
 	s.mu.Lock()

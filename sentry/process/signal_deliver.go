@@ -41,6 +41,11 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 	restart := noRestart
 	if interrupted && !t.noRestart {
 		restart = restartClass(uintptr(sysno), t.Regs.SyscallArgs())
+		if t.seccomp.notifRestart {
+			// A seccomp user notification interrupted by a
+			// signal: ERESTARTSYS, whatever the syscall.
+			restart = restartSys
+		}
 	}
 	// The syscall is over as far as restarting goes, whatever happens
 	// next.
@@ -58,6 +63,13 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 			continue
 		}
 		t.Task.ClearInterrupt()
+		// Checked after clearing the interrupt: Freeze sets the flag
+		// before it interrupts, so a freeze is never missed.
+		if tg.cgroup != nil && tg.cgroup.Frozen() {
+			tg.mu.Unlock()
+			t.joinFreezeIfFrozen()
+			continue
+		}
 		info := t.dequeueLocked(t.SignalMask)
 		if info == nil {
 			// Nothing (more) to act on: a temporary mask
@@ -79,12 +91,11 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 			continue
 		}
 		if act.Handler == linux.SIG_DFL || sig == int(linux.SIGKILL) || sig == int(linux.SIGSTOP) {
-			isInit := tg.s.init == tg
 			tg.mu.Unlock()
-			if isInit && sig != int(linux.SIGKILL) && fromOtherProcess(info, tg) {
-				// A signal another process sent while init
-				// blocked it, still without a handler: init
-				// ignores it (ThreadGroup.SendSignalFrom).
+			if tg.initDrops(sig, info) {
+				// A signal init blocked when it was sent,
+				// still without a handler: init ignores it
+				// (ThreadGroup.initIgnoresLocked).
 				continue
 			}
 			switch defaultAction(sig) {

@@ -25,7 +25,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_SET_TID_ADDRESS:        {Name: "set_tid_address", Fn: SetTidAddress, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_SET_ROBUST_LIST:        {Name: "set_robust_list", Fn: SetRobustList, Support: Full, Note: "walked at thread exit: owned futexes get FUTEX_OWNER_DIED and a waiter is woken", Args: []ArgKind{Ptr, Uint}},
 	unix.SYS_ARCH_PRCTL:             {Name: "arch_prctl", Fn: ArchPrctl, Support: Full, Note: "ARCH_SET_FS/GET_FS/SET_GS/GET_GS; CPUID faulting is refused", Args: []ArgKind{Hex, Hex}},
-	unix.SYS_PRCTL:                  {Name: "prctl", Fn: Prctl, Support: Partial, Note: "PR_SET_NAME, PR_GET_NAME, PR_SET/GET_DUMPABLE, PR_SET_PDEATHSIG (accepted), PR_CAPBSET_READ/DROP, PR_CAP_AMBIENT, PR_SET/GET_KEEPCAPS, PR_SET/GET_SECUREBITS, PR_SET/GET_NO_NEW_PRIVS; others EINVAL", Args: []ArgKind{Int, Hex, Hex, Hex, Hex}},
+	unix.SYS_PRCTL:                  {Name: "prctl", Fn: Prctl, Support: Partial, Note: "PR_SET_NAME, PR_GET_NAME, PR_SET/GET_DUMPABLE, PR_SET_PDEATHSIG (accepted), PR_CAPBSET_READ/DROP, PR_CAP_AMBIENT, PR_SET/GET_KEEPCAPS, PR_SET/GET_SECUREBITS, PR_SET/GET_NO_NEW_PRIVS, PR_GET/SET_SECCOMP (as seccomp(2)); others EINVAL", Args: []ArgKind{Int, Hex, Hex, Hex, Hex}},
 	unix.SYS_UNAME:                  {Name: "uname", Fn: Uname, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_SETHOSTNAME:            {Name: "sethostname", Fn: Sethostname, Support: Full, Args: []ArgKind{InBuf, Int}},
 	unix.SYS_PRLIMIT64:              {Name: "prlimit64", Fn: Prlimit64, Support: Full, Args: []ArgKind{Int, Int, Ptr, Ptr}},
@@ -331,4 +331,10 @@ var linux64 = map[uintptr]Syscall{
 
 	// Leaving what a thread shares (sys_clone.go).
 	unix.SYS_UNSHARE: {Name: "unshare", Fn: Unshare, Support: Partial, Note: "CLONE_FS and CLONE_FILES; CLONE_THREAD, CLONE_SIGHAND and CLONE_VM when single-threaded (else EINVAL), as Linux; CLONE_SYSVSEM leaves the SEM_UNDO list (applied if last); namespace flags give EPERM, as clone's", Args: []ArgKind{Hex}, Ret: Int},
+
+	// seccomp inside the sandbox (sys_seccomp.go; sentry/seccomp,
+	// sentry/process/seccomp.go): filters the sentry evaluates before
+	// each syscall of a filtered thread. prctl's PR_GET/SET_SECCOMP
+	// share the handler.
+	unix.SYS_SECCOMP: {Name: "seccomp", Fn: Seccomp, Support: Partial, Note: "SET_MODE_STRICT; SET_MODE_FILTER with TSYNC, TSYNC_ESRCH, LOG, NEW_LISTENER, SPEC_ALLOW (nothing to turn off) and WAIT_KILLABLE_RECV; GET_ACTION_AVAIL, GET_NOTIF_SIZES; every action; the listener serves NOTIF_RECV, SEND (with CONTINUE), ID_VALID, ADDFD (SETFD, SEND), SET_FLAGS and poll; TRACE is ENOSYS until the in-sandbox ptrace takes PTRACE_O_TRACESECCOMP; 32-bit syscalls are refused before filters run", Args: []ArgKind{Int, Hex, Ptr}, Ret: Int},
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
@@ -220,14 +221,14 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 				return nil, err
 			}
 			follow := flags&unix.AT_SYMLINK_NOFOLLOW == 0
-			if loc, err = t.S.VFS.Resolve(ctx, t.FS, start, filename, follow); err != nil {
+			if loc, err = t.FS.VFS().Resolve(ctx, t.FS, start, filename, follow); err != nil {
 				return nil, err
 			}
 			if !follow && loc.Node.Type() == unix.S_IFLNK {
 				return nil, unix.ELOOP
 			}
 		}
-		return t.S.VFS.OpenExecutableLocation(ctx, loc)
+		return t.FS.VFS().OpenExecutableLocation(ctx, loc)
 	}
 	total := 0
 	argv, err := copyInStrings(t, argvAddr, &total)
@@ -242,10 +243,19 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		return 0, err
 	}
 	s := t.S
-	as, err := s.Platform.NewAddressSpace()
-	if err != nil {
-		t.Log().Warnf("execve: cannot create an address space: %v", err)
-		return 0, unix.ENOMEM
+	// The new image runs in the process's platform address space, emptied
+	// at the point of no return: the process keeps its host process (its
+	// ptrace stub), as a Linux process keeps its PID, and execve starts
+	// none. An address space others share (a vfork parent waits in it)
+	// stays theirs: the image then gets a new one, made now so that its
+	// failure is still execve's ENOMEM.
+	var as platform.AddressSpace
+	if t.MM().Users() > 1 {
+		var err error
+		if as, err = s.Platform.NewAddressSpace(); err != nil {
+			t.Log().Warnf("execve: cannot create an address space: %v", err)
+			return 0, unix.ENOMEM
+		}
 	}
 	m := mm.New(s.Zone, as, s.Platform.MaxUserAddress())
 	ctx := fsContext(t)
@@ -263,7 +273,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 				programOpened = true
 				f, err = openProgram(ctx)
 			} else {
-				f, err = s.VFS.OpenExecutableAs(ctx, t.FS, p)
+				f, err = t.FS.VFS().OpenExecutableAs(ctx, t.FS, p)
 			}
 			if err != nil {
 				return nil, "", err
@@ -287,7 +297,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		t.Log().Warnf("execve %q: %v", filename, err)
 		return 0, unix.ENOEXEC
 	}
-	if err := HoldExecutable(s.VFS, ctx, m, opened, loaded.Executable); err != nil {
+	if err := HoldExecutable(t.FS.VFS(), ctx, m, opened, loaded.Executable); err != nil {
 		m.DecUsers()
 		var errno unix.Errno
 		if errors.As(err, &errno) {
@@ -298,10 +308,32 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	}
 	// Point of no return.
 	t.KillOtherThreads()
+	if t.Exiting() {
+		// The process is being killed (another thread exited or
+		// exec'd first): the new image never runs, and the old one's
+		// other threads may still be on their way out in it.
+		m.DecUsers()
+		return 0, ErrNoReturn
+	}
+	if as == nil {
+		// Only this thread runs in the old image now; a CLONE_VM
+		// child made meanwhile shares it (TakeAddressSpace says nil).
+		if as = t.MM().TakeAddressSpace(); as == nil {
+			var err error
+			if as, err = s.Platform.NewAddressSpace(); err != nil {
+				t.Log().Warnf("execve: cannot create an address space after the point of no return: %v", err)
+				m.DecUsers()
+				t.TG.Exit(process.KilledBy(int(unix.SIGKILL)))
+				return 0, ErrNoReturn
+			}
+		}
+		m.SetAddressSpace(as)
+	}
 	t.SetCredentials(newCreds)
 	t.ExecReleaseFutexes()
 	m.SetExecutable(loaded.Executable)
 	t.TG.SetMM(m)
+	t.ResetFPState()
 	// POSIX timers die with the old image, and so do their queued
 	// signals (timersOf empties the table of a process that exec'd).
 	timersOf(t.TG)

@@ -231,6 +231,8 @@ func Prctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		unix.PR_GET_KEEPCAPS, unix.PR_SET_KEEPCAPS, unix.PR_GET_SECUREBITS, unix.PR_SET_SECUREBITS,
 		unix.PR_GET_NO_NEW_PRIVS, unix.PR_SET_NO_NEW_PRIVS:
 		return credsPrctl(t, a)
+	case unix.PR_GET_SECCOMP, unix.PR_SET_SECCOMP:
+		return seccompPrctl(t, a)
 	default:
 		return 0, unix.EINVAL
 	}

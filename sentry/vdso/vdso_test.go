@@ -3,11 +3,18 @@ package vdso
 import (
 	"bytes"
 	"debug/elf"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/runsc-lite/runsc-lite/kswapd"
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"github.com/runsc-lite/runsc-lite/timekeeper"
+	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
 // The checked-in image is what its source builds: rebuilt with gen.sh
@@ -89,5 +96,58 @@ func checkSymbols(t *testing.T, img []byte) {
 	}
 	if soname, _ := f.DynString(elf.DT_SONAME); len(soname) != 1 || soname[0] != "linux-vdso.so.1" {
 		t.Errorf("soname %v, want linux-vdso.so.1", soname)
+	}
+}
+
+type nopAS struct{}
+
+func (nopAS) MapFile(uintptr, memfile.FileRange, hostarch.AccessType) error { return nil }
+func (nopAS) Unmap(uintptr, uintptr)                                        {}
+func (nopAS) Release()                                                      {}
+
+// Map puts [vvar] right below [vdso] in an address space: the image's
+// bytes at the returned address, the clock's parameters in the page
+// below, both read-only, as /proc/PID/maps shows them.
+func TestMap(t *testing.T) {
+	mf, err := memfile.New(16 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mf.Release)
+	z, err := kswapd.New(mf, kswapd.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(z.Stop)
+	clock := &timekeeper.Clock{}
+	v, err := New(z, clock, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mm.New(z, nopAS{}, 0x7fff00000000)
+	defer m.DecUsers()
+	addr, err := v.Map(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 4)
+	if _, err := m.CopyIn(addr, head); err != nil || string(head) != "\x7fELF" {
+		t.Fatalf("image at %#x starts %q (%v)", addr, head, err)
+	}
+	seq := make([]byte, 4)
+	if _, err := m.CopyIn(addr-mm.PageSize, seq); err != nil || seq[0] != 2 {
+		t.Fatalf("parameter page's sequence count %v (%v), want 2 after Attach", seq, err)
+	}
+	if _, err := m.CopyOut(addr-mm.PageSize, []byte{1}); err == nil {
+		t.Fatal("the parameter page was written through the mapping")
+	}
+	maps := string(m.Maps())
+	for _, want := range []string{
+		fmt.Sprintf("%08x-%08x r--p 00000000 00:00 0                          [vvar]", addr-mm.PageSize, addr),
+		fmt.Sprintf("%08x-%08x r-xp 00000000 00:00 0                          [vdso]", addr, addr+uintptr(v.imagePages)*mm.PageSize),
+	} {
+		if !strings.Contains(maps, want) {
+			t.Errorf("maps lack %q:\n%s", want, maps)
+		}
 	}
 }

@@ -276,6 +276,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	// The sandbox's clocks: calibrated from the host's in the background
 	// (timekeeper), read by the sentry and by the vDSO.
 	timekeeper.Sandbox.Start()
+	log.Debugf("clocks: TSC formula usable %v, vDSO %v (fast path %v)", timekeeper.Sandbox.Usable(), !cfg.NoVDSO, plat.Name() != "kvm")
 	var vd *vdso.VDSO
 	if !cfg.NoVDSO {
 		// KVM's guests read an offset TSC: their vDSO falls back to the

@@ -254,17 +254,29 @@ func takeSample() sample {
 			s.tsc, s.mono = t0+(t1-t0)/2, m
 		}
 	}
-	m0 := nanotime()
-	real := time.Now().UnixNano()
-	m1 := nanotime()
-	s.offReal = real - (m0+m1)/2
-	var ts unix.Timespec
-	m0 = nanotime()
-	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) == nil {
-		m1 = nanotime()
-		s.offBoot = ts.Nano() - (m0+m1)/2
-	}
+	s.offReal = offsetOf(func() int64 { return time.Now().UnixNano() })
+	s.offBoot = offsetOf(func() int64 {
+		var ts unix.Timespec
+		unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+		return ts.Nano()
+	})
 	return s
+}
+
+// offsetOf is read() - CLOCK_MONOTONIC, from the tightest of three reads
+// between two of the monotonic clock.
+func offsetOf(read func() int64) int64 {
+	var off int64
+	best := int64(math.MaxInt64)
+	for range 3 {
+		m0 := nanotime()
+		v := read()
+		m1 := nanotime()
+		if m1-m0 < best {
+			best, off = m1-m0, v-(m0+m1)/2
+		}
+	}
+	return off
 }
 
 // Start calibrates the formula in the background and keeps it following

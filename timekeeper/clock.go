@@ -64,7 +64,7 @@ const (
 )
 
 // Params is the layout of the parameter page's head, shared with the
-// vDSO's C code (struct vdso_params in sentry/vdso/vdso.c): every field is
+// vDSO's C code (struct vdso_params in sentry/vdso/src/vdso.c): every field is
 // read and written whole, the writer bumping Seq to odd before and to even
 // after an update.
 type Params struct {

@@ -1,5 +1,5 @@
 // Package vdso is the sandbox's vDSO: a small ELF shared object built from
-// vdso.c and vdso.lds (gen.sh; the built image vdso.so is checked in and
+// src/vdso.c and src/vdso.lds (src/gen.sh; the built image vdso.so is checked in and
 // embedded, with the compiler that built it in vdso.so.gcc, so building
 // the sentry needs no C compiler; TestImageMatchesSource rebuilds it where
 // gcc is present) and mapped into every process at exec, with its
@@ -36,7 +36,7 @@ import (
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
-//go:generate ./gen.sh
+//go:generate src/gen.sh
 
 //go:embed vdso.so
 var image []byte

@@ -19,17 +19,18 @@ import (
 
 // The checked-in image is what its source builds: rebuilt with gen.sh
 // where gcc is present, and compared byte for byte when it is the gcc that
-// built the checked-in one (vdso.so.gcc); another gcc may lay out the same
-// code differently, so then only the rebuilt image's shape is checked and
-// the byte comparison is skipped, saying why.
+// built the checked-in one, with the same linker (vdso.so.gcc); another
+// toolchain may lay out the same code differently, so then only the
+// rebuilt image's shape is checked and the byte comparison is skipped,
+// saying why.
 func TestImageMatchesSource(t *testing.T) {
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
 		t.Skip("no gcc: the checked-in vdso.so cannot be rebuilt here")
 	}
 	out := filepath.Join(t.TempDir(), "vdso.so")
-	if b, err := exec.Command("./gen.sh", out).CombinedOutput(); err != nil {
-		t.Fatalf("gen.sh: %v\n%s", err, b)
+	if b, err := exec.Command("src/gen.sh", out).CombinedOutput(); err != nil {
+		t.Fatalf("src/gen.sh: %v\n%s", err, b)
 	}
 	rebuilt, err := os.ReadFile(out)
 	if err != nil {
@@ -39,20 +40,23 @@ func TestImageMatchesSource(t *testing.T) {
 		t.Fatalf("rebuilt image: %v", err)
 	}
 	checkSymbols(t, rebuilt)
-	ver, err := exec.Command(gcc, "--version").Output()
-	if err != nil {
-		t.Fatal(err)
+	var have []string
+	for _, tool := range []string{gcc, "ld"} {
+		ver, err := exec.Command(tool, "--version").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		have = append(have, strings.SplitN(string(ver), "\n", 2)[0])
 	}
 	want, err := os.ReadFile("vdso.so.gcc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	have := strings.SplitN(string(ver), "\n", 2)[0]
-	if have != strings.TrimSpace(string(want)) {
-		t.Skipf("gcc is %q, the checked-in image was built by %q: not compared byte for byte", have, strings.TrimSpace(string(want)))
+	if h, w := strings.Join(have, "\n"), strings.TrimSpace(string(want)); h != w {
+		t.Skipf("the toolchain here is %q, the checked-in image was built by %q: not compared byte for byte", h, w)
 	}
 	if !bytes.Equal(rebuilt, image) {
-		t.Fatal("vdso.so is not what vdso.c and vdso.lds build: run go generate ./sentry/vdso and commit the result")
+		t.Fatal("vdso.so is not what src/vdso.c and src/vdso.lds build: run go generate ./sentry/vdso and commit the result")
 	}
 }
 

@@ -41,7 +41,10 @@ type vma struct {
 	// shared anonymous region. nil for anonymous private memory and for
 	// private mappings of files without an identity (copied on touch).
 	obj *cacheObject
-	// offset is the file (or object) offset of start.
+	// special is the sentry's own pages a special mapping maps (the
+	// vDSO and its parameter page); nil for any other mapping.
+	special *SpecialPages
+	// offset is the file (or object, or special pages') offset of start.
 	offset uint64
 	name   string
 }
@@ -483,6 +486,12 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 	if o.MaxPerms == (hostarch.AccessType{}) {
 		o.MaxPerms = hostarch.AnyAccess
 	}
+	if o.Special != nil {
+		if !o.Private || o.Perms.Write || o.Mappable != nil || o.Shared != nil || o.Offset+uint64(length) > o.Special.Size() {
+			return 0, unix.EINVAL
+		}
+		o.MaxPerms.Write = false
+	}
 	if !o.MaxPerms.SupersetOf(o.Perms) {
 		return 0, unix.EACCES
 	}
@@ -543,6 +552,8 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		name:      o.Name,
 	}
 	switch {
+	case o.Special != nil:
+		v.special = o.Special
 	case o.Shared != nil:
 		// A System V shared memory segment: its own object, whatever
 		// the mappable (which only names it and counts attaches).

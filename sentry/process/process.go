@@ -27,6 +27,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"github.com/runsc-lite/runsc-lite/sentry/tty"
+	"github.com/runsc-lite/runsc-lite/sentry/vdso"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/runsc-lite/runsc-lite/softirqd"
 	"github.com/sirupsen/logrus"
@@ -48,6 +49,8 @@ type Sandbox struct {
 	MF       *memfile.MemoryFile
 	Zone     *kswapd.Zone
 	Platform platform.Platform
+	// VDSO is mapped into every process at exec (nil: none, --vdso=false).
+	VDSO     *vdso.VDSO
 	VFS      *vfs.VirtualFilesystem
 	Syscalls SyscallDispatcher
 	Log      *logrus.Logger

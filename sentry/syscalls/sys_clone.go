@@ -285,6 +285,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		Argv:      argv,
 		Envv:      envv,
 		ExecCreds: ExecCredentials(ctx.Creds, &newCreds),
+		MapVDSO:   s.VDSO.ForLoader(),
 	})
 	if err != nil {
 		m.DecUsers()

@@ -23,7 +23,7 @@ TEST_TIMEOUT ?= 30m
 # goroutines beside the tasks), inotify's registry (events sent, watches
 # added and read at once), and System V IPC (semaphores and queues blocking
 # across CPUs, segments swapped while copied).
-RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/socket/... ./sentry/net/... ./sentry/tty/... ./sentry/fs/inotify/... ./sentry/ipc/...
+RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/socket/... ./sentry/net/... ./sentry/tty/... ./sentry/fs/inotify/... ./sentry/ipc/... ./timekeeper/... ./sentry/seccomp/...
 TEST_FLAGS   ?=
 # runsc-lite is built without cgo: its confinement sets capabilities on
 # every thread of the sentry (syscall.AllThreadsSyscall), which a binary

@@ -18,6 +18,8 @@ import (
 type Futexes struct {
 	mu      sync.Mutex
 	waiters map[mm.FutexKey][]*futexWaiter
+	// pi are the contended PI futexes (futex_pi.go).
+	pi map[mm.FutexKey]*piFutex
 }
 
 type futexWaiter struct {

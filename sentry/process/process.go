@@ -346,6 +346,9 @@ type Thread struct {
 	ClearChildTID uintptr
 	// RobustList is set_robust_list's head.
 	RobustList uintptr
+	// piExited is set (under Futexes.mu) once the exiting thread has
+	// handed on its PI futexes: no locker may attach to it again.
+	piExited bool
 	// restartBlock continues an interrupted timed sleep from where it
 	// was (Linux's restart_block; signal_restart.go).
 	restartBlock func(t *Thread) (uintptr, error)

@@ -219,6 +219,7 @@ func (t *Thread) ExitThread(status WaitStatus) {
 func (t *Thread) exitThread() {
 	tg := t.TG
 	t.exitRobustList()
+	t.exitPI(true)
 	if t.ClearChildTID != 0 && t.MM() != nil {
 		var zero [4]byte
 		if _, err := t.MM().CopyOut(t.ClearChildTID, zero[:]); err == nil {

@@ -19,6 +19,8 @@ package process
 //	restartNoHandler (pause, rt_sigsuspend, select, ppoll, ...) and
 //	restartBlock    (nanosleep, clock_nanosleep, futex and poll with a
 //	                timeout): restarted only if no handler runs.
+//	restartAlways   (FUTEX_LOCK_PI, LOCK_PI2, WAIT_REQUEUE_PI: Linux's
+//	                ERESTARTNOINTR): restarted even after a handler ran.
 //	noRestart       (epoll_wait, rt_sigtimedwait, and every syscall not
 //	                listed): always EINTR.
 //
@@ -43,6 +45,9 @@ type restartKind int
 const (
 	noRestart restartKind = iota
 	restartSys
+	// restartAlways is Linux's ERESTARTNOINTR: restarted even after a
+	// handler ran (FUTEX_LOCK_PI).
+	restartAlways
 	restartNoHandler
 	restartBlock
 )
@@ -74,6 +79,8 @@ func restartClass(sysno uintptr, args arch.SyscallArguments) restartKind {
 				return restartBlock
 			}
 			return restartSys
+		case linux.FUTEX_LOCK_PI, FutexLockPI2, linux.FUTEX_WAIT_REQUEUE_PI:
+			return restartAlways
 		}
 		return noRestart
 	case unix.SYS_PAUSE, unix.SYS_RT_SIGSUSPEND, unix.SYS_SELECT, unix.SYS_PSELECT6, unix.SYS_PPOLL:
@@ -98,6 +105,8 @@ func restartClass(sysno uintptr, args arch.SyscallArguments) restartKind {
 // handler with flags runs (handler true) or when no handler runs.
 func (k restartKind) restartsWith(handler bool, flags uint64) bool {
 	switch k {
+	case restartAlways:
+		return true
 	case restartSys:
 		return !handler || flags&linux.SA_RESTART != 0
 	case restartNoHandler, restartBlock:

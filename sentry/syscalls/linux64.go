@@ -45,7 +45,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_EXECVEAT:               {Name: "execveat", Fn: Execveat, Support: Full, Note: "dirfd-relative, AT_EMPTY_PATH (fexecve) and AT_SYMLINK_NOFOLLOW", Args: []ArgKind{FD, Path, StrArray, Ptr, Hex}},
 	unix.SYS_WAIT4:                  {Name: "wait4", Fn: Wait4, Support: Partial, Note: "WNOHANG, WUNTRACED, WCONTINUED; rusage is zero", Args: []ArgKind{Int, Ptr, Hex, Ptr}},
 	unix.SYS_WAITID:                 {Name: "waitid", Fn: Waitid, Support: Partial, Note: "P_PID, P_PGID, P_ALL with WEXITED, WSTOPPED, WCONTINUED, WNOWAIT; P_PIDFD is EINVAL", Args: []ArgKind{Int, Int, Ptr, Hex, Ptr}},
-	unix.SYS_FUTEX:                  {Name: "futex", Fn: Futex, Support: Partial, Note: "WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP, WAIT_BITSET, WAKE_BITSET, private and shared; PI futexes are ENOSYS", Args: []ArgKind{Ptr, Int, Uint, Ptr, Ptr, Hex}},
+	unix.SYS_FUTEX:                  {Name: "futex", Fn: Futex, Support: Partial, Note: "WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP, WAIT_BITSET, WAKE_BITSET, private and shared; LOCK_PI, LOCK_PI2, TRYLOCK_PI, UNLOCK_PI on the kernel PI mutex (the owner inherits a waiter's real-time priority); WAIT_REQUEUE_PI and CMP_REQUEUE_PI are ENOSYS", Args: []ArgKind{Ptr, Int, Uint, Ptr, Ptr, Hex}},
 	unix.SYS_SETPGID:                {Name: "setpgid", Fn: Setpgid, Support: Full, Args: []ArgKind{Int, Int}},
 	unix.SYS_SETSID:                 {Name: "setsid", Fn: Setsid, Support: Full},
 	unix.SYS_SCHED_SETAFFINITY:      {Name: "sched_setaffinity", Fn: SchedSetaffinity, Support: Full, Args: []ArgKind{Int, Uint, Ptr}},

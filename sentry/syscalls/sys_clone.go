@@ -471,7 +471,35 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	realtime := op&linux.FUTEX_CLOCK_REALTIME != 0
 	cmd := op &^ (linux.FUTEX_PRIVATE_FLAG | linux.FUTEX_CLOCK_REALTIME)
 	f := &t.S.Futexes
+	if realtime {
+		switch cmd {
+		case linux.FUTEX_WAIT, linux.FUTEX_WAIT_BITSET, linux.FUTEX_WAIT_REQUEUE_PI, process.FutexLockPI2:
+		default:
+			return 0, unix.ENOSYS
+		}
+	}
 	switch cmd {
+	case linux.FUTEX_LOCK_PI, process.FutexLockPI2, linux.FUTEX_TRYLOCK_PI:
+		o := process.PILockOpts{Try: cmd == linux.FUTEX_TRYLOCK_PI}
+		if !o.Try && a.Ptr(3) != 0 {
+			d, err := copyInTimespec(t, a.Ptr(3))
+			if err != nil {
+				return 0, err
+			}
+			// FUTEX_LOCK_PI's deadline is always CLOCK_REALTIME.
+			clock := int32(unix.CLOCK_MONOTONIC)
+			if realtime || cmd == linux.FUTEX_LOCK_PI {
+				clock = unix.CLOCK_REALTIME
+			}
+			o.Deadline = max(d, 1)
+			o.Now = func() time.Duration {
+				now, _ := clockNow(t, clock)
+				return time.Duration(now)
+			}
+		}
+		return 0, f.LockPI(t, addr, private, o)
+	case linux.FUTEX_UNLOCK_PI:
+		return 0, f.UnlockPI(t, addr, private)
 	case linux.FUTEX_WAIT, linux.FUTEX_WAIT_BITSET:
 		bitset := process.FutexBitsetAny
 		if cmd == linux.FUTEX_WAIT_BITSET {

@@ -1,0 +1,33 @@
+package test
+
+import (
+	"os"
+	"testing"
+)
+
+// TestFutexPIAPI: FUTEX_LOCK_PI/LOCK_PI2/TRYLOCK_PI/UNLOCK_PI on raw words
+// and PTHREAD_PRIO_INHERIT mutexes (issue 15 item 3), compared with native:
+// the word's bits after each call, Linux's errors, hand-off to a sleeping
+// waiter, a deadlock cycle (EDEADLK), and robust PI owners dying.
+func TestFutexPIAPI(t *testing.T) { compareC(t, "futex_pi", 0, "api") }
+
+// TestFutexPIInversion: the classic priority inversion on one CPU (a fair
+// owner, a SCHED_FIFO 50 waiter, a SCHED_FIFO 20 spinner), natively pinned
+// to CPU 0 and in the sandbox with --cpus 1. The order of events must be
+// the same: with PTHREAD_PRIO_INHERIT the owner is boosted and the high
+// thread gets the mutex while the spinner still spins; with
+// PTHREAD_PRIO_NONE it waits until the spinner has spent its budget.
+func TestFutexPIInversion(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for SCHED_FIFO")
+	}
+	for _, proto := range []string{"pi", "none"} {
+		t.Run(proto, func(t *testing.T) {
+			compare(t, cmpCase{
+				argv:   []string{cProg(t, "futex_pi"), "inversion", proto},
+				opts:   runOpts{Flags: []string{"--cpus", "1"}},
+				stderr: true,
+			})
+		})
+	}
+}

@@ -31,3 +31,8 @@ func TestFutexPIInversion(t *testing.T) {
 		})
 	}
 }
+
+// TestProcsMisc: futex_waitv, futex_wake, futex_wait, futex_requeue,
+// process_vm_readv/writev (partial transfers, EFAULT, permission), kcmp,
+// ioprio_get/set, get/set_mempolicy and sysfs(2), compared with native.
+func TestProcsMisc(t *testing.T) { compareC(t, "procs_misc", 0) }

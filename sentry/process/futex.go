@@ -27,6 +27,16 @@ type futexWaiter struct {
 	bitset uint32
 	woken  atomic.Bool
 	wq     kernel.WaitQueue
+	// vec, when set, is the futex_waitv wait this waiter is one word of
+	// (idx); a wake is reported there.
+	vec *futexVec
+	idx int
+}
+
+// futexVec is one futex_waitv: a thread sleeping on several words.
+type futexVec struct {
+	woken atomic.Int32 // index of the first word woken, -1 before
+	wq    kernel.WaitQueue
 }
 
 // FutexBitsetAny matches every waiter.
@@ -111,6 +121,10 @@ func (f *Futexes) wakeLocked(key mm.FutexKey, n int, bitset uint32) int {
 		if woken < n && w.bitset&bitset != 0 {
 			w.woken.Store(true)
 			w.wq.NotifyAll()
+			if w.vec != nil {
+				w.vec.woken.CompareAndSwap(-1, int32(w.idx))
+				w.vec.wq.NotifyAll()
+			}
 			woken++
 			continue
 		}
@@ -128,10 +142,15 @@ func (f *Futexes) wakeLocked(key mm.FutexKey, n int, bitset uint32) int {
 // As Linux's futex_wake counts a waiter before comparing with n, an n of
 // zero or less wakes one.
 func (f *Futexes) Wake(m *mm.MemoryManager, addr uintptr, private bool, n int, bitset uint32) (int, error) {
+	return f.WakeStrict(m, addr, private, max(n, 1), bitset)
+}
+
+// WakeStrict is Wake where n is exact: futex_wake(2) (FLAGS_STRICT) wakes
+// nobody for 0.
+func (f *Futexes) WakeStrict(m *mm.MemoryManager, addr uintptr, private bool, n int, bitset uint32) (int, error) {
 	if bitset == 0 {
 		return 0, unix.EINVAL
 	}
-	n = max(n, 1)
 	key, err := m.FutexKey(addr, private)
 	if err != nil {
 		return 0, err
@@ -146,6 +165,11 @@ func (f *Futexes) Wake(m *mm.MemoryManager, addr uintptr, private bool, n int, b
 // Negative counts are EINVAL; a zero nwake wakes none (Linux's
 // futex_requeue).
 func (f *Futexes) Requeue(m *mm.MemoryManager, addr, addr2 uintptr, private bool, nwake, nrequeue int, check bool, val uint32) (int, error) {
+	return f.Requeue2(m, addr, addr2, private, private, nwake, nrequeue, check, val)
+}
+
+// Requeue2 is Requeue with a private flag per word (futex_requeue(2)).
+func (f *Futexes) Requeue2(m *mm.MemoryManager, addr, addr2 uintptr, private, private2 bool, nwake, nrequeue int, check bool, val uint32) (int, error) {
 	if nwake < 0 || nrequeue < 0 {
 		return 0, unix.EINVAL
 	}
@@ -153,7 +177,7 @@ func (f *Futexes) Requeue(m *mm.MemoryManager, addr, addr2 uintptr, private bool
 	if err != nil {
 		return 0, err
 	}
-	k2, err := m.FutexKey(addr2, private)
+	k2, err := m.FutexKey(addr2, private2)
 	if err != nil {
 		return 0, err
 	}
@@ -262,4 +286,75 @@ func (f *Futexes) WakeOp(m *mm.MemoryManager, addr, addr2 uintptr, private bool,
 		woken += f.wakeLocked(k2, n2, FutexBitsetAny)
 	}
 	return woken, nil
+}
+
+// FutexWaitvWord is one word of WaitV.
+type FutexWaitvWord struct {
+	Addr    uintptr
+	Val     uint32
+	Private bool
+}
+
+// WaitV is futex_waitv: t sleeps until one of the words is woken and
+// returns its index. Every word must hold its value (EAGAIN otherwise,
+// checked with all of them queued, so no wake between the checks is
+// lost). Timeout as in Wait.
+func (f *Futexes) WaitV(t *Thread, words []FutexWaitvWord, timeout time.Duration) (int, error) {
+	m := t.MM()
+	vec := &futexVec{}
+	vec.woken.Store(-1)
+	ws := make([]*futexWaiter, len(words))
+	for i, w := range words {
+		key, err := m.FutexKey(w.Addr, w.Private)
+		if err != nil {
+			return 0, err
+		}
+		ws[i] = &futexWaiter{key: key, bitset: FutexBitsetAny, vec: vec, idx: i}
+	}
+	dequeue := func() {
+		for _, w := range ws {
+			f.removeLocked(w)
+		}
+	}
+	f.mu.Lock()
+	if f.waiters == nil {
+		f.waiters = make(map[mm.FutexKey][]*futexWaiter)
+	}
+	for i, w := range ws {
+		cur, err := m.LoadUint32(words[i].Addr)
+		if err == nil && cur != words[i].Val {
+			err = unix.EAGAIN
+		}
+		if err != nil {
+			for _, q := range ws[:i] {
+				f.removeLocked(q)
+			}
+			f.mu.Unlock()
+			return 0, err
+		}
+		f.waiters[w.key] = append(f.waiters[w.key], w)
+	}
+	f.mu.Unlock()
+
+	o := kernel.WaitOpts{Timeout: kernel.Forever, Interruptible: true}
+	if timeout > 0 {
+		o.Timeout = timeout
+	} else if timeout < 0 {
+		o.Timeout = kernel.NoWait
+	}
+	woken := func() bool { return vec.woken.Load() >= 0 }
+	werr := vec.wq.Wait(t.Task, woken, o)
+	f.mu.Lock()
+	dequeue()
+	f.mu.Unlock()
+	if i := vec.woken.Load(); i >= 0 {
+		return int(i), nil
+	}
+	switch werr {
+	case kernel.ErrTimedOut:
+		return 0, unix.ETIMEDOUT
+	case kernel.ErrInterrupted:
+		return 0, unix.EINTR
+	}
+	return 0, werr
 }

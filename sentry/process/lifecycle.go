@@ -51,6 +51,8 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		Regs:       t.Regs,
 		SignalMask: t.SignalMask,
 	}
+	nt.IOPrio.Store(t.IOPrio.Load())
+	nt.MemPolicy.Store(t.MemPolicy.Load())
 	// The new thread starts with its creator's FP/SSE state, as a forked
 	// or cloned Linux task does (MXCSR rounding modes, x87 control word).
 	if fpc, ok := t.ctx.(platform.FPStateContext); ok && t.ctx != nil {

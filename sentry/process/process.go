@@ -346,6 +346,11 @@ type Thread struct {
 	ClearChildTID uintptr
 	// RobustList is set_robust_list's head.
 	RobustList uintptr
+	// IOPrio is ioprio_set's value for the thread (inherited by its
+	// clones; 0: none set, the I/O class follows the CPU nice value).
+	IOPrio atomic.Uint32
+	// MemPolicy is set_mempolicy's mode and node mask (one node, 0).
+	MemPolicy atomic.Uint64
 	// piExited is set (under Futexes.mu) once the exiting thread has
 	// handed on its PI futexes: no locker may attach to it again.
 	piExited bool

@@ -52,6 +52,12 @@ const (
 	restartBlock
 )
 
+// The futex2 waits (Linux's ERESTARTSYS; their timeouts are absolute).
+const (
+	sysFutexWaitv = 449
+	sysFutexWait  = 455
+)
+
 // syscallInsnLen is the length of the syscall instruction (0f 05).
 const syscallInsnLen = 2
 
@@ -66,7 +72,8 @@ func restartClass(sysno uintptr, args arch.SyscallArguments) restartKind {
 		unix.SYS_WAIT4, unix.SYS_WAITID, unix.SYS_IOCTL, unix.SYS_FLOCK, unix.SYS_FCNTL,
 		unix.SYS_ACCEPT, unix.SYS_ACCEPT4, unix.SYS_CONNECT, unix.SYS_RECVFROM, unix.SYS_RECVMSG,
 		unix.SYS_SENDTO, unix.SYS_SENDMSG, unix.SYS_SENDMMSG, unix.SYS_RECVMMSG, unix.SYS_GETRANDOM, unix.SYS_FSYNC, unix.SYS_FDATASYNC,
-		unix.SYS_MQ_TIMEDSEND, unix.SYS_MQ_TIMEDRECEIVE:
+		unix.SYS_MQ_TIMEDSEND, unix.SYS_MQ_TIMEDRECEIVE,
+		sysFutexWaitv, sysFutexWait:
 		return restartSys
 	case unix.SYS_MSGSND, unix.SYS_MSGRCV:
 		// Linux's ERESTARTNOHAND (semop and semtimedop are never

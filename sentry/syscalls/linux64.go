@@ -331,4 +331,20 @@ var linux64 = map[uintptr]Syscall{
 
 	// Leaving what a thread shares (sys_clone.go).
 	unix.SYS_UNSHARE: {Name: "unshare", Fn: Unshare, Support: Partial, Note: "CLONE_FS and CLONE_FILES; CLONE_THREAD, CLONE_SIGHAND and CLONE_VM when single-threaded (else EINVAL), as Linux; CLONE_SYSVSEM leaves the SEM_UNDO list (applied if last); namespace flags give EPERM, as clone's", Args: []ArgKind{Hex}, Ret: Int},
+
+	// Processes (issue 15 item 3): futex2 (sys_futex2.go), another
+	// process's memory and objects (sys_procvm.go), per-thread policies
+	// (sys_policy.go).
+	unix.SYS_FUTEX_WAITV:       {Name: "futex_waitv", Fn: FutexWaitv, Support: Full, Note: "up to 128 32-bit words, private or shared; absolute timeout on CLOCK_MONOTONIC or CLOCK_REALTIME; returns the index woken", Args: []ArgKind{Ptr, Uint, Hex, Ptr, Int}},
+	unix.SYS_FUTEX_WAKE:        {Name: "futex_wake", Fn: FutexWake, Support: Full, Note: "FUTEX2_SIZE_U32 (the only size Linux has), FUTEX2_PRIVATE; a count of 0 wakes nobody", Args: []ArgKind{Ptr, Hex, Int, Hex}},
+	unix.SYS_FUTEX_WAIT:        {Name: "futex_wait", Fn: FutexWait, Support: Full, Note: "FUTEX2_SIZE_U32, FUTEX2_PRIVATE, a bitset mask, absolute timeout on the given clock", Args: []ArgKind{Ptr, Uint, Hex, Hex, Ptr, Int}},
+	unix.SYS_FUTEX_REQUEUE:     {Name: "futex_requeue", Fn: FutexRequeue, Support: Full, Note: "compares waiters[0].val, wakes nr_wake and moves nr_requeue to waiters[1]", Args: []ArgKind{Ptr, Hex, Int, Int}},
+	unix.SYS_PROCESS_VM_READV:  {Name: "process_vm_readv", Fn: ProcessVMReadv, Support: Full, Note: "ptrace access rule with real credentials (no Yama); stops at the first inaccessible page on either side, EFAULT only when nothing moved", Args: []ArgKind{Int, Ptr, Int, Ptr, Int, Hex}},
+	unix.SYS_PROCESS_VM_WRITEV: {Name: "process_vm_writev", Fn: ProcessVMWritev, Support: Full, Note: "as process_vm_readv; the target pages must be writable (no FOLL_FORCE)", Args: []ArgKind{Int, Ptr, Int, Ptr, Int, Hex}},
+	unix.SYS_KCMP:              {Name: "kcmp", Fn: Kcmp, Support: Partial, Note: "KCMP_FILE, VM, FILES, FS; SIGHAND compares processes (CLONE_SIGHAND across processes gives a copy here); KCMP_IO, SYSVSEM and EPOLL_TFD are EINVAL", Args: []ArgKind{Int, Int, Int, Hex, Hex}},
+	unix.SYS_IOPRIO_SET:        {Name: "ioprio_set", Fn: IoprioSet, Support: Partial, Note: "classes, levels and permissions as Linux, for a thread, process group or user; stored and reported only (the sandbox has no block I/O scheduler)", Args: []ArgKind{Int, Int, Hex}},
+	unix.SYS_IOPRIO_GET:        {Name: "ioprio_get", Fn: IoprioGet, Support: Full, Note: "the value set, or the best of a process group's or user's threads", Args: []ArgKind{Int, Int}},
+	unix.SYS_SET_MEMPOLICY:     {Name: "set_mempolicy", Fn: SetMempolicy, Support: Partial, Note: "every mode and mode flag validated against the sandbox's one NUMA node and kept; allocation is on node 0 whatever the policy", Args: []ArgKind{Int, Ptr, Uint}},
+	unix.SYS_GET_MEMPOLICY:     {Name: "get_mempolicy", Fn: GetMempolicy, Support: Partial, Note: "the thread's policy, MPOL_F_NODE, MPOL_F_MEMS_ALLOWED; MPOL_F_ADDR reports the default (mbind is not served)", Args: []ArgKind{Ptr, Ptr, Uint, Ptr, Hex}},
+	unix.SYS_SYSFS:             {Name: "sysfs", Fn: Sysfs, Support: Full, Note: "the filesystem types of /proc/filesystems", Args: []ArgKind{Int, Hex, Ptr}},
 }

@@ -47,6 +47,8 @@ static const char *bits(unsigned w) {
 /* ---- api ---- */
 
 static _Atomic unsigned w1, w2;
+static long holder_unlock, waiter_unlock, thread_lock;
+static char waiter_out[128];
 static _Atomic int stage;
 
 static void wait_stage(int s) {
@@ -63,8 +65,9 @@ static void *holder(void *arg) {
 	atomic_store(&stage, 1);
 	wait_stage(3);
 	unsigned me = gettid_();
+	holder_unlock = -2;
 	if (!atomic_compare_exchange_strong(&w1, &me, 0)) /* WAITERS set: go to the kernel */
-		report("holder UNLOCK_PI with a waiter", futex(&w1, FUTEX_UNLOCK_PI, 0, NULL));
+		holder_unlock = futex(&w1, FUTEX_UNLOCK_PI, 0, NULL);
 	return NULL;
 }
 
@@ -72,16 +75,16 @@ static void *waiter(void *arg) {
 	atomic_store(&stage, 2);
 	long r = futex(&w1, FUTEX_LOCK_PI, 0, NULL);
 	unsigned w = atomic_load(&w1);
-	printf("waiter LOCK_PI = %ld; word names the waiter: %s; bits %s\n", r, (w & FUTEX_TID_MASK) == (unsigned)gettid_() ? "yes" : "no", bits(w));
-	report("waiter UNLOCK_PI", futex(&w1, FUTEX_UNLOCK_PI, 0, NULL));
-	printf("word after the waiter's unlock: %s\n", bits(atomic_load(&w1)));
+	snprintf(waiter_out, sizeof waiter_out, "waiter LOCK_PI = %ld; word names the waiter: %s; bits %s\n", r,
+		 (w & FUTEX_TID_MASK) == (unsigned)gettid_() ? "yes" : "no", bits(w));
+	waiter_unlock = futex(&w1, FUTEX_UNLOCK_PI, 0, NULL);
 	return NULL;
 }
 
 static void *locks_w2_then_w1(void *arg) {
 	report("thread LOCK_PI(w2)", futex(&w2, FUTEX_LOCK_PI, 0, NULL));
 	atomic_store(&stage, 11);
-	report("thread LOCK_PI(w1), held by main (sleeps)", futex(&w1, FUTEX_LOCK_PI, 0, NULL));
+	thread_lock = futex(&w1, FUTEX_LOCK_PI, 0, NULL);
 	futex(&w1, FUTEX_UNLOCK_PI, 0, NULL);
 	futex(&w2, FUTEX_UNLOCK_PI, 0, NULL);
 	return NULL;
@@ -193,6 +196,10 @@ static void api(void) {
 	atomic_store(&stage, 3);
 	pthread_join(h, NULL);
 	pthread_join(w, NULL);
+	printf("holder UNLOCK_PI with a waiter = %ld\n", holder_unlock);
+	printf("%s", waiter_out);
+	report("waiter UNLOCK_PI", waiter_unlock);
+	printf("word after the waiter's unlock: %s\n", bits(atomic_load(&w1)));
 
 	/* A cycle: main holds w1, the thread holds w2 and waits for w1, main
 	 * asks for w2. */
@@ -206,6 +213,7 @@ static void api(void) {
 	report("main LOCK_PI(w2): a deadlock", futex(&w2, FUTEX_LOCK_PI, 0, NULL));
 	report("main UNLOCK_PI(w1)", futex(&w1, FUTEX_UNLOCK_PI, 0, NULL));
 	pthread_join(h, NULL);
+	report("thread LOCK_PI(w1), held by main (slept)", thread_lock);
 
 	/* PTHREAD_PRIO_INHERIT mutexes: contention, owner death. */
 	init_pi(&pm, 0);

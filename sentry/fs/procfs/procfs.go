@@ -124,7 +124,7 @@ func (p *procFS) buildRoot() {
 	r.Add("version", p.text(func(*fs.Context) string {
 		return fmt.Sprintf("Linux version %s (runsc-lite@runsc-lite) (gcc (GCC) 14.2.0, GNU ld 2.43) %s\n", KernelRelease, KernelVersion)
 	}))
-	r.Add("filesystems", p.static("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tpipefs\nnodev\tmqueue\nnodev\toverlay\nnodev\t9p\n"))
+	r.Add("filesystems", p.static(filesystemsText()))
 	r.Add("cmdline", p.static("BOOT_IMAGE=/vmlinuz-runsc-lite ro quiet\n"))
 	r.Add("swaps", p.text(p.swaps))
 	r.Add("locks", p.text(func(*fs.Context) string { return lock.ProcLocks() }))
@@ -803,4 +803,16 @@ func (p *procFS) uptime(*fs.Context) string {
 		idle += id.Seconds()
 	}
 	return fmt.Sprintf("%.2f %.2f\n", up, idle)
+}
+
+// Filesystems are the filesystem types the sandbox's kernel knows, in
+// /proc/filesystems order (sysfs(2) numbers them from 0 in this order).
+var Filesystems = []string{"sysfs", "tmpfs", "proc", "devtmpfs", "pipefs", "mqueue", "overlay", "9p"}
+
+func filesystemsText() string {
+	var b strings.Builder
+	for _, n := range Filesystems {
+		b.WriteString("nodev\t" + n + "\n")
+	}
+	return b.String()
 }

@@ -19,11 +19,14 @@ type CloneOptions struct {
 	TLS        uintptr
 	ParentTID  uintptr
 	ChildTID   uintptr
+	// OnCreate, if set, is called with the new thread before it starts
+	// (CLONE_PIDFD installs the parent's pidfd).
+	OnCreate func(nt *Thread)
 }
 
 const unsupportedCloneFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
 	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP |
-	unix.CLONE_NEWTIME | unix.CLONE_PIDFD | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO
+	unix.CLONE_NEWTIME | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO
 
 // Clone creates a thread (CLONE_THREAD) or a process and starts it. The
 // new thread returns 0 from the syscall; the caller gets its TID.
@@ -189,6 +192,9 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	if f&unix.CLONE_SYSVSEM != 0 && s.IPC != nil {
 		nt.semUndo = t.SemUndo()
 		nt.semUndo.IncRef()
+	}
+	if o.OnCreate != nil {
+		o.OnCreate(nt)
 	}
 	var vfork *kernel.Completion
 	if f&unix.CLONE_VFORK != 0 {

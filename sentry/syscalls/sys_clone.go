@@ -27,8 +27,17 @@ func doClone(t *process.Thread, o process.CloneOptions) (uintptr, error) {
 }
 
 // Clone: clone(flags, stack, parent_tid, child_tid, tls) on x86-64.
+// With CLONE_PIDFD the pidfd is stored at parent_tid (so CLONE_PARENT_SETTID
+// cannot be given too, nor the obsolete CLONE_DETACHED).
 func Clone(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	flags := uint64(a[0])
+	if flags&unix.CLONE_PIDFD != 0 && flags&(unix.CLONE_PARENT_SETTID|unix.CLONE_DETACHED) != 0 {
+		return 0, unix.EINVAL
+	}
+	onCreate, err := clonePidFD(t, flags, a.Ptr(2))
+	if err != nil {
+		return 0, err
+	}
 	return doClone(t, process.CloneOptions{
 		Flags:      flags &^ 0xff,
 		ExitSignal: int(flags & 0xff),
@@ -36,6 +45,7 @@ func Clone(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		ParentTID:  a.Ptr(2),
 		ChildTID:   a.Ptr(3),
 		TLS:        a.Ptr(4),
+		OnCreate:   onCreate,
 	})
 }
 
@@ -69,6 +79,10 @@ func Clone3(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if stack != 0 || args[6] != 0 {
 		stack = uintptr(args[5] + args[6])
 	}
+	onCreate, err := clonePidFD(t, args[0], uintptr(args[1]))
+	if err != nil {
+		return 0, err
+	}
 	return doClone(t, process.CloneOptions{
 		Flags:      args[0],
 		ExitSignal: int(args[4]),
@@ -76,6 +90,7 @@ func Clone3(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		ChildTID:   uintptr(args[2]),
 		ParentTID:  uintptr(args[3]),
 		TLS:        uintptr(args[7]),
+		OnCreate:   onCreate,
 	})
 }
 
@@ -372,6 +387,7 @@ func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		Stopped: opts&unix.WSTOPPED != 0,
 		Cont:    opts&unix.WCONTINUED != 0,
 	}
+	nonblockPidFD := false
 	switch idtype {
 	case unix.P_ALL:
 		o.PID = -1
@@ -388,12 +404,32 @@ func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if id == 0 {
 			o.PID = 0
 		}
+	case pPIDFD:
+		if a.Int(1) < 0 {
+			return 0, unix.EINVAL
+		}
+		tg, fl, err := getPidFD(t, id)
+		if err != nil {
+			return 0, err
+		}
+		if reaped(t, tg) {
+			return 0, unix.ECHILD
+		}
+		o.PID = tg.TGID()
+		if fl&unix.O_NONBLOCK != 0 && !o.NoHang {
+			// A non-blocking pidfd makes the wait WNOHANG, and
+			// "nothing yet" EAGAIN (Linux 5.10).
+			o.NoHang, nonblockPidFD = true, true
+		}
 	default:
 		return 0, unix.EINVAL
 	}
 	res, err := t.Wait(o)
 	if err != nil {
 		return 0, err
+	}
+	if nonblockPidFD && res.PID == 0 {
+		return 0, unix.EAGAIN
 	}
 	if a.Ptr(2) != 0 {
 		var si linux.SignalInfo

@@ -36,3 +36,9 @@ func TestFutexPIInversion(t *testing.T) {
 // process_vm_readv/writev (partial transfers, EFAULT, permission), kcmp,
 // ioprio_get/set, get/set_mempolicy and sysfs(2), compared with native.
 func TestProcsMisc(t *testing.T) { compareC(t, "procs_misc", 0) }
+
+// TestPidfd: pidfd_open, CLONE_PIDFD with clone and clone3,
+// pidfd_send_signal, pidfd_getfd, waitid(P_PIDFD) (blocking, WNOHANG, a
+// non-blocking pidfd, WNOWAIT, after the reap), and the exit's readiness
+// in poll and epoll, compared with native.
+func TestPidfd(t *testing.T) { compareC(t, "pidfd", 0) }

@@ -42,3 +42,7 @@ func TestProcsMisc(t *testing.T) { compareC(t, "procs_misc", 0) }
 // non-blocking pidfd, WNOWAIT, after the reap), and the exit's readiness
 // in poll and epoll, compared with native.
 func TestPidfd(t *testing.T) { compareC(t, "pidfd", 0) }
+
+// TestMembarrier: membarrier(2)'s served commands, registrations (kept
+// across fork) and errors, compared with native.
+func TestMembarrier(t *testing.T) { compareC(t, "membarrier", 0) }

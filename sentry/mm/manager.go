@@ -138,6 +138,10 @@ type MemoryManager struct {
 	// (SetOwner), told to the files its mappings map.
 	owner atomic.Int32
 
+	// Membarrier holds the membarrier(2) MEMBARRIER_CMD_REGISTER_* bits
+	// of the address space (Linux's mm->membarrier_state).
+	Membarrier atomic.Uint32
+
 	mu    sync.Mutex
 	users int
 	vmas  []*vma // sorted by start, non-overlapping

@@ -349,5 +349,6 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_PIDFD_OPEN:        {Name: "pidfd_open", Fn: PidfdOpen, Support: Partial, Note: "PIDFD_NONBLOCK; readable in poll/select/epoll once the process exits (sentry/fs/pidfd); PIDFD_THREAD (Linux 6.9) is EINVAL", Args: []ArgKind{Int, Hex}},
 	unix.SYS_PIDFD_SEND_SIGNAL: {Name: "pidfd_send_signal", Fn: PidfdSendSignal, Support: Partial, Note: "kill's and rt_sigqueueinfo's rules, zombies accepted, ESRCH once reaped; the Linux 6.9 flags (PIDFD_SIGNAL_THREAD...) are EINVAL", Args: []ArgKind{Int, Int, Ptr, Hex}},
 	unix.SYS_PIDFD_GETFD:       {Name: "pidfd_getfd", Fn: PidfdGetfd, Support: Full, Note: "ptrace access rule; the copy is close-on-exec", Args: []ArgKind{Int, Int, Hex}},
+	unix.SYS_MEMBARRIER:        {Name: "membarrier", Fn: Membarrier, Support: Partial, Note: "QUERY, GLOBAL, GLOBAL_EXPEDITED, PRIVATE_EXPEDITED and their registrations, GET_REGISTRATIONS, each barrier the host's MEMBARRIER_CMD_GLOBAL (milliseconds, also for the expedited ones); SYNC_CORE and RSEQ are EINVAL and not in QUERY", Args: []ArgKind{Int, Hex, Int}},
 	unix.SYS_SYSFS:             {Name: "sysfs", Fn: Sysfs, Support: Full, Note: "the filesystem types of /proc/filesystems", Args: []ArgKind{Int, Hex, Ptr}},
 }

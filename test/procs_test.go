@@ -1,7 +1,9 @@
 package test
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -46,3 +48,36 @@ func TestPidfd(t *testing.T) { compareC(t, "pidfd", 0) }
 // TestMembarrier: membarrier(2)'s served commands, registrations (kept
 // across fork) and errors, compared with native.
 func TestMembarrier(t *testing.T) { compareC(t, "membarrier", 0) }
+
+// TestMlock: mlock, mlock2 (MLOCK_ONFAULT), munlock, mlockall
+// (MCL_FUTURE), munlockall: VmLck, residence, errors, RLIMIT_MEMLOCK
+// without CAP_IPC_LOCK, fork not inheriting locks — compared with native.
+func TestMlock(t *testing.T) { compareC(t, "mlock", 0) }
+
+// TestMlockPinnedUnderPressure: under 64 MiB of memory with swap, 80 MiB
+// of anonymous memory touched twice pushes an unlocked 8 MiB region
+// partly out to swap, while an mlocked 8 MiB region stays wholly resident
+// (kswapd leaves locked pages alone).
+func TestMlockPinnedUnderPressure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: moves tens of MiB through swap")
+	}
+	needSandbox(t)
+	r := runSandbox(t, []string{cProg(t, "mlock"), "pressure", "80"}, runOpts{Flags: []string{"--total-memory", "64M", "--swap", "128M"}, Timeout: heavyTimeout})
+	if r.Status != 0 {
+		t.Fatalf("status %d\n%s\n%s", r.Status, r.Stdout, tail(r.Stderr, 20))
+	}
+	var locked, control, total int
+	fmt.Sscanf(line(r.Stdout, "locked resident"), "locked resident %d of %d pages", &locked, &total)
+	fmt.Sscanf(line(r.Stdout, "control resident"), "control resident %d of %d pages", &control, &total)
+	t.Logf("%s", r.Stdout)
+	if total == 0 || locked != total {
+		t.Errorf("mlocked region: %d of %d pages resident after the pressure, want all", locked, total)
+	}
+	if control == total {
+		t.Errorf("the unlocked control region stayed wholly resident too: the pressure showed nothing")
+	}
+	if !strings.Contains(r.Stdout, "VmLck 8192 kB") {
+		t.Errorf("VmLck is not the 8 MiB locked")
+	}
+}

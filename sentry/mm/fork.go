@@ -33,6 +33,8 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 	pid := m.Owner()
 	for _, v := range m.vmas {
 		nv := *v
+		// Memory locks are not inherited (Linux clears VM_LOCKED).
+		nv.locked, nv.lockOnFault = false, false
 		nv.holdRefs(pid)
 		c.vmas = append(c.vmas, &nv)
 	}

@@ -44,6 +44,9 @@ type vma struct {
 	// offset is the file (or object) offset of start.
 	offset uint64
 	name   string
+	// locked is VM_LOCKED (mlock.go): kswapd leaves the pages alone;
+	// lockOnFault is MLOCK_ONFAULT's VM_LOCKONFAULT.
+	locked, lockOnFault bool
 }
 
 func (v *vma) offsetOf(addr uintptr) uint64 { return v.offset + uint64(addr-v.start) }
@@ -137,6 +140,10 @@ type MemoryManager struct {
 	// owner is the TGID of the process the address space belongs to
 	// (SetOwner), told to the files its mappings map.
 	owner atomic.Int32
+
+	// lockFuture is mlockall's MCL_FUTURE (with MCL_ONFAULT:
+	// lockFutureOnFault): new mappings are locked. Under mu.
+	lockFuture, lockFutureOnFault bool
 
 	// Membarrier holds the membarrier(2) MEMBARRIER_CMD_REGISTER_* bits
 	// of the address space (Linux's mm->membarrier_state).
@@ -498,10 +505,15 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		v.obj = newAnonObject(m.zone)
 		v.offset = 0
 	}
+	if m.lockFuture {
+		v.locked, v.lockOnFault = true, m.lockFutureOnFault
+		o.Populate = o.Populate || !m.lockFutureOnFault
+	}
 	m.insertLocked(v)
 	if o.Populate {
+		// Each step populates the fault-around window holding a.
 		for a := v.start; a < v.end; a += PageSize * faultAroundPages {
-			if _, err := m.populateLocked(v, a, false); err != nil {
+			if _, err := m.populateLocked(v, a, true); err != nil {
 				break
 			}
 		}

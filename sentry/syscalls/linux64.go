@@ -74,8 +74,8 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_TIMES:                  {Name: "times", Fn: Times, Support: Full, Note: "user and system time as the sentry accounts them, exited threads and waited-for children included", Args: []ArgKind{Ptr}},
 	unix.SYS_PERSONALITY:            {Name: "personality", Fn: Personality, Support: Partial, Note: "PER_LINUX only", Args: []ArgKind{Hex}},
 	unix.SYS_GET_ROBUST_LIST:        {Name: "get_robust_list", Fn: GetRobustList, Support: Partial, Note: "the caller's own list only", Args: []ArgKind{Int, Ptr, Ptr}},
-	unix.SYS_MLOCKALL:               {Name: "mlockall", Fn: Mlock, Support: Partial, Note: "accepted", Args: []ArgKind{Hex}},
-	unix.SYS_MUNLOCKALL:             {Name: "munlockall", Fn: Mlock, Support: Partial, Note: "accepted"},
+	unix.SYS_MLOCKALL:               {Name: "mlockall", Fn: Mlockall, Support: Full, Note: "MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT; RLIMIT_MEMLOCK unless CAP_IPC_LOCK; pages pinned against kswapd", Args: []ArgKind{Hex}},
+	unix.SYS_MUNLOCKALL:             {Name: "munlockall", Fn: Munlockall, Support: Full},
 	unix.SYS_RSEQ:                   {Name: "rseq", Support: Unimplemented, Note: "ENOSYS: glibc falls back to plain getcpu"},
 
 	// Signals (sys_signal.go).
@@ -141,8 +141,8 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_MREMAP:   {Name: "mremap", Fn: Mremap, Support: Full, Args: []ArgKind{Hex, Hex, Hex, Hex, Hex}, Ret: Hex},
 	unix.SYS_MADVISE:  {Name: "madvise", Fn: Madvise, Support: Partial, Note: "MADV_DONTNEED/FREE drop pages; other advice is accepted and ignored", Args: []ArgKind{Hex, Hex, Int}},
 	unix.SYS_MSYNC:    {Name: "msync", Fn: Msync, Support: Full, Args: []ArgKind{Hex, Hex, Hex}},
-	unix.SYS_MLOCK:    {Name: "mlock", Fn: Mlock, Support: Partial, Note: "accepted; pages are not reclaimed yet anyway", Args: []ArgKind{Hex, Hex}},
-	unix.SYS_MUNLOCK:  {Name: "munlock", Fn: Mlock, Support: Partial, Note: "accepted", Args: []ArgKind{Hex, Hex}},
+	unix.SYS_MLOCK:    {Name: "mlock", Fn: Mlock, Support: Partial, Note: "pages populated and pinned against kswapd (anonymous and file pages; System V segment pages only through SHM_LOCK); RLIMIT_MEMLOCK unless CAP_IPC_LOCK; a range with a hole is ENOMEM with nothing locked (Linux locks up to the hole)", Args: []ArgKind{Hex, Hex}},
+	unix.SYS_MUNLOCK:  {Name: "munlock", Fn: Munlock, Support: Full, Args: []ArgKind{Hex, Hex}},
 	unix.SYS_MINCORE:  {Name: "mincore", Fn: Mincore, Support: Full, Args: []ArgKind{Hex, Hex, Ptr}},
 
 	// Sockets (sys_socket.go; the socket layer is sentry/socket, AF_UNIX
@@ -350,5 +350,6 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_PIDFD_SEND_SIGNAL: {Name: "pidfd_send_signal", Fn: PidfdSendSignal, Support: Partial, Note: "kill's and rt_sigqueueinfo's rules, zombies accepted, ESRCH once reaped; the Linux 6.9 flags (PIDFD_SIGNAL_THREAD...) are EINVAL", Args: []ArgKind{Int, Int, Ptr, Hex}},
 	unix.SYS_PIDFD_GETFD:       {Name: "pidfd_getfd", Fn: PidfdGetfd, Support: Full, Note: "ptrace access rule; the copy is close-on-exec", Args: []ArgKind{Int, Int, Hex}},
 	unix.SYS_MEMBARRIER:        {Name: "membarrier", Fn: Membarrier, Support: Partial, Note: "QUERY, GLOBAL, GLOBAL_EXPEDITED, PRIVATE_EXPEDITED and their registrations, GET_REGISTRATIONS, each barrier the host's MEMBARRIER_CMD_GLOBAL (milliseconds, also for the expedited ones); SYNC_CORE and RSEQ are EINVAL and not in QUERY", Args: []ArgKind{Int, Hex, Int}},
+	unix.SYS_MLOCK2:            {Name: "mlock2", Fn: Mlock2, Support: Partial, Note: "as mlock; MLOCK_ONFAULT locks pages as they are faulted in", Args: []ArgKind{Hex, Hex, Hex}},
 	unix.SYS_SYSFS:             {Name: "sysfs", Fn: Sysfs, Support: Full, Note: "the filesystem types of /proc/filesystems", Args: []ArgKind{Int, Hex, Ptr}},
 }

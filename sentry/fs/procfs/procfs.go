@@ -612,7 +612,7 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 			anon, file, shmem, swap := th.TG.MemoryPages()
 			rss := (anon + file + shmem) * 4
 			fmt.Fprintf(&b, "VmPeak:\t%8d kB\nVmSize:\t%8d kB\nVmLck:\t%8d kB\nVmPin:\t%8d kB\nVmHWM:\t%8d kB\nVmRSS:\t%8d kB\nRssAnon:\t%8d kB\nRssFile:\t%8d kB\nRssShmem:\t%8d kB\nVmData:\t%8d kB\nVmStk:\t%8d kB\nVmExe:\t%8d kB\nVmLib:\t%8d kB\nVmPTE:\t%8d kB\nVmSwap:\t%8d kB\n",
-				vsz, vsz, 0, 0, rss, rss, anon*4, file*4, shmem*4, m.DataPages()*4, 132, 0, 0, 0, swap*4)
+				vsz, vsz, m.LockedPages()*4, 0, rss, rss, anon*4, file*4, shmem*4, m.DataPages()*4, 132, 0, 0, 0, swap*4)
 		}
 		fmt.Fprintf(&b, "Threads:\t%d\n", len(th.TG.Threads()))
 	} else {

@@ -81,3 +81,43 @@ func TestMlockPinnedUnderPressure(t *testing.T) {
 		t.Errorf("VmLck is not the 8 MiB locked")
 	}
 }
+
+// TestPrctlProcs: PR_SET/GET_CHILD_SUBREAPER (an orphan goes to the
+// nearest subreaper, which reaps it), PR_SET/GET_TIMERSLACK (inherited,
+// reset to the creator's), PR_GET_TID_ADDRESS and PR_GET_SECCOMP,
+// compared with native.
+func TestPrctlProcs(t *testing.T) { compareC(t, "prctl_procs", 0) }
+
+// TestPrctlVMAAnonName: PR_SET_VMA_ANON_NAME. The host's kernel may be
+// built without CONFIG_ANON_VMA_NAME (then every call is EINVAL), so the
+// sandbox's output is checked against Linux's documented behaviour
+// (prctl(2), madvise_set_anon_name, show_map_vma): names on a split
+// range, [anon_shmem:...] for shared anonymous memory, the character and
+// length rules, ENOMEM for a hole, EBADF for a file mapping, inherited by
+// fork.
+func TestPrctlVMAAnonName(t *testing.T) {
+	needSandbox(t)
+	r := runSandbox(t, []string{cProg(t, "prctl_procs"), "vma"}, runOpts{})
+	want := `PR_SET_VMA name 2 pages = 0
+first page: (no name)
+second page: [anon:my heap]
+fourth page: (no name)
+PR_SET_VMA shared anonymous = 0
+shared: [anon_shmem:shm]
+PR_SET_VMA bad character = -1 EINVAL
+PR_SET_VMA newline = -1 EINVAL
+PR_SET_VMA 79 characters = 0
+PR_SET_VMA 80 characters = -1 EINVAL
+PR_SET_VMA unaligned = -1 EINVAL
+PR_SET_VMA unmapped = -1 ENOMEM
+PR_SET_VMA option 1 = -1 EINVAL
+PR_SET_VMA clear = 0
+second page after clearing: (no name)
+third page: [anon:my heap]
+PR_SET_VMA of a file mapping = -1 EBADF
+child sees: [anon:my heap]
+`
+	if r.Status != 0 || r.Stdout != want {
+		t.Errorf("status %d; stdout differs:\n%s\nwant:\n%s\nstderr:\n%s", r.Status, diff(want, r.Stdout), want, tail(r.Stderr, 20))
+	}
+}

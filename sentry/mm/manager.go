@@ -44,6 +44,9 @@ type vma struct {
 	// offset is the file (or object) offset of start.
 	offset uint64
 	name   string
+	// anonName is prctl(PR_SET_VMA_ANON_NAME)'s name of an anonymous
+	// vma, shown in /proc/PID/maps.
+	anonName string
 	// locked is VM_LOCKED (mlock.go): kswapd leaves the pages alone;
 	// lockOnFault is MLOCK_ONFAULT's VM_LOCKONFAULT.
 	locked, lockOnFault bool
@@ -521,6 +524,40 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 	return addr, nil
 }
 
+// SetAnonName is prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME): the anonymous
+// vmas of [addr, addr+length) are named name ("" removes the name).
+// EINVAL for an unaligned addr, ENOMEM when part of the range is not
+// mapped, EBADF when part of it maps a file; nothing changes then.
+func (m *MemoryManager) SetAnonName(addr, length uintptr, name string) error {
+	if addr%PageSize != 0 {
+		return unix.EINVAL
+	}
+	l, ok := pageUp(length)
+	if !ok || addr+l < addr {
+		return unix.EINVAL
+	}
+	end := addr + l
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.checkMappedLocked(addr, end) {
+		return unix.ENOMEM
+	}
+	for a := addr; a < end; {
+		v := m.vmaAtLocked(a)
+		if v.mappable != nil {
+			return unix.EBADF
+		}
+		a = v.end
+	}
+	m.splitLocked(addr)
+	m.splitLocked(end)
+	_, i := m.findLocked(addr)
+	for ; i < len(m.vmas) && m.vmas[i].start < end; i++ {
+		m.vmas[i].anonName = name
+	}
+	return nil
+}
+
 // Munmap removes the mappings in [addr, addr+length).
 func (m *MemoryManager) Munmap(addr, length uintptr) error {
 	if addr%PageSize != 0 || length == 0 {
@@ -781,7 +818,13 @@ func (m *MemoryManager) Maps() []byte {
 		} else {
 			off = 0
 			path = v.name
-			if path == "" && v.obj != nil {
+			switch {
+			case path != "":
+			case v.anonName != "" && v.obj != nil:
+				path = "[anon_shmem:" + v.anonName + "]"
+			case v.anonName != "":
+				path = "[anon:" + v.anonName + "]"
+			case v.obj != nil:
 				path = "/dev/zero (deleted)"
 			}
 		}

@@ -55,6 +55,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		SignalMask: t.SignalMask,
 	}
 	nt.IOPrio.Store(t.IOPrio.Load())
+	nt.TimerSlack, nt.DefaultTimerSlack = t.TimerSlack, t.TimerSlack
 	nt.MemPolicy.Store(t.MemPolicy.Load())
 	// The new thread starts with its creator's FP/SSE state, as a forked
 	// or cloned Linux task does (MXCSR rounding modes, x87 control word).
@@ -167,6 +168,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			parent = tg.parent
 		}
 		ntg.parent = parent
+		ntg.hasChildSubreaper = parent.hasChildSubreaper || parent.childSubreaper
 		ntg.pgid, ntg.sid = tg.pgid, tg.sid
 		ntg.ctty = tg.ctty
 		parent.children[ntg] = struct{}{}

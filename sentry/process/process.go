@@ -165,6 +165,9 @@ type ThreadGroup struct {
 	exitSignal int
 	zombie     bool
 	pgid, sid  int32
+	// childSubreaper is PR_SET_CHILD_SUBREAPER; hasChildSubreaper says
+	// an ancestor is one (subreaper.go).
+	childSubreaper, hasChildSubreaper bool
 	// ctty is the controlling terminal (tty.go), nil for none.
 	ctty *tty.Terminal
 
@@ -346,6 +349,10 @@ type Thread struct {
 	ClearChildTID uintptr
 	// RobustList is set_robust_list's head.
 	RobustList uintptr
+	// TimerSlack and DefaultTimerSlack are PR_SET_TIMERSLACK's value and
+	// what a slack of 0 restores (the creator's slack at clone), in
+	// nanoseconds; used only by the thread itself.
+	TimerSlack, DefaultTimerSlack uint64
 	// IOPrio is ioprio_set's value for the thread (inherited by its
 	// clones; 0: none set, the I/O class follows the CPU nice value).
 	IOPrio atomic.Uint32

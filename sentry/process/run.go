@@ -35,6 +35,9 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		Regs: o.Regs,
 		FDs:  o.FDs,
 		FS:   o.FS,
+		// Linux's init_task timer slack: 50 µs.
+		TimerSlack:        50000,
+		DefaultTimerSlack: 50000,
 	}
 	if o.Creds == nil {
 		o.Creds = HostCredentials()
@@ -264,15 +267,16 @@ func (t *Thread) exitThread() {
 	s.mu.Lock()
 	oldParent := tg.parent
 	children := make([]*ThreadGroup, 0, len(tg.children))
+	reaper := s.newReaperLocked(tg)
 	for c := range tg.children {
 		children = append(children, c)
 		// An init that has already exited takes no children (its
 		// table is gone); the orphans are killed by the sandbox's
 		// shutdown.
-		if s.init != nil && s.init != tg && s.init.children != nil {
-			c.parent = s.init
-			s.init.children[c] = struct{}{}
-			c.leader.Task.SetParent(s.init.leader.Task)
+		if reaper != nil && reaper != tg && reaper.children != nil {
+			c.parent = reaper
+			reaper.children[c] = struct{}{}
+			c.leader.Task.SetParent(reaper.leader.Task)
 		} else {
 			c.parent = nil
 		}
@@ -293,6 +297,9 @@ func (t *Thread) exitThread() {
 		parent.childEvents.NotifyAll()
 		if isInit := s.init; isInit != nil {
 			isInit.childEvents.NotifyAll()
+		}
+		if reaper != nil && reaper != s.init && len(children) > 0 {
+			reaper.childEvents.NotifyAll()
 		}
 	}
 	if isInit {

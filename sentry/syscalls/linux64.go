@@ -25,7 +25,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_SET_TID_ADDRESS:        {Name: "set_tid_address", Fn: SetTidAddress, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_SET_ROBUST_LIST:        {Name: "set_robust_list", Fn: SetRobustList, Support: Full, Note: "walked at thread exit: owned futexes get FUTEX_OWNER_DIED and a waiter is woken", Args: []ArgKind{Ptr, Uint}},
 	unix.SYS_ARCH_PRCTL:             {Name: "arch_prctl", Fn: ArchPrctl, Support: Full, Note: "ARCH_SET_FS/GET_FS/SET_GS/GET_GS; CPUID faulting is refused", Args: []ArgKind{Hex, Hex}},
-	unix.SYS_PRCTL:                  {Name: "prctl", Fn: Prctl, Support: Partial, Note: "PR_SET_NAME, PR_GET_NAME, PR_SET/GET_DUMPABLE, PR_SET_PDEATHSIG (accepted), PR_CAPBSET_READ/DROP, PR_CAP_AMBIENT, PR_SET/GET_KEEPCAPS, PR_SET/GET_SECUREBITS, PR_SET/GET_NO_NEW_PRIVS; others EINVAL", Args: []ArgKind{Int, Hex, Hex, Hex, Hex}},
+	unix.SYS_PRCTL:                  {Name: "prctl", Fn: Prctl, Support: Partial, Note: "PR_SET_NAME, PR_GET_NAME, PR_SET/GET_DUMPABLE, PR_SET_PDEATHSIG (accepted), PR_CAPBSET_READ/DROP, PR_CAP_AMBIENT, PR_SET/GET_KEEPCAPS, PR_SET/GET_SECUREBITS, PR_SET/GET_NO_NEW_PRIVS, PR_SET/GET_CHILD_SUBREAPER, PR_SET/GET_TIMERSLACK (kept; timers are not slackened), PR_GET_TID_ADDRESS, PR_GET_SECCOMP, PR_SET_VMA anonymous names; others EINVAL", Args: []ArgKind{Int, Hex, Hex, Hex, Hex}},
 	unix.SYS_UNAME:                  {Name: "uname", Fn: Uname, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_SETHOSTNAME:            {Name: "sethostname", Fn: Sethostname, Support: Full, Args: []ArgKind{InBuf, Int}},
 	unix.SYS_PRLIMIT64:              {Name: "prlimit64", Fn: Prlimit64, Support: Full, Args: []ArgKind{Int, Int, Ptr, Ptr}},

@@ -277,8 +277,10 @@ type WaitResult struct {
 	UID    uint32
 	Status WaitStatus
 	// UTime and STime are the child's CPU time and its reaped
-	// children's, for an exited child (wait4's rusage).
-	UTime, STime time.Duration
+	// children's, for an exited child (wait4's rusage); Nvcsw and
+	// Nivcsw its context switches counted the same way.
+	UTime, STime  time.Duration
+	Nvcsw, Nivcsw uint64
 }
 
 // Wait waits for a child of t's group to change state (wait4/waitid).
@@ -300,7 +302,7 @@ func (t *Thread) Wait(o WaitOptions) (WaitResult, error) {
 			any = true
 			if c.zombie && o.Exited {
 				res = WaitResult{PID: c.tgid, UID: c.leader.Credentials().RealUID, Status: c.status}
-				res.UTime, res.STime, _, _ = c.zombieTotals()
+				res.UTime, res.STime, res.Nvcsw, res.Nivcsw = c.zombieTotals()
 				if !o.NoReap {
 					// Waited for: its time becomes the
 					// parent's children's time (not so for

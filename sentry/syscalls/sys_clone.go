@@ -363,15 +363,29 @@ func Wait4(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err := copyOutStatus(t, a.Ptr(1), res.Status); err != nil {
 		return 0, err
 	}
-	if a.Ptr(3) != 0 {
-		var ru linux.Rusage
-		ru.UTime = linux.NsecToTimeval(res.UTime.Nanoseconds())
-		ru.STime = linux.NsecToTimeval(res.STime.Nanoseconds())
-		if _, err := ru.CopyOut(t, hostarch.Addr(a.Ptr(3))); err != nil {
-			return 0, unix.EFAULT
-		}
+	if err := copyOutWaitRusage(t, a.Ptr(3), res); err != nil {
+		return 0, err
 	}
 	return uintptr(res.PID), nil
+}
+
+// copyOutWaitRusage writes the rusage of wait4 and waitid (the reaped
+// child's CPU times and context switches, its waited-for children's
+// included) at addr, if addr is not NULL. Linux writes it only when a
+// child was found.
+func copyOutWaitRusage(t *process.Thread, addr uintptr, res process.WaitResult) error {
+	if addr == 0 {
+		return nil
+	}
+	var ru linux.Rusage
+	ru.UTime = linux.NsecToTimeval(res.UTime.Nanoseconds())
+	ru.STime = linux.NsecToTimeval(res.STime.Nanoseconds())
+	ru.NVCSw = int64(res.Nvcsw)
+	ru.NIvCSw = int64(res.Nivcsw)
+	if _, err := ru.CopyOut(t, hostarch.Addr(addr)); err != nil {
+		return unix.EFAULT
+	}
+	return nil
 }
 
 func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -455,6 +469,11 @@ func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 		if _, err := si.CopyOut(t, hostarch.Addr(a.Ptr(2))); err != nil {
 			return 0, unix.EFAULT
+		}
+	}
+	if res.PID != 0 {
+		if err := copyOutWaitRusage(t, a.Ptr(4), res); err != nil {
+			return 0, err
 		}
 	}
 	return 0, nil

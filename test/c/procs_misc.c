@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -231,8 +232,50 @@ static void policies(void) {
 	report("sysfs option 4", syscall(SYS_sysfs, 4));
 }
 
+/* waitrusage: waitid's rusage (the 5th argument of the raw syscall) and
+ * wait4's: a child that burns 100 ms of CPU and sleeps 5 times. */
+static void waitrusage(void) {
+	for (int k = 0; k < 2; k++) {
+		pid_t c = fork();
+		if (c == 0) {
+			struct timespec ts, d = {0, 1000000};
+			for (int i = 0; i < 5; i++)
+				nanosleep(&d, NULL);
+			do
+				clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+			while (ts.tv_sec * 1000 + ts.tv_nsec / 1000000 < 100);
+			_exit(0);
+		}
+		struct rusage ru;
+		memset(&ru, 0xff, sizeof ru);
+		long r;
+		if (k == 0) {
+			siginfo_t si;
+			r = syscall(SYS_waitid, P_PID, c, &si, WEXITED, &ru);
+		} else {
+			r = wait4(c, NULL, 0, &ru) == c ? 0 : -1;
+		}
+		long cpu = ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 + ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000;
+		printf("%s = %ld; rusage CPU >= 90 ms: %s; voluntary switches >= 5: %s\n", k ? "wait4" : "waitid", r,
+		       cpu >= 90 ? "yes" : "no", ru.ru_nvcsw >= 5 ? "yes" : "no");
+	}
+	struct rusage ru;
+	memset(&ru, 0xff, sizeof ru);
+	siginfo_t si;
+	pid_t c = fork();
+	if (c == 0) {
+		pause();
+		_exit(0);
+	}
+	long r = syscall(SYS_waitid, P_PID, c, &si, WEXITED | WNOHANG, &ru);
+	printf("waitid WNOHANG nothing yet = %ld; rusage left alone: %s\n", r, ru.ru_nvcsw == -1 ? "yes" : "no");
+	kill(c, SIGKILL);
+	waitpid(c, NULL, 0);
+}
+
 int main(void) {
 	init_output();
+	waitrusage();
 	futex2();
 	procvm();
 	policies();

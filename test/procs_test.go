@@ -121,3 +121,12 @@ child sees: [anon:my heap]
 		t.Errorf("status %d; stdout differs:\n%s\nwant:\n%s\nstderr:\n%s", r.Status, diff(want, r.Stdout), want, tail(r.Stderr, 20))
 	}
 }
+
+// TestPersonality: personality(2) read and set, fork and execve
+// (READ_IMPLIES_EXEC dropped by a 64-bit ELF), READ_IMPLIES_EXEC's
+// executable mappings, UNAME26 and /proc/self/personality; and Debian's
+// setarch -R, compared with native.
+func TestPersonality(t *testing.T) {
+	compareC(t, "personality", 0)
+	compare(t, cmpCase{argv: []string{"/usr/bin/setarch", "x86_64", "-R", "cat", "/proc/self/personality"}})
+}

@@ -158,6 +158,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		ntg.actions = tg.actions
 		tg.mu.Unlock()
 		ntg.inheritOOM(tg)
+		ntg.personality.Store(tg.personality.Load())
 		if f&unix.CLONE_VM == 0 {
 			m.SetOwner(ntg.tgid)
 		}

@@ -187,7 +187,16 @@ type ThreadGroup struct {
 
 	// execGen counts successful execves (ipc.go).
 	execGen uint64
+
+	// personality is personality(2)'s persona.
+	personality atomic.Uint32
 }
+
+// Personality returns the process's persona (personality(2)).
+func (tg *ThreadGroup) Personality() uint32 { return tg.personality.Load() }
+
+// SetPersonality replaces the persona and returns the old one.
+func (tg *ThreadGroup) SetPersonality(p uint32) uint32 { return tg.personality.Swap(p) }
 
 // TGID returns the group's ID (its leader's TID).
 func (tg *ThreadGroup) TGID() int32 { return tg.tgid }

@@ -72,7 +72,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_CAPGET:                 {Name: "capget", Fn: Capget, Support: Full, Note: "the thread's effective, permitted and inheritable sets (any thread by TID)", Args: []ArgKind{Ptr, Ptr}},
 	unix.SYS_CAPSET:                 {Name: "capset", Fn: Capset, Support: Full, Note: "capset(2)'s rules enforced; the capabilities decide every permission check", Args: []ArgKind{Ptr, Ptr}},
 	unix.SYS_TIMES:                  {Name: "times", Fn: Times, Support: Full, Note: "user and system time as the sentry accounts them, exited threads and waited-for children included", Args: []ArgKind{Ptr}},
-	unix.SYS_PERSONALITY:            {Name: "personality", Fn: Personality, Support: Partial, Note: "PER_LINUX only", Args: []ArgKind{Hex}},
+	unix.SYS_PERSONALITY:            {Name: "personality", Fn: Personality, Support: Partial, Note: "any persona kept, inherited and kept across execve (a 64-bit ELF drops READ_IMPLIES_EXEC), /proc/PID/personality; READ_IMPLIES_EXEC and UNAME26 act; ADDR_NO_RANDOMIZE has nothing to do (no ASLR); ADDR_LIMIT_*, MMAP_PAGE_ZERO and the setuid clearing are not applied", Args: []ArgKind{Hex}},
 	unix.SYS_GET_ROBUST_LIST:        {Name: "get_robust_list", Fn: GetRobustList, Support: Partial, Note: "the caller's own list only", Args: []ArgKind{Int, Ptr, Ptr}},
 	unix.SYS_MLOCKALL:               {Name: "mlockall", Fn: Mlockall, Support: Full, Note: "MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT; RLIMIT_MEMLOCK unless CAP_IPC_LOCK; pages pinned against kswapd", Args: []ArgKind{Hex}},
 	unix.SYS_MUNLOCKALL:             {Name: "munlockall", Fn: Munlockall, Support: Full},
@@ -135,7 +135,7 @@ var linux64 = map[uintptr]Syscall{
 
 	// Memory (sys_mm.go).
 	unix.SYS_BRK:      {Name: "brk", Fn: Brk, Support: Full, Args: []ArgKind{Hex}, Ret: Hex},
-	unix.SYS_MMAP:     {Name: "mmap", Fn: Mmap, Support: Full, Args: []ArgKind{Hex, Hex, MmapProt, MmapFlags, FD, Hex}, Ret: Hex},
+	unix.SYS_MMAP:     {Name: "mmap", Fn: Mmap, Support: Full, Note: "MAP_LOCKED locks as mlock (EAGAIN past RLIMIT_MEMLOCK)", Args: []ArgKind{Hex, Hex, MmapProt, MmapFlags, FD, Hex}, Ret: Hex},
 	unix.SYS_MUNMAP:   {Name: "munmap", Fn: Munmap, Support: Full, Args: []ArgKind{Hex, Hex}},
 	unix.SYS_MPROTECT: {Name: "mprotect", Fn: Mprotect, Support: Full, Args: []ArgKind{Hex, Hex, MmapProt}},
 	unix.SYS_MREMAP:   {Name: "mremap", Fn: Mremap, Support: Full, Args: []ArgKind{Hex, Hex, Hex, Hex, Hex}, Ret: Hex},

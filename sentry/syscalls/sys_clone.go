@@ -314,6 +314,9 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	t.KillOtherThreads()
 	t.SetCredentials(newCreds)
 	t.ExecReleaseFutexes()
+	// A 64-bit ELF drops READ_IMPLIES_EXEC (set_personality_64bit); the
+	// rest of the persona is kept (setarch -R PROG).
+	t.TG.SetPersonality(t.TG.Personality() &^ readImpliesExec)
 	m.SetExecutable(loaded.Executable)
 	t.TG.SetMM(m)
 	// POSIX timers die with the old image, and so do their queued

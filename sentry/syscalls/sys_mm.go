@@ -103,8 +103,33 @@ func Mmap(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	} else {
 		o.Offset = 0
 	}
-	return t.MM().MMap(o)
+	// READ_IMPLIES_EXEC (personality): readable mappings are executable.
+	if prot&unix.PROT_READ != 0 && t.TG.Personality()&readImpliesExec != 0 && o.MaxPerms.Execute {
+		o.Perms.Execute = true
+	}
+	if flags&unix.MAP_LOCKED != 0 {
+		if _, _, err := mlockLimit(t); err != nil {
+			return 0, err
+		}
+	}
+	addr, err := t.MM().MMap(o)
+	if err != nil || flags&unix.MAP_LOCKED == 0 {
+		return addr, err
+	}
+	// MAP_LOCKED: locked and populated as by mlock; past RLIMIT_MEMLOCK
+	// the mapping is undone and the error is EAGAIN (mlock_future_ok).
+	if _, err := doMlock(t, addr, uintptr(length), false); err != nil {
+		t.MM().Munmap(addr, uintptr(length))
+		if err == unix.ENOMEM {
+			err = unix.EAGAIN
+		}
+		return 0, err
+	}
+	return addr, nil
 }
+
+// readImpliesExec is personality's READ_IMPLIES_EXEC.
+const readImpliesExec = 0x0400000
 
 func Munmap(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return 0, t.MM().Munmap(a.Ptr(0), a[1])
@@ -114,6 +139,9 @@ func Mprotect(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	prot := a.Uint(2)
 	if prot&^(unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC|unix.PROT_GROWSDOWN|unix.PROT_GROWSUP) != 0 {
 		return 0, unix.EINVAL
+	}
+	if prot&unix.PROT_READ != 0 && t.TG.Personality()&readImpliesExec != 0 {
+		prot |= unix.PROT_EXEC
 	}
 	return 0, t.MM().Mprotect(a.Ptr(0), a[1], protToAccess(prot), prot&unix.PROT_GROWSDOWN != 0, vmLimits(t))
 }

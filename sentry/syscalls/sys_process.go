@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"crypto/rand"
+	"fmt"
 	"strings"
 	"time"
 
@@ -297,6 +298,10 @@ func Uname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	copy(u.Sysname[:], UnameSysname)
 	copy(u.Nodename[:], t.S.Hostname)
 	copy(u.Release[:], UnameRelease)
+	if t.TG.Personality()&uname26 != 0 {
+		clear(u.Release[:])
+		copy(u.Release[:], uname26Release(UnameRelease))
+	}
 	copy(u.Version[:], UnameVersion)
 	copy(u.Machine[:], UnameMachine)
 	copy(u.Domainname[:], t.S.Domainname)
@@ -304,6 +309,35 @@ func Uname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		return 0, unix.EFAULT
 	}
 	return 0, nil
+}
+
+// uname26 is personality's UNAME26 (setarch --uname-2.6).
+const uname26 = 0x0020000
+
+// uname26Release is Linux's override_release: "2.6.(60+minor)" followed
+// by what comes after the version numbers (6.12.0-x: 2.6.72-x).
+func uname26Release(rel string) string {
+	i, dots := 0, 0
+	for ; i < len(rel); i++ {
+		c := rel[i]
+		if c == '.' {
+			if dots++; dots >= 3 {
+				break
+			}
+		} else if c < '0' || c > '9' {
+			break
+		}
+	}
+	minor := 0
+	if _, after, ok := strings.Cut(rel, "."); ok {
+		for _, c := range after {
+			if c < '0' || c > '9' {
+				break
+			}
+			minor = minor*10 + int(c-'0')
+		}
+	}
+	return fmt.Sprintf("2.6.%d%s", minor+60, rel[i:])
 }
 
 func Sethostname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {

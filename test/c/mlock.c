@@ -106,6 +106,11 @@ int main(int argc, char **argv) {
 	char *r = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	printf("a new mapping after munlockall: resident %ld of 4\n", resident(r, 4 * pg));
 
+	char *ml = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED, -1, 0);
+	printf("MAP_LOCKED: VmLck %ld kB; resident %ld of 4\n", vmlck(), resident(ml, 4 * pg));
+	munmap(ml, 4 * pg);
+	printf("after munmap: VmLck %ld kB\n", vmlck());
+
 	/* Without CAP_IPC_LOCK RLIMIT_MEMLOCK counts. */
 	c = fork();
 	if (c == 0) {
@@ -117,6 +122,8 @@ int main(int argc, char **argv) {
 		report("unprivileged mlock 6 more pages", mlock(p + 6 * pg, 6 * pg));
 		report("unprivileged mlock the same 4 again", mlock(p, 4 * pg));
 		report("unprivileged mlockall CURRENT", mlockall(MCL_CURRENT));
+		void *big = mmap(NULL, 16 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED, -1, 0);
+		printf("unprivileged MAP_LOCKED past the limit: %s\n", big == MAP_FAILED ? errname(errno) : "mapped");
 		struct rlimit zero = {0, 0};
 		setrlimit(RLIMIT_MEMLOCK, &zero);
 		report("unprivileged mlock with a limit of 0", mlock(p, pg));

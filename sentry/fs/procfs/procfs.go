@@ -380,6 +380,13 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 		}
 		d.Add("task", tasks)
 	}
+	// personality(2)'s persona (0400, as Linux's).
+	file("personality", 0400, func(*fs.Context) ([]byte, error) {
+		if th == nil {
+			return []byte("00000000\n"), nil
+		}
+		return fmt.Appendf(nil, "%08x\n", th.TG.Personality()), nil
+	})
 	return d
 }
 

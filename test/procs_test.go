@@ -130,3 +130,9 @@ func TestPersonality(t *testing.T) {
 	compareC(t, "personality", 0)
 	compare(t, cmpCase{argv: []string{"/usr/bin/setarch", "x86_64", "-R", "cat", "/proc/self/personality"}})
 }
+
+// TestFutexRequeuePI: FUTEX_WAIT_REQUEUE_PI and FUTEX_CMP_REQUEUE_PI: the
+// top waiter takes a free PI futex at once; waiters moved onto a held one
+// get it in turn from its owner's FUTEX_UNLOCK_PI; a plain FUTEX_WAKE of
+// such a waiter is EINVAL; the errors — compared with native.
+func TestFutexRequeuePI(t *testing.T) { compareC(t, "futex_requeue_pi", 0) }

@@ -31,6 +31,8 @@ type futexWaiter struct {
 	// (idx); a wake is reported there.
 	vec *futexVec
 	idx int
+	// rq is set for a FUTEX_WAIT_REQUEUE_PI waiter (futex_pi.go).
+	rq *requeuePI
 }
 
 // futexVec is one futex_waitv: a thread sleeping on several words.
@@ -157,6 +159,20 @@ func (f *Futexes) WakeStrict(m *mm.MemoryManager, addr uintptr, private bool, n 
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// A FUTEX_WAIT_REQUEUE_PI waiter may only be requeued (Linux's
+	// futex_wake: EINVAL).
+	seen := 0
+	for _, w := range f.waiters[key] {
+		if seen >= n {
+			break
+		}
+		if w.bitset&bitset != 0 {
+			if w.rq != nil {
+				return 0, unix.EINVAL
+			}
+			seen++
+		}
+	}
 	return f.wakeLocked(key, n, bitset), nil
 }
 

@@ -264,3 +264,179 @@ func (t *Thread) exitPI(exiting bool) {
 		}
 	}
 }
+
+// requeuePI is the state of a FUTEX_WAIT_REQUEUE_PI waiter, written under
+// Futexes.mu by FUTEX_CMP_REQUEUE_PI.
+type requeuePI struct {
+	key2 mm.FutexKey
+	tid  uint32
+	// outcome: 0 still waiting on the first word, rqAcquired (the
+	// requeuer made the waiter the PI futex's owner), rqRequeued (the
+	// waiter must lock the PI futex itself).
+	outcome int
+}
+
+const (
+	rqAcquired = 1 + iota
+	rqRequeued
+)
+
+// WaitRequeuePI is FUTEX_WAIT_REQUEUE_PI: t waits on the non-PI word at
+// addr (holding val) until FUTEX_CMP_REQUEUE_PI moves it to the PI futex
+// at addr2, which it then owns when it returns 0. A plain FUTEX_WAKE
+// ends the wait with EAGAIN, as on Linux. o's deadline covers both
+// waits.
+func (f *Futexes) WaitRequeuePI(t *Thread, addr, addr2 uintptr, private bool, val uint32, o PILockOpts) error {
+	if addr == addr2 {
+		return unix.EINVAL
+	}
+	m := t.MM()
+	key, err := m.FutexKey(addr, private)
+	if err != nil {
+		return err
+	}
+	key2, err := m.FutexKey(addr2, private)
+	if err != nil {
+		return err
+	}
+	rq := &requeuePI{key2: key2, tid: uint32(t.TID())}
+	w := &futexWaiter{key: key, bitset: FutexBitsetAny, rq: rq}
+	f.mu.Lock()
+	cur, err := m.LoadUint32(addr)
+	if err == nil && cur != val {
+		err = unix.EAGAIN
+	}
+	if err != nil {
+		f.mu.Unlock()
+		return err
+	}
+	if f.waiters == nil {
+		f.waiters = make(map[mm.FutexKey][]*futexWaiter)
+	}
+	f.waiters[key] = append(f.waiters[key], w)
+	f.mu.Unlock()
+
+	wo := kernel.WaitOpts{Timeout: kernel.Forever, Interruptible: true}
+	if o.Deadline != 0 {
+		if wo.Timeout = o.Deadline - o.Now(); wo.Timeout <= 0 {
+			wo.Timeout = kernel.NoWait
+		}
+	}
+	werr := w.wq.Wait(t.Task, w.woken.Load, wo)
+	f.mu.Lock()
+	if !w.woken.Load() {
+		f.removeLocked(w)
+	}
+	outcome, woken := rq.outcome, w.woken.Load()
+	f.mu.Unlock()
+	switch {
+	case outcome == rqAcquired:
+		return nil
+	case outcome == rqRequeued:
+		return f.LockPI(t, addr2, private, o)
+	case woken:
+		return unix.EAGAIN
+	case werr == kernel.ErrTimedOut:
+		return unix.ETIMEDOUT
+	case werr == kernel.ErrInterrupted:
+		return unix.EINTR
+	}
+	return werr
+}
+
+// CmpRequeuePI is FUTEX_CMP_REQUEUE_PI: if the word at addr holds val,
+// its first waiter (each must be a FUTEX_WAIT_REQUEUE_PI waiter for
+// addr2: EINVAL otherwise) is given the PI futex at addr2 if it is free,
+// and up to nrequeue waiters are moved to it: they lock it (and boost its
+// owner) as soon as they run. It returns how many were given the futex or
+// moved. nwake must be 1.
+func (f *Futexes) CmpRequeuePI(t *Thread, addr, addr2 uintptr, private bool, nwake, nrequeue int, val uint32) (int, error) {
+	if nwake != 1 || nrequeue < 0 || addr == addr2 {
+		return 0, unix.EINVAL
+	}
+	m := t.MM()
+	k1, err := m.FutexKey(addr, private)
+	if err != nil {
+		return 0, err
+	}
+	k2, err := m.FutexKey(addr2, private)
+	if err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cur, err := m.LoadUint32(addr)
+	if err != nil {
+		return 0, err
+	}
+	if cur != val {
+		return 0, unix.EAGAIN
+	}
+	ws := f.waiters[k1]
+	if len(ws) == 0 {
+		return 0, nil
+	}
+	for _, w := range ws {
+		if w.rq == nil || w.rq.key2 != k2 {
+			return 0, unix.EINVAL
+		}
+	}
+	done := 0
+	take := func(w *futexWaiter, outcome int) {
+		w.rq.outcome = outcome
+		w.woken.Store(true)
+		w.wq.NotifyAll()
+		done++
+	}
+	rest := ws
+	// The top waiter gets the PI futex if nobody holds it
+	// (futex_proxy_trylock_atomic).
+	top := ws[0]
+	word, err := m.LoadUint32(addr2)
+	if err != nil {
+		return 0, err
+	}
+	if word&futexTIDMask == top.rq.tid {
+		return 0, unix.EDEADLK
+	}
+	if f.pi[k2] == nil && word&futexTIDMask == 0 {
+		_, _, ok, err := casWord(m, addr2, func(old uint32) (uint32, bool) {
+			return old&futexOwnerDied | top.rq.tid | futexWaitersBit, old == word
+		})
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			take(top, rqAcquired)
+			rest = ws[1:]
+		}
+	}
+	moved := 0
+	for len(rest) > 0 && moved < nrequeue {
+		if moved == 0 {
+			// The lockers to come need the owner to come to the
+			// kernel to unlock, and the owner to exist.
+			if _, _, _, err := casWord(m, addr2, func(old uint32) (uint32, bool) {
+				word = old
+				return old | futexWaitersBit, old&futexTIDMask != 0
+			}); err != nil {
+				return done, err
+			}
+			if tid := word & futexTIDMask; tid != 0 && f.pi[k2] == nil && piOwnerLocked(t, tid) == nil {
+				if done > 0 {
+					break
+				}
+				return 0, unix.ESRCH
+			}
+		}
+		take(rest[0], rqRequeued)
+		rest = rest[1:]
+		moved++
+	}
+	if len(rest) == 0 {
+		delete(f.waiters, k1)
+	} else {
+		f.waiters[k1] = append([]*futexWaiter(nil), rest...)
+	}
+	return done, nil
+}

@@ -558,6 +558,27 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		return 0, f.LockPI(t, addr, private, o)
 	case linux.FUTEX_UNLOCK_PI:
 		return 0, f.UnlockPI(t, addr, private)
+	case linux.FUTEX_WAIT_REQUEUE_PI:
+		var o process.PILockOpts
+		if a.Ptr(3) != 0 {
+			d, err := copyInTimespec(t, a.Ptr(3))
+			if err != nil {
+				return 0, err
+			}
+			clock := int32(unix.CLOCK_MONOTONIC)
+			if realtime {
+				clock = unix.CLOCK_REALTIME
+			}
+			o.Deadline = max(d, 1)
+			o.Now = func() time.Duration {
+				now, _ := clockNow(t, clock)
+				return time.Duration(now)
+			}
+		}
+		return 0, f.WaitRequeuePI(t, addr, a.Ptr(4), private, val, o)
+	case linux.FUTEX_CMP_REQUEUE_PI:
+		n, err := f.CmpRequeuePI(t, addr, a.Ptr(4), private, int(int32(val)), int(int32(a[3])), a.Uint(5))
+		return uintptr(n), err
 	case linux.FUTEX_WAIT, linux.FUTEX_WAIT_BITSET:
 		bitset := process.FutexBitsetAny
 		if cmd == linux.FUTEX_WAIT_BITSET {

@@ -59,20 +59,11 @@ func (f *Futexes) Wait(t *Thread, addr uintptr, private bool, val, bitset uint32
 	}
 	w := &futexWaiter{key: key, bitset: bitset}
 	f.mu.Lock()
-	cur, err := m.LoadUint32(addr)
+	err = f.queueLocked(m, addr, val, w)
+	f.mu.Unlock()
 	if err != nil {
-		f.mu.Unlock()
 		return err
 	}
-	if cur != val {
-		f.mu.Unlock()
-		return unix.EAGAIN
-	}
-	if f.waiters == nil {
-		f.waiters = make(map[mm.FutexKey][]*futexWaiter)
-	}
-	f.waiters[key] = append(f.waiters[key], w)
-	f.mu.Unlock()
 
 	o := kernel.WaitOpts{Timeout: kernel.Forever, Interruptible: true}
 	if timeout > 0 {
@@ -97,6 +88,24 @@ func (f *Futexes) Wait(t *Thread, addr uintptr, private bool, val, bitset uint32
 		return unix.EINTR
 	}
 	return werr
+}
+
+// queueLocked queues w (on w.key) if the word at addr holds val: EAGAIN
+// if it does not.
+// Preconditions: f.mu is held.
+func (f *Futexes) queueLocked(m *mm.MemoryManager, addr uintptr, val uint32, w *futexWaiter) error {
+	cur, err := m.LoadUint32(addr)
+	if err != nil {
+		return err
+	}
+	if cur != val {
+		return unix.EAGAIN
+	}
+	if f.waiters == nil {
+		f.waiters = make(map[mm.FutexKey][]*futexWaiter)
+	}
+	f.waiters[w.key] = append(f.waiters[w.key], w)
+	return nil
 }
 
 func (f *Futexes) removeLocked(w *futexWaiter) {
@@ -327,28 +336,15 @@ func (f *Futexes) WaitV(t *Thread, words []FutexWaitvWord, timeout time.Duration
 		}
 		ws[i] = &futexWaiter{key: key, bitset: FutexBitsetAny, vec: vec, idx: i}
 	}
-	dequeue := func() {
-		for _, w := range ws {
-			f.removeLocked(w)
-		}
-	}
 	f.mu.Lock()
-	if f.waiters == nil {
-		f.waiters = make(map[mm.FutexKey][]*futexWaiter)
-	}
 	for i, w := range ws {
-		cur, err := m.LoadUint32(words[i].Addr)
-		if err == nil && cur != words[i].Val {
-			err = unix.EAGAIN
-		}
-		if err != nil {
+		if err := f.queueLocked(m, words[i].Addr, words[i].Val, w); err != nil {
 			for _, q := range ws[:i] {
 				f.removeLocked(q)
 			}
 			f.mu.Unlock()
 			return 0, err
 		}
-		f.waiters[w.key] = append(f.waiters[w.key], w)
 	}
 	f.mu.Unlock()
 
@@ -361,7 +357,9 @@ func (f *Futexes) WaitV(t *Thread, words []FutexWaitvWord, timeout time.Duration
 	woken := func() bool { return vec.woken.Load() >= 0 }
 	werr := vec.wq.Wait(t.Task, woken, o)
 	f.mu.Lock()
-	dequeue()
+	for _, w := range ws {
+		f.removeLocked(w)
+	}
 	f.mu.Unlock()
 	if i := vec.woken.Load(); i >= 0 {
 		return int(i), nil

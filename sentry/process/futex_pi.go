@@ -302,19 +302,11 @@ func (f *Futexes) WaitRequeuePI(t *Thread, addr, addr2 uintptr, private bool, va
 	rq := &requeuePI{key2: key2, tid: uint32(t.TID())}
 	w := &futexWaiter{key: key, bitset: FutexBitsetAny, rq: rq}
 	f.mu.Lock()
-	cur, err := m.LoadUint32(addr)
-	if err == nil && cur != val {
-		err = unix.EAGAIN
-	}
+	err = f.queueLocked(m, addr, val, w)
+	f.mu.Unlock()
 	if err != nil {
-		f.mu.Unlock()
 		return err
 	}
-	if f.waiters == nil {
-		f.waiters = make(map[mm.FutexKey][]*futexWaiter)
-	}
-	f.waiters[key] = append(f.waiters[key], w)
-	f.mu.Unlock()
 
 	wo := kernel.WaitOpts{Timeout: kernel.Forever, Interruptible: true}
 	if o.Deadline != 0 {

@@ -3,10 +3,10 @@
 #   make build         compile every package and bin/runsc-lite
 #   make test          the whole suite: vet, race tests of the kernel packages,
 #                      every package's tests, test/ (the native-vs-sandbox
-#                      conformance tests), a gofmt check, 60 s of fuzzing
-#                      (socket arguments, the ELF loader, the signal ABI),
-#                      test-kvm, test-gonet and test-gostd (about 30 minutes
-#                      on 2 cores; CI runs exactly this)
+#                      conformance tests), a gofmt check, 70 s of fuzzing
+#                      (socket arguments, the ELF loader, the signal ABI,
+#                      OCI configs), test-kvm, test-gonet and test-gostd
+#                      (about 30 minutes on 2 cores; CI runs exactly this)
 #   make bench         bench/bench.sh: native vs sandbox, markdown table
 #   make test-kvm      the KVM platform inside a QEMU guest with a standard KVM
 #   make test-gonet    Go's net package tests natively and in the sandbox (>= 95%)
@@ -64,8 +64,10 @@ conformance:
 # Bounded runs of the fuzzers of what the sentry decodes from programs:
 # the socket syscalls' arguments (sockaddrs, msghdr, iovecs, cmsg chains;
 # INET sockaddrs),
-# ELF and #! loading, and the signal ABI (rt_sigaction, rt_sigprocmask,
-# sigaltstack, rt_sigreturn's frame and FP area). Their checked-in corpora
+# ELF and #! loading, the signal ABI (rt_sigaction, rt_sigprocmask,
+# sigaltstack, rt_sigreturn's frame and FP area), what the OCI runtime
+# decodes from a bundle's config.json, and programs' seccomp filters (the
+# checks, and the allow cache against the interpreter). Their checked-in corpora
 # (testdata/fuzz under each package) already run as normal tests in unit.
 # Minimising a new input is capped at 100 runs: uncapped, the loader's
 # (inputs of kilobytes) took whole runs of 15 s (2,400 executions instead
@@ -80,6 +82,8 @@ fuzz:
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzLoad$$' -fuzztime 150000x ./sentry/loader/
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzSignalABI$$' -fuzztime 200000x ./sentry/process/
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzSockaddr$$' -fuzztime 80000x ./sentry/socket/inet/
+	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzSpec$$' -fuzztime 100000x ./runsc-lite/oci/
+	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzSeccompFilter$$' -fuzztime 400000x ./sentry/seccomp/
 
 fmt-check:
 	@out="$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 gofmt -l)"; \

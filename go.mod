@@ -3,6 +3,7 @@ module github.com/runsc-lite/runsc-lite
 go 1.26.3
 
 require (
+	github.com/opencontainers/runtime-spec v1.3.0
 	github.com/sirupsen/logrus v1.10.2
 	golang.org/x/sys v0.49.0
 	gvisor.dev/gvisor v0.0.0-20260905035102-160fafc42237

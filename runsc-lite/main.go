@@ -1,11 +1,14 @@
 // Command runsc-lite runs Linux programs in a gVisor-style sandbox whose
-// kernel, the sentry, is a process it starts (sentry/sandbox).
+// kernel, the sentry, is a process it starts (sentry/sandbox): for `do`
+// and for the OCI verbs, which container engines drive as they drive runc.
 //
 //	runsc-lite [global flags] do [flags] [--] PROG [ARGS...]
+//	runsc-lite [global flags] create|start|state|kill|delete|run|exec|ps|list|events|pause|resume|wait|spec ...
 //	runsc-lite syscalls [--markdown]
 //
-// This file is argument handling and wiring only; the sentry process is
-// started by sentry/sandbox and builds the sandbox with sentry/boot.
+// This file and oci.go are argument handling and wiring only; the sentry
+// process is started by sentry/sandbox and builds the sandbox with
+// sentry/boot; the OCI runtime is runsc-lite/oci.
 package main
 
 import (
@@ -15,30 +18,60 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
+	"github.com/runsc-lite/runsc-lite/runsc-lite/oci"
 	"github.com/runsc-lite/runsc-lite/sentry/boot"
+	"github.com/runsc-lite/runsc-lite/sentry/container"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/sandbox"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
-	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
-const usage = `usage: runsc-lite [flags] COMMAND [ARGS...]
+// version is runsc-lite's version, as `--version` prints it.
+const version = "0.2.0"
+
+const usage = `usage: runsc-lite [global flags] COMMAND [ARGS...]
 
 Commands:
   do [flags] [--] PROG [ARGS...]   run PROG in a new sandbox
   syscalls [--markdown]            print the sentry's syscall table
   debug --pid PID                  dump the sandbox's tasks and run queues to its log
 
-Flags (before or after the command):
+OCI runtime commands (runc's, for podman, containerd, Docker and Kubernetes):
+  create [--bundle DIR] [--pid-file F] [--console-socket S] [--preserve-fds N] ID
+  start ID                         run a created container's process
+  run [--bundle DIR] [--detach] [--pid-file F] [--keep] ID
+  state ID                         print the container's state (JSON)
+  kill [--all] ID [SIGNAL]         signal the container (default SIGTERM)
+  delete [--force] ID              remove a stopped container
+  exec [flags] ID CMD [ARGS...]    run a process in a running container (or -p process.json)
+  ps [--format table|json] ID      list the container's processes
+  list [--format table|json] [-q]  list containers
+  events [--stats] [--interval D] ID  print resource usage as JSON
+  pause ID, resume ID              freeze and thaw the container's processes
+  wait ID                          wait for the container to exit; print its status
+  spec [--bundle DIR] [--rootless] write an example config.json
+
+Global flags (before the command; the sandbox flags also after "do"):
 `
 
-// options are the flags shared by the global position and the commands.
+// options are the global flags and `do`'s.
 type options struct {
+	// runc's global flags.
+	stateRoot     string
+	log           string
+	logFormat     string
+	systemdCgroup bool
+	rootless      string
+	version       bool
+
+	// The sandbox's flags.
 	debug       bool
 	debugLog    string
 	strace      bool
@@ -46,24 +79,34 @@ type options struct {
 	cpus        int
 	totalMemory string
 	swap        string
-	root        string
-	volumes     volumeList
-	cwd         string
-	hostname    string
+	network     string
 	profileCPU  string
 	unconfined  bool
 	seccompLog  bool
 	pidsLimit   int
-	hostUDS     string
-	network     string
+
+	// do's flags.
+	root     string
+	volumes  volumeList
+	cwd      string
+	hostname string
+	env      stringList
+	user     string
+	hostUDS  string
 }
 
-type volumeList []vfs.Volume
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// volumeList is --volume HOSTDIR:PATH[:ro], as bind mounts.
+type volumeList []container.Mount
 
 func (v *volumeList) String() string {
 	var parts []string
-	for _, vol := range *v {
-		parts = append(parts, vol.HostPath+":"+vol.SandboxPath)
+	for _, m := range *v {
+		parts = append(parts, m.Source+":"+m.Destination)
 	}
 	return strings.Join(parts, ",")
 }
@@ -73,48 +116,116 @@ func (v *volumeList) Set(s string) error {
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
 		return fmt.Errorf("want HOSTDIR:PATH[:ro], got %q", s)
 	}
-	vol := vfs.Volume{HostPath: parts[0], SandboxPath: parts[1]}
+	m := container.Mount{Source: parts[0], Destination: parts[1], Options: []string{"rbind"}}
 	if len(parts) == 3 {
 		switch parts[2] {
 		case "ro":
-			vol.ReadOnly = true
+			m.Options = append(m.Options, "ro")
 		case "rw":
 		default:
 			return fmt.Errorf("volume option %q: want ro or rw", parts[2])
 		}
 	}
-	if !strings.HasPrefix(vol.SandboxPath, "/") {
-		return fmt.Errorf("volume path %q inside the sandbox must be absolute", vol.SandboxPath)
+	if !strings.HasPrefix(m.Destination, "/") {
+		return fmt.Errorf("volume path %q inside the sandbox must be absolute", m.Destination)
 	}
-	st, err := os.Stat(vol.HostPath)
+	st, err := os.Stat(m.Source)
 	if err != nil {
-		return fmt.Errorf("volume %q: %v", vol.HostPath, err)
+		return fmt.Errorf("volume %q: %v", m.Source, errors.Unwrap(err))
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("volume %q is not a directory", vol.HostPath)
+		return fmt.Errorf("volume %q is not a directory", m.Source)
 	}
-	*v = append(*v, vol)
+	*v = append(*v, m)
 	return nil
 }
 
-func (o *options) register(fs *flag.FlagSet) {
+// registerGlobal registers the global flags: runc's and the sandbox's.
+func (o *options) registerGlobal(fs *flag.FlagSet) {
+	fs.StringVar(&o.stateRoot, "root", o.stateRoot, "OCI state `DIR` (one directory per container)")
+	fs.StringVar(&o.log, "log", o.log, "write the runtime's log to `FILE` (default stderr)")
+	fs.StringVar(&o.logFormat, "log-format", o.logFormat, "log format: text or json (runc's: level, msg, time)")
+	fs.BoolVar(&o.systemdCgroup, "systemd-cgroup", o.systemdCgroup, "read linux.cgroupsPath as systemd's slice:prefix:name (the sentry's host cgroup is made under cgroupfs)")
+	fs.StringVar(&o.rootless, "rootless", o.rootless, "accepted for runc compatibility: true, false or auto (rootless operation is not supported; see README)")
+	fs.BoolVar(&o.version, "version", false, "print the version")
+	fs.BoolVar(&o.version, "v", false, "print the version")
+	o.registerSandbox(fs)
+}
+
+// registerSandbox registers the flags every sandbox takes.
+func (o *options) registerSandbox(fs *flag.FlagSet) {
 	fs.BoolVar(&o.debug, "debug", o.debug, "log debug messages")
-	fs.StringVar(&o.debugLog, "debug-log", o.debugLog, "write logs to `FILE` instead of stderr")
+	fs.StringVar(&o.debugLog, "debug-log", o.debugLog, "write the sentry's logs to `FILE` instead of stderr")
 	fs.BoolVar(&o.strace, "strace", o.strace, "log every syscall of the sandboxed program with its arguments and result")
 	fs.StringVar(&o.platform, "platform", o.platform, "platform that runs application code: ptrace, kvm or auto")
 	fs.IntVar(&o.cpus, "cpus", o.cpus, "number of sandbox CPUs (0: the host's count)")
 	fs.StringVar(&o.totalMemory, "total-memory", o.totalMemory, "sandbox memory `SIZE` (e.g. 512M, 2G; default: a quarter of the host's RAM, at most 4G)")
 	fs.StringVar(&o.swap, "swap", o.swap, "swap file `SIZE` for the sandbox's anonymous memory (e.g. 512M; 0 or absent: no swap)")
-	fs.StringVar(&o.root, "root", o.root, "host `DIR` shown read-only as the sandbox's root (default /)")
-	fs.Var(&o.volumes, "volume", "bind a host directory: `HOSTDIR:PATH[:ro]` (repeatable; writable unless :ro)")
-	fs.StringVar(&o.cwd, "cwd", o.cwd, "working directory inside the sandbox (default: the current one)")
-	fs.StringVar(&o.hostname, "hostname", o.hostname, "the sandbox's hostname")
 	fs.StringVar(&o.profileCPU, "profile-cpu", o.profileCPU, "write a Go CPU profile of the sentry to `FILE`")
 	fs.StringVar(&o.network, "network", o.network, "network `MODE`: none (loopback only, default), sandbox (take over the interfaces of the sentry's network namespace) or host (host sockets; no network isolation)")
 	fs.BoolVar(&o.unconfined, "unconfined", o.unconfined, "run the sentry without its confinement (namespaces, empty root, capability drop, no_new_privs, seccomp filter): for debugging only")
 	fs.BoolVar(&o.seccompLog, "seccomp-log", o.seccompLog, "with --debug: the sentry's seccomp filter logs the calls it would refuse (in the kernel log) instead of killing the sentry")
 	fs.IntVar(&o.pidsLimit, "pids-limit", o.pidsLimit, "most tasks (threads and processes) the sandbox may hold; fork and clone fail with EAGAIN beyond it (0: a thirty-second of the host's pid_max/threads-max, 512 to 16384; -1: no limit)")
+}
+
+// confinement checks the confinement's flags and sets c from them and
+// from the test knobs (RUNSC_LITE_SECCOMP_DENY, RUNSC_LITE_DROP_CAPS,
+// which can only tighten it); it returns a warning to give, and a usage
+// error's message.
+func (o *options) confinement(c *sandbox.Confinement) (warning, usage string) {
+	if o.seccompLog && !o.debug {
+		return "", "--seccomp-log is a debugging aid: use it with --debug"
+	}
+	if o.seccompLog && o.unconfined {
+		return "", "--seccomp-log and --unconfined: an unconfined sentry has no seccomp filter"
+	}
+	c.Unconfined = o.unconfined
+	c.SeccompLog = o.seccompLog
+	if deny := os.Getenv("RUNSC_LITE_SECCOMP_DENY"); deny != "" {
+		c.SeccompDeny = strings.Split(deny, ",")
+	}
+	if drop := os.Getenv("RUNSC_LITE_DROP_CAPS"); drop != "" {
+		c.DropCaps = strings.Split(drop, ",")
+	}
+	if o.unconfined {
+		warning = "--unconfined: the sentry runs as this user with all its capabilities, in the host's namespaces and root, without a seccomp filter; a bug in it is a bug in the host"
+	}
+	return warning, ""
+}
+
+// registerDo registers do's own flags.
+func (o *options) registerDo(fs *flag.FlagSet) {
+	o.registerSandbox(fs)
+	fs.StringVar(&o.root, "root", o.root, "host `DIR` shown read-only as the sandbox's root (default /)")
+	fs.Var(&o.volumes, "volume", "bind a host directory: `HOSTDIR:PATH[:ro]` (repeatable; writable unless :ro)")
+	fs.StringVar(&o.cwd, "cwd", o.cwd, "working directory inside the sandbox; it must exist (default: the current one, or / when it does not exist inside)")
+	fs.StringVar(&o.hostname, "hostname", o.hostname, "the sandbox's hostname")
+	fs.Var(&o.env, "env", "set an environment variable: `NAME=VALUE`, or NAME to pass the host's (repeatable)")
+	fs.Var(&o.env, "e", "shorthand for --env")
+	fs.StringVar(&o.user, "user", o.user, "run as `UID[:GID]` or NAME[:GROUP] (names from the sandbox root's /etc/passwd and /etc/group)")
+	fs.StringVar(&o.user, "u", o.user, "shorthand for --user")
 	fs.StringVar(&o.hostUDS, "host-uds", o.hostUDS, "host Unix sockets the sandbox may reach: `none` (default) or open (connect to host socket files on --volume mounts)")
+}
+
+// inheritedIgnored are the signals runsc-lite was started with ignored
+// (and the Go runtime left so), read before it catches any itself: a
+// program `do` runs starts with them ignored, as one exec'd directly
+// would.
+var inheritedIgnored = ignoredSignals()
+
+// ignoredSignals returns the process's ignored set (SigIgn).
+func ignoredSignals() uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 func main() {
@@ -122,11 +233,10 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) int {
-	var o options
-	o.platform = "auto"
+	o := options{platform: "auto", stateRoot: oci.DefaultRoot, logFormat: "text", rootless: "auto"}
 	global := flag.NewFlagSet("runsc-lite", flag.ContinueOnError)
 	global.SetOutput(stderr)
-	o.register(global)
+	o.registerGlobal(global)
 	global.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		global.PrintDefaults()
@@ -137,27 +247,38 @@ func run(args []string, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if o.version {
+		fmt.Printf("runsc-lite version %s\nspec: %s\ngo: %s\n", version, ociSpecVersion, runtime.Version())
+		return 0
+	}
 	rest := global.Args()
 	if len(rest) == 0 {
 		global.Usage()
 		return 2
 	}
-	switch rest[0] {
+	cmd, cargs := rest[0], rest[1:]
+	switch cmd {
 	case "do":
-		return cmdDo(&o, rest[1:], stderr)
+		return cmdDo(&o, cargs, stderr)
 	case "syscalls":
-		return cmdSyscalls(rest[1:], stderr)
+		return cmdSyscalls(cargs, stderr)
 	case "debug":
-		return cmdDebug(rest[1:], stderr)
+		return cmdDebug(cargs, stderr)
 	case "boot":
-		// Internal: the sentry process that `do` starts.
-		return sandbox.Main(rest[1:], stderr)
+		// Internal: the sentry process that `do` and create start.
+		return sandbox.Main(cargs, stderr)
+	case oci.ProxyCommand:
+		oci.RunProxy()
+		return 1
 	case "help":
 		global.SetOutput(os.Stdout)
 		global.Usage()
 		return 0
 	}
-	fmt.Fprintf(stderr, "runsc-lite: unknown command %q\n", rest[0])
+	if v, ok := ociVerbs[cmd]; ok {
+		return runOCI(&o, v, cargs, stderr)
+	}
+	fmt.Fprintf(stderr, "runsc-lite: unknown command %q\n", cmd)
 	global.Usage()
 	return 2
 }
@@ -173,10 +294,52 @@ func cmdSyscalls(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// usageError prints a one-line usage error and returns 2.
+func usageError(stderr io.Writer, format string, args ...any) int {
+	fmt.Fprintf(stderr, "runsc-lite: "+format+"\n", args...)
+	return 2
+}
+
+// sandboxSettings checks the sandbox flags and returns the memory and
+// swap sizes; a usage error is returned as a message.
+func (o *options) sandboxSettings(stderr io.Writer) (mem, swap uint64, msg string) {
+	var err error
+	if o.totalMemory != "" {
+		if mem, err = parseSize(o.totalMemory); err != nil {
+			return 0, 0, fmt.Sprintf("--total-memory: %v", err)
+		}
+	}
+	if o.swap != "" && strings.TrimSpace(o.swap) != "0" {
+		if swap, err = parseSize(o.swap); err != nil {
+			return 0, 0, fmt.Sprintf("--swap: %v", err)
+		}
+	}
+	if o.cpus < 0 || o.cpus > 1024 {
+		return 0, 0, fmt.Sprintf("--cpus %d: want 0 to 1024", o.cpus)
+	}
+	if o.cpus > runtime.NumCPU() {
+		fmt.Fprintf(stderr, "runsc-lite: warning: --cpus %d is more than the host's %d CPUs; sandbox CPUs will share host CPUs\n", o.cpus, runtime.NumCPU())
+	}
+	switch o.platform {
+	case "ptrace", "kvm", "auto":
+	default:
+		return 0, 0, fmt.Sprintf("--platform %q: want ptrace, kvm or auto", o.platform)
+	}
+	switch o.network {
+	case "", "none", "sandbox", "host":
+	default:
+		return 0, 0, fmt.Sprintf("--network %q: want none, sandbox or host", o.network)
+	}
+	if o.pidsLimit < -1 {
+		return 0, 0, fmt.Sprintf("--pids-limit %d: want a positive number, 0 (default) or -1 (no limit)", o.pidsLimit)
+	}
+	return mem, swap, ""
+}
+
 func cmdDo(o *options, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("do", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o.register(fs)
+	o.registerDo(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: runsc-lite do [flags] [--] PROG [ARGS...]")
 		fs.PrintDefaults()
@@ -193,115 +356,117 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	log, closeLog, err := newLogger(o)
+	mem, swap, msg := o.sandboxSettings(stderr)
+	if msg != "" {
+		return usageError(stderr, "%s", msg)
+	}
+	root := o.root
+	if root == "" {
+		root = "/"
+	}
+	if st, err := os.Stat(root); err != nil {
+		return usageError(stderr, "--root %s: %v", root, errors.Unwrap(err))
+	} else if !st.IsDir() {
+		return usageError(stderr, "--root %s: not a directory", root)
+	}
+	env, err := doEnv(o.env)
 	if err != nil {
-		fmt.Fprintf(stderr, "runsc-lite: %v\n", err)
-		return 2
+		return usageError(stderr, "%v", err)
+	}
+	var u *container.User
+	if o.user != "" {
+		if u, err = parseUser(root, o.user); err != nil {
+			return usageError(stderr, "--user: %v", err)
+		}
+	}
+	cwd := o.cwd
+	if cwd == "" {
+		// The current directory if the sandbox has it, else /.
+		cwd = "/"
+		if wd, err := os.Getwd(); err == nil {
+			if st, err := os.Stat(filepath.Join(root, wd)); err == nil && st.IsDir() {
+				cwd = wd
+			}
+		}
+	} else if !strings.HasPrefix(cwd, "/") {
+		return usageError(stderr, "--cwd %q: want an absolute path", cwd)
+	} else if !hostDirExists(root, o.volumes, cwd) {
+		return usageError(stderr, "--cwd %s: no such directory in the sandbox", cwd)
+	}
+	log, closeLog, err := newLogger(o, o.debugLog)
+	if err != nil {
+		return usageError(stderr, "%v", err)
 	}
 	defer closeLog()
-	mem := uint64(0)
-	if o.totalMemory != "" {
-		if mem, err = parseSize(o.totalMemory); err != nil {
-			fmt.Fprintf(stderr, "runsc-lite: --total-memory: %v\n", err)
-			return 2
-		}
-	}
-	swap := uint64(0)
-	if o.swap != "" && strings.TrimSpace(o.swap) != "0" {
-		if swap, err = parseSize(o.swap); err != nil {
-			fmt.Fprintf(stderr, "runsc-lite: --swap: %v\n", err)
-			return 2
-		}
-	}
-	if o.cpus < 0 || o.cpus > 1024 {
-		fmt.Fprintf(stderr, "runsc-lite: --cpus %d: want 0 to 1024\n", o.cpus)
-		return 2
-	}
-	if o.pidsLimit < -1 {
-		fmt.Fprintf(stderr, "runsc-lite: --pids-limit %d: want a positive number, 0 (default) or -1 (no limit)\n", o.pidsLimit)
-		return 2
-	}
 	var hostUDS bool
 	switch o.hostUDS {
 	case "", "none":
 	case "open":
 		hostUDS = true
 	default:
-		fmt.Fprintf(stderr, "runsc-lite: --host-uds %q: want none or open\n", o.hostUDS)
-		return 2
+		return usageError(stderr, "--host-uds %q: want none or open", o.hostUDS)
 	}
 	var opts sandbox.Options
+	warning, msg := o.confinement(&opts.Confinement)
+	if msg != "" {
+		return usageError(stderr, "%s", msg)
+	}
 	switch o.network {
-	case "", boot.NetworkNone:
 	case boot.NetworkSandbox:
 		// The sentry takes over the interfaces of the namespace
-		// runsc-lite runs in (a CNI-prepared one for containers).
+		// runsc-lite runs in (one prepared by the caller).
 		opts.NetNS = "/proc/self/ns/net"
 	case boot.NetworkHost:
 		opts.HostNetwork = true
-	default:
-		fmt.Fprintf(stderr, "runsc-lite: --network %q: want none, sandbox or host\n", o.network)
-		return 2
 	}
-	if o.seccompLog && !o.debug {
-		fmt.Fprintln(stderr, "runsc-lite: --seccomp-log is a debugging aid: use it with --debug")
-		return 2
-	}
-	if o.seccompLog && o.unconfined {
-		fmt.Fprintln(stderr, "runsc-lite: --seccomp-log and --unconfined: an unconfined sentry has no seccomp filter")
-		return 2
-	}
-	opts.Unconfined = o.unconfined
-	opts.SeccompLog = o.seccompLog
-	// Test knobs that can only tighten the confinement: syscalls taken
-	// out of the allow-list, capabilities not kept.
-	if deny := os.Getenv("RUNSC_LITE_SECCOMP_DENY"); deny != "" {
-		opts.SeccompDeny = strings.Split(deny, ",")
-	}
-	if drop := os.Getenv("RUNSC_LITE_DROP_CAPS"); drop != "" {
-		opts.DropCaps = strings.Split(drop, ",")
-	}
-	if o.unconfined {
-		fmt.Fprintln(stderr, "runsc-lite: warning: --unconfined: the sentry runs as this user with all its capabilities, in the host's namespaces and root, without a seccomp filter; a bug in it is a bug in the host")
+	if warning != "" {
+		fmt.Fprintln(stderr, "runsc-lite: warning:", warning)
 	}
 	if o.profileCPU != "" {
 		f, err := os.Create(o.profileCPU)
 		if err != nil {
-			fmt.Fprintf(stderr, "runsc-lite: --profile-cpu: %v\n", err)
-			return 2
+			return usageError(stderr, "--profile-cpu: %v", err)
 		}
 		defer f.Close()
 		opts.ProfileCPU = f
 	}
-	cwd := o.cwd
-	if cwd == "" {
-		if cwd, err = os.Getwd(); err != nil {
-			cwd = "/"
-		}
+	mounts := []container.Mount{
+		{Destination: "/dev", Type: "devtmpfs", Source: "devtmpfs", Options: []string{"mode=755"}},
+		// A devpts mounted without options, as Linux's defaults
+		// (mode=600, ptmxmode=000): a terminal on do's stdio is its
+		// /dev/pts/0.
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts"},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm"},
+		// The IPC namespace's POSIX message queues, where Linux
+		// distributions mount them.
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "nodev", "noexec"}},
 	}
+	mounts = append(mounts, o.volumes...)
+	mounts = append(mounts,
+		container.Mount{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "nodev", "noexec"}},
+		container.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"ro", "nosuid", "nodev", "noexec"}},
+	)
 	// Catch the signals to forward before the sentry exists, so that
 	// none sent from now on is lost or kills runsc-lite.
-	ignored := sandbox.IgnoredAtStart()
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwardedSignals...)
 	defer signal.Stop(sigs)
 	p, err := sandbox.Start(boot.Config{
-		Argv:           argv,
-		Env:            boot.HostEnv(),
-		Cwd:            cwd,
-		Root:           o.root,
-		Volumes:        o.volumes,
-		Platform:       o.platform,
-		CPUs:           o.cpus,
-		TotalMemory:    mem,
-		SwapSize:       swap,
-		Strace:         o.strace,
-		Hostname:       o.hostname,
-		Network:        o.network,
-		IgnoredSignals: ignored,
-		PidsLimit:      o.pidsLimit,
-		HostUDS:        hostUDS,
-		Log:            log,
+		Container: container.Spec{
+			Root:    container.Root{Path: root, Overlay: true},
+			Mounts:  mounts,
+			Process: container.Process{Args: argv, Env: env, Cwd: cwd, User: u, IgnoredSignals: inheritedIgnored},
+		},
+		Platform:    o.platform,
+		CPUs:        o.cpus,
+		TotalMemory: mem,
+		SwapSize:    swap,
+		Strace:      o.strace,
+		Hostname:    o.hostname,
+		Network:     o.network,
+		PidsLimit:   o.pidsLimit,
+		HostUDS:     hostUDS,
+		Log:         log,
 	}, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "runsc-lite: %v\n", err)
@@ -334,6 +499,89 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		return 125
 	}
 	return status.ShellStatus()
+}
+
+// hostDirExists reports whether sandbox path p names a directory, looked
+// up on the host through root and the volumes (symlinks are followed on
+// the host: a best effort before the sandbox exists, which checks again).
+func hostDirExists(root string, vols []container.Mount, p string) bool {
+	hp := filepath.Join(root, p)
+	for _, v := range vols {
+		if rel, err := filepath.Rel(v.Destination, p); err == nil && !strings.HasPrefix(rel, "..") {
+			hp = filepath.Join(v.Source, rel)
+		}
+	}
+	st, err := os.Stat(hp)
+	return err == nil && st.IsDir()
+}
+
+// doEnv is the host's environment with --env's changes.
+func doEnv(sets []string) ([]string, error) {
+	env := boot.HostEnv()
+	for _, e := range sets {
+		name, val, hasVal := strings.Cut(e, "=")
+		if name == "" {
+			return nil, fmt.Errorf("--env %q: want NAME=VALUE or NAME", e)
+		}
+		if !hasVal {
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				continue
+			}
+			val = v
+		}
+		out := env[:0]
+		for _, kv := range env {
+			if !strings.HasPrefix(kv, name+"=") {
+				out = append(out, kv)
+			}
+		}
+		env = append(out, name+"="+val)
+	}
+	return env, nil
+}
+
+// parseUser reads --user: UID[:GID], or names looked up in the sandbox
+// root's /etc/passwd and /etc/group.
+func parseUser(root, s string) (*container.User, error) {
+	us, gs, hasGroup := strings.Cut(s, ":")
+	u := &container.User{}
+	if uid, err := strconv.ParseUint(us, 10, 32); err == nil {
+		u.UID = uint32(uid)
+		u.GID = u.UID
+		if ent, ok := oci.LookupDB(filepath.Join(root, "etc/passwd"), 2, us); ok {
+			if gid, err := strconv.ParseUint(ent[3], 10, 32); err == nil {
+				u.GID = uint32(gid)
+			}
+		}
+	} else {
+		ent, ok := oci.LookupDB(filepath.Join(root, "etc/passwd"), 0, us)
+		if !ok {
+			return nil, fmt.Errorf("no user %q in the sandbox's /etc/passwd", us)
+		}
+		uid, err1 := strconv.ParseUint(ent[2], 10, 32)
+		gid, err2 := strconv.ParseUint(ent[3], 10, 32)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("user %q: bad /etc/passwd entry", us)
+		}
+		u.UID, u.GID = uint32(uid), uint32(gid)
+	}
+	if hasGroup {
+		if gid, err := strconv.ParseUint(gs, 10, 32); err == nil {
+			u.GID = uint32(gid)
+		} else {
+			ent, ok := oci.LookupDB(filepath.Join(root, "etc/group"), 0, gs)
+			if !ok {
+				return nil, fmt.Errorf("no group %q in the sandbox's /etc/group", gs)
+			}
+			gid, err := strconv.ParseUint(ent[2], 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("group %q: bad /etc/group entry", gs)
+			}
+			u.GID = uint32(gid)
+		}
+	}
+	return u, nil
 }
 
 // forwardedSignals are the signals `do` passes on to the sentry: those
@@ -396,7 +644,9 @@ func parseSize(s string) (uint64, error) {
 	return v * mult, nil
 }
 
-func newLogger(o *options) (*logrus.Logger, func(), error) {
+// newLogger returns the sentry's logger: warnings (info with --strace,
+// debug with --debug) to stderr or to file.
+func newLogger(o *options, file string) (*logrus.Logger, func(), error) {
 	log := logrus.New()
 	log.SetFormatter(sandbox.LogFormatter{})
 	log.SetOutput(os.Stderr)
@@ -408,8 +658,8 @@ func newLogger(o *options) (*logrus.Logger, func(), error) {
 	if o.debug {
 		log.SetLevel(logrus.DebugLevel)
 	}
-	if o.debugLog != "" {
-		f, err := os.OpenFile(o.debugLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if file != "" {
+		f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--debug-log: %v", err)
 		}

@@ -141,7 +141,17 @@ func startOnPty(t *testing.T, what string, argv []string, ctty bool) *ptyRun {
 		t.Fatalf("%s run of %q: %v", what, argv, err)
 	}
 	slave.Close()
-	p := &ptyRun{t: t, what: what, argv: argv, master: master, cmd: cmd, ctx: ctx, cancel: cancel,
+	p := watchPty(t, what, argv, master)
+	p.cmd, p.ctx, p.cancel = cmd, ctx, cancel
+	return p
+}
+
+// watchPty records what the terminal whose master is master shows, for a
+// program the caller starts (argv names it in messages); cmd is left nil
+// when the test does not start the program itself (an OCI runtime's
+// console): then transcript, not wait, ends the session.
+func watchPty(t *testing.T, what string, argv []string, master *os.File) *ptyRun {
+	p := &ptyRun{t: t, what: what, argv: argv, master: master,
 		changed: make(chan struct{}, 1), eof: make(chan struct{})}
 	go func() {
 		defer close(p.eof)
@@ -188,13 +198,36 @@ func (p *ptyRun) expect(s string) {
 			if strings.Contains(all[p.seen:], s) {
 				continue
 			}
-			p.cmd.Process.Kill()
+			p.kill()
 			p.t.Fatalf("%s run of %q ended before showing %q; terminal:\n%q", p.what, p.argv, s, all)
 		case <-deadline:
-			p.cmd.Process.Kill()
+			p.kill()
 			p.t.Fatalf("%s run of %q: %q not shown within 60s; terminal:\n%q", p.what, p.argv, s, all)
 		}
 	}
+}
+
+// kill kills the program, if the test started it.
+func (p *ptyRun) kill() {
+	if p.cmd != nil {
+		p.cmd.Process.Kill()
+	}
+}
+
+// transcript waits (up to 10 s) for the terminal to end (every replica
+// closed), closes the master and returns everything it showed.
+func (p *ptyRun) transcript() string {
+	p.t.Helper()
+	select {
+	case <-p.eof:
+	case <-time.After(10 * time.Second):
+		p.t.Errorf("%s run of %q: the terminal stayed open 10s after the program exited", p.what, p.argv)
+	}
+	p.master.Close()
+	<-p.eof
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
 }
 
 // send types s.
@@ -220,16 +253,7 @@ func (p *ptyRun) wait() (string, int) {
 	defer p.cancel()
 	err := p.cmd.Wait()
 	status := exitStatus(p.t, p.what, p.argv, p.ctx, p.cmd, err)
-	select {
-	case <-p.eof:
-	case <-time.After(10 * time.Second):
-		p.t.Errorf("%s run of %q: the terminal stayed open 10s after the program exited", p.what, p.argv)
-	}
-	p.master.Close()
-	<-p.eof
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String(), status
+	return p.transcript(), status
 }
 
 // sandboxArgv prefixes argv with runsc-lite do.

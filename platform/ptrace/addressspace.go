@@ -703,6 +703,11 @@ func (as *addressSpace) Unmap(addr, length uintptr) {
 	}
 }
 
+// HostPID returns the host PID of the address space's stub process: the
+// host process that runs the sandbox process (the OCI runtime's ps --format
+// json reports it), as the sentry's PID namespace numbers it.
+func (as *addressSpace) HostPID() int { return int(as.pid) }
+
 // Release implements platform.AddressSpace.Release: it kills and reaps
 // every stub thread and the stub process, and stops the master.
 func (as *addressSpace) Release() {

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -24,99 +23,79 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/platform/kvm"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
-	"github.com/runsc-lite/runsc-lite/sentry/arch"
-	"github.com/runsc-lite/runsc-lite/sentry/auth"
+	"github.com/runsc-lite/runsc-lite/sentry/container"
+	"github.com/runsc-lite/runsc-lite/sentry/control"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/inotify"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
-	"github.com/runsc-lite/runsc-lite/sentry/loader"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
-	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	unixsocket "github.com/runsc-lite/runsc-lite/sentry/socket/unix"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
-	"github.com/runsc-lite/runsc-lite/sentry/vfs"
+	"github.com/runsc-lite/runsc-lite/sentry/tty"
 	"github.com/runsc-lite/runsc-lite/softirqd"
 	"github.com/runsc-lite/runsc-lite/workqueue"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
-	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 // Config describes a sandbox to run. The launcher (sentry/sandbox) sends
 // it to the sentry process as JSON; the fields that cannot travel are
 // marked json:"-" and set on the sentry's side.
 type Config struct {
-	// Argv is the program and its arguments; Argv[0] is looked up in the
-	// sandbox's PATH when it has no slash.
-	Argv []string
-	// Env is the program's environment.
-	Env []string
-	// Cwd is the working directory inside the sandbox.
-	Cwd string
-	// Root is the host directory shown read-only as the sandbox's root.
-	Root string
-	// RootFD, if not 0, is a descriptor of Root opened by the launcher
-	// (vfs.Options.RootFD); volumes carry theirs in vfs.Volume.HostFD.
-	RootFD int
-	// Volumes are host directories bound into the sandbox.
-	Volumes []vfs.Volume
-	// Platform names the platform ("ptrace").
-	Platform string
+	// Container is the sandbox's first container; its init is the
+	// sandbox's PID 1.
+	Container container.Spec `json:"container"`
+	// InitFDs are init's descriptors: sentry descriptors by sandbox
+	// number (nil: the sentry's stdin, stdout and stderr).
+	InitFDs container.Stdio `json:"initFDs,omitempty"`
+	// Platform names the platform ("ptrace", "kvm", "auto").
+	Platform string `json:"platform"`
 	// CPUs is the number of sandbox CPUs (0: the host's count).
-	CPUs int
+	CPUs int `json:"cpus,omitempty"`
 	// TotalMemory is the size of the memory file in bytes.
-	TotalMemory uint64
+	TotalMemory uint64 `json:"totalMemory,omitempty"`
 	// SwapSize is the size of the swap file in bytes (0: no swap).
-	SwapSize uint64
+	SwapSize uint64 `json:"swapSize,omitempty"`
 	// Strace logs every syscall.
-	Strace bool
-	// Hostname is the sandbox's hostname.
-	Hostname string
+	Strace bool `json:"strace,omitempty"`
+	// Hostname and Domainname are the sandbox's (uname).
+	Hostname   string `json:"hostname,omitempty"`
+	Domainname string `json:"domainname,omitempty"`
+	// Control, if set, serves the sandbox's control channel (OCI).
+	Control *Control `json:"control,omitempty"`
 	// Network is the network mode: none (default), sandbox or host
 	// (network.go).
-	Network string
+	Network string `json:"network,omitempty"`
 	// NetNS is the network namespace whose interfaces --network=sandbox
 	// takes over ("": the one the sentry runs in).
-	NetNS string
-	// Creds are the first process's credentials (IDs and capability
-	// sets); nil means process.HostCredentials (the host user's IDs).
-	Creds *auth.Credentials
+	NetNS string `json:"netns,omitempty"`
 	// PidsLimit bounds how many tasks (threads and processes) the
 	// sandbox may hold: a clone beyond it fails with EAGAIN. 0 means
 	// DefaultPidsLimit; negative means no limit.
-	PidsLimit int
-	// ConsoleFD, if not 0, is the sentry's descriptor of a host
-	// terminal that becomes the sandbox's terminal (OCI's
-	// process.terminal: the replica of the pseudo-terminal whose master
-	// went to the console socket; the launcher passes it as an extra
-	// file): it is /dev/pts/0 inside, init's stdin, stdout and stderr,
-	// and init's controlling terminal. When 0, the sentry's own stdin,
-	// stdout or stderr, if a terminal, is the sandbox's terminal in the
-	// same way for the descriptors on it, unless LeaveTerminal. See
-	// AttachTerminal.
-	ConsoleFD int
-	// ConsoleSize, if not nil, is the console's window size at start
-	// (OCI's process.consoleSize).
-	ConsoleSize *linux.Winsize
-	// PTSOptions, if not nil, are the mount options of the sandbox's
-	// /dev/pts (an OCI devpts mount's mode=, gid=, ptmxmode=); nil:
-	// devpts.DefaultOptions.
-	PTSOptions *devpts.Options
-	// LeaveTerminal passes a terminal on the sentry's stdio through as
-	// host files instead: the launcher sets it when it runs in the
-	// background of its terminal, which must not turn raw under the
-	// shell (the sentry, in a session of its own, cannot tell).
-	LeaveTerminal bool
-	// IgnoredSignals start ignored in init, as execve keeps ignored
-	// dispositions: those the caller of runsc-lite ignored (nohup's
-	// SIGHUP, a shell's SIGINT for a background job).
-	IgnoredSignals []int
+	PidsLimit int `json:"pidsLimit,omitempty"`
 	// HostUDS lets AF_UNIX sockets connect to host socket files on
 	// volumes (--host-uds=open).
-	HostUDS bool
+	HostUDS bool `json:"hostUDS,omitempty"`
+	// ConsoleFD, if not 0, is the sentry's descriptor of a host
+	// terminal that becomes init's terminal (OCI's process.terminal:
+	// the replica of the pseudo-terminal whose master went to the
+	// console socket, or to the CLI's relay; the launcher passes it as
+	// an extra file): it is /dev/pts/0 of the first container, init's
+	// stdin, stdout and stderr, and init's controlling terminal, with
+	// Container.Process.ConsoleSize. When 0, a terminal on init's
+	// stdin or stdout (InitFDs) is init's terminal in the same way for
+	// the descriptors on it, unless LeaveTerminal. See
+	// container.AttachTerminal.
+	ConsoleFD int `json:"consoleFD,omitempty"`
+	// LeaveTerminal passes a terminal on init's stdio through as host
+	// files instead: the launcher sets it when it runs in the
+	// background of its terminal, which must not turn raw under the
+	// shell (the sentry, in a session of its own, cannot tell); the
+	// OCI runtime sets it unless process.terminal asks for one.
+	LeaveTerminal bool `json:"leaveTerminal,omitempty"`
 	// Log receives the sandbox's logs.
 	Log *logrus.Logger `json:"-"`
 	// Signals, if not nil, carries the host signals the sentry already
@@ -135,15 +114,19 @@ type Config struct {
 	Confine func() error `json:"-"`
 }
 
-// ExitError is a failure to start the program, with the exit status a
-// shell would give for it (127: not found, 126: found but not runnable).
-type ExitError struct {
-	Status int
-	Err    error
+// Control is how an OCI sandbox is driven from outside (package control).
+type Control struct {
+	// ListenFD is a listening Unix socket, a descriptor of the sentry.
+	ListenFD int `json:"listenFD"`
+	// WaitForStart leaves the first container created until the
+	// control channel starts it (OCI create; otherwise it starts at
+	// once, OCI run).
+	WaitForStart bool `json:"waitForStart,omitempty"`
 }
 
-func (e *ExitError) Error() string { return e.Err.Error() }
-func (e *ExitError) Unwrap() error { return e.Err }
+// ExitError is a failure to start the program, with the exit status a
+// shell would give for it (127: not found, 126: found but not runnable).
+type ExitError = container.ExitError
 
 // DefaultTotalMemory is a quarter of the host's RAM, at most 4 GiB.
 func DefaultTotalMemory() uint64 {
@@ -225,7 +208,7 @@ func setMaxThreads(pids int) {
 
 // Run runs cfg.Argv in a new sandbox and returns its init's exit status.
 func Run(cfg Config) (process.WaitStatus, error) {
-	if len(cfg.Argv) == 0 {
+	if len(cfg.Container.Process.Args) == 0 {
 		return 0, &ExitError{Status: 2, Err: errors.New("no program to run")}
 	}
 	log := cfg.Log
@@ -311,6 +294,9 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	}
 	zone.SetOOMCandidates(s.OOMCandidates)
 	s.Sockets = socket.NewRegistry()
+	// Every container's inotify watches ask the whole sandbox whether a
+	// deleted file is still open.
+	inotify.OpenElsewhere = func(key fs.FileKey) bool { return fileOpen(s, key) }
 	s.Sockets.Register(unixsocket.New(unixsocket.Options{HostUDS: cfg.HostUDS}))
 	stopNetwork, err := setupNetwork(s, cfg, log)
 	if err != nil {
@@ -324,86 +310,57 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	if cfg.Hostname != "" {
 		s.Hostname = cfg.Hostname
 	}
+	if cfg.Domainname != "" {
+		s.Domainname = cfg.Domainname
+	}
+	for _, m := range cfg.Container.UIDMappings {
+		s.UIDMap = append(s.UIDMap, process.IDMapEntry{Inner: m.ContainerID, Outer: m.HostID, Count: m.Size})
+	}
+	for _, m := range cfg.Container.GIDMappings {
+		s.GIDMap = append(s.GIDMap, process.IDMapEntry{Inner: m.ContainerID, Outer: m.HostID, Count: m.Size})
+	}
 
-	root := cfg.Root
-	if root == "" {
-		root = "/"
-	}
 	closer := workqueue.NewHostFDCloser(wqs.Unbound, nil)
-	ptsOpts := devpts.DefaultOptions
-	if cfg.PTSOptions != nil {
-		ptsOpts = *cfg.PTSOptions
-	}
-	pts := devpts.New(ptsOpts, s)
-	v, err := newFilesystem(s, vfs.Options{Root: root, RootFD: cfg.RootFD, Volumes: cfg.Volumes, FDCloser: closer, PTS: pts})
-	if err != nil {
-		return 0, err
-	}
-	s.VFS = v
-	wqUsers, err := startWorkqueueUsers(wqs, v, cfg.Volumes, log)
+	wqUsers, err := startWorkqueueUsers(wqs, log)
 	if err != nil {
 		return 0, err
 	}
 	defer wqUsers.finish()
-
-	fsctx, err := v.NewFSContext(cfg.Cwd)
-	if err != nil {
-		return 0, fmt.Errorf("setting the working directory %q: %w", cfg.Cwd, err)
+	ttyFD := -1
+	if tty.IsTerminal(0) {
+		ttyFD = 0
 	}
-	creds := cfg.Creds
-	if creds == nil {
-		creds = process.HostCredentials()
+	env := &container.Env{Sandbox: s, FDCloser: closer, Writable: wqUsers.addWritable, TTYHostFD: ttyFD, Limits: limits, Log: log}
+	stdio := cfg.InitFDs
+	if stdio == nil {
+		stdio = container.HostStdio
 	}
-	var consoleFile *os.File
-	if cfg.ConsoleFD != 0 {
-		consoleFile = os.NewFile(uintptr(cfg.ConsoleFD), "console")
+	var term *container.Terminal
+	switch {
+	case cfg.ConsoleFD != 0:
+		term = &container.Terminal{Host: os.NewFile(uintptr(cfg.ConsoleFD), "console")}
+	case !cfg.LeaveTerminal:
+		term = &container.Terminal{}
 	}
-	var console *Console
-	if consoleFile != nil || !cfg.LeaveTerminal {
-		console, err = AttachTerminal(v, pts, consoleFile, cfg.ConsoleSize, creds, log)
+	first, err := container.New(env, &cfg.Container, stdio, term, initTID)
+	if term != nil && term.Host != nil {
+		// The link has a descriptor of its own.
+		term.Host.Close()
 	}
 	if err != nil {
 		return 0, err
 	}
+	console := first.Console()
 	defer console.Close()
-	fds := vfs.NewFDTable()
-	if err := console.installStdio(fds); err != nil {
-		return 0, fmt.Errorf("passing stdio to the sandbox: %w", err)
-	}
-
-	as, err := plat.NewAddressSpace()
-	if err != nil {
-		fds.Release()
-		return 0, fmt.Errorf("creating the first address space: %w", err)
-	}
-	m := mm.New(zone, as, plat.MaxUserAddress())
-	loaded, exe, creds, err := loadProgram(v, fsctx, m, cfg, creds)
-	if err != nil {
-		m.DecUsers()
-		fds.Release()
-		return 0, err
-	}
-	m.SetExecutable(loaded.Executable)
-
-	init := s.NewThreadGroup(process.NewThreadGroupOpts{
-		TID:    initTID,
-		Name:   loaded.Comm,
-		MM:     m,
-		Regs:   arch.NewInitialRegisters(loaded.Entry, loaded.Stack),
-		FDs:    fds,
-		FS:     fsctx,
-		Creds:  creds,
-		Exe:    exe,
-		Limits: limits,
-	})
-	for _, sig := range cfg.IgnoredSignals {
-		if sig > 0 && sig <= linux.SignalMaximum && sig != int(linux.SIGKILL) && sig != int(linux.SIGSTOP) {
-			init.TG.SetSignalAction(sig, process.SignalAction{Handler: linux.SIG_IGN})
+	s.VFS = first.VFS
+	if cfg.Control != nil {
+		srv := control.NewServer(env, first)
+		if err := srv.Serve(cfg.Control.ListenFD); err != nil {
+			return 0, err
 		}
+		defer srv.Close()
 	}
-	if err := console.SetControllingTerminal(init.TG); err != nil {
-		return 0, fmt.Errorf("giving the sandbox its terminal: %w", err)
-	}
+	init := first.Init()
 	if cfg.Confine != nil {
 		// Init has not run: the sentry exits with this error right
 		// after, which tears down what is built.
@@ -411,14 +368,16 @@ func Run(cfg Config) (process.WaitStatus, error) {
 			return 0, err
 		}
 	}
-	log.Debugf("starting %s (pid %d) at %#x", loaded.Executable, init.TID(), loaded.Entry)
+	log.Debugf("created %s (pid %d)", init.Exe(), init.TGID())
 	// Forward host signals before init runs, so a signal sent as soon as
 	// the program is up reaches it instead of killing runsc-lite.
 	stopForwarding := process.ForwardHostSignals(s, console.Foreground(), cfg.Signals)
 	defer stopForwarding()
-	init.Task.Start()
+	if cfg.Control == nil || !cfg.Control.WaitForStart {
+		first.Start()
+	}
 	<-s.InitExited()
-	status := init.TG.ExitStatus()
+	status := init.ExitStatus()
 	log.Debugf("init exited: %v", status)
 	shutdown(s)
 	// The program's last output reaches the host terminal, and the
@@ -480,85 +439,6 @@ func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platf
 		return p, nil
 	}
 	return nil, fmt.Errorf("unknown platform %q (want ptrace, kvm or auto)", name)
-}
-
-// loadProgram finds cfg.Argv[0] (through the sandbox's PATH when it has no
-// slash) and loads it into m as creds would execve it, and returns the
-// credentials it runs with (a set-user-ID program changes them), and the
-// executable for /proc/1/exe.
-func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, cfg Config, creds *auth.Credentials) (loader.Loaded, process.Executable, *auth.Credentials, error) {
-	name := cfg.Argv[0]
-	ctx := &fs.Context{Creds: creds}
-	opened := map[string]vfs.Location{}
-	open := func(p string) (loader.File, string, error) {
-		f, err := v.OpenExecutableAs(ctx, fsctx, p)
-		if err != nil {
-			return nil, "", err
-		}
-		opened[f.Path()] = f.Location()
-		return syscalls.ExecFile(f), f.Path(), nil
-	}
-	candidates := []string{name}
-	if !strings.Contains(name, "/") {
-		candidates = nil
-		for _, dir := range strings.Split(lookupEnv(cfg.Env, "PATH", "/usr/local/bin:/usr/bin:/bin"), ":") {
-			if dir == "" {
-				dir = "."
-			}
-			candidates = append(candidates, path.Join(dir, name))
-		}
-	}
-	var firstErr error
-	for _, c := range candidates {
-		var execCreds *auth.Credentials
-		loaded, err := loader.Load(loader.LoadArgs{
-			MM:        m,
-			Open:      open,
-			Filename:  c,
-			Argv:      cfg.Argv,
-			Envv:      cfg.Env,
-			ExecCreds: syscalls.ExecCredentials(creds, &execCreds),
-		})
-		if err == nil {
-			err = syscalls.HoldExecutable(v, ctx, m, opened, loaded.Executable)
-		}
-		if err == nil {
-			return loaded, process.Executable{Path: loaded.Executable, Loc: opened[loaded.Executable]}, execCreds, nil
-		}
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
-			continue
-		}
-		if firstErr == nil {
-			firstErr = err
-		}
-		if errors.Is(err, unix.ENOEXEC) {
-			break
-		}
-	}
-	if firstErr == nil {
-		return loader.Loaded{}, process.Executable{}, nil, &ExitError{Status: 127, Err: fmt.Errorf("%s: command not found in the sandbox", name)}
-	}
-	status := 126
-	return loader.Loaded{}, process.Executable{}, nil, &ExitError{Status: status, Err: fmt.Errorf("cannot execute %s: %w", name, describeExecError(firstErr))}
-}
-
-func describeExecError(err error) error {
-	switch {
-	case errors.Is(err, unix.ENOEXEC):
-		return fmt.Errorf("%w (ENOEXEC: exec format error)", err)
-	case errors.Is(err, unix.EACCES):
-		return fmt.Errorf("%w (EACCES: permission denied)", err)
-	}
-	return err
-}
-
-func lookupEnv(env []string, key, def string) string {
-	for _, kv := range env {
-		if strings.HasPrefix(kv, key+"=") {
-			return kv[len(key)+1:]
-		}
-	}
-	return def
 }
 
 // HostEnv returns the sentry's own environment, for `do`.

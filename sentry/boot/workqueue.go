@@ -2,30 +2,35 @@ package boot
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
-	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/procfs"
-	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/runsc-lite/runsc-lite/workqueue"
 	"github.com/sirupsen/logrus"
 )
 
 // workqueueUsers are the sentry's users of the workqueues that are started
-// once the filesystem exists: write-behind of the writable volumes and the
-// periodic write-back of their dirty mapped pages (on the "writeback"
-// workqueue), and the per-CPU vmstat folds (on mm_percpu_wq). The deferred
-// close of host descriptors is wired through vfs.Options.FDCloser.
+// once the filesystem exists: write-behind of the writable host
+// filesystems (volumes, binds, a writable root) and the periodic
+// write-back of their dirty mapped pages (on the "writeback" workqueue),
+// and the per-CPU vmstat folds (on mm_percpu_wq). The deferred close of
+// host descriptors is wired through container.Env.FDCloser.
+//
+// Locking: mu protects volumes and mappedWB.
 type workqueueUsers struct {
-	log     *logrus.Logger
-	volumes []*hostfs.FS
-	vmstat  *workqueue.VmstatUpdater
+	log    *logrus.Logger
+	wqs    *workqueue.System
+	vmstat *workqueue.VmstatUpdater
 
+	mu      sync.Mutex
+	volumes []*hostfs.FS
 	// mappedWB writes back the volumes' dirty mapped pages every
-	// DirtyWritebackInterval; stopped is set by finish.
+	// DirtyWritebackInterval, once there is a volume; stopped is set by
+	// finish.
 	mappedWB *workqueue.DelayedWork
 	stopped  atomic.Bool
 }
@@ -34,40 +39,43 @@ type workqueueUsers struct {
 // are written back (Linux's vm.dirty_writeback_centisecs, 500).
 const DirtyWritebackInterval = 5 * time.Second
 
-// startWorkqueueUsers turns on write-behind for every writable volume of
-// v (vols are the volumes v was built with) and starts the vmstat folds.
-// It returns the users; call finish when init has exited. It does not
-// block.
-// Preconditions: no sandbox task runs yet.
-func startWorkqueueUsers(wqs *workqueue.System, v *vfs.VirtualFilesystem, vols []vfs.Volume, log *logrus.Logger) (*workqueueUsers, error) {
-	u := &workqueueUsers{log: log}
-	fsc, err := v.NewFSContext("/")
+// startWorkqueueUsers starts the vmstat folds and returns the users; call
+// addWritable for each writable host filesystem, and finish when init has
+// exited. It does not block.
+func startWorkqueueUsers(wqs *workqueue.System, log *logrus.Logger) (*workqueueUsers, error) {
+	u := &workqueueUsers{log: log, wqs: wqs}
+	var err error
+	u.vmstat, err = procfs.StartVmstat(wqs, 0)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("starting the vmstat updates: %w", err)
 	}
-	seen := make(map[*hostfs.FS]bool)
-	for _, vol := range vols {
-		if vol.ReadOnly {
-			continue
-		}
-		loc, err := v.Resolve(fs.Background, fsc, v.RootLocation(), vol.SandboxPath, true)
-		if err != nil {
-			return nil, fmt.Errorf("volume %q: %w", vol.SandboxPath, err)
-		}
-		hf, ok := loc.Mount.FS.(*hostfs.FS)
-		if !ok || seen[hf] || hf.ReadOnly() {
-			continue
-		}
-		seen[hf] = true
-		if err := hf.EnableWriteback(hostfs.WritebackOptions{WQ: wqs.Writeback}); err != nil {
-			return nil, fmt.Errorf("volume %q: %w", vol.SandboxPath, err)
-		}
-		u.volumes = append(u.volumes, hf)
+	return u, nil
+}
+
+// addWritable turns on write-behind for a writable host filesystem, and
+// the periodic write-back of its mapped pages.
+func (u *workqueueUsers) addWritable(hf *hostfs.FS) error {
+	if hf.ReadOnly() {
+		return nil
 	}
-	if len(u.volumes) > 0 {
-		wq := wqs.Writeback
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, v := range u.volumes {
+		if v == hf {
+			return nil
+		}
+	}
+	if err := hf.EnableWriteback(hostfs.WritebackOptions{WQ: u.wqs.Writeback}); err != nil {
+		return fmt.Errorf("%s: %w", hf.HostDir(), err)
+	}
+	u.volumes = append(u.volumes, hf)
+	if u.mappedWB == nil {
+		wq := u.wqs.Writeback
 		u.mappedWB = workqueue.NewDelayedWork(func(*kernel.Task, *workqueue.Work) {
-			for _, hf := range u.volumes {
+			u.mu.Lock()
+			vols := append([]*hostfs.FS(nil), u.volumes...)
+			u.mu.Unlock()
+			for _, hf := range vols {
 				hf.WritebackMapped()
 			}
 			if !u.stopped.Load() {
@@ -76,11 +84,7 @@ func startWorkqueueUsers(wqs *workqueue.System, v *vfs.VirtualFilesystem, vols [
 		})
 		wq.QueueDelayed(u.mappedWB, DirtyWritebackInterval)
 	}
-	u.vmstat, err = procfs.StartVmstat(wqs, 0)
-	if err != nil {
-		return nil, fmt.Errorf("starting the vmstat updates: %w", err)
-	}
-	return u, nil
+	return nil
 }
 
 // finish writes back every volume's dirty data and waits for it (no data
@@ -93,10 +97,14 @@ func (u *workqueueUsers) finish() {
 		return
 	}
 	u.stopped.Store(true)
-	if u.mappedWB != nil {
-		u.mappedWB.Cancel()
+	u.mu.Lock()
+	wb := u.mappedWB
+	vols := append([]*hostfs.FS(nil), u.volumes...)
+	u.mu.Unlock()
+	if wb != nil {
+		wb.Cancel()
 	}
-	for _, hf := range u.volumes {
+	for _, hf := range vols {
 		if err := hf.SyncAll(nil); err != nil {
 			u.log.Warningf("writing back volume %s at exit: %v", hf.HostDir(), err)
 		}

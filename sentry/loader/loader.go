@@ -64,6 +64,26 @@ type Memory interface {
 	MaxUserAddress() uintptr
 }
 
+// InterpreterError is a failure to open the interpreter that a "#!"
+// script or an ELF executable's PT_INTERP names (execve's ENOENT for a
+// file that exists).
+type InterpreterError struct {
+	// Path is the script or executable, Interpreter what it names.
+	Path, Interpreter string
+	// ELF is set for a program interpreter (PT_INTERP), clear for "#!".
+	ELF bool
+	Err error
+}
+
+func (e *InterpreterError) Error() string {
+	if e.ELF {
+		return fmt.Sprintf("%s: program interpreter %s: %v", e.Path, e.Interpreter, e.Err)
+	}
+	return fmt.Sprintf("%s: %s: bad interpreter: %v", e.Path, e.Interpreter, e.Err)
+}
+
+func (e *InterpreterError) Unwrap() error { return e.Err }
+
 // File is an executable (or script, or interpreter) opened by the sentry.
 // If a File also implements io.Closer, Load closes it once it is done with
 // it; mappings created from its Mappable must stay valid after that (the
@@ -234,10 +254,14 @@ func Load(args LoadArgs) (Loaded, error) {
 	// Phase 1: resolve scripts, open and validate the executable and its
 	// interpreter, place them. Nothing is mapped yet.
 	path := args.Filename
+	script := ""
 	var exe *elfImage
 	for depth := 0; ; depth++ {
 		f, resolved, err := open(path)
 		if err != nil {
+			if depth > 0 {
+				return Loaded{}, &InterpreterError{Path: script, Interpreter: path, Err: errors.Unwrap(err)}
+			}
 			return Loaded{}, err
 		}
 		if depth == 0 {
@@ -262,7 +286,7 @@ func Load(args LoadArgs) (Loaded, error) {
 				return Loaded{}, fmt.Errorf("%s: %w", path, err)
 			}
 			argv = scriptArgv(argv, interp, arg, hasArg, path)
-			path = interp
+			script, path = path, interp
 			continue
 		}
 		exe, err = parseELF(f, resolved, maxAddr)
@@ -279,7 +303,7 @@ func Load(args LoadArgs) (Loaded, error) {
 	if exe.interp != "" {
 		f, resolved, err := open(exe.interp)
 		if err != nil {
-			return Loaded{}, fmt.Errorf("%s: program interpreter: %w", exe.path, err)
+			return Loaded{}, &InterpreterError{Path: exe.path, Interpreter: exe.interp, ELF: true, Err: errors.Unwrap(err)}
 		}
 		interp, err = parseELF(f, resolved, maxAddr)
 		if err != nil {

@@ -239,7 +239,7 @@ func (m *MemoryManager) makeWritableLocked(v *vma, pa uintptr, p *pte) error {
 	p.objOff = 0
 	if p.mapped.Any() {
 		// The platform still maps the old frame.
-		m.as.Unmap(pa, PageSize)
+		m.as.get().Unmap(pa, PageSize)
 		p.mapped = hostarch.AccessType{}
 	}
 	return nil
@@ -260,6 +260,12 @@ func (m *MemoryManager) wantedAccessLocked(v *vma, pa uintptr, p *pte) hostarch.
 // fault-around window containing pa (within v) whose platform access is
 // not what it should be, one MapFile per run of consecutive frames.
 func (m *MemoryManager) mapWindowLocked(v *vma, pa uintptr) error {
+	as := m.as.get()
+	if as == nil || m.handedOver {
+		// No thread runs here: an image execve is still building, or
+		// one whose address space went to the next image.
+		return nil
+	}
 	lo := max(v.start, pa&^(faultAroundPages*PageSize-1))
 	hi := min(v.end, lo+faultAroundPages*PageSize)
 	var runStart uintptr
@@ -270,7 +276,7 @@ func (m *MemoryManager) mapWindowLocked(v *vma, pa uintptr) error {
 		if runLen == 0 {
 			return nil
 		}
-		err := m.as.MapFile(runStart, memfile.FileRange{Start: runFrame, End: runFrame + runLen}, runAccess)
+		err := as.MapFile(runStart, memfile.FileRange{Start: runFrame, End: runFrame + runLen}, runAccess)
 		runLen = 0
 		return err
 	}
@@ -373,6 +379,23 @@ func (m *MemoryManager) CopyOut(addr uintptr, src []byte) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.copyLocked(addr, src, true, false)
+}
+
+// ForceCopyIn and ForceCopyOut are CopyIn and CopyOut whatever the
+// mappings' permissions (Linux's FOLL_FORCE): a debugger's access to its
+// tracee (PTRACE_PEEKDATA/POKETEXT, /proc/PID/mem). A forced write to a
+// private mapping breaks copy-on-write as a write fault would.
+func (m *MemoryManager) ForceCopyIn(addr uintptr, dst []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.copyLocked(addr, dst, false, true)
+}
+
+// ForceCopyOut: see ForceCopyIn.
+func (m *MemoryManager) ForceCopyOut(addr uintptr, src []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.copyLocked(addr, src, true, true)
 }
 
 // ZeroOut writes n zero bytes at addr, whatever the permissions of the

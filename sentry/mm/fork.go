@@ -70,7 +70,7 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 	}
 	for _, a := range protect {
 		p := m.pages[a]
-		m.as.Unmap(a, PageSize)
+		m.as.get().Unmap(a, PageSize)
 		p.mapped = hostarch.AccessType{}
 	}
 	return c

@@ -135,9 +135,12 @@ type pte struct {
 
 // MemoryManager is one application address space.
 type MemoryManager struct {
-	zone    *kswapd.Zone
-	mf      *memfile.MemoryFile
-	as      platform.AddressSpace
+	zone *kswapd.Zone
+	mf   *memfile.MemoryFile
+	// as is the platform address space: set once, by New or
+	// SetAddressSpace (under mu); read without mu by AddressSpace (every
+	// switch into the application).
+	as      addressSpaceSlot
 	maxAddr uintptr
 
 	// owner is the TGID of the process the address space belongs to
@@ -154,8 +157,11 @@ type MemoryManager struct {
 
 	mu    sync.Mutex
 	users int
-	vmas  []*vma // sorted by start, non-overlapping
-	pages map[uintptr]*pte
+	// handedOver says TakeAddressSpace gave as to a new image: m maps
+	// nothing more in it and does not release it.
+	handedOver bool
+	vmas       []*vma // sorted by start, non-overlapping
+	pages      map[uintptr]*pte
 	// nrSwap counts the ptes that are swap entries.
 	nrSwap int
 	// totalVM and dataVM count the pages of all vmas and of the data
@@ -185,15 +191,20 @@ type ExecutableRef interface {
 // New returns an empty memory manager over address space as, with one
 // user, whose pages come from zone. maxAddr is the first address above the
 // application's range (platform.Platform.MaxUserAddress).
+//
+// as may be nil for a memory manager being built (execve loads the new
+// image before its point of no return): it can be mapped, read and
+// written by the sentry, and gets its address space with
+// SetAddressSpace before any thread runs in it.
 func New(zone *kswapd.Zone, as platform.AddressSpace, maxAddr uintptr) *MemoryManager {
 	m := &MemoryManager{
 		zone:    zone,
 		mf:      zone.MemoryFile(),
-		as:      as,
 		maxAddr: maxAddr &^ (PageSize - 1),
 		users:   1,
 		pages:   make(map[uintptr]*pte),
 	}
+	m.as.set(as)
 	register(m)
 	return m
 }
@@ -206,7 +217,67 @@ func (m *MemoryManager) SetOwner(pid int32) { m.owner.Store(pid) }
 func (m *MemoryManager) Owner() int32 { return m.owner.Load() }
 
 // AddressSpace returns the platform address space mirroring this one.
-func (m *MemoryManager) AddressSpace() platform.AddressSpace { return m.as }
+func (m *MemoryManager) AddressSpace() platform.AddressSpace { return m.as.get() }
+
+// addressSpaceSlot holds a memory manager's platform address space (nil
+// for none), readable without the memory manager's lock.
+type addressSpaceSlot struct {
+	p atomic.Pointer[platform.AddressSpace]
+}
+
+func (s *addressSpaceSlot) get() platform.AddressSpace {
+	if p := s.p.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (s *addressSpaceSlot) set(as platform.AddressSpace) {
+	if as == nil {
+		s.p.Store(nil)
+		return
+	}
+	s.p.Store(&as)
+}
+
+// SetAddressSpace gives a memory manager made without one (New with a nil
+// address space) its platform address space, which must map nothing.
+// Nothing is mapped in it yet: faults map pages as the new image touches
+// them.
+func (m *MemoryManager) SetAddressSpace(as platform.AddressSpace) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.as.get() != nil {
+		panic("mm: SetAddressSpace on a memory manager that has an address space")
+	}
+	m.as.set(as)
+}
+
+// TakeAddressSpace empties the platform address space of m and hands it
+// over to the caller, for execve's new image to run in: the process keeps
+// its host process (the ptrace stub), as a Linux process keeps its PID
+// across execve, and the exec creates none. It returns nil when m has
+// other users (a vfork parent, CLONE_VM siblings), which still run in it.
+// Afterwards m maps nothing more in the address space and does not
+// release it, but AddressSpace still returns it (an observer of the
+// process until the new image replaces m sees the same host process);
+// m's pages, vmas and users are as before, for DecUsers to release.
+//
+// Preconditions: no thread runs in m's address space but the caller.
+func (m *MemoryManager) TakeAddressSpace() platform.AddressSpace {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	as := m.as.get()
+	if m.users != 1 || as == nil || m.handedOver {
+		return nil
+	}
+	m.handedOver = true
+	for _, p := range m.pages {
+		p.mapped = hostarch.AccessType{}
+	}
+	as.Unmap(PageSize, m.maxAddr-PageSize)
+	return as
+}
 
 // MaxUserAddress returns the first address above the application's range.
 func (m *MemoryManager) MaxUserAddress() uintptr { return m.maxAddr }
@@ -253,11 +324,14 @@ func (m *MemoryManager) DecUsers() {
 	m.totalVM, m.dataVM = 0, 0
 	exe := m.exeRef
 	m.exeRef = nil
+	handedOver := m.handedOver
 	m.mu.Unlock()
 	if exe != nil {
 		exe.Release()
 	}
-	m.as.Release()
+	if as := m.as.get(); as != nil && !handedOver {
+		as.Release()
+	}
 }
 
 func pageDown(a uintptr) uintptr { return a &^ (PageSize - 1) }
@@ -371,7 +445,7 @@ func (m *MemoryManager) dropPagesLocked(start, end uintptr, unmapPlatform bool) 
 		delete(m.pages, addr)
 	})
 	if anyMapped && unmapPlatform {
-		m.as.Unmap(start, end-start)
+		m.as.get().Unmap(start, end-start)
 	}
 	// After the platform unmap: a frame must not be reused while the
 	// application can still reach it.
@@ -641,7 +715,7 @@ func (m *MemoryManager) Mprotect(addr, length uintptr, perms hostarch.AccessType
 		}
 	})
 	if anyMapped {
-		m.as.Unmap(addr, end-addr)
+		m.as.get().Unmap(addr, end-addr)
 	}
 	return nil
 }

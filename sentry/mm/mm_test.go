@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/runsc-lite/runsc-lite/kswapd"
+	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -30,8 +31,10 @@ func (f *fakeAS) MapFile(addr uintptr, fr memfile.FileRange, at hostarch.AccessT
 
 func (f *fakeAS) Unmap(addr, length uintptr) {
 	f.unmaps++
-	for a := addr; a < addr+length; a += PageSize {
-		delete(f.mapped, a)
+	for a := range f.mapped {
+		if a >= addr && a-addr < length {
+			delete(f.mapped, a)
+		}
 	}
 }
 
@@ -367,4 +370,67 @@ func forgetMemoryManagers(mf *memfile.MemoryFile) {
 		}
 	}
 	registry.mu.Unlock()
+}
+
+// TestTakeAddressSpace: execve's new image takes over the old one's
+// platform address space, emptied; the old memory manager still names it
+// but maps nothing more in it and does not release it; the new one maps
+// on its faults and releases it. An address space with another user
+// (vfork) is not handed over.
+func TestTakeAddressSpace(t *testing.T) {
+	m, as, _, z := newZoneMM(t, 64<<20, 0)
+	addr, err := m.MMap(MMapOpts{Length: 1 << 20, Perms: hostarch.ReadWrite, Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.HandleFault(addr, hostarch.Write); err != nil {
+		t.Fatal(err)
+	}
+	m.IncUsers()
+	if got := m.TakeAddressSpace(); got != nil {
+		t.Fatalf("TakeAddressSpace of a shared memory manager: %v, want nil", got)
+	}
+	m.DecUsers()
+	if len(as.mapped) == 0 {
+		t.Fatal("the fault mapped nothing")
+	}
+
+	next := New(z, nil, 0x7fff00000000)
+	naddr, err := next.MMap(MMapOpts{Length: 1 << 20, Perms: hostarch.ReadWrite, Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := next.CopyOut(naddr, []byte("image")); err != nil {
+		t.Fatalf("loading an image without an address space: %v", err)
+	}
+	if got := m.TakeAddressSpace(); got != platform.AddressSpace(as) {
+		t.Fatalf("TakeAddressSpace: %v, want the memory manager's", got)
+	}
+	if len(as.mapped) != 0 {
+		t.Fatalf("%d pages still mapped after TakeAddressSpace", len(as.mapped))
+	}
+	if m.AddressSpace() != platform.AddressSpace(as) {
+		t.Error("the old memory manager no longer names its address space")
+	}
+	if err := m.HandleFault(addr+PageSize, hostarch.Read); err != nil {
+		t.Fatal(err)
+	}
+	if len(as.mapped) != 0 {
+		t.Fatal("the old memory manager mapped into the address space it handed over")
+	}
+	next.SetAddressSpace(as)
+	if err := next.HandleFault(naddr, hostarch.Read); err != nil {
+		t.Fatal(err)
+	}
+	if len(as.mapped) == 0 {
+		t.Fatal("the new image's fault mapped nothing")
+	}
+	m.DecUsers()
+	if as.release {
+		t.Fatal("the old memory manager released the address space it handed over")
+	}
+	next.DecUsers()
+	if !as.release {
+		t.Fatal("the new image's memory manager did not release its address space")
+	}
 }

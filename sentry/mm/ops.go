@@ -119,7 +119,7 @@ func (m *MemoryManager) moveLocked(old, oldSize, dst, newSize uintptr) uintptr {
 		}
 	})
 	if anyMapped {
-		m.as.Unmap(old, oldSize)
+		m.as.get().Unmap(old, oldSize)
 	}
 	nv := *v
 	nv.start, nv.end = dst, dst+newSize

@@ -425,7 +425,7 @@ func (o *cacheObject) writeProtectLocked(start, end uint64) bool {
 				}
 				a := v.start + uintptr(off-v.offset)
 				if p := m.pages[a]; p != nil && p.obj == o && p.frame == cp.frame && p.mapped.Write {
-					m.as.Unmap(a, PageSize)
+					m.as.get().Unmap(a, PageSize)
 					p.mapped = hostarch.AccessType{}
 				}
 			}

@@ -158,7 +158,7 @@ func (m *MemoryManager) Reclaim(frameNo, key uint64, sw *kswapd.Swap) kswapd.Rec
 	// Unmap first so nothing writes the page while it goes out.
 	for _, s := range all {
 		if s.p.mapped.Any() {
-			s.m.as.Unmap(addr, PageSize)
+			s.m.as.get().Unmap(addr, PageSize)
 			s.p.mapped = hostarch.AccessType{}
 		}
 	}
@@ -217,7 +217,7 @@ func (m *MemoryManager) deactivatePteLocked(addr uintptr, frame uint64) {
 	}
 	p.deactivated = true
 	if p.mapped.Any() {
-		m.as.Unmap(addr, PageSize)
+		m.as.get().Unmap(addr, PageSize)
 		p.mapped = hostarch.AccessType{}
 	}
 }
@@ -238,7 +238,7 @@ func (m *MemoryManager) dropObjectPageLocked(o *cacheObject, off, frame uint64) 
 			continue
 		}
 		if p.mapped.Any() {
-			m.as.Unmap(a, PageSize)
+			m.as.get().Unmap(a, PageSize)
 		}
 		delete(m.pages, a)
 		m.mf.DecRef(frameRange(frame))
@@ -379,7 +379,7 @@ func (m *MemoryManager) ReclaimPages(frameNos, keys []uint64, sw *kswapd.Swap, r
 		var runStart, runEnd uintptr
 		flush := func() {
 			if runEnd > runStart {
-				m.as.Unmap(runStart, runEnd-runStart)
+				m.as.get().Unmap(runStart, runEnd-runStart)
 			}
 			runStart, runEnd = 0, 0
 		}

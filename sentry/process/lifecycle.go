@@ -7,6 +7,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/marshal/primitive"
 )
@@ -26,7 +27,7 @@ type CloneOptions struct {
 
 const unsupportedCloneFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
 	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP |
-	unix.CLONE_NEWTIME | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO
+	unix.CLONE_NEWTIME | unix.CLONE_IO
 
 // Clone creates a thread (CLONE_THREAD) or a process and starts it. The
 // new thread returns 0 from the syscall; the caller gets its TID.
@@ -46,7 +47,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	}
 	s := t.S
 	creds := t.Credentials()
-	if err := s.chargeTask(creds, t.nprocLimit(), true); err != nil {
+	if err := s.chargeTask(creds, t.TG.cgroup, t.nprocLimit(), true); err != nil {
 		return nil, err
 	}
 	nt := &Thread{
@@ -115,6 +116,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			return nil, unix.EAGAIN
 		}
 		tg.threads = append(tg.threads, nt)
+		t.inheritSeccomp(nt)
 		tg.mu.Unlock()
 	} else {
 		var m *mm.MemoryManager
@@ -127,7 +129,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 				t.Log().Warnf("fork: cannot create an address space: %v", err)
 				nt.FDs.Release()
 				s.mu.Lock()
-				s.unchargeTaskLocked(creds.RealUID)
+				s.unchargeTaskLocked(creds.RealUID, tg.cgroup)
 				s.mu.Unlock()
 				return nil, unix.ENOMEM
 			}
@@ -153,12 +155,18 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			Limits:     tg.Limits.Fork(),
 			children:   make(map[*ThreadGroup]struct{}),
 			exitSignal: o.ExitSignal,
+			cgroup:     tg.cgroup,
+		}
+		if ntg.cgroup != nil {
+			ntg.cgroup.add(ntg)
 		}
 		tg.mu.Lock()
 		ntg.actions = tg.actions
+		t.inheritSeccomp(nt)
 		tg.mu.Unlock()
 		ntg.inheritOOM(tg)
 		ntg.personality.Store(tg.personality.Load())
+		ntg.dumpable.Store(tg.dumpable.Load())
 		if f&unix.CLONE_VM == 0 {
 			m.SetOwner(ntg.tgid)
 		}
@@ -206,9 +214,16 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		nt.TG.vforkDone = vfork
 		nt.TG.mu.Unlock()
 	}
+	// A traced creator's tracer may trace the child too, and hear of
+	// its creation (ptrace_stop.go).
+	event := t.ptraceCloneAttach(nt, f, o.ExitSignal)
 	nt.Task.Start()
+	if event != 0 {
+		t.ptraceEvent(event, uint64(nt.TID()))
+	}
 	if vfork != nil {
 		vfork.Wait(t.Task)
+		t.ptraceEvent(linux.PTRACE_EVENT_VFORK_DONE, uint64(nt.TID()))
 	}
 	return nt, nil
 }
@@ -282,6 +297,8 @@ type WaitResult struct {
 	// Nivcsw its context switches counted the same way.
 	UTime, STime  time.Duration
 	Nvcsw, Nivcsw uint64
+	// Trapped marks a ptrace-stop of a tracee (waitid's CLD_TRAPPED).
+	Trapped bool
 }
 
 // Wait waits for a child of t's group to change state (wait4/waitid).
@@ -292,15 +309,32 @@ func (t *Thread) Wait(o WaitOptions) (WaitResult, error) {
 	s := t.S
 	var res WaitResult
 	var found error
+	// post is left by a tracer's reap of a tracee whose parent is told
+	// now (ptrace_wait.go); it runs with Sandbox.mu released.
+	var post func()
+	defer func() {
+		if post != nil {
+			post()
+		}
+	}()
 	cond := func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		any := false
+		// Tracees first (ptrace_wait.go): a child the caller traces
+		// is reported as a tracee.
+		if r, ok := tg.ptraceWaitLocked(o, &any, &post); ok {
+			res, found = r, nil
+			return true
+		}
 		for c := range tg.children {
 			if !o.matches(tg, c) {
 				continue
 			}
 			any = true
+			if c.ptraceHeldLocked(tg) {
+				continue
+			}
 			if c.zombie && o.Exited {
 				res = WaitResult{PID: c.tgid, UID: c.leader.Credentials().RealUID, Status: c.status}
 				res.UTime, res.STime, res.Nvcsw, res.Nivcsw = c.zombieTotals()
@@ -475,4 +509,24 @@ func (s *Sandbox) reapLocked(parent, c *ThreadGroup) {
 		delete(s.tgs, c.tgid)
 	}
 	s.releaseTaskLocked(c.leader)
+}
+
+// ReleaseDetached removes tg, a process that has exited and has no parent
+// in the sandbox (a process exec'd into a container, a joined container's
+// init), from the process table and frees its PID: its status has been
+// collected by the sentry itself. It does nothing for a process that has
+// a parent or has not exited.
+func (s *Sandbox) ReleaseDetached(tg *ThreadGroup) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tg.parent != nil || !tg.zombie || tg == s.init {
+		return
+	}
+	if s.tgs[tg.tgid] == tg {
+		delete(s.tgs, tg.tgid)
+	}
+	// Uncounted as a reaped leader is: an exec'd process's task was
+	// counted against the sandbox's and its container's task limits
+	// for good, so a pod that was exec'd into often refused forks.
+	s.releaseTaskLocked(tg.leader)
 }

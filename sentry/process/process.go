@@ -59,6 +59,11 @@ type Sandbox struct {
 	Hostname   string
 	Domainname string
 
+	// UIDMap and GIDMap are the sandbox's user namespace's ID maps as
+	// /proc/PID/uid_map and gid_map show them (an OCI config's
+	// linux.uidMappings); nil is the initial namespace's identity map.
+	UIDMap, GIDMap []IDMapEntry
+
 	// unknownLogged remembers which unimplemented syscalls were logged.
 	unknownLogged sync.Map
 
@@ -116,6 +121,12 @@ func (s *Sandbox) ThreadGroupByID(tgid int32) *ThreadGroup {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.tgs[tgid]
+}
+
+// IDMapEntry is one line of a uid_map or gid_map: Count IDs from Inner
+// inside the namespace are Outer onwards outside it.
+type IDMapEntry struct {
+	Inner, Outer, Count uint32
 }
 
 // HostCredentials returns the credentials `runsc-lite do` gives the
@@ -185,8 +196,22 @@ type ThreadGroup struct {
 	// oom is the group's oom_score_adj (oom.go).
 	oom oomState
 
+	// cgroup is the container the process belongs to (cgroup.go), set
+	// at creation; nil outside containers.
+	cgroup *Cgroup
+	// unkillable is Linux's SIGNAL_UNKILLABLE, set at creation for the
+	// init of an OCI container: signals it does not handle are dropped,
+	// but for SIGKILL and SIGSTOP sent from outside the sandbox.
+	unkillable bool
 	// execGen counts successful execves (ipc.go).
 	execGen uint64
+
+	// sigkilled is set once the group is killed by SIGKILL: even a
+	// PTRACE_EVENT_EXIT stop ends (ptrace_stop.go).
+	sigkilled atomic.Bool
+
+	// dumpable is the group's dumpability (dumpable.go).
+	dumpable atomic.Int32
 
 	// personality is personality(2)'s persona.
 	personality atomic.Uint32
@@ -394,6 +419,20 @@ type Thread struct {
 	// semUndo is the thread's SEM_UNDO list (ipc.go), shared with the
 	// threads cloned with CLONE_SYSVSEM; nil until first needed.
 	semUndo *sem.UndoList
+
+	// ptrace is the thread's state as a tracee, ptracer as a tracer
+	// (ptrace.go; protected by Sandbox.mu).
+	ptrace  ptraceTracee
+	ptracer ptraceTracer
+	// exitSelf marks an exit of the thread's own doing (exit,
+	// exit_group, a fatal signal it dequeued), which PTRACE_EVENT_EXIT
+	// reports; exitStatus is exit's status (haveExitStatus). Touched
+	// only by the thread.
+	exitSelf       bool
+	haveExitStatus bool
+	exitStatus     WaitStatus
+	// seccomp is the thread's seccomp mode and filters (seccomp.go).
+	seccomp seccompState
 }
 
 // TID returns the thread's ID.

@@ -25,6 +25,11 @@ type NewThreadGroupOpts struct {
 	Creds  *auth.Credentials
 	Exe    Executable
 	Limits *Limits
+	// Cgroup is the container the process belongs to (nil: none).
+	Cgroup *Cgroup
+	// Unkillable makes the process an init that ignores the signals
+	// it does not handle (see ThreadGroup.unkillable).
+	Unkillable bool
 }
 
 // NewThreadGroup creates a process with one thread that will start running
@@ -43,8 +48,9 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		o.Creds = HostCredentials()
 	}
 	t.creds.Store(o.Creds)
-	// The first process is counted but never refused: nobody forked it.
-	s.chargeTask(o.Creds, 0, false)
+	// A container's first process (and an exec'd one) is counted but
+	// never refused: nobody forked it.
+	s.chargeTask(o.Creds, o.Cgroup, 0, false)
 	var parent *kernel.Task
 	if o.Parent != nil {
 		parent = o.Parent.Task
@@ -68,8 +74,14 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		Limits:     o.Limits,
 		children:   make(map[*ThreadGroup]struct{}),
 		exitSignal: int(unix.SIGCHLD),
+		cgroup:     o.Cgroup,
+		unkillable: o.Unkillable,
 	}
 	tg.pgid, tg.sid = tg.tgid, tg.tgid
+	tg.dumpable.Store(DumpableUser)
+	if tg.cgroup != nil {
+		tg.cgroup.add(tg)
+	}
 	if tg.Limits == nil {
 		tg.Limits = HostLimits()
 	}
@@ -137,6 +149,8 @@ func (t *Thread) run(task *kernel.Task) {
 		case platform.StopSyscall:
 			if stop.Syscall32 {
 				t.refuseSyscall32()
+			} else if t.Traced() {
+				t.ptraceSyscall() // ptrace_stop.go
 			} else {
 				t.S.Syscalls.Dispatch(t)
 			}
@@ -147,6 +161,10 @@ func (t *Thread) run(task *kernel.Task) {
 		}
 		task.PreemptPoint()
 	}
+	if t.Regs.Orig_rax == unix.SYS_EXIT_GROUP {
+		t.exitSelf = true
+	}
+	t.ptraceExitEvent()
 	ctx.Release()
 	t.exitThread()
 }
@@ -187,6 +205,14 @@ func (t *Thread) handleFault(st platform.Stop) {
 // Exit ends the whole thread group with status (exit_group, a fatal
 // signal). Every thread leaves at its next return to the sentry.
 func (tg *ThreadGroup) Exit(status WaitStatus) {
+	if status == KilledBy(int(unix.SIGKILL)) && !tg.sigkilled.Swap(true) {
+		// SIGKILL ends even a PTRACE_EVENT_EXIT stop of a group
+		// already exiting.
+		for _, th := range tg.Threads() {
+			th.Task.Interrupt()
+			th.ptrace.wq.NotifyAll()
+		}
+	}
 	tg.mu.Lock()
 	if tg.exiting {
 		tg.mu.Unlock()
@@ -200,11 +226,16 @@ func (tg *ThreadGroup) Exit(status WaitStatus) {
 		th.exiting.Store(true)
 		th.Task.Interrupt()
 	}
+	if tg.cgroup != nil {
+		// Frozen threads wake to exit.
+		tg.cgroup.thawed.NotifyAll()
+	}
 }
 
 // ExitThread ends the calling thread only (exit); the last thread out
 // ends the group with status.
 func (t *Thread) ExitThread(status WaitStatus) {
+	t.exitSelf, t.haveExitStatus, t.exitStatus = true, true, status
 	t.TG.mu.Lock()
 	last := len(t.TG.threads) == 1
 	if last && !t.TG.exiting {
@@ -221,6 +252,7 @@ func (t *Thread) ExitThread(status WaitStatus) {
 // leaves the group a zombie for its parent to reap.
 func (t *Thread) exitThread() {
 	tg := t.TG
+	t.ptraceExitTracer()
 	t.exitRobustList()
 	t.exitPI(true)
 	if t.ClearChildTID != 0 && t.MM() != nil {
@@ -233,6 +265,7 @@ func (t *Thread) exitThread() {
 		t.FDs.Release()
 	}
 	t.exitIPC()
+	t.releaseSeccomp()
 	tg.mu.Lock()
 	for i, th := range tg.threads {
 		if th == t {
@@ -251,7 +284,8 @@ func (t *Thread) exitThread() {
 	tg.vforkDone = nil
 	tg.mu.Unlock()
 	tg.threadsGone.NotifyAll()
-	if t != tg.leader {
+	// A traced thread's TID stays taken until its tracer reaps it.
+	if held := t.ptraceThreadExited(); t != tg.leader && !held {
 		t.S.releaseTask(t)
 	}
 	if !last {
@@ -262,6 +296,9 @@ func (t *Thread) exitThread() {
 	}
 	if m != nil {
 		m.DecUsers()
+	}
+	if tg.cgroup != nil {
+		tg.cgroup.remove(tg)
 	}
 	s := tg.s
 	s.mu.Lock()
@@ -285,10 +322,18 @@ func (t *Thread) exitThread() {
 	tg.zombie = true
 	parent := tg.parent
 	isInit := s.init == tg
+	tracer, deferParent := tg.ptraceGroupExitedLocked(parent)
 	s.mu.Unlock()
 	tg.exitTerminal(oldParent, children)
 	close(tg.exited)
-	if parent != nil {
+	if tracer != nil && deferParent {
+		// The leader's tracer hears of the exit first; the parent
+		// when the tracer has reaped it (ptraceReleaseZombieLocked).
+		tg.leader.ptraceNotifyExit(tracer, tg.ExitStatus())
+	} else if tracer != nil {
+		tracer.TG.childEvents.NotifyAll()
+	}
+	if parent != nil && !deferParent {
 		if tg.NotifyParentOfExit(parent, tg.exitSignal) {
 			// The parent ignores SIGCHLD or set SA_NOCLDWAIT: nobody
 			// will wait for this child, so it is reaped now.

@@ -178,12 +178,12 @@ func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo, sender *Thre
 		tg.mu.Unlock()
 		return nil
 	}
-	if sender != nil && sender.TG != tg && tg.s.init == tg && tg.actions[sig].Handler == linux.SIG_DFL {
-		// init has no handler for it: the signal is ignored, unless
-		// it is blocked (a handler may be installed before it is
-		// unblocked, or sigwaitinfo may take it; if it is still
+	if tg.actions[sig].Handler == linux.SIG_DFL && tg.initIgnoresLocked(sig, info, sender) {
+		// An init without a handler for it ignores the signal,
+		// unless it is blocked (a handler may be installed before it
+		// is unblocked, or sigwaitinfo may take it; if it is still
 		// without one when delivered, delivery drops it:
-		// fromOtherProcess).
+		// initDrops).
 		owner := target
 		if owner == nil {
 			owner = tg.leader
@@ -214,7 +214,9 @@ func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo, sender *Thre
 	if maskOwner == nil {
 		maskOwner = tg.leader
 	}
-	if tg.ignoredLocked(sig) && (maskOwner == nil || maskOwner.exiting.Load() || !maskOwner.blockedLocked(sig)) {
+	// A tracee's ignored signals are queued all the same: its tracer
+	// sees them (signal-delivery-stop) before they are ignored.
+	if tg.ignoredLocked(sig) && (maskOwner == nil || maskOwner.exiting.Load() || !maskOwner.blockedLocked(sig)) && !(maskOwner != nil && maskOwner.Traced()) {
 		tg.mu.Unlock()
 		tg.afterContinue(ev)
 		return nil
@@ -257,8 +259,9 @@ func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo, sender *Thre
 	} else {
 		chosen = tg.chooseThreadLocked(sig)
 	}
-	// A signal a thread waits for in rt_sigtimedwait is not fatal.
-	if chosen != nil && tg.fatalLocked(sig) && !chosen.blockedLocked(sig) {
+	// A signal a thread waits for in rt_sigtimedwait is not fatal, nor
+	// one a tracer will see first (signal-delivery-stop).
+	if chosen != nil && tg.fatalLocked(sig) && !chosen.blockedLocked(sig) && !chosen.Traced() {
 		tg.mu.Unlock()
 		tg.afterContinue(ev)
 		tg.Exit(KilledBy(sig))
@@ -270,6 +273,38 @@ func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo, sender *Thre
 		chosen.Task.Interrupt()
 	}
 	return nil
+}
+
+// initIgnoresLocked reports whether tg is an init that ignores sig,
+// described by info and sent by sender, while it has no handler for it:
+// the sandbox's init (of `do`, or of the first container) ignores what
+// another process of the sandbox sends it (SendSignalFrom); a container's
+// init (unkillable: Linux's SIGNAL_UNKILLABLE) ignores every signal but
+// SIGKILL and SIGSTOP sent from outside the sandbox. tg.mu is held.
+func (tg *ThreadGroup) initIgnoresLocked(sig int, info *linux.SignalInfo, sender *Thread) bool {
+	if tg.unkillable {
+		return !(fromOutside(info) && (sig == int(linux.SIGKILL) || sig == int(linux.SIGSTOP)))
+	}
+	return sender != nil && sender.TG != tg && tg.s.init == tg
+}
+
+// initDrops reports whether init-like tg drops sig, described by info,
+// when it is delivered with the default action (it was blocked when
+// sent): initIgnoresLocked's rule, as far as info tells the sender.
+func (tg *ThreadGroup) initDrops(sig int, info *linux.SignalInfo) bool {
+	if sig == int(linux.SIGKILL) {
+		return false
+	}
+	if tg.unkillable {
+		return !(fromOutside(info) && sig == int(linux.SIGSTOP))
+	}
+	return tg.s.init == tg && fromOtherProcess(info, tg)
+}
+
+// fromOutside reports whether info is a signal sent from outside the
+// sandbox (the runtime's kill; a host signal forwarded).
+func fromOutside(info *linux.SignalInfo) bool {
+	return info.Code == linux.SI_USER && info.PID() == 0
 }
 
 // fromOtherProcess reports whether info is a signal another process of
@@ -369,7 +404,8 @@ func (t *Thread) dequeueLocked(mask linux.SignalSet) *linux.SignalInfo {
 // Preconditions: t.TG.mu is held.
 func (t *Thread) deliverableLocked() bool {
 	gs := t.TG.signals()
-	return (t.signals().pending.set|gs.pending.set)&^t.SignalMask != 0 || gs.stopPending
+	return (t.signals().pending.set|gs.pending.set)&^t.SignalMask != 0 ||
+		(gs.stopPending && t.signals().stopJoined != gs.stopGen) || t.ptrace.trapPending.Load() || t.ptrace.trapNotify.Load()
 }
 
 // recalcInterruptLocked makes t's interrupted mark say whether it has
@@ -496,7 +532,7 @@ func (t *Thread) forceSignalInfo(info *linux.SignalInfo, fi faultInfo) {
 		tg.actions[sig].Handler = linux.SIG_DFL
 		t.SignalMask &^= sigBit(sig)
 	}
-	if tg.fatalLocked(sig) {
+	if tg.fatalLocked(sig) && !t.Traced() {
 		tg.mu.Unlock()
 		tg.Exit(KilledBy(sig))
 		return

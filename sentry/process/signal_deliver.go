@@ -41,6 +41,11 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 	restart := noRestart
 	if interrupted && !t.noRestart {
 		restart = restartClass(uintptr(sysno), t.Regs.SyscallArgs())
+		if t.seccomp.notifRestart {
+			// A seccomp user notification interrupted by a
+			// signal: ERESTARTSYS, whatever the syscall.
+			restart = restartSys
+		}
 	}
 	// The syscall is over as far as restarting goes, whatever happens
 	// next.
@@ -52,12 +57,26 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 			tg.mu.Unlock()
 			return false
 		}
-		if gs.stopPending {
+		if t.ptrace.trapPending.Load() || t.ptrace.trapNotify.Load() {
+			// PTRACE_INTERRUPT, or a seized new child's first
+			// stop (ptrace_stop.go).
+			tg.mu.Unlock()
+			t.ptraceTrapStop()
+			continue
+		}
+		if gs.stopPending && ts.stopJoined != gs.stopGen {
 			t.joinStopLocked()
 			tg.mu.Unlock()
 			continue
 		}
 		t.Task.ClearInterrupt()
+		// Checked after clearing the interrupt: Freeze sets the flag
+		// before it interrupts, so a freeze is never missed.
+		if tg.cgroup != nil && tg.cgroup.Frozen() {
+			tg.mu.Unlock()
+			t.joinFreezeIfFrozen()
+			continue
+		}
 		info := t.dequeueLocked(t.SignalMask)
 		if info == nil {
 			// Nothing (more) to act on: a temporary mask
@@ -73,18 +92,34 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 			return true
 		}
 		sig := int(info.Signo)
+		if sig != int(linux.SIGKILL) && t.Traced() {
+			// Signal-delivery-stop: the tracer decides what is
+			// delivered.
+			tg.mu.Unlock()
+			if info = t.ptraceSignalStop(info); info == nil {
+				continue
+			}
+			sig = int(info.Signo)
+			tg.mu.Lock()
+			if t.blockedLocked(sig) {
+				// The tracer's signal is blocked: it waits.
+				ts.pending.push(info)
+				gs.queued++
+				tg.mu.Unlock()
+				continue
+			}
+		}
 		act := tg.actions[sig]
 		if act.Handler == linux.SIG_IGN && sig != int(linux.SIGKILL) && sig != int(linux.SIGSTOP) {
 			tg.mu.Unlock()
 			continue
 		}
 		if act.Handler == linux.SIG_DFL || sig == int(linux.SIGKILL) || sig == int(linux.SIGSTOP) {
-			isInit := tg.s.init == tg
 			tg.mu.Unlock()
-			if isInit && sig != int(linux.SIGKILL) && fromOtherProcess(info, tg) {
-				// A signal another process sent while init
-				// blocked it, still without a handler: init
-				// ignores it (ThreadGroup.SendSignalFrom).
+			if tg.initDrops(sig, info) {
+				// A signal init blocked when it was sent,
+				// still without a handler: init ignores it
+				// (ThreadGroup.initIgnoresLocked).
 				continue
 			}
 			switch defaultAction(sig) {
@@ -104,6 +139,7 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 				}
 				continue
 			}
+			t.exitSelf = true
 			tg.Exit(KilledBy(sig))
 			return false
 		}

@@ -132,6 +132,22 @@ func (t *Thread) fpState() []byte {
 	return st
 }
 
+// ResetFPState gives the thread the FP state a new program starts with
+// (execve: x87 and SSE at their defaults, every other component in its
+// initial state): the image may run in the host thread that ran the old
+// one, whose registers would otherwise carry over.
+// Preconditions: t is the calling thread; its memory manager has an
+// address space.
+func (t *Thread) ResetFPState() {
+	fc := t.fpContext()
+	if fc == nil {
+		return
+	}
+	if err := fc.SetFPState(t.MM().AddressSpace(), initialFPState()); err != nil {
+		t.Log().Debugf("cannot reset the FP state for execve: %v", err)
+	}
+}
+
 // initialFPState returns the FP state a handler starts with: the x87 and
 // SSE control words at their reset values, every register clear, every
 // extended component in its initial state.

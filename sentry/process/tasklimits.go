@@ -1,8 +1,9 @@
 package process
 
 // Credentials and the limits on how many tasks may exist: RLIMIT_NPROC per
-// real UID, and the sandbox-wide task limit (--pids-limit, a pids cgroup's
-// pids.max for the whole sandbox).
+// real UID, the sandbox-wide task limit (--pids-limit, a pids cgroup's
+// pids.max for the whole sandbox), and each container's (its Cgroup's
+// pids.max).
 //
 // A task is counted from the clone that makes it until it is released
 // (a thread when it exits, a process's leader when it is reaped): Linux
@@ -48,20 +49,34 @@ func (s *Sandbox) TaskCount() int {
 	return s.counts.total
 }
 
-// chargeTask counts a new task of real UID uid, refusing it with EAGAIN
-// when the sandbox's task limit is reached, or when uid already has
-// RLIMIT_NPROC (soft limit nproc) tasks and creds may not exceed it (uid
-// 0, CAP_SYS_RESOURCE or CAP_SYS_ADMIN may: Linux's copy_process).
-// enforceNproc is false for the first process, which nobody forked.
-func (s *Sandbox) chargeTask(creds *auth.Credentials, nproc uint64, enforceNproc bool) error {
+// CgroupTasks returns how many tasks (threads and processes) cgroup c
+// holds: its pids.current.
+func (s *Sandbox) CgroupTasks(c *Cgroup) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return c.tasks
+}
+
+// chargeTask counts a new task of real UID uid in cgroup cg (nil: none),
+// refusing it with EAGAIN when the sandbox's or the cgroup's task limit is
+// reached, or when uid already has RLIMIT_NPROC (soft limit nproc) tasks
+// and creds may not exceed it (uid 0, CAP_SYS_RESOURCE or CAP_SYS_ADMIN
+// may: Linux's copy_process). enforce is false for a container's first
+// process and its exec'd ones, which nobody forked (the pids controller
+// does not refuse a process that is moved into a cgroup either).
+func (s *Sandbox) chargeTask(creds *auth.Credentials, cg *Cgroup, nproc uint64, enforce bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pidsLimit > 0 && s.counts.total >= s.pidsLimit {
 		s.pidsRefused++
 		return unix.EAGAIN
 	}
+	if enforce && cg != nil && cg.pidsMax > 0 && cg.tasks >= cg.pidsMax {
+		s.pidsRefused++
+		return unix.EAGAIN
+	}
 	uid := creds.RealUID
-	if enforceNproc && uint64(s.counts.byUID[uid]) >= nproc && uid != 0 &&
+	if enforce && uint64(s.counts.byUID[uid]) >= nproc && uid != 0 &&
 		!creds.HasCapability(linux.CAP_SYS_RESOURCE) && !creds.HasCapability(linux.CAP_SYS_ADMIN) {
 		return unix.EAGAIN
 	}
@@ -70,15 +85,22 @@ func (s *Sandbox) chargeTask(creds *auth.Credentials, nproc uint64, enforceNproc
 		s.counts.byUID = make(map[uint32]int)
 	}
 	s.counts.byUID[uid]++
+	if cg != nil {
+		cg.tasks++
+	}
 	return nil
 }
 
-// unchargeTaskLocked forgets a task of real UID uid.
+// unchargeTaskLocked forgets a task of real UID uid in cgroup cg (nil:
+// none).
 // Preconditions: s.mu is held.
-func (s *Sandbox) unchargeTaskLocked(uid uint32) {
+func (s *Sandbox) unchargeTaskLocked(uid uint32, cg *Cgroup) {
 	s.counts.total--
 	if s.counts.byUID[uid]--; s.counts.byUID[uid] <= 0 {
 		delete(s.counts.byUID, uid)
+	}
+	if cg != nil {
+		cg.tasks--
 	}
 }
 
@@ -93,7 +115,7 @@ func (s *Sandbox) PidsRefused() uint64 {
 // life (a thread's exit, a process leader's reap).
 // Preconditions: s.mu is held.
 func (s *Sandbox) releaseTaskLocked(t *Thread) {
-	s.unchargeTaskLocked(t.Credentials().RealUID)
+	s.unchargeTaskLocked(t.Credentials().RealUID, t.TG.cgroup)
 	s.Kernel.Reap(t.Task)
 }
 
@@ -114,7 +136,10 @@ func (t *Thread) SetCredentials(c *auth.Credentials) {
 	if old != nil && old.RealUID != c.RealUID && t.S != nil {
 		s := t.S
 		s.mu.Lock()
-		s.unchargeTaskLocked(old.RealUID)
+		s.counts.total--
+		if s.counts.byUID[old.RealUID]--; s.counts.byUID[old.RealUID] <= 0 {
+			delete(s.counts.byUID, old.RealUID)
+		}
 		s.counts.total++
 		if s.counts.byUID == nil {
 			s.counts.byUID = make(map[uint32]int)
@@ -124,7 +149,23 @@ func (t *Thread) SetCredentials(c *auth.Credentials) {
 		s.mu.Unlock()
 		t.nprocExceeded = over
 	}
-	t.creds.Store(c)
+	if old != nil && t.TG != nil && credsLoseDumpable(old, c) {
+		t.TG.SetDumpable(DumpableNo) // dumpable.go
+	}
+	// no_new_privs is sticky, and another thread's seccomp TSYNC may set
+	// it meanwhile (sentry/process/seccomp.go): never store a value that
+	// drops it.
+	for {
+		cur := t.creds.Load()
+		if cur != nil && cur.NoNewPrivs && !c.NoNewPrivs {
+			n := *c
+			n.NoNewPrivs = true
+			c = &n
+		}
+		if t.creds.CompareAndSwap(cur, c) {
+			return
+		}
+	}
 }
 
 // nprocLimit returns the thread's RLIMIT_NPROC soft limit.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/runsc-lite/runsc-lite/sentry/boot"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
@@ -100,6 +101,7 @@ func Main(args []string, stderr io.Writer) int {
 	}
 	conf := msg.Confinement
 	conf.HostUDS = msg.Config.HostUDS
+	conf.Control = msg.Config.Control != nil
 	if conf.HostUDS {
 		if err := hostfs.KeepProcSelfFD(); err != nil {
 			return fail(125, fmt.Errorf("--host-uds=open needs the host's /proc: %w", err))
@@ -132,7 +134,30 @@ func Main(args []string, stderr io.Writer) int {
 		return fail(125, err)
 	}
 	status.send(statusMessage{Event: "exit", WaitStatus: uint32(ws)})
+	ExitLike(ws)
 	return ws.ShellStatus()
+}
+
+// ExitLike ends the process the way init ended: killed by its signal
+// (with the default action restored, without a core dump), so that a
+// parent waiting for the sentry (conmon, the containerd shim, an OCI
+// runtime's waiter) sees the same death; or exits with its code. It
+// returns only for a status that is neither.
+func ExitLike(ws process.WaitStatus) {
+	sig, ok := ws.Signaled()
+	if !ok {
+		os.Exit(ws.ExitCode())
+	}
+	unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
+	signal.Reset(unix.Signal(sig))
+	// The Go runtime handles some signals itself (SIGSEGV, SIGBUS...):
+	// put the default action back with the raw system call.
+	var dfl [4]uint64 // struct sigaction: SIG_DFL, no flags, empty mask
+	unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl[0])), 0, 8, 0, 0)
+	set := uint64(1) << (uint(sig) - 1)
+	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)
+	unix.Tgkill(unix.Getpid(), unix.Gettid(), unix.Signal(sig))
+	// A signal whose default is to ignore (or continue) leaves us here.
 }
 
 // closeOnExecFrom marks every descriptor from fd up close-on-exec.

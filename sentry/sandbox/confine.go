@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/runsc-lite/runsc-lite/sentry/boot"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfd"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/bpf"
@@ -148,6 +149,7 @@ func prepareConfinement(c Confinement, log *logrus.Logger, profiling bool) (*con
 		log:       c.SeccompLog,
 		deny:      c.SeccompDeny,
 		hostUDS:   c.HostUDS,
+		control:   c.Control,
 	}
 	if cf.program, err = cf.filter.program(); err != nil {
 		return nil, err
@@ -170,6 +172,7 @@ func (cf *confiner) confine() error {
 	if err := pivotToEmptyRoot(); err != nil {
 		return err
 	}
+	hostfd.Confined()
 	if err := setCapabilities(cf.keep); err != nil {
 		return err
 	}
@@ -181,8 +184,11 @@ func (cf *confiner) confine() error {
 	if cf.c.SeccompLog {
 		cf.log.Warnf("seccomp filter in log-only mode (--seccomp-log): calls outside the allow-list are logged by the kernel, not stopped")
 	}
-	cf.log.Debugf("confined: empty root, capabilities kept %v, no_new_privs, seccomp allow-list of %d syscalls (%v at start-up, %v now)",
-		capNames(cf.keep), cf.filter.size(), cf.prepared, time.Since(start))
+	if cf.log.IsLevelEnabled(logrus.DebugLevel) {
+		// size builds the rules again: only for the log.
+		cf.log.Debugf("confined: empty root, capabilities kept %v, no_new_privs, seccomp allow-list of %d syscalls (%v at start-up, %v now)",
+			capNames(cf.keep), cf.filter.size(), cf.prepared, time.Since(start))
+	}
 	return nil
 }
 

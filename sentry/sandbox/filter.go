@@ -56,6 +56,10 @@ type filterOptions struct {
 	// hostUDS (--host-uds=open) lets AF_UNIX sockets reach host socket
 	// files in volumes: the sentry connects to them and moves the bytes.
 	hostUDS bool
+	// control (an OCI sandbox) lets the sentry serve its control
+	// socket (sentry/control): accept calls on the listening socket the
+	// launcher passed, read requests and write answers with descriptors.
+	control bool
 	// network is the network mode (boot.Network*; "" is none):
 	// --network=sandbox moves frames through its AF_PACKET sockets,
 	// --network=host makes host sockets (networkAllowList).
@@ -68,6 +72,7 @@ type filterOptions struct {
 // the binary).
 func (o filterOptions) everything() []filterOptions {
 	o.hostUDS = true
+	o.control = true
 	var all []filterOptions
 	for _, network := range []string{boot.NetworkNone, boot.NetworkSandbox, boot.NetworkHost} {
 		o.network = network
@@ -244,6 +249,9 @@ func (o filterOptions) allowList() []allowance {
 	if o.hostUDS {
 		extra = append(extra, o.hostUDSList()...)
 	}
+	if o.control {
+		extra = append(extra, controlList...)
+	}
 	return widen(l, append(extra, o.networkAllowList()...))
 }
 
@@ -332,6 +340,18 @@ func widen(l, extra []allowance) []allowance {
 	return l
 }
 
+// controlList is what an OCI sandbox's control socket adds (the CLI makes,
+// binds and listens on it, and passes it; sentry/control/socket.go):
+// accepting a connection on it, and requests and answers with
+// descriptors (SCM_RIGHTS: a process's stdio, a console, a joining
+// container's directories). Never socket, bind, listen or connect: the
+// sentry makes no socket for it.
+var controlList = []allowance{
+	{unix.SYS_ACCEPT4, seccomp.PerArg{nonNegativeFD, nil, nil, seccomp.EqualTo(unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC)}, "control socket: a call's connection"},
+	{unix.SYS_RECVMSG, seccomp.PerArg{nonNegativeFD, nil, seccomp.EqualTo(unix.MSG_CMSG_CLOEXEC)}, "control socket: a request and its descriptors"},
+	{unix.SYS_SENDMSG, seccomp.PerArg{nonNegativeFD, nil, seccomp.EqualTo(0)}, "control socket: an answer"},
+}
+
 // hostUDSList is what --host-uds=open adds: connected AF_UNIX sockets to
 // host socket files, opened by the sentry (hostfs.ConnectSocket) and
 // served by socket/unix's hostConn. Never listening or accepting.
@@ -386,6 +406,16 @@ var setupOnly = map[uintptr]string{
 	unix.SYS_SPLICE:          "Go's os.File copy paths (the launcher)",
 	unix.SYS_COPY_FILE_RANGE: "Go's os.File copy paths (the launcher)",
 	unix.SYS_MREMAP:          "linked by golang.org/x/sys/unix, unused",
+
+	// The OCI verbs (runsc-lite/oci), run by the CLI, never by the
+	// sentry: the sentry serves a socket it was given (controlList).
+	// (The CLI's bind and listen of the control socket and flock of the
+	// state directory are calls other modes allow: --network=host's
+	// sockets, volume files' flock locks.)
+	unix.SYS_RENAMEAT:   "the OCI CLI: state.json and --pid-file written atomically",
+	unix.SYS_GETEGID:    "the OCI CLI: rootless checks (faccessat's AT_EACCESS)",
+	unix.SYS_FACCESSAT:  "the OCI CLI: os/exec.LookPath of hooks; rootless checks",
+	unix.SYS_FACCESSAT2: "the OCI CLI: os/exec.LookPath of hooks; rootless checks",
 }
 
 // denied returns the syscalls of names.
@@ -438,20 +468,47 @@ func (o filterOptions) size() int {
 // Go runtime's most frequent calls.
 var hotSyscalls = []uintptr{unix.SYS_PTRACE, unix.SYS_WAIT4, unix.SYS_FUTEX, unix.SYS_IOCTL, unix.SYS_NANOSLEEP, unix.SYS_READ, unix.SYS_WRITE, unix.SYS_PREAD64}
 
-// usual reports whether o is the confined sentry's usual case: PID 1 of its
-// PID namespace, no profiling, killing, no knob. Its program is
-// precompiled (filter_precompiled.go): building it costs ~15 ms of CPU,
-// a third of the sandbox's start-up.
-func (o filterOptions) usual() bool {
-	return o.pid == 1 && !o.profiling && !o.log && len(o.deny) == 0 && !o.hostUDS && (o.network == "" || o.network == boot.NetworkNone)
+// precompiledKey names a precompiled program (filter_precompiled.go): what
+// varies between the usual sentries, `do`'s and an OCI sandbox's (which
+// serves its control socket), in each network mode.
+type precompiledKey struct {
+	control bool
+	network string
+}
+
+// precompiledKey returns the key of o's precompiled program, and whether o
+// is a usual case that has one: PID 1 of its PID namespace, no
+// profiling, killing, no knob, no host Unix sockets. Building the program
+// costs ~15 ms of CPU, a third of a sandbox's start-up (of an OCI create).
+func (o filterOptions) precompiledKey() (precompiledKey, bool) {
+	network := o.network
+	if network == "" {
+		network = boot.NetworkNone
+	}
+	k := precompiledKey{control: o.control, network: network}
+	return k, o.pid == 1 && !o.profiling && !o.log && len(o.deny) == 0 && !o.hostUDS
+}
+
+// precompiledVariants are the usual cases whose programs are precompiled:
+// with and without the control socket, in each network mode.
+func precompiledVariants() []filterOptions {
+	var out []filterOptions
+	for _, control := range []bool{false, true} {
+		for _, network := range []string{boot.NetworkNone, boot.NetworkSandbox, boot.NetworkHost} {
+			out = append(out, filterOptions{pid: 1, control: control, network: network})
+		}
+	}
+	return out
 }
 
 // program returns the BPF program: the allow-list, and
 // SECCOMP_RET_KILL_PROCESS for everything else (SECCOMP_RET_LOG with
 // o.log).
 func (o filterOptions) program() ([]bpf.Instruction, error) {
-	if o.usual() && precompiledFilter != nil {
-		return append([]bpf.Instruction(nil), precompiledFilter...), nil
+	if k, ok := o.precompiledKey(); ok {
+		if p, ok := precompiledFilters[k]; ok {
+			return append([]bpf.Instruction(nil), p...), nil
+		}
 	}
 	return o.build()
 }

@@ -119,19 +119,26 @@ func TestSeccompFilterRules(t *testing.T) {
 
 var updatePrecompiled = flag.Bool("update", false, "rewrite filter_precompiled.go")
 
-// TestPrecompiledFilter: the precompiled program of the usual case is what
-// building it gives now (a change to the allow-list, or to the ioctl lists
-// it includes, must be followed by `go test ./sentry/sandbox -run
-// TestPrecompiledFilter -update`). Failed would be a sentry running an
-// old allow-list.
+// TestPrecompiledFilter: the precompiled programs of the usual cases are
+// what building them gives now (a change to the allow-list, or to the
+// ioctl lists it includes, must be followed by `go test ./sentry/sandbox
+// -run TestPrecompiledFilter -args -update`), and every usual case has
+// one. Failed would be a sentry running an old allow-list, or building
+// its program at start-up.
 func TestPrecompiledFilter(t *testing.T) {
-	o := filterOptions{pid: 1}
-	if !o.usual() {
-		t.Fatal("filterOptions{pid: 1} is not the usual case")
-	}
-	fresh, err := o.build()
-	if err != nil {
-		t.Fatal(err)
+	fresh := map[precompiledKey][]bpf.Instruction{}
+	var keys []precompiledKey
+	for _, o := range precompiledVariants() {
+		k, ok := o.precompiledKey()
+		if !ok {
+			t.Fatalf("%+v is not a usual case", o)
+		}
+		p, err := o.build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh[k] = p
+		keys = append(keys, k)
 	}
 	if *updatePrecompiled {
 		var b strings.Builder
@@ -141,13 +148,17 @@ package sandbox
 
 import "gvisor.dev/gvisor/pkg/bpf"
 
-// precompiledFilter is filterOptions{pid: 1}.build(): the confined sentry's
-// usual seccomp program, built at development time (see usual).
-// TestPrecompiledFilter checks it against a fresh build.
-var precompiledFilter = []bpf.Instruction{
+// precompiledFilters are the programs of precompiledVariants, built at
+// development time (see filterOptions.precompiledKey).
+// TestPrecompiledFilter checks them against fresh builds.
+var precompiledFilters = map[precompiledKey][]bpf.Instruction{
 `)
-		for _, in := range fresh {
-			fmt.Fprintf(&b, "\t{OpCode: %#04x, JumpIfTrue: %d, JumpIfFalse: %d, K: %#x},\n", in.OpCode, in.JumpIfTrue, in.JumpIfFalse, in.K)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "\t{control: %v, network: %q}: {\n", k.control, k.network)
+			for _, in := range fresh[k] {
+				fmt.Fprintf(&b, "\t\t{OpCode: %#04x, JumpIfTrue: %d, JumpIfFalse: %d, K: %#x},\n", in.OpCode, in.JumpIfTrue, in.JumpIfFalse, in.K)
+			}
+			b.WriteString("\t},\n")
 		}
 		b.WriteString("}\n")
 		if err := os.WriteFile("filter_precompiled.go", []byte(b.String()), 0o644); err != nil {
@@ -155,8 +166,17 @@ var precompiledFilter = []bpf.Instruction{
 		}
 		return
 	}
-	if !reflect.DeepEqual(fresh, precompiledFilter) {
-		t.Fatalf("filter_precompiled.go is stale (%d instructions, a fresh build has %d): run go test ./sentry/sandbox -run TestPrecompiledFilter -args -update", len(precompiledFilter), len(fresh))
+	for _, k := range keys {
+		if !reflect.DeepEqual(fresh[k], precompiledFilters[k]) {
+			t.Errorf("filter_precompiled.go is stale for %+v (%d instructions, a fresh build has %d): run go test ./sentry/sandbox -run TestPrecompiledFilter -args -update", k, len(precompiledFilters[k]), len(fresh[k]))
+		}
+	}
+	if len(precompiledFilters) != len(keys) {
+		t.Errorf("filter_precompiled.go has %d programs, precompiledVariants %d: run go test ./sentry/sandbox -run TestPrecompiledFilter -args -update", len(precompiledFilters), len(keys))
+	}
+	// An OCI sandbox in the default network mode is a usual case.
+	if _, ok := (filterOptions{pid: 1, control: true}).precompiledKey(); !ok {
+		t.Error("an OCI sandbox's filter is not precompiled")
 	}
 }
 

@@ -62,6 +62,9 @@ type Confinement struct {
 	// connects to host socket files and moves their bytes). The child
 	// sets it from Config.HostUDS.
 	HostUDS bool `json:"-"`
+	// Control widens the allow-list for an OCI sandbox's control
+	// socket; the child sets it from Config.Control.
+	Control bool `json:"-"`
 	// Network is the sandbox's network mode (boot.Config.Network, set
 	// by Start): what the sentry keeps and may call depends on it.
 	Network string

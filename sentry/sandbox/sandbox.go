@@ -28,12 +28,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"runtime"
 	"strconv"
 	"syscall"
 
 	"github.com/runsc-lite/runsc-lite/sentry/boot"
+	"github.com/runsc-lite/runsc-lite/sentry/container"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -62,6 +62,11 @@ type Options struct {
 	HostNetwork bool
 	// ProfileCPU, if set, receives a Go CPU profile of the sentry.
 	ProfileCPU *os.File
+	// Started, if set, is called with the sentry's PID once its process
+	// exists and before it reads its configuration (it has made no
+	// thread or stub process of its own yet): the OCI runtime places it
+	// in its host cgroup there. An error ends the sentry and Start.
+	Started func(pid int) error
 }
 
 // ExtraFileFD is the sentry's descriptor number of Options.ExtraFiles[i].
@@ -88,8 +93,8 @@ type Process struct {
 }
 
 // Start starts a sentry process running cfg. cfg.Log's level and output
-// (when it is a file) become the sentry's; cfg.Root and cfg.Volumes are
-// opened here.
+// (when it is a file) become the sentry's; the first container's root and
+// its bind mounts' host directories are opened here.
 func Start(cfg boot.Config, opts Options) (*Process, error) {
 	if builtWithCgo && !opts.Unconfined {
 		return nil, &boot.ExitError{Status: 125, Err: errors.New("this runsc-lite was built with cgo, with which the sentry cannot confine itself: build it with CGO_ENABLED=0 (as make build does), or run it with --unconfined")}
@@ -131,13 +136,16 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		// namespace reads the kernel's default, not the host's.
 		cfg.PidsLimit = boot.DefaultPidsLimit()
 	}
-	if cfg.Creds == nil {
+	// The first container's host paths: its root, and the directories
+	// its bind mounts are made of.
+	cs := &cfg.Container
+	cs.Mounts = append(cs.Mounts[:0:0], cs.Mounts...)
+	if cs.Process.User == nil {
 		// The sandbox's first process is the launcher's user, whatever
 		// identity the confined sentry process ends up with.
-		cfg.Creds = process.HostCredentials()
+		cs.Process.User = hostUser()
 	}
-	cfg.Volumes = append(cfg.Volumes[:0:0], cfg.Volumes...)
-	root := cfg.Root
+	root := cs.Root.Path
 	if root == "" {
 		root = "/"
 	}
@@ -145,13 +153,21 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 	if err != nil {
 		return nil, &boot.ExitError{Status: 125, Err: fmt.Errorf("root %q: %w", root, err)}
 	}
-	cfg.RootFD = pass(rf)
-	for i, vol := range cfg.Volumes {
-		vf, err := openDir(vol.HostPath)
-		if err != nil {
-			return nil, &boot.ExitError{Status: 125, Err: fmt.Errorf("volume %q: %w", vol.HostPath, err)}
+	cs.Root.FD = pass(rf)
+	for i, m := range cs.Mounts {
+		if !m.IsBind() {
+			continue
 		}
-		cfg.Volumes[i].HostFD = pass(vf)
+		dir, name, err := m.BindDir()
+		if err != nil {
+			return nil, &boot.ExitError{Status: 125, Err: fmt.Errorf("mount %s: source %s: %w", m.Destination, m.Source, errors.Unwrap(err))}
+		}
+		cs.Mounts[i].HostDir, cs.Mounts[i].HostName = dir, name
+		df, err := openDir(dir)
+		if err != nil {
+			return nil, &boot.ExitError{Status: 125, Err: fmt.Errorf("mount %s: source %s: %w", m.Destination, m.Source, err)}
+		}
+		cs.Mounts[i].HostFD = pass(df)
 	}
 
 	level := logrus.WarnLevel
@@ -191,7 +207,7 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		// The sentry runs in a session of its own and cannot see whether
 		// the caller is in its terminal's foreground: a caller in the
 		// background keeps its shell's terminal as it is.
-		cfg.LeaveTerminal = cfg.LeaveTerminal || !boot.StdioTerminalForeground()
+		cfg.LeaveTerminal = cfg.LeaveTerminal || !container.StdioTerminalForeground()
 	}
 	msg.Config = cfg
 	msg.Config.Log = nil
@@ -266,6 +282,13 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		seccompLog: opts.SeccompLog,
 	}
 	go p.readStatus(statusR)
+	if opts.Started != nil {
+		if err := opts.Started(cmd.Process.Pid); err != nil {
+			cmd.Process.Kill()
+			p.Wait()
+			return nil, err
+		}
+	}
 	if err := writeBootMessage(bootW, &msg); err != nil {
 		cmd.Process.Kill()
 		p.Wait()
@@ -418,17 +441,12 @@ func (p *Process) Wait() (process.WaitStatus, error) {
 	return 0, de
 }
 
-// IgnoredAtStart returns the signals this process was started with
-// ignored, as far as the Go runtime keeps them: SIGHUP, SIGINT and the
-// real-time signals it leaves alone (32, 33) stay ignored; it takes over
-// the others. Call it before signal.Notify changes them. The launcher
-// passes them on to the sandbox's init (boot.Config.IgnoredSignals).
-func IgnoredAtStart() []int {
-	var sigs []int
-	for sig := 1; sig <= 64; sig++ {
-		if signal.Ignored(syscall.Signal(sig)) {
-			sigs = append(sigs, sig)
-		}
+// hostUser returns this process's user and groups, as a process.user.
+func hostUser() *container.User {
+	u := &container.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+	groups, _ := os.Getgroups()
+	for _, g := range groups {
+		u.AdditionalGids = append(u.AdditionalGids, uint32(g))
 	}
-	return sigs
+	return u
 }

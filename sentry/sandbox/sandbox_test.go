@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/sentry/boot"
+	"github.com/runsc-lite/runsc-lite/sentry/container"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/seccomp"
@@ -139,7 +140,10 @@ func BenchmarkSeccompFilter(b *testing.B) {
 func testConfig(argv ...string) boot.Config {
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	return boot.Config{Argv: argv, Env: []string{"PATH=/usr/bin:/bin"}, Cwd: "/", Log: log}
+	return boot.Config{Container: container.Spec{
+		Root:    container.Root{Path: "/", Overlay: true},
+		Process: container.Process{Args: argv, Env: []string{"PATH=/usr/bin:/bin"}, Cwd: "/"},
+	}, Log: log}
 }
 
 // TestStartWait: Start and Wait report init's status, a start-up failure

@@ -25,7 +25,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_SET_TID_ADDRESS:        {Name: "set_tid_address", Fn: SetTidAddress, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_SET_ROBUST_LIST:        {Name: "set_robust_list", Fn: SetRobustList, Support: Full, Note: "walked at thread exit: owned futexes get FUTEX_OWNER_DIED and a waiter is woken", Args: []ArgKind{Ptr, Uint}},
 	unix.SYS_ARCH_PRCTL:             {Name: "arch_prctl", Fn: ArchPrctl, Support: Full, Note: "ARCH_SET_FS/GET_FS/SET_GS/GET_GS; CPUID faulting is refused", Args: []ArgKind{Hex, Hex}},
-	unix.SYS_PRCTL:                  {Name: "prctl", Fn: Prctl, Support: Partial, Note: "PR_SET_NAME, PR_GET_NAME, PR_SET/GET_DUMPABLE, PR_SET_PDEATHSIG (accepted), PR_CAPBSET_READ/DROP, PR_CAP_AMBIENT, PR_SET/GET_KEEPCAPS, PR_SET/GET_SECUREBITS, PR_SET/GET_NO_NEW_PRIVS, PR_SET/GET_CHILD_SUBREAPER, PR_SET/GET_TIMERSLACK (kept; timers are not slackened), PR_GET_TID_ADDRESS, PR_GET_SECCOMP, PR_SET_VMA anonymous names; others EINVAL", Args: []ArgKind{Int, Hex, Hex, Hex, Hex}},
+	unix.SYS_PRCTL:                  {Name: "prctl", Fn: Prctl, Support: Partial, Note: "PR_SET_NAME, PR_GET_NAME, PR_SET/GET_DUMPABLE, PR_SET_PDEATHSIG (accepted), PR_CAPBSET_READ/DROP, PR_CAP_AMBIENT, PR_SET/GET_KEEPCAPS, PR_SET/GET_SECUREBITS, PR_SET/GET_NO_NEW_PRIVS, PR_GET/SET_SECCOMP (as seccomp(2)), PR_SET/GET_CHILD_SUBREAPER, PR_SET/GET_TIMERSLACK (kept; timers are not slackened), PR_GET_TID_ADDRESS, PR_SET_VMA anonymous names; others EINVAL", Args: []ArgKind{Int, Hex, Hex, Hex, Hex}},
 	unix.SYS_UNAME:                  {Name: "uname", Fn: Uname, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_SETHOSTNAME:            {Name: "sethostname", Fn: Sethostname, Support: Full, Args: []ArgKind{InBuf, Int}},
 	unix.SYS_PRLIMIT64:              {Name: "prlimit64", Fn: Prlimit64, Support: Full, Args: []ArgKind{Int, Int, Ptr, Ptr}},
@@ -352,4 +352,13 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_MEMBARRIER:        {Name: "membarrier", Fn: Membarrier, Support: Partial, Note: "QUERY, GLOBAL, GLOBAL_EXPEDITED, PRIVATE_EXPEDITED and their registrations, GET_REGISTRATIONS, each barrier the host's MEMBARRIER_CMD_GLOBAL (milliseconds, also for the expedited ones); SYNC_CORE and RSEQ are EINVAL and not in QUERY", Args: []ArgKind{Int, Hex, Int}},
 	unix.SYS_MLOCK2:            {Name: "mlock2", Fn: Mlock2, Support: Partial, Note: "as mlock; MLOCK_ONFAULT locks pages as they are faulted in", Args: []ArgKind{Hex, Hex, Hex}},
 	unix.SYS_SYSFS:             {Name: "sysfs", Fn: Sysfs, Support: Full, Note: "the filesystem types of /proc/filesystems", Args: []ArgKind{Int, Hex, Ptr}},
+
+	// seccomp inside the sandbox (sys_seccomp.go; sentry/seccomp,
+	// sentry/process/seccomp.go): filters the sentry evaluates before
+	// each syscall of a filtered thread. prctl's PR_GET/SET_SECCOMP
+	// share the handler.
+	unix.SYS_SECCOMP: {Name: "seccomp", Fn: Seccomp, Support: Partial, Note: "SET_MODE_STRICT; SET_MODE_FILTER with TSYNC, TSYNC_ESRCH, LOG, NEW_LISTENER, SPEC_ALLOW (nothing to turn off) and WAIT_KILLABLE_RECV; GET_ACTION_AVAIL, GET_NOTIF_SIZES; every action; the listener serves NOTIF_RECV, SEND (with CONTINUE), ID_VALID, ADDFD (SETFD, SEND), SET_FLAGS and poll; TRACE stops a tracer's PTRACE_O_TRACESECCOMP tracee (PTRACE_EVENT_SECCOMP; ENOSYS without one); 32-bit syscalls are refused before filters run", Args: []ArgKind{Int, Hex, Ptr}, Ret: Int},
+
+	// ptrace(2) inside the sandbox (sys_ptrace.go; sentry/process/ptrace*.go).
+	unix.SYS_PTRACE: {Name: "ptrace", Fn: Ptrace, Support: Partial, Note: "TRACEME, ATTACH, SEIZE, INTERRUPT, LISTEN, PEEK/POKE TEXT/DATA/USER, GET/SETREGS, GET/SETFPREGS, GET/SETREGSET (NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE), GET/SETSIGINFO, GET/SETSIGMASK, GETEVENTMSG, SETOPTIONS (all but SUSPEND_SECCOMP), CONT, SYSCALL, SYSEMU, SINGLESTEP (the trap flag), DETACH, KILL, ARCH_PRCTL, GET_SYSCALL_INFO; Linux's permission rules without an LSM (same IDs and dumpable, or CAP_SYS_PTRACE); hardware breakpoints (DR7 enables) are EIO; PEEKSIGINFO, GET_THREAD_AREA and SECCOMP_GET_FILTER are EIO", Args: []ArgKind{Int, Int, Hex, Hex}, Ret: Hex},
 }

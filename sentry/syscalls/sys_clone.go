@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
@@ -235,14 +236,14 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 				return nil, err
 			}
 			follow := flags&unix.AT_SYMLINK_NOFOLLOW == 0
-			if loc, err = t.S.VFS.Resolve(ctx, t.FS, start, filename, follow); err != nil {
+			if loc, err = t.FS.VFS().Resolve(ctx, t.FS, start, filename, follow); err != nil {
 				return nil, err
 			}
 			if !follow && loc.Node.Type() == unix.S_IFLNK {
 				return nil, unix.ELOOP
 			}
 		}
-		return t.S.VFS.OpenExecutableLocation(ctx, loc)
+		return t.FS.VFS().OpenExecutableLocation(ctx, loc)
 	}
 	total := 0
 	argv, err := copyInStrings(t, argvAddr, &total)
@@ -257,10 +258,19 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		return 0, err
 	}
 	s := t.S
-	as, err := s.Platform.NewAddressSpace()
-	if err != nil {
-		t.Log().Warnf("execve: cannot create an address space: %v", err)
-		return 0, unix.ENOMEM
+	// The new image runs in the process's platform address space, emptied
+	// at the point of no return: the process keeps its host process (its
+	// ptrace stub), as a Linux process keeps its PID, and execve starts
+	// none. An address space others share (a vfork parent waits in it)
+	// stays theirs: the image then gets a new one, made now so that its
+	// failure is still execve's ENOMEM.
+	var as platform.AddressSpace
+	if t.MM().Users() > 1 {
+		var err error
+		if as, err = s.Platform.NewAddressSpace(); err != nil {
+			t.Log().Warnf("execve: cannot create an address space: %v", err)
+			return 0, unix.ENOMEM
+		}
 	}
 	m := mm.New(s.Zone, as, s.Platform.MaxUserAddress())
 	ctx := fsContext(t)
@@ -278,7 +288,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 				programOpened = true
 				f, err = openProgram(ctx)
 			} else {
-				f, err = s.VFS.OpenExecutableAs(ctx, t.FS, p)
+				f, err = t.FS.VFS().OpenExecutableAs(ctx, t.FS, p)
 			}
 			if err != nil {
 				return nil, "", err
@@ -301,7 +311,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		t.Log().Warnf("execve %q: %v", filename, err)
 		return 0, unix.ENOEXEC
 	}
-	if err := HoldExecutable(s.VFS, ctx, m, opened, loaded.Executable); err != nil {
+	if err := HoldExecutable(t.FS.VFS(), ctx, m, opened, loaded.Executable); err != nil {
 		m.DecUsers()
 		var errno unix.Errno
 		if errors.As(err, &errno) {
@@ -311,14 +321,38 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		return 0, unix.EIO
 	}
 	// Point of no return.
+	oldTID := t.TID()
 	t.KillOtherThreads()
+	if t.Exiting() {
+		// The process is being killed (another thread exited or
+		// exec'd first): the new image never runs, and the old one's
+		// other threads may still be on their way out in it.
+		m.DecUsers()
+		return 0, ErrNoReturn
+	}
+	if as == nil {
+		// Only this thread runs in the old image now; a CLONE_VM
+		// child made meanwhile shares it (TakeAddressSpace says nil).
+		if as = t.MM().TakeAddressSpace(); as == nil {
+			var err error
+			if as, err = s.Platform.NewAddressSpace(); err != nil {
+				t.Log().Warnf("execve: cannot create an address space after the point of no return: %v", err)
+				m.DecUsers()
+				t.TG.Exit(process.KilledBy(int(unix.SIGKILL)))
+				return 0, ErrNoReturn
+			}
+		}
+		m.SetAddressSpace(as)
+	}
 	t.SetCredentials(newCreds)
+	t.ExecDumpable()
 	t.ExecReleaseFutexes()
 	// A 64-bit ELF drops READ_IMPLIES_EXEC (set_personality_64bit); the
 	// rest of the persona is kept (setarch -R PROG).
 	t.TG.SetPersonality(t.TG.Personality() &^ readImpliesExec)
 	m.SetExecutable(loaded.Executable)
 	t.TG.SetMM(m)
+	t.ResetFPState()
 	// POSIX timers die with the old image, and so do their queued
 	// signals (timersOf empties the table of a process that exec'd).
 	timersOf(t.TG)
@@ -331,6 +365,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	t.Task.SetName(loaded.Comm)
 	t.Regs = arch.NewInitialRegisters(loaded.Entry, loaded.Stack)
 	t.TG.ReleaseVfork()
+	t.PtraceExec(oldTID)
 	return 0, ErrNoReturn
 }
 
@@ -454,7 +489,12 @@ func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			si.Signo = int32(unix.SIGCHLD)
 			si.SetPID(res.PID)
 			si.SetUID(int32(res.UID))
-			if sig, ok := res.Status.Stopped(); ok {
+			if _, ok := res.Status.Stopped(); ok && res.Trapped {
+				// A tracee's ptrace-stop: the whole report
+				// (signal and event) in si_status.
+				si.Code = linux.CLD_TRAPPED
+				si.SetStatus(int32(res.Status>>8) & 0xffff)
+			} else if sig, ok := res.Status.Stopped(); ok {
 				si.Code = linux.CLD_STOPPED
 				si.SetStatus(int32(sig))
 			} else if res.Status.Continued() {

@@ -11,6 +11,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/mqueue"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/seccomp"
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"github.com/runsc-lite/runsc-lite/sentry/usermem"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
@@ -431,7 +432,7 @@ func openAt(t *process.Thread, dirfd int32, pathAddr uintptr, flags, mode uint32
 		return 0, err
 	}
 	ctx := fsContext(t)
-	f, err := t.S.VFS.OpenAt(ctx, t.FS, start, p, flags, mode)
+	f, err := t.FS.VFS().OpenAt(ctx, t.FS, start, p, flags, mode)
 	if err != nil {
 		return 0, err
 	}
@@ -507,7 +508,7 @@ func Openat2(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	fsc := t.FS.Fork()
 	fsc.SetRoot(start)
-	f, err := t.S.VFS.OpenAt(fsContext(t), fsc, start, p, uint32(flags), uint32(mode))
+	f, err := t.FS.VFS().OpenAt(fsContext(t), fsc, start, p, uint32(flags), uint32(mode))
 	if err != nil {
 		return 0, err
 	}
@@ -708,6 +709,10 @@ func Ioctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 		f.SetFlags(fl)
 		return 0, nil
+	case seccomp.IoctlNotifAddFD:
+		if l, ok := f.Impl().(*seccomp.Listener); ok {
+			return seccompAddFD(t, l, arg)
+		}
 	case linux.TIOCGPTPEER:
 		if m, ok := f.Impl().(*devpts.MasterFile); ok {
 			return openPTYPeer(t, m, uint32(arg))

@@ -46,7 +46,7 @@ func resolveAt(t *process.Thread, ctx *fs.Context, dirfd int32, pathAddr uintptr
 	if err != nil {
 		return vfs.Location{}, err
 	}
-	return t.S.VFS.Resolve(ctx, t.FS, start, p, follow)
+	return t.FS.VFS().Resolve(ctx, t.FS, start, p, follow)
 }
 
 // pathAndStart reads a path argument and its start location.
@@ -213,7 +213,7 @@ func getdents(t *process.Thread, a arch.SyscallArguments, dirent64 bool) (uintpt
 	}
 	limit := min(count, ioChunk)
 	buf := make([]byte, 0, limit)
-	err = f.Getdents(fsContext(t), t.S.VFS, func(d fs.Dirent, off int64) bool {
+	err = f.Getdents(fsContext(t), t.FS.VFS(), func(d fs.Dirent, off int64) bool {
 		var reclen int
 		if dirent64 {
 			reclen = (19 + len(d.Name) + 1 + 7) &^ 7
@@ -243,7 +243,7 @@ func getdents(t *process.Thread, a arch.SyscallArguments, dirent64 bool) (uintpt
 	if len(buf) == 0 {
 		// Nothing fit although entries remain, or the end was reached.
 		probe := false
-		f.Getdents(fsContext(t), t.S.VFS, func(fs.Dirent, int64) bool { probe = true; return false })
+		f.Getdents(fsContext(t), t.FS.VFS(), func(fs.Dirent, int64) bool { probe = true; return false })
 		if probe {
 			return 0, unix.EINVAL
 		}
@@ -351,7 +351,7 @@ func symlinkAt(t *process.Thread, targetAddr uintptr, dirfd int32, pathAddr uint
 	if err != nil {
 		return 0, err
 	}
-	return 0, t.S.VFS.SymlinkAt(fsContext(t), t.FS, target, start, p)
+	return 0, t.FS.VFS().SymlinkAt(fsContext(t), t.FS, target, start, p)
 }
 
 func Symlink(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -369,7 +369,7 @@ func mkdirAt(t *process.Thread, dirfd int32, pathAddr uintptr, mode uint32) (uin
 	if err != nil {
 		return 0, err
 	}
-	return 0, t.S.VFS.MkdirAt(fsContext(t), t.FS, start, p, mode)
+	return 0, t.FS.VFS().MkdirAt(fsContext(t), t.FS, start, p, mode)
 }
 
 func Mkdir(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -385,7 +385,7 @@ func mknodAt(t *process.Thread, dirfd int32, pathAddr uintptr, mode uint32, dev 
 	if err != nil {
 		return 0, err
 	}
-	return 0, t.S.VFS.MknodAt(fsContext(t), t.FS, start, p, mode, dev)
+	return 0, t.FS.VFS().MknodAt(fsContext(t), t.FS, start, p, mode, dev)
 }
 
 func Mknod(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -401,7 +401,7 @@ func Rmdir(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return 0, t.S.VFS.RmdirAt(fsContext(t), t.FS, start, p)
+	return 0, t.FS.VFS().RmdirAt(fsContext(t), t.FS, start, p)
 }
 
 func Unlink(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -409,7 +409,7 @@ func Unlink(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return 0, t.S.VFS.UnlinkAt(fsContext(t), t.FS, start, p)
+	return 0, t.FS.VFS().UnlinkAt(fsContext(t), t.FS, start, p)
 }
 
 func Unlinkat(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -422,9 +422,9 @@ func Unlinkat(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		return 0, err
 	}
 	if flags&unix.AT_REMOVEDIR != 0 {
-		return 0, t.S.VFS.RmdirAt(fsContext(t), t.FS, start, p)
+		return 0, t.FS.VFS().RmdirAt(fsContext(t), t.FS, start, p)
 	}
-	return 0, t.S.VFS.UnlinkAt(fsContext(t), t.FS, start, p)
+	return 0, t.FS.VFS().UnlinkAt(fsContext(t), t.FS, start, p)
 }
 
 func renameAt(t *process.Thread, olddirfd int32, oldAddr uintptr, newdirfd int32, newAddr uintptr, flags uint32) (uintptr, error) {
@@ -436,7 +436,7 @@ func renameAt(t *process.Thread, olddirfd int32, oldAddr uintptr, newdirfd int32
 	if err != nil {
 		return 0, err
 	}
-	return 0, t.S.VFS.RenameAt(fsContext(t), t.FS, ostart, op, nstart, np, flags)
+	return 0, t.FS.VFS().RenameAt(fsContext(t), t.FS, ostart, op, nstart, np, flags)
 }
 
 func Rename(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -471,7 +471,7 @@ func linkAt(t *process.Thread, olddirfd int32, oldAddr uintptr, newdirfd int32, 
 	if err != nil {
 		return 0, err
 	}
-	return 0, t.S.VFS.LinkAt(ctx, t.FS, ostart, op, nstart, np, flags&unix.AT_SYMLINK_FOLLOW != 0, oldLoc)
+	return 0, t.FS.VFS().LinkAt(ctx, t.FS, ostart, op, nstart, np, flags&unix.AT_SYMLINK_FOLLOW != 0, oldLoc)
 }
 
 func Link(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -782,24 +782,12 @@ func Syncfs(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 }
 
 // writableHostFS returns the writable host filesystems mounted in t's
-// sandbox (each once), found from the sandbox's root whatever t's root.
+// mount namespace (each once), whatever t's root.
 func writableHostFS(t *process.Thread) []*hostfs.FS {
-	v := t.S.VFS
-	fsc, err := v.NewFSContext("/")
-	if err != nil {
-		return nil
-	}
 	var out []*hostfs.FS
 	seen := make(map[*hostfs.FS]bool)
-	for _, m := range v.Mounts() {
-		if m.FSType != "hostfs" || m.ReadOnly {
-			continue
-		}
-		loc, err := v.Resolve(fs.Background, fsc, v.RootLocation(), m.Point, true)
-		if err != nil || loc.Mount == nil {
-			continue
-		}
-		if hf, ok := loc.Mount.FS.(*hostfs.FS); ok && !hf.ReadOnly() && !seen[hf] {
+	for _, m := range t.FS.VFS().Mounts() {
+		if hf, ok := m.FS.(*hostfs.FS); ok && !m.ReadOnly && !hf.ReadOnly() && !seen[hf] {
 			seen[hf] = true
 			out = append(out, hf)
 		}

@@ -7,6 +7,8 @@ package syscalls
 // reach — never a host path.
 
 import (
+	"path"
+
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/procfs"
@@ -51,9 +53,12 @@ func Mount(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			// Binds of single files are not supported.
 			return 0, unix.EINVAL
 		}
-		o.Source = src.Mount.Source
+		o.Source, o.FSType, o.Flags, o.Data = src.Mount.Source, src.Mount.FSType, src.Mount.Flags, src.Mount.Data
 		o.ReadOnly = o.ReadOnly || src.Mount.ReadOnly
-		return 0, t.S.VFS.MountOver(target, src.Mount.FS, root, o)
+		o.NoExec = src.Mount.NoExec
+		o.RootPath = path.Join("/", src.Mount.RootPath, src.Path[len(src.Mount.Point):])
+		o.Root = root
+		return 0, t.S.VFS.MountOver(target, src.Mount.FS, o)
 	case flags&mountPropagation != 0 && flags&^(mountPropagation|unix.MS_SILENT) == 0:
 		return 0, nil
 	}
@@ -68,7 +73,7 @@ func Mount(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		o.Source = "tmpfs"
 	case "proc":
 		f = procfs.New(t.S)
-		o.Source, o.Options = "proc", "nosuid,nodev,noexec"
+		o.Source, o.Flags, o.NoExec = "proc", "nosuid,nodev,noexec", true
 	case "mqueue":
 		// Every mount shows the IPC namespace's one set of queues.
 		if t.S.IPC == nil {
@@ -82,7 +87,7 @@ func Mount(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if source, err := t.CopyInString(a.Ptr(0), 256); err == nil && source != "" {
 		o.Source = source
 	}
-	return 0, t.S.VFS.MountOver(target, f, f.Root(), o)
+	return 0, t.S.VFS.MountOver(target, f, o)
 }
 
 func Umount2(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {

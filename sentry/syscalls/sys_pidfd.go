@@ -150,7 +150,7 @@ func PidfdGetfd(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if len(ths) == 0 || reaped(t, tg) {
 		return 0, unix.ESRCH
 	}
-	if !mayAccessProcess(t, ths[0]) {
+	if !t.MayPtrace(ths[0]) {
 		return 0, unix.EPERM
 	}
 	if ths[0].FDs == nil {

@@ -224,8 +224,14 @@ func Prctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			return 0, unix.EFAULT
 		}
 	case unix.PR_GET_DUMPABLE:
-		return 1, nil
-	case unix.PR_SET_DUMPABLE, unix.PR_SET_PDEATHSIG:
+		return uintptr(t.TG.Dumpable()), nil
+	case unix.PR_SET_DUMPABLE:
+		if d := a[1]; d == process.DumpableNo || d == process.DumpableUser {
+			t.TG.SetDumpable(int(d))
+			return 0, nil
+		}
+		return 0, unix.EINVAL
+	case unix.PR_SET_PDEATHSIG:
 		return 0, nil
 	case unix.PR_SET_CHILD_SUBREAPER:
 		t.TG.SetChildSubreaper(a[1] != 0)
@@ -250,15 +256,14 @@ func Prctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if _, err := v.CopyOut(t, hostarch.Addr(a.Ptr(1))); err != nil {
 			return 0, unix.EFAULT
 		}
-	case unix.PR_GET_SECCOMP:
-		// No seccomp mode is entered yet (seccomp(2) is not served).
-		return 0, nil
 	case unix.PR_SET_VMA:
 		return prSetVMA(t, a)
 	case unix.PR_CAPBSET_READ, unix.PR_CAPBSET_DROP, unix.PR_CAP_AMBIENT,
 		unix.PR_GET_KEEPCAPS, unix.PR_SET_KEEPCAPS, unix.PR_GET_SECUREBITS, unix.PR_SET_SECUREBITS,
 		unix.PR_GET_NO_NEW_PRIVS, unix.PR_SET_NO_NEW_PRIVS:
 		return credsPrctl(t, a)
+	case unix.PR_GET_SECCOMP, unix.PR_SET_SECCOMP:
+		return seccompPrctl(t, a)
 	default:
 		return 0, unix.EINVAL
 	}

@@ -2,7 +2,7 @@ package syscalls
 
 // Another process's memory and kernel objects: process_vm_readv,
 // process_vm_writev and kcmp, with Linux's ptrace access rule
-// (PTRACE_MODE_ATTACH/READ with real credentials, without Yama).
+// (process.Thread.MayPtrace: real credentials and dumpability, no Yama).
 
 import (
 	"unsafe"
@@ -12,25 +12,8 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/usermem"
 	"golang.org/x/sys/unix"
-	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
-
-// mayAccessProcess is __ptrace_may_access with PTRACE_MODE_REALCREDS: a
-// thread of the same process always may; otherwise the caller's real UID
-// and GID must match all of the target's (real, effective, saved), or the
-// caller holds CAP_SYS_PTRACE.
-func mayAccessProcess(t *process.Thread, target *process.Thread) bool {
-	if t.TG == target.TG {
-		return true
-	}
-	c, tc := t.Credentials(), target.Credentials()
-	if c.RealUID == tc.RealUID && c.RealUID == tc.EffectiveUID && c.RealUID == tc.SavedUID &&
-		c.RealGID == tc.RealGID && c.RealGID == tc.EffectiveGID && c.RealGID == tc.SavedGID {
-		return true
-	}
-	return c.HasCapability(linux.CAP_SYS_PTRACE)
-}
 
 // mmMemory is another process's memory as a usermem.Memory.
 type mmMemory struct{ m *mm.MemoryManager }
@@ -74,7 +57,7 @@ func processVM(t *process.Thread, a arch.SyscallArguments, write bool) (uintptr,
 	if target == nil {
 		return 0, unix.ESRCH
 	}
-	if !mayAccessProcess(t, target) {
+	if !t.MayPtrace(target) {
 		return 0, unix.EPERM
 	}
 	rm := target.MM()
@@ -149,7 +132,7 @@ func Kcmp(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if t1 == nil || t2 == nil {
 		return 0, unix.ESRCH
 	}
-	if !mayAccessProcess(t, t1) || !mayAccessProcess(t, t2) {
+	if !t.MayPtrace(t1) || !t.MayPtrace(t2) {
 		return 0, unix.EPERM
 	}
 	switch a.Int(2) {

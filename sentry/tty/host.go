@@ -47,6 +47,11 @@ type HostOptions struct {
 	// terminal too (OCI's process.consoleSize); otherwise the host
 	// terminal's own size is used.
 	Size *linux.Winsize
+	// Own says the sentry alone holds hostFD's open file description
+	// (an OCI console, passed over a socket): the link makes it
+	// non-blocking instead of opening the terminal again through
+	// /proc/self/fd, which a confined sentry does not have.
+	Own bool
 }
 
 // HostLink drives a terminal's master side from a host terminal.
@@ -103,7 +108,7 @@ func SameTerminal(a, b int) bool {
 // its own) the master side of t: t takes the host terminal's settings and
 // window size, and the host terminal is put in raw mode until Close.
 func AttachHost(t *Terminal, hostFD int, o HostOptions) (*HostLink, error) {
-	fd, nonblock, err := openOwn(hostFD)
+	fd, nonblock, err := openOwn(hostFD, o.Own)
 	if err != nil {
 		return nil, err
 	}
@@ -134,13 +139,7 @@ func AttachHost(t *Terminal, hostFD int, o HostOptions) (*HostLink, error) {
 	}
 	l.readWindowSize(false)
 
-	raw := l.saved
-	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	raw.Oflag &^= unix.OPOST
-	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	raw.Cflag &^= unix.CSIZE | unix.PARENB
-	raw.Cflag |= unix.CS8
-	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+	raw := RawMode(l.saved)
 	if err := ioctlPtr(fd, unix.TCSETS2, unsafe.Pointer(&raw)); err != nil {
 		unix.Close(l.stopFD)
 		unix.Close(fd)
@@ -154,19 +153,43 @@ func AttachHost(t *Terminal, hostFD int, o HostOptions) (*HostLink, error) {
 	return l, nil
 }
 
+// RawMode returns settings s in raw mode, as cfmakeraw(3) makes them: no
+// echo, no signals, no input or output processing, 8-bit characters, a
+// read returning as soon as one byte is there.
+func RawMode(s unix.Termios) unix.Termios {
+	s.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	s.Oflag &^= unix.OPOST
+	s.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	s.Cflag &^= unix.CSIZE | unix.PARENB
+	s.Cflag |= unix.CS8
+	s.Cc[unix.VMIN], s.Cc[unix.VTIME] = 1, 0
+	return s
+}
+
 // openOwn returns a descriptor of host terminal hostFD for the link: its
 // own open file description of the same terminal when it can open one
 // (through /proc/self/fd), made non-blocking so that tasks can write to
 // the host without waiting (the caller's description, shared with the
 // user's shell, stays blocking); otherwise a duplicate of hostFD, written
-// by the writer goroutine only.
-func openOwn(hostFD int) (fd int, nonblock bool, err error) {
-	own, err := unix.Open("/proc/self/fd/"+strconv.Itoa(hostFD), unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err == nil {
-		if SameTerminal(own, hostFD) {
-			return own, true, nil
+// by the writer goroutine only. With own, the description is the
+// sentry's alone: a duplicate of hostFD, made non-blocking.
+func openOwn(hostFD int, own bool) (fd int, nonblock bool, err error) {
+	if own {
+		if fd, err = unix.FcntlInt(uintptr(hostFD), unix.F_DUPFD_CLOEXEC, 0); err != nil {
+			return -1, false, err
 		}
-		unix.Close(own)
+		if err := unix.SetNonblock(fd, true); err != nil {
+			unix.Close(fd)
+			return -1, false, err
+		}
+		return fd, true, nil
+	}
+	ownFD, err := unix.Open("/proc/self/fd/"+strconv.Itoa(hostFD), unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err == nil {
+		if SameTerminal(ownFD, hostFD) {
+			return ownFD, true, nil
+		}
+		unix.Close(ownFD)
 	}
 	fd, err = unix.FcntlInt(uintptr(hostFD), unix.F_DUPFD_CLOEXEC, 0)
 	return fd, false, err

@@ -323,40 +323,24 @@ func (t *FDTable) FDs() []int32 {
 	return out
 }
 
-// InstallHostStdio installs the sentry's own descriptors 0, 1 and 2
-// (duplicated, so the sentry's are untouched) as descriptors 0, 1 and 2.
-// A sentry descriptor that is closed leaves the sandbox's closed too.
-func (t *FDTable) InstallHostStdio() error { return t.InstallHostStdioExcept([3]bool{}) }
-
-// InstallHostStdioExcept is InstallHostStdio for the descriptors skip
-// does not name (those the caller installs itself: a host terminal served
-// as the sandbox's /dev/pts/N).
-func (t *FDTable) InstallHostStdioExcept(skip [3]bool) error {
-	for i := 0; i < 3; i++ {
-		if skip[i] {
-			continue
-		}
-		n, err := hostfd.New(i)
-		if err == unix.EBADF {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		acc := uint32(unix.O_RDWR)
-		if fl, err := unix.FcntlInt(uintptr(i), unix.F_GETFL, 0); err == nil {
-			acc = uint32(fl) & (unix.O_ACCMODE | unix.O_APPEND)
-		}
-		impl, err := n.Open(fs.Background, acc)
-		if err != nil {
-			return err
-		}
-		f := NewFileDescription(Location{Mount: anonMount, Node: n, Path: n.Path()}, impl, acc)
-		err = t.InstallAt(int32(i), f, false)
-		f.DecRef()
-		if err != nil {
-			return err
-		}
+// InstallHostFD installs a duplicate of the sentry's host descriptor
+// hostFD at fd (not close-on-exec), with the host descriptor's access mode
+// and O_APPEND. Errors: EBADF if hostFD is not open.
+func (t *FDTable) InstallHostFD(fd int32, hostFD int) error {
+	n, err := hostfd.New(hostFD)
+	if err != nil {
+		return err
 	}
-	return nil
+	acc := uint32(unix.O_RDWR)
+	if fl, err := unix.FcntlInt(uintptr(hostFD), unix.F_GETFL, 0); err == nil {
+		acc = uint32(fl) & (unix.O_ACCMODE | unix.O_APPEND)
+	}
+	impl, err := n.Open(fs.Background, acc)
+	if err != nil {
+		return err
+	}
+	f := NewFileDescription(Location{Mount: anonMount, Node: n, Path: n.Path()}, impl, acc)
+	err = t.InstallAt(fd, f, false)
+	f.DecRef()
+	return err
 }

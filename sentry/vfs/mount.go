@@ -16,12 +16,20 @@ func isMountRoot(loc Location) bool {
 	return loc.Mount != nil && loc.Mount.Point == loc.Path && loc.Node == fs.Node(loc.Mount.Root)
 }
 
-// MountOver mounts root (the root of f, or for a bind mount a directory of
-// f) at the directory at, which stacks on whatever is mounted there.
-// Errors: ENOTDIR when at is not a directory.
-func (v *VirtualFilesystem) MountOver(at Location, f fs.Filesystem, root fs.Directory, o MountOptions) error {
-	if at.Node.Type() != unix.S_IFDIR {
+// MountOver mounts o.Root (nil: the root of f; for a bind mount a
+// directory or file of f) at at, which stacks on whatever is mounted
+// there: a directory on a directory, a file on a non-directory. Errors:
+// ENOTDIR or EISDIR when they do not match.
+func (v *VirtualFilesystem) MountOver(at Location, f fs.Filesystem, o MountOptions) error {
+	var root fs.Node = f.Root()
+	if o.Root != nil {
+		root = o.Root
+	}
+	switch {
+	case root.Type() == unix.S_IFDIR && at.Node.Type() != unix.S_IFDIR:
 		return unix.ENOTDIR
+	case root.Type() != unix.S_IFDIR && at.Node.Type() == unix.S_IFDIR:
+		return unix.EISDIR
 	}
 	src := o.Source
 	if src == "" {
@@ -29,7 +37,8 @@ func (v *VirtualFilesystem) MountOver(at Location, f fs.Filesystem, root fs.Dire
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	m := &Mount{ID: v.nextID, FS: f, Root: root, Point: at.Path, ReadOnly: o.ReadOnly, Source: src, Options: o.Options, parent: at.Mount, vfs: v}
+	m := &Mount{ID: v.nextID, FS: f, Root: root, Point: at.Path, ReadOnly: o.ReadOnly, NoExec: o.NoExec,
+		Source: src, FSType: o.FSType, RootPath: o.RootPath, Flags: o.Flags, Data: o.Data, parent: at.Mount, vfs: v}
 	v.nextID++
 	v.mounts[at.Path] = m
 	v.list = append(v.list, m)

@@ -16,15 +16,7 @@ import (
 func BenchmarkPWriteInotify(b *testing.B) {
 	for _, c := range []string{"no-watch", "watch-elsewhere", "dir-watched"} {
 		b.Run(c, func(b *testing.B) {
-			noTTY := -1
-			v, err := New(Options{Root: b.TempDir(), TTYHostFD: &noTTY})
-			if err != nil {
-				b.Fatal(err)
-			}
-			fsc, err := v.NewFSContext("/")
-			if err != nil {
-				b.Fatal(err)
-			}
+			v, fsc := newTestVFS(b, b.TempDir())
 			f, err := v.OpenAt(ctx, fsc, fsc.Cwd(), "/dev/shm/bench", unix.O_RDWR|unix.O_CREAT, 0644)
 			if err != nil {
 				b.Fatal(err)

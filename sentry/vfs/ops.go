@@ -359,10 +359,10 @@ func (v *VirtualFilesystem) OpenExecutableAs(ctx *fs.Context, fsc *FSContext, pa
 
 // OpenExecutableLocation opens the file at loc for execve by the caller of
 // ctx (execveat's dirfd-relative and AT_EMPTY_PATH forms): it must be a
-// regular file the caller may execute (EACCES otherwise). The description
-// is read-only.
+// regular file the caller may execute, on a mount without noexec (EACCES
+// otherwise). The description is read-only.
 func (v *VirtualFilesystem) OpenExecutableLocation(ctx *fs.Context, loc Location) (*FileDescription, error) {
-	if loc.Node.Type() != unix.S_IFREG {
+	if loc.Node.Type() != unix.S_IFREG || (loc.Mount != nil && loc.Mount.NoExec) {
 		return nil, unix.EACCES
 	}
 	st, err := loc.Node.Stat(ctx)

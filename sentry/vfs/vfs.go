@@ -32,68 +32,33 @@ import (
 	"sync"
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/devfs"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/overlay"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
-	"github.com/runsc-lite/runsc-lite/sentry/tty"
 	"golang.org/x/sys/unix"
 )
 
-// Volume is a host directory bound into the sandbox (--volume).
-type Volume struct {
-	// HostPath is the host directory.
-	HostPath string
-	// SandboxPath is where it appears in the sandbox; it is created as
-	// a directory in the root's upper layer if missing.
-	SandboxPath string
-	// ReadOnly refuses writes with EROFS.
-	ReadOnly bool
-	// HostFD, if not 0, is a descriptor of the host directory opened by
-	// the launcher (sentry/sandbox), used instead of opening HostPath;
-	// the filesystem takes it over.
-	HostFD int
-	// Owners maps the sandbox's user and group IDs to host owners for
-	// what the sandbox creates or chowns in the volume (OCI
-	// uidMappings/gidMappings); nil keeps the default rule, the sentry's
-	// own identity on the host (hostfs/owner.go).
-	Owners *hostfs.IDMap `json:",omitempty"`
-}
-
-// Options configure New.
-type Options struct {
-	// Root is the host directory that becomes the sandbox's "/" (read
-	// only, under an in-memory writable layer). Default "/".
-	Root string
-	// RootFD, if not 0, is a descriptor of Root opened by the launcher,
-	// used instead of opening Root; the filesystem takes it over.
-	RootFD int
-	// Volumes are bound after /dev.
-	Volumes []Volume
-	// PTS is the sandbox's devpts, mounted on /dev/pts (nil: an empty
-	// directory, and /dev/ptmx fails).
-	PTS *devpts.Filesystem
-	// TTYHostFD is a host terminal /dev/tty opens when the sandbox has
-	// no terminal of its own (see devfs.Options); -1 for none. The zero
-	// value means: the sentry's stdin if it is a terminal.
-	TTYHostFD *int
-	// FDCloser, if set, closes the host descriptors of released host
-	// files (deferred close on a workqueue).
-	FDCloser hostfs.FDCloser
-}
-
 // Mount is one entry of the mount table.
 type Mount struct {
-	ID       int
-	FS       fs.Filesystem
-	Root     fs.Directory
+	ID int
+	FS fs.Filesystem
+	// Root is what the mount shows at Point: its filesystem's root, or
+	// for a bind mount a directory or file inside a filesystem.
+	Root     fs.Node
 	Point    string // canonical sandbox path of the mount point
 	ReadOnly bool
-	Source   string // what /proc/mounts shows as the device
-	Options  string // extra options for /proc/mounts
-	parent   *Mount
-	vfs      *VirtualFilesystem
+	// NoExec refuses execve of the mount's files (EACCES).
+	NoExec bool
+	Source string // what /proc/mounts shows as the device
+	// FSType is the type /proc/mounts shows ("" for the filesystem's
+	// own name).
+	FSType string
+	// RootPath is the root field of /proc/PID/mountinfo: the path
+	// inside the source a bind mount shows ("" for "/").
+	RootPath string
+	// Flags are per-mount flags for /proc/mounts (nosuid,nodev,...);
+	// Data the filesystem's options (mode=755,size=65536k,...).
+	Flags, Data string
+	parent      *Mount
+	vfs         *VirtualFilesystem
 }
 
 // NoSUID reports whether the mount ignores set-user-ID and set-group-ID
@@ -102,7 +67,7 @@ func (m *Mount) NoSUID() bool {
 	if m == nil {
 		return false
 	}
-	for _, o := range strings.Split(m.Options, ",") {
+	for _, o := range strings.Split(m.Flags, ",") {
 		if o == "nosuid" {
 			return true
 		}
@@ -147,76 +112,14 @@ type VirtualFilesystem struct {
 	writers writeCounts
 }
 
-// New builds the sandbox's filesystem: "/" is opts.Root (read-only) under
-// an in-memory writable layer, /dev is a devfs with a tmpfs on /dev/shm,
-// and each volume is bound at its path. /proc is mounted by the caller
-// (package procfs needs the sandbox): v.Mount("/proc", procfs.New(s), ...).
-func New(opts Options) (*VirtualFilesystem, error) {
-	rootDir := opts.Root
-	if rootDir == "" {
-		rootDir = "/"
-	}
-	lower, err := openHostDir(rootDir, opts.RootFD, true)
-	if err != nil {
-		return nil, fmt.Errorf("root %q: %w", rootDir, err)
-	}
-	if opts.FDCloser != nil {
-		lower.SetFDCloser(opts.FDCloser)
-	}
-	ov, err := overlay.New(lower)
-	if err != nil {
-		return nil, fmt.Errorf("root %q: %w", rootDir, err)
-	}
-	v := NewWithRoot(ov, "overlay")
-	ttyFD := -1
-	if opts.TTYHostFD != nil {
-		ttyFD = *opts.TTYHostFD
-	} else if tty.IsTerminal(0) {
-		ttyFD = 0
-	}
-	if err := v.Mount(fs.Background, "/dev", devfs.New(devfs.Options{PTS: opts.PTS, TTYHostFD: ttyFD}), MountOptions{Source: "devtmpfs", Options: "mode=755"}); err != nil {
-		return nil, fmt.Errorf("mount /dev: %w", err)
-	}
-	if opts.PTS != nil {
-		if err := v.Mount(fs.Background, "/dev/pts", opts.PTS, MountOptions{Source: "devpts", Options: opts.PTS.MountOptions()}); err != nil {
-			return nil, fmt.Errorf("mount /dev/pts: %w", err)
-		}
-	}
-	if err := v.Mount(fs.Background, "/dev/shm", tmpfs.New(01777, 0, 0), MountOptions{Source: "shm"}); err != nil {
-		return nil, fmt.Errorf("mount /dev/shm: %w", err)
-	}
-	for _, vol := range opts.Volumes {
-		hf, err := openHostDir(vol.HostPath, vol.HostFD, vol.ReadOnly)
-		if err != nil {
-			return nil, fmt.Errorf("volume %q: %w", vol.HostPath, err)
-		}
-		if opts.FDCloser != nil {
-			hf.SetFDCloser(opts.FDCloser)
-		}
-		if vol.Owners != nil {
-			hf.SetOwnerMap(vol.Owners)
-		}
-		if err := v.Mount(fs.Background, vol.SandboxPath, hf, MountOptions{ReadOnly: vol.ReadOnly, Source: vol.HostPath}); err != nil {
-			return nil, fmt.Errorf("volume %q at %q: %w", vol.HostPath, vol.SandboxPath, err)
-		}
-	}
-	return v, nil
-}
-
-// openHostDir returns the hostfs of hostDir: through fd when the launcher
-// opened it, by name otherwise.
-func openHostDir(hostDir string, fd int, readOnly bool) (*hostfs.FS, error) {
-	if fd != 0 {
-		return hostfs.FromFD(fd, hostDir, readOnly), nil
-	}
-	return hostfs.New(hostDir, readOnly)
-}
-
 // NewWithRoot returns a VFS whose "/" is root and nothing else mounted.
 func NewWithRoot(root fs.Filesystem, source string) *VirtualFilesystem {
 	v := &VirtualFilesystem{mounts: make(map[string]*Mount)}
 	v.nextID = 1
 	m := &Mount{ID: v.nextID, FS: root, Root: root.Root(), Point: "/", Source: source}
+	if h, ok := root.(*hostfs.FS); ok && h.ReadOnly() {
+		m.ReadOnly = true
+	}
 	m.vfs = v
 	v.nextID++
 	v.root = m
@@ -228,22 +131,54 @@ func NewWithRoot(root fs.Filesystem, source string) *VirtualFilesystem {
 // MountOptions modify Mount.
 type MountOptions struct {
 	ReadOnly bool
+	NoExec   bool
 	Source   string
-	Options  string
+	// FSType, RootPath, Flags and Data are what /proc/mounts and
+	// mountinfo show (see Mount).
+	FSType, RootPath string
+	Flags, Data      string
+	// Root, if set, is what the mount shows instead of f's root: a
+	// directory or a file of f (a bind mount). A file is mounted on
+	// a file, a directory on a directory.
+	Root fs.Node
 }
 
 // Mount mounts f at point (an absolute sandbox path), creating the mount
-// point directory (and its parents) if it does not exist.
+// point directory (and its parents) if it does not exist and a directory
+// is mounted; a file is mounted on an existing non-directory.
 func (v *VirtualFilesystem) Mount(ctx *fs.Context, point string, f fs.Filesystem, o MountOptions) error {
 	if !path.IsAbs(point) {
 		return unix.EINVAL
 	}
 	point = path.Clean(point)
-	loc, err := v.mkdirAll(ctx, point)
+	var root fs.Node = f.Root()
+	if o.Root != nil {
+		root = o.Root
+	}
+	var loc Location
+	var err error
+	if root.Type() == unix.S_IFDIR {
+		loc, err = v.mkdirAll(ctx, point)
+	} else {
+		rl := v.RootLocation()
+		loc, err = v.newWalker(ctx, rl).walk(rl, point, true)
+	}
 	if err != nil {
 		return err
 	}
-	return v.MountOver(loc, f, f.Root(), o)
+	o.Root = root
+	return v.MountOver(loc, f, o)
+}
+
+// Bind mounts what loc shows (a directory or a file) again at point,
+// read-only if readOnly: runc's masked and read-only paths.
+func (v *VirtualFilesystem) Bind(ctx *fs.Context, loc Location, point string, readOnly bool) error {
+	m := loc.Mount
+	return v.Mount(ctx, point, m.FS, MountOptions{
+		ReadOnly: readOnly || m.ReadOnly, NoExec: m.NoExec, Source: m.Source,
+		FSType: m.FSType, RootPath: path.Join("/", m.RootPath, loc.Path[len(m.Point):]),
+		Flags: m.Flags, Data: m.Data, Root: loc.Node,
+	})
 }
 
 // mkdirAll resolves p from the root, creating missing directories.
@@ -302,11 +237,16 @@ func (v *VirtualFilesystem) LocationIn(f fs.Filesystem, name string, node fs.Nod
 // MountInfo describes a mount for /proc/mounts.
 type MountInfo struct {
 	ID, ParentID int
+	FS           fs.Filesystem
 	Source       string
 	Point        string
-	FSType       string
-	ReadOnly     bool
-	Options      string
+	// FSType is the type shown: the mount's FSType or its
+	// filesystem's name, with hostfs shown as 9p (as gVisor shows
+	// host-backed mounts).
+	FSType      string
+	RootPath    string
+	ReadOnly    bool
+	Flags, Data string
 }
 
 // Mounts returns the mount table in mount order.
@@ -319,7 +259,19 @@ func (v *VirtualFilesystem) Mounts() []MountInfo {
 		if m.parent != nil {
 			pid = m.parent.ID
 		}
-		out = append(out, MountInfo{ID: m.ID, ParentID: pid, Source: m.Source, Point: m.Point, FSType: m.FS.Name(), ReadOnly: m.ReadOnly, Options: m.Options})
+		fstype := m.FSType
+		if fstype == "" {
+			fstype = m.FS.Name()
+			if fstype == "hostfs" {
+				fstype = "9p"
+			}
+		}
+		rp := m.RootPath
+		if rp == "" {
+			rp = "/"
+		}
+		out = append(out, MountInfo{ID: m.ID, ParentID: pid, FS: m.FS, Source: m.Source, Point: m.Point, FSType: fstype,
+			RootPath: rp, ReadOnly: m.ReadOnly, Flags: m.Flags, Data: m.Data})
 	}
 	return out
 }
@@ -328,30 +280,65 @@ func (v *VirtualFilesystem) Mounts() []MountInfo {
 // root is root (mounts outside it are hidden, points are shown relative).
 func (v *VirtualFilesystem) MountsText(root string) string {
 	var b strings.Builder
+	for _, m := range v.visibleMounts(root) {
+		opts := m.mountOptions()
+		if m.Data != "" {
+			opts += "," + m.Data
+		}
+		fmt.Fprintf(&b, "%s %s %s %s 0 0\n", escapeMount(m.Source), escapeMount(m.Point), m.FSType, opts)
+	}
+	return b.String()
+}
+
+// MountinfoText returns /proc/PID/mountinfo's contents for a process
+// whose root is root.
+func (v *VirtualFilesystem) MountinfoText(root string) string {
+	var b strings.Builder
+	for _, m := range v.visibleMounts(root) {
+		super := "rw"
+		if m.ReadOnly {
+			super = "ro"
+		}
+		if m.Data != "" {
+			super += "," + m.Data
+		}
+		fmt.Fprintf(&b, "%d %d 0:%d %s %s %s - %s %s %s\n", m.ID, m.ParentID, m.ID+20, escapeMount(m.RootPath),
+			escapeMount(m.Point), m.mountOptions(), m.FSType, escapeMount(m.Source), super)
+	}
+	return b.String()
+}
+
+// mountOptions returns the per-mount options: rw or ro, then the flags
+// (relatime unless the mount says otherwise).
+func (m MountInfo) mountOptions() string {
+	opts := "rw"
+	if m.ReadOnly {
+		opts = "ro"
+	}
+	if m.Flags != "" {
+		opts += "," + m.Flags
+	}
+	if !strings.Contains(m.Flags, "atime") {
+		opts += ",relatime"
+	}
+	return opts
+}
+
+// visibleMounts returns the mounts seen from root, in mount order, with
+// points relative to root.
+func (v *VirtualFilesystem) visibleMounts(root string) []MountInfo {
 	ms := v.Mounts()
 	sort.SliceStable(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
+	out := ms[:0]
 	for _, m := range ms {
 		p, ok := relativeTo(root, m.Point)
 		if !ok {
 			continue
 		}
-		opts := "rw"
-		if m.ReadOnly {
-			opts = "ro"
-		}
-		if m.FSType != "hostfs" {
-			opts += ",relatime"
-		}
-		if m.Options != "" {
-			opts += "," + m.Options
-		}
-		fstype := m.FSType
-		if fstype == "hostfs" {
-			fstype = "9p" // what gVisor shows for host-backed mounts
-		}
-		fmt.Fprintf(&b, "%s %s %s %s 0 0\n", escapeMount(m.Source), escapeMount(p), fstype, opts)
+		m.Point = p
+		out = append(out, m)
 	}
-	return b.String()
+	return out
 }
 
 // relativeTo returns p as seen from a process whose root is root.

@@ -8,6 +8,10 @@ import (
 	"testing"
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/devfs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/overlay"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 )
@@ -41,12 +45,39 @@ func testRoot(t *testing.T) string {
 	return dir
 }
 
-func newTestVFS(t *testing.T, root string, vols ...Volume) (*VirtualFilesystem, *FSContext) {
+// testVolume is a host directory bound into the test VFS.
+type testVolume struct {
+	HostPath, SandboxPath string
+	ReadOnly              bool
+}
+
+// newTestVFS builds `do`'s tree: root read-only under an in-memory
+// layer, a devfs on /dev with a tmpfs on /dev/shm, and the volumes.
+func newTestVFS(t testing.TB, root string, vols ...testVolume) (*VirtualFilesystem, *FSContext) {
 	t.Helper()
-	noTTY := -1
-	v, err := New(Options{Root: root, Volumes: vols, TTYHostFD: &noTTY})
+	lower, err := hostfs.New(root, true)
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		t.Fatal(err)
+	}
+	ov, err := overlay.New(lower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewWithRoot(ov, "overlay")
+	if err := v.Mount(fs.Background, "/dev", devfs.New(devfs.Options{TTYHostFD: -1}), MountOptions{Source: "devtmpfs", Data: "mode=755"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Mount(fs.Background, "/dev/shm", tmpfs.New(01777, 0, 0), MountOptions{Source: "shm"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, vol := range vols {
+		hf, err := hostfs.New(vol.HostPath, vol.ReadOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Mount(fs.Background, vol.SandboxPath, hf, MountOptions{ReadOnly: vol.ReadOnly, Source: vol.HostPath}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	fsc, err := v.NewFSContext("/")
 	if err != nil {
@@ -293,8 +324,8 @@ func TestVolumes(t *testing.T) {
 	rw, ro := t.TempDir(), t.TempDir()
 	os.WriteFile(filepath.Join(ro, "r.txt"), []byte("ro"), 0644)
 	v, fsc := newTestVFS(t, root,
-		Volume{HostPath: rw, SandboxPath: "/mnt/rw"},
-		Volume{HostPath: ro, SandboxPath: "/data/ro", ReadOnly: true})
+		testVolume{HostPath: rw, SandboxPath: "/mnt/rw"},
+		testVolume{HostPath: ro, SandboxPath: "/data/ro", ReadOnly: true})
 	if err := writeFile(t, v, fsc, "/mnt/rw/out.txt", unix.O_CREAT, "to host"); err != nil {
 		t.Fatalf("write volume: %v", err)
 	}

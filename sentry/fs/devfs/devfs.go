@@ -36,6 +36,10 @@ type Options struct {
 	// background of a shell leaves its terminal alone, see
 	// sentry/boot), or -1.
 	TTYHostFD int
+	// PtmxLink makes /dev/ptmx a symlink to pts/ptmx, as runtime-spec's
+	// "dev symbolic links" ask for an OCI container (runc makes it so),
+	// instead of a device node of PTS.
+	PtmxLink bool
 }
 
 // New returns a devfs.
@@ -58,13 +62,17 @@ func New(o Options) *synth.Filesystem {
 	dev("tty", 5, 0, func(ctx *fs.Context, flags uint32) (fs.File, error) {
 		return openControllingTerminal(ctx, flags, pts, hostTTY)
 	})
-	dev("ptmx", 5, 2, func(ctx *fs.Context, flags uint32) (fs.File, error) {
-		if pts == nil {
-			return nil, unix.ENODEV
-		}
-		return pts.OpenMaster(ctx, flags)
-	})
 	link := func(name, target string) { root.Add(name, synth.StaticSymlink(attr(0777, 0), target)) }
+	if o.PtmxLink {
+		link("ptmx", "pts/ptmx")
+	} else {
+		dev("ptmx", 5, 2, func(ctx *fs.Context, flags uint32) (fs.File, error) {
+			if pts == nil {
+				return nil, unix.ENODEV
+			}
+			return pts.OpenMaster(ctx, flags)
+		})
+	}
 	link("stdin", "/proc/self/fd/0")
 	link("stdout", "/proc/self/fd/1")
 	link("stderr", "/proc/self/fd/2")
@@ -95,14 +103,21 @@ func openControllingTerminal(ctx *fs.Context, flags uint32, pts *devpts.Filesyst
 	return nil, unix.ENXIO
 }
 
-// Device is a character device node.
+// Device is a device node: a character device unless Kind says
+// otherwise (S_IFBLK, S_IFIFO).
 type Device struct {
 	Attr   synth.Attr
+	Kind   uint32
 	OpenFn func(ctx *fs.Context, flags uint32) (fs.File, error)
 }
 
 // Type implements fs.Node.
-func (d *Device) Type() uint32 { return unix.S_IFCHR }
+func (d *Device) Type() uint32 {
+	if d.Kind != 0 {
+		return d.Kind
+	}
+	return unix.S_IFCHR
+}
 
 // Stat implements fs.Node.
 func (d *Device) Stat(ctx *fs.Context) (linux.Statx, error) {
@@ -111,7 +126,9 @@ func (d *Device) Stat(ctx *fs.Context) (linux.Statx, error) {
 		Mask:      fs.StatxBasic,
 		Blksize:   4096,
 		Nlink:     1,
-		Mode:      uint16(unix.S_IFCHR | d.Attr.Mode),
+		Mode:      uint16(d.Type() | d.Attr.Mode),
+		UID:       d.Attr.UID,
+		GID:       d.Attr.GID,
 		Ino:       d.Attr.Ino,
 		Atime:     t,
 		Mtime:     t,
@@ -126,6 +143,48 @@ func (d *Device) Stat(ctx *fs.Context) (linux.Statx, error) {
 
 // Open implements fs.Node.
 func (d *Device) Open(ctx *fs.Context, flags uint32) (fs.File, error) { return d.OpenFn(ctx, flags) }
+
+// WithOwner returns the same device with permission bits mode and owner
+// uid:gid (an OCI config's linux.devices entry), as a new node.
+func (d *Device) WithOwner(mode, uid, gid uint32) *Device {
+	n := *d
+	n.Attr.Mode, n.Attr.UID, n.Attr.GID = mode&07777, uid, gid
+	n.Attr.Ino = synth.NewIno()
+	return &n
+}
+
+// UnservedDevice returns a node of type kind (S_IFCHR, S_IFBLK, S_IFIFO)
+// and number major:minor that the sandbox has no driver for: it has its
+// type, number, mode and owner (stat, ls), and opening it fails with
+// ENXIO, as a host device node seen through hostfs does.
+func UnservedDevice(kind, major, minor, mode, uid, gid uint32) *Device {
+	return &Device{
+		Attr: synth.Attr{Mode: mode & 07777, UID: uid, GID: gid, Rdev: unix.Mkdev(major, minor), Ino: synth.NewIno(), Time: fs.Now()},
+		Kind: kind,
+		OpenFn: func(*fs.Context, uint32) (fs.File, error) {
+			return nil, unix.ENXIO
+		},
+	}
+}
+
+// DeviceByNumber returns the device of the devfs root dir whose number is
+// major:minor, or nil if the sandbox has no such device.
+func DeviceByNumber(root *synth.Dir, major, minor uint32) *Device {
+	ents, err := root.Readdir(fs.Background)
+	if err != nil {
+		return nil
+	}
+	for _, e := range ents {
+		n, err := root.Lookup(fs.Background, e.Name)
+		if err != nil {
+			continue
+		}
+		if d, ok := n.(*Device); ok && d.Attr.Rdev == unix.Mkdev(major, minor) {
+			return d
+		}
+	}
+	return nil
+}
 
 // seekZero is lseek on the memory devices: always 0.
 type seekZero struct{}

@@ -61,10 +61,11 @@ type Node struct {
 // returns it as a node with no open files; the duplicate is closed when
 // the last file opened from the node is released.
 //
-// It reads the descriptor's host name through /proc/self/fd: call it
-// while the sentry still sees the host's files, at boot. The confined
-// sentry has no /proc, and its seccomp filter kills it for a
-// readlinkat(AT_FDCWD, ...) (sentry/sandbox).
+// Its host name (hostName) comes from the descriptor itself for pipes,
+// sockets and pseudo-terminals, and through /proc/self/fd for the rest
+// until the sentry is confined (Confined): the confined sentry has no
+// /proc, and its seccomp filter kills it for a readlinkat(AT_FDCWD, ...)
+// (sentry/sandbox). A process `exec` starts gets its stdio then.
 func New(hostFD int) (*Node, error) {
 	fd, err := unix.FcntlInt(uintptr(hostFD), unix.F_DUPFD_CLOEXEC, 100)
 	if err != nil {
@@ -79,13 +80,42 @@ func New(hostFD int) (*Node, error) {
 	if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
 		n.isTTY = true
 	}
-	buf := make([]byte, 256)
-	if k, err := unix.Readlink("/proc/self/fd/"+strconv.Itoa(hostFD), buf); err == nil {
-		n.hostPath = string(buf[:k])
-	} else {
-		n.hostPath = "host:[" + strconv.Itoa(hostFD) + "]"
-	}
+	n.hostPath = hostName(hostFD, &st)
 	return n, nil
+}
+
+// confined is set once the sentry has no /proc (Confined).
+var confined atomic.Bool
+
+// Confined tells New that the sentry is confined: it no longer reads
+// descriptors' names through /proc/self/fd.
+func Confined() { confined.Store(true) }
+
+// ptsMajor is the device major of Unix 98 pseudo-terminal replicas
+// (/dev/pts/N is minor N).
+const ptsMajor = 136
+
+// hostName returns what /proc/self/fd/hostFD reads on the host: "pipe:[I]"
+// and "socket:[I]" by inode, "/dev/pts/N" for a pty replica, else the
+// link's target while the sentry has /proc, or "host:[FD]".
+func hostName(hostFD int, st *unix.Stat_t) string {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return "pipe:[" + strconv.FormatUint(st.Ino, 10) + "]"
+	case unix.S_IFSOCK:
+		return "socket:[" + strconv.FormatUint(st.Ino, 10) + "]"
+	case unix.S_IFCHR:
+		if unix.Major(st.Rdev) == ptsMajor {
+			return "/dev/pts/" + strconv.FormatUint(uint64(unix.Minor(st.Rdev)), 10)
+		}
+	}
+	if !confined.Load() {
+		buf := make([]byte, 256)
+		if k, err := unix.Readlink("/proc/self/fd/"+strconv.Itoa(hostFD), buf); err == nil {
+			return string(buf[:k])
+		}
+	}
+	return "host:[" + strconv.Itoa(hostFD) + "]"
 }
 
 // IsTTY reports whether the node is a terminal.

@@ -138,8 +138,22 @@ func (p *procFS) buildRoot() {
 func (p *procFS) buildSys() *synth.Dir {
 	sys := p.dir()
 	kern := p.dir()
-	kern.Add("hostname", p.text(func(*fs.Context) string { return p.s.Hostname + "\n" }))
-	kern.Add("domainname", p.text(func(*fs.Context) string { return p.s.Domainname + "\n" }))
+	// hostname and domainname are writable as on Linux (sethostname's
+	// limit: 64 bytes); an OCI config's linux.sysctl may set them.
+	uts := func(name string, field *string) {
+		f := p.file(0644, func(*fs.Context) ([]byte, error) { return []byte(*field + "\n"), nil })
+		f.Set = func(ctx *fs.Context, data []byte) error {
+			v := strings.TrimSuffix(string(data), "\n")
+			if len(v) > 64 {
+				return unix.EINVAL
+			}
+			*field = v
+			return nil
+		}
+		kern.Add(name, f)
+	}
+	uts("hostname", &p.s.Hostname)
+	uts("domainname", &p.s.Domainname)
 	kern.Add("ostype", p.static("Linux\n"))
 	kern.Add("osrelease", p.text(func(*fs.Context) string { return KernelRelease + "\n" }))
 	kern.Add("version", p.text(func(*fs.Context) string { return KernelVersion + "\n" }))
@@ -151,6 +165,11 @@ func (p *procFS) buildSys() *synth.Dir {
 	kern.Add("overflowgid", p.static("65534\n"))
 	kern.Add("randomize_va_space", p.static("2\n"))
 	kern.Add("yama", p.dir().Add("ptrace_scope", p.static("1\n")))
+	// seccomp inside the sandbox (sentry/seccomp): every action, and
+	// Linux's default of which are logged (read-only here).
+	kern.Add("seccomp", p.dir().
+		Add("actions_avail", p.static("kill_process kill_thread trap errno user_notif trace log allow\n")).
+		Add("actions_logged", p.static("kill_process kill_thread trap errno user_notif trace log\n")))
 	p.addIPCSysctls(kern) // shmmax, sem, msgmax... (ipc.go)
 	bootID := randomUUID()
 	random := p.dir()
@@ -300,6 +319,7 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 		}
 		return b, nil
 	})
+	d.Add("mem", &memNode{attr: p.taskAttr(t, 0600, next()), th: th}) // mem.go
 	file("environ", 0400, func(*fs.Context) ([]byte, error) {
 		if m := memOf(th); m != nil {
 			return m.Env(), nil
@@ -315,6 +335,9 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 	text("mounts", func() string { return p.mountsFor(th) })
 	text("mountinfo", func() string { return p.mountinfoFor(th) })
 	text("cgroup", func() string { return "0::/\n" })
+	text("uid_map", func() string { return idMapText(p.s.UIDMap) })
+	text("gid_map", func() string { return idMapText(p.s.GIDMap) })
+	text("setgroups", func() string { return "allow\n" })
 	p.addOOMFiles(d, t, th, next) // oom.go
 	text("loginuid", func() string { return "4294967295\n" })
 	text("wchan", func() string { return "0" })
@@ -333,7 +356,7 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 		// The link is to the file that was executed; when its path names
 		// another file now, or none, Linux's d_path says " (deleted)".
 		name := exe.Path
-		if now, err := p.s.VFS.Resolve(fs.Background, th.FS, th.FS.Root(), exe.Path, true); err != nil || !sameFile(now.Node, exe.Loc.Node) {
+		if now, err := th.FS.VFS().Resolve(fs.Background, th.FS, th.FS.Root(), exe.Path, true); err != nil || !sameFile(now.Node, exe.Loc.Node) {
 			name += " (deleted)"
 		}
 		return exe.Loc, name, nil
@@ -582,8 +605,12 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 	}
 	fmt.Fprintf(&b, "Name:\t%s\n", t.Name())
 	fmt.Fprintf(&b, "Umask:\t%04o\n", umask)
+	var tracer int32
+	if th != nil {
+		tracer = th.TracerPID()
+	}
 	fmt.Fprintf(&b, "State:\t%c (%s)\n", st, stName)
-	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", t.TGID(), t.TID(), ppidOf(t))
+	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t%d\n", t.TGID(), t.TID(), ppidOf(t), tracer)
 	// Kernel threads are root with every capability.
 	c := auth.NewRoot()
 	if th != nil {
@@ -639,7 +666,11 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 	if c.NoNewPrivs {
 		nnp = 1
 	}
-	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nSeccomp_filters:\t0\n", nnp)
+	var scMode, scFilters int
+	if th != nil {
+		scMode, scFilters = th.SeccompMode(), th.SeccompFilterCount()
+	}
+	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t%d\nSeccomp_filters:\t%d\n", nnp, scMode, scFilters)
 	n := p.s.Kernel.NumCPUs()
 	aff := t.Affinity()
 	var mask uint64
@@ -689,32 +720,39 @@ func (p *procFS) taskStatm(t *kernel.Task) string {
 	return fmt.Sprintf("%d %d 0 0 0 0 0\n", size, rss)
 }
 
+// vfsOf returns the mount namespace th sees (the sandbox's first one when
+// th is nil).
+func (p *procFS) vfsOf(th *process.Thread) (*vfs.VirtualFilesystem, string) {
+	if th != nil && th.FS != nil {
+		return th.FS.VFS(), th.FS.Root().Path
+	}
+	return p.s.VFS, "/"
+}
+
 func (p *procFS) mountsFor(th *process.Thread) string {
-	if p.s.VFS == nil {
+	v, root := p.vfsOf(th)
+	if v == nil {
 		return ""
 	}
-	root := "/"
-	if th != nil && th.FS != nil {
-		root = th.FS.Root().Path
-	}
-	return p.s.VFS.MountsText(root)
+	return v.MountsText(root)
 }
 
 func (p *procFS) mountinfoFor(th *process.Thread) string {
-	if p.s.VFS == nil {
+	v, root := p.vfsOf(th)
+	if v == nil {
 		return ""
 	}
+	return v.MountinfoText(root)
+}
+
+// idMapText renders a uid_map or gid_map as Linux does.
+func idMapText(m []process.IDMapEntry) string {
+	if len(m) == 0 {
+		m = []process.IDMapEntry{{Inner: 0, Outer: 0, Count: 4294967295}}
+	}
 	var b strings.Builder
-	for _, m := range p.s.VFS.Mounts() {
-		opts := "rw"
-		if m.ReadOnly {
-			opts = "ro"
-		}
-		fstype := m.FSType
-		if fstype == "hostfs" {
-			fstype = "9p"
-		}
-		fmt.Fprintf(&b, "%d %d 0:%d / %s %s,relatime - %s %s %s\n", m.ID, m.ParentID, m.ID+20, m.Point, opts, fstype, m.Source, opts)
+	for _, e := range m {
+		fmt.Fprintf(&b, "%10d %10d %10d\n", e.Inner, e.Outer, e.Count)
 	}
 	return b.String()
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/kernel"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/overlay"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"golang.org/x/sys/unix"
@@ -32,17 +34,39 @@ func read(t *testing.T, v *vfs.VirtualFilesystem, fsc *vfs.FSContext, p string) 
 	}
 }
 
+// testVFS returns a VFS whose root is a new empty host directory (read
+// only, under an in-memory layer), with host directory vol bound writable
+// at /v if vol is not "".
+func testVFS(t *testing.T, vol string) *vfs.VirtualFilesystem {
+	t.Helper()
+	lower, err := hostfs.New(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ov, err := overlay.New(lower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := vfs.NewWithRoot(ov, "overlay")
+	if vol != "" {
+		hf, err := hostfs.New(vol, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Mount(fs.Background, "/v", hf, vfs.MountOptions{Source: vol}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return v
+}
+
 func TestProcfsKthreadsAndSystemFiles(t *testing.T) {
 	s := process.NewSandbox()
 	s.Kernel = kernel.New(kernel.Config{CPUs: 2})
 	defer s.Kernel.Shutdown()
 	s.Kernel.ReserveTID() // PID 1 is init's
 	s.Kernel.StartKthreadd()
-	noTTY := -1
-	v, err := vfs.New(vfs.Options{Root: t.TempDir(), TTYHostFD: &noTTY})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := testVFS(t, "")
 	s.VFS = v
 	if err := v.Mount(fs.Background, "/proc", New(s), vfs.MountOptions{Source: "proc"}); err != nil {
 		t.Fatal(err)

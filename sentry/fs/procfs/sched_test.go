@@ -32,11 +32,7 @@ func newProcEnv(t *testing.T, cpus int) *procEnv {
 	for s.Kernel.Kthreadd().State() != kernel.TaskSleeping {
 		time.Sleep(time.Millisecond)
 	}
-	noTTY := -1
-	v, err := vfs.New(vfs.Options{Root: t.TempDir(), TTYHostFD: &noTTY})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := testVFS(t, "")
 	s.VFS = v
 	if err := v.Mount(fs.Background, "/proc", New(s), vfs.MountOptions{Source: "proc"}); err != nil {
 		t.Fatal(err)

@@ -66,12 +66,7 @@ func TestVmstatFoldsOnPerCPUKworkers(t *testing.T) {
 	}
 	defer func() { vmstatFoldHook = nil }()
 
-	noTTY := -1
-	vol := t.TempDir()
-	v, err := vfs.New(vfs.Options{Root: t.TempDir(), TTYHostFD: &noTTY, Volumes: []vfs.Volume{{HostPath: vol, SandboxPath: "/v"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := testVFS(t, t.TempDir())
 	s.VFS = v
 	if err := v.Mount(fs.Background, "/proc", New(s), vfs.MountOptions{Source: "proc"}); err != nil {
 		t.Fatal(err)

@@ -79,6 +79,32 @@ func (s *sock) Ioctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, err
 	return 0, unix.ENOTTY
 }
 
+// DeviceIoctl implements socket.DeviceIoctler: Linux's dev_ioctl, which
+// answers the interface ioctls of any socket whose family does not know
+// them (an AF_UNIX or AF_NETLINK socket: busybox ip and ifconfig ask
+// through those). The queries by name or index and SIOCGIFCONF are
+// answered from the sandbox's devices; the address queries
+// (SIOCGIFADDR...) are AF_INET's own (ENOTTY elsewhere, as in Linux), and
+// any other request of the socket ioctl range is EOPNOTSUPP.
+func (f *Family) DeviceIoctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, error) {
+	if ctx == nil || ctx.Context == nil || ctx.Mem == nil {
+		return 0, unix.EFAULT
+	}
+	switch cmd {
+	case unix.SIOCGIFCONF:
+		return 0, ifconf(f.net.Stack, ctx, arg)
+	case unix.SIOCGIFFLAGS, unix.SIOCGIFINDEX, unix.SIOCGIFNAME, unix.SIOCGIFMTU, unix.SIOCGIFHWADDR,
+		unix.SIOCGIFTXQLEN, unix.SIOCGIFMETRIC, unix.SIOCGIFMAP:
+		return 0, ifreqIoctl(f.net.Stack, ctx, cmd, arg)
+	case unix.SIOCGIFADDR, unix.SIOCGIFNETMASK, unix.SIOCGIFBRDADDR, unix.SIOCGIFDSTADDR,
+		unix.SIOCSIFADDR, unix.SIOCSIFNETMASK, unix.SIOCSIFBRDADDR, unix.SIOCSIFDSTADDR:
+		return 0, unix.ENOTTY
+	case unix.SIOCSIFFLAGS, unix.SIOCSIFMTU, unix.SIOCSIFHWADDR:
+		return 0, unix.EPERM
+	}
+	return 0, unix.EOPNOTSUPP
+}
+
 // ifreqIoctl serves one SIOCGIF* request on the struct ifreq at arg.
 func ifreqIoctl(st *net.Stack, ctx *socket.Context, cmd uint32, arg uintptr) error {
 	var ifr [ifreqSize]byte
@@ -132,9 +158,13 @@ func ifreqIoctl(st *net.Stack, ctx *socket.Context, cmd uint32, arg uintptr) err
 				v[i/8] |= 0x80 >> (i % 8)
 			}
 		case unix.SIOCGIFBRDADDR:
-			v = a.Addr().As4()
-			for i := a.Bits(); i < 32; i++ {
-				v[i/8] |= 0x80 >> (i % 8)
+			// An address has a broadcast address only on a
+			// broadcast device (lo has none: 0.0.0.0, as Linux).
+			if d.Flags()&unix.IFF_BROADCAST != 0 {
+				v = a.Addr().As4()
+				for i := a.Bits(); i < 32; i++ {
+					v[i/8] |= 0x80 >> (i % 8)
+				}
 			}
 		}
 		copy(u[4:8], v[:])

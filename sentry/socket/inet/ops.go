@@ -16,9 +16,8 @@ func (s *sock) Bind(ctx *socket.Context, b []byte) error {
 	if err != nil {
 		return err
 	}
-	if addr.Port != 0 && addr.Port < 1024 && !ctx.HasCapability(linux.CAP_NET_BIND_SERVICE) {
-		// CAP_NET_BIND_SERVICE (net.ipv4.ip_unprivileged_port_start
-		// is Linux's 1024).
+	if addr.Port != 0 && uint32(addr.Port) < s.net.unprivPortStart.Load() && !ctx.HasCapability(linux.CAP_NET_BIND_SERVICE) {
+		// CAP_NET_BIND_SERVICE below net.ipv4.ip_unprivileged_port_start.
 		return unix.EACCES
 	}
 	switch terr := s.ep.Bind(addr); terr.(type) {

@@ -1,6 +1,6 @@
-package boot
+package container
 
-// The sandbox's terminal: a host terminal attached to the sandbox's
+// A process's terminal: a host terminal attached to the container's
 // devpts (sentry/tty's HostLink), seen inside as /dev/pts/N.
 
 import (
@@ -19,6 +19,17 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
+// Terminal asks for a new process's terminal (New, Exec).
+type Terminal struct {
+	// Host is the host terminal to attach (an OCI console: the replica
+	// of the pseudo-terminal whose master went over the console
+	// socket); the process's stdin, stdout and stderr are all on it.
+	// Nil: the terminal among the host descriptors the process's stdin
+	// and stdout come from, if any (`do` on a terminal), for the
+	// descriptors that are on it.
+	Host *os.File
+}
+
 // Console is a host terminal serving as a terminal of the sandbox. A nil
 // *Console (no terminal) is valid: its methods do nothing.
 type Console struct {
@@ -26,7 +37,7 @@ type Console struct {
 	pts   *devpts.Filesystem
 	term  *tty.Terminal
 	link  *tty.HostLink
-	stdio [3]bool // which of runsc-lite's descriptors 0-2 are this terminal
+	stdio [3]bool // which of the process's descriptors 0-2 are this terminal
 	log   *logrus.Logger
 	// logOut is the log's output before it was routed through the
 	// terminal (nil if it was not).
@@ -38,17 +49,18 @@ type Console struct {
 // host terminal's settings and window size (or size), and the host
 // terminal in raw mode until Close. host is the terminal to use (an OCI
 // console; the program's stdin, stdout and stderr will all be on it); nil
-// means runsc-lite's own stdio: the first of descriptors 0-2 that is a
-// terminal whose foreground runsc-lite is in, for those descriptors that
-// are that terminal. It returns nil (no terminal) when there is none. The
+// means the terminal stdio's descriptors 0 or 1 (host descriptors of the
+// sentry) are on: the first that is a terminal, if the sentry may take it
+// over (tty.HostForeground), for the descriptors 0-2 that are that
+// terminal. It returns nil (no terminal) when there is none. The
 // terminal's replica is owned by creds.
 //
-// This is the API for an OCI runtime's process.terminal: call it with the
-// replica of the pty whose master went over the console socket, install
-// the result's stdio in the process's descriptor table (InstallStdio),
-// make it the process's controlling terminal (SetControllingTerminal) and
-// Close it when the process is gone.
-func AttachTerminal(v *vfs.VirtualFilesystem, pts *devpts.Filesystem, host *os.File, size *linux.Winsize, creds *auth.Credentials, log *logrus.Logger) (*Console, error) {
+// This is the API for an OCI runtime's process.terminal (New and Exec
+// call it): with the replica of the pty whose master went over the
+// console socket, install the result's stdio in the process's descriptor
+// table (InstallStdio), make it the process's controlling terminal
+// (SetControllingTerminal) and Close it when the process is gone.
+func AttachTerminal(v *vfs.VirtualFilesystem, pts *devpts.Filesystem, host *os.File, stdio Stdio, size *linux.Winsize, creds *auth.Credentials, log *logrus.Logger) (*Console, error) {
 	c := &Console{v: v, pts: pts, log: log}
 	hostFD := -1
 	if host != nil {
@@ -61,25 +73,28 @@ func AttachTerminal(v *vfs.VirtualFilesystem, pts *devpts.Filesystem, host *os.F
 		// The terminal on stdin or stdout (stderr alone is only where
 		// messages go: a program whose input and output are files
 		// leaves the user's terminal, and what is typed ahead, alone).
-		for i := 0; i < 2; i++ {
-			if tty.IsTerminal(i) {
-				if tty.HostForeground(i) {
-					hostFD = i
-				} else {
-					log.Debugf("terminal on descriptor %d: runsc-lite is in its background; passed through", i)
-				}
-				break
+		for i := int32(0); i < 2; i++ {
+			fd, ok := stdio[i]
+			if !ok || !tty.IsTerminal(fd) {
+				continue
 			}
+			if tty.HostForeground(fd) {
+				hostFD = fd
+			} else {
+				log.Debugf("terminal on descriptor %d: runsc-lite is in its background; passed through", fd)
+			}
+			break
 		}
 		if hostFD < 0 {
 			return nil, nil
 		}
-		for i := 0; i < 3; i++ {
-			c.stdio[i] = tty.SameTerminal(i, hostFD)
+		for i := int32(0); i < 3; i++ {
+			fd, ok := stdio[i]
+			c.stdio[i] = ok && tty.SameTerminal(fd, hostFD)
 		}
 	}
 	fc := &fs.Creds{FSUID: creds.FSUID, FSGID: creds.FSGID}
-	term, link, err := pts.AttachHost(hostFD, fc, tty.HostOptions{Size: size})
+	term, link, err := pts.AttachHost(hostFD, fc, tty.HostOptions{Size: size, Own: host != nil})
 	if err != nil {
 		if host != nil {
 			return nil, err
@@ -89,9 +104,9 @@ func AttachTerminal(v *vfs.VirtualFilesystem, pts *devpts.Filesystem, host *os.F
 	}
 	c.term, c.link = term, link
 	log.Debugf("host terminal on descriptor %d is the sandbox's %s", hostFD, term.Name())
-	if c.stdio[2] && log.Out == os.Stderr {
-		// The host terminal is raw now: the sentry's own messages
-		// go through the terminal's output processing.
+	if log.Out == os.Stderr && tty.SameTerminal(2, hostFD) {
+		// The host terminal is raw now: the sentry's own messages to
+		// it go through the terminal's output processing.
 		c.logOut = log.Out
 		log.SetOutput(link.ConsoleWriter())
 	}
@@ -135,20 +150,20 @@ func (c *Console) OpenReplica(flags uint32) (*vfs.FileDescription, error) {
 	return c.v.Open(fs.Background, loc, flags|unix.O_NOCTTY)
 }
 
-// installStdio installs runsc-lite's stdio in fds as descriptors 0-2:
-// those on the console as /dev/pts/N, the others as host files.
-func (c *Console) installStdio(fds *vfs.FDTable) error {
-	if c == nil {
-		return fds.InstallHostStdio()
+// InstallStdio installs a new process's descriptors in fds: /dev/pts/N
+// for those of 0-2 on the terminal, the host descriptors of stdio for
+// the others.
+func (c *Console) InstallStdio(fds *vfs.FDTable, stdio Stdio) error {
+	for fd, hostFD := range stdio {
+		if c != nil && fd >= 0 && fd < 3 && c.stdio[fd] {
+			continue
+		}
+		if err := fds.InstallHostFD(fd, hostFD); err != nil && err != unix.EBADF {
+			return err
+		}
 	}
-	return c.InstallStdio(fds)
-}
-
-// InstallStdio installs descriptors 0-2 of fds: /dev/pts/N for those on
-// the terminal, runsc-lite's own for the others.
-func (c *Console) InstallStdio(fds *vfs.FDTable) error {
-	if err := fds.InstallHostStdioExcept(c.stdio); err != nil {
-		return err
+	if c == nil {
+		return nil
 	}
 	var f *vfs.FileDescription
 	for i := 0; i < 3; i++ {

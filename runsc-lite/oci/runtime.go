@@ -1,0 +1,1029 @@
+// Package oci is the OCI runtime behind runsc-lite's runc-compatible
+// verbs: bundles (config.json checked and turned into the sandbox's
+// configuration, spec.go), the state directory under --root (state.go),
+// hooks (hooks.go), the sentry's host cgroup (cgroup.go), and the
+// lifecycle operations (create, start, kill, delete, exec, ps, pause,
+// ...) that start sentries through package sandbox and drive them through
+// their control channel (package control).
+//
+// A container that owns a sandbox is run by a sentry process of its own:
+// its state's pid is the sentry's, which lives as long as the container's
+// init and exits as it did. A container that joins a sandbox (a
+// Kubernetes pod's, by the CRI annotations) runs in that sandbox's
+// sentry; its pid is a waiter process (proxy.go) that lives as long as
+// its init and exits as it did, as does the pid of a detached exec.
+//
+// Locking: each operation that changes a container holds its state
+// directory's lock (state.go) for its whole length; the sentry serializes
+// the rest.
+package oci
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc-lite/runsc-lite/sentry/boot"
+	"github.com/runsc-lite/runsc-lite/sentry/container"
+	"github.com/runsc-lite/runsc-lite/sentry/control"
+	"github.com/runsc-lite/runsc-lite/sentry/sandbox"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultRoot is the default state directory.
+const DefaultRoot = "/var/run/runsc-lite"
+
+// SentryFlags are the global flags every new sentry gets.
+type SentryFlags struct {
+	Platform    string
+	CPUs        int
+	TotalMemory uint64
+	SwapSize    uint64
+	Strace      bool
+	Network     string
+	// Confinement is the sentry's (--unconfined, --seccomp-log and
+	// the test knobs).
+	Confinement sandbox.Confinement
+	// PidsLimit is --pids-limit, the sandbox's task limit (0: the
+	// default; -1: none); linux.resources.pids.limit lowers it.
+	PidsLimit int
+	// LogFile is where sentries log (nil: nowhere; a detached sentry's
+	// stderr is its container's).
+	LogFile *os.File
+	// LogLevel is the sentry's log level.
+	LogLevel logrus.Level
+}
+
+// Runtime is the OCI runtime for one state root.
+type Runtime struct {
+	// Root is the state directory (--root).
+	Root string
+	// Log is the runtime's own log (--log, --log-format).
+	Log *logrus.Logger
+	// SystemdCgroup reads cgroupsPath as slice:prefix:name.
+	SystemdCgroup bool
+	Sentry        SentryFlags
+}
+
+// CreateOptions are create's and run's.
+type CreateOptions struct {
+	ID            string
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string
+	PreserveFDs   int
+	// Foreground keeps the sentry a child of the caller, killed with it
+	// (run without --detach).
+	Foreground bool
+}
+
+// Created is a container create made.
+type Created struct {
+	State *State
+	// Sentry is the sentry process when the container owns a sandbox
+	// and was created by this process.
+	Sentry *sandbox.Process
+	// console is the container's terminal when the caller relays it
+	// (a foreground run with process.terminal and no console socket).
+	console *console
+}
+
+// Relay relays the container's terminal, if this process holds it,
+// between this process's stdio and the terminal (runc's foreground
+// terminal); the returned function, called once the container has
+// exited, waits for its last output and restores this process's
+// terminal.
+func (c *Created) Relay() (finish func()) {
+	if c.console == nil {
+		return func() {}
+	}
+	return c.console.relay()
+}
+
+// Create makes container o.ID from bundle o.Bundle: a new sandbox whose
+// init is created and not started, or a container that joins an existing
+// sandbox. A failed create leaves no process, cgroup or state behind.
+func (r *Runtime) Create(o CreateOptions) (_ *Created, retErr error) {
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateID(o.ID); err != nil {
+		return nil, err
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	cs, sb, warns, err := Convert(spec, bundle, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warns {
+		r.Log.Warn(w)
+	}
+	if err := checkTerminal(cs.Process.Terminal, !o.Foreground, o.ConsoleSocket); err != nil {
+		return nil, err
+	}
+	var preserved []*os.File
+	for i := 0; i < o.PreserveFDs; i++ {
+		fd := 3 + i
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			return nil, fmt.Errorf("unable to stat preserved-fd %d (of %d): %w", i, o.PreserveFDs, err)
+		}
+		preserved = append(preserved, os.NewFile(uintptr(fd), "preserved-fd-"+strconv.Itoa(fd)))
+	}
+	d, err := makeDir(r.Root, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	c := &Created{State: &State{
+		OCIVersion:  spec.Version,
+		ID:          o.ID,
+		Status:      specs.StateCreating,
+		Bundle:      bundle,
+		Rootfs:      cs.Root.Path,
+		Created:     time.Now().UTC(),
+		Annotations: spec.Annotations,
+		Sandbox:     o.ID,
+		Hooks:       spec.Hooks,
+	}}
+	defer func() {
+		if retErr != nil {
+			r.abortCreate(d, c)
+			c.console.close()
+		}
+		d.close()
+	}()
+	var replica *os.File
+	if cs.Process.Terminal {
+		cons, err := newConsole(cs.Process.ConsoleSize)
+		if err != nil {
+			return nil, err
+		}
+		// The sentry has its own replica once it runs (or the
+		// create failed).
+		defer cons.closeReplica()
+		if o.ConsoleSocket != "" {
+			err = cons.send(o.ConsoleSocket)
+		} else {
+			c.console = cons
+			if cs.Process.ConsoleSize == nil {
+				cons.takeSize()
+			}
+		}
+		if err != nil {
+			cons.close()
+			return nil, err
+		}
+		replica = cons.replica
+	}
+	if sandboxID, ok := joins(spec.Annotations); ok {
+		if err := r.join(d, c, &cs, sandboxID, preserved, replica); err != nil {
+			return nil, err
+		}
+	} else if err := r.startSandbox(d, c, &cs, &sb, preserved, replica, o.Foreground); err != nil {
+		return nil, err
+	}
+	st := c.State
+	if err := d.write(st); err != nil {
+		return nil, err
+	}
+	if h := spec.Hooks; h != nil {
+		ss := st.spec(specs.StateCreating)
+		if err := runHooks("prestart", h.Prestart, ss); err != nil {
+			return nil, err
+		}
+		if err := runHooks("createRuntime", h.CreateRuntime, ss); err != nil {
+			return nil, err
+		}
+		if err := runHooks("createContainer", h.CreateContainer, ss); err != nil {
+			return nil, err
+		}
+	}
+	st.Status = specs.StateCreated
+	if err := d.write(st); err != nil {
+		return nil, err
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, st.Pid); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// checkTerminal applies runc's rules on terminals and console sockets.
+func checkTerminal(terminal, detach bool, consoleSocket string) error {
+	if detach && terminal && consoleSocket == "" {
+		return errors.New("cannot allocate tty if runc will detach without setting console socket")
+	}
+	if (!detach || !terminal) && consoleSocket != "" {
+		return errors.New("cannot use console socket if runc will not detach or allocate tty")
+	}
+	return nil
+}
+
+// joins reports whether annotations put the container into an existing
+// sandbox (containerd's CRI plugin and cri-o group a pod this way), and
+// which.
+func joins(annotations map[string]string) (string, bool) {
+	if annotations[annotationContainerType] != criContainer {
+		return "", false
+	}
+	id := annotations[annotationSandboxID]
+	return id, id != ""
+}
+
+// abortCreate undoes a failed create: the sentry or waiter is killed and
+// reaped, the cgroups and the state directory removed.
+func (r *Runtime) abortCreate(d *dir, c *Created) {
+	st := c.State
+	if c.Sentry != nil {
+		c.Sentry.Signal(unix.SIGKILL)
+		c.Sentry.Wait()
+	} else if st.Pid > 0 && st.alive() {
+		unix.Kill(st.Pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		unix.Wait4(st.Pid, &ws, 0, nil)
+	}
+	if st.Sandbox != st.ID {
+		if sd, err := openDir(r.Root, st.Sandbox); err == nil {
+			control.Client{Path: sd.socketPath()}.Call(control.Request{Op: control.OpDelete, Container: st.ID})
+			sd.close()
+		}
+	}
+	removeCgroups(st.Cgroups)
+	if err := removeDir(d.path); err != nil {
+		r.Log.Warn(err)
+	}
+}
+
+// startSandbox starts a sentry for the container, created and waiting
+// for start; console, if not nil, is the replica of init's terminal.
+func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandbox, preserved []*os.File, console *os.File, foreground bool) error {
+	cfg := boot.Config{
+		Container:   *cs,
+		Platform:    r.Sentry.Platform,
+		CPUs:        r.Sentry.CPUs,
+		TotalMemory: r.Sentry.TotalMemory,
+		SwapSize:    r.Sentry.SwapSize,
+		Strace:      r.Sentry.Strace,
+		Hostname:    sb.Hostname,
+		Domainname:  sb.Domainname,
+		// A terminal on the caller's stdio is passed through, as runc
+		// passes it; init has a terminal of the sandbox only with
+		// process.terminal.
+		LeaveTerminal: true,
+	}
+	if sb.CPUs > 0 && (cfg.CPUs == 0 || sb.CPUs < cfg.CPUs) {
+		cfg.CPUs = sb.CPUs
+	}
+	// The sandbox's task limit; linux.resources.pids.limit is the
+	// container's own (container.Spec.PidsLimit), so that each
+	// container of a pod has its own.
+	cfg.PidsLimit = r.Sentry.PidsLimit
+	if sb.TotalMemory > 0 {
+		if sb.TotalMemory < 16<<20 {
+			return fmt.Errorf("linux.resources.memory.limit %d is below the sandbox's minimum of 16 MiB", sb.TotalMemory)
+		}
+		cfg.TotalMemory = sb.TotalMemory
+	}
+	if cfg.Hostname == "" {
+		// runc leaves the host's name when the config sets none; the
+		// sandbox always has a UTS namespace of its own.
+		cfg.Hostname, _ = os.Hostname()
+	}
+	network, netns, err := r.networkMode(sb)
+	if err != nil {
+		return err
+	}
+	cfg.Network = network
+	ln, err := listen(d.socketPath())
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	extra := []*os.File{ln}
+	cfg.Control = &boot.Control{ListenFD: sandbox.ExtraFileFD(0), WaitForStart: true}
+	cfg.InitFDs = container.Stdio{0: 0, 1: 1, 2: 2}
+	if console != nil {
+		// They are the terminal.
+		cfg.InitFDs = container.Stdio{}
+	}
+	for i, f := range preserved {
+		cfg.InitFDs[int32(3+i)] = sandbox.ExtraFileFD(len(extra))
+		extra = append(extra, f)
+	}
+	if console != nil {
+		cfg.ConsoleFD = sandbox.ExtraFileFD(len(extra))
+		extra = append(extra, console)
+	}
+	cgPath, err := cgroupPath(sb.CgroupsPath, r.SystemdCgroup, c.State.ID)
+	if err != nil {
+		return err
+	}
+	// The sentry's log: its level, and its file when it has one.
+	cfg.Log = logrus.New()
+	cfg.Log.SetLevel(r.Sentry.LogLevel)
+	if r.Sentry.LogFile != nil {
+		cfg.Log.SetOutput(r.Sentry.LogFile)
+	}
+	opts := sandbox.Options{
+		Confinement: r.Sentry.Confinement,
+		Detach:      !foreground,
+		Stdin:       os.Stdin,
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+		ExtraFiles:  extra,
+		NetNS:       netns,
+		HostNetwork: network == boot.NetworkHost,
+		Started: func(pid int) error {
+			if sb.CgroupsPath == "" && !limits(sb.Resources) {
+				// Nothing asks for a host cgroup: the sentry stays
+				// in its caller's (making and removing one costs
+				// tens of milliseconds on cgroup v1).
+				return nil
+			}
+			made, warns := placeCgroup(cgPath, sb.Resources, pid)
+			c.State.Cgroups = made
+			for _, w := range warns {
+				r.Log.Warn(w)
+			}
+			return nil
+		},
+	}
+	if console != nil {
+		// Init's stdin, stdout and stderr are the terminal: a detached
+		// sentry keeps none of the caller's (the containerd shim runs
+		// create with a terminal reading its output until it ends).
+		opts.Stdin, opts.Stdout, opts.Stderr = nil, nil, nil
+	}
+	p, err := sandbox.Start(cfg, opts)
+	if err != nil {
+		return err
+	}
+	c.Sentry = p
+	c.State.Pid = p.Pid()
+	c.State.PidStart = processStart(p.Pid())
+	// The sentry reports "started" once the container is built (its
+	// init created, not running), or why it could not build it.
+	if err := p.Started(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// listen makes the control socket at path and returns it, listening.
+func listen(path string) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := unix.Listen(fd, 128); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "control"), nil
+}
+
+// join makes the container in sandbox sandboxID's sentry and starts its
+// waiter; console, if not nil, is the replica of its init's terminal.
+func (r *Runtime) join(d *dir, c *Created, cs *container.Spec, sandboxID string, preserved []*os.File, console *os.File) error {
+	sd, err := openDir(r.Root, sandboxID)
+	if err != nil {
+		return fmt.Errorf("sandbox %s: %w", sandboxID, err)
+	}
+	defer sd.close()
+	sst, err := sd.read()
+	if err != nil {
+		return fmt.Errorf("sandbox %s: %w", sandboxID, err)
+	}
+	if !sst.alive() {
+		return fmt.Errorf("sandbox %s: %w", sandboxID, ErrNotRunning)
+	}
+	c.State.Sandbox = sst.Sandbox
+	if err := privateRootfs(d, cs); err != nil {
+		return err
+	}
+	if c.State.Sandbox != sandboxID {
+		if sd, err = openDir(r.Root, c.State.Sandbox); err != nil {
+			return fmt.Errorf("sandbox %s: %w", c.State.Sandbox, err)
+		}
+		defer sd.close()
+	}
+	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	stdio := []int32{0, 1, 2}
+	if console != nil {
+		// Init's stdin, stdout and stderr are the terminal.
+		files, stdio = nil, nil
+	}
+	for i, f := range preserved {
+		files = append(files, f)
+		stdio = append(stdio, int32(3+i))
+	}
+	if console != nil {
+		files = append(files, console)
+	}
+	// The container's host directories go as descriptors: the sentry
+	// opens no host path by name once it runs.
+	dirs, err := specDirs(cs)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, f := range dirs {
+			f.Close()
+		}
+	}()
+	cl := control.Client{Path: sd.socketPath()}
+	if _, err := cl.Call(control.Request{Op: control.OpCreate, Container: cs.ID, Spec: cs, Stdio: stdio, Console: console != nil}, append(files, dirs...)...); err != nil {
+		return err
+	}
+	pid, err := startProxy(sd, control.Request{Op: control.OpWait, Container: cs.ID}, nil, nil)
+	if err != nil {
+		return err
+	}
+	c.State.Pid = pid
+	c.State.PidStart = processStart(pid)
+	return nil
+}
+
+// specDirs opens cs's root and the host directories of its bind mounts
+// and numbers them in cs (Root.FD, Mounts[i].HostFD: 1-based, in the
+// order returned), for a create request.
+func specDirs(cs *container.Spec) ([]*os.File, error) {
+	var files []*os.File
+	open := func(p string) (int, error) {
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return 0, err
+		}
+		files = append(files, os.NewFile(uintptr(fd), p))
+		return len(files), nil
+	}
+	n, err := open(cs.Root.Path)
+	if err != nil {
+		return nil, fmt.Errorf("root %s: %w", cs.Root.Path, err)
+	}
+	cs.Root.FD = n
+	for i, m := range cs.Mounts {
+		if !m.IsBind() {
+			continue
+		}
+		dir, name, err := m.BindDir()
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, fmt.Errorf("mount %s: source %s: %w", m.Destination, m.Source, err)
+		}
+		cs.Mounts[i].HostDir, cs.Mounts[i].HostName = dir, name
+		if n, err = open(dir); err != nil {
+			return nil, fmt.Errorf("mount %s: source %s: %w", m.Destination, m.Source, err)
+		}
+		cs.Mounts[i].HostFD = n
+	}
+	return files, nil
+}
+
+// privateRootfs gives the sentry its own bind mount of a joining
+// container's rootfs, in the state directory. The sentry keeps host
+// descriptors of the files it serves; on the engine's own mount of the
+// rootfs they would make the engine's unmount after delete fail (EBUSY),
+// as they do for containerd's. The bind mount is detached at delete.
+func privateRootfs(d *dir, cs *container.Spec) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	p := filepath.Join(d.path, rootfsDir)
+	if err := os.Mkdir(p, 0o700); err != nil {
+		return err
+	}
+	if err := unix.Mount(cs.Root.Path, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind-mounting the rootfs %s: %w", cs.Root.Path, err)
+	}
+	if err := unix.Mount("", p, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("making the rootfs mount private: %w", err)
+	}
+	cs.Root.Path = p
+	return nil
+}
+
+// open returns the open (unlocked) state directory of id and its state:
+// for the calls that only read.
+func (r *Runtime) open(id string) (*dir, *State, error) {
+	d, err := openDir(r.Root, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := d.read()
+	if err != nil {
+		d.close()
+		return nil, nil, err
+	}
+	return d, st, nil
+}
+
+// load returns the open, locked state directory of id and its state.
+// A directory without state (a create that died) is removed, and reads
+// as ErrNotExist.
+func (r *Runtime) load(id string) (*dir, *State, error) {
+	d, err := openDir(r.Root, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	d.lock()
+	st, err := d.read()
+	if err != nil {
+		d.close()
+		return nil, nil, err
+	}
+	return d, st, nil
+}
+
+// client returns the control client of st's sandbox, and a function that
+// releases what it holds.
+func (r *Runtime) client(d *dir, st *State) (control.Client, func()) {
+	if st.Sandbox == st.ID {
+		return control.Client{Path: d.socketPath()}, func() {}
+	}
+	sd, err := openDir(r.Root, st.Sandbox)
+	if err != nil {
+		return control.Client{Path: filepath.Join(r.Root, st.Sandbox, socketFile)}, func() {}
+	}
+	return control.Client{Path: sd.socketPath()}, sd.close
+}
+
+// status returns st's live status: stopped once its process is gone,
+// else what its sentry says.
+func (r *Runtime) status(d *dir, st *State) container.Status {
+	if st.Status == specs.StateCreating {
+		if st.alive() {
+			return "creating"
+		}
+		return container.Stopped
+	}
+	if !st.alive() {
+		return container.Stopped
+	}
+	cl, done := r.client(d, st)
+	defer done()
+	resp, err := cl.Call(control.Request{Op: control.OpState, Container: st.ID})
+	if err != nil || resp.State == nil {
+		// A live sentry that does not answer is on its way out.
+		return container.Stopped
+	}
+	return resp.State.Status
+}
+
+// spec returns st as runtime-spec's State, with status.
+func (st *State) spec(status specs.ContainerState) specs.State {
+	pid := st.Pid
+	if status == specs.StateStopped {
+		pid = 0
+	}
+	return specs.State{Version: st.OCIVersion, ID: st.ID, Status: status, Pid: pid, Bundle: st.Bundle, Annotations: st.Annotations}
+}
+
+// Start starts a created container's init.
+func (r *Runtime) Start(id string) error {
+	d, st, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	switch s := r.status(d, st); s {
+	case container.Created:
+	case container.Stopped:
+		return errors.New("cannot start a container that has stopped")
+	case container.Running:
+		return errors.New("cannot start an already running container")
+	default:
+		return fmt.Errorf("cannot start a container in the %s state", s)
+	}
+	if st.Hooks != nil {
+		if err := runHooks("startContainer", st.Hooks.StartContainer, st.spec(specs.StateCreated)); err != nil {
+			// The spec: a failing startContainer hook stops the
+			// container.
+			r.signal(d, st, int(unix.SIGKILL), true)
+			return err
+		}
+	}
+	cl, done := r.client(d, st)
+	defer done()
+	if _, err := cl.Call(control.Request{Op: control.OpStart, Container: id}); err != nil {
+		return err
+	}
+	st.Status = specs.StateRunning
+	if err := d.write(st); err != nil {
+		return err
+	}
+	if st.Hooks != nil {
+		if err := runHooks("poststart", st.Hooks.Poststart, st.spec(specs.StateRunning)); err != nil {
+			r.Log.Warn(err)
+		}
+	}
+	return nil
+}
+
+// signal sends sig to id's init (all: every process).
+func (r *Runtime) signal(d *dir, st *State, sig int, all bool) error {
+	cl, done := r.client(d, st)
+	defer done()
+	_, err := cl.Call(control.Request{Op: control.OpSignal, Container: st.ID, Signal: sig, All: all})
+	if errors.Is(err, control.ErrUnreachable) {
+		if st.Sandbox == st.ID && sig == int(unix.SIGKILL) && st.alive() {
+			return unix.Kill(st.Pid, unix.SIGKILL)
+		}
+		return ErrNotRunning
+	}
+	return err
+}
+
+// Kill sends sig to the container's init, or with all to every process
+// of the container.
+func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
+	d, st, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	switch r.status(d, st) {
+	case container.Stopped, "creating":
+		if all {
+			return nil
+		}
+		return ErrNotRunning
+	}
+	return r.signal(d, st, int(sig), all)
+}
+
+// Delete removes a stopped container (with force, any container: its
+// processes are killed first).
+func (r *Runtime) Delete(id string, force bool) error {
+	d, err := openDir(r.Root, id)
+	if errors.Is(err, ErrNotExist) && force {
+		// runc: deleting a container that is already gone, with
+		// --force, succeeds (containerd's shim relies on it).
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	d.lock()
+	defer d.close()
+	st, err := d.read()
+	if errors.Is(err, ErrNotExist) {
+		// A create that never finished leaves a directory without
+		// state; runc removes it.
+		if err := removeDir(d.path); err != nil {
+			return err
+		}
+		if force {
+			return nil
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	s := r.status(d, st)
+	switch {
+	case s == container.Stopped:
+	case force || s == container.Created || s == "creating":
+		r.signal(d, st, int(unix.SIGKILL), true)
+		if !r.waitStopped(d, st, 10*time.Second) {
+			return errors.New("container init still running")
+		}
+	default:
+		return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, s)
+	}
+	return r.destroy(d, st)
+}
+
+// waitStopped waits up to timeout for the container to stop.
+func (r *Runtime) waitStopped(d *dir, st *State, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if r.status(d, st) == container.Stopped {
+			return true
+		}
+	}
+	return false
+}
+
+// destroy removes a stopped container's resources, then runs its
+// poststop hooks.
+func (r *Runtime) destroy(d *dir, st *State) error {
+	if st.Sandbox == st.ID {
+		// The sandbox goes with its first container; a sentry still
+		// shutting down is killed.
+		if st.alive() {
+			unix.Kill(st.Pid, unix.SIGKILL)
+			for i := 0; i < 500 && st.alive(); i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	} else {
+		cl, done := r.client(d, st)
+		cl.Call(control.Request{Op: control.OpDelete, Container: st.ID})
+		done()
+	}
+	removeCgroups(st.Cgroups)
+	if err := removeDir(d.path); err != nil {
+		return err
+	}
+	if st.Hooks != nil {
+		if err := runHooks("poststop", st.Hooks.Poststop, st.spec(specs.StateStopped)); err != nil {
+			r.Log.Warn(err)
+		}
+	}
+	return nil
+}
+
+// PublicState is what `state` and `list --format json` print: runc's
+// shape.
+type PublicState struct {
+	OCIVersion  string            `json:"ociVersion"`
+	ID          string            `json:"id"`
+	Pid         int               `json:"pid"`
+	Status      string            `json:"status"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Created     time.Time         `json:"created"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Owner       string            `json:"owner"`
+}
+
+// State returns the container's state.
+func (r *Runtime) State(id string) (*PublicState, error) {
+	d, st, err := r.open(id)
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	return r.public(d, st), nil
+}
+
+func (r *Runtime) public(d *dir, st *State) *PublicState {
+	s := r.status(d, st)
+	ps := &PublicState{OCIVersion: st.OCIVersion, ID: st.ID, Pid: st.Pid, Status: string(s), Bundle: st.Bundle,
+		Rootfs: st.Rootfs, Created: st.Created, Annotations: st.Annotations, Owner: owner(d.path)}
+	if s == container.Stopped {
+		ps.Pid = 0
+	}
+	return ps
+}
+
+func owner(path string) string {
+	var stt unix.Stat_t
+	if unix.Stat(path, &stt) != nil {
+		return ""
+	}
+	uid := strconv.Itoa(int(stt.Uid))
+	if ent, ok := LookupDB("/etc/passwd", 2, uid); ok {
+		return ent[0]
+	}
+	return "#" + uid
+}
+
+// LookupDB finds the line of a colon-separated database (/etc/passwd,
+// /etc/group) whose field matches value, and returns its fields. (Not
+// os/user: it links the cgo resolver, see sentry/control's socket.go.)
+func LookupDB(path string, field int, value string) ([]string, bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 4 && f[field] == value {
+			return f, true
+		}
+	}
+	return nil, false
+}
+
+// List returns every container under the root; containers whose state
+// cannot be read are reported to warn and skipped.
+func (r *Runtime) List(warn io.Writer) ([]*PublicState, error) {
+	ents, err := os.ReadDir(r.Root)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []*PublicState
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		ps, err := r.State(e.Name())
+		if err != nil {
+			if !errors.Is(err, ErrNotExist) {
+				fmt.Fprintf(warn, "load container %s: %v\n", e.Name(), err)
+			}
+			continue
+		}
+		out = append(out, ps)
+	}
+	return out, nil
+}
+
+// Pause freezes the container's processes.
+func (r *Runtime) Pause(id string) error { return r.freeze(id, true) }
+
+// Resume thaws them.
+func (r *Runtime) Resume(id string) error { return r.freeze(id, false) }
+
+func (r *Runtime) freeze(id string, pause bool) error {
+	d, st, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	s := r.status(d, st)
+	op := control.OpPause
+	if pause {
+		if s != container.Running && s != container.Created && s != container.Paused {
+			return ErrNotRunning
+		}
+	} else {
+		if s != container.Paused {
+			return ErrNotPaused
+		}
+		op = control.OpResume
+	}
+	cl, done := r.client(d, st)
+	defer done()
+	_, err = cl.Call(control.Request{Op: op, Container: id})
+	return err
+}
+
+// Processes returns the container's processes, their HostPid in this
+// process's PID namespace (0: exiting), and the host PID of the sentry
+// that runs them.
+func (r *Runtime) Processes(id string) ([]control.Process, int, error) {
+	d, st, err := r.open(id)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer d.close()
+	if r.status(d, st) == container.Stopped {
+		return nil, 0, ErrNotRunning
+	}
+	cl, done := r.client(d, st)
+	defer done()
+	resp, err := cl.Call(control.Request{Op: control.OpPs, Container: id})
+	if err != nil {
+		return nil, 0, err
+	}
+	sentry := st.Pid
+	if st.Sandbox != st.ID {
+		sd, sst, err := r.open(st.Sandbox)
+		if err != nil {
+			return nil, 0, err
+		}
+		sd.close()
+		sentry = sst.Pid
+	}
+	hostPIDs(sentry, resp.Processes)
+	return resp.Processes, sentry, nil
+}
+
+// hostPIDs turns the host PIDs of ps, as the sentry (PID sentry) sees
+// them, into this process's: a confined sentry is PID 1 of a PID
+// namespace of its own, where its stubs have other numbers. The host
+// processes of that namespace are found in /proc (their NSpid lines end
+// with the namespace's number); a PID not found becomes 0.
+func hostPIDs(sentry int, ps []control.Process) {
+	ns, err := os.Readlink("/proc/" + strconv.Itoa(sentry) + "/ns/pid")
+	if own, _ := os.Readlink("/proc/self/ns/pid"); err != nil || ns == own {
+		return
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	inner := map[int]int{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if l, _ := os.Readlink("/proc/" + e.Name() + "/ns/pid"); l != ns {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
+				if f := strings.Fields(v); len(f) > 1 {
+					if n, err := strconv.Atoi(f[len(f)-1]); err == nil {
+						inner[n] = pid
+					}
+				}
+			}
+		}
+	}
+	for i := range ps {
+		ps[i].HostPid = inner[ps[i].HostPid]
+	}
+}
+
+// Stats returns the sandbox's usage, with the container's process count.
+func (r *Runtime) Stats(id string) (*control.Stats, error) {
+	d, st, err := r.open(id)
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	if r.status(d, st) == container.Stopped {
+		return nil, fmt.Errorf("container with id %s is not running", id)
+	}
+	cl, done := r.client(d, st)
+	defer done()
+	resp, err := cl.Call(control.Request{Op: control.OpStats, Container: id})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Stats, nil
+}
+
+// Wait waits for the container's init to exit and returns how.
+func (r *Runtime) Wait(id string) (*control.Exit, error) {
+	d, st, err := r.open(id)
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	if !st.alive() {
+		return nil, ErrNotRunning
+	}
+	cl, done := r.client(d, st)
+	defer done()
+	resp, err := cl.Call(control.Request{Op: control.OpWait, Container: id})
+	if err != nil {
+		if errors.Is(err, control.ErrUnreachable) {
+			return nil, ErrNotRunning
+		}
+		return nil, err
+	}
+	return resp.Exit, nil
+}
+
+// networkMode returns the sandbox's network mode and the network namespace
+// whose interfaces its stack takes over (--network=sandbox). Without
+// --network, the config decides: a network namespace with a path (one the
+// engine prepared: podman's netavark, a CNI plugin under containerd's CRI)
+// is taken over; a new one (no path) has loopback only, as a new namespace
+// has under runc; no network namespace shares the host's network, as
+// runc's container does (host sockets).
+func (r *Runtime) networkMode(sb *Sandbox) (mode, netns string, err error) {
+	mode = r.Sentry.Network
+	if mode == "" {
+		switch {
+		case sb.HostNetwork:
+			mode = boot.NetworkHost
+		case sb.NetNS != "":
+			mode = boot.NetworkSandbox
+		default:
+			mode = boot.NetworkNone
+		}
+	}
+	switch mode {
+	case boot.NetworkSandbox:
+		switch {
+		case sb.NetNS != "":
+			netns = sb.NetNS
+		case sb.HostNetwork:
+			return "", "", errors.New("--network=sandbox: the config has no network namespace, and taking over the host's interfaces is not done: give it one (linux.namespaces) or use --network=host")
+		default:
+			// A new namespace holds only a loopback interface,
+			// which the stack has of its own.
+			mode = boot.NetworkNone
+		}
+	case boot.NetworkNone, boot.NetworkHost:
+		if sb.NetNS != "" {
+			r.Log.Warnf("linux.namespaces: network namespace %s ignored: --network=%s", sb.NetNS, mode)
+		}
+	}
+	return mode, netns, nil
+}

@@ -20,11 +20,14 @@ type CloneOptions struct {
 	TLS        uintptr
 	ParentTID  uintptr
 	ChildTID   uintptr
+	// OnCreate, if set, is called with the new thread before it starts
+	// (CLONE_PIDFD installs the parent's pidfd).
+	OnCreate func(nt *Thread)
 }
 
 const unsupportedCloneFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
 	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP |
-	unix.CLONE_NEWTIME | unix.CLONE_PIDFD | unix.CLONE_IO
+	unix.CLONE_NEWTIME | unix.CLONE_IO
 
 // Clone creates a thread (CLONE_THREAD) or a process and starts it. The
 // new thread returns 0 from the syscall; the caller gets its TID.
@@ -52,6 +55,9 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		Regs:       t.Regs,
 		SignalMask: t.SignalMask,
 	}
+	nt.IOPrio.Store(t.IOPrio.Load())
+	nt.TimerSlack, nt.DefaultTimerSlack = t.TimerSlack, t.TimerSlack
+	nt.MemPolicy.Store(t.MemPolicy.Load())
 	// The new thread starts with its creator's FP/SSE state, as a forked
 	// or cloned Linux task does (MXCSR rounding modes, x87 control word).
 	if fpc, ok := t.ctx.(platform.FPStateContext); ok && t.ctx != nil {
@@ -159,6 +165,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		t.inheritSeccomp(nt)
 		tg.mu.Unlock()
 		ntg.inheritOOM(tg)
+		ntg.personality.Store(tg.personality.Load())
 		ntg.dumpable.Store(tg.dumpable.Load())
 		if f&unix.CLONE_VM == 0 {
 			m.SetOwner(ntg.tgid)
@@ -170,6 +177,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			parent = tg.parent
 		}
 		ntg.parent = parent
+		ntg.hasChildSubreaper = parent.hasChildSubreaper || parent.childSubreaper
 		ntg.pgid, ntg.sid = tg.pgid, tg.sid
 		ntg.ctty = tg.ctty
 		parent.children[ntg] = struct{}{}
@@ -195,6 +203,9 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	if f&unix.CLONE_SYSVSEM != 0 && s.IPC != nil {
 		nt.semUndo = t.SemUndo()
 		nt.semUndo.IncRef()
+	}
+	if o.OnCreate != nil {
+		o.OnCreate(nt)
 	}
 	var vfork *kernel.Completion
 	if f&unix.CLONE_VFORK != 0 {
@@ -282,8 +293,10 @@ type WaitResult struct {
 	UID    uint32
 	Status WaitStatus
 	// UTime and STime are the child's CPU time and its reaped
-	// children's, for an exited child (wait4's rusage).
-	UTime, STime time.Duration
+	// children's, for an exited child (wait4's rusage); Nvcsw and
+	// Nivcsw its context switches counted the same way.
+	UTime, STime  time.Duration
+	Nvcsw, Nivcsw uint64
 	// Trapped marks a ptrace-stop of a tracee (waitid's CLD_TRAPPED).
 	Trapped bool
 }
@@ -324,7 +337,7 @@ func (t *Thread) Wait(o WaitOptions) (WaitResult, error) {
 			}
 			if c.zombie && o.Exited {
 				res = WaitResult{PID: c.tgid, UID: c.leader.Credentials().RealUID, Status: c.status}
-				res.UTime, res.STime, _, _ = c.zombieTotals()
+				res.UTime, res.STime, res.Nvcsw, res.Nivcsw = c.zombieTotals()
 				if !o.NoReap {
 					// Waited for: its time becomes the
 					// parent's children's time (not so for

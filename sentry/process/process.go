@@ -179,6 +179,9 @@ type ThreadGroup struct {
 	exitSignal int
 	zombie     bool
 	pgid, sid  int32
+	// childSubreaper is PR_SET_CHILD_SUBREAPER; hasChildSubreaper says
+	// an ancestor is one (subreaper.go).
+	childSubreaper, hasChildSubreaper bool
 	// ctty is the controlling terminal (tty.go), nil for none.
 	ctty *tty.Terminal
 
@@ -212,7 +215,16 @@ type ThreadGroup struct {
 
 	// dumpable is the group's dumpability (dumpable.go).
 	dumpable atomic.Int32
+
+	// personality is personality(2)'s persona.
+	personality atomic.Uint32
 }
+
+// Personality returns the process's persona (personality(2)).
+func (tg *ThreadGroup) Personality() uint32 { return tg.personality.Load() }
+
+// SetPersonality replaces the persona and returns the old one.
+func (tg *ThreadGroup) SetPersonality(p uint32) uint32 { return tg.personality.Swap(p) }
 
 // TGID returns the group's ID (its leader's TID).
 func (tg *ThreadGroup) TGID() int32 { return tg.tgid }
@@ -374,6 +386,18 @@ type Thread struct {
 	ClearChildTID uintptr
 	// RobustList is set_robust_list's head.
 	RobustList uintptr
+	// TimerSlack and DefaultTimerSlack are PR_SET_TIMERSLACK's value and
+	// what a slack of 0 restores (the creator's slack at clone), in
+	// nanoseconds; used only by the thread itself.
+	TimerSlack, DefaultTimerSlack uint64
+	// IOPrio is ioprio_set's value for the thread (inherited by its
+	// clones; 0: none set, the I/O class follows the CPU nice value).
+	IOPrio atomic.Uint32
+	// MemPolicy is set_mempolicy's mode and node mask (one node, 0).
+	MemPolicy atomic.Uint64
+	// piExited is set (under Futexes.mu) once the exiting thread has
+	// handed on its PI futexes: no locker may attach to it again.
+	piExited bool
 	// restartBlock continues an interrupted timed sleep from where it
 	// was (Linux's restart_block; signal_restart.go).
 	restartBlock func(t *Thread) (uintptr, error)

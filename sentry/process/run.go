@@ -40,6 +40,9 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		Regs: o.Regs,
 		FDs:  o.FDs,
 		FS:   o.FS,
+		// Linux's init_task timer slack: 50 µs.
+		TimerSlack:        50000,
+		DefaultTimerSlack: 50000,
 	}
 	if o.Creds == nil {
 		o.Creds = HostCredentials()
@@ -251,6 +254,7 @@ func (t *Thread) exitThread() {
 	tg := t.TG
 	t.ptraceExitTracer()
 	t.exitRobustList()
+	t.exitPI(true)
 	if t.ClearChildTID != 0 && t.MM() != nil {
 		var zero [4]byte
 		if _, err := t.MM().CopyOut(t.ClearChildTID, zero[:]); err == nil {
@@ -300,15 +304,16 @@ func (t *Thread) exitThread() {
 	s.mu.Lock()
 	oldParent := tg.parent
 	children := make([]*ThreadGroup, 0, len(tg.children))
+	reaper := s.newReaperLocked(tg)
 	for c := range tg.children {
 		children = append(children, c)
 		// An init that has already exited takes no children (its
 		// table is gone); the orphans are killed by the sandbox's
 		// shutdown.
-		if s.init != nil && s.init != tg && s.init.children != nil {
-			c.parent = s.init
-			s.init.children[c] = struct{}{}
-			c.leader.Task.SetParent(s.init.leader.Task)
+		if reaper != nil && reaper != tg && reaper.children != nil {
+			c.parent = reaper
+			reaper.children[c] = struct{}{}
+			c.leader.Task.SetParent(reaper.leader.Task)
 		} else {
 			c.parent = nil
 		}
@@ -337,6 +342,9 @@ func (t *Thread) exitThread() {
 		parent.childEvents.NotifyAll()
 		if isInit := s.init; isInit != nil {
 			isInit.childEvents.NotifyAll()
+		}
+		if reaper != nil && reaper != s.init && len(children) > 0 {
+			reaper.childEvents.NotifyAll()
 		}
 	}
 	if isInit {

@@ -124,7 +124,7 @@ func (p *procFS) buildRoot() {
 	r.Add("version", p.text(func(*fs.Context) string {
 		return fmt.Sprintf("Linux version %s (runsc-lite@runsc-lite) (gcc (GCC) 14.2.0, GNU ld 2.43) %s\n", KernelRelease, KernelVersion)
 	}))
-	r.Add("filesystems", p.static("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tpipefs\nnodev\tmqueue\nnodev\toverlay\nnodev\t9p\n"))
+	r.Add("filesystems", p.static(filesystemsText()))
 	r.Add("cmdline", p.static("BOOT_IMAGE=/vmlinuz-runsc-lite ro quiet\n"))
 	r.Add("swaps", p.text(p.swaps))
 	r.Add("locks", p.text(func(*fs.Context) string { return lock.ProcLocks() }))
@@ -403,6 +403,13 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 		}
 		d.Add("task", tasks)
 	}
+	// personality(2)'s persona (0400, as Linux's).
+	file("personality", 0400, func(*fs.Context) ([]byte, error) {
+		if th == nil {
+			return []byte("00000000\n"), nil
+		}
+		return fmt.Appendf(nil, "%08x\n", th.TG.Personality()), nil
+	})
 	return d
 }
 
@@ -639,7 +646,7 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 			anon, file, shmem, swap := th.TG.MemoryPages()
 			rss := (anon + file + shmem) * 4
 			fmt.Fprintf(&b, "VmPeak:\t%8d kB\nVmSize:\t%8d kB\nVmLck:\t%8d kB\nVmPin:\t%8d kB\nVmHWM:\t%8d kB\nVmRSS:\t%8d kB\nRssAnon:\t%8d kB\nRssFile:\t%8d kB\nRssShmem:\t%8d kB\nVmData:\t%8d kB\nVmStk:\t%8d kB\nVmExe:\t%8d kB\nVmLib:\t%8d kB\nVmPTE:\t%8d kB\nVmSwap:\t%8d kB\n",
-				vsz, vsz, 0, 0, rss, rss, anon*4, file*4, shmem*4, m.DataPages()*4, 132, 0, 0, 0, swap*4)
+				vsz, vsz, m.LockedPages()*4, 0, rss, rss, anon*4, file*4, shmem*4, m.DataPages()*4, 132, 0, 0, 0, swap*4)
 		}
 		fmt.Fprintf(&b, "Threads:\t%d\n", len(th.TG.Threads()))
 	} else {
@@ -841,4 +848,16 @@ func (p *procFS) uptime(*fs.Context) string {
 		idle += id.Seconds()
 	}
 	return fmt.Sprintf("%.2f %.2f\n", up, idle)
+}
+
+// Filesystems are the filesystem types the sandbox's kernel knows, in
+// /proc/filesystems order (sysfs(2) numbers them from 0 in this order).
+var Filesystems = []string{"sysfs", "tmpfs", "proc", "devtmpfs", "pipefs", "mqueue", "overlay", "9p"}
+
+func filesystemsText() string {
+	var b strings.Builder
+	for _, n := range Filesystems {
+		b.WriteString("nodev\t" + n + "\n")
+	}
+	return b.String()
 }

@@ -45,7 +45,11 @@ else
 fi
 for src in test/c/*.c; do
 	name=$(basename "$src" .c)
-	"$cc" -static -O1 -pthread -o "$out/c/$name" "$src"
+	# The libraries a program asks for with "/* link: -lfoo */", as
+	# test/main_test.go links them (after the source).
+	libs=$(sed -n 's|^/\* link: \(.*\)\*/$|\1|p' "$src" | head -n 1)
+	# shellcheck disable=SC2086
+	"$cc" -static -O1 -pthread -o "$out/c/$name" "$src" $libs
 done
 "$cc" -static -O2 -o "$out/bin/bench" test/kvm/bench.c
 cp test/kvm/compare.sh "$out/bin/compare.sh"

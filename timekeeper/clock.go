@@ -139,7 +139,7 @@ func (c *Clock) Usable() bool { return c.usable }
 func (c *Clock) Valid() bool { return c.own.Valid.Load() == 1 }
 
 // Attach makes page (at least ParamsSize bytes, 8-byte aligned, living
-// until Detach) the copy of the parameters the vDSO reads. With
+// as long as the clock) the copy of the parameters the vDSO reads. With
 // fast false the page is never marked valid: every vDSO call falls back to
 // the syscall.
 func (c *Clock) Attach(page []byte, fast bool) {
@@ -154,16 +154,6 @@ func (c *Clock) Attach(page []byte, fast bool) {
 	c.page, c.pageFast = p, fast
 	p.Valid.Store(c.pageValid(c.own.Valid.Load()))
 	p.Seq.Store(2)
-}
-
-// Detach stops the clock's updates of page (as given to Attach) before the
-// page goes away; the sentry's own copy stays current.
-func (c *Clock) Detach(page []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.page == (*Params)(unsafe.Pointer(&page[0])) {
-		c.page = nil
-	}
 }
 
 func (c *Clock) pageValid(v uint32) uint32 {

@@ -284,10 +284,6 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		if vd, err = vdso.New(zone, timekeeper.Sandbox, plat.Name() != "kvm"); err != nil {
 			return 0, err
 		}
-		// Before the memory file's release (deferred earlier, so run
-		// later): the clock goes on after the sandbox and must stop
-		// writing the page first.
-		defer vd.Release()
 	}
 
 	s := process.NewSandbox()

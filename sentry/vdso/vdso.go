@@ -48,7 +48,6 @@ const paramPages = 1
 type VDSO struct {
 	pages      *mm.SpecialPages
 	imagePages uint64
-	clock      *timekeeper.Clock
 }
 
 // New allocates the vDSO's pages from z, copies the image in and attaches
@@ -68,14 +67,7 @@ func New(z *kswapd.Zone, clock *timekeeper.Clock, fast bool) (*VDSO, error) {
 	b := pages.Bytes()
 	copy(b[paramPages*mm.PageSize:], image)
 	clock.Attach(b[:mm.PageSize], fast)
-	return &VDSO{pages: pages, imagePages: n, clock: clock}, nil
-}
-
-// Release detaches the parameter page from the clock, which keeps running
-// for the life of the process: it must stop writing the page before the
-// memory file that holds it is unmapped (the sentry's shutdown).
-func (v *VDSO) Release() {
-	v.clock.Detach(v.pages.Bytes()[:mm.PageSize])
+	return &VDSO{pages: pages, imagePages: n}, nil
 }
 
 // checkImage verifies what the mapping relies on: an x86-64 shared object

@@ -274,9 +274,8 @@ func TestPodmanNetwork(t *testing.T) {
 	if ip == "" {
 		t.Fatal("podman gave the container no address")
 	}
-	// (All interfaces: `ip addr show DEV` asks SIOCGIFINDEX of an AF_UNIX
-	// socket, which the sandbox answers only on INET sockets.)
-	if out := p.must(t, runOpts{}, "exec", "web", "busybox", "ip", "-4", "addr"); !strings.Contains(out, "inet "+ip+"/") {
+	// (`ip addr show DEV` asks an AF_UNIX socket for SIOCGIFINDEX.)
+	if out := p.must(t, runOpts{}, "exec", "web", "busybox", "ip", "-4", "addr", "show", "eth0"); !strings.Contains(out, "inet "+ip+"/") {
 		t.Errorf("the sandbox's addresses:\n%s\nwant podman's address %s", out, ip)
 	}
 	get := func(url string) string {
@@ -577,7 +576,8 @@ func freeTCPPort(t *testing.T) int {
 
 // TestDocker: dockerd (Debian's docker.io) on a private containerd runs
 // containers with --runtime=runsc-lite: run --rm with output and status,
-// -i, -d with exec and its status, stop (SIGKILL after the timeout).
+// -i, -d with exec and its status, stop (SIGKILL after the timeout), and
+// a bridge network, compared with runc.
 func TestDocker(t *testing.T) {
 	needSandbox(t)
 	dockerd := needTool(t, "dockerd", "docker.io")
@@ -650,4 +650,50 @@ func TestDocker(t *testing.T) {
 		t.Errorf("docker stop -t 1: status %d, exit code %s (want 137: sleep, PID 1, ignores SIGTERM)", res.Status, code)
 	}
 	dk(runOpts{}, "rm", "bg")
+
+	// A bridge network: dockerd's libnetwork prestart hook moves a veth
+	// into the network namespace of the state's pid (the sentry's own)
+	// after create; start hands it to the sandbox's stack. The container
+	// sees its address and reaches a server on the bridge's, as under
+	// runc.
+	bridge := fmt.Sprintf("rlbr%d", os.Getpid()%100000)
+	if res := dk(runOpts{}, "network", "create", "--driver", "bridge", "--subnet", "10.213.7.0/24", "--gateway", "10.213.7.1",
+		"-o", "com.docker.network.bridge.name="+bridge, bridge); res.Status != 0 {
+		t.Fatalf("docker network create: %d %s", res.Status, res.Stderr)
+	}
+	defer dk(runOpts{}, "network", "rm", bridge)
+	l, err := net.Listen("tcp", "10.213.7.1:0")
+	if err != nil {
+		t.Fatalf("listening on the bridge: %v", err)
+	}
+	defer l.Close()
+	got := make(chan string, 1)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			b, _ := io.ReadAll(c)
+			c.Close()
+			got <- string(b)
+		}
+	}()
+	port := l.Addr().(*net.TCPAddr).Port
+	for _, rt := range []string{"runc", "runsc-lite"} {
+		script := fmt.Sprintf("ip -4 -o addr show eth0 | grep -o 'inet 10.213.7.[0-9]*/24'; echo hello from %s | nc 10.213.7.1 %d", rt, port)
+		res := dk(runOpts{}, "run", "--rm", "--runtime", rt, "--network", bridge, "busybox:test", "sh", "-c", script)
+		if res.Status != 0 || !strings.HasPrefix(res.Stdout, "inet 10.213.7.") {
+			t.Errorf("docker run --runtime %s --network %s: status %d stdout %q stderr %q", rt, bridge, res.Status, res.Stdout, res.Stderr)
+			continue
+		}
+		select {
+		case msg := <-got:
+			if want := "hello from " + rt + "\n"; msg != want {
+				t.Errorf("%s on the bridge: the host's server got %q, want %q", rt, msg, want)
+			}
+		case <-time.After(time.Minute):
+			t.Errorf("%s on the bridge: nothing reached the host's server", rt)
+		}
+	}
 }

@@ -65,7 +65,7 @@ func FuzzSpec(f *testing.F) {
 		}
 		for _, flag := range []string{"", boot.NetworkNone, boot.NetworkSandbox, boot.NetworkHost} {
 			r := &Runtime{Log: quiet, Sentry: SentryFlags{Network: flag}}
-			mode, netns, err := r.networkMode(&sb)
+			mode, netns, _, err := r.networkMode(&sb)
 			if err != nil {
 				oneLine(t, "networkMode", err)
 				continue

@@ -122,6 +122,12 @@ type Control struct {
 	// control channel starts it (OCI create; otherwise it starts at
 	// once, OCI run).
 	WaitForStart bool `json:"waitForStart,omitempty"`
+	// AdoptLinks (network none, the sentry in a new network namespace
+	// of its own): the start call may hand the stack interfaces a hook
+	// configured in that namespace after create (Docker's libnetwork
+	// prestart hook), which the CLI prepared (net.PrepareTakeOver); the
+	// seccomp filter then allows their frames' calls.
+	AdoptLinks bool `json:"adoptLinks,omitempty"`
 }
 
 // ExitError is a failure to start the program, with the exit status a
@@ -298,7 +304,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	// deleted file is still open.
 	inotify.OpenElsewhere = func(key fs.FileKey) bool { return fileOpen(s, key) }
 	s.Sockets.Register(unixsocket.New(unixsocket.Options{HostUDS: cfg.HostUDS}))
-	stopNetwork, err := setupNetwork(s, cfg, log)
+	stack, stopNetwork, err := setupNetwork(s, cfg, log)
 	if err != nil {
 		return 0, err
 	}
@@ -354,7 +360,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	defer console.Close()
 	s.VFS = first.VFS
 	if cfg.Control != nil {
-		srv := control.NewServer(env, first)
+		srv := control.NewServer(env, first, stack)
 		if err := srv.Serve(cfg.Control.ListenFD); err != nil {
 			return 0, err
 		}

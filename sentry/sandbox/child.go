@@ -102,6 +102,7 @@ func Main(args []string, stderr io.Writer) int {
 	conf := msg.Confinement
 	conf.HostUDS = msg.Config.HostUDS
 	conf.Control = msg.Config.Control != nil
+	conf.AdoptLinks = conf.Control && msg.Config.Control.AdoptLinks
 	if conf.HostUDS {
 		if err := hostfs.KeepProcSelfFD(); err != nil {
 			return fail(125, fmt.Errorf("--host-uds=open needs the host's /proc: %w", err))

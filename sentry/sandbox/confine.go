@@ -142,9 +142,14 @@ func prepareConfinement(c Confinement, log *logrus.Logger, profiling bool) (*con
 	if cf.keep, err = keptFor(c); err != nil {
 		return nil, err
 	}
+	network := c.Network
+	if c.AdoptLinks && (network == "" || network == boot.NetworkNone) {
+		// Interfaces may join at start, after the filter.
+		network = boot.NetworkSandbox
+	}
 	cf.filter = filterOptions{
 		pid:       os.Getpid(),
-		network:   c.Network,
+		network:   network,
 		profiling: profiling,
 		log:       c.SeccompLog,
 		deny:      c.SeccompDeny,

@@ -65,6 +65,10 @@ type Confinement struct {
 	// Control widens the allow-list for an OCI sandbox's control
 	// socket; the child sets it from Config.Control.
 	Control bool `json:"-"`
+	// AdoptLinks widens it, in network mode none, with the calls of
+	// interfaces taken over at start (Config.Control.AdoptLinks): the
+	// sandbox mode's frames.
+	AdoptLinks bool `json:"-"`
 	// Network is the sandbox's network mode (boot.Config.Network, set
 	// by Start): what the sentry keeps and may call depends on it.
 	Network string

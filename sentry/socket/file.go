@@ -40,8 +40,11 @@ const noTimeout = -1
 // File is an open socket.
 type File struct {
 	fs.StreamFile
-	sock     Socket
-	family   int
+	sock   Socket
+	family int
+	// sockets is the sandbox's registry (nil for none): the interface
+	// ioctls a family does not serve go to its AF_INET family.
+	sockets  *Registry
 	ino      uint64
 	uid, gid uint32
 	created  linux.StatxTimestamp
@@ -58,6 +61,9 @@ type File struct {
 // (O_NONBLOCK; O_RDWR is implied). ctx's credentials own the file.
 func NewFile(ctx *Context, family int, s Socket, flags uint32) *vfs.FileDescription {
 	f := &File{sock: s, family: family, ino: firstIno + nextIno.Add(1), created: fs.Now()}
+	if ctx != nil {
+		f.sockets = ctx.Sockets
+	}
 	f.rcvTimeo.Store(noTimeout)
 	f.sndTimeo.Store(noTimeout)
 	if ctx != nil && ctx.Context != nil && ctx.Creds != nil {
@@ -123,9 +129,19 @@ func (f *File) Readiness(mask uint32) uint32 { return f.sock.Readiness(mask) }
 // Watch implements fs.Waitable.
 func (f *File) Watch(mask uint32, fn func()) (cancel func()) { return f.sock.Watch(mask, fn) }
 
-// Ioctl implements fs.Ioctler through the family.
+// Ioctl implements fs.Ioctler through the family, and, for what the
+// family does not serve, through the network's interface ioctls, as
+// Linux's sock_ioctl falls back to dev_ioctl on any socket.
 func (f *File) Ioctl(ctx *fs.Context, cmd uint32, arg uintptr) (uintptr, error) {
-	return f.sock.Ioctl(&Context{Context: ctx}, cmd, arg)
+	c := &Context{Context: ctx}
+	n, err := f.sock.Ioctl(c, cmd, arg)
+	if err != unix.ENOTTY {
+		return n, err
+	}
+	if d, ok := f.sockets.Family(unix.AF_INET).(DevIoctler); ok {
+		return d.DevIoctl(c, cmd, arg)
+	}
+	return n, err
 }
 
 // internalContext is the socket context of an fs-level call (sendfile

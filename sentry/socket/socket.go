@@ -192,6 +192,13 @@ type ProcFile struct {
 	Write func(data []byte) error
 }
 
+// DevIoctler is a family that serves the interface ioctls (Linux's
+// dev_ioctl: SIOCGIFCONF, SIOCGIFINDEX, SIOCGIFFLAGS, ...) from its
+// network, for sockets of any family.
+type DevIoctler interface {
+	DevIoctl(ctx *Context, cmd uint32, arg uintptr) (uintptr, error)
+}
+
 // ProcFiler is a Family with files in /proc/net or /proc/sys/net.
 type ProcFiler interface {
 	ProcFiles() []ProcFile

@@ -66,12 +66,31 @@ func (s *sock) Ioctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, err
 		return putInt(int32(v))
 	case unix.SIOCATMARK:
 		return putInt(0)
+	}
+	return devIoctl(s.net.Stack, ctx, cmd, arg)
+}
+
+// DevIoctl implements socket.DevIoctler: the interface ioctls on a socket
+// of another family (AF_UNIX, netlink), which Linux's sock_ioctl passes
+// to dev_ioctl when the family does not serve them (busybox's ip asks an
+// AF_UNIX socket for SIOCGIFINDEX).
+func (f *Family) DevIoctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, error) {
+	if ctx == nil || ctx.Context == nil || ctx.Mem == nil {
+		return 0, unix.EFAULT
+	}
+	return devIoctl(f.net.Stack, ctx, cmd, arg)
+}
+
+// devIoctl serves the interface ioctls (dev_ioctl's) from st's devices;
+// ENOTTY for any other.
+func devIoctl(st *net.Stack, ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, error) {
+	switch cmd {
 	case unix.SIOCGIFCONF:
-		return 0, ifconf(s.net.Stack, ctx, arg)
+		return 0, ifconf(st, ctx, arg)
 	case unix.SIOCGIFFLAGS, unix.SIOCGIFINDEX, unix.SIOCGIFNAME, unix.SIOCGIFMTU, unix.SIOCGIFHWADDR,
 		unix.SIOCGIFADDR, unix.SIOCGIFNETMASK, unix.SIOCGIFBRDADDR, unix.SIOCGIFTXQLEN, unix.SIOCGIFMETRIC,
 		unix.SIOCGIFMAP, unix.SIOCGIFDSTADDR:
-		return 0, ifreqIoctl(s.net.Stack, ctx, cmd, arg)
+		return 0, ifreqIoctl(st, ctx, cmd, arg)
 	case unix.SIOCSIFFLAGS, unix.SIOCSIFMTU, unix.SIOCSIFADDR, unix.SIOCSIFNETMASK, unix.SIOCSIFHWADDR:
 		// Changing interfaces is not supported from inside.
 		return 0, unix.EPERM

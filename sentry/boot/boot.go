@@ -113,6 +113,10 @@ type Config struct {
 	// before that program runs: the launcher's confinement (pivot_root,
 	// capabilities, seccomp) goes there. An error aborts the sandbox.
 	Confine func() error `json:"-"`
+	// PlatformStarted, if not nil, is called once the platform is up
+	// (the ptrace zygote has been exec'd), while the sentry still has
+	// few threads: what only that exec needed can go there, cheaply.
+	PlatformStarted func() `json:"-"`
 }
 
 // Control is how an OCI sandbox is driven from outside (package control).
@@ -240,6 +244,9 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, err
 	}
 	defer plat.Release()
+	if cfg.PlatformStarted != nil {
+		cfg.PlatformStarted()
+	}
 
 	k := kernel.New(kernel.Config{CPUs: cfg.CPUs})
 	defer k.Shutdown()

@@ -114,6 +114,7 @@ func Main(args []string, stderr io.Writer) int {
 	}
 
 	cfg.Log = log
+	cfg.PlatformStarted = cf.platformStarted
 	cfg.Signals = sigs
 	cfg.DebugSignals = debugSigs
 	cfg.Confine = func() error {

@@ -161,6 +161,10 @@ type ThreadGroup struct {
 	mm      *mm.MemoryManager
 	actions [linux.SignalMaximum + 1]SignalAction
 	exiting bool
+	// releasingMM is set while the last thread out releases the group's
+	// memory (mm is nil already): the OOM killer waits for it rather
+	// than choose another victim.
+	releasingMM bool
 	status  WaitStatus
 	exited  chan struct{}
 

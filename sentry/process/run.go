@@ -257,6 +257,7 @@ func (t *Thread) exitThread() {
 	if last {
 		tg.mm = nil
 		tg.exiting = true
+		tg.releasingMM = m != nil
 	}
 	vfork := tg.vforkDone
 	tg.vforkDone = nil
@@ -273,6 +274,9 @@ func (t *Thread) exitThread() {
 	}
 	if m != nil {
 		m.DecUsers()
+		tg.mu.Lock()
+		tg.releasingMM = false
+		tg.mu.Unlock()
 	}
 	if tg.cgroup != nil {
 		tg.cgroup.remove(tg)

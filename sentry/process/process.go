@@ -165,8 +165,8 @@ type ThreadGroup struct {
 	// memory (mm is nil already): the OOM killer waits for it rather
 	// than choose another victim.
 	releasingMM bool
-	status  WaitStatus
-	exited  chan struct{}
+	status      WaitStatus
+	exited      chan struct{}
 
 	// exe is the executable, set by execve, for /proc/PID/exe.
 	exe Executable

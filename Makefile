@@ -23,7 +23,7 @@ TEST_TIMEOUT ?= 30m
 # goroutines beside the tasks), inotify's registry (events sent, watches
 # added and read at once), and System V IPC (semaphores and queues blocking
 # across CPUs, segments swapped while copied).
-RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/socket/... ./sentry/net/... ./sentry/tty/... ./sentry/fs/inotify/... ./sentry/ipc/...
+RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/socket/... ./sentry/net/... ./sentry/tty/... ./sentry/fs/inotify/... ./sentry/ipc/... ./timekeeper/... ./sentry/seccomp/...
 TEST_FLAGS   ?=
 # runsc-lite is built without cgo: its confinement sets capabilities on
 # every thread of the sentry (syscall.AllThreadsSyscall), which a binary
@@ -65,8 +65,9 @@ conformance:
 # the socket syscalls' arguments (sockaddrs, msghdr, iovecs, cmsg chains;
 # INET sockaddrs),
 # ELF and #! loading, the signal ABI (rt_sigaction, rt_sigprocmask,
-# sigaltstack, rt_sigreturn's frame and FP area), and what the OCI
-# runtime decodes from a bundle's config.json. Their checked-in corpora
+# sigaltstack, rt_sigreturn's frame and FP area), what the OCI runtime
+# decodes from a bundle's config.json, and programs' seccomp filters (the
+# checks, and the allow cache against the interpreter). Their checked-in corpora
 # (testdata/fuzz under each package) already run as normal tests in unit.
 # Minimising a new input is capped at 100 runs: uncapped, the loader's
 # (inputs of kilobytes) took whole runs of 15 s (2,400 executions instead
@@ -82,6 +83,7 @@ fuzz:
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzSignalABI$$' -fuzztime 200000x ./sentry/process/
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzSockaddr$$' -fuzztime 80000x ./sentry/socket/inet/
 	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzSpec$$' -fuzztime 100000x ./runsc-lite/oci/
+	$(GO) test $(FUZZ_FLAGS) -fuzz '^FuzzSeccompFilter$$' -fuzztime 400000x ./sentry/seccomp/
 
 fmt-check:
 	@out="$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 gofmt -l)"; \

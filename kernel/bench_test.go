@@ -3,10 +3,13 @@ package kernel
 import (
 	"fmt"
 	"math/rand"
+	"runtime"
 	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Benchmarks of the scheduler (issue 4, item 9):
@@ -19,8 +22,14 @@ import (
 // real-time bitmap, O(log n) for the fair heap.
 //
 // BenchmarkTaskSwitch: two kernel tasks on one CPU hand the CPU to each
-// other through wait queues; ns/op is one switch (block, pick, grant, wake
-// the other host thread).
+// other through wait queues; ns/switch is one switch (block, pick, grant,
+// wake the other host thread).
+//
+// BenchmarkHostHandoff and BenchmarkTaskPingPong split a wake-up's cost
+// (wave 3, BENCHMARKS.md "Hand-offs"): the host's part alone (two locked
+// threads on one host CPU, through Go channels or futex words), and two
+// kernel tasks' round trip on one and two CPUs with ordinary and
+// synchronous wake-ups.
 //
 // BenchmarkSyscallPath: what the scheduler adds to a syscall that does not
 // block: EnterApp and LeaveApp around the platform's switch, the irq-exit
@@ -81,10 +90,23 @@ func BenchmarkPickNext(b *testing.B) {
 }
 
 func BenchmarkTaskSwitch(b *testing.B) {
+	k, elapsed := taskPingPong(b, 1, false)
+	// b.N round trips of two hand-offs each; report per switch.
+	switches := float64(k.ContextSwitches())
+	b.ReportMetric(float64(elapsed.Nanoseconds())/switches, "ns/switch")
+	b.ReportMetric(switches/float64(b.N), "switches/op")
+}
+
+// taskPingPong runs b.N round trips of two kernel tasks passing a turn
+// through two wait queues on a kernel of cpus CPUs (waking synchronously
+// when sync is set), timing only the round trips. It returns the shut
+// down kernel (its counters cover the round trips and the two tasks'
+// start) and the time taken.
+func taskPingPong(b *testing.B, cpus int, sync bool) (*Kernel, time.Duration) {
 	saved := Debug
 	Debug = false
 	defer func() { Debug = saved }()
-	k := New(Config{CPUs: 1})
+	k := New(Config{CPUs: cpus})
 	defer k.Shutdown()
 	var turn atomic.Int32
 	var q [2]WaitQueue
@@ -97,7 +119,12 @@ func BenchmarkTaskSwitch(b *testing.B) {
 			for i := 0; i < n; i++ {
 				q[me].Wait(t, func() bool { return turn.Load() == me }, WaitOpts{Timeout: Forever})
 				turn.Store(other)
-				q[other].NotifyOne()
+				if sync {
+					q[other].NotifyOneSync(t)
+				} else {
+					q[other].NotifyOne()
+				}
+				t.PreemptPoint() // the end of the writer's syscall
 			}
 		}
 	}
@@ -105,16 +132,14 @@ func BenchmarkTaskSwitch(b *testing.B) {
 	c := k.NewTask(TaskOptions{Name: "pong", Entry: player(1)})
 	a.Start()
 	c.Start()
-	cs0 := k.ContextSwitches()
 	b.ResetTimer()
+	began := time.Now()
 	close(start)
 	<-a.Exited()
 	<-c.Exited()
+	elapsed := time.Since(began)
 	b.StopTimer()
-	// b.N round trips of two hand-offs each; report per switch.
-	switches := float64(k.ContextSwitches() - cs0)
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/switches, "ns/switch")
-	b.ReportMetric(switches/float64(b.N), "switches/op")
+	return k, elapsed
 }
 
 func BenchmarkSyscallPath(b *testing.B) {
@@ -205,4 +230,79 @@ func BenchmarkWakeupLatencyUnderSpin(b *testing.B) {
 	b.ReportMetric(pct(base, 50), "µs-gosleep-late-p50")
 	b.ReportMetric(pct(base, 90), "µs-gosleep-late-p90")
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkHostHandoff: the host's part of a hand-off, without the
+// scheduler. Two goroutines locked to their own host threads, both pinned
+// to one host CPU, pass a turn back and forth, either through Go channels
+// (how the kernel handed CPUs over before handoff.go: Go's scheduler wakes
+// the receiver's locked thread through a P hand-off) or through a futex
+// word each (handoff.go: the waker wakes the parked thread itself).
+// ns/op is one round trip, two hand-offs.
+func BenchmarkHostHandoff(b *testing.B) {
+	// bounce runs b.N round trips between this goroutine and another,
+	// each locked to its thread and pinned to host CPU 0; post(i) hands
+	// the turn to side i, wait(i) waits for it.
+	bounce := func(b *testing.B, post, wait func(side int)) {
+		pin := func() {
+			var set unix.CPUSet
+			set.Set(0)
+			unix.SchedSetaffinity(0, &set)
+		}
+		done := make(chan struct{})
+		n := b.N
+		go func() {
+			runtime.LockOSThread()
+			pin()
+			for i := 0; i < n; i++ {
+				wait(1)
+				post(0)
+			}
+			close(done)
+		}()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		pin()
+		b.ResetTimer()
+		for i := 0; i < n; i++ {
+			post(1)
+			wait(0)
+		}
+		<-done
+	}
+	b.Run("chan", func(b *testing.B) {
+		chans := [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)}
+		bounce(b, func(i int) { chans[i] <- struct{}{} }, func(i int) { <-chans[i] })
+	})
+	b.Run("futex", func(b *testing.B) {
+		var words [2]atomic.Uint32
+		bounce(b, func(i int) {
+			words[i].Store(1)
+			futexWake(&words[i])
+		}, func(i int) {
+			for !words[i].CompareAndSwap(1, 0) {
+				futexWait(&words[i], 0)
+			}
+		})
+	})
+}
+
+// BenchmarkTaskPingPong: two kernel tasks bounce a turn through two wait
+// queues, as two processes do through a pipe, on one CPU and on two; the
+// sync variants wake with NotifyOneSync (the pipe and AF_UNIX wake-ups).
+// ns/op is one round trip; the metrics are CPU hand-offs per round trip
+// and the share of wake-ups that found the woken task on its waker's CPU.
+func BenchmarkTaskPingPong(b *testing.B) {
+	for _, cfg := range []struct {
+		name string
+		cpus int
+		sync bool
+	}{{"cpus1", 1, false}, {"cpus1-sync", 1, true}, {"cpus2", 2, false}, {"cpus2-sync", 2, true}} {
+		b.Run(cfg.name, func(b *testing.B) {
+			k, _ := taskPingPong(b, cfg.cpus, cfg.sync)
+			_, direct, _ := k.SyncWakeStats()
+			b.ReportMetric(float64(k.ContextSwitches())/float64(b.N), "switches/op")
+			b.ReportMetric(100*float64(direct)/float64(2*b.N), "%direct")
+		})
+	}
 }

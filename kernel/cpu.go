@@ -108,6 +108,11 @@ type CPU struct {
 	idleTotal time.Duration
 	// acct is the user-time accounting (accounting.go).
 	acct cpuAcct
+	// syncWakee is a task queued here by a synchronous wake-up whose
+	// waker, syncWaker, still holds the CPU (sync.go); protected by mu.
+	syncWakee, syncWaker *Task
+	// syncTicked is set by the first tick that finds syncWakee queued.
+	syncTicked bool
 }
 
 func newCPU(k *Kernel, id int) *CPU {
@@ -200,15 +205,21 @@ func (c *CPU) enqueueLocked(t *Task, front bool) {
 // Preconditions: c.mu is held; t is queued here.
 func (c *CPU) dequeueRelativeLocked(t *Task) {
 	c.rq.remove(t)
+	if t == c.syncWakee {
+		c.syncWakee, c.syncWaker = nil, nil
+	}
 	t.se.vruntime -= c.rq.minVruntime
 	t.se.relative = true
 }
 
-// switchLocked hands the CPU to the next runnable task, pulling one from a
-// busier CPU if its own queue is empty, or leaves it idle. The previous
-// holder has already been put away (putPrevLocked).
+// switchLocked chooses the next runnable task to hold the CPU, pulling one
+// from a busier CPU if its own queue is empty, or leaves the CPU idle. The
+// previous holder has already been put away (putPrevLocked). It returns the
+// chosen task, or nil; the caller wakes it with grantCPU after dropping
+// c.mu (the host wake-up is not made under the lock: on one host CPU it
+// may switch to the woken thread at once).
 // Preconditions: c.mu is held; c.curr == nil.
-func (c *CPU) switchLocked(now time.Time) {
+func (c *CPU) switchLocked(now time.Time) *Task {
 	if Debug {
 		assert(c.curr == nil, "switch on cpu %d with task %d still running", c.id, tidOf(c.curr))
 	}
@@ -220,7 +231,7 @@ func (c *CPU) switchLocked(now time.Time) {
 		if c.idleSince.IsZero() {
 			c.idleSince = now
 		}
-		return
+		return nil
 	}
 	if !c.idleSince.IsZero() {
 		c.idleTotal += now.Sub(c.idleSince)
@@ -229,6 +240,14 @@ func (c *CPU) switchLocked(now time.Time) {
 	if Debug {
 		assert(next.State() == TaskRunnable, "picked task %d in state %v", next.tid, next.State())
 	}
+	if next == c.syncWakee {
+		// The synchronous wake-up paid off: the waker gave up this
+		// CPU and its wakee takes it here (sync.go).
+		c.k.syncStats.direct.Add(1)
+	}
+	// Whoever runs now, the waker's turn is over: a wakee still queued
+	// is an ordinary queued task from here on.
+	c.syncWakee, c.syncWaker = nil, nil
 	c.curr = next
 	c.currSince = now
 	if next.se.params.Policy == SchedRR && next.se.rrLeft <= 0 {
@@ -239,9 +258,7 @@ func (c *CPU) switchLocked(now time.Time) {
 	next.cpu.Store(c)
 	next.acct.picked() // run-delay and timeslice accounting (accounting.go)
 	c.k.ctxSwitches.Add(1)
-	// The grant channel has room for exactly one grant and a task is
-	// granted at most once per wait, so this never blocks.
-	next.granted <- struct{}{}
+	return next
 }
 
 func tidOf(t *Task) int32 {
@@ -287,7 +304,20 @@ func (c *CPU) tick(now time.Time) {
 	c.mu.Lock()
 	curr := c.curr
 	expired := c.tickExpiredLocked(now)
+	// A synchronous wakee does not wait more than a full tick period
+	// for its waker to block (sync.go): the first tick after the
+	// placement marks it, the next releases it.
+	var w *Task
+	if c.syncWakee != nil {
+		if c.syncTicked {
+			w = c.releaseSyncWakeeLocked()
+		}
+		c.syncTicked = true
+	}
 	c.mu.Unlock()
+	if w != nil {
+		c.k.enqueue(w)
+	}
 	if expired {
 		curr.preempt()
 	}

@@ -35,6 +35,10 @@
 //	                 except in balance, which takes them in CPU index order)
 //	    WaitQueue.mu is never held while taking CPU.mu: wakers collect the
 //	    tasks to wake under WaitQueue.mu and call Wake after dropping it.
+//	    Task.mu (affinity) is read before a CPU lock is taken, or under it.
+//	No lock is held across a hand-off's host calls (grantCPU pins and
+//	wakes the chosen task's thread after CPU.mu is dropped: handoff.go),
+//	nor across a synchronous wake-up's re-placement (sync.go).
 //
 // Invariant checks (LK's ASSERT) run when Debug is true; tests turn it on.
 package kernel
@@ -88,6 +92,7 @@ type Kernel struct {
 
 	ctxSwitches atomic.Uint64 // all CPUs, for /proc/stat's ctxt
 	forks       atomic.Uint64 // tasks created, for /proc/stat's processes
+	syncStats   syncStats     // synchronous wake-ups (sync.go)
 
 	stopTick chan struct{}
 	tickWG   sync.WaitGroup
@@ -263,15 +268,17 @@ func (k *Kernel) balance() {
 	}
 	a.mu.Lock()
 	b.mu.Lock()
+	var next *Task
 	if t := busiest.rq.stealable(idlest.id); t != nil {
 		busiest.dequeueRelativeLocked(t)
 		idlest.enqueueLocked(t, false)
 		if idlest.curr == nil {
-			idlest.switchLocked(time.Now())
+			next = idlest.switchLocked(time.Now())
 		} else if idlest.shouldPreemptLocked(t) {
 			idlest.curr.preempt()
 		}
 	}
 	b.mu.Unlock()
 	a.mu.Unlock()
+	next.grantCPU()
 }

@@ -1,6 +1,10 @@
 package kernel
 
-import "sync"
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+)
 
 // Mutex is a sleeping mutex for tasks (Linux's struct rt_mutex): a task
 // that finds it held releases its CPU until the owner hands it over.
@@ -104,6 +108,11 @@ func (m *Mutex) Owner() *Task {
 	return m.owner
 }
 
+// ErrDeadlock is returned by LockWait when t waiting for the Mutex would
+// close a cycle of tasks each waiting for a Mutex the next one holds
+// (Linux's rt_mutex deadlock detection, EDEADLK).
+var ErrDeadlock = errors.New("mutex deadlock")
+
 // Lock takes the Mutex for t, blocking t (which releases its CPU) until the
 // owner hands it over. Signals do not end the wait (the task sleeps in
 // state D).
@@ -112,14 +121,62 @@ func (m *Mutex) Lock(t *Task) {
 	if m.TryLock(t) {
 		return
 	}
+	m.lockSlow(t, WaitOpts{Timeout: Forever}, false)
+}
+
+// LockWait is Lock that may give up, as a PI futex's FUTEX_LOCK_PI does:
+// with o.Timeout the wait ends with ErrTimedOut, with o.Interruptible an
+// interruption ends it with ErrInterrupted, and when t waiting would
+// deadlock (the chain of owners and the Mutexes they wait for leads back
+// to t) it returns ErrDeadlock without waiting. A Mutex handed over at
+// the moment the wait ends is kept (nil). A task giving up takes its
+// priority back from the owners it boosted.
+// Preconditions: t is the calling task and holds a CPU; t does not hold m.
+func (m *Mutex) LockWait(t *Task, o WaitOpts) error {
+	if m.TryLock(t) {
+		return nil
+	}
+	if o.Timeout == NoWait {
+		return ErrTimedOut
+	}
+	return m.lockSlow(t, o, true)
+}
+
+// deadlockLocked reports whether t waiting for m closes a cycle.
+// Preconditions: piMu is held.
+func (m *Mutex) deadlockLocked(t *Task) bool {
+	for i := 0; i < maxPIChain; i++ {
+		m.mu.Lock()
+		o := m.owner
+		m.mu.Unlock()
+		if o == nil {
+			return false
+		}
+		if o == t {
+			return true
+		}
+		m = piState.blockedOn[o]
+		if m == nil {
+			return false
+		}
+	}
+	// Linux gives up on chains longer than max_lock_depth with EDEADLK.
+	return true
+}
+
+func (m *Mutex) lockSlow(t *Task, o WaitOpts, detect bool) error {
 	piMu.Lock()
+	if detect && m.deadlockLocked(t) {
+		piMu.Unlock()
+		return ErrDeadlock
+	}
 	m.mu.Lock()
 	assert(m.owner != t, "task %d locks a Mutex it holds", t.tid)
 	if m.owner == nil {
 		m.owner = t
 		m.mu.Unlock()
 		piMu.Unlock()
-		return
+		return nil
 	}
 	w := &mutexWaiter{t: t}
 	m.waiters = append(m.waiters, w)
@@ -137,6 +194,14 @@ func (m *Mutex) Lock(t *Task) {
 	}
 	piMu.Unlock()
 
+	var timedOut atomic.Bool
+	if o.Timeout > 0 {
+		tm := t.AfterFunc(o.Timeout, func() {
+			timedOut.Store(true)
+			t.k.Wake(t)
+		})
+		defer tm.Stop()
+	}
 	for {
 		t.PrepareToBlock()
 		m.mu.Lock()
@@ -144,9 +209,23 @@ func (m *Mutex) Lock(t *Task) {
 		m.mu.Unlock()
 		if granted {
 			t.CancelBlock()
-			return
+			return nil
 		}
-		t.acct.uninterruptible.Store(true)
+		var err error
+		if timedOut.Load() {
+			err = ErrTimedOut
+		}
+		if o.Interruptible && t.Interrupted() {
+			err = ErrInterrupted
+		}
+		if err != nil {
+			t.CancelBlock()
+			if m.giveUp(w) {
+				return nil
+			}
+			return err
+		}
+		t.acct.uninterruptible.Store(!o.Interruptible)
 		// An Unlock since PrepareToBlock woke the Blocking task, and
 		// Schedule returns at once.
 		t.Schedule()
@@ -154,18 +233,53 @@ func (m *Mutex) Lock(t *Task) {
 	}
 }
 
+// giveUp takes w out of m's waiters and the owner's boost back, unless
+// the Mutex was handed to w meanwhile: then it reports true.
+func (m *Mutex) giveUp(w *mutexWaiter) bool {
+	piMu.Lock()
+	defer piMu.Unlock()
+	m.mu.Lock()
+	if w.granted {
+		m.mu.Unlock()
+		return true
+	}
+	for i, o := range m.waiters {
+		if o == w {
+			m.waiters = append(m.waiters[:i], m.waiters[i+1:]...)
+			break
+		}
+	}
+	owner := m.owner
+	empty := len(m.waiters) == 0
+	m.mu.Unlock()
+	delete(piState.blockedOn, w.t)
+	if empty {
+		if set := piState.owned[owner]; set != nil {
+			delete(set, m)
+			if len(set) == 0 {
+				delete(piState.owned, owner)
+			}
+		}
+	}
+	if !m.NoPI {
+		piAdjustChain(owner)
+	}
+	return false
+}
+
 // Unlock releases the Mutex: to its highest-priority waiter, which is
 // woken, or to nobody. A boost the caller had because of this Mutex ends;
 // if the new owner then outranks the caller, the caller is asked to
 // reschedule (it yields at its next preemption point). It never blocks.
+// It returns the new owner, or nil.
 // Preconditions: t holds m.
-func (m *Mutex) Unlock(t *Task) {
+func (m *Mutex) Unlock(t *Task) *Task {
 	m.mu.Lock()
 	assert(m.owner == t, "task %d unlocks a Mutex owned by task %d", t.tid, tidOf(m.owner))
 	if len(m.waiters) == 0 {
 		m.owner = nil
 		m.mu.Unlock()
-		return
+		return nil
 	}
 	m.mu.Unlock()
 
@@ -175,7 +289,7 @@ func (m *Mutex) Unlock(t *Task) {
 		m.owner = nil
 		m.mu.Unlock()
 		piMu.Unlock()
-		return
+		return nil
 	}
 	best := 0
 	for i, w := range m.waiters {
@@ -212,6 +326,7 @@ func (m *Mutex) Unlock(t *Task) {
 	piMu.Unlock()
 
 	w.t.k.Wake(w.t)
+	return w.t
 }
 
 // piAdjustChain recomputes the boost of o and, as long as that changes

@@ -272,3 +272,99 @@ func TestMutexHandOffOrder(t *testing.T) {
 		t.Fatalf("Mutex still owned by %s", m.Owner().Name())
 	}
 }
+
+// TestMutexLockWaitGivesUp: a SCHED_FIFO waiter whose LockWait times out
+// leaves the Mutex's waiters and takes its boost back from the owner; a
+// task that would wait for a Mutex held by a task waiting for one it
+// holds gets ErrDeadlock instead of sleeping.
+func TestMutexLockWaitGivesUp(t *testing.T) {
+	k := New(Config{CPUs: 1, Tick: time.Millisecond})
+	defer k.Shutdown()
+	var a, b Mutex
+	aLocked := make(chan struct{})
+	var release atomic.Bool
+	var releaseQ WaitQueue
+	var deadlockErr, timeoutErr error
+	boostedWhileWaited := make(chan SchedParams, 1)
+	owner := k.NewTask(TaskOptions{Name: "owner", Entry: func(tk *Task) {
+		a.Lock(tk)
+		close(aLocked)
+		releaseQ.Wait(tk, release.Load, WaitOpts{Timeout: 10 * time.Second})
+		a.Unlock(tk)
+	}})
+	owner.Start()
+	<-aLocked
+	waiter := k.NewTask(TaskOptions{Name: "waiter", Entry: func(tk *Task) {
+		b.Lock(tk)
+		timeoutErr = a.LockWait(tk, WaitOpts{Timeout: 50 * time.Millisecond})
+		b.Unlock(tk)
+	}})
+	waiter.SetSchedParams(SchedParams{Policy: SchedFIFO, RTPriority: 30})
+	waiter.Start()
+	for waiter.State() != TaskSleeping {
+		time.Sleep(100 * time.Microsecond)
+	}
+	boostedWhileWaited <- owner.SchedParams()
+	// A task asking for b (held by the waiter, which waits for a) with
+	// no time to wait is refused at once: no cycle there.
+	probe := k.NewTask(TaskOptions{Name: "probe", Entry: func(tk *Task) {
+		deadlockErr = b.LockWait(tk, WaitOpts{Timeout: NoWait})
+	}})
+	probe.Start()
+	<-probe.Exited()
+	<-waiter.Exited()
+	if p := <-boostedWhileWaited; p.Policy != SchedFIFO || p.RTPriority != 30 {
+		t.Errorf("owner ran at %+v while a FIFO 30 task waited, want the boost", p)
+	}
+	if timeoutErr != ErrTimedOut {
+		t.Errorf("LockWait with a timeout: %v, want ErrTimedOut", timeoutErr)
+	}
+	if p := owner.SchedParams(); p.Policy != SchedNormal {
+		t.Errorf("owner kept the boost after its waiter gave up: %+v", p)
+	}
+	if deadlockErr != ErrTimedOut {
+		t.Errorf("LockWait(NoWait) of a held Mutex: %v, want ErrTimedOut", deadlockErr)
+	}
+	release.Store(true)
+	releaseQ.NotifyAll()
+	<-owner.Exited()
+
+	// A real cycle: y holds m2; x holds m1 and waits for m2; y then asks
+	// for m1.
+	var m1, m2 Mutex
+	m2Locked := make(chan struct{})
+	var goY atomic.Bool
+	var goQ WaitQueue
+	var cycleErr error
+	y := k.NewTask(TaskOptions{Name: "y", Entry: func(tk *Task) {
+		m2.Lock(tk)
+		close(m2Locked)
+		goQ.Wait(tk, goY.Load, WaitOpts{Timeout: 10 * time.Second})
+		cycleErr = m1.LockWait(tk, WaitOpts{Timeout: Forever})
+		m2.Unlock(tk)
+	}})
+	y.Start()
+	<-m2Locked
+	x := k.NewTask(TaskOptions{Name: "x", Entry: func(tk *Task) {
+		m1.Lock(tk)
+		m2.Lock(tk) // sleeps until y gives m2 up
+		m2.Unlock(tk)
+		m1.Unlock(tk)
+	}})
+	x.Start()
+	for x.State() != TaskSleeping || y.State() != TaskSleeping {
+		time.Sleep(100 * time.Microsecond)
+	}
+	goY.Store(true)
+	goQ.NotifyAll()
+	for _, tk := range []*Task{x, y} {
+		select {
+		case <-tk.Exited():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("task %s did not finish (deadlock not detected?)", tk.Name())
+		}
+	}
+	if cycleErr != ErrDeadlock {
+		t.Errorf("LockWait closing a cycle: %v, want ErrDeadlock", cycleErr)
+	}
+}

@@ -82,8 +82,13 @@ type Task struct {
 	affinity CPUSet
 	nice     int
 
-	state   atomic.Int32
-	granted chan struct{} // a CPU was handed to this task
+	state atomic.Int32
+	// grant is 1 while a CPU handed to the task is not yet taken; the
+	// task's thread waits on it (handoff.go).
+	grant atomic.Uint32
+	// hostTID is the task's host thread, set before the task is first
+	// queued (granters pin it: handoff.go).
+	hostTID int32
 	cpu     atomic.Pointer[CPU]
 	// se is the scheduling entity, protected by the lock of the CPU in
 	// cpu (and t.mu for its params).
@@ -94,12 +99,16 @@ type Task struct {
 	appRunning  atomic.Bool
 	appKick     atomic.Pointer[func()]
 
-	// pinned is the host CPU the task's thread is pinned to; only the
-	// task's own goroutine touches it.
+	// pinned is the host CPU the task's thread is pinned to; written
+	// by the granter before it hands the task a CPU (handoff.go).
 	pinned  int
 	sumExec atomic.Int64 // nanoseconds on a CPU
 	nvcsw   atomic.Uint64
 	nivcsw  atomic.Uint64
+	// syncGrace counts down the preemption points a synchronous
+	// wake-up of this task's waits for it to block (sync.go); only the
+	// task's own goroutine touches it.
+	syncGrace int
 
 	exited  chan struct{} // closed when the goroutine has finished
 	holdTID bool
@@ -138,7 +147,6 @@ func (k *Kernel) NewTask(opts TaskOptions) *Task {
 		parent:   opts.Parent,
 		affinity: opts.Affinity,
 		nice:     opts.Nice,
-		granted:  make(chan struct{}, 1),
 		pinned:   -1,
 		exited:   make(chan struct{}),
 		holdTID:  opts.HoldTID,
@@ -274,6 +282,7 @@ func (t *Task) run() {
 	// with it (no UnlockOSThread): a ptrace tracer thread must not go
 	// back to Go's pool.
 	runtime.LockOSThread()
+	t.hostTID = int32(unix.Gettid())
 	t.state.Store(int32(TaskSleeping))
 	t.k.Wake(t)
 	t.waitForCPU()
@@ -282,27 +291,14 @@ func (t *Task) run() {
 	t.exit()
 }
 
-// waitForCPU parks the task's goroutine until a CPU is handed to it.
-func (t *Task) waitForCPU() {
-	<-t.granted
-	t.onCPU()
-}
-
-// onCPU runs on the task's own thread right after it was granted a CPU:
-// the task is Running, its host thread is pinned to the CPU's host CPU.
+// onCPU runs on the task's own thread right after it was granted a CPU
+// (its granter has pinned the thread to the CPU's host CPU): the task is
+// Running.
 func (t *Task) onCPU() {
-	c := t.cpu.Load()
 	if Debug {
-		assert(c != nil, "task %d granted without a CPU", t.tid)
+		assert(t.cpu.Load() != nil, "task %d granted without a CPU", t.tid)
 	}
 	t.state.Store(int32(TaskRunning))
-	if hc := c.hostCPU; hc != t.pinned {
-		var set unix.CPUSet
-		set.Set(hc)
-		if err := unix.SchedSetaffinity(0, &set); err == nil {
-			t.pinned = hc
-		}
-	}
 }
 
 // exit ends the task: it gives its CPU away and leaves the task table.
@@ -312,8 +308,9 @@ func (t *Task) exit() {
 	c.mu.Lock()
 	c.putPrevLocked(t, time.Now())
 	t.state.Store(int32(TaskDead))
-	c.switchLocked(c.currSince)
+	next := c.switchLocked(c.currSince)
 	c.mu.Unlock()
+	next.grantCPU()
 	if !t.holdTID {
 		t.k.Reap(t)
 	}
@@ -332,7 +329,10 @@ func (k *Kernel) Reap(t *Task) {
 // task was not asleep (already running or runnable). It never blocks and
 // may be called from any goroutine, including non-task ones (timers,
 // host I/O callbacks: the sentry's interrupts).
-func (k *Kernel) Wake(t *Task) bool {
+func (k *Kernel) Wake(t *Task) bool { return k.wake(t, nil) }
+
+// wake is Wake, and WakeSync when waker is not nil.
+func (k *Kernel) wake(t, waker *Task) bool {
 	for {
 		switch s := TaskState(t.state.Load()); s {
 		case TaskBlocking:
@@ -342,7 +342,11 @@ func (k *Kernel) Wake(t *Task) bool {
 			}
 		case TaskSleeping:
 			if t.state.CompareAndSwap(int32(TaskSleeping), int32(TaskRunnable)) {
-				k.enqueue(t)
+				if waker != nil {
+					k.enqueueSync(t, waker)
+				} else {
+					k.enqueue(t)
+				}
 				return true
 			}
 		default:
@@ -357,12 +361,14 @@ func (k *Kernel) enqueue(t *Task) {
 	c := k.selectCPU(t)
 	c.mu.Lock()
 	c.enqueueLocked(t, false)
+	var next *Task
 	if c.curr == nil {
-		c.switchLocked(time.Now())
+		next = c.switchLocked(time.Now())
 	} else if !c.curr.needResched.Load() && c.shouldPreemptLocked(t) {
 		c.curr.preempt()
 	}
 	c.mu.Unlock()
+	next.grantCPU()
 }
 
 // selectCPU chooses where a waking task goes: its previous CPU if allowed
@@ -458,8 +464,10 @@ func (t *Task) Schedule() {
 		return
 	}
 	t.nvcsw.Add(1)
-	c.switchLocked(now)
+	t.syncGrace = 0
+	next := c.switchLocked(now)
 	c.mu.Unlock()
+	next.grantCPU()
 	t.waitForCPU()
 	if hooks != nil && hooks.h.Running != nil {
 		hooks.h.Running(t)
@@ -476,6 +484,9 @@ func (t *Task) Yield() {
 // return from application code): if the scheduler asked it to give up the
 // CPU, it does so and returns when it holds a CPU again.
 func (t *Task) PreemptPoint() {
+	if t.syncGrace > 0 {
+		t.syncPreemptPoint() // sync.go
+	}
 	if t.needResched.Load() {
 		t.requeue(false)
 	}
@@ -493,8 +504,10 @@ func (t *Task) requeue(voluntary bool) {
 		t.state.Store(int32(TaskRunnable))
 		t.se.vruntime -= c.rq.minVruntime
 		t.se.relative = true
-		c.switchLocked(c.currSince)
+		t.syncGrace = 0
+		next := c.switchLocked(c.currSince)
 		c.mu.Unlock()
+		next.grantCPU()
 		t.k.enqueue(t)
 		t.waitForCPU()
 		return
@@ -518,9 +531,17 @@ func (t *Task) requeue(voluntary bool) {
 		t.se.rrLeft = rrTimeslice
 	}
 	c.enqueueLocked(t, front)
-	c.switchLocked(c.currSince)
+	t.syncGrace = 0
+	next := c.switchLocked(c.currSince)
 	c.mu.Unlock()
-	t.waitForCPU()
+	if next != t {
+		next.grantCPU()
+		t.waitForCPU()
+		return
+	}
+	// Picked again at once (the others queued are behind it): it keeps
+	// the CPU without a host wake-up.
+	t.onCPU()
 }
 
 // preempt asks a running task to give up its CPU at its next safe point,

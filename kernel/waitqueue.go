@@ -114,7 +114,17 @@ func (q *WaitQueue) remove(t *Task) {
 
 // NotifyOne wakes the longest-waiting task. It returns whether a task was
 // woken. It never blocks and may be called from any goroutine.
-func (q *WaitQueue) NotifyOne() bool {
+func (q *WaitQueue) NotifyOne() bool { return q.NotifyOneSync(nil) }
+
+// NotifyAll wakes every waiting task and returns how many there were.
+func (q *WaitQueue) NotifyAll() int { return q.NotifyAllSync(nil) }
+
+// NotifyOneSync is NotifyOne from a task about to block (a writer that
+// will wait for the answer): the woken task may be queued on the waker's
+// CPU to take it when the waker blocks (Kernel.WakeSync, sync.go). A nil
+// waker makes it NotifyOne.
+// Preconditions: waker, if not nil, is the calling task and holds a CPU.
+func (q *WaitQueue) NotifyOneSync(waker *Task) bool {
 	q.mu.Lock()
 	if len(q.waiters) == 0 {
 		q.mu.Unlock()
@@ -123,18 +133,19 @@ func (q *WaitQueue) NotifyOne() bool {
 	t := q.waiters[0]
 	q.waiters = q.waiters[1:]
 	q.mu.Unlock()
-	t.k.Wake(t)
+	t.k.WakeSync(t, waker)
 	return true
 }
 
-// NotifyAll wakes every waiting task and returns how many there were.
-func (q *WaitQueue) NotifyAll() int {
+// NotifyAllSync is NotifyAll from a task about to block (see
+// NotifyOneSync).
+func (q *WaitQueue) NotifyAllSync(waker *Task) int {
 	q.mu.Lock()
 	ws := q.waiters
 	q.waiters = nil
 	q.mu.Unlock()
 	for _, t := range ws {
-		t.k.Wake(t)
+		t.k.WakeSync(t, waker)
 	}
 	return len(ws)
 }

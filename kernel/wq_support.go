@@ -38,8 +38,10 @@ func (t *Task) MoveSelf(aff CPUSet) {
 	// migrated by the balancer does.
 	t.se.vruntime -= c.rq.minVruntime
 	t.se.relative = true
-	c.switchLocked(c.currSince)
+	t.syncGrace = 0
+	next := c.switchLocked(c.currSince)
 	c.mu.Unlock()
+	next.grantCPU()
 	// selectCPU honours the new affinity.
 	t.k.enqueue(t)
 	t.waitForCPU()

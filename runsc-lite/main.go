@@ -75,6 +75,7 @@ type options struct {
 	debug       bool
 	debugLog    string
 	strace      bool
+	vdso        bool
 	platform    string
 	cpus        int
 	totalMemory string
@@ -157,6 +158,7 @@ func (o *options) registerSandbox(fs *flag.FlagSet) {
 	fs.BoolVar(&o.debug, "debug", o.debug, "log debug messages")
 	fs.StringVar(&o.debugLog, "debug-log", o.debugLog, "write the sentry's logs to `FILE` instead of stderr")
 	fs.BoolVar(&o.strace, "strace", o.strace, "log every syscall of the sandboxed program with its arguments and result")
+	fs.BoolVar(&o.vdso, "vdso", o.vdso, "map the sandbox's vDSO into every process (clock_gettime, gettimeofday and time without a trap); false: every clock read is a syscall")
 	fs.StringVar(&o.platform, "platform", o.platform, "platform that runs application code: ptrace, kvm or auto")
 	fs.IntVar(&o.cpus, "cpus", o.cpus, "number of sandbox CPUs (0: the host's count)")
 	fs.StringVar(&o.totalMemory, "total-memory", o.totalMemory, "sandbox memory `SIZE` (e.g. 512M, 2G; default: a quarter of the host's RAM, at most 4G)")
@@ -233,7 +235,7 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) int {
-	o := options{platform: "auto", stateRoot: oci.DefaultRoot, logFormat: "text", rootless: "auto"}
+	o := options{platform: "auto", stateRoot: oci.DefaultRoot, logFormat: "text", rootless: "auto", vdso: true}
 	global := flag.NewFlagSet("runsc-lite", flag.ContinueOnError)
 	global.SetOutput(stderr)
 	o.registerGlobal(global)
@@ -462,6 +464,7 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		TotalMemory: mem,
 		SwapSize:    swap,
 		Strace:      o.strace,
+		NoVDSO:      !o.vdso,
 		Hostname:    o.hostname,
 		Network:     o.network,
 		PidsLimit:   o.pidsLimit,

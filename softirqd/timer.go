@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
+	"github.com/runsc-lite/runsc-lite/timekeeper"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,7 +41,10 @@ const (
 	maxExpireBatch = 512
 )
 
-// The monotonic clock: the host's CLOCK_MONOTONIC, read through Go's
+// The monotonic clock: the sandbox's (timekeeper.Sandbox, the formula the
+// vDSO and clock_gettime serve, so that a timer never fires before the
+// clock a program reads reaches its deadline); before it is calibrated or
+// without a usable TSC, the host's CLOCK_MONOTONIC, read through Go's
 // monotonic clock (the same clock, without a system call) plus the offset
 // measured once.
 var (
@@ -56,11 +60,20 @@ func init() {
 }
 
 // monoNow returns CLOCK_MONOTONIC in nanoseconds.
-func monoNow() int64 { return monoRefNs + int64(time.Since(monoRef)) }
+func monoNow() int64 {
+	if ns, ok := timekeeper.Sandbox.Now(timekeeper.ClockMonotonic); ok {
+		return ns
+	}
+	return monoRefNs + int64(time.Since(monoRef))
+}
 
-// ClockNow returns the current reading of clock in nanoseconds: the host's
-// clocks, as the sentry's clock_gettime reads them. It never blocks.
+// ClockNow returns the current reading of clock in nanoseconds: the
+// sandbox's clocks (timekeeper), or the host's where the formula does not
+// serve them, as the sentry's clock_gettime reads them. It never blocks.
 func ClockNow(clock ClockID) (int64, error) {
+	if ns, ok := timekeeper.Sandbox.Now(int32(clock)); ok {
+		return ns, nil
+	}
 	switch clock {
 	case ClockMonotonic:
 		return monoNow(), nil

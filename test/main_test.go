@@ -143,7 +143,8 @@ func buildCPrograms() error {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			cmd := exec.Command("gcc", "-static", "-O1", "-Wall", "-Werror", "-o", out, src)
+			args := append([]string{"-static", "-O1", "-Wall", "-Werror", "-o", out, src}, linkFlags(src)...)
+			cmd := exec.Command("gcc", args...)
 			b, err := cmd.CombinedOutput()
 			mu.Lock()
 			defer mu.Unlock()
@@ -157,6 +158,21 @@ func buildCPrograms() error {
 	wg.Wait()
 	if len(errs) > 0 {
 		return fmt.Errorf("C programs did not compile (is libc6-dev installed?):\n%s", strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+// linkFlags returns the libraries a C program asks for with a line
+// "/* link: -lfoo ... */" (test/c/docker_seccomp.c links libseccomp.a).
+func linkFlags(src string) []string {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return nil
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "/* link: "); ok {
+			return strings.Fields(strings.TrimSuffix(rest, "*/"))
+		}
 	}
 	return nil
 }

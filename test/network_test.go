@@ -81,6 +81,25 @@ func TestCSockInet(t *testing.T) {
 	compareNet(t, cmpCase{argv: []string{cProg(t, "sock_inet")}, stderr: true})
 }
 
+// TestCSockDeviceIoctl is sock_devioctl.c: the interface ioctls
+// (SIOCGIFINDEX, SIOCGIFFLAGS, SIOCGIFCONF...) through INET, AF_UNIX and
+// AF_NETLINK sockets (busybox ip and ifconfig use whichever socket they
+// have), the address queries that only AF_INET answers, unknown requests
+// of the range and a bad pointer.
+func TestCSockDeviceIoctl(t *testing.T) {
+	compareNet(t, cmpCase{argv: []string{cProg(t, "sock_devioctl")}, stderr: true})
+}
+
+// TestCSockSysctlWrites: malformed and out-of-range values written to
+// /proc/sys/net knobs (somaxconn, ip_local_port_range, tcp_rmem/wmem,
+// ping_group_range) get Linux's EINVAL, and partial writes are taken.
+func TestCSockSysctlWrites(t *testing.T) {
+	if !nativeNetns(t) {
+		t.Skip("the native half would write the host's sysctls: it needs a network namespace (root)")
+	}
+	compareNet(t, cmpCase{argv: []string{cProg(t, "sock_devioctl"), "sysctl"}, stderr: true})
+}
+
 // TestCSendfileNonblocking is sendfile_nb.c: sendfile at a file's
 // position to a non-blocking TCP socket that fills up sends the whole
 // file, the position moving only by what the socket took (the cause of
@@ -430,6 +449,9 @@ func TestNetworkHostMode(t *testing.T) {
 		tools := cmpCase{argv: []string{"sh", "-c", "ip addr; ip route; ip -6 route; cat /proc/net/route /proc/sys/net/ipv4/ip_local_port_range"}, opts: c.opts}
 		checkSame(t, tools, runNative(t, tools.argv, runOpts{}), secondRun(t, tools.argv, tools.opts))
 	}
+	// The interface ioctls of any socket family go to the host.
+	dev := cmpCase{argv: []string{cProg(t, "sock_devioctl")}, stderr: true, opts: c.opts}
+	checkSame(t, dev, runNative(t, dev.argv, runOpts{}), secondRun(t, dev.argv, dev.opts))
 	if os.Geteuid() == 0 {
 		// The sentry's host sockets are its own: a low port or a
 		// privileged option needs the sandboxed caller's capability,

@@ -104,8 +104,8 @@ func TestProcSelfWithRealPrograms(t *testing.T) {
 		t.Errorf("cat /proc/self/status in the sandbox: status %d, want Pid:\\t1 and Name:\\tcat in:\n%s\nstderr:\n%s", r.Status, r.Stdout, r.Stderr)
 	}
 	r = runSandbox(t, []string{"/bin/cat", "/proc/self/maps"}, runOpts{})
-	if r.Status != 0 || strings.Contains(r.Stdout, "[vdso]") || !strings.Contains(r.Stdout, "/usr/bin/cat") || !strings.Contains(r.Stdout, "libc.so.6") {
-		t.Errorf("cat /proc/self/maps in the sandbox: status %d, want the program and libc mapped and no [vdso]:\n%s\nstderr:\n%s", r.Status, r.Stdout, r.Stderr)
+	if r.Status != 0 || !strings.Contains(r.Stdout, "r-xp 00000000 00:00 0                          [vdso]") || !strings.Contains(r.Stdout, "[vvar]") || !strings.Contains(r.Stdout, "/usr/bin/cat") || !strings.Contains(r.Stdout, "libc.so.6") {
+		t.Errorf("cat /proc/self/maps in the sandbox: status %d, want the program, libc, [vvar] and [vdso] mapped:\n%s\nstderr:\n%s", r.Status, r.Stdout, r.Stderr)
 	}
 	r = runSandbox(t, []string{"/bin/uname", "-n"}, runOpts{})
 	if r.Status != 0 || r.Stdout != "runsc-lite\n" {

@@ -36,7 +36,9 @@ import (
 	unixsocket "github.com/runsc-lite/runsc-lite/sentry/socket/unix"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
 	"github.com/runsc-lite/runsc-lite/sentry/tty"
+	"github.com/runsc-lite/runsc-lite/sentry/vdso"
 	"github.com/runsc-lite/runsc-lite/softirqd"
+	"github.com/runsc-lite/runsc-lite/timekeeper"
 	"github.com/runsc-lite/runsc-lite/workqueue"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -62,6 +64,9 @@ type Config struct {
 	SwapSize uint64 `json:"swapSize,omitempty"`
 	// Strace logs every syscall.
 	Strace bool `json:"strace,omitempty"`
+	// NoVDSO maps no vDSO into the sandbox's processes (--vdso=false):
+	// every clock read traps.
+	NoVDSO bool `json:"noVDSO,omitempty"`
 	// Hostname and Domainname are the sandbox's (uname).
 	Hostname   string `json:"hostname,omitempty"`
 	Domainname string `json:"domainname,omitempty"`
@@ -285,7 +290,21 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	defer hostfs.SetPageCache(nil)
 	log.Debugf("kernel up: %d CPUs, %d MiB of memory, platform %s", k.NumCPUs(), cfg.TotalMemory>>20, plat.Name())
 
+	// The sandbox's clocks: calibrated from the host's in the background
+	// (timekeeper), read by the sentry and by the vDSO.
+	timekeeper.Sandbox.Start()
+	log.Debugf("clocks: TSC formula usable %v, vDSO %v (fast path %v)", timekeeper.Sandbox.Usable(), !cfg.NoVDSO, plat.Name() != "kvm")
+	var vd *vdso.VDSO
+	if !cfg.NoVDSO {
+		// KVM's guests read an offset TSC: their vDSO falls back to the
+		// syscall (its page is never valid).
+		if vd, err = vdso.New(zone, timekeeper.Sandbox, plat.Name() != "kvm"); err != nil {
+			return 0, err
+		}
+	}
+
 	s := process.NewSandbox()
+	s.VDSO = vd
 	s.Kernel = k
 	s.Softirqs = sirq
 	s.MF = mf

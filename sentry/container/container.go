@@ -38,6 +38,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
+	"github.com/runsc-lite/runsc-lite/sentry/vdso"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -370,7 +371,7 @@ func (c *Container) newProcessTerm(p *Process, stdio Stdio, term *Terminal, tid 
 		return nil, console, fmt.Errorf("creating an address space: %w", err)
 	}
 	m := mm.New(s.Zone, as, s.Platform.MaxUserAddress())
-	loaded, exe, creds, err := loadProgram(c.VFS, fsctx, m, p, creds)
+	loaded, exe, creds, err := loadProgram(c.VFS, fsctx, m, s.VDSO, p, creds)
 	if err != nil {
 		m.DecUsers()
 		fds.Release()
@@ -441,7 +442,7 @@ func errnoText(err error) error {
 // it runs with (execve's transformation of the capability sets; a
 // set-user-ID program changes the IDs), and the executable for
 // /proc/PID/exe.
-func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, p *Process, creds *auth.Credentials) (loader.Loaded, process.Executable, *auth.Credentials, error) {
+func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryManager, vd *vdso.VDSO, p *Process, creds *auth.Credentials) (loader.Loaded, process.Executable, *auth.Credentials, error) {
 	name := p.Args[0]
 	ctx := &fs.Context{Creds: creds}
 	opened := map[string]vfs.Location{}
@@ -473,6 +474,7 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 			Argv:      p.Args,
 			Envv:      p.Env,
 			ExecCreds: syscalls.ExecCredentials(creds, &execCreds),
+			MapVDSO:   vd.ForLoader(),
 		})
 		if err == nil {
 			err = syscalls.HoldExecutable(v, ctx, m, opened, loaded.Executable)

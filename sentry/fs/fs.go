@@ -55,6 +55,16 @@ type Context struct {
 // credentials, no task (operations that would block fail with EAGAIN).
 var Background = &Context{}
 
+// Waker returns the calling task for a synchronous wake-up
+// (WaitQueue.NotifyAllSync: a reader or writer that will usually wait
+// for the answer next), or nil for sentry-internal calls.
+func (c *Context) Waker() *kernel.Task {
+	if c == nil {
+		return nil
+	}
+	return c.Task
+}
+
 // Block waits on q until cond is true, releasing the caller's CPU. It
 // returns nil when cond is true, EINTR if the task was interrupted (a
 // signal), and EAGAIN when there is no task to block. It blocks.

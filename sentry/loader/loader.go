@@ -139,6 +139,10 @@ type LoadArgs struct {
 	// MinSigStackSize is AT_MINSIGSTKSZ; 0 means the host kernel's value
 	// (or 2048 when it is unknown).
 	MinSigStackSize uint64
+	// MapVDSO, if set, maps the vDSO into the new address space (after
+	// the program and its interpreter, as Linux's arch_setup_additional_pages)
+	// and returns its address, AT_SYSINFO_EHDR (sentry/vdso).
+	MapVDSO func(m Memory) (uintptr, error)
 }
 
 // Loaded describes a loaded program.
@@ -435,6 +439,13 @@ func Load(args LoadArgs) (Loaded, error) {
 		}
 	}
 
+	var vdsoAddr uintptr
+	if args.MapVDSO != nil {
+		if vdsoAddr, err = args.MapVDSO(m); err != nil {
+			return Loaded{}, fmt.Errorf("loader: mapping the vDSO: %w", err)
+		}
+	}
+
 	hw := args.HWCap
 	if hw == 0 {
 		hw = hostHWCap
@@ -459,6 +470,7 @@ func Load(args LoadArgs) (Loaded, error) {
 		creds:     creds,
 		hwcap:     hw,
 		minSigStk: minSig,
+		vdso:      vdsoAddr,
 	})
 	if err != nil {
 		return Loaded{}, err

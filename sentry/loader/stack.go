@@ -35,6 +35,7 @@ type stackLayoutArgs struct {
 	phdrAddr     uintptr
 	phent, phnum uint64
 	base, entry  uintptr // AT_BASE and AT_ENTRY
+	vdso         uintptr // AT_SYSINFO_EHDR (0: none)
 	creds        Credentials
 	hwcap        uint64
 	minSigStk    uint64
@@ -111,7 +112,12 @@ func layoutStack(a stackLayoutArgs) (stackLayout, error) {
 		phdrAddr = p
 	}
 
-	auxv := []uint64{
+	var auxv []uint64
+	if a.vdso != 0 {
+		// First, as Linux's ARCH_DLINFO puts it.
+		auxv = append(auxv, linux.AT_SYSINFO_EHDR, uint64(a.vdso))
+	}
+	auxv = append(auxv,
 		atMinSigStkSz, a.minSigStk,
 		linux.AT_HWCAP, a.hwcap,
 		linux.AT_PAGESZ, hostarch.PageSize,
@@ -130,7 +136,7 @@ func layoutStack(a stackLayoutArgs) (stackLayout, error) {
 		linux.AT_RANDOM, uint64(l.randomAddr),
 		linux.AT_HWCAP2, 0,
 		linux.AT_EXECFN, uint64(l.execfnAddr),
-	}
+	)
 	if a.platform != "" {
 		auxv = append(auxv, linux.AT_PLATFORM, uint64(l.platformAddr))
 	}

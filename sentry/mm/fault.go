@@ -133,6 +133,9 @@ func (m *MemoryManager) populateLocked(v *vma, pa uintptr, around bool) (*pte, e
 	if v.obj != nil {
 		return m.populateObjectLocked(v, pa, ws, we)
 	}
+	if v.special != nil {
+		return m.populateSpecialLocked(v, pa, ws, we), nil
+	}
 	n := uint64(we-ws) / PageSize
 	fr, err := m.zone.Allocate(n, kswapd.Anon, m, uint64(ws))
 	if err != nil && n > 1 {
@@ -326,7 +329,7 @@ func (m *MemoryManager) copyLocked(addr uintptr, buf []byte, write, force bool) 
 			return done, unix.EFAULT
 		}
 		v := m.vmaAtLocked(a)
-		if v == nil || (!force && ((write && !v.perms.Write) || (!write && !v.readable()))) {
+		if v == nil || (!force && ((write && !v.perms.Write) || (!write && !v.readable()))) || (write && v.special != nil) {
 			return done, unix.EFAULT
 		}
 		pa := pageDown(a)
@@ -379,6 +382,23 @@ func (m *MemoryManager) CopyOut(addr uintptr, src []byte) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.copyLocked(addr, src, true, false)
+}
+
+// ForceCopyIn and ForceCopyOut are CopyIn and CopyOut whatever the
+// mappings' permissions (Linux's FOLL_FORCE): a debugger's access to its
+// tracee (PTRACE_PEEKDATA/POKETEXT, /proc/PID/mem). A forced write to a
+// private mapping breaks copy-on-write as a write fault would.
+func (m *MemoryManager) ForceCopyIn(addr uintptr, dst []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.copyLocked(addr, dst, false, true)
+}
+
+// ForceCopyOut: see ForceCopyIn.
+func (m *MemoryManager) ForceCopyOut(addr uintptr, src []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.copyLocked(addr, src, true, true)
 }
 
 // ZeroOut writes n zero bytes at addr, whatever the permissions of the

@@ -23,6 +23,7 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 	c.argvStart, c.argvEnd = m.argvStart, m.argvEnd
 	c.envStart, c.envEnd = m.envStart, m.envEnd
 	c.auxv = append([]uint64(nil), m.auxv...)
+	c.Membarrier.Store(m.Membarrier.Load())
 	c.executable = m.executable
 	if m.exeRef != nil {
 		c.exeRef = m.exeRef.DupRef()
@@ -32,6 +33,8 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 	pid := m.Owner()
 	for _, v := range m.vmas {
 		nv := *v
+		// Memory locks are not inherited (Linux clears VM_LOCKED).
+		nv.locked, nv.lockOnFault = false, false
 		nv.holdRefs(pid)
 		c.vmas = append(c.vmas, &nv)
 	}

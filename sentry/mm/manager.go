@@ -41,9 +41,18 @@ type vma struct {
 	// shared anonymous region. nil for anonymous private memory and for
 	// private mappings of files without an identity (copied on touch).
 	obj *cacheObject
-	// offset is the file (or object) offset of start.
+	// special is the sentry's own pages a special mapping maps (the
+	// vDSO and its parameter page); nil for any other mapping.
+	special *SpecialPages
+	// offset is the file (or object, or special pages') offset of start.
 	offset uint64
 	name   string
+	// anonName is prctl(PR_SET_VMA_ANON_NAME)'s name of an anonymous
+	// vma, shown in /proc/PID/maps.
+	anonName string
+	// locked is VM_LOCKED (mlock.go): kswapd leaves the pages alone;
+	// lockOnFault is MLOCK_ONFAULT's VM_LOCKONFAULT.
+	locked, lockOnFault bool
 }
 
 func (v *vma) offsetOf(addr uintptr) uint64 { return v.offset + uint64(addr-v.start) }
@@ -140,6 +149,14 @@ type MemoryManager struct {
 	// owner is the TGID of the process the address space belongs to
 	// (SetOwner), told to the files its mappings map.
 	owner atomic.Int32
+
+	// lockFuture is mlockall's MCL_FUTURE (with MCL_ONFAULT:
+	// lockFutureOnFault): new mappings are locked. Under mu.
+	lockFuture, lockFutureOnFault bool
+
+	// Membarrier holds the membarrier(2) MEMBARRIER_CMD_REGISTER_* bits
+	// of the address space (Linux's mm->membarrier_state).
+	Membarrier atomic.Uint32
 
 	mu    sync.Mutex
 	users int
@@ -483,6 +500,12 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 	if o.MaxPerms == (hostarch.AccessType{}) {
 		o.MaxPerms = hostarch.AnyAccess
 	}
+	if o.Special != nil {
+		if !o.Private || o.Perms.Write || o.Mappable != nil || o.Shared != nil || o.Offset+uint64(length) > o.Special.Size() {
+			return 0, unix.EINVAL
+		}
+		o.MaxPerms.Write = false
+	}
 	if !o.MaxPerms.SupersetOf(o.Perms) {
 		return 0, unix.EACCES
 	}
@@ -543,6 +566,8 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		name:      o.Name,
 	}
 	switch {
+	case o.Special != nil:
+		v.special = o.Special
 	case o.Shared != nil:
 		// A System V shared memory segment: its own object, whatever
 		// the mappable (which only names it and counts attaches).
@@ -568,15 +593,54 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		v.obj = newAnonObject(m.zone)
 		v.offset = 0
 	}
+	if m.lockFuture {
+		v.locked, v.lockOnFault = true, m.lockFutureOnFault
+		o.Populate = o.Populate || !m.lockFutureOnFault
+	}
 	m.insertLocked(v)
 	if o.Populate {
+		// Each step populates the fault-around window holding a.
 		for a := v.start; a < v.end; a += PageSize * faultAroundPages {
-			if _, err := m.populateLocked(v, a, false); err != nil {
+			if _, err := m.populateLocked(v, a, true); err != nil {
 				break
 			}
 		}
 	}
 	return addr, nil
+}
+
+// SetAnonName is prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME): the anonymous
+// vmas of [addr, addr+length) are named name ("" removes the name).
+// EINVAL for an unaligned addr, ENOMEM when part of the range is not
+// mapped, EBADF when part of it maps a file; nothing changes then.
+func (m *MemoryManager) SetAnonName(addr, length uintptr, name string) error {
+	if addr%PageSize != 0 {
+		return unix.EINVAL
+	}
+	l, ok := pageUp(length)
+	if !ok || addr+l < addr {
+		return unix.EINVAL
+	}
+	end := addr + l
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.checkMappedLocked(addr, end) {
+		return unix.ENOMEM
+	}
+	for a := addr; a < end; {
+		v := m.vmaAtLocked(a)
+		if v.mappable != nil {
+			return unix.EBADF
+		}
+		a = v.end
+	}
+	m.splitLocked(addr)
+	m.splitLocked(end)
+	_, i := m.findLocked(addr)
+	for ; i < len(m.vmas) && m.vmas[i].start < end; i++ {
+		m.vmas[i].anonName = name
+	}
+	return nil
 }
 
 // Munmap removes the mappings in [addr, addr+length).
@@ -839,7 +903,13 @@ func (m *MemoryManager) Maps() []byte {
 		} else {
 			off = 0
 			path = v.name
-			if path == "" && v.obj != nil {
+			switch {
+			case path != "":
+			case v.anonName != "" && v.obj != nil:
+				path = "[anon_shmem:" + v.anonName + "]"
+			case v.anonName != "":
+				path = "[anon:" + v.anonName + "]"
+			case v.obj != nil:
 				path = "/dev/zero (deleted)"
 			}
 		}

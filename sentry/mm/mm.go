@@ -157,6 +157,9 @@ type MMapOpts struct {
 	Private bool
 	// Mappable backs a file mapping; nil means anonymous memory.
 	Mappable Mappable
+	// Special, when set, maps these sentry-owned pages from Offset
+	// (special.go): a private mapping that can never be written.
+	Special *SpecialPages
 	// Shared, when set, is the memory the mapping maps shared (a System
 	// V shared memory segment, shmat); Mappable then only names it in
 	// /proc/PID/maps and is told of attaches (ProcessMappedFile).

@@ -48,6 +48,11 @@ func (m *MemoryManager) Mremap(oldAddr, oldSize, newSize uintptr, flags int, new
 	if v == nil || v.end < oldEnd {
 		return 0, unix.EFAULT
 	}
+	if v.special != nil && newSize != oldSize {
+		// A special mapping may move, never change size (Linux's
+		// special_mapping_mremap).
+		return 0, unix.EINVAL
+	}
 	if newSize > oldSize {
 		grow := int64(newSize-oldSize) / PageSize
 		if err := m.mayExpandLocked(grow, isData(v), lim); err != nil {
@@ -110,7 +115,7 @@ func (m *MemoryManager) moveLocked(old, oldSize, dst, newSize uintptr) uintptr {
 			p.mapped = hostarch.AccessType{}
 			na := dst + (a - old)
 			m.pages[na] = p
-			if p.swapSlot == 0 && p.obj == nil {
+			if p.swapSlot == 0 && p.obj == nil && v.special == nil {
 				// The zone finds an anonymous page by its address.
 				m.zone.SetOwner(frameNumber(p.frame), kswapd.Anon, m, uint64(na))
 			}

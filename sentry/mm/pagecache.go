@@ -614,6 +614,12 @@ func (o *cacheObject) Reclaim(frameNo, off uint64, sw *kswapd.Swap) kswapd.Recla
 				o.mu.Unlock()
 				return kswapd.Keep
 			}
+			if m.mapsLockedLocked(o, off) {
+				// mlocked in m (mlock.go).
+				m.mu.Unlock()
+				o.mu.Unlock()
+				return kswapd.Activate
+			}
 			n := m.dropObjectPageLocked(o, off, frame)
 			m.mu.Unlock()
 			o.unmappedLocked(p, n)

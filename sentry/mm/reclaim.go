@@ -130,6 +130,9 @@ func (m *MemoryManager) Reclaim(frameNo, key uint64, sw *kswapd.Swap) kswapd.Rec
 		}
 		return kswapd.Gone
 	}
+	if m.lockedAtLocked(addr) {
+		return kswapd.Activate // mlocked (mlock.go)
+	}
 	if sw == nil {
 		return kswapd.Keep
 	}
@@ -144,6 +147,11 @@ func (m *MemoryManager) Reclaim(frameNo, key uint64, sw *kswapd.Swap) kswapd.Rec
 		// is one of theirs, none can come or go meanwhile.
 		if int32(len(others)+1) != m.mf.RefCount(frame) {
 			return kswapd.Keep
+		}
+		for _, s := range others {
+			if s.m.lockedAtLocked(addr) {
+				return kswapd.Activate
+			}
 		}
 	}
 	all := append(others, sharer{m, p})

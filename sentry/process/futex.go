@@ -18,6 +18,8 @@ import (
 type Futexes struct {
 	mu      sync.Mutex
 	waiters map[mm.FutexKey][]*futexWaiter
+	// pi are the contended PI futexes (futex_pi.go).
+	pi map[mm.FutexKey]*piFutex
 }
 
 type futexWaiter struct {
@@ -25,6 +27,18 @@ type futexWaiter struct {
 	bitset uint32
 	woken  atomic.Bool
 	wq     kernel.WaitQueue
+	// vec, when set, is the futex_waitv wait this waiter is one word of
+	// (idx); a wake is reported there.
+	vec *futexVec
+	idx int
+	// rq is set for a FUTEX_WAIT_REQUEUE_PI waiter (futex_pi.go).
+	rq *requeuePI
+}
+
+// futexVec is one futex_waitv: a thread sleeping on several words.
+type futexVec struct {
+	woken atomic.Int32 // index of the first word woken, -1 before
+	wq    kernel.WaitQueue
 }
 
 // FutexBitsetAny matches every waiter.
@@ -45,20 +59,11 @@ func (f *Futexes) Wait(t *Thread, addr uintptr, private bool, val, bitset uint32
 	}
 	w := &futexWaiter{key: key, bitset: bitset}
 	f.mu.Lock()
-	cur, err := m.LoadUint32(addr)
+	err = f.queueLocked(m, addr, val, w)
+	f.mu.Unlock()
 	if err != nil {
-		f.mu.Unlock()
 		return err
 	}
-	if cur != val {
-		f.mu.Unlock()
-		return unix.EAGAIN
-	}
-	if f.waiters == nil {
-		f.waiters = make(map[mm.FutexKey][]*futexWaiter)
-	}
-	f.waiters[key] = append(f.waiters[key], w)
-	f.mu.Unlock()
 
 	o := kernel.WaitOpts{Timeout: kernel.Forever, Interruptible: true}
 	if timeout > 0 {
@@ -85,6 +90,24 @@ func (f *Futexes) Wait(t *Thread, addr uintptr, private bool, val, bitset uint32
 	return werr
 }
 
+// queueLocked queues w (on w.key) if the word at addr holds val: EAGAIN
+// if it does not.
+// Preconditions: f.mu is held.
+func (f *Futexes) queueLocked(m *mm.MemoryManager, addr uintptr, val uint32, w *futexWaiter) error {
+	cur, err := m.LoadUint32(addr)
+	if err != nil {
+		return err
+	}
+	if cur != val {
+		return unix.EAGAIN
+	}
+	if f.waiters == nil {
+		f.waiters = make(map[mm.FutexKey][]*futexWaiter)
+	}
+	f.waiters[w.key] = append(f.waiters[w.key], w)
+	return nil
+}
+
 func (f *Futexes) removeLocked(w *futexWaiter) {
 	ws := f.waiters[w.key]
 	for i, o := range ws {
@@ -109,6 +132,10 @@ func (f *Futexes) wakeLocked(key mm.FutexKey, n int, bitset uint32) int {
 		if woken < n && w.bitset&bitset != 0 {
 			w.woken.Store(true)
 			w.wq.NotifyAll()
+			if w.vec != nil {
+				w.vec.woken.CompareAndSwap(-1, int32(w.idx))
+				w.vec.wq.NotifyAll()
+			}
 			woken++
 			continue
 		}
@@ -126,16 +153,35 @@ func (f *Futexes) wakeLocked(key mm.FutexKey, n int, bitset uint32) int {
 // As Linux's futex_wake counts a waiter before comparing with n, an n of
 // zero or less wakes one.
 func (f *Futexes) Wake(m *mm.MemoryManager, addr uintptr, private bool, n int, bitset uint32) (int, error) {
+	return f.WakeStrict(m, addr, private, max(n, 1), bitset)
+}
+
+// WakeStrict is Wake where n is exact: futex_wake(2) (FLAGS_STRICT) wakes
+// nobody for 0.
+func (f *Futexes) WakeStrict(m *mm.MemoryManager, addr uintptr, private bool, n int, bitset uint32) (int, error) {
 	if bitset == 0 {
 		return 0, unix.EINVAL
 	}
-	n = max(n, 1)
 	key, err := m.FutexKey(addr, private)
 	if err != nil {
 		return 0, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// A FUTEX_WAIT_REQUEUE_PI waiter may only be requeued (Linux's
+	// futex_wake: EINVAL).
+	seen := 0
+	for _, w := range f.waiters[key] {
+		if seen >= n {
+			break
+		}
+		if w.bitset&bitset != 0 {
+			if w.rq != nil {
+				return 0, unix.EINVAL
+			}
+			seen++
+		}
+	}
 	return f.wakeLocked(key, n, bitset), nil
 }
 
@@ -144,6 +190,11 @@ func (f *Futexes) Wake(m *mm.MemoryManager, addr uintptr, private bool, n int, b
 // Negative counts are EINVAL; a zero nwake wakes none (Linux's
 // futex_requeue).
 func (f *Futexes) Requeue(m *mm.MemoryManager, addr, addr2 uintptr, private bool, nwake, nrequeue int, check bool, val uint32) (int, error) {
+	return f.Requeue2(m, addr, addr2, private, private, nwake, nrequeue, check, val)
+}
+
+// Requeue2 is Requeue with a private flag per word (futex_requeue(2)).
+func (f *Futexes) Requeue2(m *mm.MemoryManager, addr, addr2 uintptr, private, private2 bool, nwake, nrequeue int, check bool, val uint32) (int, error) {
 	if nwake < 0 || nrequeue < 0 {
 		return 0, unix.EINVAL
 	}
@@ -151,7 +202,7 @@ func (f *Futexes) Requeue(m *mm.MemoryManager, addr, addr2 uintptr, private bool
 	if err != nil {
 		return 0, err
 	}
-	k2, err := m.FutexKey(addr2, private)
+	k2, err := m.FutexKey(addr2, private2)
 	if err != nil {
 		return 0, err
 	}
@@ -260,4 +311,64 @@ func (f *Futexes) WakeOp(m *mm.MemoryManager, addr, addr2 uintptr, private bool,
 		woken += f.wakeLocked(k2, n2, FutexBitsetAny)
 	}
 	return woken, nil
+}
+
+// FutexWaitvWord is one word of WaitV.
+type FutexWaitvWord struct {
+	Addr    uintptr
+	Val     uint32
+	Private bool
+}
+
+// WaitV is futex_waitv: t sleeps until one of the words is woken and
+// returns its index. Every word must hold its value (EAGAIN otherwise,
+// checked with all of them queued, so no wake between the checks is
+// lost). Timeout as in Wait.
+func (f *Futexes) WaitV(t *Thread, words []FutexWaitvWord, timeout time.Duration) (int, error) {
+	m := t.MM()
+	vec := &futexVec{}
+	vec.woken.Store(-1)
+	ws := make([]*futexWaiter, len(words))
+	for i, w := range words {
+		key, err := m.FutexKey(w.Addr, w.Private)
+		if err != nil {
+			return 0, err
+		}
+		ws[i] = &futexWaiter{key: key, bitset: FutexBitsetAny, vec: vec, idx: i}
+	}
+	f.mu.Lock()
+	for i, w := range ws {
+		if err := f.queueLocked(m, words[i].Addr, words[i].Val, w); err != nil {
+			for _, q := range ws[:i] {
+				f.removeLocked(q)
+			}
+			f.mu.Unlock()
+			return 0, err
+		}
+	}
+	f.mu.Unlock()
+
+	o := kernel.WaitOpts{Timeout: kernel.Forever, Interruptible: true}
+	if timeout > 0 {
+		o.Timeout = timeout
+	} else if timeout < 0 {
+		o.Timeout = kernel.NoWait
+	}
+	woken := func() bool { return vec.woken.Load() >= 0 }
+	werr := vec.wq.Wait(t.Task, woken, o)
+	f.mu.Lock()
+	for _, w := range ws {
+		f.removeLocked(w)
+	}
+	f.mu.Unlock()
+	if i := vec.woken.Load(); i >= 0 {
+		return int(i), nil
+	}
+	switch werr {
+	case kernel.ErrTimedOut:
+		return 0, unix.ETIMEDOUT
+	case kernel.ErrInterrupted:
+		return 0, unix.EINTR
+	}
+	return 0, werr
 }

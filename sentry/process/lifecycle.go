@@ -7,6 +7,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/marshal/primitive"
 )
@@ -19,11 +20,14 @@ type CloneOptions struct {
 	TLS        uintptr
 	ParentTID  uintptr
 	ChildTID   uintptr
+	// OnCreate, if set, is called with the new thread before it starts
+	// (CLONE_PIDFD installs the parent's pidfd).
+	OnCreate func(nt *Thread)
 }
 
 const unsupportedCloneFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
 	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP |
-	unix.CLONE_NEWTIME | unix.CLONE_PIDFD | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO
+	unix.CLONE_NEWTIME | unix.CLONE_IO
 
 // Clone creates a thread (CLONE_THREAD) or a process and starts it. The
 // new thread returns 0 from the syscall; the caller gets its TID.
@@ -51,6 +55,9 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		Regs:       t.Regs,
 		SignalMask: t.SignalMask,
 	}
+	nt.IOPrio.Store(t.IOPrio.Load())
+	nt.TimerSlack, nt.DefaultTimerSlack = t.TimerSlack, t.TimerSlack
+	nt.MemPolicy.Store(t.MemPolicy.Load())
 	// The new thread starts with its creator's FP/SSE state, as a forked
 	// or cloned Linux task does (MXCSR rounding modes, x87 control word).
 	if fpc, ok := t.ctx.(platform.FPStateContext); ok && t.ctx != nil {
@@ -109,6 +116,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			return nil, unix.EAGAIN
 		}
 		tg.threads = append(tg.threads, nt)
+		t.inheritSeccomp(nt)
 		tg.mu.Unlock()
 	} else {
 		var m *mm.MemoryManager
@@ -154,8 +162,11 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		}
 		tg.mu.Lock()
 		ntg.actions = tg.actions
+		t.inheritSeccomp(nt)
 		tg.mu.Unlock()
 		ntg.inheritOOM(tg)
+		ntg.personality.Store(tg.personality.Load())
+		ntg.dumpable.Store(tg.dumpable.Load())
 		if f&unix.CLONE_VM == 0 {
 			m.SetOwner(ntg.tgid)
 		}
@@ -166,6 +177,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			parent = tg.parent
 		}
 		ntg.parent = parent
+		ntg.hasChildSubreaper = parent.hasChildSubreaper || parent.childSubreaper
 		ntg.pgid, ntg.sid = tg.pgid, tg.sid
 		ntg.ctty = tg.ctty
 		parent.children[ntg] = struct{}{}
@@ -192,6 +204,9 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		nt.semUndo = t.SemUndo()
 		nt.semUndo.IncRef()
 	}
+	if o.OnCreate != nil {
+		o.OnCreate(nt)
+	}
 	var vfork *kernel.Completion
 	if f&unix.CLONE_VFORK != 0 {
 		vfork = &kernel.Completion{}
@@ -199,9 +214,16 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		nt.TG.vforkDone = vfork
 		nt.TG.mu.Unlock()
 	}
+	// A traced creator's tracer may trace the child too, and hear of
+	// its creation (ptrace_stop.go).
+	event := t.ptraceCloneAttach(nt, f, o.ExitSignal)
 	nt.Task.Start()
+	if event != 0 {
+		t.ptraceEvent(event, uint64(nt.TID()))
+	}
 	if vfork != nil {
 		vfork.Wait(t.Task)
+		t.ptraceEvent(linux.PTRACE_EVENT_VFORK_DONE, uint64(nt.TID()))
 	}
 	return nt, nil
 }
@@ -271,8 +293,12 @@ type WaitResult struct {
 	UID    uint32
 	Status WaitStatus
 	// UTime and STime are the child's CPU time and its reaped
-	// children's, for an exited child (wait4's rusage).
-	UTime, STime time.Duration
+	// children's, for an exited child (wait4's rusage); Nvcsw and
+	// Nivcsw its context switches counted the same way.
+	UTime, STime  time.Duration
+	Nvcsw, Nivcsw uint64
+	// Trapped marks a ptrace-stop of a tracee (waitid's CLD_TRAPPED).
+	Trapped bool
 }
 
 // Wait waits for a child of t's group to change state (wait4/waitid).
@@ -283,18 +309,35 @@ func (t *Thread) Wait(o WaitOptions) (WaitResult, error) {
 	s := t.S
 	var res WaitResult
 	var found error
+	// post is left by a tracer's reap of a tracee whose parent is told
+	// now (ptrace_wait.go); it runs with Sandbox.mu released.
+	var post func()
+	defer func() {
+		if post != nil {
+			post()
+		}
+	}()
 	cond := func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		any := false
+		// Tracees first (ptrace_wait.go): a child the caller traces
+		// is reported as a tracee.
+		if r, ok := tg.ptraceWaitLocked(o, &any, &post); ok {
+			res, found = r, nil
+			return true
+		}
 		for c := range tg.children {
 			if !o.matches(tg, c) {
 				continue
 			}
 			any = true
+			if c.ptraceHeldLocked(tg) {
+				continue
+			}
 			if c.zombie && o.Exited {
 				res = WaitResult{PID: c.tgid, UID: c.leader.Credentials().RealUID, Status: c.status}
-				res.UTime, res.STime, _, _ = c.zombieTotals()
+				res.UTime, res.STime, res.Nvcsw, res.Nivcsw = c.zombieTotals()
 				if !o.NoReap {
 					// Waited for: its time becomes the
 					// parent's children's time (not so for

@@ -27,6 +27,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"github.com/runsc-lite/runsc-lite/sentry/tty"
+	"github.com/runsc-lite/runsc-lite/sentry/vdso"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"github.com/runsc-lite/runsc-lite/softirqd"
 	"github.com/sirupsen/logrus"
@@ -48,6 +49,8 @@ type Sandbox struct {
 	MF       *memfile.MemoryFile
 	Zone     *kswapd.Zone
 	Platform platform.Platform
+	// VDSO is mapped into every process at exec (nil: none, --vdso=false).
+	VDSO     *vdso.VDSO
 	VFS      *vfs.VirtualFilesystem
 	Syscalls SyscallDispatcher
 	Log      *logrus.Logger
@@ -180,6 +183,9 @@ type ThreadGroup struct {
 	exitSignal int
 	zombie     bool
 	pgid, sid  int32
+	// childSubreaper is PR_SET_CHILD_SUBREAPER; hasChildSubreaper says
+	// an ancestor is one (subreaper.go).
+	childSubreaper, hasChildSubreaper bool
 	// ctty is the controlling terminal (tty.go), nil for none.
 	ctty *tty.Terminal
 
@@ -206,7 +212,23 @@ type ThreadGroup struct {
 	unkillable bool
 	// execGen counts successful execves (ipc.go).
 	execGen uint64
+
+	// sigkilled is set once the group is killed by SIGKILL: even a
+	// PTRACE_EVENT_EXIT stop ends (ptrace_stop.go).
+	sigkilled atomic.Bool
+
+	// dumpable is the group's dumpability (dumpable.go).
+	dumpable atomic.Int32
+
+	// personality is personality(2)'s persona.
+	personality atomic.Uint32
 }
+
+// Personality returns the process's persona (personality(2)).
+func (tg *ThreadGroup) Personality() uint32 { return tg.personality.Load() }
+
+// SetPersonality replaces the persona and returns the old one.
+func (tg *ThreadGroup) SetPersonality(p uint32) uint32 { return tg.personality.Swap(p) }
 
 // TGID returns the group's ID (its leader's TID).
 func (tg *ThreadGroup) TGID() int32 { return tg.tgid }
@@ -368,6 +390,18 @@ type Thread struct {
 	ClearChildTID uintptr
 	// RobustList is set_robust_list's head.
 	RobustList uintptr
+	// TimerSlack and DefaultTimerSlack are PR_SET_TIMERSLACK's value and
+	// what a slack of 0 restores (the creator's slack at clone), in
+	// nanoseconds; used only by the thread itself.
+	TimerSlack, DefaultTimerSlack uint64
+	// IOPrio is ioprio_set's value for the thread (inherited by its
+	// clones; 0: none set, the I/O class follows the CPU nice value).
+	IOPrio atomic.Uint32
+	// MemPolicy is set_mempolicy's mode and node mask (one node, 0).
+	MemPolicy atomic.Uint64
+	// piExited is set (under Futexes.mu) once the exiting thread has
+	// handed on its PI futexes: no locker may attach to it again.
+	piExited bool
 	// restartBlock continues an interrupted timed sleep from where it
 	// was (Linux's restart_block; signal_restart.go).
 	restartBlock func(t *Thread) (uintptr, error)
@@ -392,6 +426,20 @@ type Thread struct {
 	// semUndo is the thread's SEM_UNDO list (ipc.go), shared with the
 	// threads cloned with CLONE_SYSVSEM; nil until first needed.
 	semUndo *sem.UndoList
+
+	// ptrace is the thread's state as a tracee, ptracer as a tracer
+	// (ptrace.go; protected by Sandbox.mu).
+	ptrace  ptraceTracee
+	ptracer ptraceTracer
+	// exitSelf marks an exit of the thread's own doing (exit,
+	// exit_group, a fatal signal it dequeued), which PTRACE_EVENT_EXIT
+	// reports; exitStatus is exit's status (haveExitStatus). Touched
+	// only by the thread.
+	exitSelf       bool
+	haveExitStatus bool
+	exitStatus     WaitStatus
+	// seccomp is the thread's seccomp mode and filters (seccomp.go).
+	seccomp seccompState
 }
 
 // TID returns the thread's ID.

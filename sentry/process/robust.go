@@ -113,5 +113,6 @@ func (t *Thread) futexOwnerDied(addr uintptr, tid uint32, pi, pendingOp bool) {
 // clear_child_tid, an address in the old image, is forgotten.
 func (t *Thread) ExecReleaseFutexes() {
 	t.exitRobustList()
+	t.exitPI(false)
 	t.ClearChildTID = 0
 }

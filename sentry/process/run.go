@@ -40,6 +40,9 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		Regs: o.Regs,
 		FDs:  o.FDs,
 		FS:   o.FS,
+		// Linux's init_task timer slack: 50 µs.
+		TimerSlack:        50000,
+		DefaultTimerSlack: 50000,
 	}
 	if o.Creds == nil {
 		o.Creds = HostCredentials()
@@ -75,6 +78,7 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 		unkillable: o.Unkillable,
 	}
 	tg.pgid, tg.sid = tg.tgid, tg.tgid
+	tg.dumpable.Store(DumpableUser)
 	if tg.cgroup != nil {
 		tg.cgroup.add(tg)
 	}
@@ -145,6 +149,8 @@ func (t *Thread) run(task *kernel.Task) {
 		case platform.StopSyscall:
 			if stop.Syscall32 {
 				t.refuseSyscall32()
+			} else if t.Traced() {
+				t.ptraceSyscall() // ptrace_stop.go
 			} else {
 				t.S.Syscalls.Dispatch(t)
 			}
@@ -155,6 +161,10 @@ func (t *Thread) run(task *kernel.Task) {
 		}
 		task.PreemptPoint()
 	}
+	if t.Regs.Orig_rax == unix.SYS_EXIT_GROUP {
+		t.exitSelf = true
+	}
+	t.ptraceExitEvent()
 	ctx.Release()
 	t.exitThread()
 }
@@ -195,6 +205,14 @@ func (t *Thread) handleFault(st platform.Stop) {
 // Exit ends the whole thread group with status (exit_group, a fatal
 // signal). Every thread leaves at its next return to the sentry.
 func (tg *ThreadGroup) Exit(status WaitStatus) {
+	if status == KilledBy(int(unix.SIGKILL)) && !tg.sigkilled.Swap(true) {
+		// SIGKILL ends even a PTRACE_EVENT_EXIT stop of a group
+		// already exiting.
+		for _, th := range tg.Threads() {
+			th.Task.Interrupt()
+			th.ptrace.wq.NotifyAll()
+		}
+	}
 	tg.mu.Lock()
 	if tg.exiting {
 		tg.mu.Unlock()
@@ -217,6 +235,7 @@ func (tg *ThreadGroup) Exit(status WaitStatus) {
 // ExitThread ends the calling thread only (exit); the last thread out
 // ends the group with status.
 func (t *Thread) ExitThread(status WaitStatus) {
+	t.exitSelf, t.haveExitStatus, t.exitStatus = true, true, status
 	t.TG.mu.Lock()
 	last := len(t.TG.threads) == 1
 	if last && !t.TG.exiting {
@@ -233,7 +252,9 @@ func (t *Thread) ExitThread(status WaitStatus) {
 // leaves the group a zombie for its parent to reap.
 func (t *Thread) exitThread() {
 	tg := t.TG
+	t.ptraceExitTracer()
 	t.exitRobustList()
+	t.exitPI(true)
 	if t.ClearChildTID != 0 && t.MM() != nil {
 		var zero [4]byte
 		if _, err := t.MM().CopyOut(t.ClearChildTID, zero[:]); err == nil {
@@ -244,6 +265,7 @@ func (t *Thread) exitThread() {
 		t.FDs.Release()
 	}
 	t.exitIPC()
+	t.releaseSeccomp()
 	tg.mu.Lock()
 	for i, th := range tg.threads {
 		if th == t {
@@ -263,7 +285,8 @@ func (t *Thread) exitThread() {
 	tg.vforkDone = nil
 	tg.mu.Unlock()
 	tg.threadsGone.NotifyAll()
-	if t != tg.leader {
+	// A traced thread's TID stays taken until its tracer reaps it.
+	if held := t.ptraceThreadExited(); t != tg.leader && !held {
 		t.S.releaseTask(t)
 	}
 	if !last {
@@ -285,15 +308,16 @@ func (t *Thread) exitThread() {
 	s.mu.Lock()
 	oldParent := tg.parent
 	children := make([]*ThreadGroup, 0, len(tg.children))
+	reaper := s.newReaperLocked(tg)
 	for c := range tg.children {
 		children = append(children, c)
 		// An init that has already exited takes no children (its
 		// table is gone); the orphans are killed by the sandbox's
 		// shutdown.
-		if s.init != nil && s.init != tg && s.init.children != nil {
-			c.parent = s.init
-			s.init.children[c] = struct{}{}
-			c.leader.Task.SetParent(s.init.leader.Task)
+		if reaper != nil && reaper != tg && reaper.children != nil {
+			c.parent = reaper
+			reaper.children[c] = struct{}{}
+			c.leader.Task.SetParent(reaper.leader.Task)
 		} else {
 			c.parent = nil
 		}
@@ -302,10 +326,18 @@ func (t *Thread) exitThread() {
 	tg.zombie = true
 	parent := tg.parent
 	isInit := s.init == tg
+	tracer, deferParent := tg.ptraceGroupExitedLocked(parent)
 	s.mu.Unlock()
 	tg.exitTerminal(oldParent, children)
 	close(tg.exited)
-	if parent != nil {
+	if tracer != nil && deferParent {
+		// The leader's tracer hears of the exit first; the parent
+		// when the tracer has reaped it (ptraceReleaseZombieLocked).
+		tg.leader.ptraceNotifyExit(tracer, tg.ExitStatus())
+	} else if tracer != nil {
+		tracer.TG.childEvents.NotifyAll()
+	}
+	if parent != nil && !deferParent {
 		if tg.NotifyParentOfExit(parent, tg.exitSignal) {
 			// The parent ignores SIGCHLD or set SA_NOCLDWAIT: nobody
 			// will wait for this child, so it is reaped now.
@@ -314,6 +346,9 @@ func (t *Thread) exitThread() {
 		parent.childEvents.NotifyAll()
 		if isInit := s.init; isInit != nil {
 			isInit.childEvents.NotifyAll()
+		}
+		if reaper != nil && reaper != s.init && len(children) > 0 {
+			reaper.childEvents.NotifyAll()
 		}
 	}
 	if isInit {

@@ -214,7 +214,9 @@ func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo, sender *Thre
 	if maskOwner == nil {
 		maskOwner = tg.leader
 	}
-	if tg.ignoredLocked(sig) && (maskOwner == nil || maskOwner.exiting.Load() || !maskOwner.blockedLocked(sig)) {
+	// A tracee's ignored signals are queued all the same: its tracer
+	// sees them (signal-delivery-stop) before they are ignored.
+	if tg.ignoredLocked(sig) && (maskOwner == nil || maskOwner.exiting.Load() || !maskOwner.blockedLocked(sig)) && !(maskOwner != nil && maskOwner.Traced()) {
 		tg.mu.Unlock()
 		tg.afterContinue(ev)
 		return nil
@@ -257,8 +259,9 @@ func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo, sender *Thre
 	} else {
 		chosen = tg.chooseThreadLocked(sig)
 	}
-	// A signal a thread waits for in rt_sigtimedwait is not fatal.
-	if chosen != nil && tg.fatalLocked(sig) && !chosen.blockedLocked(sig) {
+	// A signal a thread waits for in rt_sigtimedwait is not fatal, nor
+	// one a tracer will see first (signal-delivery-stop).
+	if chosen != nil && tg.fatalLocked(sig) && !chosen.blockedLocked(sig) && !chosen.Traced() {
 		tg.mu.Unlock()
 		tg.afterContinue(ev)
 		tg.Exit(KilledBy(sig))
@@ -401,7 +404,8 @@ func (t *Thread) dequeueLocked(mask linux.SignalSet) *linux.SignalInfo {
 // Preconditions: t.TG.mu is held.
 func (t *Thread) deliverableLocked() bool {
 	gs := t.TG.signals()
-	return (t.signals().pending.set|gs.pending.set)&^t.SignalMask != 0 || gs.stopPending
+	return (t.signals().pending.set|gs.pending.set)&^t.SignalMask != 0 ||
+		(gs.stopPending && t.signals().stopJoined != gs.stopGen) || t.ptrace.trapPending.Load() || t.ptrace.trapNotify.Load()
 }
 
 // recalcInterruptLocked makes t's interrupted mark say whether it has
@@ -528,7 +532,7 @@ func (t *Thread) forceSignalInfo(info *linux.SignalInfo, fi faultInfo) {
 		tg.actions[sig].Handler = linux.SIG_DFL
 		t.SignalMask &^= sigBit(sig)
 	}
-	if tg.fatalLocked(sig) {
+	if tg.fatalLocked(sig) && !t.Traced() {
 		tg.mu.Unlock()
 		tg.Exit(KilledBy(sig))
 		return

@@ -41,6 +41,11 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 	restart := noRestart
 	if interrupted && !t.noRestart {
 		restart = restartClass(uintptr(sysno), t.Regs.SyscallArgs())
+		if t.seccomp.notifRestart {
+			// A seccomp user notification interrupted by a
+			// signal: ERESTARTSYS, whatever the syscall.
+			restart = restartSys
+		}
 	}
 	// The syscall is over as far as restarting goes, whatever happens
 	// next.
@@ -52,7 +57,14 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 			tg.mu.Unlock()
 			return false
 		}
-		if gs.stopPending {
+		if t.ptrace.trapPending.Load() || t.ptrace.trapNotify.Load() {
+			// PTRACE_INTERRUPT, or a seized new child's first
+			// stop (ptrace_stop.go).
+			tg.mu.Unlock()
+			t.ptraceTrapStop()
+			continue
+		}
+		if gs.stopPending && ts.stopJoined != gs.stopGen {
 			t.joinStopLocked()
 			tg.mu.Unlock()
 			continue
@@ -80,6 +92,23 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 			return true
 		}
 		sig := int(info.Signo)
+		if sig != int(linux.SIGKILL) && t.Traced() {
+			// Signal-delivery-stop: the tracer decides what is
+			// delivered.
+			tg.mu.Unlock()
+			if info = t.ptraceSignalStop(info); info == nil {
+				continue
+			}
+			sig = int(info.Signo)
+			tg.mu.Lock()
+			if t.blockedLocked(sig) {
+				// The tracer's signal is blocked: it waits.
+				ts.pending.push(info)
+				gs.queued++
+				tg.mu.Unlock()
+				continue
+			}
+		}
 		act := tg.actions[sig]
 		if act.Handler == linux.SIG_IGN && sig != int(linux.SIGKILL) && sig != int(linux.SIGSTOP) {
 			tg.mu.Unlock()
@@ -110,6 +139,7 @@ func (t *Thread) handleSignals(interrupted bool) bool {
 				}
 				continue
 			}
+			t.exitSelf = true
 			tg.Exit(KilledBy(sig))
 			return false
 		}

@@ -54,6 +54,13 @@ func (tg *ThreadGroup) continueLocked() (ev jobEvent) {
 	}
 	wasStopped := gs.stopped
 	gs.stopPending, gs.stopped = false, false
+	// A seized tracee reports the stop's end (PTRACE_EVENT_STOP): at
+	// once if it listens, else when it next returns to user mode.
+	for _, th := range tg.threads {
+		if th.Traced() && th.ptrace.seized.Load() {
+			th.ptrace.trapNotify.Store(true)
+		}
+	}
 	gs.stopReport = 0
 	ev.resume = true
 	if wasStopped {
@@ -68,6 +75,12 @@ func (tg *ThreadGroup) continueLocked() (ev jobEvent) {
 func (tg *ThreadGroup) afterContinue(ev jobEvent) {
 	if ev.resume {
 		tg.signals().stopWQ.NotifyAll()
+		for _, th := range tg.Threads() {
+			if th.ptrace.trapNotify.Load() {
+				th.ptrace.wq.NotifyAll()
+				th.Task.Interrupt()
+			}
+		}
 	}
 	if ev.code != 0 {
 		tg.notifyParent(ev)
@@ -83,6 +96,7 @@ func (tg *ThreadGroup) initiateStopLocked(sig int) []*Thread {
 		return nil
 	}
 	gs.stopPending, gs.stopSig = true, sig
+	gs.stopGen++
 	gs.contReport = false
 	return append([]*Thread(nil), tg.threads...)
 }
@@ -106,6 +120,7 @@ func (tg *ThreadGroup) liveThreadsLocked() int {
 func (t *Thread) joinStopLocked() {
 	tg := t.TG
 	gs := tg.signals()
+	gen, sig := gs.stopGen, gs.stopSig
 	gs.parked++
 	var ev jobEvent
 	if !gs.stopped && gs.parked >= tg.liveThreadsLocked() {
@@ -117,13 +132,40 @@ func (t *Thread) joinStopLocked() {
 	if ev.code != 0 {
 		tg.notifyParent(ev)
 	}
-	gs.stopWQ.Wait(t.Task, func() bool {
+	for {
+		if t.Traced() {
+			// A tracee reports the stop to its tracer and runs
+			// again when the tracer resumes it (ptrace_stop.go);
+			// one detached meanwhile stays in the stop.
+			t.ptraceGroupStop(sig)
+			tg.mu.Lock()
+			on := gs.stopPending && gs.stopGen == gen
+			tg.mu.Unlock()
+			if t.Traced() || !on || t.exiting.Load() {
+				break
+			}
+			continue
+		}
+		gs.stopWQ.Wait(t.Task, func() bool {
+			tg.mu.Lock()
+			defer tg.mu.Unlock()
+			return !gs.stopPending || t.exiting.Load() || t.Traced()
+		}, kernel.WaitOpts{Timeout: kernel.Forever})
+		if !t.Traced() || t.exiting.Load() {
+			break
+		}
+		// Attached while parked: the stop becomes a ptrace-stop
+		// if it is still on.
 		tg.mu.Lock()
-		defer tg.mu.Unlock()
-		return !gs.stopPending || t.exiting.Load()
-	}, kernel.WaitOpts{Timeout: kernel.Forever})
+		on := gs.stopPending && gs.stopGen == gen
+		tg.mu.Unlock()
+		if !on {
+			break
+		}
+	}
 	tg.mu.Lock()
 	gs.parked--
+	t.signals().stopJoined = gen
 }
 
 // notifyParent tells the group's parent about a stop or continue: it
@@ -229,16 +271,23 @@ func (tg *ThreadGroup) NotifyParentOfExit(parent *ThreadGroup, exitSignal int) (
 	if !validSignal(exitSignal) {
 		return autoreap
 	}
-	info := &linux.SignalInfo{Signo: int32(exitSignal)}
-	info.SetPID(tg.tgid)
+	parent.SendSignalInfo(exitSignalInfo(exitSignal, tg.tgid, uid, status))
+	return autoreap
+}
+
+// exitSignalInfo is the siginfo of signal sig announcing the exit of pid
+// (owned by uid) with status: CLD_EXITED and the exit code, or CLD_KILLED
+// and the signal.
+func exitSignalInfo(sig int, pid int32, uid uint32, status WaitStatus) *linux.SignalInfo {
+	info := &linux.SignalInfo{Signo: int32(sig)}
+	info.SetPID(pid)
 	info.SetUID(int32(uid))
-	if sig, ok := status.Signaled(); ok {
+	if s, ok := status.Signaled(); ok {
 		info.Code = linux.CLD_KILLED
-		info.SetStatus(int32(sig))
+		info.SetStatus(int32(s))
 	} else {
 		info.Code = linux.CLD_EXITED
 		info.SetStatus(int32(status.ExitCode()))
 	}
-	parent.SendSignalInfo(info)
-	return autoreap
+	return info
 }

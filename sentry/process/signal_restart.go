@@ -19,6 +19,8 @@ package process
 //	restartNoHandler (pause, rt_sigsuspend, select, ppoll, ...) and
 //	restartBlock    (nanosleep, clock_nanosleep, futex and poll with a
 //	                timeout): restarted only if no handler runs.
+//	restartAlways   (FUTEX_LOCK_PI, LOCK_PI2, WAIT_REQUEUE_PI: Linux's
+//	                ERESTARTNOINTR): restarted even after a handler ran.
 //	noRestart       (epoll_wait, rt_sigtimedwait, and every syscall not
 //	                listed): always EINTR.
 //
@@ -43,8 +45,17 @@ type restartKind int
 const (
 	noRestart restartKind = iota
 	restartSys
+	// restartAlways is Linux's ERESTARTNOINTR: restarted even after a
+	// handler ran (FUTEX_LOCK_PI).
+	restartAlways
 	restartNoHandler
 	restartBlock
+)
+
+// The futex2 waits (Linux's ERESTARTSYS; their timeouts are absolute).
+const (
+	sysFutexWaitv = 449
+	sysFutexWait  = 455
 )
 
 // syscallInsnLen is the length of the syscall instruction (0f 05).
@@ -61,7 +72,8 @@ func restartClass(sysno uintptr, args arch.SyscallArguments) restartKind {
 		unix.SYS_WAIT4, unix.SYS_WAITID, unix.SYS_IOCTL, unix.SYS_FLOCK, unix.SYS_FCNTL,
 		unix.SYS_ACCEPT, unix.SYS_ACCEPT4, unix.SYS_CONNECT, unix.SYS_RECVFROM, unix.SYS_RECVMSG,
 		unix.SYS_SENDTO, unix.SYS_SENDMSG, unix.SYS_SENDMMSG, unix.SYS_RECVMMSG, unix.SYS_GETRANDOM, unix.SYS_FSYNC, unix.SYS_FDATASYNC,
-		unix.SYS_MQ_TIMEDSEND, unix.SYS_MQ_TIMEDRECEIVE:
+		unix.SYS_MQ_TIMEDSEND, unix.SYS_MQ_TIMEDRECEIVE,
+		sysFutexWaitv, sysFutexWait:
 		return restartSys
 	case unix.SYS_MSGSND, unix.SYS_MSGRCV:
 		// Linux's ERESTARTNOHAND (semop and semtimedop are never
@@ -74,6 +86,8 @@ func restartClass(sysno uintptr, args arch.SyscallArguments) restartKind {
 				return restartBlock
 			}
 			return restartSys
+		case linux.FUTEX_LOCK_PI, FutexLockPI2, linux.FUTEX_WAIT_REQUEUE_PI:
+			return restartAlways
 		}
 		return noRestart
 	case unix.SYS_PAUSE, unix.SYS_RT_SIGSUSPEND, unix.SYS_SELECT, unix.SYS_PSELECT6, unix.SYS_PPOLL:
@@ -98,6 +112,8 @@ func restartClass(sysno uintptr, args arch.SyscallArguments) restartKind {
 // handler with flags runs (handler true) or when no handler runs.
 func (k restartKind) restartsWith(handler bool, flags uint64) bool {
 	switch k {
+	case restartAlways:
+		return true
 	case restartSys:
 		return !handler || flags&linux.SA_RESTART != 0
 	case restartNoHandler, restartBlock:

@@ -134,6 +134,10 @@ type groupSignals struct {
 	stopped     bool
 	stopReport  int
 	contReport  bool
+	// stopGen counts group stops; a thread that took part in stop
+	// stopGen (threadSignals.stopJoined) does not join it again (a
+	// tracee the tracer resumed during the stop runs on).
+	stopGen uint64
 	// stopWQ is where stopped threads wait for SIGCONT.
 	stopWQ kernel.WaitQueue
 
@@ -157,6 +161,9 @@ type threadSignals struct {
 	// signal is not fatal at send time.
 	realMask  linux.SignalSet
 	inSigwait bool
+	// stopJoined is the groupSignals.stopGen of the last group stop
+	// the thread took part in.
+	stopJoined uint64
 	// fault describes the last synchronous fault (for the sigcontext's
 	// trapno, err and cr2); valid when fault.sig is the signal being
 	// delivered.

@@ -149,7 +149,23 @@ func (t *Thread) SetCredentials(c *auth.Credentials) {
 		s.mu.Unlock()
 		t.nprocExceeded = over
 	}
-	t.creds.Store(c)
+	if old != nil && t.TG != nil && credsLoseDumpable(old, c) {
+		t.TG.SetDumpable(DumpableNo) // dumpable.go
+	}
+	// no_new_privs is sticky, and another thread's seccomp TSYNC may set
+	// it meanwhile (sentry/process/seccomp.go): never store a value that
+	// drops it.
+	for {
+		cur := t.creds.Load()
+		if cur != nil && cur.NoNewPrivs && !c.NoNewPrivs {
+			n := *c
+			n.NoNewPrivs = true
+			c = &n
+		}
+		if t.creds.CompareAndSwap(cur, c) {
+			return
+		}
+	}
 }
 
 // nprocLimit returns the thread's RLIMIT_NPROC soft limit.

@@ -192,6 +192,7 @@ func (o filterOptions) allowList() []allowance {
 		{unix.SYS_MUNMAP, nil, "the Go heap; a KVM vCPU's kvm_run"},
 		{unix.SYS_MADVISE, nil, "the Go heap"},
 		{unix.SYS_MINCORE, nil, "the Go runtime"},
+		{unix.SYS_MEMBARRIER, seccomp.Or{seccomp.PerArg{seccomp.EqualTo(0), seccomp.EqualTo(0)}, seccomp.PerArg{seccomp.EqualTo(1), seccomp.EqualTo(0)}}, "membarrier(2) inside: MEMBARRIER_CMD_QUERY and MEMBARRIER_CMD_GLOBAL, a barrier on every host CPU running a sandbox thread"},
 
 		// Threads, time and signals: the Go runtime.
 		{unix.SYS_CLONE, oneOf(0, goThreadCloneFlags, goThreadCloneFlags|unix.CLONE_SETTLS), "Go threads only (no new process)"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"time"
 
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
 	"golang.org/x/sys/unix"
@@ -21,12 +22,44 @@ var auditSeccomp = regexp.MustCompile(`type=1326 .*\bpid=(\d+) .*\bsyscall=(\d+)
 // violations of host process pid ("syscall 41 (socket)"), or a hint
 // where to look when it says nothing (no access to /dev/kmsg, or the
 // record was rate-limited).
+//
+// The kernel hands audit records to the log from its kauditd thread, after
+// the process is already dead: on a busy host the record can come tens of
+// milliseconds after the death is seen, so the log is read again for up to
+// auditWait before giving up.
 func seccompViolation(pid int) string {
-	calls := seccompAudit(pid, false)
+	calls := seccompAuditWait(pid, false)
 	if len(calls) == 0 {
 		return "the syscall is not in the kernel log; run with --debug --seccomp-log to find it"
 	}
 	return "syscall " + calls[len(calls)-1]
+}
+
+// auditWait bounds how long a violation's report waits for its audit
+// record to reach the kernel log.
+const auditWait = 2 * time.Second
+
+// kmsgReadable says whether this process can read the kernel log at all
+// (without it there is no record to wait for).
+func kmsgReadable() bool {
+	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+}
+
+// seccompAuditWait is seccompAudit, reading the log again for up to
+// auditWait while it has no record for pid: the process is dead, and a
+// violation was seen (or, with logged, expected).
+func seccompAuditWait(pid int, logged bool) []string {
+	calls := seccompAudit(pid, logged)
+	for deadline := time.Now().Add(auditWait); len(calls) == 0 && kmsgReadable() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		calls = seccompAudit(pid, logged)
+	}
+	return calls
 }
 
 // seccompAudit returns the syscalls (as "N (name)") of the kernel's

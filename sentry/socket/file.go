@@ -42,9 +42,9 @@ type File struct {
 	fs.StreamFile
 	sock   Socket
 	family int
-	// sockets is the sandbox's registry (nil for none): the interface
-	// ioctls a family does not serve go to its AF_INET family.
-	sockets  *Registry
+	// reg is the registry the socket was made in (the device layer's
+	// ioctls); nil for sockets made outside one.
+	reg      *Registry
 	ino      uint64
 	uid, gid uint32
 	created  linux.StatxTimestamp
@@ -62,7 +62,7 @@ type File struct {
 func NewFile(ctx *Context, family int, s Socket, flags uint32) *vfs.FileDescription {
 	f := &File{sock: s, family: family, ino: firstIno + nextIno.Add(1), created: fs.Now()}
 	if ctx != nil {
-		f.sockets = ctx.Sockets
+		f.reg = ctx.Sockets
 	}
 	f.rcvTimeo.Store(noTimeout)
 	f.sndTimeo.Store(noTimeout)
@@ -129,17 +129,17 @@ func (f *File) Readiness(mask uint32) uint32 { return f.sock.Readiness(mask) }
 // Watch implements fs.Waitable.
 func (f *File) Watch(mask uint32, fn func()) (cancel func()) { return f.sock.Watch(mask, fn) }
 
-// Ioctl implements fs.Ioctler through the family, and, for what the
-// family does not serve, through the network's interface ioctls, as
-// Linux's sock_ioctl falls back to dev_ioctl on any socket.
+// Ioctl implements fs.Ioctler through the family, then, for a request of
+// the socket ioctl range the family does not know, through the device
+// layer (DeviceIoctler), as Linux's sock_do_ioctl.
 func (f *File) Ioctl(ctx *fs.Context, cmd uint32, arg uintptr) (uintptr, error) {
 	c := &Context{Context: ctx}
 	n, err := f.sock.Ioctl(c, cmd, arg)
-	if err != unix.ENOTTY {
+	if err != unix.ENOTTY || !IsDeviceIoctl(cmd) {
 		return n, err
 	}
-	if d, ok := f.sockets.Family(unix.AF_INET).(DevIoctler); ok {
-		return d.DevIoctl(c, cmd, arg)
+	if d, ok := f.reg.Family(unix.AF_INET).(DeviceIoctler); ok {
+		return d.DeviceIoctl(c, cmd, arg)
 	}
 	return n, err
 }

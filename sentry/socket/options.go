@@ -34,7 +34,15 @@ func (r *Registry) CoreProcFiles() []ProcFile {
 		{Path: "core/optmem_max", Sys: true, Read: itoa(OptMemMax)},
 		{Path: "core/rmem_default", Sys: true, Read: itoa(RmemDefault)},
 		{Path: "core/rmem_max", Sys: true, Read: itoa(RmemMax)},
-		{Path: "core/somaxconn", Sys: true, Read: func() string { return itoaString(r.Somaxconn) + "\n" }},
+		{Path: "core/somaxconn", Sys: true, Read: func() string { return itoaString(r.Somaxconn()) + "\n" }, Write: func(data []byte) error {
+			// proc_dointvec_minmax, at least 0.
+			v, err := ParseSysctlInts(data, 1)
+			if err != nil || v[0] < 0 {
+				return unix.EINVAL
+			}
+			r.somaxconn.Store(int32(v[0]))
+			return nil
+		}},
 		{Path: "core/wmem_default", Sys: true, Read: itoa(WmemDefault)},
 		{Path: "core/wmem_max", Sys: true, Read: itoa(WmemMax)},
 	}

@@ -62,6 +62,7 @@ package socket
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/sentry/auth"
@@ -178,6 +179,19 @@ type Family interface {
 	Pair(ctx *Context, stype, protocol int) (Socket, Socket, error)
 }
 
+// DeviceIoctler is implemented by the family that owns the sandbox's
+// network devices (AF_INET): it answers the socket ioctls of the device
+// layer (SIOCGIFINDEX, SIOCGIFCONF...) for a socket of any family whose
+// own Ioctl does not know them, as Linux's sock_do_ioctl hands them to
+// dev_ioctl.
+type DeviceIoctler interface {
+	DeviceIoctl(ctx *Context, cmd uint32, arg uintptr) (uintptr, error)
+}
+
+// IsDeviceIoctl reports whether cmd is in the socket ioctl range (type
+// 0x89: Linux's is_socket_ioctl_cmd).
+func IsDeviceIoctl(cmd uint32) bool { return cmd>>8&0xff == 0x89 }
+
 // ProcFile is a file a family contributes under /proc: Path is relative to
 // /proc/net ("unix", "tcp") or, with Sys set, to /proc/sys/net
 // ("unix/max_dgram_qlen", "core/somaxconn"). Read renders its contents
@@ -192,13 +206,6 @@ type ProcFile struct {
 	Write func(data []byte) error
 }
 
-// DevIoctler is a family that serves the interface ioctls (Linux's
-// dev_ioctl: SIOCGIFCONF, SIOCGIFINDEX, SIOCGIFFLAGS, ...) from its
-// network, for sockets of any family.
-type DevIoctler interface {
-	DevIoctl(ctx *Context, cmd uint32, arg uintptr) (uintptr, error)
-}
-
 // ProcFiler is a Family with files in /proc/net or /proc/sys/net.
 type ProcFiler interface {
 	ProcFiles() []ProcFile
@@ -211,14 +218,19 @@ type ProcFiler interface {
 type Registry struct {
 	mu       sync.RWMutex
 	families map[int]Family
-	// Somaxconn is /proc/sys/net/core/somaxconn: the largest listen
-	// backlog.
-	Somaxconn int
+	// somaxconn is /proc/sys/net/core/somaxconn: the largest listen
+	// backlog (a root in the sandbox may write it).
+	somaxconn atomic.Int32
 }
+
+// Somaxconn returns net.core.somaxconn, the largest listen backlog.
+func (r *Registry) Somaxconn() int { return int(r.somaxconn.Load()) }
 
 // NewRegistry returns a registry with no families.
 func NewRegistry() *Registry {
-	return &Registry{families: make(map[int]Family), Somaxconn: 4096}
+	r := &Registry{families: make(map[int]Family)}
+	r.somaxconn.Store(4096)
+	return r
 }
 
 // Register adds f, replacing any family of the same domain.

@@ -25,7 +25,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_SET_TID_ADDRESS:        {Name: "set_tid_address", Fn: SetTidAddress, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_SET_ROBUST_LIST:        {Name: "set_robust_list", Fn: SetRobustList, Support: Full, Note: "walked at thread exit: owned futexes get FUTEX_OWNER_DIED and a waiter is woken", Args: []ArgKind{Ptr, Uint}},
 	unix.SYS_ARCH_PRCTL:             {Name: "arch_prctl", Fn: ArchPrctl, Support: Full, Note: "ARCH_SET_FS/GET_FS/SET_GS/GET_GS; CPUID faulting is refused", Args: []ArgKind{Hex, Hex}},
-	unix.SYS_PRCTL:                  {Name: "prctl", Fn: Prctl, Support: Partial, Note: "PR_SET_NAME, PR_GET_NAME, PR_SET/GET_DUMPABLE, PR_SET_PDEATHSIG (accepted), PR_CAPBSET_READ/DROP, PR_CAP_AMBIENT, PR_SET/GET_KEEPCAPS, PR_SET/GET_SECUREBITS, PR_SET/GET_NO_NEW_PRIVS; others EINVAL", Args: []ArgKind{Int, Hex, Hex, Hex, Hex}},
+	unix.SYS_PRCTL:                  {Name: "prctl", Fn: Prctl, Support: Partial, Note: "PR_SET_NAME, PR_GET_NAME, PR_SET/GET_DUMPABLE, PR_SET_PDEATHSIG (accepted), PR_CAPBSET_READ/DROP, PR_CAP_AMBIENT, PR_SET/GET_KEEPCAPS, PR_SET/GET_SECUREBITS, PR_SET/GET_NO_NEW_PRIVS, PR_GET/SET_SECCOMP (as seccomp(2)), PR_SET/GET_CHILD_SUBREAPER, PR_SET/GET_TIMERSLACK (kept; timers are not slackened), PR_GET_TID_ADDRESS, PR_SET_VMA anonymous names; others EINVAL", Args: []ArgKind{Int, Hex, Hex, Hex, Hex}},
 	unix.SYS_UNAME:                  {Name: "uname", Fn: Uname, Support: Full, Args: []ArgKind{Ptr}},
 	unix.SYS_SETHOSTNAME:            {Name: "sethostname", Fn: Sethostname, Support: Full, Args: []ArgKind{InBuf, Int}},
 	unix.SYS_PRLIMIT64:              {Name: "prlimit64", Fn: Prlimit64, Support: Full, Args: []ArgKind{Int, Int, Ptr, Ptr}},
@@ -37,15 +37,15 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_GETCPU:                 {Name: "getcpu", Fn: Getcpu, Support: Full, Args: []ArgKind{Ptr, Ptr, Ptr}},
 	unix.SYS_SCHED_YIELD:            {Name: "sched_yield", Fn: SchedYield, Support: Full},
 	unix.SYS_SCHED_GETAFFINITY:      {Name: "sched_getaffinity", Fn: SchedGetaffinity, Support: Full, Args: []ArgKind{Int, Uint, Ptr}},
-	unix.SYS_CLONE:                  {Name: "clone", Fn: Clone, Support: Partial, Note: "threads, fork and vfork; namespaces give EPERM", Args: []ArgKind{Hex, Hex, Ptr, Ptr, Hex}},
+	unix.SYS_CLONE:                  {Name: "clone", Fn: Clone, Support: Partial, Note: "threads, fork and vfork, CLONE_PIDFD (of processes: with CLONE_THREAD EINVAL, as before Linux 6.9); namespaces give EPERM", Args: []ArgKind{Hex, Hex, Ptr, Ptr, Hex}},
 	unix.SYS_CLONE3:                 {Name: "clone3", Fn: Clone3, Support: Partial, Note: "as clone; set_tid and cgroup give EINVAL", Args: []ArgKind{Ptr, Uint}},
 	unix.SYS_FORK:                   {Name: "fork", Fn: Fork, Support: Full},
 	unix.SYS_VFORK:                  {Name: "vfork", Fn: Vfork, Support: Full},
 	unix.SYS_EXECVE:                 {Name: "execve", Fn: Execve, Support: Full, Args: []ArgKind{Path, StrArray, Ptr}},
 	unix.SYS_EXECVEAT:               {Name: "execveat", Fn: Execveat, Support: Full, Note: "dirfd-relative, AT_EMPTY_PATH (fexecve) and AT_SYMLINK_NOFOLLOW", Args: []ArgKind{FD, Path, StrArray, Ptr, Hex}},
-	unix.SYS_WAIT4:                  {Name: "wait4", Fn: Wait4, Support: Partial, Note: "WNOHANG, WUNTRACED, WCONTINUED; rusage is zero", Args: []ArgKind{Int, Ptr, Hex, Ptr}},
-	unix.SYS_WAITID:                 {Name: "waitid", Fn: Waitid, Support: Partial, Note: "P_PID, P_PGID, P_ALL with WEXITED, WSTOPPED, WCONTINUED, WNOWAIT; P_PIDFD is EINVAL", Args: []ArgKind{Int, Int, Ptr, Hex, Ptr}},
-	unix.SYS_FUTEX:                  {Name: "futex", Fn: Futex, Support: Partial, Note: "WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP, WAIT_BITSET, WAKE_BITSET, private and shared; PI futexes are ENOSYS", Args: []ArgKind{Ptr, Int, Uint, Ptr, Ptr, Hex}},
+	unix.SYS_WAIT4:                  {Name: "wait4", Fn: Wait4, Support: Partial, Note: "WNOHANG, WUNTRACED, WCONTINUED; rusage: the child's CPU times and context switches (its reaped children's included); maxrss and fault counts are zero", Args: []ArgKind{Int, Ptr, Hex, Ptr}},
+	unix.SYS_WAITID:                 {Name: "waitid", Fn: Waitid, Support: Partial, Note: "P_PID, P_PGID, P_ALL, P_PIDFD (a non-blocking pidfd gives EAGAIN) with WEXITED, WSTOPPED, WCONTINUED, WNOWAIT; rusage as wait4's", Args: []ArgKind{Int, Int, Ptr, Hex, Ptr}},
+	unix.SYS_FUTEX:                  {Name: "futex", Fn: Futex, Support: Partial, Note: "WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP, WAIT_BITSET, WAKE_BITSET, private and shared; LOCK_PI, LOCK_PI2, TRYLOCK_PI, UNLOCK_PI on the kernel PI mutex (the owner inherits a waiter's real-time priority); WAIT_REQUEUE_PI and CMP_REQUEUE_PI (a requeued waiter is woken and locks the PI futex itself, so it boosts the owner from when it runs)", Args: []ArgKind{Ptr, Int, Uint, Ptr, Ptr, Hex}},
 	unix.SYS_SETPGID:                {Name: "setpgid", Fn: Setpgid, Support: Full, Args: []ArgKind{Int, Int}},
 	unix.SYS_SETSID:                 {Name: "setsid", Fn: Setsid, Support: Full},
 	unix.SYS_SCHED_SETAFFINITY:      {Name: "sched_setaffinity", Fn: SchedSetaffinity, Support: Full, Args: []ArgKind{Int, Uint, Ptr}},
@@ -72,10 +72,10 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_CAPGET:                 {Name: "capget", Fn: Capget, Support: Full, Note: "the thread's effective, permitted and inheritable sets (any thread by TID)", Args: []ArgKind{Ptr, Ptr}},
 	unix.SYS_CAPSET:                 {Name: "capset", Fn: Capset, Support: Full, Note: "capset(2)'s rules enforced; the capabilities decide every permission check", Args: []ArgKind{Ptr, Ptr}},
 	unix.SYS_TIMES:                  {Name: "times", Fn: Times, Support: Full, Note: "user and system time as the sentry accounts them, exited threads and waited-for children included", Args: []ArgKind{Ptr}},
-	unix.SYS_PERSONALITY:            {Name: "personality", Fn: Personality, Support: Partial, Note: "PER_LINUX only", Args: []ArgKind{Hex}},
+	unix.SYS_PERSONALITY:            {Name: "personality", Fn: Personality, Support: Partial, Note: "any persona kept, inherited and kept across execve (a 64-bit ELF drops READ_IMPLIES_EXEC), /proc/PID/personality; READ_IMPLIES_EXEC and UNAME26 act; ADDR_NO_RANDOMIZE has nothing to do (no ASLR); ADDR_LIMIT_*, MMAP_PAGE_ZERO and the setuid clearing are not applied", Args: []ArgKind{Hex}},
 	unix.SYS_GET_ROBUST_LIST:        {Name: "get_robust_list", Fn: GetRobustList, Support: Partial, Note: "the caller's own list only", Args: []ArgKind{Int, Ptr, Ptr}},
-	unix.SYS_MLOCKALL:               {Name: "mlockall", Fn: Mlock, Support: Partial, Note: "accepted", Args: []ArgKind{Hex}},
-	unix.SYS_MUNLOCKALL:             {Name: "munlockall", Fn: Mlock, Support: Partial, Note: "accepted"},
+	unix.SYS_MLOCKALL:               {Name: "mlockall", Fn: Mlockall, Support: Full, Note: "MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT; RLIMIT_MEMLOCK unless CAP_IPC_LOCK; pages pinned against kswapd", Args: []ArgKind{Hex}},
+	unix.SYS_MUNLOCKALL:             {Name: "munlockall", Fn: Munlockall, Support: Full},
 	unix.SYS_RSEQ:                   {Name: "rseq", Support: Unimplemented, Note: "ENOSYS: glibc falls back to plain getcpu"},
 
 	// Signals (sys_signal.go).
@@ -135,14 +135,14 @@ var linux64 = map[uintptr]Syscall{
 
 	// Memory (sys_mm.go).
 	unix.SYS_BRK:      {Name: "brk", Fn: Brk, Support: Full, Args: []ArgKind{Hex}, Ret: Hex},
-	unix.SYS_MMAP:     {Name: "mmap", Fn: Mmap, Support: Full, Args: []ArgKind{Hex, Hex, MmapProt, MmapFlags, FD, Hex}, Ret: Hex},
+	unix.SYS_MMAP:     {Name: "mmap", Fn: Mmap, Support: Full, Note: "MAP_LOCKED locks as mlock (EAGAIN past RLIMIT_MEMLOCK)", Args: []ArgKind{Hex, Hex, MmapProt, MmapFlags, FD, Hex}, Ret: Hex},
 	unix.SYS_MUNMAP:   {Name: "munmap", Fn: Munmap, Support: Full, Args: []ArgKind{Hex, Hex}},
 	unix.SYS_MPROTECT: {Name: "mprotect", Fn: Mprotect, Support: Full, Args: []ArgKind{Hex, Hex, MmapProt}},
 	unix.SYS_MREMAP:   {Name: "mremap", Fn: Mremap, Support: Full, Args: []ArgKind{Hex, Hex, Hex, Hex, Hex}, Ret: Hex},
 	unix.SYS_MADVISE:  {Name: "madvise", Fn: Madvise, Support: Partial, Note: "MADV_DONTNEED/FREE drop pages; other advice is accepted and ignored", Args: []ArgKind{Hex, Hex, Int}},
 	unix.SYS_MSYNC:    {Name: "msync", Fn: Msync, Support: Full, Args: []ArgKind{Hex, Hex, Hex}},
-	unix.SYS_MLOCK:    {Name: "mlock", Fn: Mlock, Support: Partial, Note: "accepted; pages are not reclaimed yet anyway", Args: []ArgKind{Hex, Hex}},
-	unix.SYS_MUNLOCK:  {Name: "munlock", Fn: Mlock, Support: Partial, Note: "accepted", Args: []ArgKind{Hex, Hex}},
+	unix.SYS_MLOCK:    {Name: "mlock", Fn: Mlock, Support: Partial, Note: "pages populated and pinned against kswapd (anonymous and file pages; System V segment pages only through SHM_LOCK); RLIMIT_MEMLOCK unless CAP_IPC_LOCK; a range with a hole is ENOMEM with nothing locked (Linux locks up to the hole)", Args: []ArgKind{Hex, Hex}},
+	unix.SYS_MUNLOCK:  {Name: "munlock", Fn: Munlock, Support: Full, Args: []ArgKind{Hex, Hex}},
 	unix.SYS_MINCORE:  {Name: "mincore", Fn: Mincore, Support: Full, Args: []ArgKind{Hex, Hex, Ptr}},
 
 	// Sockets (sys_socket.go; the socket layer is sentry/socket, AF_UNIX
@@ -331,4 +331,34 @@ var linux64 = map[uintptr]Syscall{
 
 	// Leaving what a thread shares (sys_clone.go).
 	unix.SYS_UNSHARE: {Name: "unshare", Fn: Unshare, Support: Partial, Note: "CLONE_FS and CLONE_FILES; CLONE_THREAD, CLONE_SIGHAND and CLONE_VM when single-threaded (else EINVAL), as Linux; CLONE_SYSVSEM leaves the SEM_UNDO list (applied if last); namespace flags give EPERM, as clone's", Args: []ArgKind{Hex}, Ret: Int},
+
+	// Processes (issue 15 item 3): futex2 (sys_futex2.go), another
+	// process's memory and objects (sys_procvm.go), per-thread policies
+	// (sys_policy.go).
+	unix.SYS_FUTEX_WAITV:       {Name: "futex_waitv", Fn: FutexWaitv, Support: Full, Note: "up to 128 32-bit words, private or shared; absolute timeout on CLOCK_MONOTONIC or CLOCK_REALTIME; returns the index woken", Args: []ArgKind{Ptr, Uint, Hex, Ptr, Int}},
+	unix.SYS_FUTEX_WAKE:        {Name: "futex_wake", Fn: FutexWake, Support: Full, Note: "FUTEX2_SIZE_U32 (the only size Linux has), FUTEX2_PRIVATE; a count of 0 wakes nobody", Args: []ArgKind{Ptr, Hex, Int, Hex}},
+	unix.SYS_FUTEX_WAIT:        {Name: "futex_wait", Fn: FutexWait, Support: Full, Note: "FUTEX2_SIZE_U32, FUTEX2_PRIVATE, a bitset mask, absolute timeout on the given clock", Args: []ArgKind{Ptr, Uint, Hex, Hex, Ptr, Int}},
+	unix.SYS_FUTEX_REQUEUE:     {Name: "futex_requeue", Fn: FutexRequeue, Support: Full, Note: "compares waiters[0].val, wakes nr_wake and moves nr_requeue to waiters[1]", Args: []ArgKind{Ptr, Hex, Int, Int}},
+	unix.SYS_PROCESS_VM_READV:  {Name: "process_vm_readv", Fn: ProcessVMReadv, Support: Full, Note: "ptrace access rule with real credentials (no Yama); stops at the first inaccessible page on either side, EFAULT only when nothing moved", Args: []ArgKind{Int, Ptr, Int, Ptr, Int, Hex}},
+	unix.SYS_PROCESS_VM_WRITEV: {Name: "process_vm_writev", Fn: ProcessVMWritev, Support: Full, Note: "as process_vm_readv; the target pages must be writable (no FOLL_FORCE)", Args: []ArgKind{Int, Ptr, Int, Ptr, Int, Hex}},
+	unix.SYS_KCMP:              {Name: "kcmp", Fn: Kcmp, Support: Partial, Note: "KCMP_FILE, VM, FILES, FS; SIGHAND compares processes (CLONE_SIGHAND across processes gives a copy here); KCMP_IO, SYSVSEM and EPOLL_TFD are EINVAL", Args: []ArgKind{Int, Int, Int, Hex, Hex}},
+	unix.SYS_IOPRIO_SET:        {Name: "ioprio_set", Fn: IoprioSet, Support: Partial, Note: "classes, levels and permissions as Linux, for a thread, process group or user; stored and reported only (the sandbox has no block I/O scheduler)", Args: []ArgKind{Int, Int, Hex}},
+	unix.SYS_IOPRIO_GET:        {Name: "ioprio_get", Fn: IoprioGet, Support: Full, Note: "the value set, or the best of a process group's or user's threads", Args: []ArgKind{Int, Int}},
+	unix.SYS_SET_MEMPOLICY:     {Name: "set_mempolicy", Fn: SetMempolicy, Support: Partial, Note: "every mode and mode flag validated against the sandbox's one NUMA node and kept; allocation is on node 0 whatever the policy", Args: []ArgKind{Int, Ptr, Uint}},
+	unix.SYS_GET_MEMPOLICY:     {Name: "get_mempolicy", Fn: GetMempolicy, Support: Partial, Note: "the thread's policy, MPOL_F_NODE, MPOL_F_MEMS_ALLOWED; MPOL_F_ADDR reports the default (mbind is not served)", Args: []ArgKind{Ptr, Ptr, Uint, Ptr, Hex}},
+	unix.SYS_PIDFD_OPEN:        {Name: "pidfd_open", Fn: PidfdOpen, Support: Partial, Note: "PIDFD_NONBLOCK; readable in poll/select/epoll once the process exits (sentry/fs/pidfd); PIDFD_THREAD (Linux 6.9) is EINVAL", Args: []ArgKind{Int, Hex}},
+	unix.SYS_PIDFD_SEND_SIGNAL: {Name: "pidfd_send_signal", Fn: PidfdSendSignal, Support: Partial, Note: "kill's and rt_sigqueueinfo's rules, zombies accepted, ESRCH once reaped; the Linux 6.9 flags (PIDFD_SIGNAL_THREAD...) are EINVAL", Args: []ArgKind{Int, Int, Ptr, Hex}},
+	unix.SYS_PIDFD_GETFD:       {Name: "pidfd_getfd", Fn: PidfdGetfd, Support: Full, Note: "ptrace access rule; the copy is close-on-exec", Args: []ArgKind{Int, Int, Hex}},
+	unix.SYS_MEMBARRIER:        {Name: "membarrier", Fn: Membarrier, Support: Partial, Note: "QUERY, GLOBAL, GLOBAL_EXPEDITED, PRIVATE_EXPEDITED and their registrations, GET_REGISTRATIONS, each barrier the host's MEMBARRIER_CMD_GLOBAL (milliseconds, also for the expedited ones); SYNC_CORE and RSEQ are EINVAL and not in QUERY", Args: []ArgKind{Int, Hex, Int}},
+	unix.SYS_MLOCK2:            {Name: "mlock2", Fn: Mlock2, Support: Partial, Note: "as mlock; MLOCK_ONFAULT locks pages as they are faulted in", Args: []ArgKind{Hex, Hex, Hex}},
+	unix.SYS_SYSFS:             {Name: "sysfs", Fn: Sysfs, Support: Full, Note: "the filesystem types of /proc/filesystems", Args: []ArgKind{Int, Hex, Ptr}},
+
+	// seccomp inside the sandbox (sys_seccomp.go; sentry/seccomp,
+	// sentry/process/seccomp.go): filters the sentry evaluates before
+	// each syscall of a filtered thread. prctl's PR_GET/SET_SECCOMP
+	// share the handler.
+	unix.SYS_SECCOMP: {Name: "seccomp", Fn: Seccomp, Support: Partial, Note: "SET_MODE_STRICT; SET_MODE_FILTER with TSYNC, TSYNC_ESRCH, LOG, NEW_LISTENER, SPEC_ALLOW (nothing to turn off) and WAIT_KILLABLE_RECV; GET_ACTION_AVAIL, GET_NOTIF_SIZES; every action; the listener serves NOTIF_RECV, SEND (with CONTINUE), ID_VALID, ADDFD (SETFD, SEND), SET_FLAGS and poll; TRACE stops a tracer's PTRACE_O_TRACESECCOMP tracee (PTRACE_EVENT_SECCOMP; ENOSYS without one); 32-bit syscalls are refused before filters run", Args: []ArgKind{Int, Hex, Ptr}, Ret: Int},
+
+	// ptrace(2) inside the sandbox (sys_ptrace.go; sentry/process/ptrace*.go).
+	unix.SYS_PTRACE: {Name: "ptrace", Fn: Ptrace, Support: Partial, Note: "TRACEME, ATTACH, SEIZE, INTERRUPT, LISTEN, PEEK/POKE TEXT/DATA/USER, GET/SETREGS, GET/SETFPREGS, GET/SETREGSET (NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE), GET/SETSIGINFO, GET/SETSIGMASK, GETEVENTMSG, SETOPTIONS (all but SUSPEND_SECCOMP), CONT, SYSCALL, SYSEMU, SINGLESTEP (the trap flag), DETACH, KILL, ARCH_PRCTL, GET_SYSCALL_INFO; Linux's permission rules without an LSM (same IDs and dumpable, or CAP_SYS_PTRACE); hardware breakpoints (DR7 enables) are EIO; PEEKSIGINFO, GET_THREAD_AREA and SECCOMP_GET_FILTER are EIO", Args: []ArgKind{Int, Int, Hex, Hex}, Ret: Hex},
 }

@@ -28,8 +28,17 @@ func doClone(t *process.Thread, o process.CloneOptions) (uintptr, error) {
 }
 
 // Clone: clone(flags, stack, parent_tid, child_tid, tls) on x86-64.
+// With CLONE_PIDFD the pidfd is stored at parent_tid (so CLONE_PARENT_SETTID
+// cannot be given too, nor the obsolete CLONE_DETACHED).
 func Clone(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	flags := uint64(a[0])
+	if flags&unix.CLONE_PIDFD != 0 && flags&(unix.CLONE_PARENT_SETTID|unix.CLONE_DETACHED) != 0 {
+		return 0, unix.EINVAL
+	}
+	onCreate, err := clonePidFD(t, flags, a.Ptr(2))
+	if err != nil {
+		return 0, err
+	}
 	return doClone(t, process.CloneOptions{
 		Flags:      flags &^ 0xff,
 		ExitSignal: int(flags & 0xff),
@@ -37,6 +46,7 @@ func Clone(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		ParentTID:  a.Ptr(2),
 		ChildTID:   a.Ptr(3),
 		TLS:        a.Ptr(4),
+		OnCreate:   onCreate,
 	})
 }
 
@@ -70,6 +80,10 @@ func Clone3(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if stack != 0 || args[6] != 0 {
 		stack = uintptr(args[5] + args[6])
 	}
+	onCreate, err := clonePidFD(t, args[0], uintptr(args[1]))
+	if err != nil {
+		return 0, err
+	}
 	return doClone(t, process.CloneOptions{
 		Flags:      args[0],
 		ExitSignal: int(args[4]),
@@ -77,6 +91,7 @@ func Clone3(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		ChildTID:   uintptr(args[2]),
 		ParentTID:  uintptr(args[3]),
 		TLS:        uintptr(args[7]),
+		OnCreate:   onCreate,
 	})
 }
 
@@ -285,6 +300,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		Argv:      argv,
 		Envv:      envv,
 		ExecCreds: ExecCredentials(ctx.Creds, &newCreds),
+		MapVDSO:   s.VDSO.ForLoader(),
 	})
 	if err != nil {
 		m.DecUsers()
@@ -306,6 +322,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		return 0, unix.EIO
 	}
 	// Point of no return.
+	oldTID := t.TID()
 	t.KillOtherThreads()
 	if t.Exiting() {
 		// The process is being killed (another thread exited or
@@ -329,7 +346,11 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		m.SetAddressSpace(as)
 	}
 	t.SetCredentials(newCreds)
+	t.ExecDumpable()
 	t.ExecReleaseFutexes()
+	// A 64-bit ELF drops READ_IMPLIES_EXEC (set_personality_64bit); the
+	// rest of the persona is kept (setarch -R PROG).
+	t.TG.SetPersonality(t.TG.Personality() &^ readImpliesExec)
 	m.SetExecutable(loaded.Executable)
 	t.TG.SetMM(m)
 	t.ResetFPState()
@@ -345,6 +366,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	t.Task.SetName(loaded.Comm)
 	t.Regs = arch.NewInitialRegisters(loaded.Entry, loaded.Stack)
 	t.TG.ReleaseVfork()
+	t.PtraceExec(oldTID)
 	return 0, ErrNoReturn
 }
 
@@ -380,15 +402,29 @@ func Wait4(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err := copyOutStatus(t, a.Ptr(1), res.Status); err != nil {
 		return 0, err
 	}
-	if a.Ptr(3) != 0 {
-		var ru linux.Rusage
-		ru.UTime = linux.NsecToTimeval(res.UTime.Nanoseconds())
-		ru.STime = linux.NsecToTimeval(res.STime.Nanoseconds())
-		if _, err := ru.CopyOut(t, hostarch.Addr(a.Ptr(3))); err != nil {
-			return 0, unix.EFAULT
-		}
+	if err := copyOutWaitRusage(t, a.Ptr(3), res); err != nil {
+		return 0, err
 	}
 	return uintptr(res.PID), nil
+}
+
+// copyOutWaitRusage writes the rusage of wait4 and waitid (the reaped
+// child's CPU times and context switches, its waited-for children's
+// included) at addr, if addr is not NULL. Linux writes it only when a
+// child was found.
+func copyOutWaitRusage(t *process.Thread, addr uintptr, res process.WaitResult) error {
+	if addr == 0 {
+		return nil
+	}
+	var ru linux.Rusage
+	ru.UTime = linux.NsecToTimeval(res.UTime.Nanoseconds())
+	ru.STime = linux.NsecToTimeval(res.STime.Nanoseconds())
+	ru.NVCSw = int64(res.Nvcsw)
+	ru.NIvCSw = int64(res.Nivcsw)
+	if _, err := ru.CopyOut(t, hostarch.Addr(addr)); err != nil {
+		return unix.EFAULT
+	}
+	return nil
 }
 
 func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -404,6 +440,7 @@ func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		Stopped: opts&unix.WSTOPPED != 0,
 		Cont:    opts&unix.WCONTINUED != 0,
 	}
+	nonblockPidFD := false
 	switch idtype {
 	case unix.P_ALL:
 		o.PID = -1
@@ -420,6 +457,23 @@ func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if id == 0 {
 			o.PID = 0
 		}
+	case pPIDFD:
+		if a.Int(1) < 0 {
+			return 0, unix.EINVAL
+		}
+		tg, fl, err := getPidFD(t, id)
+		if err != nil {
+			return 0, err
+		}
+		if reaped(t, tg) {
+			return 0, unix.ECHILD
+		}
+		o.PID = tg.TGID()
+		if fl&unix.O_NONBLOCK != 0 && !o.NoHang {
+			// A non-blocking pidfd makes the wait WNOHANG, and
+			// "nothing yet" EAGAIN (Linux 5.10).
+			o.NoHang, nonblockPidFD = true, true
+		}
 	default:
 		return 0, unix.EINVAL
 	}
@@ -427,13 +481,21 @@ func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
+	if nonblockPidFD && res.PID == 0 {
+		return 0, unix.EAGAIN
+	}
 	if a.Ptr(2) != 0 {
 		var si linux.SignalInfo
 		if res.PID != 0 {
 			si.Signo = int32(unix.SIGCHLD)
 			si.SetPID(res.PID)
 			si.SetUID(int32(res.UID))
-			if sig, ok := res.Status.Stopped(); ok {
+			if _, ok := res.Status.Stopped(); ok && res.Trapped {
+				// A tracee's ptrace-stop: the whole report
+				// (signal and event) in si_status.
+				si.Code = linux.CLD_TRAPPED
+				si.SetStatus(int32(res.Status>>8) & 0xffff)
+			} else if sig, ok := res.Status.Stopped(); ok {
 				si.Code = linux.CLD_STOPPED
 				si.SetStatus(int32(sig))
 			} else if res.Status.Continued() {
@@ -451,6 +513,11 @@ func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 		if _, err := si.CopyOut(t, hostarch.Addr(a.Ptr(2))); err != nil {
 			return 0, unix.EFAULT
+		}
+	}
+	if res.PID != 0 {
+		if err := copyOutWaitRusage(t, a.Ptr(4), res); err != nil {
+			return 0, err
 		}
 	}
 	return 0, nil
@@ -503,7 +570,56 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	realtime := op&linux.FUTEX_CLOCK_REALTIME != 0
 	cmd := op &^ (linux.FUTEX_PRIVATE_FLAG | linux.FUTEX_CLOCK_REALTIME)
 	f := &t.S.Futexes
+	if realtime {
+		switch cmd {
+		case linux.FUTEX_WAIT, linux.FUTEX_WAIT_BITSET, linux.FUTEX_WAIT_REQUEUE_PI, process.FutexLockPI2:
+		default:
+			return 0, unix.ENOSYS
+		}
+	}
 	switch cmd {
+	case linux.FUTEX_LOCK_PI, process.FutexLockPI2, linux.FUTEX_TRYLOCK_PI:
+		o := process.PILockOpts{Try: cmd == linux.FUTEX_TRYLOCK_PI}
+		if !o.Try && a.Ptr(3) != 0 {
+			d, err := copyInTimespec(t, a.Ptr(3))
+			if err != nil {
+				return 0, err
+			}
+			// FUTEX_LOCK_PI's deadline is always CLOCK_REALTIME.
+			clock := int32(unix.CLOCK_MONOTONIC)
+			if realtime || cmd == linux.FUTEX_LOCK_PI {
+				clock = unix.CLOCK_REALTIME
+			}
+			o.Deadline = max(d, 1)
+			o.Now = func() time.Duration {
+				now, _ := clockNow(t, clock)
+				return time.Duration(now)
+			}
+		}
+		return 0, f.LockPI(t, addr, private, o)
+	case linux.FUTEX_UNLOCK_PI:
+		return 0, f.UnlockPI(t, addr, private)
+	case linux.FUTEX_WAIT_REQUEUE_PI:
+		var o process.PILockOpts
+		if a.Ptr(3) != 0 {
+			d, err := copyInTimespec(t, a.Ptr(3))
+			if err != nil {
+				return 0, err
+			}
+			clock := int32(unix.CLOCK_MONOTONIC)
+			if realtime {
+				clock = unix.CLOCK_REALTIME
+			}
+			o.Deadline = max(d, 1)
+			o.Now = func() time.Duration {
+				now, _ := clockNow(t, clock)
+				return time.Duration(now)
+			}
+		}
+		return 0, f.WaitRequeuePI(t, addr, a.Ptr(4), private, val, o)
+	case linux.FUTEX_CMP_REQUEUE_PI:
+		n, err := f.CmpRequeuePI(t, addr, a.Ptr(4), private, int(int32(val)), int(int32(a[3])), a.Uint(5))
+		return uintptr(n), err
 	case linux.FUTEX_WAIT, linux.FUTEX_WAIT_BITSET:
 		bitset := process.FutexBitsetAny
 		if cmd == linux.FUTEX_WAIT_BITSET {

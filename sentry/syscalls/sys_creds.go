@@ -437,12 +437,18 @@ func Times(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 }
 
 // Personality supports only PER_LINUX (and querying with 0xffffffff).
+// Personality is personality(2): 0xffffffff reads the process's
+// persona, anything else replaces it; the old one is returned. It is
+// inherited by fork and kept across execve (setarch). What the sandbox
+// does with it: READ_IMPLIES_EXEC makes readable mappings executable,
+// UNAME26 makes uname report a 2.6 release; ADDR_NO_RANDOMIZE changes
+// nothing because the sandbox's layout is not randomized anyway.
 func Personality(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	p := a.Uint(0)
-	if p == 0xffffffff || p == linux.PER_LINUX {
-		return linux.PER_LINUX, nil
+	if p == 0xffffffff {
+		return uintptr(t.TG.Personality()), nil
 	}
-	return linux.PER_LINUX, unix.EINVAL
+	return uintptr(t.TG.SetPersonality(p)), nil
 }
 
 func GetRobustList(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {

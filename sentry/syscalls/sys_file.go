@@ -11,6 +11,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs/devpts"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/mqueue"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/seccomp"
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"github.com/runsc-lite/runsc-lite/sentry/usermem"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
@@ -708,6 +709,10 @@ func Ioctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 		f.SetFlags(fl)
 		return 0, nil
+	case seccomp.IoctlNotifAddFD:
+		if l, ok := f.Impl().(*seccomp.Listener); ok {
+			return seccompAddFD(t, l, arg)
+		}
 	case linux.TIOCGPTPEER:
 		if m, ok := f.Impl().(*devpts.MasterFile); ok {
 			return openPTYPeer(t, m, uint32(arg))

@@ -5,6 +5,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
@@ -102,8 +103,33 @@ func Mmap(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	} else {
 		o.Offset = 0
 	}
-	return t.MM().MMap(o)
+	// READ_IMPLIES_EXEC (personality): readable mappings are executable.
+	if prot&unix.PROT_READ != 0 && t.TG.Personality()&readImpliesExec != 0 && o.MaxPerms.Execute {
+		o.Perms.Execute = true
+	}
+	if flags&unix.MAP_LOCKED != 0 {
+		if _, _, err := mlockLimit(t); err != nil {
+			return 0, err
+		}
+	}
+	addr, err := t.MM().MMap(o)
+	if err != nil || flags&unix.MAP_LOCKED == 0 {
+		return addr, err
+	}
+	// MAP_LOCKED: locked and populated as by mlock; past RLIMIT_MEMLOCK
+	// the mapping is undone and the error is EAGAIN (mlock_future_ok).
+	if _, err := doMlock(t, addr, uintptr(length), false); err != nil {
+		t.MM().Munmap(addr, uintptr(length))
+		if err == unix.ENOMEM {
+			err = unix.EAGAIN
+		}
+		return 0, err
+	}
+	return addr, nil
 }
+
+// readImpliesExec is personality's READ_IMPLIES_EXEC.
+const readImpliesExec = 0x0400000
 
 func Munmap(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return 0, t.MM().Munmap(a.Ptr(0), a[1])
@@ -113,6 +139,9 @@ func Mprotect(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	prot := a.Uint(2)
 	if prot&^(unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC|unix.PROT_GROWSDOWN|unix.PROT_GROWSUP) != 0 {
 		return 0, unix.EINVAL
+	}
+	if prot&unix.PROT_READ != 0 && t.TG.Personality()&readImpliesExec != 0 {
+		prot |= unix.PROT_EXEC
 	}
 	return 0, t.MM().Mprotect(a.Ptr(0), a[1], protToAccess(prot), prot&unix.PROT_GROWSDOWN != 0, vmLimits(t))
 }
@@ -134,7 +163,68 @@ func Msync(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return 0, t.MM().Msync(a.Ptr(0), a[1])
 }
 
+// mlockLimit returns RLIMIT_MEMLOCK in pages and whether the caller is
+// exempt (CAP_IPC_LOCK). EPERM when it may lock nothing at all (Linux's
+// can_do_mlock: no CAP_IPC_LOCK and a limit of 0).
+func mlockLimit(t *process.Thread) (uint64, bool, error) {
+	lim := t.TG.Limits.Get(unix.RLIMIT_MEMLOCK).Cur
+	if t.Credentials().HasCapability(linux.CAP_IPC_LOCK) || lim == unix.RLIM_INFINITY {
+		return 0, true, nil
+	}
+	if lim == 0 {
+		return 0, false, unix.EPERM
+	}
+	return lim / mm.PageSize, false, nil
+}
+
+func doMlock(t *process.Thread, addr, length uintptr, onFault bool) (uintptr, error) {
+	lim, unlimited, err := mlockLimit(t)
+	if err != nil {
+		return 0, err
+	}
+	return 0, t.MM().Mlock(addr, length, mm.MlockOpts{Lock: true, OnFault: onFault, LimitPages: lim, Unlimited: unlimited})
+}
+
+// Mlock is mlock(addr, len): the pages are populated and kswapd leaves
+// them resident (sentry/mm/mlock.go).
 func Mlock(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return doMlock(t, a.Ptr(0), a.Ptr(1), false)
+}
+
+// mlockOnFault is MLOCK_ONFAULT (mlock2) and MCL_ONFAULT's value.
+const mlockOnFault = 1
+
+// Mlock2 is mlock2(addr, len, flags).
+func Mlock2(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	flags := a.Uint(2)
+	if flags&^mlockOnFault != 0 {
+		return 0, unix.EINVAL
+	}
+	return doMlock(t, a.Ptr(0), a.Ptr(1), flags&mlockOnFault != 0)
+}
+
+// Munlock is munlock(addr, len).
+func Munlock(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	return 0, t.MM().Mlock(a.Ptr(0), a.Ptr(1), mm.MlockOpts{})
+}
+
+// Mlockall is mlockall(flags): MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT.
+func Mlockall(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	const mclCurrent, mclFuture, mclOnFault = 1, 2, 4
+	flags := a.Uint(0)
+	if flags == 0 || flags&^(mclCurrent|mclFuture|mclOnFault) != 0 || flags == mclOnFault {
+		return 0, unix.EINVAL
+	}
+	lim, unlimited, err := mlockLimit(t)
+	if err != nil {
+		return 0, err
+	}
+	return 0, t.MM().MlockAll(flags&mclCurrent != 0, flags&mclFuture != 0, flags&mclOnFault != 0, lim, unlimited)
+}
+
+// Munlockall is munlockall().
+func Munlockall(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	t.MM().MunlockAll()
 	return 0, nil
 }
 

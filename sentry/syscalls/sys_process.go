@@ -2,6 +2,8 @@ package syscalls
 
 import (
 	"crypto/rand"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
@@ -222,19 +224,78 @@ func Prctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			return 0, unix.EFAULT
 		}
 	case unix.PR_GET_DUMPABLE:
-		return 1, nil
-	case unix.PR_SET_DUMPABLE, unix.PR_SET_PDEATHSIG, unix.PR_SET_CHILD_SUBREAPER:
+		return uintptr(t.TG.Dumpable()), nil
+	case unix.PR_SET_DUMPABLE:
+		if d := a[1]; d == process.DumpableNo || d == process.DumpableUser {
+			t.TG.SetDumpable(int(d))
+			return 0, nil
+		}
+		return 0, unix.EINVAL
+	case unix.PR_SET_PDEATHSIG:
 		return 0, nil
+	case unix.PR_SET_CHILD_SUBREAPER:
+		t.TG.SetChildSubreaper(a[1] != 0)
 	case unix.PR_GET_CHILD_SUBREAPER:
-		return 0, nil
+		v := primitive.Int32(0)
+		if t.TG.ChildSubreaper() {
+			v = 1
+		}
+		if _, err := v.CopyOut(t, hostarch.Addr(a.Ptr(1))); err != nil {
+			return 0, unix.EFAULT
+		}
+	case unix.PR_SET_TIMERSLACK:
+		if a[1] == 0 {
+			t.TimerSlack = t.DefaultTimerSlack
+		} else {
+			t.TimerSlack = uint64(a[1])
+		}
+	case unix.PR_GET_TIMERSLACK:
+		return uintptr(t.TimerSlack), nil
+	case unix.PR_GET_TID_ADDRESS:
+		v := primitive.Uint64(t.ClearChildTID)
+		if _, err := v.CopyOut(t, hostarch.Addr(a.Ptr(1))); err != nil {
+			return 0, unix.EFAULT
+		}
+	case unix.PR_SET_VMA:
+		return prSetVMA(t, a)
 	case unix.PR_CAPBSET_READ, unix.PR_CAPBSET_DROP, unix.PR_CAP_AMBIENT,
 		unix.PR_GET_KEEPCAPS, unix.PR_SET_KEEPCAPS, unix.PR_GET_SECUREBITS, unix.PR_SET_SECUREBITS,
 		unix.PR_GET_NO_NEW_PRIVS, unix.PR_SET_NO_NEW_PRIVS:
 		return credsPrctl(t, a)
+	case unix.PR_GET_SECCOMP, unix.PR_SET_SECCOMP:
+		return seccompPrctl(t, a)
 	default:
 		return 0, unix.EINVAL
 	}
 	return 0, nil
+}
+
+// prSetVMA is prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, len, name):
+// the name (at most 79 printable characters, none of \\`$[]) shows as
+// [anon:name] in /proc/PID/maps; NULL removes it.
+func prSetVMA(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	const setVMAAnonName, maxLen = 0, 80
+	if a[1] != setVMAAnonName {
+		return 0, unix.EINVAL
+	}
+	var name string
+	if a.Ptr(4) != 0 {
+		n, err := t.CopyInString(a.Ptr(4), maxLen-1) // with the NUL, 80 bytes
+
+		if err == unix.ENAMETOOLONG {
+			return 0, unix.EINVAL
+		}
+		if err != nil {
+			return 0, unix.EFAULT
+		}
+		for _, c := range []byte(n) {
+			if c < 0x20 || c > 0x7e || strings.IndexByte("\\`$[]", c) >= 0 {
+				return 0, unix.EINVAL
+			}
+		}
+		name = n
+	}
+	return 0, t.MM().SetAnonName(a.Ptr(2), a.Ptr(3), name)
 }
 
 func Uname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -242,6 +303,10 @@ func Uname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	copy(u.Sysname[:], UnameSysname)
 	copy(u.Nodename[:], t.S.Hostname)
 	copy(u.Release[:], UnameRelease)
+	if t.TG.Personality()&uname26 != 0 {
+		clear(u.Release[:])
+		copy(u.Release[:], uname26Release(UnameRelease))
+	}
 	copy(u.Version[:], UnameVersion)
 	copy(u.Machine[:], UnameMachine)
 	copy(u.Domainname[:], t.S.Domainname)
@@ -249,6 +314,35 @@ func Uname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		return 0, unix.EFAULT
 	}
 	return 0, nil
+}
+
+// uname26 is personality's UNAME26 (setarch --uname-2.6).
+const uname26 = 0x0020000
+
+// uname26Release is Linux's override_release: "2.6.(60+minor)" followed
+// by what comes after the version numbers (6.12.0-x: 2.6.72-x).
+func uname26Release(rel string) string {
+	i, dots := 0, 0
+	for ; i < len(rel); i++ {
+		c := rel[i]
+		if c == '.' {
+			if dots++; dots >= 3 {
+				break
+			}
+		} else if c < '0' || c > '9' {
+			break
+		}
+	}
+	minor := 0
+	if _, after, ok := strings.Cut(rel, "."); ok {
+		for _, c := range after {
+			if c < '0' || c > '9' {
+				break
+			}
+			minor = minor*10 + int(c-'0')
+		}
+	}
+	return fmt.Sprintf("2.6.%d%s", minor+60, rel[i:])
 }
 
 func Sethostname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {

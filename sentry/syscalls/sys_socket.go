@@ -204,7 +204,7 @@ func Listen(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	defer f.DecRef()
 	backlog := int(a.Int(1))
-	if somax := t.S.Sockets.Somaxconn; uint32(a.Int(1)) > uint32(somax) {
+	if somax := t.S.Sockets.Somaxconn(); uint32(a.Int(1)) > uint32(somax) {
 		backlog = somax
 	}
 	return 0, sf.Socket().Listen(sockContext(t), backlog)

@@ -7,20 +7,27 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/softirqd"
+	"github.com/runsc-lite/runsc-lite/timekeeper"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
-// clockNow reads clock id. The sentry's clocks come from the host's
-// (it reads them for itself, as any kernel reads its clock source); the
-// CPU-time clocks come from the scheduler's accounting.
+// clockNow reads clock id. The sandbox's clocks are the timekeeper's
+// formula over the TSC, calibrated against the host's clocks, the same
+// one the vDSO evaluates (so trapped and vDSO reads make one clock); where
+// it does not serve a clock (MONOTONIC_RAW, TAI, or no usable TSC) the
+// sentry reads the host's for itself, as any kernel reads its clock
+// source. The CPU-time clocks come from the scheduler's accounting.
 func clockNow(t *process.Thread, id int32) (int64, error) {
 	if c, ok, err := cpuClockOf(t, id); ok {
 		if err != nil {
 			return 0, err
 		}
 		return c.Now().Nanoseconds(), nil
+	}
+	if ns, ok := timekeeper.Sandbox.Now(id); ok {
+		return ns, nil
 	}
 	switch id {
 	case unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC, unix.CLOCK_MONOTONIC_RAW,
@@ -153,20 +160,36 @@ func Time(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return uintptr(sec), nil
 }
 
-// sleepFor blocks the thread for d, releasing its CPU. It returns the time
-// left and EINTR if the thread was interrupted.
+// monoNow is the sandbox's CLOCK_MONOTONIC.
+func monoNow(t *process.Thread) time.Duration {
+	ns, _ := clockNow(t, unix.CLOCK_MONOTONIC)
+	return time.Duration(ns)
+}
+
+// sleepFor blocks the thread for d of the sandbox's CLOCK_MONOTONIC,
+// releasing its CPU. It returns the time left and EINTR if the thread was
+// interrupted. The wait itself runs on the host's clock; a wake-up that
+// comes before the sandbox's clock has moved d (the two may differ by the
+// timekeeper's slew, parts per million) waits for the rest, so a program
+// never measures a sleep shorter than it asked for.
 func sleepFor(t *process.Thread, d time.Duration) (time.Duration, error) {
 	if d <= 0 {
 		t.Task.Yield()
 		return 0, nil
 	}
-	deadline := time.Now().Add(d)
-	var wq kernel.WaitQueue
-	err := wq.Wait(t.Task, func() bool { return false }, kernel.WaitOpts{Timeout: d, Interruptible: true})
-	if err == kernel.ErrInterrupted {
-		return max(time.Until(deadline), 0), unix.EINTR
+	target := monoNow(t) + d
+	for {
+		var wq kernel.WaitQueue
+		err := wq.Wait(t.Task, func() bool { return false }, kernel.WaitOpts{Timeout: d, Interruptible: true})
+		now := monoNow(t)
+		if err == kernel.ErrInterrupted {
+			return max(target-now, 0), unix.EINTR
+		}
+		if now >= target {
+			return 0, nil
+		}
+		d = target - now
 	}
-	return 0, nil
 }
 
 func copyInTimespec(t *process.Thread, addr uintptr) (time.Duration, error) {
@@ -185,16 +208,16 @@ func Nanosleep(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return sleepUntil(t, time.Now().Add(d), a.Ptr(1))
+	return sleepUntil(t, monoNow(t)+d, a.Ptr(1))
 }
 
-// sleepUntil sleeps until deadline (a relative nanosleep or
-// clock_nanosleep turned absolute). Interrupted, it writes the time left
+// sleepUntil sleeps until deadline on the sandbox's CLOCK_MONOTONIC (a
+// relative nanosleep or clock_nanosleep turned absolute). Interrupted, it writes the time left
 // to rem (if not 0) and leaves a restart block that sleeps on to the same
 // deadline, so a restart after a stop or a handler-less signal ends when
 // the sleep would have (restart_syscall).
-func sleepUntil(t *process.Thread, deadline time.Time, rem uintptr) (uintptr, error) {
-	left, err := sleepFor(t, time.Until(deadline))
+func sleepUntil(t *process.Thread, deadline time.Duration, rem uintptr) (uintptr, error) {
+	left, err := sleepFor(t, deadline-monoNow(t))
 	if err == unix.EINTR {
 		if rem != 0 {
 			ts := linux.NsecToTimespec(left.Nanoseconds())
@@ -238,7 +261,7 @@ func ClockNanosleep(t *process.Thread, a arch.SyscallArguments) (uintptr, error)
 		return sleepOnCPUClock(t, c, target, 0)
 	}
 	if flags&unix.TIMER_ABSTIME == 0 {
-		return sleepUntil(t, time.Now().Add(d), a.Ptr(3))
+		return sleepUntil(t, monoNow(t)+d, a.Ptr(3))
 	}
 	// An absolute sleep is simply run again when restarted.
 	now, _ := clockNow(t, id)
@@ -248,7 +271,7 @@ func ClockNanosleep(t *process.Thread, a arch.SyscallArguments) (uintptr, error)
 
 // tickNs is the sandbox's tick (HZ=250), the resolution Linux reports for
 // its coarse clocks and its tick-sampled CPU clocks.
-const tickNs = 4000000
+const tickNs = timekeeper.TickNs
 
 // sleepOnCPUClock sleeps until CPU clock c reaches target, releasing the
 // CPU (a timer on the clock wakes it). Interrupted, it writes the time left

@@ -1,15 +1,10 @@
 /* ioctl: TCGETS on descriptors that are not terminals (ENOTTY), FIONREAD on
- * a pipe, FIOCLEX/FIONCLEX, the interface ioctls on sockets of families
- * other than INET (Linux's sock_ioctl passes them to dev_ioctl: busybox's
- * ip asks an AF_UNIX socket for SIOCGIFINDEX), and with argv[1] == "tty"
- * (stdin and stdout on a
+ * a pipe, FIOCLEX/FIONCLEX, and with argv[1] == "tty" (stdin and stdout on a
  * pseudo-terminal set up by the test harness, 40 rows x 100 columns):
  * TCGETS/TCSETS/TIOCGWINSZ on it. */
 #include "common.h"
 #include <fcntl.h>
-#include <net/if.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <termios.h>
 
@@ -60,27 +55,5 @@ int main(int argc, char **argv) {
 	report("FIONREAD pipe", ioctl(p[0], FIONREAD, &avail));
 	printf("FIONREAD bytes: %d\n", avail);
 	report("unknown ioctl on pipe", ioctl(p[0], 0x12345678, 0));
-
-	int domains[] = {AF_UNIX, AF_NETLINK};
-	const char *names[] = {"AF_UNIX", "AF_NETLINK"};
-	for (int i = 0; i < 2; i++) {
-		int s = socket(domains[i], SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		struct ifreq ifr;
-		memset(&ifr, 0, sizeof(ifr));
-		strcpy(ifr.ifr_name, "lo");
-		char what[64];
-		snprintf(what, sizeof(what), "SIOCGIFINDEX lo on %s", names[i]);
-		report(what, ioctl(s, SIOCGIFINDEX, &ifr));
-		printf("lo index: %d\n", ifr.ifr_ifindex);
-		snprintf(what, sizeof(what), "SIOCGIFFLAGS lo on %s", names[i]);
-		report(what, ioctl(s, SIOCGIFFLAGS, &ifr));
-		printf("lo up, loopback: %d\n", (ifr.ifr_flags & (IFF_UP | IFF_LOOPBACK)) == (IFF_UP | IFF_LOOPBACK));
-		strcpy(ifr.ifr_name, "nosuch0");
-		snprintf(what, sizeof(what), "SIOCGIFINDEX nosuch0 on %s", names[i]);
-		report(what, ioctl(s, SIOCGIFINDEX, &ifr));
-		snprintf(what, sizeof(what), "unknown ioctl on %s", names[i]);
-		report(what, ioctl(s, 0x12345678, 0));
-		close(s);
-	}
 	return 0;
 }

@@ -232,7 +232,9 @@ func (e *End) Read(ctx *fs.Context, dst []byte, fl uint32) (int, error) {
 		if p.n > 0 {
 			n := p.takeLocked(dst)
 			p.mu.Unlock()
-			p.wq.NotifyAll()
+			// Synchronous, as Linux's pipe_read: the reader
+			// usually waits for more next.
+			p.wq.NotifyAllSync(ctx.Waker())
 			p.notifier.Notify(unix.POLLOUT)
 			return n, nil
 		}
@@ -375,7 +377,9 @@ func (e *End) Write(ctx *fs.Context, src []byte, fl uint32) (int, error) {
 			p.putLocked(src[total : total+n])
 			p.mu.Unlock()
 			total += n
-			p.rq.NotifyAll()
+			// Synchronous, as Linux's pipe_write: the writer
+			// usually waits for the answer next.
+			p.rq.NotifyAllSync(ctx.Waker())
 			p.notifier.Notify(unix.POLLIN)
 			if total == len(src) {
 				return total, nil

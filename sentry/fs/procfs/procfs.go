@@ -125,7 +125,7 @@ func (p *procFS) buildRoot() {
 	r.Add("version", p.text(func(*fs.Context) string {
 		return fmt.Sprintf("Linux version %s (runsc-lite@runsc-lite) (gcc (GCC) 14.2.0, GNU ld 2.43) %s\n", KernelRelease, KernelVersion)
 	}))
-	r.Add("filesystems", p.static("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tpipefs\nnodev\tmqueue\nnodev\toverlay\nnodev\t9p\n"))
+	r.Add("filesystems", p.static(filesystemsText()))
 	r.Add("cmdline", p.static("BOOT_IMAGE=/vmlinuz-runsc-lite ro quiet\n"))
 	r.Add("swaps", p.text(p.swaps))
 	r.Add("locks", p.text(func(*fs.Context) string { return lock.ProcLocks() }))
@@ -166,6 +166,11 @@ func (p *procFS) buildSys() *synth.Dir {
 	kern.Add("overflowgid", p.static("65534\n"))
 	kern.Add("randomize_va_space", p.static("2\n"))
 	kern.Add("yama", p.dir().Add("ptrace_scope", p.static("1\n")))
+	// seccomp inside the sandbox (sentry/seccomp): every action, and
+	// Linux's default of which are logged (read-only here).
+	kern.Add("seccomp", p.dir().
+		Add("actions_avail", p.static("kill_process kill_thread trap errno user_notif trace log allow\n")).
+		Add("actions_logged", p.static("kill_process kill_thread trap errno user_notif trace log\n")))
 	p.addIPCSysctls(kern) // shmmax, sem, msgmax... (ipc.go)
 	bootID := randomUUID()
 	random := p.dir()
@@ -315,6 +320,7 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 		}
 		return b, nil
 	})
+	d.Add("mem", &memNode{attr: p.taskAttr(t, 0600, next()), th: th}) // mem.go
 	file("environ", 0400, func(*fs.Context) ([]byte, error) {
 		if m := memOf(th); m != nil {
 			return m.Env(), nil
@@ -398,6 +404,13 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 		}
 		d.Add("task", tasks)
 	}
+	// personality(2)'s persona (0400, as Linux's).
+	file("personality", 0400, func(*fs.Context) ([]byte, error) {
+		if th == nil {
+			return []byte("00000000\n"), nil
+		}
+		return fmt.Appendf(nil, "%08x\n", th.TG.Personality()), nil
+	})
 	return d
 }
 
@@ -593,8 +606,12 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 	}
 	fmt.Fprintf(&b, "Name:\t%s\n", t.Name())
 	fmt.Fprintf(&b, "Umask:\t%04o\n", umask)
+	var tracer int32
+	if th != nil {
+		tracer = th.TracerPID()
+	}
 	fmt.Fprintf(&b, "State:\t%c (%s)\n", st, stName)
-	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", t.TGID(), t.TID(), ppidOf(t))
+	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t%d\n", t.TGID(), t.TID(), ppidOf(t), tracer)
 	// Kernel threads are root with every capability.
 	c := auth.NewRoot()
 	if th != nil {
@@ -630,7 +647,7 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 			anon, file, shmem, swap := th.TG.MemoryPages()
 			rss := (anon + file + shmem) * 4
 			fmt.Fprintf(&b, "VmPeak:\t%8d kB\nVmSize:\t%8d kB\nVmLck:\t%8d kB\nVmPin:\t%8d kB\nVmHWM:\t%8d kB\nVmRSS:\t%8d kB\nRssAnon:\t%8d kB\nRssFile:\t%8d kB\nRssShmem:\t%8d kB\nVmData:\t%8d kB\nVmStk:\t%8d kB\nVmExe:\t%8d kB\nVmLib:\t%8d kB\nVmPTE:\t%8d kB\nVmSwap:\t%8d kB\n",
-				vsz, vsz, 0, 0, rss, rss, anon*4, file*4, shmem*4, m.DataPages()*4, 132, 0, 0, 0, swap*4)
+				vsz, vsz, m.LockedPages()*4, 0, rss, rss, anon*4, file*4, shmem*4, m.DataPages()*4, 132, 0, 0, 0, swap*4)
 		}
 		fmt.Fprintf(&b, "Threads:\t%d\n", len(th.TG.Threads()))
 	} else {
@@ -650,7 +667,11 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 	if c.NoNewPrivs {
 		nnp = 1
 	}
-	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nSeccomp_filters:\t0\n", nnp)
+	var scMode, scFilters int
+	if th != nil {
+		scMode, scFilters = th.SeccompMode(), th.SeccompFilterCount()
+	}
+	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t%d\nSeccomp_filters:\t%d\n", nnp, scMode, scFilters)
 	n := p.s.Kernel.NumCPUs()
 	aff := t.Affinity()
 	var mask uint64
@@ -837,4 +858,16 @@ func (p *procFS) uptime(*fs.Context) string {
 		idle += id.Seconds()
 	}
 	return fmt.Sprintf("%.2f %.2f\n", up, idle)
+}
+
+// Filesystems are the filesystem types the sandbox's kernel knows, in
+// /proc/filesystems order (sysfs(2) numbers them from 0 in this order).
+var Filesystems = []string{"sysfs", "tmpfs", "proc", "devtmpfs", "pipefs", "mqueue", "overlay", "9p"}
+
+func filesystemsText() string {
+	var b strings.Builder
+	for _, n := range Filesystems {
+		b.WriteString("nodev\t" + n + "\n")
+	}
+	return b.String()
 }

@@ -19,6 +19,16 @@ import (
 
 // stateOf returns the /proc state letter and name of t.
 func stateOf(t *kernel.Task) (byte, string) {
+	if th := thread(t); th != nil && t.State() != kernel.TaskDead {
+		// A stopped user thread sleeps in the kernel's sense; Linux
+		// shows why (TASK_TRACED, TASK_STOPPED).
+		if th.PtraceStopped() {
+			return 't', "tracing stop"
+		}
+		if th.GroupStopped() {
+			return 'T', "stopped"
+		}
+	}
 	switch t.State() {
 	case kernel.TaskRunning, kernel.TaskRunnable, kernel.TaskCreated:
 		return 'R', "running"

@@ -497,6 +497,26 @@ func (s *sock) Ioctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, err
 	return 0, unix.ENOTTY
 }
 
+// DeviceIoctl implements socket.DeviceIoctler: the interface queries of a
+// socket of another family (AF_UNIX, AF_NETLINK) go to the host through a
+// host socket made for the call, as Linux's dev_ioctl answers them on any
+// socket. The address queries are AF_INET's own (ENOTTY), and any other
+// request of the socket ioctl range is EOPNOTSUPP.
+func (f *Family) DeviceIoctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, error) {
+	switch {
+	case cmd == unix.SIOCGIFADDR || cmd == unix.SIOCGIFNETMASK || cmd == unix.SIOCGIFBRDADDR || cmd == unix.SIOCGIFDSTADDR:
+		return 0, unix.ENOTTY
+	case cmd != unix.SIOCGIFCONF && !slices.Contains(ifreqIoctls, uintptr(cmd)):
+		return 0, unix.EOPNOTSUPP
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	return (&sock{fd: fd}).Ioctl(ctx, cmd, arg)
+}
+
 // queueIoctls read an int of the socket's queues.
 var queueIoctls = []uintptr{unix.SIOCINQ, unix.SIOCOUTQ, unix.SIOCOUTQNSD, unix.SIOCATMARK}
 

@@ -71,6 +71,11 @@ type Net struct {
 	pingMu            sync.Mutex
 	pingLow, pingHigh uint32
 
+	// rmem and wmem are net.ipv4.tcp_rmem and tcp_wmem as written
+	// (min, default, max); the stack has them ordered.
+	memMu      sync.Mutex
+	rmem, wmem [3]int64
+
 	// unprivPortStart is net.ipv4.ip_unprivileged_port_start: binding a
 	// port below it takes CAP_NET_BIND_SERVICE (Linux's default 1024;
 	// Docker sets 0 in its containers).
@@ -82,6 +87,12 @@ type Net struct {
 func Register(reg *socket.Registry, st *net.Stack) *Net {
 	n := &Net{Stack: st, socks: make(map[*sock]struct{}), pingLow: 0, pingHigh: 2147483647}
 	n.unprivPortStart.Store(1024)
+	var ro tcpip.TCPReceiveBufferSizeRangeOption
+	st.TCPIP().TransportProtocolOption(tcp.ProtocolNumber, &ro)
+	n.rmem = [3]int64{int64(ro.Min), int64(ro.Default), int64(ro.Max)}
+	var wo tcpip.TCPSendBufferSizeRangeOption
+	st.TCPIP().TransportProtocolOption(tcp.ProtocolNumber, &wo)
+	n.wmem = [3]int64{int64(wo.Min), int64(wo.Default), int64(wo.Max)}
 	reg.Register(&Family{domain: unix.AF_INET, net: n})
 	reg.Register(&Family{domain: unix.AF_INET6, net: n})
 	return n

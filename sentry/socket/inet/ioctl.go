@@ -66,36 +66,43 @@ func (s *sock) Ioctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, err
 		return putInt(int32(v))
 	case unix.SIOCATMARK:
 		return putInt(0)
-	}
-	return devIoctl(s.net.Stack, ctx, cmd, arg)
-}
-
-// DevIoctl implements socket.DevIoctler: the interface ioctls on a socket
-// of another family (AF_UNIX, netlink), which Linux's sock_ioctl passes
-// to dev_ioctl when the family does not serve them (busybox's ip asks an
-// AF_UNIX socket for SIOCGIFINDEX).
-func (f *Family) DevIoctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, error) {
-	if ctx == nil || ctx.Context == nil || ctx.Mem == nil {
-		return 0, unix.EFAULT
-	}
-	return devIoctl(f.net.Stack, ctx, cmd, arg)
-}
-
-// devIoctl serves the interface ioctls (dev_ioctl's) from st's devices;
-// ENOTTY for any other.
-func devIoctl(st *net.Stack, ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, error) {
-	switch cmd {
 	case unix.SIOCGIFCONF:
-		return 0, ifconf(st, ctx, arg)
+		return 0, ifconf(s.net.Stack, ctx, arg)
 	case unix.SIOCGIFFLAGS, unix.SIOCGIFINDEX, unix.SIOCGIFNAME, unix.SIOCGIFMTU, unix.SIOCGIFHWADDR,
 		unix.SIOCGIFADDR, unix.SIOCGIFNETMASK, unix.SIOCGIFBRDADDR, unix.SIOCGIFTXQLEN, unix.SIOCGIFMETRIC,
 		unix.SIOCGIFMAP, unix.SIOCGIFDSTADDR:
-		return 0, ifreqIoctl(st, ctx, cmd, arg)
+		return 0, ifreqIoctl(s.net.Stack, ctx, cmd, arg)
 	case unix.SIOCSIFFLAGS, unix.SIOCSIFMTU, unix.SIOCSIFADDR, unix.SIOCSIFNETMASK, unix.SIOCSIFHWADDR:
 		// Changing interfaces is not supported from inside.
 		return 0, unix.EPERM
 	}
 	return 0, unix.ENOTTY
+}
+
+// DeviceIoctl implements socket.DeviceIoctler: Linux's dev_ioctl, which
+// answers the interface ioctls of any socket whose family does not know
+// them (an AF_UNIX or AF_NETLINK socket: busybox ip and ifconfig ask
+// through those). The queries by name or index and SIOCGIFCONF are
+// answered from the sandbox's devices; the address queries
+// (SIOCGIFADDR...) are AF_INET's own (ENOTTY elsewhere, as in Linux), and
+// any other request of the socket ioctl range is EOPNOTSUPP.
+func (f *Family) DeviceIoctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, error) {
+	if ctx == nil || ctx.Context == nil || ctx.Mem == nil {
+		return 0, unix.EFAULT
+	}
+	switch cmd {
+	case unix.SIOCGIFCONF:
+		return 0, ifconf(f.net.Stack, ctx, arg)
+	case unix.SIOCGIFFLAGS, unix.SIOCGIFINDEX, unix.SIOCGIFNAME, unix.SIOCGIFMTU, unix.SIOCGIFHWADDR,
+		unix.SIOCGIFTXQLEN, unix.SIOCGIFMETRIC, unix.SIOCGIFMAP:
+		return 0, ifreqIoctl(f.net.Stack, ctx, cmd, arg)
+	case unix.SIOCGIFADDR, unix.SIOCGIFNETMASK, unix.SIOCGIFBRDADDR, unix.SIOCGIFDSTADDR,
+		unix.SIOCSIFADDR, unix.SIOCSIFNETMASK, unix.SIOCSIFBRDADDR, unix.SIOCSIFDSTADDR:
+		return 0, unix.ENOTTY
+	case unix.SIOCSIFFLAGS, unix.SIOCSIFMTU, unix.SIOCSIFHWADDR:
+		return 0, unix.EPERM
+	}
+	return 0, unix.EOPNOTSUPP
 }
 
 // ifreqIoctl serves one SIOCGIF* request on the struct ifreq at arg.
@@ -151,9 +158,13 @@ func ifreqIoctl(st *net.Stack, ctx *socket.Context, cmd uint32, arg uintptr) err
 				v[i/8] |= 0x80 >> (i % 8)
 			}
 		case unix.SIOCGIFBRDADDR:
-			v = a.Addr().As4()
-			for i := a.Bits(); i < 32; i++ {
-				v[i/8] |= 0x80 >> (i % 8)
+			// An address has a broadcast address only on a
+			// broadcast device (lo has none: 0.0.0.0, as Linux).
+			if d.Flags()&unix.IFF_BROADCAST != 0 {
+				v = a.Addr().As4()
+				for i := a.Bits(); i < 32; i++ {
+					v[i/8] |= 0x80 >> (i % 8)
+				}
 			}
 		}
 		copy(u[4:8], v[:])

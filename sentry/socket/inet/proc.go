@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/runsc-lite/runsc-lite/sentry/net"
@@ -49,35 +48,49 @@ func (f *Family) ProcFiles() []socket.ProcFile {
 		lo, hi := st.TCPIP().PortRange()
 		return fmt.Sprintf("%d\t%d\n", lo, hi)
 	}, func(data []byte) error {
-		// ipv4_local_port_range: 1 <= low <= high <= 65535.
-		lo, hi, err := twoInts(data)
-		if err != nil || lo < 1 || hi > 65535 || lo > hi {
+		// ipv4_local_port_range: each in 1..65535, low <= high, and
+		// low not below ip_unprivileged_port_start.
+		lo, hi := st.TCPIP().PortRange()
+		v, err := socket.ParseSysctlInts(data, 2)
+		if err != nil {
+			return err
+		}
+		r := [2]int64{int64(lo), int64(hi)}
+		copy(r[:], v)
+		if r[0] < 1 || r[1] > 65535 || r[1] < 1 || r[0] > 65535 || r[1] < r[0] || r[0] < int64(n.unprivPortStart.Load()) {
 			return unix.EINVAL
 		}
-		return translate(st.TCPIP().SetPortRange(uint16(lo), uint16(hi)))
+		return translate(st.TCPIP().SetPortRange(uint16(r[0]), uint16(r[1])))
 	})
-	sys("ipv4/tcp_rmem", func() string {
-		var o tcpip.TCPReceiveBufferSizeRangeOption
-		st.TCPIP().TransportProtocolOption(tcp.ProtocolNumber, &o)
-		return fmt.Sprintf("%d\t%d\t%d\n", o.Min, o.Default, o.Max)
+	rw("ipv4/tcp_rmem", func() string { return n.bufRange(&n.rmem) }, func(data []byte) error {
+		// Measured on Linux 6.18: tcp_rmem refuses values below 4096.
+		return n.setBufRange(&n.rmem, data, 4096)
 	})
-	sys("ipv4/tcp_wmem", func() string {
-		var o tcpip.TCPSendBufferSizeRangeOption
-		st.TCPIP().TransportProtocolOption(tcp.ProtocolNumber, &o)
-		return fmt.Sprintf("%d\t%d\t%d\n", o.Min, o.Default, o.Max)
+	rw("ipv4/tcp_wmem", func() string { return n.bufRange(&n.wmem) }, func(data []byte) error {
+		return n.setBufRange(&n.wmem, data, 1)
 	})
 	rw("ipv4/ping_group_range", func() string {
 		n.pingMu.Lock()
 		defer n.pingMu.Unlock()
 		return fmt.Sprintf("%d\t%d\n", n.pingLow, n.pingHigh)
 	}, func(data []byte) error {
-		lo, hi, err := twoInts(data)
-		if err != nil || lo < 0 || hi < 0 || lo > 1<<31-1 || hi > 1<<31-1 {
-			return unix.EINVAL
+		// ipv4_ping_group_range: GIDs 0..2^31-1; a high below the
+		// low disables ICMP sockets ("1 0").
+		v, err := socket.ParseSysctlInts(data, 2)
+		if err != nil {
+			return err
 		}
 		n.pingMu.Lock()
-		n.pingLow, n.pingHigh = uint32(lo), uint32(hi)
-		n.pingMu.Unlock()
+		defer n.pingMu.Unlock()
+		r := [2]int64{int64(n.pingLow), int64(n.pingHigh)}
+		copy(r[:], v)
+		if r[0] < 0 || r[1] < 0 {
+			return unix.EINVAL
+		}
+		if r[1] < r[0] {
+			r = [2]int64{1, 0}
+		}
+		n.pingLow, n.pingHigh = uint32(r[0]), uint32(r[1])
 		return nil
 	})
 	sys("ipv4/tcp_sack", func() string {
@@ -93,11 +106,17 @@ func (f *Family) ProcFiles() []socket.ProcFile {
 	rw("ipv4/ip_unprivileged_port_start", func() string {
 		return fmt.Sprintf("%d\n", n.unprivPortStart.Load())
 	}, func(data []byte) error {
-		v, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
-		if err != nil || v < 0 || v > 65535 {
+		// ipv4_privileged_ports: 0..65535, and not above the local
+		// port range's low end.
+		v, err := socket.ParseSysctlInts(data, 1)
+		if err != nil {
+			return err
+		}
+		lo, _ := st.TCPIP().PortRange()
+		if v[0] < 0 || v[0] > 65535 || v[0] > int64(lo) {
 			return unix.EINVAL
 		}
-		n.unprivPortStart.Store(uint32(v))
+		n.unprivPortStart.Store(uint32(v[0]))
 		return nil
 	})
 	static("ipv4/tcp_syncookies", "1")
@@ -120,18 +139,43 @@ func (f *Family) ProcFiles() []socket.ProcFile {
 	return files
 }
 
-// twoInts parses a sysctl value of two integers.
-func twoInts(data []byte) (a, b int64, err error) {
-	f := strings.Fields(string(data))
-	if len(f) != 2 {
-		return 0, 0, unix.EINVAL
+// bufRange renders tcp_rmem or tcp_wmem.
+func (n *Net) bufRange(r *[3]int64) string {
+	n.memMu.Lock()
+	defer n.memMu.Unlock()
+	return fmt.Sprintf("%d\t%d\t%d\n", r[0], r[1], r[2])
+}
+
+// setBufRange is a write to tcp_rmem (r == &n.rmem) or tcp_wmem: up to
+// three values (min, default, max), each at least least (Linux keeps them
+// as written, in any order); the stack gets them ordered.
+func (n *Net) setBufRange(r *[3]int64, data []byte, least int64) error {
+	v, err := socket.ParseSysctlInts(data, 3)
+	if err != nil {
+		return err
 	}
-	a, err1 := strconv.ParseInt(f[0], 10, 64)
-	b, err2 := strconv.ParseInt(f[1], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, 0, unix.EINVAL
+	n.memMu.Lock()
+	defer n.memMu.Unlock()
+	nr := *r
+	copy(nr[:], v)
+	for _, x := range nr {
+		if x < least {
+			return unix.EINVAL
+		}
 	}
-	return a, b, nil
+	*r = nr
+	lo, hi := int(nr[0]), max(int(nr[0]), int(nr[2]))
+	def := min(max(int(nr[1]), lo), hi)
+	var terr tcpip.Error
+	if r == &n.rmem {
+		terr = n.Stack.TCPIP().SetTransportProtocolOption(tcp.ProtocolNumber, &tcpip.TCPReceiveBufferSizeRangeOption{Min: lo, Default: def, Max: hi})
+	} else {
+		terr = n.Stack.TCPIP().SetTransportProtocolOption(tcp.ProtocolNumber, &tcpip.TCPSendBufferSizeRangeOption{Min: lo, Default: def, Max: hi})
+	}
+	if terr != nil {
+		return translate(terr)
+	}
+	return nil
 }
 
 // counts returns the number of established TCP connections and of UDP

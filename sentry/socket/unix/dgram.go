@@ -162,7 +162,7 @@ func (e *endpoint) dgramSend(ctx *socket.Context, src *usermem.IOSequence, o *so
 		e.wmem.Add(m.truesize)
 		other.queue.push(m)
 		unlock()
-		other.notify(sys.POLLIN)
+		other.notifySync(ctx.Waker(), sys.POLLIN)
 		return n, nil
 	}
 }

@@ -113,9 +113,14 @@ func (e *endpoint) SetIno(ino uint64) {
 func (e *endpoint) Type() (int, int) { return e.stype, 0 }
 
 // notify wakes e's waiters and pollers for events.
-func (e *endpoint) notify(events uint32) {
+func (e *endpoint) notify(events uint32) { e.notifySync(nil, events) }
+
+// notifySync is notify from a sending task that usually waits for the
+// answer next: a reader is woken synchronously (Linux's sock_def_readable
+// uses the _sync wake-up), to take the sender's CPU when it blocks.
+func (e *endpoint) notifySync(waker *kernel.Task, events uint32) {
 	if events&(sys.POLLIN|sys.POLLHUP|sys.POLLERR|sys.POLLRDHUP) != 0 {
-		e.readQ.NotifyAll()
+		e.readQ.NotifyAllSync(waker)
 	}
 	if events&(sys.POLLOUT|sys.POLLHUP|sys.POLLERR) != 0 {
 		e.writeQ.NotifyAll()

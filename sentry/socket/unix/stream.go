@@ -1,6 +1,7 @@
 package unix
 
 import (
+	"github.com/runsc-lite/runsc-lite/kernel"
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"github.com/runsc-lite/runsc-lite/sentry/usermem"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
@@ -148,7 +149,7 @@ func (e *endpoint) streamSend(ctx *socket.Context, src *usermem.IOSequence, o *s
 			m.rights = takeRights(o.Control.Rights)
 			rightsSent = true
 		}
-		if err := e.deliver(p, m); err != nil {
+		if err := e.deliver(ctx.Waker(), p, m); err != nil {
 			if sent == 0 {
 				ctx.RaiseSIGPIPE(o.Flags)
 				return 0, sys.EPIPE
@@ -164,8 +165,9 @@ func (e *endpoint) streamSend(ctx *socket.Context, src *usermem.IOSequence, o *s
 }
 
 // deliver queues m on the connected peer p, charging e: EPIPE when p is
-// gone or shut down for reading (m is then dropped).
-func (e *endpoint) deliver(p *endpoint, m *message) error {
+// gone or shut down for reading (m is then dropped). waker is the sending
+// task (nil for the sentry): the peer's reader is woken synchronously.
+func (e *endpoint) deliver(waker *kernel.Task, p *endpoint, m *message) error {
 	f := e.fam
 	if len(m.rights) > 0 {
 		f.gc.gcMu.Lock()
@@ -190,7 +192,7 @@ func (e *endpoint) deliver(p *endpoint, m *message) error {
 	if len(m.rights) > 0 {
 		f.gc.gcMu.Unlock()
 	}
-	p.notify(sys.POLLIN)
+	p.notifySync(waker, sys.POLLIN)
 	return nil
 }
 

@@ -1,0 +1,76 @@
+package kernel
+
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+)
+
+// This file is the hand-off: how a sandbox CPU passes from one task's host
+// thread to another's.
+//
+// Every task's goroutine is locked to its own host thread, so a hand-off is
+// a host thread wake-up. It is done with one futex word per task (grant)
+// and the host's futex calls, not a Go channel: a channel send readies the
+// goroutine in Go's scheduler, which must then find a P for it and pass the
+// P to the goroutine's locked thread (startlockedm), and the sender's own
+// park hands its P to yet another thread. Measured on one host CPU
+// (BenchmarkHostHandoff), that is two to three host thread switches per
+// hand-off; a futex wake of the parked thread is one.
+//
+// The granter also moves the woken thread to the CPU's host CPU before it
+// wakes it (sched_setaffinity on the thread), so the host wakes it where it
+// will run instead of on its old host CPU followed by a migration.
+//
+// Protocol, per task: grant is 1 when a CPU was handed to the task and not
+// yet taken. The granter (the task that chose it in switchLocked, after
+// dropping the CPU's lock) pins the thread, stores 1 and wakes the word;
+// the task waits until it can swap 1 for 0. pinned and hostTID are written
+// by the task before its first wake-up and afterwards only by granters,
+// each before its store to grant (so the task and the next granter see
+// them through grant's atomics).
+
+// futexWait blocks the calling host thread while *w == val (or until a
+// wake or a signal: callers re-check). Private futex: the sentry's own
+// memory.
+func futexWait(w *atomic.Uint32, val uint32) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)),
+		linux.FUTEX_WAIT|linux.FUTEX_PRIVATE_FLAG, uintptr(val), 0, 0, 0)
+}
+
+// futexWake wakes one host thread waiting on w.
+func futexWake(w *atomic.Uint32) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)),
+		linux.FUTEX_WAKE|linux.FUTEX_PRIVATE_FLAG, 1, 0, 0, 0)
+}
+
+// grantCPU wakes a task that switchLocked chose to run (t.cpu is set): its
+// thread is pinned to the CPU's host CPU and woken. nil is a no-op (the CPU
+// went idle).
+//
+// Preconditions: no CPU lock is held (the wake-up may switch the host CPU
+// to t's thread at once); t was returned by switchLocked.
+func (t *Task) grantCPU() {
+	if t == nil {
+		return
+	}
+	if hc := t.cpu.Load().hostCPU; hc != t.pinned && t.hostTID != 0 {
+		var set unix.CPUSet
+		set.Set(hc)
+		if unix.SchedSetaffinity(int(t.hostTID), &set) == nil {
+			t.pinned = hc
+		}
+	}
+	t.grant.Store(1)
+	futexWake(&t.grant)
+}
+
+// waitForCPU parks the task's thread until a CPU is handed to it.
+func (t *Task) waitForCPU() {
+	for !t.grant.CompareAndSwap(1, 0) {
+		futexWait(&t.grant, 0)
+	}
+	t.onCPU()
+}

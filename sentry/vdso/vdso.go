@@ -1,0 +1,147 @@
+// Package vdso is the sandbox's vDSO: a small ELF shared object built from
+// src/vdso.c and src/vdso.lds (src/gen.sh; the built image vdso.so is checked in and
+// embedded, with the compiler that built it in vdso.so.gcc, so building
+// the sentry needs no C compiler; TestImageMatchesSource rebuilds it where
+// gcc is present) and mapped into every process at exec, with its
+// parameter page just below it: "[vvar]" then "[vdso]" in
+// /proc/PID/maps, the image's address in the auxiliary vector as
+// AT_SYSINFO_EHDR.
+//
+// Its functions (__vdso_clock_gettime, __vdso_gettimeofday, __vdso_time,
+// __vdso_clock_getres, __vdso_getcpu and their unversioned aliases, all of
+// version LINUX_2.6, the names glibc, musl and Go's runtime look up) serve
+// the clocks from the parameter page (timekeeper.Params, kept by the
+// timekeeper) without a trap, and fall back to the syscall instruction —
+// trapped by the platform and served by the sentry from the same formula
+// — for the clocks the page does not serve, whenever the page is not valid
+// (not yet calibrated, no usable TSC, a platform whose programs do not
+// read the host's TSC), and always for getcpu (the sandbox CPU is the
+// sentry's to know).
+//
+// One VDSO per sandbox: its pages are mm.SpecialPages shared by every
+// address space. It holds no lock; the timekeeper serialises writes to the
+// page.
+package vdso
+
+import (
+	"bytes"
+	"debug/elf"
+	_ "embed"
+	"fmt"
+
+	"github.com/runsc-lite/runsc-lite/kswapd"
+	"github.com/runsc-lite/runsc-lite/sentry/loader"
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"github.com/runsc-lite/runsc-lite/timekeeper"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+//go:generate src/gen.sh
+
+//go:embed vdso.so
+var image []byte
+
+// paramPages is the number of pages below the image: the parameter page.
+const paramPages = 1
+
+// VDSO is the sandbox's vDSO: the parameter page followed by the image.
+type VDSO struct {
+	pages      *mm.SpecialPages
+	imagePages uint64
+}
+
+// New allocates the vDSO's pages from z, copies the image in and attaches
+// the parameter page to clock. fast says whether programs on this
+// platform read the same TSC as the sentry (ptrace: yes; KVM: no, its
+// guests read an offset TSC): without it the page is never valid and every
+// call falls back to the syscall.
+func New(z *kswapd.Zone, clock *timekeeper.Clock, fast bool) (*VDSO, error) {
+	if err := checkImage(image); err != nil {
+		return nil, err
+	}
+	n := (uint64(len(image)) + mm.PageSize - 1) / mm.PageSize
+	pages, err := mm.NewSpecialPages(z, paramPages+n)
+	if err != nil {
+		return nil, fmt.Errorf("vdso: allocating %d pages: %w", paramPages+n, err)
+	}
+	b := pages.Bytes()
+	copy(b[paramPages*mm.PageSize:], image)
+	clock.Attach(b[:mm.PageSize], fast)
+	return &VDSO{pages: pages, imagePages: n}, nil
+}
+
+// checkImage verifies what the mapping relies on: an x86-64 shared object
+// linked at 0 with one loadable segment and no relocations to apply.
+func checkImage(img []byte) error {
+	f, err := elf.NewFile(bytes.NewReader(img))
+	if err != nil {
+		return fmt.Errorf("vdso: embedded image: %w", err)
+	}
+	if f.Type != elf.ET_DYN || f.Machine != elf.EM_X86_64 {
+		return fmt.Errorf("vdso: embedded image is %v for %v", f.Type, f.Machine)
+	}
+	loads := 0
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD {
+			loads++
+			if p.Vaddr != 0 || p.Off != 0 || p.Flags&elf.PF_W != 0 {
+				return fmt.Errorf("vdso: embedded image's segment at %#x (offset %#x, flags %v)", p.Vaddr, p.Off, p.Flags)
+			}
+		}
+	}
+	if loads != 1 {
+		return fmt.Errorf("vdso: embedded image has %d loadable segments", loads)
+	}
+	for _, s := range f.Sections {
+		if s.Type == elf.SHT_RELA || s.Type == elf.SHT_REL {
+			return fmt.Errorf("vdso: embedded image has relocations (%s)", s.Name)
+		}
+	}
+	return nil
+}
+
+// Mapper is the part of a memory manager Map needs.
+type Mapper interface {
+	MMap(opts mm.MMapOpts) (uintptr, error)
+}
+
+// Map maps the parameter page ("[vvar]", read-only) and the image
+// ("[vdso]", read and execute) next to each other into m, and returns the
+// image's address (AT_SYSINFO_EHDR).
+func (v *VDSO) Map(m Mapper) (uintptr, error) {
+	// The whole span first, as the parameter page's mapping, so that
+	// the image's place above it is free; then the image over its part.
+	base, err := m.MMap(mm.MMapOpts{
+		Length:  uintptr(paramPages+v.imagePages) * mm.PageSize,
+		Perms:   hostarch.Read,
+		Private: true,
+		Special: v.pages,
+		Name:    "[vvar]",
+	})
+	if err != nil {
+		return 0, err
+	}
+	img, err := m.MMap(mm.MMapOpts{
+		Addr:    base + paramPages*mm.PageSize,
+		Length:  uintptr(v.imagePages) * mm.PageSize,
+		Fixed:   true,
+		Perms:   hostarch.ReadExecute,
+		Private: true,
+		Special: v.pages,
+		Offset:  paramPages * mm.PageSize,
+		Name:    "[vdso]",
+	})
+	if err != nil {
+		return 0, err
+	}
+	return img, nil
+}
+
+// ForLoader returns what loader.LoadArgs.MapVDSO takes: Map, or nil for a
+// nil VDSO (none mapped).
+func (v *VDSO) ForLoader() func(loader.Memory) (uintptr, error) {
+	if v == nil {
+		return nil
+	}
+	return func(m loader.Memory) (uintptr, error) { return v.Map(m) }
+}

@@ -651,6 +651,19 @@ func TestDocker(t *testing.T) {
 	}
 	dk(runOpts{}, "rm", "bg")
 
+	// Docker's default seccomp profile (linux.seccomp) filters the
+	// container's processes, as under runc: /proc/self/status shows
+	// the same mode (TestOCISeccompVsRunc compares what a profile
+	// refuses).
+	var secOut [2]string
+	for i, rt := range []string{"runc", "runsc-lite"} {
+		res := dk(runOpts{}, "run", "--rm", "--runtime", rt, "--network", "none", "busybox:test", "sh", "-c", "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status")
+		secOut[i] = res.Stdout
+	}
+	if secOut[0] != secOut[1] || !strings.Contains(secOut[1], "Seccomp:\t2") {
+		t.Errorf("docker's seccomp profile: runc shows %q, runsc-lite %q", secOut[0], secOut[1])
+	}
+
 	// A bridge network: dockerd's libnetwork prestart hook moves a veth
 	// into the network namespace of the state's pid (the sentry's own)
 	// after create; start hands it to the sandbox's stack. The container

@@ -335,6 +335,10 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 	// The sentry's log: its level, and its file when it has one.
 	cfg.Log = logrus.New()
 	cfg.Log.SetLevel(r.Sentry.LogLevel)
+	// One format in the log the sentry shares with the CLI: a text
+	// line in a JSON log stops the containerd shim's reading of the
+	// runtime's last error.
+	cfg.Log.Formatter = r.Log.Formatter
 	if r.Sentry.LogFile != nil {
 		cfg.Log.SetOutput(r.Sentry.LogFile)
 	}

@@ -68,6 +68,9 @@ func Main(args []string, stderr io.Writer) int {
 
 	log := logrus.New()
 	log.SetFormatter(LogFormatter{})
+	if msg.LogJSON {
+		log.SetFormatter(new(logrus.JSONFormatter))
+	}
 	log.SetOutput(os.Stderr)
 	if msg.LogFD >= 0 {
 		log.SetOutput(os.NewFile(uintptr(msg.LogFD), "log"))

@@ -29,6 +29,10 @@ type bootMessage struct {
 	LogLevel string
 	// LogFD is the log file's descriptor (-1: log to stderr).
 	LogFD int
+	// LogJSON writes the log as JSON lines (level, msg, time: runc's
+	// --log-format json, which the containerd shim reads its last error
+	// from) instead of runsc's text lines.
+	LogJSON bool
 	// ProfileFD is the CPU profile's descriptor (-1: no profile).
 	ProfileFD int
 	// StatusFD is the status pipe's write end (-1: none, for a detached

@@ -178,6 +178,9 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		}
 	}
 	msg.LogLevel = level.String()
+	if cfg.Log != nil {
+		_, msg.LogJSON = cfg.Log.Formatter.(*logrus.JSONFormatter)
+	}
 	if opts.ProfileCPU != nil {
 		msg.ProfileFD = pass(opts.ProfileCPU)
 	}

@@ -118,10 +118,11 @@ type Config struct {
 	// before that program runs: the launcher's confinement (pivot_root,
 	// capabilities, seccomp) goes there. An error aborts the sandbox.
 	Confine func() error `json:"-"`
-	// PlatformStarted, if not nil, is called once the platform is up
-	// (the ptrace zygote has been exec'd), while the sentry still has
-	// few threads: what only that exec needed can go there, cheaply.
-	PlatformStarted func() `json:"-"`
+	// PlatformStarted, if not nil, is called with the platform's name
+	// once it is up (the ptrace zygote has been exec'd), while the
+	// sentry still has few threads: what only that exec needed can go
+	// there, cheaply.
+	PlatformStarted func(name string) `json:"-"`
 }
 
 // Control is how an OCI sandbox is driven from outside (package control).
@@ -250,7 +251,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	}
 	defer plat.Release()
 	if cfg.PlatformStarted != nil {
-		cfg.PlatformStarted()
+		cfg.PlatformStarted(plat.Name())
 	}
 
 	k := kernel.New(kernel.Config{CPUs: cfg.CPUs})

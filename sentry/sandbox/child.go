@@ -117,7 +117,11 @@ func Main(args []string, stderr io.Writer) int {
 	}
 
 	cfg.Log = log
-	cfg.PlatformStarted = cf.platformStarted
+	var platformName string
+	cfg.PlatformStarted = func(name string) {
+		platformName = name
+		cf.platformStarted()
+	}
 	cfg.Signals = sigs
 	cfg.DebugSignals = debugSigs
 	cfg.Confine = func() error {
@@ -127,7 +131,7 @@ func Main(args []string, stderr io.Writer) int {
 		if err := cf.confine(); err != nil {
 			return fmt.Errorf("confining the sentry: %w", err)
 		}
-		status.send(statusMessage{Event: "started"})
+		status.send(statusMessage{Event: "started", Platform: platformName})
 		return nil
 	}
 	ws, err := boot.Run(cfg)

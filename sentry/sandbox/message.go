@@ -89,6 +89,8 @@ type statusMessage struct {
 	// executable, 125 anything else).
 	Error      string `json:"error,omitempty"`
 	ExitStatus int    `json:"exit_status,omitempty"`
+	// Platform is the platform the sentry runs ("started").
+	Platform string `json:"platform,omitempty"`
 }
 
 func readBootMessage(r io.Reader) (*bootMessage, error) {

@@ -302,6 +302,10 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		if vd, err = vdso.New(zone, timekeeper.Sandbox, plat.Name() != "kvm"); err != nil {
 			return 0, err
 		}
+		// Before the memory file is unmapped (deferred first): a
+		// clock update writing the page after that killed the
+		// sentry with SIGSEGV as it ended.
+		defer timekeeper.Sandbox.Detach()
 	}
 
 	s := process.NewSandbox()

@@ -11,7 +11,10 @@
 #   * idle memory of a container running `sleep`: the PSS of every host
 #     process that runs it (runsc-lite: the sentry and its ptrace stubs;
 #     runc: the container's process; runsc: its sandbox and gofer);
-#   * podman run --rm of `true` with each runtime, median wall time.
+#   * podman run --rm of `true` with each runtime, median wall time;
+#   * runsc-lite and runc alternating, wall and CPU time, with `run` and
+#     with create/start/wait/delete as separate commands
+#     (bench/oci_paired.py).
 # A runtime that is not installed is skipped with a note. Needs root,
 # busybox-static, python3; podman for the last row.
 set -euo pipefail
@@ -107,8 +110,11 @@ if command -v podman >/dev/null; then
 	for rt in "${!runtimes[@]}"; do
 		bin=${runtimes[$rt]%% *}
 		bin=$(command -v "$bin")
-		extra=()
-		[ "$rt" = runsc ] && extra=(--runtime-flag network=none)
+		# Limits podman may set with any runtime: it copies its own
+		# NOFILE and NPROC, which runc cannot raise to where the
+		# machine lacks CAP_SYS_RESOURCE (this VM's bounding set).
+		extra=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+		[ "$rt" = runsc ] && extra+=(--runtime-flag network=none)
 		$p --runtime "$bin" run --rm --network none "${extra[@]}" localhost/bench:latest true >/dev/null 2>&1 || true
 		for i in $(seq 10); do
 			s=$(now)
@@ -135,3 +141,10 @@ row "create+start+delete of \`true\` (run; median of $rounds)" one
 row "100 sequential containers (total)" hundred
 row "idle PSS of a \`sleep\` container" pss
 row "podman run --rm of \`true\` (median of 10)" podmanT
+
+# Paired against runc (alternating, same load), and as containerd's shim
+# drives a runtime: create, start, wait, delete as separate commands.
+if [ -n "${runtimes[runc]:-}" ]; then
+	echo
+	python3 bench/oci_paired.py "$bundle" "$rounds" "runsc-lite=${runtimes[runsc-lite]}" "runc=${runtimes[runc]}"
+fi

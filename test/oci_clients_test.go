@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -273,9 +274,8 @@ func TestPodmanNetwork(t *testing.T) {
 	if ip == "" {
 		t.Fatal("podman gave the container no address")
 	}
-	// (All interfaces: `ip addr show DEV` asks SIOCGIFINDEX of an AF_UNIX
-	// socket, which the sandbox answers only on INET sockets.)
-	if out := p.must(t, runOpts{}, "exec", "web", "busybox", "ip", "-4", "addr"); !strings.Contains(out, "inet "+ip+"/") {
+	// (`ip addr show DEV` asks an AF_UNIX socket for SIOCGIFINDEX.)
+	if out := p.must(t, runOpts{}, "exec", "web", "busybox", "ip", "-4", "addr", "show", "eth0"); !strings.Contains(out, "inet "+ip+"/") {
 		t.Errorf("the sandbox's addresses:\n%s\nwant podman's address %s", out, ip)
 	}
 	get := func(url string) string {
@@ -524,14 +524,17 @@ func TestCRIPod(t *testing.T) {
 			"linux":    map[string]any{},
 		})
 	}
+	// The containers also talk over TCP on localhost: a listens (busybox
+	// nc), b connects until a is up and sends a line.
+	port := freeTCPPort(t)
 	podID := must("runp", "--runtime", "runsc-lite", pod)
-	a := must("create", podID, container("a", "echo a > /shared/a; while [ ! -e /shared/b ]; do sleep 0.05; done; echo a saw $(cat /shared/b); sleep 1000"), pod)
-	b := must("create", podID, container("b", "echo b > /shared/b; while [ ! -e /shared/a ]; do sleep 0.05; done; echo b saw $(cat /shared/a); sleep 1001"), pod)
+	a := must("create", podID, container("a", fmt.Sprintf("nc -l -p %d > /tmp/msg & echo a > /shared/a; while [ ! -e /shared/b ]; do sleep 0.05; done; echo a saw $(cat /shared/b); wait; echo a got $(cat /tmp/msg); sleep 1000", port)), pod)
+	b := must("create", podID, container("b", fmt.Sprintf("echo b > /shared/b; while [ ! -e /shared/a ]; do sleep 0.05; done; echo b saw $(cat /shared/a); until echo hello from b | nc 127.0.0.1 %d; do sleep 0.1; done; sleep 1001", port)), pod)
 	must("start", a)
 	must("start", b)
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
 		la, lb := crictl("logs", a).Stdout, crictl("logs", b).Stdout
-		if la == "a saw b\n" && lb == "b saw a\n" {
+		if la == "a saw b\na got hello from b\n" && strings.HasPrefix(lb, "b saw a\n") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -557,12 +560,24 @@ func TestCRIPod(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(dir, "runsc-lite", "k8s.io")); len(ents) != 0 {
 		t.Errorf("runsc-lite state left: %v", ents)
 	}
-	t.Log("two containers of the pod talking over localhost is not tested: the sandbox has no sockets yet (unix/net helpers)")
+}
+
+// freeTCPPort returns a TCP port of the host's loopback that was free a
+// moment ago.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // TestDocker: dockerd (Debian's docker.io) on a private containerd runs
 // containers with --runtime=runsc-lite: run --rm with output and status,
-// -i, -d with exec and its status, stop (SIGKILL after the timeout).
+// -i, -d with exec and its status, stop (SIGKILL after the timeout), and
+// a bridge network, compared with runc.
 func TestDocker(t *testing.T) {
 	needSandbox(t)
 	dockerd := needTool(t, "dockerd", "docker.io")
@@ -635,4 +650,63 @@ func TestDocker(t *testing.T) {
 		t.Errorf("docker stop -t 1: status %d, exit code %s (want 137: sleep, PID 1, ignores SIGTERM)", res.Status, code)
 	}
 	dk(runOpts{}, "rm", "bg")
+
+	// Docker's default seccomp profile (linux.seccomp) filters the
+	// container's processes, as under runc: /proc/self/status shows
+	// the same mode (TestOCISeccompVsRunc compares what a profile
+	// refuses).
+	var secOut [2]string
+	for i, rt := range []string{"runc", "runsc-lite"} {
+		res := dk(runOpts{}, "run", "--rm", "--runtime", rt, "--network", "none", "busybox:test", "sh", "-c", "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status")
+		secOut[i] = res.Stdout
+	}
+	if secOut[0] != secOut[1] || !strings.Contains(secOut[1], "Seccomp:\t2") {
+		t.Errorf("docker's seccomp profile: runc shows %q, runsc-lite %q", secOut[0], secOut[1])
+	}
+
+	// A bridge network: dockerd's libnetwork prestart hook moves a veth
+	// into the network namespace of the state's pid (the sentry's own)
+	// after create; start hands it to the sandbox's stack. The container
+	// sees its address and reaches a server on the bridge's, as under
+	// runc.
+	bridge := fmt.Sprintf("rlbr%d", os.Getpid()%100000)
+	if res := dk(runOpts{}, "network", "create", "--driver", "bridge", "--subnet", "10.213.7.0/24", "--gateway", "10.213.7.1",
+		"-o", "com.docker.network.bridge.name="+bridge, bridge); res.Status != 0 {
+		t.Fatalf("docker network create: %d %s", res.Status, res.Stderr)
+	}
+	defer dk(runOpts{}, "network", "rm", bridge)
+	l, err := net.Listen("tcp", "10.213.7.1:0")
+	if err != nil {
+		t.Fatalf("listening on the bridge: %v", err)
+	}
+	defer l.Close()
+	got := make(chan string, 1)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			b, _ := io.ReadAll(c)
+			c.Close()
+			got <- string(b)
+		}
+	}()
+	port := l.Addr().(*net.TCPAddr).Port
+	for _, rt := range []string{"runc", "runsc-lite"} {
+		script := fmt.Sprintf("ip -4 -o addr show eth0 | grep -o 'inet 10.213.7.[0-9]*/24'; echo hello from %s | nc 10.213.7.1 %d", rt, port)
+		res := dk(runOpts{}, "run", "--rm", "--runtime", rt, "--network", bridge, "busybox:test", "sh", "-c", script)
+		if res.Status != 0 || !strings.HasPrefix(res.Stdout, "inet 10.213.7.") {
+			t.Errorf("docker run --runtime %s --network %s: status %d stdout %q stderr %q", rt, bridge, res.Status, res.Stdout, res.Stderr)
+			continue
+		}
+		select {
+		case msg := <-got:
+			if want := "hello from " + rt + "\n"; msg != want {
+				t.Errorf("%s on the bridge: the host's server got %q, want %q", rt, msg, want)
+			}
+		case <-time.After(time.Minute):
+			t.Errorf("%s on the bridge: nothing reached the host's server", rt)
+		}
+	}
 }

@@ -5,6 +5,7 @@ package test
 // killed.
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -75,6 +76,27 @@ func TestOCIErrors(t *testing.T) {
 	logged := readFile(t, logPath)
 	if !strings.Contains(logged, `"level":"error"`) || !strings.Contains(logged, `"msg":"container does not exist"`) || !strings.Contains(logged, `"time":`) {
 		t.Errorf("json log: %q", logged)
+	}
+	// The sentry writes the same log in the same format: every line is
+	// JSON with runc's keys (the containerd shim stops reading the log
+	// for the runtime's last error at the first line that is not).
+	res = r.do(t, runOpts{}, "--debug", "--log", logPath, "--log-format", "json", "run", "--bundle", makeBundle(t, baseSpec("/bin/true")), "logged")
+	if res.Status != 0 {
+		t.Fatalf("run with a json log: status %d stderr %q", res.Status, res.Stderr)
+	}
+	sentryLines := 0
+	for _, l := range strings.Split(strings.TrimSpace(readFile(t, logPath)), "\n") {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(l), &e); err != nil || e["level"] == nil || e["msg"] == nil || e["time"] == nil {
+			t.Errorf("a log line that is not runc's JSON: %q", l)
+			continue
+		}
+		if strings.Contains(e["msg"].(string), "kernel up") {
+			sentryLines++
+		}
+	}
+	if sentryLines == 0 {
+		t.Errorf("no line of the sentry's in the log:\n%s", readFile(t, logPath))
 	}
 }
 

@@ -8,7 +8,9 @@ package test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -92,5 +94,62 @@ func TestOCIPrivilegesVsRunc(t *testing.T) {
 		} else {
 			t.Logf("%s: both show:\n%s", tc.name, outs[1])
 		}
+	}
+}
+
+// seccompScript tries what the profile of TestOCISeccompVsRunc refuses
+// (mkdir: EPERM, chmod: EACCES, sethostname: the process killed) and what it
+// allows, and shows the process's seccomp mode.
+const seccompScript = `mkdir /tmp/d 2>&1; echo "mkdir: $?"
+touch /tmp/f; chmod 600 /tmp/f 2>&1; echo "chmod: $?"
+hostname sandboxed >/dev/null 2>&1; echo "hostname: $?"
+echo allowed > /tmp/g && cat /tmp/g
+grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status
+`
+
+// TestOCISeccompVsRunc: linux.seccomp applied to the container's
+// processes, its first and one exec starts, compared with runc on the
+// same bundle: an errno with the default and with errnoRet, a kill, and
+// the rest allowed.
+func TestOCISeccompVsRunc(t *testing.T) {
+	runc := runcRuntime(t)
+	rl := runscRuntime(t)
+	eacces := uint(13)
+	profile := &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno},
+			{Names: []string{"chmod", "fchmodat", "fchmodat2"}, Action: specs.ActErrno, ErrnoRet: &eacces},
+			{Names: []string{"sethostname"}, Action: specs.ActKillProcess},
+		},
+	}
+	spec := baseSpec("/bin/sh", "-c", seccompScript+"sleep 1000")
+	spec.Linux.Seccomp = profile
+	var outs, execs [2]string
+	for i, r := range []*ociRuntime{runc, rl} {
+		b := makeBundle(t, spec)
+		out := filepath.Join(t.TempDir(), "out")
+		f, err := os.Create(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := r.do(t, runOpts{Stdout: f}, "run", "--detach", "--bundle", b, "sec"); res.Status != 0 {
+			t.Fatalf("%s run: status %d\n%s", r.name, res.Status, tail(res.Stderr, 20))
+		}
+		f.Close()
+		for deadline := time.Now().Add(time.Minute); !strings.Contains(readFile(t, out), "NoNewPrivs") && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		}
+		outs[i] = readFile(t, out)
+		execs[i] = r.do(t, runOpts{}, "exec", "sec", "/bin/sh", "-c", "rm -f /tmp/g; "+seccompScript).Stdout
+		r.must(t, "delete", "--force", "sec")
+	}
+	if outs[0] != outs[1] {
+		t.Errorf("the container's first process: runc and runsc-lite disagree (- runc, + runsc-lite):\n%s", diff(outs[0], outs[1]))
+	} else {
+		t.Logf("both show:\n%s", outs[1])
+	}
+	if execs[0] != execs[1] {
+		t.Errorf("an exec'd process: runc and runsc-lite disagree (- runc, + runsc-lite):\n%s", diff(execs[0], execs[1]))
 	}
 }

@@ -156,6 +156,15 @@ func (c *Clock) Attach(page []byte, fast bool) {
 	p.Seq.Store(2)
 }
 
+// Detach stops the clock writing the page Attach gave it: the memory
+// behind it is about to go (the sandbox's memory file is unmapped when
+// the sentry ends, while the clock's goroutine still runs).
+func (c *Clock) Detach() {
+	c.mu.Lock()
+	c.page = nil
+	c.mu.Unlock()
+}
+
 func (c *Clock) pageValid(v uint32) uint32 {
 	if c.pageFast {
 		return v

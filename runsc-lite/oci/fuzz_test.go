@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc-lite/runsc-lite/sentry/boot"
+	inside "github.com/runsc-lite/runsc-lite/sentry/seccomp"
 	"github.com/sirupsen/logrus"
 )
 
@@ -27,6 +29,20 @@ func FuzzSpec(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(ex)
+	withSeccomp := Example()
+	eacces := uint(13)
+	withSeccomp.Linux.Seccomp = &specs.LinuxSeccomp{
+		DefaultAction: specs.ActErrno,
+		Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86},
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"read", "write", "exit_group"}, Action: specs.ActAllow},
+			{Names: []string{"clone"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 0x7e020000, Op: specs.OpMaskedEqual}}},
+			{Names: []string{"chmod"}, Action: specs.ActErrno, ErrnoRet: &eacces},
+		},
+	}
+	if sc, err := json.Marshal(withSeccomp); err == nil {
+		f.Add(sc)
+	}
 	bundle := f.TempDir()
 	if err := os.Mkdir(filepath.Join(bundle, "rootfs"), 0o755); err != nil {
 		f.Fatal(err)
@@ -60,12 +76,17 @@ func FuzzSpec(f *testing.F) {
 				t.Errorf("accepted: mount destination %q", m.Destination)
 			}
 		}
+		if sc := cs.Process.Seccomp; sc != nil {
+			if _, err := inside.New(sc.Program, sc.Flags); err != nil {
+				t.Errorf("accepted: linux.seccomp compiled to a program the sentry refuses: %v", err)
+			}
+		}
 		if sb.CPUs < 0 || cs.PidsLimit < 0 {
 			t.Errorf("accepted: CPUs %d, pids limit %d", sb.CPUs, cs.PidsLimit)
 		}
 		for _, flag := range []string{"", boot.NetworkNone, boot.NetworkSandbox, boot.NetworkHost} {
 			r := &Runtime{Log: quiet, Sentry: SentryFlags{Network: flag}}
-			mode, netns, err := r.networkMode(&sb)
+			mode, netns, _, err := r.networkMode(&sb)
 			if err != nil {
 				oneLine(t, "networkMode", err)
 				continue

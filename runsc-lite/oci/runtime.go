@@ -32,6 +32,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/boot"
 	"github.com/runsc-lite/runsc-lite/sentry/container"
 	"github.com/runsc-lite/runsc-lite/sentry/control"
+	"github.com/runsc-lite/runsc-lite/sentry/net"
 	"github.com/runsc-lite/runsc-lite/sentry/sandbox"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -301,18 +302,19 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 		// sandbox always has a UTS namespace of its own.
 		cfg.Hostname, _ = os.Hostname()
 	}
-	network, netns, err := r.networkMode(sb)
+	network, netns, atStart, err := r.networkMode(sb)
 	if err != nil {
 		return err
 	}
 	cfg.Network = network
+	c.State.NetworkAtStart = atStart
 	ln, err := listen(d.socketPath())
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
 	extra := []*os.File{ln}
-	cfg.Control = &boot.Control{ListenFD: sandbox.ExtraFileFD(0), WaitForStart: true}
+	cfg.Control = &boot.Control{ListenFD: sandbox.ExtraFileFD(0), WaitForStart: true, AdoptLinks: atStart}
 	cfg.InitFDs = container.Stdio{0: 0, 1: 1, 2: 2}
 	if console != nil {
 		// They are the terminal.
@@ -333,6 +335,10 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 	// The sentry's log: its level, and its file when it has one.
 	cfg.Log = logrus.New()
 	cfg.Log.SetLevel(r.Sentry.LogLevel)
+	// One format in the log the sentry shares with the CLI: a text
+	// line in a JSON log stops the containerd shim's reading of the
+	// runtime's last error.
+	cfg.Log.Formatter = r.Log.Formatter
 	if r.Sentry.LogFile != nil {
 		cfg.Log.SetOutput(r.Sentry.LogFile)
 	}
@@ -624,9 +630,33 @@ func (r *Runtime) Start(id string) error {
 			return err
 		}
 	}
+	req := control.Request{Op: control.OpStart, Container: id}
+	var files []*os.File
+	if st.NetworkAtStart && st.Sandbox == st.ID {
+		// What a hook configured in the sentry's network namespace
+		// since create joins the sandbox's stack (the confined
+		// sentry cannot take it itself).
+		links, err := net.PrepareTakeOver(fmt.Sprintf("/proc/%d/ns/net", st.Pid))
+		switch {
+		case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
+			// Rootless: no hook of the user's configured it either.
+			r.Log.Warnf("the container's network namespace is not taken over at start: %v", err)
+		case err != nil:
+			return fmt.Errorf("the container's network: %w", err)
+		}
+		for _, l := range links {
+			files = append(files, os.NewFile(uintptr(l.FD), "AF_PACKET "+l.Link.Name))
+			r.Log.Debugf("network: %s joins the sandbox at start", l.Link.Name)
+		}
+		req.Links = links
+	}
 	cl, done := r.client(d, st)
 	defer done()
-	if _, err := cl.Call(control.Request{Op: control.OpStart, Container: id}); err != nil {
+	_, err = cl.Call(req, files...)
+	for _, f := range files {
+		f.Close()
+	}
+	if err != nil {
 		return err
 	}
 	st.Status = specs.StateRunning
@@ -994,9 +1024,12 @@ func (r *Runtime) Wait(id string) (*control.Exit, error) {
 // --network, the config decides: a network namespace with a path (one the
 // engine prepared: podman's netavark, a CNI plugin under containerd's CRI)
 // is taken over; a new one (no path) has loopback only, as a new namespace
-// has under runc; no network namespace shares the host's network, as
-// runc's container does (host sockets).
-func (r *Runtime) networkMode(sb *Sandbox) (mode, netns string, err error) {
+// has under runc, until start: what a hook configured in it meanwhile (the
+// sentry's own namespace, the state's pid's: Docker's libnetwork prestart
+// hook moves a veth there) is taken over then (atStart); no network
+// namespace shares the host's network, as runc's container does (host
+// sockets).
+func (r *Runtime) networkMode(sb *Sandbox) (mode, netns string, atStart bool, err error) {
 	mode = r.Sentry.Network
 	if mode == "" {
 		switch {
@@ -1014,16 +1047,18 @@ func (r *Runtime) networkMode(sb *Sandbox) (mode, netns string, err error) {
 		case sb.NetNS != "":
 			netns = sb.NetNS
 		case sb.HostNetwork:
-			return "", "", errors.New("--network=sandbox: the config has no network namespace, and taking over the host's interfaces is not done: give it one (linux.namespaces) or use --network=host")
+			return "", "", false, errors.New("--network=sandbox: the config has no network namespace, and taking over the host's interfaces is not done: give it one (linux.namespaces) or use --network=host")
 		default:
 			// A new namespace holds only a loopback interface,
-			// which the stack has of its own.
+			// which the stack has of its own, until a hook fills it.
 			mode = boot.NetworkNone
+			atStart = true
 		}
 	case boot.NetworkNone, boot.NetworkHost:
 		if sb.NetNS != "" {
 			r.Log.Warnf("linux.namespaces: network namespace %s ignored: --network=%s", sb.NetNS, mode)
 		}
+		atStart = mode == boot.NetworkNone && r.Sentry.Network == "" && !sb.HostNetwork && sb.NetNS == ""
 	}
-	return mode, netns, nil
+	return mode, netns, atStart, nil
 }

@@ -347,7 +347,11 @@ func Convert(spec *specs.Spec, dir, id string) (container.Spec, Sandbox, []strin
 	}
 	sb.HostNetwork = !netns
 	if l.Seccomp != nil {
-		warn = append(warn, "linux.seccomp accepted but not applied: the sandbox's processes are not filtered yet (the sentry serves every system call itself)")
+		sc, err := compileSeccomp(l.Seccomp)
+		if err != nil {
+			return container.Spec{}, Sandbox{}, nil, err
+		}
+		cs.Process.Seccomp = sc
 	}
 	if l.MountLabel != "" {
 		warn = append(warn, fmt.Sprintf("linux.mountLabel %q ignored: the sandbox is its own security boundary", l.MountLabel))

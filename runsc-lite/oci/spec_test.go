@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	inside "github.com/runsc-lite/runsc-lite/sentry/seccomp"
 )
 
 func TestConvertResources(t *testing.T) {
@@ -35,8 +36,11 @@ func TestConvertResources(t *testing.T) {
 	if cs.Root.Path != filepath.Join(dir, "rootfs") || !cs.Root.ReadOnly || cs.Process.User == nil {
 		t.Errorf("container %+v", cs)
 	}
-	if len(warns) != 1 || !strings.Contains(warns[0], "linux.seccomp") {
+	if len(warns) != 0 {
 		t.Errorf("warnings %q", warns)
+	}
+	if cs.Process.Seccomp == nil || len(cs.Process.Seccomp.Program) == 0 {
+		t.Errorf("linux.seccomp was not compiled: %+v", cs.Process.Seccomp)
 	}
 	s.Linux.Resources.CPU = &specs.LinuxCPU{Cpus: "1"}
 	if _, sb, _, _ := Convert(s, dir, "c"); sb.CPUs != 1 {
@@ -94,5 +98,54 @@ func TestCgroupPath(t *testing.T) {
 	}
 	if _, err := cgroupPath("a:b:c", false, "id"); err == nil {
 		t.Errorf("a systemd path without --systemd-cgroup was accepted")
+	}
+}
+
+// TestCompileSeccomp: the config's profile errors name the field; a
+// compiled program is one the sandbox's seccomp(2) accepts.
+func TestCompileSeccomp(t *testing.T) {
+	eperm := uint(1)
+	good := &specs.LinuxSeccomp{
+		DefaultAction: specs.ActErrno,
+		Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
+		Flags:         []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog},
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"read", "write", "no_such_call"}, Action: specs.ActAllow},
+			{Names: []string{"personality"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 0xffffffff, Op: specs.OpEqualTo}}},
+			{Names: []string{"clone"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 0x7e020000, Op: specs.OpMaskedEqual}}},
+			{Names: []string{"mkdir"}, Action: specs.ActErrno, ErrnoRet: &eperm},
+			{Names: []string{"chmod"}, Action: specs.ActLog},
+		},
+	}
+	sc, err := compileSeccomp(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inside.New(sc.Program, sc.Flags); err != nil {
+		t.Fatalf("the sandbox refuses the compiled program: %v", err)
+	}
+	logs := 0
+	for _, in := range sc.Program {
+		if in.K == inside.RetLog {
+			logs++
+		}
+	}
+	if logs == 0 || sc.Flags != inside.FlagLog {
+		t.Errorf("SCMP_ACT_LOG returns %d, flags %#x", logs, sc.Flags)
+	}
+	for _, c := range []struct {
+		s    specs.LinuxSeccomp
+		want string
+	}{
+		{specs.LinuxSeccomp{DefaultAction: "SCMP_ACT_BOGUS"}, "linux.seccomp.defaultAction"},
+		{specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.ArchAARCH64}}, "linux.seccomp.architectures"},
+		{specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActNotify}}}, "linux.seccomp.syscalls[0].action"},
+		{specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 6, Op: specs.OpEqualTo}}}}}, "linux.seccomp.syscalls[0].args"},
+		{specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/run/agent.sock"}, "linux.seccomp.listenerPath"},
+		{specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_BOGUS"}}, "linux.seccomp.flags"},
+	} {
+		if _, err := compileSeccomp(&c.s); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want an error naming %s", c.s, err, c.want)
+		}
 	}
 }

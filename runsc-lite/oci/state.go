@@ -63,6 +63,10 @@ type State struct {
 	Hooks *specs.Hooks `json:"hooks,omitempty"`
 	// Cgroups are the host cgroup directories made for the sentry.
 	Cgroups []string `json:"cgroups,omitempty"`
+	// NetworkAtStart says the sandbox's network namespace is the
+	// sentry's own, new one, whose interfaces (a hook's) start hands
+	// to the sandbox's stack.
+	NetworkAtStart bool `json:"networkAtStart,omitempty"`
 }
 
 // validateID checks a container ID as runc does: letters, digits, _ + - .

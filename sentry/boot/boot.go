@@ -28,6 +28,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/inotify"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/procfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
@@ -117,6 +118,11 @@ type Config struct {
 	// before that program runs: the launcher's confinement (pivot_root,
 	// capabilities, seccomp) goes there. An error aborts the sandbox.
 	Confine func() error `json:"-"`
+	// PlatformStarted, if not nil, is called with the platform's name
+	// once it is up (the ptrace zygote has been exec'd), while the
+	// sentry still has few threads: what only that exec needed can go
+	// there, cheaply.
+	PlatformStarted func(name string) `json:"-"`
 }
 
 // Control is how an OCI sandbox is driven from outside (package control).
@@ -127,6 +133,12 @@ type Control struct {
 	// control channel starts it (OCI create; otherwise it starts at
 	// once, OCI run).
 	WaitForStart bool `json:"waitForStart,omitempty"`
+	// AdoptLinks (network none, the sentry in a new network namespace
+	// of its own): the start call may hand the stack interfaces a hook
+	// configured in that namespace after create (Docker's libnetwork
+	// prestart hook), which the CLI prepared (net.PrepareTakeOver); the
+	// seccomp filter then allows their frames' calls.
+	AdoptLinks bool `json:"adoptLinks,omitempty"`
 }
 
 // ExitError is a failure to start the program, with the exit status a
@@ -238,6 +250,9 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, err
 	}
 	defer plat.Release()
+	if cfg.PlatformStarted != nil {
+		cfg.PlatformStarted(plat.Name())
+	}
 
 	k := kernel.New(kernel.Config{CPUs: cfg.CPUs})
 	defer k.Shutdown()
@@ -265,6 +280,9 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, fmt.Errorf("starting kswapd0: %w", err)
 	}
 	defer zone.Stop()
+	// The sandbox's /proc/cpuinfo is the host's, read while it is in
+	// view.
+	procfs.ReadHostCPUInfo()
 	// Reads of host files go through the zone's page cache.
 	hostfs.SetPageCache(zone)
 	// tmpfs data (/tmp, /dev/shm, the root overlay's upper layer) lives in
@@ -284,6 +302,10 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		if vd, err = vdso.New(zone, timekeeper.Sandbox, plat.Name() != "kvm"); err != nil {
 			return 0, err
 		}
+		// Before the memory file is unmapped (deferred first): a
+		// clock update writing the page after that killed the
+		// sentry with SIGSEGV as it ended.
+		defer timekeeper.Sandbox.Detach()
 	}
 
 	s := process.NewSandbox()
@@ -317,7 +339,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	// deleted file is still open.
 	inotify.OpenElsewhere = func(key fs.FileKey) bool { return fileOpen(s, key) }
 	s.Sockets.Register(unixsocket.New(unixsocket.Options{HostUDS: cfg.HostUDS}))
-	stopNetwork, err := setupNetwork(s, cfg, log)
+	stack, stopNetwork, err := setupNetwork(s, cfg, log)
 	if err != nil {
 		return 0, err
 	}
@@ -373,7 +395,7 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	defer console.Close()
 	s.VFS = first.VFS
 	if cfg.Control != nil {
-		srv := control.NewServer(env, first)
+		srv := control.NewServer(env, first, stack)
 		if err := srv.Serve(cfg.Control.ListenFD); err != nil {
 			return 0, err
 		}

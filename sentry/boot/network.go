@@ -24,8 +24,9 @@ const (
 
 // setupNetwork builds the sandbox's network for cfg.Network and registers
 // the INET and NETLINK_ROUTE families in s.Sockets. It returns the
-// teardown to run when the sandbox ends.
-func setupNetwork(s *process.Sandbox, cfg Config, log *logrus.Logger) (func(), error) {
+// sandbox's own stack (nil for --network=host) and the teardown to run
+// when the sandbox ends.
+func setupNetwork(s *process.Sandbox, cfg Config, log *logrus.Logger) (*net.Stack, func(), error) {
 	mode := cfg.Network
 	if mode == "" {
 		mode = NetworkNone
@@ -34,13 +35,13 @@ func setupNetwork(s *process.Sandbox, cfg Config, log *logrus.Logger) (func(), e
 	case NetworkNone, NetworkSandbox:
 		st, err := net.New(net.Config{Softirqs: s.Softirqs, Log: log})
 		if err != nil {
-			return nil, fmt.Errorf("building the network stack: %w", err)
+			return nil, nil, fmt.Errorf("building the network stack: %w", err)
 		}
 		if mode == NetworkSandbox {
 			links, err := st.TakeOver(cfg.NetNS)
 			if err != nil {
 				st.Close()
-				return nil, fmt.Errorf("--network=sandbox: %w", err)
+				return nil, nil, fmt.Errorf("--network=sandbox: %w", err)
 			}
 			for _, l := range links {
 				log.Debugf("network: took over %s (index %d, mtu %d, %s)", l.Name, l.Index, l.MTU, l.MAC)
@@ -48,20 +49,20 @@ func setupNetwork(s *process.Sandbox, cfg Config, log *logrus.Logger) (func(), e
 		}
 		inet.Register(s.Sockets, st)
 		s.Sockets.Register(netlink.NewFamily(netlink.StackSource{Stack: st}))
-		return st.Close, nil
+		return st, st.Close, nil
 	case NetworkHost:
 		n, err := hostinet.New(s.Softirqs, log)
 		if err != nil {
-			return nil, fmt.Errorf("--network=host: %w", err)
+			return nil, nil, fmt.Errorf("--network=host: %w", err)
 		}
 		nl, err := netlink.NewHostFamily()
 		if err != nil {
 			n.Close()
-			return nil, fmt.Errorf("--network=host: %w", err)
+			return nil, nil, fmt.Errorf("--network=host: %w", err)
 		}
 		n.Register(s.Sockets)
 		s.Sockets.Register(nl)
-		return func() { nl.Close(); n.Close() }, nil
+		return nil, func() { nl.Close(); n.Close() }, nil
 	}
-	return nil, fmt.Errorf("unknown network mode %q (want none, sandbox or host)", mode)
+	return nil, nil, fmt.Errorf("unknown network mode %q (want none, sandbox or host)", mode)
 }

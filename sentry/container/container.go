@@ -37,6 +37,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/loader"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/seccomp"
 	"github.com/runsc-lite/runsc-lite/sentry/syscalls"
 	"github.com/runsc-lite/runsc-lite/sentry/vdso"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
@@ -305,6 +306,18 @@ func (c *Container) newProcessTerm(p *Process, stdio Stdio, term *Terminal, tid 
 	if !path.IsAbs(cwd) {
 		return nil, nil, fmt.Errorf("process.cwd %q must be an absolute path", cwd)
 	}
+	sc := p.Seccomp
+	if sc == nil && !init {
+		sc = c.Spec.Process.Seccomp
+	}
+	var filter *seccomp.Filter
+	if sc != nil {
+		f, err := seccomp.New(sc.Program, sc.Flags)
+		if err != nil {
+			return nil, nil, fmt.Errorf("linux.seccomp: the program is not a valid filter: %w", err)
+		}
+		filter = f
+	}
 	fsctx, err := c.VFS.NewFSContext("/")
 	if err != nil {
 		return nil, nil, err
@@ -406,6 +419,13 @@ func (c *Container) newProcessTerm(p *Process, stdio Stdio, term *Terminal, tid 
 	if p.OOMScoreAdj != nil {
 		if err := th.TG.SetOOMScoreAdj(*p.OOMScoreAdj, true, false); err != nil {
 			c.env.logf("process.oomScoreAdj %d: %v; ignored", *p.OOMScoreAdj, err)
+		}
+	}
+	if filter != nil {
+		// A new thread with no chain: only a program over Linux's
+		// length limit fails, which New refused already.
+		if err := th.AttachSeccompFilter(filter, 0); err != nil {
+			c.env.logf("process %d: linux.seccomp: %v", th.TG.TGID(), err)
 		}
 	}
 	return th, console, nil

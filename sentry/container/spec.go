@@ -3,6 +3,8 @@ package container
 import (
 	"os"
 	"path/filepath"
+
+	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 // Spec and its parts are plain data: the CLI builds them (from flags for
@@ -145,6 +147,20 @@ type Process struct {
 	// process starts with ignored, as a program exec'd by the caller
 	// inherits its ignored signals (`do`: nohup's SIGHUP).
 	IgnoredSignals uint64 `json:"ignoredSignals,omitempty"`
+	// Seccomp is the filter the process starts with (nil: none); a
+	// process exec'd into a container without one of its own gets the
+	// container's first process's, as runc applies linux.seccomp to
+	// every process of the container.
+	Seccomp *Seccomp `json:"seccomp,omitempty"`
+}
+
+// Seccomp is a seccomp filter program (classic BPF over struct
+// seccomp_data, as seccomp(2) takes it) with seccomp(2)'s filter flags:
+// linux.seccomp, compiled by the OCI CLI. The sentry evaluates it at each
+// of the process's syscalls (sentry/seccomp).
+type Seccomp struct {
+	Program []linux.BPFInstruction `json:"program"`
+	Flags   uint32                 `json:"flags,omitempty"`
 }
 
 // ConsoleSize is a terminal's window size in characters.

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/sentry/container"
+	"github.com/runsc-lite/runsc-lite/sentry/net"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,6 +68,14 @@ type Request struct {
 	// are the host directories of Spec (the sentry opens no host path
 	// by name): a Spec.Root.FD or Mounts[i].HostFD of N > 0 names the
 	// N-th of them.
+
+	// Links, for OpStart of a sandbox's first container, are host
+	// interfaces its stack takes over before init runs: a hook
+	// configured them in the sentry's network namespace after create
+	// (Docker's libnetwork), and the CLI prepared them
+	// (net.PrepareTakeOver). Their AF_PACKET sockets are the
+	// descriptors passed, in order.
+	Links []net.TakenLink `json:"links,omitempty"`
 }
 
 // Response is the answer to a Request.

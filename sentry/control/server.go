@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/runsc-lite/runsc-lite/sentry/container"
+	"github.com/runsc-lite/runsc-lite/sentry/net"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"golang.org/x/sys/unix"
 )
@@ -15,6 +16,9 @@ import (
 // Server serves a sandbox's control socket and keeps its containers.
 type Server struct {
 	env *container.Env
+	// stack is the sandbox's own network stack (nil: --network=host),
+	// which OpStart's Links join.
+	stack *net.Stack
 
 	mu         sync.Mutex
 	containers map[string]*container.Container
@@ -23,9 +27,10 @@ type Server struct {
 }
 
 // NewServer returns a server for the sandbox env describes, holding its
-// first container.
-func NewServer(env *container.Env, first *container.Container) *Server {
-	return &Server{env: env, containers: map[string]*container.Container{first.ID: first}}
+// first container; stack is the sandbox's network stack (nil for none of
+// its own).
+func NewServer(env *container.Env, first *container.Container, stack *net.Stack) *Server {
+	return &Server{env: env, stack: stack, containers: map[string]*container.Container{first.ID: first}}
 }
 
 // Serve accepts connections on the listening Unix socket fd (the server
@@ -103,10 +108,49 @@ func (s *Server) serve(c *conn) {
 		return
 	case OpCreate:
 		resp = s.create(&req, fds)
+	case OpStart:
+		if err := s.adoptLinks(&req, fds); err != nil {
+			resp = errResponse(err)
+			break
+		}
+		resp = s.call(&req)
 	default:
 		resp = s.call(&req)
 	}
 	c.write(resp)
+}
+
+// adoptLinks gives the sandbox's stack the interfaces of an OpStart
+// (Request.Links), whose sockets are fds; they are the stack's then.
+func (s *Server) adoptLinks(req *Request, fds []int) error {
+	if len(req.Links) == 0 {
+		return nil
+	}
+	if len(fds) != len(req.Links) {
+		return fmt.Errorf("start: %d interfaces with %d descriptors", len(req.Links), len(fds))
+	}
+	ct, err := s.container(req.Container)
+	if err != nil {
+		return err
+	}
+	if s.stack == nil || ct.Status() != container.Created {
+		return fmt.Errorf("start: interfaces to take over, but the sandbox has no network stack of its own or %s has started", req.Container)
+	}
+	links := append([]net.TakenLink(nil), req.Links...)
+	for i := range links {
+		links[i].FD = fds[i]
+		fds[i] = -1
+	}
+	if err := s.stack.Adopt(links); err != nil {
+		return err
+	}
+	for _, l := range links {
+		if s.env.Log == nil {
+			break
+		}
+		s.env.Log.Debugf("network: took over %s at start (index %d, mtu %d, %s)", l.Link.Name, l.Link.Index, l.Link.MTU, l.Link.MAC)
+	}
+	return nil
 }
 
 func errResponse(err error) Response {

@@ -108,8 +108,14 @@ func New(size uint64) (*MemoryFile, error) {
 		free:    make([]uint64, (frames+63)/64),
 		refs:    make([]int32, frames),
 	}
-	for i := uint64(0); i < frames; i++ {
-		f.free[i/64] |= 1 << (i % 64)
+	// Every frame free: whole words, then the last one's tail (a bit at a
+	// time was a million iterations for the default 4 GiB, ~6% of an
+	// OCI create's CPU).
+	for i := range f.free {
+		f.free[i] = ^uint64(0)
+	}
+	if tail := frames % 64; tail != 0 {
+		f.free[len(f.free)-1] = 1<<tail - 1
 	}
 	return f, nil
 }

@@ -142,3 +142,24 @@ func TestFreeAndReuse(t *testing.T) {
 		t.Fatalf("used %d at the end", f.UsedPages())
 	}
 }
+
+// TestOddSize: a file whose frames do not fill the free bitmap's last
+// word has exactly its frames to give, none past its end.
+func TestOddSize(t *testing.T) {
+	f := newFile(t, 67)
+	if f.FreePages() != 67 {
+		t.Fatalf("free %d, want 67", f.FreePages())
+	}
+	for i := 0; i < 67; i++ {
+		fr, err := f.Allocate(1)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if fr.End > f.Size() {
+			t.Fatalf("frame %d at %#x is past the file's end %#x", i, fr.Start, f.Size())
+		}
+	}
+	if fr, err := f.Allocate(1); err == nil {
+		t.Fatalf("a 68th frame of 67: %v", fr)
+	}
+}

@@ -2,6 +2,7 @@ package net
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -36,6 +37,40 @@ type HostLink struct {
 	ARPType uint16
 }
 
+// hostLinkJSON is HostLink on the wire, its MAC as text (the address is
+// raw bytes, which JSON strings would mangle).
+type hostLinkJSON struct {
+	Index   int32
+	Name    string
+	Flags   uint32
+	MTU     uint32
+	MAC     string
+	Qdisc   string
+	ARPType uint16
+}
+
+// MarshalJSON implements json.Marshaler.
+func (l HostLink) MarshalJSON() ([]byte, error) {
+	return json.Marshal(hostLinkJSON{l.Index, l.Name, l.Flags, l.MTU, l.MAC.String(), l.Qdisc, l.ARPType})
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (l *HostLink) UnmarshalJSON(b []byte) error {
+	var j hostLinkJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*l = HostLink{Index: j.Index, Name: j.Name, Flags: j.Flags, MTU: j.MTU, Qdisc: j.Qdisc, ARPType: j.ARPType}
+	if j.MAC != "" {
+		mac, err := tcpip.ParseMACAddress(j.MAC)
+		if err != nil {
+			return fmt.Errorf("link %s: %w", j.Name, err)
+		}
+		l.MAC = mac
+	}
+	return nil
+}
+
 // HostAddr is a host interface address.
 type HostAddr struct {
 	Index     int32
@@ -54,11 +89,47 @@ type HostRoute struct {
 	Priority uint32
 }
 
+// TakenLink is a host interface prepared for the stack (PrepareTakeOver):
+// its configuration as found, and an AF_PACKET socket bound to it. It
+// travels as JSON from the OCI CLI to the sentry, FD as a passed
+// descriptor.
+type TakenLink struct {
+	Link   HostLink    `json:"link"`
+	Addrs  []HostAddr  `json:"addrs,omitempty"`
+	Routes []HostRoute `json:"routes,omitempty"`
+	// FD is the AF_PACKET socket; whoever holds the TakenLink owns it.
+	FD int `json:"-"`
+}
+
 // TakeOver moves every up, non-loopback interface of the network namespace
 // nsPath (the calling process's own when nsPath is "") into the stack. It
 // returns the interfaces taken; none is not an error.
 func (s *Stack) TakeOver(nsPath string) ([]HostLink, error) {
-	var links []HostLink
+	taken, err := PrepareTakeOver(nsPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Adopt(taken); err != nil {
+		return nil, err
+	}
+	links := make([]HostLink, len(taken))
+	for i, t := range taken {
+		links[i] = t.Link
+	}
+	return links, nil
+}
+
+// PrepareTakeOver is the privileged half of TakeOver: in the network
+// namespace nsPath ("": the caller's), for every up, non-loopback Ethernet
+// interface it opens an AF_PACKET socket bound to it and removes the
+// interface's addresses from the host (so that the host kernel neither
+// answers ARP for them nor resets connections it does not know); Adopt
+// does the rest. It needs CAP_NET_RAW and CAP_NET_ADMIN in that
+// namespace: the OCI CLI runs it for a confined sentry whose namespace a
+// hook filled after create (Docker's libnetwork) and passes the sockets.
+// On error nothing stays open, but addresses already removed stay so.
+func PrepareTakeOver(nsPath string) ([]TakenLink, error) {
+	var taken []TakenLink
 	err := inNetns(nsPath, func() error {
 		all, addrs, routes, err := readHostConfig()
 		if err != nil {
@@ -68,26 +139,57 @@ func (s *Stack) TakeOver(nsPath string) ([]HostLink, error) {
 			if l.Flags&unix.IFF_LOOPBACK != 0 || l.Flags&unix.IFF_UP == 0 || l.ARPType != unix.ARPHRD_ETHER {
 				continue
 			}
-			var mine []HostAddr
+			t := TakenLink{Link: l, FD: -1}
 			for _, a := range addrs {
 				if a.Index == l.Index {
-					mine = append(mine, a)
+					t.Addrs = append(t.Addrs, a)
 				}
 			}
-			var rts []HostRoute
 			for _, r := range routes {
 				if r.OIF == l.Index {
-					rts = append(rts, r)
+					t.Routes = append(t.Routes, r)
 				}
 			}
-			if err := s.takeLink(l, mine, rts); err != nil {
+			if t.FD, err = packetSocket(l.Index); err != nil {
 				return fmt.Errorf("taking over %s: %w", l.Name, err)
 			}
-			links = append(links, l)
+			taken = append(taken, t)
+			for _, a := range t.Addrs {
+				if err := deleteHostAddr(a); err != nil {
+					return fmt.Errorf("taking over %s: removing %s from the host: %w", l.Name, a.Prefix, err)
+				}
+			}
 		}
 		return nil
 	})
-	return links, err
+	if err != nil {
+		CloseTaken(taken)
+		return nil, err
+	}
+	return taken, nil
+}
+
+// CloseTaken closes the sockets of links nobody adopted.
+func CloseTaken(links []TakenLink) {
+	for _, t := range links {
+		if t.FD >= 0 {
+			unix.Close(t.FD)
+		}
+	}
+}
+
+// Adopt makes a device of each prepared link (PrepareTakeOver) and gives
+// it the link's addresses and routes; the stack owns the sockets from
+// then on, whatever the result (on error the ones not adopted are
+// closed). It makes no host call a confined sentry may not make.
+func (s *Stack) Adopt(links []TakenLink) error {
+	for i, t := range links {
+		if err := s.adoptLink(t); err != nil {
+			CloseTaken(links[i+1:])
+			return fmt.Errorf("taking over %s: %w", t.Link.Name, err)
+		}
+	}
+	return nil
 }
 
 // inNetns runs fn with the calling thread in the network namespace at
@@ -115,16 +217,17 @@ func inNetns(path string, fn func() error) error {
 	return fn()
 }
 
-// takeLink creates the device for l and moves its addresses and routes.
-func (s *Stack) takeLink(l HostLink, addrs []HostAddr, routes []HostRoute) error {
+// packetSocket opens an AF_PACKET socket bound to interface index, as the
+// device's link to it.
+func packetSocket(index int32) (int, error) {
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 	if err != nil {
-		return fmt.Errorf("AF_PACKET socket: %w", err)
+		return -1, fmt.Errorf("AF_PACKET socket: %w", err)
 	}
-	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: int(l.Index)}
+	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: int(index)}
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
-		return fmt.Errorf("binding AF_PACKET socket: %w", err)
+		return -1, fmt.Errorf("binding AF_PACKET socket: %w", err)
 	}
 	// Frames the host sends (our own transmissions included) are not
 	// received; checksum status comes with each frame.
@@ -132,7 +235,13 @@ func (s *Stack) takeLink(l HostLink, addrs []HostAddr, routes []HostRoute) error
 	unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1)
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20)
+	return fd, nil
+}
 
+// adoptLink creates the device for t and gives it t's addresses and
+// routes.
+func (s *Stack) adoptLink(t TakenLink) error {
+	l, fd := t.Link, t.FD
 	s.mu.Lock()
 	if s.irq == nil {
 		c, err := newIRQController()
@@ -168,11 +277,8 @@ func (s *Stack) takeLink(l HostLink, addrs []HostAddr, routes []HostRoute) error
 	d.irqCPU = nics % len(s.cpus)
 	d.rx.poll = p.poll
 
-	// The addresses move: gone from the host, assigned in the stack.
-	for _, a := range addrs {
-		if err := deleteHostAddr(a); err != nil {
-			return fmt.Errorf("removing %s from the host: %w", a.Prefix, err)
-		}
+	// The addresses moved: gone from the host, assigned in the stack.
+	for _, a := range t.Addrs {
 		pa := tcpip.ProtocolAddress{AddressWithPrefix: tcpip.AddressWithPrefix{
 			Address:   tcpip.AddrFromSlice(a.Prefix.Addr().AsSlice()),
 			PrefixLen: a.Prefix.Bits(),
@@ -189,7 +295,7 @@ func (s *Stack) takeLink(l HostLink, addrs []HostAddr, routes []HostRoute) error
 			s.SetBroadcast(pa.AddressWithPrefix.Address, tcpip.AddrFromSlice(a.Broadcast.AsSlice()))
 		}
 	}
-	for _, r := range routes {
+	for _, r := range t.Routes {
 		if !r.Gateway.IsValid() {
 			continue
 		}

@@ -2,11 +2,13 @@ package net
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	gonet "net"
 	"os"
 	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -191,5 +193,24 @@ func TestTakeOver(t *testing.T) {
 	st := d.Stats()
 	if st.RxPackets == 0 || st.TxPackets == 0 {
 		t.Errorf("eth0 counters did not move: %+v", st)
+	}
+}
+
+// TestTakenLinkJSON: a prepared link crosses the control socket as JSON
+// (the OCI CLI prepares, the sentry adopts) with its MAC intact: raw
+// bytes in a JSON string came out as U+FFFD replacement characters.
+func TestTakenLinkJSON(t *testing.T) {
+	in := TakenLink{Link: HostLink{Index: 131, Name: "eth0", Flags: 0x1043, MTU: 1500, MAC: tcpip.LinkAddress([]byte{0x02, 0x42, 0x0a, 0xd5, 0xff, 0x80}), Qdisc: "noqueue", ARPType: 1}, FD: 7}
+	data, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out TakenLink
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatal(err)
+	}
+	in.FD = 0 // not on the wire
+	if !reflect.DeepEqual(in, out) {
+		t.Errorf("round trip of %s:\n got %+v\nwant %+v", data, out, in)
 	}
 }

@@ -79,13 +79,21 @@ func (tg *ThreadGroup) MemoryPages() (anon, file, shmem, swap uint64) {
 }
 
 // OOMCandidate returns the group as the OOM killer sees it; ok is false
-// for a group without a memory manager (a zombie).
+// for a group without a memory manager (a zombie), except while its last
+// thread is still releasing its memory: it is then a dying candidate, so
+// that the killer waits for that memory rather than kill another process
+// (a victim vanished from the list as soon as its memory manager was
+// detached, and the next allocation's OOM pass took its parent).
 func (tg *ThreadGroup) OOMCandidate() (kswapd.OOMCandidate, bool) {
 	tg.mu.Lock()
 	m := tg.mm
 	leader := tg.leader
 	dying := tg.exiting || tg.zombie
+	releasing := tg.releasingMM
 	tg.mu.Unlock()
+	if m == nil && releasing && leader != nil {
+		return kswapd.OOMCandidate{PID: tg.tgid, Name: leader.Task.Name(), Dying: true}, true
+	}
 	if m == nil || leader == nil {
 		return kswapd.OOMCandidate{}, false
 	}

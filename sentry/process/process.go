@@ -164,8 +164,12 @@ type ThreadGroup struct {
 	mm      *mm.MemoryManager
 	actions [linux.SignalMaximum + 1]SignalAction
 	exiting bool
-	status  WaitStatus
-	exited  chan struct{}
+	// releasingMM is set while the last thread out releases the group's
+	// memory (mm is nil already): the OOM killer waits for it rather
+	// than choose another victim.
+	releasingMM bool
+	status      WaitStatus
+	exited      chan struct{}
 
 	// exe is the executable, set by execve, for /proc/PID/exe.
 	exe Executable

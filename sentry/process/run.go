@@ -279,6 +279,7 @@ func (t *Thread) exitThread() {
 	if last {
 		tg.mm = nil
 		tg.exiting = true
+		tg.releasingMM = m != nil
 	}
 	vfork := tg.vforkDone
 	tg.vforkDone = nil
@@ -296,6 +297,9 @@ func (t *Thread) exitThread() {
 	}
 	if m != nil {
 		m.DecUsers()
+		tg.mu.Lock()
+		tg.releasingMM = false
+		tg.mu.Unlock()
 	}
 	if tg.cgroup != nil {
 		tg.cgroup.remove(tg)

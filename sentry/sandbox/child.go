@@ -68,6 +68,9 @@ func Main(args []string, stderr io.Writer) int {
 
 	log := logrus.New()
 	log.SetFormatter(LogFormatter{})
+	if msg.LogJSON {
+		log.SetFormatter(new(logrus.JSONFormatter))
+	}
 	log.SetOutput(os.Stderr)
 	if msg.LogFD >= 0 {
 		log.SetOutput(os.NewFile(uintptr(msg.LogFD), "log"))
@@ -102,6 +105,7 @@ func Main(args []string, stderr io.Writer) int {
 	conf := msg.Confinement
 	conf.HostUDS = msg.Config.HostUDS
 	conf.Control = msg.Config.Control != nil
+	conf.AdoptLinks = conf.Control && msg.Config.Control.AdoptLinks
 	if conf.HostUDS {
 		if err := hostfs.KeepProcSelfFD(); err != nil {
 			return fail(125, fmt.Errorf("--host-uds=open needs the host's /proc: %w", err))
@@ -113,6 +117,11 @@ func Main(args []string, stderr io.Writer) int {
 	}
 
 	cfg.Log = log
+	var platformName string
+	cfg.PlatformStarted = func(name string) {
+		platformName = name
+		cf.platformStarted()
+	}
 	cfg.Signals = sigs
 	cfg.DebugSignals = debugSigs
 	cfg.Confine = func() error {
@@ -122,7 +131,7 @@ func Main(args []string, stderr io.Writer) int {
 		if err := cf.confine(); err != nil {
 			return fmt.Errorf("confining the sentry: %w", err)
 		}
-		status.send(statusMessage{Event: "started"})
+		status.send(statusMessage{Event: "started", Platform: platformName})
 		return nil
 	}
 	ws, err := boot.Run(cfg)

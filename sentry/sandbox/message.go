@@ -29,6 +29,10 @@ type bootMessage struct {
 	LogLevel string
 	// LogFD is the log file's descriptor (-1: log to stderr).
 	LogFD int
+	// LogJSON writes the log as JSON lines (level, msg, time: runc's
+	// --log-format json, which the containerd shim reads its last error
+	// from) instead of runsc's text lines.
+	LogJSON bool
 	// ProfileFD is the CPU profile's descriptor (-1: no profile).
 	ProfileFD int
 	// StatusFD is the status pipe's write end (-1: none, for a detached
@@ -65,6 +69,10 @@ type Confinement struct {
 	// Control widens the allow-list for an OCI sandbox's control
 	// socket; the child sets it from Config.Control.
 	Control bool `json:"-"`
+	// AdoptLinks widens it, in network mode none, with the calls of
+	// interfaces taken over at start (Config.Control.AdoptLinks): the
+	// sandbox mode's frames.
+	AdoptLinks bool `json:"-"`
 	// Network is the sandbox's network mode (boot.Config.Network, set
 	// by Start): what the sentry keeps and may call depends on it.
 	Network string
@@ -81,6 +89,8 @@ type statusMessage struct {
 	// executable, 125 anything else).
 	Error      string `json:"error,omitempty"`
 	ExitStatus int    `json:"exit_status,omitempty"`
+	// Platform is the platform the sentry runs ("started").
+	Platform string `json:"platform,omitempty"`
 }
 
 func readBootMessage(r io.Reader) (*bootMessage, error) {

@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -75,6 +76,9 @@ func ExtraFileFD(i int) int { return 3 + i }
 // Process is a started sentry process.
 type Process struct {
 	cmd *exec.Cmd
+	// autoPlatform: the sentry chooses its platform (--platform=auto);
+	// its choosing ptrace is remembered (platform.go).
+	autoPlatform bool
 
 	// started is closed when the sentry reported "started" or is known
 	// not to start; startErr is then set.
@@ -100,6 +104,16 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		return nil, &boot.ExitError{Status: 125, Err: errors.New("this runsc-lite was built with cgo, with which the sentry cannot confine itself: build it with CGO_ENABLED=0 (as make build does), or run it with --unconfined")}
 	}
 	opts.Confinement.Network = cfg.Network
+	autoPlatform := cfg.Platform == "" || cfg.Platform == "auto"
+	if autoPlatform {
+		if reason, ok := kvmKnownUnusable(); ok {
+			cfg.Platform = "ptrace"
+			autoPlatform = false
+			if cfg.Log != nil {
+				cfg.Log.Debugf("platform auto: ptrace, as %s on this boot (%s)", reason, filepath.Join(platformMemoryDir, platformMemoryFile))
+			}
+		}
+	}
 	msg := bootMessage{
 		LogFD:       -1,
 		ProfileFD:   -1,
@@ -178,6 +192,9 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		}
 	}
 	msg.LogLevel = level.String()
+	if cfg.Log != nil {
+		_, msg.LogJSON = cfg.Log.Formatter.(*logrus.JSONFormatter)
+	}
 	if opts.ProfileCPU != nil {
 		msg.ProfileFD = pass(opts.ProfileCPU)
 	}
@@ -280,6 +297,8 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		started:    make(chan struct{}),
 		statusDone: make(chan struct{}),
 		seccompLog: opts.SeccompLog,
+		// Set before the status goroutine starts.
+		autoPlatform: autoPlatform,
 	}
 	go p.readStatus(statusR)
 	if opts.Started != nil {
@@ -337,6 +356,9 @@ func (p *Process) readStatus(r *os.File) {
 	for m := range decodeStatus(r) {
 		switch m.Event {
 		case "started":
+			if p.autoPlatform && m.Platform == "ptrace" {
+				rememberKVMUnusable("a sentry asked for --platform=auto chose ptrace (KVM's self-test or start failed)")
+			}
 			markStarted(nil)
 		case "error":
 			p.bootErr = &boot.ExitError{Status: m.ExitStatus, Err: errors.New(m.Error)}

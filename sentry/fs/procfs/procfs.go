@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -793,14 +794,23 @@ func limitsText(th *process.Thread) string {
 
 // System-wide files.
 
-// hostCPUInfo is the host's /proc/cpuinfo, read when the sentry starts
-// (the confined sentry has no host /proc to read it from later); nil if it
-// could not be read.
-var hostCPUInfo, _ = os.ReadFile("/proc/cpuinfo")
+// hostCPUInfo is the host's /proc/cpuinfo, read once, when the sentry
+// boots (ReadHostCPUInfo: the confined sentry has no host /proc to read
+// it from later) or at the first read of the sandbox's; nil if it could
+// not be read. Not at package init: every runsc-lite command (the OCI
+// CLI's too) paid ~1 ms for a file only the sentry shows.
+var hostCPUInfo = sync.OnceValue(func() []byte {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return b
+})
+
+// ReadHostCPUInfo reads the host's /proc/cpuinfo for the sandbox's, while
+// the host's files are in view.
+func ReadHostCPUInfo() { hostCPUInfo() }
 
 func (p *procFS) cpuinfo(*fs.Context) string {
 	n := p.s.Kernel.NumCPUs()
-	host := hostCPUInfo
+	host := hostCPUInfo()
 	var blocks [][]byte
 	if host != nil {
 		for _, blk := range bytes.Split(host, []byte("\n\n")) {

@@ -129,6 +129,25 @@ static void write_knob(const char *knob, const char *v) {
 	close(fd);
 }
 
+/* read_knob prints /proc/sys/net/<knob>'s contents. */
+static void read_knob(const char *knob) {
+	char path[256], buf[128];
+	snprintf(path, sizeof(path), "/proc/sys/net/%s", knob);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		printf("open %s = -1 %s\n", knob, errname(errno));
+		return;
+	}
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0) {
+		printf("read %s = -1 %s\n", knob, errname(errno));
+		return;
+	}
+	buf[n] = 0;
+	printf("read %s = %s", knob, buf);
+}
+
 static void sysctls(void) {
 	static const char *bad[] = {"abc", "12abc", "-5", "99999999999999999999", " ", "\n"};
 	static const char *knobs[] = {"core/somaxconn", "ipv4/ip_local_port_range", "ipv4/tcp_rmem",
@@ -145,6 +164,13 @@ static void sysctls(void) {
 	/* Not above the local port range's low end (32768). */
 	write_knob("ipv4/ip_unprivileged_port_start", "70000");
 	write_knob("ipv4/ip_unprivileged_port_start", "40000");
+	/* ip_forward keeps the integer written; any but 0 turns forwarding on
+	 * (runtime-tools' linux_sysctl sets it through config.json). */
+	static const char *fwd[] = {"1", "2", "-1", "0"};
+	for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++) {
+		write_knob("ipv4/ip_forward", fwd[i]);
+		read_knob("ipv4/ip_forward");
+	}
 }
 
 int main(int argc, char **argv) {

@@ -80,6 +80,9 @@ type Net struct {
 	// port below it takes CAP_NET_BIND_SERVICE (Linux's default 1024;
 	// Docker sets 0 in its containers).
 	unprivPortStart atomic.Uint32
+	// ipForward is net.ipv4.ip_forward as last written (Linux keeps the
+	// integer; any value but 0 turns forwarding on in the stack).
+	ipForward atomic.Int64
 }
 
 // Register adds the AF_INET and AF_INET6 families over st to reg and

@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 )
 
@@ -102,7 +103,19 @@ func (f *Family) ProcFiles() []socket.ProcFile {
 		return "0\n"
 	})
 	static("ipv4/ip_default_ttl", fmt.Sprint(net.DefaultTTL))
-	static("ipv4/ip_forward", "0")
+	rw("ipv4/ip_forward", func() string {
+		return fmt.Sprintf("%d\n", n.ipForward.Load())
+	}, func(data []byte) error {
+		v, err := socket.ParseSysctlInts(data, 1)
+		if err != nil {
+			return err
+		}
+		if err := st.TCPIP().SetForwardingDefaultAndAllNICs(ipv4.ProtocolNumber, v[0] != 0); err != nil {
+			return translate(err)
+		}
+		n.ipForward.Store(v[0])
+		return nil
+	})
 	rw("ipv4/ip_unprivileged_port_start", func() string {
 		return fmt.Sprintf("%d\n", n.unprivPortStart.Load())
 	}, func(data []byte) error {

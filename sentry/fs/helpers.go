@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 // RandomAccess is the data of a regular file: positional reads and writes
@@ -215,4 +216,32 @@ func ValidName(name string) error {
 		return unix.ENAMETOOLONG
 	}
 	return nil
+}
+
+// AnonInode is the inode behind an anonymous file (eventfd, epoll,
+// signalfd, timerfd, inotify, pidfd, a seccomp listener), as Linux's
+// anon_inodefs: one shared inode, mode 0600, on a device of its own.
+type AnonInode struct{ major, minor uint32 }
+
+// NewAnonInode returns an anonymous inode on a fresh device.
+func NewAnonInode() AnonInode {
+	major, minor := NewAnonDev()
+	return AnonInode{major, minor}
+}
+
+// Stat is the inode's stat for a file created at created and owned by uid.
+func (a AnonInode) Stat(created linux.StatxTimestamp, uid uint32) linux.Statx {
+	return linux.Statx{
+		Mask:     StatxBasic,
+		Blksize:  4096,
+		Nlink:    1,
+		Mode:     0600,
+		Ino:      1,
+		UID:      uid,
+		Atime:    created,
+		Mtime:    created,
+		Ctime:    created,
+		DevMajor: a.major,
+		DevMinor: a.minor,
+	}
 }

@@ -30,7 +30,8 @@ const (
 	ioctlNotifSetFlags = linux.SECCOMP_IOCTL_NOTIF_SET_FLAGS
 )
 
-var anonDevMajor, anonDevMinor = fs.NewAnonDev()
+// anonInode is the anonymous inode every one of these files shares.
+var anonInode = fs.NewAnonInode()
 
 // notifState is where a notification is in its life (Linux's
 // SECCOMP_NOTIFY_INIT, SENT, REPLIED).
@@ -178,11 +179,7 @@ func (l *Listener) Type() uint32 { return 0 }
 
 // Stat implements fs.Node: an anonymous inode, mode 0600.
 func (l *Listener) Stat(ctx *fs.Context) (linux.Statx, error) {
-	return linux.Statx{
-		Mask: fs.StatxBasic, Blksize: 4096, Nlink: 1, Mode: 0600, Ino: 1,
-		Atime: l.created, Mtime: l.created, Ctime: l.created,
-		DevMajor: anonDevMajor, DevMinor: anonDevMinor,
-	}, nil
+	return anonInode.Stat(l.created, 0), nil
 }
 
 // Open implements fs.Node: an anonymous inode cannot be reopened through

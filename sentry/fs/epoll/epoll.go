@@ -142,9 +142,8 @@ type Instance struct {
 // epnested_mutex).
 var nestMu sync.Mutex
 
-var anonDevMajor, anonDevMinor = fs.NewAnonDev()
-
-const anonIno = 1
+// anonInode is the anonymous inode every one of these files shares.
+var anonInode = fs.NewAnonInode()
 
 // New returns an empty instance.
 func New() *Instance {
@@ -658,18 +657,7 @@ func (ep *Instance) Type() uint32 { return 0 }
 
 // Stat implements fs.Node: the shared anonymous inode, mode 0600.
 func (ep *Instance) Stat(ctx *fs.Context) (linux.Statx, error) {
-	return linux.Statx{
-		Mask:     fs.StatxBasic,
-		Blksize:  4096,
-		Nlink:    1,
-		Mode:     0600,
-		Ino:      anonIno,
-		Atime:    ep.created,
-		Mtime:    ep.created,
-		Ctime:    ep.created,
-		DevMajor: anonDevMajor,
-		DevMinor: anonDevMinor,
-	}, nil
+	return anonInode.Stat(ep.created, 0), nil
 }
 
 // Open implements fs.Node: an anonymous inode cannot be reopened through

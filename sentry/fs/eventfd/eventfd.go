@@ -29,11 +29,8 @@ const Max = ^uint64(0) - 1
 // Name is the file's name in /proc/PID/fd.
 const Name = "anon_inode:[eventfd]"
 
-// anonDevMajor, anonDevMinor and anonIno identify the anonymous inode every eventfd shares, as
-// Linux's anon_inode_inode.
-var anonDevMajor, anonDevMinor = fs.NewAnonDev()
-
-const anonIno = 1
+// anonInode is the anonymous inode every one of these files shares.
+var anonInode = fs.NewAnonInode()
 
 // EventFD is one eventfd file.
 type EventFD struct {
@@ -70,18 +67,7 @@ func (e *EventFD) Type() uint32 { return 0 }
 
 // Stat implements fs.Node: the shared anonymous inode, mode 0600.
 func (e *EventFD) Stat(ctx *fs.Context) (linux.Statx, error) {
-	return linux.Statx{
-		Mask:     fs.StatxBasic,
-		Blksize:  4096,
-		Nlink:    1,
-		Mode:     0600,
-		Ino:      anonIno,
-		Atime:    e.created,
-		Mtime:    e.created,
-		Ctime:    e.created,
-		DevMajor: anonDevMajor,
-		DevMinor: anonDevMinor,
-	}, nil
+	return anonInode.Stat(e.created, 0), nil
 }
 
 // Open implements fs.Node: an anonymous inode cannot be reopened through

@@ -79,7 +79,8 @@ func init() {
 // nil: never.
 var OpenElsewhere func(key fs.FileKey) bool
 
-var anonDevMajor, anonDevMinor = fs.NewAnonDev()
+// anonInode is the anonymous inode every one of these files shares.
+var anonInode = fs.NewAnonInode()
 
 // watch is one inotify watch.
 type watch struct {
@@ -488,19 +489,7 @@ func (in *Instance) Type() uint32 { return 0 }
 
 // Stat implements fs.Node: the shared anonymous inode, mode 0600.
 func (in *Instance) Stat(ctx *fs.Context) (linux.Statx, error) {
-	return linux.Statx{
-		Mask:     fs.StatxBasic,
-		Blksize:  4096,
-		Nlink:    1,
-		Mode:     0600,
-		Ino:      1,
-		UID:      in.uid,
-		Atime:    in.created,
-		Mtime:    in.created,
-		Ctime:    in.created,
-		DevMajor: anonDevMajor,
-		DevMinor: anonDevMinor,
-	}, nil
+	return anonInode.Stat(in.created, in.uid), nil
 }
 
 // Open implements fs.Node: an anonymous inode cannot be reopened.

@@ -20,7 +20,8 @@ import (
 // Name is the file's name in /proc/PID/fd.
 const Name = "anon_inode:[pidfd]"
 
-var anonDevMajor, anonDevMinor = fs.NewAnonDev()
+// anonInode is the anonymous inode every one of these files shares.
+var anonInode = fs.NewAnonInode()
 
 // PidFD is one process file descriptor.
 type PidFD struct {
@@ -42,18 +43,7 @@ func (f *PidFD) Type() uint32 { return 0 }
 
 // Stat implements fs.Node: the shared anonymous inode, mode 0600.
 func (f *PidFD) Stat(ctx *fs.Context) (linux.Statx, error) {
-	return linux.Statx{
-		Mask:     fs.StatxBasic,
-		Blksize:  4096,
-		Nlink:    1,
-		Mode:     0600,
-		Ino:      1,
-		Atime:    f.created,
-		Mtime:    f.created,
-		Ctime:    f.created,
-		DevMajor: anonDevMajor,
-		DevMinor: anonDevMinor,
-	}, nil
+	return anonInode.Stat(f.created, 0), nil
 }
 
 // Open implements fs.Node: an anonymous inode cannot be reopened.

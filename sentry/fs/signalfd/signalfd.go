@@ -27,7 +27,8 @@ const Name = "anon_inode:[signalfd]"
 // recordSize is sizeof(struct signalfd_siginfo).
 const recordSize = 128
 
-var anonDevMajor, anonDevMinor = fs.NewAnonDev()
+// anonInode is the anonymous inode every one of these files shares.
+var anonInode = fs.NewAnonInode()
 
 // SignalFD is one signalfd file.
 type SignalFD struct {
@@ -64,18 +65,7 @@ func (f *SignalFD) Type() uint32 { return 0 }
 
 // Stat implements fs.Node: the shared anonymous inode, mode 0600.
 func (f *SignalFD) Stat(ctx *fs.Context) (linux.Statx, error) {
-	return linux.Statx{
-		Mask:     fs.StatxBasic,
-		Blksize:  4096,
-		Nlink:    1,
-		Mode:     0600,
-		Ino:      1,
-		Atime:    f.created,
-		Mtime:    f.created,
-		Ctime:    f.created,
-		DevMajor: anonDevMajor,
-		DevMinor: anonDevMinor,
-	}, nil
+	return anonInode.Stat(f.created, 0), nil
 }
 
 // Open implements fs.Node: an anonymous inode cannot be reopened.

@@ -29,11 +29,8 @@ import (
 // Name is the file's name in /proc/PID/fd.
 const Name = "anon_inode:[timerfd]"
 
-// anonDevMajor and anonDevMinor identify the anonymous inode every
-// timerfd shares.
-var anonDevMajor, anonDevMinor = fs.NewAnonDev()
-
-const anonIno = 1
+// anonInode is the anonymous inode every one of these files shares.
+var anonInode = fs.NewAnonInode()
 
 // TimerFD is one timerfd file.
 type TimerFD struct {
@@ -114,18 +111,7 @@ func (f *TimerFD) Type() uint32 { return 0 }
 
 // Stat implements fs.Node: the shared anonymous inode, mode 0600.
 func (f *TimerFD) Stat(ctx *fs.Context) (linux.Statx, error) {
-	return linux.Statx{
-		Mask:     fs.StatxBasic,
-		Blksize:  4096,
-		Nlink:    1,
-		Mode:     0600,
-		Ino:      anonIno,
-		Atime:    f.created,
-		Mtime:    f.created,
-		Ctime:    f.created,
-		DevMajor: anonDevMajor,
-		DevMinor: anonDevMinor,
-	}, nil
+	return anonInode.Stat(f.created, 0), nil
 }
 
 // Open implements fs.Node: an anonymous inode cannot be reopened through

@@ -1,6 +1,8 @@
 package mm
 
 import (
+	"slices"
+
 	"github.com/runsc-lite/runsc-lite/platform"
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
@@ -68,10 +70,20 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 		}
 		c.pages[a] = np
 	}
-	for _, a := range protect {
-		p := m.pages[a]
-		m.as.get().Unmap(a, PageSize)
-		p.mapped = hostarch.AccessType{}
+	// One unmap per run of consecutive pages, not per page: each is a
+	// host call in the parent's address space (an injected munmap on
+	// ptrace).
+	slices.Sort(protect)
+	for i := 0; i < len(protect); {
+		j := i + 1
+		for j < len(protect) && protect[j] == protect[j-1]+PageSize {
+			j++
+		}
+		for _, a := range protect[i:j] {
+			m.pages[a].mapped = hostarch.AccessType{}
+		}
+		m.as.get().Unmap(protect[i], uintptr(j-i)*PageSize)
+		i = j
 	}
 	return c
 }

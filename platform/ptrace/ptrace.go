@@ -192,6 +192,8 @@ type Platform struct {
 	// spaces are the live address spaces (the zygote's stand-ins should
 	// it be killed).
 	spaces map[*addressSpace]struct{}
+	// pool holds recycled address spaces ready for reuse (pool.go).
+	pool []*addressSpace
 }
 
 var (
@@ -274,6 +276,9 @@ func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 	if released {
 		return nil, fmt.Errorf("ptrace: platform released")
 	}
+	if as := p.takePooled(); as != nil {
+		return as, nil
+	}
 	return newAddressSpace(p, -1)
 }
 
@@ -324,6 +329,7 @@ func (p *Platform) Release() {
 	}
 	p.released = true
 	p.mu.Unlock()
+	p.drainPool()
 	p.zygote.Release()
 	p.deaths.stop()
 }

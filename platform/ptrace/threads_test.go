@@ -3,9 +3,9 @@ package ptrace
 import (
 	"encoding/binary"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"

@@ -152,6 +152,13 @@ type addressSpace struct {
 	dying map[*stubThread]struct{}
 	// dyingSpare is the untaken spare among dying.
 	dyingSpare *stubThread
+	// recycling says Release left the stub to the master to recycle.
+	recycling bool
+	// wantSpare asks the master for a spare thread.
+	wantSpare bool
+	// dropped are stub threads their Contexts killed, for the master to
+	// reap (reapLater).
+	dropped []*stubThread
 }
 
 // newAddressSpace starts an address space: the zygote when stubFD is the
@@ -227,10 +234,16 @@ func (as *addressSpace) serve() *addressSpace {
 			}
 			req.reply <- rep
 		case <-as.kick:
-			if as.isReleased() {
+			as.reapDropped()
+			as.mu.RLock()
+			released, recycling, wantSpare := as.released, as.recycling, as.wantSpare
+			as.mu.RUnlock()
+			switch {
+			case released && recycling:
 				return as.recycle()
+			case !released && wantSpare:
+				as.makeSpare()
 			}
-			as.makeSpare()
 		}
 	}
 }
@@ -246,6 +259,7 @@ func (as *addressSpace) recycle() *addressSpace {
 	dying, dyingSpare := as.dying, as.dyingSpare
 	as.dying, as.dyingSpare = nil, nil
 	as.mu.Unlock()
+	as.reapDropped()
 	for t := range dying {
 		t.reap()
 		t.decRef()
@@ -294,9 +308,10 @@ func (as *addressSpace) recycle() *addressSpace {
 // into as, unless it has one.
 // Preconditions: called on the master goroutine.
 func (as *addressSpace) makeSpare() {
-	as.mu.RLock()
+	as.mu.Lock()
 	have := as.spare != nil
-	as.mu.RUnlock()
+	as.wantSpare = false
+	as.mu.Unlock()
 	if !have {
 		// On failure (released meanwhile, or the stub died) the next
 		// Context asks for a thread itself and learns why.
@@ -313,6 +328,9 @@ func (as *addressSpace) takeSpare() *stubThread {
 	as.spare = nil
 	as.taken++
 	again := as.taken > 1 && !as.released
+	if again {
+		as.wantSpare = true
+	}
 	as.mu.Unlock()
 	if again {
 		select {
@@ -840,6 +858,38 @@ func (as *addressSpace) Release() {
 	as.release(as.pidfd >= 0 && as.p.poolHasRoom())
 }
 
+// reapLater hands t, a stub thread of as killed by its Context, to the
+// master, which reaps it and drops the address space's reference, so the
+// Context's thread does not wait for the host to finish the kill. It
+// returns false if as is released: the caller reaps t itself.
+func (as *addressSpace) reapLater(t *stubThread) bool {
+	as.mu.Lock()
+	if as.released {
+		as.mu.Unlock()
+		return false
+	}
+	as.dropped = append(as.dropped, t)
+	as.mu.Unlock()
+	select {
+	case as.kick <- struct{}{}:
+	default: // a kick is pending
+	}
+	return true
+}
+
+// reapDropped reaps the threads handed over by reapLater and drops the
+// address space's reference on them.
+func (as *addressSpace) reapDropped() {
+	as.mu.Lock()
+	dropped := as.dropped
+	as.dropped = nil
+	as.mu.Unlock()
+	for _, t := range dropped {
+		t.reap()
+		t.decRef()
+	}
+}
+
 // release is Release; recycle says whether to recycle the stub.
 func (as *addressSpace) release(recycle bool) {
 	as.mu.Lock()
@@ -852,6 +902,11 @@ func (as *addressSpace) release(recycle bool) {
 	as.threads, as.tracers, as.spare = nil, nil, nil
 	if recycle {
 		as.dying, as.dyingSpare = threads, spare
+		as.recycling = true
+	}
+	dropped := as.dropped
+	if !recycle {
+		as.dropped = nil
 	}
 	as.mu.Unlock()
 
@@ -876,6 +931,10 @@ func (as *addressSpace) release(recycle bool) {
 		if t == spare {
 			t.decRef() // no Context ever took it
 		}
+	}
+	for _, t := range dropped {
+		t.reap()
+		t.decRef()
 	}
 	as.call(&request{op: opShutdown})
 	<-as.done

@@ -393,11 +393,16 @@ func (c *context) seize(as *addressSpace, t *stubThread) error {
 func (c *context) dropThread(as *addressSpace, t *stubThread) {
 	asRef := as.forget(t, c.tid)
 	t.kill()
-	t.reap()
-	c.mu.Lock()
-	if asRef {
+	// The address space's master reaps t in the background (and drops
+	// the address space's reference); a released address space's
+	// Release reaped it or left it to the master with the others.
+	if asRef && !as.reapLater(t) {
+		t.reap()
+		c.mu.Lock()
 		t.decRef()
+		c.mu.Unlock()
 	}
+	c.mu.Lock()
 	t.decRef()
 	c.mu.Unlock()
 	delete(c.threads, as)

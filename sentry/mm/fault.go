@@ -315,6 +315,13 @@ func (m *MemoryManager) mapWindowLocked(v *vma, pa uintptr) error {
 			}
 			continue
 		}
+		if p.cow && p.obj == nil && v.private && m.mf.RefCount(p.frame) == 1 {
+			// Copy-on-write of a frame nobody else holds any more
+			// (the other side of a fork copied or dropped it):
+			// makeWritableLocked would only clear the mark at the
+			// first write, a second fault away; clear it now.
+			p.cow = false
+		}
 		want := m.wantedAccessLocked(v, a, p)
 		if p.mapped == want {
 			if err := flush(); err != nil {

@@ -113,7 +113,10 @@ func Choose(cands []Candidate, mf *memfile.MemoryFile) (*Choice, error) {
 		cand := &cands[i]
 		p, err := cand.New()
 		if err != nil {
-			c.Figures = append(c.Figures, Figure{Name: cand.Name, Err: oneLine(err)})
+			// "kvm: self-test: ..." reads "kvm: self-test: ...", not
+			// "kvm: kvm: self-test: ...".
+			why := strings.TrimPrefix(oneLine(err), cand.Name+": ")
+			c.Figures = append(c.Figures, Figure{Name: cand.Name, Err: why})
 			continue
 		}
 		c.Figures = append(c.Figures, Figure{Name: cand.Name})

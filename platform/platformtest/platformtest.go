@@ -237,6 +237,29 @@ func WantSyscall(t testing.TB, stop platform.Stop, regs *arch.Registers, sysno u
 	}
 }
 
+// RunOnNewContext runs the program at rip (stack at StackTop) in e.AS on
+// a new context of a new OS thread until it stops, and returns its
+// registers. Anything but a syscall stop fails the test (reported as
+// what); ok says whether it was a syscall stop.
+func (e *Env) RunOnNewContext(t testing.TB, what string, rip uintptr) (regs arch.Registers, ok bool) {
+	<-OnThread(func() {
+		c, err := e.P.NewContext()
+		if err != nil {
+			t.Errorf("%s: NewContext: %v", what, err)
+			return
+		}
+		defer c.Release()
+		regs = arch.NewInitialRegisters(rip, StackTop)
+		stop, err := c.Switch(e.AS, &regs)
+		if err != nil || stop.Kind != platform.StopSyscall {
+			t.Errorf("%s: %+v %v", what, stop, err)
+			return
+		}
+		ok = true
+	})
+	return regs, ok
+}
+
 // OnThread runs f on a new goroutine locked to a new OS thread (which
 // exits afterwards) and returns a channel closed when f returns.
 func OnThread(f func()) <-chan struct{} {

@@ -634,39 +634,16 @@ func testFPUState(t *testing.T, e *Env, _ *Options) {
 	regs := arch.NewInitialRegisters(CodeAddr, StackTop)
 	WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
 
-	<-OnThread(func() {
-		c, err := e.P.NewContext()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer c.Release()
-		r := arch.NewInitialRegisters(CodeAddr+PageSize, StackTop)
-		if stop, err := c.Switch(e.AS, &r); err != nil || stop.Kind != platform.StopSyscall {
-			t.Errorf("other context: %+v %v", stop, err)
-		}
-	})
-
+	if _, ok := e.RunOnNewContext(t, "other context", CodeAddr+PageSize); !ok {
+		return
+	}
 	WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
 	if regs.Rbx != 0x1234567890 {
 		t.Errorf("xmm0 = %#x after exits and another context ran, want 0x1234567890", regs.Rbx)
 	}
-	<-OnThread(func() {
-		c, err := e.P.NewContext()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer c.Release()
-		r := arch.NewInitialRegisters(CodeAddr+2*PageSize, StackTop)
-		if stop, err := c.Switch(e.AS, &r); err != nil || stop.Kind != platform.StopSyscall {
-			t.Errorf("fresh context: %+v %v", stop, err)
-			return
-		}
-		if r.Rbx != 0 || r.Rsi != 0x1f80 || r.Rdx != 0x37f {
-			t.Errorf("fresh context: xmm0 %#x mxcsr %#x fcw %#x, want 0, 0x1f80, 0x37f", r.Rbx, r.Rsi, r.Rdx)
-		}
-	})
+	if r, ok := e.RunOnNewContext(t, "fresh context", CodeAddr+2*PageSize); ok && (r.Rbx != 0 || r.Rsi != 0x1f80 || r.Rdx != 0x37f) {
+		t.Errorf("fresh context: xmm0 %#x mxcsr %#x fcw %#x, want 0, 0x1f80, 0x37f", r.Rbx, r.Rsi, r.Rdx)
+	}
 }
 
 // Offsets in the XSAVE area (platform.FPStateContext's layout).

@@ -333,10 +333,7 @@ func (as *addressSpace) takeSpare() *stubThread {
 	}
 	as.mu.Unlock()
 	if again {
-		select {
-		case as.kick <- struct{}{}:
-		default: // already asked
-		}
+		as.kickMaster()
 	}
 	return t
 }
@@ -870,11 +867,18 @@ func (as *addressSpace) reapLater(t *stubThread) bool {
 	}
 	as.dropped = append(as.dropped, t)
 	as.mu.Unlock()
+	as.kickMaster()
+	return true
+}
+
+// kickMaster asks the master to look at as's background work (kick); a
+// pending kick covers any number of requests, as the master reads the
+// state under as.mu.
+func (as *addressSpace) kickMaster() {
 	select {
 	case as.kick <- struct{}{}:
-	default: // a kick is pending
+	default:
 	}
-	return true
 }
 
 // reapDropped reaps the threads handed over by reapLater and drops the
@@ -919,10 +923,7 @@ func (as *addressSpace) release(recycle bool) {
 	as.p.deaths.forget(as)
 	if recycle {
 		as.p.deaths.unwatch(as.pidfd)
-		select {
-		case as.kick <- struct{}{}:
-		default: // a kick is pending; the master sees as released
-		}
+		as.kickMaster()
 		return
 	}
 	for t := range threads {

@@ -61,6 +61,9 @@ func (p *Platform) takePooled() *addressSpace {
 		p.mu.Lock()
 		p.spaces[as] = struct{}{}
 		p.mu.Unlock()
+		// A death reported while pooled (its spare thread's, say) had
+		// no user to kill; report the next one to the new user.
+		p.deaths.forget(as)
 		p.deaths.watch(as, as.pidfd)
 		return as
 	}

@@ -13,3 +13,96 @@ runsc_lite_bin() {
 	CGO_ENABLED=0 go build -o "$1/runsc-lite" ./runsc-lite || return
 	echo "$1/runsc-lite"
 }
+
+# --- the side-by-side table (bench.sh writes it, compare.sh reads it) --------
+#
+# bench.sh records its results as TSV, one measurement a line:
+#
+#	KEY <TAB> ENV <TAB> NS
+#
+# KEY a benchmark (bench_keys), ENV an environment (native,
+# runsc-lite-PLATFORM, gvisor-PLATFORM), NS the median in nanoseconds per
+# operation (empty when the run failed). Lines starting with "#" are
+# comments ("# name: value": when, where, the load average); a line "key env
+# ns" heads the rows. compare.sh reads the same format from a fenced
+# ```tsv block in BENCHMARKS.md (the recorded figures).
+
+# bench_keys: the benchmarks, in the table's order.
+bench_keys="getpid openread devnull forkexit forkexec threadjoin pipepong futexwake startup"
+
+# bench_table TSV: the markdown table of TSV's figures: one column per
+# environment, each sandbox's ratio to native in parentheses, then each
+# runsc-lite platform against the faster of gVisor's platforms.
+bench_table() {
+	awk -F '\t' -v keys="$bench_keys" '
+	function label(k) {
+		if (k == "getpid") return "getpid round trip"
+		if (k == "openread") return "open+read+close of a small file"
+		if (k == "devnull") return "64 MiB to /dev/null in 4 KiB writes"
+		if (k == "forkexit") return "fork+exit+wait"
+		if (k == "forkexec") return "fork+execve(/bin/true)+wait"
+		if (k == "threadjoin") return "thread create+join"
+		if (k == "pipepong") return "pipe ping-pong between two processes, per round trip"
+		if (k == "futexwake") return "futex wake-up between two threads"
+		if (k == "startup") return "`do -- /bin/true` start-up"
+		return k
+	}
+	function envname(e) {
+		if (e ~ /^runsc-lite-/) return "runsc-lite " substr(e, 12)
+		if (e ~ /^gvisor-/) return "gVisor " substr(e, 8)
+		return e
+	}
+	function fmt(ns) {
+		if (ns == "") return "fail"
+		if (ns >= 1e6) return sprintf("%.2f ms", ns / 1e6)
+		if (ns >= 1e3) return sprintf("%.2f µs", ns / 1e3)
+		return sprintf("%.0f ns", ns)
+	}
+	function ratio(a, b) { return (a > 0 && b != "") ? sprintf("%.2fx", b / a) : "n/a" }
+	/^#/ || $1 == "key" || NF < 2 { next }
+	{
+		if (!(($1, $2) in v) && !($2 in seen)) { seen[$2] = 1; envs[++ne] = $2 }
+		if (!($1 in kseen)) { kseen[$1] = 1; if (index(" " keys " ", " " $1 " ") == 0) extra = extra " " $1 }
+		v[$1, $2] = $3
+	}
+	END {
+		nk = split(keys extra, k, " ")
+		line = "| benchmark |"; sep = "|---|"
+		for (i = 1; i <= ne; i++) { line = line " " envname(envs[i]) " |"; sep = sep "---:|" }
+		print line; print sep
+		for (j = 1; j <= nk; j++) {
+			if (!(k[j] in kseen)) continue
+			n = v[k[j], "native"]
+			line = "| " label(k[j]) " |"
+			for (i = 1; i <= ne; i++) {
+				x = v[k[j], envs[i]]
+				cell = fmt(x)
+				if (envs[i] != "native" && x != "") cell = cell " (" ratio(n, x) ")"
+				line = line " " cell " |"
+			}
+			print line
+		}
+		# Each runsc-lite platform against the faster gVisor platform.
+		nr = 0; ng = 0
+		for (i = 1; i <= ne; i++) {
+			if (envs[i] ~ /^runsc-lite-/) rl[++nr] = envs[i]
+			if (envs[i] ~ /^gvisor-/) gv[++ng] = envs[i]
+		}
+		if (nr == 0 || ng == 0) exit
+		print ""
+		line = "| runsc-lite ÷ the faster gVisor platform (below 1: runsc-lite faster) |"; sep = "|---|"
+		for (i = 1; i <= nr; i++) { line = line " " envname(rl[i]) " |"; sep = sep "---:|" }
+		print line; print sep
+		for (j = 1; j <= nk; j++) {
+			if (!(k[j] in kseen)) continue
+			best = ""; bestenv = ""
+			for (i = 1; i <= ng; i++) {
+				x = v[k[j], gv[i]]
+				if (x != "" && (best == "" || x + 0 < best + 0)) { best = x; bestenv = gv[i] }
+			}
+			line = "| " label(k[j]) (bestenv == "" ? "" : " (" envname(bestenv) ")") " |"
+			for (i = 1; i <= nr; i++) line = line " " ratio(best, v[k[j], rl[i]]) " |"
+			print line
+		}
+	}' "$1"
+}

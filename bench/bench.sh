@@ -71,65 +71,15 @@ else
 	fe_native=2000 fe_sandbox=100 fx_native=300 fx_sandbox=30 pp_native=20000 pp_sandbox=1000
 	tj_native=5000 tj_sandbox=200 fw_native=20000 fw_sandbox=1000
 fi
-timeout_s=${BENCH_TIMEOUT:-300}
 only=" ${BENCH_ONLY:-$bench_keys} "
-failed=0
 
 # --- build -----------------------------------------------------------------
-rl=$(runsc_lite_bin "$work")
 for prog in getpid openread devnull forkexit forkexec pipepong threadjoin futexwake; do
 	gcc -static -O2 -Wall -Werror -Ibench -o "$work/$prog" "bench/$prog.c"
 done
 printf 'hello from a small file\n' >"$work/small.txt"
-read -r -a flags <<<"${BENCH_FLAGS:-}"
-
-gv=""
-if [ "${GVISOR:-1}" != 0 ]; then
-	if ! gv=$(bench/gvisor.sh 2>"$work/gvisor.err"); then
-		echo "bench: FAILED to build gVisor's runsc (GVISOR=0 leaves it out):" >&2
-		tail -n 20 "$work/gvisor.err" >&2
-		exit 1
-	fi
-fi
-
-# in_env ENV PROG ARGS...: PROG in environment ENV, bounded in time.
-in_env() {
-	local env=$1
-	shift
-	case $env in
-	native) timeout "$timeout_s" "$@" ;;
-	runsc-lite-*) timeout "$timeout_s" "$rl" do --platform="${env#runsc-lite-}" "${flags[@]}" -- "$@" ;;
-	gvisor-*) timeout "$timeout_s" "$gv" --network=none --ignore-cgroups --platform="${env#gvisor-}" do "$@" ;;
-	esac
-}
-
-# The environments: each must run /bin/true at all. A runsc-lite platform
-# that does not (not built in, or its self-test fails on this host) is
-# skipped; a gVisor platform that does not is an error.
-envs=(native)
-for p in ${BENCH_PLATFORMS:-ptrace systrap kvm}; do
-	if out=$(in_env "runsc-lite-$p" /bin/true 2>&1); then
-		envs+=("runsc-lite-$p")
-	else
-		log "runsc-lite --platform=$p skipped: $(printf '%s\n' "$out" | tail -n 1)"
-	fi
-done
-if [ "${#envs[@]}" = 1 ]; then
-	echo "bench: runsc-lite do -- /bin/true fails on every platform; nothing to measure" >&2
-	exit 1
-fi
-if [ -n "$gv" ]; then
-	for p in systrap ptrace; do
-		if out=$(in_env "gvisor-$p" /bin/true 2>&1); then
-			envs+=("gvisor-$p")
-		else
-			echo "bench: gVisor's runsc --platform=$p cannot run /bin/true:" >&2
-			printf '%s\n' "$out" | tail -n 10 >&2
-			failed=1
-		fi
-	done
-fi
-log "environments: ${envs[*]}"
+bench_setup_envs "$work"
+failed=$bench_env_failed
 
 # --- start-up timing ---------------------------------------------------------
 if [[ $only == *" startup "* ]] && ! command -v hyperfine >/dev/null 2>&1 &&
@@ -143,11 +93,8 @@ if command -v hyperfine >/dev/null 2>&1; then
 	startup_method="hyperfine -N, median of $startup_runs runs after 2 warm-ups"
 	startup_ns() {
 		local cmd
-		case $1 in
-		native) cmd=/bin/true ;;
-		runsc-lite-*) cmd="$rl do --platform=${1#runsc-lite-} ${flags[*]} -- /bin/true" ;;
-		gvisor-*) cmd="$gv --network=none --ignore-cgroups --platform=${1#gvisor-} do /bin/true" ;;
-		esac
+		cmd="$(env_cmd "$1") /bin/true"
+		cmd=${cmd# }
 		rm -f "$work/h.json"
 		timeout "$timeout_s" hyperfine -N --warmup 2 --runs "$startup_runs" --export-json "$work/h.json" "$cmd" >/dev/null 2>&1 ||
 			return 1
@@ -212,7 +159,6 @@ measure() {
 	fi
 	echo "$v"
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 human() { awk -v ns="$1" 'BEGIN { if (ns >= 1e6) printf "%.2f ms", ns / 1e6; else if (ns >= 1e3) printf "%.2f µs", ns / 1e3; else printf "%.0f ns", ns }'; }
 
 declare -A vals

@@ -14,6 +14,80 @@ runsc_lite_bin() {
 	echo "$1/runsc-lite"
 }
 
+# --- the environments compared side by side ----------------------------------
+#
+# bench_setup_envs WORK: sets rl (runsc-lite, runsc_lite_bin), gv (gVisor's
+# runsc from bench/gvisor.sh, unless GVISOR=0), flags (BENCH_FLAGS as an
+# array) and envs: native, runsc-lite-P for every platform P of
+# $BENCH_PLATFORMS (default "ptrace systrap kvm") that runs /bin/true here
+# (the others are skipped with the reason), gvisor-systrap and
+# gvisor-ptrace. gVisor's build failing is fatal, with its reason; a gVisor
+# platform that cannot run /bin/true is reported and sets bench_env_failed=1.
+# Progress goes to stderr; exits 1 when no runsc-lite platform works.
+bench_setup_envs() {
+	local out p
+	rl=$(runsc_lite_bin "$1") || exit 1
+	read -r -a flags <<<"${BENCH_FLAGS:-}"
+	timeout_s=${BENCH_TIMEOUT:-300}
+	bench_env_failed=0
+	gv=""
+	if [ "${GVISOR:-1}" != 0 ]; then
+		if ! gv=$(bench/gvisor.sh 2>"$1/gvisor.err"); then
+			echo "bench: FAILED to build gVisor's runsc (GVISOR=0 leaves it out):" >&2
+			tail -n 20 "$1/gvisor.err" >&2
+			exit 1
+		fi
+	fi
+	envs=(native)
+	for p in ${BENCH_PLATFORMS:-ptrace systrap kvm}; do
+		if out=$(in_env "runsc-lite-$p" /bin/true 2>&1); then
+			envs+=("runsc-lite-$p")
+		else
+			echo "bench: runsc-lite --platform=$p skipped: $(printf '%s\n' "$out" | tail -n 1)" >&2
+		fi
+	done
+	if [ "${#envs[@]}" = 1 ]; then
+		echo "bench: runsc-lite do -- /bin/true fails on every platform; nothing to measure" >&2
+		exit 1
+	fi
+	if [ -n "$gv" ]; then
+		for p in systrap ptrace; do
+			if out=$(in_env "gvisor-$p" /bin/true 2>&1); then
+				envs+=("gvisor-$p")
+			else
+				echo "bench: gVisor's runsc --platform=$p cannot run /bin/true:" >&2
+				printf '%s\n' "$out" | tail -n 10 >&2
+				bench_env_failed=1
+			fi
+		done
+	fi
+	echo "bench: environments: ${envs[*]}" >&2
+}
+
+# in_env ENV PROG ARGS...: PROG in environment ENV (bench_setup_envs),
+# bounded by $timeout_s seconds.
+in_env() {
+	local env=$1
+	shift
+	case $env in
+	native) timeout "$timeout_s" "$@" ;;
+	runsc-lite-*) timeout "$timeout_s" "$rl" do --platform="${env#runsc-lite-}" "${flags[@]}" -- "$@" ;;
+	gvisor-*) timeout "$timeout_s" "$gv" --network=none --ignore-cgroups --platform="${env#gvisor-}" do "$@" ;;
+	esac
+}
+
+# env_cmd ENV: the command line that runs a program in ENV (for hyperfine).
+env_cmd() {
+	case $1 in
+	native) echo "" ;;
+	runsc-lite-*) echo "$rl do --platform=${1#runsc-lite-} ${flags[*]} --" ;;
+	gvisor-*) echo "$gv --network=none --ignore-cgroups --platform=${1#gvisor-} do" ;;
+	esac
+}
+
+# median: the median of the numbers on stdin, one a line.
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+
 # --- the side-by-side table (bench.sh writes it, compare.sh reads it) --------
 #
 # bench.sh records its results as TSV, one measurement a line:

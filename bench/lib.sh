@@ -88,7 +88,7 @@ env_cmd() {
 # median: the median of the numbers on stdin, one a line.
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 
-# --- the side-by-side table (bench.sh writes it, compare.sh reads it) --------
+# --- the side-by-side table (bench.sh and workloads.sh write it, compare.sh reads it)
 #
 # bench.sh records its results as TSV, one measurement a line:
 #
@@ -119,6 +119,11 @@ bench_table() {
 		if (k == "pipepong") return "pipe ping-pong between two processes, per round trip"
 		if (k == "futexwake") return "futex wake-up between two threads"
 		if (k == "startup") return "`do -- /bin/true` start-up"
+		if (k == "gotime") return "Go time package tests (-test.short)"
+		if (k == "goexec") return "Go os/exec package tests (-test.short)"
+		if (k == "python") return "python3 -m test test_threading test_subprocess test_os"
+		if (k == "make") return "make -j2 of a 200-file C project"
+		if (k == "coreutils") return "sh loop of coreutils (100 x sort, uniq, wc, ls, sha256sum, grep, sed)"
 		return k
 	}
 	function envname(e) {
@@ -128,6 +133,7 @@ bench_table() {
 	}
 	function fmt(ns) {
 		if (ns == "") return "fail"
+		if (ns >= 1e9) return sprintf("%.2f s", ns / 1e9)
 		if (ns >= 1e6) return sprintf("%.2f ms", ns / 1e6)
 		if (ns >= 1e3) return sprintf("%.2f µs", ns / 1e3)
 		return sprintf("%.0f ns", ns)

@@ -143,6 +143,10 @@ func Main(args []string, stderr io.Writer) int {
 		return fail(125, err)
 	}
 	status.send(statusMessage{Event: "exit", WaitStatus: uint32(ws)})
+	// ExitLike does not return (os.Exit, or death by init's signal), so
+	// the deferred stop above would not run and --profile-cpu's file
+	// would stay empty: the profile is flushed here. A no-op without it.
+	pprof.StopCPUProfile()
 	ExitLike(ws)
 	return ws.ShellStatus()
 }

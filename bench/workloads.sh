@@ -204,7 +204,7 @@ echo
 bench_table "$tsv"
 if [ "${#fails[@]}" -gt 0 ]; then
 	echo
-	echo "Failed runs (their times are in the table unless they timed out): ${fails[*]}"
+	echo "Failed runs (their times are in the table unless they timed out): $(printf '%s; ' "${fails[@]}" | sed 's/; $//')."
 fi
 if [ "${#ctxt[@]}" -gt 0 ]; then
 	echo

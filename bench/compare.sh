@@ -13,6 +13,10 @@
 #   bench/compare.sh --from TSV      use bench.sh's TSV (BENCH_TSV=...) instead of running
 #   bench/compare.sh --baseline FILE the reference file (default BENCHMARKS.md)
 #   bench/compare.sh --threshold X   the allowed growth of a ratio (default 1.25)
+#   bench/compare.sh --relative-to ENV  compare ratios to ENV instead of native
+#                                    (e.g. gvisor-systrap: another sandbox,
+#                                    whose times follow the host's load as
+#                                    ours do, while native's swing more)
 #
 # The reference figures are the ```tsv block of the section between the
 # "<!-- bench-baseline -->" and "<!-- /bench-baseline -->" lines of
@@ -29,16 +33,17 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 
 usage() {
-	echo "usage: bench/compare.sh [--record] [--from TSV] [--baseline FILE] [--threshold X]" >&2
+	echo "usage: bench/compare.sh [--record] [--from TSV] [--baseline FILE] [--threshold X] [--relative-to ENV]" >&2
 	exit 2
 }
-record=0 from="" baseline=BENCHMARKS.md threshold=1.25
+record=0 from="" baseline=BENCHMARKS.md threshold=1.25 ref=native
 while [ $# -gt 0 ]; do
 	case $1 in
 	--record) record=1 ;;
 	--from) [ $# -ge 2 ] || usage; from=$2; shift ;;
 	--baseline) [ $# -ge 2 ] || usage; baseline=$2; shift ;;
 	--threshold) [ $# -ge 2 ] || usage; threshold=$2; shift ;;
+	--relative-to) [ $# -ge 2 ] || usage; ref=$2; shift ;;
 	*) usage ;;
 	esac
 	shift
@@ -106,13 +111,20 @@ if ! grep -q . "$work/base.tsv"; then
 	exit 1
 fi
 
+for f in base now; do
+	awk -F '\t' -v ref="$ref" '$2 == ref && $3 != "" { found = 1 } END { exit !found }' "$work/$f.tsv" || {
+		echo "compare.sh: no $ref figures in the $([ $f = base ] && echo "recorded figures of $baseline" || echo "run compared") (--relative-to $ref)" >&2
+		exit 1
+	}
+done
+
 echo "Now:"
 echo
 bench_table "$work/now.tsv"
 echo
-echo "Recorded ($(sed -n 's/^# date: //p' "$work/base.tsv"); load $(sed -n 's/^# load: //p' "$work/base.tsv")) against now, runsc-lite's ratios to native (a change above ${threshold}x is a regression):"
+echo "Recorded ($(sed -n 's/^# date: //p' "$work/base.tsv"); load $(sed -n 's/^# load: //p' "$work/base.tsv")) against now, runsc-lite's ratios to $ref (a change above ${threshold}x is a regression):"
 echo
-awk -F '\t' -v t="$threshold" '
+awk -F '\t' -v t="$threshold" -v ref="$ref" '
 	FILENAME != prev { prev = FILENAME; file++ }
 	/^#/ || $1 == "key" || NF < 2 { next }
 	{
@@ -127,7 +139,7 @@ awk -F '\t' -v t="$threshold" '
 		bad = 0
 		for (i = 1; i <= n; i++) {
 			split(order[i], kv, SUBSEP); k = kv[1]; e = kv[2]
-			rb = r(b[k, "native"], b[k, e]); rc = r(c[k, "native"], c[k, e])
+			rb = r(b[k, ref], b[k, e]); rc = r(c[k, ref], c[k, e])
 			inb = ((k, e, 1) in seen); inc = ((k, e, 2) in seen)
 			if (!inb) { v = "new (not recorded)"; ch = "" }
 			else if (rb == "") { v = "no reference figure"; ch = "" }

@@ -71,6 +71,13 @@ check "re-record" 0 "recorded" --record --from <(tsv 100 20000 100000 1000000) -
 n=$(grep -c '^<!-- bench-baseline -->$' "$work/BENCHMARKS.md")
 [ "$n" = 1 ] || { echo "FAIL: $n reference sections after two records"; fails=$((fails + 1)); }
 check "compared with the new reference" 0 "200.00x \| 200.00x \| 1.00x \| ok" --from <(tsv 100 20000 100000 1000000) --baseline "$work/BENCHMARKS.md"
+# --relative-to: ratios to gVisor systrap (6000 ns getpid, 1 ms forkexit in tsv's rows).
+tsv 400 20000 100000 2000000 | sed 's/^getpid\tgvisor-systrap\t6000/getpid\tgvisor-systrap\t12000/; s/^forkexit\tgvisor-systrap\t1000000/forkexit\tgvisor-systrap\t2000000/' >"$work/now.tsv"
+check "relative to gVisor: both twice as slow, native not" 0 "getpid \| runsc-lite-ptrace \| 3.33x \| 1.67x \| 0.50x \| improved" --relative-to gvisor-systrap --from "$work/now.tsv" --baseline "$work/BENCHMARKS.md"
+check "the same against native is a regression" 1 "REGRESSED" --from "$work/now.tsv" --baseline "$work/BENCHMARKS.md"
+tsv 100 40000 100000 1000000 >"$work/now.tsv"
+check "relative to gVisor: ours twice as slow" 1 "getpid \| runsc-lite-ptrace \| 3.33x \| 6.67x \| 2.00x \| REGRESSED" --relative-to gvisor-systrap --from "$work/now.tsv" --baseline "$work/BENCHMARKS.md"
+check "relative to an environment not measured" 1 "no gvisor-ptrace figures" --relative-to gvisor-ptrace --from "$work/now.tsv" --baseline "$work/BENCHMARKS.md"
 check "usage" 2 "usage" --bogus
 check "bad threshold" 2 "want a number above 1" --threshold 0.5 --from "$work/now.tsv"
 

@@ -150,7 +150,7 @@ run_one() {
 	return $rc
 }
 
-declare -A vals ctxt
+declare -A vals=() ctxt=()
 fails=()
 keys=()
 for key in $all; do

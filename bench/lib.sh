@@ -39,6 +39,9 @@ bench_setup_envs() {
 		fi
 	fi
 	envs=(native)
+	# The probes get a minute each: a platform whose start hangs (a KVM
+	# that never answers) is skipped, not waited for.
+	local timeout_s=60
 	for p in ${BENCH_PLATFORMS:-ptrace systrap kvm}; do
 		if out=$(in_env "runsc-lite-$p" /bin/true 2>&1); then
 			envs+=("runsc-lite-$p")

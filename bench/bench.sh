@@ -203,23 +203,10 @@ fi
 
 # --- report ------------------------------------------------------------------
 tsv=$work/results.tsv
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-{
-	echo "# bench.sh results: median of $rounds interleaved rounds, each the median of $inner inner rounds"
-	echo "# date: $(date -u +%Y-%m-%dT%H:%MZ)"
-	echo "# host: $(nproc) x ${cpu:-unknown CPU}, Linux $(uname -r)"
-	echo "# load: $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-	echo "# flags: ${BENCH_FLAGS:-none}; start-up: $startup_method"
-	printf 'key\tenv\tns\n'
-	for key in "${keys[@]}"; do
-		for env in "${envs[@]}"; do
-			printf '%s\t%s\t%s\n' "$key" "$env" "$(echo "${vals[$key/$env]:-}" | tr ' ' '\n' | grep . | median)"
-		done
-	done
-} >"$tsv"
-[ -z "${BENCH_TSV:-}" ] || cp "$tsv" "$BENCH_TSV"
+bench_write_tsv "$tsv" "bench.sh results: median of $rounds interleaved rounds, each the median of $inner inner rounds" \
+	"flags: ${BENCH_FLAGS:-none}; start-up: $startup_method"
 
-echo "Measured $(date -u +%Y-%m-%d) on $(nproc) x ${cpu:-unknown CPU}, Linux $(uname -r), with \`make bench\` (bench/bench.sh; runsc-lite flags: ${BENCH_FLAGS:-none}); load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end. Medians of $rounds interleaved rounds; ratio to native in parentheses; start-up: $startup_method."
+echo "Measured $(date -u +%Y-%m-%d) on $(bench_host), with \`make bench\` (bench/bench.sh; runsc-lite flags: ${BENCH_FLAGS:-none}); load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end. Medians of $rounds interleaved rounds; ratio to native in parentheses; start-up: $startup_method."
 echo
 bench_table "$tsv"
 echo

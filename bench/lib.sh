@@ -88,6 +88,38 @@ env_cmd() {
 	esac
 }
 
+# bench_write_tsv FILE SUMMARY [COMMENT...]: writes the results in the
+# format above to FILE (and to $BENCH_TSV when set): a "# SUMMARY" line,
+# the date, host and load average ($load_start at the start), one "# "
+# line per COMMENT, then the median of each key's runs in each
+# environment, from the globals keys (array), envs (array) and vals
+# (associative: "KEY/ENV" -> the runs' ns, space-separated).
+bench_write_tsv() {
+	local file=$1 summary=$2 key env c
+	shift 2
+	{
+		echo "# $summary"
+		echo "# date: $(date -u +%Y-%m-%dT%H:%MZ)"
+		echo "# host: $(bench_host)"
+		echo "# load: $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+		for c in "$@"; do echo "# $c"; done
+		printf 'key\tenv\tns\n'
+		for key in "${keys[@]}"; do
+			for env in "${envs[@]}"; do
+				printf '%s\t%s\t%s\n' "$key" "$env" "$(echo "${vals[$key/$env]:-}" | tr ' ' '\n' | grep . | median)"
+			done
+		done
+	} >"$file"
+	[ -z "${BENCH_TSV:-}" ] || cp "$file" "$BENCH_TSV"
+}
+
+# bench_host: "N x CPU model, Linux release".
+bench_host() {
+	local cpu
+	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+	echo "$(nproc) x ${cpu:-unknown CPU}, Linux $(uname -r)"
+}
+
 # median: the median of the numbers on stdin, one a line.
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 

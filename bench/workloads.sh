@@ -185,21 +185,8 @@ done
 
 # --- report ------------------------------------------------------------------
 tsv=$work/results.tsv
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-{
-	echo "# workloads.sh results: wall time, median of $rounds interleaved round(s)"
-	echo "# date: $(date -u +%Y-%m-%dT%H:%MZ)"
-	echo "# host: $(nproc) x ${cpu:-unknown CPU}, Linux $(uname -r)"
-	echo "# load: $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-	printf 'key\tenv\tns\n'
-	for key in "${keys[@]}"; do
-		for env in "${envs[@]}"; do
-			printf '%s\t%s\t%s\n' "$key" "$env" "$(echo "${vals[$key/$env]:-}" | tr ' ' '\n' | grep . | median)"
-		done
-	done
-} >"$tsv"
-[ -z "${BENCH_TSV:-}" ] || cp "$tsv" "$BENCH_TSV"
-echo "Measured $(date -u +%Y-%m-%d) on $(nproc) x ${cpu:-unknown CPU}, Linux $(uname -r), with \`make bench-workloads\` (bench/workloads.sh); load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end. Wall time, median of $rounds interleaved round(s); ratio to native in parentheses."
+bench_write_tsv "$tsv" "workloads.sh results: wall time, median of $rounds interleaved round(s)"
+echo "Measured $(date -u +%Y-%m-%d) on $(bench_host), with \`make bench-workloads\` (bench/workloads.sh); load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end. Wall time, median of $rounds interleaved round(s); ratio to native in parentheses."
 echo
 bench_table "$tsv"
 if [ "${#fails[@]}" -gt 0 ]; then

@@ -5,7 +5,7 @@
 #                      every package's tests, test/ (the native-vs-sandbox
 #                      conformance tests), a gofmt check, 70 s of fuzzing
 #                      (socket arguments, the ELF loader, the signal ABI,
-#                      OCI configs), test-kvm, test-gonet and test-gostd
+#                      OCI configs), bench-selftest, test-kvm, test-gonet and test-gostd
 #                      (about 30 minutes on 2 cores; CI runs exactly this)
 #   make bench         bench/bench.sh: native, runsc-lite on each platform and
 #                      gVisor's runsc (systrap, ptrace) side by side, markdown table

@@ -160,6 +160,8 @@ func (o filterOptions) allowList() []allowance {
 		{unix.SYS_FCHMODAT2, seccomp.PerArg{nonNegativeFD}, "chmod of an O_PATH descriptor (AT_EMPTY_PATH)"},
 		{unix.SYS_FGETXATTR, seccomp.PerArg{nonNegativeFD}, "extended attributes of host files (volumes, the root's lower layer)"},
 		{unix.SYS_FLISTXATTR, seccomp.PerArg{nonNegativeFD}, "extended attributes of host files (volumes, the root's lower layer)"},
+		{unix.SYS_GETXATTRAT, seccomp.PerArg{nonNegativeFD}, "extended attributes of host files, by name in a held directory descriptor (hostfs/dirfds.go)"},
+		{unix.SYS_LISTXATTRAT, seccomp.PerArg{nonNegativeFD}, "extended attributes of host files, by name in a held directory descriptor (hostfs/dirfds.go)"},
 		{unix.SYS_FSETXATTR, seccomp.PerArg{nonNegativeFD}, "extended attributes of volume files"},
 		{unix.SYS_FREMOVEXATTR, seccomp.PerArg{nonNegativeFD}, "extended attributes of volume files"},
 		{unix.SYS_FCHMOD, nil, "mode of a file created in a volume"},

@@ -23,7 +23,8 @@
 //
 // Locking: FS and Node are immutable (EnableWriteback is called before
 // use); the host serializes everything else. mapCleanup and the open files
-// own their host descriptors. The write-behind locks are described in
+// own their host descriptors; the held directory descriptors are
+// dirfds.go's (dirFDCache.mu, a leaf). The write-behind locks are described in
 // writeback.go, the page cache's and the mappable table's in pagecache.go
 // and mappables.go (all leaves).
 package hostfs
@@ -54,6 +55,8 @@ type FS struct {
 	mappables mappableTable
 	// fds are the shared host descriptors of open files (hostfds.go).
 	fds fdTable
+	// dirs are held descriptors of directories (dirfds.go).
+	dirs dirFDCache
 	// owners is the host owner rule and shadow what the sandbox set that
 	// the host does not hold (owner.go).
 	owners OwnerMap
@@ -100,8 +103,12 @@ func FromFD(fd int, hostDir string, readOnly bool) *FS {
 	return f
 }
 
-// Close closes the root descriptor. Nodes must not be used afterwards.
-func (f *FS) Close() error { return unix.Close(f.root) }
+// Close closes the root descriptor and the held directory descriptors.
+// Nodes must not be used afterwards.
+func (f *FS) Close() error {
+	f.forgetDirs()
+	return unix.Close(f.root)
+}
 
 // HostDir returns the host directory's path (for /proc/mounts).
 func (f *FS) HostDir() string { return f.hostDir }
@@ -178,15 +185,23 @@ func (f *FS) openRel(rel string, flags int, mode uint32) (int, error) {
 	}
 }
 
-// statRel returns the attributes of rel without following a final
-// symlink.
-func (f *FS) statRel(rel string) (linux.Statx, error) {
-	fd, err := f.openRel(rel, unix.O_PATH, 0)
-	if err != nil {
-		return linux.Statx{}, err
-	}
-	defer unix.Close(fd)
-	return statFD(fd)
+// statAt returns the attributes of n's file without following a final
+// symlink: one statx relative to its directory's held descriptor
+// (dirfds.go).
+func (n *Node) statAt() (linux.Statx, error) {
+	var st linux.Statx
+	err := n.atParent(func(dirfd int, name string) error {
+		const flags = unix.AT_SYMLINK_NOFOLLOW | unix.AT_STATX_SYNC_AS_STAT
+		var sx unix.Statx_t
+		if err := retry(func() error {
+			return unix.Statx(dirfd, name, flags, unix.STATX_BASIC_STATS|unix.STATX_BTIME, &sx)
+		}); err != nil {
+			return err
+		}
+		st = fs.StatxFromUnix(&sx)
+		return nil
+	})
+	return st, err
 }
 
 func statFD(fd int) (linux.Statx, error) {
@@ -255,7 +270,7 @@ func (n *Node) Stat(ctx *fs.Context) (linux.Statx, error) {
 		n.fs.view(&st)
 		return st, err
 	}
-	st, err := n.fs.statRel(n.rel)
+	st, err := n.statAt()
 	n.fs.view(&st)
 	return st, err
 }
@@ -273,18 +288,15 @@ func (n *Node) Lookup(ctx *fs.Context, name string) (fs.Node, error) {
 		return nil, unix.ENOENT
 	}
 	rel := n.child(name)
-	fd, err := n.fs.openRel(rel, unix.O_PATH, 0)
+	// One fstatat of the single component in the directory's held
+	// descriptor (dirfds.go), not following it.
+	d, err := n.fs.acquireDir(n.rel)
 	if err != nil {
-		if err == unix.ELOOP {
-			// Not possible for a single component with O_PATH|O_NOFOLLOW;
-			// the host changed under us.
-			return nil, unix.ENOENT
-		}
 		return nil, err
 	}
 	var st unix.Stat_t
-	err = retry(func() error { return unix.Fstat(fd, &st) })
-	unix.Close(fd)
+	err = retry(func() error { return unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) })
+	n.fs.releaseDir(d)
 	if err != nil {
 		return nil, err
 	}
@@ -680,6 +692,7 @@ func (n *Node) Rmdir(ctx *fs.Context, name string) error {
 			return err
 		}
 		forget()
+		n.fs.forgetDirs()
 		return nil
 	})
 }
@@ -692,7 +705,11 @@ func (n *Node) Rename(ctx *fs.Context, oldName string, newDir fs.Directory, newN
 	}
 	return n.withDir(func(olddirfd int) error {
 		return nd.withDir(func(newdirfd int) error {
-			return retry(func() error { return unix.Renameat2(olddirfd, oldName, newdirfd, newName, uint(flags)) })
+			err := retry(func() error { return unix.Renameat2(olddirfd, oldName, newdirfd, newName, uint(flags)) })
+			if err == nil {
+				n.fs.forgetDirs()
+			}
+			return err
 		})
 	})
 }

@@ -1,16 +1,124 @@
 package hostfs
 
 import (
+	"runtime"
 	"strings"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"golang.org/x/sys/unix"
 )
 
-// Extended attributes of host files: the host's own, read and written
-// through a descriptor of the file (fgetxattr and friends: the confined
-// sentry names no host path). Regular files and directories only; a
-// symlink, FIFO or socket has none here (get ENODATA, set EOPNOTSUPP).
+// Extended attributes of host files: the host's own. Regular files and
+// directories only; a symlink, FIFO or socket has none here (get
+// ENODATA, set EOPNOTSUPP).
+//
+// Reads (get and list) are one host call each, getxattrat or listxattrat
+// (Linux 6.13) of the file's name in its directory's held descriptor
+// (dirfds.go), not following it: `ls -l` asks two attributes of every
+// file, and opening the file for an fgetxattr and closing it again made
+// each of them three or four host calls. On an older host (ENOSYS) and
+// for writes the file is opened and the f*xattr calls used (the confined
+// sentry names no host path).
+
+// noXattrAt is set when the host has no getxattrat/listxattrat.
+var noXattrAt atomic.Bool
+
+// xattrArgs is struct xattr_args of getxattrat(2).
+type xattrArgs struct {
+	value uint64
+	size  uint32
+	flags uint32
+}
+
+// getxattrat reads attribute attr of name in dirfd into buf without
+// following a symlink; an empty buf asks for the size.
+func getxattrat(dirfd int, name, attr string, buf []byte) (int, error) {
+	p, err := unix.BytePtrFromString(name)
+	if err != nil {
+		return 0, err
+	}
+	a, err := unix.BytePtrFromString(attr)
+	if err != nil {
+		return 0, err
+	}
+	const flags = unix.AT_SYMLINK_NOFOLLOW
+	args := xattrArgs{size: uint32(len(buf))}
+	if len(buf) > 0 {
+		args.value = uint64(uintptr(unsafe.Pointer(&buf[0])))
+	}
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_GETXATTRAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(flags),
+			uintptr(unsafe.Pointer(a)), uintptr(unsafe.Pointer(&args)), unsafe.Sizeof(args))
+		runtime.KeepAlive(buf)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, e
+		}
+		return int(r), nil
+	}
+}
+
+// listxattrat lists the attributes of name in dirfd like getxattrat.
+func listxattrat(dirfd int, name string, buf []byte) (int, error) {
+	p, err := unix.BytePtrFromString(name)
+	if err != nil {
+		return 0, err
+	}
+	const flags = unix.AT_SYMLINK_NOFOLLOW
+	var bp unsafe.Pointer
+	if len(buf) > 0 {
+		bp = unsafe.Pointer(&buf[0])
+	}
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_LISTXATTRAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(flags),
+			uintptr(bp), uintptr(len(buf)), 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, e
+		}
+		return int(r), nil
+	}
+}
+
+// readXattrAt reads an attribute's value (get) or the name list (list)
+// through n's directory's held descriptor: read(dirfd, name, buf) is
+// getxattrat or listxattrat. ok is false when the host lacks them.
+func (n *Node) readXattrAt(read func(dirfd int, name string, buf []byte) (int, error)) (val []byte, ok bool, err error) {
+	if noXattrAt.Load() {
+		return nil, false, nil
+	}
+	err = n.atParent(func(dirfd int, name string) error {
+		// Most values (and "none") fit a first guess; ERANGE asks the
+		// size, and a value that grew in between asks again.
+		buf := make([]byte, 256)
+		for {
+			got, err := read(dirfd, name, buf)
+			if err == nil {
+				val = buf[:got]
+				return nil
+			}
+			if err != unix.ERANGE {
+				return err
+			}
+			sz, err := read(dirfd, name, nil)
+			if err != nil {
+				return err
+			}
+			buf = make([]byte, max(sz, 1))
+		}
+	})
+	if err == unix.ENOSYS {
+		noXattrAt.Store(true)
+		return nil, false, nil
+	}
+	return val, true, err
+}
 
 // xattrFD opens n's file for an xattr call.
 func (n *Node) xattrFD() (int, error) {
@@ -30,6 +138,16 @@ func (n *Node) xattrFD() (int, error) {
 
 // GetXattr implements fs.Xattrer.
 func (n *Node) GetXattr(ctx *fs.Context, name string) ([]byte, error) {
+	switch n.typ {
+	case unix.S_IFREG, unix.S_IFDIR:
+	default:
+		return nil, unix.ENODATA
+	}
+	if v, ok, err := n.readXattrAt(func(dirfd int, file string, buf []byte) (int, error) {
+		return getxattrat(dirfd, file, name, buf)
+	}); ok {
+		return v, err
+	}
 	fd, err := n.xattrFD()
 	if err == unix.EOPNOTSUPP {
 		return nil, unix.ENODATA
@@ -70,10 +188,18 @@ func (n *Node) SetXattr(ctx *fs.Context, name string, value []byte, flags uint32
 
 // ListXattr implements fs.Xattrer.
 func (n *Node) ListXattr(ctx *fs.Context) ([]string, error) {
-	fd, err := n.xattrFD()
-	if err == unix.EOPNOTSUPP {
+	switch n.typ {
+	case unix.S_IFREG, unix.S_IFDIR:
+	default:
 		return nil, nil
 	}
+	if v, ok, err := n.readXattrAt(listxattrat); ok {
+		if err != nil {
+			return nil, err
+		}
+		return splitXattrNames(v), nil
+	}
+	fd, err := n.xattrFD()
 	if err != nil {
 		return nil, err
 	}
@@ -91,14 +217,19 @@ func (n *Node) ListXattr(ctx *fs.Context) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		var names []string
-		for _, s := range strings.Split(string(buf[:got]), "\x00") {
-			if s != "" {
-				names = append(names, s)
-			}
-		}
-		return names, nil
+		return splitXattrNames(buf[:got]), nil
 	}
+}
+
+// splitXattrNames splits a listxattr answer into names.
+func splitXattrNames(b []byte) []string {
+	var names []string
+	for _, s := range strings.Split(string(b), "\x00") {
+		if s != "" {
+			names = append(names, s)
+		}
+	}
+	return names
 }
 
 // RemoveXattr implements fs.Xattrer.

@@ -8,7 +8,8 @@ import "testing"
 
 // hostMetaScript builds a tree in a volume ($1) with extended attributes
 // (one longer than hostfs's first read buffer), a symlink and a FIFO,
-// lists it with ls -ln and getfattr, then renames a directory and makes
+// lists it with ls -ln and getfattr, adds and removes an ACL between
+// listings, then renames a directory and makes
 // another of the same name, so that a listing through a directory
 // descriptor kept from before the rename would show the wrong files.
 const hostMetaScript = `set -e
@@ -22,6 +23,15 @@ setfattr -n user.empty a/f
 setfattr -n user.long -v "$(head -c 700 /dev/zero | tr '\0' x)" a/sub
 setfattr -n user.dir -v d a
 chmod 0 a/f
+# ls -l asks every file for its ACL (the "+" after the mode): one added
+# and removed in between must show, whatever hostfs remembers.
+echo x > a/acl
+ls -ln --time-style=+ a
+setfattr -n system.posix_acl_access -v 0x0200000001000600ffffffff020004000100000004000400ffffffff10000400ffffffff20000400ffffffff a/acl
+ls -ln --time-style=+ a
+getfattr -n system.posix_acl_access a/acl
+setfattr -x system.posix_acl_access a/acl
+ls -ln --time-style=+ a
 list() {
 	ls -lnR --time-style=+ .
 	getfattr -R -d -m '^user\.' .

@@ -24,7 +24,8 @@
 // Locking: FS and Node are immutable (EnableWriteback is called before
 // use); the host serializes everything else. mapCleanup and the open files
 // own their host descriptors; the held directory descriptors are
-// dirfds.go's (dirFDCache.mu, a leaf). The write-behind locks are described in
+// dirfds.go's (dirFDCache.mu, a leaf), the attribute names cache
+// xattr.go's (xattrNameCache.mu, a leaf). The write-behind locks are described in
 // writeback.go, the page cache's and the mappable table's in pagecache.go
 // and mappables.go (all leaves).
 package hostfs
@@ -57,6 +58,8 @@ type FS struct {
 	fds fdTable
 	// dirs are held descriptors of directories (dirfds.go).
 	dirs dirFDCache
+	// xnames caches files' attribute names (xattr.go).
+	xnames xattrNameCache
 	// owners is the host owner rule and shadow what the sandbox set that
 	// the host does not hold (owner.go).
 	owners OwnerMap
@@ -229,6 +232,9 @@ type Node struct {
 	// nodes made otherwise), for fs.LookupAttrs.
 	mode, uid, gid uint32
 	lookedUp       bool
+	// ctime is the change time the lookup saw, which validates the
+	// cache of the file's attribute names (xattr.go).
+	ctime unix.Timespec
 }
 
 // LookupAttrs implements fs.LookupAttrs: the host attributes as this
@@ -301,7 +307,7 @@ func (n *Node) Lookup(ctx *fs.Context, name string) (fs.Node, error) {
 		return nil, err
 	}
 	return &Node{fs: n.fs, rel: rel, typ: st.Mode & unix.S_IFMT, dev: st.Dev, ino: st.Ino,
-		mode: st.Mode, uid: st.Uid, gid: st.Gid, lookedUp: true}, nil
+		mode: st.Mode, uid: st.Uid, gid: st.Gid, lookedUp: true, ctime: st.Ctim}, nil
 }
 
 // Readdir implements fs.Directory.

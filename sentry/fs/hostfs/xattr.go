@@ -2,7 +2,9 @@ package hostfs
 
 import (
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -21,6 +23,85 @@ import (
 // each of them three or four host calls. On an older host (ENOSYS) and
 // for writes the file is opened and the f*xattr calls used (the confined
 // sentry names no host path).
+
+// Files' attribute names are cached per host inode, with the change time
+// the names were read at: `ls -l` asks every file for security.selinux
+// and system.posix_acl_access, which most files do not have, and a file
+// looked up again (each sandbox syscall looks it up) whose change time is
+// the same has the same names — a host setxattr or removexattr changes
+// the inode's ctime (and Linux 6.13's multigrain timestamps make the
+// change visible even within a clock tick once a stat has read it). The
+// sandbox's own setxattr and removexattr drop the entry as well. Only
+// the names ls and cp ask of every file are answered from the cache with
+// ENODATA (security.* and system.posix_acl_*, which the host lists
+// whenever a file has them); any other name, and every value, is read
+// from the host.
+
+// xattrNameCacheSize bounds the inodes whose names are kept (the cache
+// is emptied when full: a walk of a big tree reads each file once).
+const xattrNameCacheSize = 8192
+
+// xattrNameCache is a filesystem's cache of attribute names by inode.
+// Locking: mu protects m (a leaf; no host call is made under it).
+type xattrNameCache struct {
+	mu sync.Mutex
+	m  map[inodeID]xattrNameEntry
+}
+
+type inodeID struct{ dev, ino uint64 }
+
+type xattrNameEntry struct {
+	ctime unix.Timespec
+	names []string
+}
+
+// negativeCacheable reports whether the names cache may answer ENODATA
+// for attr.
+func negativeCacheable(attr string) bool {
+	return strings.HasPrefix(attr, "security.") || strings.HasPrefix(attr, "system.posix_acl_")
+}
+
+// cachedNames returns the names of n's file as of the change time its
+// lookup saw, reading and caching them on a miss; ok is false when they
+// are not known (a node not made by a lookup, or a host error).
+func (n *Node) cachedNames() (names []string, ok bool) {
+	if !n.lookedUp || n.ino == 0 {
+		return nil, false
+	}
+	c := &n.fs.xnames
+	id := inodeID{n.dev, n.ino}
+	c.mu.Lock()
+	e, hit := c.m[id]
+	c.mu.Unlock()
+	if hit && e.ctime == n.ctime {
+		return e.names, true
+	}
+	v, ok, err := n.readXattrAt(listxattrat)
+	if !ok || err != nil {
+		return nil, false
+	}
+	names = splitXattrNames(v)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= xattrNameCacheSize {
+		c.m = make(map[inodeID]xattrNameEntry)
+	}
+	c.m[id] = xattrNameEntry{ctime: n.ctime, names: names}
+	c.mu.Unlock()
+	return names, true
+}
+
+// forgetNames drops the cached names of n's file (the sandbox changed
+// them).
+func (n *Node) forgetNames() {
+	c := &n.fs.xnames
+	c.mu.Lock()
+	if n.ino != 0 {
+		delete(c.m, inodeID{n.dev, n.ino})
+	} else {
+		c.m = nil // unknown inode: forget every file's
+	}
+	c.mu.Unlock()
+}
 
 // noXattrAt is set when the host has no getxattrat/listxattrat.
 var noXattrAt atomic.Bool
@@ -143,6 +224,11 @@ func (n *Node) GetXattr(ctx *fs.Context, name string) ([]byte, error) {
 	default:
 		return nil, unix.ENODATA
 	}
+	if negativeCacheable(name) {
+		if names, ok := n.cachedNames(); ok && !slices.Contains(names, name) {
+			return nil, unix.ENODATA
+		}
+	}
 	if v, ok, err := n.readXattrAt(func(dirfd int, file string, buf []byte) (int, error) {
 		return getxattrat(dirfd, file, name, buf)
 	}); ok {
@@ -183,6 +269,7 @@ func (n *Node) SetXattr(ctx *fs.Context, name string, value []byte, flags uint32
 		return err
 	}
 	defer unix.Close(fd)
+	defer n.forgetNames()
 	return unix.Fsetxattr(fd, name, value, int(flags))
 }
 
@@ -242,5 +329,6 @@ func (n *Node) RemoveXattr(ctx *fs.Context, name string) error {
 		return err
 	}
 	defer unix.Close(fd)
+	defer n.forgetNames()
 	return unix.Fremovexattr(fd, name)
 }

@@ -369,17 +369,16 @@ func (n *Node) Readlink(ctx *fs.Context) (string, error) {
 	if n.typ != unix.S_IFLNK {
 		return "", unix.EINVAL
 	}
-	fd, err := n.fs.openRel(n.rel, unix.O_PATH, 0)
-	if err != nil {
-		return "", err
-	}
-	defer unix.Close(fd)
+	// One readlinkat of the name in the directory's held descriptor
+	// (dirfds.go): readlinkat reads a final symlink, never follows it.
 	buf := make([]byte, unix.PathMax)
 	var sz int
-	err = retry(func() error {
-		var e error
-		sz, e = unix.Readlinkat(fd, "", buf)
-		return e
+	err := n.atParent(func(dirfd int, name string) error {
+		return retry(func() error {
+			var e error
+			sz, e = unix.Readlinkat(dirfd, name, buf)
+			return e
+		})
 	})
 	if err != nil {
 		return "", err

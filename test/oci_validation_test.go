@@ -5,6 +5,7 @@ package test
 // runsc-lite, but for the ones listed in validationKnown, each with why.
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,25 +30,43 @@ var validationKnown = map[string]string{
 	"linux_ns_path_type": "the sentry's host namespaces are checked (a sandbox joins no host namespace)",
 }
 
-// TestRuntimeToolsValidation builds the suite from a runtime-tools
-// checkout named by RUNSC_LITE_RUNTIME_TOOLS (with its vendor directory;
-// the Go module proxy serves only v0.9.0, from 2019, which does not build
-// with today's dependencies) and compares runsc-lite with runc.
+// runtimeToolsVersion is the runtime-tools the suite is built from: a
+// pseudo-version of its main branch (commit 260e151b8552, March 2025),
+// because @latest resolves to v0.9.0 (2019), which does not build with
+// today's dependencies. The module carries its vendor directory.
+const runtimeToolsVersion = "github.com/opencontainers/runtime-tools@v0.9.1-0.20250303011046-260e151b8552"
+
+// TestRuntimeToolsValidation builds the suite from runtimeToolsVersion,
+// fetched through the Go module proxy (or from a checkout named by
+// RUNSC_LITE_RUNTIME_TOOLS, with its vendor directory), and compares
+// runsc-lite with runc.
 func TestRuntimeToolsValidation(t *testing.T) {
-	src := os.Getenv("RUNSC_LITE_RUNTIME_TOOLS")
-	if src == "" {
-		t.Skip("RUNSC_LITE_RUNTIME_TOOLS is not set: no runtime-tools checkout to build the suite from (the module proxy serves only v0.9.0, which does not build); README.md has the last results")
-	}
 	needSandbox(t)
 	runcRuntime(t)
+	src := os.Getenv("RUNSC_LITE_RUNTIME_TOOLS")
+	if src == "" {
+		src = downloadModule(t, runtimeToolsVersion)
+	}
 	dir := filepath.Join(t.TempDir(), "runtime-tools")
-	if out, err := exec.Command("cp", "-a", src, dir).CombinedOutput(); err != nil {
+	// A copy the build can write into (the module cache is read-only).
+	if out, err := exec.Command("cp", "-r", src, dir).CombinedOutput(); err != nil {
 		t.Fatalf("copying %s: %v\n%s", src, err, out)
 	}
+	if out, err := exec.Command("chmod", "-R", "u+w", dir).CombinedOutput(); err != nil {
+		t.Fatalf("making %s writable: %v\n%s", dir, err, out)
+	}
+	// A checkout builds from its vendor directory; a module from the
+	// proxy has none (module zips leave vendor/ out but for modules.txt):
+	// its dependencies come through the proxy too, at go.sum's versions.
+	mod := "-mod=vendor"
+	if _, err := os.Stat(filepath.Join(dir, "vendor", "github.com")); err != nil {
+		os.RemoveAll(filepath.Join(dir, "vendor"))
+		mod = "-mod=mod"
+	}
 	build := func(out, pkg string, static bool) {
-		cmd := exec.Command("go", "build", "-mod=vendor", "-o", out, pkg)
+		cmd := exec.Command("go", "build", mod, "-o", out, pkg)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=vendor")
+		cmd.Env = append(os.Environ(), "GOFLAGS="+mod)
 		if static {
 			cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
 		}
@@ -96,4 +115,22 @@ func TestRuntimeToolsValidation(t *testing.T) {
 			t.Logf("%s: now passes with runsc-lite; remove it from validationKnown", p)
 		}
 	}
+}
+
+// downloadModule fetches module@version through the Go module proxy and
+// returns its directory in the module cache.
+func downloadModule(t *testing.T, modVersion string) string {
+	t.Helper()
+	cmd := exec.Command("go", "mod", "download", "-json", modVersion)
+	cmd.Dir = t.TempDir() // outside this module: no go.mod to consult
+	out, err := cmd.Output()
+	var m struct{ Dir, Error string }
+	if jerr := json.Unmarshal(out, &m); err != nil || jerr != nil || m.Dir == "" {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("go mod download %s (the suite's source, from the Go module proxy): %v %s\n%s%s", modVersion, err, m.Error, out, stderr)
+	}
+	return m.Dir
 }

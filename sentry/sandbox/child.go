@@ -111,6 +111,7 @@ func Main(args []string, stderr io.Writer) int {
 			return fail(125, fmt.Errorf("--host-uds=open needs the host's /proc: %w", err))
 		}
 	}
+	image := readOnlyImage()
 	cf, err := prepareConfinement(conf, log, msg.ProfileFD >= 0)
 	if err != nil {
 		return fail(125, err)
@@ -132,6 +133,9 @@ func Main(args []string, stderr io.Writer) int {
 			return fmt.Errorf("confining the sentry: %w", err)
 		}
 		status.send(statusMessage{Event: "started", Platform: platformName})
+		// Init is built: what only start-up needed goes back to
+		// the host once the sandbox has run a moment (release.go).
+		time.AfterFunc(releaseDelay, func() { releaseStartupMemory(image) })
 		return nil
 	}
 	ws, err := boot.Run(cfg)

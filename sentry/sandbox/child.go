@@ -29,6 +29,7 @@ func Main(args []string, stderr io.Writer) int {
 	// them, one arriving during boot must not kill the sentry (they are
 	// delivered to init once it runs); and the debug dump's, made once
 	// the kernel is up.
+	gcPercent := relaxBootGC()
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, process.HostSignals...)
 	debugSigs := make(chan os.Signal, 1)
@@ -135,7 +136,7 @@ func Main(args []string, stderr io.Writer) int {
 		status.send(statusMessage{Event: "started", Platform: platformName})
 		// Init is built: what only start-up needed goes back to
 		// the host once the sandbox has run a moment (release.go).
-		time.AfterFunc(releaseDelay, func() { releaseStartupMemory(image) })
+		time.AfterFunc(releaseDelay, func() { releaseStartupMemory(image, gcPercent) })
 		return nil
 	}
 	ws, err := boot.Run(cfg)

@@ -119,9 +119,9 @@ func Main(args []string, stderr io.Writer) int {
 	}
 
 	cfg.Log = log
-	var platformName string
-	cfg.PlatformStarted = func(name string) {
-		platformName = name
+	var platformName, platformWhy string
+	cfg.PlatformStarted = func(name, why string) {
+		platformName, platformWhy = name, why
 		cf.platformStarted()
 	}
 	cfg.Signals = sigs
@@ -133,7 +133,7 @@ func Main(args []string, stderr io.Writer) int {
 		if err := cf.confine(); err != nil {
 			return fmt.Errorf("confining the sentry: %w", err)
 		}
-		status.send(statusMessage{Event: "started", Platform: platformName})
+		status.send(statusMessage{Event: "started", Platform: platformName, PlatformWhy: platformWhy})
 		// Init is built: what only start-up needed goes back to
 		// the host once the sandbox has run a moment (release.go).
 		time.AfterFunc(releaseDelay, func() { releaseStartupMemory(image, gcPercent) })

@@ -539,6 +539,10 @@ func TestCRIPod(t *testing.T) {
 		}
 		return strings.TrimSpace(res.Stdout)
 	}
+	// A test that stops half-way still has the CRI plugin tear its pods
+	// down (their network namespaces, the CNI plugins' DEL) before
+	// containerd stops.
+	defer crictl("rmp", "--force", "--all")
 	shared := filepath.Join(dir, "shared")
 	os.Mkdir(shared, 0o777)
 	js := func(name string, v any) string {

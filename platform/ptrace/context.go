@@ -336,14 +336,29 @@ func pinThread(tid int32, cpu int) error {
 
 // newThread creates the context's stub thread in as and seizes it.
 func (c *context) newThread(as *addressSpace) (*stubThread, error) {
+	if t := as.takeSpare(); t != nil {
+		if err := c.seize(as, t); err == nil {
+			return t, nil
+		}
+		// A spare killed while it waited: make one the ordinary way.
+	}
 	rep := as.call(&request{op: opNewThread})
 	if rep.err != nil {
 		return nil, rep.err
 	}
 	t := rep.thread
+	if err := c.seize(as, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// seize makes the context's thread the tracer of t, a stub thread of as in
+// group-stop, and registers it; on failure it drops t.
+func (c *context) seize(as *addressSpace, t *stubThread) error {
 	if e := ptraceSeize(t.tid, stubPtraceOptions); e != 0 {
 		c.dropThread(as, t)
-		return nil, stubError(t.tid, "PTRACE_SEIZE", e)
+		return stubError(t.tid, "PTRACE_SEIZE", e)
 	}
 	// The thread was in group-stop: the seize makes it report
 	// PTRACE_EVENT_STOP.
@@ -351,11 +366,11 @@ func (c *context) newThread(as *addressSpace) (*stubThread, error) {
 	for {
 		if e := wait4(t.tid, &status, unix.WALL); e != 0 {
 			c.dropThread(as, t)
-			return nil, stubError(t.tid, "wait4 after PTRACE_SEIZE", e)
+			return stubError(t.tid, "wait4 after PTRACE_SEIZE", e)
 		}
 		if !status.stopped() {
 			c.dropThread(as, t)
-			return nil, stubExited(t.tid, status)
+			return stubExited(t.tid, status)
 		}
 		if status.event() == unix.PTRACE_EVENT_STOP {
 			break
@@ -363,14 +378,14 @@ func (c *context) newThread(as *addressSpace) (*stubThread, error) {
 		// A signal got in first: suppress it.
 		if e := ptraceResume(unix.PTRACE_CONT, t.tid); e != 0 {
 			c.dropThread(as, t)
-			return nil, stubError(t.tid, "PTRACE_CONT", e)
+			return stubError(t.tid, "PTRACE_CONT", e)
 		}
 	}
 	if err := as.register(t, c.tid); err != nil {
 		c.dropThread(as, t)
-		return nil, err
+		return err
 	}
-	return t, nil
+	return nil
 }
 
 // dropThread kills and reaps t, the context's stub thread in as, and lets
@@ -378,11 +393,16 @@ func (c *context) newThread(as *addressSpace) (*stubThread, error) {
 func (c *context) dropThread(as *addressSpace, t *stubThread) {
 	asRef := as.forget(t, c.tid)
 	t.kill()
-	t.reap()
-	c.mu.Lock()
-	if asRef {
+	// The address space's master reaps t in the background (and drops
+	// the address space's reference); a released address space's
+	// Release reaped it or left it to the master with the others.
+	if asRef && !as.reapLater(t) {
+		t.reap()
+		c.mu.Lock()
 		t.decRef()
+		c.mu.Unlock()
 	}
+	c.mu.Lock()
 	t.decRef()
 	c.mu.Unlock()
 	delete(c.threads, as)

@@ -16,16 +16,22 @@ import (
 // bound to that thread (a ptrace Context's stub threads can only be driven
 // by the thread that traces them) has to be made again for the next task.
 //
-// So when a task's body has returned and the task has given its CPU away,
-// its goroutine, still locked to the same host thread, waits a while for
-// the next task to start (Task.Start hands a new task to the most recently
-// idled thread first), at most maxIdleHostThreads of them at a time and
-// for at most hostThreadIdle each. Whatever the exited task left with
-// Keep (its platform Context) goes with the thread to the next task, which
-// takes it with TakeKept; if none comes, the thread releases it and exits.
-// Nothing of the old task is visible to the new one: the kernel state is
-// per Task, and the new task's grant pins the thread again (pinned starts
-// at -1).
+// So when a task's body has returned, the task has given its CPU away and
+// it left something for a successor with Keep (its platform Context), its
+// goroutine, still locked to the same host thread, waits a while for the
+// next task started with the same key (TaskOptions.ReuseKey; the sentry
+// uses the address space, where the kept Context's stub thread is), at
+// most maxIdleHostThreads of them at a time and for at most
+// hostThreadIdle each. Start hands such a task to the most recently idled
+// thread with its key, which gives it what the old task kept (TakeKept);
+// if none comes, the thread releases it and exits. A task with no key, or
+// whose key no idle thread has, gets a new goroutine and host thread as
+// before: handing a task to a parked locked thread costs Go a thread
+// hand-off, which only pays when the kept value saves more (a fork's
+// child, in a new address space, would gain nothing from its parent's
+// thread's Context). Nothing of the old task is visible to the new one:
+// the kernel state is per Task, and the new task's first grant pins the
+// thread again (pinned starts at -1).
 //
 // Locking: Kernel.idleMu is a leaf lock protecting Kernel.idle and
 // Kernel.idleClosed; Kernel.hostThreadIdle is immutable once a task ran.
@@ -48,8 +54,11 @@ const hostThreadIdle = 2 * time.Second
 // hostThread is a host thread that runs tasks one after the other.
 type hostThread struct {
 	tid int32
-	// kept is what the last task left (owned by the thread's goroutine).
+	// kept is what the last task left, and key its ReuseKey (owned by
+	// the thread's goroutine; key also read under Kernel.idleMu while
+	// the thread is idle).
 	kept Keepable
+	key  any
 	// next receives the next task to run, or nil to exit. Buffered (1).
 	next chan *Task
 }
@@ -73,22 +82,29 @@ func (k *Kernel) runHostThread(t *Task) {
 	}
 }
 
-// takeIdleHostThread returns the most recently idled host thread, or nil.
-func (k *Kernel) takeIdleHostThread() *hostThread {
-	k.idleMu.Lock()
-	defer k.idleMu.Unlock()
-	n := len(k.idle)
-	if n == 0 {
+// takeIdleHostThread returns the most recently idled host thread whose
+// last task kept something under key, or nil.
+func (k *Kernel) takeIdleHostThread(key any) *hostThread {
+	if key == nil {
 		return nil
 	}
-	ht := k.idle[n-1]
-	k.idle = k.idle[:n-1]
-	return ht
+	k.idleMu.Lock()
+	defer k.idleMu.Unlock()
+	for i := len(k.idle) - 1; i >= 0; i-- {
+		if ht := k.idle[i]; ht.key == key {
+			k.idle = append(k.idle[:i], k.idle[i+1:]...)
+			return ht
+		}
+	}
+	return nil
 }
 
 // idleHostThread waits for a task to run on ht (its own goroutine), and
 // returns it, or nil when ht should exit.
 func (k *Kernel) idleHostThread(ht *hostThread) *Task {
+	if ht.kept == nil || ht.key == nil {
+		return nil
+	}
 	k.idleMu.Lock()
 	if k.idleClosed || len(k.idle) >= maxIdleHostThreads {
 		k.idleMu.Unlock()
@@ -130,15 +146,15 @@ func (k *Kernel) stopIdleHostThreads() {
 	}
 }
 
-// Keep leaves v to the next task that runs on t's host thread (TakeKept);
-// if no task comes, v.Release is called on the thread. A later Keep
-// replaces (and releases) an earlier one.
-// Preconditions: called on t's own goroutine.
-func (t *Task) Keep(v Keepable) {
+// Keep leaves v to the next task started with ReuseKey key that runs on
+// t's host thread (TakeKept); if no such task comes, v.Release is called
+// on the thread. A later Keep replaces (and releases) an earlier one.
+// Preconditions: called on t's own goroutine; key is comparable.
+func (t *Task) Keep(v Keepable, key any) {
 	if old := t.host.kept; old != nil && old != v {
 		old.Release()
 	}
-	t.host.kept = v
+	t.host.kept, t.host.key = v, key
 }
 
 // TakeKept returns what the previous task on t's host thread left with
@@ -146,6 +162,6 @@ func (t *Task) Keep(v Keepable) {
 // Preconditions: called on t's own goroutine.
 func (t *Task) TakeKept() Keepable {
 	v := t.host.kept
-	t.host.kept = nil
+	t.host.kept, t.host.key = nil, nil
 	return v
 }

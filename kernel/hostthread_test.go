@@ -36,6 +36,7 @@ func waitIdle(t *testing.T, k *Kernel, n int) {
 
 func TestNextTaskRunsOnExitedTasksHostThreadWithWhatItKept(t *testing.T) {
 	k := New(Config{CPUs: 1})
+	k.hostThreadIdle = time.Hour // no expiry on a slow machine
 	defer k.Shutdown()
 	v := newKeptValue()
 	var firstTID int32
@@ -44,7 +45,7 @@ func TestNextTaskRunsOnExitedTasksHostThreadWithWhatItKept(t *testing.T) {
 		if got := tk.TakeKept(); got != nil {
 			t.Errorf("a task on a new host thread took %v", got)
 		}
-		tk.Keep(v)
+		tk.Keep(v, "as")
 	}})
 	a.Start()
 	<-a.Exited()
@@ -55,7 +56,17 @@ func TestNextTaskRunsOnExitedTasksHostThreadWithWhatItKept(t *testing.T) {
 		kept Keepable
 	}
 	res := make(chan seen, 1)
-	b := k.NewTask(TaskOptions{Name: "second", Entry: func(tk *Task) {
+	// A task with another key, or none, does not take the thread.
+	for _, key := range []any{nil, "other"} {
+		o := k.NewTask(TaskOptions{Name: "other", ReuseKey: key, Entry: func(tk *Task) {
+			if got := tk.TakeKept(); got != nil {
+				t.Errorf("a task with key %v took %v", key, got)
+			}
+		}})
+		o.Start()
+		<-o.Exited()
+	}
+	b := k.NewTask(TaskOptions{Name: "second", ReuseKey: "as", Entry: func(tk *Task) {
 		res <- seen{int32(unix.Gettid()), tk.TakeKept()}
 	}})
 	b.Start()
@@ -86,8 +97,8 @@ func TestKeptIsReleasedOnItsThreadWhenNoTaskComes(t *testing.T) {
 	var tid int32
 	a := k.NewTask(TaskOptions{Name: "keeper", Entry: func(tk *Task) {
 		tid = int32(unix.Gettid())
-		tk.Keep(replaced)
-		tk.Keep(v)
+		tk.Keep(replaced, "as")
+		tk.Keep(v, "as")
 	}})
 	a.Start()
 	<-a.Exited()
@@ -112,7 +123,7 @@ func TestKeptIsReleasedOnItsThreadWhenNoTaskComes(t *testing.T) {
 func TestShutdownReleasesIdleHostThreads(t *testing.T) {
 	k := New(Config{CPUs: 1})
 	v := newKeptValue()
-	a := k.NewTask(TaskOptions{Name: "keeper", Entry: func(tk *Task) { tk.Keep(v) }})
+	a := k.NewTask(TaskOptions{Name: "keeper", Entry: func(tk *Task) { tk.Keep(v, "as") }})
 	a.Start()
 	<-a.Exited()
 	waitIdle(t, k, 1)
@@ -123,7 +134,7 @@ func TestShutdownReleasesIdleHostThreads(t *testing.T) {
 		t.Fatal("Shutdown left an idle host thread holding what its task kept")
 	}
 	// A task exiting after Shutdown does not idle.
-	b := k.NewTask(TaskOptions{Name: "late", Entry: func(*Task) {}})
+	b := k.NewTask(TaskOptions{Name: "late", Entry: func(tk *Task) { tk.Keep(newKeptValue(), "as") }})
 	b.Start()
 	<-b.Exited()
 	time.Sleep(10 * time.Millisecond)

@@ -61,6 +61,10 @@ type TaskOptions struct {
 	// HoldTID keeps the dead task in the task table (a zombie, visible in
 	// /proc) until Kernel.Reap; otherwise it leaves at exit.
 	HoldTID bool
+	// ReuseKey, if not nil, lets Start run the task on the host thread of
+	// an exited task that kept something under the same key (Task.Keep,
+	// hostthread.go).
+	ReuseKey any
 }
 
 // Task is a schedulable thread of the sandbox: a user thread or a kthread.
@@ -89,7 +93,9 @@ type Task struct {
 	// host is the host thread running the task (hostthread.go), set
 	// before the task is first queued.
 	host *hostThread
-	cpu  atomic.Pointer[CPU]
+	// reuseKey is TaskOptions.ReuseKey. Immutable.
+	reuseKey any
+	cpu      atomic.Pointer[CPU]
 	// se is the scheduling entity, protected by the lock of the CPU in
 	// cpu (and t.mu for its params).
 	se entity
@@ -150,6 +156,7 @@ func (k *Kernel) NewTask(opts TaskOptions) *Task {
 		pinned:   -1,
 		exited:   make(chan struct{}),
 		holdTID:  opts.HoldTID,
+		reuseKey: opts.ReuseKey,
 	}
 	if t.affinity.Empty() {
 		t.affinity = AllCPUs(len(k.cpus))
@@ -269,13 +276,13 @@ func (t *Task) SetNice(n int) {
 func (t *Task) Exited() <-chan struct{} { return t.exited }
 
 // Start makes a Created task runnable: its goroutine starts on a host
-// thread (an idle one an exited task left, or a new one it locks) and
-// waits for a CPU. Start does not block.
+// thread (an idle one an exited task left under the task's ReuseKey, or a
+// new one it locks) and waits for a CPU. Start does not block.
 func (t *Task) Start() {
 	if Debug {
 		assert(t.State() == TaskCreated, "Start of task %d in state %v", t.tid, t.State())
 	}
-	if ht := t.k.takeIdleHostThread(); ht != nil {
+	if ht := t.k.takeIdleHostThread(t.reuseKey); ht != nil {
 		ht.next <- t
 		return
 	}

@@ -179,8 +179,11 @@ func (t *Thread) run(task *kernel.Task) {
 		t.exitSelf = true
 	}
 	t.ptraceExitEvent()
-	if rc, ok := ctx.(platform.RecyclableContext); ok && rc.Recycle() {
-		task.Keep(ctx)
+	// The context stays with this host thread for the next thread of
+	// this address space (kernel/hostthread.go), whose stub thread on
+	// ptrace is the one the context already has here.
+	if rc, ok := ctx.(platform.RecyclableContext); ok && t.MM() != nil && t.MM().AddressSpace() != nil && rc.Recycle() {
+		task.Keep(ctx, t.MM().AddressSpace())
 	} else {
 		ctx.Release()
 	}

@@ -336,41 +336,56 @@ func pinThread(tid int32, cpu int) error {
 
 // newThread creates the context's stub thread in as and seizes it.
 func (c *context) newThread(as *addressSpace) (*stubThread, error) {
-	rep := as.call(&request{op: opNewThread})
-	if rep.err != nil {
-		return nil, rep.err
-	}
-	t := rep.thread
-	if e := ptraceSeize(t.tid, stubPtraceOptions); e != 0 {
-		c.dropThread(as, t)
-		return nil, stubError(t.tid, "PTRACE_SEIZE", e)
-	}
-	// The thread was in group-stop: the seize makes it report
-	// PTRACE_EVENT_STOP.
-	var status waitStatus
-	for {
-		if e := wait4(t.tid, &status, unix.WALL); e != 0 {
-			c.dropThread(as, t)
-			return nil, stubError(t.tid, "wait4 after PTRACE_SEIZE", e)
-		}
-		if !status.stopped() {
-			c.dropThread(as, t)
-			return nil, stubExited(t.tid, status)
-		}
-		if status.event() == unix.PTRACE_EVENT_STOP {
-			break
-		}
-		// A signal got in first: suppress it.
-		if e := ptraceResume(unix.PTRACE_CONT, t.tid); e != 0 {
-			c.dropThread(as, t)
-			return nil, stubError(t.tid, "PTRACE_CONT", e)
-		}
+	t, err := as.newSeizedThread()
+	if err != nil {
+		return nil, err
 	}
 	if err := as.register(t, c.tid); err != nil {
 		c.dropThread(as, t)
 		return nil, err
 	}
 	return t, nil
+}
+
+// newSeizedThread creates a stub thread in as and seizes it from the
+// calling OS thread, which becomes its tracer; the thread is left in a
+// PTRACE_EVENT_STOP. On failure the thread is killed and let go of.
+func (as *addressSpace) newSeizedThread() (*stubThread, error) {
+	rep := as.call(&request{op: opNewThread})
+	if rep.err != nil {
+		return nil, rep.err
+	}
+	t := rep.thread
+	fail := func(err error) (*stubThread, error) {
+		t.kill()
+		t.reap()
+		if as.forget(t, 0) {
+			t.decRef()
+		}
+		t.decRef()
+		return nil, err
+	}
+	if e := ptraceSeize(t.tid, stubPtraceOptions); e != 0 {
+		return fail(stubError(t.tid, "PTRACE_SEIZE", e))
+	}
+	// The thread was in group-stop: the seize makes it report
+	// PTRACE_EVENT_STOP.
+	var status waitStatus
+	for {
+		if e := wait4(t.tid, &status, unix.WALL); e != 0 {
+			return fail(stubError(t.tid, "wait4 after PTRACE_SEIZE", e))
+		}
+		if !status.stopped() {
+			return fail(stubExited(t.tid, status))
+		}
+		if status.event() == unix.PTRACE_EVENT_STOP {
+			return t, nil
+		}
+		// A signal got in first: suppress it.
+		if e := ptraceResume(unix.PTRACE_CONT, t.tid); e != 0 {
+			return fail(stubError(t.tid, "PTRACE_CONT", e))
+		}
+	}
 }
 
 // dropThread kills and reaps t, the context's stub thread in as, and lets

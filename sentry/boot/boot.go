@@ -23,6 +23,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/platform/kvm"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
+	"github.com/runsc-lite/runsc-lite/platform/systrap"
 	"github.com/runsc-lite/runsc-lite/sentry/container"
 	"github.com/runsc-lite/runsc-lite/sentry/control"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
@@ -54,7 +55,7 @@ type Config struct {
 	// InitFDs are init's descriptors: sentry descriptors by sandbox
 	// number (nil: the sentry's stdin, stdout and stderr).
 	InitFDs container.Stdio `json:"initFDs,omitempty"`
-	// Platform names the platform ("ptrace", "kvm", "auto").
+	// Platform names the platform ("ptrace", "systrap", "kvm", "auto").
 	Platform string `json:"platform"`
 	// CPUs is the number of sandbox CPUs (0: the host's count).
 	CPUs int `json:"cpus,omitempty"`
@@ -468,6 +469,12 @@ func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platf
 			return nil, fmt.Errorf("starting the ptrace platform: %w", err)
 		}
 		return p, nil
+	case "systrap":
+		p, err := systrap.New(mf)
+		if err != nil {
+			return nil, fmt.Errorf("starting the systrap platform: %w", err)
+		}
+		return p, nil
 	case "kvm":
 		if err := kvm.SelfTest(); err != nil {
 			return nil, err
@@ -479,7 +486,7 @@ func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platf
 		p.SetLogger(log)
 		return p, nil
 	}
-	return nil, fmt.Errorf("unknown platform %q (want ptrace, kvm or auto)", name)
+	return nil, fmt.Errorf("unknown platform %q (want ptrace, systrap, kvm or auto)", name)
 }
 
 // HostEnv returns the sentry's own environment, for `do`.

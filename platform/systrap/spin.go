@@ -1,0 +1,4 @@
+package systrap
+
+// procyield executes one PAUSE: a polite spin-wait step.
+func procyield()

@@ -7,6 +7,7 @@
 #                      (socket arguments, the ELF loader, the signal ABI,
 #                      OCI configs), test-kvm, test-gonet and test-gostd
 #                      (about 30 minutes on 2 cores; CI runs exactly this)
+#   make conformance-systrap  the conformance tests (test/) on --platform=systrap
 #   make bench         bench/bench.sh: native vs sandbox, markdown table
 #   make test-kvm      the KVM platform inside a QEMU guest with a standard KVM
 #   make test-gonet    Go's net package tests natively and in the sandbox (>= 95%)
@@ -31,7 +32,7 @@ TEST_FLAGS   ?=
 # resolver would link cgo in. The race detector needs cgo: race sets it.
 export CGO_ENABLED = 0
 
-.PHONY: all build test test-kvm test-gonet test-gostd vet race unit conformance fmt-check fuzz bench bench-net syscalls-doc clean
+.PHONY: all build test test-kvm test-gonet test-gostd vet race unit conformance conformance-systrap fmt-check fuzz bench bench-net syscalls-doc clean
 
 all: build
 
@@ -60,6 +61,10 @@ unit:
 
 conformance:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./test/
+
+# The conformance tests on the systrap platform (--platform=systrap).
+conformance-systrap:
+	RUNSC_LITE_TEST_PLATFORM=systrap $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./test/
 
 # Bounded runs of the fuzzers of what the sentry decodes from programs:
 # the socket syscalls' arguments (sockaddrs, msghdr, iovecs, cmsg chains;

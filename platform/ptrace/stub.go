@@ -137,7 +137,9 @@ func stubImage(extra []byte) []byte {
 	le.PutUint64(ph[48:], 16) // p_align
 
 	copy(img[stubCodeOffset:], stubCode)
-	copy(img[StubVariantCodeOffset:], extra)
+	if len(extra) > 0 {
+		copy(img[StubVariantCodeOffset:], extra)
+	}
 	return img
 }
 

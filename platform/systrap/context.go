@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -209,11 +211,19 @@ func (c *context) setupThread(t *thread) error {
 	return st.Detach(&regs)
 }
 
+// interruptGrace is how long a stub thread may leave an interrupt
+// unanswered before it is killed. A thread that runs with the host
+// signals the sentry sets never does: only application code that loaded
+// a signal mask of its own with a forged rt_sigreturn (through the stub's
+// restorer) can, to keep its sandbox CPU; its process dies instead.
+const interruptGrace = 5 * time.Second
+
 // wait waits until the thread reports an event (the state word turns
-// "event"), polling spin times first, then sleeping on the word. It
-// records the frame's location. pending, if not nil, makes it return
-// early with errInterrupted... (unused: interrupts come as events).
-func (t *thread) wait(spin int, _ *atomic.Bool) error {
+// "event"), polling spin times first, then sleeping on the word with a
+// timeout after which it checks that the thread lives. With pending (the
+// context's interrupt flag) set for longer than interruptGrace the thread
+// is killed. It records the frame's location.
+func (t *thread) wait(spin int, pending *atomic.Bool) error {
 	for i := 0; i < spin; i++ {
 		if atomic.LoadUint32(t.state) == stateEvent {
 			return t.parked()
@@ -221,6 +231,7 @@ func (t *thread) wait(spin int, _ *atomic.Bool) error {
 		procyield()
 	}
 	ts := unix.Timespec{Nsec: 50 * 1000 * 1000}
+	var interrupted time.Time
 	for {
 		v := atomic.LoadUint32(t.state)
 		if v == stateEvent {
@@ -230,7 +241,21 @@ func (t *thread) wait(spin int, _ *atomic.Bool) error {
 		switch e {
 		case 0, unix.EAGAIN, unix.EINTR:
 		case unix.ETIMEDOUT:
-			if atomic.LoadUint32(t.state) != stateEvent && t.st.Exited() {
+			if atomic.LoadUint32(t.state) == stateEvent {
+				continue
+			}
+			if t.st.Exited() {
+				return platform.ErrContextDead
+			}
+			if pending == nil || !pending.Load() {
+				interrupted = time.Time{}
+				continue
+			}
+			if interrupted.IsZero() {
+				interrupted = time.Now()
+			} else if time.Since(interrupted) > interruptGrace {
+				logrus.Warnf("systrap: stub thread %d left an interrupt unanswered for %v: killing it", t.st.Tid(), interruptGrace)
+				unix.PidfdSendSignal(t.st.Pidfd(), unix.SIGKILL, nil, 0)
 				return platform.ErrContextDead
 			}
 		default:
@@ -309,7 +334,7 @@ func (c *context) run(t *thread, regs *arch.Registers) (platform.Stop, error) {
 	t.setRegs(regs)
 	for {
 		t.resume()
-		if err := t.wait(c.p.spin, nil); err != nil {
+		if err := t.wait(c.p.spin, &c.pending); err != nil {
 			return platform.Stop{}, err
 		}
 		m := t.r.mem

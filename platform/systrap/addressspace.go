@@ -2,7 +2,9 @@ package systrap
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
@@ -101,6 +103,16 @@ func (as *addressSpace) Release() {
 	as.p.mu.Lock()
 	delete(as.p.spaces, as.AddressSpace)
 	as.p.mu.Unlock()
+}
+
+// spinFromEnv returns the spin count: defaultSpin, or
+// RUNSC_LITE_SYSTRAP_SPIN when set (a measurement knob; 0 disables the
+// spin).
+func spinFromEnv() int {
+	if v, err := strconv.Atoi(os.Getenv("RUNSC_LITE_SYSTRAP_SPIN")); err == nil && v >= 0 {
+		return v
+	}
+	return defaultSpin()
 }
 
 // defaultSpin is how long a task thread polls its stub's message word

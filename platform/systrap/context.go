@@ -230,6 +230,13 @@ func (t *thread) wait(spin int, pending *atomic.Bool) error {
 		}
 		procyield()
 	}
+	// From here on the stub must wake us. Go's atomic store is an xchg,
+	// a full barrier before the loads of the state word below (the stub
+	// orders its store of the state and its load of this flag the same
+	// way).
+	waiting := (*uint32)(unsafe.Pointer(&t.r.mem[msgSentryWaiting]))
+	atomic.StoreUint32(waiting, 1)
+	defer atomic.StoreUint32(waiting, 0)
 	ts := unix.Timespec{Nsec: 50 * 1000 * 1000}
 	var interrupted time.Time
 	for {

@@ -142,6 +142,9 @@ const (
 	msgUcontext = 16
 	msgFSBase   = 24
 	msgSetFS    = 32
+	// msgSentryWaiting is nonzero while the sentry may sleep on the
+	// state word: only then does the stub wake it.
+	msgSentryWaiting = 36
 
 	stateEvent  = 1
 	stateResume = 2
@@ -195,7 +198,7 @@ func New(mf *memfile.MemoryFile) (*Platform, error) {
 	p := &Platform{
 		pt:     pt,
 		mf:     mf,
-		spin:   defaultSpin(),
+		spin:   spinFromEnv(),
 		spaces: make(map[platform.AddressSpace]*addressSpace),
 	}
 	if err := p.selfTest(); err != nil {

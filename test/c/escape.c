@@ -997,10 +997,10 @@ static int case_systrap(void) {
 		const char *what;
 		unsigned off;
 	} targets[] = {
-		{"call into the systrap stub's futex syscall", 0x36},
-		{"call into the systrap stub's arch_prctl syscall", 0x66},
-		{"call into the systrap stub's rt_sigreturn syscall", 0x6e},
-		{"call into the systrap stub's bootstrap syscall", 0x72},
+		{"call into the systrap stub's futex syscall", 0x3f},
+		{"call into the systrap stub's arch_prctl syscall", 0x6f},
+		{"call into the systrap stub's rt_sigreturn syscall", 0x77},
+		{"call into the systrap stub's bootstrap syscall", 0x7b},
 	};
 	for (unsigned i = 0; i < sizeof targets / sizeof targets[0]; i++)
 		try_call(targets[i].what, SYSTRAP_CODE + targets[i].off, SYS_getpid);
@@ -1012,7 +1012,7 @@ static int case_systrap(void) {
 	fflush(stdout);
 	pid_t child = fork();
 	if (child == 0) {
-		static const unsigned others[] = {0x0, 0x69};
+		static const unsigned others[] = {0x0, 0x72}; /* handler, restorer */
 		for (unsigned i = 0; i < 2; i++) {
 			if (sigsetjmp(jb, 1))
 				continue;

@@ -20,6 +20,7 @@
 	.set MSG_UCONTEXT, 16   /* u64: the frame's ucontext */
 	.set MSG_FSBASE, 24     /* u64: fs base to set before returning */
 	.set MSG_SETFS, 32      /* u32: nonzero: set MSG_FSBASE */
+	.set MSG_SENTRY_WAITING, 36 /* u32: nonzero: the sentry may sleep on MSG_STATE */
 	.set STATE_EVENT, 1
 	.set STATE_RESUME, 2
 	.set SYS_FUTEX, 202
@@ -39,7 +40,12 @@ handler:
 	mov	%edi, MSG_SIGNO(%r12)
 	mov	%rsi, MSG_SIGINFO(%r12)
 	mov	%rdx, MSG_UCONTEXT(%r12)
-	movl	$STATE_EVENT, MSG_STATE(%r12)
+	/* xchg: a full barrier between the state store and the load of
+	 * MSG_SENTRY_WAITING (the sentry orders them the other way). */
+	mov	$STATE_EVENT, %eax
+	xchg	%eax, MSG_STATE(%r12)
+	cmpl	$0, MSG_SENTRY_WAITING(%r12)
+	je	futex_return	/* the sentry is polling: no wake needed */
 	mov	$FUTEX_WAKE, %esi
 futex:
 	/* futex(&msg->state, esi, 1, NULL): wake the sentry, or wait while the state is still "event". */

@@ -105,24 +105,26 @@ func (as *addressSpace) Release() {
 	as.p.mu.Unlock()
 }
 
-// spinFromEnv returns the spin count: defaultSpin, or
-// RUNSC_LITE_SYSTRAP_SPIN when set (a measurement knob; 0 disables the
-// spin).
-func spinFromEnv() int {
-	if v, err := strconv.Atoi(os.Getenv("RUNSC_LITE_SYSTRAP_SPIN")); err == nil && v >= 0 {
-		return v
+// spinFromEnv returns how long a task thread polls its stub's message
+// word before sleeping on it: defaultSpin, or RUNSC_LITE_SYSTRAP_SPIN_US
+// microseconds when set (a measurement knob; 0 disables the spin).
+func spinFromEnv() time.Duration {
+	if v, err := strconv.Atoi(os.Getenv("RUNSC_LITE_SYSTRAP_SPIN_US")); err == nil && v >= 0 {
+		return time.Duration(v) * time.Microsecond
 	}
 	return defaultSpin()
 }
 
-// defaultSpin is how long a task thread polls its stub's message word
-// before sleeping on it: only with more than one CPU can the stub answer
-// while we poll.
-func defaultSpin() int {
+// defaultSpin is the default poll before sleeping: none on a one-CPU
+// host, where the stub cannot answer while we poll; otherwise about what
+// an idle host takes to deliver a trap and run the handler (see
+// ARCHITECTURE.md, "systrap", for the measurements). Each context turns
+// its spin off while it fails to pay (spinPolicy).
+func defaultSpin() time.Duration {
 	if runtime.NumCPU() < 2 {
 		return 0
 	}
-	return 2000
+	return 20 * time.Microsecond
 }
 
 // selfTest starts a stub thread (its bootstrap trap is a SIGSYS from the

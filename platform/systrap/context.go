@@ -97,6 +97,9 @@ type context struct {
 	lastThread *thread
 	threads    map[*addressSpace]*thread
 
+	// spin decides how long Switch polls before it sleeps.
+	spin spinPolicy
+
 	// pending is set by Interrupt and consumed by Switch.
 	pending atomic.Bool
 	// runningFD is the pidfd of the thread Switch runs, or -1.
@@ -106,7 +109,7 @@ type context struct {
 }
 
 func newContext(p *Platform) *context {
-	c := &context{p: p, threads: make(map[*addressSpace]*thread)}
+	c := &context{p: p, threads: make(map[*addressSpace]*thread), spin: spinPolicy{max: p.spin}}
 	c.runningFD.Store(-1)
 	return c
 }
@@ -154,7 +157,7 @@ func (c *context) newThread(as *addressSpace) (*thread, error) {
 	if err := c.setupThread(t); err != nil {
 		return fail(err)
 	}
-	if err := t.wait(c.p.spin, nil); err != nil {
+	if err := t.wait(&c.spin, nil); err != nil {
 		return fail(fmt.Errorf("systrap: new stub thread %d: %w", st.Tid(), err))
 	}
 	return t, nil
@@ -223,12 +226,20 @@ const interruptGrace = 5 * time.Second
 // timeout after which it checks that the thread lives. With pending (the
 // context's interrupt flag) set for longer than interruptGrace the thread
 // is killed. It records the frame's location.
-func (t *thread) wait(spin int, pending *atomic.Bool) error {
-	for i := 0; i < spin; i++ {
-		if atomic.LoadUint32(t.state) == stateEvent {
-			return t.parked()
+func (t *thread) wait(sp *spinPolicy, pending *atomic.Bool) error {
+	if d := sp.budget(); d > 0 {
+		deadline := nanotime() + int64(d)
+		for i := 0; ; i++ {
+			if atomic.LoadUint32(t.state) == stateEvent {
+				sp.record(true)
+				return t.parked()
+			}
+			procyield()
+			if i%16 == 15 && nanotime() > deadline {
+				break
+			}
 		}
-		procyield()
+		sp.record(false)
 	}
 	// From here on the stub must wake us. Go's atomic store is an xchg,
 	// a full barrier before the loads of the state word below (the stub
@@ -341,7 +352,7 @@ func (c *context) run(t *thread, regs *arch.Registers) (platform.Stop, error) {
 	t.setRegs(regs)
 	for {
 		t.resume()
-		if err := t.wait(c.p.spin, &c.pending); err != nil {
+		if err := t.wait(&c.spin, &c.pending); err != nil {
 			return platform.Stop{}, err
 		}
 		m := t.r.mem

@@ -55,3 +55,32 @@ func TestEscapeProgramOffsets(t *testing.T) {
 		}
 	}
 }
+
+// TestSpinPolicy checks that spinning stops after a window in which it
+// mostly failed, and comes back after spinOff waits.
+func TestSpinPolicy(t *testing.T) {
+	s := spinPolicy{max: 5}
+	for i := 0; i < spinWindow; i++ {
+		if s.budget() == 0 {
+			t.Fatalf("wait %d: no spin before any window ended", i)
+		}
+		s.record(i%4 == 0) // a quarter pay
+	}
+	for i := 0; i < spinOff; i++ {
+		if s.budget() != 0 {
+			t.Fatalf("wait %d after a failing window: still spinning", i)
+		}
+	}
+	if s.budget() == 0 {
+		t.Fatal("no spin after spinOff waits")
+	}
+	for i := 0; i < spinWindow; i++ {
+		s.record(true)
+	}
+	if s.budget() == 0 {
+		t.Fatal("no spin after a window that paid")
+	}
+	if (&spinPolicy{}).budget() != 0 {
+		t.Fatal("a zero spin spins")
+	}
+}

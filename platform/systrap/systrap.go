@@ -103,6 +103,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
@@ -162,10 +163,10 @@ type Platform struct {
 	pt *ptrace.Platform
 	mf *memfile.MemoryFile
 
-	// spin is how many times a task thread polls the message word before
-	// it sleeps on it (0 on a one-CPU host: the stub cannot answer while
-	// we spin).
-	spin int
+	// spin is how long a task thread polls the message word before it
+	// sleeps on it (0 on a one-CPU host: the stub cannot answer while we
+	// spin).
+	spin time.Duration
 
 	mu sync.Mutex
 	// spaces maps the ptrace platform's address spaces to ours.

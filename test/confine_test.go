@@ -543,7 +543,7 @@ func TestUnconfined(t *testing.T) {
 // reports the sentry's death. Escaped would be a stub process still
 // alive after that.
 func TestSentryKilledLeavesNoStub(t *testing.T) {
-	if p := os.Getenv("RUNSC_LITE_TEST_PLATFORM"); p != "" && p != "ptrace" {
+	if p := os.Getenv("RUNSC_LITE_TEST_PLATFORM"); p != "" && p != "ptrace" && p != "systrap" {
 		t.Skipf("platform %s has no stub processes", p)
 	}
 	s := startLive(t, nil, nil, "/bin/sh", "-c", "sleep 30 & sleep 30 & echo ready; wait")
@@ -592,7 +592,7 @@ func TestSentryKilledLeavesNoStub(t *testing.T) {
 // processes. Failed would be the sentry or the shell dying, or the process
 // ending any other way.
 func TestStubKilledFromHost(t *testing.T) {
-	if p := os.Getenv("RUNSC_LITE_TEST_PLATFORM"); p != "" && p != "ptrace" {
+	if p := os.Getenv("RUNSC_LITE_TEST_PLATFORM"); p != "" && p != "ptrace" && p != "systrap" {
 		t.Skipf("platform %s has no stub processes", p)
 	}
 	// "started" only once the child runs sleep (its comm, read by a

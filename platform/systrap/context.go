@@ -78,9 +78,10 @@ type thread struct {
 	r  *region
 	// state is the message page's state word.
 	state *uint32
-	// fsBase is the fs base the thread has; fsKnown says it is known.
-	fsBase  uint64
-	fsKnown bool
+	// fsBase and gsBase are the thread's fs and gs bases; basesKnown
+	// says they are known.
+	fsBase, gsBase uint64
+	basesKnown     bool
 	// uc and info are the offsets in the region of the signal frame's
 	// ucontext and siginfo while the thread is parked.
 	uc, info int
@@ -475,10 +476,18 @@ func (t *thread) setRegs(regs *arch.Registers) {
 	le.PutUint16(sc[scCS+6:], arch.UserSS)
 	// The host signal mask the application runs with: none.
 	le.PutUint64(m[t.uc+ucSigmask:], 0)
-	if !t.fsKnown || t.fsBase != regs.Fs_base {
-		le.PutUint64(t.r.mem[msgFSBase:], regs.Fs_base)
-		le.PutUint32(t.r.mem[msgSetFS:], 1)
-		t.fsBase, t.fsKnown = regs.Fs_base, true
+	var set uint32
+	if !t.basesKnown || t.fsBase != regs.Fs_base {
+		le.PutUint64(m[msgFSBase:], regs.Fs_base)
+		set |= 1
+	}
+	if !t.basesKnown || t.gsBase != regs.Gs_base {
+		le.PutUint64(m[msgGSBase:], regs.Gs_base)
+		set |= 2
+	}
+	if set != 0 {
+		le.PutUint32(m[msgSetBase:], set)
+		t.fsBase, t.gsBase, t.basesKnown = regs.Fs_base, regs.Gs_base, true
 	}
 }
 
@@ -497,7 +506,7 @@ func (t *thread) getRegs(regs *arch.Registers) {
 	regs.Cs, regs.Ss = arch.UserCS, arch.UserSS
 	regs.Ds, regs.Es, regs.Fs, regs.Gs = 0, 0, 0, 0
 	regs.Orig_rax = ^uint64(0)
-	regs.Fs_base = t.fsBase
+	regs.Fs_base, regs.Gs_base = t.fsBase, t.gsBase
 }
 
 // Interrupt implements platform.Context.Interrupt.

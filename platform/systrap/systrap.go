@@ -75,7 +75,7 @@
 // ptrace platform's injections: in systrap's own threads the second
 // filter traps it); futex from the handler's one syscall instruction, with
 // FUTEX_WAIT or FUTEX_WAKE (shared) on an address in the regions;
-// arch_prctl(ARCH_SET_FS) from the handler's other one; rt_sigreturn from
+// arch_prctl(ARCH_SET_FS or ARCH_SET_GS) from the handler's other one; rt_sigreturn from
 // the restorer's. Everything else, including every 32-bit syscall and the
 // vsyscall page's emulation, traps. Application code that jumps to the
 // stub's code reaches those three calls with its own registers: a futex
@@ -142,7 +142,8 @@ const (
 	msgSiginfo  = 8
 	msgUcontext = 16
 	msgFSBase   = 24
-	msgSetFS    = 32
+	msgSetBase  = 32 // bit 0: set msgFSBase; bit 1: set msgGSBase
+	msgGSBase   = 40
 	// msgSentryWaiting is nonzero while the sentry may sleep on the
 	// state word: only then does the stub wake it.
 	msgSentryWaiting = 36
@@ -293,7 +294,7 @@ func stubFilter() ([]bpf.Instruction, error) {
 	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataArg0)
 	b.AddJumpLabels(bpf.Jmp|bpf.Jge|bpf.K, lo(regionsBase), allow, trap)
 
-	// arch_prctl(ARCH_SET_FS, ...)
+	// arch_prctl(ARCH_SET_FS or ARCH_SET_GS, ...)
 	if err := b.AddLabel(archFS); err != nil {
 		return nil, err
 	}
@@ -302,7 +303,8 @@ func stubFilter() ([]bpf.Instruction, error) {
 	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataArg0+4)
 	b.AddJumpFalseLabel(bpf.Jmp|bpf.Jeq|bpf.K, 0, 0, trap)
 	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataArg0)
-	b.AddJumpLabels(bpf.Jmp|bpf.Jeq|bpf.K, linux.ARCH_SET_FS, allow, trap)
+	b.AddJumpTrueLabel(bpf.Jmp|bpf.Jeq|bpf.K, linux.ARCH_SET_FS, allow, 0)
+	b.AddJumpLabels(bpf.Jmp|bpf.Jeq|bpf.K, linux.ARCH_SET_GS, allow, trap)
 
 	// rt_sigreturn()
 	if err := b.AddLabel(sigret); err != nil {

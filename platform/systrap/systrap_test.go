@@ -42,6 +42,8 @@ var (
 	insnInt80   = []byte{0xcd, 0x80}                   // int $0x80
 	insnFsLoad  = []byte{0x64, 0x48, 0x8b, 0x1c, 0x25, 0, 0, 0, 0}
 	// mov %fs:0,%rbx
+	insnGsLoad = []byte{0x65, 0x48, 0x8b, 0x14, 0x25, 8, 0, 0, 0}
+	// mov %gs:8,%rdx
 	insnStmxcsr = []byte{0x0f, 0xae, 0x1c, 0x25, 0x00, 0x00, 0x50, 0x00} // stmxcsr dataAddr
 )
 
@@ -206,18 +208,19 @@ func TestFaults(t *testing.T) {
 	wantFault(t, e.switchTo(e.ctx, e.as, &r), unix.SIGSEGV, 0x900000, hostarch.Execute)
 }
 
-// TestFSBaseAndInt80 checks that Fs_base reaches the thread and that a
+// TestSegmentBasesAndInt80 checks that Fs_base and Gs_base reach the thread and that a
 // 32-bit syscall is told apart.
-func TestFSBaseAndInt80(t *testing.T) {
+func TestSegmentBasesAndInt80(t *testing.T) {
 	e := newEnv(t)
-	regs := e.loadCode(e.as, cat(insnFsLoad, insnGetpid, insnSyscall, insnInt80))
+	regs := e.loadCode(e.as, cat(insnFsLoad, insnGsLoad, insnGetpid, insnSyscall, insnInt80))
 	data := e.mapBytes(e.as, dataAddr, nil, hostarch.ReadWrite)
 	binary.LittleEndian.PutUint64(e.mf.Slice(data), 0xfeedface)
-	regs.Fs_base = dataAddr
+	binary.LittleEndian.PutUint64(e.mf.Slice(data)[16:], 0xdecade)
+	regs.Fs_base, regs.Gs_base = dataAddr, dataAddr+8
 	stop := e.switchTo(e.ctx, e.as, &regs)
 	wantSyscall(t, stop, &regs, unix.SYS_GETPID)
-	if regs.Rbx != 0xfeedface || regs.Fs_base != dataAddr {
-		t.Fatalf("rbx %#x fs_base %#x, want 0xfeedface %#x", regs.Rbx, regs.Fs_base, dataAddr)
+	if regs.Rbx != 0xfeedface || regs.Rdx != 0xdecade || regs.Fs_base != dataAddr || regs.Gs_base != dataAddr+8 {
+		t.Fatalf("rbx %#x rdx %#x fs_base %#x gs_base %#x, want 0xfeedface 0xdecade %#x %#x", regs.Rbx, regs.Rdx, regs.Fs_base, regs.Gs_base, dataAddr, dataAddr+8)
 	}
 	regs.Rax = 20 // i386 getpid
 	stop = e.switchTo(e.ctx, e.as, &regs)

@@ -19,8 +19,9 @@
 	.set MSG_SIGINFO, 8     /* u64: the frame's siginfo */
 	.set MSG_UCONTEXT, 16   /* u64: the frame's ucontext */
 	.set MSG_FSBASE, 24     /* u64: fs base to set before returning */
-	.set MSG_SETFS, 32      /* u32: nonzero: set MSG_FSBASE */
+	.set MSG_SETBASE, 32    /* u32: bit 0: set MSG_FSBASE; bit 1: set MSG_GSBASE */
 	.set MSG_SENTRY_WAITING, 36 /* u32: nonzero: the sentry may sleep on MSG_STATE */
+	.set MSG_GSBASE, 40     /* u64: gs base to set before returning */
 	.set STATE_EVENT, 1
 	.set STATE_RESUME, 2
 	.set SYS_FUTEX, 202
@@ -29,6 +30,7 @@
 	.set FUTEX_WAIT, 0
 	.set FUTEX_WAKE, 1
 	.set ARCH_SET_FS, 0x1002
+	.set ARCH_SET_GS, 0x1001
 
 	.text
 	.globl handler, futex_return, arch_prctl_return, restorer, sigreturn_return, bootstrap
@@ -60,14 +62,22 @@ futex_return:
 	mov	$FUTEX_WAIT, %esi
 	jmp	futex
 resume:
-	cmpl	$0, MSG_SETFS(%r12)
-	je	done
-	movl	$0, MSG_SETFS(%r12)
+	testl	$1, MSG_SETBASE(%r12)
+	jz	1f
+	andl	$~1, MSG_SETBASE(%r12)
 	mov	$ARCH_SET_FS, %edi
 	mov	MSG_FSBASE(%r12), %rsi
+	jmp	setbase
+1:	testl	$2, MSG_SETBASE(%r12)
+	jz	done
+	andl	$~2, MSG_SETBASE(%r12)
+	mov	$ARCH_SET_GS, %edi
+	mov	MSG_GSBASE(%r12), %rsi
+setbase:
 	mov	$SYS_ARCH_PRCTL, %eax
 	syscall
 arch_prctl_return:
+	jmp	resume
 done:
 	ret			/* to restorer, the frame's return address */
 

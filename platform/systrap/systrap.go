@@ -47,7 +47,7 @@
 // faulting address from its siginfo, and returns the Stop. The next
 // Switch writes the registers into the frame, sets the state to
 // "resume" and wakes the word; the handler, if the sentry changed the fs
-// base, sets it with arch_prctl, and returns into the restorer, whose
+// or gs base, sets it with arch_prctl, and returns into the restorer, whose
 // rt_sigreturn loads the registers and FP state from the frame: the
 // application resumes. The FP state is read and written in the frame
 // (FPStateContext) and so follows the task across address spaces, unlike
@@ -55,7 +55,8 @@
 //
 // A new stub thread is made by the ptrace platform (ptrace.NewStubThread),
 // traced by the Context's OS thread, which injects: the mapping of its
-// region (when new), sigaltstack on it, an empty signal mask, and a second
+// region (when new), sigaltstack on it, an empty signal mask, a SIGCONT
+// (ptrace hands threads over in group-stop), and a second
 // seccomp filter of its own that traps syscalls from the injection
 // address (threadFilter); it then sets rip to the bootstrap's syscall and
 // detaches. The bootstrap traps into the handler: the thread is parked,
@@ -75,19 +76,21 @@
 // ptrace platform's injections: in systrap's own threads the second
 // filter traps it); futex from the handler's one syscall instruction, with
 // FUTEX_WAIT or FUTEX_WAKE (shared) on an address in the regions;
-// arch_prctl(ARCH_SET_FS or ARCH_SET_GS) from the handler's other one; rt_sigreturn from
-// the restorer's. Everything else, including every 32-bit syscall and the
+// arch_prctl(ARCH_SET_FS or ARCH_SET_GS) from the handler's other one;
+// rt_sigreturn from the restorer's. Everything else, including every 32-bit syscall and the
 // vsyscall page's emulation, traps. Application code that jumps to the
 // stub's code reaches those three calls with its own registers: a futex
 // on a message word (the sentry checks what it reads there and never
 // trusts the page beyond the registers the application could have set
-// anyway), setting its own fs base, or a sigreturn into registers it
+// anyway), setting its own fs or gs base, or a sigreturn into registers it
 // chooses. The message pages are writable by the application (they are
 // in its host address space): forging one makes the sentry serve a
 // syscall with registers the application chose for a thread of its own
 // address space, which it could have made anyway. A syscall that traps
 // at a stub address is reported as an instruction fetch fault there, as
-// on ptrace.
+// on ptrace. A forged rt_sigreturn could load a host signal mask that
+// keeps the interrupt signal out: a thread that leaves an interrupt
+// unanswered for interruptGrace is killed (its process dies).
 //
 // # Locking
 //

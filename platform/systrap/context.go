@@ -27,7 +27,6 @@ const (
 	siSigno    = 0
 	siCode     = 8
 	siAddr     = 16 // si_addr; si_call_addr for SIGSYS
-	siSyscall  = 24
 	siArch     = 28
 	siginfoLen = 128
 )
@@ -58,6 +57,10 @@ const (
 	pfWrite = 1 << 1
 	pfInstr = 1 << 4
 )
+
+// taskSizeMax is the host's TASK_SIZE_MAX (4-level paging): no fs or gs
+// base at or above it can be set.
+const taskSizeMax = 0x7ffffffff000
 
 // FP state layout (the XSAVE area in the frame).
 const (
@@ -350,6 +353,12 @@ func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platf
 
 // run is the body of Switch.
 func (c *context) run(t *thread, regs *arch.Registers) (platform.Stop, error) {
+	if regs.Fs_base >= taskSizeMax || regs.Gs_base >= taskSizeMax {
+		// arch_prctl refuses such a base, as PTRACE_SETREGS does on
+		// ptrace: what the application would get from a real kernel
+		// is a SIGSEGV.
+		return platform.Stop{Kind: platform.StopFault, Signo: int(unix.SIGSEGV), Code: siKernel}, nil
+	}
 	t.setRegs(regs)
 	for {
 		t.resume()
@@ -390,7 +399,9 @@ func (c *context) run(t *thread, regs *arch.Registers) (platform.Stop, error) {
 				}
 				return platform.Stop{Kind: platform.StopFault, Signo: int(unix.SIGSEGV), Code: segvMapErr, Addr: uintptr(call), Access: hostarch.Execute}, nil
 			}
-			regs.Orig_rax = uint64(int64(int32(le.Uint32(info[siSyscall:]))))
+			// The trap rolled rax back to the syscall number, all
+			// 64 bits of it (si_syscall has only the low 32).
+			regs.Orig_rax = regs.Rax
 			regs.Rax = ^uint64(unix.ENOSYS) + 1
 			return platform.Stop{Kind: platform.StopSyscall, Syscall32: le.Uint32(info[siArch:]) != linux.AUDIT_ARCH_X86_64}, nil
 		case unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP:

@@ -167,8 +167,8 @@ func (c *context) newThread(as *addressSpace) (*thread, error) {
 	return t, nil
 }
 
-// setupThread maps t's region, sets its signal stack and mask and its
-// second filter, and starts it at the bootstrap.
+// setupThread maps t's region, sets its signal stack and its second
+// filter, and starts it at the bootstrap.
 func (c *context) setupThread(t *thread) error {
 	r, st := t.r, t.st
 	clear(r.mem[:pageSize])
@@ -180,21 +180,13 @@ func (c *context) setupThread(t *thread) error {
 	}
 	le := binary.LittleEndian
 	setup := r.mem[msgSetup:]
-	// stack_t { ss_sp, ss_flags, ss_size } at +0; an empty sigset at
-	// +32; struct sock_fprog at +64 and its program at +80.
+	// stack_t { ss_sp, ss_flags, ss_size } at +0; struct sock_fprog at
+	// +64 and its program at +80.
 	le.PutUint64(setup[0:], uint64(r.addr()+pageSize))
 	le.PutUint64(setup[16:], regionSize-pageSize)
 	setupAddr := r.addr() + msgSetup
 	if _, err := st.Inject(unix.SYS_SIGALTSTACK, setupAddr, 0); err != nil {
 		return fmt.Errorf("systrap: sigaltstack: %w", err)
-	}
-	if _, err := st.Inject(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, setupAddr+32, 0, 8); err != nil {
-		return fmt.Errorf("systrap: rt_sigprocmask: %w", err)
-	}
-	// The thread was made in group-stop (ptrace hands threads over
-	// that way); untraced it would stay stopped.
-	if _, err := st.Inject(unix.SYS_KILL, uintptr(st.Tid()), uintptr(unix.SIGCONT)); err != nil {
-		return fmt.Errorf("systrap: SIGCONT: %w", err)
 	}
 	prog, err := threadFilter()
 	if err != nil {
@@ -215,7 +207,15 @@ func (c *context) setupThread(t *thread) error {
 	clear(setup[:pageSize-msgSetup])
 	var regs arch.Registers
 	regs.Rip, regs.Rax = stubCodeBase+stubBootstrap, unix.SYS_GETPID
-	return st.Detach(&regs)
+	if err := st.Detach(&regs); err != nil {
+		return err
+	}
+	// The thread was made in group-stop (ptrace hands threads over
+	// that way): untraced it stays stopped until a SIGCONT.
+	if err := unix.PidfdSendSignal(st.Pidfd(), unix.SIGCONT, nil, 0); err != nil {
+		return fmt.Errorf("systrap: SIGCONT: %w", err)
+	}
+	return nil
 }
 
 // interruptGrace is how long a stub thread may leave an interrupt

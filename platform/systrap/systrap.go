@@ -55,10 +55,10 @@
 //
 // A new stub thread is made by the ptrace platform (ptrace.NewStubThread),
 // traced by the Context's OS thread, which injects: the mapping of its
-// region (when new), sigaltstack on it, an empty signal mask, a SIGCONT
-// (ptrace hands threads over in group-stop), and a second
+// region (when new), sigaltstack on it and a second
 // seccomp filter of its own that traps syscalls from the injection
-// address (threadFilter); it then sets rip to the bootstrap's syscall and
+// address (threadFilter); it then sets rip to the bootstrap's syscall,
+// sends SIGCONT (ptrace hands threads over in group-stop) and
 // detaches. The bootstrap traps into the handler: the thread is parked,
 // ready for its first Switch.
 //
@@ -214,7 +214,8 @@ func New(mf *memfile.MemoryFile) (*Platform, error) {
 }
 
 // setupZygote installs the stub's handler for handledSignals in the
-// zygote (and so in every stub, which are forks of it).
+// zygote and empties its signal mask (and so in every stub, which are
+// forks of it, and their threads).
 func setupZygote(mf *memfile.MemoryFile, sys func(uintptr, ...uintptr) (uintptr, error)) error {
 	fr, err := mf.Allocate(1)
 	if err != nil {
@@ -235,6 +236,11 @@ func setupZygote(mf *memfile.MemoryFile, sys func(uintptr, ...uintptr) (uintptr,
 		if _, err := sys(unix.SYS_RT_SIGACTION, uintptr(sig), setupScratch, 0, 8); err != nil {
 			return fmt.Errorf("rt_sigaction(%v): %w", sig, err)
 		}
+	}
+	// An empty signal mask (the page's bytes 64-71), inherited by every
+	// stub and stub thread.
+	if _, err := sys(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, setupScratch+64, 0, 8); err != nil {
+		return fmt.Errorf("rt_sigprocmask: %w", err)
 	}
 	if _, err := sys(unix.SYS_MUNMAP, setupScratch, pageSize); err != nil {
 		return fmt.Errorf("unmapping the setup page: %w", err)

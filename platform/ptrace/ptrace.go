@@ -121,6 +121,14 @@
 // tracer and the thread is stopped), the stub process (through the master)
 // otherwise.
 //
+// # Variants
+//
+// platform/systrap runs on these stubs too (variant.go): NewVariant adds
+// its code to the stub page at +0x100, replaces the filter and adds to
+// the zygote's setup; NewStubThread hands it a stub thread seized by the
+// calling OS thread, which it sets up and detaches. Everything else above
+// (stub processes, masters, mapping, deaths, reaping) is shared.
+//
 // # Limitations
 //
 //   - Only the general registers travel through Switch (the contract's
@@ -218,12 +226,12 @@ func New(mf *memfile.MemoryFile) (*Platform, error) {
 // processes (platform/systrap): v adds code to the stub page, replaces the
 // stub's seccomp filter and adds to the zygote's setup.
 func NewVariant(mf *memfile.MemoryFile, v StubVariant) (*Platform, error) {
-	filter, err := stubFilter()
-	if v.Filter != nil {
-		filter = v.Filter
-	}
-	if err != nil {
-		return nil, err
+	filter := v.Filter
+	if filter == nil {
+		var err error
+		if filter, err = stubFilter(); err != nil {
+			return nil, err
+		}
 	}
 	if len(v.Code) > pageSize-StubVariantCodeOffset {
 		return nil, fmt.Errorf("ptrace: %d bytes of variant stub code do not fit the stub page", len(v.Code))

@@ -5,10 +5,16 @@
 #                      every package's tests, test/ (the native-vs-sandbox
 #                      conformance tests), a gofmt check, 70 s of fuzzing
 #                      (socket arguments, the ELF loader, the signal ABI,
-#                      OCI configs), test-kvm, test-gonet and test-gostd
+#                      OCI configs), bench-selftest, test-kvm, test-gonet and test-gostd
 #                      (about 30 minutes on 2 cores; CI runs exactly this)
 #   make conformance-systrap  the conformance tests (test/) on --platform=systrap
-#   make bench         bench/bench.sh: native vs sandbox, markdown table
+#   make bench         bench/bench.sh: native, runsc-lite on each platform and
+#                      gVisor's runsc (systrap, ptrace) side by side, markdown table
+#   make bench-compare bench/compare.sh: the same, each ratio checked against
+#                      the figures recorded in BENCHMARKS.md (exit 1 when one
+#                      grew by more than 25%); by hand, not in CI
+#   make bench-workloads  bench/workloads.sh: real programs (Go and CPython test
+#                      suites, a make -j2 build, coreutils loops) side by side
 #   make test-kvm      the KVM platform inside a QEMU guest with a standard KVM
 #   make test-gonet    Go's net package tests natively and in the sandbox (>= 95%)
 #   make bench-net     bench/net.sh: network benchmarks, native vs sandbox vs gVisor
@@ -32,7 +38,7 @@ TEST_FLAGS   ?=
 # resolver would link cgo in. The race detector needs cgo: race sets it.
 export CGO_ENABLED = 0
 
-.PHONY: all build test test-kvm test-gonet test-gostd vet race unit conformance conformance-systrap fmt-check fuzz bench bench-net syscalls-doc clean
+.PHONY: all build test test-kvm test-gonet test-gostd vet race unit conformance conformance-systrap fmt-check fuzz bench bench-compare bench-selftest bench-workloads bench-net syscalls-doc clean
 
 all: build
 
@@ -40,7 +46,7 @@ build:
 	$(GO) build ./...
 	$(GO) build -o bin/runsc-lite ./runsc-lite
 
-test: vet race unit conformance fmt-check fuzz test-kvm test-gonet test-gostd
+test: vet race unit conformance fmt-check fuzz bench-selftest test-kvm test-gonet test-gostd
 
 vet:
 	$(GO) vet ./...
@@ -116,6 +122,16 @@ test-kvm:
 
 bench:
 	bench/bench.sh
+
+bench-compare:
+	bench/compare.sh
+
+# compare.sh's regression logic on made-up figures: no timing, part of test.
+bench-selftest:
+	bench/compare_test.sh
+
+bench-workloads:
+	bench/workloads.sh
 
 bench-net:
 	bench/net.sh

@@ -57,6 +57,14 @@
 // forked instead and its application mappings dropped. No stub is ever
 // exec'd after New.
 //
+// A released address space's stub is not killed but recycled (pool.go):
+// its master reaps its killed stub threads, unmaps the application range,
+// clones a spare stub thread and puts it, as a new addressSpace, in a
+// bounded pool that NewAddressSpace takes from before it forks a new stub;
+// a Context's first Switch into an address space seizes its spare thread
+// when it has one. A process that makes a second thread gets spares made
+// in the background by its master.
+//
 // Application syscalls run under PTRACE_SYSEMU and never reach seccomp
 // (the kernel stops and skips them first); the filter is defence in depth.
 //
@@ -112,9 +120,12 @@
 // (platform.DeathWatcher), whose processes the sentry then kills. The
 // platform unwatches a stub before it kills it itself.
 //
-// Stub threads are reaped by whoever kills them (Context.Release,
-// AddressSpace.Release) with waitid(P_PIDFD), which works from any sentry
-// thread because the sentry is both their real parent and their tracer.
+// Stub threads are killed at once by Context.Release and
+// AddressSpace.Release and reaped with waitid(P_PIDFD), which works from
+// any sentry thread because the sentry is both their real parent and their
+// tracer: by the address space's master in the background (a Context's
+// thread in a live address space, every thread of a recycled one), or by
+// AddressSpace.Release itself when the stub is not recycled.
 //
 // MapFile and Unmap inject mmap/munmap into a stub thread of the address
 // space: the calling OS thread's own one if it has one there (it is its
@@ -156,10 +167,11 @@
 //
 // # Locking
 //
-//   - addressSpace.mu (RWMutex) protects released, threads and tracers.
+//   - addressSpace.mu (RWMutex) protects released, threads, tracers,
+//     spare, taken, wantSpare, recycling, dying and dropped.
 //   - context.mu serialises Interrupt's signal with the closing of the
 //     pidfd it signals.
-//   - Platform.mu protects Platform.released.
+//   - Platform.mu protects Platform.released, spaces and pool.
 //   - All three are leaf locks: none is held while another is taken, while
 //     waiting for the master, or across a host call that blocks; the
 //     master takes addressSpace.mu only.
@@ -204,6 +216,8 @@ type Platform struct {
 	// spaces are the live address spaces (the zygote's stand-ins should
 	// it be killed).
 	spaces map[*addressSpace]struct{}
+	// pool holds recycled address spaces ready for reuse (pool.go).
+	pool []*addressSpace
 }
 
 var (
@@ -300,6 +314,9 @@ func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 	if released {
 		return nil, fmt.Errorf("ptrace: platform released")
 	}
+	if as := p.takePooled(); as != nil {
+		return as, nil
+	}
 	return newAddressSpace(p, -1)
 }
 
@@ -350,6 +367,7 @@ func (p *Platform) Release() {
 	}
 	p.released = true
 	p.mu.Unlock()
+	p.drainPool()
 	p.zygote.Release()
 	p.deaths.stop()
 }

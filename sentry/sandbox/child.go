@@ -84,15 +84,19 @@ func Main(args []string, stderr io.Writer) int {
 	// read it now, while the host's files are in view.
 	time.Now().Zone()
 
+	// stopProfile ends the CPU profile; ExitLike does not return, so
+	// a deferred stop would never run and leave the file empty.
+	stopProfile := func() {}
 	if msg.ProfileFD >= 0 {
 		f := os.NewFile(uintptr(msg.ProfileFD), "cpu profile")
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return fail(125, fmt.Errorf("--profile-cpu: %w", err))
 		}
-		defer func() {
+		stopProfile = func() {
 			pprof.StopCPUProfile()
 			f.Close()
-		}()
+		}
+		defer stopProfile()
 	}
 
 	cfg := msg.Config
@@ -143,6 +147,7 @@ func Main(args []string, stderr io.Writer) int {
 		return fail(125, err)
 	}
 	status.send(statusMessage{Event: "exit", WaitStatus: uint32(ws)})
+	stopProfile()
 	ExitLike(ws)
 	return ws.ShellStatus()
 }

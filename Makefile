@@ -3,7 +3,8 @@
 #   make build         compile every package and bin/runsc-lite
 #   make test          the whole suite: vet, race tests of the kernel packages,
 #                      every package's tests, test/ (the native-vs-sandbox
-#                      conformance tests), a gofmt check, 70 s of fuzzing
+#                      conformance tests) on ptrace and again on systrap
+#                      (conformance-systrap), a gofmt check, 70 s of fuzzing
 #                      (socket arguments, the ELF loader, the signal ABI,
 #                      OCI configs), bench-selftest, test-runtime-tools, test-kvm,
 #                      test-gonet and test-gostd
@@ -40,7 +41,7 @@ TEST_FLAGS   ?=
 # resolver would link cgo in. The race detector needs cgo: race sets it.
 export CGO_ENABLED = 0
 
-.PHONY: all build test test-runtime-tools test-kvm test-gonet test-gostd vet race unit conformance fmt-check fuzz bench bench-compare bench-selftest bench-workloads bench-net syscalls-doc clean
+.PHONY: all build test test-runtime-tools test-kvm test-gonet test-gostd vet race unit conformance conformance-systrap fmt-check fuzz bench bench-compare bench-selftest bench-workloads bench-net syscalls-doc clean
 
 all: build
 
@@ -48,7 +49,7 @@ build:
 	$(GO) build ./...
 	$(GO) build -o bin/runsc-lite ./runsc-lite
 
-test: vet race unit conformance fmt-check fuzz bench-selftest test-runtime-tools test-kvm test-gonet test-gostd
+test: vet race unit conformance conformance-systrap fmt-check fuzz bench-selftest test-runtime-tools test-kvm test-gonet test-gostd
 
 vet:
 	$(GO) vet ./...
@@ -76,6 +77,11 @@ conformance:
 # and the build of 58 programs, so a target of its own.
 test-runtime-tools:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) -run '^TestRuntimeToolsValidation$$' ./test/
+
+# The conformance tests again on the systrap platform (--platform=systrap):
+# every test in test/ runs on both platforms (issue 16 item 2).
+conformance-systrap:
+	RUNSC_LITE_TEST_PLATFORM=systrap $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) -skip '^TestRuntimeToolsValidation$$' ./test/
 
 # Bounded runs of the fuzzers of what the sentry decodes from programs:
 # the socket syscalls' arguments (sockaddrs, msghdr, iovecs, cmsg chains;

@@ -629,6 +629,11 @@ func (as *addressSpace) installFilter() error {
 	if err := as.dropCapabilities(stubScratch+capHdrOff, stubScratch+capDataOff); err != nil {
 		return err
 	}
+	if setup := as.p.variant.Setup; setup != nil {
+		if err := setup(as.masterSyscall); err != nil {
+			return fmt.Errorf("ptrace: stub %d: variant setup: %w", as.pid, err)
+		}
+	}
 	if _, err := as.masterSyscall(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("ptrace: stub %d: PR_SET_NO_NEW_PRIVS: %w", as.pid, err)
 	}

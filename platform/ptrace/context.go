@@ -356,8 +356,21 @@ func (c *context) newThread(as *addressSpace) (*stubThread, error) {
 // seize makes the context's thread the tracer of t, a stub thread of as in
 // group-stop, and registers it; on failure it drops t.
 func (c *context) seize(as *addressSpace, t *stubThread) error {
-	if e := ptraceSeize(t.tid, stubPtraceOptions); e != 0 {
+	if err := seizeStopped(t); err != nil {
 		c.dropThread(as, t)
+		return err
+	}
+	if err := as.register(t, c.tid); err != nil {
+		c.dropThread(as, t)
+		return err
+	}
+	return nil
+}
+
+// seizeStopped makes the calling OS thread the tracer of t, a stub thread
+// in group-stop, and leaves t in the PTRACE_EVENT_STOP that follows.
+func seizeStopped(t *stubThread) error {
+	if e := ptraceSeize(t.tid, stubPtraceOptions); e != 0 {
 		return stubError(t.tid, "PTRACE_SEIZE", e)
 	}
 	// The thread was in group-stop: the seize makes it report
@@ -365,27 +378,50 @@ func (c *context) seize(as *addressSpace, t *stubThread) error {
 	var status waitStatus
 	for {
 		if e := wait4(t.tid, &status, unix.WALL); e != 0 {
-			c.dropThread(as, t)
 			return stubError(t.tid, "wait4 after PTRACE_SEIZE", e)
 		}
 		if !status.stopped() {
-			c.dropThread(as, t)
 			return stubExited(t.tid, status)
 		}
 		if status.event() == unix.PTRACE_EVENT_STOP {
-			break
+			return nil
 		}
 		// A signal got in first: suppress it.
 		if e := ptraceResume(unix.PTRACE_CONT, t.tid); e != 0 {
-			c.dropThread(as, t)
 			return stubError(t.tid, "PTRACE_CONT", e)
 		}
 	}
-	if err := as.register(t, c.tid); err != nil {
-		c.dropThread(as, t)
-		return err
+}
+
+// newSeizedThread takes a spare stub thread of as or creates one, and
+// seizes it from the calling OS thread, which becomes its tracer; the
+// thread is left in a PTRACE_EVENT_STOP. On failure the thread is killed
+// and let go of.
+func (as *addressSpace) newSeizedThread() (*stubThread, error) {
+	drop := func(t *stubThread) {
+		t.kill()
+		t.reap()
+		if as.forget(t, 0) {
+			t.decRef()
+		}
+		t.decRef()
 	}
-	return nil
+	if t := as.takeSpare(); t != nil {
+		if err := seizeStopped(t); err == nil {
+			return t, nil
+		}
+		drop(t)
+	}
+	rep := as.call(&request{op: opNewThread})
+	if rep.err != nil {
+		return nil, rep.err
+	}
+	t := rep.thread
+	if err := seizeStopped(t); err != nil {
+		drop(t)
+		return nil, err
+	}
+	return t, nil
 }
 
 // dropThread kills and reaps t, the context's stub thread in as, and lets
@@ -424,6 +460,20 @@ func (c *context) Interrupt() {
 		unix.PidfdSendSignal(int(fd), unix.SIGSTOP, nil, 0)
 	}
 	c.mu.Unlock()
+}
+
+var _ platform.RecyclableContext = (*context)(nil)
+
+// Recycle implements platform.RecyclableContext.Recycle: the context keeps
+// its stub threads, so a new task on the same OS thread that switches into
+// an address space where the context has one runs there at once, with no
+// stub thread made, handed over, seized or killed.
+func (c *context) Recycle() bool {
+	if gettid() != c.tid {
+		return false
+	}
+	c.pending.Store(false)
+	return true
 }
 
 // Release implements platform.Context.Release.

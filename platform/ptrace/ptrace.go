@@ -96,7 +96,12 @@
 // A Context holds one stub thread per AddressSpace it has switched into
 // (created on first Switch), so a task can move between address spaces
 // (exec); the threads of released address spaces are dropped on the next
-// Switch into another one. Switch is exactly PTRACE_SETREGS,
+// Switch into another one. A Context whose task exited is recycled rather
+// than released (Recycle, platform.RecyclableContext): it stays with its OS
+// thread, which the kernel hands to the next task started
+// (kernel/hostthread.go), and keeps its stub threads, so a new thread of
+// the same process runs in a stub thread already traced by its own OS
+// thread, with no hand-over. Switch is exactly PTRACE_SETREGS,
 // PTRACE_SYSEMU, wait4, PTRACE_GETREGS per syscall round trip (plus
 // PTRACE_GETSIGINFO on a fault), with no allocation. That it runs on the
 // Context's thread is checked for free: ptrace from any other thread fails
@@ -131,6 +136,14 @@
 // space: the calling OS thread's own one if it has one there (it is its
 // tracer and the thread is stopped), the stub process (through the master)
 // otherwise.
+//
+// # Variants
+//
+// platform/systrap runs on these stubs too (variant.go): NewVariant adds
+// its code to the stub page at +0x100, replaces the filter and adds to
+// the zygote's setup; NewStubThread hands it a stub thread seized by the
+// calling OS thread, which it sets up and detaches. Everything else above
+// (stub processes, masters, mapping, deaths, reaping) is shared.
 //
 // # Limitations
 //
@@ -192,6 +205,10 @@ type Platform struct {
 	// filter is the stub's seccomp program.
 	filter []bpf.Instruction
 
+	// variant is the stub variant of a platform built on this one
+	// (NewVariant); zero for the ptrace platform itself.
+	variant StubVariant
+
 	// zygote is the stub process every address space's stub is forked
 	// from. Immutable after New.
 	zygote *addressSpace
@@ -221,19 +238,33 @@ var (
 // and under the stub's seccomp filter; every address space's stub is a
 // fork of it.
 func New(mf *memfile.MemoryFile) (*Platform, error) {
-	filter, err := stubFilter()
-	if err != nil {
-		return nil, err
+	return NewVariant(mf, StubVariant{})
+}
+
+// NewVariant is New for a platform built on the ptrace platform's stub
+// processes (platform/systrap): v adds code to the stub page, replaces the
+// stub's seccomp filter and adds to the zygote's setup.
+func NewVariant(mf *memfile.MemoryFile, v StubVariant) (*Platform, error) {
+	filter := v.Filter
+	if filter == nil {
+		var err error
+		if filter, err = stubFilter(); err != nil {
+			return nil, err
+		}
 	}
-	fd, err := writeStub(stubImage())
+	if len(v.Code) > pageSize-StubVariantCodeOffset {
+		return nil, fmt.Errorf("ptrace: %d bytes of variant stub code do not fit the stub page", len(v.Code))
+	}
+	fd, err := writeStub(stubImage(v.Code))
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(fd)
 	p := &Platform{
-		mf:     mf,
-		filter: filter,
-		spaces: make(map[*addressSpace]struct{}),
+		mf:      mf,
+		filter:  filter,
+		variant: v,
+		spaces:  make(map[*addressSpace]struct{}),
 	}
 	if p.deaths, err = newDeathWatcher(); err != nil {
 		return nil, fmt.Errorf("ptrace: watching the stubs: %w", err)

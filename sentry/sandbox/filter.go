@@ -245,7 +245,7 @@ func (o filterOptions) allowList() []allowance {
 		{unix.SYS_WAIT4, nil, "ptrace stops of the stubs"},
 		{unix.SYS_WAITID, seccomp.PerArg{seccomp.EqualTo(unix.P_PIDFD)}, "reaping a stub thread through its pidfd"},
 		{unix.SYS_PIDFD_OPEN, seccomp.PerArg{nil, seccomp.EqualTo(0)}, "a stub thread's pidfd"},
-		{unix.SYS_PIDFD_SEND_SIGNAL, oneOf(1, uintptr(unix.SIGKILL), uintptr(unix.SIGSTOP)), "killing a stub thread; interrupting one (SIGSTOP)"},
+		{unix.SYS_PIDFD_SEND_SIGNAL, oneOf(1, uintptr(unix.SIGKILL), uintptr(unix.SIGSTOP), uintptr(unix.SIGURG), uintptr(unix.SIGCONT)), "killing a stub thread; interrupting one (SIGSTOP on ptrace, SIGURG on systrap); starting a systrap stub thread out of group-stop (SIGCONT)"},
 	}
 	var extra []allowance
 	if o.hostUDS {

@@ -384,7 +384,7 @@ func (fd *FileDescription) Truncate(ctx *fs.Context, size int64) error {
 	if fd.loc.Node.Type() != unix.S_IFREG {
 		return unix.EINVAL
 	}
-	if fd.loc.Mount != nil && fd.loc.Mount.ReadOnly {
+	if fd.loc.Mount != nil && fd.loc.Mount.ReadOnly() {
 		return unix.EROFS
 	}
 	var e error = unix.EINVAL

@@ -722,12 +722,15 @@ func (p *procFS) taskStatm(t *kernel.Task) string {
 }
 
 // vfsOf returns the mount namespace th sees (the sandbox's first one when
-// th is nil).
-func (p *procFS) vfsOf(th *process.Thread) (*vfs.VirtualFilesystem, string) {
+// th is nil) and th's root in it.
+func (p *procFS) vfsOf(th *process.Thread) (*vfs.MountNamespace, string) {
 	if th != nil && th.FS != nil {
-		return th.FS.VFS(), th.FS.Root().Path
+		return th.FS.Namespace(), th.FS.Root().Path
 	}
-	return p.s.VFS, "/"
+	if p.s.VFS == nil {
+		return nil, "/"
+	}
+	return p.s.VFS.InitNamespace(), "/"
 }
 
 func (p *procFS) mountsFor(th *process.Thread) string {

@@ -88,6 +88,10 @@ type Sandbox struct {
 	// IPC is the sandbox's IPC namespace (ipc.go).
 	IPC *IPCNamespace
 
+	// namespaces are the sandbox's one namespace of each kind other
+	// than mount (namespaces.go).
+	namespaces sandboxNamespaces
+
 	// Sockets are the sandbox's socket families (AF_UNIX, and the
 	// network families when there is a stack).
 	Sockets *socket.Registry

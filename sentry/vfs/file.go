@@ -98,6 +98,12 @@ func NewAnonymousFile(name string, node fs.Node, impl fs.File, flags uint32) *Fi
 	return fd
 }
 
+// AnonLocation returns the location of node, a file in no mounted
+// filesystem named name in /proc/PID/fd (an nsfs file).
+func AnonLocation(name string, node fs.Node) Location {
+	return Location{Mount: anonMount, Node: node, Path: name}
+}
+
 // NewPipe returns the read and write ends of a new pipe; flags may hold
 // O_NONBLOCK (O_CLOEXEC is the caller's).
 func NewPipe(ctx *fs.Context, flags uint32) (r, w *FileDescription) {

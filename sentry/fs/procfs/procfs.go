@@ -33,6 +33,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/inotify"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/lock"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/nsfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/synth"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
@@ -376,6 +377,7 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 		loc := th.FS.Root()
 		return loc, loc.Path, nil
 	}})
+	d.Add("ns", p.nsDir(t, th, next))
 	fdDir := synth.NewDir(p.taskAttr(t, 0500, next()))
 	fdDir.List = func(ctx *fs.Context) []fs.Dirent { return p.listFDs(th, unix.DT_LNK) }
 	fdDir.Find = func(ctx *fs.Context, name string) (fs.Node, error) { return p.findFD(t, th, name) }
@@ -411,6 +413,26 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 		}
 		return fmt.Appendf(nil, "%08x\n", th.TG.Personality()), nil
 	})
+	return d
+}
+
+// nsDir builds /proc/PID/ns: a magic link per namespace kind, reading
+// "mnt:[4026532193]" and opening to the namespace's nsfs file (setns).
+func (p *procFS) nsDir(t *kernel.Task, th *process.Thread, next func() int) *synth.Dir {
+	d := synth.NewDir(p.taskAttr(t, 0511, next()))
+	for _, k := range nsfs.Kinds {
+		d.Add(k.Name, &magicLink{attr: p.taskAttr(t, 0777, next()), resolve: func(ctx *fs.Context) (vfs.Location, string, error) {
+			if th == nil {
+				return vfs.Location{}, "", unix.ENOENT
+			}
+			ns := p.s.Namespace(th, k.Name)
+			if ns == nil {
+				return vfs.Location{}, "", unix.ENOENT
+			}
+			name := nsfs.LinkTarget(k, ns)
+			return vfs.AnonLocation(name, &nsfs.Node{Kind: k, NS: ns}), name, nil
+		}})
+	}
 	return d
 }
 

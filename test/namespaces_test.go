@@ -7,6 +7,7 @@ package test
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 )
 
@@ -27,4 +28,29 @@ func needRootNatively(t *testing.T) {
 func TestMountNamespaces(t *testing.T) {
 	needRootNatively(t)
 	compareC(t, "mountns", 0)
+}
+
+// bwrapProbe runs inside `bwrap --ro-bind / / --proc /proc --dev /dev`:
+// the new /dev's entries, the read-only root, and the type and ro/rw of
+// the mounts bwrap made (the top mount of each of its points; flags
+// inherited from the host's own mounts are left out, they are the
+// host's).
+const bwrapProbe = `ls /dev; touch /x 2>/dev/null; echo "touch / status $?"
+for p in /dev /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /dev/pts /proc; do
+	awk -v p="$p" '$5 == p { o = $6; sub(/,.*/, "", o); top = $5 " " o " " $(NF-2) } END { print top }' /proc/self/mountinfo
+done
+echo ok > /dev/null && echo "/dev/null writable"
+ls /proc/self/fd >/dev/null && echo "/proc works"`
+
+// TestBwrap: Debian's bubblewrap builds its sandbox inside ours (a mount
+// namespace, a tmpfs root it pivots into, recursive read-only binds it
+// checks through /proc/self/mountinfo, a new /dev with bound device
+// nodes and devpts) and runs the probe, as natively.
+func TestBwrap(t *testing.T) {
+	needRootNatively(t)
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("skipped: bwrap is not installed (apt-get install -y bubblewrap; .ci/run installs it)")
+	}
+	compare(t, cmpCase{argv: []string{"bwrap", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"}})
+	compare(t, cmpCase{argv: []string{"bwrap", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "sh", "-c", bwrapProbe}, stderr: true})
 }

@@ -54,3 +54,11 @@ func TestBwrap(t *testing.T) {
 	compare(t, cmpCase{argv: []string{"bwrap", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"}})
 	compare(t, cmpCase{argv: []string{"bwrap", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "sh", "-c", bwrapProbe}, stderr: true})
 }
+
+// TestUTSNamespaces: test/c/utsns.c — unshare and clone with CLONE_NEWUTS,
+// the new namespace's names in uname and /proc/sys/kernel, the parent's
+// untouched, setns by /proc/PID/ns/uts, EPERM without CAP_SYS_ADMIN.
+func TestUTSNamespaces(t *testing.T) {
+	needRootNatively(t)
+	compareC(t, "utsns", 0)
+}

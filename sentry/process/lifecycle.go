@@ -25,7 +25,7 @@ type CloneOptions struct {
 	OnCreate func(nt *Thread)
 }
 
-const unsupportedCloneFlags = unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
+const unsupportedCloneFlags = unix.CLONE_NEWIPC |
 	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP |
 	unix.CLONE_NEWTIME | unix.CLONE_IO
 
@@ -51,7 +51,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	}
 	s := t.S
 	creds := t.Credentials()
-	if f&unix.CLONE_NEWNS != 0 && !creds.HasCapability(linux.CAP_SYS_ADMIN) {
+	if f&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS) != 0 && !creds.HasCapability(linux.CAP_SYS_ADMIN) {
 		return nil, unix.EPERM
 	}
 	if err := s.chargeTask(creds, t.TG.cgroup, t.nprocLimit(), true); err != nil {
@@ -98,6 +98,11 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	}
 	if f&unix.CLONE_CHILD_CLEARTID != 0 {
 		nt.ClearChildTID = o.ChildTID
+	}
+	if f&unix.CLONE_NEWUTS != 0 {
+		nt.uts.Store(t.UTS().Copy())
+	} else {
+		nt.uts.Store(t.uts.Load())
 	}
 
 	// The alternate signal stack survives fork and vfork; a new thread

@@ -8,8 +8,8 @@ import (
 
 // The namespaces a thread is in, as /proc/PID/ns and setns(2) name them.
 // Mount namespaces are the VFS's (the thread's FSContext holds its own);
-// of every other kind the sandbox has one, made with the sandbox, which
-// unshare and clone do not copy yet.
+// UTS namespaces are here; of every other kind the sandbox has one, made
+// with the sandbox, which unshare and clone do not copy yet.
 
 // fixedNamespace is a namespace of a kind the sandbox has one of.
 type fixedNamespace struct{ ino uint64 }
@@ -22,6 +22,9 @@ func (n *fixedNamespace) Ino() uint64 { return n.ino }
 type sandboxNamespaces struct {
 	once   sync.Once
 	byKind map[string]*fixedNamespace
+	// utsOnce guards uts, the first UTS namespace.
+	utsOnce sync.Once
+	uts     *UTSNamespace
 }
 
 // Namespace returns the namespace of kind (nsfs.Kind.Name) th is in.
@@ -32,6 +35,11 @@ func (s *Sandbox) Namespace(th *Thread, kind string) nsfs.Namespace {
 			return th.FS.Namespace()
 		}
 		return s.VFS.InitNamespace()
+	case "uts":
+		if th != nil {
+			return th.UTS()
+		}
+		return s.InitUTS()
 	case "pid_for_children":
 		kind = "pid"
 	case "time_for_children":
@@ -40,10 +48,75 @@ func (s *Sandbox) Namespace(th *Thread, kind string) nsfs.Namespace {
 	s.namespaces.once.Do(func() {
 		s.namespaces.byKind = make(map[string]*fixedNamespace)
 		for _, k := range nsfs.Kinds {
-			if k.Name != "mnt" && k.Name != "pid_for_children" && k.Name != "time_for_children" {
+			if k.Name != "mnt" && k.Name != "uts" && k.Name != "pid_for_children" && k.Name != "time_for_children" {
 				s.namespaces.byKind[k.Name] = &fixedNamespace{ino: nsfs.NewIno()}
 			}
 		}
 	})
 	return s.namespaces.byKind[kind]
 }
+
+// UTSNamespace is a UTS namespace: the host and domain names uname(2),
+// sethostname(2), setdomainname(2) and /proc/sys/kernel/{hostname,
+// domainname} show and change. CLONE_NEWUTS copies the caller's.
+//
+// Locking: mu protects the names.
+type UTSNamespace struct {
+	ino uint64
+
+	mu                   sync.Mutex
+	hostname, domainname string
+}
+
+// NewUTSNamespace returns a namespace with the given names.
+func NewUTSNamespace(hostname, domainname string) *UTSNamespace {
+	return &UTSNamespace{ino: nsfs.NewIno(), hostname: hostname, domainname: domainname}
+}
+
+// Ino implements nsfs.Namespace.
+func (u *UTSNamespace) Ino() uint64 { return u.ino }
+
+// Names returns the host and domain names.
+func (u *UTSNamespace) Names() (hostname, domainname string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.hostname, u.domainname
+}
+
+// SetHostname changes the host name.
+func (u *UTSNamespace) SetHostname(n string) {
+	u.mu.Lock()
+	u.hostname = n
+	u.mu.Unlock()
+}
+
+// SetDomainname changes the domain name.
+func (u *UTSNamespace) SetDomainname(n string) {
+	u.mu.Lock()
+	u.domainname = n
+	u.mu.Unlock()
+}
+
+// Copy returns a new namespace with u's names (CLONE_NEWUTS).
+func (u *UTSNamespace) Copy() *UTSNamespace {
+	h, d := u.Names()
+	return NewUTSNamespace(h, d)
+}
+
+// InitUTS returns the sandbox's first UTS namespace, made at first use
+// from Hostname and Domainname (which boot sets before any process runs).
+func (s *Sandbox) InitUTS() *UTSNamespace {
+	s.namespaces.utsOnce.Do(func() { s.namespaces.uts = NewUTSNamespace(s.Hostname, s.Domainname) })
+	return s.namespaces.uts
+}
+
+// UTS returns the UTS namespace t is in.
+func (t *Thread) UTS() *UTSNamespace {
+	if u := t.uts.Load(); u != nil {
+		return u
+	}
+	return t.S.InitUTS()
+}
+
+// SetUTS moves t into u (unshare(CLONE_NEWUTS), setns).
+func (t *Thread) SetUTS(u *UTSNamespace) { t.uts.Store(u) }

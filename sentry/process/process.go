@@ -371,6 +371,10 @@ type Thread struct {
 	S    *Sandbox
 	TG   *ThreadGroup
 
+	// uts is the thread's UTS namespace (nil: the sandbox's first);
+	// written by the thread itself, read by others (/proc/PID/ns).
+	uts atomic.Pointer[UTSNamespace]
+
 	// Regs are the application registers while the thread is in the
 	// sentry.
 	Regs arch.Registers

@@ -652,8 +652,8 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 
 // unshareNamespaces are unshare's namespace flags the sandbox does not
 // make yet: they are refused with EPERM, as clone refuses them. Mount
-// namespaces (CLONE_NEWNS) are made.
-const unshareNamespaces = unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET |
+// and UTS namespaces (CLONE_NEWNS, CLONE_NEWUTS) are made.
+const unshareNamespaces = unix.CLONE_NEWIPC | unix.CLONE_NEWNET |
 	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
 
 // Unshare is unshare(2): the calling thread stops sharing its filesystem
@@ -665,7 +665,7 @@ const unshareNamespaces = unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEW
 func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	flags := uint64(a[0])
 	const known = unix.CLONE_THREAD | unix.CLONE_FS | unix.CLONE_SIGHAND | unix.CLONE_VM |
-		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unix.CLONE_NEWNS | unshareNamespaces
+		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unshareNamespaces
 	if flags&^known != 0 {
 		return 0, unix.EINVAL
 	}
@@ -693,7 +693,7 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if flags&unshareNamespaces != 0 {
 		return 0, unix.EPERM
 	}
-	if flags&unix.CLONE_NEWNS != 0 && !t.Credentials().HasCapability(linux.CAP_SYS_ADMIN) {
+	if flags&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS) != 0 && !t.Credentials().HasCapability(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	if flags&unix.CLONE_FS != 0 {
@@ -701,6 +701,9 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	if flags&unix.CLONE_NEWNS != 0 {
 		t.FS.Namespace().Copy(t.FS)
+	}
+	if flags&unix.CLONE_NEWUTS != 0 {
+		t.SetUTS(t.UTS().Copy())
 	}
 	if flags&unix.CLONE_FILES != 0 {
 		t.FDs = t.FDs.Unshare()

@@ -1,8 +1,9 @@
 package syscalls
 
 // setns(2): joining a namespace named by a /proc/PID/ns file (sentry/fs/nsfs)
-// or by a pidfd. Mount namespaces are real (sentry/vfs/mountns.go); of
-// every other kind the sandbox has one, so joining it changes nothing.
+// or by a pidfd. Mount and UTS namespaces are real (sentry/vfs/mountns.go,
+// sentry/process/namespaces.go); of every other kind the sandbox has one,
+// so joining it changes nothing.
 
 import (
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
@@ -70,6 +71,13 @@ func Setns(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		// caller is in it already.
 		t.FS = t.FS.Fork()
 		ns.Enter(t.FS)
+	}
+	if uts, ok := target[unix.CLONE_NEWUTS]; ok {
+		u, ok := uts.(*process.UTSNamespace)
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		t.SetUTS(u)
 	}
 	if user, ok := target[unix.CLONE_NEWUSER]; ok && user == t.S.Namespace(t, "user") {
 		// Joining one's own user namespace is EINVAL, as Linux.

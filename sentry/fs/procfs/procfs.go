@@ -142,20 +142,29 @@ func (p *procFS) buildSys() *synth.Dir {
 	kern := p.dir()
 	// hostname and domainname are writable as on Linux (sethostname's
 	// limit: 64 bytes); an OCI config's linux.sysctl may set them.
-	uts := func(name string, field *string) {
-		f := p.file(0644, func(*fs.Context) ([]byte, error) { return []byte(*field + "\n"), nil })
+	// They are the reader's UTS namespace's.
+	utsOf := func(ctx *fs.Context) *process.UTSNamespace {
+		if ctx != nil && ctx.Task != nil {
+			if th := thread(ctx.Task); th != nil {
+				return th.UTS()
+			}
+		}
+		return p.s.InitUTS()
+	}
+	uts := func(name string, get func(*process.UTSNamespace) string, set func(*process.UTSNamespace, string)) {
+		f := p.file(0644, func(ctx *fs.Context) ([]byte, error) { return []byte(get(utsOf(ctx)) + "\n"), nil })
 		f.Set = func(ctx *fs.Context, data []byte) error {
 			v := strings.TrimSuffix(string(data), "\n")
 			if len(v) > 64 {
 				return unix.EINVAL
 			}
-			*field = v
+			set(utsOf(ctx), v)
 			return nil
 		}
 		kern.Add(name, f)
 	}
-	uts("hostname", &p.s.Hostname)
-	uts("domainname", &p.s.Domainname)
+	uts("hostname", func(u *process.UTSNamespace) string { h, _ := u.Names(); return h }, (*process.UTSNamespace).SetHostname)
+	uts("domainname", func(u *process.UTSNamespace) string { _, d := u.Names(); return d }, (*process.UTSNamespace).SetDomainname)
 	kern.Add("ostype", p.static("Linux\n"))
 	kern.Add("osrelease", p.text(func(*fs.Context) string { return KernelRelease + "\n" }))
 	kern.Add("version", p.text(func(*fs.Context) string { return KernelVersion + "\n" }))

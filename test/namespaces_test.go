@@ -62,3 +62,12 @@ func TestUTSNamespaces(t *testing.T) {
 	needRootNatively(t)
 	compareC(t, "utsns", 0)
 }
+
+// TestIPCNamespaces: test/c/ipcns.c — a new IPC namespace has none of the
+// parent's System V objects or POSIX queues and its own under the same
+// key, /proc/sysvipc is the reader's, setns joins it, CLONE_SYSVSEM with
+// it is EINVAL, EPERM without CAP_SYS_ADMIN.
+func TestIPCNamespaces(t *testing.T) {
+	needRootNatively(t)
+	compareC(t, "ipcns", 0)
+}

@@ -8,7 +8,7 @@ import (
 
 // The namespaces a thread is in, as /proc/PID/ns and setns(2) name them.
 // Mount namespaces are the VFS's (the thread's FSContext holds its own);
-// UTS namespaces are here; of every other kind the sandbox has one, made
+// UTS namespaces are here, IPC namespaces in ipc.go; of every other kind the sandbox has one, made
 // with the sandbox, which unshare and clone do not copy yet.
 
 // fixedNamespace is a namespace of a kind the sandbox has one of.
@@ -40,6 +40,15 @@ func (s *Sandbox) Namespace(th *Thread, kind string) nsfs.Namespace {
 			return th.UTS()
 		}
 		return s.InitUTS()
+	case "ipc":
+		ns := s.IPC
+		if th != nil {
+			ns = th.IPC()
+		}
+		if ns == nil {
+			return nil
+		}
+		return ns
 	case "pid_for_children":
 		kind = "pid"
 	case "time_for_children":
@@ -48,7 +57,7 @@ func (s *Sandbox) Namespace(th *Thread, kind string) nsfs.Namespace {
 	s.namespaces.once.Do(func() {
 		s.namespaces.byKind = make(map[string]*fixedNamespace)
 		for _, k := range nsfs.Kinds {
-			if k.Name != "mnt" && k.Name != "uts" && k.Name != "pid_for_children" && k.Name != "time_for_children" {
+			if k.Name != "mnt" && k.Name != "uts" && k.Name != "ipc" && k.Name != "pid_for_children" && k.Name != "time_for_children" {
 				s.namespaces.byKind[k.Name] = &fixedNamespace{ino: nsfs.NewIno()}
 			}
 		}

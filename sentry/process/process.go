@@ -374,6 +374,9 @@ type Thread struct {
 	// uts is the thread's UTS namespace (nil: the sandbox's first);
 	// written by the thread itself, read by others (/proc/PID/ns).
 	uts atomic.Pointer[UTSNamespace]
+	// ipc is the thread's IPC namespace (nil: the sandbox's first),
+	// as uts.
+	ipc atomic.Pointer[IPCNamespace]
 
 	// Regs are the application registers while the thread is in the
 	// sentry.

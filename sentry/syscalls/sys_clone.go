@@ -651,9 +651,10 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 }
 
 // unshareNamespaces are unshare's namespace flags the sandbox does not
-// make yet: they are refused with EPERM, as clone refuses them. Mount
-// and UTS namespaces (CLONE_NEWNS, CLONE_NEWUTS) are made.
-const unshareNamespaces = unix.CLONE_NEWIPC | unix.CLONE_NEWNET |
+// make yet: they are refused with EPERM, as clone refuses them. Mount,
+// UTS and IPC namespaces (CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC) are
+// made.
+const unshareNamespaces = unix.CLONE_NEWNET |
 	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
 
 // Unshare is unshare(2): the calling thread stops sharing its filesystem
@@ -665,7 +666,7 @@ const unshareNamespaces = unix.CLONE_NEWIPC | unix.CLONE_NEWNET |
 func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	flags := uint64(a[0])
 	const known = unix.CLONE_THREAD | unix.CLONE_FS | unix.CLONE_SIGHAND | unix.CLONE_VM |
-		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unshareNamespaces
+		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unshareNamespaces
 	if flags&^known != 0 {
 		return 0, unix.EINVAL
 	}
@@ -693,7 +694,7 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if flags&unshareNamespaces != 0 {
 		return 0, unix.EPERM
 	}
-	if flags&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS) != 0 && !t.Credentials().HasCapability(linux.CAP_SYS_ADMIN) {
+	if flags&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC) != 0 && !t.Credentials().HasCapability(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	if flags&unix.CLONE_FS != 0 {
@@ -708,8 +709,11 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if flags&unix.CLONE_FILES != 0 {
 		t.FDs = t.FDs.Unshare()
 	}
-	if flags&unix.CLONE_SYSVSEM != 0 && t.S.IPC != nil {
+	if flags&unix.CLONE_SYSVSEM != 0 && t.IPC() != nil {
 		t.LeaveSemUndo()
+	}
+	if flags&unix.CLONE_NEWIPC != 0 && t.IPC() != nil {
+		t.UnshareIPC()
 	}
 	return 0, nil
 }

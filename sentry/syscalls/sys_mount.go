@@ -107,11 +107,11 @@ func Mount(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		f = sysfs.New(t.S.Kernel.NumCPUs())
 		o.Source = "sysfs"
 	case "mqueue":
-		// Every mount shows the IPC namespace's one set of queues.
-		if t.S.IPC == nil {
+		// A mount shows the queues of the mounter's IPC namespace.
+		if t.IPC() == nil {
 			return 0, unix.ENODEV
 		}
-		f = t.S.IPC.MQueue.Filesystem()
+		f = t.IPC().MQueue.Filesystem()
 		o.Source = "mqueue"
 	case "devpts":
 		// Every mount shows the sandbox's one devpts (newinstance is

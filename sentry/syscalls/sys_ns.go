@@ -1,8 +1,9 @@
 package syscalls
 
 // setns(2): joining a namespace named by a /proc/PID/ns file (sentry/fs/nsfs)
-// or by a pidfd. Mount and UTS namespaces are real (sentry/vfs/mountns.go,
-// sentry/process/namespaces.go); of every other kind the sandbox has one,
+// or by a pidfd. Mount, UTS and IPC namespaces are real
+// (sentry/vfs/mountns.go, sentry/process/namespaces.go, ipc.go); of every
+// other kind the sandbox has one,
 // so joining it changes nothing.
 
 import (
@@ -78,6 +79,13 @@ func Setns(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			return 0, unix.EINVAL
 		}
 		t.SetUTS(u)
+	}
+	if ipcNS, ok := target[unix.CLONE_NEWIPC]; ok {
+		ns, ok := ipcNS.(*process.IPCNamespace)
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		t.SetIPC(ns)
 	}
 	if user, ok := target[unix.CLONE_NEWUSER]; ok && user == t.S.Namespace(t, "user") {
 		// Joining one's own user namespace is EINVAL, as Linux.

@@ -1,6 +1,8 @@
 package workqueue
 
 import (
+	"errors"
+
 	"github.com/runsc-lite/runsc-lite/kernel"
 )
 
@@ -20,6 +22,13 @@ func (wq *Workqueue) startRescuer() {
 			Nice:  rescuerNice,
 			Flags: kernel.PFWqWorker,
 		}, r.rescue)
+		if errors.Is(err, kernel.ErrNoKthreadd) {
+			// kthreadd stopped first: the kernel is shutting
+			// down (a short-lived sandbox can exit before this
+			// goroutine runs), and no work will need rescue.
+			wq.sys.log.WithField("workqueue", wq.name).Debug("workqueue: no rescuer: the kernel is shutting down")
+			return
+		}
 		if err != nil {
 			wq.sys.log.WithError(err).WithField("workqueue", wq.name).Warn("workqueue: cannot create rescuer")
 			return

@@ -13,9 +13,6 @@ import (
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
-// getpidLoop is "loop: mov $39,%eax; syscall; jmp loop".
-var getpidLoop = cat(insnGetpid, insnSyscall, []byte{0xeb, 0xf7})
-
 // BenchmarkGetpidRoundTrip measures one application syscall round trip:
 // Switch, then the "sentry" sets rax.
 func BenchmarkGetpidRoundTrip(b *testing.B) {

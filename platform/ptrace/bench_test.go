@@ -15,9 +15,6 @@ import (
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
-// getpidLoop is "loop: mov $39,%eax; syscall; jmp loop".
-var getpidLoop = cat(insnGetpid, insnSyscall, []byte{0xeb, 0xf7})
-
 // BenchmarkGetpidRoundTrip measures one application syscall round trip
 // (Switch, then the "sentry" sets rax), and compares it with the C bare
 // tracer (testdata/bare_tracer.c) doing the same four host calls per

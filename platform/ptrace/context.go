@@ -469,7 +469,7 @@ func (c *context) FPState(pas platform.AddressSpace) ([]byte, error) {
 		switch {
 		case e == 0 && got > fxsaveSize:
 			xstateSize.Store(int64(got))
-			return buf[:got], nil
+			return withSwBytes(buf[:got]), nil
 		case e == 0, e == unix.ENODEV, e == unix.EINVAL:
 			xstateSize.Store(-1)
 		default:
@@ -481,6 +481,36 @@ func (c *context) FPState(pas platform.AddressSpace) ([]byte, error) {
 		return nil, c.hostError(t, "PTRACE_GETREGSET NT_PRFPREG", e)
 	}
 	return buf, nil
+}
+
+// Offsets in the FXSAVE area's software-reserved bytes.
+const (
+	// swBytesOffset is where the software-reserved bytes start: the
+	// kernel's ptrace XSAVE area has the user XCR0 there (gdb's
+	// convention), a signal frame's has struct _fpx_sw_bytes.
+	swBytesOffset = 464
+	// fpXstateMagic1 and fpXstateMagic2Len: _fpx_sw_bytes.magic1, and
+	// the length of the magic2 word that follows a signal frame's XSAVE
+	// area (part of extended_size).
+	fpXstateMagic1    = 0x46505853
+	fpXstateMagic2Len = 4
+)
+
+// withSwBytes rewrites the software-reserved bytes of an XSAVE area read
+// with PTRACE_GETREGSET, which hold the host's XCR0, into the struct
+// _fpx_sw_bytes that platform.FPStateContext promises (as the kernel
+// writes it into a signal frame): magic1, extended_size, xfeatures,
+// xstate_size. SetFPState's kernel side ignores these bytes.
+func withSwBytes(buf []byte) []byte {
+	le := binary.LittleEndian
+	sw := buf[swBytesOffset:fxsaveSize]
+	xcr0 := le.Uint64(sw)
+	clear(sw)
+	le.PutUint32(sw[0:], fpXstateMagic1)
+	le.PutUint32(sw[4:], uint32(len(buf)+fpXstateMagic2Len))
+	le.PutUint64(sw[8:], xcr0)
+	le.PutUint32(sw[16:], uint32(len(buf)))
+	return buf
 }
 
 // SetFPState implements platform.FPStateContext.SetFPState.

@@ -21,6 +21,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/kernel"
 	"github.com/runsc-lite/runsc-lite/kswapd"
 	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/platform/auto"
 	"github.com/runsc-lite/runsc-lite/platform/kvm"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/container"
@@ -121,8 +122,9 @@ type Config struct {
 	// PlatformStarted, if not nil, is called with the platform's name
 	// once it is up (the ptrace zygote has been exec'd), while the
 	// sentry still has few threads: what only that exec needed can go
-	// there, cheaply.
-	PlatformStarted func(name string) `json:"-"`
+	// there, cheaply. why says why --platform=auto chose it, with the
+	// figures ("" for a platform named explicitly).
+	PlatformStarted func(name, why string) `json:"-"`
 }
 
 // Control is how an OCI sandbox is driven from outside (package control).
@@ -245,13 +247,13 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, fmt.Errorf("setting up the sandbox's memory: %w", err)
 	}
 
-	plat, err := newPlatform(cfg.Platform, mf, log)
+	plat, platWhy, err := newPlatform(cfg.Platform, mf, log)
 	if err != nil {
 		return 0, err
 	}
 	defer plat.Release()
 	if cfg.PlatformStarted != nil {
-		cfg.PlatformStarted(plat.Name())
+		cfg.PlatformStarted(plat.Name(), platWhy)
 	}
 
 	k := kernel.New(kernel.Config{CPUs: cfg.CPUs})
@@ -448,38 +450,86 @@ func shutdown(s *process.Sandbox) {
 	}
 }
 
-func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platform.Platform, error) {
-	switch name {
-	case "", "auto":
-		// KVM only where its start-up self-test shows standard ring-0
-		// semantics (a few milliseconds); ptrace everywhere else.
-		if err := kvm.SelfTest(); err != nil {
-			log.Debugf("platform auto: %v; using ptrace", err)
-		} else if p, err := kvm.New(mf); err != nil {
-			log.Debugf("platform auto: %v; using ptrace", err)
-		} else {
-			p.SetLogger(log)
-			return p, nil
-		}
-		fallthrough
-	case "ptrace":
-		p, err := ptrace.New(mf)
-		if err != nil {
-			return nil, fmt.Errorf("starting the ptrace platform: %w", err)
-		}
-		return p, nil
-	case "kvm":
-		if err := kvm.SelfTest(); err != nil {
-			return nil, err
-		}
-		p, err := kvm.New(mf)
-		if err != nil {
-			return nil, err
-		}
-		p.SetLogger(log)
-		return p, nil
+// platforms are the platforms by --platform name, in --platform=auto's
+// order of preference. A preferred platform that starts is taken by auto
+// unmeasured (KVM's constructor runs its self-test); among the others auto
+// measures (platform/auto). A new platform is one line here.
+var platforms = []struct {
+	name      string
+	preferred bool
+	start     func(mf *memfile.MemoryFile, log *logrus.Logger) (platform.Platform, error)
+}{
+	{"kvm", true, startKVM},
+	{"ptrace", false, startPtrace},
+}
+
+func startKVM(mf *memfile.MemoryFile, log *logrus.Logger) (platform.Platform, error) {
+	if err := kvm.SelfTest(); err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unknown platform %q (want ptrace, kvm or auto)", name)
+	p, err := kvm.New(mf)
+	if err != nil {
+		return nil, err
+	}
+	p.SetLogger(log)
+	return p, nil
+}
+
+func startPtrace(mf *memfile.MemoryFile, _ *logrus.Logger) (platform.Platform, error) {
+	p, err := ptrace.New(mf)
+	if err != nil {
+		return nil, fmt.Errorf("starting the ptrace platform: %w", err)
+	}
+	return p, nil
+}
+
+// AutoRemembered reports whether name is a platform that --platform=auto's
+// choice of may be remembered for the boot (sentry/sandbox): a known
+// platform that is not preferred (a preferred one is tested at every
+// start, as an explicit --platform=kvm is).
+func AutoRemembered(name string) bool {
+	for _, p := range platforms {
+		if p.name == name {
+			return !p.preferred
+		}
+	}
+	return false
+}
+
+// newPlatform starts the platform name ("auto" or "": chosen by
+// platform/auto among platforms) and says why it is the one (auto).
+func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platform.Platform, string, error) {
+	if name == "" || name == "auto" {
+		var cands []auto.Candidate
+		for _, p := range platforms {
+			cands = append(cands, auto.Candidate{
+				Name:      p.name,
+				Preferred: p.preferred,
+				New:       func() (platform.Platform, error) { return p.start(mf, log) },
+			})
+		}
+		c, err := auto.Choose(cands, mf)
+		if err != nil {
+			return nil, "", err
+		}
+		if c.Measured {
+			log.Infof("platform auto: %s", c.Reason())
+		} else {
+			log.Debugf("platform auto: %s", c.Reason())
+		}
+		return c.Platform, c.Reason(), nil
+	}
+	for _, p := range platforms {
+		if p.name == name {
+			plat, err := p.start(mf, log)
+			return plat, "", err
+		}
+	}
+	var names []string
+	for _, p := range platforms {
+		names = append(names, p.name)
+	}
+	return nil, "", fmt.Errorf("unknown platform %q (want %s or auto)", name, strings.Join(names, ", "))
 }
 
 // HostEnv returns the sentry's own environment, for `do`.

@@ -117,9 +117,9 @@ func Main(args []string, stderr io.Writer) int {
 	}
 
 	cfg.Log = log
-	var platformName string
-	cfg.PlatformStarted = func(name string) {
-		platformName = name
+	var platformName, platformWhy string
+	cfg.PlatformStarted = func(name, why string) {
+		platformName, platformWhy = name, why
 		cf.platformStarted()
 	}
 	cfg.Signals = sigs
@@ -131,7 +131,7 @@ func Main(args []string, stderr io.Writer) int {
 		if err := cf.confine(); err != nil {
 			return fmt.Errorf("confining the sentry: %w", err)
 		}
-		status.send(statusMessage{Event: "started", Platform: platformName})
+		status.send(statusMessage{Event: "started", Platform: platformName, PlatformWhy: platformWhy})
 		return nil
 	}
 	ws, err := boot.Run(cfg)

@@ -89,8 +89,11 @@ type statusMessage struct {
 	// executable, 125 anything else).
 	Error      string `json:"error,omitempty"`
 	ExitStatus int    `json:"exit_status,omitempty"`
-	// Platform is the platform the sentry runs ("started").
-	Platform string `json:"platform,omitempty"`
+	// Platform is the platform the sentry runs ("started"), and
+	// PlatformWhy why --platform=auto chose it, with the figures ("" for
+	// a platform named explicitly).
+	Platform    string `json:"platform,omitempty"`
+	PlatformWhy string `json:"platform_why,omitempty"`
 }
 
 func readBootMessage(r io.Reader) (*bootMessage, error) {

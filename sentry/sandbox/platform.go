@@ -1,12 +1,18 @@
 package sandbox
 
-// --platform=auto's verdict, remembered: a sentry asked for "auto" runs
-// KVM's self-test before it chooses (milliseconds of every start, and up
-// to seconds where the host's KVM hangs). Where the self-test failed, the
-// launcher remembers it, for this boot of the host, this /dev/kvm and this
-// runsc-lite binary, and starts later sentries with ptrace at once. Only
-// a failure is remembered: where KVM works, every sentry runs the test,
-// which then costs what a KVM platform costs to start anyway.
+// --platform=auto's choice, remembered: a sentry asked for "auto" starts
+// the candidate platforms and, where more than one is available, measures
+// them (platform/auto): milliseconds of every start, up to seconds where
+// the host's KVM hangs its self-test. The launcher remembers the choice
+// the sentry reports with "started", with its reason and figures, for this
+// boot of the host (its boot ID), this /dev/kvm and this runsc-lite
+// binary, and starts later sentries with that platform at once. A
+// preferred platform (KVM) is never remembered: where KVM works, every
+// sentry runs its self-test, as an explicit --platform=kvm does.
+//
+// Whatever is wrong with the file — missing, unreadable, not JSON,
+// another key, a platform this binary does not remember — the sentry
+// chooses again, and the launcher writes the new choice.
 
 import (
 	"encoding/json"
@@ -15,21 +21,25 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/runsc-lite/runsc-lite/sentry/boot"
 	"golang.org/x/sys/unix"
 )
 
-// platformMemoryDir holds the remembered verdict (root only: /run is a
+// platformMemoryDir holds the remembered choice (root only: /run is a
 // tmpfs that a reboot empties).
 var platformMemoryDir = "/run/runsc-lite"
 
-const platformMemoryFile = "kvm-unusable"
+const platformMemoryFile = "platform-auto"
 
-// platformKey names what the verdict holds for: the host's boot, its
-// /dev/kvm and the binary that tested it. "" when any of them cannot be
+// bootIDFile is the host's boot ID (a variable for the tests).
+var bootIDFile = "/proc/sys/kernel/random/boot_id"
+
+// platformKey names what the choice holds for: the host's boot, its
+// /dev/kvm and the binary that chose. "" when any of them cannot be
 // read (nothing is remembered then).
 func platformKey() string {
-	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
+	bootID, err := os.ReadFile(bootIDFile)
+	if err != nil || len(strings.TrimSpace(string(bootID))) == 0 {
 		return ""
 	}
 	kvm := "absent"
@@ -41,41 +51,46 @@ func platformKey() string {
 	if err := unix.Stat("/proc/self/exe", &exe); err != nil {
 		return ""
 	}
-	return fmt.Sprintf("boot %s kvm %s exe %d:%d:%d:%d", strings.TrimSpace(string(boot)), kvm, exe.Dev, exe.Ino, exe.Size, exe.Mtim.Nano())
+	return fmt.Sprintf("boot %s kvm %s exe %d:%d:%d:%d", strings.TrimSpace(string(bootID)), kvm, exe.Dev, exe.Ino, exe.Size, exe.Mtim.Nano())
 }
 
 type platformMemory struct {
-	Key    string `json:"key"`
-	Reason string `json:"reason"`
+	Key      string `json:"key"`
+	Platform string `json:"platform"`
+	Reason   string `json:"reason"`
 }
 
-// kvmKnownUnusable reports whether KVM's self-test failed before for
-// platformKey, and why.
-func kvmKnownUnusable() (string, bool) {
+// knownAutoChoice returns the platform a sentry asked for "auto" chose
+// before for platformKey, and why.
+func knownAutoChoice() (name, reason string, ok bool) {
 	key := platformKey()
 	if key == "" || os.Geteuid() != 0 {
-		return "", false
+		return "", "", false
 	}
 	data, err := os.ReadFile(filepath.Join(platformMemoryDir, platformMemoryFile))
 	if err != nil {
-		return "", false
+		return "", "", false
 	}
 	var m platformMemory
-	if json.Unmarshal(data, &m) != nil || m.Key != key {
-		return "", false
+	if json.Unmarshal(data, &m) != nil || m.Key != key || !boot.AutoRemembered(m.Platform) {
+		return "", "", false
 	}
-	return m.Reason, true
+	return m.Platform, m.Reason, true
 }
 
-// rememberKVMUnusable records that a sentry asked for "auto" chose ptrace
-// (reason: what it logged). Errors are ignored: the next sentry tests
-// again.
-func rememberKVMUnusable(reason string) {
+// rememberAutoChoice records that a sentry asked for "auto" chose
+// platform name (why: what it said). Nothing is recorded for a platform
+// that is not to be remembered (boot.AutoRemembered). Errors are
+// ignored: the next sentry chooses again.
+func rememberAutoChoice(name, why string) {
+	if !boot.AutoRemembered(name) {
+		return
+	}
 	key := platformKey()
 	if key == "" || os.Geteuid() != 0 {
 		return
 	}
-	data, err := json.Marshal(platformMemory{Key: key, Reason: reason})
+	data, err := json.Marshal(platformMemory{Key: key, Platform: name, Reason: why})
 	if err != nil {
 		return
 	}

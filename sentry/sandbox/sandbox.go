@@ -77,7 +77,7 @@ func ExtraFileFD(i int) int { return 3 + i }
 type Process struct {
 	cmd *exec.Cmd
 	// autoPlatform: the sentry chooses its platform (--platform=auto);
-	// its choosing ptrace is remembered (platform.go).
+	// its choice is remembered for the boot (platform.go).
 	autoPlatform bool
 
 	// started is closed when the sentry reported "started" or is known
@@ -106,11 +106,11 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 	opts.Confinement.Network = cfg.Network
 	autoPlatform := cfg.Platform == "" || cfg.Platform == "auto"
 	if autoPlatform {
-		if reason, ok := kvmKnownUnusable(); ok {
-			cfg.Platform = "ptrace"
+		if name, reason, ok := knownAutoChoice(); ok {
+			cfg.Platform = name
 			autoPlatform = false
 			if cfg.Log != nil {
-				cfg.Log.Debugf("platform auto: ptrace, as %s on this boot (%s)", reason, filepath.Join(platformMemoryDir, platformMemoryFile))
+				cfg.Log.Debugf("platform auto: %s, as chosen before on this boot (%s): %s", name, filepath.Join(platformMemoryDir, platformMemoryFile), reason)
 			}
 		}
 	}
@@ -356,8 +356,8 @@ func (p *Process) readStatus(r *os.File) {
 	for m := range decodeStatus(r) {
 		switch m.Event {
 		case "started":
-			if p.autoPlatform && m.Platform == "ptrace" {
-				rememberKVMUnusable("a sentry asked for --platform=auto chose ptrace (KVM's self-test or start failed)")
+			if p.autoPlatform {
+				rememberAutoChoice(m.Platform, m.PlatformWhy)
 			}
 			markStarted(nil)
 		case "error":

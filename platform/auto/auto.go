@@ -1,0 +1,286 @@
+// Package auto chooses the platform that --platform=auto runs, among
+// candidate platforms, by measurement.
+//
+// A Candidate is a platform that may be chosen: a name, a constructor and
+// (optionally) a probe. Choose starts the candidates in order:
+//
+//   - a Preferred candidate that starts is chosen at once, unmeasured (KVM:
+//     its constructor runs the self-test, and where a standard hypervisor
+//     answers, no platform that traps through the host kernel comes
+//     close);
+//   - otherwise every candidate that starts is available; one alone is
+//     chosen unmeasured; among several, each is probed with a few hundred
+//     syscall round trips (RoundTrips), in alternating rounds so that a
+//     burst of host load hits all alike, and the fastest is chosen. The
+//     others are released.
+//
+// The Choice says which platform and why, with the figures, for the log and
+// for the launcher's per-boot memory of the choice (sentry/sandbox), so
+// that only the first sandbox of a boot pays for the probe.
+//
+// Locking: none; Choose is called once, by the sentry's boot goroutine.
+package auto
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+// Probe sizes: ProbeRounds rounds of ProbeRoundTrips round trips on each
+// candidate, alternating, the best round kept. 300 round trips in all cost
+// about 4 ms on ptrace (12 µs each on an idle host).
+const (
+	ProbeRounds     = 3
+	ProbeRoundTrips = 100
+)
+
+// Candidate is a platform Choose may choose.
+type Candidate struct {
+	// Name is the platform's --platform name.
+	Name string
+	// Preferred: chosen as soon as it starts, without measuring.
+	Preferred bool
+	// New starts the platform. An error means the platform is not
+	// available on this host (it is logged in the Choice's reason).
+	New func() (platform.Platform, error)
+	// Probe measures a started platform: the time of one syscall round
+	// trip over n of them. Nil means RoundTrips on Choose's memory file.
+	Probe func(p platform.Platform, n int) (time.Duration, error)
+}
+
+// Figure is what Choose found out about one candidate.
+type Figure struct {
+	Name string `json:"name"`
+	// RoundTrip is the best measured time of one syscall round trip
+	// (0: not measured).
+	RoundTrip time.Duration `json:"round_trip_ns,omitempty"`
+	// Err says why the candidate is not available, or why its probe
+	// failed ("" if it is).
+	Err string `json:"error,omitempty"`
+}
+
+// Choice is Choose's result.
+type Choice struct {
+	// Platform is the chosen platform, started.
+	Platform platform.Platform
+	// Name is its name.
+	Name string
+	// Measured: the choice was made by measurement (several candidates
+	// were available).
+	Measured bool
+	// Why says what decided.
+	Why string
+	// Figures has one entry for each candidate tried, in order.
+	Figures []Figure
+}
+
+// Reason says in one line why Name was chosen, with the figures.
+func (c *Choice) Reason() string {
+	var parts []string
+	for _, f := range c.Figures {
+		switch {
+		case f.Err != "":
+			parts = append(parts, fmt.Sprintf("%s: %s", f.Name, f.Err))
+		case f.RoundTrip > 0:
+			parts = append(parts, fmt.Sprintf("%s %v per round trip", f.Name, f.RoundTrip))
+		default:
+			parts = append(parts, fmt.Sprintf("%s available", f.Name))
+		}
+	}
+	return fmt.Sprintf("%s: %s (%s)", c.Name, c.Why, strings.Join(parts, "; "))
+}
+
+// Choose starts the candidates and chooses one, as the package comment
+// says. mf is the memory file the default probe maps its program from
+// (two pages, freed afterwards). It fails only when no candidate starts.
+func Choose(cands []Candidate, mf *memfile.MemoryFile) (*Choice, error) {
+	c := &Choice{}
+	type started struct {
+		cand *Candidate
+		p    platform.Platform
+		fig  int
+	}
+	var avail []started
+	for i := range cands {
+		cand := &cands[i]
+		p, err := cand.New()
+		if err != nil {
+			// "kvm: self-test: ..." reads "kvm: self-test: ...", not
+			// "kvm: kvm: self-test: ...".
+			why := strings.TrimPrefix(oneLine(err), cand.Name+": ")
+			c.Figures = append(c.Figures, Figure{Name: cand.Name, Err: why})
+			continue
+		}
+		c.Figures = append(c.Figures, Figure{Name: cand.Name})
+		if cand.Preferred {
+			for _, a := range avail {
+				a.p.Release()
+			}
+			c.Platform, c.Name, c.Why = p, cand.Name, "preferred where it starts"
+			return c, nil
+		}
+		avail = append(avail, started{cand, p, len(c.Figures) - 1})
+	}
+	switch len(avail) {
+	case 0:
+		var why []string
+		for _, f := range c.Figures {
+			why = append(why, f.Name+": "+f.Err)
+		}
+		return nil, fmt.Errorf("no platform could start: %s", strings.Join(why, "; "))
+	case 1:
+		c.Platform, c.Name, c.Why = avail[0].p, avail[0].cand.Name, "the only candidate available"
+		return c, nil
+	}
+
+	c.Measured, c.Why = true, fmt.Sprintf("the fastest syscall round trip (best of %d rounds of %d)", ProbeRounds, ProbeRoundTrips)
+	best := make([]time.Duration, len(avail))
+	failed := make([]bool, len(avail))
+	for round := 0; round < ProbeRounds; round++ {
+		for i, a := range avail {
+			if failed[i] {
+				continue
+			}
+			probe := a.cand.Probe
+			if probe == nil {
+				probe = func(p platform.Platform, n int) (time.Duration, error) { return RoundTrips(p, mf, n) }
+			}
+			d, err := probe(a.p, ProbeRoundTrips)
+			if err == nil && d <= 0 {
+				err = fmt.Errorf("probe measured %v", d)
+			}
+			if err != nil {
+				failed[i] = true
+				c.Figures[a.fig].Err = "probe failed: " + oneLine(err)
+				continue
+			}
+			if best[i] == 0 || d < best[i] {
+				best[i] = d
+			}
+		}
+	}
+	win := -1
+	for i := range avail {
+		if failed[i] {
+			continue
+		}
+		c.Figures[avail[i].fig].RoundTrip = best[i]
+		if win < 0 || best[i] < best[win] {
+			win = i
+		}
+	}
+	if win < 0 {
+		// Every probe failed: keep the first available candidate
+		// (the probe, not the platform, may be what broke).
+		win = 0
+		c.Measured, c.Why = false, "every probe failed; the first candidate available"
+	}
+	for i, a := range avail {
+		if i != win {
+			a.p.Release()
+		}
+	}
+	c.Platform, c.Name = avail[win].p, avail[win].cand.Name
+	return c, nil
+}
+
+// oneLine returns err's text on one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// Probe program, at fixed addresses of a fresh address space:
+//
+//	loop: mov $39,%eax; syscall; jmp loop
+var probeCode = []byte{0xb8, 0x27, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xeb, 0xf7}
+
+const (
+	probeCodeAddr  = 0x400000
+	probeStackAddr = 0x7ff000
+)
+
+// RoundTrips measures p: it runs a getpid loop in a new address space and
+// context of a new, locked OS thread, n syscall round trips (Switch, then
+// the return value set, as the sentry does) after one to warm up, and
+// returns the time of one. Everything it made is released before it
+// returns.
+func RoundTrips(p platform.Platform, mf *memfile.MemoryFile, n int) (time.Duration, error) {
+	if n <= 0 {
+		return 0, errors.New("no round trips asked for")
+	}
+	type result struct {
+		d   time.Duration
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		// The thread ends with the goroutine (no UnlockOSThread): a
+		// platform may have tied host state to it.
+		runtime.LockOSThread()
+		d, err := roundTrips(p, mf, n)
+		res <- result{d, err}
+	}()
+	r := <-res
+	return r.d, r.err
+}
+
+func roundTrips(p platform.Platform, mf *memfile.MemoryFile, n int) (time.Duration, error) {
+	as, err := p.NewAddressSpace()
+	if err != nil {
+		return 0, err
+	}
+	defer as.Release()
+	for _, m := range []struct {
+		addr uintptr
+		code []byte
+		at   hostarch.AccessType
+	}{
+		{probeCodeAddr, probeCode, hostarch.ReadExecute},
+		{probeStackAddr, nil, hostarch.ReadWrite},
+	} {
+		fr, err := mf.Allocate(1)
+		if err != nil {
+			return 0, err
+		}
+		defer mf.DecRef(fr)
+		copy(mf.Slice(fr), m.code)
+		if err := as.MapFile(m.addr, fr, m.at); err != nil {
+			return 0, err
+		}
+	}
+	c, err := p.NewContext()
+	if err != nil {
+		return 0, err
+	}
+	defer c.Release()
+	regs := arch.NewInitialRegisters(probeCodeAddr, probeStackAddr+hostarch.PageSize)
+	sw := func() error {
+		stop, err := c.Switch(as, &regs)
+		if err != nil {
+			return err
+		}
+		if stop.Kind != platform.StopSyscall || regs.Orig_rax != 39 {
+			return fmt.Errorf("probe stopped with %+v (rip %#x, orig_rax %d), want getpid", stop, regs.Rip, regs.Orig_rax)
+		}
+		regs.SetReturn(1)
+		return nil
+	}
+	if err := sw(); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if err := sw(); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start) / time.Duration(n), nil
+}

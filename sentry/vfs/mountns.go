@@ -40,6 +40,7 @@ type MountNamespace struct {
 	// contexts are the FSContexts in the namespace, which pivot_root
 	// moves (weak: a context of an exited process drops out). vfs.mu.
 	contexts []weak.Pointer[FSContext]
+	pruned   int // len(contexts) after the last pruning
 }
 
 // peerGroup is a set of shared mounts that propagate to each other, and
@@ -80,13 +81,13 @@ func (ns *MountNamespace) RootLocation() Location {
 // register adds c to the contexts pivot_root moves. Preconditions:
 // vfs.mu is held.
 func (ns *MountNamespace) register(c *FSContext) {
-	live := ns.contexts[:0]
-	for _, w := range ns.contexts {
-		if w.Value() != nil {
-			live = append(live, w)
-		}
+	if len(ns.contexts) >= 2*ns.pruned+16 {
+		// Dead contexts are dropped when the list has doubled since
+		// the last time, so a fork costs O(1) amortised.
+		ns.contextsLocked()
+		ns.pruned = len(ns.contexts)
 	}
-	ns.contexts = append(live, weak.Make(c))
+	ns.contexts = append(ns.contexts, weak.Make(c))
 }
 
 // LocationIn returns the location of node, the file called name in the

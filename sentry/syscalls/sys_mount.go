@@ -87,7 +87,7 @@ func Mount(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if err != nil {
 			return 0, err
 		}
-		return 0, v.Move(src, target)
+		return 0, v.Move(src, target, fsContexts(t))
 	}
 	fstype, err := t.CopyInString(a.Ptr(2), 256)
 	if err != nil {
@@ -161,7 +161,7 @@ func Umount2(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		// Nothing here expires mounts: the first call only marks.
 		return 0, unix.EAGAIN
 	}
-	return 0, v.Unmount(target, flags&unix.MNT_DETACH != 0)
+	return 0, v.Unmount(target, flags&unix.MNT_DETACH != 0, fsContexts(t))
 }
 
 // PivotRoot is pivot_root(2): the caller's mount namespace gets new_root
@@ -179,5 +179,22 @@ func PivotRoot(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if !ctx.Creds.HasCapability(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
-	return 0, t.FS.VFS().PivotRoot(t.FS.Root(), newRoot, putOld)
+	return 0, t.FS.VFS().PivotRoot(t.FS.Root(), newRoot, putOld, fsContexts(t))
+}
+
+// fsContexts returns the filesystem contexts of the sandbox's threads (each
+// once), which pivot_root and MS_MOVE move and umount2 finds busy: found
+// when needed rather than tracked at every fork.
+func fsContexts(t *process.Thread) []*vfs.FSContext {
+	seen := make(map[*vfs.FSContext]bool)
+	var out []*vfs.FSContext
+	for _, tg := range t.S.ThreadGroups() {
+		for _, th := range tg.Threads() {
+			if c := th.FS; c != nil && !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }

@@ -31,9 +31,6 @@ type FSContext struct {
 func (v *VirtualFilesystem) NewFSContext(cwd string) (*FSContext, error) {
 	root := v.RootLocation()
 	c := &FSContext{vfs: v, ns: v.init, root: root, cwd: root, umask: 022}
-	v.mu.Lock()
-	v.init.register(c)
-	v.mu.Unlock()
 	if cwd != "" && cwd != "/" {
 		w := v.newWalker(fs.Background, root)
 		if loc, err := w.walk(root, cwd, true); err == nil && loc.Node.Type() == unix.S_IFDIR {
@@ -48,9 +45,6 @@ func (c *FSContext) Fork() *FSContext {
 	c.mu.Lock()
 	n := &FSContext{vfs: c.vfs, ns: c.ns, root: c.root, cwd: c.cwd, umask: c.umask}
 	c.mu.Unlock()
-	c.vfs.mu.Lock()
-	n.ns.register(n)
-	c.vfs.mu.Unlock()
 	return n
 }
 

@@ -195,13 +195,13 @@ func (v *VirtualFilesystem) copySubmounts(sm, dst *Mount, below string) {
 // EBUSY; with detach its whole subtree goes. Errors: EINVAL when loc is
 // not a mount's root or not in a namespace, EBUSY for the namespace's
 // root.
-func (v *VirtualFilesystem) Unmount(loc Location, detach bool) error {
+func (v *VirtualFilesystem) Unmount(loc Location, detach bool, contexts []*FSContext) error {
 	if !isMountRoot(loc) {
 		return unix.EINVAL
 	}
 	m := loc.Mount
 	v.mu.Lock()
-	gone, err := v.unmountLocked(m, detach)
+	gone, err := v.unmountLocked(m, detach, contexts)
 	v.mu.Unlock()
 	// A filesystem's last mount gone: its watches hear IN_UNMOUNT
 	// (without v.mu: inotify wakes readers).
@@ -213,7 +213,7 @@ func (v *VirtualFilesystem) Unmount(loc Location, detach bool) error {
 
 // unmountLocked takes m (and with detach its subtree) out of its
 // namespace. Preconditions: v.mu is held.
-func (v *VirtualFilesystem) unmountLocked(m *Mount, detach bool) ([]fs.Filesystem, error) {
+func (v *VirtualFilesystem) unmountLocked(m *Mount, detach bool, contexts []*FSContext) ([]fs.Filesystem, error) {
 	ns := m.ns
 	if ns == nil {
 		return nil, unix.EINVAL
@@ -225,7 +225,7 @@ func (v *VirtualFilesystem) unmountLocked(m *Mount, detach bool) ([]fs.Filesyste
 		if len(m.children) != 0 {
 			return nil, unix.EBUSY
 		}
-		for _, c := range ns.contextsLocked() {
+		for _, c := range contexts {
 			c.mu.Lock()
 			busy := c.root.Mount == m || c.cwd.Mount == m
 			c.mu.Unlock()
@@ -308,10 +308,11 @@ func (v *VirtualFilesystem) Remount(loc Location, readOnly, noExec bool, flags s
 }
 
 // Move moves the mount src is the root of, with its subtree, to at
-// (MS_MOVE). Errors: EINVAL when src is not a mount's root, is the
+// (MS_MOVE); the roots and working directories of contexts inside it
+// move with it. Errors: EINVAL when src is not a mount's root, is the
 // namespace's root, sits in a shared mount or is in another namespace
 // than at; ELOOP when at is inside src's tree.
-func (v *VirtualFilesystem) Move(src, at Location) error {
+func (v *VirtualFilesystem) Move(src, at Location, contexts []*FSContext) error {
 	if !isMountRoot(src) {
 		return unix.EINVAL
 	}
@@ -348,7 +349,7 @@ func (v *VirtualFilesystem) Move(src, at Location) error {
 	ns.list = kept
 	from := m.Point
 	v.attachPropagating(m, at)
-	v.moveContexts(ns, func(l Location) Location {
+	v.moveContexts(ns, contexts, func(l Location) Location {
 		if in[l.Mount] {
 			if rel, ok := relativeTo(from, l.Path); ok {
 				l.Path = joinFS(at.Path, rel)
@@ -359,12 +360,14 @@ func (v *VirtualFilesystem) Move(src, at Location) error {
 	return nil
 }
 
-// moveContexts rewrites the roots and working directories of ns's
-// contexts with f. Preconditions: vfs.mu is held.
-func (v *VirtualFilesystem) moveContexts(ns *MountNamespace, f func(Location) Location) {
-	for _, c := range ns.contextsLocked() {
+// moveContexts rewrites the roots and working directories of those of
+// contexts that are in ns with f. Preconditions: vfs.mu is held.
+func (v *VirtualFilesystem) moveContexts(ns *MountNamespace, contexts []*FSContext, f func(Location) Location) {
+	for _, c := range contexts {
 		c.mu.Lock()
-		c.root, c.cwd = f(c.root), f(c.cwd)
+		if c.ns == ns {
+			c.root, c.cwd = f(c.root), f(c.cwd)
+		}
 		c.mu.Unlock()
 	}
 }
@@ -377,7 +380,7 @@ func (v *VirtualFilesystem) moveContexts(ns *MountNamespace, f func(Location) Lo
 // or under newRoot, the caller's root is not its namespace's root mount's
 // root, or a mount involved is shared; EBUSY when newRoot or putOld is on
 // the current root mount.
-func (v *VirtualFilesystem) PivotRoot(root, newRoot, putOld Location) error {
+func (v *VirtualFilesystem) PivotRoot(root, newRoot, putOld Location, contexts []*FSContext) error {
 	if newRoot.Node.Type() != unix.S_IFDIR || putOld.Node.Type() != unix.S_IFDIR {
 		return unix.ENOTDIR
 	}
@@ -446,7 +449,7 @@ func (v *VirtualFilesystem) PivotRoot(root, newRoot, putOld Location) error {
 	}
 	rm.parent.children[relOld] = rm
 	newLoc := Location{Mount: nm, Node: nm.Root, Path: "/"}
-	v.moveContexts(ns, func(l Location) Location {
+	v.moveContexts(ns, contexts, func(l Location) Location {
 		if l.Mount == rm && l.Node == fs.Node(rm.Root) && l.Path == "/" {
 			return newLoc
 		}

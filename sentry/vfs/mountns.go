@@ -37,10 +37,6 @@ type MountNamespace struct {
 	// root and list (mount order) are protected by vfs.mu.
 	root *Mount
 	list []*Mount
-	// contexts are the FSContexts in the namespace, which pivot_root
-	// moves (weak: a context of an exited process drops out). vfs.mu.
-	contexts []weak.Pointer[FSContext]
-	pruned   int // len(contexts) after the last pruning
 }
 
 // peerGroup is a set of shared mounts that propagate to each other, and
@@ -76,18 +72,6 @@ func (ns *MountNamespace) RootLocation() Location {
 	r := ns.root
 	ns.vfs.mu.RUnlock()
 	return Location{Mount: r, Node: r.Root, Path: "/"}
-}
-
-// register adds c to the contexts pivot_root moves. Preconditions:
-// vfs.mu is held.
-func (ns *MountNamespace) register(c *FSContext) {
-	if len(ns.contexts) >= 2*ns.pruned+16 {
-		// Dead contexts are dropped when the list has doubled since
-		// the last time, so a fork costs O(1) amortised.
-		ns.contextsLocked()
-		ns.pruned = len(ns.contexts)
-	}
-	ns.contexts = append(ns.contexts, weak.Make(c))
 }
 
 // LocationIn returns the location of node, the file called name in the
@@ -437,7 +421,6 @@ func (ns *MountNamespace) Copy(c *FSContext) *MountNamespace {
 		// Unreachable: a namespace always has its root in its list.
 		panic("vfs: mount namespace without a root")
 	}
-	nn.register(c)
 	v.mu.Unlock()
 
 	move := func(l Location) Location {
@@ -456,9 +439,6 @@ func (ns *MountNamespace) Copy(c *FSContext) *MountNamespace {
 // Enter moves c (which must not be shared) into ns with its root and
 // working directory at ns's root (setns(CLONE_NEWNS)).
 func (ns *MountNamespace) Enter(c *FSContext) {
-	ns.vfs.mu.Lock()
-	ns.register(c)
-	ns.vfs.mu.Unlock()
 	root := ns.RootLocation()
 	c.mu.Lock()
 	c.ns, c.root, c.cwd = ns, root, root
@@ -577,20 +557,5 @@ func (v *VirtualFilesystem) propagateUnmount(m *Mount) []*Mount {
 		}
 	}
 	spread(m.parent.group, m.parent, m.Point)
-	return out
-}
-
-// contextsLocked returns the live contexts of ns. Preconditions: vfs.mu
-// is held.
-func (ns *MountNamespace) contextsLocked() []*FSContext {
-	var out []*FSContext
-	live := ns.contexts[:0]
-	for _, w := range ns.contexts {
-		if c := w.Value(); c != nil {
-			live = append(live, w)
-			out = append(out, c)
-		}
-	}
-	ns.contexts = live
 	return out
 }

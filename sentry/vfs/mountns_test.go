@@ -95,7 +95,7 @@ func TestPivotRoot(t *testing.T) {
 	if err := v.MkdirAt(fs.Background, child, child.Root(), "/new/old", 0755); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.PivotRoot(child.Root(), resolve(t, v, child, "/new"), resolve(t, v, child, "/new/old")); err != nil {
+	if err := v.PivotRoot(child.Root(), resolve(t, v, child, "/new"), resolve(t, v, child, "/new/old"), []*FSContext{c, child}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := mountsOf(child), "/old /"; got != want {
@@ -104,7 +104,7 @@ func TestPivotRoot(t *testing.T) {
 	if _, err := v.Resolve(fs.Background, child, child.Root(), "/old/new", true); err != nil {
 		t.Errorf("the old root is not under /old: %v", err)
 	}
-	if err := v.Unmount(resolve(t, v, child, "/old"), true); err != nil {
+	if err := v.Unmount(resolve(t, v, child, "/old"), true, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := mountsOf(child), "/"; got != want {
@@ -149,7 +149,7 @@ func TestMountNamespaceRace(t *testing.T) {
 				}
 				if v.MountOver(loc, tmpfs.New(0755, 0, 0), MountOptions{}) == nil {
 					top := v.Top(loc)
-					v.Unmount(top, true)
+					v.Unmount(top, true, nil)
 				}
 			}
 		}()

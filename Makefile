@@ -3,11 +3,21 @@
 #   make build         compile every package and bin/runsc-lite
 #   make test          the whole suite: vet, race tests of the kernel packages,
 #                      every package's tests, test/ (the native-vs-sandbox
-#                      conformance tests), a gofmt check, 70 s of fuzzing
+#                      conformance tests) on ptrace and again on systrap
+#                      (conformance-systrap), a gofmt check, 70 s of fuzzing
 #                      (socket arguments, the ELF loader, the signal ABI,
-#                      OCI configs), test-kvm, test-gonet and test-gostd
+#                      OCI configs), bench-selftest, test-runtime-tools, test-kvm,
+#                      test-gonet and test-gostd
 #                      (about 30 minutes on 2 cores; CI runs exactly this)
-#   make bench         bench/bench.sh: native vs sandbox, markdown table
+#   make bench         bench/bench.sh: native, runsc-lite on each platform and
+#                      gVisor's runsc (systrap, ptrace) side by side, markdown table
+#   make bench-compare bench/compare.sh: the same, each ratio checked against
+#                      the figures recorded in BENCHMARKS.md (exit 1 when one
+#                      grew by more than 25%); by hand, not in CI
+#   make bench-workloads  bench/workloads.sh: real programs (Go and CPython test
+#                      suites, a make -j2 build, coreutils loops) side by side
+#   make test-runtime-tools  the OCI runtime-tools validation suite (from the
+#                      Go module proxy) with runc and with runsc-lite, compared
 #   make test-kvm      the KVM platform inside a QEMU guest with a standard KVM
 #   make test-gonet    Go's net package tests natively and in the sandbox (>= 95%)
 #   make bench-net     bench/net.sh: network benchmarks, native vs sandbox vs gVisor
@@ -31,7 +41,7 @@ TEST_FLAGS   ?=
 # resolver would link cgo in. The race detector needs cgo: race sets it.
 export CGO_ENABLED = 0
 
-.PHONY: all build test test-kvm test-gonet test-gostd vet race unit conformance fmt-check fuzz bench bench-net syscalls-doc clean
+.PHONY: all build test test-runtime-tools test-kvm test-gonet test-gostd vet race unit conformance conformance-systrap fmt-check fuzz bench bench-compare bench-selftest bench-workloads bench-net syscalls-doc clean
 
 all: build
 
@@ -39,7 +49,7 @@ build:
 	$(GO) build ./...
 	$(GO) build -o bin/runsc-lite ./runsc-lite
 
-test: vet race unit conformance fmt-check fuzz test-kvm test-gonet test-gostd
+test: vet race unit conformance conformance-systrap fmt-check fuzz bench-selftest test-runtime-tools test-kvm test-gonet test-gostd
 
 vet:
 	$(GO) vet ./...
@@ -59,7 +69,19 @@ unit:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '/runsc-lite/test$$' -e '/runsc-lite/kernel$$' -e '/runsc-lite/workqueue$$' -e '/runsc-lite/softirqd$$' -e '/runsc-lite/kswapd$$' -e '/runsc-lite/sentry/net$$' -e '/runsc-lite/sentry/tty$$')
 
 conformance:
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./test/
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) -skip '^TestRuntimeToolsValidation$$' ./test/
+
+# The OCI runtime-tools validation suite, built from the Go module proxy
+# and run with runc and runsc-lite (test/oci_validation_test.go): 3-8
+# minutes on 2 shared cores, most of it the programs' one-second polls
+# and the build of 58 programs, so a target of its own.
+test-runtime-tools:
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) -run '^TestRuntimeToolsValidation$$' ./test/
+
+# The conformance tests again on the systrap platform (--platform=systrap):
+# every test in test/ runs on both platforms (issue 16 item 2).
+conformance-systrap:
+	RUNSC_LITE_TEST_PLATFORM=systrap $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) -skip '^TestRuntimeToolsValidation$$' ./test/
 
 # Bounded runs of the fuzzers of what the sentry decodes from programs:
 # the socket syscalls' arguments (sockaddrs, msghdr, iovecs, cmsg chains;
@@ -111,6 +133,16 @@ test-kvm:
 
 bench:
 	bench/bench.sh
+
+bench-compare:
+	bench/compare.sh
+
+# compare.sh's regression logic on made-up figures: no timing, part of test.
+bench-selftest:
+	bench/compare_test.sh
+
+bench-workloads:
+	bench/workloads.sh
 
 bench-net:
 	bench/net.sh

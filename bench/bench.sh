@@ -1,178 +1,222 @@
 #!/usr/bin/env bash
-# bench.sh: runsc-lite against native, measured in the same run.
+# bench.sh: runsc-lite against native and against gVisor's runsc, side by
+# side in one run (issue 16 item 6).
 #
-# Builds runsc-lite and the static C benchmarks in bench/, runs each natively
-# and under `runsc-lite do`, and prints a markdown table (benchmark, native,
-# sandbox, ratio) ready to paste into BENCHMARKS.md, followed by the bare C
-# tracer's limit (platform/ptrace/testdata/bare_tracer.c, when present) and
-# the issue's targets.
+# Builds runsc-lite, the static C benchmarks in bench/ and (bench/gvisor.sh)
+# gVisor's runsc, and runs each benchmark in every environment:
 #
-#   getpid           N raw getpid syscalls, ns per call (self-timed)
-#   open+read+close  of a small file, ns per iteration (self-timed)
-#   /dev/null 64MiB  64 MiB written in 4 KiB writes, ms (self-timed)
-#   fork+exit+wait   ns per child (self-timed; bench/forkexit.c)
-#   fork+execve+wait of /bin/true, ns per child (self-timed; bench/forkexec.c)
+#   native              the program on the host
+#   runsc-lite-P        `runsc-lite do --platform=P`, for every platform P of
+#                       $BENCH_PLATFORMS (default "ptrace systrap kvm") that
+#                       runs /bin/true on this host; the others are skipped
+#                       with the reason
+#   gvisor-systrap      `runsc --network=none --ignore-cgroups --platform=systrap do`
+#   gvisor-ptrace       the same on ptrace
+#
+# Benchmarks (self-timed programs print the median of their own rounds):
+#
+#   getpid           N raw getpid syscalls, ns per call (bench/getpid.c)
+#   open+read+close  of a small file, ns per iteration (bench/openread.c)
+#   /dev/null 64MiB  64 MiB written in 4 KiB writes (bench/devnull.c)
+#   fork+exit+wait   ns per child (bench/forkexit.c)
+#   fork+execve+wait of /bin/true, ns per child (bench/forkexec.c)
+#   thread create+join  ns per thread (bench/threadjoin.c)
 #   pipe ping-pong   between two processes, ns per round trip (bench/pipepong.c)
-#   thread create+join  ns per thread (self-timed; bench/threadjoin.c)
-#   futex wake-up    latency between two threads, ns per wake-up (bench/futexwake.c)
-#   do /bin/true     start-up: hyperfine when available (installed with apt-get
-#                    when missing and possible), else 20 runs timed with date
+#   futex wake-up    between two threads, ns per wake-up (bench/futexwake.c)
+#   do /bin/true     start-up: the median wall time of hyperfine's runs
+#                    (installed with apt-get when missing and possible), else
+#                    of runs timed with date
 #
-# Self-timed programs, and the bare tracer, report the median of 5 rounds. Environment knobs:
+# Each benchmark runs $BENCH_ROUNDS times (default 3) in every environment,
+# rounds interleaved so that all environments see the same load, and the
+# median is reported. Every command is bounded by $BENCH_TIMEOUT seconds
+# (default 300); a run that fails or times out is reported loudly, shown
+# as "fail" and makes the script exit 1 after the table.
+#
+# Output: a markdown table on stdout (the ratios to native in parentheses,
+# then runsc-lite against the faster gVisor platform), followed by the bare
+# C tracer's limit. Progress goes to stderr. Environment knobs:
 #   RUNSC_LITE_BIN=PATH   use this binary instead of building one
-#   BENCH_FLAGS="..."     extra runsc-lite flags (e.g. "--platform ptrace")
+#   BENCH_FLAGS="..."     extra runsc-lite do flags (not --platform)
+#   BENCH_PLATFORMS="..." runsc-lite platforms to try (default "ptrace systrap kvm")
+#   GVISOR=0              leave gVisor out (its build failing is otherwise an error)
+#   BENCH_ROUNDS=N        outer rounds (default 3)
+#   BENCH_TIMEOUT=S       bound on each command (default 300)
+#   BENCH_ONLY="k1 k2"    only these benchmarks (keys: bench_keys in bench/lib.sh)
+#   BENCH_TSV=FILE        also write the results as TSV (bench/lib.sh;
+#                         bench/compare.sh reads them)
 #   BENCH_QUICK=1         fewer iterations (a smoke test of the script)
-# Progress goes to stderr; only the report goes to stdout.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-root=$(pwd)
 work=$(mktemp -d /tmp/runsc-lite-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+. bench/lib.sh
 
 log() { echo "bench: $*" >&2; }
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# Iteration counts: the sandbox pays microseconds per syscall, native tens
-# of nanoseconds, so each side gets enough work for a stable median.
+# Iteration counts: the sandboxes pay microseconds per syscall (up to
+# ~100 µs for gVisor's ptrace on a loaded host), native tens of
+# nanoseconds, so each side gets enough work for a stable median and the
+# slowest environment stays within seconds per run.
+inner=3 rounds=${BENCH_ROUNDS:-3} startup_runs=10
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-	getpid_native=100000 getpid_sandbox=5000 or_native=20000 or_sandbox=1000 rounds=3 startup_runs=5
-	fe_native=200 fe_sandbox=20 fx_native=50 fx_sandbox=5 pp_native=2000 pp_sandbox=200
-	tj_native=500 tj_sandbox=30 fw_native=2000 fw_sandbox=200
+	getpid_native=100000 getpid_sandbox=3000 or_native=20000 or_sandbox=500
+	fe_native=200 fe_sandbox=10 fx_native=50 fx_sandbox=5 pp_native=2000 pp_sandbox=100
+	tj_native=500 tj_sandbox=20 fw_native=2000 fw_sandbox=100
+	rounds=${BENCH_ROUNDS:-1} startup_runs=3
 else
-	getpid_native=2000000 getpid_sandbox=100000 or_native=200000 or_sandbox=20000 rounds=5 startup_runs=20
-	fe_native=2000 fe_sandbox=200 fx_native=300 fx_sandbox=40 pp_native=20000 pp_sandbox=2000
-	tj_native=5000 tj_sandbox=300 fw_native=20000 fw_sandbox=2000
+	getpid_native=2000000 getpid_sandbox=30000 or_native=200000 or_sandbox=5000
+	fe_native=2000 fe_sandbox=100 fx_native=300 fx_sandbox=30 pp_native=20000 pp_sandbox=1000
+	tj_native=5000 tj_sandbox=200 fw_native=20000 fw_sandbox=1000
 fi
+only=" ${BENCH_ONLY:-$bench_keys} "
 
 # --- build -----------------------------------------------------------------
-. bench/lib.sh
-rl=$(runsc_lite_bin "$work")
 for prog in getpid openread devnull forkexit forkexec pipepong threadjoin futexwake; do
-	gcc -static -O2 -Wall -Werror -o "$work/$prog" "bench/$prog.c"
+	gcc -static -O2 -Wall -Werror -Ibench -o "$work/$prog" "bench/$prog.c"
 done
 printf 'hello from a small file\n' >"$work/small.txt"
-read -r -a flags <<<"${BENCH_FLAGS:-}"
-sandbox() { "$rl" do "${flags[@]}" -- "$@"; }
+bench_setup_envs "$work"
+failed=$bench_env_failed
 
-# Sanity: the sandbox must run at all.
-if ! out=$(sandbox /bin/true 2>&1); then
-	echo "bench: runsc-lite do -- /bin/true fails; nothing to measure:" >&2
-	echo "$out" >&2
-	exit 1
+# --- start-up timing ---------------------------------------------------------
+if [[ $only == *" startup "* ]] && ! command -v hyperfine >/dev/null 2>&1 &&
+	[ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+	log "installing hyperfine"
+	{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null 2>&1 ||
+		{ apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null 2>&1; }; } || true
+fi
+# startup_ns ENV: the median wall time of `ENV /bin/true`, in ns.
+if command -v hyperfine >/dev/null 2>&1; then
+	startup_method="hyperfine -N, median of $startup_runs runs after 2 warm-ups"
+	startup_ns() {
+		local cmd
+		cmd="$(env_cmd "$1") /bin/true"
+		cmd=${cmd# }
+		rm -f "$work/h.json"
+		timeout "$timeout_s" hyperfine -N --warmup 2 --runs "$startup_runs" --export-json "$work/h.json" "$cmd" >/dev/null 2>&1 ||
+			return 1
+		grep -o '"median": *[0-9.e+-]*' "$work/h.json" | head -n 1 | sed 's/.*: *//' | awk '{ printf "ns_per_op: %.0f\n", $1 * 1e9 }'
+	}
+else
+	startup_method="median of $startup_runs runs timed with date +%s%N (no hyperfine)"
+	startup_ns() {
+		in_env "$1" /bin/true >/dev/null 2>&1 || return 1 # warm-up
+		local t0 t1
+		for _ in $(seq "$startup_runs"); do
+			t0=$(date +%s%N)
+			in_env "$1" /bin/true >/dev/null || return 1
+			t1=$(date +%s%N)
+			echo $((t1 - t0))
+		done | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "ns_per_op: %.0f\n", v[int((NR + 1) / 2)] }'
+	}
 fi
 
-# value KEY: the number after "KEY:" in stdin.
-value() { sed -n "s/^$1: *\([0-9.]*\).*/\1/p" | tail -n 1; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b != "") printf "%.2fx", b / a; else print "n/a" }'; }
-us() { awk -v ns="$1" 'BEGIN { if (ns == "") print "n/a"; else if (ns >= 1000) printf "%.2f µs", ns / 1000; else printf "%.0f ns", ns }'; }
+# --- measurement ---------------------------------------------------------------
+# cmd_for KEY ENV: the command line measuring KEY in ENV (the iteration
+# count depends on whether ENV is native); it prints "ns_per_op: X" or
+# "ms_total: X".
+cmd_for() {
+	local n=native
+	[ "$2" = native ] || n=sandbox
+	local -n c="cnt_$n"
+	case $1 in
+	getpid) echo "$work/getpid ${c[getpid]} $inner" ;;
+	openread) echo "$work/openread $work/small.txt ${c[openread]} $inner" ;;
+	devnull) echo "$work/devnull $inner" ;;
+	forkexit) echo "$work/forkexit ${c[forkexit]} $inner" ;;
+	forkexec) echo "$work/forkexec ${c[forkexec]} $inner" ;;
+	threadjoin) echo "$work/threadjoin ${c[threadjoin]} $inner" ;;
+	pipepong) echo "$work/pipepong ${c[pipepong]} $inner" ;;
+	futexwake) echo "$work/futexwake ${c[futexwake]} $inner" ;;
+	esac
+}
+declare -A cnt_native=([getpid]=$getpid_native [openread]=$or_native [forkexit]=$fe_native
+	[forkexec]=$fx_native [threadjoin]=$tj_native [pipepong]=$pp_native [futexwake]=$fw_native)
+declare -A cnt_sandbox=([getpid]=$getpid_sandbox [openread]=$or_sandbox [forkexit]=$fe_sandbox
+	[forkexec]=$fx_sandbox [threadjoin]=$tj_sandbox [pipepong]=$pp_sandbox [futexwake]=$fw_sandbox)
 
-# --- self-timed benchmarks ---------------------------------------------------
-log "getpid"
-gp_n=$("$work/getpid" "$getpid_native" "$rounds" | value ns_per_op)
-gp_s=$(sandbox "$work/getpid" "$getpid_sandbox" "$rounds" | value ns_per_op)
-# The bare tracer limit, measured right after the sandbox getpid so that both
-# see the same machine load.
+# measure KEY ENV: one run; prints the result in ns, or nothing on failure
+# (reported on stderr with the run's output).
+measure() {
+	local out rc=0
+	if [ "$1" = startup ]; then
+		out=$(startup_ns "$2" 2>&1) || rc=$?
+	else
+		read -r -a cmd <<<"$(cmd_for "$1" "$2")"
+		out=$(in_env "$2" "${cmd[@]}" 2>&1) || rc=$?
+	fi
+	local v
+	v=$(printf '%s\n' "$out" | sed -n 's/^ns_per_op: *\([0-9.]*\).*/\1/p' | tail -n 1)
+	[ -n "$v" ] || v=$(printf '%s\n' "$out" | sed -n 's/^ms_total: *\([0-9.]*\).*/\1/p' | tail -n 1 | awk '{ if ($1 != "") printf "%.0f", $1 * 1e6 }')
+	if [ "$rc" != 0 ] || [ -z "$v" ]; then
+		[ "$rc" = 124 ] && log "TIMEOUT after ${timeout_s}s"
+		echo "bench: FAILED: $1 in $2 (exit $rc):" >&2
+		printf '%s\n' "$out" | tail -n 5 | sed 's/^/    /' >&2
+		return 1
+	fi
+	echo "$v"
+}
+human() { awk -v ns="$1" 'BEGIN { if (ns >= 1e6) printf "%.2f ms", ns / 1e6; else if (ns >= 1e3) printf "%.2f µs", ns / 1e3; else printf "%.0f ns", ns }'; }
+
+declare -A vals
+keys=()
+for key in $bench_keys; do
+	[[ $only == *" $key "* ]] && keys+=("$key")
+done
+i=0
+for key in "${keys[@]}"; do
+	i=$((i + 1))
+	for r in $(seq 1 "$rounds"); do
+		for env in "${envs[@]}"; do
+			if v=$(measure "$key" "$env"); then
+				vals[$key/$env]+="$v "
+				log "[$i/${#keys[@]}] $key, round $r/$rounds, $env: $(human "$v") (load $(cut -d' ' -f1 /proc/loadavg))"
+			else
+				failed=1
+			fi
+		done
+	done
+done
+
+# The bare tracer limit: the physical floor of a ptrace round trip, next
+# to the ptrace platform's getpid.
 bare=""
 bare_src=platform/ptrace/testdata/bare_tracer.c
-if [ -f "$bare_src" ]; then
+if [[ $only == *" getpid "* ]] && [ -f "$bare_src" ]; then
 	log "bare C tracer"
 	if gcc -O2 -o "$work/bare_tracer" "$bare_src" 2>"$work/bare.err"; then
 		# Pinned to one host CPU: the sandbox pins each stub thread to
 		# its tracer's host CPU, so an unpinned bare tracer (whose two
-		# processes land on different CPUs and pay cross-CPU wake-ups,
-		# 60 µs+ per round trip on an idle VM) would not be the same
-		# physical limit.
+		# processes land on different CPUs and pay cross-CPU wake-ups)
+		# would not be the same physical limit.
 		pin=""
 		command -v taskset >/dev/null 2>&1 && pin="taskset -c 0"
-		bare_out=$($pin "$work/bare_tracer" 200000 5 2>&1 || true)
-		# The median of its rounds, as for our own programs; else its "best".
-		bare=$(printf '%s\n' "$bare_out" | sed -n 's/^bare_tracer: *\([0-9.]*\) ns.*/\1/p' | sort -n |
-			awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }')
-		[ -n "$bare" ] || bare=$(printf '%s\n' "$bare_out" | value best)
+		bare_out=$(timeout "$timeout_s" $pin "$work/bare_tracer" 200000 5 2>&1 || true)
+		bare=$(printf '%s\n' "$bare_out" | sed -n 's/^bare_tracer: *\([0-9.]*\) ns.*/\1/p' | median)
 	else
 		log "bare_tracer.c does not compile: $(cat "$work/bare.err")"
 	fi
 fi
 
-log "open+read+close"
-or_n=$("$work/openread" "$work/small.txt" "$or_native" "$rounds" | value ns_per_op)
-or_s=$(sandbox "$work/openread" "$work/small.txt" "$or_sandbox" "$rounds" | value ns_per_op)
-log "/dev/null 64 MiB"
-dn_n=$("$work/devnull" "$rounds" | value ms_total)
-dn_s=$(sandbox "$work/devnull" "$rounds" | value ms_total)
-
-# Processes and threads (issue 3).
-log "fork+exit+wait"
-fe_n=$("$work/forkexit" "$fe_native" "$rounds" | value ns_per_op)
-fe_s=$(sandbox "$work/forkexit" "$fe_sandbox" "$rounds" | value ns_per_op)
-log "fork+execve(/bin/true)+wait"
-fx_n=$("$work/forkexec" "$fx_native" "$rounds" | value ns_per_op)
-fx_s=$(sandbox "$work/forkexec" "$fx_sandbox" "$rounds" | value ns_per_op)
-log "pipe ping-pong"
-pp_n=$("$work/pipepong" "$pp_native" "$rounds" | value ns_per_op)
-pp_s=$(sandbox "$work/pipepong" "$pp_sandbox" "$rounds" | value ns_per_op)
-log "thread create+join"
-tj_n=$("$work/threadjoin" "$tj_native" "$rounds" | value ns_per_op)
-tj_s=$(sandbox "$work/threadjoin" "$tj_sandbox" "$rounds" | value ns_per_op)
-log "futex wake-up"
-fw_n=$("$work/futexwake" "$fw_native" "$rounds" | value ns_per_op)
-fw_s=$(sandbox "$work/futexwake" "$fw_sandbox" "$rounds" | value ns_per_op)
-# per_sec NS: operations per second at NS nanoseconds each.
-per_sec() { awk -v ns="$1" 'BEGIN { if (ns == "" || ns <= 0) print "n/a"; else printf "%.0f/s", 1e9 / ns }'; }
-
-# --- start-up ----------------------------------------------------------------
-startup_method=""
-if ! command -v hyperfine >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-	log "installing hyperfine"
-	{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null 2>&1 ||
-		{ apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null 2>&1; }; } || true
-fi
-# mean_ms CMD...: mean wall time of CMD in milliseconds.
-if command -v hyperfine >/dev/null 2>&1; then
-	startup_method="hyperfine, $startup_runs runs after 3 warm-ups"
-	mean_ms() {
-		hyperfine -N --warmup 3 --runs "$startup_runs" --export-json "$work/h.json" "$*" >/dev/null 2>&1 ||
-			hyperfine --warmup 3 --runs "$startup_runs" --export-json "$work/h.json" "$*" >/dev/null
-		# The first "mean" in the export is the command's, in seconds.
-		grep -o '"mean": *[0-9.e+-]*' "$work/h.json" | head -n 1 | sed 's/.*: *//' | awk '{ printf "%.2f", $1 * 1000 }'
-	}
-else
-	startup_method="$startup_runs runs timed with date +%s%N (no hyperfine)"
-	mean_ms() {
-		"$@" >/dev/null 2>&1 || true # warm-up
-		local t0 t1
-		t0=$(date +%s%N)
-		for _ in $(seq "$startup_runs"); do "$@" >/dev/null; done
-		t1=$(date +%s%N)
-		awk -v d="$((t1 - t0))" -v n="$startup_runs" 'BEGIN { printf "%.2f", d / n / 1e6 }'
-	}
-fi
-log "start-up ($startup_method)"
-st_n=$(mean_ms /bin/true)
-st_s=$(mean_ms "$rl" do "${flags[@]}" -- /bin/true)
-
 # --- report ------------------------------------------------------------------
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-echo "Measured $(date -u +%Y-%m-%d) on $(nproc) x ${cpu:-unknown CPU}, Linux $(uname -r), with \`make bench\` (bench/bench.sh; flags: ${BENCH_FLAGS:-none})."
+tsv=$work/results.tsv
+bench_write_tsv "$tsv" "bench.sh results: median of $rounds interleaved rounds, each the median of $inner inner rounds" \
+	"flags: ${BENCH_FLAGS:-none}; start-up: $startup_method"
+
+echo "Measured $(date -u +%Y-%m-%d) on $(bench_host), with \`make bench\` (bench/bench.sh; runsc-lite flags: ${BENCH_FLAGS:-none}); load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end. Medians of $rounds interleaved rounds; ratio to native in parentheses; start-up: $startup_method."
 echo
-echo "| benchmark | native | sandbox | ratio |"
-echo "|---|---:|---:|---:|"
-echo "| getpid round trip | $(us "$gp_n") | $(us "$gp_s") | $(ratio "$gp_n" "$gp_s") |"
-echo "| open+read+close of a small file | $(us "$or_n") | $(us "$or_s") | $(ratio "$or_n" "$or_s") |"
-echo "| 64 MiB to /dev/null in 4 KiB writes | ${dn_n:-n/a} ms | ${dn_s:-n/a} ms | $(ratio "$dn_n" "$dn_s") |"
-echo "| fork+exit+wait | $(us "$fe_n") | $(us "$fe_s") | $(ratio "$fe_n" "$fe_s") |"
-echo "| fork+execve(/bin/true)+wait | $(us "$fx_n") | $(us "$fx_s") | $(ratio "$fx_n" "$fx_s") |"
-echo "| pipe ping-pong between two processes, per round trip ($(per_sec "$pp_n") native, $(per_sec "$pp_s") sandbox) | $(us "$pp_n") | $(us "$pp_s") | $(ratio "$pp_n" "$pp_s") |"
-echo "| thread create+join | $(us "$tj_n") | $(us "$tj_s") | $(ratio "$tj_n" "$tj_s") |"
-echo "| futex wake-up latency between two threads | $(us "$fw_n") | $(us "$fw_s") | $(ratio "$fw_n" "$fw_s") |"
-echo "| \`do -- /bin/true\` start-up ($startup_method) | ${st_n:-n/a} ms | ${st_s:-n/a} ms | $(ratio "$st_n" "$st_s") |"
+bench_table "$tsv"
 echo
-if [ -n "$bare" ]; then
-	echo "| physical limit | bare C tracer | sandbox getpid | ratio |"
+gp_pt=$(awk -F '\t' '$1 == "getpid" && $2 == "runsc-lite-ptrace" { print $3 }' "$tsv")
+if [ -n "$bare" ] && [ -n "$gp_pt" ]; then
+	echo "| physical limit | bare C tracer | runsc-lite ptrace getpid | ratio |"
 	echo "|---|---:|---:|---:|"
-	echo "| PTRACE_SYSEMU + GETREGS/SETREGS round trip ($bare_src) | $(us "$bare") | $(us "$gp_s") | $(ratio "$bare" "$gp_s") |"
-else
-	echo "(no bare tracer: $bare_src is absent or did not build)"
+	echo "| PTRACE_SYSEMU + GETREGS/SETREGS round trip ($bare_src) | $(human "$bare") | $(human "$gp_pt") | $(awk -v a="$bare" -v b="$gp_pt" 'BEGIN { printf "%.2fx", b / a }') |"
 fi
-echo
-echo "Targets (issue 2): getpid within 1.4x of the bare tracer, open+read+close under 30 µs, start-up under 50 ms."
+if [ "$failed" != 0 ]; then
+	echo "bench: some runs FAILED (above); their cells read \"fail\"" >&2
+	exit 1
+fi

@@ -9,6 +9,9 @@
 #   UDP              iperf3 -u -b 2G -l 1400, Mbit/s received and % lost
 #   TCP connections  bench/tcpconn.c: connect+accept+close, per second
 #   redis SET/GET    redis-benchmark -q -n N -t set,get (redis-server in the same sandbox), requests/s
+#   AF_UNIX RTT      bench/unixpong.c: a byte back and forth over a stream socketpair, µs per round trip
+#   AF_UNIX stream   bench/unixtput.c: 64 KiB writes between two processes, MiB/s
+#                    (bench/sockets.sh has more AF_UNIX shapes, runsc-lite only)
 #
 # Every benchmark runs inside each environment whole (server and client):
 # natively in a network namespace of its own (unshare -n, when permitted),
@@ -28,9 +31,9 @@ trap 'rm -rf "$work"' EXIT
 log() { echo "net.sh: $*" >&2; }
 
 rounds=${ROUNDS:-3}
-secs=5 rr_n=20000 rr_s=2000 cc_n=2000 cc_s=300 redis_n=20000
+secs=5 rr_n=20000 rr_s=2000 cc_n=2000 cc_s=300 redis_n=20000 tp_n=8192 tp_s=2048
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-	rounds=1 secs=1 rr_n=2000 rr_s=200 cc_n=200 cc_s=50 redis_n=2000
+	rounds=1 secs=1 rr_n=2000 rr_s=200 cc_n=200 cc_s=50 redis_n=2000 tp_n=1024 tp_s=256
 fi
 
 for t in iperf3 redis-server redis-benchmark gcc; do
@@ -38,7 +41,7 @@ for t in iperf3 redis-server redis-benchmark gcc; do
 done
 . bench/lib.sh
 rl=$(runsc_lite_bin "$work")
-for p in tcprr tcpconn; do
+for p in tcprr tcpconn unixpong unixtput; do
 	gcc -static -O2 -Wall -Werror -o "$work/$p" "bench/$p.c"
 done
 gv=""
@@ -114,6 +117,8 @@ udp() { run "$1" sh "$work/udp.sh"; }
 rr() { if [ "$1" = native ]; then run "$1" "$work/tcprr" "$rr_n" 3; else run "$1" "$work/tcprr" "$rr_s" 3; fi; }
 cc() { if [ "$1" = native ]; then run "$1" "$work/tcpconn" "$cc_n" 3; else run "$1" "$work/tcpconn" "$cc_s" 3; fi; }
 redis() { run "$1" sh "$work/redis.sh"; }
+urr() { if [ "$1" = native ]; then run "$1" "$work/unixpong" "$rr_n" 3; else run "$1" "$work/unixpong" "$rr_s" 3; fi; }
+utp() { if [ "$1" = native ]; then run "$1" "$work/unixtput" "$tp_n" 3; else run "$1" "$work/unixtput" "$tp_s" 3; fi; }
 
 measure tcp1:mbps tcp1
 measure tcp4:mbps tcp4
@@ -121,6 +126,8 @@ measure rtt:ns_per_op rr
 measure udp:mbps,udploss:lost udp
 measure conn:ns_per_op cc
 measure redisset:SET,redisget:GET redis
+measure unixrtt:ns_per_op urr
+measure unixtp:ns_per_op utp
 
 med() { echo "${res[$1/$2]:-}" | tr ' ' '\n' | grep . | median; }
 fmt() { # VALUE KIND
@@ -130,13 +137,14 @@ fmt() { # VALUE KIND
 		else if (k == "us") printf "%.1f µs", v / 1000
 		else if (k == "rate") printf "%.0f /s", 1e9 / v
 		else if (k == "pct") printf "%.1f%%", v
+		else if (k == "mibps") printf "%.0f MiB/s", 65536 / v * 1e9 / 1048576
 		else printf "%.0f /s", v }'
 }
 ratio() { # NATIVE OTHER KIND: throughput as % of native, times as x native
 	awk -v n="$1" -v o="$2" -v k="$3" 'BEGIN {
 		if (n == "" || o == "" || n == 0 || o == 0) { print "n/a"; exit }
 		if (k == "us") printf "%.1fx", o / n
-		else if (k == "rate") printf "%.0f%%", 100 * n / o
+		else if (k == "rate" || k == "mibps") printf "%.0f%%", 100 * n / o
 		else printf "%.0f%%", 100 * o / n }'
 }
 
@@ -172,5 +180,7 @@ row "UDP loss" udploss pct
 row "TCP connect+accept+close" conn rate
 row "redis-benchmark SET" redisset rps
 row "redis-benchmark GET" redisget rps
+row "AF_UNIX stream round trip (bench/unixpong.c)" unixrtt us
+row "AF_UNIX stream throughput, 64 KiB writes (bench/unixtput.c)" unixtp mibps
 echo
 echo "Medians of $rounds interleaved rounds; ratios to native in parentheses (throughput: % of native; time: x native). $(nproc) host CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)."

@@ -159,7 +159,7 @@ func (o *options) registerSandbox(fs *flag.FlagSet) {
 	fs.StringVar(&o.debugLog, "debug-log", o.debugLog, "write the sentry's logs to `FILE` instead of stderr")
 	fs.BoolVar(&o.strace, "strace", o.strace, "log every syscall of the sandboxed program with its arguments and result")
 	fs.BoolVar(&o.vdso, "vdso", o.vdso, "map the sandbox's vDSO into every process (clock_gettime, gettimeofday and time without a trap); false: every clock read is a syscall")
-	fs.StringVar(&o.platform, "platform", o.platform, "platform that runs application code: ptrace, kvm or auto")
+	fs.StringVar(&o.platform, "platform", o.platform, "platform that runs application code: ptrace, systrap, kvm or auto")
 	fs.IntVar(&o.cpus, "cpus", o.cpus, "number of sandbox CPUs (0: the host's count)")
 	fs.StringVar(&o.totalMemory, "total-memory", o.totalMemory, "sandbox memory `SIZE` (e.g. 512M, 2G; default: a quarter of the host's RAM, at most 4G)")
 	fs.StringVar(&o.swap, "swap", o.swap, "swap file `SIZE` for the sandbox's anonymous memory (e.g. 512M; 0 or absent: no swap)")
@@ -323,9 +323,9 @@ func (o *options) sandboxSettings(stderr io.Writer) (mem, swap uint64, msg strin
 		fmt.Fprintf(stderr, "runsc-lite: warning: --cpus %d is more than the host's %d CPUs; sandbox CPUs will share host CPUs\n", o.cpus, runtime.NumCPU())
 	}
 	switch o.platform {
-	case "ptrace", "kvm", "auto":
+	case "ptrace", "systrap", "kvm", "auto":
 	default:
-		return 0, 0, fmt.Sprintf("--platform %q: want ptrace, kvm or auto", o.platform)
+		return 0, 0, fmt.Sprintf("--platform %q: want ptrace, systrap, kvm or auto", o.platform)
 	}
 	switch o.network {
 	case "", "none", "sandbox", "host":

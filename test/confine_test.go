@@ -457,8 +457,13 @@ true`
 // after start-up on the platform under test: taking it out of the
 // allow-list (RUNSC_LITE_SECCOMP_DENY) makes a violation happen.
 func seccompDenyFor() (name, number string) {
-	if p := os.Getenv("RUNSC_LITE_TEST_PLATFORM"); p == "kvm" {
+	switch os.Getenv("RUNSC_LITE_TEST_PLATFORM") {
+	case "kvm":
 		return "ioctl", "16"
+	case "systrap":
+		// Its start-up self-test opens pidfds before the filter; every
+		// new stub thread is sent SIGCONT through its pidfd.
+		return "pidfd_send_signal", "424"
 	}
 	return "pidfd_open", "434" // the first stub thread's pidfd
 }
@@ -543,7 +548,7 @@ func TestUnconfined(t *testing.T) {
 // reports the sentry's death. Escaped would be a stub process still
 // alive after that.
 func TestSentryKilledLeavesNoStub(t *testing.T) {
-	if p := os.Getenv("RUNSC_LITE_TEST_PLATFORM"); p != "" && p != "ptrace" {
+	if p := os.Getenv("RUNSC_LITE_TEST_PLATFORM"); p != "" && p != "ptrace" && p != "systrap" {
 		t.Skipf("platform %s has no stub processes", p)
 	}
 	s := startLive(t, nil, nil, "/bin/sh", "-c", "sleep 30 & sleep 30 & echo ready; wait")
@@ -592,7 +597,7 @@ func TestSentryKilledLeavesNoStub(t *testing.T) {
 // processes. Failed would be the sentry or the shell dying, or the process
 // ending any other way.
 func TestStubKilledFromHost(t *testing.T) {
-	if p := os.Getenv("RUNSC_LITE_TEST_PLATFORM"); p != "" && p != "ptrace" {
+	if p := os.Getenv("RUNSC_LITE_TEST_PLATFORM"); p != "" && p != "ptrace" && p != "systrap" {
 		t.Skipf("platform %s has no stub processes", p)
 	}
 	// "started" only once the child runs sleep (its comm, read by a

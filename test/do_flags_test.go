@@ -4,6 +4,8 @@ package test
 // all exit 2 with one line.
 
 import (
+	"compress/gzip"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -78,5 +80,32 @@ func TestDoBadInterpreter(t *testing.T) {
 	r = runSandbox(t, []string{"no-such-program-anywhere"}, runOpts{})
 	if r.Status != 127 || !strings.Contains(r.Stderr, "command not found") {
 		t.Errorf("missing program: status %d stderr %q", r.Status, r.Stderr)
+	}
+}
+
+// TestDoProfileCPU: --profile-cpu leaves a whole CPU profile of the sentry
+// (a gzipped protobuf, as runtime/pprof writes it) when the program exits,
+// with the program's exit status passed through. The sentry ends by
+// exiting like init, which skips deferred calls: the profile was once
+// left empty.
+func TestDoProfileCPU(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	r := runSandbox(t, []string{"/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8; do /bin/true; done; exit 3"},
+		runOpts{Flags: []string{"--profile-cpu", path}})
+	if r.Status != 3 {
+		t.Fatalf("status %d, want 3; stderr %q", r.Status, r.Stderr)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s is not a gzipped profile: %v", path, err)
+	}
+	n, err := io.Copy(io.Discard, zr)
+	if err != nil || n == 0 {
+		t.Fatalf("%s: %d bytes of profile, error %v", path, n, err)
 	}
 }

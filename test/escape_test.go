@@ -156,6 +156,38 @@ int $0x80 uname: SEGV (SI_KERNEL)
 	}
 }
 
+// TestEscapeSystrapStub: calls into the systrap platform's stub code (its
+// futex, arch_prctl, rt_sigreturn and bootstrap syscall instructions,
+// which its seccomp filter allows only with the stub's own arguments, and
+// its handler and restorer, from a child), then forged message pages (the
+// state word set to "event", a signal number and frame pointers of the
+// program's choosing, a futex wake), on systrap and on ptrace. Each
+// syscall instruction must fault as natively, where nothing is mapped
+// there; the child may die but its parent and the sandbox go on; getpid
+// is still the sandbox's. Escaped would be a syscall answered by the host
+// ("a syscall ran there") or the sandbox failing.
+func TestEscapeSystrapStub(t *testing.T) {
+	prog := cProg(t, "escape")
+	native := runNative(t, []string{prog, "systrap"}, runOpts{})
+	if native.Status != 0 {
+		t.Fatalf("native escape systrap: status %d\n%s\n%s", native.Status, native.Stdout, native.Stderr)
+	}
+	for _, p := range []string{"systrap", "ptrace"} {
+		r := runSandbox(t, []string{prog, "systrap"}, runOpts{Flags: []string{"--platform", p}})
+		t.Logf("--platform=%s: %s", p, strings.TrimSpace(r.Stderr))
+		if strings.Contains(r.Stdout, "a syscall ran there") {
+			t.Errorf("ESCAPE on %s: a syscall ran in the stub's code:\n%s", p, r.Stdout)
+		}
+		if r.Status != 0 {
+			t.Errorf("--platform=%s: status %d\nstdout:\n%s\nstderr:\n%s", p, r.Status, r.Stdout, tail(r.Stderr, 20))
+			continue
+		}
+		if d := diff(native.Stdout, r.Stdout); d != "" {
+			t.Errorf("--platform=%s differs from native (- native, + sandbox):\n%s", p, d)
+		}
+	}
+}
+
 // TestEscapeExecutableWrites: the running program opens /proc/self/exe and
 // its own path for writing, truncates them, has a child try, and executes
 // a copy of itself still open for writing: ETXTBSY everywhere, as Linux

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -458,16 +459,56 @@ func crictlBin(t *testing.T) string {
 // TestCRIPod: Kubernetes' path. containerd's CRI plugin with a
 // RuntimeClass handler for runsc-lite, driven by crictl: a pod sandbox
 // (runp) and two containers (create, start) in one sentry, which share
-// the pod's processes and a volume; exec, logs, stop, rmp.
+// the pod's processes, a volume and localhost; exec, logs, stop, rmp.
+// The pod has a network of its own: the CRI plugin runs Debian's CNI
+// plugins (containernetworking-plugins: bridge, host-local, loopback)
+// from a private configuration, which give the pod's network namespace a
+// veth on a bridge of the host's and an address; the sandbox's stack
+// takes the veth over (--network=sandbox, from the config's network
+// namespace path), and the host reaches the pod on that address.
 func TestCRIPod(t *testing.T) {
 	needSandbox(t)
 	bin := crictlBin(t)
+	cniBin := "/usr/lib/cni"
+	for _, plugin := range []string{"bridge", "host-local", "loopback"} {
+		if _, err := os.Stat(filepath.Join(cniBin, plugin)); err != nil {
+			t.Fatalf("CNI plugin %s is not installed (apt-get install -y containernetworking-plugins; .ci/run installs it): %v", plugin, err)
+		}
+	}
 	dir, err := os.MkdirTemp("", "cri-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
+	// A bridge and a subnet of this run's own (tests of other checkouts
+	// may run beside it), removed at the end.
+	n := os.Getpid() % 250
+	bridge := fmt.Sprintf("rlcri%d", n)
+	subnet := fmt.Sprintf("10.215.%d.0/24", n)
+	defer exec.Command("ip", "link", "del", bridge).Run()
+	cniConf := filepath.Join(dir, "net.d")
+	os.Mkdir(cniConf, 0o755)
+	conflist, _ := json.Marshal(map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       "runsc-lite-test",
+		"plugins": []any{
+			map[string]any{
+				"type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false,
+				"ipam": map[string]any{
+					"type":    "host-local",
+					"ranges":  [][]any{{map[string]any{"subnet": subnet}}},
+					"routes":  []any{map[string]any{"dst": "0.0.0.0/0"}},
+					"dataDir": filepath.Join(dir, "ipam"),
+				},
+			},
+			map[string]any{"type": "loopback"},
+		},
+	})
+	writeFile(t, filepath.Join(cniConf, "10-runsc-lite-test.conflist"), conflist, 0o644)
 	c := startContainerd(t, `  sandbox_image = "localhost/pause:test"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "`+cniBin+`"
+    conf_dir = "`+cniConf+`"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "native"
     default_runtime_name = "runsc-lite"
@@ -498,6 +539,10 @@ func TestCRIPod(t *testing.T) {
 		}
 		return strings.TrimSpace(res.Stdout)
 	}
+	// A test that stops half-way still has the CRI plugin tear its pods
+	// down (their network namespaces, the CNI plugins' DEL) before
+	// containerd stops.
+	defer crictl("rmp", "--force", "--all")
 	shared := filepath.Join(dir, "shared")
 	os.Mkdir(shared, 0o777)
 	js := func(name string, v any) string {
@@ -506,13 +551,10 @@ func TestCRIPod(t *testing.T) {
 		writeFile(t, p, data, 0o644)
 		return p
 	}
-	// The pod uses the node's network (no CNI plugin is configured
-	// here): a config without a network namespace, which the sandbox
-	// serves with host sockets (--network=host).
 	pod := js("pod.json", map[string]any{
 		"metadata":      map[string]any{"name": "pod1", "namespace": "default", "uid": "uid-pod1", "attempt": 1},
 		"log_directory": filepath.Join(dir, "logs"),
-		"linux":         map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}}},
+		"linux":         map[string]any{},
 	})
 	container := func(name, script string) string {
 		return js(name+".json", map[string]any{
@@ -524,11 +566,27 @@ func TestCRIPod(t *testing.T) {
 			"linux":    map[string]any{},
 		})
 	}
-	// The containers also talk over TCP on localhost: a listens (busybox
-	// nc), b connects until a is up and sends a line.
-	port := freeTCPPort(t)
+	// The containers talk over TCP on the pod's localhost: a listens
+	// (busybox nc), b connects until a is up and sends a line. a also
+	// answers on a second port, which the host dials on the pod's
+	// address.
+	port, hostPort := freeTCPPort(t), freeTCPPort(t)
 	podID := must("runp", "--runtime", "runsc-lite", pod)
-	a := must("create", podID, container("a", fmt.Sprintf("nc -l -p %d > /tmp/msg & echo a > /shared/a; while [ ! -e /shared/b ]; do sleep 0.05; done; echo a saw $(cat /shared/b); wait; echo a got $(cat /tmp/msg); sleep 1000", port)), pod)
+	var insp struct {
+		Status struct {
+			Network struct {
+				IP string `json:"ip"`
+			} `json:"network"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(must("inspectp", podID)), &insp); err != nil || insp.Status.Network.IP == "" {
+		t.Fatalf("crictl inspectp: no pod IP (%v)", err)
+	}
+	podIP := insp.Status.Network.IP
+	if _, ipnet, _ := net.ParseCIDR(subnet); !ipnet.Contains(net.ParseIP(podIP)) {
+		t.Fatalf("pod IP %s is not in the CNI network's %s", podIP, subnet)
+	}
+	a := must("create", podID, container("a", fmt.Sprintf("(while :; do echo pong from the pod | nc -l -p %d; done) & nc -l -p %d > /tmp/msg & echo a > /shared/a; while [ ! -e /shared/b ]; do sleep 0.05; done; echo a saw $(cat /shared/b); wait $!; echo a got $(cat /tmp/msg); sleep 1000", hostPort, port)), pod)
 	b := must("create", podID, container("b", fmt.Sprintf("echo b > /shared/b; while [ ! -e /shared/a ]; do sleep 0.05; done; echo b saw $(cat /shared/a); until echo hello from b | nc 127.0.0.1 %d; do sleep 0.1; done; sleep 1001", port)), pod)
 	must("start", a)
 	must("start", b)
@@ -539,6 +597,29 @@ func TestCRIPod(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("logs: a %q, b %q", la, lb)
+		}
+	}
+	// The pod's interface is the sandbox's: its stack has the CNI
+	// plugin's address (and no other but loopback's).
+	if out := crictl("exec", a, "sh", "-c", "ip -4 -o addr show").Stdout; !strings.Contains(out, " "+podIP+"/24 ") || strings.Count(out, "inet ") != 2 {
+		t.Errorf("addresses in the pod: %q, want loopback's and %s/24", out, podIP)
+	}
+	// The host reaches the pod on its address (through the bridge).
+	var got string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(podIP, strconv.Itoa(hostPort)), 5*time.Second)
+		if err == nil {
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			data, _ := io.ReadAll(conn)
+			conn.Close()
+			if got = string(data); got == "pong from the pod\n" {
+				break
+			}
+		} else {
+			got = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dialing the pod at %s:%d from the host: %q", podIP, hostPort, got)
 		}
 	}
 	// One sandbox: a sees b's processes (one PID namespace, the pod's).
@@ -559,6 +640,14 @@ func TestCRIPod(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dir, "runsc-lite", "k8s.io")); len(ents) != 0 {
 		t.Errorf("runsc-lite state left: %v", ents)
+	}
+	// The CNI plugins' DEL gave the address back.
+	if ents, _ := os.ReadDir(filepath.Join(dir, "ipam", "runsc-lite-test")); len(ents) > 2 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("host-local still holds addresses after rmp: %v", names)
 	}
 }
 

@@ -205,7 +205,7 @@ func hostAlive(pid int) bool {
 // within a few seconds.
 func TestStubNoOrphans(t *testing.T) {
 	needSandbox(t)
-	if p := os.Getenv("RUNSC_LITE_TEST_PLATFORM"); p != "" && p != "ptrace" {
+	if p := os.Getenv("RUNSC_LITE_TEST_PLATFORM"); p != "" && p != "ptrace" && p != "systrap" {
 		t.Skipf("platform %s has no stub processes", p)
 	}
 	const stubName = "runsc-lite-stub"

@@ -128,7 +128,11 @@ type addressSpace struct {
 	initRegs arch.Registers
 
 	requests chan *request
-	// done is closed when the master goroutine exits.
+	// kick asks the master for background work: a spare stub thread, or,
+	// once released, the stub's recycling (pool.go). Buffered (1).
+	kick chan struct{}
+	// done is closed when the master stops serving this address space
+	// (it exited, or moved on to the recycled stub's new address space).
 	done chan struct{}
 
 	mu       sync.RWMutex
@@ -138,6 +142,23 @@ type addressSpace struct {
 	// tracers maps the host tid of a Context's OS thread to its stub
 	// thread here.
 	tracers map[int32]*stubThread
+	// spare is a stub thread in group-stop that no Context has taken
+	// yet (also in threads), or nil.
+	spare *stubThread
+	// taken counts the Contexts that took a stub thread here.
+	taken int
+	// dying are the stub threads Release killed, for the master to reap
+	// while it recycles the stub.
+	dying map[*stubThread]struct{}
+	// dyingSpare is the untaken spare among dying.
+	dyingSpare *stubThread
+	// recycling says Release left the stub to the master to recycle.
+	recycling bool
+	// wantSpare asks the master for a spare thread.
+	wantSpare bool
+	// dropped are stub threads their Contexts killed, for the master to
+	// reap (reapLater).
+	dropped []*stubThread
 }
 
 // newAddressSpace starts an address space: the zygote when stubFD is the
@@ -147,6 +168,7 @@ func newAddressSpace(p *Platform, stubFD int) (*addressSpace, error) {
 		p:        p,
 		pidfd:    -1,
 		requests: make(chan *request),
+		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		threads:  make(map[*stubThread]struct{}),
 		tracers:  make(map[int32]*stubThread),
@@ -172,7 +194,6 @@ func newAddressSpace(p *Platform, stubFD int) (*addressSpace, error) {
 // thread set too, binds them to the thread that is their real parent).
 func (as *addressSpace) master(ready chan<- error, stubFD int) {
 	runtime.LockOSThread()
-	defer close(as.done)
 	var err error
 	if stubFD >= 0 {
 		err = as.startStub(stubFD)
@@ -181,25 +202,140 @@ func (as *addressSpace) master(ready chan<- error, stubFD int) {
 	}
 	if err != nil {
 		ready <- err
+		close(as.done)
 		return
 	}
 	ready <- nil
-	for req := range as.requests {
-		var rep reply
-		switch req.op {
-		case opSyscall:
-			rep.ret, rep.err = injectSyscall(as.pid, &as.initRegs, req.sysno, req.args)
-		case opNewThread:
-			rep.thread, rep.err = as.cloneThread()
-		case opFork:
-			rep.pid, rep.err = as.forkStub(req.clean)
-		case opShutdown:
-			as.killStub()
-			req.reply <- rep
-			return
-		}
-		req.reply <- rep
+	for as != nil {
+		as = as.serve()
 	}
+}
+
+// serve runs as's requests and background work on the master goroutine
+// until as shuts down (it returns nil) or its stub is recycled (it
+// returns the address space the stub lives on as).
+func (as *addressSpace) serve() *addressSpace {
+	defer close(as.done)
+	for {
+		select {
+		case req := <-as.requests:
+			var rep reply
+			switch req.op {
+			case opSyscall:
+				rep.ret, rep.err = injectSyscall(as.pid, &as.initRegs, req.sysno, req.args)
+			case opNewThread:
+				rep.thread, rep.err = as.cloneThread(false)
+			case opFork:
+				rep.pid, rep.err = as.forkStub(req.clean)
+			case opShutdown:
+				as.killStub()
+				req.reply <- rep
+				return nil
+			}
+			req.reply <- rep
+		case <-as.kick:
+			as.reapDropped()
+			as.mu.RLock()
+			released, recycling, wantSpare := as.released, as.recycling, as.wantSpare
+			as.mu.RUnlock()
+			switch {
+			case released && recycling:
+				return as.recycle()
+			case !released && wantSpare:
+				as.makeSpare()
+			}
+		}
+	}
+}
+
+// recycle makes the stub of as, released, ready for another address space
+// (see pool.go): it reaps the stub threads Release killed, empties the
+// application range, clones a spare stub thread and offers the result to
+// the pool. It returns the new address space, or nil if the stub was
+// shut down instead.
+// Preconditions: called on the master goroutine; as is released.
+func (as *addressSpace) recycle() *addressSpace {
+	as.mu.Lock()
+	dying, dyingSpare := as.dying, as.dyingSpare
+	as.dying, as.dyingSpare = nil, nil
+	as.mu.Unlock()
+	as.reapDropped()
+	for t := range dying {
+		t.reap()
+		t.decRef()
+		if t == dyingSpare {
+			t.decRef() // no Context ever took it
+		}
+	}
+	if _, err := as.masterSyscall(unix.SYS_MUNMAP, 0, maxUserAddress); err != nil {
+		as.killStub()
+		return nil
+	}
+	n := &addressSpace{
+		p:        as.p,
+		pid:      as.pid,
+		pidfd:    as.pidfd,
+		initRegs: as.initRegs,
+		requests: make(chan *request),
+		kick:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		threads:  make(map[*stubThread]struct{}),
+		tracers:  make(map[int32]*stubThread),
+	}
+	if _, err := n.cloneThread(true); err != nil {
+		n.killStub()
+		return nil
+	}
+	if !as.p.offerPooled(n) {
+		// Pool full or platform released: kill the spare and the
+		// stub here (release would wait for this very goroutine).
+		n.mu.Lock()
+		n.released = true
+		t := n.spare
+		n.threads, n.tracers, n.spare = nil, nil, nil
+		n.mu.Unlock()
+		t.kill()
+		t.reap()
+		t.decRef()
+		t.decRef()
+		n.killStub()
+		return nil
+	}
+	return n
+}
+
+// makeSpare clones a spare stub thread for the next Context to switch
+// into as, unless it has one.
+// Preconditions: called on the master goroutine.
+func (as *addressSpace) makeSpare() {
+	as.mu.Lock()
+	have := as.spare != nil
+	as.wantSpare = false
+	as.mu.Unlock()
+	if !have {
+		// On failure (released meanwhile, or the stub died) the next
+		// Context asks for a thread itself and learns why.
+		as.cloneThread(true)
+	}
+}
+
+// takeSpare returns the spare stub thread of as for a Context, or nil,
+// and asks the master for the next one when as has had more than one
+// Context: a process that makes threads will likely make more.
+func (as *addressSpace) takeSpare() *stubThread {
+	as.mu.Lock()
+	t := as.spare
+	as.spare = nil
+	as.taken++
+	again := as.taken > 1 && !as.released
+	if again {
+		as.wantSpare = true
+	}
+	as.mu.Unlock()
+	if again {
+		as.kickMaster()
+	}
+	return t
 }
 
 // call runs req on the master goroutine.
@@ -493,6 +629,11 @@ func (as *addressSpace) installFilter() error {
 	if err := as.dropCapabilities(stubScratch+capHdrOff, stubScratch+capDataOff); err != nil {
 		return err
 	}
+	if setup := as.p.variant.Setup; setup != nil {
+		if err := setup(as.masterSyscall); err != nil {
+			return fmt.Errorf("ptrace: stub %d: variant setup: %w", as.pid, err)
+		}
+	}
 	if _, err := as.masterSyscall(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("ptrace: stub %d: PR_SET_NO_NEW_PRIVS: %w", as.pid, err)
 	}
@@ -562,9 +703,9 @@ func (as *addressSpace) killStub() {
 }
 
 // cloneThread creates a stub thread and leaves it in group-stop, untraced,
-// for a Context's OS thread to seize.
+// for a Context's OS thread to seize; with spare, as as's spare thread.
 // Preconditions: called on the master goroutine.
-func (as *addressSpace) cloneThread() (*stubThread, error) {
+func (as *addressSpace) cloneThread(spare bool) (*stubThread, error) {
 	r, err := as.masterSyscall(unix.SYS_CLONE, stubThreadCloneFlags, 0, 0, 0, 0)
 	if err != nil {
 		return nil, fmt.Errorf("ptrace: stub %d: clone: %w", as.pid, err)
@@ -598,6 +739,9 @@ func (as *addressSpace) cloneThread() (*stubThread, error) {
 		return fail(errASReleased)
 	}
 	as.threads[t] = struct{}{}
+	if spare {
+		as.spare = t
+	}
 	as.mu.Unlock()
 	as.p.deaths.watch(as, pidfd)
 	return t, nil
@@ -708,31 +852,96 @@ func (as *addressSpace) Unmap(addr, length uintptr) {
 // json reports it), as the sentry's PID namespace numbers it.
 func (as *addressSpace) HostPID() int { return int(as.pid) }
 
-// Release implements platform.AddressSpace.Release: it kills and reaps
-// every stub thread and the stub process, and stops the master.
+// Release implements platform.AddressSpace.Release: it kills every stub
+// thread, and either hands the stub process to its master for recycling
+// (pool.go), which then reaps the threads, or reaps them and kills the
+// stub process and its master.
 func (as *addressSpace) Release() {
+	as.release(as.pidfd >= 0 && as.p.poolHasRoom())
+}
+
+// reapLater hands t, a stub thread of as killed by its Context, to the
+// master, which reaps it and drops the address space's reference, so the
+// Context's thread does not wait for the host to finish the kill. It
+// returns false if as is released: the caller reaps t itself.
+func (as *addressSpace) reapLater(t *stubThread) bool {
+	as.mu.Lock()
+	if as.released {
+		as.mu.Unlock()
+		return false
+	}
+	as.dropped = append(as.dropped, t)
+	as.mu.Unlock()
+	as.kickMaster()
+	return true
+}
+
+// kickMaster asks the master to look at as's background work (kick); a
+// pending kick covers any number of requests, as the master reads the
+// state under as.mu.
+func (as *addressSpace) kickMaster() {
+	select {
+	case as.kick <- struct{}{}:
+	default:
+	}
+}
+
+// reapDropped reaps the threads handed over by reapLater and drops the
+// address space's reference on them.
+func (as *addressSpace) reapDropped() {
+	as.mu.Lock()
+	dropped := as.dropped
+	as.dropped = nil
+	as.mu.Unlock()
+	for _, t := range dropped {
+		t.reap()
+		t.decRef()
+	}
+}
+
+// release is Release; recycle says whether to recycle the stub.
+func (as *addressSpace) release(recycle bool) {
 	as.mu.Lock()
 	if as.released {
 		as.mu.Unlock()
 		return
 	}
 	as.released = true
-	threads := as.threads
-	as.threads = nil
-	as.tracers = nil
+	threads, spare := as.threads, as.spare
+	as.threads, as.tracers, as.spare = nil, nil, nil
+	if recycle {
+		as.dying, as.dyingSpare = threads, spare
+		as.recycling = true
+	}
+	dropped := as.dropped
+	if !recycle {
+		as.dropped = nil
+	}
 	as.mu.Unlock()
 
 	for t := range threads {
 		t.kill()
 	}
+	as.p.mu.Lock()
+	delete(as.p.spaces, as)
+	as.p.mu.Unlock()
+	as.p.deaths.forget(as)
+	if recycle {
+		as.p.deaths.unwatch(as.pidfd)
+		as.kickMaster()
+		return
+	}
 	for t := range threads {
+		t.reap()
+		t.decRef()
+		if t == spare {
+			t.decRef() // no Context ever took it
+		}
+	}
+	for _, t := range dropped {
 		t.reap()
 		t.decRef()
 	}
 	as.call(&request{op: opShutdown})
 	<-as.done
-	as.p.mu.Lock()
-	delete(as.p.spaces, as)
-	as.p.mu.Unlock()
-	as.p.deaths.forget(as)
 }

@@ -1,16 +1,19 @@
 package ptrace
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
@@ -187,4 +190,57 @@ func TestGetpidRatio(t *testing.T) {
 	if os.Getenv("RUNSC_PTRACE_RATIO") == "1" && ratio > 1.4 {
 		t.Errorf("Go round trip is %.2f times the C bare tracer's, want <= 1.4", ratio)
 	}
+}
+
+// BenchmarkProcessCreation measures what a fork costs the platform: a new
+// address space, its first Switch from a new context on a new locked
+// thread (the child task's), then the release of both (the child's exit).
+func BenchmarkProcessCreation(b *testing.B) {
+	e := newEnv(b)
+	regs0 := e.loadCode(getpidLoop)
+	for i := 0; i < b.N; i++ {
+		as, err := e.p.NewAddressSpace()
+		if err != nil {
+			b.Fatal(err)
+		}
+		mapBytesIn(b, e.mf, as, codeAddr, getpidLoop, hostarch.ReadExecute)
+		if err := runOnNewThread(e.p, as, regs0); err != nil {
+			b.Fatal(err)
+		}
+		as.Release()
+	}
+}
+
+// BenchmarkThreadCreation measures what a clone(CLONE_VM) costs the
+// platform: a new context on a new locked thread and its first Switch in
+// an existing address space, then its release (the thread's exit).
+func BenchmarkThreadCreation(b *testing.B) {
+	e := newEnv(b)
+	regs0 := e.loadCode(getpidLoop)
+	for i := 0; i < b.N; i++ {
+		if err := runOnNewThread(e.p, e.as, regs0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// runOnNewThread runs a new context's first Switch into as on a new
+// locked thread, as a new task does, and releases the context.
+func runOnNewThread(p *Platform, as platform.AddressSpace, regs arch.Registers) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // the thread dies with the goroutine
+		pc, err := p.NewContext()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer pc.Release()
+		stop, err := pc.Switch(as, &regs)
+		if err == nil && stop.Kind != platform.StopSyscall {
+			err = fmt.Errorf("stop = %+v, want a syscall", stop)
+		}
+		errc <- err
+	}()
+	return <-errc
 }

@@ -336,38 +336,89 @@ func pinThread(tid int32, cpu int) error {
 
 // newThread creates the context's stub thread in as and seizes it.
 func (c *context) newThread(as *addressSpace) (*stubThread, error) {
+	if t := as.takeSpare(); t != nil {
+		if err := c.seize(as, t); err == nil {
+			return t, nil
+		}
+		// A spare killed while it waited: make one the ordinary way.
+	}
 	rep := as.call(&request{op: opNewThread})
 	if rep.err != nil {
 		return nil, rep.err
 	}
 	t := rep.thread
-	if e := ptraceSeize(t.tid, stubPtraceOptions); e != 0 {
+	if err := c.seize(as, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// seize makes the context's thread the tracer of t, a stub thread of as in
+// group-stop, and registers it; on failure it drops t.
+func (c *context) seize(as *addressSpace, t *stubThread) error {
+	if err := seizeStopped(t); err != nil {
 		c.dropThread(as, t)
-		return nil, stubError(t.tid, "PTRACE_SEIZE", e)
+		return err
+	}
+	if err := as.register(t, c.tid); err != nil {
+		c.dropThread(as, t)
+		return err
+	}
+	return nil
+}
+
+// seizeStopped makes the calling OS thread the tracer of t, a stub thread
+// in group-stop, and leaves t in the PTRACE_EVENT_STOP that follows.
+func seizeStopped(t *stubThread) error {
+	if e := ptraceSeize(t.tid, stubPtraceOptions); e != 0 {
+		return stubError(t.tid, "PTRACE_SEIZE", e)
 	}
 	// The thread was in group-stop: the seize makes it report
 	// PTRACE_EVENT_STOP.
 	var status waitStatus
 	for {
 		if e := wait4(t.tid, &status, unix.WALL); e != 0 {
-			c.dropThread(as, t)
-			return nil, stubError(t.tid, "wait4 after PTRACE_SEIZE", e)
+			return stubError(t.tid, "wait4 after PTRACE_SEIZE", e)
 		}
 		if !status.stopped() {
-			c.dropThread(as, t)
-			return nil, stubExited(t.tid, status)
+			return stubExited(t.tid, status)
 		}
 		if status.event() == unix.PTRACE_EVENT_STOP {
-			break
+			return nil
 		}
 		// A signal got in first: suppress it.
 		if e := ptraceResume(unix.PTRACE_CONT, t.tid); e != 0 {
-			c.dropThread(as, t)
-			return nil, stubError(t.tid, "PTRACE_CONT", e)
+			return stubError(t.tid, "PTRACE_CONT", e)
 		}
 	}
-	if err := as.register(t, c.tid); err != nil {
-		c.dropThread(as, t)
+}
+
+// newSeizedThread takes a spare stub thread of as or creates one, and
+// seizes it from the calling OS thread, which becomes its tracer; the
+// thread is left in a PTRACE_EVENT_STOP. On failure the thread is killed
+// and let go of.
+func (as *addressSpace) newSeizedThread() (*stubThread, error) {
+	drop := func(t *stubThread) {
+		t.kill()
+		t.reap()
+		if as.forget(t, 0) {
+			t.decRef()
+		}
+		t.decRef()
+	}
+	if t := as.takeSpare(); t != nil {
+		if err := seizeStopped(t); err == nil {
+			return t, nil
+		}
+		drop(t)
+	}
+	rep := as.call(&request{op: opNewThread})
+	if rep.err != nil {
+		return nil, rep.err
+	}
+	t := rep.thread
+	if err := seizeStopped(t); err != nil {
+		drop(t)
 		return nil, err
 	}
 	return t, nil
@@ -378,11 +429,16 @@ func (c *context) newThread(as *addressSpace) (*stubThread, error) {
 func (c *context) dropThread(as *addressSpace, t *stubThread) {
 	asRef := as.forget(t, c.tid)
 	t.kill()
-	t.reap()
-	c.mu.Lock()
-	if asRef {
+	// The address space's master reaps t in the background (and drops
+	// the address space's reference); a released address space's
+	// Release reaped it or left it to the master with the others.
+	if asRef && !as.reapLater(t) {
+		t.reap()
+		c.mu.Lock()
 		t.decRef()
+		c.mu.Unlock()
 	}
+	c.mu.Lock()
 	t.decRef()
 	c.mu.Unlock()
 	delete(c.threads, as)

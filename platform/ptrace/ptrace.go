@@ -57,6 +57,14 @@
 // forked instead and its application mappings dropped. No stub is ever
 // exec'd after New.
 //
+// A released address space's stub is not killed but recycled (pool.go):
+// its master reaps its killed stub threads, unmaps the application range,
+// clones a spare stub thread and puts it, as a new addressSpace, in a
+// bounded pool that NewAddressSpace takes from before it forks a new stub;
+// a Context's first Switch into an address space seizes its spare thread
+// when it has one. A process that makes a second thread gets spares made
+// in the background by its master.
+//
 // Application syscalls run under PTRACE_SYSEMU and never reach seccomp
 // (the kernel stops and skips them first); the filter is defence in depth.
 //
@@ -112,14 +120,25 @@
 // (platform.DeathWatcher), whose processes the sentry then kills. The
 // platform unwatches a stub before it kills it itself.
 //
-// Stub threads are reaped by whoever kills them (Context.Release,
-// AddressSpace.Release) with waitid(P_PIDFD), which works from any sentry
-// thread because the sentry is both their real parent and their tracer.
+// Stub threads are killed at once by Context.Release and
+// AddressSpace.Release and reaped with waitid(P_PIDFD), which works from
+// any sentry thread because the sentry is both their real parent and their
+// tracer: by the address space's master in the background (a Context's
+// thread in a live address space, every thread of a recycled one), or by
+// AddressSpace.Release itself when the stub is not recycled.
 //
 // MapFile and Unmap inject mmap/munmap into a stub thread of the address
 // space: the calling OS thread's own one if it has one there (it is its
 // tracer and the thread is stopped), the stub process (through the master)
 // otherwise.
+//
+// # Variants
+//
+// platform/systrap runs on these stubs too (variant.go): NewVariant adds
+// its code to the stub page at +0x100, replaces the filter and adds to
+// the zygote's setup; NewStubThread hands it a stub thread seized by the
+// calling OS thread, which it sets up and detaches. Everything else above
+// (stub processes, masters, mapping, deaths, reaping) is shared.
 //
 // # Limitations
 //
@@ -148,10 +167,11 @@
 //
 // # Locking
 //
-//   - addressSpace.mu (RWMutex) protects released, threads and tracers.
+//   - addressSpace.mu (RWMutex) protects released, threads, tracers,
+//     spare, taken, wantSpare, recycling, dying and dropped.
 //   - context.mu serialises Interrupt's signal with the closing of the
 //     pidfd it signals.
-//   - Platform.mu protects Platform.released.
+//   - Platform.mu protects Platform.released, spaces and pool.
 //   - All three are leaf locks: none is held while another is taken, while
 //     waiting for the master, or across a host call that blocks; the
 //     master takes addressSpace.mu only.
@@ -180,6 +200,10 @@ type Platform struct {
 	// filter is the stub's seccomp program.
 	filter []bpf.Instruction
 
+	// variant is the stub variant of a platform built on this one
+	// (NewVariant); zero for the ptrace platform itself.
+	variant StubVariant
+
 	// zygote is the stub process every address space's stub is forked
 	// from. Immutable after New.
 	zygote *addressSpace
@@ -192,6 +216,8 @@ type Platform struct {
 	// spaces are the live address spaces (the zygote's stand-ins should
 	// it be killed).
 	spaces map[*addressSpace]struct{}
+	// pool holds recycled address spaces ready for reuse (pool.go).
+	pool []*addressSpace
 }
 
 var (
@@ -207,19 +233,33 @@ var (
 // and under the stub's seccomp filter; every address space's stub is a
 // fork of it.
 func New(mf *memfile.MemoryFile) (*Platform, error) {
-	filter, err := stubFilter()
-	if err != nil {
-		return nil, err
+	return NewVariant(mf, StubVariant{})
+}
+
+// NewVariant is New for a platform built on the ptrace platform's stub
+// processes (platform/systrap): v adds code to the stub page, replaces the
+// stub's seccomp filter and adds to the zygote's setup.
+func NewVariant(mf *memfile.MemoryFile, v StubVariant) (*Platform, error) {
+	filter := v.Filter
+	if filter == nil {
+		var err error
+		if filter, err = stubFilter(); err != nil {
+			return nil, err
+		}
 	}
-	fd, err := writeStub(stubImage())
+	if len(v.Code) > pageSize-StubVariantCodeOffset {
+		return nil, fmt.Errorf("ptrace: %d bytes of variant stub code do not fit the stub page", len(v.Code))
+	}
+	fd, err := writeStub(stubImage(v.Code))
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(fd)
 	p := &Platform{
-		mf:     mf,
-		filter: filter,
-		spaces: make(map[*addressSpace]struct{}),
+		mf:      mf,
+		filter:  filter,
+		variant: v,
+		spaces:  make(map[*addressSpace]struct{}),
 	}
 	if p.deaths, err = newDeathWatcher(); err != nil {
 		return nil, fmt.Errorf("ptrace: watching the stubs: %w", err)
@@ -274,6 +314,9 @@ func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 	if released {
 		return nil, fmt.Errorf("ptrace: platform released")
 	}
+	if as := p.takePooled(); as != nil {
+		return as, nil
+	}
 	return newAddressSpace(p, -1)
 }
 
@@ -324,6 +367,7 @@ func (p *Platform) Release() {
 	}
 	p.released = true
 	p.mu.Unlock()
+	p.drainPool()
 	p.zygote.Release()
 	p.deaths.stop()
 }

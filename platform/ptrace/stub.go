@@ -81,7 +81,9 @@ var stubCode = []byte{
 // with one PT_LOAD segment (the whole file, r-x, at stubBase) and a
 // PT_GNU_STACK header (non-executable stack, so the kernel never applies
 // READ_IMPLIES_EXEC).
-func stubImage() []byte {
+//
+// extra (a variant's code, NewVariant) is placed at StubVariantCodeOffset.
+func stubImage(extra []byte) []byte {
 	const (
 		ehdrSize = 64
 		phdrSize = 56
@@ -90,7 +92,11 @@ func stubImage() []byte {
 	if ehdrSize+phnum*phdrSize > stubCodeOffset {
 		panic("stub headers overlap the code")
 	}
-	img := make([]byte, stubCodeOffset+len(stubCode))
+	size := stubCodeOffset + len(stubCode)
+	if len(extra) > 0 {
+		size = StubVariantCodeOffset + len(extra)
+	}
+	img := make([]byte, size)
 	le := binary.LittleEndian
 
 	// ELF header.
@@ -131,6 +137,9 @@ func stubImage() []byte {
 	le.PutUint64(ph[48:], 16) // p_align
 
 	copy(img[stubCodeOffset:], stubCode)
+	if len(extra) > 0 {
+		copy(img[StubVariantCodeOffset:], extra)
+	}
 	return img
 }
 

@@ -55,7 +55,7 @@ done:	int3
 
 // TestStubELF checks the stub image with debug/elf.
 func TestStubELF(t *testing.T) {
-	img := stubImage()
+	img := stubImage(nil)
 	f, err := elf.NewFile(bytes.NewReader(img))
 	if err != nil {
 		t.Fatalf("debug/elf: %v", err)

@@ -25,6 +25,25 @@ const cgroupRoot = "/sys/fs/cgroup"
 // cgroup's memory limit stops it.
 const sentryMemoryHeadroom = 64 << 20
 
+// The sentry's host task count: its Go runtime's threads (about 30 when
+// idle), and per sandbox process a stub process and a thread of the
+// sentry that traces it, per sandbox thread a stub thread. A pids.max of
+// exactly linux.resources.pids.limit would let the host refuse the Go
+// runtime a thread, which ends the sentry ("failed to create new OS
+// thread"), long before the sandbox reached its limit: the host cgroup
+// gets sentryPidsMax(limit), and the limit itself is enforced inside
+// (container.Spec.PidsLimit), where each sandbox task counts once.
+const (
+	sentryPidsPerTask = 2
+	sentryPidsBase    = 128
+)
+
+// sentryPidsMax is the host cgroup's pids.max for a sandbox limited to
+// limit tasks.
+func sentryPidsMax(limit int64) int64 {
+	return sentryPidsPerTask*limit + sentryPidsBase
+}
+
 // v1Controllers are the cgroup v1 hierarchies a sentry joins.
 var v1Controllers = []string{"cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices", "blkio", "systemd"}
 
@@ -100,6 +119,9 @@ func placeCgroup(path string, r *specs.LinuxResources, pid int) (made []string, 
 		if m := memLimit(r); m > 0 {
 			d.limits = append(d.limits, [2]string{"memory.max", strconv.FormatInt(m, 10)})
 		}
+		if p := pidsLimit(r); p > 0 {
+			d.limits = append(d.limits, [2]string{"pids.max", strconv.FormatInt(sentryPidsMax(p), 10)})
+		}
 		if c := cpuOf(r); c != nil {
 			if c.Quota != nil && *c.Quota > 0 {
 				d.limits = append(d.limits, [2]string{"cpu.max", fmt.Sprintf("%d %d", *c.Quota, period(c))})
@@ -120,6 +142,10 @@ func placeCgroup(path string, r *specs.LinuxResources, pid int) (made []string, 
 			}
 			d := dirLimits{dir: join(base, path, ctrl)}
 			switch ctrl {
+			case "pids":
+				if p := pidsLimit(r); p > 0 {
+					d.limits = append(d.limits, [2]string{"pids.max", strconv.FormatInt(sentryPidsMax(p), 10)})
+				}
 			case "memory":
 				if m := memLimit(r); m > 0 {
 					d.limits = append(d.limits, [2]string{"memory.limit_in_bytes", strconv.FormatInt(m, 10)})
@@ -246,6 +272,14 @@ func memLimit(r *specs.LinuxResources) int64 {
 	return *r.Memory.Limit + sentryMemoryHeadroom
 }
 
+// pidsLimit is linux.resources.pids.limit (0: none).
+func pidsLimit(r *specs.LinuxResources) int64 {
+	if r == nil || r.Pids == nil || r.Pids.Limit == nil || *r.Pids.Limit <= 0 {
+		return 0
+	}
+	return *r.Pids.Limit
+}
+
 func cpuOf(r *specs.LinuxResources) *specs.LinuxCPU {
 	if r == nil {
 		return nil
@@ -262,7 +296,7 @@ func period(c *specs.LinuxCPU) uint64 {
 
 // limits reports whether r asks for a limit the host cgroup would apply.
 func limits(r *specs.LinuxResources) bool {
-	if memLimit(r) > 0 {
+	if memLimit(r) > 0 || pidsLimit(r) > 0 {
 		return true
 	}
 	if c := cpuOf(r); c != nil && ((c.Quota != nil && *c.Quota > 0) || c.Cpus != "" || c.Mems != "" || (c.Shares != nil && *c.Shares > 0)) {

@@ -194,10 +194,14 @@ func (r *Runtime) Create(o CreateOptions) (_ *Created, retErr error) {
 		return nil, err
 	}
 	st := c.State
-	if err := d.write(st); err != nil {
-		return nil, err
-	}
-	if h := spec.Hooks; h != nil {
+	if h := spec.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 {
+		// The hooks may look the container up: it is "creating"
+		// while they run. Without them the state is written once,
+		// "created" (a reader before that finds no container, as
+		// it does while the sandbox starts).
+		if err := d.write(st); err != nil {
+			return nil, err
+		}
 		ss := st.spec(specs.StateCreating)
 		if err := runHooks("prestart", h.Prestart, ss); err != nil {
 			return nil, err

@@ -24,6 +24,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform/auto"
 	"github.com/runsc-lite/runsc-lite/platform/kvm"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
+	"github.com/runsc-lite/runsc-lite/platform/systrap"
 	"github.com/runsc-lite/runsc-lite/sentry/container"
 	"github.com/runsc-lite/runsc-lite/sentry/control"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
@@ -55,7 +56,7 @@ type Config struct {
 	// InitFDs are init's descriptors: sentry descriptors by sandbox
 	// number (nil: the sentry's stdin, stdout and stderr).
 	InitFDs container.Stdio `json:"initFDs,omitempty"`
-	// Platform names the platform ("ptrace", "kvm", "auto").
+	// Platform names the platform ("ptrace", "systrap", "kvm", "auto").
 	Platform string `json:"platform"`
 	// CPUs is the number of sandbox CPUs (0: the host's count).
 	CPUs int `json:"cpus,omitempty"`
@@ -453,14 +454,18 @@ func shutdown(s *process.Sandbox) {
 // platforms are the platforms by --platform name, in --platform=auto's
 // order of preference. A preferred platform that starts is taken by auto
 // unmeasured (KVM's constructor runs its self-test); among the others auto
-// measures (platform/auto). A new platform is one line here.
+// measures (platform/auto); an explicitOnly one is never auto's choice,
+// only --platform's. A new platform is one line here.
 var platforms = []struct {
-	name      string
-	preferred bool
-	start     func(mf *memfile.MemoryFile, log *logrus.Logger) (platform.Platform, error)
+	name         string
+	preferred    bool
+	explicitOnly bool
+	start        func(mf *memfile.MemoryFile, log *logrus.Logger) (platform.Platform, error)
 }{
-	{"kvm", true, startKVM},
-	{"ptrace", false, startPtrace},
+	{"kvm", true, false, startKVM},
+	{"ptrace", false, false, startPtrace},
+	// Not in auto's choice yet: selected by --platform=systrap only.
+	{"systrap", false, true, startSystrap},
 }
 
 func startKVM(mf *memfile.MemoryFile, log *logrus.Logger) (platform.Platform, error) {
@@ -472,6 +477,14 @@ func startKVM(mf *memfile.MemoryFile, log *logrus.Logger) (platform.Platform, er
 		return nil, err
 	}
 	p.SetLogger(log)
+	return p, nil
+}
+
+func startSystrap(mf *memfile.MemoryFile, _ *logrus.Logger) (platform.Platform, error) {
+	p, err := systrap.New(mf)
+	if err != nil {
+		return nil, fmt.Errorf("starting the systrap platform: %w", err)
+	}
 	return p, nil
 }
 
@@ -490,7 +503,7 @@ func startPtrace(mf *memfile.MemoryFile, _ *logrus.Logger) (platform.Platform, e
 func AutoRemembered(name string) bool {
 	for _, p := range platforms {
 		if p.name == name {
-			return !p.preferred
+			return !p.preferred && !p.explicitOnly
 		}
 	}
 	return false
@@ -502,6 +515,9 @@ func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platf
 	if name == "" || name == "auto" {
 		var cands []auto.Candidate
 		for _, p := range platforms {
+			if p.explicitOnly {
+				continue
+			}
 			cands = append(cands, auto.Candidate{
 				Name:      p.name,
 				Preferred: p.preferred,

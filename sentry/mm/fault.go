@@ -83,14 +83,25 @@ func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType
 	if err != nil {
 		return faultError(addr, err)
 	}
+	// stale is a platform mapping of a frame the page no longer holds
+	// (a copy-on-write copy was just made): mapWindowLocked's MAP_FIXED
+	// mapping of the new frame replaces it, so it costs no unmap of its
+	// own unless that mapping fails.
+	stale := false
 	if access.Write {
-		if err := m.makeWritableLocked(v, pa, p); err != nil {
+		if stale, err = m.makeWritableRemapLocked(v, pa, p); err != nil {
 			return faultError(addr, err)
 		}
 	}
 	p.deactivated = false
 	m.zone.MarkAccessed(frameNumber(p.frame))
-	return m.mapWindowLocked(v, pa)
+	err = m.mapWindowLocked(v, pa)
+	if err != nil && stale {
+		if as := m.as.get(); as != nil {
+			as.Unmap(pa, PageSize)
+		}
+	}
+	return err
 }
 
 func faultError(addr uintptr, err error) error {
@@ -217,22 +228,36 @@ func (m *MemoryManager) populateObjectLocked(v *vma, pa, ws, we uintptr) (*pte, 
 // copy-on-write page gets a private copy (unless nobody else holds its
 // frame), a shared file page is marked dirty. Errors: kswapd.ErrNoMemory.
 func (m *MemoryManager) makeWritableLocked(v *vma, pa uintptr, p *pte) error {
+	stale, err := m.makeWritableRemapLocked(v, pa, p)
+	if stale {
+		// The platform still maps the old frame.
+		m.as.get().Unmap(pa, PageSize)
+	}
+	return err
+}
+
+// makeWritableRemapLocked is makeWritableLocked for a caller that maps the
+// page again at once (a fault): when the page got a new frame while the
+// platform mapped the old one, it returns stale instead of unmapping it,
+// with p.mapped cleared, and the caller's new mapping (MAP_FIXED) replaces
+// the old one.
+func (m *MemoryManager) makeWritableRemapLocked(v *vma, pa uintptr, p *pte) (stale bool, err error) {
 	if !v.private {
 		if v.obj != nil {
 			v.obj.markDirty(v.offsetOf(pa))
 		}
-		return nil
+		return false, nil
 	}
 	if !p.cow {
-		return nil
+		return false, nil
 	}
 	if p.obj == nil && m.mf.RefCount(p.frame) == 1 {
 		p.cow = false
-		return nil
+		return false, nil
 	}
 	fr, err := m.zone.Allocate(1, kswapd.Anon, m, uint64(pa))
 	if err != nil {
-		return err
+		return false, err
 	}
 	copy(m.mf.Slice(fr), m.mf.Slice(frameRange(p.frame)))
 	m.releasePteLocked(p)
@@ -241,11 +266,10 @@ func (m *MemoryManager) makeWritableLocked(v *vma, pa uintptr, p *pte) error {
 	p.obj = nil
 	p.objOff = 0
 	if p.mapped.Any() {
-		// The platform still maps the old frame.
-		m.as.get().Unmap(pa, PageSize)
 		p.mapped = hostarch.AccessType{}
+		return m.as.get() != nil, nil
 	}
-	return nil
+	return false, nil
 }
 
 // wantedAccessLocked returns the access the platform should grant on a
@@ -290,6 +314,13 @@ func (m *MemoryManager) mapWindowLocked(v *vma, pa uintptr) error {
 				return err
 			}
 			continue
+		}
+		if p.cow && p.obj == nil && v.private && m.mf.RefCount(p.frame) == 1 {
+			// Copy-on-write of a frame nobody else holds any more
+			// (the other side of a fork copied or dropped it):
+			// makeWritableLocked would only clear the mark at the
+			// first write, a second fault away; clear it now.
+			p.cow = false
 		}
 		want := m.wantedAccessLocked(v, a, p)
 		if p.mapped == want {

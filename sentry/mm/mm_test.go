@@ -434,3 +434,69 @@ func TestTakeAddressSpace(t *testing.T) {
 		t.Fatal("the new image's memory manager did not release its address space")
 	}
 }
+
+// TestForkCopiesParentHotPages: pages the parent wrote through faults
+// (mapped writable) get their copy for the parent at fork, mapped writable
+// again with one platform call per run; the child keeps the old frames,
+// sees the snapshot, and its first fault on such a page maps it writable
+// (its frame is its alone), copying nothing. Failed would be a child that
+// sees the parent's later writes, or the parent's later writes faulting.
+func TestForkCopiesParentHotPages(t *testing.T) {
+	m, as, mf := newMM(t)
+	addr, _ := m.MMap(MMapOpts{Length: 2 * faultAroundPages * PageSize, Perms: hostarch.ReadWrite, Private: true})
+	// A write fault maps its whole fault-around window writable.
+	if err := m.HandleFault(addr, hostarch.Write); err != nil {
+		t.Fatal(err)
+	}
+	m.CopyOut(addr, []byte("before"))
+	// A page the sentry wrote (populated, never mapped).
+	far := addr + (faultAroundPages+4)*PageSize
+	m.CopyOut(far, []byte("far"))
+	used := mf.UsedPages()
+	mapOps, unmaps := as.mapOps, as.unmaps
+	cas := &fakeAS{mapped: map[uintptr]hostarch.AccessType{}}
+	child := m.Fork(cas)
+	// The mapped-writable window, not the page that was never mapped.
+	if got := mf.UsedPages() - used; got != faultAroundPages {
+		t.Fatalf("fork copied %d pages for the parent, want %d", got, faultAroundPages)
+	}
+	if as.mapOps-mapOps != 1 || as.unmaps != unmaps {
+		t.Fatalf("fork made %d mappings and %d unmaps in the parent, want 1 and 0", as.mapOps-mapOps, as.unmaps-unmaps)
+	}
+	if at := as.mapped[addr]; !at.Write {
+		t.Fatalf("parent's hot page mapped %v after fork, want writable", at)
+	}
+	m.CopyOut(addr, []byte("parent"))
+	b := make([]byte, 6)
+	child.CopyIn(addr, b)
+	if string(b) != "before" {
+		t.Fatalf("child sees %q, want the snapshot %q", b, "before")
+	}
+	used = mf.UsedPages()
+	if err := child.HandleFaultCode(addr, hostarch.Read, segvMapErr); err != nil {
+		t.Fatal(err)
+	}
+	if at := cas.mapped[addr]; !at.Write {
+		t.Fatalf("child's unshared copy-on-write page mapped %v, want writable", at)
+	}
+	child.CopyOut(addr, []byte("child!"))
+	if mf.UsedPages() != used {
+		t.Fatalf("child write copied %d pages, want none", mf.UsedPages()-used)
+	}
+	m.CopyIn(addr, b)
+	if string(b) != "parent" {
+		t.Fatalf("parent sees %q after the child's write", b)
+	}
+	// A page the parent's platform did not map writable stays shared:
+	// the child's write copies it.
+	used = mf.UsedPages()
+	child.CopyOut(far, []byte("x"))
+	if mf.UsedPages() != used+1 {
+		t.Fatalf("child write of a shared page copied %d pages, want 1", mf.UsedPages()-used)
+	}
+	child.DecUsers()
+	m.DecUsers()
+	if mf.UsedPages() != 0 {
+		t.Fatalf("%d pages leaked", mf.UsedPages())
+	}
+}

@@ -29,6 +29,7 @@ func Main(args []string, stderr io.Writer) int {
 	// them, one arriving during boot must not kill the sentry (they are
 	// delivered to init once it runs); and the debug dump's, made once
 	// the kernel is up.
+	gcPercent := relaxBootGC()
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, process.HostSignals...)
 	debugSigs := make(chan os.Signal, 1)
@@ -84,15 +85,19 @@ func Main(args []string, stderr io.Writer) int {
 	// read it now, while the host's files are in view.
 	time.Now().Zone()
 
+	// stopProfile ends the CPU profile; ExitLike does not return, so
+	// a deferred stop would never run and leave the file empty.
+	stopProfile := func() {}
 	if msg.ProfileFD >= 0 {
 		f := os.NewFile(uintptr(msg.ProfileFD), "cpu profile")
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return fail(125, fmt.Errorf("--profile-cpu: %w", err))
 		}
-		defer func() {
+		stopProfile = func() {
 			pprof.StopCPUProfile()
 			f.Close()
-		}()
+		}
+		defer stopProfile()
 	}
 
 	cfg := msg.Config
@@ -111,6 +116,7 @@ func Main(args []string, stderr io.Writer) int {
 			return fail(125, fmt.Errorf("--host-uds=open needs the host's /proc: %w", err))
 		}
 	}
+	image := readOnlyImage()
 	cf, err := prepareConfinement(conf, log, msg.ProfileFD >= 0)
 	if err != nil {
 		return fail(125, err)
@@ -132,6 +138,9 @@ func Main(args []string, stderr io.Writer) int {
 			return fmt.Errorf("confining the sentry: %w", err)
 		}
 		status.send(statusMessage{Event: "started", Platform: platformName, PlatformWhy: platformWhy})
+		// Init is built: what only start-up needed goes back to
+		// the host once the sandbox has run a moment (release.go).
+		time.AfterFunc(releaseDelay, func() { releaseStartupMemory(image, gcPercent) })
 		return nil
 	}
 	ws, err := boot.Run(cfg)
@@ -143,6 +152,7 @@ func Main(args []string, stderr io.Writer) int {
 		return fail(125, err)
 	}
 	status.send(statusMessage{Event: "exit", WaitStatus: uint32(ws)})
+	stopProfile()
 	ExitLike(ws)
 	return ws.ShellStatus()
 }

@@ -166,7 +166,7 @@ func (o filterOptions) allowList() []allowance {
 		{unix.SYS_FCNTL, oneOf(1, unix.F_GETFL, unix.F_SETFL, unix.F_GETFD, unix.F_SETFD, unix.F_DUPFD_CLOEXEC, unix.F_OFD_SETLK), "flags of host descriptors; private duplicates of host files; F_OFD_SETLK: the sandbox's record locks of volume files, held on the host too (hostfs/locks.go)"},
 		{unix.SYS_FLOCK, seccomp.PerArg{nonNegativeFD, seccomp.MaskedEqual(^uintptr(unix.LOCK_SH|unix.LOCK_EX|unix.LOCK_UN|unix.LOCK_NB), 0)}, "the sandbox's flock locks of volume files, held on the host too (never waiting: LOCK_NB or LOCK_UN)"},
 		{unix.SYS_IOCTL, ioctlRule, "the KVM platform's ioctls (kvm.HostIoctls), the host terminal's (hostfd.HostIoctls, tty.HostIoctls), --network=host's queue and interface queries (hostinet.HostIoctls)"},
-		{unix.SYS_PPOLL, nil, "readiness of host stdio (hostfd's watcher)"},
+		{unix.SYS_PPOLL, nil, "readiness of host stdio (hostfd's watcher); whether a pooled ptrace stub is alive (its pidfd)"},
 		{unix.SYS_EPOLL_CTL, nil, "the Go runtime's poller; the ptrace platform's death watcher"},
 		{unix.SYS_EPOLL_PWAIT, nil, "the Go runtime's poller; the ptrace platform's death watcher"},
 		{unix.SYS_EPOLL_CREATE1, seccomp.PerArg{seccomp.EqualTo(unix.EPOLL_CLOEXEC)}, "the Go runtime's poller, made on first use"},
@@ -243,7 +243,7 @@ func (o filterOptions) allowList() []allowance {
 		{unix.SYS_WAIT4, nil, "ptrace stops of the stubs"},
 		{unix.SYS_WAITID, seccomp.PerArg{seccomp.EqualTo(unix.P_PIDFD)}, "reaping a stub thread through its pidfd"},
 		{unix.SYS_PIDFD_OPEN, seccomp.PerArg{nil, seccomp.EqualTo(0)}, "a stub thread's pidfd"},
-		{unix.SYS_PIDFD_SEND_SIGNAL, oneOf(1, uintptr(unix.SIGKILL), uintptr(unix.SIGSTOP)), "killing a stub thread; interrupting one (SIGSTOP)"},
+		{unix.SYS_PIDFD_SEND_SIGNAL, oneOf(1, uintptr(unix.SIGKILL), uintptr(unix.SIGSTOP), uintptr(unix.SIGURG), uintptr(unix.SIGCONT)), "killing a stub thread; interrupting one (SIGSTOP on ptrace, SIGURG on systrap); starting a systrap stub thread out of group-stop (SIGCONT)"},
 	}
 	var extra []allowance
 	if o.hostUDS {

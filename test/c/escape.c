@@ -983,10 +983,78 @@ static int case_xattr(const char *file) {
 	return 0;
 }
 
+/* --- systrap: the systrap platform's stub code and message pages --- */
+
+/* platform/systrap: its code at STUB_BASE + 0x100 (src/stub.S; offsets
+ * from stubcode.go), its per-thread regions (message page, then signal
+ * stack) from 0x7fff80000000 every 64 KiB. */
+#define SYSTRAP_CODE (STUB_BASE + 0x100)
+#define SYSTRAP_REGIONS 0x7fff80000000UL
+
+static int case_systrap(void) {
+	catch_faults();
+	static const struct {
+		const char *what;
+		unsigned off;
+	} targets[] = {
+		{"call into the systrap stub's futex syscall", 0x3f},
+		{"call into the systrap stub's arch_prctl syscall", 0x8c},
+		{"call into the systrap stub's rt_sigreturn syscall", 0x96},
+		{"call into the systrap stub's bootstrap syscall", 0x9a},
+	};
+	for (unsigned i = 0; i < sizeof targets / sizeof targets[0]; i++)
+		try_call(targets[i].what, SYSTRAP_CODE + targets[i].off, SYS_getpid);
+	/* Into the handler and the restorer, in a child: natively nothing
+	 * is there; in the sandbox the host runs a few of the stub's
+	 * instructions with the program's registers before one traps, or
+	 * an rt_sigreturn loads a frame made of the child's stack, after
+	 * which its stub thread may die (and with it only the child). */
+	fflush(stdout);
+	pid_t child = fork();
+	if (child == 0) {
+		static const unsigned others[] = {0x0, 0x91}; /* handler, restorer */
+		for (unsigned i = 0; i < 2; i++) {
+			if (sigsetjmp(jb, 1))
+				continue;
+			long r = call_at(SYSTRAP_CODE + others[i], SYS_getpid, 0, 0, 0);
+			if (r == getpid())
+				printf("call into the systrap stub's code: getpid()'s value (a syscall ran there)\n");
+		}
+		fflush(stdout);
+		_exit(0);
+	}
+	int st;
+	if (child < 0 || waitpid(child, &st, 0) != child)
+		die("fork/waitpid");
+	fprintf(stderr, "the child that called into the stub's handler and restorer: %s %d\n",
+		WIFEXITED(st) ? "exited" : "killed by signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	printf("the child that called into the stub's handler and restorer ended\n");
+	/* Forge the first message pages: "event" in the state word, a
+	 * signal number and frame pointers of our choosing, and a futex wake
+	 * through libc (served by the sentry, on an address it does not
+	 * give the program). Natively nothing is mapped there. */
+	int forged = 0;
+	for (unsigned long i = 0; i < 4; i++) {
+		volatile unsigned *msg = (volatile unsigned *)(SYSTRAP_REGIONS + i * 0x10000);
+		if (sigsetjmp(jb, 1))
+			continue;
+		msg[1] = SIGSYS;
+		*(volatile unsigned long *)(msg + 2) = SYSTRAP_REGIONS + i * 0x10000 + 0x2000;
+		*(volatile unsigned long *)(msg + 4) = (unsigned long)msg + 0x8000;
+		msg[0] = 1;
+		syscall(SYS_futex, msg, 1 /* FUTEX_WAKE */, 1, 0, 0, 0);
+		forged++;
+	}
+	if (forged)
+		fprintf(stderr, "forged %d message pages\n", forged);
+	yesno("then getpid is still libc's", syscall(SYS_getpid) == getpid());
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	init_output();
 	if (argc < 2) {
-		fprintf(stderr, "usage: escape code|legacy|exe|pids|killall|race SECS MARKER|mounts MARKER HOSTPATH|devs DIR|fds|xattr FILE\n");
+		fprintf(stderr, "usage: escape code|legacy|systrap|exe|pids|killall|race SECS MARKER|mounts MARKER HOSTPATH|devs DIR|fds|xattr FILE\n");
 		return 2;
 	}
 	const char *c = argv[1];
@@ -994,6 +1062,8 @@ int main(int argc, char **argv) {
 		return case_code();
 	if (!strcmp(c, "legacy"))
 		return case_legacy();
+	if (!strcmp(c, "systrap"))
+		return case_systrap();
 	if (!strcmp(c, "exe"))
 		return case_exe(argv[0]);
 	if (!strcmp(c, "pids"))

@@ -1,0 +1,140 @@
+package ptrace
+
+import (
+	"fmt"
+
+	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/bpf"
+)
+
+// Stub variants: what a platform built on this one's stub processes
+// (platform/systrap) uses of it. Such a platform gets, unchanged, the
+// zygote, the forked per-address-space stubs with their master goroutines,
+// MapFile/Unmap by injected mmap/munmap, the death watcher and the
+// reaping; it adds code to the stub page, its own seccomp filter and
+// setup, and runs its stub threads its own way after taking them from
+// NewStubThread.
+
+// Stub page layout for variants.
+const (
+	// StubBase is the address of the stub's code page.
+	StubBase = stubBase
+	// StubVariantCodeOffset is where a variant's code starts in the
+	// stub page.
+	StubVariantCodeOffset = 0x100
+	// StubInjectReturn is the instruction pointer of every syscall
+	// injected by the platform (seccomp_data.instruction_pointer): a
+	// variant's filter must allow any syscall from there in the stub
+	// process, and may refuse them in threads it runs itself.
+	StubInjectReturn = stubSyscallReturn
+	// StubScratch is the page the platform maps during the zygote's
+	// setup; a variant's setup must not use it.
+	StubScratch = stubScratch
+	// MaxUserAddress is the platform's MaxUserAddress.
+	MaxUserAddress = maxUserAddress
+	// StubMemFD is the memory file's descriptor number in every stub.
+	StubMemFD = stubMemFD
+	// VsyscallBase is the legacy vsyscall page.
+	VsyscallBase = vsyscallBase
+)
+
+// StubVariant describes a variant of the stub (NewVariant).
+type StubVariant struct {
+	// Code is machine code loaded at StubBase+StubVariantCodeOffset.
+	Code []byte
+	// Filter replaces the stub's seccomp program (stubFilter). It must
+	// allow every syscall made from StubInjectReturn.
+	Filter []bpf.Instruction
+	// Setup runs in the zygote after its capabilities are dropped and
+	// before the filter is installed, with sys injecting a syscall into
+	// it. Every stub is forked from the zygote, so what Setup does
+	// (signal handlers, say) holds in every stub.
+	Setup func(sys func(sysno uintptr, args ...uintptr) (uintptr, error)) error
+}
+
+// StubThread is a stub thread of an address space of a variant platform,
+// held by the OS thread that created it (NewStubThread), which traces it
+// until Detach.
+type StubThread struct {
+	as *addressSpace
+	t  *stubThread
+}
+
+// NewStubThread creates a stub thread in pas (an address space of this
+// platform) and leaves it stopped, traced by the calling OS thread. The
+// thread starts with the stub process's registers, signal handlers,
+// seccomp filter and signal mask. It is watched for death like every stub
+// thread: the platform's DeathWatcher reports pas if it dies other than by
+// Kill.
+func NewStubThread(pas platform.AddressSpace) (*StubThread, error) {
+	as, ok := pas.(*addressSpace)
+	if !ok {
+		return nil, fmt.Errorf("ptrace: stub thread in a foreign address space %T", pas)
+	}
+	t, err := as.newSeizedThread()
+	if err != nil {
+		return nil, err
+	}
+	return &StubThread{as: as, t: t}, nil
+}
+
+// Tid is the thread's host id.
+func (s *StubThread) Tid() int32 { return s.t.tid }
+
+// Pidfd is the thread's pidfd, valid until Close.
+func (s *StubThread) Pidfd() int { return s.t.pidfd }
+
+// Inject runs a syscall in the thread.
+// Preconditions: called by the creating OS thread, before Detach.
+func (s *StubThread) Inject(sysno uintptr, args ...uintptr) (uintptr, error) {
+	var a [6]uintptr
+	copy(a[:], args)
+	return injectSyscall(s.t.tid, &s.as.initRegs, sysno, a)
+}
+
+// Detach sets the thread's registers to regs (the segment selectors and
+// Orig_rax forced as Switch does) and lets it run untraced.
+// Preconditions: called by the creating OS thread.
+func (s *StubThread) Detach(regs *arch.Registers) error {
+	r := *regs
+	r.Cs, r.Ss = arch.UserCS, arch.UserSS
+	r.Ds, r.Es, r.Fs, r.Gs = 0, 0, 0, 0
+	r.Orig_rax = ^uint64(0)
+	if e := ptraceSetRegs(s.t.tid, &r); e != 0 {
+		return stubError(s.t.tid, "PTRACE_SETREGS", e)
+	}
+	if e := ptraceDetach(s.t.tid, 0); e != 0 {
+		return stubError(s.t.tid, "PTRACE_DETACH", e)
+	}
+	return nil
+}
+
+// Exited reports whether the thread has exited (it is not reaped).
+func (s *StubThread) Exited() bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PIDFD, s.t.pidfd, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT|unix.WALL, nil)
+	if err != nil {
+		return err != unix.EINTR
+	}
+	switch info.Code {
+	case cldExited, cldKilled, cldDumped:
+		return true
+	}
+	return false
+}
+
+// Kill kills and reaps the thread and removes it from its address space.
+// The pidfd stays open (and names the dead thread) until Close.
+func (s *StubThread) Kill() {
+	s.t.kill()
+	s.t.reap()
+	if s.as.forget(s.t, 0) {
+		s.t.decRef()
+	}
+}
+
+// Close lets go of the pidfd. Preconditions: Kill was called; nobody uses
+// Pidfd any more.
+func (s *StubThread) Close() { s.t.decRef() }

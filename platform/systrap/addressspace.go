@@ -1,0 +1,154 @@
+package systrap
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+)
+
+// addressSpace is a platform.AddressSpace: the ptrace platform's (its
+// stub process; MapFile and Unmap are its) and the regions of the stub
+// threads that run in it.
+type addressSpace struct {
+	platform.AddressSpace
+	p *Platform
+
+	mu       sync.Mutex
+	released bool
+	// regions are the regions made so far, by index; a region is mapped
+	// in the stub for good once made and reused by later threads.
+	regions []*region
+	// free are the indexes of regions no thread uses.
+	free []int
+}
+
+// region is one stub thread's message page and signal stack.
+type region struct {
+	index int
+	fr    memfile.FileRange
+	// mem is the sentry's view of the region.
+	mem []byte
+	// mapped says the region is mapped in the stub.
+	mapped bool
+}
+
+// addr is the region's address in the stub.
+func (r *region) addr() uintptr { return regionsBase + uintptr(r.index)*regionSize }
+
+// getRegion returns a free region, new or reused.
+func (as *addressSpace) getRegion() (*region, error) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if as.released {
+		return nil, fmt.Errorf("systrap: address space released")
+	}
+	if n := len(as.free); n > 0 {
+		r := as.regions[as.free[n-1]]
+		as.free = as.free[:n-1]
+		return r, nil
+	}
+	if len(as.regions) >= maxRegions {
+		return nil, fmt.Errorf("systrap: more than %d stub threads in one address space", maxRegions)
+	}
+	fr, err := as.p.mf.Allocate(regionSize / pageSize)
+	if err != nil {
+		return nil, fmt.Errorf("systrap: a stub thread's region: %w", err)
+	}
+	r := &region{index: len(as.regions), fr: fr, mem: as.p.mf.Slice(fr)}
+	as.regions = append(as.regions, r)
+	return r, nil
+}
+
+// putRegion gives r back once its thread is dead.
+func (as *addressSpace) putRegion(r *region) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if as.released {
+		return
+	}
+	as.free = append(as.free, r.index)
+}
+
+// HostPID returns the stub process's host PID (see ptrace).
+func (as *addressSpace) HostPID() int {
+	if h, ok := as.AddressSpace.(interface{ HostPID() int }); ok {
+		return h.HostPID()
+	}
+	return 0
+}
+
+// Release implements platform.AddressSpace.Release: the ptrace platform
+// kills the stub threads and the stub; the regions go back to the memory
+// file.
+func (as *addressSpace) Release() {
+	as.mu.Lock()
+	if as.released {
+		as.mu.Unlock()
+		return
+	}
+	as.released = true
+	regions := as.regions
+	as.regions, as.free = nil, nil
+	as.mu.Unlock()
+	as.AddressSpace.Release()
+	for _, r := range regions {
+		as.p.mf.DecRef(r.fr)
+	}
+	as.p.mu.Lock()
+	delete(as.p.spaces, as.AddressSpace)
+	as.p.mu.Unlock()
+}
+
+// spinFromEnv returns how long a task thread polls its stub's message
+// word before sleeping on it: defaultSpin, or RUNSC_LITE_SYSTRAP_SPIN_US
+// microseconds when set (a measurement knob; 0 disables the spin).
+func spinFromEnv() time.Duration {
+	if v, err := strconv.Atoi(os.Getenv("RUNSC_LITE_SYSTRAP_SPIN_US")); err == nil && v >= 0 {
+		return time.Duration(v) * time.Microsecond
+	}
+	return defaultSpin()
+}
+
+// defaultSpin is the default poll before sleeping: none on a one-CPU
+// host, where the stub cannot answer while we poll; otherwise about what
+// an idle host takes to deliver a trap and run the handler (see
+// ARCHITECTURE.md, "systrap", for the measurements). Each context turns
+// its spin off while it fails to pay (spinPolicy).
+func defaultSpin() time.Duration {
+	if runtime.NumCPU() < 2 {
+		return 0
+	}
+	return 20 * time.Microsecond
+}
+
+// selfTest starts a stub thread (its bootstrap trap is a SIGSYS from the
+// filter, handled by the stub's handler and reported over the message
+// page) and releases it.
+func (p *Platform) selfTest() error {
+	as, err := p.NewAddressSpace()
+	if err != nil {
+		return err
+	}
+	defer as.Release()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		c := newContext(p)
+		defer c.Release()
+		_, err := c.threadFor(as.(*addressSpace))
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("no trap from a new stub thread within 30s")
+	}
+}

@@ -1,0 +1,629 @@
+package systrap
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/platform/ptrace"
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+// siginfo codes and offsets.
+const (
+	segvMapErr = 1
+	segvAccErr = 2
+	siKernel   = 0x80
+	sysSeccomp = 1
+
+	siSigno    = 0
+	siCode     = 8
+	siAddr     = 16 // si_addr; si_call_addr for SIGSYS
+	siArch     = 28
+	siginfoLen = 128
+)
+
+// struct ucontext / sigcontext_64 offsets.
+const (
+	ucStack    = 16
+	ucMcontext = 40
+	ucSigmask  = ucMcontext + 256
+	ucLen      = ucSigmask + 8
+
+	scR8      = 0
+	scRdi     = 64
+	scRsi     = 72
+	scRbp     = 80
+	scRbx     = 88
+	scRdx     = 96
+	scRax     = 104
+	scRcx     = 112
+	scRsp     = 120
+	scRip     = 128
+	scEflags  = 136
+	scCS      = 144 // u16 cs, gs, fs, ss
+	scErr     = 152
+	scFPState = 184
+
+	// Page-fault error code bits (sigcontext err).
+	pfWrite = 1 << 1
+	pfInstr = 1 << 4
+)
+
+// taskSizeMax is the host's TASK_SIZE_MAX (4-level paging): no fs or gs
+// base at or above it can be set.
+const taskSizeMax = 0x7ffffffff000
+
+// FP state layout (the XSAVE area in the frame).
+const (
+	fxsaveSize     = 512
+	fpMxcsr        = 24
+	fpMxcsrMask    = 28
+	fpSwBytes      = 464
+	fpSwMagic1     = 0x46505853
+	xsaveHeader    = 512
+	xsaveHeaderLen = 64
+	xfeaturesFPSSE = 0x3
+)
+
+// thread is a context's stub thread in one address space.
+type thread struct {
+	st *ptrace.StubThread
+	as *addressSpace
+	r  *region
+	// state is the message page's state word.
+	state *uint32
+	// fsBase and gsBase are the thread's fs and gs bases; basesKnown
+	// says they are known.
+	fsBase, gsBase uint64
+	basesKnown     bool
+	// uc and info are the offsets in the region of the signal frame's
+	// ucontext and siginfo while the thread is parked.
+	uc, info int
+	// fp and fpLen locate the frame's XSAVE area (0: none).
+	fp, fpLen int
+}
+
+// context is a platform.Context.
+type context struct {
+	p *Platform
+
+	// The following belong to the context's OS thread.
+	lastAS     *addressSpace
+	lastThread *thread
+	threads    map[*addressSpace]*thread
+
+	// spin decides how long Switch polls before it sleeps.
+	spin spinPolicy
+
+	// pending is set by Interrupt and consumed by Switch.
+	pending atomic.Bool
+	// runningFD is the pidfd of the thread Switch runs, or -1.
+	runningFD atomic.Int32
+	// mu serialises Interrupt's signal with the closing of pidfds.
+	mu sync.Mutex
+}
+
+func newContext(p *Platform) *context {
+	c := &context{p: p, threads: make(map[*addressSpace]*thread), spin: spinPolicy{max: p.spin}}
+	c.runningFD.Store(-1)
+	return c
+}
+
+// threadFor returns the context's thread in as, made on first use.
+func (c *context) threadFor(as *addressSpace) (*thread, error) {
+	for oas, t := range c.threads {
+		oas.mu.Lock()
+		released := oas.released
+		oas.mu.Unlock()
+		if released {
+			c.dropThread(t)
+		}
+	}
+	t, ok := c.threads[as]
+	if !ok {
+		var err error
+		if t, err = c.newThread(as); err != nil {
+			return nil, err
+		}
+		c.threads[as] = t
+	}
+	c.lastAS, c.lastThread = as, t
+	return t, nil
+}
+
+// newThread makes, sets up and parks a stub thread in as.
+func (c *context) newThread(as *addressSpace) (*thread, error) {
+	r, err := as.getRegion()
+	if err != nil {
+		return nil, err
+	}
+	st, err := ptrace.NewStubThread(as.AddressSpace)
+	if err != nil {
+		as.putRegion(r)
+		return nil, err
+	}
+	t := &thread{st: st, as: as, r: r, state: (*uint32)(unsafe.Pointer(&r.mem[msgState]))}
+	fail := func(err error) (*thread, error) {
+		st.Kill()
+		st.Close()
+		as.putRegion(r)
+		return nil, err
+	}
+	if err := c.setupThread(t); err != nil {
+		return fail(err)
+	}
+	if err := t.wait(&c.spin, nil); err != nil {
+		return fail(fmt.Errorf("systrap: new stub thread %d: %w", st.Tid(), err))
+	}
+	return t, nil
+}
+
+// setupThread maps t's region, sets its signal stack and its second
+// filter, and starts it at the bootstrap.
+func (c *context) setupThread(t *thread) error {
+	r, st := t.r, t.st
+	clear(r.mem[:pageSize])
+	if !r.mapped {
+		if _, err := st.Inject(unix.SYS_MMAP, r.addr(), regionSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED, ptrace.StubMemFD, uintptr(r.fr.Start)); err != nil {
+			return fmt.Errorf("systrap: mapping a region: %w", err)
+		}
+		r.mapped = true
+	}
+	le := binary.LittleEndian
+	setup := r.mem[msgSetup:]
+	// stack_t { ss_sp, ss_flags, ss_size } at +0; struct sock_fprog at
+	// +64 and its program at +80.
+	le.PutUint64(setup[0:], uint64(r.addr()+pageSize))
+	le.PutUint64(setup[16:], regionSize-pageSize)
+	setupAddr := r.addr() + msgSetup
+	if _, err := st.Inject(unix.SYS_SIGALTSTACK, setupAddr, 0); err != nil {
+		return fmt.Errorf("systrap: sigaltstack: %w", err)
+	}
+	prog, err := threadFilter()
+	if err != nil {
+		return err
+	}
+	le.PutUint16(setup[64:], uint16(len(prog)))
+	le.PutUint64(setup[72:], uint64(setupAddr+80))
+	for i, ins := range prog {
+		b := setup[80+8*i:]
+		le.PutUint16(b[0:], ins.OpCode)
+		b[2] = ins.JumpIfTrue
+		b[3] = ins.JumpIfFalse
+		le.PutUint32(b[4:], ins.K)
+	}
+	if _, err := st.Inject(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, setupAddr+64); err != nil {
+		return fmt.Errorf("systrap: the thread's seccomp filter: %w", err)
+	}
+	clear(setup[:pageSize-msgSetup])
+	var regs arch.Registers
+	regs.Rip, regs.Rax = stubCodeBase+stubBootstrap, unix.SYS_GETPID
+	if err := st.Detach(&regs); err != nil {
+		return err
+	}
+	// The thread was made in group-stop (ptrace hands threads over
+	// that way): untraced it stays stopped until a SIGCONT.
+	if err := unix.PidfdSendSignal(st.Pidfd(), unix.SIGCONT, nil, 0); err != nil {
+		return fmt.Errorf("systrap: SIGCONT: %w", err)
+	}
+	return nil
+}
+
+// interruptGrace is how long a stub thread may leave an interrupt
+// unanswered before it is killed. A thread that runs with the host
+// signals the sentry sets never does: only application code that loaded
+// a signal mask of its own with a forged rt_sigreturn (through the stub's
+// restorer) can, to keep its sandbox CPU; its process dies instead.
+const interruptGrace = 5 * time.Second
+
+// wait waits until the thread reports an event (the state word turns
+// "event"), polling spin times first, then sleeping on the word with a
+// timeout after which it checks that the thread lives. With pending (the
+// context's interrupt flag) set for longer than interruptGrace the thread
+// is killed. It records the frame's location.
+func (t *thread) wait(sp *spinPolicy, pending *atomic.Bool) error {
+	if d := sp.budget(); d > 0 {
+		deadline := nanotime() + int64(d)
+		for i := 0; ; i++ {
+			if atomic.LoadUint32(t.state) == stateEvent {
+				sp.record(true)
+				return t.parked()
+			}
+			procyield()
+			if i%16 == 15 && nanotime() > deadline {
+				break
+			}
+		}
+		sp.record(false)
+	}
+	// From here on the stub must wake us. Go's atomic store is an xchg,
+	// a full barrier before the loads of the state word below (the stub
+	// orders its store of the state and its load of this flag the same
+	// way).
+	waiting := (*uint32)(unsafe.Pointer(&t.r.mem[msgSentryWaiting]))
+	atomic.StoreUint32(waiting, 1)
+	defer atomic.StoreUint32(waiting, 0)
+	ts := unix.Timespec{Nsec: 50 * 1000 * 1000}
+	var interrupted time.Time
+	for {
+		v := atomic.LoadUint32(t.state)
+		if v == stateEvent {
+			return t.parked()
+		}
+		_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(t.state)), linux.FUTEX_WAIT, uintptr(v), uintptr(unsafe.Pointer(&ts)), 0, 0)
+		switch e {
+		case 0, unix.EAGAIN, unix.EINTR:
+		case unix.ETIMEDOUT:
+			if atomic.LoadUint32(t.state) == stateEvent {
+				continue
+			}
+			if t.st.Exited() {
+				return platform.ErrContextDead
+			}
+			if pending == nil || !pending.Load() {
+				interrupted = time.Time{}
+				continue
+			}
+			if interrupted.IsZero() {
+				interrupted = time.Now()
+			} else if time.Since(interrupted) > interruptGrace {
+				logrus.Warnf("systrap: stub thread %d left an interrupt unanswered for %v: killing it", t.st.Tid(), interruptGrace)
+				unix.PidfdSendSignal(t.st.Pidfd(), unix.SIGKILL, nil, 0)
+				return platform.ErrContextDead
+			}
+		default:
+			return fmt.Errorf("systrap: futex wait: %v", e)
+		}
+	}
+}
+
+// regionOffset turns a stub address reported in the message page into
+// an offset in the region, checking that [addr, addr+n) lies in its
+// signal stack.
+func (t *thread) regionOffset(addr uint64, n int) (int, bool) {
+	base := uint64(t.r.addr())
+	if addr < base+pageSize || addr >= base+regionSize || addr+uint64(n) > base+regionSize {
+		return 0, false
+	}
+	return int(addr - base), true
+}
+
+// parked records where the frame of the event just reported is. The
+// message page is the application's to write too: what it says is
+// checked.
+func (t *thread) parked() error {
+	le := binary.LittleEndian
+	m := t.r.mem
+	uc, ok1 := t.regionOffset(le.Uint64(m[msgUcontext:]), ucLen)
+	info, ok2 := t.regionOffset(le.Uint64(m[msgSiginfo:]), siginfoLen)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("systrap: stub thread %d reported a frame outside its signal stack", t.st.Tid())
+	}
+	t.uc, t.info = uc, info
+	t.fp, t.fpLen = 0, 0
+	if fp, ok := t.regionOffset(le.Uint64(m[uc+ucMcontext+scFPState:]), fxsaveSize); ok {
+		n := fxsaveSize
+		if le.Uint32(m[fp+fpSwBytes:]) == fpSwMagic1 {
+			n = int(le.Uint32(m[fp+fpSwBytes+16:])) // xstate_size
+		}
+		if _, ok := t.regionOffset(uint64(t.r.addr())+uint64(fp), n); ok && n >= fxsaveSize {
+			t.fp, t.fpLen = fp, n
+		}
+	}
+	return nil
+}
+
+// resume sets the state word to "resume" and wakes the stub.
+func (t *thread) resume() {
+	atomic.StoreUint32(t.state, stateResume)
+	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(t.state)), linux.FUTEX_WAKE, 1, 0, 0, 0)
+}
+
+// Switch implements platform.Context.Switch.
+func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platform.Stop, error) {
+	as, ok := pas.(*addressSpace)
+	if !ok {
+		return platform.Stop{}, fmt.Errorf("systrap: Switch into a foreign address space %T", pas)
+	}
+	t := c.lastThread
+	if as != c.lastAS || t == nil {
+		var err error
+		if t, err = c.threadFor(as); err != nil {
+			return platform.Stop{}, err
+		}
+	}
+	c.runningFD.Store(int32(t.st.Pidfd()))
+	if c.pending.Load() && c.pending.Swap(false) {
+		c.runningFD.Store(-1)
+		return platform.Stop{Kind: platform.StopInterrupt}, nil
+	}
+	stop, err := c.run(t, regs)
+	c.runningFD.Store(-1)
+	return stop, err
+}
+
+// run is the body of Switch.
+func (c *context) run(t *thread, regs *arch.Registers) (platform.Stop, error) {
+	if regs.Fs_base >= taskSizeMax || regs.Gs_base >= taskSizeMax {
+		// arch_prctl refuses such a base, as PTRACE_SETREGS does on
+		// ptrace: what the application would get from a real kernel
+		// is a SIGSEGV.
+		return platform.Stop{Kind: platform.StopFault, Signo: int(unix.SIGSEGV), Code: siKernel}, nil
+	}
+	t.setRegs(regs)
+	for {
+		t.resume()
+		if err := t.wait(&c.spin, &c.pending); err != nil {
+			return platform.Stop{}, err
+		}
+		m := t.r.mem
+		le := binary.LittleEndian
+		info := m[t.info:]
+		signo := int32(le.Uint32(info[siSigno:]))
+		code := int32(le.Uint32(info[siCode:]))
+		switch unix.Signal(signo) {
+		case interruptSignal:
+			if c.pending.Swap(false) {
+				t.getRegs(regs)
+				return platform.Stop{Kind: platform.StopInterrupt}, nil
+			}
+			continue
+		case unix.SIGSYS:
+			if code != sysSeccomp {
+				continue
+			}
+			t.getRegs(regs)
+			call := le.Uint64(info[siAddr:])
+			if inStubPage(call - 2) {
+				// The application jumped to a syscall
+				// instruction of the stub.
+				return stubPageFault(regs, call-2), nil
+			}
+			if call&^(pageSize-1) == ptrace.VsyscallBase {
+				// A call into the vsyscall page, whose
+				// emulation the filter trapped after it
+				// emulated a ret: report the fetch fault a
+				// kernel without the emulation would.
+				if regs.Rip != call {
+					regs.Rip = call
+					regs.Rsp -= 8
+				}
+				return platform.Stop{Kind: platform.StopFault, Signo: int(unix.SIGSEGV), Code: segvMapErr, Addr: uintptr(call), Access: hostarch.Execute}, nil
+			}
+			// The trap rolled rax back to the syscall number, all
+			// 64 bits of it (si_syscall has only the low 32).
+			regs.Orig_rax = regs.Rax
+			regs.Rax = ^uint64(unix.ENOSYS) + 1
+			return platform.Stop{Kind: platform.StopSyscall, Syscall32: le.Uint32(info[siArch:]) != linux.AUDIT_ARCH_X86_64}, nil
+		case unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP:
+			if code <= 0 {
+				// Sent by a process, not raised by the
+				// application.
+				continue
+			}
+			t.getRegs(regs)
+			if inStubPage(regs.Rip) || (signo == int32(unix.SIGTRAP) && inStubPage(regs.Rip-1)) {
+				at := regs.Rip
+				if signo == int32(unix.SIGTRAP) && inStubPage(at-1) {
+					at--
+				}
+				return stubPageFault(regs, at), nil
+			}
+			return t.fault(regs, signo, code), nil
+		}
+		// Anything else is not the application's doing.
+	}
+}
+
+// inStubPage reports whether addr is in the stub page.
+func inStubPage(addr uint64) bool {
+	return addr >= ptrace.StubBase && addr < ptrace.StubBase+pageSize
+}
+
+// stubPageFault reports the application's arrival at address at in the
+// stub page, where its address space has nothing mapped, as an
+// instruction fetch fault there (as the ptrace platform does).
+func stubPageFault(regs *arch.Registers, at uint64) platform.Stop {
+	regs.Rip = at
+	regs.Orig_rax = ^uint64(0)
+	return platform.Stop{Kind: platform.StopFault, Signo: int(unix.SIGSEGV), Code: segvMapErr, Addr: uintptr(at), Access: hostarch.Execute}
+}
+
+// fault decodes a fault of the application from the frame.
+func (t *thread) fault(regs *arch.Registers, signo, code int32) platform.Stop {
+	m := t.r.mem
+	le := binary.LittleEndian
+	stop := platform.Stop{
+		Kind:  platform.StopFault,
+		Signo: int(signo),
+		Code:  code,
+		Addr:  uintptr(le.Uint64(m[t.info+siAddr:])),
+	}
+	switch unix.Signal(signo) {
+	case unix.SIGSEGV:
+		// The frame carries the page-fault error code.
+		errCode := le.Uint64(m[t.uc+ucMcontext+scErr:])
+		switch {
+		case code != segvMapErr && code != segvAccErr:
+			stop.Access = hostarch.Read
+		case errCode&pfInstr != 0:
+			stop.Access = hostarch.Execute
+		case errCode&pfWrite != 0:
+			stop.Access = hostarch.Write
+		default:
+			stop.Access = hostarch.Read
+		}
+	case unix.SIGBUS:
+		stop.Access = hostarch.Read
+	}
+	return stop
+}
+
+// setRegs writes regs into the parked thread's frame.
+func (t *thread) setRegs(regs *arch.Registers) {
+	m := t.r.mem
+	le := binary.LittleEndian
+	sc := m[t.uc+ucMcontext:]
+	gp := [...]uint64{
+		regs.R8, regs.R9, regs.R10, regs.R11, regs.R12, regs.R13, regs.R14, regs.R15,
+		regs.Rdi, regs.Rsi, regs.Rbp, regs.Rbx, regs.Rdx, regs.Rax, regs.Rcx, regs.Rsp, regs.Rip, regs.Eflags,
+	}
+	for i, v := range gp {
+		le.PutUint64(sc[8*i:], v)
+	}
+	// cs, gs, fs, ss
+	le.PutUint16(sc[scCS:], arch.UserCS)
+	le.PutUint16(sc[scCS+2:], 0)
+	le.PutUint16(sc[scCS+4:], 0)
+	le.PutUint16(sc[scCS+6:], arch.UserSS)
+	// The host signal mask the application runs with: none.
+	le.PutUint64(m[t.uc+ucSigmask:], 0)
+	var set uint32
+	if !t.basesKnown || t.fsBase != regs.Fs_base {
+		le.PutUint64(m[msgFSBase:], regs.Fs_base)
+		set |= 1
+	}
+	if !t.basesKnown || t.gsBase != regs.Gs_base {
+		le.PutUint64(m[msgGSBase:], regs.Gs_base)
+		set |= 2
+	}
+	if set != 0 {
+		le.PutUint32(m[msgSetBase:], set)
+		t.fsBase, t.gsBase, t.basesKnown = regs.Fs_base, regs.Gs_base, true
+	}
+}
+
+// getRegs reads the registers from the parked thread's frame.
+func (t *thread) getRegs(regs *arch.Registers) {
+	m := t.r.mem
+	le := binary.LittleEndian
+	sc := m[t.uc+ucMcontext:]
+	gp := [...]*uint64{
+		&regs.R8, &regs.R9, &regs.R10, &regs.R11, &regs.R12, &regs.R13, &regs.R14, &regs.R15,
+		&regs.Rdi, &regs.Rsi, &regs.Rbp, &regs.Rbx, &regs.Rdx, &regs.Rax, &regs.Rcx, &regs.Rsp, &regs.Rip, &regs.Eflags,
+	}
+	for i, p := range gp {
+		*p = le.Uint64(sc[8*i:])
+	}
+	regs.Cs, regs.Ss = arch.UserCS, arch.UserSS
+	regs.Ds, regs.Es, regs.Fs, regs.Gs = 0, 0, 0, 0
+	regs.Orig_rax = ^uint64(0)
+	regs.Fs_base, regs.Gs_base = t.fsBase, t.gsBase
+}
+
+// Interrupt implements platform.Context.Interrupt.
+func (c *context) Interrupt() {
+	c.pending.Store(true)
+	if c.runningFD.Load() < 0 {
+		return
+	}
+	c.mu.Lock()
+	if fd := c.runningFD.Load(); fd >= 0 {
+		unix.PidfdSendSignal(int(fd), interruptSignal, nil, 0)
+	}
+	c.mu.Unlock()
+}
+
+// dropThread kills t and lets go of it.
+func (c *context) dropThread(t *thread) {
+	t.st.Kill()
+	c.mu.Lock()
+	t.st.Close()
+	c.mu.Unlock()
+	t.as.putRegion(t.r)
+	delete(c.threads, t.as)
+	if c.lastThread == t {
+		c.lastAS, c.lastThread = nil, nil
+	}
+}
+
+// Release implements platform.Context.Release.
+func (c *context) Release() {
+	for _, t := range c.threads {
+		c.dropThread(t)
+	}
+	c.lastAS, c.lastThread = nil, nil
+}
+
+// fpThread returns the context's parked thread in pas.
+func (c *context) fpThread(pas platform.AddressSpace) (*thread, error) {
+	as, ok := pas.(*addressSpace)
+	if !ok {
+		return nil, fmt.Errorf("systrap: FP state of a foreign address space %T", pas)
+	}
+	if as == c.lastAS && c.lastThread != nil {
+		return c.lastThread, nil
+	}
+	return c.threadFor(as)
+}
+
+// FPState implements platform.FPStateContext.FPState: the XSAVE area of
+// the parked thread's signal frame.
+func (c *context) FPState(pas platform.AddressSpace) ([]byte, error) {
+	t, err := c.fpThread(pas)
+	if err != nil {
+		return nil, err
+	}
+	if t.fpLen == 0 {
+		return nil, fmt.Errorf("systrap: stub thread %d: no FP state in its frame", t.st.Tid())
+	}
+	return append([]byte(nil), t.r.mem[t.fp:t.fp+t.fpLen]...), nil
+}
+
+// SetFPState implements platform.FPStateContext.SetFPState.
+func (c *context) SetFPState(pas platform.AddressSpace, state []byte) error {
+	t, err := c.fpThread(pas)
+	if err != nil {
+		return err
+	}
+	if t.fpLen == 0 {
+		return fmt.Errorf("systrap: stub thread %d: no FP state in its frame", t.st.Tid())
+	}
+	le := binary.LittleEndian
+	if len(state) != fxsaveSize && len(state) != t.fpLen {
+		return platform.ErrInvalidFPState
+	}
+	mask := le.Uint32(state[fpMxcsrMask:])
+	if mask == 0 {
+		mask = 0xffbf
+	}
+	if le.Uint32(state[fpMxcsr:])&^mask != 0 {
+		return platform.ErrInvalidFPState
+	}
+	dst := t.r.mem[t.fp : t.fp+t.fpLen]
+	xsave := t.fpLen > fxsaveSize
+	if xsave && len(state) > fxsaveSize {
+		features := le.Uint64(dst[fpSwBytes+8:])
+		hdr := state[xsaveHeader : xsaveHeader+xsaveHeaderLen]
+		if le.Uint64(hdr[0:])&^features != 0 || le.Uint64(hdr[8:]) != 0 {
+			return platform.ErrInvalidFPState
+		}
+		for _, b := range hdr[16:] {
+			if b != 0 {
+				return platform.ErrInvalidFPState
+			}
+		}
+	}
+	// The software-reserved bytes describe the frame to the host's
+	// sigreturn: they stay the host's.
+	copy(dst[:fpSwBytes], state[:fpSwBytes])
+	if len(state) > fxsaveSize {
+		copy(dst[fxsaveSize:], state[fxsaveSize:])
+	} else if xsave {
+		// A legacy area: x87 and SSE from it, every other component
+		// in its initial state.
+		hdr := dst[xsaveHeader : xsaveHeader+xsaveHeaderLen]
+		clear(hdr)
+		le.PutUint64(hdr, xfeaturesFPSSE)
+	}
+	return nil
+}

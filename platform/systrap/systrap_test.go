@@ -1,0 +1,79 @@
+package systrap
+
+import (
+	"encoding/binary"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/platform/platformtest"
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+// newPlatform makes the platform under test, for the shared suite
+// (platform_test.go) and the systrap-specific checks below.
+func newPlatform(mf *memfile.MemoryFile) (platform.Platform, error) { return New(mf) }
+
+// TestSegmentBases checks that Fs_base and Gs_base both reach the stub
+// thread (the handler sets them with arch_prctl) and come back.
+func TestSegmentBases(t *testing.T) {
+	e := platformtest.NewEnv(t, newPlatform)
+	gsLoad := []byte{0x65, 0x48, 0x8b, 0x14, 0x25, 8, 0, 0, 0} // mov %gs:8,%rdx
+	regs := e.LoadCode(platformtest.Cat(platformtest.InsnFsLoad, gsLoad, platformtest.InsnGetpid, platformtest.InsnSyscall))
+	data := e.MapBytes(platformtest.DataAddr, nil, hostarch.ReadWrite)
+	binary.LittleEndian.PutUint64(e.MF.Slice(data), 0xfeedface)
+	binary.LittleEndian.PutUint64(e.MF.Slice(data)[16:], 0xdecade)
+	regs.Fs_base, regs.Gs_base = platformtest.DataAddr, platformtest.DataAddr+8
+	platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+	if regs.Rbx != 0xfeedface || regs.Rdx != 0xdecade || regs.Fs_base != platformtest.DataAddr || regs.Gs_base != platformtest.DataAddr+8 {
+		t.Fatalf("rbx %#x rdx %#x fs_base %#x gs_base %#x", regs.Rbx, regs.Rdx, regs.Fs_base, regs.Gs_base)
+	}
+}
+
+// TestStubDeath checks that a stub thread killed from outside ends its
+// Switch with ErrContextDead (the thread is made before Switch resumes
+// it, so the kill lands on a running thread).
+func TestStubDeath(t *testing.T) {
+	e := platformtest.NewEnv(t, newPlatform)
+	regs := e.LoadCode(platformtest.InsnJmpSelf)
+	c := e.Ctx.(*context)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		for _, th := range c.threads {
+			unix.Kill(int(th.st.Tid()), unix.SIGKILL)
+		}
+	}()
+	if _, err := e.Ctx.Switch(e.AS, &regs); !errors.Is(err, platform.ErrContextDead) {
+		t.Fatalf("Switch with its stub thread killed: %v, want ErrContextDead", err)
+	}
+}
+
+// TestStubCodeEscapes jumps into the stub's code: to each of its syscall
+// instructions and to the handler and restorer, with registers of the
+// application's choosing (an mmap of the memory file's first page in the
+// syscall argument registers). Each is reported as a fault, never an
+// interrupt or a host error, and the context stays usable.
+func TestStubCodeEscapes(t *testing.T) {
+	e := platformtest.NewEnv(t, newPlatform)
+	for _, target := range []uint64{
+		stubFutexReturn - 2, stubArchPrctlReturn - 2, stubSigreturnReturn - 2, stubBootstrap,
+		stubHandler, stubRestorer,
+	} {
+		addr := stubCodeBase + target
+		regs := e.LoadCode(platformtest.Cat(platformtest.MovabsRax(addr), []byte{0xff, 0xe0})) // jmp *%rax
+		regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8 = 0x10000, 0x1000, 7, 1, 0
+		stop, err := e.Ctx.Switch(e.AS, &regs)
+		if err != nil {
+			t.Fatalf("jump to %#x: %v", addr, err)
+		}
+		if stop.Kind != platform.StopFault {
+			t.Fatalf("jump to %#x: %+v", addr, stop)
+		}
+		t.Logf("jump to stub+%#x: %+v rip %#x", target, stop, regs.Rip)
+		r := e.LoadCode(platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall))
+		platformtest.WantSyscall(t, e.SwitchTo(&r), &r, unix.SYS_GETPID)
+	}
+}

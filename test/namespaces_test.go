@@ -6,19 +6,9 @@ package test
 // is untouched) and in the sandbox; outputs must match.
 
 import (
-	"os"
 	"os/exec"
 	"testing"
 )
-
-// needRootNatively skips a comparison whose native side needs
-// CAP_SYS_ADMIN on the host.
-func needRootNatively(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: the native run needs root (mount namespaces and mount(2) need CAP_SYS_ADMIN)")
-	}
-}
 
 // TestMountNamespaces: test/c/mountns.c — bind/rbind, remount read-only,
 // MS_MOVE, shared/slave/private/unbindable propagation, a child's own
@@ -26,7 +16,7 @@ func needRootNatively(t *testing.T) {
 // umount2's errors and MNT_DETACH, pivot_root (also "." "."), chroot and
 // proc inside, EPERM without CAP_SYS_ADMIN; mountinfo compared.
 func TestMountNamespaces(t *testing.T) {
-	needRootNatively(t)
+	needRoot(t)
 	compareC(t, "mountns", 0)
 }
 
@@ -47,7 +37,7 @@ ls /proc/self/fd >/dev/null && echo "/proc works"`
 // checks through /proc/self/mountinfo, a new /dev with bound device
 // nodes and devpts) and runs the probe, as natively.
 func TestBwrap(t *testing.T) {
-	needRootNatively(t)
+	needRoot(t)
 	if _, err := exec.LookPath("bwrap"); err != nil {
 		t.Skip("skipped: bwrap is not installed (apt-get install -y bubblewrap; .ci/run installs it)")
 	}
@@ -59,7 +49,7 @@ func TestBwrap(t *testing.T) {
 // the new namespace's names in uname and /proc/sys/kernel, the parent's
 // untouched, setns by /proc/PID/ns/uts, EPERM without CAP_SYS_ADMIN.
 func TestUTSNamespaces(t *testing.T) {
-	needRootNatively(t)
+	needRoot(t)
 	compareC(t, "utsns", 0)
 }
 
@@ -68,6 +58,6 @@ func TestUTSNamespaces(t *testing.T) {
 // key, /proc/sysvipc is the reader's, setns joins it, CLONE_SYSVSEM with
 // it is EINVAL, EPERM without CAP_SYS_ADMIN.
 func TestIPCNamespaces(t *testing.T) {
-	needRootNatively(t)
+	needRoot(t)
 	compareC(t, "ipcns", 0)
 }

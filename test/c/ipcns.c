@@ -13,13 +13,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-static int wait_child(pid_t pid) {
-	int st;
-	if (waitpid(pid, &st, 0) < 0)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /* lines returns the number of lines of a /proc file. */
 static int lines(const char *p) {
 	FILE *f = fopen(p, "r");
@@ -83,9 +76,9 @@ int main(void) {
 			_exit(21);
 		_exit(d.shm_segsz == 8192 ? 0 : 22);
 	}
-	printf("setns into the child's IPC namespace: %d\n", wait_child(g));
+	printf("setns into the child's IPC namespace: %d\n", wait_status(g));
 	write(done[1], "d", 1);
-	printf("child: %d\n", wait_child(pid));
+	printf("child: %d\n", wait_status(pid));
 	report("clone(NEWIPC|SYSVSEM)", syscall(SYS_clone, CLONE_NEWIPC | CLONE_SYSVSEM | SIGCHLD, 0, 0, 0, 0));
 	pid = fork();
 	if (pid == 0) {
@@ -95,7 +88,7 @@ int main(void) {
 		report("unprivileged clone(NEWIPC)", syscall(SYS_clone, CLONE_NEWIPC | SIGCHLD, 0, 0, 0, 0));
 		_exit(0);
 	}
-	printf("unprivileged child: %d\n", wait_child(pid));
+	printf("unprivileged child: %d\n", wait_status(pid));
 	shmctl(shm, IPC_RMID, NULL);
 	msgctl(msq, IPC_RMID, NULL);
 	mq_unlink(qname);

@@ -122,13 +122,6 @@ static void list(const char *label, const char *dir) {
 	printf("\n");
 }
 
-static int wait_child(pid_t pid) {
-	int st;
-	if (waitpid(pid, &st, 0) < 0)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static void binds(void) {
 	mkdir(at("a"), 0755);
 	mkdir(at("b"), 0755);
@@ -252,9 +245,9 @@ static void namespaces(void) {
 			_exit(22);
 		_exit(exists(at("priv/mine")) ? 0 : 23);
 	}
-	printf("setns into the child's namespace: %d\n", wait_child(g));
+	printf("setns into the child's namespace: %d\n", wait_status(g));
 	write(done[1], "d", 1);
-	printf("child: %d\n", wait_child(pid));
+	printf("child: %d\n", wait_status(pid));
 	dump("parent after the child", S);
 	report("umount n/shared", umount2(at("n/shared"), 0));
 	report("umount n", umount2(at("n"), 0));
@@ -301,7 +294,7 @@ static void pivot(void) {
 		fflush(stdout);
 		_exit(0);
 	}
-	printf("pivot child: %d\n", wait_child(pid));
+	printf("pivot child: %d\n", wait_status(pid));
 }
 
 static void chroots(void) {
@@ -317,7 +310,7 @@ static void chroots(void) {
 		dump("mountinfo in the jail", "/");
 		_exit(0);
 	}
-	printf("chroot child: %d\n", wait_child(pid));
+	printf("chroot child: %d\n", wait_status(pid));
 }
 
 static void unprivileged(void) {
@@ -331,7 +324,7 @@ static void unprivileged(void) {
 		report("unprivileged pivot_root", syscall(SYS_pivot_root, "/", "/"));
 		_exit(0);
 	}
-	printf("unprivileged child: %d\n", wait_child(pid));
+	printf("unprivileged child: %d\n", wait_status(pid));
 }
 
 int main(void) {

@@ -24,13 +24,6 @@ static void readfile(const char *p, char *buf, size_t n) {
 		*nl = 0;
 }
 
-static int wait_child(pid_t pid) {
-	int st;
-	if (waitpid(pid, &st, 0) < 0)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 int main(void) {
 	init_output();
 	struct utsname before, u;
@@ -80,16 +73,16 @@ int main(void) {
 		uname(&v);
 		_exit(strcmp(v.nodename, "inner-host") == 0 ? 0 : 23);
 	}
-	printf("setns into the child's UTS namespace: %d\n", wait_child(g));
+	printf("setns into the child's UTS namespace: %d\n", wait_status(g));
 	write(done[1], "d", 1);
-	printf("child: %d\n", wait_child(pid));
+	printf("child: %d\n", wait_status(pid));
 	/* clone(CLONE_NEWUTS): the child's sethostname stays its own. */
 	pid = syscall(SYS_clone, CLONE_NEWUTS | SIGCHLD, 0, 0, 0, 0);
 	if (pid == 0) {
 		sethostname("cloned", 6);
 		_exit(0);
 	}
-	printf("clone(NEWUTS) child: %d\n", wait_child(pid));
+	printf("clone(NEWUTS) child: %d\n", wait_status(pid));
 	uname(&u);
 	yesno("parent's name still unchanged", strcmp(u.nodename, before.nodename) == 0);
 	pid = fork();
@@ -102,6 +95,6 @@ int main(void) {
 		report("unprivileged clone(NEWUTS)", syscall(SYS_clone, CLONE_NEWUTS | SIGCHLD, 0, 0, 0, 0));
 		_exit(0);
 	}
-	printf("unprivileged child: %d\n", wait_child(pid));
+	printf("unprivileged child: %d\n", wait_status(pid));
 	return 0;
 }

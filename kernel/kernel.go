@@ -90,6 +90,14 @@ type Kernel struct {
 	// closes it (kthreadq.mu is a leaf lock).
 	kthreadq kthreadQueue
 
+	// idleMu protects idle and idleClosed: host threads of exited tasks
+	// waiting for a new task (hostthread.go).
+	idleMu     sync.Mutex
+	idle       []*hostThread
+	idleClosed bool
+	// hostThreadIdle is how long an idle host thread waits for a task.
+	hostThreadIdle time.Duration
+
 	ctxSwitches atomic.Uint64 // all CPUs, for /proc/stat's ctxt
 	forks       atomic.Uint64 // tasks created, for /proc/stat's processes
 	syncStats   syncStats     // synchronous wake-ups (sync.go)
@@ -117,11 +125,12 @@ func New(cfg Config) *Kernel {
 		tick = 4 * time.Millisecond
 	}
 	k := &Kernel{
-		hostCPUs: host,
-		tick:     tick,
-		boot:     time.Now(),
-		tasks:    make(map[int32]*Task),
-		stopTick: make(chan struct{}),
+		hostCPUs:       host,
+		tick:           tick,
+		boot:           time.Now(),
+		tasks:          make(map[int32]*Task),
+		stopTick:       make(chan struct{}),
+		hostThreadIdle: hostThreadIdle,
 	}
 	for i := 0; i < n; i++ {
 		k.cpus = append(k.cpus, newCPU(k, i))
@@ -198,6 +207,7 @@ func (k *Kernel) Shutdown() {
 		close(k.stopTick)
 	}
 	k.tickWG.Wait()
+	k.stopIdleHostThreads()
 	if k.kthreadd != nil {
 		k.kthreadq.close()
 	}

@@ -3,12 +3,9 @@ package kernel
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // TaskState is where a task is in its life (see the package comment).
@@ -64,6 +61,10 @@ type TaskOptions struct {
 	// HoldTID keeps the dead task in the task table (a zombie, visible in
 	// /proc) until Kernel.Reap; otherwise it leaves at exit.
 	HoldTID bool
+	// ReuseKey, if not nil, lets Start run the task on the host thread of
+	// an exited task that kept something under the same key (Task.Keep,
+	// hostthread.go).
+	ReuseKey any
 }
 
 // Task is a schedulable thread of the sandbox: a user thread or a kthread.
@@ -89,7 +90,12 @@ type Task struct {
 	// hostTID is the task's host thread, set before the task is first
 	// queued (granters pin it: handoff.go).
 	hostTID int32
-	cpu     atomic.Pointer[CPU]
+	// host is the host thread running the task (hostthread.go), set
+	// before the task is first queued.
+	host *hostThread
+	// reuseKey is TaskOptions.ReuseKey. Immutable.
+	reuseKey any
+	cpu      atomic.Pointer[CPU]
 	// se is the scheduling entity, protected by the lock of the CPU in
 	// cpu (and t.mu for its params).
 	se entity
@@ -150,6 +156,7 @@ func (k *Kernel) NewTask(opts TaskOptions) *Task {
 		pinned:   -1,
 		exited:   make(chan struct{}),
 		holdTID:  opts.HoldTID,
+		reuseKey: opts.ReuseKey,
 	}
 	if t.affinity.Empty() {
 		t.affinity = AllCPUs(len(k.cpus))
@@ -268,21 +275,24 @@ func (t *Task) SetNice(n int) {
 // Exited returns a channel closed when the task's goroutine has finished.
 func (t *Task) Exited() <-chan struct{} { return t.exited }
 
-// Start makes a Created task runnable: its goroutine starts, locks itself
-// to a host thread and waits for a CPU. Start does not block.
+// Start makes a Created task runnable: its goroutine starts on a host
+// thread (an idle one an exited task left under the task's ReuseKey, or a
+// new one it locks) and waits for a CPU. Start does not block.
 func (t *Task) Start() {
 	if Debug {
 		assert(t.State() == TaskCreated, "Start of task %d in state %v", t.tid, t.State())
 	}
-	go t.run()
+	if ht := t.k.takeIdleHostThread(t.reuseKey); ht != nil {
+		ht.next <- t
+		return
+	}
+	go t.k.runHostThread(t)
 }
 
+// run is the task's life on its host thread (hostthread.go): wait for a
+// CPU, run the body, exit.
 func (t *Task) run() {
-	// The host thread belongs to this task for its whole life and dies
-	// with it (no UnlockOSThread): a ptrace tracer thread must not go
-	// back to Go's pool.
-	runtime.LockOSThread()
-	t.hostTID = int32(unix.Gettid())
+	t.hostTID = t.host.tid
 	t.state.Store(int32(TaskSleeping))
 	t.k.Wake(t)
 	t.waitForCPU()

@@ -159,6 +159,22 @@ type Context interface {
 	Release()
 }
 
+// RecyclableContext is implemented by Contexts that can serve another task
+// after theirs exited, on the same OS thread, instead of being released:
+// the sentry keeps such a Context with the exited task's host thread and
+// gives both to the next task that starts (kernel/hostthread.go), which
+// saves what making a Context costs (on ptrace, a stub thread's hand-over
+// to the new thread).
+type RecyclableContext interface {
+	// Recycle readies the Context for a new task: it forgets interrupts
+	// meant for the old one and reports whether the Context can be
+	// reused (false: release it). The new task's Switch sets all of the
+	// registers; the FP state of the Context's thread in an address space
+	// is the old task's until the new task sets it (FPStateContext).
+	// Preconditions: called by the owning OS thread; no Switch running.
+	Recycle() bool
+}
+
 // ErrContextDead is returned by Switch when the context can no longer run
 // application code.
 var ErrContextDead = errors.New("platform context is dead")

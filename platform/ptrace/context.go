@@ -462,6 +462,20 @@ func (c *context) Interrupt() {
 	c.mu.Unlock()
 }
 
+var _ platform.RecyclableContext = (*context)(nil)
+
+// Recycle implements platform.RecyclableContext.Recycle: the context keeps
+// its stub threads, so a new task on the same OS thread that switches into
+// an address space where the context has one runs there at once, with no
+// stub thread made, handed over, seized or killed.
+func (c *context) Recycle() bool {
+	if gettid() != c.tid {
+		return false
+	}
+	c.pending.Store(false)
+	return true
+}
+
 // Release implements platform.Context.Release.
 func (c *context) Release() {
 	for as, t := range c.threads {

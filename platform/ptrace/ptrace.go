@@ -96,7 +96,12 @@
 // A Context holds one stub thread per AddressSpace it has switched into
 // (created on first Switch), so a task can move between address spaces
 // (exec); the threads of released address spaces are dropped on the next
-// Switch into another one. Switch is exactly PTRACE_SETREGS,
+// Switch into another one. A Context whose task exited is recycled rather
+// than released (Recycle, platform.RecyclableContext): it stays with its OS
+// thread, which the kernel hands to the next task started
+// (kernel/hostthread.go), and keeps its stub threads, so a new thread of
+// the same process runs in a stub thread already traced by its own OS
+// thread, with no hand-over. Switch is exactly PTRACE_SETREGS,
 // PTRACE_SYSEMU, wait4, PTRACE_GETREGS per syscall round trip (plus
 // PTRACE_GETSIGINFO on a fault), with no allocation. That it runs on the
 // Context's thread is checked for free: ptrace from any other thread fails

@@ -129,6 +129,10 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			Affinity: t.Task.Affinity(),
 			Nice:     t.Task.Nice(),
 			Entry:    nt.run,
+			// A host thread an exited thread of this address
+			// space left runs it, with its platform context
+			// (run.go).
+			ReuseKey: t.MM().AddressSpace(),
 		})
 		nt.Task.Ext = nt
 		tg.mu.Lock()
@@ -165,6 +169,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			Nice:     t.Task.Nice(),
 			Entry:    nt.run,
 			HoldTID:  true,
+			ReuseKey: m.AddressSpace(),
 		})
 		nt.Task.Ext = nt
 		ntg := &ThreadGroup{

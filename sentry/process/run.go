@@ -102,7 +102,21 @@ func (s *Sandbox) NewThreadGroup(o NewThreadGroupOpts) *Thread {
 // run is the thread's task body: switch into application code, serve what
 // comes back, repeat until the thread exits.
 func (t *Thread) run(task *kernel.Task) {
-	ctx, err := t.S.Platform.NewContext()
+	// The context the previous task on this host thread left, if any
+	// (kernel/hostthread.go): reusing it saves making one. Its FP state
+	// is that task's, so only a thread given its creator's is let have it.
+	var ctx platform.Context
+	var err error
+	if kept, ok := task.TakeKept().(platform.Context); ok {
+		if t.fpInit != nil {
+			ctx = kept
+		} else {
+			kept.Release()
+		}
+	}
+	if ctx == nil {
+		ctx, err = t.S.Platform.NewContext()
+	}
 	if err != nil {
 		t.Log().Errorf("cannot create a %s context: %v", t.S.Platform.Name(), err)
 		t.TG.Exit(KilledBy(int(unix.SIGKILL)))
@@ -165,7 +179,14 @@ func (t *Thread) run(task *kernel.Task) {
 		t.exitSelf = true
 	}
 	t.ptraceExitEvent()
-	ctx.Release()
+	// The context stays with this host thread for the next thread of
+	// this address space (kernel/hostthread.go), whose stub thread on
+	// ptrace is the one the context already has here.
+	if rc, ok := ctx.(platform.RecyclableContext); ok && t.MM() != nil && t.MM().AddressSpace() != nil && rc.Recycle() {
+		task.Keep(ctx, t.MM().AddressSpace())
+	} else {
+		ctx.Release()
+	}
 	t.exitThread()
 }
 

@@ -1,5 +1,8 @@
 /* proc_fpinherit: a forked child and a new thread inherit their creator's
- * floating-point environment (the SSE rounding mode in MXCSR), as Linux copies the whole FP state at fork and clone. */
+ * floating-point environment (the SSE rounding mode in MXCSR), as Linux copies the whole FP state at fork and clone.
+ * A thread created after another changed its own and exited gets its
+ * creator's, not the exited thread's (the sandbox may run it on the exited
+ * thread's host thread and stub thread: kernel/hostthread.go). */
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -28,7 +31,14 @@ static void report(const char *who) {
 }
 
 static void *thread(void *arg) {
-	report("thread");
+	report((const char *)arg);
+	return NULL;
+}
+
+static void *changer(void *arg) {
+	report("changing thread");
+	set_rounding(TOWARDZERO);
+	report("changing thread after its change");
 	return NULL;
 }
 
@@ -43,8 +53,14 @@ int main(void) {
 	int st;
 	waitpid(pid, &st, 0);
 	pthread_t th;
-	pthread_create(&th, NULL, thread, NULL);
+	pthread_create(&th, NULL, thread, "thread");
 	pthread_join(th, NULL);
+	for (int i = 0; i < 3; i++) {
+		pthread_create(&th, NULL, changer, NULL);
+		pthread_join(th, NULL);
+		pthread_create(&th, NULL, thread, "thread after a changed one exited");
+		pthread_join(th, NULL);
+	}
 	set_rounding(TONEAREST);
 	report("parent again");
 	return 0;

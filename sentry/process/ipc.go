@@ -1,9 +1,12 @@
 package process
 
 import (
+	"runtime"
+
 	"github.com/runsc-lite/runsc-lite/kswapd"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/mqueue"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/nsfs"
 	"github.com/runsc-lite/runsc-lite/sentry/ipc"
 	"github.com/runsc-lite/runsc-lite/sentry/ipc/msg"
 	"github.com/runsc-lite/runsc-lite/sentry/ipc/sem"
@@ -11,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// IPCNamespace is the sandbox's IPC namespace: its System V shared memory,
+// IPCNamespace is an IPC namespace: its System V shared memory,
 // semaphores and message queues, and its POSIX message queues with their
 // mqueue filesystem. It is the sentry's own state, never the host's: the
 // sandbox sees none of the host's IPC objects and makes none there.
@@ -21,15 +24,48 @@ type IPCNamespace struct {
 	Msg    *msg.Registry
 	MQueue *mqueue.Registry
 	// Budget bounds the sentry memory semaphore sets and queued
-	// messages take (ipc.Budget).
+	// messages take (ipc.Budget), shared by every namespace of the
+	// sandbox.
 	Budget *ipc.Budget
+
+	ino  uint64
+	zone *kswapd.Zone
 }
+
+// Ino implements nsfs.Namespace.
+func (ns *IPCNamespace) Ino() uint64 { return ns.ino }
 
 // NewIPCNamespace returns an empty namespace whose shared memory lives in
 // z's memory file. Semaphore sets and queued messages may take a
 // sixteenth of the zone's memory of the sentry's own.
 func NewIPCNamespace(z *kswapd.Zone) *IPCNamespace {
-	budget := ipc.NewBudget(int64(z.TotalPages()) * 4096 / 16)
+	return newIPCNamespace(z, ipc.NewBudget(int64(z.TotalPages())*4096/16))
+}
+
+// Copy returns a new, empty namespace (CLONE_NEWIPC) drawing on ns's
+// budget: however many namespaces are made, their semaphore sets and
+// messages together stay within the sandbox's one bound.
+// When the copy is no longer reachable (no thread in it, no nsfs file
+// of it) its objects are removed, returning their memory and budget; an
+// mqueue filesystem mounted from it keeps its queues.
+func (ns *IPCNamespace) Copy() *IPCNamespace {
+	n := newIPCNamespace(ns.zone, ns.Budget)
+	runtime.AddCleanup(n, func(r ipcRegistries) {
+		r.shm.RemoveAll()
+		r.sem.RemoveAll()
+		r.msg.RemoveAll()
+	}, ipcRegistries{n.Shm, n.Sem, n.Msg})
+	return n
+}
+
+// ipcRegistries are what a dead namespace's cleanup empties.
+type ipcRegistries struct {
+	shm *shm.Registry
+	sem *sem.Registry
+	msg *msg.Registry
+}
+
+func newIPCNamespace(z *kswapd.Zone, budget *ipc.Budget) *IPCNamespace {
 	major, minor := fs.NewAnonDev()
 	ns := &IPCNamespace{
 		Shm:    shm.NewRegistry(z, unix.Mkdev(major, minor)),
@@ -37,6 +73,8 @@ func NewIPCNamespace(z *kswapd.Zone) *IPCNamespace {
 		Msg:    msg.NewRegistry(budget),
 		MQueue: mqueue.NewRegistry(budget),
 		Budget: budget,
+		ino:    nsfs.NewIno(),
+		zone:   z,
 	}
 	ns.MQueue.RLimit = func(ctx *fs.Context) uint64 {
 		if ctx != nil && ctx.Task != nil {
@@ -53,20 +91,43 @@ func NewIPCNamespace(z *kswapd.Zone) *IPCNamespace {
 // per process unless shared with CLONE_SYSVSEM).
 func (t *Thread) SemUndo() *sem.UndoList {
 	if t.semUndo == nil {
-		t.semUndo = t.S.IPC.Sem.NewUndoList()
+		t.semUndo = t.IPC().Sem.NewUndoList()
 	}
 	return t.semUndo
+}
+
+// IPC returns the IPC namespace t is in (nil in a sandbox built without
+// one: unit tests).
+func (t *Thread) IPC() *IPCNamespace {
+	if ns := t.ipc.Load(); ns != nil {
+		return ns
+	}
+	return t.S.IPC
+}
+
+// UnshareIPC moves t into a new, empty IPC namespace, leaving its
+// SEM_UNDO list first (unshare(CLONE_NEWIPC) implies CLONE_SYSVSEM).
+func (t *Thread) UnshareIPC() {
+	t.LeaveSemUndo()
+	t.ipc.Store(t.IPC().Copy())
+}
+
+// SetIPC moves t into ns (setns), leaving its SEM_UNDO list.
+func (t *Thread) SetIPC(ns *IPCNamespace) {
+	t.LeaveSemUndo()
+	t.ipc.Store(ns)
 }
 
 // exitIPC is what a thread's exit does to the IPC namespace: its SEM_UNDO
 // adjustments are applied when it was the list's last user (exit_sem),
 // and the shared memory segments it created are orphaned (exit_shm).
 func (t *Thread) exitIPC() {
-	if t.S.IPC == nil {
+	ns := t.IPC()
+	if ns == nil {
 		return
 	}
 	t.LeaveSemUndo()
-	t.S.IPC.Shm.TaskExited(t.TID())
+	ns.Shm.TaskExited(t.TID())
 }
 
 // LeaveSemUndo drops the thread's SEM_UNDO list, whose adjustments are

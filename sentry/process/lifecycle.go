@@ -25,8 +25,7 @@ type CloneOptions struct {
 	OnCreate func(nt *Thread)
 }
 
-const unsupportedCloneFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
-	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP |
+const unsupportedCloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP |
 	unix.CLONE_NEWTIME | unix.CLONE_IO
 
 // Clone creates a thread (CLONE_THREAD) or a process and starts it. The
@@ -42,11 +41,22 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	if f&unix.CLONE_SIGHAND != 0 && f&unix.CLONE_VM == 0 {
 		return nil, unix.EINVAL
 	}
+	if f&unix.CLONE_NEWIPC != 0 && f&unix.CLONE_SYSVSEM != 0 {
+		// A SEM_UNDO list cannot span two IPC namespaces.
+		return nil, unix.EINVAL
+	}
+	if f&unix.CLONE_NEWNS != 0 && f&unix.CLONE_FS != 0 {
+		// A shared root and cwd cannot be in two namespaces.
+		return nil, unix.EINVAL
+	}
 	if f&unsupportedCloneFlags != 0 {
 		return nil, unix.EPERM
 	}
 	s := t.S
 	creds := t.Credentials()
+	if f&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC) != 0 && !creds.HasCapability(linux.CAP_SYS_ADMIN) {
+		return nil, unix.EPERM
+	}
 	if err := s.chargeTask(creds, t.TG.cgroup, t.nprocLimit(), true); err != nil {
 		return nil, err
 	}
@@ -85,9 +95,22 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		nt.FS = t.FS
 	} else {
 		nt.FS = t.FS.Fork()
+		if f&unix.CLONE_NEWNS != 0 {
+			nt.FS.Namespace().Copy(nt.FS)
+		}
 	}
 	if f&unix.CLONE_CHILD_CLEARTID != 0 {
 		nt.ClearChildTID = o.ChildTID
+	}
+	if f&unix.CLONE_NEWUTS != 0 {
+		nt.uts.Store(t.UTS().Copy())
+	} else {
+		nt.uts.Store(t.uts.Load())
+	}
+	if f&unix.CLONE_NEWIPC != 0 && t.IPC() != nil {
+		nt.ipc.Store(t.IPC().Copy())
+	} else {
+		nt.ipc.Store(t.ipc.Load())
 	}
 
 	// The alternate signal stack survives fork and vfork; a new thread

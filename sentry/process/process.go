@@ -88,6 +88,10 @@ type Sandbox struct {
 	// IPC is the sandbox's IPC namespace (ipc.go).
 	IPC *IPCNamespace
 
+	// namespaces are the sandbox's one namespace of each kind other
+	// than mount (namespaces.go).
+	namespaces sandboxNamespaces
+
 	// Sockets are the sandbox's socket families (AF_UNIX, and the
 	// network families when there is a stack).
 	Sockets *socket.Registry
@@ -366,6 +370,13 @@ type Thread struct {
 	Task *kernel.Task
 	S    *Sandbox
 	TG   *ThreadGroup
+
+	// uts is the thread's UTS namespace (nil: the sandbox's first);
+	// written by the thread itself, read by others (/proc/PID/ns).
+	uts atomic.Pointer[UTSNamespace]
+	// ipc is the thread's IPC namespace (nil: the sandbox's first),
+	// as uts.
+	ipc atomic.Pointer[IPCNamespace]
 
 	// Regs are the application registers while the thread is in the
 	// sentry.

@@ -37,7 +37,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_GETCPU:                 {Name: "getcpu", Fn: Getcpu, Support: Full, Args: []ArgKind{Ptr, Ptr, Ptr}},
 	unix.SYS_SCHED_YIELD:            {Name: "sched_yield", Fn: SchedYield, Support: Full},
 	unix.SYS_SCHED_GETAFFINITY:      {Name: "sched_getaffinity", Fn: SchedGetaffinity, Support: Full, Args: []ArgKind{Int, Uint, Ptr}},
-	unix.SYS_CLONE:                  {Name: "clone", Fn: Clone, Support: Partial, Note: "threads, fork and vfork, CLONE_PIDFD (of processes: with CLONE_THREAD EINVAL, as before Linux 6.9); namespaces give EPERM", Args: []ArgKind{Hex, Hex, Ptr, Ptr, Hex}},
+	unix.SYS_CLONE:                  {Name: "clone", Fn: Clone, Support: Partial, Note: "threads, fork and vfork, CLONE_PIDFD (of processes: with CLONE_THREAD EINVAL, as before Linux 6.9); CLONE_NEWNS (CAP_SYS_ADMIN; with CLONE_FS EINVAL), CLONE_NEWUTS, CLONE_NEWIPC (with CLONE_SYSVSEM EINVAL); NEWUSER, NEWPID, NEWNET, NEWCGROUP and NEWTIME give EPERM", Args: []ArgKind{Hex, Hex, Ptr, Ptr, Hex}},
 	unix.SYS_CLONE3:                 {Name: "clone3", Fn: Clone3, Support: Partial, Note: "as clone; set_tid and cgroup give EINVAL", Args: []ArgKind{Ptr, Uint}},
 	unix.SYS_FORK:                   {Name: "fork", Fn: Fork, Support: Full},
 	unix.SYS_VFORK:                  {Name: "vfork", Fn: Vfork, Support: Full},
@@ -324,13 +324,16 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_MQ_NOTIFY:       {Name: "mq_notify", Fn: MqNotify, Support: Partial, Note: "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD needs a netlink socket that takes the cookie (none here: ENOTSOCK/EINVAL; glibc reports ENOSYS); a registration is dropped by the owner's close(2) or exit, not by a dup2 over its descriptor", Args: []ArgKind{FD, Ptr}, Ret: Int},
 	unix.SYS_MQ_GETSETATTR:   {Name: "mq_getsetattr", Fn: MqGetsetattr, Support: Full, Args: []ArgKind{FD, Ptr, Ptr}, Ret: Int},
 
-	// The mount table (sys_mount.go): CAP_SYS_ADMIN, the sandbox's own
-	// filesystems only.
-	unix.SYS_MOUNT:   {Name: "mount", Fn: Mount, Support: Partial, Note: "needs CAP_SYS_ADMIN (EPERM); new tmpfs and proc mounts and binds of directories; propagation flags are accepted (one mount namespace); MS_REMOUNT and MS_MOVE are EINVAL, other filesystem types ENODEV", Args: []ArgKind{Path, Path, Path, Hex, Ptr}, Ret: Int},
-	unix.SYS_UMOUNT2: {Name: "umount2", Fn: Umount2, Support: Partial, Note: "needs CAP_SYS_ADMIN; every unmount is lazy (MNT_DETACH's semantics): open files inside keep working", Args: []ArgKind{Path, Hex}, Ret: Int},
+	// Mount namespaces (sys_mount.go, sentry/vfs/mountns.go): CAP_SYS_ADMIN,
+	// the sandbox's own filesystems only.
+	unix.SYS_MOUNT:         {Name: "mount", Fn: Mount, Support: Partial, Note: "needs CAP_SYS_ADMIN (EPERM); new tmpfs, proc, sysfs, mqueue and devpts (the sandbox's one instance) mounts; bind and rbind of files and directories; MS_REMOUNT (per-mount flags, with or without MS_BIND: no superblock read-only); MS_MOVE; MS_SHARED/PRIVATE/SLAVE/UNBINDABLE with MS_REC and propagation of mounts and unmounts to peers and slaves (an rbind into a shared mount propagates its top mount only); other filesystem types ENODEV", Args: []ArgKind{Path, Path, Path, Hex, Ptr}, Ret: Int},
+	unix.SYS_UMOUNT2:       {Name: "umount2", Fn: Umount2, Support: Partial, Note: "needs CAP_SYS_ADMIN; MNT_DETACH takes the subtree; without it EBUSY for submounts or a process's cwd/root inside (open files do not count: they keep working); propagates to peers and slaves; MNT_EXPIRE is EAGAIN (never expires), MNT_FORCE is ignored", Args: []ArgKind{Path, Hex}, Ret: Int},
+	unix.SYS_SETNS:         {Name: "setns", Fn: Setns, Support: Partial, Note: "an nsfs file (/proc/PID/ns/*) or a pidfd; mount namespaces joined (CAP_SYS_ADMIN and CAP_SYS_CHROOT; EINVAL when multithreaded), UTS and IPC namespaces joined; of other kinds the sandbox has one namespace, so joining it changes nothing (the own user namespace is EINVAL)", Args: []ArgKind{FD, Hex}, Ret: Int},
+	unix.SYS_SETDOMAINNAME: {Name: "setdomainname", Fn: Setdomainname, Support: Full, Note: "the caller's UTS namespace's; CAP_SYS_ADMIN", Args: []ArgKind{InBuf, Int}, Ret: Int},
+	unix.SYS_PIVOT_ROOT:    {Name: "pivot_root", Fn: PivotRoot, Support: Partial, Note: "Linux's checks and errors; processes whose root or cwd was the old root move; paths held by open descriptions are not rewritten (/proc/PID/fd shows their old path)", Args: []ArgKind{Path, Path}, Ret: Int},
 
 	// Leaving what a thread shares (sys_clone.go).
-	unix.SYS_UNSHARE: {Name: "unshare", Fn: Unshare, Support: Partial, Note: "CLONE_FS and CLONE_FILES; CLONE_THREAD, CLONE_SIGHAND and CLONE_VM when single-threaded (else EINVAL), as Linux; CLONE_SYSVSEM leaves the SEM_UNDO list (applied if last); namespace flags give EPERM, as clone's", Args: []ArgKind{Hex}, Ret: Int},
+	unix.SYS_UNSHARE: {Name: "unshare", Fn: Unshare, Support: Partial, Note: "CLONE_FS and CLONE_FILES; CLONE_THREAD, CLONE_SIGHAND and CLONE_VM when single-threaded (else EINVAL), as Linux; CLONE_SYSVSEM leaves the SEM_UNDO list (applied if last); CLONE_NEWNS, CLONE_NEWUTS and CLONE_NEWIPC (CAP_SYS_ADMIN; NEWIPC leaves the SEM_UNDO list); CLONE_NEWUSER, NEWPID, NEWNET, NEWCGROUP and NEWTIME give EPERM, as clone's", Args: []ArgKind{Hex}, Ret: Int},
 
 	// Processes (issue 15 item 3): futex2 (sys_futex2.go), another
 	// process's memory and objects (sys_procvm.go), per-thread policies

@@ -650,10 +650,11 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return 0, unix.ENOSYS
 }
 
-// unshareNamespaces are unshare's namespace flags: the sandbox has one
-// namespace of each kind, so they are refused with EPERM, as clone
-// refuses them (issue 15 item 6).
-const unshareNamespaces = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET |
+// unshareNamespaces are unshare's namespace flags the sandbox does not
+// make yet: they are refused with EPERM, as clone refuses them. Mount,
+// UTS and IPC namespaces (CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC) are
+// made.
+const unshareNamespaces = unix.CLONE_NEWNET |
 	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
 
 // Unshare is unshare(2): the calling thread stops sharing its filesystem
@@ -665,7 +666,7 @@ const unshareNamespaces = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWI
 func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	flags := uint64(a[0])
 	const known = unix.CLONE_THREAD | unix.CLONE_FS | unix.CLONE_SIGHAND | unix.CLONE_VM |
-		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unshareNamespaces
+		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unshareNamespaces
 	if flags&^known != 0 {
 		return 0, unix.EINVAL
 	}
@@ -693,14 +694,26 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if flags&unshareNamespaces != 0 {
 		return 0, unix.EPERM
 	}
+	if flags&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC) != 0 && !t.Credentials().HasCapability(linux.CAP_SYS_ADMIN) {
+		return 0, unix.EPERM
+	}
 	if flags&unix.CLONE_FS != 0 {
 		t.FS = t.FS.Fork()
+	}
+	if flags&unix.CLONE_NEWNS != 0 {
+		t.FS.Namespace().Copy(t.FS)
+	}
+	if flags&unix.CLONE_NEWUTS != 0 {
+		t.SetUTS(t.UTS().Copy())
 	}
 	if flags&unix.CLONE_FILES != 0 {
 		t.FDs = t.FDs.Unshare()
 	}
-	if flags&unix.CLONE_SYSVSEM != 0 && t.S.IPC != nil {
+	if flags&unix.CLONE_SYSVSEM != 0 && t.IPC() != nil {
 		t.LeaveSemUndo()
+	}
+	if flags&unix.CLONE_NEWIPC != 0 && t.IPC() != nil {
+		t.UnshareIPC()
 	}
 	return 0, nil
 }

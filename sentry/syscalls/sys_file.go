@@ -753,7 +753,7 @@ func Ioctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 func openPTYPeer(t *process.Thread, m *devpts.MasterFile, flags uint32) (uintptr, error) {
 	flags &= unix.O_ACCMODE | unix.O_NOCTTY | unix.O_NONBLOCK | unix.O_CLOEXEC
 	fsys, node := m.Peer()
-	loc, err := t.S.VFS.LocationIn(fsys, strconv.FormatUint(uint64(m.Terminal().Index()), 10), node)
+	loc, err := t.FS.Namespace().LocationIn(fsys, strconv.FormatUint(uint64(m.Terminal().Index()), 10), node)
 	if err != nil {
 		return 0, unix.EIO
 	}

@@ -786,7 +786,7 @@ func Syncfs(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 func writableHostFS(t *process.Thread) []*hostfs.FS {
 	var out []*hostfs.FS
 	seen := make(map[*hostfs.FS]bool)
-	for _, m := range t.FS.VFS().Mounts() {
+	for _, m := range t.FS.Namespace().Mounts() {
 		if hf, ok := m.FS.(*hostfs.FS); ok && !m.ReadOnly && !hf.ReadOnly() && !seen[hf] {
 			seen[hf] = true
 			out = append(out, hf)

@@ -300,8 +300,9 @@ func prSetVMA(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 
 func Uname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	var u linux.UtsName
+	hostname, domainname := t.UTS().Names()
 	copy(u.Sysname[:], UnameSysname)
-	copy(u.Nodename[:], t.S.Hostname)
+	copy(u.Nodename[:], hostname)
 	copy(u.Release[:], UnameRelease)
 	if t.TG.Personality()&uname26 != 0 {
 		clear(u.Release[:])
@@ -309,7 +310,7 @@ func Uname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	copy(u.Version[:], UnameVersion)
 	copy(u.Machine[:], UnameMachine)
-	copy(u.Domainname[:], t.S.Domainname)
+	copy(u.Domainname[:], domainname)
 	if _, err := u.CopyOut(t, hostarch.Addr(a.Ptr(0))); err != nil {
 		return 0, unix.EFAULT
 	}
@@ -346,19 +347,38 @@ func uname26Release(rel string) string {
 }
 
 func Sethostname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	name, err := utsNameArg(t, a)
+	if err != nil {
+		return 0, err
+	}
+	t.UTS().SetHostname(name)
+	return 0, nil
+}
+
+func Setdomainname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	name, err := utsNameArg(t, a)
+	if err != nil {
+		return 0, err
+	}
+	t.UTS().SetDomainname(name)
+	return 0, nil
+}
+
+// utsNameArg reads sethostname's and setdomainname's name: CAP_SYS_ADMIN
+// (EPERM), at most 64 bytes (EINVAL), EFAULT for a bad pointer.
+func utsNameArg(t *process.Thread, a arch.SyscallArguments) (string, error) {
 	if !t.Credentials().HasCapability(linux.CAP_SYS_ADMIN) {
-		return 0, unix.EPERM
+		return "", unix.EPERM
 	}
 	n := a.Int(1)
 	if n < 0 || n > 64 {
-		return 0, unix.EINVAL
+		return "", unix.EINVAL
 	}
 	buf := make([]byte, n)
 	if _, err := t.CopyInBytes(hostarch.Addr(a.Ptr(0)), buf); err != nil {
-		return 0, unix.EFAULT
+		return "", unix.EFAULT
 	}
-	t.S.Hostname = string(buf)
-	return 0, nil
+	return string(buf), nil
 }
 
 func Getrandom(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {

@@ -25,10 +25,11 @@ import (
 // ipcNS returns the caller's IPC namespace; ENOSYS for a sandbox built
 // without one (unit tests).
 func ipcNS(t *process.Thread) (*process.IPCNamespace, error) {
-	if t.S.IPC == nil {
+	ns := t.IPC()
+	if ns == nil {
 		return nil, unix.ENOSYS
 	}
-	return t.S.IPC, nil
+	return ns, nil
 }
 
 // copyOutBytes writes b to addr; EFAULT if it cannot.

@@ -98,6 +98,12 @@ func NewAnonymousFile(name string, node fs.Node, impl fs.File, flags uint32) *Fi
 	return fd
 }
 
+// AnonLocation returns the location of node, a file in no mounted
+// filesystem named name in /proc/PID/fd (an nsfs file).
+func AnonLocation(name string, node fs.Node) Location {
+	return Location{Mount: anonMount, Node: node, Path: name}
+}
+
 // NewPipe returns the read and write ends of a new pipe; flags may hold
 // O_NONBLOCK (O_CLOEXEC is the caller's).
 func NewPipe(ctx *fs.Context, flags uint32) (r, w *FileDescription) {
@@ -384,7 +390,7 @@ func (fd *FileDescription) Truncate(ctx *fs.Context, size int64) error {
 	if fd.loc.Node.Type() != unix.S_IFREG {
 		return unix.EINVAL
 	}
-	if fd.loc.Mount != nil && fd.loc.Mount.ReadOnly {
+	if fd.loc.Mount != nil && fd.loc.Mount.ReadOnly() {
 		return unix.EROFS
 	}
 	var e error = unix.EINVAL

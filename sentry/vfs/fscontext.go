@@ -11,11 +11,15 @@ import (
 // FSContext is a process's root and working directory, and its umask.
 // Threads share it (and processes cloned with CLONE_FS).
 //
-// Locking: mu protects root, cwd and umask.
+// Locking: mu protects ns, root, cwd and umask.
 type FSContext struct {
 	vfs *VirtualFilesystem
 
-	mu    sync.Mutex
+	mu sync.Mutex
+	// ns is the mount namespace paths are resolved in (Linux keeps it
+	// in the task's nsproxy; CLONE_NEWNS implies CLONE_FS, so a
+	// context is never shared across namespaces).
+	ns    *MountNamespace
 	root  Location
 	cwd   Location
 	umask uint32
@@ -26,7 +30,7 @@ type FSContext struct {
 // directory) and umask 022.
 func (v *VirtualFilesystem) NewFSContext(cwd string) (*FSContext, error) {
 	root := v.RootLocation()
-	c := &FSContext{vfs: v, root: root, cwd: root, umask: 022}
+	c := &FSContext{vfs: v, ns: v.init, root: root, cwd: root, umask: 022}
 	if cwd != "" && cwd != "/" {
 		w := v.newWalker(fs.Background, root)
 		if loc, err := w.walk(root, cwd, true); err == nil && loc.Node.Type() == unix.S_IFDIR {
@@ -39,8 +43,16 @@ func (v *VirtualFilesystem) NewFSContext(cwd string) (*FSContext, error) {
 // Fork returns a copy (fork without CLONE_FS).
 func (c *FSContext) Fork() *FSContext {
 	c.mu.Lock()
+	n := &FSContext{vfs: c.vfs, ns: c.ns, root: c.root, cwd: c.cwd, umask: c.umask}
+	c.mu.Unlock()
+	return n
+}
+
+// Namespace returns the mount namespace the context resolves paths in.
+func (c *FSContext) Namespace() *MountNamespace {
+	c.mu.Lock()
 	defer c.mu.Unlock()
-	return &FSContext{vfs: c.vfs, root: c.root, cwd: c.cwd, umask: c.umask}
+	return c.ns
 }
 
 // VFS returns the filesystem the context lives in.

@@ -34,7 +34,9 @@ func parentOf(loc Location) (fs.FileKey, bool) {
 	v := loc.Mount.vfs
 	w := v.newWalker(fs.Background, v.RootLocation())
 	w.search = false
-	p, err := w.walk(v.RootLocation(), path.Dir(loc.Path), true)
+	root := w.nsRoot(loc)
+	w.root = root
+	p, err := w.walk(root, path.Dir(loc.Path), true)
 	if err != nil || p.Node.Type() != unix.S_IFDIR {
 		return fs.FileKey{}, false
 	}

@@ -56,7 +56,7 @@ func capabilityAllows(c *fs.Creds, typ uint32, want uint32) bool {
 
 // checkDirWrite checks that the caller may add or remove entries of dir.
 func checkDirWrite(ctx *fs.Context, dir Location) (fs.DirectoryWriter, error) {
-	if dir.Mount != nil && dir.Mount.ReadOnly {
+	if dir.Mount != nil && dir.Mount.ReadOnly() {
 		return nil, unix.EROFS
 	}
 	if err := checkAccess(ctx, dir.Node, 3); err != nil {
@@ -273,7 +273,7 @@ func (v *VirtualFilesystem) openLocation(ctx *fs.Context, loc Location, flags ui
 		fd.notify(unix.IN_OPEN)
 		return fd, nil
 	}
-	if (write || trunc) && typ == unix.S_IFREG && loc.Mount != nil && loc.Mount.ReadOnly {
+	if (write || trunc) && typ == unix.S_IFREG && loc.Mount != nil && loc.Mount.ReadOnly() {
 		return nil, unix.EROFS
 	}
 	var want uint32
@@ -362,7 +362,7 @@ func (v *VirtualFilesystem) OpenExecutableAs(ctx *fs.Context, fsc *FSContext, pa
 // regular file the caller may execute, on a mount without noexec (EACCES
 // otherwise). The description is read-only.
 func (v *VirtualFilesystem) OpenExecutableLocation(ctx *fs.Context, loc Location) (*FileDescription, error) {
-	if loc.Node.Type() != unix.S_IFREG || (loc.Mount != nil && loc.Mount.NoExec) {
+	if loc.Node.Type() != unix.S_IFREG || (loc.Mount != nil && loc.Mount.NoExec()) {
 		return nil, unix.EACCES
 	}
 	st, err := loc.Node.Stat(ctx)
@@ -700,7 +700,7 @@ func Stat(ctx *fs.Context, loc Location) (linux.Statx, error) {
 // permission rules; timesNow says the times were UTIME_NOW (which needs
 // only write permission).
 func SetStat(ctx *fs.Context, loc Location, s fs.SetStat, timesNow bool) error {
-	if loc.Mount != nil && loc.Mount.ReadOnly {
+	if loc.Mount != nil && loc.Mount.ReadOnly() {
 		return unix.EROFS
 	}
 	a, ok := loc.Node.(fs.Attributer)
@@ -783,7 +783,7 @@ func Access(ctx *fs.Context, loc Location, mode uint32) error {
 		return nil
 	}
 	typ := loc.Node.Type()
-	if mode&2 != 0 && loc.Mount != nil && loc.Mount.ReadOnly && (typ == unix.S_IFREG || typ == unix.S_IFDIR || typ == unix.S_IFLNK) {
+	if mode&2 != 0 && loc.Mount != nil && loc.Mount.ReadOnly() && (typ == unix.S_IFREG || typ == unix.S_IFDIR || typ == unix.S_IFLNK) {
 		return unix.EROFS
 	}
 	st, err := loc.Node.Stat(ctx)
@@ -814,7 +814,7 @@ func Statfs(ctx *fs.Context, loc Location) (linux.Statfs, error) {
 	if err != nil {
 		return st, err
 	}
-	if loc.Mount.ReadOnly {
+	if loc.Mount.ReadOnly() {
 		st.Flags |= linux.ST_RDONLY
 	}
 	if st.FragmentSize == 0 {

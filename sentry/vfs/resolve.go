@@ -80,10 +80,16 @@ func checkPathLen(p string) error {
 }
 
 // cross returns the root of what is mounted on loc, or loc.
+// (mounted in the tree of the mount loc was reached in).
 func (w *walker) cross(loc Location) Location {
+	w.v.mu.RLock()
+	defer w.v.mu.RUnlock()
+	if loc.Mount == nil {
+		return loc
+	}
 	for {
-		m := w.v.mountAt(loc.Path)
-		if m == nil || m == loc.Mount {
+		m := loc.Mount.children[loc.Path]
+		if m == nil {
 			return loc
 		}
 		loc = Location{Mount: m, Node: m.Root, Path: loc.Path}
@@ -96,12 +102,34 @@ func (w *walker) parent(cur Location) (Location, error) {
 		return cur, nil
 	}
 	pp := path.Dir(cur.Path)
-	root := w.v.RootLocation()
+	root := w.nsRoot(cur)
 	pw := w.v.newWalker(w.ctx, root)
 	// The path was resolved once already: re-walking it is the sentry's
 	// own business, not a lookup by the caller (Linux follows d_parent).
 	pw.search = false
 	return pw.walk(root, pp, true)
+}
+
+// nsRoot returns the root of the namespace loc is in (the first one for
+// a location in no namespace: an unmounted tree).
+func (w *walker) nsRoot(loc Location) Location {
+	if loc.Mount != nil {
+		w.v.mu.RLock()
+		ns := loc.Mount.ns
+		w.v.mu.RUnlock()
+		if ns != nil {
+			return ns.RootLocation()
+		}
+	}
+	if w.root.Mount != nil {
+		w.v.mu.RLock()
+		ns := w.root.Mount.ns
+		w.v.mu.RUnlock()
+		if ns != nil {
+			return ns.RootLocation()
+		}
+	}
+	return w.v.RootLocation()
 }
 
 // step looks name up in directory cur (no symlink handling).

@@ -25,49 +25,86 @@
 package vfs
 
 import (
-	"fmt"
 	"path"
-	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"weak"
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"golang.org/x/sys/unix"
 )
 
-// Mount is one entry of the mount table.
+// Mount is one entry of a mount namespace's tree.
 type Mount struct {
 	ID int
 	FS fs.Filesystem
 	// Root is what the mount shows at Point: its filesystem's root, or
 	// for a bind mount a directory or file inside a filesystem.
-	Root     fs.Node
-	Point    string // canonical sandbox path of the mount point
-	ReadOnly bool
-	// NoExec refuses execve of the mount's files (EACCES).
-	NoExec bool
-	Source string // what /proc/mounts shows as the device
+	Root  fs.Node
+	Point string // canonical path of the mount point in its namespace
+	// Source is what /proc/mounts shows as the device
+	Source string
 	// FSType is the type /proc/mounts shows ("" for the filesystem's
 	// own name).
 	FSType string
 	// RootPath is the root field of /proc/PID/mountinfo: the path
 	// inside the source a bind mount shows ("" for "/").
 	RootPath string
-	// Flags are per-mount flags for /proc/mounts (nosuid,nodev,...);
-	// Data the filesystem's options (mode=755,size=65536k,...).
-	Flags, Data string
-	parent      *Mount
-	vfs         *VirtualFilesystem
+	// Data is the filesystem's options (mode=755,size=65536k,...).
+	Data string
+
+	// attrs are the per-mount flags that MS_REMOUNT changes (read
+	// without locks: an atomic pointer to an immutable value).
+	attrs atomic.Pointer[mountAttrs]
+
+	// The tree and propagation (vfs.mu): parent is the mount this one
+	// is mounted on, children the mounts directly on points inside it
+	// (by Point; a mount stacked on this one's root is at Point too);
+	// ns the namespace whose tree holds it (nil once unmounted); group
+	// its peer group if shared, master the group it receives from if
+	// a slave.
+	parent     *Mount
+	children   map[string]*Mount
+	ns         *MountNamespace
+	group      *peerGroup
+	master     *peerGroup
+	unbindable bool
+	vfs        *VirtualFilesystem
 }
+
+// mountAttrs are a mount's per-mount flags.
+type mountAttrs struct {
+	readOnly, noExec bool
+	// flags are the per-mount flags /proc/mounts shows after rw/ro
+	// (nosuid,nodev,...).
+	flags string
+}
+
+func (m *Mount) attr() mountAttrs {
+	if m == nil {
+		return mountAttrs{}
+	}
+	if a := m.attrs.Load(); a != nil {
+		return *a
+	}
+	return mountAttrs{}
+}
+
+// ReadOnly reports whether the mount is read-only.
+func (m *Mount) ReadOnly() bool { return m.attr().readOnly }
+
+// NoExec reports whether execve of the mount's files is refused (EACCES).
+func (m *Mount) NoExec() bool { return m.attr().noExec }
+
+// Flags returns the per-mount flags /proc/mounts shows (nosuid,nodev,...).
+func (m *Mount) Flags() string { return m.attr().flags }
 
 // NoSUID reports whether the mount ignores set-user-ID and set-group-ID
 // bits at execve (mounted nosuid).
 func (m *Mount) NoSUID() bool {
-	if m == nil {
-		return false
-	}
-	for _, o := range strings.Split(m.Flags, ",") {
+	for _, o := range strings.Split(m.Flags(), ",") {
 		if o == "nosuid" {
 			return true
 		}
@@ -99,13 +136,19 @@ type MagicLink interface {
 	MagicTarget(ctx *fs.Context) (Location, error)
 }
 
-// VirtualFilesystem is the sandbox's mount tree.
+// VirtualFilesystem is the sandbox's filesystems: its mount namespaces
+// (the first one, and those CLONE_NEWNS copies) and the state files share
+// whichever namespace names them.
 type VirtualFilesystem struct {
-	mu     sync.RWMutex
-	mounts map[string]*Mount // by mount point; the most recent mount wins
-	list   []*Mount
-	root   *Mount
-	nextID int
+	// mu protects every namespace's tree: the mounts' parent, children,
+	// ns and propagation fields, the namespaces' root and list, and the
+	// counters below.
+	mu sync.RWMutex
+	// init is the namespace the sandbox's first process starts in.
+	init      *MountNamespace
+	nss       []weak.Pointer[MountNamespace]
+	nextID    int
+	nextGroup int
 
 	// writers counts write access to regular files and its denial to
 	// executed ones (writeaccess.go).
@@ -114,18 +157,31 @@ type VirtualFilesystem struct {
 
 // NewWithRoot returns a VFS whose "/" is root and nothing else mounted.
 func NewWithRoot(root fs.Filesystem, source string) *VirtualFilesystem {
-	v := &VirtualFilesystem{mounts: make(map[string]*Mount)}
-	v.nextID = 1
-	m := &Mount{ID: v.nextID, FS: root, Root: root.Root(), Point: "/", Source: source}
+	v := &VirtualFilesystem{nextID: 1, nextGroup: 1}
+	ns := v.newNamespace()
+	m := v.newMount(root, root.Root(), "/", MountOptions{Source: source})
 	if h, ok := root.(*hostfs.FS); ok && h.ReadOnly() {
-		m.ReadOnly = true
+		m.attrs.Store(&mountAttrs{readOnly: true})
 	}
-	m.vfs = v
-	v.nextID++
-	v.root = m
-	v.mounts["/"] = m
-	v.list = append(v.list, m)
+	m.ns = ns
+	ns.root = m
+	ns.list = append(ns.list, m)
+	v.init = ns
 	return v
+}
+
+// newMount returns a mount of f showing root, not yet in any tree.
+// Preconditions: v.mu is held, or v is being built.
+func (v *VirtualFilesystem) newMount(f fs.Filesystem, root fs.Node, point string, o MountOptions) *Mount {
+	src := o.Source
+	if src == "" && f != nil {
+		src = f.Name()
+	}
+	m := &Mount{ID: v.nextID, FS: f, Root: root, Point: point, Source: src, FSType: o.FSType,
+		RootPath: o.RootPath, Data: o.Data, vfs: v}
+	m.attrs.Store(&mountAttrs{readOnly: o.ReadOnly, noExec: o.NoExec, flags: o.Flags})
+	v.nextID++
+	return m
 }
 
 // MountOptions modify Mount.
@@ -175,9 +231,9 @@ func (v *VirtualFilesystem) Mount(ctx *fs.Context, point string, f fs.Filesystem
 func (v *VirtualFilesystem) Bind(ctx *fs.Context, loc Location, point string, readOnly bool) error {
 	m := loc.Mount
 	return v.Mount(ctx, point, m.FS, MountOptions{
-		ReadOnly: readOnly || m.ReadOnly, NoExec: m.NoExec, Source: m.Source,
+		ReadOnly: readOnly || m.ReadOnly(), NoExec: m.NoExec(), Source: m.Source,
 		FSType: m.FSType, RootPath: path.Join("/", m.RootPath, loc.Path[len(m.Point):]),
-		Flags: m.Flags, Data: m.Data, Root: loc.Node,
+		Flags: m.Flags(), Data: m.Data, Root: loc.Node,
 	})
 }
 
@@ -207,139 +263,25 @@ func (v *VirtualFilesystem) mkdirAll(ctx *fs.Context, p string) (Location, error
 	return w.walk(root, p, true)
 }
 
-// RootLocation returns the root of the mount tree.
-func (v *VirtualFilesystem) RootLocation() Location {
-	return Location{Mount: v.root, Node: v.root.Root, Path: "/"}
-}
+// RootLocation returns the root of the first mount namespace.
+func (v *VirtualFilesystem) RootLocation() Location { return v.init.RootLocation() }
 
-// mountAt returns the mount on top of path p, or nil.
-func (v *VirtualFilesystem) mountAt(p string) *Mount {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return v.mounts[p]
-}
+// InitNamespace returns the mount namespace the sandbox starts in.
+func (v *VirtualFilesystem) InitNamespace() *MountNamespace { return v.init }
 
-// LocationIn returns the location of node, the file called name in the
-// root directory of the most recent mount of filesystem f: how the sentry
-// names a file it opens without walking a path (TIOCGPTPEER's replica, a
-// terminal installed as a program's stdio). ENOENT if f is not mounted.
+// LocationIn is the first namespace's MountNamespace.LocationIn.
 func (v *VirtualFilesystem) LocationIn(f fs.Filesystem, name string, node fs.Node) (Location, error) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	for i := len(v.list) - 1; i >= 0; i-- {
-		if m := v.list[i]; m.FS == f {
-			return Location{Mount: m, Node: node, Path: joinPath(m.Point, name)}, nil
-		}
-	}
-	return Location{}, unix.ENOENT
+	return v.init.LocationIn(f, name, node)
 }
 
-// MountInfo describes a mount for /proc/mounts.
-type MountInfo struct {
-	ID, ParentID int
-	FS           fs.Filesystem
-	Source       string
-	Point        string
-	// FSType is the type shown: the mount's FSType or its
-	// filesystem's name, with hostfs shown as 9p (as gVisor shows
-	// host-backed mounts).
-	FSType      string
-	RootPath    string
-	ReadOnly    bool
-	Flags, Data string
-}
+// Mounts is the first namespace's MountNamespace.Mounts.
+func (v *VirtualFilesystem) Mounts() []MountInfo { return v.init.Mounts() }
 
-// Mounts returns the mount table in mount order.
-func (v *VirtualFilesystem) Mounts() []MountInfo {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	out := make([]MountInfo, 0, len(v.list))
-	for _, m := range v.list {
-		pid := m.ID
-		if m.parent != nil {
-			pid = m.parent.ID
-		}
-		fstype := m.FSType
-		if fstype == "" {
-			fstype = m.FS.Name()
-			if fstype == "hostfs" {
-				fstype = "9p"
-			}
-		}
-		rp := m.RootPath
-		if rp == "" {
-			rp = "/"
-		}
-		out = append(out, MountInfo{ID: m.ID, ParentID: pid, FS: m.FS, Source: m.Source, Point: m.Point, FSType: fstype,
-			RootPath: rp, ReadOnly: m.ReadOnly, Flags: m.Flags, Data: m.Data})
-	}
-	return out
-}
+// MountsText is the first namespace's MountNamespace.MountsText.
+func (v *VirtualFilesystem) MountsText(root string) string { return v.init.MountsText(root) }
 
-// MountsText returns /proc/mounts' contents, as seen from a process whose
-// root is root (mounts outside it are hidden, points are shown relative).
-func (v *VirtualFilesystem) MountsText(root string) string {
-	var b strings.Builder
-	for _, m := range v.visibleMounts(root) {
-		opts := m.mountOptions()
-		if m.Data != "" {
-			opts += "," + m.Data
-		}
-		fmt.Fprintf(&b, "%s %s %s %s 0 0\n", escapeMount(m.Source), escapeMount(m.Point), m.FSType, opts)
-	}
-	return b.String()
-}
-
-// MountinfoText returns /proc/PID/mountinfo's contents for a process
-// whose root is root.
-func (v *VirtualFilesystem) MountinfoText(root string) string {
-	var b strings.Builder
-	for _, m := range v.visibleMounts(root) {
-		super := "rw"
-		if m.ReadOnly {
-			super = "ro"
-		}
-		if m.Data != "" {
-			super += "," + m.Data
-		}
-		fmt.Fprintf(&b, "%d %d 0:%d %s %s %s - %s %s %s\n", m.ID, m.ParentID, m.ID+20, escapeMount(m.RootPath),
-			escapeMount(m.Point), m.mountOptions(), m.FSType, escapeMount(m.Source), super)
-	}
-	return b.String()
-}
-
-// mountOptions returns the per-mount options: rw or ro, then the flags
-// (relatime unless the mount says otherwise).
-func (m MountInfo) mountOptions() string {
-	opts := "rw"
-	if m.ReadOnly {
-		opts = "ro"
-	}
-	if m.Flags != "" {
-		opts += "," + m.Flags
-	}
-	if !strings.Contains(m.Flags, "atime") {
-		opts += ",relatime"
-	}
-	return opts
-}
-
-// visibleMounts returns the mounts seen from root, in mount order, with
-// points relative to root.
-func (v *VirtualFilesystem) visibleMounts(root string) []MountInfo {
-	ms := v.Mounts()
-	sort.SliceStable(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
-	out := ms[:0]
-	for _, m := range ms {
-		p, ok := relativeTo(root, m.Point)
-		if !ok {
-			continue
-		}
-		m.Point = p
-		out = append(out, m)
-	}
-	return out
-}
+// MountinfoText is the first namespace's MountNamespace.MountinfoText.
+func (v *VirtualFilesystem) MountinfoText(root string) string { return v.init.MountinfoText(root) }
 
 // relativeTo returns p as seen from a process whose root is root.
 func relativeTo(root, p string) (string, bool) {

@@ -135,7 +135,7 @@ func RemoveXattr(ctx *fs.Context, loc Location, name string) error {
 // changeXattr makes a write's checks (EROFS, permission, a bare name) and
 // then the change, which inotify hears as IN_ATTRIB.
 func changeXattr(ctx *fs.Context, loc Location, name string, change func(fs.Xattrer) error) error {
-	if loc.Mount != nil && loc.Mount.ReadOnly {
+	if loc.Mount != nil && loc.Mount.ReadOnly() {
 		return unix.EROFS
 	}
 	if err := xattrPermission(ctx, loc, name, true); err != nil {

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 /* errname returns the symbolic name of errno value e ("ENOENT"). */
 static inline const char *errname(int e) {
@@ -48,6 +49,15 @@ static inline void reportf(long ret, const char *fmt, ...) {
 
 /* yesno prints "label: yes" or "label: no". */
 static inline void yesno(const char *label, int cond) { printf("%s: %s\n", label, cond ? "yes" : "no"); }
+
+/* wait_status waits for child pid and returns its exit status as a shell
+ * reports it (128+N when signal N killed it), -1 if waitpid fails. */
+static inline int wait_status(int pid) {
+	int st;
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
 
 /* die reports an unexpected failure on stderr and exits 99. */
 static inline void die(const char *what) {

@@ -15,6 +15,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/mqueue"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/synth"
+	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"golang.org/x/sys/unix"
 )
 
@@ -61,96 +62,130 @@ func (p *procFS) intSysctl(get func() int64, set func(int64) error, lo, hi int64
 	})
 }
 
-// ulongSysctl is a proc_doulongvec_minmax sysctl without bounds.
-func (p *procFS) ulongSysctl(get func() uint64, set func(uint64)) *synth.File {
-	return p.sysctlFile(func() string { return strconv.FormatUint(get(), 10) + "\n" }, func(data []byte) error {
-		s := strings.TrimSpace(string(data))
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			return unix.EINVAL
+// ipcOf returns the IPC namespace of the reader or writer of a file
+// (the sandbox's first for the sentry's own accesses): /proc/sysvipc and
+// the IPC sysctls are per namespace, as Linux's.
+func (p *procFS) ipcOf(ctx *fs.Context) *process.IPCNamespace {
+	if ctx != nil && ctx.Task != nil {
+		if th := thread(ctx.Task); th != nil && th.IPC() != nil {
+			return th.IPC()
 		}
-		set(v)
-		return nil
-	})
+	}
+	return p.s.IPC
 }
 
-// addSysvipc adds /proc/sysvipc.
+// ipcSysctl is sysctlFile for a value of the caller's IPC namespace.
+func (p *procFS) ipcSysctl(get func(ns *process.IPCNamespace) string, set func(ns *process.IPCNamespace, data []byte) error) *synth.File {
+	f := p.file(0644, func(ctx *fs.Context) ([]byte, error) { return []byte(get(p.ipcOf(ctx))), nil })
+	f.Set = func(ctx *fs.Context, data []byte) error {
+		if ctx != nil && ctx.Creds != nil && ctx.Creds.EffectiveUID != 0 {
+			return unix.EPERM
+		}
+		return set(p.ipcOf(ctx), data)
+	}
+	return f
+}
+
+// ipcInt is intSysctl for a value of the caller's IPC namespace.
+func (p *procFS) ipcInt(get func(ns *process.IPCNamespace) int64, set func(ns *process.IPCNamespace, v int64) error, lo, hi int64) *synth.File {
+	return p.ipcSysctl(func(ns *process.IPCNamespace) string { return strconv.FormatInt(get(ns), 10) + "\n" },
+		func(ns *process.IPCNamespace, data []byte) error {
+			v, err := parseSysctlInt(data)
+			if err != nil || v < lo || v > hi {
+				return unix.EINVAL
+			}
+			return set(ns, v)
+		})
+}
+
+// ipcUlong is a proc_doulongvec_minmax sysctl without bounds, of the
+// caller's IPC namespace.
+func (p *procFS) ipcUlong(get func(ns *process.IPCNamespace) uint64, set func(ns *process.IPCNamespace, v uint64)) *synth.File {
+	return p.ipcSysctl(func(ns *process.IPCNamespace) string { return strconv.FormatUint(get(ns), 10) + "\n" },
+		func(ns *process.IPCNamespace, data []byte) error {
+			v, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+			if err != nil {
+				return unix.EINVAL
+			}
+			set(ns, v)
+			return nil
+		})
+}
+
+// addSysvipc adds /proc/sysvipc: the reader's IPC namespace's objects.
 func (p *procFS) addSysvipc(r *synth.Dir) {
-	ns := p.s.IPC
-	if ns == nil {
+	if p.s.IPC == nil {
 		return
 	}
 	d := p.dir()
-	d.Add("shm", p.text(func(*fs.Context) string { return ns.Shm.ProcText() }))
-	d.Add("sem", p.text(func(*fs.Context) string { return ns.Sem.ProcText() }))
-	d.Add("msg", p.text(func(*fs.Context) string { return ns.Msg.ProcText() }))
+	d.Add("shm", p.text(func(ctx *fs.Context) string { return p.ipcOf(ctx).Shm.ProcText() }))
+	d.Add("sem", p.text(func(ctx *fs.Context) string { return p.ipcOf(ctx).Sem.ProcText() }))
+	d.Add("msg", p.text(func(ctx *fs.Context) string { return p.ipcOf(ctx).Msg.ProcText() }))
 	r.Add("sysvipc", d)
 }
 
 // addIPCSysctls adds the System V limits to /proc/sys/kernel.
 func (p *procFS) addIPCSysctls(kern *synth.Dir) {
-	ns := p.s.IPC
-	if ns == nil {
+	if p.s.IPC == nil {
 		return
 	}
-	shm, sem, msg := ns.Shm, ns.Sem, ns.Msg
-	kern.Add("shmmax", p.ulongSysctl(shm.Max, shm.SetMax))
-	kern.Add("shmall", p.ulongSysctl(shm.All, shm.SetAll))
-	kern.Add("shmmni", p.intSysctl(func() int64 { return int64(shm.MNI()) }, shm.SetMNI, 0, math.MaxInt32))
-	kern.Add("shm_rmid_forced", p.intSysctl(func() int64 {
-		if shm.RmidForced() {
+	type ns = process.IPCNamespace
+	kern.Add("shmmax", p.ipcUlong(func(n *ns) uint64 { return n.Shm.Max() }, func(n *ns, v uint64) { n.Shm.SetMax(v) }))
+	kern.Add("shmall", p.ipcUlong(func(n *ns) uint64 { return n.Shm.All() }, func(n *ns, v uint64) { n.Shm.SetAll(v) }))
+	kern.Add("shmmni", p.ipcInt(func(n *ns) int64 { return int64(n.Shm.MNI()) }, func(n *ns, v int64) error { return n.Shm.SetMNI(v) }, 0, math.MaxInt32))
+	kern.Add("shm_rmid_forced", p.ipcInt(func(n *ns) int64 {
+		if n.Shm.RmidForced() {
 			return 1
 		}
 		return 0
-	}, func(v int64) error { shm.SetRmidForced(v == 1); return nil }, 0, 1))
-	kern.Add("shm_next_id", p.intSysctl(func() int64 { return int64(shm.NextID()) }, shm.SetNextID, 0, math.MaxInt32))
-	msgLimit := func(i int) func() int64 {
-		return func() int64 {
-			a, b, c := msg.Limits()
+	}, func(n *ns, v int64) error { n.Shm.SetRmidForced(v == 1); return nil }, 0, 1))
+	kern.Add("shm_next_id", p.ipcInt(func(n *ns) int64 { return int64(n.Shm.NextID()) }, func(n *ns, v int64) error { return n.Shm.SetNextID(v) }, 0, math.MaxInt32))
+	msgLimit := func(i int) func(n *ns) int64 {
+		return func(n *ns) int64 {
+			a, b, c := n.Msg.Limits()
 			return int64([]int32{a, b, c}[i])
 		}
 	}
-	kern.Add("msgmax", p.intSysctl(msgLimit(0), msg.SetMax, 0, math.MaxInt32))
-	kern.Add("msgmnb", p.intSysctl(msgLimit(1), msg.SetMNB, 0, math.MaxInt32))
-	kern.Add("msgmni", p.intSysctl(msgLimit(2), msg.SetMNI, 0, math.MaxInt32))
+	kern.Add("msgmax", p.ipcInt(msgLimit(0), func(n *ns, v int64) error { return n.Msg.SetMax(v) }, 0, math.MaxInt32))
+	kern.Add("msgmnb", p.ipcInt(msgLimit(1), func(n *ns, v int64) error { return n.Msg.SetMNB(v) }, 0, math.MaxInt32))
+	kern.Add("msgmni", p.ipcInt(msgLimit(2), func(n *ns, v int64) error { return n.Msg.SetMNI(v) }, 0, math.MaxInt32))
 	kern.Add("auto_msgmni", p.intSysctl(func() int64 { return 0 }, func(int64) error { return nil }, 0, 1))
-	kern.Add("msg_next_id", p.intSysctl(func() int64 { return int64(msg.NextID()) }, msg.SetNextID, 0, math.MaxInt32))
-	kern.Add("sem", p.sysctlFile(func() string {
-		l := sem.Limits()
+	kern.Add("msg_next_id", p.ipcInt(func(n *ns) int64 { return int64(n.Msg.NextID()) }, func(n *ns, v int64) error { return n.Msg.SetNextID(v) }, 0, math.MaxInt32))
+	kern.Add("sem", p.ipcSysctl(func(n *ns) string {
+		l := n.Sem.Limits()
 		return fmt.Sprintf("%d\t%d\t%d\t%d\n", l[0], l[1], l[2], l[3])
-	}, func(data []byte) error {
+	}, func(n *ns, data []byte) error {
 		vals, err := parseSysctlInts(data, 4)
 		if err != nil {
 			return err
 		}
-		l := sem.Limits()
+		l := n.Sem.Limits()
 		for i, v := range vals {
 			if v < math.MinInt32 || v > math.MaxInt32 {
 				return unix.EINVAL
 			}
 			l[i] = int32(v)
 		}
-		return sem.SetLimits(l)
+		return n.Sem.SetLimits(l)
 	}))
-	kern.Add("sem_next_id", p.intSysctl(func() int64 { return int64(sem.NextID()) }, sem.SetNextID, 0, math.MaxInt32))
+	kern.Add("sem_next_id", p.ipcInt(func(n *ns) int64 { return int64(n.Sem.NextID()) }, func(n *ns, v int64) error { return n.Sem.SetNextID(v) }, 0, math.MaxInt32))
 }
 
-// mqueueSysctls returns /proc/sys/fs/mqueue.
+// mqueueSysctls returns /proc/sys/fs/mqueue: the caller's IPC
+// namespace's limits.
 func (p *procFS) mqueueSysctls() *synth.Dir {
 	d := p.dir()
-	ns := p.s.IPC
-	if ns == nil {
+	if p.s.IPC == nil {
 		return d
 	}
-	r := ns.MQueue
 	field := func(name string, ptr func(l *mqueue.Limits) *int64, lo, hi int64) {
-		d.Add(name, p.intSysctl(func() int64 {
-			l := r.Limits()
+		d.Add(name, p.ipcInt(func(n *process.IPCNamespace) int64 {
+			l := n.MQueue.Limits()
 			return *ptr(&l)
-		}, func(v int64) error {
-			l := r.Limits()
+		}, func(n *process.IPCNamespace, v int64) error {
+			l := n.MQueue.Limits()
 			*ptr(&l) = v
-			r.SetLimits(l)
+			n.MQueue.SetLimits(l)
 			return nil
 		}, lo, hi))
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/inotify"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/lock"
+	"github.com/runsc-lite/runsc-lite/sentry/fs/nsfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/synth"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
@@ -141,20 +142,29 @@ func (p *procFS) buildSys() *synth.Dir {
 	kern := p.dir()
 	// hostname and domainname are writable as on Linux (sethostname's
 	// limit: 64 bytes); an OCI config's linux.sysctl may set them.
-	uts := func(name string, field *string) {
-		f := p.file(0644, func(*fs.Context) ([]byte, error) { return []byte(*field + "\n"), nil })
+	// They are the reader's UTS namespace's.
+	utsOf := func(ctx *fs.Context) *process.UTSNamespace {
+		if ctx != nil && ctx.Task != nil {
+			if th := thread(ctx.Task); th != nil {
+				return th.UTS()
+			}
+		}
+		return p.s.InitUTS()
+	}
+	uts := func(name string, get func(*process.UTSNamespace) string, set func(*process.UTSNamespace, string)) {
+		f := p.file(0644, func(ctx *fs.Context) ([]byte, error) { return []byte(get(utsOf(ctx)) + "\n"), nil })
 		f.Set = func(ctx *fs.Context, data []byte) error {
 			v := strings.TrimSuffix(string(data), "\n")
 			if len(v) > 64 {
 				return unix.EINVAL
 			}
-			*field = v
+			set(utsOf(ctx), v)
 			return nil
 		}
 		kern.Add(name, f)
 	}
-	uts("hostname", &p.s.Hostname)
-	uts("domainname", &p.s.Domainname)
+	uts("hostname", func(u *process.UTSNamespace) string { h, _ := u.Names(); return h }, (*process.UTSNamespace).SetHostname)
+	uts("domainname", func(u *process.UTSNamespace) string { _, d := u.Names(); return d }, (*process.UTSNamespace).SetDomainname)
 	kern.Add("ostype", p.static("Linux\n"))
 	kern.Add("osrelease", p.text(func(*fs.Context) string { return KernelRelease + "\n" }))
 	kern.Add("version", p.text(func(*fs.Context) string { return KernelVersion + "\n" }))
@@ -376,6 +386,7 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 		loc := th.FS.Root()
 		return loc, loc.Path, nil
 	}})
+	d.Add("ns", p.nsDir(t, th, next))
 	fdDir := synth.NewDir(p.taskAttr(t, 0500, next()))
 	fdDir.List = func(ctx *fs.Context) []fs.Dirent { return p.listFDs(th, unix.DT_LNK) }
 	fdDir.Find = func(ctx *fs.Context, name string) (fs.Node, error) { return p.findFD(t, th, name) }
@@ -411,6 +422,26 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 		}
 		return fmt.Appendf(nil, "%08x\n", th.TG.Personality()), nil
 	})
+	return d
+}
+
+// nsDir builds /proc/PID/ns: a magic link per namespace kind, reading
+// "mnt:[4026532193]" and opening to the namespace's nsfs file (setns).
+func (p *procFS) nsDir(t *kernel.Task, th *process.Thread, next func() int) *synth.Dir {
+	d := synth.NewDir(p.taskAttr(t, 0511, next()))
+	for _, k := range nsfs.Kinds {
+		d.Add(k.Name, &magicLink{attr: p.taskAttr(t, 0777, next()), resolve: func(ctx *fs.Context) (vfs.Location, string, error) {
+			if th == nil {
+				return vfs.Location{}, "", unix.ENOENT
+			}
+			ns := p.s.Namespace(th, k.Name)
+			if ns == nil {
+				return vfs.Location{}, "", unix.ENOENT
+			}
+			name := nsfs.LinkTarget(k, ns)
+			return vfs.AnonLocation(name, &nsfs.Node{Kind: k, NS: ns}), name, nil
+		}})
+	}
 	return d
 }
 
@@ -722,12 +753,15 @@ func (p *procFS) taskStatm(t *kernel.Task) string {
 }
 
 // vfsOf returns the mount namespace th sees (the sandbox's first one when
-// th is nil).
-func (p *procFS) vfsOf(th *process.Thread) (*vfs.VirtualFilesystem, string) {
+// th is nil) and th's root in it.
+func (p *procFS) vfsOf(th *process.Thread) (*vfs.MountNamespace, string) {
 	if th != nil && th.FS != nil {
-		return th.FS.VFS(), th.FS.Root().Path
+		return th.FS.Namespace(), th.FS.Root().Path
 	}
-	return p.s.VFS, "/"
+	if p.s.VFS == nil {
+		return nil, "/"
+	}
+	return p.s.VFS.InitNamespace(), "/"
 }
 
 func (p *procFS) mountsFor(th *process.Thread) string {

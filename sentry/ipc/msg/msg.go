@@ -450,6 +450,21 @@ func (r *Registry) Remove(c Caller, id int32) error {
 	if err != nil {
 		return err
 	}
+	r.removeLocked(q)
+	return nil
+}
+
+// RemoveAll removes every queue, as Linux does when an IPC namespace dies.
+func (r *Registry) RemoveAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, q := range r.table.All() {
+		r.removeLocked(q)
+	}
+}
+
+// removeLocked is IPC_RMID of q. Preconditions: r.mu is held.
+func (r *Registry) removeLocked(q *Queue) {
 	q.dead = true
 	r.table.Remove(q)
 	for _, m := range q.msgs {
@@ -464,7 +479,6 @@ func (r *Registry) Remove(c Caller, id int32) error {
 	}
 	q.receivers = nil
 	q.wakeSendersLocked(true)
-	return nil
 }
 
 // Info is msgctl IPC_INFO (usage false) and MSG_INFO (usage true), and the

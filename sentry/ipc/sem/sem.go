@@ -565,6 +565,21 @@ func (r *Registry) Remove(c Caller, id int32) error {
 	if err != nil {
 		return err
 	}
+	r.removeLocked(s)
+	return nil
+}
+
+// RemoveAll removes every set, as Linux does when an IPC namespace dies.
+func (r *Registry) RemoveAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.table.All() {
+		r.removeLocked(s)
+	}
+}
+
+// removeLocked is IPC_RMID of s. Preconditions: r.mu is held.
+func (r *Registry) removeLocked(s *Set) {
 	s.dead = true
 	r.table.Remove(s)
 	r.usedSems -= len(s.sems)
@@ -581,7 +596,6 @@ func (r *Registry) Remove(c Caller, id int32) error {
 		w.wq.NotifyAll()
 	}
 	s.pending = nil
-	return nil
 }
 
 // Info is semctl IPC_INFO (usage false) and SEM_INFO (usage true): struct

@@ -152,3 +152,25 @@ func TestRemoveWakesWaitersAndUndo(t *testing.T) {
 		t.Fatalf("semop on a removed set = %v, want EIDRM", got)
 	}
 }
+
+// TestRemoveAll: a dying IPC namespace's sets go, and their budget with
+// them.
+func TestRemoveAll(t *testing.T) {
+	b := ipc.NewBudget(1 << 20)
+	r := NewRegistry(b)
+	for range 3 {
+		if _, err := r.Get(Caller{}, linux.IPC_PRIVATE, 4, 0600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.Used() == 0 {
+		t.Fatal("sets charged nothing")
+	}
+	r.RemoveAll()
+	if b.Used() != 0 {
+		t.Errorf("budget still charged %d after RemoveAll", b.Used())
+	}
+	if info, _ := r.Info(true); info.SemUsz != 0 {
+		t.Errorf("%d sets left", info.SemUsz)
+	}
+}

@@ -372,6 +372,21 @@ func (r *Registry) Remove(c Caller, id int32) error {
 	return nil
 }
 
+// RemoveAll is IPC_RMID of every segment, as Linux does when an IPC
+// namespace dies: attached ones go at their last detach.
+func (r *Registry) RemoveAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.table.All() {
+		if s.nattch > 0 {
+			s.perm.Mode |= linux.SHM_DEST
+			r.table.MakePrivate(s)
+			continue
+		}
+		r.destroyLocked(s)
+	}
+}
+
 // Lock is shmctl SHM_LOCK (lock) and SHM_UNLOCK. Without CAP_IPC_LOCK the
 // caller must own or have created the segment (EPERM), and to lock, have
 // a non-zero RLIMIT_MEMLOCK (EPERM) that the user's locked segments stay

@@ -1,0 +1,63 @@
+package test
+
+// Namespaces and mounts inside the sandbox (issue 15 item 6): the same
+// programs make mount namespaces, mount, bind, propagate, unmount and
+// pivot_root natively (as root, in a namespace of their own, so the host
+// is untouched) and in the sandbox; outputs must match.
+
+import (
+	"os/exec"
+	"testing"
+)
+
+// TestMountNamespaces: test/c/mountns.c — bind/rbind, remount read-only,
+// MS_MOVE, shared/slave/private/unbindable propagation, a child's own
+// namespace and a peer across namespaces, /proc/PID/ns/mnt and setns,
+// umount2's errors and MNT_DETACH, pivot_root (also "." "."), chroot and
+// proc inside, EPERM without CAP_SYS_ADMIN; mountinfo compared.
+func TestMountNamespaces(t *testing.T) {
+	needRoot(t)
+	compareC(t, "mountns", 0)
+}
+
+// bwrapProbe runs inside `bwrap --ro-bind / / --proc /proc --dev /dev`:
+// the new /dev's entries, the read-only root, and the type and ro/rw of
+// the mounts bwrap made (the top mount of each of its points; flags
+// inherited from the host's own mounts are left out, they are the
+// host's).
+const bwrapProbe = `ls /dev; touch /x 2>/dev/null; echo "touch / status $?"
+for p in /dev /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /dev/pts /proc; do
+	awk -v p="$p" '$5 == p { o = $6; sub(/,.*/, "", o); top = $5 " " o " " $(NF-2) } END { print top }' /proc/self/mountinfo
+done
+echo ok > /dev/null && echo "/dev/null writable"
+ls /proc/self/fd >/dev/null && echo "/proc works"`
+
+// TestBwrap: Debian's bubblewrap builds its sandbox inside ours (a mount
+// namespace, a tmpfs root it pivots into, recursive read-only binds it
+// checks through /proc/self/mountinfo, a new /dev with bound device
+// nodes and devpts) and runs the probe, as natively.
+func TestBwrap(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("skipped: bwrap is not installed (apt-get install -y bubblewrap; .ci/run installs it)")
+	}
+	compare(t, cmpCase{argv: []string{"bwrap", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"}})
+	compare(t, cmpCase{argv: []string{"bwrap", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "sh", "-c", bwrapProbe}, stderr: true})
+}
+
+// TestUTSNamespaces: test/c/utsns.c — unshare and clone with CLONE_NEWUTS,
+// the new namespace's names in uname and /proc/sys/kernel, the parent's
+// untouched, setns by /proc/PID/ns/uts, EPERM without CAP_SYS_ADMIN.
+func TestUTSNamespaces(t *testing.T) {
+	needRoot(t)
+	compareC(t, "utsns", 0)
+}
+
+// TestIPCNamespaces: test/c/ipcns.c — a new IPC namespace has none of the
+// parent's System V objects or POSIX queues and its own under the same
+// key, /proc/sysvipc is the reader's, setns joins it, CLONE_SYSVSEM with
+// it is EINVAL, EPERM without CAP_SYS_ADMIN.
+func TestIPCNamespaces(t *testing.T) {
+	needRoot(t)
+	compareC(t, "ipcns", 0)
+}

@@ -786,6 +786,11 @@ func Access(ctx *fs.Context, loc Location, mode uint32) error {
 	if mode&2 != 0 && loc.Mount != nil && loc.Mount.ReadOnly() && (typ == unix.S_IFREG || typ == unix.S_IFDIR || typ == unix.S_IFLNK) {
 		return unix.EROFS
 	}
+	// As Linux's do_faccessat: X_OK of a regular file on a noexec mount
+	// is EACCES whatever its mode, so that LookPath agrees with execve.
+	if mode&1 != 0 && typ == unix.S_IFREG && loc.Mount != nil && loc.Mount.NoExec() {
+		return unix.EACCES
+	}
 	st, err := loc.Node.Stat(ctx)
 	if err != nil {
 		return err

@@ -25,7 +25,7 @@ type CloneOptions struct {
 	OnCreate func(nt *Thread)
 }
 
-const unsupportedCloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP |
+const unsupportedCloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP |
 	unix.CLONE_NEWTIME | unix.CLONE_IO
 
 // Clone creates a thread (CLONE_THREAD) or a process and starts it. The
@@ -49,13 +49,24 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		// A shared root and cwd cannot be in two namespaces.
 		return nil, unix.EINVAL
 	}
+	if f&unix.CLONE_THREAD != 0 && (f&unix.CLONE_NEWPID != 0 || t.ChildPIDNS() != t.PIDNS()) {
+		// A thread group lives in one PID namespace.
+		return nil, unix.EINVAL
+	}
 	if f&unsupportedCloneFlags != 0 {
 		return nil, unix.EPERM
 	}
 	s := t.S
 	creds := t.Credentials()
-	if f&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC) != 0 && !creds.HasCapability(linux.CAP_SYS_ADMIN) {
+	if f&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC|unix.CLONE_NEWPID) != 0 && !creds.HasCapability(linux.CAP_SYS_ADMIN) {
 		return nil, unix.EPERM
+	}
+	pidns := t.ChildPIDNS()
+	if f&unix.CLONE_NEWPID != 0 {
+		var err error
+		if pidns, err = newChildPIDNS(pidns); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.chargeTask(creds, t.TG.cgroup, t.nprocLimit(), true); err != nil {
 		return nil, err
@@ -135,6 +146,12 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			ReuseKey: t.MM().AddressSpace(),
 		})
 		nt.Task.Ext = nt
+		nt.pidns = t.pidns
+		if err := pidNSLinks(nt.pidns, nt.Task.TID(), nil); err != nil {
+			s.releaseTask(nt)
+			nt.FDs.Release()
+			return nil, err
+		}
 		tg.mu.Lock()
 		if tg.exiting {
 			tg.mu.Unlock()
@@ -185,6 +202,16 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			exitSignal: o.ExitSignal,
 			cgroup:     tg.cgroup,
 		}
+		if !pidns.IsRoot() {
+			nt.pidns = pidns
+		}
+		if err := pidNSLinks(nt.pidns, ntg.tgid, ntg); err != nil {
+			nt.TG = ntg
+			s.releaseTask(nt)
+			nt.FDs.Release()
+			m.DecUsers()
+			return nil, err
+		}
 		if ntg.cgroup != nil {
 			ntg.cgroup.add(ntg)
 		}
@@ -219,11 +246,13 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		ntg.CPULimitChanged()
 	}
 
-	tid := primitive.Int32(nt.TID())
+	tid := primitive.Int32(t.PIDOfTask(nt.TID()))
 	if f&unix.CLONE_PARENT_SETTID != 0 {
 		tid.CopyOut(t, hostarch.Addr(o.ParentTID))
 	}
 	if f&unix.CLONE_CHILD_SETTID != 0 {
+		// The child's own view of its TID.
+		tid = primitive.Int32(nt.PIDOfTask(nt.TID()))
 		nt.TG.MM().CopyOut(o.ChildTID, []byte{byte(tid), byte(tid >> 8), byte(tid >> 16), byte(tid >> 24)})
 	}
 	// CLONE_SYSVSEM shares the SEM_UNDO list (made now if the creator

@@ -25,6 +25,9 @@ type sandboxNamespaces struct {
 	// utsOnce guards uts, the first UTS namespace.
 	utsOnce sync.Once
 	uts     *UTSNamespace
+	// pidOnce guards pid, the sandbox's own PID namespace (pidns.go).
+	pidOnce sync.Once
+	pid     *PIDNamespace
 }
 
 // Namespace returns the namespace of kind (nsfs.Kind.Name) th is in.
@@ -49,15 +52,23 @@ func (s *Sandbox) Namespace(th *Thread, kind string) nsfs.Namespace {
 			return nil
 		}
 		return ns
+	case "pid":
+		if th != nil {
+			return th.PIDNS()
+		}
+		return s.RootPIDNS()
 	case "pid_for_children":
-		kind = "pid"
+		if th != nil {
+			return th.ChildPIDNS()
+		}
+		return s.RootPIDNS()
 	case "time_for_children":
 		kind = "time"
 	}
 	s.namespaces.once.Do(func() {
 		s.namespaces.byKind = make(map[string]*fixedNamespace)
 		for _, k := range nsfs.Kinds {
-			if k.Name != "mnt" && k.Name != "uts" && k.Name != "ipc" && k.Name != "pid_for_children" && k.Name != "time_for_children" {
+			if k.Name != "mnt" && k.Name != "uts" && k.Name != "ipc" && k.Name != "pid" && k.Name != "pid_for_children" && k.Name != "time_for_children" {
 				s.namespaces.byKind[k.Name] = &fixedNamespace{ino: nsfs.NewIno()}
 			}
 		}

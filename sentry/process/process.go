@@ -377,6 +377,11 @@ type Thread struct {
 	// ipc is the thread's IPC namespace (nil: the sandbox's first),
 	// as uts.
 	ipc atomic.Pointer[IPCNamespace]
+	// pidns is the thread's PID namespace (nil: the sandbox's own),
+	// fixed at creation; childPIDNS is the one its new processes go
+	// into when unshare or setns changed it (pidns.go).
+	pidns      *PIDNamespace
+	childPIDNS atomic.Pointer[PIDNamespace]
 
 	// Regs are the application registers while the thread is in the
 	// sentry.

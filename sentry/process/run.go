@@ -326,6 +326,8 @@ func (t *Thread) exitThread() {
 		tg.cgroup.remove(tg)
 	}
 	s := tg.s
+	// The init of a nested PID namespace takes its namespace with it.
+	s.pidNSInitExited(tg)
 	s.mu.Lock()
 	oldParent := tg.parent
 	children := make([]*ThreadGroup, 0, len(tg.children))

@@ -169,6 +169,7 @@ func (tg *ThreadGroup) send(target *Thread, info *linux.SignalInfo, sender *Thre
 	if !validSignal(sig) {
 		return unix.EINVAL
 	}
+	info = tg.localSignalInfo(info)
 	gs := tg.signals()
 	// Whatever happens below, a signalfd reader or watcher re-checks
 	// what is pending once the group's lock is released.
@@ -285,7 +286,28 @@ func (tg *ThreadGroup) initIgnoresLocked(sig int, info *linux.SignalInfo, sender
 	if tg.unkillable {
 		return !(fromOutside(info) && (sig == int(linux.SIGKILL) || sig == int(linux.SIGSTOP)))
 	}
+	if ns := tg.nestedInitOf(); ns != nil {
+		// A nested namespace's init: what its own namespace sends
+		// it (itself included, as Linux's SIGNAL_UNKILLABLE), and
+		// what an ancestor's sends but SIGKILL and SIGSTOP.
+		if sender == nil {
+			return false
+		}
+		return ns.Contains(sender) || (sig != int(linux.SIGKILL) && sig != int(linux.SIGSTOP))
+	}
 	return sender != nil && sender.TG != tg && tg.s.init == tg
+}
+
+// nestedInitOf returns the nested PID namespace tg is the init of, or nil.
+func (tg *ThreadGroup) nestedInitOf() *PIDNamespace {
+	if tg.leader == nil {
+		return nil
+	}
+	ns := tg.leader.pidns
+	if ns == nil || ns.parent == nil || ns.Init() != tg {
+		return nil
+	}
+	return ns
 }
 
 // initDrops reports whether init-like tg drops sig, described by info,
@@ -298,7 +320,7 @@ func (tg *ThreadGroup) initDrops(sig int, info *linux.SignalInfo) bool {
 	if tg.unkillable {
 		return !(fromOutside(info) && sig == int(linux.SIGSTOP))
 	}
-	return tg.s.init == tg && fromOtherProcess(info, tg)
+	return (tg.s.init == tg || tg.nestedInitOf() != nil) && fromOtherProcess(info, tg)
 }
 
 // fromOutside reports whether info is a signal sent from outside the
@@ -314,7 +336,7 @@ func fromOtherProcess(info *linux.SignalInfo, tg *ThreadGroup) bool {
 	switch info.Code {
 	case linux.SI_USER, linux.SI_QUEUE, linux.SI_TKILL:
 		pid := info.PID()
-		return pid != 0 && pid != tg.tgid
+		return pid != 0 && pid != tg.ownPID()
 	}
 	return false
 }

@@ -40,8 +40,13 @@ func (tg *ThreadGroup) ChildSubreaper() bool {
 // nearest living ancestor that is a child subreaper, or init.
 // Preconditions: s.mu is held.
 func (s *Sandbox) newReaperLocked(tg *ThreadGroup) *ThreadGroup {
+	// In a nested PID namespace, its init (pidns.go).
+	init := pidNSReaperLocked(tg)
+	if init == nil {
+		init = s.init
+	}
 	if tg.hasChildSubreaper {
-		for a := tg.parent; a != nil && a != s.init; a = a.parent {
+		for a := tg.parent; a != nil && a != init && a != s.init; a = a.parent {
 			if !a.childSubreaper || a.zombie {
 				continue
 			}
@@ -53,5 +58,5 @@ func (s *Sandbox) newReaperLocked(tg *ThreadGroup) *ThreadGroup {
 			}
 		}
 	}
-	return s.init
+	return init
 }

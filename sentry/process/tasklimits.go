@@ -116,6 +116,7 @@ func (s *Sandbox) PidsRefused() uint64 {
 // Preconditions: s.mu is held.
 func (s *Sandbox) releaseTaskLocked(t *Thread) {
 	s.unchargeTaskLocked(t.Credentials().RealUID, t.TG.cgroup)
+	pidNSUnlink(t)
 	s.Kernel.Reap(t.Task)
 }
 

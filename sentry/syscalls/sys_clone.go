@@ -24,7 +24,7 @@ func doClone(t *process.Thread, o process.CloneOptions) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return uintptr(nt.TID()), nil
+	return uintptr(t.PIDOfTask(nt.TID())), nil
 }
 
 // Clone: clone(flags, stack, parent_tid, child_tid, tls) on x86-64.
@@ -389,6 +389,11 @@ func Wait4(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if pid == -1<<31 {
 		return 0, unix.ESRCH
 	}
+	if pid > 0 {
+		pid = kernelPID(t, pid)
+	} else if pid < -1 {
+		pid = -kernelPID(t, -pid)
+	}
 	res, err := t.Wait(process.WaitOptions{
 		PID:     pid,
 		NoHang:  opts&unix.WNOHANG != 0,
@@ -405,7 +410,7 @@ func Wait4(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err := copyOutWaitRusage(t, a.Ptr(3), res); err != nil {
 		return 0, err
 	}
-	return uintptr(res.PID), nil
+	return uintptr(t.PIDOfTask(res.PID)), nil
 }
 
 // copyOutWaitRusage writes the rusage of wait4 and waitid (the reaped
@@ -448,12 +453,12 @@ func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if id <= 0 {
 			return 0, unix.EINVAL
 		}
-		o.PID = id
+		o.PID = kernelPID(t, id)
 	case unix.P_PGID:
 		if id < 0 {
 			return 0, unix.EINVAL
 		}
-		o.PID = -id
+		o.PID = -kernelPID(t, id)
 		if id == 0 {
 			o.PID = 0
 		}
@@ -488,7 +493,7 @@ func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		var si linux.SignalInfo
 		if res.PID != 0 {
 			si.Signo = int32(unix.SIGCHLD)
-			si.SetPID(res.PID)
+			si.SetPID(t.PIDOfTask(res.PID))
 			si.SetUID(int32(res.UID))
 			if _, ok := res.Status.Stopped(); ok && res.Trapped {
 				// A tracee's ptrace-stop: the whole report
@@ -652,10 +657,10 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 
 // unshareNamespaces are unshare's namespace flags the sandbox does not
 // make yet: they are refused with EPERM, as clone refuses them. Mount,
-// UTS and IPC namespaces (CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC) are
-// made.
+// UTS, IPC and PID namespaces (CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC,
+// CLONE_NEWPID) are made.
 const unshareNamespaces = unix.CLONE_NEWNET |
-	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
+	unix.CLONE_NEWUSER | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
 
 // Unshare is unshare(2): the calling thread stops sharing its filesystem
 // context (root, cwd, umask) and descriptor table with the threads and
@@ -666,7 +671,7 @@ const unshareNamespaces = unix.CLONE_NEWNET |
 func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	flags := uint64(a[0])
 	const known = unix.CLONE_THREAD | unix.CLONE_FS | unix.CLONE_SIGHAND | unix.CLONE_VM |
-		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unshareNamespaces
+		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWPID | unshareNamespaces
 	if flags&^known != 0 {
 		return 0, unix.EINVAL
 	}
@@ -696,6 +701,12 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	if flags&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC) != 0 && !t.Credentials().HasCapability(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
+	}
+	if flags&unix.CLONE_NEWPID != 0 {
+		// The caller's next child is the new namespace's init.
+		if err := t.UnsharePIDNS(); err != nil {
+			return 0, err
+		}
 	}
 	if flags&unix.CLONE_FS != 0 {
 		t.FS = t.FS.Fork()

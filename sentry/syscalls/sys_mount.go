@@ -101,7 +101,8 @@ func Mount(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		f = tmpfs.New(01777, 0, 0)
 		o.Source = "tmpfs"
 	case "proc":
-		f = procfs.New(t.S)
+		// An instance for the mounter's PID namespace.
+		f = procfs.NewForPIDNS(t.S, t.PIDNS())
 		o.Source = "proc"
 	case "sysfs":
 		f = sysfs.New(t.S.Kernel.NumCPUs())

@@ -2,7 +2,8 @@ package syscalls
 
 // setns(2): joining a namespace named by a /proc/PID/ns file (sentry/fs/nsfs)
 // or by a pidfd. Mount, UTS and IPC namespaces are real
-// (sentry/vfs/mountns.go, sentry/process/namespaces.go, ipc.go); of every
+// (sentry/vfs/mountns.go, sentry/process/namespaces.go, ipc.go), and so
+// are PID namespaces for the caller's children (pidns.go); of every
 // other kind the sandbox has one,
 // so joining it changes nothing.
 
@@ -86,6 +87,16 @@ func Setns(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			return 0, unix.EINVAL
 		}
 		t.SetIPC(ns)
+	}
+	if pidNS, ok := target[unix.CLONE_NEWPID]; ok {
+		ns, ok := pidNS.(*process.PIDNamespace)
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		// The caller's next children go into ns.
+		if err := t.SetChildPIDNS(ns); err != nil {
+			return 0, err
+		}
 	}
 	if user, ok := target[unix.CLONE_NEWUSER]; ok && user == t.S.Namespace(t, "user") {
 		// Joining one's own user namespace is EINVAL, as Linux.

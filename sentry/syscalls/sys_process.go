@@ -25,18 +25,18 @@ const (
 )
 
 func Getpid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.TG.TGID()), nil
+	return uintptr(t.PIDOf(t.TG)), nil
 }
 
 func Getppid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if p := t.Task.Parent(); p != nil {
-		return uintptr(p.TGID()), nil
+		return uintptr(t.PIDOfTask(p.TGID())), nil
 	}
 	return 0, nil
 }
 
 func Gettid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.TID()), nil
+	return uintptr(t.PIDOfTask(t.TID())), nil
 }
 
 func Getuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -103,14 +103,14 @@ func groupOf(t *process.Thread, pid int32) (*process.ThreadGroup, error) {
 	if pid == 0 {
 		return t.TG, nil
 	}
-	if tg := t.S.ThreadGroupByID(pid); tg != nil {
+	if tg := t.S.ThreadGroupByID(kernelPID(t, pid)); tg != nil {
 		return tg, nil
 	}
 	return nil, unix.ESRCH
 }
 
 func Getpgrp(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.TG.ProcessGroup()), nil
+	return uintptr(t.PIDOfTask(t.TG.ProcessGroup())), nil
 }
 
 func Getpgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -118,7 +118,7 @@ func Getpgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return uintptr(tg.ProcessGroup()), nil
+	return uintptr(t.PIDOfTask(tg.ProcessGroup())), nil
 }
 
 func Getsid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -126,7 +126,7 @@ func Getsid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return uintptr(tg.Session()), nil
+	return uintptr(t.PIDOfTask(tg.Session())), nil
 }
 
 func Setpgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -138,12 +138,15 @@ func Setpgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if pgid < 0 {
 		return 0, unix.EINVAL
 	}
+	if pgid = kernelPID(t, pgid); pgid == noSuchPID {
+		return 0, unix.EPERM
+	}
 	return 0, t.TG.SetProcessGroup(tg, pgid)
 }
 
 func Setsid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	sid, err := t.TG.SetSession()
-	return uintptr(sid), err
+	return uintptr(t.PIDOfTask(sid)), err
 }
 
 func Exit(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -158,7 +161,7 @@ func ExitGroup(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 
 func SetTidAddress(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	t.ClearChildTID = a.Ptr(0)
-	return uintptr(t.TID()), nil
+	return uintptr(t.PIDOfTask(t.TID())), nil
 }
 
 func SetRobustList(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {

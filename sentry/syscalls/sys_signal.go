@@ -207,14 +207,15 @@ func killTargets(t *process.Thread, pid int32) ([]*process.ThreadGroup, error) {
 	var targets []*process.ThreadGroup
 	switch {
 	case pid > 0:
-		if tg := t.S.ThreadGroupByID(pid); tg != nil {
+		if tg := t.S.ThreadGroupByID(kernelPID(t, pid)); tg != nil {
 			targets = append(targets, tg)
 		}
 	case pid == 0:
 		targets = t.S.ProcessGroupMembers(t.TG.ProcessGroup())
 	case pid == -1:
+		ns := t.PIDNS()
 		for _, tg := range t.S.ThreadGroups() {
-			if tg != t.S.Init() && tg != t.TG {
+			if tg != t.S.Init() && tg != t.TG && tg != ns.Init() && tg.Leader() != nil && ns.Contains(tg.Leader()) {
 				targets = append(targets, tg)
 			}
 		}
@@ -222,7 +223,7 @@ func killTargets(t *process.Thread, pid int32) ([]*process.ThreadGroup, error) {
 		if pid == -1<<31 {
 			return nil, unix.ESRCH
 		}
-		targets = t.S.ProcessGroupMembers(-pid)
+		targets = t.S.ProcessGroupMembers(kernelPID(t, -pid))
 	}
 	if len(targets) == 0 {
 		return nil, unix.ESRCH
@@ -267,12 +268,12 @@ func Kill(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 
 // findThread returns the live thread tid, in thread group tgid if tgid > 0.
 func findThread(t *process.Thread, tgid, tid int32) *process.Thread {
-	tk := t.S.Kernel.TaskByTID(tid)
+	tk := t.S.Kernel.TaskByTID(kernelPID(t, tid))
 	if tk == nil {
 		return nil
 	}
 	th, ok := tk.Ext.(*process.Thread)
-	if !ok || (tgid > 0 && th.TG.TGID() != tgid) {
+	if !ok || (tgid > 0 && th.TG.TGID() != kernelPID(t, tgid)) {
 		return nil
 	}
 	return th
@@ -339,14 +340,14 @@ func RtSigqueueinfo(t *process.Thread, a arch.SyscallArguments) (uintptr, error)
 	if sig < 0 || sig > linux.SignalMaximum {
 		return 0, unix.EINVAL
 	}
-	info, err := copyInQueuedInfo(t, a.Ptr(2), sig, pid == t.TG.TGID())
+	info, err := copyInQueuedInfo(t, a.Ptr(2), sig, pid == t.PIDOf(t.TG))
 	if err != nil {
 		return 0, err
 	}
 	if pid <= 0 {
 		return 0, unix.ESRCH
 	}
-	tg := t.S.ThreadGroupByID(pid)
+	tg := t.S.ThreadGroupByID(kernelPID(t, pid))
 	if tg == nil {
 		return 0, unix.ESRCH
 	}
@@ -358,7 +359,7 @@ func RtTgsigqueueinfo(t *process.Thread, a arch.SyscallArguments) (uintptr, erro
 	if tgid <= 0 || tid <= 0 || sig < 0 || sig > linux.SignalMaximum {
 		return 0, unix.EINVAL
 	}
-	info, err := copyInQueuedInfo(t, a.Ptr(3), sig, tgid == t.TG.TGID())
+	info, err := copyInQueuedInfo(t, a.Ptr(3), sig, tgid == t.PIDOf(t.TG))
 	if err != nil {
 		return 0, err
 	}

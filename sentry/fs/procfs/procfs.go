@@ -66,14 +66,22 @@ type memInfo interface {
 
 // procFS is one procfs instance.
 type procFS struct {
-	s            *process.Sandbox
+	s *process.Sandbox
+	// ns is the PID namespace whose IDs the instance shows: its
+	// mounter's (Linux keeps a procfs instance per PID namespace).
+	ns           *process.PIDNamespace
 	major, minor uint32
 	root         *synth.Dir
 }
 
-// New returns a procfs for sandbox s; mount it at /proc.
-func New(s *process.Sandbox) fs.Filesystem {
-	p := &procFS{s: s}
+// New returns a procfs for sandbox s's own PID namespace; mount it at
+// /proc.
+func New(s *process.Sandbox) fs.Filesystem { return NewForPIDNS(s, s.RootPIDNS()) }
+
+// NewForPIDNS returns a procfs showing the processes of PID namespace ns
+// (and its descendants) by their IDs in ns.
+func NewForPIDNS(s *process.Sandbox, ns *process.PIDNamespace) fs.Filesystem {
+	p := &procFS{s: s, ns: ns}
 	p.major, p.minor = fs.NewAnonDev()
 	p.root = synth.NewDir(p.attr(0555, 1))
 	p.root.Find = p.findPID
@@ -106,13 +114,21 @@ func (p *procFS) buildRoot() {
 		if ctx == nil || ctx.Task == nil {
 			return "", unix.ENOENT
 		}
-		return strconv.Itoa(int(ctx.Task.TGID())), nil
+		pid := p.id(ctx.Task.TGID())
+		if pid == 0 {
+			return "", unix.ENOENT
+		}
+		return strconv.Itoa(int(pid)), nil
 	}))
 	r.Add("thread-self", synth.NewSymlink(p.attr(0777, 3), func(ctx *fs.Context) (string, error) {
 		if ctx == nil || ctx.Task == nil {
 			return "", unix.ENOENT
 		}
-		return fmt.Sprintf("%d/task/%d", ctx.Task.TGID(), ctx.Task.TID()), nil
+		pid, tid := p.id(ctx.Task.TGID()), p.id(ctx.Task.TID())
+		if pid == 0 || tid == 0 {
+			return "", unix.ENOENT
+		}
+		return fmt.Sprintf("%d/task/%d", pid, tid), nil
 	}))
 	r.Add("mounts", synth.StaticSymlink(p.attr(0777, 4), "self/mounts"))
 	r.Add("net", synth.StaticSymlink(p.attr(0777, 5), "self/net"))
@@ -248,7 +264,11 @@ func (p *procFS) listPIDs(ctx *fs.Context) []fs.Dirent {
 		if !listed(t) || t.State() == kernel.TaskDead {
 			continue
 		}
-		out = append(out, fs.Dirent{Name: strconv.Itoa(int(t.TID())), Type: unix.DT_DIR, Ino: pidIno(t.TID(), 0)})
+		pid := p.id(t.TID())
+		if pid == 0 {
+			continue
+		}
+		out = append(out, fs.Dirent{Name: strconv.Itoa(int(pid)), Type: unix.DT_DIR, Ino: pidIno(t.TID(), 0)})
 	}
 	return out
 }
@@ -258,7 +278,11 @@ func (p *procFS) findPID(ctx *fs.Context, name string) (fs.Node, error) {
 	if err != nil || pid <= 0 || strconv.Itoa(pid) != name {
 		return nil, unix.ENOENT
 	}
-	t := p.s.Kernel.TaskByTID(int32(pid))
+	tid := p.ns.Kernel(int32(pid))
+	if tid == 0 {
+		return nil, unix.ENOENT
+	}
+	t := p.s.Kernel.TaskByTID(tid)
 	if t == nil || t.State() == kernel.TaskDead {
 		return nil, unix.ENOENT
 	}
@@ -401,13 +425,13 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 		tasks.List = func(ctx *fs.Context) []fs.Dirent {
 			var out []fs.Dirent
 			for _, tt := range p.threadsOf(t) {
-				out = append(out, fs.Dirent{Name: strconv.Itoa(int(tt.TID())), Type: unix.DT_DIR, Ino: pidIno(tt.TID(), 0)})
+				out = append(out, fs.Dirent{Name: strconv.Itoa(int(p.id(tt.TID()))), Type: unix.DT_DIR, Ino: pidIno(tt.TID(), 0)})
 			}
 			return out
 		}
 		tasks.Find = func(ctx *fs.Context, name string) (fs.Node, error) {
 			for _, tt := range p.threadsOf(t) {
-				if strconv.Itoa(int(tt.TID())) == name {
+				if strconv.Itoa(int(p.id(tt.TID()))) == name {
 					return p.taskDir(tt, false), nil
 				}
 			}
@@ -642,7 +666,7 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 		tracer = th.TracerPID()
 	}
 	fmt.Fprintf(&b, "State:\t%c (%s)\n", st, stName)
-	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t%d\n", t.TGID(), t.TID(), ppidOf(t), tracer)
+	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t%d\n", p.id(t.TGID()), p.id(t.TID()), p.ppidOf(t), p.id(tracer))
 	// Kernel threads are root with every capability.
 	c := auth.NewRoot()
 	if th != nil {
@@ -672,7 +696,7 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 	}
 	b.WriteString(" \n")
 	if th != nil {
-		fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\n", t.TGID(), t.TID(), th.TG.ProcessGroup(), th.TG.Session())
+		fmt.Fprintf(&b, "NStgid:\t%s\nNSpid:\t%s\nNSpgid:\t%s\nNSsid:\t%s\n", p.nsIDs(th, t.TGID()), p.nsIDs(th, t.TID()), p.nsIDs(th, th.TG.ProcessGroup()), p.nsIDs(th, th.TG.Session()))
 		if m := th.TG.MM(); m != nil {
 			vsz := m.VirtualSize() >> 10
 			anon, file, shmem, swap := th.TG.MemoryPages()
@@ -902,6 +926,30 @@ func filesystemsText() string {
 	var b strings.Builder
 	for _, n := range Filesystems {
 		b.WriteString("nodev\t" + n + "\n")
+	}
+	return b.String()
+}
+
+// id returns the ID in the instance's PID namespace of the task with kernel
+// TID tid (0 if it is outside).
+func (p *procFS) id(tid int32) int32 { return p.ns.Local(tid) }
+
+// nsIDs renders /proc/PID/status's NS* lines: the ID of kernel TID tid in
+// the instance's namespace and in each below it down to th's own.
+func (p *procFS) nsIDs(th *process.Thread, tid int32) string {
+	var chain []*process.PIDNamespace
+	for n := th.PIDNS(); n != nil; n = n.Parent() {
+		chain = append(chain, n)
+		if n == p.ns {
+			break
+		}
+	}
+	var b strings.Builder
+	for i := len(chain) - 1; i >= 0; i-- {
+		if b.Len() > 0 {
+			b.WriteByte('\t')
+		}
+		fmt.Fprintf(&b, "%d", chain[i].Local(tid))
 	}
 	return b.String()
 }

@@ -93,8 +93,11 @@ func (p *procFS) taskStat(t *kernel.Task, group bool) string {
 	var vsize, rss uint64
 	numThreads := 1
 	if th != nil {
-		pgrp, session = th.TG.ProcessGroup(), th.TG.Session()
+		pgrp, session = p.id(th.TG.ProcessGroup()), p.id(th.TG.Session())
 		ttyNr, tpgid = th.TG.TerminalInfo()
+		if tpgid > 0 {
+			tpgid = p.id(tpgid)
+		}
 		if m := memOf(th); m != nil {
 			vsize = m.VirtualSize()
 			rss = m.ResidentPages()
@@ -115,7 +118,7 @@ func (p *procFS) taskStat(t *kernel.Task, group bool) string {
 	// Fields 1-52 of proc(5); zeros are counters the sandbox does not
 	// keep (faults, addresses it does not disclose).
 	return fmt.Sprintf("%d (%s) %c %d %d %d %d %d %d 0 0 0 0 %d %d %d %d %d %d %d 0 %d %d %d 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 %d %d %d 0 0 0 0 0 0 0 0 0 0 0\n",
-		t.TID(), t.Name(), st, ppidOf(t), pgrp, session, ttyNr, tpgid, uint32(t.Flags()),
+		p.id(t.TID()), t.Name(), st, p.ppidOf(t), pgrp, session, ttyNr, tpgid, uint32(t.Flags()),
 		nsTicks(user), nsTicks(system), nsTicks(int64(cuser)), nsTicks(int64(csystem)), prio, nice, numThreads, start, vsize, rss,
 		cpu, rtPrio, policy)
 }
@@ -165,10 +168,11 @@ func (p *procFS) loadavg(*fs.Context) string {
 	return fmt.Sprintf("%s %d/%d %d\n", k.LoadAvgText(), max(k.NrRunning(), 1), len(tasks), last)
 }
 
-// ppidOf returns the PID of t's parent (0 for init and kthreadd).
-func ppidOf(t *kernel.Task) int32 {
+// ppidOf returns the PID of t's parent (0 for init and kthreadd, and
+// for a parent outside the instance's PID namespace).
+func (p *procFS) ppidOf(t *kernel.Task) int32 {
 	if pt := t.Parent(); pt != nil {
-		return pt.TGID()
+		return p.id(pt.TGID())
 	}
 	return 0
 }

@@ -68,3 +68,33 @@ func TestPIDNamespaceInitShell(t *testing.T) {
 		t.Fatalf("status %d (want 3)\nstdout:\n%s\nstderr:\n%s", r.Status, r.Stdout, tail(r.Stderr, 20))
 	}
 }
+
+// TestNestedPIDNamespaces: test/c/pidnsnested.c — unshare(CLONE_NEWPID)
+// and clone(CLONE_NEWPID) inside the sandbox: init is 1 with parent 0, its
+// children number from 2 and see it as their parent, an orphan is
+// reparented to it, waitid's and SIGCHLD's si_pid are inside IDs, NSpid
+// from outside shows both IDs, init ignores an unhandled SIGTERM from
+// inside and takes SIGUSR1 sent from outside by its outer PID (si_pid 0),
+// its exit kills the rest of the namespace, a later fork into the dead
+// namespace is ENOMEM, setns back, EINVAL for a second unshare and for
+// CLONE_NEWPID|CLONE_THREAD.
+func TestNestedPIDNamespaces(t *testing.T) {
+	needRoot(t)
+	compareC(t, "pidnsnested", 0)
+}
+
+// TestUnshareMountProcPS: Debian's `unshare -fpm --mount-proc ps`: a new
+// PID and mount namespace, a procfs mounted for it, and ps listing only
+// the namespace's processes by their inside IDs — as natively, unnormalised.
+func TestUnshareMountProcPS(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("skipped: unshare (util-linux) is not installed")
+	}
+	compare(t, cmpCase{argv: []string{"unshare", "-fpm", "--mount-proc", "ps", "-o", "pid,comm"}, stderr: true})
+	// A shell as the namespace's init with a background child: the
+	// parent IDs, process groups and sessions ps reads from the new
+	// /proc (0 for those outside the namespace).
+	compare(t, cmpCase{argv: []string{"unshare", "-fpm", "--mount-proc", "sh", "-c",
+		"sleep 1 & ps -o pid,ppid,pgid,sid,comm; echo $$ $PPID; readlink /proc/self; grep -E '^(Tgid|Pid|PPid|NSpid)' /proc/self/status"}, stderr: true})
+}

@@ -346,6 +346,8 @@ type WaitOptions struct {
 
 // WaitResult is what Wait found.
 type WaitResult struct {
+	// PID is the child's ID as the waiter sees it (in its PID
+	// namespace), taken before a reap frees it.
 	PID    int32
 	UID    uint32
 	Status WaitStatus
@@ -393,7 +395,7 @@ func (t *Thread) Wait(o WaitOptions) (WaitResult, error) {
 				continue
 			}
 			if c.zombie && o.Exited {
-				res = WaitResult{PID: c.tgid, UID: c.leader.Credentials().RealUID, Status: c.status}
+				res = WaitResult{PID: t.PIDOfTask(c.tgid), UID: c.leader.Credentials().RealUID, Status: c.status}
 				res.UTime, res.STime, res.Nvcsw, res.Nivcsw = c.zombieTotals()
 				if !o.NoReap {
 					// Waited for: its time becomes the
@@ -406,6 +408,7 @@ func (t *Thread) Wait(o WaitOptions) (WaitResult, error) {
 				return true
 			}
 			if r, ok := c.takeJobEvent(o); ok { // signal_jobctl.go
+				r.PID = t.PIDOfTask(r.PID)
 				res, found = r, nil
 				return true
 			}

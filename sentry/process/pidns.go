@@ -305,9 +305,12 @@ func (tg *ThreadGroup) localSignalInfo(info *linux.SignalInfo) *linux.SignalInfo
 }
 
 // ownPID returns tg's ID in its own PID namespace.
-func (tg *ThreadGroup) ownPID() int32 {
+func (tg *ThreadGroup) ownPID() int32 { return tg.ownNSPID(tg.tgid) }
+
+// ownNSPID returns the ID of kernel TID tid in tg's PID namespace.
+func (tg *ThreadGroup) ownNSPID(tid int32) int32 {
 	if tg.leader == nil {
-		return tg.tgid
+		return tid
 	}
-	return tg.leader.PIDNS().Local(tg.tgid)
+	return tg.leader.PIDNS().Local(tid)
 }

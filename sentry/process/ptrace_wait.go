@@ -48,7 +48,7 @@ func (tg *ThreadGroup) ptraceWaitLocked(o WaitOptions, any *bool, post *func()) 
 				if !o.Exited {
 					continue
 				}
-				res := WaitResult{PID: te.TID(), UID: te.Credentials().RealUID, Status: p.exitStatus}
+				res := WaitResult{PID: tg.ownNSPID(te.TID()), UID: te.Credentials().RealUID, Status: p.exitStatus}
 				if leader {
 					res.UTime, res.STime, _, _ = ztg.zombieTotals()
 				}
@@ -67,7 +67,7 @@ func (tg *ThreadGroup) ptraceWaitLocked(o WaitOptions, any *bool, post *func()) 
 			}
 			if p.report != 0 && p.stopped {
 				res := WaitResult{
-					PID:     te.TID(),
+					PID:     tg.ownNSPID(te.TID()),
 					UID:     te.Credentials().RealUID,
 					Status:  WaitStatus(uint32(p.report)<<8 | 0x7f),
 					Trapped: true,

@@ -410,7 +410,7 @@ func Wait4(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err := copyOutWaitRusage(t, a.Ptr(3), res); err != nil {
 		return 0, err
 	}
-	return uintptr(t.PIDOfTask(res.PID)), nil
+	return uintptr(res.PID), nil
 }
 
 // copyOutWaitRusage writes the rusage of wait4 and waitid (the reaped
@@ -493,7 +493,7 @@ func Waitid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		var si linux.SignalInfo
 		if res.PID != 0 {
 			si.Signo = int32(unix.SIGCHLD)
-			si.SetPID(t.PIDOfTask(res.PID))
+			si.SetPID(res.PID)
 			si.SetUID(int32(res.UID))
 			if _, ok := res.Status.Stopped(); ok && res.Trapped {
 				// A tracee's ptrace-stop: the whole report

@@ -260,6 +260,10 @@ func (t *Thread) PtraceAttach(tid int32, seize bool, options uint32) error {
 	if seize && options&^ptraceOptions != 0 {
 		return unix.EIO
 	}
+	// tid is in t's PID namespace.
+	if tid = t.KernelPID(tid); tid == 0 {
+		return unix.ESRCH
+	}
 	target := t.S.ThreadByTID(tid)
 	if target == nil || target.exiting.Load() {
 		if t.S.Kernel.TaskByTID(tid) != nil {
@@ -305,7 +309,7 @@ func (s *Sandbox) ThreadByTID(tid int32) *Thread {
 // needs it stopped (stopped) or not (PTRACE_KILL, PTRACE_INTERRUPT).
 // Errors: ESRCH when tid is not t's tracee or not stopped.
 func (t *Thread) PtraceTracee(tid int32, stopped bool) (*Thread, error) {
-	target := t.S.ThreadByTID(tid)
+	target := t.S.ThreadByTID(t.KernelPID(tid))
 	if target == nil {
 		return nil, unix.ESRCH
 	}

@@ -238,7 +238,7 @@ func capHeader(t *process.Thread, addr uintptr, dataAddr uintptr) (*process.Thre
 	if hdr.Pid < 0 {
 		return nil, 0, unix.EINVAL
 	}
-	if hdr.Pid != 0 && hdr.Pid != t.TID() {
+	if hdr.Pid != 0 && hdr.Pid != t.PIDOfTask(t.TID()) {
 		target = findThread(t, 0, hdr.Pid)
 		if target == nil {
 			return nil, 0, unix.ESRCH
@@ -452,7 +452,7 @@ func Personality(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 }
 
 func GetRobustList(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	if pid := a.Int(0); pid != 0 && pid != t.TID() {
+	if pid := a.Int(0); pid != 0 && pid != t.PIDOfTask(t.TID()) {
 		return 0, unix.EPERM
 	}
 	head := primitive.Uint64(t.RobustList)

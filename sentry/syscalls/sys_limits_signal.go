@@ -56,8 +56,8 @@ func Setrlimit(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 func Prlimit64(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	pid, r := a.Int(0), int(a.Int(1))
 	tg := t.TG
-	if pid != 0 && pid != tg.TGID() {
-		if tg = t.S.ThreadGroupByID(pid); tg == nil {
+	if pid != 0 && pid != t.PIDOf(tg) {
+		if tg = t.S.ThreadGroupByID(kernelPID(t, pid)); tg == nil {
 			return 0, unix.ESRCH
 		}
 		if !mayPrlimit(t, tg) {

@@ -55,7 +55,7 @@ func PidfdOpen(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if flags&^unix.O_NONBLOCK != 0 || pid <= 0 {
 		return 0, unix.EINVAL
 	}
-	tg := t.S.ThreadGroupByID(pid)
+	tg := t.S.ThreadGroupByID(kernelPID(t, pid))
 	if tg == nil {
 		if findThread(t, 0, pid) != nil {
 			return 0, unix.ENOENT

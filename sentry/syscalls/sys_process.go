@@ -448,7 +448,7 @@ func taskByPID(t *process.Thread, pid int32) (*kernel.Task, error) {
 	if pid == 0 {
 		return t.Task, nil
 	}
-	if tk := t.S.Kernel.TaskByTID(pid); tk != nil {
+	if tk := t.S.Kernel.TaskByTID(kernelPID(t, pid)); tk != nil {
 		return tk, nil
 	}
 	return nil, unix.ESRCH

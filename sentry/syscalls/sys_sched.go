@@ -267,7 +267,7 @@ func priorityTargets(t *process.Thread, which, who int32) ([]*kernel.Task, error
 		if who == 0 {
 			return []*kernel.Task{t.Task}, nil
 		}
-		tk := t.S.Kernel.TaskByTID(who)
+		tk := t.S.Kernel.TaskByTID(kernelPID(t, who))
 		if tk == nil || tk.State() == kernel.TaskDead {
 			return nil, unix.ESRCH
 		}
@@ -275,6 +275,8 @@ func priorityTargets(t *process.Thread, which, who int32) ([]*kernel.Task, error
 	case unix.PRIO_PGRP:
 		if who == 0 {
 			who = t.TG.ProcessGroup()
+		} else {
+			who = kernelPID(t, who)
 		}
 		tgs = t.S.ProcessGroupMembers(who)
 	case unix.PRIO_USER:

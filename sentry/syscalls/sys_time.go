@@ -77,7 +77,7 @@ func cpuClockOf(t *process.Thread, id int32) (c process.CPUClock, ok bool, err e
 	if id&cpuClockPerThread != 0 {
 		c.Thread = t
 		if pid != 0 {
-			if c.Thread = findThread(t, t.TG.TGID(), pid); c.Thread == nil {
+			if c.Thread = findThread(t, t.PIDOf(t.TG), pid); c.Thread == nil {
 				return c, true, unix.EINVAL
 			}
 		}
@@ -86,7 +86,7 @@ func cpuClockOf(t *process.Thread, id int32) (c process.CPUClock, ok bool, err e
 	}
 	c.TG = t.TG
 	if pid != 0 {
-		if c.TG = t.S.ThreadGroupByID(pid); c.TG == nil {
+		if c.TG = t.S.ThreadGroupByID(kernelPID(t, pid)); c.TG == nil {
 			return c, true, unix.EINVAL
 		}
 	}

@@ -248,7 +248,7 @@ func TimerCreate(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		pt.notify = int32(hostarch.ByteOrder.Uint32(b[12:16]))
 		haveValue = true
 		if pt.notify&sigevThreadID != 0 {
-			th := findThread(t, t.TG.TGID(), int32(hostarch.ByteOrder.Uint32(b[16:20])))
+			th := findThread(t, t.PIDOf(t.TG), int32(hostarch.ByteOrder.Uint32(b[16:20])))
 			if th == nil {
 				return 0, unix.EINVAL
 			}

@@ -61,3 +61,13 @@ func TestIPCNamespaces(t *testing.T) {
 	needRoot(t)
 	compareC(t, "ipcns", 0)
 }
+
+// TestCgroupNamespaces: test/c/cgroupns.c — unshare and clone with
+// CLONE_NEWCGROUP make new namespaces (/proc/self/ns/cgroup), a fork
+// shares its parent's, /proc/self/cgroup's unified line reads "0::/"
+// inside, setns returns to the first, and a cgroup namespace's file with
+// another nstype is EINVAL.
+func TestCgroupNamespaces(t *testing.T) {
+	needRoot(t)
+	compareC(t, "cgroupns", 0)
+}

@@ -25,7 +25,7 @@ type CloneOptions struct {
 	OnCreate func(nt *Thread)
 }
 
-const unsupportedCloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP |
+const unsupportedCloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNET |
 	unix.CLONE_NEWTIME | unix.CLONE_IO
 
 // Clone creates a thread (CLONE_THREAD) or a process and starts it. The
@@ -58,7 +58,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	}
 	s := t.S
 	creds := t.Credentials()
-	if f&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC|unix.CLONE_NEWPID) != 0 && !creds.HasCapability(linux.CAP_SYS_ADMIN) {
+	if f&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC|unix.CLONE_NEWPID|unix.CLONE_NEWCGROUP) != 0 && !creds.HasCapability(linux.CAP_SYS_ADMIN) {
 		return nil, unix.EPERM
 	}
 	pidns := t.ChildPIDNS()
@@ -122,6 +122,15 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		nt.ipc.Store(t.IPC().Copy())
 	} else {
 		nt.ipc.Store(t.ipc.Load())
+	}
+	nt.cgroupns.Store(t.cgroupns.Load())
+	if f&unix.CLONE_NEWCGROUP != 0 {
+		c, err := t.newCgroupNS()
+		if err != nil {
+			nt.FDs.Release()
+			return nil, err
+		}
+		nt.cgroupns.Store(c)
 	}
 
 	// The alternate signal stack survives fork and vfork; a new thread

@@ -57,6 +57,10 @@ func (s *Sandbox) Namespace(th *Thread, kind string) nsfs.Namespace {
 			return th.PIDNS()
 		}
 		return s.RootPIDNS()
+	case "cgroup":
+		if th != nil {
+			return th.cgroupNS()
+		}
 	case "pid_for_children":
 		if th != nil {
 			return th.ChildPIDNS()

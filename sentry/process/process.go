@@ -382,6 +382,9 @@ type Thread struct {
 	// into when unshare or setns changed it (pidns.go).
 	pidns      *PIDNamespace
 	childPIDNS atomic.Pointer[PIDNamespace]
+	// cgroupns is the thread's cgroup namespace (nil: the sandbox's;
+	// cgroupns.go).
+	cgroupns atomic.Pointer[CgroupNamespace]
 
 	// Regs are the application registers while the thread is in the
 	// sentry.

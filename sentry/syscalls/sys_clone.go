@@ -657,10 +657,10 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 
 // unshareNamespaces are unshare's namespace flags the sandbox does not
 // make yet: they are refused with EPERM, as clone refuses them. Mount,
-// UTS, IPC and PID namespaces (CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC,
-// CLONE_NEWPID) are made.
+// UTS, IPC, PID and cgroup namespaces (CLONE_NEWNS, CLONE_NEWUTS,
+// CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWCGROUP) are made.
 const unshareNamespaces = unix.CLONE_NEWNET |
-	unix.CLONE_NEWUSER | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
+	unix.CLONE_NEWUSER | unix.CLONE_NEWTIME
 
 // Unshare is unshare(2): the calling thread stops sharing its filesystem
 // context (root, cwd, umask) and descriptor table with the threads and
@@ -671,7 +671,7 @@ const unshareNamespaces = unix.CLONE_NEWNET |
 func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	flags := uint64(a[0])
 	const known = unix.CLONE_THREAD | unix.CLONE_FS | unix.CLONE_SIGHAND | unix.CLONE_VM |
-		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWPID | unshareNamespaces
+		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unshareNamespaces
 	if flags&^known != 0 {
 		return 0, unix.EINVAL
 	}
@@ -705,6 +705,11 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if flags&unix.CLONE_NEWPID != 0 {
 		// The caller's next child is the new namespace's init.
 		if err := t.UnsharePIDNS(); err != nil {
+			return 0, err
+		}
+	}
+	if flags&unix.CLONE_NEWCGROUP != 0 {
+		if err := t.UnshareCgroupNS(); err != nil {
 			return 0, err
 		}
 	}

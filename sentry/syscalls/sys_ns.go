@@ -98,6 +98,11 @@ func Setns(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			return 0, err
 		}
 	}
+	if cg, ok := target[unix.CLONE_NEWCGROUP]; ok {
+		if err := t.SetCgroupNS(cg); err != nil {
+			return 0, err
+		}
+	}
 	if user, ok := target[unix.CLONE_NEWUSER]; ok && user == t.S.Namespace(t, "user") {
 		// Joining one's own user namespace is EINVAL, as Linux.
 		return 0, unix.EINVAL

@@ -283,6 +283,8 @@ func DecodeSendControl(ctx *Context, cmsgs []Cmsg, family int, lookup FDLookup) 
 				UID: binary.LittleEndian.Uint32(c.Data[4:]),
 				GID: binary.LittleEndian.Uint32(c.Data[8:]),
 			}
+			// The claimed pid is in the sender's PID namespace.
+			u.PID = ctx.KernelPID(u.PID)
 			if err := CheckCreds(ctx, u); err != nil {
 				cm.Release()
 				return ControlMessages{}, err

@@ -307,6 +307,33 @@ type Context struct {
 	// unless MSG_NOSIGNAL; datagram and seqpacket sockets never raise
 	// it); nil for sentry-internal callers.
 	SIGPIPE func()
+	// PIDs is the caller's PID namespace, which SCM_CREDENTIALS and
+	// SO_PEERCRED translate process IDs through (Cred.PID and queued
+	// credentials hold kernel TIDs); nil: the sandbox's own.
+	PIDs PIDNamespace
+}
+
+// PIDNamespace translates between a PID namespace's IDs and kernel TIDs
+// (sentry/process.PIDNamespace); both give 0 for a task outside it.
+type PIDNamespace interface {
+	Local(tid int32) int32
+	Kernel(id int32) int32
+}
+
+// LocalPID returns the caller's view of kernel TID tid.
+func (ctx *Context) LocalPID(tid int32) int32 {
+	if ctx == nil || ctx.PIDs == nil {
+		return tid
+	}
+	return ctx.PIDs.Local(tid)
+}
+
+// KernelPID returns the kernel TID of the task the caller names id.
+func (ctx *Context) KernelPID(id int32) int32 {
+	if ctx == nil || ctx.PIDs == nil {
+		return id
+	}
+	return ctx.PIDs.Kernel(id)
 }
 
 // RaiseSIGPIPE calls ctx.SIGPIPE unless flags has MSG_NOSIGNAL.

@@ -31,6 +31,7 @@ const (
 func sockContext(t *process.Thread) *socket.Context {
 	ctx := &socket.Context{Context: fsContext(t), VFS: t.S.VFS, FS: t.FS, Sockets: t.S.Sockets}
 	ctx.Cred.PID = t.Task.TGID()
+	ctx.PIDs = t.PIDNS()
 	c := t.Credentials()
 	ctx.Creds = c
 	ctx.Cred.UID, ctx.Cred.GID = c.RealUID, c.RealGID
@@ -488,7 +489,10 @@ func recvMsg(t *process.Thread, f *vfs.FileDescription, sf *socket.File, addr ui
 	}
 	cb := socket.NewControlBuffer(m.ControlLen, null)
 	if r.Control.Creds != nil {
-		cb.Put(unix.SOL_SOCKET, unix.SCM_CREDENTIALS, socket.EncodeUcred(*r.Control.Creds))
+		// The sender, as the receiver's PID namespace sees it.
+		u := *r.Control.Creds
+		u.PID = t.PIDOfTask(u.PID)
+		cb.Put(unix.SOL_SOCKET, unix.SCM_CREDENTIALS, socket.EncodeUcred(u))
 	}
 	for _, o := range r.Control.Other {
 		cb.Put(o.Level, o.Type, o.Data)

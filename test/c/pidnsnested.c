@@ -7,7 +7,8 @@
  * both IDs, SIGCHLD's and waitid's si_pid are inside IDs, an orphan
  * inside is reparented to the namespace's init, init ignores an unhandled
  * SIGTERM from inside but takes a handled signal the outside sends by the
- * outer PID (si_pid 0: the sender is not in its namespace), and init's
+ * outer PID (si_pid 0: the sender is not in its namespace), SO_PEERCRED
+ * and SCM_CREDENTIALS carry inside IDs (a child may claim its own), and init's
  * exit kills every other process of the namespace; a fork into the dead
  * namespace is ENOMEM; clone(CLONE_NEWPID), its EINVAL with CLONE_THREAD,
  * a second unshare, setns back to the caller's own namespace. Only
@@ -16,6 +17,7 @@
 #include "common.h"
 #include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 static volatile sig_atomic_t usr1_pid = -1;
@@ -69,6 +71,58 @@ static char *nsfield(pid_t pid, const char *key) {
 	return "missing";
 }
 
+/* creds_inside: SO_PEERCRED and SCM_CREDENTIALS between init and its
+ * child carry inside IDs (the child claims its own getpid()). */
+static void creds_inside(void) {
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv))
+		return;
+	struct ucred uc;
+	socklen_t len = sizeof uc;
+	getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, &uc, &len);
+	printf("init: SO_PEERCRED pid = %d\n", uc.pid);
+	int on = 1;
+	setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+	pid_t c = fork();
+	if (c == 0) {
+		struct ucred mine = {getpid(), getuid(), getgid()};
+		char cbuf[CMSG_SPACE(sizeof mine)] = {0};
+		char b = 'c';
+		struct iovec iov = {&b, 1};
+		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_CREDENTIALS;
+		cm->cmsg_len = CMSG_LEN(sizeof mine);
+		memcpy(CMSG_DATA(cm), &mine, sizeof mine);
+		int ok = sendmsg(sv[1], &m, 0) == 1;
+		if (!ok && write(sv[1], "f", 1) != 1) /* init must not wait forever */
+			_exit(3);
+		/* Alive until init has read it. */
+		char w;
+		if (read(sv[1], &w, 1) != 1)
+			_exit(2);
+		_exit(ok ? 0 : 1);
+	}
+	char b, cbuf[CMSG_SPACE(sizeof uc)] = {0};
+	struct iovec iov = {&b, 1};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+	ssize_t got = recvmsg(sv[0], &m, 0);
+	if (sendto(sv[0], "g", 1, 0, NULL, 0) != 1)
+		printf("init: sendto failed: %s\n", errname(errno));
+	int st;
+	waitpid(c, &st, 0);
+	printf("init: child's sendmsg with its own pid: %s\n", WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "ok" : "failed");
+	if (got == 1 && CMSG_FIRSTHDR(&m)) {
+		memcpy(&uc, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof uc);
+		printf("init: SCM_CREDENTIALS pid = %d (child %d)\n", uc.pid, c);
+	} else {
+		printf("init: no credentials received\n");
+	}
+	close(sv[0]);
+	close(sv[1]);
+}
+
 /* init runs as PID 1 of the new namespace. */
 static int init_main(int to_parent, int from_parent, int alive_w) {
 	printf("init: getpid = %d, getppid = %d\n", getpid(), getppid());
@@ -111,6 +165,8 @@ static int init_main(int to_parent, int from_parent, int alive_w) {
 	printf("init: reaped the orphan %d, status %d\n", w, WEXITSTATUS(st));
 	close(p[0]);
 	close(p[1]);
+	chld_pid = 0;
+	creds_inside();
 
 	/* The outside sends SIGUSR1 by the outer PID. */
 	put_byte(to_parent);

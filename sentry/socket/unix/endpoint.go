@@ -263,6 +263,7 @@ func (e *endpoint) GetSockOpt(ctx *socket.Context, level, name, size int) ([]byt
 		if !ok {
 			c = socket.Ucred{PID: 0, UID: ^uint32(0), GID: ^uint32(0)}
 		}
+		c.PID = ctx.LocalPID(c.PID)
 		return socket.EncodeUcred(c), nil
 	case sys.SO_ACCEPTCONN:
 		e.mu.Lock()

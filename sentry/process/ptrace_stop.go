@@ -322,6 +322,10 @@ func (t *Thread) ptraceEvent(event int, msg uint64) bool {
 	s.mu.Lock()
 	enabled := t.ptrace.tracer != nil && t.ptrace.options&(1<<uint(event)) != 0
 	if enabled {
+		if event >= linux.PTRACE_EVENT_FORK && event <= linux.PTRACE_EVENT_VFORK_DONE {
+			// A TID: as the tracer's PID namespace sees it.
+			msg = uint64(uint32(t.ptrace.tracer.PIDNS().Local(int32(msg))))
+		}
 		t.ptrace.eventMsg = msg
 	}
 	s.mu.Unlock()

@@ -61,3 +61,15 @@ func TestIPCNamespaces(t *testing.T) {
 	needRoot(t)
 	compareC(t, "ipcns", 0)
 }
+
+// TestUserNamespaces: test/c/userns.c — unshare and clone with
+// CLONE_NEWUSER as an unprivileged user and as root, IDs before and after
+// the maps (65534 while unmapped) in get*id, getgroups, stat and
+// /proc/self/status, uid_map/gid_map writes allowed and refused
+// (EINVAL/EPERM, write-once, setgroups "deny" first), a parent writing a
+// child's wide maps, capabilities inside and not over the parent's
+// objects, sethostname, mount and chown inside, the nesting limit.
+func TestUserNamespaces(t *testing.T) {
+	needRoot(t)
+	compareC(t, "userns", 0)
+}

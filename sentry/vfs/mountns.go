@@ -1,8 +1,8 @@
 package vfs
 
 import (
-	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"fmt"
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"strings"
 	"weak"
 

@@ -347,7 +347,7 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 	text("mountinfo", func() string { return p.mountinfoFor(th) })
 	text("cgroup", func() string { return "0::/\n" })
 	p.addUserNSFiles(d, t, th, next) // userns.go
-	p.addOOMFiles(d, t, th, next) // oom.go
+	p.addOOMFiles(d, t, th, next)    // oom.go
 	text("loginuid", func() string { return "4294967295\n" })
 	text("wchan", func() string { return "0" })
 	text("limits", func() string { return limitsText(th) })

@@ -488,7 +488,8 @@ func recvMsg(t *process.Thread, f *vfs.FileDescription, sf *socket.File, addr ui
 	}
 	cb := socket.NewControlBuffer(m.ControlLen, null)
 	if r.Control.Creds != nil {
-		cb.Put(unix.SOL_SOCKET, unix.SCM_CREDENTIALS, socket.EncodeUcred(*r.Control.Creds))
+		// Kernel IDs travel; the receiver sees them through its maps.
+		cb.Put(unix.SOL_SOCKET, unix.SCM_CREDENTIALS, socket.EncodeUcred(r.Control.Creds.ShownTo(t.Credentials().UserNS)))
 	}
 	for _, o := range r.Control.Other {
 		cb.Put(o.Level, o.Type, o.Data)

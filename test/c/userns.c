@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
@@ -230,6 +231,53 @@ static void cloneuser(void) {
 	}
 }
 
+/* SCM_CREDENTIALS and SO_PEERCRED across a user namespace boundary: the
+ * child, root of its namespace (uid 1000 outside), claims uid 0; the
+ * parent outside receives 1000. The child sees the parent's 1000 as 0. */
+static void scmcreds(void) {
+	drop();
+	int sv[2], go[2];
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) || pipe(go))
+		die("socketpair");
+	int on = 1;
+	setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+	pid_t p = fork();
+	if (p == 0) {
+		unshare(CLONE_NEWUSER);
+		writefile("/proc/self/uid_map", "0 1000 1\n");
+		writefile("/proc/self/setgroups", "deny");
+		writefile("/proc/self/gid_map", "0 1000 1\n");
+		struct ucred pc;
+		socklen_t l = sizeof pc;
+		getsockopt(sv[1], SOL_SOCKET, SO_PEERCRED, &pc, &l);
+		printf("child sees peer uid %u gid %u\n", pc.uid, pc.gid);
+		struct ucred uc = {getpid(), 0, 0};
+		char cbuf[CMSG_SPACE(sizeof uc)], d = 'x';
+		struct iovec iov = {&d, 1};
+		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_CREDENTIALS;
+		c->cmsg_len = CMSG_LEN(sizeof uc);
+		memcpy(CMSG_DATA(c), &uc, sizeof uc);
+		report("send uid 0 from inside", sendmsg(sv[1], &m, 0));
+		uc.uid = 5;
+		memcpy(CMSG_DATA(c), &uc, sizeof uc);
+		report("send unmapped uid 5", sendmsg(sv[1], &m, 0));
+		fflush(stdout);
+		_exit(0);
+	}
+	wait_status(p);
+	struct ucred uc;
+	char cbuf[CMSG_SPACE(sizeof uc)], d;
+	struct iovec iov = {&d, 1};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+	if (recvmsg(sv[0], &m, 0) == 1 && CMSG_FIRSTHDR(&m)) {
+		memcpy(&uc, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof uc);
+		printf("parent receives uid %u gid %u\n", uc.uid, uc.gid);
+	}
+}
+
 int main(void) {
 	init_output();
 	run("unprivileged", unpriv);
@@ -237,5 +285,6 @@ int main(void) {
 	run("root", rootcase);
 	run("parent writes", parentwrites);
 	run("clone", cloneuser);
+	run("scm credentials", scmcreds);
 	return 0;
 }

@@ -933,7 +933,7 @@ func Chroot(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err := vfs.CheckSearch(ctx, loc); err != nil {
 		return 0, err
 	}
-	if !ctx.Creds.HasCapability(linux.CAP_SYS_CHROOT) {
+	if !ctx.Creds.HasCapabilityIn(ctx.Creds.UserNS, linux.CAP_SYS_CHROOT) {
 		return 0, unix.EPERM
 	}
 	t.FS.SetRoot(loc)

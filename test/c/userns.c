@@ -132,11 +132,13 @@ static void inside(void) {
 	drop();
 	report("unshare(NEWUTS) without privilege", unshare(CLONE_NEWUTS));
 	report("sethostname without privilege", sethostname("x", 1));
+	report("chroot without privilege", chroot("/"));
 	report("unshare(NEWUSER|NEWUTS|NEWNS)", unshare(CLONE_NEWUSER | CLONE_NEWUTS | CLONE_NEWNS));
 	writefile("/proc/self/uid_map", "0 1000 1\n");
 	writefile("/proc/self/setgroups", "deny");
 	writefile("/proc/self/gid_map", "0 1000 1\n");
 	report("sethostname inside", sethostname("inner", 5));
+	report("chroot inside", chroot("/"));
 	report("mount tmpfs inside", mount("none", "/tmp", "tmpfs", 0, NULL));
 	int fd = open("/tmp/f", O_CREAT | O_WRONLY, 0644);
 	report("create in tmpfs", fd < 0 ? -1 : 0);

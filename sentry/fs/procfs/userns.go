@@ -51,10 +51,10 @@ func (p *procFS) addUserNSFiles(d *synth.Dir, t *kernel.Task, th *process.Thread
 			if ns == nil {
 				return unix.EPERM
 			}
-			w := ctx.Creds
-			if w == nil {
+			if ctx == nil || ctx.Creds == nil {
 				return unix.EPERM
 			}
+			w := ctx.Creds
 			if gid {
 				return ns.WriteGIDMap(w, data)
 			}
@@ -74,7 +74,7 @@ func (p *procFS) addUserNSFiles(d *synth.Dir, t *kernel.Task, th *process.Thread
 	sg.Set = func(ctx *fs.Context, data []byte) error {
 		ns := userNSOf(th)
 		// Linux: the writer needs CAP_SYS_ADMIN in the namespace.
-		if ctx.Creds != nil && !ctx.Creds.HasCapabilityIn(ns, linux.CAP_SYS_ADMIN) {
+		if ctx != nil && ctx.Creds != nil && !ctx.Creds.HasCapabilityIn(ns, linux.CAP_SYS_ADMIN) {
 			return unix.EPERM
 		}
 		return ns.SetSetgroups(data)

@@ -173,6 +173,22 @@ func (ns *UserNamespace) MapGIDToKernel(g uint32) (uint32, bool) {
 	return toKernel(ns.GIDMap(), g)
 }
 
+// idToKernel is MapGIDToKernel when gid is set, else MapUIDToKernel.
+func (ns *UserNamespace) idToKernel(id uint32, gid bool) (uint32, bool) {
+	if gid {
+		return ns.MapGIDToKernel(id)
+	}
+	return ns.MapUIDToKernel(id)
+}
+
+// idFromKernel is MapGIDFromKernel when gid is set, else MapUIDFromKernel.
+func (ns *UserNamespace) idFromKernel(k uint32, gid bool) (uint32, bool) {
+	if gid {
+		return ns.MapGIDFromKernel(k)
+	}
+	return ns.MapUIDFromKernel(k)
+}
+
 // UID returns kernel UID k as ns shows it, the overflow UID when unmapped
 // (from_kuid_munged).
 func (ns *UserNamespace) UID(k uint32) uint32 {
@@ -355,25 +371,14 @@ func (ns *UserNamespace) writeMap(w *Credentials, data []byte, gid bool) error {
 	lower := ns.parent
 	kernel := make([]IDMapEntry, 0, len(m))
 	for _, e := range m {
-		var k uint32
-		var ok bool
-		if gid {
-			k, ok = lower.MapGIDToKernel(e.Outer)
-		} else {
-			k, ok = lower.MapUIDToKernel(e.Outer)
-		}
+		k, ok := lower.idToKernel(e.Outer, gid)
 		if !ok {
 			return unix.EPERM
 		}
 		if e.Count > 1 {
 			// Every ID of the range must be mapped in the parent,
 			// contiguously.
-			var kl uint32
-			if gid {
-				kl, ok = lower.MapGIDToKernel(e.Outer + e.Count - 1)
-			} else {
-				kl, ok = lower.MapUIDToKernel(e.Outer + e.Count - 1)
-			}
+			kl, ok := lower.idToKernel(e.Outer+e.Count-1, gid)
 			if !ok || kl-k != e.Count-1 {
 				return unix.EPERM
 			}
@@ -425,14 +430,7 @@ func (ns *UserNamespace) ShownMap(reader *UserNamespace, gid bool) []IDMapEntry 
 	}
 	shown := []IDMapEntry{}
 	for _, e := range m {
-		var o uint32
-		var ok bool
-		if gid {
-			o, ok = lower.MapGIDFromKernel(e.Outer)
-		} else {
-			o, ok = lower.MapUIDFromKernel(e.Outer)
-		}
-		if ok {
+		if o, ok := lower.idFromKernel(e.Outer, gid); ok {
 			shown = append(shown, IDMapEntry{Inner: e.Inner, Outer: o, Count: e.Count})
 		}
 	}

@@ -35,7 +35,10 @@ func wantDead(t *testing.T, e *env, regs *arch.Registers, what string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Both views of the context (the shared Env's, which SwitchTo and
+	// the cleanup use, and this package's typed one) move to it.
 	e.ctx = c.(*context)
+	e.Ctx = c
 	if e.vcpu().id == id {
 		t.Errorf("the failed vCPU %d was recycled", id)
 	}

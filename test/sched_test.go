@@ -416,7 +416,12 @@ func TestSchedKthreadsInPs(t *testing.T) {
 func TestSchedProcAccounting(t *testing.T) {
 	needSandbox(t)
 	script := "i=0; while [ $i -lt 20 ]; do i=$((i+1)); /bin/true; done; " +
-		"cat /proc/1/status; echo ---; cat /proc/1/schedstat; echo ---; cat /proc/1/stat; echo ---; cat /proc/stat; echo ---; cat /proc/loadavg"
+		"cat /proc/1/status; echo ---; cat /proc/1/schedstat; echo ---; " +
+		// The child that reads /proc/1/stat can run before the shell
+		// reaches wait4 (two CPUs): it looks again, for up to 10 s,
+		// until the shell sleeps.
+		"sh -c 'i=0; while [ $i -lt 100 ] && [ \"$(cut -d\" \" -f3 /proc/1/stat)\" != S ]; do i=$((i+1)); sleep 0.1; done; cat /proc/1/stat'; " +
+		"echo ---; cat /proc/stat; echo ---; cat /proc/loadavg"
 	r := runSandbox(t, []string{"/bin/sh", "-c", script}, runOpts{Flags: []string{"--cpus", "2"}})
 	parts := strings.Split(r.Stdout, "---\n")
 	if r.Status != 0 || len(parts) != 5 {

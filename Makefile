@@ -68,8 +68,10 @@ race:
 unit:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e '/runsc-lite/test$$' -e '/runsc-lite/kernel$$' -e '/runsc-lite/workqueue$$' -e '/runsc-lite/softirqd$$' -e '/runsc-lite/kswapd$$' -e '/runsc-lite/sentry/net$$' -e '/runsc-lite/sentry/tty$$')
 
+# test/ runs on ptrace here and on systrap in conformance-systrap, named
+# explicitly: --platform=auto (the default) may choose either on a host.
 conformance:
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) -skip '^TestRuntimeToolsValidation$$' ./test/
+	RUNSC_LITE_TEST_PLATFORM=ptrace $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) -skip '^TestRuntimeToolsValidation$$' ./test/
 
 # The OCI runtime-tools validation suite, built from the Go module proxy
 # and run with runc and runsc-lite (test/oci_validation_test.go): 3-8

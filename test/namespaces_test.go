@@ -71,3 +71,28 @@ func TestCgroupNamespaces(t *testing.T) {
 	needRoot(t)
 	compareC(t, "cgroupns", 0)
 }
+
+// TestUserNamespaces: test/c/userns.c — unshare and clone with
+// CLONE_NEWUSER as an unprivileged user and as root, IDs before and after
+// the maps (65534 while unmapped) in get*id, getgroups, stat and
+// /proc/self/status, uid_map/gid_map writes allowed and refused
+// (EINVAL/EPERM, write-once, setgroups "deny" first), a parent writing a
+// child's wide maps, capabilities inside and not over the parent's
+// objects, sethostname, mount and chown inside, the nesting limit.
+func TestUserNamespaces(t *testing.T) {
+	needRoot(t)
+	compareC(t, "userns", 0)
+}
+
+// TestUnshareUserUtil: Debian's unshare(1) maps the caller to root of a
+// new user namespace (-r; -U alone as well), as root and as nobody, and
+// what id(1) and the map files show there is what they show natively.
+func TestUnshareUserUtil(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("skipped: unshare(1) is not installed (util-linux)")
+	}
+	compare(t, cmpCase{argv: []string{"unshare", "-Ur", "id"}, stderr: true})
+	compare(t, cmpCase{argv: []string{"unshare", "-r", "cat", "/proc/self/uid_map", "/proc/self/gid_map", "/proc/self/setgroups"}, stderr: true})
+	compare(t, cmpCase{argv: []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "unshare", "-r", "sh", "-c", "id; cat /proc/self/uid_map; unshare -m true && echo mount ns ok"}, stderr: true})
+}

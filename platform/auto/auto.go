@@ -31,6 +31,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
@@ -223,13 +224,44 @@ func RoundTrips(p platform.Platform, mf *memfile.MemoryFile, n int) (time.Durati
 	res := make(chan result, 1)
 	go func() {
 		// The thread ends with the goroutine (no UnlockOSThread): a
-		// platform may have tied host state to it.
+		// platform may have tied host state to it, and it is pinned.
 		runtime.LockOSThread()
+		// Pinned to one host CPU, as the sentry pins the thread of a
+		// task on a sandbox CPU (kernel/): where the host scheduler
+		// places the platform's other end relative to the waiting
+		// thread decides what a round trip costs (systrap's spin pays
+		// only when its stub runs on another CPU), so the probe
+		// measures it as tasks run.
+		pinProbeThread()
 		d, err := roundTrips(p, mf, n)
 		res <- result{d, err}
 	}()
 	r := <-res
 	return r.d, r.err
+}
+
+// probeCPU is the host CPU the probe runs on: the first the sentry may
+// use (sandbox CPU 0's).
+func probeCPU() (int, bool) {
+	var cur unix.CPUSet
+	if unix.SchedGetaffinity(0, &cur) != nil {
+		return 0, false
+	}
+	for cpu := 0; cpu < len(cur)*64; cpu++ {
+		if cur.IsSet(cpu) {
+			return cpu, true
+		}
+	}
+	return 0, false
+}
+
+// pinProbeThread pins the calling (locked) thread to probeCPU.
+func pinProbeThread() {
+	if cpu, ok := probeCPU(); ok {
+		var set unix.CPUSet
+		set.Set(cpu)
+		unix.SchedSetaffinity(0, &set)
+	}
 }
 
 func roundTrips(p platform.Platform, mf *memfile.MemoryFile, n int) (time.Duration, error) {
@@ -261,6 +293,11 @@ func roundTrips(p platform.Platform, mf *memfile.MemoryFile, n int) (time.Durati
 		return 0, err
 	}
 	defer c.Release()
+	if pinner, ok := c.(platform.HostCPUPinner); ok {
+		if cpu, ok := probeCPU(); ok {
+			pinner.PinHostCPU(cpu)
+		}
+	}
 	regs := arch.NewInitialRegisters(probeCodeAddr, probeStackAddr+hostarch.PageSize)
 	sw := func() error {
 		stop, err := c.Switch(as, &regs)

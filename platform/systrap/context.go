@@ -103,6 +103,9 @@ type context struct {
 
 	// spin decides how long Switch polls before it sleeps.
 	spin spinPolicy
+	// hostCPU is the host CPU the context's stub threads are pinned to
+	// (-1: not pinned; PinHostCPU).
+	hostCPU int
 
 	// pending is set by Interrupt and consumed by Switch.
 	pending atomic.Bool
@@ -113,7 +116,7 @@ type context struct {
 }
 
 func newContext(p *Platform) *context {
-	c := &context{p: p, threads: make(map[*addressSpace]*thread), spin: spinPolicy{max: p.spin}}
+	c := &context{p: p, threads: make(map[*addressSpace]*thread), spin: spinPolicy{max: p.spin}, hostCPU: -1}
 	c.runningFD.Store(-1)
 	return c
 }
@@ -135,6 +138,9 @@ func (c *context) threadFor(as *addressSpace) (*thread, error) {
 			return nil, err
 		}
 		c.threads[as] = t
+		if c.hostCPU >= 0 {
+			pinThread(int(t.st.Tid()), c.hostCPU)
+		}
 	}
 	c.lastAS, c.lastThread = as, t
 	return t, nil
@@ -322,10 +328,16 @@ func (t *thread) parked() error {
 	return nil
 }
 
-// resume sets the state word to "resume" and wakes the stub.
+// resume sets the state word to "resume" and wakes the stub if it may
+// be asleep. Go's atomic store is an xchg: a full barrier between the
+// store of the state and the load of msgStubWaiting (the stub orders
+// them the other way), so either the stub sees "resume" or we see it
+// waiting.
 func (t *thread) resume() {
 	atomic.StoreUint32(t.state, stateResume)
-	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(t.state)), linux.FUTEX_WAKE, 1, 0, 0, 0)
+	if atomic.LoadUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubWaiting]))) != 0 {
+		unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(t.state)), linux.FUTEX_WAKE, 1, 0, 0, 0)
+	}
 }
 
 // Switch implements platform.Context.Switch.
@@ -626,4 +638,32 @@ func (c *context) SetFPState(pas platform.AddressSpace, state []byte) error {
 		le.PutUint64(hdr, xfeaturesFPSSE)
 	}
 	return nil
+}
+
+// PinHostCPU implements platform.HostCPUPinner, only where the platform
+// pins (Platform.pin): every stub thread of the context, and any it
+// makes later, runs on host CPU cpu, the one the task's thread runs on.
+// Both ends of a round trip then share a CPU, so the context never spins
+// (the stub could not run meanwhile): a round trip is two futex hand-offs
+// on one CPU, without cross-CPU wake-ups.
+// Preconditions: called by the context's owning thread.
+func (c *context) PinHostCPU(cpu int) error {
+	if !c.p.pin || cpu == c.hostCPU {
+		return nil
+	}
+	c.hostCPU = cpu
+	c.spin.max = 0
+	var firstErr error
+	for _, t := range c.threads {
+		if err := pinThread(int(t.st.Tid()), cpu); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+func pinThread(tid int, cpu int) error {
+	var set unix.CPUSet
+	set.Set(cpu)
+	return unix.SchedSetaffinity(tid, &set)
 }

@@ -105,6 +105,7 @@ package systrap
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -150,6 +151,9 @@ const (
 	// msgSentryWaiting is nonzero while the sentry may sleep on the
 	// state word: only then does the stub wake it.
 	msgSentryWaiting = 36
+	// msgStubWaiting is nonzero while the stub may sleep on the state
+	// word: only then does the sentry wake it.
+	msgStubWaiting = 48
 
 	stateEvent  = 1
 	stateResume = 2
@@ -171,6 +175,9 @@ type Platform struct {
 	// sleeps on it (0 on a one-CPU host: the stub cannot answer while we
 	// spin).
 	spin time.Duration
+	// pin: stub threads are pinned to their task's host CPU
+	// (RUNSC_LITE_SYSTRAP_PIN=1, for measurements; context.PinHostCPU).
+	pin bool
 
 	mu sync.Mutex
 	// spaces maps the ptrace platform's address spaces to ours.
@@ -204,6 +211,7 @@ func New(mf *memfile.MemoryFile) (*Platform, error) {
 		pt:     pt,
 		mf:     mf,
 		spin:   spinFromEnv(),
+		pin:    os.Getenv("RUNSC_LITE_SYSTRAP_PIN") == "1",
 		spaces: make(map[platform.AddressSpace]*addressSpace),
 	}
 	if err := p.selfTest(); err != nil {

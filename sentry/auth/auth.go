@@ -85,6 +85,11 @@ type Credentials struct {
 	// prctl's PR_SET_KEEPCAPS.
 	SecureBits uint32
 
+	// UserNS is the user namespace the thread is in (userns.go); nil is
+	// the sandbox's first. The IDs above are kernel IDs, the first
+	// namespace's.
+	UserNS *UserNamespace
+
 	// NoNewPrivs is prctl's PR_SET_NO_NEW_PRIVS: execve grants no
 	// privilege (set-user-ID bits and file capabilities are ignored).
 	// Inherited by children, never cleared.
@@ -129,12 +134,14 @@ func (c *Credentials) Fork() *Credentials {
 	return &n
 }
 
-// HasCapability reports whether cp is in the effective set (Linux's
-// capable(): every object of the sandbox is in its one user namespace).
-// A nil Credentials is the sentry acting for itself, which may do
-// anything.
+// HasCapability reports whether c has cp in the sandbox's first user
+// namespace (Linux's capable()), which owns every object not made inside
+// a newer one: cp is effective and c is not in a user namespace below
+// the first (there its capabilities count only for that namespace's
+// objects, HasCapabilityIn). A nil Credentials is the sentry acting for
+// itself, which may do anything.
 func (c *Credentials) HasCapability(cp linux.Capability) bool {
-	return c == nil || c.Effective.Has(cp)
+	return c == nil || (c.UserNS == nil && c.Effective.Has(cp))
 }
 
 // InGroup reports whether gid is the filesystem group or one of the
@@ -160,7 +167,7 @@ func (c *Credentials) FSOwns(uid uint32) bool {
 func (c *Credentials) ForAccess() *Credentials {
 	n := c.Fork()
 	n.FSUID, n.FSGID = c.RealUID, c.RealGID
-	if c.SecureBits&SecureNoRoot == 0 && c.RealUID == 0 {
+	if c.SecureBits&SecureNoRoot == 0 && c.isRoot(c.RealUID) {
 		n.Effective = c.Permitted
 	} else {
 		n.Effective = 0
@@ -170,7 +177,14 @@ func (c *Credentials) ForAccess() *Credentials {
 
 // anyRoot reports whether any of the real, effective and saved UIDs is 0.
 func (c *Credentials) anyRoot() bool {
-	return c.RealUID == 0 || c.EffectiveUID == 0 || c.SavedUID == 0
+	return c.isRoot(c.RealUID) || c.isRoot(c.EffectiveUID) || c.isRoot(c.SavedUID)
+}
+
+// isRoot reports whether kernel UID k is root of c's user namespace (its
+// UID 0; Linux's root_uid = make_kuid(user_ns, 0)).
+func (c *Credentials) isRoot(k uint32) bool {
+	r, ok := c.UserNS.MapUIDToKernel(0)
+	return ok && r == k
 }
 
 // FixSetuid applies Linux's capability rules for a change of the real,
@@ -196,10 +210,10 @@ func (c *Credentials) FixSetuid(old *Credentials) {
 		}
 		c.Ambient = 0
 	}
-	if old.EffectiveUID == 0 && c.EffectiveUID != 0 {
+	if old.isRoot(old.EffectiveUID) && !c.isRoot(c.EffectiveUID) {
 		c.Effective = 0
 	}
-	if old.EffectiveUID != 0 && c.EffectiveUID == 0 {
+	if !old.isRoot(old.EffectiveUID) && c.isRoot(c.EffectiveUID) {
 		c.Effective = c.Permitted
 	}
 }
@@ -215,9 +229,9 @@ func (c *Credentials) FixSetfsuid(oldFSUID uint32) {
 		return
 	}
 	switch {
-	case oldFSUID == 0 && c.FSUID != 0:
+	case c.isRoot(oldFSUID) && !c.isRoot(c.FSUID):
 		c.Effective &^= fsCapabilities
-	case oldFSUID != 0 && c.FSUID == 0:
+	case !c.isRoot(oldFSUID) && c.isRoot(c.FSUID):
 		c.Effective |= c.Permitted & fsCapabilities
 	}
 }
@@ -290,10 +304,10 @@ func (c *Credentials) ForExec(f ExecFile) (n *Credentials, secure bool) {
 	if c.SecureBits&SecureNoRoot == 0 {
 		// A set-user-ID-root program run by anybody gets root's file
 		// capabilities too (Linux's handle_privileged_root).
-		if n.EffectiveUID == 0 || n.RealUID == 0 {
+		if c.isRoot(n.EffectiveUID) || c.isRoot(n.RealUID) {
 			n.Permitted = c.Bounding | c.Inheritable
 		}
-		effective = n.EffectiveUID == 0
+		effective = c.isRoot(n.EffectiveUID)
 	}
 	setID := n.EffectiveUID != c.RealUID || n.EffectiveGID != c.RealGID
 	if c.NoNewPrivs && (setID || n.Permitted&^c.Permitted != 0) {
@@ -314,6 +328,6 @@ func (c *Credentials) ForExec(f ExecFile) (n *Credentials, secure bool) {
 	n.SecureBits &^= SecureKeepCaps
 	// AT_SECURE (Linux's bprm->secureexec): the IDs changed, or a
 	// non-root program gained capabilities beyond its ambient ones.
-	secure = setID || (n.RealUID != 0 && (effective || n.Permitted&^n.Ambient != 0))
+	secure = setID || (!c.isRoot(n.RealUID) && (effective || n.Permitted&^n.Ambient != 0))
 	return n, secure
 }

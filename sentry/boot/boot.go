@@ -454,18 +454,16 @@ func shutdown(s *process.Sandbox) {
 // platforms are the platforms by --platform name, in --platform=auto's
 // order of preference. A preferred platform that starts is taken by auto
 // unmeasured (KVM's constructor runs its self-test); among the others auto
-// measures (platform/auto); an explicitOnly one is never auto's choice,
-// only --platform's. A new platform is one line here.
+// measures (platform/auto) and takes the fastest round trip on this host.
+// A new platform is one line here.
 var platforms = []struct {
-	name         string
-	preferred    bool
-	explicitOnly bool
-	start        func(mf *memfile.MemoryFile, log *logrus.Logger) (platform.Platform, error)
+	name      string
+	preferred bool
+	start     func(mf *memfile.MemoryFile, log *logrus.Logger) (platform.Platform, error)
 }{
-	{"kvm", true, false, startKVM},
-	{"ptrace", false, false, startPtrace},
-	// Not in auto's choice yet: selected by --platform=systrap only.
-	{"systrap", false, true, startSystrap},
+	{"kvm", true, startKVM},
+	{"ptrace", false, startPtrace},
+	{"systrap", false, startSystrap},
 }
 
 func startKVM(mf *memfile.MemoryFile, log *logrus.Logger) (platform.Platform, error) {
@@ -503,7 +501,7 @@ func startPtrace(mf *memfile.MemoryFile, _ *logrus.Logger) (platform.Platform, e
 func AutoRemembered(name string) bool {
 	for _, p := range platforms {
 		if p.name == name {
-			return !p.preferred && !p.explicitOnly
+			return !p.preferred
 		}
 	}
 	return false
@@ -515,9 +513,6 @@ func newPlatform(name string, mf *memfile.MemoryFile, log *logrus.Logger) (platf
 	if name == "" || name == "auto" {
 		var cands []auto.Candidate
 		for _, p := range platforms {
-			if p.explicitOnly {
-				continue
-			}
 			cands = append(cands, auto.Candidate{
 				Name:      p.name,
 				Preferred: p.preferred,

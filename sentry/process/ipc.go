@@ -1,6 +1,7 @@
 package process
 
 import (
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"runtime"
 
 	"github.com/runsc-lite/runsc-lite/kswapd"
@@ -30,6 +31,8 @@ type IPCNamespace struct {
 
 	ino  uint64
 	zone *kswapd.Zone
+	// owner is the user namespace it was made in (userns.go).
+	owner *auth.UserNamespace
 }
 
 // Ino implements nsfs.Namespace.
@@ -48,8 +51,9 @@ func NewIPCNamespace(z *kswapd.Zone) *IPCNamespace {
 // When the copy is no longer reachable (no thread in it, no nsfs file
 // of it) its objects are removed, returning their memory and budget; an
 // mqueue filesystem mounted from it keeps its queues.
-func (ns *IPCNamespace) Copy() *IPCNamespace {
+func (ns *IPCNamespace) Copy(owner *auth.UserNamespace) *IPCNamespace {
 	n := newIPCNamespace(ns.zone, ns.Budget)
+	n.owner = owner
 	runtime.AddCleanup(n, func(r ipcRegistries) {
 		r.shm.RemoveAll()
 		r.sem.RemoveAll()
@@ -107,9 +111,9 @@ func (t *Thread) IPC() *IPCNamespace {
 
 // UnshareIPC moves t into a new, empty IPC namespace, leaving its
 // SEM_UNDO list first (unshare(CLONE_NEWIPC) implies CLONE_SYSVSEM).
-func (t *Thread) UnshareIPC() {
+func (t *Thread) UnshareIPC(owner *auth.UserNamespace) {
 	t.LeaveSemUndo()
-	t.ipc.Store(t.IPC().Copy())
+	t.ipc.Store(t.IPC().Copy(owner))
 }
 
 // SetIPC moves t into ns (setns), leaving its SEM_UNDO list.

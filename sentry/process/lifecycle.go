@@ -25,7 +25,7 @@ type CloneOptions struct {
 	OnCreate func(nt *Thread)
 }
 
-const unsupportedCloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNET |
+const unsupportedCloneFlags = unix.CLONE_NEWNET |
 	unix.CLONE_NEWTIME | unix.CLONE_IO
 
 // Clone creates a thread (CLONE_THREAD) or a process and starts it. The
@@ -49,6 +49,11 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		// A shared root and cwd cannot be in two namespaces.
 		return nil, unix.EINVAL
 	}
+	if f&unix.CLONE_NEWUSER != 0 && f&(unix.CLONE_THREAD|unix.CLONE_FS) != 0 {
+		// A thread or a shared root cannot be in another user
+		// namespace.
+		return nil, unix.EINVAL
+	}
 	if f&unix.CLONE_THREAD != 0 && (f&unix.CLONE_NEWPID != 0 || t.ChildPIDNS() != t.PIDNS()) {
 		// A thread group lives in one PID namespace.
 		return nil, unix.EINVAL
@@ -58,7 +63,16 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	}
 	s := t.S
 	creds := t.Credentials()
-	if f&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC|unix.CLONE_NEWPID|unix.CLONE_NEWCGROUP) != 0 && !creds.HasCapability(linux.CAP_SYS_ADMIN) {
+	if f&unix.CLONE_NEWUSER != 0 {
+		// The child's other new namespaces belong to its new user
+		// namespace, where it has every capability (userns.go).
+		n, err := t.UserNamespaceCredentials(creds)
+		if err != nil {
+			return nil, err
+		}
+		creds = n
+	}
+	if f&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC|unix.CLONE_NEWPID|unix.CLONE_NEWCGROUP) != 0 && !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_ADMIN) {
 		return nil, unix.EPERM
 	}
 	pidns := t.ChildPIDNS()
@@ -107,19 +121,19 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	} else {
 		nt.FS = t.FS.Fork()
 		if f&unix.CLONE_NEWNS != 0 {
-			nt.FS.Namespace().Copy(nt.FS)
+			nt.FS.Namespace().Copy(nt.FS).SetOwner(creds.UserNS)
 		}
 	}
 	if f&unix.CLONE_CHILD_CLEARTID != 0 {
 		nt.ClearChildTID = o.ChildTID
 	}
 	if f&unix.CLONE_NEWUTS != 0 {
-		nt.uts.Store(t.UTS().Copy())
+		nt.uts.Store(t.UTS().Copy(creds.UserNS))
 	} else {
 		nt.uts.Store(t.uts.Load())
 	}
 	if f&unix.CLONE_NEWIPC != 0 && t.IPC() != nil {
-		nt.ipc.Store(t.IPC().Copy())
+		nt.ipc.Store(t.IPC().Copy(creds.UserNS))
 	} else {
 		nt.ipc.Store(t.ipc.Load())
 	}

@@ -3,6 +3,7 @@ package process
 import (
 	"sync"
 
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/nsfs"
 )
 
@@ -61,6 +62,10 @@ func (s *Sandbox) Namespace(th *Thread, kind string) nsfs.Namespace {
 		if th != nil {
 			return th.cgroupNS()
 		}
+	case "user":
+		if ns := s.userNamespaceOf(th); ns != nil {
+			return ns // userns.go
+		}
 	case "pid_for_children":
 		if th != nil {
 			return th.ChildPIDNS()
@@ -87,6 +92,8 @@ func (s *Sandbox) Namespace(th *Thread, kind string) nsfs.Namespace {
 // Locking: mu protects the names.
 type UTSNamespace struct {
 	ino uint64
+	// owner is the user namespace it was made in (userns.go).
+	owner *auth.UserNamespace
 
 	mu                   sync.Mutex
 	hostname, domainname string
@@ -121,10 +128,13 @@ func (u *UTSNamespace) SetDomainname(n string) {
 	u.mu.Unlock()
 }
 
-// Copy returns a new namespace with u's names (CLONE_NEWUTS).
-func (u *UTSNamespace) Copy() *UTSNamespace {
+// Copy returns a new namespace with u's names (CLONE_NEWUTS), owned by
+// user namespace owner (the caller's).
+func (u *UTSNamespace) Copy(owner *auth.UserNamespace) *UTSNamespace {
 	h, d := u.Names()
-	return NewUTSNamespace(h, d)
+	n := NewUTSNamespace(h, d)
+	n.owner = owner
+	return n
 }
 
 // InitUTS returns the sandbox's first UTS namespace, made at first use

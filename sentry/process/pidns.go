@@ -171,13 +171,11 @@ func (t *Thread) ChildPIDNS() *PIDNamespace {
 }
 
 // UnsharePIDNS makes a new namespace below t's own for t's next children
-// (unshare(CLONE_NEWPID)): the first becomes its init. A thread may do so
+// (unshare(CLONE_NEWPID); the caller checked CAP_SYS_ADMIN): the first
+// becomes its init. A thread may do so
 // once: Linux refuses a second with EINVAL while its children's namespace
 // is not its own.
 func (t *Thread) UnsharePIDNS() error {
-	if !t.Credentials().HasCapability(linux.CAP_SYS_ADMIN) {
-		return unix.EPERM
-	}
 	if t.ChildPIDNS() != t.PIDNS() {
 		return unix.EINVAL
 	}

@@ -130,11 +130,9 @@ func (s *Sandbox) ThreadGroupByID(tgid int32) *ThreadGroup {
 	return s.tgs[tgid]
 }
 
-// IDMapEntry is one line of a uid_map or gid_map: Count IDs from Inner
-// inside the namespace are Outer onwards outside it.
-type IDMapEntry struct {
-	Inner, Outer, Count uint32
-}
+// IDMapEntry is one line of a uid_map or gid_map (auth's, which user
+// namespaces made inside use too).
+type IDMapEntry = auth.IDMapEntry
 
 // HostCredentials returns the credentials `runsc-lite do` gives the
 // sandbox's first process: the host user's own IDs and groups, so that the

@@ -5,6 +5,7 @@ import (
 
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/usermem"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	"golang.org/x/sys/unix"
@@ -285,7 +286,8 @@ func DecodeSendControl(ctx *Context, cmsgs []Cmsg, family int, lookup FDLookup) 
 			}
 			// The claimed pid is in the sender's PID namespace.
 			u.PID = ctx.KernelPID(u.PID)
-			if err := CheckCreds(ctx, u); err != nil {
+			u, err := CheckCreds(ctx, u)
+			if err != nil {
 				cm.Release()
 				return ControlMessages{}, err
 			}
@@ -298,25 +300,44 @@ func DecodeSendControl(ctx *Context, cmsgs []Cmsg, family int, lookup FDLookup) 
 	return cm, nil
 }
 
-// CheckCreds is Linux's scm_check_creds: the claimed pid must be the
-// caller's own unless it holds CAP_SYS_ADMIN, the uid among its real,
-// effective and saved ones unless CAP_SETUID, the gid likewise unless
-// CAP_SETGID (EPERM); -1 is not an ID (EINVAL).
-func CheckCreds(ctx *Context, u Ucred) error {
-	if u.UID == ^uint32(0) || u.GID == ^uint32(0) {
-		return unix.EINVAL
+// CheckCreds is Linux's scm_check_creds: the claimed IDs, named in the
+// caller's user namespace, must be mapped there and are -1 never
+// (EINVAL); the pid must be the caller's own unless it holds
+// CAP_SYS_ADMIN, the uid among its real, effective and saved ones unless
+// CAP_SETUID in its user namespace, the gid likewise unless CAP_SETGID
+// (EPERM). It returns the credentials with kernel IDs (what travels).
+func CheckCreds(ctx *Context, u Ucred) (Ucred, error) {
+	var ns *auth.UserNamespace
+	if ctx != nil && ctx.Context != nil && ctx.Creds != nil {
+		ns = ctx.Creds.UserNS
 	}
+	uid, uok := ns.MapUIDToKernel(u.UID)
+	gid, gok := ns.MapGIDToKernel(u.GID)
+	if !uok || !gok {
+		return u, unix.EINVAL
+	}
+	u.UID, u.GID = uid, gid
 	c := ctx.Cred
+	inNS := func(cp linux.Capability) bool {
+		return ctx == nil || ctx.Context == nil || ctx.Creds.HasCapabilityIn(ns, cp)
+	}
 	if u.PID != c.PID && !ctx.HasCapability(linux.CAP_SYS_ADMIN) {
-		return unix.EPERM
+		return u, unix.EPERM
 	}
-	if u.UID != c.UID && u.UID != c.EUID && u.UID != c.SUID && !ctx.HasCapability(linux.CAP_SETUID) {
-		return unix.EPERM
+	if u.UID != c.UID && u.UID != c.EUID && u.UID != c.SUID && !inNS(linux.CAP_SETUID) {
+		return u, unix.EPERM
 	}
-	if u.GID != c.GID && u.GID != c.EGID && u.GID != c.SGID && !ctx.HasCapability(linux.CAP_SETGID) {
-		return unix.EPERM
+	if u.GID != c.GID && u.GID != c.EGID && u.GID != c.SGID && !inNS(linux.CAP_SETGID) {
+		return u, unix.EPERM
 	}
-	return nil
+	return u, nil
+}
+
+// ShownTo returns u as a reader in user namespace ns sees it: the IDs
+// mapped there, the overflow IDs when not.
+func (u Ucred) ShownTo(ns *auth.UserNamespace) Ucred {
+	u.UID, u.GID = ns.UID(u.UID), ns.GID(u.GID)
+	return u
 }
 
 // ControlBuffer builds a receive's control messages as Linux's put_cmsg

@@ -660,7 +660,7 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 // UTS, IPC, PID and cgroup namespaces (CLONE_NEWNS, CLONE_NEWUTS,
 // CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWCGROUP) are made.
 const unshareNamespaces = unix.CLONE_NEWNET |
-	unix.CLONE_NEWUSER | unix.CLONE_NEWTIME
+	unix.CLONE_NEWTIME
 
 // Unshare is unshare(2): the calling thread stops sharing its filesystem
 // context (root, cwd, umask) and descriptor table with the threads and
@@ -671,7 +671,7 @@ const unshareNamespaces = unix.CLONE_NEWNET |
 func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	flags := uint64(a[0])
 	const known = unix.CLONE_THREAD | unix.CLONE_FS | unix.CLONE_SIGHAND | unix.CLONE_VM |
-		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unshareNamespaces
+		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unshareNamespaces
 	if flags&^known != 0 {
 		return 0, unix.EINVAL
 	}
@@ -699,8 +699,26 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if flags&unshareNamespaces != 0 {
 		return 0, unix.EPERM
 	}
-	if flags&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC) != 0 && !t.Credentials().HasCapability(linux.CAP_SYS_ADMIN) {
+	creds := t.Credentials()
+	if flags&unix.CLONE_NEWUSER != 0 {
+		// The user namespace comes first: the other new namespaces
+		// are made in it, where the caller has every capability
+		// (sentry/process/userns.go).
+		n, err := t.UserNamespaceCredentials(creds)
+		if err != nil {
+			return 0, err
+		}
+		creds = n
+	}
+	if flags&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC|unix.CLONE_NEWPID|unix.CLONE_NEWCGROUP) != 0 && !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
+	}
+	if flags&unix.CLONE_NEWPID != 0 && t.ChildPIDNS() != t.PIDNS() {
+		// Checked before anything changes (UnsharePIDNS below).
+		return 0, unix.EINVAL
+	}
+	if flags&unix.CLONE_NEWUSER != 0 {
+		t.SetCredentials(creds)
 	}
 	if flags&unix.CLONE_NEWPID != 0 {
 		// The caller's next child is the new namespace's init.
@@ -717,10 +735,10 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		t.FS = t.FS.Fork()
 	}
 	if flags&unix.CLONE_NEWNS != 0 {
-		t.FS.Namespace().Copy(t.FS)
+		t.FS.Namespace().Copy(t.FS).SetOwner(creds.UserNS)
 	}
 	if flags&unix.CLONE_NEWUTS != 0 {
-		t.SetUTS(t.UTS().Copy())
+		t.SetUTS(t.UTS().Copy(creds.UserNS))
 	}
 	if flags&unix.CLONE_FILES != 0 {
 		t.FDs = t.FDs.Unshare()
@@ -729,7 +747,7 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		t.LeaveSemUndo()
 	}
 	if flags&unix.CLONE_NEWIPC != 0 && t.IPC() != nil {
-		t.UnshareIPC()
+		t.UnshareIPC(creds.UserNS)
 	}
 	return 0, nil
 }

@@ -39,14 +39,39 @@ type idSet struct {
 	cap linux.Capability
 	// user marks the UIDs, whose changes move capabilities.
 	user bool
+	// ns is the caller's user namespace: IDs given are named in it.
+	ns *auth.UserNamespace
+}
+
+// kernelID returns the kernel ID of id as the caller's user namespace
+// names it; false (EINVAL) when it has no mapping there.
+func (s idSet) kernelID(id uint32) (uint32, bool) {
+	if s.user {
+		return s.ns.MapUIDToKernel(id)
+	}
+	return s.ns.MapGIDToKernel(id)
+}
+
+// shownID is kernel ID k as the caller's namespace shows it.
+func (s idSet) shownID(k uint32) uint32 {
+	if s.user {
+		return s.ns.UID(k)
+	}
+	return s.ns.GID(k)
+}
+
+// privileged reports whether c may set any ID of the family: the
+// capability in its own user namespace (ns_capable_setid).
+func (s idSet) privileged(c *auth.Credentials) bool {
+	return c.HasCapabilityIn(c.UserNS, s.cap)
 }
 
 func uidSet(c *auth.Credentials) idSet {
-	return idSet{&c.RealUID, &c.EffectiveUID, &c.SavedUID, &c.FSUID, linux.CAP_SETUID, true}
+	return idSet{&c.RealUID, &c.EffectiveUID, &c.SavedUID, &c.FSUID, linux.CAP_SETUID, true, c.UserNS}
 }
 
 func gidSet(c *auth.Credentials) idSet {
-	return idSet{&c.RealGID, &c.EffectiveGID, &c.SavedGID, &c.FSGID, linux.CAP_SETGID, false}
+	return idSet{&c.RealGID, &c.EffectiveGID, &c.SavedGID, &c.FSGID, linux.CAP_SETGID, false, c.UserNS}
 }
 
 // commitIDs publishes n, derived from old by a set*id call, after the
@@ -66,8 +91,12 @@ func setID(t *process.Thread, id uint32, ids func(*auth.Credentials) idSet) (uin
 	old := t.Credentials()
 	n := old.Fork()
 	o, w := ids(old), ids(n)
+	id, ok := o.kernelID(id)
+	if !ok {
+		return 0, unix.EINVAL
+	}
 	switch {
-	case old.HasCapability(o.cap):
+	case o.privileged(old):
 		*w.real, *w.eff, *w.saved = id, id, id
 	case uidIn(id, *o.real, *o.saved):
 		*w.eff = id
@@ -84,7 +113,16 @@ func setreID(t *process.Thread, r, e uint32, ids func(*auth.Credentials) idSet) 
 	old := t.Credentials()
 	n := old.Fork()
 	o, w := ids(old), ids(n)
-	priv := old.HasCapability(o.cap)
+	priv := o.privileged(old)
+	for _, v := range []*uint32{&r, &e} {
+		if *v != noChange {
+			k, ok := o.kernelID(*v)
+			if !ok {
+				return 0, unix.EINVAL
+			}
+			*v = k
+		}
+	}
 	if r != noChange {
 		if !priv && !uidIn(r, *o.real, *o.eff) {
 			return 0, unix.EPERM
@@ -110,12 +148,20 @@ func setresID(t *process.Thread, a arch.SyscallArguments, ids func(*auth.Credent
 	old := t.Credentials()
 	n := old.Fork()
 	o, w := ids(old), ids(n)
-	priv := old.HasCapability(o.cap)
+	priv := o.privileged(old)
+	for i := range 3 {
+		if v := a.Uint(i); v != noChange {
+			if _, ok := o.kernelID(v); !ok {
+				return 0, unix.EINVAL
+			}
+		}
+	}
 	for i, dst := range []*uint32{w.real, w.eff, w.saved} {
 		v := a.Uint(i)
 		if v == noChange {
 			continue
 		}
+		v, _ = o.kernelID(v)
 		if !priv && !uidIn(v, *o.real, *o.eff, *o.saved) {
 			return 0, unix.EPERM
 		}
@@ -132,10 +178,12 @@ func setfsID(t *process.Thread, v uint32, ids func(*auth.Credentials) idSet) (ui
 	old := t.Credentials()
 	o := ids(old)
 	prev := *o.fs
-	if v == noChange || v == prev {
-		return uintptr(prev), nil
+	shown := uintptr(o.shownID(prev))
+	v, ok := o.kernelID(v)
+	if !ok || v == prev {
+		return shown, nil
 	}
-	if old.HasCapability(o.cap) || uidIn(v, *o.real, *o.eff, *o.saved, *o.fs) {
+	if o.privileged(old) || uidIn(v, *o.real, *o.eff, *o.saved, *o.fs) {
 		n := old.Fork()
 		*ids(n).fs = v
 		if o.user {
@@ -143,7 +191,7 @@ func setfsID(t *process.Thread, v uint32, ids func(*auth.Credentials) idSet) (ui
 		}
 		t.SetCredentials(n)
 	}
-	return uintptr(prev), nil
+	return shown, nil
 }
 
 func Setuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -187,7 +235,12 @@ func Setgroups(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		return 0, unix.EINVAL
 	}
 	old := t.Credentials()
-	if !old.HasCapability(linux.CAP_SETGID) {
+	// may_setgroups: CAP_SETGID in the caller's user namespace, whose
+	// gid_map is written and setgroups not denied.
+	if !old.HasCapabilityIn(old.UserNS, linux.CAP_SETGID) {
+		return 0, unix.EPERM
+	}
+	if ns := old.UserNS; ns != nil && (ns.GIDMap() == nil || ns.SetgroupsDenied()) {
 		return 0, unix.EPERM
 	}
 	groups := make([]uint32, n)
@@ -195,6 +248,13 @@ func Setgroups(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if _, err := primitive.CopyUint32SliceIn(t, hostarch.Addr(a.Ptr(1)), groups); err != nil {
 			return 0, unix.EFAULT
 		}
+	}
+	for i, g := range groups {
+		k, ok := old.UserNS.MapGIDToKernel(g)
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		groups[i] = k
 	}
 	c := old.Fork()
 	c.Groups = auth.SortedGroups(groups)

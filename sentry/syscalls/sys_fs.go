@@ -62,6 +62,7 @@ func pathAndStart(t *process.Thread, dirfd int32, pathAddr uintptr) (string, vfs
 // Stat.
 
 func copyOutStat(t *process.Thread, addr uintptr, sx *linux.Statx) error {
+	showOwner(t, sx)
 	st := fs.StatFromStatx(sx)
 	if _, err := st.CopyOut(t, hostarch.Addr(addr)); err != nil {
 		return unix.EFAULT
@@ -160,6 +161,7 @@ func Statx(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
+	showOwner(t, &sx)
 	if _, err := sx.CopyOut(t, hostarch.Addr(addr)); err != nil {
 		return 0, unix.EFAULT
 	}
@@ -540,8 +542,33 @@ func Fchmodat2(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return fchmodat(t, a.Int(0), a.Ptr(1), a.Uint(2), a.Uint(3))
 }
 
-func chownStat(uid, gid uint32) fs.SetStat {
+// chownStat is chown's change of owner, the IDs named in t's user
+// namespace (EINVAL for one it does not map).
+// showOwner makes a stat result's owner and group the IDs t's user
+// namespace names them by (the overflow IDs when it does not map them).
+func showOwner(t *process.Thread, sx *linux.Statx) {
+	if ns := t.Credentials().UserNS; ns != nil {
+		sx.UID, sx.GID = ns.UID(sx.UID), ns.GID(sx.GID)
+	}
+}
+
+func chownStat(t *process.Thread, uid, gid uint32) (fs.SetStat, error) {
 	var s fs.SetStat
+	ns := t.Credentials().UserNS
+	if uid != ^uint32(0) {
+		k, ok := ns.MapUIDToKernel(uid)
+		if !ok {
+			return s, unix.EINVAL
+		}
+		uid = k
+	}
+	if gid != ^uint32(0) {
+		k, ok := ns.MapGIDToKernel(gid)
+		if !ok {
+			return s, unix.EINVAL
+		}
+		gid = k
+	}
 	if uid != ^uint32(0) {
 		s.Mask |= linux.STATX_UID
 		s.UID = uid
@@ -550,19 +577,31 @@ func chownStat(uid, gid uint32) fs.SetStat {
 		s.Mask |= linux.STATX_GID
 		s.GID = gid
 	}
-	return s
+	return s, nil
 }
 
 func Chown(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return setStatPath(t, unix.AT_FDCWD, a.Ptr(0), 0, true, chownStat(a.Uint(1), a.Uint(2)), false)
+	st, err := chownStat(t, a.Uint(1), a.Uint(2))
+	if err != nil {
+		return 0, err
+	}
+	return setStatPath(t, unix.AT_FDCWD, a.Ptr(0), 0, true, st, false)
 }
 
 func Lchown(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return setStatPath(t, unix.AT_FDCWD, a.Ptr(0), 0, false, chownStat(a.Uint(1), a.Uint(2)), false)
+	st, err := chownStat(t, a.Uint(1), a.Uint(2))
+	if err != nil {
+		return 0, err
+	}
+	return setStatPath(t, unix.AT_FDCWD, a.Ptr(0), 0, false, st, false)
 }
 
 func Fchown(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return setStatFD(t, a.Int(0), chownStat(a.Uint(1), a.Uint(2)), false)
+	st, err := chownStat(t, a.Uint(1), a.Uint(2))
+	if err != nil {
+		return 0, err
+	}
+	return setStatFD(t, a.Int(0), st, false)
 }
 
 func Fchownat(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -570,7 +609,11 @@ func Fchownat(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if flags&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
 		return 0, unix.EINVAL
 	}
-	return setStatPath(t, a.Int(0), a.Ptr(1), flags, flags&unix.AT_SYMLINK_NOFOLLOW == 0, chownStat(a.Uint(2), a.Uint(3)), false)
+	st, err := chownStat(t, a.Uint(2), a.Uint(3))
+	if err != nil {
+		return 0, err
+	}
+	return setStatPath(t, a.Int(0), a.Ptr(1), flags, flags&unix.AT_SYMLINK_NOFOLLOW == 0, st, false)
 }
 
 func Truncate(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -890,7 +933,7 @@ func Chroot(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err := vfs.CheckSearch(ctx, loc); err != nil {
 		return 0, err
 	}
-	if !ctx.Creds.HasCapability(linux.CAP_SYS_CHROOT) {
+	if !ctx.Creds.HasCapabilityIn(ctx.Creds.UserNS, linux.CAP_SYS_CHROOT) {
 		return 0, unix.EPERM
 	}
 	t.FS.SetRoot(loc)

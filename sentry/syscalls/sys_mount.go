@@ -57,7 +57,7 @@ func Mount(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if flags&unix.MS_NOUSER != 0 {
 		return 0, unix.EINVAL
 	}
-	if !ctx.Creds.HasCapability(linux.CAP_SYS_ADMIN) {
+	if !ctx.Creds.HasCapabilityIn(t.FS.Namespace().Owner(), linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	v := t.FS.VFS()
@@ -150,7 +150,7 @@ func Umount2(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !ctx.Creds.HasCapability(linux.CAP_SYS_ADMIN) {
+	if !ctx.Creds.HasCapabilityIn(t.FS.Namespace().Owner(), linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	v := t.FS.VFS()
@@ -177,7 +177,7 @@ func PivotRoot(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !ctx.Creds.HasCapability(linux.CAP_SYS_ADMIN) {
+	if !ctx.Creds.HasCapabilityIn(t.FS.Namespace().Owner(), linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	return 0, t.FS.VFS().PivotRoot(t.FS.Root(), newRoot, putOld, fsContexts(t))

@@ -9,6 +9,7 @@ package syscalls
 
 import (
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/nsfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/pidfd"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
@@ -53,8 +54,17 @@ func Setns(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	default:
 		return 0, unix.EINVAL
 	}
+	if user, ok := target[unix.CLONE_NEWUSER]; ok {
+		// The user namespace first (Linux's order): the others are
+		// then checked with the capabilities it gives.
+		if err := joinUserNamespace(t, user); err != nil {
+			return 0, err
+		}
+	}
 	creds := t.Credentials()
-	if !creds.HasCapability(linux.CAP_SYS_ADMIN) {
+	// CAP_SYS_ADMIN in the caller's user namespace and in the one
+	// owning each namespace joined.
+	if !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	if mnt, ok := target[unix.CLONE_NEWNS]; ok {
@@ -62,7 +72,7 @@ func Setns(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if !ok {
 			return 0, unix.EINVAL
 		}
-		if !creds.HasCapability(linux.CAP_SYS_CHROOT) {
+		if !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_CHROOT) || !creds.HasCapabilityIn(ns.Owner(), linux.CAP_SYS_ADMIN) {
 			return 0, unix.EPERM
 		}
 		// Linux refuses a thread whose root and cwd others share.
@@ -79,12 +89,18 @@ func Setns(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if !ok {
 			return 0, unix.EINVAL
 		}
+		if !creds.HasCapabilityIn(u.Owner(), linux.CAP_SYS_ADMIN) {
+			return 0, unix.EPERM
+		}
 		t.SetUTS(u)
 	}
 	if ipcNS, ok := target[unix.CLONE_NEWIPC]; ok {
 		ns, ok := ipcNS.(*process.IPCNamespace)
 		if !ok {
 			return 0, unix.EINVAL
+		}
+		if !creds.HasCapabilityIn(ns.Owner(), linux.CAP_SYS_ADMIN) {
+			return 0, unix.EPERM
 		}
 		t.SetIPC(ns)
 	}
@@ -103,9 +119,22 @@ func Setns(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			return 0, err
 		}
 	}
-	if user, ok := target[unix.CLONE_NEWUSER]; ok && user == t.S.Namespace(t, "user") {
-		// Joining one's own user namespace is EINVAL, as Linux.
-		return 0, unix.EINVAL
-	}
 	return 0, nil
+}
+
+// joinUserNamespace is setns's part for a user namespace (Linux's
+// userns_install): one's own is EINVAL, and so is a multithreaded caller
+// (a context shared with another process by CLONE_FS is not detected:
+// contexts keep no count of their users); EPERM without
+// CAP_SYS_ADMIN in the target. The sandbox's first namespace is an
+// nsfs.Namespace of its own (it is nil in credentials).
+func joinUserNamespace(t *process.Thread, user nsfs.Namespace) error {
+	if user == t.S.Namespace(t, "user") {
+		return unix.EINVAL
+	}
+	if len(t.TG.Threads()) > 1 {
+		return unix.EINVAL
+	}
+	ns, _ := user.(*auth.UserNamespace) // nil: the first namespace
+	return t.JoinUserNamespace(ns)
 }

@@ -40,24 +40,28 @@ func Gettid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 }
 
 func Getuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.Credentials().RealUID), nil
+	c := t.Credentials()
+	return uintptr(c.UserNS.UID(c.RealUID)), nil
 }
 
 func Geteuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.Credentials().EffectiveUID), nil
+	c := t.Credentials()
+	return uintptr(c.UserNS.UID(c.EffectiveUID)), nil
 }
 
 func Getgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.Credentials().RealGID), nil
+	c := t.Credentials()
+	return uintptr(c.UserNS.GID(c.RealGID)), nil
 }
 
 func Getegid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.Credentials().EffectiveGID), nil
+	c := t.Credentials()
+	return uintptr(c.UserNS.GID(c.EffectiveGID)), nil
 }
 
 func Getgroups(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	size := a.Int(0)
-	groups := t.Credentials().Groups
+	groups := t.Credentials().GroupsInNS()
 	if size < 0 {
 		return 0, unix.EINVAL
 	}
@@ -88,12 +92,14 @@ func copyOutTriple(t *process.Thread, a arch.SyscallArguments, x, y, z uint32) (
 
 func Getresuid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	c := t.Credentials()
-	return copyOutTriple(t, a, c.RealUID, c.EffectiveUID, c.SavedUID)
+	ns := c.UserNS
+	return copyOutTriple(t, a, ns.UID(c.RealUID), ns.UID(c.EffectiveUID), ns.UID(c.SavedUID))
 }
 
 func Getresgid(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	c := t.Credentials()
-	return copyOutTriple(t, a, c.RealGID, c.EffectiveGID, c.SavedGID)
+	ns := c.UserNS
+	return copyOutTriple(t, a, ns.GID(c.RealGID), ns.GID(c.EffectiveGID), ns.GID(c.SavedGID))
 }
 
 func groupOf(t *process.Thread, pid int32) (*process.ThreadGroup, error) {
@@ -370,7 +376,7 @@ func Setdomainname(t *process.Thread, a arch.SyscallArguments) (uintptr, error) 
 // utsNameArg reads sethostname's and setdomainname's name: CAP_SYS_ADMIN
 // (EPERM), at most 64 bytes (EINVAL), EFAULT for a bad pointer.
 func utsNameArg(t *process.Thread, a arch.SyscallArguments) (string, error) {
-	if !t.Credentials().HasCapability(linux.CAP_SYS_ADMIN) {
+	if !t.Credentials().HasCapabilityIn(t.UTS().Owner(), linux.CAP_SYS_ADMIN) {
 		return "", unix.EPERM
 	}
 	n := a.Int(1)

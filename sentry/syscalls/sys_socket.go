@@ -489,8 +489,9 @@ func recvMsg(t *process.Thread, f *vfs.FileDescription, sf *socket.File, addr ui
 	}
 	cb := socket.NewControlBuffer(m.ControlLen, null)
 	if r.Control.Creds != nil {
-		// The sender, as the receiver's PID namespace sees it.
-		u := *r.Control.Creds
+		// Kernel IDs travel; the receiver sees them through its maps
+		// (user IDs) and its PID namespace (the pid).
+		u := r.Control.Creds.ShownTo(t.Credentials().UserNS)
 		u.PID = t.PIDOfTask(u.PID)
 		cb.Put(unix.SOL_SOCKET, unix.SCM_CREDENTIALS, socket.EncodeUcred(u))
 	}

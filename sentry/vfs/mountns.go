@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"fmt"
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"strings"
 	"weak"
 
@@ -37,6 +38,9 @@ type MountNamespace struct {
 	// root and list (mount order) are protected by vfs.mu.
 	root *Mount
 	list []*Mount
+	// owner is the user namespace it was made in (owner.go): set once,
+	// before the namespace is reachable.
+	owner *auth.UserNamespace
 }
 
 // peerGroup is a set of shared mounts that propagate to each other, and

@@ -998,9 +998,9 @@ static int case_systrap(void) {
 		unsigned off;
 	} targets[] = {
 		{"call into the systrap stub's futex syscall", 0x3f},
-		{"call into the systrap stub's arch_prctl syscall", 0x8c},
-		{"call into the systrap stub's rt_sigreturn syscall", 0x96},
-		{"call into the systrap stub's bootstrap syscall", 0x9a},
+		{"call into the systrap stub's arch_prctl syscall", 0xa6},
+		{"call into the systrap stub's rt_sigreturn syscall", 0xb0},
+		{"call into the systrap stub's bootstrap syscall", 0xb4},
 	};
 	for (unsigned i = 0; i < sizeof targets / sizeof targets[0]; i++)
 		try_call(targets[i].what, SYSTRAP_CODE + targets[i].off, SYS_getpid);
@@ -1012,7 +1012,7 @@ static int case_systrap(void) {
 	fflush(stdout);
 	pid_t child = fork();
 	if (child == 0) {
-		static const unsigned others[] = {0x0, 0x91}; /* handler, restorer */
+		static const unsigned others[] = {0x0, 0xab}; /* handler, restorer */
 		for (unsigned i = 0; i < 2; i++) {
 			if (sigsetjmp(jb, 1))
 				continue;

@@ -22,6 +22,7 @@
 	.set MSG_SETBASE, 32    /* u32: bit 0: set MSG_FSBASE; bit 1: set MSG_GSBASE */
 	.set MSG_SENTRY_WAITING, 36 /* u32: nonzero: the sentry may sleep on MSG_STATE */
 	.set MSG_GSBASE, 40     /* u64: gs base to set before returning */
+	.set MSG_STUB_WAITING, 48 /* u32: nonzero: the stub may sleep on MSG_STATE (the sentry must wake it) */
 	.set STATE_EVENT, 1
 	.set STATE_RESUME, 2
 	.set SYS_FUTEX, 202
@@ -57,8 +58,18 @@ futex:
 	mov	$SYS_FUTEX, %eax
 	syscall
 futex_return:
+	movl	$0, MSG_STUB_WAITING(%r12)
 	cmpl	$STATE_RESUME, MSG_STATE(%r12)
 	je	resume
+sleep:
+	/* xchg: a full barrier between the store of MSG_STUB_WAITING and
+	 * the load of the state (the sentry stores the state with xchg,
+	 * then loads MSG_STUB_WAITING): either we see "resume" or the
+	 * sentry sees us waiting and wakes us. */
+	mov	$1, %eax
+	xchg	%eax, MSG_STUB_WAITING(%r12)
+	cmpl	$STATE_RESUME, MSG_STATE(%r12)
+	je	futex_return
 	mov	$FUTEX_WAIT, %esi
 	jmp	futex
 resume:

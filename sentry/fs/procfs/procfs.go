@@ -327,7 +327,7 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 	// /proc/PID/stat sums the CPU times of the whole thread group;
 	// /proc/PID/task/TID/stat is the thread's own.
 	text("stat", func() string { return p.taskStat(t, withTasks) })
-	text("status", func() string { return p.taskStatus(t) })
+	file("status", 0444, func(ctx *fs.Context) ([]byte, error) { return []byte(p.taskStatus(t, readerUserNS(ctx))), nil })
 	text("statm", func() string { return p.taskStatm(t) })
 	text("schedstat", func() string { return taskSchedstat(t) })
 	comm := synth.NewFile(p.taskAttr(t, 0644, next()), func(*fs.Context) ([]byte, error) { return []byte(t.Name() + "\n"), nil })
@@ -370,10 +370,8 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 	text("mounts", func() string { return p.mountsFor(th) })
 	text("mountinfo", func() string { return p.mountinfoFor(th) })
 	text("cgroup", func() string { return "0::/\n" })
-	text("uid_map", func() string { return idMapText(p.s.UIDMap) })
-	text("gid_map", func() string { return idMapText(p.s.GIDMap) })
-	text("setgroups", func() string { return "allow\n" })
-	p.addOOMFiles(d, t, th, next) // oom.go
+	p.addUserNSFiles(d, t, th, next) // userns.go
+	p.addOOMFiles(d, t, th, next)    // oom.go
 	text("loginuid", func() string { return "4294967295\n" })
 	text("wchan", func() string { return "0" })
 	text("limits", func() string { return limitsText(th) })
@@ -651,7 +649,7 @@ func (p *procFS) findFDInfo(t *kernel.Task, th *process.Thread, name string) (fs
 	}), nil
 }
 
-func (p *procFS) taskStatus(t *kernel.Task) string {
+func (p *procFS) taskStatus(t *kernel.Task, reader *auth.UserNamespace) string {
 	var b strings.Builder
 	st, stName := stateOf(t)
 	th := thread(t)
@@ -672,9 +670,13 @@ func (p *procFS) taskStatus(t *kernel.Task) string {
 	if th != nil {
 		c = th.Credentials()
 	}
-	uids := [4]uint32{c.RealUID, c.EffectiveUID, c.SavedUID, c.FSUID}
-	gids := [4]uint32{c.RealGID, c.EffectiveGID, c.SavedGID, c.FSGID}
-	groups := c.Groups
+	// IDs as the reader's user namespace shows them (userns.go).
+	uids := [4]uint32{reader.UID(c.RealUID), reader.UID(c.EffectiveUID), reader.UID(c.SavedUID), reader.UID(c.FSUID)}
+	gids := [4]uint32{reader.GID(c.RealGID), reader.GID(c.EffectiveGID), reader.GID(c.SavedGID), reader.GID(c.FSGID)}
+	groups := make([]uint32, len(c.Groups))
+	for i, g := range c.Groups {
+		groups[i] = reader.GID(g)
+	}
 	fmt.Fprintf(&b, "Uid:\t%d\t%d\t%d\t%d\n", uids[0], uids[1], uids[2], uids[3])
 	fmt.Fprintf(&b, "Gid:\t%d\t%d\t%d\t%d\n", gids[0], gids[1], gids[2], gids[3])
 	fdSize := 0

@@ -262,6 +262,9 @@ func (e *endpoint) GetSockOpt(ctx *socket.Context, level, name, size int) ([]byt
 		e.mu.Unlock()
 		if !ok {
 			c = socket.Ucred{PID: 0, UID: ^uint32(0), GID: ^uint32(0)}
+		} else if ctx != nil && ctx.Context != nil && ctx.Creds != nil {
+			// Kernel IDs, as the caller's user namespace names them.
+			c = c.ShownTo(ctx.Creds.UserNS)
 		}
 		c.PID = ctx.LocalPID(c.PID)
 		return socket.EncodeUcred(c), nil

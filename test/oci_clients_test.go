@@ -569,7 +569,11 @@ func TestCRIPod(t *testing.T) {
 	// The containers talk over TCP on the pod's localhost: a listens
 	// (busybox nc), b connects until a is up and sends a line. a also
 	// answers on a second port, which the host dials on the pod's
-	// address.
+	// address. b's nc reads its line from a file: a's listener, whose
+	// stdin is a background job's /dev/null, half-closes the connection
+	// at once, and a b reading from a pipe could see that EOF before
+	// echo's line and exit without sending it (a once got an empty
+	// message); a file is readable at once, and nc reads stdin first.
 	port, hostPort := freeTCPPort(t), freeTCPPort(t)
 	podID := must("runp", "--runtime", "runsc-lite", pod)
 	var insp struct {
@@ -587,7 +591,7 @@ func TestCRIPod(t *testing.T) {
 		t.Fatalf("pod IP %s is not in the CNI network's %s", podIP, subnet)
 	}
 	a := must("create", podID, container("a", fmt.Sprintf("(while :; do echo pong from the pod | nc -l -p %d; done) & nc -l -p %d > /tmp/msg & echo a > /shared/a; while [ ! -e /shared/b ]; do sleep 0.05; done; echo a saw $(cat /shared/b); wait $!; echo a got $(cat /tmp/msg); sleep 1000", hostPort, port)), pod)
-	b := must("create", podID, container("b", fmt.Sprintf("echo b > /shared/b; while [ ! -e /shared/a ]; do sleep 0.05; done; echo b saw $(cat /shared/a); until echo hello from b | nc 127.0.0.1 %d; do sleep 0.1; done; sleep 1001", port)), pod)
+	b := must("create", podID, container("b", fmt.Sprintf("echo b > /shared/b; while [ ! -e /shared/a ]; do sleep 0.05; done; echo b saw $(cat /shared/a); echo hello from b > /tmp/line; until nc 127.0.0.1 %d < /tmp/line; do sleep 0.1; done; sleep 1001", port)), pod)
 	must("start", a)
 	must("start", b)
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {

@@ -1,6 +1,7 @@
 package process
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/runsc-lite/runsc-lite/kernel"
@@ -214,6 +215,15 @@ func (t *Thread) handleFault(st platform.Stop) {
 		}
 		if fe, ok := err.(*mm.FaultError); ok {
 			t.ForceSignal(fe.Signo, fe.Code, fe.Addr)
+			return
+		}
+		if errors.Is(err, platform.ErrContextDead) {
+			// The host process of the address space died (killed
+			// from the host) while the fault was served: the
+			// process dies of SIGKILL, as when Switch finds it
+			// dead, not of a SIGSEGV the program did not cause.
+			t.Log().Warnf("fault at %#x: %v", st.Addr, err)
+			t.TG.Exit(KilledBy(int(unix.SIGKILL)))
 			return
 		}
 		t.Log().Warnf("fault at %#x: %v", st.Addr, err)

@@ -83,6 +83,17 @@ func TestNestedPIDNamespaces(t *testing.T) {
 	compareC(t, "pidnsnested", 0)
 }
 
+// TestPIDNamespaceIPC: test/c/pidnsipc.c — the PIDs locks and IPC objects
+// record, read from a nested PID namespace: F_GETLK's l_pid, shm_cpid and
+// shm_lpid, msg_lspid and msg_lrpid, semctl GETPID, /proc/sysvipc/{shm,msg},
+// a message queue's NOTIFY_PID and its notification's si_pid, and a
+// /proc/locks mounted for the namespace: the reader's IDs, 0 (or left
+// out) for a process outside its namespace.
+func TestPIDNamespaceIPC(t *testing.T) {
+	needRoot(t)
+	compareC(t, "pidnsipc", 0)
+}
+
 // TestUnshareMountProcPS: Debian's `unshare -fpm --mount-proc ps`: a new
 // PID and mount namespace, a procfs mounted for it, and ps listing only
 // the namespace's processes by their inside IDs — as natively, unnormalised.

@@ -287,13 +287,14 @@ func pidNSReaperLocked(tg *ThreadGroup) *ThreadGroup {
 }
 
 // localSignalInfo returns info as tg sees it: the sender's (kill, sigqueue,
-// tgkill) or the child's (SIGCHLD) PID in tg's namespace, 0 if outside it.
+// tgkill, a message queue's notification) or the child's (SIGCHLD) PID in
+// tg's namespace, 0 if outside it.
 func (tg *ThreadGroup) localSignalInfo(info *linux.SignalInfo) *linux.SignalInfo {
 	if tg.leader == nil || tg.leader.pidns == nil {
 		return info
 	}
 	switch {
-	case info.Code == linux.SI_USER, info.Code == linux.SI_QUEUE, info.Code == linux.SI_TKILL,
+	case info.Code == linux.SI_USER, info.Code == linux.SI_QUEUE, info.Code == linux.SI_TKILL, info.Code == linux.SI_MESGQ,
 		info.Signo == int32(linux.SIGCHLD) && info.Code > 0:
 		c := *info
 		c.SetPID(tg.leader.pidns.Local(info.PID()))

@@ -105,7 +105,9 @@ func fcntlLock(t *process.Thread, f *vfs.FileDescription, cmd int32, arg uintptr
 				ln = l.End - l.Start + 1
 			}
 			binary.LittleEndian.PutUint64(b[16:], uint64(ln))
-			lpid := l.PID
+			// The owner in the caller's PID namespace, 0 if it
+			// is outside it (locks_translate_pid).
+			lpid := t.PIDOfTask(l.PID)
 			if l.Kind != lock.POSIX {
 				lpid = -1
 			}

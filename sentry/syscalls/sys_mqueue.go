@@ -259,6 +259,15 @@ type mqTarget struct {
 
 func (m *mqTarget) PID() int32 { return m.tg.TGID() }
 
+func (m *mqTarget) PIDFor(reader *fs.Context) int32 {
+	if reader != nil && reader.Task != nil {
+		if th, ok := reader.Task.Ext.(*process.Thread); ok {
+			return th.PIDOf(m.tg)
+		}
+	}
+	return m.tg.TGID()
+}
+
 func (m *mqTarget) Valid() bool { return m.tg.Alive() && m.tg.ExecGeneration() == m.gen }
 
 func (m *mqTarget) Signal(signo int32, value uint64, from mqueue.Sender) {

@@ -117,6 +117,9 @@ func Shmctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		return uintptr(maxIdx), nil
 	case linux.IPC_STAT, linux.SHM_STAT, shm.StatAny:
 		ds, rid, err := ns.Shm.Stat(c, id, cmd != linux.IPC_STAT, cmd == shm.StatAny)
+		// The creator and last attacher in the caller's PID
+		// namespace, 0 outside it (pid_vnr).
+		ds.ShmCpid, ds.ShmLpid = t.PIDOfTask(ds.ShmCpid), t.PIDOfTask(ds.ShmLpid)
 		return statOut(t, buf, &ds, cmd != linux.IPC_STAT, rid, err)
 	case linux.IPC_SET:
 		var ds linux.ShmidDS
@@ -232,6 +235,9 @@ func Semctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		return statOut(t, arg, &ds, cmd != linux.IPC_STAT, rid, err)
 	case linux.GETVAL, linux.GETPID, linux.GETNCNT, linux.GETZCNT:
 		v, err := ns.Sem.Value(c, id, num, int(cmd))
+		if cmd == linux.GETPID {
+			v = t.PIDOfTask(v) // the caller's view (pid_vnr)
+		}
 		return uintptr(v), err
 	case linux.GETALL:
 		vals, err := ns.Sem.Values(c, id)
@@ -359,6 +365,9 @@ func Msgctl(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		return uintptr(maxIdx), copyOutBytes(t, buf, b)
 	case linux.IPC_STAT, linux.MSG_STAT, linux.MSG_STAT_ANY:
 		ds, rid, err := ns.Msg.Stat(c, id, cmd != linux.IPC_STAT, cmd == linux.MSG_STAT_ANY)
+		// The last sender and receiver in the caller's PID
+		// namespace, 0 outside it (pid_vnr).
+		ds.MsgLspid, ds.MsgLrpid = t.PIDOfTask(ds.MsgLspid), t.PIDOfTask(ds.MsgLrpid)
 		return statOut(t, buf, &ds, cmd != linux.IPC_STAT, rid, err)
 	case linux.IPC_SET:
 		var ds linux.MsqidDS

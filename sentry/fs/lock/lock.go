@@ -741,9 +741,10 @@ func (f *file) allLocked() []Lock {
 }
 
 // Format renders l as a line of /proc/locks after its "N: " prefix
-// (lock_get_status): kind, ADVISORY, type, pid (-1 for OFD locks),
-// device:inode, range.
-func Format(l Lock, key fs.FileKey) string {
+// (lock_get_status): kind, ADVISORY, type, pid (-1 for OFD locks; l.PID
+// through pidOf otherwise: the reader's PID namespace's view), device:inode,
+// range.
+func Format(l Lock, key fs.FileKey, pidOf func(int32) int32) string {
 	var b strings.Builder
 	switch l.Kind {
 	case POSIX:
@@ -758,7 +759,7 @@ func Format(l Lock, key fs.FileKey) string {
 	} else {
 		b.WriteString("READ  ")
 	}
-	pid := l.PID
+	pid := pidOf(l.PID)
 	if l.Kind == OFD {
 		pid = -1
 	}
@@ -776,8 +777,10 @@ func Format(l Lock, key fs.FileKey) string {
 
 // ProcLocks returns /proc/locks: every held lock of the sandbox, oldest
 // first, numbered from 1, each followed by the requests waiting for it
-// ("N: -> ...").
-func ProcLocks() string {
+// ("N: -> ..."). PIDs are shown through pidOf (the namespace of the
+// procfs instance); a held lock whose owner it does not see (0) is left
+// out with its waiters but keeps its number, as Linux's locks_show.
+func ProcLocks(pidOf func(int32) int32) string {
 	type entry struct {
 		l       Lock
 		key     fs.FileKey
@@ -807,9 +810,12 @@ func ProcLocks() string {
 	sort.Slice(all, func(i, j int) bool { return all[i].l.id < all[j].l.id })
 	var b strings.Builder
 	for i, e := range all {
-		fmt.Fprintf(&b, "%d: %s\n", i+1, Format(e.l, e.key))
+		if e.l.Kind != OFD && pidOf(e.l.PID) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "%d: %s\n", i+1, Format(e.l, e.key, pidOf))
 		for _, w := range e.waiting {
-			fmt.Fprintf(&b, "%d: -> %s\n", i+1, Format(w, e.key))
+			fmt.Fprintf(&b, "%d: -> %s\n", i+1, Format(w, e.key, pidOf))
 		}
 	}
 	return b.String()
@@ -829,8 +835,8 @@ func conflicts(l Lock, r Request) bool {
 // FDInfo returns the "lock:" lines of /proc/PID/fdinfo for the
 // description desc of a process whose descriptor table is table: the
 // locks on key taken through desc and owned by either (flock locks
-// first, then record locks, numbered from 1).
-func FDInfo(key fs.FileKey, desc, table any) string {
+// first, then record locks, numbered from 1), PIDs through pidOf.
+func FDInfo(key fs.FileKey, desc, table any, pidOf func(int32) int32) string {
 	if held.Load() == 0 {
 		return ""
 	}
@@ -849,7 +855,7 @@ func FDInfo(key fs.FileKey, desc, table any) string {
 	mu.Unlock()
 	var b strings.Builder
 	for i, l := range ls {
-		fmt.Fprintf(&b, "lock:\t%d: %s\n", i+1, Format(l, key))
+		fmt.Fprintf(&b, "lock:\t%d: %s\n", i+1, Format(l, key, pidOf))
 	}
 	return b.String()
 }

@@ -220,7 +220,7 @@ func (f *File) Read(ctx *fs.Context, dst []byte, fl uint32) (int, error) {
 
 // ReadAt implements fs.File.
 func (f *File) ReadAt(ctx *fs.Context, dst []byte, off int64) (int, error) {
-	s := f.q.status()
+	s := f.q.status(ctx)
 	if off < 0 {
 		return 0, unix.EINVAL
 	}

@@ -194,8 +194,11 @@ type Notification struct {
 // Target is the process a notification is for; the syscall layer makes
 // it from a thread group.
 type Target interface {
-	// PID is the process's ID (NOTIFY_PID).
+	// PID is the process's kernel ID (the sandbox's PID namespace's).
 	PID() int32
+	// PIDFor is the process's ID as the reader of the queue file sees it
+	// (NOTIFY_PID: pid_vnr, 0 outside the reader's PID namespace).
+	PIDFor(reader *fs.Context) int32
 	// Valid reports whether the process is alive and has not executed
 	// another program since it registered.
 	Valid() bool
@@ -606,13 +609,13 @@ func (q *Queue) Flush(pid int32) {
 	q.mu.Unlock()
 }
 
-// status is the queue file's contents.
-func (q *Queue) status() string {
+// status is the queue file's contents as ctx reads them.
+func (q *Queue) status(ctx *fs.Context) string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var notify, signo, pid int32
 	if n := q.notify; n != nil && n.Owner.Valid() {
-		notify, pid = n.Notify, n.Owner.PID()
+		notify, pid = n.Notify, n.Owner.PIDFor(ctx)
 		if n.Notify == linux.SIGEV_SIGNAL {
 			signo = n.Signo
 		}

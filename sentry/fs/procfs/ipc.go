@@ -74,6 +74,18 @@ func (p *procFS) ipcOf(ctx *fs.Context) *process.IPCNamespace {
 	return p.s.IPC
 }
 
+// readerPID returns the translation of kernel TIDs into the reader's PID
+// namespace (sysvipc_proc_open takes the opener's active namespace, not
+// the procfs instance's).
+func (p *procFS) readerPID(ctx *fs.Context) func(int32) int32 {
+	if ctx != nil && ctx.Task != nil {
+		if th := thread(ctx.Task); th != nil {
+			return th.PIDOfTask
+		}
+	}
+	return p.id
+}
+
 // ipcSysctl is sysctlFile for a value of the caller's IPC namespace.
 func (p *procFS) ipcSysctl(get func(ns *process.IPCNamespace) string, set func(ns *process.IPCNamespace, data []byte) error) *synth.File {
 	f := p.file(0644, func(ctx *fs.Context) ([]byte, error) { return []byte(get(p.ipcOf(ctx))), nil })
@@ -118,9 +130,9 @@ func (p *procFS) addSysvipc(r *synth.Dir) {
 		return
 	}
 	d := p.dir()
-	d.Add("shm", p.text(func(ctx *fs.Context) string { return p.ipcOf(ctx).Shm.ProcText() }))
+	d.Add("shm", p.text(func(ctx *fs.Context) string { return p.ipcOf(ctx).Shm.ProcText(p.readerPID(ctx)) }))
 	d.Add("sem", p.text(func(ctx *fs.Context) string { return p.ipcOf(ctx).Sem.ProcText() }))
-	d.Add("msg", p.text(func(ctx *fs.Context) string { return p.ipcOf(ctx).Msg.ProcText() }))
+	d.Add("msg", p.text(func(ctx *fs.Context) string { return p.ipcOf(ctx).Msg.ProcText(p.readerPID(ctx)) }))
 	r.Add("sysvipc", d)
 }
 

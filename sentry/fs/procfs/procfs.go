@@ -145,7 +145,7 @@ func (p *procFS) buildRoot() {
 	r.Add("filesystems", p.static(filesystemsText()))
 	r.Add("cmdline", p.static("BOOT_IMAGE=/vmlinuz-runsc-lite ro quiet\n"))
 	r.Add("swaps", p.text(p.swaps))
-	r.Add("locks", p.text(func(*fs.Context) string { return lock.ProcLocks() }))
+	r.Add("locks", p.text(func(*fs.Context) string { return lock.ProcLocks(p.id) }))
 	r.Add("zoneinfo", p.text(p.zoneinfo))
 	r.Add("devices", p.static("Character devices:\n  1 mem\n  5 /dev/tty\n136 pts\n\nBlock devices:\n"))
 	r.Add("partitions", p.static("major minor  #blocks  name\n\n"))
@@ -639,7 +639,7 @@ func (p *procFS) findFDInfo(t *kernel.Task, th *process.Thread, name string) (fs
 		text := fmt.Sprintf("pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%d\n", pos, flags, mnt, ino)
 		if lock.Any() {
 			if key, err := f.FileKey(fs.Background); err == nil {
-				text += lock.FDInfo(key, f, fdt)
+				text += lock.FDInfo(key, f, fdt, p.id)
 			}
 		}
 		if fi, ok := f.Impl().(fs.FDInfoer); ok {

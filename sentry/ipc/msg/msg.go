@@ -502,8 +502,9 @@ func (r *Registry) Info(usage bool) (linux.MsgInfo, int32) {
 	return mi, max(r.table.MaxIndex(), 0)
 }
 
-// ProcText is /proc/sysvipc/msg, in Linux's format.
-func (r *Registry) ProcText() string {
+// ProcText is /proc/sysvipc/msg, in Linux's format; lspid and lrpid go
+// through pidOf (the reader's PID namespace's view).
+func (r *Registry) ProcText(pidOf func(int32) int32) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var b strings.Builder
@@ -511,7 +512,7 @@ func (r *Registry) ProcText() string {
 	for _, q := range r.table.All() {
 		p := &q.perm
 		fmt.Fprintf(&b, "%10d %10d  %4o  %10d %10d %5d %5d %5d %5d %5d %5d %10d %10d %10d\n",
-			p.Key, p.ID, p.Mode, q.cbytes, len(q.msgs), q.lspid, q.lrpid,
+			p.Key, p.ID, p.Mode, q.cbytes, len(q.msgs), pidOf(q.lspid), pidOf(q.lrpid),
 			p.UID, p.GID, p.CUID, p.CGID, q.stime, q.rtime, p.CTime)
 	}
 	return b.String()

@@ -495,8 +495,9 @@ func (r *Registry) TaskExited(tid int32) {
 	}
 }
 
-// ProcText is /proc/sysvipc/shm, in Linux's format.
-func (r *Registry) ProcText() string {
+// ProcText is /proc/sysvipc/shm, in Linux's format; cpid and lpid go
+// through pidOf (the reader's PID namespace's view).
+func (r *Registry) ProcText(pidOf func(int32) int32) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var b strings.Builder
@@ -504,7 +505,7 @@ func (r *Registry) ProcText() string {
 	for _, s := range r.table.All() {
 		p := &s.perm
 		fmt.Fprintf(&b, "%10d %10d  %4o %21d %5d %5d  %5d %5d %5d %5d %5d %10d %10d %10d %21d %21d\n",
-			p.Key, p.ID, p.Mode, s.size, s.cpid, s.lpid, s.nattch,
+			p.Key, p.ID, p.Mode, s.size, pidOf(s.cpid), pidOf(s.lpid), s.nattch,
 			p.UID, p.GID, p.CUID, p.CGID, s.atime, s.dtime, p.CTime,
 			s.mem.ResidentPages()*mm.PageSize, s.mem.SwappedPages()*mm.PageSize)
 	}

@@ -163,6 +163,28 @@ func (k *Kernel) ReserveTID() int32 {
 	return k.allocTIDLocked()
 }
 
+// ReserveTIDAt takes TID tid for a task that will be created with it
+// (clone3's set_tid naming the sandbox's own PID namespace's ID); false
+// if a task has it or it is reserved already.
+func (k *Kernel) ReserveTIDAt(tid int32) bool {
+	k.tasksMu.Lock()
+	defer k.tasksMu.Unlock()
+	if _, used := k.tasks[tid]; used || tid <= 0 {
+		return false
+	}
+	k.tasks[tid] = nil
+	return true
+}
+
+// UnreserveTID gives back a TID reserved and never used by NewTask.
+func (k *Kernel) UnreserveTID(tid int32) {
+	k.tasksMu.Lock()
+	defer k.tasksMu.Unlock()
+	if t, ok := k.tasks[tid]; ok && t == nil {
+		delete(k.tasks, tid)
+	}
+}
+
 func (k *Kernel) allocTIDLocked() int32 {
 	for {
 		k.lastTID++

@@ -43,7 +43,7 @@ const (
 type TaskOptions struct {
 	// Name is the task's comm (at most 15 bytes are kept, as in Linux).
 	Name string
-	// TID, if non-zero, is a TID obtained from ReserveTID.
+	// TID, if non-zero, is a TID obtained from ReserveTID or ReserveTIDAt.
 	TID int32
 	// TGID is the thread group; zero means the task leads its own.
 	TGID int32

@@ -94,6 +94,16 @@ func TestPIDNamespaceIPC(t *testing.T) {
 	compareC(t, "pidnsipc", 0)
 }
 
+// TestCloneSetTID: test/c/settid.c — clone3's set_tid: the argument
+// errors, the child's IDs chosen at one and two levels of nested PID
+// namespaces, EEXIST for an ID in use (the outermost level's too), EINVAL
+// for an ID other than 1 where there is no init yet, EPERM without
+// CAP_SYS_ADMIN in the user namespace owning a level.
+func TestCloneSetTID(t *testing.T) {
+	needRoot(t)
+	compareC(t, "settid", 0)
+}
+
 // TestUnshareMountProcPS: Debian's `unshare -fpm --mount-proc ps`: a new
 // PID and mount namespace, a procfs mounted for it, and ps listing only
 // the namespace's processes by their inside IDs — as natively, unnormalised.

@@ -23,6 +23,10 @@ type CloneOptions struct {
 	// OnCreate, if set, is called with the new thread before it starts
 	// (CLONE_PIDFD installs the parent's pidfd).
 	OnCreate func(nt *Thread)
+	// SetTID is clone3's set_tid: the IDs the new task is to have in
+	// its PID namespace (SetTID[0]) and in as many of the namespaces
+	// above it as there are more elements.
+	SetTID []int32
 }
 
 const unsupportedCloneFlags = unix.CLONE_NEWNET |
@@ -78,9 +82,14 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	pidns := t.ChildPIDNS()
 	if f&unix.CLONE_NEWPID != 0 {
 		var err error
-		if pidns, err = newChildPIDNS(pidns); err != nil {
+		if pidns, err = newChildPIDNS(pidns, creds.UserNS); err != nil {
 			return nil, err
 		}
+	}
+	// wantTID is the kernel TID set_tid asks for, 0 for any.
+	wantTID, err := s.checkSetTID(creds, pidns, o.SetTID)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.chargeTask(creds, t.TG.cgroup, t.nprocLimit(), true); err != nil {
 		return nil, err
@@ -155,9 +164,17 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 
 	tg := t.TG
 	if f&unix.CLONE_THREAD != 0 {
+		if wantTID != 0 && !s.Kernel.ReserveTIDAt(wantTID) {
+			nt.FDs.Release()
+			s.mu.Lock()
+			s.unchargeTaskLocked(creds.RealUID, tg.cgroup)
+			s.mu.Unlock()
+			return nil, unix.EEXIST
+		}
 		nt.TG = tg
 		nt.Task = s.Kernel.NewTask(kernel.TaskOptions{
 			Name:     t.Task.Name(),
+			TID:      wantTID,
 			TGID:     tg.tgid,
 			Parent:   t.Task.Parent(),
 			Affinity: t.Task.Affinity(),
@@ -170,7 +187,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		})
 		nt.Task.Ext = nt
 		nt.pidns = t.pidns
-		if err := pidNSLinks(nt.pidns, nt.Task.TID(), nil); err != nil {
+		if err := pidNSLinks(nt.pidns, nt.Task.TID(), nil, o.SetTID); err != nil {
 			s.releaseTask(nt)
 			nt.FDs.Release()
 			return nil, err
@@ -202,8 +219,17 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			}
 			m = t.MM().Fork(as)
 		}
+		if wantTID != 0 && !s.Kernel.ReserveTIDAt(wantTID) {
+			m.DecUsers()
+			nt.FDs.Release()
+			s.mu.Lock()
+			s.unchargeTaskLocked(creds.RealUID, tg.cgroup)
+			s.mu.Unlock()
+			return nil, unix.EEXIST
+		}
 		nt.Task = s.Kernel.NewTask(kernel.TaskOptions{
 			Name:     t.Task.Name(),
+			TID:      wantTID,
 			Parent:   t.Task,
 			Affinity: t.Task.Affinity(),
 			Nice:     t.Task.Nice(),
@@ -228,7 +254,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		if !pidns.IsRoot() {
 			nt.pidns = pidns
 		}
-		if err := pidNSLinks(nt.pidns, ntg.tgid, ntg); err != nil {
+		if err := pidNSLinks(nt.pidns, ntg.tgid, ntg, o.SetTID); err != nil {
 			nt.TG = ntg
 			s.releaseTask(nt)
 			nt.FDs.Release()

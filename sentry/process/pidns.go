@@ -3,6 +3,7 @@ package process
 import (
 	"sync"
 
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/nsfs"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -23,11 +24,18 @@ import (
 // maxPIDNSLevel is Linux's MAX_PID_NS_LEVEL.
 const maxPIDNSLevel = 32
 
+// pidMax is every namespace's pid_max (/proc/sys/kernel/pid_max; Linux's
+// PID_MAX_LIMIT): IDs are below it.
+const pidMax = 1 << 22
+
 // PIDNamespace is a PID namespace.
 type PIDNamespace struct {
 	ino    uint64
 	parent *PIDNamespace // nil: the sandbox's own
 	level  int
+	// owner is the user namespace it was made in (nil: the sandbox's
+	// first), where clone3's set_tid needs CAP_SYS_ADMIN.
+	owner *auth.UserNamespace
 
 	mu sync.Mutex
 	// next is the next ID to try; byID and ids map the namespace's IDs
@@ -57,8 +65,9 @@ func (s *Sandbox) RootPIDNS() *PIDNamespace {
 	return s.namespaces.pid
 }
 
-// newChildPIDNS returns a new namespace below ns.
-func newChildPIDNS(ns *PIDNamespace) (*PIDNamespace, error) {
+// newChildPIDNS returns a new namespace below ns, owned by user namespace
+// owner.
+func newChildPIDNS(ns *PIDNamespace, owner *auth.UserNamespace) (*PIDNamespace, error) {
 	if ns.level+1 >= maxPIDNSLevel {
 		return nil, unix.ENOSPC
 	}
@@ -66,6 +75,7 @@ func newChildPIDNS(ns *PIDNamespace) (*PIDNamespace, error) {
 		ino:    nsfs.NewIno(),
 		parent: ns,
 		level:  ns.level + 1,
+		owner:  owner,
 		next:   1,
 		byID:   make(map[int32]int32),
 		ids:    make(map[int32]int32),
@@ -116,13 +126,26 @@ func (ns *PIDNamespace) Init() *ThreadGroup {
 // alloc gives kernel TID tid an ID in ns, 1 for the first; tg, if not nil,
 // is the process it leads. Errors: ENOMEM when the namespace's init has
 // exited, EAGAIN when the namespace has no free ID.
-func (ns *PIDNamespace) alloc(tid int32, tg *ThreadGroup) error {
+//
+// want, if not 0, is the ID to give (clone3's set_tid): EEXIST if taken.
+func (ns *PIDNamespace) alloc(tid int32, tg *ThreadGroup, want int32) error {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	if ns.dead {
 		return unix.ENOMEM
 	}
-	const maxID = 1 << 22 // Linux's PID_MAX_LIMIT
+	if want != 0 {
+		if _, used := ns.byID[want]; used {
+			return unix.EEXIST
+		}
+		ns.byID[want] = tid
+		ns.ids[tid] = want
+		if want == 1 && tg != nil {
+			ns.init = tg
+		}
+		return nil
+	}
+	const maxID = pidMax
 	for range maxID {
 		id := ns.next
 		ns.next++
@@ -179,7 +202,7 @@ func (t *Thread) UnsharePIDNS() error {
 	if t.ChildPIDNS() != t.PIDNS() {
 		return unix.EINVAL
 	}
-	ns, err := newChildPIDNS(t.PIDNS())
+	ns, err := newChildPIDNS(t.PIDNS(), t.Credentials().UserNS)
 	if err != nil {
 		return err
 	}
@@ -225,9 +248,15 @@ func (t *Thread) KernelPgid(id int32) int32 { return t.PIDNS().Kernel(id) }
 
 // pidNSLinks gives a new task its IDs: one in ns and in each ancestor up
 // to the sandbox's; tg is the process it leads (nil for a thread).
-func pidNSLinks(ns *PIDNamespace, tid int32, tg *ThreadGroup) error {
+// setTID[i], when there is one, is the ID to give at the i-th level
+// up from ns (clone3's set_tid; checkSetTID has checked it).
+func pidNSLinks(ns *PIDNamespace, tid int32, tg *ThreadGroup, setTID []int32) error {
 	for n := ns; n != nil && n.parent != nil; n = n.parent {
-		if err := n.alloc(tid, tg); err != nil {
+		var want int32
+		if i := ns.level - n.level; i < len(setTID) {
+			want = setTID[i]
+		}
+		if err := n.alloc(tid, tg, want); err != nil {
 			for m := ns; m != n; m = m.parent {
 				m.free(tid)
 			}
@@ -235,6 +264,43 @@ func pidNSLinks(ns *PIDNamespace, tid int32, tg *ThreadGroup) error {
 		}
 	}
 	return nil
+}
+
+// checkSetTID makes alloc_pid's checks of clone3's set_tid for a task
+// going into ns, its most nested level first (setTID[0] is the ID in ns,
+// setTID[1] in its parent...): EINVAL for more IDs than levels, an ID out
+// of range, or one other than 1 in a namespace that has no init yet; EPERM
+// without CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE in the user namespace
+// owning the level; EEXIST for an ID in use (allocation checks it again).
+// It returns the kernel TID asked for (the sandbox's own namespace's
+// level), 0 if none.
+func (s *Sandbox) checkSetTID(creds *auth.Credentials, ns *PIDNamespace, setTID []int32) (int32, error) {
+	if len(setTID) > ns.level+1 {
+		return 0, unix.EINVAL
+	}
+	n := ns
+	for _, id := range setTID {
+		if id < 1 || id >= pidMax {
+			return 0, unix.EINVAL
+		}
+		if id != 1 && n.parent != nil && n.Init() == nil {
+			return 0, unix.EINVAL
+		}
+		if !creds.HasCapabilityIn(n.owner, linux.CAP_SYS_ADMIN) && !creds.HasCapabilityIn(n.owner, linux.CAP_CHECKPOINT_RESTORE) {
+			return 0, unix.EPERM
+		}
+		if n.parent == nil {
+			if s.Kernel.TaskByTID(id) != nil {
+				return 0, unix.EEXIST
+			}
+			return id, nil
+		}
+		if n.Kernel(id) != 0 {
+			return 0, unix.EEXIST
+		}
+		n = n.parent
+	}
+	return 0, nil
 }
 
 // pidNSUnlink takes a task's IDs away (the end of its life).

@@ -38,7 +38,7 @@ var linux64 = map[uintptr]Syscall{
 	unix.SYS_SCHED_YIELD:            {Name: "sched_yield", Fn: SchedYield, Support: Full},
 	unix.SYS_SCHED_GETAFFINITY:      {Name: "sched_getaffinity", Fn: SchedGetaffinity, Support: Full, Args: []ArgKind{Int, Uint, Ptr}},
 	unix.SYS_CLONE:                  {Name: "clone", Fn: Clone, Support: Partial, Note: "threads, fork and vfork, CLONE_PIDFD (of processes: with CLONE_THREAD EINVAL, as before Linux 6.9); CLONE_NEWNS (CAP_SYS_ADMIN; with CLONE_FS EINVAL), CLONE_NEWUTS, CLONE_NEWIPC (with CLONE_SYSVSEM EINVAL), CLONE_NEWUSER (unprivileged; with CLONE_FS or CLONE_THREAD EINVAL; past 33 levels ENOSPC; the other new namespaces owned by it), CLONE_NEWPID (nested PID namespaces, to 32 levels; with CLONE_THREAD EINVAL), CLONE_NEWCGROUP; NEWNET and NEWTIME give EPERM", Args: []ArgKind{Hex, Hex, Ptr, Ptr, Hex}},
-	unix.SYS_CLONE3:                 {Name: "clone3", Fn: Clone3, Support: Partial, Note: "as clone; set_tid and cgroup give EINVAL", Args: []ArgKind{Ptr, Uint}},
+	unix.SYS_CLONE3:                 {Name: "clone3", Fn: Clone3, Support: Partial, Note: "as clone; set_tid chooses the IDs at each PID namespace level; CLONE_INTO_CGROUP gives EINVAL", Args: []ArgKind{Ptr, Uint}},
 	unix.SYS_FORK:                   {Name: "fork", Fn: Fork, Support: Full},
 	unix.SYS_VFORK:                  {Name: "vfork", Fn: Vfork, Support: Full},
 	unix.SYS_EXECVE:                 {Name: "execve", Fn: Execve, Support: Full, Args: []ArgKind{Path, StrArray, Ptr}},

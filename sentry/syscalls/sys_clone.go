@@ -1,6 +1,7 @@
 package syscalls
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -52,28 +53,59 @@ func Clone(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 
 // Clone3: struct clone_args { flags, pidfd, child_tid, parent_tid,
 // exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup }.
+// set_tid (an array of set_tid_size pid_t) chooses the child's ID in its
+// PID namespace and in the namespaces above it (process.CloneOptions.SetTID).
+// CLONE_INTO_CGROUP is EINVAL: the sandbox has one cgroup hierarchy and
+// moving a child into another cgroup at birth is not done.
 func Clone3(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
+	const (
+		sizeVer0        = 64 // CLONE_ARGS_SIZE_VER0
+		cloneIntoCgroup = 0x200000000
+	)
 	size := a[1]
-	if size < 64 || size > 4096 {
+	if size > 4096 {
+		return 0, unix.E2BIG
+	}
+	if size < sizeVer0 {
 		return 0, unix.EINVAL
 	}
-	args := make([]uint64, 8)
-	if _, err := primitive.CopyUint64SliceIn(t, hostarch.Addr(a.Ptr(0)), args); err != nil {
+	// copy_struct_from_user: the fields this kernel knows (11), the
+	// rest of a larger struct must be zero (E2BIG).
+	args := make([]uint64, 11)
+	known := min(size, uintptr(len(args)*8))
+	b := make([]byte, size)
+	if _, err := t.CopyInBytes(hostarch.Addr(a.Ptr(0)), b); err != nil {
 		return 0, unix.EFAULT
 	}
-	if size > 64 {
-		rest := make([]byte, size-64)
-		if _, err := t.CopyInBytes(hostarch.Addr(a.Ptr(0)+64), rest); err != nil {
-			return 0, unix.EFAULT
-		}
-		for _, b := range rest {
-			if b != 0 {
-				// set_tid and cgroup are not supported.
-				return 0, unix.EINVAL
-			}
+	for i := uintptr(0); i < known/8; i++ {
+		args[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
+	for _, c := range b[known:] {
+		if c != 0 {
+			return 0, unix.E2BIG
 		}
 	}
-	if args[4] > 64 || args[0]&0xff != 0 {
+	setTIDAddr, setTIDSize := args[8], args[9]
+	// copy_clone_args_from_user's checks, in its order.
+	if setTIDSize > 32 || (setTIDAddr == 0 && setTIDSize > 0) || (setTIDAddr != 0 && setTIDSize == 0) {
+		return 0, unix.EINVAL
+	}
+	if args[4] > 64 {
+		return 0, unix.EINVAL
+	}
+	var setTID []int32
+	if setTIDSize > 0 {
+		raw := make([]byte, 4*setTIDSize)
+		if _, err := t.CopyInBytes(hostarch.Addr(setTIDAddr), raw); err != nil {
+			return 0, unix.EFAULT
+		}
+		setTID = make([]int32, setTIDSize)
+		for i := range setTID {
+			setTID[i] = int32(binary.LittleEndian.Uint32(raw[4*i:]))
+		}
+	}
+	// clone3_args_valid: no exit signal in flags' low byte.
+	if args[0]&0xff != 0 || args[0]&cloneIntoCgroup != 0 {
 		return 0, unix.EINVAL
 	}
 	stack := uintptr(args[5])
@@ -92,6 +124,7 @@ func Clone3(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		ParentTID:  uintptr(args[3]),
 		TLS:        uintptr(args[7]),
 		OnCreate:   onCreate,
+		SetTID:     setTID,
 	})
 }
 

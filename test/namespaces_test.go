@@ -35,7 +35,8 @@ ls /proc/self/fd >/dev/null && echo "/proc works"`
 // TestBwrap: Debian's bubblewrap builds its sandbox inside ours (a mount
 // namespace, a tmpfs root it pivots into, recursive read-only binds it
 // checks through /proc/self/mountinfo, a new /dev with bound device
-// nodes and devpts) and runs the probe, as natively.
+// nodes and devpts) and runs the probe, as natively; as root and in a
+// user namespace of its own.
 func TestBwrap(t *testing.T) {
 	needRoot(t)
 	if _, err := exec.LookPath("bwrap"); err != nil {
@@ -43,6 +44,10 @@ func TestBwrap(t *testing.T) {
 	}
 	compare(t, cmpCase{argv: []string{"bwrap", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"}})
 	compare(t, cmpCase{argv: []string{"bwrap", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "sh", "-c", bwrapProbe}, stderr: true})
+	// In a user namespace of its own (with a PID namespace, so that its
+	// proc is one the user namespace may mount): every mount it copies
+	// is locked, and its binds, remounts and pivot_root must still work.
+	compare(t, cmpCase{argv: []string{"bwrap", "--unshare-user", "--unshare-pid", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "sh", "-c", bwrapProbe}, stderr: true})
 }
 
 // TestUTSNamespaces: test/c/utsns.c — unshare and clone with CLONE_NEWUTS,
@@ -82,6 +87,20 @@ func TestCgroupNamespaces(t *testing.T) {
 func TestUserNamespaces(t *testing.T) {
 	needRoot(t)
 	compareC(t, "userns", 0)
+}
+
+// TestLockedMounts: test/c/mntlocked.c — mounts copied into a mount
+// namespace of a new user namespace are locked: umount and MS_MOVE EINVAL,
+// a remount clearing a locked flag or changing atime EPERM, a bind
+// revealing a locked submount EINVAL, an rbind's top unlocked and its
+// submounts locked, pivot_root moving the lock to the new root; a remount
+// of the filesystem itself needs CAP_SYS_ADMIN in its user namespace; and
+// only the FS_USERNS_MOUNT filesystems the namespace owns are mountable
+// (proc of its own PID namespace, mqueue of its own IPC namespace, tmpfs,
+// devpts; not sysfs). Compared with native.
+func TestLockedMounts(t *testing.T) {
+	needRoot(t)
+	compareC(t, "mntlocked", 0)
 }
 
 // TestUnshareUserUtil: Debian's unshare(1) maps the caller to root of a

@@ -56,6 +56,10 @@ func (ns *PIDNamespace) Ino() uint64 { return ns.ino }
 // Parent returns the namespace's parent (nil for the sandbox's).
 func (ns *PIDNamespace) Parent() *PIDNamespace { return ns.parent }
 
+// Owner returns the user namespace ns was made in (nil: the sandbox's
+// first): a procfs for ns needs CAP_SYS_ADMIN there.
+func (ns *PIDNamespace) Owner() *auth.UserNamespace { return ns.owner }
+
 // IsRoot reports whether ns is the sandbox's own PID namespace.
 func (ns *PIDNamespace) IsRoot() bool { return ns.parent == nil }
 

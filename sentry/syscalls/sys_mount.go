@@ -29,7 +29,8 @@ const mountAttrFlags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS
 	unix.MS_NODIRATIME | unix.MS_RELATIME | unix.MS_STRICTATIME | unix.MS_NOSYMFOLLOW
 
 // mountFlagsText is what /proc/mounts shows after rw/ro for flags, in
-// Linux's show_mnt_opts order.
+// Linux's show_mnt_opts order (MS_STRICTATIME, which clears noatime, as a
+// "strictatime" word that is not shown).
 func mountFlagsText(flags uint64) string {
 	var o []string
 	for _, f := range []struct {
@@ -37,9 +38,14 @@ func mountFlagsText(flags uint64) string {
 		name string
 	}{{unix.MS_NOSUID, "nosuid"}, {unix.MS_NODEV, "nodev"}, {unix.MS_NOEXEC, "noexec"},
 		{unix.MS_NOATIME, "noatime"}, {unix.MS_NODIRATIME, "nodiratime"}, {unix.MS_NOSYMFOLLOW, "nosymfollow"}} {
-		if flags&f.bit != 0 {
+		if flags&f.bit != 0 && !(f.bit == unix.MS_NOATIME && flags&unix.MS_STRICTATIME != 0) {
 			o = append(o, f.name)
 		}
+	}
+	if flags&unix.MS_STRICTATIME != 0 {
+		// Not shown (neither is relatime then), but kept: a locked
+		// mount's atime flags are compared (sentry/vfs/mountlock.go).
+		o = append(o, "strictatime")
 	}
 	return strings.Join(o, ",")
 }
@@ -67,7 +73,12 @@ func Mount(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		// The call's flags replace the mount's (mount(8) passes
 		// the ones it keeps), with or without MS_BIND.
 		target = v.Top(target)
-		return 0, v.Remount(target, flags&unix.MS_RDONLY != 0, flags&unix.MS_NOEXEC != 0, mountFlagsText(flags))
+		const atimeFlags = unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME | unix.MS_STRICTATIME
+		// Without MS_BIND it reconfigures the filesystem too, which
+		// needs CAP_SYS_ADMIN in its user namespace (do_remount).
+		mayReconfigure := flags&unix.MS_BIND != 0 || target.Mount == nil ||
+			ctx.Creds.HasCapabilityIn(target.Mount.FSOwner(), linux.CAP_SYS_ADMIN)
+		return 0, v.Remount(target, flags&unix.MS_RDONLY != 0, flags&unix.MS_NOEXEC != 0, mountFlagsText(flags), flags&atimeFlags == 0, mayReconfigure)
 	case flags&unix.MS_BIND != 0:
 		src, err := resolveAt(t, ctx, unix.AT_FDCWD, a.Ptr(0), 0, true)
 		if err != nil {
@@ -96,6 +107,11 @@ func Mount(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	o := vfs.MountOptions{ReadOnly: flags&unix.MS_RDONLY != 0, NoExec: flags&unix.MS_NOEXEC != 0,
 		Flags: mountFlagsText(flags)}
 	var f fs.Filesystem
+	// o.Owner is the user namespace the instance belongs to (Linux's
+	// fc->user_ns), where the mounter needs CAP_SYS_ADMIN: every type
+	// here is one Linux marks FS_USERNS_MOUNT, mountable from a user
+	// namespace that owns what the instance shows.
+	o.Owner = ctx.Creds.UserNS
 	switch fstype {
 	case "tmpfs":
 		f = tmpfs.New(01777, 0, 0)
@@ -104,9 +120,13 @@ func Mount(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		// An instance for the mounter's PID namespace.
 		f = procfs.NewForPIDNS(t.S, t.PIDNS())
 		o.Source = "proc"
+		o.Owner = t.PIDNS().Owner()
 	case "sysfs":
 		f = sysfs.New(t.S.Kernel.NumCPUs())
 		o.Source = "sysfs"
+		// The sandbox's one network namespace's: its first user
+		// namespace's.
+		o.Owner = nil
 	case "mqueue":
 		// A mount shows the queues of the mounter's IPC namespace.
 		if t.IPC() == nil {
@@ -114,6 +134,7 @@ func Mount(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 		f = t.IPC().MQueue.Filesystem()
 		o.Source = "mqueue"
+		o.Owner = t.IPC().Owner()
 	case "devpts":
 		// Every mount shows the sandbox's one devpts (newinstance is
 		// not separate).
@@ -133,6 +154,9 @@ func Mount(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	if source, err := t.CopyInString(a.Ptr(0), 256); err == nil && source != "" {
 		o.Source = source
+	}
+	if !ctx.Creds.HasCapabilityIn(o.Owner, linux.CAP_SYS_ADMIN) {
+		return 0, unix.EPERM
 	}
 	return 0, v.MountOver(target, f, o)
 }

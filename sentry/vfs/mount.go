@@ -1,6 +1,9 @@
 package vfs
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/inotify"
 	"golang.org/x/sys/unix"
@@ -139,6 +142,10 @@ func (v *VirtualFilesystem) BindAt(src, at Location, recursive bool, o MountOpti
 	if sm.unbindable {
 		return unix.EINVAL
 	}
+	if !recursive && sm.hasLockedChildren(src.Path) {
+		// It would show what they cover.
+		return errLocked
+	}
 	head := v.bindCopy(sm, src)
 	if recursive {
 		v.copySubmounts(sm, head, src.Path)
@@ -158,6 +165,7 @@ func (v *VirtualFilesystem) bindCopy(sm *Mount, src Location) *Mount {
 	c := v.clone(sm, false)
 	c.Root = src.Node
 	c.unbindable = false
+	c.locked = false // a bind's top is the binder's (do_loopback)
 	c.Point = src.Path
 	c.RootPath = fsPathIn(sm, src.Path)
 	if c.RootPath == "/" {
@@ -217,6 +225,9 @@ func (v *VirtualFilesystem) unmountLocked(m *Mount, detach bool, contexts []*FSC
 	ns := m.ns
 	if ns == nil {
 		return nil, unix.EINVAL
+	}
+	if m.locked {
+		return nil, errLocked
 	}
 	if m == ns.root || m.parent == nil {
 		return nil, unix.EBUSY
@@ -297,14 +308,52 @@ func (v *VirtualFilesystem) SetPropagation(loc Location, kind int, recursive boo
 }
 
 // Remount sets the per-mount flags of the mount loc is the root of
-// (MS_REMOUNT): read-only, no-exec and the flags /proc/mounts shows.
-// Errors: EINVAL when loc is not a mount's root.
-func (v *VirtualFilesystem) Remount(loc Location, readOnly, noExec bool, flags string) error {
+// (MS_REMOUNT): read-only, no-exec and the flags /proc/mounts shows. With
+// keepAtime (no atime flag in the call) the mount's atime flags stay, as
+// Linux's remount default. Errors: EINVAL when loc is not a mount's root,
+// EPERM when a locked flag would be cleared or, then, when
+// mayReconfigure is false (the caller may not reconfigure the filesystem).
+func (v *VirtualFilesystem) Remount(loc Location, readOnly, noExec bool, flags string, keepAtime, mayReconfigure bool) error {
 	if !isMountRoot(loc) {
 		return unix.EINVAL
 	}
-	loc.Mount.attrs.Store(&mountAttrs{readOnly: readOnly, noExec: noExec, flags: flags})
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	m := loc.Mount
+	if keepAtime {
+		flags = withAtime(flags, atimeWords(m.attr().flags))
+	}
+	if !m.canChangeLocked(readOnly, noExec, flags) || !mayReconfigure {
+		return unix.EPERM
+	}
+	m.attrs.Store(&mountAttrs{readOnly: readOnly, noExec: noExec, flags: flags})
 	return nil
+}
+
+// withAtime returns flags with its atime words replaced by atime, in
+// /proc/mounts' order (nosuid,nodev,noexec,noatime,nodiratime,nosymfollow;
+// other words after them, in their order).
+func withAtime(flags, atime string) string {
+	w := flagWords(flags)
+	delete(w, "noatime")
+	delete(w, "nodiratime")
+	delete(w, "strictatime")
+	for n := range flagWords(atime) {
+		w[n] = true
+	}
+	known := []string{"nosuid", "nodev", "noexec", "noatime", "nodiratime", "nosymfollow", "strictatime"}
+	var o []string
+	for _, n := range known {
+		if w[n] {
+			o = append(o, n)
+		}
+	}
+	for _, n := range strings.Split(flags, ",") {
+		if n != "" && w[n] && !slices.Contains(known, n) {
+			o = append(o, n)
+		}
+	}
+	return strings.Join(o, ",")
 }
 
 // Move moves the mount src is the root of, with its subtree, to at
@@ -322,7 +371,7 @@ func (v *VirtualFilesystem) Move(src, at Location, contexts []*FSContext) error 
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	m := src.Mount
-	if m.ns == nil || m.parent == nil || at.Mount == nil || at.Mount.ns != m.ns {
+	if m.ns == nil || m.parent == nil || at.Mount == nil || at.Mount.ns != m.ns || m.locked {
 		return unix.EINVAL
 	}
 	if m.parent.group != nil {
@@ -400,7 +449,7 @@ func (v *VirtualFilesystem) PivotRoot(root, newRoot, putOld Location, contexts [
 	if !isMountRoot(root) || rm != ns.root {
 		return unix.EINVAL
 	}
-	if !isMountRoot(newRoot) || nm.parent == nil {
+	if !isMountRoot(newRoot) || nm.parent == nil || nm.locked {
 		return unix.EINVAL
 	}
 	relOld, ok := relativeTo(nm.Point, putOld.Path)
@@ -442,6 +491,11 @@ func (v *VirtualFilesystem) PivotRoot(root, newRoot, putOld Location, contexts [
 			}
 			d.parent.children[d.Point] = d
 		}
+	}
+	if rm.locked {
+		// What covered the old root's place still may not be
+		// revealed: the new root takes the lock.
+		nm.locked, rm.locked = true, false
 	}
 	rm.parent = topAt(om, relOld)
 	if rm.parent.children == nil {

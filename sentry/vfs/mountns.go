@@ -198,10 +198,23 @@ func (m MountInfo) mountOptions() string {
 	if m.ReadOnly {
 		opts = "ro"
 	}
-	if m.Flags != "" {
-		opts += "," + m.Flags
+	// A "strictatime" word is kept but not shown, and then neither is
+	// relatime (as Linux).
+	var shown []string
+	strict := false
+	for _, w := range strings.Split(m.Flags, ",") {
+		switch w {
+		case "":
+		case "strictatime":
+			strict = true
+		default:
+			shown = append(shown, w)
+		}
 	}
-	if !strings.Contains(m.Flags, "atime") {
+	if len(shown) > 0 {
+		opts += "," + strings.Join(shown, ",")
+	}
+	if !strict && !strings.Contains(m.Flags, "atime") {
 		opts += ",relatime"
 	}
 	return opts
@@ -335,6 +348,7 @@ func (v *VirtualFilesystem) clone(m *Mount, private bool) *Mount {
 		RootPath: m.RootPath, Data: m.Data, vfs: v, unbindable: m.unbindable}
 	v.nextID++
 	c.attrs.Store(m.attrs.Load())
+	c.locked, c.locks, c.fsOwner = m.locked, m.locks, m.fsOwner
 	if !private {
 		if m.group != nil {
 			c.group = m.group
@@ -409,6 +423,7 @@ func (ns *MountNamespace) Copy(c *FSContext) *MountNamespace {
 	v := ns.vfs
 	v.mu.Lock()
 	nn := v.newNamespace()
+	nn.owner = ns.owner // until SetOwner
 	copies := make(map[*Mount]*Mount, len(ns.list))
 	for _, m := range ns.list {
 		cm := v.clone(m, false)

@@ -8,5 +8,13 @@ func (ns *MountNamespace) Owner() *auth.UserNamespace { return ns.owner }
 
 // SetOwner records the user namespace a new namespace was made in. Call
 // it only on a namespace Copy just returned, before another thread can
-// reach it.
-func (ns *MountNamespace) SetOwner(owner *auth.UserNamespace) { ns.owner = owner }
+// reach it. A copy for another user namespace than its source's has its
+// mounts locked (mountlock.go).
+func (ns *MountNamespace) SetOwner(owner *auth.UserNamespace) {
+	ns.vfs.mu.Lock()
+	defer ns.vfs.mu.Unlock()
+	if owner != ns.owner {
+		ns.lockTree()
+	}
+	ns.owner = owner
+}

@@ -31,6 +31,7 @@ import (
 	"sync/atomic"
 	"weak"
 
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"golang.org/x/sys/unix"
@@ -72,6 +73,18 @@ type Mount struct {
 	master     *peerGroup
 	unbindable bool
 	vfs        *VirtualFilesystem
+	// locked (Linux's MNT_LOCKED) is set on the mounts of a tree copied
+	// into a namespace of another user namespace: they cannot be
+	// unmounted or moved, to not reveal what they cover; locks are
+	// the per-mount flags such a copy may not clear (MNT_LOCK_*).
+	// vfs.mu.
+	locked bool
+	locks  mountLocks
+	// fsOwner is the user namespace of the filesystem instance (Linux's
+	// s_user_ns, nil: the sandbox's first), where a remount of the
+	// filesystem itself (MS_REMOUNT without MS_BIND) needs
+	// CAP_SYS_ADMIN. Set when mounted, copied with the mount.
+	fsOwner *auth.UserNamespace
 }
 
 // mountAttrs are a mount's per-mount flags.
@@ -100,6 +113,10 @@ func (m *Mount) NoExec() bool { return m.attr().noExec }
 
 // Flags returns the per-mount flags /proc/mounts shows (nosuid,nodev,...).
 func (m *Mount) Flags() string { return m.attr().flags }
+
+// FSOwner returns the user namespace of the mount's filesystem instance
+// (nil: the sandbox's first).
+func (m *Mount) FSOwner() *auth.UserNamespace { return m.fsOwner }
 
 // NoSUID reports whether the mount ignores set-user-ID and set-group-ID
 // bits at execve (mounted nosuid).
@@ -180,6 +197,7 @@ func (v *VirtualFilesystem) newMount(f fs.Filesystem, root fs.Node, point string
 	m := &Mount{ID: v.nextID, FS: f, Root: root, Point: point, Source: src, FSType: o.FSType,
 		RootPath: o.RootPath, Data: o.Data, vfs: v}
 	m.attrs.Store(&mountAttrs{readOnly: o.ReadOnly, noExec: o.NoExec, flags: o.Flags})
+	m.fsOwner = o.Owner
 	v.nextID++
 	return m
 }
@@ -197,6 +215,9 @@ type MountOptions struct {
 	// directory or a file of f (a bind mount). A file is mounted on
 	// a file, a directory on a directory.
 	Root fs.Node
+	// Owner is the user namespace the filesystem instance belongs to
+	// (see Mount.fsOwner).
+	Owner *auth.UserNamespace
 }
 
 // Mount mounts f at point (an absolute sandbox path), creating the mount

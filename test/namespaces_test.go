@@ -89,6 +89,16 @@ func TestUserNamespaces(t *testing.T) {
 	compareC(t, "userns", 0)
 }
 
+// TestUserNamespaceCapabilities: test/c/usernscaps.c — root of a nested
+// user namespace has its capabilities over files whose owner and group
+// are mapped into it (reading, chmod, utimes, chown, a sticky directory's
+// unlink) and not over others, and CAP_KILL and CAP_SYS_PTRACE over
+// processes of its namespace but not of the first. Compared with native.
+func TestUserNamespaceCapabilities(t *testing.T) {
+	needRoot(t)
+	compareC(t, "usernscaps", 0)
+}
+
 // TestLockedMounts: test/c/mntlocked.c — mounts copied into a mount
 // namespace of a new user namespace are locked: umount and MS_MOVE EINVAL,
 // a remount clearing a locked flag or changing atime EPERM, a bind

@@ -156,9 +156,33 @@ func (c *Credentials) InGroup(gid uint32) bool {
 }
 
 // FSOwns reports whether the filesystem UID owns a file of owner uid, or
-// the caller has CAP_FOWNER (Linux's inode_owner_or_capable).
+// the caller has CAP_FOWNER in its user namespace and uid is mapped there
+// (Linux's inode_owner_or_capable: the group does not matter).
 func (c *Credentials) FSOwns(uid uint32) bool {
-	return c == nil || c.FSUID == uid || c.HasCapability(linux.CAP_FOWNER)
+	if c == nil || c.FSUID == uid || c.HasCapability(linux.CAP_FOWNER) {
+		return true
+	}
+	if c.UserNS == nil || !c.Effective.Has(linux.CAP_FOWNER) {
+		return false
+	}
+	_, ok := c.UserNS.MapUIDFromKernel(uid)
+	return ok
+}
+
+// CapableOver reports whether c's capability cp counts over a file owned
+// by kernel IDs uid and gid (Linux's capable_wrt_inode_uidgid): cp is
+// effective in c's user namespace and both IDs are mapped into it. In the
+// first namespace every ID is mapped: it is HasCapability.
+func (c *Credentials) CapableOver(cp linux.Capability, uid, gid uint32) bool {
+	if c == nil || c.UserNS == nil {
+		return c.HasCapability(cp)
+	}
+	if !c.Effective.Has(cp) {
+		return false
+	}
+	_, uok := c.UserNS.MapUIDFromKernel(uid)
+	_, gok := c.UserNS.MapGIDFromKernel(gid)
+	return uok && gok
 }
 
 // ForAccess returns the credentials access(2) and faccessat(2) without

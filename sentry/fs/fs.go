@@ -386,16 +386,18 @@ func HasPerm(c *Creds, mode uint32, uid, gid uint32, want uint32) bool {
 	if bits&want == want {
 		return true
 	}
+	// Capabilities count over files whose owner and group are mapped
+	// into the caller's user namespace (capable_wrt_inode_uidgid).
 	if mode&unix.S_IFMT == unix.S_IFDIR {
-		if want&2 == 0 && c.HasCapability(linux.CAP_DAC_READ_SEARCH) {
+		if want&2 == 0 && c.CapableOver(linux.CAP_DAC_READ_SEARCH, uid, gid) {
 			return true
 		}
-		return c.HasCapability(linux.CAP_DAC_OVERRIDE)
+		return c.CapableOver(linux.CAP_DAC_OVERRIDE, uid, gid)
 	}
-	if (want&1 == 0 || mode&0111 != 0) && c.HasCapability(linux.CAP_DAC_OVERRIDE) {
+	if (want&1 == 0 || mode&0111 != 0) && c.CapableOver(linux.CAP_DAC_OVERRIDE, uid, gid) {
 		return true
 	}
-	return want == 4 && c.HasCapability(linux.CAP_DAC_READ_SEARCH)
+	return want == 4 && c.CapableOver(linux.CAP_DAC_READ_SEARCH, uid, gid)
 }
 
 // LookupAttrs is a node that knows, without a Stat, the mode and owner

@@ -172,14 +172,18 @@ func (t *Thread) GroupStopped() bool {
 // mayPtrace reports whether t may trace (or inspect) target under Linux's
 // ptrace access rules without an LSM (Yama off, __ptrace_may_access):
 // the same real, effective and saved user and group IDs, or
-// CAP_SYS_PTRACE; and a target that is dumpable (dumpable.go), or
-// CAP_SYS_PTRACE.
+// CAP_SYS_PTRACE in the target's user namespace; and a target that is
+// dumpable (dumpable.go), or that capability.
 func (t *Thread) mayPtrace(target *Thread) bool {
 	if t.TG == target.TG {
 		return true
 	}
 	c, tc := t.Credentials(), target.Credentials()
-	capable := c.HasCapability(linux.CAP_SYS_PTRACE)
+	// CAP_SYS_PTRACE in the target's user namespace (Linux asks its
+	// credentials' namespace for the IDs and its address space's, the
+	// one it was exec'd in, for dumpable: the sandbox asks the
+	// credentials' for both).
+	capable := c.HasCapabilityIn(tc.UserNS, linux.CAP_SYS_PTRACE)
 	if !(c.RealUID == tc.RealUID && c.RealUID == tc.EffectiveUID && c.RealUID == tc.SavedUID &&
 		c.RealGID == tc.RealGID && c.RealGID == tc.EffectiveGID && c.RealGID == tc.SavedGID) && !capable {
 		return false

@@ -141,9 +141,10 @@ func (t *Thread) SetSignalStack(ss linux.SignalStack) error {
 }
 
 // MaySignal reports whether t may send sig to tg (Linux's
-// check_kill_permission and kill_ok_by_cred): its own process, CAP_KILL,
-// the sender's real or effective UID equal to the target's real or saved
-// UID, or SIGCONT within the same session.
+// check_kill_permission and kill_ok_by_cred): its own process, the
+// sender's real or effective UID equal to the target's real or saved UID,
+// CAP_KILL in the target's user namespace, or SIGCONT within the same
+// session.
 func (t *Thread) MaySignal(tg *ThreadGroup, sig int) bool {
 	c := t.Credentials()
 	if c == nil || tg == t.TG || c.HasCapability(linux.CAP_KILL) {
@@ -156,6 +157,10 @@ func (t *Thread) MaySignal(tg *ThreadGroup, sig int) bool {
 	tc := l.Credentials()
 	if c.EffectiveUID == tc.RealUID || c.EffectiveUID == tc.SavedUID ||
 		c.RealUID == tc.RealUID || c.RealUID == tc.SavedUID {
+		return true
+	}
+	if c.HasCapabilityIn(tc.UserNS, linux.CAP_KILL) {
+		// CAP_KILL in the target's user namespace.
 		return true
 	}
 	return sig == int(linux.SIGCONT) && tg.Session() == t.TG.Session()

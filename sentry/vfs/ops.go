@@ -70,7 +70,8 @@ func checkDirWrite(ctx *fs.Context, dir Location) (fs.DirectoryWriter, error) {
 }
 
 // checkSticky returns EPERM when dir is sticky and the caller owns
-// neither dir nor child and lacks CAP_FOWNER (Linux's check_sticky).
+// neither dir nor child and lacks CAP_FOWNER over child (Linux's
+// check_sticky).
 func checkSticky(ctx *fs.Context, dir Location, child fs.Node) error {
 	c := creds(ctx)
 	if c == nil || c.HasCapability(linux.CAP_FOWNER) {
@@ -87,7 +88,7 @@ func checkSticky(ctx *fs.Context, dir Location, child fs.Node) error {
 	if err != nil {
 		return err
 	}
-	if cst.UID == c.FSUID {
+	if cst.UID == c.FSUID || c.CapableOver(linux.CAP_FOWNER, cst.UID, cst.GID) {
 		return nil
 	}
 	return unix.EPERM
@@ -293,7 +294,7 @@ func (v *VirtualFilesystem) openLocation(ctx *fs.Context, loc Location, flags ui
 			if err != nil {
 				return nil, err
 			}
-			if st.UID != c.FSUID {
+			if !c.FSOwns(st.UID) {
 				return nil, unix.EPERM
 			}
 		}
@@ -723,11 +724,11 @@ func SetStat(ctx *fs.Context, loc Location, s fs.SetStat, timesNow bool) error {
 			if s.Mask&linux.STATX_GID != 0 {
 				gid = s.GID
 			}
-			if !c.InGroup(gid) && !c.HasCapability(linux.CAP_FSETID) {
+			if !c.InGroup(gid) && !c.CapableOver(linux.CAP_FSETID, st.UID, st.GID) {
 				s.Mode &^= unix.S_ISGID
 			}
 		}
-		chown := c.HasCapability(linux.CAP_CHOWN)
+		chown := c.CapableOver(linux.CAP_CHOWN, st.UID, st.GID)
 		if s.Mask&linux.STATX_UID != 0 && !chown && (!owner || s.UID != st.UID) {
 			return unix.EPERM
 		}

@@ -99,6 +99,16 @@ func TestUserNamespaceCapabilities(t *testing.T) {
 	compareC(t, "usernscaps", 0)
 }
 
+// TestRemountReadOnly: test/c/remount.c — MS_REMOUNT|MS_BIND|MS_RDONLY
+// makes one mount read-only, MS_REMOUNT|MS_RDONLY the filesystem through
+// all its mounts (a bind too) until a remount without MS_BIND; mountinfo's
+// mount and super options and /proc/mounts show which. Compared with
+// native.
+func TestRemountReadOnly(t *testing.T) {
+	needRoot(t)
+	compareC(t, "remount", 0)
+}
+
 // TestLockedMounts: test/c/mntlocked.c — mounts copied into a mount
 // namespace of a new user namespace are locked: umount and MS_MOVE EINVAL,
 // a remount clearing a locked flag or changing atime EPERM, a bind

@@ -78,7 +78,7 @@ func Mount(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		// needs CAP_SYS_ADMIN in its user namespace (do_remount).
 		mayReconfigure := flags&unix.MS_BIND != 0 || target.Mount == nil ||
 			ctx.Creds.HasCapabilityIn(target.Mount.FSOwner(), linux.CAP_SYS_ADMIN)
-		return 0, v.Remount(target, flags&unix.MS_RDONLY != 0, flags&unix.MS_NOEXEC != 0, mountFlagsText(flags), flags&atimeFlags == 0, mayReconfigure)
+		return 0, v.Remount(target, flags&unix.MS_RDONLY != 0, flags&unix.MS_NOEXEC != 0, mountFlagsText(flags), flags&atimeFlags == 0, mayReconfigure, flags&unix.MS_BIND == 0)
 	case flags&unix.MS_BIND != 0:
 		src, err := resolveAt(t, ctx, unix.AT_FDCWD, a.Ptr(0), 0, true)
 		if err != nil {

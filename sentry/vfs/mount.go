@@ -313,7 +313,10 @@ func (v *VirtualFilesystem) SetPropagation(loc Location, kind int, recursive boo
 // Linux's remount default. Errors: EINVAL when loc is not a mount's root,
 // EPERM when a locked flag would be cleared or, then, when
 // mayReconfigure is false (the caller may not reconfigure the filesystem).
-func (v *VirtualFilesystem) Remount(loc Location, readOnly, noExec bool, flags string, keepAtime, mayReconfigure bool) error {
+//
+// With superblock (MS_REMOUNT without MS_BIND) the filesystem instance
+// becomes read-only or writable as well, through all its mounts.
+func (v *VirtualFilesystem) Remount(loc Location, readOnly, noExec bool, flags string, keepAtime, mayReconfigure, superblock bool) error {
 	if !isMountRoot(loc) {
 		return unix.EINVAL
 	}
@@ -327,6 +330,9 @@ func (v *VirtualFilesystem) Remount(loc Location, readOnly, noExec bool, flags s
 		return unix.EPERM
 	}
 	m.attrs.Store(&mountAttrs{readOnly: readOnly, noExec: noExec, flags: flags})
+	if superblock && m.sb != nil {
+		m.sb.readOnly.Store(readOnly)
+	}
 	return nil
 }
 

@@ -103,10 +103,12 @@ type MountInfo struct {
 	// FSType is the type shown: the mount's FSType or its
 	// filesystem's name, with hostfs shown as 9p (as gVisor shows
 	// host-backed mounts).
-	FSType      string
-	RootPath    string
-	ReadOnly    bool
-	Flags, Data string
+	FSType   string
+	RootPath string
+	// ReadOnly is the mount's own flag, SuperReadOnly its filesystem
+	// instance's (superblock.go).
+	ReadOnly, SuperReadOnly bool
+	Flags, Data             string
 	// Shared and Master are the peer group IDs of mountinfo's
 	// shared:N and master:N fields (0: none); Unbindable its
 	// unbindable field.
@@ -137,7 +139,7 @@ func (ns *MountNamespace) Mounts() []MountInfo {
 		}
 		a := m.attr()
 		mi := MountInfo{ID: m.ID, ParentID: pid, FS: m.FS, Source: m.Source, Point: m.Point, FSType: fstype,
-			RootPath: rp, ReadOnly: a.readOnly, Flags: a.flags, Data: m.Data, Unbindable: m.unbindable}
+			RootPath: rp, ReadOnly: a.readOnly, SuperReadOnly: m.SuperReadOnly(), Flags: a.flags, Data: m.Data, Unbindable: m.unbindable}
 		if m.group != nil {
 			mi.Shared = m.group.id
 		}
@@ -154,6 +156,8 @@ func (ns *MountNamespace) Mounts() []MountInfo {
 func (ns *MountNamespace) MountsText(root string) string {
 	var b strings.Builder
 	for _, m := range ns.visibleMounts(root) {
+		// /proc/mounts: ro when the mount or its filesystem is.
+		m.ReadOnly = m.ReadOnly || m.SuperReadOnly
 		opts := m.mountOptions()
 		if m.Data != "" {
 			opts += "," + m.Data
@@ -169,7 +173,7 @@ func (ns *MountNamespace) MountinfoText(root string) string {
 	var b strings.Builder
 	for _, m := range ns.visibleMounts(root) {
 		super := "rw"
-		if m.ReadOnly {
+		if m.SuperReadOnly {
 			super = "ro"
 		}
 		if m.Data != "" {
@@ -348,7 +352,7 @@ func (v *VirtualFilesystem) clone(m *Mount, private bool) *Mount {
 		RootPath: m.RootPath, Data: m.Data, vfs: v, unbindable: m.unbindable}
 	v.nextID++
 	c.attrs.Store(m.attrs.Load())
-	c.locked, c.locks, c.fsOwner = m.locked, m.locks, m.fsOwner
+	c.locked, c.locks, c.fsOwner, c.sb = m.locked, m.locks, m.fsOwner, m.sb
 	if !private {
 		if m.group != nil {
 			c.group = m.group

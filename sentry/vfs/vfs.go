@@ -85,6 +85,9 @@ type Mount struct {
 	// filesystem itself (MS_REMOUNT without MS_BIND) needs
 	// CAP_SYS_ADMIN. Set when mounted, copied with the mount.
 	fsOwner *auth.UserNamespace
+	// sb is the superblock shared by the filesystem's mounts
+	// (superblock.go); set at creation.
+	sb *superblock
 }
 
 // mountAttrs are a mount's per-mount flags.
@@ -105,8 +108,9 @@ func (m *Mount) attr() mountAttrs {
 	return mountAttrs{}
 }
 
-// ReadOnly reports whether the mount is read-only.
-func (m *Mount) ReadOnly() bool { return m.attr().readOnly }
+// ReadOnly reports whether files are read-only through the mount: it or
+// its filesystem instance is read-only (superblock.go).
+func (m *Mount) ReadOnly() bool { return m.attr().readOnly || m.SuperReadOnly() }
 
 // NoExec reports whether execve of the mount's files is refused (EACCES).
 func (m *Mount) NoExec() bool { return m.attr().noExec }
@@ -179,6 +183,7 @@ func NewWithRoot(root fs.Filesystem, source string) *VirtualFilesystem {
 	m := v.newMount(root, root.Root(), "/", MountOptions{Source: source})
 	if h, ok := root.(*hostfs.FS); ok && h.ReadOnly() {
 		m.attrs.Store(&mountAttrs{readOnly: true})
+		m.sb.readOnly.Store(true)
 	}
 	m.ns = ns
 	ns.root = m
@@ -198,6 +203,9 @@ func (v *VirtualFilesystem) newMount(f fs.Filesystem, root fs.Node, point string
 		RootPath: o.RootPath, Data: o.Data, vfs: v}
 	m.attrs.Store(&mountAttrs{readOnly: o.ReadOnly, noExec: o.NoExec, flags: o.Flags})
 	m.fsOwner = o.Owner
+	// A new filesystem mounted read-only is read-only itself; a bind
+	// (o.Root) only through its mount.
+	m.sb = v.superblockFor(f, o.ReadOnly && o.Root == nil)
 	v.nextID++
 	return m
 }

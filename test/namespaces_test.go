@@ -109,6 +109,14 @@ func TestRemountReadOnly(t *testing.T) {
 	compareC(t, "remount", 0)
 }
 
+// TestRbindPropagation: test/c/rbindprop.c — an rbind, and a move of a
+// tree, into a shared mount reach its peers and slaves with every
+// submount, and umount -l takes the copies away. Compared with native.
+func TestRbindPropagation(t *testing.T) {
+	needRoot(t)
+	compareC(t, "rbindprop", 0)
+}
+
 // TestLockedMounts: test/c/mntlocked.c — mounts copied into a mount
 // namespace of a new user namespace are locked: umount and MS_MOVE EINVAL,
 // a remount clearing a locked flag or changing atime EPERM, a bind

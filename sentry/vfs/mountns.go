@@ -468,6 +468,26 @@ func (ns *MountNamespace) Enter(c *FSContext) {
 	c.mu.Unlock()
 }
 
+// copyChildren copies src's submounts (and theirs) under dst, a copy of
+// src at another point: each a peer of its source, or with slave a slave
+// of its source's group (a propagation into a slave). Preconditions:
+// vfs.mu is held.
+func (v *VirtualFilesystem) copyChildren(src, dst *Mount, slave bool) {
+	for _, ch := range src.children {
+		rel, ok := relativeTo(src.Point, ch.Point)
+		if !ok {
+			continue
+		}
+		cc := v.clone(ch, slave)
+		if slave && ch.group != nil {
+			cc.master = ch.group
+			ch.group.slaves = append(ch.group.slaves, cc)
+		}
+		v.attach(cc, dst, joinFS(dst.Point, rel))
+		v.copyChildren(ch, cc, slave)
+	}
+}
+
 // fsPathIn returns where point (a path in m's namespace, at or under
 // m.Point) is inside m's filesystem.
 func fsPathIn(m *Mount, point string) string {
@@ -504,6 +524,8 @@ func joinFS(base, rel string) string {
 // shared), into every peer and slave of parent that shows the same
 // directory. Preconditions: vfs.mu is held; m is shared.
 func (v *VirtualFilesystem) propagateMount(m, parent *Mount, point string) {
+	// The whole tree m heads propagates (an rbind or a move of a tree,
+	// as Linux's propagate_mnt copies it with copy_tree).
 	seen := make(map[*peerGroup]bool)
 	var spread func(g *peerGroup, src, from *Mount, point string)
 	spread = func(g *peerGroup, src, from *Mount, point string) {
@@ -519,6 +541,7 @@ func (v *VirtualFilesystem) propagateMount(m, parent *Mount, point string) {
 			if tp, ok := pointIn(peer, fsPath); ok {
 				c := v.clone(src, false) // src's peer
 				v.attach(c, topAt(peer, tp), tp)
+				v.copyChildren(src, c, false)
 			}
 		}
 		for _, s := range append([]*Mount(nil), g.slaves...) {
@@ -533,8 +556,11 @@ func (v *VirtualFilesystem) propagateMount(m, parent *Mount, point string) {
 			c.master = src.group
 			src.group.slaves = append(src.group.slaves, c)
 			v.attach(c, topAt(s, tp), tp)
+			v.copyChildren(src, c, true)
 			if s.group != nil {
-				v.makeShared(c)
+				for _, d := range subtree(c) {
+					v.makeShared(d)
+				}
 				spread(s.group, c, s, tp)
 			}
 		}

@@ -117,6 +117,15 @@ func TestRbindPropagation(t *testing.T) {
 	compareC(t, "rbindprop", 0)
 }
 
+// TestLockedMountPropagation: test/c/mntlockprop.c — a user namespace's
+// copy of a shared mount is a slave (its mounts do not reach the first
+// namespace), and what propagates into it is locked but for its top.
+// Compared with native.
+func TestLockedMountPropagation(t *testing.T) {
+	needRoot(t)
+	compareC(t, "mntlockprop", 0)
+}
+
 // TestLockedMounts: test/c/mntlocked.c — mounts copied into a mount
 // namespace of a new user namespace are locked: umount and MS_MOVE EINVAL,
 // a remount clearing a locked flag or changing atime EPERM, a bind

@@ -54,27 +54,52 @@ func atimeWords(flags string) string {
 	return strings.Join(o, ",")
 }
 
-// lockTree locks every mount of ns's tree (lock_mnt_tree). Preconditions:
-// vfs.mu is held.
+// lockTree locks every mount of ns's tree (lock_mnt_tree), and makes the
+// copies of shared mounts slaves of their sources' groups instead of
+// peers (CL_SHARED_TO_SLAVE: what the less privileged namespace mounts
+// does not propagate back). Preconditions: vfs.mu is held.
 func (ns *MountNamespace) lockTree() {
 	for _, m := range ns.list {
-		a := m.attr()
-		w := flagWords(a.flags)
-		m.locks |= lockAtime
-		if a.readOnly {
-			m.locks |= lockReadOnly
+		m.lock()
+		if g := m.group; g != nil {
+			m.leaveGroup()
+			m.leaveMaster()
+			m.master = g
+			g.slaves = append(g.slaves, m)
 		}
-		if w["nosuid"] {
-			m.locks |= lockNoSUID
-		}
-		if w["nodev"] {
-			m.locks |= lockNoDev
-		}
-		if a.noExec || w["noexec"] {
-			m.locks |= lockNoExec
-		}
-		m.locked = true
 	}
+}
+
+// lockPropagated locks a tree propagated into a namespace of another
+// user namespace than the one it was mounted in, all but its top (Linux's
+// attach_recursive_mnt: lock_mnt_tree, then the top unlocked).
+// Preconditions: vfs.mu is held.
+func lockPropagated(top *Mount) {
+	for _, d := range subtree(top) {
+		d.lock()
+	}
+	top.locked = false
+}
+
+// lock locks m and its current per-mount flags. Preconditions: vfs.mu is
+// held.
+func (m *Mount) lock() {
+	a := m.attr()
+	w := flagWords(a.flags)
+	m.locks |= lockAtime
+	if a.readOnly {
+		m.locks |= lockReadOnly
+	}
+	if w["nosuid"] {
+		m.locks |= lockNoSUID
+	}
+	if w["nodev"] {
+		m.locks |= lockNoDev
+	}
+	if a.noExec || w["noexec"] {
+		m.locks |= lockNoExec
+	}
+	m.locked = true
 }
 
 // canChangeLocked reports whether the new per-mount flags keep every flag

@@ -527,6 +527,9 @@ func (v *VirtualFilesystem) propagateMount(m, parent *Mount, point string) {
 	// The whole tree m heads propagates (an rbind or a move of a tree,
 	// as Linux's propagate_mnt copies it with copy_tree).
 	seen := make(map[*peerGroup]bool)
+	// A copy in a namespace of another user namespace than the one
+	// mounting is locked (lockPropagated).
+	owner := parent.ns.owner
 	var spread func(g *peerGroup, src, from *Mount, point string)
 	spread = func(g *peerGroup, src, from *Mount, point string) {
 		if seen[g] {
@@ -542,6 +545,9 @@ func (v *VirtualFilesystem) propagateMount(m, parent *Mount, point string) {
 				c := v.clone(src, false) // src's peer
 				v.attach(c, topAt(peer, tp), tp)
 				v.copyChildren(src, c, false)
+				if c.ns.owner != owner {
+					lockPropagated(c)
+				}
 			}
 		}
 		for _, s := range append([]*Mount(nil), g.slaves...) {
@@ -557,6 +563,9 @@ func (v *VirtualFilesystem) propagateMount(m, parent *Mount, point string) {
 			src.group.slaves = append(src.group.slaves, c)
 			v.attach(c, topAt(s, tp), tp)
 			v.copyChildren(src, c, true)
+			if c.ns.owner != owner {
+				lockPropagated(c)
+			}
 			if s.group != nil {
 				for _, d := range subtree(c) {
 					v.makeShared(d)

@@ -35,6 +35,9 @@ func credsLoseDumpable(old, n *auth.Credentials) bool {
 // or set-group-ID program).
 func (t *Thread) ExecDumpable() {
 	c := t.Credentials()
+	// The new address space belongs to the exec'ing credentials' user
+	// namespace.
+	t.TG.mmUserNS.Store(c.UserNS)
 	if c.RealUID == c.EffectiveUID && c.RealGID == c.EffectiveGID {
 		t.TG.SetDumpable(DumpableUser)
 	} else {

@@ -271,6 +271,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		ntg.inheritOOM(tg)
 		ntg.personality.Store(tg.personality.Load())
 		ntg.dumpable.Store(tg.dumpable.Load())
+		ntg.mmUserNS.Store(tg.mmUserNS.Load())
 		if f&unix.CLONE_VM == 0 {
 			m.SetOwner(ntg.tgid)
 		}

@@ -221,6 +221,11 @@ type ThreadGroup struct {
 
 	// dumpable is the group's dumpability (dumpable.go).
 	dumpable atomic.Int32
+	// mmUserNS is the user namespace the process's address space
+	// belongs to (Linux's mm->user_ns): its creator's at its last exec,
+	// inherited at fork; nil for the first. ptrace's dumpable check asks
+	// for CAP_SYS_PTRACE there.
+	mmUserNS atomic.Pointer[auth.UserNamespace]
 
 	// personality is personality(2)'s persona.
 	personality atomic.Uint32

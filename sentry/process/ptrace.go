@@ -173,22 +173,22 @@ func (t *Thread) GroupStopped() bool {
 // ptrace access rules without an LSM (Yama off, __ptrace_may_access):
 // the same real, effective and saved user and group IDs, or
 // CAP_SYS_PTRACE in the target's user namespace; and a target that is
-// dumpable (dumpable.go), or that capability.
+// dumpable (dumpable.go), or CAP_SYS_PTRACE in the user namespace of its
+// address space.
 func (t *Thread) mayPtrace(target *Thread) bool {
 	if t.TG == target.TG {
 		return true
 	}
 	c, tc := t.Credentials(), target.Credentials()
-	// CAP_SYS_PTRACE in the target's user namespace (Linux asks its
-	// credentials' namespace for the IDs and its address space's, the
-	// one it was exec'd in, for dumpable: the sandbox asks the
-	// credentials' for both).
-	capable := c.HasCapabilityIn(tc.UserNS, linux.CAP_SYS_PTRACE)
+	// CAP_SYS_PTRACE in the target's user namespace for other IDs, in
+	// its address space's (the one it last exec'd in) for a target that
+	// is not dumpable (ptrace_has_cap).
 	if !(c.RealUID == tc.RealUID && c.RealUID == tc.EffectiveUID && c.RealUID == tc.SavedUID &&
-		c.RealGID == tc.RealGID && c.RealGID == tc.EffectiveGID && c.RealGID == tc.SavedGID) && !capable {
+		c.RealGID == tc.RealGID && c.RealGID == tc.EffectiveGID && c.RealGID == tc.SavedGID) &&
+		!c.HasCapabilityIn(tc.UserNS, linux.CAP_SYS_PTRACE) {
 		return false
 	}
-	return target.TG.Dumpable() == DumpableUser || capable
+	return target.TG.Dumpable() == DumpableUser || c.HasCapabilityIn(target.TG.mmUserNS.Load(), linux.CAP_SYS_PTRACE)
 }
 
 // MayPtrace is mayPtrace for other packages (/proc/PID/mem and the like).

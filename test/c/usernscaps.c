@@ -11,8 +11,10 @@
  * second; for a file whose owner is mapped and group is not, DAC_OVERRIDE
  * does not work and FOWNER (which looks at the owner only) does. Over processes: CAP_KILL and CAP_SYS_PTRACE
  * count in the target's user namespace, so U may signal and trace its
- * child that became uid 1000 inside, but not a uid 1000 process of the
- * first namespace.
+ * child that became uid 1000 inside (and exec'd), but not a uid 1000
+ * process of the first namespace; a child that did not exec after
+ * setresuid is not dumpable and its address space is the first
+ * namespace's, so U may signal it but not trace it.
  */
 #include "common.h"
 #include <sched.h>
@@ -149,6 +151,21 @@ int main(int argc, char **argv) {
 			waitpid(c, &st, 0);
 			ptrace(PTRACE_DETACH, c, NULL, NULL);
 		}
+		/* Without the exec its address space is still the first
+		 * namespace's, and setresuid made it non-dumpable. */
+		pid_t g = fork();
+		if (g == 0) {
+			if (setresgid(1000, 1000, 1000) < 0 || setresuid(1000, 1000, 1000) < 0)
+				_exit(95);
+			put_byte(cready[1]);
+			for (;;)
+				pause();
+		}
+		wait_byte(cready[0]);
+		report("U: kill(its uid 1000 child that did not exec, 0)", kill(g, 0));
+		report("U: PTRACE_ATTACH its uid 1000 child that did not exec", ptrace(PTRACE_ATTACH, g, NULL, NULL));
+		kill(g, SIGKILL);
+		waitpid(g, NULL, 0);
 		report("U: kill(first namespace's uid 1000 process, 0)", kill(outsider, 0));
 		report("U: PTRACE_ATTACH first namespace's uid 1000 process", ptrace(PTRACE_ATTACH, outsider, NULL, NULL));
 		kill(c, SIGKILL);

@@ -176,15 +176,6 @@ func (k *Kernel) ReserveTIDAt(tid int32) bool {
 	return true
 }
 
-// UnreserveTID gives back a TID reserved and never used by NewTask.
-func (k *Kernel) UnreserveTID(tid int32) {
-	k.tasksMu.Lock()
-	defer k.tasksMu.Unlock()
-	if t, ok := k.tasks[tid]; ok && t == nil {
-		delete(k.tasks, tid)
-	}
-}
-
 func (k *Kernel) allocTIDLocked() int32 {
 	for {
 		k.lastTID++

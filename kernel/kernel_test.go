@@ -200,3 +200,30 @@ func TestKthreadCreateRacesShutdown(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestReserveTIDAt: clone3's set_tid takes a chosen TID: free once, taken
+// after (by the reservation, then by the task created with it), and the
+// allocator's next TIDs go around it.
+func TestReserveTIDAt(t *testing.T) {
+	k := New(Config{CPUs: 1})
+	defer k.Shutdown()
+	if k.ReserveTID() != 1 {
+		t.Fatal("first TID is not 1")
+	}
+	if k.ReserveTIDAt(1) || k.ReserveTIDAt(0) || k.ReserveTIDAt(-3) {
+		t.Fatal("ReserveTIDAt took a TID in use or out of range")
+	}
+	if !k.ReserveTIDAt(3) {
+		t.Fatal("ReserveTIDAt(3): a free TID was refused")
+	}
+	if k.ReserveTIDAt(3) {
+		t.Fatal("ReserveTIDAt(3) twice")
+	}
+	task := k.NewTask(TaskOptions{Name: "chosen", TID: 3, Entry: func(*Task) {}})
+	if task.TID() != 3 || k.TaskByTID(3) != task {
+		t.Fatalf("task created with TID 3 has %d", task.TID())
+	}
+	if a, b := k.ReserveTID(), k.ReserveTID(); a != 2 || b != 4 {
+		t.Fatalf("allocator gave %d and %d after 3 was taken, want 2 and 4", a, b)
+	}
+}

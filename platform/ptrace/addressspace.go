@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/sirupsen/logrus"
@@ -340,6 +341,7 @@ func (as *addressSpace) takeSpare() *stubThread {
 
 // call runs req on the master goroutine.
 func (as *addressSpace) call(req *request) reply {
+	platform.Counts.MasterCalls.Add(1)
 	req.reply = make(chan reply, 1)
 	select {
 	case as.requests <- req:
@@ -711,6 +713,7 @@ func (as *addressSpace) cloneThread(spare bool) (*stubThread, error) {
 		return nil, fmt.Errorf("ptrace: stub %d: clone: %w", as.pid, err)
 	}
 	tid := int32(r)
+	platform.Counts.StubThreads.Add(1)
 	pidfd, err := unix.PidfdOpen(int(tid), 0)
 	if err != nil {
 		unix.Kill(int(tid), unix.SIGKILL)

@@ -99,6 +99,7 @@ func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platf
 	}
 	stop, err := c.run(t, regs)
 	c.runningFD.Store(-1)
+	platform.Counts.Stops.Add(1)
 	return stop, err
 }
 

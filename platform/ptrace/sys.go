@@ -3,6 +3,7 @@ package ptrace
 import (
 	"unsafe"
 
+	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"golang.org/x/sys/unix"
 )
@@ -68,6 +69,7 @@ func ptraceResume(request int, tid int32) unix.Errno {
 }
 
 func ptraceSeize(tid int32, options uintptr) unix.Errno {
+	platform.Counts.Seizes.Add(1)
 	_, _, e := unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_SEIZE, uintptr(tid), 0, options, 0, 0)
 	return e
 }
@@ -125,6 +127,8 @@ func injectRegs(base *arch.Registers, sysno uintptr, args [6]uintptr) arch.Regis
 // outside) are suppressed: interrupts are tracked by the Context's pending
 // flag, not by the host signal.
 func injectSyscall(tid int32, base *arch.Registers, sysno uintptr, args [6]uintptr) (uintptr, error) {
+	platform.Counts.Injections.Add(1)
+	platform.Counts.InjectedSyscalls.Add(1)
 	regs := injectRegs(base, sysno, args)
 	if e := ptraceSetRegs(tid, &regs); e != 0 {
 		return 0, stubError(tid, "PTRACE_SETREGS", e)

@@ -83,6 +83,27 @@ type AddressSpace interface {
 	Release()
 }
 
+// MapOp is one change of an address space's mappings in a batch
+// (BatchMapper): with Access not empty, MapFile(Addr, FR, Access); with
+// Access empty, Unmap(Addr, Length).
+type MapOp struct {
+	Addr   uintptr
+	FR     memfile.FileRange
+	Length uintptr
+	Access hostarch.AccessType
+}
+
+// BatchMapper is implemented by address spaces whose mapping changes are
+// host round trips (ptrace's and systrap's: an injected mmap or munmap
+// each), which can apply several in one.
+type BatchMapper interface {
+	// MapBatch applies ops in order, with MapFile's and Unmap's
+	// preconditions and effects, and returns how many it applied: on an
+	// error, ops[:n] were applied, ops[n] failed and the rest were not
+	// tried.
+	MapBatch(ops []MapOp) (n int, err error)
+}
+
 // StopKind says why Context.Switch returned.
 type StopKind int
 

@@ -96,11 +96,14 @@ type request struct {
 	args  [6]uintptr
 	// clean (opFork) empties the child of the application's mappings.
 	clean bool
+	// run (opRun) is run with the stub process's pid.
+	run   func(tid int32) (uintptr, error)
 	reply chan reply
 }
 
 const (
 	opSyscall = iota
+	opRun
 	opNewThread
 	opFork
 	opShutdown
@@ -160,6 +163,14 @@ type addressSpace struct {
 	// dropped are stub threads their Contexts killed, for the master to
 	// reap (reapLater).
 	dropped []*stubThread
+
+	// batchMu serialises the users of the batch page (batch.go) and
+	// protects batchFR and batchMapped. It is taken before mu.
+	batchMu sync.Mutex
+	// batchFR is the batch page in the memory file (empty: none yet).
+	batchFR memfile.FileRange
+	// batchMapped says batchFR is mapped in the stub at batchPageAddr.
+	batchMapped bool
 }
 
 // newAddressSpace starts an address space: the zygote when stubFD is the
@@ -224,6 +235,8 @@ func (as *addressSpace) serve() *addressSpace {
 			switch req.op {
 			case opSyscall:
 				rep.ret, rep.err = injectSyscall(as.pid, &as.initRegs, req.sysno, req.args)
+			case opRun:
+				rep.ret, rep.err = req.run(as.pid)
 			case opNewThread:
 				rep.thread, rep.err = as.cloneThread(false)
 			case opFork:
@@ -268,7 +281,8 @@ func (as *addressSpace) recycle() *addressSpace {
 			t.decRef() // no Context ever took it
 		}
 	}
-	if _, err := as.masterSyscall(unix.SYS_MUNMAP, 0, maxUserAddress); err != nil {
+	// The application range and the batch page (batch.go).
+	if _, err := as.masterSyscall(unix.SYS_MUNMAP, 0, batchPageAddr+pageSize); err != nil {
 		as.killStub()
 		return nil
 	}
@@ -451,7 +465,8 @@ func (as *addressSpace) forkStub(clean bool) (int32, error) {
 		return fail(err)
 	}
 	if clean {
-		if _, err := injectSyscall(pid, &as.initRegs, unix.SYS_MUNMAP, [6]uintptr{0, maxUserAddress}); err != nil {
+		// The application range and the batch page (batch.go).
+		if _, err := injectSyscall(pid, &as.initRegs, unix.SYS_MUNMAP, [6]uintptr{0, batchPageAddr + pageSize}); err != nil {
 			return fail(fmt.Errorf("ptrace: new stub %d: munmap: %w", pid, err))
 		}
 	}
@@ -788,6 +803,16 @@ func (as *addressSpace) isReleased() bool {
 func (as *addressSpace) syscall(sysno uintptr, args ...uintptr) (uintptr, error) {
 	var a [6]uintptr
 	copy(a[:], args)
+	return as.inject(func(tid int32) (uintptr, error) {
+		return injectSyscall(tid, &as.initRegs, sysno, a)
+	})
+}
+
+// inject runs an injection (run, given the host tid of a stopped stub
+// thread or process traced by the calling OS thread) in the address
+// space: in the calling OS thread's own stub thread if it has one here,
+// through the master otherwise.
+func (as *addressSpace) inject(run func(tid int32) (uintptr, error)) (uintptr, error) {
 	tid := gettid()
 	as.mu.RLock()
 	released := as.released
@@ -800,14 +825,14 @@ func (as *addressSpace) syscall(sysno uintptr, args ...uintptr) (uintptr, error)
 		// The calling thread is t's tracer, and t is stopped: the
 		// calling thread's Context is not in Switch (it is calling
 		// us).
-		r, err := injectSyscall(t.tid, &as.initRegs, sysno, a)
+		r, err := run(t.tid)
 		if err == nil || !isDead(err) {
 			return r, err
 		}
 		// The stub thread died; the Context will find out in Switch.
 		// The address space lives on: go through the master.
 	}
-	rep := as.call(&request{op: opSyscall, sysno: sysno, args: a})
+	rep := as.call(&request{op: opRun, run: run})
 	return rep.ret, rep.err
 }
 
@@ -821,13 +846,21 @@ func checkRange(addr, length uintptr) error {
 	return nil
 }
 
-// MapFile implements platform.AddressSpace.MapFile.
-func (as *addressSpace) MapFile(addr uintptr, fr memfile.FileRange, at hostarch.AccessType) error {
+// checkMapFile validates a MapFile of fr at addr.
+func (as *addressSpace) checkMapFile(addr uintptr, fr memfile.FileRange) error {
 	if err := checkRange(addr, uintptr(fr.Length())); err != nil {
 		return err
 	}
 	if fr.Start%pageSize != 0 || fr.End > as.p.mf.Size() || fr.End < fr.Start {
 		return fmt.Errorf("ptrace: bad memory file range %v", fr)
+	}
+	return nil
+}
+
+// MapFile implements platform.AddressSpace.MapFile.
+func (as *addressSpace) MapFile(addr uintptr, fr memfile.FileRange, at hostarch.AccessType) error {
+	if err := as.checkMapFile(addr, fr); err != nil {
+		return err
 	}
 	if !at.Any() {
 		return fmt.Errorf("ptrace: MapFile with no access")
@@ -921,6 +954,8 @@ func (as *addressSpace) release(recycle bool) {
 		as.dropped = nil
 	}
 	as.mu.Unlock()
+	// No batch starts now; wait for one in flight.
+	as.freeBatchPage()
 
 	for t := range threads {
 		t.kill()

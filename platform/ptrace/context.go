@@ -135,13 +135,14 @@ func (c *context) run(t *stubThread, regs *arch.Registers) (platform.Stop, error
 			if e := ptraceGetRegs(t.tid, regs); e != 0 {
 				return platform.Stop{}, c.hostError(t, "PTRACE_GETREGS", e)
 			}
-			if regs.Rip == stubSyscallReturn {
-				// The application jumped to the stub's own
-				// syscall instruction, which is not in its
+			if inStubPage(regs.Rip - 2) {
+				// The application jumped to one of the stub's
+				// syscall instructions (the injection point,
+				// the batch loop's), which are not in its
 				// address space: an instruction fetch fault
 				// there, as natively.
 				regs.Rax = regs.Orig_rax
-				return stubPageFault(regs, stubSyscall), nil
+				return stubPageFault(regs, regs.Rip-2), nil
 			}
 			// A syscall instruction leaves rip in rcx (and rflags
 			// in r11); int $0x80 and sysenter, the 32-bit ones that

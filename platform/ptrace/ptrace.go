@@ -140,7 +140,7 @@
 // # Variants
 //
 // platform/systrap runs on these stubs too (variant.go): NewVariant adds
-// its code to the stub page at +0x100, replaces the filter and adds to
+// its code to the stub page at +0x180, replaces the filter and adds to
 // the zygote's setup; NewStubThread hands it a stub thread seized by the
 // calling OS thread, which it sets up and detaches. Everything else above
 // (stub processes, masters, mapping, deaths, reaping) is shared.

@@ -75,6 +75,12 @@ func (as *addressSpace) putRegion(r *region) {
 	as.free = append(as.free, r.index)
 }
 
+// MapBatch implements platform.BatchMapper: the ptrace platform's batch
+// loop, run in the stub process.
+func (as *addressSpace) MapBatch(ops []platform.MapOp) (int, error) {
+	return as.AddressSpace.(platform.BatchMapper).MapBatch(ops)
+}
+
 // HostPID returns the stub process's host PID (see ptrace).
 func (as *addressSpace) HostPID() int {
 	if h, ok := as.AddressSpace.(interface{ HostPID() int }); ok {

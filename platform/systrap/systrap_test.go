@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/platform/platformtest"
+	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -57,14 +58,27 @@ func TestStubDeath(t *testing.T) {
 // syscall argument registers). Each is reported as a fault, never an
 // interrupt or a host error, and the context stays usable.
 func TestStubCodeEscapes(t *testing.T) {
+	const (
+		batchLoop = 1 << 20 // stands for ptrace's batch loop
+		forged    = 0x600000
+	)
 	e := platformtest.NewEnv(t, newPlatform)
 	for _, target := range []uint64{
 		stubFutexReturn - 2, stubArchPrctlReturn - 2, stubSigreturnReturn - 2, stubBootstrap,
-		stubHandler, stubRestorer,
+		stubHandler, stubRestorer, batchLoop,
 	} {
 		addr := stubCodeBase + target
+		if target == batchLoop {
+			addr = ptrace.StubBatchLoop
+		}
 		regs := e.LoadCode(platformtest.Cat(platformtest.MovabsRax(addr), []byte{0xff, 0xe0})) // jmp *%rax
 		regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8 = 0x10000, 0x1000, 7, 1, 0
+		// For the batch loop: one entry, an mmap(MAP_SHARED|MAP_FIXED)
+		// of the memory file's first page at forged, which the stub
+		// filter allows from the loop for the stub process; the thread
+		// filter must trap it.
+		regs.R12, regs.R13 = platformtest.DataAddr, 1
+		e.MapBytes(platformtest.DataAddr, le64s(unix.SYS_MMAP, forged, 0x1000, 7, unix.MAP_SHARED|unix.MAP_FIXED, 0, 0), hostarch.Read)
 		stop, err := e.Ctx.Switch(e.AS, &regs)
 		if err != nil {
 			t.Fatalf("jump to %#x: %v", addr, err)
@@ -76,4 +90,17 @@ func TestStubCodeEscapes(t *testing.T) {
 		r := e.LoadCode(platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall))
 		platformtest.WantSyscall(t, e.SwitchTo(&r), &r, unix.SYS_GETPID)
 	}
+	// Nothing got mapped at forged.
+	r := e.LoadCode(platformtest.LoadRbx(forged))
+	if stop := e.SwitchTo(&r); stop.Kind != platform.StopFault || stop.Addr != forged {
+		t.Errorf("read of %#x after the jumps: %+v rbx %#x, want a fault there", forged, stop, r.Rbx)
+	}
+}
+
+func le64s(vs ...uint64) []byte {
+	var b []byte
+	for _, v := range vs {
+		b = binary.LittleEndian.AppendUint64(b, v)
+	}
+	return b
 }

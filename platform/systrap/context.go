@@ -559,6 +559,22 @@ func (c *context) dropThread(t *thread) {
 	}
 }
 
+var _ platform.RecyclableContext = (*context)(nil)
+
+// Recycle implements platform.RecyclableContext.Recycle: the context
+// keeps its stub threads, parked in the handler, for the next task of the
+// same address space started on this OS thread (kernel/hostthread.go),
+// whose first Switch then makes no stub thread (a master request, a
+// clone, a seize, the set-up injections and a detach on ptrace's side)
+// and whose exit kills none. The new task's Switch writes every register
+// into the parked frame; its FP state is set through SetFPState before.
+// An interrupt meant for the old task is forgotten; a SIGURG of it still
+// in flight is reported by the handler with pending clear and ignored.
+func (c *context) Recycle() bool {
+	c.pending.Store(false)
+	return true
+}
+
 // Release implements platform.Context.Release.
 func (c *context) Release() {
 	for _, t := range c.threads {

@@ -156,6 +156,8 @@ type addressSpace struct {
 	dying map[*stubThread]struct{}
 	// dyingSpare is the untaken spare among dying.
 	dyingSpare *stubThread
+	// dyingBatch is the batch page Release left to the recycled stub.
+	dyingBatch memfile.FileRange
 	// recycling says Release left the stub to the master to recycle.
 	recycling bool
 	// wantSpare asks the master for a spare thread.
@@ -270,8 +272,8 @@ func (as *addressSpace) serve() *addressSpace {
 // Preconditions: called on the master goroutine; as is released.
 func (as *addressSpace) recycle() *addressSpace {
 	as.mu.Lock()
-	dying, dyingSpare := as.dying, as.dyingSpare
-	as.dying, as.dyingSpare = nil, nil
+	dying, dyingSpare, batch := as.dying, as.dyingSpare, as.dyingBatch
+	as.dying, as.dyingSpare, as.dyingBatch = nil, nil, memfile.FileRange{}
 	as.mu.Unlock()
 	as.reapDropped()
 	for t := range dying {
@@ -281,8 +283,10 @@ func (as *addressSpace) recycle() *addressSpace {
 			t.decRef() // no Context ever took it
 		}
 	}
-	// The application range and the batch page (batch.go).
-	if _, err := as.masterSyscall(unix.SYS_MUNMAP, 0, batchPageAddr+pageSize); err != nil {
+	if _, err := as.masterSyscall(unix.SYS_MUNMAP, 0, maxUserAddress); err != nil {
+		if batch.Length() > 0 {
+			as.p.mf.DecRef(batch)
+		}
 		as.killStub()
 		return nil
 	}
@@ -296,6 +300,13 @@ func (as *addressSpace) recycle() *addressSpace {
 		done:     make(chan struct{}),
 		threads:  make(map[*stubThread]struct{}),
 		tracers:  make(map[int32]*stubThread),
+		// The batch page stays mapped in the stub for the next
+		// user, emptied of the last one's requests.
+		batchFR:     batch,
+		batchMapped: batch.Length() > 0,
+	}
+	if batch.Length() > 0 {
+		clear(as.p.mf.Slice(batch))
 	}
 	if _, err := n.cloneThread(true); err != nil {
 		n.killStub()
@@ -700,9 +711,16 @@ func (as *addressSpace) dropCapabilities(hdr, data uintptr) error {
 	return nil
 }
 
-// killStub kills the stub process and reaps it.
-// Preconditions: called on the master goroutine.
+// killStub kills the stub process and reaps it, and lets go of its batch
+// page.
+// Preconditions: called on the master goroutine; no batch is in flight.
 func (as *addressSpace) killStub() {
+	as.batchMu.Lock()
+	if fr := as.batchFR; fr.Length() > 0 {
+		as.batchFR, as.batchMapped = memfile.FileRange{}, false
+		as.p.mf.DecRef(fr)
+	}
+	as.batchMu.Unlock()
 	if as.pidfd >= 0 {
 		as.p.deaths.unwatch(as.pidfd)
 	}
@@ -954,8 +972,16 @@ func (as *addressSpace) release(recycle bool) {
 		as.dropped = nil
 	}
 	as.mu.Unlock()
-	// No batch starts now; wait for one in flight.
-	as.freeBatchPage()
+	// No batch starts now; wait for one in flight. A recycled stub
+	// keeps its batch page (recycle).
+	if recycle {
+		fr := as.takeBatchPage()
+		as.mu.Lock()
+		as.dyingBatch = fr
+		as.mu.Unlock()
+	} else {
+		as.freeBatchPage()
+	}
 
 	for t := range threads {
 		t.kill()

@@ -33,9 +33,10 @@ import (
 // batchMu serialises the batch page's users (held across the injection;
 // taken before addressSpace.mu, never while the master is waited for on
 // its behalf... except through call, whose master never takes batchMu).
-// The page is freed by Release, under batchMu, once no batch is in
-// flight; a recycled stub's munmap of the application range covers it,
-// as does a clean fork's, so no stub keeps a page it does not own.
+// Release takes the page, under batchMu, once no batch is in flight: a
+// recycled stub keeps it mapped for its next address space (cleared:
+// the next program can read it), any other stub's is freed when the stub
+// is killed. A clean fork's munmap covers it, so no stub shares another's.
 
 const (
 	// batchPageAddr is where the batch page is mapped in a stub.
@@ -190,14 +191,26 @@ func injectBatch(tid int32, base *arch.Registers, n int) (int, error) {
 	return done, fmt.Errorf("ptrace: stub %d: batch loop stopped at entry %d with %#x", tid, done, regs.Rax)
 }
 
+// takeBatchPage takes as's batch page away from it once no batch is in
+// flight, and returns it (empty if none; only a page that is mapped in
+// the stub is kept).
+// Preconditions: as is released (no new batch starts).
+func (as *addressSpace) takeBatchPage() memfile.FileRange {
+	as.batchMu.Lock()
+	defer as.batchMu.Unlock()
+	fr, mapped := as.batchFR, as.batchMapped
+	as.batchFR, as.batchMapped = memfile.FileRange{}, false
+	if fr.Length() > 0 && !mapped {
+		as.p.mf.DecRef(fr)
+		return memfile.FileRange{}
+	}
+	return fr
+}
+
 // freeBatchPage lets go of as's batch page once no batch is in flight.
 // Preconditions: as is released (no new batch starts).
 func (as *addressSpace) freeBatchPage() {
-	as.batchMu.Lock()
-	fr := as.batchFR
-	as.batchFR, as.batchMapped = memfile.FileRange{}, false
-	as.batchMu.Unlock()
-	if fr.Length() > 0 {
+	if fr := as.takeBatchPage(); fr.Length() > 0 {
 		as.p.mf.DecRef(fr)
 	}
 }

@@ -515,14 +515,7 @@ var xstateSize atomic.Int64
 // fpThread returns the context's stub thread in pas, creating it if the
 // context never ran there.
 func (c *context) fpThread(pas platform.AddressSpace) (*stubThread, error) {
-	as, ok := pas.(*addressSpace)
-	if !ok {
-		return nil, fmt.Errorf("ptrace: FP state of a foreign address space %T", pas)
-	}
-	if as == c.lastAS && c.lastThread != nil {
-		return c.lastThread, nil
-	}
-	return c.threadFor(as)
+	return FPThread("ptrace", pas, c.lastAS, c.lastThread, c.threadFor)
 }
 
 // FPState implements platform.FPStateContext.FPState.

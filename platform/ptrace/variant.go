@@ -185,6 +185,26 @@ func AddBatchRule(b *bpf.ProgramBuilder, at, allow, deny string) error {
 	return nil
 }
 
+// FPThread is the lookup of a context's thread for FPStateContext, shared
+// by this platform's contexts and its variants': the thread the context
+// last ran in when pas is that address space (lastAS, last), otherwise
+// threadFor's (which makes one on first use, as Switch would). name is
+// the platform's name, for the error about a foreign address space.
+func FPThread[A interface {
+	comparable
+	platform.AddressSpace
+}, T comparable](name string, pas platform.AddressSpace, lastAS A, last T, threadFor func(A) (T, error)) (T, error) {
+	var none T
+	as, ok := pas.(A)
+	if !ok {
+		return none, fmt.Errorf("%s: FP state of a foreign address space %T", name, pas)
+	}
+	if as == lastAS && last != none {
+		return last, nil
+	}
+	return threadFor(as)
+}
+
 // FilterReturn is a label of a seccomp program and the action returned
 // there (FinishFilter).
 type FilterReturn struct {

@@ -585,14 +585,7 @@ func (c *context) Release() {
 
 // fpThread returns the context's parked thread in pas.
 func (c *context) fpThread(pas platform.AddressSpace) (*thread, error) {
-	as, ok := pas.(*addressSpace)
-	if !ok {
-		return nil, fmt.Errorf("systrap: FP state of a foreign address space %T", pas)
-	}
-	if as == c.lastAS && c.lastThread != nil {
-		return c.lastThread, nil
-	}
-	return c.threadFor(as)
+	return ptrace.FPThread("systrap", pas, c.lastAS, c.lastThread, c.threadFor)
 }
 
 // FPState implements platform.FPStateContext.FPState: the XSAVE area of

@@ -30,9 +30,10 @@ import (
 // run the loop itself (under PTRACE_SYSEMU its syscalls stop first; on
 // systrap the thread filter traps them).
 //
-// batchMu serialises the batch page's users (held across the injection;
-// taken before addressSpace.mu, never while the master is waited for on
-// its behalf... except through call, whose master never takes batchMu).
+// batchMu serialises the batch page's users; it is held across the
+// injection (which may go through the master, which takes batchMu only
+// in killStub, when no batch can be in flight) and taken before
+// addressSpace.mu.
 // Release takes the page, under batchMu, once no batch is in flight: a
 // recycled stub keeps it mapped for its next address space (cleared:
 // the next program can read it), any other stub's is freed when the stub

@@ -18,7 +18,8 @@
 //
 // # Memory layout of a stub
 //
-//	0x7fff00000000           MaxUserAddress (the application's range ends)
+//	0x7fff00000000           MaxUserAddress (the application's range ends);
+//	                         ptrace's batch page (read-only)
 //	0x7fff7ffff000           the zygote's setup page (signal actions)
 //	0x7fff80000000 + n*64K   region n: message page, then 60 KiB of
 //	                         alternate signal stack (one per stub thread)
@@ -74,7 +75,8 @@
 // The stub's seccomp filter (stubFilter, in every stub) allows: any
 // syscall from the ptrace injection address (only ever reached by the
 // ptrace platform's injections: in systrap's own threads the second
-// filter traps it); futex from the handler's one syscall instruction, with
+// filter traps it); mmap(MAP_SHARED|MAP_FIXED) and munmap from the
+// ptrace platform's batch loop (likewise trapped in systrap's threads); futex from the handler's one syscall instruction, with
 // FUTEX_WAIT or FUTEX_WAKE (shared) on an address in the regions;
 // arch_prctl(ARCH_SET_FS or ARCH_SET_GS) from the handler's other one;
 // rt_sigreturn from the restorer's. Everything else, including every 32-bit syscall and the

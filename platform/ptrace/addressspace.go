@@ -284,9 +284,7 @@ func (as *addressSpace) recycle() *addressSpace {
 		}
 	}
 	if _, err := as.masterSyscall(unix.SYS_MUNMAP, 0, maxUserAddress); err != nil {
-		if batch.Length() > 0 {
-			as.p.mf.DecRef(batch)
-		}
+		as.p.orphanBatchPage(batch)
 		as.killStub()
 		return nil
 	}
@@ -300,13 +298,10 @@ func (as *addressSpace) recycle() *addressSpace {
 		done:     make(chan struct{}),
 		threads:  make(map[*stubThread]struct{}),
 		tracers:  make(map[int32]*stubThread),
-		// The batch page stays mapped in the stub for the next
-		// user, emptied of the last one's requests.
+		// The batch page stays mapped in the stub for the next user
+		// (Release emptied it).
 		batchFR:     batch,
 		batchMapped: batch.Length() > 0,
-	}
-	if batch.Length() > 0 {
-		clear(as.p.mf.Slice(batch))
 	}
 	if _, err := n.cloneThread(true); err != nil {
 		n.killStub()
@@ -711,16 +706,15 @@ func (as *addressSpace) dropCapabilities(hdr, data uintptr) error {
 	return nil
 }
 
-// killStub kills the stub process and reaps it, and lets go of its batch
-// page.
+// killStub kills the stub process and reaps it, and hands a batch page it
+// still holds (a recycled stub's) to Platform.Release.
 // Preconditions: called on the master goroutine; no batch is in flight.
 func (as *addressSpace) killStub() {
 	as.batchMu.Lock()
-	if fr := as.batchFR; fr.Length() > 0 {
-		as.batchFR, as.batchMapped = memfile.FileRange{}, false
-		as.p.mf.DecRef(fr)
-	}
+	fr := as.batchFR
+	as.batchFR, as.batchMapped = memfile.FileRange{}, false
 	as.batchMu.Unlock()
+	as.p.orphanBatchPage(fr)
 	if as.pidfd >= 0 {
 		as.p.deaths.unwatch(as.pidfd)
 	}
@@ -976,6 +970,10 @@ func (as *addressSpace) release(recycle bool) {
 	// keeps its batch page (recycle).
 	if recycle {
 		fr := as.takeBatchPage()
+		if fr.Length() > 0 {
+			// The next program can read it.
+			clear(as.p.mf.Slice(fr))
+		}
 		as.mu.Lock()
 		as.dyingBatch = fr
 		as.mu.Unlock()

@@ -35,9 +35,12 @@ import (
 // in killStub, when no batch can be in flight) and taken before
 // addressSpace.mu.
 // Release takes the page, under batchMu, once no batch is in flight: a
-// recycled stub keeps it mapped for its next address space (cleared:
-// the next program can read it), any other stub's is freed when the stub
-// is killed. A clean fork's munmap covers it, so no stub shares another's.
+// recycled stub keeps it mapped for its next address space (cleared by
+// Release: the next program can read it), any other stub's is freed. A
+// master never touches the memory file (the sentry may release it while
+// a recycle runs in the background): a page of a stub killed while being
+// recycled is freed by Platform.Release. A clean fork's munmap covers
+// the page, so no stub shares another's.
 
 const (
 	// batchPageAddr is where the batch page is mapped in a stub.
@@ -213,5 +216,29 @@ func (as *addressSpace) takeBatchPage() memfile.FileRange {
 func (as *addressSpace) freeBatchPage() {
 	if fr := as.takeBatchPage(); fr.Length() > 0 {
 		as.p.mf.DecRef(fr)
+	}
+}
+
+// orphanBatchPage keeps fr (if not empty), the batch page of a stub its
+// master killed while recycling it, for Platform.Release to free: a
+// master never touches the memory file, which the sentry may release
+// while a recycle is still under way in the background.
+func (p *Platform) orphanBatchPage(fr memfile.FileRange) {
+	if fr.Length() == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.orphans = append(p.orphans, fr)
+	p.mu.Unlock()
+}
+
+// freeOrphans frees the pages orphanBatchPage kept (Platform.Release).
+func (p *Platform) freeOrphans() {
+	p.mu.Lock()
+	orphans := p.orphans
+	p.orphans = nil
+	p.mu.Unlock()
+	for _, fr := range orphans {
+		p.mf.DecRef(fr)
 	}
 }

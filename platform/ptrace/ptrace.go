@@ -185,7 +185,7 @@
 //     killStub, when no batch can be in flight.
 //   - context.mu serialises Interrupt's signal with the closing of the
 //     pidfd it signals.
-//   - Platform.mu protects Platform.released, spaces and pool.
+//   - Platform.mu protects Platform.released, spaces, pool and orphans.
 //   - The other three are leaf locks: none is held while another is
 //     taken, while waiting for the master, or across a host call that
 //     blocks; the master takes addressSpace.mu only.
@@ -232,6 +232,9 @@ type Platform struct {
 	spaces map[*addressSpace]struct{}
 	// pool holds recycled address spaces ready for reuse (pool.go).
 	pool []*addressSpace
+	// orphans are batch pages of stubs killed by their masters
+	// (batch.go), freed by Release.
+	orphans []memfile.FileRange
 }
 
 var (
@@ -384,4 +387,5 @@ func (p *Platform) Release() {
 	p.drainPool()
 	p.zygote.Release()
 	p.deaths.stop()
+	p.freeOrphans()
 }

@@ -72,6 +72,8 @@ type StubVariant struct {
 type StubThread struct {
 	as *addressSpace
 	t  *stubThread
+	// tracer is the host tid of the creating OS thread.
+	tracer int32
 }
 
 // NewStubThread creates a stub thread in pas (an address space of this
@@ -89,7 +91,18 @@ func NewStubThread(pas platform.AddressSpace) (*StubThread, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &StubThread{as: as, t: t}, nil
+	return &StubThread{as: as, t: t, tracer: gettid()}, nil
+}
+
+// ServeInjections makes the thread serve the syscalls the platform injects
+// into its address space (MapFile, Unmap, MapBatch) when they are made
+// from the creating OS thread, its tracer: they are injected into it
+// directly instead of going through the address space's master (a Go
+// channel hop each way and a wake-up of the master's host thread). The
+// thread stays stopped and traced and never runs application code.
+// Preconditions: called by the creating OS thread, instead of Detach.
+func (s *StubThread) ServeInjections() error {
+	return s.as.register(s.t, s.tracer)
 }
 
 // Tid is the thread's host id.
@@ -142,7 +155,7 @@ func (s *StubThread) Exited() bool {
 func (s *StubThread) Kill() {
 	s.t.kill()
 	s.t.reap()
-	if s.as.forget(s.t, 0) {
+	if s.as.forget(s.t, s.tracer) {
 		s.t.decRef()
 	}
 }

@@ -26,6 +26,9 @@ type addressSpace struct {
 	regions []*region
 	// free are the indexes of regions no thread uses.
 	free []int
+	// byTracer maps the host tid of a context's OS thread to its thread
+	// here (injector.go).
+	byTracer map[int32]*thread
 }
 
 // region is one stub thread's message page and signal stack.
@@ -73,12 +76,6 @@ func (as *addressSpace) putRegion(r *region) {
 		return
 	}
 	as.free = append(as.free, r.index)
-}
-
-// MapBatch implements platform.BatchMapper: the ptrace platform's batch
-// loop, run in the stub process.
-func (as *addressSpace) MapBatch(ops []platform.MapOp) (int, error) {
-	return as.AddressSpace.(platform.BatchMapper).MapBatch(ops)
 }
 
 // HostPID returns the stub process's host PID (see ptrace).

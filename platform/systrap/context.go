@@ -90,11 +90,21 @@ type thread struct {
 	uc, info int
 	// fp and fpLen locate the frame's XSAVE area (0: none).
 	fp, fpLen int
+
+	// injector serves the context thread's mapping changes here once it
+	// has made injectorAfter through the master (injector.go);
+	// viaMaster counts those, noInjector says making one failed.
+	injector   *ptrace.StubThread
+	viaMaster  int
+	noInjector bool
 }
 
 // context is a platform.Context.
 type context struct {
 	p *Platform
+
+	// tid is the context's OS thread's host tid.
+	tid int32
 
 	// The following belong to the context's OS thread.
 	lastAS     *addressSpace
@@ -116,7 +126,7 @@ type context struct {
 }
 
 func newContext(p *Platform) *context {
-	c := &context{p: p, threads: make(map[*addressSpace]*thread), spin: spinPolicy{max: p.spin}, hostCPU: -1}
+	c := &context{p: p, tid: gettid(), threads: make(map[*addressSpace]*thread), spin: spinPolicy{max: p.spin}, hostCPU: -1}
 	c.runningFD.Store(-1)
 	return c
 }
@@ -138,6 +148,12 @@ func (c *context) threadFor(as *addressSpace) (*thread, error) {
 			return nil, err
 		}
 		c.threads[as] = t
+		as.mu.Lock()
+		if as.byTracer == nil {
+			as.byTracer = make(map[int32]*thread)
+		}
+		as.byTracer[c.tid] = t
+		as.mu.Unlock()
 		if c.hostCPU >= 0 {
 			pinThread(int(t.st.Tid()), c.hostCPU)
 		}
@@ -548,6 +564,16 @@ func (c *context) Interrupt() {
 
 // dropThread kills t and lets go of it.
 func (c *context) dropThread(t *thread) {
+	t.as.mu.Lock()
+	if t.as.byTracer[c.tid] == t {
+		delete(t.as.byTracer, c.tid)
+	}
+	t.as.mu.Unlock()
+	if t.injector != nil {
+		t.injector.Kill()
+		t.injector.Close()
+		t.injector = nil
+	}
 	t.st.Kill()
 	c.mu.Lock()
 	t.st.Close()

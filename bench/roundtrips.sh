@@ -16,6 +16,9 @@
 #   BASE_BIN=PATH                       also measure this one
 #   BENCH_PLATFORMS="ptrace systrap"    platforms (default ptrace systrap)
 #   ROUNDS=3                            timing rounds (medians are printed)
+#   PERF=1                              also count host context switches and
+#                                       the sentry's CPU time (perf stat), per
+#                                       operation, from the first round
 #
 # Output: a markdown table per platform: per-operation stops (syscall and
 # fault round trips), injections (injected host syscall sequences; one
@@ -43,12 +46,19 @@ declare -A iters=([forkexit]=200 [forkexec]=50 [threadjoin]=400)
 # ns_per_op, one per line.
 counts() {
 	local out
-	if ! out=$(RUNSC_LITE_PLATFORM_COUNTS=1 timeout 300 "$1" do --platform="$2" -- "$work/$3" "$4" 1 2>&1); then
+	local perf=()
+	if [ "${PERF:-0}" = 1 ]; then
+		perf=(perf stat -x, -e context-switches,task-clock -o "$work/perf.out" --)
+	fi
+	if ! out=$(RUNSC_LITE_PLATFORM_COUNTS=1 timeout 300 "${perf[@]}" "$1" do --platform="$2" -- "$work/$3" "$4" 1 2>&1); then
 		echo "roundtrips: FAILED: $1 do --platform=$2 -- $3 $4:" >&2
 		printf '%s\n' "$out" | tail -n 5 >&2
 		status=1
 	fi
 	printf '%s\n' "$out" | sed -n 's/^ns_per_op: /ns_per_op=/p; s/^runsc-lite: platform round trips: //p' | tr ' ' '\n'
+	if [ "${PERF:-0}" = 1 ]; then
+		awk -F, '$3 == "context-switches" { print "switches=" $1 } $3 ~ /^task-clock/ { print "cpu_ms=" $1 }' "$work/perf.out"
+	fi
 }
 status=0
 get() { sed -n "s/^$1=//p" "$2"; }
@@ -73,19 +83,26 @@ for p in ${BENCH_PLATFORMS:-ptrace systrap}; do
 	echo
 	echo "--platform=$p"
 	echo
-	echo "| operation | binary | stops | injections | injected syscalls | master hops | stub threads | µs per op (median) |"
-	echo "|---|---|---:|---:|---:|---:|---:|---:|"
+	keys="stops injections injected_syscalls master_calls stub_threads"
+	head="| operation | binary | stops | injections | injected syscalls | master hops | stub threads"
+	if [ "${PERF:-0}" = 1 ]; then
+		keys+=" switches cpu_ms"
+		head+=" | host switches | sentry CPU ms"
+	fi
+	echo "$head | µs per op (median) |"
+	nk=$(wc -w <<<"$keys")
+	echo "|---|---|$(printf -- '---:|%.0s' $(seq $((nk + 1))))"
 	for prog in forkexit forkexec threadjoin; do
 		n=${iters[$prog]}
 		nat=$(for r in $(seq "$rounds"); do get ns_per_op "$work/$p.$prog.native.$r"; done | sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] / 1000 }')
-		echo "| $prog | native | | | | | | $nat |"
+		echo "| $prog | native |$(printf ' |%.0s' $(seq "$nk")) $nat |"
 		for b in "${bins[@]}"; do
 			name=${b%%=*}
 			one=$work/$p.$prog.$name.one many=$work/$p.$prog.$name.1
 			row="| $prog | $name"
-			for k in stops injections injected_syscalls master_calls stub_threads; do
+			for k in $keys; do
 				a=$(get "$k" "$one") z=$(get "$k" "$many")
-				row+=" | $(awk -v a="${a:-0}" -v z="${z:-0}" -v n="$n" 'BEGIN { printf "%.1f", (z - a) / n }')"
+				row+=" | $(awk -v a="${a:-0}" -v z="${z:-0}" -v n="$n" 'BEGIN { v = (z - a) / n; printf "%.2f", (v < 0.005 && v > -0.005) ? 0 : v }')"
 			done
 			ns=$(for r in $(seq "$rounds"); do get ns_per_op "$work/$p.$prog.$name.$r"; done | sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] / 1000 }')
 			echo "$row | $ns |"

@@ -104,6 +104,19 @@ type BatchMapper interface {
 	MapBatch(ops []MapOp) (n int, err error)
 }
 
+// DeferredBatchMapper is implemented by BatchMappers that can leave a
+// batch to the first thread that runs in the address space (a fork's
+// child: its own thread injects directly where the forking thread would
+// go through the platform's helper thread). MapBatchBeforeRun records ops
+// and returns; they are applied in order before any application code runs
+// in the address space and before any later MapFile, Unmap or MapBatch
+// there. If applying them fails, every later Switch into the address
+// space fails with ErrContextDead and every mapping change with an error
+// (the caller's record of what is mapped would be wrong).
+type DeferredBatchMapper interface {
+	MapBatchBeforeRun(ops []MapOp)
+}
+
 // StopKind says why Context.Switch returned.
 type StopKind int
 

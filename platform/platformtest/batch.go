@@ -12,7 +12,8 @@ import (
 // testMapBatch: a platform.BatchMapper applies maps and unmaps in order
 // (a later op on the same page wins), stops at an op MapFile would refuse
 // having applied the ones before it, and takes more ops than one host
-// batch holds.
+// batch holds; a platform.DeferredBatchMapper's deferred batch is in
+// place when the next Switch runs.
 func testMapBatch(t *testing.T, e *Env, _ *Options) {
 	bm, ok := e.AS.(platform.BatchMapper)
 	if !ok {
@@ -64,6 +65,19 @@ func testMapBatch(t *testing.T, e *Env, _ *Options) {
 		WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
 		if regs.Rbx != want {
 			t.Errorf("after the bad batch: rbx = %d, want %d", regs.Rbx, want)
+		}
+	}
+
+	// A deferred batch is applied before the next Switch runs anything.
+	if dm, ok := e.AS.(platform.DeferredBatchMapper); ok {
+		regs = e.LoadCode(Cat(LoadRbx(uint32(a2)), InsnGetpid, InsnSyscall))
+		dm.MapBatchBeforeRun([]platform.MapOp{
+			{Addr: a2, Length: PageSize},
+			{Addr: a2, FR: page(31), Access: hostarch.Read},
+		})
+		WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+		if regs.Rbx != 31 {
+			t.Errorf("after a deferred batch: rbx = %d, want 31", regs.Rbx)
 		}
 	}
 

@@ -173,6 +173,14 @@ type addressSpace struct {
 	batchFR memfile.FileRange
 	// batchMapped says batchFR is mapped in the stub at batchPageAddr.
 	batchMapped bool
+
+	// deferMu protects deferred and deferErr and is held while they are
+	// applied (batch.go); it is taken before batchMu. hasDeferred says
+	// there is something to apply (or deferErr is set).
+	deferMu     sync.Mutex
+	deferred    []platform.MapOp
+	deferErr    error
+	hasDeferred atomic.Bool
 }
 
 // newAddressSpace starts an address space: the zygote when stubFD is the
@@ -874,6 +882,9 @@ func (as *addressSpace) MapFile(addr uintptr, fr memfile.FileRange, at hostarch.
 	if err := as.checkMapFile(addr, fr); err != nil {
 		return err
 	}
+	if err := as.applyDeferred(); err != nil {
+		return err
+	}
 	if !at.Any() {
 		return fmt.Errorf("ptrace: MapFile with no access")
 	}
@@ -888,6 +899,10 @@ func (as *addressSpace) MapFile(addr uintptr, fr memfile.FileRange, at hostarch.
 func (as *addressSpace) Unmap(addr, length uintptr) {
 	if err := checkRange(addr, length); err != nil {
 		logrus.WithError(err).Warn("ptrace: Unmap")
+		return
+	}
+	if err := as.applyDeferred(); err != nil {
+		logrus.WithError(err).Warnf("ptrace: munmap(%#x, %#x)", addr, length)
 		return
 	}
 	if _, err := as.syscall(unix.SYS_MUNMAP, addr, length); err != nil && err != errASReleased {

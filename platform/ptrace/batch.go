@@ -54,6 +54,48 @@ const (
 
 // MapBatch implements platform.BatchMapper.
 func (as *addressSpace) MapBatch(ops []platform.MapOp) (int, error) {
+	if err := as.applyDeferred(); err != nil {
+		return 0, err
+	}
+	return as.mapBatch(ops)
+}
+
+// MapBatchBeforeRun implements platform.DeferredBatchMapper: a fork's
+// child is pre-mapped by its own first Switch (the Context's thread
+// traces its stub thread and injects the batch itself) instead of by the
+// forking thread through the master.
+func (as *addressSpace) MapBatchBeforeRun(ops []platform.MapOp) {
+	if len(ops) == 0 {
+		return
+	}
+	as.deferMu.Lock()
+	as.deferred = append(as.deferred, ops...)
+	as.hasDeferred.Store(true)
+	as.deferMu.Unlock()
+}
+
+// applyDeferred applies the deferred batch, if any, and returns the error
+// of a deferred batch that failed (now or before).
+func (as *addressSpace) applyDeferred() error {
+	if !as.hasDeferred.Load() {
+		return nil
+	}
+	as.deferMu.Lock()
+	defer as.deferMu.Unlock()
+	if ops := as.deferred; len(ops) > 0 {
+		as.deferred = nil
+		if _, err := as.mapBatch(ops); err != nil && err != errASReleased {
+			as.deferErr = fmt.Errorf("ptrace: a deferred batch: %w", err)
+		}
+	}
+	if as.deferErr == nil {
+		as.hasDeferred.Store(false)
+	}
+	return as.deferErr
+}
+
+// mapBatch is MapBatch without the deferred batch.
+func (as *addressSpace) mapBatch(ops []platform.MapOp) (int, error) {
 	done := 0
 	for done < len(ops) {
 		n := min(len(ops)-done, maxBatchEntries)

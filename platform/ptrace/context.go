@@ -89,6 +89,14 @@ func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platf
 			return platform.Stop{}, err
 		}
 	}
+	if as.hasDeferred.Load() {
+		// A fork's child's pre-mapping (MapBatchBeforeRun), injected
+		// into t by this thread, its tracer.
+		if err := as.applyDeferred(); err != nil {
+			logrus.WithError(err).Warn("ptrace: Switch")
+			return platform.Stop{}, platform.ErrContextDead
+		}
+	}
 
 	// Publish the running thread before looking at pending; Interrupt
 	// does the opposite. One of the two sees the other.

@@ -122,7 +122,10 @@ const forkPremapRuns = 64
 // a mapping round trip on ptrace and systrap, for every page it touches
 // (its stack, its text, its data), most of which it touches at once.
 // Runs holding a page of hot (sorted; the pages the parent wrote since
-// its last fork) go first when there are more than forkPremapRuns.
+// its last fork) go first when there are more than forkPremapRuns. Where
+// the platform can (platform.DeferredBatchMapper) the batch is left to the
+// child's own first Switch, which injects it without a hop to another
+// host thread.
 // Preconditions: c.mu is held; c is not running.
 func (c *MemoryManager) premapLocked(addrs, hot []uintptr) {
 	as := c.as.get()
@@ -182,6 +185,11 @@ func (c *MemoryManager) premapLocked(addrs, hot []uintptr) {
 		for k := uint64(0); k < r.n; k++ {
 			c.pages[r.start+uintptr(k)*PageSize].mapped = r.at
 		}
+	}
+	if dm, ok := as.(platform.DeferredBatchMapper); ok {
+		// Applied by the child's own first Switch, before it runs.
+		dm.MapBatchBeforeRun(q.ops)
+		return
 	}
 	q.flush(func(i int, _ *platform.MapOp, _ error) {
 		r := runs[i]

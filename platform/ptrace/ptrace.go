@@ -179,6 +179,9 @@
 //
 //   - addressSpace.mu (RWMutex) protects released, threads, tracers,
 //     spare, taken, wantSpare, recycling, dying, dyingBatch and dropped.
+//   - addressSpace.deferMu protects a deferred batch (batch.go) and is
+//     held while it is applied; it is taken before batchMu, never by the
+//     master.
 //   - addressSpace.batchMu serialises the batch page's users and is held
 //     across a batch's injection (which may wait for the master); it is
 //     taken before addressSpace.mu, and the master takes it only in

@@ -42,10 +42,17 @@ func TestStubDeath(t *testing.T) {
 	regs := e.LoadCode(platformtest.InsnJmpSelf)
 	c := e.Ctx.(*context)
 	go func() {
-		time.Sleep(20 * time.Millisecond)
-		for _, th := range c.threads {
-			unix.Kill(int(th.st.Tid()), unix.SIGKILL)
+		// The running thread's pidfd, signalled under c.mu as
+		// Interrupt does (c.threads belongs to the Switch's thread).
+		for c.runningFD.Load() < 0 {
+			time.Sleep(time.Millisecond)
 		}
+		time.Sleep(20 * time.Millisecond)
+		c.mu.Lock()
+		if fd := c.runningFD.Load(); fd >= 0 {
+			unix.PidfdSendSignal(int(fd), unix.SIGKILL, nil, 0)
+		}
+		c.mu.Unlock()
 	}()
 	if _, err := e.Ctx.Switch(e.AS, &regs); !errors.Is(err, platform.ErrContextDead) {
 		t.Fatalf("Switch with its stub thread killed: %v, want ErrContextDead", err)

@@ -291,10 +291,16 @@ func (as *addressSpace) recycle() *addressSpace {
 			t.decRef() // no Context ever took it
 		}
 	}
-	if _, err := as.masterSyscall(unix.SYS_MUNMAP, 0, maxUserAddress); err != nil {
-		as.p.orphanBatchPage(batch)
-		as.killStub()
-		return nil
+	// The application range, and everything between the batch page
+	// and the stub's scratch page: a variant's per-thread pages
+	// (systrap's regions), whose memory-file pages its Release gave
+	// back, so the next program must not reach them there.
+	for _, r := range [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, stubScratch - batchPageAddr - pageSize}} {
+		if _, err := as.masterSyscall(unix.SYS_MUNMAP, r[0], r[1]); err != nil {
+			as.p.orphanBatchPage(batch)
+			as.killStub()
+			return nil
+		}
 	}
 	n := &addressSpace{
 		p:        as.p,

@@ -3,6 +3,9 @@ package systrap
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,4 +113,69 @@ func le64s(vs ...uint64) []byte {
 		b = binary.LittleEndian.AppendUint64(b, v)
 	}
 	return b
+}
+
+// TestRecycledStubKeepsNoRegions: a stub recycled from a released address
+// space (ptrace's pool) keeps none of the released one's regions mapped:
+// their memory-file pages went back to the allocator, and the next
+// program, running in the same host process, could otherwise reach
+// whatever they hold next at their old addresses.
+func TestRecycledStubKeepsNoRegions(t *testing.T) {
+	e := platformtest.NewEnv(t, newPlatform)
+	p := e.P.(*Platform)
+	as1, err := p.NewAddressSpace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := as1.(*addressSpace).HostPID()
+	// Two stub threads, two regions.
+	for i := 0; i < 2; i++ {
+		<-platformtest.OnThread(func() {
+			c := newContext(p)
+			if _, err := c.threadFor(as1.(*addressSpace)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	if n := regionBytes(t, pid); n < 2*regionSize {
+		t.Fatalf("%#x bytes mapped in the stub's regions, want 2 regions' or more", n)
+	}
+	as1.Release()
+	var others []platform.AddressSpace
+	defer func() {
+		for _, as := range others {
+			as.Release()
+		}
+	}()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		as2, err := p.NewAddressSpace()
+		if err != nil {
+			t.Fatal(err)
+		}
+		others = append(others, as2)
+		if as2.(*addressSpace).HostPID() != pid {
+			continue // the recycling is not done yet: a fresh stub
+		}
+		if n := regionBytes(t, pid); n != 0 {
+			t.Fatalf("the recycled stub %d still maps %#x bytes of regions", pid, n)
+		}
+		return
+	}
+	t.Skipf("stub %d was not recycled within 30s; nothing to check", pid)
+}
+
+// regionBytes counts the bytes stub pid maps in the regions' range.
+func regionBytes(t *testing.T, pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, l := range strings.Split(string(b), "\n") {
+		var start, end uint64
+		if _, err := fmt.Sscanf(l, "%x-%x", &start, &end); err == nil && start >= regionsBase && start < ptrace.StubScratch {
+			n += end - start
+		}
+	}
+	return n
 }

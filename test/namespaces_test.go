@@ -72,6 +72,19 @@ func TestCgroupNamespaces(t *testing.T) {
 	compareC(t, "cgroupns", 0)
 }
 
+// TestTimeNamespaces: test/c/timens.c — unshare(CLONE_NEWTIME) leaves the
+// caller and moves its children (time_for_children), timens_offsets
+// reads, refuses bad clocks, nanoseconds and ranges and freezes once a
+// process entered, a fork, an exec and a clone3(CLONE_NEWTIME) child see
+// CLOCK_MONOTONIC and CLOCK_BOOTTIME (vDSO and syscall, raw, coarse,
+// /proc/uptime, sysinfo) moved and CLOCK_REALTIME not, absolute
+// clock_nanosleep, timerfd and POSIX timers inside last the time asked,
+// setns needs a single thread (EUSERS), EPERM unprivileged.
+func TestTimeNamespaces(t *testing.T) {
+	needRoot(t)
+	compareC(t, "timens", 0)
+}
+
 // TestUserNamespaces: test/c/userns.c — unshare and clone with
 // CLONE_NEWUSER as an unprivileged user and as root, IDs before and after
 // the maps (65534 while unmapped) in get*id, getgroups, stat and

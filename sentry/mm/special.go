@@ -47,3 +47,24 @@ func (m *MemoryManager) populateSpecialLocked(v *vma, pa, ws, we uintptr) *pte {
 	}
 	return m.pages[pa]
 }
+
+// ReplaceSpecial makes every mapping of from in m map to instead (the
+// same size), dropping the pages already populated so that the next
+// touch maps to's: how a process that enters another time namespace gets
+// the vDSO pages of that namespace (sentry/vdso), as Linux's
+// vdso_join_timens zaps the vvar pages. Mappings that were moved or
+// partly unmapped keep their offsets into the pages.
+func (m *MemoryManager) ReplaceSpecial(from, to *SpecialPages) {
+	if from == to || from == nil || to == nil || from.Size() != to.Size() {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, v := range m.vmas {
+		if v.special != from {
+			continue
+		}
+		v.special = to
+		m.dropPagesLocked(v.start, v.end, m.as.get() != nil)
+	}
+}

@@ -45,8 +45,14 @@ var image []byte
 const paramPages = 1
 
 // VDSO is the sandbox's vDSO: the parameter page followed by the image.
+// timens is a second copy whose parameter page is never valid, for the
+// processes in a time namespace of their own (sentry/process/timens.go):
+// their every clock read falls back to the syscall, which the sentry
+// answers with the namespace's offsets (ARCHITECTURE.md, "Time
+// namespaces", says why and what it costs).
 type VDSO struct {
 	pages      *mm.SpecialPages
+	timens     *mm.SpecialPages
 	imagePages uint64
 }
 
@@ -67,7 +73,13 @@ func New(z *kswapd.Zone, clock *timekeeper.Clock, fast bool) (*VDSO, error) {
 	b := pages.Bytes()
 	copy(b[paramPages*mm.PageSize:], image)
 	clock.Attach(b[:mm.PageSize], fast)
-	return &VDSO{pages: pages, imagePages: n}, nil
+	timens, err := mm.NewSpecialPages(z, paramPages+n)
+	if err != nil {
+		return nil, fmt.Errorf("vdso: allocating %d pages: %w", paramPages+n, err)
+	}
+	// Zeroed, its parameter page says "not valid" (Valid 0) forever.
+	copy(timens.Bytes()[paramPages*mm.PageSize:], image)
+	return &VDSO{pages: pages, timens: timens, imagePages: n}, nil
 }
 
 // checkImage verifies what the mapping relies on: an x86-64 shared object
@@ -108,14 +120,37 @@ type Mapper interface {
 // Map maps the parameter page ("[vvar]", read-only) and the image
 // ("[vdso]", read and execute) next to each other into m, and returns the
 // image's address (AT_SYSINFO_EHDR).
-func (v *VDSO) Map(m Mapper) (uintptr, error) {
+func (v *VDSO) Map(m Mapper) (uintptr, error) { return v.mapPages(m, v.pages) }
+
+// pagesFor returns the pages a process maps: the timekeeper's, or the
+// copy that always falls back to the syscall for a process in a time
+// namespace of its own (inTimeNS).
+func (v *VDSO) pagesFor(inTimeNS bool) *mm.SpecialPages {
+	if inTimeNS {
+		return v.timens
+	}
+	return v.pages
+}
+
+// EnterTimeNS makes m's vDSO mappings those of a process in a time
+// namespace of its own (inTimeNS) or in the sandbox's first (fork into a
+// namespace, setns): the pages already touched are dropped, and the next
+// touch maps the other copy. Nothing for a nil VDSO.
+func (v *VDSO) EnterTimeNS(m *mm.MemoryManager, inTimeNS bool) {
+	if v == nil {
+		return
+	}
+	m.ReplaceSpecial(v.pagesFor(!inTimeNS), v.pagesFor(inTimeNS))
+}
+
+func (v *VDSO) mapPages(m Mapper, pages *mm.SpecialPages) (uintptr, error) {
 	// The whole span first, as the parameter page's mapping, so that
 	// the image's place above it is free; then the image over its part.
 	base, err := m.MMap(mm.MMapOpts{
 		Length:  uintptr(paramPages+v.imagePages) * mm.PageSize,
 		Perms:   hostarch.Read,
 		Private: true,
-		Special: v.pages,
+		Special: pages,
 		Name:    "[vvar]",
 	})
 	if err != nil {
@@ -127,7 +162,7 @@ func (v *VDSO) Map(m Mapper) (uintptr, error) {
 		Fixed:   true,
 		Perms:   hostarch.ReadExecute,
 		Private: true,
-		Special: v.pages,
+		Special: pages,
 		Offset:  paramPages * mm.PageSize,
 		Name:    "[vdso]",
 	})
@@ -139,9 +174,13 @@ func (v *VDSO) Map(m Mapper) (uintptr, error) {
 
 // ForLoader returns what loader.LoadArgs.MapVDSO takes: Map, or nil for a
 // nil VDSO (none mapped).
-func (v *VDSO) ForLoader() func(loader.Memory) (uintptr, error) {
+func (v *VDSO) ForLoader() func(loader.Memory) (uintptr, error) { return v.ForLoaderIn(false) }
+
+// ForLoaderIn is ForLoader for a process that will be in a time
+// namespace of its own (inTimeNS) or in the sandbox's first.
+func (v *VDSO) ForLoaderIn(inTimeNS bool) func(loader.Memory) (uintptr, error) {
 	if v == nil {
 		return nil
 	}
-	return func(m loader.Memory) (uintptr, error) { return v.Map(m) }
+	return func(m loader.Memory) (uintptr, error) { return v.mapPages(m, v.pagesFor(inTimeNS)) }
 }

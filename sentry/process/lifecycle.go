@@ -74,6 +74,10 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 	if f&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC|unix.CLONE_NEWPID|unix.CLONE_NEWCGROUP|unix.CLONE_NEWTIME) != 0 && !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_ADMIN) {
 		return nil, unix.EPERM
 	}
+	childTimeNS, err := t.cloneTimeNS(f, creds.UserNS)
+	if err != nil {
+		return nil, err
+	}
 	pidns := t.ChildPIDNS()
 	if f&unix.CLONE_NEWPID != 0 {
 		var err error
@@ -270,7 +274,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 
 	// Time namespaces last: a process entering one switches the vDSO
 	// of its new address space.
-	t.cloneTimeNS(nt, f, creds.UserNS)
+	t.setCloneTimeNS(nt, f, childTimeNS)
 	tid := primitive.Int32(t.PIDOfTask(nt.TID()))
 	if f&unix.CLONE_PARENT_SETTID != 0 {
 		tid.CopyOut(t, hostarch.Addr(o.ParentTID))

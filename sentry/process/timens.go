@@ -7,6 +7,8 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/nsfs"
+	"github.com/runsc-lite/runsc-lite/sentry/mm"
+	"github.com/runsc-lite/runsc-lite/sentry/vdso"
 	"github.com/runsc-lite/runsc-lite/timekeeper"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -25,8 +27,9 @@ import (
 // The offsets are applied where the sentry shows a process these clocks
 // or takes an absolute time on them from it (sentry/syscalls: clock_gettime,
 // clock_nanosleep, timer_settime, timerfd_settime, futex timeouts,
-// sysinfo; procfs: /proc/uptime, /proc/PID/stat); the vDSO of a process in
-// a namespace of its own always falls back to the syscall (sentry/vdso).
+// sysinfo; procfs: /proc/uptime, /proc/PID/stat); a process in a namespace
+// of its own maps the namespace's copy of the vDSO pages, whose time
+// namespace page holds the offsets (sentry/vdso).
 //
 // Locking: TimeNamespace.mu serialises offset writes against freezing;
 // the offsets are atomics read without it (once frozen they never
@@ -44,6 +47,9 @@ type TimeNamespace struct {
 	frozen bool
 	// mono and boot are the offsets in nanoseconds.
 	mono, boot atomic.Int64
+	// vdso are the vDSO pages its processes map, with the offsets
+	// (sentry/vdso; nil for the first namespace or without a vDSO).
+	vdso *mm.SpecialPages
 }
 
 // Ino implements nsfs.Namespace.
@@ -115,6 +121,8 @@ func (ns *TimeNamespace) SetOffsets(creds *auth.Credentials, offsets []TimeOffse
 			ns.boot.Store(v)
 		}
 	}
+	// Nobody maps the pages before the namespace is frozen.
+	vdso.SetTimeNSOffsets(ns.vdso, ns.mono.Load(), ns.boot.Load())
 	return nil
 }
 
@@ -175,19 +183,38 @@ func (t *Thread) ClockOffset(clock int32) int64 {
 
 // newTimeNS returns a namespace with parent's offsets, owned by owner
 // (Linux's clone_time_ns: the copy is of the creator's
-// time_for_children).
-func newTimeNS(parent *TimeNamespace, owner *auth.UserNamespace) *TimeNamespace {
+// time_for_children), with its vDSO pages. Errors: ENOMEM when no page is
+// left for them.
+func (s *Sandbox) newTimeNS(parent *TimeNamespace, owner *auth.UserNamespace) (*TimeNamespace, error) {
 	ns := &TimeNamespace{ino: nsfs.NewIno(), owner: owner}
 	mono, boot := parent.Offsets()
 	ns.mono.Store(mono)
 	ns.boot.Store(boot)
-	return ns
+	var err error
+	if ns.vdso, err = s.VDSO.TimeNSPages(mono, boot); err != nil {
+		return nil, unix.ENOMEM
+	}
+	return ns, nil
+}
+
+// vdsoPages returns the vDSO pages of ns (nil: the first namespace).
+func vdsoPages(ns *TimeNamespace) *mm.SpecialPages {
+	if ns == nil {
+		return nil
+	}
+	return ns.vdso
 }
 
 // UnshareTimeNS makes a new namespace for t's children
 // (unshare(CLONE_NEWTIME); the caller checked CAP_SYS_ADMIN in owner).
-func (t *Thread) UnshareTimeNS(owner *auth.UserNamespace) {
-	t.timensChildren.Store(newTimeNS(t.TimeNSForChildren(), owner))
+// Errors: ENOMEM.
+func (t *Thread) UnshareTimeNS(owner *auth.UserNamespace) error {
+	ns, err := t.S.newTimeNS(t.TimeNSForChildren(), owner)
+	if err != nil {
+		return err
+	}
+	t.timensChildren.Store(ns)
+	return nil
 }
 
 // storeTimeNS sets t's namespace (nil: the first) and, when it is another
@@ -197,25 +224,34 @@ func (t *Thread) storeTimeNS(ns *TimeNamespace) {
 	if ns == t.S.InitTimeNS() {
 		ns = nil
 	}
-	old := t.timens.Swap(ns)
 	if ns != nil {
 		ns.freeze()
 	}
-	if (old == nil) != (ns == nil) {
+	old := t.timens.Swap(ns)
+	if old != ns {
 		if m := t.MM(); m != nil {
-			t.S.VDSO.EnterTimeNS(m, ns != nil)
+			t.S.VDSO.EnterTimeNS(m, vdsoPages(old), vdsoPages(ns))
 		}
 	}
 }
 
-// cloneTimeNS sets the new thread nt's namespaces (copy_namespaces and
-// timens_on_fork): with CLONE_NEWTIME its children's is a new one owned by
-// owner; a process that does not share its creator's address space enters
-// its children's namespace, anything else stays in its creator's.
-func (t *Thread) cloneTimeNS(nt *Thread, flags uint64, owner *auth.UserNamespace) {
-	children := t.timensChildren.Load()
+// cloneTimeNS returns the time namespace for children of a thread clone
+// makes with flags (copy_namespaces): with CLONE_NEWTIME a new one owned by
+// owner, else t's. Errors: ENOMEM.
+func (t *Thread) cloneTimeNS(flags uint64, owner *auth.UserNamespace) (*TimeNamespace, error) {
 	if flags&unix.CLONE_NEWTIME != 0 {
-		children = newTimeNS(t.TimeNSForChildren(), owner)
+		return t.S.newTimeNS(t.TimeNSForChildren(), owner)
+	}
+	return t.timensChildren.Load(), nil
+}
+
+// setCloneTimeNS sets the new thread nt's namespaces, children being
+// cloneTimeNS's (timens_on_fork): a process that does not share its
+// creator's address space enters children, anything else stays in its
+// creator's namespace.
+func (t *Thread) setCloneTimeNS(nt *Thread, flags uint64, children *TimeNamespace) {
+	if children == t.S.InitTimeNS() {
+		children = nil
 	}
 	nt.timensChildren.Store(children)
 	nt.timens.Store(t.timens.Load())
@@ -226,18 +262,18 @@ func (t *Thread) cloneTimeNS(nt *Thread, flags uint64, owner *auth.UserNamespace
 
 // ExecTimeNS is execve's part: the process enters its children's
 // namespace (Linux's exec_task_namespaces). The caller mapped the new
-// image's vDSO for it (InTimeNSAfterExec).
+// image's vDSO for it (ExecVDSOPages).
 func (t *Thread) ExecTimeNS() {
 	ns := t.timensChildren.Load()
-	t.timens.Store(ns)
 	if ns != nil {
 		ns.freeze()
 	}
+	t.timens.Store(ns)
 }
 
-// InTimeNSAfterExec reports whether t will be in a namespace of its own
-// once it has exec'd (the vDSO it maps).
-func (t *Thread) InTimeNSAfterExec() bool { return t.timensChildren.Load() != nil }
+// ExecVDSOPages returns the vDSO pages t maps at execve: its children's
+// time namespace's (sentry/vdso.VDSO.ForLoaderIn).
+func (t *Thread) ExecVDSOPages() *mm.SpecialPages { return vdsoPages(t.timensChildren.Load()) }
 
 // SetTimeNS moves t and its future children into ns (setns; Linux's
 // timens_install). Errors: EUSERS when t's process has other threads or

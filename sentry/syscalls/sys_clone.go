@@ -305,7 +305,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		ExecCreds: ExecCredentials(ctx.Creds, &newCreds),
 		// The new image is in the caller's time namespace for
 		// children (ExecTimeNS below).
-		MapVDSO: s.VDSO.ForLoaderIn(t.InTimeNSAfterExec()),
+		MapVDSO: s.VDSO.ForLoaderIn(t.ExecVDSOPages()),
 	})
 	if err != nil {
 		m.DecUsers()
@@ -738,7 +738,9 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	if flags&unix.CLONE_NEWTIME != 0 {
 		// The caller stays; its children go into the new one.
-		t.UnshareTimeNS(creds.UserNS)
+		if err := t.UnshareTimeNS(creds.UserNS); err != nil {
+			return 0, err
+		}
 	}
 	if flags&unix.CLONE_FS != 0 {
 		t.FS = t.FS.Fork()

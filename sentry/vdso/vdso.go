@@ -25,6 +25,7 @@ package vdso
 
 import (
 	"bytes"
+	"encoding/binary"
 	"debug/elf"
 	_ "embed"
 	"fmt"
@@ -41,18 +42,25 @@ import (
 //go:embed vdso.so
 var image []byte
 
-// paramPages is the number of pages below the image: the parameter page.
-const paramPages = 1
+// The pages below the image ([vvar]): the time namespace page, then the
+// parameter page right below the image (vdso.lds's vvar_timens and
+// vvar_params).
+const (
+	timensPage = 0
+	paramPage  = 1
+	paramPages = 2
+)
 
-// VDSO is the sandbox's vDSO: the parameter page followed by the image.
-// timens is a second copy whose parameter page is never valid, for the
-// processes in a time namespace of their own (sentry/process/timens.go):
-// their every clock read falls back to the syscall, which the sentry
-// answers with the namespace's offsets (ARCHITECTURE.md, "Time
-// namespaces", says why and what it costs).
+// VDSO is the sandbox's vDSO: its two [vvar] pages followed by the image.
+// The time namespace page holds the CLOCK_MONOTONIC and CLOCK_BOOTTIME
+// offsets the vDSO adds (struct vdso_timens in src/vdso.c): zero in
+// pages, which processes in the sandbox's first time namespace map; a
+// process in another namespace maps that namespace's copy
+// (TimeNSPages), which differs only in that page. Offsets are fixed
+// before any process maps a copy, so the page needs no sequence count.
 type VDSO struct {
+	zone       *kswapd.Zone
 	pages      *mm.SpecialPages
-	timens     *mm.SpecialPages
 	imagePages uint64
 }
 
@@ -72,14 +80,32 @@ func New(z *kswapd.Zone, clock *timekeeper.Clock, fast bool) (*VDSO, error) {
 	}
 	b := pages.Bytes()
 	copy(b[paramPages*mm.PageSize:], image)
-	clock.Attach(b[:mm.PageSize], fast)
-	timens, err := mm.NewSpecialPages(z, paramPages+n)
-	if err != nil {
-		return nil, fmt.Errorf("vdso: allocating %d pages: %w", paramPages+n, err)
+	clock.Attach(b[paramPage*mm.PageSize:(paramPage+1)*mm.PageSize], fast)
+	return &VDSO{zone: z, pages: pages, imagePages: n}, nil
+}
+
+// TimeNSPages returns the pages a process in a time namespace with
+// offsets mono and boot (nanoseconds) maps; nil for a nil VDSO. The
+// error is ENOMEM-like: no page could be allocated.
+func (v *VDSO) TimeNSPages(mono, boot int64) (*mm.SpecialPages, error) {
+	if v == nil {
+		return nil, nil
 	}
-	// Zeroed, its parameter page says "not valid" (Valid 0) forever.
-	copy(timens.Bytes()[paramPages*mm.PageSize:], image)
-	return &VDSO{pages: pages, timens: timens, imagePages: n}, nil
+	return v.pages.WithNewPage(v.zone, timensPage, func(b []byte) { putTimeNSOffsets(b, mono, boot) })
+}
+
+// SetTimeNSOffsets rewrites the offsets of pages (TimeNSPages's) before any
+// process maps them (/proc/PID/timens_offsets).
+func SetTimeNSOffsets(pages *mm.SpecialPages, mono, boot int64) {
+	if pages != nil {
+		pages.WritePage(timensPage, func(b []byte) { putTimeNSOffsets(b, mono, boot) })
+	}
+}
+
+// putTimeNSOffsets fills struct vdso_timens.
+func putTimeNSOffsets(b []byte, mono, boot int64) {
+	binary.LittleEndian.PutUint64(b[0:], uint64(mono))
+	binary.LittleEndian.PutUint64(b[8:], uint64(boot))
 }
 
 // checkImage verifies what the mapping relies on: an x86-64 shared object
@@ -122,25 +148,24 @@ type Mapper interface {
 // image's address (AT_SYSINFO_EHDR).
 func (v *VDSO) Map(m Mapper) (uintptr, error) { return v.mapPages(m, v.pages) }
 
-// pagesFor returns the pages a process maps: the timekeeper's, or the
-// copy that always falls back to the syscall for a process in a time
-// namespace of its own (inTimeNS).
-func (v *VDSO) pagesFor(inTimeNS bool) *mm.SpecialPages {
-	if inTimeNS {
-		return v.timens
+// pagesFor returns the pages of a time namespace (TimeNSPages's; nil for
+// the sandbox's first).
+func (v *VDSO) pagesFor(ns *mm.SpecialPages) *mm.SpecialPages {
+	if ns == nil {
+		return v.pages
 	}
-	return v.pages
+	return ns
 }
 
-// EnterTimeNS makes m's vDSO mappings those of a process in a time
-// namespace of its own (inTimeNS) or in the sandbox's first (fork into a
-// namespace, setns): the pages already touched are dropped, and the next
-// touch maps the other copy. Nothing for a nil VDSO.
-func (v *VDSO) EnterTimeNS(m *mm.MemoryManager, inTimeNS bool) {
+// EnterTimeNS makes m's vDSO mappings those of time namespace to instead
+// of from (TimeNSPages's; nil for the sandbox's first namespace): a fork
+// into a namespace, setns. The pages already touched are dropped, and the
+// next touch maps the other copy. Nothing for a nil VDSO.
+func (v *VDSO) EnterTimeNS(m *mm.MemoryManager, from, to *mm.SpecialPages) {
 	if v == nil {
 		return
 	}
-	m.ReplaceSpecial(v.pagesFor(!inTimeNS), v.pagesFor(inTimeNS))
+	m.ReplaceSpecial(v.pagesFor(from), v.pagesFor(to))
 }
 
 func (v *VDSO) mapPages(m Mapper, pages *mm.SpecialPages) (uintptr, error) {
@@ -174,13 +199,14 @@ func (v *VDSO) mapPages(m Mapper, pages *mm.SpecialPages) (uintptr, error) {
 
 // ForLoader returns what loader.LoadArgs.MapVDSO takes: Map, or nil for a
 // nil VDSO (none mapped).
-func (v *VDSO) ForLoader() func(loader.Memory) (uintptr, error) { return v.ForLoaderIn(false) }
+func (v *VDSO) ForLoader() func(loader.Memory) (uintptr, error) { return v.ForLoaderIn(nil) }
 
-// ForLoaderIn is ForLoader for a process that will be in a time
-// namespace of its own (inTimeNS) or in the sandbox's first.
-func (v *VDSO) ForLoaderIn(inTimeNS bool) func(loader.Memory) (uintptr, error) {
+// ForLoaderIn is ForLoader for a process that will be in the time
+// namespace whose pages are timens (TimeNSPages's; nil for the sandbox's
+// first).
+func (v *VDSO) ForLoaderIn(timens *mm.SpecialPages) func(loader.Memory) (uintptr, error) {
 	if v == nil {
 		return nil
 	}
-	return func(m loader.Memory) (uintptr, error) { return v.mapPages(m, v.pagesFor(inTimeNS)) }
+	return func(m loader.Memory) (uintptr, error) { return v.mapPages(m, v.pagesFor(timens)) }
 }

@@ -25,9 +25,9 @@ package vdso
 
 import (
 	"bytes"
-	"encoding/binary"
 	"debug/elf"
 	_ "embed"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/runsc-lite/runsc-lite/kswapd"

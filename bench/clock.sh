@@ -11,6 +11,11 @@
 #   time                      the same
 #   syscall(clock_gettime)    the trapped syscall, for scale
 #
+# The "timens" column is runsc-lite with its vDSO, the program in a time
+# namespace with offsets (util-linux unshare -T -f): the vDSO adds the
+# namespace's offsets from its own [vvar] page (ARCHITECTURE.md, "Time
+# namespaces"), so it should cost what the first namespace's reads do.
+#
 # Environment knobs:
 #   RUNSC_LITE_BIN=PATH   use this binary instead of building one
 #   GVISOR=0              leave gVisor out
@@ -41,7 +46,7 @@ fi
 value() { sed -n "s/^$1: *\([0-9.]*\).*/\1/p" | tail -n 1; }
 ns() { awk -v ns="$1" 'BEGIN { if (ns == "") print "n/a"; else if (ns >= 1000) printf "%.2f µs", ns / 1000; else printf "%.0f ns", ns }'; }
 
-envs=(native no-vdso vdso)
+envs=(native no-vdso vdso timens)
 [ -n "$gv" ] && envs+=(gvisor-systrap gvisor-ptrace)
 in_env() {
 	local env=$1
@@ -50,14 +55,15 @@ in_env() {
 	native) "$@" ;;
 	no-vdso) "$rl" do --vdso=false -- "$@" ;;
 	vdso) "$rl" do -- "$@" ;;
+	timens) "$rl" do -- unshare -T --monotonic 86400 --boottime 86400 -f "$@" ;;
 	gvisor-systrap) "$gv" --network=none --ignore-cgroups --platform=systrap do "$@" ;;
 	gvisor-ptrace) "$gv" --network=none --ignore-cgroups --platform=ptrace do "$@" ;;
 	esac
 }
 
-printf '| read | native | runsc-lite, no vDSO | runsc-lite, vDSO |'
+printf '| read | native | runsc-lite, no vDSO | runsc-lite, vDSO | runsc-lite, vDSO, in a time namespace |'
 [ -n "$gv" ] && printf ' gVisor systrap | gVisor ptrace |'
-printf '\n|---|---|---|---|'
+printf '\n|---|---|---|---|---|'
 [ -n "$gv" ] && printf -- '---|---|'
 printf '\n'
 for kind in monotonic realtime gettimeofday time syscall; do

@@ -372,7 +372,9 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 	text("cgroup", func() string { return "0::/\n" })
 	p.addUserNSFiles(d, t, th, next) // userns.go
 	p.addOOMFiles(d, t, th, next)    // oom.go
-	p.addTimeNSFile(d, t, th, next)  // timens.go
+	if withTasks {
+		p.addTimeNSFile(d, t, th, next) // timens.go; not in task/TID, as Linux
+	}
 	text("loginuid", func() string { return "4294967295\n" })
 	text("wchan", func() string { return "0" })
 	text("limits", func() string { return limitsText(th) })

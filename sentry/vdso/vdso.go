@@ -3,9 +3,9 @@
 // embedded, with the compiler that built it in vdso.so.gcc, so building
 // the sentry needs no C compiler; TestImageMatchesSource rebuilds it where
 // gcc is present) and mapped into every process at exec, with its
-// parameter page just below it: "[vvar]" then "[vdso]" in
-// /proc/PID/maps, the image's address in the auxiliary vector as
-// AT_SYSINFO_EHDR.
+// parameter page just below it and the process's time namespace page
+// below that: "[vvar]" (two pages) then "[vdso]" in /proc/PID/maps, the
+// image's address in the auxiliary vector as AT_SYSINFO_EHDR.
 //
 // Its functions (__vdso_clock_gettime, __vdso_gettimeofday, __vdso_time,
 // __vdso_clock_getres, __vdso_getcpu and their unversioned aliases, all of

@@ -78,7 +78,8 @@ func TestCgroupNamespaces(t *testing.T) {
 // process entered, a fork, an exec and a clone3(CLONE_NEWTIME) child see
 // CLOCK_MONOTONIC and CLOCK_BOOTTIME (vDSO and syscall, raw, coarse,
 // /proc/uptime, sysinfo) moved and CLOCK_REALTIME not, absolute
-// clock_nanosleep, timerfd and POSIX timers inside last the time asked,
+// clock_nanosleep, timerfd, POSIX timers and futex deadlines inside last
+// the time asked,
 // setns needs a single thread (EUSERS), EPERM unprivileged.
 func TestTimeNamespaces(t *testing.T) {
 	needRoot(t)

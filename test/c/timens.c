@@ -6,8 +6,8 @@
  * clocks, nanoseconds and ranges; EACCES after), a forked child, an exec'd
  * program and a clone3 child see CLOCK_MONOTONIC and CLOCK_BOOTTIME (vDSO
  * and syscall, raw and coarse, /proc/uptime, sysinfo) moved by the
- * offsets and CLOCK_REALTIME not; absolute clock_nanosleep, timerfd and
- * POSIX timers inside wait the right time; setns joins a namespace (only
+ * offsets and CLOCK_REALTIME not; absolute clock_nanosleep, timerfd,
+ * POSIX timers and futex deadlines inside wait the right time; setns joins a namespace (only
  * single-threaded); an unprivileged caller gets EPERM.
  *
  * Times are printed rounded (differences to the second, sleeps as "ok"
@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <time.h>
+#include <linux/futex.h>
 #include <linux/sched.h>
 #include <sys/sysinfo.h>
 #include <sys/syscall.h>
@@ -209,6 +210,37 @@ static void sleeps(void) {
 		printf("  signal %s, lasted 0.2 s: %s\n", sig == SIGRTMIN ? "SIGRTMIN" : "other", took >= 0.19 && took < 10 ? "yes" : "no");
 		timer_delete(tm);
 	}
+
+	/* Absolute futex deadlines on CLOCK_MONOTONIC: FUTEX_WAIT_BITSET
+	 * (pthread_cond_timedwait on a monotonic condvar, sem_clockwait)
+	 * and futex_waitv. */
+	static unsigned int word;
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_nsec += 200000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	double start = now_vdso(CLOCK_REALTIME);
+	errno = 0;
+	long r = syscall(SYS_futex, &word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, 0, &t, NULL, FUTEX_BITSET_MATCH_ANY);
+	double took = now_vdso(CLOCK_REALTIME) - start;
+	report("futex(FUTEX_WAIT_BITSET, CLOCK_MONOTONIC deadline now+0.2s)", r);
+	printf("  lasted 0.2 s: %s\n", took >= 0.19 && took < 10 ? "yes" : "no");
+	struct futex_waitv w = {.val = 0, .uaddr = (unsigned long)&word, .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG};
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_nsec += 200000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	start = now_vdso(CLOCK_REALTIME);
+	errno = 0;
+	r = syscall(SYS_futex_waitv, &w, 1, 0, &t, CLOCK_MONOTONIC);
+	took = now_vdso(CLOCK_REALTIME) - start;
+	report("futex_waitv(CLOCK_MONOTONIC deadline now+0.2s)", r);
+	printf("  lasted 0.2 s: %s\n", took >= 0.19 && took < 10 ? "yes" : "no");
 }
 
 static void *idle_thread(void *arg) {

@@ -205,17 +205,16 @@ func vdsoPages(ns *TimeNamespace) *mm.SpecialPages {
 	return ns.vdso
 }
 
-// UnshareTimeNS makes a new namespace for t's children
-// (unshare(CLONE_NEWTIME); the caller checked CAP_SYS_ADMIN in owner).
-// Errors: ENOMEM.
-func (t *Thread) UnshareTimeNS(owner *auth.UserNamespace) error {
-	ns, err := t.S.newTimeNS(t.TimeNSForChildren(), owner)
-	if err != nil {
-		return err
-	}
-	t.timensChildren.Store(ns)
-	return nil
+// NewChildTimeNS returns a new namespace for t's children, a copy of its
+// current one (unshare(CLONE_NEWTIME); the caller checked CAP_SYS_ADMIN in
+// owner), for SetChildTimeNS once nothing else can fail. Errors: ENOMEM.
+func (t *Thread) NewChildTimeNS(owner *auth.UserNamespace) (*TimeNamespace, error) {
+	return t.S.newTimeNS(t.TimeNSForChildren(), owner)
 }
+
+// SetChildTimeNS makes ns (NewChildTimeNS's) the namespace t's children
+// go into.
+func (t *Thread) SetChildTimeNS(ns *TimeNamespace) { t.timensChildren.Store(ns) }
 
 // storeTimeNS sets t's namespace (nil: the first) and, when it is another
 // than the one t's address space was mapped for, switches the address

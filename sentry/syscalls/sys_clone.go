@@ -722,6 +722,14 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		// Checked before anything changes (UnsharePIDNS below).
 		return 0, unix.EINVAL
 	}
+	var timeNS *process.TimeNamespace
+	if flags&unix.CLONE_NEWTIME != 0 {
+		// Made before anything changes: it can fail (ENOMEM).
+		var err error
+		if timeNS, err = t.NewChildTimeNS(creds.UserNS); err != nil {
+			return 0, err
+		}
+	}
 	if flags&unix.CLONE_NEWUSER != 0 {
 		t.SetCredentials(creds)
 	}
@@ -736,11 +744,9 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			return 0, err
 		}
 	}
-	if flags&unix.CLONE_NEWTIME != 0 {
+	if timeNS != nil {
 		// The caller stays; its children go into the new one.
-		if err := t.UnshareTimeNS(creds.UserNS); err != nil {
-			return 0, err
-		}
+		t.SetChildTimeNS(timeNS)
 	}
 	if flags&unix.CLONE_FS != 0 {
 		t.FS = t.FS.Fork()

@@ -399,7 +399,7 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 	// The stand-in, while the sentry boots: its wait session waits in
 	// the control socket's backlog until the sentry serves it, once
 	// the container is built.
-	pid, err := startProxy(d, control.Request{Op: control.OpWait, Container: c.State.ID}, nil, nil, si.start)
+	pid, err := startProxy(d, control.Request{Op: control.OpWait, Container: c.State.ID, KillOnClose: true}, nil, nil, si.start)
 	if err != nil {
 		return fmt.Errorf("the container's host process: %w", err)
 	}

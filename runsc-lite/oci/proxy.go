@@ -384,6 +384,8 @@ func RunProxy() {
 	cl := control.Client{Path: socketFile}
 	exit, err := runSession(cl, cfg.Request, files, func(int32) error {
 		report("ok")
+		// From here it waits, for as long as the process runs.
+		sandbox.ReleaseStartupMemory()
 		return nil
 	})
 	if err != nil {

@@ -32,8 +32,9 @@ TEST_TIMEOUT ?= 30m
 # network stack's softirq path, the terminals (whose host link runs
 # goroutines beside the tasks), inotify's registry (events sent, watches
 # added and read at once), and System V IPC (semaphores and queues blocking
-# across CPUs, segments swapped while copied).
-RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/socket/... ./sentry/net/... ./sentry/tty/... ./sentry/fs/inotify/... ./sentry/ipc/... ./timekeeper/... ./sentry/seccomp/...
+# across CPUs, segments swapped while copied), and the VFS (mounts made and
+# undone while paths resolve, overlays changed from several goroutines).
+RACE_PKGS    ?= ./kernel/... ./workqueue/... ./softirqd/... ./kswapd/... ./sentry/socket/... ./sentry/net/... ./sentry/tty/... ./sentry/fs/inotify/... ./sentry/ipc/... ./timekeeper/... ./sentry/seccomp/... ./sentry/vfs
 TEST_FLAGS   ?=
 # runsc-lite is built without cgo: its confinement sets capabilities on
 # every thread of the sentry (syscall.AllThreadsSyscall), which a binary

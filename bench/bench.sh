@@ -162,24 +162,17 @@ measure() {
 human() { awk -v ns="$1" 'BEGIN { if (ns >= 1e6) printf "%.2f ms", ns / 1e6; else if (ns >= 1e3) printf "%.2f µs", ns / 1e3; else printf "%.0f ns", ns }'; }
 
 declare -A vals
-keys=()
-for key in $bench_keys; do
-	[[ $only == *" $key "* ]] && keys+=("$key")
-done
-i=0
-for key in "${keys[@]}"; do
-	i=$((i + 1))
-	for r in $(seq 1 "$rounds"); do
-		for env in "${envs[@]}"; do
-			if v=$(measure "$key" "$env"); then
-				vals[$key/$env]+="$v "
-				log "[$i/${#keys[@]}] $key, round $r/$rounds, $env: $(human "$v") (load $(cut -d' ' -f1 /proc/loadavg))"
-			else
-				failed=1
-			fi
-		done
-	done
-done
+# measure_one KEY ENV LABEL: one run (bench_runs), recorded in vals.
+measure_one() {
+	local v
+	if v=$(measure "$1" "$2"); then
+		vals[$1/$2]+="$v "
+		log "$3: $(human "$v") (load $(cut -d' ' -f1 /proc/loadavg))"
+	else
+		failed=1
+	fi
+}
+bench_runs "$bench_keys" measure_one
 
 # The bare tracer limit: the physical floor of a ptrace round trip, next
 # to the ptrace platform's getpid.

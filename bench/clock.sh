@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # clock.sh: the cost of a clock read (issue 16 item 5), natively, in
-# runsc-lite without its vDSO (--vdso=false: every read traps, as before
-# the vDSO), with it (the default), and in gVisor's runsc (systrap and
-# ptrace) when bench/gvisor.sh can build it, all in the same run. Prints a
-# markdown table for BENCHMARKS.md.
+# runsc-lite on every platform that runs here (bench/lib.sh's environments)
+# without its vDSO (--vdso=false: every read traps, as before the vDSO) and
+# with it (the default), and in gVisor's runsc (systrap and ptrace), all in
+# the same run. Prints a markdown table for BENCHMARKS.md.
 #
 #   clock_gettime(MONOTONIC)  through libc (the vDSO where mapped), ns per read
 #   clock_gettime(REALTIME)   the same
@@ -11,9 +11,8 @@
 #   time                      the same
 #   syscall(clock_gettime)    the trapped syscall, for scale
 #
-# Environment knobs:
-#   RUNSC_LITE_BIN=PATH   use this binary instead of building one
-#   GVISOR=0              leave gVisor out
+# Environment knobs: those of bench.sh (RUNSC_LITE_BIN, BENCH_FLAGS,
+# BENCH_PLATFORMS, GVISOR=0) and
 #   BENCH_QUICK=1         fewer iterations (a smoke test of the script)
 # Progress goes to stderr; only the report goes to stdout.
 set -euo pipefail
@@ -31,46 +30,58 @@ else
 fi
 
 . bench/lib.sh
-rl=$(runsc_lite_bin "$work")
 gcc -static -O2 -Wall -Werror -o "$work/clockread" bench/clockread.c
-gv=""
-if [ "${GVISOR:-1}" != 0 ]; then
-	gv=$(bench/gvisor.sh) || gv=""
-fi
+bench_setup_envs "$work"
 
 value() { sed -n "s/^$1: *\([0-9.]*\).*/\1/p" | tail -n 1; }
 ns() { awk -v ns="$1" 'BEGIN { if (ns == "") print "n/a"; else if (ns >= 1000) printf "%.2f µs", ns / 1000; else printf "%.0f ns", ns }'; }
 
-envs=(native no-vdso vdso)
-[ -n "$gv" ] && envs+=(gvisor-systrap gvisor-ptrace)
-in_env() {
+# Each runsc-lite platform twice: ENV-novdso runs with --vdso=false.
+columns=()
+for env in "${envs[@]}"; do
+	case $env in
+	runsc-lite-*) columns+=("$env-novdso" "$env") ;;
+	*) columns+=("$env") ;;
+	esac
+done
+clock_in_env() {
 	local env=$1
 	shift
 	case $env in
-	native) "$@" ;;
-	no-vdso) "$rl" do --vdso=false -- "$@" ;;
-	vdso) "$rl" do -- "$@" ;;
-	gvisor-systrap) "$gv" --network=none --ignore-cgroups --platform=systrap do "$@" ;;
-	gvisor-ptrace) "$gv" --network=none --ignore-cgroups --platform=ptrace do "$@" ;;
+	*-novdso) (
+		flags+=(--vdso=false)
+		in_env "${env%-novdso}" "$@"
+	) ;;
+	*) in_env "$env" "$@" ;;
 	esac
 }
 
-printf '| read | native | runsc-lite, no vDSO | runsc-lite, vDSO |'
-[ -n "$gv" ] && printf ' gVisor systrap | gVisor ptrace |'
-printf '\n|---|---|---|---|'
-[ -n "$gv" ] && printf -- '---|---|'
-printf '\n'
+line="| read |"
+sep="|---|"
+for env in "${columns[@]}"; do
+	case $env in
+	native) line+=" native |" ;;
+	*-novdso)
+		e=${env%-novdso}
+		line+=" runsc-lite ${e#runsc-lite-}, no vDSO |"
+		;;
+	runsc-lite-*) line+=" runsc-lite ${env#runsc-lite-}, vDSO |" ;;
+	gvisor-*) line+=" gVisor ${env#gvisor-} |" ;;
+	esac
+	sep+="---|"
+done
+printf '%s\n%s\n' "$line" "$sep"
 for kind in monotonic realtime gettimeofday time syscall; do
 	log "$kind"
 	printf '| %s |' "$kind"
-	for env in "${envs[@]}"; do
+	for env in "${columns[@]}"; do
 		# Trapped reads cost microseconds: fewer of them.
 		n=$fast
 		case "$env/$kind" in
 		native/*) ;;
-		*/syscall | no-vdso/* | gvisor-ptrace/*) n=$slow ;;
+		*/syscall | *-novdso/* | gvisor-ptrace/*) n=$slow ;;
 		esac
-		v=$(in_env "$env" "$work/clockread" "$kind" "$n" "$rounds" | value ns_per_op) || v=""
+		v=$(clock_in_env "$env" "$work/clockread" "$kind" "$n" "$rounds" | value ns_per_op) || v=""
 		printf ' %s |' "$(ns "$v")"
 	done
 	printf '\n'

@@ -79,6 +79,27 @@ in_env() {
 	esac
 }
 
+# bench_runs ALL FUNC: the measurement loop. Sets keys to the keys of ALL
+# that $only names (" k1 k2 ", spaces around), then calls FUNC KEY ENV
+# LABEL for each key, each of $rounds rounds and each environment of envs,
+# rounds interleaved so that all environments see the same load; LABEL is
+# "[i/n] KEY, round r/R, ENV", for progress lines.
+bench_runs() {
+	local all=$1 fn=$2 key r env i=0
+	keys=()
+	for key in $all; do
+		[[ $only == *" $key "* ]] && keys+=("$key")
+	done
+	for key in "${keys[@]}"; do
+		i=$((i + 1))
+		for r in $(seq 1 "$rounds"); do
+			for env in "${envs[@]}"; do
+				"$fn" "$key" "$env" "[$i/${#keys[@]}] $key, round $r/$rounds, $env"
+			done
+		done
+	done
+}
+
 # env_cmd ENV: the command line that runs a program in ENV (for hyperfine).
 env_cmd() {
 	case $1 in

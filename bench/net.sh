@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # net.sh: the network benchmarks of issue 13, native against runsc-lite
-# against gVisor's runsc (systrap and ptrace, --network=none), measured in
-# the same run, rounds interleaved, medians reported.
+# (every platform that runs here) against gVisor's runsc (systrap and
+# ptrace, --network=none): bench/lib.sh's environments, measured in the
+# same run, rounds interleaved, medians reported.
 #
 #   TCP 1 stream     iperf3 -c 127.0.0.1 -t T (server in the same sandbox), Mbit/s received
 #   TCP 4 streams    iperf3 -P 4, Mbit/s received (sum)
@@ -15,14 +16,13 @@
 #
 # Every benchmark runs inside each environment whole (server and client):
 # natively in a network namespace of its own (unshare -n, when permitted),
-# in runsc-lite (do --network=none) and in gVisor (bench/gvisor.sh builds
-# runsc; do --network=none --ignore-cgroups --platform=P). Prints a
-# markdown table on stdout; progress on stderr. Knobs:
-#   RUNSC_LITE_BIN=PATH   use this runsc-lite binary
-#   GVISOR=0              skip gVisor
+# in runsc-lite (do --platform=P --network=none) and in gVisor
+# (bench/gvisor.sh builds runsc; do --network=none --ignore-cgroups
+# --platform=P). Prints a markdown table on stdout; progress on stderr.
+# Knobs: those of bench.sh (RUNSC_LITE_BIN, BENCH_FLAGS: more flags for
+# runsc-lite do, e.g. --unconfined to measure what the confinement costs;
+# BENCH_PLATFORMS, GVISOR=0) and
 #   ROUNDS=N              rounds per benchmark (default 3)
-#   RUNSC_LITE_FLAGS=...  more flags for runsc-lite do (--unconfined, to
-#                         measure what the confinement costs)
 #   BENCH_QUICK=1         short runs (a smoke test of the script)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,14 +40,11 @@ for t in iperf3 redis-server redis-benchmark gcc; do
 	command -v "$t" >/dev/null || { log "$t is missing (apt-get install -y iperf3 redis-server redis-tools gcc)"; exit 1; }
 done
 . bench/lib.sh
-rl=$(runsc_lite_bin "$work")
 for p in tcprr tcpconn unixpong unixtput; do
 	gcc -static -O2 -Wall -Werror -o "$work/$p" "bench/$p.c"
 done
-gv=""
-if [ "${GVISOR:-1}" != 0 ]; then
-	gv=$(bench/gvisor.sh)
-fi
+bench_setup_envs "$work"
+flags+=(--network=none)
 
 # The programs each environment runs: a shell script per benchmark.
 cat >"$work/tcp.sh" <<EOF
@@ -73,23 +70,20 @@ native_prefix=()
 if unshare -n ip link set lo up 2>/dev/null; then
 	native_prefix=(unshare -n sh -c 'ip link set lo up && exec "$@"' sh)
 fi
-envs=(native runsc-lite)
-[ -n "$gv" ] && envs+=(gvisor-systrap gvisor-ptrace)
 
-# run ENV PROG ARGS...: PROG in environment ENV.
+# run ENV PROG ARGS...: PROG in environment ENV, natively in its own
+# network namespace.
 run() {
 	local env=$1
 	shift
-	case $env in
-	native) "${native_prefix[@]}" "$@" ;;
-	runsc-lite) "$rl" do --network=none ${RUNSC_LITE_FLAGS:-} -- "$@" ;;
-	gvisor-systrap) "$gv" --network=none --ignore-cgroups --platform=systrap do "$@" ;;
-	gvisor-ptrace) "$gv" --network=none --ignore-cgroups --platform=ptrace do "$@" ;;
-	esac
+	if [ "$env" = native ]; then
+		in_env native "${native_prefix[@]}" "$@"
+	else
+		in_env "$env" "$@"
+	fi
 }
 
 value() { sed -n "s/^$1: *\([0-9.e+-]*\).*/\1/p" | tail -n 1; }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
 
 declare -A res
 # measure NAME:KEY[,NAME:KEY...] FUNC: runs FUNC ENV for every environment,

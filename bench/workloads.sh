@@ -140,11 +140,10 @@ run_one() {
 	fi
 	local t0 t1 rc=0
 	t0=$(date +%s%N)
-	if [ "${#extra[@]}" -gt 0 ]; then
-		timeout "$timeout_s" "$rl" do --platform="${env#runsc-lite-}" "${flags[@]}" "${extra[@]}" -- /bin/sh "$script" >"$work/out" 2>&1 || rc=$?
-	else
-		in_env "$env" /bin/sh "$script" >"$work/out" 2>&1 || rc=$?
-	fi
+	(
+		flags+=("${extra[@]}")
+		in_env "$env" /bin/sh "$script"
+	) >"$work/out" 2>&1 || rc=$?
 	t1=$(date +%s%N)
 	echo $((t1 - t0))
 	return $rc
@@ -152,36 +151,29 @@ run_one() {
 
 declare -A vals=() ctxt=()
 fails=()
-keys=()
-for key in $all; do
-	[[ $only == *" $key "* ]] && keys+=("$key")
-done
-i=0
-for key in "${keys[@]}"; do
-	i=$((i + 1))
-	for r in $(seq 1 "$rounds"); do
-		for env in "${envs[@]}"; do
-			log "[$i/${#keys[@]}] $key, round $r/$rounds, $env ..."
-			rc=0
-			ns=$(run_one "$key" "$env") || rc=$?
-			if [ "$rc" != 0 ]; then
-				[ "$rc" = 124 ] && log "TIMEOUT after ${timeout_s}s"
-				echo "workloads: FAILED: $key in $env (exit $rc) after $((ns / 1000000)) ms; its output ends:" >&2
-				tail -n 15 "$work/out" | sed 's/^/    /' >&2
-				fails+=("$key in $env (exit $rc)")
-				failed=1
-				[ "$rc" = 124 ] && continue
-			fi
-			vals[$key/$env]+="$ns "
-			c=$(sed -n 's/^ctxt \([0-9]*\)$/\1/p' "$work/out" | sed -n '1p;$p' | paste -sd ' ')
-			if [[ $c == *" "* ]]; then
-				ctxt[$key/$env]=$(awk -v c="$c" -v ns="$ns" 'BEGIN { split(c, a, " "); printf "%.0f (%d in %.1f s)", (a[2] - a[1]) / (ns / 1e9), a[2] - a[1], ns / 1e9 }')
-				log "    context switches per second inside: ${ctxt[$key/$env]}"
-			fi
-			log "    $(awk -v ns="$ns" 'BEGIN { printf "%.2f s", ns / 1e9 }') (load $(cut -d' ' -f1 /proc/loadavg))"
-		done
-	done
-done
+# measure_one KEY ENV LABEL: one run (bench_runs), recorded in vals (and
+# ctxt), a failure in fails.
+measure_one() {
+	local key=$1 env=$2 ns c rc=0
+	log "$3 ..."
+	ns=$(run_one "$key" "$env") || rc=$?
+	if [ "$rc" != 0 ]; then
+		[ "$rc" = 124 ] && log "TIMEOUT after ${timeout_s}s"
+		echo "workloads: FAILED: $key in $env (exit $rc) after $((ns / 1000000)) ms; its output ends:" >&2
+		tail -n 15 "$work/out" | sed 's/^/    /' >&2
+		fails+=("$key in $env (exit $rc)")
+		failed=1
+		[ "$rc" = 124 ] && return
+	fi
+	vals[$key/$env]+="$ns "
+	c=$(sed -n 's/^ctxt \([0-9]*\)$/\1/p' "$work/out" | sed -n '1p;$p' | paste -sd ' ')
+	if [[ $c == *" "* ]]; then
+		ctxt[$key/$env]=$(awk -v c="$c" -v ns="$ns" 'BEGIN { split(c, a, " "); printf "%.0f (%d in %.1f s)", (a[2] - a[1]) / (ns / 1e9), a[2] - a[1], ns / 1e9 }')
+		log "    context switches per second inside: ${ctxt[$key/$env]}"
+	fi
+	log "    $(awk -v ns="$ns" 'BEGIN { printf "%.2f s", ns / 1e9 }') (load $(cut -d' ' -f1 /proc/loadavg))"
+}
+bench_runs "$all" measure_one
 
 # --- report ------------------------------------------------------------------
 tsv=$work/results.tsv

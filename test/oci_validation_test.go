@@ -24,28 +24,66 @@ import (
 // ones pass.
 var validationKnown = map[string]string{}
 
-// validationTimingDependent are programs whose result depends on how
-// soon the container's first process gets somewhere after start or
-// create, with any runtime: when runsc-lite fails one that runc passed,
-// it runs again alone, up to three times, and a last failure is logged
-// with the reason, not an error of the test (README.md shows the
-// evidence).
-var validationTimingDependent = map[string]string{
-	// sh -c "trap 'touch /SIG' SIG; sleep 10 & wait $!", signalled
-	// right after start: a signal that comes before the shell has set
-	// its trap is dropped (the container's init ignores a signal it
-	// has no handler for), and one that comes after the trap but
-	// before wait runs the trap, and wait then waits out sleep 10;
-	// either way the container is still running after the program's
-	// 5 s. A shell in the sandbox takes longer to get to wait than
-	// natively (each system call a round trip through the ptrace
-	// platform), so a loaded machine loses the race; runc loses it
-	// the same way when its container is held to 1% of a CPU.
-	"killsig": "the signal came before the container's shell reached `wait` (a race of the program's; runc loses it too when the shell is slow)",
-	// Its init is true, killed with KILL after a wait for "running"
-	// that true may outlive or not: runc and runsc-lite both fail it
-	// now and then ("container not running").
-	"pidfile": "kill of an init that may have exited already: fails at times with runc too",
+// The suite's killsig and pidfile race their container's process, with
+// any runtime; the runner takes the race out of each, so that both are
+// asserted as the other programs are (runc must pass them too).
+//
+// killsig's container runs sh -c "trap 'touch /SIG' SIG; sleep 10 &
+// wait $!" and is signalled right after start. A signal that comes before
+// the trap is set is dropped (the container's init ignores a signal it has
+// no handler for); one that comes after the trap but before wait runs the
+// trap, and wait then waits out sleep 10, past the program's 5 s: either
+// way the container is still running and delete fails. Only a signal that
+// finds the shell blocked in wait passes. Its runtime is therefore a
+// wrapper (killsigRuntime) whose kill first waits until, inside the
+// container, sleep has started and the shell (PID 1) sleeps: after the fork
+// of sleep, wait is the only place the shell blocks.
+//
+// pidfile's container runs true, and the program kills it with KILL after
+// waiting for "running": true has usually exited by then (start returns
+// once it is let go), and both runtimes answer "container not running", as
+// the spec says they must. What the program checks, the --pid-file's PID
+// against state's, does not depend on the process, so the runner builds it
+// with sleep 60 as the container's process (validationPatches): its kill
+// then finds it running, always.
+
+// validationRaceFree are the programs whose race the runner takes out:
+// both runtimes must pass them, at the first run.
+var validationRaceFree = map[string]bool{"killsig": true, "pidfile": true}
+
+// validationPatches are the runner's edits to the suite's sources, each a
+// file, the text to replace (which must be there once) and its replacement.
+var validationPatches = []struct{ file, old, new string }{
+	{"validation/pidfile/pidfile.go", `g.SetProcessArgs([]string{"true"})`, `g.SetProcessArgs([]string{"sleep", "60"})`},
+}
+
+// killsigRuntime writes, in dir, killsig's runtime for runtime: runtime
+// itself, but for a kill that first waits (for 60 s at most, polling with
+// exec) until the container's shell is blocked in wait.
+func killsigRuntime(t *testing.T, dir, runtime string) string {
+	t.Helper()
+	path := filepath.Join(dir, "killsig-"+filepath.Base(runtime))
+	script := fmt.Sprintf(`#!/bin/sh
+# killsig's runtime (test/oci_validation_test.go): %[1]s, whose kill waits
+# until the container's shell has started sleep and sleeps itself, in wait.
+rt='%[1]s'
+if [ "$1" = kill ]; then
+	n=0
+	until "$rt" exec "$2" sh -c 'set -- $(cat /proc/1/stat) && [ "$3" = S ] && cat /proc/[0-9]*/comm 2>/dev/null | grep -qx sleep'; do
+		n=$((n+1))
+		if [ $n -ge 600 ]; then
+			echo "killsig's runtime: the container's shell did not reach wait in 60 s" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+fi
+exec "$rt" "$@"
+`, runtime)
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // runtimeToolsVersion is the runtime-tools the suite is built from: a
@@ -73,6 +111,16 @@ func TestRuntimeToolsValidation(t *testing.T) {
 	}
 	if out, err := exec.Command("chmod", "-R", "u+w", dir).CombinedOutput(); err != nil {
 		t.Fatalf("making %s writable: %v\n%s", dir, err, out)
+	}
+	for _, p := range validationPatches {
+		path := filepath.Join(dir, p.file)
+		b, err := os.ReadFile(path)
+		if err != nil || strings.Count(string(b), p.old) != 1 {
+			t.Fatalf("%s: want %q in it once (the suite changed?): %v", p.file, p.old, err)
+		}
+		if err := os.WriteFile(path, []byte(strings.Replace(string(b), p.old, p.new, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// A checkout builds from its vendor directory; a module from the
 	// proxy has none (module zips leave vendor/ out but for modules.txt):
@@ -112,10 +160,18 @@ func TestRuntimeToolsValidation(t *testing.T) {
 	// delete_only_create_resources makes /cgrouptest itself), so they run
 	// one at a time, runc's run and runsc-lite's in turn.
 	type result struct {
-		runc, rl bool
-		took     time.Duration
+		runc, rl       bool
+		runcOut, rlOut string
+		took           time.Duration
 	}
 	results := make([]result, len(progs))
+	killsigRunc, killsigRL := killsigRuntime(t, dir, "runc"), killsigRuntime(t, dir, runscBin)
+	runtimes := func(p string) (runc, rl string) {
+		if p == "killsig" {
+			return killsigRunc, killsigRL
+		}
+		return "runc", runscBin
+	}
 	var cgroupMu sync.Mutex
 	sem := make(chan struct{}, 3)
 	var wg sync.WaitGroup
@@ -131,8 +187,9 @@ func TestRuntimeToolsValidation(t *testing.T) {
 				defer cgroupMu.Unlock()
 			}
 			began := time.Now()
-			results[i].runc, _ = runValidation(dir, "runc", p)
-			results[i].rl, _ = runValidation(dir, runscBin, p)
+			runc, rl := runtimes(p)
+			results[i].runc, results[i].runcOut = runValidation(dir, runc, p)
+			results[i].rl, results[i].rlOut = runValidation(dir, rl, p)
 			results[i].took = time.Since(began)
 		}()
 	}
@@ -143,25 +200,19 @@ func TestRuntimeToolsValidation(t *testing.T) {
 	for i, p := range progs {
 		runc, rl := results[i].runc, results[i].rl
 		_, known := validationKnown[p]
-		if runc && !rl && !known {
+		switch {
+		case validationRaceFree[p] && !runc:
+			t.Errorf("%s: runc fails it, with the runner's fix of its race:\n%s", p, tail(results[i].runcOut, 30))
+		case validationRaceFree[p] && !rl:
+			t.Errorf("%s: runc passes, runsc-lite fails, with the runner's fix of its race:\n%s", p, tail(results[i].rlOut, 30))
+		case runc && !rl && !known:
 			// Again, alone: what failed beside other programs
 			// (whose load slows it) must pass by itself.
-			tries := 1
-			if _, ok := validationTimingDependent[p]; ok {
-				tries = 3
-			}
 			var out string
-			for try := 1; try <= tries && !rl; try++ {
-				rl, out = runValidation(dir, runscBin, p)
-				if rl {
-					t.Logf("%s: runsc-lite failed it beside other programs, passed it alone (try %d)", p, try)
-				}
-			}
-			why, timing := validationTimingDependent[p]
-			switch {
-			case !rl && timing:
-				t.Logf("%s: runc passed, runsc-lite failed %d times (timing-dependent: %s):\n%s", p, tries, why, tail(out, 12))
-			case !rl:
+			_, rlRuntime := runtimes(p)
+			if rl, out = runValidation(dir, rlRuntime, p); rl {
+				t.Logf("%s: runsc-lite failed it beside other programs, passed it alone", p)
+			} else {
 				t.Errorf("%s: runc passes, runsc-lite fails:\n%s", p, tail(out, 30))
 			}
 		}

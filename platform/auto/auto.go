@@ -29,10 +29,8 @@ import (
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/platform"
-	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"golang.org/x/sys/unix"
-	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
 // Probe sizes: ProbeRounds rounds of ProbeRoundTrips round trips on each
@@ -270,24 +268,11 @@ func roundTrips(p platform.Platform, mf *memfile.MemoryFile, n int) (time.Durati
 		return 0, err
 	}
 	defer as.Release()
-	for _, m := range []struct {
-		addr uintptr
-		code []byte
-		at   hostarch.AccessType
-	}{
-		{probeCodeAddr, probeCode, hostarch.ReadExecute},
-		{probeStackAddr, nil, hostarch.ReadWrite},
-	} {
-		fr, err := mf.Allocate(1)
-		if err != nil {
-			return 0, err
-		}
-		defer mf.DecRef(fr)
-		copy(mf.Slice(fr), m.code)
-		if err := as.MapFile(m.addr, fr, m.at); err != nil {
-			return 0, err
-		}
+	regs, release, err := platform.LoadProgram(mf, as, probeCodeAddr, probeCode, probeStackAddr)
+	if err != nil {
+		return 0, err
 	}
+	defer release()
 	c, err := p.NewContext()
 	if err != nil {
 		return 0, err
@@ -298,7 +283,6 @@ func roundTrips(p platform.Platform, mf *memfile.MemoryFile, n int) (time.Durati
 			pinner.PinHostCPU(cpu)
 		}
 	}
-	regs := arch.NewInitialRegisters(probeCodeAddr, probeStackAddr+hostarch.PageSize)
 	sw := func() error {
 		stop, err := c.Switch(as, &regs)
 		if err != nil {

@@ -8,11 +8,9 @@ import (
 	"unsafe"
 
 	"github.com/runsc-lite/runsc-lite/platform"
-	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
-	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
 // Self-test bounds. On standard KVM the whole test takes well under a
@@ -92,24 +90,11 @@ func selfTest() (err error) {
 		return err
 	}
 	defer pas.Release()
-	for _, m := range []struct {
-		addr uintptr
-		code []byte
-		at   hostarch.AccessType
-	}{
-		{selfTestCodeAddr, selfTestCode, hostarch.ReadExecute},
-		{selfTestStackAddr, nil, hostarch.ReadWrite},
-	} {
-		fr, err := mf.Allocate(1)
-		if err != nil {
-			return err
-		}
-		defer mf.DecRef(fr)
-		copy(mf.Slice(fr), m.code)
-		if err := pas.MapFile(m.addr, fr, m.at); err != nil {
-			return err
-		}
+	regs, release, err := platform.LoadProgram(mf, pas, selfTestCodeAddr, selfTestCode, selfTestStackAddr)
+	if err != nil {
+		return err
 	}
+	defer release()
 	pc, err := p.NewContext()
 	if err != nil {
 		return err
@@ -118,7 +103,6 @@ func selfTest() (err error) {
 	c := pc.(*context)
 	c.quiet = true
 
-	regs := arch.NewInitialRegisters(selfTestCodeAddr, selfTestStackAddr+pageSize)
 	run := func(step string, sysno uint64, rip uint64) error {
 		t := time.AfterFunc(selfTestRunTimeout, c.Interrupt)
 		start := time.Now()

@@ -204,13 +204,16 @@ func (e *Env) Alloc() memfile.FileRange {
 	return fr
 }
 
-// LoadCode maps code at CodeAddr (r-x) and a stack page, and returns the
-// initial registers.
+// LoadCode maps code at CodeAddr (r-x) and a stack page at StackAddr, and
+// returns the initial registers (platform.LoadProgram; the pages live as
+// long as e.MF).
 func (e *Env) LoadCode(code []byte) arch.Registers {
 	e.T.Helper()
-	e.MapBytes(CodeAddr, code, hostarch.ReadExecute)
-	e.MapBytes(StackAddr, nil, hostarch.ReadWrite)
-	return arch.NewInitialRegisters(CodeAddr, StackTop)
+	regs, _, err := platform.LoadProgram(e.MF, e.AS, CodeAddr, code, StackAddr)
+	if err != nil {
+		e.T.Fatalf("LoadProgram: %v", err)
+	}
+	return regs
 }
 
 // SwitchTo runs e.Ctx in e.AS until it stops; an error fails the test.

@@ -67,59 +67,82 @@ func Setns(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
-	if mnt, ok := target[unix.CLONE_NEWNS]; ok {
-		ns, ok := mnt.(*vfs.MountNamespace)
+	for _, k := range setnsKinds {
+		ns, ok := target[k.flag]
 		if !ok {
-			return 0, unix.EINVAL
+			continue
 		}
-		if !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_CHROOT) || !creds.HasCapabilityIn(ns.Owner(), linux.CAP_SYS_ADMIN) {
+		if o, ok := ns.(ownedNamespace); ok && !creds.HasCapabilityIn(o.Owner(), linux.CAP_SYS_ADMIN) {
 			return 0, unix.EPERM
 		}
-		// Linux refuses a thread whose root and cwd others share.
-		if len(t.TG.Threads()) > 1 {
-			return 0, unix.EINVAL
-		}
-		// Root and cwd go to the namespace's root, even when the
-		// caller is in it already.
-		t.FS = t.FS.Fork()
-		ns.Enter(t.FS)
-	}
-	if uts, ok := target[unix.CLONE_NEWUTS]; ok {
-		u, ok := uts.(*process.UTSNamespace)
-		if !ok {
-			return 0, unix.EINVAL
-		}
-		if !creds.HasCapabilityIn(u.Owner(), linux.CAP_SYS_ADMIN) {
-			return 0, unix.EPERM
-		}
-		t.SetUTS(u)
-	}
-	if ipcNS, ok := target[unix.CLONE_NEWIPC]; ok {
-		ns, ok := ipcNS.(*process.IPCNamespace)
-		if !ok {
-			return 0, unix.EINVAL
-		}
-		if !creds.HasCapabilityIn(ns.Owner(), linux.CAP_SYS_ADMIN) {
-			return 0, unix.EPERM
-		}
-		t.SetIPC(ns)
-	}
-	if pidNS, ok := target[unix.CLONE_NEWPID]; ok {
-		ns, ok := pidNS.(*process.PIDNamespace)
-		if !ok {
-			return 0, unix.EINVAL
-		}
-		// The caller's next children go into ns.
-		if err := t.SetChildPIDNS(ns); err != nil {
-			return 0, err
-		}
-	}
-	if cg, ok := target[unix.CLONE_NEWCGROUP]; ok {
-		if err := t.SetCgroupNS(cg); err != nil {
+		if err := k.join(t, creds, ns); err != nil {
 			return 0, err
 		}
 	}
 	return 0, nil
+}
+
+// ownedNamespace is a namespace made in a user namespace (its owner):
+// joining it takes CAP_SYS_ADMIN there.
+type ownedNamespace interface {
+	Owner() *auth.UserNamespace
+}
+
+// setnsKinds are the kinds setns joins after the user namespace, in the
+// order it joins them. join moves t into ns, EINVAL when ns is not a
+// namespace of the kind; the owner's CAP_SYS_ADMIN is checked before it.
+var setnsKinds = []struct {
+	flag uint64
+	join func(t *process.Thread, creds *auth.Credentials, ns nsfs.Namespace) error
+}{
+	{unix.CLONE_NEWNS, joinMountNamespace},
+	{unix.CLONE_NEWUTS, joinAs((*process.Thread).SetUTS)},
+	{unix.CLONE_NEWIPC, joinAs((*process.Thread).SetIPC)},
+	{unix.CLONE_NEWPID, func(t *process.Thread, _ *auth.Credentials, ns nsfs.Namespace) error {
+		pidNS, ok := ns.(*process.PIDNamespace)
+		if !ok {
+			return unix.EINVAL
+		}
+		// The caller's next children go into ns.
+		return t.SetChildPIDNS(pidNS)
+	}},
+	{unix.CLONE_NEWCGROUP, func(t *process.Thread, _ *auth.Credentials, ns nsfs.Namespace) error {
+		return t.SetCgroupNS(ns)
+	}},
+}
+
+// joinAs returns a join that moves the thread into a namespace of type N
+// with set, EINVAL for a namespace of another type.
+func joinAs[N nsfs.Namespace](set func(*process.Thread, N)) func(*process.Thread, *auth.Credentials, nsfs.Namespace) error {
+	return func(t *process.Thread, _ *auth.Credentials, ns nsfs.Namespace) error {
+		n, ok := ns.(N)
+		if !ok {
+			return unix.EINVAL
+		}
+		set(t, n)
+		return nil
+	}
+}
+
+// joinMountNamespace is setns's part for a mount namespace: CAP_SYS_CHROOT
+// in the caller's user namespace too, and a single-threaded caller.
+func joinMountNamespace(t *process.Thread, creds *auth.Credentials, mnt nsfs.Namespace) error {
+	ns, ok := mnt.(*vfs.MountNamespace)
+	if !ok {
+		return unix.EINVAL
+	}
+	if !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_CHROOT) {
+		return unix.EPERM
+	}
+	// Linux refuses a thread whose root and cwd others share.
+	if len(t.TG.Threads()) > 1 {
+		return unix.EINVAL
+	}
+	// Root and cwd go to the namespace's root, even when the
+	// caller is in it already.
+	t.FS = t.FS.Fork()
+	ns.Enter(t.FS)
+	return nil
 }
 
 // joinUserNamespace is setns's part for a user namespace (Linux's

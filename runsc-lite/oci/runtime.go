@@ -10,9 +10,9 @@
 // its state's pid is a stand-in (standin.go), a small host process in the
 // config's namespaces and cgroup that lives as long as the container's
 // init and exits as it did; the sentry keeps its own confinement
-// namespaces and a cgroup beside the config's. A container that joins a sandbox (a
-// Kubernetes pod's, by the CRI annotations) runs in that sandbox's
-// sentry; its pid is a waiter process (proxy.go) that lives as long as
+// namespaces and a cgroup beside the config's. A container that joins a
+// sandbox (a Kubernetes pod's, by the CRI annotations) runs in that
+// sandbox's sentry; its pid is a waiter process (proxy.go) that lives as long as
 // its init and exits as it did, as does the pid of a detached exec.
 //
 // Locking: each operation that changes a container holds its state

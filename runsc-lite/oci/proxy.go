@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc-lite/runsc-lite/sentry/container"
@@ -384,8 +385,10 @@ func RunProxy() {
 	cl := control.Client{Path: socketFile}
 	exit, err := runSession(cl, cfg.Request, files, func(int32) error {
 		report("ok")
-		// From here it waits, for as long as the process runs.
-		sandbox.ReleaseStartupMemory()
+		// From here it waits, for as long as the process runs: once
+		// that is a while, it gives back what its start touched (a
+		// process that ends at once would only pay for it).
+		time.AfterFunc(time.Second, sandbox.ReleaseStartupMemory)
 		return nil
 	})
 	if err != nil {

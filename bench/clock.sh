@@ -11,6 +11,12 @@
 #   time                      the same
 #   syscall(clock_gettime)    the trapped syscall, for scale
 #
+# Each runsc-lite platform has a third column, "in a time namespace": the
+# program under util-linux `unshare -T -f` with offsets inside the
+# sandbox, where the vDSO adds the namespace's offsets from its own [vvar]
+# page (ARCHITECTURE.md, "Time namespaces"), so it should cost what the
+# first namespace's reads do.
+#
 # Environment knobs: those of bench.sh (RUNSC_LITE_BIN, BENCH_FLAGS,
 # BENCH_PLATFORMS, GVISOR=0) and
 #   BENCH_QUICK=1         fewer iterations (a smoke test of the script)
@@ -36,11 +42,12 @@ bench_setup_envs "$work"
 value() { sed -n "s/^$1: *\([0-9.]*\).*/\1/p" | tail -n 1; }
 ns() { awk -v ns="$1" 'BEGIN { if (ns == "") print "n/a"; else if (ns >= 1000) printf "%.2f µs", ns / 1000; else printf "%.0f ns", ns }'; }
 
-# Each runsc-lite platform twice: ENV-novdso runs with --vdso=false.
+# Each runsc-lite platform three times: ENV-novdso runs with --vdso=false,
+# ENV-timens in a time namespace.
 columns=()
 for env in "${envs[@]}"; do
 	case $env in
-	runsc-lite-*) columns+=("$env-novdso" "$env") ;;
+	runsc-lite-*) columns+=("$env-novdso" "$env" "$env-timens") ;;
 	*) columns+=("$env") ;;
 	esac
 done
@@ -52,6 +59,7 @@ clock_in_env() {
 		flags+=(--vdso=false)
 		in_env "${env%-novdso}" "$@"
 	) ;;
+	*-timens) in_env "${env%-timens}" unshare -T --monotonic 86400 --boottime 86400 -f "$@" ;;
 	*) in_env "$env" "$@" ;;
 	esac
 }
@@ -64,6 +72,10 @@ for env in "${columns[@]}"; do
 	*-novdso)
 		e=${env%-novdso}
 		line+=" runsc-lite ${e#runsc-lite-}, no vDSO |"
+		;;
+	*-timens)
+		e=${env%-timens}
+		line+=" runsc-lite ${e#runsc-lite-}, vDSO, in a time namespace |"
 		;;
 	runsc-lite-*) line+=" runsc-lite ${env#runsc-lite-}, vDSO |" ;;
 	gvisor-*) line+=" gVisor ${env#gvisor-} |" ;;

@@ -5,6 +5,9 @@
 #   round trip    a byte bounced between two processes over a stream socket
 #                 pair, per round trip (bench/unixpong.c); with the pipe
 #                 ping-pong (bench/pipepong.c) beside it, same shape
+#   epoll         the same round trip with both sides waiting in
+#                 epoll_wait before each read, as event-loop servers do
+#                 (bench/unixpong.c built with -DWAIT_EPOLL)
 #   throughput    64 KiB writes from one process to another, MiB/s
 #                 (bench/unixtput.c)
 #   the target    "AF_UNIX round trip within 2.5x of two getpid round
@@ -35,6 +38,7 @@ rl=$(runsc_lite_bin "$work")
 for prog in unixpong unixtput getpid pipepong; do
 	gcc -static -O2 -Wall -Werror -o "$work/$prog" "bench/$prog.c"
 done
+gcc -static -O2 -Wall -Werror -DWAIT_EPOLL -o "$work/unixepollpong" bench/unixpong.c
 read -r -a flags <<<"${BENCH_FLAGS:-}"
 sandbox() { "$rl" do "${flags[@]}" -- "$@"; }
 sandbox_one_cpu() { "$rl" do "${flags[@]}" --cpus 1 -- "$@"; }
@@ -47,6 +51,8 @@ log "round trips"
 rt_n=$("$work/unixpong" "$rtt_n" "$rounds" | value ns_per_op)
 gp=$(sandbox "$work/getpid" "$gp_s" "$rounds" | value ns_per_op)
 rt_s=$(sandbox "$work/unixpong" "$rtt_s" "$rounds" | value ns_per_op)
+ep_n=$("$work/unixepollpong" "$rtt_n" "$rounds" | value ns_per_op)
+ep_s=$(sandbox "$work/unixepollpong" "$rtt_s" "$rounds" | value ns_per_op)
 pp_n=$("$work/pipepong" "$rtt_n" "$rounds" | value ns_per_op)
 pp_s=$(sandbox "$work/pipepong" "$rtt_s" "$rounds" | value ns_per_op)
 log "round trips on one CPU"
@@ -65,8 +71,9 @@ echo
 echo "| benchmark | native | sandbox | ratio |"
 echo "|---|---:|---:|---:|"
 echo "| AF_UNIX stream round trip between two processes | $(us "$rt_n") | $(us "$rt_s") | $(ratio "$rt_n" "$rt_s") |"
+echo "| AF_UNIX round trip through epoll_wait (bench/unixpong.c -DWAIT_EPOLL) | $(us "$ep_n") | $(us "$ep_s") | $(ratio "$ep_n" "$ep_s") |"
 echo "| pipe ping-pong, same shape | $(us "$pp_n") | $(us "$pp_s") | $(ratio "$pp_n" "$pp_s") |"
 echo "| AF_UNIX round trip, one CPU (native: taskset; sandbox: --cpus 1) | $(us "$rt1_n") | $(us "$rt1_s") | $(ratio "$rt1_n" "$rt1_s") |"
 echo "| AF_UNIX stream throughput, 64 KiB writes | ${tp_nat:-n/a} MiB/s | ${tp_sb:-n/a} MiB/s | $(awk -v a="$tp_nat" -v b="$tp_sb" 'BEGIN { if (a > 0 && b != "") printf "%.2fx", b / a; else print "n/a" }') |"
 echo
-echo "Target: AF_UNIX round trip within 2.5x of two getpid round trips. Sandbox getpid $(us "$gp"): round trip / (2 x getpid) = $(awk -v r="$rt_s" -v g="$gp" 'BEGIN { if (g > 0 && r != "") printf "%.2f", r / (2 * g); else print "n/a" }') on the default CPUs, $(awk -v r="$rt1_s" -v g="$gp" 'BEGIN { if (g > 0 && r != "") printf "%.2f", r / (2 * g); else print "n/a" }') on one CPU."
+echo "Target: AF_UNIX round trip within 2.5x of two getpid round trips. Sandbox getpid $(us "$gp"): round trip / (2 x getpid) = $(awk -v r="$rt_s" -v g="$gp" 'BEGIN { if (g > 0 && r != "") printf "%.2f", r / (2 * g); else print "n/a" }') on the default CPUs, $(awk -v r="$rt1_s" -v g="$gp" 'BEGIN { if (g > 0 && r != "") printf "%.2f", r / (2 * g); else print "n/a" }') on one CPU; through epoll_wait (three syscalls a side, not two) $(awk -v r="$ep_s" -v g="$gp" 'BEGIN { if (g > 0 && r != "") printf "%.2f", r / (2 * g); else print "n/a" }')."

@@ -26,7 +26,10 @@ import "sync/atomic"
 // the CPU any other way (preemption, exit) also hands it to the wakee.
 //
 // Only the sentry's pipes and AF_UNIX sockets wake synchronously, as Linux
-// does (pipe_read/pipe_write and sock_def_readable use the _sync wake-ups).
+// does (pipe_read/pipe_write and sock_def_readable use the _sync wake-ups),
+// and the hint reaches a reader waiting in poll, select or epoll_wait for
+// them too (fs.WatchFunc carries the waker to the poll's wait queue, as
+// ep_poll_callback passes Linux's sync wake-up on).
 // FUTEX_WAKE does not, here as in Linux: a futex waker (Go's runtime waking
 // an idle worker, a mutex unlock) usually runs on, and its next syscall may
 // be far away.

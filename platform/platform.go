@@ -83,6 +83,40 @@ type AddressSpace interface {
 	Release()
 }
 
+// MapOp is one change of an address space's mappings in a batch
+// (BatchMapper): with Access not empty, MapFile(Addr, FR, Access); with
+// Access empty, Unmap(Addr, Length).
+type MapOp struct {
+	Addr   uintptr
+	FR     memfile.FileRange
+	Length uintptr
+	Access hostarch.AccessType
+}
+
+// BatchMapper is implemented by address spaces whose mapping changes are
+// host round trips (ptrace's and systrap's: an injected mmap or munmap
+// each), which can apply several in one.
+type BatchMapper interface {
+	// MapBatch applies ops in order, with MapFile's and Unmap's
+	// preconditions and effects, and returns how many it applied: on an
+	// error, ops[:n] were applied, ops[n] failed and the rest were not
+	// tried.
+	MapBatch(ops []MapOp) (n int, err error)
+}
+
+// DeferredBatchMapper is implemented by BatchMappers that can leave a
+// batch to the first thread that runs in the address space (a fork's
+// child: its own thread injects directly where the forking thread would
+// go through the platform's helper thread). MapBatchBeforeRun records ops
+// and returns; they are applied in order before any application code runs
+// in the address space and before any later MapFile, Unmap or MapBatch
+// there. If applying them fails, every later Switch into the address
+// space fails with ErrContextDead and every mapping change with an error
+// (the caller's record of what is mapped would be wrong).
+type DeferredBatchMapper interface {
+	MapBatchBeforeRun(ops []MapOp)
+}
+
 // StopKind says why Context.Switch returned.
 type StopKind int
 

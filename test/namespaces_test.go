@@ -77,6 +77,46 @@ func TestCgroupNamespaces(t *testing.T) {
 	compareC(t, "cgroupns", 0)
 }
 
+// TestTimeNamespaces: test/c/timens.c — unshare(CLONE_NEWTIME) leaves the
+// caller and moves its children (time_for_children), timens_offsets
+// reads, refuses bad clocks, nanoseconds and ranges and freezes once a
+// process entered, a fork, an exec and a clone3(CLONE_NEWTIME) child see
+// CLOCK_MONOTONIC and CLOCK_BOOTTIME (vDSO and syscall, raw, coarse,
+// /proc/uptime, sysinfo) moved and CLOCK_REALTIME not, absolute
+// clock_nanosleep, timerfd, POSIX timers and futex deadlines inside last
+// the time asked,
+// setns needs a single thread (EUSERS), EPERM unprivileged.
+func TestTimeNamespaces(t *testing.T) {
+	needRoot(t)
+	compareC(t, "timens", 0)
+}
+
+// TestUnshareTimeUtil: Debian's unshare(1) -T with --monotonic and
+// --boottime (it writes /proc/self/timens_offsets, then forks or execs
+// into the namespace): /proc/uptime, date's CLOCK_REALTIME and ps's
+// elapsed times, which /proc/PID/stat's start time and /proc/uptime make,
+// read inside against outside. Differences are printed rounded down to
+// tens of seconds (a loaded machine takes well under ten between two
+// reads).
+func TestUnshareTimeUtil(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("skipped: unshare(1) is not installed (util-linux)")
+	}
+	const script = `up() { cut -d' ' -f1 /proc/uptime; }
+tens() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d\n", int((b - a) / 10) * 10 }'; }
+a=$(up); b=$(unshare -T --monotonic 86400 --boottime 86400 -f sh -c "$(declare -f up); up")
+echo "uptime with --boottime 86400 -f: +$(tens "$a" "$b") s"
+a=$(up); b=$(unshare -T --boottime 3600 sh -c "$(declare -f up); up")
+echo "uptime with --boottime 3600 (exec): +$(tens "$a" "$b") s"
+a=$(date +%s); b=$(unshare -T --monotonic 86400 --boottime 86400 -f date +%s)
+echo "date: +$(tens "$a" "$b") s"
+unshare -T --boottime 86400 -f sh -c 'sleep 60 & ps -o etimes= -p $! | awk "{ print \"a child just started, elapsed under a minute: \" (\$1 < 60 ? \"yes\" : \"no\") }"; kill $!; wait; true'
+unshare -T --boottime -999999999 -f true; echo "an offset making the clock negative: exit $?"
+`
+	compare(t, cmpCase{argv: []string{"bash", "-c", script}, stderr: true})
+}
+
 // TestUserNamespaces: test/c/userns.c — unshare and clone with
 // CLONE_NEWUSER as an unprivileged user and as root, IDs before and after
 // the maps (65534 while unmapped) in get*id, getgroups, stat and

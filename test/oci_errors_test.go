@@ -169,23 +169,27 @@ func TestOCIBadConfig(t *testing.T) {
 }
 
 // TestOCIKilledSentry: a sentry killed with SIGKILL leaves no process
-// behind (its ptrace stubs die with it), state says stopped, and delete
-// cleans up.
+// behind (its ptrace stubs die with it, the stand-in ends as if init was
+// killed), state says stopped, and delete cleans up.
 func TestOCIKilledSentry(t *testing.T) {
 	r := runscRuntime(t)
 	subreaper(t)
 	b := makeBundle(t, baseSpec("/bin/sh", "-c", "sleep 1000 & sleep 1000"))
 	r.must(t, "run", "-d", "-b", b, "k9")
 	st := r.state(t, "k9")
+	sentry := r.sentryPid(t, "k9")
 	var children []int
 	for deadline := time.Now().Add(30 * time.Second); len(children) < 3 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		children = childrenOf(st.Pid)
+		children = childrenOf(sentry)
 	}
 	if len(children) < 3 {
 		t.Fatalf("the sentry has %d child processes (ptrace stubs); want at least 3 (sh and two sleeps)", len(children))
 	}
-	unix.Kill(st.Pid, unix.SIGKILL)
-	waitChild(t, st.Pid)
+	unix.Kill(sentry, unix.SIGKILL)
+	waitChild(t, sentry)
+	if ws := waitChild(t, st.Pid); !diedOf(ws, unix.SIGKILL) {
+		t.Errorf("the stand-in %d ended with %#x after its sentry was killed, want SIGKILL's end", st.Pid, ws)
+	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		var alive []int
 		for _, c := range children {

@@ -143,6 +143,23 @@ func writeSpec(t *testing.T, dir string, spec *specs.Spec) {
 	writeFile(t, filepath.Join(dir, "config.json"), data, 0o644)
 }
 
+// sentryPid returns the host PID of the sentry of runsc-lite's container
+// id (its state directory's record: the state's pid is the stand-in).
+func (r *ociRuntime) sentryPid(t *testing.T, id string) int {
+	t.Helper()
+	var st struct {
+		SentryPid int `json:"sentryPid"`
+	}
+	data, err := os.ReadFile(filepath.Join(r.root, id, "state.json"))
+	if err == nil {
+		err = json.Unmarshal(data, &st)
+	}
+	if err != nil || st.SentryPid <= 0 {
+		t.Fatalf("the sentry's pid of %s: %d, %v", id, st.SentryPid, err)
+	}
+	return st.SentryPid
+}
+
 // ociRuntime is an OCI runtime binary with a state root of its own.
 type ociRuntime struct {
 	name string

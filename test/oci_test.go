@@ -321,7 +321,7 @@ func TestOCIConfined(t *testing.T) {
 	r := runscRuntime(t)
 	b := makeBundle(t, baseSpec("/bin/sh", "-c", "sleep 1000 & wait"))
 	r.must(t, "run", "--detach", "--bundle", b, "conf")
-	sentry := r.state(t, "conf").Pid
+	sentry := r.sentryPid(t, "conf")
 	st := statusFields(t, sentry)
 	for k, v := range map[string]string{"Seccomp": "2", "NoNewPrivs": "1", "CapEff": sentryCaps(), "CapBnd": sentryCaps()} {
 		if st[k] != v {

@@ -305,6 +305,11 @@ const ttyClientScript = `tty; trap 'echo got INT' INT; sh -c 'echo sleeping; exe
 func clientTTYSession(p *ptyRun) {
 	p.expect("/dev/pts/0")
 	p.expect("sleeping")
+	// The client makes its terminal raw once the task has started,
+	// which the program's first lines can beat: a ^C typed before then
+	// is the client's own SIGINT (ctr dies of it), not a byte for the
+	// container's terminal.
+	p.waitRaw()
 	p.send("\x03")
 	p.expect("got INT")
 	p.expect("sleep status 130")

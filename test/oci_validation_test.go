@@ -18,27 +18,11 @@ import (
 )
 
 // validationKnown are the runtime-tools programs runc passes here and
-// runsc-lite does not, and why (README.md lists them too).
-var validationKnown = map[string]string{
-	// The namespace programs look at the host namespaces of the
-	// container's pid, the sentry. Its mount, PID, IPC and UTS
-	// namespaces are always new (its confinement: an empty root, its
-	// stubs killed with it), as gVisor's runsc makes them; it takes over
-	// a network namespace's interfaces without living in it, and joins
-	// no user or cgroup namespace of the config's.
-	"linux_ns_itype":     "the sentry's host namespaces are checked: its mount, PID, IPC and UTS namespaces are always its own (confinement)",
-	"linux_ns_nopath":    "the sentry's host namespaces are checked (a sandbox joins no host namespace)",
-	"linux_ns_path":      "the sentry's host namespaces are checked (a sandbox joins no host namespace)",
-	"linux_ns_path_type": "the sentry's host namespaces are checked (a sandbox joins no host namespace)",
-	// The pids limit is enforced inside, per container; the sentry's
-	// host cgroup gets room for the sentry's own threads and stubs
-	// (runsc-lite/oci/cgroup.go, sentryPidsMax): an exact pids.max
-	// would let the host refuse the Go runtime a thread, which kills
-	// the sentry.
-	"linux_cgroups_pids":          "pids.max of the sentry's host cgroup is 2*limit+128 (its own threads and stubs), not the limit",
-	"linux_cgroups_relative_pids": "pids.max of the sentry's host cgroup is 2*limit+128 (its own threads and stubs), not the limit",
-	"delete_resources":            "it checks pids.max as linux_cgroups_pids does (the cgroup is removed by delete)",
-}
+// runsc-lite does not, and why (README.md lists them too). None since the
+// state's pid is a stand-in in the config's namespaces and cgroup
+// (runsc-lite/oci/standin.go): the namespace programs and the pids.max
+// ones pass.
+var validationKnown = map[string]string{}
 
 // The suite's killsig and pidfile race their container's process, with
 // any runtime; the runner takes the race out of each, so that both are

@@ -240,6 +240,21 @@ func (c *Clock) Now(clock int32) (int64, bool) {
 	}
 }
 
+// Read returns clock's reading in nanoseconds: the formula's, or the
+// host's clock where the formula does not serve it (MONOTONIC_RAW, TAI,
+// or no usable TSC), as any kernel reads its clock source. It returns -1
+// for a clock id the host does not know.
+func (c *Clock) Read(clock int32) int64 {
+	if ns, ok := c.Now(clock); ok {
+		return ns
+	}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(clock, &ts); err != nil {
+		return -1
+	}
+	return ts.Nano()
+}
+
 // sample is one reading of the host's clocks against the TSC.
 type sample struct {
 	tsc     uint64

@@ -84,6 +84,7 @@ var checks = []check{
 	{"Unmap", testUnmap},
 	{"Remap", testRemap},
 	{"MapFileChecks", testMapFileChecks},
+	{"MapBatch", testMapBatch},
 	{"SynchronousSignals", testSynchronousSignals},
 	{"FloatingPointExceptions", testFloatingPointExceptions},
 	{"Hypercalls", testHypercalls},

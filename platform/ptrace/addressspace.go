@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/sirupsen/logrus"
@@ -95,11 +96,14 @@ type request struct {
 	args  [6]uintptr
 	// clean (opFork) empties the child of the application's mappings.
 	clean bool
+	// run (opRun) is run with the stub process's pid.
+	run   func(tid int32) (uintptr, error)
 	reply chan reply
 }
 
 const (
 	opSyscall = iota
+	opRun
 	opNewThread
 	opFork
 	opShutdown
@@ -152,6 +156,8 @@ type addressSpace struct {
 	dying map[*stubThread]struct{}
 	// dyingSpare is the untaken spare among dying.
 	dyingSpare *stubThread
+	// dyingBatch is the batch page Release left to the recycled stub.
+	dyingBatch memfile.FileRange
 	// recycling says Release left the stub to the master to recycle.
 	recycling bool
 	// wantSpare asks the master for a spare thread.
@@ -159,6 +165,22 @@ type addressSpace struct {
 	// dropped are stub threads their Contexts killed, for the master to
 	// reap (reapLater).
 	dropped []*stubThread
+
+	// batchMu serialises the users of the batch page (batch.go) and
+	// protects batchFR and batchMapped. It is taken before mu.
+	batchMu sync.Mutex
+	// batchFR is the batch page in the memory file (empty: none yet).
+	batchFR memfile.FileRange
+	// batchMapped says batchFR is mapped in the stub at batchPageAddr.
+	batchMapped bool
+
+	// deferMu protects deferred and deferErr and is held while they are
+	// applied (batch.go); it is taken before batchMu. hasDeferred says
+	// there is something to apply (or deferErr is set).
+	deferMu     sync.Mutex
+	deferred    []platform.MapOp
+	deferErr    error
+	hasDeferred atomic.Bool
 }
 
 // newAddressSpace starts an address space: the zygote when stubFD is the
@@ -223,6 +245,8 @@ func (as *addressSpace) serve() *addressSpace {
 			switch req.op {
 			case opSyscall:
 				rep.ret, rep.err = injectSyscall(as.pid, &as.initRegs, req.sysno, req.args)
+			case opRun:
+				rep.ret, rep.err = req.run(as.pid)
 			case opNewThread:
 				rep.thread, rep.err = as.cloneThread(false)
 			case opFork:
@@ -256,8 +280,8 @@ func (as *addressSpace) serve() *addressSpace {
 // Preconditions: called on the master goroutine; as is released.
 func (as *addressSpace) recycle() *addressSpace {
 	as.mu.Lock()
-	dying, dyingSpare := as.dying, as.dyingSpare
-	as.dying, as.dyingSpare = nil, nil
+	dying, dyingSpare, batch := as.dying, as.dyingSpare, as.dyingBatch
+	as.dying, as.dyingSpare, as.dyingBatch = nil, nil, memfile.FileRange{}
 	as.mu.Unlock()
 	as.reapDropped()
 	for t := range dying {
@@ -267,9 +291,16 @@ func (as *addressSpace) recycle() *addressSpace {
 			t.decRef() // no Context ever took it
 		}
 	}
-	if _, err := as.masterSyscall(unix.SYS_MUNMAP, 0, maxUserAddress); err != nil {
-		as.killStub()
-		return nil
+	// The application range, and everything between the batch page
+	// and the stub's scratch page: a variant's per-thread pages
+	// (systrap's regions), whose memory-file pages its Release gave
+	// back, so the next program must not reach them there.
+	for _, r := range [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, stubScratch - batchPageAddr - pageSize}} {
+		if _, err := as.masterSyscall(unix.SYS_MUNMAP, r[0], r[1]); err != nil {
+			as.p.orphanBatchPage(batch)
+			as.killStub()
+			return nil
+		}
 	}
 	n := &addressSpace{
 		p:        as.p,
@@ -281,6 +312,10 @@ func (as *addressSpace) recycle() *addressSpace {
 		done:     make(chan struct{}),
 		threads:  make(map[*stubThread]struct{}),
 		tracers:  make(map[int32]*stubThread),
+		// The batch page stays mapped in the stub for the next user
+		// (Release emptied it).
+		batchFR:     batch,
+		batchMapped: batch.Length() > 0,
 	}
 	if _, err := n.cloneThread(true); err != nil {
 		n.killStub()
@@ -340,6 +375,7 @@ func (as *addressSpace) takeSpare() *stubThread {
 
 // call runs req on the master goroutine.
 func (as *addressSpace) call(req *request) reply {
+	platform.Counts.MasterCalls.Add(1)
 	req.reply = make(chan reply, 1)
 	select {
 	case as.requests <- req:
@@ -449,7 +485,8 @@ func (as *addressSpace) forkStub(clean bool) (int32, error) {
 		return fail(err)
 	}
 	if clean {
-		if _, err := injectSyscall(pid, &as.initRegs, unix.SYS_MUNMAP, [6]uintptr{0, maxUserAddress}); err != nil {
+		// The application range and the batch page (batch.go).
+		if _, err := injectSyscall(pid, &as.initRegs, unix.SYS_MUNMAP, [6]uintptr{0, batchPageAddr + pageSize}); err != nil {
 			return fail(fmt.Errorf("ptrace: new stub %d: munmap: %w", pid, err))
 		}
 	}
@@ -683,9 +720,15 @@ func (as *addressSpace) dropCapabilities(hdr, data uintptr) error {
 	return nil
 }
 
-// killStub kills the stub process and reaps it.
-// Preconditions: called on the master goroutine.
+// killStub kills the stub process and reaps it, and hands a batch page it
+// still holds (a recycled stub's) to Platform.Release.
+// Preconditions: called on the master goroutine; no batch is in flight.
 func (as *addressSpace) killStub() {
+	as.batchMu.Lock()
+	fr := as.batchFR
+	as.batchFR, as.batchMapped = memfile.FileRange{}, false
+	as.batchMu.Unlock()
+	as.p.orphanBatchPage(fr)
 	if as.pidfd >= 0 {
 		as.p.deaths.unwatch(as.pidfd)
 	}
@@ -711,6 +754,7 @@ func (as *addressSpace) cloneThread(spare bool) (*stubThread, error) {
 		return nil, fmt.Errorf("ptrace: stub %d: clone: %w", as.pid, err)
 	}
 	tid := int32(r)
+	platform.Counts.StubThreads.Add(1)
 	pidfd, err := unix.PidfdOpen(int(tid), 0)
 	if err != nil {
 		unix.Kill(int(tid), unix.SIGKILL)
@@ -785,6 +829,16 @@ func (as *addressSpace) isReleased() bool {
 func (as *addressSpace) syscall(sysno uintptr, args ...uintptr) (uintptr, error) {
 	var a [6]uintptr
 	copy(a[:], args)
+	return as.inject(func(tid int32) (uintptr, error) {
+		return injectSyscall(tid, &as.initRegs, sysno, a)
+	})
+}
+
+// inject runs an injection (run, given the host tid of a stopped stub
+// thread or process traced by the calling OS thread) in the address
+// space: in the calling OS thread's own stub thread if it has one here,
+// through the master otherwise.
+func (as *addressSpace) inject(run func(tid int32) (uintptr, error)) (uintptr, error) {
 	tid := gettid()
 	as.mu.RLock()
 	released := as.released
@@ -797,14 +851,14 @@ func (as *addressSpace) syscall(sysno uintptr, args ...uintptr) (uintptr, error)
 		// The calling thread is t's tracer, and t is stopped: the
 		// calling thread's Context is not in Switch (it is calling
 		// us).
-		r, err := injectSyscall(t.tid, &as.initRegs, sysno, a)
+		r, err := run(t.tid)
 		if err == nil || !isDead(err) {
 			return r, err
 		}
 		// The stub thread died; the Context will find out in Switch.
 		// The address space lives on: go through the master.
 	}
-	rep := as.call(&request{op: opSyscall, sysno: sysno, args: a})
+	rep := as.call(&request{op: opRun, run: run})
 	return rep.ret, rep.err
 }
 
@@ -818,13 +872,24 @@ func checkRange(addr, length uintptr) error {
 	return nil
 }
 
-// MapFile implements platform.AddressSpace.MapFile.
-func (as *addressSpace) MapFile(addr uintptr, fr memfile.FileRange, at hostarch.AccessType) error {
+// checkMapFile validates a MapFile of fr at addr.
+func (as *addressSpace) checkMapFile(addr uintptr, fr memfile.FileRange) error {
 	if err := checkRange(addr, uintptr(fr.Length())); err != nil {
 		return err
 	}
 	if fr.Start%pageSize != 0 || fr.End > as.p.mf.Size() || fr.End < fr.Start {
 		return fmt.Errorf("ptrace: bad memory file range %v", fr)
+	}
+	return nil
+}
+
+// MapFile implements platform.AddressSpace.MapFile.
+func (as *addressSpace) MapFile(addr uintptr, fr memfile.FileRange, at hostarch.AccessType) error {
+	if err := as.checkMapFile(addr, fr); err != nil {
+		return err
+	}
+	if err := as.applyDeferred(); err != nil {
+		return err
 	}
 	if !at.Any() {
 		return fmt.Errorf("ptrace: MapFile with no access")
@@ -840,6 +905,10 @@ func (as *addressSpace) MapFile(addr uintptr, fr memfile.FileRange, at hostarch.
 func (as *addressSpace) Unmap(addr, length uintptr) {
 	if err := checkRange(addr, length); err != nil {
 		logrus.WithError(err).Warn("ptrace: Unmap")
+		return
+	}
+	if err := as.applyDeferred(); err != nil {
+		logrus.WithError(err).Warnf("ptrace: munmap(%#x, %#x)", addr, length)
 		return
 	}
 	if _, err := as.syscall(unix.SYS_MUNMAP, addr, length); err != nil && err != errASReleased {
@@ -918,6 +987,20 @@ func (as *addressSpace) release(recycle bool) {
 		as.dropped = nil
 	}
 	as.mu.Unlock()
+	// No batch starts now; wait for one in flight. A recycled stub
+	// keeps its batch page (recycle).
+	if recycle {
+		fr := as.takeBatchPage()
+		if fr.Length() > 0 {
+			// The next program can read it.
+			clear(as.p.mf.Slice(fr))
+		}
+		as.mu.Lock()
+		as.dyingBatch = fr
+		as.mu.Unlock()
+	} else {
+		as.freeBatchPage()
+	}
 
 	for t := range threads {
 		t.kill()

@@ -89,6 +89,14 @@ func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platf
 			return platform.Stop{}, err
 		}
 	}
+	if as.hasDeferred.Load() {
+		// A fork's child's pre-mapping (MapBatchBeforeRun), injected
+		// into t by this thread, its tracer.
+		if err := as.applyDeferred(); err != nil {
+			logrus.WithError(err).Warn("ptrace: Switch")
+			return platform.Stop{}, platform.ErrContextDead
+		}
+	}
 
 	// Publish the running thread before looking at pending; Interrupt
 	// does the opposite. One of the two sees the other.
@@ -99,6 +107,7 @@ func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platf
 	}
 	stop, err := c.run(t, regs)
 	c.runningFD.Store(-1)
+	platform.Counts.Stops.Add(1)
 	return stop, err
 }
 
@@ -134,13 +143,14 @@ func (c *context) run(t *stubThread, regs *arch.Registers) (platform.Stop, error
 			if e := ptraceGetRegs(t.tid, regs); e != 0 {
 				return platform.Stop{}, c.hostError(t, "PTRACE_GETREGS", e)
 			}
-			if regs.Rip == stubSyscallReturn {
-				// The application jumped to the stub's own
-				// syscall instruction, which is not in its
+			if inStubPage(regs.Rip - 2) {
+				// The application jumped to one of the stub's
+				// syscall instructions (the injection point,
+				// the batch loop's), which are not in its
 				// address space: an instruction fetch fault
 				// there, as natively.
 				regs.Rax = regs.Orig_rax
-				return stubPageFault(regs, stubSyscall), nil
+				return stubPageFault(regs, regs.Rip-2), nil
 			}
 			// A syscall instruction leaves rip in rcx (and rflags
 			// in r11); int $0x80 and sysenter, the 32-bit ones that
@@ -513,14 +523,7 @@ var xstateSize atomic.Int64
 // fpThread returns the context's stub thread in pas, creating it if the
 // context never ran there.
 func (c *context) fpThread(pas platform.AddressSpace) (*stubThread, error) {
-	as, ok := pas.(*addressSpace)
-	if !ok {
-		return nil, fmt.Errorf("ptrace: FP state of a foreign address space %T", pas)
-	}
-	if as == c.lastAS && c.lastThread != nil {
-		return c.lastThread, nil
-	}
-	return c.threadFor(as)
+	return FPThread("ptrace", pas, c.lastAS, c.lastThread, c.threadFor)
 }
 
 // FPState implements platform.FPStateContext.FPState.

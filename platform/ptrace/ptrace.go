@@ -16,12 +16,14 @@
 //
 // The stub is a static ELF64 built at run time (stubImage): one PT_LOAD
 // page, r-x, at stubBase = 0x7fffff000000, above MaxUserAddress =
-// 0x7fff00000000, holding the ELF headers and eight bytes of code at
-// stubBase+0xc0:
+// 0x7fff00000000, holding the ELF headers and the code at stubBase+0xc0:
 //
 //	+0xc0 entry:  int3; jmp entry     never runs (see below)
 //	+0xc3 inject: syscall             the injection point
 //	+0xc5 done:   int3; jmp done      the tracer's "syscall returned" trap
+//	+0xc8 batch:  a loop of syscalls over the batch page's entries
+//	              (r12, r13); its syscall at +0xef; int3 at +0x102 when
+//	              done or at the first error (batch.go)
 //
 // It is exec'd once per Platform, as the zygote, from a sealed memfd (via
 // /proc/self/fd/N, so New must run while /proc is in view: the confined
@@ -135,12 +137,15 @@
 // MapFile and Unmap inject mmap/munmap into a stub thread of the address
 // space: the calling OS thread's own one if it has one there (it is its
 // tracer and the thread is stopped), the stub process (through the master)
-// otherwise.
+// otherwise. MapBatch (platform.BatchMapper, batch.go) does the same with
+// one injection of the batch loop for up to 64 mmap/munmap entries,
+// written to a read-only page mapped in the stub at 0x7fff00000000; the
+// filter allows only mmap(MAP_SHARED|MAP_FIXED) and munmap from the loop.
 //
 // # Variants
 //
 // platform/systrap runs on these stubs too (variant.go): NewVariant adds
-// its code to the stub page at +0x100, replaces the filter and adds to
+// its code to the stub page at +0x180, replaces the filter and adds to
 // the zygote's setup; NewStubThread hands it a stub thread seized by the
 // calling OS thread, which it sets up and detaches. Everything else above
 // (stub processes, masters, mapping, deaths, reaping) is shared.
@@ -173,13 +178,20 @@
 // # Locking
 //
 //   - addressSpace.mu (RWMutex) protects released, threads, tracers,
-//     spare, taken, wantSpare, recycling, dying and dropped.
+//     spare, taken, wantSpare, recycling, dying, dyingBatch and dropped.
+//   - addressSpace.deferMu protects a deferred batch (batch.go) and is
+//     held while it is applied; it is taken before batchMu, never by the
+//     master.
+//   - addressSpace.batchMu serialises the batch page's users and is held
+//     across a batch's injection (which may wait for the master); it is
+//     taken before addressSpace.mu, and the master takes it only in
+//     killStub, when no batch can be in flight.
 //   - context.mu serialises Interrupt's signal with the closing of the
 //     pidfd it signals.
-//   - Platform.mu protects Platform.released, spaces and pool.
-//   - All three are leaf locks: none is held while another is taken, while
-//     waiting for the master, or across a host call that blocks; the
-//     master takes addressSpace.mu only.
+//   - Platform.mu protects Platform.released, spaces, pool and orphans.
+//   - The other three are leaf locks: none is held while another is
+//     taken, while waiting for the master, or across a host call that
+//     blocks; the master takes addressSpace.mu only.
 //   - Context fields other than pending, runningFD and mu belong to the
 //     Context's OS thread and are not locked.
 //   - A stubThread's pidfd is closed when both its AddressSpace and its
@@ -223,6 +235,9 @@ type Platform struct {
 	spaces map[*addressSpace]struct{}
 	// pool holds recycled address spaces ready for reuse (pool.go).
 	pool []*addressSpace
+	// orphans are batch pages of stubs killed by their masters
+	// (batch.go), freed by Release.
+	orphans []memfile.FileRange
 }
 
 var (
@@ -375,4 +390,5 @@ func (p *Platform) Release() {
 	p.drainPool()
 	p.zygote.Release()
 	p.deaths.stop()
+	p.freeOrphans()
 }

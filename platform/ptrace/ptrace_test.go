@@ -45,7 +45,7 @@ func TestVsyscall(t *testing.T) {
 // and the stub still works.
 func TestStubPageJump(t *testing.T) {
 	e := newEnv(t)
-	for _, target := range []uint64{stubSyscall, stubEntry, stubSyscallReturn} {
+	for _, target := range []uint64{stubSyscall, stubEntry, stubSyscallReturn, stubBatchSyscallReturn - 2, stubBatchTrapReturn - 1} {
 		regs := e.loadCode(cat(movabsRax(target), insnCallRax))
 		stop := e.switchTo(&regs)
 		if stop.Kind != platform.StopFault || stop.Signo != int(unix.SIGSEGV) || stop.Code != segvMapErr ||
@@ -57,6 +57,17 @@ func TestStubPageJump(t *testing.T) {
 		}
 		if regs.Rax != target {
 			t.Errorf("call %#x: rax %#x, want the program's own (the target)", target, regs.Rax)
+		}
+	}
+	// The batch loop with the application's registers: whatever it
+	// reaches (here its int3, with r13 zero; its syscall is SYSEMU's)
+	// is a fetch fault in the stub page; no mapping is made.
+	for _, r13 := range []uint64{0, 1} {
+		regs := e.loadCode(cat(movabsRax(stubBatch), insnCallRax))
+		regs.R13, regs.R12 = r13, codeAddr
+		stop := e.switchTo(&regs)
+		if stop.Kind != platform.StopFault || stop.Signo != int(unix.SIGSEGV) || !inStubPage(uint64(stop.Addr)) || stop.Access != hostarch.Execute || !inStubPage(regs.Rip) {
+			t.Errorf("call of the batch loop (r13 %d): stop %+v rip %#x, want a fetch fault in the stub page", r13, stop, regs.Rip)
 		}
 	}
 	regs := arch.NewInitialRegisters(codeAddr, stackTop)

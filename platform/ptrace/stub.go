@@ -3,7 +3,6 @@ package ptrace
 import (
 	"debug/elf"
 	"encoding/binary"
-	"fmt"
 
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/bpf"
@@ -47,6 +46,21 @@ const (
 	// syscall (just after the int3 that follows the syscall instruction).
 	stubTrapReturn = stubSyscallReturn + 1
 
+	// stubBatch is the batch loop (batch.go): with r12 at the first
+	// entry of the address space's batch page and r13 the number of
+	// entries, it runs each entry's syscall, stops at the first error
+	// (rax then holds it and r13 counts the entries not done, the
+	// failed one included), and traps.
+	stubBatch = stubBase + stubCodeOffset + 0x8
+
+	// stubBatchSyscallReturn is the instruction pointer of the batch
+	// loop's syscalls; the filter allows only mmap and munmap from
+	// there.
+	stubBatchSyscallReturn = stubBase + stubCodeOffset + 0x31
+
+	// stubBatchTrapReturn is rip at the SIGTRAP stop that ends a batch.
+	stubBatchTrapReturn = stubBase + stubCodeOffset + 0x43
+
 	// stubScratch is a page above maxUserAddress used only while the stub
 	// is being set up (to pass the seccomp program).
 	stubScratch = stubBase - pageSize
@@ -75,6 +89,26 @@ var stubCode = []byte{
 	// done (stubSyscallReturn):
 	0xcc,       // int3          ; SIGTRAP tells the tracer the syscall returned
 	0xeb, 0xfd, // jmp done      ; rel8 -3: a stray resume just traps again
+	// batch (stubBatch): r12 is the entry, r13 the entries left.
+	0x4d, 0x85, 0xed, // test %r13, %r13
+	0x74, 0x35, // jz batch_done
+	0x49, 0x8b, 0x04, 0x24, // mov 0(%r12), %rax   ; sysno
+	0x49, 0x8b, 0x7c, 0x24, 0x08, // mov 8(%r12), %rdi
+	0x49, 0x8b, 0x74, 0x24, 0x10, // mov 16(%r12), %rsi
+	0x49, 0x8b, 0x54, 0x24, 0x18, // mov 24(%r12), %rdx
+	0x4d, 0x8b, 0x54, 0x24, 0x20, // mov 32(%r12), %r10
+	0x4d, 0x8b, 0x44, 0x24, 0x28, // mov 40(%r12), %r8
+	0x4d, 0x8b, 0x4c, 0x24, 0x30, // mov 48(%r12), %r9
+	0x0f, 0x05, // syscall       ; mmap or munmap only (stubFilter)
+	// (stubBatchSyscallReturn):
+	0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, // cmp $-4095, %rax
+	0x73, 0x09, // jae batch_done ; an error ends the batch (r13 says where)
+	0x49, 0x83, 0xc4, 0x40, // add $64, %r12 ; next entry
+	0x49, 0xff, 0xcd, // dec %r13
+	0xeb, 0xc6, // jmp batch
+	// batch_done:
+	0xcc,       // int3          ; the batch is over (stubBatchTrapReturn)
+	0xeb, 0xfd, // jmp batch_done
 }
 
 // stubImage returns the stub executable: a static ELF64 x86-64 ET_EXEC
@@ -156,6 +190,9 @@ const (
 //
 //   - a syscall whose instruction pointer is stubSyscallReturn (an injected
 //     syscall) is allowed;
+//   - from stubBatchSyscallReturn (the batch loop) only mmap with
+//     MAP_SHARED|MAP_FIXED and munmap are (AddBatchRule); anything
+//     else kills the stub;
 //   - a syscall made by the kernel's vsyscall emulation (instruction
 //     pointer in the vsyscall page) traps with SIGSYS, which Switch turns
 //     into a SIGSEGV fault at the vsyscall address;
@@ -172,6 +209,7 @@ func stubFilter() ([]bpf.Instruction, error) {
 		allow = "allow"
 		trap  = "trap"
 		notIP = "notStubIP"
+		batch = "batch"
 	)
 	// if (arch != AUDIT_ARCH_X86_64) kill
 	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataArch)
@@ -180,7 +218,13 @@ func stubFilter() ([]bpf.Instruction, error) {
 	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataIPHigh)
 	b.AddJumpFalseLabel(bpf.Jmp|bpf.Jeq|bpf.K, uint32(stubSyscallReturn>>32), 0, notIP)
 	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataIPLow)
-	b.AddJumpLabels(bpf.Jmp|bpf.Jeq|bpf.K, uint32(stubSyscallReturn&0xffffffff), allow, kill)
+	b.AddJumpTrueLabel(bpf.Jmp|bpf.Jeq|bpf.K, uint32(stubSyscallReturn&0xffffffff), allow, 0)
+	b.AddJumpLabels(bpf.Jmp|bpf.Jeq|bpf.K, uint32(stubBatchSyscallReturn&0xffffffff), batch, kill)
+	// if (ip == stubBatchSyscallReturn) allow mmap(MAP_SHARED|MAP_FIXED)
+	// and munmap only
+	if err := AddBatchRule(b, batch, allow, kill); err != nil {
+		return nil, err
+	}
 	// if (ip in the vsyscall page) trap
 	if err := b.AddLabel(notIP); err != nil {
 		return nil, err
@@ -189,22 +233,9 @@ func stubFilter() ([]bpf.Instruction, error) {
 	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataIPLow)
 	b.AddStmt(bpf.Alu|bpf.And|bpf.K, ^uint32(pageSize-1))
 	b.AddJumpLabels(bpf.Jmp|bpf.Jeq|bpf.K, uint32(uint64(vsyscallBase)&0xffffffff), trap, kill)
-	for _, l := range []struct {
-		name string
-		ret  uint32
-	}{
-		{allow, uint32(linux.SECCOMP_RET_ALLOW)},
-		{trap, uint32(linux.SECCOMP_RET_TRAP)},
-		{kill, uint32(linux.SECCOMP_RET_KILL_PROCESS)},
-	} {
-		if err := b.AddLabel(l.name); err != nil {
-			return nil, err
-		}
-		b.AddStmt(bpf.Ret|bpf.K, l.ret)
-	}
-	insns, err := b.Instructions()
-	if err != nil {
-		return nil, fmt.Errorf("building the stub seccomp program: %w", err)
-	}
-	return insns, nil
+	return FinishFilter(b, []FilterReturn{
+		{allow, linux.SECCOMP_RET_ALLOW},
+		{trap, linux.SECCOMP_RET_TRAP},
+		{kill, linux.SECCOMP_RET_KILL_PROCESS},
+	})
 }

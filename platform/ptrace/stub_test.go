@@ -32,6 +32,25 @@ entry:	int3
 inject:	syscall
 done:	int3
 	jmp done
+batch:	test %r13, %r13
+	jz batch_done
+	mov 0(%r12), %rax
+	mov 8(%r12), %rdi
+	mov 16(%r12), %rsi
+	mov 24(%r12), %rdx
+	mov 32(%r12), %r10
+	mov 40(%r12), %r8
+	mov 48(%r12), %r9
+batch_syscall:
+	syscall
+	cmp $-4095, %rax
+	jae batch_done
+	add $64, %r12
+	dec %r13
+	jmp batch
+batch_done:
+	int3
+	jmp batch_done
 `
 	dir := t.TempDir()
 	s, o, bin := filepath.Join(dir, "stub.s"), filepath.Join(dir, "stub.o"), filepath.Join(dir, "stub.bin")
@@ -103,32 +122,44 @@ func TestStubFilter(t *testing.T) {
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
-	data := func(nr int32, arch uint32, ip uint64) bpf.Input {
+	data := func(nr int32, arch uint32, ip, flags uint64) bpf.Input {
 		b := make([]byte, 64)
 		binary.LittleEndian.PutUint32(b[0:], uint32(nr))
 		binary.LittleEndian.PutUint32(b[4:], arch)
 		binary.LittleEndian.PutUint64(b[8:], ip)
+		binary.LittleEndian.PutUint64(b[16+3*8:], flags)
 		return b
 	}
+	const shared = unix.MAP_SHARED | unix.MAP_FIXED
 	for _, tc := range []struct {
-		nr   int32
-		arch uint32
-		ip   uint64
-		want linux.BPFAction
+		nr    int32
+		arch  uint32
+		ip    uint64
+		want  linux.BPFAction
+		flags uint64
 	}{
-		{unix.SYS_MMAP, linux.AUDIT_ARCH_X86_64, stubSyscallReturn, linux.SECCOMP_RET_ALLOW},
-		{unix.SYS_EXECVE, linux.AUDIT_ARCH_X86_64, stubSyscallReturn, linux.SECCOMP_RET_ALLOW},
-		{unix.SYS_MMAP, unix.AUDIT_ARCH_I386, stubSyscallReturn, linux.SECCOMP_RET_KILL_PROCESS},
-		{unix.SYS_MMAP, linux.AUDIT_ARCH_X86_64, stubSyscall, linux.SECCOMP_RET_KILL_PROCESS},
-		{unix.SYS_MMAP, linux.AUDIT_ARCH_X86_64, stubSyscallReturn + 1, linux.SECCOMP_RET_KILL_PROCESS},
-		{unix.SYS_MMAP, linux.AUDIT_ARCH_X86_64, stubSyscallReturn ^ 1<<32, linux.SECCOMP_RET_KILL_PROCESS},
-		{unix.SYS_GETPID, linux.AUDIT_ARCH_X86_64, 0x400007, linux.SECCOMP_RET_KILL_PROCESS},
-		{unix.SYS_GETTIMEOFDAY, linux.AUDIT_ARCH_X86_64, vsyscallBase, linux.SECCOMP_RET_TRAP},
-		{unix.SYS_TIME, linux.AUDIT_ARCH_X86_64, vsyscallBase + 0x400, linux.SECCOMP_RET_TRAP},
-		{unix.SYS_TIME, linux.AUDIT_ARCH_X86_64, vsyscallBase + 0x1000, linux.SECCOMP_RET_KILL_PROCESS},
-		{unix.SYS_TIME, linux.AUDIT_ARCH_X86_64, 0xffffffff00600000, linux.SECCOMP_RET_KILL_PROCESS},
+		// The batch loop: mmap(MAP_SHARED|MAP_FIXED) and munmap only.
+		{unix.SYS_MMAP, linux.AUDIT_ARCH_X86_64, stubBatchSyscallReturn, linux.SECCOMP_RET_ALLOW, shared},
+		{unix.SYS_MUNMAP, linux.AUDIT_ARCH_X86_64, stubBatchSyscallReturn, linux.SECCOMP_RET_ALLOW, 0},
+		{unix.SYS_MMAP, linux.AUDIT_ARCH_X86_64, stubBatchSyscallReturn, linux.SECCOMP_RET_KILL_PROCESS, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS},
+		{unix.SYS_MMAP, linux.AUDIT_ARCH_X86_64, stubBatchSyscallReturn, linux.SECCOMP_RET_KILL_PROCESS, shared | 1<<32},
+		{unix.SYS_MPROTECT, linux.AUDIT_ARCH_X86_64, stubBatchSyscallReturn, linux.SECCOMP_RET_KILL_PROCESS, 0},
+		{unix.SYS_EXECVE, linux.AUDIT_ARCH_X86_64, stubBatchSyscallReturn, linux.SECCOMP_RET_KILL_PROCESS, 0},
+		{unix.SYS_MMAP, unix.AUDIT_ARCH_I386, stubBatchSyscallReturn, linux.SECCOMP_RET_KILL_PROCESS, shared},
+		{unix.SYS_MMAP, linux.AUDIT_ARCH_X86_64, stubBatchSyscallReturn + 2, linux.SECCOMP_RET_KILL_PROCESS, shared},
+		{unix.SYS_MMAP, linux.AUDIT_ARCH_X86_64, stubSyscallReturn, linux.SECCOMP_RET_ALLOW, 0},
+		{unix.SYS_EXECVE, linux.AUDIT_ARCH_X86_64, stubSyscallReturn, linux.SECCOMP_RET_ALLOW, 0},
+		{unix.SYS_MMAP, unix.AUDIT_ARCH_I386, stubSyscallReturn, linux.SECCOMP_RET_KILL_PROCESS, 0},
+		{unix.SYS_MMAP, linux.AUDIT_ARCH_X86_64, stubSyscall, linux.SECCOMP_RET_KILL_PROCESS, 0},
+		{unix.SYS_MMAP, linux.AUDIT_ARCH_X86_64, stubSyscallReturn + 1, linux.SECCOMP_RET_KILL_PROCESS, 0},
+		{unix.SYS_MMAP, linux.AUDIT_ARCH_X86_64, stubSyscallReturn ^ 1<<32, linux.SECCOMP_RET_KILL_PROCESS, 0},
+		{unix.SYS_GETPID, linux.AUDIT_ARCH_X86_64, 0x400007, linux.SECCOMP_RET_KILL_PROCESS, 0},
+		{unix.SYS_GETTIMEOFDAY, linux.AUDIT_ARCH_X86_64, vsyscallBase, linux.SECCOMP_RET_TRAP, 0},
+		{unix.SYS_TIME, linux.AUDIT_ARCH_X86_64, vsyscallBase + 0x400, linux.SECCOMP_RET_TRAP, 0},
+		{unix.SYS_TIME, linux.AUDIT_ARCH_X86_64, vsyscallBase + 0x1000, linux.SECCOMP_RET_KILL_PROCESS, 0},
+		{unix.SYS_TIME, linux.AUDIT_ARCH_X86_64, 0xffffffff00600000, linux.SECCOMP_RET_KILL_PROCESS, 0},
 	} {
-		got, err := bpf.Exec[bpf.NativeEndian](prog, data(tc.nr, tc.arch, tc.ip))
+		got, err := bpf.Exec[bpf.NativeEndian](prog, data(tc.nr, tc.arch, tc.ip, tc.flags))
 		if err != nil {
 			t.Fatalf("exec: %v", err)
 		}

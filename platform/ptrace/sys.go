@@ -3,6 +3,7 @@ package ptrace
 import (
 	"unsafe"
 
+	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"golang.org/x/sys/unix"
 )
@@ -68,6 +69,7 @@ func ptraceResume(request int, tid int32) unix.Errno {
 }
 
 func ptraceSeize(tid int32, options uintptr) unix.Errno {
+	platform.Counts.Seizes.Add(1)
 	_, _, e := unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_SEIZE, uintptr(tid), 0, options, 0, 0)
 	return e
 }
@@ -125,38 +127,50 @@ func injectRegs(base *arch.Registers, sysno uintptr, args [6]uintptr) arch.Regis
 // outside) are suppressed: interrupts are tracked by the Context's pending
 // flag, not by the host signal.
 func injectSyscall(tid int32, base *arch.Registers, sysno uintptr, args [6]uintptr) (uintptr, error) {
+	platform.Counts.Injections.Add(1)
+	platform.Counts.InjectedSyscalls.Add(1)
 	regs := injectRegs(base, sysno, args)
-	if e := ptraceSetRegs(tid, &regs); e != 0 {
-		return 0, stubError(tid, "PTRACE_SETREGS", e)
+	if err := runInjected(tid, &regs, stubTrapReturn); err != nil {
+		return 0, err
+	}
+	if r := int64(regs.Rax); r < 0 && r > -4096 {
+		return 0, unix.Errno(-r)
+	}
+	return uintptr(regs.Rax), nil
+}
+
+// runInjected sets the registers of the stub thread tid (traced by the
+// calling OS thread, in a ptrace stop) to regs, resumes it and waits for
+// the trap at trapReturn that ends an injection; regs are then the
+// thread's registers there.
+func runInjected(tid int32, regs *arch.Registers, trapReturn uint64) error {
+	if e := ptraceSetRegs(tid, regs); e != 0 {
+		return stubError(tid, "PTRACE_SETREGS", e)
 	}
 	var status waitStatus
 	for {
 		if e := ptraceResume(unix.PTRACE_CONT, tid); e != 0 {
-			return 0, stubError(tid, "PTRACE_CONT", e)
+			return stubError(tid, "PTRACE_CONT", e)
 		}
 		if e := wait4(tid, &status, unix.WALL); e != 0 {
-			return 0, stubError(tid, "wait4", e)
+			return stubError(tid, "wait4", e)
 		}
 		if !status.stopped() {
-			return 0, stubExited(tid, status)
+			return stubExited(tid, status)
 		}
 		if status.stopSignal() != int(unix.SIGTRAP) || status.event() != 0 {
 			// Not our int3: a signal-delivery-stop or a
 			// group-stop. Suppress it and go on.
 			continue
 		}
-		if e := ptraceGetRegs(tid, &regs); e != 0 {
-			return 0, stubError(tid, "PTRACE_GETREGS", e)
+		if e := ptraceGetRegs(tid, regs); e != 0 {
+			return stubError(tid, "PTRACE_GETREGS", e)
 		}
-		if regs.Rip != stubTrapReturn {
+		if regs.Rip != trapReturn {
 			// A SIGTRAP that is not the stub's int3 (sent from
 			// outside, or the syscall has not run yet).
 			continue
 		}
-		break
+		return nil
 	}
-	if r := int64(regs.Rax); r < 0 && r > -4096 {
-		return 0, unix.Errno(-r)
-	}
-	return uintptr(regs.Rax), nil
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/bpf"
 )
 
@@ -23,12 +24,23 @@ const (
 	StubBase = stubBase
 	// StubVariantCodeOffset is where a variant's code starts in the
 	// stub page.
-	StubVariantCodeOffset = 0x100
+	StubVariantCodeOffset = 0x180
 	// StubInjectReturn is the instruction pointer of every syscall
 	// injected by the platform (seccomp_data.instruction_pointer): a
 	// variant's filter must allow any syscall from there in the stub
 	// process, and may refuse them in threads it runs itself.
 	StubInjectReturn = stubSyscallReturn
+	// StubBatchReturn is the instruction pointer of the syscalls of the
+	// platform's batch loop (mmap and munmap only): a variant's filter
+	// must allow those two from there in the stub process, and must
+	// refuse them in threads it runs itself.
+	StubBatchReturn = stubBatchSyscallReturn
+	// StubBatchLoop is the batch loop's first instruction (for tests of
+	// application code that jumps there).
+	StubBatchLoop = stubBatch
+	// StubBatchPage is the address of the page of batched requests
+	// (batch.go); a variant must not map anything there.
+	StubBatchPage = batchPageAddr
 	// StubScratch is the page the platform maps during the zygote's
 	// setup; a variant's setup must not use it.
 	StubScratch = stubScratch
@@ -60,6 +72,8 @@ type StubVariant struct {
 type StubThread struct {
 	as *addressSpace
 	t  *stubThread
+	// tracer is the host tid of the creating OS thread.
+	tracer int32
 }
 
 // NewStubThread creates a stub thread in pas (an address space of this
@@ -77,7 +91,18 @@ func NewStubThread(pas platform.AddressSpace) (*StubThread, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &StubThread{as: as, t: t}, nil
+	return &StubThread{as: as, t: t, tracer: gettid()}, nil
+}
+
+// ServeInjections makes the thread serve the syscalls the platform injects
+// into its address space (MapFile, Unmap, MapBatch) when they are made
+// from the creating OS thread, its tracer: they are injected into it
+// directly instead of going through the address space's master (a Go
+// channel hop each way and a wake-up of the master's host thread). The
+// thread stays stopped and traced and never runs application code.
+// Preconditions: called by the creating OS thread, instead of Detach.
+func (s *StubThread) ServeInjections() error {
+	return s.as.register(s.t, s.tracer)
 }
 
 // Tid is the thread's host id.
@@ -130,7 +155,7 @@ func (s *StubThread) Exited() bool {
 func (s *StubThread) Kill() {
 	s.t.kill()
 	s.t.reap()
-	if s.as.forget(s.t, 0) {
+	if s.as.forget(s.t, s.tracer) {
 		s.t.decRef()
 	}
 }
@@ -138,3 +163,80 @@ func (s *StubThread) Kill() {
 // Close lets go of the pidfd. Preconditions: Kill was called; nobody uses
 // Pidfd any more.
 func (s *StubThread) Close() { s.t.decRef() }
+
+// Offsets in struct seccomp_data (of the syscall number and of the low
+// halves of the arguments).
+const (
+	seccompDataArg3 = 16 + 3*8
+)
+
+// AddBatchRule adds to b, at label at, the rule for syscalls made from
+// StubBatchReturn, the batch loop's syscall instruction: mmap with flags
+// MAP_SHARED|MAP_FIXED (the only mappings the platform makes: of the
+// memory file, at addresses it chose) and munmap go to label allow,
+// anything else to deny. A stub filter that allows any syscall from
+// StubBatchReturn would let a batch page written by the application do
+// anything the stub can; the page is read-only in the stub and the
+// application cannot run the loop in a stub thread (ptrace: PTRACE_SYSEMU
+// stops its syscalls first; systrap: the thread filter traps them), but
+// the filter is the last line.
+func AddBatchRule(b *bpf.ProgramBuilder, at, allow, deny string) error {
+	if err := b.AddLabel(at); err != nil {
+		return err
+	}
+	mmap := at + "Mmap"
+	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataNR)
+	b.AddJumpTrueLabel(bpf.Jmp|bpf.Jeq|bpf.K, unix.SYS_MUNMAP, allow, 0)
+	b.AddJumpLabels(bpf.Jmp|bpf.Jeq|bpf.K, unix.SYS_MMAP, mmap, deny)
+	if err := b.AddLabel(mmap); err != nil {
+		return err
+	}
+	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataArg3+4)
+	b.AddJumpFalseLabel(bpf.Jmp|bpf.Jeq|bpf.K, 0, 0, deny)
+	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataArg3)
+	b.AddJumpLabels(bpf.Jmp|bpf.Jeq|bpf.K, unix.MAP_SHARED|unix.MAP_FIXED, allow, deny)
+	return nil
+}
+
+// FPThread is the lookup of a context's thread for FPStateContext, shared
+// by this platform's contexts and its variants': the thread the context
+// last ran in when pas is that address space (lastAS, last), otherwise
+// threadFor's (which makes one on first use, as Switch would). name is
+// the platform's name, for the error about a foreign address space.
+func FPThread[A interface {
+	comparable
+	platform.AddressSpace
+}, T comparable](name string, pas platform.AddressSpace, lastAS A, last T, threadFor func(A) (T, error)) (T, error) {
+	var none T
+	as, ok := pas.(A)
+	if !ok {
+		return none, fmt.Errorf("%s: FP state of a foreign address space %T", name, pas)
+	}
+	if as == lastAS && last != none {
+		return last, nil
+	}
+	return threadFor(as)
+}
+
+// FilterReturn is a label of a seccomp program and the action returned
+// there (FinishFilter).
+type FilterReturn struct {
+	Label  string
+	Action linux.BPFAction
+}
+
+// FinishFilter ends the stub seccomp program built in b with its return
+// labels and assembles it.
+func FinishFilter(b *bpf.ProgramBuilder, rets []FilterReturn) ([]bpf.Instruction, error) {
+	for _, r := range rets {
+		if err := b.AddLabel(r.Label); err != nil {
+			return nil, err
+		}
+		b.AddStmt(bpf.Ret|bpf.K, uint32(r.Action))
+	}
+	insns, err := b.Instructions()
+	if err != nil {
+		return nil, fmt.Errorf("building the stub seccomp program: %w", err)
+	}
+	return insns, nil
+}

@@ -26,6 +26,9 @@ type addressSpace struct {
 	regions []*region
 	// free are the indexes of regions no thread uses.
 	free []int
+	// byTracer maps the host tid of a context's OS thread to its thread
+	// here (injector.go).
+	byTracer map[int32]*thread
 }
 
 // region is one stub thread's message page and signal stack.

@@ -90,11 +90,21 @@ type thread struct {
 	uc, info int
 	// fp and fpLen locate the frame's XSAVE area (0: none).
 	fp, fpLen int
+
+	// injector serves the context thread's mapping changes here once it
+	// has made injectorAfter through the master (injector.go);
+	// viaMaster counts those, noInjector says making one failed.
+	injector   *ptrace.StubThread
+	viaMaster  int
+	noInjector bool
 }
 
 // context is a platform.Context.
 type context struct {
 	p *Platform
+
+	// tid is the context's OS thread's host tid.
+	tid int32
 
 	// The following belong to the context's OS thread.
 	lastAS     *addressSpace
@@ -116,7 +126,7 @@ type context struct {
 }
 
 func newContext(p *Platform) *context {
-	c := &context{p: p, threads: make(map[*addressSpace]*thread), spin: spinPolicy{max: p.spin}, hostCPU: -1}
+	c := &context{p: p, tid: gettid(), threads: make(map[*addressSpace]*thread), spin: spinPolicy{max: p.spin}, hostCPU: -1}
 	c.runningFD.Store(-1)
 	return c
 }
@@ -138,6 +148,12 @@ func (c *context) threadFor(as *addressSpace) (*thread, error) {
 			return nil, err
 		}
 		c.threads[as] = t
+		as.mu.Lock()
+		if as.byTracer == nil {
+			as.byTracer = make(map[int32]*thread)
+		}
+		as.byTracer[c.tid] = t
+		as.mu.Unlock()
 		if c.hostCPU >= 0 {
 			pinThread(int(t.st.Tid()), c.hostCPU)
 		}
@@ -360,6 +376,7 @@ func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platf
 	}
 	stop, err := c.run(t, regs)
 	c.runningFD.Store(-1)
+	platform.Counts.Stops.Add(1)
 	return stop, err
 }
 
@@ -547,6 +564,16 @@ func (c *context) Interrupt() {
 
 // dropThread kills t and lets go of it.
 func (c *context) dropThread(t *thread) {
+	t.as.mu.Lock()
+	if t.as.byTracer[c.tid] == t {
+		delete(t.as.byTracer, c.tid)
+	}
+	t.as.mu.Unlock()
+	if t.injector != nil {
+		t.injector.Kill()
+		t.injector.Close()
+		t.injector = nil
+	}
 	t.st.Kill()
 	c.mu.Lock()
 	t.st.Close()
@@ -556,6 +583,22 @@ func (c *context) dropThread(t *thread) {
 	if c.lastThread == t {
 		c.lastAS, c.lastThread = nil, nil
 	}
+}
+
+var _ platform.RecyclableContext = (*context)(nil)
+
+// Recycle implements platform.RecyclableContext.Recycle: the context
+// keeps its stub threads, parked in the handler, for the next task of the
+// same address space started on this OS thread (kernel/hostthread.go),
+// whose first Switch then makes no stub thread (a master request, a
+// clone, a seize, the set-up injections and a detach on ptrace's side)
+// and whose exit kills none. The new task's Switch writes every register
+// into the parked frame; its FP state is set through SetFPState before.
+// An interrupt meant for the old task is forgotten; a SIGURG of it still
+// in flight is reported by the handler with pending clear and ignored.
+func (c *context) Recycle() bool {
+	c.pending.Store(false)
+	return true
 }
 
 // Release implements platform.Context.Release.
@@ -568,14 +611,7 @@ func (c *context) Release() {
 
 // fpThread returns the context's parked thread in pas.
 func (c *context) fpThread(pas platform.AddressSpace) (*thread, error) {
-	as, ok := pas.(*addressSpace)
-	if !ok {
-		return nil, fmt.Errorf("systrap: FP state of a foreign address space %T", pas)
-	}
-	if as == c.lastAS && c.lastThread != nil {
-		return c.lastThread, nil
-	}
-	return c.threadFor(as)
+	return ptrace.FPThread("systrap", pas, c.lastAS, c.lastThread, c.threadFor)
 }
 
 // FPState implements platform.FPStateContext.FPState: the XSAVE area of

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 )
 
 // TestStubCodeGenerated rebuilds stubcode.go from src/stub.S with
@@ -48,6 +50,9 @@ func TestEscapeProgramOffsets(t *testing.T) {
 		fmt.Sprintf("rt_sigreturn syscall\", %#x}", stubSigreturnReturn-2),
 		fmt.Sprintf("bootstrap syscall\", %#x}", stubBootstrap),
 		fmt.Sprintf("others[] = {%#x, %#x}", stubHandler, stubRestorer),
+		fmt.Sprintf("#define SYSTRAP_CODE (STUB_BASE + %#x)", ptrace.StubVariantCodeOffset),
+		fmt.Sprintf("#define STUB_BATCH (STUB_BASE + %#x)", ptrace.StubBatchLoop-ptrace.StubBase),
+		fmt.Sprintf("#define STUB_BATCH_SYSCALL (STUB_BASE + %#x)", ptrace.StubBatchReturn-2-ptrace.StubBase),
 	} {
 		want = strings.Replace(want, "{0x0,", "{0x0,", 1)
 		if !strings.Contains(string(src), want) {

@@ -18,12 +18,13 @@
 //
 // # Memory layout of a stub
 //
-//	0x7fff00000000           MaxUserAddress (the application's range ends)
+//	0x7fff00000000           MaxUserAddress (the application's range ends);
+//	                         ptrace's batch page (read-only)
 //	0x7fff7ffff000           the zygote's setup page (signal actions)
 //	0x7fff80000000 + n*64K   region n: message page, then 60 KiB of
 //	                         alternate signal stack (one per stub thread)
 //	0x7fffff000000           the stub page: ptrace's injection code at
-//	                         +0xc0, this package's code at +0x100
+//	                         +0xc0, this package's code at +0x180
 //
 // Each region is 16 pages of the sentry's memory file, mapped shared in
 // the stub and seen by the sentry through memfile.Slice: both sides read
@@ -74,7 +75,8 @@
 // The stub's seccomp filter (stubFilter, in every stub) allows: any
 // syscall from the ptrace injection address (only ever reached by the
 // ptrace platform's injections: in systrap's own threads the second
-// filter traps it); futex from the handler's one syscall instruction, with
+// filter traps it); mmap(MAP_SHARED|MAP_FIXED) and munmap from the
+// ptrace platform's batch loop (likewise trapped in systrap's threads); futex from the handler's one syscall instruction, with
 // FUTEX_WAIT or FUTEX_WAKE (shared) on an address in the regions;
 // arch_prctl(ARCH_SET_FS or ARCH_SET_GS) from the handler's other one;
 // rt_sigreturn from the restorer's. Everything else, including every 32-bit syscall and the
@@ -279,6 +281,7 @@ func stubFilter() ([]bpf.Instruction, error) {
 		archFS  = "archFS"
 		sigret  = "sigret"
 		inStubs = "inStubs"
+		batch   = "batch"
 	)
 	b := bpf.NewProgramBuilder()
 	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataArch)
@@ -292,6 +295,7 @@ func stubFilter() ([]bpf.Instruction, error) {
 	}
 	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataIPLow)
 	b.AddJumpTrueLabel(bpf.Jmp|bpf.Jeq|bpf.K, lo(ptrace.StubInjectReturn), allow, 0)
+	b.AddJumpTrueLabel(bpf.Jmp|bpf.Jeq|bpf.K, lo(ptrace.StubBatchReturn), batch, 0)
 	b.AddJumpTrueLabel(bpf.Jmp|bpf.Jeq|bpf.K, lo(stubCodeBase+stubFutexReturn), futex, 0)
 	b.AddJumpTrueLabel(bpf.Jmp|bpf.Jeq|bpf.K, lo(stubCodeBase+stubArchPrctlReturn), archFS, 0)
 	b.AddJumpLabels(bpf.Jmp|bpf.Jeq|bpf.K, lo(stubCodeBase+stubSigreturnReturn), sigret, trap)
@@ -330,28 +334,22 @@ func stubFilter() ([]bpf.Instruction, error) {
 	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataNR)
 	b.AddJumpLabels(bpf.Jmp|bpf.Jeq|bpf.K, unix.SYS_RT_SIGRETURN, allow, trap)
 
-	for _, l := range []struct {
-		name string
-		ret  uint32
-	}{
-		{allow, uint32(linux.SECCOMP_RET_ALLOW)},
-		{trap, uint32(linux.SECCOMP_RET_TRAP)},
-	} {
-		if err := b.AddLabel(l.name); err != nil {
-			return nil, err
-		}
-		b.AddStmt(bpf.Ret|bpf.K, l.ret)
+	// mmap and munmap from ptrace's batch loop (in systrap's own
+	// threads the second filter traps them).
+	if err := ptrace.AddBatchRule(b, batch, allow, trap); err != nil {
+		return nil, err
 	}
-	insns, err := b.Instructions()
-	if err != nil {
-		return nil, fmt.Errorf("building the stub seccomp program: %w", err)
-	}
-	return insns, nil
+
+	return ptrace.FinishFilter(b, []ptrace.FilterReturn{
+		{Label: allow, Action: linux.SECCOMP_RET_ALLOW},
+		{Label: trap, Action: linux.SECCOMP_RET_TRAP},
+	})
 }
 
 // threadFilter returns the second seccomp program of each of systrap's
-// stub threads: it traps syscalls from the ptrace injection address,
-// which the stub filter allows for the stub process's sake.
+// stub threads: it traps syscalls from the ptrace injection address and
+// from its batch loop, which the stub filter allows for the stub
+// process's sake.
 func threadFilter() ([]bpf.Instruction, error) {
 	b := bpf.NewProgramBuilder()
 	const (
@@ -361,16 +359,12 @@ func threadFilter() ([]bpf.Instruction, error) {
 	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataIPHigh)
 	b.AddJumpFalseLabel(bpf.Jmp|bpf.Jeq|bpf.K, hi(ptrace.StubInjectReturn), 0, allow)
 	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataIPLow)
-	b.AddJumpLabels(bpf.Jmp|bpf.Jeq|bpf.K, lo(ptrace.StubInjectReturn), trap, allow)
-	if err := b.AddLabel(allow); err != nil {
-		return nil, err
-	}
-	b.AddStmt(bpf.Ret|bpf.K, uint32(linux.SECCOMP_RET_ALLOW))
-	if err := b.AddLabel(trap); err != nil {
-		return nil, err
-	}
-	b.AddStmt(bpf.Ret|bpf.K, uint32(linux.SECCOMP_RET_TRAP))
-	return b.Instructions()
+	b.AddJumpTrueLabel(bpf.Jmp|bpf.Jeq|bpf.K, lo(ptrace.StubInjectReturn), trap, 0)
+	b.AddJumpLabels(bpf.Jmp|bpf.Jeq|bpf.K, lo(ptrace.StubBatchReturn), trap, allow)
+	return ptrace.FinishFilter(b, []ptrace.FilterReturn{
+		{Label: allow, Action: linux.SECCOMP_RET_ALLOW},
+		{Label: trap, Action: linux.SECCOMP_RET_TRAP},
+	})
 }
 
 // Name implements platform.Platform.Name.

@@ -3,11 +3,15 @@ package systrap
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/platform/platformtest"
+	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -41,10 +45,17 @@ func TestStubDeath(t *testing.T) {
 	regs := e.LoadCode(platformtest.InsnJmpSelf)
 	c := e.Ctx.(*context)
 	go func() {
-		time.Sleep(20 * time.Millisecond)
-		for _, th := range c.threads {
-			unix.Kill(int(th.st.Tid()), unix.SIGKILL)
+		// The running thread's pidfd, signalled under c.mu as
+		// Interrupt does (c.threads belongs to the Switch's thread).
+		for c.runningFD.Load() < 0 {
+			time.Sleep(time.Millisecond)
 		}
+		time.Sleep(20 * time.Millisecond)
+		c.mu.Lock()
+		if fd := c.runningFD.Load(); fd >= 0 {
+			unix.PidfdSendSignal(int(fd), unix.SIGKILL, nil, 0)
+		}
+		c.mu.Unlock()
 	}()
 	if _, err := e.Ctx.Switch(e.AS, &regs); !errors.Is(err, platform.ErrContextDead) {
 		t.Fatalf("Switch with its stub thread killed: %v, want ErrContextDead", err)
@@ -57,14 +68,27 @@ func TestStubDeath(t *testing.T) {
 // syscall argument registers). Each is reported as a fault, never an
 // interrupt or a host error, and the context stays usable.
 func TestStubCodeEscapes(t *testing.T) {
+	const (
+		batchLoop = 1 << 20 // stands for ptrace's batch loop
+		forged    = 0x600000
+	)
 	e := platformtest.NewEnv(t, newPlatform)
 	for _, target := range []uint64{
 		stubFutexReturn - 2, stubArchPrctlReturn - 2, stubSigreturnReturn - 2, stubBootstrap,
-		stubHandler, stubRestorer,
+		stubHandler, stubRestorer, batchLoop,
 	} {
 		addr := stubCodeBase + target
+		if target == batchLoop {
+			addr = ptrace.StubBatchLoop
+		}
 		regs := e.LoadCode(platformtest.Cat(platformtest.MovabsRax(addr), []byte{0xff, 0xe0})) // jmp *%rax
 		regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8 = 0x10000, 0x1000, 7, 1, 0
+		// For the batch loop: one entry, an mmap(MAP_SHARED|MAP_FIXED)
+		// of the memory file's first page at forged, which the stub
+		// filter allows from the loop for the stub process; the thread
+		// filter must trap it.
+		regs.R12, regs.R13 = platformtest.DataAddr, 1
+		e.MapBytes(platformtest.DataAddr, le64s(unix.SYS_MMAP, forged, 0x1000, 7, unix.MAP_SHARED|unix.MAP_FIXED, 0, 0), hostarch.Read)
 		stop, err := e.Ctx.Switch(e.AS, &regs)
 		if err != nil {
 			t.Fatalf("jump to %#x: %v", addr, err)
@@ -76,4 +100,82 @@ func TestStubCodeEscapes(t *testing.T) {
 		r := e.LoadCode(platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall))
 		platformtest.WantSyscall(t, e.SwitchTo(&r), &r, unix.SYS_GETPID)
 	}
+	// Nothing got mapped at forged.
+	r := e.LoadCode(platformtest.LoadRbx(forged))
+	if stop := e.SwitchTo(&r); stop.Kind != platform.StopFault || stop.Addr != forged {
+		t.Errorf("read of %#x after the jumps: %+v rbx %#x, want a fault there", forged, stop, r.Rbx)
+	}
+}
+
+func le64s(vs ...uint64) []byte {
+	var b []byte
+	for _, v := range vs {
+		b = binary.LittleEndian.AppendUint64(b, v)
+	}
+	return b
+}
+
+// TestRecycledStubKeepsNoRegions: a stub recycled from a released address
+// space (ptrace's pool) keeps none of the released one's regions mapped:
+// their memory-file pages went back to the allocator, and the next
+// program, running in the same host process, could otherwise reach
+// whatever they hold next at their old addresses.
+func TestRecycledStubKeepsNoRegions(t *testing.T) {
+	e := platformtest.NewEnv(t, newPlatform)
+	p := e.P.(*Platform)
+	as1, err := p.NewAddressSpace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := as1.(*addressSpace).HostPID()
+	// Two stub threads, two regions.
+	for i := 0; i < 2; i++ {
+		<-platformtest.OnThread(func() {
+			c := newContext(p)
+			if _, err := c.threadFor(as1.(*addressSpace)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	if n := regionBytes(t, pid); n < 2*regionSize {
+		t.Fatalf("%#x bytes mapped in the stub's regions, want 2 regions' or more", n)
+	}
+	as1.Release()
+	var others []platform.AddressSpace
+	defer func() {
+		for _, as := range others {
+			as.Release()
+		}
+	}()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		as2, err := p.NewAddressSpace()
+		if err != nil {
+			t.Fatal(err)
+		}
+		others = append(others, as2)
+		if as2.(*addressSpace).HostPID() != pid {
+			continue // the recycling is not done yet: a fresh stub
+		}
+		if n := regionBytes(t, pid); n != 0 {
+			t.Fatalf("the recycled stub %d still maps %#x bytes of regions", pid, n)
+		}
+		return
+	}
+	t.Skipf("stub %d was not recycled within 30s; nothing to check", pid)
+}
+
+// regionBytes counts the bytes stub pid maps in the regions' range.
+func regionBytes(t *testing.T, pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, l := range strings.Split(string(b), "\n") {
+		var start, end uint64
+		if _, err := fmt.Sscanf(l, "%x-%x", &start, &end); err == nil && start >= regionsBase && start < ptrace.StubScratch {
+			n += end - start
+		}
+	}
+	return n
 }

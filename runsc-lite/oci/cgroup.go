@@ -1,10 +1,18 @@
 package oci
 
-// The sentry's host cgroup: what runc does for a container's processes,
-// done for the sentry that runs them. The sandbox's own limits (its
-// memory, CPUs, task limit) are enforced inside by the sentry; the host
-// cgroup bounds the sentry process itself and is where podman and
-// containerd read a container's usage.
+// The host cgroups of a sandbox's first container: what runc does for a
+// container's processes, done for the host processes that stand for it.
+// The stand-in (standin.go) goes in the config's cgroup (cgroupsPath),
+// whose limits are exactly the config's: it is the container's process to
+// the outside, and runtime-tools and the engines read that cgroup. The
+// sentry goes in a sibling cgroup, the config's path with "@sentry"
+// appended (no container ID has an @), with the same memory and CPU limits
+// plus room for the sentry's own host tasks and memory: the sandbox's own
+// limits (its memory, CPUs, task limit) are enforced inside by the
+// sentry, and the sibling bounds the sentry process itself. Both are made
+// at create and removed at delete. What reads them: `events --stats` asks
+// the sentry (the sandbox's usage and the container's pids); an engine
+// that reads cgroupsPath itself (podman stats) sees the stand-in's.
 
 import (
 	"errors"
@@ -13,8 +21,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // cgroupRoot is where the host's cgroup hierarchies are mounted.
@@ -30,8 +40,9 @@ const sentryMemoryHeadroom = 64 << 20
 // sentry that traces it, per sandbox thread a stub thread. A pids.max of
 // exactly linux.resources.pids.limit would let the host refuse the Go
 // runtime a thread, which ends the sentry ("failed to create new OS
-// thread"), long before the sandbox reached its limit: the host cgroup
-// gets sentryPidsMax(limit), and the limit itself is enforced inside
+// thread"), long before the sandbox reached its limit: the sentry's
+// cgroup gets sentryPidsMax(limit), the config's (the stand-in's) the
+// limit, and the limit itself is enforced inside
 // (container.Spec.PidsLimit), where each sandbox task counts once.
 const (
 	sentryPidsPerTask = 2
@@ -102,12 +113,26 @@ func expandSlice(slice string) (string, error) {
 	return path, nil
 }
 
-// placeCgroup makes the cgroup path (cgroupPath's) in every hierarchy,
-// writes r's limits for the sentry and moves pid into it. It returns the
+// sentryCgroup is the sentry's cgroup beside the container's cgroup path.
+func sentryCgroup(path string) string {
+	return filepath.Clean(path) + "@sentry"
+}
+
+// placeCgroup makes the cgroup path in every hierarchy, writes r's limits
+// and moves pid into it: the limits exactly for the stand-in, with the
+// sentry's headroom (memory, host tasks) when sentry is set. It returns the
 // directories it made (for removeCgroups) and the limits it could not
 // set, as warnings: a host whose cgroups the runtime may not change still
 // runs the container, bounded inside the sandbox.
-func placeCgroup(path string, r *specs.LinuxResources, pid int) (made []string, warn []string) {
+func placeCgroup(path string, r *specs.LinuxResources, pid int, sentry bool) (made []string, warn []string) {
+	pidsMax := pidsLimit(r)
+	mem := memLimit(r)
+	if sentry && pidsMax > 0 {
+		pidsMax = sentryPidsMax(pidsMax)
+	}
+	if sentry && mem > 0 {
+		mem += sentryMemoryHeadroom
+	}
 	type dirLimits struct {
 		dir    string
 		limits [][2]string
@@ -116,11 +141,11 @@ func placeCgroup(path string, r *specs.LinuxResources, pid int) (made []string, 
 	if _, err := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers")); err == nil {
 		// cgroup v2.
 		d := dirLimits{dir: join(cgroupRoot, path, "")}
-		if m := memLimit(r); m > 0 {
-			d.limits = append(d.limits, [2]string{"memory.max", strconv.FormatInt(m, 10)})
+		if mem > 0 {
+			d.limits = append(d.limits, [2]string{"memory.max", strconv.FormatInt(mem, 10)})
 		}
-		if p := pidsLimit(r); p > 0 {
-			d.limits = append(d.limits, [2]string{"pids.max", strconv.FormatInt(sentryPidsMax(p), 10)})
+		if pidsMax > 0 {
+			d.limits = append(d.limits, [2]string{"pids.max", strconv.FormatInt(pidsMax, 10)})
 		}
 		if c := cpuOf(r); c != nil {
 			if c.Quota != nil && *c.Quota > 0 {
@@ -143,12 +168,12 @@ func placeCgroup(path string, r *specs.LinuxResources, pid int) (made []string, 
 			d := dirLimits{dir: join(base, path, ctrl)}
 			switch ctrl {
 			case "pids":
-				if p := pidsLimit(r); p > 0 {
-					d.limits = append(d.limits, [2]string{"pids.max", strconv.FormatInt(sentryPidsMax(p), 10)})
+				if pidsMax > 0 {
+					d.limits = append(d.limits, [2]string{"pids.max", strconv.FormatInt(pidsMax, 10)})
 				}
 			case "memory":
-				if m := memLimit(r); m > 0 {
-					d.limits = append(d.limits, [2]string{"memory.limit_in_bytes", strconv.FormatInt(m, 10)})
+				if mem > 0 {
+					d.limits = append(d.limits, [2]string{"memory.limit_in_bytes", strconv.FormatInt(mem, 10)})
 				}
 			case "cpu":
 				if c := cpuOf(r); c != nil && c.Quota != nil && *c.Quota > 0 {
@@ -186,7 +211,7 @@ func placeCgroup(path string, r *specs.LinuxResources, pid int) (made []string, 
 			}
 		}
 		if err := os.WriteFile(filepath.Join(d.dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-			warn = append(warn, fmt.Sprintf("host cgroup %s: moving the sentry in: %v", d.dir, err))
+			warn = append(warn, fmt.Sprintf("host cgroup %s: moving process %d in: %v", d.dir, pid, err))
 		}
 	}
 	return made, warn
@@ -258,18 +283,27 @@ func readParent(dir, file string) string {
 }
 
 // removeCgroups removes the cgroup directories made, deepest first; ones
-// still in use stay.
+// still in use stay. A process whose thread group leader has exited (a
+// zombie: stopped, to State.alive) may still have threads leaving its
+// cgroups, which are busy (EBUSY) until they are gone: a busy directory
+// is tried again for up to a second.
 func removeCgroups(made []string) {
 	for i := len(made) - 1; i >= 0; i-- {
-		os.Remove(made[i])
+		for try := 0; try < 200; try++ {
+			if err := unix.Rmdir(made[i]); err != unix.EBUSY {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 }
 
+// memLimit is linux.resources.memory.limit (0: none).
 func memLimit(r *specs.LinuxResources) int64 {
 	if r == nil || r.Memory == nil || r.Memory.Limit == nil || *r.Memory.Limit <= 0 {
 		return 0
 	}
-	return *r.Memory.Limit + sentryMemoryHeadroom
+	return *r.Memory.Limit
 }
 
 // pidsLimit is linux.resources.pids.limit (0: none).

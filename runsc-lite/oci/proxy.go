@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc-lite/runsc-lite/sentry/container"
@@ -141,7 +142,7 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 			// containerd shim reads exec's output until it ends).
 			stdio = nil
 		}
-		pid, err := startProxy(sd, req, stdio, extra)
+		pid, err := startProxy(sd, req, stdio, extra, nil)
 		if err != nil {
 			return -1, err
 		}
@@ -257,10 +258,10 @@ type proxyConfig struct {
 
 // startProxy starts a proxy for req on sandbox directory sd's socket,
 // with stdio as its standard descriptors (nil: /dev/null) and extra as
-// the descriptors req passes beyond them. It returns the proxy's PID once
-// the sandbox has the process running (exec) or the session is open
-// (wait).
-func startProxy(sd *dir, req control.Request, stdio []*os.File, extra []*os.File) (int, error) {
+// the descriptors req passes beyond them; start, if not nil, starts it
+// (a stand-in's namespaces). It returns the proxy's PID once the sandbox
+// has the process running (exec) or the session is open (wait).
+func startProxy(sd *dir, req control.Request, stdio []*os.File, extra []*os.File, start func(*exec.Cmd) error) (int, error) {
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
 		return 0, err
@@ -272,7 +273,9 @@ func startProxy(sd *dir, req control.Request, stdio []*os.File, extra []*os.File
 		return 0, err
 	}
 	defer statusR.Close()
-	dfd, err := unix.FcntlInt(uintptr(sd.fd), unix.F_DUPFD_CLOEXEC, 0)
+	// A descriptor of its own for the directory, not a duplicate: one
+	// would share the directory's lock, which the caller may hold.
+	dfd, err := unix.Openat(sd.fd, ".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		cfgW.Close()
 		statusW.Close()
@@ -295,7 +298,13 @@ func startProxy(sd *dir, req control.Request, stdio []*os.File, extra []*os.File
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio[0], stdio[1], stdio[2]
 	cmd.ExtraFiles = append([]*os.File{cfgR, statusW, dirFile}, extra...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = cmd.Start()
+	// It waits: one P keeps its Go runtime to a few threads (a
+	// stand-in counts them in the container's pids.max).
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	if start == nil {
+		start = (*exec.Cmd).Start
+	}
+	err = start(cmd)
 	statusW.Close()
 	if err != nil {
 		cfgW.Close()
@@ -366,9 +375,20 @@ func RunProxy() {
 			files = append(files, os.NewFile(uintptr(next), "console"))
 		}
 	}
-	cl := control.Client{Path: "/proc/self/fd/" + strconv.Itoa(proxyDirFD) + "/" + socketFile}
+	// The socket by a name relative to the state directory, its working
+	// directory: a stand-in's mount namespace may have no /proc of the
+	// host's.
+	if err := unix.Fchdir(proxyDirFD); err != nil {
+		report("proxy: " + err.Error())
+		os.Exit(1)
+	}
+	cl := control.Client{Path: socketFile}
 	exit, err := runSession(cl, cfg.Request, files, func(int32) error {
 		report("ok")
+		// From here it waits, for as long as the process runs: once
+		// that is a while, it gives back what its start touched (a
+		// process that ends at once would only pay for it).
+		time.AfterFunc(time.Second, sandbox.ReleaseStartupMemory)
 		return nil
 	})
 	if err != nil {
@@ -381,11 +401,17 @@ func RunProxy() {
 		if errors.Is(err, control.ErrUnreachable) {
 			// The sandbox died under the process.
 			sandbox.ExitLike(process.KilledBy(int(unix.SIGKILL)))
+			os.Exit(128 + int(unix.SIGKILL))
 		}
 		os.Exit(1)
 	}
 	if exit.Signal != 0 {
 		sandbox.ExitLike(process.KilledBy(exit.Signal))
+		// Still here: the proxy is the init of its PID namespace (a
+		// stand-in's new one), which no signal of its own kills. It
+		// ends with the status conmon and the containerd shim report
+		// for a death by that signal; runtime kill's SIGKILL kills it
+		// from outside (Runtime.signal).
 		os.Exit(128 + exit.Signal)
 	}
 	os.Exit(exit.Code)

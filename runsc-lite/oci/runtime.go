@@ -7,10 +7,12 @@
 // their control channel (package control).
 //
 // A container that owns a sandbox is run by a sentry process of its own:
-// its state's pid is the sentry's, which lives as long as the container's
-// init and exits as it did. A container that joins a sandbox (a
-// Kubernetes pod's, by the CRI annotations) runs in that sandbox's
-// sentry; its pid is a waiter process (proxy.go) that lives as long as
+// its state's pid is a stand-in (standin.go), a small host process in the
+// config's namespaces and cgroup that lives as long as the container's
+// init and exits as it did; the sentry keeps its own confinement
+// namespaces and a cgroup beside the config's. A container that joins a
+// sandbox (a Kubernetes pod's, by the CRI annotations) runs in that
+// sandbox's sentry; its pid is a waiter process (proxy.go) that lives as long as
 // its init and exits as it did, as does the pid of a detached exec.
 //
 // Locking: each operation that changes a container holds its state
@@ -247,14 +249,16 @@ func joins(annotations map[string]string) (string, bool) {
 	return id, id != ""
 }
 
-// abortCreate undoes a failed create: the sentry or waiter is killed and
-// reaped, the cgroups and the state directory removed.
+// abortCreate undoes a failed create: the sentry and the stand-in or
+// waiter are killed and reaped, the cgroups and the state directory
+// removed.
 func (r *Runtime) abortCreate(d *dir, c *Created) {
 	st := c.State
 	if c.Sentry != nil {
 		c.Sentry.Signal(unix.SIGKILL)
 		c.Sentry.Wait()
-	} else if st.Pid > 0 && st.alive() {
+	}
+	if st.Pid > 0 && st.alive() {
 		unix.Kill(st.Pid, unix.SIGKILL)
 		var ws unix.WaitStatus
 		unix.Wait4(st.Pid, &ws, 0, nil)
@@ -274,6 +278,14 @@ func (r *Runtime) abortCreate(d *dir, c *Created) {
 // startSandbox starts a sentry for the container, created and waiting
 // for start; console, if not nil, is the replica of init's terminal.
 func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandbox, preserved []*os.File, console *os.File, foreground bool) error {
+	si, warns, err := newStandIn(sb)
+	if err != nil {
+		return err
+	}
+	defer si.close()
+	for _, w := range warns {
+		r.Log.Warn(w)
+	}
 	cfg := boot.Config{
 		Container:   *cs,
 		Platform:    r.Sentry.Platform,
@@ -336,6 +348,10 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 	if err != nil {
 		return err
 	}
+	// Nothing asks for a host cgroup: the sentry and the stand-in stay
+	// in their caller's (making and removing one costs tens of
+	// milliseconds on cgroup v1).
+	hostCgroup := sb.CgroupsPath != "" || limits(sb.Resources)
 	// The sentry's log: its level, and its file when it has one.
 	cfg.Log = logrus.New()
 	cfg.Log.SetLevel(r.Sentry.LogLevel)
@@ -356,14 +372,11 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 		NetNS:       netns,
 		HostNetwork: network == boot.NetworkHost,
 		Started: func(pid int) error {
-			if sb.CgroupsPath == "" && !limits(sb.Resources) {
-				// Nothing asks for a host cgroup: the sentry stays
-				// in its caller's (making and removing one costs
-				// tens of milliseconds on cgroup v1).
+			if !hostCgroup {
 				return nil
 			}
-			made, warns := placeCgroup(cgPath, sb.Resources, pid)
-			c.State.Cgroups = made
+			made, warns := placeCgroup(sentryCgroup(cgPath), sb.Resources, pid, true)
+			c.State.Cgroups = append(c.State.Cgroups, made...)
 			for _, w := range warns {
 				r.Log.Warn(w)
 			}
@@ -381,8 +394,24 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 		return err
 	}
 	c.Sentry = p
-	c.State.Pid = p.Pid()
-	c.State.PidStart = processStart(p.Pid())
+	c.State.SentryPid = p.Pid()
+	c.State.SentryStart = processStart(p.Pid())
+	// The stand-in, while the sentry boots: its wait session waits in
+	// the control socket's backlog until the sentry serves it, once
+	// the container is built.
+	pid, err := startProxy(d, control.Request{Op: control.OpWait, Container: c.State.ID, KillOnClose: true}, nil, nil, si.start)
+	if err != nil {
+		return fmt.Errorf("the container's host process: %w", err)
+	}
+	c.State.Pid = pid
+	c.State.PidStart = processStart(pid)
+	if hostCgroup {
+		made, warns := placeCgroup(cgPath, sb.Resources, pid, false)
+		c.State.Cgroups = append(c.State.Cgroups, made...)
+		for _, w := range warns {
+			r.Log.Warn(w)
+		}
+	}
 	// The sentry reports "started" once the container is built (its
 	// init created, not running), or why it could not build it.
 	if err := p.Started(); err != nil {
@@ -461,7 +490,7 @@ func (r *Runtime) join(d *dir, c *Created, cs *container.Spec, sandboxID string,
 	if _, err := cl.Call(control.Request{Op: control.OpCreate, Container: cs.ID, Spec: cs, Stdio: stdio, Console: console != nil}, append(files, dirs...)...); err != nil {
 		return err
 	}
-	pid, err := startProxy(sd, control.Request{Op: control.OpWait, Container: cs.ID}, nil, nil)
+	pid, err := startProxy(sd, control.Request{Op: control.OpWait, Container: cs.ID}, nil, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -680,9 +709,17 @@ func (r *Runtime) signal(d *dir, st *State, sig int, all bool) error {
 	cl, done := r.client(d, st)
 	defer done()
 	_, err := cl.Call(control.Request{Op: control.OpSignal, Container: st.ID, Signal: sig, All: all})
+	if err == nil && st.Sandbox == st.ID && sig == int(unix.SIGKILL) && st.alive() {
+		// A stand-in that is the init of a PID namespace of its own
+		// cannot die of the signal that killed the container's init;
+		// SIGKILL from here, an ancestor namespace, kills it as it
+		// kills runc's init.
+		unix.Kill(st.Pid, unix.SIGKILL)
+	}
 	if errors.Is(err, control.ErrUnreachable) {
-		if st.Sandbox == st.ID && sig == int(unix.SIGKILL) && st.alive() {
-			return unix.Kill(st.Pid, unix.SIGKILL)
+		if st.Sandbox == st.ID && sig == int(unix.SIGKILL) && st.sentryAlive() {
+			// The stand-in ends with the sentry's session.
+			return unix.Kill(st.SentryPid, unix.SIGKILL)
 		}
 		return ErrNotRunning
 	}
@@ -765,12 +802,16 @@ func (r *Runtime) waitStopped(d *dir, st *State, timeout time.Duration) bool {
 func (r *Runtime) destroy(d *dir, st *State) error {
 	if st.Sandbox == st.ID {
 		// The sandbox goes with its first container; a sentry still
-		// shutting down is killed.
+		// shutting down is killed, and a stand-in that outlived it
+		// (it exits once the session ends).
+		if st.sentryAlive() {
+			unix.Kill(st.SentryPid, unix.SIGKILL)
+		}
 		if st.alive() {
 			unix.Kill(st.Pid, unix.SIGKILL)
-			for i := 0; i < 500 && st.alive(); i++ {
-				time.Sleep(10 * time.Millisecond)
-			}
+		}
+		for i := 0; i < 500 && (st.alive() || st.sentryAlive()); i++ {
+			time.Sleep(10 * time.Millisecond)
 		}
 	} else {
 		cl, done := r.client(d, st)
@@ -927,14 +968,14 @@ func (r *Runtime) Processes(id string) ([]control.Process, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	sentry := st.Pid
+	sentry := st.SentryPid
 	if st.Sandbox != st.ID {
 		sd, sst, err := r.open(st.Sandbox)
 		if err != nil {
 			return nil, 0, err
 		}
 		sd.close()
-		sentry = sst.Pid
+		sentry = sst.SentryPid
 	}
 	hostPIDs(sentry, resp.Processes)
 	return resp.Processes, sentry, nil

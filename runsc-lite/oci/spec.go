@@ -247,6 +247,10 @@ type Sandbox struct {
 	CgroupsPath string
 	// Resources are the host cgroup's limits.
 	Resources *specs.LinuxResources
+	// Namespaces, UIDMappings and GIDMappings are the config's: the
+	// stand-in process lives in those namespaces (standin.go).
+	Namespaces               []specs.LinuxNamespace
+	UIDMappings, GIDMappings []specs.LinuxIDMapping
 }
 
 // Convert turns spec (of the bundle in dir) into container id's spec and
@@ -338,6 +342,7 @@ func Convert(spec *specs.Spec, dir, id string) (container.Spec, Sandbox, []strin
 			cs.PidsLimit = int(*r.Pids.Limit)
 		}
 	}
+	sb.Namespaces, sb.UIDMappings, sb.GIDMappings = l.Namespaces, l.UIDMappings, l.GIDMappings
 	netns := false
 	for _, ns := range l.Namespaces {
 		if ns.Type == specs.NetworkNamespace {

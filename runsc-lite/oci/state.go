@@ -43,12 +43,16 @@ type State struct {
 	OCIVersion string `json:"ociVersion"`
 	ID         string `json:"id"`
 	// Pid is the host process that lives as long as the container's
-	// init: the sentry for the container that owns a sandbox, a
-	// waiter process for one that joined another's.
+	// init: the stand-in for the container that owns a sandbox
+	// (standin.go), a waiter process for one that joined another's.
 	Pid int `json:"pid"`
 	// PidStart is Pid's start time (/proc/PID/stat), to tell it from
 	// a later process that reused the PID.
 	PidStart uint64 `json:"pidStart"`
+	// SentryPid and SentryStart are the sentry's, for the container
+	// that owns a sandbox.
+	SentryPid   int    `json:"sentryPid,omitempty"`
+	SentryStart uint64 `json:"sentryStart,omitempty"`
 	// Status is the last status a lifecycle call recorded; the live
 	// status comes from the sentry (Container.Status).
 	Status      specs.ContainerState `json:"status"`
@@ -61,7 +65,8 @@ type State struct {
 	Sandbox string `json:"sandbox"`
 	// Hooks are the config's hooks, for start and delete.
 	Hooks *specs.Hooks `json:"hooks,omitempty"`
-	// Cgroups are the host cgroup directories made for the sentry.
+	// Cgroups are the host cgroup directories made for the stand-in
+	// and the sentry.
 	Cgroups []string `json:"cgroups,omitempty"`
 	// NetworkAtStart says the sandbox's network namespace is the
 	// sentry's own, new one, whose interfaces (a hook's) start hands
@@ -226,6 +231,12 @@ func processStart(pid int) uint64 {
 // alive reports whether st's process is still the one it recorded.
 func (st *State) alive() bool {
 	return st.Pid > 0 && processStart(st.Pid) == st.PidStart
+}
+
+// sentryAlive reports whether st's sentry (of a container that owns a
+// sandbox) is still the process it recorded.
+func (st *State) sentryAlive() bool {
+	return st.SentryPid > 0 && processStart(st.SentryPid) == st.SentryStart
 }
 
 // writePidFile writes pid to path atomically, as runc does.

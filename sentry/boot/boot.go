@@ -253,6 +253,11 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, err
 	}
 	defer plat.Release()
+	// RUNSC_LITE_PLATFORM_COUNTS=1: the platform's host round trips, on
+	// stderr at exit (a measurement aid: bench/roundtrips.sh).
+	if os.Getenv("RUNSC_LITE_PLATFORM_COUNTS") == "1" {
+		defer func() { fmt.Fprintf(os.Stderr, "runsc-lite: platform round trips: %s\n", &platform.Counts) }()
+	}
 	if cfg.PlatformStarted != nil {
 		cfg.PlatformStarted(plat.Name(), platWhy)
 	}

@@ -76,6 +76,12 @@ type Request struct {
 	// (net.PrepareTakeOver). Their AF_PACKET sockets are the
 	// descriptors passed, in order.
 	Links []net.TakenLink `json:"links,omitempty"`
+	// KillOnClose, for OpWait, kills the container (every process,
+	// SIGKILL) if the session's client goes away before its init has
+	// exited: the client is the container's stand-in, the host process
+	// the engines know as the container's, and killing it ends the
+	// container as killing runc's init does.
+	KillOnClose bool `json:"killOnClose,omitempty"`
 }
 
 // Response is the answer to a Request.

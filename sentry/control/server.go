@@ -104,6 +104,22 @@ func (s *Server) serve(c *conn) {
 			c.write(Response{Error: err.Error()})
 			return
 		}
+		if req.KillOnClose {
+			done := make(chan struct{})
+			defer close(done)
+			go func() {
+				// The client sends nothing more: a read ends
+				// when it goes away (or when this call closes
+				// the connection, after done).
+				var more Request
+				c.read(&more)
+				select {
+				case <-done:
+				default:
+					ct.Signal(int(unix.SIGKILL), true)
+				}
+			}()
+		}
 		c.write(Response{Exit: exitOf(ct.Wait())})
 		return
 	case OpCreate:

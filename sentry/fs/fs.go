@@ -343,8 +343,18 @@ type Waitable interface {
 	// Watch calls fn, from any goroutine and with no lock of the file
 	// held, whenever the events of mask may have changed, until the
 	// returned cancel is called. fn must not block.
-	Watch(mask uint32, fn func()) (cancel func())
+	Watch(mask uint32, fn WatchFunc) (cancel func())
 }
+
+// WatchFunc is a Waitable's watch callback. waker is the task whose
+// syscall changed the events when that task is about to block or return
+// to its program (a writer that will wait for the answer: Linux's _sync
+// wake-ups, as sock_def_readable and pipe_write make); a waiter woken on
+// its behalf may be woken synchronously (kernel.WaitQueue.NotifyAllSync),
+// to take the waker's CPU when it lets it go. waker is nil for every
+// other change (timers, the host, the network stack, sentry-internal
+// calls).
+type WatchFunc func(waker *kernel.Task)
 
 // PipeSizer is a pipe (F_GETPIPE_SZ / F_SETPIPE_SZ).
 type PipeSizer interface {

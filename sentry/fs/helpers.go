@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/runsc-lite/runsc-lite/kernel"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 )
@@ -151,11 +152,11 @@ type Notifier struct {
 
 type watcher struct {
 	mask uint32
-	fn   func()
+	fn   WatchFunc
 }
 
 // Watch registers fn for the events of mask (see Waitable.Watch).
-func (n *Notifier) Watch(mask uint32, fn func()) (cancel func()) {
+func (n *Notifier) Watch(mask uint32, fn WatchFunc) (cancel func()) {
 	n.mu.Lock()
 	if n.watchers == nil {
 		n.watchers = make(map[int]watcher)
@@ -172,13 +173,21 @@ func (n *Notifier) Watch(mask uint32, fn func()) (cancel func()) {
 }
 
 // Notify calls the watchers interested in events. It never blocks.
-func (n *Notifier) Notify(events uint32) {
+func (n *Notifier) Notify(events uint32) { n.NotifySync(nil, events) }
+
+// NotifySync is Notify from waker's syscall, waker being about to block
+// or return (see WatchFunc): the watchers get waker, to wake their
+// waiters synchronously. A nil waker makes it Notify. It never blocks.
+func (n *Notifier) NotifySync(waker *kernel.Task, events uint32) {
 	n.mu.Lock()
 	if len(n.watchers) == 0 {
 		n.mu.Unlock()
 		return
 	}
-	fns := make([]func(), 0, len(n.watchers))
+	// Most files have a watcher or two (an epoll interest, a poll): no
+	// allocation per notification for those.
+	var small [4]WatchFunc
+	fns := small[:0]
 	for _, w := range n.watchers {
 		if w.mask&events != 0 {
 			fns = append(fns, w.fn)
@@ -186,7 +195,7 @@ func (n *Notifier) Notify(events uint32) {
 	}
 	n.mu.Unlock()
 	for _, fn := range fns {
-		fn()
+		fn(waker)
 	}
 }
 

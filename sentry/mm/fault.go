@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/runsc-lite/runsc-lite/kswapd"
+	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -299,13 +300,15 @@ func (m *MemoryManager) mapWindowLocked(v *vma, pa uintptr) error {
 	var runFrame uint64
 	var runAccess hostarch.AccessType
 	var runLen uint64
+	// The window's runs go to the platform in one batch.
+	q := mapQueue{as: as}
 	flush := func() error {
 		if runLen == 0 {
 			return nil
 		}
-		err := as.MapFile(runStart, memfile.FileRange{Start: runFrame, End: runFrame + runLen}, runAccess)
+		q.mapFile(runStart, memfile.FileRange{Start: runFrame, End: runFrame + runLen}, runAccess)
 		runLen = 0
-		return err
+		return nil
 	}
 	for a := lo; a < hi; a += PageSize {
 		p := m.pages[a]
@@ -339,7 +342,14 @@ func (m *MemoryManager) mapWindowLocked(v *vma, pa uintptr) error {
 		}
 		p.mapped = want
 	}
-	return flush()
+	flush()
+	return q.flush(func(_ int, op *platform.MapOp, _ error) {
+		for a := op.Addr; a < op.Addr+uintptr(op.FR.Length()); a += PageSize {
+			if p := m.pages[a]; p != nil {
+				p.mapped = hostarch.AccessType{}
+			}
+		}
+	})
 }
 
 // copyLocked copies between buf and application memory at addr through the

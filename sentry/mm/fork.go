@@ -6,6 +6,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/kswapd"
 
 	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
@@ -42,7 +43,7 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 		nv.holdRefs(pid)
 		c.vmas = append(c.vmas, &nv)
 	}
-	var protect []uintptr
+	var protect, premap []uintptr
 	for a, p := range m.pages {
 		if p.swapSlot != 0 {
 			// Both address spaces hold a reference on the slot.
@@ -71,14 +72,19 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 			p.cow = true
 		}
 		c.pages[a] = np
+		if p.mapped.Any() && !p.deactivated {
+			premap = append(premap, a)
+		}
 	}
 	slices.Sort(protect)
+	hot := protect
+	q := mapQueue{as: m.as.get()}
 	if len(protect) <= forkCopyPages {
-		protect = m.copyForParentLocked(protect)
+		protect = m.copyForParentLocked(protect, &q)
 	}
-	// One unmap per run of consecutive pages, not per page: each is a
-	// host call in the parent's address space (an injected munmap on
-	// ptrace).
+	// One unmap per run of consecutive pages, not per page, and all of
+	// them with the copies' mappings in one batch: each is a host call
+	// in the parent's address space (an injected munmap on ptrace).
 	for i := 0; i < len(protect); {
 		j := i + 1
 		for j < len(protect) && protect[j] == protect[j-1]+PageSize {
@@ -87,10 +93,110 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 		for _, a := range protect[i:j] {
 			m.pages[a].mapped = hostarch.AccessType{}
 		}
-		m.as.get().Unmap(protect[i], uintptr(j-i)*PageSize)
+		q.unmap(protect[i], uintptr(j-i)*PageSize)
 		i = j
 	}
+	if q.as != nil {
+		q.flush(func(_ int, op *platform.MapOp, _ error) {
+			if op.Access.Any() {
+				// A copy not mapped: the old frame still is.
+				m.copyNotMappedLocked(op.Addr, uintptr(op.FR.Length()))
+			}
+		})
+	}
+	slices.Sort(premap)
+	c.premapLocked(premap, hot)
 	return c
+}
+
+// forkPremapRuns bounds the runs of pages premapLocked maps in a fork's
+// child: one batch page's worth of mmaps, run by the child's stub in one
+// injection (a few µs of host time each, no context switch).
+const forkPremapRuns = 64
+
+// premapLocked maps in c, a fork's new child, the pages at addrs (sorted):
+// those its parent's platform mapped, with the access the child's page
+// table allows (copy-on-write pages read-only, unless the child now holds
+// their frame alone), in one platform batch. Native fork copies the
+// parent's page tables; without this the child takes a fault, a stop and
+// a mapping round trip on ptrace and systrap, for every page it touches
+// (its stack, its text, its data), most of which it touches at once.
+// Runs holding a page of hot (sorted; the pages the parent wrote since
+// its last fork) go first when there are more than forkPremapRuns. Where
+// the platform can (platform.DeferredBatchMapper) the batch is left to the
+// child's own first Switch, which injects it without a hop to another
+// host thread.
+// Preconditions: c.mu is held; c is not running.
+func (c *MemoryManager) premapLocked(addrs, hot []uintptr) {
+	as := c.as.get()
+	if as == nil || len(addrs) == 0 {
+		return
+	}
+	type run struct {
+		start uintptr
+		frame uint64
+		n     uint64
+		at    hostarch.AccessType
+		hot   bool
+	}
+	var runs []run
+	for _, a := range addrs {
+		v := c.vmaAtLocked(a)
+		p := c.pages[a]
+		if v == nil || p == nil || p.swapSlot != 0 {
+			continue
+		}
+		if p.cow && p.obj == nil && v.private && c.mf.RefCount(p.frame) == 1 {
+			// The parent copied this hot page for itself: the
+			// frame is the child's alone (as in mapWindowLocked).
+			p.cow = false
+		}
+		at := c.wantedAccessLocked(v, a, p)
+		if !at.Any() {
+			continue
+		}
+		_, isHot := slices.BinarySearch(hot, a)
+		if n := len(runs); n > 0 {
+			r := &runs[n-1]
+			if r.start+uintptr(r.n)*PageSize == a && r.frame+r.n*PageSize == p.frame && r.at == at {
+				r.n++
+				r.hot = r.hot || isHot
+				continue
+			}
+		}
+		runs = append(runs, run{start: a, frame: p.frame, n: 1, at: at, hot: isHot})
+	}
+	if len(runs) > forkPremapRuns {
+		// Hot runs first, then the others in address order.
+		slices.SortStableFunc(runs, func(x, y run) int {
+			switch {
+			case x.hot == y.hot:
+				return 0
+			case x.hot:
+				return -1
+			}
+			return 1
+		})
+		runs = runs[:forkPremapRuns]
+	}
+	q := mapQueue{as: as}
+	for _, r := range runs {
+		q.mapFile(r.start, memfile.FileRange{Start: r.frame, End: r.frame + r.n*PageSize}, r.at)
+		for k := uint64(0); k < r.n; k++ {
+			c.pages[r.start+uintptr(k)*PageSize].mapped = r.at
+		}
+	}
+	if dm, ok := as.(platform.DeferredBatchMapper); ok {
+		// Applied by the child's own first Switch, before it runs.
+		dm.MapBatchBeforeRun(q.ops)
+		return
+	}
+	q.flush(func(i int, _ *platform.MapOp, _ error) {
+		r := runs[i]
+		for k := uint64(0); k < r.n; k++ {
+			c.pages[r.start+uintptr(k)*PageSize].mapped = hostarch.AccessType{}
+		}
+	})
 }
 
 // forkCopyPages bounds the pages Fork copies for the parent at once
@@ -113,9 +219,11 @@ const forkCopyPages = 64
 // pages left for the caller to write-protect.
 // Preconditions: m.mu is held; every page at addrs is populated, private
 // and mapped writable in the parent, and marked copy-on-write.
-func (m *MemoryManager) copyForParentLocked(addrs []uintptr) []uintptr {
-	as := m.as.get()
-	if as == nil {
+//
+// The mappings are queued in q; if one fails, copyNotMappedLocked undoes
+// it.
+func (m *MemoryManager) copyForParentLocked(addrs []uintptr, q *mapQueue) []uintptr {
+	if q.as == nil {
 		return addrs
 	}
 	var left []uintptr
@@ -147,14 +255,18 @@ func (m *MemoryManager) copyForParentLocked(addrs []uintptr) []uintptr {
 			p.obj, p.objOff = nil, 0
 			p.mapped = want
 		}
-		if err := as.MapFile(run[0], fr, want); err != nil {
-			// The old frames stay mapped: take them away (the
-			// next access faults and maps the new ones).
-			for _, a := range run {
-				m.pages[a].mapped = hostarch.AccessType{}
-			}
-			as.Unmap(run[0], uintptr(len(run))*PageSize)
-		}
+		q.mapFile(run[0], fr, want)
 	}
 	return left
+}
+
+// copyNotMappedLocked undoes, for [addr, addr+length), a mapping of
+// copies that copyForParentLocked queued and the platform failed to
+// make: the old frames stay mapped, so they are taken away (the next
+// access faults and maps the new ones).
+func (m *MemoryManager) copyNotMappedLocked(addr, length uintptr) {
+	for a := addr; a < addr+length; a += PageSize {
+		m.pages[a].mapped = hostarch.AccessType{}
+	}
+	m.as.get().Unmap(addr, length)
 }

@@ -1,7 +1,9 @@
 package mm
 
 import (
+	"runtime"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -70,5 +72,64 @@ func TestSpecialPages(t *testing.T) {
 	}
 	if string(sp.Bytes()[PageSize:PageSize+5]) != "IMAGE" {
 		t.Fatal("special pages lost their contents")
+	}
+}
+
+// A WithNewPage copy maps the original's frames but for its own page;
+// ReplaceSpecial swaps it in under a mapping; once neither a mapping nor
+// its maker holds it, its references go: the original's frames are back
+// to their one reference and its own page is freed.
+func TestSpecialPagesWithNewPage(t *testing.T) {
+	m, _, mf, z := newZoneMM(t, 64<<20, 0)
+	sp, err := NewSpecialPages(z, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(sp.Bytes(), "zero")
+	copy(sp.Bytes()[PageSize:], "image")
+	inUse := mf.UsedPages()
+	c, err := sp.WithNewPage(z, 0, func(b []byte) { copy(b, "own!") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := m.MMap(MMapOpts{Length: 2 * PageSize, Perms: hostarch.Read, Private: true, Special: sp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(a uintptr, n int) string {
+		b := make([]byte, n)
+		if _, err := m.CopyIn(a, b); err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := read(addr, 4); got != "zero" {
+		t.Fatalf("original's first page reads %q", got)
+	}
+	m.ReplaceSpecial(sp, c)
+	if got, img := read(addr, 4), read(addr+PageSize, 5); got != "own!" || img != "image" {
+		t.Fatalf("after ReplaceSpecial: %q and %q, want \"own!\" and \"image\"", got, img)
+	}
+	c.WritePage(0, func(b []byte) { copy(b, "new!") })
+	if got := read(addr, 4); got != "new!" {
+		t.Fatalf("after WritePage: %q", got)
+	}
+	m.ReplaceSpecial(c, sp)
+	if got := read(addr, 4); got != "zero" {
+		t.Fatalf("back: %q", got)
+	}
+	if err := m.Munmap(addr, 2*PageSize); err != nil {
+		t.Fatal(err)
+	}
+	c = nil
+	for i := 0; i < 100 && (mf.UsedPages() != inUse || mf.RefCount(sp.fr.Start+PageSize) != 1); i++ {
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	if n := mf.RefCount(sp.fr.Start + PageSize); n != 1 {
+		t.Errorf("the image frame has %d references after the copy went, want 1", n)
+	}
+	if mf.UsedPages() != inUse {
+		t.Errorf("%d frames in use after the copy went, want %d", mf.UsedPages(), inUse)
 	}
 }

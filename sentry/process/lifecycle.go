@@ -29,8 +29,7 @@ type CloneOptions struct {
 	SetTID []int32
 }
 
-const unsupportedCloneFlags = unix.CLONE_NEWNET |
-	unix.CLONE_NEWTIME | unix.CLONE_IO
+const unsupportedCloneFlags = unix.CLONE_NEWNET | unix.CLONE_IO
 
 // Clone creates a thread (CLONE_THREAD) or a process and starts it. The
 // new thread returns 0 from the syscall; the caller gets its TID.
@@ -76,8 +75,12 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		}
 		creds = n
 	}
-	if f&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC|unix.CLONE_NEWPID|unix.CLONE_NEWCGROUP) != 0 && !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_ADMIN) {
+	if f&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC|unix.CLONE_NEWPID|unix.CLONE_NEWCGROUP|unix.CLONE_NEWTIME) != 0 && !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_ADMIN) {
 		return nil, unix.EPERM
+	}
+	childTimeNS, err := t.cloneTimeNS(f, creds.UserNS)
+	if err != nil {
+		return nil, err
 	}
 	pidns := t.ChildPIDNS()
 	if f&unix.CLONE_NEWPID != 0 {
@@ -296,6 +299,9 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		ntg.CPULimitChanged()
 	}
 
+	// Time namespaces last: a process entering one switches the vDSO
+	// of its new address space.
+	t.setCloneTimeNS(nt, f, childTimeNS)
 	tid := primitive.Int32(t.PIDOfTask(nt.TID()))
 	if f&unix.CLONE_PARENT_SETTID != 0 {
 		tid.CopyOut(t, hostarch.Addr(o.ParentTID))

@@ -9,7 +9,7 @@ import (
 
 // The namespaces a thread is in, as /proc/PID/ns and setns(2) name them.
 // Mount namespaces are the VFS's (the thread's FSContext holds its own);
-// UTS namespaces are here, IPC namespaces in ipc.go; of every other kind the sandbox has one, made
+// UTS namespaces are here, IPC namespaces in ipc.go, time namespaces in timens.go; of every other kind the sandbox has one, made
 // with the sandbox, which unshare and clone do not copy yet.
 
 // fixedNamespace is a namespace of a kind the sandbox has one of.
@@ -29,6 +29,9 @@ type sandboxNamespaces struct {
 	// pidOnce guards pid, the sandbox's own PID namespace (pidns.go).
 	pidOnce sync.Once
 	pid     *PIDNamespace
+	// timeOnce guards time, the first time namespace (timens.go).
+	timeOnce sync.Once
+	time     *TimeNamespace
 }
 
 // Namespace returns the namespace of kind (nsfs.Kind.Name) th is in.
@@ -71,13 +74,21 @@ func (s *Sandbox) Namespace(th *Thread, kind string) nsfs.Namespace {
 			return th.ChildPIDNS()
 		}
 		return s.RootPIDNS()
+	case "time":
+		if th != nil {
+			return th.TimeNS()
+		}
+		return s.InitTimeNS()
 	case "time_for_children":
-		kind = "time"
+		if th != nil {
+			return th.TimeNSForChildren()
+		}
+		return s.InitTimeNS()
 	}
 	s.namespaces.once.Do(func() {
 		s.namespaces.byKind = make(map[string]*fixedNamespace)
 		for _, k := range nsfs.Kinds {
-			if k.Name != "mnt" && k.Name != "uts" && k.Name != "ipc" && k.Name != "pid" && k.Name != "pid_for_children" && k.Name != "time_for_children" {
+			if k.Name != "mnt" && k.Name != "uts" && k.Name != "ipc" && k.Name != "pid" && k.Name != "pid_for_children" && k.Name != "time" && k.Name != "time_for_children" {
 				s.namespaces.byKind[k.Name] = &fixedNamespace{ino: nsfs.NewIno()}
 			}
 		}

@@ -388,6 +388,9 @@ type Thread struct {
 	// cgroupns is the thread's cgroup namespace (nil: the sandbox's;
 	// cgroupns.go).
 	cgroupns atomic.Pointer[CgroupNamespace]
+	// timens is the thread's time namespace and timensChildren the one
+	// its new processes go into (nil: the sandbox's first; timens.go).
+	timens, timensChildren atomic.Pointer[TimeNamespace]
 
 	// Regs are the application registers while the thread is in the
 	// sentry.

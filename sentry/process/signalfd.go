@@ -53,6 +53,6 @@ func (t *Thread) WaitSignal(ctx *fs.Context, cond func() bool) error {
 
 // WatchSignals calls fn whenever a signal is queued on the process or one
 // of its threads, until cancel is called.
-func (tg *ThreadGroup) WatchSignals(mask uint32, fn func()) (cancel func()) {
+func (tg *ThreadGroup) WatchSignals(mask uint32, fn fs.WatchFunc) (cancel func()) {
 	return tg.signals().signalfd.notifier.Watch(mask, fn)
 }

@@ -91,3 +91,11 @@ func releaseStartupMemory(image []imageRange, gcPercent int) {
 		unix.Syscall(unix.SYS_MADVISE, r.start, r.end-r.start, unix.MADV_DONTNEED)
 	}
 }
+
+// ReleaseStartupMemory gives back, in a waiting runsc-lite process (an
+// OCI stand-in or waiter), what its start-up touched: its free heap, and
+// its mappings of the binary's read-only pages (what it still runs faults
+// back in from the page cache).
+func ReleaseStartupMemory() {
+	releaseStartupMemory(readOnlyImage(), debug.SetGCPercent(-1))
+}

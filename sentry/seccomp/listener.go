@@ -228,7 +228,7 @@ func (l *Listener) Readiness(mask uint32) uint32 {
 }
 
 // Watch implements fs.Waitable.
-func (l *Listener) Watch(mask uint32, fn func()) (cancel func()) {
+func (l *Listener) Watch(mask uint32, fn fs.WatchFunc) (cancel func()) {
 	return l.notifier.Watch(mask, fn)
 }
 

@@ -127,7 +127,7 @@ func (f *File) Release() {
 func (f *File) Readiness(mask uint32) uint32 { return f.sock.Readiness(mask) }
 
 // Watch implements fs.Waitable.
-func (f *File) Watch(mask uint32, fn func()) (cancel func()) { return f.sock.Watch(mask, fn) }
+func (f *File) Watch(mask uint32, fn fs.WatchFunc) (cancel func()) { return f.sock.Watch(mask, fn) }
 
 // Ioctl implements fs.Ioctler through the family, then, for a request of
 // the socket ioctl range the family does not know, through the device

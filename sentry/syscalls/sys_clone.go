@@ -104,8 +104,11 @@ func Clone3(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			setTID[i] = int32(binary.LittleEndian.Uint32(raw[4*i:]))
 		}
 	}
-	// clone3_args_valid: no exit signal in flags' low byte.
-	if args[0]&0xff != 0 || args[0]&cloneIntoCgroup != 0 {
+	// clone3_args_valid: the exit signal has a field of its own:
+	// clone3 takes no signal in the flags' low byte (CSIGNAL), where
+	// its one flag is CLONE_NEWTIME (clone(2) cannot ask for a time
+	// namespace: the bit is its signal's).
+	if args[0]&(0xff&^unix.CLONE_NEWTIME|unix.CLONE_DETACHED) != 0 || args[0]&cloneIntoCgroup != 0 {
 		return 0, unix.EINVAL
 	}
 	stack := uintptr(args[5])
@@ -333,7 +336,9 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		Argv:      argv,
 		Envv:      envv,
 		ExecCreds: ExecCredentials(ctx.Creds, &newCreds),
-		MapVDSO:   s.VDSO.ForLoader(),
+		// The new image is in the caller's time namespace for
+		// children (ExecTimeNS below).
+		MapVDSO: s.VDSO.ForLoaderIn(t.ExecVDSOPages()),
 	})
 	if err != nil {
 		m.DecUsers()
@@ -379,6 +384,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		m.SetAddressSpace(as)
 	}
 	t.SetCredentials(newCreds)
+	t.ExecTimeNS()
 	t.ExecDumpable()
 	t.ExecReleaseFutexes()
 	// A 64-bit ELF drops READ_IMPLIES_EXEC (set_personality_64bit); the
@@ -591,7 +597,7 @@ func futexTimeout(t *process.Thread, addr uintptr, abs bool, realtime bool) (tim
 		if realtime {
 			clock = unix.CLOCK_REALTIME
 		}
-		now, _ := clockNow(t, clock)
+		now, _ := nsClockNow(t, clock) // the deadline is on t's namespace's clock
 		d -= time.Duration(now)
 		if d <= 0 {
 			return -1, nil
@@ -630,7 +636,7 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			}
 			o.Deadline = max(d, 1)
 			o.Now = func() time.Duration {
-				now, _ := clockNow(t, clock)
+				now, _ := nsClockNow(t, clock) // the deadline is on t's namespace's clock
 				return time.Duration(now)
 			}
 		}
@@ -650,7 +656,7 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			}
 			o.Deadline = max(d, 1)
 			o.Now = func() time.Duration {
-				now, _ := clockNow(t, clock)
+				now, _ := nsClockNow(t, clock) // the deadline is on t's namespace's clock
 				return time.Duration(now)
 			}
 		}
@@ -690,10 +696,9 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 
 // unshareNamespaces are unshare's namespace flags the sandbox does not
 // make yet: they are refused with EPERM, as clone refuses them. Mount,
-// UTS, IPC, PID and cgroup namespaces (CLONE_NEWNS, CLONE_NEWUTS,
-// CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWCGROUP) are made.
-const unshareNamespaces = unix.CLONE_NEWNET |
-	unix.CLONE_NEWTIME
+// UTS, IPC, PID, cgroup and time namespaces (CLONE_NEWNS, CLONE_NEWUTS,
+// CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_NEWTIME) are made.
+const unshareNamespaces = unix.CLONE_NEWNET
 
 // Unshare is unshare(2): the calling thread stops sharing its filesystem
 // context (root, cwd, umask) and descriptor table with the threads and
@@ -704,7 +709,7 @@ const unshareNamespaces = unix.CLONE_NEWNET |
 func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	flags := uint64(a[0])
 	const known = unix.CLONE_THREAD | unix.CLONE_FS | unix.CLONE_SIGHAND | unix.CLONE_VM |
-		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unshareNamespaces
+		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME | unshareNamespaces
 	if flags&^known != 0 {
 		return 0, unix.EINVAL
 	}
@@ -743,12 +748,20 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 		creds = n
 	}
-	if flags&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC|unix.CLONE_NEWPID|unix.CLONE_NEWCGROUP) != 0 && !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_ADMIN) {
+	if flags&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC|unix.CLONE_NEWPID|unix.CLONE_NEWCGROUP|unix.CLONE_NEWTIME) != 0 && !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	if flags&unix.CLONE_NEWPID != 0 && t.ChildPIDNS() != t.PIDNS() {
 		// Checked before anything changes (UnsharePIDNS below).
 		return 0, unix.EINVAL
+	}
+	var timeNS *process.TimeNamespace
+	if flags&unix.CLONE_NEWTIME != 0 {
+		// Made before anything changes: it can fail (ENOMEM).
+		var err error
+		if timeNS, err = t.NewChildTimeNS(creds.UserNS); err != nil {
+			return 0, err
+		}
 	}
 	if flags&unix.CLONE_NEWUSER != 0 {
 		t.SetCredentials(creds)
@@ -763,6 +776,10 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if err := t.UnshareCgroupNS(); err != nil {
 			return 0, err
 		}
+	}
+	if timeNS != nil {
+		// The caller stays; its children go into the new one.
+		t.SetChildTimeNS(timeNS)
 	}
 	if flags&unix.CLONE_FS != 0 {
 		t.FS = t.FS.Fork()

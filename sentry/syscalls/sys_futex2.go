@@ -44,7 +44,7 @@ func futex2Timeout(t *process.Thread, addr uintptr, clockid int32) (time.Duratio
 	if err != nil {
 		return 0, err
 	}
-	now, _ := clockNow(t, clockid)
+	now, _ := nsClockNow(t, clockid) // the deadline is on t's namespace's clock
 	if d -= time.Duration(now); d <= 0 {
 		return -1, nil
 	}

@@ -3,7 +3,8 @@ package syscalls
 // setns(2): joining a namespace named by a /proc/PID/ns file (sentry/fs/nsfs)
 // or by a pidfd. Mount, UTS and IPC namespaces are real
 // (sentry/vfs/mountns.go, sentry/process/namespaces.go, ipc.go), and so
-// are PID namespaces for the caller's children (pidns.go); of every
+// are PID namespaces for the caller's children (pidns.go), cgroup and
+// time namespaces (cgroupns.go, timens.go); of every
 // other kind the sandbox has one,
 // so joining it changes nothing.
 
@@ -76,6 +77,16 @@ func Setns(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			return 0, unix.EPERM
 		}
 		if err := k.join(t, creds, ns); err != nil {
+			return 0, err
+		}
+	}
+	if timeNS, ok := target[unix.CLONE_NEWTIME]; ok {
+		ns, ok := timeNS.(*process.TimeNamespace)
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		// Itself and its future children.
+		if err := t.SetTimeNS(ns); err != nil {
 			return 0, err
 		}
 	}

@@ -513,7 +513,8 @@ func Getrusage(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 func Sysinfo(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	k := t.S.Kernel
 	var si linux.Sysinfo
-	si.Uptime = int64(time.Since(k.BootTime()).Seconds())
+	// In the caller's time namespace (Linux's timens_add_boottime).
+	si.Uptime = int64((time.Since(k.BootTime()) + time.Duration(t.ClockOffset(unix.CLOCK_BOOTTIME))).Seconds())
 	running := 0
 	for i := 0; i < k.NumCPUs(); i++ {
 		running += k.CPU(i).NrRunning()

@@ -13,7 +13,8 @@ import (
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
-// clockNow reads clock id. The sandbox's clocks are the timekeeper's
+// clockNow reads clock id as the sandbox's first time namespace sees it
+// (nsClockNow: as a thread sees it). The sandbox's clocks are the timekeeper's
 // formula over the TSC, calibrated against the host's clocks, the same
 // one the vDSO evaluates (so trapped and vDSO reads make one clock); where
 // it does not serve a clock (MONOTONIC_RAW, TAI, or no usable TSC) the
@@ -26,18 +27,13 @@ func clockNow(t *process.Thread, id int32) (int64, error) {
 		}
 		return c.Now().Nanoseconds(), nil
 	}
-	if ns, ok := timekeeper.Sandbox.Now(id); ok {
-		return ns, nil
-	}
 	switch id {
 	case unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC, unix.CLOCK_MONOTONIC_RAW,
 		unix.CLOCK_REALTIME_COARSE, unix.CLOCK_MONOTONIC_COARSE, unix.CLOCK_BOOTTIME,
 		unix.CLOCK_REALTIME_ALARM, unix.CLOCK_BOOTTIME_ALARM, unix.CLOCK_TAI:
-		var ts unix.Timespec
-		if err := unix.ClockGettime(id, &ts); err != nil {
-			return 0, unix.EINVAL
+		if ns := timekeeper.Sandbox.Read(id); ns >= 0 {
+			return ns, nil
 		}
-		return ts.Nano(), nil
 	}
 	return 0, unix.EINVAL
 }
@@ -93,8 +89,24 @@ func cpuClockOf(t *process.Thread, id int32) (c process.CPUClock, ok bool, err e
 	return c, true, nil
 }
 
+// nsClockNow reads clock id as t sees it: clockNow plus the offset of t's
+// time namespace (process/timens.go) for CLOCK_MONOTONIC and
+// CLOCK_BOOTTIME and their forms. Times a program gives back on these
+// clocks (absolute sleeps and timers) are taken off again with
+// hostClockTime.
+func nsClockNow(t *process.Thread, id int32) (int64, error) {
+	ns, err := clockNow(t, id)
+	return ns + t.ClockOffset(id), err
+}
+
+// hostClockTime turns an absolute time on clock id as t sees it into the
+// sandbox's (Linux's timens_ktime_to_host).
+func hostClockTime(t *process.Thread, id int32, ns int64) int64 {
+	return ns - t.ClockOffset(id)
+}
+
 func ClockGettime(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
-	ns, err := clockNow(t, a.Int(0))
+	ns, err := nsClockNow(t, a.Int(0))
 	if err != nil {
 		return 0, err
 	}
@@ -263,9 +275,10 @@ func ClockNanosleep(t *process.Thread, a arch.SyscallArguments) (uintptr, error)
 	if flags&unix.TIMER_ABSTIME == 0 {
 		return sleepUntil(t, monoNow(t)+d, a.Ptr(3))
 	}
-	// An absolute sleep is simply run again when restarted.
+	// An absolute sleep is simply run again when restarted. The
+	// deadline is on t's time namespace's clock.
 	now, _ := clockNow(t, id)
-	_, err = sleepFor(t, d-time.Duration(now))
+	_, err = sleepFor(t, time.Duration(hostClockTime(t, id, int64(d))-now))
 	return 0, err
 }
 

@@ -59,6 +59,7 @@ const maxPosixTimers = 1 << 16
 // posixTimer is one timer_create timer.
 type posixTimer struct {
 	id     int32
+	clock  int32 // timer_create's clock id
 	notify int32
 	signo  int32
 	value  uint64
@@ -236,7 +237,7 @@ func TimerCreate(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			return 0, err
 		}
 	}
-	pt := &posixTimer{notify: sigevSignal, signo: int32(linux.SIGALRM), tg: weak.Make(t.TG)}
+	pt := &posixTimer{clock: a.Int(0), notify: sigevSignal, signo: int32(linux.SIGALRM), tg: weak.Make(t.TG)}
 	haveValue := false
 	if sevp := a.Ptr(1); sevp != 0 {
 		var b [20]byte
@@ -339,6 +340,18 @@ func copyInItimerspec(t *process.Thread, addr uintptr) (softirqd.TimerSpec, erro
 	}, nil
 }
 
+// hostTimerSpec turns an absolute setting on clock id, as t's time
+// namespace shows the clock, into one on the sandbox's clock (Linux's
+// timens_ktime_to_host in common_timer_set and timerfd_settime). A first
+// expiry the offset puts at or before the clock's start is already due:
+// it stays armed (0 would disarm).
+func hostTimerSpec(t *process.Thread, id int32, spec softirqd.TimerSpec, abs bool) softirqd.TimerSpec {
+	if abs && spec.Value != 0 {
+		spec.Value = max(time.Duration(hostClockTime(t, id, int64(spec.Value))), 1)
+	}
+	return spec
+}
+
 // copyOutItimerspec writes spec as a struct itimerspec at addr (nothing
 // when addr is 0).
 func copyOutItimerspec(t *process.Thread, addr uintptr, spec softirqd.TimerSpec) error {
@@ -374,7 +387,8 @@ func TimerSettime(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		return 0, unix.EINVAL
 	}
 	pt.lastOverrun = 0
-	old := pt.tm.Set(cpuOf(t), spec, a.Int(1)&unix.TIMER_ABSTIME != 0)
+	abs := a.Int(1)&unix.TIMER_ABSTIME != 0
+	old := pt.tm.Set(cpuOf(t), hostTimerSpec(t, pt.clock, spec, abs), abs)
 	pt.mu.Unlock()
 	return 0, copyOutItimerspec(t, a.Ptr(3), old)
 }
@@ -488,7 +502,8 @@ func TimerfdSettime(t *process.Thread, a arch.SyscallArguments) (uintptr, error)
 	if err != nil {
 		return 0, err
 	}
-	old := tf.Set(cpuOf(t), spec, flags&tfdTimerAbstime != 0)
+	abs := flags&tfdTimerAbstime != 0
+	old := tf.Set(cpuOf(t), hostTimerSpec(t, int32(tf.Clock()), spec, abs), abs)
 	return 0, copyOutItimerspec(t, a.Ptr(3), old)
 }
 

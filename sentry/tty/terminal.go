@@ -396,12 +396,12 @@ func (t *Terminal) HungUp() bool {
 }
 
 // WatchReplica and WatchMaster register epoll/poll watchers of a side.
-func (t *Terminal) WatchReplica(mask uint32, fn func()) func() {
+func (t *Terminal) WatchReplica(mask uint32, fn fs.WatchFunc) func() {
 	return t.replicaNotifier.Watch(mask, fn)
 }
 
 // WatchMaster registers a watcher of the master side.
-func (t *Terminal) WatchMaster(mask uint32, fn func()) func() {
+func (t *Terminal) WatchMaster(mask uint32, fn fs.WatchFunc) func() {
 	return t.masterNotifier.Watch(mask, fn)
 }
 

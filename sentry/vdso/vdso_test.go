@@ -3,6 +3,7 @@ package vdso
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -147,11 +148,68 @@ func TestMap(t *testing.T) {
 	}
 	maps := string(m.Maps())
 	for _, want := range []string{
-		fmt.Sprintf("%08x-%08x r--p 00000000 00:00 0                          [vvar]", addr-mm.PageSize, addr),
+		fmt.Sprintf("%08x-%08x r--p 00000000 00:00 0                          [vvar]", addr-paramPages*mm.PageSize, addr),
 		fmt.Sprintf("%08x-%08x r-xp 00000000 00:00 0                          [vdso]", addr, addr+uintptr(v.imagePages)*mm.PageSize),
 	} {
 		if !strings.Contains(maps, want) {
 			t.Errorf("maps lack %q:\n%s", want, maps)
 		}
+	}
+}
+
+// A process entering a time namespace maps the namespace's copy of the
+// pages: its offsets in the page two below the image, the same parameter
+// page and image; going back maps the first namespace's zeroes again.
+func TestTimeNSPages(t *testing.T) {
+	mf, err := memfile.New(16 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mf.Release)
+	z, err := kswapd.New(mf, kswapd.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(z.Stop)
+	v, err := New(z, &timekeeper.Clock{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := v.TimeNSPages(86400e9, -5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	SetTimeNSOffsets(ns, 86400e9, 7)
+	m := mm.New(z, nopAS{}, 0x7fff00000000)
+	defer m.DecUsers()
+	addr, err := v.Map(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets := func() (int64, int64) {
+		b := make([]byte, 16)
+		if _, err := m.CopyIn(addr-paramPages*mm.PageSize, b); err != nil {
+			t.Fatal(err)
+		}
+		return int64(binary.LittleEndian.Uint64(b)), int64(binary.LittleEndian.Uint64(b[8:]))
+	}
+	if mono, boot := offsets(); mono != 0 || boot != 0 {
+		t.Errorf("first namespace's offsets %d %d, want 0 0", mono, boot)
+	}
+	v.EnterTimeNS(m, nil, ns)
+	if mono, boot := offsets(); mono != 86400e9 || boot != 7 {
+		t.Errorf("namespace's offsets %d %d, want 86400e9 7", mono, boot)
+	}
+	seq := make([]byte, 4)
+	head := make([]byte, 4)
+	if _, err := m.CopyIn(addr-mm.PageSize, seq); err != nil || seq[0] != 2 {
+		t.Errorf("parameter page's sequence count %v (%v) in the namespace's pages, want 2", seq, err)
+	}
+	if _, err := m.CopyIn(addr, head); err != nil || string(head) != "\x7fELF" {
+		t.Errorf("image in the namespace's pages starts %q (%v)", head, err)
+	}
+	v.EnterTimeNS(m, ns, nil)
+	if mono, boot := offsets(); mono != 0 || boot != 0 {
+		t.Errorf("back in the first namespace: offsets %d %d, want 0 0", mono, boot)
 	}
 }

@@ -7,7 +7,9 @@
  *                  (executable) mapping of a /dev/shm file written
  *                  through a first one, from the last bytes of a page;
  *                  the ptrace stub's own instructions (its syscall at
- *                  0x7fffff0000c3, its int3 at 0x7fffff0000c0); the
+ *                  0x7fffff0000c3, its int3 at 0x7fffff0000c0, its
+ *                  batch loop run over a forged entry that maps the
+ *                  memory file); the
  *                  vsyscall page's gettimeofday, time and getcpu, a read
  *                  of it, a call to a misaligned entry and one with a bad
  *                  pointer. Printed
@@ -204,6 +206,27 @@ static long call_at(uintptr_t addr, long nr, long a1, long a2, long a3) {
 #define STUB_BASE 0x7fffff000000UL
 #define STUB_ENTRY (STUB_BASE + 0xc0)
 #define STUB_SYSCALL (STUB_BASE + 0xc3)
+/* Its batch loop (platform/ptrace/batch.go: r12 the entry, r13 the count;
+ * each entry sysno and six arguments, 64 bytes) and the loop's syscall
+ * instruction, from which the stub's filter allows mmap(MAP_SHARED|
+ * MAP_FIXED) and munmap. */
+#define STUB_BATCH (STUB_BASE + 0xc8)
+#define STUB_BATCH_SYSCALL (STUB_BASE + 0xef)
+/* Where a forged batch entry would map the stub's fd 0 (the sandbox's
+ * memory file); natively and in the sandbox nothing is there. */
+#define FORGED 0x5a5a00000000UL
+
+/* call_batch calls addr with r12 = entry and r13 = 1. */
+static long call_batch(uintptr_t addr, long *entry) {
+	register long r12 asm("r12") = (long)entry;
+	register long r13 asm("r13") = 1;
+	long rax = 0;
+	asm volatile("sub $256, %%rsp\n\tcall *%[a]\n\tadd $256, %%rsp"
+		     : "+a"(rax), "+r"(r12), "+r"(r13)
+		     : [a] "r"(addr)
+		     : "rcx", "rdi", "rsi", "rdx", "r8", "r9", "r10", "r11", "memory", "cc");
+	return rax;
+}
 
 #define VSYSCALL 0xffffffffff600000UL
 
@@ -328,6 +351,28 @@ static int case_code(void) {
 	 * natively nothing is there. */
 	try_call("call into the stub's syscall instruction", STUB_SYSCALL, SYS_getpid);
 	try_call("call into the stub's int3", STUB_ENTRY, SYS_getpid);
+	/* The batch loop: its syscall with mmap's number, then the loop over
+	 * a forged entry mapping fd 0 at FORGED. Escaped: FORGED readable. */
+	try_call("call into the stub's batch syscall with mmap's number", STUB_BATCH_SYSCALL, SYS_mmap);
+	static long entry[8];
+	entry[0] = SYS_mmap;
+	entry[1] = (long)FORGED;
+	entry[2] = pg;
+	entry[3] = PROT_READ | PROT_WRITE;
+	entry[4] = MAP_SHARED | MAP_FIXED;
+	if (sigsetjmp(jb, 1)) {
+		signal_line("call into the stub's batch loop with a forged mmap entry", 0);
+	} else {
+		call_batch(STUB_BATCH, entry);
+		printf("call into the stub's batch loop with a forged mmap entry: returned\n");
+	}
+	if (sigsetjmp(jb, 1)) {
+		signal_line("then a read where the forged entry maps", FORGED);
+	} else {
+		volatile char c = *(volatile char *)FORGED;
+		(void)c;
+		printf("then a read where the forged entry maps: READABLE\n");
+	}
 	if (sigsetjmp(jb, 1)) {
 		signal_line("write to the stub page", STUB_BASE + 0xc3);
 	} else {
@@ -985,10 +1030,10 @@ static int case_xattr(const char *file) {
 
 /* --- systrap: the systrap platform's stub code and message pages --- */
 
-/* platform/systrap: its code at STUB_BASE + 0x100 (src/stub.S; offsets
+/* platform/systrap: its code at STUB_BASE + 0x180 (src/stub.S; offsets
  * from stubcode.go), its per-thread regions (message page, then signal
  * stack) from 0x7fff80000000 every 64 KiB. */
-#define SYSTRAP_CODE (STUB_BASE + 0x100)
+#define SYSTRAP_CODE (STUB_BASE + 0x180)
 #define SYSTRAP_REGIONS 0x7fff80000000UL
 
 static int case_systrap(void) {

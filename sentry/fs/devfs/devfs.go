@@ -199,7 +199,7 @@ func (nullFile) Write(_ *fs.Context, p []byte, _ uint32) (int, error)  { return 
 func (nullFile) ReadAt(*fs.Context, []byte, int64) (int, error)        { return 0, nil }
 func (nullFile) WriteAt(_ *fs.Context, p []byte, _ int64) (int, error) { return len(p), nil }
 func (nullFile) Readiness(mask uint32) uint32                          { return mask & (unix.POLLIN | unix.POLLOUT) }
-func (nullFile) Watch(uint32, func()) func()                           { return func() {} }
+func (nullFile) Watch(uint32, fs.WatchFunc) func()                     { return func() {} }
 
 type zeroFile struct{ seekZero }
 
@@ -211,7 +211,7 @@ func (zeroFile) Write(_ *fs.Context, p []byte, _ uint32) (int, error)  { return 
 func (zeroFile) ReadAt(_ *fs.Context, p []byte, _ int64) (int, error)  { clear(p); return len(p), nil }
 func (zeroFile) WriteAt(_ *fs.Context, p []byte, _ int64) (int, error) { return len(p), nil }
 func (zeroFile) Readiness(mask uint32) uint32                          { return mask & (unix.POLLIN | unix.POLLOUT) }
-func (zeroFile) Watch(uint32, func()) func()                           { return func() {} }
+func (zeroFile) Watch(uint32, fs.WatchFunc) func()                     { return func() {} }
 
 // Mappable implements fs.Mapper: a private mapping of /dev/zero is
 // anonymous memory.
@@ -232,7 +232,7 @@ func (fullFile) Write(*fs.Context, []byte, uint32) (int, error)       { return 0
 func (fullFile) ReadAt(_ *fs.Context, p []byte, _ int64) (int, error) { clear(p); return len(p), nil }
 func (fullFile) WriteAt(*fs.Context, []byte, int64) (int, error)      { return 0, unix.ENOSPC }
 func (fullFile) Readiness(mask uint32) uint32                         { return mask & (unix.POLLIN | unix.POLLOUT) }
-func (fullFile) Watch(uint32, func()) func()                          { return func() {} }
+func (fullFile) Watch(uint32, fs.WatchFunc) func()                    { return func() {} }
 
 type randomFile struct{ seekZero }
 
@@ -250,7 +250,7 @@ func (randomFile) ReadAt(_ *fs.Context, p []byte, _ int64) (int, error) {
 }
 func (randomFile) WriteAt(_ *fs.Context, p []byte, _ int64) (int, error) { return len(p), nil }
 func (randomFile) Readiness(mask uint32) uint32                          { return mask & (unix.POLLIN | unix.POLLOUT) }
-func (randomFile) Watch(uint32, func()) func()                           { return func() {} }
+func (randomFile) Watch(uint32, fs.WatchFunc) func()                     { return func() {} }
 
 // Ioctl implements fs.Ioctler for the random devices (RNDGETENTCNT).
 func (randomFile) Ioctl(ctx *fs.Context, cmd uint32, arg uintptr) (uintptr, error) {

@@ -48,7 +48,7 @@ func (m *MasterFile) Release() {
 func (m *MasterFile) Readiness(mask uint32) uint32 { return m.t.MasterReadiness(mask) }
 
 // Watch implements fs.Waitable.
-func (m *MasterFile) Watch(mask uint32, fn func()) func() { return m.t.WatchMaster(mask, fn) }
+func (m *MasterFile) Watch(mask uint32, fn fs.WatchFunc) func() { return m.t.WatchMaster(mask, fn) }
 
 // Ioctl implements fs.Ioctler.
 func (m *MasterFile) Ioctl(ctx *fs.Context, cmd uint32, arg uintptr) (uintptr, error) {
@@ -90,7 +90,7 @@ func (r *ReplicaFile) Release() {
 func (r *ReplicaFile) Readiness(mask uint32) uint32 { return r.t.ReplicaReadiness(mask) }
 
 // Watch implements fs.Waitable.
-func (r *ReplicaFile) Watch(mask uint32, fn func()) func() { return r.t.WatchReplica(mask, fn) }
+func (r *ReplicaFile) Watch(mask uint32, fn fs.WatchFunc) func() { return r.t.WatchReplica(mask, fn) }
 
 // Ioctl implements fs.Ioctler.
 func (r *ReplicaFile) Ioctl(ctx *fs.Context, cmd uint32, arg uintptr) (uintptr, error) {

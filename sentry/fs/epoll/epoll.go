@@ -206,8 +206,10 @@ func (it *interest) pollLocked() uint32 {
 }
 
 // callback is the interest's watch callback: queue it and wake the
-// instance's waiters. It never blocks.
-func (it *interest) callback() {
+// instance's waiters, synchronously when the file's change came from a
+// waker about to block (fs.WatchFunc; Linux's ep_poll_callback passes a
+// sync wake-up on to the epoll_wait waiter the same way). It never blocks.
+func (it *interest) callback(waker *kernel.Task) {
 	ep := it.ep
 	ep.mu.Lock()
 	if it.removed || ep.released || it.events&^privateBits == 0 {
@@ -216,15 +218,18 @@ func (it *interest) callback() {
 	}
 	ep.enqueueLocked(it)
 	ep.mu.Unlock()
-	ep.wake()
+	ep.wakeSync(waker)
 }
 
 // wake tells waiters and watchers of ep that an interest is ready. As
 // Linux's ep_poll_callback, they are told even when the interest was
 // queued already: an edge-triggered parent must hear of every new event.
-func (ep *Instance) wake() {
-	ep.wq.NotifyAll()
-	ep.notifier.Notify(unix.POLLIN | linux.POLLRDNORM)
+func (ep *Instance) wake() { ep.wakeSync(nil) }
+
+// wakeSync is wake on behalf of waker (see fs.WatchFunc; nil: wake).
+func (ep *Instance) wakeSync(waker *kernel.Task) {
+	ep.wq.NotifyAllSync(waker)
+	ep.notifier.NotifySync(waker, unix.POLLIN|linux.POLLRDNORM)
 }
 
 // checkEvents validates the events of an EPOLL_CTL_ADD or MOD.
@@ -616,7 +621,7 @@ func (ep *Instance) Readiness(mask uint32) uint32 {
 
 // Watch implements fs.Waitable: fn is called whenever an interest is
 // queued on the ready list.
-func (ep *Instance) Watch(mask uint32, fn func()) (cancel func()) {
+func (ep *Instance) Watch(mask uint32, fn fs.WatchFunc) (cancel func()) {
 	return ep.notifier.Watch(mask, fn)
 }
 

@@ -71,7 +71,7 @@ func Poll(ctx *fs.Context, files []PollFile, timeout time.Duration) (int, error)
 		if f.Skip || f.Waitable == nil {
 			continue
 		}
-		cancels = append(cancels, f.Waitable.Watch(watchMask(f.Events), func() { wq.NotifyAll() }))
+		cancels = append(cancels, f.Waitable.Watch(watchMask(f.Events), func(waker *kernel.Task) { wq.NotifyAllSync(waker) }))
 	}
 	defer func() {
 		for _, c := range cancels {

@@ -19,7 +19,7 @@ type countingWaitable struct {
 	watches atomic.Int32
 }
 
-func (c *countingWaitable) Watch(mask uint32, fn func()) func() {
+func (c *countingWaitable) Watch(mask uint32, fn fs.WatchFunc) func() {
 	c.watches.Add(1)
 	return c.Waitable.Watch(mask, fn)
 }

@@ -176,6 +176,6 @@ func (e *EventFD) Readiness(mask uint32) uint32 {
 }
 
 // Watch implements fs.Waitable.
-func (e *EventFD) Watch(mask uint32, fn func()) (cancel func()) {
+func (e *EventFD) Watch(mask uint32, fn fs.WatchFunc) (cancel func()) {
 	return e.notifier.Watch(mask, fn)
 }

@@ -115,8 +115,8 @@ func TestWatchNotifies(t *testing.T) {
 	e := New(0, false)
 	ctx := &fs.Context{}
 	in, out := 0, 0
-	c1 := e.Watch(unix.POLLIN, func() { in++ })
-	c2 := e.Watch(unix.POLLOUT, func() { out++ })
+	c1 := e.Watch(unix.POLLIN, func(*kernel.Task) { in++ })
+	c2 := e.Watch(unix.POLLOUT, func(*kernel.Task) { out++ })
 	e.Write(ctx, u64(1), 0)
 	e.Read(ctx, make([]byte, 8), unix.O_NONBLOCK)
 	c1()

@@ -378,7 +378,7 @@ func (f *File) Readiness(mask uint32) uint32 {
 }
 
 // Watch implements fs.Waitable.
-func (f *File) Watch(mask uint32, fn func()) func() {
+func (f *File) Watch(mask uint32, fn fs.WatchFunc) func() {
 	cancel := f.n.notifier.Watch(mask, fn)
 	if !f.direct() {
 		f.n.ensureWatcher(int16(mask))

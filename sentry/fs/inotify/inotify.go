@@ -583,7 +583,7 @@ func (in *Instance) Readiness(mask uint32) uint32 {
 }
 
 // Watch implements fs.Waitable.
-func (in *Instance) Watch(mask uint32, fn func()) (cancel func()) {
+func (in *Instance) Watch(mask uint32, fn fs.WatchFunc) (cancel func()) {
 	return in.notifier.Watch(mask, fn)
 }
 

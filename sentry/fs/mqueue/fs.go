@@ -270,4 +270,6 @@ func (f *File) Release() { f.q.decRef() }
 func (f *File) Readiness(mask uint32) uint32 { return f.q.readiness(mask) }
 
 // Watch implements fs.Waitable.
-func (f *File) Watch(mask uint32, fn func()) (cancel func()) { return f.q.notifier.Watch(mask, fn) }
+func (f *File) Watch(mask uint32, fn fs.WatchFunc) (cancel func()) {
+	return f.q.notifier.Watch(mask, fn)
+}

@@ -83,12 +83,12 @@ func (f *PidFD) Readiness(mask uint32) uint32 {
 }
 
 // Watch implements fs.Waitable: fn is called once, when the process exits.
-func (f *PidFD) Watch(mask uint32, fn func()) (cancel func()) {
+func (f *PidFD) Watch(mask uint32, fn fs.WatchFunc) (cancel func()) {
 	stop := make(chan struct{})
 	go func() {
 		select {
 		case <-f.tg.Exited():
-			fn()
+			fn(nil)
 		case <-stop:
 		}
 	}()

@@ -233,9 +233,9 @@ func (e *End) Read(ctx *fs.Context, dst []byte, fl uint32) (int, error) {
 			n := p.takeLocked(dst)
 			p.mu.Unlock()
 			// Synchronous, as Linux's pipe_read: the reader
-			// usually waits for more next.
+			// usually waits for more next (pollers too).
 			p.wq.NotifyAllSync(ctx.Waker())
-			p.notifier.Notify(unix.POLLOUT)
+			p.notifier.NotifySync(ctx.Waker(), unix.POLLOUT)
 			return n, nil
 		}
 		if p.writers == 0 {
@@ -378,9 +378,9 @@ func (e *End) Write(ctx *fs.Context, src []byte, fl uint32) (int, error) {
 			p.mu.Unlock()
 			total += n
 			// Synchronous, as Linux's pipe_write: the writer
-			// usually waits for the answer next.
+			// usually waits for the answer next (pollers too).
 			p.rq.NotifyAllSync(ctx.Waker())
-			p.notifier.Notify(unix.POLLIN)
+			p.notifier.NotifySync(ctx.Waker(), unix.POLLIN)
 			if total == len(src) {
 				return total, nil
 			}
@@ -449,7 +449,7 @@ func (e *End) Readiness(mask uint32) uint32 {
 }
 
 // Watch implements fs.Waitable.
-func (e *End) Watch(mask uint32, fn func()) func() { return e.p.notifier.Watch(mask, fn) }
+func (e *End) Watch(mask uint32, fn fs.WatchFunc) func() { return e.p.notifier.Watch(mask, fn) }
 
 // PipeSize implements fs.PipeSizer.
 func (e *End) PipeSize() int {

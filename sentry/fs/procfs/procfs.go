@@ -326,7 +326,7 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 	th := thread(t)
 	// /proc/PID/stat sums the CPU times of the whole thread group;
 	// /proc/PID/task/TID/stat is the thread's own.
-	text("stat", func() string { return p.taskStat(t, withTasks) })
+	file("stat", 0444, func(ctx *fs.Context) ([]byte, error) { return []byte(p.taskStat(ctx, t, withTasks)), nil })
 	file("status", 0444, func(ctx *fs.Context) ([]byte, error) { return []byte(p.taskStatus(t, readerUserNS(ctx))), nil })
 	text("statm", func() string { return p.taskStatm(t) })
 	text("schedstat", func() string { return taskSchedstat(t) })
@@ -372,6 +372,9 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 	text("cgroup", func() string { return "0::/\n" })
 	p.addUserNSFiles(d, t, th, next) // userns.go
 	p.addOOMFiles(d, t, th, next)    // oom.go
+	if withTasks {
+		p.addTimeNSFile(d, t, th, next) // timens.go; not in task/TID, as Linux
+	}
 	text("loginuid", func() string { return "4294967295\n" })
 	text("wchan", func() string { return "0" })
 	text("limits", func() string { return limitsText(th) })
@@ -909,9 +912,10 @@ func (p *procFS) cpuinfo(*fs.Context) string {
 	return b.String()
 }
 
-func (p *procFS) uptime(*fs.Context) string {
+func (p *procFS) uptime(ctx *fs.Context) string {
 	k := p.s.Kernel
-	up := time.Since(k.BootTime()).Seconds()
+	// In the reader's time namespace (Linux's timens_add_boottime).
+	up := (time.Since(k.BootTime()) + time.Duration(readerClockOffset(ctx, unix.CLOCK_BOOTTIME))).Seconds()
 	var idle float64
 	for i := 0; i < k.NumCPUs(); i++ {
 		_, id := k.CPU(i).Times()

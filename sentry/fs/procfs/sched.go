@@ -10,6 +10,7 @@ package procfs
 
 import (
 	"fmt"
+	"golang.org/x/sys/unix"
 	"strings"
 	"time"
 
@@ -84,7 +85,7 @@ func nsTicks(ns int64) int64 { return ns / (1e9 / clockTicks) }
 
 // taskStat renders /proc/PID/stat (group: the thread group's CPU times)
 // or /proc/PID/task/TID/stat.
-func (p *procFS) taskStat(t *kernel.Task, group bool) string {
+func (p *procFS) taskStat(ctx *fs.Context, t *kernel.Task, group bool) string {
 	st, _ := stateOf(t)
 	th := thread(t)
 	var pgrp, session int32
@@ -108,7 +109,9 @@ func (p *procFS) taskStat(t *kernel.Task, group bool) string {
 	if c := t.CPU(); c != nil {
 		cpu = c.ID()
 	}
-	start := ticks(t.StartTime().Sub(p.s.Kernel.BootTime()))
+	// The start time in the reader's time namespace, as Linux's
+	// timens_add_boottime_ns.
+	start := ticks(t.StartTime().Sub(p.s.Kernel.BootTime()) + time.Duration(readerClockOffset(ctx, unix.CLOCK_BOOTTIME)))
 	user, system := p.taskTimes(t, group)
 	var cuser, csystem time.Duration
 	if th != nil && group {

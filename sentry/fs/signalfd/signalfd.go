@@ -182,6 +182,6 @@ func (f *SignalFD) Readiness(mask uint32) uint32 {
 }
 
 // Watch implements fs.Waitable.
-func (f *SignalFD) Watch(mask uint32, fn func()) (cancel func()) {
+func (f *SignalFD) Watch(mask uint32, fn fs.WatchFunc) (cancel func()) {
 	return f.owner.TG.WatchSignals(mask, fn)
 }

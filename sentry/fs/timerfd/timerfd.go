@@ -168,6 +168,6 @@ func (f *TimerFD) Readiness(mask uint32) uint32 {
 }
 
 // Watch implements fs.Waitable.
-func (f *TimerFD) Watch(mask uint32, fn func()) (cancel func()) {
+func (f *TimerFD) Watch(mask uint32, fn fs.WatchFunc) (cancel func()) {
 	return f.notifier.Watch(mask, fn)
 }

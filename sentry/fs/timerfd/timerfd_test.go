@@ -49,7 +49,7 @@ func TestPeriodicCountAndReadiness(t *testing.T) {
 		t.Fatalf("readiness of a disarmed timerfd: %#x", ev)
 	}
 	var woken atomic.Int32
-	cancel := f.Watch(unix.POLLIN, func() { woken.Add(1) })
+	cancel := f.Watch(unix.POLLIN, func(*kernel.Task) { woken.Add(1) })
 	defer cancel()
 	f.Set(0, softirqd.TimerSpec{Value: 2 * time.Millisecond, Interval: 2 * time.Millisecond}, false)
 	// The expirations come from the TIMER softirq, which a loaded machine

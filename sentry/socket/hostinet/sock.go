@@ -104,7 +104,7 @@ func (s *sock) Readiness(mask uint32) uint32 {
 }
 
 // Watch implements fs.Waitable.
-func (s *sock) Watch(mask uint32, fn func()) func() { return s.notifier.Watch(mask, fn) }
+func (s *sock) Watch(mask uint32, fn fs.WatchFunc) func() { return s.notifier.Watch(mask, fn) }
 
 // wait waits on the socket until the host reports one of mask.
 func (s *sock) wait(ctx *socket.Context, b *socket.Blocking, mask uint32) error {

@@ -436,7 +436,7 @@ func (s *sock) Readiness(mask uint32) uint32 {
 }
 
 // Watch implements fs.Waitable.
-func (s *sock) Watch(mask uint32, fn func()) func() { return s.notifier.Watch(mask, fn) }
+func (s *sock) Watch(mask uint32, fn fs.WatchFunc) func() { return s.notifier.Watch(mask, fn) }
 
 // Release implements socket.Socket.
 func (s *sock) Release() {

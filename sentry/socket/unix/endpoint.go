@@ -117,7 +117,8 @@ func (e *endpoint) notify(events uint32) { e.notifySync(nil, events) }
 
 // notifySync is notify from a sending task that usually waits for the
 // answer next: a reader is woken synchronously (Linux's sock_def_readable
-// uses the _sync wake-up), to take the sender's CPU when it blocks.
+// uses the _sync wake-up), to take the sender's CPU when it blocks, and so
+// is a reader waiting in poll, select or epoll_wait (fs.WatchFunc).
 func (e *endpoint) notifySync(waker *kernel.Task, events uint32) {
 	if events&(sys.POLLIN|sys.POLLHUP|sys.POLLERR|sys.POLLRDHUP) != 0 {
 		e.readQ.NotifyAllSync(waker)
@@ -125,11 +126,11 @@ func (e *endpoint) notifySync(waker *kernel.Task, events uint32) {
 	if events&(sys.POLLOUT|sys.POLLHUP|sys.POLLERR) != 0 {
 		e.writeQ.NotifyAll()
 	}
-	e.notifier.Notify(events)
+	e.notifier.NotifySync(waker, events)
 }
 
 // Watch implements fs.Waitable.
-func (e *endpoint) Watch(mask uint32, fn func()) func() { return e.notifier.Watch(mask, fn) }
+func (e *endpoint) Watch(mask uint32, fn fs.WatchFunc) func() { return e.notifier.Watch(mask, fn) }
 
 // writableLocked is unix_writable: not listening and at most a quarter
 // of the send buffer in flight.

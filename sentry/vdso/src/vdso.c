@@ -12,6 +12,9 @@
  * Freestanding: no libc, no relocations, a few hundred bytes of stack at
  * most (Go's runtime calls it on a small system stack). Built by gen.sh.
  *
+ * A process in a time namespace of its own maps that namespace's page of
+ * offsets (vvar_timens) in place of the first namespace's zeroes.
+ *
  * The formula and the read protocol are the sentry's (timekeeper/clock.go,
  * Clock.Now): the two must stay the same, since a program mixes vDSO reads
  * with trapped ones.
@@ -34,8 +37,19 @@ struct vdso_params {
 	volatile s64 off_boot;
 };
 
-/* Defined by vdso.lds: the page below the image. */
+/*
+ * The process's time namespace's offsets (sentry/vdso's putTimeNSOffsets,
+ * sentry/process/timens.go): zero in the sandbox's first namespace. They
+ * never change once a process maps them: no sequence count.
+ */
+struct vdso_timens {
+	s64 mono;
+	s64 boot;
+};
+
+/* Defined by vdso.lds: the page below the image, and the one below it. */
 extern const struct vdso_params vvar_params __attribute__((visibility("hidden")));
+extern const struct vdso_timens vvar_timens __attribute__((visibility("hidden")));
 
 struct kernel_timespec { s64 tv_sec; s64 tv_nsec; };
 struct kernel_timeval { s64 tv_sec; s64 tv_usec; };
@@ -86,7 +100,7 @@ static int clock_ns(int clk, u64 *ns)
 	const struct vdso_params *p = &vvar_params;
 	u32 seq;
 	u64 base_tsc, mult, tsc, delta;
-	s64 base_mono, off;
+	s64 base_mono, off, nsoff;
 	u32 shift;
 	int coarse = 0;
 
@@ -112,20 +126,25 @@ static int clock_ns(int clk, u64 *ns)
 		switch (clk) {
 		case CLOCK_MONOTONIC:
 			off = 0;
+			nsoff = vvar_timens.mono;
 			break;
 		case CLOCK_MONOTONIC_COARSE:
 			off = 0;
+			nsoff = vvar_timens.mono;
 			coarse = 1;
 			break;
 		case CLOCK_REALTIME:
 			off = p->off_real;
+			nsoff = 0;
 			break;
 		case CLOCK_REALTIME_COARSE:
 			off = p->off_real;
+			nsoff = 0;
 			coarse = 1;
 			break;
 		case CLOCK_BOOTTIME:
 			off = p->off_boot;
+			nsoff = vvar_timens.boot;
 			break;
 		default:
 			return -1;
@@ -139,6 +158,9 @@ static int clock_ns(int clk, u64 *ns)
 	*ns = (u64)(base_mono + off) + (u64)(((unsigned __int128)delta * mult) >> shift);
 	if (coarse)
 		*ns -= *ns % TICK_NS;
+	/* The namespace's offset after the rounding, as the sentry's
+	 * clock_gettime adds it to the sandbox's clock. */
+	*ns += nsoff;
 	return 0;
 }
 

@@ -1,0 +1,43 @@
+package platform
+
+import (
+	"fmt"
+	"sync/atomic"
+)
+
+// Counts are the host round trips the platforms make, for measurements
+// that do not depend on the host's load (issue 16: per fork+exit+wait,
+// per thread create+join; bench/roundtrips.sh). Every platform adds to
+// them; they are never reset. Incrementing costs an uncontended atomic
+// add per round trip, against the microseconds the round trip itself
+// takes.
+var Counts RoundTrips
+
+// RoundTrips counts host round trips by kind.
+type RoundTrips struct {
+	// Stops are application stops: a return of Context.Switch with a
+	// syscall, a fault or an interrupt (each a host hand-off to the
+	// stub and back).
+	Stops atomic.Uint64
+	// Injections are ptrace injection sequences into a stub (set the
+	// registers, resume, wait for the trap, read the registers): one
+	// host hand-off each, whatever they run.
+	Injections atomic.Uint64
+	// InjectedSyscalls are the host syscalls those injections ran in the
+	// stubs (more than Injections when requests are batched).
+	InjectedSyscalls atomic.Uint64
+	// MasterCalls are requests handed to an address space's master
+	// goroutine (a Go channel hop each way, on top of the injection).
+	MasterCalls atomic.Uint64
+	// StubThreads are stub threads made (cloned in a stub and handed to
+	// a Context's thread).
+	StubThreads atomic.Uint64
+	// Seizes are stub threads or stubs seized by a new tracer.
+	Seizes atomic.Uint64
+}
+
+// String formats the counts in one line of key=value pairs.
+func (r *RoundTrips) String() string {
+	return fmt.Sprintf("stops=%d injections=%d injected_syscalls=%d master_calls=%d stub_threads=%d seizes=%d",
+		r.Stops.Load(), r.Injections.Load(), r.InjectedSyscalls.Load(), r.MasterCalls.Load(), r.StubThreads.Load(), r.Seizes.Load())
+}

@@ -5,10 +5,12 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/sentry/net"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"github.com/runsc-lite/runsc-lite/sentry/socket/hostinet"
 	"github.com/runsc-lite/runsc-lite/sentry/socket/inet"
 	"github.com/runsc-lite/runsc-lite/sentry/socket/netlink"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 )
 
 // Network modes (--network, as runsc spells them).
@@ -49,6 +51,10 @@ func setupNetwork(s *process.Sandbox, cfg Config, log *logrus.Logger) (*net.Stac
 		}
 		inet.Register(s.Sockets, st)
 		s.Sockets.Register(netlink.NewFamily(netlink.StackSource{Stack: st}))
+		// CLONE_NEWNET makes stacks of its own beside this one. Not
+		// with --network=host: hostinet's NET_RX is the softirq's
+		// handler there, and a new namespace is EPERM.
+		s.NewNetStack = netNamespaceStack(s, log)
 		return st, st.Close, nil
 	case NetworkHost:
 		n, err := hostinet.New(s.Softirqs, log)
@@ -65,4 +71,26 @@ func setupNetwork(s *process.Sandbox, cfg Config, log *logrus.Logger) (*net.Stac
 		return nil, func() { nl.Close(); n.Close() }, nil
 	}
 	return nil, nil, fmt.Errorf("unknown network mode %q (want none, sandbox or host)", mode)
+}
+
+// netNamespaceStack is the sandbox's process.NetStackFactory: a new
+// network namespace gets a stack of its own with a loopback device only
+// (whatever the first namespace's mode), over the sandbox's softirqs,
+// and its AF_INET, AF_INET6 and NETLINK_ROUTE families; AF_UNIX is the
+// sandbox's (abstract names are not per namespace).
+func netNamespaceStack(s *process.Sandbox, log *logrus.Logger) process.NetStackFactory {
+	return func(hold, drop func()) (*socket.Registry, func(), error) {
+		st, err := net.New(net.Config{Softirqs: s.Softirqs, Log: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		reg := socket.NewRegistry()
+		if f := s.Sockets.Family(unix.AF_UNIX); f != nil {
+			reg.Register(f)
+		}
+		n := inet.Register(reg, st)
+		n.Hold, n.Drop = hold, drop
+		reg.Register(netlink.NewFamily(netlink.StackSource{Stack: st}))
+		return reg, st.Close, nil
+	}
 }

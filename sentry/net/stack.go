@@ -56,7 +56,8 @@ type Stack struct {
 }
 
 // New builds a stack with the loopback device "lo" (127.0.0.1/8 and ::1)
-// and registers its NET_RX and NET_TX softirqs.
+// and adds it to the stacks its softirq machinery's NET_RX and NET_TX
+// run (hub.go).
 func New(cfg Config) (*Stack, error) {
 	if cfg.Softirqs == nil {
 		return nil, errors.New("net: no softirq machinery")
@@ -88,11 +89,7 @@ func New(cfg Config) (*Stack, error) {
 		s.tcpip.Close()
 		return nil, err
 	}
-	if err := cfg.Softirqs.Register(softirqd.NET_RX, func(cpu int) { s.cpus[cpu].netRXAction(cpu) }); err != nil {
-		s.tcpip.Close()
-		return nil, err
-	}
-	if err := cfg.Softirqs.Register(softirqd.NET_TX, func(cpu int) { s.cpus[cpu].netTXAction(cpu) }); err != nil {
+	if err := attach(s); err != nil {
 		s.tcpip.Close()
 		return nil, err
 	}
@@ -289,6 +286,7 @@ func (s *Stack) Close() {
 	devs := s.devices
 	irq := s.irq
 	s.mu.Unlock()
+	detach(s)
 	s.tcpip.Close()
 	s.tcpip.Wait()
 	for _, d := range devs {

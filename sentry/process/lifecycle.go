@@ -29,7 +29,7 @@ type CloneOptions struct {
 	SetTID []int32
 }
 
-const unsupportedCloneFlags = unix.CLONE_NEWNET | unix.CLONE_IO
+const unsupportedCloneFlags = unix.CLONE_IO
 
 // Clone creates a thread (CLONE_THREAD) or a process and starts it. The
 // new thread returns 0 from the syscall; the caller gets its TID.
@@ -75,8 +75,23 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		}
 		creds = n
 	}
-	if f&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC|unix.CLONE_NEWPID|unix.CLONE_NEWCGROUP|unix.CLONE_NEWTIME) != 0 && !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_ADMIN) {
+	if f&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC|unix.CLONE_NEWNET|unix.CLONE_NEWPID|unix.CLONE_NEWCGROUP|unix.CLONE_NEWTIME) != 0 && !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_ADMIN) {
 		return nil, unix.EPERM
+	}
+	// The child's network namespace: made now (it can fail), handed to
+	// the child once nothing else can (netns.go).
+	var childNet *NetNamespace
+	if f&unix.CLONE_NEWNET != 0 {
+		n, err := s.newNetNS(creds.UserNS)
+		if err != nil {
+			return nil, err
+		}
+		childNet = n
+		defer func() {
+			if childNet != nil {
+				childNet.DecRef()
+			}
+		}()
 	}
 	childTimeNS, err := t.cloneTimeNS(f, creds.UserNS)
 	if err != nil {
@@ -299,6 +314,13 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 		ntg.CPULimitChanged()
 	}
 
+	if childNet != nil {
+		nt.netns.Store(childNet)
+		childNet = nil
+	} else if n := t.netns.Load(); n != nil {
+		n.IncRef()
+		nt.netns.Store(n)
+	}
 	// Time namespaces last: a process entering one switches the vDSO
 	// of its new address space.
 	t.setCloneTimeNS(nt, f, childTimeNS)

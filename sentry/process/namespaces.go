@@ -9,7 +9,7 @@ import (
 
 // The namespaces a thread is in, as /proc/PID/ns and setns(2) name them.
 // Mount namespaces are the VFS's (the thread's FSContext holds its own);
-// UTS namespaces are here, IPC namespaces in ipc.go, time namespaces in timens.go; of every other kind the sandbox has one, made
+// UTS namespaces are here, IPC namespaces in ipc.go, time namespaces in timens.go, network namespaces in netns.go; of every other kind the sandbox has one, made
 // with the sandbox, which unshare and clone do not copy yet.
 
 // fixedNamespace is a namespace of a kind the sandbox has one of.
@@ -84,11 +84,16 @@ func (s *Sandbox) Namespace(th *Thread, kind string) nsfs.Namespace {
 			return th.TimeNSForChildren()
 		}
 		return s.InitTimeNS()
+	case "net":
+		if th != nil {
+			return th.NetNS()
+		}
+		return s.InitNetNS()
 	}
 	s.namespaces.once.Do(func() {
 		s.namespaces.byKind = make(map[string]*fixedNamespace)
 		for _, k := range nsfs.Kinds {
-			if k.Name != "mnt" && k.Name != "uts" && k.Name != "ipc" && k.Name != "pid" && k.Name != "pid_for_children" && k.Name != "time" && k.Name != "time_for_children" {
+			if k.Name != "mnt" && k.Name != "uts" && k.Name != "ipc" && k.Name != "pid" && k.Name != "pid_for_children" && k.Name != "time" && k.Name != "time_for_children" && k.Name != "net" {
 				s.namespaces.byKind[k.Name] = &fixedNamespace{ino: nsfs.NewIno()}
 			}
 		}

@@ -95,6 +95,11 @@ type Sandbox struct {
 	// Sockets are the sandbox's socket families (AF_UNIX, and the
 	// network families when there is a stack).
 	Sockets *socket.Registry
+	// NewNetStack builds the socket families of a new network
+	// namespace (netns.go); nil: CLONE_NEWNET is EPERM. Boot sets it.
+	NewNetStack NetStackFactory
+	// netNamespaces holds the first network namespace (netns.go).
+	netNamespaces netNamespaces
 }
 
 // NewSandbox returns a sandbox with no processes yet.
@@ -380,6 +385,9 @@ type Thread struct {
 	// ipc is the thread's IPC namespace (nil: the sandbox's first),
 	// as uts.
 	ipc atomic.Pointer[IPCNamespace]
+	// netns is the thread's network namespace (nil: the sandbox's
+	// first), holding a reference on it (netns.go).
+	netns atomic.Pointer[NetNamespace]
 	// pidns is the thread's PID namespace (nil: the sandbox's own),
 	// fixed at creation; childPIDNS is the one its new processes go
 	// into when unshare or setns changed it (pidns.go).

@@ -296,6 +296,7 @@ func (t *Thread) exitThread() {
 		t.FDs.Release()
 	}
 	t.exitIPC()
+	t.exitNetNS()
 	t.releaseSeccomp()
 	tg.mu.Lock()
 	for i, th := range tg.threads {

@@ -694,12 +694,6 @@ func Futex(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return 0, unix.ENOSYS
 }
 
-// unshareNamespaces are unshare's namespace flags the sandbox does not
-// make yet: they are refused with EPERM, as clone refuses them. Mount,
-// UTS, IPC, PID, cgroup and time namespaces (CLONE_NEWNS, CLONE_NEWUTS,
-// CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_NEWTIME) are made.
-const unshareNamespaces = unix.CLONE_NEWNET
-
 // Unshare is unshare(2): the calling thread stops sharing its filesystem
 // context (root, cwd, umask) and descriptor table with the threads and
 // processes it shares them with. CLONE_THREAD, CLONE_SIGHAND and CLONE_VM
@@ -709,7 +703,7 @@ const unshareNamespaces = unix.CLONE_NEWNET
 func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	flags := uint64(a[0])
 	const known = unix.CLONE_THREAD | unix.CLONE_FS | unix.CLONE_SIGHAND | unix.CLONE_VM |
-		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME | unshareNamespaces
+		unix.CLONE_FILES | unix.CLONE_SYSVSEM | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME | unix.CLONE_NEWNET
 	if flags&^known != 0 {
 		return 0, unix.EINVAL
 	}
@@ -734,9 +728,6 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			return 0, unix.EINVAL
 		}
 	}
-	if flags&unshareNamespaces != 0 {
-		return 0, unix.EPERM
-	}
 	creds := t.Credentials()
 	if flags&unix.CLONE_NEWUSER != 0 {
 		// The user namespace comes first: the other new namespaces
@@ -748,7 +739,7 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		}
 		creds = n
 	}
-	if flags&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC|unix.CLONE_NEWPID|unix.CLONE_NEWCGROUP|unix.CLONE_NEWTIME) != 0 && !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_ADMIN) {
+	if flags&(unix.CLONE_NEWNS|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC|unix.CLONE_NEWNET|unix.CLONE_NEWPID|unix.CLONE_NEWCGROUP|unix.CLONE_NEWTIME) != 0 && !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	if flags&unix.CLONE_NEWPID != 0 && t.ChildPIDNS() != t.PIDNS() {
@@ -762,6 +753,19 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 		if timeNS, err = t.NewChildTimeNS(creds.UserNS); err != nil {
 			return 0, err
 		}
+	}
+	var netNS *process.NetNamespace
+	if flags&unix.CLONE_NEWNET != 0 {
+		// Made before anything changes: it can fail.
+		var err error
+		if netNS, err = t.NewNetNS(creds.UserNS); err != nil {
+			return 0, err
+		}
+		defer func() {
+			if netNS != nil { // not entered: an error came after
+				netNS.DecRef()
+			}
+		}()
 	}
 	if flags&unix.CLONE_NEWUSER != 0 {
 		t.SetCredentials(creds)
@@ -798,6 +802,10 @@ func Unshare(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	if flags&unix.CLONE_NEWIPC != 0 && t.IPC() != nil {
 		t.UnshareIPC(creds.UserNS)
+	}
+	if netNS != nil {
+		t.EnterNewNetNS(netNS)
+		netNS = nil
 	}
 	return 0, nil
 }

@@ -109,6 +109,7 @@ var setnsKinds = []struct {
 	{unix.CLONE_NEWNS, joinMountNamespace},
 	{unix.CLONE_NEWUTS, joinAs((*process.Thread).SetUTS)},
 	{unix.CLONE_NEWIPC, joinAs((*process.Thread).SetIPC)},
+	{unix.CLONE_NEWNET, joinAs((*process.Thread).SetNetNS)},
 	{unix.CLONE_NEWPID, func(t *process.Thread, _ *auth.Credentials, ns nsfs.Namespace) error {
 		pidNS, ok := ns.(*process.PIDNamespace)
 		if !ok {

@@ -29,7 +29,7 @@ const (
 
 // sockContext returns the socket layer's view of the calling thread.
 func sockContext(t *process.Thread) *socket.Context {
-	ctx := &socket.Context{Context: fsContext(t), VFS: t.S.VFS, FS: t.FS, Sockets: t.S.Sockets}
+	ctx := &socket.Context{Context: fsContext(t), VFS: t.S.VFS, FS: t.FS, Sockets: t.NetNS().Sockets}
 	ctx.Cred.PID = t.Task.TGID()
 	ctx.PIDs = t.PIDNS()
 	c := t.Credentials()
@@ -114,7 +114,7 @@ func Socket(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if stype >= sockMax {
 		return 0, unix.EINVAL
 	}
-	fam := t.S.Sockets.Family(domain)
+	fam := t.NetNS().Sockets.Family(domain)
 	if fam == nil {
 		return 0, unix.EAFNOSUPPORT
 	}
@@ -147,7 +147,7 @@ func Socketpair(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if stype >= sockMax {
 		return 0, unix.EINVAL
 	}
-	fam := t.S.Sockets.Family(domain)
+	fam := t.NetNS().Sockets.Family(domain)
 	if fam == nil {
 		return 0, unix.EAFNOSUPPORT
 	}
@@ -205,7 +205,7 @@ func Listen(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	}
 	defer f.DecRef()
 	backlog := int(a.Int(1))
-	if somax := t.S.Sockets.Somaxconn(); uint32(a.Int(1)) > uint32(somax) {
+	if somax := t.NetNS().Sockets.Somaxconn(); uint32(a.Int(1)) > uint32(somax) {
 		backlog = somax
 	}
 	return 0, sf.Socket().Listen(sockContext(t), backlog)

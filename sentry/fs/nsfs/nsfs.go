@@ -36,6 +36,14 @@ type Namespace interface {
 	Ino() uint64
 }
 
+// Holder is a Namespace counted by its users (a network namespace, whose
+// stack is closed when the last goes): an open nsfs file holds a
+// reference.
+type Holder interface {
+	IncRef()
+	DecRef()
+}
+
 // Kind names a namespace type as /proc/PID/ns does, with the clone flag
 // that selects it in setns.
 type Kind struct {
@@ -94,12 +102,24 @@ func (n *Node) Stat(ctx *fs.Context) (linux.Statx, error) {
 // Open implements fs.Node: the file holds the namespace; reading it is
 // EINVAL, as Linux's nsfs.
 func (n *Node) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
-	return &file{}, nil
+	h, _ := n.NS.(Holder)
+	if h != nil {
+		h.IncRef()
+	}
+	return &file{holder: h}, nil
 }
 
-// file is an open nsfs file.
-type file struct{ fs.StreamFile }
+// file is an open nsfs file; holder is its namespace's reference, if
+// counted.
+type file struct {
+	fs.StreamFile
+	holder Holder
+}
 
 func (*file) Read(ctx *fs.Context, dst []byte, fl uint32) (int, error)  { return 0, unix.EINVAL }
 func (*file) Write(ctx *fs.Context, src []byte, fl uint32) (int, error) { return 0, unix.EINVAL }
-func (*file) Release()                                                  {}
+func (f *file) Release() {
+	if f.holder != nil {
+		f.holder.DecRef()
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/synth"
+	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"golang.org/x/sys/unix"
 )
@@ -17,12 +18,14 @@ import (
 // lookup, so a family registered after boot shows its files.
 
 // netFilesDir returns the directory of the registry's files under prefix
-// ("" or "core/"), in /proc/sys/net when sys, else /proc/net.
-func (p *procFS) netFilesDir(sys bool, prefix string) *synth.Dir {
+// ("" or "core/"), in /proc/sys/net when sys, else /proc/net. th is the
+// thread whose network namespace /proc/PID/net shows; nil: the reader's
+// (/proc/sys/net).
+func (p *procFS) netFilesDir(th *process.Thread, sys bool, prefix string) *synth.Dir {
 	d := p.dir()
-	files := func() []socket.ProcFile {
+	files := func(ctx *fs.Context) []socket.ProcFile {
 		var out []socket.ProcFile
-		for _, f := range p.s.Sockets.ProcFiles() {
+		for _, f := range p.netRegistry(ctx, th).ProcFiles() {
 			if f.Sys == sys && strings.HasPrefix(f.Path, prefix) {
 				out = append(out, f)
 			}
@@ -31,7 +34,7 @@ func (p *procFS) netFilesDir(sys bool, prefix string) *synth.Dir {
 	}
 	d.List = func(ctx *fs.Context) []fs.Dirent {
 		seen := map[string]uint8{}
-		for _, f := range files() {
+		for _, f := range files(ctx) {
 			rest := f.Path[len(prefix):]
 			if i := strings.IndexByte(rest, '/'); i >= 0 {
 				seen[rest[:i]] = unix.DT_DIR
@@ -51,7 +54,7 @@ func (p *procFS) netFilesDir(sys bool, prefix string) *synth.Dir {
 		return out
 	}
 	d.Find = func(ctx *fs.Context, name string) (fs.Node, error) {
-		for _, f := range files() {
+		for _, f := range files(ctx) {
 			rest := f.Path[len(prefix):]
 			if rest == name {
 				read, write := f.Read, f.Write
@@ -63,10 +66,22 @@ func (p *procFS) netFilesDir(sys bool, prefix string) *synth.Dir {
 				return file, nil
 			}
 			if strings.HasPrefix(rest, name+"/") {
-				return p.netFilesDir(sys, prefix+name+"/"), nil
+				return p.netFilesDir(th, sys, prefix+name+"/"), nil
 			}
 		}
 		return nil, unix.ENOENT
 	}
 	return d
+}
+
+// netRegistry returns the socket families of th's network namespace, or
+// of the reader's when th is nil.
+func (p *procFS) netRegistry(ctx *fs.Context, th *process.Thread) *socket.Registry {
+	if th == nil && ctx != nil && ctx.Task != nil {
+		th = thread(ctx.Task)
+	}
+	if th != nil {
+		return th.NetNS().Sockets
+	}
+	return p.s.Sockets
 }

@@ -239,7 +239,7 @@ func (p *procFS) buildSys() *synth.Dir {
 	fsd.Add("inotify", ino)
 	fsd.Add("mqueue", p.mqueueSysctls())
 	sys.Add("fs", fsd)
-	sys.Add("net", p.netFilesDir(true, "")) // net.go
+	sys.Add("net", p.netFilesDir(nil, true, "")) // net.go
 	return sys
 }
 
@@ -420,7 +420,7 @@ func (p *procFS) taskDir(t *kernel.Task, withTasks bool) *synth.Dir {
 	fdinfo.List = func(ctx *fs.Context) []fs.Dirent { return p.listFDs(th, unix.DT_REG) }
 	fdinfo.Find = func(ctx *fs.Context, name string) (fs.Node, error) { return p.findFDInfo(t, th, name) }
 	d.Add("fdinfo", fdinfo)
-	d.Add("net", p.netFilesDir(false, "")) // net.go
+	d.Add("net", p.netFilesDir(th, false, "")) // net.go
 	if withTasks {
 		tasks := synth.NewDir(p.taskAttr(t, 0555, next()))
 		tasks.List = func(ctx *fs.Context) []fs.Dirent {

@@ -83,6 +83,11 @@ type Net struct {
 	// ipForward is net.ipv4.ip_forward as last written (Linux keeps the
 	// integer; any value but 0 turns forwarding on in the stack).
 	ipForward atomic.Int64
+
+	// Hold and Drop, when set, count the live sockets as users of the
+	// network namespace the stack is (sentry/process/netns.go): the
+	// last to go closes it. Set once, before the first socket.
+	Hold, Drop func()
 }
 
 // Register adds the AF_INET and AF_INET6 families over st to reg and
@@ -227,6 +232,9 @@ func (n *Net) newSock(domain, stype, protocol int, trans tcpip.TransportProtocol
 	n.mu.Lock()
 	n.socks[s] = struct{}{}
 	n.mu.Unlock()
+	if n.Hold != nil {
+		n.Hold()
+	}
 	return s
 }
 
@@ -347,6 +355,9 @@ func (s *sock) Release() {
 	delete(s.net.socks, s)
 	s.net.mu.Unlock()
 	s.waitq.NotifyAll()
+	if s.net.Drop != nil {
+		s.net.Drop()
+	}
 }
 
 // SetIno implements socket.Inoder: the /proc/net tables list the socket

@@ -3,6 +3,7 @@ package boot
 import (
 	"fmt"
 
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/net"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
@@ -11,6 +12,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/socket/netlink"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 // Network modes (--network, as runsc spells them).
@@ -74,13 +76,15 @@ func setupNetwork(s *process.Sandbox, cfg Config, log *logrus.Logger) (*net.Stac
 }
 
 // netNamespaceStack is the sandbox's process.NetStackFactory: a new
-// network namespace gets a stack of its own with a loopback device only
-// (whatever the first namespace's mode), over the sandbox's softirqs,
-// and its AF_INET, AF_INET6 and NETLINK_ROUTE families; AF_UNIX is the
-// sandbox's (abstract names are not per namespace).
+// network namespace gets a stack of its own whose lo is down and without
+// addresses, as in a new Linux namespace (whatever the first namespace's
+// mode), over the sandbox's softirqs, and its AF_INET, AF_INET6 and
+// NETLINK_ROUTE families, through which the holders of CAP_NET_ADMIN in
+// the owner bring lo up; AF_UNIX is the sandbox's (abstract names are
+// not per namespace).
 func netNamespaceStack(s *process.Sandbox, log *logrus.Logger) process.NetStackFactory {
-	return func(hold, drop func()) (*socket.Registry, func(), error) {
-		st, err := net.New(net.Config{Softirqs: s.Softirqs, Log: log})
+	return func(owner *auth.UserNamespace, hold, drop func()) (*socket.Registry, func(), error) {
+		st, err := net.New(net.Config{Softirqs: s.Softirqs, Log: log, LoopbackDown: true})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -90,7 +94,14 @@ func netNamespaceStack(s *process.Sandbox, log *logrus.Logger) process.NetStackF
 		}
 		n := inet.Register(reg, st)
 		n.Hold, n.Drop = hold, drop
-		reg.Register(netlink.NewFamily(netlink.StackSource{Stack: st}))
-		return reg, st.Close, nil
+		n.Admin = func(ctx *socket.Context) bool {
+			return ctx == nil || ctx.Creds.HasCapabilityIn(owner, linux.CAP_NET_ADMIN)
+		}
+		reg.Register(netlink.NewFamily(netlink.NamespaceSource{StackSource: netlink.StackSource{Stack: st}, Owner: owner}))
+		release := func() {
+			st.Close()
+			log.Debugf("network: a namespace's stack closed (%d stacks left)", net.LiveStacks(s.Softirqs))
+		}
+		return reg, release, nil
 	}
 }

@@ -41,7 +41,7 @@ type Device struct {
 	name  string
 	// arpType is the ARPHRD_* type (loopback, ether).
 	arpType header.ARPHardwareType
-	flags   uint32 // IFF_*
+	flags   atomic.Uint32 // IFF_*; changes only by SetUp // IFF_*
 	mtu     atomic.Uint32
 	mac     tcpip.LinkAddress
 	// qdisc is the queueing discipline's name as ip link shows it.
@@ -73,7 +73,7 @@ func (d *Device) Index() int32 { return int32(d.index) }
 func (d *Device) Name() string { return d.name }
 
 // Flags returns the IFF_* flags.
-func (d *Device) Flags() uint32 { return d.flags }
+func (d *Device) Flags() uint32 { return d.flags.Load() }
 
 // MTU returns the device's MTU.
 func (d *Device) MTU() uint32 { return d.mtu.Load() }
@@ -93,11 +93,16 @@ func (d *Device) ARPType() uint16 {
 }
 
 // IsLoopback reports whether this is the loopback device.
-func (d *Device) IsLoopback() bool { return d.flags&unix.IFF_LOOPBACK != 0 }
+func (d *Device) IsLoopback() bool { return d.flags.Load()&unix.IFF_LOOPBACK != 0 }
 
 // Qdisc returns the name of the device's queueing discipline ("noqueue"
 // for loopback, the host device's for a device taken over).
-func (d *Device) Qdisc() string { return d.qdisc }
+func (d *Device) Qdisc() string {
+	if d.Flags()&unix.IFF_UP == 0 {
+		return "noop" // a device that is down has noop_qdisc
+	}
+	return d.qdisc
+}
 
 // TxQueueLen returns the transmit queue length (qlen).
 func (d *Device) TxQueueLen() int { return TxQueueLen }

@@ -33,6 +33,9 @@ type Config struct {
 	Softirqs *softirqd.Softirqs
 	// Log receives the stack's messages (nil: logrus's standard logger).
 	Log logrus.FieldLogger
+	// LoopbackDown makes lo as a new Linux network namespace has it:
+	// down and without addresses until SetUp (a CLONE_NEWNET stack).
+	LoopbackDown bool
 }
 
 // Stack is the sandbox's network stack: the tcpip stack, its devices and
@@ -94,12 +97,13 @@ func New(cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	lo, err := s.addDevice(deviceSpec{
-		name:    "lo",
-		arpType: header.ARPHardwareLoopback,
-		flags:   unix.IFF_UP | unix.IFF_LOOPBACK | unix.IFF_RUNNING | unix.IFF_LOWER_UP,
-		mtu:     loopbackMTU,
-		qdisc:   "noqueue",
-		driver:  loopback{},
+		name:     "lo",
+		arpType:  header.ARPHardwareLoopback,
+		flags:    unix.IFF_UP | unix.IFF_LOOPBACK | unix.IFF_RUNNING | unix.IFF_LOWER_UP,
+		mtu:      loopbackMTU,
+		qdisc:    "noqueue",
+		driver:   loopback{},
+		disabled: cfg.LoopbackDown,
 	})
 	if err != nil {
 		s.Close()
@@ -109,16 +113,86 @@ func New(cfg Config) (*Stack, error) {
 		s.Close()
 		return nil, fmt.Errorf("net: lo got index %d", lo.index)
 	}
-	for _, a := range []tcpip.ProtocolAddress{
-		{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4([4]byte{127, 0, 0, 1}), PrefixLen: 8}},
-		{Protocol: ipv6.ProtocolNumber, AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom16([16]byte{15: 1}), PrefixLen: 128}},
-	} {
-		if err := s.AddAddress(lo, a); err != nil {
-			s.Close()
-			return nil, err
-		}
+	if cfg.LoopbackDown {
+		return s, nil
+	}
+	if err := s.addLoopbackAddresses(lo); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
+}
+
+// loopbackAddresses are lo's: 127.0.0.1/8 and ::1.
+var loopbackAddresses = []tcpip.ProtocolAddress{
+	{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4([4]byte{127, 0, 0, 1}), PrefixLen: 8}},
+	{Protocol: ipv6.ProtocolNumber, AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom16([16]byte{15: 1}), PrefixLen: 128}},
+}
+
+// addLoopbackAddresses gives lo the loopback addresses of the protocols
+// it has none of, as Linux does when lo comes up (inetdev_event's
+// NETDEV_UP, addrconf's init_loopback).
+func (s *Stack) addLoopbackAddresses(lo *Device) error {
+	have := map[tcpip.NetworkProtocolNumber]bool{}
+	for _, a := range s.Addresses(lo) {
+		have[a.Protocol] = true
+	}
+	for _, a := range loopbackAddresses {
+		if have[a.Protocol] {
+			continue
+		}
+		if err := s.AddAddress(lo, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// linkUpFlags are the flags of a device that is up.
+const linkUpFlags = unix.IFF_UP | unix.IFF_RUNNING | unix.IFF_LOWER_UP
+
+// SetUp brings d up or down (SIOCSIFFLAGS, RTM_NEWLINK's IFF_UP). Only
+// loopback devices change (EOPNOTSUPP for others): a loopback device
+// coming up gets the loopback addresses of the protocols it has none of;
+// going down, its NIC stops carrying packets and keeps its addresses.
+func (s *Stack) SetUp(d *Device, up bool) error {
+	if !d.IsLoopback() {
+		return unix.EOPNOTSUPP
+	}
+	if up == (d.Flags()&unix.IFF_UP != 0) {
+		return nil
+	}
+	if up {
+		if err := s.tcpip.EnableNIC(d.index); err != nil {
+			return fmt.Errorf("net: enabling %s: %s", d.name, err)
+		}
+		for {
+			f := d.flags.Load()
+			if d.flags.CompareAndSwap(f, f|linkUpFlags) {
+				break
+			}
+		}
+		return s.addLoopbackAddresses(d)
+	}
+	if err := s.tcpip.DisableNIC(d.index); err != nil {
+		return fmt.Errorf("net: disabling %s: %s", d.name, err)
+	}
+	for {
+		f := d.flags.Load()
+		if d.flags.CompareAndSwap(f, f&^linkUpFlags) {
+			return nil
+		}
+	}
+}
+
+// HasAddress reports whether d has address a.
+func (s *Stack) HasAddress(d *Device, a tcpip.Address) bool {
+	for _, pa := range s.Addresses(d) {
+		if pa.AddressWithPrefix.Address == a {
+			return true
+		}
+	}
+	return false
 }
 
 // setOptions sets the protocol options the sandbox's programs expect:
@@ -163,6 +237,8 @@ type deviceSpec struct {
 	headerLen uint16
 	qdisc     string
 	driver    driver
+	// disabled: created down (flags without IFF_UP, the NIC disabled).
+	disabled bool
 }
 
 // addDevice creates a device and its NIC in the stack.
@@ -171,7 +247,6 @@ func (s *Stack) addDevice(spec deviceSpec) (*Device, error) {
 		s:         s,
 		name:      spec.name,
 		arpType:   spec.arpType,
-		flags:     spec.flags,
 		mac:       spec.mac,
 		headerLen: spec.headerLen,
 		qdisc:     spec.qdisc,
@@ -179,6 +254,11 @@ func (s *Stack) addDevice(spec deviceSpec) (*Device, error) {
 		txq:       make([]*txQueue, len(s.cpus)),
 	}
 	d.mtu.Store(spec.mtu)
+	if spec.disabled {
+		d.flags.Store(spec.flags &^ linkUpFlags)
+	} else {
+		d.flags.Store(spec.flags)
+	}
 	for i := range d.txq {
 		d.txq[i] = &txQueue{dev: d}
 	}
@@ -189,7 +269,7 @@ func (s *Stack) addDevice(spec deviceSpec) (*Device, error) {
 		return nil, errors.New("net: stack closed")
 	}
 	d.index = s.tcpip.NextNICID()
-	if err := s.tcpip.CreateNICWithOptions(d.index, d.link, stack.NICOptions{Name: spec.name}); err != nil {
+	if err := s.tcpip.CreateNICWithOptions(d.index, d.link, stack.NICOptions{Name: spec.name, Disabled: spec.disabled}); err != nil {
 		return nil, fmt.Errorf("net: creating %s: %s", spec.name, err)
 	}
 	s.devices = append(s.devices, d)

@@ -34,10 +34,11 @@ type NetNamespace struct {
 	refs    atomic.Int64
 }
 
-// NetStackFactory builds a new network namespace's socket families over a
-// new loopback-only stack, with hold and drop counting its sockets as
-// references; the returned release closes the stack. Boot sets it.
-type NetStackFactory func(hold, drop func()) (reg *socket.Registry, release func(), err error)
+// NetStackFactory builds the socket families of a new network namespace
+// owned by owner over a new stack with a loopback device only, with hold
+// and drop counting its sockets as references; the returned release
+// closes the stack. Boot sets it.
+type NetStackFactory func(owner *auth.UserNamespace, hold, drop func()) (reg *socket.Registry, release func(), err error)
 
 // netNamespaces are the sandbox's first network namespace, made at first
 // use. Locking: once guards first.
@@ -95,7 +96,7 @@ func (s *Sandbox) newNetNS(owner *auth.UserNamespace) (*NetNamespace, error) {
 	}
 	n := &NetNamespace{ino: nsfs.NewIno(), owner: owner}
 	n.refs.Store(1)
-	reg, release, err := s.NewNetStack(n.IncRef, n.DecRef)
+	reg, release, err := s.NewNetStack(owner, n.IncRef, n.DecRef)
 	if err != nil {
 		return nil, unix.ENOMEM
 	}

@@ -88,6 +88,10 @@ type Net struct {
 	// network namespace the stack is (sentry/process/netns.go): the
 	// last to go closes it. Set once, before the first socket.
 	Hold, Drop func()
+	// Admin, when set, says whether the caller may configure the
+	// stack's devices (CAP_NET_ADMIN over a namespace of the sandbox's
+	// making); nil: nobody may (the sandbox's first stack).
+	Admin func(ctx *socket.Context) bool
 }
 
 // Register adds the AF_INET and AF_INET6 families over st to reg and

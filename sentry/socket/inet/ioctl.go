@@ -72,7 +72,9 @@ func (s *sock) Ioctl(ctx *socket.Context, cmd uint32, arg uintptr) (uintptr, err
 		unix.SIOCGIFADDR, unix.SIOCGIFNETMASK, unix.SIOCGIFBRDADDR, unix.SIOCGIFTXQLEN, unix.SIOCGIFMETRIC,
 		unix.SIOCGIFMAP, unix.SIOCGIFDSTADDR:
 		return 0, ifreqIoctl(s.net.Stack, ctx, cmd, arg)
-	case unix.SIOCSIFFLAGS, unix.SIOCSIFMTU, unix.SIOCSIFADDR, unix.SIOCSIFNETMASK, unix.SIOCSIFHWADDR:
+	case unix.SIOCSIFFLAGS:
+		return 0, setIfFlags(s.net, ctx, arg)
+	case unix.SIOCSIFMTU, unix.SIOCSIFADDR, unix.SIOCSIFNETMASK, unix.SIOCSIFHWADDR:
 		// Changing interfaces is not supported from inside.
 		return 0, unix.EPERM
 	}
@@ -99,10 +101,44 @@ func (f *Family) DeviceIoctl(ctx *socket.Context, cmd uint32, arg uintptr) (uint
 	case unix.SIOCGIFADDR, unix.SIOCGIFNETMASK, unix.SIOCGIFBRDADDR, unix.SIOCGIFDSTADDR,
 		unix.SIOCSIFADDR, unix.SIOCSIFNETMASK, unix.SIOCSIFBRDADDR, unix.SIOCSIFDSTADDR:
 		return 0, unix.ENOTTY
-	case unix.SIOCSIFFLAGS, unix.SIOCSIFMTU, unix.SIOCSIFHWADDR:
+	case unix.SIOCSIFFLAGS:
+		return 0, setIfFlags(f.net, ctx, arg)
+	case unix.SIOCSIFMTU, unix.SIOCSIFHWADDR:
 		return 0, unix.EPERM
 	}
 	return 0, unix.EOPNOTSUPP
+}
+
+// setIfFlags is SIOCSIFFLAGS: in a network namespace of the sandbox's
+// making (Net.Admin set), a holder of CAP_NET_ADMIN over it brings a
+// loopback device up or down (dev_change_flags' IFF_UP; the other flags
+// are left as they are); the sandbox's first namespace is not the
+// program's to change (EPERM).
+func setIfFlags(n *Net, ctx *socket.Context, arg uintptr) error {
+	if n.Admin == nil || !n.Admin(ctx) {
+		return unix.EPERM
+	}
+	var ifr [ifreqSize]byte
+	if _, err := ctx.Mem.CopyInBytes(hostarch.Addr(arg), ifr[:]); err != nil {
+		return unix.EFAULT
+	}
+	name := ifr[:unix.IFNAMSIZ]
+	l := 0
+	for l < len(name) && name[l] != 0 {
+		l++
+	}
+	d := n.Stack.DeviceByName(string(name[:l]))
+	if d == nil {
+		return unix.ENODEV
+	}
+	flags := uint32(binary.LittleEndian.Uint16(ifr[16:]))
+	if err := n.Stack.SetUp(d, flags&unix.IFF_UP != 0); err != nil {
+		if e, ok := err.(unix.Errno); ok {
+			return e
+		}
+		return unix.EINVAL
+	}
+	return nil
 }
 
 // ifreqIoctl serves one SIOCGIF* request on the struct ifreq at arg.

@@ -291,7 +291,7 @@ func (s *sock) SendMsg(ctx *socket.Context, src *usermem.IOSequence, o *socket.S
 	if s.host != nil {
 		replies = forEachRequest(buf, func(r *request) [][]byte { return s.host.answer(r, port) })
 	} else {
-		replies = forEachRequest(buf, func(r *request) [][]byte { return answer(s.f.src, r, port) })
+		replies = forEachRequest(buf, func(r *request) [][]byte { return answer(ctx, s.f.src, r, port) })
 	}
 	if len(replies) > 0 {
 		s.mu.Lock()

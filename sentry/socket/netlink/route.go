@@ -2,6 +2,7 @@ package netlink
 
 import (
 	"encoding/binary"
+	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"io"
 
 	"golang.org/x/sys/unix"
@@ -99,7 +100,7 @@ func forEachRequest(buf []byte, answer func(r *request) [][]byte) [][]byte {
 }
 
 // answer answers one request.
-func answer(src Source, r *request, port uint32) [][]byte {
+func answer(ctx *socket.Context, src Source, r *request, port uint32) [][]byte {
 	if r.flags&unix.NLM_F_REQUEST == 0 || r.typ < unix.NLMSG_MIN_TYPE {
 		if r.flags&unix.NLM_F_ACK != 0 {
 			return [][]byte{errorMsg(r, port, 0)}
@@ -137,7 +138,9 @@ func answer(src Source, r *request, port uint32) [][]byte {
 			break
 		}
 	default:
-		if isChange(r.typ) {
+		if ch, ok := src.(Changer); ok && isChange(r.typ) {
+			err = ch.Change(ctx, r.typ, r.flags, r.payload)
+		} else if isChange(r.typ) {
 			// No CAP_NET_ADMIN over the sandbox's network.
 			err = unix.EPERM
 		} else {

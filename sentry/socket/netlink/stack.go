@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"sort"
 
+	"github.com/runsc-lite/runsc-lite/sentry/auth"
 	"github.com/runsc-lite/runsc-lite/sentry/net"
+	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 )
 
 // Route protocols, scopes and metrics as Linux gives the routes it makes
@@ -19,6 +24,7 @@ const (
 	rtScopeHost      = 254
 	ifaFPermanent    = 0x80
 	ifOperUnknown    = 0
+	ifOperDown       = 2
 	ifOperUp         = 6
 	ipv6PrefixMetric = 256
 )
@@ -53,6 +59,9 @@ func (s StackSource) Links() []Link {
 		if d.IsLoopback() {
 			l.HW, l.Broadcast = make([]byte, 6), make([]byte, 6)
 			l.OperState = ifOperUnknown
+			if d.Flags()&unix.IFF_UP == 0 {
+				l.OperState = ifOperDown
+			}
 		} else {
 			l.HW = d.HardwareAddr()
 			l.Broadcast = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
@@ -164,4 +173,86 @@ func sortRoutes(rs []Route) {
 		}
 		return a.DstLen < b.DstLen
 	})
+}
+
+// NamespaceSource is the stack of a network namespace made by
+// CLONE_NEWNET: its configuration is shown as StackSource's, and changed
+// by the holders of CAP_NET_ADMIN in the user namespace that owns it
+// (Linux's rtnetlink_rcv_msg checks netlink_net_capable). It brings
+// loopback devices up and down (RTM_NEWLINK, RTM_SETLINK) and adds their
+// addresses (RTM_NEWADDR), what unshare -n, bwrap --unshare-net and
+// systemd's PrivateNetwork do; other changes are EOPNOTSUPP.
+type NamespaceSource struct {
+	StackSource
+	Owner *auth.UserNamespace
+}
+
+// Change implements Changer.
+func (s NamespaceSource) Change(ctx *socket.Context, typ, flags uint16, payload []byte) error {
+	if ctx != nil && !ctx.Creds.HasCapabilityIn(s.Owner, linux.CAP_NET_ADMIN) {
+		return unix.EPERM
+	}
+	switch typ {
+	case unix.RTM_NEWLINK, unix.RTM_SETLINK:
+		c, err := ParseLinkChange(payload)
+		if err != nil {
+			return err
+		}
+		d := s.Stack.DeviceByIndex(c.Index)
+		if c.Index == 0 && c.Name != "" {
+			d = s.Stack.DeviceByName(c.Name)
+		}
+		if d == nil {
+			return unix.ENODEV
+		}
+		if typ == unix.RTM_NEWLINK && flags&unix.NLM_F_CREATE != 0 && flags&unix.NLM_F_EXCL != 0 {
+			return unix.EEXIST
+		}
+		if c.Change&unix.IFF_UP == 0 {
+			return nil
+		}
+		return errno(s.Stack.SetUp(d, c.Flags&unix.IFF_UP != 0))
+	case unix.RTM_NEWADDR:
+		c, err := ParseAddrChange(payload)
+		if err != nil {
+			return err
+		}
+		d := s.Stack.DeviceByIndex(c.Index)
+		if d == nil {
+			return unix.ENODEV
+		}
+		var pa tcpip.ProtocolAddress
+		switch {
+		case c.Family == unix.AF_INET && len(c.Local) == 4 && c.PrefixLen <= 32:
+			pa.Protocol = ipv4.ProtocolNumber
+			pa.AddressWithPrefix = tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4Slice(c.Local), PrefixLen: int(c.PrefixLen)}
+		case c.Family == unix.AF_INET6 && len(c.Local) == 16 && c.PrefixLen <= 128:
+			pa.Protocol = ipv6.ProtocolNumber
+			pa.AddressWithPrefix = tcpip.AddressWithPrefix{Address: tcpip.AddrFrom16Slice(c.Local), PrefixLen: int(c.PrefixLen)}
+		default:
+			return unix.EINVAL
+		}
+		if !d.IsLoopback() {
+			return unix.EOPNOTSUPP
+		}
+		if s.Stack.HasAddress(d, pa.AddressWithPrefix.Address) {
+			if flags&unix.NLM_F_EXCL != 0 {
+				return unix.EEXIST
+			}
+			return nil
+		}
+		return errno(s.Stack.AddAddress(d, pa))
+	}
+	return unix.EOPNOTSUPP
+}
+
+// errno turns a stack error into the errno NETLINK_ROUTE answers.
+func errno(err error) error {
+	if err == nil {
+		return nil
+	}
+	if e, ok := err.(unix.Errno); ok {
+		return e
+	}
+	return unix.EINVAL
 }

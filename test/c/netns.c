@@ -1,0 +1,162 @@
+/* netns.c: network namespaces: unshare(CLONE_NEWNET) gives a namespace
+ * whose only interface is lo, down and without addresses (connect to
+ * 127.0.0.1 is ENETUNREACH); SIOCSIFFLAGS brings it up with 127.0.0.1 and
+ * ::1; a listener of the parent's namespace is not reachable from it, one
+ * of its own is; down again, lo says so; its /proc/self/ns/net differs; setns by the parent's
+ * /proc/PID/ns/net file reaches the parent's listener again; clone with
+ * CLONE_NEWNET makes another; unprivileged callers get EPERM; and many
+ * namespaces made and left one after another all work. */
+#include "common.h"
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+/* lines returns the number of lines of a /proc file. */
+static int lines(const char *p) {
+	FILE *f = fopen(p, "r");
+	int n = 0, c;
+	if (!f)
+		return -1;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+static ino_t nsino(void) {
+	struct stat st;
+	if (stat("/proc/self/ns/net", &st))
+		return 0;
+	return st.st_ino;
+}
+
+/* listener returns a TCP socket listening on 127.0.0.1:*port (0: any). */
+static int listener(int *port) {
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(*port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 4))
+		return -1;
+	socklen_t l = sizeof a;
+	getsockname(s, (struct sockaddr *)&a, &l);
+	*port = ntohs(a.sin_port);
+	return s;
+}
+
+/* dial connects to 127.0.0.1:port: 0 or -errno. */
+static int dial(int port) {
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int r = connect(s, (struct sockaddr *)&a, sizeof a) ? -errno : 0;
+	close(s);
+	return r;
+}
+
+static void show_dial(const char *label, int port) {
+	int r = dial(port);
+	printf("%s: %s\n", label, r == 0 ? "connected" : errname(-r));
+}
+
+/* lo_flags prints lo's IFF_UP and sets it when up >= 0. */
+static void lo_flags(int up) {
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct ifreq ifr = {0};
+	strcpy(ifr.ifr_name, "lo");
+	if (up >= 0) {
+		report("SIOCGIFFLAGS", ioctl(s, SIOCGIFFLAGS, &ifr));
+		if (up)
+			ifr.ifr_flags |= IFF_UP;
+		else
+			ifr.ifr_flags &= ~IFF_UP;
+		report("SIOCSIFFLAGS", ioctl(s, SIOCSIFFLAGS, &ifr));
+	}
+	ioctl(s, SIOCGIFFLAGS, &ifr);
+	printf("lo up: %s, loopback: %s\n", ifr.ifr_flags & IFF_UP ? "yes" : "no", ifr.ifr_flags & IFF_LOOPBACK ? "yes" : "no");
+	close(s);
+}
+
+static int clone_child(void *arg) {
+	(void)arg;
+	printf("clone child: own namespace: %s, /proc/net/dev lines %d\n", nsino() != *(ino_t *)arg ? "yes" : "no", lines("/proc/net/dev"));
+	return 0;
+}
+
+int main(void) {
+	init_output();
+	ino_t parent_ns = nsino();
+	int port = 0;
+	int l = listener(&port);
+	yesno("parent listener", l >= 0);
+	show_dial("parent dials its listener", port);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int back = open("/proc/self/ns/net", O_RDONLY);
+		report("unshare(NEWNET)", unshare(CLONE_NEWNET));
+		yesno("new namespace inode", nsino() != parent_ns && nsino() != 0);
+		printf("/proc/net/dev lines: %d\n", lines("/proc/net/dev"));
+		lo_flags(-1);
+		show_dial("dial before lo is up", port);
+		lo_flags(1);
+		show_dial("dial the parent's port", port);
+		int p2 = port;
+		int l2 = listener(&p2);
+		yesno("own listener on the parent's port", l2 >= 0);
+		show_dial("dial own listener", p2);
+		int s6 = socket(AF_INET6, SOCK_STREAM, 0);
+		struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+		report("bind ::1", bind(s6, (struct sockaddr *)&a6, sizeof a6));
+		close(s6);
+		lo_flags(0);
+		report("setns(parent's net)", setns(back, CLONE_NEWNET));
+		yesno("back in the parent's namespace", nsino() == parent_ns);
+		show_dial("dial the parent's listener", port);
+		_exit(0);
+	}
+	printf("child: %d\n", wait_status(pid));
+
+	static char stack[64 * 1024];
+	int cpid = clone(clone_child, stack + sizeof stack, CLONE_NEWNET | SIGCHLD, &parent_ns);
+	yesno("clone(NEWNET)", cpid > 0);
+	if (cpid > 0)
+		printf("clone child: %d\n", wait_status(cpid));
+
+	/* Many namespaces, one after another: each works, and each is
+	 * gone when its process is. */
+	int ok = 0;
+	for (int i = 0; i < 64; i++) {
+		pid_t p = fork();
+		if (p == 0) {
+			struct ifreq ifr = {0};
+			strcpy(ifr.ifr_name, "lo");
+			ifr.ifr_flags = IFF_UP;
+			int pp = 0;
+			if (unshare(CLONE_NEWNET))
+				_exit(1);
+			/* A socket of the new namespace configures its lo. */
+			int s = socket(AF_INET, SOCK_DGRAM, 0);
+			if (ioctl(s, SIOCSIFFLAGS, &ifr) || listener(&pp) < 0 || dial(pp))
+				_exit(1);
+			_exit(0);
+		}
+		int st;
+		waitpid(p, &st, 0);
+		ok += WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	}
+	printf("namespaces made and left: %d\n", ok);
+
+	pid = fork();
+	if (pid == 0) {
+		if (setresuid(65534, 65534, 65534))
+			die("setresuid");
+		report("unprivileged unshare(NEWNET)", unshare(CLONE_NEWNET));
+		_exit(0);
+	}
+	printf("child: %d\n", wait_status(pid));
+	return 0;
+}

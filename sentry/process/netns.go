@@ -53,10 +53,29 @@ func (n *NetNamespace) Ino() uint64 { return n.ino }
 // Owner returns the user namespace n was made in.
 func (n *NetNamespace) Owner() *auth.UserNamespace { return n.owner }
 
-// IncRef takes a reference (nsfs.Holder; no-op for the first namespace).
+// IncRef takes a reference for a user of a namespace known to be alive
+// (a socket made by a thread in it; no-op for the first namespace).
 func (n *NetNamespace) IncRef() {
 	if n.release != nil {
 		n.refs.Add(1)
+	}
+}
+
+// TryIncRef takes a reference unless the namespace is gone already (its
+// last user left while another thread found it, through /proc/PID/ns or
+// a pidfd): nsfs.Holder.
+func (n *NetNamespace) TryIncRef() bool {
+	if n.release == nil {
+		return true
+	}
+	for {
+		v := n.refs.Load()
+		if v <= 0 {
+			return false
+		}
+		if n.refs.CompareAndSwap(v, v+1) {
+			return true
+		}
 	}
 }
 
@@ -114,10 +133,13 @@ func (t *Thread) NewNetNS(owner *auth.UserNamespace) (*NetNamespace, error) {
 // over (unshare(CLONE_NEWNET)).
 func (t *Thread) EnterNewNetNS(n *NetNamespace) { t.swapNetNS(n) }
 
-// SetNetNS moves t into n (setns).
-func (t *Thread) SetNetNS(n *NetNamespace) {
-	n.IncRef()
+// SetNetNS moves t into n (setns); EINVAL when n is gone.
+func (t *Thread) SetNetNS(n *NetNamespace) error {
+	if !n.TryIncRef() {
+		return unix.EINVAL
+	}
 	t.swapNetNS(n)
+	return nil
 }
 
 // swapNetNS makes n (whose reference t takes over) t's namespace and

@@ -3,10 +3,8 @@ package syscalls
 // setns(2): joining a namespace named by a /proc/PID/ns file (sentry/fs/nsfs)
 // or by a pidfd. Mount, UTS and IPC namespaces are real
 // (sentry/vfs/mountns.go, sentry/process/namespaces.go, ipc.go), and so
-// are PID namespaces for the caller's children (pidns.go), cgroup and
-// time namespaces (cgroupns.go, timens.go); of every
-// other kind the sandbox has one,
-// so joining it changes nothing.
+// are PID namespaces for the caller's children (pidns.go), cgroup,
+// time and network namespaces (cgroupns.go, timens.go, netns.go).
 
 import (
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
@@ -109,7 +107,13 @@ var setnsKinds = []struct {
 	{unix.CLONE_NEWNS, joinMountNamespace},
 	{unix.CLONE_NEWUTS, joinAs((*process.Thread).SetUTS)},
 	{unix.CLONE_NEWIPC, joinAs((*process.Thread).SetIPC)},
-	{unix.CLONE_NEWNET, joinAs((*process.Thread).SetNetNS)},
+	{unix.CLONE_NEWNET, func(t *process.Thread, _ *auth.Credentials, ns nsfs.Namespace) error {
+		n, ok := ns.(*process.NetNamespace)
+		if !ok {
+			return unix.EINVAL
+		}
+		return t.SetNetNS(n)
+	}},
 	{unix.CLONE_NEWPID, func(t *process.Thread, _ *auth.Credentials, ns nsfs.Namespace) error {
 		pidNS, ok := ns.(*process.PIDNamespace)
 		if !ok {

@@ -3,7 +3,8 @@
  * 127.0.0.1 is ENETUNREACH); SIOCSIFFLAGS brings it up with 127.0.0.1 and
  * ::1; a listener of the parent's namespace is not reachable from it, one
  * of its own is; down again, lo says so; its /proc/self/ns/net differs; setns by the parent's
- * /proc/PID/ns/net file reaches the parent's listener again; clone with
+ * /proc/PID/ns/net file reaches the parent's listener again; an open nsfs
+ * file keeps a namespace whose processes are gone, for a later setns; clone with
  * CLONE_NEWNET makes another; unprivileged callers get EPERM; and many
  * namespaces made and left one after another all work. */
 #include "common.h"
@@ -125,6 +126,44 @@ int main(void) {
 	yesno("clone(NEWNET)", cpid > 0);
 	if (cpid > 0)
 		printf("clone child: %d\n", wait_status(cpid));
+
+	/* An open /proc/PID/ns/net keeps a namespace after its last
+	 * process is gone: a later setns finds it as it was left. */
+	int ready[2], done[2];
+	if (pipe(ready) || pipe(done))
+		die("pipe");
+	pid = fork();
+	if (pid == 0) {
+		char c;
+		if (unshare(CLONE_NEWNET))
+			_exit(1);
+		lo_flags(1);
+		write(ready[1], "r", 1);
+		read(done[0], &c, 1);
+		_exit(0);
+	}
+	char c;
+	read(ready[0], &c, 1);
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/ns/net", pid);
+	int kept = open(path, O_RDONLY);
+	yesno("opened the child's namespace", kept >= 0);
+	struct stat kst;
+	fstat(kept, &kst);
+	write(done[1], "d", 1);
+	printf("child: %d\n", wait_status(pid));
+	pid = fork();
+	if (pid == 0) {
+		report("setns(the gone child's net)", setns(kept, CLONE_NEWNET));
+		yesno("in it", nsino() == kst.st_ino);
+		lo_flags(-1);
+		int p3 = 0;
+		yesno("listener there", listener(&p3) >= 0);
+		show_dial("dial it", p3);
+		_exit(0);
+	}
+	printf("child: %d\n", wait_status(pid));
+	close(kept);
 
 	/* Many namespaces, one after another: each works, and each is
 	 * gone when its process is. */

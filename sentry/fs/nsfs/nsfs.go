@@ -38,9 +38,9 @@ type Namespace interface {
 
 // Holder is a Namespace counted by its users (a network namespace, whose
 // stack is closed when the last goes): an open nsfs file holds a
-// reference.
+// reference. TryIncRef fails for a namespace already gone.
 type Holder interface {
-	IncRef()
+	TryIncRef() bool
 	DecRef()
 }
 
@@ -103,8 +103,8 @@ func (n *Node) Stat(ctx *fs.Context) (linux.Statx, error) {
 // EINVAL, as Linux's nsfs.
 func (n *Node) Open(ctx *fs.Context, flags uint32) (fs.File, error) {
 	h, _ := n.NS.(Holder)
-	if h != nil {
-		h.IncRef()
+	if h != nil && !h.TryIncRef() {
+		return nil, unix.ENOENT
 	}
 	return &file{holder: h}, nil
 }

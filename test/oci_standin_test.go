@@ -47,6 +47,9 @@ func TestOCIStandIn(t *testing.T) {
 	b := makeBundle(t, spec)
 	defer os.Remove(pidsCgroupDir("/runsc-lite-test"))
 	r.must(t, "create", "-b", b, "si1")
+	// An early failure leaves no container, sentry or cgroup behind
+	// (after the test's own delete this one finds nothing).
+	t.Cleanup(func() { r.do(t, runOpts{}, "delete", "--force", "si1") })
 	standIn := r.state(t, "si1").Pid
 	sentry := r.sentryPid(t, "si1")
 	if standIn == sentry {

@@ -485,8 +485,12 @@ func (as *addressSpace) forkStub(clean bool) (int32, error) {
 		return fail(err)
 	}
 	if clean {
-		// The application range and the batch page (batch.go).
-		if _, err := injectSyscall(pid, &as.initRegs, unix.SYS_MUNMAP, [6]uintptr{0, batchPageAddr + pageSize}); err != nil {
+		// The application range, the batch page (batch.go) and a
+		// variant's per-thread pages above it (systrap's regions, the
+		// source stub's), up to the stub's scratch page: as recycle
+		// empties them, so the new program reaches none of the
+		// source's memory-file pages.
+		if _, err := injectSyscall(pid, &as.initRegs, unix.SYS_MUNMAP, [6]uintptr{0, stubScratch}); err != nil {
 			return fail(fmt.Errorf("ptrace: new stub %d: munmap: %w", pid, err))
 		}
 	}

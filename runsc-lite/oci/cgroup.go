@@ -24,6 +24,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
@@ -286,11 +287,18 @@ func readParent(dir, file string) string {
 // still in use stay. A process whose thread group leader has exited (a
 // zombie: stopped, to State.alive) may still have threads leaving its
 // cgroups, which are busy (EBUSY) until they are gone: a busy directory
-// is tried again for up to a second.
+// is tried again for up to ten seconds (a loaded host can take that long
+// to end a sentry's stub processes), then left with a warning.
 func removeCgroups(made []string) {
 	for i := len(made) - 1; i >= 0; i-- {
-		for try := 0; try < 200; try++ {
-			if err := unix.Rmdir(made[i]); err != unix.EBUSY {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			err := unix.Rmdir(made[i])
+			if err != unix.EBUSY {
+				break
+			}
+			if time.Now().After(deadline) {
+				logrus.Warnf("cgroup %s is still in use after 10s; left behind", made[i])
 				break
 			}
 			time.Sleep(5 * time.Millisecond)

@@ -666,9 +666,9 @@ func (r *Runtime) Start(id string) error {
 	req := control.Request{Op: control.OpStart, Container: id}
 	var files []*os.File
 	if st.NetworkAtStart && st.Sandbox == st.ID {
-		// What a hook configured in the sentry's network namespace
-		// since create joins the sandbox's stack (the confined
-		// sentry cannot take it itself).
+		// What a hook configured in the stand-in's new network
+		// namespace since create joins the sandbox's stack (the
+		// confined sentry cannot take it itself).
 		links, err := net.PrepareTakeOver(fmt.Sprintf("/proc/%d/ns/net", st.Pid))
 		switch {
 		case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):

@@ -68,9 +68,9 @@ type State struct {
 	// Cgroups are the host cgroup directories made for the stand-in
 	// and the sentry.
 	Cgroups []string `json:"cgroups,omitempty"`
-	// NetworkAtStart says the sandbox's network namespace is the
-	// sentry's own, new one, whose interfaces (a hook's) start hands
-	// to the sandbox's stack.
+	// NetworkAtStart says the sandbox's network namespace is a new
+	// one, the stand-in's (the state's Pid), whose interfaces (a
+	// hook's) start hands to the sandbox's stack.
 	NetworkAtStart bool `json:"networkAtStart,omitempty"`
 }
 

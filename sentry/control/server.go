@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/container"
 	"github.com/runsc-lite/runsc-lite/sentry/net"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
@@ -104,10 +105,14 @@ func (s *Server) serve(c *conn) {
 			c.write(Response{Error: err.Error()})
 			return
 		}
+		done := make(chan struct{})
 		if req.KillOnClose {
-			done := make(chan struct{})
-			defer close(done)
 			go func() {
+				defer func() {
+					if r := recover(); r != nil {
+						logrus.Warnf("control: kill-on-close of %q: %v", req.Container, r)
+					}
+				}()
 				// The client sends nothing more: a read ends
 				// when it goes away (or when this call closes
 				// the connection, after done).
@@ -120,7 +125,12 @@ func (s *Server) serve(c *conn) {
 				}
 			}()
 		}
-		c.write(Response{Exit: exitOf(ct.Wait())})
+		// done closes before the reply goes out: a client that exits
+		// as soon as it has read it must not look like one that went
+		// away early.
+		exit := exitOf(ct.Wait())
+		close(done)
+		c.write(Response{Exit: exit})
 		return
 	case OpCreate:
 		resp = s.create(&req, fds)

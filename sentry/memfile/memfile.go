@@ -69,11 +69,15 @@ type MemoryFile struct {
 	mapping []byte // the whole file, mapped shared into the sentry
 	frames  uint64 // total frames
 
-	mu    sync.Mutex
-	free  []uint64      // bitmap: bit set = frame free
-	refs  []int32       // reference count per frame; 0 for a free frame
-	hint  uint64        // next frame to start searching from
-	inUse atomic.Uint64 // frames with refs > 0; written under mu, read anywhere
+	mu   sync.Mutex
+	free []uint64 // bitmap: bit set = frame free
+	refs []int32  // reference count per frame; 0 for a free frame
+	// released is set by Release: references dropped after it (a GC
+	// cleanup of pages that outlived the sandbox, sentry/mm's
+	// WithNewPage) are ignored instead of touching a closed file.
+	released bool
+	hint     uint64        // next frame to start searching from
+	inUse    atomic.Uint64 // frames with refs > 0; written under mu, read anywhere
 
 	freed atomic.Uint64 // frames freed since creation
 
@@ -273,6 +277,10 @@ func (f *MemoryFile) DecRef(fr FileRange) {
 // DecRefFrames makes them) gives the longest runs.
 func (f *MemoryFile) DecRefRanges(rs []FileRange) {
 	f.mu.Lock()
+	if f.released {
+		f.mu.Unlock()
+		return
+	}
 	var punch []FileRange
 	for _, fr := range rs {
 		for i := fr.Start / PageSize; i < fr.End/PageSize; i++ {
@@ -353,8 +361,12 @@ func (f *MemoryFile) Slice(fr FileRange) []byte {
 	return f.mapping[fr.Start:fr.End:fr.End]
 }
 
-// Release unmaps and closes the file. Preconditions: nothing uses it.
+// Release unmaps and closes the file. Preconditions: nothing uses it but
+// references that may still be dropped (DecRef then does nothing).
 func (f *MemoryFile) Release() {
+	f.mu.Lock()
+	f.released = true
+	f.mu.Unlock()
 	unix.Munmap(f.mapping)
 	unix.Close(f.fd)
 }

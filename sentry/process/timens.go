@@ -274,15 +274,24 @@ func (t *Thread) ExecTimeNS() {
 // time namespace's (sentry/vdso.VDSO.ForLoaderIn).
 func (t *Thread) ExecVDSOPages() *mm.SpecialPages { return vdsoPages(t.timensChildren.Load()) }
 
-// SetTimeNS moves t and its future children into ns (setns; Linux's
-// timens_install). Errors: EUSERS when t's process has other threads or
-// shares its address space; EPERM without CAP_SYS_ADMIN in ns's owner.
-func (t *Thread) SetTimeNS(ns *TimeNamespace) error {
+// CheckSetTimeNS returns the error SetTimeNS would give, changing
+// nothing: setns checks every kind it is asked to join before joining any.
+func (t *Thread) CheckSetTimeNS(ns *TimeNamespace) error {
 	if len(t.TG.Threads()) > 1 || t.MM().Users() > 1 {
 		return unix.EUSERS
 	}
 	if !t.Credentials().HasCapabilityIn(ns.owner, linux.CAP_SYS_ADMIN) {
 		return unix.EPERM
+	}
+	return nil
+}
+
+// SetTimeNS moves t and its future children into ns (setns; Linux's
+// timens_install). Errors: EUSERS when t's process has other threads or
+// shares its address space; EPERM without CAP_SYS_ADMIN in ns's owner.
+func (t *Thread) SetTimeNS(ns *TimeNamespace) error {
+	if err := t.CheckSetTimeNS(ns); err != nil {
+		return err
 	}
 	t.storeTimeNS(ns)
 	if ns == t.S.InitTimeNS() {

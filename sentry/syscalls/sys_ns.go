@@ -66,6 +66,18 @@ func Setns(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	if !creds.HasCapabilityIn(creds.UserNS, linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
+	// The time namespace's own checks come before anything is joined,
+	// so a setns that fails there changes nothing (Linux validates every
+	// kind before committing any).
+	var timeNS *process.TimeNamespace
+	if n, ok := target[unix.CLONE_NEWTIME]; ok {
+		if timeNS, ok = n.(*process.TimeNamespace); !ok {
+			return 0, unix.EINVAL
+		}
+		if err := t.CheckSetTimeNS(timeNS); err != nil {
+			return 0, err
+		}
+	}
 	for _, k := range setnsKinds {
 		ns, ok := target[k.flag]
 		if !ok {
@@ -78,13 +90,9 @@ func Setns(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			return 0, err
 		}
 	}
-	if timeNS, ok := target[unix.CLONE_NEWTIME]; ok {
-		ns, ok := timeNS.(*process.TimeNamespace)
-		if !ok {
-			return 0, unix.EINVAL
-		}
+	if timeNS != nil {
 		// Itself and its future children.
-		if err := t.SetTimeNS(ns); err != nil {
+		if err := t.SetTimeNS(timeNS); err != nil {
 			return 0, err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/socket/hostinet"
 	"github.com/runsc-lite/runsc-lite/sentry/socket/inet"
 	"github.com/runsc-lite/runsc-lite/sentry/socket/netlink"
+	unixsocket "github.com/runsc-lite/runsc-lite/sentry/socket/unix"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -80,8 +81,8 @@ func setupNetwork(s *process.Sandbox, cfg Config, log *logrus.Logger) (*net.Stac
 // addresses, as in a new Linux namespace (whatever the first namespace's
 // mode), over the sandbox's softirqs, and its AF_INET, AF_INET6 and
 // NETLINK_ROUTE families, through which the holders of CAP_NET_ADMIN in
-// the owner bring lo up; AF_UNIX is the sandbox's (abstract names are
-// not per namespace).
+// the owner bring lo up; AF_UNIX is the sandbox's family seen from the
+// namespace (its own abstract names and /proc/net/unix).
 func netNamespaceStack(s *process.Sandbox, log *logrus.Logger) process.NetStackFactory {
 	return func(owner *auth.UserNamespace, hold, drop func()) (*socket.Registry, func(), error) {
 		st, err := net.New(net.Config{Softirqs: s.Softirqs, Log: log, LoopbackDown: true})
@@ -89,8 +90,8 @@ func netNamespaceStack(s *process.Sandbox, log *logrus.Logger) process.NetStackF
 			return nil, nil, err
 		}
 		reg := socket.NewRegistry()
-		if f := s.Sockets.Family(unix.AF_UNIX); f != nil {
-			reg.Register(f)
+		if f, ok := s.Sockets.Family(unix.AF_UNIX).(*unixsocket.Family); ok {
+			reg.Register(f.NewNetNamespace())
 		}
 		n := inet.Register(reg, st)
 		n.Hold, n.Drop = hold, drop

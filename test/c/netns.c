@@ -1,12 +1,14 @@
 /* netns.c: network namespaces: unshare(CLONE_NEWNET) gives a namespace
  * whose only interface is lo, down and without addresses (connect to
- * 127.0.0.1 is ENETUNREACH); SIOCSIFFLAGS brings it up with 127.0.0.1 and
- * ::1; a listener of the parent's namespace is not reachable from it, one
- * of its own is; down again, lo says so; its /proc/self/ns/net differs; setns by the parent's
+ * 127.0.0.1 is ENETUNREACH), and whose AF_UNIX abstract names are its own
+ * (the parent's is not reachable, and may be bound again); SIOCSIFFLAGS
+ * brings lo up with 127.0.0.1 and ::1; a listener of the parent's
+ * namespace is not reachable from it, one of its own is; down again, lo
+ * says so; its /proc/self/ns/net differs; setns by the parent's
  * /proc/PID/ns/net file reaches the parent's listener again; an open nsfs
- * file keeps a namespace whose processes are gone, for a later setns; clone with
- * CLONE_NEWNET makes another; unprivileged callers get EPERM; and many
- * namespaces made and left one after another all work. */
+ * file keeps a namespace whose processes are gone, for a later setns;
+ * clone with CLONE_NEWNET makes another; unprivileged callers get EPERM;
+ * and many namespaces made and left one after another all work. */
 #include "common.h"
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -17,7 +19,18 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <stddef.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+
+/* abstract fills a with the abstract name "\0netns-PID" and returns its
+ * length. */
+static socklen_t abstract(struct sockaddr_un *a, pid_t pid) {
+	memset(a, 0, sizeof *a);
+	a->sun_family = AF_UNIX;
+	int n = snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "netns-%d", (int)pid);
+	return offsetof(struct sockaddr_un, sun_path) + 1 + n;
+}
 
 /* lines returns the number of lines of a /proc file. */
 static int lines(const char *p) {
@@ -95,10 +108,21 @@ int main(void) {
 	int l = listener(&port);
 	yesno("parent listener", l >= 0);
 	show_dial("parent dials its listener", port);
+	struct sockaddr_un ua;
+	socklen_t ulen = abstract(&ua, getpid());
+	int ul = socket(AF_UNIX, SOCK_STREAM, 0);
+	report("bind an abstract name", bind(ul, (struct sockaddr *)&ua, ulen));
+	report("listen on it", listen(ul, 4));
 	pid_t pid = fork();
 	if (pid == 0) {
 		int back = open("/proc/self/ns/net", O_RDONLY);
 		report("unshare(NEWNET)", unshare(CLONE_NEWNET));
+		int uc = socket(AF_UNIX, SOCK_STREAM, 0);
+		report("connect to the parent's abstract name", connect(uc, (struct sockaddr *)&ua, ulen));
+		int ub = socket(AF_UNIX, SOCK_STREAM, 0);
+		report("bind the same abstract name", bind(ub, (struct sockaddr *)&ua, ulen));
+		close(uc);
+		close(ub);
 		yesno("new namespace inode", nsino() != parent_ns && nsino() != 0);
 		printf("/proc/net/dev lines: %d\n", lines("/proc/net/dev"));
 		lo_flags(-1);

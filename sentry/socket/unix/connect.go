@@ -28,7 +28,7 @@ func (e *endpoint) Bind(ctx *socket.Context, b []byte) error {
 			return sys.EINVAL
 		}
 		f.mu.Lock()
-		k := abstractKey{pa.name, e.stype}
+		k := abstractKey{e.netns, pa.name, e.stype}
 		if _, used := f.abstract[k]; used {
 			f.mu.Unlock()
 			return sys.EADDRINUSE
@@ -63,12 +63,12 @@ func (e *endpoint) autobind() error {
 	}
 	f := e.fam
 	f.mu.Lock()
-	name, err := f.autobindNameLocked(e.stype)
+	name, err := f.autobindNameLocked(e.netns, e.stype)
 	if err != nil {
 		f.mu.Unlock()
 		return err
 	}
-	f.abstract[abstractKey{name, e.stype}] = e
+	f.abstract[abstractKey{e.netns, name, e.stype}] = e
 	f.mu.Unlock()
 	e.addr.Store(&address{raw: sockaddr([]byte(name)), abstract: true})
 	return nil
@@ -153,7 +153,7 @@ func (e *endpoint) Connect(ctx *socket.Context, addr []byte, b *socket.Blocking)
 		}
 	}
 	for {
-		other, err := e.fam.lookup(ctx, pa, e.stype)
+		other, err := e.fam.lookup(ctx, e.netns, pa, e.stype)
 		if hs, ok := err.(*errHostSocket); ok {
 			return e.connectHost(ctx, hs.target, addr)
 		}
@@ -193,7 +193,7 @@ func (e *endpoint) Connect(ctx *socket.Context, addr []byte, b *socket.Blocking)
 		}
 		// The server's end of the connection, queued on the listener
 		// until accept takes it (Linux's embryo).
-		srv := e.fam.newEndpoint(e.stype)
+		srv := e.fam.newEndpoint(e.stype, e.netns)
 		srv.peer = e
 		srv.state = stateEstablished
 		srv.peerCred, srv.hasPeerCred = peerCredOf(ctx), true
@@ -228,7 +228,7 @@ func (e *endpoint) dgramConnect(ctx *socket.Context, addr []byte) error {
 			}
 		}
 		for {
-			o, err := e.fam.lookup(ctx, pa, e.stype)
+			o, err := e.fam.lookup(ctx, e.netns, pa, e.stype)
 			if hs, ok := err.(*errHostSocket); ok {
 				return e.connectHost(ctx, hs.target, addr)
 			}

@@ -83,7 +83,7 @@ func (e *endpoint) dgramSend(ctx *socket.Context, src *usermem.IOSequence, o *so
 	f := e.fam
 	for {
 		if other == nil {
-			o2, err := f.lookup(ctx, pa, e.stype)
+			o2, err := f.lookup(ctx, e.netns, pa, e.stype)
 			if _, ok := err.(*errHostSocket); ok {
 				err = sys.ECONNREFUSED
 			}

@@ -32,6 +32,9 @@ type endpoint struct {
 	fam   *Family
 	stype int
 	id    uint64
+	// netns is the network namespace the socket was made in (nil: the
+	// sandbox's first): its abstract names are that namespace's.
+	netns *NetNamespace
 	socket.GenericOptions
 
 	// wmem is the truesize of this socket's messages still queued at a

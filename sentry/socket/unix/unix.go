@@ -99,6 +99,7 @@ type inodeKey struct {
 // the type into the abstract table: a stream and a datagram socket may
 // hold the same name).
 type abstractKey struct {
+	netns *NetNamespace
 	name  string
 	stype int
 }
@@ -138,17 +139,22 @@ func (f *Family) Socket(ctx *socket.Context, stype, protocol int) (socket.Socket
 	if err != nil {
 		return nil, err
 	}
-	return f.newEndpoint(t), nil
+	return f.newEndpoint(t, nil), nil
 }
 
 // Pair implements socket.Family: two connected sockets whose peer
 // credentials are the caller's.
 func (f *Family) Pair(ctx *socket.Context, stype, protocol int) (socket.Socket, socket.Socket, error) {
+	return f.pair(ctx, stype, protocol, nil)
+}
+
+// pair makes the two sockets of Pair in network namespace ns.
+func (f *Family) pair(ctx *socket.Context, stype, protocol int, ns *NetNamespace) (socket.Socket, socket.Socket, error) {
 	t, err := checkType(stype, protocol)
 	if err != nil {
 		return nil, nil, err
 	}
-	a, b := f.newEndpoint(t), f.newEndpoint(t)
+	a, b := f.newEndpoint(t, ns), f.newEndpoint(t, ns)
 	cred := peerCredOf(ctx)
 	a.peer, b.peer = b, a
 	a.peerCred, b.peerCred = cred, cred
@@ -163,8 +169,9 @@ func (f *Family) Pair(ctx *socket.Context, stype, protocol int) (socket.Socket, 
 }
 
 // newEndpoint returns an unconnected, unbound socket of type stype.
-func (f *Family) newEndpoint(stype int) *endpoint {
-	e := &endpoint{fam: f, stype: stype, id: f.nextID.Add(1)}
+// in network namespace ns (nil: the first).
+func (f *Family) newEndpoint(stype int, ns *NetNamespace) *endpoint {
+	e := &endpoint{fam: f, stype: stype, id: f.nextID.Add(1), netns: ns}
 	e.InitGenericOptions()
 	f.mu.Lock()
 	f.all[e] = struct{}{}
@@ -178,8 +185,8 @@ func (f *Family) forget(e *endpoint, a *address) {
 	delete(f.all, e)
 	if a != nil {
 		if a.abstract {
-			if f.abstract[abstractKey{a.name(), e.stype}] == e {
-				delete(f.abstract, abstractKey{a.name(), e.stype})
+			if f.abstract[abstractKey{e.netns, a.name(), e.stype}] == e {
+				delete(f.abstract, abstractKey{e.netns, a.name(), e.stype})
 			}
 		} else if f.bound[a.key] == e {
 			delete(f.bound, a.key)
@@ -311,11 +318,13 @@ func (e *errHostSocket) Error() string { return "host socket" }
 // or a path resolved in the sandbox (its errors; EACCES without write
 // permission; ECONNREFUSED if it is not a socket or nothing is bound to
 // it; EPROTOTYPE if the bound socket has another type).
-func (f *Family) lookup(ctx *socket.Context, pa parsedAddr, stype int) (*endpoint, error) {
+// Abstract names are those of network namespace ns (the caller's
+// socket's).
+func (f *Family) lookup(ctx *socket.Context, ns *NetNamespace, pa parsedAddr, stype int) (*endpoint, error) {
 	if pa.abstract {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		if e := f.abstract[abstractKey{pa.name, stype}]; e != nil {
+		if e := f.abstract[abstractKey{ns, pa.name, stype}]; e != nil {
 			return e, nil
 		}
 		return nil, sys.ECONNREFUSED
@@ -354,13 +363,13 @@ func (f *Family) lookup(ctx *socket.Context, pa parsedAddr, stype int) (*endpoin
 
 // autobindName picks an unused abstract name of five hex digits for
 // stype, as unix_autobind. Preconditions: f.mu is held.
-func (f *Family) autobindNameLocked(stype int) (string, error) {
+func (f *Family) autobindNameLocked(ns *NetNamespace, stype int) (string, error) {
 	var r [4]byte
 	rand.Read(r[:])
 	n := binary.LittleEndian.Uint32(r[:]) & 0xfffff
 	for i := 0; i <= 0xfffff; i++ {
 		name := fmt.Sprintf("\x00%05x", (n+uint32(i))&0xfffff)
-		if _, used := f.abstract[abstractKey{name, stype}]; !used {
+		if _, used := f.abstract[abstractKey{ns, name, stype}]; !used {
 			return name, nil
 		}
 	}
@@ -369,9 +378,12 @@ func (f *Family) autobindNameLocked(stype int) (string, error) {
 
 // ProcFiles implements socket.ProcFiler: /proc/net/unix and
 // /proc/sys/net/unix/max_dgram_qlen.
-func (f *Family) ProcFiles() []socket.ProcFile {
+func (f *Family) ProcFiles() []socket.ProcFile { return f.procFiles(nil) }
+
+// procFiles are the /proc files of network namespace ns's view.
+func (f *Family) procFiles(ns *NetNamespace) []socket.ProcFile {
 	return []socket.ProcFile{
-		{Path: "unix", Read: f.procNetUnix},
+		{Path: "unix", Read: func() string { return f.procNetUnix(ns) }},
 		{Path: "unix/max_dgram_qlen", Sys: true, Read: func() string { return fmt.Sprintf("%d\n", MaxDgramQlen) }},
 	}
 }
@@ -387,11 +399,13 @@ const (
 
 // procNetUnix renders /proc/net/unix as Linux's unix_seq_show: one line
 // per socket, "Num RefCount Protocol Flags Type St Inode Path".
-func (f *Family) procNetUnix() string {
+func (f *Family) procNetUnix(ns *NetNamespace) string {
 	f.mu.Lock()
 	eps := make([]*endpoint, 0, len(f.all))
 	for e := range f.all {
-		eps = append(eps, e)
+		if e.netns == ns {
+			eps = append(eps, e)
+		}
 	}
 	f.mu.Unlock()
 	sort.Slice(eps, func(i, j int) bool { return eps[i].id < eps[j].id })
@@ -431,3 +445,36 @@ func (f *Family) procNetUnix() string {
 	}
 	return b.String()
 }
+
+// NetNamespace is the family as the sockets of a network namespace other
+// than the sandbox's first see it (sentry/process/netns.go registers one
+// per namespace): the sockets it makes have the namespace's abstract
+// names and its /proc/net/unix, as Linux keys both by network namespace;
+// path names, SCM_RIGHTS and its garbage collection are the family's,
+// shared.
+type NetNamespace struct {
+	f *Family
+}
+
+// NewNetNamespace returns a view of f for a new network namespace.
+func (f *Family) NewNetNamespace() *NetNamespace { return &NetNamespace{f: f} }
+
+// Domain implements socket.Family.
+func (n *NetNamespace) Domain() int { return sys.AF_UNIX }
+
+// Socket implements socket.Family.
+func (n *NetNamespace) Socket(ctx *socket.Context, stype, protocol int) (socket.Socket, error) {
+	t, err := checkType(stype, protocol)
+	if err != nil {
+		return nil, err
+	}
+	return n.f.newEndpoint(t, n), nil
+}
+
+// Pair implements socket.Family.
+func (n *NetNamespace) Pair(ctx *socket.Context, stype, protocol int) (socket.Socket, socket.Socket, error) {
+	return n.f.pair(ctx, stype, protocol, n)
+}
+
+// ProcFiles implements socket.ProcFiler.
+func (n *NetNamespace) ProcFiles() []socket.ProcFile { return n.f.procFiles(n) }

@@ -298,7 +298,7 @@ func TestProcNetUnix(t *testing.T) {
 	l.(*endpoint).SetIno(4242)
 	l.Bind(testCtx, abstractAddr("x\x00y"))
 	l.Listen(testCtx, 5)
-	out := f.procNetUnix()
+	out := f.procNetUnix(nil)
 	want := "00000002 00000000 00010000 0001 01  4242 @x@y\n"
 	if !bytes.Contains([]byte(out), []byte(want)) {
 		t.Errorf("/proc/net/unix:\n%s\nwant a line ending %q", out, want)
@@ -344,5 +344,48 @@ func BenchmarkStreamThroughput(b *testing.B) {
 			r, _ := y.RecvMsg(testCtx, usermem.BytesSequence(buf), ro)
 			got += r.N
 		}
+	}
+}
+
+// TestAbstractNamesPerNetNamespace: the sockets of a network namespace's
+// view have abstract names and a /proc/net/unix of their own, as Linux
+// keys them by namespace; the first namespace's are not reachable from it.
+func TestAbstractNamesPerNetNamespace(t *testing.T) {
+	f := New(Options{})
+	ns := f.NewNetNamespace()
+	addr := abstractAddr("shared-name")
+	l1, _ := f.Socket(testCtx, sys.SOCK_STREAM, 0)
+	defer l1.Release()
+	l2, _ := ns.Socket(testCtx, sys.SOCK_STREAM, 0)
+	defer l2.Release()
+	if err := l1.Bind(testCtx, addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Bind(testCtx, addr); err != nil {
+		t.Fatalf("the same abstract name in another namespace: %v", err)
+	}
+	dup, _ := ns.Socket(testCtx, sys.SOCK_STREAM, 0)
+	defer dup.Release()
+	if err := dup.Bind(testCtx, addr); err != sys.EADDRINUSE {
+		t.Errorf("the name twice in one namespace: %v, want EADDRINUSE", err)
+	}
+	l1.Listen(testCtx, 5)
+	c, _ := ns.Socket(testCtx, sys.SOCK_STREAM, 0)
+	defer c.Release()
+	if err := c.Connect(testCtx, addr, nonBlocking); err != sys.ECONNREFUSED {
+		t.Errorf("connect to a name only the first namespace listens on: %v, want ECONNREFUSED", err)
+	}
+	l2.Listen(testCtx, 5)
+	if err := c.Connect(testCtx, addr, nonBlocking); err != nil {
+		t.Errorf("connect to the namespace's own listener: %v", err)
+	}
+	l1.(*endpoint).SetIno(1111)
+	l2.(*endpoint).SetIno(2222)
+	first, own := f.procNetUnix(nil), f.procNetUnix(ns)
+	if !bytes.Contains([]byte(first), []byte(" 1111 ")) || bytes.Contains([]byte(first), []byte(" 2222 ")) {
+		t.Errorf("first namespace's /proc/net/unix:\n%s", first)
+	}
+	if !bytes.Contains([]byte(own), []byte(" 2222 ")) || bytes.Contains([]byte(own), []byte(" 1111 ")) {
+		t.Errorf("the namespace's /proc/net/unix:\n%s", own)
 	}
 }

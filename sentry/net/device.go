@@ -41,9 +41,12 @@ type Device struct {
 	name  string
 	// arpType is the ARPHRD_* type (loopback, ether).
 	arpType header.ARPHardwareType
-	flags   atomic.Uint32 // IFF_*; changes only by SetUp // IFF_*
-	mtu     atomic.Uint32
-	mac     tcpip.LinkAddress
+	flags   atomic.Uint32 // IFF_*; changes only by SetUp
+	// activated: the device has been up (its qdisc attached; Linux
+	// keeps it when the device goes down again).
+	activated atomic.Bool
+	mtu       atomic.Uint32
+	mac       tcpip.LinkAddress
 	// qdisc is the queueing discipline's name as ip link shows it.
 	qdisc string
 	// headerLen is the link header's length (14 for Ethernet, 0 for
@@ -98,8 +101,8 @@ func (d *Device) IsLoopback() bool { return d.flags.Load()&unix.IFF_LOOPBACK != 
 // Qdisc returns the name of the device's queueing discipline ("noqueue"
 // for loopback, the host device's for a device taken over).
 func (d *Device) Qdisc() string {
-	if d.Flags()&unix.IFF_UP == 0 {
-		return "noop" // a device that is down has noop_qdisc
+	if !d.activated.Load() {
+		return "noop" // a device never up has noop_qdisc
 	}
 	return d.qdisc
 }

@@ -172,6 +172,7 @@ func (s *Stack) SetUp(d *Device, up bool) error {
 				break
 			}
 		}
+		d.activated.Store(true)
 		return s.addLoopbackAddresses(d)
 	}
 	if err := s.tcpip.DisableNIC(d.index); err != nil {
@@ -183,6 +184,33 @@ func (s *Stack) SetUp(d *Device, up bool) error {
 			return nil
 		}
 	}
+}
+
+// RemoveAddress takes address a off d, with the route to its subnet
+// when no other address of d is in it (RTM_DELADDR); EADDRNOTAVAIL when d
+// does not have it.
+func (s *Stack) RemoveAddress(d *Device, a tcpip.Address) error {
+	var prefix tcpip.AddressWithPrefix
+	found := false
+	for _, pa := range s.Addresses(d) {
+		if pa.AddressWithPrefix.Address == a {
+			prefix, found = pa.AddressWithPrefix, true
+		}
+	}
+	if !found {
+		return unix.EADDRNOTAVAIL
+	}
+	if err := s.tcpip.RemoveAddress(d.index, a); err != nil {
+		return unix.EADDRNOTAVAIL
+	}
+	subnet := prefix.Subnet()
+	for _, pa := range s.Addresses(d) {
+		if pa.AddressWithPrefix.Subnet() == subnet {
+			return nil
+		}
+	}
+	s.tcpip.RemoveRoutes(func(r tcpip.Route) bool { return r.NIC == d.index && r.Destination == subnet })
+	return nil
 }
 
 // HasAddress reports whether d has address a.
@@ -258,6 +286,7 @@ func (s *Stack) addDevice(spec deviceSpec) (*Device, error) {
 		d.flags.Store(spec.flags &^ linkUpFlags)
 	} else {
 		d.flags.Store(spec.flags)
+		d.activated.Store(true)
 	}
 	for i := range d.txq {
 		d.txq[i] = &txQueue{dev: d}

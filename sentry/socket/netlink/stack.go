@@ -179,8 +179,8 @@ func sortRoutes(rs []Route) {
 // CLONE_NEWNET: its configuration is shown as StackSource's, and changed
 // by the holders of CAP_NET_ADMIN in the user namespace that owns it
 // (Linux's rtnetlink_rcv_msg checks netlink_net_capable). It brings
-// loopback devices up and down (RTM_NEWLINK, RTM_SETLINK) and adds their
-// addresses (RTM_NEWADDR), what unshare -n, bwrap --unshare-net and
+// loopback devices up and down (RTM_NEWLINK, RTM_SETLINK) and adds and
+// removes their addresses (RTM_NEWADDR, RTM_DELADDR), what unshare -n, bwrap --unshare-net and
 // systemd's PrivateNetwork do; other changes are EOPNOTSUPP.
 type NamespaceSource struct {
 	StackSource
@@ -212,7 +212,7 @@ func (s NamespaceSource) Change(ctx *socket.Context, typ, flags uint16, payload 
 			return nil
 		}
 		return errno(s.Stack.SetUp(d, c.Flags&unix.IFF_UP != 0))
-	case unix.RTM_NEWADDR:
+	case unix.RTM_NEWADDR, unix.RTM_DELADDR:
 		c, err := ParseAddrChange(payload)
 		if err != nil {
 			return err
@@ -234,6 +234,9 @@ func (s NamespaceSource) Change(ctx *socket.Context, typ, flags uint16, payload 
 		}
 		if !d.IsLoopback() {
 			return unix.EOPNOTSUPP
+		}
+		if typ == unix.RTM_DELADDR {
+			return errno(s.Stack.RemoveAddress(d, pa.AddressWithPrefix.Address))
 		}
 		if s.Stack.HasAddress(d, pa.AddressWithPrefix.Address) {
 			if flags&unix.NLM_F_EXCL != 0 {

@@ -13,9 +13,16 @@ import (
 // it up with its addresses; the parent's listener unreachable from it,
 // its own reachable; setns back by /proc/PID/ns/net; 64 namespaces made
 // and left in a row; EPERM without CAP_SYS_ADMIN.
+//
+// With --network=host the first namespace's sockets are host sockets and
+// the new ones the sandbox's own stacks: the same program gives the same
+// answers.
 func TestNetNamespaces(t *testing.T) {
 	needRoot(t)
 	compareC(t, "netns", 0)
+	t.Run("network=host", func(t *testing.T) {
+		compare(t, cmpCase{argv: []string{cProg(t, "netns")}, stderr: true, opts: runOpts{Flags: []string{"--network=host"}}})
+	})
 }
 
 // netnsTools is what unshare -n, iproute2 and ping show of a new network

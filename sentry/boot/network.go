@@ -54,9 +54,7 @@ func setupNetwork(s *process.Sandbox, cfg Config, log *logrus.Logger) (*net.Stac
 		}
 		inet.Register(s.Sockets, st)
 		s.Sockets.Register(netlink.NewFamily(netlink.StackSource{Stack: st}))
-		// CLONE_NEWNET makes stacks of its own beside this one. Not
-		// with --network=host: hostinet's NET_RX is the softirq's
-		// handler there, and a new namespace is EPERM.
+		// CLONE_NEWNET makes stacks of its own beside this one.
 		s.NewNetStack = netNamespaceStack(s, log)
 		return st, st.Close, nil
 	case NetworkHost:
@@ -71,6 +69,10 @@ func setupNetwork(s *process.Sandbox, cfg Config, log *logrus.Logger) (*net.Stac
 		}
 		n.Register(s.Sockets)
 		s.Sockets.Register(nl)
+		// A namespace made inside gets a stack of the sandbox's own
+		// (the host's network is the first namespace's only), whose
+		// NET_RX shares the softirq with hostinet's (net/hub.go).
+		s.NewNetStack = netNamespaceStack(s, log)
 		return nil, func() { nl.Close(); n.Close() }, nil
 	}
 	return nil, nil, fmt.Errorf("unknown network mode %q (want none, sandbox or host)", mode)

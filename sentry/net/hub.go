@@ -21,6 +21,9 @@ import (
 // without a lock.
 type hub struct {
 	stacks atomic.Pointer[[]*Stack]
+	// rx are other NET_RX handlers (hostinet's, with --network=host),
+	// run before the stacks'; replaced whole under hubs.mu.
+	rx atomic.Pointer[[]*func(cpu int)]
 }
 
 // hubs are the hubs by softirq machinery. Locking: mu is a leaf, taken
@@ -31,6 +34,11 @@ var hubs struct {
 }
 
 func (h *hub) netRX(cpu int) {
+	if p := h.rx.Load(); p != nil {
+		for _, fn := range *p {
+			(*fn)(cpu)
+		}
+	}
 	if p := h.stacks.Load(); p != nil {
 		for _, s := range *p {
 			s.cpus[cpu].netRXAction(cpu)
@@ -47,23 +55,13 @@ func (h *hub) netTX(cpu int) {
 }
 
 // attach adds s to its softirq machinery's hub, registering the hub's
-// NET_RX and NET_TX handlers when s is the first stack there.
+// NET_RX and NET_TX handlers when it is the hub's first user.
 func attach(s *Stack) error {
 	hubs.mu.Lock()
 	defer hubs.mu.Unlock()
-	h := hubs.m[s.sirq]
-	if h == nil {
-		h = &hub{}
-		if err := s.sirq.Register(softirqd.NET_RX, h.netRX); err != nil {
-			return err
-		}
-		if err := s.sirq.Register(softirqd.NET_TX, h.netTX); err != nil {
-			return err
-		}
-		if hubs.m == nil {
-			hubs.m = make(map[*softirqd.Softirqs]*hub)
-		}
-		hubs.m[s.sirq] = h
+	h, err := hubLocked(s.sirq)
+	if err != nil {
+		return err
 	}
 	var list []*Stack
 	if p := h.stacks.Load(); p != nil {
@@ -72,6 +70,72 @@ func attach(s *Stack) error {
 	list = append(list, s)
 	h.stacks.Store(&list)
 	return nil
+}
+
+// hubLocked returns sirq's hub, made (and its handlers registered) if
+// there is none. Preconditions: hubs.mu is held.
+func hubLocked(sirq *softirqd.Softirqs) (*hub, error) {
+	if h := hubs.m[sirq]; h != nil {
+		return h, nil
+	}
+	h := &hub{}
+	if err := sirq.Register(softirqd.NET_RX, h.netRX); err != nil {
+		return nil, err
+	}
+	if err := sirq.Register(softirqd.NET_TX, h.netTX); err != nil {
+		return nil, err
+	}
+	if hubs.m == nil {
+		hubs.m = make(map[*softirqd.Softirqs]*hub)
+	}
+	hubs.m[sirq] = h
+	return h, nil
+}
+
+// AddNetRX makes fn a NET_RX handler of sirq beside the stacks' (the host
+// network's, which shares NET_RX with the stacks of network namespaces
+// made inside); remove takes it off.
+func AddNetRX(sirq *softirqd.Softirqs, fn func(cpu int)) (remove func(), err error) {
+	hubs.mu.Lock()
+	defer hubs.mu.Unlock()
+	h, err := hubLocked(sirq)
+	if err != nil {
+		return nil, err
+	}
+	p := &fn
+	var list []*func(int)
+	if l := h.rx.Load(); l != nil {
+		list = append(list, *l...)
+	}
+	list = append(list, p)
+	h.rx.Store(&list)
+	return func() {
+		hubs.mu.Lock()
+		defer hubs.mu.Unlock()
+		var list []*func(int)
+		for _, o := range *h.rx.Load() {
+			if o != p {
+				list = append(list, o)
+			}
+		}
+		h.rx.Store(&list)
+		h.forgetIfIdleLocked(sirq)
+	}, nil
+}
+
+// forgetIfIdleLocked forgets h once nothing runs through it (its
+// handlers stay registered and run nothing until a new hub's replace
+// them). Preconditions: hubs.mu is held.
+func (h *hub) forgetIfIdleLocked(sirq *softirqd.Softirqs) {
+	if p := h.stacks.Load(); p != nil && len(*p) > 0 {
+		return
+	}
+	if p := h.rx.Load(); p != nil && len(*p) > 0 {
+		return
+	}
+	if hubs.m[sirq] == h {
+		delete(hubs.m, sirq)
+	}
 }
 
 // detach removes s from its hub; the hub of the last stack is forgotten
@@ -91,9 +155,7 @@ func detach(s *Stack) {
 		}
 	}
 	h.stacks.Store(&list)
-	if len(list) == 0 {
-		delete(hubs.m, s.sirq)
-	}
+	h.forgetIfIdleLocked(s.sirq)
 }
 
 // LiveStacks returns the number of stacks not yet closed over sirq (the
@@ -102,7 +164,9 @@ func LiveStacks(sirq *softirqd.Softirqs) int {
 	hubs.mu.Lock()
 	defer hubs.mu.Unlock()
 	if h := hubs.m[sirq]; h != nil {
-		return len(*h.stacks.Load())
+		if p := h.stacks.Load(); p != nil {
+			return len(*p)
+		}
 	}
 	return 0
 }

@@ -37,6 +37,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	snet "github.com/runsc-lite/runsc-lite/sentry/net"
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"github.com/runsc-lite/runsc-lite/softirqd"
 	"github.com/sirupsen/logrus"
@@ -55,6 +56,9 @@ type Net struct {
 	sirq *softirqd.Softirqs
 	log  logrus.FieldLogger
 	epfd int
+	// removeRX takes netRXAction off NET_RX (which it shares with the
+	// stacks of network namespaces made inside, sentry/net/hub.go).
+	removeRX func()
 
 	mu    sync.Mutex
 	socks map[int32]*sock // by host descriptor
@@ -96,10 +100,12 @@ func New(sirq *softirqd.Softirqs, log logrus.FieldLogger) (*Net, error) {
 	for i := range n.cpus {
 		n.cpus[i] = &readyList{}
 	}
-	if err := sirq.Register(softirqd.NET_RX, n.netRXAction); err != nil {
+	removeRX, err := snet.AddNetRX(sirq, n.netRXAction)
+	if err != nil {
 		unix.Close(epfd)
 		return nil, err
 	}
+	n.removeRX = removeRX
 	n.procNet = openDir("/proc/self/net")
 	n.procSysNet = openDir("/proc/sys/net")
 	go n.interrupts()
@@ -120,6 +126,7 @@ func openDir(path string) int {
 func (n *Net) Close() {
 	close(n.stop)
 	<-n.done
+	n.removeRX()
 	n.mu.Lock()
 	socks := n.socks
 	n.socks = map[int32]*sock{}

@@ -40,7 +40,18 @@ func TestNetNamespaceTools(t *testing.T) {
 		}
 	}
 	compare(t, cmpCase{argv: []string{"sh", "-c", netnsTools}, norms: []normaliser{pingNorm}, stderr: true})
+	if _, err := exec.LookPath("setpriv"); err == nil {
+		// Unprivileged, as Chrome's and bwrap's sandboxes: a user
+		// namespace owns the new network namespace, and its root
+		// configures lo; without one, EPERM.
+		compare(t, cmpCase{argv: []string{"sh", "-c", netnsUserOwned}, stderr: true})
+	}
 }
+
+// netnsUserOwned makes a network namespace as an unprivileged user, in a
+// user namespace of its own (unshare -Urn), and then without one.
+const netnsUserOwned = `setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urn sh -c 'id -u; ip link set lo up; ip -o addr; cat /proc/net/dev | wc -l'
+setpriv --reuid=65534 --regid=65534 --clear-groups unshare -n true; echo "unprivileged unshare -n: exit $?"`
 
 // TestNetNamespaceUnshareGo is Go's syscall TestUnshare, which the
 // gostd comparison cannot show (the sandbox there has lo only, and the

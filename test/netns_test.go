@@ -26,9 +26,10 @@ func TestNetNamespaces(t *testing.T) {
 }
 
 // netnsTools is what unshare -n, iproute2 and ping show of a new network
-// namespace before and after `ip link set lo up` (RTM_NEWLINK), and what
+// namespace before and after `ip link set lo up` (RTM_NEWLINK; down again,
+// ::1 goes and comes back with the next up), and what
 // bwrap --unshare-net sets up itself (RTM_NEWADDR, then RTM_NEWLINK).
-const netnsTools = `unshare -n sh -c 'ip addr; ip link; cat /proc/net/dev; ping -c1 -W1 127.0.0.1; ip link set lo up; ip addr; ip route show table local; ping -c1 -W2 127.0.0.1'
+const netnsTools = `unshare -n sh -c 'ip addr; ip link; cat /proc/net/dev; ping -c1 -W1 127.0.0.1; ip link set lo up; ip addr; ip route show table local; ping -c1 -W2 127.0.0.1; ip link set lo down; ip -o addr; ip link set lo up; ip -o addr'
 bwrap --dev-bind / / --unshare-net sh -c 'ip addr; cat /proc/net/dev'`
 
 // TestNetNamespaceTools runs netnsTools natively and in the sandbox.

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 )
 
 // TestNamespaceStacks: the stacks of network namespaces share the first
@@ -45,11 +46,14 @@ func TestNamespaceStacks(t *testing.T) {
 		if err := s.SetUp(d[0], false); err != nil || d[0].Flags()&unix.IFF_UP != 0 {
 			t.Fatalf("lo down: %v, flags %#x", err, d[0].Flags())
 		}
+		if a := s.Addresses(d[0]); len(a) != 1 || a[0].Protocol != ipv4.ProtocolNumber {
+			t.Fatalf("lo down: addresses %v, want 127.0.0.1 only (::1 goes with the link)", a)
+		}
 		if q := d[0].Qdisc(); q != "noqueue" {
 			t.Fatalf("lo down after up: qdisc %s, want noqueue (kept, as Linux)", q)
 		}
 		lo4 := tcpip.AddrFrom4([4]byte{127, 0, 0, 1})
-		if err := s.RemoveAddress(d[0], lo4); err != nil || s.HasAddress(d[0], lo4) || len(s.Addresses(d[0])) != 1 {
+		if err := s.RemoveAddress(d[0], lo4); err != nil || s.HasAddress(d[0], lo4) || len(s.Addresses(d[0])) != 0 {
 			t.Fatalf("removing 127.0.0.1: %v, addresses %v", err, s.Addresses(d[0]))
 		}
 		if err := s.RemoveAddress(d[0], lo4); err != unix.EADDRNOTAVAIL {

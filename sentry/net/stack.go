@@ -154,7 +154,8 @@ const linkUpFlags = unix.IFF_UP | unix.IFF_RUNNING | unix.IFF_LOWER_UP
 // SetUp brings d up or down (SIOCSIFFLAGS, RTM_NEWLINK's IFF_UP). Only
 // loopback devices change (EOPNOTSUPP for others): a loopback device
 // coming up gets the loopback addresses of the protocols it has none of;
-// going down, its NIC stops carrying packets and keeps its addresses.
+// going down, its NIC stops carrying packets and it loses its IPv6
+// addresses (Linux's addrconf_ifdown), keeping its IPv4 ones.
 func (s *Stack) SetUp(d *Device, up bool) error {
 	if !d.IsLoopback() {
 		return unix.EOPNOTSUPP
@@ -177,6 +178,13 @@ func (s *Stack) SetUp(d *Device, up bool) error {
 	}
 	if err := s.tcpip.DisableNIC(d.index); err != nil {
 		return fmt.Errorf("net: disabling %s: %s", d.name, err)
+	}
+	// IPv6 addresses go with the link (addrconf_ifdown; lo gets ::1
+	// back when it comes up), IPv4 ones stay.
+	for _, a := range s.Addresses(d) {
+		if a.Protocol == ipv6.ProtocolNumber {
+			s.RemoveAddress(d, a.AddressWithPrefix.Address)
+		}
 	}
 	for {
 		f := d.flags.Load()

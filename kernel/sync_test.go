@@ -81,8 +81,11 @@ func TestSyncWakeRunsOnWakersCPU(t *testing.T) {
 	placed, direct, expired := k.SyncWakeStats()
 	want := uint64(2*rounds - 2 - start)
 	t.Logf("met at hand-off %d; placed %d, direct %d, expired %d for %d hand-offs", start, placed, direct, expired, 2*rounds-1)
-	if direct < want || expired != 0 || placed != direct {
-		t.Errorf("placed %d, direct %d, expired %d; want %d or more placed and direct, none expired", placed, direct, expired, want)
+	// A placement before the tasks met may have been taken by the idle
+	// CPU (that hand-off's from and to differ): neither direct nor
+	// expired. From the meeting on, every placement is taken directly.
+	if direct < want || expired != 0 || placed-direct > uint64(start) {
+		t.Errorf("placed %d, direct %d, expired %d; want %d or more placed and direct, none expired, at most %d placed before meeting and taken elsewhere", placed, direct, expired, want, start)
 	}
 }
 

@@ -9,7 +9,7 @@
 #     create, start, wait and delete), median wall time of ROUNDS (20);
 #   * 100 such containers one after the other, total wall time;
 #   * idle memory of a container running `sleep`: the PSS of every host
-#     process that runs it (runsc-lite: the sentry and its ptrace stubs;
+#     process that runs it (runsc-lite: the stand-in, the sentry and its stubs;
 #     runc: the container's process; runsc: its sandbox and gofer);
 #   * podman run --rm of `true` with each runtime, median wall time;
 #   * runsc-lite and runc alternating, wall and CPU time, with `run` and
@@ -95,6 +95,12 @@ for rt in "${!runtimes[@]}"; do
 	sleep 2
 	pid=$($r state idle | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
 	pids=("$pid")
+	if [ "$rt" = runsc-lite ]; then
+		# The state's pid is the container's stand-in; the sentry (and
+		# its stubs) is not its descendant.
+		sp=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("sentryPid", 0))' "${roots[$rt]}/idle/state.json")
+		[ "$sp" -gt 0 ] && pids+=("$sp")
+	fi
 	if [ "$rt" = runsc ]; then
 		# gVisor's gofer is not a descendant of its sandbox.
 		for p in $(pgrep -f "runsc.*gofer.*$sleepbundle" || true); do pids+=("$p"); done

@@ -104,16 +104,10 @@ func checkSymbols(t *testing.T, img []byte) {
 	}
 }
 
-type nopAS struct{}
-
-func (nopAS) MapFile(uintptr, memfile.FileRange, hostarch.AccessType) error { return nil }
-func (nopAS) Unmap(uintptr, uintptr)                                        {}
-func (nopAS) Release()                                                      {}
-
-// Map puts [vvar] right below [vdso] in an address space: the image's
-// bytes at the returned address, the clock's parameters in the page
-// below, both read-only, as /proc/PID/maps shows them.
-func TestMap(t *testing.T) {
+// newTestVDSO returns a zone over a 16 MiB memory file and a vDSO in it,
+// released when the test ends.
+func newTestVDSO(t *testing.T) (*kswapd.Zone, *VDSO) {
+	t.Helper()
 	mf, err := memfile.New(16 << 20)
 	if err != nil {
 		t.Fatal(err)
@@ -124,11 +118,24 @@ func TestMap(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(z.Stop)
-	clock := &timekeeper.Clock{}
-	v, err := New(z, clock, true)
+	v, err := New(z, &timekeeper.Clock{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return z, v
+}
+
+type nopAS struct{}
+
+func (nopAS) MapFile(uintptr, memfile.FileRange, hostarch.AccessType) error { return nil }
+func (nopAS) Unmap(uintptr, uintptr)                                        {}
+func (nopAS) Release()                                                      {}
+
+// Map puts [vvar] right below [vdso] in an address space: the image's
+// bytes at the returned address, the clock's parameters in the page
+// below, both read-only, as /proc/PID/maps shows them.
+func TestMap(t *testing.T) {
+	z, v := newTestVDSO(t)
 	m := mm.New(z, nopAS{}, 0x7fff00000000)
 	defer m.DecUsers()
 	addr, err := v.Map(m)
@@ -161,20 +168,7 @@ func TestMap(t *testing.T) {
 // pages: its offsets in the page two below the image, the same parameter
 // page and image; going back maps the first namespace's zeroes again.
 func TestTimeNSPages(t *testing.T) {
-	mf, err := memfile.New(16 << 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(mf.Release)
-	z, err := kswapd.New(mf, kswapd.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(z.Stop)
-	v, err := New(z, &timekeeper.Clock{}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	z, v := newTestVDSO(t)
 	ns, err := v.TimeNSPages(86400e9, -5)
 	if err != nil {
 		t.Fatal(err)

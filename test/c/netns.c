@@ -147,9 +147,12 @@ int main(void) {
 
 	static char stack[64 * 1024];
 	int cpid = clone(clone_child, stack + sizeof stack, CLONE_NEWNET | SIGCHLD, &parent_ns);
+	/* The child prints while the parent waits: the parent says what
+	 * clone returned only after, so the order is the same everywhere. */
+	int cstatus = cpid > 0 ? wait_status(cpid) : -1;
 	yesno("clone(NEWNET)", cpid > 0);
 	if (cpid > 0)
-		printf("clone child: %d\n", wait_status(cpid));
+		printf("clone child: %d\n", cstatus);
 
 	/* An open /proc/PID/ns/net keeps a namespace after its last
 	 * process is gone: a later setns finds it as it was left. */

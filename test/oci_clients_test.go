@@ -243,8 +243,17 @@ func TestPodman(t *testing.T) {
 	}
 	p.must(t, runOpts{}, "rm", "bg")
 
-	p.must(t, runOpts{}, "run", "-d", "--network", "none", "--name", "trap", img, "sh", "-c", "trap 'exit 9' TERM; while :; do sleep 0.05; done")
-	time.Sleep(500 * time.Millisecond)
+	// Stopped once its trap is set (it says so): after a fixed half
+	// second a loaded host could still have it starting, and a TERM
+	// before the trap is ignored by PID 1, so stop waited its 30 s.
+	p.must(t, runOpts{}, "run", "-d", "--network", "none", "--name", "trap", img, "sh", "-c", "trap 'exit 9' TERM; echo trapping; while :; do sleep 0.05; done")
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if out := p.must(t, runOpts{}, "logs", "trap"); out == "trapping\n" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("podman logs: %q", out)
+		}
+	}
 	res = p.do(t, runOpts{}, "stop", "-t", "30", "trap")
 	if st := strings.TrimSpace(p.must(t, runOpts{}, "inspect", "--format", "{{.State.ExitCode}}", "trap")); res.Status != 0 || st != "9" || res.Elapsed > 20*time.Second {
 		t.Errorf("podman stop of a container that traps TERM: status %d, exit code %s, after %v", res.Status, st, res.Elapsed)

@@ -277,7 +277,10 @@ func TestPodman(t *testing.T) {
 func TestPodmanNetwork(t *testing.T) {
 	p := newPodman(t)
 	img := "localhost/busybox:test"
-	p.must(t, runOpts{}, "run", "-d", "--name", "web", "-p", "127.0.0.1:18931:8080", img, "sh", "-c",
+	// The published port is a free one, not a fixed number another
+	// program (or a run left over) may hold.
+	hostPort := freeTCPPort(t)
+	p.must(t, runOpts{}, "run", "-d", "--name", "web", "-p", fmt.Sprintf("127.0.0.1:%d:8080", hostPort), img, "sh", "-c",
 		"mkdir -p /www && echo served by the sandbox > /www/index.html && exec busybox httpd -f -p 8080 -h /www")
 	defer p.do(t, runOpts{}, "rm", "--force", "--time", "0", "web")
 	ip := strings.TrimSpace(p.must(t, runOpts{}, "inspect", "--format", "{{.NetworkSettings.IPAddress}}", "web"))
@@ -307,7 +310,7 @@ func TestPodmanNetwork(t *testing.T) {
 		t.Errorf("GET %s: %s", url, last)
 		return ""
 	}
-	for _, url := range []string{"http://" + ip + ":8080/index.html", "http://127.0.0.1:18931/index.html"} {
+	for _, url := range []string{"http://" + ip + ":8080/index.html", fmt.Sprintf("http://127.0.0.1:%d/index.html", hostPort)} {
 		if body := get(url); body != "" && body != "served by the sandbox\n" {
 			t.Errorf("GET %s: %q", url, body)
 		}

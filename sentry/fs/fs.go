@@ -272,6 +272,14 @@ type Filler interface {
 	FillsReads()
 }
 
+// Discarder is implemented by character devices that accept every write
+// whole and never look at the data (/dev/null, /dev/zero): write(2) to
+// them returns the count without reading the caller's buffer, as Linux's
+// write_null does, so the sentry does not copy it in either.
+type Discarder interface {
+	DiscardsWrites()
+}
+
 // File is an open file: what a file description does I/O through. Files
 // keep their own position; fl are the description's status flags
 // (O_NONBLOCK, O_APPEND) at the time of the call.

@@ -22,6 +22,18 @@ import (
 // MaxRWCount is Linux's MAX_RW_COUNT: larger requests are clamped.
 const MaxRWCount = 0x7ffff000
 
+// maxUserAddress is Linux's TASK_SIZE_MAX on x86-64 (4-level paging): the
+// first address above the range access_ok accepts.
+const maxUserAddress = 1<<47 - 4096
+
+// AccessOK is Linux's access_ok: whether [addr, addr+n) lies in the user
+// half of the address space. It says nothing about what is mapped there;
+// calls that never touch the memory (a write to /dev/null) fail with
+// EFAULT only when this does.
+func AccessOK(addr, n uintptr) bool {
+	return n <= maxUserAddress && addr <= maxUserAddress-n
+}
+
 // MaxIOV is UIO_MAXIOV, the most iovecs one call may pass.
 const MaxIOV = 1024
 

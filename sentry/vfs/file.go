@@ -309,6 +309,18 @@ func (fd *FileDescription) Write(ctx *fs.Context, src []byte) (int, error) {
 	return n, err
 }
 
+// Discard is a write(2) of n bytes to a file that discards its data
+// (fs.Discarder): n is written without the data, which is never read.
+func (fd *FileDescription) Discard(n int64) (int64, error) {
+	if !fd.Writable() {
+		return 0, unix.EBADF
+	}
+	if n > 0 {
+		fd.notify(unix.IN_MODIFY)
+	}
+	return n, nil
+}
+
 // PRead is pread(2).
 func (fd *FileDescription) PRead(ctx *fs.Context, dst []byte, off int64) (int, error) {
 	if !fd.Readable() {

@@ -20,6 +20,7 @@ int main(void) {
 	char *gone = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	munmap(gone, 4096);
 	int fd = open("/etc/passwd", O_RDONLY);
+	int null = open("/dev/null", O_RDWR), null_ro = open("/dev/null", O_RDONLY);
 	struct stat st;
 
 	for (int round = 1; round <= 2; round++) {
@@ -42,6 +43,18 @@ int main(void) {
 		report("readv iovec array (void*)1", syscall(SYS_readv, fd, bad, 1));
 		struct iovec iov = {.iov_base = bad, .iov_len = 10};
 		report("writev iov_base (void*)1", syscall(SYS_writev, 1, &iov, 1));
+		/* /dev/null never reads the data: only a range outside the
+		 * user half (access_ok) fails. */
+		report("write (void*)1 to /dev/null", syscall(SYS_write, null, bad, 10));
+		report("write unmapped page to /dev/null", syscall(SYS_write, null, gone, 4096));
+		report("write PROT_NONE page to /dev/null", syscall(SYS_write, null, none, 4096));
+		report("write kernel address to /dev/null", syscall(SYS_write, null, kernel, 10));
+		report("write past the user half to /dev/null",
+		       syscall(SYS_write, null, (void *)(0x7ffffffff000UL - 5), 10));
+		report("writev iov_base (void*)1 to /dev/null", syscall(SYS_writev, null, &iov, 1));
+		struct iovec kiov[2] = {{.iov_base = gone, .iov_len = 7}, {.iov_base = kernel, .iov_len = 3}};
+		report("writev kernel iov_base to /dev/null", syscall(SYS_writev, null, kiov, 2));
+		report("write (void*)1 to read-only /dev/null", syscall(SYS_write, null_ro, bad, 10));
 		report("pread64 into (void*)1", syscall(SYS_pread64, fd, bad, 10, 0));
 		report("uname (void*)1", syscall(SYS_uname, bad));
 		report("getcwd into (void*)1", syscall(SYS_getcwd, bad, 100));

@@ -194,6 +194,9 @@ func (seekZero) Release()                                    {}
 
 type nullFile struct{ seekZero }
 
+// DiscardsWrites implements fs.Discarder.
+func (nullFile) DiscardsWrites() {}
+
 func (nullFile) Read(*fs.Context, []byte, uint32) (int, error)         { return 0, nil }
 func (nullFile) Write(_ *fs.Context, p []byte, _ uint32) (int, error)  { return len(p), nil }
 func (nullFile) ReadAt(*fs.Context, []byte, int64) (int, error)        { return 0, nil }
@@ -205,6 +208,9 @@ type zeroFile struct{ seekZero }
 
 // FillsReads implements fs.Filler.
 func (zeroFile) FillsReads() {}
+
+// DiscardsWrites implements fs.Discarder.
+func (zeroFile) DiscardsWrites() {}
 
 func (zeroFile) Read(_ *fs.Context, p []byte, _ uint32) (int, error)   { clear(p); return len(p), nil }
 func (zeroFile) Write(_ *fs.Context, p []byte, _ uint32) (int, error)  { return len(p), nil }

@@ -396,10 +396,10 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 	c.Sentry = p
 	c.State.SentryPid = p.Pid()
 	c.State.SentryStart = processStart(p.Pid())
-	// The stand-in, while the sentry boots: its wait session waits in
-	// the control socket's backlog until the sentry serves it, once
-	// the container is built.
-	pid, err := startProxy(d, control.Request{Op: control.OpWait, Container: c.State.ID, KillOnClose: true}, nil, nil, si.start)
+	// The stand-in, while the sentry boots: its session waits in the
+	// control socket's backlog until the sentry serves it, once the
+	// container is built.
+	pid, err := si.launch(control.Client{Path: d.socketPath()}, c.State.ID)
 	if err != nil {
 		return fmt.Errorf("the container's host process: %w", err)
 	}
@@ -490,7 +490,7 @@ func (r *Runtime) join(d *dir, c *Created, cs *container.Spec, sandboxID string,
 	if _, err := cl.Call(control.Request{Op: control.OpCreate, Container: cs.ID, Spec: cs, Stdio: stdio, Console: console != nil}, append(files, dirs...)...); err != nil {
 		return err
 	}
-	pid, err := startProxy(sd, control.Request{Op: control.OpWait, Container: cs.ID}, nil, nil, nil)
+	pid, err := startProxy(sd, control.Request{Op: control.OpWait, Container: cs.ID}, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -692,10 +692,9 @@ func (r *Runtime) Start(id string) error {
 	if err != nil {
 		return err
 	}
-	st.Status = specs.StateRunning
-	if err := d.write(st); err != nil {
-		return err
-	}
+	// The state file keeps "created": the live status is the sentry's
+	// (Runtime.status), and rewriting it would cost a file's creation
+	// and rename on every start.
 	if st.Hooks != nil {
 		if err := runHooks("poststart", st.Hooks.Poststart, st.spec(specs.StateRunning)); err != nil {
 			r.Log.Warn(err)

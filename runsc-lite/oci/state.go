@@ -53,8 +53,9 @@ type State struct {
 	// that owns a sandbox.
 	SentryPid   int    `json:"sentryPid,omitempty"`
 	SentryStart uint64 `json:"sentryStart,omitempty"`
-	// Status is the last status a lifecycle call recorded; the live
-	// status comes from the sentry (Container.Status).
+	// Status is what create recorded: "creating" while its hooks run,
+	// then "created"; the live status comes from the sentry
+	// (Container.Status).
 	Status      specs.ContainerState `json:"status"`
 	Bundle      string               `json:"bundle"`
 	Rootfs      string               `json:"rootfs"`

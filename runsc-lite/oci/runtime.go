@@ -786,9 +786,13 @@ func (r *Runtime) Delete(id string, force bool) error {
 	return r.destroy(d, st)
 }
 
-// waitStopped waits up to timeout for the container to stop.
+// waitStopped waits up to timeout for the container to stop: for its
+// host process (the stand-in or waiter, which ends with init) to end,
+// then for its sentry to say so.
 func (r *Runtime) waitStopped(d *dir, st *State, timeout time.Duration) bool {
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	deadline := time.Now().Add(timeout)
+	waitExit(st.Pid, st.PidStart, timeout)
+	for ; time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if r.status(d, st) == container.Stopped {
 			return true
 		}
@@ -809,9 +813,8 @@ func (r *Runtime) destroy(d *dir, st *State) error {
 		if st.alive() {
 			unix.Kill(st.Pid, unix.SIGKILL)
 		}
-		for i := 0; i < 500 && (st.alive() || st.sentryAlive()); i++ {
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitExit(st.SentryPid, st.SentryStart, 5*time.Second)
+		waitExit(st.Pid, st.PidStart, 5*time.Second)
 	} else {
 		cl, done := r.client(d, st)
 		cl.Call(control.Request{Op: control.OpDelete, Container: st.ID})

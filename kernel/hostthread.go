@@ -17,28 +17,33 @@ import (
 // bound to that thread (a ptrace Context's stub threads can only be driven
 // by the thread that traces them) has to be made again for the next task.
 //
-// So when a task's body has returned, the task has given its CPU away and
-// it left something for a successor with Keep (its platform Context), its
-// goroutine, still locked to the same host thread, waits a while for the
-// next task started with the same key (TaskOptions.ReuseKey; the sentry
-// uses the address space, where the kept Context's stub thread is), at
-// most maxIdleHostThreads of them at a time and for at most
-// hostThreadIdle each. Start hands such a task to the most recently idled
-// thread with its key, which gives it what the old task kept (TakeKept);
-// if none comes, the thread releases it and exits. The idle thread sleeps
-// on its grant word (handoff.go), and Start queues the task on the
-// creator's side at once, so the scheduler's grant of the task's first
-// CPU is the one host wake-up that starts it, as for any hand-off; until
-// wave 7 Start sent the task over a Go channel to the idle goroutine,
-// which cost Go's locked-thread hand-off (startlockedm, two to three host
-// switches) before the task had even queued itself. A task with no key,
-// or whose key no idle thread has, gets a new goroutine and host thread:
-// the kept value would be of no use to it (a fork's child, in a new
-// address space, would gain nothing from its parent's thread's Context).
-// Nothing of the old task is visible to the new one: the kernel state is
-// per Task. What the host thread keeps is its own: its grant word and the
-// host CPU it is pinned to, so a new task granted the CPU its predecessor
-// had costs no sched_setaffinity.
+// So when a task's body has returned and the task has given its CPU away,
+// its goroutine, still locked to the same host thread, waits a while for
+// the next task to start, at most maxIdleHostThreads of them at a time and
+// for at most hostThreadIdle each; if none comes, the thread releases what
+// it kept and exits. A task may leave something for a successor with Keep
+// (the sentry leaves its platform Context under its address space, where
+// the Context's stub thread is): such a thread waits for the next task
+// started with the same key (TaskOptions.ReuseKey), which takes it
+// (TakeKept). A thread that kept nothing is bare: any task whose key no
+// idle thread has takes it (a fork's child, a kthread) instead of a new
+// goroutine, which would have cost Go a new host thread (a clone, often
+// through its template thread, as the creator's thread is locked) and the
+// old thread's exit. A thread that kept something is never given a task of
+// another key, and when the idle threads are at their bound it takes the
+// place of the oldest bare one.
+//
+// The idle thread sleeps on its grant word (handoff.go), and Start queues
+// the task on the creator's side at once, so the scheduler's grant of the
+// task's first CPU is the one host wake-up that starts it, as for any
+// hand-off. (Until wave 7 Start sent the task over a Go channel to the
+// idle goroutine, which cost Go's locked-thread hand-off, startlockedm,
+// two to three host switches, before the task had even queued itself; so
+// only threads with a kept Context were worth waking.) Nothing of the old
+// task is visible to the new one: the kernel state is per Task. What the
+// host thread keeps is its own: its grant word and the host CPU it is
+// pinned to, so a new task granted the CPU its predecessor had costs no
+// sched_setaffinity.
 //
 // Locking: Kernel.idleMu is a leaf lock protecting Kernel.idle and
 // Kernel.idleClosed; Kernel.hostThreadIdle is immutable once a task ran.
@@ -111,17 +116,25 @@ func (k *Kernel) runHostThread(t *Task) {
 // so the scheduler's grant of t's first CPU is what wakes it: a task
 // started this way costs one host wake-up, as a hand-off does.
 func (k *Kernel) startOnIdleHostThread(t *Task) bool {
-	if t.reuseKey == nil {
-		return false
-	}
 	var ht *hostThread
 	k.idleMu.Lock()
+	// The most recent thread that kept something under t's key, else the
+	// most recent bare one; never a thread keeping something for another
+	// key (it waits for that key's next task).
+	pick := -1
 	for i := len(k.idle) - 1; i >= 0; i-- {
-		if k.idle[i].key == t.reuseKey {
-			ht = k.idle[i]
-			k.idle = append(k.idle[:i], k.idle[i+1:]...)
+		o := k.idle[i]
+		if t.reuseKey != nil && o.key == t.reuseKey {
+			pick = i
 			break
 		}
+		if o.key == nil && pick < 0 {
+			pick = i
+		}
+	}
+	if pick >= 0 {
+		ht = k.idle[pick]
+		k.idle = append(k.idle[:pick], k.idle[pick+1:]...)
 	}
 	k.idleMu.Unlock()
 	if ht == nil {
@@ -138,17 +151,36 @@ func (k *Kernel) startOnIdleHostThread(t *Task) bool {
 // and granted a CPU, and returns it (the grant not yet taken: the caller
 // takes it with waitForCPU), or nil when ht should exit.
 func (k *Kernel) idleHostThread(ht *hostThread) *Task {
-	if ht.kept == nil || ht.key == nil {
-		return nil
+	if ht.key == nil && ht.kept != nil {
+		// Kept for no key: no task could take it.
+		ht.kept.Release()
+		ht.kept = nil
 	}
 	ht.next = nil
+	var evicted *hostThread
 	k.idleMu.Lock()
+	if !k.idleClosed && len(k.idle) >= maxIdleHostThreads && ht.key != nil {
+		// A thread that kept something is worth more than a bare
+		// one: the oldest bare thread makes room.
+		for i, o := range k.idle {
+			if o.key == nil {
+				evicted = o
+				k.idle = append(k.idle[:i], k.idle[i+1:]...)
+				break
+			}
+		}
+	}
 	if k.idleClosed || len(k.idle) >= maxIdleHostThreads {
 		k.idleMu.Unlock()
 		return nil
 	}
 	k.idle = append(k.idle, ht)
 	k.idleMu.Unlock()
+	if evicted != nil {
+		evicted.next = nil
+		evicted.grant.Store(1)
+		futexWake(&evicted.grant)
+	}
 	deadline := time.Now().Add(k.hostThreadIdle)
 	for ht.grant.Load() == 0 {
 		left := time.Until(deadline)

@@ -63,7 +63,8 @@ type TaskOptions struct {
 	HoldTID bool
 	// ReuseKey, if not nil, lets Start run the task on the host thread of
 	// an exited task that kept something under the same key (Task.Keep,
-	// hostthread.go).
+	// hostthread.go). Without a match (or a key) the task runs on a bare
+	// idle host thread if there is one, else on a new one.
 	ReuseKey any
 }
 

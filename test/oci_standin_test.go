@@ -31,7 +31,7 @@ func pidsCgroupDir(path string) string {
 // cgroup namespaces, which the config does not list), as runc's init
 // does, and the sentry in its own; the stand-in sits in cgroupsPath with
 // pids.max exactly the limit and the sentry beside it with its headroom;
-// a kill -9 of the stand-in ends the container (the sentry exits), as
+// its connection to the sentry blocks; a kill -9 of the stand-in ends the container (the sentry exits), as
 // killing runc's init does; delete removes both cgroups.
 func TestOCIStandIn(t *testing.T) {
 	r := runscRuntime(t)
@@ -81,6 +81,16 @@ func TestOCIStandIn(t *testing.T) {
 	}
 	check(dir, standIn, "50")
 	check(sentryDir, sentry, strconv.Itoa(2*50+128))
+	// The stand-in's control connection (its fd 3) blocks: a
+	// non-blocking one would read an exit record split in two as the
+	// sandbox gone.
+	for _, l := range strings.Split(readFile(t, fmt.Sprintf("/proc/%d/fdinfo/3", standIn)), "\n") {
+		if f, ok := strings.CutPrefix(l, "flags:"); ok {
+			if v, err := strconv.ParseUint(strings.TrimSpace(f), 8, 64); err != nil || v&unix.O_NONBLOCK != 0 {
+				t.Errorf("the stand-in's fd 3 has flags %s: want a blocking socket", strings.TrimSpace(f))
+			}
+		}
+	}
 	r.must(t, "start", "si1")
 	unix.Kill(standIn, unix.SIGKILL)
 	waitChild(t, standIn)

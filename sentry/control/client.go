@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrUnreachable is returned when the sentry does not answer: it has
@@ -98,6 +100,14 @@ func (cl Client) StandIn(id string) (*os.File, error) {
 	if err := c.write(Request{Op: OpWait, Container: id, KillOnClose: true, StandIn: true}); err != nil {
 		c.c.Close()
 		return nil, fmt.Errorf("%w (%v)", ErrUnreachable, err)
+	}
+	// The stand-in's reads and writes block: O_NONBLOCK belongs to the
+	// open file, which the stand-in inherits, and there an EAGAIN
+	// would read as the sandbox gone (an exit record split in two) or
+	// drop a forwarded signal (a full buffer).
+	if err := unix.SetNonblock(int(c.c.f.Fd()), false); err != nil {
+		c.c.Close()
+		return nil, fmt.Errorf("the stand-in's control connection: %w", err)
 	}
 	return c.c.f, nil
 }

@@ -102,6 +102,13 @@ func (s *Server) serve(c *conn) {
 	case OpWait:
 		ct, err := s.container(req.Container)
 		if err != nil {
+			if req.StandIn {
+				// A stand-in reads two bytes of exit record,
+				// not JSON: closing the connection is its
+				// "the sandbox is gone" (it dies of SIGKILL).
+				logrus.Warnf("control: stand-in of %q: %v", req.Container, err)
+				return
+			}
 			c.write(Response{Error: err.Error()})
 			return
 		}
@@ -123,7 +130,12 @@ func (s *Server) serve(c *conn) {
 						if err != nil {
 							break
 						}
-						ct.Signal(int(sig), false)
+						// A byte that is no signal number is
+						// ignored: the stand-in sends only
+						// those it caught.
+						if sig >= 1 && sig <= 64 {
+							ct.Signal(int(sig), false)
+						}
 					}
 				} else {
 					var more Request

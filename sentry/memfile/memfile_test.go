@@ -3,6 +3,8 @@ package memfile
 import (
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func newFile(t *testing.T, pages uint64) *MemoryFile {
@@ -161,5 +163,60 @@ func TestOddSize(t *testing.T) {
 	}
 	if fr, err := f.Allocate(1); err == nil {
 		t.Fatalf("a 68th frame of 67: %v", fr)
+	}
+}
+
+// TestWarmFrames: freed frames up to warmMax stay resident, zeroed, and
+// are handed out again first; those past it are punched (their host
+// memory released).
+func TestWarmFrames(t *testing.T) {
+	f := newFile(t, 64*16) // warmMax 64
+	if f.warmMax != 64 {
+		t.Fatalf("warmMax %d, want 64", f.warmMax)
+	}
+	fr, err := f.Allocate(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.Slice(fr)
+	for i := range b {
+		b[i] = 0xa5
+	}
+	resident := func() uint64 {
+		var st unix.Stat_t
+		if err := unix.Fstat(f.FD(), &st); err != nil {
+			t.Fatal(err)
+		}
+		return uint64(st.Blocks) * 512 / PageSize
+	}
+	if got := resident(); got != 100 {
+		t.Fatalf("%d frames resident after writing 100", got)
+	}
+	f.DecRef(fr)
+	if f.nWarm != 64 || f.UsedPages() != 0 {
+		t.Fatalf("nWarm %d used %d after freeing 100, want 64 and 0", f.nWarm, f.UsedPages())
+	}
+	if got := resident(); got != 64 {
+		t.Fatalf("%d frames resident after freeing, want the 64 warm ones", got)
+	}
+	// A run of warm frames comes back first, zeroed.
+	got, err := f.Allocate(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Start < fr.Start || got.End > fr.Start+64*PageSize {
+		t.Fatalf("Allocate(8) = %v, not among the warm frames from %#x", got, fr.Start)
+	}
+	for i, c := range f.Slice(got) {
+		if c != 0 {
+			t.Fatalf("warm frame byte %d is %#x, want 0", i, c)
+		}
+	}
+	if f.nWarm != 56 {
+		t.Fatalf("nWarm %d after taking 8, want 56", f.nWarm)
+	}
+	f.DecRef(got)
+	if f.nWarm != 64 {
+		t.Fatalf("nWarm %d after giving 8 back, want 64", f.nWarm)
 	}
 }

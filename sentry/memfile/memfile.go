@@ -298,6 +298,21 @@ func (f *MemoryFile) IncRef(fr FileRange) {
 	}
 }
 
+// IncRefFrames adds a reference to the frame at each offset of frames (in
+// any order, repeats allowed) under one lock: IncRef of each.
+// Preconditions: every frame is in use.
+func (f *MemoryFile) IncRefFrames(frames []uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, off := range frames {
+		i := off / PageSize
+		if f.refs[i] <= 0 {
+			panic(fmt.Sprintf("memfile: IncRef of free frame %d", i))
+		}
+		f.refs[i]++
+	}
+}
+
 // RefCount returns the reference count of the frame holding offset off.
 func (f *MemoryFile) RefCount(off uint64) int32 {
 	f.mu.Lock()

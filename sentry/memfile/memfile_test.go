@@ -42,6 +42,15 @@ func TestAllocateDecRef(t *testing.T) {
 	if _, err := f.Allocate(0); err == nil {
 		t.Fatal("Allocate(0) succeeded")
 	}
+	// IncRefFrames: one reference per offset, repeats included.
+	f.IncRefFrames([]uint64{fr.Start, fr.Start})
+	if f.RefCount(fr.Start) != 3 {
+		t.Fatalf("refs %d after IncRefFrames of the frame twice, want 3", f.RefCount(fr.Start))
+	}
+	f.DecRefFrames([]uint64{fr.Start, fr.Start, fr.Start})
+	if f.UsedPages() != 0 {
+		t.Fatalf("used %d after dropping every reference", f.UsedPages())
+	}
 }
 
 func TestAllocateAbove(t *testing.T) {

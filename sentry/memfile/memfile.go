@@ -89,11 +89,15 @@ type MemoryFile struct {
 	// warm is a bitmap of free frames that are zeroed but still hold
 	// host memory (a subset of free); nWarm counts them plus the frames
 	// a DecRef is zeroing to add to it, at most warmMax; warmHint is
-	// where Allocate's search of warm starts.
+	// where Allocate's search of warm starts, and [warmLo, warmHi) the
+	// frames it searches, which hold every warm frame (a search that
+	// fails must not scan the whole file's bitmap).
 	warm     []uint64
 	nWarm    uint64
 	warmMax  uint64
 	warmHint uint64
+	warmLo   uint64
+	warmHi   uint64
 	inUse    atomic.Uint64 // frames with refs > 0; written under mu, read anywhere
 
 	freed atomic.Uint64 // frames freed since creation
@@ -129,6 +133,7 @@ func New(size uint64) (*MemoryFile, error) {
 		free:    make([]uint64, (frames+63)/64),
 		warm:    make([]uint64, (frames+63)/64),
 		warmMax: min(frames/16, warmFramesMax),
+		warmLo:  frames,
 		refs:    make([]int32, frames),
 	}
 	// Every frame free: whole words, then the last one's tail (a bit at a
@@ -218,9 +223,10 @@ func (f *MemoryFile) AllocateAbove(npages, keepFree uint64) (FileRange, error) {
 	// Warm frames first: no host page fault at their first touch.
 	start, ok := uint64(0), false
 	if f.nWarm >= npages {
-		start, ok = findRun(f.warm, f.warmHint, f.frames, npages)
-		if !ok && f.warmHint > 0 {
-			start, ok = findRun(f.warm, 0, f.frames, npages)
+		from := max(f.warmHint, f.warmLo)
+		start, ok = findRun(f.warm, from, f.warmHi, npages)
+		if !ok && from > f.warmLo {
+			start, ok = findRun(f.warm, f.warmLo, f.warmHi, npages)
 		}
 		if ok {
 			f.warmHint = start + npages
@@ -247,6 +253,10 @@ func (f *MemoryFile) AllocateAbove(npages, keepFree uint64) (FileRange, error) {
 		if f.warm[i/64]&(1<<(i%64)) != 0 {
 			f.warm[i/64] &^= 1 << (i % 64)
 			f.nWarm--
+			if f.nWarm == 0 {
+				// None left, and none being zeroed.
+				f.warmLo, f.warmHi = f.frames, 0
+			}
 		}
 		f.refs[i] = 1
 	}
@@ -397,6 +407,7 @@ func (f *MemoryFile) DecRefRanges(rs []FileRange) {
 			f.free[i/64] |= 1 << (i % 64)
 			if i-r.Start/PageSize < keep[k] {
 				f.warm[i/64] |= 1 << (i % 64)
+				f.warmLo, f.warmHi = min(f.warmLo, i), max(f.warmHi, i+1)
 			}
 		}
 		freed += r.Pages()

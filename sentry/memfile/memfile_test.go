@@ -208,6 +208,9 @@ func TestWarmFrames(t *testing.T) {
 	if got := resident(); got != 64 {
 		t.Fatalf("%d frames resident after freeing, want the 64 warm ones", got)
 	}
+	if lo, hi := f.warmLo*PageSize, f.warmHi*PageSize; lo != fr.Start || hi != fr.Start+64*PageSize {
+		t.Fatalf("warm search bounds [%#x, %#x), want the 64 warm frames' [%#x, %#x)", lo, hi, fr.Start, fr.Start+64*PageSize)
+	}
 	// A run of warm frames comes back first, zeroed.
 	got, err := f.Allocate(8)
 	if err != nil {
@@ -228,4 +231,13 @@ func TestWarmFrames(t *testing.T) {
 	if f.nWarm != 64 {
 		t.Fatalf("nWarm %d after giving 8 back, want 64", f.nWarm)
 	}
+	// Taking every warm frame empties the search bounds.
+	all, err := f.Allocate(64)
+	if err != nil || all.Start != fr.Start {
+		t.Fatalf("Allocate(64) = %v, %v, want the warm run at %#x", all, err, fr.Start)
+	}
+	if f.nWarm != 0 || f.warmHi != 0 {
+		t.Fatalf("nWarm %d, warm bounds [%d, %d) with no warm frame left", f.nWarm, f.warmLo, f.warmHi)
+	}
+	f.DecRef(all)
 }

@@ -24,6 +24,11 @@
 # BENCH_PLATFORMS, GVISOR=0) and
 #   ROUNDS=N              rounds per benchmark (default 3)
 #   BENCH_QUICK=1         short runs (a smoke test of the script)
+#   BASE_BIN=PATH         also measure this runsc-lite (say, one built from
+#                         main) on every platform, as base-P, interleaved
+#                         with the others: a before/after in one run
+#   NET_ONLY="K ..."      only these benchmarks (tcp1 tcp4 rtt udp conn
+#                         redis unixrtt unixtp; default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d /tmp/runsc-lite-netbench.XXXXXX)
@@ -45,6 +50,18 @@ for p in tcprr tcpconn unixpong unixtput; do
 done
 bench_setup_envs "$work"
 flags+=(--network=none)
+if [ -n "${BASE_BIN:-}" ]; then
+	# base-P beside each runsc-lite-P.
+	with_base=()
+	for env in "${envs[@]}"; do
+		case $env in
+		runsc-lite-*) with_base+=("base-${env#runsc-lite-}" "$env") ;;
+		*) with_base+=("$env") ;;
+		esac
+	done
+	envs=("${with_base[@]}")
+fi
+only=" ${NET_ONLY:-tcp1 tcp4 rtt udp conn redis unixrtt unixtp} "
 
 # The programs each environment runs: a shell script per benchmark.
 cat >"$work/tcp.sh" <<EOF
@@ -76,11 +93,11 @@ fi
 run() {
 	local env=$1
 	shift
-	if [ "$env" = native ]; then
-		in_env native "${native_prefix[@]}" "$@"
-	else
-		in_env "$env" "$@"
-	fi
+	case $env in
+	native) in_env native "${native_prefix[@]}" "$@" ;;
+	base-*) timeout "$timeout_s" "$BASE_BIN" do --platform="${env#base-}" "${flags[@]}" -- "$@" ;;
+	*) in_env "$env" "$@" ;;
+	esac
 }
 
 value() { sed -n "s/^$1: *\([0-9.e+-]*\).*/\1/p" | tail -n 1; }
@@ -92,6 +109,7 @@ declare -A res
 measure() {
 	local specs=$1
 	shift
+	[[ $only == *" $1 "* ]] || return 0
 	for r in $(seq 1 "$rounds"); do
 		for env in "${envs[@]}"; do
 			log "$specs, $env, round $r"
@@ -105,23 +123,23 @@ measure() {
 	done
 }
 
+udp() { run "$1" sh "$work/udp.sh"; }
+rtt() { if [ "$1" = native ]; then run "$1" "$work/tcprr" "$rr_n" 3; else run "$1" "$work/tcprr" "$rr_s" 3; fi; }
+conn() { if [ "$1" = native ]; then run "$1" "$work/tcpconn" "$cc_n" 3; else run "$1" "$work/tcpconn" "$cc_s" 3; fi; }
+redis() { run "$1" sh "$work/redis.sh"; }
+unixrtt() { if [ "$1" = native ]; then run "$1" "$work/unixpong" "$rr_n" 3; else run "$1" "$work/unixpong" "$rr_s" 3; fi; }
+unixtp() { if [ "$1" = native ]; then run "$1" "$work/unixtput" "$tp_n" 3; else run "$1" "$work/unixtput" "$tp_s" 3; fi; }
+
 tcp1() { run "$1" sh "$work/tcp.sh" 1; }
 tcp4() { run "$1" sh "$work/tcp.sh" 4; }
-udp() { run "$1" sh "$work/udp.sh"; }
-rr() { if [ "$1" = native ]; then run "$1" "$work/tcprr" "$rr_n" 3; else run "$1" "$work/tcprr" "$rr_s" 3; fi; }
-cc() { if [ "$1" = native ]; then run "$1" "$work/tcpconn" "$cc_n" 3; else run "$1" "$work/tcpconn" "$cc_s" 3; fi; }
-redis() { run "$1" sh "$work/redis.sh"; }
-urr() { if [ "$1" = native ]; then run "$1" "$work/unixpong" "$rr_n" 3; else run "$1" "$work/unixpong" "$rr_s" 3; fi; }
-utp() { if [ "$1" = native ]; then run "$1" "$work/unixtput" "$tp_n" 3; else run "$1" "$work/unixtput" "$tp_s" 3; fi; }
-
 measure tcp1:mbps tcp1
 measure tcp4:mbps tcp4
-measure rtt:ns_per_op rr
+measure rtt:ns_per_op rtt
 measure udp:mbps,udploss:lost udp
-measure conn:ns_per_op cc
+measure conn:ns_per_op conn
 measure redisset:SET,redisget:GET redis
-measure unixrtt:ns_per_op urr
-measure unixtp:ns_per_op utp
+measure unixrtt:ns_per_op unixrtt
+measure unixtp:ns_per_op unixtp
 
 med() { echo "${res[$1/$2]:-}" | tr ' ' '\n' | grep . | median; }
 fmt() { # VALUE KIND
@@ -142,8 +160,13 @@ ratio() { # NATIVE OTHER KIND: throughput as % of native, times as x native
 		else printf "%.0f%%", 100 * o / n }'
 }
 
-row() { # LABEL NAME KIND
+row() { # LABEL NAME KIND (a benchmark NET_ONLY left out has no row)
 	local label=$1 name=$2 kind=$3 n line
+	case $name in
+	redis*) [[ $only == *" redis "* ]] || return 0 ;;
+	udp*) [[ $only == *" udp "* ]] || return 0 ;;
+	*) [[ $only == *" $name "* ]] || return 0 ;;
+	esac
 	n=$(med "$name" native)
 	line="| $label | $(fmt "$n" "$kind")"
 	for env in "${envs[@]:1}"; do

@@ -199,7 +199,9 @@ func TestKthreadRuntimeGrows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for kt.Task().State() != TaskSleeping {
+	// Asleep in go1.Wait: after fn started (a kthread just started is
+	// Sleeping too, before its body runs, and then in its start wait).
+	for kt.State() != KthreadRunning || kt.Task().State() != TaskSleeping {
 		time.Sleep(time.Millisecond)
 	}
 	idle1 := kt.Task().Runtime()

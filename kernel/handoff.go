@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -24,13 +25,16 @@ import (
 // wakes it (sched_setaffinity on the thread), so the host wakes it where it
 // will run instead of on its old host CPU followed by a migration.
 //
-// Protocol, per task: grant is 1 when a CPU was handed to the task and not
-// yet taken. The granter (the task that chose it in switchLocked, after
+// Protocol, per host thread (hostthread.go; a thread runs one task at a
+// time): grant is 1 when a CPU was handed to the thread's task and not yet
+// taken. The granter (the task that chose it in switchLocked, after
 // dropping the CPU's lock) pins the thread, stores 1 and wakes the word;
-// the task waits until it can swap 1 for 0. pinned and hostTID are written
-// by the task before its first wake-up and afterwards only by granters,
-// each before its store to grant (so the task and the next granter see
-// them through grant's atomics).
+// the task waits until it can swap 1 for 0. An idle thread waits on the
+// same word for its next task (Start queues the task; its first grant is
+// the wake-up). pinned is written when the thread is made and afterwards
+// only by granters, each before its store to grant (so the task and the
+// next granter see it through grant's atomics, or through Kernel.idleMu
+// for the next task on the thread).
 
 // futexWait blocks the calling host thread while *w == val (or until a
 // wake or a signal: callers re-check). Private futex: the sentry's own
@@ -38,6 +42,13 @@ import (
 func futexWait(w *atomic.Uint32, val uint32) {
 	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)),
 		linux.FUTEX_WAIT|linux.FUTEX_PRIVATE_FLAG, uintptr(val), 0, 0, 0)
+}
+
+// futexWaitTimeout is futexWait for at most d.
+func futexWaitTimeout(w *atomic.Uint32, val uint32, d time.Duration) {
+	ts := unix.NsecToTimespec(d.Nanoseconds())
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)),
+		linux.FUTEX_WAIT|linux.FUTEX_PRIVATE_FLAG, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
 }
 
 // futexWake wakes one host thread waiting on w.
@@ -56,21 +67,23 @@ func (t *Task) grantCPU() {
 	if t == nil {
 		return
 	}
-	if hc := t.cpu.Load().hostCPU; hc != t.pinned && t.hostTID != 0 {
+	h := t.host
+	if hc := t.cpu.Load().hostCPU; hc != h.pinned {
 		var set unix.CPUSet
 		set.Set(hc)
-		if unix.SchedSetaffinity(int(t.hostTID), &set) == nil {
-			t.pinned = hc
+		if unix.SchedSetaffinity(int(h.tid), &set) == nil {
+			h.pinned = hc
 		}
 	}
-	t.grant.Store(1)
-	futexWake(&t.grant)
+	h.grant.Store(1)
+	futexWake(&h.grant)
 }
 
 // waitForCPU parks the task's thread until a CPU is handed to it.
 func (t *Task) waitForCPU() {
-	for !t.grant.CompareAndSwap(1, 0) {
-		futexWait(&t.grant, 0)
+	h := t.host
+	for !h.grant.CompareAndSwap(1, 0) {
+		futexWait(&h.grant, 0)
 	}
 	t.onCPU()
 }

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -16,22 +17,33 @@ import (
 // bound to that thread (a ptrace Context's stub threads can only be driven
 // by the thread that traces them) has to be made again for the next task.
 //
-// So when a task's body has returned, the task has given its CPU away and
-// it left something for a successor with Keep (its platform Context), its
-// goroutine, still locked to the same host thread, waits a while for the
-// next task started with the same key (TaskOptions.ReuseKey; the sentry
-// uses the address space, where the kept Context's stub thread is), at
-// most maxIdleHostThreads of them at a time and for at most
-// hostThreadIdle each. Start hands such a task to the most recently idled
-// thread with its key, which gives it what the old task kept (TakeKept);
-// if none comes, the thread releases it and exits. A task with no key, or
-// whose key no idle thread has, gets a new goroutine and host thread as
-// before: handing a task to a parked locked thread costs Go a thread
-// hand-off, which only pays when the kept value saves more (a fork's
-// child, in a new address space, would gain nothing from its parent's
-// thread's Context). Nothing of the old task is visible to the new one:
-// the kernel state is per Task, and the new task's first grant pins the
-// thread again (pinned starts at -1).
+// So when a task's body has returned and the task has given its CPU away,
+// its goroutine, still locked to the same host thread, waits a while for
+// the next task to start, at most maxIdleHostThreads of them at a time and
+// for at most hostThreadIdle each; if none comes, the thread releases what
+// it kept and exits. A task may leave something for a successor with Keep
+// (the sentry leaves its platform Context under its address space, where
+// the Context's stub thread is): such a thread waits for the next task
+// started with the same key (TaskOptions.ReuseKey), which takes it
+// (TakeKept). A thread that kept nothing is bare: any task whose key no
+// idle thread has takes it (a fork's child, a kthread) instead of a new
+// goroutine, which would have cost Go a new host thread (a clone, often
+// through its template thread, as the creator's thread is locked) and the
+// old thread's exit. A thread that kept something is never given a task of
+// another key, and when the idle threads are at their bound it takes the
+// place of the oldest bare one.
+//
+// The idle thread sleeps on its grant word (handoff.go), and Start queues
+// the task on the creator's side at once, so the scheduler's grant of the
+// task's first CPU is the one host wake-up that starts it, as for any
+// hand-off. (Until wave 7 Start sent the task over a Go channel to the
+// idle goroutine, which cost Go's locked-thread hand-off, startlockedm,
+// two to three host switches, before the task had even queued itself; so
+// only threads with a kept Context were worth waking.) Nothing of the old
+// task is visible to the new one: the kernel state is per Task. What the
+// host thread keeps is its own: its grant word and the host CPU it is
+// pinned to, so a new task granted the CPU its predecessor had costs no
+// sched_setaffinity.
 //
 // Locking: Kernel.idleMu is a leaf lock protecting Kernel.idle and
 // Kernel.idleClosed; Kernel.hostThreadIdle is immutable once a task ran.
@@ -54,13 +66,26 @@ const hostThreadIdle = 2 * time.Second
 // hostThread is a host thread that runs tasks one after the other.
 type hostThread struct {
 	tid int32
+	// grant is 1 while a CPU handed to the thread's task is not yet
+	// taken; the thread waits on it, for its task's CPU and, idle, for a
+	// task (handoff.go). It is the host thread's, not the task's, so that
+	// a task handed to an idle thread is woken by the grant of its first
+	// CPU, like any hand-off.
+	grant atomic.Uint32
+	// pinned is the host CPU the thread is pinned to (-1: none yet);
+	// written by granters before their store to grant (handoff.go). It
+	// outlives the task: a task on a kept thread that gets the CPU its
+	// predecessor had costs no sched_setaffinity.
+	pinned int
+	// next is the task handed to the idle thread, or nil with grant set
+	// to tell it to exit; written by its taker (Start or Shutdown) after
+	// removing the thread from Kernel.idle and before the grant.
+	next *Task
 	// kept is what the last task left, and key its ReuseKey (owned by
 	// the thread's goroutine; key also read under Kernel.idleMu while
 	// the thread is idle).
 	kept Keepable
 	key  any
-	// next receives the next task to run, or nil to exit. Buffered (1).
-	next chan *Task
 }
 
 // runHostThread locks a new goroutine's host thread and runs t on it, then
@@ -70,9 +95,12 @@ func (k *Kernel) runHostThread(t *Task) {
 	// goroutine (no UnlockOSThread): a ptrace tracer thread must not go
 	// back to Go's pool.
 	runtime.LockOSThread()
-	ht := &hostThread{tid: int32(unix.Gettid()), next: make(chan *Task, 1)}
+	ht := &hostThread{tid: int32(unix.Gettid()), pinned: -1}
+	t.attach(ht)
+	t.state.Store(int32(TaskSleeping))
+	k.Wake(t)
 	for t != nil {
-		t.host = ht
+		t.waitForCPU()
 		t.run()
 		t = k.idleHostThread(ht)
 	}
@@ -82,55 +110,104 @@ func (k *Kernel) runHostThread(t *Task) {
 	}
 }
 
-// takeIdleHostThread returns the most recently idled host thread whose
-// last task kept something under key, or nil.
-func (k *Kernel) takeIdleHostThread(key any) *hostThread {
-	if key == nil {
-		return nil
-	}
+// startOnIdleHostThread hands t to the most recently idled host thread
+// whose last task kept something under t's ReuseKey and makes t runnable,
+// reporting whether there was one. The thread sleeps on its grant word,
+// so the scheduler's grant of t's first CPU is what wakes it: a task
+// started this way costs one host wake-up, as a hand-off does.
+func (k *Kernel) startOnIdleHostThread(t *Task) bool {
+	var ht *hostThread
 	k.idleMu.Lock()
-	defer k.idleMu.Unlock()
+	// The most recent thread that kept something under t's key, else the
+	// most recent bare one; never a thread keeping something for another
+	// key (it waits for that key's next task).
+	pick := -1
 	for i := len(k.idle) - 1; i >= 0; i-- {
-		if ht := k.idle[i]; ht.key == key {
-			k.idle = append(k.idle[:i], k.idle[i+1:]...)
-			return ht
+		o := k.idle[i]
+		if t.reuseKey != nil && o.key == t.reuseKey {
+			pick = i
+			break
+		}
+		if o.key == nil && pick < 0 {
+			pick = i
 		}
 	}
-	return nil
+	if pick >= 0 {
+		ht = k.idle[pick]
+		k.idle = append(k.idle[:pick], k.idle[pick+1:]...)
+	}
+	k.idleMu.Unlock()
+	if ht == nil {
+		return false
+	}
+	ht.next = t
+	t.attach(ht)
+	t.state.Store(int32(TaskSleeping))
+	k.Wake(t)
+	return true
 }
 
-// idleHostThread waits for a task to run on ht (its own goroutine), and
-// returns it, or nil when ht should exit.
+// idleHostThread waits on ht (its own goroutine) for a task handed to it
+// and granted a CPU, and returns it (the grant not yet taken: the caller
+// takes it with waitForCPU), or nil when ht should exit.
 func (k *Kernel) idleHostThread(ht *hostThread) *Task {
-	if ht.kept == nil || ht.key == nil {
-		return nil
+	if ht.key == nil && ht.kept != nil {
+		// Kept for no key: no task could take it.
+		ht.kept.Release()
+		ht.kept = nil
 	}
+	ht.next = nil
+	var evicted *hostThread
 	k.idleMu.Lock()
+	if !k.idleClosed && len(k.idle) >= maxIdleHostThreads && ht.key != nil {
+		// A thread that kept something is worth more than a bare
+		// one: the oldest bare thread makes room.
+		for i, o := range k.idle {
+			if o.key == nil {
+				evicted = o
+				k.idle = append(k.idle[:i], k.idle[i+1:]...)
+				break
+			}
+		}
+	}
 	if k.idleClosed || len(k.idle) >= maxIdleHostThreads {
 		k.idleMu.Unlock()
 		return nil
 	}
 	k.idle = append(k.idle, ht)
 	k.idleMu.Unlock()
-	timer := time.NewTimer(k.hostThreadIdle)
-	defer timer.Stop()
-	select {
-	case t := <-ht.next:
-		return t
-	case <-timer.C:
+	if evicted != nil {
+		evicted.next = nil
+		evicted.grant.Store(1)
+		futexWake(&evicted.grant)
 	}
-	k.idleMu.Lock()
-	for i, o := range k.idle {
-		if o == ht {
-			k.idle = append(k.idle[:i], k.idle[i+1:]...)
-			k.idleMu.Unlock()
-			return nil
+	deadline := time.Now().Add(k.hostThreadIdle)
+	for ht.grant.Load() == 0 {
+		left := time.Until(deadline)
+		if left > 0 {
+			futexWaitTimeout(&ht.grant, 0, left)
+			continue
+		}
+		k.idleMu.Lock()
+		for i, o := range k.idle {
+			if o == ht {
+				k.idle = append(k.idle[:i], k.idle[i+1:]...)
+				k.idleMu.Unlock()
+				return nil
+			}
+		}
+		k.idleMu.Unlock()
+		// Taken just as the time ran out: a task (or Shutdown's
+		// nil) is on its way.
+		for ht.grant.Load() == 0 {
+			futexWait(&ht.grant, 0)
 		}
 	}
-	k.idleMu.Unlock()
-	// Taken just as the timer fired: a task (or Shutdown's nil) is on
-	// its way.
-	return <-ht.next
+	if ht.next == nil {
+		// Shutdown.
+		ht.grant.Store(0)
+	}
+	return ht.next
 }
 
 // stopIdleHostThreads makes every idle host thread exit, now and from now
@@ -142,7 +219,9 @@ func (k *Kernel) stopIdleHostThreads() {
 	k.idleClosed = true
 	k.idleMu.Unlock()
 	for _, ht := range idle {
-		ht.next <- nil
+		ht.next = nil
+		ht.grant.Store(1)
+		futexWake(&ht.grant)
 	}
 }
 

@@ -145,3 +145,114 @@ func TestShutdownReleasesIdleHostThreads(t *testing.T) {
 		t.Errorf("%d host threads idle after Shutdown", n)
 	}
 }
+
+// TestTaskWithoutMatchTakesBareHostThread: a task that kept nothing leaves
+// its host thread bare, and the next task with no matching keyed thread (a
+// fork's child, a kthread) runs there instead of on a new thread; a thread
+// keeping something for another key is not given it.
+func TestTaskWithoutMatchTakesBareHostThread(t *testing.T) {
+	k := New(Config{CPUs: 1})
+	k.hostThreadIdle = time.Hour // no expiry on a slow machine
+	defer k.Shutdown()
+	tidOf := func(name string, key any, body func(*Task)) int32 {
+		res := make(chan int32, 1)
+		tk := k.NewTask(TaskOptions{Name: name, ReuseKey: key, Entry: func(tk *Task) {
+			res <- int32(unix.Gettid())
+			if body != nil {
+				body(tk)
+			}
+		}})
+		tk.Start()
+		<-tk.Exited()
+		return <-res
+	}
+	v := newKeptValue()
+	keeper := tidOf("keeper", nil, func(tk *Task) { tk.Keep(v, "as") })
+	waitIdle(t, k, 1)
+	bare := tidOf("bare", "other", nil)
+	if bare == keeper {
+		t.Fatalf("a task with key %q ran on the thread kept for %q", "other", "as")
+	}
+	waitIdle(t, k, 2)
+	for _, key := range []any{nil, "third"} {
+		if got := tidOf("next", key, nil); got != bare {
+			t.Errorf("a task with key %v ran on host thread %d, want the bare idle thread %d", key, got, bare)
+		}
+		waitIdle(t, k, 2)
+	}
+	if got := tidOf("same", "as", func(tk *Task) {
+		if kept := tk.TakeKept(); kept != Keepable(v) {
+			t.Errorf("the task of the kept key took %v, want what its predecessor kept", kept)
+		}
+	}); got != keeper {
+		t.Errorf("the task of the kept key ran on %d, want the keeping thread %d", got, keeper)
+	}
+}
+
+// TestKeepingHostThreadDisplacesBareOne: at the bound, a thread that kept
+// something takes the place of the oldest bare idle thread.
+func TestKeepingHostThreadDisplacesBareOne(t *testing.T) {
+	k := New(Config{CPUs: 1})
+	k.hostThreadIdle = time.Hour
+	defer k.Shutdown()
+	// maxIdleHostThreads bare tasks and a keeper, all alive at once (each
+	// sleeps until released), so each has a thread of its own.
+	started := make(chan struct{}, maxIdleHostThreads+1)
+	sleeper := func(release chan struct{}, body func(*Task)) func(*Task) {
+		return func(tk *Task) {
+			started <- struct{}{}
+			tk.PrepareToBlock()
+			go func() { <-release; k.Wake(tk) }()
+			tk.Schedule()
+			if body != nil {
+				body(tk)
+			}
+		}
+	}
+	releaseBare, releaseKeeper := make(chan struct{}), make(chan struct{})
+	var bare []*Task
+	for i := 0; i < maxIdleHostThreads; i++ {
+		tk := k.NewTask(TaskOptions{Name: "bare", Entry: sleeper(releaseBare, nil)})
+		tk.Start()
+		bare = append(bare, tk)
+	}
+	v := newKeptValue()
+	keeper := k.NewTask(TaskOptions{Name: "keeper", Entry: sleeper(releaseKeeper, func(tk *Task) { tk.Keep(v, "as") })})
+	keeper.Start()
+	for i := 0; i < maxIdleHostThreads+1; i++ {
+		<-started
+	}
+	close(releaseBare)
+	for _, tk := range bare {
+		<-tk.Exited()
+	}
+	waitIdle(t, k, maxIdleHostThreads)
+	close(releaseKeeper)
+	<-keeper.Exited()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		k.idleMu.Lock()
+		n, kept := len(k.idle), 0
+		for _, ht := range k.idle {
+			if ht.key == "as" {
+				kept++
+			}
+		}
+		k.idleMu.Unlock()
+		if kept == 1 {
+			if n != maxIdleHostThreads {
+				t.Errorf("%d idle host threads, want the bound %d", n, maxIdleHostThreads)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the keeping thread never idled (%d idle)", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-v.released:
+		t.Error("the keeping thread released what it kept instead of idling")
+	default:
+	}
+}

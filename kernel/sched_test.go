@@ -225,12 +225,20 @@ func TestWakeupPreemptsSpinner(t *testing.T) {
 		<-spinner.Exited()
 	}()
 	var most int64
+	// The sleeper's CPU time in its last turn (at first, all of it).
+	sleeperTurn, sleeperAt := sleeper.Runtime(), time.Duration(0)
 	for i := int64(1); i <= n; i++ {
-		// Let the spinner hold the CPU for 5 ms of its own runtime, so
-		// the sleeper's vruntime lead is well past the wake-up
-		// granularity (1 ms).
+		// Let the spinner hold the CPU for 5 ms of its own runtime
+		// more than the sleeper's last turn, so the sleeper's vruntime
+		// lead is well past the wake-up granularity (1 ms). A turn is
+		// charged for the time the host left the sleeper's thread
+		// descheduled while it held the CPU: on a loaded host one turn
+		// was charged more than the fixed 5 ms the spinner was given,
+		// so the wake-up rightly did not preempt, and with no tick the
+		// sleeper never ran.
 		r0 := spinner.Runtime()
-		waitUntil(t, "the spinner to run", func() bool { return spinner.Runtime()-r0 >= 5*time.Millisecond })
+		waitUntil(t, "the spinner to run", func() bool { return spinner.Runtime()-r0 >= 5*time.Millisecond+sleeperTurn })
+		sleeperAt = sleeper.Runtime()
 		gen.Store(i)
 		wq.NotifyAll()
 		// Read after the wake-up asked for the CPU: the spinner adds at
@@ -248,6 +256,7 @@ func TestWakeupPreemptsSpinner(t *testing.T) {
 		}
 		if i < n {
 			asleep()
+			sleeperTurn = sleeper.Runtime() - sleeperAt
 		}
 	}
 	<-sleeper.Exited()

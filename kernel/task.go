@@ -63,7 +63,8 @@ type TaskOptions struct {
 	HoldTID bool
 	// ReuseKey, if not nil, lets Start run the task on the host thread of
 	// an exited task that kept something under the same key (Task.Keep,
-	// hostthread.go).
+	// hostthread.go). Without a match (or a key) the task runs on a bare
+	// idle host thread if there is one, else on a new one.
 	ReuseKey any
 }
 
@@ -84,14 +85,12 @@ type Task struct {
 	nice     int
 
 	state atomic.Int32
-	// grant is 1 while a CPU handed to the task is not yet taken; the
-	// task's thread waits on it (handoff.go).
-	grant atomic.Uint32
 	// hostTID is the task's host thread, set before the task is first
-	// queued (granters pin it: handoff.go).
+	// queued.
 	hostTID int32
 	// host is the host thread running the task (hostthread.go), set
-	// before the task is first queued.
+	// before the task is first queued: granters pin it and wake it
+	// through its grant word (handoff.go).
 	host *hostThread
 	// reuseKey is TaskOptions.ReuseKey. Immutable.
 	reuseKey any
@@ -105,9 +104,6 @@ type Task struct {
 	appRunning  atomic.Bool
 	appKick     atomic.Pointer[func()]
 
-	// pinned is the host CPU the task's thread is pinned to; written
-	// by the granter before it hands the task a CPU (handoff.go).
-	pinned  int
 	sumExec atomic.Int64 // nanoseconds on a CPU
 	nvcsw   atomic.Uint64
 	nivcsw  atomic.Uint64
@@ -153,7 +149,6 @@ func (k *Kernel) NewTask(opts TaskOptions) *Task {
 		parent:   opts.Parent,
 		affinity: opts.Affinity,
 		nice:     opts.Nice,
-		pinned:   -1,
 		exited:   make(chan struct{}),
 		holdTID:  opts.HoldTID,
 		reuseKey: opts.ReuseKey,
@@ -275,27 +270,29 @@ func (t *Task) SetNice(n int) {
 // Exited returns a channel closed when the task's goroutine has finished.
 func (t *Task) Exited() <-chan struct{} { return t.exited }
 
-// Start makes a Created task runnable: its goroutine starts on a host
-// thread (an idle one an exited task left under the task's ReuseKey, or a
-// new one it locks) and waits for a CPU. Start does not block.
+// Start makes a Created task runnable on a host thread: an idle one an
+// exited task left under the task's ReuseKey, which Start queues the task
+// for at once (hostthread.go), or a new one its new goroutine locks, which
+// queues it from there. Start does not block.
 func (t *Task) Start() {
 	if Debug {
 		assert(t.State() == TaskCreated, "Start of task %d in state %v", t.tid, t.State())
 	}
-	if ht := t.k.takeIdleHostThread(t.reuseKey); ht != nil {
-		ht.next <- t
+	if t.k.startOnIdleHostThread(t) {
 		return
 	}
 	go t.k.runHostThread(t)
 }
 
-// run is the task's life on its host thread (hostthread.go): wait for a
-// CPU, run the body, exit.
+// attach makes ht the task's host thread. Before the task is queued.
+func (t *Task) attach(ht *hostThread) {
+	t.host = ht
+	t.hostTID = ht.tid
+}
+
+// run is the task's life on its host thread once it holds its first CPU
+// (hostthread.go): run the body, exit.
 func (t *Task) run() {
-	t.hostTID = t.host.tid
-	t.state.Store(int32(TaskSleeping))
-	t.k.Wake(t)
-	t.waitForCPU()
 	defer close(t.exited)
 	t.entry(t)
 	t.exit()

@@ -21,7 +21,11 @@ func TestKswapdReclaimsToHigh(t *testing.T) {
 	if task.Name() != "kswapd0" || !task.IsKthread() || task.Parent() != k.Kthreadd() {
 		t.Fatalf("kswapd0 is %q, kthread %v, parent %v", task.Name(), task.IsKthread(), task.Parent())
 	}
-	eventually(t, 10*time.Second, "kswapd0 to sleep", func() bool { return task.State() == kernel.TaskSleeping })
+	// Asleep in its loop: a kthread just started is Sleeping too, before
+	// its function runs.
+	eventually(t, 10*time.Second, "kswapd0 to sleep", func() bool {
+		return kt.State() == kernel.KthreadRunning && task.State() == kernel.TaskSleeping
+	})
 	if err := z.Start(k); err != nil {
 		t.Fatal("second Start:", err)
 	}

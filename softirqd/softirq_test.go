@@ -35,8 +35,12 @@ func bootKernel(tb testing.TB, cpus int, tick time.Duration) (*kernel.Kernel, *S
 	// sleep, so that their start-up (a new task's wake-up may preempt
 	// the running one) does not disturb what a test measures.
 	for cpu := 0; cpu < cpus; cpu++ {
-		kt := s.Ksoftirqd(cpu).Task()
-		eventually(tb, 10*time.Second, "ksoftirqd to sleep", func() bool { return kt.State() == kernel.TaskSleeping })
+		// Asleep in its loop: a kthread just started is Sleeping
+		// too, before its function runs.
+		kt := s.Ksoftirqd(cpu)
+		eventually(tb, 10*time.Second, "ksoftirqd to sleep", func() bool {
+			return kt.State() == kernel.KthreadRunning && kt.Task().State() == kernel.TaskSleeping
+		})
 	}
 	return k, s, func() {
 		s.Stop()

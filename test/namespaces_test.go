@@ -98,14 +98,17 @@ func TestTimeNamespaces(t *testing.T) {
 // makes it; ps itself once printed a minute or more natively), read
 // inside against outside. Differences are printed rounded down to
 // tens of seconds (a loaded machine takes well under ten between two
-// reads).
+// reads). The readings have two decimals, which binary floating point
+// does not hold exactly: half a hundredth is added before rounding down,
+// or an exact 86400.00 could come out as 86399.99999 and print 86390 (a
+// native run did).
 func TestUnshareTimeUtil(t *testing.T) {
 	needRoot(t)
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("skipped: unshare(1) is not installed (util-linux)")
 	}
 	const script = `up() { cut -d' ' -f1 /proc/uptime; }
-tens() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d\n", int((b - a) / 10) * 10 }'; }
+tens() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d\n", int((b - a + 0.005) / 10) * 10 }'; }
 a=$(up); b=$(unshare -T --monotonic 86400 --boottime 86400 -f sh -c "$(declare -f up); up")
 echo "uptime with --boottime 86400 -f: +$(tens "$a" "$b") s"
 a=$(up); b=$(unshare -T --boottime 3600 sh -c "$(declare -f up); up")

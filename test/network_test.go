@@ -531,6 +531,7 @@ func TestNetworkSandboxMode(t *testing.T) {
 		checkSame(t, cmpCase{argv: []string{"sh", "-c", script}, norms: []normaliser{vethPeer}}, native, sandbox)
 	})
 	t.Run("server-in-sandbox", func(t *testing.T) {
+		needSandbox(t)
 		ns := vethNamespace(t, "10.124.0.1/24", "10.124.0.2/24", "10.124.0.1")
 		dir := t.TempDir()
 		writeFile(t, filepath.Join(dir, "hello.txt"), []byte("hello through the veth\n"), 0o644)

@@ -243,8 +243,17 @@ func TestPodman(t *testing.T) {
 	}
 	p.must(t, runOpts{}, "rm", "bg")
 
-	p.must(t, runOpts{}, "run", "-d", "--network", "none", "--name", "trap", img, "sh", "-c", "trap 'exit 9' TERM; while :; do sleep 0.05; done")
-	time.Sleep(500 * time.Millisecond)
+	// Stopped once its trap is set (it says so): after a fixed half
+	// second a loaded host could still have it starting, and a TERM
+	// before the trap is ignored by PID 1, so stop waited its 30 s.
+	p.must(t, runOpts{}, "run", "-d", "--network", "none", "--name", "trap", img, "sh", "-c", "trap 'exit 9' TERM; echo trapping; while :; do sleep 0.05; done")
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if out := p.must(t, runOpts{}, "logs", "trap"); out == "trapping\n" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("podman logs: %q", out)
+		}
+	}
 	res = p.do(t, runOpts{}, "stop", "-t", "30", "trap")
 	if st := strings.TrimSpace(p.must(t, runOpts{}, "inspect", "--format", "{{.State.ExitCode}}", "trap")); res.Status != 0 || st != "9" || res.Elapsed > 20*time.Second {
 		t.Errorf("podman stop of a container that traps TERM: status %d, exit code %s, after %v", res.Status, st, res.Elapsed)
@@ -268,7 +277,10 @@ func TestPodman(t *testing.T) {
 func TestPodmanNetwork(t *testing.T) {
 	p := newPodman(t)
 	img := "localhost/busybox:test"
-	p.must(t, runOpts{}, "run", "-d", "--name", "web", "-p", "127.0.0.1:18931:8080", img, "sh", "-c",
+	// The published port is a free one, not a fixed number another
+	// program (or a run left over) may hold.
+	hostPort := freeTCPPort(t)
+	p.must(t, runOpts{}, "run", "-d", "--name", "web", "-p", fmt.Sprintf("127.0.0.1:%d:8080", hostPort), img, "sh", "-c",
 		"mkdir -p /www && echo served by the sandbox > /www/index.html && exec busybox httpd -f -p 8080 -h /www")
 	defer p.do(t, runOpts{}, "rm", "--force", "--time", "0", "web")
 	ip := strings.TrimSpace(p.must(t, runOpts{}, "inspect", "--format", "{{.NetworkSettings.IPAddress}}", "web"))
@@ -298,7 +310,7 @@ func TestPodmanNetwork(t *testing.T) {
 		t.Errorf("GET %s: %s", url, last)
 		return ""
 	}
-	for _, url := range []string{"http://" + ip + ":8080/index.html", "http://127.0.0.1:18931/index.html"} {
+	for _, url := range []string{"http://" + ip + ":8080/index.html", fmt.Sprintf("http://127.0.0.1:%d/index.html", hostPort)} {
 		if body := get(url); body != "" && body != "served by the sandbox\n" {
 			t.Errorf("GET %s: %q", url, body)
 		}

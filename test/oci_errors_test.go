@@ -160,11 +160,23 @@ func TestOCIBadConfig(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(100 * time.Millisecond)
-	for pid := range sentryProcesses() {
-		if !before[pid] {
-			t.Errorf("a failed create left sentry %d running", pid)
+	// A sentry killed as its create failed may take a moment to exit
+	// on a loaded host: wait (bounded) for the new ones to go, instead of
+	// looking once after a fixed 100 ms. One left behind stays for ever.
+	var left []int
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		left = left[:0]
+		for pid := range sentryProcesses() {
+			if !before[pid] {
+				left = append(left, pid)
+			}
 		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, pid := range left {
+		t.Errorf("a failed create left sentry %d running (10 s after)", pid)
 	}
 }
 

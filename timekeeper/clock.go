@@ -96,14 +96,20 @@ type Clock struct {
 	own      Params
 	page     *Params
 	pageFast bool
-	// usable says whether the TSC can be used at all.
-	usable bool
+	// usable says whether the TSC can be used at all; with probeHost
+	// Start reads it from the host first.
+	usable    bool
+	probeHost bool
 	// started is set by Start.
 	started atomic.Bool
 }
 
 // Sandbox is the sandbox's clock: the one the sentry serves and maps.
-var Sandbox = &Clock{usable: hostTSCUsable()}
+// Whether the host's TSC is usable is read when it starts (at boot, while
+// /proc and /sys are in view), not at package initialisation: every
+// runsc-lite process links this package, and reading /proc/cpuinfo costs
+// about a millisecond.
+var Sandbox = &Clock{probeHost: true}
 
 //go:linkname nanotime runtime.nanotime
 func nanotime() int64
@@ -132,7 +138,8 @@ func hostTSCUsable() bool {
 	return false
 }
 
-// Usable reports whether the TSC can serve the clocks on this host.
+// Usable reports whether the TSC can serve the clocks on this host (for
+// Sandbox, known once it has started).
 func (c *Clock) Usable() bool { return c.usable }
 
 // Valid reports whether the formula serves the clocks now.
@@ -308,10 +315,15 @@ func offsetOf(read func() int64) int64 {
 // calibration is done (a few milliseconds) Now reports false. It does
 // nothing without a usable TSC, and the second time.
 func (c *Clock) Start() {
-	if !c.usable || c.started.Swap(true) {
+	if c.started.Swap(true) {
 		return
 	}
-	go c.run()
+	if c.probeHost {
+		c.usable = hostTSCUsable()
+	}
+	if c.usable {
+		go c.run()
+	}
 }
 
 func (c *Clock) run() {

@@ -142,7 +142,7 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 			// containerd shim reads exec's output until it ends).
 			stdio = nil
 		}
-		pid, err := startProxy(sd, req, stdio, extra, nil)
+		pid, err := startProxy(sd, req, stdio, extra)
 		if err != nil {
 			return -1, err
 		}
@@ -258,10 +258,10 @@ type proxyConfig struct {
 
 // startProxy starts a proxy for req on sandbox directory sd's socket,
 // with stdio as its standard descriptors (nil: /dev/null) and extra as
-// the descriptors req passes beyond them; start, if not nil, starts it
-// (a stand-in's namespaces). It returns the proxy's PID once the sandbox
-// has the process running (exec) or the session is open (wait).
-func startProxy(sd *dir, req control.Request, stdio []*os.File, extra []*os.File, start func(*exec.Cmd) error) (int, error) {
+// the descriptors req passes beyond them. It returns the proxy's PID once
+// the sandbox has the process running (exec) or the session is open
+// (wait).
+func startProxy(sd *dir, req control.Request, stdio []*os.File, extra []*os.File) (int, error) {
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
 		return 0, err
@@ -298,13 +298,9 @@ func startProxy(sd *dir, req control.Request, stdio []*os.File, extra []*os.File
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio[0], stdio[1], stdio[2]
 	cmd.ExtraFiles = append([]*os.File{cfgR, statusW, dirFile}, extra...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	// It waits: one P keeps its Go runtime to a few threads (a
-	// stand-in counts them in the container's pids.max).
+	// It waits: one P keeps its Go runtime to a few threads.
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
-	if start == nil {
-		start = (*exec.Cmd).Start
-	}
-	err = start(cmd)
+	err = cmd.Start()
 	statusW.Close()
 	if err != nil {
 		cfgW.Close()
@@ -407,11 +403,9 @@ func RunProxy() {
 	}
 	if exit.Signal != 0 {
 		sandbox.ExitLike(process.KilledBy(exit.Signal))
-		// Still here: the proxy is the init of its PID namespace (a
-		// stand-in's new one), which no signal of its own kills. It
-		// ends with the status conmon and the containerd shim report
-		// for a death by that signal; runtime kill's SIGKILL kills it
-		// from outside (Runtime.signal).
+		// Still here: a signal whose default is not to end the
+		// process. It ends with the status conmon and the containerd
+		// shim report for a death by that signal.
 		os.Exit(128 + exit.Signal)
 	}
 	os.Exit(exit.Code)

@@ -396,10 +396,10 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 	c.Sentry = p
 	c.State.SentryPid = p.Pid()
 	c.State.SentryStart = processStart(p.Pid())
-	// The stand-in, while the sentry boots: its wait session waits in
-	// the control socket's backlog until the sentry serves it, once
-	// the container is built.
-	pid, err := startProxy(d, control.Request{Op: control.OpWait, Container: c.State.ID, KillOnClose: true}, nil, nil, si.start)
+	// The stand-in, while the sentry boots: its session waits in the
+	// control socket's backlog until the sentry serves it, once the
+	// container is built.
+	pid, err := si.launch(control.Client{Path: d.socketPath()}, c.State.ID)
 	if err != nil {
 		return fmt.Errorf("the container's host process: %w", err)
 	}
@@ -490,7 +490,7 @@ func (r *Runtime) join(d *dir, c *Created, cs *container.Spec, sandboxID string,
 	if _, err := cl.Call(control.Request{Op: control.OpCreate, Container: cs.ID, Spec: cs, Stdio: stdio, Console: console != nil}, append(files, dirs...)...); err != nil {
 		return err
 	}
-	pid, err := startProxy(sd, control.Request{Op: control.OpWait, Container: cs.ID}, nil, nil, nil)
+	pid, err := startProxy(sd, control.Request{Op: control.OpWait, Container: cs.ID}, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -692,10 +692,9 @@ func (r *Runtime) Start(id string) error {
 	if err != nil {
 		return err
 	}
-	st.Status = specs.StateRunning
-	if err := d.write(st); err != nil {
-		return err
-	}
+	// The state file keeps "created": the live status is the sentry's
+	// (Runtime.status), and rewriting it would cost a file's creation
+	// and rename on every start.
 	if st.Hooks != nil {
 		if err := runHooks("poststart", st.Hooks.Poststart, st.spec(specs.StateRunning)); err != nil {
 			r.Log.Warn(err)
@@ -787,9 +786,13 @@ func (r *Runtime) Delete(id string, force bool) error {
 	return r.destroy(d, st)
 }
 
-// waitStopped waits up to timeout for the container to stop.
+// waitStopped waits up to timeout for the container to stop: for its
+// host process (the stand-in or waiter, which ends with init) to end,
+// then for its sentry to say so.
 func (r *Runtime) waitStopped(d *dir, st *State, timeout time.Duration) bool {
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	deadline := time.Now().Add(timeout)
+	waitExit(st.Pid, st.PidStart, timeout)
+	for ; time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if r.status(d, st) == container.Stopped {
 			return true
 		}
@@ -810,9 +813,8 @@ func (r *Runtime) destroy(d *dir, st *State) error {
 		if st.alive() {
 			unix.Kill(st.Pid, unix.SIGKILL)
 		}
-		for i := 0; i < 500 && (st.alive() || st.sentryAlive()); i++ {
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitExit(st.SentryPid, st.SentryStart, 5*time.Second)
+		waitExit(st.Pid, st.PidStart, 5*time.Second)
 	} else {
 		cl, done := r.client(d, st)
 		cl.Call(control.Request{Op: control.OpDelete, Container: st.ID})

@@ -7,12 +7,15 @@ package oci
 // kinds listed without a path), in the config's host cgroup with its
 // limits exactly as written, is a descendant of the caller, lives as long
 // as the container's init and ends as it did, and forwards the signals it
-// gets to init. It is a waiter (proxy.go: runsc-lite re-executed as the
-// hidden `proxy` command, holding an OpWait session on the sandbox's
-// control socket), started in those namespaces and placed in that
-// cgroup. The sentry keeps its own confinement namespaces and sits in a
-// sibling cgroup with its headroom (cgroup.go); a sentry that dies ends
-// the session, and the stand-in dies of SIGKILL.
+// gets to init. It is src/standin.S, a freestanding executable of a few
+// hundred bytes without a Go runtime (standincode.go, made by src/gen.sh),
+// executed from a memfd: it holds a control connection on which create
+// sent an OpWait with KillOnClose and StandIn (sentry/control), sends the
+// signals it gets on it as bytes, and ends as the exit record the sentry
+// sends says. A sentry that dies ends the connection, and the stand-in
+// ends as a SIGKILL would end it; a stand-in that dies ends it, and the
+// sentry kills the container. The sentry keeps its own confinement
+// namespaces and sits in a sibling cgroup with its headroom (cgroup.go).
 
 import (
 	"errors"
@@ -23,6 +26,7 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc-lite/runsc-lite/sentry/control"
 	"golang.org/x/sys/unix"
 )
 
@@ -128,6 +132,8 @@ func (si *standIn) close() {
 	si.join = nil
 }
 
+//go:generate src/gen.sh
+
 // start starts cmd as the stand-in: made in the new namespaces, and in
 // the ones it joins. Those are entered by a thread of this process made
 // for it, which forks the stand-in and ends: setns changes only the
@@ -166,4 +172,63 @@ func (si *standIn) start(cmd *exec.Cmd) error {
 		err = fmt.Errorf("%w (the container's namespaces need root, or a user namespace in the config)", err)
 	}
 	return err
+}
+
+// launch starts the stand-in of container id, whose sandbox's control
+// socket is cl's, and returns its PID. It opens the stand-in session
+// itself (the request waits in the socket's backlog until the sentry has
+// built the container and serves it) and passes the connection on as
+// descriptor 3, the executable's memfd as 4.
+func (si *standIn) launch(cl control.Client, id string) (int, error) {
+	img, err := standInFile()
+	if err != nil {
+		return 0, err
+	}
+	defer img.Close()
+	conn, err := cl.StandIn(id)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	return si.exec(conn, img, id)
+}
+
+// exec starts the stand-in executable img for container id, holding
+// conn.
+func (si *standIn) exec(conn, img *os.File, id string) (int, error) {
+	cmd := &exec.Cmd{
+		Path:        "/proc/self/fd/4",
+		Args:        []string{"runsc-lite-wait", id},
+		Env:         []string{},
+		ExtraFiles:  []*os.File{conn, img},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	if err := si.start(cmd); err != nil {
+		return 0, err
+	}
+	return cmd.Process.Pid, nil
+}
+
+// standInFile returns a sealed memfd holding the stand-in's executable.
+func standInFile() (*os.File, error) {
+	const name = "runsc-lite-wait"
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+	if err == unix.EINVAL {
+		// Kernels before 6.3 know no MFD_EXEC; their memfds are
+		// executable anyway.
+		fd, err = unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create for the stand-in: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if _, err := f.Write(standInImage); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("writing the stand-in: %w", err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sealing the stand-in: %w", err)
+	}
+	return f, nil
 }

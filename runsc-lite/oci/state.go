@@ -53,8 +53,9 @@ type State struct {
 	// that owns a sandbox.
 	SentryPid   int    `json:"sentryPid,omitempty"`
 	SentryStart uint64 `json:"sentryStart,omitempty"`
-	// Status is the last status a lifecycle call recorded; the live
-	// status comes from the sentry (Container.Status).
+	// Status is what create recorded: "creating" while its hooks run,
+	// then "created"; the live status comes from the sentry
+	// (Container.Status).
 	Status      specs.ContainerState `json:"status"`
 	Bundle      string               `json:"bundle"`
 	Rootfs      string               `json:"rootfs"`
@@ -237,6 +238,48 @@ func (st *State) alive() bool {
 // sandbox) is still the process it recorded.
 func (st *State) sentryAlive() bool {
 	return st.SentryPid > 0 && processStart(st.SentryPid) == st.SentryStart
+}
+
+// waitExit waits up to timeout for process pid, the one that started at
+// start (processStart), to end (or be a zombie), without polling: on a
+// pidfd, which is readable once the process has exited. It reports
+// whether the process is gone.
+func waitExit(pid int, start uint64, timeout time.Duration) bool {
+	if pid <= 0 || start == 0 {
+		return true
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		if err == unix.ESRCH {
+			return true
+		}
+		// No pidfds: poll.
+		for deadline := time.Now().Add(timeout); processStart(pid) == start; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				return false
+			}
+		}
+		return true
+	}
+	defer unix.Close(fd)
+	// The pidfd is the recorded process only if it still is one.
+	if processStart(pid) != start {
+		return true
+	}
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for deadline := time.Now().Add(timeout); ; {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		n, err := unix.Poll(pfd, int(left.Milliseconds())+1)
+		if n > 0 {
+			return true
+		}
+		if err != nil && err != unix.EINTR {
+			return processStart(pid) != start
+		}
+	}
 }
 
 // writePidFile writes pid to path atomically, as runc does.

@@ -87,6 +87,21 @@ func (s *Session) Next() (*Response, error) {
 	return &resp, nil
 }
 
+// StandIn opens the stand-in session of container id, the sandbox's
+// first: an OpWait with KillOnClose and StandIn, whose connection, once
+// the request is sent, is returned for the stand-in process to hold.
+func (cl Client) StandIn(id string) (*os.File, error) {
+	c, err := cl.dial()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.write(Request{Op: OpWait, Container: id, KillOnClose: true, StandIn: true}); err != nil {
+		c.c.Close()
+		return nil, fmt.Errorf("%w (%v)", ErrUnreachable, err)
+	}
+	return c.c.f, nil
+}
+
 // Signal asks the sentry to signal the session's process (exec).
 func (s *Session) Signal(sig int) error {
 	return s.c.write(Request{Op: OpSignal, Signal: sig})

@@ -82,6 +82,14 @@ type Request struct {
 	// the engines know as the container's, and killing it ends the
 	// container as killing runc's init does.
 	KillOnClose bool `json:"killOnClose,omitempty"`
+	// StandIn, for OpWait with KillOnClose, turns the connection after
+	// the request into the stand-in's byte protocol
+	// (runsc-lite/oci/src/standin.S, whose process holds it): each byte
+	// the client sends is a signal number for the container's init, and
+	// the answer, once init has exited, is two bytes: its exit code and
+	// the signal that killed it (0 if none). A client without a Go
+	// runtime speaks it (no JSON).
+	StandIn bool `json:"standIn,omitempty"`
 }
 
 // Response is the answer to a Request.
@@ -220,6 +228,40 @@ func (c *conn) read(v any) ([]int, error) {
 }
 
 var errEOF = errors.New("control connection closed")
+
+// readByte returns the next byte of the connection, after what read
+// buffered (the stand-in protocol, Request.StandIn).
+func (c *conn) readByte() (byte, error) {
+	for len(c.buf) == 0 {
+		if c.rerr != nil {
+			return 0, c.rerr
+		}
+		b := make([]byte, 64)
+		n, _, err := c.c.recvmsg(b, nil)
+		c.buf = append(c.buf, b[:max(n, 0)]...)
+		if err != nil || n == 0 {
+			if err == nil {
+				err = errEOF
+			}
+			c.rerr = err
+		}
+	}
+	b := c.buf[0]
+	c.buf = c.buf[1:]
+	return b, nil
+}
+
+// writeBytes sends b as it is (the stand-in protocol).
+func (c *conn) writeBytes(b []byte) error {
+	for len(b) > 0 {
+		n, err := c.c.sendmsg(b, nil)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
 
 // write sends v as one line, with files' descriptors attached.
 func (c *conn) write(v any, files ...*os.File) error {

@@ -113,11 +113,22 @@ func (s *Server) serve(c *conn) {
 						logrus.Warnf("control: kill-on-close of %q: %v", req.Container, r)
 					}
 				}()
-				// The client sends nothing more: a read ends
-				// when it goes away (or when this call closes
-				// the connection, after done).
-				var more Request
-				c.read(&more)
+				// The client sends nothing more (a stand-in:
+				// only signals): a read ends when it goes away
+				// (or when this call closes the connection,
+				// after done).
+				if req.StandIn {
+					for {
+						sig, err := c.readByte()
+						if err != nil {
+							break
+						}
+						ct.Signal(int(sig), false)
+					}
+				} else {
+					var more Request
+					c.read(&more)
+				}
 				select {
 				case <-done:
 				default:
@@ -130,6 +141,10 @@ func (s *Server) serve(c *conn) {
 		// away early.
 		exit := exitOf(ct.Wait())
 		close(done)
+		if req.StandIn && req.KillOnClose {
+			c.writeBytes([]byte{byte(exit.Code), byte(exit.Signal)})
+			return
+		}
 		c.write(Response{Exit: exit})
 		return
 	case OpCreate:

@@ -30,8 +30,12 @@ func bootStack(tb testing.TB, cpus int) (*kernel.Kernel, *softirqd.Softirqs, *St
 		tb.Fatal(err)
 	}
 	for cpu := 0; cpu < cpus; cpu++ {
-		kt := sirq.Ksoftirqd(cpu).Task()
-		eventually(tb, 10*time.Second, "ksoftirqd to sleep", func() bool { return kt.State() == kernel.TaskSleeping })
+		// Asleep in its loop: a kthread just started is Sleeping
+		// too, before its function runs.
+		kt := sirq.Ksoftirqd(cpu)
+		eventually(tb, 10*time.Second, "ksoftirqd to sleep", func() bool {
+			return kt.State() == kernel.KthreadRunning && kt.Task().State() == kernel.TaskSleeping
+		})
 	}
 	tb.Cleanup(func() {
 		s.Close()

@@ -182,13 +182,31 @@ func (t *Thread) run(task *kernel.Task) {
 	t.ptraceExitEvent()
 	// The context stays with this host thread for the next thread of
 	// this address space (kernel/hostthread.go), whose stub thread on
-	// ptrace is the one the context already has here.
-	if rc, ok := ctx.(platform.RecyclableContext); ok && t.MM() != nil && t.MM().AddressSpace() != nil && rc.Recycle() {
+	// ptrace is the one the context already has here; when no other
+	// thread can make one, it goes, and the host thread idles bare, for
+	// any task.
+	if rc, ok := ctx.(platform.RecyclableContext); ok && t.mayHaveSuccessor() && rc.Recycle() {
 		task.Keep(ctx, t.MM().AddressSpace())
 	} else {
 		ctx.Release()
 	}
 	t.exitThread()
+}
+
+// mayHaveSuccessor reports whether another thread may yet start in the
+// exiting thread t's address space: one of its group's other threads, not
+// all exiting, or another thread group sharing the address space (vfork,
+// CLONE_VM).
+func (t *Thread) mayHaveSuccessor() bool {
+	m := t.MM()
+	if m == nil || m.AddressSpace() == nil {
+		return false
+	}
+	tg := t.TG
+	tg.mu.Lock()
+	others := len(tg.threads) > 1 && !tg.exiting
+	tg.mu.Unlock()
+	return others || m.Users() > 1
 }
 
 // handleFault serves a fault: a call into the vsyscall page (vsyscall.go),

@@ -132,14 +132,18 @@ static void case_nproc(void) {
 	if (p == 0) {
 		pipe(wake);
 		/* Two processes of uid 54321 already exist: these children. */
+		pid_t kids[2];
 		for (int i = 0; i < 2; i++) {
-			if (fork() == 0) {
+			if ((kids[i] = fork()) == 0) {
 				setresuid(54321, 54321, 54321);
 				wait_closed(wake);
 				_exit(0);
 			}
 		}
-		usleep(200000);
+		/* Both have become the user once they sleep in wait_closed
+		 * (a fixed sleep could end first on a loaded machine). */
+		for (int i = 0; i < 2; i++)
+			wait_sleeping(kids[i]);
 		rl.rlim_cur = rl.rlim_max = 1;
 		setrlimit(RLIMIT_NPROC, &rl);
 		report("setresuid to a user over NPROC 1", setresuid(54321, 54321, 54321));

@@ -89,12 +89,10 @@ static inline void wait_closed(int p[2]) {
 		;
 }
 
-/* wait_sleeping waits until process p is in state S (sleeping: blocked in
- * a call), polling /proc/p/stat for at most a minute: how a test waits
- * for another process to block without sleeping a fixed time. */
-static inline void wait_sleeping(pid_t p) {
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", p);
+/* wait_stat_sleeping waits until the task whose stat file is path is in
+ * state S (sleeping: blocked in a call), polling for at most a minute. */
+static inline void wait_stat_sleeping(const char *path) {
+	char buf[512];
 	for (int i = 0; i < 60000; i++) {
 		FILE *f = fopen(path, "r");
 		if (f) {
@@ -107,6 +105,25 @@ static inline void wait_sleeping(pid_t p) {
 		}
 		usleep(1000);
 	}
+}
+
+/* wait_sleeping waits until process p is in state S, polling
+ * /proc/p/stat: how a test waits for another process to block without
+ * sleeping a fixed time. */
+static inline void wait_sleeping(pid_t p) {
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", p);
+	wait_stat_sleeping(path);
+}
+
+/* wait_thread_sleeping is wait_sleeping for thread tid of this process
+ * (/proc/self/task/tid/stat): how a thread waits for another to block in
+ * a futex, a lock or a read instead of sleeping a fixed time, which a
+ * loaded machine can outlast. */
+static inline void wait_thread_sleeping(pid_t tid) {
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+	wait_stat_sleeping(path);
 }
 
 /* cmpstr sorts an array of strings. */

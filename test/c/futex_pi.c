@@ -50,6 +50,9 @@ static _Atomic unsigned w1, w2;
 static long holder_unlock, waiter_unlock, thread_lock;
 static char waiter_out[128];
 static _Atomic int stage;
+/* The thread main waits to see blocked in LOCK_PI (wait_thread_sleeping):
+ * a fixed sleep let a loaded machine run the check before it blocked. */
+static _Atomic int sleeper;
 
 static void wait_stage(int s) {
 	while (atomic_load(&stage) < s)
@@ -72,6 +75,7 @@ static void *holder(void *arg) {
 }
 
 static void *waiter(void *arg) {
+	atomic_store(&sleeper, gettid_());
 	atomic_store(&stage, 2);
 	long r = futex(&w1, FUTEX_LOCK_PI, 0, NULL);
 	unsigned w = atomic_load(&w1);
@@ -83,6 +87,7 @@ static void *waiter(void *arg) {
 
 static void *locks_w2_then_w1(void *arg) {
 	report("thread LOCK_PI(w2)", futex(&w2, FUTEX_LOCK_PI, 0, NULL));
+	atomic_store(&sleeper, gettid_());
 	atomic_store(&stage, 11);
 	thread_lock = futex(&w1, FUTEX_LOCK_PI, 0, NULL);
 	futex(&w1, FUTEX_UNLOCK_PI, 0, NULL);
@@ -192,7 +197,7 @@ static void api(void) {
 	yesno("the holder still owns the word", (atomic_load(&w1) & FUTEX_TID_MASK) != 0 && (atomic_load(&w1) & FUTEX_TID_MASK) != me);
 	pthread_create(&w, NULL, waiter, NULL);
 	wait_stage(2);
-	usleep(50 * 1000); /* the waiter sleeps in LOCK_PI */
+	wait_thread_sleeping(atomic_load(&sleeper)); /* the waiter sleeps in LOCK_PI */
 	atomic_store(&stage, 3);
 	pthread_join(h, NULL);
 	pthread_join(w, NULL);
@@ -209,7 +214,7 @@ static void api(void) {
 	report("main LOCK_PI(w1)", futex(&w1, FUTEX_LOCK_PI, 0, NULL));
 	pthread_create(&h, NULL, locks_w2_then_w1, NULL);
 	wait_stage(11);
-	usleep(50 * 1000);
+	wait_thread_sleeping(atomic_load(&sleeper)); /* the thread sleeps in LOCK_PI(w1) */
 	report("main LOCK_PI(w2): a deadlock", futex(&w2, FUTEX_LOCK_PI, 0, NULL));
 	report("main UNLOCK_PI(w1)", futex(&w1, FUTEX_UNLOCK_PI, 0, NULL));
 	pthread_join(h, NULL);

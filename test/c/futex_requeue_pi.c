@@ -12,6 +12,8 @@
 
 static _Atomic unsigned cond, pi;
 static _Atomic int waiting;
+/* The waiters' TIDs, in the order they counted themselves in waiting. */
+static _Atomic int waiter_tids[4];
 
 static long futex(void *a, int op, int val, long v4, void *a2, int v3) {
 	return syscall(SYS_futex, a, op, val, v4, a2, v3);
@@ -25,7 +27,7 @@ struct res {
 
 static void *waiter(void *arg) {
 	struct res *res = arg;
-	atomic_fetch_add(&waiting, 1);
+	atomic_store(&waiter_tids[atomic_fetch_add(&waiting, 1)], tid());
 	res->r = futex(&cond, FUTEX_WAIT_REQUEUE_PI, 0, 0, &pi, 0);
 	res->owned = (atomic_load(&pi) & FUTEX_TID_MASK) == (unsigned)tid();
 	if (res->r == 0)
@@ -33,10 +35,17 @@ static void *waiter(void *arg) {
 	return NULL;
 }
 
+/* settle waits until n waiters sleep in FUTEX_WAIT_REQUEUE_PI: a fixed
+ * sleep let a loaded machine requeue before a waiter had blocked, which
+ * changed the count returned (and left the late waiter blocked). */
 static void settle(int n) {
 	while (atomic_load(&waiting) < n)
 		sched_yield();
-	usleep(50 * 1000);
+	for (int i = 0; i < n; i++) {
+		while (atomic_load(&waiter_tids[i]) == 0)
+			sched_yield();
+		wait_thread_sleeping(atomic_load(&waiter_tids[i]));
+	}
 }
 
 int main(void) {
@@ -68,6 +77,8 @@ int main(void) {
 	/* A held PI futex: two waiters are moved onto it and get it in turn
 	 * when main unlocks. */
 	atomic_store(&waiting, 0);
+	for (int i = 0; i < 4; i++)
+		atomic_store(&waiter_tids[i], 0);
 	report("main LOCK_PI", futex(&pi, FUTEX_LOCK_PI, 0, 0, NULL, 0));
 	struct res r2, r3;
 	pthread_t t2, t3;
@@ -84,6 +95,8 @@ int main(void) {
 
 	/* A plain FUTEX_WAKE may not wake a requeue-PI waiter. */
 	atomic_store(&waiting, 0);
+	for (int i = 0; i < 4; i++)
+		atomic_store(&waiter_tids[i], 0);
 	struct res r4;
 	pthread_t t4;
 	pthread_create(&t4, NULL, waiter, &r4);

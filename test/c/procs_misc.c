@@ -25,20 +25,24 @@
 #endif
 
 static _Atomic unsigned words[3];
+/* started holds the waiting thread's TID once it runs: main waits to see
+ * that thread blocked (wait_thread_sleeping) before it wakes or moves it;
+ * a fixed sleep let a loaded machine wake before the wait, which changed
+ * the counts printed and left the thread waiting for ever. */
 static _Atomic int started;
 
 static void *waitv_thread(void *arg) {
 	struct futex_waitv w[3];
 	for (int i = 0; i < 3; i++)
 		w[i] = (struct futex_waitv){.val = 0, .uaddr = (uintptr_t)&words[i], .flags = FUTEX2_SIZE_U32 | FUTEX2_PRIVATE};
-	atomic_store(&started, 1);
+	atomic_store(&started, syscall(SYS_gettid));
 	long r = syscall(SYS_futex_waitv, w, 3, 0, NULL, 0);
 	printf("futex_waitv woken index = %ld\n", r);
 	return NULL;
 }
 
 static void *wait2_thread(void *arg) {
-	atomic_store(&started, 1);
+	atomic_store(&started, syscall(SYS_gettid));
 	long r = syscall(SYS_futex_wait, &words[0], 0, ~0u, FUTEX2_SIZE_U32 | FUTEX2_PRIVATE, NULL, 0);
 	printf("futex_wait after a requeue and a wake = %ld\n", r);
 	return NULL;
@@ -73,7 +77,7 @@ static void futex2(void) {
 	pthread_create(&th, NULL, waitv_thread, NULL);
 	while (!atomic_load(&started))
 		sched_yield();
-	usleep(50 * 1000);
+	wait_thread_sleeping(atomic_load(&started));
 	long woken = syscall(SYS_futex_wake, &words[2], ~0u, 1, FUTEX2_SIZE_U32 | FUTEX2_PRIVATE);
 	pthread_join(th, NULL);
 	report("futex_wake word 2", woken);
@@ -98,7 +102,7 @@ static void futex2(void) {
 	pthread_create(&th, NULL, wait2_thread, NULL);
 	while (!atomic_load(&started))
 		sched_yield();
-	usleep(50 * 1000);
+	wait_thread_sleeping(atomic_load(&started));
 	struct futex_waitv rq[2] = {{.val = 0, .uaddr = (uintptr_t)&words[0], .flags = FUTEX2_SIZE_U32 | FUTEX2_PRIVATE},
 				    {.val = 0, .uaddr = (uintptr_t)&words[1], .flags = FUTEX2_SIZE_U32 | FUTEX2_PRIVATE}};
 	rq[0].val = 7;
@@ -179,15 +183,24 @@ static void policies(void) {
 	report("ioprio_set BE with hint 9", syscall(SYS_ioprio_set, 1, 0, (2 << 13) | (9 << 3)));
 	report("ioprio_set which 9", syscall(SYS_ioprio_set, 9, 0, 0));
 	report("ioprio_get missing pid", syscall(SYS_ioprio_get, 1, 0x3ffff0));
+	int set[2];
+	if (pipe(set))
+		die("pipe");
 	pid_t c = fork();
 	if (c == 0) {
 		printf("child inherits ioprio = %ld\n", syscall(SYS_ioprio_get, 1, 0));
 		report("child sets NONE", syscall(SYS_ioprio_set, 1, 0, 0));
 		fflush(stdout);
+		close(set[0]);
+		close(set[1]); /* its lines are out and its priority set */
 		pause();
 		_exit(0);
 	}
-	usleep(100 * 1000);
+	/* The child prints and sets its priority before the parent prints
+	 * or reads the group's: it lets the parent go by closing the pipe
+	 * (a fixed sleep let the parent's lines come first on a loaded
+	 * machine). */
+	wait_closed(set);
 	report("ioprio_get pgrp of IDLE and NONE", syscall(SYS_ioprio_get, 2, 0));
 	report("ioprio_get user", syscall(SYS_ioprio_get, 3, 0) >= 0);
 	kill(c, SIGKILL);

@@ -128,16 +128,19 @@ static void case_siginfo(void) {
 
 static int pipefd[2];
 
-/* signal_later forks a child that sends sig to the parent after ms
- * milliseconds, then writes "x" to the pipe after another 200 ms. */
-static pid_t signal_later(int sig, int ms, int write_after) {
+/* signal_later forks a child that sends sig to the parent once the
+ * parent sleeps (blocked in the call under test), then writes "x" to the
+ * pipe after another 200 ms. It waited a fixed 100 ms before: a loaded
+ * machine could send the signal before the parent blocked, so that the
+ * call was not interrupted (or pause waited for ever). */
+static pid_t signal_later(int sig, int write_after) {
 	pid_t parent = getpid();
 	pid_t c = fork();
 	if (c < 0)
 		die("fork");
 	if (c == 0) {
-		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-		nanosleep(&ts, NULL);
+		struct timespec ts;
+		wait_sleeping(parent);
 		kill(parent, sig);
 		if (write_after) {
 			ts.tv_sec = 0;
@@ -157,7 +160,7 @@ static void read_case(const char *label, int flags) {
 		die("pipe");
 	install(SIGUSR1, on_plain, flags);
 	hits = 0;
-	pid_t c = signal_later(SIGUSR1, 100, 1);
+	pid_t c = signal_later(SIGUSR1, 1);
 	ssize_t n = read(pipefd[0], b, sizeof b);
 	int e = errno;
 	printf("%s: hits = %d ", label, hits);
@@ -175,13 +178,13 @@ static void case_restart(void) {
 	if (pipe(pipefd))
 		die("pipe");
 	install(SIGUSR2, SIG_IGN, 0);
-	pid_t c = signal_later(SIGUSR2, 100, 1);
+	pid_t c = signal_later(SIGUSR2, 1);
 	char b[8];
 	report("ignored: read", read(pipefd[0], b, sizeof b));
 	waitpid(c, NULL, 0);
 	/* nanosleep is never restarted after a handler. */
 	install(SIGUSR1, on_plain, SA_RESTART);
-	c = signal_later(SIGUSR1, 100, 0);
+	c = signal_later(SIGUSR1, 0);
 	struct timespec ts = {5, 0}, rem;
 	report("nanosleep with SA_RESTART", nanosleep(&ts, &rem));
 	yesno("remaining time reported", rem.tv_sec > 0 && rem.tv_sec <= 5);
@@ -193,7 +196,7 @@ static void case_restart(void) {
 		nanosleep(&t2, NULL);
 		_exit(3);
 	}
-	pid_t k = signal_later(SIGUSR1, 100, 0);
+	pid_t k = signal_later(SIGUSR1, 0);
 	int st;
 	pid_t w = waitpid(c, &st, 0);
 	yesno("waitpid restarted and got the child", w == c && WEXITSTATUS(st) == 3);
@@ -465,7 +468,7 @@ static void case_suspend(void) {
 	sigemptyset(&empty);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	hits = 0;
-	pid_t c = signal_later(SIGUSR1, 100, 0);
+	pid_t c = signal_later(SIGUSR1, 0);
 	int r = sigsuspend(&empty);
 	int e = errno;
 	printf("sigsuspend = %d %s hits = %d\n", r, errname(e), hits);
@@ -477,7 +480,7 @@ static void case_suspend(void) {
 	r = sigsuspend(&empty);
 	printf("pending: sigsuspend = %d hits = %d\n", r, hits);
 	/* pause. */
-	c = signal_later(SIGUSR1, 100, 0);
+	c = signal_later(SIGUSR1, 0);
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 	r = pause();
 	printf("pause = %d %s hits = %d\n", r, errname(errno), hits);
@@ -497,7 +500,7 @@ static void case_timedwait(void) {
 	printf("pending: sigtimedwait = %d code = %s pid ok: %s\n", r, codename(si.si_code), si.si_pid == getpid() ? "yes" : "no");
 	report("nothing pending, zero timeout", sigtimedwait(&set, &si, &zero));
 	report("nothing pending, 100 ms", sigtimedwait(&set, &si, &short_ts));
-	pid_t c = signal_later(SIGUSR1, 100, 0);
+	pid_t c = signal_later(SIGUSR1, 0);
 	r = sigwaitinfo(&set, &si);
 	printf("from a child: sigwaitinfo = %d code = %s from child: %s\n", r, codename(si.si_code), si.si_pid == c ? "yes" : "no");
 	waitpid(c, NULL, 0);
@@ -508,7 +511,7 @@ static void case_timedwait(void) {
 	       codename(si.si_code));
 	/* Another signal interrupts the wait. */
 	install(SIGUSR2, on_plain, 0);
-	c = signal_later(SIGUSR2, 100, 0);
+	c = signal_later(SIGUSR2, 0);
 	struct timespec five = {5, 0};
 	report("interrupted by SIGUSR2", sigtimedwait(&set, &si, &five));
 	waitpid(c, NULL, 0);
@@ -517,7 +520,7 @@ static void case_timedwait(void) {
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
 	sigprocmask(SIG_BLOCK, &term, NULL);
-	c = signal_later(SIGTERM, 100, 0);
+	c = signal_later(SIGTERM, 0);
 	r = sigwaitinfo(&term, &si);
 	printf("sigwaitinfo(SIGTERM) = %d\n", r);
 	waitpid(c, NULL, 0);

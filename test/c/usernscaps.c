@@ -142,7 +142,10 @@ int main(int argc, char **argv) {
 			_exit(94);
 		}
 		wait_byte(cready[0]);
-		usleep(200000); /* let it reach pause */
+		/* It sleeps once the exec is done and it is in pause (a fixed
+		 * sleep could end first on a loaded machine: before the exec
+		 * it is not dumpable, and the attach is refused). */
+		wait_sleeping(c);
 		report("U: kill(its uid 1000 child, 0)", kill(c, 0));
 		long r = ptrace(PTRACE_ATTACH, c, NULL, NULL);
 		report("U: PTRACE_ATTACH its uid 1000 child", r);

@@ -105,14 +105,14 @@ apt_updated=0
 apt_update() {
 	if [ $apt_updated -eq 0 ]; then
 		say "apt-get update"
-		$sudo apt-get update -qq || die "apt-get update failed"
+		$sudo apt-get -o Acquire::Retries=5 update -qq || die "apt-get update failed"
 		apt_updated=1
 	fi
 }
 if [ ${#need[@]} -gt 0 ]; then
 	apt_update
 	say "installing ${need[*]}"
-	$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || die "apt-get install ${need[*]} failed"
+	$sudo apt-get -o Acquire::Retries=5 install -y -qq --no-install-recommends "${need[@]}" >/dev/null || die "apt-get install ${need[*]} failed"
 fi
 
 # --- Kernel, modules, busybox (cached) ---------------------------------------
@@ -184,7 +184,7 @@ if [ ! -f "$kdir/.ok" ]; then
 		elif [ -f "$mdir/$m.ko.xz" ]; then
 			xz -dc "$mdir/$m.ko.xz" >"$kdir/modules/$base.ko"
 		elif [ -f "$mdir/$m.ko.zst" ]; then
-			command -v zstd >/dev/null 2>&1 || { apt_update; $sudo apt-get install -y -qq zstd >/dev/null; }
+			command -v zstd >/dev/null 2>&1 || { apt_update; $sudo apt-get -o Acquire::Retries=5 install -y -qq zstd >/dev/null; }
 			zstd -dcq "$mdir/$m.ko.zst" >"$kdir/modules/$base.ko"
 		elif [ -f "$mdir/$m.ko.gz" ]; then
 			gzip -dc "$mdir/$m.ko.gz" >"$kdir/modules/$base.ko"

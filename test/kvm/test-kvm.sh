@@ -31,8 +31,8 @@ if [ ${#need[@]} -gt 0 ]; then
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo="sudo"
 	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -qq
-	$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	$sudo apt-get -o Acquire::Retries=5 update -qq
+	$sudo apt-get -o Acquire::Retries=5 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/test-kvm.XXXXXX")

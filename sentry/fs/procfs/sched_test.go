@@ -96,7 +96,9 @@ func TestProcStatSchedFields(t *testing.T) {
 	if err := kt.Task().SetSchedParams(kernel.SchedParams{Policy: kernel.SchedRR, RTPriority: 7, Nice: -3}); err != nil {
 		t.Fatal(err)
 	}
-	for kt.Task().State() != kernel.TaskSleeping {
+	// Asleep in its function (a kthread just started is Sleeping too,
+	// before its body runs, and then in its start wait).
+	for kt.State() != kernel.KthreadRunning || kt.Task().State() != kernel.TaskSleeping {
 		time.Sleep(time.Millisecond)
 	}
 	f = e.statFields(t, kt.Task().TID())
@@ -156,7 +158,9 @@ func TestProcCPUTimeGrowsWhenWorking(t *testing.T) {
 	}
 	defer kt.Stop()
 	pid := kt.Task().TID()
-	for kt.Task().State() != kernel.TaskSleeping {
+	// Asleep in its function (a kthread just started is Sleeping too,
+	// before its body runs, and then in its start wait).
+	for kt.State() != kernel.KthreadRunning || kt.Task().State() != kernel.TaskSleeping {
 		time.Sleep(time.Millisecond)
 	}
 	cpuTicks := func() int64 {

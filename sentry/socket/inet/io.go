@@ -176,6 +176,15 @@ func (s *sock) recvStream(ctx *socket.Context, dst *usermem.IOSequence, o *socke
 		}
 		entered := s.enter(ctx)
 		res, terr := s.ep.Read(w, tcpip.ReadOptions{Peek: peek})
+		if !peek && res.Count > 0 {
+			// Receive-buffer auto-tuning (Linux's
+			// tcp_rcv_space_adjust): tcpip grows the buffer and
+			// the window it advertises from what the reader
+			// consumes per round trip, and learns that only
+			// from this call; any window update it sends goes
+			// out with the read's softirqs.
+			s.ep.ModerateRecvBuf(res.Count)
+		}
 		s.exit(ctx, entered)
 		total += res.Count
 		if terr == nil {

@@ -69,16 +69,21 @@ func (e *endpoint) dgramSend(ctx *socket.Context, src *usermem.IOSequence, o *so
 	if err := e.waitSendBuffer(ctx, o.Blocking); err != nil {
 		return 0, err
 	}
-	buf := make([]byte, n)
-	if k, err := src.Read(buf); err != nil && k < n {
+	m := newMessage(n)
+	if k, err := src.Read(m.data); err != nil && k < n {
+		m.free()
 		return 0, sys.EFAULT
 	}
-	m := &message{data: buf, cred: sendCred(ctx, o), sender: e, from: e, truesize: truesize(n)}
+	m.cred, m.sender, m.from, m.truesize = sendCred(ctx, o), e, e, truesize(n)
 	m.rights = takeRights(o.Control.Rights)
+	// Once m is queued and other.mu released, the receiver may consume
+	// and free m.
+	rights := len(m.rights) > 0
 	dropM := func() {
 		for _, r := range m.rights {
 			r.DecRef()
 		}
+		m.free()
 	}
 	f := e.fam
 	for {
@@ -93,13 +98,13 @@ func (e *endpoint) dgramSend(ctx *socket.Context, src *usermem.IOSequence, o *so
 			}
 			other = o2
 		}
-		if len(m.rights) > 0 {
+		if rights {
 			f.gc.gcMu.Lock()
 		}
 		other.mu.Lock()
 		unlock := func() {
 			other.mu.Unlock()
-			if len(m.rights) > 0 {
+			if rights {
 				f.gc.gcMu.Unlock()
 			}
 		}
@@ -156,7 +161,7 @@ func (e *endpoint) dgramSend(ctx *socket.Context, src *usermem.IOSequence, o *so
 			}
 			continue
 		}
-		if len(m.rights) > 0 {
+		if rights {
 			f.inflightLocked(m.rights)
 		}
 		e.wmem.Add(m.truesize)
@@ -247,9 +252,11 @@ func (e *endpoint) dgramRecv(ctx *socket.Context, dst *usermem.IOSequence, o *so
 			rights = takeRights(m.rights)
 		}
 		passcred := e.PassCred()
+		msgLen, cred := len(m.data), m.cred
 		e.unlockForReceive(gcHeld)
 		if !peek {
 			m.uncharge()
+			m.free()
 			if wasFull {
 				e.peerWait.NotifyAll()
 				e.notifySenders()
@@ -259,11 +266,10 @@ func (e *endpoint) dgramRecv(ctx *socket.Context, dst *usermem.IOSequence, o *so
 			socket.ReleaseRights(rights)
 			return socket.RecvResult{}, sys.EFAULT
 		}
-		res.N, res.MsgLen = k, len(m.data)
+		res.N, res.MsgLen = k, msgLen
 		res.Control.Rights = rights
 		if passcred {
-			c := m.cred
-			res.Control.Creds = &c
+			res.Control.Creds = &cred
 		}
 		return res, nil
 	}

@@ -1,6 +1,8 @@
 package unix
 
 import (
+	"sync"
+
 	"github.com/runsc-lite/runsc-lite/sentry/socket"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
 	sys "golang.org/x/sys/unix"
@@ -21,6 +23,54 @@ type message struct {
 	sender   *endpoint
 	from     *endpoint
 	truesize int64
+	// pool is the pool m and its buffer came from (nil: allocated for
+	// this message alone).
+	pool *sync.Pool
+}
+
+// Messages and their data buffers are recycled: a stream of 64 KiB
+// writes would otherwise allocate (and the Go runtime zero) two 36 KiB
+// buffers per write and leave them to the collector, and a 1-byte round
+// trip would allocate a message and a buffer per send. A message popped
+// by its receiver, or dropped, goes back to its pool once nothing refers
+// to it (free); a buffer's stale bytes are never seen, as data is always
+// the prefix a send filled.
+const smallMessage = 512
+
+var (
+	smallMessages = sync.Pool{New: func() any { return &message{data: make([]byte, smallMessage)} }}
+	chunkMessages = sync.Pool{New: func() any { return &message{data: make([]byte, maxStreamChunk)} }}
+)
+
+// newMessage returns a message whose data has room for n bytes (callers
+// cut data to what they filled).
+func newMessage(n int) *message {
+	var pool *sync.Pool
+	switch {
+	case n <= smallMessage:
+		pool = &smallMessages
+	case n <= maxStreamChunk:
+		pool = &chunkMessages
+	default:
+		return &message{data: make([]byte, n)}
+	}
+	m := pool.Get().(*message)
+	m.pool = pool
+	m.data = m.data[:n]
+	return m
+}
+
+// free returns m to its pool.
+//
+// Preconditions: m is off every queue, uncharged, and its rights are
+// taken; nothing refers to m or its data any more.
+func (m *message) free() {
+	pool := m.pool
+	if pool == nil {
+		return
+	}
+	*m = message{data: m.data[:cap(m.data)]}
+	pool.Put(m)
 }
 
 // unread returns the bytes a receiver has not consumed.
@@ -146,16 +196,18 @@ func dropMessages(fam *Family, msgs []*message) {
 		m.uncharge()
 		rights = append(rights, m.rights...)
 	}
-	if len(rights) == 0 {
-		return
+	if len(rights) > 0 {
+		fam.gc.gcMu.Lock()
+		for _, m := range msgs {
+			fam.notInflightLocked(m.rights)
+			m.rights = nil
+		}
+		fam.gc.gcMu.Unlock()
+		for _, f := range rights {
+			f.DecRef()
+		}
 	}
-	fam.gc.gcMu.Lock()
 	for _, m := range msgs {
-		fam.notInflightLocked(m.rights)
-		m.rights = nil
-	}
-	fam.gc.gcMu.Unlock()
-	for _, f := range rights {
-		f.DecRef()
+		m.free()
 	}
 }

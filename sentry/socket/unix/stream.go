@@ -136,20 +136,23 @@ func (e *endpoint) streamSend(ctx *socket.Context, src *usermem.IOSequence, o *s
 			}
 			return 0, err
 		}
-		buf := make([]byte, size)
-		n, err := src.Read(buf)
+		m := newMessage(size)
+		n, err := src.Read(m.data)
 		if err != nil && n == 0 {
+			m.free()
 			if sent > 0 {
 				return sent, nil
 			}
 			return 0, sys.EFAULT
 		}
-		m := &message{data: buf[:n], cred: cred, sender: e, from: e, truesize: truesize(n)}
+		m.data = m.data[:n]
+		m.cred, m.sender, m.from, m.truesize = cred, e, e, truesize(n)
 		if !rightsSent {
 			m.rights = takeRights(o.Control.Rights)
 			rightsSent = true
 		}
 		if err := e.deliver(ctx.Waker(), p, m); err != nil {
+			m.free()
 			if sent == 0 {
 				ctx.RaiseSIGPIPE(o.Flags)
 				return 0, sys.EPIPE
@@ -169,13 +172,16 @@ func (e *endpoint) streamSend(ctx *socket.Context, src *usermem.IOSequence, o *s
 // task (nil for the sentry): the peer's reader is woken synchronously.
 func (e *endpoint) deliver(waker *kernel.Task, p *endpoint, m *message) error {
 	f := e.fam
-	if len(m.rights) > 0 {
+	// Once m is queued and p.mu released, the receiver may consume and
+	// free m: what is needed after that is read before.
+	rights := len(m.rights) > 0
+	if rights {
 		f.gc.gcMu.Lock()
 	}
 	p.mu.Lock()
 	if p.dead || p.shutdown&rcvShutdown != 0 {
 		p.mu.Unlock()
-		if len(m.rights) > 0 {
+		if rights {
 			f.gc.gcMu.Unlock()
 		}
 		for _, r := range m.rights {
@@ -183,13 +189,13 @@ func (e *endpoint) deliver(waker *kernel.Task, p *endpoint, m *message) error {
 		}
 		return sys.EPIPE
 	}
-	if len(m.rights) > 0 {
+	if rights {
 		f.inflightLocked(m.rights)
 	}
 	e.wmem.Add(m.truesize)
 	p.queue.push(m)
 	p.mu.Unlock()
-	if len(m.rights) > 0 {
+	if rights {
 		f.gc.gcMu.Unlock()
 	}
 	p.notifySync(waker, sys.POLLIN)
@@ -361,6 +367,7 @@ loop:
 	e.unlockForReceive(gcHeld)
 	for _, m := range uncharged {
 		m.uncharge()
+		m.free()
 	}
 	if copied == 0 && err != nil {
 		socket.ReleaseRights(rights)

@@ -294,8 +294,14 @@ func (as *addressSpace) recycle() *addressSpace {
 	// The application range, and everything between the batch page
 	// and the stub's scratch page: a variant's per-thread pages
 	// (systrap's regions), whose memory-file pages its Release gave
-	// back, so the next program must not reach them there.
-	for _, r := range [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, stubScratch - batchPageAddr - pageSize}} {
+	// back, so the next program must not reach them there. Plain
+	// ptrace maps nothing there (the application cannot: it is above
+	// maxUserAddress), and saves that injection.
+	ranges := [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, stubScratch - batchPageAddr - pageSize}}
+	if as.p.variant.Code == nil {
+		ranges = ranges[:1]
+	}
+	for _, r := range ranges {
 		if _, err := as.masterSyscall(unix.SYS_MUNMAP, r[0], r[1]); err != nil {
 			as.p.orphanBatchPage(batch)
 			as.killStub()

@@ -18,6 +18,15 @@
 // that the next user of that frame reads zeros. The punch comes before the
 // frame is marked free, so it can never erase what a next user wrote.
 //
+// Warm frames: up to warmMax freed frames are zeroed in place by the sentry
+// instead of punched, and Allocate hands them out before any other free
+// frame. A punched frame costs a fallocate when freed and a host page fault
+// (the host allocates, zeroes and charges a page) at its next user's first
+// touch; a fork that copies a few dozen pages for its parent and a child
+// that exits at once paid that for every page, more than the copy itself.
+// A warm frame is zero like a punched one, so the guarantee is the same;
+// the cost is at most warmMax frames of host memory held while free.
+//
 // Reclaim hooks: the zone (package kswapd) keeps a descriptor per frame and
 // must forget a frame before anybody can allocate it again. SetFreeHook
 // installs a function DecRef calls, with MemoryFile.mu held, for every run
@@ -76,7 +85,19 @@ type MemoryFile struct {
 	// cleanup of pages that outlived the sandbox, sentry/mm's
 	// WithNewPage) are ignored instead of touching a closed file.
 	released bool
-	hint     uint64        // next frame to start searching from
+	hint     uint64 // next frame to start searching from
+	// warm is a bitmap of free frames that are zeroed but still hold
+	// host memory (a subset of free); nWarm counts them plus the frames
+	// a DecRef is zeroing to add to it, at most warmMax; warmHint is
+	// where Allocate's search of warm starts, and [warmLo, warmHi) the
+	// frames it searches, which hold every warm frame (a search that
+	// fails must not scan the whole file's bitmap).
+	warm     []uint64
+	nWarm    uint64
+	warmMax  uint64
+	warmHint uint64
+	warmLo   uint64
+	warmHi   uint64
 	inUse    atomic.Uint64 // frames with refs > 0; written under mu, read anywhere
 
 	freed atomic.Uint64 // frames freed since creation
@@ -110,6 +131,9 @@ func New(size uint64) (*MemoryFile, error) {
 		mapping: m,
 		frames:  frames,
 		free:    make([]uint64, (frames+63)/64),
+		warm:    make([]uint64, (frames+63)/64),
+		warmMax: min(frames/16, warmFramesMax),
+		warmLo:  frames,
 		refs:    make([]int32, frames),
 	}
 	// Every frame free: whole words, then the last one's tail (a bit at a
@@ -123,6 +147,11 @@ func New(size uint64) (*MemoryFile, error) {
 	}
 	return f, nil
 }
+
+// warmFramesMax bounds the freed frames kept resident for reuse (8 MiB):
+// a fork+exec's worth of pages several times over, little next to what
+// the sandbox's programs hold while they run.
+const warmFramesMax = 2048
 
 // FD returns the memfd. Platforms map ranges of it; they must not close it.
 func (f *MemoryFile) FD() int { return f.fd }
@@ -191,33 +220,58 @@ func (f *MemoryFile) AllocateAbove(npages, keepFree uint64) (FileRange, error) {
 	if free := f.frames - f.inUse.Load(); free < npages || free-npages < keepFree {
 		return FileRange{}, ErrNoMemory
 	}
-	start, ok := f.findFreeLocked(f.hint, f.frames, npages)
-	if !ok {
-		start, ok = f.findFreeLocked(0, f.frames, npages)
+	// Warm frames first: no host page fault at their first touch.
+	start, ok := uint64(0), false
+	if f.nWarm >= npages {
+		from := max(f.warmHint, f.warmLo)
+		start, ok = findRun(f.warm, from, f.warmHi, npages)
+		if !ok && from > f.warmLo {
+			start, ok = findRun(f.warm, f.warmLo, f.warmHi, npages)
+		}
+		if ok {
+			f.warmHint = start + npages
+			if f.warmHint >= f.frames {
+				f.warmHint = 0
+			}
+		}
 	}
 	if !ok {
-		return FileRange{}, ErrNoMemory
+		start, ok = findRun(f.free, f.hint, f.frames, npages)
+		if !ok {
+			start, ok = findRun(f.free, 0, f.frames, npages)
+		}
+		if !ok {
+			return FileRange{}, ErrNoMemory
+		}
+		f.hint = start + npages
+		if f.hint >= f.frames {
+			f.hint = 0
+		}
 	}
 	for i := start; i < start+npages; i++ {
 		f.free[i/64] &^= 1 << (i % 64)
+		if f.warm[i/64]&(1<<(i%64)) != 0 {
+			f.warm[i/64] &^= 1 << (i % 64)
+			f.nWarm--
+			if f.nWarm == 0 {
+				// None left, and none being zeroed.
+				f.warmLo, f.warmHi = f.frames, 0
+			}
+		}
 		f.refs[i] = 1
 	}
 	f.inUse.Add(npages)
-	f.hint = start + npages
-	if f.hint >= f.frames {
-		f.hint = 0
-	}
 	return FileRange{Start: start * PageSize, End: (start + npages) * PageSize}, nil
 }
 
-// findFreeLocked finds npages consecutive free frames in [from, to).
-// Preconditions: f.mu is held.
-func (f *MemoryFile) findFreeLocked(from, to, npages uint64) (uint64, bool) {
+// findRun finds npages consecutive set bits of bitmap bm in [from, to):
+// free frames in f.free, warm ones in f.warm.
+func findRun(bm []uint64, from, to, npages uint64) (uint64, bool) {
 	i := from
 	for i+npages <= to {
-		w := f.free[i/64] >> (i % 64)
+		w := bm[i/64] >> (i % 64)
 		if w == 0 {
-			// No free frame in the rest of this word: skip it.
+			// No set bit in the rest of this word: skip it.
 			i = (i/64 + 1) * 64
 			continue
 		}
@@ -226,7 +280,7 @@ func (f *MemoryFile) findFreeLocked(from, to, npages uint64) (uint64, bool) {
 			return 0, false
 		}
 		run := uint64(0)
-		for run < npages && f.isFreeLocked(i+run) {
+		for run < npages && bm[(i+run)/64]&(1<<((i+run)%64)) != 0 {
 			run++
 		}
 		if run == npages {
@@ -254,6 +308,21 @@ func (f *MemoryFile) IncRef(fr FileRange) {
 	}
 }
 
+// IncRefFrames adds a reference to the frame at each offset of frames (in
+// any order, repeats allowed) under one lock: IncRef of each.
+// Preconditions: every frame is in use.
+func (f *MemoryFile) IncRefFrames(frames []uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, off := range frames {
+		i := off / PageSize
+		if f.refs[i] <= 0 {
+			panic(fmt.Sprintf("memfile: IncRef of free frame %d", i))
+		}
+		f.refs[i]++
+	}
+}
+
 // RefCount returns the reference count of the frame holding offset off.
 func (f *MemoryFile) RefCount(off uint64) int32 {
 	f.mu.Lock()
@@ -262,10 +331,11 @@ func (f *MemoryFile) RefCount(off uint64) int32 {
 }
 
 // DecRef drops a reference to every frame of fr. Frames whose last reference
-// goes are freed and their host memory is released: they are punched out
-// of the file first and only then marked free (under f.mu again, where the
-// free hook runs), so no new user of a frame can write to it before the
-// punch that zeroes it. It does not block beyond the punch.
+// goes are freed: they are zeroed first — kept warm and cleared in place
+// while fewer than warmMax frames are, otherwise punched out of the file,
+// which releases their host memory — and only then marked free (under f.mu
+// again, where the free hook runs), so no new user of a frame can write to
+// it before the zeroing. It does not block beyond the punch.
 func (f *MemoryFile) DecRef(fr FileRange) {
 	f.DecRefRanges([]FileRange{fr})
 }
@@ -303,23 +373,42 @@ func (f *MemoryFile) DecRefRanges(rs []FileRange) {
 			}
 		}
 	}
-	f.mu.Unlock()
 	if len(punch) == 0 {
+		f.mu.Unlock()
 		return
 	}
-	for _, r := range punch {
+	// The first runs that fit under warmMax stay resident (zeroed here,
+	// marked warm below); the rest are punched. keep[i] is how many
+	// leading pages of punch[i] stay.
+	keep := make([]uint64, len(punch))
+	for i, r := range punch {
+		n := min(r.Pages(), f.warmMax-f.nWarm)
+		keep[i] = n
+		f.nWarm += n
+	}
+	f.mu.Unlock()
+	for i, r := range punch {
+		kept := r.Start + keep[i]*PageSize
+		clear(f.mapping[r.Start:kept])
+		if kept == r.End {
+			continue
+		}
 		// Punching releases host memory and zeroes the frames for their
 		// next user. If the host refuses, zero by hand so the
 		// zero-on-allocate guarantee still holds.
-		if err := unix.Fallocate(f.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, int64(r.Start), int64(r.Length())); err != nil {
-			clear(f.mapping[r.Start:r.End])
+		if err := unix.Fallocate(f.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, int64(kept), int64(r.End-kept)); err != nil {
+			clear(f.mapping[kept:r.End])
 		}
 	}
 	var freed uint64
 	f.mu.Lock()
-	for _, r := range punch {
+	for k, r := range punch {
 		for i := r.Start / PageSize; i < r.End/PageSize; i++ {
 			f.free[i/64] |= 1 << (i % 64)
+			if i-r.Start/PageSize < keep[k] {
+				f.warm[i/64] |= 1 << (i % 64)
+				f.warmLo, f.warmHi = min(f.warmLo, i), max(f.warmHi, i+1)
+			}
 		}
 		freed += r.Pages()
 		if f.freeHook != nil {

@@ -3,6 +3,8 @@ package memfile
 import (
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func newFile(t *testing.T, pages uint64) *MemoryFile {
@@ -39,6 +41,15 @@ func TestAllocateDecRef(t *testing.T) {
 	}
 	if _, err := f.Allocate(0); err == nil {
 		t.Fatal("Allocate(0) succeeded")
+	}
+	// IncRefFrames: one reference per offset, repeats included.
+	f.IncRefFrames([]uint64{fr.Start, fr.Start})
+	if f.RefCount(fr.Start) != 3 {
+		t.Fatalf("refs %d after IncRefFrames of the frame twice, want 3", f.RefCount(fr.Start))
+	}
+	f.DecRefFrames([]uint64{fr.Start, fr.Start, fr.Start})
+	if f.UsedPages() != 0 {
+		t.Fatalf("used %d after dropping every reference", f.UsedPages())
 	}
 }
 
@@ -162,4 +173,71 @@ func TestOddSize(t *testing.T) {
 	if fr, err := f.Allocate(1); err == nil {
 		t.Fatalf("a 68th frame of 67: %v", fr)
 	}
+}
+
+// TestWarmFrames: freed frames up to warmMax stay resident, zeroed, and
+// are handed out again first; those past it are punched (their host
+// memory released).
+func TestWarmFrames(t *testing.T) {
+	f := newFile(t, 64*16) // warmMax 64
+	if f.warmMax != 64 {
+		t.Fatalf("warmMax %d, want 64", f.warmMax)
+	}
+	fr, err := f.Allocate(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.Slice(fr)
+	for i := range b {
+		b[i] = 0xa5
+	}
+	resident := func() uint64 {
+		var st unix.Stat_t
+		if err := unix.Fstat(f.FD(), &st); err != nil {
+			t.Fatal(err)
+		}
+		return uint64(st.Blocks) * 512 / PageSize
+	}
+	if got := resident(); got != 100 {
+		t.Fatalf("%d frames resident after writing 100", got)
+	}
+	f.DecRef(fr)
+	if f.nWarm != 64 || f.UsedPages() != 0 {
+		t.Fatalf("nWarm %d used %d after freeing 100, want 64 and 0", f.nWarm, f.UsedPages())
+	}
+	if got := resident(); got != 64 {
+		t.Fatalf("%d frames resident after freeing, want the 64 warm ones", got)
+	}
+	if lo, hi := f.warmLo*PageSize, f.warmHi*PageSize; lo != fr.Start || hi != fr.Start+64*PageSize {
+		t.Fatalf("warm search bounds [%#x, %#x), want the 64 warm frames' [%#x, %#x)", lo, hi, fr.Start, fr.Start+64*PageSize)
+	}
+	// A run of warm frames comes back first, zeroed.
+	got, err := f.Allocate(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Start < fr.Start || got.End > fr.Start+64*PageSize {
+		t.Fatalf("Allocate(8) = %v, not among the warm frames from %#x", got, fr.Start)
+	}
+	for i, c := range f.Slice(got) {
+		if c != 0 {
+			t.Fatalf("warm frame byte %d is %#x, want 0", i, c)
+		}
+	}
+	if f.nWarm != 56 {
+		t.Fatalf("nWarm %d after taking 8, want 56", f.nWarm)
+	}
+	f.DecRef(got)
+	if f.nWarm != 64 {
+		t.Fatalf("nWarm %d after giving 8 back, want 64", f.nWarm)
+	}
+	// Taking every warm frame empties the search bounds.
+	all, err := f.Allocate(64)
+	if err != nil || all.Start != fr.Start {
+		t.Fatalf("Allocate(64) = %v, %v, want the warm run at %#x", all, err, fr.Start)
+	}
+	if f.nWarm != 0 || f.warmHi != 0 {
+		t.Fatalf("nWarm %d, warm bounds [%d, %d) with no warm frame left", f.nWarm, f.warmLo, f.warmHi)
+	}
+	f.DecRef(all)
 }

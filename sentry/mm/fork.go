@@ -1,6 +1,7 @@
 package mm
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/runsc-lite/runsc-lite/kswapd"
@@ -43,19 +44,29 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 		nv.holdRefs(pid)
 		c.vmas = append(c.vmas, &nv)
 	}
-	var protect, premap []uintptr
+	var protect []uintptr
+	var premap []premapPage
+	// The child's page table in one map sized at once and one slab of
+	// ptes, and its frames' references taken under one lock: per page,
+	// growing the map and allocating were most of a fork's own CPU.
+	c.pages = make(map[uintptr]*pte, len(m.pages))
+	slab := make([]pte, len(m.pages))
+	frames := make([]uint64, 0, len(m.pages))
 	for a, p := range m.pages {
+		np := &slab[0]
+		slab = slab[1:]
 		if p.swapSlot != 0 {
 			// Both address spaces hold a reference on the slot.
 			if sw := m.zone.Swap(); sw != nil {
 				sw.Dup(p.swapSlot)
-				c.pages[a] = &pte{swapSlot: p.swapSlot}
+				np.swapSlot = p.swapSlot
+				c.pages[a] = np
 				c.nrSwap++
 			}
 			continue
 		}
-		m.mf.IncRef(frameRange(p.frame))
-		np := &pte{frame: p.frame, obj: p.obj, objOff: p.objOff}
+		frames = append(frames, p.frame)
+		np.frame, np.obj, np.objOff = p.frame, p.obj, p.objOff
 		if p.obj != nil {
 			p.obj.mu.Lock()
 			if cp := p.obj.pages[p.objOff]; cp != nil && cp.frame == p.frame {
@@ -73,9 +84,10 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 		}
 		c.pages[a] = np
 		if p.mapped.Any() && !p.deactivated {
-			premap = append(premap, a)
+			premap = append(premap, premapPage{a, np})
 		}
 	}
+	m.mf.IncRefFrames(frames)
 	slices.Sort(protect)
 	hot := protect
 	q := mapQueue{as: m.as.get()}
@@ -104,7 +116,7 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 			}
 		})
 	}
-	slices.Sort(premap)
+	slices.SortFunc(premap, func(x, y premapPage) int { return cmp.Compare(x.addr, y.addr) })
 	c.premapLocked(premap, hot)
 	return c
 }
@@ -114,7 +126,14 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 // injection (a few µs of host time each, no context switch).
 const forkPremapRuns = 64
 
-// premapLocked maps in c, a fork's new child, the pages at addrs (sorted):
+// premapPage is a page of a fork's child for premapLocked: its address
+// and its pte.
+type premapPage struct {
+	addr uintptr
+	p    *pte
+}
+
+// premapLocked maps in c, a fork's new child, the pages of pages (sorted):
 // those its parent's platform mapped, with the access the child's page
 // table allows (copy-on-write pages read-only, unless the child now holds
 // their frame alone), in one platform batch. Native fork copies the
@@ -127,9 +146,9 @@ const forkPremapRuns = 64
 // child's own first Switch, which injects it without a hop to another
 // host thread.
 // Preconditions: c.mu is held; c is not running.
-func (c *MemoryManager) premapLocked(addrs, hot []uintptr) {
+func (c *MemoryManager) premapLocked(pages []premapPage, hot []uintptr) {
 	as := c.as.get()
-	if as == nil || len(addrs) == 0 {
+	if as == nil || len(pages) == 0 {
 		return
 	}
 	type run struct {
@@ -140,13 +159,19 @@ func (c *MemoryManager) premapLocked(addrs, hot []uintptr) {
 		hot   bool
 	}
 	var runs []run
-	for _, a := range addrs {
-		v := c.vmaAtLocked(a)
-		p := c.pages[a]
-		if v == nil || p == nil || p.swapSlot != 0 {
+	var v *vma
+	for _, pp := range pages {
+		a, p := pp.addr, pp.p
+		if v == nil || a < v.start || a >= v.end {
+			v = c.vmaAtLocked(a)
+		}
+		if v == nil || p.swapSlot != 0 {
 			continue
 		}
-		if p.cow && p.obj == nil && v.private && c.mf.RefCount(p.frame) == 1 {
+		_, isHot := slices.BinarySearch(hot, a)
+		// Only a hot page can be the child's alone: every other
+		// frame the parent holds too.
+		if isHot && p.cow && p.obj == nil && v.private && c.mf.RefCount(p.frame) == 1 {
 			// The parent copied this hot page for itself: the
 			// frame is the child's alone (as in mapWindowLocked).
 			p.cow = false
@@ -155,7 +180,6 @@ func (c *MemoryManager) premapLocked(addrs, hot []uintptr) {
 		if !at.Any() {
 			continue
 		}
-		_, isHot := slices.BinarySearch(hot, a)
 		if n := len(runs); n > 0 {
 			r := &runs[n-1]
 			if r.start+uintptr(r.n)*PageSize == a && r.frame+r.n*PageSize == p.frame && r.at == at {

@@ -18,6 +18,10 @@ const (
 	minUserAddress = 0x10000
 	// faultAroundPages is the window populated by one fault (64 KiB).
 	faultAroundPages = 16
+	// faultAroundFilePages is the wider window a read or execute fault
+	// on a file mapping maps of the pages the page cache holds
+	// (populateCachedLocked; 1 MiB).
+	faultAroundFilePages = 256
 	// stackGap is the room kept between the top of the mmap area and the
 	// top of the address space for the main stack to live and grow in.
 	stackGap = 256 << 20

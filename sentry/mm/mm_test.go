@@ -500,3 +500,51 @@ func TestForkCopiesParentHotPages(t *testing.T) {
 		t.Fatalf("%d pages leaked", mf.UsedPages())
 	}
 }
+
+// TestFileFaultMapsCachedWindow: a read fault on a file mapping maps, with
+// the faulting page, every page of its 1 MiB window that the page cache
+// holds already (populateCachedLocked), read-only for a private mapping,
+// and reads nothing more; pages not cached wait for their own fault.
+func TestFileFaultMapsCachedWindow(t *testing.T) {
+	m, as, _ := newMM(t)
+	f := &fakeFile{data: bytes.Repeat([]byte("t"), 64*PageSize), ino: 11}
+	const base = 0x10000000 // 1 MiB aligned: one window holds the mapping
+	a1, err := m.MMap(MMapOpts{Addr: base, Fixed: true, Length: 64 * PageSize, Perms: hostarch.ReadExecute, Private: true, Mappable: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two faults cache pages [0, 16) and [32, 48) of the file.
+	for _, pg := range []uintptr{0, 40} {
+		if err := m.HandleFault(a1+pg*PageSize, hostarch.Read); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a2, err := m.MMap(MMapOpts{Addr: base + 1<<20, Fixed: true, Length: 64 * PageSize, Perms: hostarch.ReadWrite, Private: true, Mappable: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.HandleFault(a2+5*PageSize, hostarch.Read); err != nil {
+		t.Fatal(err)
+	}
+	for pg := uintptr(0); pg < 64; pg++ {
+		at, ok := as.mapped[a2+pg*PageSize]
+		cached := pg < 16 || (pg >= 32 && pg < 48)
+		if ok != cached {
+			t.Errorf("page %d of the second mapping: mapped %v, want %v (cached %v)", pg, ok, cached, cached)
+		}
+		if ok && (at.Write || !at.Read) {
+			t.Errorf("page %d of the private mapping mapped %v, want read-only", pg, at)
+		}
+	}
+	b := make([]byte, 1)
+	if _, err := m.CopyIn(a2+40*PageSize, b); err != nil || b[0] != 't' {
+		t.Fatalf("a page mapped from the cache reads %q, %v", b, err)
+	}
+	// A write to one of them still copies it for this mapping alone.
+	m.CopyOut(a2+40*PageSize, []byte("w"))
+	m.CopyIn(a1+40*PageSize, b)
+	if b[0] != 't' {
+		t.Fatalf("the other private mapping sees %q after a write to its neighbour's copy", b)
+	}
+	m.DecUsers()
+}

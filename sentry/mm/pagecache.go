@@ -96,12 +96,24 @@ var pageCache struct {
 	// live counts the file objects, so the VFS can skip coherence work
 	// cheaply when no file is cached.
 	live atomic.Int64
+	// dirty counts the dirty pages of all file objects: pages written
+	// through a shared mapping and not yet written back. Only they can
+	// make a file's contents differ from what read(2) of the file sees.
+	dirty atomic.Int64
 }
 
 // SharedFilesMapped reports whether any file has a page cache object right
 // now (cached pages or mappings): while none does, the VFS may skip
-// FileFlush and FileWritten.
+// FileWritten (no cached page can hold stale bytes of a written file).
 func SharedFilesMapped() bool { return pageCache.live.Load() > 0 }
+
+// SharedFilesDirty reports whether any file has a page written through a
+// shared mapping and not yet written back: while none does, FileFlush has
+// nothing to do and the VFS may skip it before a read. A page becomes
+// dirty only at a write fault on a shared mapping (markDirty; clean shared
+// pages are mapped read-only), so the executable's private mappings, the
+// vDSO and pages that read(2) cached never make this true.
+func SharedFilesDirty() bool { return pageCache.dirty.Load() > 0 }
 
 // cacheable reports whether mp's file can be cached: it needs an identity.
 func cacheable(mp Mappable) bool {
@@ -366,9 +378,19 @@ func (o *cacheObject) markDirty(off uint64) {
 	if p := o.pages[off]; p != nil && !p.dirty {
 		p.dirty = true
 		o.nrDirty++
+		pageCache.dirty.Add(1)
 		o.zone.AddStat(kswapd.NrDirty, 1)
 	}
 	o.mu.Unlock()
+}
+
+// cleanedLocked records that the dirty page p is clean now (written back
+// or dropped). Preconditions: o.mu is held; p.dirty.
+func (o *cacheObject) cleanedLocked(p *cachePage) {
+	p.dirty = false
+	o.nrDirty--
+	pageCache.dirty.Add(-1)
+	o.zone.AddStat(kswapd.NrDirty, -1)
 }
 
 // isDirty reports whether the page at off has been written. Anonymous
@@ -460,9 +482,7 @@ func (o *cacheObject) writebackLocked(start, end uint64, mp Mappable, clean bool
 		}
 		o.zone.Count(kswapd.PgpgOut, uint64(p.valid)/1024)
 		if clean {
-			p.dirty = false
-			o.nrDirty--
-			o.zone.AddStat(kswapd.NrDirty, -1)
+			o.cleanedLocked(p)
 		}
 	}
 	if end > start && (end-start)/PageSize <= uint64(len(o.pages)) {
@@ -485,9 +505,7 @@ func (o *cacheObject) writebackLocked(start, end uint64, mp Mappable, clean bool
 // object's reference. Preconditions: o.mu is held.
 func (o *cacheObject) dropPageLocked(off uint64, p *cachePage) {
 	if p.dirty {
-		p.dirty = false
-		o.nrDirty--
-		o.zone.AddStat(kswapd.NrDirty, -1)
+		o.cleanedLocked(p)
 	}
 	if p.mapcount > 0 {
 		o.unmappedLocked(p, p.mapcount)
@@ -854,9 +872,9 @@ func (o *cacheObject) growLocked(off uint64, pg *cachePage, valid int) {
 // FileFlush keeps reads that bypass the page cache coherent with shared
 // mappings: dirty cached pages of the file (dev, ino) overlapping
 // [off, off+n) are written back first. The VFS calls it before each read
-// of a regular file. It blocks while it writes.
+// of a regular file while SharedFilesDirty. It blocks while it writes.
 func FileFlush(dev, ino uint64, off, n int64) {
-	if off < 0 || n <= 0 {
+	if off < 0 || n <= 0 || !SharedFilesDirty() {
 		return
 	}
 	type job struct {

@@ -865,6 +865,71 @@ func TestFileFlushWritesDirtySharedPages(t *testing.T) {
 	}
 }
 
+// SharedFilesDirty, which lets the VFS skip FileFlush before every read,
+// is false while files are only cached or mapped privately or read-only
+// (as a program's own image is), true from the first write through a
+// shared mapping, and false again once that page is written back.
+func TestSharedFilesDirtyOnlyAfterSharedWrite(t *testing.T) {
+	m, _, _, _ := newZoneMM(t, 16<<20, 0)
+	if SharedFilesDirty() {
+		t.Fatal("SharedFilesDirty before any mapping")
+	}
+	f := &countingFile{data: pattern(2*PageSize, 3), ino: 22}
+	priv, _ := m.MMap(MMapOpts{Length: PageSize, Perms: hostarch.ReadWrite, Private: true, Mappable: f})
+	ro, _ := m.MMap(MMapOpts{Length: PageSize, Perms: hostarch.Read, MaxPerms: hostarch.Read, Mappable: f})
+	sh, err := m.MMap(MMapOpts{Length: 2 * PageSize, Perms: hostarch.ReadWrite, Mappable: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One read fault per mapping: the fault maps the file's cached
+	// neighbours too, and a read fault on a page already mapped readable
+	// is taken for a write.
+	for _, a := range []uintptr{priv, ro, sh} {
+		if err := m.HandleFault(a, hostarch.Read); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.HandleFault(priv, hostarch.Write); err != nil {
+		t.Fatal(err)
+	}
+	if !SharedFilesMapped() {
+		t.Fatal("SharedFilesMapped false with the file mapped")
+	}
+	if SharedFilesDirty() {
+		t.Fatal("SharedFilesDirty after reads and a private write")
+	}
+	if err := m.HandleFault(sh+PageSize, hostarch.Write); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CopyOut(sh+PageSize, []byte("shared")); err != nil {
+		t.Fatal(err)
+	}
+	if !SharedFilesDirty() {
+		t.Fatal("SharedFilesDirty false after a write through a shared mapping")
+	}
+	FileFlush(3, 22, 0, 2*PageSize)
+	if got := string(f.data[PageSize : PageSize+6]); got != "shared" {
+		t.Errorf("the file holds %q after FileFlush, want %q", got, "shared")
+	}
+	if SharedFilesDirty() {
+		t.Error("SharedFilesDirty after the dirty page was written back")
+	}
+	// Written again, the page is dirty again; munmap of the last shared
+	// mapping writes it back.
+	if err := m.HandleFault(sh+PageSize, hostarch.Write); err != nil {
+		t.Fatal(err)
+	}
+	if !SharedFilesDirty() {
+		t.Error("SharedFilesDirty false after a second write")
+	}
+	m.Munmap(sh, 2*PageSize)
+	m.Munmap(ro, PageSize)
+	m.Munmap(priv, PageSize)
+	if SharedFilesDirty() {
+		t.Error("SharedFilesDirty after munmap of the last shared mapping")
+	}
+}
+
 type sealFile struct {
 	countingFile
 	writeMaps int32

@@ -247,7 +247,7 @@ func (fd *FileDescription) Read(ctx *fs.Context, dst []byte) (int, error) {
 	if fd.dir != nil {
 		return 0, unix.EISDIR
 	}
-	if fd.needsCoherence() {
+	if fd.needsFlush() {
 		if pos, err := fd.impl.Seek(ctx, 0, io.SeekCurrent); err == nil {
 			fd.flushShared(pos, int64(len(dst)))
 		}
@@ -259,15 +259,24 @@ func (fd *FileDescription) Read(ctx *fs.Context, dst []byte) (int, error) {
 	return n, err
 }
 
-// needsCoherence reports whether reads and writes of fd must be made
-// coherent with shared mappings here: some file is cached or mapped, and
-// fd's file does not keep the page cache coherent itself (hostfs does).
+// needsCoherence reports whether writes of fd must be made coherent with
+// the page cache here: some file is cached or mapped, and fd's file does
+// not keep the page cache coherent itself (hostfs does).
 func (fd *FileDescription) needsCoherence() bool {
-	if !mm.SharedFilesMapped() {
-		return false
-	}
+	return mm.SharedFilesMapped() && !fd.keepsPageCacheCoherent()
+}
+
+// needsFlush reports whether a read of fd must first write back what
+// shared mappings wrote: some file has such dirty pages (only a write
+// through a MAP_SHARED mapping of a file makes one), and fd's reads do not
+// come from the page cache those mappings share.
+func (fd *FileDescription) needsFlush() bool {
+	return mm.SharedFilesDirty() && !fd.keepsPageCacheCoherent()
+}
+
+func (fd *FileDescription) keepsPageCacheCoherent() bool {
 	c, ok := fd.impl.(fs.PageCacheCoherent)
-	return !ok || !c.KeepsPageCacheCoherent()
+	return ok && c.KeepsPageCacheCoherent()
 }
 
 // flushShared and noteWritten keep read(2) and write(2) coherent with
@@ -332,7 +341,7 @@ func (fd *FileDescription) PRead(ctx *fs.Context, dst []byte, off int64) (int, e
 	if off < 0 {
 		return 0, unix.EINVAL
 	}
-	if fd.needsCoherence() {
+	if fd.needsFlush() {
 		fd.flushShared(off, int64(len(dst)))
 	}
 	n, err := fd.impl.ReadAt(ctx, dst, off)

@@ -170,6 +170,12 @@ int main(int argc, char **argv) {
 	printf("file after shared write: %s\n", b6);
 	report("pwrite into mapped file", pwrite(fd, "WRITE", 5, 2 * PG));
 	printf("mapping sees pwrite: %s\n", memcmp(s + 2 * PG, "WRITE", 5) == 0 ? "yes" : "no");
+	/* read(2) sees a write through the live shared mapping, without msync. */
+	memcpy(s + 2 * PG + 5, "LIVE", 4);
+	unsigned char b9[10] = {0};
+	lseek(fd, 2 * PG, SEEK_SET);
+	report("read after a write through the mapping", read(fd, b9, 9));
+	printf("read sees the mapping's write: %s\n", b9);
 	memcpy(s + 3 * PG, "TAIL", 4);
 	report("munmap shared", munmap(s, flen));
 	close(fd);
@@ -178,6 +184,7 @@ int main(int argc, char **argv) {
 	report("read file back", read(fd, all, flen));
 	memcpy(src + PG - 3, "SHARED", 6);
 	memcpy(src + 2 * PG, "WRITE", 5);
+	memcpy(src + 2 * PG + 5, "LIVE", 4);
 	memcpy(src + 3 * PG, "TAIL", 4);
 	yesno("file has every shared write", memcmp(all, src, flen) == 0);
 	/* Mapping a read-only descriptor shared+writable is refused. */

@@ -22,8 +22,21 @@ package hostfs
 // "system-wide limit reached" — instead of starving the sentry or the
 // other processes of the sandbox of descriptors.
 //
-// Locking: fdTable.mu protects the table and each entry's reference count
-// (a leaf; host calls are made without it, except the close hand-off).
+// A read-only descriptor whose last user went is kept open a while (the
+// table's idle list, at most maxIdleFDs per filesystem, oldest closed
+// first), so a program that opens, reads and closes the same files over
+// and over (a shell's startup files, a build reading headers) makes no
+// host openat, fstat and close each time. Only O_RDONLY descriptors idle:
+// a writable one held open would keep the host from executing the file
+// (ETXTBSY). Host locks use descriptors of their own (locks.go), so an
+// idle descriptor holds no lock. Like a mappable's descriptor, an idle
+// one keeps its inode allocated, so its key cannot name another file; a
+// file replaced on the host has a new inode and the next lookup's key
+// misses. An open over the budget closes the idle descriptors first.
+//
+// Locking: fdTable.mu protects the table, the idle list and each entry's
+// reference count (a leaf; host calls are made without it, except the
+// close hand-off).
 
 import (
 	"sync"
@@ -59,10 +72,15 @@ type sharedFD struct {
 	refs int // protected by fdTable.mu
 }
 
+// maxIdleFDs bounds the idle descriptors a filesystem keeps.
+const maxIdleFDs = 16
+
 // fdTable is a filesystem's shared host descriptors.
 type fdTable struct {
 	mu sync.Mutex
 	m  map[fdKey]*sharedFD
+	// idle are the descriptors in m with no reference, oldest first.
+	idle []*sharedFD
 }
 
 // get returns the shared descriptor of key with a new reference, or nil.
@@ -71,9 +89,55 @@ func (t *fdTable) get(key fdKey) *sharedFD {
 	defer t.mu.Unlock()
 	s := t.m[key]
 	if s != nil {
+		if s.refs == 0 {
+			t.unidleLocked(s)
+		}
 		s.refs++
 	}
 	return s
+}
+
+// unidleLocked takes s off the idle list. Preconditions: t.mu is held.
+func (t *fdTable) unidleLocked(s *sharedFD) {
+	for i, x := range t.idle {
+		if x == s {
+			t.idle = append(t.idle[:i], t.idle[i+1:]...)
+			return
+		}
+	}
+}
+
+// evictIdleLocked removes the oldest idle descriptors until at most keep
+// are left, and returns them for the caller to close. Preconditions:
+// t.mu is held.
+func (t *fdTable) evictIdleLocked(keep int) []*sharedFD {
+	if len(t.idle) <= keep {
+		return nil
+	}
+	n := len(t.idle) - keep
+	out := append([]*sharedFD(nil), t.idle[:n]...)
+	t.idle = append(t.idle[:0], t.idle[n:]...)
+	for _, s := range out {
+		delete(t.m, s.key)
+	}
+	return out
+}
+
+// closeIdle closes the filesystem's idle descriptors and reports whether
+// there were any.
+func (f *FS) closeIdle() bool {
+	f.fds.mu.Lock()
+	out := f.fds.evictIdleLocked(0)
+	f.fds.mu.Unlock()
+	f.closeShared(out)
+	return len(out) > 0
+}
+
+func (f *FS) closeShared(out []*sharedFD) {
+	for _, s := range out {
+		hostFDsOpen.Add(-1)
+		f.closeFD(s.fd)
+	}
 }
 
 // add registers fd, just opened for key, and returns the shared
@@ -82,6 +146,9 @@ func (t *fdTable) get(key fdKey) *sharedFD {
 func (t *fdTable) add(key fdKey, fd int) *sharedFD {
 	t.mu.Lock()
 	if s := t.m[key]; s != nil {
+		if s.refs == 0 {
+			t.unidleLocked(s)
+		}
 		s.refs++
 		t.mu.Unlock()
 		unix.Close(fd)
@@ -104,13 +171,21 @@ func (t *fdTable) addRef(s *sharedFD) {
 	t.mu.Unlock()
 }
 
-// put drops a reference to s; the last one closes the descriptor through
-// the filesystem's closer.
+// put drops a reference to s; the last one makes a read-only descriptor
+// idle and closes any other through the filesystem's closer.
 func (f *FS) putFD(s *sharedFD) {
 	t := &f.fds
 	t.mu.Lock()
 	s.refs--
 	last := s.refs == 0
+	if last && t.m[s.key] == s && s.key.flags == unix.O_RDONLY {
+		// Kept open for the next open of the file.
+		t.idle = append(t.idle, s)
+		out := t.evictIdleLocked(maxIdleFDs)
+		t.mu.Unlock()
+		f.closeShared(out)
+		return
+	}
 	if last && t.m[s.key] == s {
 		delete(t.m, s.key)
 	}
@@ -150,7 +225,12 @@ func (n *Node) openShared(hostFlags int) (*sharedFD, error) {
 		}
 	}
 	if err := reserveFD(); err != nil {
-		return nil, err
+		if !n.fs.closeIdle() {
+			return nil, err
+		}
+		if err := reserveFD(); err != nil {
+			return nil, err
+		}
 	}
 	fd, err := n.fs.openRel(n.rel, hostFlags, 0)
 	if err == unix.EPERM && hostFlags&unix.O_NOATIME != 0 {

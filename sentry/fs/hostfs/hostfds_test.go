@@ -66,8 +66,33 @@ func TestHostFDsSharedAndBudgeted(t *testing.T) {
 	for _, file := range files {
 		file.Release()
 	}
-	if got := HostFDsOpen() - open0; got != 0 {
-		t.Errorf("%d shared descriptors left after every release", got)
+	// The read-only descriptor stays open, idle, for the next open; the
+	// read-write one is closed.
+	if got := HostFDsOpen() - open0; got != 1 {
+		t.Errorf("%d shared descriptors left after every release, want 1 idle", got)
+	}
+	idleFDs := openFDs(t)
+	r, err := lookup("f0").Open(fs.Background, unix.O_RDONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := openFDs(t) - idleFDs; got != 0 {
+		t.Errorf("opening a file with an idle descriptor opened %d host descriptors, want 0", got)
+	}
+	r.Release()
+	// The idle descriptors are bounded: opening more files than that
+	// closes the oldest.
+	for i := 0; i < maxIdleFDs+4; i++ {
+		name := fmt.Sprint("many", i)
+		os.WriteFile(filepath.Join(root, name), nil, 0644)
+		file, err := lookup(name).Open(fs.Background, unix.O_RDONLY)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file.Release()
+	}
+	if got := HostFDsOpen() - open0; got != maxIdleFDs {
+		t.Errorf("%d idle descriptors after %d files were opened and closed, want %d", got, maxIdleFDs+4, maxIdleFDs)
 	}
 
 	SetHostFDBudget(open0 + 2)

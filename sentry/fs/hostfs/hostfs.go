@@ -110,6 +110,7 @@ func FromFD(fd int, hostDir string, readOnly bool) *FS {
 // Nodes must not be used afterwards.
 func (f *FS) Close() error {
 	f.forgetDirs()
+	f.closeIdle()
 	return unix.Close(f.root)
 }
 

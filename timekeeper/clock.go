@@ -117,6 +117,15 @@ func nanotime() int64
 // rdtsc reads the TSC, ordered (tsc_amd64.s).
 func rdtsc() uint64
 
+// HostCPUInfo is the host's /proc/cpuinfo, read once (about a
+// millisecond), at the first call: the sentry calls it at boot, while the
+// host's /proc is in view, for the TSC's flags here and for the sandbox's
+// own /proc/cpuinfo (procfs); nil if it could not be read.
+var HostCPUInfo = sync.OnceValue(func() []byte {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return b
+})
+
 // hostTSCUsable reports whether the host keeps its clocks with the TSC and
 // the TSC runs at a constant rate through sleep states: then the TSC read
 // by any thread on any CPU maps to the host's clock by one formula.
@@ -125,8 +134,8 @@ func hostTSCUsable() bool {
 	if err != nil || strings.TrimSpace(string(cs)) != "tsc" {
 		return false
 	}
-	info, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
+	info := HostCPUInfo()
+	if info == nil {
 		return false
 	}
 	for _, line := range strings.Split(string(info), "\n") {

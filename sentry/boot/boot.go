@@ -30,7 +30,6 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/hostfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/inotify"
-	"github.com/runsc-lite/runsc-lite/sentry/fs/procfs"
 	"github.com/runsc-lite/runsc-lite/sentry/fs/tmpfs"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
@@ -289,8 +288,8 @@ func Run(cfg Config) (process.WaitStatus, error) {
 	}
 	defer zone.Stop()
 	// The sandbox's /proc/cpuinfo is the host's, read while it is in
-	// view.
-	procfs.ReadHostCPUInfo()
+	// view (once: the clocks below read its TSC flags from the same).
+	timekeeper.HostCPUInfo()
 	// Reads of host files go through the zone's page cache.
 	hostfs.SetPageCache(zone)
 	// tmpfs data (/tmp, /dev/shm, the root overlay's upper layer) lives in

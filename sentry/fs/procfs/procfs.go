@@ -20,11 +20,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +35,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/sentry/fs/synth"
 	"github.com/runsc-lite/runsc-lite/sentry/process"
 	"github.com/runsc-lite/runsc-lite/sentry/vfs"
+	"github.com/runsc-lite/runsc-lite/timekeeper"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 )
@@ -857,19 +856,10 @@ func limitsText(th *process.Thread) string {
 
 // System-wide files.
 
-// hostCPUInfo is the host's /proc/cpuinfo, read once, when the sentry
-// boots (ReadHostCPUInfo: the confined sentry has no host /proc to read
-// it from later) or at the first read of the sandbox's; nil if it could
-// not be read. Not at package init: every runsc-lite command (the OCI
-// CLI's too) paid ~1 ms for a file only the sentry shows.
-var hostCPUInfo = sync.OnceValue(func() []byte {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	return b
-})
-
-// ReadHostCPUInfo reads the host's /proc/cpuinfo for the sandbox's, while
-// the host's files are in view.
-func ReadHostCPUInfo() { hostCPUInfo() }
+// hostCPUInfo is the host's /proc/cpuinfo, read once by timekeeper (the
+// sentry reads it at boot: when confined it has no host /proc to read it
+// from later).
+var hostCPUInfo = timekeeper.HostCPUInfo
 
 func (p *procFS) cpuinfo(*fs.Context) string {
 	n := p.s.Kernel.NumCPUs()

@@ -218,7 +218,19 @@ func (m *MemoryManager) populateObjectLocked(v *vma, pa, ws, we uintptr) (*pte, 
 		}
 		return nil, errBeyondEOF
 	}
-	for a := ws; a < we; a += PageSize {
+	m.mapCachedLocked(v, ws, we)
+	return m.pages[pa], nil
+}
+
+// mapCachedLocked maps the pages of [lo, hi) in v that v's object's cache
+// holds and m has not mapped yet, copy-on-write in a private mapping.
+// Preconditions: m.mu and v.obj.mu are held.
+func (m *MemoryManager) mapCachedLocked(v *vma, lo, hi uintptr) {
+	o := v.obj
+	for a := lo; a < hi; a += PageSize {
+		if m.pages[a] != nil {
+			continue
+		}
 		off := v.offsetOf(a)
 		cp := o.pages[off]
 		if cp == nil {
@@ -227,7 +239,6 @@ func (m *MemoryManager) populateObjectLocked(v *vma, pa, ws, we uintptr) (*pte, 
 		o.mapPageLocked(cp)
 		m.pages[a] = &pte{frame: cp.frame, cow: v.private, obj: o, objOff: off}
 	}
-	return m.pages[pa], nil
 }
 
 // populateCachedLocked populates, for a read or execute fault at pa in v
@@ -244,21 +255,9 @@ func (m *MemoryManager) populateObjectLocked(v *vma, pa, ws, we uintptr) (*pte, 
 func (m *MemoryManager) populateCachedLocked(v *vma, pa uintptr) (lo, hi uintptr) {
 	lo = max(v.start, pa&^(faultAroundFilePages*PageSize-1))
 	hi = min(v.end, lo+faultAroundFilePages*PageSize)
-	o := v.obj
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for a := lo; a < hi; a += PageSize {
-		if m.pages[a] != nil {
-			continue
-		}
-		off := v.offsetOf(a)
-		cp := o.pages[off]
-		if cp == nil {
-			continue
-		}
-		o.mapPageLocked(cp)
-		m.pages[a] = &pte{frame: cp.frame, cow: v.private, obj: o, objOff: off}
-	}
+	v.obj.mu.Lock()
+	defer v.obj.mu.Unlock()
+	m.mapCachedLocked(v, lo, hi)
 	return lo, hi
 }
 

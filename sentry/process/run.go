@@ -194,17 +194,26 @@ func (t *Thread) run(task *kernel.Task) {
 }
 
 // mayHaveSuccessor reports whether another thread may yet start in the
-// exiting thread t's address space: one of its group's other threads, not
-// all exiting, or another thread group sharing the address space (vfork,
-// CLONE_VM).
+// exiting thread t's address space: one of its group's other threads that
+// is not exiting itself (two last threads leaving at once must not both
+// keep a context for an address space that is going), or another thread
+// group sharing the address space (vfork, CLONE_VM).
 func (t *Thread) mayHaveSuccessor() bool {
 	m := t.MM()
 	if m == nil || m.AddressSpace() == nil {
 		return false
 	}
 	tg := t.TG
+	others := false
 	tg.mu.Lock()
-	others := len(tg.threads) > 1 && !tg.exiting
+	if !tg.exiting {
+		for _, th := range tg.threads {
+			if th != t && !th.exiting.Load() {
+				others = true
+				break
+			}
+		}
+	}
 	tg.mu.Unlock()
 	return others || m.Users() > 1
 }

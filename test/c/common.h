@@ -126,6 +126,42 @@ static inline void wait_thread_sleeping(pid_t tid) {
 	wait_stat_sleeping(path);
 }
 
+/* wait_byte reads one byte from fd, a pipe another process writes to when
+ * it is ready; a short read ends the process with status 99. */
+static inline void wait_byte(int fd) {
+	char c;
+	if (read(fd, &c, 1) != 1) {
+		printf("read sync failed\n");
+		_exit(99);
+	}
+}
+
+/* put_byte writes the byte wait_byte waits for; failing, status 98. */
+static inline void put_byte(int fd) {
+	if (write(fd, "x", 1) != 1)
+		_exit(98);
+}
+
+/* write_text writes s to the existing file path (a /proc knob, a map),
+ * printing the error when it fails. */
+static inline void write_text(const char *path, const char *s) {
+	int fd = open(path, O_WRONLY);
+	if (fd < 0 || write(fd, s, strlen(s)) < 0)
+		printf("write %s: %s\n", path, errname(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/* path_in returns dir/rel in one of four rotating buffers, so that a call
+ * may take up to four such paths as arguments. */
+static inline char *path_in(const char *dir, const char *rel) {
+	static char buf[4][192];
+	static int i;
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof buf[i], "%s/%s", dir, rel);
+	return buf[i];
+}
+
 /* cmpstr sorts an array of strings. */
 static inline int cmpstr(const void *a, const void *b) {
 	return strcmp(*(char *const *)a, *(char *const *)b);

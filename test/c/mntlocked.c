@@ -24,21 +24,7 @@
 
 static char base[64];
 
-static char *p(const char *rel) {
-	static char buf[4][128];
-	static int i;
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof buf[i], "%s/%s", base, rel);
-	return buf[i];
-}
-
-static void writefile(const char *path, const char *s) {
-	int fd = open(path, O_WRONLY);
-	if (fd < 0 || write(fd, s, strlen(s)) < 0)
-		printf("write %s: %s\n", path, errname(errno));
-	if (fd >= 0)
-		close(fd);
-}
+static char *p(const char *rel) { return path_in(base, rel); }
 
 /* opts prints the per-mount options of the mount at path from
  * /proc/self/mountinfo (field 6). */
@@ -67,10 +53,10 @@ static void user_ns_mapped(void) {
 		_exit(1);
 	}
 	snprintf(m, sizeof m, "0 %d 1", u);
-	writefile("/proc/self/uid_map", m);
-	writefile("/proc/self/setgroups", "deny");
+	write_text("/proc/self/uid_map", m);
+	write_text("/proc/self/setgroups", "deny");
 	snprintf(m, sizeof m, "0 %d 1", g);
-	writefile("/proc/self/gid_map", m);
+	write_text("/proc/self/gid_map", m);
 }
 
 static void in_userns(void) {

@@ -14,32 +14,7 @@
 
 static char base[64];
 
-static char *p(const char *rel) {
-	static char buf[4][160];
-	static int i;
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof buf[i], "%s/%s", base, rel);
-	return buf[i];
-}
-
-static void wait_byte(int fd) {
-	char c;
-	if (read(fd, &c, 1) != 1)
-		_exit(99);
-}
-
-static void put_byte(int fd) {
-	if (write(fd, "x", 1) != 1)
-		_exit(98);
-}
-
-static void writefile(const char *path, const char *s) {
-	int fd = open(path, O_WRONLY);
-	if (fd < 0 || write(fd, s, strlen(s)) < 0)
-		printf("write %s: %s\n", path, errname(errno));
-	if (fd >= 0)
-		close(fd);
-}
+static char *p(const char *rel) { return path_in(base, rel); }
 
 /* kind prints whether the mount at rel is mounted, shared, a slave. */
 static void kind(const char *who, const char *rel) {
@@ -95,10 +70,10 @@ int main(void) {
 				_exit(1);
 			}
 			snprintf(m, sizeof m, "0 %d 1", uid);
-			writefile("/proc/self/uid_map", m);
-			writefile("/proc/self/setgroups", "deny");
+			write_text("/proc/self/uid_map", m);
+			write_text("/proc/self/setgroups", "deny");
 			snprintf(m, sizeof m, "0 %d 1", gid);
-			writefile("/proc/self/gid_map", m);
+			write_text("/proc/self/gid_map", m);
 			kind("U", "s");
 			report("U: mount tmpfs on s/u", mount("t", p("s/u"), "tmpfs", 0, NULL));
 			put_byte(ready[1]);

@@ -31,19 +31,6 @@ static int fd, shmid, msqid, semid;
 static mqd_t mq;
 static ino_t ino;
 
-static void wait_byte(int f) {
-	char c;
-	if (read(f, &c, 1) != 1) {
-		printf("read sync failed\n");
-		_exit(99);
-	}
-}
-
-static void put_byte(int f) {
-	if (write(f, "x", 1) != 1)
-		_exit(98);
-}
-
 static pid_t getlk(off_t start, off_t len) {
 	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
 	if (fcntl(fd, F_GETLK, &fl) < 0) {

@@ -37,19 +37,6 @@ static void on_chld(int sig, siginfo_t *si, void *uc) {
 		chld_pid = si->si_pid;
 }
 
-static void wait_byte(int fd) {
-	char c;
-	if (read(fd, &c, 1) != 1) {
-		printf("read sync failed\n");
-		_exit(99);
-	}
-}
-
-static void put_byte(int fd) {
-	if (write(fd, "x", 1) != 1)
-		_exit(98);
-}
-
 static char *nsfield(pid_t pid, const char *key) {
 	static char line[256];
 	char path[64];

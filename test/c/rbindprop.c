@@ -17,13 +17,7 @@
 
 static char base[64];
 
-static char *p(const char *rel) {
-	static char buf[4][160];
-	static int i;
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof buf[i], "%s/%s", base, rel);
-	return buf[i];
-}
+static char *p(const char *rel) { return path_in(base, rel); }
 
 static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 

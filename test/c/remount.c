@@ -14,13 +14,7 @@
 
 static char base[64];
 
-static char *p(const char *rel) {
-	static char buf[4][128];
-	static int i;
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof buf[i], "%s/%s", base, rel);
-	return buf[i];
-}
+static char *p(const char *rel) { return path_in(base, rel); }
 
 /* first returns the first comma-separated word of s. */
 static const char *first(const char *s) {

@@ -25,32 +25,7 @@
 
 static char dir[64];
 
-static char *f(const char *name) {
-	static char buf[4][128];
-	static int i;
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof buf[i], "%s/%s", dir, name);
-	return buf[i];
-}
-
-static void wait_byte(int fd) {
-	char c;
-	if (read(fd, &c, 1) != 1)
-		_exit(99);
-}
-
-static void put_byte(int fd) {
-	if (write(fd, "x", 1) != 1)
-		_exit(98);
-}
-
-static void writefile(const char *path, const char *s) {
-	int fd = open(path, O_WRONLY);
-	if (fd < 0 || write(fd, s, strlen(s)) < 0)
-		printf("write %s: %s\n", path, errname(errno));
-	if (fd >= 0)
-		close(fd);
-}
+static char *f(const char *rel) { return path_in(dir, rel); }
 
 static void make(const char *name, uid_t u, gid_t g) {
 	int fd = open(f(name), O_CREAT | O_WRONLY, 0600);
@@ -178,9 +153,9 @@ int main(int argc, char **argv) {
 	wait_byte(ready[0]);
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/uid_map", u);
-	writefile(path, "0 0 1500");
+	write_text(path, "0 0 1500");
 	snprintf(path, sizeof path, "/proc/%d/gid_map", u);
-	writefile(path, "0 0 1500");
+	write_text(path, "0 0 1500");
 	put_byte(go[1]);
 	int st;
 	waitpid(u, &st, 0);

@@ -121,6 +121,17 @@ func (r *Runtime) Create(o CreateOptions) (_ *Created, retErr error) {
 	if err := validateID(o.ID); err != nil {
 		return nil, err
 	}
+	// The sentry process starts now, in the usual case's namespaces
+	// and with its bounding set: its Go runtime and package
+	// initialisation (~5 ms here) run while this process reads the
+	// config and makes the state directory, and it waits for its
+	// configuration. A config that needs another kind of sentry (its
+	// own terminal, the host's network, a pod's sandbox) discards it.
+	var ps *sandbox.Prestarted
+	if r.Sentry.Network == "" || r.Sentry.Network == boot.NetworkNone {
+		ps, _ = sandbox.Prestart(r.sentryOptions(o.Foreground))
+		defer ps.Discard()
+	}
 	spec, err := LoadSpec(bundle)
 	if err != nil {
 		return nil, err
@@ -195,7 +206,7 @@ func (r *Runtime) Create(o CreateOptions) (_ *Created, retErr error) {
 		if err := r.join(d, c, &cs, sandboxID, preserved, replica); err != nil {
 			return nil, err
 		}
-	} else if err := r.startSandbox(d, c, &cs, &sb, preserved, replica, o.Foreground, func() error {
+	} else if err := r.startSandbox(d, c, &cs, &sb, preserved, replica, o.Foreground, ps, func() error {
 		// While the sentry builds the container, the "created" state
 		// is written aside, to be renamed into place once it has:
 		// the JSON encoding and the file's creation are not on the
@@ -305,7 +316,7 @@ func (r *Runtime) abortCreate(d *dir, c *Created) {
 // for start; console, if not nil, is the replica of init's terminal.
 // meanwhile is called once c.State is complete (but for its status), while
 // the sentry builds the container.
-func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandbox, preserved []*os.File, console *os.File, foreground bool, meanwhile func() error) error {
+func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandbox, preserved []*os.File, console *os.File, foreground bool, ps *sandbox.Prestarted, meanwhile func() error) error {
 	si, warns, err := newStandIn(sb)
 	if err != nil {
 		return err
@@ -390,26 +401,21 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 	if r.Sentry.LogFile != nil {
 		cfg.Log.SetOutput(r.Sentry.LogFile)
 	}
-	opts := sandbox.Options{
-		Confinement: r.Sentry.Confinement,
-		Detach:      !foreground,
-		Stdin:       os.Stdin,
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
-		ExtraFiles:  extra,
-		NetNS:       netns,
-		HostNetwork: network == boot.NetworkHost,
-		Started: func(pid int) error {
-			if !hostCgroup {
-				return nil
-			}
-			made, warns := placeCgroup(sentryCgroup(cgPath), sb.Resources, pid, true)
-			c.State.Cgroups = append(c.State.Cgroups, made...)
-			for _, w := range warns {
-				r.Log.Warn(w)
-			}
+	opts := r.sentryOptions(foreground)
+	opts.ExtraFiles = extra
+	opts.NetNS = netns
+	opts.HostNetwork = network == boot.NetworkHost
+	opts.Prestarted = ps
+	opts.Started = func(pid int) error {
+		if !hostCgroup {
 			return nil
-		},
+		}
+		made, warns := placeCgroup(sentryCgroup(cgPath), sb.Resources, pid, true)
+		c.State.Cgroups = append(c.State.Cgroups, made...)
+		for _, w := range warns {
+			r.Log.Warn(w)
+		}
+		return nil
 	}
 	if console != nil {
 		// Init's stdin, stdout and stderr are the terminal: a detached
@@ -449,6 +455,18 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 		return err
 	}
 	return nil
+}
+
+// sentryOptions are the options of the sentry of a container that owns
+// its sandbox, before its config is read.
+func (r *Runtime) sentryOptions(foreground bool) sandbox.Options {
+	return sandbox.Options{
+		Confinement: r.Sentry.Confinement,
+		Detach:      !foreground,
+		Stdin:       os.Stdin,
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+	}
 }
 
 // listen makes the control socket at path and returns it, listening.

@@ -175,6 +175,19 @@ type addressSpace struct {
 	kept, dyingKept         *stubThread
 	keptTracer, dyingTracer int32
 	successor               *addressSpace
+	// keptRange and keptFR are what a variant's kept thread keeps
+	// mapped above the application's range, which recycle does not
+	// unmap: memory-file pages that go with the thread to the successor
+	// (handedOnFR, TakeHandedOnRegion), or to the platform's orphans if
+	// there is none.
+	keptRange, dyingRange [2]uintptr
+	keptFR, dyingFR       memfile.FileRange
+	// handingOn is the kept thread Release left to the recycling.
+	handingOn *stubThread
+	// handedOnFR and handedOnAddr are the kept thread's pages in a
+	// successor, until its variant takes them.
+	handedOnFR   memfile.FileRange
+	handedOnAddr uintptr
 
 	// batchMu serialises the users of the batch page (batch.go) and
 	// protects batchFR and batchMapped. It is taken before mu.
@@ -293,14 +306,15 @@ func (as *addressSpace) recycle() *addressSpace {
 	as.mu.Lock()
 	dying, dyingSpare, batch := as.dying, as.dyingSpare, as.dyingBatch
 	as.dying, as.dyingSpare, as.dyingBatch = nil, nil, memfile.FileRange{}
-	kept, keptTracer := as.dyingKept, as.dyingTracer
-	as.dyingKept = nil
+	kept, keptTracer, keptRange, keptFR := as.dyingKept, as.dyingTracer, as.dyingRange, as.dyingFR
+	as.dyingKept, as.dyingFR = nil, memfile.FileRange{}
 	as.mu.Unlock()
 	dropKept := func() {
 		if kept != nil {
 			kept.kill()
 			kept.reap()
 			kept.decRef()
+			as.p.orphanBatchPage(keptFR)
 		}
 	}
 	as.reapDropped()
@@ -320,8 +334,14 @@ func (as *addressSpace) recycle() *addressSpace {
 	ranges := [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, stubScratch - batchPageAddr - pageSize}}
 	if as.p.variant.Code == nil {
 		ranges = ranges[:1]
+	} else if k := keptRange; kept != nil && k[1] > 0 {
+		// Around what the kept thread keeps.
+		ranges = [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, k[0] - batchPageAddr - pageSize}, {k[0] + k[1], stubScratch - k[0] - k[1]}}
 	}
 	for _, r := range ranges {
+		if r[1] == 0 {
+			continue
+		}
 		if _, err := as.masterSyscall(unix.SYS_MUNMAP, r[0], r[1]); err != nil {
 			as.p.orphanBatchPage(batch)
 			dropKept()
@@ -349,7 +369,10 @@ func (as *addressSpace) recycle() *addressSpace {
 		// The Context that kept it switches into n with it, no spare
 		// needed (RecycleAfter); it finds n through as.successor.
 		n.threads[kept] = struct{}{}
-		n.tracers[keptTracer] = kept
+		if keptTracer != 0 {
+			n.tracers[keptTracer] = kept
+		}
+		n.handedOnAddr, n.handedOnFR = keptRange[0], keptFR
 		as.p.deaths.rewatch(kept.pidfd, n)
 		as.mu.Lock()
 		as.successor = n
@@ -374,6 +397,7 @@ func (as *addressSpace) recycle() *addressSpace {
 				t.decRef() // no Context ever took it
 			}
 		}
+		as.p.orphanBatchPage(n.handedOnFR)
 		n.killStub()
 		return nil
 	}
@@ -390,18 +414,24 @@ type stubKey struct{ _ byte }
 func (as *addressSpace) ReuseKey() any { return as.key }
 
 // keepForSuccessor records that t, the stub thread of the Context of host
-// thread tracer, stays alive for the address space the stub is recycled
-// into, if as will be recycled and keeps no other thread so.
-func (as *addressSpace) keepForSuccessor(t *stubThread, tracer int32) bool {
+// thread tracer (0: a variant's untraced thread), stays alive for the
+// address space the stub is recycled into, with keep (address, length)
+// above the application's range left mapped and fr, the memory-file pages
+// mapped there, going with it, if as will be recycled and keeps no other
+// thread so.
+func (as *addressSpace) keepForSuccessor(t *stubThread, tracer int32, keep [2]uintptr, fr memfile.FileRange) bool {
 	if as.pidfd < 0 || !as.p.poolHasRoom() {
+		return false
+	}
+	if keep[1] > 0 && (keep[0] <= batchPageAddr || keep[0]+keep[1] > stubScratch || keep[0]%pageSize != 0 || keep[1]%pageSize != 0) {
 		return false
 	}
 	as.mu.Lock()
 	defer as.mu.Unlock()
-	if as.released || as.kept != nil || as.tracers[tracer] != t {
+	if _, ok := as.threads[t]; as.released || as.kept != nil || !ok || (tracer != 0 && as.tracers[tracer] != t) {
 		return false
 	}
-	as.kept, as.keptTracer = t, tracer
+	as.kept, as.keptTracer, as.keptRange, as.keptFR = t, tracer, keep, fr
 	return true
 }
 
@@ -417,7 +447,7 @@ func (as *addressSpace) handedOn(t *stubThread, tracer int32) *addressSpace {
 	}
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	if n.released || n.tracers[tracer] != t {
+	if _, ok := n.threads[t]; n.released || !ok || (tracer != 0 && n.tracers[tracer] != t) {
 		return nil
 	}
 	return n
@@ -1072,12 +1102,17 @@ func (as *addressSpace) release(recycle bool) {
 				// Alive for the successor (recycle).
 				delete(threads, t)
 				as.dyingKept, as.dyingTracer = t, as.keptTracer
+				as.dyingRange, as.dyingFR = as.keptRange, as.keptFR
+				as.handingOn = t
 			}
 		}
 		as.dying, as.dyingSpare = threads, spare
 		as.recycling = true
 	}
 	as.kept = nil
+	// Pages handed on to as that its variant never took.
+	as.p.orphanBatchPage(as.handedOnFR)
+	as.handedOnFR = memfile.FileRange{}
 	dropped := as.dropped
 	if !recycle {
 		as.dropped = nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -506,7 +507,7 @@ func (c *context) RecycleAfter(pas platform.AddressSpace) bool {
 		return false
 	}
 	t := c.threads[as]
-	if t == nil || !as.keepForSuccessor(t, c.tid) {
+	if t == nil || !as.keepForSuccessor(t, c.tid, [2]uintptr{}, memfile.FileRange{}) {
 		return false
 	}
 	c.pending.Store(false)

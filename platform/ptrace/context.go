@@ -521,7 +521,9 @@ func (c *context) takeHandedOn() {
 		if !oas.isReleased() {
 			continue
 		}
-		if n := oas.handedOn(t, c.tid); n != nil {
+		// A thread killed from outside meanwhile is dropped (below)
+		// and replaced as any other would be.
+		if n := oas.handedOn(t, c.tid); n != nil && pidfdAlive(t.pidfd) {
 			delete(c.threads, oas)
 			c.threads[n] = t
 			if c.lastThread == t {

@@ -656,7 +656,9 @@ func (c *context) takeHandedOn() {
 		oas.mu.Lock()
 		kept := oas.released && oas.kept == t
 		oas.mu.Unlock()
-		if !kept {
+		if !kept || t.st.Exited() {
+			// Killed from outside meanwhile: dropped and
+			// replaced as any other would be.
 			continue
 		}
 		inner := t.st.TakeHandedOn()

@@ -675,6 +675,12 @@ func (c *context) takeHandedOn() {
 		var r *region
 		if len(nas.regions) > 0 && nas.regions[0].fr == t.r.fr {
 			r = nas.regions[0]
+			// Its mapping changes count towards an injector as a
+			// new thread's do (injector.go).
+			if nas.byTracer == nil {
+				nas.byTracer = make(map[int32]*thread)
+			}
+			nas.byTracer[c.tid] = t
 		}
 		nas.mu.Unlock()
 		if r == nil {

@@ -249,8 +249,13 @@ func TestContextHandedOnToRecycledStub(t *testing.T) {
 		if stop.Kind != platform.StopFault || stop.Signo != int(unix.SIGSEGV) || stop.Addr != platformtest.CodeAddr {
 			t.Errorf("stop = %+v, want a SIGSEGV at %#x (the old mapping survived recycling?)", stop, platformtest.CodeAddr)
 		}
-		if th := c.threads[pas2.(*addressSpace)]; th == nil || th.st.Tid() != tid {
+		as2 := pas2.(*addressSpace)
+		if th := c.threads[as2]; th == nil || th.st.Tid() != tid {
 			t.Errorf("the context does not run in the kept stub thread %d in the successor", tid)
+		} else if as2.byTracer[c.tid] != th {
+			// Else its mapping changes would all go through the
+			// master, never earning an injector.
+			t.Errorf("the kept thread is not the context thread's thread in the successor (byTracer)")
 		}
 		if got := platform.Counts.StubThreads.Load(); got != made {
 			t.Errorf("the context made %d stub threads in the successor, want none", got-made)

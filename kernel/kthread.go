@@ -42,6 +42,16 @@ var (
 
 // Kthread is a kernel thread: a task with PF_KTHREAD, a child of kthreadd,
 // that runs sentry code only.
+//
+// A created kthread's task is in the task table at once (its TID, a child
+// of kthreadd, in /proc as an idle kthread) but gets its host thread only
+// at Run, as Linux's kthread_create'd thread first runs at its
+// wake_up_process: every kthread is a locked host thread, and a host
+// thread made at boot for a kthread that a short sandbox never wakes (a
+// pool's first worker, ksoftirqd/N, kswapd0, a rescuer) was a clone, its
+// stack's page faults and host context switches to start and to end it
+// (twelve of them were ~4 ms of a `do -- /bin/true`). Such users create
+// the kthread with KthreadCreate and call Run from their wake-up path.
 type Kthread struct {
 	task *Task
 	fn   func(kt *Kthread) int
@@ -50,8 +60,8 @@ type Kthread struct {
 	shouldStop atomic.Bool
 	shouldPark atomic.Bool
 
-	start   Completion // Run
-	parked  Completion // the thread reached its park point
+	ran     atomic.Bool // Run was called: the task has its host thread
+	parked  Completion  // the thread reached its park point
 	unpark  WaitQueue
 	exited  chan struct{}
 	result  int
@@ -176,13 +186,13 @@ func (k *Kernel) spawnKthread(parent *Task, r *kthreadRequest) *Kthread {
 		Entry:    kt.body,
 	})
 	kt.task.Ext = kt
-	kt.task.Start()
 	return kt
 }
 
 // KthreadCreate asks kthreadd to create a kernel thread that will run fn
-// once Run is called (kthread_create). It blocks until kthreadd has
-// created the task; it may be called from any goroutine.
+// once Run is called (kthread_create); its task gets its host thread then.
+// It blocks until kthreadd has created the task; it may be called from any
+// goroutine.
 func (k *Kernel) KthreadCreate(opts KthreadOptions, fn func(*Kthread) int) (*Kthread, error) {
 	if k.kthreadd == nil {
 		return nil, ErrNoKthreadd
@@ -208,7 +218,6 @@ func (k *Kernel) KthreadRun(opts KthreadOptions, fn func(*Kthread) int) (*Kthrea
 }
 
 func (kt *Kthread) body(t *Task) {
-	kt.start.Wait(t)
 	kt.mu.Lock()
 	stopped := kt.stopped
 	kt.mu.Unlock()
@@ -221,8 +230,16 @@ func (kt *Kthread) body(t *Task) {
 }
 
 // Run lets a created kthread start running its function (wake_up_process
-// on a fresh kthread). It does not block.
-func (kt *Kthread) Run() { kt.start.CompleteAll() }
+// on a fresh kthread): its task is started, on a host thread of its own.
+// Calls after the first do nothing, so a wake-up path may call it every
+// time before it wakes the thread's wait queue. It does not block (it may
+// be called from timer context and with leaf locks held, as Kernel.Wake).
+func (kt *Kthread) Run() {
+	if kt.ran.Load() || kt.ran.Swap(true) {
+		return
+	}
+	kt.task.Start()
+}
 
 // ShouldStop reports whether Stop was called (kthread_should_stop). The
 // thread's function checks it in its loop and returns when it is true.

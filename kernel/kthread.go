@@ -251,6 +251,18 @@ func (kt *Kthread) ShouldStop() bool { return kt.shouldStop.Load() }
 // It blocks; caller is the calling task, or nil from a non-task goroutine.
 func (kt *Kthread) Stop() (int, error) {
 	kt.shouldStop.Store(true)
+	if !kt.ran.Load() && kt.ran.CompareAndSwap(false, true) {
+		// Never started (Run was not called, and now will do
+		// nothing): it has no host thread, and leaves without one
+		// rather than get one only to exit.
+		kt.mu.Lock()
+		kt.stopped = true
+		kt.mu.Unlock()
+		kt.task.discard()
+		kt.state.Store(int32(KthreadExited))
+		close(kt.exited)
+		return 0, ErrKthreadNeverRan
+	}
 	neverRan := false
 	kt.mu.Lock()
 	if kt.State() == KthreadCreated {

@@ -201,6 +201,53 @@ func TestKthreadCreateRacesShutdown(t *testing.T) {
 	}
 }
 
+// TestKthreadHostThreadAtRun: a created kthread is in the task table, a
+// child of kthreadd, but has no host thread until Run (its task is still
+// Created: nothing was started for it); Run starts it and its function
+// runs; a second Run does nothing; and a created kthread that is only
+// stopped still exits and leaves the table.
+func TestKthreadHostThreadAtRun(t *testing.T) {
+	k := New(Config{CPUs: 2})
+	defer k.Shutdown()
+	k.ReserveTID()
+	k.StartKthreadd()
+	ran := make(chan struct{})
+	kt, err := k.KthreadCreate(KthreadOptions{Name: "later"}, func(kt *Kthread) int {
+		close(ran)
+		var wq WaitQueue
+		for !kt.ShouldStop() {
+			wq.Wait(kt.Task(), kt.ShouldStop, WaitOpts{Timeout: kthreadLoopWait, Interruptible: true})
+		}
+		return 5
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.TaskByTID(kt.Task().TID()) != kt.Task() || kt.Task().Parent() != k.Kthreadd() {
+		t.Fatalf("created kthread %s is not in the task table under kthreadd", kt.Task().dump())
+	}
+	if s := kt.Task().State(); s != TaskCreated || kt.Task().host != nil {
+		t.Fatalf("created kthread before Run: state %v, host thread %v; want Created and none", s, kt.Task().host)
+	}
+	kt.Run()
+	kt.Run() // a second Run (every wake-up path calls it) does nothing
+	<-ran
+	if r, err := kt.Stop(); err != nil || r != 5 {
+		t.Fatalf("Stop = %d, %v; want 5", r, err)
+	}
+	idle, _ := k.KthreadCreate(KthreadOptions{Name: "never"}, func(*Kthread) int { return 1 })
+	if _, err := idle.Stop(); err != ErrKthreadNeverRan {
+		t.Fatalf("Stop of a kthread never run: %v, want ErrKthreadNeverRan", err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for k.TaskByTID(idle.Task().TID()) != nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if k.TaskByTID(idle.Task().TID()) != nil {
+		t.Fatalf("the stopped, never-run kthread's task stayed in the table a minute: %s", idle.Task().dump())
+	}
+}
+
 // TestReserveTIDAt: clone3's set_tid takes a chosen TID: free once, taken
 // after (by the reservation, then by the task created with it), and the
 // allocator's next TIDs go around it.

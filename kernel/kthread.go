@@ -42,6 +42,16 @@ var (
 
 // Kthread is a kernel thread: a task with PF_KTHREAD, a child of kthreadd,
 // that runs sentry code only.
+//
+// A created kthread's task is in the task table at once (its TID, a child
+// of kthreadd, in /proc as an idle kthread) but gets its host thread only
+// at Run, as Linux's kthread_create'd thread first runs at its
+// wake_up_process: every kthread is a locked host thread, and a host
+// thread made at boot for a kthread that a short sandbox never wakes (a
+// pool's first worker, ksoftirqd/N, kswapd0, a rescuer) was a clone, its
+// stack's page faults and host context switches to start and to end it
+// (twelve of them were ~4 ms of a `do -- /bin/true`). Such users create
+// the kthread with KthreadCreate and call Run from their wake-up path.
 type Kthread struct {
 	task *Task
 	fn   func(kt *Kthread) int
@@ -50,8 +60,8 @@ type Kthread struct {
 	shouldStop atomic.Bool
 	shouldPark atomic.Bool
 
-	start   Completion // Run
-	parked  Completion // the thread reached its park point
+	ran     atomic.Bool // Run was called: the task has its host thread
+	parked  Completion  // the thread reached its park point
 	unpark  WaitQueue
 	exited  chan struct{}
 	result  int
@@ -81,81 +91,39 @@ type KthreadOptions struct {
 type kthreadRequest struct {
 	opts KthreadOptions
 	fn   func(*Kthread) int
-	done chan *Kthread
 }
 
-// kthreadQueue is kthreadd's request queue: any goroutine adds to it and
-// wakes kthreadd (the kthread_create_list of Linux). Once closed it takes
-// no more requests; kthreadd serves those already queued, then exits.
-type kthreadQueue struct {
+// kthreadGate closes kthread creation at Shutdown (Linux's kthreadd stops
+// taking requests): a KthreadCreate after it, or racing it, fails with
+// ErrNoKthreadd, never creates a task after it.
+type kthreadGate struct {
 	mu     sync.Mutex
-	reqs   []*kthreadRequest
 	closed bool
-	wq     WaitQueue
 }
 
-// add queues r and wakes kthreadd; it reports false once the queue is
-// closed.
-func (q *kthreadQueue) add(r *kthreadRequest) bool {
+func (q *kthreadGate) close() {
 	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
-		return false
-	}
-	q.reqs = append(q.reqs, r)
-	q.mu.Unlock()
-	q.wq.NotifyOne()
-	return true
-}
-
-// close makes kthreadd exit after the requests already queued.
-func (q *kthreadQueue) close() {
-	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
-		return
-	}
 	q.closed = true
-	q.reqs = append(q.reqs, nil)
 	q.mu.Unlock()
-	q.wq.NotifyOne()
-}
-
-// next waits for the next request; nil means the queue was closed.
-func (q *kthreadQueue) next(t *Task) *kthreadRequest {
-	var r *kthreadRequest
-	q.wq.Wait(t, func() bool {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		if len(q.reqs) > 0 {
-			r = q.reqs[0]
-			q.reqs = q.reqs[1:]
-			return true
-		}
-		return false
-	}, WaitOpts{Timeout: Forever})
-	return r
 }
 
 // StartKthreadd creates kthreadd, the parent of every kernel thread. It
 // takes the next TID, so the sandbox's init must have reserved TID 1
 // first. It does not block.
+//
+// kthreadd is a task (TID 2, idle in /proc) that is never started: it
+// would only create tasks, and KthreadCreate creates each kthread's task
+// itself, as kthreadd's child. In Linux a new kthread must be forked from
+// kthreadd's clean context; a task here is made from explicit options, and
+// a request to kthreadd was a host thread of its own plus two host
+// wake-ups per kthread (the boot's nine, synchronous: 0.3-0.6 ms, and
+// 10-15 ms under load, waiting for kthreadd's thread to be scheduled).
 func (k *Kernel) StartKthreadd() {
-	kthreadd := k.NewTask(TaskOptions{
+	k.kthreadd = k.NewTask(TaskOptions{
 		Name:  "kthreadd",
 		Flags: PFKthread,
-		Entry: func(t *Task) {
-			for {
-				r := k.kthreadq.next(t)
-				if r == nil {
-					return
-				}
-				r.done <- k.spawnKthread(t, r)
-			}
-		},
+		Entry: func(*Task) {},
 	})
-	k.kthreadd = kthreadd
-	kthreadd.Start()
 }
 
 // Kthreadd returns kthreadd's task (nil before StartKthreadd).
@@ -176,13 +144,12 @@ func (k *Kernel) spawnKthread(parent *Task, r *kthreadRequest) *Kthread {
 		Entry:    kt.body,
 	})
 	kt.task.Ext = kt
-	kt.task.Start()
 	return kt
 }
 
-// KthreadCreate asks kthreadd to create a kernel thread that will run fn
-// once Run is called (kthread_create). It blocks until kthreadd has
-// created the task; it may be called from any goroutine.
+// KthreadCreate creates a kernel thread, a child of kthreadd, that will
+// run fn once Run is called (kthread_create); its task gets its host
+// thread then. It does not block; it may be called from any goroutine.
 func (k *Kernel) KthreadCreate(opts KthreadOptions, fn func(*Kthread) int) (*Kthread, error) {
 	if k.kthreadd == nil {
 		return nil, ErrNoKthreadd
@@ -190,11 +157,12 @@ func (k *Kernel) KthreadCreate(opts KthreadOptions, fn func(*Kthread) int) (*Kth
 	if opts.Bound && (opts.CPU < 0 || opts.CPU >= len(k.cpus)) {
 		return nil, fmt.Errorf("kthread %q: CPU %d out of range [0, %d)", opts.Name, opts.CPU, len(k.cpus))
 	}
-	r := &kthreadRequest{opts: opts, fn: fn, done: make(chan *Kthread, 1)}
-	if !k.kthreadq.add(r) {
+	k.kthreadGate.mu.Lock()
+	defer k.kthreadGate.mu.Unlock()
+	if k.kthreadGate.closed {
 		return nil, ErrNoKthreadd
 	}
-	return <-r.done, nil
+	return k.spawnKthread(k.kthreadd, &kthreadRequest{opts: opts, fn: fn}), nil
 }
 
 // KthreadRun creates and starts a kernel thread (kthread_run).
@@ -208,7 +176,6 @@ func (k *Kernel) KthreadRun(opts KthreadOptions, fn func(*Kthread) int) (*Kthrea
 }
 
 func (kt *Kthread) body(t *Task) {
-	kt.start.Wait(t)
 	kt.mu.Lock()
 	stopped := kt.stopped
 	kt.mu.Unlock()
@@ -221,8 +188,16 @@ func (kt *Kthread) body(t *Task) {
 }
 
 // Run lets a created kthread start running its function (wake_up_process
-// on a fresh kthread). It does not block.
-func (kt *Kthread) Run() { kt.start.CompleteAll() }
+// on a fresh kthread): its task is started, on a host thread of its own.
+// Calls after the first do nothing, so a wake-up path may call it every
+// time before it wakes the thread's wait queue. It does not block (it may
+// be called from timer context and with leaf locks held, as Kernel.Wake).
+func (kt *Kthread) Run() {
+	if kt.ran.Load() || kt.ran.Swap(true) {
+		return
+	}
+	kt.task.Start()
+}
 
 // ShouldStop reports whether Stop was called (kthread_should_stop). The
 // thread's function checks it in its loop and returns when it is true.
@@ -234,6 +209,18 @@ func (kt *Kthread) ShouldStop() bool { return kt.shouldStop.Load() }
 // It blocks; caller is the calling task, or nil from a non-task goroutine.
 func (kt *Kthread) Stop() (int, error) {
 	kt.shouldStop.Store(true)
+	if !kt.ran.Load() && kt.ran.CompareAndSwap(false, true) {
+		// Never started (Run was not called, and now will do
+		// nothing): it has no host thread, and leaves without one
+		// rather than get one only to exit.
+		kt.mu.Lock()
+		kt.stopped = true
+		kt.mu.Unlock()
+		kt.task.discard()
+		kt.state.Store(int32(KthreadExited))
+		close(kt.exited)
+		return 0, ErrKthreadNeverRan
+	}
 	neverRan := false
 	kt.mu.Lock()
 	if kt.State() == KthreadCreated {

@@ -323,6 +323,21 @@ func (t *Task) exit() {
 	}
 }
 
+// discard ends a task that was never started (a kthread stopped before
+// its first Run): it dies without having run, and leaves the task table
+// unless it holds its TID.
+// Preconditions: t is Created, and Start is never called on it.
+func (t *Task) discard() {
+	if Debug {
+		assert(t.State() == TaskCreated, "discard of task %d in state %v", t.tid, t.State())
+	}
+	t.state.Store(int32(TaskDead))
+	close(t.exited)
+	if !t.holdTID {
+		t.k.Reap(t)
+	}
+}
+
 // Reap removes a dead task from the task table, freeing its TID.
 func (k *Kernel) Reap(t *Task) {
 	k.tasksMu.Lock()

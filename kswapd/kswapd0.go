@@ -18,7 +18,10 @@ func (z *Zone) Start(k *kernel.Kernel) error {
 	if z.kswapd.Load() != nil {
 		return nil
 	}
-	kt, err := k.KthreadRun(kernel.KthreadOptions{Name: "kswapd0", CPU: -1}, z.kswapd0)
+	// Created, not run: kswapd0 gets its host thread when first woken
+	// (wakeKswapd), which a sandbox that never nears its low watermark
+	// never does.
+	kt, err := k.KthreadCreate(kernel.KthreadOptions{Name: "kswapd0", CPU: -1}, z.kswapd0)
 	if err != nil {
 		return fmt.Errorf("kswapd: creating kswapd0: %w", err)
 	}
@@ -39,6 +42,11 @@ func (z *Zone) wakeKswapd() {
 	}
 	if z.kswapdWake.Swap(true) {
 		return
+	}
+	if kt := z.kswapd.Load(); kt != nil {
+		// Its first wake-up starts it; it looks at kswapdWake before
+		// it first sleeps.
+		kt.Run()
 	}
 	z.kswapdWQ.NotifyOne()
 }

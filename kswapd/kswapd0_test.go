@@ -21,11 +21,12 @@ func TestKswapdReclaimsToHigh(t *testing.T) {
 	if task.Name() != "kswapd0" || !task.IsKthread() || task.Parent() != k.Kthreadd() {
 		t.Fatalf("kswapd0 is %q, kthread %v, parent %v", task.Name(), task.IsKthread(), task.Parent())
 	}
-	// Asleep in its loop: a kthread just started is Sleeping too, before
-	// its function runs.
-	eventually(t, 10*time.Second, "kswapd0 to sleep", func() bool {
-		return kt.State() == kernel.KthreadRunning && task.State() == kernel.TaskSleeping
-	})
+	// Created, not started: nothing has woken it (free memory is above
+	// low), so it has no host thread yet; the low watermark below starts
+	// it (wakeKswapd), which pgsteal_kswapd shows.
+	if kt.State() != kernel.KthreadCreated || task.State() != kernel.TaskCreated {
+		t.Fatalf("kswapd0 is %v (task %v) before any wake-up, want created and not started", kt.State(), task.State())
+	}
 	if err := z.Start(k); err != nil {
 		t.Fatal("second Start:", err)
 	}

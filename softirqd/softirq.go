@@ -136,7 +136,10 @@ func Start(k *kernel.Kernel) (*Softirqs, error) {
 	s.setHandler(TASKLET, func(cpu int) { s.taskletAction(cpu, false) })
 	for i, cs := range s.cpus {
 		cs := cs
-		kt, err := k.KthreadRun(kernel.KthreadOptions{
+		// Created, not run: ksoftirqd/N gets its host thread when
+		// first woken (wakeKsoftirqd), which a sandbox whose softirqs
+		// all run at irq-exit points never does.
+		kt, err := k.KthreadCreate(kernel.KthreadOptions{
 			Name:  fmt.Sprintf("ksoftirqd/%d", i),
 			CPU:   i,
 			Bound: true,
@@ -262,6 +265,11 @@ func (s *Softirqs) ensureRunner(cs *cpuState) {
 func (s *Softirqs) wakeKsoftirqd(cs *cpuState) {
 	if cs.woken.CompareAndSwap(false, true) {
 		cs.wakeups.Add(1)
+		if kt := cs.ksoftirqd.Load(); kt != nil {
+			// Its first wake-up starts it (Start); it looks at
+			// pending before it first sleeps.
+			kt.Run()
+		}
 		cs.wq.NotifyOne()
 	}
 }

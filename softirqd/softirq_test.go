@@ -31,17 +31,11 @@ func bootKernel(tb testing.TB, cpus int, tick time.Duration) (*kernel.Kernel, *S
 	if err != nil {
 		tb.Fatal(err)
 	}
-	// Start returns once the threads exist; let them reach their first
-	// sleep, so that their start-up (a new task's wake-up may preempt
-	// the running one) does not disturb what a test measures.
-	for cpu := 0; cpu < cpus; cpu++ {
-		// Asleep in its loop: a kthread just started is Sleeping
-		// too, before its function runs.
-		kt := s.Ksoftirqd(cpu)
-		eventually(tb, 10*time.Second, "ksoftirqd to sleep", func() bool {
-			return kt.State() == kernel.KthreadRunning && kt.Task().State() == kernel.TaskSleeping
-		})
-	}
+	// Start returns once the threads exist, created but not started:
+	// each gets its host thread at its first wake-up (wakeKsoftirqd), so
+	// nothing of theirs runs yet to disturb what a test measures; the
+	// tests that defer softirqs to them (TestRaiseOnIdleCPURunsInKsoftirqd,
+	// TestBudgetRestartsThenKsoftirqd) show that they come up.
 	return k, s, func() {
 		s.Stop()
 		k.Shutdown()

@@ -164,8 +164,13 @@ type worker struct {
 	die atomic.Bool
 }
 
-// kick wakes the worker if it waits for work (wake_up_process).
+// kick wakes the worker if it waits for work (wake_up_process); a worker
+// or rescuer that never ran starts now (kernel.Kthread.Run). It does not
+// block.
 func (wk *worker) kick() {
+	if wk.kt != nil {
+		wk.kt.Run()
+	}
 	if wk.rescueWQ != nil {
 		wk.waitq.NotifyAll()
 		return
@@ -431,7 +436,7 @@ func (p *workerPool) manageWorkersLocked(wk *worker) bool {
 			armMayday = false
 			p.armMaydayTimer(p.sys.cfg.MaydayInitial)
 		}
-		if err := p.createWorker(wk.task); err != nil {
+		if err := p.createWorker(true); err != nil {
 			p.sys.log.WithError(err).WithField("pool", p.id).Debug("workqueue: cannot create worker, retrying")
 			var q kernel.WaitQueue
 			q.Wait(wk.task, func() bool { return false }, kernel.WaitOpts{Timeout: p.sys.cfg.CreateCooldown})
@@ -444,9 +449,11 @@ func (p *workerPool) manageWorkersLocked(wk *worker) bool {
 }
 
 // createWorker creates a worker and makes it idle in the pool
-// (create_worker). It blocks; t is the calling task or nil.
+// (create_worker), and with run starts it at once; without, the worker
+// gets its host thread at its first kick (a pool's first worker, made at
+// Init, which a short sandbox may never need). It does not block.
 // Preconditions: p.mu is not held.
-func (p *workerPool) createWorker(t *kernel.Task) error {
+func (p *workerPool) createWorker(run bool) error {
 	p.mu.Lock()
 	id := p.allocIDLocked()
 	p.mu.Unlock()
@@ -470,9 +477,9 @@ func (p *workerPool) createWorker(t *kernel.Task) error {
 		Nice:  p.nice,
 		Flags: kernel.PFWqWorker,
 	}
-	var kt *kernel.Kthread
-	var err error
-	blockingCall(t, func() { kt, err = p.sys.k.KthreadCreate(opts, wk.run) })
+	// KthreadCreate does not block (it makes the task; no round trip to
+	// kthreadd): no need to give t's CPU away around it.
+	kt, err := p.sys.k.KthreadCreate(opts, wk.run)
 	if err != nil {
 		return fail(err)
 	}
@@ -490,7 +497,9 @@ func (p *workerPool) createWorker(t *kernel.Task) error {
 	if arm {
 		p.armIdleTimer(p.sys.cfg.IdleTimeout)
 	}
-	kt.Run()
+	if run {
+		kt.Run()
+	}
 	return nil
 }
 

@@ -11,7 +11,9 @@ const rescuerNice = -20
 
 // startRescuer creates wq's rescuer kthread, named after wq, in the
 // background (so NewWorkqueue does not block) and closes wq.rescuerC when
-// done.
+// done. The rescuer is not started: it gets its host thread at its first
+// kick (a mayday), which a sandbox whose pools make their workers never
+// sends.
 func (wq *Workqueue) startRescuer() {
 	go func() {
 		defer close(wq.rescuerC)
@@ -36,7 +38,6 @@ func (wq *Workqueue) startRescuer() {
 		r.kt = kt
 		r.task = kt.Task()
 		wq.rescuer.Store(r)
-		kt.Run()
 	}()
 }
 

@@ -103,7 +103,9 @@ func Init(k *kernel.Kernel, cfg Config) (*System, error) {
 	}
 	sys.unboundPools = [2]*workerPool{newPool(sys, 2*n, -1, 0), newPool(sys, 2*n+1, -1, -20)}
 	for _, p := range sys.pools() {
-		if err := p.createWorker(nil); err != nil {
+		// Not started: each gets its host thread at its first
+		// kick (createWorker).
+		if err := p.createWorker(false); err != nil {
 			return nil, fmt.Errorf("workqueue: first worker of pool %d: %w", p.id, err)
 		}
 	}

@@ -42,8 +42,9 @@ import (
 // the sentry has a handful of threads, up to milliseconds each (and much
 // more on a loaded host) once its kernel runs, so as few as possible
 // happen once it runs: the launcher starts a root sentry with its bounding
-// set already reduced (dropBoundingOnThisThread), and confine makes five
-// (securebits, confineCaps out of the bounding set, capset).
+// set already reduced (dropBoundingOnThisThread), the securebits and the
+// drops of confineCaps from the bounding set happen when the platform has
+// started (platformStarted), and confine makes one (capset).
 
 // keptCapability is a capability the confined sentry keeps, and why.
 type keptCapability struct {
@@ -176,8 +177,21 @@ func prepareConfinement(c Confinement, log *logrus.Logger, profiling bool) (*con
 // threads, each drop stops far fewer threads than at confine, when the
 // kernel's CPUs and kthreads run (a stop of every thread per capability:
 // ~6% of an OCI create's CPU).
+//
+// It locks the securebits too (sentrySecurebits, on every thread): they
+// only change what an execve or a change of user ids grants, and the
+// zygote's exec was the sentry's last; set now, with the Go runtime's few
+// threads, confine's setCapabilities finds them set and saves the stop of
+// every thread it would cost once the kernel's threads run.
 func (cf *confiner) platformStarted() {
-	if cf.c.Unconfined || os.Geteuid() != 0 {
+	if cf.c.Unconfined {
+		return
+	}
+	if err := allThreadsPrctl(unix.PR_SET_SECUREBITS, sentrySecurebits, 0); err != nil && err != unix.EPERM {
+		// confine sets them, or fails.
+		cf.log.Debugf("securebits after the platform's start: %v", err)
+	}
+	if os.Geteuid() != 0 {
 		return
 	}
 	kept := map[int]bool{}
@@ -394,8 +408,12 @@ func dropBoundingOnThisThread(c Confinement) {
 // makes keep the effective and permitted sets and empties the inheritable
 // set, of every thread.
 func setCapabilities(keep []keptCapability) error {
-	if err := allThreadsPrctl(unix.PR_SET_SECUREBITS, sentrySecurebits, 0); err != nil && err != unix.EPERM {
-		return fmt.Errorf("securebits: %w", err)
+	// Normally set at the platform's start (platformStarted): the
+	// threads share them, so the calling thread's tell.
+	if bits, err := unix.PrctlRetInt(unix.PR_GET_SECUREBITS, 0, 0, 0, 0); err != nil || bits != sentrySecurebits {
+		if err := allThreadsPrctl(unix.PR_SET_SECUREBITS, sentrySecurebits, 0); err != nil && err != unix.EPERM {
+			return fmt.Errorf("securebits: %w", err)
+		}
 	}
 	kept := map[int]bool{}
 	for _, k := range keep {

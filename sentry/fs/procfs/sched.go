@@ -31,7 +31,14 @@ func stateOf(t *kernel.Task) (byte, string) {
 		}
 	}
 	switch t.State() {
-	case kernel.TaskRunning, kernel.TaskRunnable, kernel.TaskCreated:
+	case kernel.TaskCreated:
+		if t.IsKthread() {
+			// Created, not yet woken (kernel.Kthread.Run): idle, as
+			// the kthreads that ran and wait.
+			return 'I', "idle"
+		}
+		return 'R', "running"
+	case kernel.TaskRunning, kernel.TaskRunnable:
 		return 'R', "running"
 	case kernel.TaskBlocking, kernel.TaskSleeping:
 		if t.IsKthread() {

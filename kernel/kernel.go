@@ -30,7 +30,6 @@
 //
 // # Lock order
 //
-//	Kernel.kthreadGate.mu (KthreadCreate against Shutdown)
 //	Kernel.tasksMu  (task table)
 //	  CPU.mu        (one run queue at a time; never two CPU locks at once
 //	                 except in balance, which takes them in CPU index order)
@@ -87,10 +86,9 @@ type Kernel struct {
 	lastTID int32
 
 	kthreadd *Task
-	// kthreadGate lets KthreadCreate make kthreads until Shutdown
-	// closes it (kthreadGate.mu is taken before tasksMu, by
-	// KthreadCreate only).
-	kthreadGate kthreadGate
+	// kthreadq holds kthread_create requests for kthreadd; Shutdown
+	// closes it (kthreadq.mu is a leaf lock).
+	kthreadq kthreadQueue
 
 	// idleMu protects idle and idleClosed: host threads of exited tasks
 	// waiting for a new task (hostthread.go).
@@ -224,7 +222,7 @@ func (k *Kernel) Shutdown() {
 	k.tickWG.Wait()
 	k.stopIdleHostThreads()
 	if k.kthreadd != nil {
-		k.kthreadGate.close()
+		k.kthreadq.close()
 	}
 }
 

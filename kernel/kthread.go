@@ -91,39 +91,81 @@ type KthreadOptions struct {
 type kthreadRequest struct {
 	opts KthreadOptions
 	fn   func(*Kthread) int
+	done chan *Kthread
 }
 
-// kthreadGate closes kthread creation at Shutdown (Linux's kthreadd stops
-// taking requests): a KthreadCreate after it, or racing it, fails with
-// ErrNoKthreadd, never creates a task after it.
-type kthreadGate struct {
+// kthreadQueue is kthreadd's request queue: any goroutine adds to it and
+// wakes kthreadd (the kthread_create_list of Linux). Once closed it takes
+// no more requests; kthreadd serves those already queued, then exits.
+type kthreadQueue struct {
 	mu     sync.Mutex
+	reqs   []*kthreadRequest
 	closed bool
+	wq     WaitQueue
 }
 
-func (q *kthreadGate) close() {
+// add queues r and wakes kthreadd; it reports false once the queue is
+// closed.
+func (q *kthreadQueue) add(r *kthreadRequest) bool {
 	q.mu.Lock()
-	q.closed = true
+	if q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	q.reqs = append(q.reqs, r)
 	q.mu.Unlock()
+	q.wq.NotifyOne()
+	return true
+}
+
+// close makes kthreadd exit after the requests already queued.
+func (q *kthreadQueue) close() {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return
+	}
+	q.closed = true
+	q.reqs = append(q.reqs, nil)
+	q.mu.Unlock()
+	q.wq.NotifyOne()
+}
+
+// next waits for the next request; nil means the queue was closed.
+func (q *kthreadQueue) next(t *Task) *kthreadRequest {
+	var r *kthreadRequest
+	q.wq.Wait(t, func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if len(q.reqs) > 0 {
+			r = q.reqs[0]
+			q.reqs = q.reqs[1:]
+			return true
+		}
+		return false
+	}, WaitOpts{Timeout: Forever})
+	return r
 }
 
 // StartKthreadd creates kthreadd, the parent of every kernel thread. It
 // takes the next TID, so the sandbox's init must have reserved TID 1
 // first. It does not block.
-//
-// kthreadd is a task (TID 2, idle in /proc) that is never started: it
-// would only create tasks, and KthreadCreate creates each kthread's task
-// itself, as kthreadd's child. In Linux a new kthread must be forked from
-// kthreadd's clean context; a task here is made from explicit options, and
-// a request to kthreadd was a host thread of its own plus two host
-// wake-ups per kthread (the boot's nine, synchronous: 0.3-0.6 ms, and
-// 10-15 ms under load, waiting for kthreadd's thread to be scheduled).
 func (k *Kernel) StartKthreadd() {
-	k.kthreadd = k.NewTask(TaskOptions{
+	kthreadd := k.NewTask(TaskOptions{
 		Name:  "kthreadd",
 		Flags: PFKthread,
-		Entry: func(*Task) {},
+		Entry: func(t *Task) {
+			for {
+				r := k.kthreadq.next(t)
+				if r == nil {
+					return
+				}
+				r.done <- k.spawnKthread(t, r)
+			}
+		},
 	})
+	k.kthreadd = kthreadd
+	kthreadd.Start()
 }
 
 // Kthreadd returns kthreadd's task (nil before StartKthreadd).
@@ -147,9 +189,10 @@ func (k *Kernel) spawnKthread(parent *Task, r *kthreadRequest) *Kthread {
 	return kt
 }
 
-// KthreadCreate creates a kernel thread, a child of kthreadd, that will
-// run fn once Run is called (kthread_create); its task gets its host
-// thread then. It does not block; it may be called from any goroutine.
+// KthreadCreate asks kthreadd to create a kernel thread that will run fn
+// once Run is called (kthread_create); its task gets its host thread then.
+// It blocks until kthreadd has created the task; it may be called from any
+// goroutine.
 func (k *Kernel) KthreadCreate(opts KthreadOptions, fn func(*Kthread) int) (*Kthread, error) {
 	if k.kthreadd == nil {
 		return nil, ErrNoKthreadd
@@ -157,12 +200,11 @@ func (k *Kernel) KthreadCreate(opts KthreadOptions, fn func(*Kthread) int) (*Kth
 	if opts.Bound && (opts.CPU < 0 || opts.CPU >= len(k.cpus)) {
 		return nil, fmt.Errorf("kthread %q: CPU %d out of range [0, %d)", opts.Name, opts.CPU, len(k.cpus))
 	}
-	k.kthreadGate.mu.Lock()
-	defer k.kthreadGate.mu.Unlock()
-	if k.kthreadGate.closed {
+	r := &kthreadRequest{opts: opts, fn: fn, done: make(chan *Kthread, 1)}
+	if !k.kthreadq.add(r) {
 		return nil, ErrNoKthreadd
 	}
-	return k.spawnKthread(k.kthreadd, &kthreadRequest{opts: opts, fn: fn}), nil
+	return <-r.done, nil
 }
 
 // KthreadRun creates and starts a kernel thread (kthread_run).

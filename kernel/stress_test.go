@@ -108,14 +108,6 @@ func TestStress200Kthreads(t *testing.T) {
 	for i, kt := range kts {
 		switch i % 4 {
 		case 0, 1:
-			// Stop before a kthread first ran skips its function
-			// (as Linux's kthread_stop then): wait until it has run,
-			// as TestKthreadLifecycle does (KthreadCreate no longer
-			// waits for kthreadd, so a run started at creation may
-			// not have begun yet).
-			for kt.State() == KthreadCreated {
-				time.Sleep(time.Millisecond)
-			}
 			if r, err := kt.Stop(); err != nil || r != 1 {
 				t.Fatalf("Stop of kthread %d = %d, %v", i, r, err)
 			}

@@ -436,7 +436,7 @@ func (p *workerPool) manageWorkersLocked(wk *worker) bool {
 			armMayday = false
 			p.armMaydayTimer(p.sys.cfg.MaydayInitial)
 		}
-		if err := p.createWorker(true); err != nil {
+		if err := p.createWorker(wk.task, true); err != nil {
 			p.sys.log.WithError(err).WithField("pool", p.id).Debug("workqueue: cannot create worker, retrying")
 			var q kernel.WaitQueue
 			q.Wait(wk.task, func() bool { return false }, kernel.WaitOpts{Timeout: p.sys.cfg.CreateCooldown})
@@ -451,9 +451,10 @@ func (p *workerPool) manageWorkersLocked(wk *worker) bool {
 // createWorker creates a worker and makes it idle in the pool
 // (create_worker), and with run starts it at once; without, the worker
 // gets its host thread at its first kick (a pool's first worker, made at
-// Init, which a short sandbox may never need). It does not block.
+// Init, which a short sandbox may never need). It blocks; t is the calling
+// task or nil.
 // Preconditions: p.mu is not held.
-func (p *workerPool) createWorker(run bool) error {
+func (p *workerPool) createWorker(t *kernel.Task, run bool) error {
 	p.mu.Lock()
 	id := p.allocIDLocked()
 	p.mu.Unlock()
@@ -477,9 +478,9 @@ func (p *workerPool) createWorker(run bool) error {
 		Nice:  p.nice,
 		Flags: kernel.PFWqWorker,
 	}
-	// KthreadCreate does not block (it makes the task; no round trip to
-	// kthreadd): no need to give t's CPU away around it.
-	kt, err := p.sys.k.KthreadCreate(opts, wk.run)
+	var kt *kernel.Kthread
+	var err error
+	blockingCall(t, func() { kt, err = p.sys.k.KthreadCreate(opts, wk.run) })
 	if err != nil {
 		return fail(err)
 	}

@@ -105,7 +105,7 @@ func Init(k *kernel.Kernel, cfg Config) (*System, error) {
 	for _, p := range sys.pools() {
 		// Not started: each gets its host thread at its first
 		// kick (createWorker).
-		if err := p.createWorker(false); err != nil {
+		if err := p.createWorker(nil, false); err != nil {
 			return nil, fmt.Errorf("workqueue: first worker of pool %d: %w", p.id, err)
 		}
 	}

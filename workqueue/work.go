@@ -320,8 +320,8 @@ func (w *waiter) wait(t *kernel.Task) {
 // Preconditions: t is the calling task (nil: f runs directly).
 func BlockingIO(t *kernel.Task, f func()) { blockingCall(t, f) }
 
-// blockingCall runs f, which may block on Go primitives, without holding
-// t's CPU: f runs on
+// blockingCall runs f, which may block on Go primitives (such as
+// KthreadCreate waiting for kthreadd), without holding t's CPU: f runs on
 // a helper goroutine while t sleeps. With t nil, f runs directly.
 func blockingCall(t *kernel.Task, f func()) {
 	if t == nil {

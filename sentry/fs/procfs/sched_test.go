@@ -29,6 +29,9 @@ func newProcEnv(t *testing.T, cpus int) *procEnv {
 	t.Cleanup(s.Kernel.Shutdown)
 	s.Kernel.ReserveTID()
 	s.Kernel.StartKthreadd()
+	for s.Kernel.Kthreadd().State() != kernel.TaskSleeping {
+		time.Sleep(time.Millisecond)
+	}
 	v := testVFS(t, "")
 	s.VFS = v
 	if err := v.Mount(fs.Background, "/proc", New(s), vfs.MountOptions{Source: "proc"}); err != nil {

@@ -130,6 +130,54 @@ func defaultSpin() time.Duration {
 	return 20 * time.Microsecond
 }
 
+// stubSpinFromEnv returns how long a stub polls its message word for
+// the sentry's answer before sleeping on it: defaultStubSpin, or
+// RUNSC_LITE_SYSTRAP_STUB_SPIN_US microseconds when set (a measurement
+// knob; 0 disables the stub's poll).
+func stubSpinFromEnv() time.Duration {
+	if v, err := strconv.Atoi(os.Getenv("RUNSC_LITE_SYSTRAP_STUB_SPIN_US")); err == nil && v >= 0 {
+		return time.Duration(v) * time.Microsecond
+	}
+	return defaultStubSpin()
+}
+
+// defaultStubSpin is the stub's default poll: none on a one-CPU host;
+// otherwise a little more than the sentry takes to serve a short
+// syscall (ARCHITECTURE.md, "systrap", for the measurements). Each
+// context turns it off while it fails to pay (spinPolicy).
+func defaultStubSpin() time.Duration {
+	if runtime.NumCPU() < 2 {
+		return 0
+	}
+	return 10 * time.Microsecond
+}
+
+// pollCost measures what one poll of the stub's loop costs on this host
+// (a PAUSE dominates it, whose latency differs between CPUs by ten
+// times): the fastest of a few short runs of the same loop here.
+func pollCost() float64 {
+	const n = 256
+	best := int64(1 << 62)
+	for range 5 {
+		t0 := nanotime()
+		for range n {
+			procyield()
+		}
+		if d := nanotime() - t0; d < best {
+			best = d
+		}
+	}
+	return max(float64(best)/n, 1)
+}
+
+// polls turns a stub spin budget into a count of polls.
+func (p *Platform) polls(d time.Duration) uint32 {
+	if d <= 0 {
+		return 0
+	}
+	return uint32(min(float64(d)/p.pollNs, 1<<20))
+}
+
 // selfTest starts a stub thread (its bootstrap trap is a SIGSYS from the
 // filter, handled by the stub's handler and reported over the message
 // page) and releases it.

@@ -362,9 +362,14 @@ func (t *thread) parked() error {
 // between the store of the state and the load of msgStubWaiting (the
 // stub orders them the other way), so either the stub sees "resume" or
 // we see it waiting. A stub that was still polling counts as a hit of
-// sp, one that slept after polling as a miss.
-func (t *thread) resume(p *Platform, sp *spinPolicy) {
-	polls := p.polls(sp.budget())
+// sp, one that slept after polling as a miss. The stub polls only while
+// the sentry's own spin (sentry) is on: where that misses, the host is
+// loaded and a polling stub would take a CPU that runnable threads need.
+func (t *thread) resume(p *Platform, sp, sentry *spinPolicy) {
+	var polls uint32
+	if sentry.on() {
+		polls = p.polls(sp.budget())
+	}
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubPolls])), polls)
 	atomic.StoreUint32(t.state, stateResume)
 	woke := atomic.LoadUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubWaiting]))) != 0
@@ -412,7 +417,7 @@ func (c *context) run(t *thread, regs *arch.Registers) (platform.Stop, error) {
 	}
 	t.setRegs(regs)
 	for {
-		t.resume(c.p, &c.stubSpin)
+		t.resume(c.p, &c.stubSpin, &c.spin)
 		if err := t.wait(&c.spin, &c.pending); err != nil {
 			return platform.Stop{}, err
 		}

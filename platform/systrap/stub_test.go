@@ -72,6 +72,9 @@ func TestSpinPolicy(t *testing.T) {
 		}
 		s.record(i%4 == 0) // a quarter pay
 	}
+	if s.on() {
+		t.Fatal("on() after a failing window")
+	}
 	for i := 0; i < spinOff; i++ {
 		if s.budget() != 0 {
 			t.Fatalf("wait %d after a failing window: still spinning", i)
@@ -86,7 +89,10 @@ func TestSpinPolicy(t *testing.T) {
 	if s.budget() == 0 {
 		t.Fatal("no spin after a window that paid")
 	}
-	if (&spinPolicy{}).budget() != 0 {
+	if !s.on() {
+		t.Fatal("not on() after a window that paid")
+	}
+	if (&spinPolicy{}).budget() != 0 || (&spinPolicy{}).on() {
 		t.Fatal("a zero spin spins")
 	}
 }

@@ -41,7 +41,10 @@
 // SIGURG all run it, with every signal blocked) finds its message page by
 // masking its stack pointer, stores the signal number and the frame's
 // siginfo and ucontext addresses there, sets the state word to "event",
-// futex-wakes it, and futex-waits while it stays "event". The sentry's
+// futex-wakes it when the sentry sleeps, polls it for "resume" as many
+// times as the sentry last said (msgStubPolls: an adaptive budget, so
+// that a short syscall needs no wake of the stub), and futex-waits while
+// it stays "event". The sentry's
 // task thread, waiting on the same word (a bounded spin, then a futex wait
 // with a timeout after which it checks that the thread is alive), reads
 // the registers from the frame's mcontext and the syscall number and

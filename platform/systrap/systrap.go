@@ -224,8 +224,8 @@ func New(mf *memfile.MemoryFile) (*Platform, error) {
 	p := &Platform{
 		pt:       pt,
 		mf:       mf,
-		spin:     spinFromEnv(),
-		stubSpin: stubSpinFromEnv(),
+		spin:     spinFromEnv("RUNSC_LITE_SYSTRAP_SPIN_US", defaultSpin),
+		stubSpin: spinFromEnv("RUNSC_LITE_SYSTRAP_STUB_SPIN_US", defaultStubSpin),
 		pollNs:   pollCost(),
 		pin:      os.Getenv("RUNSC_LITE_SYSTRAP_PIN") == "1",
 		spaces:   make(map[platform.AddressSpace]*addressSpace),

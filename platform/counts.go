@@ -41,11 +41,15 @@ type RoundTrips struct {
 	// shared memory and no host context switch.
 	SentrySleeps atomic.Uint64
 	StubWakes    atomic.Uint64
+	// StubPollMisses are the stub's polls for the answer that ran
+	// their whole budget and slept after all (systrap): CPU spent for
+	// nothing.
+	StubPollMisses atomic.Uint64
 }
 
 // String formats the counts in one line of key=value pairs.
 func (r *RoundTrips) String() string {
-	return fmt.Sprintf("stops=%d injections=%d injected_syscalls=%d master_calls=%d stub_threads=%d seizes=%d sentry_sleeps=%d stub_wakes=%d",
+	return fmt.Sprintf("stops=%d injections=%d injected_syscalls=%d master_calls=%d stub_threads=%d seizes=%d sentry_sleeps=%d stub_wakes=%d stub_poll_misses=%d",
 		r.Stops.Load(), r.Injections.Load(), r.InjectedSyscalls.Load(), r.MasterCalls.Load(), r.StubThreads.Load(), r.Seizes.Load(),
-		r.SentrySleeps.Load(), r.StubWakes.Load())
+		r.SentrySleeps.Load(), r.StubWakes.Load(), r.StubPollMisses.Load())
 }

@@ -379,6 +379,9 @@ func (t *thread) resume(p *Platform, sp, sentry *spinPolicy) {
 	}
 	if t.polls > 0 {
 		sp.record(!woke)
+		if woke {
+			platform.Counts.StubPollMisses.Add(1)
+		}
 	}
 	t.polls = polls
 }

@@ -209,6 +209,35 @@ type RecyclableContext interface {
 	Recycle() bool
 }
 
+// HandOnContext is implemented by Contexts that can outlive the address
+// space of their task, the last there, when the host process behind it
+// is recycled into another address space (a stub process back in the
+// ptrace platform's pool): the Context keeps its stub thread there, and
+// the next task switching into an address space with the same ReuseKey
+// on the Context's OS thread finds it ready (a fork's child in a
+// fork+exit+wait loop: no stub thread made, handed over, seized, killed
+// or reaped per fork).
+type HandOnContext interface {
+	// RecycleAfter readies the Context, whose task was the last in as,
+	// for a task in a later address space on as's host process, as
+	// Recycle does, and reports whether it can (false: release it).
+	// Preconditions: called by the owning OS thread before as is
+	// released; no Switch running.
+	RecycleAfter(as AddressSpace) bool
+}
+
+// ReuseKey returns the key under which a task in as may take a host
+// thread an exited task kept its Context with (RecyclableContext,
+// HandOnContext): the address space's host process where the address
+// space has one that outlives it (an address space implementing
+// ReuseKey() any), else as itself.
+func ReuseKey(as AddressSpace) any {
+	if k, ok := as.(interface{ ReuseKey() any }); ok {
+		return k.ReuseKey()
+	}
+	return as
+}
+
 // ErrContextDead is returned by Switch when the context can no longer run
 // application code.
 var ErrContextDead = errors.New("platform context is dead")

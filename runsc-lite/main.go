@@ -209,13 +209,12 @@ func (o *options) registerDo(fs *flag.FlagSet) {
 	fs.StringVar(&o.hostUDS, "host-uds", o.hostUDS, "host Unix sockets the sandbox may reach: `none` (default) or open (connect to host socket files on --volume mounts)")
 }
 
-// inheritedIgnored are the signals runsc-lite was started with ignored
-// (and the Go runtime left so), read before it catches any itself: a
-// program `do` runs starts with them ignored, as one exec'd directly
-// would.
-var inheritedIgnored = ignoredSignals()
-
-// ignoredSignals returns the process's ignored set (SigIgn).
+// ignoredSignals returns the process's ignored set (SigIgn): the signals
+// runsc-lite was started with ignored (and the Go runtime left so). `do`
+// reads it before it catches any signal itself, so that the program it
+// runs starts with them ignored, as one exec'd directly would. (Read when
+// `do` needs it, not at package initialisation: every runsc-lite process,
+// the sentry's included, would pay for the /proc read.)
 func ignoredSignals() uint64 {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
@@ -448,16 +447,20 @@ func cmdDo(o *options, args []string, stderr io.Writer) int {
 		container.Mount{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "nodev", "noexec"}},
 		container.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"ro", "nosuid", "nodev", "noexec"}},
 	)
+	// Read before signal.Notify below: catching a signal that was
+	// ignored takes it out of the set.
+	ignored := ignoredSignals()
 	// Catch the signals to forward before the sentry exists, so that
 	// none sent from now on is lost or kills runsc-lite.
+	// Not undone when the sandbox has exited (runsc-lite exits next):
+	// signal.Stop costs two host context switches per signal here.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwardedSignals...)
-	defer signal.Stop(sigs)
 	p, err := sandbox.Start(boot.Config{
 		Container: container.Spec{
 			Root:    container.Root{Path: root, Overlay: true},
 			Mounts:  mounts,
-			Process: container.Process{Args: argv, Env: env, Cwd: cwd, User: u, IgnoredSignals: inheritedIgnored},
+			Process: container.Process{Args: argv, Env: env, Cwd: cwd, User: u, IgnoredSignals: ignored},
 		},
 		Platform:    o.platform,
 		CPUs:        o.cpus,

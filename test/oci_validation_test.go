@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // validationKnown are the runtime-tools programs runc passes here and
@@ -188,8 +190,8 @@ func TestRuntimeToolsValidation(t *testing.T) {
 			}
 			began := time.Now()
 			runc, rl := runtimes(p)
-			results[i].runc, results[i].runcOut = runValidation(dir, runc, p)
-			results[i].rl, results[i].rlOut = runValidation(dir, rl, p)
+			results[i].runc, results[i].runcOut = runValidation(t, dir, runc, p)
+			results[i].rl, results[i].rlOut = runValidation(t, dir, rl, p)
 			results[i].took = time.Since(began)
 		}()
 	}
@@ -210,7 +212,7 @@ func TestRuntimeToolsValidation(t *testing.T) {
 			// (whose load slows it) must pass by itself.
 			var out string
 			_, rlRuntime := runtimes(p)
-			if rl, out = runValidation(dir, rlRuntime, p); rl {
+			if rl, out = runValidation(t, dir, rlRuntime, p); rl {
 				t.Logf("%s: runsc-lite failed it beside other programs, passed it alone", p)
 			} else {
 				t.Errorf("%s: runc passes, runsc-lite fails:\n%s", p, tail(out, 30))
@@ -230,13 +232,28 @@ func TestRuntimeToolsValidation(t *testing.T) {
 // runValidation runs the suite's program prog (built in dir's bin/) with the
 // runtime at path runtime, and reports whether it passed, with its
 // output. A program that has not ended in 2 minutes failed.
-func runValidation(dir, runtime, prog string) (bool, string) {
+//
+// The program makes its bundles (ocitestNNN) in a TMPDIR of its own, and
+// what is still mounted under it afterwards is detached and logged: a
+// container that shares the host's mount namespace leaves its rootfs,
+// proc and dev mounts on the host when the runtime does not undo them
+// (runc leaves them), and they would pile up in the host's mount table
+// run after run.
+func runValidation(t *testing.T, dir, runtime, prog string) (bool, string) {
+	tmp, err := os.MkdirTemp(dir, "tmp-"+prog+"-")
+	if err != nil {
+		return false, err.Error()
+	}
+	defer func() {
+		if n := detachMountsUnder(tmp); n > 0 {
+			t.Logf("%s with %s left %d mounts under its bundle; detached", prog, filepath.Base(runtime), n)
+		}
+	}()
 	cmd := exec.Command("./bin/" + prog)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "RUNTIME="+runtime)
+	cmd.Env = append(os.Environ(), "RUNTIME="+runtime, "TMPDIR="+tmp)
 	done := make(chan struct{})
 	var out []byte
-	var err error
 	go func() { out, err = cmd.CombinedOutput(); close(done) }()
 	select {
 	case <-done:
@@ -247,6 +264,32 @@ func runValidation(dir, runtime, prog string) (bool, string) {
 	}
 	s := string(out)
 	return err == nil && strings.Contains(s, "\nok ") && !strings.Contains(s, "\nnot ok ") && !strings.HasPrefix(s, "not ok"), s
+}
+
+// detachMountsUnder detaches every mount of the host's mount table at or
+// below dir, deepest first, and returns how many it found.
+func detachMountsUnder(dir string) int {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return 0
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		// mountinfo escapes space, tab, newline and backslash in octal.
+		mp := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace(f[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			points = append(points, mp)
+		}
+	}
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	for _, mp := range points {
+		unix.Unmount(mp, unix.MNT_DETACH)
+	}
+	return len(points)
 }
 
 // usesCgroups reports whether prog makes the suite's fixed cgroups.

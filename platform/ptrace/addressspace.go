@@ -126,6 +126,9 @@ type addressSpace struct {
 	// pidfd is the stub process's pidfd, watched for its death (-1 for
 	// the zygote, which no process uses).
 	pidfd int
+	// key names the stub process across the address spaces it serves
+	// (recycle passes it on): ReuseKey. Immutable.
+	key *stubKey
 
 	// initRegs are the stub's registers right after exec: the base of
 	// every injected syscall's registers. Immutable after setup.
@@ -165,6 +168,26 @@ type addressSpace struct {
 	// dropped are stub threads their Contexts killed, for the master to
 	// reap (reapLater).
 	dropped []*stubThread
+	// kept is the stub thread a Context keeps for the address space the
+	// stub is recycled into (RecycleAfter), and keptTracer its tracer;
+	// Release leaves it alive, in dyingKept, and recycle hands it on to
+	// the successor, which it names.
+	kept, dyingKept         *stubThread
+	keptTracer, dyingTracer int32
+	successor               *addressSpace
+	// keptRange and keptFR are what a variant's kept thread keeps
+	// mapped above the application's range, which recycle does not
+	// unmap: memory-file pages that go with the thread to the successor
+	// (handedOnFR, TakeHandedOnRegion), or to the platform's orphans if
+	// there is none.
+	keptRange, dyingRange [2]uintptr
+	keptFR, dyingFR       memfile.FileRange
+	// handingOn is the kept thread Release left to the recycling.
+	handingOn *stubThread
+	// handedOnFR and handedOnAddr are the kept thread's pages in a
+	// successor, until its variant takes them.
+	handedOnFR   memfile.FileRange
+	handedOnAddr uintptr
 
 	// batchMu serialises the users of the batch page (batch.go) and
 	// protects batchFR and batchMapped. It is taken before mu.
@@ -189,6 +212,7 @@ func newAddressSpace(p *Platform, stubFD int) (*addressSpace, error) {
 	as := &addressSpace{
 		p:        p,
 		pidfd:    -1,
+		key:      &stubKey{},
 		requests: make(chan *request),
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -282,7 +306,17 @@ func (as *addressSpace) recycle() *addressSpace {
 	as.mu.Lock()
 	dying, dyingSpare, batch := as.dying, as.dyingSpare, as.dyingBatch
 	as.dying, as.dyingSpare, as.dyingBatch = nil, nil, memfile.FileRange{}
+	kept, keptTracer, keptRange, keptFR := as.dyingKept, as.dyingTracer, as.dyingRange, as.dyingFR
+	as.dyingKept, as.dyingFR = nil, memfile.FileRange{}
 	as.mu.Unlock()
+	dropKept := func() {
+		if kept != nil {
+			kept.kill()
+			kept.reap()
+			kept.decRef()
+			as.p.orphanBatchPage(keptFR)
+		}
+	}
 	as.reapDropped()
 	for t := range dying {
 		t.reap()
@@ -300,10 +334,17 @@ func (as *addressSpace) recycle() *addressSpace {
 	ranges := [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, stubScratch - batchPageAddr - pageSize}}
 	if as.p.variant.Code == nil {
 		ranges = ranges[:1]
+	} else if k := keptRange; kept != nil && k[1] > 0 {
+		// Around what the kept thread keeps.
+		ranges = [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, k[0] - batchPageAddr - pageSize}, {k[0] + k[1], stubScratch - k[0] - k[1]}}
 	}
 	for _, r := range ranges {
+		if r[1] == 0 {
+			continue
+		}
 		if _, err := as.masterSyscall(unix.SYS_MUNMAP, r[0], r[1]); err != nil {
 			as.p.orphanBatchPage(batch)
+			dropKept()
 			as.killStub()
 			return nil
 		}
@@ -312,6 +353,7 @@ func (as *addressSpace) recycle() *addressSpace {
 		p:        as.p,
 		pid:      as.pid,
 		pidfd:    as.pidfd,
+		key:      as.key,
 		initRegs: as.initRegs,
 		requests: make(chan *request),
 		kick:     make(chan struct{}, 1),
@@ -323,23 +365,89 @@ func (as *addressSpace) recycle() *addressSpace {
 		batchFR:     batch,
 		batchMapped: batch.Length() > 0,
 	}
-	if _, err := n.cloneThread(true); err != nil {
+	if kept != nil {
+		// The Context that kept it switches into n with it, no spare
+		// needed (RecycleAfter); it finds n through as.successor.
+		n.threads[kept] = struct{}{}
+		if keptTracer != 0 {
+			n.tracers[keptTracer] = kept
+		}
+		n.handedOnAddr, n.handedOnFR = keptRange[0], keptFR
+		as.p.deaths.rewatch(kept.pidfd, n)
+		as.mu.Lock()
+		as.successor = n
+		as.mu.Unlock()
+	} else if _, err := n.cloneThread(true); err != nil {
 		n.killStub()
 		return nil
 	}
 	if !as.p.offerPooled(n) {
-		// Pool full or platform released: kill the spare and the
+		// Pool full or platform released: kill the threads and the
 		// stub here (release would wait for this very goroutine).
 		n.mu.Lock()
 		n.released = true
-		t := n.spare
+		threads, spare := n.threads, n.spare
 		n.threads, n.tracers, n.spare = nil, nil, nil
 		n.mu.Unlock()
-		t.kill()
-		t.reap()
-		t.decRef()
-		t.decRef()
+		for t := range threads {
+			t.kill()
+			t.reap()
+			t.decRef()
+			if t == spare {
+				t.decRef() // no Context ever took it
+			}
+		}
+		as.p.orphanBatchPage(n.handedOnFR)
 		n.killStub()
+		return nil
+	}
+	return n
+}
+
+// stubKey names a stub process for platform.ReuseKey.
+type stubKey struct{ _ byte }
+
+// ReuseKey names the stub process of as, the same for every address space
+// it serves: a task in one may run on the host thread whose Context kept
+// its stub thread when the last task of an earlier one exited
+// (RecycleAfter).
+func (as *addressSpace) ReuseKey() any { return as.key }
+
+// keepForSuccessor records that t, the stub thread of the Context of host
+// thread tracer (0: a variant's untraced thread), stays alive for the
+// address space the stub is recycled into, with keep (address, length)
+// above the application's range left mapped and fr, the memory-file pages
+// mapped there, going with it, if as will be recycled and keeps no other
+// thread so.
+func (as *addressSpace) keepForSuccessor(t *stubThread, tracer int32, keep [2]uintptr, fr memfile.FileRange) bool {
+	if as.pidfd < 0 || !as.p.poolHasRoom() {
+		return false
+	}
+	if keep[1] > 0 && (keep[0] <= batchPageAddr || keep[0]+keep[1] > stubScratch || keep[0]%pageSize != 0 || keep[1]%pageSize != 0) {
+		return false
+	}
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if _, ok := as.threads[t]; as.released || as.kept != nil || !ok || (tracer != 0 && as.tracers[tracer] != t) {
+		return false
+	}
+	as.kept, as.keptTracer, as.keptRange, as.keptFR = t, tracer, keep, fr
+	return true
+}
+
+// handedOn returns the address space that took over t, the stub thread of
+// host thread tracer kept in as (released) for its successor, if it still
+// has it. Lock order: as.mu (released) before the successor's.
+func (as *addressSpace) handedOn(t *stubThread, tracer int32) *addressSpace {
+	as.mu.RLock()
+	n := as.successor
+	as.mu.RUnlock()
+	if n == nil {
+		return nil
+	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if _, ok := n.threads[t]; n.released || !ok || (tracer != 0 && n.tracers[tracer] != t) {
 		return nil
 	}
 	return n
@@ -989,9 +1097,22 @@ func (as *addressSpace) release(recycle bool) {
 	threads, spare := as.threads, as.spare
 	as.threads, as.tracers, as.spare = nil, nil, nil
 	if recycle {
+		if t := as.kept; t != nil {
+			if _, ok := threads[t]; ok {
+				// Alive for the successor (recycle).
+				delete(threads, t)
+				as.dyingKept, as.dyingTracer = t, as.keptTracer
+				as.dyingRange, as.dyingFR = as.keptRange, as.keptFR
+				as.handingOn = t
+			}
+		}
 		as.dying, as.dyingSpare = threads, spare
 		as.recycling = true
 	}
+	as.kept = nil
+	// Pages handed on to as that its variant never took.
+	as.p.orphanBatchPage(as.handedOnFR)
+	as.handedOnFR = memfile.FileRange{}
 	dropped := as.dropped
 	if !recycle {
 		as.dropped = nil

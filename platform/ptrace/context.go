@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -300,7 +301,9 @@ func (c *context) threadFor(as *addressSpace) (*stubThread, error) {
 	if tid := gettid(); tid != c.tid {
 		return nil, fmt.Errorf("ptrace: Switch called on host thread %d; the context belongs to thread %d", tid, c.tid)
 	}
-	// Drop the threads of address spaces released since.
+	// Drop the threads of address spaces released since, but for one
+	// handed on to the address space its stub now serves.
+	c.takeHandedOn()
 	for oas, t := range c.threads {
 		if oas.isReleased() {
 			c.dropThread(oas, t)
@@ -486,8 +489,53 @@ func (c *context) Recycle() bool {
 	return true
 }
 
+var _ platform.HandOnContext = (*context)(nil)
+
+// RecycleAfter implements platform.HandOnContext.RecycleAfter: the
+// context's stub thread in as stays alive, stopped and traced by this OS
+// thread, when as is released and its stub recycled into the pool
+// (pool.go), and belongs to the address space the stub serves next. The
+// next task started there (a fork's child in a fork+exit+wait loop) is
+// started on this OS thread (platform.ReuseKey) and switches into it at
+// once: no stub thread is cloned into group-stop for it, seized, killed
+// or reaped. Its registers are all set by Switch and its FP state by the
+// new task's SetFPState (sentry/process gives a kept Context only to a
+// task with its creator's FP state to set).
+func (c *context) RecycleAfter(pas platform.AddressSpace) bool {
+	as, ok := pas.(*addressSpace)
+	if !ok || gettid() != c.tid {
+		return false
+	}
+	t := c.threads[as]
+	if t == nil || !as.keepForSuccessor(t, c.tid, [2]uintptr{}, memfile.FileRange{}) {
+		return false
+	}
+	c.pending.Store(false)
+	return true
+}
+
+// takeHandedOn moves the context's stub threads kept in released address
+// spaces for their successors (RecycleAfter) to those successors.
+func (c *context) takeHandedOn() {
+	for oas, t := range c.threads {
+		if !oas.isReleased() {
+			continue
+		}
+		// A thread killed from outside meanwhile is dropped (below)
+		// and replaced as any other would be.
+		if n := oas.handedOn(t, c.tid); n != nil && pidfdAlive(t.pidfd) {
+			delete(c.threads, oas)
+			c.threads[n] = t
+			if c.lastThread == t {
+				c.lastAS = n
+			}
+		}
+	}
+}
+
 // Release implements platform.Context.Release.
 func (c *context) Release() {
+	c.takeHandedOn()
 	for as, t := range c.threads {
 		c.dropThread(as, t)
 	}

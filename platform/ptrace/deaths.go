@@ -81,6 +81,16 @@ func (d *deathWatcher) unwatch(pidfd int) {
 	}
 }
 
+// rewatch reports as, from now on, if the process behind pidfd, watched,
+// dies: its stub thread moved to as (recycle).
+func (d *deathWatcher) rewatch(pidfd int, as *addressSpace) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.watched[int32(pidfd)]; ok {
+		d.watched[int32(pidfd)] = as
+	}
+}
+
 // forget drops as's report record when it is released.
 func (d *deathWatcher) forget(as *addressSpace) {
 	d.mu.Lock()

@@ -233,3 +233,85 @@ func hostProcAlive(pid int32) bool {
 	}
 	return false
 }
+
+// TestContextHandedOnToRecycledStub: a context whose task was the last in
+// an address space keeps its stub thread there (RecycleAfter) when the
+// address space is released and its stub recycled; the address space the
+// stub serves next has the same ReuseKey, makes no spare stub thread, and
+// the context runs in it in the same stub thread, which sees none of the
+// old mappings. Failed would be a stub thread cloned per recycling, a
+// context that cannot run in the successor, or old memory reachable there.
+func TestContextHandedOnToRecycledStub(t *testing.T) {
+	e := newEnv(t)
+	<-onThread(func() {
+		pas, err := e.p.NewAddressSpace()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		mapBytesIn(t, e.mf, pas, codeAddr, cat(insnGetpid, insnSyscall), hostarch.ReadExecute)
+		pc, err := e.p.NewContext()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c := pc.(*context)
+		defer c.Release()
+		regs := arch.NewInitialRegisters(codeAddr, 0)
+		stop, err := c.Switch(pas, &regs)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		wantSyscall(t, stop, &regs, unix.SYS_GETPID)
+		first := c.threads[pas.(*addressSpace)]
+		key := platform.ReuseKey(pas)
+		if !c.RecycleAfter(pas) {
+			t.Error("RecycleAfter = false for the last context of a poolable address space")
+			return
+		}
+		made := platform.Counts.StubThreads.Load()
+		pid := pas.(*addressSpace).pid
+		pas.Release()
+		pooled := waitPooled(t, e.p, pid)
+		if got := platform.Counts.StubThreads.Load(); got != made {
+			t.Errorf("recycling made %d stub threads, want none (the kept one is handed on)", got-made)
+		}
+		pas2, err := e.p.NewAddressSpace()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer pas2.Release()
+		if pas2 != platform.AddressSpace(pooled) || platform.ReuseKey(pas2) != key {
+			t.Errorf("NewAddressSpace = %p (key %v), want the pooled %p with key %v", pas2, platform.ReuseKey(pas2), pooled, key)
+			return
+		}
+		r := arch.NewInitialRegisters(codeAddr, 0)
+		stop, err = c.Switch(pas2, &r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if stop.Kind != platform.StopFault || stop.Signo != int(unix.SIGSEGV) || stop.Addr != codeAddr {
+			t.Errorf("stop = %+v, want a SIGSEGV at %#x (the old mapping survived recycling?)", stop, codeAddr)
+		}
+		if got := c.threads[pas2.(*addressSpace)]; got != first || c.lastThread != first {
+			t.Errorf("the context runs in stub thread %v in the successor, want the kept %v", got, first)
+		}
+		mapBytesIn(t, e.mf, pas2, codeAddr, cat(insnGetpid, insnSyscall), hostarch.ReadExecute)
+		r = arch.NewInitialRegisters(codeAddr, 0)
+		stop, err = c.Switch(pas2, &r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		wantSyscall(t, stop, &r, unix.SYS_GETPID)
+	})
+	// Not from another thread.
+	<-onThread(func() {
+		if e.ctx.RecycleAfter(e.as) {
+			t.Error("RecycleAfter from a thread other than the owner's = true")
+		}
+	})
+}

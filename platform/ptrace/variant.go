@@ -5,6 +5,7 @@ import (
 
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/bpf"
@@ -148,6 +149,55 @@ func (s *StubThread) Exited() bool {
 		return true
 	}
 	return false
+}
+
+// KeepForSuccessor keeps the thread alive, with [addr, addr+length) above
+// the application's range (a variant's region of it) still mapped and fr,
+// the memory-file pages mapped there, when its address space is released
+// and the stub recycled into the pool: the thread, and fr, then belong to
+// the address space the stub serves next (TakeHandedOn,
+// TakeHandedOnRegion), as a ptrace Context's does (RecycleAfter). It
+// reports whether the address space will try (false: it is not
+// recyclable, or keeps another thread).
+// Preconditions: before the address space is released.
+func (s *StubThread) KeepForSuccessor(addr, length uintptr, fr memfile.FileRange) bool {
+	return s.as.keepForSuccessor(s.t, 0, [2]uintptr{addr, length}, fr)
+}
+
+// HandingOn reports whether the address space's Release left the thread,
+// kept by KeepForSuccessor, alive for the recycling (else it killed it,
+// and fr is the caller's again).
+func (s *StubThread) HandingOn() bool {
+	s.as.mu.RLock()
+	defer s.as.mu.RUnlock()
+	return s.as.handingOn == s.t
+}
+
+// TakeHandedOn moves the thread, kept by KeepForSuccessor, to the address
+// space its stub now serves and returns it, or returns nil if it has none
+// (yet, or it was shut down instead).
+func (s *StubThread) TakeHandedOn() platform.AddressSpace {
+	n := s.as.handedOn(s.t, 0)
+	if n == nil {
+		return nil
+	}
+	s.as = n
+	return n
+}
+
+// TakeHandedOnRegion returns, once, what a thread kept by
+// KeepForSuccessor in pas's predecessor keeps mapped (its address and
+// memory-file pages), now pas's to free.
+func TakeHandedOnRegion(pas platform.AddressSpace) (addr uintptr, fr memfile.FileRange, ok bool) {
+	as, isAS := pas.(*addressSpace)
+	if !isAS {
+		return 0, memfile.FileRange{}, false
+	}
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	addr, fr = as.handedOnAddr, as.handedOnFR
+	as.handedOnFR = memfile.FileRange{}
+	return addr, fr, fr.Length() > 0
 }
 
 // Kill kills and reaps the thread and removes it from its address space.

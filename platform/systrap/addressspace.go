@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/platform"
+	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 )
 
@@ -29,6 +30,33 @@ type addressSpace struct {
 	// byTracer maps the host tid of a context's OS thread to its thread
 	// here (injector.go).
 	byTracer map[int32]*thread
+	// kept is the thread a context keeps for the address space the stub
+	// serves next (RecycleAfter); Release leaves its region to it.
+	kept *thread
+}
+
+// ReuseKey names the stub process under as (platform.ReuseKey), the same
+// for every address space it serves: a context kept for the next one
+// (RecycleAfter) is found by it.
+func (as *addressSpace) ReuseKey() any { return platform.ReuseKey(as.AddressSpace) }
+
+// adoptHandedOn takes the region of the thread a context kept in the
+// stub's previous address space (RecycleAfter), still mapped there, as
+// the new address space's region 0.
+func (as *addressSpace) adoptHandedOn() {
+	addr, fr, ok := ptrace.TakeHandedOnRegion(as.AddressSpace)
+	if !ok {
+		return
+	}
+	r := &region{index: 0, fr: fr, mem: as.p.mf.Slice(fr), mapped: true}
+	if addr != r.addr() || fr.Length() != regionSize {
+		// Not a region of ours: give the pages back.
+		as.p.mf.DecRef(fr)
+		return
+	}
+	as.mu.Lock()
+	as.regions = []*region{r}
+	as.mu.Unlock()
 }
 
 // region is one stub thread's message page and signal stack.
@@ -98,9 +126,14 @@ func (as *addressSpace) Release() {
 	as.released = true
 	regions := as.regions
 	as.regions, as.free = nil, nil
+	kept := as.kept
 	as.mu.Unlock()
 	as.AddressSpace.Release()
 	for _, r := range regions {
+		if kept != nil && r == kept.r && kept.st.HandingOn() {
+			// The recycled stub's next address space's now.
+			continue
+		}
 		as.p.mf.DecRef(r.fr)
 	}
 	as.p.mu.Lock()

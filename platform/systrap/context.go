@@ -140,6 +140,7 @@ func newContext(p *Platform) *context {
 
 // threadFor returns the context's thread in as, made on first use.
 func (c *context) threadFor(as *addressSpace) (*thread, error) {
+	c.takeHandedOn()
 	for oas, t := range c.threads {
 		oas.mu.Lock()
 		released := oas.released
@@ -631,8 +632,103 @@ func (c *context) Recycle() bool {
 	return true
 }
 
+var _ platform.HandOnContext = (*context)(nil)
+
+// RecycleAfter implements platform.HandOnContext.RecycleAfter: the
+// context's parked stub thread in as, with its region (index 0: a
+// process's first), stays alive when as is released and its stub recycled
+// (ptrace.StubThread.KeepForSuccessor), and serves the address space the
+// stub serves next (NewAddressSpace adopts the region): a fork's child in
+// a fork+exit+wait loop then makes no stub thread (a master request, a
+// clone, a seize, three set-up injections and a detach) and kills none.
+// Its injector, traced by this OS thread, goes now.
+func (c *context) RecycleAfter(pas platform.AddressSpace) bool {
+	as, ok := pas.(*addressSpace)
+	if !ok {
+		return false
+	}
+	t := c.threads[as]
+	if t == nil || t.r.index != 0 || !t.r.mapped {
+		return false
+	}
+	as.mu.Lock()
+	if as.released || as.kept != nil {
+		as.mu.Unlock()
+		return false
+	}
+	as.kept = t
+	as.mu.Unlock()
+	if !t.st.KeepForSuccessor(t.r.addr(), regionSize, t.r.fr) {
+		as.mu.Lock()
+		as.kept = nil
+		as.mu.Unlock()
+		return false
+	}
+	if t.injector != nil {
+		t.injector.Kill()
+		t.injector.Close()
+		t.injector = nil
+	}
+	t.viaMaster, t.noInjector = 0, false
+	as.mu.Lock()
+	if as.byTracer[c.tid] == t {
+		delete(as.byTracer, c.tid)
+	}
+	as.mu.Unlock()
+	c.pending.Store(false)
+	return true
+}
+
+// takeHandedOn moves the context's threads kept in released address
+// spaces (RecycleAfter) to the address spaces their stubs now serve.
+func (c *context) takeHandedOn() {
+	for oas, t := range c.threads {
+		oas.mu.Lock()
+		kept := oas.released && oas.kept == t
+		oas.mu.Unlock()
+		if !kept || t.st.Exited() {
+			// Killed from outside meanwhile: dropped and
+			// replaced as any other would be.
+			continue
+		}
+		inner := t.st.TakeHandedOn()
+		if inner == nil {
+			continue
+		}
+		c.p.mu.Lock()
+		nas := c.p.spaces[inner]
+		c.p.mu.Unlock()
+		if nas == nil {
+			continue
+		}
+		nas.mu.Lock()
+		var r *region
+		if len(nas.regions) > 0 && nas.regions[0].fr == t.r.fr {
+			r = nas.regions[0]
+			// Its mapping changes count towards an injector as a
+			// new thread's do (injector.go).
+			if nas.byTracer == nil {
+				nas.byTracer = make(map[int32]*thread)
+			}
+			nas.byTracer[c.tid] = t
+		}
+		nas.mu.Unlock()
+		if r == nil {
+			continue
+		}
+		delete(c.threads, oas)
+		t.as, t.r = nas, r
+		t.state = (*uint32)(unsafe.Pointer(&r.mem[msgState]))
+		c.threads[nas] = t
+		if c.lastThread == t {
+			c.lastAS = nas
+		}
+	}
+}
+
 // Release implements platform.Context.Release.
 func (c *context) Release() {
+	c.takeHandedOn()
 	for _, t := range c.threads {
 		c.dropThread(t)
 	}

@@ -394,6 +394,7 @@ func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 		return nil, err
 	}
 	as := &addressSpace{AddressSpace: inner, p: p}
+	as.adoptHandedOn()
 	p.mu.Lock()
 	p.spaces[inner] = as
 	p.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/platform/platformtest"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
+	"github.com/runsc-lite/runsc-lite/sentry/arch"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -176,4 +177,96 @@ func regionBytes(t *testing.T, pid int) uint64 {
 		}
 	}
 	return n
+}
+
+// TestContextHandedOnToRecycledStub: a context whose task was the last in
+// an address space keeps its parked stub thread and that thread's region
+// (RecycleAfter) when the address space is released and its stub
+// recycled; the address space the stub serves next has the same
+// ReuseKey, adopts the region (and no other), and the context runs in it
+// in the same stub thread, made by no new clone, seeing none of the old
+// mappings. Failed would be a stub thread made per recycling, a context
+// that cannot run in the successor, or old memory reachable there.
+func TestContextHandedOnToRecycledStub(t *testing.T) {
+	e := platformtest.NewEnv(t, newPlatform)
+	p := e.P.(*Platform)
+	code := platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall)
+	<-platformtest.OnThread(func() {
+		pas, err := p.NewAddressSpace()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		platformtest.MapBytesIn(t, e.MF, pas, platformtest.CodeAddr, code, hostarch.ReadExecute)
+		c := newContext(p)
+		defer c.Release()
+		regs := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
+		stop, err := c.Switch(pas, &regs)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		platformtest.WantSyscall(t, stop, &regs, unix.SYS_GETPID)
+		as1 := pas.(*addressSpace)
+		tid := c.threads[as1].st.Tid()
+		pid, key := as1.HostPID(), platform.ReuseKey(pas)
+		if !c.RecycleAfter(pas) {
+			t.Error("RecycleAfter = false for the last context of a poolable address space")
+			return
+		}
+		pas.Release()
+		var pas2 platform.AddressSpace
+		for i, deadline := 0, time.Now().Add(30*time.Second); i < 300 && time.Now().Before(deadline); i++ {
+			as, err := p.NewAddressSpace()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if as.(*addressSpace).HostPID() == pid {
+				pas2 = as
+				break
+			}
+			as.Release() // not recycled yet: a fresh stub
+			time.Sleep(10 * time.Millisecond)
+		}
+		if pas2 == nil {
+			t.Skipf("stub %d was not recycled within 30s; nothing to check", pid)
+		}
+		defer pas2.Release()
+		if platform.ReuseKey(pas2) != key {
+			t.Errorf("ReuseKey of the recycled stub's address space = %v, want %v", platform.ReuseKey(pas2), key)
+		}
+		if n := regionBytes(t, pid); n != regionSize {
+			t.Errorf("the recycled stub maps %#x bytes of regions, want the kept thread's one region (%#x)", n, regionSize)
+		}
+		made := platform.Counts.StubThreads.Load()
+		r := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
+		stop, err = c.Switch(pas2, &r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if stop.Kind != platform.StopFault || stop.Signo != int(unix.SIGSEGV) || stop.Addr != platformtest.CodeAddr {
+			t.Errorf("stop = %+v, want a SIGSEGV at %#x (the old mapping survived recycling?)", stop, platformtest.CodeAddr)
+		}
+		as2 := pas2.(*addressSpace)
+		if th := c.threads[as2]; th == nil || th.st.Tid() != tid {
+			t.Errorf("the context does not run in the kept stub thread %d in the successor", tid)
+		} else if as2.byTracer[c.tid] != th {
+			// Else its mapping changes would all go through the
+			// master, never earning an injector.
+			t.Errorf("the kept thread is not the context thread's thread in the successor (byTracer)")
+		}
+		if got := platform.Counts.StubThreads.Load(); got != made {
+			t.Errorf("the context made %d stub threads in the successor, want none", got-made)
+		}
+		platformtest.MapBytesIn(t, e.MF, pas2, platformtest.CodeAddr, code, hostarch.ReadExecute)
+		r = arch.NewInitialRegisters(platformtest.CodeAddr, 0)
+		stop, err = c.Switch(pas2, &r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		platformtest.WantSyscall(t, stop, &r, unix.SYS_GETPID)
+	})
 }

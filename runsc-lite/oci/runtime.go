@@ -121,6 +121,17 @@ func (r *Runtime) Create(o CreateOptions) (_ *Created, retErr error) {
 	if err := validateID(o.ID); err != nil {
 		return nil, err
 	}
+	// The sentry process starts now, in the usual case's namespaces
+	// and with its bounding set: its Go runtime and package
+	// initialisation (~5 ms here) run while this process reads the
+	// config and makes the state directory, and it waits for its
+	// configuration. A config that needs another kind of sentry (its
+	// own terminal, the host's network, a pod's sandbox) discards it.
+	var ps *sandbox.Prestarted
+	if r.Sentry.Network == "" || r.Sentry.Network == boot.NetworkNone {
+		ps, _ = sandbox.Prestart(r.sentryOptions(o.Foreground))
+		defer ps.Discard()
+	}
 	spec, err := LoadSpec(bundle)
 	if err != nil {
 		return nil, err
@@ -188,15 +199,39 @@ func (r *Runtime) Create(o CreateOptions) (_ *Created, retErr error) {
 		}
 		replica = cons.replica
 	}
+	h := spec.Hooks
+	createHooks := h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0
+	staged := false
 	if sandboxID, ok := joins(spec.Annotations); ok {
 		if err := r.join(d, c, &cs, sandboxID, preserved, replica); err != nil {
 			return nil, err
 		}
-	} else if err := r.startSandbox(d, c, &cs, &sb, preserved, replica, o.Foreground); err != nil {
+	} else if err := r.startSandbox(d, c, &cs, &sb, preserved, replica, o.Foreground, ps, func() error {
+		// While the sentry builds the container, the "created" state
+		// is written aside, to be renamed into place once it has:
+		// the JSON encoding and the file's creation are not on the
+		// path to start. With create-time hooks the state is written
+		// below, "creating" first.
+		if createHooks {
+			return nil
+		}
+		st := *c.State
+		st.Status = specs.StateCreated
+		if err := d.stage(&st); err != nil {
+			return err
+		}
+		staged = true
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	st := c.State
-	if h := spec.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 {
+	if staged {
+		st.Status = specs.StateCreated
+		if err := d.commit(); err != nil {
+			return nil, err
+		}
+	} else if createHooks {
 		// The hooks may look the container up: it is "creating"
 		// while they run. Without them the state is written once,
 		// "created" (a reader before that finds no container, as
@@ -215,9 +250,11 @@ func (r *Runtime) Create(o CreateOptions) (_ *Created, retErr error) {
 			return nil, err
 		}
 	}
-	st.Status = specs.StateCreated
-	if err := d.write(st); err != nil {
-		return nil, err
+	if !staged {
+		st.Status = specs.StateCreated
+		if err := d.write(st); err != nil {
+			return nil, err
+		}
 	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, st.Pid); err != nil {
@@ -277,7 +314,9 @@ func (r *Runtime) abortCreate(d *dir, c *Created) {
 
 // startSandbox starts a sentry for the container, created and waiting
 // for start; console, if not nil, is the replica of init's terminal.
-func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandbox, preserved []*os.File, console *os.File, foreground bool) error {
+// meanwhile is called once c.State is complete (but for its status), while
+// the sentry builds the container.
+func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandbox, preserved []*os.File, console *os.File, foreground bool, ps *sandbox.Prestarted, meanwhile func() error) error {
 	si, warns, err := newStandIn(sb)
 	if err != nil {
 		return err
@@ -362,26 +401,21 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 	if r.Sentry.LogFile != nil {
 		cfg.Log.SetOutput(r.Sentry.LogFile)
 	}
-	opts := sandbox.Options{
-		Confinement: r.Sentry.Confinement,
-		Detach:      !foreground,
-		Stdin:       os.Stdin,
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
-		ExtraFiles:  extra,
-		NetNS:       netns,
-		HostNetwork: network == boot.NetworkHost,
-		Started: func(pid int) error {
-			if !hostCgroup {
-				return nil
-			}
-			made, warns := placeCgroup(sentryCgroup(cgPath), sb.Resources, pid, true)
-			c.State.Cgroups = append(c.State.Cgroups, made...)
-			for _, w := range warns {
-				r.Log.Warn(w)
-			}
+	opts := r.sentryOptions(foreground)
+	opts.ExtraFiles = extra
+	opts.NetNS = netns
+	opts.HostNetwork = network == boot.NetworkHost
+	opts.Prestarted = ps
+	opts.Started = func(pid int) error {
+		if !hostCgroup {
 			return nil
-		},
+		}
+		made, warns := placeCgroup(sentryCgroup(cgPath), sb.Resources, pid, true)
+		c.State.Cgroups = append(c.State.Cgroups, made...)
+		for _, w := range warns {
+			r.Log.Warn(w)
+		}
+		return nil
 	}
 	if console != nil {
 		// Init's stdin, stdout and stderr are the terminal: a detached
@@ -412,12 +446,27 @@ func (r *Runtime) startSandbox(d *dir, c *Created, cs *container.Spec, sb *Sandb
 			r.Log.Warn(w)
 		}
 	}
+	if err := meanwhile(); err != nil {
+		return err
+	}
 	// The sentry reports "started" once the container is built (its
 	// init created, not running), or why it could not build it.
 	if err := p.Started(); err != nil {
 		return err
 	}
 	return nil
+}
+
+// sentryOptions are the options of the sentry of a container that owns
+// its sandbox, before its config is read.
+func (r *Runtime) sentryOptions(foreground bool) sandbox.Options {
+	return sandbox.Options{
+		Confinement: r.Sentry.Confinement,
+		Detach:      !foreground,
+		Stdin:       os.Stdin,
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+	}
 }
 
 // listen makes the control socket at path and returns it, listening.
@@ -655,6 +704,27 @@ func (r *Runtime) Start(id string) error {
 	default:
 		return fmt.Errorf("cannot start a container in the %s state", s)
 	}
+	return r.start(d, st)
+}
+
+// StartCreated starts the container c that this process's Create made
+// (run): its state is the one Create wrote, and its status is "created"
+// unless another call ended it since, which the sentry then refuses; so
+// neither is read back (state.json, and a control call for the status).
+func (r *Runtime) StartCreated(c *Created) error {
+	d, err := openDir(r.Root, c.State.ID)
+	if err != nil {
+		return err
+	}
+	d.lock()
+	defer d.close()
+	return r.start(d, c.State)
+}
+
+// start starts the init of created container st, whose directory d is
+// locked.
+func (r *Runtime) start(d *dir, st *State) error {
+	id := st.ID
 	if st.Hooks != nil {
 		if err := runHooks("startContainer", st.Hooks.StartContainer, st.spec(specs.StateCreated)); err != nil {
 			// The spec: a failing startContainer hook stops the
@@ -685,7 +755,7 @@ func (r *Runtime) Start(id string) error {
 	}
 	cl, done := r.client(d, st)
 	defer done()
-	_, err = cl.Call(req, files...)
+	_, err := cl.Call(req, files...)
 	for _, f := range files {
 		f.Close()
 	}
@@ -772,6 +842,31 @@ func (r *Runtime) Delete(id string, force bool) error {
 	if err != nil {
 		return err
 	}
+	return r.remove(d, st, force)
+}
+
+// DeleteExited removes container c, which this process's Create made
+// (run), once its sentry has exited: its state is the one Create wrote,
+// so it is not read back, only checked to be still there.
+func (r *Runtime) DeleteExited(c *Created) error {
+	d, err := openDir(r.Root, c.State.ID)
+	if errors.Is(err, ErrNotExist) {
+		return nil // another delete came first
+	}
+	if err != nil {
+		return err
+	}
+	d.lock()
+	defer d.close()
+	if err := unix.Faccessat(d.fd, stateFile, unix.F_OK, 0); err != nil {
+		return nil // another delete came first
+	}
+	return r.remove(d, c.State, true)
+}
+
+// remove removes container st (with force, killing it first), whose
+// directory d is locked.
+func (r *Runtime) remove(d *dir, st *State, force bool) error {
 	s := r.status(d, st)
 	switch {
 	case s == container.Stopped:
@@ -781,7 +876,7 @@ func (r *Runtime) Delete(id string, force bool) error {
 			return errors.New("container init still running")
 		}
 	default:
-		return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, s)
+		return fmt.Errorf("cannot delete container %s that is not stopped: %s", st.ID, s)
 	}
 	return r.destroy(d, st)
 }

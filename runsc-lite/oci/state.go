@@ -193,15 +193,25 @@ func (d *dir) read() (*State, error) {
 
 // write replaces the recorded state atomically.
 func (d *dir) write(st *State) error {
+	if err := d.stage(st); err != nil {
+		return err
+	}
+	return d.commit()
+}
+
+// stage writes st to the directory's temporary state file, which commit
+// makes the recorded state; no reader sees it before.
+func (d *dir) stage(st *State) error {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(d.path, "."+stateFile)
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(d.path, stateFile))
+	return os.WriteFile(filepath.Join(d.path, "."+stateFile), data, 0o600)
+}
+
+// commit makes the staged state the recorded one, atomically.
+func (d *dir) commit() error {
+	return os.Rename(filepath.Join(d.path, "."+stateFile), filepath.Join(d.path, stateFile))
 }
 
 // processStart returns pid's start time in clock ticks since boot, 0 if

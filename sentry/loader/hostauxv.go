@@ -3,17 +3,21 @@ package loader
 import (
 	"encoding/binary"
 	"os"
+	"sync"
 
 	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
-// hostHWCap and hostMinSigStackSize are the host kernel's AT_HWCAP and
-// AT_MINSIGSTKSZ, read once when the sentry starts (before it may lose
-// access to /proc). The kernel's AT_HWCAP is CPUID leaf 1 EDX less the
-// bits it cleared (MTRR under some hypervisors, say), so programs see in
-// the sandbox what they see on the host; CPUID itself is only the
-// fall-back when the host's auxv cannot be read.
-var hostHWCap, hostMinSigStackSize = readHostAuxv()
+// hostAuxv returns the host kernel's AT_HWCAP and AT_MINSIGSTKSZ, read
+// once, when the sentry loads its first program: the sandbox's init,
+// loaded before the sentry confines itself and loses access to /proc.
+// The kernel's AT_HWCAP is CPUID leaf 1 EDX less the bits it cleared
+// (MTRR under some hypervisors, say), so programs see in the sandbox what
+// they see on the host; CPUID itself is only the fall-back when the
+// host's auxv cannot be read. (Not read at package initialisation: every
+// runsc-lite process, the CLI's too, would pay for the /proc read and a
+// CPUID, which traps to the hypervisor on a virtual machine.)
+var hostAuxv = sync.OnceValues(readHostAuxv)
 
 func readHostAuxv() (hwcap, minSigStk uint64) {
 	hwcap, minSigStk = cpuidHWCap(), defaultMinSigStackSize

@@ -446,13 +446,15 @@ func Load(args LoadArgs) (Loaded, error) {
 		}
 	}
 
-	hw := args.HWCap
-	if hw == 0 {
-		hw = hostHWCap
-	}
-	minSig := args.MinSigStackSize
-	if minSig == 0 {
-		minSig = hostMinSigStackSize
+	hw, minSig := args.HWCap, args.MinSigStackSize
+	if hw == 0 || minSig == 0 {
+		hostHW, hostMinSig := hostAuxv()
+		if hw == 0 {
+			hw = hostHW
+		}
+		if minSig == 0 {
+			minSig = hostMinSig
+		}
 	}
 	st, err := layoutStack(stackLayoutArgs{
 		top:       stackTop,

@@ -706,6 +706,7 @@ func TestHostHWCap(t *testing.T) {
 	if err != nil {
 		t.Skipf("cannot read the host's auxv, so the CPUID fall-back is in use: %v", err)
 	}
+	hostHWCap, hostMinSigStackSize := hostAuxv()
 	found := false
 	for i := 0; i+16 <= len(b); i += 16 {
 		if binary.LittleEndian.Uint64(b[i:]) == linux.AT_HWCAP {

@@ -90,13 +90,13 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 	m.mf.IncRefFrames(frames)
 	slices.Sort(protect)
 	hot := protect
-	q := mapQueue{as: m.as.get()}
 	if len(protect) <= forkCopyPages {
-		protect = m.copyForParentLocked(protect, &q)
+		protect = c.copyForChildLocked(m, protect)
 	}
-	// One unmap per run of consecutive pages, not per page, and all of
-	// them with the copies' mappings in one batch: each is a host call
-	// in the parent's address space (an injected munmap on ptrace).
+	q := mapQueue{as: m.as.get()}
+	// One unmap per run of consecutive pages, not per page, all of them
+	// in one batch: each is a host call in the parent's address space
+	// (an injected munmap on ptrace).
 	for i := 0; i < len(protect); {
 		j := i + 1
 		for j < len(protect) && protect[j] == protect[j-1]+PageSize {
@@ -108,13 +108,8 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 		q.unmap(protect[i], uintptr(j-i)*PageSize)
 		i = j
 	}
-	if q.as != nil {
-		q.flush(func(_ int, op *platform.MapOp, _ error) {
-			if op.Access.Any() {
-				// A copy not mapped: the old frame still is.
-				m.copyNotMappedLocked(op.Addr, uintptr(op.FR.Length()))
-			}
-		})
+	if q.as != nil && len(q.ops) > 0 {
+		q.flush(nil)
 	}
 	slices.SortFunc(premap, func(x, y premapPage) int { return cmp.Compare(x.addr, y.addr) })
 	c.premapLocked(premap, hot)
@@ -223,34 +218,36 @@ func (c *MemoryManager) premapLocked(pages []premapPage, hot []uintptr) {
 	})
 }
 
-// forkCopyPages bounds the pages Fork copies for the parent at once
-// (copyForParentLocked): 256 KiB of memcpy, against two faults and two
+// forkCopyPages bounds the pages Fork copies for the child at once
+// (copyForChildLocked): 256 KiB of memcpy, against two faults and two
 // platform calls per page the parent writes after the fork otherwise.
 const forkCopyPages = 64
 
-// copyForParentLocked breaks copy-on-write at fork, for the parent, on the
-// pages at addrs (sorted): the pages the platform maps writable in the
-// parent, that is, the ones it wrote since its last fork, which it is
-// likely to write again at once (its stack, its allocator's data). Each
-// gets a copy in a new frame, mapped writable in the parent with one
-// platform call per run of consecutive pages; the child keeps the old
-// frame, now its alone, so its own first write copies nothing either.
-// Native fork write-protects both sides instead, and the parent's next
-// write to each page faults; on a platform where a fault and a mapping
-// are host round trips (ptrace: a stopped stub, an injected mmap) that
-// was the biggest part of a fork. Pages in locked (mlock) vmas keep the
-// ordinary path, as do runs the zone has no frames for. It returns the
-// pages left for the caller to write-protect.
-// Preconditions: m.mu is held; every page at addrs is populated, private
-// and mapped writable in the parent, and marked copy-on-write.
-//
-// The mappings are queued in q; if one fails, copyNotMappedLocked undoes
-// it.
-func (m *MemoryManager) copyForParentLocked(addrs []uintptr, q *mapQueue) []uintptr {
-	if q.as == nil {
-		return addrs
-	}
+// copyForChildLocked breaks copy-on-write at fork, in c, the child of m,
+// on the pages at addrs (sorted): the pages the platform maps writable in
+// the parent, that is, the ones it wrote since its last fork, which it is
+// likely to write again at once (its stack, its allocator's data), and
+// the child too. Each gets a copy in a new frame for the child, which
+// premapLocked maps writable there; the parent keeps its frames, now its
+// alone again, and its mappings as they are: no platform call in the
+// parent at all, and no host page fault on pages it re-touches. Native
+// fork write-protects both sides instead, and the parent's next write to
+// each page faults; on a platform where a fault and a mapping are host
+// round trips (ptrace: a stopped stub, an injected mmap) that was the
+// biggest part of a fork. (Until wave 9 the copies were the parent's,
+// remapped over its old frames in one batch, and the child kept the old
+// frames: the same copying, plus an injection of a host mmap per run in
+// the parent and a host page fault per page it touched again.) Pages in
+// locked (mlock) vmas keep the ordinary path, as do runs the zone has no
+// frames for. It returns the pages left for the caller to
+// write-protect.
+// Preconditions: m.mu and c.mu are held; every page at addrs is
+// populated, private and mapped writable in the parent, and marked
+// copy-on-write on both sides, the child's pte holding a reference on the
+// parent's frame.
+func (c *MemoryManager) copyForChildLocked(m *MemoryManager, addrs []uintptr) []uintptr {
 	var left []uintptr
+	var old []uint64
 	for i := 0; i < len(addrs); {
 		v := m.vmaAtLocked(addrs[i])
 		j := i + 1
@@ -263,34 +260,25 @@ func (m *MemoryManager) copyForParentLocked(addrs []uintptr, q *mapQueue) []uint
 			left = append(left, run...)
 			continue
 		}
-		fr, err := m.zone.Allocate(uint64(len(run)), kswapd.Anon, m, uint64(run[0]))
+		fr, err := c.zone.Allocate(uint64(len(run)), kswapd.Anon, c, uint64(run[0]))
 		if err != nil {
 			left = append(left, run...)
 			continue
 		}
-		want := v.perms
 		for k, a := range run {
-			p := m.pages[a]
+			p, np := m.pages[a], c.pages[a]
 			dst := fr.Start + uint64(k)*PageSize
 			copy(m.mf.Slice(frameRange(dst)), m.mf.Slice(frameRange(p.frame)))
-			m.releasePteLocked(p)
-			p.frame = dst
+			// The child's reference on the parent's frame goes.
+			c.releasePteDeferLocked(np, &old)
+			np.frame = dst
+			np.cow = false
+			np.obj, np.objOff = nil, 0
 			p.cow = false
-			p.obj, p.objOff = nil, 0
-			p.mapped = want
 		}
-		q.mapFile(run[0], fr, want)
+	}
+	if len(old) > 0 {
+		m.mf.DecRefFrames(old)
 	}
 	return left
-}
-
-// copyNotMappedLocked undoes, for [addr, addr+length), a mapping of
-// copies that copyForParentLocked queued and the platform failed to
-// make: the old frames stay mapped, so they are taken away (the next
-// access faults and maps the new ones).
-func (m *MemoryManager) copyNotMappedLocked(addr, length uintptr) {
-	for a := addr; a < addr+length; a += PageSize {
-		m.pages[a].mapped = hostarch.AccessType{}
-	}
-	m.as.get().Unmap(addr, length)
 }

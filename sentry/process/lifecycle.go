@@ -201,7 +201,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			// A host thread an exited thread of this address
 			// space left runs it, with its platform context
 			// (run.go).
-			ReuseKey: t.MM().AddressSpace(),
+			ReuseKey: platform.ReuseKey(t.MM().AddressSpace()),
 		})
 		nt.Task.Ext = nt
 		nt.pidns = t.pidns
@@ -253,7 +253,7 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 			Nice:     t.Task.Nice(),
 			Entry:    nt.run,
 			HoldTID:  true,
-			ReuseKey: m.AddressSpace(),
+			ReuseKey: platform.ReuseKey(m.AddressSpace()),
 		})
 		nt.Task.Ext = nt
 		ntg := &ThreadGroup{

@@ -183,10 +183,18 @@ func (t *Thread) run(task *kernel.Task) {
 	// The context stays with this host thread for the next thread of
 	// this address space (kernel/hostthread.go), whose stub thread on
 	// ptrace is the one the context already has here; when no other
-	// thread can make one, it goes, and the host thread idles bare, for
-	// any task.
+	// thread can make one, it stays for the next address space on the
+	// same host process (a fork's child in a recycled stub, platform.
+	// HandOnContext) where the platform can keep it, or goes, and the
+	// host thread idles bare, for any task.
+	var as platform.AddressSpace
+	if m := t.MM(); m != nil {
+		as = m.AddressSpace()
+	}
 	if rc, ok := ctx.(platform.RecyclableContext); ok && t.mayHaveSuccessor() && rc.Recycle() {
-		task.Keep(ctx, t.MM().AddressSpace())
+		task.Keep(ctx, platform.ReuseKey(as))
+	} else if hc, ok := ctx.(platform.HandOnContext); ok && as != nil && hc.RecycleAfter(as) {
+		task.Keep(ctx, platform.ReuseKey(as))
 	} else {
 		ctx.Release()
 	}

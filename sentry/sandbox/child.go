@@ -41,13 +41,26 @@ func Main(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("boot", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	bootFD := fs.Int("boot-fd", -1, "descriptor of the boot pipe")
+	bootSocket := fs.Bool("boot-socket", false, "the boot descriptor is a socket whose message brings the descriptors (Prestart)")
+	statusFD := fs.Int("status-fd", -1, "descriptor of the status pipe (with --boot-socket)")
+	reserved := fs.Int("reserved-fds", 0, "descriptors from 3 kept for the boot message's (with --boot-socket)")
 	if err := fs.Parse(args); err != nil || *bootFD < 0 {
 		fmt.Fprintln(stderr, "runsc-lite boot is internal: runsc-lite starts it (use runsc-lite do)")
 		return 2
 	}
-	bootPipe := os.NewFile(uintptr(*bootFD), "boot pipe")
-	msg, err := readBootMessage(bootPipe)
-	bootPipe.Close()
+	var msg *bootMessage
+	var err error
+	if *bootSocket {
+		msg, err = receiveBootMessage(*bootFD, *reserved)
+		unix.Close(*bootFD)
+		if msg != nil {
+			msg.StatusFD = *statusFD
+		}
+	} else {
+		bootPipe := os.NewFile(uintptr(*bootFD), "boot pipe")
+		msg, err = readBootMessage(bootPipe)
+		bootPipe.Close()
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "runsc-lite boot: %v\n", err)
 		return 125

@@ -418,6 +418,10 @@ var setupOnly = map[uintptr]string{
 	unix.SYS_GETEGID:    "the OCI CLI: rootless checks (faccessat's AT_EACCESS)",
 	unix.SYS_FACCESSAT:  "the OCI CLI: os/exec.LookPath of hooks; rootless checks",
 	unix.SYS_FACCESSAT2: "the OCI CLI: os/exec.LookPath of hooks; rootless checks",
+
+	// A prestarted sentry's boot socket (sandbox.Prestart), made by the
+	// launcher; the sentry reads it before it is confined.
+	unix.SYS_SOCKETPAIR: "the launcher's boot socket of a prestarted sentry",
 }
 
 // denied returns the syscalls of names.

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
 	"github.com/runsc-lite/runsc-lite/sentry/boot"
+	"golang.org/x/sys/unix"
 )
 
 // The launcher and the sentry process speak over two pipes:
@@ -18,7 +20,11 @@ import (
 //     not start.
 //
 // Descriptors travel as the sentry's inherited files; the messages carry
-// their numbers.
+// their numbers. A prestarted sentry (Prestart) has a boot socket instead
+// of the boot pipe: the message comes with its descriptors (SCM_RIGHTS),
+// which the sentry moves to the numbers an inherited file would have had
+// (the i-th at 3+i, which the launcher reserved for them); its boot
+// socket and status pipe are above those.
 
 // bootMessage is everything the sentry process needs to boot.
 type bootMessage struct {
@@ -44,6 +50,9 @@ type bootMessage struct {
 	NetNSFD int
 	// Confinement is what the sentry does to itself once booted.
 	Confinement Confinement
+	// FDs is how many descriptors come with the message on a boot
+	// socket (0 on a boot pipe).
+	FDs int
 }
 
 // Confinement selects the sentry's confinement. The zero value is the
@@ -103,6 +112,87 @@ func readBootMessage(r io.Reader) (*bootMessage, error) {
 	}
 	return &m, nil
 }
+
+// sendBootMessage sends m on boot socket sock with files, in one
+// sendmsg (the descriptors ride with its first byte), and ends it.
+func sendBootMessage(sock int, m *bootMessage, files []*os.File) error {
+	b, err := marshalBootMessage(m)
+	if err != nil {
+		return err
+	}
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = int(f.Fd())
+	}
+	n, err := unix.SendmsgN(sock, b, unix.UnixRights(fds...), nil, 0)
+	for err == nil && n < len(b) {
+		b = b[n:]
+		n, err = unix.Write(sock, b)
+	}
+	runtime.KeepAlive(files)
+	if err != nil {
+		return err
+	}
+	return unix.Shutdown(sock, unix.SHUT_WR)
+}
+
+// receiveBootMessage reads the boot message from boot socket sock, and
+// moves the descriptors that came with it to 3, 4, ..., where the
+// launcher reserved room for them (reserved descriptors, holding
+// /dev/null: those not taken are closed).
+func receiveBootMessage(sock, reserved int) (*bootMessage, error) {
+	var data []byte
+	buf := make([]byte, 64<<10)
+	oob := make([]byte, unix.CmsgSpace(4*maxBootFDs))
+	var fds []int
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading the boot message: %w", err)
+		}
+		if oobn > 0 {
+			cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+			if err != nil {
+				return nil, fmt.Errorf("reading the boot message's descriptors: %w", err)
+			}
+			for _, c := range cmsgs {
+				got, err := unix.ParseUnixRights(&c)
+				if err != nil {
+					return nil, fmt.Errorf("reading the boot message's descriptors: %w", err)
+				}
+				fds = append(fds, got...)
+			}
+		}
+		if n == 0 {
+			break
+		}
+		data = append(data, buf[:n]...)
+	}
+	var m bootMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("reading the boot message: %w", err)
+	}
+	if len(fds) != m.FDs || len(fds) > reserved {
+		return nil, fmt.Errorf("reading the boot message: %d descriptors, want %d (at most %d)", len(fds), m.FDs, reserved)
+	}
+	for i, fd := range fds {
+		if err := unix.Dup3(fd, 3+i, 0); err != nil {
+			return nil, fmt.Errorf("moving the boot message's descriptors: %w", err)
+		}
+		unix.Close(fd)
+	}
+	for i := len(fds); i < reserved; i++ {
+		unix.Close(3 + i)
+	}
+	return &m, nil
+}
+
+// maxBootFDs bounds the descriptors of a boot message (SCM_RIGHTS takes
+// at most 253 in one message).
+const maxBootFDs = 253
 
 // statusWriter writes status messages; a nil one writes nothing.
 type statusWriter struct{ f *os.File }

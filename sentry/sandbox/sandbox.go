@@ -9,7 +9,9 @@
 // `runsc-lite boot` in a new session (and, confined, in new namespaces),
 // passes the descriptors as inherited files and the configuration on a
 // pipe, and reads the sentry's status from another pipe: "started" when
-// init is about to run, then init's wait status. The sentry boots
+// init is about to run, then init's wait status. (An OCI create starts
+// the sentry process before it has read the config, Prestart: the
+// configuration then comes on a socket, with the descriptors.) The sentry boots
 // (sentry/boot), confines itself just before init runs (confine.go: an
 // empty root, capabilities dropped, no_new_privs, the seccomp allow-list
 // of filter.go), and exits with init's status as a shell reports it (the
@@ -30,6 +32,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"syscall"
 
@@ -63,6 +66,10 @@ type Options struct {
 	HostNetwork bool
 	// ProfileCPU, if set, receives a Go CPU profile of the sentry.
 	ProfileCPU *os.File
+	// Prestarted, if set, is a sentry process Prestart started, which
+	// Start configures if it was started with these options (else it is
+	// discarded, and a sentry started as usual).
+	Prestarted *Prestarted
 	// Started, if set, is called with the sentry's PID once its process
 	// exists and before it reads its configuration (it has made no
 	// thread or stub process of its own yet): the OCI runtime places it
@@ -207,6 +214,22 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		msg.NetNSFD = pass(nf)
 	}
 
+	if !opts.Detach && opts.Stdin == nil && opts.Stdout == nil && opts.Stderr == nil {
+		// The sentry runs in a session of its own and cannot see whether
+		// the caller is in its terminal's foreground: a caller in the
+		// background keeps its shell's terminal as it is.
+		cfg.LeaveTerminal = cfg.LeaveTerminal || !container.StdioTerminalForeground()
+	}
+	msg.Config = cfg
+	msg.Config.Log = nil
+
+	if ps := opts.Prestarted; ps != nil {
+		if ps.fits(opts, files) {
+			return ps.boot(&msg, files, opts, autoPlatform)
+		}
+		ps.Discard()
+	}
+
 	bootR, bootW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -220,18 +243,35 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 	toClose = append(toClose, statusW)
 	bootFD := pass(bootR)
 	msg.StatusFD = pass(statusW)
-	if !opts.Detach && opts.Stdin == nil && opts.Stdout == nil && opts.Stderr == nil {
-		// The sentry runs in a session of its own and cannot see whether
-		// the caller is in its terminal's foreground: a caller in the
-		// background keeps its shell's terminal as it is.
-		cfg.LeaveTerminal = cfg.LeaveTerminal || !container.StdioTerminalForeground()
-	}
-	msg.Config = cfg
-	msg.Config.Log = nil
 
+	cmd := sentryCmd([]string{"--boot-fd=" + strconv.Itoa(bootFD)}, files, opts)
+	if err := startSentry(cmd, opts); err != nil {
+		statusR.Close()
+		return nil, err
+	}
+	p := newProcess(cmd, opts, autoPlatform)
+	go p.readStatus(statusR)
+	if opts.Started != nil {
+		if err := opts.Started(cmd.Process.Pid); err != nil {
+			cmd.Process.Kill()
+			p.Wait()
+			return nil, err
+		}
+	}
+	if err := writeBootMessage(bootW, &msg); err != nil {
+		cmd.Process.Kill()
+		p.Wait()
+		return nil, fmt.Errorf("sending the sentry its configuration: %w", err)
+	}
+	return p, nil
+}
+
+// sentryCmd is the command that starts a sentry process (`runsc-lite
+// boot` with args), inheriting files at descriptors 3 on.
+func sentryCmd(args []string, files []*os.File, opts Options) *exec.Cmd {
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
-		Args:       []string{"runsc-lite", "boot", "--boot-fd=" + strconv.Itoa(bootFD)},
+		Args:       append([]string{"runsc-lite", "boot"}, args...),
 		Env:        os.Environ(),
 		ExtraFiles: files,
 		SysProcAttr: &syscall.SysProcAttr{
@@ -257,10 +297,6 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 			rootless(cmd.SysProcAttr)
 		}
 	}
-	// Whatever this process inherited and did not mean to pass on (a
-	// shell's descriptors) must not reach the sentry: os/exec passes every
-	// descriptor that is not close-on-exec.
-	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	if !opts.Detach {
 		cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -274,6 +310,15 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 	if opts.Stderr != nil {
 		cmd.Stderr = opts.Stderr
 	}
+	return cmd
+}
+
+// startSentry starts cmd (sentryCmd).
+func startSentry(cmd *exec.Cmd, opts Options) error {
+	// Whatever this process inherited and did not mean to pass on (a
+	// shell's descriptors) must not reach the sentry: os/exec passes every
+	// descriptor that is not close-on-exec.
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	// Start the sentry from a thread whose bounding set is already what
 	// the sentry keeps: it inherits it on every thread (see
 	// dropBoundingOnThisThread). The thread goes back to the pool with
@@ -283,16 +328,19 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 	if !opts.Unconfined {
 		dropBoundingOnThisThread(opts.Confinement)
 	}
-	err = cmd.Start()
+	err := cmd.Start()
 	runtime.UnlockOSThread()
 	if err != nil {
-		statusR.Close()
 		if errors.Is(err, unix.EPERM) && !opts.Unconfined && os.Geteuid() != 0 {
-			return nil, fmt.Errorf("starting the sentry in namespaces of its own: %w (this host may not let unprivileged users make user namespaces; run as root, or with --unconfined)", err)
+			return fmt.Errorf("starting the sentry in namespaces of its own: %w (this host may not let unprivileged users make user namespaces; run as root, or with --unconfined)", err)
 		}
-		return nil, fmt.Errorf("starting the sentry: %w", err)
+		return fmt.Errorf("starting the sentry: %w", err)
 	}
-	p := &Process{
+	return nil
+}
+
+func newProcess(cmd *exec.Cmd, opts Options, autoPlatform bool) *Process {
+	return &Process{
 		cmd:        cmd,
 		started:    make(chan struct{}),
 		statusDone: make(chan struct{}),
@@ -300,7 +348,124 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 		// Set before the status goroutine starts.
 		autoPlatform: autoPlatform,
 	}
-	go p.readStatus(statusR)
+}
+
+// Prestarted is a sentry process started before its configuration is
+// known (Prestart): while the caller reads and checks the container's
+// config, the new process runs the Go runtime's and the packages'
+// initialisation (~5 ms and ~450 page faults here), then waits on its
+// boot socket, from which Start sends the boot message and, with it
+// (SCM_RIGHTS), the descriptors a sentry otherwise inherits.
+type Prestarted struct {
+	cmd *exec.Cmd
+	// sock is this side of the boot socket; statusR the status pipe's
+	// read end.
+	sock    int
+	statusR *os.File
+	// opts are the options it was started with, which Start's must
+	// match (Prestarted.fits).
+	opts Options
+}
+
+// Prestart starts a sentry process for Start to configure later with
+// opts (Options.Prestarted), in network mode none (its bounding set is
+// that mode's), with the caller's stdio. Start uses it only if its
+// options match; otherwise, and whenever the caller does not call Start,
+// Discard must end it.
+func Prestart(opts Options) (*Prestarted, error) {
+	if builtWithCgo && !opts.Unconfined {
+		return nil, errors.New("built with cgo")
+	}
+	opts.Confinement.Network = boot.NetworkNone
+	opts.HostNetwork = false
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	child := os.NewFile(uintptr(fds[1]), "boot socket")
+	defer child.Close()
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		unix.Close(fds[0])
+		return nil, err
+	}
+	defer statusW.Close()
+	// Descriptors 3 to 3+prestartFDs-1 hold /dev/null until the boot
+	// message brings the files that take their places: the new
+	// process's own descriptors (the Go runtime's epoll, say) are made
+	// above them.
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		unix.Close(fds[0])
+		statusR.Close()
+		return nil, err
+	}
+	defer null.Close()
+	files := make([]*os.File, prestartFDs, prestartFDs+2)
+	for i := range files {
+		files[i] = null
+	}
+	files = append(files, child, statusW)
+	cmd := sentryCmd([]string{
+		"--boot-fd=" + strconv.Itoa(3+prestartFDs), "--boot-socket",
+		"--status-fd=" + strconv.Itoa(4+prestartFDs), "--reserved-fds=" + strconv.Itoa(prestartFDs),
+	}, files, opts)
+	// Started from a thread of its own, which never returns to the
+	// pool: its bounding set is this sentry's, smaller than another
+	// kind's (a Start after Discard must not inherit it), and the
+	// sentry's Pdeathsig follows the thread that started it.
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		err := startSentry(cmd, opts)
+		errc <- err
+		if err == nil {
+			<-make(chan struct{})
+		}
+	}()
+	if err := <-errc; err != nil {
+		unix.Close(fds[0])
+		statusR.Close()
+		return nil, err
+	}
+	return &Prestarted{cmd: cmd, sock: fds[0], statusR: statusR, opts: opts}, nil
+}
+
+// prestartFDs is how many files a prestarted sentry can be given (a
+// control socket, the root, a directory per bind mount, a terminal, a log,
+// preserved descriptors: a podman container has about ten).
+const prestartFDs = 64
+
+// fits reports whether the prestarted sentry was started as Start would
+// start one with opts, to be given files.
+func (ps *Prestarted) fits(opts Options, files []*os.File) bool {
+	o := ps.opts
+	return len(files) <= prestartFDs && opts.Detach == o.Detach && opts.Unconfined == o.Unconfined && opts.HostNetwork == o.HostNetwork &&
+		opts.Confinement.Network == o.Confinement.Network && slices.Equal(opts.DropCaps, o.DropCaps) &&
+		opts.Stdin == o.Stdin && opts.Stdout == o.Stdout && opts.Stderr == o.Stderr
+}
+
+// Discard ends a prestarted sentry that Start did not take (nil:
+// nothing): it is killed and reaped.
+func (ps *Prestarted) Discard() {
+	if ps == nil || ps.cmd == nil {
+		return
+	}
+	ps.cmd.Process.Kill()
+	ps.cmd.Wait()
+	unix.Close(ps.sock)
+	ps.statusR.Close()
+	ps.cmd = nil
+}
+
+// boot sends the prestarted sentry its configuration and files, as
+// Start would have passed them (files[i] at descriptor 3+i).
+func (ps *Prestarted) boot(msg *bootMessage, files []*os.File, opts Options, autoPlatform bool) (*Process, error) {
+	cmd := ps.cmd
+	ps.cmd = nil // taken
+	defer unix.Close(ps.sock)
+	p := newProcess(cmd, opts, autoPlatform)
+	go p.readStatus(ps.statusR)
 	if opts.Started != nil {
 		if err := opts.Started(cmd.Process.Pid); err != nil {
 			cmd.Process.Kill()
@@ -308,7 +473,8 @@ func Start(cfg boot.Config, opts Options) (*Process, error) {
 			return nil, err
 		}
 	}
-	if err := writeBootMessage(bootW, &msg); err != nil {
+	msg.FDs = len(files)
+	if err := sendBootMessage(ps.sock, msg, files); err != nil {
 		cmd.Process.Kill()
 		p.Wait()
 		return nil, fmt.Errorf("sending the sentry its configuration: %w", err)

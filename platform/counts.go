@@ -34,10 +34,22 @@ type RoundTrips struct {
 	StubThreads atomic.Uint64
 	// Seizes are stub threads or stubs seized by a new tracer.
 	Seizes atomic.Uint64
+	// SentrySleeps are waits for a stub in which the task's thread
+	// slept on the host (systrap: a futex wait after its poll missed),
+	// and StubWakes are resumes that had to wake a sleeping stub (a
+	// futex wake). With neither, a round trip is two hand-offs over
+	// shared memory and no host context switch.
+	SentrySleeps atomic.Uint64
+	StubWakes    atomic.Uint64
+	// StubPollMisses are the stub's polls for the answer that ran
+	// their whole budget and slept after all (systrap): CPU spent for
+	// nothing.
+	StubPollMisses atomic.Uint64
 }
 
 // String formats the counts in one line of key=value pairs.
 func (r *RoundTrips) String() string {
-	return fmt.Sprintf("stops=%d injections=%d injected_syscalls=%d master_calls=%d stub_threads=%d seizes=%d",
-		r.Stops.Load(), r.Injections.Load(), r.InjectedSyscalls.Load(), r.MasterCalls.Load(), r.StubThreads.Load(), r.Seizes.Load())
+	return fmt.Sprintf("stops=%d injections=%d injected_syscalls=%d master_calls=%d stub_threads=%d seizes=%d sentry_sleeps=%d stub_wakes=%d stub_poll_misses=%d",
+		r.Stops.Load(), r.Injections.Load(), r.InjectedSyscalls.Load(), r.MasterCalls.Load(), r.StubThreads.Load(), r.Seizes.Load(),
+		r.SentrySleeps.Load(), r.StubWakes.Load(), r.StubPollMisses.Load())
 }

@@ -141,26 +141,54 @@ func (as *addressSpace) Release() {
 	as.p.mu.Unlock()
 }
 
-// spinFromEnv returns how long a task thread polls its stub's message
-// word before sleeping on it: defaultSpin, or RUNSC_LITE_SYSTRAP_SPIN_US
-// microseconds when set (a measurement knob; 0 disables the spin).
-func spinFromEnv() time.Duration {
-	if v, err := strconv.Atoi(os.Getenv("RUNSC_LITE_SYSTRAP_SPIN_US")); err == nil && v >= 0 {
+// spinFromEnv returns a spin budget: def on a host with two CPUs or
+// more, none on a one-CPU host (the other end cannot answer while one
+// polls), or the microseconds in the environment variable name when set
+// (a measurement knob; 0 disables the spin). Each context turns its
+// spins off while they fail to pay (spinPolicy).
+func spinFromEnv(name string, def time.Duration) time.Duration {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v >= 0 {
 		return time.Duration(v) * time.Microsecond
 	}
-	return defaultSpin()
-}
-
-// defaultSpin is the default poll before sleeping: none on a one-CPU
-// host, where the stub cannot answer while we poll; otherwise about what
-// an idle host takes to deliver a trap and run the handler (see
-// ARCHITECTURE.md, "systrap", for the measurements). Each context turns
-// its spin off while it fails to pay (spinPolicy).
-func defaultSpin() time.Duration {
 	if runtime.NumCPU() < 2 {
 		return 0
 	}
-	return 20 * time.Microsecond
+	return def
+}
+
+// Default spins (ARCHITECTURE.md, "systrap", for the measurements): the
+// task thread polls for about what an idle host takes to deliver a trap
+// and run the handler; the stub polls for a little more than the sentry
+// takes to serve a short syscall.
+const (
+	defaultSpin     = 20 * time.Microsecond
+	defaultStubSpin = 10 * time.Microsecond
+)
+
+// pollCost measures what one poll of the stub's loop costs on this host
+// (a PAUSE dominates it, whose latency differs between CPUs by ten
+// times): the fastest of a few short runs of the same loop here.
+func pollCost() float64 {
+	const n = 256
+	best := int64(1 << 62)
+	for range 5 {
+		t0 := nanotime()
+		for range n {
+			procyield()
+		}
+		if d := nanotime() - t0; d < best {
+			best = d
+		}
+	}
+	return max(float64(best)/n, 1)
+}
+
+// polls turns a stub spin budget into a count of polls.
+func (p *Platform) polls(d time.Duration) uint32 {
+	if d <= 0 {
+		return 0
+	}
+	return uint32(min(float64(d)/p.pollNs, 1<<20))
 }
 
 // selfTest starts a stub thread (its bootstrap trap is a SIGSYS from the

@@ -90,6 +90,9 @@ type thread struct {
 	uc, info int
 	// fp and fpLen locate the frame's XSAVE area (0: none).
 	fp, fpLen int
+	// polls is the poll count the stub used at the event being served
+	// (written with the previous resume).
+	polls uint32
 
 	// injector serves the context thread's mapping changes here once it
 	// has made injectorAfter through the master (injector.go);
@@ -111,8 +114,9 @@ type context struct {
 	lastThread *thread
 	threads    map[*addressSpace]*thread
 
-	// spin decides how long Switch polls before it sleeps.
-	spin spinPolicy
+	// spin decides how long Switch polls before it sleeps, and
+	// stubSpin how long the stub polls for the answer before it sleeps.
+	spin, stubSpin spinPolicy
 	// hostCPU is the host CPU the context's stub threads are pinned to
 	// (-1: not pinned; PinHostCPU).
 	hostCPU int
@@ -127,6 +131,9 @@ type context struct {
 
 func newContext(p *Platform) *context {
 	c := &context{p: p, tid: gettid(), threads: make(map[*addressSpace]*thread), spin: spinPolicy{max: p.spin}, hostCPU: -1}
+	if p.spin > 0 {
+		c.stubSpin.max = p.stubSpin
+	}
 	c.runningFD.Store(-1)
 	return c
 }
@@ -274,6 +281,7 @@ func (t *thread) wait(sp *spinPolicy, pending *atomic.Bool) error {
 	// way).
 	waiting := (*uint32)(unsafe.Pointer(&t.r.mem[msgSentryWaiting]))
 	atomic.StoreUint32(waiting, 1)
+	slept := false
 	defer atomic.StoreUint32(waiting, 0)
 	ts := unix.Timespec{Nsec: 50 * 1000 * 1000}
 	var interrupted time.Time
@@ -281,6 +289,10 @@ func (t *thread) wait(sp *spinPolicy, pending *atomic.Bool) error {
 		v := atomic.LoadUint32(t.state)
 		if v == stateEvent {
 			return t.parked()
+		}
+		if !slept {
+			slept = true
+			platform.Counts.SentrySleeps.Add(1)
 		}
 		_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(t.state)), linux.FUTEX_WAIT, uintptr(v), uintptr(unsafe.Pointer(&ts)), 0, 0)
 		switch e {
@@ -346,15 +358,33 @@ func (t *thread) parked() error {
 }
 
 // resume sets the state word to "resume" and wakes the stub if it may
-// be asleep. Go's atomic store is an xchg: a full barrier between the
-// store of the state and the load of msgStubWaiting (the stub orders
-// them the other way), so either the stub sees "resume" or we see it
-// waiting.
-func (t *thread) resume() {
+// be asleep, telling it how many times to poll for the answer at its
+// next event (sp's budget). Go's atomic store is an xchg: a full barrier
+// between the store of the state and the load of msgStubWaiting (the
+// stub orders them the other way), so either the stub sees "resume" or
+// we see it waiting. A stub that was still polling counts as a hit of
+// sp, one that slept after polling as a miss. The stub polls only while
+// the sentry's own spin (sentry) is on: where that misses, the host is
+// loaded and a polling stub would take a CPU that runnable threads need.
+func (t *thread) resume(p *Platform, sp, sentry *spinPolicy) {
+	var polls uint32
+	if sentry.on() {
+		polls = p.polls(sp.budget())
+	}
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubPolls])), polls)
 	atomic.StoreUint32(t.state, stateResume)
-	if atomic.LoadUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubWaiting]))) != 0 {
+	woke := atomic.LoadUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubWaiting]))) != 0
+	if woke {
+		platform.Counts.StubWakes.Add(1)
 		unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(t.state)), linux.FUTEX_WAKE, 1, 0, 0, 0)
 	}
+	if t.polls > 0 {
+		sp.record(!woke)
+		if woke {
+			platform.Counts.StubPollMisses.Add(1)
+		}
+	}
+	t.polls = polls
 }
 
 // Switch implements platform.Context.Switch.
@@ -391,7 +421,7 @@ func (c *context) run(t *thread, regs *arch.Registers) (platform.Stop, error) {
 	}
 	t.setRegs(regs)
 	for {
-		t.resume()
+		t.resume(c.p, &c.stubSpin, &c.spin)
 		if err := t.wait(&c.spin, &c.pending); err != nil {
 			return platform.Stop{}, err
 		}
@@ -784,7 +814,7 @@ func (c *context) PinHostCPU(cpu int) error {
 		return nil
 	}
 	c.hostCPU = cpu
-	c.spin.max = 0
+	c.spin.max, c.stubSpin.max = 0, 0
 	var firstErr error
 	for _, t := range c.threads {
 		if err := pinThread(int(t.st.Tid()), cpu); err != nil && firstErr == nil {

@@ -44,6 +44,12 @@ func (s *spinPolicy) budget() time.Duration {
 	return s.max
 }
 
+// on reports whether the next wait polls (without consuming an off
+// wait).
+func (s *spinPolicy) on() bool {
+	return s.max > 0 && s.off == 0
+}
+
 // record counts a spin and whether the stub answered during it.
 func (s *spinPolicy) record(hit bool) {
 	s.spins++

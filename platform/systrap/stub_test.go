@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 )
@@ -71,6 +72,9 @@ func TestSpinPolicy(t *testing.T) {
 		}
 		s.record(i%4 == 0) // a quarter pay
 	}
+	if s.on() {
+		t.Fatal("on() after a failing window")
+	}
 	for i := 0; i < spinOff; i++ {
 		if s.budget() != 0 {
 			t.Fatalf("wait %d after a failing window: still spinning", i)
@@ -85,7 +89,28 @@ func TestSpinPolicy(t *testing.T) {
 	if s.budget() == 0 {
 		t.Fatal("no spin after a window that paid")
 	}
-	if (&spinPolicy{}).budget() != 0 {
+	if !s.on() {
+		t.Fatal("not on() after a window that paid")
+	}
+	if (&spinPolicy{}).budget() != 0 || (&spinPolicy{}).on() {
 		t.Fatal("a zero spin spins")
+	}
+}
+
+// TestStubPolls checks the conversion of the stub's spin budget into
+// polls: none for no budget, some for a millisecond, bounded for an hour.
+func TestStubPolls(t *testing.T) {
+	p := &Platform{pollNs: pollCost()}
+	if p.pollNs < 1 {
+		t.Fatalf("pollCost() = %v, want at least 1 ns", p.pollNs)
+	}
+	if n := p.polls(0); n != 0 {
+		t.Fatalf("polls(0) = %d, want 0", n)
+	}
+	if n := p.polls(time.Millisecond); n == 0 || n > 1<<20 {
+		t.Fatalf("polls(1ms) = %d, want 1..%d (a poll costs %.1f ns)", n, 1<<20, p.pollNs)
+	}
+	if n := p.polls(time.Hour); n != 1<<20 {
+		t.Fatalf("polls(1h) = %d, want the bound %d", n, 1<<20)
 	}
 }

@@ -41,7 +41,10 @@
 // SIGURG all run it, with every signal blocked) finds its message page by
 // masking its stack pointer, stores the signal number and the frame's
 // siginfo and ucontext addresses there, sets the state word to "event",
-// futex-wakes it, and futex-waits while it stays "event". The sentry's
+// futex-wakes it when the sentry sleeps, polls it for "resume" as many
+// times as the sentry last said (msgStubPolls: an adaptive budget, so
+// that a short syscall needs no wake of the stub), and futex-waits while
+// it stays "event". The sentry's
 // task thread, waiting on the same word (a bounded spin, then a futex wait
 // with a timeout after which it checks that the thread is alive), reads
 // the registers from the frame's mcontext and the syscall number and
@@ -156,6 +159,10 @@ const (
 	// msgStubWaiting is nonzero while the stub may sleep on the state
 	// word: only then does the sentry wake it.
 	msgStubWaiting = 48
+	// msgStubPolls is how many times the stub polls the state word for
+	// "resume" before it sleeps (the sentry's choice, written with each
+	// resume for the stub's next event).
+	msgStubPolls = 52
 
 	stateEvent  = 1
 	stateResume = 2
@@ -177,6 +184,11 @@ type Platform struct {
 	// sleeps on it (0 on a one-CPU host: the stub cannot answer while we
 	// spin).
 	spin time.Duration
+	// stubSpin is how long a stub polls for the sentry's answer before
+	// it sleeps (0 where the sentry does not spin), and pollNs what one
+	// of its polls costs (measured at start).
+	stubSpin time.Duration
+	pollNs   float64
 	// pin: stub threads are pinned to their task's host CPU
 	// (RUNSC_LITE_SYSTRAP_PIN=1, for measurements; context.PinHostCPU).
 	pin bool
@@ -210,11 +222,13 @@ func New(mf *memfile.MemoryFile) (*Platform, error) {
 		return nil, fmt.Errorf("systrap: %w", err)
 	}
 	p := &Platform{
-		pt:     pt,
-		mf:     mf,
-		spin:   spinFromEnv(),
-		pin:    os.Getenv("RUNSC_LITE_SYSTRAP_PIN") == "1",
-		spaces: make(map[platform.AddressSpace]*addressSpace),
+		pt:       pt,
+		mf:       mf,
+		spin:     spinFromEnv("RUNSC_LITE_SYSTRAP_SPIN_US", defaultSpin),
+		stubSpin: spinFromEnv("RUNSC_LITE_SYSTRAP_STUB_SPIN_US", defaultStubSpin),
+		pollNs:   pollCost(),
+		pin:      os.Getenv("RUNSC_LITE_SYSTRAP_PIN") == "1",
+		spaces:   make(map[platform.AddressSpace]*addressSpace),
 	}
 	if err := p.selfTest(); err != nil {
 		pt.Release()

@@ -1043,9 +1043,9 @@ static int case_systrap(void) {
 		unsigned off;
 	} targets[] = {
 		{"call into the systrap stub's futex syscall", 0x3f},
-		{"call into the systrap stub's arch_prctl syscall", 0xa6},
-		{"call into the systrap stub's rt_sigreturn syscall", 0xb0},
-		{"call into the systrap stub's bootstrap syscall", 0xb4},
+		{"call into the systrap stub's arch_prctl syscall", 0xb4},
+		{"call into the systrap stub's rt_sigreturn syscall", 0xbe},
+		{"call into the systrap stub's bootstrap syscall", 0xc2},
 	};
 	for (unsigned i = 0; i < sizeof targets / sizeof targets[0]; i++)
 		try_call(targets[i].what, SYSTRAP_CODE + targets[i].off, SYS_getpid);
@@ -1057,7 +1057,7 @@ static int case_systrap(void) {
 	fflush(stdout);
 	pid_t child = fork();
 	if (child == 0) {
-		static const unsigned others[] = {0x0, 0xab}; /* handler, restorer */
+		static const unsigned others[] = {0x0, 0xb9}; /* handler, restorer */
 		for (unsigned i = 0; i < 2; i++) {
 			if (sigsetjmp(jb, 1))
 				continue;

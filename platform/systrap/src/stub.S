@@ -23,6 +23,7 @@
 	.set MSG_SENTRY_WAITING, 36 /* u32: nonzero: the sentry may sleep on MSG_STATE */
 	.set MSG_GSBASE, 40     /* u64: gs base to set before returning */
 	.set MSG_STUB_WAITING, 48 /* u32: nonzero: the stub may sleep on MSG_STATE (the sentry must wake it) */
+	.set MSG_STUB_POLLS, 52 /* u32: how many times the stub polls MSG_STATE before it sleeps (the sentry's choice) */
 	.set STATE_EVENT, 1
 	.set STATE_RESUME, 2
 	.set SYS_FUTEX, 202
@@ -59,8 +60,17 @@ futex:
 	syscall
 futex_return:
 	movl	$0, MSG_STUB_WAITING(%r12)
+	/* Poll for "resume" MSG_STUB_POLLS times before sleeping: a sentry
+	 * that answers within the poll needs no futex wake, which costs a
+	 * host context switch on each side. */
+	mov	MSG_STUB_POLLS(%r12), %ecx
+poll:
 	cmpl	$STATE_RESUME, MSG_STATE(%r12)
 	je	resume
+	sub	$1, %ecx
+	jb	sleep
+	pause
+	jmp	poll
 sleep:
 	/* xchg: a full barrier between the store of MSG_STUB_WAITING and
 	 * the load of the state (the sentry stores the state with xchg,

@@ -29,14 +29,10 @@ func bootStack(tb testing.TB, cpus int) (*kernel.Kernel, *softirqd.Softirqs, *St
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for cpu := 0; cpu < cpus; cpu++ {
-		// Asleep in its loop: a kthread just started is Sleeping
-		// too, before its function runs.
-		kt := sirq.Ksoftirqd(cpu)
-		eventually(tb, 10*time.Second, "ksoftirqd to sleep", func() bool {
-			return kt.State() == kernel.KthreadRunning && kt.Task().State() == kernel.TaskSleeping
-		})
-	}
+	// The ksoftirqds are created but not started: each gets its host
+	// thread at its first wake-up (softirqd's wakeKsoftirqd), so nothing
+	// of theirs runs yet to disturb a test; TestPacketFlood shows that
+	// they come up when NET_RX work is deferred to them.
 	tb.Cleanup(func() {
 		s.Close()
 		sirq.Stop()

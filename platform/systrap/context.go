@@ -648,7 +648,8 @@ func (c *context) RecycleAfter(pas platform.AddressSpace) bool {
 		return false
 	}
 	t := c.threads[as]
-	if t == nil || t.r.index != 0 || !t.r.mapped {
+	if t == nil || t.r.index != 0 || !t.r.mapped || t.uc < pageSize+8 {
+		// (No parked frame to keep: scrub needs one.)
 		return false
 	}
 	as.mu.Lock()
@@ -664,6 +665,7 @@ func (c *context) RecycleAfter(pas platform.AddressSpace) bool {
 		as.mu.Unlock()
 		return false
 	}
+	t.scrub()
 	if t.injector != nil {
 		t.injector.Kill()
 		t.injector.Close()
@@ -677,6 +679,61 @@ func (c *context) RecycleAfter(pas platform.AddressSpace) bool {
 	as.mu.Unlock()
 	c.pending.Store(false)
 	return true
+}
+
+// scrub clears what t's region holds of the task that ran last in it:
+// its registers, fault details and signal mask in the parked frame, the
+// siginfo, the FP and vector registers, its fs and gs bases in the
+// message page, and every other byte of the signal stack. A kept thread's
+// region stays mapped, readable and writable, in whichever address space
+// takes the recycled stub next (RecycleAfter), which may be any process
+// of the sandbox. What stays is the frame's shape the host's sigreturn
+// needs (the restorer word, uc_flags and uc_stack, the fpstate pointer,
+// the XSAVE area's software-reserved bytes and xcomp_bv); the next Switch
+// writes a whole register set (setRegs, and the bases because basesKnown
+// is false) and its FP state before the frame is returned through. The
+// handler itself keeps nothing on the stack (src/stub.S).
+func (t *thread) scrub() {
+	m := t.r.mem
+	le := binary.LittleEndian
+	type span struct{ lo, hi int }
+	keep := []span{{t.uc - 8, t.uc + ucLen}, {t.info, t.info + siginfoLen}}
+	if t.fpLen > 0 {
+		keep = append(keep, span{t.fp, t.fp + t.fpLen})
+	}
+	saved := make([][]byte, len(keep))
+	for i, k := range keep {
+		saved[i] = append([]byte(nil), m[k.lo:k.hi]...)
+	}
+	clear(m[pageSize:regionSize])
+	for i, k := range keep {
+		copy(m[k.lo:k.hi], saved[i])
+	}
+	// The registers through cr2 (sigcontext up to its fpstate pointer),
+	// and the signal mask.
+	clear(m[t.uc+ucMcontext : t.uc+ucMcontext+scFPState])
+	le.PutUint64(m[t.uc+ucSigmask:], 0)
+	clear(m[t.info : t.info+siginfoLen])
+	if t.fpLen > 0 {
+		fp := m[t.fp : t.fp+t.fpLen]
+		// x87 and SSE at their initial values (FCW 0x37f, MXCSR 0x1f80;
+		// MXCSR_MASK describes the CPU), every XSAVE component in its
+		// initial state (XSTATE_BV 0).
+		mxcsrMask := le.Uint32(fp[fpMxcsrMask:])
+		clear(fp[:fpSwBytes])
+		le.PutUint16(fp[0:], 0x37f)
+		le.PutUint32(fp[fpMxcsr:], 0x1f80)
+		le.PutUint32(fp[fpMxcsrMask:], mxcsrMask)
+		if t.fpLen > fxsaveSize {
+			le.PutUint64(fp[xsaveHeader:], 0)
+			clear(fp[xsaveHeader+16:])
+		}
+	}
+	le.PutUint64(m[msgFSBase:], 0)
+	le.PutUint64(m[msgGSBase:], 0)
+	le.PutUint32(m[msgSetBase:], 0)
+	le.PutUint32(m[msgSigno:], 0)
+	t.fsBase, t.gsBase, t.basesKnown = 0, 0, false
 }
 
 // takeHandedOn moves the context's threads kept in released address

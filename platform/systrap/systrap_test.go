@@ -1,6 +1,7 @@
 package systrap
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -201,6 +202,10 @@ func TestContextHandedOnToRecycledStub(t *testing.T) {
 		c := newContext(p)
 		defer c.Release()
 		regs := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
+		// Values of this process that its stub thread's region must
+		// not carry to the next process that takes the stub.
+		const marker = 0x5ca1ab1e0ddba115
+		regs.Rbx, regs.R13, regs.Fs_base = marker, marker, marker&0x7fffffff000
 		stop, err := c.Switch(pas, &regs)
 		if err != nil {
 			t.Error(err)
@@ -208,11 +213,19 @@ func TestContextHandedOnToRecycledStub(t *testing.T) {
 		}
 		platformtest.WantSyscall(t, stop, &regs, unix.SYS_GETPID)
 		as1 := pas.(*addressSpace)
-		tid := c.threads[as1].st.Tid()
+		kept := c.threads[as1]
+		tid := kept.st.Tid()
 		pid, key := as1.HostPID(), platform.ReuseKey(pas)
 		if !c.RecycleAfter(pas) {
 			t.Error("RecycleAfter = false for the last context of a poolable address space")
 			return
+		}
+		for _, v := range []uint64{marker, marker & 0x7fffffff000} {
+			var b [8]byte
+			binary.LittleEndian.PutUint64(b[:], v)
+			if i := bytes.Index(kept.r.mem, b[:]); i >= 0 {
+				t.Errorf("the kept region still holds the last task's %#x at offset %#x: readable by the next process on the stub", v, i)
+			}
 		}
 		pas.Release()
 		var pas2 platform.AddressSpace

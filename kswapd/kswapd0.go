@@ -26,6 +26,11 @@ func (z *Zone) Start(k *kernel.Kernel) error {
 		return fmt.Errorf("kswapd: creating kswapd0: %w", err)
 	}
 	z.kswapd.Store(kt)
+	if z.kswapdWake.Load() {
+		// Woken while it was being created: that wake-up found no
+		// thread to start (Run is idempotent).
+		kt.Run()
+	}
 	z.wakeKswapdIfLow()
 	return nil
 }

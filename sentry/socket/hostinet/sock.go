@@ -82,6 +82,10 @@ type sock struct {
 	mu       sync.Mutex
 	ino      uint64
 	released bool
+
+	// recvMu makes a stream's peek, copy-out and consume one step
+	// (RecvMsg), so two readers never take the same bytes.
+	recvMu sync.Mutex
 }
 
 // Type implements socket.Socket.
@@ -352,17 +356,45 @@ func (s *sock) RecvMsg(ctx *socket.Context, dst *usermem.IOSequence, o *socket.R
 	buf := (*bp)[:min(dst.Len(), ioChunk)]
 	waitAll := o.Flags&unix.MSG_WAITALL != 0 && s.stype == unix.SOCK_STREAM && o.Flags&unix.MSG_PEEK == 0
 	flags := o.Flags&recvFlags | unix.MSG_DONTWAIT
+	// A stream's bytes leave the host socket only once they are in the
+	// caller's memory: they are peeked, copied out, and then consumed as
+	// far as the copy went, so a fault leaves them for the next read, as
+	// Linux's tcp_recvmsg does. (A datagram whose copy faults is dropped,
+	// as in Linux's udp_recvmsg.)
+	keep := s.stype == unix.SOCK_STREAM && o.Flags&(unix.MSG_PEEK|unix.MSG_OOB|unix.MSG_ERRQUEUE) == 0
+	if keep {
+		flags |= unix.MSG_PEEK
+	}
 	var ctl [512]byte
 	var r socket.RecvResult
 	for {
+		if keep {
+			s.recvMu.Lock()
+		}
 		n, cl, mflags, from, err := s.recvmsg(buf[:min(len(buf), dst.Len())], ctl[:], flags)
 		if err == nil {
 			k := min(n, len(buf))
 			if k > 0 {
 				w, werr := dst.Write(buf[:k])
-				if werr != nil && w < k && w == 0 {
+				if keep && w > 0 {
+					var drop [512]byte
+					if _, _, _, _, cerr := s.recvmsg(buf[:w], drop[:], flags&^unix.MSG_PEEK); cerr != nil {
+						s.recvMu.Unlock()
+						return r, cerr
+					}
+				}
+				if keep {
+					s.recvMu.Unlock()
+				}
+				if werr != nil && w < k {
+					if r.N+w > 0 {
+						r.N += w
+						return r, nil
+					}
 					return r, unix.EFAULT
 				}
+			} else if keep {
+				s.recvMu.Unlock()
 			}
 			r.N += k
 			r.MsgLen += n
@@ -378,6 +410,9 @@ func (s *sock) RecvMsg(ctx *socket.Context, dst *usermem.IOSequence, o *socket.R
 				return r, nil
 			}
 			continue
+		}
+		if keep {
+			s.recvMu.Unlock()
 		}
 		if err != unix.EAGAIN || o.Flags&unix.MSG_ERRQUEUE != 0 {
 			if r.N > 0 {

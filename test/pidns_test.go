@@ -115,7 +115,8 @@ func TestUnshareMountProcPS(t *testing.T) {
 	compare(t, cmpCase{argv: []string{"unshare", "-fpm", "--mount-proc", "ps", "-o", "pid,comm"}, stderr: true})
 	// A shell as the namespace's init with a background child: the
 	// parent IDs, process groups and sessions ps reads from the new
-	// /proc (0 for those outside the namespace).
+	// /proc (0 for those outside the namespace). ps runs once the child
+	// has exec'd sleep, so both runs see the same name for it.
 	compare(t, cmpCase{argv: []string{"unshare", "-fpm", "--mount-proc", "sh", "-c",
-		"sleep 1 & ps -o pid,ppid,pgid,sid,comm; echo $$ $PPID; readlink /proc/self; grep -E '^(Tgid|Pid|PPid|NSpid)' /proc/self/status"}, stderr: true})
+		"sleep 2 & until read c < /proc/$!/comm && [ \"$c\" = sleep ]; do :; done; ps -o pid,ppid,pgid,sid,comm; echo $$ $PPID; readlink /proc/self; grep -E '^(Tgid|Pid|PPid|NSpid)' /proc/self/status"}, stderr: true})
 }

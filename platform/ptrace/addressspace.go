@@ -217,6 +217,11 @@ type addressSpace struct {
 	deferred    []platform.MapOp
 	deferErr    error
 	hasDeferred atomic.Bool
+	// deferredUnmap are unmaps (address, length; 0 length: none) a
+	// recycling left to the address space's first use (recycleHere),
+	// applied before deferred; the platform's own, some above the
+	// application's range.
+	deferredUnmap [][2]uintptr
 }
 
 // newAddressSpace starts an address space: the zygote when stubFD is the
@@ -378,14 +383,7 @@ func (as *addressSpace) recycle() *addressSpace {
 	// back, so the next program must not reach them there. Plain
 	// ptrace maps nothing there (the application cannot: it is above
 	// maxUserAddress), and saves that injection.
-	ranges := [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, stubScratch - batchPageAddr - pageSize}}
-	if as.p.variant.Code == nil {
-		ranges = ranges[:1]
-	} else if k := keptRange; kept != nil && k[1] > 0 {
-		// Around what the kept thread keeps.
-		ranges = [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, k[0] - batchPageAddr - pageSize}, {k[0] + k[1], stubScratch - k[0] - k[1]}}
-	}
-	for _, r := range ranges {
+	for _, r := range as.p.recycleUnmaps(kept != nil, keptRange) {
 		if r[1] == 0 {
 			continue
 		}
@@ -449,6 +447,26 @@ func (as *addressSpace) recycle() *addressSpace {
 		return nil
 	}
 	return n
+}
+
+// recycleUnmaps returns what recycling a stub unmaps (address, length; a
+// length may be 0): the application range, and everything between the
+// batch page and the stub's scratch page, a variant's per-thread pages
+// (systrap's regions), whose memory-file pages its Release gave back, so
+// the next program must not reach them there, but for keep (address,
+// length), what a kept thread keeps, if kept. Plain ptrace maps nothing
+// above the batch page (the application cannot: it is above
+// maxUserAddress), and saves that unmap.
+func (p *Platform) recycleUnmaps(kept bool, keep [2]uintptr) [][2]uintptr {
+	ranges := [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, stubScratch - batchPageAddr - pageSize}}
+	if p.variant.Code == nil {
+		return ranges[:1]
+	}
+	if kept && keep[1] > 0 {
+		// Around what the kept thread keeps.
+		ranges = [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, keep[0] - batchPageAddr - pageSize}, {keep[0] + keep[1], stubScratch - keep[0] - keep[1]}}
+	}
+	return ranges
 }
 
 // stubKey names a stub process for platform.ReuseKey.
@@ -1151,19 +1169,19 @@ func (as *addressSpace) reapDropped() {
 }
 
 // recycleHere recycles the stub of as, just released, on the calling
-// goroutine, for kept, the stub thread of host thread tracer that is its
-// only thread, to serve the next address space (RecycleAfter): what the
-// master's recycle does in that case, without waking the master. The
-// unmapping of the application's range, the recycling's only host call,
-// becomes the first of the successor's deferred ops (batch.go), which its
-// first Switch, map or unmap applies before anything else: a fork's child
-// on the kept thread runs it in the same injection as its pre-map. Until
-// then the stub, stopped, keeps the old program's mappings, which no code
-// can reach. The successor takes the stub's channels, so the master,
-// waiting on them, serves it from its next request on (movedTo).
-// Plain ptrace only: a variant's per-thread pages above the application's
-// range are left to the master's recycle.
-func (as *addressSpace) recycleHere(kept *stubThread, tracer int32) {
+// goroutine, for kept, the stub thread of host thread tracer (0: a
+// variant's untraced thread) that is its only thread, keeping keep mapped
+// and fr, the pages there (keepForSuccessor), to serve the next address
+// space (RecycleAfter): what the master's recycle does in that case,
+// without waking the master. The recycling's host calls, its unmaps,
+// become the successor's first deferred ops (batch.go), which its first
+// Switch, map or unmap applies before anything else: a fork's child runs
+// them in the same injection as its pre-map. Until then the stub, stopped
+// (and a variant's kept thread parked), keeps the old program's mappings,
+// which no code runs to reach. The successor takes the stub's channels, so
+// the master, waiting on them, serves it from its next request on
+// (movedTo).
+func (as *addressSpace) recycleHere(kept *stubThread, tracer int32, keep [2]uintptr, fr memfile.FileRange) {
 	// The next program can read the batch page.
 	batch := as.takeBatchPage()
 	if batch.Length() > 0 {
@@ -1175,19 +1193,21 @@ func (as *addressSpace) recycleHere(kept *stubThread, tracer int32) {
 	as.p.deaths.forget(as)
 	as.p.deaths.unwatch(as.pidfd)
 	n := &addressSpace{
-		p:           as.p,
-		pid:         as.pid,
-		pidfd:       as.pidfd,
-		key:         as.key,
-		initRegs:    as.initRegs,
-		requests:    as.requests,
-		kick:        as.kick,
-		done:        make(chan struct{}),
-		threads:     map[*stubThread]struct{}{kept: {}},
-		tracers:     make(map[int32]*stubThread),
-		batchFR:     batch,
-		batchMapped: batch.Length() > 0,
-		deferred:    []platform.MapOp{{Addr: pageSize, Length: maxUserAddress - pageSize}},
+		p:             as.p,
+		pid:           as.pid,
+		pidfd:         as.pidfd,
+		key:           as.key,
+		initRegs:      as.initRegs,
+		requests:      as.requests,
+		kick:          as.kick,
+		done:          make(chan struct{}),
+		threads:       map[*stubThread]struct{}{kept: {}},
+		tracers:       make(map[int32]*stubThread),
+		batchFR:       batch,
+		batchMapped:   batch.Length() > 0,
+		deferredUnmap: as.p.recycleUnmaps(true, keep),
+		handedOnAddr:  keep[0],
+		handedOnFR:    fr,
 	}
 	n.hasDeferred.Store(true)
 	if tracer != 0 {
@@ -1199,7 +1219,6 @@ func (as *addressSpace) recycleHere(kept *stubThread, tracer int32) {
 	as.serving.Lock()
 	as.mu.Lock()
 	as.successor, as.movedTo = n, n
-	as.handingOn = kept
 	as.mu.Unlock()
 	as.serving.Unlock()
 	close(as.done)
@@ -1219,12 +1238,13 @@ func (as *addressSpace) release(recycle bool) {
 	as.released = true
 	threads, spare := as.threads, as.spare
 	as.threads, as.tracers, as.spare = nil, nil, nil
-	if t := as.kept; recycle && t != nil && len(threads) == 1 && len(as.dropped) == 0 && as.p.variant.Code == nil {
+	if t := as.kept; recycle && t != nil && len(threads) == 1 && len(as.dropped) == 0 && as.handedOnFR.Length() == 0 {
 		if _, ok := threads[t]; ok {
-			tracer := as.keptTracer
+			tracer, keep, fr := as.keptTracer, as.keptRange, as.keptFR
 			as.kept = nil
+			as.handingOn = t
 			as.mu.Unlock()
-			as.recycleHere(t, tracer)
+			as.recycleHere(t, tracer, keep, fr)
 			return
 		}
 	}

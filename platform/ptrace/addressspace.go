@@ -99,6 +99,9 @@ type request struct {
 	// run (opRun) is run with the stub process's pid.
 	run   func(tid int32) (uintptr, error)
 	reply chan reply
+	// as is the address space the request is for (call): the master
+	// refuses it once it serves another on the same stub (movedTo).
+	as *addressSpace
 }
 
 const (
@@ -134,6 +137,8 @@ type addressSpace struct {
 	// every injected syscall's registers. Immutable after setup.
 	initRegs arch.Registers
 
+	// requests and kick are the stub's, passed on to every address
+	// space it serves (recycle, recycleHere).
 	requests chan *request
 	// kick asks the master for background work: a spare stub thread, or,
 	// once released, the stub's recycling (pool.go). Buffered (1).
@@ -141,6 +146,10 @@ type addressSpace struct {
 	// done is closed when the master stops serving this address space
 	// (it exited, or moved on to the recycled stub's new address space).
 	done chan struct{}
+	// serving is held by the master while it works for this address
+	// space (a request, a kick); recycleHere takes it to hand the stub on
+	// with no work of the old address space's still under way.
+	serving sync.Mutex
 
 	mu       sync.RWMutex
 	released bool
@@ -175,6 +184,10 @@ type addressSpace struct {
 	kept, dyingKept         *stubThread
 	keptTracer, dyingTracer int32
 	successor               *addressSpace
+	// movedTo is the successor when Release recycled the stub itself
+	// (recycleHere): the master, still waiting on the same channels,
+	// serves it from then on.
+	movedTo *addressSpace
 	// keptRange and keptFR are what a variant's kept thread keeps
 	// mapped above the application's range, which recycle does not
 	// unmap: memory-file pages that go with the thread to the successor
@@ -204,6 +217,11 @@ type addressSpace struct {
 	deferred    []platform.MapOp
 	deferErr    error
 	hasDeferred atomic.Bool
+	// deferredUnmap are unmaps (address, length; 0 length: none) a
+	// recycling left to the address space's first use (recycleHere),
+	// applied before deferred; the platform's own, some above the
+	// application's range.
+	deferredUnmap [][2]uintptr
 }
 
 // newAddressSpace starts an address space: the zygote when stubFD is the
@@ -259,12 +277,20 @@ func (as *addressSpace) master(ready chan<- error, stubFD int) {
 
 // serve runs as's requests and background work on the master goroutine
 // until as shuts down (it returns nil) or its stub is recycled (it
-// returns the address space the stub lives on as).
+// returns the address space the stub lives on as). An address space
+// Release recycled itself (recycleHere) is followed to its successor
+// without a return: the two share their channels.
 func (as *addressSpace) serve() *addressSpace {
-	defer close(as.done)
 	for {
 		select {
 		case req := <-as.requests:
+			as = as.current()
+			if req.as != as {
+				// For an address space the stub no longer serves.
+				as.serving.Unlock()
+				req.reply <- reply{err: errASReleased}
+				continue
+			}
 			var rep reply
 			switch req.op {
 			case opSyscall:
@@ -277,22 +303,48 @@ func (as *addressSpace) serve() *addressSpace {
 				rep.pid, rep.err = as.forkStub(req.clean)
 			case opShutdown:
 				as.killStub()
+				as.serving.Unlock()
+				close(as.done)
 				req.reply <- rep
 				return nil
 			}
+			as.serving.Unlock()
 			req.reply <- rep
 		case <-as.kick:
+			as = as.current()
 			as.reapDropped()
 			as.mu.RLock()
 			released, recycling, wantSpare := as.released, as.recycling, as.wantSpare
 			as.mu.RUnlock()
 			switch {
 			case released && recycling:
-				return as.recycle()
+				n := as.recycle()
+				as.serving.Unlock()
+				close(as.done)
+				return n
 			case !released && wantSpare:
 				as.makeSpare()
 			}
+			as.serving.Unlock()
 		}
+	}
+}
+
+// current returns the address space the master serves: as, or the
+// successor Release handed the stub to (recycleHere), followed, with its
+// serving held.
+// Preconditions: called on the master goroutine.
+func (as *addressSpace) current() *addressSpace {
+	for {
+		as.serving.Lock()
+		as.mu.RLock()
+		n := as.movedTo
+		as.mu.RUnlock()
+		if n == nil {
+			return as
+		}
+		as.serving.Unlock()
+		as = n
 	}
 }
 
@@ -331,14 +383,7 @@ func (as *addressSpace) recycle() *addressSpace {
 	// back, so the next program must not reach them there. Plain
 	// ptrace maps nothing there (the application cannot: it is above
 	// maxUserAddress), and saves that injection.
-	ranges := [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, stubScratch - batchPageAddr - pageSize}}
-	if as.p.variant.Code == nil {
-		ranges = ranges[:1]
-	} else if k := keptRange; kept != nil && k[1] > 0 {
-		// Around what the kept thread keeps.
-		ranges = [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, k[0] - batchPageAddr - pageSize}, {k[0] + k[1], stubScratch - k[0] - k[1]}}
-	}
-	for _, r := range ranges {
+	for _, r := range as.p.recycleUnmaps(kept != nil, keptRange) {
 		if r[1] == 0 {
 			continue
 		}
@@ -402,6 +447,26 @@ func (as *addressSpace) recycle() *addressSpace {
 		return nil
 	}
 	return n
+}
+
+// recycleUnmaps returns what recycling a stub unmaps (address, length; a
+// length may be 0): the application range, and everything between the
+// batch page and the stub's scratch page, a variant's per-thread pages
+// (systrap's regions), whose memory-file pages its Release gave back, so
+// the next program must not reach them there, but for keep (address,
+// length), what a kept thread keeps, if kept. Plain ptrace maps nothing
+// above the batch page (the application cannot: it is above
+// maxUserAddress), and saves that unmap.
+func (p *Platform) recycleUnmaps(kept bool, keep [2]uintptr) [][2]uintptr {
+	ranges := [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, stubScratch - batchPageAddr - pageSize}}
+	if p.variant.Code == nil {
+		return ranges[:1]
+	}
+	if kept && keep[1] > 0 {
+		// Around what the kept thread keeps.
+		ranges = [][2]uintptr{{0, maxUserAddress}, {batchPageAddr + pageSize, keep[0] - batchPageAddr - pageSize}, {keep[0] + keep[1], stubScratch - keep[0] - keep[1]}}
+	}
+	return ranges
 }
 
 // stubKey names a stub process for platform.ReuseKey.
@@ -490,6 +555,7 @@ func (as *addressSpace) takeSpare() *stubThread {
 // call runs req on the master goroutine.
 func (as *addressSpace) call(req *request) reply {
 	platform.Counts.MasterCalls.Add(1)
+	req.as = as
 	req.reply = make(chan reply, 1)
 	select {
 	case as.requests <- req:
@@ -1102,6 +1168,66 @@ func (as *addressSpace) reapDropped() {
 	}
 }
 
+// recycleHere recycles the stub of as, just released, on the calling
+// goroutine, for kept, the stub thread of host thread tracer (0: a
+// variant's untraced thread) that is its only thread, keeping keep mapped
+// and fr, the pages there (keepForSuccessor), to serve the next address
+// space (RecycleAfter): what the master's recycle does in that case,
+// without waking the master. The recycling's host calls, its unmaps,
+// become the successor's first deferred ops (batch.go), which its first
+// Switch, map or unmap applies before anything else: a fork's child runs
+// them in the same injection as its pre-map. Until then the stub, stopped
+// (and a variant's kept thread parked), keeps the old program's mappings,
+// which no code runs to reach. The successor takes the stub's channels, so
+// the master, waiting on them, serves it from its next request on
+// (movedTo).
+func (as *addressSpace) recycleHere(kept *stubThread, tracer int32, keep [2]uintptr, fr memfile.FileRange) {
+	// The next program can read the batch page.
+	batch := as.takeBatchPage()
+	if batch.Length() > 0 {
+		clear(as.p.mf.Slice(batch))
+	}
+	as.p.mu.Lock()
+	delete(as.p.spaces, as)
+	as.p.mu.Unlock()
+	as.p.deaths.forget(as)
+	as.p.deaths.unwatch(as.pidfd)
+	n := &addressSpace{
+		p:             as.p,
+		pid:           as.pid,
+		pidfd:         as.pidfd,
+		key:           as.key,
+		initRegs:      as.initRegs,
+		requests:      as.requests,
+		kick:          as.kick,
+		done:          make(chan struct{}),
+		threads:       map[*stubThread]struct{}{kept: {}},
+		tracers:       make(map[int32]*stubThread),
+		batchFR:       batch,
+		batchMapped:   batch.Length() > 0,
+		deferredUnmap: as.p.recycleUnmaps(true, keep),
+		handedOnAddr:  keep[0],
+		handedOnFR:    fr,
+	}
+	n.hasDeferred.Store(true)
+	if tracer != 0 {
+		n.tracers[tracer] = kept
+	}
+	as.p.deaths.rewatch(kept.pidfd, n)
+	// Wait for the master to finish any work for as; it refuses what
+	// comes for as later.
+	as.serving.Lock()
+	as.mu.Lock()
+	as.successor, as.movedTo = n, n
+	as.mu.Unlock()
+	as.serving.Unlock()
+	close(as.done)
+	if !as.p.offerPooled(n) {
+		// Pool full or platform released meanwhile.
+		n.release(false)
+	}
+}
+
 // release is Release; recycle says whether to recycle the stub.
 func (as *addressSpace) release(recycle bool) {
 	as.mu.Lock()
@@ -1112,6 +1238,16 @@ func (as *addressSpace) release(recycle bool) {
 	as.released = true
 	threads, spare := as.threads, as.spare
 	as.threads, as.tracers, as.spare = nil, nil, nil
+	if t := as.kept; recycle && t != nil && len(threads) == 1 && len(as.dropped) == 0 && as.handedOnFR.Length() == 0 {
+		if _, ok := threads[t]; ok {
+			tracer, keep, fr := as.keptTracer, as.keptRange, as.keptFR
+			as.kept = nil
+			as.handingOn = t
+			as.mu.Unlock()
+			as.recycleHere(t, tracer, keep, fr)
+			return
+		}
+	}
 	if recycle {
 		if t := as.kept; t != nil {
 			if _, ok := threads[t]; ok {

@@ -82,9 +82,9 @@ func (as *addressSpace) applyDeferred() error {
 	}
 	as.deferMu.Lock()
 	defer as.deferMu.Unlock()
-	if ops := as.deferred; len(ops) > 0 {
-		as.deferred = nil
-		if _, err := as.mapBatch(ops); err != nil && err != errASReleased {
+	if unmaps, ops := as.deferredUnmap, as.deferred; len(unmaps) > 0 || len(ops) > 0 {
+		as.deferred, as.deferredUnmap = nil, nil
+		if err := as.runDeferred(unmaps, ops); err != nil && err != errASReleased {
 			as.deferErr = fmt.Errorf("ptrace: a deferred batch: %w", err)
 		}
 	}
@@ -92,6 +92,38 @@ func (as *addressSpace) applyDeferred() error {
 		as.hasDeferred.Store(false)
 	}
 	return as.deferErr
+}
+
+// runDeferred applies a recycling's unmaps (recycleHere), then ops, in as
+// few injections as the batch page allows: one for a fork's child.
+// Preconditions: deferMu is held.
+func (as *addressSpace) runDeferred(unmaps [][2]uintptr, ops []platform.MapOp) error {
+	entries := make([][7]uintptr, 0, len(unmaps)+len(ops))
+	for _, r := range unmaps {
+		if r[1] > 0 {
+			entries = append(entries, [7]uintptr{unix.SYS_MUNMAP, r[0], r[1]})
+		}
+	}
+	for i := range ops {
+		e, err := as.batchEntry(&ops[i])
+		if err != nil {
+			return err
+		}
+		entries = append(entries, e)
+	}
+	for len(entries) > 0 {
+		n := min(len(entries), maxBatchEntries)
+		if n == 1 {
+			e := entries[0]
+			if _, err := as.syscall(e[0], e[1:]...); err != nil {
+				return fmt.Errorf("ptrace: %s(%#x, %#x): %w", sysName(e[0]), e[1], e[2], err)
+			}
+		} else if _, err := as.runEntries(entries[:n]); err != nil {
+			return err
+		}
+		entries = entries[n:]
+	}
+	return nil
 }
 
 // mapBatch is MapBatch without the deferred batch.
@@ -165,6 +197,16 @@ func (as *addressSpace) runBatch(ops []platform.MapOp) (int, error) {
 		}
 		entries[i] = e
 	}
+	return as.runEntries(entries[:len(ops)])
+}
+
+// runEntries runs entries (2 to maxBatchEntries syscall entries) with one
+// injection of the batch loop. It returns how many succeeded and the
+// error of the one that failed.
+func (as *addressSpace) runEntries(entries [][7]uintptr) (int, error) {
+	if len(entries) == 0 {
+		return 0, nil
+	}
 	as.batchMu.Lock()
 	defer as.batchMu.Unlock()
 	if as.isReleased() {
@@ -184,14 +226,14 @@ func (as *addressSpace) runBatch(ops []platform.MapOp) (int, error) {
 		as.batchMapped = true
 	}
 	buf := as.p.mf.Slice(as.batchFR)
-	for i, e := range entries[:len(ops)] {
+	for i, e := range entries {
 		b := buf[i*batchEntrySize:]
 		for j, v := range e {
 			putUint64(b[8*j:], uint64(v))
 		}
 	}
 	n, err := as.inject(func(tid int32) (uintptr, error) {
-		n, err := injectBatch(tid, &as.initRegs, len(ops))
+		n, err := injectBatch(tid, &as.initRegs, len(entries))
 		return uintptr(n), err
 	})
 	if err != nil {

@@ -32,6 +32,14 @@ import (
 // come from its tracer thread, so the sandbox's workqueue could do no more
 // than hand it to that thread.
 //
+// When the released address space's only stub thread is one a Context kept
+// for the next (RecycleAfter: a fork's child that exits), there is nothing
+// to reap and no spare to make, and Release recycles the stub itself
+// (recycleHere): the unmapping of the application range is left to the
+// successor's first Switch, whose thread traces the kept thread (the
+// first op of its deferred batch, with a fork's pre-map), and the master
+// is not woken at all; it serves the successor on the same channels.
+//
 // The pool is bounded (stubPoolSize address spaces, each a stub process,
 // a spare stub thread and a master thread on the host); an address space
 // released while the pool is full, or after the platform was, is killed

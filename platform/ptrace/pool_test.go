@@ -271,11 +271,23 @@ func TestContextHandedOnToRecycledStub(t *testing.T) {
 			return
 		}
 		made := platform.Counts.StubThreads.Load()
+		injected := platform.Counts.Injections.Load()
 		pid := pas.(*addressSpace).pid
 		pas.Release()
 		pooled := waitPooled(t, e.p, pid)
 		if got := platform.Counts.StubThreads.Load(); got != made {
 			t.Errorf("recycling made %d stub threads, want none (the kept one is handed on)", got-made)
+		}
+		if got := platform.Counts.Injections.Load(); got != injected {
+			t.Errorf("recycling injected %d times, want none (its unmap is the successor's first op)", got-injected)
+		}
+		// The master serves the successor now, and refuses what
+		// comes for the released address space.
+		if rep := pas.(*addressSpace).call(&request{op: opSyscall, sysno: unix.SYS_GETPID}); rep.err != errASReleased {
+			t.Errorf("a request for the released address space: %v, want %v", rep.err, errASReleased)
+		}
+		if rep := pooled.call(&request{op: opSyscall, sysno: unix.SYS_GETPID}); rep.err != nil || int32(rep.ret) != pid {
+			t.Errorf("getpid through the successor's master = %d, %v, want %d", int32(rep.ret), rep.err, pid)
 		}
 		pas2, err := e.p.NewAddressSpace()
 		if err != nil {

@@ -88,6 +88,12 @@ func NewStubThread(pas platform.AddressSpace) (*StubThread, error) {
 	if !ok {
 		return nil, fmt.Errorf("ptrace: stub thread in a foreign address space %T", pas)
 	}
+	// A recycling's unmaps left to the first use (recycleHere) cover the
+	// variant's per-thread pages above the application's range: they
+	// must run before the new thread's are mapped (Inject).
+	if err := as.applyDeferred(); err != nil {
+		return nil, err
+	}
 	t, err := as.newSeizedThread()
 	if err != nil {
 		return nil, err
@@ -115,6 +121,9 @@ func (s *StubThread) Pidfd() int { return s.t.pidfd }
 // Inject runs a syscall in the thread.
 // Preconditions: called by the creating OS thread, before Detach.
 func (s *StubThread) Inject(sysno uintptr, args ...uintptr) (uintptr, error) {
+	if err := s.as.applyDeferred(); err != nil {
+		return 0, err
+	}
 	var a [6]uintptr
 	copy(a[:], args)
 	return injectSyscall(s.t.tid, &s.as.initRegs, sysno, a)
@@ -183,6 +192,20 @@ func (s *StubThread) TakeHandedOn() platform.AddressSpace {
 	}
 	s.as = n
 	return n
+}
+
+// ApplyDeferred applies what was left to the first use of pas, an address
+// space of the platform (a fork's pre-map, MapBatchBeforeRun; a
+// recycling's unmaps, recycleHere), if anything, through the calling
+// thread's stub thread there or the master. A variant's Switch calls it
+// before it runs the application; an error means that the stub's
+// mappings are not what the sentry thinks (the Context cannot run).
+func ApplyDeferred(pas platform.AddressSpace) error {
+	as, ok := pas.(*addressSpace)
+	if !ok || !as.hasDeferred.Load() {
+		return nil
+	}
+	return as.applyDeferred()
 }
 
 // TakeHandedOnRegion returns, once, what a thread kept by

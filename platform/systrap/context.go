@@ -400,6 +400,12 @@ func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platf
 			return platform.Stop{}, err
 		}
 	}
+	// What was left to the address space's first use: a fork's
+	// pre-map, a recycling's unmaps (the old program's mappings).
+	if err := ptrace.ApplyDeferred(as.AddressSpace); err != nil {
+		logrus.WithError(err).Warn("systrap: Switch")
+		return platform.Stop{}, platform.ErrContextDead
+	}
 	c.runningFD.Store(int32(t.st.Pidfd()))
 	if c.pending.Load() && c.pending.Swap(false) {
 		c.runningFD.Store(-1)

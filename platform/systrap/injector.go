@@ -79,6 +79,14 @@ func (as *addressSpace) MapBatch(ops []platform.MapOp) (int, error) {
 	return as.AddressSpace.(platform.BatchMapper).MapBatch(ops)
 }
 
+// MapBatchBeforeRun implements platform.DeferredBatchMapper: a fork's
+// child's pre-map waits for its first Switch (ptrace.ApplyDeferred), where
+// it runs in the same injection as the unmaps a recycling of its stub left
+// (one master hop for both).
+func (as *addressSpace) MapBatchBeforeRun(ops []platform.MapOp) {
+	as.AddressSpace.(platform.DeferredBatchMapper).MapBatchBeforeRun(ops)
+}
+
 func gettid() int32 {
 	r, _, _ := unix.RawSyscall(unix.SYS_GETTID, 0, 0, 0)
 	return int32(r)

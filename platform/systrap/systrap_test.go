@@ -283,3 +283,76 @@ func TestContextHandedOnToRecycledStub(t *testing.T) {
 		platformtest.WantSyscall(t, stop, &r, unix.SYS_GETPID)
 	})
 }
+
+// TestRecycledStubOtherContextFirst: when the address space a stub is
+// recycled into (with a kept thread, RecycleAfter) is first entered by
+// another context, whose new stub thread maps its own region, that
+// context runs there and sees none of the old mappings, and the kept
+// context runs after it. The recycling's unmaps of the old regions wait
+// for the successor's first use: failed would be the new thread's region
+// unmapped under it (a dead stub thread, a Switch error).
+func TestRecycledStubOtherContextFirst(t *testing.T) {
+	e := platformtest.NewEnv(t, newPlatform)
+	p := e.P.(*Platform)
+	code := platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall)
+	<-platformtest.OnThread(func() {
+		pas, err := p.NewAddressSpace()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		platformtest.MapBytesIn(t, e.MF, pas, platformtest.CodeAddr, code, hostarch.ReadExecute)
+		c := newContext(p)
+		defer c.Release()
+		regs := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
+		if _, err := c.Switch(pas, &regs); err != nil {
+			t.Error(err)
+			return
+		}
+		pid := pas.(*addressSpace).HostPID()
+		if !c.RecycleAfter(pas) {
+			t.Error("RecycleAfter = false for the last context of a poolable address space")
+			return
+		}
+		pas.Release()
+		var pas2 platform.AddressSpace
+		for i, deadline := 0, time.Now().Add(30*time.Second); i < 300 && time.Now().Before(deadline); i++ {
+			as, err := p.NewAddressSpace()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if as.(*addressSpace).HostPID() == pid {
+				pas2 = as
+				break
+			}
+			as.Release() // not recycled yet: a fresh stub
+			time.Sleep(10 * time.Millisecond)
+		}
+		if pas2 == nil {
+			t.Skipf("stub %d was not recycled within 30s; nothing to check", pid)
+		}
+		defer pas2.Release()
+		<-platformtest.OnThread(func() {
+			c2 := newContext(p)
+			defer c2.Release()
+			r := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
+			stop, err := c2.Switch(pas2, &r)
+			if err != nil {
+				t.Errorf("another context's first Switch into the successor: %v", err)
+				return
+			}
+			if stop.Kind != platform.StopFault || stop.Signo != int(unix.SIGSEGV) || stop.Addr != platformtest.CodeAddr {
+				t.Errorf("stop = %+v, want a SIGSEGV at %#x (the old mapping survived recycling?)", stop, platformtest.CodeAddr)
+			}
+		})
+		platformtest.MapBytesIn(t, e.MF, pas2, platformtest.CodeAddr, code, hostarch.ReadExecute)
+		r := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
+		stop, err := c.Switch(pas2, &r)
+		if err != nil {
+			t.Errorf("the kept context's Switch after another's: %v", err)
+			return
+		}
+		platformtest.WantSyscall(t, stop, &r, unix.SYS_GETPID)
+	})
+}

@@ -16,8 +16,26 @@ import (
 // copy-on-write in both: the first write by either side copies the page.
 // Shared mappings keep sharing their object. The parent's platform
 // mappings of private writable pages are dropped so its next write faults
-// and copies.
+// and copies, except the ones copied for the child at once
+// (copyForChildLocked).
+// Preconditions: the calling thread is the only one that can write m's
+// memory meanwhile (its thread group has no other thread, and no other
+// shares m); else ForkShared.
 func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
+	return m.fork(as, true)
+}
+
+// ForkShared is Fork for a parent whose memory other threads may write
+// while it forks: no page is copied at fork, as the copy would race with
+// their writes through the parent's platform mappings (a child could see a
+// later write without an earlier one); every written page is
+// write-protected in the parent first, and copied on the next write by
+// either side, as Linux does.
+func (m *MemoryManager) ForkShared(as platform.AddressSpace) *MemoryManager {
+	return m.fork(as, false)
+}
+
+func (m *MemoryManager) fork(as platform.AddressSpace, copyHot bool) *MemoryManager {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := New(m.zone, as, m.maxAddr)
@@ -90,7 +108,7 @@ func (m *MemoryManager) Fork(as platform.AddressSpace) *MemoryManager {
 	m.mf.IncRefFrames(frames)
 	slices.Sort(protect)
 	hot := protect
-	if len(protect) <= forkCopyPages {
+	if copyHot && len(protect) <= forkCopyPages {
 		protect = c.copyForChildLocked(m, protect)
 	}
 	q := mapQueue{as: m.as.get()}

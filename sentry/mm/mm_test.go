@@ -552,3 +552,45 @@ func TestFileFaultMapsCachedWindow(t *testing.T) {
 	}
 	m.DecUsers()
 }
+
+// TestForkSharedCopiesNothing: a fork whose parent has other threads
+// (ForkShared) copies no page at fork, since they could write a page while
+// it is copied, and write-protects the parent's written pages instead;
+// each side still sees its own snapshot. Failed would be copies made (a
+// child that can see a torn page) or a parent left mapped writable over a
+// frame it shares with the child.
+func TestForkSharedCopiesNothing(t *testing.T) {
+	m, as, mf := newMM(t)
+	addr, _ := m.MMap(MMapOpts{Length: faultAroundPages * PageSize, Perms: hostarch.ReadWrite, Private: true})
+	if err := m.HandleFault(addr, hostarch.Write); err != nil {
+		t.Fatal(err)
+	}
+	m.CopyOut(addr, []byte("before"))
+	used := mf.UsedPages()
+	unmaps := as.unmaps
+	cas := &fakeAS{mapped: map[uintptr]hostarch.AccessType{}}
+	child := m.ForkShared(cas)
+	if got := mf.UsedPages() - used; got != 0 {
+		t.Fatalf("fork copied %d pages, want none", got)
+	}
+	if as.unmaps == unmaps {
+		t.Fatal("fork made no unmap in the parent, want its written pages write-protected")
+	}
+	if at := as.mapped[addr]; at.Write {
+		t.Fatalf("parent's page mapped %v after fork, want not writable", at)
+	}
+	if at := cas.mapped[addr]; at.Write {
+		t.Fatalf("child's shared page pre-mapped %v, want not writable", at)
+	}
+	m.CopyOut(addr, []byte("parent"))
+	b := make([]byte, 6)
+	child.CopyIn(addr, b)
+	if string(b) != "before" {
+		t.Fatalf("child sees %q, want the snapshot %q", b, "before")
+	}
+	child.DecUsers()
+	m.DecUsers()
+	if mf.UsedPages() != 0 {
+		t.Fatalf("%d pages leaked", mf.UsedPages())
+	}
+}

@@ -235,7 +235,16 @@ func (t *Thread) Clone(o CloneOptions) (*Thread, error) {
 				s.mu.Unlock()
 				return nil, unix.ENOMEM
 			}
-			m = t.MM().Fork(as)
+			tg.mu.Lock()
+			alone := len(tg.threads) == 1
+			tg.mu.Unlock()
+			if !alone || t.MM().Users() > 1 {
+				// Other threads may write the parent's memory
+				// meanwhile: no copies at fork.
+				m = t.MM().ForkShared(as)
+			} else {
+				m = t.MM().Fork(as)
+			}
 		}
 		if wantTID != 0 && !s.Kernel.ReserveTIDAt(wantTID) {
 			m.DecUsers()

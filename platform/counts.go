@@ -45,11 +45,16 @@ type RoundTrips struct {
 	// their whole budget and slept after all (systrap): CPU spent for
 	// nothing.
 	StubPollMisses atomic.Uint64
+	// StaleInterrupts are host stops for an interrupt signal whose
+	// interrupt had already been reported (ptrace: the SIGSTOP of a
+	// kick that came while the thread was already stopped): a round
+	// trip for nothing.
+	StaleInterrupts atomic.Uint64
 }
 
 // String formats the counts in one line of key=value pairs.
 func (r *RoundTrips) String() string {
-	return fmt.Sprintf("stops=%d injections=%d injected_syscalls=%d master_calls=%d stub_threads=%d seizes=%d sentry_sleeps=%d stub_wakes=%d stub_poll_misses=%d",
+	return fmt.Sprintf("stops=%d injections=%d injected_syscalls=%d master_calls=%d stub_threads=%d seizes=%d sentry_sleeps=%d stub_wakes=%d stub_poll_misses=%d stale_interrupts=%d",
 		r.Stops.Load(), r.Injections.Load(), r.InjectedSyscalls.Load(), r.MasterCalls.Load(), r.StubThreads.Load(), r.Seizes.Load(),
-		r.SentrySleeps.Load(), r.StubWakes.Load(), r.StubPollMisses.Load())
+		r.SentrySleeps.Load(), r.StubWakes.Load(), r.StubPollMisses.Load(), r.StaleInterrupts.Load())
 }

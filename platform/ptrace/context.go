@@ -174,6 +174,7 @@ func (c *context) run(t *stubThread, regs *arch.Registers) (platform.Stop, error
 				}
 				return platform.Stop{Kind: platform.StopInterrupt}, nil
 			}
+			platform.Counts.StaleInterrupts.Add(1)
 		case unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP, unix.SIGSYS:
 			if e := ptraceGetSiginfo(t.tid, &c.info); e != 0 {
 				return platform.Stop{}, c.hostError(t, "PTRACE_GETSIGINFO", e)

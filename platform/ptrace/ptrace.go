@@ -270,6 +270,9 @@ func NewVariant(mf *memfile.MemoryFile, v StubVariant) (*Platform, error) {
 	if len(v.Code) > pageSize-StubVariantCodeOffset {
 		return nil, fmt.Errorf("ptrace: %d bytes of variant stub code do not fit the stub page", len(v.Code))
 	}
+	if err := quietStopNotifications(); err != nil {
+		return nil, fmt.Errorf("ptrace: SA_NOCLDSTOP on SIGCHLD: %w", err)
+	}
 	fd, err := writeStub(stubImage(v.Code))
 	if err != nil {
 		return nil, err

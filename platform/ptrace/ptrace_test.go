@@ -2,9 +2,11 @@ package ptrace
 
 import (
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/arch"
@@ -265,4 +267,26 @@ func TestStubRip(t *testing.T) {
 	}
 	regs = good
 	wantSyscall(t, e.switchTo(&regs), &regs, unix.SYS_GETPID)
+}
+
+// TestStopsRaiseNoSIGCHLD: a stub thread's ptrace stops wake the tracer's
+// wait4 without sending the sentry SIGCHLD (SA_NOCLDSTOP on the runtime's
+// action, sigchld.go); before, every stop was also a signal delivered to
+// one of the sentry's threads.
+func TestStopsRaiseNoSIGCHLD(t *testing.T) {
+	e := newEnv(t)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, unix.SIGCHLD)
+	defer signal.Stop(ch)
+	regs := e.loadCode(getpidLoop)
+	for i := 0; i < 200; i++ {
+		wantSyscall(t, e.switchTo(&regs), &regs, unix.SYS_GETPID)
+	}
+	// A signal sent to the process is delivered before the host call
+	// that follows it returns; the Go runtime then forwards it to ch.
+	select {
+	case <-ch:
+		t.Fatal("200 syscall stops sent the tracer SIGCHLD")
+	case <-time.After(100 * time.Millisecond):
+	}
 }

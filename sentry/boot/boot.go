@@ -275,6 +275,17 @@ func Run(cfg Config) (process.WaitStatus, error) {
 		return 0, fmt.Errorf("starting softirqs: %w", err)
 	}
 	sirq.SetKickApps(true)
+	if os.Getenv("RUNSC_LITE_PLATFORM_COUNTS") == "1" {
+		// With the platform's round trips: who ran each CPU's
+		// softirqs (kicks of application code, ksoftirqd wake-ups).
+		defer func() {
+			for cpu := 0; cpu < k.NumCPUs(); cpu++ {
+				st := sirq.Stats(cpu)
+				fmt.Fprintf(os.Stderr, "runsc-lite: softirqs cpu%d: kicks=%d ksoftirqd_wakeups=%d overflows=%d net_tx=%d net_rx=%d\n",
+					cpu, st.Kicks, st.KsoftirqdWakeups, st.Overflows, st.Handled[softirqd.NET_TX], st.Handled[softirqd.NET_RX])
+			}
+		}()
+	}
 	wqs, err := workqueue.Init(k, workqueue.Config{Log: log})
 	if err != nil {
 		return 0, fmt.Errorf("starting workqueues: %w", err)

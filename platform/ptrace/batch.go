@@ -1,6 +1,7 @@
 package ptrace
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/runsc-lite/runsc-lite/platform"
@@ -84,7 +85,7 @@ func (as *addressSpace) applyDeferred() error {
 	defer as.deferMu.Unlock()
 	if unmaps, ops := as.deferredUnmap, as.deferred; len(unmaps) > 0 || len(ops) > 0 {
 		as.deferred, as.deferredUnmap = nil, nil
-		if err := as.runDeferred(unmaps, ops); err != nil && err != errASReleased {
+		if err := as.runDeferred(unmaps, ops); err != nil && !errors.Is(err, errASReleased) {
 			as.deferErr = fmt.Errorf("ptrace: a deferred batch: %w", err)
 		}
 	}

@@ -295,6 +295,14 @@ func TestRecycledStubOtherContextFirst(t *testing.T) {
 	e := platformtest.NewEnv(t, newPlatform)
 	p := e.P.(*Platform)
 	code := platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall)
+	// notRecycled is set on the test's own thread and reported here:
+	// Skip may only be called from the test's goroutine.
+	var notRecycled int
+	defer func() {
+		if notRecycled != 0 {
+			t.Skipf("stub %d was not recycled within 30s; nothing to check", notRecycled)
+		}
+	}()
 	<-platformtest.OnThread(func() {
 		pas, err := p.NewAddressSpace()
 		if err != nil {
@@ -330,7 +338,8 @@ func TestRecycledStubOtherContextFirst(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		if pas2 == nil {
-			t.Skipf("stub %d was not recycled within 30s; nothing to check", pid)
+			notRecycled = pid
+			return
 		}
 		defer pas2.Release()
 		<-platformtest.OnThread(func() {

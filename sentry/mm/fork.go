@@ -135,9 +135,11 @@ func (m *MemoryManager) fork(as platform.AddressSpace, copyHot bool) *MemoryMana
 }
 
 // forkPremapRuns bounds the runs of pages premapLocked maps in a fork's
-// child: one batch page's worth of mmaps, run by the child's stub in one
-// injection (a few µs of host time each, no context switch).
-const forkPremapRuns = 64
+// child: one batch page's worth of mmaps (64 entries) less the up to three
+// unmaps of a recycled stub that run in front of them, so that they run in
+// one injection of the child's stub (a few µs of host time each, no
+// context switch).
+const forkPremapRuns = 61
 
 // premapPage is a page of a fork's child for premapLocked: its address
 // and its pte.

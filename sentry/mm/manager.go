@@ -260,6 +260,32 @@ func (m *MemoryManager) SetAddressSpace(as platform.AddressSpace) {
 	m.as.set(as)
 }
 
+// MapLoaded maps in the platform the pages a new image's loader populated
+// (execve, or the sandbox's init): the stack holding the arguments, the
+// environment and the auxiliary vector, and the partial pages it zeroed
+// past a segment's end. The image touches each of them within its first
+// instructions, and each would cost a fault (on ptrace and systrap a stop
+// and a mapping round trip); mapped now they cost one batch, which the
+// image's first Switch injects where the platform can (premapLocked, as
+// for a fork's child).
+//
+// Preconditions: m has its address space; no thread runs in it yet.
+func (m *MemoryManager) MapLoaded() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.handedOver {
+		return
+	}
+	pages := make([]premapPage, 0, len(m.pages))
+	for a, p := range m.pages {
+		if !p.mapped.Any() && !p.deactivated {
+			pages = append(pages, premapPage{addr: a, p: p})
+		}
+	}
+	sort.Slice(pages, func(i, j int) bool { return pages[i].addr < pages[j].addr })
+	m.premapLocked(pages, nil)
+}
+
 // TakeAddressSpace empties the platform address space of m and hands it
 // over to the caller, for execve's new image to run in: the process keeps
 // its host process (the ptrace stub), as a Linux process keeps its PID
@@ -720,19 +746,83 @@ func (m *MemoryManager) Mprotect(addr, length uintptr, perms hostarch.AccessType
 		m.vmas[i].perms = perms
 		m.accountLocked(m.vmas[i], 1)
 	}
-	// Drop the platform's mappings; the next access faults them back in
-	// with the new permissions.
+	// Drop the platform's mappings, and map again, with the access the
+	// new permissions give, the pages it mapped readable before (one
+	// batch: the unmap, then a map per run of frames). A program's
+	// loader makes its relocated data read-only (RELRO) right after
+	// writing it and goes on reading it: without the new mapping each
+	// page would fault back in, a stop and a mapping round trip on
+	// ptrace and systrap. Pages without read access now (PROT_NONE,
+	// write-only) stay unmapped and fault as before.
+	var kept []premapPage
 	anyMapped := false
-	m.forEachPageLocked(addr, end, func(_ uintptr, p *pte) {
+	m.forEachPageLocked(addr, end, func(a uintptr, p *pte) {
 		if p.mapped != (hostarch.AccessType{}) {
 			anyMapped = true
+			if p.mapped.Read && perms.Read && p.swapSlot == 0 && !p.deactivated {
+				kept = append(kept, premapPage{addr: a, p: p})
+			}
 			p.mapped = hostarch.AccessType{}
 		}
 	})
 	if anyMapped {
-		m.as.get().Unmap(addr, end-addr)
+		m.remapLocked(addr, end, kept)
 	}
 	return nil
+}
+
+// remapLocked unmaps [start, end) in the platform and maps pages (in it,
+// mapped before) again with the access wantedAccessLocked gives them
+// now, in one batch.
+// Preconditions: m.mu is held; m has an address space.
+func (m *MemoryManager) remapLocked(start, end uintptr, pages []premapPage) {
+	q := mapQueue{as: m.as.get()}
+	q.unmap(start, end-start)
+	sort.Slice(pages, func(i, j int) bool { return pages[i].addr < pages[j].addr })
+	var v *vma
+	var runStart uintptr
+	var runFrame, runLen uint64
+	var runAccess hostarch.AccessType
+	flush := func() {
+		if runLen > 0 {
+			q.mapFile(runStart, memfile.FileRange{Start: runFrame, End: runFrame + runLen}, runAccess)
+			runLen = 0
+		}
+	}
+	for _, pp := range pages {
+		a, p := pp.addr, pp.p
+		if v == nil || a < v.start || a >= v.end {
+			v = m.vmaAtLocked(a)
+		}
+		if v == nil {
+			continue
+		}
+		at := m.wantedAccessLocked(v, a, p)
+		if !at.Read {
+			continue
+		}
+		if runLen > 0 && runStart+uintptr(runLen) == a && runFrame+runLen == p.frame && runAccess == at {
+			runLen += PageSize
+		} else {
+			flush()
+			runStart, runFrame, runAccess, runLen = a, p.frame, at, PageSize
+		}
+		p.mapped = at
+	}
+	flush()
+	q.flush(func(_ int, op *platform.MapOp, _ error) {
+		if !op.Access.Any() {
+			// The unmap failed: nothing of the range can be
+			// trusted to be mapped as recorded.
+			m.forEachPageLocked(start, end, func(_ uintptr, p *pte) { p.mapped = hostarch.AccessType{} })
+			return
+		}
+		for a := op.Addr; a < op.Addr+uintptr(op.FR.Length()); a += PageSize {
+			if p := m.pages[a]; p != nil {
+				p.mapped = hostarch.AccessType{}
+			}
+		}
+	})
 }
 
 // SetBrkStart sets where the heap begins (the end of the executable's

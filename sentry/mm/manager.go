@@ -2,6 +2,7 @@ package mm
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -260,14 +261,24 @@ func (m *MemoryManager) SetAddressSpace(as platform.AddressSpace) {
 	m.as.set(as)
 }
 
-// MapLoaded maps in the platform the pages a new image's loader populated
-// (execve, or the sandbox's init): the stack holding the arguments, the
-// environment and the auxiliary vector, and the partial pages it zeroed
-// past a segment's end. The image touches each of them within its first
-// instructions, and each would cost a fault (on ptrace and systrap a stop
-// and a mapping round trip); mapped now they cost one batch, which the
+// MapLoaded maps in the platform, before a new image (execve, or the
+// sandbox's init) first runs, the pages it is about to touch that need
+// no allocation or read:
+//   - the pages its loader populated: the stack holding the arguments,
+//     the environment and the auxiliary vector, the partial pages it
+//     zeroed past a segment's end;
+//   - the pages of its file mappings (the program's and its
+//     interpreter's segments) that the file's page cache holds, as a
+//     fault's cached-page fault-around would (after a program's first
+//     run, all of its text): copy-on-write, read-only;
+//   - the vDSO's code.
+//
+// Each would otherwise cost a fault at its first touch, a stop and a
+// mapping round trip on ptrace and systrap, and the image touches them
+// within its first instructions. Here they cost one batch, which the
 // image's first Switch injects where the platform can (premapLocked, as
-// for a fork's child).
+// for a fork's child); the loader's pages go first when the batch is
+// full.
 //
 // Preconditions: m has its address space; no thread runs in it yet.
 func (m *MemoryManager) MapLoaded() {
@@ -276,6 +287,22 @@ func (m *MemoryManager) MapLoaded() {
 	if m.handedOver {
 		return
 	}
+	loaded := make([]uintptr, 0, len(m.pages))
+	for a := range m.pages {
+		loaded = append(loaded, a)
+	}
+	slices.Sort(loaded)
+	for _, v := range m.vmas {
+		end := min(v.end, v.start+mapLoadedPages*PageSize)
+		switch {
+		case v.obj != nil:
+			v.obj.mu.Lock()
+			m.mapCachedLocked(v, v.start, end)
+			v.obj.mu.Unlock()
+		case v.special != nil && v.perms.Execute:
+			m.populateSpecialLocked(v, v.start, v.start, end)
+		}
+	}
 	pages := make([]premapPage, 0, len(m.pages))
 	for a, p := range m.pages {
 		if !p.mapped.Any() && !p.deactivated {
@@ -283,8 +310,13 @@ func (m *MemoryManager) MapLoaded() {
 		}
 	}
 	sort.Slice(pages, func(i, j int) bool { return pages[i].addr < pages[j].addr })
-	m.premapLocked(pages, nil)
+	m.premapLocked(pages, loaded)
 }
+
+// mapLoadedPages bounds the pages of one mapping MapLoaded looks at (16
+// MiB): an image's segments are rarely larger, and the batch holds at
+// most forkPremapRuns runs anyway.
+const mapLoadedPages = 4096
 
 // TakeAddressSpace empties the platform address space of m and hands it
 // over to the caller, for execve's new image to run in: the process keeps

@@ -118,8 +118,8 @@ func TestMprotectRemapsMappedPages(t *testing.T) {
 	m.DecUsers()
 }
 
-// MapLoaded maps the pages a loader populated with the access their
-// mappings allow, and nothing else.
+// MapLoaded maps the pages a loader populated, and the cached pages of
+// file mappings, with the access their mappings allow, and nothing else.
 func TestMapLoadedMapsPopulatedPages(t *testing.T) {
 	m, as, _ := newMM(t)
 	stack, err := m.MMap(MMapOpts{Length: 8 * PageSize, Perms: hostarch.ReadWrite, Private: true})
@@ -137,10 +137,34 @@ func TestMapLoadedMapsPopulatedPages(t *testing.T) {
 	if _, err := m.ForceCopyOut(ro+PageSize, []byte{0}); err != nil {
 		t.Fatal(err)
 	}
+	// A text mapping of a file whose first 16 pages another mapping
+	// faulted into the cache.
+	txt := &fakeFile{data: bytes.Repeat([]byte("t"), 64*PageSize), ino: 23}
+	first, err := m.MMap(MMapOpts{Length: 64 * PageSize, Perms: hostarch.ReadExecute, Private: true, Mappable: txt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.HandleFault(first, hostarch.Execute); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Munmap(first, 64*PageSize); err != nil {
+		t.Fatal(err)
+	}
+	clear(as.mapped)
+	text, err := m.MMap(MMapOpts{Length: 64 * PageSize, Perms: hostarch.ReadExecute, Private: true, Mappable: txt})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(as.mapped) != 0 {
 		t.Fatalf("the loader's copies mapped %v", as.mapped)
 	}
 	m.MapLoaded()
+	for pg := uintptr(0); pg < 64; pg++ {
+		at, ok := as.mapped[text+pg*PageSize]
+		if ok != (pg < 16) || (ok && at != hostarch.ReadExecute) {
+			t.Errorf("text page %d mapped %v (%v), want r-x for the 16 cached pages only", pg, at, ok)
+		}
+	}
 	// Every populated page (the copies populate their fault-around
 	// windows) is mapped with its mapping's access, and nothing else.
 	want := map[uintptr]hostarch.AccessType{}
@@ -150,6 +174,8 @@ func TestMapLoadedMapsPopulatedPages(t *testing.T) {
 			want[a] = hostarch.ReadWrite
 		case a >= ro && a < ro+4*PageSize:
 			want[a] = hostarch.Read
+		case a >= text && a < text+16*PageSize:
+			want[a] = hostarch.ReadExecute
 		default:
 			t.Fatalf("page %#x populated outside the mappings", a)
 		}

@@ -203,3 +203,46 @@ func TestMapLoadedMapsPopulatedPages(t *testing.T) {
 	}
 	m.DecUsers()
 }
+
+// MapLoaded copies the cached pages of the first window of a writable
+// private file mapping (an ELF's data segment) and maps them writable;
+// the rest stay copy-on-write, and the file keeps its bytes.
+func TestMapLoadedCopiesDataWindow(t *testing.T) {
+	m, as, _ := newMM(t)
+	f := &fakeFile{data: bytes.Repeat([]byte("g"), 32*PageSize), ino: 24}
+	const base = 0x30000000
+	first, err := m.MMap(MMapOpts{Addr: base, Fixed: true, Length: 32 * PageSize, Perms: hostarch.Read, Private: true, Mappable: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pg := range []uintptr{0, 16} {
+		if err := m.HandleFault(first+pg*PageSize, hostarch.Read); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Munmap(first, 32*PageSize); err != nil {
+		t.Fatal(err)
+	}
+	clear(as.mapped)
+	data, err := m.MMap(MMapOpts{Addr: base, Fixed: true, Length: 32 * PageSize, Perms: hostarch.ReadWrite, Private: true, Mappable: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.MapLoaded()
+	for pg := uintptr(0); pg < 32; pg++ {
+		want := hostarch.Read
+		if pg < 16 {
+			want = hostarch.ReadWrite
+		}
+		if at := as.mapped[data+pg*PageSize]; at != want {
+			t.Errorf("data page %d mapped %v, want %v", pg, at, want)
+		}
+	}
+	if _, err := m.CopyOut(data+3*PageSize, []byte("w")); err != nil {
+		t.Fatal(err)
+	}
+	if f.data[3*PageSize] != 'g' {
+		t.Fatal("a write to a copied data page reached the file")
+	}
+	m.DecUsers()
+}

@@ -865,19 +865,27 @@ func (m *MemoryManager) remapLocked(start, end uintptr, pages []premapPage) {
 		p.mapped = at
 	}
 	flush()
+	unmapFailed := false
 	q.flush(func(_ int, op *platform.MapOp, _ error) {
 		if !op.Access.Any() {
-			// The unmap failed: nothing of the range can be
-			// trusted to be mapped as recorded.
-			m.forEachPageLocked(start, end, func(_ uintptr, p *pte) { p.mapped = hostarch.AccessType{} })
+			unmapFailed = true
 			return
 		}
+		// After the unmap, a failed map leaves the pages unmapped.
 		for a := op.Addr; a < op.Addr+uintptr(op.FR.Length()); a += PageSize {
 			if p := m.pages[a]; p != nil {
 				p.mapped = hostarch.AccessType{}
 			}
 		}
 	})
+	if unmapFailed {
+		// The old mappings may still be there, with the old access,
+		// and the record must never say unmapped where the platform
+		// maps (a frame freed while the application can reach it):
+		// unmap the range as mprotect always did, and record that.
+		m.as.get().Unmap(start, end-start)
+		m.forEachPageLocked(start, end, func(_ uintptr, p *pte) { p.mapped = hostarch.AccessType{} })
+	}
 }
 
 // SetBrkStart sets where the heap begins (the end of the executable's

@@ -391,6 +391,7 @@ func (c *Container) newProcessTerm(p *Process, stdio Stdio, term *Terminal, tid 
 		return nil, console, err
 	}
 	m.SetExecutable(loaded.Executable)
+	m.MapLoaded()
 	th := s.NewThreadGroup(process.NewThreadGroupOpts{
 		TID:    tid,
 		Name:   loaded.Comm,

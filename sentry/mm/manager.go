@@ -2,6 +2,7 @@ package mm
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -259,6 +260,86 @@ func (m *MemoryManager) SetAddressSpace(as platform.AddressSpace) {
 	}
 	m.as.set(as)
 }
+
+// MapLoaded maps in the platform, before a new image (execve, or the
+// sandbox's init) first runs, the pages it is about to touch that need
+// no allocation or read:
+//   - the pages its loader populated: the stack holding the arguments,
+//     the environment and the auxiliary vector, the partial pages it
+//     zeroed past a segment's end;
+//   - the pages of its file mappings (the program's and its
+//     interpreter's segments) that the file's page cache holds, as a
+//     fault's cached-page fault-around would (after a program's first
+//     run, all of its text): copy-on-write, read-only;
+//   - the vDSO's code.
+//
+// Each would otherwise cost a fault at its first touch, a stop and a
+// mapping round trip on ptrace and systrap, and the image touches them
+// within its first instructions. Here they cost one batch, which the
+// image's first Switch injects where the platform can (premapLocked, as
+// for a fork's child); the loader's pages go first when the batch is
+// full.
+//
+// Preconditions: m has its address space; no thread runs in it yet.
+func (m *MemoryManager) MapLoaded() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.handedOver {
+		return
+	}
+	loaded := make([]uintptr, 0, len(m.pages))
+	for a := range m.pages {
+		loaded = append(loaded, a)
+	}
+	slices.Sort(loaded)
+	for _, v := range m.vmas {
+		end := min(v.end, v.start+mapLoadedPages*PageSize)
+		switch {
+		case v.obj != nil:
+			v.obj.mu.Lock()
+			m.mapCachedLocked(v, v.start, end)
+			v.obj.mu.Unlock()
+			if v.private && v.perms.Write {
+				m.copyLoadedDataLocked(v)
+			}
+		case v.special != nil && v.perms.Execute:
+			m.populateSpecialLocked(v, v.start, v.start, end)
+		}
+	}
+	pages := make([]premapPage, 0, len(m.pages))
+	for a, p := range m.pages {
+		if !p.mapped.Any() && !p.deactivated {
+			pages = append(pages, premapPage{addr: a, p: p})
+		}
+	}
+	sort.Slice(pages, func(i, j int) bool { return pages[i].addr < pages[j].addr })
+	m.premapLocked(pages, loaded)
+}
+
+// copyLoadedDataLocked gives the new image its private copies, now, of
+// the populated pages of the first fault-around window of v, a writable
+// private file mapping: an ELF's data segment, which starts with what
+// the dynamic loader relocates before anything else runs (its own GOT
+// and the program's, .data.rel.ro), each page a write fault otherwise.
+// It stops at the first page the zone refuses.
+// Preconditions: m.mu is held; nothing of v is mapped in the platform.
+func (m *MemoryManager) copyLoadedDataLocked(v *vma) {
+	end := min(v.end, v.start+faultAroundPages*PageSize)
+	for a := v.start; a < end; a += PageSize {
+		p := m.pages[a]
+		if p == nil || !p.cow || p.obj == nil || p.mapped.Any() || p.swapSlot != 0 {
+			continue
+		}
+		if _, err := m.makeWritableRemapLocked(v, a, p); err != nil {
+			return
+		}
+	}
+}
+
+// mapLoadedPages bounds the pages of one mapping MapLoaded looks at (16
+// MiB): an image's segments are rarely larger, and the batch holds at
+// most forkPremapRuns runs anyway.
+const mapLoadedPages = 4096
 
 // TakeAddressSpace empties the platform address space of m and hands it
 // over to the caller, for execve's new image to run in: the process keeps
@@ -720,19 +801,91 @@ func (m *MemoryManager) Mprotect(addr, length uintptr, perms hostarch.AccessType
 		m.vmas[i].perms = perms
 		m.accountLocked(m.vmas[i], 1)
 	}
-	// Drop the platform's mappings; the next access faults them back in
-	// with the new permissions.
+	// Drop the platform's mappings, and map again, with the access the
+	// new permissions give, the pages it mapped readable before (one
+	// batch: the unmap, then a map per run of frames). A program's
+	// loader makes its relocated data read-only (RELRO) right after
+	// writing it and goes on reading it: without the new mapping each
+	// page would fault back in, a stop and a mapping round trip on
+	// ptrace and systrap. Pages without read access now (PROT_NONE,
+	// write-only) stay unmapped and fault as before.
+	var kept []premapPage
 	anyMapped := false
-	m.forEachPageLocked(addr, end, func(_ uintptr, p *pte) {
+	m.forEachPageLocked(addr, end, func(a uintptr, p *pte) {
 		if p.mapped != (hostarch.AccessType{}) {
 			anyMapped = true
+			if p.mapped.Read && perms.Read && p.swapSlot == 0 && !p.deactivated {
+				kept = append(kept, premapPage{addr: a, p: p})
+			}
 			p.mapped = hostarch.AccessType{}
 		}
 	})
 	if anyMapped {
-		m.as.get().Unmap(addr, end-addr)
+		m.remapLocked(addr, end, kept)
 	}
 	return nil
+}
+
+// remapLocked unmaps [start, end) in the platform and maps pages (in it,
+// mapped before) again with the access wantedAccessLocked gives them
+// now, in one batch.
+// Preconditions: m.mu is held; m has an address space.
+func (m *MemoryManager) remapLocked(start, end uintptr, pages []premapPage) {
+	q := mapQueue{as: m.as.get()}
+	q.unmap(start, end-start)
+	sort.Slice(pages, func(i, j int) bool { return pages[i].addr < pages[j].addr })
+	var v *vma
+	var runStart uintptr
+	var runFrame, runLen uint64
+	var runAccess hostarch.AccessType
+	flush := func() {
+		if runLen > 0 {
+			q.mapFile(runStart, memfile.FileRange{Start: runFrame, End: runFrame + runLen}, runAccess)
+			runLen = 0
+		}
+	}
+	for _, pp := range pages {
+		a, p := pp.addr, pp.p
+		if v == nil || a < v.start || a >= v.end {
+			v = m.vmaAtLocked(a)
+		}
+		if v == nil {
+			continue
+		}
+		at := m.wantedAccessLocked(v, a, p)
+		if !at.Read {
+			continue
+		}
+		if runLen > 0 && runStart+uintptr(runLen) == a && runFrame+runLen == p.frame && runAccess == at {
+			runLen += PageSize
+		} else {
+			flush()
+			runStart, runFrame, runAccess, runLen = a, p.frame, at, PageSize
+		}
+		p.mapped = at
+	}
+	flush()
+	unmapFailed := false
+	q.flush(func(_ int, op *platform.MapOp, _ error) {
+		if !op.Access.Any() {
+			unmapFailed = true
+			return
+		}
+		// After the unmap, a failed map leaves the pages unmapped.
+		for a := op.Addr; a < op.Addr+uintptr(op.FR.Length()); a += PageSize {
+			if p := m.pages[a]; p != nil {
+				p.mapped = hostarch.AccessType{}
+			}
+		}
+	})
+	if unmapFailed {
+		// The old mappings may still be there, with the old access,
+		// and the record must never say unmapped where the platform
+		// maps (a frame freed while the application can reach it):
+		// unmap the range as mprotect always did, and record that.
+		m.as.get().Unmap(start, end-start)
+		m.forEachPageLocked(start, end, func(_ uintptr, p *pte) { p.mapped = hostarch.AccessType{} })
+	}
 }
 
 // SetBrkStart sets where the heap begins (the end of the executable's

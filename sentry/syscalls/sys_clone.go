@@ -383,6 +383,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		}
 		m.SetAddressSpace(as)
 	}
+	m.MapLoaded()
 	t.SetCredentials(newCreds)
 	t.ExecTimeNS()
 	t.ExecDumpable()

@@ -370,6 +370,10 @@ func (m *MemoryManager) ReclaimPages(frameNos, keys []uint64, sw *kswapd.Swap, r
 			rest = append(rest, i)
 			continue
 		}
+		if m.lockedAtLocked(addr) {
+			results[i] = kswapd.Activate // mlocked, as in Reclaim
+			continue
+		}
 		sel = append(sel, out{i, addr, p})
 	}
 	if len(sel) > 0 {

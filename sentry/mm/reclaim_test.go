@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 
@@ -313,6 +314,39 @@ func TestAnonPageSwapOutAndIn(t *testing.T) {
 	m.Munmap(addr, 4*PageSize)
 	if z.Snapshot().SwapFree != free+1 {
 		t.Fatalf("munmap of a swapped page: swap free %d -> %d", free, z.Snapshot().SwapFree)
+	}
+}
+
+// TestMlockedPagesStayInBatchReclaim: a batch reclaim (ReclaimPages, what
+// kswapd uses for consecutive pages of one owner) keeps mlocked pages, as
+// Reclaim does: it activates them and writes only the unlocked ones to
+// swap (test/TestMlockPinnedUnderPressure lost a few locked pages now and
+// then to it).
+func TestMlockedPagesStayInBatchReclaim(t *testing.T) {
+	m, _, z := swapZone(t, 16<<20)
+	addr, _ := m.MMap(MMapOpts{Length: 4 * PageSize, Perms: hostarch.ReadWrite, Private: true})
+	for i := uintptr(0); i < 4; i++ {
+		if err := m.HandleFault(addr+i*PageSize, hostarch.Write); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Mlock(addr, 2*PageSize, MlockOpts{Lock: true, Unlimited: true}); err != nil {
+		t.Fatal(err)
+	}
+	var frames, keys []uint64
+	for i := uintptr(0); i < 4; i++ {
+		frames = append(frames, frameNumber(m.pteAt(addr+i*PageSize).frame))
+		keys = append(keys, uint64(addr+i*PageSize))
+	}
+	results := make([]kswapd.ReclaimResult, 4)
+	m.ReclaimPages(frames, keys, z.Swap(), results)
+	want := []kswapd.ReclaimResult{kswapd.Activate, kswapd.Activate, kswapd.Reclaimed, kswapd.Reclaimed}
+	if !slices.Equal(results, want) {
+		t.Fatalf("ReclaimPages results %v, want %v", results, want)
+	}
+	vec, _ := m.Mincore(addr, 4*PageSize)
+	if !slices.Equal(vec, []byte{1, 1, 0, 0}) {
+		t.Fatalf("mincore after the batch reclaim %v, want the two locked pages resident", vec)
 	}
 }
 

@@ -80,14 +80,20 @@ int main(int argc, char **argv) {
 	make("s/u1000", 1000, 1000);
 	make("s/u2000", 2000, 2000);
 
-	/* A uid 1000 process of the first user namespace. */
+	/* A uid 1000 process of the first user namespace, uid 1000 before
+	 * anything looks at it. */
+	int oready[2];
+	if (pipe(oready) < 0)
+		return 1;
 	pid_t outsider = fork();
 	if (outsider == 0) {
 		if (setresgid(1000, 1000, 1000) < 0 || setresuid(1000, 1000, 1000) < 0)
 			_exit(97);
+		put_byte(oready[1]);
 		for (;;)
 			pause();
 	}
+	wait_byte(oready[0]);
 
 	int go[2], ready[2];
 	if (pipe(go) < 0 || pipe(ready) < 0)

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,9 +36,9 @@ import (
 )
 
 // Probe sizes: ProbeRounds rounds of ProbeRoundTrips round trips on each
-// candidate, alternating, the best round kept, after ProbeWarmUp untimed
-// ones. The 556 round trips cost about 7 ms on ptrace (12 µs each on an
-// idle host).
+// candidate, alternating, the best round's median kept, after ProbeWarmUp
+// untimed ones. The 556 round trips cost about 7 ms on ptrace (12 µs each
+// on an idle host).
 const (
 	ProbeRounds     = 3
 	ProbeRoundTrips = 100
@@ -60,8 +61,8 @@ type Candidate struct {
 // Figure is what Choose found out about one candidate.
 type Figure struct {
 	Name string `json:"name"`
-	// RoundTrip is the best measured time of one syscall round trip
-	// (0: not measured).
+	// RoundTrip is the best round's median time of one syscall round
+	// trip (0: not measured).
 	RoundTrip time.Duration `json:"round_trip_ns,omitempty"`
 	// Err says why the candidate is not available, or why its probe
 	// failed ("" if it is).
@@ -142,7 +143,7 @@ func Choose(cands []Candidate, mf *memfile.MemoryFile) (*Choice, error) {
 		return c, nil
 	}
 
-	c.Measured, c.Why = true, fmt.Sprintf("the fastest syscall round trip (best of %d rounds of %d, after %d to settle)", ProbeRounds, ProbeRoundTrips, ProbeWarmUp)
+	c.Measured, c.Why = true, fmt.Sprintf("the fastest syscall round trip (best median of %d rounds of %d, after %d to settle)", ProbeRounds, ProbeRoundTrips, ProbeWarmUp)
 	best := make([]time.Duration, len(avail))
 	failed := make([]bool, len(avail))
 	// The default probe keeps one prober per candidate for all rounds
@@ -236,7 +237,7 @@ const (
 // RoundTrips measures p: it runs a getpid loop in a new address space and
 // context of a new, locked OS thread, n syscall round trips (Switch, then
 // the return value set, as the sentry does) after ProbeWarmUp untimed
-// ones, and returns the time of one. Everything it made is released
+// ones, and returns the median time of one. Everything it made is released
 // before it returns.
 func RoundTrips(p platform.Platform, mf *memfile.MemoryFile, n int) (time.Duration, error) {
 	if n <= 0 {
@@ -304,13 +305,17 @@ func newProber(p platform.Platform, mf *memfile.MemoryFile) (*prober, error) {
 			return
 		}
 		defer release()
+		var trips []time.Duration
 		for n := range pr.req {
-			start := time.Now()
+			trips = trips[:0]
 			var err error
 			for i := 0; i < n && err == nil; i++ {
+				start := time.Now()
 				err = sw()
+				trips = append(trips, time.Since(start))
 			}
-			pr.res <- proberResult{time.Since(start) / time.Duration(n), err}
+			slices.Sort(trips)
+			pr.res <- proberResult{trips[len(trips)/2], err}
 		}
 	}()
 	if err := <-started; err != nil {
@@ -320,7 +325,12 @@ func newProber(p platform.Platform, mf *memfile.MemoryFile) (*prober, error) {
 	return pr, nil
 }
 
-// roundTrips times n round trips and returns the time of one.
+// roundTrips times n round trips and returns the median. The median, not
+// the mean: a host under load takes the CPU from a waiting thread now and
+// then for a scheduler slice (milliseconds), which a mean of a few hundred
+// round trips reports as the platform's cost; that happens to any
+// platform, but in the rounds it happens to hit, and the probe compares
+// what a round trip typically costs.
 func (pr *prober) roundTrips(n int) (time.Duration, error) {
 	pr.req <- n
 	r := <-pr.res

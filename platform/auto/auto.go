@@ -10,8 +10,9 @@
 //     close);
 //   - otherwise every candidate that starts is available; one alone is
 //     chosen unmeasured; among several, each is probed with a few hundred
-//     syscall round trips (RoundTrips), in alternating rounds so that a
-//     burst of host load hits all alike, and the fastest is chosen. The
+//     syscall round trips in one context (RoundTrips), timed once the
+//     platform has settled (ProbeWarmUp), in alternating rounds so that
+//     a burst of host load hits all alike, and the fastest is chosen. The
 //     others are released.
 //
 // The Choice says which platform and why, with the figures, for the log and
@@ -25,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,8 +36,9 @@ import (
 )
 
 // Probe sizes: ProbeRounds rounds of ProbeRoundTrips round trips on each
-// candidate, alternating, the best round kept. 300 round trips in all cost
-// about 4 ms on ptrace (12 µs each on an idle host).
+// candidate, alternating, the best round's median kept, after ProbeWarmUp
+// untimed ones. The 556 round trips cost about 7 ms on ptrace (12 µs each
+// on an idle host).
 const (
 	ProbeRounds     = 3
 	ProbeRoundTrips = 100
@@ -58,8 +61,8 @@ type Candidate struct {
 // Figure is what Choose found out about one candidate.
 type Figure struct {
 	Name string `json:"name"`
-	// RoundTrip is the best measured time of one syscall round trip
-	// (0: not measured).
+	// RoundTrip is the best round's median time of one syscall round
+	// trip (0: not measured).
 	RoundTrip time.Duration `json:"round_trip_ns,omitempty"`
 	// Err says why the candidate is not available, or why its probe
 	// failed ("" if it is).
@@ -140,9 +143,19 @@ func Choose(cands []Candidate, mf *memfile.MemoryFile) (*Choice, error) {
 		return c, nil
 	}
 
-	c.Measured, c.Why = true, fmt.Sprintf("the fastest syscall round trip (best of %d rounds of %d)", ProbeRounds, ProbeRoundTrips)
+	c.Measured, c.Why = true, fmt.Sprintf("the fastest syscall round trip (best median of %d rounds of %d, after %d to settle)", ProbeRounds, ProbeRoundTrips, ProbeWarmUp)
 	best := make([]time.Duration, len(avail))
 	failed := make([]bool, len(avail))
+	// The default probe keeps one prober per candidate for all rounds
+	// (made at the first, closed before any platform is released).
+	probers := make([]*prober, len(avail))
+	defer func() {
+		for _, pr := range probers {
+			if pr != nil {
+				pr.close()
+			}
+		}
+	}()
 	for round := 0; round < ProbeRounds; round++ {
 		for i, a := range avail {
 			if failed[i] {
@@ -150,7 +163,16 @@ func Choose(cands []Candidate, mf *memfile.MemoryFile) (*Choice, error) {
 			}
 			probe := a.cand.Probe
 			if probe == nil {
-				probe = func(p platform.Platform, n int) (time.Duration, error) { return RoundTrips(p, mf, n) }
+				probe = func(p platform.Platform, n int) (time.Duration, error) {
+					if probers[i] == nil {
+						pr, err := newProber(p, mf)
+						if err != nil {
+							return 0, err
+						}
+						probers[i] = pr
+					}
+					return probers[i].roundTrips(n)
+				}
 			}
 			d, err := probe(a.p, ProbeRoundTrips)
 			if err == nil && d <= 0 {
@@ -174,6 +196,12 @@ func Choose(cands []Candidate, mf *memfile.MemoryFile) (*Choice, error) {
 		c.Figures[avail[i].fig].RoundTrip = best[i]
 		if win < 0 || best[i] < best[win] {
 			win = i
+		}
+	}
+	for i, pr := range probers {
+		if pr != nil {
+			pr.close()
+			probers[i] = nil
 		}
 	}
 	if win < 0 {
@@ -208,19 +236,51 @@ const (
 
 // RoundTrips measures p: it runs a getpid loop in a new address space and
 // context of a new, locked OS thread, n syscall round trips (Switch, then
-// the return value set, as the sentry does) after one to warm up, and
-// returns the time of one. Everything it made is released before it
-// returns.
+// the return value set, as the sentry does) after ProbeWarmUp untimed
+// ones, and returns the median time of one. Everything it made is released
+// before it returns.
 func RoundTrips(p platform.Platform, mf *memfile.MemoryFile, n int) (time.Duration, error) {
 	if n <= 0 {
 		return 0, errors.New("no round trips asked for")
 	}
-	type result struct {
-		d   time.Duration
-		err error
+	pr, err := newProber(p, mf)
+	if err != nil {
+		return 0, err
 	}
-	res := make(chan result, 1)
+	defer pr.close()
+	return pr.roundTrips(n)
+}
+
+// ProbeWarmUp is how many round trips a prober makes before it times any:
+// what a task meets at run time is the platform after it has adapted to
+// where the host placed its threads (systrap's spin policy judges its
+// spin over windows of 256 waits and turns it off where it does not pay;
+// before that verdict a fresh context whose stub shares the waiting
+// thread's host CPU pays the whole spin on every round trip, 4x its
+// settled cost: ARCHITECTURE.md, "Choosing the platform").
+const ProbeWarmUp = 256
+
+// prober runs round trips on p in one address space and context, on its
+// own locked and pinned OS thread, for as long as it is asked to: the
+// probe's rounds all measure the same context, settled by the warm-up, as
+// a task's syscalls all go through its own.
+type prober struct {
+	req  chan int
+	res  chan proberResult
+	done chan struct{}
+}
+
+type proberResult struct {
+	d   time.Duration
+	err error
+}
+
+// newProber starts a prober on p and makes its warm-up round trips.
+func newProber(p platform.Platform, mf *memfile.MemoryFile) (*prober, error) {
+	pr := &prober{req: make(chan int), res: make(chan proberResult), done: make(chan struct{})}
+	started := make(chan error, 1)
 	go func() {
+		defer close(pr.done)
 		// The thread ends with the goroutine (no UnlockOSThread): a
 		// platform may have tied host state to it, and it is pinned.
 		runtime.LockOSThread()
@@ -231,11 +291,56 @@ func RoundTrips(p platform.Platform, mf *memfile.MemoryFile, n int) (time.Durati
 		// only when its stub runs on another CPU), so the probe
 		// measures it as tasks run.
 		pinProbeThread()
-		d, err := roundTrips(p, mf, n)
-		res <- result{d, err}
+		sw, release, err := probeContext(p, mf)
+		if err == nil {
+			for i := 0; i < ProbeWarmUp && err == nil; i++ {
+				err = sw()
+			}
+			if err != nil {
+				release()
+			}
+		}
+		started <- err
+		if err != nil {
+			return
+		}
+		defer release()
+		var trips []time.Duration
+		for n := range pr.req {
+			trips = trips[:0]
+			var err error
+			for i := 0; i < n && err == nil; i++ {
+				start := time.Now()
+				err = sw()
+				trips = append(trips, time.Since(start))
+			}
+			slices.Sort(trips)
+			pr.res <- proberResult{trips[len(trips)/2], err}
+		}
 	}()
-	r := <-res
+	if err := <-started; err != nil {
+		<-pr.done
+		return nil, err
+	}
+	return pr, nil
+}
+
+// roundTrips times n round trips and returns the median. The median, not
+// the mean: a host under load takes the CPU from a waiting thread now and
+// then for a scheduler slice (milliseconds), which a mean of a few hundred
+// round trips reports as the platform's cost; that happens to any
+// platform, but in the rounds it happens to hit, and the probe compares
+// what a round trip typically costs.
+func (pr *prober) roundTrips(n int) (time.Duration, error) {
+	pr.req <- n
+	r := <-pr.res
 	return r.d, r.err
+}
+
+// close releases what the prober made, on its thread, and waits for it.
+func (pr *prober) close() {
+	close(pr.req)
+	<-pr.done
 }
 
 // probeCPU is the host CPU the probe runs on: the first the sentry may
@@ -262,28 +367,43 @@ func pinProbeThread() {
 	}
 }
 
-func roundTrips(p platform.Platform, mf *memfile.MemoryFile, n int) (time.Duration, error) {
+// probeContext makes, on the calling (locked) thread, an address space
+// with the probe program and a context, and returns the round trip (Switch
+// into the program, check that it stopped at getpid, set the return value
+// as the sentry does) and what releases them. The first round trip is made.
+func probeContext(p platform.Platform, mf *memfile.MemoryFile) (sw func() error, release func(), err error) {
+	var undo []func()
+	release = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
 	as, err := p.NewAddressSpace()
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	defer as.Release()
-	regs, release, err := platform.LoadProgram(mf, as, probeCodeAddr, probeCode, probeStackAddr)
+	undo = append(undo, as.Release)
+	regs, freeProgram, err := platform.LoadProgram(mf, as, probeCodeAddr, probeCode, probeStackAddr)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	defer release()
+	undo = append(undo, freeProgram)
 	c, err := p.NewContext()
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	defer c.Release()
+	undo = append(undo, c.Release)
 	if pinner, ok := c.(platform.HostCPUPinner); ok {
 		if cpu, ok := probeCPU(); ok {
 			pinner.PinHostCPU(cpu)
 		}
 	}
-	sw := func() error {
+	sw = func() error {
 		stop, err := c.Switch(as, &regs)
 		if err != nil {
 			return err
@@ -295,13 +415,7 @@ func roundTrips(p platform.Platform, mf *memfile.MemoryFile, n int) (time.Durati
 		return nil
 	}
 	if err := sw(); err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		if err := sw(); err != nil {
-			return 0, err
-		}
-	}
-	return time.Since(start) / time.Duration(n), nil
+	return sw, release, nil
 }

@@ -117,9 +117,12 @@ type context struct {
 	// spin decides how long Switch polls before it sleeps, and
 	// stubSpin how long the stub polls for the answer before it sleeps.
 	spin, stubSpin spinPolicy
-	// hostCPU is the host CPU the context's stub threads are pinned to
-	// (-1: not pinned; PinHostCPU).
+	// hostCPU is the host CPU of the task's thread (-1: not told yet;
+	// PinHostCPU). With Platform.pin the stub threads are pinned to it;
+	// otherwise, while the spin is on, they are kept off it (away) and
+	// allowed on every CPU of the sentry while it is off (placeThreads).
 	hostCPU int
+	away    bool
 
 	// pending is set by Interrupt and consumed by Switch.
 	pending atomic.Bool
@@ -162,8 +165,8 @@ func (c *context) threadFor(as *addressSpace) (*thread, error) {
 		}
 		as.byTracer[c.tid] = t
 		as.mu.Unlock()
-		if c.hostCPU >= 0 {
-			pinThread(int(t.st.Tid()), c.hostCPU)
+		if set, ok := c.stubCPUs(); ok {
+			unix.SchedSetaffinity(int(t.st.Tid()), &set)
 		}
 	}
 	c.lastAS, c.lastThread = as, t
@@ -427,6 +430,9 @@ func (c *context) run(t *thread, regs *arch.Registers) (platform.Stop, error) {
 	}
 	t.setRegs(regs)
 	for {
+		if c.away != c.spin.on() && c.hostCPU >= 0 && !c.p.pin {
+			c.placeThreads()
+		}
 		t.resume(c.p, &c.stubSpin, &c.spin)
 		if err := t.wait(&c.spin, &c.pending); err != nil {
 			return platform.Stop{}, err
@@ -865,30 +871,64 @@ func (c *context) SetFPState(pas platform.AddressSpace, state []byte) error {
 	return nil
 }
 
-// PinHostCPU implements platform.HostCPUPinner, only where the platform
-// pins (Platform.pin): every stub thread of the context, and any it
-// makes later, runs on host CPU cpu, the one the task's thread runs on.
-// Both ends of a round trip then share a CPU, so the context never spins
-// (the stub could not run meanwhile): a round trip is two futex hand-offs
-// on one CPU, without cross-CPU wake-ups.
+// PinHostCPU implements platform.HostCPUPinner: cpu is the host CPU the
+// task's thread runs on. The context's stub threads, and any it makes
+// later, are placed by it (stubCPUs): with Platform.pin
+// (RUNSC_LITE_SYSTRAP_PIN=1, for measurements) on cpu itself, and the
+// context never spins (the stub could not run meanwhile): a round trip is
+// two futex hand-offs on one CPU. Otherwise, while the context spins, on
+// every other CPU of the sentry's: a stub that the host scheduler put on
+// the waiting thread's CPU cannot answer during the spin, which then costs
+// its whole budget and the stub's poll on every round trip
+// (ARCHITECTURE.md, "The systrap platform", Spin); once the spin is off
+// (the other CPUs are busy), anywhere, as before.
 // Preconditions: called by the context's owning thread.
 func (c *context) PinHostCPU(cpu int) error {
-	if !c.p.pin || cpu == c.hostCPU {
+	if cpu == c.hostCPU {
 		return nil
 	}
 	c.hostCPU = cpu
-	c.spin.max, c.stubSpin.max = 0, 0
+	if c.p.pin {
+		c.spin.max, c.stubSpin.max = 0, 0
+	}
+	return c.placeThreads()
+}
+
+// stubCPUs returns the host CPUs the context's stub threads may run on
+// now, and false where they are not placed (before PinHostCPU, or when
+// the sentry has one CPU).
+func (c *context) stubCPUs() (unix.CPUSet, bool) {
+	var set unix.CPUSet
+	if c.hostCPU < 0 {
+		return set, false
+	}
+	if c.p.pin {
+		set.Set(c.hostCPU)
+		return set, true
+	}
+	set = c.p.cpus
+	if set.Count() < 2 {
+		return set, false
+	}
+	if c.spin.on() {
+		set.Clear(c.hostCPU)
+	}
+	return set, set.Count() > 0
+}
+
+// placeThreads sets the affinity of every stub thread of the context to
+// stubCPUs and records whether they are kept off the task's CPU.
+func (c *context) placeThreads() error {
+	set, ok := c.stubCPUs()
+	c.away = c.spin.on()
+	if !ok {
+		return nil
+	}
 	var firstErr error
 	for _, t := range c.threads {
-		if err := pinThread(int(t.st.Tid()), cpu); err != nil && firstErr == nil {
+		if err := unix.SchedSetaffinity(int(t.st.Tid()), &set); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
 	return firstErr
-}
-
-func pinThread(tid int, cpu int) error {
-	var set unix.CPUSet
-	set.Set(cpu)
-	return unix.SchedSetaffinity(tid, &set)
 }

@@ -192,6 +192,9 @@ type Platform struct {
 	// pin: stub threads are pinned to their task's host CPU
 	// (RUNSC_LITE_SYSTRAP_PIN=1, for measurements; context.PinHostCPU).
 	pin bool
+	// cpus are the host CPUs the sentry may run on (at New), where stub
+	// threads are placed (context.stubCPUs).
+	cpus unix.CPUSet
 
 	mu sync.Mutex
 	// spaces maps the ptrace platform's address spaces to ours.
@@ -229,6 +232,9 @@ func New(mf *memfile.MemoryFile) (*Platform, error) {
 		pollNs:   pollCost(),
 		pin:      os.Getenv("RUNSC_LITE_SYSTRAP_PIN") == "1",
 		spaces:   make(map[platform.AddressSpace]*addressSpace),
+	}
+	if err := unix.SchedGetaffinity(0, &p.cpus); err != nil {
+		p.cpus.Zero()
 	}
 	if err := p.selfTest(); err != nil {
 		pt.Release()

@@ -365,3 +365,52 @@ func TestRecycledStubOtherContextFirst(t *testing.T) {
 		platformtest.WantSyscall(t, stop, &r, unix.SYS_GETPID)
 	})
 }
+
+// TestStubPlacement checks where a context's stub thread may run once
+// the sentry has said which host CPU the task's thread is on
+// (PinHostCPU): on every CPU of the sentry's but that one while the
+// context spins (a stub beside its waiting thread cannot answer the
+// spin), on all of them once the spin is off.
+func TestStubPlacement(t *testing.T) {
+	e := platformtest.NewEnv(t, newPlatform)
+	p, c := e.P.(*Platform), e.Ctx.(*context)
+	if p.cpus.Count() < 2 || p.spin == 0 || p.pin {
+		t.Skipf("placement applies with 2+ host CPUs and the spin on, unpinned: here %d CPUs, spin %v, pin %v", p.cpus.Count(), p.spin, p.pin)
+	}
+	cpu := -1
+	for i := 0; cpu < 0; i++ {
+		if p.cpus.IsSet(i) {
+			cpu = i
+		}
+	}
+	// loop: mov $39,%eax; syscall; jmp loop
+	regs := e.LoadCode([]byte{0xb8, 0x27, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xeb, 0xf7})
+	allowed := func() unix.CPUSet {
+		t.Helper()
+		platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(int(c.lastThread.st.Tid()), &set); err != nil {
+			t.Fatal(err)
+		}
+		return set
+	}
+	if set := allowed(); set != p.cpus {
+		t.Errorf("before PinHostCPU the stub may run on %d CPUs, want the sentry's %d", set.Count(), p.cpus.Count())
+	}
+	if err := c.PinHostCPU(cpu); err != nil {
+		t.Fatal(err)
+	}
+	want := p.cpus
+	want.Clear(cpu)
+	if set := allowed(); set != want {
+		t.Errorf("spinning, the stub may run on %d CPUs (on CPU %d: %v), want %d, not CPU %d", set.Count(), cpu, set.IsSet(cpu), want.Count(), cpu)
+	}
+	c.spin.off = spinOff // as a window in which the spin failed leaves it
+	if set := allowed(); set != p.cpus {
+		t.Errorf("with the spin off the stub may run on %d CPUs, want the sentry's %d", set.Count(), p.cpus.Count())
+	}
+	c.spin.off = 0
+	if set := allowed(); set != want {
+		t.Errorf("with the spin back on the stub may run on %d CPUs, want %d", set.Count(), want.Count())
+	}
+}

@@ -89,14 +89,9 @@ func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType
 	// mapping of the new frame replaces it, so it costs no unmap of its
 	// own unless that mapping fails.
 	stale := false
-	var staleAround []uintptr
 	if access.Write {
-		fileCopy := p.cow && p.obj != nil && v.private
 		if stale, err = m.makeWritableRemapLocked(v, pa, p); err != nil {
 			return faultError(addr, err)
-		}
-		if fileCopy {
-			staleAround = m.copyAroundLocked(v, pa)
 		}
 	}
 	p.deactivated = false
@@ -107,49 +102,12 @@ func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType
 	} else {
 		err = m.mapWindowLocked(v, pa)
 	}
-	if err != nil && (stale || len(staleAround) > 0) {
+	if err != nil && stale {
 		if as := m.as.get(); as != nil {
-			if stale {
-				as.Unmap(pa, PageSize)
-			}
-			for _, a := range staleAround {
-				as.Unmap(a, PageSize)
-			}
+			as.Unmap(pa, PageSize)
 		}
 	}
 	return err
-}
-
-// copyAroundLocked gives, after a write fault copied the file page at pa
-// of v (a private mapping of a file) for the process, the same private
-// copy to the other file pages of pa's fault-around window that the
-// platform maps (read-only, copy-on-write): a read touched them or the
-// fault-around mapped them with a neighbour. Such a mapping is mostly a
-// program's or a library's data, which its loader writes all over at
-// start (relocations, the GOT) page after page: each page is a write
-// fault of its own otherwise, a stop and a mapping round trip on ptrace
-// and systrap, against a page copy here. It copies at most a window,
-// stops at the first page the zone refuses, and returns the pages whose
-// platform mapping (of the old frame) the caller's mapping of the window
-// replaces, for it to unmap them if that mapping fails.
-// Preconditions: m.mu is held; v is private.
-func (m *MemoryManager) copyAroundLocked(v *vma, pa uintptr) (stale []uintptr) {
-	lo := max(v.start, pa&^(faultAroundPages*PageSize-1))
-	hi := min(v.end, lo+faultAroundPages*PageSize)
-	for a := lo; a < hi; a += PageSize {
-		p := m.pages[a]
-		if a == pa || p == nil || !p.cow || p.obj == nil || !p.mapped.Read || p.swapSlot != 0 || p.deactivated {
-			continue
-		}
-		s, err := m.makeWritableRemapLocked(v, a, p)
-		if err != nil {
-			break
-		}
-		if s {
-			stale = append(stale, a)
-		}
-	}
-	return stale
 }
 
 func faultError(addr uintptr, err error) error {

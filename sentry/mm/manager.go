@@ -299,9 +299,6 @@ func (m *MemoryManager) MapLoaded() {
 			v.obj.mu.Lock()
 			m.mapCachedLocked(v, v.start, end)
 			v.obj.mu.Unlock()
-			if v.private && v.perms.Write {
-				m.copyLoadedDataLocked(v)
-			}
 		case v.special != nil && v.perms.Execute:
 			m.populateSpecialLocked(v, v.start, v.start, end)
 		}
@@ -316,30 +313,11 @@ func (m *MemoryManager) MapLoaded() {
 	m.premapLocked(pages, loaded)
 }
 
-// copyLoadedDataLocked gives the new image its private copies, now, of
-// the populated pages of the first fault-around window of v, a writable
-// private file mapping: an ELF's data segment, which starts with what
-// the dynamic loader relocates before anything else runs (its own GOT
-// and the program's, .data.rel.ro), each page a write fault otherwise.
-// It stops at the first page the zone refuses.
-// Preconditions: m.mu is held; nothing of v is mapped in the platform.
-func (m *MemoryManager) copyLoadedDataLocked(v *vma) {
-	end := min(v.end, v.start+faultAroundPages*PageSize)
-	for a := v.start; a < end; a += PageSize {
-		p := m.pages[a]
-		if p == nil || !p.cow || p.obj == nil || p.mapped.Any() || p.swapSlot != 0 {
-			continue
-		}
-		if _, err := m.makeWritableRemapLocked(v, a, p); err != nil {
-			return
-		}
-	}
-}
-
-// mapLoadedPages bounds the pages of one mapping MapLoaded looks at (16
-// MiB): an image's segments are rarely larger, and the batch holds at
-// most forkPremapRuns runs anyway.
-const mapLoadedPages = 4096
+// mapLoadedPages bounds the pages of one mapping MapLoaded looks at: the
+// window a read fault at the mapping's start would map from the cache
+// (faultAroundFilePages), so the image's resident size grows no more than
+// that fault's would; the batch holds at most forkPremapRuns runs anyway.
+const mapLoadedPages = faultAroundFilePages
 
 // TakeAddressSpace empties the platform address space of m and hands it
 // over to the caller, for execve's new image to run in: the process keeps

@@ -9,62 +9,6 @@ import (
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
-// A write fault on a copy-on-write page of a private file mapping copies
-// the other pages of its window that the platform maps, and no page
-// outside the window; the file and another private mapping of it still
-// read the file's bytes.
-func TestWriteFaultCopiesMappedWindow(t *testing.T) {
-	m, as, _ := newMM(t)
-	f := &fakeFile{data: bytes.Repeat([]byte("d"), 32*PageSize), ino: 21}
-	const base = 0x20000000
-	addr, err := m.MMap(MMapOpts{Addr: base, Fixed: true, Length: 32 * PageSize, Perms: hostarch.ReadWrite, Private: true, Mappable: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Reads map pages [0, 16) and [16, 32) read-only (fault-around).
-	for _, pg := range []uintptr{0, 20} {
-		if err := m.HandleFault(addr+pg*PageSize, hostarch.Read); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for pg := uintptr(0); pg < 32; pg++ {
-		if at := as.mapped[addr+pg*PageSize]; at != hostarch.Read {
-			t.Fatalf("page %d mapped %v after the reads, want r--", pg, at)
-		}
-	}
-	if err := m.HandleFault(addr+2*PageSize, hostarch.Write); err != nil {
-		t.Fatal(err)
-	}
-	for pg := uintptr(0); pg < 32; pg++ {
-		want := hostarch.Read
-		if pg < 16 {
-			want = hostarch.ReadWrite
-		}
-		if at := as.mapped[addr+pg*PageSize]; at != want {
-			t.Errorf("page %d mapped %v after a write fault on page 2, want %v", pg, at, want)
-		}
-	}
-	// The copies are private.
-	if _, err := m.CopyOut(addr+5*PageSize, []byte("w")); err != nil {
-		t.Fatal(err)
-	}
-	if f.data[5*PageSize] != 'd' {
-		t.Fatal("a write to a copied page reached the file")
-	}
-	other, err := m.MMap(MMapOpts{Length: 32 * PageSize, Perms: hostarch.Read, Private: true, Mappable: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 1)
-	if _, err := m.CopyIn(other+5*PageSize, b); err != nil || b[0] != 'd' {
-		t.Fatalf("another private mapping reads %q, %v after the write", b, err)
-	}
-	if _, err := m.CopyIn(addr+5*PageSize, b); err != nil || b[0] != 'w' {
-		t.Fatalf("the written mapping reads %q, %v", b, err)
-	}
-	m.DecUsers()
-}
-
 // mprotect keeps the platform's mappings of the pages it mapped, with the
 // new access; without read access they are unmapped, and an access
 // faults with the permissions of the moment.
@@ -200,49 +144,6 @@ func TestMapLoadedMapsPopulatedPages(t *testing.T) {
 	var fe *FaultError
 	if err := m.HandleFault(ro+PageSize, hostarch.Write); !errors.As(err, &fe) || fe.Signo != int(unix.SIGSEGV) {
 		t.Fatalf("write to a read-only page: %v", err)
-	}
-	m.DecUsers()
-}
-
-// MapLoaded copies the cached pages of the first window of a writable
-// private file mapping (an ELF's data segment) and maps them writable;
-// the rest stay copy-on-write, and the file keeps its bytes.
-func TestMapLoadedCopiesDataWindow(t *testing.T) {
-	m, as, _ := newMM(t)
-	f := &fakeFile{data: bytes.Repeat([]byte("g"), 32*PageSize), ino: 24}
-	const base = 0x30000000
-	first, err := m.MMap(MMapOpts{Addr: base, Fixed: true, Length: 32 * PageSize, Perms: hostarch.Read, Private: true, Mappable: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, pg := range []uintptr{0, 16} {
-		if err := m.HandleFault(first+pg*PageSize, hostarch.Read); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := m.Munmap(first, 32*PageSize); err != nil {
-		t.Fatal(err)
-	}
-	clear(as.mapped)
-	data, err := m.MMap(MMapOpts{Addr: base, Fixed: true, Length: 32 * PageSize, Perms: hostarch.ReadWrite, Private: true, Mappable: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.MapLoaded()
-	for pg := uintptr(0); pg < 32; pg++ {
-		want := hostarch.Read
-		if pg < 16 {
-			want = hostarch.ReadWrite
-		}
-		if at := as.mapped[data+pg*PageSize]; at != want {
-			t.Errorf("data page %d mapped %v, want %v", pg, at, want)
-		}
-	}
-	if _, err := m.CopyOut(data+3*PageSize, []byte("w")); err != nil {
-		t.Fatal(err)
-	}
-	if f.data[3*PageSize] != 'g' {
-		t.Fatal("a write to a copied data page reached the file")
 	}
 	m.DecUsers()
 }

@@ -925,7 +925,15 @@ func (c *context) placeThreads() error {
 		return nil
 	}
 	var firstErr error
-	for _, t := range c.threads {
+	for as, t := range c.threads {
+		// A released address space's thread may be reaped already and
+		// its tid another thread's: threadFor drops it later.
+		as.mu.Lock()
+		released := as.released
+		as.mu.Unlock()
+		if released {
+			continue
+		}
 		if err := unix.SchedSetaffinity(int(t.st.Tid()), &set); err != nil && firstErr == nil {
 			firstErr = err
 		}

@@ -77,6 +77,37 @@ func (t *Task) grantCPU() {
 	}
 	h.grant.Store(1)
 	futexWake(&h.grant)
+	if pw := h.prewake.Load(); pw != nil {
+		(*pw).Prewake()
+	}
+}
+
+// Prewaker is what a task's host thread has besides itself to wake before
+// its task runs: the platform's side of the task (a systrap Context's stub
+// thread, asleep in its handler since the task blocked, which the task's
+// first Switch would otherwise wake only after the host has woken the
+// task's own thread). grantCPU calls Prewake right after it wakes the
+// thread, so the two host wake-ups overlap instead of following each
+// other.
+type Prewaker interface {
+	// Prewake starts what the task will resume first. It is called by
+	// the granter, not the task's goroutine, while the task waits for its
+	// CPU; it must not block and must tolerate being called for nothing
+	// (the task may block again before it resumes anything).
+	Prewake()
+}
+
+// SetPrewaker makes p what a grant of a CPU to tasks on t's host thread
+// prewakes (nil: nothing). It stays with the host thread, as a kept
+// Context does (Keep), for the next task started on it; TakeKept forgets
+// it.
+// Preconditions: called on t's own goroutine.
+func (t *Task) SetPrewaker(p Prewaker) {
+	if p == nil {
+		t.host.prewake.Store(nil)
+		return
+	}
+	t.host.prewake.Store(&p)
 }
 
 // waitForCPU parks the task's thread until a CPU is handed to it.

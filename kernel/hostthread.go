@@ -86,6 +86,10 @@ type hostThread struct {
 	// the thread is idle).
 	kept Keepable
 	key  any
+	// prewake is started by each grant of a CPU to the thread's task,
+	// after the thread's own wake-up (handoff.go, Task.SetPrewaker); set
+	// by the thread's goroutine, read by granters.
+	prewake atomic.Pointer[Prewaker]
 }
 
 // runHostThread locks a new goroutine's host thread and runs t on it, then
@@ -104,6 +108,7 @@ func (k *Kernel) runHostThread(t *Task) {
 		t.run()
 		t = k.idleHostThread(ht)
 	}
+	ht.prewake.Store(nil)
 	if ht.kept != nil {
 		ht.kept.Release()
 		ht.kept = nil
@@ -155,6 +160,9 @@ func (k *Kernel) idleHostThread(ht *hostThread) *Task {
 		// Kept for no key: no task could take it.
 		ht.kept.Release()
 		ht.kept = nil
+	}
+	if ht.kept == nil {
+		ht.prewake.Store(nil)
 	}
 	ht.next = nil
 	var evicted *hostThread
@@ -242,5 +250,6 @@ func (t *Task) Keep(v Keepable, key any) {
 func (t *Task) TakeKept() Keepable {
 	v := t.host.kept
 	t.host.kept, t.host.key = nil, nil
+	t.host.prewake.Store(nil)
 	return v
 }

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -254,5 +255,92 @@ func TestKeepingHostThreadDisplacesBareOne(t *testing.T) {
 	case <-v.released:
 		t.Error("the keeping thread released what it kept instead of idling")
 	default:
+	}
+}
+
+// countingPrewaker counts its Prewake calls and records whether each came
+// while its task waited for a CPU.
+type countingPrewaker struct {
+	calls   atomic.Int32
+	running *atomic.Bool
+	early   atomic.Int32 // calls while the task was running
+}
+
+func (p *countingPrewaker) Prewake() {
+	p.calls.Add(1)
+	if p.running != nil && p.running.Load() {
+		p.early.Add(1)
+	}
+}
+
+// TestGrantPrewakes checks that each grant of a CPU to a waiting task
+// calls its host thread's Prewaker (before the task runs), that the
+// Prewaker stays with a kept thing for the next task on the thread,
+// whose first grant calls it, and that TakeKept forgets it.
+func TestGrantPrewakes(t *testing.T) {
+	k := New(Config{CPUs: 1})
+	k.hostThreadIdle = time.Hour
+	defer k.Shutdown()
+
+	var running atomic.Bool
+	p := &countingPrewaker{running: &running}
+	var q WaitQueue
+	var ready atomic.Bool
+	blocked := make(chan struct{})
+	a := k.NewTask(TaskOptions{Name: "sleeper", Entry: func(tk *Task) {
+		tk.SetPrewaker(p)
+		running.Store(true)
+		close(blocked)
+		q.Wait(tk, func() bool {
+			if ready.Load() {
+				running.Store(true)
+				return true
+			}
+			running.Store(false)
+			return false
+		}, WaitOpts{Timeout: Forever})
+		tk.Keep(newKeptValue(), "as")
+	}})
+	a.Start()
+	<-blocked
+	// Wait until the task sleeps (its CPU idle), then wake it.
+	for a.State() != TaskSleeping {
+		time.Sleep(time.Millisecond)
+	}
+	before := p.calls.Load()
+	ready.Store(true)
+	q.NotifyAll()
+	<-a.Exited()
+	if got := p.calls.Load() - before; got != 1 {
+		t.Errorf("a wake-up's grant made %d Prewake calls, want 1", got)
+	}
+	if e := p.early.Load(); e != 0 {
+		t.Errorf("%d Prewake calls came while the task ran", e)
+	}
+	waitIdle(t, k, 1)
+
+	// The next task on the kept thread: its first grant prewakes what
+	// the previous task left; once it took the kept thing, nothing.
+	before = p.calls.Load()
+	took := make(chan int32, 1)
+	var q2 WaitQueue
+	var ready2 atomic.Bool
+	b := k.NewTask(TaskOptions{Name: "successor", ReuseKey: "as", Entry: func(tk *Task) {
+		took <- p.calls.Load()
+		tk.TakeKept()
+		q2.Wait(tk, ready2.Load, WaitOpts{Timeout: Forever})
+	}})
+	b.Start()
+	if got := <-took - before; got != 1 {
+		t.Errorf("the successor's first grant made %d Prewake calls, want 1", got)
+	}
+	for b.State() != TaskSleeping {
+		time.Sleep(time.Millisecond)
+	}
+	ready2.Store(true)
+	q2.NotifyAll()
+	<-b.Exited()
+	if got := p.calls.Load() - before; got != 1 {
+		t.Errorf("after TakeKept the task's grants made %d more Prewake calls, want 0", got-1)
 	}
 }

@@ -50,11 +50,16 @@ type RoundTrips struct {
 	// kick that came while the thread was already stopped): a round
 	// trip for nothing.
 	StaleInterrupts atomic.Uint64
+	// StubPrewakes are sleeping stubs woken when their task was granted
+	// a CPU, before the task resumed them (systrap's Prewake), and
+	// PrewakeMisses those that slept again before the task did.
+	StubPrewakes  atomic.Uint64
+	PrewakeMisses atomic.Uint64
 }
 
 // String formats the counts in one line of key=value pairs.
 func (r *RoundTrips) String() string {
-	return fmt.Sprintf("stops=%d injections=%d injected_syscalls=%d master_calls=%d stub_threads=%d seizes=%d sentry_sleeps=%d stub_wakes=%d stub_poll_misses=%d stale_interrupts=%d",
+	return fmt.Sprintf("stops=%d injections=%d injected_syscalls=%d master_calls=%d stub_threads=%d seizes=%d sentry_sleeps=%d stub_wakes=%d stub_poll_misses=%d stale_interrupts=%d stub_prewakes=%d prewake_misses=%d",
 		r.Stops.Load(), r.Injections.Load(), r.InjectedSyscalls.Load(), r.MasterCalls.Load(), r.StubThreads.Load(), r.Seizes.Load(),
-		r.SentrySleeps.Load(), r.StubWakes.Load(), r.StubPollMisses.Load(), r.StaleInterrupts.Load())
+		r.SentrySleeps.Load(), r.StubWakes.Load(), r.StubPollMisses.Load(), r.StaleInterrupts.Load(), r.StubPrewakes.Load(), r.PrewakeMisses.Load())
 }

@@ -163,6 +163,9 @@ func spinFromEnv(name string, def time.Duration) time.Duration {
 const (
 	defaultSpin     = 20 * time.Microsecond
 	defaultStubSpin = 10 * time.Microsecond
+	// defaultPrewakeSpin covers a sleeping task thread's wake-up and
+	// the rest of its syscall before it resumes the stub Prewake woke.
+	defaultPrewakeSpin = 20 * time.Microsecond
 )
 
 // pollCost measures what one poll of the stub's loop costs on this host

@@ -117,6 +117,18 @@ type context struct {
 	// spin decides how long Switch polls before it sleeps, and
 	// stubSpin how long the stub polls for the answer before it sleeps.
 	spin, stubSpin spinPolicy
+	// prewakeSpin decides whether Prewake wakes a sleeping stub; its
+	// verdict is published in prewakeOn for the granters that call
+	// Prewake. placedAway says the stub threads are kept off the task's
+	// host CPU (placeThreads): only then does a prewoken stub not land
+	// beside the task thread woken with it, and Prewake act.
+	prewakeSpin spinPolicy
+	prewakeOn   atomic.Bool
+	placedAway  atomic.Bool
+	// parked is the thread the last Switch left parked in its handler
+	// (nil: none), for Prewake; prewoken says Prewake woke it since.
+	parked   atomic.Pointer[thread]
+	prewoken atomic.Bool
 	// hostCPU is the host CPU of the task's thread (-1: not told yet;
 	// PinHostCPU). With Platform.pin the stub threads are pinned to it;
 	// otherwise, while the spin is on, they are kept off it (away) and
@@ -136,7 +148,9 @@ func newContext(p *Platform) *context {
 	c := &context{p: p, tid: gettid(), threads: make(map[*addressSpace]*thread), spin: spinPolicy{max: p.spin}, hostCPU: -1}
 	if p.spin > 0 {
 		c.stubSpin.max = p.stubSpin
+		c.prewakeSpin.max = p.prewakeSpin
 	}
+	c.prewakeOn.Store(c.prewakeSpin.on())
 	c.runningFD.Store(-1)
 	return c
 }
@@ -369,25 +383,79 @@ func (t *thread) parked() error {
 // sp, one that slept after polling as a miss. The stub polls only while
 // the sentry's own spin (sentry) is on: where that misses, the host is
 // loaded and a polling stub would take a CPU that runnable threads need.
-func (t *thread) resume(p *Platform, sp, sentry *spinPolicy) {
+func (t *thread) resume(c *context, sp, sentry *spinPolicy) {
 	var polls uint32
 	if sentry.on() {
-		polls = p.polls(sp.budget())
+		polls = c.p.polls(sp.budget())
 	}
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubPolls])), polls)
 	atomic.StoreUint32(t.state, stateResume)
 	woke := atomic.LoadUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubWaiting]))) != 0
+	// slept: the futex wake found the stub asleep (not merely on its way
+	// out of a wake already made, which costs this call but no host
+	// wake-up).
+	slept := false
 	if woke {
 		platform.Counts.StubWakes.Add(1)
-		unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(t.state)), linux.FUTEX_WAKE, 1, 0, 0, 0)
+		n, _, _ := unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(t.state)), linux.FUTEX_WAKE, 1, 0, 0, 0)
+		slept = n != 0
 	}
-	if t.polls > 0 {
+	switch {
+	case c.prewoken.Load() && c.prewoken.Swap(false):
+		// The stub polled on Prewake's budget, not on t.polls: its
+		// outcome is the prewake's. A stub that had not slept again
+		// since Prewake's wake is a hit: its wake-up overlapped the
+		// task's.
+		c.prewakeSpin.record(!slept)
+		c.prewakeOn.Store(c.prewakeSpin.on())
+		if slept {
+			platform.Counts.PrewakeMisses.Add(1)
+		}
+	case t.polls > 0:
 		sp.record(!woke)
 		if woke {
 			platform.Counts.StubPollMisses.Add(1)
 		}
 	}
+	if woke && c.prewakeSpin.off > 0 {
+		// A wake Prewake would have made: one of the waits its policy
+		// sits out.
+		c.prewakeSpin.budget()
+		c.prewakeOn.Store(c.prewakeSpin.on())
+	}
 	t.polls = polls
+}
+
+// Prewake implements kernel.Prewaker (kernel/handoff.go): the task is
+// being granted a CPU, so its host thread is being woken, and the stub
+// thread it will resume first (the one its last Switch left parked) may
+// be asleep in the handler since the task blocked. Waking it now, with a
+// poll budget of Platform.prewakeSpin, lets the stub's wake-up overlap the
+// task thread's: when the task's Switch stores "resume" the stub is
+// polling and needs no futex wake, which it would otherwise get only then,
+// a second host wake-up on the task's path. (The handler polls again
+// after every futex wake, whatever woke it: no stub code is involved.) It
+// acts only while the stub threads are kept off the task's host CPU
+// (placedAway: the spin is on), where the woken stub does not land beside
+// the thread woken with it, and its own policy (prewakeSpin, as the
+// stub's poll) turns it off while the stub's budget runs out before the
+// task resumes it.
+// Called by another thread than the context's, while its task waits for
+// a CPU (no Switch running).
+func (c *context) Prewake() {
+	if !c.prewakeOn.Load() || !c.placedAway.Load() {
+		return
+	}
+	t := c.parked.Load()
+	if t == nil || atomic.LoadUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubWaiting]))) == 0 ||
+		atomic.LoadUint32(t.state) != stateEvent {
+		// Not asleep: still polling, or already resumed.
+		return
+	}
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubPolls])), c.p.polls(c.p.prewakeSpin))
+	c.prewoken.Store(true)
+	platform.Counts.StubPrewakes.Add(1)
+	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(t.state)), linux.FUTEX_WAKE, 1, 0, 0, 0)
 }
 
 // Switch implements platform.Context.Switch.
@@ -417,6 +485,11 @@ func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platf
 	stop, err := c.run(t, regs)
 	c.runningFD.Store(-1)
 	platform.Counts.Stops.Add(1)
+	if err == nil {
+		c.parked.Store(t)
+	} else {
+		c.parked.Store(nil)
+	}
 	return stop, err
 }
 
@@ -433,7 +506,7 @@ func (c *context) run(t *thread, regs *arch.Registers) (platform.Stop, error) {
 		if c.away != c.spin.on() && c.hostCPU >= 0 && !c.p.pin {
 			c.placeThreads()
 		}
-		t.resume(c.p, &c.stubSpin, &c.spin)
+		t.resume(c, &c.stubSpin, &c.spin)
 		if err := t.wait(&c.spin, &c.pending); err != nil {
 			return platform.Stop{}, err
 		}
@@ -607,6 +680,7 @@ func (c *context) Interrupt() {
 
 // dropThread kills t and lets go of it.
 func (c *context) dropThread(t *thread) {
+	c.parked.CompareAndSwap(t, nil)
 	t.as.mu.Lock()
 	if t.as.byTracer[c.tid] == t {
 		delete(t.as.byTracer, c.tid)
@@ -889,7 +963,8 @@ func (c *context) PinHostCPU(cpu int) error {
 	}
 	c.hostCPU = cpu
 	if c.p.pin {
-		c.spin.max, c.stubSpin.max = 0, 0
+		c.spin.max, c.stubSpin.max, c.prewakeSpin.max = 0, 0, 0
+		c.prewakeOn.Store(false)
 	}
 	return c.placeThreads()
 }
@@ -921,6 +996,7 @@ func (c *context) stubCPUs() (unix.CPUSet, bool) {
 func (c *context) placeThreads() error {
 	set, ok := c.stubCPUs()
 	c.away = c.spin.on()
+	c.placedAway.Store(ok && !c.p.pin && c.away)
 	if !ok {
 		return nil
 	}

@@ -192,6 +192,10 @@ type Platform struct {
 	// pin: stub threads are pinned to their task's host CPU
 	// (RUNSC_LITE_SYSTRAP_PIN=1, for measurements; context.PinHostCPU).
 	pin bool
+	// prewakeSpin is how long a stub woken by Prewake polls for its
+	// task's resume before it sleeps again (0: no prewakes;
+	// RUNSC_LITE_SYSTRAP_PREWAKE_US).
+	prewakeSpin time.Duration
 	// cpus are the host CPUs the sentry may run on (at New), where stub
 	// threads are placed (context.stubCPUs).
 	cpus unix.CPUSet
@@ -225,13 +229,14 @@ func New(mf *memfile.MemoryFile) (*Platform, error) {
 		return nil, fmt.Errorf("systrap: %w", err)
 	}
 	p := &Platform{
-		pt:       pt,
-		mf:       mf,
-		spin:     spinFromEnv("RUNSC_LITE_SYSTRAP_SPIN_US", defaultSpin),
-		stubSpin: spinFromEnv("RUNSC_LITE_SYSTRAP_STUB_SPIN_US", defaultStubSpin),
-		pollNs:   pollCost(),
-		pin:      os.Getenv("RUNSC_LITE_SYSTRAP_PIN") == "1",
-		spaces:   make(map[platform.AddressSpace]*addressSpace),
+		pt:          pt,
+		mf:          mf,
+		spin:        spinFromEnv("RUNSC_LITE_SYSTRAP_SPIN_US", defaultSpin),
+		stubSpin:    spinFromEnv("RUNSC_LITE_SYSTRAP_STUB_SPIN_US", defaultStubSpin),
+		pollNs:      pollCost(),
+		pin:         os.Getenv("RUNSC_LITE_SYSTRAP_PIN") == "1",
+		prewakeSpin: spinFromEnv("RUNSC_LITE_SYSTRAP_PREWAKE_US", defaultPrewakeSpin),
+		spaces:      make(map[platform.AddressSpace]*addressSpace),
 	}
 	if err := unix.SchedGetaffinity(0, &p.cpus); err != nil {
 		p.cpus.Zero()

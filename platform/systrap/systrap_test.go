@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/platform/platformtest"
@@ -413,4 +415,67 @@ func TestStubPlacement(t *testing.T) {
 	if set := allowed(); set != want {
 		t.Errorf("with the spin back on the stub may run on %d CPUs, want %d", set.Count(), want.Count())
 	}
+}
+
+// TestPrewake checks that Prewake wakes a stub asleep in its handler
+// (the task's resume then records the prewake's outcome, hit or miss, and
+// the application continues), and does nothing with nothing parked or
+// with its policy off or the stubs not placed off the task's CPU.
+func TestPrewake(t *testing.T) {
+	e := platformtest.NewEnv(t, newPlatform)
+	c := e.Ctx.(*context)
+	p := e.P.(*Platform)
+	p.prewakeSpin = time.Millisecond
+	c.prewakeSpin.max = p.prewakeSpin
+	c.prewakeOn.Store(true)
+	c.placedAway.Store(true)
+	// The stub sleeps at once after each event.
+	c.stubSpin.max = 0
+
+	before := platform.Counts.StubPrewakes.Load()
+	c.Prewake() // nothing parked yet
+	if c.prewoken.Load() || platform.Counts.StubPrewakes.Load() != before {
+		t.Fatalf("Prewake with no parked thread prewoke")
+	}
+	regs := e.LoadCode(platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall, platformtest.InsnGetpid, platformtest.InsnSyscall))
+	platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+	th := c.parked.Load()
+	if th == nil || th != c.lastThread {
+		t.Fatalf("after a Switch the parked thread is %p, want the last one %p", th, c.lastThread)
+	}
+	for i := 0; stubWaiting(th) == 0; i++ {
+		if i > 60000 {
+			t.Fatalf("the stub did not go to sleep in a minute")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	spins := c.prewakeSpin.totalSpins
+	c.Prewake()
+	if !c.prewoken.Load() || platform.Counts.StubPrewakes.Load() != before+1 {
+		t.Fatalf("Prewake of a sleeping stub: prewoken %v, %d prewakes counted", c.prewoken.Load(), platform.Counts.StubPrewakes.Load()-before)
+	}
+	// Hit or miss (the host decides when the stub runs), the next resume
+	// records it and the application goes on to its next syscall.
+	platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+	if c.prewoken.Load() || c.prewakeSpin.totalSpins != spins+1 {
+		t.Fatalf("the resume after a prewake: prewoken %v, %d outcomes recorded, want 1", c.prewoken.Load(), c.prewakeSpin.totalSpins-spins)
+	}
+	// Stubs not placed away, or the policy off: Prewake leaves the
+	// stub alone.
+	c.placedAway.Store(false)
+	c.Prewake()
+	if c.prewoken.Load() || platform.Counts.StubPrewakes.Load() != before+1 {
+		t.Fatalf("Prewake with the stubs not placed away prewoke")
+	}
+	c.placedAway.Store(true)
+	c.prewakeOn.Store(false)
+	c.Prewake()
+	if c.prewoken.Load() || platform.Counts.StubPrewakes.Load() != before+1 {
+		t.Fatalf("Prewake with its policy off prewoke")
+	}
+}
+
+// stubWaiting is the parked thread's msgStubWaiting word.
+func stubWaiting(th *thread) uint32 {
+	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&th.r.mem[msgStubWaiting])))
 }

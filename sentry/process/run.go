@@ -126,6 +126,12 @@ func (t *Thread) run(task *kernel.Task) {
 	}
 	t.ctx = ctx
 	t.kick = ctx.Interrupt
+	// A context with host state to wake besides the task's thread (a
+	// systrap stub thread asleep since the task blocked) starts it with
+	// each grant of a CPU (kernel/handoff.go).
+	if pw, ok := ctx.(kernel.Prewaker); ok {
+		task.SetPrewaker(pw)
+	}
 	pinner, _ := ctx.(platform.HostCPUPinner)
 	pinned := -1
 	binder, _ := ctx.(platform.CPUBinder)
@@ -196,6 +202,7 @@ func (t *Thread) run(task *kernel.Task) {
 	} else if hc, ok := ctx.(platform.HandOnContext); ok && as != nil && hc.RecycleAfter(as) {
 		task.Keep(ctx, platform.ReuseKey(as))
 	} else {
+		task.SetPrewaker(nil)
 		ctx.Release()
 	}
 	t.exitThread()

@@ -77,6 +77,10 @@ func (t *Task) grantCPU() {
 	}
 	h.grant.Store(1)
 	futexWake(&h.grant)
+	// After the thread's wake-up: a stub woken first, on the CPU the
+	// granter runs on, could preempt the granter before it wakes the
+	// thread (measured: most prewakes then missed). The task may run
+	// already; the Prewaker serializes itself with the task's context.
 	if pw := h.prewake.Load(); pw != nil {
 		(*pw).Prewake()
 	}
@@ -91,16 +95,18 @@ func (t *Task) grantCPU() {
 // other.
 type Prewaker interface {
 	// Prewake starts what the task will resume first. It is called by
-	// the granter, not the task's goroutine, while the task waits for its
-	// CPU; it must not block and must tolerate being called for nothing
-	// (the task may block again before it resumes anything).
+	// the granter, not the task's goroutine, just after the task's
+	// thread was woken, so the task may be running already: Prewake
+	// must serialize itself with the task's use of what it wakes. It
+	// must not block for long and must tolerate being called for
+	// nothing (the task may block again before it resumes anything).
 	Prewake()
 }
 
 // SetPrewaker makes p what a grant of a CPU to tasks on t's host thread
-// prewakes (nil: nothing). It stays with the host thread, as a kept
-// Context does (Keep), for the next task started on it; TakeKept forgets
-// it.
+// prewakes (nil: nothing). It stays with the host thread until it is
+// cleared (the sentry clears it before it keeps or releases a Context)
+// or TakeKept forgets it.
 // Preconditions: called on t's own goroutine.
 func (t *Task) SetPrewaker(p Prewaker) {
 	if p == nil {

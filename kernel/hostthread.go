@@ -87,7 +87,7 @@ type hostThread struct {
 	kept Keepable
 	key  any
 	// prewake is started by each grant of a CPU to the thread's task,
-	// after the thread's own wake-up (handoff.go, Task.SetPrewaker); set
+	// right after the thread's own wake-up (handoff.go, Task.SetPrewaker); set
 	// by the thread's goroutine, read by granters.
 	prewake atomic.Pointer[Prewaker]
 }

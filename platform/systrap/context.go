@@ -127,8 +127,19 @@ type context struct {
 	placedAway  atomic.Bool
 	// parked is the thread the last Switch left parked in its handler
 	// (nil: none), for Prewake; prewoken says Prewake woke it since.
-	parked   atomic.Pointer[thread]
-	prewoken atomic.Bool
+	// prewakeMu serializes Prewake, which runs on a granter's thread,
+	// with the owner's clearing of parked before a thread is dropped or
+	// kept for another address space, so Prewake never touches a region
+	// given back (and Prewake holds the thread's addressSpace.mu, which
+	// Release takes to give regions back). Order: prewakeMu →
+	// addressSpace.mu. (Switch does not take it: a Prewake that comes
+	// after the resume finds the stub resumed and does nothing; one
+	// that races with the resume can only give the stub's next poll
+	// Prewake's budget and the prewake policy a sample that was the
+	// stub poll's.)
+	prewakeMu sync.Mutex
+	parked    atomic.Pointer[thread]
+	prewoken  atomic.Bool
 	// hostCPU is the host CPU of the task's thread (-1: not told yet;
 	// PinHostCPU). With Platform.pin the stub threads are pinned to it;
 	// otherwise, while the spin is on, they are kept off it (away) and
@@ -443,11 +454,20 @@ func (t *thread) resume(c *context, sp, sentry *spinPolicy) {
 // Called by another thread than the context's, while its task waits for
 // a CPU (no Switch running).
 func (c *context) Prewake() {
-	if !c.prewakeOn.Load() || !c.placedAway.Load() {
+	if !c.prewakeOn.Load() || !c.placedAway.Load() || c.parked.Load() == nil {
 		return
 	}
+	c.prewakeMu.Lock()
+	defer c.prewakeMu.Unlock()
 	t := c.parked.Load()
-	if t == nil || atomic.LoadUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubWaiting]))) == 0 ||
+	if t == nil {
+		return
+	}
+	// A released address space gives its regions back (Release, after
+	// it sets released under as.mu): held, as.mu keeps t's region.
+	t.as.mu.Lock()
+	defer t.as.mu.Unlock()
+	if t.as.released || atomic.LoadUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubWaiting]))) == 0 ||
 		atomic.LoadUint32(t.state) != stateEvent {
 		// Not asleep: still polling, or already resumed.
 		return
@@ -680,7 +700,7 @@ func (c *context) Interrupt() {
 
 // dropThread kills t and lets go of it.
 func (c *context) dropThread(t *thread) {
-	c.parked.CompareAndSwap(t, nil)
+	c.unpark()
 	t.as.mu.Lock()
 	if t.as.byTracer[c.tid] == t {
 		delete(t.as.byTracer, c.tid)
@@ -715,7 +735,20 @@ var _ platform.RecyclableContext = (*context)(nil)
 // in flight is reported by the handler with pending clear and ignored.
 func (c *context) Recycle() bool {
 	c.pending.Store(false)
+	// The parked thread stays Prewake's: the next task of this address
+	// space resumes it, and Prewake checks the address space is alive.
 	return true
+}
+
+// unpark clears what Prewake may wake, waiting for a Prewake under way.
+// Preconditions: called by the context's owning thread.
+func (c *context) unpark() {
+	if c.parked.Load() == nil {
+		return
+	}
+	c.prewakeMu.Lock()
+	c.parked.Store(nil)
+	c.prewakeMu.Unlock()
 }
 
 var _ platform.HandOnContext = (*context)(nil)
@@ -733,6 +766,9 @@ func (c *context) RecycleAfter(pas platform.AddressSpace) bool {
 	if !ok {
 		return false
 	}
+	// Nothing is parked for Prewake until the next task's first Switch:
+	// the kept thread's region goes to the stub's next address space.
+	c.unpark()
 	t := c.threads[as]
 	if t == nil || t.r.index != 0 || !t.r.mapped || t.uc < pageSize+8 {
 		// (No parked frame to keep: scrub needs one.)

@@ -197,9 +197,14 @@ func (t *Thread) run(task *kernel.Task) {
 	if m := t.MM(); m != nil {
 		as = m.AddressSpace()
 	}
+	// A context kept for the next task of the same address space stays
+	// the host thread's Prewaker: the next task's first grant prewakes
+	// its parked stub. One handed on to another address space, or
+	// released, is not (TakeKept forgets it too).
 	if rc, ok := ctx.(platform.RecyclableContext); ok && t.mayHaveSuccessor() && rc.Recycle() {
 		task.Keep(ctx, platform.ReuseKey(as))
 	} else if hc, ok := ctx.(platform.HandOnContext); ok && as != nil && hc.RecycleAfter(as) {
+		task.SetPrewaker(nil)
 		task.Keep(ctx, platform.ReuseKey(as))
 	} else {
 		task.SetPrewaker(nil)

@@ -451,8 +451,9 @@ func (t *thread) resume(c *context, sp, sentry *spinPolicy) {
 // the thread woken with it, and its own policy (prewakeSpin, as the
 // stub's poll) turns it off while the stub's budget runs out before the
 // task resumes it.
-// Called by another thread than the context's, while its task waits for
-// a CPU (no Switch running).
+// Called by another thread than the context's, right after the task's
+// thread was woken: the task may be running already (prewakeMu and the
+// checks below make that harmless).
 func (c *context) Prewake() {
 	if !c.prewakeOn.Load() || !c.placedAway.Load() || c.parked.Load() == nil {
 		return

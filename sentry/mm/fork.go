@@ -141,6 +141,31 @@ func (m *MemoryManager) fork(as platform.AddressSpace, copyHot bool) *MemoryMana
 // context switch).
 const forkPremapRuns = 61
 
+// mapRun is a run of pages one platform mapping maps: consecutive
+// addresses on consecutive frames, with one access; hot says a page of it
+// is hot (premapLocked).
+type mapRun struct {
+	start uintptr
+	frame uint64
+	n     uint64
+	at    hostarch.AccessType
+	hot   bool
+}
+
+// appendRun adds the page at a (frame, mapped with at) to runs: to the
+// last run if it continues it, else as a new run.
+func appendRun(runs []mapRun, a uintptr, frame uint64, at hostarch.AccessType, hot bool) []mapRun {
+	if n := len(runs); n > 0 {
+		r := &runs[n-1]
+		if r.start+uintptr(r.n)*PageSize == a && r.frame+r.n*PageSize == frame && r.at == at {
+			r.n++
+			r.hot = r.hot || hot
+			return runs
+		}
+	}
+	return append(runs, mapRun{start: a, frame: frame, n: 1, at: at, hot: hot})
+}
+
 // premapPage is a page of a fork's child for premapLocked: its address
 // and its pte.
 type premapPage struct {
@@ -166,14 +191,7 @@ func (c *MemoryManager) premapLocked(pages []premapPage, hot []uintptr) {
 	if as == nil || len(pages) == 0 {
 		return
 	}
-	type run struct {
-		start uintptr
-		frame uint64
-		n     uint64
-		at    hostarch.AccessType
-		hot   bool
-	}
-	var runs []run
+	var runs []mapRun
 	var v *vma
 	for _, pp := range pages {
 		a, p := pp.addr, pp.p
@@ -195,19 +213,11 @@ func (c *MemoryManager) premapLocked(pages []premapPage, hot []uintptr) {
 		if !at.Any() {
 			continue
 		}
-		if n := len(runs); n > 0 {
-			r := &runs[n-1]
-			if r.start+uintptr(r.n)*PageSize == a && r.frame+r.n*PageSize == p.frame && r.at == at {
-				r.n++
-				r.hot = r.hot || isHot
-				continue
-			}
-		}
-		runs = append(runs, run{start: a, frame: p.frame, n: 1, at: at, hot: isHot})
+		runs = appendRun(runs, a, p.frame, at, isHot)
 	}
 	if len(runs) > forkPremapRuns {
 		// Hot runs first, then the others in address order.
-		slices.SortStableFunc(runs, func(x, y run) int {
+		slices.SortStableFunc(runs, func(x, y mapRun) int {
 			switch {
 			case x.hot == y.hot:
 				return 0

@@ -812,16 +812,8 @@ func (m *MemoryManager) remapLocked(start, end uintptr, pages []premapPage) {
 	q := mapQueue{as: m.as.get()}
 	q.unmap(start, end-start)
 	sort.Slice(pages, func(i, j int) bool { return pages[i].addr < pages[j].addr })
+	var runs []mapRun
 	var v *vma
-	var runStart uintptr
-	var runFrame, runLen uint64
-	var runAccess hostarch.AccessType
-	flush := func() {
-		if runLen > 0 {
-			q.mapFile(runStart, memfile.FileRange{Start: runFrame, End: runFrame + runLen}, runAccess)
-			runLen = 0
-		}
-	}
 	for _, pp := range pages {
 		a, p := pp.addr, pp.p
 		if v == nil || a < v.start || a >= v.end {
@@ -834,15 +826,12 @@ func (m *MemoryManager) remapLocked(start, end uintptr, pages []premapPage) {
 		if !at.Read {
 			continue
 		}
-		if runLen > 0 && runStart+uintptr(runLen) == a && runFrame+runLen == p.frame && runAccess == at {
-			runLen += PageSize
-		} else {
-			flush()
-			runStart, runFrame, runAccess, runLen = a, p.frame, at, PageSize
-		}
+		runs = appendRun(runs, a, p.frame, at, false)
 		p.mapped = at
 	}
-	flush()
+	for _, r := range runs {
+		q.mapFile(r.start, memfile.FileRange{Start: r.frame, End: r.frame + r.n*PageSize}, r.at)
+	}
 	unmapFailed := false
 	q.flush(func(_ int, op *platform.MapOp, _ error) {
 		if !op.Access.Any() {

@@ -307,6 +307,12 @@ func TestGrantPrewakes(t *testing.T) {
 	var q2 WaitQueue
 	var ready2 atomic.Bool
 	b := k.NewTask(TaskOptions{Name: "successor", ReuseKey: "as", Entry: func(tk *Task) {
+		// The grant calls Prewake right after it wakes this thread,
+		// so it may come a moment after the task starts: wait for it
+		// (bounded) before taking the kept thing, which forgets it.
+		for deadline := time.Now().Add(10 * time.Second); p.calls.Load() == before && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		took <- p.calls.Load()
 		tk.TakeKept()
 		q2.Wait(tk, ready2.Load, WaitOpts{Timeout: Forever})

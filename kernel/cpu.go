@@ -94,7 +94,7 @@ func (s CPUSet) String() string {
 type CPU struct {
 	k       *Kernel
 	id      int
-	hostCPU int // host CPU id mod the host's count; tasks on this CPU are pinned there
+	hostCPU int // the host CPU tasks on this CPU are pinned to (Kernel.hostCPUs[id mod H])
 
 	mu        sync.Mutex
 	curr      *Task
@@ -119,7 +119,7 @@ func newCPU(k *Kernel, id int) *CPU {
 	return &CPU{
 		k:         k,
 		id:        id,
-		hostCPU:   id % k.hostCPUs,
+		hostCPU:   k.hostCPUs[id%len(k.hostCPUs)],
 		idleSince: time.Now(),
 	}
 }

@@ -8,7 +8,8 @@
 // application code) only while it holds one of the kernel's CPUs; the CPU is
 // handed to it by the scheduler and handed on by the task itself when it
 // blocks, yields, is preempted or exits. Holding CPU k means the task's host
-// thread is pinned to host CPU k mod H (see CPU.hostCPU).
+// thread is pinned to the (k mod H)th of the H host CPUs the sentry may run
+// on (see CPU.hostCPU).
 //
 // Why goroutine-per-task with a locked thread: ptrace is per host thread
 // (the thread that attached a tracee is the only one that may drive it), so
@@ -45,13 +46,14 @@ package kernel
 
 import (
 	"fmt"
-	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/runsc-lite/runsc-lite/kernel/hostcpus"
 )
 
 // Debug turns on invariant checks throughout the package.
@@ -77,7 +79,7 @@ type Config struct {
 // Kernel is one sandbox's kernel core.
 type Kernel struct {
 	cpus     []*CPU
-	hostCPUs int
+	hostCPUs []int // the host CPUs the sentry may run on, ascending
 	tick     time.Duration
 	boot     time.Time
 
@@ -115,10 +117,10 @@ type Kernel struct {
 // does not start kthreadd; call StartKthreadd once the PID of the first
 // user task has been reserved (the sandbox's init is PID 1, kthreadd 2).
 func New(cfg Config) *Kernel {
-	host := runtime.NumCPU()
+	host := hostcpus.Allowed()
 	n := cfg.CPUs
 	if n <= 0 {
-		n = host
+		n = len(host)
 	}
 	tick := cfg.Tick
 	if tick <= 0 {

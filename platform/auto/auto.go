@@ -30,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runsc-lite/runsc-lite/kernel/hostcpus"
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
 	"golang.org/x/sys/unix"
@@ -343,19 +344,14 @@ func (pr *prober) close() {
 	<-pr.done
 }
 
-// probeCPU is the host CPU the probe runs on: the first the sentry may
-// use (sandbox CPU 0's).
+// probeCPU is the host CPU the probe runs on: the first the sentry was
+// started with (sandbox CPU 0's, kernel.CPU.HostCPU).
 func probeCPU() (int, bool) {
-	var cur unix.CPUSet
-	if unix.SchedGetaffinity(0, &cur) != nil {
+	cpus := hostcpus.Allowed()
+	if len(cpus) == 0 {
 		return 0, false
 	}
-	for cpu := 0; cpu < len(cur)*64; cpu++ {
-		if cur.IsSet(cpu) {
-			return cpu, true
-		}
-	}
-	return 0, false
+	return cpus[0], true
 }
 
 // pinProbeThread pins the calling (locked) thread to probeCPU.

@@ -114,6 +114,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runsc-lite/runsc-lite/kernel/hostcpus"
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
@@ -196,8 +197,8 @@ type Platform struct {
 	// task's resume before it sleeps again (0: no prewakes;
 	// RUNSC_LITE_SYSTRAP_PREWAKE_US).
 	prewakeSpin time.Duration
-	// cpus are the host CPUs the sentry may run on (at New), where stub
-	// threads are placed (context.stubCPUs).
+	// cpus are the host CPUs the sentry was started with (hostcpus),
+	// where stub threads are placed (context.stubCPUs).
 	cpus unix.CPUSet
 
 	mu sync.Mutex
@@ -238,9 +239,7 @@ func New(mf *memfile.MemoryFile) (*Platform, error) {
 		prewakeSpin: spinFromEnv("RUNSC_LITE_SYSTRAP_PREWAKE_US", defaultPrewakeSpin),
 		spaces:      make(map[platform.AddressSpace]*addressSpace),
 	}
-	if err := unix.SchedGetaffinity(0, &p.cpus); err != nil {
-		p.cpus.Zero()
-	}
+	p.cpus = hostcpus.Set()
 	if err := p.selfTest(); err != nil {
 		pt.Release()
 		return nil, fmt.Errorf("systrap: seccomp traps do not work on this host: %w", err)

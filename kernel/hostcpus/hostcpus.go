@@ -1,6 +1,10 @@
 // Package hostcpus records the host CPUs the sentry was started with: the
-// affinity it inherited (taskset, a container's cpuset), read once at
-// process start, before any of its threads was pinned to one CPU.
+// affinity it inherited (taskset, a container's cpuset), read once, at the
+// first use, which comes before any of its threads is pinned to one CPU
+// (the sentry's boot: the platform's construction or the kernel's) and
+// after the OCI runtime has placed the sentry in its cgroup (which
+// narrows every thread's affinity to the cgroup's cpuset), so not at
+// process start.
 //
 // Everything that pins a thread to a host CPU (the kernel's sandbox CPUs,
 // the platforms' stub placement, auto's probe) takes its CPU numbers from
@@ -13,13 +17,17 @@ package hostcpus
 
 import (
 	"runtime"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-var start = read()
+var start = sync.OnceValue(read)
 
+// read returns the calling thread's affinity.
 func read() []int {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err == nil {
 		if cpus := List(set); len(cpus) > 0 {
@@ -35,12 +43,12 @@ func read() []int {
 
 // Allowed returns the host CPUs the sentry was started with, ascending.
 // The caller must not modify the slice.
-func Allowed() []int { return start }
+func Allowed() []int { return start() }
 
 // Set returns Allowed as a CPU set.
 func Set() unix.CPUSet {
 	var set unix.CPUSet
-	for _, cpu := range start {
+	for _, cpu := range start() {
 		set.Set(cpu)
 	}
 	return set

@@ -141,11 +141,20 @@ type context struct {
 	parked    atomic.Pointer[thread]
 	prewoken  atomic.Bool
 	// hostCPU is the host CPU of the task's thread (-1: not told yet;
-	// PinHostCPU). With Platform.pin the stub threads are pinned to it;
-	// otherwise, while the spin is on, they are kept off it (away) and
-	// allowed on every CPU of the sentry while it is off (placeThreads).
-	hostCPU int
-	away    bool
+	// PinHostCPU). With Platform.pin, or while the sandbox's tasks hold
+	// every host CPU (home), the stub threads are pinned to it;
+	// otherwise, while the spin is on, they are kept off it and allowed
+	// on every CPU of the sentry while it is off (placement, set by
+	// placeThreads).
+	hostCPU   int
+	placement placement
+	// home says the context runs its stubs beside the task's thread,
+	// without spinning or letting the stub poll, because the sandbox's
+	// other tasks hold the other host CPUs (crowded); crowd is the
+	// hysteresis of that verdict. none is a policy that never spins.
+	home  bool
+	crowd int
+	none  spinPolicy
 
 	// pending is set by Interrupt and consumed by Switch.
 	pending atomic.Bool
@@ -190,7 +199,7 @@ func (c *context) threadFor(as *addressSpace) (*thread, error) {
 		}
 		as.byTracer[c.tid] = t
 		as.mu.Unlock()
-		if set, ok := c.stubCPUs(); ok {
+		if set, ok := c.stubCPUs(c.placement); ok {
 			unix.SchedSetaffinity(int(t.st.Tid()), &set)
 		}
 	}
@@ -524,11 +533,16 @@ func (c *context) run(t *thread, regs *arch.Registers) (platform.Stop, error) {
 	}
 	t.setRegs(regs)
 	for {
-		if c.away != c.spin.on() && c.hostCPU >= 0 && !c.p.pin {
+		c.crowded()
+		if c.hostCPU >= 0 && c.wantPlacement() != c.placement {
 			c.placeThreads()
 		}
-		t.resume(c, &c.stubSpin, &c.spin)
-		if err := t.wait(&c.spin, &c.pending); err != nil {
+		sentry := &c.spin
+		if c.home {
+			sentry = &c.none
+		}
+		t.resume(c, &c.stubSpin, sentry)
+		if err := t.wait(sentry, &c.pending); err != nil {
 			return platform.Stop{}, err
 		}
 		m := t.r.mem
@@ -1006,10 +1020,71 @@ func (c *context) PinHostCPU(cpu int) error {
 	return c.placeThreads()
 }
 
+// placement is where a context's stub threads may run.
+type placement int
+
+const (
+	// placeAny: every host CPU of the sentry's (the spin is off).
+	placeAny placement = iota
+	// placeAway: every one but the task's (the spin is on).
+	placeAway
+	// placeHome: the task's only (Platform.pin, or home).
+	placeHome
+)
+
+// crowdMax is how far the crowd score goes: a context turns home after
+// that many more crowded than uncrowded samples, and back after as many
+// the other way.
+const crowdMax = 16
+
+// crowded samples whether the sandbox's tasks hold every host CPU
+// (Platform.hostCPUsBusy), at each resume, and turns home on or off
+// with hysteresis. Home, the stub threads are pinned to the task's host
+// CPU and neither side polls: a round trip is two futex hand-offs on one
+// CPU, as on ptrace, and takes no time from the task that holds the
+// other CPU. Spinning there, the sentry thread polls on its CPU while
+// the stub runs on the other's, so each polls on a CPU that another task
+// of the sandbox needs: with two tasks busy on two CPUs (a TCP stream,
+// make -j2) each spin takes its CPU from the other task's thread or stub
+// (ARCHITECTURE.md, "The systrap platform", Home).
+func (c *context) crowded() {
+	f := c.p.hostCPUsBusy.Load()
+	if f == nil || c.hostCPU < 0 || c.p.pin || c.p.spin == 0 {
+		return
+	}
+	if (*f)() {
+		if c.crowd < crowdMax {
+			c.crowd++
+		}
+		if c.crowd == crowdMax && !c.home {
+			c.home = true
+			platform.Counts.HomeTurns.Add(1)
+		}
+	} else {
+		if c.crowd > 0 {
+			c.crowd--
+		}
+		if c.crowd == 0 {
+			c.home = false
+		}
+	}
+}
+
+// wantPlacement returns where the stub threads belong now.
+func (c *context) wantPlacement() placement {
+	switch {
+	case c.p.pin || c.home:
+		return placeHome
+	case c.spin.on():
+		return placeAway
+	}
+	return placeAny
+}
+
 // stubCPUs returns the host CPUs the context's stub threads may run on
-// now, and false where they are not placed (before PinHostCPU, or when
-// the sentry has one CPU).
-func (c *context) stubCPUs() (unix.CPUSet, bool) {
+// for placement pl, and false where they are not placed (before
+// PinHostCPU, or when the sentry has one CPU).
+func (c *context) stubCPUs(pl placement) (unix.CPUSet, bool) {
 	var set unix.CPUSet
 	if c.hostCPU < 0 {
 		return set, false
@@ -1022,8 +1097,12 @@ func (c *context) stubCPUs() (unix.CPUSet, bool) {
 	if set.Count() < 2 {
 		return set, false
 	}
-	if c.spin.on() {
+	switch pl {
+	case placeAway:
 		set.Clear(c.hostCPU)
+	case placeHome:
+		set.Zero()
+		set.Set(c.hostCPU)
 	}
 	return set, set.Count() > 0
 }
@@ -1031,9 +1110,9 @@ func (c *context) stubCPUs() (unix.CPUSet, bool) {
 // placeThreads sets the affinity of every stub thread of the context to
 // stubCPUs and records whether they are kept off the task's CPU.
 func (c *context) placeThreads() error {
-	set, ok := c.stubCPUs()
-	c.away = c.spin.on()
-	c.placedAway.Store(ok && !c.p.pin && c.away)
+	c.placement = c.wantPlacement()
+	set, ok := c.stubCPUs(c.placement)
+	c.placedAway.Store(ok && c.placement == placeAway)
 	if !ok {
 		return nil
 	}

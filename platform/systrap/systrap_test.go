@@ -415,6 +415,43 @@ func TestStubPlacement(t *testing.T) {
 	if set := allowed(); set != want {
 		t.Errorf("with the spin back on the stub may run on %d CPUs, want %d", set.Count(), want.Count())
 	}
+
+	// The sandbox's tasks hold every host CPU: after crowdMax such
+	// resumes the context turns home, its stub pinned to the task's CPU,
+	// and neither side polls; as many uncrowded resumes turn it back.
+	var busy atomic.Bool
+	busy.Store(true)
+	p.SetHostCPUsBusy(busy.Load)
+	defer p.hostCPUsBusy.Store(nil)
+	for i := 1; i < crowdMax; i++ {
+		if set := allowed(); set != want || c.home {
+			t.Fatalf("after %d crowded resumes (of %d): home %v, the stub may run on %d CPUs, want %d", i, crowdMax, c.home, set.Count(), want.Count())
+		}
+	}
+	var home unix.CPUSet
+	home.Set(cpu)
+	turns := platform.Counts.HomeTurns.Load()
+	if set := allowed(); set != home || !c.home {
+		t.Errorf("crowded: home %v, the stub may run on %d CPUs (on CPU %d: %v), want only CPU %d", c.home, set.Count(), cpu, set.IsSet(cpu), cpu)
+	}
+	if n := platform.Counts.HomeTurns.Load() - turns; n != 1 {
+		t.Errorf("turning home counted %d home turns, want 1", n)
+	}
+	spins := c.spin.totalSpins
+	stubPolls := c.stubSpin.totalSpins
+	for range 8 {
+		allowed()
+	}
+	if c.spin.totalSpins != spins || c.stubSpin.totalSpins != stubPolls {
+		t.Errorf("home, the sentry spun %d times and the stub polled %d times, want none", c.spin.totalSpins-spins, c.stubSpin.totalSpins-stubPolls)
+	}
+	busy.Store(false)
+	for i := 0; i < crowdMax+8 && c.home; i++ {
+		allowed()
+	}
+	if set := allowed(); set != want || c.home {
+		t.Errorf("uncrowded again: home %v, the stub may run on %d CPUs, want %d, not CPU %d", c.home, set.Count(), want.Count(), cpu)
+	}
 }
 
 // TestPrewake checks that Prewake wakes a stub asleep in its handler

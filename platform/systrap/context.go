@@ -158,8 +158,10 @@ type context struct {
 
 	// pending is set by Interrupt and consumed by Switch.
 	pending atomic.Bool
-	// runningFD is the pidfd of the thread Switch runs, or -1.
-	runningFD atomic.Int32
+	// runningFD is the pidfd of the thread Switch runs, or -1, and
+	// runningState its state word (set before runningFD).
+	runningFD    atomic.Int32
+	runningState atomic.Pointer[uint32]
 	// mu serialises Interrupt's signal with the closing of pidfds.
 	mu sync.Mutex
 }
@@ -507,6 +509,7 @@ func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platf
 		logrus.WithError(err).Warn("systrap: Switch")
 		return platform.Stop{}, platform.ErrContextDead
 	}
+	c.runningState.Store(t.state)
 	c.runningFD.Store(int32(t.st.Pidfd()))
 	if c.pending.Load() && c.pending.Swap(false) {
 		c.runningFD.Store(-1)
@@ -542,6 +545,11 @@ func (c *context) run(t *thread, regs *arch.Registers) (platform.Stop, error) {
 			sentry = &c.none
 		}
 		t.resume(c, &c.stubSpin, sentry)
+		if c.pending.Load() {
+			// An Interrupt that found the stub parked left the
+			// signal to the resume (Interrupt).
+			c.signalRunning()
+		}
 		if err := t.wait(sentry, &c.pending); err != nil {
 			return platform.Stop{}, err
 		}
@@ -556,6 +564,10 @@ func (c *context) run(t *thread, regs *arch.Registers) (platform.Stop, error) {
 				t.getRegs(regs)
 				return platform.Stop{Kind: platform.StopInterrupt}, nil
 			}
+			// An interrupt already reported (by an earlier event or
+			// Switch's own look at pending): a round trip for
+			// nothing.
+			platform.Counts.StaleInterrupts.Add(1)
 			continue
 		case unix.SIGSYS:
 			if code != sysSeccomp {
@@ -700,12 +712,34 @@ func (t *thread) getRegs(regs *arch.Registers) {
 	regs.Fs_base, regs.Gs_base = t.fsBase, t.gsBase
 }
 
-// Interrupt implements platform.Context.Interrupt.
+// Interrupt implements platform.Context.Interrupt. A running thread
+// parked in its handler (its state word says "event": it reported an
+// event the Switch has not answered yet) gets no signal: the Switch
+// returns that event and the task's next Switch sees pending before it
+// runs anything, while a signal would wait, blocked in the handler, for
+// the resume and cost a round trip of its own (a stale interrupt; a
+// softirq's kick often lands while the stub is parked during a stream).
+// The store of pending and the load of the state word are ordered as in
+// a Dekker pair with Switch's store of "resume" and its load of pending
+// after it (both sequentially consistent): either this sees "resume" and
+// signals, or the Switch sees pending and signals (signalRunning).
 func (c *context) Interrupt() {
 	c.pending.Store(true)
 	if c.runningFD.Load() < 0 {
 		return
 	}
+	c.mu.Lock()
+	if fd := c.runningFD.Load(); fd >= 0 {
+		if st := c.runningState.Load(); st == nil || atomic.LoadUint32(st) != stateEvent {
+			unix.PidfdSendSignal(int(fd), interruptSignal, nil, 0)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// signalRunning sends the interrupt signal to the running thread.
+// Preconditions: called by the context's owning thread in Switch.
+func (c *context) signalRunning() {
 	c.mu.Lock()
 	if fd := c.runningFD.Load(); fd >= 0 {
 		unix.PidfdSendSignal(int(fd), interruptSignal, nil, 0)

@@ -516,3 +516,45 @@ func TestPrewake(t *testing.T) {
 func stubWaiting(th *thread) uint32 {
 	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&th.r.mem[msgStubWaiting])))
 }
+
+// TestInterruptParked checks that an interrupt of a thread parked in its
+// handler (it reported an event the Switch has not answered) sends it no
+// signal: the next Switch reports the interrupt without running it, and
+// the one after runs the application with no stale interrupt's round
+// trip (a signal sent while parked would be delivered at that resume).
+func TestInterruptParked(t *testing.T) {
+	e := platformtest.NewEnv(t, newPlatform)
+	c := e.Ctx.(*context)
+	regs := e.LoadCode(platformtest.GetpidLoop)
+	platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+	th := c.lastThread
+	if atomic.LoadUint32(th.state) != stateEvent {
+		t.Fatalf("after a syscall stop the state word is %d, want event (%d)", atomic.LoadUint32(th.state), stateEvent)
+	}
+	// As Interrupt finds it from another thread while Switch waits for
+	// (or returns) the thread's event.
+	c.runningState.Store(th.state)
+	c.runningFD.Store(int32(th.st.Pidfd()))
+	c.Interrupt()
+	c.runningFD.Store(-1)
+	if stop := e.SwitchTo(&regs); stop.Kind != platform.StopInterrupt {
+		t.Fatalf("after Interrupt: stop %+v, want an interrupt", stop)
+	}
+	stale := platform.Counts.StaleInterrupts.Load()
+	for range 3 {
+		platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+	}
+	if n := platform.Counts.StaleInterrupts.Load() - stale; n != 0 {
+		t.Errorf("%d stale interrupts after an interrupt of a parked thread, want 0", n)
+	}
+	// A running thread is still signalled: interrupt one spinning in
+	// application code.
+	spin := e.LoadCode(platformtest.InsnJmpSelf)
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		c.Interrupt()
+	}()
+	if stop := e.SwitchTo(&spin); stop.Kind != platform.StopInterrupt {
+		t.Errorf("interrupting a running thread: stop %+v, want an interrupt", stop)
+	}
+}

@@ -99,10 +99,8 @@ type Kernel struct {
 	hostThreadIdle time.Duration
 
 	ctxSwitches atomic.Uint64 // all CPUs, for /proc/stat's ctxt
-	// held counts the CPUs a task holds (CPU.curr set), and backing the
-	// host CPUs that back the sandbox's CPUs: HostCPUsBusy.
+	// held counts the CPUs a task holds (CPU.curr set): HostCPUsBusy.
 	held      atomic.Int32
-	backing   int32
 	forks     atomic.Uint64 // tasks created, for /proc/stat's processes
 	syncStats syncStats     // synchronous wake-ups (sync.go)
 
@@ -139,7 +137,6 @@ func New(cfg Config) *Kernel {
 	for i := 0; i < n; i++ {
 		k.cpus = append(k.cpus, newCPU(k, i))
 	}
-	k.backing = int32(min(n, host))
 	k.tickWG.Add(1)
 	go k.tickLoop()
 	return k
@@ -148,13 +145,13 @@ func New(cfg Config) *Kernel {
 // NumCPUs returns the number of sandbox CPUs.
 func (k *Kernel) NumCPUs() int { return len(k.cpus) }
 
-// HostCPUsBusy reports whether a task holds a CPU on every host CPU that
-// backs the sandbox's CPUs (as many held CPUs as there are such host
+// HostCPUsBusy reports whether the sandbox's tasks hold as many CPUs as
+// the sentry has host CPUs (never with fewer sandbox CPUs than host
 // CPUs): a snapshot, for a platform deciding whether its own host threads
 // may use a host CPU besides the task's without taking it from another
 // task of the sandbox (systrap's spin). It never blocks and may be
 // called from any goroutine.
-func (k *Kernel) HostCPUsBusy() bool { return k.held.Load() >= k.backing }
+func (k *Kernel) HostCPUsBusy() bool { return int(k.held.Load()) >= k.hostCPUs }
 
 // CPU returns CPU i.
 func (k *Kernel) CPU(i int) *CPU { return k.cpus[i] }

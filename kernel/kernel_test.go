@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -276,12 +277,35 @@ func TestReserveTIDAt(t *testing.T) {
 }
 
 // TestHostCPUsBusy checks that HostCPUsBusy is true exactly while tasks
-// hold as many CPUs as host CPUs back them, and false again after one of
-// them exits.
+// hold as many CPUs as the host has, and false again after one of them
+// exits, and never with fewer sandbox CPUs than host CPUs.
 func TestHostCPUsBusy(t *testing.T) {
-	k := New(Config{CPUs: 2})
+	if n := runtime.NumCPU(); n > 1 {
+		k := New(Config{CPUs: n - 1})
+		release := make(chan struct{})
+		var tasks []*Task
+		for i := range n - 1 {
+			var aff CPUSet
+			aff.Set(i)
+			tk := k.NewTask(TaskOptions{Name: "hold", Affinity: aff, Entry: func(*Task) { <-release }})
+			tk.Start()
+			tasks = append(tasks, tk)
+		}
+		for k.held.Load() != int32(n-1) {
+			time.Sleep(time.Millisecond)
+		}
+		if k.HostCPUsBusy() {
+			t.Errorf("with all %d sandbox CPUs of %d host CPUs held, HostCPUsBusy is true", n-1, n)
+		}
+		close(release)
+		for _, tk := range tasks {
+			<-tk.Exited()
+		}
+		k.Shutdown()
+	}
+	n := runtime.NumCPU()
+	k := New(Config{CPUs: n})
 	defer k.Shutdown()
-	n := int(k.backing)
 	if k.HostCPUsBusy() {
 		t.Fatalf("with no task, HostCPUsBusy is true")
 	}

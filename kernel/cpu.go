@@ -178,6 +178,7 @@ func (c *CPU) putPrevLocked(t *Task, now time.Time) {
 	c.chargeLocked(t, delta)
 	c.busy += delta
 	c.curr = nil
+	c.k.held.Add(-1)
 	c.currSince = now
 }
 
@@ -249,6 +250,7 @@ func (c *CPU) switchLocked(now time.Time) *Task {
 	// is an ordinary queued task from here on.
 	c.syncWakee, c.syncWaker = nil, nil
 	c.curr = next
+	c.k.held.Add(1)
 	c.currSince = now
 	if next.se.params.Policy == SchedRR && next.se.rrLeft <= 0 {
 		next.se.rrLeft = rrTimeslice

@@ -101,8 +101,10 @@ type Kernel struct {
 	hostThreadIdle time.Duration
 
 	ctxSwitches atomic.Uint64 // all CPUs, for /proc/stat's ctxt
-	forks       atomic.Uint64 // tasks created, for /proc/stat's processes
-	syncStats   syncStats     // synchronous wake-ups (sync.go)
+	// held counts the CPUs a task holds (CPU.curr set): HostCPUsBusy.
+	held      atomic.Int32
+	forks     atomic.Uint64 // tasks created, for /proc/stat's processes
+	syncStats syncStats     // synchronous wake-ups (sync.go)
 
 	stopTick chan struct{}
 	tickWG   sync.WaitGroup
@@ -144,6 +146,14 @@ func New(cfg Config) *Kernel {
 
 // NumCPUs returns the number of sandbox CPUs.
 func (k *Kernel) NumCPUs() int { return len(k.cpus) }
+
+// HostCPUsBusy reports whether the sandbox's tasks hold as many CPUs as
+// the sentry has host CPUs (never with fewer sandbox CPUs than host
+// CPUs): a snapshot, for a platform deciding whether its own host threads
+// may use a host CPU besides the task's without taking it from another
+// task of the sandbox (systrap's spin). It never blocks and may be
+// called from any goroutine.
+func (k *Kernel) HostCPUsBusy() bool { return int(k.held.Load()) >= k.hostCPUs }
 
 // CPU returns CPU i.
 func (k *Kernel) CPU(i int) *CPU { return k.cpus[i] }

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -272,5 +273,79 @@ func TestReserveTIDAt(t *testing.T) {
 	}
 	if a, b := k.ReserveTID(), k.ReserveTID(); a != 2 || b != 4 {
 		t.Fatalf("allocator gave %d and %d after 3 was taken, want 2 and 4", a, b)
+	}
+}
+
+// TestHostCPUsBusy checks that HostCPUsBusy is true exactly while tasks
+// hold as many CPUs as the host has, and false again after one of them
+// exits, and never with fewer sandbox CPUs than host CPUs.
+func TestHostCPUsBusy(t *testing.T) {
+	if n := runtime.NumCPU(); n > 1 {
+		k := New(Config{CPUs: n - 1})
+		release := make(chan struct{})
+		var tasks []*Task
+		for i := range n - 1 {
+			var aff CPUSet
+			aff.Set(i)
+			tk := k.NewTask(TaskOptions{Name: "hold", Affinity: aff, Entry: func(*Task) { <-release }})
+			tk.Start()
+			tasks = append(tasks, tk)
+		}
+		for k.held.Load() != int32(n-1) {
+			time.Sleep(time.Millisecond)
+		}
+		if k.HostCPUsBusy() {
+			t.Errorf("with all %d sandbox CPUs of %d host CPUs held, HostCPUsBusy is true", n-1, n)
+		}
+		close(release)
+		for _, tk := range tasks {
+			<-tk.Exited()
+		}
+		k.Shutdown()
+	}
+	n := runtime.NumCPU()
+	k := New(Config{CPUs: n})
+	defer k.Shutdown()
+	if k.HostCPUsBusy() {
+		t.Fatalf("with no task, HostCPUsBusy is true")
+	}
+	var arrived sync.WaitGroup
+	release := make([]chan struct{}, n)
+	tasks := make([]*Task, n)
+	arrived.Add(n)
+	for i := range n {
+		release[i] = make(chan struct{})
+		var aff CPUSet
+		aff.Set(i)
+		tasks[i] = k.NewTask(TaskOptions{Name: "hold", Affinity: aff, Entry: func(*Task) {
+			arrived.Done()
+			<-release[i] // holding CPU i
+		}})
+		tasks[i].Start()
+		if i < n-1 {
+			// Wait for it, then check before the last one starts.
+			for k.held.Load() != int32(i+1) {
+				time.Sleep(time.Millisecond)
+			}
+			if k.HostCPUsBusy() {
+				t.Errorf("with %d of %d CPUs held, HostCPUsBusy is true", i+1, n)
+			}
+		}
+	}
+	arrived.Wait()
+	if !k.HostCPUsBusy() {
+		t.Errorf("with all %d CPUs held, HostCPUsBusy is false", n)
+	}
+	close(release[0])
+	<-tasks[0].Exited()
+	if k.HostCPUsBusy() {
+		t.Errorf("after a holder exited, HostCPUsBusy is true")
+	}
+	for i := 1; i < n; i++ {
+		close(release[i])
+		<-tasks[i].Exited()
+	}
+	if got := k.held.Load(); got != 0 {
+		t.Errorf("with every task gone, %d CPUs counted as held", got)
 	}
 }

@@ -55,11 +55,15 @@ type RoundTrips struct {
 	// PrewakeMisses those that slept again before the task did.
 	StubPrewakes  atomic.Uint64
 	PrewakeMisses atomic.Uint64
+	// HomeTurns are the times a context turned to running its stubs
+	// beside the task's thread without polling because the sandbox's
+	// tasks held every host CPU (systrap's home).
+	HomeTurns atomic.Uint64
 }
 
 // String formats the counts in one line of key=value pairs.
 func (r *RoundTrips) String() string {
-	return fmt.Sprintf("stops=%d injections=%d injected_syscalls=%d master_calls=%d stub_threads=%d seizes=%d sentry_sleeps=%d stub_wakes=%d stub_poll_misses=%d stale_interrupts=%d stub_prewakes=%d prewake_misses=%d",
+	return fmt.Sprintf("stops=%d injections=%d injected_syscalls=%d master_calls=%d stub_threads=%d seizes=%d sentry_sleeps=%d stub_wakes=%d stub_poll_misses=%d stale_interrupts=%d stub_prewakes=%d prewake_misses=%d home_turns=%d",
 		r.Stops.Load(), r.Injections.Load(), r.InjectedSyscalls.Load(), r.MasterCalls.Load(), r.StubThreads.Load(), r.Seizes.Load(),
-		r.SentrySleeps.Load(), r.StubWakes.Load(), r.StubPollMisses.Load(), r.StaleInterrupts.Load(), r.StubPrewakes.Load(), r.PrewakeMisses.Load())
+		r.SentrySleeps.Load(), r.StubWakes.Load(), r.StubPollMisses.Load(), r.StaleInterrupts.Load(), r.StubPrewakes.Load(), r.PrewakeMisses.Load(), r.HomeTurns.Load())
 }

@@ -288,6 +288,18 @@ type HostCPUPinner interface {
 	PinHostCPU(cpu int) error
 }
 
+// HostCPUsBusyUser is implemented by platforms whose host threads may use
+// a host CPU besides the one of the task they serve (systrap's stub
+// threads while its task's thread spins). The sentry calls
+// SetHostCPUsBusy once the kernel is built, with a function that reports
+// whether the sandbox's tasks hold as many CPUs as the sentry has host
+// CPUs (kernel.Kernel.HostCPUsBusy): a host CPU used besides the task's
+// is then taken from another of the sandbox's tasks. The function never blocks
+// and may be called from any thread.
+type HostCPUsBusyUser interface {
+	SetHostCPUsBusy(busy func() bool)
+}
+
 // CPUBinder is implemented by contexts that run application code on
 // per-CPU state of the platform (the KVM platform: one vCPU per sandbox
 // CPU). The sentry calls BindCPU from the owning thread, before Switch,

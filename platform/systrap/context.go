@@ -141,16 +141,27 @@ type context struct {
 	parked    atomic.Pointer[thread]
 	prewoken  atomic.Bool
 	// hostCPU is the host CPU of the task's thread (-1: not told yet;
-	// PinHostCPU). With Platform.pin the stub threads are pinned to it;
-	// otherwise, while the spin is on, they are kept off it (away) and
-	// allowed on every CPU of the sentry while it is off (placeThreads).
-	hostCPU int
-	away    bool
+	// PinHostCPU). With Platform.pin, or while the sandbox's tasks hold
+	// every host CPU (home), the stub threads are pinned to it;
+	// otherwise, while the spin is on, they are kept off it and allowed
+	// on every CPU of the sentry while it is off (placement, set by
+	// placeThreads).
+	hostCPU   int
+	placement placement
+	// home says the context runs its stubs beside the task's thread,
+	// without spinning or letting the stub poll, because the sandbox's
+	// other tasks hold the other host CPUs (crowded); crowd is the
+	// hysteresis of that verdict. none is a policy that never spins.
+	home  bool
+	crowd int
+	none  spinPolicy
 
 	// pending is set by Interrupt and consumed by Switch.
 	pending atomic.Bool
-	// runningFD is the pidfd of the thread Switch runs, or -1.
-	runningFD atomic.Int32
+	// runningFD is the pidfd of the thread Switch runs, or -1, and
+	// runningState its state word (set before runningFD).
+	runningFD    atomic.Int32
+	runningState atomic.Pointer[uint32]
 	// mu serialises Interrupt's signal with the closing of pidfds.
 	mu sync.Mutex
 }
@@ -190,7 +201,7 @@ func (c *context) threadFor(as *addressSpace) (*thread, error) {
 		}
 		as.byTracer[c.tid] = t
 		as.mu.Unlock()
-		if set, ok := c.stubCPUs(); ok {
+		if set, ok := c.stubCPUs(c.placement); ok {
 			unix.SchedSetaffinity(int(t.st.Tid()), &set)
 		}
 	}
@@ -498,6 +509,7 @@ func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platf
 		logrus.WithError(err).Warn("systrap: Switch")
 		return platform.Stop{}, platform.ErrContextDead
 	}
+	c.runningState.Store(t.state)
 	c.runningFD.Store(int32(t.st.Pidfd()))
 	if c.pending.Load() && c.pending.Swap(false) {
 		c.runningFD.Store(-1)
@@ -524,11 +536,21 @@ func (c *context) run(t *thread, regs *arch.Registers) (platform.Stop, error) {
 	}
 	t.setRegs(regs)
 	for {
-		if c.away != c.spin.on() && c.hostCPU >= 0 && !c.p.pin {
+		c.crowded()
+		if c.hostCPU >= 0 && c.wantPlacement() != c.placement {
 			c.placeThreads()
 		}
-		t.resume(c, &c.stubSpin, &c.spin)
-		if err := t.wait(&c.spin, &c.pending); err != nil {
+		sentry := &c.spin
+		if c.home {
+			sentry = &c.none
+		}
+		t.resume(c, &c.stubSpin, sentry)
+		if c.pending.Load() {
+			// An Interrupt that found the stub parked left the
+			// signal to the resume (Interrupt).
+			c.signalRunning()
+		}
+		if err := t.wait(sentry, &c.pending); err != nil {
 			return platform.Stop{}, err
 		}
 		m := t.r.mem
@@ -542,6 +564,10 @@ func (c *context) run(t *thread, regs *arch.Registers) (platform.Stop, error) {
 				t.getRegs(regs)
 				return platform.Stop{Kind: platform.StopInterrupt}, nil
 			}
+			// An interrupt already reported (by an earlier event or
+			// Switch's own look at pending): a round trip for
+			// nothing.
+			platform.Counts.StaleInterrupts.Add(1)
 			continue
 		case unix.SIGSYS:
 			if code != sysSeccomp {
@@ -686,12 +712,34 @@ func (t *thread) getRegs(regs *arch.Registers) {
 	regs.Fs_base, regs.Gs_base = t.fsBase, t.gsBase
 }
 
-// Interrupt implements platform.Context.Interrupt.
+// Interrupt implements platform.Context.Interrupt. A running thread
+// parked in its handler (its state word says "event": it reported an
+// event the Switch has not answered yet) gets no signal: the Switch
+// returns that event and the task's next Switch sees pending before it
+// runs anything, while a signal would wait, blocked in the handler, for
+// the resume and cost a round trip of its own (a stale interrupt; a
+// softirq's kick often lands while the stub is parked during a stream).
+// The store of pending and the load of the state word are ordered as in
+// a Dekker pair with Switch's store of "resume" and its load of pending
+// after it (both sequentially consistent): either this sees "resume" and
+// signals, or the Switch sees pending and signals (signalRunning).
 func (c *context) Interrupt() {
 	c.pending.Store(true)
 	if c.runningFD.Load() < 0 {
 		return
 	}
+	c.mu.Lock()
+	if fd := c.runningFD.Load(); fd >= 0 {
+		if st := c.runningState.Load(); st == nil || atomic.LoadUint32(st) != stateEvent {
+			unix.PidfdSendSignal(int(fd), interruptSignal, nil, 0)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// signalRunning sends the interrupt signal to the running thread.
+// Preconditions: called by the context's owning thread in Switch.
+func (c *context) signalRunning() {
 	c.mu.Lock()
 	if fd := c.runningFD.Load(); fd >= 0 {
 		unix.PidfdSendSignal(int(fd), interruptSignal, nil, 0)
@@ -1006,10 +1054,71 @@ func (c *context) PinHostCPU(cpu int) error {
 	return c.placeThreads()
 }
 
+// placement is where a context's stub threads may run.
+type placement int
+
+const (
+	// placeAny: every host CPU of the sentry's (the spin is off).
+	placeAny placement = iota
+	// placeAway: every one but the task's (the spin is on).
+	placeAway
+	// placeHome: the task's only (Platform.pin, or home).
+	placeHome
+)
+
+// crowdMax is how far the crowd score goes: a context turns home after
+// that many more crowded than uncrowded samples, and back after as many
+// the other way.
+const crowdMax = 16
+
+// crowded samples whether the sandbox's tasks hold every host CPU
+// (Platform.hostCPUsBusy), at each resume, and turns home on or off
+// with hysteresis. Home, the stub threads are pinned to the task's host
+// CPU and neither side polls: a round trip is two futex hand-offs on one
+// CPU, as on ptrace, and takes no time from the task that holds the
+// other CPU. Spinning there, the sentry thread polls on its CPU while
+// the stub runs on the other's, so each polls on a CPU that another task
+// of the sandbox needs: with two tasks busy on two CPUs (a TCP stream,
+// make -j2) each spin takes its CPU from the other task's thread or stub
+// (ARCHITECTURE.md, "The systrap platform", Home).
+func (c *context) crowded() {
+	f := c.p.hostCPUsBusy.Load()
+	if f == nil || c.hostCPU < 0 || c.p.pin || c.p.spin == 0 {
+		return
+	}
+	if (*f)() {
+		if c.crowd < crowdMax {
+			c.crowd++
+		}
+		if c.crowd == crowdMax && !c.home {
+			c.home = true
+			platform.Counts.HomeTurns.Add(1)
+		}
+	} else {
+		if c.crowd > 0 {
+			c.crowd--
+		}
+		if c.crowd == 0 {
+			c.home = false
+		}
+	}
+}
+
+// wantPlacement returns where the stub threads belong now.
+func (c *context) wantPlacement() placement {
+	switch {
+	case c.p.pin || c.home:
+		return placeHome
+	case c.spin.on():
+		return placeAway
+	}
+	return placeAny
+}
+
 // stubCPUs returns the host CPUs the context's stub threads may run on
-// now, and false where they are not placed (before PinHostCPU, or when
-// the sentry has one CPU).
-func (c *context) stubCPUs() (unix.CPUSet, bool) {
+// for placement pl, and false where they are not placed (before
+// PinHostCPU, or when the sentry has one CPU).
+func (c *context) stubCPUs(pl placement) (unix.CPUSet, bool) {
 	var set unix.CPUSet
 	if c.hostCPU < 0 {
 		return set, false
@@ -1022,8 +1131,12 @@ func (c *context) stubCPUs() (unix.CPUSet, bool) {
 	if set.Count() < 2 {
 		return set, false
 	}
-	if c.spin.on() {
+	switch pl {
+	case placeAway:
 		set.Clear(c.hostCPU)
+	case placeHome:
+		set.Zero()
+		set.Set(c.hostCPU)
 	}
 	return set, set.Count() > 0
 }
@@ -1031,9 +1144,9 @@ func (c *context) stubCPUs() (unix.CPUSet, bool) {
 // placeThreads sets the affinity of every stub thread of the context to
 // stubCPUs and records whether they are kept off the task's CPU.
 func (c *context) placeThreads() error {
-	set, ok := c.stubCPUs()
-	c.away = c.spin.on()
-	c.placedAway.Store(ok && !c.p.pin && c.away)
+	c.placement = c.wantPlacement()
+	set, ok := c.stubCPUs(c.placement)
+	c.placedAway.Store(ok && c.placement == placeAway)
 	if !ok {
 		return nil
 	}

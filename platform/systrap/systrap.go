@@ -112,6 +112,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runsc-lite/runsc-lite/kernel/hostcpus"
@@ -200,16 +201,23 @@ type Platform struct {
 	// cpus are the host CPUs the sentry was started with (hostcpus),
 	// where stub threads are placed (context.stubCPUs).
 	cpus unix.CPUSet
+	// hostCPUsBusy reports whether the sandbox's tasks hold every host
+	// CPU (SetHostCPUsBusy; nil: never said), for context.crowded.
+	hostCPUsBusy atomic.Pointer[func() bool]
 
 	mu sync.Mutex
 	// spaces maps the ptrace platform's address spaces to ours.
 	spaces map[platform.AddressSpace]*addressSpace
 }
 
+// SetHostCPUsBusy implements platform.HostCPUsBusyUser.
+func (p *Platform) SetHostCPUsBusy(busy func() bool) { p.hostCPUsBusy.Store(&busy) }
+
 var (
-	_ platform.Platform       = (*Platform)(nil)
-	_ platform.DeathWatcher   = (*Platform)(nil)
-	_ platform.FPStateContext = (*context)(nil)
+	_ platform.HostCPUsBusyUser = (*Platform)(nil)
+	_ platform.Platform         = (*Platform)(nil)
+	_ platform.DeathWatcher     = (*Platform)(nil)
+	_ platform.FPStateContext   = (*context)(nil)
 )
 
 // New returns a systrap platform whose address spaces map pages of mf. It

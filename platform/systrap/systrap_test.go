@@ -415,6 +415,43 @@ func TestStubPlacement(t *testing.T) {
 	if set := allowed(); set != want {
 		t.Errorf("with the spin back on the stub may run on %d CPUs, want %d", set.Count(), want.Count())
 	}
+
+	// The sandbox's tasks hold every host CPU: after crowdMax such
+	// resumes the context turns home, its stub pinned to the task's CPU,
+	// and neither side polls; as many uncrowded resumes turn it back.
+	var busy atomic.Bool
+	busy.Store(true)
+	p.SetHostCPUsBusy(busy.Load)
+	defer p.hostCPUsBusy.Store(nil)
+	for i := 1; i < crowdMax; i++ {
+		if set := allowed(); set != want || c.home {
+			t.Fatalf("after %d crowded resumes (of %d): home %v, the stub may run on %d CPUs, want %d", i, crowdMax, c.home, set.Count(), want.Count())
+		}
+	}
+	var home unix.CPUSet
+	home.Set(cpu)
+	turns := platform.Counts.HomeTurns.Load()
+	if set := allowed(); set != home || !c.home {
+		t.Errorf("crowded: home %v, the stub may run on %d CPUs (on CPU %d: %v), want only CPU %d", c.home, set.Count(), cpu, set.IsSet(cpu), cpu)
+	}
+	if n := platform.Counts.HomeTurns.Load() - turns; n != 1 {
+		t.Errorf("turning home counted %d home turns, want 1", n)
+	}
+	spins := c.spin.totalSpins
+	stubPolls := c.stubSpin.totalSpins
+	for range 8 {
+		allowed()
+	}
+	if c.spin.totalSpins != spins || c.stubSpin.totalSpins != stubPolls {
+		t.Errorf("home, the sentry spun %d times and the stub polled %d times, want none", c.spin.totalSpins-spins, c.stubSpin.totalSpins-stubPolls)
+	}
+	busy.Store(false)
+	for i := 0; i < crowdMax+8 && c.home; i++ {
+		allowed()
+	}
+	if set := allowed(); set != want || c.home {
+		t.Errorf("uncrowded again: home %v, the stub may run on %d CPUs, want %d, not CPU %d", c.home, set.Count(), want.Count(), cpu)
+	}
 }
 
 // TestPrewake checks that Prewake wakes a stub asleep in its handler
@@ -478,4 +515,46 @@ func TestPrewake(t *testing.T) {
 // stubWaiting is the parked thread's msgStubWaiting word.
 func stubWaiting(th *thread) uint32 {
 	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&th.r.mem[msgStubWaiting])))
+}
+
+// TestInterruptParked checks that an interrupt of a thread parked in its
+// handler (it reported an event the Switch has not answered) sends it no
+// signal: the next Switch reports the interrupt without running it, and
+// the one after runs the application with no stale interrupt's round
+// trip (a signal sent while parked would be delivered at that resume).
+func TestInterruptParked(t *testing.T) {
+	e := platformtest.NewEnv(t, newPlatform)
+	c := e.Ctx.(*context)
+	regs := e.LoadCode(platformtest.GetpidLoop)
+	platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+	th := c.lastThread
+	if atomic.LoadUint32(th.state) != stateEvent {
+		t.Fatalf("after a syscall stop the state word is %d, want event (%d)", atomic.LoadUint32(th.state), stateEvent)
+	}
+	// As Interrupt finds it from another thread while Switch waits for
+	// (or returns) the thread's event.
+	c.runningState.Store(th.state)
+	c.runningFD.Store(int32(th.st.Pidfd()))
+	c.Interrupt()
+	c.runningFD.Store(-1)
+	if stop := e.SwitchTo(&regs); stop.Kind != platform.StopInterrupt {
+		t.Fatalf("after Interrupt: stop %+v, want an interrupt", stop)
+	}
+	stale := platform.Counts.StaleInterrupts.Load()
+	for range 3 {
+		platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+	}
+	if n := platform.Counts.StaleInterrupts.Load() - stale; n != 0 {
+		t.Errorf("%d stale interrupts after an interrupt of a parked thread, want 0", n)
+	}
+	// A running thread is still signalled: interrupt one spinning in
+	// application code.
+	spin := e.LoadCode(platformtest.InsnJmpSelf)
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		c.Interrupt()
+	}()
+	if stop := e.SwitchTo(&spin); stop.Kind != platform.StopInterrupt {
+		t.Errorf("interrupting a running thread: stop %+v, want an interrupt", stop)
+	}
 }

@@ -263,6 +263,9 @@ func Run(cfg Config) (process.WaitStatus, error) {
 
 	k := kernel.New(kernel.Config{CPUs: cfg.CPUs})
 	defer k.Shutdown()
+	if u, ok := plat.(platform.HostCPUsBusyUser); ok {
+		u.SetHostCPUsBusy(k.HostCPUsBusy)
+	}
 	// Every task holding a sandbox CPU may sit in a ptrace wait4 or spin in
 	// sentry code; the tick, timers and wakers need Go Ps of their own.
 	if runtime.GOMAXPROCS(0) < k.NumCPUs()+2 {

@@ -94,7 +94,8 @@ func (s CPUSet) String() string {
 type CPU struct {
 	k       *Kernel
 	id      int
-	hostCPU int // the host CPU tasks on this CPU are pinned to (Kernel.hostCPUs[id mod H])
+	hostCPU int // the host CPU tasks on this CPU are pinned to (Kernel.hostCPUs[hostIdx])
+	hostIdx int // id mod H
 
 	mu        sync.Mutex
 	curr      *Task
@@ -120,7 +121,23 @@ func newCPU(k *Kernel, id int) *CPU {
 		k:         k,
 		id:        id,
 		hostCPU:   k.hostCPUs[id%len(k.hostCPUs)],
+		hostIdx:   id % len(k.hostCPUs),
 		idleSince: time.Now(),
+	}
+}
+
+// taken and released count a task taking and giving up the CPU
+// (CPU.curr set and cleared) in the kernel's per-host-CPU holder counts:
+// HostCPUsBusy.
+func (c *CPU) taken() {
+	if c.k.hostHeld[c.hostIdx].Add(1) == 1 {
+		c.k.hostsBusy.Add(1)
+	}
+}
+
+func (c *CPU) released() {
+	if c.k.hostHeld[c.hostIdx].Add(-1) == 0 {
+		c.k.hostsBusy.Add(-1)
 	}
 }
 
@@ -178,7 +195,7 @@ func (c *CPU) putPrevLocked(t *Task, now time.Time) {
 	c.chargeLocked(t, delta)
 	c.busy += delta
 	c.curr = nil
-	c.k.held.Add(-1)
+	c.released()
 	c.currSince = now
 }
 
@@ -250,7 +267,7 @@ func (c *CPU) switchLocked(now time.Time) *Task {
 	// is an ordinary queued task from here on.
 	c.syncWakee, c.syncWaker = nil, nil
 	c.curr = next
-	c.k.held.Add(1)
+	c.taken()
 	c.currSince = now
 	if next.se.params.Policy == SchedRR && next.se.rrLeft <= 0 {
 		next.se.rrLeft = rrTimeslice

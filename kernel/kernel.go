@@ -101,8 +101,13 @@ type Kernel struct {
 	hostThreadIdle time.Duration
 
 	ctxSwitches atomic.Uint64 // all CPUs, for /proc/stat's ctxt
-	// held counts the CPUs a task holds (CPU.curr set): HostCPUsBusy.
-	held      atomic.Int32
+	// hostHeld counts, per host CPU the sentry started with (indexed
+	// like hostCPUs), the sandbox CPUs backed by it that a task holds
+	// (CPU.curr set); hostsBusy counts the host CPUs whose count is not
+	// zero: HostCPUsBusy. With more sandbox CPUs than host CPUs several
+	// sandbox CPUs share a host CPU, and holding two of them occupies one.
+	hostHeld  []atomic.Int32
+	hostsBusy atomic.Int32
 	forks     atomic.Uint64 // tasks created, for /proc/stat's processes
 	syncStats syncStats     // synchronous wake-ups (sync.go)
 
@@ -130,6 +135,7 @@ func New(cfg Config) *Kernel {
 	}
 	k := &Kernel{
 		hostCPUs:       host,
+		hostHeld:       make([]atomic.Int32, len(host)),
 		tick:           tick,
 		boot:           time.Now(),
 		tasks:          make(map[int32]*Task),
@@ -147,13 +153,22 @@ func New(cfg Config) *Kernel {
 // NumCPUs returns the number of sandbox CPUs.
 func (k *Kernel) NumCPUs() int { return len(k.cpus) }
 
-// HostCPUsBusy reports whether the sandbox's tasks hold as many CPUs as
-// the sentry has host CPUs (never with fewer sandbox CPUs than host
-// CPUs): a snapshot, for a platform deciding whether its own host threads
+// HostCPUsBusy reports whether the sandbox's tasks hold a CPU on every
+// host CPU the sentry has (never with fewer sandbox CPUs than host CPUs;
+// with more, two held sandbox CPUs on one host CPU occupy one): a snapshot, for a platform deciding whether its own host threads
 // may use a host CPU besides the task's without taking it from another
 // task of the sandbox (systrap's spin). It never blocks and may be
 // called from any goroutine.
-func (k *Kernel) HostCPUsBusy() bool { return int(k.held.Load()) >= k.hostCPUs }
+func (k *Kernel) HostCPUsBusy() bool { return int(k.hostsBusy.Load()) >= len(k.hostCPUs) }
+
+// heldCPUs returns how many sandbox CPUs a task holds (tests).
+func (k *Kernel) heldCPUs() int32 {
+	var n int32
+	for i := range k.hostHeld {
+		n += k.hostHeld[i].Load()
+	}
+	return n
+}
 
 // CPU returns CPU i.
 func (k *Kernel) CPU(i int) *CPU { return k.cpus[i] }

@@ -291,7 +291,7 @@ func TestHostCPUsBusy(t *testing.T) {
 			tk.Start()
 			tasks = append(tasks, tk)
 		}
-		for k.held.Load() != int32(n-1) {
+		for k.heldCPUs() != int32(n-1) {
 			time.Sleep(time.Millisecond)
 		}
 		if k.HostCPUsBusy() {
@@ -324,7 +324,7 @@ func TestHostCPUsBusy(t *testing.T) {
 		tasks[i].Start()
 		if i < n-1 {
 			// Wait for it, then check before the last one starts.
-			for k.held.Load() != int32(i+1) {
+			for k.heldCPUs() != int32(i+1) {
 				time.Sleep(time.Millisecond)
 			}
 			if k.HostCPUsBusy() {
@@ -345,7 +345,33 @@ func TestHostCPUsBusy(t *testing.T) {
 		close(release[i])
 		<-tasks[i].Exited()
 	}
-	if got := k.held.Load(); got != 0 {
+	if got := k.heldCPUs(); got != 0 {
 		t.Errorf("with every task gone, %d CPUs counted as held", got)
+	}
+
+	// More sandbox CPUs than host CPUs: n tasks on sandbox CPUs {0, n,
+	// 2n, ...}, all backed by the first host CPU, leave the others free.
+	if n > 1 {
+		k2 := New(Config{CPUs: n * n})
+		defer k2.Shutdown()
+		rel := make(chan struct{})
+		var held []*Task
+		for i := range n {
+			var aff CPUSet
+			aff.Set(i * n)
+			tk := k2.NewTask(TaskOptions{Name: "hold", Affinity: aff, Entry: func(*Task) { <-rel }})
+			tk.Start()
+			held = append(held, tk)
+		}
+		for k2.heldCPUs() != int32(n) {
+			time.Sleep(time.Millisecond)
+		}
+		if k2.HostCPUsBusy() {
+			t.Errorf("with %d sandbox CPUs held, all backed by one of %d host CPUs, HostCPUsBusy is true", n, n)
+		}
+		close(rel)
+		for _, tk := range held {
+			<-tk.Exited()
+		}
 	}
 }

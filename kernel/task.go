@@ -478,7 +478,7 @@ func (t *Task) Schedule() {
 		t.se.vruntime += c.rq.minVruntime
 		t.se.relative = false
 		c.curr = t
-		c.k.held.Add(1)
+		c.taken()
 		c.currSince = now
 		c.mu.Unlock()
 		if hooks != nil && hooks.h.Running != nil {

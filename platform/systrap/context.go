@@ -951,6 +951,12 @@ func (c *context) takeHandedOn() {
 		if c.lastThread == t {
 			c.lastAS = nas
 		}
+		// placeThreads skipped it while its address space was
+		// released: it may still sit where an earlier placement or
+		// task's CPU put it.
+		if set, ok := c.stubCPUs(c.placement); ok {
+			unix.SchedSetaffinity(int(t.st.Tid()), &set)
+		}
 	}
 }
 

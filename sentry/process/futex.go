@@ -130,9 +130,22 @@ func (f *Futexes) removeLocked(w *futexWaiter) {
 // during which the lock would otherwise be held: the woken thread's own
 // next futex call (a ping-pong's wake back) then found it taken and
 // parked its goroutine in Go's runtime, several more host wake-ups.
+// The first few are kept in the list itself, so that it stays on the
+// waker's stack (no slice into itself, which would move it to the heap).
 type wakeList struct {
-	ws  []*futexWaiter
-	buf [4]*futexWaiter
+	n    int
+	few  [4]*futexWaiter
+	more []*futexWaiter
+}
+
+// add appends w.
+func (l *wakeList) add(w *futexWaiter) {
+	if l.n < len(l.few) {
+		l.few[l.n] = w
+		l.n++
+		return
+	}
+	l.more = append(l.more, w)
 }
 
 // notify wakes the waiters chosen. Each was marked woken under the lock,
@@ -140,20 +153,25 @@ type wakeList struct {
 // and a notify of a queue it left wakes nobody.
 // Preconditions: Futexes.mu is not held.
 func (l *wakeList) notify() {
-	for _, w := range l.ws {
-		w.wq.NotifyAll()
-		if w.vec != nil {
-			w.vec.wq.NotifyAll()
-		}
+	for _, w := range l.few[:l.n] {
+		w.notify()
+	}
+	for _, w := range l.more {
+		w.notify()
+	}
+}
+
+// notify wakes w's task (and its futex_waitv's).
+func (w *futexWaiter) notify() {
+	w.wq.NotifyAll()
+	if w.vec != nil {
+		w.vec.wq.NotifyAll()
 	}
 }
 
 // wakeLocked chooses up to n waiters of key whose bitset overlaps bitset,
 // marks them woken and adds them to l, whose notify wakes them.
 func (f *Futexes) wakeLocked(key mm.FutexKey, n int, bitset uint32, l *wakeList) int {
-	if l.ws == nil {
-		l.ws = l.buf[:0]
-	}
 	ws := f.waiters[key]
 	woken := 0
 	kept := ws[:0]
@@ -163,7 +181,7 @@ func (f *Futexes) wakeLocked(key mm.FutexKey, n int, bitset uint32, l *wakeList)
 			if w.vec != nil {
 				w.vec.woken.CompareAndSwap(-1, int32(w.idx))
 			}
-			l.ws = append(l.ws, w)
+			l.add(w)
 			woken++
 			continue
 		}

@@ -123,19 +123,65 @@ func (f *Futexes) removeLocked(w *futexWaiter) {
 	}
 }
 
-// wakeLocked wakes up to n waiters of key whose bitset overlaps bitset.
-func (f *Futexes) wakeLocked(key mm.FutexKey, n int, bitset uint32) int {
+// wakeList is the waiters a wake chose under Futexes.mu, to be woken
+// after it is dropped (notify), as Linux's futex_wake wakes its wake_q
+// after the hash bucket's lock. Waking is a host wake-up of the waiter's
+// thread (and, on systrap, of its stub: kernel/handoff.go), microseconds
+// during which the lock would otherwise be held: the woken thread's own
+// next futex call (a ping-pong's wake back) then found it taken and
+// parked its goroutine in Go's runtime, several more host wake-ups.
+// The first few are kept in the list itself, so that it stays on the
+// waker's stack (no slice into itself, which would move it to the heap).
+type wakeList struct {
+	n    int
+	few  [4]*futexWaiter
+	more []*futexWaiter
+}
+
+// add appends w.
+func (l *wakeList) add(w *futexWaiter) {
+	if l.n < len(l.few) {
+		l.few[l.n] = w
+		l.n++
+		return
+	}
+	l.more = append(l.more, w)
+}
+
+// notify wakes the waiters chosen. Each was marked woken under the lock,
+// so one that returns meanwhile (a timeout, a signal) reports the wake,
+// and a notify of a queue it left wakes nobody.
+// Preconditions: Futexes.mu is not held.
+func (l *wakeList) notify() {
+	for _, w := range l.few[:l.n] {
+		w.notify()
+	}
+	for _, w := range l.more {
+		w.notify()
+	}
+}
+
+// notify wakes w's task (and its futex_waitv's).
+func (w *futexWaiter) notify() {
+	w.wq.NotifyAll()
+	if w.vec != nil {
+		w.vec.wq.NotifyAll()
+	}
+}
+
+// wakeLocked chooses up to n waiters of key whose bitset overlaps bitset,
+// marks them woken and adds them to l, whose notify wakes them.
+func (f *Futexes) wakeLocked(key mm.FutexKey, n int, bitset uint32, l *wakeList) int {
 	ws := f.waiters[key]
 	woken := 0
 	kept := ws[:0]
 	for _, w := range ws {
 		if woken < n && w.bitset&bitset != 0 {
 			w.woken.Store(true)
-			w.wq.NotifyAll()
 			if w.vec != nil {
 				w.vec.woken.CompareAndSwap(-1, int32(w.idx))
-				w.vec.wq.NotifyAll()
 			}
+			l.add(w)
 			woken++
 			continue
 		}
@@ -166,6 +212,8 @@ func (f *Futexes) WakeStrict(m *mm.MemoryManager, addr uintptr, private bool, n 
 	if err != nil {
 		return 0, err
 	}
+	var l wakeList
+	defer l.notify() // after the unlock: deferred first, runs last
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	// A FUTEX_WAIT_REQUEUE_PI waiter may only be requeued (Linux's
@@ -182,7 +230,7 @@ func (f *Futexes) WakeStrict(m *mm.MemoryManager, addr uintptr, private bool, n 
 			seen++
 		}
 	}
-	return f.wakeLocked(key, n, bitset), nil
+	return f.wakeLocked(key, n, bitset, &l), nil
 }
 
 // Requeue wakes up to nwake waiters of addr and moves up to nrequeue of the
@@ -206,6 +254,8 @@ func (f *Futexes) Requeue2(m *mm.MemoryManager, addr, addr2 uintptr, private, pr
 	if err != nil {
 		return 0, err
 	}
+	var l wakeList
+	defer l.notify() // after the unlock
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if check {
@@ -217,7 +267,7 @@ func (f *Futexes) Requeue2(m *mm.MemoryManager, addr, addr2 uintptr, private, pr
 			return 0, unix.EAGAIN
 		}
 	}
-	woken := f.wakeLocked(k1, nwake, FutexBitsetAny)
+	woken := f.wakeLocked(k1, nwake, FutexBitsetAny, &l)
 	moved := 0
 	ws := f.waiters[k1]
 	for len(ws) > 0 && moved < nrequeue {
@@ -249,6 +299,8 @@ func (f *Futexes) WakeOp(m *mm.MemoryManager, addr, addr2 uintptr, private bool,
 	if err != nil {
 		return 0, err
 	}
+	var l wakeList
+	defer l.notify() // after the unlock
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p, err := m.Uint32(addr2, true)
@@ -288,7 +340,7 @@ func (f *Futexes) WakeOp(m *mm.MemoryManager, addr, addr2 uintptr, private bool,
 			break
 		}
 	}
-	woken := f.wakeLocked(k1, n, FutexBitsetAny)
+	woken := f.wakeLocked(k1, n, FutexBitsetAny, &l)
 	var ok bool
 	so, sc := int32(old), int32(cmparg)
 	switch cmp {
@@ -308,7 +360,7 @@ func (f *Futexes) WakeOp(m *mm.MemoryManager, addr, addr2 uintptr, private bool,
 		return 0, unix.ENOSYS
 	}
 	if ok {
-		woken += f.wakeLocked(k2, n2, FutexBitsetAny)
+		woken += f.wakeLocked(k2, n2, FutexBitsetAny, &l)
 	}
 	return woken, nil
 }

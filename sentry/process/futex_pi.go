@@ -355,6 +355,9 @@ func (f *Futexes) CmpRequeuePI(t *Thread, addr, addr2 uintptr, private bool, nwa
 	if err != nil {
 		return 0, err
 	}
+	// The waiters taken are woken after f.mu is dropped (wakeList).
+	var l wakeList
+	defer l.notify()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	cur, err := m.LoadUint32(addr)
@@ -377,7 +380,7 @@ func (f *Futexes) CmpRequeuePI(t *Thread, addr, addr2 uintptr, private bool, nwa
 	take := func(w *futexWaiter, outcome int) {
 		w.rq.outcome = outcome
 		w.woken.Store(true)
-		w.wq.NotifyAll()
+		l.add(w)
 		done++
 	}
 	rest := ws

@@ -268,8 +268,13 @@ func (f *Futexes) Requeue2(m *mm.MemoryManager, addr, addr2 uintptr, private, pr
 		}
 	}
 	woken := f.wakeLocked(k1, nwake, FutexBitsetAny, &l)
-	moved := 0
 	ws := f.waiters[k1]
+	if k1 == k2 {
+		// Requeued onto their own word: they stay where they are
+		// (Linux's requeue within one hash bucket), counted as moved.
+		return woken + min(len(ws), nrequeue), nil
+	}
+	moved := 0
 	for len(ws) > 0 && moved < nrequeue {
 		w := ws[0]
 		ws = ws[1:]
@@ -310,13 +315,13 @@ func (f *Futexes) WakeOp(m *mm.MemoryManager, addr, addr2 uintptr, private bool,
 	opcode := (op >> 28) & 0x7
 	shiftArg := op&(8<<28) != 0
 	cmp := (op >> 24) & 0xf
-	oparg := (op >> 12) & 0xfff
-	cmparg := op & 0xfff
+	// Both arguments are signed 12-bit fields.
+	oparg := int32(op<<8) >> 20
+	cmparg := int32(op<<20) >> 20
 	if shiftArg {
-		if oparg > 31 {
-			return 0, unix.EINVAL
-		}
-		oparg = 1 << oparg
+		// Linux masks a shift outside 0..31 (and logs it) rather than
+		// failing.
+		oparg = 1 << (oparg & 31)
 	}
 	var old uint32
 	for {
@@ -324,15 +329,15 @@ func (f *Futexes) WakeOp(m *mm.MemoryManager, addr, addr2 uintptr, private bool,
 		var nv uint32
 		switch opcode {
 		case 0: // SET
-			nv = oparg
+			nv = uint32(oparg)
 		case 1: // ADD
-			nv = old + oparg
+			nv = old + uint32(oparg)
 		case 2: // OR
-			nv = old | oparg
+			nv = old | uint32(oparg)
 		case 3: // ANDN
-			nv = old &^ oparg
+			nv = old &^ uint32(oparg)
 		case 4: // XOR
-			nv = old ^ oparg
+			nv = old ^ uint32(oparg)
 		default:
 			return 0, unix.ENOSYS
 		}
@@ -340,9 +345,8 @@ func (f *Futexes) WakeOp(m *mm.MemoryManager, addr, addr2 uintptr, private bool,
 			break
 		}
 	}
-	woken := f.wakeLocked(k1, n, FutexBitsetAny, &l)
 	var ok bool
-	so, sc := int32(old), int32(cmparg)
+	so, sc := int32(old), cmparg
 	switch cmp {
 	case 0:
 		ok = so == sc
@@ -357,8 +361,10 @@ func (f *Futexes) WakeOp(m *mm.MemoryManager, addr, addr2 uintptr, private bool,
 	case 5:
 		ok = so >= sc
 	default:
+		// The operation is done, but nobody is woken (as in Linux).
 		return 0, unix.ENOSYS
 	}
+	woken := f.wakeLocked(k1, n, FutexBitsetAny, &l)
 	if ok {
 		woken += f.wakeLocked(k2, n2, FutexBitsetAny, &l)
 	}

@@ -84,30 +84,94 @@ func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType
 	if err != nil {
 		return faultError(addr, err)
 	}
-	// stale is a platform mapping of a frame the page no longer holds
-	// (a copy-on-write copy was just made): mapWindowLocked's MAP_FIXED
+	// stale is a platform mapping of a frame a page no longer holds
+	// (copy-on-write copies were just made): mapWindowLocked's MAP_FIXED
 	// mapping of the new frame replaces it, so it costs no unmap of its
-	// own unless that mapping fails.
+	// own unless that mapping fails. The old frames' references (old)
+	// are dropped only after that: until then the application may
+	// still reach them, and a frame whose last reference went could be
+	// reused or, shared with another address space, written in place
+	// by the last holder.
 	stale := false
+	var old []uint64
 	if access.Write {
-		if stale, err = m.makeWritableRemapLocked(v, pa, p); err != nil {
+		was := p.frame
+		if stale, err = m.makeWritableRemapLocked(v, pa, p, &old); err != nil {
 			return faultError(addr, err)
+		}
+		if p.frame != was && m.copyAroundLocked(v, pa, &old) {
+			stale = stale || m.as.get() != nil
 		}
 	}
 	p.deactivated = false
 	m.zone.MarkAccessed(frameNumber(p.frame))
+	lo, hi := m.windowLocked(v, pa)
 	if v.obj != nil && !access.Write {
-		lo, hi := m.populateCachedLocked(v, pa)
-		err = m.mapRangeLocked(v, pa, lo, hi)
-	} else {
-		err = m.mapWindowLocked(v, pa)
+		lo, hi = m.populateCachedLocked(v, pa)
 	}
+	err = m.mapRangeLocked(v, pa, lo, hi)
 	if err != nil && stale {
+		// Some new frame may not be mapped over its old one: unmap
+		// the window and say so.
 		if as := m.as.get(); as != nil {
-			as.Unmap(pa, PageSize)
+			as.Unmap(lo, hi-lo)
+			m.forEachPageLocked(lo, hi, func(_ uintptr, p *pte) { p.mapped = hostarch.AccessType{} })
 		}
 	}
+	m.mf.DecRefFrames(old)
 	return err
+}
+
+// copyAroundLocked is called at a write fault at pa in v that has just
+// given pa a private copy of a copy-on-write page. When the other pages
+// of the fault-around window could not show anything but what they show
+// now until they are written themselves, they get their private copies
+// too, in the same fault, instead of a fault each at their first write
+// (on ptrace and systrap a stop and an injected mapping; one fault per
+// page of its data segment was most of the faults of a CPython process).
+// That holds for a private mapping of the executable while the memory
+// manager denies writes to it (vma.exe with exeRef): no write, truncation
+// or shared mapping can change the file's pages meanwhile. It does not
+// hold for other file mappings, whose unwritten private pages go on
+// showing the file's later writes (Linux's behaviour).
+//
+// The copied pages keep their platform access until the caller's
+// mapping of the window replaces them (MAP_FIXED); their old frames'
+// references are appended to old for the caller to drop after that
+// mapping. It reports whether it copied any page. An allocation that
+// fails ends it: the rest fault as before.
+// Preconditions: m.mu is held; pa is populated and private in v.
+func (m *MemoryManager) copyAroundLocked(v *vma, pa uintptr, old *[]uint64) bool {
+	if !v.exe || m.exeRef == nil || v.obj == nil || !v.private || !v.perms.Write {
+		return false
+	}
+	lo, hi := m.windowLocked(v, pa)
+	copied := false
+	for a := lo; a < hi; a += PageSize {
+		p := m.pages[a]
+		if a == pa || p == nil || !p.cow || p.obj == nil || p.swapSlot != 0 || p.deactivated {
+			continue
+		}
+		fr, err := m.zone.Allocate(1, kswapd.Anon, m, uint64(a))
+		if err != nil {
+			break
+		}
+		copy(m.mf.Slice(fr), m.mf.Slice(frameRange(p.frame)))
+		m.releasePteDeferLocked(p, old)
+		p.frame = fr.Start
+		p.cow = false
+		p.obj = nil
+		p.objOff = 0
+		copied = true
+	}
+	return copied
+}
+
+// windowLocked returns the fault-around window of pa in v.
+func (m *MemoryManager) windowLocked(v *vma, pa uintptr) (lo, hi uintptr) {
+	lo = max(v.start, pa&^(faultAroundPages*PageSize-1))
+	hi = min(v.end, lo+faultAroundPages*PageSize)
+	return lo, hi
 }
 
 func faultError(addr uintptr, err error) error {
@@ -265,11 +329,13 @@ func (m *MemoryManager) populateCachedLocked(v *vma, pa uintptr) (lo, hi uintptr
 // copy-on-write page gets a private copy (unless nobody else holds its
 // frame), a shared file page is marked dirty. Errors: kswapd.ErrNoMemory.
 func (m *MemoryManager) makeWritableLocked(v *vma, pa uintptr, p *pte) error {
-	stale, err := m.makeWritableRemapLocked(v, pa, p)
+	var old []uint64
+	stale, err := m.makeWritableRemapLocked(v, pa, p, &old)
 	if stale {
 		// The platform still maps the old frame.
 		m.as.get().Unmap(pa, PageSize)
 	}
+	m.mf.DecRefFrames(old)
 	return err
 }
 
@@ -277,8 +343,9 @@ func (m *MemoryManager) makeWritableLocked(v *vma, pa uintptr, p *pte) error {
 // page again at once (a fault): when the page got a new frame while the
 // platform mapped the old one, it returns stale instead of unmapping it,
 // with p.mapped cleared, and the caller's new mapping (MAP_FIXED) replaces
-// the old one.
-func (m *MemoryManager) makeWritableRemapLocked(v *vma, pa uintptr, p *pte) (stale bool, err error) {
+// the old one. The old frame's reference is appended to old, for the
+// caller to drop once the platform no longer maps it.
+func (m *MemoryManager) makeWritableRemapLocked(v *vma, pa uintptr, p *pte, old *[]uint64) (stale bool, err error) {
 	if !v.private {
 		if v.obj != nil {
 			v.obj.markDirty(v.offsetOf(pa))
@@ -297,7 +364,7 @@ func (m *MemoryManager) makeWritableRemapLocked(v *vma, pa uintptr, p *pte) (sta
 		return false, err
 	}
 	copy(m.mf.Slice(fr), m.mf.Slice(frameRange(p.frame)))
-	m.releasePteLocked(p)
+	m.releasePteDeferLocked(p, old)
 	p.frame = fr.Start
 	p.cow = false
 	p.obj = nil
@@ -324,8 +391,7 @@ func (m *MemoryManager) wantedAccessLocked(v *vma, pa uintptr, p *pte) hostarch.
 // fault-around window containing pa (within v) whose platform access is
 // not what it should be, one MapFile per run of consecutive frames.
 func (m *MemoryManager) mapWindowLocked(v *vma, pa uintptr) error {
-	lo := max(v.start, pa&^(faultAroundPages*PageSize-1))
-	hi := min(v.end, lo+faultAroundPages*PageSize)
+	lo, hi := m.windowLocked(v, pa)
 	return m.mapRangeLocked(v, pa, lo, hi)
 }
 

@@ -58,6 +58,10 @@ type vma struct {
 	// locked is VM_LOCKED (mlock.go): kswapd leaves the pages alone;
 	// lockOnFault is MLOCK_ONFAULT's VM_LOCKONFAULT.
 	locked, lockOnFault bool
+	// exe marks a mapping of the file the image runs (MMapOpts.
+	// Executable): while the memory manager holds its ExecutableRef the
+	// file cannot be written, so its cached pages cannot change.
+	exe bool
 }
 
 func (v *vma) offsetOf(addr uintptr) uint64 { return v.offset + uint64(addr-v.start) }
@@ -627,6 +631,7 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		noReserve: o.NoReserve,
 		offset:    o.Offset,
 		name:      o.Name,
+		exe:       o.Executable && o.Mappable != nil,
 	}
 	switch {
 	case o.Special != nil:

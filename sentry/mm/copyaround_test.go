@@ -1,0 +1,174 @@
+package mm
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+// heldExe is an ExecutableRef for tests: the file's writes are denied as
+// long as it is held (the VFS's WriteDenial in the sandbox).
+type heldExe struct{ released *int }
+
+func (h heldExe) DupRef() ExecutableRef { return h }
+func (h heldExe) Release()              { *h.released++ }
+
+// A write fault in a private writable mapping of the executable, whose
+// file cannot change while the address space holds it, copies the other
+// cached pages of its window with it: one fault for the window, not one
+// per page written. Without the hold, or in a mapping of another file,
+// only the written page is copied, and the others go on showing the
+// file's later writes until they are written.
+func TestExecutableDataCopiedByWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		executable bool
+		hold       bool
+		wantWindow bool
+	}{
+		{"executable held", true, true, true},
+		{"executable not held", true, false, false},
+		{"other file, executable held", false, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, as, mf, _ := newZoneMM(t, 16<<20, 0)
+			f := &countingFile{data: pattern(32*PageSize, 3), ino: 31}
+			data, err := m.MMap(MMapOpts{Length: 32 * PageSize, Perms: hostarch.ReadWrite, MaxPerms: hostarch.AnyAccess, Private: true, Mappable: f, Executable: tc.executable})
+			if err != nil {
+				t.Fatal(err)
+			}
+			released := 0
+			if tc.hold {
+				m.HoldExecutable(heldExe{&released})
+			}
+			// The loader's or a read's mapping: the window cached and
+			// mapped read-only, copy-on-write.
+			if err := m.HandleFault(data, hostarch.Read); err != nil {
+				t.Fatal(err)
+			}
+			for pg := uintptr(0); pg < faultAroundPages; pg++ {
+				if at := as.mapped[data+pg*PageSize]; at != hostarch.Read {
+					t.Fatalf("page %d mapped %v after a read fault, want r--", pg, at)
+				}
+			}
+			cacheFrame := m.pteAt(data + 5*PageSize).frame
+			if err := m.HandleFault(data+2*PageSize+8, hostarch.Write); err != nil {
+				t.Fatal(err)
+			}
+			for pg := uintptr(0); pg < faultAroundPages; pg++ {
+				a := data + pg*PageSize
+				p := m.pteAt(a)
+				copied := pg == 2 || tc.wantWindow
+				if copied != (!p.cow && p.obj == nil) {
+					t.Errorf("page %d: cow %v obj %v, want copied %v", pg, p.cow, p.obj != nil, copied)
+				}
+				want := hostarch.Read
+				if copied {
+					want = hostarch.ReadWrite
+				}
+				if as.mapped[a] != want {
+					t.Errorf("page %d mapped %v, want %v", pg, as.mapped[a], want)
+				}
+			}
+			// The next window is not touched.
+			if p := m.pteAt(data + faultAroundPages*PageSize); p != nil && !p.cow {
+				t.Error("a page of the next window was copied")
+			}
+			// Copies hold the file's bytes; the cache frame is the
+			// cache's alone again once copied.
+			got := make([]byte, faultAroundPages*PageSize)
+			if _, err := m.CopyIn(data, got); err != nil || !bytes.Equal(got, f.data[:len(got)]) {
+				t.Fatalf("window reads %v, not the file's bytes", err)
+			}
+			if rc, want := mf.RefCount(cacheFrame), int32(1); tc.wantWindow && rc != want {
+				t.Errorf("cache frame of a copied page has %d references, want %d (the cache's)", rc, want)
+			}
+			if !tc.wantWindow {
+				// A page not copied shows the file's later write.
+				copy(f.data[5*PageSize:], "later")
+				FileWritten(3, f.ino, 5*PageSize, []byte("later"))
+				b := make([]byte, 5)
+				if _, err := m.CopyIn(data+5*PageSize, b); err != nil || string(b) != "later" {
+					t.Errorf("unwritten private page reads %q (%v), want the file's later write", b, err)
+				}
+			}
+			m.DecUsers()
+			if tc.hold && released != 1 {
+				t.Errorf("executable released %d times, want 1", released)
+			}
+		})
+	}
+}
+
+// frameAS is a fakeAS that checks, whenever a mapping replaces another,
+// how many references the replaced frame still has: a frame must not
+// lose the reference of the address space that maps it before the
+// platform stops mapping it.
+type frameAS struct {
+	*fakeAS
+	mf       *memfile.MemoryFile
+	frames   map[uintptr]uint64
+	replaced map[uintptr]int // address → references of the old frame when replaced
+}
+
+func (f *frameAS) MapFile(addr uintptr, fr memfile.FileRange, at hostarch.AccessType) error {
+	for i := uint64(0); i < fr.Pages(); i++ {
+		a := addr + uintptr(i*PageSize)
+		if old, ok := f.frames[a]; ok && old != fr.Start+i*PageSize {
+			f.replaced[a] = int(f.mf.RefCount(old))
+		}
+		f.frames[a] = fr.Start + i*PageSize
+	}
+	return f.fakeAS.MapFile(addr, fr, at)
+}
+
+func (f *frameAS) Unmap(addr, length uintptr) {
+	for a := range f.frames {
+		if a >= addr && a-addr < length {
+			delete(f.frames, a)
+		}
+	}
+	f.fakeAS.Unmap(addr, length)
+}
+
+// A fork's child writing a page it shares with its parent gets a copy
+// that replaces its mapping of the shared frame while it still holds its
+// reference on that frame: were the reference dropped first, the parent
+// (the last holder) could write the frame in place, and another thread of
+// the child read that write through its stale mapping.
+func TestCopyOnWriteKeepsOldFrameUntilRemapped(t *testing.T) {
+	m, _, mf, _ := newZoneMM(t, 16<<20, 0)
+	addr, err := m.MMap(MMapOpts{Length: 4 * PageSize, Perms: hostarch.ReadWrite, Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CopyOut(addr, []byte("parent")); err != nil {
+		t.Fatal(err)
+	}
+	cas := &frameAS{fakeAS: newFakeAS(), mf: mf, frames: map[uintptr]uint64{}, replaced: map[uintptr]int{}}
+	c := m.ForkShared(cas)
+	if err := c.HandleFault(addr, hostarch.Read); err != nil {
+		t.Fatal(err)
+	}
+	shared := c.pteAt(addr).frame
+	if cas.frames[addr] != shared || mf.RefCount(shared) != 2 {
+		t.Fatalf("child maps %#x, refs %d; want the shared frame %#x with 2", cas.frames[addr], mf.RefCount(shared), shared)
+	}
+	if err := c.HandleFault(addr, hostarch.Write); err != nil {
+		t.Fatal(err)
+	}
+	refs, ok := cas.replaced[addr]
+	if !ok {
+		t.Fatal("the child's copy did not replace its mapping of the shared frame")
+	}
+	if refs != 2 {
+		t.Errorf("the shared frame had %d references when the child's mapping of it was replaced, want 2 (parent's and child's)", refs)
+	}
+	if got := mf.RefCount(shared); got != 1 {
+		t.Errorf("the shared frame has %d references after the copy, want 1 (the parent's)", got)
+	}
+	c.DecUsers()
+	m.DecUsers()
+}

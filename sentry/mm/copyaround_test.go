@@ -172,3 +172,80 @@ func TestCopyOnWriteKeepsOldFrameUntilRemapped(t *testing.T) {
 	c.DecUsers()
 	m.DecUsers()
 }
+
+// A fork's child that has copied cowCopyAroundAfter shared anonymous
+// pages at their first writes copies the rest of a window at its next
+// such fault: the copies hold the snapshot of the fork, neither side sees
+// the other's later writes, and a page the parent no longer shares is not
+// copied. One that has copied fewer copies only the page written.
+func TestForkChildCopiesWindowAfterManyCopies(t *testing.T) {
+	m, _, mf, _ := newZoneMM(t, 64<<20, 0)
+	windows := cowCopyAroundAfter + 2
+	size := uintptr(windows*faultAroundPages) * PageSize
+	addr, err := m.MMap(MMapOpts{Length: size, Perms: hostarch.ReadWrite, Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := pattern(int(size), 9)
+	if _, err := m.CopyOut(addr, snap); err != nil {
+		t.Fatal(err)
+	}
+	cas := newFakeAS()
+	c := m.ForkShared(cas)
+	window := func(w int) uintptr { return addr + uintptr(w*faultAroundPages)*PageSize }
+	// One write per window, each in the child: the first
+	// cowCopyAroundAfter copy their page alone.
+	for w := 0; w < cowCopyAroundAfter; w++ {
+		if err := c.HandleFault(window(w)+PageSize, hostarch.Write); err != nil {
+			t.Fatal(err)
+		}
+		if p := c.pteAt(window(w) + 2*PageSize); p == nil || !p.cow {
+			t.Fatalf("write fault %d copied a neighbour", w)
+		}
+	}
+	// The parent writes a page of the next window (its own copy) and
+	// drops another (munmap): the child holds the only reference left
+	// to the latter's frame.
+	last := window(cowCopyAroundAfter)
+	if _, err := m.CopyOut(last+3*PageSize, []byte("parent's later write")); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Munmap(last+4*PageSize, PageSize); err != nil {
+		t.Fatal(err)
+	}
+	sole := c.pteAt(last + 4*PageSize).frame
+	if err := c.HandleFault(last+PageSize, hostarch.Write); err != nil {
+		t.Fatal(err)
+	}
+	for pg := uintptr(0); pg < faultAroundPages; pg++ {
+		a := last + pg*PageSize
+		p := c.pteAt(a)
+		if p.cow {
+			t.Errorf("page %d of the window still copy-on-write", pg)
+		}
+		if pg == 4 && p.frame != sole {
+			t.Error("the page the child alone held was copied")
+		}
+		if cas.mapped[a] != hostarch.ReadWrite {
+			t.Errorf("page %d mapped %v, want rw-", pg, cas.mapped[a])
+		}
+	}
+	// The child's copies hold the fork's snapshot; its writes do not
+	// reach the parent.
+	got := make([]byte, size)
+	if _, err := c.CopyIn(addr, got); err != nil || !bytes.Equal(got, snap) {
+		t.Fatalf("child's memory differs from the fork's snapshot (%v)", err)
+	}
+	if _, err := c.CopyOut(last+5*PageSize, []byte("child's write")); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 5)
+	if _, err := m.CopyIn(last+5*PageSize, b); err != nil || !bytes.Equal(b, snap[int(last-addr)+5*PageSize:][:5]) {
+		t.Fatalf("parent reads %q (%v) after the child's write", b, err)
+	}
+	c.DecUsers()
+	m.DecUsers()
+	if used := mf.UsedPages(); used != 0 {
+		t.Errorf("%d frames used after both exited", used)
+	}
+}

@@ -135,6 +135,15 @@ func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType
 // hold for other file mappings, whose unwritten private pages go on
 // showing the file's later writes (Linux's behaviour).
 //
+// It holds for private anonymous pages shared with another address space
+// by fork: each side's copy-on-write keeps the frame as it was at fork
+// until the side writes, so a copy made early holds what the page shows.
+// Those are copied early only once the address space has taken
+// cowCopyAroundAfter such faults: a fork's child that writes a few pages
+// and execs (a shell's) would waste the copies, one that goes on running
+// the parent's code (a CPython child writes object headers all over its
+// heap) saves most of its faults.
+//
 // The copied pages keep their platform access until the caller's
 // mapping of the window replaces them (MAP_FIXED); their old frames'
 // references are appended to old for the caller to drop after that
@@ -142,14 +151,29 @@ func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType
 // fails ends it: the rest fault as before.
 // Preconditions: m.mu is held; pa is populated and private in v.
 func (m *MemoryManager) copyAroundLocked(v *vma, pa uintptr, old *[]uint64) bool {
-	if !v.exe || m.exeRef == nil || v.obj == nil || !v.private || !v.perms.Write {
+	if !v.private || !v.perms.Write || v.special != nil {
 		return false
+	}
+	file := v.obj != nil
+	if file && (!v.exe || m.exeRef == nil) {
+		return false
+	}
+	if !file {
+		m.cowFaults++
+		if m.cowFaults <= cowCopyAroundAfter {
+			return false
+		}
 	}
 	lo, hi := m.windowLocked(v, pa)
 	copied := false
 	for a := lo; a < hi; a += PageSize {
 		p := m.pages[a]
-		if a == pa || p == nil || !p.cow || p.obj == nil || p.swapSlot != 0 || p.deactivated {
+		if a == pa || p == nil || !p.cow || (p.obj != nil) != file || p.swapSlot != 0 || p.deactivated {
+			continue
+		}
+		if !file && m.mf.RefCount(p.frame) == 1 {
+			// Nobody else holds it any more: no copy needed
+			// (mapRangeLocked clears the mark).
 			continue
 		}
 		fr, err := m.zone.Allocate(1, kswapd.Anon, m, uint64(a))
@@ -166,6 +190,11 @@ func (m *MemoryManager) copyAroundLocked(v *vma, pa uintptr, old *[]uint64) bool
 	}
 	return copied
 }
+
+// cowCopyAroundAfter is how many copy-on-write faults on anonymous pages
+// shared with another address space make copyAroundLocked copy their
+// windows.
+const cowCopyAroundAfter = 32
 
 // windowLocked returns the fault-around window of pa in v.
 func (m *MemoryManager) windowLocked(v *vma, pa uintptr) (lo, hi uintptr) {

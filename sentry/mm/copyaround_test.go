@@ -249,3 +249,55 @@ func TestForkChildCopiesWindowAfterManyCopies(t *testing.T) {
 		t.Errorf("%d frames used after both exited", used)
 	}
 }
+
+// Anonymous memory touched in address order (the page below the window
+// populated) is populated and mapped seqFaultAroundPages at a time from
+// the window's start; a first touch elsewhere populates its fault-around
+// window only.
+func TestSequentialAnonymousTouchesTakeWiderWindows(t *testing.T) {
+	m, as, mf := newMM(t)
+	addr, err := m.MMap(MMapOpts{Length: 1 << 20, Perms: hostarch.ReadWrite, Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.HandleFault(addr+3*PageSize, hostarch.Write); err != nil {
+		t.Fatal(err)
+	}
+	if got := mf.UsedPages(); got != faultAroundPages {
+		t.Fatalf("a first touch populated %d pages, want %d", got, faultAroundPages)
+	}
+	next := addr + faultAroundPages*PageSize
+	if err := m.HandleFault(next+2*PageSize, hostarch.Write); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mf.UsedPages(), uint64(faultAroundPages+seqFaultAroundPages); got != want {
+		t.Fatalf("the next window's touch left %d pages populated, want %d", got, want)
+	}
+	for a := next; a < next+seqFaultAroundPages*PageSize; a += PageSize {
+		if as.mapped[a] != hostarch.ReadWrite {
+			t.Fatalf("%#x mapped %v, want rw-", a, as.mapped[a])
+		}
+	}
+	far := addr + 200*PageSize
+	if err := m.HandleFault(far, hostarch.Read); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mf.UsedPages(), uint64(2*faultAroundPages+seqFaultAroundPages); got != want {
+		t.Fatalf("a touch away from populated pages left %d pages populated, want %d", got, want)
+	}
+	// A file mapping keeps its windows.
+	f := &fakeFile{data: bytes.Repeat([]byte("f"), 64*PageSize), ino: 41}
+	fa, err := m.MMap(MMapOpts{Length: 64 * PageSize, Perms: hostarch.ReadWrite, Private: true, Mappable: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pg := range []uintptr{0, 16} {
+		if err := m.HandleFault(fa+pg*PageSize, hostarch.Write); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := m.pteAt(fa + 32*PageSize); p != nil {
+		t.Error("a file mapping's fault populated past its window")
+	}
+	m.DecUsers()
+}

@@ -85,7 +85,7 @@ func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType
 		return faultError(addr, err)
 	}
 	// stale is a platform mapping of a frame a page no longer holds
-	// (copy-on-write copies were just made): mapWindowLocked's MAP_FIXED
+	// (copy-on-write copies were just made): mapRangeLocked's MAP_FIXED
 	// mapping of the new frame replaces it, so it costs no unmap of its
 	// own unless that mapping fails. The old frames' references (old)
 	// are dropped only after that: until then the application may
@@ -105,7 +105,7 @@ func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType
 	}
 	p.deactivated = false
 	m.zone.MarkAccessed(frameNumber(p.frame))
-	lo, hi := m.windowLocked(v, pa)
+	lo, hi := m.populateWindowLocked(v, pa)
 	if v.obj != nil && !access.Write {
 		lo, hi = m.populateCachedLocked(v, pa)
 	}
@@ -196,6 +196,29 @@ func (m *MemoryManager) copyAroundLocked(v *vma, pa uintptr, old *[]uint64) bool
 // windows.
 const cowCopyAroundAfter = 32
 
+// populateWindowLocked returns the window a fault at pa in v populates
+// and maps: the fault-around window, or, in private anonymous memory
+// touched in address order (the page below the window is populated: a
+// heap or an arena being filled), the seqFaultAroundPages from the
+// window's start. Each window a program fills page by page costs a
+// fault (a stop and an injected mapping on ptrace and systrap); a
+// compiler's heap was the largest share of a build's faults. The pages
+// populated ahead cost a frame each until touched or unmapped, no host
+// memory (the memory file's pages are the host's only once written) and
+// no more mappings (one per run of frames).
+// Preconditions: m.mu is held.
+func (m *MemoryManager) populateWindowLocked(v *vma, pa uintptr) (lo, hi uintptr) {
+	lo, hi = m.windowLocked(v, pa)
+	if v.obj == nil && v.special == nil && v.mappable == nil && v.private && lo > v.start && m.pages[lo-PageSize] != nil {
+		hi = min(v.end, lo+seqFaultAroundPages*PageSize)
+	}
+	return lo, hi
+}
+
+// seqFaultAroundPages is populateWindowLocked's window for anonymous
+// memory touched in order (256 KiB).
+const seqFaultAroundPages = 4 * faultAroundPages
+
 // windowLocked returns the fault-around window of pa in v.
 func (m *MemoryManager) windowLocked(v *vma, pa uintptr) (lo, hi uintptr) {
 	lo = max(v.start, pa&^(faultAroundPages*PageSize-1))
@@ -231,8 +254,7 @@ func (m *MemoryManager) populateLocked(v *vma, pa uintptr, around bool) (*pte, e
 	// The run of unpopulated pages around pa inside the window and v.
 	ws, we := pa, pa+PageSize
 	if around {
-		lo := max(v.start, pa&^(faultAroundPages*PageSize-1))
-		hi := min(v.end, lo+faultAroundPages*PageSize)
+		lo, hi := m.populateWindowLocked(v, pa)
 		for ws > lo && m.pages[ws-PageSize] == nil {
 			ws -= PageSize
 		}
@@ -416,16 +438,9 @@ func (m *MemoryManager) wantedAccessLocked(v *vma, pa uintptr, p *pte) hostarch.
 	return at
 }
 
-// mapWindowLocked maps into the platform every populated page of the
-// fault-around window containing pa (within v) whose platform access is
-// not what it should be, one MapFile per run of consecutive frames.
-func (m *MemoryManager) mapWindowLocked(v *vma, pa uintptr) error {
-	lo, hi := m.windowLocked(v, pa)
-	return m.mapRangeLocked(v, pa, lo, hi)
-}
-
-// mapRangeLocked is mapWindowLocked for the window [lo, hi) of v, which
-// holds pa.
+// mapRangeLocked maps into the platform every populated page of the
+// window [lo, hi) of v, which holds pa, whose platform access is not what
+// it should be, one mapping per run of consecutive frames, in one batch.
 func (m *MemoryManager) mapRangeLocked(v *vma, pa, lo, hi uintptr) error {
 	as := m.as.get()
 	if as == nil || m.handedOver {

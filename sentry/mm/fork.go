@@ -206,7 +206,7 @@ func (c *MemoryManager) premapLocked(pages []premapPage, hot []uintptr) {
 		// frame the parent holds too.
 		if isHot && p.cow && p.obj == nil && v.private && c.mf.RefCount(p.frame) == 1 {
 			// The parent copied this hot page for itself: the
-			// frame is the child's alone (as in mapWindowLocked).
+			// frame is the child's alone (as in mapRangeLocked).
 			p.cow = false
 		}
 		at := c.wantedAccessLocked(v, a, p)

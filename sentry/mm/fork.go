@@ -43,6 +43,10 @@ func (m *MemoryManager) fork(as platform.AddressSpace, copyHot bool) *MemoryMana
 	// locked until its page table is complete.
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// The parent's pages are shared anew: it copies their windows early
+	// only after as many copies again (copyAroundLocked), as a parent
+	// whose child soon execs or exits would waste them.
+	m.cowFaults = 0
 	c.brkStart, c.brkEnd = m.brkStart, m.brkEnd
 	c.argvStart, c.argvEnd = m.argvStart, m.argvEnd
 	c.envStart, c.envEnd = m.envStart, m.envEnd

@@ -176,8 +176,9 @@ type MemoryManager struct {
 	pages      map[uintptr]*pte
 	// nrSwap counts the ptes that are swap entries.
 	nrSwap int
-	// cowFaults counts the write faults that copied a page shared with
-	// another address space (copyAroundLocked).
+	// cowFaults counts the write faults that copied an anonymous page
+	// shared with another address space since the last fork
+	// (copyAroundLocked).
 	cowFaults int
 	// totalVM and dataVM count the pages of all vmas and of the data
 	// vmas (limits.go).

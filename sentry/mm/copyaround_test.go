@@ -256,7 +256,7 @@ func TestForkChildCopiesWindowAfterManyCopies(t *testing.T) {
 // window only.
 func TestSequentialAnonymousTouchesTakeWiderWindows(t *testing.T) {
 	m, as, mf := newMM(t)
-	addr, err := m.MMap(MMapOpts{Length: 1 << 20, Perms: hostarch.ReadWrite, Private: true})
+	addr, err := m.MMap(MMapOpts{Length: 4 << 20, Perms: hostarch.ReadWrite, Private: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,12 +278,34 @@ func TestSequentialAnonymousTouchesTakeWiderWindows(t *testing.T) {
 			t.Fatalf("%#x mapped %v, want rw-", a, as.mapped[a])
 		}
 	}
-	far := addr + 200*PageSize
+	// The next one grows with the run below it: twice its 80 pages.
+	third := next + seqFaultAroundPages*PageSize
+	if err := m.HandleFault(third, hostarch.Write); err != nil {
+		t.Fatal(err)
+	}
+	populated := uint64(faultAroundPages + seqFaultAroundPages + 2*(faultAroundPages+seqFaultAroundPages))
+	if got := mf.UsedPages(); got != populated {
+		t.Fatalf("the third window's touch left %d pages populated, want %d", got, populated)
+	}
+	far := addr + 400*PageSize
 	if err := m.HandleFault(far, hostarch.Read); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := mf.UsedPages(), uint64(2*faultAroundPages+seqFaultAroundPages); got != want {
+	if got, want := mf.UsedPages(), populated+faultAroundPages; got != want {
 		t.Fatalf("a touch away from populated pages left %d pages populated, want %d", got, want)
+	}
+	// Touched downwards: the window below the populated one widens
+	// downwards.
+	if err := m.HandleFault(far-PageSize, hostarch.Write); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mf.UsedPages(), populated+faultAroundPages+seqFaultAroundPages; got != want {
+		t.Fatalf("a touch below a populated window left %d pages populated, want %d", got, want)
+	}
+	for a := far - seqFaultAroundPages*PageSize; a < far+faultAroundPages*PageSize; a += PageSize {
+		if m.pteAt(a) == nil || as.mapped[a] == (hostarch.AccessType{}) {
+			t.Fatalf("%#x not populated and mapped after touches downwards", a)
+		}
 	}
 	// A file mapping keeps its windows.
 	f := &fakeFile{data: bytes.Repeat([]byte("f"), 64*PageSize), ino: 41}

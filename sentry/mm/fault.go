@@ -80,7 +80,10 @@ func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType
 	if !granted.Any() || !granted.SupersetOf(access) {
 		return segv(addr, segvAccErr)
 	}
-	p, err := m.populateLocked(v, pa, true)
+	// The window, chosen before populating it (populating changes what
+	// populateWindowLocked sees).
+	lo, hi := m.populateWindowLocked(v, pa)
+	p, err := m.populateInLocked(v, pa, lo, hi, true)
 	if err != nil {
 		return faultError(addr, err)
 	}
@@ -105,7 +108,6 @@ func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType
 	}
 	p.deactivated = false
 	m.zone.MarkAccessed(frameNumber(p.frame))
-	lo, hi := m.populateWindowLocked(v, pa)
 	if v.obj != nil && !access.Write {
 		lo, hi = m.populateCachedLocked(v, pa)
 	}
@@ -198,26 +200,68 @@ const cowCopyAroundAfter = 32
 
 // populateWindowLocked returns the window a fault at pa in v populates
 // and maps: the fault-around window, or, in private anonymous memory
-// touched in address order (the page below the window is populated: a
-// heap or an arena being filled), the seqFaultAroundPages from the
-// window's start. Each window a program fills page by page costs a
-// fault (a stop and an injected mapping on ptrace and systrap); a
-// compiler's heap was the largest share of a build's faults. The pages
+// touched in address order (the pages just below the window populated: a
+// heap or an arena being filled; or just above it, for memory filled
+// downwards), a wider one that goes on in that direction from the
+// window's edge: twice the populated run next to it, at least
+// seqFaultAroundPages and at most seqFaultAroundMax pages, as readahead
+// grows. Each window a program fills page by page costs a fault (a stop
+// and an injected mapping on ptrace and systrap); a compiler's heap and
+// small arenas were the largest share of a build's faults. The pages
 // populated ahead cost a frame each until touched or unmapped, no host
-// memory (the memory file's pages are the host's only once written) and
-// no more mappings (one per run of frames).
+// memory until written (a punched frame of the memory file) and no more
+// mappings (one per run of frames).
 // Preconditions: m.mu is held.
 func (m *MemoryManager) populateWindowLocked(v *vma, pa uintptr) (lo, hi uintptr) {
 	lo, hi = m.windowLocked(v, pa)
-	if v.obj == nil && v.special == nil && v.mappable == nil && v.private && lo > v.start && m.pages[lo-PageSize] != nil {
-		hi = min(v.end, lo+seqFaultAroundPages*PageSize)
+	if v.obj != nil || v.special != nil || v.mappable != nil || !v.private {
+		return lo, hi
+	}
+	width := func(run uintptr) uintptr {
+		return min(max(2*run, seqFaultAroundPages), seqFaultAroundMax) * PageSize
+	}
+	if run := m.populatedRunLocked(lo, v.start, -1); run > 0 {
+		return lo, min(v.end, lo+width(run))
+	}
+	if run := m.populatedRunLocked(hi, v.end, 1); run > 0 {
+		return max(v.start, hi-width(run)), hi
 	}
 	return lo, hi
 }
 
-// seqFaultAroundPages is populateWindowLocked's window for anonymous
-// memory touched in order (256 KiB).
-const seqFaultAroundPages = 4 * faultAroundPages
+// populatedRunLocked counts the populated pages from the edge a going
+// away from the window (dir -1: the pages below a; 1: a and those above
+// it), not past limit nor seqFaultAroundMax/2 pages.
+func (m *MemoryManager) populatedRunLocked(a, limit uintptr, dir int) uintptr {
+	n := uintptr(0)
+	for n < seqFaultAroundMax/2 {
+		var pg uintptr
+		if dir < 0 {
+			if a-n*PageSize <= limit {
+				break
+			}
+			pg = a - (n+1)*PageSize
+		} else {
+			pg = a + n*PageSize
+			if pg >= limit {
+				break
+			}
+		}
+		if m.pages[pg] == nil {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+const (
+	// seqFaultAroundPages is populateWindowLocked's smallest window for
+	// anonymous memory touched in order (256 KiB), seqFaultAroundMax
+	// its largest (1 MiB).
+	seqFaultAroundPages = 4 * faultAroundPages
+	seqFaultAroundMax   = 16 * faultAroundPages
+)
 
 // windowLocked returns the fault-around window of pa in v.
 func (m *MemoryManager) windowLocked(v *vma, pa uintptr) (lo, hi uintptr) {
@@ -239,6 +283,17 @@ func faultError(addr uintptr, err error) error {
 // Errors: kswapd.ErrNoMemory (the caller drops its locks and reclaims),
 // errBeyondEOF, a read or swap error.
 func (m *MemoryManager) populateLocked(v *vma, pa uintptr, around bool) (*pte, error) {
+	lo, hi := pa, pa+PageSize
+	if around {
+		lo, hi = m.populateWindowLocked(v, pa)
+	}
+	return m.populateInLocked(v, pa, lo, hi, around)
+}
+
+// populateInLocked is populateLocked with the window [lo, hi) (holding
+// pa, within v) for the unpopulated pages around pa; around also reads
+// swapped-out neighbours ahead.
+func (m *MemoryManager) populateInLocked(v *vma, pa, lo, hi uintptr, around bool) (*pte, error) {
 	if p := m.pages[pa]; p != nil {
 		if p.swapSlot != 0 {
 			if err := m.swapInLocked(pa, p); err != nil {
@@ -253,14 +308,11 @@ func (m *MemoryManager) populateLocked(v *vma, pa uintptr, around bool) (*pte, e
 	}
 	// The run of unpopulated pages around pa inside the window and v.
 	ws, we := pa, pa+PageSize
-	if around {
-		lo, hi := m.populateWindowLocked(v, pa)
-		for ws > lo && m.pages[ws-PageSize] == nil {
-			ws -= PageSize
-		}
-		for we < hi && m.pages[we] == nil {
-			we += PageSize
-		}
+	for ws > lo && m.pages[ws-PageSize] == nil {
+		ws -= PageSize
+	}
+	for we < hi && m.pages[we] == nil {
+		we += PageSize
 	}
 	if v.obj != nil {
 		return m.populateObjectLocked(v, pa, ws, we)

@@ -26,15 +26,29 @@ func TestExecutableDataCopiedByWindow(t *testing.T) {
 		name       string
 		executable bool
 		hold       bool
+		shared     bool
 		wantWindow bool
 	}{
-		{"executable held", true, true, true},
-		{"executable not held", true, false, false},
-		{"other file, executable held", false, true, false},
+		{"executable held", true, true, false, true},
+		{"executable not held", true, false, false, false},
+		{"other file, executable held", false, true, false, false},
+		{"executable held, mapped shared writable elsewhere", true, true, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, as, mf, _ := newZoneMM(t, 16<<20, 0)
+			m, as, mf, z := newZoneMM(t, 16<<20, 0)
 			f := &countingFile{data: pattern(32*PageSize, 3), ino: 31}
+			// A writable MAP_SHARED mapping of the file in another
+			// address space, made before the exec (its descriptor
+			// closed since): its writes reach the cached pages.
+			var other *MemoryManager
+			var sh uintptr
+			if tc.shared {
+				other = New(z, newFakeAS(), 0x7fff00000000)
+				var err error
+				if sh, err = other.MMap(MMapOpts{Length: 32 * PageSize, Perms: hostarch.ReadWrite, MaxPerms: hostarch.ReadWrite, Mappable: f}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			data, err := m.MMap(MMapOpts{Length: 32 * PageSize, Perms: hostarch.ReadWrite, MaxPerms: hostarch.AnyAccess, Private: true, Mappable: f, Executable: tc.executable})
 			if err != nil {
 				t.Fatal(err)
@@ -87,14 +101,23 @@ func TestExecutableDataCopiedByWindow(t *testing.T) {
 			}
 			if !tc.wantWindow {
 				// A page not copied shows the file's later write.
-				copy(f.data[5*PageSize:], "later")
-				FileWritten(3, f.ino, 5*PageSize, []byte("later"))
+				if tc.shared {
+					if _, err := other.CopyOut(sh+5*PageSize, []byte("later")); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					copy(f.data[5*PageSize:], "later")
+					FileWritten(3, f.ino, 5*PageSize, []byte("later"))
+				}
 				b := make([]byte, 5)
 				if _, err := m.CopyIn(data+5*PageSize, b); err != nil || string(b) != "later" {
 					t.Errorf("unwritten private page reads %q (%v), want the file's later write", b, err)
 				}
 			}
 			m.DecUsers()
+			if other != nil {
+				other.DecUsers()
+			}
 			if tc.hold && released != 1 {
 				t.Errorf("executable released %d times, want 1", released)
 			}

@@ -132,8 +132,9 @@ func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType
 // (on ptrace and systrap a stop and an injected mapping; one fault per
 // page of its data segment was most of the faults of a CPython process).
 // That holds for a private mapping of the executable while the memory
-// manager denies writes to it (vma.exe with exeRef): no write, truncation
-// or shared mapping can change the file's pages meanwhile. It does not
+// manager denies writes to it (vma.exe with exeRef) and no MAP_SHARED
+// mapping of it exists: no write, truncation or shared mapping can change
+// the file's pages meanwhile. It does not
 // hold for other file mappings, whose unwritten private pages go on
 // showing the file's later writes (Linux's behaviour).
 //
@@ -157,8 +158,22 @@ func (m *MemoryManager) copyAroundLocked(v *vma, pa uintptr, old *[]uint64) bool
 		return false
 	}
 	file := v.obj != nil
-	if file && (!v.exe || m.exeRef == nil) {
-		return false
+	if file {
+		if !v.exe || m.exeRef == nil {
+			return false
+		}
+		// A MAP_SHARED mapping of the file made before the exec (its
+		// descriptor closed since, so the exec's write denial did not
+		// see it) could still write the cached pages. None can be made
+		// while the denial holds (that needs a descriptor open for
+		// writing), so none now means none until the copies are
+		// written.
+		v.obj.mu.Lock()
+		shared := v.obj.sharedMaps
+		v.obj.mu.Unlock()
+		if shared > 0 {
+			return false
+		}
 	}
 	if !file {
 		m.cowFaults++

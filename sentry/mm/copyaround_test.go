@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
+	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
@@ -134,6 +135,7 @@ type frameAS struct {
 	mf       *memfile.MemoryFile
 	frames   map[uintptr]uint64
 	replaced map[uintptr]int // address → references of the old frame when replaced
+	unmapped map[uintptr]int // address → references of the frame when unmapped
 }
 
 func (f *frameAS) MapFile(addr uintptr, fr memfile.FileRange, at hostarch.AccessType) error {
@@ -148,8 +150,11 @@ func (f *frameAS) MapFile(addr uintptr, fr memfile.FileRange, at hostarch.Access
 }
 
 func (f *frameAS) Unmap(addr, length uintptr) {
-	for a := range f.frames {
+	for a, fr := range f.frames {
 		if a >= addr && a-addr < length {
+			if f.unmapped != nil {
+				f.unmapped[a] = int(f.mf.RefCount(fr))
+			}
 			delete(f.frames, a)
 		}
 	}
@@ -343,6 +348,36 @@ func TestSequentialAnonymousTouchesTakeWiderWindows(t *testing.T) {
 	}
 	if p := m.pteAt(fa + 32*PageSize); p != nil {
 		t.Error("a file mapping's fault populated past its window")
+	}
+	m.DecUsers()
+}
+
+// A move by mremap that shrinks the mapping drops the pages left behind
+// after the platform stops mapping them, not before.
+func TestMremapShrinkingMoveUnmapsBeforeFreeing(t *testing.T) {
+	_, _, mf, z := newZoneMM(t, 16<<20, 0)
+	fas := &frameAS{fakeAS: newFakeAS(), mf: mf, frames: map[uintptr]uint64{}, replaced: map[uintptr]int{}, unmapped: map[uintptr]int{}}
+	m := New(z, fas, 0x7fff00000000)
+	addr, err := m.MMap(MMapOpts{Length: 4 * PageSize, Perms: hostarch.ReadWrite, Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.HandleFault(addr, hostarch.Write); err != nil {
+		t.Fatal(err)
+	}
+	dst := addr + 64*PageSize
+	got, err := m.Mremap(addr, 4*PageSize, 2*PageSize, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, dst, NoVMLimits)
+	if err != nil || got != dst {
+		t.Fatalf("mremap = %#x, %v", got, err)
+	}
+	for pg := uintptr(2); pg < 4; pg++ {
+		refs, ok := fas.unmapped[addr+pg*PageSize]
+		if !ok {
+			t.Fatalf("page %d left behind was not unmapped", pg)
+		}
+		if refs != 1 {
+			t.Errorf("page %d left behind had %d references when unmapped, want 1 (still held)", pg, refs)
+		}
 	}
 	m.DecUsers()
 }

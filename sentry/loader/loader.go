@@ -399,7 +399,7 @@ func Load(args LoadArgs) (Loaded, error) {
 		return Loaded{}, fmt.Errorf("loader: mapping the stack at %#x: %w", stackBottom, err)
 	}
 
-	if err := mapSegments(m, exe, exeMappable, exeBias); err != nil {
+	if err := mapSegments(m, exe, exeMappable, exeBias, true); err != nil {
 		return Loaded{}, err
 	}
 	brk := pageRoundUp(uintptr(exe.loadEnd + exeBias))
@@ -429,7 +429,7 @@ func Load(args LoadArgs) (Loaded, error) {
 			return Loaded{}, fmt.Errorf("%s: reserving %#x bytes for the program interpreter: %w", interp.path, span, err)
 		}
 		bias := uint64(base) - interp.firstPage
-		if err := mapSegments(m, interp, interpMappable, bias); err != nil {
+		if err := mapSegments(m, interp, interpMappable, bias, false); err != nil {
 			return Loaded{}, err
 		}
 		interpBase = base
@@ -509,7 +509,9 @@ func Load(args LoadArgs) (Loaded, error) {
 // segment's file pages as a private mapping of mp with the segment's
 // permissions, the tail of its last file page zeroed when the segment is
 // larger in memory than in the file, and anonymous memory for the rest.
-func mapSegments(m Memory, img *elfImage, mp mm.Mappable, bias uint64) error {
+// exe says img is the executable (execve denies writes to it: the
+// mappings are MMapOpts.Executable), not its interpreter.
+func mapSegments(m Memory, img *elfImage, mp mm.Mappable, bias uint64, exe bool) error {
 	var mappedEnd uintptr // page-aligned end of what earlier segments mapped
 	for _, s := range img.loads {
 		if s.memsz == 0 {
@@ -521,14 +523,15 @@ func mapSegments(m Memory, img *elfImage, mp mm.Mappable, bias uint64) error {
 		memEnd := start + uintptr(s.memsz)
 		if s.filesz > 0 {
 			if _, err := m.MMap(mm.MMapOpts{
-				Addr:     pageStart,
-				Length:   pageRoundUp(fileEnd) - pageStart,
-				Fixed:    true,
-				Perms:    s.perms,
-				MaxPerms: hostarch.AnyAccess,
-				Private:  true,
-				Mappable: mp,
-				Offset:   s.offset - (s.vaddr % hostarch.PageSize),
+				Addr:       pageStart,
+				Length:     pageRoundUp(fileEnd) - pageStart,
+				Fixed:      true,
+				Perms:      s.perms,
+				MaxPerms:   hostarch.AnyAccess,
+				Private:    true,
+				Mappable:   mp,
+				Offset:     s.offset - (s.vaddr % hostarch.PageSize),
+				Executable: exe,
 			}); err != nil {
 				return fmt.Errorf("%s: mapping segment [%#x, %#x): %w", img.path, start, fileEnd, err)
 			}

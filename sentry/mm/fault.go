@@ -80,34 +80,209 @@ func (m *MemoryManager) HandleFaultCode(addr uintptr, access hostarch.AccessType
 	if !granted.Any() || !granted.SupersetOf(access) {
 		return segv(addr, segvAccErr)
 	}
-	p, err := m.populateLocked(v, pa, true)
+	// The window, chosen before populating it (populating changes what
+	// populateWindowLocked sees).
+	lo, hi := m.populateWindowLocked(v, pa)
+	p, err := m.populateInLocked(v, pa, lo, hi, true)
 	if err != nil {
 		return faultError(addr, err)
 	}
-	// stale is a platform mapping of a frame the page no longer holds
-	// (a copy-on-write copy was just made): mapWindowLocked's MAP_FIXED
+	// stale is a platform mapping of a frame a page no longer holds
+	// (copy-on-write copies were just made): mapRangeLocked's MAP_FIXED
 	// mapping of the new frame replaces it, so it costs no unmap of its
-	// own unless that mapping fails.
+	// own unless that mapping fails. The old frames' references (old)
+	// are dropped only after that: until then the application may
+	// still reach them, and a frame whose last reference went could be
+	// reused or, shared with another address space, written in place
+	// by the last holder.
 	stale := false
+	var old []uint64
 	if access.Write {
-		if stale, err = m.makeWritableRemapLocked(v, pa, p); err != nil {
+		was := p.frame
+		if stale, err = m.makeWritableRemapLocked(v, pa, p, &old); err != nil {
 			return faultError(addr, err)
+		}
+		if p.frame != was && m.copyAroundLocked(v, pa, &old) {
+			stale = stale || m.as.get() != nil
 		}
 	}
 	p.deactivated = false
 	m.zone.MarkAccessed(frameNumber(p.frame))
 	if v.obj != nil && !access.Write {
-		lo, hi := m.populateCachedLocked(v, pa)
-		err = m.mapRangeLocked(v, pa, lo, hi)
-	} else {
-		err = m.mapWindowLocked(v, pa)
+		lo, hi = m.populateCachedLocked(v, pa)
 	}
+	err = m.mapRangeLocked(v, pa, lo, hi)
 	if err != nil && stale {
+		// Some new frame may not be mapped over its old one: unmap
+		// the window and say so.
 		if as := m.as.get(); as != nil {
-			as.Unmap(pa, PageSize)
+			as.Unmap(lo, hi-lo)
+			m.forEachPageLocked(lo, hi, func(_ uintptr, p *pte) { p.mapped = hostarch.AccessType{} })
 		}
 	}
+	m.mf.DecRefFrames(old)
 	return err
+}
+
+// copyAroundLocked is called at a write fault at pa in v that has just
+// given pa a private copy of a copy-on-write page. When the other pages
+// of the fault-around window could not show anything but what they show
+// now until they are written themselves, they get their private copies
+// too, in the same fault, instead of a fault each at their first write
+// (on ptrace and systrap a stop and an injected mapping; one fault per
+// page of its data segment was most of the faults of a CPython process).
+// That holds for a private mapping of the executable while the memory
+// manager denies writes to it (vma.exe with exeRef) and no MAP_SHARED
+// mapping of it exists: no write, truncation or shared mapping can change
+// the file's pages meanwhile. It does not
+// hold for other file mappings, whose unwritten private pages go on
+// showing the file's later writes (Linux's behaviour).
+//
+// It holds for private anonymous pages shared with another address space
+// by fork: each side's copy-on-write keeps the frame as it was at fork
+// until the side writes, so a copy made early holds what the page shows.
+// Those are copied early only once the address space has taken
+// cowCopyAroundAfter such faults: a fork's child that writes a few pages
+// and execs (a shell's) would waste the copies, one that goes on running
+// the parent's code (a CPython child writes object headers all over its
+// heap) saves most of its faults.
+//
+// The copied pages keep their platform access until the caller's
+// mapping of the window replaces them (MAP_FIXED); their old frames'
+// references are appended to old for the caller to drop after that
+// mapping. It reports whether it copied any page. An allocation that
+// fails ends it: the rest fault as before.
+// Preconditions: m.mu is held; pa is populated and private in v.
+func (m *MemoryManager) copyAroundLocked(v *vma, pa uintptr, old *[]uint64) bool {
+	if !v.private || !v.perms.Write || v.special != nil {
+		return false
+	}
+	file := v.obj != nil
+	if file {
+		if !v.exe || m.exeRef == nil {
+			return false
+		}
+		// A MAP_SHARED mapping of the file made before the exec (its
+		// descriptor closed since, so the exec's write denial did not
+		// see it) could still write the cached pages. None can be made
+		// while the denial holds (that needs a descriptor open for
+		// writing), so none now means none until the copies are
+		// written.
+		v.obj.mu.Lock()
+		shared := v.obj.sharedMaps
+		v.obj.mu.Unlock()
+		if shared > 0 {
+			return false
+		}
+	}
+	if !file {
+		m.cowFaults++
+		if m.cowFaults <= cowCopyAroundAfter {
+			return false
+		}
+	}
+	lo, hi := m.windowLocked(v, pa)
+	copied := false
+	for a := lo; a < hi; a += PageSize {
+		p := m.pages[a]
+		if a == pa || p == nil || !p.cow || (p.obj != nil) != file || p.swapSlot != 0 || p.deactivated {
+			continue
+		}
+		if !file && m.mf.RefCount(p.frame) == 1 {
+			// Nobody else holds it any more: no copy needed
+			// (mapRangeLocked clears the mark).
+			continue
+		}
+		fr, err := m.zone.Allocate(1, kswapd.Anon, m, uint64(a))
+		if err != nil {
+			break
+		}
+		copy(m.mf.Slice(fr), m.mf.Slice(frameRange(p.frame)))
+		m.releasePteDeferLocked(p, old)
+		p.frame = fr.Start
+		p.cow = false
+		p.obj = nil
+		p.objOff = 0
+		copied = true
+	}
+	return copied
+}
+
+// cowCopyAroundAfter is how many copy-on-write faults on anonymous pages
+// shared with another address space make copyAroundLocked copy their
+// windows.
+const cowCopyAroundAfter = 32
+
+// populateWindowLocked returns the window a fault at pa in v populates
+// and maps: the fault-around window, or, in private anonymous memory
+// touched in address order (the pages just below the window populated: a
+// heap or an arena being filled; or just above it, for memory filled
+// downwards), a wider one that goes on in that direction from the
+// window's edge: twice the populated run next to it, at least
+// seqFaultAroundPages and at most seqFaultAroundMax pages, as readahead
+// grows. Each window a program fills page by page costs a fault (a stop
+// and an injected mapping on ptrace and systrap); a compiler's heap and
+// small arenas were the largest share of a build's faults. The pages
+// populated ahead cost a frame each until touched or unmapped, no host
+// memory until written (a punched frame of the memory file) and no more
+// mappings (one per run of frames).
+// Preconditions: m.mu is held.
+func (m *MemoryManager) populateWindowLocked(v *vma, pa uintptr) (lo, hi uintptr) {
+	lo, hi = m.windowLocked(v, pa)
+	if v.obj != nil || v.special != nil || v.mappable != nil || !v.private {
+		return lo, hi
+	}
+	width := func(run uintptr) uintptr {
+		return min(max(2*run, seqFaultAroundPages), seqFaultAroundMax) * PageSize
+	}
+	if run := m.populatedRunLocked(lo, v.start, -1); run > 0 {
+		return lo, min(v.end, lo+width(run))
+	}
+	if run := m.populatedRunLocked(hi, v.end, 1); run > 0 {
+		return max(v.start, hi-width(run)), hi
+	}
+	return lo, hi
+}
+
+// populatedRunLocked counts the populated pages from the edge a going
+// away from the window (dir -1: the pages below a; 1: a and those above
+// it), not past limit nor seqFaultAroundMax/2 pages.
+func (m *MemoryManager) populatedRunLocked(a, limit uintptr, dir int) uintptr {
+	n := uintptr(0)
+	for n < seqFaultAroundMax/2 {
+		var pg uintptr
+		if dir < 0 {
+			if a-n*PageSize <= limit {
+				break
+			}
+			pg = a - (n+1)*PageSize
+		} else {
+			pg = a + n*PageSize
+			if pg >= limit {
+				break
+			}
+		}
+		if m.pages[pg] == nil {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+const (
+	// seqFaultAroundPages is populateWindowLocked's smallest window for
+	// anonymous memory touched in order (256 KiB), seqFaultAroundMax
+	// its largest (1 MiB).
+	seqFaultAroundPages = 4 * faultAroundPages
+	seqFaultAroundMax   = 16 * faultAroundPages
+)
+
+// windowLocked returns the fault-around window of pa in v.
+func (m *MemoryManager) windowLocked(v *vma, pa uintptr) (lo, hi uintptr) {
+	lo = max(v.start, pa&^(faultAroundPages*PageSize-1))
+	hi = min(v.end, lo+faultAroundPages*PageSize)
+	return lo, hi
 }
 
 func faultError(addr uintptr, err error) error {
@@ -123,6 +298,17 @@ func faultError(addr uintptr, err error) error {
 // Errors: kswapd.ErrNoMemory (the caller drops its locks and reclaims),
 // errBeyondEOF, a read or swap error.
 func (m *MemoryManager) populateLocked(v *vma, pa uintptr, around bool) (*pte, error) {
+	lo, hi := pa, pa+PageSize
+	if around {
+		lo, hi = m.populateWindowLocked(v, pa)
+	}
+	return m.populateInLocked(v, pa, lo, hi, around)
+}
+
+// populateInLocked is populateLocked with the window [lo, hi) (holding
+// pa, within v) for the unpopulated pages around pa; around also reads
+// swapped-out neighbours ahead.
+func (m *MemoryManager) populateInLocked(v *vma, pa, lo, hi uintptr, around bool) (*pte, error) {
 	if p := m.pages[pa]; p != nil {
 		if p.swapSlot != 0 {
 			if err := m.swapInLocked(pa, p); err != nil {
@@ -137,15 +323,11 @@ func (m *MemoryManager) populateLocked(v *vma, pa uintptr, around bool) (*pte, e
 	}
 	// The run of unpopulated pages around pa inside the window and v.
 	ws, we := pa, pa+PageSize
-	if around {
-		lo := max(v.start, pa&^(faultAroundPages*PageSize-1))
-		hi := min(v.end, lo+faultAroundPages*PageSize)
-		for ws > lo && m.pages[ws-PageSize] == nil {
-			ws -= PageSize
-		}
-		for we < hi && m.pages[we] == nil {
-			we += PageSize
-		}
+	for ws > lo && m.pages[ws-PageSize] == nil {
+		ws -= PageSize
+	}
+	for we < hi && m.pages[we] == nil {
+		we += PageSize
 	}
 	if v.obj != nil {
 		return m.populateObjectLocked(v, pa, ws, we)
@@ -265,11 +447,13 @@ func (m *MemoryManager) populateCachedLocked(v *vma, pa uintptr) (lo, hi uintptr
 // copy-on-write page gets a private copy (unless nobody else holds its
 // frame), a shared file page is marked dirty. Errors: kswapd.ErrNoMemory.
 func (m *MemoryManager) makeWritableLocked(v *vma, pa uintptr, p *pte) error {
-	stale, err := m.makeWritableRemapLocked(v, pa, p)
+	var old []uint64
+	stale, err := m.makeWritableRemapLocked(v, pa, p, &old)
 	if stale {
 		// The platform still maps the old frame.
 		m.as.get().Unmap(pa, PageSize)
 	}
+	m.mf.DecRefFrames(old)
 	return err
 }
 
@@ -277,8 +461,9 @@ func (m *MemoryManager) makeWritableLocked(v *vma, pa uintptr, p *pte) error {
 // page again at once (a fault): when the page got a new frame while the
 // platform mapped the old one, it returns stale instead of unmapping it,
 // with p.mapped cleared, and the caller's new mapping (MAP_FIXED) replaces
-// the old one.
-func (m *MemoryManager) makeWritableRemapLocked(v *vma, pa uintptr, p *pte) (stale bool, err error) {
+// the old one. The old frame's reference is appended to old, for the
+// caller to drop once the platform no longer maps it.
+func (m *MemoryManager) makeWritableRemapLocked(v *vma, pa uintptr, p *pte, old *[]uint64) (stale bool, err error) {
 	if !v.private {
 		if v.obj != nil {
 			v.obj.markDirty(v.offsetOf(pa))
@@ -297,7 +482,7 @@ func (m *MemoryManager) makeWritableRemapLocked(v *vma, pa uintptr, p *pte) (sta
 		return false, err
 	}
 	copy(m.mf.Slice(fr), m.mf.Slice(frameRange(p.frame)))
-	m.releasePteLocked(p)
+	m.releasePteDeferLocked(p, old)
 	p.frame = fr.Start
 	p.cow = false
 	p.obj = nil
@@ -320,17 +505,9 @@ func (m *MemoryManager) wantedAccessLocked(v *vma, pa uintptr, p *pte) hostarch.
 	return at
 }
 
-// mapWindowLocked maps into the platform every populated page of the
-// fault-around window containing pa (within v) whose platform access is
-// not what it should be, one MapFile per run of consecutive frames.
-func (m *MemoryManager) mapWindowLocked(v *vma, pa uintptr) error {
-	lo := max(v.start, pa&^(faultAroundPages*PageSize-1))
-	hi := min(v.end, lo+faultAroundPages*PageSize)
-	return m.mapRangeLocked(v, pa, lo, hi)
-}
-
-// mapRangeLocked is mapWindowLocked for the window [lo, hi) of v, which
-// holds pa.
+// mapRangeLocked maps into the platform every populated page of the
+// window [lo, hi) of v, which holds pa, whose platform access is not what
+// it should be, one mapping per run of consecutive frames, in one batch.
 func (m *MemoryManager) mapRangeLocked(v *vma, pa, lo, hi uintptr) error {
 	as := m.as.get()
 	if as == nil || m.handedOver {

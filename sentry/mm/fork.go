@@ -43,6 +43,10 @@ func (m *MemoryManager) fork(as platform.AddressSpace, copyHot bool) *MemoryMana
 	// locked until its page table is complete.
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// The parent's pages are shared anew: it copies their windows early
+	// only after as many copies again (copyAroundLocked), as a parent
+	// whose child soon execs or exits would waste them.
+	m.cowFaults = 0
 	c.brkStart, c.brkEnd = m.brkStart, m.brkEnd
 	c.argvStart, c.argvEnd = m.argvStart, m.argvEnd
 	c.envStart, c.envEnd = m.envStart, m.envEnd
@@ -206,7 +210,7 @@ func (c *MemoryManager) premapLocked(pages []premapPage, hot []uintptr) {
 		// frame the parent holds too.
 		if isHot && p.cow && p.obj == nil && v.private && c.mf.RefCount(p.frame) == 1 {
 			// The parent copied this hot page for itself: the
-			// frame is the child's alone (as in mapWindowLocked).
+			// frame is the child's alone (as in mapRangeLocked).
 			p.cow = false
 		}
 		at := c.wantedAccessLocked(v, a, p)

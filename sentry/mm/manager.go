@@ -58,6 +58,10 @@ type vma struct {
 	// locked is VM_LOCKED (mlock.go): kswapd leaves the pages alone;
 	// lockOnFault is MLOCK_ONFAULT's VM_LOCKONFAULT.
 	locked, lockOnFault bool
+	// exe marks a mapping of the file the image runs (MMapOpts.
+	// Executable): while the memory manager holds its ExecutableRef the
+	// file cannot be written, so its cached pages cannot change.
+	exe bool
 }
 
 func (v *vma) offsetOf(addr uintptr) uint64 { return v.offset + uint64(addr-v.start) }
@@ -172,6 +176,10 @@ type MemoryManager struct {
 	pages      map[uintptr]*pte
 	// nrSwap counts the ptes that are swap entries.
 	nrSwap int
+	// cowFaults counts the write faults that copied an anonymous page
+	// shared with another address space since the last fork
+	// (copyAroundLocked).
+	cowFaults int
 	// totalVM and dataVM count the pages of all vmas and of the data
 	// vmas (limits.go).
 	totalVM, dataVM int64
@@ -627,6 +635,7 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		noReserve: o.NoReserve,
 		offset:    o.Offset,
 		name:      o.Name,
+		exe:       o.Executable && o.Mappable != nil,
 	}
 	switch {
 	case o.Special != nil:

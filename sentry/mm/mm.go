@@ -179,6 +179,12 @@ type MMapOpts struct {
 	// Limits are the caller's RLIMIT_AS and RLIMIT_DATA (limits.go);
 	// nil means none.
 	Limits *VMLimits
+	// Executable says Mappable is the file the image runs, whose
+	// writes the caller denies for as long as the memory manager holds
+	// it (HoldExecutable): the loader's mappings of the program's own
+	// segments. A write fault on such a private mapping copies the
+	// other pages of its window with it (fault.go, copyAroundLocked).
+	Executable bool
 }
 
 // FaultError is a fault the memory manager could not resolve; the task

@@ -106,6 +106,10 @@ func (m *MemoryManager) moveLocked(old, oldSize, dst, newSize uintptr) uintptr {
 	m.vmas = append(m.vmas[:i], m.vmas[i+1:]...)
 	keep := min(oldSize, newSize)
 	anyMapped := false
+	// The references of the pages left behind (a shrinking move) are
+	// dropped after the platform unmap: until then the application can
+	// still reach their frames.
+	var frames []uint64
 	m.forEachPageLocked(old, old+oldSize, func(a uintptr, p *pte) {
 		if p.mapped.Any() {
 			anyMapped = true
@@ -120,12 +124,13 @@ func (m *MemoryManager) moveLocked(old, oldSize, dst, newSize uintptr) uintptr {
 				m.zone.SetOwner(frameNumber(p.frame), kswapd.Anon, m, uint64(na))
 			}
 		} else {
-			m.releasePteLocked(p)
+			m.releasePteDeferLocked(p, &frames)
 		}
 	})
 	if anyMapped {
 		m.as.get().Unmap(old, oldSize)
 	}
+	m.mf.DecRefFrames(frames)
 	nv := *v
 	nv.start, nv.end = dst, dst+newSize
 	m.insertLocked(&nv)

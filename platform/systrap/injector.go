@@ -22,7 +22,11 @@ import (
 // and traced (ptrace.StubThread.ServeInjections), into which its later
 // changes are injected directly, as on ptrace. It costs one more stopped
 // host process per such thread and address space, made through the
-// master once; it is killed with the context's thread there.
+// master once; it is killed with the context's thread there, or goes
+// with it when the thread is kept for the stub's next address space
+// (RecycleAfter): a fork+exec loop's children make none of their own.
+// A fork's child counts its pre-map (Switch), so that a fork+exit loop's
+// short-lived children, which change nothing else, earn one too.
 
 // injectorAfter is how many mapping changes a context's thread sends
 // through the master in one address space before it gets an injector.
@@ -46,14 +50,8 @@ func (as *addressSpace) beforeMapping() {
 	if t.viaMaster < injectorAfter {
 		return
 	}
-	st, err := ptrace.NewStubThread(as.AddressSpace)
+	st, err := ptrace.NewInjector(as.AddressSpace)
 	if err != nil {
-		t.noInjector = true
-		return
-	}
-	if err := st.ServeInjections(); err != nil {
-		st.Kill()
-		st.Close()
 		t.noInjector = true
 		return
 	}

@@ -286,6 +286,107 @@ func TestContextHandedOnToRecycledStub(t *testing.T) {
 	})
 }
 
+// TestInjectorHandedOn: the injector of a context's thread (injector.go)
+// goes with the thread it kept for the recycled stub's next address space
+// (RecycleAfter), so that the successor's first mapping changes, the
+// recycling's unmaps among them, are injected from the context's own
+// thread: no master hop and no new stub thread. Failed would be a
+// fork+exec child making an injector each (a master request, a clone and
+// a seize) after two mapping changes through the master.
+func TestInjectorHandedOn(t *testing.T) {
+	e := platformtest.NewEnv(t, newPlatform)
+	p := e.P.(*Platform)
+	code := platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall)
+	var notRecycled int
+	defer func() {
+		if notRecycled != 0 {
+			t.Skipf("stub %d was not recycled within 30s; nothing to check", notRecycled)
+		}
+	}()
+	<-platformtest.OnThread(func() {
+		pas, err := p.NewAddressSpace()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		platformtest.MapBytesIn(t, e.MF, pas, platformtest.CodeAddr, code, hostarch.ReadExecute)
+		c := newContext(p)
+		defer c.Release()
+		regs := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
+		stop, err := c.Switch(pas, &regs)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		platformtest.WantSyscall(t, stop, &regs, unix.SYS_GETPID)
+		as1 := pas.(*addressSpace)
+		kept := c.threads[as1]
+		// Mapping changes from the context's thread until it has an
+		// injector here.
+		for i := 0; i < injectorAfter; i++ {
+			platformtest.MapBytesIn(t, e.MF, pas, platformtest.CodeAddr, code, hostarch.ReadExecute)
+		}
+		if kept.injector == nil {
+			t.Errorf("no injector after %d mapping changes from the context's thread", injectorAfter)
+			return
+		}
+		injTid := kept.injector.Tid()
+		pid := as1.HostPID()
+		if !c.RecycleAfter(pas) {
+			t.Error("RecycleAfter = false for the last context of a poolable address space")
+			return
+		}
+		pas.Release()
+		var pas2 platform.AddressSpace
+		for i, deadline := 0, time.Now().Add(30*time.Second); i < 300 && time.Now().Before(deadline); i++ {
+			as, err := p.NewAddressSpace()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if as.(*addressSpace).HostPID() == pid {
+				pas2 = as
+				break
+			}
+			as.Release()
+			time.Sleep(10 * time.Millisecond)
+		}
+		if pas2 == nil {
+			notRecycled = pid
+			return
+		}
+		defer pas2.Release()
+		made, hops := platform.Counts.StubThreads.Load(), platform.Counts.MasterCalls.Load()
+		r := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
+		stop, err = c.Switch(pas2, &r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if stop.Kind != platform.StopFault || stop.Signo != int(unix.SIGSEGV) || stop.Addr != platformtest.CodeAddr {
+			t.Errorf("stop = %+v, want a SIGSEGV at %#x (the old mapping survived recycling?)", stop, platformtest.CodeAddr)
+		}
+		th := c.threads[pas2.(*addressSpace)]
+		if th == nil || th.injector == nil || th.injector.Tid() != injTid {
+			t.Errorf("the kept thread's injector %d did not follow it to the successor", injTid)
+		}
+		platformtest.MapBytesIn(t, e.MF, pas2, platformtest.CodeAddr, code, hostarch.ReadExecute)
+		r = arch.NewInitialRegisters(platformtest.CodeAddr, 0)
+		stop, err = c.Switch(pas2, &r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		platformtest.WantSyscall(t, stop, &r, unix.SYS_GETPID)
+		if got := platform.Counts.StubThreads.Load(); got != made {
+			t.Errorf("%d stub threads made in the successor, want none", got-made)
+		}
+		if got := platform.Counts.MasterCalls.Load(); got != hops {
+			t.Errorf("%d master hops in the successor (its deferred unmaps, a MapFile), want none", got-hops)
+		}
+	})
+}
+
 // TestRecycledStubOtherContextFirst: when the address space a stub is
 // recycled into (with a kept thread, RecycleAfter) is first entered by
 // another context, whose new stub thread maps its own region, that

@@ -91,17 +91,51 @@ func NewStubThread(pas platform.AddressSpace) (*StubThread, error) {
 	if !ok {
 		return nil, fmt.Errorf("ptrace: stub thread in a foreign address space %T", pas)
 	}
-	// A recycling's unmaps left to the first use (recycleHere) cover the
-	// variant's per-thread pages above the application's range: they
-	// must run before the new thread's are mapped (Inject).
-	if err := as.applyDeferred(); err != nil {
-		return nil, err
-	}
 	t, err := as.newSeizedThread(true)
 	if err != nil {
 		return nil, err
 	}
-	return &StubThread{as: as, t: t, tracer: gettid()}, nil
+	s := &StubThread{as: as, t: t, tracer: gettid()}
+	// A recycling's unmaps left to the first use (recycleHere) cover the
+	// variant's per-thread pages above the application's range: they
+	// must run before the new thread's are mapped (Inject). They run in
+	// the new thread, stopped and traced by this OS thread, with the
+	// rest of what was deferred (a fork's pre-map), rather than through
+	// the master (a channel hop each way per injection).
+	if err := as.applyDeferredIn(t, s.tracer); err != nil {
+		s.Kill()
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// applyDeferredIn applies what was left to the first use of as
+// (applyDeferred) by injecting it into t, a stub thread of as that the
+// calling OS thread, tracer, has just seized and holds stopped.
+func (as *addressSpace) applyDeferredIn(t *stubThread, tracer int32) error {
+	if !as.hasDeferred.Load() {
+		return nil
+	}
+	as.mu.Lock()
+	if as.released {
+		as.mu.Unlock()
+		return errASReleased
+	}
+	prev, had := as.tracers[tracer]
+	as.tracers[tracer] = t
+	as.mu.Unlock()
+	err := as.applyDeferred()
+	as.mu.Lock()
+	if as.tracers != nil && as.tracers[tracer] == t {
+		if had {
+			as.tracers[tracer] = prev
+		} else {
+			delete(as.tracers, tracer)
+		}
+	}
+	as.mu.Unlock()
+	return err
 }
 
 // NewInjector creates a stub thread in pas that serves the injections of
@@ -113,15 +147,19 @@ func NewInjector(pas platform.AddressSpace) (*StubThread, error) {
 	if !ok {
 		return nil, fmt.Errorf("ptrace: stub thread in a foreign address space %T", pas)
 	}
-	if err := as.applyDeferred(); err != nil {
-		return nil, err
-	}
 	t, err := as.newSeizedThread(false)
 	if err != nil {
 		return nil, err
 	}
 	s := &StubThread{as: as, t: t, tracer: gettid()}
 	if err := s.ServeInjections(); err != nil {
+		s.Kill()
+		s.Close()
+		return nil, err
+	}
+	// What was left to the first use runs in it (it maps nothing of
+	// its own that the deferred unmaps could cover).
+	if err := as.applyDeferred(); err != nil {
 		s.Kill()
 		s.Close()
 		return nil, err

@@ -179,9 +179,11 @@ func (c *context) threadFor(as *addressSpace) (*thread, error) {
 	}
 	t, ok := c.threads[as]
 	if !ok {
-		var err error
-		if t, err = c.newThread(as); err != nil {
-			return nil, err
+		if t = as.takeIdle(); t == nil {
+			var err error
+			if t, err = c.newThread(as); err != nil {
+				return nil, err
+			}
 		}
 		c.threads[as] = t
 		as.mu.Lock()
@@ -495,10 +497,9 @@ func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platf
 	// What was left to the address space's first use: a fork's
 	// pre-map, a recycling's unmaps (the old program's mappings).
 	if ptrace.HasDeferred(as.AddressSpace) {
-		// A change like MapBatch's: it counts towards an injector
-		// (injector.go), which a fork+exit loop's children then pass
-		// on (RecycleAfter).
-		as.beforeMapping()
+		// An injector for it (injector.go), which a fork+exit
+		// loop's children then pass on (RecycleAfter).
+		as.beforeMapping(true)
 	}
 	if err := ptrace.ApplyDeferred(as.AddressSpace); err != nil {
 		logrus.WithError(err).Warn("systrap: Switch")

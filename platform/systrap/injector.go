@@ -34,8 +34,13 @@ const injectorAfter = 2
 
 // beforeMapping runs before each mapping change: it counts a change made
 // from a context's thread that has no injector here, and makes one at
-// injectorAfter.
-func (as *addressSpace) beforeMapping() {
+// injectorAfter, or at once for a batch left to the address space's
+// first use (deferred: a fork's pre-map, an exec'd image's, a recycling's
+// unmaps), which a thread that switches into an address space it did not
+// make its stub thread in (kept for it, or the self-test's) finds, and
+// which the injector then runs instead of the master; the later changes
+// of such a new program or child are as likely.
+func (as *addressSpace) beforeMapping(deferred bool) {
 	tid := gettid()
 	as.mu.Lock()
 	t := as.byTracer[tid]
@@ -47,7 +52,7 @@ func (as *addressSpace) beforeMapping() {
 		return
 	}
 	t.viaMaster++
-	if t.viaMaster < injectorAfter {
+	if t.viaMaster < injectorAfter && !deferred {
 		return
 	}
 	st, err := ptrace.NewInjector(as.AddressSpace)
@@ -60,20 +65,20 @@ func (as *addressSpace) beforeMapping() {
 
 // MapFile implements platform.AddressSpace.MapFile.
 func (as *addressSpace) MapFile(addr uintptr, fr memfile.FileRange, at hostarch.AccessType) error {
-	as.beforeMapping()
+	as.beforeMapping(false)
 	return as.AddressSpace.MapFile(addr, fr, at)
 }
 
 // Unmap implements platform.AddressSpace.Unmap.
 func (as *addressSpace) Unmap(addr, length uintptr) {
-	as.beforeMapping()
+	as.beforeMapping(false)
 	as.AddressSpace.Unmap(addr, length)
 }
 
 // MapBatch implements platform.BatchMapper: the ptrace platform's batch
 // loop, run in the stub process.
 func (as *addressSpace) MapBatch(ops []platform.MapOp) (int, error) {
-	as.beforeMapping()
+	as.beforeMapping(false)
 	return as.AddressSpace.(platform.BatchMapper).MapBatch(ops)
 }
 

@@ -33,36 +33,19 @@ type addressSpace struct {
 	// kept is the thread a context keeps for the address space the stub
 	// serves next (RecycleAfter); Release leaves its region to it.
 	kept *thread
-	// idle are stub threads set up and parked in the handler that no
-	// context has (the self-test's; those of contexts that left the
-	// address space for good: context.giveBack), for the next contexts
-	// that switch into the address space (takeIdle). At most maxIdle.
-	idle []*thread
+	// idle is a stub thread set up and parked in the handler that no
+	// context has taken yet (the self-test's), for the first context
+	// that switches into the address space (takeIdle).
+	idle *thread
 }
 
-// maxIdle bounds an address space's idle threads.
-const maxIdle = 4
-
-// takeIdle returns one of the address space's idle threads, or nil.
+// takeIdle returns the address space's idle thread, or nil.
 func (as *addressSpace) takeIdle() *thread {
-	for {
-		as.mu.Lock()
-		n := len(as.idle)
-		if n == 0 {
-			as.mu.Unlock()
-			return nil
-		}
-		t := as.idle[n-1]
-		as.idle = as.idle[:n-1]
-		as.mu.Unlock()
-		if !t.st.Exited() {
-			return t
-		}
-		// Killed from outside meanwhile.
-		t.st.Kill()
-		t.st.Close()
-		as.putRegion(t.r)
-	}
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	t := as.idle
+	as.idle = nil
+	return t
 }
 
 // ReuseKey names the stub process under as (platform.ReuseKey), the same
@@ -159,9 +142,9 @@ func (as *addressSpace) Release() {
 	kept, idle := as.kept, as.idle
 	as.idle = nil
 	as.mu.Unlock()
-	for _, t := range idle {
-		t.st.Kill()
-		t.st.Close()
+	if idle != nil {
+		idle.st.Kill()
+		idle.st.Close()
 	}
 	as.AddressSpace.Release()
 	for _, r := range regions {
@@ -262,7 +245,7 @@ func (p *Platform) selfTest() error {
 			return r.err
 		}
 		as.mu.Lock()
-		as.idle = []*thread{r.t}
+		as.idle = r.t
 		as.mu.Unlock()
 		p.mu.Lock()
 		p.tested = as

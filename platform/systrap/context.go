@@ -809,14 +809,6 @@ func (c *context) RecycleAfter(pas platform.AddressSpace) bool {
 		delete(as.byTracer, c.tid)
 	}
 	as.mu.Unlock()
-	// The context's threads in other address spaces, which only a task
-	// of those would resume (a vfork child's in its parent's), serve
-	// the next contexts there; this one is kept for as's successor.
-	for _, ot := range c.threads {
-		if ot != t {
-			c.giveBack(ot)
-		}
-	}
 	c.pending.Store(false)
 	return true
 }
@@ -931,55 +923,11 @@ func (c *context) takeHandedOn() {
 	}
 }
 
-// giveBack leaves t, the context's thread in an address space the context
-// leaves for good while it lives on, parked in its handler for the next
-// context to switch in there (addressSpace.idle, takeIdle) instead of
-// killing it, and reports whether it did (else the caller drops it). A
-// vfork child's context, say, leaves its thread in the parent's address
-// space at its exec: the next vfork child then makes no stub thread there
-// (a master request or a spare's seize, three set-up injections, a
-// detach, a SIGCONT and a first trap). What the last task left in the
-// region is cleared (scrub), although only threads of the same process
-// see it; the injector, traced by this OS thread, goes.
-// Preconditions: called by the context's owning thread.
-func (c *context) giveBack(t *thread) bool {
-	if t.uc < pageSize+8 {
-		// No parked frame (scrub needs one).
-		return false
-	}
-	c.unpark()
-	as := t.as
-	as.mu.Lock()
-	if as.released || as.kept == t || len(as.idle) >= maxIdle {
-		as.mu.Unlock()
-		return false
-	}
-	t.scrub()
-	if as.byTracer[c.tid] == t {
-		delete(as.byTracer, c.tid)
-	}
-	as.idle = append(as.idle, t)
-	as.mu.Unlock()
-	if t.injector != nil {
-		t.injector.Kill()
-		t.injector.Close()
-		t.injector = nil
-	}
-	t.viaMaster, t.noInjector = 0, false
-	delete(c.threads, as)
-	if c.lastThread == t {
-		c.lastAS, c.lastThread = nil, nil
-	}
-	return true
-}
-
 // Release implements platform.Context.Release.
 func (c *context) Release() {
 	c.takeHandedOn()
 	for _, t := range c.threads {
-		if !c.giveBack(t) {
-			c.dropThread(t)
-		}
+		c.dropThread(t)
 	}
 	c.lastAS, c.lastThread = nil, nil
 }

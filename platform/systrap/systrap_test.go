@@ -342,67 +342,8 @@ func TestSelfTestThreadServesFirstProcess(t *testing.T) {
 			return
 		}
 		defer pas2.Release()
-		if pas2 == pas || len(pas2.(*addressSpace).idle) != 0 {
+		if pas2 == pas || pas2.(*addressSpace).idle != nil {
 			t.Errorf("the second address space is the self-test's too")
-		}
-	})
-}
-
-// TestThreadGivenBack: a context released while its address space lives
-// on (a vfork child's context, whose child exec'd and exited) leaves its
-// stub thread there for the next context, on another host thread, which
-// runs in it without making one; what the last task left in its frame is
-// gone.
-func TestThreadGivenBack(t *testing.T) {
-	e := platformtest.NewEnv(t, newPlatform)
-	p := e.P.(*Platform)
-	pas, err := p.NewAddressSpace()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pas.Release()
-	as := pas.(*addressSpace)
-	code := platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall)
-	platformtest.MapBytesIn(t, e.MF, pas, platformtest.CodeAddr, code, hostarch.ReadExecute)
-	const marker = 0x5ca1ab1e0ddba115
-	var tid int32
-	<-platformtest.OnThread(func() {
-		c := newContext(p)
-		regs := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
-		regs.Rbx = marker
-		stop, err := c.Switch(pas, &regs)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		platformtest.WantSyscall(t, stop, &regs, unix.SYS_GETPID)
-		tid = c.threads[as].st.Tid()
-		c.Release()
-	})
-	if len(as.idle) != 1 || as.idle[0].st.Tid() != tid {
-		t.Fatalf("the released context's thread %d is not idle in the address space", tid)
-	}
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], marker)
-	if bytes.Contains(as.idle[0].r.mem, b[:]) {
-		t.Errorf("the idle thread's region still holds the last task's rbx")
-	}
-	<-platformtest.OnThread(func() {
-		made := platform.Counts.StubThreads.Load()
-		c := newContext(p)
-		defer c.Release()
-		regs := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
-		stop, err := c.Switch(pas, &regs)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		platformtest.WantSyscall(t, stop, &regs, unix.SYS_GETPID)
-		if th := c.threads[as]; th == nil || th.st.Tid() != tid {
-			t.Errorf("the next context does not run in the idle thread %d", tid)
-		}
-		if got := platform.Counts.StubThreads.Load(); got != made {
-			t.Errorf("the next context made %d stub threads, want none", got-made)
 		}
 	})
 }

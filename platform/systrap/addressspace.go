@@ -33,19 +33,6 @@ type addressSpace struct {
 	// kept is the thread a context keeps for the address space the stub
 	// serves next (RecycleAfter); Release leaves its region to it.
 	kept *thread
-	// idle is a stub thread set up and parked in the handler that no
-	// context has taken yet (the self-test's), for the first context
-	// that switches into the address space (takeIdle).
-	idle *thread
-}
-
-// takeIdle returns the address space's idle thread, or nil.
-func (as *addressSpace) takeIdle() *thread {
-	as.mu.Lock()
-	defer as.mu.Unlock()
-	t := as.idle
-	as.idle = nil
-	return t
 }
 
 // ReuseKey names the stub process under as (platform.ReuseKey), the same
@@ -139,13 +126,8 @@ func (as *addressSpace) Release() {
 	as.released = true
 	regions := as.regions
 	as.regions, as.free = nil, nil
-	kept, idle := as.kept, as.idle
-	as.idle = nil
+	kept := as.kept
 	as.mu.Unlock()
-	if idle != nil {
-		idle.st.Kill()
-		idle.st.Close()
-	}
 	as.AddressSpace.Release()
 	for _, r := range regions {
 		if kept != nil && r == kept.r && kept.st.HandingOn() {
@@ -214,53 +196,26 @@ func (p *Platform) polls(d time.Duration) uint32 {
 
 // selfTest starts a stub thread (its bootstrap trap is a SIGSYS from the
 // filter, handled by the stub's handler and reported over the message
-// page) and keeps it, parked in the handler with its address space, for
-// the first NewAddressSpace and the first context to switch into it: the
-// sandbox's first process then makes no address space and no stub thread
-// of its own (a master request, a clone, a seize, three set-up
-// injections, a detach and a first trap). Untraced once set up, the
-// thread serves a context on any host thread.
+// page) and releases it.
 func (p *Platform) selfTest() error {
-	pas, err := p.NewAddressSpace()
+	as, err := p.NewAddressSpace()
 	if err != nil {
 		return err
 	}
-	as := pas.(*addressSpace)
-	type result struct {
-		t   *thread
-		err error
-	}
-	done := make(chan result, 1)
+	defer as.Release()
+	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		c := newContext(p)
-		t, err := c.newThread(as)
-		done <- result{t, err}
+		defer c.Release()
+		_, err := c.threadFor(as.(*addressSpace))
+		errc <- err
 	}()
 	select {
-	case r := <-done:
-		if r.err != nil {
-			as.Release()
-			return r.err
-		}
-		as.mu.Lock()
-		as.idle = r.t
-		as.mu.Unlock()
-		p.mu.Lock()
-		p.tested = as
-		p.mu.Unlock()
-		return nil
+	case err := <-errc:
+		return err
 	case <-time.After(30 * time.Second):
-		// Releasing as kills the thread, which ends the goroutine's
-		// wait; one set up just now is let go of here.
-		as.Release()
-		go func() {
-			if r := <-done; r.t != nil {
-				r.t.st.Kill()
-				r.t.st.Close()
-			}
-		}()
 		return fmt.Errorf("no trap from a new stub thread within 30s")
 	}
 }

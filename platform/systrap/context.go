@@ -179,11 +179,9 @@ func (c *context) threadFor(as *addressSpace) (*thread, error) {
 	}
 	t, ok := c.threads[as]
 	if !ok {
-		if t = as.takeIdle(); t == nil {
-			var err error
-			if t, err = c.newThread(as); err != nil {
-				return nil, err
-			}
+		var err error
+		if t, err = c.newThread(as); err != nil {
+			return nil, err
 		}
 		c.threads[as] = t
 		as.mu.Lock()

@@ -37,7 +37,7 @@ const injectorAfter = 2
 // injectorAfter, or at once for a batch left to the address space's
 // first use (deferred: a fork's pre-map, an exec'd image's, a recycling's
 // unmaps), which a thread that switches into an address space it did not
-// make its stub thread in (kept for it, or the self-test's) finds, and
+// make its stub thread in (one kept for it) finds, and
 // which the injector then runs instead of the master; the later changes
 // of such a new program or child are as likely.
 func (as *addressSpace) beforeMapping(deferred bool) {

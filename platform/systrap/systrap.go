@@ -203,10 +203,6 @@ type Platform struct {
 	mu sync.Mutex
 	// spaces maps the ptrace platform's address spaces to ours.
 	spaces map[platform.AddressSpace]*addressSpace
-	// tested is the self-test's address space, its stub thread parked
-	// in the handler (addressSpace.idle), for the first NewAddressSpace
-	// (nil: taken).
-	tested *addressSpace
 }
 
 var (
@@ -404,13 +400,6 @@ func (p *Platform) MaxUserAddress() uintptr { return ptrace.MaxUserAddress }
 
 // NewAddressSpace implements platform.Platform.NewAddressSpace.
 func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
-	p.mu.Lock()
-	tested := p.tested
-	p.tested = nil
-	p.mu.Unlock()
-	if tested != nil {
-		return tested, nil
-	}
 	inner, err := p.pt.NewAddressSpace()
 	if err != nil {
 		return nil, err
@@ -441,13 +430,4 @@ func (p *Platform) WatchDeaths(fn func(platform.AddressSpace)) {
 }
 
 // Release implements platform.Platform.Release.
-func (p *Platform) Release() {
-	p.mu.Lock()
-	tested := p.tested
-	p.tested = nil
-	p.mu.Unlock()
-	if tested != nil {
-		tested.Release()
-	}
-	p.pt.Release()
-}
+func (p *Platform) Release() { p.pt.Release() }

@@ -293,61 +293,6 @@ func TestContextHandedOnToRecycledStub(t *testing.T) {
 	})
 }
 
-// TestSelfTestThreadServesFirstProcess: the stub thread New's self-test
-// set up serves the first address space's first context (on another host
-// thread than the self-test's), which then makes none; later address
-// spaces are new, and a platform released with its self-test's address
-// space untaken releases it.
-func TestSelfTestThreadServesFirstProcess(t *testing.T) {
-	mf, err := memfile.New(64 << 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mf.Release()
-	unused, err := New(mf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	unused.Release()
-	p, err := New(mf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Release()
-	code := platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall)
-	<-platformtest.OnThread(func() {
-		made := platform.Counts.StubThreads.Load()
-		pas, err := p.NewAddressSpace()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer pas.Release()
-		platformtest.MapBytesIn(t, mf, pas, platformtest.CodeAddr, code, hostarch.ReadExecute)
-		c := newContext(p)
-		defer c.Release()
-		regs := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
-		stop, err := c.Switch(pas, &regs)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		platformtest.WantSyscall(t, stop, &regs, unix.SYS_GETPID)
-		if got := platform.Counts.StubThreads.Load(); got != made {
-			t.Errorf("the first context made %d stub threads, want none (the self-test's)", got-made)
-		}
-		pas2, err := p.NewAddressSpace()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer pas2.Release()
-		if pas2 == pas || pas2.(*addressSpace).idle != nil {
-			t.Errorf("the second address space is the self-test's too")
-		}
-	})
-}
-
 // TestInjectorHandedOn: the injector of a context's thread (injector.go)
 // goes with the thread it kept for the recycled stub's next address space
 // (RecycleAfter), so that the successor's first mapping changes, the

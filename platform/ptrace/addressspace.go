@@ -184,6 +184,13 @@ type addressSpace struct {
 	kept, dyingKept         *stubThread
 	keptTracer, dyingTracer int32
 	successor               *addressSpace
+	// keptInj is a variant's injector (StubThread.ServeInjections) that
+	// goes with kept, traced by host thread keptInjTracer: recycleHere
+	// hands it on too, so the successor's mapping changes from that
+	// host thread are injected into it directly. The master's recycle
+	// kills it with the other threads.
+	keptInj       *stubThread
+	keptInjTracer int32
 	// movedTo is the successor when Release recycled the stub itself
 	// (recycleHere): the master, still waiting on the same channels,
 	// serves it from then on.
@@ -201,6 +208,10 @@ type addressSpace struct {
 	// successor, until its variant takes them.
 	handedOnFR   memfile.FileRange
 	handedOnAddr uintptr
+
+	// clones counts the stub threads cloned for this address space
+	// (ThreadsCloned), not for its stub's earlier ones.
+	clones atomic.Uint64
 
 	// batchMu serialises the users of the batch page (batch.go) and
 	// protects batchFR and batchMapped. It is taken before mu.
@@ -483,8 +494,10 @@ func (as *addressSpace) ReuseKey() any { return as.key }
 // address space the stub is recycled into, with keep (address, length)
 // above the application's range left mapped and fr, the memory-file pages
 // mapped there, going with it, if as will be recycled and keeps no other
-// thread so.
-func (as *addressSpace) keepForSuccessor(t *stubThread, tracer int32, keep [2]uintptr, fr memfile.FileRange) bool {
+// thread so. inj, if not nil, is a variant's injector traced by host
+// thread injTracer, to be handed on with t where the stub is recycled at
+// Release (recycleHere).
+func (as *addressSpace) keepForSuccessor(t *stubThread, tracer int32, keep [2]uintptr, fr memfile.FileRange, inj *stubThread, injTracer int32) bool {
 	if as.pidfd < 0 || !as.p.poolHasRoom() {
 		return false
 	}
@@ -497,6 +510,10 @@ func (as *addressSpace) keepForSuccessor(t *stubThread, tracer int32, keep [2]ui
 		return false
 	}
 	as.kept, as.keptTracer, as.keptRange, as.keptFR = t, tracer, keep, fr
+	as.keptInj, as.keptInjTracer = nil, 0
+	if _, ok := as.threads[inj]; inj != nil && inj != t && ok && as.tracers[injTracer] == inj {
+		as.keptInj, as.keptInjTracer = inj, injTracer
+	}
 	return true
 }
 
@@ -955,6 +972,7 @@ func (as *addressSpace) cloneThread(spare bool) (*stubThread, error) {
 	}
 	tid := int32(r)
 	platform.Counts.StubThreads.Add(1)
+	as.clones.Add(1)
 	pidfd, err := unix.PidfdOpen(int(tid), 0)
 	if err != nil {
 		unix.Kill(int(tid), unix.SIGKILL)
@@ -1121,6 +1139,17 @@ func (as *addressSpace) Unmap(addr, length uintptr) {
 // json reports it), as the sentry's PID namespace numbers it.
 func (as *addressSpace) HostPID() int { return int(as.pid) }
 
+// ThreadsCloned returns how many stub threads were cloned for pas, an
+// address space of this platform (a variant's embeds one), not for its
+// stub's earlier address spaces; platform.Counts' figure is every address
+// space's, moved by others meanwhile (tests).
+func ThreadsCloned(pas platform.AddressSpace) uint64 {
+	if as, ok := pas.(*addressSpace); ok {
+		return as.clones.Load()
+	}
+	return 0
+}
+
 // Release implements platform.AddressSpace.Release: it kills every stub
 // thread, and either hands the stub process to its master for recycling
 // (pool.go), which then reaps the threads, or reaps them and kills the
@@ -1181,7 +1210,7 @@ func (as *addressSpace) reapDropped() {
 // which no code runs to reach. The successor takes the stub's channels, so
 // the master, waiting on them, serves it from its next request on
 // (movedTo).
-func (as *addressSpace) recycleHere(kept *stubThread, tracer int32, keep [2]uintptr, fr memfile.FileRange) {
+func (as *addressSpace) recycleHere(kept *stubThread, tracer int32, keep [2]uintptr, fr memfile.FileRange, inj *stubThread, injTracer int32) {
 	// The next program can read the batch page.
 	batch := as.takeBatchPage()
 	if batch.Length() > 0 {
@@ -1214,6 +1243,13 @@ func (as *addressSpace) recycleHere(kept *stubThread, tracer int32, keep [2]uint
 		n.tracers[tracer] = kept
 	}
 	as.p.deaths.rewatch(kept.pidfd, n)
+	if inj != nil {
+		// Stopped and traced by its host thread, whose first mapping
+		// change in n (the deferred unmaps, a fork's pre-map) it runs.
+		n.threads[inj] = struct{}{}
+		n.tracers[injTracer] = inj
+		as.p.deaths.rewatch(inj.pidfd, n)
+	}
 	// Wait for the master to finish any work for as; it refuses what
 	// comes for as later.
 	as.serving.Lock()
@@ -1238,13 +1274,22 @@ func (as *addressSpace) release(recycle bool) {
 	as.released = true
 	threads, spare := as.threads, as.spare
 	as.threads, as.tracers, as.spare = nil, nil, nil
-	if t := as.kept; recycle && t != nil && len(threads) == 1 && len(as.dropped) == 0 && as.handedOnFR.Length() == 0 {
+	inj, injTracer := as.keptInj, as.keptInjTracer
+	as.keptInj, as.keptInjTracer = nil, 0
+	if _, ok := threads[inj]; !ok {
+		inj = nil
+	}
+	only := 1
+	if inj != nil {
+		only = 2
+	}
+	if t := as.kept; recycle && t != nil && len(threads) == only && len(as.dropped) == 0 && as.handedOnFR.Length() == 0 {
 		if _, ok := threads[t]; ok {
 			tracer, keep, fr := as.keptTracer, as.keptRange, as.keptFR
 			as.kept = nil
 			as.handingOn = t
 			as.mu.Unlock()
-			as.recycleHere(t, tracer, keep, fr)
+			as.recycleHere(t, tracer, keep, fr, inj, injTracer)
 			return
 		}
 	}

@@ -407,11 +407,13 @@ func seizeStopped(t *stubThread) error {
 	}
 }
 
-// newSeizedThread takes a spare stub thread of as or creates one, and
-// seizes it from the calling OS thread, which becomes its tracer; the
-// thread is left in a PTRACE_EVENT_STOP. On failure the thread is killed
-// and let go of.
-func (as *addressSpace) newSeizedThread() (*stubThread, error) {
+// newSeizedThread takes a spare stub thread of as (if spare) or creates
+// one, and seizes it from the calling OS thread, which becomes its
+// tracer; the thread is left in a PTRACE_EVENT_STOP. On failure the
+// thread is killed and let go of. A thread that will not run a task (a
+// variant's injector) leaves the spare, and the count of contexts that
+// ask for more, to the contexts.
+func (as *addressSpace) newSeizedThread(spare bool) (*stubThread, error) {
 	drop := func(t *stubThread) {
 		t.kill()
 		t.reap()
@@ -420,11 +422,13 @@ func (as *addressSpace) newSeizedThread() (*stubThread, error) {
 		}
 		t.decRef()
 	}
-	if t := as.takeSpare(); t != nil {
-		if err := seizeStopped(t); err == nil {
-			return t, nil
+	if spare {
+		if t := as.takeSpare(); t != nil {
+			if err := seizeStopped(t); err == nil {
+				return t, nil
+			}
+			drop(t)
 		}
-		drop(t)
 	}
 	rep := as.call(&request{op: opNewThread})
 	if rep.err != nil {
@@ -508,7 +512,7 @@ func (c *context) RecycleAfter(pas platform.AddressSpace) bool {
 		return false
 	}
 	t := c.threads[as]
-	if t == nil || !as.keepForSuccessor(t, c.tid, [2]uintptr{}, memfile.FileRange{}) {
+	if t == nil || !as.keepForSuccessor(t, c.tid, [2]uintptr{}, memfile.FileRange{}, nil, 0) {
 		return false
 	}
 	c.pending.Store(false)

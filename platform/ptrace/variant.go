@@ -75,6 +75,9 @@ type StubThread struct {
 	t  *stubThread
 	// tracer is the host tid of the creating OS thread.
 	tracer int32
+	// injecting says the thread serves injections (ServeInjections):
+	// it stays traced by tracer.
+	injecting bool
 }
 
 // NewStubThread creates a stub thread in pas (an address space of this
@@ -88,17 +91,80 @@ func NewStubThread(pas platform.AddressSpace) (*StubThread, error) {
 	if !ok {
 		return nil, fmt.Errorf("ptrace: stub thread in a foreign address space %T", pas)
 	}
-	// A recycling's unmaps left to the first use (recycleHere) cover the
-	// variant's per-thread pages above the application's range: they
-	// must run before the new thread's are mapped (Inject).
-	if err := as.applyDeferred(); err != nil {
-		return nil, err
-	}
-	t, err := as.newSeizedThread()
+	t, err := as.newSeizedThread(true)
 	if err != nil {
 		return nil, err
 	}
-	return &StubThread{as: as, t: t, tracer: gettid()}, nil
+	s := &StubThread{as: as, t: t, tracer: gettid()}
+	// A recycling's unmaps left to the first use (recycleHere) cover the
+	// variant's per-thread pages above the application's range: they
+	// must run before the new thread's are mapped (Inject). They run in
+	// the new thread, stopped and traced by this OS thread, with the
+	// rest of what was deferred (a fork's pre-map), rather than through
+	// the master (a channel hop each way per injection).
+	if err := as.applyDeferredIn(t, s.tracer); err != nil {
+		s.Kill()
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// applyDeferredIn applies what was left to the first use of as
+// (applyDeferred) by injecting it into t, a stub thread of as that the
+// calling OS thread, tracer, has just seized and holds stopped.
+func (as *addressSpace) applyDeferredIn(t *stubThread, tracer int32) error {
+	if !as.hasDeferred.Load() {
+		return nil
+	}
+	as.mu.Lock()
+	if as.released {
+		as.mu.Unlock()
+		return errASReleased
+	}
+	prev, had := as.tracers[tracer]
+	as.tracers[tracer] = t
+	as.mu.Unlock()
+	err := as.applyDeferred()
+	as.mu.Lock()
+	if as.tracers != nil && as.tracers[tracer] == t {
+		if had {
+			as.tracers[tracer] = prev
+		} else {
+			delete(as.tracers, tracer)
+		}
+	}
+	as.mu.Unlock()
+	return err
+}
+
+// NewInjector creates a stub thread in pas that serves the injections of
+// the calling OS thread there (ServeInjections). Unlike NewStubThread it
+// leaves the address space's spare thread, made for the next thread of
+// the process, alone, and asks for no other.
+func NewInjector(pas platform.AddressSpace) (*StubThread, error) {
+	as, ok := pas.(*addressSpace)
+	if !ok {
+		return nil, fmt.Errorf("ptrace: stub thread in a foreign address space %T", pas)
+	}
+	t, err := as.newSeizedThread(false)
+	if err != nil {
+		return nil, err
+	}
+	s := &StubThread{as: as, t: t, tracer: gettid()}
+	if err := s.ServeInjections(); err != nil {
+		s.Kill()
+		s.Close()
+		return nil, err
+	}
+	// What was left to the first use runs in it (it maps nothing of
+	// its own that the deferred unmaps could cover).
+	if err := as.applyDeferred(); err != nil {
+		s.Kill()
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // ServeInjections makes the thread serve the syscalls the platform injects
@@ -109,7 +175,11 @@ func NewStubThread(pas platform.AddressSpace) (*StubThread, error) {
 // thread stays stopped and traced and never runs application code.
 // Preconditions: called by the creating OS thread, instead of Detach.
 func (s *StubThread) ServeInjections() error {
-	return s.as.register(s.t, s.tracer)
+	if err := s.as.register(s.t, s.tracer); err != nil {
+		return err
+	}
+	s.injecting = true
+	return nil
 }
 
 // Tid is the thread's host id.
@@ -167,10 +237,20 @@ func (s *StubThread) Exited() bool {
 // the address space the stub serves next (TakeHandedOn,
 // TakeHandedOnRegion), as a ptrace Context's does (RecycleAfter). It
 // reports whether the address space will try (false: it is not
-// recyclable, or keeps another thread).
+// recyclable, or keeps another thread). injector, if not nil, is a thread
+// of the same address space serving injections (ServeInjections) for the
+// same OS thread: it goes with s where it can (when s is the address
+// space's only other thread), so that the successor's mapping changes
+// from that OS thread need no master hop and no new injector, and is
+// killed otherwise; its TakeHandedOn says which.
 // Preconditions: before the address space is released.
-func (s *StubThread) KeepForSuccessor(addr, length uintptr, fr memfile.FileRange) bool {
-	return s.as.keepForSuccessor(s.t, 0, [2]uintptr{addr, length}, fr)
+func (s *StubThread) KeepForSuccessor(addr, length uintptr, fr memfile.FileRange, injector *StubThread) bool {
+	var inj *stubThread
+	var injTracer int32
+	if injector != nil && injector.as == s.as && injector.injecting {
+		inj, injTracer = injector.t, injector.tracer
+	}
+	return s.as.keepForSuccessor(s.t, 0, [2]uintptr{addr, length}, fr, inj, injTracer)
 }
 
 // HandingOn reports whether the address space's Release left the thread,
@@ -182,11 +262,16 @@ func (s *StubThread) HandingOn() bool {
 	return s.as.handingOn == s.t
 }
 
-// TakeHandedOn moves the thread, kept by KeepForSuccessor, to the address
-// space its stub now serves and returns it, or returns nil if it has none
-// (yet, or it was shut down instead).
+// TakeHandedOn moves the thread, kept by KeepForSuccessor (or passed to
+// it as the injector), to the address space its stub now serves and
+// returns it, or returns nil if it has none (yet, or it was shut down
+// instead).
 func (s *StubThread) TakeHandedOn() platform.AddressSpace {
-	n := s.as.handedOn(s.t, 0)
+	var tracer int32
+	if s.injecting {
+		tracer = s.tracer
+	}
+	n := s.as.handedOn(s.t, tracer)
 	if n == nil {
 		return nil
 	}
@@ -206,6 +291,13 @@ func ApplyDeferred(pas platform.AddressSpace) error {
 		return nil
 	}
 	return as.applyDeferred()
+}
+
+// HasDeferred reports whether pas, an address space of the platform, has
+// something left to its first use (ApplyDeferred would inject it).
+func HasDeferred(pas platform.AddressSpace) bool {
+	as, ok := pas.(*addressSpace)
+	return ok && as.hasDeferred.Load()
 }
 
 // TakeHandedOnRegion returns, once, what a thread kept by

@@ -505,6 +505,11 @@ func (c *context) Switch(pas platform.AddressSpace, regs *arch.Registers) (platf
 	}
 	// What was left to the address space's first use: a fork's
 	// pre-map, a recycling's unmaps (the old program's mappings).
+	if ptrace.HasDeferred(as.AddressSpace) {
+		// An injector for it (injector.go), which a fork+exit
+		// loop's children then pass on (RecycleAfter).
+		as.beforeMapping(true)
+	}
 	if err := ptrace.ApplyDeferred(as.AddressSpace); err != nil {
 		logrus.WithError(err).Warn("systrap: Switch")
 		return platform.Stop{}, platform.ErrContextDead
@@ -809,7 +814,12 @@ var _ platform.HandOnContext = (*context)(nil)
 // stub serves next (NewAddressSpace adopts the region): a fork's child in
 // a fork+exit+wait loop then makes no stub thread (a master request, a
 // clone, a seize, three set-up injections and a detach) and kills none.
-// Its injector, traced by this OS thread, goes now.
+// Its injector, traced by this OS thread, goes with it where the stub is
+// recycled at once (ptrace's recycleHere; takeHandedOn finds out), so
+// that the child's first mapping changes (the recycling's unmaps with its
+// pre-map, an execve's) are injected from this thread, as on ptrace,
+// instead of going through the master twice and then making an injector
+// (a master request, a clone and a seize) per process.
 func (c *context) RecycleAfter(pas platform.AddressSpace) bool {
 	as, ok := pas.(*addressSpace)
 	if !ok {
@@ -830,19 +840,16 @@ func (c *context) RecycleAfter(pas platform.AddressSpace) bool {
 	}
 	as.kept = t
 	as.mu.Unlock()
-	if !t.st.KeepForSuccessor(t.r.addr(), regionSize, t.r.fr) {
+	if !t.st.KeepForSuccessor(t.r.addr(), regionSize, t.r.fr, t.injector) {
 		as.mu.Lock()
 		as.kept = nil
 		as.mu.Unlock()
 		return false
 	}
 	t.scrub()
-	if t.injector != nil {
-		t.injector.Kill()
-		t.injector.Close()
-		t.injector = nil
-	}
-	t.viaMaster, t.noInjector = 0, false
+	// viaMaster stays: the thread stays in the same stub process, and
+	// its successor's changes go through the master as its own did.
+	t.noInjector = false
 	as.mu.Lock()
 	if as.byTracer[c.tid] == t {
 		delete(as.byTracer, c.tid)
@@ -950,6 +957,14 @@ func (c *context) takeHandedOn() {
 		c.threads[nas] = t
 		if c.lastThread == t {
 			c.lastAS = nas
+		}
+		if t.injector != nil && (t.injector.TakeHandedOn() != inner || t.injector.Exited()) {
+			// Not handed on (the master recycled the stub, and
+			// killed it) or killed meanwhile: the next changes
+			// count towards a new one.
+			t.injector.Kill()
+			t.injector.Close()
+			t.injector = nil
 		}
 		// placeThreads skipped it while its address space was
 		// released: it may still sit where an earlier placement or

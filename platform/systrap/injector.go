@@ -22,7 +22,11 @@ import (
 // and traced (ptrace.StubThread.ServeInjections), into which its later
 // changes are injected directly, as on ptrace. It costs one more stopped
 // host process per such thread and address space, made through the
-// master once; it is killed with the context's thread there.
+// master once; it is killed with the context's thread there, or goes
+// with it when the thread is kept for the stub's next address space
+// (RecycleAfter): a fork+exec loop's children make none of their own.
+// A fork's child counts its pre-map (Switch), so that a fork+exit loop's
+// short-lived children, which change nothing else, earn one too.
 
 // injectorAfter is how many mapping changes a context's thread sends
 // through the master in one address space before it gets an injector.
@@ -30,8 +34,13 @@ const injectorAfter = 2
 
 // beforeMapping runs before each mapping change: it counts a change made
 // from a context's thread that has no injector here, and makes one at
-// injectorAfter.
-func (as *addressSpace) beforeMapping() {
+// injectorAfter, or at once for a batch left to the address space's
+// first use (deferred: a fork's pre-map, an exec'd image's, a recycling's
+// unmaps), which a thread that switches into an address space it did not
+// make its stub thread in (one kept for it) finds, and
+// which the injector then runs instead of the master; the later changes
+// of such a new program or child are as likely.
+func (as *addressSpace) beforeMapping(deferred bool) {
 	tid := gettid()
 	as.mu.Lock()
 	t := as.byTracer[tid]
@@ -43,17 +52,11 @@ func (as *addressSpace) beforeMapping() {
 		return
 	}
 	t.viaMaster++
-	if t.viaMaster < injectorAfter {
+	if t.viaMaster < injectorAfter && !deferred {
 		return
 	}
-	st, err := ptrace.NewStubThread(as.AddressSpace)
+	st, err := ptrace.NewInjector(as.AddressSpace)
 	if err != nil {
-		t.noInjector = true
-		return
-	}
-	if err := st.ServeInjections(); err != nil {
-		st.Kill()
-		st.Close()
 		t.noInjector = true
 		return
 	}
@@ -62,20 +65,20 @@ func (as *addressSpace) beforeMapping() {
 
 // MapFile implements platform.AddressSpace.MapFile.
 func (as *addressSpace) MapFile(addr uintptr, fr memfile.FileRange, at hostarch.AccessType) error {
-	as.beforeMapping()
+	as.beforeMapping(false)
 	return as.AddressSpace.MapFile(addr, fr, at)
 }
 
 // Unmap implements platform.AddressSpace.Unmap.
 func (as *addressSpace) Unmap(addr, length uintptr) {
-	as.beforeMapping()
+	as.beforeMapping(false)
 	as.AddressSpace.Unmap(addr, length)
 }
 
 // MapBatch implements platform.BatchMapper: the ptrace platform's batch
 // loop, run in the stub process.
 func (as *addressSpace) MapBatch(ops []platform.MapOp) (int, error) {
-	as.beforeMapping()
+	as.beforeMapping(false)
 	return as.AddressSpace.(platform.BatchMapper).MapBatch(ops)
 }
 

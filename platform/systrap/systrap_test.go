@@ -182,15 +182,6 @@ func regionBytes(t *testing.T, pid int) uint64 {
 	return n
 }
 
-// stubTasks returns how many threads host process pid has.
-func stubTasks(t *testing.T, pid int) int {
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 // TestContextHandedOnToRecycledStub: a context whose task was the last in
 // an address space keeps its parked stub thread and that thread's region
 // (RecycleAfter) when the address space is released and its stub
@@ -263,10 +254,13 @@ func TestContextHandedOnToRecycledStub(t *testing.T) {
 		if n := regionBytes(t, pid); n != regionSize {
 			t.Errorf("the recycled stub maps %#x bytes of regions, want the kept thread's one region (%#x)", n, regionSize)
 		}
-		// Threads of the recycled stub process, not the global count of
-		// stub threads made: the pool may make threads in other stubs
-		// meanwhile (it did, about 1 run in 15).
-		threads := stubTasks(t, pid)
+		// Threads cloned for the successor, not the global count of
+		// stub threads made: the master's recycling of the fresh stubs
+		// released above may clone spares in those meanwhile (it did,
+		// about 1 run in 15).
+		inner2 := pas2.(*addressSpace).AddressSpace
+		threads := ptrace.ThreadsCloned(inner2)
+		injBefore := kept.injector
 		r := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
 		stop, err = c.Switch(pas2, &r)
 		if err != nil {
@@ -284,8 +278,16 @@ func TestContextHandedOnToRecycledStub(t *testing.T) {
 			// master, never earning an injector.
 			t.Errorf("the kept thread is not the context thread's thread in the successor (byTracer)")
 		}
-		if got := stubTasks(t, pid); got != threads {
-			t.Errorf("the recycled stub has %d threads after the context's first Switch there, %d before: want no new one", got, threads)
+		// The recycling's unmaps, left to the successor's first use,
+		// may earn the context an injector there (injector.go), unless
+		// the one it had came along with the kept thread: no other
+		// stub thread.
+		want := threads
+		if th := c.threads[as2]; th != nil && th.injector != nil && th.injector != injBefore {
+			want++
+		}
+		if got := ptrace.ThreadsCloned(inner2); got != want {
+			t.Errorf("the context made %d stub threads in the successor, want %d (its injector)", got-threads, want-threads)
 		}
 		platformtest.MapBytesIn(t, e.MF, pas2, platformtest.CodeAddr, code, hostarch.ReadExecute)
 		r = arch.NewInitialRegisters(platformtest.CodeAddr, 0)
@@ -295,6 +297,111 @@ func TestContextHandedOnToRecycledStub(t *testing.T) {
 			return
 		}
 		platformtest.WantSyscall(t, stop, &r, unix.SYS_GETPID)
+	})
+}
+
+// TestInjectorHandedOn: the injector of a context's thread (injector.go)
+// goes with the thread it kept for the recycled stub's next address space
+// (RecycleAfter), so that the successor's first mapping changes, the
+// recycling's unmaps among them, are injected from the context's own
+// thread: no master hop and no new stub thread. Failed would be a
+// fork+exec child making an injector each (a master request, a clone and
+// a seize) after two mapping changes through the master.
+func TestInjectorHandedOn(t *testing.T) {
+	e := platformtest.NewEnv(t, newPlatform)
+	p := e.P.(*Platform)
+	code := platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall)
+	var notRecycled int
+	defer func() {
+		if notRecycled != 0 {
+			t.Skipf("stub %d was not recycled within 30s; nothing to check", notRecycled)
+		}
+	}()
+	<-platformtest.OnThread(func() {
+		pas, err := p.NewAddressSpace()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		platformtest.MapBytesIn(t, e.MF, pas, platformtest.CodeAddr, code, hostarch.ReadExecute)
+		c := newContext(p)
+		defer c.Release()
+		regs := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
+		stop, err := c.Switch(pas, &regs)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		platformtest.WantSyscall(t, stop, &regs, unix.SYS_GETPID)
+		as1 := pas.(*addressSpace)
+		kept := c.threads[as1]
+		// Mapping changes from the context's thread until it has an
+		// injector here.
+		for i := 0; i < injectorAfter; i++ {
+			platformtest.MapBytesIn(t, e.MF, pas, platformtest.CodeAddr, code, hostarch.ReadExecute)
+		}
+		if kept.injector == nil {
+			t.Errorf("no injector after %d mapping changes from the context's thread", injectorAfter)
+			return
+		}
+		injTid := kept.injector.Tid()
+		pid := as1.HostPID()
+		if !c.RecycleAfter(pas) {
+			t.Error("RecycleAfter = false for the last context of a poolable address space")
+			return
+		}
+		pas.Release()
+		var pas2 platform.AddressSpace
+		for i, deadline := 0, time.Now().Add(30*time.Second); i < 300 && time.Now().Before(deadline); i++ {
+			as, err := p.NewAddressSpace()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if as.(*addressSpace).HostPID() == pid {
+				pas2 = as
+				break
+			}
+			as.Release()
+			time.Sleep(10 * time.Millisecond)
+		}
+		if pas2 == nil {
+			notRecycled = pid
+			return
+		}
+		defer pas2.Release()
+		// Threads cloned for the successor: the master's recycling of
+		// the fresh stubs released above may clone spares in those
+		// meanwhile.
+		inner2 := pas2.(*addressSpace).AddressSpace
+		threads, hops := ptrace.ThreadsCloned(inner2), platform.Counts.MasterCalls.Load()
+		r := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
+		stop, err = c.Switch(pas2, &r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if stop.Kind != platform.StopFault || stop.Signo != int(unix.SIGSEGV) || stop.Addr != platformtest.CodeAddr {
+			t.Errorf("stop = %+v, want a SIGSEGV at %#x (the old mapping survived recycling?)", stop, platformtest.CodeAddr)
+		}
+		th := c.threads[pas2.(*addressSpace)]
+		if th == nil || th.injector == nil || th.injector.Tid() != injTid {
+			t.Errorf("the kept thread's injector %d did not follow it to the successor", injTid)
+		}
+		platformtest.MapBytesIn(t, e.MF, pas2, platformtest.CodeAddr, code, hostarch.ReadExecute)
+		r = arch.NewInitialRegisters(platformtest.CodeAddr, 0)
+		stop, err = c.Switch(pas2, &r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		platformtest.WantSyscall(t, stop, &r, unix.SYS_GETPID)
+		if got := ptrace.ThreadsCloned(inner2); got != threads {
+			t.Errorf("%d stub threads made in the successor, want none", got-threads)
+		}
+		if got := platform.Counts.MasterCalls.Load(); got != hops {
+			t.Errorf("%d master hops in the successor (its deferred unmaps, a MapFile), want none", got-hops)
+		}
 	})
 }
 

@@ -298,17 +298,10 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	// at the point of no return: the process keeps its host process (its
 	// ptrace stub), as a Linux process keeps its PID, and execve starts
 	// none. An address space others share (a vfork parent waits in it)
-	// stays theirs: the image then gets a new one, made now so that its
-	// failure is still execve's ENOMEM.
+	// stays theirs: the image then gets a new one, made once it has
+	// loaded (below).
 	var as platform.AddressSpace
-	if t.MM().Users() > 1 {
-		var err error
-		if as, err = s.Platform.NewAddressSpace(); err != nil {
-			t.Log().Warnf("execve: cannot create an address space: %v", err)
-			return 0, unix.ENOMEM
-		}
-	}
-	m := mm.New(s.Zone, as, s.Platform.MaxUserAddress())
+	m := mm.New(s.Zone, nil, s.Platform.MaxUserAddress())
 	ctx := fsContext(t)
 	var newCreds *auth.Credentials
 	programOpened := false
@@ -358,6 +351,20 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		}
 		t.Log().Warnf("execve %q: %v", filename, err)
 		return 0, unix.EIO
+	}
+	if t.MM().Users() > 1 {
+		// Made only now that the image loaded, so that an execve that
+		// fails (execvp trying each PATH entry) takes no stub from the
+		// pool, whose recycling makes a spare stub thread; and still
+		// before the point of no return, so that its failure is
+		// execve's ENOMEM.
+		var err error
+		if as, err = s.Platform.NewAddressSpace(); err != nil {
+			t.Log().Warnf("execve: cannot create an address space: %v", err)
+			m.DecUsers()
+			return 0, unix.ENOMEM
+		}
+		m.SetAddressSpace(as)
 	}
 	// Point of no return.
 	oldTID := t.TID()

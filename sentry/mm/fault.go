@@ -193,16 +193,9 @@ func (m *MemoryManager) copyAroundLocked(v *vma, pa uintptr, old *[]uint64) bool
 			// (mapRangeLocked clears the mark).
 			continue
 		}
-		fr, err := m.zone.Allocate(1, kswapd.Anon, m, uint64(a))
-		if err != nil {
+		if m.copyPageLocked(p, a, old) != nil {
 			break
 		}
-		copy(m.mf.Slice(fr), m.mf.Slice(frameRange(p.frame)))
-		m.releasePteDeferLocked(p, old)
-		p.frame = fr.Start
-		p.cow = false
-		p.obj = nil
-		p.objOff = 0
 		copied = true
 	}
 	return copied
@@ -457,6 +450,24 @@ func (m *MemoryManager) makeWritableLocked(v *vma, pa uintptr, p *pte) error {
 	return err
 }
 
+// copyPageLocked gives p, the page at a, a private anonymous copy of its
+// frame (copy-on-write), appending the old frame's reference to old for
+// the caller to drop once the platform no longer maps the old frame.
+// Preconditions: m.mu is held.
+func (m *MemoryManager) copyPageLocked(p *pte, a uintptr, old *[]uint64) error {
+	fr, err := m.zone.Allocate(1, kswapd.Anon, m, uint64(a))
+	if err != nil {
+		return err
+	}
+	copy(m.mf.Slice(fr), m.mf.Slice(frameRange(p.frame)))
+	m.releasePteDeferLocked(p, old)
+	p.frame = fr.Start
+	p.cow = false
+	p.obj = nil
+	p.objOff = 0
+	return nil
+}
+
 // makeWritableRemapLocked is makeWritableLocked for a caller that maps the
 // page again at once (a fault): when the page got a new frame while the
 // platform mapped the old one, it returns stale instead of unmapping it,
@@ -477,16 +488,9 @@ func (m *MemoryManager) makeWritableRemapLocked(v *vma, pa uintptr, p *pte, old 
 		p.cow = false
 		return false, nil
 	}
-	fr, err := m.zone.Allocate(1, kswapd.Anon, m, uint64(pa))
-	if err != nil {
+	if err := m.copyPageLocked(p, pa, old); err != nil {
 		return false, err
 	}
-	copy(m.mf.Slice(fr), m.mf.Slice(frameRange(p.frame)))
-	m.releasePteDeferLocked(p, old)
-	p.frame = fr.Start
-	p.cow = false
-	p.obj = nil
-	p.objOff = 0
 	if p.mapped.Any() {
 		p.mapped = hostarch.AccessType{}
 		return m.as.get() != nil, nil

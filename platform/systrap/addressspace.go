@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runsc-lite/runsc-lite/kernel/hostcpus"
 	"github.com/runsc-lite/runsc-lite/platform"
 	"github.com/runsc-lite/runsc-lite/platform/ptrace"
 	"github.com/runsc-lite/runsc-lite/sentry/memfile"
@@ -150,7 +151,7 @@ func spinFromEnv(name string, def time.Duration) time.Duration {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v >= 0 {
 		return time.Duration(v) * time.Microsecond
 	}
-	if runtime.NumCPU() < 2 {
+	if len(hostcpus.Allowed()) < 2 {
 		return 0
 	}
 	return def

@@ -930,6 +930,17 @@ func (c *context) takeHandedOn() {
 		if inner == nil {
 			continue
 		}
+		// The injector follows at once, whatever comes next: one left
+		// behind would stay registered in the successor (its threads and
+		// tracers) after a later Kill, forgotten only in the old space.
+		if t.injector != nil && (t.injector.TakeHandedOn() != inner || t.injector.Exited()) {
+			// Not handed on (the master recycled the stub, and
+			// killed it) or killed meanwhile: the next changes
+			// count towards a new one.
+			t.injector.Kill()
+			t.injector.Close()
+			t.injector = nil
+		}
 		c.p.mu.Lock()
 		nas := c.p.spaces[inner]
 		c.p.mu.Unlock()
@@ -958,19 +969,16 @@ func (c *context) takeHandedOn() {
 		if c.lastThread == t {
 			c.lastAS = nas
 		}
-		if t.injector != nil && (t.injector.TakeHandedOn() != inner || t.injector.Exited()) {
-			// Not handed on (the master recycled the stub, and
-			// killed it) or killed meanwhile: the next changes
-			// count towards a new one.
-			t.injector.Kill()
-			t.injector.Close()
-			t.injector = nil
-		}
 		// placeThreads skipped it while its address space was
 		// released: it may still sit where an earlier placement or
-		// task's CPU put it.
+		// task's CPU put it. Under nas.mu, unless released (its
+		// threads reaped, their tids free for reuse).
 		if set, ok := c.stubCPUs(c.placement); ok {
-			unix.SchedSetaffinity(int(t.st.Tid()), &set)
+			nas.mu.Lock()
+			if !nas.released {
+				unix.SchedSetaffinity(int(t.st.Tid()), &set)
+			}
+			nas.mu.Unlock()
 		}
 	}
 }

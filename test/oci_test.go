@@ -401,15 +401,23 @@ func TestOCIPsAcrossExec(t *testing.T) {
 				}
 				return out
 			}
+			// find returns the one process whose command starts with
+			// prefix. The waiting shell forks a sleep every 20 ms, and
+			// between fork and exec the child's command is the shell's
+			// too: a table with two of them is read again.
 			find := func(prefix string) int {
 				for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+					var found []int
 					for pid, cmd := range rows() {
 						if strings.HasPrefix(cmd, prefix) {
-							return pid
+							found = append(found, pid)
 						}
 					}
+					if len(found) == 1 {
+						return found[0]
+					}
 				}
-				t.Fatalf("%s ps: no %q after a minute: %v", r.name, prefix, rows())
+				t.Fatalf("%s ps: not one %q after a minute: %v", r.name, prefix, rows())
 				return 0
 			}
 			before := find("/bin/sh -c")

@@ -145,25 +145,36 @@ func TestRecycledStubKeepsNoRegions(t *testing.T) {
 		t.Fatalf("%#x bytes mapped in the stub's regions, want 2 regions' or more", n)
 	}
 	as1.Release()
-	// At most 300 tries over 30 s; each stub that is not the recycled
-	// one goes back at once, so no more than one is held.
-	for i, deadline := 0, time.Now().Add(30*time.Second); i < 300 && time.Now().Before(deadline); i++ {
-		as2, err := p.NewAddressSpace()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if as2.(*addressSpace).HostPID() != pid {
-			as2.Release() // the recycling is not done yet: a fresh stub
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		defer as2.Release()
-		if n := regionBytes(t, pid); n != 0 {
-			t.Fatalf("the recycled stub %d still maps %#x bytes of regions", pid, n)
-		}
-		return
+	as2, err := recycledAddressSpace(p, pid)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Skipf("stub %d was not recycled within 30s; nothing to check", pid)
+	if as2 == nil {
+		t.Skipf("stub %d was not recycled within 30s; nothing to check", pid)
+	}
+	defer as2.Release()
+	if n := regionBytes(t, pid); n != 0 {
+		t.Fatalf("the recycled stub %d still maps %#x bytes of regions", pid, n)
+	}
+}
+
+// recycledAddressSpace returns the next address space of p whose stub is
+// pid, once its recycling is done, or nil after 300 tries over 30 s.
+// Each stub that is not the recycled one goes back at once (a fresh
+// stub), so no more than one is held.
+func recycledAddressSpace(p *Platform, pid int) (platform.AddressSpace, error) {
+	for i, deadline := 0, time.Now().Add(30*time.Second); i < 300 && time.Now().Before(deadline); i++ {
+		as, err := p.NewAddressSpace()
+		if err != nil {
+			return nil, err
+		}
+		if as.(*addressSpace).HostPID() == pid {
+			return as, nil
+		}
+		as.Release()
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil, nil
 }
 
 // regionBytes counts the bytes stub pid maps in the regions' range.
@@ -194,6 +205,13 @@ func TestContextHandedOnToRecycledStub(t *testing.T) {
 	e := platformtest.NewEnv(t, newPlatform)
 	p := e.P.(*Platform)
 	code := platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall)
+	// Skip may only be called from the test's goroutine.
+	var notRecycled int
+	defer func() {
+		if notRecycled != 0 {
+			t.Skipf("stub %d was not recycled within 30s; nothing to check", notRecycled)
+		}
+	}()
 	<-platformtest.OnThread(func() {
 		pas, err := p.NewAddressSpace()
 		if err != nil {
@@ -230,22 +248,14 @@ func TestContextHandedOnToRecycledStub(t *testing.T) {
 			}
 		}
 		pas.Release()
-		var pas2 platform.AddressSpace
-		for i, deadline := 0, time.Now().Add(30*time.Second); i < 300 && time.Now().Before(deadline); i++ {
-			as, err := p.NewAddressSpace()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if as.(*addressSpace).HostPID() == pid {
-				pas2 = as
-				break
-			}
-			as.Release() // not recycled yet: a fresh stub
-			time.Sleep(10 * time.Millisecond)
+		pas2, err := recycledAddressSpace(p, pid)
+		if err != nil {
+			t.Error(err)
+			return
 		}
 		if pas2 == nil {
-			t.Skipf("stub %d was not recycled within 30s; nothing to check", pid)
+			notRecycled = pid
+			return
 		}
 		defer pas2.Release()
 		if platform.ReuseKey(pas2) != key {
@@ -351,19 +361,10 @@ func TestInjectorHandedOn(t *testing.T) {
 			return
 		}
 		pas.Release()
-		var pas2 platform.AddressSpace
-		for i, deadline := 0, time.Now().Add(30*time.Second); i < 300 && time.Now().Before(deadline); i++ {
-			as, err := p.NewAddressSpace()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if as.(*addressSpace).HostPID() == pid {
-				pas2 = as
-				break
-			}
-			as.Release()
-			time.Sleep(10 * time.Millisecond)
+		pas2, err := recycledAddressSpace(p, pid)
+		if err != nil {
+			t.Error(err)
+			return
 		}
 		if pas2 == nil {
 			notRecycled = pid
@@ -444,19 +445,10 @@ func TestRecycledStubOtherContextFirst(t *testing.T) {
 			return
 		}
 		pas.Release()
-		var pas2 platform.AddressSpace
-		for i, deadline := 0, time.Now().Add(30*time.Second); i < 300 && time.Now().Before(deadline); i++ {
-			as, err := p.NewAddressSpace()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if as.(*addressSpace).HostPID() == pid {
-				pas2 = as
-				break
-			}
-			as.Release() // not recycled yet: a fresh stub
-			time.Sleep(10 * time.Millisecond)
+		pas2, err := recycledAddressSpace(p, pid)
+		if err != nil {
+			t.Error(err)
+			return
 		}
 		if pas2 == nil {
 			notRecycled = pid

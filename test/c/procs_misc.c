@@ -246,19 +246,33 @@ static void policies(void) {
 }
 
 /* waitrusage: waitid's rusage (the 5th argument of the raw syscall) and
- * wait4's: a child that burns 100 ms of CPU and sleeps 5 times. */
+ * wait4's: a child that burns 100 ms of CPU and blocks 5 times, each time
+ * in a read of a pipe that the parent writes to once it sees the child
+ * asleep. (A 1 ms nanosleep was not sure to block: a task that reaches its
+ * sleep after its timer fired, late on a loaded host, does not switch, on
+ * Linux as in the sandbox.) */
 static void waitrusage(void) {
 	for (int k = 0; k < 2; k++) {
+		int p[2];
+		if (pipe(p))
+			die("pipe");
 		pid_t c = fork();
 		if (c == 0) {
-			struct timespec ts, d = {0, 1000000};
+			struct timespec ts;
+			close(p[1]);
 			for (int i = 0; i < 5; i++)
-				nanosleep(&d, NULL);
+				wait_byte(p[0]);
 			do
 				clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 			while (ts.tv_sec * 1000 + ts.tv_nsec / 1000000 < 100);
 			_exit(0);
 		}
+		close(p[0]);
+		for (int i = 0; i < 5; i++) {
+			wait_sleeping(c);
+			put_byte(p[1]);
+		}
+		close(p[1]);
 		struct rusage ru;
 		memset(&ru, 0xff, sizeof ru);
 		long r;

@@ -67,7 +67,10 @@ type Stack struct {
 // with the send time it wrote into the packet. The host's wall clock can
 // be behind the sandbox's (its TSC formula, timekeeper, slews towards the
 // host's and may lead it by tens of microseconds), and such a stamp came
-// before the send ("time of day goes back").
+// before the send ("time of day goes back"). netstack also reads Now in
+// the ICMP rate limiter, the IGMP and MLD timers and IPv4's Timestamp
+// option, each comparing it only with its own earlier readings, which any
+// wall clock that is never stepped back serves alike.
 type sandboxClock struct{ tcpip.Clock }
 
 // Now implements tcpip.Clock.Now.

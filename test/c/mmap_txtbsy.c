@@ -7,6 +7,11 @@
  *
  * The program copies itself to DIR/prog and execs that copy with "exit"
  * (it exits 0 at once) in a child, printing the errno.
+ *
+ * The native half assumes a host kernel whose execve denies write access
+ * to the program (deny_write_access): Linux dropped that denial for a
+ * while from 6.11 and restored it later; on a kernel without it the
+ * native run execs where this expects ETXTBSY. This host's 6.18 has it.
  */
 #include "common.h"
 

@@ -292,8 +292,8 @@ type HostCPUPinner interface {
 // a host CPU besides the one of the task they serve (systrap's stub
 // threads while its task's thread spins). The sentry calls
 // SetHostCPUsBusy once the kernel is built, with a function that reports
-// whether the sandbox's tasks hold as many CPUs as the sentry has host
-// CPUs (kernel.Kernel.HostCPUsBusy): a host CPU used besides the task's
+// whether the sandbox's tasks hold a CPU on every host CPU the sentry has
+// (kernel.Kernel.HostCPUsBusy): a host CPU used besides the task's
 // is then taken from another of the sandbox's tasks. The function never blocks
 // and may be called from any thread.
 type HostCPUsBusyUser interface {

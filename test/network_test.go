@@ -408,6 +408,13 @@ func TestPing(t *testing.T) {
 	}
 }
 
+// TestSockTimestamp is sock_tstamp.c: a datagram's SO_TIMESTAMP(NS)
+// stamp lies between the program's clock readings around the send and the
+// read, the clock ping compares it with.
+func TestSockTimestamp(t *testing.T) {
+	compareNet(t, cmpCase{argv: []string{cProg(t, "sock_tstamp")}, stderr: true})
+}
+
 // goProg builds the Go program test/goprogs/NAME statically (once per
 // test binary) and returns its path.
 func goProg(t *testing.T, name string) string {

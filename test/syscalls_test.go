@@ -43,6 +43,11 @@ func TestCDirOps(t *testing.T) { compareCInDir(t, "dirops") }
 // mremap, brk, mincore.
 func TestCMmap(t *testing.T) { compareCInDir(t, "mmap") }
 
+// TestCMmapTxtbsy: a file mapped from a description open for writing
+// cannot be executed (ETXTBSY) while a vma of the mapping lasts (split,
+// moved, inherited by fork), its descriptors closed or not.
+func TestCMmapTxtbsy(t *testing.T) { compareCInDir(t, "mmap_txtbsy") }
+
 // TestCMprotect: protection changes and an executable page.
 func TestCMprotect(t *testing.T) { compareC(t, "mprotect", 0) }
 

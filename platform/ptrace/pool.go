@@ -115,3 +115,18 @@ func pidfdAlive(pidfd int) bool {
 	n, err := unix.Poll(fds, 0)
 	return err == nil && n == 0
 }
+
+// Pooled reports whether the pool of p holds the stub process pid,
+// recycled and ready for the next NewAddressSpace. The recycling runs on
+// the stub's master in the background, so a test of a variant waits for
+// it here before it takes the stub (ptrace's own tests read the pool).
+func Pooled(p *Platform, pid int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, as := range p.pool {
+		if int(as.pid) == pid {
+			return true
+		}
+	}
+	return false
+}

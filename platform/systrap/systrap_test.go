@@ -145,25 +145,51 @@ func TestRecycledStubKeepsNoRegions(t *testing.T) {
 		t.Fatalf("%#x bytes mapped in the stub's regions, want 2 regions' or more", n)
 	}
 	as1.Release()
-	// At most 300 tries over 30 s; each stub that is not the recycled
-	// one goes back at once, so no more than one is held.
-	for i, deadline := 0, time.Now().Add(30*time.Second); i < 300 && time.Now().Before(deadline); i++ {
-		as2, err := p.NewAddressSpace()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if as2.(*addressSpace).HostPID() != pid {
-			as2.Release() // the recycling is not done yet: a fresh stub
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		defer as2.Release()
-		if n := regionBytes(t, pid); n != 0 {
-			t.Fatalf("the recycled stub %d still maps %#x bytes of regions", pid, n)
-		}
-		return
+	_, release, err := recycledAddressSpace(p, pid)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Skipf("stub %d was not recycled within 30s; nothing to check", pid)
+	defer release()
+	if n := regionBytes(t, pid); n != 0 {
+		t.Fatalf("the recycled stub %d still maps %#x bytes of regions", pid, n)
+	}
+}
+
+// recycledAddressSpace waits (up to a minute: the recycling runs on the
+// stub's master in the background) until the pool holds the stub process
+// pid, then takes it: the pool is a stack, so address spaces recycled
+// after it (other stubs) are taken first and held, not released, until
+// release, which releases all. Releasing them at once would recycle each
+// back on top of the pool, and keep the master busy in the background
+// while the caller counts master calls. It fails if the stub never
+// reaches the pool or leaves it to another taker.
+func recycledAddressSpace(p *Platform, pid int) (platform.AddressSpace, func(), error) {
+	var held []platform.AddressSpace
+	release := func() {
+		for _, as := range held {
+			as.Release()
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !ptrace.Pooled(p.pt, pid) {
+		if time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("stub %d never reached the pool", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for ptrace.Pooled(p.pt, pid) {
+		as, err := p.NewAddressSpace()
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		held = append(held, as)
+		if as.(*addressSpace).HostPID() == pid {
+			return as, release, nil
+		}
+	}
+	release()
+	return nil, nil, fmt.Errorf("stub %d left the pool, not to this test", pid)
 }
 
 // regionBytes counts the bytes stub pid maps in the regions' range.
@@ -230,24 +256,12 @@ func TestContextHandedOnToRecycledStub(t *testing.T) {
 			}
 		}
 		pas.Release()
-		var pas2 platform.AddressSpace
-		for i, deadline := 0, time.Now().Add(30*time.Second); i < 300 && time.Now().Before(deadline); i++ {
-			as, err := p.NewAddressSpace()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if as.(*addressSpace).HostPID() == pid {
-				pas2 = as
-				break
-			}
-			as.Release() // not recycled yet: a fresh stub
-			time.Sleep(10 * time.Millisecond)
+		pas2, release, err := recycledAddressSpace(p, pid)
+		if err != nil {
+			t.Error(err)
+			return
 		}
-		if pas2 == nil {
-			t.Skipf("stub %d was not recycled within 30s; nothing to check", pid)
-		}
-		defer pas2.Release()
+		defer release()
 		if platform.ReuseKey(pas2) != key {
 			t.Errorf("ReuseKey of the recycled stub's address space = %v, want %v", platform.ReuseKey(pas2), key)
 		}
@@ -311,12 +325,6 @@ func TestInjectorHandedOn(t *testing.T) {
 	e := platformtest.NewEnv(t, newPlatform)
 	p := e.P.(*Platform)
 	code := platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall)
-	var notRecycled int
-	defer func() {
-		if notRecycled != 0 {
-			t.Skipf("stub %d was not recycled within 30s; nothing to check", notRecycled)
-		}
-	}()
 	<-platformtest.OnThread(func() {
 		pas, err := p.NewAddressSpace()
 		if err != nil {
@@ -351,28 +359,14 @@ func TestInjectorHandedOn(t *testing.T) {
 			return
 		}
 		pas.Release()
-		var pas2 platform.AddressSpace
-		for i, deadline := 0, time.Now().Add(30*time.Second); i < 300 && time.Now().Before(deadline); i++ {
-			as, err := p.NewAddressSpace()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if as.(*addressSpace).HostPID() == pid {
-				pas2 = as
-				break
-			}
-			as.Release()
-			time.Sleep(10 * time.Millisecond)
-		}
-		if pas2 == nil {
-			notRecycled = pid
+		pas2, release, err := recycledAddressSpace(p, pid)
+		if err != nil {
+			t.Error(err)
 			return
 		}
-		defer pas2.Release()
-		// Threads cloned for the successor: the master's recycling of
-		// the fresh stubs released above may clone spares in those
-		// meanwhile.
+		defer release()
+		// Threads cloned for the successor alone: a recycling of
+		// another stub clones a spare there.
 		inner2 := pas2.(*addressSpace).AddressSpace
 		threads, hops := ptrace.ThreadsCloned(inner2), platform.Counts.MasterCalls.Load()
 		r := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
@@ -416,14 +410,6 @@ func TestRecycledStubOtherContextFirst(t *testing.T) {
 	e := platformtest.NewEnv(t, newPlatform)
 	p := e.P.(*Platform)
 	code := platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall)
-	// notRecycled is set on the test's own thread and reported here:
-	// Skip may only be called from the test's goroutine.
-	var notRecycled int
-	defer func() {
-		if notRecycled != 0 {
-			t.Skipf("stub %d was not recycled within 30s; nothing to check", notRecycled)
-		}
-	}()
 	<-platformtest.OnThread(func() {
 		pas, err := p.NewAddressSpace()
 		if err != nil {
@@ -444,25 +430,12 @@ func TestRecycledStubOtherContextFirst(t *testing.T) {
 			return
 		}
 		pas.Release()
-		var pas2 platform.AddressSpace
-		for i, deadline := 0, time.Now().Add(30*time.Second); i < 300 && time.Now().Before(deadline); i++ {
-			as, err := p.NewAddressSpace()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if as.(*addressSpace).HostPID() == pid {
-				pas2 = as
-				break
-			}
-			as.Release() // not recycled yet: a fresh stub
-			time.Sleep(10 * time.Millisecond)
-		}
-		if pas2 == nil {
-			notRecycled = pid
+		pas2, release, err := recycledAddressSpace(p, pid)
+		if err != nil {
+			t.Error(err)
 			return
 		}
-		defer pas2.Release()
+		defer release()
 		<-platformtest.OnThread(func() {
 			c2 := newContext(p)
 			defer c2.Release()

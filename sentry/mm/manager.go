@@ -62,6 +62,9 @@ type vma struct {
 	// Executable): while the memory manager holds its ExecutableRef the
 	// file cannot be written, so its cached pages cannot change.
 	exe bool
+	// file is the mapping's hold on its file description's write
+	// access (MMapOpts.File); nil for none.
+	file FileRef
 }
 
 func (v *vma) offsetOf(addr uintptr) uint64 { return v.offset + uint64(addr-v.start) }
@@ -80,6 +83,9 @@ func (v *vma) holdRefs(pid int32) {
 	}
 	mappedBy(v.mappable, pid)
 	v.countWriteMap(1)
+	if v.file != nil {
+		v.file.IncRef()
+	}
 }
 
 // countWriteMap tells a file that counts its shared mappings that may
@@ -106,6 +112,9 @@ func (v *vma) dropRefs(pid int32) {
 		f.UnmappedBy(pid)
 	case MappedFile:
 		f.Unmapped()
+	}
+	if v.file != nil {
+		v.file.DecRef()
 	}
 }
 
@@ -652,6 +661,10 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		v.mappable = o.Mappable
 		mappedBy(o.Mappable, m.Owner())
 		v.countWriteMap(1)
+		if o.File != nil {
+			v.file = o.File
+			v.file.IncRef()
+		}
 		switch {
 		case cacheable(o.Mappable):
 			v.obj = fileObject(m.zone, o.Mappable, true, !o.Private, o.MaxPerms.Write)

@@ -185,6 +185,21 @@ type MMapOpts struct {
 	// segments. A write fault on such a private mapping copies the
 	// other pages of its window with it (fault.go, copyAroundLocked).
 	Executable bool
+	// File, if not nil, is what the file description the mapping is
+	// made from holds beyond its descriptors (its write access), which
+	// every vma of the mapping keeps a reference on until it goes, as
+	// Linux's vma keeps its file open: a file mapped from a description
+	// open for writing cannot be executed (ETXTBSY) until every vma
+	// made from it, split, moved or inherited, is unmapped. MMap takes
+	// its own reference.
+	File FileRef
+}
+
+// FileRef is a reference-counted hold a vma keeps on its file
+// (MMapOpts.File).
+type FileRef interface {
+	IncRef()
+	DecRef()
 }
 
 // FaultError is a fault the memory manager could not resolve; the task

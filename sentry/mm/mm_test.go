@@ -594,3 +594,74 @@ func TestForkSharedCopiesNothing(t *testing.T) {
 		t.Fatalf("%d pages leaked", mf.UsedPages())
 	}
 }
+
+// countRef is a FileRef that counts its references.
+type countRef struct{ n int }
+
+func (r *countRef) IncRef() { r.n++ }
+func (r *countRef) DecRef() { r.n-- }
+
+// TestFileRefFollowsVmas: a mapping's FileRef (a description's write
+// access) is held once per vma for as long as any vma of the mapping
+// lasts: split by mprotect, munmap, a shrinking mremap and a MAP_FIXED
+// mapping over part of it, moved by mremap, copied by fork, and dropped
+// by munmap and by the last user's exit. Failed would be a
+// file executable while still mapped writable (a reference dropped
+// early) or never again (one leaked).
+func TestFileRefFollowsVmas(t *testing.T) {
+	m, _, _ := newMM(t)
+	f := &fakeFile{data: make([]byte, 4*PageSize), ino: 7}
+	r := &countRef{n: 1} // the caller's
+	addr, err := m.MMap(MMapOpts{Length: 4 * PageSize, Perms: hostarch.ReadWrite, Mappable: f, File: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.DecRef() // the caller lets go: the mapping's alone
+	check := func(what string, want int) {
+		t.Helper()
+		if r.n != want {
+			t.Fatalf("%s: %d references, want %d", what, r.n, want)
+		}
+	}
+	check("mapped", 1)
+	if err := m.Mprotect(addr+PageSize, PageSize, hostarch.Read, false, NoVMLimits); err != nil {
+		t.Fatal(err)
+	}
+	check("split in three by mprotect", 3)
+	if err := m.Munmap(addr, PageSize); err != nil {
+		t.Fatal(err)
+	}
+	check("first vma unmapped", 2)
+	// A page above the last vma, so that growing it must move it.
+	if _, err := m.MMap(MMapOpts{Addr: addr + 4*PageSize, Fixed: true, Length: PageSize, Perms: hostarch.Read, Private: true}); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := m.Mremap(addr+2*PageSize, 2*PageSize, 4*PageSize, unix.MREMAP_MAYMOVE, 0, NoVMLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved == addr+2*PageSize {
+		t.Fatalf("mremap grew the vma in place at %#x: nothing moved", moved)
+	}
+	check("last vma moved", 2)
+	if got, err := m.Mremap(moved, 4*PageSize, 3*PageSize, 0, 0, NoVMLimits); err != nil || got != moved {
+		t.Fatalf("shrinking mremap: %#x, %v", got, err)
+	}
+	check("moved vma shrunk (split, tail unmapped)", 2)
+	if _, err := m.MMap(MMapOpts{Addr: moved + PageSize, Fixed: true, Length: PageSize, Perms: hostarch.Read, Private: true}); err != nil {
+		t.Fatal(err)
+	}
+	check("MAP_FIXED over the moved vma's middle page", 3)
+	child := m.Fork(newFakeAS())
+	check("forked", 6)
+	if err := m.Munmap(addr+PageSize, PageSize); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Munmap(moved, 3*PageSize); err != nil {
+		t.Fatal(err)
+	}
+	check("the parent's unmapped", 3)
+	child.DecUsers()
+	check("the child gone", 0)
+	m.DecUsers()
+}

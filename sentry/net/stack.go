@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/runsc-lite/runsc-lite/softirqd"
+	"github.com/runsc-lite/runsc-lite/timekeeper"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -58,6 +60,24 @@ type Stack struct {
 	closed bool
 }
 
+// sandboxClock is the stack's clock: tcpip's standard one (the host's
+// monotonic clock and timers), but for Now, which stamps received
+// datagrams (SO_TIMESTAMP, SO_TIMESTAMPNS) and so reads the sandbox's
+// CLOCK_REALTIME, the clock the program reads: ping compares the stamp
+// with the send time it wrote into the packet. The host's wall clock can
+// be behind the sandbox's (its TSC formula, timekeeper, slews towards the
+// host's and may lead it by tens of microseconds), and such a stamp came
+// before the send ("time of day goes back"). netstack also reads Now in
+// the ICMP rate limiter, the IGMP and MLD timers and IPv4's Timestamp
+// option, each comparing it only with its own earlier readings, which any
+// wall clock that is never stepped back serves alike.
+type sandboxClock struct{ tcpip.Clock }
+
+// Now implements tcpip.Clock.Now.
+func (sandboxClock) Now() time.Time {
+	return time.Unix(0, timekeeper.Sandbox.Read(unix.CLOCK_REALTIME))
+}
+
 // New builds a stack with the loopback device "lo" (127.0.0.1/8 and ::1)
 // and adds it to the stacks its softirq machinery's NET_RX and NET_TX
 // run (hub.go).
@@ -81,6 +101,7 @@ func New(cfg Config) (*Stack, error) {
 			// looped back inside the network layer (as runsc does):
 			// Linux routes it through lo.
 			HandleLocal: true,
+			Clock:       sandboxClock{tcpip.NewStdClock()},
 		}),
 	}
 	n := cfg.Softirqs.Kernel().NumCPUs()

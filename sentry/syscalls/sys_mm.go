@@ -100,6 +100,12 @@ func Mmap(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 			o.MaxPerms.Write = mayWrite
 		}
 		o.Mappable = mp
+		// The mapping keeps the description's write access (ETXTBSY
+		// for execve while it lasts).
+		if h := f.MapHold(); h != nil {
+			defer h.DecRef()
+			o.File = h
+		}
 	} else {
 		o.Offset = 0
 	}

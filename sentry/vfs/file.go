@@ -42,6 +42,10 @@ type FileDescription struct {
 	relNext  int
 	relHooks map[int]func()
 	released bool
+
+	// write is the write access the description holds (holdWrite),
+	// set before it is shared; nil for none.
+	write *writeAccess
 }
 
 // OnRelease registers fn to run when the description's last reference is

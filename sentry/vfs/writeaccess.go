@@ -13,6 +13,7 @@ package vfs
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/runsc-lite/runsc-lite/sentry/fs"
 	"github.com/runsc-lite/runsc-lite/sentry/mm"
@@ -166,5 +167,51 @@ func (v *VirtualFilesystem) getWrite(ctx *fs.Context, node fs.Node) (fileID, err
 // holdWrite makes fd the holder of the write access id that getWrite
 // took: it is dropped with fd's last reference.
 func (v *VirtualFilesystem) holdWrite(fd *FileDescription, id fileID) {
+	fd.write = &writeAccess{w: &v.writers, id: id}
 	fd.OnRelease(func() { v.writers.put(id) })
+}
+
+// writeAccess is the write access a description holds (holdWrite).
+type writeAccess struct {
+	w  *writeCounts
+	id fileID
+}
+
+// MapHold returns a hold on the write access fd took when it was opened
+// for writing, for a mapping made from it (mm.MMapOpts.File): as Linux's
+// vma keeps its file, and so the file's write access, until the last vma
+// goes, the file cannot be executed (ETXTBSY) while it is mapped from a
+// description open for writing, even once every descriptor is closed.
+// nil if fd holds no write access (not open for writing, not a regular
+// file).
+func (fd *FileDescription) MapHold() mm.FileRef {
+	if fd.write == nil {
+		return nil
+	}
+	// fd holds the access now, so the file is not being executed:
+	// another count cannot fail (get).
+	fd.write.w.mu.Lock()
+	fd.write.w.m[fd.write.id]++
+	fd.write.w.mu.Unlock()
+	h := &mapHold{a: fd.write}
+	h.refs.Store(1)
+	return h
+}
+
+// mapHold is a count of write access on a file, held by the vmas of
+// mappings made from a description open for writing (MapHold), dropped
+// with the last of them.
+type mapHold struct {
+	a    *writeAccess
+	refs atomic.Int64
+}
+
+// IncRef implements mm.FileRef.IncRef.
+func (h *mapHold) IncRef() { h.refs.Add(1) }
+
+// DecRef implements mm.FileRef.DecRef.
+func (h *mapHold) DecRef() {
+	if h.refs.Add(-1) == 0 {
+		h.a.w.put(h.a.id)
+	}
 }

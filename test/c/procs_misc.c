@@ -245,20 +245,66 @@ static void policies(void) {
 	report("sysfs option 4", syscall(SYS_sysfs, 4));
 }
 
+/* nvcsw returns process p's voluntary_ctxt_switches (/proc/p/status), -1
+ * if it cannot be read. */
+static long nvcsw(pid_t p) {
+	char path[64], line[256];
+	long n = -1;
+	snprintf(path, sizeof path, "/proc/%d/status", p);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* wait_switched waits (at most a minute) until child p has made more
+ * voluntary switches than prev, and returns the count. */
+static long wait_switched(pid_t p, long prev) {
+	long n = -1;
+	for (int i = 0; i < 60000; i++) {
+		if ((n = nvcsw(p)) > prev)
+			break;
+		usleep(1000);
+	}
+	return n;
+}
+
 /* waitrusage: waitid's rusage (the 5th argument of the raw syscall) and
- * wait4's: a child that burns 100 ms of CPU and sleeps 5 times. */
+ * wait4's: a child that burns 100 ms of CPU and blocks 5 times, each time
+ * in a read of a pipe that the parent writes to once the child's count of
+ * voluntary switches has gone up since the last write: it is asleep in the
+ * read, not on its way there (/proc's S shows that too, and a write then
+ * wakes it before it switches: no switch counted). (A 1 ms nanosleep was
+ * not sure to block: a task that reaches its sleep after its timer fired,
+ * late on a loaded host, does not switch, on Linux as in the sandbox.) */
 static void waitrusage(void) {
 	for (int k = 0; k < 2; k++) {
+		int p[2];
+		if (pipe(p))
+			die("pipe");
 		pid_t c = fork();
 		if (c == 0) {
-			struct timespec ts, d = {0, 1000000};
+			struct timespec ts;
+			close(p[1]);
 			for (int i = 0; i < 5; i++)
-				nanosleep(&d, NULL);
+				wait_byte(p[0]);
 			do
 				clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 			while (ts.tv_sec * 1000 + ts.tv_nsec / 1000000 < 100);
 			_exit(0);
 		}
+		close(p[0]);
+		/* A new process has made no switch yet. */
+		long seen = 0;
+		for (int i = 0; i < 5; i++) {
+			seen = wait_switched(c, seen);
+			put_byte(p[1]);
+		}
+		close(p[1]);
 		struct rusage ru;
 		memset(&ru, 0xff, sizeof ru);
 		long r;

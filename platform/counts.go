@@ -59,11 +59,17 @@ type RoundTrips struct {
 	// beside the task's thread without polling because the sandbox's
 	// tasks held every host CPU (systrap's home).
 	HomeTurns atomic.Uint64
+	// StubYieldCatches are answers a stub saw during the sched_yields
+	// after its poll, instead of sleeping (systrap), and StubYieldsLate
+	// those it saw later than a wake-up would have made it (the host
+	// CPU was busy with other threads): its policy's misses.
+	StubYieldCatches atomic.Uint64
+	StubYieldsLate   atomic.Uint64
 }
 
 // String formats the counts in one line of key=value pairs.
 func (r *RoundTrips) String() string {
-	return fmt.Sprintf("stops=%d injections=%d injected_syscalls=%d master_calls=%d stub_threads=%d seizes=%d sentry_sleeps=%d stub_wakes=%d stub_poll_misses=%d stale_interrupts=%d stub_prewakes=%d prewake_misses=%d home_turns=%d",
+	return fmt.Sprintf("stops=%d injections=%d injected_syscalls=%d master_calls=%d stub_threads=%d seizes=%d sentry_sleeps=%d stub_wakes=%d stub_poll_misses=%d stale_interrupts=%d stub_prewakes=%d prewake_misses=%d home_turns=%d stub_yield_catches=%d stub_yields_late=%d",
 		r.Stops.Load(), r.Injections.Load(), r.InjectedSyscalls.Load(), r.MasterCalls.Load(), r.StubThreads.Load(), r.Seizes.Load(),
-		r.SentrySleeps.Load(), r.StubWakes.Load(), r.StubPollMisses.Load(), r.StaleInterrupts.Load(), r.StubPrewakes.Load(), r.PrewakeMisses.Load(), r.HomeTurns.Load())
+		r.SentrySleeps.Load(), r.StubWakes.Load(), r.StubPollMisses.Load(), r.StaleInterrupts.Load(), r.StubPrewakes.Load(), r.PrewakeMisses.Load(), r.HomeTurns.Load(), r.StubYieldCatches.Load(), r.StubYieldsLate.Load())
 }

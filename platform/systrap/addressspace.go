@@ -157,6 +157,15 @@ func spinFromEnv(name string, def time.Duration) time.Duration {
 	return def
 }
 
+// countFromEnv returns def, or the count in the environment variable
+// name when set (a measurement knob).
+func countFromEnv(name string, def uint32) uint32 {
+	if v, err := strconv.ParseUint(os.Getenv(name), 10, 32); err == nil {
+		return uint32(v)
+	}
+	return def
+}
+
 // Default spins (ARCHITECTURE.md, "systrap", for the measurements): the
 // task thread polls for about what an idle host takes to deliver a trap
 // and run the handler; the stub polls for a little more than the sentry
@@ -167,6 +176,14 @@ const (
 	// defaultPrewakeSpin covers a sleeping task thread's wake-up and
 	// the rest of its syscall before it resumes the stub Prewake woke.
 	defaultPrewakeSpin = 20 * time.Microsecond
+	// defaultStubYields is how many sched_yields a polling stub makes
+	// once its poll ran out, before it sleeps.
+	defaultStubYields = 8
+	// yieldLateness is how late a stub in its yields may see its
+	// answer and still have done better than sleeping: about what the
+	// futex wake of a sleeping stub costs on an idle host (ARCHITECTURE.md,
+	// "Where a round trip's time goes").
+	yieldLateness = 10 * time.Microsecond
 )
 
 // pollCost measures what one poll of the stub's loop costs on this host
@@ -185,6 +202,23 @@ func pollCost() float64 {
 		}
 	}
 	return max(float64(best)/n, 1)
+}
+
+// tscPerUs measures the TSC's ticks per microsecond against the
+// runtime's clock over about 100 µs (each end read back to back, so a
+// preemption between the ends does not skew it); 0 if the TSC does not
+// advance.
+func tscPerUs() uint64 {
+	t0, c0 := nanotime(), rdtsc()
+	t1, c1 := t0, c0
+	for t1-t0 < 100_000 {
+		procyield()
+		t1, c1 = nanotime(), rdtsc()
+	}
+	if c1 <= c0 {
+		return 0
+	}
+	return (c1 - c0) * 1000 / uint64(t1-t0)
 }
 
 // polls turns a stub spin budget into a count of polls.

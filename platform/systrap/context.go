@@ -93,6 +93,11 @@ type thread struct {
 	// polls is the poll count the stub used at the event being served
 	// (written with the previous resume).
 	polls uint32
+	// yields is the yield count it used there (the same), and
+	// resumeTSC when that resume was stored, for the stub's
+	// msgStubSeen.
+	yields    uint32
+	resumeTSC uint64
 
 	// injector serves the context thread's mapping changes here once it
 	// has made injectorAfter through the master (injector.go);
@@ -123,8 +128,12 @@ type context struct {
 	// host CPU (placeThreads): only then does a prewoken stub not land
 	// beside the task thread woken with it, and Prewake act.
 	prewakeSpin spinPolicy
-	prewakeOn   atomic.Bool
-	placedAway  atomic.Bool
+	// yieldSpin turns the stub's yields after its poll off while the
+	// stub sees its answer late in them (the host CPU it yields is
+	// busy with other threads, which a futex wake would preempt).
+	yieldSpin  spinPolicy
+	prewakeOn  atomic.Bool
+	placedAway atomic.Bool
 	// parked is the thread the last Switch left parked in its handler
 	// (nil: none), for Prewake; prewoken says Prewake woke it since.
 	// prewakeMu serializes Prewake, which runs on a granter's thread,
@@ -171,6 +180,9 @@ func newContext(p *Platform) *context {
 	if p.spin > 0 {
 		c.stubSpin.max = p.stubSpin
 		c.prewakeSpin.max = p.prewakeSpin
+		if p.stubYields > 0 && p.yieldLate > 0 {
+			c.yieldSpin.max = 1 // on or off: the count is p.stubYields
+		}
 	}
 	c.prewakeOn.Store(c.prewakeSpin.on())
 	c.runningFD.Store(-1)
@@ -410,7 +422,25 @@ func (t *thread) resume(c *context, sp, sentry *spinPolicy) {
 	if sentry.on() {
 		polls = c.p.polls(sp.budget())
 	}
+	// The last resume, if the stub saw it during its yields: did they
+	// pay? (Its store came before its event, which we have seen.)
+	seenp := (*uint64)(unsafe.Pointer(&t.r.mem[msgStubSeen]))
+	if seen := atomic.LoadUint64(seenp); seen != 0 {
+		atomic.StoreUint64(seenp, 0)
+		platform.Counts.StubYieldCatches.Add(1)
+		late := seen-t.resumeTSC > c.p.yieldLate
+		if late {
+			platform.Counts.StubYieldsLate.Add(1)
+		}
+		c.yieldSpin.record(!late)
+	}
+	var yields uint32
+	if polls > 0 && c.yieldSpin.budget() > 0 {
+		yields = c.p.stubYields
+	}
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubPolls])), polls)
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubYields])), yields)
+	t.resumeTSC = rdtsc()
 	atomic.StoreUint32(t.state, stateResume)
 	woke := atomic.LoadUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubWaiting]))) != 0
 	// slept: the futex wake found the stub asleep (not merely on its way
@@ -421,6 +451,12 @@ func (t *thread) resume(c *context, sp, sentry *spinPolicy) {
 		platform.Counts.StubWakes.Add(1)
 		n, _, _ := unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(t.state)), linux.FUTEX_WAKE, 1, 0, 0, 0)
 		slept = n != 0
+		if t.yields > 0 && !c.prewoken.Load() {
+			// Its yields ran out before the answer came (a long
+			// block): a switch of the host CPU's other threads
+			// each, for nothing.
+			c.yieldSpin.record(false)
+		}
 	}
 	switch {
 	case c.prewoken.Load() && c.prewoken.Swap(false):
@@ -445,7 +481,7 @@ func (t *thread) resume(c *context, sp, sentry *spinPolicy) {
 		c.prewakeSpin.budget()
 		c.prewakeOn.Store(c.prewakeSpin.on())
 	}
-	t.polls = polls
+	t.polls, t.yields = polls, yields
 }
 
 // Prewake implements kernel.Prewaker (kernel/handoff.go): the task is
@@ -485,6 +521,8 @@ func (c *context) Prewake() {
 		return
 	}
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubPolls])), c.p.polls(c.p.prewakeSpin))
+	// No yields after it: their policy is the context's own thread's.
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&t.r.mem[msgStubYields])), 0)
 	c.prewoken.Store(true)
 	platform.Counts.StubPrewakes.Add(1)
 	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(t.state)), linux.FUTEX_WAKE, 1, 0, 0, 0)

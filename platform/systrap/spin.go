@@ -8,6 +8,9 @@ import (
 // procyield executes one PAUSE: a polite spin-wait step.
 func procyield()
 
+// rdtsc reads the time-stamp counter.
+func rdtsc() uint64
+
 // nanotime is the runtime's monotonic clock.
 //
 //go:linkname nanotime runtime.nanotime

@@ -50,6 +50,7 @@ func TestEscapeProgramOffsets(t *testing.T) {
 		fmt.Sprintf("arch_prctl syscall\", %#x}", stubArchPrctlReturn-2),
 		fmt.Sprintf("rt_sigreturn syscall\", %#x}", stubSigreturnReturn-2),
 		fmt.Sprintf("bootstrap syscall\", %#x}", stubBootstrap),
+		fmt.Sprintf("sched_yield syscall\", %#x}", stubYieldReturn-2),
 		fmt.Sprintf("others[] = {%#x, %#x}", stubHandler, stubRestorer),
 		fmt.Sprintf("#define SYSTRAP_CODE (STUB_BASE + %#x)", ptrace.StubVariantCodeOffset),
 		fmt.Sprintf("#define STUB_BATCH (STUB_BASE + %#x)", ptrace.StubBatchLoop-ptrace.StubBase),

@@ -165,6 +165,13 @@ const (
 	// "resume" before it sleeps (the sentry's choice, written with each
 	// resume for the stub's next event).
 	msgStubPolls = 52
+	// msgStubYields is how many sched_yields the stub makes after its
+	// polls, looking for "resume" after each, before it sleeps (the
+	// sentry's choice, written with msgStubPolls).
+	msgStubYields = 56
+	// msgStubSeen is the TSC at which the stub saw "resume" during its
+	// yields (0 if it saw it otherwise); the sentry clears it.
+	msgStubSeen = 64
 
 	stateEvent  = 1
 	stateResume = 2
@@ -198,6 +205,13 @@ type Platform struct {
 	// task's resume before it sleeps again (0: no prewakes;
 	// RUNSC_LITE_SYSTRAP_PREWAKE_US).
 	prewakeSpin time.Duration
+	// stubYields is how many sched_yields a stub makes after its poll
+	// before it sleeps (only where it polls at all).
+	stubYields uint32
+	// yieldLate is how many TSC ticks after "resume" a stub in its
+	// yields may see it and still count as a hit of the yields' policy
+	// (yieldLateness), 0 if the TSC's rate could not be measured.
+	yieldLate uint64
 	// cpus are the host CPUs the sentry was started with (hostcpus),
 	// where stub threads are placed (context.stubCPUs).
 	cpus unix.CPUSet
@@ -243,8 +257,10 @@ func New(mf *memfile.MemoryFile) (*Platform, error) {
 		spin:        spinFromEnv("RUNSC_LITE_SYSTRAP_SPIN_US", defaultSpin),
 		stubSpin:    spinFromEnv("RUNSC_LITE_SYSTRAP_STUB_SPIN_US", defaultStubSpin),
 		pollNs:      pollCost(),
+		yieldLate:   uint64(yieldLateness.Nanoseconds()) * tscPerUs() / 1000,
 		pin:         os.Getenv("RUNSC_LITE_SYSTRAP_PIN") == "1",
 		prewakeSpin: spinFromEnv("RUNSC_LITE_SYSTRAP_PREWAKE_US", defaultPrewakeSpin),
+		stubYields:  countFromEnv("RUNSC_LITE_SYSTRAP_STUB_YIELDS", defaultStubYields),
 		spaces:      make(map[platform.AddressSpace]*addressSpace),
 	}
 	p.cpus = hostcpus.Set()
@@ -312,6 +328,7 @@ func stubFilter() ([]bpf.Instruction, error) {
 		futex   = "futex"
 		archFS  = "archFS"
 		sigret  = "sigret"
+		yield   = "yield"
 		inStubs = "inStubs"
 		batch   = "batch"
 	)
@@ -330,6 +347,7 @@ func stubFilter() ([]bpf.Instruction, error) {
 	b.AddJumpTrueLabel(bpf.Jmp|bpf.Jeq|bpf.K, lo(ptrace.StubBatchReturn), batch, 0)
 	b.AddJumpTrueLabel(bpf.Jmp|bpf.Jeq|bpf.K, lo(stubCodeBase+stubFutexReturn), futex, 0)
 	b.AddJumpTrueLabel(bpf.Jmp|bpf.Jeq|bpf.K, lo(stubCodeBase+stubArchPrctlReturn), archFS, 0)
+	b.AddJumpTrueLabel(bpf.Jmp|bpf.Jeq|bpf.K, lo(stubCodeBase+stubYieldReturn), yield, 0)
 	b.AddJumpLabels(bpf.Jmp|bpf.Jeq|bpf.K, lo(stubCodeBase+stubSigreturnReturn), sigret, trap)
 
 	// futex(addr in the regions, FUTEX_WAIT or FUTEX_WAKE, ...)
@@ -358,6 +376,13 @@ func stubFilter() ([]bpf.Instruction, error) {
 	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataArg0)
 	b.AddJumpTrueLabel(bpf.Jmp|bpf.Jeq|bpf.K, linux.ARCH_SET_FS, allow, 0)
 	b.AddJumpLabels(bpf.Jmp|bpf.Jeq|bpf.K, linux.ARCH_SET_GS, allow, trap)
+
+	// sched_yield() (the stub's wait after its poll)
+	if err := b.AddLabel(yield); err != nil {
+		return nil, err
+	}
+	b.AddStmt(bpf.Ld|bpf.Abs|bpf.W, seccompDataNR)
+	b.AddJumpLabels(bpf.Jmp|bpf.Jeq|bpf.K, unix.SYS_SCHED_YIELD, allow, trap)
 
 	// rt_sigreturn()
 	if err := b.AddLabel(sigret); err != nil {

@@ -78,7 +78,7 @@ func TestStubCodeEscapes(t *testing.T) {
 	)
 	e := platformtest.NewEnv(t, newPlatform)
 	for _, target := range []uint64{
-		stubFutexReturn - 2, stubArchPrctlReturn - 2, stubSigreturnReturn - 2, stubBootstrap,
+		stubFutexReturn - 2, stubArchPrctlReturn - 2, stubSigreturnReturn - 2, stubBootstrap, stubYieldReturn - 2,
 		stubHandler, stubRestorer, batchLoop,
 	} {
 		addr := stubCodeBase + target
@@ -649,4 +649,68 @@ func TestInterruptParked(t *testing.T) {
 	if stop := e.SwitchTo(&spin); stop.Kind != platform.StopInterrupt {
 		t.Errorf("interrupting a running thread: stop %+v, want an interrupt", stop)
 	}
+}
+
+// TestStubYields checks the stub's wait after its poll: told to make
+// sched_yields (msgStubYields), a stub whose answer comes after its poll
+// ran out is still awake in its yields and needs no futex wake; told to
+// make none, it goes to sleep.
+func TestStubYields(t *testing.T) {
+	e := platformtest.NewEnv(t, newPlatform)
+	c := e.Ctx.(*context)
+	p := e.P.(*Platform)
+	if p.yieldLate == 0 {
+		t.Skip("the TSC's rate could not be measured here: no yields")
+	}
+	// Both spins on (as on a host with two CPUs or more), the stub's
+	// poll a few polls long, the yields' policy on.
+	c.yieldSpin = spinPolicy{max: 1}
+	c.spin = spinPolicy{max: 20 * time.Microsecond}
+	c.stubSpin = spinPolicy{max: time.Duration(4 * p.pollNs)}
+	regs := e.LoadCode(platformtest.GetpidLoop)
+	for _, tc := range []struct {
+		yields uint32
+		sleeps bool
+	}{
+		// A million yields, each a syscall, outlast the wait below
+		// (10 ms) on any host.
+		{yields: 1 << 20, sleeps: false},
+		{yields: 0, sleeps: true},
+	} {
+		p.stubYields = tc.yields
+		// This resume tells the stub its budget for the next event.
+		platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+		platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+		th := c.lastThread
+		if got := atomic.LoadUint32((*uint32)(unsafe.Pointer(&th.r.mem[msgStubYields]))); got != tc.yields {
+			t.Fatalf("msgStubYields %d, want %d", got, tc.yields)
+		}
+		// The stub is past its poll (a few PAUSEs) well before this.
+		time.Sleep(10 * time.Millisecond)
+		if tc.sleeps {
+			for i := 0; stubWaiting(th) == 0; i++ {
+				if i > 60000 {
+					t.Fatalf("with no yields the stub did not go to sleep in a minute")
+				}
+				time.Sleep(time.Millisecond)
+			}
+		} else if stubWaiting(th) != 0 {
+			t.Fatalf("with %d yields the stub went to sleep within 10 ms", tc.yields)
+		} else {
+			// The stub sees this resume in its yields, 10 ms late:
+			// the resume after it counts a catch, and a late one.
+			catches, late := platform.Counts.StubYieldCatches.Load(), platform.Counts.StubYieldsLate.Load()
+			misses := c.yieldSpin.totalSpins - c.yieldSpin.totalHits
+			platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+			platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+			if platform.Counts.StubYieldCatches.Load() == catches || platform.Counts.StubYieldsLate.Load() == late ||
+				c.yieldSpin.totalSpins-c.yieldSpin.totalHits == misses {
+				t.Fatalf("an answer seen 10 ms late in the yields was not counted late (catches %d, late %d, policy misses %d)",
+					platform.Counts.StubYieldCatches.Load()-catches, platform.Counts.StubYieldsLate.Load()-late,
+					c.yieldSpin.totalSpins-c.yieldSpin.totalHits-misses)
+			}
+		}
+	}
+	p.stubYields = 0
+	platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
 }

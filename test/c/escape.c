@@ -1046,6 +1046,7 @@ static int case_systrap(void) {
 		{"call into the systrap stub's arch_prctl syscall", 0xb4},
 		{"call into the systrap stub's rt_sigreturn syscall", 0xbe},
 		{"call into the systrap stub's bootstrap syscall", 0xc2},
+		{"call into the systrap stub's sched_yield syscall", 0xd6},
 	};
 	for (unsigned i = 0; i < sizeof targets / sizeof targets[0]; i++)
 		try_call(targets[i].what, SYSTRAP_CODE + targets[i].off, SYS_getpid);

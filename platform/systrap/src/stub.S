@@ -24,18 +24,21 @@
 	.set MSG_GSBASE, 40     /* u64: gs base to set before returning */
 	.set MSG_STUB_WAITING, 48 /* u32: nonzero: the stub may sleep on MSG_STATE (the sentry must wake it) */
 	.set MSG_STUB_POLLS, 52 /* u32: how many times the stub polls MSG_STATE before it sleeps (the sentry's choice) */
+	.set MSG_STUB_YIELDS, 56 /* u32: how many sched_yields it then makes, looking between them, before it sleeps (the sentry's choice) */
+	.set MSG_STUB_SEEN, 64  /* u64: the TSC when the stub saw "resume" during its yields (0: not during them) */
 	.set STATE_EVENT, 1
 	.set STATE_RESUME, 2
 	.set SYS_FUTEX, 202
 	.set SYS_ARCH_PRCTL, 158
 	.set SYS_RT_SIGRETURN, 15
+	.set SYS_SCHED_YIELD, 24
 	.set FUTEX_WAIT, 0
 	.set FUTEX_WAKE, 1
 	.set ARCH_SET_FS, 0x1002
 	.set ARCH_SET_GS, 0x1001
 
 	.text
-	.globl handler, futex_return, arch_prctl_return, restorer, sigreturn_return, bootstrap
+	.globl handler, futex_return, arch_prctl_return, restorer, sigreturn_return, bootstrap, yield_return
 
 /* handler(signo in edi, siginfo in rsi, ucontext in rdx), every signal blocked. */
 handler:
@@ -68,7 +71,7 @@ poll:
 	cmpl	$STATE_RESUME, MSG_STATE(%r12)
 	je	resume
 	sub	$1, %ecx
-	jb	sleep
+	jb	yields
 	pause
 	jmp	poll
 sleep:
@@ -112,3 +115,31 @@ sigreturn_return:
 bootstrap:
 	syscall
 	ud2
+
+/* After the poll: look again between MSG_STUB_YIELDS sched_yields, then
+ * sleep. A yield gives the host CPU to any other runnable thread there
+ * (the other task's stub, in a ping-pong between two processes) and comes
+ * back when it is free, so the stub of a task whose syscall blocked can
+ * wait for its answer across the other task's turn without a futex sleep
+ * and wake, and without taking the CPU from the thread that needs it
+ * (which a poll of PAUSEs as long would). Placed last so that the other
+ * symbols keep their offsets. */
+yields:
+	mov	MSG_STUB_YIELDS(%r12), %r13d
+yield:
+	sub	$1, %r13d
+	jb	sleep
+	mov	$SYS_SCHED_YIELD, %eax
+	syscall
+yield_return:
+	cmpl	$STATE_RESUME, MSG_STATE(%r12)
+	je	yielded
+	jmp	yield
+yielded:
+	/* When: the sentry judges by it whether the yields pay (a stub that
+	 * yielded to busy threads sees its answer late). */
+	rdtsc
+	shl	$32, %rdx
+	or	%rdx, %rax
+	mov	%rax, MSG_STUB_SEEN(%r12)
+	jmp	resume

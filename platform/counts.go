@@ -42,8 +42,9 @@ type RoundTrips struct {
 	SentrySleeps atomic.Uint64
 	StubWakes    atomic.Uint64
 	// StubPollMisses are the stub's polls for the answer that ran
-	// their whole budget and slept after all (systrap): CPU spent for
-	// nothing.
+	// their whole budget, and its yields after them, and slept after
+	// all (systrap): CPU spent for nothing. An answer caught in the
+	// yields is a StubYieldCatches, not a miss.
 	StubPollMisses atomic.Uint64
 	// StaleInterrupts are host stops for an interrupt signal whose
 	// interrupt had already been reported (ptrace: the SIGSTOP of a

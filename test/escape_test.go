@@ -157,8 +157,9 @@ int $0x80 uname: SEGV (SI_KERNEL)
 }
 
 // TestEscapeSystrapStub: calls into the systrap platform's stub code (its
-// futex, arch_prctl, rt_sigreturn and bootstrap syscall instructions,
-// which its seccomp filter allows only with the stub's own arguments, and
+// futex, arch_prctl, rt_sigreturn, sched_yield and bootstrap syscall
+// instructions, which its seccomp filter allows only with the stub's own
+// arguments, and
 // its handler and restorer, from a child), then forged message pages (the
 // state word set to "event", a signal number and frame pointers of the
 // program's choosing, a futex wake), on systrap and on ptrace. Each

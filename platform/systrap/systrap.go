@@ -82,13 +82,14 @@
 // ptrace platform's batch loop (likewise trapped in systrap's threads); futex from the handler's one syscall instruction, with
 // FUTEX_WAIT or FUTEX_WAKE (shared) on an address in the regions;
 // arch_prctl(ARCH_SET_FS or ARCH_SET_GS) from the handler's other one;
-// rt_sigreturn from the restorer's. Everything else, including every 32-bit syscall and the
-// vsyscall page's emulation, traps. Application code that jumps to the
-// stub's code reaches those three calls with its own registers: a futex
-// on a message word (the sentry checks what it reads there and never
-// trusts the page beyond the registers the application could have set
-// anyway), setting its own fs or gs base, or a sigreturn into registers it
-// chooses. The message pages are writable by the application (they are
+// rt_sigreturn from the restorer's; sched_yield from the yields' (after
+// the stub's poll). Everything else, including every 32-bit syscall and
+// the vsyscall page's emulation, traps. Application code that jumps to
+// the stub's code reaches those four calls with its own registers: a
+// futex on a message word (the sentry checks what it reads there and
+// never trusts the page beyond the registers the application could have
+// set anyway), setting its own fs or gs base, a sigreturn into registers
+// it chooses, or a sched_yield it could make by trapping one. The message pages are writable by the application (they are
 // in its host address space): forging one makes the sentry serve a
 // syscall with registers the application chose for a thread of its own
 // address space, which it could have made anyway. A syscall that traps

@@ -651,10 +651,14 @@ func TestInterruptParked(t *testing.T) {
 	}
 }
 
-// TestStubYields checks the stub's wait after its poll: told to make
-// sched_yields (msgStubYields), a stub whose answer comes after its poll
-// ran out is still awake in its yields and needs no futex wake; told to
-// make none, it goes to sleep.
+// TestStubYields checks the stub's wait after its poll and the sentry's
+// judgement of it: told to make sched_yields (msgStubYields), a stub whose
+// answer comes after its poll ran out is still awake in its yields, sees
+// the answer there and says when (msgStubSeen); the next resume counts a
+// catch, late or not by that time against its own store of the answer
+// (forged here, so that the judgement does not depend on the host's
+// scheduling); a stub that slept after its yields counts as a miss; told
+// to make none, it goes to sleep.
 func TestStubYields(t *testing.T) {
 	e := platformtest.NewEnv(t, newPlatform)
 	c := e.Ctx.(*context)
@@ -668,49 +672,77 @@ func TestStubYields(t *testing.T) {
 	c.spin = spinPolicy{max: 20 * time.Microsecond}
 	c.stubSpin = spinPolicy{max: time.Duration(4 * p.pollNs)}
 	regs := e.LoadCode(platformtest.GetpidLoop)
-	for _, tc := range []struct {
-		yields uint32
-		sleeps bool
-	}{
-		// A million yields, each a syscall, outlast the wait below
-		// (10 ms) on any host.
-		{yields: 1 << 20, sleeps: false},
-		{yields: 0, sleeps: true},
-	} {
-		p.stubYields = tc.yields
-		// This resume tells the stub its budget for the next event.
+	// budget makes the stub's next wait one of n yields: the first
+	// resume tells it, the second is the wait's.
+	budget := func(n uint32) *thread {
+		p.stubYields = n
 		platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
 		platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
 		th := c.lastThread
-		if got := atomic.LoadUint32((*uint32)(unsafe.Pointer(&th.r.mem[msgStubYields]))); got != tc.yields {
-			t.Fatalf("msgStubYields %d, want %d", got, tc.yields)
+		if got := atomic.LoadUint32((*uint32)(unsafe.Pointer(&th.r.mem[msgStubYields]))); got != n {
+			t.Fatalf("msgStubYields %d, want %d", got, n)
 		}
-		// The stub is past its poll (a few PAUSEs) well before this.
-		time.Sleep(10 * time.Millisecond)
-		if tc.sleeps {
-			for i := 0; stubWaiting(th) == 0; i++ {
-				if i > 60000 {
-					t.Fatalf("with no yields the stub did not go to sleep in a minute")
-				}
-				time.Sleep(time.Millisecond)
-			}
-		} else if stubWaiting(th) != 0 {
-			t.Fatalf("with %d yields the stub went to sleep within 10 ms", tc.yields)
-		} else {
-			// The stub sees this resume in its yields, 10 ms late:
-			// the resume after it counts a catch, and a late one.
-			catches, late := platform.Counts.StubYieldCatches.Load(), platform.Counts.StubYieldsLate.Load()
-			misses := c.yieldSpin.totalSpins - c.yieldSpin.totalHits
-			platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
-			platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
-			if platform.Counts.StubYieldCatches.Load() == catches || platform.Counts.StubYieldsLate.Load() == late ||
-				c.yieldSpin.totalSpins-c.yieldSpin.totalHits == misses {
-				t.Fatalf("an answer seen 10 ms late in the yields was not counted late (catches %d, late %d, policy misses %d)",
-					platform.Counts.StubYieldCatches.Load()-catches, platform.Counts.StubYieldsLate.Load()-late,
-					c.yieldSpin.totalSpins-c.yieldSpin.totalHits-misses)
-			}
-		}
+		return th
 	}
-	p.stubYields = 0
+	seenp := func(th *thread) *uint64 { return (*uint64)(unsafe.Pointer(&th.r.mem[msgStubSeen])) }
+	misses := func() uint64 { return c.yieldSpin.totalSpins - c.yieldSpin.totalHits }
+
+	// As many yields as a uint32 holds outlast any wait here; the stub
+	// is past its poll (a few PAUSEs) well before 10 ms.
+	th := budget(^uint32(0))
+	time.Sleep(10 * time.Millisecond)
+	if stubWaiting(th) != 0 {
+		t.Fatalf("with yields left the stub went to sleep within 10 ms")
+	}
+	// It sees this answer in its yields and says when.
+	platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+	if atomic.LoadUint64(seenp(th)) == 0 {
+		t.Fatalf("a stub awake in its yields saw its answer there and did not say when (msgStubSeen 0)")
+	}
+	// Seen later than the policy allows after the answer: a late
+	// catch and a miss.
+	atomic.StoreUint64(seenp(th), th.resumeTSC+p.yieldLate+1)
+	catches, late, m := platform.Counts.StubYieldCatches.Load(), platform.Counts.StubYieldsLate.Load(), misses()
+	platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+	if platform.Counts.StubYieldCatches.Load() != catches+1 || platform.Counts.StubYieldsLate.Load() != late+1 || misses() != m+1 {
+		t.Fatalf("an answer seen late was not judged late: catches +%d, late +%d, policy misses +%d; want 1 each",
+			platform.Counts.StubYieldCatches.Load()-catches, platform.Counts.StubYieldsLate.Load()-late, misses()-m)
+	}
+	// Seen at once: a catch, in time, a hit.
+	atomic.StoreUint64(seenp(th), th.resumeTSC+1)
+	catches, late, m = platform.Counts.StubYieldCatches.Load(), platform.Counts.StubYieldsLate.Load(), misses()
+	hits := c.yieldSpin.totalHits
+	platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+	if platform.Counts.StubYieldCatches.Load() != catches+1 || platform.Counts.StubYieldsLate.Load() != late ||
+		misses() != m || c.yieldSpin.totalHits != hits+1 {
+		t.Fatalf("an answer seen in time was not judged a hit: catches +%d, late +%d, policy misses +%d, hits +%d",
+			platform.Counts.StubYieldCatches.Load()-catches, platform.Counts.StubYieldsLate.Load()-late, misses()-m,
+			c.yieldSpin.totalHits-hits)
+	}
+
+	// One yield, then asleep: the resume that wakes it counts a miss
+	// (and may count one more for a late catch before it).
+	c.yieldSpin = spinPolicy{max: 1}
+	th = budget(1)
+	for i := 0; stubWaiting(th) == 0; i++ {
+		if i > 60000 {
+			t.Fatalf("after one yield the stub did not go to sleep in a minute")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	m = misses()
+	platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
+	if misses() < m+1 {
+		t.Fatalf("a stub that slept after its yields was not counted a miss")
+	}
+
+	// No yields: asleep after the poll.
+	th = budget(0)
+	for i := 0; stubWaiting(th) == 0; i++ {
+		if i > 60000 {
+			t.Fatalf("with no yields the stub did not go to sleep in a minute")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	platformtest.WantSyscall(t, e.SwitchTo(&regs), &regs, unix.SYS_GETPID)
 }

@@ -1,7 +1,7 @@
 /* proc_bad.c: bad input to the process syscalls (issue 3, item 7): waiting
  * with no children (ECHILD), signalling processes, groups and threads that
  * do not exist (ESRCH), and executing what is not an executable (EACCES,
- * ENOENT, ENOTDIR). */
+ * ENOENT, ENOTDIR; the program's error before a bad argv's or envp's). */
 #include "common.h"
 #include <signal.h>
 #include <sys/syscall.h>
@@ -54,6 +54,17 @@ int main(void) {
 	report("execve missing file", execve("/nonexistent/prog", argv, envp));
 	report("execve through a file", execve("/etc/passwd/x", argv, envp));
 	report("execve empty path", execve("", argv, envp));
+	/* The program is opened before argv and envp are read: its errors
+	 * come first. */
+	char **badv = (char **)8;
+	char *badstr[] = {(char *)8, NULL};
+	report("execve missing file, bad argv", syscall(SYS_execve, "/nonexistent/prog", badv, envp));
+	report("execve missing file, bad envp", syscall(SYS_execve, "/nonexistent/prog", argv, badv));
+	report("execve missing file, bad argv string", syscall(SYS_execve, "/nonexistent/prog", badstr, envp));
+	report("execve directory, bad argv", syscall(SYS_execve, "/", badv, envp));
+	report("execve non-executable file, bad envp", syscall(SYS_execve, "/etc/passwd", argv, badv));
+	report("execve program, bad argv", syscall(SYS_execve, "/bin/true", badv, envp));
+	report("execve program, bad envp string", syscall(SYS_execve, "/bin/true", argv, badstr));
 	printf("still running\n");
 	return 0;
 }

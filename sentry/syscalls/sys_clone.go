@@ -299,11 +299,31 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		t.Log().Warnf("execve %q: %v", filename, err)
 		return 0, unix.ENOEXEC
 	}
+	// Every file execve opens is denied writes while it runs, from the
+	// open on, as Linux's do_open_execat does (a program or script open
+	// for writing is ETXTBSY before argv is read); the executable of the
+	// new image keeps a denial of its own (HoldExecutable) and the others
+	// (the program when it is a script, interpreters) are writable again
+	// once execve returns.
+	var denials []*vfs.WriteDenial
 	defer func() {
 		if prog != nil {
 			prog.DecRef()
 		}
+		for _, d := range denials {
+			d.Release()
+		}
 	}()
+	d, err := t.FS.VFS().DenyWrite(ctx, prog.Location())
+	if err != nil {
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			return 0, errno
+		}
+		t.Log().Warnf("execve %q: %v", filename, err)
+		return 0, unix.EIO
+	}
+	denials = append(denials, d)
 	total := 0
 	argv, err := copyInStrings(t, argvAddr, &total)
 	if err != nil {
@@ -335,6 +355,14 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 				f, prog = prog, nil
 			} else {
 				f, err = t.FS.VFS().OpenExecutableAs(ctx, t.FS, p)
+				if err == nil {
+					var d *vfs.WriteDenial
+					if d, err = t.FS.VFS().DenyWrite(ctx, f.Location()); err != nil {
+						f.DecRef()
+					} else {
+						denials = append(denials, d)
+					}
+				}
 			}
 			if err != nil {
 				return nil, "", err

@@ -293,10 +293,10 @@ func faultError(addr uintptr, err error) error {
 func (m *MemoryManager) populateLocked(v *vma, pa uintptr, around bool) (*pte, error) {
 	lo, hi := pa, pa+PageSize
 	// A populated page needs no window: populateWindowLocked's scan of
-	// the populated runs beside it (up to seqFaultAroundMax map lookups)
-	// was most of the sentry's CPU in copying a few bytes in or out of
-	// memory in use (execve's argv and envp, one CopyIn per pointer and
-	// per string: 10% of the sentry's CPU on the CPython subset).
+	// the populated runs beside it (up to 129 map lookups) was most of
+	// the sentry's CPU in copying a few bytes in or out of memory in use
+	// (execve's argv and envp, one CopyIn per pointer and per string:
+	// 10% of the sentry's CPU on the CPython subset).
 	if around && m.pages[pa] == nil {
 		lo, hi = m.populateWindowLocked(v, pa)
 	}

@@ -281,6 +281,49 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		}
 		return t.FS.VFS().OpenExecutableLocation(ctx, loc)
 	}
+	if err := t.CheckExecNproc(); err != nil {
+		return 0, err
+	}
+	// The program is opened before argv and envp are read, as Linux
+	// does: a program that is not there fails with ENOENT whatever they
+	// hold, and without reading them (an execvp tries each PATH entry:
+	// the CPython subset made 26.8 k failing execve calls). The loader
+	// takes it as its first open of execName.
+	ctx := fsContext(t)
+	prog, err := openProgram(ctx)
+	if err != nil {
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			return 0, errno
+		}
+		t.Log().Warnf("execve %q: %v", filename, err)
+		return 0, unix.ENOEXEC
+	}
+	// Every file execve opens is denied writes while it runs, from the
+	// open on, as Linux's do_open_execat does (a program or script open
+	// for writing is ETXTBSY before argv is read); the executable of the
+	// new image keeps a denial of its own (HoldExecutable) and the others
+	// (the program when it is a script, interpreters) are writable again
+	// once execve returns.
+	var denials []*vfs.WriteDenial
+	defer func() {
+		if prog != nil {
+			prog.DecRef()
+		}
+		for _, d := range denials {
+			d.Release()
+		}
+	}()
+	d, err := t.FS.VFS().DenyWrite(ctx, prog.Location())
+	if err != nil {
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			return 0, errno
+		}
+		t.Log().Warnf("execve %q: %v", filename, err)
+		return 0, unix.EIO
+	}
+	denials = append(denials, d)
 	total := 0
 	argv, err := copyInStrings(t, argvAddr, &total)
 	if err != nil {
@@ -288,9 +331,6 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	}
 	envv, err := copyInStrings(t, envAddr, &total)
 	if err != nil {
-		return 0, err
-	}
-	if err := t.CheckExecNproc(); err != nil {
 		return 0, err
 	}
 	s := t.S
@@ -302,9 +342,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	// loaded (below).
 	var as platform.AddressSpace
 	m := mm.New(s.Zone, nil, s.Platform.MaxUserAddress())
-	ctx := fsContext(t)
 	var newCreds *auth.Credentials
-	programOpened := false
 	// opened holds the files the loader opened, by their resolved paths:
 	// the executable's becomes /proc/PID/exe's file.
 	opened := map[string]vfs.Location{}
@@ -313,11 +351,18 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 		Open: func(p string) (loader.File, string, error) {
 			var f *vfs.FileDescription
 			var err error
-			if p == execName && !programOpened {
-				programOpened = true
-				f, err = openProgram(ctx)
+			if p == execName && prog != nil {
+				f, prog = prog, nil
 			} else {
 				f, err = t.FS.VFS().OpenExecutableAs(ctx, t.FS, p)
+				if err == nil {
+					var d *vfs.WriteDenial
+					if d, err = t.FS.VFS().DenyWrite(ctx, f.Location()); err != nil {
+						f.DecRef()
+					} else {
+						denials = append(denials, d)
+					}
+				}
 			}
 			if err != nil {
 				return nil, "", err

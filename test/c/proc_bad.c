@@ -1,7 +1,7 @@
 /* proc_bad.c: bad input to the process syscalls (issue 3, item 7): waiting
  * with no children (ECHILD), signalling processes, groups and threads that
  * do not exist (ESRCH), and executing what is not an executable (EACCES,
- * ENOENT, ENOTDIR). */
+ * ENOENT, ENOTDIR; the program's error before a bad argv's or envp's). */
 #include "common.h"
 #include <signal.h>
 #include <sys/syscall.h>
@@ -54,6 +54,60 @@ int main(void) {
 	report("execve missing file", execve("/nonexistent/prog", argv, envp));
 	report("execve through a file", execve("/etc/passwd/x", argv, envp));
 	report("execve empty path", execve("", argv, envp));
+	/* The program is opened before argv and envp are read: its errors
+	 * come first. */
+	char **badv = (char **)8;
+	char *badstr[] = {(char *)8, NULL};
+	report("execve missing file, bad argv", syscall(SYS_execve, "/nonexistent/prog", badv, envp));
+	report("execve missing file, bad envp", syscall(SYS_execve, "/nonexistent/prog", argv, badv));
+	report("execve missing file, bad argv string", syscall(SYS_execve, "/nonexistent/prog", badstr, envp));
+	report("execve directory, bad argv", syscall(SYS_execve, "/", badv, envp));
+	report("execve non-executable file, bad envp", syscall(SYS_execve, "/etc/passwd", argv, badv));
+	report("execve program, bad argv", syscall(SYS_execve, "/bin/true", badv, envp));
+	report("execve program, bad envp string", syscall(SYS_execve, "/bin/true", argv, badstr));
+
+	/* A program or script open for writing cannot be executed, and that
+	 * is found at the open, before argv is read (ETXTBSY, Linux 6.8 on;
+	 * 6.11 and 6.12 briefly allowed it: this host behaviour is assumed);
+	 * once execve has failed or the child has run it, it is writable
+	 * again. */
+	char dir[] = "/tmp/procbadXXXXXX";
+	if (!mkdtemp(dir))
+		die("mkdtemp");
+	char *prog = strdup(path_in(dir, "prog")), *script = strdup(path_in(dir, "script"));
+	copy_file("/bin/true", prog, 0755);
+	int sfd = open(script, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+	if (sfd < 0 || write(sfd, "#!/bin/sh\nexit 7\n", 18) != 18)
+		die("script");
+	close(sfd);
+	int wfd = open(prog, O_WRONLY);
+	sfd = open(script, O_WRONLY);
+	if (wfd < 0 || sfd < 0)
+		die("open for writing");
+	report("execve program open for writing, bad argv", syscall(SYS_execve, prog, badv, envp));
+	report("execve program open for writing", execve(prog, argv, envp));
+	report("execve script open for writing, bad argv", syscall(SYS_execve, script, badv, envp));
+	report("execve script open for writing", execve(script, argv, envp));
+	close(wfd);
+	close(sfd);
+	report("execve program, bad argv, then open it for writing", syscall(SYS_execve, prog, badv, envp));
+	wfd = open(prog, O_WRONLY);
+	report("open for writing after the failed execve", wfd < 0 ? -1 : 0);
+	if (wfd >= 0)
+		close(wfd);
+	pid_t sp = fork();
+	if (sp == 0) {
+		execve(script, argv, envp);
+		_exit(99);
+	}
+	printf("script exit status: %d\n", wait_status(sp));
+	sfd = open(script, O_WRONLY);
+	report("open the script for writing after it ran", sfd < 0 ? -1 : 0);
+	if (sfd >= 0)
+		close(sfd);
+	unlink(prog);
+	unlink(script);
+	rmdir(dir);
 	printf("still running\n");
 	return 0;
 }

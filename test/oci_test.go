@@ -226,6 +226,21 @@ func TestOCIExec(t *testing.T) {
 	if ws := waitChild(t, pid); !ws.Exited() || ws.ExitStatus() != 9 {
 		t.Errorf("SIGTERM to the exec -d pid: %v, want exit 9 (the trap's)", ws)
 	}
+	// A program that a process in the container holds open for
+	// writing is busy for exec, as for execve (ETXTBSY), a script too
+	// (whose interpreter is what the new image runs).
+	os.Remove(filepath.Join(b, "rootfs/tmp/ready"))
+	r.must(t, "exec", "-d", "--pid-file", pidFile, "e1", "/bin/sh", "-c", "printf '#!/bin/sh\\necho ran\\n' > /tmp/busy; chmod +x /tmp/busy; exec 3>>/tmp/busy; touch /tmp/ready; exec /bin/sleep 1000")
+	pid, _ = strconv.Atoi(strings.TrimSpace(readFile(t, pidFile)))
+	if ready := filepath.Join(b, "rootfs/tmp/ready"); !waitForFile(t, ready) {
+		t.Fatalf("%s did not appear within 30s", ready)
+	}
+	res = r.do(t, runOpts{}, "exec", "e1", "/tmp/busy")
+	if res.Status == 0 || !strings.Contains(res.Stderr, "text file busy") {
+		t.Errorf("exec of a program open for writing: status %d stderr %q, want a failure with 'text file busy'", res.Status, res.Stderr)
+	}
+	unix.Kill(pid, unix.SIGKILL)
+	waitChild(t, pid)
 	r.must(t, "exec", "-d", "--pid-file", pidFile, "e1", "/bin/sleep", "1000")
 	pid, _ = strconv.Atoi(strings.TrimSpace(readFile(t, pidFile)))
 	unix.Kill(pid, unix.SIGKILL)

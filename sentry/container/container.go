@@ -467,8 +467,19 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 	name := p.Args[0]
 	ctx := &fs.Context{Creds: creds}
 	opened := map[string]vfs.Location{}
+	// Each candidate's files are denied writes from their open until it
+	// is loaded or refused, as in execve (the loaded executable then
+	// holds a denial of its own).
+	var denials []*vfs.WriteDenial
+	release := func() {
+		for _, d := range denials {
+			d.Release()
+		}
+		denials = nil
+	}
+	defer release()
 	open := func(path string) (loader.File, string, error) {
-		f, err := v.OpenExecutableAs(ctx, fsctx, path)
+		f, err := syscalls.OpenExecutableDenied(v, ctx, fsctx, path, &denials)
 		if err != nil {
 			return nil, "", err
 		}
@@ -500,6 +511,7 @@ func loadProgram(v *vfs.VirtualFilesystem, fsctx *vfs.FSContext, m *mm.MemoryMan
 		if err == nil {
 			err = syscalls.HoldExecutable(v, ctx, m, opened, loaded.Executable)
 		}
+		release()
 		if err == nil {
 			return loaded, process.Executable{Path: loaded.Executable, Loc: opened[loaded.Executable]}, execCreds, nil
 		}

@@ -210,8 +210,8 @@ func ExecFile(f *vfs.FileDescription) loader.File { return execFile{f} }
 // HoldExecutable makes m hold the executable it was loaded with: exe, the
 // path the loader reports, is one of the files it opened (opened, by the
 // paths their descriptions have). While m runs it the file cannot be
-// written; ETXTBSY if it is open for writing now (Linux's
-// deny_write_access at exec).
+// written. The exec's own denial from the open (OpenExecutableDenied)
+// is held meanwhile, so this one cannot meet a writer.
 func HoldExecutable(v *vfs.VirtualFilesystem, ctx *fs.Context, m *mm.MemoryManager, opened map[string]vfs.Location, exe string) error {
 	loc, ok := opened[exe]
 	if !ok {
@@ -223,6 +223,25 @@ func HoldExecutable(v *vfs.VirtualFilesystem, ctx *fs.Context, m *mm.MemoryManag
 	}
 	m.HoldExecutable(d)
 	return nil
+}
+
+// OpenExecutableDenied opens path for the loader of an exec and denies
+// writes to the file from the open on, as Linux's do_open_execat does;
+// the denial goes on *denials, for the caller to release once the exec
+// has returned (the new image's executable holds one of its own:
+// HoldExecutable).
+func OpenExecutableDenied(v *vfs.VirtualFilesystem, ctx *fs.Context, fsc *vfs.FSContext, path string, denials *[]*vfs.WriteDenial) (*vfs.FileDescription, error) {
+	f, err := v.OpenExecutableAs(ctx, fsc, path)
+	if err != nil {
+		return nil, err
+	}
+	d, err := v.DenyWrite(ctx, f.Location())
+	if err != nil {
+		f.DecRef()
+		return nil, err
+	}
+	*denials = append(*denials, d)
+	return f, nil
 }
 
 func Execve(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
@@ -354,15 +373,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 			if p == execName && prog != nil {
 				f, prog = prog, nil
 			} else {
-				f, err = t.FS.VFS().OpenExecutableAs(ctx, t.FS, p)
-				if err == nil {
-					var d *vfs.WriteDenial
-					if d, err = t.FS.VFS().DenyWrite(ctx, f.Location()); err != nil {
-						f.DecRef()
-					} else {
-						denials = append(denials, d)
-					}
-				}
+				f, err = OpenExecutableDenied(t.FS.VFS(), ctx, t.FS, p, &denials)
 			}
 			if err != nil {
 				return nil, "", err

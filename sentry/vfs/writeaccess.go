@@ -27,8 +27,9 @@ type fileID struct {
 }
 
 // writeCounts is, per file, the number of descriptions open for writing
-// (positive) or of address spaces running it (negative, as a count of
-// denials). Files with neither are not in the map.
+// and mappings made from them (positive) or of denials (negative: address
+// spaces running it, execs in progress that opened it). Files with
+// neither are not in the map.
 type writeCounts struct {
 	mu sync.Mutex
 	m  map[fileID]int
@@ -89,8 +90,9 @@ func (w *writeCounts) allow(id fileID) {
 	}
 }
 
-// WriteDenial is a file's executable status held by an address space:
-// while it is held, the file cannot be opened for writing or truncated.
+// WriteDenial is a file's executable status, held by an address space
+// that runs it or by an exec in progress that opened it: while it is
+// held, the file cannot be opened for writing or truncated.
 type WriteDenial struct {
 	w   *writeCounts
 	id  fileID

@@ -101,8 +101,8 @@ type WriteDenial struct {
 }
 
 // DenyWrite forbids writes to the regular file at loc for as long as the
-// returned denial is held (an address space runs it); ETXTBSY if the file
-// is open for writing.
+// returned denial is held (an address space runs it, or an exec in
+// progress opened it); ETXTBSY if the file is open for writing.
 func (v *VirtualFilesystem) DenyWrite(ctx *fs.Context, loc Location) (*WriteDenial, error) {
 	id, err := idOf(ctx, loc.Node)
 	if err != nil {

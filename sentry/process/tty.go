@@ -168,7 +168,10 @@ func (t *Thread) ReleaseControllingTerminal(term *tty.Terminal) error {
 
 // disassociate is Linux's disassociate_ctty for session leader tg: the
 // terminal's foreground group gets SIGHUP (and SIGCONT unless the leader
-// is exiting), and the session loses the terminal.
+// is exiting), and the session loses the terminal. The session loses it
+// before the signals go: Linux signals first and clears a moment later,
+// and a member woken by the SIGHUP on another CPU could open /dev/tty in
+// between; natively the leader, already running, always wins that race.
 func (s *Sandbox) disassociate(tg *ThreadGroup, exiting bool) {
 	s.mu.Lock()
 	term := tg.ctty
@@ -177,18 +180,19 @@ func (s *Sandbox) disassociate(tg *ThreadGroup, exiting bool) {
 	if term == nil {
 		return
 	}
-	if fg := term.Foreground(); fg > 0 {
-		s.SignalProcessGroup(fg, int(unix.SIGHUP))
-		if !exiting {
-			s.SignalProcessGroup(fg, int(unix.SIGCONT))
-		}
-	}
+	fg := term.Foreground()
 	s.mu.Lock()
 	if cs, _ := term.Control(); cs == sid {
 		term.SetControl(0, 0)
 	}
 	s.clearSessionTerminalLocked(sid)
 	s.mu.Unlock()
+	if fg > 0 {
+		s.SignalProcessGroup(fg, int(unix.SIGHUP))
+		if !exiting {
+			s.SignalProcessGroup(fg, int(unix.SIGCONT))
+		}
+	}
 }
 
 // clearSessionTerminalLocked makes every process of session sid forget

@@ -208,6 +208,30 @@ func regionBytes(t *testing.T, pid int) uint64 {
 	return n
 }
 
+// firstGetpid maps code (a getpid, then a syscall) in a new address
+// space and runs a new context there from regs to its first stop, which
+// must be the getpid: the start of the recycled-stub tests. Called on a
+// platformtest.OnThread thread; on failure it reports and returns ok
+// false, and the caller returns. The caller releases the context.
+func firstGetpid(t *testing.T, e *platformtest.Env, code []byte, regs *arch.Registers) (pas platform.AddressSpace, c *context, ok bool) {
+	p := e.P.(*Platform)
+	pas, err := p.NewAddressSpace()
+	if err != nil {
+		t.Error(err)
+		return nil, nil, false
+	}
+	platformtest.MapBytesIn(t, e.MF, pas, platformtest.CodeAddr, code, hostarch.ReadExecute)
+	c = newContext(p)
+	stop, err := c.Switch(pas, regs)
+	if err != nil {
+		t.Error(err)
+		c.Release()
+		return nil, nil, false
+	}
+	platformtest.WantSyscall(t, stop, regs, unix.SYS_GETPID)
+	return pas, c, true
+}
+
 // TestContextHandedOnToRecycledStub: a context whose task was the last in
 // an address space keeps its parked stub thread and that thread's region
 // (RecycleAfter) when the address space is released and its stub
@@ -221,25 +245,16 @@ func TestContextHandedOnToRecycledStub(t *testing.T) {
 	p := e.P.(*Platform)
 	code := platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall)
 	<-platformtest.OnThread(func() {
-		pas, err := p.NewAddressSpace()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		platformtest.MapBytesIn(t, e.MF, pas, platformtest.CodeAddr, code, hostarch.ReadExecute)
-		c := newContext(p)
-		defer c.Release()
 		regs := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
 		// Values of this process that its stub thread's region must
 		// not carry to the next process that takes the stub.
 		const marker = 0x5ca1ab1e0ddba115
 		regs.Rbx, regs.R13, regs.Fs_base = marker, marker, marker&0x7fffffff000
-		stop, err := c.Switch(pas, &regs)
-		if err != nil {
-			t.Error(err)
+		pas, c, ok := firstGetpid(t, e, code, &regs)
+		if !ok {
 			return
 		}
-		platformtest.WantSyscall(t, stop, &regs, unix.SYS_GETPID)
+		defer c.Release()
 		as1 := pas.(*addressSpace)
 		kept := c.threads[as1]
 		tid := kept.st.Tid()
@@ -276,7 +291,7 @@ func TestContextHandedOnToRecycledStub(t *testing.T) {
 		threads := ptrace.ThreadsCloned(inner2)
 		injBefore := kept.injector
 		r := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
-		stop, err = c.Switch(pas2, &r)
+		stop, err := c.Switch(pas2, &r)
 		if err != nil {
 			t.Error(err)
 			return
@@ -326,21 +341,12 @@ func TestInjectorHandedOn(t *testing.T) {
 	p := e.P.(*Platform)
 	code := platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall)
 	<-platformtest.OnThread(func() {
-		pas, err := p.NewAddressSpace()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		platformtest.MapBytesIn(t, e.MF, pas, platformtest.CodeAddr, code, hostarch.ReadExecute)
-		c := newContext(p)
-		defer c.Release()
 		regs := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
-		stop, err := c.Switch(pas, &regs)
-		if err != nil {
-			t.Error(err)
+		pas, c, ok := firstGetpid(t, e, code, &regs)
+		if !ok {
 			return
 		}
-		platformtest.WantSyscall(t, stop, &regs, unix.SYS_GETPID)
+		defer c.Release()
 		as1 := pas.(*addressSpace)
 		kept := c.threads[as1]
 		// Mapping changes from the context's thread until it has an
@@ -370,7 +376,7 @@ func TestInjectorHandedOn(t *testing.T) {
 		inner2 := pas2.(*addressSpace).AddressSpace
 		threads, hops := ptrace.ThreadsCloned(inner2), platform.Counts.MasterCalls.Load()
 		r := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
-		stop, err = c.Switch(pas2, &r)
+		stop, err := c.Switch(pas2, &r)
 		if err != nil {
 			t.Error(err)
 			return
@@ -411,19 +417,12 @@ func TestRecycledStubOtherContextFirst(t *testing.T) {
 	p := e.P.(*Platform)
 	code := platformtest.Cat(platformtest.InsnGetpid, platformtest.InsnSyscall)
 	<-platformtest.OnThread(func() {
-		pas, err := p.NewAddressSpace()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		platformtest.MapBytesIn(t, e.MF, pas, platformtest.CodeAddr, code, hostarch.ReadExecute)
-		c := newContext(p)
-		defer c.Release()
 		regs := arch.NewInitialRegisters(platformtest.CodeAddr, 0)
-		if _, err := c.Switch(pas, &regs); err != nil {
-			t.Error(err)
+		pas, c, ok := firstGetpid(t, e, code, &regs)
+		if !ok {
 			return
 		}
+		defer c.Release()
 		pid := pas.(*addressSpace).HostPID()
 		if !c.RecycleAfter(pas) {
 			t.Error("RecycleAfter = false for the last context of a poolable address space")

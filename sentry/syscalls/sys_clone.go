@@ -244,6 +244,18 @@ func OpenExecutableDenied(v *vfs.VirtualFilesystem, ctx *fs.Context, fsc *vfs.FS
 	return f, nil
 }
 
+// execError is execve's error for err: its errno, or, for an error that
+// is none (the sentry's failure, not the program's: logged), fallback.
+func execError(t *process.Thread, filename string, err error, fallback unix.Errno) error {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		t.Log().Debugf("execve %q: %v", filename, err)
+		return errno
+	}
+	t.Log().Warnf("execve %q: %v", filename, err)
+	return fallback
+}
+
 func Execve(t *process.Thread, a arch.SyscallArguments) (uintptr, error) {
 	return doExecve(t, unix.AT_FDCWD, a.Ptr(0), a.Ptr(1), a.Ptr(2), 0)
 }
@@ -311,12 +323,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	ctx := fsContext(t)
 	prog, err := openProgram(ctx)
 	if err != nil {
-		var errno unix.Errno
-		if errors.As(err, &errno) {
-			return 0, errno
-		}
-		t.Log().Warnf("execve %q: %v", filename, err)
-		return 0, unix.ENOEXEC
+		return 0, execError(t, filename, err, unix.ENOEXEC)
 	}
 	// Every file execve opens is denied writes while it runs, from the
 	// open on, as Linux's do_open_execat does (a program or script open
@@ -335,12 +342,7 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	}()
 	d, err := t.FS.VFS().DenyWrite(ctx, prog.Location())
 	if err != nil {
-		var errno unix.Errno
-		if errors.As(err, &errno) {
-			return 0, errno
-		}
-		t.Log().Warnf("execve %q: %v", filename, err)
-		return 0, unix.EIO
+		return 0, execError(t, filename, err, unix.EIO)
 	}
 	denials = append(denials, d)
 	total := 0
@@ -391,22 +393,11 @@ func doExecve(t *process.Thread, dirfd int32, pathAddr, argvAddr, envAddr uintpt
 	})
 	if err != nil {
 		m.DecUsers()
-		var errno unix.Errno
-		if errors.As(err, &errno) {
-			t.Log().Debugf("execve %q: %v", filename, err)
-			return 0, errno
-		}
-		t.Log().Warnf("execve %q: %v", filename, err)
-		return 0, unix.ENOEXEC
+		return 0, execError(t, filename, err, unix.ENOEXEC)
 	}
 	if err := HoldExecutable(t.FS.VFS(), ctx, m, opened, loaded.Executable); err != nil {
 		m.DecUsers()
-		var errno unix.Errno
-		if errors.As(err, &errno) {
-			return 0, errno
-		}
-		t.Log().Warnf("execve %q: %v", filename, err)
-		return 0, unix.EIO
+		return 0, execError(t, filename, err, unix.EIO)
 	}
 	if t.MM().Users() > 1 {
 		// Made only now that the image loaded, so that an execve that
